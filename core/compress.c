@@ -1,0 +1,231 @@
+/* compress.c - gzip, deflate (zlib) and zstd, with a hard cap on output.
+ *
+ * Decompression streams into a growing buffer and stops the moment the
+ * output would pass the caller's limit, so a decompression bomb costs at most
+ * `limit` bytes of memory and the time to produce them. */
+#include "core.h"
+
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+#include <zstd.h>
+
+int pc_encoding_parse(pc_str_t name, pc_encoding_t *out) {
+  static const struct {
+    const char *name;
+    pc_encoding_t enc;
+  } names[] = {{"", PC_ENC_IDENTITY},        {"identity", PC_ENC_IDENTITY},
+               {"gzip", PC_ENC_GZIP},        {"x-gzip", PC_ENC_GZIP},
+               {"deflate", PC_ENC_DEFLATE},  {"zstd", PC_ENC_ZSTD}};
+  /* Trim surrounding blanks: "Content-Encoding:  gzip " is still gzip. */
+  while (name.n && (name.p[0] == ' ' || name.p[0] == '\t')) name.p++, name.n--;
+  while (name.n && (name.p[name.n - 1] == ' ' || name.p[name.n - 1] == '\t'))
+    name.n--;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (strlen(names[i].name) == name.n &&
+        strncasecmp(names[i].name, (const char *)name.p, name.n) == 0) {
+      *out = names[i].enc;
+      return 0;
+    }
+  }
+  return PC_EENCODING;
+}
+
+const char *pc_encoding_name(pc_encoding_t enc) {
+  switch (enc) {
+  case PC_ENC_GZIP: return "gzip";
+  case PC_ENC_DEFLATE: return "deflate";
+  case PC_ENC_ZSTD: return "zstd";
+  case PC_ENC_IDENTITY: break;
+  }
+  return "identity";
+}
+
+pc_encoding_t pc_encoding_sniff(const uint8_t *p, size_t n) {
+  if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b) return PC_ENC_GZIP;
+  if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
+    return PC_ENC_ZSTD;
+  return PC_ENC_IDENTITY;
+}
+
+/* Room for the next chunk of output: at most one byte past the limit, which
+ * is how overflow is noticed without producing more. */
+static int out_room(pc_buf_t *out, size_t start, size_t limit, size_t *room) {
+  size_t produced = out->n - start;
+  size_t allowed = limit - produced + 1; /* produced <= limit here */
+  if (out->cap - out->n == 0) {
+    size_t want = out->cap - start < 64 * 1024 ? 64 * 1024 : out->cap - start;
+    if (want > allowed) want = allowed;
+    if (pc_buf_reserve(out, want)) return PC_ENOMEM;
+  }
+  *room = out->cap - out->n;
+  if (*room > allowed) *room = allowed;
+  return 0;
+}
+
+static int inflate_zlib(pc_encoding_t enc, const uint8_t *in, size_t n,
+                        size_t limit, pc_buf_t *out, pc_err_t *err) {
+  int window = 15 + 16; /* gzip */
+  if (enc == PC_ENC_DEFLATE) {
+    /* HTTP's "deflate" is the zlib format, but some clients send raw
+     * deflate; a zlib header is recognisable by its check bits. */
+    bool zlib_header = n >= 2 && (in[0] & 0x0f) == 8 &&
+                       ((unsigned)in[0] << 8 | in[1]) % 31 == 0;
+    window = zlib_header ? 15 : -15;
+  }
+  z_stream zs = {0};
+  if (inflateInit2(&zs, window) != Z_OK) return PC_ENOMEM;
+  size_t start = out->n;
+  int rc = 0;
+  zs.next_in = (Bytef *)(uintptr_t)in;
+  for (;;) {
+    /* avail_in is 32-bit: feed large inputs in slices. */
+    if (zs.avail_in == 0) {
+      size_t left = n - (size_t)((const uint8_t *)zs.next_in - in);
+      zs.avail_in = left > UINT32_MAX ? UINT32_MAX : (uInt)left;
+    }
+    size_t room;
+    if ((rc = out_room(out, start, limit, &room))) break;
+    if (room > UINT32_MAX) room = UINT32_MAX;
+    zs.next_out = out->p + out->n;
+    zs.avail_out = (uInt)room;
+    int zrc = inflate(&zs, Z_NO_FLUSH);
+    out->n += room - zs.avail_out;
+    if (out->n - start > limit) {
+      rc = pc_err_set(err, PC_ELIMIT,
+                      "decompressed body exceeds the limit of %zu bytes", limit);
+      break;
+    }
+    size_t consumed = (size_t)((const uint8_t *)zs.next_in - in);
+    if (zrc == Z_STREAM_END) {
+      /* gzip allows several members back to back. */
+      if (consumed < n && enc == PC_ENC_GZIP && n - consumed >= 2 &&
+          in[consumed] == 0x1f && in[consumed + 1] == 0x8b) {
+        inflateReset(&zs);
+        continue;
+      }
+      if (consumed < n)
+        rc = pc_err_set(err, PC_ECORRUPT,
+                        "%zu bytes of garbage after the %s stream", n - consumed,
+                        pc_encoding_name(enc));
+      break;
+    }
+    if (zrc == Z_OK) continue;
+    if (zrc == Z_BUF_ERROR && consumed == n && zs.avail_out != 0) {
+      rc = pc_err_set(err, PC_ECORRUPT, "truncated %s stream",
+                      pc_encoding_name(enc));
+      break;
+    }
+    if (zrc == Z_BUF_ERROR) continue; /* needs more room */
+    if (zrc == Z_MEM_ERROR) {
+      rc = pc_err_set(err, PC_ENOMEM, "out of memory inflating");
+      break;
+    }
+    rc = pc_err_set(err, PC_ECORRUPT, "corrupt %s stream: %s",
+                    pc_encoding_name(enc), zs.msg ? zs.msg : "bad data");
+    break;
+  }
+  inflateEnd(&zs);
+  if (rc) out->n = start;
+  return rc;
+}
+
+static int decompress_zstd(const uint8_t *in, size_t n, size_t limit,
+                           pc_buf_t *out, pc_err_t *err) {
+  ZSTD_DCtx *dctx = ZSTD_createDCtx();
+  if (!dctx) return PC_ENOMEM;
+  /* Refuse frames that need a window larger than the output limit allows:
+   * bounds the decoder's own memory too. */
+  unsigned wlog = 10;
+  while (wlog < 31 && ((size_t)1 << wlog) < limit) wlog++;
+  ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, (int)(wlog < 27 ? 27 : wlog));
+  size_t start = out->n;
+  ZSTD_inBuffer ib = {in, n, 0};
+  int rc = 0;
+  size_t last = 1;
+  for (;;) {
+    size_t room;
+    if ((rc = out_room(out, start, limit, &room))) break;
+    ZSTD_outBuffer ob = {out->p + out->n, room, 0};
+    last = ZSTD_decompressStream(dctx, &ob, &ib);
+    out->n += ob.pos;
+    if (ZSTD_isError(last)) {
+      rc = pc_err_set(err, PC_ECORRUPT, "corrupt zstd stream: %s",
+                      ZSTD_getErrorName(last));
+      break;
+    }
+    if (out->n - start > limit) {
+      rc = pc_err_set(err, PC_ELIMIT,
+                      "decompressed body exceeds the limit of %zu bytes", limit);
+      break;
+    }
+    if (ib.pos == ib.size && ob.pos < ob.size) {
+      /* All input consumed and the decoder did not fill the room it had. */
+      if (last != 0)
+        rc = pc_err_set(err, PC_ECORRUPT, "truncated zstd stream");
+      break;
+    }
+  }
+  ZSTD_freeDCtx(dctx);
+  if (rc) out->n = start;
+  return rc;
+}
+
+int pc_decompress(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit,
+                  pc_buf_t *out, pc_err_t *err) {
+  switch (enc) {
+  case PC_ENC_IDENTITY:
+    if (n > limit)
+      return pc_err_set(err, PC_ELIMIT, "body of %zu bytes exceeds the limit of %zu bytes",
+                        n, limit);
+    return pc_buf_append(out, in, n);
+  case PC_ENC_GZIP:
+  case PC_ENC_DEFLATE:
+    return inflate_zlib(enc, in, n, limit, out, err);
+  case PC_ENC_ZSTD:
+    return decompress_zstd(in, n, limit, out, err);
+  }
+  return pc_err_set(err, PC_EENCODING, "unsupported encoding");
+}
+
+static int compress_zlib(pc_encoding_t enc, int level, const uint8_t *in,
+                         size_t n, pc_buf_t *out) {
+  z_stream zs = {0};
+  int window = enc == PC_ENC_GZIP ? 15 + 16 : 15;
+  if (deflateInit2(&zs, level ? level : Z_DEFAULT_COMPRESSION, Z_DEFLATED,
+                   window, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return PC_ENOMEM;
+  int rc = pc_buf_reserve(out, deflateBound(&zs, (uLong)n));
+  if (rc == 0) {
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)n;
+    zs.next_out = out->p + out->n;
+    zs.avail_out = (uInt)(out->cap - out->n);
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) rc = PC_ENOMEM;
+    else out->n += zs.total_out;
+  }
+  deflateEnd(&zs);
+  return rc;
+}
+
+int pc_compress(pc_encoding_t enc, int level, const uint8_t *in, size_t n,
+                pc_buf_t *out) {
+  switch (enc) {
+  case PC_ENC_IDENTITY:
+    return pc_buf_append(out, in, n);
+  case PC_ENC_GZIP:
+  case PC_ENC_DEFLATE:
+    if (n > UINT32_MAX / 2) return PC_ELIMIT;
+    return compress_zlib(enc, level, in, n, out);
+  case PC_ENC_ZSTD: {
+    size_t bound = ZSTD_compressBound(n);
+    int rc = pc_buf_reserve(out, bound);
+    if (rc) return rc;
+    size_t got = ZSTD_compress(out->p + out->n, bound, in, n, level ? level : 3);
+    if (ZSTD_isError(got)) return PC_ENOMEM;
+    out->n += got;
+    return 0;
+  }
+  }
+  return PC_EENCODING;
+}

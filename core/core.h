@@ -1,0 +1,116 @@
+/* core.h - the few things every profcol module shares: byte views, error
+ * codes with one name table, error details with a location, growable byte
+ * buffers and (de)compression with hard output limits.
+ *
+ * Conventions (see shared/STYLE.md): functions return 0 or a negative PC_E*
+ * code; details go into a caller-provided pc_err_t. A view (pc_str_t) never
+ * owns its bytes and is never NUL-terminated. */
+#ifndef PC_CORE_H
+#define PC_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A view of bytes owned by someone else. */
+typedef struct {
+  const uint8_t *p;
+  size_t n;
+} pc_str_t;
+
+#define PC_STR_LIT(s) ((pc_str_t){(const uint8_t *)(s), sizeof(s) - 1})
+#define PC_STR_FMT(s) (int)(s).n, (const char *)(s).p
+
+static inline bool pc_str_eq(pc_str_t a, pc_str_t b) {
+  return a.n == b.n && (a.n == 0 || __builtin_memcmp(a.p, b.p, a.n) == 0);
+}
+
+/* Error codes: negated errno values, plus project codes from -4000. */
+#define PC_ERRNO_MAP(X)                                                   \
+  X(ENOMEM, -12, "out of memory")                                         \
+  X(EINVAL, -22, "invalid argument")                                      \
+  X(EIO, -5, "input/output error")                                        \
+  X(EAGAIN, -11, "resource temporarily unavailable, retry later")         \
+  X(ELIMIT, -4001, "limit exceeded")                                      \
+  X(EDECODE, -4002, "bad payload")                                        \
+  X(EENCODING, -4003, "unsupported encoding")                             \
+  X(ECORRUPT, -4004, "corrupt compressed data")
+
+enum {
+#define PC_ERR_ENUM(name, val, text) PC_##name = (val),
+  PC_ERRNO_MAP(PC_ERR_ENUM)
+#undef PC_ERR_ENUM
+};
+
+/* "ELIMIT", "EDECODE", ... for logs; "unknown" for codes not in the map. */
+const char *pc_err_name(int code);
+/* Human text for a code. */
+const char *pc_strerror(int code);
+
+/* Details of a failure: what and where. line/col are 1-based and 0 when
+ * unknown; file is a static or caller-owned string (may be NULL). */
+typedef struct {
+  int code;
+  const char *file;
+  int line;
+  int col;
+  char msg[256];
+} pc_err_t;
+
+/* Fill err (if not NULL) and return code. The message is truncated to fit. */
+int pc_err_set(pc_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Abort with file:line after a failed small, fixed-size allocation. */
+_Noreturn void pc__oom(const char *file, int line);
+#define pc_oom() pc__oom(__FILE__, __LINE__)
+
+/* malloc/realloc/calloc that abort on failure: for small, bounded sizes. */
+void *pc_xmalloc(size_t n);
+void *pc_xcalloc(size_t count, size_t size);
+void *pc_xrealloc(void *p, size_t n);
+
+/* A growable byte buffer. The creator frees with pc_buf_free. */
+typedef struct {
+  uint8_t *p;
+  size_t n;
+  size_t cap;
+} pc_buf_t;
+
+/* Make room for at least extra more bytes; returns PC_ENOMEM on failure. */
+int pc_buf_reserve(pc_buf_t *b, size_t extra);
+int pc_buf_append(pc_buf_t *b, const void *data, size_t n);
+void pc_buf_free(pc_buf_t *b);
+
+/* Append s as a JSON string literal (quotes included), escaping what JSON
+ * requires. Bytes are copied as they are: callers pass valid UTF-8. */
+int pc_buf_json_string(pc_buf_t *b, const uint8_t *s, size_t n);
+/* Append formatted text. */
+int pc_buf_printf(pc_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Content encodings, as named by HTTP's Content-Encoding. */
+typedef enum {
+  PC_ENC_IDENTITY = 0,
+  PC_ENC_GZIP,
+  PC_ENC_DEFLATE, /* zlib format (RFC 1950), as HTTP means it */
+  PC_ENC_ZSTD,
+} pc_encoding_t;
+
+/* Parse a Content-Encoding token ("gzip", "x-gzip", "deflate", "zstd",
+ * "identity", "" ignoring case); PC_EENCODING for anything else. */
+int pc_encoding_parse(pc_str_t name, pc_encoding_t *out);
+const char *pc_encoding_name(pc_encoding_t enc);
+/* Guess an encoding from magic bytes (gzip 1f8b, zstd 28b52ffd). */
+pc_encoding_t pc_encoding_sniff(const uint8_t *p, size_t n);
+
+/* Decompress in into out (appended), never letting out grow past limit bytes:
+ * PC_ELIMIT as soon as the output would exceed it (a "bomb" is stopped after
+ * at most limit bytes), PC_ECORRUPT for damaged or truncated input. */
+int pc_decompress(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit,
+                  pc_buf_t *out, pc_err_t *err);
+/* Compress in into out (appended). level 0 picks the codec's default. */
+int pc_compress(pc_encoding_t enc, int level, const uint8_t *in, size_t n,
+                pc_buf_t *out);
+
+#endif

@@ -1,0 +1,119 @@
+/* arena.c - a bump allocator: one per request, one per batch.
+ *
+ * Blocks are chained; an allocation larger than a block gets a block of its
+ * own. Reset frees all blocks but the first and rewinds it, so a reused arena
+ * costs no malloc for requests that fit in its first block. */
+#include "pdata.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct block {
+  struct block *next;
+  size_t size; /* usable bytes after the header */
+  size_t used;
+  _Alignas(16) uint8_t data[];
+} block_t;
+
+struct pc_arena {
+  block_t *head;  /* current block (allocations come from here) */
+  block_t *first; /* kept across resets */
+  size_t block_size;
+  size_t total; /* bytes of all blocks, headers excluded */
+  size_t limit; /* 0: none */
+};
+
+static block_t *block_new(size_t size) {
+  block_t *b = malloc(sizeof(block_t) + size);
+  if (!b) return NULL;
+  b->next = NULL;
+  b->size = size;
+  b->used = 0;
+  return b;
+}
+
+pc_arena_t *pc_arena_new(size_t block_size) {
+  pc_arena_t *a = pc_xcalloc(1, sizeof *a);
+  a->block_size = block_size ? block_size : 64 * 1024;
+  return a;
+}
+
+void pc_arena_set_limit(pc_arena_t *a, size_t limit) { a->limit = limit; }
+
+size_t pc_arena_used(const pc_arena_t *a) { return a->total; }
+
+void *pc_arena_alloc(pc_arena_t *a, size_t n) {
+  n = (n + 7) & ~(size_t)7;
+  if (n == 0) n = 8;
+  block_t *b = a->head;
+  if (b && b->size - b->used >= n) {
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+  }
+  /* Grow: blocks double up to 64x the base size, and a large request gets
+   * a block of exactly its size. */
+  size_t size = a->block_size;
+  if (b && b->size * 2 > size) size = b->size * 2;
+  if (size > a->block_size * 64) size = a->block_size * 64;
+  if (n > size) size = n;
+  if (a->limit && (size > a->limit || a->total > a->limit - size)) {
+    if (n > a->limit || a->total > a->limit - n) return NULL;
+    size = n;
+  }
+  block_t *nb = block_new(size);
+  if (!nb) return NULL;
+  a->total += size;
+  nb->next = b;
+  a->head = nb;
+  if (!a->first) a->first = nb;
+  nb->used = n;
+  return nb->data;
+}
+
+void *pc_arena_calloc(pc_arena_t *a, size_t count, size_t size) {
+  if (size && count > SIZE_MAX / size) return NULL;
+  void *p = pc_arena_alloc(a, count * size);
+  if (p) memset(p, 0, count * size);
+  return p;
+}
+
+int pc_arena_dup(pc_arena_t *a, const void *p, size_t n, pc_str_t *out) {
+  if (n == 0) {
+    *out = (pc_str_t){0};
+    return 0;
+  }
+  uint8_t *q = pc_arena_alloc(a, n);
+  if (!q) return PC_ENOMEM;
+  memcpy(q, p, n);
+  *out = (pc_str_t){q, n};
+  return 0;
+}
+
+void pc_arena_reset(pc_arena_t *a) {
+  block_t *b = a->head;
+  while (b && b != a->first) {
+    block_t *next = b->next;
+    free(b);
+    b = next;
+  }
+  a->head = a->first;
+  if (a->first) {
+    a->first->used = 0;
+    a->first->next = NULL;
+    a->total = a->first->size;
+  } else {
+    a->total = 0;
+  }
+}
+
+void pc_arena_free(pc_arena_t *a) {
+  if (!a) return;
+  block_t *b = a->head;
+  while (b) {
+    block_t *next = b->next;
+    free(b);
+    b = next;
+  }
+  free(a);
+}

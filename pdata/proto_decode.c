@@ -1,0 +1,4 @@
+/* placeholder */
+#include "pdata.h"
+int pc_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
+                    pc_request_t *req, pc_err_t *err) { (void)arena; (void)buf; (void)n; (void)req; return pc_err_set(err, PC_EINVAL, "todo"); }

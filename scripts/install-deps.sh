@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# install-deps.sh - install the Debian packages profcol needs to build and test,
+# only those that are missing, non-interactively. Safe to run again and again.
+#
+#   scripts/install-deps.sh          build + test packages
+#   scripts/install-deps.sh --bench  also what bench/ uses (nginx, wrk)
+set -euo pipefail
+
+pkgs=(
+  build-essential meson ninja-build pkg-config
+  libuv1-dev node-llhttp nanopb libnanopb-dev protobuf-compiler python3-protobuf
+  libzstd-dev zlib1g-dev libyaml-dev libxxhash-dev libjansson-dev
+  libcurl4-openssl-dev libnghttp2-dev libssl-dev
+  check zstd gzip curl
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  pkgs+=(nginx-light wrk)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,3 @@
+/* placeholder */
+#include <stdio.h>
+int main(void) { puts("profcol"); return 0; }

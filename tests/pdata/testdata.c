@@ -1,0 +1,182 @@
+/* testdata.c - fixtures shared by the pdata test cases. */
+#include "testdata.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *alloc(pc_arena_t *a, size_t count, size_t size) {
+  void *p = pc_arena_calloc(a, count, size);
+  ck_assert_ptr_nonnull(p);
+  return p;
+}
+
+static pc_str_t s(const char *c) { return (pc_str_t){(const uint8_t *)c, strlen(c)}; }
+
+static pc_i32s_t i32s(pc_arena_t *a, int n, const int32_t *v) {
+  int32_t *p = alloc(a, (size_t)n, sizeof *p);
+  memcpy(p, v, (size_t)n * sizeof *p);
+  return (pc_i32s_t){p, (uint32_t)n};
+}
+
+/* An AnyValue of each kind, nested, with inline and indexed strings. */
+static pc_kvs_t rich_kvs(pc_arena_t *a) {
+  pc_keyvalue_t *kv = alloc(a, 8, sizeof *kv);
+  kv[0] = (pc_keyvalue_t){.key = s("service.name"), .has_value = true,
+                          .value = {.type = PC_AV_STRING, .u.s = s("checkout")}};
+  kv[1] = (pc_keyvalue_t){.key = s("host.cpu.count"), .has_value = true,
+                          .value = {.type = PC_AV_INT, .u.i = -42}};
+  kv[2] = (pc_keyvalue_t){.key = s("ratio"), .has_value = true,
+                          .value = {.type = PC_AV_DOUBLE, .u.d = 0.25}};
+  kv[3] = (pc_keyvalue_t){.key = s("enabled"), .has_value = true,
+                          .value = {.type = PC_AV_BOOL, .u.b = true}};
+  kv[4] = (pc_keyvalue_t){.key = s("blob"), .has_value = true,
+                          .value = {.type = PC_AV_BYTES, .u.s = s("\x01\x02\xff")}};
+  pc_anyvalue_t *arr = alloc(a, 3, sizeof *arr);
+  arr[0] = (pc_anyvalue_t){.type = PC_AV_STRING, .u.s = s("x")};
+  arr[1] = (pc_anyvalue_t){.type = PC_AV_INT, .u.i = 0}; /* oneof zero is kept */
+  arr[2] = (pc_anyvalue_t){.type = PC_AV_STRINDEX, .u.strindex = 3};
+  kv[5] = (pc_keyvalue_t){.key = s("list"), .has_value = true,
+                          .value = {.type = PC_AV_ARRAY, .u.array = {arr, 3}}};
+  pc_keyvalue_t *inner = alloc(a, 2, sizeof *inner);
+  inner[0] = (pc_keyvalue_t){.key_strindex = 4, .has_value = true,
+                             .value = {.type = PC_AV_BOOL, .u.b = false}};
+  inner[1] = (pc_keyvalue_t){.key = s("empty")}; /* no value at all */
+  kv[6] = (pc_keyvalue_t){.key = s("map"), .has_value = true,
+                          .value = {.type = PC_AV_KVLIST, .u.kvlist = {inner, 2}}};
+  kv[7] = (pc_keyvalue_t){.key_strindex = 5, .has_value = true,
+                          .value = {.type = PC_AV_STRINDEX, .u.strindex = 6}};
+  return (pc_kvs_t){kv, 8};
+}
+
+void pc_test_rich_request(pc_arena_t *a, pc_request_t *req) {
+  memset(req, 0, sizeof *req);
+  req->arena = a;
+  req->has_dictionary = true;
+  pc_dictionary_t *d = &req->dict;
+
+  static const char *strings[] = {"", "main", "libc.so.6", "/src/main.c", "k.inner",
+                                  "thread.name", "worker-1", "cpu", "nanoseconds",
+                                  "samples", "count", "_start", "ünïcode ✓", "bytes"};
+  d->n_strings = sizeof strings / sizeof strings[0];
+  d->strings = alloc(a, d->n_strings, sizeof *d->strings);
+  for (uint32_t i = 0; i < d->n_strings; i++) d->strings[i] = s(strings[i]);
+
+  d->n_mappings = 2;
+  d->mappings = alloc(a, 2, sizeof *d->mappings);
+  d->mappings[1] = (pc_mapping_t){.memory_start = 0x400000, .memory_limit = 0x7fffffffffffULL,
+                                  .file_offset = 0x1000, .filename_strindex = 2,
+                                  .attribute_indices = i32s(a, 1, (int32_t[]){1})};
+
+  d->n_functions = 3;
+  d->functions = alloc(a, 3, sizeof *d->functions);
+  d->functions[1] = (pc_function_t){1, 1, 3, 10};
+  d->functions[2] = (pc_function_t){11, 11, 0, -1};
+
+  d->n_locations = 3;
+  d->locations = alloc(a, 3, sizeof *d->locations);
+  pc_line_t *lines = alloc(a, 2, sizeof *lines);
+  lines[0] = (pc_line_t){2, 7, 3};
+  lines[1] = (pc_line_t){1, 20, 0};
+  d->locations[1] = (pc_location_t){.mapping_index = 1, .address = 0x401234,
+                                    .lines = lines, .n_lines = 2,
+                                    .attribute_indices = i32s(a, 2, (int32_t[]){1, 2})};
+  d->locations[2] = (pc_location_t){.mapping_index = 1, .address = UINT64_MAX};
+
+  d->n_links = 2;
+  d->links = alloc(a, 2, sizeof *d->links);
+  d->links[1] = (pc_link_t){
+      s("\x5b\x8e\xfe\xf8\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b"),
+      s("\xaa\xbb\xcc\xdd\xee\xff\x00\x11")};
+
+  d->n_attrs = 3;
+  d->attrs = alloc(a, 3, sizeof *d->attrs);
+  d->attrs[1] = (pc_attr_t){.key_strindex = 5, .has_value = true,
+                            .value = {.type = PC_AV_STRING, .u.s = s("worker-1")}};
+  d->attrs[2] = (pc_attr_t){.key_strindex = 13, .has_value = true, .unit_strindex = 13,
+                            .value = {.type = PC_AV_INT, .u.i = INT64_MIN}};
+
+  d->n_stacks = 3;
+  d->stacks = alloc(a, 3, sizeof *d->stacks);
+  d->stacks[1].location_indices = i32s(a, 2, (int32_t[]){1, 2});
+  d->stacks[2].location_indices = i32s(a, 1, (int32_t[]){2});
+
+  req->n_resources = 2;
+  req->resources = alloc(a, 2, sizeof *req->resources);
+  pc_resource_profiles_t *rp = &req->resources[0];
+  rp->has_resource = true;
+  rp->resource.attributes = rich_kvs(a);
+  rp->resource.dropped_attributes_count = 2;
+  rp->resource.n_entity_refs = 1;
+  rp->resource.entity_refs = alloc(a, 1, sizeof *rp->resource.entity_refs);
+  pc_str_t *keys = alloc(a, 2, sizeof *keys);
+  keys[0] = s("service.name");
+  keys[1] = s("service.namespace");
+  rp->resource.entity_refs[0] = (pc_entity_ref_t){
+      .schema_url = s("https://opentelemetry.io/schemas/1.30.0"), .type = s("service"),
+      .id_keys = {keys, 2}, .description_keys = {keys, 1}};
+  rp->schema_url = s("https://opentelemetry.io/schemas/1.30.0");
+
+  rp->n_scopes = 1;
+  rp->scopes = alloc(a, 1, sizeof *rp->scopes);
+  pc_scope_profiles_t *sp = &rp->scopes[0];
+  sp->has_scope = true;
+  sp->scope = (pc_scope_t){.name = s("otel-ebpf-profiler"), .version = s("v0.0.1"),
+                           .attributes = {rich_kvs(a).v, 2}, .dropped_attributes_count = 1};
+  sp->schema_url = s("https://example.com/scope");
+
+  sp->n_profiles = 2;
+  sp->profiles = alloc(a, 2, sizeof *sp->profiles);
+  pc_profile_t *p = &sp->profiles[0];
+  p->has_sample_type = true;
+  p->sample_type = (pc_valuetype_t){9, 10};
+  p->has_period_type = true;
+  p->period_type = (pc_valuetype_t){7, 8};
+  p->period = 50000000;
+  p->time_unix_nano = 1700000000123456789ULL;
+  p->duration_nano = 10000000000ULL;
+  p->profile_id = s("\x01\x23\x45\x67\x89\xab\xcd\xef\x01\x23\x45\x67\x89\xab\xcd\xef");
+  p->dropped_attributes_count = 3;
+  p->original_payload_format = s("pprof");
+  p->original_payload = s("\x1f\x8b\x00\x00");
+  p->attribute_indices = i32s(a, 1, (int32_t[]){1});
+  p->n_samples = 3;
+  p->samples = alloc(a, 3, sizeof *p->samples);
+  int64_t *v = alloc(a, 2, sizeof *v);
+  v[0] = 5;
+  v[1] = -1;
+  uint64_t *ts = alloc(a, 2, sizeof *ts);
+  ts[0] = 1700000000000000001ULL;
+  ts[1] = UINT64_MAX;
+  p->samples[0] = (pc_sample_t){.stack_index = 1, .attribute_indices = i32s(a, 2, (int32_t[]){1, 2}),
+                                .link_index = 1, .values = v, .n_values = 2,
+                                .timestamps_unix_nano = ts, .n_timestamps = 2};
+  p->samples[1] = (pc_sample_t){.stack_index = 2, .values = v, .n_values = 1};
+  p->samples[2] = (pc_sample_t){.stack_index = 0, .timestamps_unix_nano = ts, .n_timestamps = 1};
+  /* An empty profile: every field at its default. */
+  sp->profiles[1] = (pc_profile_t){0};
+
+  /* A resource without resource or scope messages at all. */
+  pc_resource_profiles_t *rp2 = &req->resources[1];
+  rp2->n_scopes = 1;
+  rp2->scopes = alloc(a, 1, sizeof *rp2->scopes);
+  rp2->scopes[0].n_profiles = 1;
+  rp2->scopes[0].profiles = alloc(a, 1, sizeof(pc_profile_t));
+  rp2->scopes[0].profiles[0].has_sample_type = true; /* present but empty */
+}
+
+void pc_test_read_file(const char *path, pc_buf_t *out) {
+  char full[4096];
+  const char *root = getenv("PC_SOURCE_ROOT");
+  if (path[0] != '/' && root)
+    snprintf(full, sizeof full, "%s/%s", root, path);
+  else
+    snprintf(full, sizeof full, "%s", path);
+  FILE *f = fopen(full, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", full);
+  uint8_t chunk[65536];
+  size_t got;
+  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+    ck_assert_int_eq(pc_buf_append(out, chunk, got), 0);
+  fclose(f);
+}

@@ -1,0 +1,23 @@
+/* testdata.h - fixtures shared by the pdata test cases. */
+#ifndef PC_TESTDATA_H
+#define PC_TESTDATA_H
+
+#include <check.h>
+
+#include "../../pdata/pdata.h"
+
+/* A request that sets every field of every message at least once (nested
+ * AnyValues, entity refs, links, inlined lines, timestamps, ...), with a
+ * valid dictionary. Allocated from a. */
+void pc_test_rich_request(pc_arena_t *a, pc_request_t *req);
+
+/* Read a whole file into out; aborts the test on failure. Paths relative to
+ * the source tree are resolved through $PC_SOURCE_ROOT. */
+void pc_test_read_file(const char *path, pc_buf_t *out);
+
+/* The TCases of the pdata suite, one per source file. */
+TCase *pc_test_proto_tcase(void);
+TCase *pc_test_json_tcase(void);
+TCase *pc_test_stats_tcase(void);
+
+#endif
