@@ -5,6 +5,7 @@
  * `limit` bytes of memory and the time to produce them. */
 #include "core.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <zlib.h>
@@ -49,14 +50,18 @@ pc_encoding_t pc_encoding_sniff(const uint8_t *p, size_t n) {
 }
 
 /* Room for the next chunk of output: at most one byte past the limit, which
- * is how overflow is noticed without producing more. */
+ * is how overflow is noticed without producing more. The buffer grows by
+ * doubling but never past start + limit + 1 bytes. */
 static int out_room(pc_buf_t *out, size_t start, size_t limit, size_t *room) {
   size_t produced = out->n - start;
   size_t allowed = limit - produced + 1; /* produced <= limit here */
-  if (out->cap - out->n == 0) {
-    size_t want = out->cap - start < 64 * 1024 ? 64 * 1024 : out->cap - start;
-    if (want > allowed) want = allowed;
-    if (pc_buf_reserve(out, want)) return PC_ENOMEM;
+  if (out->cap == out->n) {
+    size_t cap = out->cap < 64 * 1024 ? 64 * 1024 : out->cap * 2;
+    if (cap - out->n > allowed) cap = out->n + allowed;
+    uint8_t *p = realloc(out->p, cap);
+    if (!p) return PC_ENOMEM;
+    out->p = p;
+    out->cap = cap;
   }
   *room = out->cap - out->n;
   if (*room > allowed) *room = allowed;
