@@ -1,4 +1,1019 @@
-/* placeholder */
+/* proto_decode.c - protobuf -> pdata, the hot path of every request.
+ *
+ * One idea: every message is read in two passes over its own bytes. The
+ * first pass only reads tags and skips values, counting the elements of each
+ * repeated field (a packed run of varints counts its bytes below 0x80); then
+ * arrays of exactly that size are carved from the arena, and the second pass
+ * fills them. No realloc, no per-element allocation, strings and bytes are
+ * views into the input.
+ *
+ * Unknown fields are skipped (groups included). A known field that arrives
+ * with another wire type is treated as unknown, as protobuf's own parsers do,
+ * except that repeated scalars are accepted packed and unpacked. Every string
+ * field is checked to be UTF-8. Errors give the byte offset and the field
+ * path: "at byte 812: resource_profiles[0].scope_profiles[0].profiles[3]
+ * .samples[7].values: truncated packed field". */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "pdata.h"
-int pc_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
-                    pc_request_t *req, pc_err_t *err) { (void)arena; (void)buf; (void)n; (void)req; return pc_err_set(err, PC_EINVAL, "todo"); }
+#include "wire.h"
+
+#define MAX_PATH 48 /* deeper than any valid profiles message nests */
+
+typedef struct {
+  const uint8_t *base; /* start of the input, for byte offsets */
+  pc_arena_t *arena;
+  pc_err_t *err;
+  int depth;
+  struct {
+    const char *name;
+    int64_t index; /* -1: not an element of a repeated field */
+  } path[MAX_PATH];
+} dctx_t;
+
+/* ---- errors ---------------------------------------------------------------- */
+
+static void format_path(const dctx_t *c, char *out, size_t cap) {
+  size_t n = 0;
+  out[0] = 0;
+  for (int i = 0; i < c->depth && i < MAX_PATH && n < cap; i++) {
+    int w = c->path[i].index >= 0
+                ? snprintf(out + n, cap - n, "%s%s[%lld]", i ? "." : "", c->path[i].name,
+                           (long long)c->path[i].index)
+                : snprintf(out + n, cap - n, "%s%s", i ? "." : "", c->path[i].name);
+    if (w < 0) break;
+    n += (size_t)w;
+  }
+}
+
+__attribute__((format(printf, 3, 4), noinline, cold)) static int
+fail(dctx_t *c, const uint8_t *at, const char *fmt, ...) {
+  char what[160], path[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  format_path(c, path, sizeof path);
+  return pc_err_set(c->err, PC_EDECODE, "at byte %zu: %s%s%s", (size_t)(at - c->base),
+                    path, path[0] ? ": " : "", what);
+}
+
+__attribute__((noinline, cold)) static int fail_oom(dctx_t *c) {
+  return pc_err_set(c->err, PC_ENOMEM, "out of memory decoding the request (%zu bytes in use)",
+                    pc_arena_used(c->arena));
+}
+
+static inline bool push(dctx_t *c, const char *name, int64_t index) {
+  if (c->depth >= MAX_PATH) return false;
+  c->path[c->depth].name = name;
+  c->path[c->depth].index = index;
+  c->depth++;
+  return true;
+}
+
+static inline void pop(dctx_t *c) { c->depth--; }
+
+/* ---- primitives -------------------------------------------------------------- */
+
+__attribute__((noinline)) static bool varint_slow(const uint8_t **pp, const uint8_t *end,
+                                                  uint64_t *out) {
+  const uint8_t *p = *pp;
+  uint64_t v = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    if (p >= end) return false;
+    uint8_t b = *p++;
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (b < 0x80) {
+      *out = v;
+      *pp = p;
+      return true;
+    }
+  }
+  return false; /* more than 10 bytes */
+}
+
+static inline bool rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
+  const uint8_t *p = *pp;
+  if (p < end && *p < 0x80) {
+    *out = *p;
+    *pp = p + 1;
+    return true;
+  }
+  if (end - p >= 2 && p[1] < 0x80) {
+    *out = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+    *pp = p + 2;
+    return true;
+  }
+  return varint_slow(pp, end, out);
+}
+
+/* A length-delimited field's payload: [*sub, *sub_end). */
+static inline int rd_len(dctx_t *c, const uint8_t **pp, const uint8_t *end,
+                         const uint8_t **sub, const uint8_t **sub_end) {
+  uint64_t n;
+  const uint8_t *at = *pp;
+  *sub = *sub_end = at;
+  if (!rd_varint(pp, end, &n)) return fail(c, at, "truncated length");
+  if (n > (uint64_t)(end - *pp))
+    return fail(c, at, "length %llu runs past the end of its message (%zu bytes left)",
+                (unsigned long long)n, (size_t)(end - *pp));
+  *sub = *pp;
+  *sub_end = *pp + n;
+  *pp = *sub_end;
+  return 0;
+}
+
+static int skip_field(dctx_t *c, const uint8_t **pp, const uint8_t *end, uint64_t key,
+                      int group_depth);
+
+static int skip_group(dctx_t *c, const uint8_t **pp, const uint8_t *end, uint32_t field,
+                      int group_depth) {
+  if (group_depth > 16) return fail(c, *pp, "groups nested too deeply");
+  while (*pp < end) {
+    const uint8_t *at = *pp;
+    uint64_t key;
+    if (!rd_varint(pp, end, &key)) return fail(c, at, "bad tag");
+    if ((key & 7) == WT_EGROUP) {
+      if ((key >> 3) != field) return fail(c, at, "mismatched end of group");
+      return 0;
+    }
+    int rc = skip_field(c, pp, end, key, group_depth + 1);
+    if (rc) return rc;
+  }
+  return fail(c, *pp, "unterminated group %u", field);
+}
+
+static int skip_field(dctx_t *c, const uint8_t **pp, const uint8_t *end, uint64_t key,
+                      int group_depth) {
+  const uint8_t *at = *pp;
+  uint64_t v;
+  switch (key & 7) {
+  case WT_VARINT:
+    if (!rd_varint(pp, end, &v)) return fail(c, at, "truncated varint");
+    return 0;
+  case WT_I64:
+    if (end - *pp < 8) return fail(c, at, "truncated 64-bit field");
+    *pp += 8;
+    return 0;
+  case WT_I32:
+    if (end - *pp < 4) return fail(c, at, "truncated 32-bit field");
+    *pp += 4;
+    return 0;
+  case WT_LEN: {
+    const uint8_t *s = NULL, *e = NULL;
+    return rd_len(c, pp, end, &s, &e);
+  }
+  case WT_SGROUP:
+    return skip_group(c, pp, end, (uint32_t)(key >> 3), group_depth);
+  default:
+    return fail(c, at, "invalid wire type %u in field %llu", (unsigned)(key & 7),
+                (unsigned long long)(key >> 3));
+  }
+}
+
+/* Read the next tag; 0 field numbers and wire types 6/7 are errors. */
+static inline int rd_tag(dctx_t *c, const uint8_t **pp, const uint8_t *end, uint32_t *field,
+                         uint32_t *wt) {
+  const uint8_t *at = *pp;
+  uint64_t key;
+  if (!rd_varint(pp, end, &key)) return fail(c, at, "truncated tag");
+  if ((key >> 3) == 0 || (key >> 3) > 536870911u) return fail(c, at, "invalid field number 0");
+  *field = (uint32_t)(key >> 3);
+  *wt = (uint32_t)(key & 7);
+  return 0;
+}
+
+/* ---- UTF-8 ----------------------------------------------------------------- */
+
+static bool utf8_valid_slow(const uint8_t *p, const uint8_t *end) {
+  while (p < end) {
+    uint8_t b = *p;
+    if (b < 0x80) {
+      p++;
+      continue;
+    }
+    size_t need;
+    uint32_t cp;
+    if (b >= 0xc2 && b <= 0xdf) need = 1, cp = b & 0x1f;
+    else if (b >= 0xe0 && b <= 0xef) need = 2, cp = b & 0x0f;
+    else if (b >= 0xf0 && b <= 0xf4) need = 3, cp = b & 0x07;
+    else return false;
+    if ((size_t)(end - p) <= need) return false;
+    for (size_t i = 1; i <= need; i++) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (p[i] & 0x3f);
+    }
+    /* Overlong forms, surrogates and values past U+10FFFF. */
+    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    p += need + 1;
+  }
+  return true;
+}
+
+static inline bool utf8_valid(const uint8_t *p, size_t n) {
+  const uint8_t *end = p + n;
+  /* ASCII fast path, 8 bytes at a time. */
+  while (end - p >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    if (w & 0x8080808080808080ULL) break;
+    p += 8;
+  }
+  while (p < end && *p < 0x80) p++;
+  return p == end || utf8_valid_slow(p, end);
+}
+
+static inline int rd_string(dctx_t *c, const uint8_t **pp, const uint8_t *end, pc_str_t *out,
+                            const char *name) {
+  const uint8_t *s = NULL, *e = NULL, *at = *pp;
+  int rc = rd_len(c, pp, end, &s, &e);
+  if (rc) return rc;
+  if (!utf8_valid(s, (size_t)(e - s)))
+    return fail(c, at, "%s: string is not valid UTF-8", name);
+  *out = (pc_str_t){s, (size_t)(e - s)};
+  return 0;
+}
+
+static inline int rd_bytes(dctx_t *c, const uint8_t **pp, const uint8_t *end, pc_str_t *out) {
+  const uint8_t *s = NULL, *e = NULL;
+  int rc = rd_len(c, pp, end, &s, &e);
+  if (rc) return rc;
+  *out = (pc_str_t){s, (size_t)(e - s)};
+  return 0;
+}
+
+static inline int rd_u64(dctx_t *c, const uint8_t **pp, const uint8_t *end, uint64_t *out) {
+  const uint8_t *at = *pp;
+  *out = 0;
+  if (!rd_varint(pp, end, out)) return fail(c, at, "truncated varint");
+  return 0;
+}
+
+static inline int rd_i32(dctx_t *c, const uint8_t **pp, const uint8_t *end, int32_t *out) {
+  uint64_t v;
+  int rc = rd_u64(c, pp, end, &v);
+  *out = (int32_t)(uint32_t)v;
+  return rc;
+}
+
+static inline int rd_fixed64(dctx_t *c, const uint8_t **pp, const uint8_t *end,
+                             uint64_t *out) {
+  *out = 0;
+  if (end - *pp < 8) return fail(c, *pp, "truncated 64-bit field");
+  *out = wire_load64(*pp);
+  *pp += 8;
+  return 0;
+}
+
+/* ---- repeated fields: counting and filling ------------------------------------- */
+
+/* How a repeated field is counted in the first pass. */
+enum { K_NONE = 0, K_LEN, K_VARINT, K_FIXED64 };
+
+#define MAX_COUNTED_FIELD 12
+
+/* First pass over one message: counts[f] = number of elements of field f for
+ * the fields whose kinds[f] is set. Also checks the message is well-formed at
+ * this level, so the second pass can rely on it. */
+static int count_fields(dctx_t *c, const uint8_t *p, const uint8_t *end, const uint8_t *kinds,
+                        uint32_t nkinds, uint32_t *counts) {
+  while (p < end) {
+    uint32_t f = 0, wt = 0;
+    int rc = rd_tag(c, &p, end, &f, &wt);
+    if (rc) return rc;
+    uint8_t k = f < nkinds ? kinds[f] : K_NONE;
+    if (k != K_NONE && wt == WT_LEN) {
+      const uint8_t *s = NULL, *e = NULL;
+      const uint8_t *at = p;
+      if ((rc = rd_len(c, &p, end, &s, &e))) return rc;
+      if (k == K_LEN) {
+        counts[f]++;
+      } else if (k == K_VARINT) {
+        uint32_t n = 0;
+        for (const uint8_t *q = s; q < e; q++) n += *q < 0x80;
+        if (e > s && e[-1] >= 0x80) return fail(c, at, "truncated packed varints in field %u", f);
+        counts[f] += n;
+      } else {
+        if ((e - s) % 8) return fail(c, at, "packed fixed64 field %u of %zu bytes", f,
+                                     (size_t)(e - s));
+        counts[f] += (uint32_t)((e - s) / 8);
+      }
+      continue;
+    }
+    if ((k == K_VARINT && wt == WT_VARINT) || (k == K_FIXED64 && wt == WT_I64)) counts[f]++;
+    if ((rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0))) return rc;
+  }
+  return 0;
+}
+
+#define ALLOC_ARRAY(c, ptr, count)                                                 \
+  do {                                                                             \
+    (ptr) = NULL;                                                                  \
+    if (count) {                                                                   \
+      (ptr) = pc_arena_alloc((c)->arena, (size_t)(count) * sizeof *(ptr));         \
+      if (!(ptr)) return fail_oom(c);                                              \
+    }                                                                              \
+  } while (0)
+
+/* Append the elements of a repeated int32 field (packed or one unpacked
+ * element) at v[*n]. Capacity was counted in the first pass. */
+static inline int rd_rep_i32(dctx_t *c, const uint8_t **pp, const uint8_t *end, uint32_t wt,
+                             int32_t *v, uint32_t *n) {
+  if (wt == WT_VARINT) return rd_i32(c, pp, end, &v[(*n)++]);
+  const uint8_t *s = NULL, *e = NULL;
+  int rc = rd_len(c, pp, end, &s, &e);
+  while (!rc && s < e) rc = rd_i32(c, &s, e, &v[(*n)++]);
+  return rc;
+}
+
+static inline int rd_rep_i64(dctx_t *c, const uint8_t **pp, const uint8_t *end, uint32_t wt,
+                             int64_t *v, uint32_t *n) {
+  uint64_t x;
+  if (wt == WT_VARINT) {
+    int rc = rd_u64(c, pp, end, &x);
+    v[(*n)++] = (int64_t)x;
+    return rc;
+  }
+  const uint8_t *s = NULL, *e = NULL;
+  int rc = rd_len(c, pp, end, &s, &e);
+  while (!rc && s < e) {
+    rc = rd_u64(c, &s, e, &x);
+    v[(*n)++] = (int64_t)x;
+  }
+  return rc;
+}
+
+static inline int rd_rep_fixed64(dctx_t *c, const uint8_t **pp, const uint8_t *end,
+                                 uint32_t wt, uint64_t *v, uint32_t *n) {
+  if (wt == WT_I64) return rd_fixed64(c, pp, end, &v[(*n)++]);
+  const uint8_t *s = NULL, *e = NULL;
+  int rc = rd_len(c, pp, end, &s, &e);
+  for (; !rc && s < e; s += 8) v[(*n)++] = wire_load64(s);
+  return rc;
+}
+
+/* Is a field of this wire type acceptable for a repeated scalar? */
+static inline bool rep_scalar_wt(uint32_t wt, uint32_t scalar_wt) {
+  return wt == scalar_wt || wt == WT_LEN;
+}
+
+/* Decode a repeated int32 field's elements into an exact-size array. */
+static int i32_list(dctx_t *c, const uint8_t *p, const uint8_t *end, uint32_t field,
+                    uint32_t count, pc_i32s_t *out);
+
+/* ---- common.v1 ------------------------------------------------------------------ */
+
+static int dec_keyvalue(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_keyvalue_t *kv,
+                        int depth);
+
+static int dec_anyvalue(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_anyvalue_t *v,
+                        int depth) {
+  if (depth > PC_MAX_ANYVALUE_DEPTH)
+    return fail(c, p, "values nested deeper than %d levels", PC_MAX_ANYVALUE_DEPTH);
+  memset(v, 0, sizeof *v);
+  int rc = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    uint64_t x;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      v->type = PC_AV_STRING;
+      rc = rd_string(c, &p, end, &v->u.s, "string_value");
+      break;
+    case 2 << 3 | WT_VARINT:
+      v->type = PC_AV_BOOL;
+      rc = rd_u64(c, &p, end, &x);
+      v->u.b = x != 0;
+      break;
+    case 3 << 3 | WT_VARINT:
+      v->type = PC_AV_INT;
+      rc = rd_u64(c, &p, end, &x);
+      v->u.i = (int64_t)x;
+      break;
+    case 4 << 3 | WT_I64:
+      v->type = PC_AV_DOUBLE;
+      rc = rd_fixed64(c, &p, end, &x);
+      memcpy(&v->u.d, &x, sizeof x);
+      break;
+    case 5 << 3 | WT_LEN:
+    case 6 << 3 | WT_LEN: {
+      /* ArrayValue / KeyValueList: field 1 repeated AnyValue / KeyValue. */
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      static const uint8_t kinds[2] = {K_NONE, K_LEN};
+      uint32_t counts[2] = {0};
+      if ((rc = count_fields(c, s, e, kinds, 2, counts))) break;
+      uint32_t n = 0;
+      bool is_array = f == 5;
+      v->type = is_array ? PC_AV_ARRAY : PC_AV_KVLIST;
+      if (is_array) ALLOC_ARRAY(c, v->u.array.v, counts[1]);
+      else ALLOC_ARRAY(c, v->u.kvlist.v, counts[1]);
+      if (!push(c, is_array ? "array_value" : "kvlist_value", -1))
+        return fail(c, s, "nested too deeply");
+      while (!rc && s < e) {
+        uint32_t f2 = 0, wt2 = 0;
+        if ((rc = rd_tag(c, &s, e, &f2, &wt2))) break;
+        if (f2 != 1 || wt2 != WT_LEN) {
+          rc = skip_field(c, &s, e, (uint64_t)f2 << 3 | wt2, 0);
+          continue;
+        }
+        const uint8_t *s2 = NULL, *e2 = NULL;
+        if ((rc = rd_len(c, &s, e, &s2, &e2))) break;
+        if (is_array) rc = dec_anyvalue(c, s2, e2, &v->u.array.v[n++], depth + 1);
+        else rc = dec_keyvalue(c, s2, e2, &v->u.kvlist.v[n++], depth + 1);
+      }
+      pop(c);
+      if (is_array) v->u.array.n = n;
+      else v->u.kvlist.n = n;
+      break;
+    }
+    case 7 << 3 | WT_LEN:
+      v->type = PC_AV_BYTES;
+      rc = rd_bytes(c, &p, end, &v->u.s);
+      break;
+    case 8 << 3 | WT_VARINT:
+      v->type = PC_AV_STRINDEX;
+      rc = rd_i32(c, &p, end, &v->u.strindex);
+      break;
+    default:
+      rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_keyvalue(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_keyvalue_t *kv,
+                        int depth) {
+  memset(kv, 0, sizeof *kv);
+  int rc = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      rc = rd_string(c, &p, end, &kv->key, "key");
+      break;
+    case 2 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      kv->has_value = true;
+      rc = dec_anyvalue(c, s, e, &kv->value, depth);
+      break;
+    case 3 << 3 | WT_VARINT:
+      rc = rd_i32(c, &p, end, &kv->key_strindex);
+      break;
+    default:
+      rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+/* A repeated KeyValue field (number field) of the message [p, end). */
+static int kv_list(dctx_t *c, const uint8_t *p, const uint8_t *end, uint32_t field,
+                   uint32_t count, const char *name, pc_kvs_t *out) {
+  ALLOC_ARRAY(c, out->v, count);
+  out->n = 0;
+  int rc = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    if (f != field || wt != WT_LEN) {
+      rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+      continue;
+    }
+    const uint8_t *s = NULL, *e = NULL;
+    if ((rc = rd_len(c, &p, end, &s, &e))) break;
+    if (!push(c, name, out->n)) return fail(c, s, "nested too deeply");
+    rc = dec_keyvalue(c, s, e, &out->v[out->n++], 1);
+    pop(c);
+  }
+  return rc;
+}
+
+static int i32_list(dctx_t *c, const uint8_t *p, const uint8_t *end, uint32_t field,
+                    uint32_t count, pc_i32s_t *out) {
+  ALLOC_ARRAY(c, out->v, count);
+  out->n = 0;
+  int rc = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    if (f == field && rep_scalar_wt(wt, WT_VARINT)) rc = rd_rep_i32(c, &p, end, wt, out->v, &out->n);
+    else rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+  }
+  return rc;
+}
+
+static int dec_scope(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_scope_t *sc) {
+  static const uint8_t kinds[4] = {[3] = K_LEN};
+  uint32_t counts[4] = {0};
+  int rc = count_fields(c, p, end, kinds, 4, counts);
+  if (rc) return rc;
+  if ((rc = kv_list(c, p, end, 3, counts[3], "attributes", &sc->attributes))) return rc;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    uint64_t x;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      rc = rd_string(c, &p, end, &sc->name, "name");
+      break;
+    case 2 << 3 | WT_LEN:
+      rc = rd_string(c, &p, end, &sc->version, "version");
+      break;
+    case 4 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      sc->dropped_attributes_count = (uint32_t)x;
+      break;
+    default:
+      rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_entity_ref(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_entity_ref_t *r) {
+  static const uint8_t kinds[5] = {[3] = K_LEN, [4] = K_LEN};
+  uint32_t counts[5] = {0};
+  int rc = count_fields(c, p, end, kinds, 5, counts);
+  if (rc) return rc;
+  memset(r, 0, sizeof *r);
+  ALLOC_ARRAY(c, r->id_keys.v, counts[3]);
+  ALLOC_ARRAY(c, r->description_keys.v, counts[4]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      rc = rd_string(c, &p, end, &r->schema_url, "schema_url");
+      break;
+    case 2 << 3 | WT_LEN:
+      rc = rd_string(c, &p, end, &r->type, "type");
+      break;
+    case 3 << 3 | WT_LEN:
+      rc = rd_string(c, &p, end, &r->id_keys.v[r->id_keys.n++], "id_keys");
+      break;
+    case 4 << 3 | WT_LEN:
+      rc = rd_string(c, &p, end, &r->description_keys.v[r->description_keys.n++],
+                     "description_keys");
+      break;
+    default:
+      rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_resource(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_resource_t *r) {
+  static const uint8_t kinds[4] = {[1] = K_LEN, [3] = K_LEN};
+  uint32_t counts[4] = {0};
+  int rc = count_fields(c, p, end, kinds, 4, counts);
+  if (rc) return rc;
+  if ((rc = kv_list(c, p, end, 1, counts[1], "attributes", &r->attributes))) return rc;
+  ALLOC_ARRAY(c, r->entity_refs, counts[3]);
+  r->n_entity_refs = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    uint64_t x;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 2 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      r->dropped_attributes_count = (uint32_t)x;
+      break;
+    case 3 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      if (!push(c, "entity_refs", r->n_entity_refs)) return fail(c, s, "nested too deeply");
+      rc = dec_entity_ref(c, s, e, &r->entity_refs[r->n_entity_refs++]);
+      pop(c);
+      break;
+    default:
+      rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+/* ---- profiles: dictionary entries ----------------------------------------------- */
+
+static int dec_mapping(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_mapping_t *m) {
+  static const uint8_t kinds[6] = {[5] = K_VARINT};
+  uint32_t counts[6] = {0};
+  int rc = count_fields(c, p, end, kinds, 6, counts);
+  if (rc) return rc;
+  memset(m, 0, sizeof *m);
+  ALLOC_ARRAY(c, m->attribute_indices.v, counts[5]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_VARINT: rc = rd_u64(c, &p, end, &m->memory_start); break;
+    case 2 << 3 | WT_VARINT: rc = rd_u64(c, &p, end, &m->memory_limit); break;
+    case 3 << 3 | WT_VARINT: rc = rd_u64(c, &p, end, &m->file_offset); break;
+    case 4 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &m->filename_strindex); break;
+    case 5 << 3 | WT_VARINT:
+    case 5 << 3 | WT_LEN:
+      rc = rd_rep_i32(c, &p, end, wt, m->attribute_indices.v, &m->attribute_indices.n);
+      break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_line(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_line_t *l) {
+  memset(l, 0, sizeof *l);
+  int rc = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    uint64_t x;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &l->function_index); break;
+    case 2 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      l->line = (int64_t)x;
+      break;
+    case 3 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      l->column = (int64_t)x;
+      break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_location(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_location_t *l) {
+  static const uint8_t kinds[5] = {[3] = K_LEN, [4] = K_VARINT};
+  uint32_t counts[5] = {0};
+  int rc = count_fields(c, p, end, kinds, 5, counts);
+  if (rc) return rc;
+  memset(l, 0, sizeof *l);
+  ALLOC_ARRAY(c, l->lines, counts[3]);
+  ALLOC_ARRAY(c, l->attribute_indices.v, counts[4]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &l->mapping_index); break;
+    case 2 << 3 | WT_VARINT: rc = rd_u64(c, &p, end, &l->address); break;
+    case 3 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      rc = dec_line(c, s, e, &l->lines[l->n_lines++]);
+      break;
+    case 4 << 3 | WT_VARINT:
+    case 4 << 3 | WT_LEN:
+      rc = rd_rep_i32(c, &p, end, wt, l->attribute_indices.v, &l->attribute_indices.n);
+      break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_function(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_function_t *fn) {
+  memset(fn, 0, sizeof *fn);
+  int rc = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    uint64_t x;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &fn->name_strindex); break;
+    case 2 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &fn->system_name_strindex); break;
+    case 3 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &fn->filename_strindex); break;
+    case 4 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      fn->start_line = (int64_t)x;
+      break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_link(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_link_t *l) {
+  memset(l, 0, sizeof *l);
+  int rc = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN: rc = rd_bytes(c, &p, end, &l->trace_id); break;
+    case 2 << 3 | WT_LEN: rc = rd_bytes(c, &p, end, &l->span_id); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_attr(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_attr_t *a) {
+  memset(a, 0, sizeof *a);
+  int rc = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &a->key_strindex); break;
+    case 2 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      a->has_value = true;
+      rc = dec_anyvalue(c, s, e, &a->value, 1);
+      break;
+    case 3 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &a->unit_strindex); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_stack(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_stack_t *st) {
+  static const uint8_t kinds[2] = {[1] = K_VARINT};
+  uint32_t counts[2] = {0};
+  int rc = count_fields(c, p, end, kinds, 2, counts);
+  if (rc) return rc;
+  return i32_list(c, p, end, 1, counts[1], &st->location_indices);
+}
+
+static int dec_dictionary(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_dictionary_t *d) {
+  static const uint8_t kinds[8] = {K_NONE, K_LEN, K_LEN, K_LEN, K_LEN, K_LEN, K_LEN, K_LEN};
+  uint32_t counts[8] = {0};
+  int rc = count_fields(c, p, end, kinds, 8, counts);
+  if (rc) return rc;
+  ALLOC_ARRAY(c, d->mappings, counts[1]);
+  ALLOC_ARRAY(c, d->locations, counts[2]);
+  ALLOC_ARRAY(c, d->functions, counts[3]);
+  ALLOC_ARRAY(c, d->links, counts[4]);
+  ALLOC_ARRAY(c, d->strings, counts[5]);
+  ALLOC_ARRAY(c, d->attrs, counts[6]);
+  ALLOC_ARRAY(c, d->stacks, counts[7]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    if (wt != WT_LEN || f < 1 || f > 7) {
+      rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+      continue;
+    }
+    if (f == 5) { /* the hottest table: no path push per string */
+      const uint8_t *at = p;
+      pc_str_t *str = &d->strings[d->n_strings];
+      if ((rc = rd_bytes(c, &p, end, str))) break;
+      if (!utf8_valid(str->p, str->n)) {
+        push(c, "string_table", d->n_strings);
+        return fail(c, at, "string is not valid UTF-8");
+      }
+      d->n_strings++;
+      continue;
+    }
+    const uint8_t *s = NULL, *e = NULL;
+    if ((rc = rd_len(c, &p, end, &s, &e))) break;
+    switch (f) {
+    case 1:
+      push(c, "mapping_table", d->n_mappings);
+      rc = dec_mapping(c, s, e, &d->mappings[d->n_mappings++]);
+      break;
+    case 2:
+      push(c, "location_table", d->n_locations);
+      rc = dec_location(c, s, e, &d->locations[d->n_locations++]);
+      break;
+    case 3:
+      push(c, "function_table", d->n_functions);
+      rc = dec_function(c, s, e, &d->functions[d->n_functions++]);
+      break;
+    case 4:
+      push(c, "link_table", d->n_links);
+      rc = dec_link(c, s, e, &d->links[d->n_links++]);
+      break;
+    case 6:
+      push(c, "attribute_table", d->n_attrs);
+      rc = dec_attr(c, s, e, &d->attrs[d->n_attrs++]);
+      break;
+    default: /* 7 */
+      push(c, "stack_table", d->n_stacks);
+      rc = dec_stack(c, s, e, &d->stacks[d->n_stacks++]);
+      break;
+    }
+    if (!rc) pop(c);
+  }
+  return rc;
+}
+
+/* ---- profiles: the tree ------------------------------------------------------------ */
+
+static int dec_valuetype(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_valuetype_t *vt) {
+  memset(vt, 0, sizeof *vt);
+  int rc = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &vt->type_strindex); break;
+    case 2 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &vt->unit_strindex); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_sample(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_sample_t *smp) {
+  static const uint8_t kinds[6] = {[2] = K_VARINT, [4] = K_VARINT, [5] = K_FIXED64};
+  uint32_t counts[6] = {0};
+  int rc = count_fields(c, p, end, kinds, 6, counts);
+  if (rc) return rc;
+  memset(smp, 0, sizeof *smp);
+  ALLOC_ARRAY(c, smp->attribute_indices.v, counts[2]);
+  ALLOC_ARRAY(c, smp->values, counts[4]);
+  ALLOC_ARRAY(c, smp->timestamps_unix_nano, counts[5]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &smp->stack_index); break;
+    case 2 << 3 | WT_VARINT:
+    case 2 << 3 | WT_LEN:
+      rc = rd_rep_i32(c, &p, end, wt, smp->attribute_indices.v, &smp->attribute_indices.n);
+      break;
+    case 3 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &smp->link_index); break;
+    case 4 << 3 | WT_VARINT:
+    case 4 << 3 | WT_LEN:
+      rc = rd_rep_i64(c, &p, end, wt, smp->values, &smp->n_values);
+      break;
+    case 5 << 3 | WT_I64:
+    case 5 << 3 | WT_LEN:
+      rc = rd_rep_fixed64(c, &p, end, wt, smp->timestamps_unix_nano, &smp->n_timestamps);
+      break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_profile(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_profile_t *pr) {
+  static const uint8_t kinds[12] = {[2] = K_LEN, [11] = K_VARINT};
+  uint32_t counts[12] = {0};
+  int rc = count_fields(c, p, end, kinds, 12, counts);
+  if (rc) return rc;
+  memset(pr, 0, sizeof *pr);
+  ALLOC_ARRAY(c, pr->samples, counts[2]);
+  ALLOC_ARRAY(c, pr->attribute_indices.v, counts[11]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    uint64_t x;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      pr->has_sample_type = true;
+      rc = dec_valuetype(c, s, e, &pr->sample_type);
+      break;
+    case 2 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      push(c, "samples", pr->n_samples);
+      rc = dec_sample(c, s, e, &pr->samples[pr->n_samples++]);
+      if (!rc) pop(c);
+      break;
+    case 3 << 3 | WT_I64: rc = rd_fixed64(c, &p, end, &pr->time_unix_nano); break;
+    case 4 << 3 | WT_VARINT: rc = rd_u64(c, &p, end, &pr->duration_nano); break;
+    case 5 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      pr->has_period_type = true;
+      rc = dec_valuetype(c, s, e, &pr->period_type);
+      break;
+    case 6 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      pr->period = (int64_t)x;
+      break;
+    case 7 << 3 | WT_LEN: rc = rd_bytes(c, &p, end, &pr->profile_id); break;
+    case 8 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      pr->dropped_attributes_count = (uint32_t)x;
+      break;
+    case 9 << 3 | WT_LEN:
+      rc = rd_string(c, &p, end, &pr->original_payload_format, "original_payload_format");
+      break;
+    case 10 << 3 | WT_LEN: rc = rd_bytes(c, &p, end, &pr->original_payload); break;
+    case 11 << 3 | WT_VARINT:
+    case 11 << 3 | WT_LEN:
+      rc = rd_rep_i32(c, &p, end, wt, pr->attribute_indices.v, &pr->attribute_indices.n);
+      break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_scope_profiles(dctx_t *c, const uint8_t *p, const uint8_t *end,
+                              pc_scope_profiles_t *sp) {
+  static const uint8_t kinds[3] = {[2] = K_LEN};
+  uint32_t counts[3] = {0};
+  int rc = count_fields(c, p, end, kinds, 3, counts);
+  if (rc) return rc;
+  memset(sp, 0, sizeof *sp);
+  ALLOC_ARRAY(c, sp->profiles, counts[2]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      sp->has_scope = true;
+      push(c, "scope", -1);
+      rc = dec_scope(c, s, e, &sp->scope);
+      if (!rc) pop(c);
+      break;
+    case 2 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      push(c, "profiles", sp->n_profiles);
+      rc = dec_profile(c, s, e, &sp->profiles[sp->n_profiles++]);
+      if (!rc) pop(c);
+      break;
+    case 3 << 3 | WT_LEN: rc = rd_string(c, &p, end, &sp->schema_url, "schema_url"); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_resource_profiles(dctx_t *c, const uint8_t *p, const uint8_t *end,
+                                 pc_resource_profiles_t *rp) {
+  static const uint8_t kinds[3] = {[2] = K_LEN};
+  uint32_t counts[3] = {0};
+  int rc = count_fields(c, p, end, kinds, 3, counts);
+  if (rc) return rc;
+  memset(rp, 0, sizeof *rp);
+  ALLOC_ARRAY(c, rp->scopes, counts[2]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      rp->has_resource = true;
+      push(c, "resource", -1);
+      rc = dec_resource(c, s, e, &rp->resource);
+      if (!rc) pop(c);
+      break;
+    case 2 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      push(c, "scope_profiles", rp->n_scopes);
+      rc = dec_scope_profiles(c, s, e, &rp->scopes[rp->n_scopes++]);
+      if (!rc) pop(c);
+      break;
+    case 3 << 3 | WT_LEN: rc = rd_string(c, &p, end, &rp->schema_url, "schema_url"); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+int pc_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_t *req,
+                    pc_err_t *err) {
+  memset(req, 0, sizeof *req);
+  req->arena = arena;
+  dctx_t c = {.base = buf, .arena = arena, .err = err};
+  const uint8_t *p = buf, *end = buf + n;
+  static const uint8_t kinds[3] = {[1] = K_LEN};
+  uint32_t counts[3] = {0};
+  int rc = count_fields(&c, p, end, kinds, 3, counts);
+  if (rc) return rc;
+  ALLOC_ARRAY(&c, req->resources, counts[1]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(&c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      if ((rc = rd_len(&c, &p, end, &s, &e))) break;
+      push(&c, "resource_profiles", req->n_resources);
+      rc = dec_resource_profiles(&c, s, e, &req->resources[req->n_resources++]);
+      if (!rc) pop(&c);
+      break;
+    case 2 << 3 | WT_LEN:
+      if ((rc = rd_len(&c, &p, end, &s, &e))) break;
+      /* A repeated occurrence of a message field merges into the first;
+       * profcol keeps the last one's tables only when there is one, which
+       * is what every real producer sends. */
+      if (req->has_dictionary) return fail(&c, s, "dictionary given more than once");
+      req->has_dictionary = true;
+      push(&c, "dictionary", -1);
+      rc = dec_dictionary(&c, s, e, &req->dict);
+      if (!rc) pop(&c);
+      break;
+    default: rc = skip_field(&c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  if (rc) return rc;
+  return pc_pdata_validate(req, err);
+}

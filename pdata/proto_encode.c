@@ -1,3 +1,363 @@
-/* placeholder */
+/* proto_encode.c - pdata -> canonical protobuf.
+ *
+ * One idea: write backwards. The buffer fills from its end towards its start,
+ * each message's fields in reverse number order, so when a message is done
+ * its length is known and is written in front of it: one pass, no size
+ * pre-computation, no nested copies. The finished bytes are appended to the
+ * caller's buffer once.
+ *
+ * Canonical means: fields in number order, proto3 defaults omitted (but a
+ * present submessage is written even when empty, and an AnyValue's oneof
+ * member even when zero), repeated scalars packed. */
+#include <stdlib.h>
+
 #include "pdata.h"
-int pc_proto_encode(const pc_request_t *req, pc_buf_t *out) { (void)req; (void)out; return PC_EINVAL; }
+#include "wire.h"
+
+typedef struct {
+  uint8_t *buf;
+  size_t cap;
+  size_t len; /* bytes written, at buf[cap - len .. cap) */
+  bool oom;
+} wr_t;
+
+__attribute__((noinline)) static bool grow(wr_t *w, size_t need) {
+  if (w->oom) return false;
+  size_t cap = w->cap ? w->cap * 2 : 4096;
+  while (cap - w->len < need) {
+    if (cap > SIZE_MAX / 2) {
+      w->oom = true;
+      return false;
+    }
+    cap *= 2;
+  }
+  uint8_t *nb = malloc(cap);
+  if (!nb) {
+    w->oom = true;
+    return false;
+  }
+  if (w->len) memcpy(nb + cap - w->len, w->buf + w->cap - w->len, w->len);
+  free(w->buf);
+  w->buf = nb;
+  w->cap = cap;
+  return true;
+}
+
+/* Room for n more bytes in front; returns where they start. */
+static inline uint8_t *front(wr_t *w, size_t n) {
+  if (w->cap - w->len < n && !grow(w, n)) return NULL;
+  w->len += n;
+  return w->buf + w->cap - w->len;
+}
+
+static inline void put_varint(wr_t *w, uint64_t v) {
+  unsigned n = wire_varint_size(v);
+  uint8_t *p = front(w, n);
+  if (!p) return;
+  for (unsigned i = 0; i + 1 < n; i++) {
+    p[i] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n - 1] = (uint8_t)v;
+}
+
+static inline void put_tag(wr_t *w, uint32_t field, uint32_t wt) {
+  put_varint(w, (uint64_t)field << 3 | wt);
+}
+
+static inline void put_fixed64(wr_t *w, uint64_t v) {
+  uint8_t *p = front(w, 8);
+  if (p) wire_store64(p, v);
+}
+
+static inline void put_bytes(wr_t *w, const uint8_t *s, size_t n) {
+  uint8_t *p = front(w, n);
+  if (p && n) memcpy(p, s, n);
+}
+
+/* Close a length-delimited field whose payload started at mark. */
+static inline void close_len(wr_t *w, size_t mark, uint32_t field) {
+  put_varint(w, w->len - mark);
+  put_tag(w, field, WT_LEN);
+}
+
+/* Optional scalars: written only when not the default. */
+static inline void opt_varint(wr_t *w, uint32_t field, uint64_t v) {
+  if (v) {
+    put_varint(w, v);
+    put_tag(w, field, WT_VARINT);
+  }
+}
+
+static inline void opt_i32(wr_t *w, uint32_t field, int32_t v) {
+  /* Negative int32 is sign-extended to 10 bytes, as protobuf does. */
+  opt_varint(w, field, (uint64_t)(int64_t)v);
+}
+
+static inline void opt_fixed64(wr_t *w, uint32_t field, uint64_t v) {
+  if (v) {
+    put_fixed64(w, v);
+    put_tag(w, field, WT_I64);
+  }
+}
+
+static inline void opt_bytes(wr_t *w, uint32_t field, pc_str_t s) {
+  if (s.n) {
+    put_bytes(w, s.p, s.n);
+    put_varint(w, s.n);
+    put_tag(w, field, WT_LEN);
+  }
+}
+
+static inline void rep_string(wr_t *w, uint32_t field, pc_str_t s) {
+  put_bytes(w, s.p, s.n);
+  put_varint(w, s.n);
+  put_tag(w, field, WT_LEN);
+}
+
+static void packed_i32(wr_t *w, uint32_t field, const int32_t *v, uint32_t n) {
+  if (!n) return;
+  size_t mark = w->len;
+  for (uint32_t i = n; i-- > 0;) put_varint(w, (uint64_t)(int64_t)v[i]);
+  close_len(w, mark, field);
+}
+
+static void packed_i64(wr_t *w, uint32_t field, const int64_t *v, uint32_t n) {
+  if (!n) return;
+  size_t mark = w->len;
+  for (uint32_t i = n; i-- > 0;) put_varint(w, (uint64_t)v[i]);
+  close_len(w, mark, field);
+}
+
+static void packed_fixed64(wr_t *w, uint32_t field, const uint64_t *v, uint32_t n) {
+  if (!n) return;
+  uint8_t *p = front(w, (size_t)n * 8);
+  if (!p) return;
+  for (uint32_t i = 0; i < n; i++) wire_store64(p + (size_t)i * 8, v[i]);
+  put_varint(w, (size_t)n * 8);
+  put_tag(w, field, WT_LEN);
+}
+
+/* ---- common.v1 ---------------------------------------------------------------- */
+
+static void enc_keyvalue(wr_t *w, const pc_keyvalue_t *kv);
+
+static void enc_anyvalue(wr_t *w, const pc_anyvalue_t *v) {
+  size_t mark;
+  uint64_t bits;
+  switch (v->type) {
+  case PC_AV_NONE: break;
+  case PC_AV_STRING: rep_string(w, 1, v->u.s); break;
+  case PC_AV_BOOL:
+    put_varint(w, v->u.b);
+    put_tag(w, 2, WT_VARINT);
+    break;
+  case PC_AV_INT:
+    put_varint(w, (uint64_t)v->u.i);
+    put_tag(w, 3, WT_VARINT);
+    break;
+  case PC_AV_DOUBLE:
+    memcpy(&bits, &v->u.d, 8);
+    put_fixed64(w, bits);
+    put_tag(w, 4, WT_I64);
+    break;
+  case PC_AV_ARRAY:
+    mark = w->len;
+    for (uint32_t i = v->u.array.n; i-- > 0;) {
+      size_t m2 = w->len;
+      enc_anyvalue(w, &v->u.array.v[i]);
+      close_len(w, m2, 1);
+    }
+    close_len(w, mark, 5);
+    break;
+  case PC_AV_KVLIST:
+    mark = w->len;
+    for (uint32_t i = v->u.kvlist.n; i-- > 0;) {
+      size_t m2 = w->len;
+      enc_keyvalue(w, &v->u.kvlist.v[i]);
+      close_len(w, m2, 1);
+    }
+    close_len(w, mark, 6);
+    break;
+  case PC_AV_BYTES: rep_string(w, 7, v->u.s); break;
+  case PC_AV_STRINDEX:
+    put_varint(w, (uint64_t)(int64_t)v->u.strindex);
+    put_tag(w, 8, WT_VARINT);
+    break;
+  }
+}
+
+static void enc_keyvalue(wr_t *w, const pc_keyvalue_t *kv) {
+  opt_i32(w, 3, kv->key_strindex);
+  if (kv->has_value) {
+    size_t mark = w->len;
+    enc_anyvalue(w, &kv->value);
+    close_len(w, mark, 2);
+  }
+  opt_bytes(w, 1, kv->key);
+}
+
+static void rep_keyvalues(wr_t *w, uint32_t field, pc_kvs_t kvs) {
+  for (uint32_t i = kvs.n; i-- > 0;) {
+    size_t mark = w->len;
+    enc_keyvalue(w, &kvs.v[i]);
+    close_len(w, mark, field);
+  }
+}
+
+static void enc_scope(wr_t *w, const pc_scope_t *s) {
+  opt_varint(w, 4, s->dropped_attributes_count);
+  rep_keyvalues(w, 3, s->attributes);
+  opt_bytes(w, 2, s->version);
+  opt_bytes(w, 1, s->name);
+}
+
+static void enc_resource(wr_t *w, const pc_resource_t *r) {
+  for (uint32_t i = r->n_entity_refs; i-- > 0;) {
+    const pc_entity_ref_t *e = &r->entity_refs[i];
+    size_t mark = w->len;
+    for (uint32_t k = e->description_keys.n; k-- > 0;) rep_string(w, 4, e->description_keys.v[k]);
+    for (uint32_t k = e->id_keys.n; k-- > 0;) rep_string(w, 3, e->id_keys.v[k]);
+    opt_bytes(w, 2, e->type);
+    opt_bytes(w, 1, e->schema_url);
+    close_len(w, mark, 3);
+  }
+  opt_varint(w, 2, r->dropped_attributes_count);
+  rep_keyvalues(w, 1, r->attributes);
+}
+
+/* ---- dictionary ------------------------------------------------------------------- */
+
+static void enc_dictionary(wr_t *w, const pc_dictionary_t *d) {
+  for (uint32_t i = d->n_stacks; i-- > 0;) {
+    size_t mark = w->len;
+    packed_i32(w, 1, d->stacks[i].location_indices.v, d->stacks[i].location_indices.n);
+    close_len(w, mark, 7);
+  }
+  for (uint32_t i = d->n_attrs; i-- > 0;) {
+    const pc_attr_t *a = &d->attrs[i];
+    size_t mark = w->len;
+    opt_i32(w, 3, a->unit_strindex);
+    if (a->has_value) {
+      size_t m2 = w->len;
+      enc_anyvalue(w, &a->value);
+      close_len(w, m2, 2);
+    }
+    opt_i32(w, 1, a->key_strindex);
+    close_len(w, mark, 6);
+  }
+  for (uint32_t i = d->n_strings; i-- > 0;) rep_string(w, 5, d->strings[i]);
+  for (uint32_t i = d->n_links; i-- > 0;) {
+    size_t mark = w->len;
+    opt_bytes(w, 2, d->links[i].span_id);
+    opt_bytes(w, 1, d->links[i].trace_id);
+    close_len(w, mark, 4);
+  }
+  for (uint32_t i = d->n_functions; i-- > 0;) {
+    const pc_function_t *f = &d->functions[i];
+    size_t mark = w->len;
+    opt_varint(w, 4, (uint64_t)f->start_line);
+    opt_i32(w, 3, f->filename_strindex);
+    opt_i32(w, 2, f->system_name_strindex);
+    opt_i32(w, 1, f->name_strindex);
+    close_len(w, mark, 3);
+  }
+  for (uint32_t i = d->n_locations; i-- > 0;) {
+    const pc_location_t *l = &d->locations[i];
+    size_t mark = w->len;
+    packed_i32(w, 4, l->attribute_indices.v, l->attribute_indices.n);
+    for (uint32_t k = l->n_lines; k-- > 0;) {
+      size_t m2 = w->len;
+      opt_varint(w, 3, (uint64_t)l->lines[k].column);
+      opt_varint(w, 2, (uint64_t)l->lines[k].line);
+      opt_i32(w, 1, l->lines[k].function_index);
+      close_len(w, m2, 3);
+    }
+    opt_varint(w, 2, l->address);
+    opt_i32(w, 1, l->mapping_index);
+    close_len(w, mark, 2);
+  }
+  for (uint32_t i = d->n_mappings; i-- > 0;) {
+    const pc_mapping_t *m = &d->mappings[i];
+    size_t mark = w->len;
+    packed_i32(w, 5, m->attribute_indices.v, m->attribute_indices.n);
+    opt_i32(w, 4, m->filename_strindex);
+    opt_varint(w, 3, m->file_offset);
+    opt_varint(w, 2, m->memory_limit);
+    opt_varint(w, 1, m->memory_start);
+    close_len(w, mark, 1);
+  }
+}
+
+/* ---- the tree ------------------------------------------------------------------------ */
+
+static void enc_valuetype(wr_t *w, uint32_t field, const pc_valuetype_t *vt) {
+  size_t mark = w->len;
+  opt_i32(w, 2, vt->unit_strindex);
+  opt_i32(w, 1, vt->type_strindex);
+  close_len(w, mark, field);
+}
+
+static void enc_profile(wr_t *w, const pc_profile_t *p) {
+  packed_i32(w, 11, p->attribute_indices.v, p->attribute_indices.n);
+  opt_bytes(w, 10, p->original_payload);
+  opt_bytes(w, 9, p->original_payload_format);
+  opt_varint(w, 8, p->dropped_attributes_count);
+  opt_bytes(w, 7, p->profile_id);
+  opt_varint(w, 6, (uint64_t)p->period);
+  if (p->has_period_type) enc_valuetype(w, 5, &p->period_type);
+  opt_varint(w, 4, p->duration_nano);
+  opt_fixed64(w, 3, p->time_unix_nano);
+  for (uint32_t i = p->n_samples; i-- > 0;) {
+    const pc_sample_t *s = &p->samples[i];
+    size_t mark = w->len;
+    packed_fixed64(w, 5, s->timestamps_unix_nano, s->n_timestamps);
+    packed_i64(w, 4, s->values, s->n_values);
+    opt_i32(w, 3, s->link_index);
+    packed_i32(w, 2, s->attribute_indices.v, s->attribute_indices.n);
+    opt_i32(w, 1, s->stack_index);
+    close_len(w, mark, 2);
+  }
+  if (p->has_sample_type) enc_valuetype(w, 1, &p->sample_type);
+}
+
+static void enc_resource_profiles(wr_t *w, const pc_resource_profiles_t *rp) {
+  opt_bytes(w, 3, rp->schema_url);
+  for (uint32_t i = rp->n_scopes; i-- > 0;) {
+    const pc_scope_profiles_t *sp = &rp->scopes[i];
+    size_t mark = w->len;
+    opt_bytes(w, 3, sp->schema_url);
+    for (uint32_t k = sp->n_profiles; k-- > 0;) {
+      size_t m2 = w->len;
+      enc_profile(w, &sp->profiles[k]);
+      close_len(w, m2, 2);
+    }
+    if (sp->has_scope) {
+      size_t m2 = w->len;
+      enc_scope(w, &sp->scope);
+      close_len(w, m2, 1);
+    }
+    close_len(w, mark, 2);
+  }
+  if (rp->has_resource) {
+    size_t mark = w->len;
+    enc_resource(w, &rp->resource);
+    close_len(w, mark, 1);
+  }
+}
+
+int pc_proto_encode(const pc_request_t *req, pc_buf_t *out) {
+  wr_t w = {0};
+  if (req->has_dictionary) {
+    enc_dictionary(&w, &req->dict);
+    close_len(&w, 0, 2);
+  }
+  for (uint32_t i = req->n_resources; i-- > 0;) {
+    size_t mark = w.len;
+    enc_resource_profiles(&w, &req->resources[i]);
+    close_len(&w, mark, 1);
+  }
+  int rc = w.oom ? PC_ENOMEM : w.len ? pc_buf_append(out, w.buf + w.cap - w.len, w.len) : 0;
+  free(w.buf);
+  return rc;
+}

@@ -180,3 +180,161 @@ void pc_test_read_file(const char *path, pc_buf_t *out) {
     ck_assert_int_eq(pc_buf_append(out, chunk, got), 0);
   fclose(f);
 }
+
+/* ---- deep equality ------------------------------------------------------ */
+
+static void eq_str(pc_str_t a, pc_str_t b, const char *what) {
+  ck_assert_msg(pc_str_eq(a, b), "%s: \"%.*s\" != \"%.*s\"", what, PC_STR_FMT(a), PC_STR_FMT(b));
+}
+
+static void eq_i32s(pc_i32s_t a, pc_i32s_t b, const char *what) {
+  ck_assert_msg(a.n == b.n, "%s: %u != %u entries", what, a.n, b.n);
+  for (uint32_t i = 0; i < a.n; i++)
+    ck_assert_msg(a.v[i] == b.v[i], "%s[%u]: %d != %d", what, i, a.v[i], b.v[i]);
+}
+
+static void eq_kv(const pc_keyvalue_t *a, const pc_keyvalue_t *b);
+
+static void eq_anyvalue(const pc_anyvalue_t *a, const pc_anyvalue_t *b) {
+  ck_assert_int_eq(a->type, b->type);
+  switch (a->type) {
+  case PC_AV_NONE: break;
+  case PC_AV_STRING:
+  case PC_AV_BYTES: eq_str(a->u.s, b->u.s, "anyvalue"); break;
+  case PC_AV_BOOL: ck_assert_int_eq(a->u.b, b->u.b); break;
+  case PC_AV_INT: ck_assert_int_eq(a->u.i, b->u.i); break;
+  case PC_AV_DOUBLE: ck_assert(memcmp(&a->u.d, &b->u.d, sizeof a->u.d) == 0); break;
+  case PC_AV_STRINDEX: ck_assert_int_eq(a->u.strindex, b->u.strindex); break;
+  case PC_AV_ARRAY:
+    ck_assert_uint_eq(a->u.array.n, b->u.array.n);
+    for (uint32_t i = 0; i < a->u.array.n; i++) eq_anyvalue(&a->u.array.v[i], &b->u.array.v[i]);
+    break;
+  case PC_AV_KVLIST:
+    ck_assert_uint_eq(a->u.kvlist.n, b->u.kvlist.n);
+    for (uint32_t i = 0; i < a->u.kvlist.n; i++) eq_kv(&a->u.kvlist.v[i], &b->u.kvlist.v[i]);
+    break;
+  }
+}
+
+static void eq_kv(const pc_keyvalue_t *a, const pc_keyvalue_t *b) {
+  eq_str(a->key, b->key, "key");
+  ck_assert_int_eq(a->key_strindex, b->key_strindex);
+  ck_assert_int_eq(a->has_value, b->has_value);
+  if (a->has_value) eq_anyvalue(&a->value, &b->value);
+}
+
+static void eq_kvs(pc_kvs_t a, pc_kvs_t b) {
+  ck_assert_uint_eq(a.n, b.n);
+  for (uint32_t i = 0; i < a.n; i++) eq_kv(&a.v[i], &b.v[i]);
+}
+
+static void eq_strs(pc_strs_t a, pc_strs_t b, const char *what) {
+  ck_assert_uint_eq(a.n, b.n);
+  for (uint32_t i = 0; i < a.n; i++) eq_str(a.v[i], b.v[i], what);
+}
+
+static void eq_dictionary(const pc_dictionary_t *a, const pc_dictionary_t *b) {
+  ck_assert_uint_eq(a->n_strings, b->n_strings);
+  for (uint32_t i = 0; i < a->n_strings; i++) eq_str(a->strings[i], b->strings[i], "string");
+  ck_assert_uint_eq(a->n_mappings, b->n_mappings);
+  for (uint32_t i = 0; i < a->n_mappings; i++) {
+    const pc_mapping_t *x = &a->mappings[i], *y = &b->mappings[i];
+    ck_assert_uint_eq(x->memory_start, y->memory_start);
+    ck_assert_uint_eq(x->memory_limit, y->memory_limit);
+    ck_assert_uint_eq(x->file_offset, y->file_offset);
+    ck_assert_int_eq(x->filename_strindex, y->filename_strindex);
+    eq_i32s(x->attribute_indices, y->attribute_indices, "mapping.attribute_indices");
+  }
+  ck_assert_uint_eq(a->n_locations, b->n_locations);
+  for (uint32_t i = 0; i < a->n_locations; i++) {
+    const pc_location_t *x = &a->locations[i], *y = &b->locations[i];
+    ck_assert_int_eq(x->mapping_index, y->mapping_index);
+    ck_assert_uint_eq(x->address, y->address);
+    ck_assert_uint_eq(x->n_lines, y->n_lines);
+    for (uint32_t k = 0; k < x->n_lines; k++) {
+      ck_assert_int_eq(x->lines[k].function_index, y->lines[k].function_index);
+      ck_assert_int_eq(x->lines[k].line, y->lines[k].line);
+      ck_assert_int_eq(x->lines[k].column, y->lines[k].column);
+    }
+    eq_i32s(x->attribute_indices, y->attribute_indices, "location.attribute_indices");
+  }
+  ck_assert_uint_eq(a->n_functions, b->n_functions);
+  for (uint32_t i = 0; i < a->n_functions; i++)
+    ck_assert(memcmp(&a->functions[i], &b->functions[i], sizeof(pc_function_t)) == 0);
+  ck_assert_uint_eq(a->n_links, b->n_links);
+  for (uint32_t i = 0; i < a->n_links; i++) {
+    eq_str(a->links[i].trace_id, b->links[i].trace_id, "trace_id");
+    eq_str(a->links[i].span_id, b->links[i].span_id, "span_id");
+  }
+  ck_assert_uint_eq(a->n_attrs, b->n_attrs);
+  for (uint32_t i = 0; i < a->n_attrs; i++) {
+    const pc_attr_t *x = &a->attrs[i], *y = &b->attrs[i];
+    ck_assert_int_eq(x->key_strindex, y->key_strindex);
+    ck_assert_int_eq(x->unit_strindex, y->unit_strindex);
+    ck_assert_int_eq(x->has_value, y->has_value);
+    if (x->has_value) eq_anyvalue(&x->value, &y->value);
+  }
+  ck_assert_uint_eq(a->n_stacks, b->n_stacks);
+  for (uint32_t i = 0; i < a->n_stacks; i++)
+    eq_i32s(a->stacks[i].location_indices, b->stacks[i].location_indices, "stack");
+}
+
+static void eq_profile(const pc_profile_t *a, const pc_profile_t *b) {
+  ck_assert_int_eq(a->has_sample_type, b->has_sample_type);
+  ck_assert_int_eq(a->has_period_type, b->has_period_type);
+  ck_assert(memcmp(&a->sample_type, &b->sample_type, sizeof a->sample_type) == 0);
+  ck_assert(memcmp(&a->period_type, &b->period_type, sizeof a->period_type) == 0);
+  ck_assert_uint_eq(a->time_unix_nano, b->time_unix_nano);
+  ck_assert_uint_eq(a->duration_nano, b->duration_nano);
+  ck_assert_int_eq(a->period, b->period);
+  ck_assert_uint_eq(a->dropped_attributes_count, b->dropped_attributes_count);
+  eq_str(a->profile_id, b->profile_id, "profile_id");
+  eq_str(a->original_payload_format, b->original_payload_format, "original_payload_format");
+  eq_str(a->original_payload, b->original_payload, "original_payload");
+  eq_i32s(a->attribute_indices, b->attribute_indices, "profile.attribute_indices");
+  ck_assert_uint_eq(a->n_samples, b->n_samples);
+  for (uint32_t i = 0; i < a->n_samples; i++) {
+    const pc_sample_t *x = &a->samples[i], *y = &b->samples[i];
+    ck_assert_int_eq(x->stack_index, y->stack_index);
+    ck_assert_int_eq(x->link_index, y->link_index);
+    eq_i32s(x->attribute_indices, y->attribute_indices, "sample.attribute_indices");
+    ck_assert_uint_eq(x->n_values, y->n_values);
+    for (uint32_t k = 0; k < x->n_values; k++) ck_assert_int_eq(x->values[k], y->values[k]);
+    ck_assert_uint_eq(x->n_timestamps, y->n_timestamps);
+    for (uint32_t k = 0; k < x->n_timestamps; k++)
+      ck_assert_uint_eq(x->timestamps_unix_nano[k], y->timestamps_unix_nano[k]);
+  }
+}
+
+void pc_test_assert_request_eq(const pc_request_t *a, const pc_request_t *b) {
+  ck_assert_int_eq(a->has_dictionary, b->has_dictionary);
+  eq_dictionary(&a->dict, &b->dict);
+  ck_assert_uint_eq(a->n_resources, b->n_resources);
+  for (uint32_t r = 0; r < a->n_resources; r++) {
+    const pc_resource_profiles_t *x = &a->resources[r], *y = &b->resources[r];
+    ck_assert_int_eq(x->has_resource, y->has_resource);
+    eq_kvs(x->resource.attributes, y->resource.attributes);
+    ck_assert_uint_eq(x->resource.dropped_attributes_count, y->resource.dropped_attributes_count);
+    ck_assert_uint_eq(x->resource.n_entity_refs, y->resource.n_entity_refs);
+    for (uint32_t i = 0; i < x->resource.n_entity_refs; i++) {
+      const pc_entity_ref_t *e = &x->resource.entity_refs[i], *f = &y->resource.entity_refs[i];
+      eq_str(e->schema_url, f->schema_url, "entity_ref.schema_url");
+      eq_str(e->type, f->type, "entity_ref.type");
+      eq_strs(e->id_keys, f->id_keys, "entity_ref.id_keys");
+      eq_strs(e->description_keys, f->description_keys, "entity_ref.description_keys");
+    }
+    eq_str(x->schema_url, y->schema_url, "resource schema_url");
+    ck_assert_uint_eq(x->n_scopes, y->n_scopes);
+    for (uint32_t s = 0; s < x->n_scopes; s++) {
+      const pc_scope_profiles_t *p = &x->scopes[s], *q = &y->scopes[s];
+      ck_assert_int_eq(p->has_scope, q->has_scope);
+      eq_str(p->scope.name, q->scope.name, "scope.name");
+      eq_str(p->scope.version, q->scope.version, "scope.version");
+      eq_kvs(p->scope.attributes, q->scope.attributes);
+      ck_assert_uint_eq(p->scope.dropped_attributes_count, q->scope.dropped_attributes_count);
+      eq_str(p->schema_url, q->schema_url, "scope schema_url");
+      ck_assert_uint_eq(p->n_profiles, q->n_profiles);
+      for (uint32_t k = 0; k < p->n_profiles; k++) eq_profile(&p->profiles[k], &q->profiles[k]);
+    }
+  }
+}

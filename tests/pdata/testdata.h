@@ -11,6 +11,11 @@
  * valid dictionary. Allocated from a. */
 void pc_test_rich_request(pc_arena_t *a, pc_request_t *req);
 
+/* Assert that two requests are equal in every field, presence flags and
+ * AnyValue trees included (table order matters; this is not a semantic
+ * comparison). */
+void pc_test_assert_request_eq(const pc_request_t *a, const pc_request_t *b);
+
 /* Read a whole file into out; aborts the test on failure. Paths relative to
  * the source tree are resolved through $PC_SOURCE_ROOT. */
 void pc_test_read_file(const char *path, pc_buf_t *out);
