@@ -71,8 +71,9 @@ static inline void put_fixed64(wr_t *w, uint64_t v) {
 }
 
 static inline void put_bytes(wr_t *w, const uint8_t *s, size_t n) {
+  if (n == 0) return; /* also keeps NULL + 0 out of front() */
   uint8_t *p = front(w, n);
-  if (p && n) memcpy(p, s, n);
+  if (p) memcpy(p, s, n);
 }
 
 /* Close a length-delimited field whose payload started at mark. */

@@ -488,6 +488,7 @@ START_TEST(empty_request_is_valid) {
   pc_err_t err;
   ck_assert_int_eq(decode_bytes("", 0, &req, &err), 0);
   ck_assert_int_eq(req.n_resources, 0);
+  ck_assert_int_eq(decode_bytes(NULL, 0, &req, &err), 0); /* found by fuzzing */
   pc_buf_t b = {0};
   ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
   ck_assert_int_eq(b.n, 0);
