@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# run.sh - build profcol (release: -O2, LTO) and run it. With no arguments it
+# uses the built-in default config: OTLP/HTTP on localhost:4318 into the debug
+# exporter. Arguments are passed to profcol (e.g. --config my.yaml).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+if [[ ! -f build/build.ninja ]]; then
+  meson setup build --buildtype=release >/dev/null
+fi
+ninja -C build >/dev/null
+exec build/service/profcol "$@"

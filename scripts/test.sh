@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# test.sh - build profcol and run every test, twice: a normal build and one
+# with AddressSanitizer + UndefinedBehaviorSanitizer. Installs missing
+# Debian packages first. Exit status 0 only if everything passed.
+#
+#   scripts/test.sh            both builds
+#   PC_TEST_SANITIZE=0 scripts/test.sh   skip the sanitizer build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+run_suite() { # build_dir [meson setup args...]
+  local dir=$1
+  shift
+  if [[ ! -f "$dir/build.ninja" ]]; then
+    meson setup "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir" >/dev/null
+  local rc=0
+  meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=$?
+  # Sum Check's per-suite lines ("100%: Checks: 17, Failures: 0, Errors: 0").
+  awk '/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ {
+         gsub(/,/, ""); for (i = 1; i <= NF; i++) {
+           if ($i == "Checks:") c += $(i + 1);
+           if ($i == "Failures:" || $i == "Errors:") f += $(i + 1) } }
+       END { printf "%s: %d checks, %d failed\n", dir, c, f }' dir="$dir" \
+    "$dir/meson-logs/testlog.txt" >&2
+  return $rc
+}
+
+status=0
+run_suite build-test || status=1
+if [[ "${PC_TEST_SANITIZE:-1}" != 0 ]]; then
+  run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false || status=1
+fi
+
+# One closing line that CI reads: totals over both builds.
+passed=0 failed=0
+for d in build-test build-asan; do
+  [[ -f "$d/meson-logs/testlog.txt" ]] || continue
+  read -r c f < <(awk '/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ {
+      gsub(/,/, ""); for (i = 1; i <= NF; i++) {
+        if ($i == "Checks:") c += $(i + 1);
+        if ($i == "Failures:" || $i == "Errors:") f += $(i + 1) } }
+      END { print c + 0, f + 0 }' "$d/meson-logs/testlog.txt")
+  passed=$((passed + c - f))
+  failed=$((failed + f))
+done
+if [[ $status -ne 0 && $failed -eq 0 ]]; then failed=1; fi # a suite crashed or timed out
+echo "$passed passed, $failed failed"
+exit $status
