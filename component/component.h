@@ -65,6 +65,7 @@ typedef struct pc_component {
   pc_kind_t kind;
   pc_signal_t signals; /* signals it supports */
   const char *stability;
+  const pc_opt_t *options; /* its config keys, for --help and docs (may be NULL) */
   /* Allocate an instance from its config; report config errors in err with
    * the node's file:line:col. Returns NULL on error. */
   void *(*create)(const pc_create_args_t *args, pc_err_t *err);
