@@ -12,6 +12,8 @@ static void *alloc(pc_arena_t *a, size_t count, size_t size) {
 }
 
 static pc_str_t s(const char *c) { return (pc_str_t){(const uint8_t *)c, strlen(c)}; }
+/* Bytes that may hold NULs: a string literal, all of it. */
+#define BYTES(lit) ((pc_str_t){(const uint8_t *)(lit), sizeof(lit) - 1})
 
 static pc_i32s_t i32s(pc_arena_t *a, int n, const int32_t *v) {
   int32_t *p = alloc(a, (size_t)n, sizeof *p);
@@ -86,8 +88,8 @@ void pc_test_rich_request(pc_arena_t *a, pc_request_t *req) {
   d->n_links = 2;
   d->links = alloc(a, 2, sizeof *d->links);
   d->links[1] = (pc_link_t){
-      s("\x5b\x8e\xfe\xf8\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b"),
-      s("\xaa\xbb\xcc\xdd\xee\xff\x00\x11")};
+      BYTES("\x5b\x8e\xfe\xf8\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b"),
+      BYTES("\xaa\xbb\xcc\xdd\xee\xff\x00\x11")};
 
   d->n_attrs = 3;
   d->attrs = alloc(a, 3, sizeof *d->attrs);
@@ -138,7 +140,7 @@ void pc_test_rich_request(pc_arena_t *a, pc_request_t *req) {
   p->profile_id = s("\x01\x23\x45\x67\x89\xab\xcd\xef\x01\x23\x45\x67\x89\xab\xcd\xef");
   p->dropped_attributes_count = 3;
   p->original_payload_format = s("pprof");
-  p->original_payload = s("\x1f\x8b\x00\x00");
+  p->original_payload = BYTES("\x1f\x8b\x00\x00");
   p->attribute_indices = i32s(a, 1, (int32_t[]){1});
   p->n_samples = 3;
   p->samples = alloc(a, 3, sizeof *p->samples);
