@@ -142,6 +142,13 @@ static bool check_dictionary(vctx_t *v) {
         (a->has_value && !check_anyvalue(v, &a->value, at)))
       return false;
   }
+  for (uint32_t i = 0; i < d->n_links; i++) {
+    /* Ids are fixed-size: 16-byte trace ids, 8-byte span ids (or unset). */
+    const pc_link_t *l = &d->links[i];
+    if ((l->trace_id.n != 0 && l->trace_id.n != 16) || (l->span_id.n != 0 && l->span_id.n != 8))
+      return bad(v, "dictionary.link_table[%u]: trace_id must be 16 bytes and span_id 8 bytes "
+                    "(or empty), got %zu and %zu", (unsigned)i, l->trace_id.n, l->span_id.n);
+  }
   for (uint32_t i = 0; i < d->n_stacks; i++) {
     snprintf(at, sizeof at, "dictionary.stack_table[%u].location_indices", (unsigned)i);
     if (!check_list(v, d->stacks[i].location_indices, d->n_locations, "location_table", at))
@@ -160,6 +167,8 @@ static bool check_valuetype(vctx_t *v, const pc_valuetype_t *vt, const char *whe
 static bool check_profile(vctx_t *v, const pc_profile_t *p, const char *where) {
   const pc_dictionary_t *d = v->d;
   char at[200];
+  if (p->profile_id.n != 0 && p->profile_id.n != 16)
+    return bad(v, "%s.profile_id: must be 16 bytes (or empty), got %zu", where, p->profile_id.n);
   snprintf(at, sizeof at, "%s.sample_type", where);
   if (!check_valuetype(v, &p->sample_type, at)) return false;
   snprintf(at, sizeof at, "%s.period_type", where);

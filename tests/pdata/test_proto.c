@@ -428,6 +428,14 @@ START_TEST(bad_dictionary_index_fails_request) {
                             "range (mapping_table has 2 entries)");
 
   pc_test_rich_request(arena, &req);
+  req.dict.links[1].span_id.n = 7;
+  b.n = 0;
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  ck_assert_int_eq(decode_bytes(b.p, b.n, &back, &err), PC_EDECODE);
+  ck_assert_str_eq(err.msg, "dictionary.link_table[1]: trace_id must be 16 bytes and span_id 8 "
+                            "bytes (or empty), got 16 and 7");
+
+  pc_test_rich_request(arena, &req);
   req.dict.stacks[2].location_indices.v[0] = -1;
   b.n = 0;
   ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
@@ -454,6 +462,16 @@ START_TEST(bad_profile_index_rejects_profile) {
                    "index 99 out of range (stack_table has 3 entries)");
   ck_assert_int_eq(back.resources[0].scopes[0].n_profiles, 1); /* the empty one is kept */
   ck_assert_int_eq(pc_request_profile_count(&back), 2);
+
+  /* A profile id that is not 16 bytes. */
+  pc_test_rich_request(arena, &req);
+  req.resources[0].scopes[0].profiles[0].profile_id.n = 3;
+  b.n = 0;
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  ck_assert_int_eq(decode_bytes(b.p, b.n, &back, &err), 0);
+  ck_assert_int_eq(back.rejected_profiles, 1);
+  ck_assert_str_eq(back.reject_msg, "resource_profiles[0].scope_profiles[0].profiles[0].profile_id: "
+                                    "must be 16 bytes (or empty), got 3");
 
   /* A bad key_strindex in a resource attribute rejects the resource's profiles. */
   pc_test_rich_request(arena, &req);
