@@ -1,3 +1,78 @@
-/* placeholder */
+/* main.c - the profcol binary's entry: global options and the dispatch to
+ * subcommands.
+ *
+ * `profcol COMMAND ...` runs one entry of the commands table (cli.h); a new
+ * command such as `validate` or `components` is one more line there.
+ * `profcol` with no command, or with options only (later `--config FILE`),
+ * is the long-running service: service_run() is its one entry point. */
 #include <stdio.h>
-int main(void) { puts("profcol"); return 0; }
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef PROFCOL_VERSION
+#define PROFCOL_VERSION "unknown"
+#endif
+
+static const pc_cli_command_t *const commands[] = {
+    &pc__cli_convert_cmd,
+    &pc__cli_stats_cmd,
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const pc_cli_command_t *find_command(const char *name) {
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    if (strcmp(commands[i]->name, name) == 0) return commands[i];
+  return NULL;
+}
+
+/* "convert, stats" */
+static void print_command_names(FILE *f) {
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    fprintf(f, "%s%s", i ? ", " : "", commands[i]->name);
+}
+
+static void print_help(FILE *f) {
+  fprintf(f, "usage: profcol COMMAND [OPTIONS] [ARGS]\n"
+             "       profcol --help | --version\n\ncommands:\n");
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+  fprintf(f, "\nRun 'profcol COMMAND --help' for the options of one command.\n"
+             "Exit status: 0 success, 1 failure (bad input, I/O), 2 bad command line.\n");
+}
+
+/* The collector service itself: receivers -> processors -> exporters from a
+ * config file. The pipeline is not built yet, so this says so; its options
+ * (--config FILE, ...) will be parsed here. */
+static int service_run(int argc, char **argv) {
+  if (argc > 1) {
+    fprintf(stderr, "profcol: unknown option \"%s\" (see profcol --help)\n", argv[1]);
+    return PC_EXIT_USAGE;
+  }
+  fprintf(stderr, "profcol: the collector pipeline is not available yet; this build "
+                  "has the offline commands only: ");
+  print_command_names(stderr);
+  fprintf(stderr, " (see profcol --help)\n");
+  return PC_EXIT_FAIL;
+}
+
+int main(int argc, char **argv) {
+  const char *first = argc > 1 ? argv[1] : NULL;
+  if (first && (strcmp(first, "--help") == 0 || strcmp(first, "-h") == 0)) {
+    print_help(stdout);
+    return PC_EXIT_OK;
+  }
+  if (first && (strcmp(first, "--version") == 0 || strcmp(first, "-V") == 0)) {
+    printf("profcol %s\n", PROFCOL_VERSION);
+    return PC_EXIT_OK;
+  }
+  if (!first || first[0] == '-') return service_run(argc, argv);
+  const pc_cli_command_t *cmd = find_command(first);
+  if (!cmd) {
+    fprintf(stderr, "profcol: unknown command \"%s\"; the commands are: ", first);
+    print_command_names(stderr);
+    fprintf(stderr, " (see profcol --help)\n");
+    return PC_EXIT_USAGE;
+  }
+  return cmd->run(argc - 1, argv + 1);
+}

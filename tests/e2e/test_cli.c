@@ -1,0 +1,628 @@
+/* test_cli.c - end-to-end tests of the profcol command line: the real built
+ * binary ($PROFCOL_BIN), started with posix_spawn on files written to a
+ * fresh temporary directory per test.
+ *
+ * Payloads come from the pdata API (pc_test_rich_request + pc_proto_encode),
+ * so the canonical protobuf bytes are known and a round trip through the
+ * binary can be compared byte for byte. Exit statuses are the CLI's
+ * contract: 0 success, 1 bad input, 2 bad command line. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../pdata/testdata.h"
+
+extern char **environ;
+
+static char tmpdir[512];
+
+/* ---- fixtures ---------------------------------------------------------------- */
+
+static void make_tmpdir(void) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tmpdir, sizeof tmpdir, "%s/profcol-e2e-XXXXXX", base && *base ? base : "/tmp");
+  ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp %s: %s", tmpdir, strerror(errno));
+}
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+static void remove_tmpdir(void) { nftw(tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* A path in the test's directory. The last 8 stay valid: enough for the
+ * files one test names. */
+static const char *tpath(const char *name) {
+  static char ring[8][1024];
+  static unsigned next;
+  char *p = ring[next++ % 8];
+  snprintf(p, sizeof ring[0], "%s/%s", tmpdir, name);
+  return p;
+}
+
+static const char *write_file(const char *name, const void *data, size_t n) {
+  const char *path = tpath(name);
+  FILE *f = fopen(path, "wb");
+  ck_assert_msg(f != NULL, "create %s: %s", path, strerror(errno));
+  ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+  ck_assert_int_eq(fclose(f), 0);
+  return path;
+}
+
+/* The whole file, NUL-terminated (the NUL is not counted in n). */
+static pc_buf_t slurp(const char *path) {
+  pc_buf_t b = {0};
+  pc_test_read_file(path, &b);
+  ck_assert_int_eq(pc_buf_append(&b, "", 1), 0);
+  b.n--;
+  return b;
+}
+
+/* ---- running the binary -------------------------------------------------------- */
+
+typedef struct {
+  int status; /* exit status */
+  pc_buf_t out, err;
+} run_t;
+
+static void run_free(run_t *r) {
+  pc_buf_free(&r->out);
+  pc_buf_free(&r->err);
+}
+
+/* Run profcol with args (NULL-terminated), stdin from stdin_path (NULL:
+ * /dev/null), stdout and stderr captured. A crash fails the test. wrapper,
+ * if not NULL, is a NULL-terminated command that execs its arguments (the
+ * profcol command line follows it). */
+static run_t run_wrapped(const char *const *wrapper, const char *stdin_path,
+                         const char *const *args) {
+  const char *bin = getenv("PROFCOL_BIN");
+  ck_assert_msg(bin && *bin, "PROFCOL_BIN is not set (meson test sets it)");
+  const char *argv[32];
+  size_t argc = 0;
+  for (; wrapper && wrapper[argc]; argc++) argv[argc] = wrapper[argc];
+  argv[argc++] = bin;
+  for (; *args; args++) {
+    ck_assert_uint_lt(argc, 31);
+    argv[argc++] = *args;
+  }
+  argv[argc] = NULL;
+  char out_path[1024], err_path[1024];
+  snprintf(out_path, sizeof out_path, "%s/.stdout", tmpdir);
+  snprintf(err_path, sizeof err_path, "%s/.stderr", tmpdir);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, stdin_path ? stdin_path : "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid;
+  int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ck_assert_msg(rc == 0, "spawn %s: %s", argv[0], strerror(rc));
+  int ws;
+  ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+  run_t r = {.out = slurp(out_path), .err = slurp(err_path)};
+  ck_assert_msg(WIFEXITED(ws), "profcol was killed by signal %d; stderr:\n%s", WTERMSIG(ws),
+                (char *)r.err.p);
+  r.status = WEXITSTATUS(ws);
+  return r;
+}
+
+static run_t run_argv(const char *stdin_path, const char *const *args) {
+  return run_wrapped(NULL, stdin_path, args);
+}
+#define RUN(stdin_path, ...) run_argv(stdin_path, (const char *const[]){__VA_ARGS__, NULL})
+
+static void assert_status(const run_t *r, int want) {
+  ck_assert_msg(r->status == want, "exit status %d, want %d; stderr:\n%s", r->status, want,
+                r->err.n ? (char *)r->err.p : "(empty)");
+}
+
+static void assert_bytes_eq(const pc_buf_t *got, const pc_buf_t *want, const char *what) {
+  ck_assert_msg(got->n == want->n, "%s: %zu bytes, want %zu", what, got->n, want->n);
+  ck_assert_msg(memcmp(got->p, want->p, want->n) == 0, "%s: same size, different bytes", what);
+}
+
+/* A failure is exactly one line on stderr, "profcol: CMD: FILE: ...", that
+ * contains needle. */
+static void assert_one_line_error(const run_t *r, const char *cmd, const char *file,
+                                  const char *needle) {
+  const char *e = (const char *)r->err.p;
+  char prefix[1200];
+  snprintf(prefix, sizeof prefix, "profcol: %s: %s: ", cmd, file);
+  ck_assert_msg(strncmp(e, prefix, strlen(prefix)) == 0, "stderr \"%s\" does not start "
+                "with \"%s\"", e, prefix);
+  ck_assert_msg(strstr(e, needle) != NULL, "stderr \"%s\" lacks \"%s\"", e, needle);
+  ck_assert_msg(r->err.n > 0 && e[r->err.n - 1] == '\n' && strchr(e, '\n') == e + r->err.n - 1,
+                "stderr is not one line: \"%s\"", e);
+}
+
+/* ---- payloads ------------------------------------------------------------------ */
+
+static pc_buf_t encode(const pc_request_t *req) {
+  pc_buf_t b = {0};
+  ck_assert_int_eq(pc_proto_encode(req, &b), 0);
+  ck_assert_uint_gt(b.n, 0);
+  return b;
+}
+
+/* The canonical protobuf encoding of the rich request. */
+static pc_buf_t rich_proto(void) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t b = encode(&req);
+  pc_arena_free(a);
+  return b;
+}
+
+static pc_buf_t compress(pc_encoding_t enc, const pc_buf_t *in) {
+  pc_buf_t z = {0};
+  ck_assert_int_eq(pc_compress(enc, 0, in->p, in->n, &z), 0);
+  return z;
+}
+
+/* ---- reading stats output ------------------------------------------------------ */
+
+/* The value after "name" at the start of a line of text, or NULL. */
+static const char *value_of(const char *text, const char *name) {
+  size_t n = strlen(name);
+  for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+    if (strncmp(l, name, n) == 0 && l[n] == ' ') {
+      l += n;
+      while (*l == ' ') l++;
+      return l;
+    }
+  }
+  return NULL;
+}
+
+static void assert_count(const char *out, const char *name, unsigned long long want) {
+  const char *v = value_of(out, name);
+  ck_assert_msg(v != NULL, "no \"%s\" line in:\n%s", name, out);
+  ck_assert_msg(strtoull(v, NULL, 10) == want, "%s: %.20s, want %llu", name, v, want);
+}
+
+static void assert_table(const char *out, const char *name, unsigned size, unsigned dups,
+                         unsigned unref) {
+  const char *v = value_of(out, name);
+  ck_assert_msg(v != NULL, "no \"%s\" line in:\n%s", name, out);
+  unsigned got[3];
+  ck_assert_int_eq(sscanf(v, "%u %u %u", &got[0], &got[1], &got[2]), 3);
+  ck_assert_msg(got[0] == size && got[1] == dups && got[2] == unref,
+                "%s: %u %u %u, want %u %u %u", name, got[0], got[1], got[2], size, dups, unref);
+}
+
+/* ---- convert ---------------------------------------------------------------------- */
+
+START_TEST(proto_json_proto_round_trip) {
+  pc_buf_t proto = rich_proto();
+  const char *bin = write_file("p.bin", proto.p, proto.n);
+  const char *json_path = tpath("p.json"), *back_path = tpath("back.bin");
+
+  run_t r = RUN(NULL, "convert", bin, "-o", json_path);
+  assert_status(&r, 0);
+  ck_assert_uint_eq(r.out.n, 0);
+  ck_assert_uint_eq(r.err.n, 0);
+  run_free(&r);
+  pc_buf_t json = slurp(json_path);
+  ck_assert_msg(json.n > 2 && json.p[0] == '{' && json.p[json.n - 1] == '\n',
+                "not one JSON object line: %s", (char *)json.p);
+  ck_assert_ptr_nonnull(strstr((char *)json.p, "\"resourceProfiles\""));
+
+  r = RUN(NULL, "convert", json_path, "-o", back_path);
+  assert_status(&r, 0);
+  run_free(&r);
+  pc_buf_t back = slurp(back_path);
+  assert_bytes_eq(&back, &proto, "proto -> json -> proto");
+
+  /* Without -o the output goes to stdout, the same bytes. */
+  r = RUN(NULL, "convert", bin);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &json, "proto -> json on stdout");
+  run_free(&r);
+
+  /* "-" reads stdin; --to forces the encoding, even the input's own. */
+  r = RUN(json_path, "convert", "-");
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &proto, "json from stdin -> proto");
+  run_free(&r);
+  r = RUN(NULL, "convert", "--to", "proto", bin);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &proto, "proto -> proto");
+  run_free(&r);
+  r = RUN(NULL, "convert", "--to=json", json_path);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &json, "json -> json");
+  run_free(&r);
+
+  pc_buf_free(&proto);
+  pc_buf_free(&json);
+  pc_buf_free(&back);
+}
+END_TEST
+
+static const pc_encoding_t compressions[] = {PC_ENC_GZIP, PC_ENC_ZSTD};
+
+/* gzip and zstd are found by their magic bytes, for both encodings. */
+START_TEST(compressed_input_detected) {
+  pc_encoding_t enc = compressions[_i];
+  pc_buf_t proto = rich_proto();
+  pc_buf_t z = compress(enc, &proto);
+  const char *zpath = write_file("p.bin.z", z.p, z.n);
+
+  run_t r = RUN(NULL, "convert", "--to", "proto", zpath);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &proto, pc_encoding_name(enc));
+  run_free(&r);
+
+  r = RUN(NULL, "convert", zpath);
+  assert_status(&r, 0);
+  pc_buf_t json = r.out;
+  r.out = (pc_buf_t){0};
+  run_free(&r);
+  pc_buf_t zjson = compress(enc, &json);
+  const char *zjson_path = write_file("p.json.z", zjson.p, zjson.n);
+  r = RUN(NULL, "convert", zjson_path);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &proto, "compressed json -> proto");
+  run_free(&r);
+
+  /* --max-size bounds the decompressed size too. */
+  char limit[32];
+  snprintf(limit, sizeof limit, "%zu", proto.n - 1);
+  r = RUN(NULL, "convert", "--max-size", limit, "--to", "proto", zpath);
+  assert_status(&r, 1);
+  ck_assert_uint_eq(r.out.n, 0);
+  assert_one_line_error(&r, "convert", zpath, "--max-size");
+  run_free(&r);
+
+  pc_buf_free(&proto);
+  pc_buf_free(&z);
+  pc_buf_free(&json);
+  pc_buf_free(&zjson);
+}
+END_TEST
+
+/* --max-size bounds plain input too, from a file (size known up front) and
+ * from a pipe (counted while reading); exactly the limit passes. */
+START_TEST(max_size_bounds_plain_input) {
+  pc_buf_t proto = rich_proto();
+  const char *path = write_file("p.bin", proto.p, proto.n);
+  char exact[32], under[32], want[96];
+  snprintf(exact, sizeof exact, "%zu", proto.n);
+  snprintf(under, sizeof under, "%zu", proto.n - 1);
+  snprintf(want, sizeof want, "larger than the limit of %zu bytes", proto.n - 1);
+
+  run_t r = RUN(NULL, "convert", "--to", "proto", "--max-size", exact, path);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &proto, "at the limit");
+  run_free(&r);
+  r = RUN(NULL, "convert", "--max-size", under, path);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", path, want);
+  run_free(&r);
+  r = RUN(path, "stats", "--max-size", under, "-");
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "stats", "<stdin>", want);
+  run_free(&r);
+  char pipe_cmd[1200];
+  snprintf(pipe_cmd, sizeof pipe_cmd, "cat '%s' | \"$0\" \"$@\"", path);
+  const char *const through_pipe[] = {"/bin/sh", "-c", pipe_cmd, NULL};
+  r = run_wrapped(through_pipe, NULL, (const char *const[]){"stats", "--max-size", under, "-", NULL});
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "stats", "<stdin>", want);
+  run_free(&r);
+  r = run_wrapped(through_pipe, NULL, (const char *const[]){"stats", "--max-size", exact, "-", NULL});
+  assert_status(&r, 0);
+  assert_count((const char *)r.out.p, "samples", 3);
+  run_free(&r);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+/* ---- stats ------------------------------------------------------------------------- */
+
+/* The rich request plus a duplicate and an unused string, and a duplicate
+ * function nothing uses. */
+static pc_buf_t stats_payload(void) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_dictionary_t *d = &req.dict;
+  pc_str_t *strings = pc_arena_calloc(a, d->n_strings + 2, sizeof *strings);
+  ck_assert_ptr_nonnull(strings);
+  memcpy(strings, d->strings, d->n_strings * sizeof *strings);
+  strings[d->n_strings++] = d->strings[1]; /* "main" again */
+  strings[d->n_strings++] = PC_STR_LIT("orphan");
+  d->strings = strings;
+  pc_function_t *fns = pc_arena_calloc(a, d->n_functions + 1, sizeof *fns);
+  ck_assert_ptr_nonnull(fns);
+  memcpy(fns, d->functions, d->n_functions * sizeof *fns);
+  fns[d->n_functions++] = d->functions[1];
+  d->functions = fns;
+  pc_buf_t b = encode(&req);
+  pc_arena_free(a);
+  return b;
+}
+
+START_TEST(stats_counts) {
+  pc_buf_t proto = stats_payload();
+  const char *path = write_file("stats.bin", proto.p, proto.n);
+  run_t r = RUN(NULL, "stats", path);
+  assert_status(&r, 0);
+  ck_assert_uint_eq(r.err.n, 0);
+  const char *out = (const char *)r.out.p;
+  ck_assert_ptr_nonnull(value_of(out, "encoding"));
+  ck_assert_msg(strncmp(value_of(out, "encoding"), "protobuf\n", 9) == 0, "%s", out);
+  assert_count(out, "size", proto.n);
+  assert_count(out, "resources", 2);
+  assert_count(out, "scopes", 2);
+  assert_count(out, "profiles", 3);
+  assert_count(out, "samples", 3);
+  /* The rich request leaves string 12 unused; "orphan" and the second
+   * "main" add two more; the duplicate function is unused, and the strings
+   * it names are used elsewhere. */
+  assert_table(out, "mapping_table", 2, 0, 0);
+  assert_table(out, "location_table", 3, 0, 0);
+  assert_table(out, "function_table", 4, 1, 1);
+  assert_table(out, "link_table", 2, 0, 0);
+  assert_table(out, "string_table", 16, 1, 3);
+  assert_table(out, "attribute_table", 3, 0, 0);
+  assert_table(out, "stack_table", 3, 0, 0);
+  run_free(&r);
+
+  /* Compressed input: the same numbers, and the compression is named. */
+  pc_buf_t z = compress(PC_ENC_ZSTD, &proto);
+  const char *zpath = write_file("stats.bin.zst", z.p, z.n);
+  r = RUN(NULL, "stats", zpath);
+  assert_status(&r, 0);
+  out = (const char *)r.out.p;
+  ck_assert_ptr_nonnull(value_of(out, "encoding"));
+  ck_assert_msg(strncmp(value_of(out, "encoding"), "protobuf, zstd-compressed\n", 26) == 0,
+                "%s", out);
+  assert_count(out, "size", proto.n);
+  assert_table(out, "string_table", 16, 1, 3);
+  run_free(&r);
+  pc_buf_free(&z);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+/* ---- bad input ------------------------------------------------------------------- */
+
+typedef struct {
+  const char *name;
+  const char *needle; /* expected in the message */
+} bad_case_t;
+
+/* Each case writes its file and returns its path. */
+static const char *bad_file(int i) {
+  pc_buf_t proto = rich_proto();
+  const char *path = NULL;
+  switch (i) {
+  case 0: path = write_file("garbage.bin", "\xff\xff\xff\xff\xff\xff\xff\xff", 8); break;
+  case 1: path = write_file("truncated.bin", proto.p, proto.n - 1); break;
+  case 2: path = write_file("empty.bin", "", 0); break;
+  case 3: path = write_file("blank.json", " \n\t\n", 4); break;
+  case 4: path = write_file("cut.json", "{\"resourceProfiles\": [", 22); break;
+  case 5: {
+    pc_buf_t z = compress(PC_ENC_GZIP, &proto);
+    path = write_file("truncated.gz", z.p, z.n / 2);
+    pc_buf_free(&z);
+    break;
+  }
+  }
+  pc_buf_free(&proto);
+  return path;
+}
+
+static const bad_case_t bad_cases[] = {
+    {"garbage", "not a valid protobuf request"},
+    {"truncated", "not a valid protobuf request"},
+    {"empty", "the file is empty (0 bytes): no request to read"},
+    {"blanks only", "only blanks (4 bytes): no request to read"},
+    {"cut JSON", "not a valid OTLP-JSON request"},
+    {"truncated gzip", "cannot decompress"},
+};
+
+START_TEST(bad_input_fails_with_one_line) {
+  const bad_case_t *c = &bad_cases[_i];
+  const char *path = bad_file(_i);
+  const char *out_path = tpath("out");
+  run_t r = RUN(NULL, "convert", "-o", out_path, path);
+  ck_assert_msg(r.status == 1, "%s: exit %d, want 1", c->name, r.status);
+  assert_one_line_error(&r, "convert", path, c->needle);
+  ck_assert_msg(access(out_path, F_OK) != 0, "%s: output file created anyway", c->name);
+  run_free(&r);
+
+  r = RUN(NULL, "stats", path);
+  ck_assert_msg(r.status == 1, "%s: stats exit %d, want 1", c->name, r.status);
+  ck_assert_uint_eq(r.out.n, 0);
+  assert_one_line_error(&r, "stats", path, c->needle);
+  run_free(&r);
+}
+END_TEST
+
+START_TEST(missing_file) {
+  const char *path = tpath("does-not-exist.bin");
+  run_t r = RUN(NULL, "convert", path);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", path, strerror(ENOENT));
+  run_free(&r);
+  r = RUN(NULL, "stats", path);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "stats", path, strerror(ENOENT));
+  run_free(&r);
+}
+END_TEST
+
+START_TEST(unwritable_output) {
+  pc_buf_t proto = rich_proto();
+  const char *in = write_file("p.bin", proto.p, proto.n);
+  const char *out = tpath("no-such-dir/p.json");
+  run_t r = RUN(NULL, "convert", "-o", out, in);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", out, "cannot create the output file");
+  run_free(&r);
+  /* A device that refuses writes: reported, and not removed. Reached
+   * through a symlink, so that a regression removes the link, not the
+   * device (the tests may run as root). */
+  const char *full = tpath("full");
+  ck_assert_int_eq(symlink("/dev/full", full), 0);
+  r = RUN(NULL, "convert", "-o", full, in);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", full, strerror(ENOSPC));
+  run_free(&r);
+  struct stat st;
+  ck_assert_msg(lstat(full, &st) == 0, "the output device was removed");
+
+  /* A regular file that cannot be finished: a file size limit of one
+   * 512-byte block, set for profcol only (a shell sets it, then execs), is
+   * far below the JSON's size and above the one-line message. The partial
+   * output is removed. */
+  out = tpath("partial.json");
+  signal(SIGXFSZ, SIG_IGN); /* inherited: write fails with EFBIG, no kill */
+  static const char *const fsize_1_block[] = {
+      "/bin/sh", "-c", "ulimit -f 1 && exec \"$0\" \"$@\"", NULL};
+  r = run_wrapped(fsize_1_block, NULL, (const char *const[]){"convert", "-o", out, in, NULL});
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", out, strerror(EFBIG));
+  ck_assert_ptr_nonnull(strstr((char *)r.err.p, "partial output was removed"));
+  ck_assert_msg(access(out, F_OK) != 0, "partial output left behind");
+  run_free(&r);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+/* A profile whose sample points past the stack table is dropped by the
+ * decoder: the rest is converted, and the exit status says it was not
+ * clean. */
+START_TEST(rejected_profiles_warn_and_fail) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  req.resources[0].scopes[0].profiles[0].samples[0].stack_index = 99;
+  pc_buf_t proto = encode(&req);
+  pc_arena_free(a);
+  const char *path = write_file("rejected.bin", proto.p, proto.n);
+  run_t r = RUN(NULL, "convert", path);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", path, "1 profile(s) rejected");
+  ck_assert_msg(r.out.n > 0 && r.out.p[0] == '{', "the valid rest is not written");
+  run_free(&r);
+
+  r = RUN(NULL, "stats", path);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "stats", path, "1 profile(s) rejected");
+  assert_count((const char *)r.out.p, "profiles", 2);
+  assert_count((const char *)r.out.p, "rejected", 1);
+  run_free(&r);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+/* ---- command line -------------------------------------------------------------- */
+
+static const char *const usage_cases[][5] = {
+    {"convert"},                                   /* no FILE */
+    {"convert", "a.bin", "b.bin"},                 /* two FILEs */
+    {"convert", "--to", "yaml", "a.bin"},          /* bad --to */
+    {"convert", "--to"},                           /* --to without value */
+    {"convert", "--bogus", "a.bin"},               /* unknown long option */
+    {"convert", "-x", "a.bin"},                    /* unknown short option */
+    {"convert", "--max-size", "0", "a.bin"},       /* zero limit */
+    {"convert", "--max-size", "lots", "a.bin"},    /* not a number */
+    {"stats", "-o", "out", "a.bin"},               /* convert-only option */
+    {"stats"},                                     /* no FILE */
+    {"frobnicate"},                                /* unknown command */
+    {"--bogus"},                                   /* unknown global option */
+};
+
+START_TEST(bad_usage_exits_2) {
+  const char *const *c = usage_cases[_i];
+  run_t r = run_argv(NULL, c);
+  ck_assert_msg(r.status == 2, "profcol %s %s: exit %d, want 2; stderr:\n%s", c[0],
+                c[1] ? c[1] : "", r.status, (char *)r.err.p);
+  ck_assert_msg(strncmp((char *)r.err.p, "profcol: ", 9) == 0, "stderr: %s", (char *)r.err.p);
+  ck_assert_uint_eq(r.out.n, 0);
+  run_free(&r);
+}
+END_TEST
+
+START_TEST(help_version_and_no_command) {
+  run_t r = RUN(NULL, "--help");
+  assert_status(&r, 0);
+  ck_assert_ptr_nonnull(strstr((char *)r.out.p, "convert"));
+  ck_assert_ptr_nonnull(strstr((char *)r.out.p, "stats"));
+  run_free(&r);
+
+  r = RUN(NULL, "--version");
+  assert_status(&r, 0);
+  ck_assert_msg(strncmp((char *)r.out.p, "profcol ", 8) == 0 && r.out.p[8] >= '0' &&
+                    r.out.p[8] <= '9', "version: %s", (char *)r.out.p);
+  run_free(&r);
+
+  r = RUN(NULL, "convert", "--help");
+  assert_status(&r, 0);
+  ck_assert_ptr_nonnull(strstr((char *)r.out.p, "usage: profcol convert"));
+  ck_assert_ptr_nonnull(strstr((char *)r.out.p, "--max-size"));
+  run_free(&r);
+
+  r = RUN(NULL, "stats", "-h");
+  assert_status(&r, 0);
+  ck_assert_ptr_nonnull(strstr((char *)r.out.p, "usage: profcol stats"));
+  run_free(&r);
+
+  /* No command: the service, which is not there yet. */
+  r = run_argv(NULL, (const char *const[]){NULL});
+  assert_status(&r, 1);
+  ck_assert_ptr_nonnull(strstr((char *)r.err.p, "not available yet"));
+  run_free(&r);
+}
+END_TEST
+
+static Suite *cli_suite(void) {
+  Suite *s = suite_create("e2e-cli");
+  TCase *tc = tcase_create("convert");
+  tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+  tcase_add_test(tc, proto_json_proto_round_trip);
+  tcase_add_loop_test(tc, compressed_input_detected, 0, 2);
+  tcase_add_test(tc, max_size_bounds_plain_input);
+  tcase_add_test(tc, unwritable_output);
+  tcase_add_test(tc, rejected_profiles_warn_and_fail);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("stats");
+  tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+  tcase_add_test(tc, stats_counts);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("errors");
+  tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+  tcase_add_loop_test(tc, bad_input_fails_with_one_line, 0,
+                      sizeof bad_cases / sizeof bad_cases[0]);
+  tcase_add_test(tc, missing_file);
+  tcase_add_loop_test(tc, bad_usage_exits_2, 0, sizeof usage_cases / sizeof usage_cases[0]);
+  tcase_add_test(tc, help_version_and_no_command);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(cli_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
