@@ -23,14 +23,20 @@
 
 extern char **environ;
 
-static char tmpdir[512];
+static char basedir[512]; /* one per TCase, made and removed by the runner */
+static char tmpdir[600];  /* one per test, inside basedir */
 
-/* ---- fixtures ---------------------------------------------------------------- */
+/* ---- fixtures ----------------------------------------------------------------
+ * The base directory is an unchecked fixture: the runner process removes
+ * it even when a test fails (a failing test's own teardown does not run). */
 
-static void make_tmpdir(void) {
-  const char *base = getenv("TMPDIR");
-  snprintf(tmpdir, sizeof tmpdir, "%s/profcol-e2e-XXXXXX", base && *base ? base : "/tmp");
-  ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp %s: %s", tmpdir, strerror(errno));
+static void make_basedir(void) {
+  const char *t = getenv("TMPDIR");
+  snprintf(basedir, sizeof basedir, "%s/profcol-e2e-XXXXXX", t && *t ? t : "/tmp");
+  if (!mkdtemp(basedir)) {
+    fprintf(stderr, "test_cli: mkdtemp %s: %s\n", basedir, strerror(errno));
+    exit(EXIT_FAILURE);
+  }
 }
 
 static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -38,7 +44,12 @@ static int remove_one(const char *path, const struct stat *sb, int flag, struct 
   return remove(path);
 }
 
-static void remove_tmpdir(void) { nftw(tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void remove_basedir(void) { nftw(basedir, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+static void make_tmpdir(void) {
+  snprintf(tmpdir, sizeof tmpdir, "%s/test-XXXXXX", basedir);
+  ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp %s: %s", tmpdir, strerror(errno));
+}
 
 /* A path in the test's directory. The last 8 stay valid: enough for the
  * files one test names. */
@@ -595,7 +606,8 @@ END_TEST
 static Suite *cli_suite(void) {
   Suite *s = suite_create("e2e-cli");
   TCase *tc = tcase_create("convert");
-  tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+  tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
+  tcase_add_checked_fixture(tc, make_tmpdir, NULL);
   tcase_add_test(tc, proto_json_proto_round_trip);
   tcase_add_loop_test(tc, compressed_input_detected, 0, 2);
   tcase_add_test(tc, max_size_bounds_plain_input);
@@ -604,12 +616,14 @@ static Suite *cli_suite(void) {
   suite_add_tcase(s, tc);
 
   tc = tcase_create("stats");
-  tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+  tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
+  tcase_add_checked_fixture(tc, make_tmpdir, NULL);
   tcase_add_test(tc, stats_counts);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("errors");
-  tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+  tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
+  tcase_add_checked_fixture(tc, make_tmpdir, NULL);
   tcase_add_loop_test(tc, bad_input_fails_with_one_line, 0,
                       sizeof bad_cases / sizeof bad_cases[0]);
   tcase_add_test(tc, missing_file);
