@@ -24,5 +24,6 @@ void pc_test_read_file(const char *path, pc_buf_t *out);
 TCase *pc_test_proto_tcase(void);
 TCase *pc_test_json_tcase(void);
 TCase *pc_test_stats_tcase(void);
+TCase *pc_test_intern_tcase(void);
 
 #endif

@@ -1,0 +1,95 @@
+/* intern.h - the batch builder: merges decoded requests into one request
+ * with one dictionary, each table entry once.
+ *
+ * Every dictionary entry an input request references is interned by content
+ * into the builder's own tables, children first (strings, functions,
+ * mappings, attributes, locations, stacks, links), and every index of the
+ * input is rewritten to the builder's. Entries nothing references are never
+ * copied, so the output has neither duplicates nor unreferenced entries, and
+ * entry 0 of every table is the zero entry (the zero Link is 16 + 8 zero
+ * bytes). Resource profiles with equal resources, and scope profiles with
+ * equal scopes, are merged; profiles are appended.
+ *
+ * Semantics (shared/spec/OTLP-PROFILES.md section 2): resolving the
+ * references of any merged sample gives what resolving them in its input
+ * gave. Index 0 means "not set" everywhere (an input whose entry 0 is not the
+ * zero value is read as if it were); a KeyValue's key is its inline key when
+ * that is not empty, else key_strindex. A Link whose ids are all zero bytes
+ * (or empty) is the zero Link. Representations are kept: a string value stays
+ * string_value or string_value_strindex, a key stays inline or indexed.
+ * Resources compare as: has_resource, the attributes as a multiset of
+ * resolved key/values, dropped count, entity refs, schema_url; scopes as:
+ * has_scope, name, version, resolved attributes, dropped count, schema_url.
+ *
+ * Inputs must be validated (pc_pdata_validate; the decoders do it) and are
+ * only read during the call: strings and bytes are copied into the builder's
+ * arena. No allocation per sample: a profile's samples, values, timestamps
+ * and attribute lists take one arena allocation.
+ *
+ * Ownership: the builder owns its arena, tables and output; the output of
+ * pc_builder_request is valid until the next add, reset or free. Reset keeps
+ * the allocated tables and the arena's first block for the next batch.
+ *
+ * Errors: an add either merges all of its part of the request or nothing
+ * (on failure the builder is rolled back to its state before the call;
+ * arena memory used by the failed call is only reclaimed by reset). */
+#ifndef PC_INTERN_H
+#define PC_INTERN_H
+
+#include "pdata.h"
+
+typedef struct pc_builder pc_builder_t;
+
+typedef struct {
+  uint64_t adds;      /* successful adds since reset */
+  uint64_t resources; /* in the output */
+  uint64_t scopes;
+  uint64_t profiles;
+  uint64_t samples;
+  /* Estimated protobuf bytes of what was merged, counted on the inputs
+   * (their referenced entries and their tree): what the batch stands for. */
+  uint64_t in_bytes;
+  /* Upper bound of the output's protobuf size (pc_proto_encode), kept up to
+   * date entry by entry: what a flush will send. */
+  uint64_t out_bytes;
+} pc_builder_stats_t;
+
+/* A new, empty builder. Aborts (pc_oom) when memory is exhausted. */
+pc_builder_t *pc_builder_new(void);
+void pc_builder_free(pc_builder_t *b);
+
+/* Merge all of req. 0, or PC_ENOMEM / PC_ELIMIT (tables would pass INT32_MAX
+ * entries) with err filled and nothing merged. */
+int pc_builder_add(pc_builder_t *b, const pc_request_t *req, pc_err_t *err);
+
+/* Merge part of req: the samples with ordinals first .. first+n-1, counting
+ * the samples of the request in tree order from 0 (n may run past the end).
+ * A profile split this way appears in each part with its own samples.
+ * Resources, scopes and profiles without samples go with the part that
+ * covers the ordinal of the sample that would follow them (those at the very
+ * end go with the part that reaches the end).
+ *
+ * max_out_bytes (0: none) caps stats.out_bytes: when the merge would pass
+ * it, nothing is merged and PC_ELIMIT is returned - unless the builder was
+ * empty and the part holds at most one sample, which is merged anyway (one
+ * sample cannot be split). */
+int pc_builder_add_range(pc_builder_t *b, const pc_request_t *req, uint64_t first,
+                         uint64_t n, uint64_t max_out_bytes, pc_err_t *err);
+
+/* The merged request (dictionary, tree, arena). The caller may read it and
+ * edit it in place (a consumer may mutate what it is given), but must not add
+ * to the builder after editing it, only reset it. */
+pc_request_t *pc_builder_request(pc_builder_t *b);
+
+const pc_builder_stats_t *pc_builder_stats(const pc_builder_t *b);
+/* True when nothing was merged since the last reset. */
+bool pc_builder_empty(const pc_builder_t *b);
+/* Bytes of memory the builder holds now: arena blocks, tables, hash sets and
+ * scratch space. */
+size_t pc_builder_mem(const pc_builder_t *b);
+
+/* Forget the batch, keep the memory (tables, hash sets, the arena's first
+ * block) for the next one. */
+void pc_builder_reset(pc_builder_t *b);
+
+#endif
