@@ -1,0 +1,34 @@
+/* exporter.h - the exporter components (and the file_storage extension they
+ * keep persistent queues in), for the registry in service/, plus the
+ * counters an exporter exposes for self-telemetry. */
+#ifndef PC_EXPORTER_H
+#define PC_EXPORTER_H
+
+#include "../component/component.h"
+
+extern const pc_component_t pc_exporter_debug;
+extern const pc_component_t pc_exporter_otlphttp;
+extern const pc_component_t pc_exporter_file;
+extern const pc_component_t pc_extension_file_storage;
+
+/* Counters of one otlphttp instance since it was created. A batch is one
+ * request body; bytes are compressed bytes as sent. */
+typedef struct {
+  uint64_t sent_batches, sent_profiles, sent_bytes; /* answered 2xx */
+  uint64_t rejected_profiles, rejected_spans;      /* partial_success: refused by the backend */
+  uint64_t failed_attempts;                        /* tries answered with an error or cut off */
+  uint64_t retries;                                /* tries scheduled after a failure */
+  uint64_t dropped_batches, dropped_profiles;      /* permanent error or retries exhausted */
+  uint64_t refused_batches;                        /* consume said PC_EAGAIN (queue full) */
+  uint64_t lost_batches, lost_profiles;            /* in-memory queue: undelivered at shutdown */
+  uint64_t queue_batches, queue_bytes;             /* held now: waiting plus in flight */
+  uint64_t queue_disk_bytes;                       /* persistent queue: bytes in its files */
+  uint64_t in_flight;                              /* requests being sent or waiting to retry */
+  uint64_t replayed_batches;                       /* read back from disk at start */
+  uint64_t corrupt_files;                          /* damaged queue files set aside */
+} pc_otlphttp_stats_t;
+
+/* Fill out from an otlphttp instance (what its create returned). */
+int pc_otlphttp_stats(const void *instance, pc_otlphttp_stats_t *out);
+
+#endif

@@ -1,0 +1,142 @@
+/* file_storage.c - the `file_storage` extension: a directory where exporters
+ * keep their persistent sending queues (sending_queue.storage names it), as
+ * in the Collector's contrib extension of that name.
+ *
+ * It lives in exporter/ because exporters are its only users and its whole
+ * job is to hand them a directory and an fsync policy. Instances register by
+ * id in a small process-wide table, because a component's create gets no
+ * handle to other components; exporters look their storage up in start
+ * (extensions start first).
+ *
+ * profcol defaults fsync to true (the Collector's default is false): an
+ * acknowledged batch must survive a power loss, not only a crash. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../component/component.h"
+#include "../core/log.h"
+#include "exporter.h"
+#include "internal.h"
+
+typedef struct {
+  char *directory;
+  bool fsync;
+  bool create_directory;
+} storage_cfg_t;
+
+static const pc_opt_t storage_opts[] = {
+    PC_OPT_STR("directory", NULL, storage_cfg_t, directory,
+               "where queues are kept (required; one subdirectory per exporter)"),
+    PC_OPT_BOOLEAN("fsync", "true", storage_cfg_t, fsync,
+                   "fdatasync every batch before it is acknowledged (false: survives a crash "
+                   "of profcol but not a power loss)"),
+    PC_OPT_BOOLEAN("create_directory", "false", storage_cfg_t, create_directory,
+                   "create directory (mode 0700) when it does not exist"),
+    PC_OPT_TABLE_END,
+};
+
+struct pc_file_storage {
+  pc_file_storage_t *next; /* in the registry */
+  char id[128];
+  char log_id[140];
+  char *directory;
+  bool fsync;
+  bool create_directory;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pc_file_storage_t *registry;
+
+const pc_file_storage_t *pc__file_storage_find(const char *id) {
+  pthread_mutex_lock(&registry_lock);
+  pc_file_storage_t *s = registry;
+  while (s && strcmp(s->id, id) != 0) s = s->next;
+  pthread_mutex_unlock(&registry_lock);
+  return s;
+}
+
+const char *pc__file_storage_directory(const pc_file_storage_t *st) { return st->directory; }
+bool pc__file_storage_fsync(const pc_file_storage_t *st) { return st->fsync; }
+
+static void *storage_create(const pc_create_args_t *args, pc_err_t *err) {
+  storage_cfg_t cfg = {0};
+  if (pc_cfg_apply(storage_opts, args->cfg, &cfg, err)) return NULL;
+  if (!cfg.directory || !cfg.directory[0]) {
+    pc_cfg_error(err, args->cfg, PC_EINVAL,
+                 "file_storage needs a directory (directory: /var/lib/profcol)");
+    return NULL;
+  }
+  if (pc__file_storage_find(args->id)) {
+    pc_cfg_error(err, args->cfg, PC_EINVAL, "extension %s is defined twice", args->id);
+    return NULL;
+  }
+  pc_file_storage_t *s = pc_xcalloc(1, sizeof *s);
+  snprintf(s->id, sizeof s->id, "%s", args->id);
+  snprintf(s->log_id, sizeof s->log_id, "extension:%s", args->id);
+  s->directory = strdup(cfg.directory);
+  if (!s->directory) pc_oom();
+  s->fsync = cfg.fsync;
+  s->create_directory = cfg.create_directory;
+  pthread_mutex_lock(&registry_lock);
+  s->next = registry;
+  registry = s;
+  pthread_mutex_unlock(&registry_lock);
+  return s;
+}
+
+/* The directory must exist (or be created) and be writable before any
+ * exporter relies on it. */
+static int storage_start(void *self, uv_loop_t *loop, pc_err_t *err) {
+  (void)loop;
+  pc_file_storage_t *s = self;
+  struct stat st;
+  if (stat(s->directory, &st) && errno == ENOENT && s->create_directory &&
+      mkdir(s->directory, 0700) == 0)
+    pc_log(s->log_id, PC_LOG_INFO, "created directory %s", s->directory);
+  if (stat(s->directory, &st))
+    return pc_err_set(err, PC_EIO, "directory %s: %s%s", s->directory, strerror(errno),
+                      errno == ENOENT ? " (create it, or set create_directory: true)" : "");
+  if (!S_ISDIR(st.st_mode))
+    return pc_err_set(err, PC_EIO, "%s is not a directory", s->directory);
+  if (access(s->directory, W_OK | X_OK))
+    return pc_err_set(err, PC_EIO, "directory %s is not writable by this process: %s",
+                      s->directory, strerror(errno));
+  pc_log(s->log_id, PC_LOG_INFO, "queues are kept in %s (fsync %s)", s->directory,
+         s->fsync ? "on every batch" : "off: a power loss can lose acknowledged batches");
+  return 0;
+}
+
+static void storage_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg) {
+  (void)self;
+  (void)deadline_ms;
+  done(arg);
+}
+
+static void storage_destroy(void *self) {
+  pc_file_storage_t *s = self;
+  pthread_mutex_lock(&registry_lock);
+  for (pc_file_storage_t **pp = &registry; *pp; pp = &(*pp)->next)
+    if (*pp == s) {
+      *pp = s->next;
+      break;
+    }
+  pthread_mutex_unlock(&registry_lock);
+  free(s->directory);
+  free(s);
+}
+
+const pc_component_t pc_extension_file_storage = {
+    .type = "file_storage",
+    .kind = PC_EXTENSION,
+    .stability = "alpha",
+    .options = storage_opts,
+    .create = storage_create,
+    .start = storage_start,
+    .shutdown = storage_shutdown,
+    .destroy = storage_destroy,
+};

@@ -1,0 +1,171 @@
+/* internal.h - what the files of exporter/ share and nobody else sees:
+ * ref-counted request bodies, the sending queue (in memory or persistent on
+ * disk), the file_storage lookup, the decoder of backends' small answers and
+ * a log rate limiter.
+ *
+ * Threading: an exporter instance lives on one worker's loop; its queue and
+ * bodies are touched from that thread only, except body reference counts,
+ * which are atomic so that one body can be shared by exporters of different
+ * workers later without a change here. */
+#ifndef PC_EXPORTER_INTERNAL_H
+#define PC_EXPORTER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+
+/* ---- bodies -----------------------------------------------------------------
+ * A finished request body (encoded and compressed), shared by whoever holds a
+ * reference: the queue, an in-flight HTTP transfer. The last unref frees it.
+ * Retrying or fanning out never copies the bytes. */
+typedef struct {
+  atomic_uint refs;
+  size_t n;
+  uint8_t *p; /* malloc'd; owned by the body */
+} pc__body_t;
+
+/* A body that takes over buf's bytes (buf is left empty), with one
+ * reference held by the caller. */
+pc__body_t *pc__body_from_buf_take(pc_buf_t *buf);
+/* A body holding a copy of p[0..n), one reference; NULL when malloc fails. */
+pc__body_t *pc__body_copy(const uint8_t *p, size_t n);
+pc__body_t *pc__body_ref(pc__body_t *b);
+void pc__body_unref(pc__body_t *b);
+
+/* ---- the sending queue --------------------------------------------------------
+ * A FIFO of finished bodies with what is needed to send each (signal,
+ * content type, content encoding). Bounded by a count of batches and a byte
+ * cap: "held" items are the waiting ones plus those popped and not yet done,
+ * so the caps bound memory truthfully while requests are in flight.
+ *
+ * Persistent variant (dir set): each pushed batch is appended to a segment
+ * file as one record, [magic "PCQ1", len, meta, profiles, crc32] + bytes, and
+ * fdatasync'd (when fsync is set) BEFORE push returns 0; an item that is done
+ * appends its offset to the segment's .ack file (not fsync'd: a lost ack only
+ * means the batch is sent once more after a crash - at least once, never
+ * lost). A segment whose records are all done is deleted. Opening replays
+ * every record not acked, oldest first. A damaged segment (bad CRC, bad
+ * header, truncated tail) is logged, its intact records are copied into a new
+ * segment and it is renamed *.corrupt; opening never fails because of it.
+ *
+ * All file I/O runs synchronously on the caller's thread (the loop): a push
+ * writes one batch (KBs to a few MB) and one fdatasync. Moving it to
+ * uv_queue_work would let the loop run during fsync, at the price of
+ * acknowledging later; see the commit that introduced this file. */
+
+typedef struct {
+  uint8_t signal;   /* PC_SIGNAL_PROFILES or PC_SIGNAL_TRACES */
+  uint8_t json;     /* body is OTLP-JSON (else protobuf) */
+  uint8_t encoding; /* pc_encoding_t of the body (Content-Encoding) */
+  uint32_t profiles; /* profiles in the batch (0 for traces), for counters */
+} pc__item_meta_t;
+
+typedef struct pc__queue pc__queue_t;
+typedef struct pc__qseg pc__qseg_t;
+
+typedef struct pc__qitem {
+  struct pc__qitem *next;
+  pc__body_t *body;
+  pc__item_meta_t meta;
+  pc__qseg_t *seg; /* persistent: the segment holding the record, else NULL */
+  uint64_t off;    /* persistent: the record's offset in it */
+} pc__qitem_t;
+
+typedef struct {
+  const char *log_id;  /* "exporter:otlphttp/x", for logs (copied) */
+  uint64_t max_items;  /* held batches (0: unbounded) */
+  uint64_t max_bytes;  /* held body bytes (0: unbounded) */
+  const char *dir;     /* persistent: this queue's own directory (created 0700 if
+                          missing; its parent must exist); NULL: in memory */
+  bool fsync;          /* persistent: fdatasync each push */
+  uint64_t segment_bytes; /* persistent: start a new segment past this (0: 8 MiB) */
+} pc__queue_opts_t;
+
+typedef struct {
+  uint64_t held_items, held_bytes; /* waiting + popped, not done */
+  uint64_t waiting;                /* not popped yet */
+  uint64_t replayed;               /* records read back at open */
+  uint64_t corrupt_files;          /* segments set aside at open */
+  uint64_t refused;                /* pushes answered PC_EAGAIN */
+  uint64_t disk_bytes;             /* bytes in live segment files */
+} pc__queue_stats_t;
+
+/* Open a queue. Persistent: takes an exclusive lock on the directory (a
+ * second user fails with PC_EAGAIN and a message naming the directory),
+ * then replays. Errors: PC_EIO (directory unusable), PC_EAGAIN (locked). */
+int pc__queue_open(const pc__queue_opts_t *o, pc__queue_t **out, pc_err_t *err);
+/* Push n batches, all or none. On 0 the queue holds its own reference to each
+ * body and, when persistent, every record is on disk (fsync'd if asked).
+ * PC_EAGAIN: a cap would be passed, or the disk write failed (logged; the
+ * caller's client retries later). PC_ELIMIT: one body is larger than the
+ * byte cap and can never fit. */
+int pc__queue_push(pc__queue_t *q, pc__body_t *const *bodies, const pc__item_meta_t *metas,
+                   size_t n, pc_err_t *err);
+/* PC_EAGAIN (counted and logged like a refused push) when the queue is at a
+ * cap already, so a caller can refuse before encoding. */
+int pc__queue_check_room(pc__queue_t *q, pc_err_t *err);
+/* The oldest waiting item, or NULL. It stays held until done or release. */
+pc__qitem_t *pc__queue_pop(pc__queue_t *q);
+/* The item is finished with (delivered, or given up and counted): forget it,
+ * on disk too. Frees it. */
+void pc__queue_done(pc__queue_t *q, pc__qitem_t *it);
+/* Stop trying the item without finishing it (shutdown): a persistent queue
+ * keeps it on disk for the next start. Frees it. */
+void pc__queue_release(pc__queue_t *q, pc__qitem_t *it);
+void pc__queue_stats(const pc__queue_t *q, pc__queue_stats_t *st);
+/* Close: waiting items are dropped from memory (a persistent queue keeps them
+ * on disk; an in-memory one loses them, which the caller logs). Every popped
+ * item must have been done or released. Returns how many waiting items were
+ * dropped from memory. */
+uint64_t pc__queue_close(pc__queue_t *q);
+
+/* ---- file_storage ------------------------------------------------------------- */
+
+typedef struct pc_file_storage pc_file_storage_t;
+
+/* The file_storage extension instance with that id ("file_storage" or
+ * "file_storage/NAME"), or NULL when none was created. Extensions are
+ * created before exporters, so an exporter looks its storage up in start. */
+const pc_file_storage_t *pc__file_storage_find(const char *id);
+const char *pc__file_storage_directory(const pc_file_storage_t *st);
+bool pc__file_storage_fsync(const pc_file_storage_t *st);
+
+/* ---- backend answers -------------------------------------------------------------- */
+
+/* Read partial_success from an Export*ServiceResponse (profiles: field
+ * rejected_profiles; traces: rejected_spans, same field number) as protobuf
+ * or JSON. An empty body is full success. PC_EDECODE when the body is not
+ * such a message. msg gets error_message, truncated, NUL-terminated. */
+int pc__parse_export_response(bool json, bool traces, const uint8_t *p, size_t n,
+                              int64_t *rejected, char *msg, size_t msg_size);
+/* Read google.rpc.Status.message (protobuf or JSON) into msg; PC_EDECODE when
+ * the body is not a Status. Non-printable bytes become '?'. */
+int pc__parse_status(bool json, const uint8_t *p, size_t n, char *msg, size_t msg_size);
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC). */
+uint64_t pc__now_ms(void);
+
+/* At most one log line per interval; the next one that goes out says how
+ * many were skipped. */
+typedef struct {
+  uint64_t next_ms;
+  uint64_t suppressed;
+} pc__ratelimit_t;
+
+/* True when a line may be logged now; *skipped gets the count suppressed
+ * since the last line (then reset). */
+bool pc__ratelimit(pc__ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped);
+
+/* " (N similar suppressed)" when n > 0, else "": the tail of a rate-limited
+ * line. buf needs 48 bytes. */
+const char *pc__suppressed(uint64_t n, char *buf);
+
+/* The exporter id as a file name: "otlphttp/eu-1" -> "exporter_otlphttp_eu-1"
+ * (bytes outside [A-Za-z0-9._-] become '_'). */
+void pc__id_to_filename(const char *id, char *out, size_t cap);
+
+#endif

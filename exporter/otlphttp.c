@@ -1,0 +1,1069 @@
+/* otlphttp.c - the `otlphttp` exporter: sends batches to an OTLP/HTTP
+ * backend with the Collector's keys and behaviour (retries with backoff,
+ * Retry-After, a sending queue that may live on disk).
+ *
+ * The one idea: consume encodes and compresses a request once, pushes the
+ * finished bodies into the sending queue and returns (0 = held, safe to
+ * acknowledge; PC_EAGAIN = full, the receiver answers 503); up to
+ * num_consumers "slots" pop bodies and POST them through libcurl's multi
+ * interface, driven by the worker's libuv loop (CURLMOPT_SOCKETFUNCTION ->
+ * uv_poll_t per socket, CURLMOPT_TIMERFUNCTION -> one uv_timer_t). Nothing
+ * blocks the loop and there is no thread. Connections are kept alive in the
+ * multi handle's cache and reused by every slot.
+ *
+ * A slot owns one queue item until it is done: 2xx (partial_success is
+ * counted and logged, never retried), a permanent error (other 4xx/5xx:
+ * dropped, counted and logged with the backend's google.rpc.Status message),
+ * or retries exhausted (429/502/503/504 and transport errors back off
+ * exponentially with jitter, at least Retry-After, until max_elapsed_time).
+ *
+ * Batches bigger than max_request_body_size (before compression) are split
+ * by resource, then scope, then profile, each part carrying the request's
+ * dictionary; the parts are pushed all or none. */
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../component/component.h"
+#include "../core/log.h"
+#include "exporter.h"
+#include "internal.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define PROFILES_PATH "/v1development/profiles"
+#define TRACES_PATH "/v1/traces"
+#define MAX_ANSWER_BYTES (64 * 1024) /* of a response body kept for its message */
+#define LOG_EVERY_MS 5000
+
+/* ---- config ------------------------------------------------------------------------ */
+
+typedef struct {
+  char *endpoint, *profiles_endpoint, *traces_endpoint;
+  const pc_cfg_node_t *headers;
+  char *compression, *encoding;
+  uint64_t timeout_ms;
+  uint64_t max_body;
+  bool retry_enabled;
+  uint64_t initial_ms, max_interval_ms, max_elapsed_ms;
+  char *multiplier, *randomization;
+  bool queue_enabled;
+  int64_t num_consumers, queue_size;
+  uint64_t queue_max_bytes;
+  char *storage;
+} otlphttp_cfg_t;
+
+static const pc_opt_t retry_opts[] = {
+    PC_OPT_BOOLEAN("enabled", "true", otlphttp_cfg_t, retry_enabled,
+                   "retry 429, 502, 503, 504 and connection errors"),
+    PC_OPT_DUR("initial_interval", "5s", otlphttp_cfg_t, initial_ms, 1, 3600000,
+               "wait after the first failure"),
+    PC_OPT_DUR("max_interval", "30s", otlphttp_cfg_t, max_interval_ms, 1, 86400000,
+               "longest wait between two tries"),
+    PC_OPT_DUR("max_elapsed_time", "300s", otlphttp_cfg_t, max_elapsed_ms, 0, 604800000,
+               "give a batch up (dropped, counted, logged) after trying this long; 0: never"),
+    PC_OPT_STR("multiplier", "1.5", otlphttp_cfg_t, multiplier,
+               "each wait is the previous one times this (>= 1)"),
+    PC_OPT_STR("randomization_factor", "0.5", otlphttp_cfg_t, randomization,
+               "jitter: a wait is spread by +- this fraction (0 to 1)"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t queue_opts[] = {
+    PC_OPT_BOOLEAN("enabled", "true", otlphttp_cfg_t, queue_enabled,
+                   "queue batches; false: hold only the num_consumers batches in flight"),
+    PC_OPT_INT_RANGE("num_consumers", "10", otlphttp_cfg_t, num_consumers, 1, 1000,
+                     "requests in flight at most"),
+    PC_OPT_INT_RANGE("queue_size", "1000", otlphttp_cfg_t, queue_size, 1, 10000000,
+                     "batches held (waiting and in flight); when full, receivers answer 503"),
+    PC_OPT_BYTES("max_bytes", "256MiB", otlphttp_cfg_t, queue_max_bytes, 1024,
+                 (int64_t)1 << 40, "profcol: compressed bytes held, the other bound"),
+    PC_OPT_STR("storage", NULL, otlphttp_cfg_t, storage,
+               "id of a file_storage extension: keep the queue on disk across restarts"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t otlphttp_opts[] = {
+    PC_OPT_STR("endpoint", NULL, otlphttp_cfg_t, endpoint,
+               "base URL; " PROFILES_PATH " or " TRACES_PATH " is appended"),
+    PC_OPT_STR("profiles_endpoint", NULL, otlphttp_cfg_t, profiles_endpoint,
+               "URL for profiles, used as is (overrides endpoint)"),
+    PC_OPT_STR("traces_endpoint", NULL, otlphttp_cfg_t, traces_endpoint,
+               "URL for traces, used as is (overrides endpoint)"),
+    PC_OPT_HEADERS("headers", otlphttp_cfg_t, headers, "extra HTTP headers on every request"),
+    PC_OPT_STR("compression", "gzip", otlphttp_cfg_t, compression, "gzip, zstd or none"),
+    PC_OPT_STR("encoding", "proto", otlphttp_cfg_t, encoding, "proto or json"),
+    PC_OPT_DUR("timeout", "30s", otlphttp_cfg_t, timeout_ms, 0, 3600000,
+               "per request, connect to last byte; 0: none"),
+    PC_OPT_BYTES("max_request_body_size", "64MiB", otlphttp_cfg_t, max_body, 256,
+                 (int64_t)1 << 31,
+                 "profcol: split batches so no request body exceeds this before compression"),
+    PC_OPT_SECTION("retry_on_failure", retry_opts, "retries with exponential backoff"),
+    PC_OPT_SECTION("sending_queue", queue_opts, "the queue between the pipeline and the backend"),
+    PC_OPT_TABLE_END,
+};
+
+/* ---- the instance -------------------------------------------------------------------- */
+
+typedef struct otlphttp otlphttp_t;
+
+/* One request in flight (or waiting to retry), with its curl handle. */
+typedef struct {
+  otlphttp_t *x;
+  CURL *easy;
+  pc__qitem_t *item; /* NULL: idle */
+  uv_timer_t backoff;
+  uint64_t first_ms; /* loop time of the first try */
+  uint32_t tries;
+  bool in_curl;
+  pc_buf_t answer;
+  char errbuf[CURL_ERROR_SIZE];
+} slot_t;
+
+/* A socket curl asked us to watch. */
+typedef struct sock {
+  uv_poll_t poll;
+  otlphttp_t *x;
+  curl_socket_t fd;
+  struct sock *next; /* open sockets, to close what curl leaves behind */
+} sock_t;
+
+typedef enum { ST_CREATED, ST_RUNNING, ST_DRAINING, ST_CLOSING, ST_STOPPED } state_t;
+
+struct otlphttp {
+  pc_consumer_t consumer; /* first: the consumer's container */
+  char id[128];           /* "exporter:otlphttp/x", for logs */
+  char comp_id[128];      /* "otlphttp/x" */
+  /* settings */
+  char *profiles_url, *traces_url;
+  char **headers; /* "Name: value" */
+  size_t n_headers;
+  pc_encoding_t enc;
+  bool json;
+  uint64_t timeout_ms, max_body;
+  bool retry_enabled;
+  uint64_t initial_ms, max_interval_ms, max_elapsed_ms;
+  double multiplier, jitter;
+  uint32_t num_consumers;
+  uint64_t queue_items, queue_bytes;
+  char *storage_id;
+  /* runtime */
+  state_t state;
+  uv_loop_t *loop;
+  CURLM *multi;
+  bool curl_global;
+  uv_timer_t curl_timer, stop_timer;
+  slot_t *slots;
+  uint32_t busy;
+  bool pumping;
+  sock_t *socks;
+  struct curl_slist *hdrs[2][PC_ENC_ZSTD + 1]; /* [json][encoding], built on first use */
+  pc__queue_t *q;
+  bool persistent;
+  pc_buf_t scratch; /* encoder output, reused */
+  uint64_t rng;
+  pc_otlphttp_stats_t st;
+  pc__ratelimit_t rl_retry, rl_drop, rl_partial;
+  unsigned closing; /* close callbacks still to come */
+  pc_done_cb done;
+  void *done_arg;
+};
+
+/* ---- create ---------------------------------------------------------------------------- */
+
+static char *xstrdup(const char *s) {
+  char *d = strdup(s);
+  if (!d) pc_oom();
+  return d;
+}
+
+static bool is_http_url(const char *u) {
+  return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
+}
+
+/* endpoint + path, without a doubled slash. */
+static char *join_url(const char *base, const char *path) {
+  size_t n = strlen(base);
+  while (n && base[n - 1] == '/') n--;
+  char *u = pc_xmalloc(n + strlen(path) + 1);
+  memcpy(u, base, n);
+  strcpy(u + n, path);
+  return u;
+}
+
+static const pc_cfg_node_t *node_at(const pc_cfg_node_t *cfg, const char *section,
+                                    const char *key) {
+  const pc_cfg_node_t *n = section ? pc_cfg_get(cfg, section) : cfg;
+  const pc_cfg_node_t *v = pc_cfg_get(n, key);
+  return v ? v : n ? n : cfg;
+}
+
+static int parse_fraction(const pc_cfg_node_t *cfg, const char *key, const char *text, double lo,
+                          double hi, double *out, pc_err_t *err) {
+  char *end;
+  double v = strtod(text, &end);
+  if (end == text || *end || !isfinite(v) || v < lo || v > hi)
+    return pc_cfg_error(err, node_at(cfg, "retry_on_failure", key), PC_EINVAL,
+                        "expected a number from %g to %g, got \"%s\"", lo, hi, text);
+  *out = v;
+  return 0;
+}
+
+static int parse_headers(otlphttp_t *x, const pc_cfg_node_t *h, pc_err_t *err) {
+  if (!h || h->type != PC_CFG_MAP) return 0;
+  x->headers = pc_xcalloc(h->n_entries ? h->n_entries : 1, sizeof *x->headers);
+  for (size_t i = 0; i < h->n_entries; i++) {
+    const char *k = h->entries[i].key;
+    const pc_cfg_node_t *v = h->entries[i].value;
+    const char *val = v && v->text ? v->text : "";
+    if (!k[0] || strpbrk(k, ":\r\n \t") || strpbrk(val, "\r\n"))
+      return pc_cfg_error(err, v ? v : h, PC_EINVAL,
+                          "header \"%s\": names cannot be empty or hold ':', spaces or line "
+                          "breaks, and values cannot hold line breaks", k);
+    if (!strcasecmp(k, "Content-Type") || !strcasecmp(k, "Content-Encoding") ||
+        !strcasecmp(k, "Content-Length"))
+      return pc_cfg_error(err, v ? v : h, PC_EINVAL,
+                          "header \"%s\" is set by the exporter (see encoding and compression)",
+                          k);
+    size_t n = strlen(k) + strlen(val) + 3;
+    x->headers[x->n_headers] = pc_xmalloc(n);
+    snprintf(x->headers[x->n_headers++], n, "%s: %s", k, val);
+  }
+  return 0;
+}
+
+static int resolve_urls(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_t *args,
+                        pc_err_t *err) {
+  static const struct {
+    const char *key, *path;
+    pc_signal_t signal;
+  } sig[2] = {{"profiles_endpoint", PROFILES_PATH, PC_SIGNAL_PROFILES},
+              {"traces_endpoint", TRACES_PATH, PC_SIGNAL_TRACES}};
+  char *own[2] = {c->profiles_endpoint, c->traces_endpoint};
+  char **dst[2] = {&x->profiles_url, &x->traces_url};
+  if (c->endpoint && c->endpoint[0] && !is_http_url(c->endpoint))
+    return pc_cfg_error(err, node_at(args->cfg, NULL, "endpoint"), PC_EINVAL,
+                        "expected a URL starting with http:// or https://, got \"%s\"",
+                        c->endpoint);
+  for (int i = 0; i < 2; i++) {
+    if (own[i] && own[i][0]) {
+      if (!is_http_url(own[i]))
+        return pc_cfg_error(err, node_at(args->cfg, NULL, sig[i].key), PC_EINVAL,
+                            "expected a URL starting with http:// or https://, got \"%s\"",
+                            own[i]);
+      *dst[i] = xstrdup(own[i]);
+    } else if (c->endpoint && c->endpoint[0]) {
+      *dst[i] = join_url(c->endpoint, sig[i].path);
+    } else if (args->signals & sig[i].signal) {
+      return pc_cfg_error(err, args->cfg, PC_EINVAL,
+                          "set endpoint (e.g. https://backend:4318) or %s", sig[i].key);
+    }
+  }
+  return 0;
+}
+
+static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_t *args,
+                   pc_err_t *err) {
+  int rc = resolve_urls(x, c, args, err);
+  if (rc) return rc;
+  if (!strcmp(c->compression, "gzip")) x->enc = PC_ENC_GZIP;
+  else if (!strcmp(c->compression, "zstd")) x->enc = PC_ENC_ZSTD;
+  else if (!strcmp(c->compression, "none") || !c->compression[0]) x->enc = PC_ENC_IDENTITY;
+  else
+    return pc_cfg_error(err, node_at(args->cfg, NULL, "compression"), PC_EINVAL,
+                        "expected gzip, zstd or none, got \"%s\"", c->compression);
+  if (!strcmp(c->encoding, "proto")) x->json = false;
+  else if (!strcmp(c->encoding, "json")) x->json = true;
+  else
+    return pc_cfg_error(err, node_at(args->cfg, NULL, "encoding"), PC_EINVAL,
+                        "expected proto or json, got \"%s\"", c->encoding);
+  if ((rc = parse_fraction(args->cfg, "multiplier", c->multiplier, 1.0, 1000.0,
+                           &x->multiplier, err)) ||
+      (rc = parse_fraction(args->cfg, "randomization_factor", c->randomization, 0.0, 1.0,
+                           &x->jitter, err)))
+    return rc;
+  if (c->storage && c->storage[0] && !c->queue_enabled)
+    return pc_cfg_error(err, node_at(args->cfg, "sending_queue", "storage"), PC_EINVAL,
+                        "storage needs the sending queue: set sending_queue.enabled: true");
+  if ((rc = parse_headers(x, c->headers, err))) return rc;
+  x->timeout_ms = c->timeout_ms;
+  x->max_body = c->max_body;
+  x->retry_enabled = c->retry_enabled;
+  x->initial_ms = c->initial_ms;
+  x->max_interval_ms = c->max_interval_ms < c->initial_ms ? c->initial_ms : c->max_interval_ms;
+  x->max_elapsed_ms = c->max_elapsed_ms;
+  x->num_consumers = (uint32_t)c->num_consumers;
+  /* Without a queue only the batches in flight are held. */
+  x->queue_items = c->queue_enabled ? (uint64_t)c->queue_size : x->num_consumers;
+  x->queue_bytes = c->queue_max_bytes;
+  if (c->storage && c->storage[0]) x->storage_id = xstrdup(c->storage);
+  return 0;
+}
+
+static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
+static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
+                                   pc_err_t *err);
+static void otlphttp_destroy(void *self);
+
+static void *otlphttp_create(const pc_create_args_t *args, pc_err_t *err) {
+  otlphttp_cfg_t cfg = {0};
+  if (pc_cfg_apply(otlphttp_opts, args->cfg, &cfg, err)) return NULL;
+  otlphttp_t *x = pc_xcalloc(1, sizeof *x);
+  snprintf(x->id, sizeof x->id, "exporter:%s", args->id);
+  snprintf(x->comp_id, sizeof x->comp_id, "%s", args->id);
+  if (resolve(x, &cfg, args, err)) {
+    otlphttp_destroy(x);
+    return NULL;
+  }
+  x->consumer.consume_profiles = otlphttp_consume_profiles;
+  x->consumer.consume_traces = otlphttp_consume_traces;
+  uint64_t ra = x->initial_ms / 1000;
+  x->consumer.retry_after_s = ra < 1 ? 1 : ra > 30 ? 30 : (uint32_t)ra;
+  x->rng = (uint64_t)(uintptr_t)x ^ pc__now_ms() ^ 0x9e3779b97f4a7c15ull;
+  return x;
+}
+
+static pc_consumer_t *otlphttp_consumer(void *self) { return &((otlphttp_t *)self)->consumer; }
+
+/* ---- closing handles ------------------------------------------------------------------ */
+
+static void finish_stop(otlphttp_t *x) {
+  x->state = ST_STOPPED;
+  pc_done_cb done = x->done;
+  x->done = NULL;
+  if (done) done(x->done_arg);
+}
+
+static void handle_on_close(uv_handle_t *h) {
+  otlphttp_t *x = h->data;
+  if (--x->closing == 0 && x->state == ST_CLOSING) finish_stop(x);
+}
+
+static void sock_on_close(uv_handle_t *h) {
+  sock_t *sk = container_of(h, sock_t, poll);
+  otlphttp_t *x = sk->x;
+  free(sk);
+  if (--x->closing == 0 && x->state == ST_CLOSING) finish_stop(x);
+}
+
+static void close_handle(otlphttp_t *x, uv_handle_t *h, uv_close_cb cb) {
+  h->data = x;
+  x->closing++;
+  uv_close(h, cb);
+}
+
+/* ---- libcurl on the loop ---------------------------------------------------------------- */
+
+static void check_done_transfers(otlphttp_t *x);
+
+static void sock_on_poll(uv_poll_t *p, int status, int events) {
+  sock_t *sk = container_of(p, sock_t, poll);
+  otlphttp_t *x = sk->x;
+  int flags = 0;
+  if (status < 0) flags = CURL_CSELECT_ERR;
+  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  int running;
+  curl_multi_socket_action(x->multi, sk->fd, flags, &running); /* may close sk */
+  check_done_transfers(x);
+}
+
+static void sock_forget(otlphttp_t *x, sock_t *sk) {
+  for (sock_t **pp = &x->socks; *pp; pp = &(*pp)->next)
+    if (*pp == sk) {
+      *pp = sk->next;
+      break;
+    }
+  uv_poll_stop(&sk->poll);
+  close_handle(x, (uv_handle_t *)&sk->poll, sock_on_close);
+}
+
+static int curl_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+  (void)easy;
+  otlphttp_t *x = userp;
+  sock_t *sk = socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (sk) {
+      curl_multi_assign(x->multi, fd, NULL);
+      sock_forget(x, sk);
+    }
+    return 0;
+  }
+  if (!sk) {
+    sk = pc_xcalloc(1, sizeof *sk);
+    sk->x = x;
+    sk->fd = fd;
+    if (uv_poll_init_socket(x->loop, &sk->poll, fd)) {
+      free(sk);
+      return -1;
+    }
+    sk->next = x->socks;
+    x->socks = sk;
+    curl_multi_assign(x->multi, fd, sk);
+  }
+  int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+  uv_poll_start(&sk->poll, ev, sock_on_poll);
+  return 0;
+}
+
+static void curl_timer_on_fire(uv_timer_t *t) {
+  otlphttp_t *x = container_of(t, otlphttp_t, curl_timer);
+  int running;
+  curl_multi_socket_action(x->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done_transfers(x);
+}
+
+static int curl_on_timer(CURLM *multi, long timeout_ms, void *userp) {
+  (void)multi;
+  otlphttp_t *x = userp;
+  if (timeout_ms < 0) uv_timer_stop(&x->curl_timer);
+  else uv_timer_start(&x->curl_timer, curl_timer_on_fire, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+static size_t curl_on_answer(char *p, size_t size, size_t nmemb, void *userdata) {
+  slot_t *s = userdata;
+  size_t n = size * nmemb;
+  size_t room = s->answer.n < MAX_ANSWER_BYTES ? MAX_ANSWER_BYTES - s->answer.n : 0;
+  if (room && pc_buf_append(&s->answer, p, n < room ? n : room)) return 0;
+  return n;
+}
+
+/* ---- sending ---------------------------------------------------------------------------- */
+
+static struct curl_slist *headers_for(otlphttp_t *x, bool json, pc_encoding_t enc) {
+  struct curl_slist **h = &x->hdrs[json][enc];
+  if (*h) return *h;
+  struct curl_slist *l = NULL;
+  for (size_t i = 0; i < x->n_headers; i++)
+    if (!(l = curl_slist_append(l, x->headers[i]))) pc_oom();
+  if (!(l = curl_slist_append(l, json ? "Content-Type: application/json"
+                                      : "Content-Type: application/x-protobuf")))
+    pc_oom();
+  if (enc != PC_ENC_IDENTITY) {
+    char line[64];
+    snprintf(line, sizeof line, "Content-Encoding: %s", pc_encoding_name(enc));
+    if (!(l = curl_slist_append(l, line))) pc_oom();
+  }
+  /* No "Expect: 100-continue" round trip before big bodies. */
+  if (!(l = curl_slist_append(l, "Expect:"))) pc_oom();
+  return *h = l;
+}
+
+static const char *signal_name(const pc__item_meta_t *m) {
+  return m->signal == PC_SIGNAL_TRACES ? "traces" : "profiles";
+}
+
+static void slot_finish(slot_t *s, bool delivered_or_given_up);
+
+static bool retry_later(slot_t *s, uint64_t min_delay_ms, const char *why);
+static void drop(slot_t *s, const char *why, bool retryable);
+
+static void send_try(slot_t *s) {
+  otlphttp_t *x = s->x;
+  pc__qitem_t *it = s->item;
+  const char *url = it->meta.signal == PC_SIGNAL_TRACES ? x->traces_url : x->profiles_url;
+  if (!url) { /* a replayed batch of a signal this config no longer sends */
+    x->st.dropped_batches++;
+    x->st.dropped_profiles += it->meta.profiles;
+    pc_log(x->id, PC_LOG_ERROR, "dropping a queued %s batch (%zu bytes): no %s_endpoint or "
+           "endpoint is configured for it any more", signal_name(&it->meta), it->body->n,
+           signal_name(&it->meta));
+    slot_finish(s, true);
+    return;
+  }
+  s->answer.n = 0;
+  s->errbuf[0] = 0;
+  s->tries++;
+  curl_easy_setopt(s->easy, CURLOPT_URL, url);
+  curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER,
+                   headers_for(x, it->meta.json, (pc_encoding_t)it->meta.encoding));
+  curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, it->body->p);
+  curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->body->n);
+  pc_log(x->id, PC_LOG_DEBUG, "POST %s: %zu bytes, %u profiles, try %u", url, it->body->n,
+         it->meta.profiles, s->tries);
+  CURLMcode mc = curl_multi_add_handle(x->multi, s->easy);
+  if (mc != CURLM_OK) { /* out of memory, in practice: treat it as a failed try */
+    char why[160];
+    snprintf(why, sizeof why, "cannot start a request to %s: %s", url, curl_multi_strerror(mc));
+    x->st.failed_attempts++;
+    if (!(x->retry_enabled && retry_later(s, 0, why))) drop(s, why, true);
+    return;
+  }
+  s->in_curl = true;
+}
+
+/* Give waiting batches to idle slots. A try can end at once (and free its
+ * slot again), so loop until nothing moves; never re-entered. */
+static void pump(otlphttp_t *x) {
+  if (x->pumping) return;
+  x->pumping = true;
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (uint32_t i = 0; i < x->num_consumers; i++) {
+      slot_t *s = &x->slots[i];
+      if (s->item) continue;
+      if (x->state != ST_RUNNING && x->state != ST_DRAINING) break;
+      pc__qitem_t *it = pc__queue_pop(x->q);
+      if (!it) break;
+      s->item = it;
+      s->tries = 0;
+      s->first_ms = uv_now(x->loop);
+      x->busy++;
+      moved = true;
+      send_try(s);
+    }
+  }
+  x->pumping = false;
+}
+
+static bool drained(otlphttp_t *x) {
+  pc__queue_stats_t qs;
+  pc__queue_stats(x->q, &qs);
+  return x->busy == 0 && qs.waiting == 0;
+}
+
+static void stop_timer_on_fire(uv_timer_t *t);
+
+/* Done with the slot's item: delivered or given up (done), or to be kept for
+ * the next start (released). Then feed the slot again. */
+static void slot_finish(slot_t *s, bool finished) {
+  otlphttp_t *x = s->x;
+  if (finished) pc__queue_done(x->q, s->item);
+  else pc__queue_release(x->q, s->item);
+  s->item = NULL;
+  x->busy--;
+  if (x->state == ST_DRAINING && drained(x))
+    uv_timer_start(&x->stop_timer, stop_timer_on_fire, 0, 0); /* close at a safe point */
+  else pump(x);
+}
+
+static bool answer_is_json(slot_t *s) {
+  char *ct = NULL;
+  curl_easy_getinfo(s->easy, CURLINFO_CONTENT_TYPE, &ct);
+  if (ct && strstr(ct, "json")) return true;
+  if (ct && strstr(ct, "protobuf")) return false;
+  return s->item->meta.json;
+}
+
+static void on_delivered(slot_t *s) {
+  otlphttp_t *x = s->x;
+  const pc__qitem_t *it = s->item;
+  bool traces = it->meta.signal == PC_SIGNAL_TRACES;
+  int64_t rejected = 0;
+  char msg[256];
+  if (pc__parse_export_response(answer_is_json(s), traces, s->answer.p, s->answer.n, &rejected,
+                                msg, sizeof msg))
+    pc_log(x->id, PC_LOG_DEBUG, "the backend's %zu-byte success answer is not an Export%s"
+           "ServiceResponse; taken as full success", s->answer.n, traces ? "Trace" : "Profiles");
+  x->st.sent_batches++;
+  x->st.sent_bytes += it->body->n;
+  if (!traces) x->st.sent_profiles += it->meta.profiles;
+  if (rejected > 0) {
+    uint64_t skipped;
+    char sup[48];
+    if (traces) x->st.rejected_spans += (uint64_t)rejected;
+    else x->st.rejected_profiles += (uint64_t)rejected;
+    if (pc__ratelimit(&x->rl_partial, LOG_EVERY_MS, &skipped))
+      pc_log(x->id, PC_LOG_WARN, "the backend rejected %" PRId64 " %s of a batch (%u profiles):"
+             " \"%s\"; not retried, as OTLP requires for a partial success%s", rejected,
+             traces ? "spans" : "profiles", it->meta.profiles, msg,
+             pc__suppressed(skipped, sup));
+  }
+  slot_finish(s, true);
+}
+
+static void drop(slot_t *s, const char *why, bool retryable) {
+  otlphttp_t *x = s->x;
+  const pc__qitem_t *it = s->item;
+  x->st.dropped_batches++;
+  x->st.dropped_profiles += it->meta.profiles;
+  uint64_t skipped;
+  char sup[48];
+  if (pc__ratelimit(&x->rl_drop, LOG_EVERY_MS, &skipped)) {
+    if (retryable)
+      pc_log(x->id, PC_LOG_ERROR, "dropped a %s batch (%u profiles, %zu bytes) after %u tries "
+             "over %" PRIu64 " ms: %s; retry_on_failure %s%s", signal_name(&it->meta),
+             it->meta.profiles, it->body->n, s->tries, uv_now(x->loop) - s->first_ms, why,
+             x->retry_enabled ? "gave up at max_elapsed_time" : "is disabled",
+             pc__suppressed(skipped, sup));
+    else
+      pc_log(x->id, PC_LOG_ERROR, "dropped a %s batch (%u profiles, %zu bytes): %s; not "
+             "retried because the error is permanent%s", signal_name(&it->meta),
+             it->meta.profiles, it->body->n, why, pc__suppressed(skipped, sup));
+  }
+  slot_finish(s, true);
+}
+
+static double rand01(otlphttp_t *x) {
+  x->rng ^= x->rng << 13;
+  x->rng ^= x->rng >> 7;
+  x->rng ^= x->rng << 17;
+  return (double)(x->rng >> 11) / 9007199254740992.0;
+}
+
+/* Exponential backoff with jitter, as the Collector's (cenkalti/backoff):
+ * initial * multiplier^(tries-1), capped at max_interval, then spread by
+ * +- randomization_factor. */
+static uint64_t backoff_ms(otlphttp_t *x, uint32_t tries) {
+  double iv = (double)x->initial_ms;
+  for (uint32_t i = 1; i < tries && iv < (double)x->max_interval_ms; i++) iv *= x->multiplier;
+  if (iv > (double)x->max_interval_ms) iv = (double)x->max_interval_ms;
+  double d = iv * (1.0 + x->jitter * (2.0 * rand01(x) - 1.0));
+  return d < 1.0 ? 1 : (uint64_t)d;
+}
+
+static void backoff_on_fire(uv_timer_t *t) { send_try(container_of(t, slot_t, backoff)); }
+
+/* Schedule the next try, or say no when max_elapsed_time would pass. */
+static bool retry_later(slot_t *s, uint64_t min_delay_ms, const char *why) {
+  otlphttp_t *x = s->x;
+  uint64_t delay = backoff_ms(x, s->tries);
+  if (delay < min_delay_ms) delay = min_delay_ms;
+  uint64_t elapsed = uv_now(x->loop) - s->first_ms;
+  if (x->max_elapsed_ms && elapsed + delay > x->max_elapsed_ms) return false;
+  x->st.retries++;
+  uint64_t skipped;
+  char sup[48];
+  if (pc__ratelimit(&x->rl_retry, LOG_EVERY_MS, &skipped))
+    pc_log(x->id, PC_LOG_WARN, "sending a %s batch (%u profiles, %zu bytes) failed: %s; retry %u "
+           "in %" PRIu64 " ms%s%s", signal_name(&s->item->meta), s->item->meta.profiles,
+           s->item->body->n, why, s->tries, delay,
+           min_delay_ms && delay == min_delay_ms ? " (the backend's Retry-After)" : "",
+           pc__suppressed(skipped, sup));
+  uv_timer_start(&s->backoff, backoff_on_fire, delay, 0);
+  return true;
+}
+
+/* "HTTP 400 from URL: <Status.message>" */
+static void describe_status(slot_t *s, long status, char *why, size_t cap) {
+  char msg[200];
+  char *url = NULL;
+  curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+  char *ct = NULL;
+  curl_easy_getinfo(s->easy, CURLINFO_CONTENT_TYPE, &ct);
+  bool typed = ct && (strstr(ct, "json") || strstr(ct, "protobuf"));
+  if (typed && !pc__parse_status(answer_is_json(s), s->answer.p, s->answer.n, msg, sizeof msg))
+    snprintf(why, cap, "HTTP %ld from %s: \"%s\"", status, url ? url : "?", msg);
+  else
+    snprintf(why, cap, "HTTP %ld from %s (%zu-byte %s answer, no google.rpc.Status)", status,
+             url ? url : "?", s->answer.n, ct ? ct : "untyped");
+}
+
+/* Transport errors that no retry can fix. */
+static bool curl_permanent(CURLcode rc) {
+  return rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL ||
+         rc == CURLE_NOT_BUILT_IN || rc == CURLE_BAD_FUNCTION_ARGUMENT;
+}
+
+static void on_transfer_done(slot_t *s, CURLcode rc) {
+  otlphttp_t *x = s->x;
+  long status = 0;
+  curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (rc == CURLE_OK && status >= 200 && status < 300) {
+    on_delivered(s);
+    return;
+  }
+  x->st.failed_attempts++;
+  char why[512];
+  bool retryable;
+  uint64_t min_delay = 0;
+  if (rc != CURLE_OK) {
+    char *url = NULL;
+    curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+    /* errbuf has the details (host, port, errno text); the code's name otherwise. */
+    snprintf(why, sizeof why, "POST %s: %s", url ? url : "?",
+             s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+    retryable = !curl_permanent(rc);
+  } else {
+    describe_status(s, status, why, sizeof why);
+    retryable = status == 429 || status == 502 || status == 503 || status == 504;
+    curl_off_t ra = 0;
+    if (retryable && curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+      min_delay = (uint64_t)ra * 1000u;
+  }
+  if (retryable && x->retry_enabled && retry_later(s, min_delay, why)) return;
+  drop(s, why, retryable);
+}
+
+static void check_done_transfers(otlphttp_t *x) {
+  CURLMsg *m;
+  int left;
+  while (x->multi && (m = curl_multi_info_read(x->multi, &left))) {
+    if (m->msg != CURLMSG_DONE) continue;
+    CURL *easy = m->easy_handle;
+    CURLcode rc = m->data.result;
+    char *priv = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    slot_t *s = (slot_t *)(void *)priv;
+    curl_multi_remove_handle(x->multi, easy);
+    s->in_curl = false;
+    on_transfer_done(s, rc);
+  }
+}
+
+/* ---- consume --------------------------------------------------------------------------- */
+
+typedef struct {
+  pc__body_t **bodies;
+  pc__item_meta_t *metas;
+  size_t n, cap;
+} parts_t;
+
+static void parts_free(parts_t *p) {
+  for (size_t i = 0; i < p->n; i++) pc__body_unref(p->bodies[i]);
+  free(p->bodies);
+  free(p->metas);
+}
+
+/* Compress what is in scratch (the encoding of req) into a new part. */
+static int add_part(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err) {
+  uint64_t profiles = pc_request_profile_count(req);
+  if (profiles == 0) return 0; /* a split can leave a resource without profiles */
+  pc_buf_t z = {0};
+  int rc = pc_compress(x->enc, 0, x->scratch.p, x->scratch.n, &z);
+  if (rc) {
+    pc_buf_free(&z);
+    return pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", x->scratch.n,
+                      pc_encoding_name(x->enc), pc_strerror(rc));
+  }
+  if (p->n == p->cap) {
+    p->cap = p->cap ? 2 * p->cap : 4;
+    p->bodies = pc_xrealloc(p->bodies, p->cap * sizeof *p->bodies);
+    p->metas = pc_xrealloc(p->metas, p->cap * sizeof *p->metas);
+  }
+  p->bodies[p->n] = pc__body_from_buf_take(&z);
+  p->metas[p->n++] = (pc__item_meta_t){.signal = PC_SIGNAL_PROFILES, .json = x->json,
+                                       .encoding = (uint8_t)x->enc,
+                                       .profiles = profiles > UINT32_MAX ? UINT32_MAX
+                                                                         : (uint32_t)profiles};
+  return 0;
+}
+
+static int encode_split(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err);
+
+/* Two halves of req by resource, else scope, else profile; each half keeps the
+ * whole dictionary (unused entries are allowed on the wire). */
+static int split_halves(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err) {
+  pc_request_t a = *req, b = *req;
+  pc_resource_profiles_t ra, rb;
+  pc_scope_profiles_t sa, sb;
+  if (req->n_resources >= 2) {
+    a.n_resources = req->n_resources / 2;
+    b.resources += a.n_resources;
+    b.n_resources -= a.n_resources;
+  } else if (req->n_resources == 1 && req->resources[0].n_scopes >= 2) {
+    ra = rb = req->resources[0];
+    ra.n_scopes /= 2;
+    rb.scopes += ra.n_scopes;
+    rb.n_scopes -= ra.n_scopes;
+    a.resources = &ra;
+    b.resources = &rb;
+  } else if (req->n_resources == 1 && req->resources[0].n_scopes == 1 &&
+             req->resources[0].scopes[0].n_profiles >= 2) {
+    ra = rb = req->resources[0];
+    sa = sb = ra.scopes[0];
+    sa.n_profiles /= 2;
+    sb.profiles += sa.n_profiles;
+    sb.n_profiles -= sa.n_profiles;
+    ra.scopes = &sa;
+    rb.scopes = &sb;
+    a.resources = &ra;
+    b.resources = &rb;
+  } else {
+    return pc_err_set(err, PC_ELIMIT, "one profile with its dictionary encodes to %zu bytes, "
+                      "above max_request_body_size (%" PRIu64 " bytes); it cannot be split",
+                      x->scratch.n, x->max_body);
+  }
+  int rc = encode_split(x, &a, p, err);
+  return rc ? rc : encode_split(x, &b, p, err);
+}
+
+static int encode_split(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err) {
+  x->scratch.n = 0;
+  int rc = x->json ? pc_json_encode(req, &x->scratch) : pc_proto_encode(req, &x->scratch);
+  if (rc) return pc_err_set(err, rc, "cannot encode the batch: %s", pc_strerror(rc));
+  if (x->scratch.n <= x->max_body) return add_part(x, req, p, err);
+  return split_halves(x, req, p, err);
+}
+
+static int refuse_not_running(otlphttp_t *x, pc_err_t *err) {
+  return pc_err_set(err, PC_EAGAIN, "exporter %s is %s", x->comp_id,
+                    x->state == ST_CREATED ? "not started" : "shutting down");
+}
+
+static int push_parts(otlphttp_t *x, parts_t *p, pc_err_t *err) {
+  int rc = pc__queue_push(x->q, p->bodies, p->metas, p->n, err);
+  if (rc == PC_EAGAIN) x->st.refused_batches += p->n;
+  if (!rc) pump(x);
+  return rc;
+}
+
+static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  otlphttp_t *x = (otlphttp_t *)self;
+  if (x->state != ST_RUNNING) return refuse_not_running(x, err);
+  if (pc_request_profile_count(req) == 0) return 0;
+  /* Refuse before encoding and compressing when the queue cannot take more. */
+  int rc = pc__queue_check_room(x->q, err);
+  if (rc) {
+    x->st.refused_batches++;
+    return rc;
+  }
+  parts_t p = {0};
+  rc = encode_split(x, req, &p, err);
+  if (!rc) rc = push_parts(x, &p, err);
+  parts_free(&p);
+  return rc;
+}
+
+/* Trace requests arrive encoded; they go out as they came (protobuf or JSON),
+ * compressed. There is no traces model to split them with. */
+static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
+                                   pc_err_t *err) {
+  otlphttp_t *x = (otlphttp_t *)self;
+  if (x->state != ST_RUNNING) return refuse_not_running(x, err);
+  if (!x->traces_url)
+    return pc_err_set(err, PC_EINVAL, "exporter %s has no traces_endpoint", x->comp_id);
+  if (n > x->max_body)
+    return pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
+                      "max_request_body_size (%" PRIu64 " bytes)", n, x->max_body);
+  int rc = pc__queue_check_room(x->q, err);
+  if (rc) {
+    x->st.refused_batches++;
+    return rc;
+  }
+  pc_buf_t z = {0};
+  if ((rc = pc_compress(x->enc, 0, body, n, &z))) {
+    pc_buf_free(&z);
+    return pc_err_set(err, rc, "cannot compress a %zu-byte traces request: %s", n,
+                      pc_strerror(rc));
+  }
+  parts_t p = {.bodies = pc_xmalloc(sizeof *p.bodies), .metas = pc_xmalloc(sizeof *p.metas),
+               .n = 1, .cap = 1};
+  p.bodies[0] = pc__body_from_buf_take(&z);
+  p.metas[0] = (pc__item_meta_t){.signal = PC_SIGNAL_TRACES, .json = json,
+                                 .encoding = (uint8_t)x->enc};
+  rc = push_parts(x, &p, err);
+  parts_free(&p);
+  return rc;
+}
+
+/* ---- start ------------------------------------------------------------------------------ */
+
+static int open_queue(otlphttp_t *x, pc_err_t *err) {
+  char dir[4096] = "";
+  bool fsync_each = false;
+  if (x->storage_id) {
+    const pc_file_storage_t *st = pc__file_storage_find(x->storage_id);
+    if (!st)
+      return pc_err_set(err, PC_EINVAL, "sending_queue.storage names \"%s\", which is not a "
+                        "file_storage extension defined in extensions and listed in "
+                        "service.extensions", x->storage_id);
+    char name[160];
+    pc__id_to_filename(x->comp_id, name, sizeof name);
+    snprintf(dir, sizeof dir, "%s/%s", pc__file_storage_directory(st), name);
+    fsync_each = pc__file_storage_fsync(st);
+    x->persistent = true;
+  }
+  pc__queue_opts_t o = {.log_id = x->id, .max_items = x->queue_items,
+                        .max_bytes = x->queue_bytes, .dir = x->persistent ? dir : NULL,
+                        .fsync = fsync_each};
+  return pc__queue_open(&o, &x->q, err);
+}
+
+static int setup_curl(otlphttp_t *x, pc_err_t *err) {
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    return pc_err_set(err, PC_EIO, "libcurl failed to initialise");
+  x->curl_global = true;
+  if (!(x->multi = curl_multi_init())) return pc_err_set(err, PC_ENOMEM, "curl_multi_init failed");
+  curl_multi_setopt(x->multi, CURLMOPT_SOCKETFUNCTION, curl_on_socket);
+  curl_multi_setopt(x->multi, CURLMOPT_SOCKETDATA, x);
+  curl_multi_setopt(x->multi, CURLMOPT_TIMERFUNCTION, curl_on_timer);
+  curl_multi_setopt(x->multi, CURLMOPT_TIMERDATA, x);
+  /* Keep one idle connection per consumer for reuse. */
+  curl_multi_setopt(x->multi, CURLMOPT_MAXCONNECTS, (long)x->num_consumers);
+  x->slots = pc_xcalloc(x->num_consumers, sizeof *x->slots);
+  for (uint32_t i = 0; i < x->num_consumers; i++) {
+    slot_t *s = &x->slots[i];
+    s->x = x;
+    if (!(s->easy = curl_easy_init())) return pc_err_set(err, PC_ENOMEM, "curl_easy_init failed");
+    curl_easy_setopt(s->easy, CURLOPT_PRIVATE, (char *)s);
+    curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(s->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, curl_on_answer);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)x->timeout_ms);
+    curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "profcol");
+    curl_easy_setopt(s->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  }
+  return 0;
+}
+
+static void cleanup_curl(otlphttp_t *x) {
+  for (uint32_t i = 0; x->slots && i < x->num_consumers; i++) {
+    slot_t *s = &x->slots[i];
+    if (s->in_curl) curl_multi_remove_handle(x->multi, s->easy);
+    s->in_curl = false;
+    if (s->easy) curl_easy_cleanup(s->easy);
+    s->easy = NULL;
+  }
+  if (x->multi) curl_multi_cleanup(x->multi); /* closes cached connections */
+  x->multi = NULL;
+}
+
+static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
+  otlphttp_t *x = self;
+  if (x->state != ST_CREATED) return pc_err_set(err, PC_EINVAL, "started twice");
+  x->loop = loop;
+  int rc = open_queue(x, err);
+  if (!rc && (rc = setup_curl(x, err))) {
+    cleanup_curl(x);
+    pc__queue_close(x->q);
+    x->q = NULL;
+  }
+  if (rc) return rc;
+  uv_timer_init(loop, &x->curl_timer);
+  uv_timer_init(loop, &x->stop_timer);
+  for (uint32_t i = 0; i < x->num_consumers; i++) uv_timer_init(loop, &x->slots[i].backoff);
+  x->state = ST_RUNNING;
+  pc_log(x->id, PC_LOG_INFO, "sending profiles to %s%s%s (%s, %s), up to %u requests in flight, "
+         "queue of %" PRIu64 " batches / %" PRIu64 " bytes%s", x->profiles_url ? x->profiles_url
+         : "(none)", x->traces_url ? ", traces to " : "", x->traces_url ? x->traces_url : "",
+         x->json ? "json" : "protobuf", pc_encoding_name(x->enc), x->num_consumers,
+         x->queue_items, x->queue_bytes, x->persistent ? ", persistent" : ", in memory");
+  pump(x);
+  return 0;
+}
+
+/* ---- shutdown ------------------------------------------------------------------------------ */
+
+/* Stop everything now: in-flight and waiting batches are released (kept on
+ * disk by a persistent queue, lost and counted otherwise), curl lets go of
+ * its sockets, and every handle is closed; done is called from the last
+ * close callback. */
+static void close_all(otlphttp_t *x) {
+  x->state = ST_CLOSING;
+  uint64_t left = 0, left_profiles = 0;
+  for (uint32_t i = 0; i < x->num_consumers; i++) {
+    slot_t *s = &x->slots[i];
+    if (!s->item) continue;
+    if (s->in_curl) curl_multi_remove_handle(x->multi, s->easy);
+    s->in_curl = false;
+    uv_timer_stop(&s->backoff);
+    left++;
+    left_profiles += s->item->meta.profiles;
+    pc__queue_release(x->q, s->item);
+    s->item = NULL;
+    x->busy--;
+  }
+  for (pc__qitem_t *it; (it = pc__queue_pop(x->q)); left++) {
+    left_profiles += it->meta.profiles;
+    pc__queue_release(x->q, it);
+  }
+  if (left && x->persistent)
+    pc_log(x->id, PC_LOG_INFO, "%" PRIu64 " unsent batches (%" PRIu64 " profiles) stay in the "
+           "persistent queue and go out first at the next start", left, left_profiles);
+  else if (left) {
+    x->st.lost_batches += left;
+    x->st.lost_profiles += left_profiles;
+    pc_log(x->id, PC_LOG_ERROR, "shutdown deadline reached with %" PRIu64 " batches (%" PRIu64
+           " profiles) not delivered; they are lost (set sending_queue.storage to keep them "
+           "across restarts)", left, left_profiles);
+  }
+  pc__queue_stats_t qs;
+  pc__queue_stats(x->q, &qs);
+  x->st.replayed_batches = qs.replayed;
+  x->st.corrupt_files = qs.corrupt_files;
+  pc__queue_close(x->q);
+  x->q = NULL;
+  cleanup_curl(x);
+  while (x->socks) sock_forget(x, x->socks); /* any curl did not hand back */
+  close_handle(x, (uv_handle_t *)&x->curl_timer, handle_on_close);
+  close_handle(x, (uv_handle_t *)&x->stop_timer, handle_on_close);
+  for (uint32_t i = 0; i < x->num_consumers; i++)
+    close_handle(x, (uv_handle_t *)&x->slots[i].backoff, handle_on_close);
+}
+
+static void stop_timer_on_fire(uv_timer_t *t) {
+  otlphttp_t *x = container_of(t, otlphttp_t, stop_timer);
+  if (x->state == ST_DRAINING) close_all(x);
+}
+
+static void otlphttp_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg) {
+  otlphttp_t *x = self;
+  if (x->state != ST_RUNNING) { /* never started, or already stopping: nothing to wait for */
+    done(arg);
+    return;
+  }
+  x->state = ST_DRAINING;
+  x->done = done;
+  x->done_arg = arg;
+  uint64_t now = uv_now(x->loop);
+  uint64_t wait = drained(x) ? 0 : deadline_ms > now ? deadline_ms - now : 0;
+  if (wait) {
+    pc__queue_stats_t qs;
+    pc__queue_stats(x->q, &qs);
+    pc_log(x->id, PC_LOG_INFO, "draining %" PRIu64 " batches (%" PRIu64 " bytes) for up to %"
+           PRIu64 " ms", qs.held_items, qs.held_bytes, wait);
+  }
+  uv_timer_start(&x->stop_timer, stop_timer_on_fire, wait, 0);
+}
+
+static void otlphttp_destroy(void *self) {
+  otlphttp_t *x = self;
+  if (!x) return;
+  if (x->state == ST_RUNNING || x->state == ST_DRAINING || x->state == ST_CLOSING) {
+    /* Handles are still registered with the loop: freeing would corrupt it. */
+    pc_log(x->id, PC_LOG_ERROR, "destroyed before its shutdown finished; leaking it instead");
+    return;
+  }
+  cleanup_curl(x);
+  pc__queue_close(x->q);
+  for (int j = 0; j < 2; j++)
+    for (int e = 0; e <= PC_ENC_ZSTD; e++) curl_slist_free_all(x->hdrs[j][e]);
+  for (uint32_t i = 0; x->slots && i < x->num_consumers; i++) pc_buf_free(&x->slots[i].answer);
+  free(x->slots);
+  for (size_t i = 0; i < x->n_headers; i++) free(x->headers[i]);
+  free(x->headers);
+  free(x->profiles_url);
+  free(x->traces_url);
+  free(x->storage_id);
+  pc_buf_free(&x->scratch);
+  if (x->curl_global) curl_global_cleanup();
+  free(x);
+}
+
+int pc_otlphttp_stats(const void *instance, pc_otlphttp_stats_t *out) {
+  const otlphttp_t *x = instance;
+  *out = x->st;
+  out->in_flight = x->busy;
+  if (x->q) {
+    pc__queue_stats_t qs;
+    pc__queue_stats(x->q, &qs);
+    out->queue_batches = qs.held_items;
+    out->queue_bytes = qs.held_bytes;
+    out->queue_disk_bytes = qs.disk_bytes;
+    out->replayed_batches = qs.replayed;
+    out->corrupt_files = qs.corrupt_files;
+  }
+  return 0;
+}
+
+const pc_component_t pc_exporter_otlphttp = {
+    .type = "otlphttp",
+    .kind = PC_EXPORTER,
+    .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES,
+    .stability = "alpha",
+    .options = otlphttp_opts,
+    .create = otlphttp_create,
+    .consumer = otlphttp_consumer,
+    .start = otlphttp_start,
+    .shutdown = otlphttp_shutdown,
+    .destroy = otlphttp_destroy,
+};

@@ -1,0 +1,58 @@
+/* fixture.h - what the exporter test cases share: a component created from
+ * inline YAML and run on its own libuv loop, requests that carry an id, and
+ * decoding of what an exporter wrote or sent. */
+#ifndef PC_TEST_EXPORTER_FIXTURE_H
+#define PC_TEST_EXPORTER_FIXTURE_H
+
+#include <check.h>
+
+#include "../../component/component.h"
+#include "../../exporter/exporter.h"
+
+typedef struct {
+  uv_loop_t loop;
+  const pc_component_t *comp;
+  void *inst;
+  pc_consumer_t *c;
+} fx_t;
+
+/* Create comp from yaml (its own settings map; printf-style) with id, for
+ * the given signals. Returns NULL with err filled when create refuses. */
+void *fx_create(const pc_component_t *comp, const char *id, pc_signal_t signals, pc_err_t *err,
+                const char *yaml_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Create and start on fx->loop; fails the test on any error. */
+void fx_open(fx_t *fx, const pc_component_t *comp, const char *id, const char *yaml_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Like fx_open, but returns start's code (err filled) and leaves a failed
+ * instance for fx_close to shut down and destroy. */
+int fx_try_open(fx_t *fx, const pc_component_t *comp, const char *id, pc_err_t *err,
+                const char *yaml_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Run the loop until cond(arg) holds (checked every 5 ms) or timeout_ms
+ * passes; returns whether cond held. */
+bool fx_run_until(fx_t *fx, bool (*cond)(void *), void *arg, uint64_t timeout_ms);
+void fx_run_for(fx_t *fx, uint64_t ms);
+/* Shutdown with a deadline deadline_ms from now, run until done is called
+ * (once, checked), destroy, and check the loop closes with no handle left.
+ * Returns the milliseconds shutdown took. */
+uint64_t fx_close(fx_t *fx, uint64_t deadline_ms);
+/* The two halves of fx_close, to read counters in between. */
+uint64_t fx_shutdown(fx_t *fx, uint64_t deadline_ms);
+void fx_destroy(fx_t *fx);
+
+/* A file_storage extension instance over dir, created and started. */
+void *fx_storage(const char *id, const char *dir, bool fsync);
+void fx_storage_free(void *st);
+
+/* The rich test request (tests/pdata/testdata.c) with the first profile's
+ * time_unix_nano set to id, so each batch can be told apart. */
+void fx_request(pc_arena_t *a, pc_request_t *req, uint64_t id);
+uint64_t fx_request_id(const pc_request_t *req);
+/* Decompress (by Content-Encoding) and decode (by Content-Type) a body. */
+void fx_decode(const char *content_type, const char *content_encoding, const uint8_t *p,
+               size_t n, pc_arena_t *a, pc_buf_t *plain, pc_request_t *out);
+
+/* A fresh empty directory under $TMPDIR (or /tmp); caller frees the string. */
+char *fx_tempdir(void);
+void fx_rmtree(const char *dir);
+
+#endif

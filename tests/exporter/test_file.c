@@ -1,0 +1,285 @@
+/* test_file.c - exporter/file.c (both formats read back and decoded, 0600,
+ * rotation by size with max_backups, a failing disk refused with EAGAIN),
+ * exporter/file_storage.c (directory checks) and exporter/debug.c. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../pdata/testdata.h"
+#include "fixture.h"
+
+static void consume_ids(fx_t *fx, uint64_t first, int n) {
+  for (int i = 0; i < n; i++) {
+    pc_arena_t *a = pc_arena_new(4096);
+    pc_request_t req;
+    fx_request(a, &req, first + (uint64_t)i);
+    pc_err_t err = {0};
+    int rc = fx->c->consume_profiles(fx->c, &req, &err);
+    ck_assert_msg(rc == 0, "consume %d: %s", i, err.msg);
+    pc_arena_free(a);
+  }
+}
+
+static void check_decoded(const uint8_t *p, size_t n, bool json, uint64_t want_id) {
+  pc_arena_t *a = pc_arena_new(4096), *b = pc_arena_new(4096);
+  pc_request_t got, want;
+  pc_err_t err = {0};
+  int rc = json ? pc_json_decode(a, p, n, &got, &err) : pc_proto_decode(a, p, n, &got, &err);
+  ck_assert_msg(rc == 0, "record does not decode: %s", err.msg);
+  fx_request(b, &want, want_id);
+  pc_test_assert_request_eq(&want, &got);
+  pc_arena_free(a);
+  pc_arena_free(b);
+}
+
+/* Ids of every record in a file, checking each decodes to its request. */
+static size_t read_records(const char *path, bool json, uint64_t *ids, size_t cap) {
+  pc_buf_t f = {0};
+  pc_test_read_file(path, &f);
+  size_t n = 0, off = 0;
+  while (off < f.n) {
+    size_t len;
+    const uint8_t *rec;
+    if (json) {
+      const uint8_t *nl = memchr(f.p + off, '\n', f.n - off);
+      ck_assert_msg(nl != NULL, "%s: last line has no newline", path);
+      rec = f.p + off;
+      len = (size_t)(nl - rec);
+      off += len + 1;
+    } else {
+      ck_assert_uint_ge(f.n - off, 4);
+      len = (size_t)f.p[off] << 24 | (size_t)f.p[off + 1] << 16 | (size_t)f.p[off + 2] << 8 |
+            f.p[off + 3];
+      ck_assert_uint_le(len, f.n - off - 4);
+      rec = f.p + off + 4;
+      off += 4 + len;
+    }
+    pc_arena_t *a = pc_arena_new(4096);
+    pc_request_t got;
+    pc_err_t err = {0};
+    int rc = json ? pc_json_decode(a, rec, len, &got, &err)
+                  : pc_proto_decode(a, rec, len, &got, &err);
+    ck_assert_msg(rc == 0, "%s record %zu: %s", path, n, err.msg);
+    ck_assert_uint_lt(n, cap);
+    ids[n++] = fx_request_id(&got);
+    pc_arena_free(a);
+  }
+  pc_buf_free(&f);
+  return n;
+}
+
+static const char *const formats[] = {"json", "proto"};
+
+START_TEST(both_formats_read_back) {
+  bool json = _i == 0;
+  char *dir = fx_tempdir(), *path;
+  ck_assert_int_ge(asprintf(&path, "%s/out.%s", dir, formats[_i]), 0);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_file, "file", "path: %s\nformat: %s\n", path, formats[_i]);
+  consume_ids(&fx, 1, 3);
+  fx_close(&fx, 1000);
+
+  pc_buf_t f = {0};
+  pc_test_read_file(path, &f);
+  size_t off = 0;
+  for (uint64_t id = 1; id <= 3; id++) {
+    size_t len;
+    if (json) {
+      const uint8_t *nl = memchr(f.p + off, '\n', f.n - off);
+      ck_assert_ptr_nonnull(nl);
+      len = (size_t)(nl - (f.p + off));
+      check_decoded(f.p + off, len, true, id);
+      off += len + 1;
+    } else {
+      len = (size_t)f.p[off] << 24 | (size_t)f.p[off + 1] << 16 | (size_t)f.p[off + 2] << 8 |
+            f.p[off + 3];
+      check_decoded(f.p + off + 4, len, false, id);
+      off += 4 + len;
+    }
+  }
+  ck_assert_uint_eq(off, f.n); /* nothing else in the file */
+  struct stat st;
+  ck_assert_int_eq(stat(path, &st), 0);
+  ck_assert_int_eq(st.st_mode & 0777, 0600);
+  pc_buf_free(&f);
+  fx_rmtree(dir);
+  free(path);
+  free(dir);
+}
+END_TEST
+
+START_TEST(appends_to_an_existing_file) {
+  char *dir = fx_tempdir(), *path;
+  ck_assert_int_ge(asprintf(&path, "%s/out.pb", dir), 0);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_file, "file", "path: %s\nformat: proto\n", path);
+  consume_ids(&fx, 1, 2);
+  fx_close(&fx, 1000);
+  fx_open(&fx, &pc_exporter_file, "file", "path: %s\nformat: proto\n", path);
+  consume_ids(&fx, 3, 1);
+  fx_close(&fx, 1000);
+  uint64_t ids[8];
+  ck_assert_uint_eq(read_records(path, false, ids, 8), 3);
+  for (int i = 0; i < 3; i++) ck_assert_uint_eq(ids[i], 1 + (uint64_t)i);
+  fx_rmtree(dir);
+  free(path);
+  free(dir);
+}
+END_TEST
+
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+START_TEST(rotates_by_size_and_keeps_max_backups) {
+  char *dir = fx_tempdir(), *path;
+  ck_assert_int_ge(asprintf(&path, "%s/profiles.json", dir), 0);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_file, "file/rot", "path: %s\nrotation:\n  max_megabytes: 1\n"
+          "  max_backups: 2\n", path);
+  /* About 4.5 MiB of JSON lines: four rotations, two backups kept. */
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  fx_request(a, &req, 0);
+  pc_buf_t line = {0};
+  ck_assert_int_eq(pc_json_encode(&req, &line), 0);
+  int n = (int)((size_t)(4.5 * 1048576) / (line.n + 1)) + 1;
+  pc_buf_free(&line);
+  pc_arena_free(a);
+  for (int i = 0; i < n; i++) {
+    consume_ids(&fx, (uint64_t)i, 1);
+    if (i % 500 == 0) usleep(2000); /* distinct backup stamps even on a fast disk */
+  }
+  fx_close(&fx, 1000);
+
+  DIR *d = opendir(dir);
+  char *names[16];
+  int nb = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    if (!strncmp(e->d_name, "profiles-", 9)) {
+      ck_assert_int_lt(nb, 16);
+      names[nb++] = strdup(e->d_name);
+    }
+  closedir(d);
+  ck_assert_int_eq(nb, 2);
+  qsort(names, (size_t)nb, sizeof *names, cmp_name);
+  /* Backups end in .json and hold whole records, older ids first, ending
+   * right where the next file starts; the current file holds the newest. */
+  static uint64_t ids[8192];
+  uint64_t expect_next = UINT64_MAX;
+  for (int k = 0; k <= nb; k++) {
+    char *p;
+    if (k < nb) ck_assert_int_ge(asprintf(&p, "%s/%s", dir, names[k]), 0);
+    else p = strdup(path);
+    size_t len = strlen(p);
+    ck_assert_str_eq(p + len - 5, ".json");
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_le(st.st_size, 1048576);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    size_t cnt = read_records(p, true, ids, 8192);
+    ck_assert_uint_gt(cnt, 0);
+    if (expect_next != UINT64_MAX) ck_assert_uint_eq(ids[0], expect_next);
+    for (size_t i = 1; i < cnt; i++) ck_assert_uint_eq(ids[i], ids[i - 1] + 1);
+    expect_next = ids[cnt - 1] + 1;
+    free(p);
+    if (k < nb) free(names[k]);
+  }
+  ck_assert_uint_eq(expect_next, (uint64_t)n); /* the newest record is the last written */
+  fx_rmtree(dir);
+  free(path);
+  free(dir);
+}
+END_TEST
+
+/* /dev/full fails every write with ENOSPC: the client must be told to retry. */
+START_TEST(write_failure_refuses_with_eagain) {
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_file, "file", "path: /dev/full\n");
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  fx_request(a, &req, 1);
+  pc_err_t err = {0};
+  ck_assert_int_eq(fx.c->consume_profiles(fx.c, &req, &err), PC_EAGAIN);
+  ck_assert_ptr_nonnull(strstr(err.msg, "/dev/full"));
+  pc_arena_free(a);
+  fx_close(&fx, 100);
+}
+END_TEST
+
+START_TEST(file_config_errors) {
+  pc_err_t err = {0};
+  ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                               "path: /tmp/x\nformat: xml\n"));
+  ck_assert_ptr_nonnull(strstr(err.msg, "json or proto"));
+  ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                               "format: json\n"));
+  ck_assert_ptr_nonnull(strstr(err.msg, "path"));
+  ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                               "path: /tmp/x\nrotation:\n  max_megabytes: 0\n"));
+  ck_assert_ptr_nonnull(strstr(err.msg, "max_megabytes"));
+  /* An unwritable path fails at start, naming the path. */
+  fx_t fx;
+  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
+                               "path: /nonexistent-dir/out.json\n"), PC_EIO);
+  ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent-dir/out.json"));
+  fx_close(&fx, 100);
+}
+END_TEST
+
+START_TEST(file_storage_checks_its_directory) {
+  char *dir = fx_tempdir(), *sub;
+  ck_assert_int_ge(asprintf(&sub, "%s/queues", dir), 0);
+  pc_err_t err = {0};
+  void *st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err, "directory: %s\n", sub);
+  ck_assert_ptr_nonnull(st);
+  ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), PC_EIO);
+  ck_assert_ptr_nonnull(strstr(err.msg, "create_directory"));
+  pc_extension_file_storage.destroy(st);
+  st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                 "directory: %s\ncreate_directory: true\n", sub);
+  ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), 0);
+  struct stat sb;
+  ck_assert_int_eq(stat(sub, &sb), 0);
+  ck_assert(S_ISDIR(sb.st_mode));
+  ck_assert_int_eq(sb.st_mode & 0777, 0700);
+  pc_extension_file_storage.destroy(st);
+  ck_assert_ptr_null(fx_create(&pc_extension_file_storage, "file_storage", 0, &err, "fsync: true\n"));
+  ck_assert_ptr_nonnull(strstr(err.msg, "directory"));
+  fx_rmtree(dir);
+  free(sub);
+  free(dir);
+}
+END_TEST
+
+static const char *const verbosities[] = {"basic", "normal", "detailed"};
+
+START_TEST(debug_prints_every_verbosity) {
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_debug, "debug", "verbosity: %s\n", verbosities[_i]);
+  consume_ids(&fx, 1, 2);
+  fx_close(&fx, 100);
+  pc_err_t err = {0};
+  ck_assert_ptr_null(fx_create(&pc_exporter_debug, "debug", PC_SIGNAL_PROFILES, &err,
+                               "verbosity: loud\n"));
+  ck_assert_ptr_nonnull(strstr(err.msg, "basic, normal or detailed"));
+}
+END_TEST
+
+TCase *pc_test_file_tcase(void);
+TCase *pc_test_file_tcase(void) {
+  TCase *tc = tcase_create("file");
+  tcase_set_timeout(tc, 60);
+  tcase_add_loop_test(tc, both_formats_read_back, 0, 2);
+  tcase_add_test(tc, appends_to_an_existing_file);
+  tcase_add_test(tc, rotates_by_size_and_keeps_max_backups);
+  tcase_add_test(tc, write_failure_refuses_with_eagain);
+  tcase_add_test(tc, file_config_errors);
+  tcase_add_test(tc, file_storage_checks_its_directory);
+  tcase_add_loop_test(tc, debug_prints_every_verbosity, 0, 3);
+  return tc;
+}

@@ -1,0 +1,25 @@
+/* test_exporter.c - the exporter suite: one TCase per source file of
+ * exporter/ (queue.c, otlphttp.c; file.c with file_storage.c and debug.c),
+ * against real loopback sockets and real files. */
+#include <check.h>
+#include <stdlib.h>
+
+TCase *pc_test_queue_tcase(void);
+TCase *pc_test_otlphttp_tcase(void);
+TCase *pc_test_file_tcase(void);
+
+static Suite *exporter_suite(void) {
+  Suite *s = suite_create("exporter");
+  suite_add_tcase(s, pc_test_queue_tcase());
+  suite_add_tcase(s, pc_test_otlphttp_tcase());
+  suite_add_tcase(s, pc_test_file_tcase());
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(exporter_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
