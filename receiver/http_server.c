@@ -1,0 +1,928 @@
+/* http_server.c - a small, defensive HTTP/1.1 server on libuv + llhttp,
+ * enough for OTLP/HTTP: POST bodies in, one short answer out.
+ *
+ * The one idea: a connection is a state machine that holds at most one
+ * request at a time.
+ *
+ *   IDLE -> HEADERS -> BODY -> BUSY (handler) -> WRITING -> IDLE ...
+ *                                                   \-> LINGER -> closed
+ *
+ * When llhttp completes a message the callback pauses the parser and reading
+ * stops; bytes already read (pipelined requests) wait in the read buffer
+ * until the answer is written, then parsing resumes. So answers go out in
+ * request order, and a slow pipeline slows the client down through TCP
+ * instead of growing a queue here.
+ *
+ * Limits, all from pc_http_limits_t: header bytes (431), body bytes as sent
+ * (413 from Content-Length before reading, or as soon as a chunked body
+ * passes it), one timer per connection whose meaning follows the state
+ * (idle, header deadline, body minimum rate, write deadline, linger), and a
+ * maximum number of connections (beyond it, accepted and closed at once).
+ *
+ * A connection that ends with an answer (error, Connection: close, HTTP/1.0)
+ * shuts down its write side and reads and drops input for a short while
+ * before closing, so the client sees the answer rather than a reset. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+#define RBUF_SIZE (64 * 1024)
+/* A body buffer this small is kept for the connection's next request. */
+#define KEEP_BODY_CAP (256 * 1024)
+#define HVAL_MAX 256
+
+typedef enum {
+  CONN_IDLE,    /* between requests, or before the first one */
+  CONN_HEADERS, /* request line and headers */
+  CONN_BODY,    /* the body (kept, or dropped when the request was refused) */
+  CONN_BUSY,    /* the handler holds the request */
+  CONN_WRITING, /* the answer is being written */
+  CONN_LINGER,  /* last answer sent, write side shut: dropping input */
+  CONN_CLOSING, /* uv_close called */
+} conn_state_t;
+
+typedef enum { HDR_NONE, HDR_CONTENT_TYPE, HDR_CONTENT_ENCODING, HDR_EXPECT } hdr_t;
+
+typedef struct {
+  char v[HVAL_MAX];
+  size_t n;
+} hval_t;
+
+struct pc_http_conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_write_t continue_req;
+  uv_write_t write_req;
+  uv_shutdown_t shutdown_req;
+  llhttp_t parser;
+  pc_http_server_t *srv;
+  pc_http_conn_t *prev, *next;
+  conn_state_t state;
+  int open_handles;    /* tcp and timer: freed when both are closed */
+  bool reading;
+  bool close_after;    /* the answer being written is the last one */
+  bool close_on_answer; /* asked to close while BUSY */
+  uint32_t served;     /* answers written on this connection */
+
+  /* Bytes [roff, rlen) of rbuf are read but not parsed yet. */
+  uint8_t *rbuf;
+  size_t roff, rlen;
+
+  /* The request being parsed. */
+  pc_buf_t url;
+  char hname[32];
+  size_t hname_n; /* > sizeof hname: a name too long to be one we want */
+  hdr_t hcur;
+  bool in_trailers;
+  hval_t ctype, cenc, expect;
+  uint64_t header_bytes;
+  bool has_length;
+  uint64_t content_length;
+  pc_buf_t body;
+  uint64_t discarded;
+  uint64_t window_bytes; /* body bytes in the current rate window */
+  bool discard;          /* refused at the headers: drop the body, then answer */
+  bool expect_continue;
+  bool head_method; /* HEAD: the answer goes without its body */
+  bool keep_alive;
+  bool msg_done;
+  bool abort;               /* a callback prepared reply and stopped the parser */
+  pc_http_response_t reply; /* the answer prepared at the headers (discard, abort) */
+  pc_http_request_t req;    /* what the handler holds while BUSY */
+
+  /* The answer being written. */
+  char head[512];
+  pc_buf_t out;
+};
+
+static const llhttp_settings_t parser_settings;
+
+/* ---- small helpers -------------------------------------------------------- */
+
+const char *pc__http_reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 200: return "OK";
+  case 400: return "Bad Request";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 413: return "Payload Too Large";
+  case 415: return "Unsupported Media Type";
+  case 417: return "Expectation Failed";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 503: return "Service Unavailable";
+  default: return "Unknown";
+  }
+}
+
+static pc_str_t str_of(const void *p, size_t n) {
+  return (pc_str_t){n ? p : NULL, n};
+}
+
+static bool conn_parsing(const pc_http_conn_t *c) {
+  return c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY;
+}
+
+void pc__http_conn_peer(pc_http_conn_t *c, char *buf, size_t n) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  snprintf(buf, n, "?");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  char ip[64] = "?";
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+    uv_ip4_name(a, ip, sizeof ip);
+    snprintf(buf, n, "%s:%d", ip, ntohs(a->sin_port));
+  } else if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, ip, sizeof ip);
+    snprintf(buf, n, "[%s]:%d", ip, ntohs(a->sin6_port));
+  } else {
+    snprintf(buf, n, "local socket");
+  }
+}
+
+/* The request as parsed so far (complete once the message is). */
+static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
+  pc_str_t url = str_of(c->url.p, c->url.n);
+  pc_str_t path = url;
+  const uint8_t *q = url.n ? memchr(url.p, '?', url.n) : NULL;
+  if (q) path.n = (size_t)(q - url.p);
+  *r = (pc_http_request_t){
+      .method = llhttp_get_method(&c->parser),
+      .http_major = llhttp_get_http_major(&c->parser),
+      .http_minor = llhttp_get_http_minor(&c->parser),
+      .url = url,
+      .path = path,
+      .content_type = {(const uint8_t *)c->ctype.v, c->ctype.n}, /* never NULL */
+      .content_encoding = {(const uint8_t *)c->cenc.v, c->cenc.n},
+      .has_length = c->has_length,
+      .content_length = c->content_length,
+      .body = c->body.n ? c->body.p : NULL,
+      .body_n = c->body.n,
+  };
+}
+
+/* Forget the request just answered; keep small buffers for the next one. */
+static void conn_request_reset(pc_http_conn_t *c) {
+  c->url.n = 0;
+  c->hname_n = 0;
+  c->hcur = HDR_NONE;
+  c->in_trailers = false;
+  c->ctype.n = c->cenc.n = c->expect.n = 0;
+  c->header_bytes = 0;
+  c->has_length = false;
+  c->content_length = 0;
+  if (c->body.cap > KEEP_BODY_CAP) pc_buf_free(&c->body);
+  c->body.n = 0;
+  c->discarded = c->window_bytes = 0;
+  c->discard = c->expect_continue = c->head_method = c->msg_done = c->abort = false;
+  pc_buf_free(&c->reply.body);
+  c->reply = (pc_http_response_t){0};
+}
+
+static void conn_timer(pc_http_conn_t *c, uint64_t ms);
+static void conn_close(pc_http_conn_t *c);
+static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp);
+static void conn_feed(pc_http_conn_t *c);
+
+/* An answer for an error found here, with the handler's body format. */
+static void conn_error_reply(pc_http_conn_t *c, int status, pc_http_response_t *resp,
+                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void conn_error_reply(pc_http_conn_t *c, int status, pc_http_response_t *resp,
+                             const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  pc_http_request_t r;
+  conn_request(c, &r);
+  *resp = (pc_http_response_t){.status = status};
+  c->srv->handler.error_body(c->srv->handler.ud, &r, msg, resp);
+  resp->status = status;
+  char peer[80];
+  pc__http_conn_peer(c, peer, sizeof peer);
+  pc_log(c->srv->id, PC_LOG_DEBUG, "answering %d to %s: %s", status, peer, msg);
+}
+
+/* From a parser callback: answer with status and close; the callback then
+ * returns an error so llhttp stops. */
+#define conn_abort(c, status, ...)                                 \
+  do {                                                             \
+    pc_buf_free(&(c)->reply.body);                                 \
+    conn_error_reply((c), (status), &(c)->reply, __VA_ARGS__);     \
+    (c)->reply.close = true;                                       \
+    (c)->abort = true;                                             \
+  } while (0)
+
+/* ---- parser callbacks ------------------------------------------------------- */
+
+static pc_http_conn_t *conn_of(llhttp_t *p) { return container_of(p, pc_http_conn_t, parser); }
+
+static int header_budget(pc_http_conn_t *c, size_t n) {
+  c->header_bytes += n;
+  if (c->header_bytes <= c->srv->limits.max_header_bytes) return 0;
+  conn_abort(c, 431, "request line and headers exceed %llu bytes",
+             (unsigned long long)c->srv->limits.max_header_bytes);
+  return HPE_USER;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  pc_http_conn_t *c = conn_of(p);
+  c->state = CONN_HEADERS;
+  c->keep_alive = false;
+  conn_timer(c, c->srv->limits.header_timeout_ms); /* a deadline from the first byte */
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n) {
+  pc_http_conn_t *c = conn_of(p);
+  if (header_budget(c, n)) return HPE_USER;
+  if (pc_buf_append(&c->url, at, n)) {
+    conn_abort(c, 503, "out of memory reading the request line");
+    return HPE_USER;
+  }
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n) {
+  pc_http_conn_t *c = conn_of(p);
+  if (header_budget(c, n)) return HPE_USER;
+  if (c->hname_n + n <= sizeof c->hname) memcpy(c->hname + c->hname_n, at, n);
+  c->hname_n += n;
+  return 0;
+}
+
+static hval_t *conn_hval(pc_http_conn_t *c, hdr_t h) {
+  switch (h) {
+  case HDR_CONTENT_TYPE: return &c->ctype;
+  case HDR_CONTENT_ENCODING: return &c->cenc;
+  case HDR_EXPECT: return &c->expect;
+  case HDR_NONE: break;
+  }
+  return NULL;
+}
+
+static void hval_append(hval_t *h, const char *at, size_t n) {
+  /* Too long to be a value we accept: keep it too long (and thus refused)
+   * rather than truncated into something valid. */
+  if (n > HVAL_MAX - h->n) {
+    h->n = HVAL_MAX;
+    return;
+  }
+  memcpy(h->v + h->n, at, n);
+  h->n += n;
+}
+
+static int on_header_field_complete(llhttp_t *p) {
+  pc_http_conn_t *c = conn_of(p);
+  static const struct {
+    const char *name;
+    hdr_t h;
+  } wanted[] = {{"content-type", HDR_CONTENT_TYPE},
+                {"content-encoding", HDR_CONTENT_ENCODING},
+                {"expect", HDR_EXPECT}};
+  c->hcur = HDR_NONE;
+  if (c->in_trailers) return 0; /* trailers cannot change how the body is read */
+  for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
+    if (c->hname_n == strlen(wanted[i].name) &&
+        strncasecmp(c->hname, wanted[i].name, c->hname_n) == 0)
+      c->hcur = wanted[i].h;
+  hval_t *v = conn_hval(c, c->hcur);
+  if (v && v->n) hval_append(v, ", ", 2); /* repeated header: a list */
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n) {
+  pc_http_conn_t *c = conn_of(p);
+  if (header_budget(c, n)) return HPE_USER;
+  hval_t *v = conn_hval(c, c->hcur);
+  if (v) hval_append(v, at, n);
+  return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p) {
+  pc_http_conn_t *c = conn_of(p);
+  c->hname_n = 0;
+  c->hcur = HDR_NONE;
+  return 0;
+}
+
+static int on_chunk_extension(llhttp_t *p, const char *at, size_t n) {
+  (void)at;
+  return header_budget(conn_of(p), n);
+}
+
+static bool hval_is(const hval_t *h, const char *want) {
+  size_t a = 0, b = h->n;
+  while (a < b && (h->v[a] == ' ' || h->v[a] == '\t')) a++;
+  while (b > a && (h->v[b - 1] == ' ' || h->v[b - 1] == '\t')) b--;
+  return b - a == strlen(want) && strncasecmp(h->v + a, want, b - a) == 0;
+}
+
+static void conn_send_continue(pc_http_conn_t *c) {
+  static char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  uv_buf_t b = uv_buf_init(line, sizeof line - 1);
+  /* Writes complete in order, so this one is done before the next request's
+   * 100 Continue can need continue_req again. */
+  if (uv_write(&c->continue_req, (uv_stream_t *)&c->tcp, &b, 1, NULL) != 0)
+    conn_abort(c, 500, "cannot write 100 Continue");
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  pc_http_conn_t *c = conn_of(p);
+  const pc_http_limits_t *lim = &c->srv->limits;
+  c->in_trailers = true;
+  c->head_method = p->method == HTTP_HEAD;
+  c->has_length = (p->flags & F_CONTENT_LENGTH) != 0;
+  c->content_length = c->has_length ? p->content_length : 0;
+  /* An Upgrade request is answered as plain HTTP/1.1, then closed. */
+  c->keep_alive = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p) && !c->srv->closing;
+  bool http11 = p->http_major == 1 && p->http_minor >= 1;
+  if (c->expect.n && http11) { /* HTTP/1.0 servers ignore Expect (RFC 9110) */
+    if (!hval_is(&c->expect, "100-continue")) {
+      conn_abort(c, 417, "unsupported Expect header; only 100-continue is supported");
+      return -1;
+    }
+    c->expect_continue = true;
+  }
+  pc_http_request_t r;
+  conn_request(c, &r);
+  pc_http_response_t resp = {0};
+  int status = c->srv->handler.on_headers(c->srv->handler.ud, &r, &resp);
+  bool too_big = c->has_length && c->content_length > lim->max_body;
+  if (status) {
+    resp.status = status;
+    c->reply = resp;
+    if (c->expect_continue || too_big) { /* do not invite nor read the body */
+      c->reply.close = true;
+      c->abort = true;
+      return -1;
+    }
+    c->discard = true;
+  } else if (too_big) {
+    conn_abort(c, 413, "request body of %llu bytes exceeds max_request_body_size (%llu bytes)",
+               (unsigned long long)c->content_length, (unsigned long long)lim->max_body);
+    return -1;
+  } else if (c->expect_continue) {
+    conn_send_continue(c);
+    if (c->abort) return -1;
+  }
+  if ((p->flags & F_CHUNKED) || c->content_length > 0) {
+    c->state = CONN_BODY;
+    c->window_bytes = 0;
+    conn_timer(c, lim->body_timeout_ms);
+  }
+  return 0;
+}
+
+/* Grow the body buffer for n more bytes, never past what Content-Length
+ * announced (or the limit): a client that announces a large body and sends
+ * little costs little. */
+static int body_reserve(pc_http_conn_t *c, size_t n) {
+  pc_buf_t *b = &c->body;
+  if (b->cap - b->n >= n) return 0;
+  size_t cap = b->cap ? b->cap * 2 : 16 * 1024;
+  if (cap < b->n + n) cap = b->n + n;
+  uint64_t most = c->has_length ? c->content_length : c->srv->limits.max_body;
+  if (cap > most) cap = (size_t)most;
+  uint8_t *q = realloc(b->p, cap);
+  if (!q) return PC_ENOMEM;
+  b->p = q;
+  b->cap = cap;
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+  pc_http_conn_t *c = conn_of(p);
+  uint64_t max = c->srv->limits.max_body;
+  c->window_bytes += n;
+  if (c->discard) {
+    c->discarded += n;
+    if (c->discarded <= max) return 0;
+    c->reply.close = true; /* too much to drop: answer now and close */
+    c->abort = true;
+    return HPE_USER;
+  }
+  if (n > max - c->body.n) {
+    conn_abort(c, 413, "request body exceeds max_request_body_size (%llu bytes)",
+               (unsigned long long)max);
+    return HPE_USER;
+  }
+  if (body_reserve(c, n)) {
+    conn_abort(c, 503, "out of memory for a request body of %zu bytes", c->body.n + n);
+    return HPE_USER;
+  }
+  memcpy(c->body.p + c->body.n, at, n);
+  c->body.n += n;
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  conn_of(p)->msg_done = true;
+  return HPE_PAUSED; /* one request at a time: resumed once it is answered */
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_chunk_extension_name = on_chunk_extension,
+    .on_chunk_extension_value = on_chunk_extension,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value_complete = on_header_value_complete,
+};
+
+/* ---- connection life ----------------------------------------------------------- */
+
+static void conn_on_timer(uv_timer_t *t);
+
+static void conn_timer(pc_http_conn_t *c, uint64_t ms) {
+  if (ms)
+    uv_timer_start(&c->timer, conn_on_timer, ms, 0);
+  else
+    uv_timer_stop(&c->timer);
+}
+
+static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  pc_http_conn_t *c = container_of(h, pc_http_conn_t, tcp);
+  if (!c->rbuf) c->rbuf = malloc(RBUF_SIZE);
+  /* Reading only happens once everything read before has been parsed. */
+  *buf = c->rbuf ? uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RBUF_SIZE - c->rlen))
+                 : uv_buf_init(NULL, 0);
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_reading(pc_http_conn_t *c, bool on) {
+  if (on == c->reading) return;
+  c->reading = on;
+  if (!on) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  } else if (uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read) != 0) {
+    c->reading = false;
+    conn_close(c);
+  }
+}
+
+static void srv_maybe_done(pc_http_server_t *srv);
+
+static void conn_release(pc_http_conn_t *c) {
+  if (--c->open_handles > 0) return;
+  pc_http_server_t *srv = c->srv;
+  if (c->prev) c->prev->next = c->next;
+  else srv->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  srv->n_conns--;
+  PC__CNT_SUB(srv->counters, connections_open, 1);
+  free(c->rbuf);
+  pc_buf_free(&c->url);
+  pc_buf_free(&c->body);
+  pc_buf_free(&c->out);
+  pc_buf_free(&c->reply.body);
+  free(c);
+  srv_maybe_done(srv);
+}
+
+static void conn_on_tcp_closed(uv_handle_t *h) {
+  conn_release(container_of(h, pc_http_conn_t, tcp));
+}
+
+static void conn_on_timer_closed(uv_handle_t *h) {
+  conn_release(container_of(h, pc_http_conn_t, timer));
+}
+
+/* Close now, or once the handler has answered (it holds views into c). */
+static void conn_close(pc_http_conn_t *c) {
+  if (c->state == CONN_CLOSING) return;
+  if (c->state == CONN_BUSY) {
+    c->close_on_answer = true;
+    return;
+  }
+  c->state = CONN_CLOSING;
+  c->reading = false;
+  uv_close((uv_handle_t *)&c->tcp, conn_on_tcp_closed);
+  uv_close((uv_handle_t *)&c->timer, conn_on_timer_closed);
+}
+
+static void conn_on_shutdown(uv_shutdown_t *req, int status) {
+  pc_http_conn_t *c = container_of(req, pc_http_conn_t, shutdown_req);
+  if (status < 0) conn_close(c); /* also fine after UV_ECANCELED: idempotent */
+}
+
+/* The last answer is written: send FIN, drop input for linger_ms, close. */
+static void conn_linger(pc_http_conn_t *c) {
+  c->state = CONN_LINGER;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, conn_on_shutdown) != 0) {
+    conn_close(c);
+    return;
+  }
+  c->roff = c->rlen = 0;
+  conn_timer(c, c->srv->limits.linger_ms);
+  conn_reading(c, true);
+}
+
+/* The answer is written and the connection stays: on to the next request,
+ * which may already be in the read buffer. */
+static void conn_next_request(pc_http_conn_t *c) {
+  conn_request_reset(c);
+  c->served++;
+  c->state = CONN_IDLE;
+  conn_timer(c, c->srv->limits.idle_timeout_ms);
+  llhttp_resume(&c->parser);
+  conn_feed(c);
+}
+
+static void conn_on_write(uv_write_t *req, int status) {
+  pc_http_conn_t *c = container_of(req, pc_http_conn_t, write_req);
+  pc_buf_free(&c->out);
+  if (status < 0 || c->state == CONN_CLOSING) {
+    conn_close(c);
+    return;
+  }
+  if (c->close_after)
+    conn_linger(c);
+  else
+    conn_next_request(c);
+}
+
+static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
+  pc_http_server_t *srv = c->srv;
+  bool close = resp->close || !c->keep_alive || srv->closing;
+  bool http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
+  int n = snprintf(c->head, sizeof c->head,
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+                   resp->status, pc__http_reason(resp->status),
+                   resp->content_type ? resp->content_type : "text/plain", resp->body.n);
+  if (resp->retry_after_s)
+    n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Retry-After: %u\r\n",
+                  (unsigned)resp->retry_after_s);
+  if (resp->allow)
+    n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Allow: %s\r\n", resp->allow);
+  if (close)
+    n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Connection: close\r\n");
+  else if (http10)
+    n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Connection: keep-alive\r\n");
+  n += snprintf(c->head + n, sizeof c->head - (size_t)n, "\r\n");
+
+  PC__CNT_ADD(srv->counters, requests, 1);
+  if (resp->status >= 400) PC__CNT_ADD(srv->counters, requests_failed, 1);
+  pc_buf_free(&c->out);
+  c->out = resp->body;
+  resp->body = (pc_buf_t){0};
+  c->close_after = close;
+  c->state = CONN_WRITING;
+  conn_reading(c, false);
+  conn_timer(c, srv->limits.write_timeout_ms);
+  uv_buf_t bufs[2] = {uv_buf_init(c->head, (unsigned)n),
+                      uv_buf_init((char *)c->out.p, (unsigned)c->out.n)};
+  unsigned nbufs = c->out.n && !c->head_method ? 2 : 1; /* HEAD: headers only */
+  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, conn_on_write) != 0)
+    conn_close(c);
+}
+
+void pc__http_respond(pc_http_conn_t *c, pc_http_response_t *resp) {
+  c->state = CONN_WRITING; /* leaves BUSY: conn_close acts now */
+  if (c->close_on_answer) {
+    pc_buf_free(&resp->body);
+    conn_close(c);
+    return;
+  }
+  conn_send(c, resp);
+}
+
+/* A complete request: the answer prepared at the headers, or the handler. */
+static void conn_dispatch(pc_http_conn_t *c) {
+  c->msg_done = false;
+  uv_timer_stop(&c->timer);
+  if (c->discard) {
+    pc_http_response_t r = c->reply;
+    c->reply = (pc_http_response_t){0};
+    conn_send(c, &r);
+    return;
+  }
+  c->state = CONN_BUSY;
+  conn_reading(c, false);
+  conn_request(c, &c->req);
+  c->srv->handler.on_request(c->srv->handler.ud, c, &c->req);
+}
+
+static void conn_parse_error(pc_http_conn_t *c, llhttp_errno_t e) {
+  pc_http_response_t r;
+  if (c->abort) {
+    r = c->reply;
+    c->reply = (pc_http_response_t){0};
+  } else {
+    const char *why = llhttp_get_error_reason(&c->parser);
+    conn_error_reply(c, 400, &r, "malformed HTTP request: %s (%s)",
+                     why ? why : "parse error", llhttp_errno_name(e));
+  }
+  r.close = true;
+  conn_send(c, &r);
+}
+
+/* Parse what was read, up to the end of the next complete request. */
+static void conn_feed(pc_http_conn_t *c) {
+  while (conn_parsing(c) && c->roff < c->rlen) {
+    const char *p = (const char *)c->rbuf + c->roff;
+    llhttp_errno_t e = llhttp_execute(&c->parser, p, c->rlen - c->roff);
+    if (e == HPE_OK) {
+      c->roff = c->rlen;
+    } else if ((e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) && c->msg_done) {
+      c->roff += (size_t)(llhttp_get_error_pos(&c->parser) - p);
+      conn_dispatch(c);
+    } else {
+      conn_parse_error(c, e);
+      return;
+    }
+  }
+  if (c->roff == c->rlen) c->roff = c->rlen = 0;
+  if (c->state != CONN_CLOSING) conn_reading(c, conn_parsing(c));
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  pc_http_conn_t *c = container_of(s, pc_http_conn_t, tcp);
+  if (nread == 0) return; /* EAGAIN */
+  if (nread < 0) {
+    if (c->state == CONN_HEADERS || c->state == CONN_BODY) {
+      char peer[80];
+      pc__http_conn_peer(c, peer, sizeof peer);
+      pc_log(c->srv->id, PC_LOG_DEBUG, "client %s went away in the middle of a request: %s",
+             peer, uv_err_name((int)nread));
+    }
+    conn_close(c);
+    return;
+  }
+  PC__CNT_ADD(c->srv->counters, bytes_in, nread);
+  if (c->state == CONN_LINGER) return; /* dropped */
+  c->rlen += (size_t)nread;
+  conn_feed(c);
+}
+
+/* An answer for a timeout, then close. */
+static void conn_timeout(pc_http_conn_t *c, const char *what, uint64_t ms) {
+  pc_http_response_t r;
+  conn_error_reply(c, 408, &r, "%s within %llu ms", what, (unsigned long long)ms);
+  r.close = true;
+  conn_send(c, &r);
+}
+
+static void conn_on_timer(uv_timer_t *t) {
+  pc_http_conn_t *c = container_of(t, pc_http_conn_t, timer);
+  const pc_http_limits_t *lim = &c->srv->limits;
+  switch (c->state) {
+  case CONN_IDLE: /* nothing asked yet: close quietly */
+    conn_close(c);
+    break;
+  case CONN_HEADERS:
+    conn_timeout(c, "request headers were not complete (read_header_timeout)",
+                 lim->header_timeout_ms);
+    break;
+  case CONN_BODY: {
+    uint64_t need = lim->min_body_rate * lim->body_timeout_ms / 1000;
+    if (need == 0) need = 1;
+    if (c->window_bytes >= need) {
+      c->window_bytes = 0;
+      conn_timer(c, lim->body_timeout_ms);
+      break;
+    }
+    char what[160];
+    snprintf(what, sizeof what,
+             "request body too slow: %llu bytes arrived, min_body_rate asks for %llu",
+             (unsigned long long)c->window_bytes, (unsigned long long)need);
+    conn_timeout(c, what, lim->body_timeout_ms);
+    break;
+  }
+  case CONN_WRITING:
+  case CONN_LINGER: {
+    if (c->state == CONN_WRITING) {
+      char peer[80];
+      pc__http_conn_peer(c, peer, sizeof peer);
+      pc_log(c->srv->id, PC_LOG_DEBUG,
+             "closing connection from %s: answer not taken within write_timeout (%llu ms)",
+             peer, (unsigned long long)lim->write_timeout_ms);
+    }
+    conn_close(c);
+    break;
+  }
+  case CONN_BUSY:
+  case CONN_CLOSING:
+    break;
+  }
+}
+
+/* ---- server ------------------------------------------------------------------------ */
+
+struct pc__shutdown_waiter {
+  pc_done_cb done;
+  void *arg;
+  pc__shutdown_waiter_t *next;
+};
+
+void pc__http_server_init(pc_http_server_t *srv, uv_loop_t *loop, const char *id,
+                          const pc_http_limits_t *limits,
+                          const pc_http_handler_t *handler,
+                          pc__rx_counters_t *counters) {
+  *srv = (pc_http_server_t){.loop = loop, .id = id, .limits = *limits,
+                            .handler = *handler, .counters = counters};
+}
+
+/* A new connection object with its handles initialised; NULL on failure. */
+static pc_http_conn_t *conn_new(pc_http_server_t *srv) {
+  pc_http_conn_t *c = pc_xcalloc(1, sizeof *c);
+  c->srv = srv;
+  if (uv_tcp_init(srv->loop, &c->tcp) != 0) {
+    free(c);
+    return NULL;
+  }
+  uv_timer_init(srv->loop, &c->timer);
+  c->open_handles = 2;
+  llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+  c->next = srv->conns;
+  if (c->next) c->next->prev = c;
+  srv->conns = c;
+  srv->n_conns++;
+  PC__CNT_ADD(srv->counters, connections_open, 1);
+  return c;
+}
+
+static void conn_begin(pc_http_conn_t *c) {
+  PC__CNT_ADD(c->srv->counters, connections_total, 1);
+  uv_tcp_nodelay(&c->tcp, 1); /* answers are small and must not wait */
+  c->state = CONN_IDLE;
+  conn_timer(c, c->srv->limits.header_timeout_ms);
+  conn_reading(c, true);
+}
+
+static void srv_on_refused_closed(uv_handle_t *h) {
+  pc_http_server_t *srv = h->data;
+  free(h);
+  srv->open_handles--;
+  srv_maybe_done(srv);
+}
+
+/* Over max_connections: accept and close at once (the client sees a reset
+ * or EOF and retries, as OTLP clients do for lost connections). */
+static void srv_refuse(pc_http_server_t *srv) {
+  uv_tcp_t *t = pc_xmalloc(sizeof *t);
+  if (uv_tcp_init(srv->loop, t) != 0) {
+    free(t);
+    return;
+  }
+  t->data = srv;
+  srv->open_handles++;
+  uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t);
+  uv_close((uv_handle_t *)t, srv_on_refused_closed);
+  PC__CNT_ADD(srv->counters, connections_refused, 1);
+  uint64_t now = uv_now(srv->loop);
+  if (srv->refused_logged_ms && now - srv->refused_logged_ms < 10000) {
+    srv->refused_suppressed++;
+    return;
+  }
+  char more[64] = "";
+  if (srv->refused_suppressed)
+    snprintf(more, sizeof more, "; %llu more refused since the last such line",
+             (unsigned long long)srv->refused_suppressed);
+  pc_log(srv->id, PC_LOG_WARN,
+         "refused a connection: %u connections open, max_connections is %u%s",
+         srv->n_conns, srv->limits.max_connections, more);
+  srv->refused_logged_ms = now ? now : 1;
+  srv->refused_suppressed = 0;
+}
+
+static void srv_on_connection(uv_stream_t *l, int status) {
+  pc_http_server_t *srv = container_of(l, pc_http_server_t, listener);
+  if (status < 0) {
+    pc_log(srv->id, PC_LOG_WARN, "accepting a connection failed: %s (%s)",
+           uv_strerror(status), uv_err_name(status));
+    return;
+  }
+  if (srv->n_conns >= srv->limits.max_connections) {
+    srv_refuse(srv);
+    return;
+  }
+  pc_http_conn_t *c = conn_new(srv);
+  if (!c) return;
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c);
+    return;
+  }
+  conn_begin(c);
+}
+
+int pc__http_server_adopt(pc_http_server_t *srv, uv_os_sock_t fd) {
+  if (srv->closing || srv->n_conns >= srv->limits.max_connections) return PC_EAGAIN;
+  pc_http_conn_t *c = conn_new(srv);
+  if (!c) return PC_ENOMEM;
+  int rc = uv_tcp_open(&c->tcp, fd);
+  if (rc) {
+    conn_close(c);
+    return PC_EIO;
+  }
+  conn_begin(c);
+  return 0;
+}
+
+static void srv_on_handle_closed(uv_handle_t *h) {
+  pc_http_server_t *srv = h->data;
+  srv->open_handles--;
+  srv_maybe_done(srv);
+}
+
+int pc__http_server_listen(pc_http_server_t *srv, const struct sockaddr *addr,
+                           const char *endpoint, pc_err_t *err) {
+  int rc = uv_tcp_init(srv->loop, &srv->listener);
+  if (rc)
+    return pc_err_set(err, PC_EIO, "cannot listen on %s: %s (%s)", endpoint,
+                      uv_strerror(rc), uv_err_name(rc));
+  srv->listener.data = srv;
+  srv->open_handles++;
+  rc = uv_tcp_bind(&srv->listener, addr, 0);
+  if (!rc) rc = uv_listen((uv_stream_t *)&srv->listener, 511, srv_on_connection);
+  if (rc) {
+    uv_close((uv_handle_t *)&srv->listener, srv_on_handle_closed);
+    return pc_err_set(err, PC_EIO, "cannot listen on %s: %s (%s)", endpoint,
+                      uv_strerror(rc), uv_err_name(rc));
+  }
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len) == 0)
+    srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+  srv->listening = true;
+  return 0;
+}
+
+/* Every handle is closed: call the waiters (they may free srv). */
+static void srv_maybe_done(pc_http_server_t *srv) {
+  if (!srv->closing || srv->closed || srv->n_conns > 0) return;
+  if (srv->drain_open) {
+    srv->drain_open = false;
+    uv_close((uv_handle_t *)&srv->drain_timer, srv_on_handle_closed);
+    return;
+  }
+  if (srv->open_handles > 0) return;
+  srv->closed = true;
+  pc__shutdown_waiter_t *w = srv->waiters;
+  srv->waiters = NULL;
+  while (w) {
+    pc__shutdown_waiter_t *next = w->next;
+    pc_done_cb done = w->done;
+    void *arg = w->arg;
+    free(w);
+    done(arg);
+    w = next;
+  }
+}
+
+static void srv_on_drain_deadline(uv_timer_t *t) {
+  pc_http_server_t *srv = container_of(t, pc_http_server_t, drain_timer);
+  if (srv->n_conns)
+    pc_log(srv->id, PC_LOG_WARN, "shutdown deadline reached: closing %u connections", srv->n_conns);
+  for (pc_http_conn_t *c = srv->conns; c; c = c->next) conn_close(c);
+}
+
+void pc__http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_done_cb done,
+                           void *arg) {
+  if (!srv->loop || srv->closed) { /* never started, or already shut down */
+    if (done) done(arg);
+    return;
+  }
+  if (done) {
+    pc__shutdown_waiter_t *w = pc_xmalloc(sizeof *w);
+    *w = (pc__shutdown_waiter_t){done, arg, srv->waiters};
+    srv->waiters = w;
+  }
+  if (srv->closing) return;
+  srv->closing = true;
+  if (srv->listening) {
+    srv->listening = false;
+    uv_close((uv_handle_t *)&srv->listener, srv_on_handle_closed);
+  }
+  uv_timer_init(srv->loop, &srv->drain_timer);
+  srv->drain_timer.data = srv;
+  srv->drain_open = true;
+  srv->open_handles++;
+  uint64_t now = uv_now(srv->loop);
+  uv_timer_start(&srv->drain_timer, srv_on_drain_deadline,
+                 deadline_ms > now ? deadline_ms - now : 0, 0);
+  /* Idle connections go now; requests in progress finish (their answers
+   * say Connection: close) until the deadline. */
+  for (pc_http_conn_t *c = srv->conns; c; c = c->next)
+    if (c->state == CONN_IDLE) conn_close(c);
+  srv_maybe_done(srv);
+}

@@ -1,0 +1,744 @@
+/* otlp.c - the OTLP receiver (component type "otlp"): profiles and traces
+ * over OTLP/HTTP, answered exactly as shared/spec/OTLP-PROFILES.md section 3
+ * lays out.
+ *
+ * The one idea: everything that can be decided from the headers (path,
+ * method, media type, encoding, announced size) is decided before a byte of
+ * the body is read; the work on the body (decompression into a buffer
+ * bounded by max_request_body_size, protobuf or JSON decoding into a
+ * per-request arena) runs on the loop for small requests and in libuv's
+ * thread pool for large ones, so one large request does not stall the other
+ * connections of the loop; and the pipeline (the next consumer) is called on
+ * the loop, where the answer is decided:
+ *
+ *   200  taken by the pipeline (partial_success when the decoder dropped
+ *        profiles), or an empty request
+ *   400  bad payload or corrupt compression (google.rpc.Status with the
+ *        decoder's message), 404 unknown path, 405 not POST, 413 too large
+ *        as sent or after decompression, 415 media type or encoding
+ *   503  the pipeline is full (PC_EAGAIN), with Retry-After
+ *   500  any other refusal of the pipeline
+ *
+ * Error bodies are google.rpc.Status in the request's encoding (protobuf
+ * when the request's type is unknown). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zstd.h>
+
+#include "internal.h"
+
+/* Defaults, shared by the option table (text) and the checks below. */
+#define DEF_ENDPOINT "localhost:4318"
+#define DEF_PROFILES_PATH "/v1development/profiles"
+#define DEF_TRACES_PATH "/v1/traces"
+
+/* Arenas (and their decompression buffers) kept for reuse. */
+#define FREE_JOBS_MAX 8
+/* A decompression buffer this small is kept with its arena. */
+#define KEEP_PLAIN_CAP (1u << 20)
+/* Decoded pdata may take this many times the decompressed bytes (packed
+ * varints widen to 8 bytes; small messages gain struct padding). */
+#define ARENA_FACTOR 16
+#define ARENA_MIN ((size_t)16 << 20)
+/* Requests with at most this many payload bytes are decoded on the loop;
+ * larger ones in libuv's thread pool. */
+#define INLINE_MAX ((size_t)128 << 10)
+/* Fixed transport limits, not worth a knob. */
+#define MAX_HEADER_BYTES (64 * 1024)
+#define LINGER_MS 2000
+
+/* ---- options -------------------------------------------------------------- */
+
+static const pc_opt_t http_opts[] = {
+    PC_OPT_ADDR("endpoint", DEF_ENDPOINT, pc_otlp_settings_t, endpoint,
+                "host:port to listen on (\"0.0.0.0:4318\" for every interface)"),
+    PC_OPT_BYTES("max_request_body_size", "64MiB", pc_otlp_settings_t, max_request_body_size,
+                 1, (int64_t)1 << 32,
+                 "largest request body, both as sent and after decompression (413 beyond)"),
+    PC_OPT_BOOLEAN("include_metadata", "false", pc_otlp_settings_t, include_metadata,
+                   "accepted for Collector compatibility; profcol does not pass client "
+                   "metadata down the pipeline yet"),
+    PC_OPT_STR("profiles_url_path", DEF_PROFILES_PATH, pc_otlp_settings_t, profiles_url_path,
+               "path that takes ExportProfilesServiceRequest"),
+    PC_OPT_STR("traces_url_path", DEF_TRACES_PATH, pc_otlp_settings_t, traces_url_path,
+               "path that takes ExportTraceServiceRequest (for trace linking)"),
+    PC_OPT_DUR("read_header_timeout", "10s", pc_otlp_settings_t, read_header_timeout, 1,
+               86400000, "time from a new connection or a request's first byte to the end "
+               "of its headers (408 and close beyond: slow-loris clients)"),
+    PC_OPT_DUR("idle_timeout", "60s", pc_otlp_settings_t, idle_timeout, 1, 86400000,
+               "how long a keep-alive connection may wait for its next request"),
+    PC_OPT_DUR("read_body_timeout", "10s", pc_otlp_settings_t, read_body_timeout, 1,
+               86400000, "window over which min_body_rate is measured while a body "
+               "arrives (408 and close when a window falls short)"),
+    PC_OPT_BYTES("min_body_rate", "1KiB", pc_otlp_settings_t, min_body_rate, 0,
+                 (int64_t)1 << 40, "bytes per second a request body must keep up "
+                 "(0: only at least one byte per read_body_timeout)"),
+    PC_OPT_DUR("write_timeout", "30s", pc_otlp_settings_t, write_timeout, 1, 86400000,
+               "time a client has to take an answer before the connection is closed"),
+    PC_OPT_INT_RANGE("max_connections", "1024", pc_otlp_settings_t, max_connections, 1,
+                     1000000, "open connections at most; more are accepted and closed at "
+                     "once (counted as connections_refused)"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t protocols_opts[] = {
+    PC_OPT_SECTION("http", http_opts, "OTLP/HTTP listener"),
+    PC_OPT_ANY("grpc", pc_otlp_settings_t, grpc,
+               "accepted for Collector compatibility; OTLP/gRPC is not supported yet and "
+               "no gRPC listener is started"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t otlp_opts[] = {
+    PC_OPT_SECTION("protocols", protocols_opts, "protocols to serve"),
+    PC_OPT_TABLE_END,
+};
+
+/* ---- instance --------------------------------------------------------------- */
+
+typedef struct job job_t;
+
+typedef enum { STAGE_NONE, STAGE_DECOMPRESS, STAGE_DECODE } job_stage_t;
+
+typedef struct {
+  bool traces;
+  bool json;
+  pc_encoding_t enc;
+} route_t;
+
+/* One request's work: filled on the loop, run in the thread pool, finished
+ * on the loop. Only one thread touches it at a time. */
+struct job {
+  uv_work_t work;
+  struct rx *rx;
+  pc_http_conn_t *conn;
+  route_t route;
+  const uint8_t *body; /* the connection's body buffer, valid until answered */
+  size_t body_n;
+  pc_arena_t *arena;
+  pc_buf_t plain; /* decompressed body */
+  const uint8_t *payload;
+  size_t payload_n;
+  pc_request_t req;
+  pc_err_t err;
+  int rc;
+  job_stage_t failed; /* where rc came from */
+  job_t *next_free;
+};
+
+typedef struct rx {
+  char *id;     /* "otlp" or "otlp/name" */
+  char *log_id; /* "receiver:otlp/name" */
+  pc_otlp_settings_t cfg;
+  bool grpc_configured;
+  int grpc_line;
+  pc_consumer_t *next;
+  uv_loop_t *loop;
+  pc_http_server_t http;
+  pc__rx_counters_t counters;
+  job_t *free_jobs;
+  unsigned n_free_jobs;
+  uint64_t warned_ms; /* rate limit for per-request warnings */
+  uint64_t warn_suppressed;
+} rx_t;
+
+/* At most one per-request warning per 10 s, saying how many were held back. */
+static void rx_warn(rx_t *rx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rx_warn(rx_t *rx, const char *fmt, ...) {
+  uint64_t now = uv_now(rx->loop);
+  if (rx->warned_ms && now - rx->warned_ms < 10000) {
+    rx->warn_suppressed++;
+    return;
+  }
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (rx->warn_suppressed)
+    pc_log(rx->log_id, PC_LOG_WARN, "%s (%llu similar lines suppressed in the last 10 s)", msg,
+           (unsigned long long)rx->warn_suppressed);
+  else
+    pc_log(rx->log_id, PC_LOG_WARN, "%s", msg);
+  rx->warned_ms = now ? now : 1;
+  rx->warn_suppressed = 0;
+}
+
+/* Client text (a path, a header) made safe for messages and logs: printable
+ * ASCII only, bounded. */
+static void printable(char *dst, size_t n, pc_str_t s) {
+  size_t o = 0, i = 0;
+  for (; i < s.n && o + 4 < n; i++)
+    dst[o++] = s.p[i] >= 0x20 && s.p[i] < 0x7f && s.p[i] != '"' ? (char)s.p[i] : '?';
+  if (i < s.n) {
+    memcpy(dst + o, "...", 3);
+    o += 3;
+  }
+  dst[o] = 0;
+}
+
+/* google.rpc.Code for an HTTP status (the Collector's mapping). */
+static int32_t grpc_code(int status) {
+  switch (status) {
+  case 400: return 3;  /* INVALID_ARGUMENT */
+  case 404: return 5;  /* NOT_FOUND */
+  case 405: return 12; /* UNIMPLEMENTED */
+  case 408: return 4;  /* DEADLINE_EXCEEDED */
+  case 413: return 8;  /* RESOURCE_EXHAUSTED */
+  case 415: return 3;
+  case 429: return 8;
+  case 503: return 14; /* UNAVAILABLE */
+  default: return status >= 500 ? 13 /* INTERNAL */ : 2 /* UNKNOWN */;
+  }
+}
+
+static const char *content_type_of(bool json) {
+  return json ? "application/json" : "application/x-protobuf";
+}
+
+/* Fill resp with status and a google.rpc.Status body. */
+static void answer_status(pc_http_response_t *resp, int status, bool json, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void answer_status(pc_http_response_t *resp, int status, bool json, const char *fmt,
+                          ...) {
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  pc_buf_free(&resp->body);
+  resp->status = status;
+  resp->content_type = content_type_of(json);
+  if (pc_encode_status(json, grpc_code(status), msg, &resp->body) != 0) pc_oom();
+}
+
+/* ---- routing: everything decided from the headers ----------------------------------- */
+
+/* The media type of Content-Type without parameters; -1 when unsupported. */
+static int parse_media_type(pc_str_t ct, bool *json) {
+  if (ct.n == 0) return -1;
+  size_t n = 0;
+  while (n < ct.n && ct.p[n] != ';') n++;
+  size_t a = 0;
+  while (a < n && (ct.p[a] == ' ' || ct.p[a] == '\t')) a++;
+  while (n > a && (ct.p[n - 1] == ' ' || ct.p[n - 1] == '\t')) n--;
+  const char *t = (const char *)ct.p + a;
+  size_t len = n - a;
+  if (len == 22 && strncasecmp(t, "application/x-protobuf", len) == 0) {
+    *json = false;
+    return 0;
+  }
+  if (len == 16 && strncasecmp(t, "application/json", len) == 0) {
+    *json = true;
+    return 0;
+  }
+  return -1;
+}
+
+static bool path_is(pc_str_t path, const char *want) {
+  return pc_str_eq(path, (pc_str_t){(const uint8_t *)want, strlen(want)});
+}
+
+/* 0 with out filled, or an answer's status with resp filled. */
+static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
+                    pc_http_response_t *resp) {
+  bool json = false;
+  bool known_type = parse_media_type(r->content_type, &json) == 0;
+  char shown[128];
+  bool traces = path_is(r->path, rx->cfg.traces_url_path) && rx->next->consume_traces;
+  if (!traces && path_is(r->path, rx->cfg.traces_url_path)) {
+    answer_status(resp, 404, json,
+                  "no traces are taken at %s: no pipeline that uses this receiver takes "
+                  "traces", rx->cfg.traces_url_path);
+    return 404;
+  }
+  if (!traces && !path_is(r->path, rx->cfg.profiles_url_path)) {
+    printable(shown, sizeof shown, r->path);
+    answer_status(resp, 404, json, "no OTLP endpoint at \"%s\"; profiles are taken at POST %s",
+                  shown, rx->cfg.profiles_url_path);
+    return 404;
+  }
+  if (r->method != HTTP_POST) {
+    answer_status(resp, 405, json, "method %s is not allowed on %s; use POST",
+                  llhttp_method_name((llhttp_method_t)r->method), traces
+                      ? rx->cfg.traces_url_path : rx->cfg.profiles_url_path);
+    resp->allow = "POST";
+    return 405;
+  }
+  if (!known_type) {
+    printable(shown, sizeof shown, r->content_type);
+    answer_status(resp, 415, false,
+                  "unsupported Content-Type \"%s\"; use application/x-protobuf or "
+                  "application/json", shown);
+    return 415;
+  }
+  pc_encoding_t enc = PC_ENC_IDENTITY;
+  if (r->content_encoding.n && pc_encoding_parse(r->content_encoding, &enc) != 0) {
+    printable(shown, sizeof shown, r->content_encoding);
+    answer_status(resp, 415, json,
+                  "unsupported Content-Encoding \"%s\"; use gzip, deflate, zstd or identity",
+                  shown);
+    return 415;
+  }
+  *out = (route_t){.traces = traces, .json = json, .enc = enc};
+  return 0;
+}
+
+static int rx_on_headers(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
+  route_t route;
+  return rx_route(ud, r, &route, resp);
+}
+
+static void rx_error_body(void *ud, const pc_http_request_t *r, const char *msg,
+                          pc_http_response_t *resp) {
+  (void)ud;
+  bool json = false;
+  if (parse_media_type(r->content_type, &json) != 0) json = false;
+  answer_status(resp, resp->status, json, "%s", msg);
+}
+
+/* ---- jobs: decompress and decode off the loop ------------------------------------------ */
+
+static job_t *job_get(rx_t *rx) {
+  job_t *j = rx->free_jobs;
+  if (j) {
+    rx->free_jobs = j->next_free;
+    rx->n_free_jobs--;
+  } else {
+    j = pc_xcalloc(1, sizeof *j);
+    j->rx = rx;
+    j->arena = pc_arena_new(0);
+    uint64_t lim = rx->cfg.max_request_body_size * ARENA_FACTOR;
+    pc_arena_set_limit(j->arena, lim < ARENA_MIN ? ARENA_MIN : (size_t)lim);
+  }
+  return j;
+}
+
+static void job_free(job_t *j) {
+  pc_arena_free(j->arena);
+  pc_buf_free(&j->plain);
+  free(j);
+}
+
+static void job_put(rx_t *rx, job_t *j) {
+  if (rx->n_free_jobs >= FREE_JOBS_MAX) {
+    job_free(j);
+    return;
+  }
+  pc_arena_reset(j->arena);
+  if (j->plain.cap > KEEP_PLAIN_CAP) pc_buf_free(&j->plain);
+  j->plain.n = 0;
+  j->conn = NULL;
+  j->body = j->payload = NULL;
+  j->body_n = j->payload_n = 0;
+  j->rc = 0;
+  j->failed = STAGE_NONE;
+  j->err = (pc_err_t){0};
+  j->next_free = rx->free_jobs;
+  rx->free_jobs = j;
+  rx->n_free_jobs++;
+}
+
+/* Decompress (output bounded by limit) and decode. Touches only the job, so
+ * it may run in the thread pool. */
+static void job_work(job_t *j, size_t limit) {
+  j->payload = j->body;
+  j->payload_n = j->body_n;
+  if (j->route.enc != PC_ENC_IDENTITY) {
+    j->rc = pc_decompress(j->route.enc, j->body, j->body_n, limit, &j->plain, &j->err);
+    if (j->rc) {
+      j->failed = STAGE_DECOMPRESS;
+      return;
+    }
+    j->payload = j->plain.p;
+    j->payload_n = j->plain.n;
+  }
+  if (j->route.traces) return; /* the consumer decodes spans */
+  j->rc = j->route.json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
+                        : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
+  if (j->rc) j->failed = STAGE_DECODE;
+}
+
+static void job_run(uv_work_t *w) {
+  job_t *j = container_of(w, job_t, work);
+  job_work(j, (size_t)j->rx->cfg.max_request_body_size);
+}
+
+static const char *err_text(const pc_err_t *err, int rc) {
+  return err->msg[0] ? err->msg : pc_strerror(rc);
+}
+
+/* 200 with an empty or partial-success ExportProfilesServiceResponse, or an
+ * empty ExportTraceServiceResponse. */
+static void answer_ok(const route_t *route, uint64_t rejected, const char *msg,
+                      pc_http_response_t *resp) {
+  resp->status = 200;
+  resp->content_type = content_type_of(route->json);
+  int rc = route->traces ? (route->json ? pc_buf_append(&resp->body, "{}", 2) : 0)
+                         : pc_encode_export_response(route->json, (int64_t)rejected,
+                                                     rejected ? msg : NULL, &resp->body);
+  if (rc) pc_oom();
+}
+
+static void answer_failed_body(rx_t *rx, job_t *j, pc_http_response_t *resp) {
+  bool json = j->route.json;
+  const char *what = err_text(&j->err, j->rc);
+  if (j->failed == STAGE_DECOMPRESS) {
+    const char *enc = pc_encoding_name(j->route.enc);
+    if (j->rc == PC_ELIMIT)
+      answer_status(resp, 413, json,
+                    "request body exceeds max_request_body_size (%llu bytes) after %s "
+                    "decompression", (unsigned long long)rx->cfg.max_request_body_size, enc);
+    else if (j->rc == PC_ENOMEM)
+      answer_status(resp, 503, json, "out of memory decompressing the request; retry later");
+    else
+      answer_status(resp, 400, json, "cannot decompress the %s body: %s", enc, what);
+    return;
+  }
+  if (j->rc == PC_ENOMEM)
+    answer_status(resp, 413, json,
+                  "%s: the decoded request needs more memory than this receiver allows one "
+                  "request (%dx max_request_body_size)", what, ARENA_FACTOR);
+  else
+    answer_status(resp, 400, json, "%s", what);
+}
+
+/* The pipeline's verdict on a decoded request. */
+static void answer_consumed(rx_t *rx, job_t *j, int rc, const pc_err_t *err,
+                            uint64_t profiles, uint64_t samples, pc_http_response_t *resp) {
+  bool json = j->route.json;
+  pc__rx_counters_t *cnt = &rx->counters;
+  if (rc == 0) {
+    PC__CNT_ADD(cnt, profiles_accepted, profiles);
+    PC__CNT_ADD(cnt, samples_accepted, samples);
+    PC__CNT_ADD(cnt, profiles_refused, j->req.rejected_profiles);
+    answer_ok(&j->route, j->req.rejected_profiles, j->req.reject_msg, resp);
+    return;
+  }
+  PC__CNT_ADD(cnt, profiles_refused, profiles + j->req.rejected_profiles);
+  PC__CNT_ADD(cnt, samples_refused, samples);
+  const char *what = err_text(err, rc);
+  if (rc == PC_EAGAIN) {
+    answer_status(resp, 503, json, "pipeline is full, retry later: %s", what);
+    resp->retry_after_s = rx->next->retry_after_s ? rx->next->retry_after_s : 1;
+  } else if (rc == PC_EDECODE || rc == PC_EINVAL) {
+    answer_status(resp, 400, json, "%s", what);
+  } else {
+    answer_status(resp, 500, json, "pipeline refused the request: %s", what);
+    rx_warn(rx, "pipeline refused a request of %llu profiles: %s (%s)",
+            (unsigned long long)profiles, what, pc_err_name(rc));
+  }
+}
+
+static void job_finish(rx_t *rx, job_t *j, pc_http_response_t *resp) {
+  if (j->failed != STAGE_NONE) {
+    answer_failed_body(rx, j, resp);
+    return;
+  }
+  PC__CNT_ADD(&rx->counters, bytes_decompressed, j->payload_n);
+  pc_err_t err = {0};
+  if (j->route.traces) {
+    int rc = rx->next->consume_traces(rx->next, j->payload, j->payload_n, j->route.json, &err);
+    if (rc == 0)
+      answer_ok(&j->route, 0, NULL, resp);
+    else
+      answer_consumed(rx, j, rc, &err, 0, 0, resp);
+    return;
+  }
+  /* Count before the pipeline sees it: processors may change the request. */
+  uint64_t profiles = pc_request_profile_count(&j->req);
+  uint64_t samples = pc_request_sample_count(&j->req);
+  int rc = profiles ? rx->next->consume_profiles(rx->next, &j->req, &err) : 0;
+  answer_consumed(rx, j, rc, &err, profiles, samples, resp);
+}
+
+static void job_done(uv_work_t *w, int status) {
+  job_t *j = container_of(w, job_t, work);
+  rx_t *rx = j->rx;
+  pc_http_response_t resp = {0};
+  if (status < 0) /* cancelled: only when the loop is torn down */
+    answer_status(&resp, 503, j->route.json, "request cancelled while shutting down");
+  else
+    job_finish(rx, j, &resp);
+  pc_http_conn_t *conn = j->conn;
+  job_put(rx, j);
+  pc__http_respond(conn, &resp);
+}
+
+/* The decompressed size a body announces (gzip's ISIZE trailer, zstd's frame
+ * header), or 0 when it does not say. Only a hint for where to do the work:
+ * a body that lies is still stopped by the limit. */
+static uint64_t announced_size(pc_encoding_t enc, const uint8_t *p, size_t n) {
+  if (enc == PC_ENC_GZIP && n >= 18)
+    return (uint64_t)p[n - 4] | (uint64_t)p[n - 3] << 8 | (uint64_t)p[n - 2] << 16 |
+           (uint64_t)p[n - 1] << 24;
+  if (enc == PC_ENC_ZSTD) {
+    unsigned long long size = ZSTD_getFrameContentSize(p, n);
+    if (size != ZSTD_CONTENTSIZE_UNKNOWN && size != ZSTD_CONTENTSIZE_ERROR) return size;
+  }
+  return 0;
+}
+
+static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_t *r) {
+  rx_t *rx = ud;
+  route_t route;
+  pc_http_response_t resp = {0};
+  if (rx_route(rx, r, &route, &resp) != 0) { /* decided at the headers already */
+    pc__http_respond(conn, &resp);
+    return;
+  }
+  if (r->body_n == 0) { /* no data: nothing to decode nor hand on */
+    answer_ok(&route, 0, NULL, &resp);
+    pc__http_respond(conn, &resp);
+    return;
+  }
+  job_t *j = job_get(rx);
+  j->conn = conn;
+  j->route = route;
+  j->body = r->body;
+  j->body_n = r->body_n;
+  /* Small requests are cheaper done here than handed to a thread (a
+   * thread-pool round trip costs about as much as decoding 10 KB); the work
+   * done on the loop stays bounded by INLINE_MAX bytes of payload. */
+  uint64_t max = rx->cfg.max_request_body_size;
+  size_t inline_max = max < INLINE_MAX ? (size_t)max : INLINE_MAX;
+  if (r->body_n <= inline_max && announced_size(route.enc, r->body, r->body_n) <= inline_max) {
+    job_work(j, inline_max);
+    bool bigger = j->failed == STAGE_DECOMPRESS && j->rc == PC_ELIMIT && inline_max < max;
+    if (!bigger) {
+      job_done(&j->work, 0);
+      return;
+    }
+    j->plain.n = 0; /* inflates past INLINE_MAX: start again in a thread */
+    j->rc = 0;
+    j->failed = STAGE_NONE;
+    j->err = (pc_err_t){0};
+  }
+  if (uv_queue_work(rx->loop, &j->work, job_run, job_done) != 0) {
+    job_run(&j->work); /* cannot happen with valid arguments; stay correct anyway */
+    job_done(&j->work, 0);
+  }
+}
+
+/* ---- endpoint ---------------------------------------------------------------------------- */
+
+/* Split "host:port", "[v6]:port" or ":port". */
+static int split_endpoint(const char *ep, char *host, size_t hn, int *port) {
+  const char *colon;
+  if (ep[0] == '[') {
+    const char *close = strchr(ep, ']');
+    if (!close || close[1] != ':') return -1;
+    colon = close + 1;
+    if ((size_t)(close - ep - 1) >= hn) return -1;
+    memcpy(host, ep + 1, (size_t)(close - ep - 1));
+    host[close - ep - 1] = 0;
+  } else {
+    colon = strrchr(ep, ':');
+    if (!colon || (size_t)(colon - ep) >= hn) return -1;
+    memcpy(host, ep, (size_t)(colon - ep));
+    host[colon - ep] = 0;
+  }
+  char *end;
+  long p = strtol(colon + 1, &end, 10);
+  if (colon[1] == 0 || *end != 0 || p < 0 || p > 65535) return -1;
+  *port = (int)p;
+  return 0;
+}
+
+/* The address to bind. "localhost" means the IPv4 loopback only, and an
+ * empty host every interface, as in the Collector. Other names are resolved
+ * once, synchronously, at start: before the listener exists nothing else of
+ * this receiver waits on the loop. */
+static int endpoint_addr(rx_t *rx, struct sockaddr_storage *ss, pc_err_t *err) {
+  char host[256];
+  int port;
+  if (split_endpoint(rx->cfg.endpoint, host, sizeof host, &port) != 0)
+    return pc_err_set(err, PC_EINVAL, "%s: endpoint \"%s\" is not host:port", rx->id,
+                      rx->cfg.endpoint);
+  const char *h = host[0] ? host : "0.0.0.0";
+  if (strcasecmp(h, "localhost") == 0) h = "127.0.0.1";
+  memset(ss, 0, sizeof *ss);
+  if (uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0) return 0;
+  if (uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0) return 0;
+  uv_getaddrinfo_t gai;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  int rc = uv_getaddrinfo(rx->loop, &gai, NULL, h, NULL, &hints);
+  if (rc)
+    return pc_err_set(err, PC_EINVAL, "%s: cannot resolve the host of endpoint \"%s\": %s",
+                      rx->id, rx->cfg.endpoint, uv_strerror(rc));
+  memcpy(ss, gai.addrinfo->ai_addr, gai.addrinfo->ai_addrlen);
+  uv_freeaddrinfo(gai.addrinfo);
+  if (ss->ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+  else
+    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+  return 0;
+}
+
+/* ---- component ---------------------------------------------------------------------------- */
+
+void pc__otlp_defaults(pc_otlp_settings_t *s) {
+  pc_err_t err;
+  *s = (pc_otlp_settings_t){0};
+  if (pc_cfg_apply(http_opts, NULL, s, &err) != 0) {
+    fprintf(stderr, "profcol: bug in the otlp receiver's option table: %s\n", err.msg);
+    abort();
+  }
+}
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(pc_xmalloc(n), s, n);
+}
+
+static int check_path(const char *id, const char *key, const char *path, pc_err_t *err) {
+  if (path[0] == '/' && !strchr(path, '?') && !strchr(path, ' ')) return 0;
+  return pc_err_set(err, PC_EINVAL,
+                    "%s: protocols.http.%s \"%s\" must be a path starting with '/', "
+                    "without query or spaces", id, key, path);
+}
+
+void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *next,
+                   pc_err_t *err) {
+  char host[256];
+  int port;
+  if (split_endpoint(s->endpoint, host, sizeof host, &port) != 0) {
+    pc_err_set(err, PC_EINVAL, "%s: protocols.http.endpoint \"%s\" is not host:port", id,
+               s->endpoint);
+    return NULL;
+  }
+  if (check_path(id, "profiles_url_path", s->profiles_url_path, err) ||
+      check_path(id, "traces_url_path", s->traces_url_path, err))
+    return NULL;
+  if (strcmp(s->profiles_url_path, s->traces_url_path) == 0) {
+    pc_err_set(err, PC_EINVAL, "%s: profiles_url_path and traces_url_path are both \"%s\"", id,
+               s->profiles_url_path);
+    return NULL;
+  }
+  if (!next || !next->consume_profiles) {
+    pc_err_set(err, PC_EINVAL, "%s: no pipeline to send profiles to", id);
+    return NULL;
+  }
+  rx_t *rx = pc_xcalloc(1, sizeof *rx);
+  rx->id = xstrdup(id);
+  size_t n = strlen(id) + sizeof "receiver:";
+  rx->log_id = pc_xmalloc(n);
+  snprintf(rx->log_id, n, "receiver:%s", id);
+  rx->cfg = *s;
+  rx->cfg.endpoint = xstrdup(s->endpoint);
+  rx->cfg.profiles_url_path = xstrdup(s->profiles_url_path);
+  rx->cfg.traces_url_path = xstrdup(s->traces_url_path);
+  rx->cfg.http = rx->cfg.grpc = NULL; /* the config tree may go away */
+  rx->grpc_configured = s->grpc != NULL;
+  rx->grpc_line = s->grpc ? s->grpc->line : 0;
+  rx->next = next;
+  return rx;
+}
+
+pc_http_server_t *pc__otlp_server(void *self) { return &((rx_t *)self)->http; }
+
+static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
+  pc_otlp_settings_t s = {0};
+  if (pc_cfg_apply(otlp_opts, args->cfg, &s, err) != 0) return NULL;
+  const pc_cfg_node_t *protocols = pc_cfg_get(args->cfg, "protocols");
+  /* As in the Collector, a protocol is served when its key is present; with
+   * no protocols at all (no config) profcol serves HTTP on its defaults. */
+  if (protocols && protocols->type == PC_CFG_MAP && !pc_cfg_get(protocols, "http")) {
+    pc_cfg_error(err, protocols, PC_EINVAL,
+                 "no protocols.http: profcol serves OTLP over HTTP only (gRPC is not "
+                 "supported yet); add \"http:\" under protocols");
+    return NULL;
+  }
+  return pc__otlp_new(&s, args->id, args->next, err);
+}
+
+static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
+  return (pc_http_limits_t){
+      .max_body = c->max_request_body_size,
+      .max_header_bytes = MAX_HEADER_BYTES,
+      .idle_timeout_ms = c->idle_timeout,
+      .header_timeout_ms = c->read_header_timeout,
+      .body_timeout_ms = c->read_body_timeout,
+      .min_body_rate = c->min_body_rate,
+      .write_timeout_ms = c->write_timeout,
+      .linger_ms = LINGER_MS,
+      .max_connections = (uint32_t)c->max_connections,
+  };
+}
+
+static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
+  rx_t *rx = self;
+  rx->loop = loop;
+  pc_http_limits_t limits = rx_limits(&rx->cfg);
+  pc_http_handler_t handler = {.ud = rx, .on_headers = rx_on_headers,
+                               .on_request = rx_on_request, .error_body = rx_error_body};
+  pc__http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->counters);
+  if (rx->grpc_configured)
+    pc_log(rx->log_id, PC_LOG_WARN,
+           "protocols.grpc (config line %d) is ignored: profcol does not support OTLP/gRPC "
+           "yet, no gRPC listener is started", rx->grpc_line);
+  struct sockaddr_storage ss;
+  int rc = endpoint_addr(rx, &ss, err);
+  if (!rc) rc = pc__http_server_listen(&rx->http, (struct sockaddr *)&ss, rx->cfg.endpoint, err);
+  if (rc) {
+    pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
+    return rc;
+  }
+  pc_log(rx->log_id, PC_LOG_INFO,
+         "listening for OTLP/HTTP on %s (port %d): profiles at POST %s%s%s, "
+         "max_request_body_size %llu bytes, max_connections %lld",
+         rx->cfg.endpoint, rx->http.port, rx->cfg.profiles_url_path,
+         rx->next->consume_traces ? ", traces at POST " : "",
+         rx->next->consume_traces ? rx->cfg.traces_url_path : "",
+         (unsigned long long)rx->cfg.max_request_body_size,
+         (long long)rx->cfg.max_connections);
+  return 0;
+}
+
+static void otlp_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg) {
+  rx_t *rx = self;
+  pc__http_server_close(&rx->http, deadline_ms, done, arg);
+}
+
+static void otlp_destroy(void *self) {
+  rx_t *rx = self;
+  if (!rx) return;
+  while (rx->free_jobs) {
+    job_t *j = rx->free_jobs;
+    rx->free_jobs = j->next_free;
+    job_free(j);
+  }
+  free(rx->cfg.endpoint);
+  free(rx->cfg.profiles_url_path);
+  free(rx->cfg.traces_url_path);
+  free(rx->log_id);
+  free(rx->id);
+  free(rx);
+}
+
+void pc_otlp_receiver_stats(void *self, pc_otlp_stats_t *out) {
+  rx_t *rx = self;
+#define PC__RX_LOAD(name) out->name = atomic_load_explicit(&rx->counters.name, memory_order_relaxed);
+  PC_OTLP_STATS_MAP(PC__RX_LOAD)
+#undef PC__RX_LOAD
+}
+
+int pc_otlp_receiver_port(void *self) {
+  rx_t *rx = self;
+  return rx->http.listening ? rx->http.port : 0;
+}
+
+const pc_component_t pc_receiver_otlp = {
+    .type = "otlp",
+    .kind = PC_RECEIVER,
+    .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES,
+    .stability = "alpha",
+    .options = otlp_opts,
+    .create = otlp_create,
+    .start = otlp_start,
+    .shutdown = otlp_shutdown,
+    .destroy = otlp_destroy,
+};

@@ -1,0 +1,197 @@
+/* http_request_fuzz.c - libFuzzer target over the OTLP/HTTP receiver's
+ * whole request path: bytes in through a real socket (one end of a
+ * socketpair, adopted by the receiver's HTTP server) -> llhttp -> limits ->
+ * decompression -> protobuf/JSON decoding -> pipeline -> answer bytes out.
+ *
+ * The input is what a client sends on one connection, which then
+ * half-closes. Properties checked beyond "no crash, no leak":
+ * - the server always ends the connection once the client is done;
+ * - what comes back is a clean sequence of HTTP/1.1 responses (llhttp in
+ *   response mode), each final one with Content-Type and Content-Length and
+ *   a status the receiver is meant to give;
+ * - no connection stays open afterwards. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "../../receiver/internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uv_loop_t loop;
+static void *rx;
+static unsigned requests; /* in this input: picks the pipeline's answer */
+
+/* Accept most requests; refuse some, as a full or broken pipeline would. */
+static int fuzz_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  (void)self;
+  unsigned k = requests++;
+  if (pc_request_profile_count(req) == 0) abort(); /* empty ones are not handed on */
+  if (k % 5 == 3) return pc_err_set(err, PC_EAGAIN, "fuzz pipeline is full");
+  if (k % 7 == 5) return pc_err_set(err, PC_EIO, "fuzz pipeline broke");
+  return 0;
+}
+
+static int fuzz_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
+                       pc_err_t *err) {
+  (void)self, (void)body, (void)json;
+  return n % 3 == 1 ? pc_err_set(err, PC_EDECODE, "bad spans") : 0;
+}
+
+static pc_consumer_t consumer = {.consume_profiles = fuzz_consume,
+                                 .consume_traces = fuzz_traces, .retry_after_s = 3};
+
+static void setup(void) {
+  pc_log_set_level(PC_LOG_ERROR);
+  if (uv_loop_init(&loop) != 0) abort();
+  pc_otlp_settings_t s;
+  pc__otlp_defaults(&s);
+  s.endpoint = "127.0.0.1:0";
+  s.max_request_body_size = 256 * 1024; /* small enough to hit often */
+  pc_err_t err;
+  rx = pc__otlp_new(&s, "otlp/fuzz", &consumer, &err);
+  if (!rx || pc_receiver_otlp.start(rx, &loop, &err) != 0) {
+    fprintf(stderr, "fuzz setup: %s\n", err.msg);
+    abort();
+  }
+}
+
+/* ---- the client end ----------------------------------------------------- */
+
+typedef struct {
+  uv_pipe_t pipe;
+  uv_write_t write;
+  uv_shutdown_t shutdown;
+  pc_buf_t out; /* the server's answers */
+  bool closed;
+} client_t;
+
+static void client_on_closed(uv_handle_t *h) {
+  container_of(h, client_t, pipe)->closed = true;
+}
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  client_t *c = container_of(h, client_t, pipe);
+  if (pc_buf_reserve(&c->out, suggested)) abort();
+  *buf = uv_buf_init((char *)c->out.p + c->out.n, (unsigned)(c->out.cap - c->out.n));
+}
+
+static void client_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  (void)buf;
+  client_t *c = container_of(s, client_t, pipe);
+  if (n > 0) c->out.n += (size_t)n;
+  if (n < 0 && !uv_is_closing((uv_handle_t *)s)) uv_close((uv_handle_t *)s, client_on_closed);
+}
+
+static void client_on_shutdown(uv_shutdown_t *req, int status) { (void)req, (void)status; }
+
+static void client_on_write(uv_write_t *req, int status) {
+  client_t *c = container_of(req, client_t, write);
+  /* The server may close before taking everything (413, 400): fine. */
+  if (status == 0) uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, client_on_shutdown);
+}
+
+/* ---- checking the answers -------------------------------------------------- */
+
+typedef struct {
+  llhttp_t p;
+  char field[32];
+  size_t field_n;
+  bool has_type, has_length;
+  bool in_answer;
+  unsigned answers;
+} check_t;
+
+static int chk_field(llhttp_t *p, const char *at, size_t n) {
+  check_t *c = container_of(p, check_t, p);
+  if (c->field_n + n < sizeof c->field) memcpy(c->field + c->field_n, at, n);
+  c->field_n += n;
+  return 0;
+}
+
+static int chk_field_done(llhttp_t *p) {
+  check_t *c = container_of(p, check_t, p);
+  if (c->field_n < sizeof c->field) {
+    c->field[c->field_n] = 0;
+    if (strcasecmp(c->field, "content-type") == 0) c->has_type = true;
+    if (strcasecmp(c->field, "content-length") == 0) c->has_length = true;
+  }
+  c->field_n = 0;
+  return 0;
+}
+
+static int chk_headers_done(llhttp_t *p) {
+  check_t *c = container_of(p, check_t, p);
+  int st = p->status_code;
+  static const int allowed[] = {100, 200, 400, 404, 405, 408, 413, 415, 417, 431, 500, 503};
+  bool ok = false;
+  for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) ok |= st == allowed[i];
+  if (!ok) {
+    fprintf(stderr, "unexpected status %d\n", st);
+    abort();
+  }
+  if (st != 100 && (!c->has_type || !c->has_length)) {
+    fprintf(stderr, "answer %d without Content-Type or Content-Length\n", st);
+    abort();
+  }
+  c->has_type = c->has_length = false;
+  return 0;
+}
+
+static int chk_message_begin(llhttp_t *p) {
+  container_of(p, check_t, p)->in_answer = true;
+  return 0;
+}
+
+static int chk_message_done(llhttp_t *p) {
+  check_t *c = container_of(p, check_t, p);
+  c->in_answer = false;
+  c->answers++;
+  return 0;
+}
+
+static void check_answers(const pc_buf_t *out) {
+  static const llhttp_settings_t settings = {
+      .on_message_begin = chk_message_begin,
+      .on_header_field = chk_field,
+      .on_header_field_complete = chk_field_done,
+      .on_headers_complete = chk_headers_done,
+      .on_message_complete = chk_message_done,
+  };
+  check_t c = {0};
+  llhttp_init(&c.p, HTTP_RESPONSE, &settings);
+  llhttp_errno_t e = out->n ? llhttp_execute(&c.p, (const char *)out->p, out->n) : HPE_OK;
+  if (e != HPE_OK) {
+    fprintf(stderr, "answers do not parse: %s (%s)\n", llhttp_errno_name(e),
+            llhttp_get_error_reason(&c.p));
+    abort();
+  }
+  if (c.in_answer) { /* every answer is whole and framed by Content-Length */
+    fprintf(stderr, "the last answer is cut short\n");
+    abort();
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (!rx) setup();
+  requests = 0;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) abort();
+  if (pc__http_server_adopt(pc__otlp_server(rx), sv[0]) != 0) abort();
+  client_t c = {0};
+  if (uv_pipe_init(&loop, &c.pipe, 0) || uv_pipe_open(&c.pipe, sv[1])) abort();
+  uv_buf_t b = uv_buf_init((char *)(uintptr_t)data, (unsigned)size);
+  if (size && uv_write(&c.write, (uv_stream_t *)&c.pipe, &b, 1, client_on_write)) abort();
+  if (!size) uv_shutdown(&c.shutdown, (uv_stream_t *)&c.pipe, client_on_shutdown);
+  uv_read_start((uv_stream_t *)&c.pipe, client_alloc, client_on_read);
+  pc_otlp_stats_t st;
+  do {
+    uv_run(&loop, UV_RUN_ONCE);
+    pc_otlp_receiver_stats(rx, &st);
+  } while (!c.closed || st.connections_open != 0);
+  check_answers(&c.out);
+  pc_buf_free(&c.out);
+  return 0;
+}

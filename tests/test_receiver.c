@@ -1,0 +1,1644 @@
+/* test_receiver.c - the receiver suite: the real OTLP/HTTP receiver on a
+ * libuv loop in a background thread, spoken to over real loopback sockets
+ * by blocking clients in the test thread.
+ *
+ * TCase "otlp" covers receiver/otlp.c: status codes and their bodies,
+ * encodings, compression, limits after decompression, the pipeline's
+ * answers, counters and config keys. TCase "http_server" covers
+ * receiver/http_server.c: keep-alive, pipelining, chunked bodies,
+ * 100-continue, HTTP/1.0, timeouts, connection limits and garbage.
+ * After every bad case a good request must still succeed. */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "../receiver/internal.h"
+#include "pdata/testdata.h"
+
+#define PROFILES "/v1development/profiles"
+#define PROTO "application/x-protobuf"
+#define JSON "application/json"
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- a consumer that records what it got ------------------------------------ */
+
+typedef struct {
+  pc_consumer_t c;
+  pthread_mutex_t mu;
+  int rc; /* what consume returns */
+  unsigned profiles_calls, traces_calls;
+  pc_buf_t last; /* the last profiles request, re-encoded as protobuf */
+  uint64_t counts[512]; /* profiles per request, in arrival order */
+  unsigned n_counts;
+  pc_buf_t traces;
+  bool traces_json;
+} tconsumer_t;
+
+static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  tconsumer_t *t = container_of(self, tconsumer_t, c);
+  pthread_mutex_lock(&t->mu);
+  t->profiles_calls++;
+  t->last.n = 0;
+  int erc = pc_proto_encode(req, &t->last);
+  if (t->n_counts < 512) t->counts[t->n_counts++] = pc_request_profile_count(req);
+  int rc = erc ? erc : t->rc;
+  pthread_mutex_unlock(&t->mu);
+  if (rc) pc_err_set(err, rc, "test consumer refuses: %s", pc_err_name(rc));
+  return rc;
+}
+
+static int tc_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
+                     pc_err_t *err) {
+  tconsumer_t *t = container_of(self, tconsumer_t, c);
+  pthread_mutex_lock(&t->mu);
+  t->traces_calls++;
+  t->traces.n = 0;
+  pc_buf_append(&t->traces, body, n);
+  t->traces_json = json;
+  int rc = t->rc;
+  pthread_mutex_unlock(&t->mu);
+  if (rc) pc_err_set(err, rc, "test consumer refuses traces");
+  return rc;
+}
+
+static void tc_set(tconsumer_t *t, int rc, uint32_t retry_after) {
+  pthread_mutex_lock(&t->mu);
+  t->rc = rc;
+  t->c.retry_after_s = retry_after;
+  pthread_mutex_unlock(&t->mu);
+}
+
+static unsigned tc_calls(tconsumer_t *t) {
+  pthread_mutex_lock(&t->mu);
+  unsigned n = t->profiles_calls;
+  pthread_mutex_unlock(&t->mu);
+  return n;
+}
+
+/* ---- the receiver on a loop thread ---------------------------------------------- */
+
+typedef struct {
+  uv_loop_t loop;
+  uv_async_t stop;
+  pthread_t thread;
+  void *rx;
+  int port;
+  tconsumer_t tc;
+} tserver_t;
+
+static pc_otlp_settings_t test_settings(void) {
+  pc_otlp_settings_t s;
+  pc__otlp_defaults(&s);
+  s.endpoint = "127.0.0.1:0";
+  return s;
+}
+
+static void *loop_main(void *arg) {
+  tserver_t *t = arg;
+  uv_run(&t->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+static void on_shutdown_done(void *arg) {
+  tserver_t *t = arg;
+  uv_close((uv_handle_t *)&t->stop, NULL);
+}
+
+static void on_stop(uv_async_t *a) {
+  tserver_t *t = container_of(a, tserver_t, stop);
+  pc_receiver_otlp.shutdown(t->rx, uv_now(&t->loop) + 3000, on_shutdown_done, t);
+}
+
+static tserver_t *server_start(const pc_otlp_settings_t *s, bool traces) {
+  tserver_t *t = pc_xcalloc(1, sizeof *t);
+  pthread_mutex_init(&t->tc.mu, NULL);
+  t->tc.c.consume_profiles = tc_profiles;
+  if (traces) t->tc.c.consume_traces = tc_traces;
+  ck_assert_int_eq(uv_loop_init(&t->loop), 0);
+  ck_assert_int_eq(uv_async_init(&t->loop, &t->stop, on_stop), 0);
+  pc_err_t err = {0};
+  t->rx = pc__otlp_new(s, "otlp/test", &t->tc.c, &err);
+  ck_assert_msg(t->rx != NULL, "%s", err.msg);
+  ck_assert_msg(pc_receiver_otlp.start(t->rx, &t->loop, &err) == 0, "%s", err.msg);
+  t->port = pc_otlp_receiver_port(t->rx);
+  ck_assert_int_gt(t->port, 0);
+  ck_assert_int_eq(pthread_create(&t->thread, NULL, loop_main, t), 0);
+  return t;
+}
+
+/* Shut down, and check that every handle was closed (uv_loop_close). */
+static void server_stop(tserver_t *t) {
+  ck_assert_int_eq(uv_async_send(&t->stop), 0);
+  ck_assert_int_eq(pthread_join(t->thread, NULL), 0);
+  ck_assert_int_eq(uv_loop_close(&t->loop), 0);
+  pc_receiver_otlp.destroy(t->rx);
+  pc_buf_free(&t->tc.last);
+  pc_buf_free(&t->tc.traces);
+  pthread_mutex_destroy(&t->tc.mu);
+  free(t);
+}
+
+static pc_otlp_stats_t stats(tserver_t *t) {
+  pc_otlp_stats_t st;
+  pc_otlp_receiver_stats(t->rx, &st);
+  return st;
+}
+
+/* ---- a blocking HTTP client ---------------------------------------------------- */
+
+typedef struct {
+  int fd;
+  pc_buf_t in;       /* read, not yet consumed */
+  bool head_answer;  /* the next answer is to a HEAD: no body follows */
+} client_t;
+
+static client_t cli_open(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_ge(fd, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_msg(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s",
+                strerror(errno));
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return (client_t){.fd = fd};
+}
+
+static void cli_close(client_t *c) {
+  close(c->fd);
+  pc_buf_free(&c->in);
+}
+
+/* false when the server closed or reset the connection */
+static bool cli_try_send(client_t *c, const void *p, size_t n) {
+  const uint8_t *q = p;
+  while (n) {
+    ssize_t w = send(c->fd, q, n, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    q += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+static void cli_send(client_t *c, const void *p, size_t n) {
+  ck_assert_msg(cli_try_send(c, p, n), "send: %s", strerror(errno));
+}
+
+static void cli_send_str(client_t *c, const char *s) { cli_send(c, s, strlen(s)); }
+
+/* Read more: > 0 bytes, 0 at EOF, < 0 on error or timeout. */
+static ssize_t cli_fill(client_t *c) {
+  ck_assert_int_eq(pc_buf_reserve(&c->in, 64 * 1024), 0);
+  ssize_t r = recv(c->fd, c->in.p + c->in.n, c->in.cap - c->in.n, 0);
+  if (r > 0) c->in.n += (size_t)r;
+  return r;
+}
+
+/* True when the server closes the connection within ms (input dropped). */
+static bool cli_closed_within(client_t *c, unsigned ms) {
+  uint64_t end = now_ms() + ms;
+  while (now_ms() < end) {
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if (poll(&p, 1, 50) <= 0) continue;
+    c->in.n = 0;
+    ssize_t r = cli_fill(c);
+    if (r == 0 || (r < 0 && errno == ECONNRESET)) return true;
+  }
+  return false;
+}
+
+typedef struct {
+  int status;
+  char ctype[128];
+  long clen; /* -1: no Content-Length */
+  unsigned retry_after;
+  char allow[64];
+  char connection[64];
+  pc_buf_t body;
+} resp_t;
+
+static void resp_free(resp_t *r) { pc_buf_free(&r->body); }
+
+static void header_copy(char *dst, size_t n, const char *v, size_t vn) {
+  while (vn && (*v == ' ' || *v == '\t')) v++, vn--;
+  if (vn >= n) vn = n - 1;
+  memcpy(dst, v, vn);
+  dst[vn] = 0;
+}
+
+/* Read one response; false when the connection ends before a whole one. */
+static bool cli_response(client_t *c, resp_t *r) {
+  *r = (resp_t){.clen = -1};
+  uint8_t *end;
+  while (!(end = c->in.n ? memmem(c->in.p, c->in.n, "\r\n\r\n", 4) : NULL))
+    if (cli_fill(c) <= 0) return false;
+  size_t head = (size_t)(end - c->in.p) + 4;
+  char *h = strndup((const char *)c->in.p, head);
+  ck_assert_int_eq(sscanf(h, "HTTP/1.1 %d ", &r->status), 1);
+  for (char *line = strstr(h, "\r\n") + 2; *line && line[0] != '\r'; line = strstr(line, "\r\n") + 2) {
+    char *colon = strchr(line, ':');
+    size_t vn = (size_t)(strstr(line, "\r\n") - colon - 1);
+    if (strncasecmp(line, "Content-Type:", 13) == 0) header_copy(r->ctype, sizeof r->ctype, colon + 1, vn);
+    if (strncasecmp(line, "Content-Length:", 15) == 0) r->clen = strtol(colon + 1, NULL, 10);
+    if (strncasecmp(line, "Retry-After:", 12) == 0) r->retry_after = (unsigned)strtoul(colon + 1, NULL, 10);
+    if (strncasecmp(line, "Allow:", 6) == 0) header_copy(r->allow, sizeof r->allow, colon + 1, vn);
+    if (strncasecmp(line, "Connection:", 11) == 0)
+      header_copy(r->connection, sizeof r->connection, colon + 1, vn);
+  }
+  free(h);
+  size_t body = r->clen > 0 && !c->head_answer ? (size_t)r->clen : 0;
+  c->head_answer = false;
+  while (c->in.n < head + body)
+    if (cli_fill(c) <= 0) return false;
+  pc_buf_append(&r->body, c->in.p + head, body);
+  memmove(c->in.p, c->in.p + head + body, c->in.n - head - body);
+  c->in.n -= head + body;
+  return true;
+}
+
+/* Every final answer carries Content-Type and Content-Length. */
+static void assert_answer(const resp_t *r, int status) {
+  ck_assert_int_eq(r->status, status);
+  ck_assert_msg(r->ctype[0] != 0, "answer %d without Content-Type", r->status);
+  ck_assert_msg(r->clen >= 0, "answer %d without Content-Length", r->status);
+  ck_assert(r->body.n == 0 || (size_t)r->clen == r->body.n);
+}
+
+static void req_build(pc_buf_t *out, const char *method, const char *path, const char *ctype,
+                      const char *extra, const void *body, size_t n) {
+  pc_buf_printf(out, "%s %s HTTP/1.1\r\nHost: test\r\n", method, path);
+  if (ctype) pc_buf_printf(out, "Content-Type: %s\r\n", ctype);
+  pc_buf_printf(out, "%sContent-Length: %zu\r\n\r\n", extra ? extra : "", n);
+  pc_buf_append(out, body, n);
+}
+
+/* One request on its own connection. */
+static void do_request(tserver_t *t, const char *method, const char *path, const char *ctype,
+                       const char *extra, const void *body, size_t n, resp_t *r) {
+  client_t c = cli_open(t->port);
+  pc_buf_t req = {0};
+  req_build(&req, method, path, ctype, extra, body, n);
+  cli_send(&c, req.p, req.n);
+  ck_assert_msg(cli_response(&c, r), "no answer from the receiver");
+  pc_buf_free(&req);
+  cli_close(&c);
+}
+
+static void post(tserver_t *t, const char *ctype, const char *extra, const void *body,
+                 size_t n, resp_t *r) {
+  do_request(t, "POST", PROFILES, ctype, extra, body, n, r);
+}
+
+/* ---- payloads and answer bodies ------------------------------------------------ */
+
+static void rich_payload(pc_buf_t *out, bool json, bool with_bad_profile) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  if (with_bad_profile) req.resources[0].scopes[0].profiles[0].samples[1].stack_index = 9999;
+  ck_assert_int_eq(json ? pc_json_encode(&req, out) : pc_proto_encode(&req, out), 0);
+  pc_arena_free(a);
+}
+
+static uint64_t pb_varint(const uint8_t **p, const uint8_t *end) {
+  uint64_t v = 0;
+  for (int shift = 0; *p < end && shift < 64; shift += 7) {
+    uint8_t b = *(*p)++;
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) return v;
+  }
+  ck_abort_msg("truncated varint in an answer");
+  return 0;
+}
+
+/* The string of field `want` of a protobuf message (first occurrence); also
+ * the varint of field `want_int` into *iv. */
+static void pb_fields(const uint8_t *p, size_t n, int want, char *out, size_t on, int want_int,
+                      uint64_t *iv, const uint8_t **sub, size_t *subn) {
+  const uint8_t *end = p + n;
+  if (out) out[0] = 0;
+  while (p < end) {
+    uint64_t key = pb_varint(&p, end);
+    int field = (int)(key >> 3), wt = (int)(key & 7);
+    if (wt == 0) {
+      uint64_t v = pb_varint(&p, end);
+      if (field == want_int && iv) *iv = v;
+    } else if (wt == 2) {
+      uint64_t len = pb_varint(&p, end);
+      ck_assert_uint_le(len, (uint64_t)(end - p));
+      if (field == want && out) header_copy(out, on, (const char *)p, (size_t)len);
+      if (field == want && sub) {
+        *sub = p;
+        *subn = (size_t)len;
+      }
+      p += len;
+    } else {
+      ck_abort_msg("unexpected wire type %d in an answer", wt);
+    }
+  }
+}
+
+/* google.rpc.Status.message of an error answer, in either encoding. */
+static void status_message(const resp_t *r, char *msg, size_t n) {
+  if (strncmp(r->ctype, JSON, strlen(JSON)) == 0) {
+    json_error_t je;
+    json_t *j = json_loadb((const char *)r->body.p, r->body.n, 0, &je);
+    ck_assert_msg(j != NULL, "answer is not JSON: %s", je.text);
+    const char *m = json_string_value(json_object_get(j, "message"));
+    ck_assert_msg(m != NULL, "JSON Status without message");
+    snprintf(msg, n, "%s", m);
+    json_decref(j);
+    return;
+  }
+  ck_assert_str_eq(r->ctype, PROTO);
+  pb_fields(r->body.p, r->body.n, 2, msg, n, 0, NULL, NULL, NULL);
+}
+
+static void assert_status_body(const resp_t *r, int status, const char *ctype,
+                               const char *needle) {
+  assert_answer(r, status);
+  ck_assert_str_eq(r->ctype, ctype);
+  char msg[512];
+  status_message(r, msg, sizeof msg);
+  ck_assert_msg(strstr(msg, needle) != NULL, "status message \"%s\" lacks \"%s\"", msg, needle);
+}
+
+/* partial_success of an ExportProfilesServiceResponse (protobuf). */
+static uint64_t partial_rejected(const resp_t *r, char *msg, size_t n) {
+  const uint8_t *sub = NULL;
+  size_t subn = 0;
+  pb_fields(r->body.p, r->body.n, 1, NULL, 0, 0, NULL, &sub, &subn);
+  if (!sub) {
+    if (msg) msg[0] = 0;
+    return 0;
+  }
+  uint64_t rejected = 0;
+  pb_fields(sub, subn, 2, msg, n, 1, &rejected, NULL, NULL);
+  return rejected;
+}
+
+/* A good protobuf request on a new connection gets 200. */
+static void assert_good(tserver_t *t) {
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  resp_t r;
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_answer(&r, 200);
+  ck_assert_str_eq(r.ctype, PROTO);
+  ck_assert_uint_eq(r.body.n, 0);
+  resp_free(&r);
+  pc_buf_free(&body);
+}
+
+/* ================================ otlp ================================ */
+
+START_TEST(test_proto_200) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  resp_t r;
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_answer(&r, 200);
+  ck_assert_str_eq(r.ctype, PROTO);
+  ck_assert_uint_eq(r.body.n, 0); /* full success: partial_success unset */
+  ck_assert_uint_eq(tc_calls(&t->tc), 1);
+  /* The pipeline got the very request that was sent. */
+  ck_assert_uint_eq(t->tc.last.n, body.n);
+  ck_assert_mem_eq(t->tc.last.p, body.p, body.n);
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.requests, 1);
+  ck_assert_uint_eq(st.requests_failed, 0);
+  ck_assert_uint_eq(st.profiles_accepted, 3);
+  ck_assert_uint_eq(st.samples_accepted, 3);
+  ck_assert_uint_eq(st.bytes_decompressed, body.n);
+  ck_assert_uint_gt(st.bytes_in, body.n);
+  ck_assert_uint_eq(st.connections_total, 1);
+  resp_free(&r);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_json_200) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0}, proto = {0};
+  rich_payload(&body, true, false);
+  rich_payload(&proto, false, false);
+  resp_t r;
+  post(t, "application/json; charset=utf-8", NULL, body.p, body.n, &r);
+  assert_answer(&r, 200);
+  ck_assert_str_eq(r.ctype, JSON);
+  ck_assert_uint_eq(r.body.n, 2);
+  ck_assert_mem_eq(r.body.p, "{}", 2);
+  ck_assert_uint_eq(t->tc.last.n, proto.n); /* same request as the protobuf one */
+  ck_assert_mem_eq(t->tc.last.p, proto.p, proto.n);
+  resp_free(&r);
+  pc_buf_free(&body);
+  pc_buf_free(&proto);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_partial_success) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, true);
+  /* What the decoder itself says about it. */
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_err_t err;
+  ck_assert_int_eq(pc_proto_decode(a, body.p, body.n, &req, &err), 0);
+  ck_assert_uint_eq(req.rejected_profiles, 1);
+
+  resp_t r;
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_answer(&r, 200);
+  char msg[300];
+  ck_assert_uint_eq(partial_rejected(&r, msg, sizeof msg), 1);
+  ck_assert_str_eq(msg, req.reject_msg);
+  resp_free(&r);
+
+  pc_buf_t json = {0};
+  rich_payload(&json, true, true);
+  post(t, JSON, NULL, json.p, json.n, &r);
+  assert_answer(&r, 200);
+  json_t *j = json_loadb((const char *)r.body.p, r.body.n, 0, NULL);
+  ck_assert_ptr_nonnull(j);
+  json_t *ps = json_object_get(j, "partialSuccess");
+  ck_assert_str_eq(json_string_value(json_object_get(ps, "rejectedProfiles")), "1");
+  ck_assert_str_eq(json_string_value(json_object_get(ps, "errorMessage")), req.reject_msg);
+  json_decref(j);
+  resp_free(&r);
+
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.profiles_accepted, 4);
+  ck_assert_uint_eq(st.profiles_refused, 2);
+  pc_arena_free(a);
+  pc_buf_free(&body);
+  pc_buf_free(&json);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_404_405) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  /* Both on one connection: refusals at the headers keep it alive. */
+  client_t c = cli_open(t->port);
+  pc_buf_t req = {0};
+  req_build(&req, "POST", "/v1/metrics", PROTO, NULL, body.p, body.n);
+  cli_send(&c, req.p, req.n);
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 404, PROTO, "no OTLP endpoint at \"/v1/metrics\"");
+  ck_assert_str_eq(r.connection, "");
+  resp_free(&r);
+
+  req.n = 0;
+  req_build(&req, "GET", PROFILES, NULL, NULL, "", 0);
+  cli_send(&c, req.p, req.n);
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 405, PROTO, "method GET is not allowed");
+  ck_assert_str_eq(r.allow, "POST");
+  resp_free(&r);
+
+  /* A JSON client gets its error in JSON. */
+  req.n = 0;
+  req_build(&req, "PUT", PROFILES, JSON, NULL, "{}", 2);
+  cli_send(&c, req.p, req.n);
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 405, JSON, "use POST");
+  resp_free(&r);
+
+  /* Traces are not served without a traces consumer. */
+  req.n = 0;
+  req_build(&req, "POST", "/v1/traces", PROTO, NULL, "", 0);
+  cli_send(&c, req.p, req.n);
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 404, PROTO, "no traces are taken at /v1/traces");
+  resp_free(&r);
+
+  /* HEAD: the answer's headers only, and the connection stays usable. */
+  req.n = 0;
+  req_build(&req, "HEAD", PROFILES, NULL, NULL, "", 0);
+  cli_send(&c, req.p, req.n);
+  c.head_answer = true;
+  ck_assert(cli_response(&c, &r));
+  ck_assert_int_eq(r.status, 405);
+  ck_assert_int_gt(r.clen, 0);
+  ck_assert_uint_eq(r.body.n, 0);
+  ck_assert_str_eq(r.allow, "POST");
+  resp_free(&r);
+
+  req.n = 0;
+  req_build(&req, "POST", PROFILES "?x=1", PROTO, NULL, body.p, body.n);
+  cli_send(&c, req.p, req.n);
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200); /* a query string does not change the path */
+  resp_free(&r);
+  ck_assert_uint_eq(stats(t).connections_total, 1);
+  ck_assert_uint_eq(stats(t).requests_failed, 5);
+  cli_close(&c);
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_415) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  resp_t r;
+  post(t, "text/plain", NULL, body.p, body.n, &r);
+  assert_status_body(&r, 415, PROTO, "unsupported Content-Type \"text/plain\"");
+  resp_free(&r);
+  post(t, NULL, NULL, body.p, body.n, &r);
+  assert_status_body(&r, 415, PROTO, "unsupported Content-Type");
+  resp_free(&r);
+  post(t, PROTO, "Content-Encoding: br\r\n", body.p, body.n, &r);
+  assert_status_body(&r, 415, PROTO, "unsupported Content-Encoding \"br\"");
+  resp_free(&r);
+  post(t, JSON, "Content-Encoding: gzip\r\nContent-Encoding: zstd\r\n", "{}", 2, &r);
+  assert_status_body(&r, 415, JSON, "\"gzip, zstd\"");
+  resp_free(&r);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  assert_good(t);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_400_undecodable) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  /* Field 1 (dictionary), length 100, with 3 bytes behind it. */
+  static const uint8_t bad[] = {0x0a, 0x64, 0x01, 0x02, 0x03};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_err_t err = {0};
+  ck_assert_int_ne(pc_proto_decode(a, bad, sizeof bad, &req, &err), 0);
+  resp_t r;
+  post(t, PROTO, NULL, bad, sizeof bad, &r);
+  assert_status_body(&r, 400, PROTO, err.msg); /* the decoder's own words */
+  resp_free(&r);
+
+  static const char bad_json[] = "{\"resourceProfiles\": [ {\"scopeProfiles\": 7 ]}";
+  pc_arena_reset(a);
+  err = (pc_err_t){0};
+  ck_assert_int_ne(pc_json_decode(a, (const uint8_t *)bad_json, sizeof bad_json - 1, &req, &err), 0);
+  post(t, JSON, NULL, bad_json, sizeof bad_json - 1, &r);
+  assert_status_body(&r, 400, JSON, err.msg);
+  resp_free(&r);
+
+  /* A bad index in the dictionary fails the whole request. */
+  pc_arena_reset(a);
+  pc_test_rich_request(a, &req);
+  req.dict.stacks[1].location_indices.v[0] = 77;
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_status_body(&r, 400, PROTO, "out of range");
+  resp_free(&r);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  ck_assert_uint_eq(stats(t).requests_failed, 3);
+  assert_good(t);
+  pc_buf_free(&body);
+  pc_arena_free(a);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_compressed) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  static const struct {
+    pc_encoding_t enc;
+    const char *header;
+  } cases[] = {{PC_ENC_GZIP, "Content-Encoding: gzip\r\n"},
+               {PC_ENC_GZIP, "Content-Encoding: x-gzip\r\n"},
+               {PC_ENC_DEFLATE, "Content-Encoding: deflate\r\n"},
+               {PC_ENC_ZSTD, "Content-Encoding: zstd\r\n"},
+               {PC_ENC_IDENTITY, "Content-Encoding: identity\r\n"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    pc_buf_t z = {0};
+    ck_assert_int_eq(pc_compress(cases[i].enc, 0, body.p, body.n, &z), 0);
+    resp_t r;
+    post(t, PROTO, cases[i].header, z.p, z.n, &r);
+    assert_answer(&r, 200);
+    ck_assert_uint_eq(t->tc.last.n, body.n);
+    ck_assert_mem_eq(t->tc.last.p, body.p, body.n);
+    resp_free(&r);
+    pc_buf_free(&z);
+  }
+  ck_assert_uint_eq(stats(t).bytes_decompressed, 5 * body.n);
+
+  /* Corrupt and truncated compressed bodies: 400. */
+  pc_buf_t z = {0};
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, body.p, body.n, &z), 0);
+  resp_t r;
+  post(t, PROTO, "Content-Encoding: gzip\r\n", z.p, z.n / 2, &r);
+  assert_status_body(&r, 400, PROTO, "gzip");
+  resp_free(&r);
+  z.p[z.n / 2] ^= 0xff;
+  z.p[z.n / 2 + 1] ^= 0x55;
+  post(t, PROTO, "Content-Encoding: gzip\r\n", z.p, z.n, &r);
+  assert_status_body(&r, 400, PROTO, "cannot decompress");
+  resp_free(&r);
+  post(t, JSON, "Content-Encoding: zstd\r\n", "not zstd at all", 15, &r);
+  assert_status_body(&r, 400, JSON, "zstd");
+  resp_free(&r);
+  assert_good(t);
+  pc_buf_free(&z);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+/* VmHWM (peak resident set) of this process, in bytes. */
+static uint64_t peak_rss(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  ck_assert_ptr_nonnull(f);
+  char line[256];
+  uint64_t kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %" SCNu64, &kb) == 1) break;
+  fclose(f);
+  return kb * 1024;
+}
+
+/* A gzip stream of `mib` MiB of zeros, built from one compressed MiB
+ * repeated (each ends on a full flush, so the copies chain). */
+static void gzip_bomb(pc_buf_t *out, unsigned mib) {
+  static const uint8_t header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+  uint8_t *zero = pc_xcalloc(1, 1 << 20);
+  z_stream zs = {0};
+  ck_assert_int_eq(deflateInit2(&zs, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  uint8_t block[64 * 1024];
+  zs.next_in = zero;
+  zs.avail_in = 1 << 20;
+  zs.next_out = block;
+  zs.avail_out = sizeof block;
+  ck_assert_int_eq(deflate(&zs, Z_FULL_FLUSH), Z_OK);
+  ck_assert_uint_eq(zs.avail_in, 0);
+  size_t bn = sizeof block - zs.avail_out;
+  uint8_t last[64];
+  zs.next_out = last;
+  zs.avail_out = sizeof last;
+  ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  size_t ln = sizeof last - zs.avail_out;
+  deflateEnd(&zs);
+  uLong crc1 = crc32(0, zero, 1 << 20), crc = crc32(0, NULL, 0);
+  pc_buf_append(out, header, sizeof header);
+  for (unsigned i = 0; i < mib; i++) {
+    pc_buf_append(out, block, bn);
+    crc = crc32_combine(crc, crc1, 1 << 20);
+  }
+  pc_buf_append(out, last, ln);
+  uint32_t size = (uint32_t)((uint64_t)mib << 20);
+  uint8_t trailer[8] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16), (uint8_t)(crc >> 24),
+                        (uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16), (uint8_t)(size >> 24)};
+  pc_buf_append(out, trailer, 8);
+  free(zero);
+}
+
+START_TEST(test_413_decompressed) {
+  pc_otlp_settings_t s = test_settings(); /* default limit: 64 MiB */
+  tserver_t *t = server_start(&s, false);
+  /* The bomb itself is valid: check with a small one that it inflates. */
+  pc_buf_t small = {0}, plain = {0};
+  gzip_bomb(&small, 3);
+  ck_assert_int_eq(pc_decompress(PC_ENC_GZIP, small.p, small.n, 4 << 20, &plain, NULL), 0);
+  ck_assert_uint_eq(plain.n, 3 << 20);
+  pc_buf_free(&plain);
+  pc_buf_free(&small);
+
+  pc_buf_t bomb = {0};
+  gzip_bomb(&bomb, 1024); /* 1 GiB of zeros in about 1 MiB */
+  ck_assert_uint_lt(bomb.n, 2 << 20);
+  uint64_t rss0 = peak_rss(), t0 = now_ms();
+  resp_t r;
+  post(t, PROTO, "Content-Encoding: gzip\r\n", bomb.p, bomb.n, &r);
+  uint64_t took = now_ms() - t0, grew = peak_rss() - rss0;
+  assert_status_body(&r, 413, PROTO, "max_request_body_size");
+  ck_assert_msg(took < 5000, "bomb answered after %llu ms", (unsigned long long)took);
+  ck_assert_msg(grew < ((uint64_t)256 << 20), "peak RSS grew by %llu MiB",
+                (unsigned long long)(grew >> 20));
+  resp_free(&r);
+  pc_buf_free(&bomb);
+
+  /* zstd, one byte over a smaller limit, then exactly at it. */
+  server_stop(t);
+  s.max_request_body_size = 1 << 20;
+  t = server_start(&s, false);
+  uint8_t *zero = pc_xcalloc(1, (1 << 20) + 1);
+  pc_buf_t z = {0};
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 0, zero, (1 << 20) + 1, &z), 0);
+  post(t, JSON, "Content-Encoding: zstd\r\n", z.p, z.n, &r);
+  assert_status_body(&r, 413, JSON, "after zstd decompression");
+  resp_free(&r);
+  z.n = 0;
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 0, zero, 1 << 20, &z), 0);
+  post(t, PROTO, "Content-Encoding: zstd\r\n", z.p, z.n, &r);
+  assert_status_body(&r, 400, PROTO, ""); /* within the limit; zeros are no protobuf */
+  resp_free(&r);
+  assert_good(t);
+  free(zero);
+  pc_buf_free(&z);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_pipeline_answers) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0}, json = {0};
+  rich_payload(&body, false, false);
+  rich_payload(&json, true, false);
+  resp_t r;
+
+  tc_set(&t->tc, PC_EAGAIN, 7);
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_status_body(&r, 503, PROTO, "retry later");
+  ck_assert_uint_eq(r.retry_after, 7);
+  resp_free(&r);
+  tc_set(&t->tc, PC_EAGAIN, 0);
+  post(t, JSON, NULL, json.p, json.n, &r);
+  assert_status_body(&r, 503, JSON, "test consumer refuses");
+  ck_assert_uint_eq(r.retry_after, 1);
+  resp_free(&r);
+
+  tc_set(&t->tc, PC_EIO, 0);
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_status_body(&r, 500, PROTO, "test consumer refuses: EIO");
+  ck_assert_uint_eq(r.retry_after, 0);
+  resp_free(&r);
+  tc_set(&t->tc, PC_EINVAL, 0);
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_status_body(&r, 400, PROTO, "test consumer refuses: EINVAL");
+  resp_free(&r);
+  tc_set(&t->tc, PC_EDECODE, 0);
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_answer(&r, 400);
+  resp_free(&r);
+
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.profiles_refused, 15);
+  ck_assert_uint_eq(st.samples_refused, 15);
+  ck_assert_uint_eq(st.profiles_accepted, 0);
+  tc_set(&t->tc, 0, 0);
+  assert_good(t);
+  ck_assert_uint_eq(stats(t).profiles_accepted, 3);
+  pc_buf_free(&body);
+  pc_buf_free(&json);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_empty_body) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  resp_t r;
+  post(t, PROTO, NULL, "", 0, &r);
+  assert_answer(&r, 200);
+  ck_assert_uint_eq(r.body.n, 0);
+  resp_free(&r);
+  post(t, JSON, NULL, "", 0, &r);
+  assert_answer(&r, 200);
+  ck_assert_str_eq(r.ctype, JSON);
+  ck_assert_mem_eq(r.body.p, "{}", 2);
+  resp_free(&r);
+  /* Valid but empty messages: nothing for the pipeline either. */
+  post(t, JSON, NULL, "{}", 2, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_traces) {
+  pc_otlp_settings_t s = test_settings();
+  s.traces_url_path = "/custom/traces";
+  s.profiles_url_path = "/custom/profiles";
+  tserver_t *t = server_start(&s, true);
+  static const char spans[] = "\x0a\x03\x0a\x01\x00 pretend spans";
+  pc_buf_t z = {0};
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, (const uint8_t *)spans, sizeof spans - 1, &z), 0);
+  resp_t r;
+  do_request(t, "POST", "/custom/traces", PROTO, "Content-Encoding: gzip\r\n", z.p, z.n, &r);
+  assert_answer(&r, 200);
+  ck_assert_str_eq(r.ctype, PROTO);
+  ck_assert_uint_eq(r.body.n, 0); /* an empty ExportTraceServiceResponse */
+  ck_assert_uint_eq(t->tc.traces_calls, 1);
+  ck_assert_uint_eq(t->tc.traces.n, sizeof spans - 1);
+  ck_assert_mem_eq(t->tc.traces.p, spans, sizeof spans - 1);
+  ck_assert(!t->tc.traces_json);
+  resp_free(&r);
+  do_request(t, "POST", "/custom/traces", JSON, NULL, "{\"resourceSpans\":[]}", 20, &r);
+  assert_answer(&r, 200);
+  ck_assert_mem_eq(r.body.p, "{}", 2);
+  ck_assert(t->tc.traces_json);
+  resp_free(&r);
+  tc_set(&t->tc, PC_EAGAIN, 2);
+  do_request(t, "POST", "/custom/traces", JSON, NULL, "{}", 2, &r);
+  assert_status_body(&r, 503, JSON, "retry later");
+  ck_assert_uint_eq(r.retry_after, 2);
+  resp_free(&r);
+  tc_set(&t->tc, 0, 0);
+  /* The default paths are gone once configured away. */
+  post(t, PROTO, NULL, "", 0, &r);
+  assert_answer(&r, 404);
+  resp_free(&r);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  do_request(t, "POST", "/custom/profiles", PROTO, NULL, body.p, body.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  pc_buf_free(&body);
+  pc_buf_free(&z);
+  server_stop(t);
+}
+END_TEST
+
+/* Requests above the inline size are decoded in the thread pool, and
+ * small compressed ones that inflate past it are handed over there. */
+START_TEST(test_large_request) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  size_t big = 600 * 1024;
+  uint8_t *blob = pc_xmalloc(big);
+  for (size_t i = 0; i < big; i++) blob[i] = (uint8_t)(i * 7 / 4096);
+  req.resources[0].scopes[0].profiles[0].original_payload = (pc_str_t){blob, big};
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  /* deflate does not announce its size: tried on the loop, then handed over. */
+  static const pc_encoding_t encs[] = {PC_ENC_IDENTITY, PC_ENC_GZIP, PC_ENC_ZSTD, PC_ENC_DEFLATE};
+  for (int i = 0; i < 4; i++) {
+    pc_buf_t z = {0};
+    ck_assert_int_eq(pc_compress(encs[i], 0, body.p, body.n, &z), 0);
+    char header[64];
+    snprintf(header, sizeof header, "Content-Encoding: %s\r\n", pc_encoding_name(encs[i]));
+    ck_assert(encs[i] == PC_ENC_IDENTITY || z.n < 128 * 1024); /* small on the wire */
+    resp_t r;
+    post(t, PROTO, header, z.p, z.n, &r);
+    assert_answer(&r, 200);
+    ck_assert_uint_eq(t->tc.last.n, body.n);
+    ck_assert_mem_eq(t->tc.last.p, body.p, body.n);
+    resp_free(&r);
+    pc_buf_free(&z);
+  }
+  /* Under a limit between the inline size and the body: 413 after inflating. */
+  server_stop(t);
+  s.max_request_body_size = 300 * 1024;
+  t = server_start(&s, false);
+  pc_buf_t z = {0};
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, body.p, body.n, &z), 0);
+  resp_t r;
+  post(t, PROTO, "Content-Encoding: gzip\r\n", z.p, z.n, &r);
+  assert_status_body(&r, 413, PROTO, "(307200 bytes) after gzip decompression");
+  resp_free(&r);
+  assert_good(t);
+  pc_buf_free(&z);
+  pc_buf_free(&body);
+  free(blob);
+  pc_arena_free(a);
+  server_stop(t);
+}
+END_TEST
+
+/* The receiver built from YAML, as the service builds it. */
+static void *create_from_yaml(const char *yaml, pc_consumer_t *next, pc_cfg_t **cfg,
+                              pc_err_t *err) {
+  *cfg = pc_cfg_load_string("test.yaml", yaml, err);
+  ck_assert_msg(*cfg != NULL, "%s", err->msg);
+  const pc_cfg_node_t *node =
+      pc_cfg_get(pc_cfg_get(pc_cfg_root(*cfg), "receivers"), "otlp");
+  pc_create_args_t args = {.id = "otlp", .cfg = node, .next = next,
+                           .signals = PC_SIGNAL_PROFILES};
+  return pc_receiver_otlp.create(&args, err);
+}
+
+static void on_done_count(void *arg) { ++*(int *)arg; }
+
+START_TEST(test_config) {
+  pc_otlp_settings_t d;
+  pc__otlp_defaults(&d);
+  ck_assert_str_eq(d.endpoint, "localhost:4318");
+  ck_assert_uint_eq(d.max_request_body_size, (uint64_t)64 << 20);
+  ck_assert_str_eq(d.profiles_url_path, "/v1development/profiles");
+  ck_assert_str_eq(d.traces_url_path, "/v1/traces");
+  ck_assert(!d.include_metadata);
+  ck_assert_uint_eq(d.read_header_timeout, 10000);
+  ck_assert_uint_eq(d.idle_timeout, 60000);
+  ck_assert_int_eq(d.max_connections, 1024);
+
+  tconsumer_t tc = {.c = {.consume_profiles = tc_profiles}};
+  pthread_mutex_init(&tc.mu, NULL);
+  pc_cfg_t *cfg;
+  pc_err_t err = {0};
+  void *rx = create_from_yaml(
+      "receivers:\n"
+      "  otlp:\n"
+      "    protocols:\n"
+      "      grpc:\n"
+      "        endpoint: 127.0.0.1:4317\n"
+      "      http:\n"
+      "        endpoint: 127.0.0.1:0\n"
+      "        max_request_body_size: 1KiB\n"
+      "        include_metadata: true\n"
+      "        read_header_timeout: 2s\n"
+      "        min_body_rate: 0\n"
+      "        max_connections: 8\n",
+      &tc.c, &cfg, &err);
+  ck_assert_msg(rx != NULL, "%s", err.msg);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ck_assert_msg(pc_receiver_otlp.start(rx, &loop, &err) == 0, "%s", err.msg);
+  int port = pc_otlp_receiver_port(rx);
+  ck_assert_int_gt(port, 0);
+  /* Shutdown works, and twice, each done called once. */
+  int done = 0;
+  pc_receiver_otlp.shutdown(rx, uv_now(&loop) + 1000, on_done_count, &done);
+  pc_receiver_otlp.shutdown(rx, uv_now(&loop) + 1000, on_done_count, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(done, 2);
+  pc_receiver_otlp.shutdown(rx, uv_now(&loop) + 1000, on_done_count, &done);
+  ck_assert_int_eq(done, 3);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  pc_receiver_otlp.destroy(rx);
+  pc_cfg_free(cfg);
+
+  /* No config at all: the defaults; shutdown without start is fine. */
+  pc_create_args_t args = {.id = "otlp", .next = &tc.c};
+  rx = pc_receiver_otlp.create(&args, &err);
+  ck_assert_ptr_nonnull(rx);
+  pc_receiver_otlp.shutdown(rx, 0, on_done_count, &done);
+  ck_assert_int_eq(done, 4);
+  pc_receiver_otlp.destroy(rx);
+
+  /* gRPC only: refused at load, with the file and line. */
+  rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      grpc:\n", &tc.c, &cfg, &err);
+  ck_assert_ptr_null(rx);
+  ck_assert_msg(strstr(err.msg, "test.yaml:4:7") && strstr(err.msg, "protocols.http"), "%s",
+                err.msg);
+  pc_cfg_free(cfg);
+  rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n        cors: {}\n",
+                        &tc.c, &cfg, &err);
+  ck_assert_ptr_null(rx);
+  ck_assert_msg(strstr(err.msg, "unknown key \"cors\""), "%s", err.msg);
+  pc_cfg_free(cfg);
+  rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n"
+                        "        traces_url_path: v1/traces\n",
+                        &tc.c, &cfg, &err);
+  ck_assert_ptr_null(rx);
+  ck_assert_msg(strstr(err.msg, "must be a path starting with '/'"), "%s", err.msg);
+  pc_cfg_free(cfg);
+  rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n"
+                        "        max_request_body_size: lots\n",
+                        &tc.c, &cfg, &err);
+  ck_assert_ptr_null(rx);
+  ck_assert_msg(strstr(err.msg, "test.yaml:5"), "%s", err.msg);
+  pc_cfg_free(cfg);
+  pc_buf_free(&tc.last);
+  pthread_mutex_destroy(&tc.mu);
+}
+END_TEST
+
+START_TEST(test_listen_error) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  char ep[64];
+  snprintf(ep, sizeof ep, "127.0.0.1:%d", t->port);
+  s.endpoint = ep;
+  tconsumer_t tc = {.c = {.consume_profiles = tc_profiles}};
+  pc_err_t err = {0};
+  void *rx = pc__otlp_new(&s, "otlp/second", &tc.c, &err);
+  ck_assert_ptr_nonnull(rx);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ck_assert_int_ne(pc_receiver_otlp.start(rx, &loop, &err), 0);
+  ck_assert_msg(strstr(err.msg, ep) && strstr(err.msg, "EADDRINUSE"), "%s", err.msg);
+  int done = 0;
+  pc_receiver_otlp.shutdown(rx, 0, on_done_count, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(done, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  pc_receiver_otlp.destroy(rx);
+  s.endpoint = "nonsense";
+  ck_assert_ptr_null(pc__otlp_new(&s, "otlp", &tc.c, &err));
+  ck_assert_msg(strstr(err.msg, "not host:port"), "%s", err.msg);
+  server_stop(t);
+}
+END_TEST
+
+/* ============================= http_server ============================= */
+
+START_TEST(test_keep_alive) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0}, req = {0};
+  rich_payload(&body, false, false);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, body.p, body.n);
+  client_t c = cli_open(t->port);
+  for (int i = 0; i < 5; i++) {
+    cli_send(&c, req.p, req.n);
+    resp_t r;
+    ck_assert(cli_response(&c, &r));
+    assert_answer(&r, 200);
+    ck_assert_str_eq(r.connection, "");
+    resp_free(&r);
+  }
+  ck_assert_uint_eq(stats(t).connections_total, 1);
+  ck_assert_uint_eq(tc_calls(&t->tc), 5);
+  /* Connection: close is honoured. */
+  pc_buf_t last = {0};
+  req_build(&last, "POST", PROFILES, PROTO, "Connection: close\r\n", body.p, body.n);
+  cli_send(&c, last.p, last.n);
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200);
+  ck_assert_str_eq(r.connection, "close");
+  ck_assert(cli_closed_within(&c, 1000));
+  resp_free(&r);
+  cli_close(&c);
+  pc_buf_free(&last);
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t); /* also with a keep-alive connection that just went idle */
+}
+END_TEST
+
+START_TEST(test_pipelining) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t good = {0}, partial = {0}, all = {0};
+  rich_payload(&good, false, false);
+  rich_payload(&partial, false, true);
+  /* Four requests in one write: partial, 404, good, good-as-JSON-error. */
+  req_build(&all, "POST", PROFILES, PROTO, NULL, partial.p, partial.n);
+  req_build(&all, "POST", "/nowhere", PROTO, NULL, good.p, good.n);
+  req_build(&all, "POST", PROFILES, PROTO, NULL, good.p, good.n);
+  req_build(&all, "POST", PROFILES, JSON, NULL, "[", 1);
+  client_t c = cli_open(t->port);
+  cli_send(&c, all.p, all.n);
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200);
+  ck_assert_uint_eq(partial_rejected(&r, NULL, 0), 1);
+  resp_free(&r);
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 404);
+  resp_free(&r);
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200);
+  ck_assert_uint_eq(r.body.n, 0);
+  resp_free(&r);
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 400, JSON, "");
+  resp_free(&r);
+  /* The pipeline saw them in order: 2 profiles (one rejected), then 3. */
+  ck_assert_uint_eq(t->tc.n_counts, 2);
+  ck_assert_uint_eq(t->tc.counts[0], 2);
+  ck_assert_uint_eq(t->tc.counts[1], 3);
+
+  /* Pipelined byte by byte across writes works too. */
+  all.n = 0;
+  req_build(&all, "POST", PROFILES, PROTO, NULL, good.p, good.n);
+  req_build(&all, "POST", PROFILES, PROTO, NULL, partial.p, partial.n);
+  for (size_t i = 0; i < all.n; i += 97) cli_send(&c, all.p + i, all.n - i < 97 ? all.n - i : 97);
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200);
+  ck_assert_uint_eq(r.body.n, 0);
+  resp_free(&r);
+  ck_assert(cli_response(&c, &r));
+  ck_assert_uint_eq(partial_rejected(&r, NULL, 0), 1);
+  resp_free(&r);
+  ck_assert_uint_eq(stats(t).connections_total, 1);
+  cli_close(&c);
+  pc_buf_free(&all);
+  pc_buf_free(&good);
+  pc_buf_free(&partial);
+  server_stop(t);
+}
+END_TEST
+
+static void chunked_request(pc_buf_t *out, const char *extra, const uint8_t *body, size_t n,
+                            size_t chunk) {
+  pc_buf_printf(out, "POST " PROFILES " HTTP/1.1\r\nHost: t\r\nContent-Type: " PROTO
+                "\r\n%sTransfer-Encoding: chunked\r\n\r\n", extra ? extra : "");
+  for (size_t i = 0; i < n; i += chunk) {
+    size_t k = n - i < chunk ? n - i : chunk;
+    pc_buf_printf(out, "%zx;ext=1\r\n", k);
+    pc_buf_append(out, body + i, k);
+    pc_buf_append(out, "\r\n", 2);
+  }
+  pc_buf_printf(out, "0\r\nX-Trailer: yes\r\n\r\n");
+}
+
+START_TEST(test_chunked) {
+  pc_otlp_settings_t s = test_settings();
+  s.max_request_body_size = 64 * 1024;
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0}, req = {0};
+  rich_payload(&body, false, false);
+  chunked_request(&req, NULL, body.p, body.n, 100);
+  client_t c = cli_open(t->port);
+  /* Sent in pieces that split chunk headers. */
+  for (size_t i = 0; i < req.n; i += 33) {
+    cli_send(&c, req.p + i, req.n - i < 33 ? req.n - i : 33);
+    if (i % 330 == 0) sleep_ms(1);
+  }
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200);
+  ck_assert_uint_eq(t->tc.last.n, body.n);
+  ck_assert_mem_eq(t->tc.last.p, body.p, body.n);
+  resp_free(&r);
+  /* gzip-compressed and chunked. */
+  pc_buf_t z = {0};
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, body.p, body.n, &z), 0);
+  req.n = 0;
+  chunked_request(&req, "Content-Encoding: gzip\r\n", z.p, z.n, 64);
+  cli_send(&c, req.p, req.n);
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200);
+  resp_free(&r);
+  cli_close(&c);
+
+  /* A chunked body over the limit: 413 as soon as it passes it. */
+  uint8_t *big = pc_xcalloc(1, 200 * 1024);
+  req.n = 0;
+  chunked_request(&req, NULL, big, 200 * 1024, 16 * 1024);
+  c = cli_open(t->port);
+  cli_try_send(&c, req.p, req.n); /* the server may stop reading midway */
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 413, PROTO, "max_request_body_size");
+  ck_assert_str_eq(r.connection, "close");
+  resp_free(&r);
+  cli_close(&c);
+  /* Refused at the headers, then more body than the limit to drop: the
+   * refusal is sent at once and the connection closed. */
+  req.n = 0;
+  chunked_request(&req, NULL, big, 200 * 1024, 16 * 1024);
+  memcpy(req.p + 5, "/nowhere/pr", 11); /* same length as the profiles path's start */
+  c = cli_open(t->port);
+  cli_try_send(&c, req.p, req.n);
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 404, PROTO, "/nowhere/pr");
+  ck_assert_str_eq(r.connection, "close");
+  resp_free(&r);
+  cli_close(&c);
+  free(big);
+  assert_good(t);
+  pc_buf_free(&z);
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_413_content_length) {
+  pc_otlp_settings_t s = test_settings();
+  s.max_request_body_size = 64 * 1024;
+  tserver_t *t = server_start(&s, false);
+  /* Only the headers are sent: the answer must not wait for the body. */
+  client_t c = cli_open(t->port);
+  cli_send_str(&c, "POST " PROFILES " HTTP/1.1\r\nHost: t\r\nContent-Type: " PROTO
+               "\r\nContent-Length: 65537\r\n\r\n");
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 413, PROTO, "65537 bytes exceeds max_request_body_size (65536 bytes)");
+  ck_assert_str_eq(r.connection, "close");
+  ck_assert(cli_closed_within(&c, 3000));
+  resp_free(&r);
+  cli_close(&c);
+  /* Exactly at the limit is fine (and reaches the decoder). */
+  uint8_t *zero = pc_xcalloc(1, 65536);
+  post(t, PROTO, NULL, zero, 65536, &r);
+  assert_answer(&r, 400);
+  resp_free(&r);
+  free(zero);
+  assert_good(t);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_expect_continue) {
+  pc_otlp_settings_t s = test_settings();
+  s.max_request_body_size = 64 * 1024;
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  client_t c = cli_open(t->port);
+  char head[256];
+  snprintf(head, sizeof head,
+           "POST " PROFILES " HTTP/1.1\r\nHost: t\r\nContent-Type: " PROTO
+           "\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n", body.n);
+  for (int round = 0; round < 2; round++) { /* twice on one connection */
+    cli_send_str(&c, head);
+    resp_t r;
+    ck_assert(cli_response(&c, &r));
+    ck_assert_int_eq(r.status, 100);
+    resp_free(&r);
+    cli_send(&c, body.p, body.n);
+    ck_assert(cli_response(&c, &r));
+    assert_answer(&r, 200);
+    resp_free(&r);
+  }
+  cli_close(&c);
+  ck_assert_uint_eq(tc_calls(&t->tc), 2);
+
+  /* Too large: 413 at once, no 100, and the connection is closed. */
+  c = cli_open(t->port);
+  cli_send_str(&c, "POST " PROFILES " HTTP/1.1\r\nHost: t\r\nContent-Type: " PROTO
+               "\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n");
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 413, PROTO, "1000000 bytes");
+  ck_assert(cli_closed_within(&c, 3000));
+  resp_free(&r);
+  cli_close(&c);
+  /* Refused at the headers (415): final answer at once, no 100. */
+  c = cli_open(t->port);
+  cli_send_str(&c, "POST " PROFILES " HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv"
+               "\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n");
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 415);
+  ck_assert_str_eq(r.connection, "close");
+  resp_free(&r);
+  cli_close(&c);
+  /* An Expect we do not know: 417. */
+  c = cli_open(t->port);
+  cli_send_str(&c, "POST " PROFILES " HTTP/1.1\r\nHost: t\r\nContent-Type: " PROTO
+               "\r\nExpect: 200-ok\r\nContent-Length: 10\r\n\r\n");
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 417, PROTO, "100-continue");
+  resp_free(&r);
+  cli_close(&c);
+  assert_good(t);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_http10) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0}, req = {0};
+  rich_payload(&body, false, false);
+  pc_buf_printf(&req, "POST " PROFILES " HTTP/1.0\r\nContent-Type: " PROTO
+                "\r\nContent-Length: %zu\r\n\r\n", body.n);
+  pc_buf_append(&req, body.p, body.n);
+  client_t c = cli_open(t->port);
+  cli_send(&c, req.p, req.n);
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200);
+  ck_assert_str_eq(r.connection, "close");
+  ck_assert(cli_closed_within(&c, 3000));
+  resp_free(&r);
+  cli_close(&c);
+  /* HTTP/1.0 with keep-alive asked for. */
+  req.n = 0;
+  pc_buf_printf(&req, "POST " PROFILES " HTTP/1.0\r\nConnection: keep-alive\r\nContent-Type: " PROTO
+                "\r\nContent-Length: %zu\r\n\r\n", body.n);
+  pc_buf_append(&req, body.p, body.n);
+  c = cli_open(t->port);
+  for (int i = 0; i < 2; i++) {
+    cli_send(&c, req.p, req.n);
+    ck_assert(cli_response(&c, &r));
+    assert_answer(&r, 200);
+    ck_assert_str_eq(r.connection, "keep-alive");
+    resp_free(&r);
+  }
+  cli_close(&c);
+  /* An Upgrade request is answered as HTTP/1.1 and closed. */
+  req.n = 0;
+  req_build(&req, "POST", PROFILES, PROTO, "Connection: Upgrade\r\nUpgrade: h2c\r\n", body.p, body.n);
+  c = cli_open(t->port);
+  cli_send(&c, req.p, req.n);
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200);
+  ck_assert_str_eq(r.connection, "close");
+  resp_free(&r);
+  cli_close(&c);
+  assert_good(t);
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_timeouts) {
+  pc_otlp_settings_t s = test_settings();
+  s.idle_timeout = 300;
+  s.read_header_timeout = 300;
+  tserver_t *t = server_start(&s, false);
+  /* A connection that never says anything is closed. */
+  client_t c = cli_open(t->port);
+  uint64_t t0 = now_ms();
+  ck_assert(cli_closed_within(&c, 3000));
+  ck_assert_uint_ge(now_ms() - t0, 250);
+  cli_close(&c);
+  /* A kept-alive connection is served while in use, closed when idle. */
+  pc_buf_t body = {0}, req = {0};
+  rich_payload(&body, false, false);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, body.p, body.n);
+  c = cli_open(t->port);
+  for (int i = 0; i < 3; i++) {
+    cli_send(&c, req.p, req.n);
+    resp_t r;
+    ck_assert(cli_response(&c, &r));
+    assert_answer(&r, 200);
+    resp_free(&r);
+    sleep_ms(150);
+  }
+  t0 = now_ms();
+  ck_assert(cli_closed_within(&c, 3000));
+  ck_assert_uint_ge(now_ms() - t0, 100);
+  cli_close(&c);
+  ck_assert_uint_eq(stats(t).connections_open, 0);
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+/* Non-blocking check: has the server answered 408 or closed? */
+static bool slow_client_cut(client_t *c, int *status) {
+  struct pollfd p = {.fd = c->fd, .events = POLLIN};
+  if (poll(&p, 1, 0) <= 0) return false;
+  ssize_t r = cli_fill(c);
+  if (r > 0 && c->in.n >= 12 && *status == 0) sscanf((const char *)c->in.p, "HTTP/1.1 %d", status);
+  return r == 0 || (r < 0 && errno == ECONNRESET) || *status != 0;
+}
+
+START_TEST(test_slow_clients) {
+  pc_otlp_settings_t s = test_settings();
+  s.read_header_timeout = 400;
+  s.read_body_timeout = 400;
+  s.min_body_rate = 1024;
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0}, req = {0};
+  rich_payload(&body, false, false);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, body.p, body.n);
+  /* A trickles its headers, B its body (1000 bytes announced); both send a
+   * byte every 20 ms while C sends whole requests. */
+  static const char a_head[] = "POST " PROFILES " HTTP/1.1\r\nHost: slow\r\nX-Pad: "
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  client_t a = cli_open(t->port), b = cli_open(t->port), c = cli_open(t->port);
+  cli_send_str(&b, "POST " PROFILES " HTTP/1.1\r\nHost: slow\r\nContent-Type: " PROTO
+               "\r\nContent-Length: 1000\r\n\r\n");
+  int a_status = 0, b_status = 0, served = 0;
+  uint64_t start = now_ms(), a_cut = 0, b_cut = 0, worst = 0;
+  for (size_t i = 0; (!a_cut || !b_cut) && now_ms() - start < 5000; i++) {
+    if (!a_cut && !cli_try_send(&a, a_head + i % (sizeof a_head - 1), 1)) a_cut = now_ms();
+    if (!b_cut && !cli_try_send(&b, "x", 1)) b_cut = now_ms();
+    uint64_t t0 = now_ms();
+    cli_send(&c, req.p, req.n);
+    resp_t r;
+    ck_assert(cli_response(&c, &r));
+    assert_answer(&r, 200);
+    resp_free(&r);
+    served++;
+    if (now_ms() - t0 > worst) worst = now_ms() - t0;
+    if (!a_cut && slow_client_cut(&a, &a_status)) a_cut = now_ms();
+    if (!b_cut && slow_client_cut(&b, &b_status)) b_cut = now_ms();
+    sleep_ms(20);
+  }
+  ck_assert_msg(a_cut && a_cut - start < 2000, "slow headers not cut off");
+  ck_assert_msg(b_cut && b_cut - start < 2000, "slow body not cut off");
+  ck_assert_int_eq(a_status, 408);
+  ck_assert_int_eq(b_status, 408);
+  ck_assert_int_ge(served, 10);
+  ck_assert_msg(worst < 300, "a good client waited %llu ms", (unsigned long long)worst);
+  cli_close(&a);
+  cli_close(&b);
+  cli_close(&c);
+  assert_good(t);
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_many_connections) {
+  enum { N = 200 };
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0}, req = {0};
+  rich_payload(&body, false, false);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, body.p, body.n);
+  client_t *c = pc_xcalloc(N, sizeof *c);
+  for (int i = 0; i < N; i++) c[i] = cli_open(t->port);
+  for (int i = 0; i < N; i++) cli_send(&c[i], req.p, req.n);
+  for (int i = N - 1; i >= 0; i--) {
+    resp_t r;
+    ck_assert(cli_response(&c[i], &r));
+    assert_answer(&r, 200);
+    resp_free(&r);
+  }
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.connections_total, N);
+  ck_assert_uint_eq(st.connections_open, N);
+  ck_assert_uint_eq(st.profiles_accepted, 3 * N);
+  for (int i = 0; i < N; i++) cli_close(&c[i]);
+  free(c);
+  assert_good(t);
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+START_TEST(test_max_connections) {
+  pc_otlp_settings_t s = test_settings();
+  s.max_connections = 3;
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0}, req = {0};
+  rich_payload(&body, false, false);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, body.p, body.n);
+  client_t c[3];
+  for (int i = 0; i < 3; i++) {
+    c[i] = cli_open(t->port);
+    cli_send(&c[i], req.p, req.n);
+    resp_t r;
+    ck_assert(cli_response(&c[i], &r));
+    assert_answer(&r, 200);
+    resp_free(&r);
+  }
+  client_t extra = cli_open(t->port);
+  ck_assert(cli_closed_within(&extra, 2000));
+  cli_close(&extra);
+  ck_assert_uint_eq(stats(t).connections_refused, 1);
+  ck_assert_uint_eq(stats(t).connections_open, 3);
+  cli_close(&c[0]);
+  for (int i = 0; i < 100 && stats(t).connections_open != 2; i++) sleep_ms(10);
+  ck_assert_uint_eq(stats(t).connections_open, 2);
+  c[0] = cli_open(t->port);
+  cli_send(&c[0], req.p, req.n);
+  resp_t r;
+  ck_assert(cli_response(&c[0], &r));
+  assert_answer(&r, 200);
+  resp_free(&r);
+  for (int i = 0; i < 3; i++) cli_close(&c[i]);
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+/* Send bytes, half-close, and read answers until the server closes: each
+ * answer must be well formed. Returns how many answers came back. */
+static int send_and_drain(tserver_t *t, const uint8_t *p, size_t n) {
+  client_t c = cli_open(t->port);
+  cli_try_send(&c, p, n);
+  shutdown(c.fd, SHUT_WR);
+  int answers = 0;
+  resp_t r;
+  while (cli_response(&c, &r)) {
+    ck_assert_int_ge(r.status, 200);
+    assert_answer(&r, r.status);
+    resp_free(&r);
+    answers++;
+  }
+  cli_close(&c);
+  return answers;
+}
+
+START_TEST(test_garbage) {
+  pc_otlp_settings_t s = test_settings();
+  s.max_request_body_size = 16 * 1024;
+  tserver_t *t = server_start(&s, false);
+  unsigned seed = 12345;
+  uint8_t junk[4096];
+  for (int i = 0; i < 40; i++) {
+    size_t n = 1 + (size_t)rand_r(&seed) % sizeof junk;
+    for (size_t k = 0; k < n; k++) junk[k] = (uint8_t)rand_r(&seed);
+    send_and_drain(t, junk, n);
+  }
+  /* Random garbage gets a 400, in protobuf. */
+  client_t c = cli_open(t->port);
+  cli_send_str(&c, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 a TLS hello\r\n\r\n");
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 400, PROTO, "malformed HTTP request");
+  resp_free(&r);
+  cli_close(&c);
+  /* Valid requests with bytes flipped. */
+  pc_buf_t body = {0}, req = {0};
+  rich_payload(&body, false, false);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, body.p, body.n);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, body.p, body.n);
+  uint8_t *m = pc_xmalloc(req.n);
+  for (int i = 0; i < 200; i++) {
+    memcpy(m, req.p, req.n);
+    for (int k = 0; k < 1 + i % 4; k++) m[(size_t)rand_r(&seed) % req.n] = (uint8_t)rand_r(&seed);
+    send_and_drain(t, m, req.n);
+  }
+  free(m);
+  ck_assert_int_eq(send_and_drain(t, req.p, req.n), 2);
+  /* Headers that never end: 431. */
+  c = cli_open(t->port);
+  cli_send_str(&c, "POST " PROFILES " HTTP/1.1\r\n");
+  char line[1024];
+  memset(line, 'a', sizeof line);
+  memcpy(line, "X-A: ", 5);
+  memcpy(line + sizeof line - 2, "\r\n", 2);
+  for (int i = 0; i < 80 && cli_try_send(&c, line, sizeof line); i++) {}
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 431, PROTO, "exceed");
+  resp_free(&r);
+  cli_close(&c);
+  /* A client that disconnects halfway through a body. */
+  c = cli_open(t->port);
+  cli_send(&c, req.p, req.n / 4);
+  cli_close(&c);
+  for (int i = 0; i < 100 && stats(t).connections_open != 0; i++) sleep_ms(10);
+  ck_assert_uint_eq(stats(t).connections_open, 0);
+  assert_good(t);
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+static Suite *receiver_suite(void) {
+  Suite *s = suite_create("receiver");
+  TCase *otlp = tcase_create("otlp");
+  tcase_set_timeout(otlp, 60);
+  tcase_add_test(otlp, test_proto_200);
+  tcase_add_test(otlp, test_json_200);
+  tcase_add_test(otlp, test_partial_success);
+  tcase_add_test(otlp, test_404_405);
+  tcase_add_test(otlp, test_415);
+  tcase_add_test(otlp, test_400_undecodable);
+  tcase_add_test(otlp, test_compressed);
+  tcase_add_test(otlp, test_413_decompressed);
+  tcase_add_test(otlp, test_large_request);
+  tcase_add_test(otlp, test_pipeline_answers);
+  tcase_add_test(otlp, test_empty_body);
+  tcase_add_test(otlp, test_traces);
+  tcase_add_test(otlp, test_config);
+  tcase_add_test(otlp, test_listen_error);
+  suite_add_tcase(s, otlp);
+  TCase *http = tcase_create("http_server");
+  tcase_set_timeout(http, 60);
+  tcase_add_test(http, test_keep_alive);
+  tcase_add_test(http, test_pipelining);
+  tcase_add_test(http, test_chunked);
+  tcase_add_test(http, test_413_content_length);
+  tcase_add_test(http, test_expect_continue);
+  tcase_add_test(http, test_http10);
+  tcase_add_test(http, test_timeouts);
+  tcase_add_test(http, test_slow_clients);
+  tcase_add_test(http, test_many_connections);
+  tcase_add_test(http, test_max_connections);
+  tcase_add_test(http, test_garbage);
+  suite_add_tcase(s, http);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(receiver_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
