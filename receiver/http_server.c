@@ -31,8 +31,13 @@
 #include "internal.h"
 
 #define RBUF_SIZE (64 * 1024)
-/* A body buffer this small is kept for the connection's next request. */
-#define KEEP_BODY_CAP (256 * 1024)
+/* A body buffer this small is kept for the connection's next request (idle
+ * connections hold little). The first buffer is sized from Content-Length,
+ * up to FIRST_BODY_MAX: one allocation for typical requests, and a client
+ * that announces much and sends little gets little. */
+#define KEEP_BODY_CAP (16 * 1024)
+#define FIRST_BODY_CAP (16 * 1024)
+#define FIRST_BODY_MAX (256 * 1024)
 #define HVAL_MAX 256
 
 typedef enum {
@@ -170,6 +175,12 @@ static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
   };
 }
 
+/* Body buffers count against limits.max_buffered while they exist. */
+static void body_free(pc_http_conn_t *c) {
+  c->srv->buffered -= c->body.cap;
+  pc_buf_free(&c->body);
+}
+
 /* Forget the request just answered; keep small buffers for the next one. */
 static void conn_request_reset(pc_http_conn_t *c) {
   c->url.n = 0;
@@ -180,7 +191,7 @@ static void conn_request_reset(pc_http_conn_t *c) {
   c->header_bytes = 0;
   c->has_length = false;
   c->content_length = 0;
-  if (c->body.cap > KEEP_BODY_CAP) pc_buf_free(&c->body);
+  if (c->body.cap > KEEP_BODY_CAP) body_free(c);
   c->body.n = 0;
   c->discarded = c->window_bytes = 0;
   c->discard = c->expect_continue = c->head_method = c->msg_done = c->abort = false;
@@ -385,17 +396,22 @@ static int on_headers_complete(llhttp_t *p) {
 }
 
 /* Grow the body buffer for n more bytes, never past what Content-Length
- * announced (or the limit): a client that announces a large body and sends
- * little costs little. */
+ * announced (or the limit), and within the server's max_buffered budget
+ * (PC_EAGAIN beyond it). */
 static int body_reserve(pc_http_conn_t *c, size_t n) {
   pc_buf_t *b = &c->body;
   if (b->cap - b->n >= n) return 0;
-  size_t cap = b->cap ? b->cap * 2 : 16 * 1024;
+  size_t cap = b->cap ? b->cap * 2 : FIRST_BODY_CAP;
+  if (!b->cap && c->has_length && c->content_length > cap)
+    cap = c->content_length < FIRST_BODY_MAX ? (size_t)c->content_length : FIRST_BODY_MAX;
   if (cap < b->n + n) cap = b->n + n;
   uint64_t most = c->has_length ? c->content_length : c->srv->limits.max_body;
   if (cap > most) cap = (size_t)most;
+  pc_http_server_t *srv = c->srv;
+  if (srv->buffered + (cap - b->cap) > srv->limits.max_buffered) return PC_EAGAIN;
   uint8_t *q = realloc(b->p, cap);
   if (!q) return PC_ENOMEM;
+  srv->buffered += cap - b->cap;
   b->p = q;
   b->cap = cap;
   return 0;
@@ -417,8 +433,18 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
                (unsigned long long)max);
     return HPE_USER;
   }
-  if (body_reserve(c, n)) {
+  int rc = body_reserve(c, n);
+  if (rc == PC_EAGAIN) {
+    /* Refused up front rather than risking the process: retryable. */
+    conn_abort(c, 503, "receiver is busy: request bodies in memory would pass "
+               "max_buffered_bytes (%llu bytes); retry later",
+               (unsigned long long)c->srv->limits.max_buffered);
+    c->reply.retry_after_s = 1;
+    return HPE_USER;
+  }
+  if (rc) {
     conn_abort(c, 503, "out of memory for a request body of %zu bytes", c->body.n + n);
+    c->reply.retry_after_s = 1;
     return HPE_USER;
   }
   memcpy(c->body.p + c->body.n, at, n);
@@ -490,7 +516,7 @@ static void conn_release(pc_http_conn_t *c) {
   PC__CNT_SUB(srv->counters, connections_open, 1);
   free(c->rbuf);
   pc_buf_free(&c->url);
-  pc_buf_free(&c->body);
+  body_free(c);
   pc_buf_free(&c->out);
   pc_buf_free(&c->reply.body);
   free(c);
@@ -577,6 +603,10 @@ static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
   else if (http10)
     n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Connection: keep-alive\r\n");
   n += snprintf(c->head + n, sizeof c->head - (size_t)n, "\r\n");
+
+  /* The request is over: give its body's memory back now. */
+  if (close || c->body.cap > KEEP_BODY_CAP) body_free(c);
+  c->body.n = 0;
 
   PC__CNT_ADD(srv->counters, requests, 1);
   if (resp->status >= 400) PC__CNT_ADD(srv->counters, requests_failed, 1);
@@ -785,9 +815,9 @@ static void srv_refuse(pc_http_server_t *srv) {
   }
   t->data = srv;
   srv->open_handles++;
+  PC__CNT_ADD(srv->counters, connections_refused, 1);
   uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t);
   uv_close((uv_handle_t *)t, srv_on_refused_closed);
-  PC__CNT_ADD(srv->counters, connections_refused, 1);
   uint64_t now = uv_now(srv->loop);
   if (srv->refused_logged_ms && now - srv->refused_logged_ms < 10000) {
     srv->refused_suppressed++;

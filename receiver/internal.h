@@ -38,6 +38,7 @@ typedef struct {
 
 typedef struct {
   uint64_t max_body;          /* body bytes as sent (and chunked, de-chunked) */
+  uint64_t max_buffered;      /* body buffers of all connections together (503 beyond) */
   uint64_t max_header_bytes;  /* request line + headers + trailers + chunk extensions */
   uint64_t idle_timeout_ms;   /* keep-alive: wait for the next request */
   uint64_t header_timeout_ms; /* first byte of a request (or accept) -> end of headers */
@@ -102,6 +103,7 @@ typedef struct {
   pc__rx_counters_t *counters;
   pc_http_conn_t *conns; /* doubly linked, for shutdown */
   uint32_t n_conns;
+  uint64_t buffered; /* bytes of body buffers held by all connections */
   int port;
   int open_handles; /* listener + drain timer not yet closed */
   bool listening;
@@ -141,6 +143,7 @@ const char *pc__http_reason(int status);
 typedef struct {
   char *endpoint; /* "host:port" */
   uint64_t max_request_body_size;
+  uint64_t max_buffered_bytes;
   bool include_metadata;
   char *profiles_url_path;
   char *traces_url_path;

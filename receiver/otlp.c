@@ -58,6 +58,10 @@ static const pc_opt_t http_opts[] = {
     PC_OPT_BYTES("max_request_body_size", "64MiB", pc_otlp_settings_t, max_request_body_size,
                  1, (int64_t)1 << 32,
                  "largest request body, both as sent and after decompression (413 beyond)"),
+    PC_OPT_BYTES("max_buffered_bytes", "512MiB", pc_otlp_settings_t, max_buffered_bytes, 1,
+                 (int64_t)1 << 40,
+                 "request bodies held in memory at once over all connections, as "
+                 "received; a body that would pass it is refused with 503 and Retry-After"),
     PC_OPT_BOOLEAN("include_metadata", "false", pc_otlp_settings_t, include_metadata,
                    "accepted for Collector compatibility; profcol does not pass client "
                    "metadata down the pipeline yet"),
@@ -658,6 +662,7 @@ static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
 static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
   return (pc_http_limits_t){
       .max_body = c->max_request_body_size,
+      .max_buffered = c->max_buffered_bytes,
       .max_header_bytes = MAX_HEADER_BYTES,
       .idle_timeout_ms = c->idle_timeout,
       .header_timeout_ms = c->read_header_timeout,
