@@ -1,0 +1,363 @@
+/* batch.c - the `batch` processor: merge requests into one batch with one
+ * dictionary and hand it on by size, by age and at shutdown.
+ *
+ * The one idea: a request is acknowledged (consume returns 0) only once all
+ * of it sits in a builder this processor owns: the open batch, or sealed
+ * batches waiting in `pending` for the next consumer. A request that does
+ * not fit (send_batch_max_size samples, send_batch_max_bytes bytes) is split
+ * across several builders before consume returns. When the next consumer
+ * answers PC_EAGAIN the sealed batch stays in `pending`, the timer retries
+ * it, and new requests are refused with PC_EAGAIN until the queue drains, so
+ * a receiver answers 503 instead of profcol dropping what it acknowledged.
+ *
+ * Builders are reused: a flushed one is reset (tables and arena kept) and
+ * parked in a small spare list. */
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/log.h"
+#include "../pdata/intern.h"
+#include "processor.h"
+
+#define container_of(ptr, type, member) \
+  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+typedef struct {
+  int64_t send_batch_size;
+  int64_t send_batch_max_size;
+  uint64_t timeout_ms;
+  uint64_t send_batch_max_bytes;
+} batch_cfg_t;
+
+static const pc_opt_t batch_opts[] = {
+    PC_OPT_INT_RANGE("send_batch_size", "8192", batch_cfg_t, send_batch_size, 0, INT32_MAX,
+                     "samples that trigger a flush (a trigger, not a cap)"),
+    PC_OPT_INT_RANGE("send_batch_max_size", "0", batch_cfg_t, send_batch_max_size, 0,
+                     INT32_MAX,
+                     "most samples in one batch, larger requests are split (0: no limit; "
+                     "otherwise at least send_batch_size)"),
+    PC_OPT_DUR("timeout", "200ms", batch_cfg_t, timeout_ms, 0, 86400000,
+               "flush a batch this long after it got its first data (0: flush every request "
+               "at once, only split by the max sizes)"),
+    PC_OPT_BYTES("send_batch_max_bytes", "8MiB", batch_cfg_t, send_batch_max_bytes, 0,
+                 (int64_t)1 << 40,
+                 "most protobuf bytes in one batch (an upper estimate), larger requests are "
+                 "split (0: no limit); keep it well under the receiving server's limit"),
+    PC_OPT_TABLE_END,
+};
+
+enum { B_CREATED, B_RUNNING, B_STOPPING, B_STOPPED };
+enum { MAX_SPARE = 2, MIN_RETRY_MS = 50, MAX_RETRY_MS = 1000 };
+
+typedef struct {
+  pc_consumer_t consumer; /* first: the consumer is the instance */
+  char id[128];
+  batch_cfg_t cfg;
+  pc_consumer_t *next;
+  uv_loop_t *loop; /* NULL until start */
+  uv_timer_t timer;
+  int state;
+  pc_builder_t *open;     /* the batch being filled */
+  pc_builder_t **pending; /* sealed batches, oldest first */
+  uint32_t n_pending, cap_pending;
+  pc_builder_t *spare[MAX_SPARE];
+  uint32_t n_spare;
+  /* shutdown */
+  uint64_t deadline_ms;
+  pc_done_cb done;
+  void *done_arg;
+  /* backpressure, for the pause/resume logs */
+  bool paused;
+  uint64_t retries, refused;
+} batch_t;
+
+/* ---- builders ------------------------------------------------------------- */
+
+static pc_builder_t *take_builder(batch_t *p) {
+  return p->n_spare ? p->spare[--p->n_spare] : pc_builder_new();
+}
+
+static void give_builder(batch_t *p, pc_builder_t *b) {
+  if (p->n_spare == MAX_SPARE) {
+    pc_builder_free(b);
+    return;
+  }
+  pc_builder_reset(b);
+  p->spare[p->n_spare++] = b;
+}
+
+/* Move the open batch (when it holds anything) to the end of pending. */
+static void seal(batch_t *p) {
+  if (pc_builder_empty(p->open)) return;
+  if (p->n_pending == p->cap_pending) {
+    p->cap_pending = p->cap_pending ? p->cap_pending * 2 : 4;
+    p->pending = pc_xrealloc(p->pending, p->cap_pending * sizeof *p->pending);
+  }
+  p->pending[p->n_pending++] = p->open;
+  p->open = take_builder(p);
+}
+
+static void pop_pending(batch_t *p) {
+  give_builder(p, p->pending[0]);
+  memmove(p->pending, p->pending + 1, --p->n_pending * sizeof *p->pending);
+}
+
+/* ---- handing batches on ------------------------------------------------------ */
+
+static void note_paused(batch_t *p, const pc_builder_stats_t *st, const char *why) {
+  p->retries++;
+  if (p->paused) return;
+  p->paused = true;
+  pc_log(p->id, PC_LOG_WARN,
+         "paused: next consumer refused a batch of %" PRIu64 " samples (%" PRIu64
+         " B): %s; holding %" PRIu32 " batches, refusing new data until it takes them",
+         st->samples, st->out_bytes, why, p->n_pending);
+}
+
+static void note_resumed(batch_t *p) {
+  if (!p->paused) return;
+  p->paused = false;
+  pc_log(p->id, PC_LOG_INFO,
+         "resumed: next consumer took the held batches after %" PRIu64
+         " tries; %" PRIu64 " requests were refused meanwhile",
+         p->retries, p->refused);
+  p->retries = p->refused = 0;
+}
+
+/* Hand pending batches to the next consumer, oldest first. Stops at the
+ * first PC_EAGAIN (returned) and keeps that batch; a batch refused for good
+ * is logged and dropped, as nothing can make the consumer take it. */
+static int drain(batch_t *p) {
+  while (p->n_pending) {
+    pc_builder_t *b = p->pending[0];
+    const pc_builder_stats_t *st = pc_builder_stats(b);
+    pc_err_t err = {0};
+    int rc = p->next->consume_profiles(p->next, pc_builder_request(b), &err);
+    if (rc == PC_EAGAIN) {
+      note_paused(p, st, err.msg[0] ? err.msg : pc_strerror(rc));
+      return PC_EAGAIN;
+    }
+    if (rc)
+      pc_log(p->id, PC_LOG_ERROR,
+             "dropped a batch of %" PRIu64 " samples: next consumer refused it for good: %s",
+             st->samples, err.msg[0] ? err.msg : pc_strerror(rc));
+    else
+      pc_log(p->id, PC_LOG_DEBUG,
+             "flushed %" PRIu64 " samples in %" PRIu64 " profiles, ~%" PRIu64
+             " B (merged from ~%" PRIu64 " B)",
+             st->samples, st->profiles, st->out_bytes, st->in_bytes);
+    pop_pending(p);
+  }
+  note_resumed(p);
+  return 0;
+}
+
+static uint64_t retry_ms(const batch_t *p) {
+  uint64_t t = p->cfg.timeout_ms;
+  return t < MIN_RETRY_MS ? MIN_RETRY_MS : t > MAX_RETRY_MS ? MAX_RETRY_MS : t;
+}
+
+static void batch_on_timer(uv_timer_t *t);
+
+/* Keep the timer in step with the state: retrying while batches are held,
+ * else counting down the open batch's timeout, else idle. */
+static void arm(batch_t *p) {
+  if (!p->loop || p->state != B_RUNNING) return;
+  bool active = uv_is_active((uv_handle_t *)&p->timer);
+  if (p->n_pending) {
+    if (!active) uv_timer_start(&p->timer, batch_on_timer, retry_ms(p), 0);
+  } else if (!pc_builder_empty(p->open)) {
+    if (!active) uv_timer_start(&p->timer, batch_on_timer, p->cfg.timeout_ms, 0);
+  } else if (active) {
+    uv_timer_stop(&p->timer);
+  }
+}
+
+/* ---- consume ----------------------------------------------------------------- */
+
+/* Merge all of req into builders, splitting it where a batch would pass
+ * send_batch_max_size samples or send_batch_max_bytes bytes. Each part is
+ * merged whole or not at all; when a part does not fit the byte cap in an
+ * empty batch it is halved (one sample always fits). */
+static int merge(batch_t *p, const pc_request_t *req, pc_err_t *err) {
+  uint64_t total = pc_request_sample_count(req), first = 0, want = UINT64_MAX;
+  uint64_t max = (uint64_t)p->cfg.send_batch_max_size;
+  for (;;) {
+    uint64_t have = pc_builder_stats(p->open)->samples;
+    if (max && have >= max) {
+      seal(p);
+      continue;
+    }
+    uint64_t n = total ? total - first : UINT64_MAX;
+    if (max && n > max - have) n = max - have;
+    if (n > want) n = want;
+    int rc = pc_builder_add_range(p->open, req, first, n, p->cfg.send_batch_max_bytes, err);
+    if (rc == PC_ELIMIT && !pc_builder_empty(p->open)) {
+      seal(p);
+      continue;
+    }
+    if (rc == PC_ELIMIT && n > 1) {
+      want = n / 2;
+      continue;
+    }
+    if (rc) return rc;
+    first += n;
+    if (!total || first >= total) return 0;
+  }
+}
+
+static bool due(const batch_t *p) {
+  return p->cfg.timeout_ms == 0 ||
+         pc_builder_stats(p->open)->samples >= (uint64_t)p->cfg.send_batch_size;
+}
+
+static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  batch_t *p = container_of(self, batch_t, consumer);
+  if (p->state == B_STOPPING || p->state == B_STOPPED)
+    return pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
+  if (p->n_pending && drain(p) == PC_EAGAIN) {
+    p->refused++;
+    arm(p);
+    return pc_err_set(err, PC_EAGAIN, "%s: the next consumer is full (%" PRIu32
+                      " batches held)", p->id, p->n_pending);
+  }
+  int rc = merge(p, req, err);
+  if (due(p)) seal(p);
+  drain(p); /* a refusal here is retried on the timer: req is held either way */
+  arm(p);
+  if (rc)
+    pc_log(p->id, PC_LOG_WARN, "could not batch a request of %" PRIu64 " samples: %s",
+           pc_request_sample_count(req), err && err->msg[0] ? err->msg : pc_strerror(rc));
+  return rc;
+}
+
+/* ---- timer and shutdown ----------------------------------------------------- */
+
+static void batch_on_close(uv_handle_t *h) {
+  batch_t *p = container_of(h, batch_t, timer);
+  p->state = B_STOPPED;
+  p->done(p->done_arg);
+}
+
+static void drop_pending(batch_t *p, const char *why) {
+  uint64_t samples = 0;
+  uint32_t n = p->n_pending;
+  while (p->n_pending) {
+    samples += pc_builder_stats(p->pending[0])->samples;
+    pop_pending(p);
+  }
+  if (n)
+    pc_log(p->id, PC_LOG_ERROR, "dropped %" PRIu32 " batches (%" PRIu64 " samples): %s", n,
+           samples, why);
+}
+
+/* At shutdown: finish once everything went out or the deadline passed,
+ * else try again on the timer. */
+static void finish_or_wait(batch_t *p) {
+  uint64_t now = uv_now(p->loop);
+  if (p->n_pending && now < p->deadline_ms) {
+    uint64_t wait = retry_ms(p);
+    if (wait > p->deadline_ms - now) wait = p->deadline_ms - now;
+    uv_timer_start(&p->timer, batch_on_timer, wait, 0);
+    return;
+  }
+  drop_pending(p, "the next consumer still refused them at the shutdown deadline");
+  uv_timer_stop(&p->timer);
+  uv_close((uv_handle_t *)&p->timer, batch_on_close);
+}
+
+static void batch_on_timer(uv_timer_t *t) {
+  batch_t *p = container_of(t, batch_t, timer);
+  seal(p);
+  drain(p);
+  if (p->state == B_STOPPING)
+    finish_or_wait(p);
+  else
+    arm(p);
+}
+
+static void batch_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg) {
+  batch_t *p = self;
+  if (p->state == B_STOPPING || p->state == B_STOPPED) {
+    done(arg);
+    return;
+  }
+  bool started = p->state == B_RUNNING;
+  p->state = B_STOPPING;
+  p->deadline_ms = deadline_ms;
+  p->done = done;
+  p->done_arg = arg;
+  seal(p);
+  drain(p);
+  if (started) {
+    finish_or_wait(p);
+    return;
+  }
+  /* Never started: there is no loop to wait on. */
+  drop_pending(p, "the next consumer refused them and the processor was never started");
+  p->state = B_STOPPED;
+  done(arg);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+static void *batch_create(const pc_create_args_t *args, pc_err_t *err) {
+  batch_cfg_t cfg = {0};
+  if (pc_cfg_apply(batch_opts, args->cfg, &cfg, err)) return NULL;
+  if (cfg.send_batch_max_size && cfg.send_batch_max_size < cfg.send_batch_size) {
+    pc_cfg_error(err, pc_cfg_get(args->cfg, "send_batch_max_size"), PC_EINVAL,
+                 "send_batch_max_size (%" PRId64 ") must be 0 or at least send_batch_size (%"
+                 PRId64 ")", cfg.send_batch_max_size, cfg.send_batch_size);
+    return NULL;
+  }
+  if (!args->next) {
+    pc_err_set(err, PC_EINVAL, "processor %s has no next consumer", args->id);
+    return NULL;
+  }
+  batch_t *p = pc_xcalloc(1, sizeof *p);
+  p->consumer.consume_profiles = batch_consume_profiles;
+  p->consumer.retry_after_s = args->next->retry_after_s ? args->next->retry_after_s : 1;
+  p->cfg = cfg;
+  p->next = args->next;
+  p->open = pc_builder_new();
+  snprintf(p->id, sizeof p->id, "processor:%s", args->id);
+  return p;
+}
+
+static pc_consumer_t *batch_consumer(void *self) { return &((batch_t *)self)->consumer; }
+
+static int batch_start(void *self, uv_loop_t *loop, pc_err_t *err) {
+  batch_t *p = self;
+  int rc = uv_timer_init(loop, &p->timer);
+  if (rc) return pc_err_set(err, rc, "%s: timer: %s", p->id, uv_strerror(rc));
+  p->loop = loop;
+  p->state = B_RUNNING;
+  arm(p);
+  return 0;
+}
+
+static void batch_destroy(void *self) {
+  batch_t *p = self;
+  if (!p) return;
+  pc_builder_free(p->open);
+  for (uint32_t i = 0; i < p->n_pending; i++) pc_builder_free(p->pending[i]);
+  for (uint32_t i = 0; i < p->n_spare; i++) pc_builder_free(p->spare[i]);
+  free(p->pending);
+  free(p);
+}
+
+const pc_component_t pc_processor_batch = {
+    .type = "batch",
+    .kind = PC_PROCESSOR,
+    .signals = PC_SIGNAL_PROFILES,
+    .stability = "development",
+    .options = batch_opts,
+    .create = batch_create,
+    .consumer = batch_consumer,
+    .start = batch_start,
+    .shutdown = batch_shutdown,
+    .destroy = batch_destroy,
+};

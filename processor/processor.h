@@ -1,0 +1,20 @@
+/* processor.h - profcol's processors, each one static pc_component_t.
+ *
+ * batch: merges requests into one batch per instance (one dictionary, each
+ *   entry once; pdata/intern.h) and hands it on when it reaches
+ *   send_batch_size samples, when timeout passes, and at shutdown. Keys as
+ *   in the Collector's batch processor (send_batch_size, send_batch_max_size,
+ *   timeout) plus send_batch_max_bytes. When the next consumer answers
+ *   PC_EAGAIN the batch is kept and retried on the timer, and new data is
+ *   refused with PC_EAGAIN meanwhile: nothing acknowledged is dropped.
+ * dedup: rebuilds each request's dictionary (every entry once, unreferenced
+ *   entries dropped) and passes it on, for pipelines without batch. */
+#ifndef PC_PROCESSOR_H
+#define PC_PROCESSOR_H
+
+#include "../component/component.h"
+
+extern const pc_component_t pc_processor_batch;
+extern const pc_component_t pc_processor_dedup;
+
+#endif

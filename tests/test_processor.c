@@ -1,0 +1,468 @@
+/* test_processor.c - the processor suite: batch and dedup (processor/),
+ * on a real libuv loop, feeding a recording consumer that checks every batch
+ * it is given and can refuse with PC_EAGAIN or for good. What comes out is
+ * compared with what went in as multisets of materialized samples
+ * (tests/pdata/materialize.c): nothing lost, nothing twice. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../config/config.h"
+#include "../pdata/intern.h"
+#include "../processor/processor.h"
+#include "pdata/materialize.h"
+#include "pdata/randreq.h"
+
+/* ---- the recording consumer ------------------------------------------------------ */
+
+typedef struct {
+  pc_consumer_t c; /* first */
+  pc_mat_t got;    /* samples of every accepted batch */
+  uint32_t calls, accepted;
+  uint32_t eagain_left; /* refuse with PC_EAGAIN this many times first */
+  int fail_rc;          /* when set, refuse for good with it */
+  uint64_t samples[256]; /* per accepted batch */
+  size_t encoded[256];
+  int problems;
+  char why[300];
+} rec_t;
+
+static int rec_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  rec_t *r = (rec_t *)self;
+  r->calls++;
+  if (r->eagain_left) {
+    r->eagain_left--;
+    return pc_err_set(err, PC_EAGAIN, "recorder is full");
+  }
+  if (r->fail_rc) return pc_err_set(err, r->fail_rc, "recorder refuses");
+  char why[300];
+  int problems = pc_mat_check_batch(req, why, sizeof why);
+  if (problems && !r->problems) snprintf(r->why, sizeof r->why, "%s", why);
+  r->problems += problems;
+  pc_mat_add(&r->got, req);
+  pc_buf_t pb = {0};
+  ck_assert_int_eq(pc_proto_encode(req, &pb), 0);
+  ck_assert_uint_lt(r->accepted, 256);
+  r->encoded[r->accepted] = pb.n;
+  r->samples[r->accepted++] = pc_request_sample_count(req);
+  pc_buf_free(&pb);
+  return 0;
+}
+
+static void rec_init(rec_t *r) {
+  memset(r, 0, sizeof *r);
+  r->c.consume_profiles = rec_consume;
+  r->c.retry_after_s = 2;
+}
+
+/* ---- a processor under test --------------------------------------------------------- */
+
+typedef struct {
+  const pc_component_t *type;
+  void *inst;
+  pc_consumer_t *in;
+  pc_cfg_t *cfg;
+  uv_loop_t loop;
+  int done_calls;
+  pc_mat_t sent; /* what was accepted from the test */
+} fixture_t;
+
+static void on_done(void *arg) { (*(int *)arg)++; }
+
+static void *try_create(const pc_component_t *type, const char *yaml, pc_consumer_t *next,
+                        pc_cfg_t **cfg, pc_err_t *err) {
+  *cfg = pc_cfg_load_string("test.yaml", yaml, err);
+  ck_assert_msg(*cfg != NULL, "yaml: %s", err->msg);
+  pc_create_args_t args = {.id = type->type, .cfg = pc_cfg_root(*cfg), .next = next,
+                           .signals = PC_SIGNAL_PROFILES};
+  return type->create(&args, err);
+}
+
+static void fx_open(fixture_t *f, const pc_component_t *type, const char *yaml, rec_t *rec,
+                    bool start) {
+  memset(f, 0, sizeof *f);
+  f->type = type;
+  pc_err_t err = {0};
+  f->inst = try_create(type, yaml, &rec->c, &f->cfg, &err);
+  ck_assert_msg(f->inst != NULL, "create: %s", err.msg);
+  f->in = type->consumer(f->inst);
+  ck_assert_int_eq(uv_loop_init(&f->loop), 0);
+  if (start) ck_assert_int_eq(type->start(f->inst, &f->loop, &err), 0);
+}
+
+/* Give req to the processor; remember it when accepted. */
+static int fx_send(fixture_t *f, pc_request_t *req) {
+  pc_err_t err = {0};
+  int rc = f->in->consume_profiles(f->in, req, &err);
+  if (rc == 0) pc_mat_add(&f->sent, req);
+  return rc;
+}
+
+static void fx_shutdown(fixture_t *f, uint64_t wait_ms) {
+  f->type->shutdown(f->inst, uv_now(&f->loop) + wait_ms, on_done, &f->done_calls);
+  ck_assert_int_eq(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(f->done_calls, 1);
+}
+
+/* After shutdown: the recorder got exactly what was accepted. */
+static void fx_close(fixture_t *f, rec_t *rec) {
+  f->type->destroy(f->inst);
+  ck_assert_int_eq(uv_loop_close(&f->loop), 0);
+  pc_cfg_free(f->cfg);
+  pc_mat_sort(&f->sent);
+  pc_mat_sort(&rec->got);
+  char why[400];
+  ck_assert_msg(pc_mat_eq(&f->sent, &rec->got, why, sizeof why), "%s", why);
+  ck_assert_msg(rec->problems == 0, "%d problems in batches, first: %s", rec->problems, rec->why);
+  pc_mat_free(&f->sent);
+  pc_mat_free(&rec->got);
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+/* A random request with at least one sample. */
+static void some_request(pc_rng_t *rng, pc_arena_t *a, pc_request_t *req) {
+  do pc_rand_request(rng, a, req);
+  while (pc_request_sample_count(req) == 0);
+}
+
+/* One request holding at least min samples (random requests merged). */
+static pc_request_t *big_request(pc_rng_t *rng, pc_arena_t *a, pc_builder_t *b, uint64_t min) {
+  while (pc_builder_stats(b)->samples < min) {
+    pc_request_t r;
+    pc_rand_request(rng, a, &r);
+    pc_err_t err;
+    ck_assert_int_eq(pc_builder_add(b, &r, &err), 0);
+  }
+  return pc_builder_request(b);
+}
+
+/* ---- batch ---------------------------------------------------------------------------- */
+
+START_TEST(batch_flushes_on_size) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch, "send_batch_size: 10\ntimeout: 1h\n", &rec, true);
+  pc_rng_t rng = {1};
+  pc_arena_t *a = pc_arena_new(0);
+  uint64_t held = 0;
+  for (int i = 0; i < 40; i++) {
+    pc_request_t req;
+    some_request(&rng, a, &req);
+    uint32_t before = rec.accepted;
+    ck_assert_int_eq(fx_send(&f, &req), 0);
+    held += pc_request_sample_count(&req);
+    if (held >= 10) {
+      ck_assert_uint_eq(rec.accepted, before + 1);
+      ck_assert_uint_eq(rec.samples[before], held);
+      held = 0;
+    } else {
+      ck_assert_uint_eq(rec.accepted, before);
+    }
+  }
+  ck_assert_uint_gt(rec.accepted, 3);
+  fx_shutdown(&f, 1000);
+  if (held) ck_assert_uint_eq(rec.samples[rec.accepted - 1], held); /* the rest, at shutdown */
+  fx_close(&f, &rec);
+  pc_arena_free(a);
+}
+END_TEST
+
+START_TEST(batch_flushes_on_the_timer) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch, "timeout: 50ms\n", &rec, true);
+  pc_rng_t rng = {2};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  some_request(&rng, a, &req);
+  uint64_t t0 = uv_now(&f.loop);
+  ck_assert_int_eq(fx_send(&f, &req), 0);
+  some_request(&rng, a, &req);
+  ck_assert_int_eq(fx_send(&f, &req), 0);
+  ck_assert_uint_eq(rec.accepted, 0);
+  /* The loop runs until the timer fired and nothing is left to wait for. */
+  ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+  uv_update_time(&f.loop);
+  ck_assert_uint_eq(rec.accepted, 1);
+  ck_assert_uint_ge(uv_now(&f.loop) - t0, 50);
+  fx_shutdown(&f, 1000);
+  ck_assert_uint_eq(rec.accepted, 1);
+  fx_close(&f, &rec);
+  pc_arena_free(a);
+}
+END_TEST
+
+START_TEST(batch_flushes_at_shutdown) {
+  pc_rng_t rng = {3};
+  pc_arena_t *a = pc_arena_new(0);
+  for (int started = 0; started < 2; started++) {
+    rec_t rec;
+    rec_init(&rec);
+    fixture_t f;
+    fx_open(&f, &pc_processor_batch, "", &rec, started);
+    for (int i = 0; i < 3; i++) {
+      pc_request_t req;
+      some_request(&rng, a, &req);
+      ck_assert_int_eq(fx_send(&f, &req), 0);
+    }
+    ck_assert_uint_eq(rec.accepted, 0);
+    fx_shutdown(&f, 1000);
+    ck_assert_uint_eq(rec.accepted, 1);
+    /* Safe twice, and new data is refused once shutting down. */
+    f.type->shutdown(f.inst, 0, on_done, &f.done_calls);
+    ck_assert_int_eq(f.done_calls, 2);
+    pc_request_t late;
+    some_request(&rng, a, &late);
+    ck_assert_int_eq(fx_send(&f, &late), PC_EAGAIN);
+    fx_close(&f, &rec);
+  }
+  pc_arena_free(a);
+}
+END_TEST
+
+START_TEST(batch_splits_at_max_size) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch,
+          "send_batch_size: 5\nsend_batch_max_size: 7\ntimeout: 1h\n", &rec, true);
+  pc_rng_t rng = {4};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_builder_t *src = pc_builder_new();
+  /* One request far over the maximum, then small ones. */
+  ck_assert_int_eq(fx_send(&f, big_request(&rng, a, src, 60)), 0);
+  for (int i = 0; i < 30; i++) {
+    pc_request_t req;
+    some_request(&rng, a, &req);
+    ck_assert_int_eq(fx_send(&f, &req), 0);
+  }
+  fx_shutdown(&f, 1000);
+  ck_assert_uint_gt(rec.accepted, 60 / 7);
+  for (uint32_t i = 0; i < rec.accepted; i++) {
+    ck_assert_uint_le(rec.samples[i], 7);
+    if (i + 1 < rec.accepted) ck_assert_uint_ge(rec.samples[i], 5);
+  }
+  fx_close(&f, &rec);
+  pc_builder_free(src);
+  pc_arena_free(a);
+}
+END_TEST
+
+START_TEST(batch_splits_at_max_bytes) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch,
+          "send_batch_size: 100000\nsend_batch_max_bytes: 3000\ntimeout: 1h\n", &rec, true);
+  pc_rng_t rng = {5};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_builder_t *src = pc_builder_new();
+  pc_request_t *big = big_request(&rng, a, src, 200);
+  pc_buf_t pb = {0};
+  ck_assert_int_eq(pc_proto_encode(big, &pb), 0);
+  ck_assert_uint_gt(pb.n, 3 * 3000);
+  pc_buf_free(&pb);
+  ck_assert_int_eq(fx_send(&f, big), 0);
+  for (int i = 0; i < 30; i++) {
+    pc_request_t req;
+    some_request(&rng, a, &req);
+    ck_assert_int_eq(fx_send(&f, &req), 0);
+  }
+  fx_shutdown(&f, 1000);
+  ck_assert_uint_gt(rec.accepted, 3);
+  for (uint32_t i = 0; i < rec.accepted; i++)
+    if (rec.samples[i] > 1)
+      ck_assert_msg(rec.encoded[i] <= 3000, "batch %u: %zu B", i, rec.encoded[i]);
+  fx_close(&f, &rec);
+  pc_builder_free(src);
+  pc_arena_free(a);
+}
+END_TEST
+
+/* The next consumer is full: the batch is kept and retried, new data is
+ * refused meanwhile, and in the end everything accepted arrives once. */
+START_TEST(batch_holds_and_retries_on_eagain) {
+  rec_t rec;
+  rec_init(&rec);
+  rec.eagain_left = 3;
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch, "send_batch_size: 10\ntimeout: 30ms\n", &rec, true);
+  ck_assert_uint_ge(f.in->retry_after_s, 1);
+  pc_rng_t rng = {6};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_builder_t *src = pc_builder_new();
+  ck_assert_int_eq(fx_send(&f, big_request(&rng, a, src, 12)), 0); /* due, refused: held */
+  ck_assert_uint_eq(rec.calls, 1);
+  pc_request_t r2;
+  some_request(&rng, a, &r2);
+  ck_assert_int_eq(fx_send(&f, &r2), PC_EAGAIN); /* tried again first, still full */
+  ck_assert_uint_eq(rec.calls, 2);
+  ck_assert_uint_eq(rec.accepted, 0);
+  /* The timer retries until the recorder takes the batch, then goes idle. */
+  ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+  ck_assert_uint_eq(rec.calls, 4);
+  ck_assert_uint_eq(rec.accepted, 1);
+  ck_assert_int_eq(fx_send(&f, &r2), 0);
+  fx_shutdown(&f, 1000);
+  ck_assert_uint_eq(rec.accepted, 2);
+  fx_close(&f, &rec);
+  pc_builder_free(src);
+  pc_arena_free(a);
+}
+END_TEST
+
+/* A split request is held whole even when the next consumer is full. */
+START_TEST(batch_holds_every_part_of_a_split_request) {
+  rec_t rec;
+  rec_init(&rec);
+  rec.eagain_left = 2;
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch,
+          "send_batch_size: 4\nsend_batch_max_size: 4\ntimeout: 20ms\n", &rec, true);
+  pc_rng_t rng = {7};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_builder_t *src = pc_builder_new();
+  ck_assert_int_eq(fx_send(&f, big_request(&rng, a, src, 30)), 0);
+  ck_assert_uint_eq(rec.accepted, 0);
+  ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+  ck_assert_uint_ge(rec.accepted, 30 / 4);
+  fx_shutdown(&f, 1000);
+  fx_close(&f, &rec);
+  pc_builder_free(src);
+  pc_arena_free(a);
+}
+END_TEST
+
+/* A batch the next consumer refuses for good is dropped; later ones flow. */
+START_TEST(batch_drops_what_next_refuses_for_good) {
+  rec_t rec;
+  rec_init(&rec);
+  rec.fail_rc = PC_EINVAL;
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch, "timeout: 0s\n", &rec, true);
+  pc_rng_t rng = {8};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  some_request(&rng, a, &req);
+  ck_assert_int_eq(f.in->consume_profiles(f.in, &req, &(pc_err_t){0}), 0);
+  ck_assert_uint_eq(rec.calls, 1);
+  rec.fail_rc = 0;
+  for (int i = 0; i < 3; i++) {
+    some_request(&rng, a, &req);
+    ck_assert_int_eq(fx_send(&f, &req), 0);
+    ck_assert_uint_eq(rec.accepted, (uint32_t)i + 1); /* timeout 0: every request at once */
+  }
+  fx_shutdown(&f, 1000);
+  fx_close(&f, &rec); /* the dropped request was never in f.sent */
+  pc_arena_free(a);
+}
+END_TEST
+
+/* Shutdown waits for a full consumer until its deadline, then gives up. */
+START_TEST(batch_shutdown_gives_up_at_the_deadline) {
+  rec_t rec;
+  rec_init(&rec);
+  rec.eagain_left = UINT32_MAX;
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch, "timeout: 0s\n", &rec, true);
+  pc_rng_t rng = {9};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  some_request(&rng, a, &req);
+  ck_assert_int_eq(f.in->consume_profiles(f.in, &req, &(pc_err_t){0}), 0);
+  uint64_t t0 = uv_now(&f.loop);
+  fx_shutdown(&f, 120);
+  uv_update_time(&f.loop);
+  ck_assert_uint_ge(uv_now(&f.loop) - t0, 120);
+  ck_assert_uint_gt(rec.calls, 2); /* retried meanwhile */
+  ck_assert_uint_eq(rec.accepted, 0);
+  fx_close(&f, &rec);
+  pc_arena_free(a);
+}
+END_TEST
+
+START_TEST(batch_config_is_checked) {
+  rec_t rec;
+  rec_init(&rec);
+  static const char *const bad[] = {
+      "send_batch_size: 10\nsend_batch_max_size: 5\n",
+      "send_batch_sise: 10\n",
+      "timeout: soon\n",
+      "send_batch_max_bytes: -1\n",
+  };
+  static const char *const needle[] = {"send_batch_max_size", "send_batch_sise", "timeout",
+                                       "send_batch_max_bytes"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pc_cfg_t *cfg;
+    pc_err_t err = {0};
+    void *inst = try_create(&pc_processor_batch, bad[i], &rec.c, &cfg, &err);
+    ck_assert_msg(inst == NULL, "accepted: %s", bad[i]);
+    ck_assert_msg(strstr(err.msg, needle[i]) != NULL, "message: %s", err.msg);
+    ck_assert_int_eq(err.code, PC_EINVAL);
+    pc_cfg_free(cfg);
+  }
+}
+END_TEST
+
+/* ---- dedup ------------------------------------------------------------------------------- */
+
+START_TEST(dedup_rebuilds_each_dictionary) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_dedup, "", &rec, true);
+  pc_rng_t rng = {10};
+  pc_arena_t *a = pc_arena_new(0);
+  for (int i = 0; i < 200; i++) {
+    pc_request_t base, req;
+    pc_rand_request(&rng, a, &base);
+    pc_rewrite_request(&rng, a, &base, i % 2 ? PC_REWRITE_PAD : PC_REWRITE_DUPLICATE, &req);
+    ck_assert_int_eq(fx_send(&f, &req), 0);
+    ck_assert_uint_eq(rec.accepted, (uint32_t)i + 1);
+  }
+  rec.eagain_left = 1;
+  pc_request_t req;
+  some_request(&rng, a, &req);
+  ck_assert_int_eq(fx_send(&f, &req), PC_EAGAIN); /* passed back as it is */
+  ck_assert_int_eq(fx_send(&f, &req), 0);
+  fx_shutdown(&f, 0);
+  fx_close(&f, &rec);
+  pc_cfg_t *cfg;
+  pc_err_t err = {0};
+  ck_assert_ptr_null(try_create(&pc_processor_dedup, "anything: 1\n", &rec.c, &cfg, &err));
+  pc_cfg_free(cfg);
+  pc_arena_free(a);
+}
+END_TEST
+
+static Suite *processor_suite(void) {
+  Suite *s = suite_create("processor");
+  TCase *batch = tcase_create("batch");
+  tcase_add_test(batch, batch_flushes_on_size);
+  tcase_add_test(batch, batch_flushes_on_the_timer);
+  tcase_add_test(batch, batch_flushes_at_shutdown);
+  tcase_add_test(batch, batch_splits_at_max_size);
+  tcase_add_test(batch, batch_splits_at_max_bytes);
+  tcase_add_test(batch, batch_holds_and_retries_on_eagain);
+  tcase_add_test(batch, batch_holds_every_part_of_a_split_request);
+  tcase_add_test(batch, batch_drops_what_next_refuses_for_good);
+  tcase_add_test(batch, batch_shutdown_gives_up_at_the_deadline);
+  tcase_add_test(batch, batch_config_is_checked);
+  suite_add_tcase(s, batch);
+  TCase *dedup = tcase_create("dedup");
+  tcase_add_test(dedup, dedup_rebuilds_each_dictionary);
+  suite_add_tcase(s, dedup);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(processor_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
