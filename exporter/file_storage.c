@@ -71,10 +71,6 @@ static void *storage_create(const pc_create_args_t *args, pc_err_t *err) {
                  "file_storage needs a directory (directory: /var/lib/profcol)");
     return NULL;
   }
-  if (pc__file_storage_find(args->id)) {
-    pc_cfg_error(err, args->cfg, PC_EINVAL, "extension %s is defined twice", args->id);
-    return NULL;
-  }
   pc_file_storage_t *s = pc_xcalloc(1, sizeof *s);
   snprintf(s->id, sizeof s->id, "%s", args->id);
   snprintf(s->log_id, sizeof s->log_id, "extension:%s", args->id);

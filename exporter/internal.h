@@ -126,8 +126,10 @@ uint64_t pc__queue_close(pc__queue_t *q);
 typedef struct pc_file_storage pc_file_storage_t;
 
 /* The file_storage extension instance with that id ("file_storage" or
- * "file_storage/NAME"), or NULL when none was created. Extensions are
- * created before exporters, so an exporter looks its storage up in start. */
+ * "file_storage/NAME"), the most recently created when a service is built
+ * twice (validate, then run), or NULL when none was created. Extensions are
+ * created and started before exporters, so an exporter looks its storage up
+ * in start. */
 const pc_file_storage_t *pc__file_storage_find(const char *id);
 const char *pc__file_storage_directory(const pc_file_storage_t *st);
 bool pc__file_storage_fsync(const pc_file_storage_t *st);
