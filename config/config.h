@@ -51,6 +51,23 @@ struct pc_cfg_node {
 
 typedef struct pc_cfg pc_cfg_t;
 
+/* Limits against hostile or broken input; each one gives a clean error that
+ * names the limit instead of exhausting memory or the stack. */
+#define PC_CFG_MAX_FILE_SIZE ((size_t)16 << 20) /* bytes in one file or string */
+#define PC_CFG_MAX_DEPTH 64                    /* maps and lists nested in each other */
+#define PC_CFG_MAX_PATH 1024                   /* bytes in one key path */
+#define PC_CFG_MAX_MEMORY ((size_t)256 << 20)  /* the loaded tree of all files */
+
+/* YAML accepted: one document per file, whose top level is a map (an empty
+ * file is an empty map). Keys are text and unique within their map.
+ * Anchors (&a) and aliases (*a) are refused with an error: they are rare in
+ * Collector configs and would let a few bytes expand into a huge tree.
+ * Tags: !!str (and "!") make a scalar quoted, !!null makes it null, the other
+ * standard tags are ignored and any other tag is an error. A scalar holding a
+ * NUL character (a "\0" escape) is an error. Null nodes have text NULL.
+ * ${...} substitution applies to values, not to keys, and expands once (the
+ * result is not scanned again). */
+
 /* Load and merge files in order. On error returns NULL and fills err with
  * "file:line:col: message" (err->file/line/col set too). */
 pc_cfg_t *pc_cfg_load(const char *const *files, size_t n_files, pc_err_t *err);
@@ -63,7 +80,9 @@ void pc_cfg_free(pc_cfg_t *cfg);
 /* A map's value for key, or NULL (also NULL when map is NULL or not a map). */
 const pc_cfg_node_t *pc_cfg_get(const pc_cfg_node_t *map, const char *key);
 
-/* Fill err with "file:line:col: path: message" for node and return code. */
+/* Fill err with "file:line:col: path: message" for node and return code.
+ * The path part is left out for the root, and the location for a NULL node.
+ * err->file then points into the tree: copy it to keep it past pc_cfg_free. */
 int pc_cfg_error(pc_err_t *err, const pc_cfg_node_t *node, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -106,7 +125,19 @@ typedef struct pc_opt {
 /* Fill out (a struct) from node (a map, or NULL for all defaults) using the
  * table: defaults first, then the node's keys. An unknown key is an error
  * with a did-you-mean hint; a wrong type or a value out of bounds is an error
- * naming the accepted form. Returns 0 or PC_EINVAL with err filled. */
+ * naming the accepted form. Returns 0 or PC_EINVAL with err filled.
+ *
+ * Forms: BOOL is true or false (any case; no yes/no/on/off). INT is decimal.
+ * SIZE is a whole number of bytes or a number with a unit: B, KB, MB, GB, TB
+ * (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), "1.5GiB" allowed
+ * and rounded down to a byte. DURATION is Go's time.ParseDuration form
+ * ("1m30s", "1.5s", "250ms"; units ns, us, ms, s, m, h), rounded up to a whole
+ * millisecond so that a short non-zero timeout never becomes 0; an unquoted
+ * bare integer is nanoseconds as in the Collector, a quoted one is an error.
+ * ENDPOINT is "host:port", "[v6addr]:port" or ":port" with a port 0-65535,
+ * without scheme or path. A null value (key with nothing after it) keeps the
+ * default. Bounds apply unless min and max are both 0; a default outside
+ * them, or unparsable, is reported as a bug in the table. */
 int pc_cfg_apply(const pc_opt_t *table, const pc_cfg_node_t *node, void *out, pc_err_t *err);
 
 /* Print the table as help text ("  key (type, default X): help"). */
