@@ -1080,23 +1080,24 @@ static void profile_header_copy(pc_builder_t *b, pc_profile_t *o, const pc_profi
       .attribute_indices = list_copy_mapped(b, p->attribute_indices, b->rm[T_ATTR])};
 }
 
-static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
-
-/* Samples lo..hi-1 of p into o, with one arena allocation for all of them. */
+/* Samples lo..hi-1 of p into o, with one arena allocation for all of them:
+ * the sample structs, then every values and timestamps array (8-byte
+ * aligned), then every attribute list packed at 4 bytes per index. */
 static void samples_copy(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p, uint32_t lo,
                          uint32_t hi) {
   uint32_t k = hi - lo;
   o->n_samples = k;
   if (!k) return;
-  size_t bytes = (size_t)k * sizeof(pc_sample_t);
+  size_t words = 0, attrs = 0;
   for (uint32_t i = lo; i < hi; i++) {
     const pc_sample_t *s = &p->samples[i];
-    bytes += ((size_t)s->n_values + s->n_timestamps) * 8 +
-             round8((size_t)s->attribute_indices.n * 4);
+    words += (size_t)s->n_values + s->n_timestamps;
+    attrs += s->attribute_indices.n;
   }
-  uint8_t *mem = bal(b, bytes);
+  uint8_t *mem = bal(b, (size_t)k * sizeof(pc_sample_t) + words * 8 + attrs * 4);
   pc_sample_t *out = (pc_sample_t *)(void *)mem;
-  uint8_t *extra = mem + (size_t)k * sizeof(pc_sample_t);
+  uint64_t *word = (uint64_t *)(void *)(mem + (size_t)k * sizeof(pc_sample_t));
+  int32_t *attr = (int32_t *)(void *)(word + words);
   for (uint32_t i = lo; i < hi; i++) {
     const pc_sample_t *s = &p->samples[i];
     pc_sample_t *c = &out[i - lo];
@@ -1105,21 +1106,20 @@ static void samples_copy(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p
                        .n_values = s->n_values,
                        .n_timestamps = s->n_timestamps};
     if (s->n_values) {
-      c->values = (int64_t *)(void *)extra;
-      memcpy(extra, s->values, (size_t)s->n_values * 8);
-      extra += (size_t)s->n_values * 8;
+      c->values = (int64_t *)(void *)word;
+      memcpy(word, s->values, (size_t)s->n_values * 8);
+      word += s->n_values;
     }
     if (s->n_timestamps) {
-      c->timestamps_unix_nano = (uint64_t *)(void *)extra;
-      memcpy(extra, s->timestamps_unix_nano, (size_t)s->n_timestamps * 8);
-      extra += (size_t)s->n_timestamps * 8;
+      c->timestamps_unix_nano = word;
+      memcpy(word, s->timestamps_unix_nano, (size_t)s->n_timestamps * 8);
+      word += s->n_timestamps;
     }
     if (s->attribute_indices.n) {
-      int32_t *v = (int32_t *)(void *)extra;
       for (uint32_t a = 0; a < s->attribute_indices.n; a++)
-        v[a] = map_attr(b, s->attribute_indices.v[a]);
-      c->attribute_indices = (pc_i32s_t){v, s->attribute_indices.n};
-      extra += round8((size_t)s->attribute_indices.n * 4);
+        attr[a] = map_attr(b, s->attribute_indices.v[a]);
+      c->attribute_indices = (pc_i32s_t){attr, s->attribute_indices.n};
+      attr += s->attribute_indices.n;
     }
     size_t payload = sample_payload_size(s);
     b->st.in_bytes += sample_size(s, payload);
@@ -1314,7 +1314,7 @@ static void init_tables(pc_builder_t *b) {
 
 pc_builder_t *pc_builder_new(void) {
   pc_builder_t *b = pc_xcalloc(1, sizeof *b);
-  b->arena = pc_arena_new(256 * 1024);
+  b->arena = pc_arena_new(64 * 1024);
   b->out.arena = b->arena;
   b->out.has_dictionary = true;
   b->key_cap = 256;
