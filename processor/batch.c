@@ -181,7 +181,10 @@ static void arm(batch_t *p) {
 /* Merge all of req into builders, splitting it where a batch would pass
  * send_batch_max_size samples or send_batch_max_bytes bytes. Each part is
  * merged whole or not at all; when a part does not fit the byte cap in an
- * empty batch it is halved (one sample always fits). */
+ * empty batch it is halved (one sample always fits). Only an allocation
+ * failure can stop a split half way: the parts already merged stay and the
+ * request is refused, so a client that retries it duplicates those parts
+ * (never loses any). */
 static int merge(batch_t *p, const pc_request_t *req, pc_err_t *err) {
   uint64_t total = pc_request_sample_count(req), first = 0, want = UINT64_MAX;
   uint64_t max = (uint64_t)p->cfg.send_batch_max_size;
@@ -228,8 +231,8 @@ static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err
   if (due(p)) seal(p);
   drain(p); /* a refusal here is retried on the timer: req is held either way */
   arm(p);
-  if (rc)
-    pc_log(p->id, PC_LOG_WARN, "could not batch a request of %" PRIu64 " samples: %s",
+  if (rc) /* the client hears of it; per request, so debug only */
+    pc_log(p->id, PC_LOG_DEBUG, "could not batch a request of %" PRIu64 " samples: %s",
            pc_request_sample_count(req), err && err->msg[0] ? err->msg : pc_strerror(rc));
   return rc;
 }
