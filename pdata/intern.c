@@ -11,8 +11,8 @@
  * so unreferenced input entries are never copied.
  *
  * Sets are sized before the walk from the incoming table lengths (at most
- * half full), and the output tables are reserved then too, so nothing grows
- * in the middle of a walk except arena memory. Allocation failures inside
+ * two thirds full), and the output tables are reserved then too, so nothing
+ * grows in the middle of a walk except arena memory. Allocation failures inside
  * the walk longjmp back to the add, which rolls the builder back: table
  * lengths are restored and the sets rebuilt without the new entries; tree
  * counts changed in pre-existing resources and scopes are restored from an
@@ -107,10 +107,12 @@ static pc_str_t bdup(pc_builder_t *b, pc_str_t s) {
   return (pc_str_t){p, s.n};
 }
 
-/* Grow a malloc'd array to hold at least need elements (x1.5 steps). */
+/* Grow a malloc'd array to hold at least need elements, in x1.25 steps:
+ * the output tables are reserved for their length plus a whole input, so
+ * they rarely grow, and slack here is memory the batch keeps. */
 static void *grow(pc_builder_t *b, void *v, uint32_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return v;
-  size_t nc = (size_t)*cap + *cap / 2;
+  size_t nc = (size_t)*cap + *cap / 4;
   if (nc < need) nc = need;
   if (nc < 16) nc = 16;
   if (nc > UINT32_MAX) nc = UINT32_MAX;
@@ -271,10 +273,11 @@ static void hset_insert_slot(hset_t *h, slot_t s) {
   h->v[k] = s;
 }
 
-/* Make room for `entries` entries at a load of at most one half. */
+/* Make room for `entries` entries at a load of at most two thirds (linear
+ * probing stays short; entries is an upper bound, the real load is lower). */
 static void hset_reserve(pc_builder_t *b, hset_t *h, size_t entries) {
   size_t cap = 16;
-  while (cap < entries * 2) cap <<= 1;
+  while (cap < entries + entries / 2) cap <<= 1;
   if (h->v && cap <= (size_t)h->mask + 1) return;
   if (cap > ((size_t)1 << 32)) oom(b);
   slot_t *nv = calloc(cap, sizeof *nv);
