@@ -374,6 +374,45 @@ START_TEST(full_queue_refuses_and_counts) {
 }
 END_TEST
 
+/* sending_queue.enabled: false holds only what is in flight. */
+START_TEST(disabled_queue_holds_only_in_flight) {
+  srv_t *s = srv_start();
+  srv_answer_t hang = {.hang = true};
+  srv_set_default(s, &hang);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n"
+          "sending_queue:\n  enabled: false\n  num_consumers: 2\n", srv_url(s));
+  consume_ids(&fx, 1, 2);
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  fx_request(a, &req, 3);
+  pc_err_t err = {0};
+  ck_assert_int_eq(fx.c->consume_profiles(fx.c, &req, &err), PC_EAGAIN);
+  pc_arena_free(a);
+  fx_close(&fx, 100);
+  srv_stop(s);
+}
+END_TEST
+
+START_TEST(disabled_retry_drops_at_first_failure) {
+  srv_t *s = srv_start();
+  srv_answer_t a;
+  srv_answer_status(&a, 503, "busy");
+  srv_set_default(s, &a);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n"
+          "retry_on_failure:\n  enabled: false\n", srv_url(s));
+  consume_ids(&fx, 1, 1);
+  wait_t w = {.fx = &fx, .n = 1};
+  ck_assert(fx_run_until(&fx, dropped_at_least, &w, 5000));
+  fx_run_for(&fx, 200);
+  ck_assert_uint_eq(srv_count(s), 1);
+  ck_assert_uint_eq(stats(&fx).retries, 0);
+  fx_close(&fx, 100);
+  srv_stop(s);
+}
+END_TEST
+
 /* Four resources, a limit that fits one: four requests, each under the limit,
  * together holding every profile. */
 START_TEST(splits_batches_above_the_body_limit) {
@@ -536,26 +575,47 @@ END_TEST
 /* The child runs the exporter with a persistent queue against a slow backend,
  * consuming as fast as it is let and reporting each acknowledged id on a pipe,
  * until it is killed with SIGKILL. A new exporter on the same directory must
- * then deliver every acknowledged id. */
-static void kill9_child(const char *dir, const char *url, int out) {
-  void *st = fx_storage("file_storage", dir, true);
-  fx_t fx;
-  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp/disk", "endpoint: %s\n" RETRY_FAST
-          "sending_queue:\n  storage: file_storage\n  num_consumers: 2\n  queue_size: 50\n",
-          url);
+ * then deliver every acknowledged id.
+ *
+ * The child makes no Check call (nor fixture call that makes one): in fork
+ * mode each assertion writes to Check's message file, and a kill in the
+ * middle of such a write would corrupt the parent's report. */
+static void *child_create(const pc_component_t *comp, const char *id, const char *yaml) {
+  pc_err_t err = {0};
+  pc_cfg_t *cfg = pc_cfg_load_string("child.yaml", yaml, &err);
+  if (!cfg) _exit(5);
+  pc_create_args_t args = {.id = id, .cfg = pc_cfg_root(cfg), .signals = comp->signals};
+  void *inst = comp->create(&args, &err);
+  pc_cfg_free(cfg);
+  if (!inst) _exit(6);
+  return inst;
+}
+
+static void kill9_child(const char *dir, const char *url, const pc_buf_t *request, int out) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char yaml[1024];
+  pc_err_t err = {0};
+  snprintf(yaml, sizeof yaml, "directory: %s\n", dir);
+  void *st = child_create(&pc_extension_file_storage, "file_storage", yaml);
+  if (pc_extension_file_storage.start(st, &loop, &err)) _exit(7);
+  snprintf(yaml, sizeof yaml, "endpoint: %s\n" RETRY_FAST "sending_queue:\n"
+           "  storage: file_storage\n  num_consumers: 2\n  queue_size: 50\n", url);
+  void *x = child_create(&pc_exporter_otlphttp, "otlphttp/disk", yaml);
+  if (pc_exporter_otlphttp.start(x, &loop, &err)) _exit(8);
+  pc_consumer_t *c = pc_exporter_otlphttp.consumer(x);
   for (uint64_t id = 1000;; id++) {
     pc_arena_t *a = pc_arena_new(4096);
     pc_request_t req;
-    fx_request(a, &req, id);
-    pc_err_t err = {0};
+    if (pc_proto_decode(a, request->p, request->n, &req, &err)) _exit(9);
+    req.resources[0].scopes[0].profiles[0].time_unix_nano = id;
     int rc;
-    while ((rc = fx.c->consume_profiles(fx.c, &req, &err)) == PC_EAGAIN) fx_run_for(&fx, 5);
+    while ((rc = c->consume_profiles(c, &req, &err)) == PC_EAGAIN) uv_run(&loop, UV_RUN_ONCE);
     if (rc) _exit(3);
     if (write(out, &id, sizeof id) != sizeof id) _exit(4);
     pc_arena_free(a);
-    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    uv_run(&loop, UV_RUN_NOWAIT);
   }
-  (void)st;
 }
 
 typedef struct {
@@ -583,13 +643,18 @@ START_TEST(kill9_under_load_loses_nothing_acknowledged) {
   srv_t *s = srv_start();
   srv_answer_t slow = {.delay_ms = 20};
   srv_set_default(s, &slow);
+  pc_arena_t *ra = pc_arena_new(4096);
+  pc_request_t rich;
+  fx_request(ra, &rich, 0);
+  pc_buf_t request = {0};
+  ck_assert_int_eq(pc_proto_encode(&rich, &request), 0);
   int fds[2];
   ck_assert_int_eq(pipe(fds), 0);
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
     close(fds[0]);
-    kill9_child(dir, srv_url(s), fds[1]);
+    kill9_child(dir, srv_url(s), &request, fds[1]);
     _exit(0);
   }
   close(fds[1]);
@@ -621,6 +686,8 @@ START_TEST(kill9_under_load_loses_nothing_acknowledged) {
   fx_close(&fx, 1000);
   fx_storage_free(st);
   srv_stop(s);
+  pc_buf_free(&request);
+  pc_arena_free(ra);
   fx_rmtree(dir);
   free(dir);
 }
@@ -682,6 +749,8 @@ TCase *pc_test_otlphttp_tcase(void) {
   tcase_add_test(tc, server_closing_connections);
   tcase_add_test(tc, in_flight_bounded_by_num_consumers);
   tcase_add_test(tc, full_queue_refuses_and_counts);
+  tcase_add_test(tc, disabled_queue_holds_only_in_flight);
+  tcase_add_test(tc, disabled_retry_drops_at_first_failure);
   tcase_add_test(tc, splits_batches_above_the_body_limit);
   tcase_add_test(tc, json_encoding_and_zstd);
   tcase_add_test(tc, traces_go_to_their_endpoint);
