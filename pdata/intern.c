@@ -66,10 +66,16 @@ typedef struct {
 
 struct pc_builder {
   pc_arena_t *arena;
+  /* The batch: tables and resource array are malloc'd and owned here; out
+   * is a copy handed to consumers, which may edit it (even swap a table for
+   * an arena copy) without touching what the builder frees or grows. */
+  pc_dictionary_t dict;
+  pc_resource_profiles_t *res;
+  uint32_t n_res;
   pc_request_t out;
   uint32_t cap[T_COUNT]; /* capacity of the output tables */
   hset_t sets[T_COUNT];
-  /* The tree: out.resources and res_meta are malloc'd, parallel. */
+  /* res_meta is parallel to res, same capacity. */
   uint32_t res_cap;
   res_meta_t *res_meta;
   hset_t res_set; /* idx = resource index + 1 */
@@ -123,8 +129,8 @@ static void *grow(pc_builder_t *b, void *v, uint32_t *cap, size_t need, size_t e
 }
 
 #define TABLE_RESERVE(b, arr, t, need)                                                   \
-  ((b)->out.dict.arr = grow((b), (b)->out.dict.arr, &(b)->cap[t], (need),                \
-                            sizeof *(b)->out.dict.arr))
+  ((b)->dict.arr = grow((b), (b)->dict.arr, &(b)->cap[t], (need),                \
+                            sizeof *(b)->dict.arr))
 
 /* ---- protobuf sizes ---------------------------------------------------------
  * Upper bounds of the canonical encoding, for stats.out_bytes and in_bytes.
@@ -408,7 +414,7 @@ static void key_list_mapped(pc_builder_t *b, pc_i32s_t in, const int32_t *rm) {
 /* ---- strings ------------------------------------------------------------------ */
 
 static bool string_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
-  return pc_str_eq(b->out.dict.strings[idx], *(const pc_str_t *)cand);
+  return pc_str_eq(b->dict.strings[idx], *(const pc_str_t *)cand);
 }
 
 static int32_t intern_string(pc_builder_t *b, pc_str_t s) {
@@ -416,8 +422,8 @@ static int32_t intern_string(pc_builder_t *b, pc_str_t s) {
   uint32_t h = (uint32_t)XXH3_64bits(s.p, s.n);
   slot_t *sl = hset_find(b, &b->sets[T_STRING], h, string_eq, &s);
   if (sl->idx) return (int32_t)sl->idx;
-  uint32_t idx = b->out.dict.n_strings++;
-  b->out.dict.strings[idx] = bdup(b, s);
+  uint32_t idx = b->dict.n_strings++;
+  b->dict.strings[idx] = bdup(b, s);
   b->st.out_bytes += f_len(s.n);
   *sl = (slot_t){h, idx};
   return (int32_t)idx;
@@ -432,7 +438,7 @@ static int32_t first_string(pc_builder_t *b, int32_t i) {
 /* ---- functions ---------------------------------------------------------------- */
 
 static bool function_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
-  const pc_function_t *x = &b->out.dict.functions[idx], *y = cand;
+  const pc_function_t *x = &b->dict.functions[idx], *y = cand;
   return x->name_strindex == y->name_strindex &&
          x->system_name_strindex == y->system_name_strindex &&
          x->filename_strindex == y->filename_strindex && x->start_line == y->start_line;
@@ -453,8 +459,8 @@ static int32_t first_function(pc_builder_t *b, int32_t i) {
   uint32_t h = (uint32_t)XXH3_64bits(k, sizeof k);
   slot_t *sl = hset_find(b, &b->sets[T_FUNCTION], h, function_eq, &c);
   if (sl->idx) return (int32_t)sl->idx;
-  uint32_t idx = b->out.dict.n_functions++;
-  b->out.dict.functions[idx] = c;
+  uint32_t idx = b->dict.n_functions++;
+  b->dict.functions[idx] = c;
   b->st.out_bytes += function_size(&c);
   *sl = (slot_t){h, idx};
   return (int32_t)idx;
@@ -463,7 +469,7 @@ static int32_t first_function(pc_builder_t *b, int32_t i) {
 /* ---- mappings ----------------------------------------------------------------- */
 
 static bool mapping_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
-  const pc_mapping_t *x = &b->out.dict.mappings[idx], *y = cand;
+  const pc_mapping_t *x = &b->dict.mappings[idx], *y = cand;
   return x->memory_start == y->memory_start && x->memory_limit == y->memory_limit &&
          x->file_offset == y->file_offset &&
          x->filename_strindex == b->rm[T_STRING][y->filename_strindex] &&
@@ -487,8 +493,8 @@ static int32_t first_mapping(pc_builder_t *b, int32_t i) {
   uint32_t h = key_hash(b);
   slot_t *sl = hset_find(b, &b->sets[T_MAPPING], h, mapping_eq, m);
   if (sl->idx) return (int32_t)sl->idx;
-  uint32_t idx = b->out.dict.n_mappings++;
-  pc_mapping_t *o = &b->out.dict.mappings[idx];
+  uint32_t idx = b->dict.n_mappings++;
+  pc_mapping_t *o = &b->dict.mappings[idx];
   *o = (pc_mapping_t){.memory_start = m->memory_start, .memory_limit = m->memory_limit,
                       .file_offset = m->file_offset, .filename_strindex = file,
                       .attribute_indices = list_copy_mapped(b, m->attribute_indices,
@@ -620,7 +626,7 @@ static pc_anyvalue_t value_copy_mapped(pc_builder_t *b, const pc_anyvalue_t *v) 
 /* ---- attributes (KeyValueAndUnit) ----------------------------------------------- */
 
 static bool attr_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
-  const pc_attr_t *x = &b->out.dict.attrs[idx], *y = cand;
+  const pc_attr_t *x = &b->dict.attrs[idx], *y = cand;
   return x->key_strindex == b->rm[T_STRING][y->key_strindex] &&
          x->unit_strindex == b->rm[T_STRING][y->unit_strindex] &&
          x->has_value == y->has_value &&
@@ -641,8 +647,8 @@ static int32_t first_attr(pc_builder_t *b, int32_t i) {
   uint32_t h = key_hash(b);
   slot_t *sl = hset_find(b, &b->sets[T_ATTR], h, attr_eq, a);
   if (sl->idx) return (int32_t)sl->idx;
-  uint32_t idx = b->out.dict.n_attrs++;
-  pc_attr_t *o = &b->out.dict.attrs[idx];
+  uint32_t idx = b->dict.n_attrs++;
+  pc_attr_t *o = &b->dict.attrs[idx];
   *o = (pc_attr_t){.key_strindex = key, .unit_strindex = unit, .has_value = a->has_value};
   if (a->has_value) o->value = value_copy_mapped(b, &a->value);
   b->st.out_bytes += attr_size(o);
@@ -653,7 +659,7 @@ static int32_t first_attr(pc_builder_t *b, int32_t i) {
 /* ---- locations ------------------------------------------------------------------- */
 
 static bool location_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
-  const pc_location_t *x = &b->out.dict.locations[idx], *y = cand;
+  const pc_location_t *x = &b->dict.locations[idx], *y = cand;
   if (x->address != y->address || x->n_lines != y->n_lines ||
       x->mapping_index != b->rm[T_MAPPING][y->mapping_index] ||
       !list_eq_mapped(x->attribute_indices, y->attribute_indices, b->rm[T_ATTR]))
@@ -693,8 +699,8 @@ static int32_t first_location(pc_builder_t *b, int32_t i) {
   uint32_t h = key_hash(b);
   slot_t *sl = hset_find(b, &b->sets[T_LOCATION], h, location_eq, l);
   if (sl->idx) return (int32_t)sl->idx;
-  uint32_t idx = b->out.dict.n_locations++;
-  pc_location_t *o = &b->out.dict.locations[idx];
+  uint32_t idx = b->dict.n_locations++;
+  pc_location_t *o = &b->dict.locations[idx];
   *o = (pc_location_t){.mapping_index = mapping, .address = l->address, .n_lines = l->n_lines,
                        .attribute_indices = list_copy_mapped(b, l->attribute_indices,
                                                              b->rm[T_ATTR])};
@@ -713,7 +719,7 @@ static int32_t first_location(pc_builder_t *b, int32_t i) {
 /* ---- stacks ------------------------------------------------------------------------ */
 
 static bool stack_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
-  const pc_stack_t *x = &b->out.dict.stacks[idx], *y = cand;
+  const pc_stack_t *x = &b->dict.stacks[idx], *y = cand;
   return list_eq_mapped(x->location_indices, y->location_indices, b->rm[T_LOCATION]);
 }
 
@@ -728,8 +734,8 @@ static int32_t first_stack(pc_builder_t *b, int32_t i) {
   uint32_t h = key_hash(b);
   slot_t *sl = hset_find(b, &b->sets[T_STACK], h, stack_eq, s);
   if (sl->idx) return (int32_t)sl->idx;
-  uint32_t idx = b->out.dict.n_stacks++;
-  pc_stack_t *o = &b->out.dict.stacks[idx];
+  uint32_t idx = b->dict.n_stacks++;
+  pc_stack_t *o = &b->dict.stacks[idx];
   o->location_indices = list_copy_mapped(b, l, b->rm[T_LOCATION]);
   b->st.out_bytes += stack_size(o);
   *sl = (slot_t){h, idx};
@@ -745,7 +751,7 @@ static bool all_zero(pc_str_t s) {
 }
 
 static bool link_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
-  const pc_link_t *x = &b->out.dict.links[idx], *y = cand;
+  const pc_link_t *x = &b->dict.links[idx], *y = cand;
   return pc_str_eq(x->trace_id, y->trace_id) && pc_str_eq(x->span_id, y->span_id);
 }
 
@@ -759,8 +765,8 @@ static int32_t first_link(pc_builder_t *b, int32_t i) {
   uint32_t h = key_hash(b);
   slot_t *sl = hset_find(b, &b->sets[T_LINK], h, link_eq, l);
   if (sl->idx) return (int32_t)sl->idx;
-  uint32_t idx = b->out.dict.n_links++;
-  pc_link_t *o = &b->out.dict.links[idx];
+  uint32_t idx = b->dict.n_links++;
+  pc_link_t *o = &b->dict.links[idx];
   *o = (pc_link_t){bdup(b, l->trace_id), bdup(b, l->span_id)};
   b->st.out_bytes += link_size(o);
   *sl = (slot_t){h, idx};
@@ -928,11 +934,11 @@ typedef struct {
 
 static bool resource_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
   const resource_cand_t *c = cand;
-  const pc_resource_profiles_t *x = &b->out.resources[idx - 1], *y = c->rp;
+  const pc_resource_profiles_t *x = &b->res[idx - 1], *y = c->rp;
   return b->res_meta[idx - 1].hash == c->hash && x->has_resource == y->has_resource &&
          x->resource.dropped_attributes_count == y->resource.dropped_attributes_count &&
          pc_str_eq(x->schema_url, y->schema_url) && entity_refs_eq(&x->resource, &y->resource) &&
-         kvs_set_eq(b, &b->out.dict, x->resource.attributes, b->in, y->resource.attributes);
+         kvs_set_eq(b, &b->dict, x->resource.attributes, b->in, y->resource.attributes);
 }
 
 static uint64_t scope_hash(pc_builder_t *b, const pc_scope_profiles_t *sp) {
@@ -953,7 +959,7 @@ static bool scope_eq(pc_builder_t *b, const pc_scope_profiles_t *x,
          pc_str_eq(x->scope.version, y->scope.version) &&
          x->scope.dropped_attributes_count == y->scope.dropped_attributes_count &&
          pc_str_eq(x->schema_url, y->schema_url) &&
-         kvs_set_eq(b, &b->out.dict, x->scope.attributes, b->in, y->scope.attributes);
+         kvs_set_eq(b, &b->dict, x->scope.attributes, b->in, y->scope.attributes);
 }
 
 /* ---- the tree -------------------------------------------------------------------------- */
@@ -975,7 +981,7 @@ static void touch_resource(pc_builder_t *b, uint32_t r) {
   res_meta_t *m = &b->res_meta[r];
   if (r >= b->old_resources || m->gen == b->gen) return;
   m->gen = b->gen;
-  m->saved_n_scopes = b->out.resources[r].n_scopes;
+  m->saved_n_scopes = b->res[r].n_scopes;
   b->undo = grow(b, b->undo, &b->undo_cap, (size_t)b->n_undo + 1, sizeof *b->undo);
   b->undo[b->n_undo++] = r;
 }
@@ -984,7 +990,7 @@ static void touch_scope(pc_builder_t *b, uint32_t r, uint32_t s) {
   res_meta_t *m = &b->res_meta[r];
   if (r >= b->old_resources || s >= m->saved_n_scopes || m->scopes[s].gen == b->gen) return;
   m->scopes[s].gen = b->gen;
-  m->scopes[s].saved_n_profiles = b->out.resources[r].scopes[s].n_profiles;
+  m->scopes[s].saved_n_profiles = b->res[r].scopes[s].n_profiles;
 }
 
 static pc_strs_t strs_copy(pc_builder_t *b, pc_strs_t in) {
@@ -1020,8 +1026,8 @@ static uint32_t resource_for(pc_builder_t *b, const pc_resource_profiles_t *rp) 
     touch_resource(b, sl->idx - 1);
     return sl->idx - 1;
   }
-  uint32_t r = b->out.n_resources++;
-  pc_resource_profiles_t *o = &b->out.resources[r];
+  uint32_t r = b->n_res++;
+  pc_resource_profiles_t *o = &b->res[r];
   *o = (pc_resource_profiles_t){.has_resource = rp->has_resource,
                                 .resource = resource_copy(b, &rp->resource),
                                 .schema_url = bdup(b, rp->schema_url)};
@@ -1036,7 +1042,7 @@ static uint32_t resource_for(pc_builder_t *b, const pc_resource_profiles_t *rp) 
 static uint32_t scope_for(pc_builder_t *b, uint32_t r, const pc_scope_profiles_t *sp) {
   uint64_t h = scope_hash(b, sp);
   b->st.in_bytes += scope_size(sp);
-  pc_resource_profiles_t *rp = &b->out.resources[r];
+  pc_resource_profiles_t *rp = &b->res[r];
   res_meta_t *m = &b->res_meta[r];
   for (uint32_t s = 0; s < rp->n_scopes; s++) {
     if (m->scopes[s].hash == h && scope_eq(b, &rp->scopes[s], sp)) {
@@ -1133,7 +1139,7 @@ static void samples_copy(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p
 
 static void profile_append(pc_builder_t *b, uint32_t r, uint32_t s, const pc_profile_t *p,
                            uint32_t lo, uint32_t hi) {
-  pc_scope_profiles_t *sp = &b->out.resources[r].scopes[s];
+  pc_scope_profiles_t *sp = &b->res[r].scopes[s];
   scope_meta_t *m = &b->res_meta[r].scopes[s];
   sp->profiles = arena_grow(b, sp->profiles, sp->n_profiles, &m->prof_cap, sp->n_profiles + 1,
                             sizeof *sp->profiles);
@@ -1234,27 +1240,27 @@ static uint32_t in_len(const pc_dictionary_t *d, int t) {
 }
 
 static void checkpoint(pc_builder_t *b, checkpoint_t *cp) {
-  for (int t = 0; t < T_COUNT; t++) cp->n[t] = *out_len(&b->out.dict, t);
-  cp->n_resources = b->out.n_resources;
+  for (int t = 0; t < T_COUNT; t++) cp->n[t] = *out_len(&b->dict, t);
+  cp->n_resources = b->n_res;
   cp->st = b->st;
 }
 
 static void rollback(pc_builder_t *b, const checkpoint_t *cp) {
   for (int t = 0; t < T_COUNT; t++) {
-    uint32_t *n = out_len(&b->out.dict, t);
+    uint32_t *n = out_len(&b->dict, t);
     if (*n != cp->n[t]) hset_truncate(&b->sets[t], cp->n[t]);
     *n = cp->n[t];
   }
   for (uint32_t i = 0; i < b->n_undo; i++) {
     uint32_t r = b->undo[i];
     res_meta_t *m = &b->res_meta[r];
-    pc_resource_profiles_t *rp = &b->out.resources[r];
+    pc_resource_profiles_t *rp = &b->res[r];
     for (uint32_t s = 0; s < m->saved_n_scopes; s++)
       if (m->scopes[s].gen == b->gen) rp->scopes[s].n_profiles = m->scopes[s].saved_n_profiles;
     rp->n_scopes = m->saved_n_scopes;
   }
-  if (b->out.n_resources != cp->n_resources) hset_truncate(&b->res_set, cp->n_resources + 1);
-  b->out.n_resources = cp->n_resources;
+  if (b->n_res != cp->n_resources) hset_truncate(&b->res_set, cp->n_resources + 1);
+  b->n_res = cp->n_resources;
   b->st = cp->st;
 }
 
@@ -1270,10 +1276,10 @@ static int32_t *map_reset(pc_builder_t *b, int t, uint32_t n) {
 static int prepare(pc_builder_t *b, const pc_request_t *req, pc_err_t *err) {
   const pc_dictionary_t *in = &req->dict;
   b->in = in;
-  b->old_resources = b->out.n_resources;
+  b->old_resources = b->n_res;
   b->n_undo = 0; /* before anything can fail: rollback reads it */
   b->gen++;
-  pc_dictionary_t *d = &b->out.dict;
+  pc_dictionary_t *d = &b->dict;
   for (int t = 0; t < T_COUNT; t++) {
     size_t need = (size_t)*out_len(d, t) + in_len(in, t);
     if (need > INT32_MAX)
@@ -1288,10 +1294,10 @@ static int prepare(pc_builder_t *b, const pc_request_t *req, pc_err_t *err) {
   TABLE_RESERVE(b, locations, T_LOCATION, (size_t)d->n_locations + in->n_locations);
   TABLE_RESERVE(b, stacks, T_STACK, (size_t)d->n_stacks + in->n_stacks);
   TABLE_RESERVE(b, links, T_LINK, (size_t)d->n_links + in->n_links);
-  size_t nr = (size_t)b->out.n_resources + req->n_resources;
+  size_t nr = (size_t)b->n_res + req->n_resources;
   if (nr >= UINT32_MAX) return pc_err_set(err, PC_ELIMIT, "too many resources in a batch");
   uint32_t cap = b->res_cap;
-  b->out.resources = grow(b, b->out.resources, &cap, nr, sizeof *b->out.resources);
+  b->res = grow(b, b->res, &cap, nr, sizeof *b->res);
   b->res_meta = grow(b, b->res_meta, &b->res_cap, nr, sizeof *b->res_meta);
   hset_reserve(b, &b->res_set, nr);
   return 0;
@@ -1303,7 +1309,7 @@ static int prepare(pc_builder_t *b, const pc_request_t *req, pc_err_t *err) {
  * form, 16 and 8 zero bytes), counted in out_bytes with the dictionary's
  * own overhead. */
 static void init_tables(pc_builder_t *b) {
-  pc_dictionary_t *d = &b->out.dict;
+  pc_dictionary_t *d = &b->dict;
   d->strings[0] = (pc_str_t){0};
   d->functions[0] = pc_zero_function;
   d->mappings[0] = pc_zero_mapping;
@@ -1318,8 +1324,6 @@ static void init_tables(pc_builder_t *b) {
 pc_builder_t *pc_builder_new(void) {
   pc_builder_t *b = pc_xcalloc(1, sizeof *b);
   b->arena = pc_arena_new(64 * 1024);
-  b->out.arena = b->arena;
-  b->out.has_dictionary = true;
   b->key_cap = 256;
   b->key = pc_xmalloc(b->key_cap);
   if (setjmp(b->oom)) pc_oom();
@@ -1336,7 +1340,7 @@ pc_builder_t *pc_builder_new(void) {
 
 void pc_builder_free(pc_builder_t *b) {
   if (!b) return;
-  pc_dictionary_t *d = &b->out.dict;
+  pc_dictionary_t *d = &b->dict;
   free(d->strings);
   free(d->functions);
   free(d->mappings);
@@ -1349,7 +1353,7 @@ void pc_builder_free(pc_builder_t *b) {
     free(b->rm[t]);
   }
   free(b->res_set.v);
-  free(b->out.resources);
+  free(b->res);
   free(b->res_meta);
   free(b->undo);
   free(b->key);
@@ -1406,16 +1410,20 @@ int pc_builder_add(pc_builder_t *b, const pc_request_t *req, pc_err_t *err) {
   return pc_builder_add_range(b, req, 0, UINT64_MAX, 0, err);
 }
 
-pc_request_t *pc_builder_request(pc_builder_t *b) { return &b->out; }
+pc_request_t *pc_builder_request(pc_builder_t *b) {
+  b->out = (pc_request_t){.arena = b->arena, .has_dictionary = true, .dict = b->dict,
+                          .resources = b->res, .n_resources = b->n_res};
+  return &b->out;
+}
 
 const pc_builder_stats_t *pc_builder_stats(const pc_builder_t *b) { return &b->st; }
 
-bool pc_builder_empty(const pc_builder_t *b) { return b->out.n_resources == 0; }
+bool pc_builder_empty(const pc_builder_t *b) { return b->n_res == 0; }
 
 size_t pc_builder_mem(const pc_builder_t *b) {
-  const pc_dictionary_t *d = &b->out.dict;
+  const pc_dictionary_t *d = &b->dict;
   size_t n = pc_arena_used(b->arena) + b->key_cap + hset_bytes(&b->res_set) +
-             (size_t)b->res_cap * (sizeof *b->out.resources + sizeof *b->res_meta) +
+             (size_t)b->res_cap * (sizeof *b->res + sizeof *b->res_meta) +
              (size_t)b->undo_cap * sizeof *b->undo;
   n += (size_t)b->cap[T_STRING] * sizeof *d->strings +
        (size_t)b->cap[T_FUNCTION] * sizeof *d->functions +
@@ -1433,7 +1441,7 @@ void pc_builder_reset(pc_builder_t *b) {
   for (int t = 0; t < T_COUNT; t++)
     if (b->sets[t].v) memset(b->sets[t].v, 0, hset_bytes(&b->sets[t]));
   if (b->res_set.v) memset(b->res_set.v, 0, hset_bytes(&b->res_set));
-  b->out.n_resources = 0;
+  b->n_res = 0;
   b->n_undo = 0;
   init_tables(b);
 }

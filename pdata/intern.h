@@ -76,9 +76,11 @@ int pc_builder_add(pc_builder_t *b, const pc_request_t *req, pc_err_t *err);
 int pc_builder_add_range(pc_builder_t *b, const pc_request_t *req, uint64_t first,
                          uint64_t n, uint64_t max_out_bytes, pc_err_t *err);
 
-/* The merged request (dictionary, tree, arena). The caller may read it and
- * edit it in place (a consumer may mutate what it is given), but must not add
- * to the builder after editing it, only reset it. */
+/* The merged request (dictionary, tree, arena), valid until the next add,
+ * reset or free. The caller may read it and edit it (a consumer may mutate
+ * what it is given, even swap a table for a longer copy from req->arena):
+ * the builder keeps its own pointers. After an edit, only reset the builder;
+ * adding to it would intern against edited entries. */
 pc_request_t *pc_builder_request(pc_builder_t *b);
 
 const pc_builder_stats_t *pc_builder_stats(const pc_builder_t *b);

@@ -463,6 +463,40 @@ START_TEST(reset_reuses_memory) {
 }
 END_TEST
 
+/* A consumer of the batch may swap its tables and tree for longer copies
+ * from the request's arena (to add a string or a link, say): the builder
+ * still frees and reuses only its own memory. */
+START_TEST(consumers_may_replace_tables) {
+  pc_rng_t rng = {11};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t q;
+  pc_rand_request(&rng, a, &q);
+  pc_builder_t *b = pc_builder_new();
+  pc_err_t err = {0};
+  for (int round = 0; round < 3; round++) {
+    ck_assert_int_eq(pc_builder_add(b, &q, &err), 0);
+    pc_request_t *out = pc_builder_request(b);
+    pc_dictionary_t *d = &out->dict;
+    pc_str_t *strings = pc_arena_alloc(out->arena, (d->n_strings + 1) * sizeof *strings);
+    memcpy(strings, d->strings, d->n_strings * sizeof *strings);
+    strings[d->n_strings] = lit("added by a consumer");
+    d->strings = strings;
+    d->n_strings++;
+    pc_link_t *links = pc_arena_alloc(out->arena, d->n_links * sizeof *links);
+    memcpy(links, d->links, d->n_links * sizeof *links);
+    d->links = links;
+    pc_resource_profiles_t *res = pc_arena_alloc(out->arena, (out->n_resources + 1) * sizeof *res);
+    memcpy(res, out->resources, out->n_resources * sizeof *res);
+    out->resources = res;
+    pc_builder_reset(b);
+  }
+  const pc_request_t *one[] = {&q};
+  merge_and_check(b, one, 1, "after consumers edited earlier batches");
+  pc_builder_free(b);
+  pc_arena_free(a);
+}
+END_TEST
+
 TCase *pc_test_intern_tcase(void) {
   TCase *tc = tcase_create("intern");
   tcase_add_test(tc, rich_request_merged_three_times);
@@ -474,5 +508,6 @@ TCase *pc_test_intern_tcase(void) {
   tcase_add_test(tc, byte_cap_rolls_back);
   tcase_add_test(tc, one_sample_passes_the_cap_when_alone);
   tcase_add_test(tc, reset_reuses_memory);
+  tcase_add_test(tc, consumers_may_replace_tables);
   return tc;
 }
