@@ -28,7 +28,8 @@ typedef struct {
   uint64_t corrupt_files;                          /* damaged queue files set aside */
 } pc_otlphttp_stats_t;
 
-/* Fill out from an otlphttp instance (what its create returned). */
+/* Fill out from an otlphttp instance (what its create returned). The counters
+ * are plain integers owned by the instance's loop: call this on that thread. */
 int pc_otlphttp_stats(const void *instance, pc_otlphttp_stats_t *out);
 
 #endif
