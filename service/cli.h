@@ -22,6 +22,8 @@ typedef struct {
   int (*run)(int argc, char **argv);
 } pc_cli_command_t;
 
+extern const pc_cli_command_t pc__cli_validate_cmd;
+extern const pc_cli_command_t pc__cli_components_cmd;
 extern const pc_cli_command_t pc__cli_convert_cmd;
 extern const pc_cli_command_t pc__cli_stats_cmd;
 

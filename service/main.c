@@ -3,18 +3,21 @@
  *
  * `profcol COMMAND ...` runs one entry of the commands table (cli.h); a new
  * command such as `validate` or `components` is one more line there.
- * `profcol` with no command, or with options only (later `--config FILE`),
- * is the long-running service: service_run() is its one entry point. */
+ * `profcol` with no command, or with options only (`--config FILE`), is the
+ * long-running service: pc_cmd_run() in run.c. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "service.h"
 
 #ifndef PROFCOL_VERSION
 #define PROFCOL_VERSION "unknown"
 #endif
 
 static const pc_cli_command_t *const commands[] = {
+    &pc__cli_validate_cmd,
+    &pc__cli_components_cmd,
     &pc__cli_convert_cmd,
     &pc__cli_stats_cmd,
 };
@@ -33,27 +36,13 @@ static void print_command_names(FILE *f) {
 }
 
 static void print_help(FILE *f) {
-  fprintf(f, "usage: profcol COMMAND [OPTIONS] [ARGS]\n"
+  fprintf(f, "usage: profcol [--config FILE]...   run the pipeline (built-in config without --config)\n"
+             "       profcol COMMAND [OPTIONS] [ARGS]\n"
              "       profcol --help | --version\n\ncommands:\n");
   for (size_t i = 0; i < N_COMMANDS; i++)
-    fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "  %-11s %s\n", commands[i]->name, commands[i]->summary);
   fprintf(f, "\nRun 'profcol COMMAND --help' for the options of one command.\n"
              "Exit status: 0 success, 1 failure (bad input, I/O), 2 bad command line.\n");
-}
-
-/* The collector service itself: receivers -> processors -> exporters from a
- * config file. The pipeline is not built yet, so this says so; its options
- * (--config FILE, ...) will be parsed here. */
-static int service_run(int argc, char **argv) {
-  if (argc > 1) {
-    fprintf(stderr, "profcol: unknown option \"%s\" (see profcol --help)\n", argv[1]);
-    return PC_EXIT_USAGE;
-  }
-  fprintf(stderr, "profcol: the collector pipeline is not available yet; this build "
-                  "has the offline commands only: ");
-  print_command_names(stderr);
-  fprintf(stderr, " (see profcol --help)\n");
-  return PC_EXIT_FAIL;
 }
 
 int main(int argc, char **argv) {
@@ -66,7 +55,7 @@ int main(int argc, char **argv) {
     printf("profcol %s\n", PROFCOL_VERSION);
     return PC_EXIT_OK;
   }
-  if (!first || first[0] == '-') return service_run(argc, argv);
+  if (!first || first[0] == '-') return pc_cmd_run(argc - 1, argv + 1);
   const pc_cli_command_t *cmd = find_command(first);
   if (!cmd) {
     fprintf(stderr, "profcol: unknown command \"%s\"; the commands are: ", first);

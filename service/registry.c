@@ -1,0 +1,54 @@
+/* registry.c - every component type profcol knows. Adding a component is
+ * one file in its folder and one line here. */
+#include <string.h>
+
+#include "../exporter/exporter.h"
+#include "../processor/processor.h"
+#include "../receiver/receiver.h"
+#include "service.h"
+
+static const pc_component_t *const receivers[] = {
+    &pc_receiver_otlp,
+    NULL,
+};
+static const pc_component_t *const processors[] = {
+    &pc_processor_batch,
+    &pc_processor_dedup,
+    NULL,
+};
+static const pc_component_t *const exporters[] = {
+    &pc_exporter_debug,
+    &pc_exporter_file,
+    &pc_exporter_otlphttp,
+    NULL,
+};
+static const pc_component_t *const extensions[] = {
+    &pc_extension_file_storage,
+    NULL,
+};
+
+const pc_component_t *const *pc_registry_list(pc_kind_t kind) {
+  switch (kind) {
+  case PC_RECEIVER: return receivers;
+  case PC_PROCESSOR: return processors;
+  case PC_EXPORTER: return exporters;
+  case PC_EXTENSION: return extensions;
+  }
+  return extensions;
+}
+
+const pc_component_t *pc_registry_find(pc_kind_t kind, const char *type) {
+  for (const pc_component_t *const *c = pc_registry_list(kind); *c; c++)
+    if (strcmp((*c)->type, type) == 0) return *c;
+  return NULL;
+}
+
+const char *pc_kind_name(pc_kind_t kind) {
+  static const char *const names[] = {"receiver", "processor", "exporter", "extension"};
+  return names[kind];
+}
+
+const char *pc_kind_section(pc_kind_t kind) {
+  static const char *const names[] = {"receivers", "processors", "exporters", "extensions"};
+  return names[kind];
+}

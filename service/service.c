@@ -1,0 +1,580 @@
+/* service.c - build pipelines from config and run their lifecycle.
+ *
+ * As in the Collector: a receiver or exporter id is one instance however many
+ * pipelines use it (one listener); processors are instantiated per pipeline.
+ * Data flows receiver -> router (per signal, to every pipeline the receiver
+ * feeds) -> processors in order -> fan-out to the pipeline's exporters.
+ *
+ * Start order is exporters, processors, receivers, so nothing is accepted
+ * before it has somewhere to go; shutdown is the reverse: receivers stop
+ * taking data, processors flush, exporters drain, each stage within the
+ * deadline. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/log.h"
+#include "service.h"
+
+#define LOG "service"
+
+/* ---- error list ------------------------------------------------------------- */
+
+void pc_errlist_add(pc_errlist_t *l, const char *msg) {
+  l->msgs = pc_xrealloc(l->msgs, (l->n + 1) * sizeof *l->msgs);
+  l->msgs[l->n++] = strdup(msg);
+}
+
+void pc_errlist_free(pc_errlist_t *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->msgs[i]);
+  free(l->msgs);
+  *l = (pc_errlist_t){0};
+}
+
+__attribute__((format(printf, 3, 4))) static void add_error(pc_errlist_t *l,
+                                                            const pc_cfg_node_t *node,
+                                                            const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  pc_err_t err = {0};
+  if (node) pc_cfg_error(&err, node, PC_EINVAL, "%s", msg);
+  else snprintf(err.msg, sizeof err.msg, "%s", msg);
+  pc_errlist_add(l, err.msg);
+}
+
+/* ---- fan-out: one consumer in front of many --------------------------------------- */
+
+typedef struct {
+  pc_consumer_t consumer;
+  pc_consumer_t **profiles; /* where profiles go */
+  size_t n_profiles;
+  pc_consumer_t **traces; /* where traces go */
+  size_t n_traces;
+} fanout_t;
+
+/* Every target must hold the data before the receiver acknowledges. A target
+ * that refuses stops the loop: the client retries the whole request, so the
+ * targets before it may see it twice (at-least-once, never lost). */
+static int fanout_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  fanout_t *f = (fanout_t *)self;
+  for (size_t i = 0; i < f->n_profiles; i++) {
+    int rc = f->profiles[i]->consume_profiles(f->profiles[i], req, err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static int fanout_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
+                         pc_err_t *err) {
+  fanout_t *f = (fanout_t *)self;
+  for (size_t i = 0; i < f->n_traces; i++) {
+    int rc = f->traces[i]->consume_traces(f->traces[i], body, n, json, err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c) {
+  f->consumer.consume_profiles = fanout_profiles;
+  f->consumer.consume_traces = fanout_traces;
+  if (c->retry_after_s > f->consumer.retry_after_s) f->consumer.retry_after_s = c->retry_after_s;
+  if (signal == PC_SIGNAL_PROFILES) {
+    f->profiles = pc_xrealloc(f->profiles, (f->n_profiles + 1) * sizeof *f->profiles);
+    f->profiles[f->n_profiles++] = c;
+  } else {
+    f->traces = pc_xrealloc(f->traces, (f->n_traces + 1) * sizeof *f->traces);
+    f->traces[f->n_traces++] = c;
+  }
+}
+
+static void fanout_free(fanout_t *f) {
+  free(f->profiles);
+  free(f->traces);
+}
+
+/* ---- the model --------------------------------------------------------------------- */
+
+typedef struct {
+  const pc_component_t *comp;
+  char id[128];
+  const pc_cfg_node_t *cfg;
+  void *inst;
+  bool used;
+  pc_signal_t signals;
+  fanout_t out; /* receivers: the pipelines they feed */
+} instance_t;
+
+typedef struct {
+  char name[128];
+  pc_signal_t signal;
+  instance_t **receivers;
+  size_t n_receivers;
+  instance_t *processors; /* owned: one instance per pipeline */
+  size_t n_processors;
+  instance_t **exporters;
+  size_t n_exporters;
+  fanout_t to_exporters;
+  pc_consumer_t *first; /* the first processor, or the exporters */
+} pipeline_t;
+
+typedef struct {
+  instance_t *items;
+  size_t n;
+  const char **broken; /* ids defined with an unknown type (already reported) */
+  size_t n_broken;
+} section_t;
+
+struct pc_service {
+  section_t sections[4]; /* by pc_kind_t */
+  pipeline_t *pipelines;
+  size_t n_pipelines;
+  uint64_t shutdown_timeout_ms;
+  /* shutdown state */
+  int stage;
+  size_t pending;
+  uint64_t deadline_ms;
+  pc_done_cb done;
+  void *done_arg;
+};
+
+uint64_t pc_service_shutdown_timeout_ms(const pc_service_t *s) { return s->shutdown_timeout_ms; }
+
+static instance_t *section_find(section_t *sec, const char *id) {
+  for (size_t i = 0; i < sec->n; i++)
+    if (strcmp(sec->items[i].id, id) == 0) return &sec->items[i];
+  return NULL;
+}
+
+/* "otlp" or "otlp/name": the type is what comes before the first '/'. */
+static bool section_is_broken(const section_t *sec, const char *id) {
+  for (size_t i = 0; i < sec->n_broken; i++)
+    if (strcmp(sec->broken[i], id) == 0) return true;
+  return false;
+}
+
+static bool split_id(const char *id, char *type, size_t cap) {
+  const char *slash = strchr(id, '/');
+  size_t n = slash ? (size_t)(slash - id) : strlen(id);
+  if (n == 0 || n >= cap || (slash && slash[1] == 0)) return false;
+  memcpy(type, id, n);
+  type[n] = 0;
+  return true;
+}
+
+static void list_types(pc_kind_t kind, char *out, size_t cap) {
+  const pc_component_t *const *all = pc_registry_list(kind);
+  size_t n = 0;
+  out[0] = 0;
+  for (size_t i = 0; all[i] && n < cap; i++) {
+    int w = snprintf(out + n, cap - n, "%s%s", i ? ", " : "", all[i]->type);
+    if (w < 0) break;
+    n += (size_t)w;
+  }
+  if (!out[0]) snprintf(out, cap, "(none yet)");
+}
+
+/* Read one of receivers/processors/exporters/extensions into sec. */
+static void load_section(const pc_cfg_node_t *root, pc_kind_t kind, section_t *sec,
+                         pc_errlist_t *errs) {
+  const pc_cfg_node_t *map = pc_cfg_get(root, pc_kind_section(kind));
+  if (!map || map->type == PC_CFG_NULL) return;
+  if (map->type != PC_CFG_MAP) {
+    add_error(errs, map, "expected a map of component ids to their settings");
+    return;
+  }
+  sec->items = pc_xcalloc(map->n_entries ? map->n_entries : 1, sizeof *sec->items);
+  for (size_t i = 0; i < map->n_entries; i++) {
+    const char *id = map->entries[i].key;
+    const pc_cfg_node_t *cfg = map->entries[i].value;
+    char type[64];
+    if (!split_id(id, type, sizeof type)) {
+      add_error(errs, cfg, "invalid component id \"%s\": expected \"type\" or \"type/name\"", id);
+      continue;
+    }
+    const pc_component_t *comp = pc_registry_find(kind, type);
+    if (!comp) {
+      char known[256];
+      list_types(kind, known, sizeof known);
+      const char *names[64];
+      size_t n = 0;
+      for (const pc_component_t *const *c = pc_registry_list(kind); *c && n < 64; c++)
+        names[n++] = (*c)->type;
+      const char *hint = pc_cfg_did_you_mean(type, names, n);
+      char h[96] = "";
+      if (hint) snprintf(h, sizeof h, "did you mean \"%s\"? ", hint);
+      add_error(errs, cfg, "unknown %s type \"%s\"; %sknown types: %s", pc_kind_name(kind),
+                type, h, known);
+      sec->broken = pc_xrealloc(sec->broken, (sec->n_broken + 1) * sizeof *sec->broken);
+      sec->broken[sec->n_broken++] = id;
+      continue;
+    }
+    instance_t *it = &sec->items[sec->n++];
+    it->comp = comp;
+    it->cfg = cfg && cfg->type == PC_CFG_NULL ? NULL : cfg;
+    snprintf(it->id, sizeof it->id, "%s", id);
+  }
+}
+
+/* The ids in pipeline.<key>: a list of strings that must name defined components. */
+static instance_t **resolve_ids(pc_service_t *s, const pc_cfg_node_t *pl, const char *key,
+                                pc_kind_t kind, pc_signal_t signal, size_t *n,
+                                pc_errlist_t *errs) {
+  const pc_cfg_node_t *list = pc_cfg_get(pl, key);
+  *n = 0;
+  if (!list || list->type == PC_CFG_NULL) return NULL;
+  if (list->type != PC_CFG_SEQ) {
+    add_error(errs, list, "expected a list of %s ids", pc_kind_name(kind));
+    return NULL;
+  }
+  instance_t **out = pc_xcalloc(list->n_items ? list->n_items : 1, sizeof *out);
+  for (size_t i = 0; i < list->n_items; i++) {
+    const pc_cfg_node_t *item = list->items[i];
+    if (item->type != PC_CFG_SCALAR) {
+      add_error(errs, item, "expected a %s id", pc_kind_name(kind));
+      continue;
+    }
+    instance_t *it = section_find(&s->sections[kind], item->text);
+    if (!it && section_is_broken(&s->sections[kind], item->text)) continue;
+    if (!it) {
+      add_error(errs, item, "%s \"%s\" is not defined in the %s section", pc_kind_name(kind),
+                item->text, pc_kind_section(kind));
+      continue;
+    }
+    if (!(it->comp->signals & signal)) {
+      add_error(errs, item, "%s \"%s\" does not support the %s signal", pc_kind_name(kind),
+                item->text, signal == PC_SIGNAL_PROFILES ? "profiles" : "traces");
+      continue;
+    }
+    it->used = true;
+    it->signals |= signal;
+    out[(*n)++] = it;
+  }
+  return out;
+}
+
+static void load_pipelines(pc_service_t *s, const pc_cfg_node_t *pipelines, pc_errlist_t *errs) {
+  if (!pipelines || pipelines->type != PC_CFG_MAP || pipelines->n_entries == 0) {
+    add_error(errs, pipelines, "service.pipelines must define at least one pipeline "
+                               "(profiles, profiles/NAME, traces or traces/NAME)");
+    return;
+  }
+  s->pipelines = pc_xcalloc(pipelines->n_entries, sizeof *s->pipelines);
+  for (size_t i = 0; i < pipelines->n_entries; i++) {
+    const char *name = pipelines->entries[i].key;
+    const pc_cfg_node_t *pl = pipelines->entries[i].value;
+    char type[64];
+    pc_signal_t signal;
+    if (!split_id(name, type, sizeof type) ||
+        (strcmp(type, "profiles") != 0 && strcmp(type, "traces") != 0)) {
+      add_error(errs, pl, "unknown pipeline \"%s\": profcol runs profiles and traces "
+                          "pipelines (\"profiles\", \"profiles/NAME\", \"traces\", "
+                          "\"traces/NAME\")", name);
+      continue;
+    }
+    signal = type[0] == 'p' ? PC_SIGNAL_PROFILES : PC_SIGNAL_TRACES;
+    static const char *const keys[] = {"receivers", "processors", "exporters"};
+    if (pl && pl->type == PC_CFG_MAP) {
+      for (size_t k = 0; k < pl->n_entries; k++) {
+        const char *key = pl->entries[k].key;
+        if (strcmp(key, keys[0]) && strcmp(key, keys[1]) && strcmp(key, keys[2])) {
+          const char *hint = pc_cfg_did_you_mean(key, keys, 3);
+          char h[64] = "";
+          if (hint) snprintf(h, sizeof h, "; did you mean \"%s\"?", hint);
+          add_error(errs, pl->entries[k].value, "unknown key \"%s\"%s", key, h);
+        }
+      }
+    } else {
+      add_error(errs, pl, "expected a map with receivers, processors and exporters");
+      continue;
+    }
+    pipeline_t *p = &s->pipelines[s->n_pipelines++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->signal = signal;
+    p->receivers = resolve_ids(s, pl, "receivers", PC_RECEIVER, signal, &p->n_receivers, errs);
+    p->exporters = resolve_ids(s, pl, "exporters", PC_EXPORTER, signal, &p->n_exporters, errs);
+    size_t n_proc;
+    instance_t **procs = resolve_ids(s, pl, "processors", PC_PROCESSOR, signal, &n_proc, errs);
+    /* Processors get an instance of their own per pipeline. */
+    p->processors = pc_xcalloc(n_proc ? n_proc : 1, sizeof *p->processors);
+    for (size_t k = 0; k < n_proc; k++) {
+      p->processors[k] = *procs[k];
+      p->processors[k].signals = signal;
+    }
+    p->n_processors = n_proc;
+    free(procs);
+    const pc_cfg_node_t *rl = pc_cfg_get(pl, "receivers"), *el = pc_cfg_get(pl, "exporters");
+    if (!rl || rl->type != PC_CFG_SEQ || rl->n_items == 0)
+      add_error(errs, pl, "pipeline \"%s\" needs at least one receiver", name);
+    if (!el || el->type != PC_CFG_SEQ || el->n_items == 0)
+      add_error(errs, pl, "pipeline \"%s\" needs at least one exporter", name);
+  }
+}
+
+static void check_top_level(const pc_cfg_node_t *root, pc_errlist_t *errs) {
+  static const char *const keys[] = {"receivers", "processors", "exporters",
+                                     "extensions", "service",   "connectors"};
+  for (size_t i = 0; i < root->n_entries; i++) {
+    const char *key = root->entries[i].key;
+    bool known = false;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) known |= strcmp(key, keys[k]) == 0;
+    if (known) continue;
+    const char *hint = pc_cfg_did_you_mean(key, keys, sizeof keys / sizeof keys[0]);
+    char h[64] = "";
+    if (hint) snprintf(h, sizeof h, "; did you mean \"%s\"?", hint);
+    add_error(errs, root->entries[i].value, "unknown top-level key \"%s\"%s", key, h);
+  }
+  const pc_cfg_node_t *conn = pc_cfg_get(root, "connectors");
+  if (conn && conn->type == PC_CFG_MAP && conn->n_entries)
+    add_error(errs, conn, "connectors are not supported by profcol");
+}
+
+typedef struct {
+  const pc_cfg_node_t *extensions;
+  const pc_cfg_node_t *pipelines;
+  const pc_cfg_node_t *telemetry;
+  uint64_t shutdown_timeout_ms;
+} service_cfg_t;
+
+static const pc_opt_t service_opts[] = {
+    PC_OPT_ANY("extensions", service_cfg_t, extensions, "extension ids to start"),
+    PC_OPT_ANY("pipelines", service_cfg_t, pipelines,
+               "profiles[/NAME] and traces[/NAME] pipelines: receivers, processors, exporters"),
+    PC_OPT_ANY("telemetry", service_cfg_t, telemetry, "logs (level, encoding) and metrics"),
+    PC_OPT_DUR("shutdown_timeout", "30s", service_cfg_t, shutdown_timeout_ms, 0, 3600000,
+               "how long SIGTERM waits for batches and queues to drain"),
+    PC_OPT_TABLE_END,
+};
+
+/* Create every instance; false (errors added) when one fails. */
+static bool create_instance(instance_t *it, pc_consumer_t *next, pc_errlist_t *errs) {
+  pc_err_t err = {0};
+  pc_create_args_t args = {.id = it->id, .cfg = it->cfg, .next = next, .signals = it->signals};
+  it->inst = it->comp->create(&args, &err);
+  if (!it->inst) {
+    pc_errlist_add(errs, err.msg[0] ? err.msg : "component could not be created");
+    return false;
+  }
+  return true;
+}
+
+static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
+  bool ok = true;
+  /* Extensions first: exporters look up their file_storage by id. */
+  section_t *xt = &s->sections[PC_EXTENSION];
+  for (size_t i = 0; i < xt->n; i++)
+    if (xt->items[i].used) ok &= create_instance(&xt->items[i], NULL, errs);
+  section_t *ex = &s->sections[PC_EXPORTER];
+  for (size_t i = 0; i < ex->n; i++)
+    if (ex->items[i].used) ok &= create_instance(&ex->items[i], NULL, errs);
+  if (!ok) return false;
+  for (size_t i = 0; i < s->n_pipelines; i++) {
+    pipeline_t *p = &s->pipelines[i];
+    for (size_t k = 0; k < p->n_exporters; k++)
+      fanout_add(&p->to_exporters, p->signal, p->exporters[k]->comp->consumer(p->exporters[k]->inst));
+    pc_consumer_t *next = &p->to_exporters.consumer;
+    for (size_t k = p->n_processors; k-- > 0;) {
+      if (!create_instance(&p->processors[k], next, errs)) return false;
+      next = p->processors[k].comp->consumer(p->processors[k].inst);
+    }
+    p->first = next;
+  }
+  section_t *rx = &s->sections[PC_RECEIVER];
+  for (size_t i = 0; i < rx->n; i++) {
+    instance_t *r = &rx->items[i];
+    if (!r->used) continue;
+    for (size_t k = 0; k < s->n_pipelines; k++)
+      for (size_t j = 0; j < s->pipelines[k].n_receivers; j++)
+        if (s->pipelines[k].receivers[j] == r)
+          fanout_add(&r->out, s->pipelines[k].signal, s->pipelines[k].first);
+    if (!create_instance(r, &r->out.consumer, errs)) return false;
+  }
+  return true;
+}
+
+/* A consumer that takes nothing, for creating components only to check
+ * their settings. */
+static int refuse_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  (void)self;
+  (void)req;
+  return pc_err_set(err, PC_EINVAL, "not running");
+}
+static pc_consumer_t refuse_all = {.consume_profiles = refuse_profiles};
+
+/* When the pipelines are broken nothing is built, but every component's own
+ * settings are still checked, so one run of validate reports everything. */
+static void check_settings(pc_service_t *s, pc_errlist_t *errs) {
+  for (int kind = PC_RECEIVER; kind <= PC_EXTENSION; kind++) {
+    section_t *sec = &s->sections[kind];
+    for (size_t i = 0; i < sec->n; i++) {
+      instance_t probe = sec->items[i];
+      if (!probe.signals) probe.signals = probe.comp->signals;
+      if (create_instance(&probe, &refuse_all, errs)) probe.comp->destroy(probe.inst);
+    }
+  }
+}
+
+static void warn_unused(pc_service_t *s) {
+  for (int kind = PC_RECEIVER; kind <= PC_EXPORTER; kind++) {
+    section_t *sec = &s->sections[kind];
+    for (size_t i = 0; i < sec->n; i++)
+      if (!sec->items[i].used)
+        pc_log(LOG, PC_LOG_WARN, "%s:%d:%d: %s \"%s\" is defined but used in no pipeline; "
+               "it is ignored", sec->items[i].cfg ? sec->items[i].cfg->file : "config",
+               sec->items[i].cfg ? sec->items[i].cfg->line : 0,
+               sec->items[i].cfg ? sec->items[i].cfg->col : 0, pc_kind_name((pc_kind_t)kind),
+               sec->items[i].id);
+  }
+}
+
+pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
+  pc_service_t *s = pc_xcalloc(1, sizeof *s);
+  if (!root || root->type != PC_CFG_MAP) {
+    add_error(errs, root, "the config must be a map with receivers, exporters and service");
+    pc_service_destroy(s);
+    return NULL;
+  }
+  check_top_level(root, errs);
+  for (int kind = PC_RECEIVER; kind <= PC_EXTENSION; kind++)
+    load_section(root, (pc_kind_t)kind, &s->sections[kind], errs);
+  service_cfg_t scfg = {0};
+  pc_err_t err = {0};
+  const pc_cfg_node_t *service = pc_cfg_get(root, "service");
+  if (!service) add_error(errs, root, "missing the service section (service.pipelines)");
+  else if (pc_cfg_apply(service_opts, service, &scfg, &err)) pc_errlist_add(errs, err.msg);
+  else load_pipelines(s, scfg.pipelines, errs);
+  s->shutdown_timeout_ms = scfg.shutdown_timeout_ms;
+  if (scfg.extensions && scfg.extensions->type == PC_CFG_SEQ) {
+    for (size_t i = 0; i < scfg.extensions->n_items; i++) {
+      const pc_cfg_node_t *item = scfg.extensions->items[i];
+      instance_t *it = item->text ? section_find(&s->sections[PC_EXTENSION], item->text) : NULL;
+      if (!it) add_error(errs, item, "extension \"%s\" is not defined in the extensions section",
+                         item->text ? item->text : "?");
+      else it->used = true;
+    }
+  }
+  if (errs->n == 0) create_all(s, errs);
+  else check_settings(s, errs);
+  if (errs->n) {
+    pc_service_destroy(s);
+    return NULL;
+  }
+  warn_unused(s);
+  return s;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+/* Calls fn on every created instance of a stage: 0 receivers, 1 processors,
+ * 2 exporters, 3 extensions. */
+static void each_in_stage(pc_service_t *s, int stage, void (*fn)(void *, instance_t *),
+                          void *ctx) {
+  static const pc_kind_t order[] = {PC_RECEIVER, PC_PROCESSOR, PC_EXPORTER, PC_EXTENSION};
+  if (order[stage] == PC_PROCESSOR) {
+    for (size_t i = 0; i < s->n_pipelines; i++)
+      for (size_t k = 0; k < s->pipelines[i].n_processors; k++)
+        if (s->pipelines[i].processors[k].inst) fn(ctx, &s->pipelines[i].processors[k]);
+    return;
+  }
+  section_t *sec = &s->sections[order[stage]];
+  for (size_t i = 0; i < sec->n; i++)
+    if (sec->items[i].inst) fn(ctx, &sec->items[i]);
+}
+
+typedef struct {
+  uv_loop_t *loop;
+  pc_err_t *err;
+  int rc;
+} start_ctx_t;
+
+static void start_one(void *ctx, instance_t *it) {
+  start_ctx_t *c = ctx;
+  if (c->rc || !it->comp->start) return;
+  c->rc = it->comp->start(it->inst, c->loop, c->err);
+  if (c->rc) {
+    /* Prefix the component id: "otlp: listen 127.0.0.1:4318: address in use". */
+    char msg[sizeof c->err->msg + sizeof it->id + 2];
+    snprintf(msg, sizeof msg, "%s: %s", it->id, c->err->msg);
+    snprintf(c->err->msg, sizeof c->err->msg, "%.*s", (int)sizeof c->err->msg - 1, msg);
+  }
+}
+
+int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
+  start_ctx_t c = {.loop = loop, .err = err};
+  for (int stage = 3; stage >= 0 && !c.rc; stage--) each_in_stage(s, stage, start_one, &c);
+  return c.rc;
+}
+
+static void shutdown_stage(pc_service_t *s);
+
+static void stage_component_done(void *arg) {
+  pc_service_t *s = arg;
+  if (--s->pending == 0) {
+    s->stage++;
+    shutdown_stage(s);
+  }
+}
+
+static void count_one(void *ctx, instance_t *it) {
+  (void)it;
+  ((pc_service_t *)ctx)->pending++;
+}
+
+static void shutdown_one(void *ctx, instance_t *it) {
+  pc_service_t *s = ctx;
+  if (it->comp->shutdown) it->comp->shutdown(it->inst, s->deadline_ms, stage_component_done, s);
+  else stage_component_done(s);
+}
+
+static void shutdown_stage(pc_service_t *s) {
+  while (s->stage < 4) {
+    s->pending = 0;
+    each_in_stage(s, s->stage, count_one, s);
+    if (s->pending) {
+      s->pending++; /* hold the stage open while calling */
+      each_in_stage(s, s->stage, shutdown_one, s);
+      stage_component_done(s);
+      return;
+    }
+    s->stage++;
+  }
+  pc_done_cb done = s->done;
+  s->done = NULL;
+  if (done) done(s->done_arg);
+}
+
+void pc_service_shutdown(pc_service_t *s, uint64_t deadline_ms, pc_done_cb done, void *arg) {
+  if (s->done) return; /* already shutting down */
+  s->deadline_ms = deadline_ms;
+  s->done = done;
+  s->done_arg = arg;
+  s->stage = 0;
+  shutdown_stage(s);
+}
+
+void pc_service_destroy(pc_service_t *s) {
+  if (!s) return;
+  for (size_t i = 0; i < s->n_pipelines; i++) {
+    pipeline_t *p = &s->pipelines[i];
+    for (size_t k = 0; k < p->n_processors; k++)
+      if (p->processors[k].inst) p->processors[k].comp->destroy(p->processors[k].inst);
+    free(p->processors);
+    free(p->receivers);
+    free(p->exporters);
+    fanout_free(&p->to_exporters);
+  }
+  free(s->pipelines);
+  for (int kind = PC_RECEIVER; kind <= PC_EXTENSION; kind++) {
+    section_t *sec = &s->sections[kind];
+    for (size_t i = 0; i < sec->n; i++) {
+      if (sec->items[i].inst) sec->items[i].comp->destroy(sec->items[i].inst);
+      fanout_free(&sec->items[i].out);
+    }
+    free(sec->items);
+    free(sec->broken);
+  }
+  free(s);
+}

@@ -1,0 +1,51 @@
+/* service.h - the service: components from config, pipelines between them,
+ * and their lifecycle on one libuv loop (internal to service/).
+ *
+ * Building a service validates the whole config first and reports every
+ * problem at once (pc_errlist_t), like `otelcol validate`; nothing is started
+ * until the config is known good. */
+#ifndef PC_SERVICE_H
+#define PC_SERVICE_H
+
+#include "../component/component.h"
+
+/* Every config problem found, in the order found. */
+typedef struct {
+  char **msgs;
+  size_t n;
+} pc_errlist_t;
+
+void pc_errlist_add(pc_errlist_t *l, const char *msg);
+void pc_errlist_free(pc_errlist_t *l);
+
+/* The registry: every component type profcol knows, by kind. */
+const pc_component_t *pc_registry_find(pc_kind_t kind, const char *type);
+/* NULL-terminated list of the types of one kind. */
+const pc_component_t *const *pc_registry_list(pc_kind_t kind);
+const char *pc_kind_name(pc_kind_t kind); /* "receiver", ... */
+const char *pc_kind_section(pc_kind_t kind); /* "receivers", ... */
+
+typedef struct pc_service pc_service_t;
+
+/* Validate root and create every component (no I/O yet). NULL with errs
+ * filled when the config has problems. */
+pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs);
+/* Start exporters, then processors, then receivers on loop. */
+int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err);
+/* Stop receivers first, then flush processors and drain exporters, within
+ * deadline_ms; calls done once. */
+void pc_service_shutdown(pc_service_t *s, uint64_t deadline_ms, pc_done_cb done, void *arg);
+void pc_service_destroy(pc_service_t *s);
+
+/* service.shutdown_timeout in ms (default 30 s). */
+uint64_t pc_service_shutdown_timeout_ms(const pc_service_t *s);
+
+/* The built-in config used when no --config is given. */
+extern const char pc_default_config[];
+
+/* Commands, called from main.c's dispatch table. */
+int pc_cmd_run(int argc, char **argv);
+int pc_cmd_validate(int argc, char **argv);
+int pc_cmd_components(int argc, char **argv);
+
+#endif

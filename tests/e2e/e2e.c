@@ -1,0 +1,214 @@
+/* e2e.c - the end-to-end harness (see e2e.h). */
+#include "e2e.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *binary(void) {
+  const char *b = getenv("PROFCOL_BIN");
+  return b ? b : "profcol";
+}
+
+static long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (!f) return false;
+  fputs(text, f);
+  return fclose(f) == 0;
+}
+
+char *pc_e2e_log(const pc_e2e_proc_t *p) {
+  FILE *f = fopen(p->log_path, "r");
+  pc_buf_t b = {0};
+  if (f) {
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) pc_buf_append(&b, chunk, got);
+    fclose(f);
+  }
+  pc_buf_append(&b, "", 1);
+  return (char *)b.p;
+}
+
+bool pc_e2e_wait_log(const pc_e2e_proc_t *p, const char *needle, int timeout_ms) {
+  long until = now_ms() + timeout_ms;
+  for (;;) {
+    char *log = pc_e2e_log(p);
+    bool found = strstr(log, needle) != NULL;
+    free(log);
+    if (found) return true;
+    if (now_ms() > until) return false;
+    usleep(20000);
+  }
+}
+
+bool pc_e2e_start(pc_e2e_proc_t *p, const char *yaml) {
+  memset(p, 0, sizeof *p);
+  snprintf(p->dir, sizeof p->dir, "/tmp/profcol-e2e-XXXXXX");
+  if (!mkdtemp(p->dir)) return false;
+  snprintf(p->log_path, sizeof p->log_path, "%s/profcol.log", p->dir);
+  snprintf(p->config_path, sizeof p->config_path, "%s/profcol.yaml", p->dir);
+  if (!write_file(p->config_path, yaml)) return false;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  const char *argv[] = {binary(), "--config", p->config_path, NULL};
+  int rc = posix_spawn(&p->pid, binary(), &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc) return false;
+  long until = now_ms() + 15000;
+  while (now_ms() < until) {
+    int status;
+    if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+      p->pid = 0;
+      return false;
+    }
+    char *log = pc_e2e_log(p);
+    bool ready = strstr(log, "everything is ready") != NULL;
+    const char *port = strstr(log, "(port ");
+    if (port) p->port = atoi(port + 6);
+    free(log);
+    if (ready) return true;
+    usleep(20000);
+  }
+  return false;
+}
+
+int pc_e2e_stop(pc_e2e_proc_t *p, int timeout_s) {
+  if (p->pid <= 0) return -1;
+  kill(p->pid, SIGTERM);
+  long until = now_ms() + timeout_s * 1000L;
+  int status = 0;
+  while (waitpid(p->pid, &status, WNOHANG) == 0) {
+    if (now_ms() > until) {
+      kill(p->pid, SIGKILL);
+      waitpid(p->pid, &status, 0);
+      p->pid = 0;
+      return -1;
+    }
+    usleep(20000);
+  }
+  p->pid = 0;
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+void pc_e2e_cleanup(pc_e2e_proc_t *p) {
+  if (p->pid > 0) {
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+  }
+  if (p->dir[0]) nftw(p->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int connect_local(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {.tv_sec = 30};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int pc_e2e_raw(int port, const void *req, size_t n, pc_buf_t *answer) {
+  int fd = connect_local(port);
+  if (fd < 0) return -1;
+  const uint8_t *p = req;
+  while (n) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w <= 0) break; /* the server may answer early and close */
+    p += w;
+    n -= (size_t)w;
+  }
+  char chunk[65536];
+  ssize_t got;
+  while ((got = recv(fd, chunk, sizeof chunk, 0)) > 0) pc_buf_append(answer, chunk, (size_t)got);
+  close(fd);
+  return 0;
+}
+
+int pc_e2e_post(int port, const char *path, const char *content_type,
+                const char *content_encoding, const void *body, size_t n, pc_e2e_resp_t *resp) {
+  memset(resp, 0, sizeof *resp);
+  resp->status = -1;
+  pc_buf_t req = {0}, ans = {0};
+  pc_buf_printf(&req, "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n"
+                "Content-Length: %zu\r\nConnection: close\r\n", path, port, content_type, n);
+  if (content_encoding) pc_buf_printf(&req, "Content-Encoding: %s\r\n", content_encoding);
+  pc_buf_append(&req, "\r\n", 2);
+  pc_buf_append(&req, body, n);
+  int rc = pc_e2e_raw(port, req.p, req.n, &ans);
+  pc_buf_free(&req);
+  if (rc || ans.n < 12) {
+    pc_buf_free(&ans);
+    return -1;
+  }
+  resp->status = atoi((const char *)ans.p + 9);
+  const uint8_t *end = memmem(ans.p, ans.n, "\r\n\r\n", 4);
+  size_t hn = end ? (size_t)(end - ans.p) : ans.n;
+  snprintf(resp->headers, sizeof resp->headers, "%.*s", (int)hn, (const char *)ans.p);
+  if (end) pc_buf_append(&resp->body, end + 4, ans.n - hn - 4);
+  pc_buf_free(&ans);
+  return resp->status;
+}
+
+int pc_e2e_run(const char *const *args, pc_buf_t *out) {
+  char path[] = "/tmp/profcol-e2e-run-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  const char *argv[32];
+  size_t n = 0;
+  argv[n++] = binary();
+  for (size_t i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
+  argv[n] = NULL;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, fd, 2);
+  pid_t pid;
+  int rc = posix_spawn(&pid, binary(), &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = -1;
+  if (rc == 0) waitpid(pid, &status, 0);
+  lseek(fd, 0, SEEK_SET);
+  char chunk[4096];
+  ssize_t got;
+  while ((got = read(fd, chunk, sizeof chunk)) > 0) pc_buf_append(out, chunk, (size_t)got);
+  pc_buf_append(out, "", 1);
+  out->n--;
+  close(fd);
+  unlink(path);
+  return rc ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

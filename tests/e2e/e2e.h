@@ -1,0 +1,53 @@
+/* e2e.h - start the real profcol binary with an inline YAML config and talk
+ * to it over real loopback sockets (for the end-to-end suites).
+ *
+ * The binary comes from $PROFCOL_BIN (set by meson). Configs should use
+ * "endpoint: 127.0.0.1:0": the harness reads the bound port from the
+ * receiver's "listening ... (port N)" log line. */
+#ifndef PC_E2E_H
+#define PC_E2E_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../../core/core.h"
+
+typedef struct {
+  pid_t pid;
+  int port; /* first listening port found in the log, 0 if none */
+  char dir[256];
+  char log_path[300];
+  char config_path[300];
+} pc_e2e_proc_t;
+
+/* Write yaml to a temp dir and start `profcol --config FILE`; waits until
+ * "everything is ready" is logged (true) or the process exits or 15 s pass
+ * (false; the log tells why). */
+bool pc_e2e_start(pc_e2e_proc_t *p, const char *yaml);
+/* SIGTERM, wait up to timeout_s; returns the exit status, or -1 when it
+ * had to be killed, or 128+N when killed by signal N. */
+int pc_e2e_stop(pc_e2e_proc_t *p, int timeout_s);
+/* The whole log so far (malloc'd, NUL-terminated). */
+char *pc_e2e_log(const pc_e2e_proc_t *p);
+/* Wait until the log contains needle (true) or timeout_ms passes (false). */
+bool pc_e2e_wait_log(const pc_e2e_proc_t *p, const char *needle, int timeout_ms);
+/* Remove the temp dir. */
+void pc_e2e_cleanup(pc_e2e_proc_t *p);
+
+typedef struct {
+  int status;        /* HTTP status, or -1 on a transport error */
+  char headers[2048]; /* raw response headers */
+  pc_buf_t body;
+} pc_e2e_resp_t;
+
+/* One POST over a fresh connection (Connection: close). content_encoding may
+ * be NULL. The caller frees resp->body. */
+int pc_e2e_post(int port, const char *path, const char *content_type,
+                const char *content_encoding, const void *body, size_t n, pc_e2e_resp_t *resp);
+/* Send raw bytes and read the whole answer until the server closes. */
+int pc_e2e_raw(int port, const void *req, size_t n, pc_buf_t *answer);
+/* Run `profcol ARGS...`, capture stdout+stderr into out; returns exit status. */
+int pc_e2e_run(const char *const *args, pc_buf_t *out);
+
+#endif

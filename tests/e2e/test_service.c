@@ -1,0 +1,178 @@
+/* test_service.c - end to end: the real profcol binary runs a pipeline from
+ * YAML, answers real HTTP on loopback, shuts down on SIGTERM, and reports
+ * config errors with file:line:col. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../pdata/testdata.h"
+#include "e2e.h"
+
+static const char *const pipeline_yaml =
+    "receivers:\n"
+    "  otlp:\n"
+    "    protocols:\n"
+    "      http:\n"
+    "        endpoint: 127.0.0.1:0\n"
+    "exporters:\n"
+    "  debug:\n"
+    "    verbosity: detailed\n"
+    "service:\n"
+    "  pipelines:\n"
+    "    profiles:\n"
+    "      receivers: [otlp]\n"
+    "      exporters: [debug]\n";
+
+static pc_buf_t rich_payload(bool json) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t b = {0};
+  ck_assert_int_eq(json ? pc_json_encode(&req, &b) : pc_proto_encode(&req, &b), 0);
+  pc_arena_free(a);
+  return b;
+}
+
+START_TEST(pipeline_accepts_and_drains_on_sigterm) {
+  pc_e2e_proc_t p;
+  bool started = pc_e2e_start(&p, pipeline_yaml);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(started, "profcol did not start:\n%s", log);
+  free(log);
+  ck_assert_int_gt(p.port, 0);
+
+  pc_buf_t proto = rich_payload(false), json = rich_payload(true);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               proto.p, proto.n, &r), 200);
+  ck_assert(strstr(r.headers, "Content-Type: application/x-protobuf") != NULL);
+  ck_assert_int_eq(r.body.n, 0); /* full success: an empty response message */
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/json", NULL,
+                               json.p, json.n, &r), 200);
+  ck_assert(strstr(r.headers, "Content-Type: application/json") != NULL);
+  ck_assert_int_eq(r.body.n, 2);
+  ck_assert(memcmp(r.body.p, "{}", 2) == 0);
+  pc_buf_free(&r.body);
+
+  /* Garbage gets a 400 with a message, and the process carries on. */
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/json", NULL,
+                               "{\"resourceProfiles\": 7}", 23, &r), 400);
+  ck_assert(strstr((const char *)r.body.p, "resourceProfiles") != NULL);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+
+  /* The debug exporter saw the data, sample by sample. */
+  ck_assert(pc_e2e_wait_log(&p, "profiles: resources=2 profiles=3 samples=3", 5000));
+  ck_assert(pc_e2e_wait_log(&p, "sample[0] values=[5,-1] timestamps=2", 5000));
+
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "SIGTERM received") && strstr(log, "shutdown complete"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+  pc_buf_free(&json);
+}
+END_TEST
+
+/* Broken configs: every problem at once, each with file:line:col and path. */
+START_TEST(validate_reports_every_error_with_its_place) {
+  pc_e2e_proc_t p = {0};
+  snprintf(p.dir, sizeof p.dir, "/tmp/profcol-e2e-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(p.dir));
+  char path[300];
+  snprintf(path, sizeof path, "%s/bad.yaml", p.dir);
+  FILE *f = fopen(path, "w");
+  fputs("receivers:\n"
+        "  otlp:\n"
+        "    protocols:\n"
+        "      http:\n"
+        "        endpoint: 127.0.0.1:0\n"
+        "exporters:\n"
+        "  debug:\n"
+        "    verbosity: loud\n"
+        "  debgu: {}\n"
+        "service:\n"
+        "  pipelines:\n"
+        "    profiles:\n"
+        "      receivers: [otlp]\n"
+        "      exporters: [debug, nope]\n"
+        "    logs:\n"
+        "      receivers: [otlp]\n",
+        f);
+  fclose(f);
+  pc_buf_t out = {0};
+  const char *args[] = {"validate", "--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  const char *text = (const char *)out.p;
+  char want[512];
+  snprintf(want, sizeof want, "%s:9:10: exporters.debgu: unknown exporter type \"debgu\"; did "
+           "you mean \"debug\"?", path);
+  ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+  snprintf(want, sizeof want, "%s:14:26: service.pipelines.profiles.exporters[1]: exporter "
+           "\"nope\" is not defined in the exporters section", path);
+  ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+  snprintf(want, sizeof want, "%s:16:7: service.pipelines.logs: unknown pipeline \"logs\"", path);
+  ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+  snprintf(want, sizeof want, "%s:8:16: exporters.debug.verbosity: expected basic, normal or "
+           "detailed, got \"loud\"", path);
+  ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+
+  /* run refuses the same config before listening on anything. */
+  pc_buf_free(&out);
+  const char *run_args[] = {"--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(run_args, &out), 1);
+  ck_assert(strstr((const char *)out.p, "unknown exporter type \"debgu\"") != NULL);
+  pc_buf_free(&out);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+START_TEST(built_in_config_validates) {
+  pc_buf_t out = {0};
+  const char *args[] = {"validate", NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 0);
+  ck_assert(strstr((const char *)out.p, "config is valid") != NULL);
+  pc_buf_free(&out);
+  const char *comps[] = {"components", NULL};
+  ck_assert_int_eq(pc_e2e_run(comps, &out), 0);
+  ck_assert(strstr((const char *)out.p, "otlp (") != NULL);
+  ck_assert(strstr((const char *)out.p, "debug (") != NULL);
+  pc_buf_free(&out);
+}
+END_TEST
+
+/* Every example config in config/examples validates. */
+START_TEST(example_configs_validate) {
+  static const char *const examples[] = {"sidecar.yaml", "gateway.yaml", "trace-linking.yaml"};
+  const char *root = getenv("PC_SOURCE_ROOT");
+  ck_assert_ptr_nonnull(root);
+  char path[512];
+  snprintf(path, sizeof path, "%s/config/examples/%s", root, examples[_i]);
+  pc_buf_t out = {0};
+  const char *args[] = {"validate", "--config", path, NULL};
+  int rc = pc_e2e_run(args, &out);
+  ck_assert_msg(rc == 0, "%s: %s", path, (const char *)out.p);
+  pc_buf_free(&out);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("e2e-service");
+  TCase *tc = tcase_create("service");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, pipeline_accepts_and_drains_on_sigterm);
+  tcase_add_test(tc, validate_reports_every_error_with_its_place);
+  tcase_add_test(tc, built_in_config_validates);
+  tcase_add_loop_test(tc, example_configs_validate, 0, 3);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
