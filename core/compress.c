@@ -22,6 +22,10 @@ int pc_encoding_parse(pc_str_t name, pc_encoding_t *out) {
   while (name.n && (name.p[0] == ' ' || name.p[0] == '\t')) name.p++, name.n--;
   while (name.n && (name.p[name.n - 1] == ' ' || name.p[name.n - 1] == '\t'))
     name.n--;
+  if (name.n == 0) { /* no header, or only blanks (p may be NULL) */
+    *out = PC_ENC_IDENTITY;
+    return 0;
+  }
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (strlen(names[i].name) == name.n &&
         strncasecmp(names[i].name, (const char *)name.p, name.n) == 0) {

@@ -88,6 +88,9 @@ START_TEST(encoding_names) {
   ck_assert_int_eq(pc_encoding_parse(PC_STR_LIT(" zstd "), &e), 0);
   ck_assert_int_eq(e, PC_ENC_ZSTD);
   ck_assert_int_eq(pc_encoding_parse(PC_STR_LIT("br"), &e), PC_EENCODING);
+  /* An empty view may have a NULL pointer (found by the receiver's fuzzing). */
+  ck_assert_int_eq(pc_encoding_parse((pc_str_t){NULL, 0}, &e), 0);
+  ck_assert_int_eq(e, PC_ENC_IDENTITY);
 }
 END_TEST
 
