@@ -2,11 +2,16 @@
  *
  * batch: merges requests into one batch per instance (one dictionary, each
  *   entry once; pdata/intern.h) and hands it on when it reaches
- *   send_batch_size samples, when timeout passes, and at shutdown. Keys as
- *   in the Collector's batch processor (send_batch_size, send_batch_max_size,
- *   timeout) plus send_batch_max_bytes. When the next consumer answers
- *   PC_EAGAIN the batch is kept and retried on the timer, and new data is
- *   refused with PC_EAGAIN meanwhile: nothing acknowledged is dropped.
+ *   send_batch_size samples, when timeout passes, and at shutdown. Keys and
+ *   defaults as in the Collector's batch processor (send_batch_size 8192,
+ *   send_batch_max_size 0 = no cap, timeout 200ms; sizes count samples) plus
+ *   profcol's send_batch_max_bytes, default 8MiB: a cap on the batch's
+ *   protobuf size (an upper estimate), well under the 64 MiB an OTLP server
+ *   takes by default; a batch in memory is about 3x its encoding
+ *   (bench/bench_merge), so about 25 MB at the cap. When the next consumer
+ *   answers PC_EAGAIN the batch is kept and retried on the timer, and new
+ *   data is refused with PC_EAGAIN meanwhile: nothing acknowledged is
+ *   dropped.
  * dedup: rebuilds each request's dictionary (every entry once, unreferenced
  *   entries dropped) and passes it on, for pipelines without batch. */
 #ifndef PC_PROCESSOR_H
