@@ -9,6 +9,7 @@
 extern const pc_component_t pc_exporter_debug;
 extern const pc_component_t pc_exporter_otlphttp;
 extern const pc_component_t pc_exporter_file;
+extern const pc_component_t pc_exporter_nop;
 extern const pc_component_t pc_extension_file_storage;
 
 /* Counters of one otlphttp instance since it was created. A batch is one

@@ -20,6 +20,7 @@ static const pc_component_t *const exporters[] = {
     &pc_exporter_debug,
     &pc_exporter_file,
     &pc_exporter_otlphttp,
+    &pc_exporter_nop,
     NULL,
 };
 static const pc_component_t *const extensions[] = {
