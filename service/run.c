@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/log.h"
+#include "../receiver/receiver.h"
 #include "cli.h"
 #include "service.h"
 
@@ -175,28 +176,99 @@ int pc_cmd_components(int argc, char **argv) {
 
 /* ---- run ---------------------------------------------------------------------- */
 
+/* The running service, and on SIGHUP a retired one draining beside the new
+ * one. A retired service is destroyed from a timer callback (a safe point),
+ * never from inside its own shutdown callbacks. */
 typedef struct {
   uv_loop_t *loop;
+  const char **files;
+  int n_files;
   pc_service_t *service;
+  pc_cfg_t *cfg;
+  pc_service_t *retired;
+  pc_cfg_t *retired_cfg;
   uv_signal_t sigint, sigterm, sighup;
-  bool stopping;
+  uv_timer_t reaper;
+  bool stopping, drained;
 } runner_t;
 
 static void runner_on_close(uv_handle_t *h) { (void)h; }
 
-static void runner_on_drained(void *arg) {
-  runner_t *r = arg;
+/* Close the runner's own handles once nothing is left to drain. */
+static void runner_maybe_close(runner_t *r) {
+  if (!r->drained || r->retired) return;
   pc_log(LOG, PC_LOG_INFO, "shutdown complete");
   uv_close((uv_handle_t *)&r->sigint, runner_on_close);
   uv_close((uv_handle_t *)&r->sigterm, runner_on_close);
   uv_close((uv_handle_t *)&r->sighup, runner_on_close);
+  uv_close((uv_handle_t *)&r->reaper, runner_on_close);
+}
+
+static void runner_on_drained(void *arg) {
+  runner_t *r = arg;
+  r->drained = true;
+  runner_maybe_close(r);
+}
+
+static void runner_on_reap(uv_timer_t *t) {
+  runner_t *r = t->data;
+  pc_service_destroy(r->retired);
+  pc_cfg_free(r->retired_cfg);
+  r->retired = NULL;
+  r->retired_cfg = NULL;
+  pc_log(LOG, PC_LOG_INFO, "the previous config's pipelines are drained and closed");
+  runner_maybe_close(r);
+}
+
+static void runner_on_retired(void *arg) {
+  runner_t *r = arg;
+  uv_timer_start(&r->reaper, runner_on_reap, 0, 0);
+}
+
+static void retire(runner_t *r, pc_service_t *s, pc_cfg_t *cfg) {
+  r->retired = s;
+  r->retired_cfg = cfg;
+  uint64_t timeout = pc_service_shutdown_timeout_ms(s);
+  pc_service_shutdown(s, uv_now(r->loop) + timeout, runner_on_retired, r);
+}
+
+/* SIGHUP: build and start the new config beside the running one, then
+ * drain the old one. Receivers bind with SO_REUSEPORT, so the new listener
+ * is up before the old one closes: no gap. A config that fails validation
+ * or cannot start leaves the running one untouched. */
+static void runner_reload(runner_t *r) {
+  if (r->retired) {
+    pc_log(LOG, PC_LOG_WARN, "SIGHUP received while the previous reload is still draining; "
+           "ignored, send it again once \"drained and closed\" is logged");
+    return;
+  }
+  pc_log(LOG, PC_LOG_INFO, "SIGHUP received: reloading the config");
+  pc_cfg_t *cfg = NULL;
+  pc_service_t *next = build_service(r->files, r->n_files, &cfg);
+  if (!next) {
+    pc_log(LOG, PC_LOG_ERROR, "reload failed: the new config has errors (see above); "
+           "the running config stays in effect");
+    return;
+  }
+  pc_err_t err = {0};
+  if (pc_service_start(next, r->loop, &err)) {
+    pc_log(LOG, PC_LOG_ERROR, "reload failed: cannot start the new config: %s; the running "
+           "config stays in effect", err.msg);
+    retire(r, next, cfg);
+    return;
+  }
+  pc_service_t *old = r->service;
+  pc_cfg_t *old_cfg = r->cfg;
+  r->service = next;
+  r->cfg = cfg;
+  retire(r, old, old_cfg);
+  pc_log(LOG, PC_LOG_INFO, "config reloaded; draining the previous config's pipelines");
 }
 
 static void runner_on_signal(uv_signal_t *sig, int signum) {
   runner_t *r = sig->data;
   if (signum == SIGHUP) {
-    pc_log(LOG, PC_LOG_WARN, "SIGHUP received: config reload is not supported yet; "
-           "the running config stays in effect");
+    if (!r->stopping) runner_reload(r);
     return;
   }
   if (r->stopping) {
@@ -215,23 +287,22 @@ int pc_cmd_run(int argc, char **argv) {
   const char *files[32];
   int n = parse_config_args(argc, argv, files, 32, "run");
   if (n < 0) return n == -2 ? 0 : 2;
-  pc_cfg_t *cfg = NULL;
-  pc_service_t *s = build_service(files, n, &cfg);
-  if (!s) return 1;
+  runner_t r = {.loop = uv_default_loop(), .files = files, .n_files = n};
+  r.service = build_service(files, n, &r.cfg);
+  if (!r.service) return 1;
   if (n == 0)
     pc_log(LOG, PC_LOG_INFO, "no --config given: using the built-in config "
            "(OTLP/HTTP on localhost:4318 -> debug exporter)");
 
-  runner_t r = {.loop = uv_default_loop(), .service = s};
   pc_err_t err = {0};
-  int rc = pc_service_start(s, r.loop, &err);
+  int rc = pc_service_start(r.service, r.loop, &err);
   if (rc) {
     pc_log(LOG, PC_LOG_ERROR, "cannot start: %s", err.msg);
     r.stopping = true;
-    pc_service_shutdown(s, uv_now(r.loop), NULL, NULL);
+    pc_service_shutdown(r.service, uv_now(r.loop), NULL, NULL);
     uv_run(r.loop, UV_RUN_DEFAULT);
-    pc_service_destroy(s);
-    pc_cfg_free(cfg);
+    pc_service_destroy(r.service);
+    pc_cfg_free(r.cfg);
     return 1;
   }
   uv_signal_t *sigs[] = {&r.sigint, &r.sigterm, &r.sighup};
@@ -241,10 +312,14 @@ int pc_cmd_run(int argc, char **argv) {
     sigs[i]->data = &r;
     uv_signal_start(sigs[i], runner_on_signal, nums[i]);
   }
+  uv_timer_init(r.loop, &r.reaper);
+  r.reaper.data = &r;
+  /* Our listeners are bound: from now on (reloads) the address holder is us. */
+  pc_http_bind_probe = false;
   pc_log(LOG, PC_LOG_INFO, "everything is ready; processing data");
   uv_run(r.loop, UV_RUN_DEFAULT);
-  pc_service_destroy(s);
-  pc_cfg_free(cfg);
+  pc_service_destroy(r.service);
+  pc_cfg_free(r.cfg);
   rc = uv_loop_close(r.loop);
   if (rc) pc_log(LOG, PC_LOG_WARN, "loop closed with handles still open (%s)", uv_err_name(rc));
   return 0;

@@ -1,10 +1,17 @@
 /* test_service.c - end to end: the real profcol binary runs a pipeline from
  * YAML, answers real HTTP on loopback, shuts down on SIGTERM, and reports
  * config errors with file:line:col. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../pdata/testdata.h"
 #include "e2e.h"
@@ -161,6 +168,112 @@ START_TEST(example_configs_validate) {
 }
 END_TEST
 
+/* A free loopback port (bound and released; fine for a test). */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+typedef struct {
+  int port;
+  const pc_buf_t *payload;
+  atomic_bool stop;
+  int sent, failed;
+} hammer_t;
+
+/* Post profiles back to back until told to stop; count non-200 answers. */
+static void *hammer(void *arg) {
+  hammer_t *h = arg;
+  while (!atomic_load(&h->stop)) {
+    pc_e2e_resp_t r;
+    int st = pc_e2e_post(h->port, "/v1development/profiles", "application/x-protobuf", NULL,
+                         h->payload->p, h->payload->n, &r);
+    pc_buf_free(&r.body);
+    h->sent++;
+    if (st != 200) h->failed++;
+  }
+  return NULL;
+}
+
+static void write_config(const char *path, int port, const char *verbosity) {
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fprintf(f, "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:%d\n"
+             "exporters:\n  debug:\n    verbosity: %s\n"
+             "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+             "      exporters: [debug]\n", port, verbosity);
+  fclose(f);
+}
+
+/* SIGHUP with a new config: the new pipelines take over with no moment
+ * without a listener (a client posting all along never fails); a broken
+ * config is refused and the running one stays. */
+START_TEST(sighup_reloads_without_a_gap) {
+  int port = free_port();
+  char yaml[512];
+  snprintf(yaml, sizeof yaml, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+           "        endpoint: 127.0.0.1:%d\nexporters:\n  debug:\n    verbosity: basic\n"
+           "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+           "      exporters: [debug]\n", port);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  pc_buf_t proto = rich_payload(false);
+  hammer_t h = {.port = port, .payload = &proto};
+  pthread_t t;
+  pthread_create(&t, NULL, hammer, &h);
+  usleep(200000);
+
+  write_config(p.config_path, port, "normal");
+  kill(p.pid, SIGHUP);
+  ck_assert(pc_e2e_wait_log(&p, "config reloaded", 10000));
+  ck_assert(pc_e2e_wait_log(&p, "drained and closed", 10000));
+  /* The new config is the one running: normal verbosity prints profiles. */
+  ck_assert(pc_e2e_wait_log(&p, "profile: service=checkout", 10000));
+
+  FILE *f = fopen(p.config_path, "w");
+  fputs("receivers: [not, a, map]\n", f);
+  fclose(f);
+  kill(p.pid, SIGHUP);
+  ck_assert(pc_e2e_wait_log(&p, "reload failed: the new config has errors", 10000));
+  usleep(200000);
+
+  atomic_store(&h.stop, true);
+  pthread_join(t, NULL);
+  ck_assert_int_gt(h.sent, 10);
+  ck_assert_msg(h.failed == 0, "%d of %d requests failed during reloads", h.failed, h.sent);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+/* A second profcol on a port the first one holds fails to start, even
+ * though listeners use SO_REUSEPORT. */
+START_TEST(second_instance_on_same_port_fails) {
+  int port = free_port();
+  char yaml[512];
+  snprintf(yaml, sizeof yaml, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+           "        endpoint: 127.0.0.1:%d\nexporters:\n  debug: {}\n"
+           "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+           "      exporters: [debug]\n", port);
+  pc_e2e_proc_t a, b;
+  ck_assert(pc_e2e_start(&a, yaml));
+  ck_assert(!pc_e2e_start(&b, yaml));
+  char *log = pc_e2e_log(&b);
+  ck_assert_msg(strstr(log, "address already in use"), "%s", log);
+  free(log);
+  ck_assert_int_eq(pc_e2e_stop(&a, 30), 0);
+  pc_e2e_cleanup(&a);
+  pc_e2e_cleanup(&b);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-service");
   TCase *tc = tcase_create("service");
@@ -169,6 +282,8 @@ int main(void) {
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
   tcase_add_test(tc, built_in_config_validates);
   tcase_add_loop_test(tc, example_configs_validate, 0, 3);
+  tcase_add_test(tc, sighup_reloads_without_a_gap);
+  tcase_add_test(tc, second_instance_on_same_port_fails);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
