@@ -142,6 +142,7 @@ typedef struct rx {
   pc_consumer_t *next;
   uv_loop_t *loop;
   pc_http_server_t http;
+  pc_http_counters_t http_counters;
   pc__rx_counters_t counters;
   job_t *free_jobs;
   unsigned n_free_jobs;
@@ -469,7 +470,7 @@ static void job_done(uv_work_t *w, int status) {
     job_finish(rx, j, &resp);
   pc_http_conn_t *conn = j->conn;
   job_put(rx, j);
-  pc__http_respond(conn, &resp);
+  pc_http_respond(conn, &resp);
 }
 
 /* The decompressed size a body announces (gzip's ISIZE trailer, zstd's frame
@@ -491,12 +492,12 @@ static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_
   route_t route;
   pc_http_response_t resp = {0};
   if (rx_route(rx, r, &route, &resp) != 0) { /* decided at the headers already */
-    pc__http_respond(conn, &resp);
+    pc_http_respond(conn, &resp);
     return;
   }
   if (r->body_n == 0) { /* no data: nothing to decode nor hand on */
     answer_ok(&route, 0, NULL, &resp);
-    pc__http_respond(conn, &resp);
+    pc_http_respond(conn, &resp);
     return;
   }
   job_t *j = job_get(rx);
@@ -529,57 +530,10 @@ static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_
 
 /* ---- endpoint ---------------------------------------------------------------------------- */
 
-/* Split "host:port", "[v6]:port" or ":port". */
-static int split_endpoint(const char *ep, char *host, size_t hn, int *port) {
-  const char *colon;
-  if (ep[0] == '[') {
-    const char *close = strchr(ep, ']');
-    if (!close || close[1] != ':') return -1;
-    colon = close + 1;
-    if ((size_t)(close - ep - 1) >= hn) return -1;
-    memcpy(host, ep + 1, (size_t)(close - ep - 1));
-    host[close - ep - 1] = 0;
-  } else {
-    colon = strrchr(ep, ':');
-    if (!colon || (size_t)(colon - ep) >= hn) return -1;
-    memcpy(host, ep, (size_t)(colon - ep));
-    host[colon - ep] = 0;
-  }
-  char *end;
-  long p = strtol(colon + 1, &end, 10);
-  if (colon[1] == 0 || *end != 0 || p < 0 || p > 65535) return -1;
-  *port = (int)p;
-  return 0;
-}
-
-/* The address to bind. "localhost" means the IPv4 loopback only, and an
- * empty host every interface, as in the Collector. Other names are resolved
- * once, synchronously, at start: before the listener exists nothing else of
- * this receiver waits on the loop. */
+/* The address to bind (httpd.h: "localhost" is the IPv4 loopback, an empty
+ * host every interface; other names are resolved once, at start). */
 static int endpoint_addr(rx_t *rx, struct sockaddr_storage *ss, pc_err_t *err) {
-  char host[256];
-  int port;
-  if (split_endpoint(rx->cfg.endpoint, host, sizeof host, &port) != 0)
-    return pc_err_set(err, PC_EINVAL, "%s: endpoint \"%s\" is not host:port", rx->id,
-                      rx->cfg.endpoint);
-  const char *h = host[0] ? host : "0.0.0.0";
-  if (strcasecmp(h, "localhost") == 0) h = "127.0.0.1";
-  memset(ss, 0, sizeof *ss);
-  if (uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0) return 0;
-  if (uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0) return 0;
-  uv_getaddrinfo_t gai;
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-  int rc = uv_getaddrinfo(rx->loop, &gai, NULL, h, NULL, &hints);
-  if (rc)
-    return pc_err_set(err, PC_EINVAL, "%s: cannot resolve the host of endpoint \"%s\": %s",
-                      rx->id, rx->cfg.endpoint, uv_strerror(rc));
-  memcpy(ss, gai.addrinfo->ai_addr, gai.addrinfo->ai_addrlen);
-  uv_freeaddrinfo(gai.addrinfo);
-  if (ss->ss_family == AF_INET6)
-    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-  else
-    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-  return 0;
+  return pc_http_endpoint_addr(rx->loop, rx->id, rx->cfg.endpoint, ss, err);
 }
 
 /* ---- component ---------------------------------------------------------------------------- */
@@ -609,7 +563,7 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
                    pc_err_t *err) {
   char host[256];
   int port;
-  if (split_endpoint(s->endpoint, host, sizeof host, &port) != 0) {
+  if (pc_http_split_endpoint(s->endpoint, host, sizeof host, &port) != 0) {
     pc_err_set(err, PC_EINVAL, "%s: protocols.http.endpoint \"%s\" is not host:port", id,
                s->endpoint);
     return NULL;
@@ -680,14 +634,14 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   pc_http_limits_t limits = rx_limits(&rx->cfg);
   pc_http_handler_t handler = {.ud = rx, .on_headers = rx_on_headers,
                                .on_request = rx_on_request, .error_body = rx_error_body};
-  pc__http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->counters);
+  pc_http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->http_counters);
   if (rx->grpc_configured)
     pc_log(rx->log_id, PC_LOG_WARN,
            "protocols.grpc (config line %d) is ignored: profcol does not support OTLP/gRPC "
            "yet, no gRPC listener is started", rx->grpc_line);
   struct sockaddr_storage ss;
   int rc = endpoint_addr(rx, &ss, err);
-  if (!rc) rc = pc__http_server_listen(&rx->http, (struct sockaddr *)&ss, rx->cfg.endpoint, err);
+  if (!rc) rc = pc_http_server_listen(&rx->http, (struct sockaddr *)&ss, rx->cfg.endpoint, err);
   if (rc) {
     pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
     return rc;
@@ -705,7 +659,7 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
 
 static void otlp_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg) {
   rx_t *rx = self;
-  pc__http_server_close(&rx->http, deadline_ms, done, arg);
+  pc_http_server_close(&rx->http, deadline_ms, done, arg);
 }
 
 static void otlp_destroy(void *self) {
@@ -724,11 +678,24 @@ static void otlp_destroy(void *self) {
   free(rx);
 }
 
+/* Every field of pc_otlp_stats_t is loaded below: a new one must be too. */
+_Static_assert(sizeof(pc_otlp_stats_t) == 11 * sizeof(uint64_t), "load every stats field");
+
 void pc_otlp_receiver_stats(void *self, pc_otlp_stats_t *out) {
   rx_t *rx = self;
-#define PC__RX_LOAD(name) out->name = atomic_load_explicit(&rx->counters.name, memory_order_relaxed);
-  PC_OTLP_STATS_MAP(PC__RX_LOAD)
-#undef PC__RX_LOAD
+#define LOAD(from, name) out->name = atomic_load_explicit(&(from)->name, memory_order_relaxed)
+  LOAD(&rx->http_counters, requests);
+  LOAD(&rx->http_counters, requests_failed);
+  LOAD(&rx->http_counters, bytes_in);
+  LOAD(&rx->http_counters, connections_open);
+  LOAD(&rx->http_counters, connections_total);
+  LOAD(&rx->http_counters, connections_refused);
+  LOAD(&rx->counters, profiles_accepted);
+  LOAD(&rx->counters, profiles_refused);
+  LOAD(&rx->counters, samples_accepted);
+  LOAD(&rx->counters, samples_refused);
+  LOAD(&rx->counters, bytes_decompressed);
+#undef LOAD
 }
 
 int pc_otlp_receiver_port(void *self) {

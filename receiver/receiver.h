@@ -41,10 +41,4 @@ void pc_otlp_receiver_stats(void *self, pc_otlp_stats_t *out);
  * "endpoint: 127.0.0.1:0"), or 0 when it is not listening. */
 int pc_otlp_receiver_port(void *self);
 
-/* Listeners bind with SO_REUSEPORT (a reloaded config opens its listener
- * before the old one closes). While this is true (the default), a bind
- * first checks that no other process holds the address; the service sets
- * it false while it reloads, when the holder is itself. */
-extern bool pc_http_bind_probe;
-
 #endif

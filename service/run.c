@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../core/log.h"
-#include "../receiver/receiver.h"
+#include "../httpd/httpd.h"
 #include "cli.h"
 #include "service.h"
 

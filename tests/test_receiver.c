@@ -5,7 +5,7 @@
  * TCase "otlp" covers receiver/otlp.c: status codes and their bodies,
  * encodings, compression, limits after decompression, the pipeline's
  * answers, counters and config keys. TCase "http_server" covers
- * receiver/http_server.c: keep-alive, pipelining, chunked bodies,
+ * httpd/http_server.c: keep-alive, pipelining, chunked bodies,
  * 100-continue, HTTP/1.0, timeouts, connection limits and garbage.
  * After every bad case a good request must still succeed. */
 #include <check.h>

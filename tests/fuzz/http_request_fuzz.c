@@ -179,7 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   requests = 0;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) abort();
-  if (pc__http_server_adopt(pc__otlp_server(rx), sv[0]) != 0) abort();
+  if (pc_http_server_adopt(pc__otlp_server(rx), sv[0]) != 0) abort();
   client_t c = {0};
   if (uv_pipe_init(&loop, &c.pipe, 0) || uv_pipe_open(&c.pipe, sv[1])) abort();
   uv_buf_t b = uv_buf_init((char *)(uintptr_t)data, (unsigned)size);

@@ -1,5 +1,6 @@
-/* http_server.c - a small, defensive HTTP/1.1 server on libuv + llhttp,
- * enough for OTLP/HTTP: POST bodies in, one short answer out.
+/* http_server.c - a small, defensive HTTP/1.1 server on libuv + llhttp
+ * (httpd.h), enough for OTLP/HTTP (POST bodies in, one short answer out)
+ * and for the health and metrics endpoints (GET in, a short page out).
  *
  * The one idea: a connection is a state machine that holds at most one
  * request at a time.
@@ -31,7 +32,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include <llhttp.h>
+
+#include "../core/log.h"
+#include "httpd.h"
+
+#define container_of(ptr, type, member) \
+  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define CNT_ADD(c, f, v) atomic_fetch_add_explicit(&(c)->f, (uint64_t)(v), memory_order_relaxed)
+#define CNT_SUB(c, f, v) atomic_fetch_sub_explicit(&(c)->f, (uint64_t)(v), memory_order_relaxed)
 
 #define RBUF_SIZE (64 * 1024)
 /* A body buffer this small is kept for the connection's next request (idle
@@ -111,7 +120,7 @@ static const llhttp_settings_t parser_settings;
 
 /* ---- small helpers -------------------------------------------------------- */
 
-const char *pc__http_reason(int status) {
+const char *pc_http_reason(int status) {
   switch (status) {
   case 100: return "Continue";
   case 200: return "OK";
@@ -130,6 +139,11 @@ const char *pc__http_reason(int status) {
   }
 }
 
+/* The config key that sets max_body, for 413 messages. */
+static const char *body_key(const pc_http_server_t *srv) {
+  return srv->limits.max_body_key ? srv->limits.max_body_key : "max_request_body_size";
+}
+
 static pc_str_t str_of(const void *p, size_t n) {
   return (pc_str_t){n ? p : NULL, n};
 }
@@ -138,7 +152,7 @@ static bool conn_parsing(const pc_http_conn_t *c) {
   return c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY;
 }
 
-void pc__http_conn_peer(pc_http_conn_t *c, char *buf, size_t n) {
+void pc_http_conn_peer(pc_http_conn_t *c, char *buf, size_t n) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
   snprintf(buf, n, "?");
@@ -223,7 +237,7 @@ static void conn_error_reply(pc_http_conn_t *c, int status, pc_http_response_t *
   c->srv->handler.error_body(c->srv->handler.ud, &r, msg, resp);
   resp->status = status;
   char peer[80];
-  pc__http_conn_peer(c, peer, sizeof peer);
+  pc_http_conn_peer(c, peer, sizeof peer);
   pc_log(c->srv->id, PC_LOG_DEBUG, "answering %d to %s: %s", status, peer, msg);
 }
 
@@ -383,8 +397,9 @@ static int on_headers_complete(llhttp_t *p) {
     }
     c->discard = true;
   } else if (too_big) {
-    conn_abort(c, 413, "request body of %llu bytes exceeds max_request_body_size (%llu bytes)",
-               (unsigned long long)c->content_length, (unsigned long long)lim->max_body);
+    conn_abort(c, 413, "request body of %llu bytes exceeds %s (%llu bytes)",
+               (unsigned long long)c->content_length, body_key(c->srv),
+               (unsigned long long)lim->max_body);
     return -1;
   } else if (c->expect_continue) {
     conn_send_continue(c);
@@ -432,15 +447,17 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
     return HPE_USER;
   }
   if (n > max - c->body.n) {
-    conn_abort(c, 413, "request body exceeds max_request_body_size (%llu bytes)",
+    conn_abort(c, 413, "request body exceeds %s (%llu bytes)", body_key(c->srv),
                (unsigned long long)max);
     return HPE_USER;
   }
   int rc = body_reserve(c, n);
   if (rc == PC_EAGAIN) {
     /* Refused up front rather than risking the process: retryable. */
-    conn_abort(c, 503, "receiver is busy: request bodies in memory would pass "
-               "max_buffered_bytes (%llu bytes); retry later",
+    conn_abort(c, 503, "%s is busy: request bodies in memory would pass "
+               "%s (%llu bytes); retry later", c->srv->id,
+               c->srv->limits.max_buffered_key ? c->srv->limits.max_buffered_key
+                                               : "max_buffered_bytes",
                (unsigned long long)c->srv->limits.max_buffered);
     c->reply.retry_after_s = 1;
     return HPE_USER;
@@ -516,7 +533,7 @@ static void conn_release(pc_http_conn_t *c) {
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   srv->n_conns--;
-  PC__CNT_SUB(srv->counters, connections_open, 1);
+  CNT_SUB(srv->counters, connections_open, 1);
   free(c->rbuf);
   pc_buf_free(&c->url);
   body_free(c);
@@ -594,7 +611,7 @@ static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
   bool http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
   int n = snprintf(c->head, sizeof c->head,
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-                   resp->status, pc__http_reason(resp->status),
+                   resp->status, pc_http_reason(resp->status),
                    resp->content_type ? resp->content_type : "text/plain", resp->body.n);
   if (resp->retry_after_s)
     n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Retry-After: %u\r\n",
@@ -611,8 +628,8 @@ static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
   if (close || c->body.cap > KEEP_BODY_CAP) body_free(c);
   c->body.n = 0;
 
-  PC__CNT_ADD(srv->counters, requests, 1);
-  if (resp->status >= 400) PC__CNT_ADD(srv->counters, requests_failed, 1);
+  CNT_ADD(srv->counters, requests, 1);
+  if (resp->status >= 400) CNT_ADD(srv->counters, requests_failed, 1);
   pc_buf_free(&c->out);
   c->out = resp->body;
   resp->body = (pc_buf_t){0};
@@ -627,7 +644,7 @@ static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
     conn_close(c);
 }
 
-void pc__http_respond(pc_http_conn_t *c, pc_http_response_t *resp) {
+void pc_http_respond(pc_http_conn_t *c, pc_http_response_t *resp) {
   c->state = CONN_WRITING; /* leaves BUSY: conn_close acts now */
   if (c->close_on_answer) {
     pc_buf_free(&resp->body);
@@ -693,14 +710,14 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     if (c->state == CONN_HEADERS || c->state == CONN_BODY) {
       char peer[80];
-      pc__http_conn_peer(c, peer, sizeof peer);
+      pc_http_conn_peer(c, peer, sizeof peer);
       pc_log(c->srv->id, PC_LOG_DEBUG, "client %s went away in the middle of a request: %s",
              peer, uv_err_name((int)nread));
     }
     conn_close(c);
     return;
   }
-  PC__CNT_ADD(c->srv->counters, bytes_in, nread);
+  CNT_ADD(c->srv->counters, bytes_in, nread);
   if (c->state == CONN_LINGER) return; /* dropped */
   c->rlen += (size_t)nread;
   conn_feed(c);
@@ -744,7 +761,7 @@ static void conn_on_timer(uv_timer_t *t) {
   case CONN_LINGER: {
     if (c->state == CONN_WRITING) {
       char peer[80];
-      pc__http_conn_peer(c, peer, sizeof peer);
+      pc_http_conn_peer(c, peer, sizeof peer);
       pc_log(c->srv->id, PC_LOG_DEBUG,
              "closing connection from %s: answer not taken within write_timeout (%llu ms)",
              peer, (unsigned long long)lim->write_timeout_ms);
@@ -760,16 +777,16 @@ static void conn_on_timer(uv_timer_t *t) {
 
 /* ---- server ------------------------------------------------------------------------ */
 
-struct pc__shutdown_waiter {
-  pc_done_cb done;
+struct pc_http_waiter {
+  pc_http_done_cb done;
   void *arg;
-  pc__shutdown_waiter_t *next;
+  pc_http_waiter_t *next;
 };
 
-void pc__http_server_init(pc_http_server_t *srv, uv_loop_t *loop, const char *id,
+void pc_http_server_init(pc_http_server_t *srv, uv_loop_t *loop, const char *id,
                           const pc_http_limits_t *limits,
                           const pc_http_handler_t *handler,
-                          pc__rx_counters_t *counters) {
+                          pc_http_counters_t *counters) {
   *srv = (pc_http_server_t){.loop = loop, .id = id, .limits = *limits,
                             .handler = *handler, .counters = counters};
 }
@@ -789,12 +806,12 @@ static pc_http_conn_t *conn_new(pc_http_server_t *srv) {
   if (c->next) c->next->prev = c;
   srv->conns = c;
   srv->n_conns++;
-  PC__CNT_ADD(srv->counters, connections_open, 1);
+  CNT_ADD(srv->counters, connections_open, 1);
   return c;
 }
 
 static void conn_begin(pc_http_conn_t *c) {
-  PC__CNT_ADD(c->srv->counters, connections_total, 1);
+  CNT_ADD(c->srv->counters, connections_total, 1);
   uv_tcp_nodelay(&c->tcp, 1); /* answers are small and must not wait */
   c->state = CONN_IDLE;
   conn_timer(c, c->srv->limits.header_timeout_ms);
@@ -818,7 +835,7 @@ static void srv_refuse(pc_http_server_t *srv) {
   }
   t->data = srv;
   srv->open_handles++;
-  PC__CNT_ADD(srv->counters, connections_refused, 1);
+  CNT_ADD(srv->counters, connections_refused, 1);
   uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t);
   uv_close((uv_handle_t *)t, srv_on_refused_closed);
   uint64_t now = uv_now(srv->loop);
@@ -857,7 +874,7 @@ static void srv_on_connection(uv_stream_t *l, int status) {
   conn_begin(c);
 }
 
-int pc__http_server_adopt(pc_http_server_t *srv, uv_os_sock_t fd) {
+int pc_http_server_adopt(pc_http_server_t *srv, uv_os_sock_t fd) {
   if (srv->closing || srv->n_conns >= srv->limits.max_connections) return PC_EAGAIN;
   pc_http_conn_t *c = conn_new(srv);
   if (!c) return PC_ENOMEM;
@@ -919,7 +936,7 @@ static int listen_fd(const struct sockaddr *addr, int *fd) {
   return bind_socket(addr, true, fd);
 }
 
-int pc__http_server_listen(pc_http_server_t *srv, const struct sockaddr *addr,
+int pc_http_server_listen(pc_http_server_t *srv, const struct sockaddr *addr,
                            const char *endpoint, pc_err_t *err) {
   int rc = uv_tcp_init(srv->loop, &srv->listener);
   if (rc)
@@ -958,11 +975,11 @@ static void srv_maybe_done(pc_http_server_t *srv) {
   }
   if (srv->open_handles > 0) return;
   srv->closed = true;
-  pc__shutdown_waiter_t *w = srv->waiters;
+  pc_http_waiter_t *w = srv->waiters;
   srv->waiters = NULL;
   while (w) {
-    pc__shutdown_waiter_t *next = w->next;
-    pc_done_cb done = w->done;
+    pc_http_waiter_t *next = w->next;
+    pc_http_done_cb done = w->done;
     void *arg = w->arg;
     free(w);
     done(arg);
@@ -977,15 +994,15 @@ static void srv_on_drain_deadline(uv_timer_t *t) {
   for (pc_http_conn_t *c = srv->conns; c; c = c->next) conn_close(c);
 }
 
-void pc__http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_done_cb done,
+void pc_http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_http_done_cb done,
                            void *arg) {
   if (!srv->loop || srv->closed) { /* never started, or already shut down */
     if (done) done(arg);
     return;
   }
   if (done) {
-    pc__shutdown_waiter_t *w = pc_xmalloc(sizeof *w);
-    *w = (pc__shutdown_waiter_t){done, arg, srv->waiters};
+    pc_http_waiter_t *w = pc_xmalloc(sizeof *w);
+    *w = (pc_http_waiter_t){done, arg, srv->waiters};
     srv->waiters = w;
   }
   if (srv->closing) return;
@@ -1006,4 +1023,54 @@ void pc__http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_done_
   for (pc_http_conn_t *c = srv->conns; c; c = c->next)
     if (c->state == CONN_IDLE) conn_close(c);
   srv_maybe_done(srv);
+}
+
+/* ---- endpoints ---------------------------------------------------------------------- */
+
+int pc_http_split_endpoint(const char *ep, char *host, size_t hn, int *port) {
+  const char *colon;
+  if (ep[0] == '[') {
+    const char *close = strchr(ep, ']');
+    if (!close || close[1] != ':') return -1;
+    colon = close + 1;
+    if ((size_t)(close - ep - 1) >= hn) return -1;
+    memcpy(host, ep + 1, (size_t)(close - ep - 1));
+    host[close - ep - 1] = 0;
+  } else {
+    colon = strrchr(ep, ':');
+    if (!colon || (size_t)(colon - ep) >= hn) return -1;
+    memcpy(host, ep, (size_t)(colon - ep));
+    host[colon - ep] = 0;
+  }
+  char *end;
+  long p = strtol(colon + 1, &end, 10);
+  if (colon[1] == 0 || *end != 0 || p < 0 || p > 65535) return -1;
+  *port = (int)p;
+  return 0;
+}
+
+int pc_http_endpoint_addr(uv_loop_t *loop, const char *id, const char *endpoint,
+                          struct sockaddr_storage *ss, pc_err_t *err) {
+  char host[256];
+  int port;
+  if (pc_http_split_endpoint(endpoint, host, sizeof host, &port) != 0)
+    return pc_err_set(err, PC_EINVAL, "%s: endpoint \"%s\" is not host:port", id, endpoint);
+  const char *h = host[0] ? host : "0.0.0.0";
+  if (strcasecmp(h, "localhost") == 0) h = "127.0.0.1";
+  memset(ss, 0, sizeof *ss);
+  if (uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0) return 0;
+  if (uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0) return 0;
+  uv_getaddrinfo_t gai;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  int rc = uv_getaddrinfo(loop, &gai, NULL, h, NULL, &hints);
+  if (rc)
+    return pc_err_set(err, PC_EINVAL, "%s: cannot resolve the host of endpoint \"%s\": %s", id,
+                      endpoint, uv_strerror(rc));
+  memcpy(ss, gai.addrinfo->ai_addr, gai.addrinfo->ai_addrlen);
+  uv_freeaddrinfo(gai.addrinfo);
+  if (ss->ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+  else
+    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+  return 0;
 }

@@ -1,0 +1,161 @@
+/* httpd.h - a small, defensive HTTP/1.1 server on libuv + llhttp, shared by
+ * everything in profcol that listens for HTTP: the OTLP/HTTP receiver, the
+ * health_check extension and the self-telemetry (Prometheus) endpoint.
+ *
+ * One request at a time per connection: after a request is complete the
+ * parser pauses and reading stops until its answer is written, so pipelined
+ * requests are answered in order and a slow handler pushes back on the
+ * client through TCP. Every limit (header bytes, body bytes, buffered bytes
+ * over all connections, timeouts, connections) is in pc_http_limits_t.
+ *
+ * Threads: a server lives on one loop; every function here and every
+ * handler callback runs on that loop's thread. The counters may be read
+ * from any thread (relaxed atomics). */
+#ifndef PC_HTTPD_H
+#define PC_HTTPD_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "../core/core.h"
+
+typedef struct {
+  uint64_t max_body;          /* body bytes as sent (and chunked, de-chunked) */
+  uint64_t max_buffered;      /* body buffers of all connections together (503 beyond) */
+  uint64_t max_header_bytes;  /* request line + headers + trailers + chunk extensions */
+  uint64_t idle_timeout_ms;   /* keep-alive: wait for the next request */
+  uint64_t header_timeout_ms; /* first byte of a request (or accept) -> end of headers */
+  uint64_t body_timeout_ms;   /* body rate window; 0: no body timeout */
+  uint64_t min_body_rate;     /* bytes/s over each window (at least 1 byte per window) */
+  uint64_t write_timeout_ms;  /* an answer must be taken by the client within this */
+  uint64_t linger_ms;         /* after a closing answer: drain input before close */
+  uint32_t max_connections;
+  /* The config keys named in 413/503 messages; NULL: the OTLP receiver's
+   * "max_request_body_size" and "max_buffered_bytes". */
+  const char *max_body_key;
+  const char *max_buffered_key;
+} pc_http_limits_t;
+
+/* What the server counts, since init. Gauges are marked. */
+typedef struct {
+  _Atomic uint64_t requests;            /* complete requests answered (any status) */
+  _Atomic uint64_t requests_failed;     /* ... of which answered 4xx or 5xx */
+  _Atomic uint64_t bytes_in;            /* bytes read from sockets, headers included */
+  _Atomic uint64_t connections_open;    /* gauge */
+  _Atomic uint64_t connections_total;   /* accepted and served */
+  _Atomic uint64_t connections_refused; /* closed at once: max_connections reached */
+} pc_http_counters_t;
+
+/* A parsed request. Views are valid until the answer is given. */
+typedef struct {
+  uint8_t method; /* llhttp_method_t */
+  uint8_t http_major, http_minor;
+  pc_str_t url;  /* as sent */
+  pc_str_t path; /* url up to '?' */
+  pc_str_t content_type;
+  pc_str_t content_encoding; /* repeated headers joined with ", " */
+  bool has_length;
+  uint64_t content_length;
+  const uint8_t *body; /* de-chunked */
+  size_t body_n;
+} pc_http_request_t;
+
+/* An answer. The server adds Content-Length, Connection and the status line. */
+typedef struct {
+  int status;
+  const char *content_type; /* static string; NULL: "text/plain" */
+  pc_buf_t body;            /* owned by the server once passed to it */
+  uint32_t retry_after_s;   /* > 0: Retry-After header */
+  const char *allow;        /* non-NULL: Allow header (405) */
+  bool close;               /* close the connection after this answer */
+} pc_http_response_t;
+
+typedef struct pc_http_conn pc_http_conn_t;
+
+typedef struct {
+  void *ud;
+  /* Headers are complete: return 0 to read the body, or fill resp with a
+   * final answer (4xx) and return its status. The body is then discarded
+   * (within max_body) and the answer sent once it is over, or, with
+   * "Expect: 100-continue", sent at once and the connection closed. */
+  int (*on_headers)(void *ud, const pc_http_request_t *req, pc_http_response_t *resp);
+  /* A whole request: answer now or later, exactly once, with
+   * pc_http_respond. req stays valid until then. */
+  void (*on_request)(void *ud, pc_http_conn_t *conn, const pc_http_request_t *req);
+  /* Fill resp's body and content type for an error the server found itself
+   * (bad HTTP, too large, timeout). req may be partly parsed. */
+  void (*error_body)(void *ud, const pc_http_request_t *req, const char *msg,
+                     pc_http_response_t *resp);
+} pc_http_handler_t;
+
+typedef struct pc_http_waiter pc_http_waiter_t;
+
+/* Called once a closed server let go of every handle (pc_done_cb's shape). */
+typedef void (*pc_http_done_cb)(void *arg);
+
+typedef struct {
+  uv_tcp_t listener; /* initialised by pc_http_server_listen */
+  uv_timer_t drain_timer;
+  uv_loop_t *loop;
+  const char *id; /* log prefix: "receiver:otlp" */
+  pc_http_limits_t limits;
+  pc_http_handler_t handler;
+  pc_http_counters_t *counters;
+  pc_http_conn_t *conns; /* doubly linked, for shutdown */
+  uint32_t n_conns;
+  uint64_t buffered; /* bytes of body buffers held by all connections */
+  int port;
+  int open_handles; /* listener + drain timer not yet closed */
+  bool listening;
+  bool drain_open; /* drain_timer initialised and not yet being closed */
+  bool closing;
+  bool closed; /* every handle is closed: shutdown is over */
+  pc_http_waiter_t *waiters;
+  uint64_t refused_logged_ms; /* rate limit for "max_connections reached" */
+  uint64_t refused_suppressed;
+} pc_http_server_t;
+
+/* Set up a server on loop (no I/O yet). id, counters and the handler's ud
+ * must outlive it. */
+void pc_http_server_init(pc_http_server_t *srv, uv_loop_t *loop, const char *id,
+                         const pc_http_limits_t *limits, const pc_http_handler_t *handler,
+                         pc_http_counters_t *counters);
+/* Bind and listen; fills err with the address and the reason on failure.
+ * srv->port is the bound port afterwards (useful with port 0). */
+int pc_http_server_listen(pc_http_server_t *srv, const struct sockaddr *addr,
+                          const char *endpoint, pc_err_t *err);
+/* Serve an already connected stream socket (tests, fuzzing: a socketpair). */
+int pc_http_server_adopt(pc_http_server_t *srv, uv_os_sock_t fd);
+/* Stop accepting, let requests in progress finish until deadline_ms
+ * (uv_now based), then close everything; done(arg) once every handle is
+ * closed. Safe before listen and safe twice (each done is called). */
+void pc_http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_http_done_cb done,
+                          void *arg);
+
+/* Listeners bind with SO_REUSEPORT (a reloaded config opens its listeners
+ * before the old ones close). While this is true (the default), a bind of
+ * a fixed port first checks with a plain bind that no other process holds
+ * the address; the service sets it false once its own listeners are up,
+ * when the holder during a reload is itself. */
+extern bool pc_http_bind_probe;
+
+/* Answer the request handed to on_request; takes resp->body. */
+void pc_http_respond(pc_http_conn_t *conn, pc_http_response_t *resp);
+/* "ip:port" of the client, for logs ("?" when unknown). */
+void pc_http_conn_peer(pc_http_conn_t *conn, char *buf, size_t n);
+/* The reason phrase of a status code ("Payload Too Large"). */
+const char *pc_http_reason(int status);
+
+/* ---- endpoints ------------------------------------------------------------ */
+
+/* Split "host:port", "[v6]:port" or ":port" into host (may come out empty)
+ * and port. 0, or -1 when ep has none of these forms or host does not fit. */
+int pc_http_split_endpoint(const char *ep, char *host, size_t hn, int *port);
+/* The address to bind for endpoint. "localhost" means the IPv4 loopback
+ * only, and an empty host every interface, as in the Collector. Other names
+ * are resolved synchronously on loop (call it at start, before the listener
+ * exists). Messages in err start with "id: ". */
+int pc_http_endpoint_addr(uv_loop_t *loop, const char *id, const char *endpoint,
+                          struct sockaddr_storage *ss, pc_err_t *err);
+
+#endif
