@@ -1,9 +1,11 @@
-/* test_core.c - the core suite: errors, buffers, compression limits. */
+/* test_core.c - the core suite: errors, buffers, compression limits, the
+ * Prometheus text writer. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/core.h"
+#include "../core/metrics.h"
 
 START_TEST(err_names) {
   ck_assert_str_eq(pc_err_name(PC_ELIMIT), "ELIMIT");
@@ -94,6 +96,63 @@ START_TEST(encoding_names) {
 }
 END_TEST
 
+static char *render(const pc_metrics_t *m) {
+  pc_buf_t b = {0};
+  ck_assert_int_eq(pc_metrics_render(m, &b), 0);
+  pc_buf_append(&b, "", 1);
+  return (char *)b.p;
+}
+
+/* Samples of one name from different instances end up in one family, with
+ * one HELP and TYPE, in the order the names were first added. */
+START_TEST(metrics_group_families) {
+  pc_metrics_t *m = pc_metrics_new();
+  pc_metrics_scope(m, "exporter", "otlphttp/a", NULL);
+  pc_metrics_counter(m, "x_sent", "Sent.", 3, NULL);
+  pc_metrics_gauge(m, "x_queue", "Held.", 2, "data_type", "profiles", NULL);
+  pc_metrics_scope(m, "exporter", "otlphttp/b", NULL);
+  pc_metrics_counter(m, "x_sent", "Sent.", 12345678901.0, NULL);
+  pc_metrics_scope(m, NULL);
+  pc_metrics_gauge(m, "x_up", "Up.", 0.25, NULL);
+  char *t = render(m);
+  ck_assert_str_eq(t, "# HELP x_sent Sent.\n# TYPE x_sent counter\n"
+                      "x_sent{exporter=\"otlphttp/a\"} 3\n"
+                      "x_sent{exporter=\"otlphttp/b\"} 12345678901\n"
+                      "# HELP x_queue Held.\n# TYPE x_queue gauge\n"
+                      "x_queue{exporter=\"otlphttp/a\",data_type=\"profiles\"} 2\n"
+                      "# HELP x_up Up.\n# TYPE x_up gauge\nx_up 0.25\n");
+  free(t);
+  pc_metrics_free(m);
+}
+END_TEST
+
+START_TEST(metrics_escape_label_values) {
+  pc_metrics_t *m = pc_metrics_new();
+  pc_metrics_counter(m, "y", "Y.", 1, "id", "a\"b\\c\nd", NULL);
+  char *t = render(m);
+  ck_assert_msg(strstr(t, "y{id=\"a\\\"b\\\\c\\nd\"} 1\n") != NULL, "%s", t);
+  free(t);
+  pc_metrics_free(m);
+}
+END_TEST
+
+START_TEST(metrics_histogram_is_cumulative) {
+  pc_metrics_t *m = pc_metrics_new();
+  const double bounds[] = {10, 100};
+  const uint64_t counts[] = {1, 0, 2};
+  pc_metrics_histogram(m, "h", "H.", bounds, counts, 2, 1234, "p", "batch", NULL);
+  char *t = render(m);
+  ck_assert_str_eq(t, "# HELP h H.\n# TYPE h histogram\n"
+                      "h_bucket{p=\"batch\",le=\"10\"} 1\n"
+                      "h_bucket{p=\"batch\",le=\"100\"} 1\n"
+                      "h_bucket{p=\"batch\",le=\"+Inf\"} 3\n"
+                      "h_sum{p=\"batch\"} 1234\n"
+                      "h_count{p=\"batch\"} 3\n");
+  free(t);
+  pc_metrics_free(m);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("core");
   TCase *tc = tcase_create("err");
@@ -106,6 +165,11 @@ int main(void) {
   tcase_add_loop_test(tc, decompression_bomb_stops_at_limit, 0, 3);
   tcase_add_test(tc, corrupt_input);
   tcase_add_test(tc, encoding_names);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("metrics");
+  tcase_add_test(tc, metrics_group_families);
+  tcase_add_test(tc, metrics_escape_label_values);
+  tcase_add_test(tc, metrics_histogram_is_cumulative);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
