@@ -84,7 +84,9 @@ bool pc_e2e_start(pc_e2e_proc_t *p, const char *yaml) {
     }
     char *log = pc_e2e_log(p);
     bool ready = strstr(log, "everything is ready") != NULL;
-    const char *port = strstr(log, "(port ");
+    /* The OTLP/HTTP receiver's line, not another listener's. */
+    const char *line = strstr(log, "listening for OTLP/HTTP on ");
+    const char *port = line ? strstr(line, "(port ") : NULL;
     if (port) p->port = atoi(port + 6);
     free(log);
     if (ready) return true;

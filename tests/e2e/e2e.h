@@ -3,7 +3,7 @@
  *
  * The binary comes from $PROFCOL_BIN (set by meson). Configs should use
  * "endpoint: 127.0.0.1:0": the harness reads the bound port from the
- * receiver's "listening ... (port N)" log line. */
+ * receiver's "listening for OTLP/HTTP on ... (port N)" log line. */
 #ifndef PC_E2E_H
 #define PC_E2E_H
 
