@@ -16,13 +16,20 @@
  * refusal (the receiver answers 400/500 with err's message). The request, its
  * arena and its input buffer belong to the caller and are valid only during
  * the call: a consumer copies what it keeps. Mutating consumers (processors
- * that edit attributes) may change req in place. */
+ * that edit attributes) may change req in place.
+ *
+ * Two optional hooks connect a component to the service's own state:
+ * status (the service says when it is ready or draining: health_check
+ * answers by it) and metrics (the component appends its counters for the
+ * self-telemetry endpoint, so a new component exposes counters without the
+ * service knowing its stats). */
 #ifndef PC_COMPONENT_H
 #define PC_COMPONENT_H
 
 #include <uv.h>
 
 #include "../config/config.h"
+#include "../core/metrics.h"
 #include "../pdata/pdata.h"
 
 typedef enum {
@@ -60,6 +67,17 @@ typedef struct {
 
 typedef void (*pc_done_cb)(void *arg);
 
+/* The state of the service a component runs in, as its status hook hears
+ * it. A service starts in PC_STATUS_STARTING. */
+typedef enum {
+  PC_STATUS_STARTING, /* created; components are being started */
+  PC_STATUS_READY,    /* every component started: data flows */
+  PC_STATUS_DRAINING, /* stopping (SIGTERM, SIGINT): receivers closed, queues draining */
+  PC_STATUS_REPLACED, /* a reloaded config (SIGHUP) runs beside it and took its place;
+                       * it drains behind the new one. Listeners that both share
+                       * (SO_REUSEPORT) should close now so clients reach the new one. */
+} pc_status_t;
+
 typedef struct pc_component {
   const char *type;
   pc_kind_t kind;
@@ -76,6 +94,17 @@ typedef struct pc_component {
    * done(arg) once all is flushed or given up. */
   void (*shutdown)(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg);
   void (*destroy)(void *self);
+  /* Optional. The service's state changed (on the loop, between start and
+   * destroy; READY comes after every start, DRAINING or REPLACED before any
+   * shutdown). */
+  void (*status)(void *self, pc_status_t status);
+  /* Optional. Append this instance's counters to m (core/metrics.h) for the
+   * self-telemetry endpoint. The service has set the scope that names the
+   * instance (receiver="otlp"; processors also pipeline="profiles"): add
+   * only labels of your own. On the loop thread, between create and
+   * destroy (possibly before start: report zeros). Use the Collector's
+   * metric names (otelcol_*) where one means the same, profcol_* else. */
+  void (*metrics)(void *self, pc_metrics_t *m);
 } pc_component_t;
 
 #endif

@@ -23,6 +23,9 @@ typedef struct {
   uint64_t refused_batches;                        /* consume said PC_EAGAIN (queue full) */
   uint64_t lost_batches, lost_profiles;            /* in-memory queue: undelivered at shutdown */
   uint64_t queue_batches, queue_bytes;             /* held now: waiting plus in flight */
+  uint64_t queue_capacity_batches;                 /* sending_queue.queue_size (or num_consumers
+                                                    * without a queue) */
+  uint64_t queue_capacity_bytes;                   /* sending_queue.max_bytes */
   uint64_t queue_disk_bytes;                       /* persistent queue: bytes in its files */
   uint64_t in_flight;                              /* requests being sent or waiting to retry */
   uint64_t replayed_batches;                       /* read back from disk at start */

@@ -1043,6 +1043,8 @@ int pc_otlphttp_stats(const void *instance, pc_otlphttp_stats_t *out) {
   const otlphttp_t *x = instance;
   *out = x->st;
   out->in_flight = x->busy;
+  out->queue_capacity_batches = x->queue_items;
+  out->queue_capacity_bytes = x->queue_bytes;
   if (x->q) {
     pc__queue_stats_t qs;
     pc__queue_stats(x->q, &qs);
@@ -1053,6 +1055,46 @@ int pc_otlphttp_stats(const void *instance, pc_otlphttp_stats_t *out) {
     out->corrupt_files = qs.corrupt_files;
   }
   return 0;
+}
+
+/* Self-telemetry: the Collector's exporter metrics where they mean the same
+ * (its queue counts batches, as here), profcol_exporter_* else. */
+static void otlphttp_metrics(void *self, pc_metrics_t *m) {
+  pc_otlphttp_stats_t st;
+  pc_otlphttp_stats(self, &st);
+#define C(name, help, v) pc_metrics_counter(m, name, help, (double)(v), NULL)
+#define G(name, help, v) pc_metrics_gauge(m, name, help, (double)(v), NULL)
+  C("otelcol_exporter_sent_profiles", "Number of profiles successfully sent to destination.",
+    st.sent_profiles);
+  C("otelcol_exporter_send_failed_profiles",
+    "Number of profiles in failed attempts to send to destination (dropped after a permanent "
+    "error or the last retry).", st.dropped_profiles);
+  G("otelcol_exporter_queue_size", "Current size of the retry queue (in batches).",
+    st.queue_batches);
+  G("otelcol_exporter_queue_capacity", "Fixed capacity of the retry queue (in batches).",
+    st.queue_capacity_batches);
+  C("profcol_exporter_sent_batches", "Batches (requests) answered 2xx.", st.sent_batches);
+  C("profcol_exporter_sent_bytes", "Request bodies answered 2xx, in bytes as sent.",
+    st.sent_bytes);
+  C("profcol_exporter_rejected_profiles", "Profiles the backend refused in a partial success.",
+    st.rejected_profiles);
+  C("profcol_exporter_failed_attempts", "Tries answered with an error or cut off.",
+    st.failed_attempts);
+  C("profcol_exporter_retries", "Tries scheduled after a failure.", st.retries);
+  C("profcol_exporter_dropped_batches", "Batches dropped: permanent error or retries exhausted.",
+    st.dropped_batches);
+  C("profcol_exporter_enqueue_failed_batches",
+    "Batches refused because the sending queue was full.", st.refused_batches);
+  C("profcol_exporter_lost_profiles",
+    "Profiles of an in-memory queue still undelivered at shutdown.", st.lost_profiles);
+  G("profcol_exporter_queue_bytes", "Bytes held by the sending queue now.", st.queue_bytes);
+  G("profcol_exporter_queue_capacity_bytes", "The sending queue's byte limit (max_bytes).",
+    st.queue_capacity_bytes);
+  G("profcol_exporter_queue_disk_bytes", "Bytes in the persistent queue's files.",
+    st.queue_disk_bytes);
+  G("profcol_exporter_in_flight", "Requests being sent or waiting to retry.", st.in_flight);
+#undef C
+#undef G
 }
 
 const pc_component_t pc_exporter_otlphttp = {
@@ -1066,4 +1108,5 @@ const pc_component_t pc_exporter_otlphttp = {
     .start = otlphttp_start,
     .shutdown = otlphttp_shutdown,
     .destroy = otlphttp_destroy,
+    .metrics = otlphttp_metrics,
 };

@@ -11,7 +11,11 @@
  * a receiver answers 503 instead of profcol dropping what it acknowledged.
  *
  * Builders are reused: a flushed one is reset (tables and arena kept) and
- * parked in a small spare list. */
+ * parked in a small spare list.
+ *
+ * Self-telemetry: the Collector's batch processor metrics (batch sizes as a
+ * histogram of samples with its buckets, size and timeout triggers), plus
+ * bytes handed on, batches held and samples dropped. */
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -50,6 +54,20 @@ static const pc_opt_t batch_opts[] = {
 };
 
 enum { B_CREATED, B_RUNNING, B_STOPPING, B_STOPPED };
+
+/* The Collector's bucket bounds for otelcol_processor_batch_batch_send_size. */
+static const double size_bounds[] = {10,   25,   50,   75,   100,  250,   500,   750,
+                                     1000, 2000, 3000, 4000, 5000, 6000,  7000,  8000,
+                                     9000, 10000, 20000, 30000, 50000, 100000};
+#define N_BOUNDS (sizeof size_bounds / sizeof size_bounds[0])
+
+/* Counters for the metrics hook; only the loop touches them. */
+typedef struct {
+  uint64_t size_triggers, timeout_triggers;
+  uint64_t sizes[N_BOUNDS + 1]; /* batches handed on, by samples */
+  uint64_t samples_sent, bytes_sent;
+  uint64_t samples_dropped, requests_refused;
+} batch_stats_t;
 enum { MAX_SPARE = 2, MIN_RETRY_MS = 50, MAX_RETRY_MS = 1000 };
 
 typedef struct {
@@ -72,6 +90,7 @@ typedef struct {
   /* backpressure, for the pause/resume logs */
   bool paused;
   uint64_t retries, refused;
+  batch_stats_t st;
 } batch_t;
 
 /* ---- builders ------------------------------------------------------------- */
@@ -89,9 +108,11 @@ static void give_builder(batch_t *p, pc_builder_t *b) {
   p->spare[p->n_spare++] = b;
 }
 
-/* Move the open batch (when it holds anything) to the end of pending. */
-static void seal(batch_t *p) {
+/* Move the open batch (when it holds anything) to the end of pending,
+ * counting why in *trigger (may be NULL). */
+static void seal(batch_t *p, uint64_t *trigger) {
   if (pc_builder_empty(p->open)) return;
+  if (trigger) (*trigger)++;
   if (p->n_pending == p->cap_pending) {
     p->cap_pending = p->cap_pending ? p->cap_pending * 2 : 4;
     p->pending = pc_xrealloc(p->pending, p->cap_pending * sizeof *p->pending);
@@ -117,6 +138,15 @@ static void note_paused(batch_t *p, const pc_builder_stats_t *st, const char *wh
          st->samples, st->out_bytes, why, p->n_pending);
 }
 
+/* A batch was handed on: into the size histogram. */
+static void note_sent(batch_t *p, const pc_builder_stats_t *st) {
+  size_t i = 0;
+  while (i < N_BOUNDS && (double)st->samples > size_bounds[i]) i++;
+  p->st.sizes[i]++;
+  p->st.samples_sent += st->samples;
+  p->st.bytes_sent += st->out_bytes;
+}
+
 static void note_resumed(batch_t *p) {
   if (!p->paused) return;
   p->paused = false;
@@ -140,15 +170,18 @@ static int drain(batch_t *p) {
       note_paused(p, st, err.msg[0] ? err.msg : pc_strerror(rc));
       return PC_EAGAIN;
     }
-    if (rc)
+    if (rc) {
+      p->st.samples_dropped += st->samples;
       pc_log(p->id, PC_LOG_ERROR,
              "dropped a batch of %" PRIu64 " samples: next consumer refused it for good: %s",
              st->samples, err.msg[0] ? err.msg : pc_strerror(rc));
-    else
+    } else {
+      note_sent(p, st);
       pc_log(p->id, PC_LOG_DEBUG,
              "flushed %" PRIu64 " samples in %" PRIu64 " profiles, ~%" PRIu64
              " B (merged from ~%" PRIu64 " B)",
              st->samples, st->profiles, st->out_bytes, st->in_bytes);
+    }
     pop_pending(p);
   }
   note_resumed(p);
@@ -191,7 +224,7 @@ static int merge(batch_t *p, const pc_request_t *req, pc_err_t *err) {
   for (;;) {
     uint64_t have = pc_builder_stats(p->open)->samples;
     if (max && have >= max) {
-      seal(p);
+      seal(p, &p->st.size_triggers);
       continue;
     }
     uint64_t n = total ? total - first : UINT64_MAX;
@@ -199,7 +232,7 @@ static int merge(batch_t *p, const pc_request_t *req, pc_err_t *err) {
     if (n > want) n = want;
     int rc = pc_builder_add_range(p->open, req, first, n, p->cfg.send_batch_max_bytes, err);
     if (rc == PC_ELIMIT && !pc_builder_empty(p->open)) {
-      seal(p);
+      seal(p, &p->st.size_triggers);
       continue;
     }
     if (rc == PC_ELIMIT && n > 1) {
@@ -223,12 +256,13 @@ static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err
     return pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
   if (p->n_pending && drain(p) == PC_EAGAIN) {
     p->refused++;
+    p->st.requests_refused++;
     arm(p);
     return pc_err_set(err, PC_EAGAIN, "%s: the next consumer is full (%" PRIu32
                       " batches held)", p->id, p->n_pending);
   }
   int rc = merge(p, req, err);
-  if (due(p)) seal(p);
+  if (due(p)) seal(p, &p->st.size_triggers);
   drain(p); /* a refusal here is retried on the timer: req is held either way */
   arm(p);
   if (rc) /* the client hears of it; per request, so debug only */
@@ -252,6 +286,7 @@ static void drop_pending(batch_t *p, const char *why) {
     samples += pc_builder_stats(p->pending[0])->samples;
     pop_pending(p);
   }
+  p->st.samples_dropped += samples;
   if (n)
     pc_log(p->id, PC_LOG_ERROR, "dropped %" PRIu32 " batches (%" PRIu64 " samples): %s", n,
            samples, why);
@@ -274,7 +309,7 @@ static void finish_or_wait(batch_t *p) {
 
 static void batch_on_timer(uv_timer_t *t) {
   batch_t *p = container_of(t, batch_t, timer);
-  seal(p);
+  seal(p, &p->st.timeout_triggers);
   drain(p);
   if (p->state == B_STOPPING)
     finish_or_wait(p);
@@ -293,7 +328,7 @@ static void batch_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, vo
   p->deadline_ms = deadline_ms;
   p->done = done;
   p->done_arg = arg;
-  seal(p);
+  seal(p, NULL);
   drain(p);
   if (started) {
     finish_or_wait(p);
@@ -352,6 +387,31 @@ static void batch_destroy(void *self) {
   free(p);
 }
 
+static void batch_metrics(void *self, pc_metrics_t *m) {
+  const batch_t *p = self;
+  const batch_stats_t *st = &p->st;
+  pc_metrics_histogram(m, "otelcol_processor_batch_batch_send_size",
+                       "Number of units (samples) in the batch.", size_bounds, st->sizes,
+                       N_BOUNDS, (double)st->samples_sent, NULL);
+  pc_metrics_counter(m, "otelcol_processor_batch_batch_size_trigger_send",
+                     "Number of times the batch was sent due to a size trigger.",
+                     (double)st->size_triggers, NULL);
+  pc_metrics_counter(m, "otelcol_processor_batch_timeout_trigger_send",
+                     "Number of times the batch was sent due to a timeout trigger.",
+                     (double)st->timeout_triggers, NULL);
+  pc_metrics_counter(m, "profcol_processor_batch_sent_bytes",
+                     "Protobuf bytes of the batches handed on (an upper estimate).",
+                     (double)st->bytes_sent, NULL);
+  pc_metrics_counter(m, "profcol_processor_batch_dropped_samples",
+                     "Samples of batches the next consumer refused for good, or still "
+                     "refused at the shutdown deadline.", (double)st->samples_dropped, NULL);
+  pc_metrics_counter(m, "profcol_processor_batch_refused_requests",
+                     "Requests refused (retry later) while the next consumer was full.",
+                     (double)st->requests_refused, NULL);
+  pc_metrics_gauge(m, "profcol_processor_batch_held_batches",
+                   "Sealed batches waiting for the next consumer.", (double)p->n_pending, NULL);
+}
+
 const pc_component_t pc_processor_batch = {
     .type = "batch",
     .kind = PC_PROCESSOR,
@@ -363,4 +423,5 @@ const pc_component_t pc_processor_batch = {
     .start = batch_start,
     .shutdown = batch_shutdown,
     .destroy = batch_destroy,
+    .metrics = batch_metrics,
 };

@@ -698,6 +698,34 @@ void pc_otlp_receiver_stats(void *self, pc_otlp_stats_t *out) {
 #undef LOAD
 }
 
+/* Self-telemetry: the Collector's receiver metrics where they mean the same
+ * (transport="http" as its OTLP receiver says), profcol_receiver_* else. */
+static void otlp_metrics(void *self, pc_metrics_t *m) {
+  pc_otlp_stats_t st;
+  pc_otlp_receiver_stats(self, &st);
+#define C(name, help, v) pc_metrics_counter(m, name, help, (double)(v), "transport", "http", NULL)
+  C("otelcol_receiver_accepted_profiles",
+    "Number of profiles successfully pushed into the pipeline.", st.profiles_accepted);
+  C("otelcol_receiver_refused_profiles",
+    "Number of profiles that could not be pushed into the pipeline.", st.profiles_refused);
+  C("profcol_receiver_accepted_samples", "Samples of the accepted profiles.",
+    st.samples_accepted);
+  C("profcol_receiver_refused_samples", "Samples of the refused profiles.", st.samples_refused);
+  C("profcol_receiver_requests", "HTTP requests answered, any path and status.", st.requests);
+  C("profcol_receiver_failed_requests", "HTTP requests answered with 4xx or 5xx.",
+    st.requests_failed);
+  C("profcol_receiver_request_bytes", "Bytes read from clients, headers included.",
+    st.bytes_in);
+  C("profcol_receiver_decompressed_bytes", "Request bodies after decompression, in bytes.",
+    st.bytes_decompressed);
+  C("profcol_receiver_connections", "Connections accepted and served.", st.connections_total);
+  C("profcol_receiver_refused_connections",
+    "Connections closed at once because max_connections were open.", st.connections_refused);
+#undef C
+  pc_metrics_gauge(m, "profcol_receiver_open_connections", "Connections open now.",
+                   (double)st.connections_open, "transport", "http", NULL);
+}
+
 int pc_otlp_receiver_port(void *self) {
   rx_t *rx = self;
   return rx->http.listening ? rx->http.port : 0;
@@ -713,4 +741,5 @@ const pc_component_t pc_receiver_otlp = {
     .start = otlp_start,
     .shutdown = otlp_shutdown,
     .destroy = otlp_destroy,
+    .metrics = otlp_metrics,
 };

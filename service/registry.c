@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../exporter/exporter.h"
+#include "../extension/extension.h"
 #include "../processor/processor.h"
 #include "../receiver/receiver.h"
 #include "service.h"
@@ -25,6 +26,7 @@ static const pc_component_t *const exporters[] = {
 };
 static const pc_component_t *const extensions[] = {
     &pc_extension_file_storage,
+    &pc_extension_health_check,
     NULL,
 };
 

@@ -225,9 +225,12 @@ static void runner_on_retired(void *arg) {
   uv_timer_start(&r->reaper, runner_on_reap, 0, 0);
 }
 
+/* Drain s behind the config that runs in its place (or, when the new
+ * config failed to start, the old one that stays). */
 static void retire(runner_t *r, pc_service_t *s, pc_cfg_t *cfg) {
   r->retired = s;
   r->retired_cfg = cfg;
+  pc_service_replaced(s);
   uint64_t timeout = pc_service_shutdown_timeout_ms(s);
   pc_service_shutdown(s, uv_now(r->loop) + timeout, runner_on_retired, r);
 }

@@ -8,7 +8,12 @@
  * Start order is exporters, processors, receivers, so nothing is accepted
  * before it has somewhere to go; shutdown is the reverse: receivers stop
  * taking data, processors flush, exporters drain, each stage within the
- * deadline. */
+ * deadline.
+ *
+ * Around them the service keeps its own state for the status hook
+ * (STARTING, READY once everything started, DRAINING or REPLACED before the
+ * first shutdown) and the self-telemetry endpoint (telemetry.c): up before
+ * the first component starts, closed after the last one drained. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,7 @@
 
 #include "../core/log.h"
 #include "service.h"
+#include "telemetry.h"
 
 #define LOG "service"
 
@@ -133,6 +139,8 @@ struct pc_service {
   pipeline_t *pipelines;
   size_t n_pipelines;
   uint64_t shutdown_timeout_ms;
+  pc_telemetry_t *telemetry;
+  pc_status_t status;
   /* shutdown state */
   int stage;
   size_t pending;
@@ -447,6 +455,7 @@ pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
   else if (pc_cfg_apply(service_opts, service, &scfg, &err)) pc_errlist_add(errs, err.msg);
   else load_pipelines(s, scfg.pipelines, errs);
   s->shutdown_timeout_ms = scfg.shutdown_timeout_ms;
+  s->telemetry = pc_telemetry_create(scfg.telemetry, errs);
   if (scfg.extensions && scfg.extensions->type == PC_CFG_SEQ) {
     for (size_t i = 0; i < scfg.extensions->n_items; i++) {
       const pc_cfg_node_t *item = scfg.extensions->items[i];
@@ -502,10 +511,51 @@ static void start_one(void *ctx, instance_t *it) {
   }
 }
 
+static void status_one(void *ctx, instance_t *it) {
+  if (it->comp->status) it->comp->status(it->inst, *(pc_status_t *)ctx);
+}
+
+/* Tell every instance with a status hook, once per change. */
+static void set_status(pc_service_t *s, pc_status_t status) {
+  if (s->status == status) return;
+  s->status = status;
+  for (int stage = 0; stage < 4; stage++) each_in_stage(s, stage, status_one, &status);
+}
+
+/* The scope that names an instance in the metrics: receiver="otlp", ... */
+static void collect_one(pc_metrics_t *m, const instance_t *it, const char *pipeline) {
+  if (!it->inst || !it->comp->metrics) return;
+  pc_metrics_scope(m, pc_kind_name(it->comp->kind), it->id, pipeline ? "pipeline" : NULL,
+                   pipeline, NULL);
+  it->comp->metrics(it->inst, m);
+}
+
+static void collect_metrics(void *arg, pc_metrics_t *m) {
+  pc_service_t *s = arg;
+  for (int kind = PC_RECEIVER; kind <= PC_EXTENSION; kind++) {
+    if (kind == PC_PROCESSOR) continue; /* one instance per pipeline: below */
+    for (size_t i = 0; i < s->sections[kind].n; i++)
+      collect_one(m, &s->sections[kind].items[i], NULL);
+  }
+  for (size_t i = 0; i < s->n_pipelines; i++)
+    for (size_t k = 0; k < s->pipelines[i].n_processors; k++)
+      collect_one(m, &s->pipelines[i].processors[k], s->pipelines[i].name);
+  pc_metrics_scope(m, NULL);
+}
+
 int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
+  int rc = pc_telemetry_start(s->telemetry, loop, collect_metrics, s, err);
+  if (rc) return rc;
   start_ctx_t c = {.loop = loop, .err = err};
   for (int stage = 3; stage >= 0 && !c.rc; stage--) each_in_stage(s, stage, start_one, &c);
+  if (!c.rc) set_status(s, PC_STATUS_READY);
   return c.rc;
+}
+
+void pc_service_replaced(pc_service_t *s) {
+  set_status(s, PC_STATUS_REPLACED);
+  /* The new config's endpoint shares the port: stop answering for the old. */
+  pc_telemetry_close(s->telemetry, 0, NULL, NULL);
 }
 
 static void shutdown_stage(pc_service_t *s);
@@ -529,6 +579,13 @@ static void shutdown_one(void *ctx, instance_t *it) {
   else stage_component_done(s);
 }
 
+static void service_on_telemetry_closed(void *arg) {
+  pc_service_t *s = arg;
+  pc_done_cb done = s->done;
+  s->done = NULL;
+  if (done) done(s->done_arg);
+}
+
 static void shutdown_stage(pc_service_t *s) {
   while (s->stage < 4) {
     s->pending = 0;
@@ -541,9 +598,8 @@ static void shutdown_stage(pc_service_t *s) {
     }
     s->stage++;
   }
-  pc_done_cb done = s->done;
-  s->done = NULL;
-  if (done) done(s->done_arg);
+  /* Last: the metrics endpoint, which showed the drain to its end. */
+  pc_telemetry_close(s->telemetry, s->deadline_ms, service_on_telemetry_closed, s);
 }
 
 void pc_service_shutdown(pc_service_t *s, uint64_t deadline_ms, pc_done_cb done, void *arg) {
@@ -552,6 +608,7 @@ void pc_service_shutdown(pc_service_t *s, uint64_t deadline_ms, pc_done_cb done,
   s->done = done;
   s->done_arg = arg;
   s->stage = 0;
+  if (s->status != PC_STATUS_REPLACED) set_status(s, PC_STATUS_DRAINING);
   shutdown_stage(s);
 }
 
@@ -576,5 +633,6 @@ void pc_service_destroy(pc_service_t *s) {
     free(sec->items);
     free(sec->broken);
   }
+  pc_telemetry_destroy(s->telemetry);
   free(s);
 }

@@ -35,6 +35,11 @@ int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err);
 /* Stop receivers first, then flush processors and drain exporters, within
  * deadline_ms; calls done once. */
 void pc_service_shutdown(pc_service_t *s, uint64_t deadline_ms, pc_done_cb done, void *arg);
+/* A reloaded config runs beside s and takes its place: components hear
+ * PC_STATUS_REPLACED (health_check closes its listener) and the metrics
+ * endpoint closes, so clients of the shared ports reach the new config.
+ * Call before pc_service_shutdown(s, ...). */
+void pc_service_replaced(pc_service_t *s);
 void pc_service_destroy(pc_service_t *s);
 
 /* service.shutdown_timeout in ms (default 30 s). */

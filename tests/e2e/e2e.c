@@ -106,9 +106,34 @@ bool pc_e2e_start(pc_e2e_proc_t *p, const char *yaml) {
   return false;
 }
 
+int pc_e2e_port_of(const pc_e2e_proc_t *p, const char *component) {
+  char *log = pc_e2e_log(p);
+  char tag[128];
+  snprintf(tag, sizeof tag, "[%s", component);
+  int port = 0;
+  for (char *line = log; line && *line && !port;) {
+    char *end = strchr(line, '\n');
+    if (end) *end = 0;
+    const char *at = strstr(line, "(port ");
+    if (at && strstr(line, tag)) port = atoi(at + 6);
+    line = end ? end + 1 : NULL;
+  }
+  free(log);
+  return port;
+}
+
+void pc_e2e_signal(const pc_e2e_proc_t *p, int signum) {
+  if (p->pid > 0) kill(p->pid, signum);
+}
+
 int pc_e2e_stop(pc_e2e_proc_t *p, int timeout_s) {
   if (p->pid <= 0) return -1;
   kill(p->pid, SIGTERM);
+  return pc_e2e_wait_exit(p, timeout_s);
+}
+
+int pc_e2e_wait_exit(pc_e2e_proc_t *p, int timeout_s) {
+  if (p->pid <= 0) return -1;
   long until = now_ms() + timeout_s * 1000L;
   int status = 0;
   while (waitpid(p->pid, &status, WNOHANG) == 0) {
@@ -172,18 +197,13 @@ int pc_e2e_raw(int port, const void *req, size_t n, pc_buf_t *answer) {
   return 0;
 }
 
-int pc_e2e_post(int port, const char *path, const char *content_type,
-                const char *content_encoding, const void *body, size_t n, pc_e2e_resp_t *resp) {
+/* Send req (consumed) and split the answer into status, headers, body. */
+static int exchange(int port, pc_buf_t *req, pc_e2e_resp_t *resp) {
   memset(resp, 0, sizeof *resp);
   resp->status = -1;
-  pc_buf_t req = {0}, ans = {0};
-  pc_buf_printf(&req, "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n"
-                "Content-Length: %zu\r\nConnection: close\r\n", path, port, content_type, n);
-  if (content_encoding) pc_buf_printf(&req, "Content-Encoding: %s\r\n", content_encoding);
-  pc_buf_append(&req, "\r\n", 2);
-  pc_buf_append(&req, body, n);
-  int rc = pc_e2e_raw(port, req.p, req.n, &ans);
-  pc_buf_free(&req);
+  pc_buf_t ans = {0};
+  int rc = pc_e2e_raw(port, req->p, req->n, &ans);
+  pc_buf_free(req);
   if (rc || ans.n < 12) {
     pc_buf_free(&ans);
     return -1;
@@ -195,6 +215,24 @@ int pc_e2e_post(int port, const char *path, const char *content_type,
   if (end) pc_buf_append(&resp->body, end + 4, ans.n - hn - 4);
   pc_buf_free(&ans);
   return resp->status;
+}
+
+int pc_e2e_post(int port, const char *path, const char *content_type,
+                const char *content_encoding, const void *body, size_t n, pc_e2e_resp_t *resp) {
+  pc_buf_t req = {0};
+  pc_buf_printf(&req, "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n"
+                "Content-Length: %zu\r\nConnection: close\r\n", path, port, content_type, n);
+  if (content_encoding) pc_buf_printf(&req, "Content-Encoding: %s\r\n", content_encoding);
+  pc_buf_append(&req, "\r\n", 2);
+  pc_buf_append(&req, body, n);
+  return exchange(port, &req, resp);
+}
+
+int pc_e2e_get(int port, const char *path, pc_e2e_resp_t *resp) {
+  pc_buf_t req = {0};
+  pc_buf_printf(&req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+                path, port);
+  return exchange(port, &req, resp);
 }
 
 int pc_e2e_run(const char *const *args, pc_buf_t *out) {

@@ -3,7 +3,9 @@
  *
  * The binary comes from $PROFCOL_BIN (set by meson). Configs should use
  * "endpoint: 127.0.0.1:0": the harness reads the bound port from the
- * receiver's "listening for OTLP/HTTP on ... (port N)" log line. */
+ * receiver's "listening for OTLP/HTTP on ... (port N)" log line, and other
+ * listeners' ports (health_check, the metrics endpoint) from theirs with
+ * pc_e2e_port_of. */
 #ifndef PC_E2E_H
 #define PC_E2E_H
 
@@ -28,6 +30,14 @@ bool pc_e2e_start(pc_e2e_proc_t *p, const char *yaml);
 /* SIGTERM, wait up to timeout_s; returns the exit status, or -1 when it
  * had to be killed, or 128+N when killed by signal N. */
 int pc_e2e_stop(pc_e2e_proc_t *p, int timeout_s);
+/* Send signum and return at once (to watch a drain). */
+void pc_e2e_signal(const pc_e2e_proc_t *p, int signum);
+/* Wait up to timeout_s for the process to exit; results as pc_e2e_stop. */
+int pc_e2e_wait_exit(pc_e2e_proc_t *p, int timeout_s);
+/* The port in the first log line of a component whose log id starts with
+ * component ("service:telemetry", "extension:health_check") and that says
+ * "(port N)"; 0 when there is none. */
+int pc_e2e_port_of(const pc_e2e_proc_t *p, const char *component);
 /* The whole log so far (malloc'd, NUL-terminated). */
 char *pc_e2e_log(const pc_e2e_proc_t *p);
 /* Wait until the log contains needle (true) or timeout_ms passes (false). */
@@ -45,6 +55,8 @@ typedef struct {
  * be NULL. The caller frees resp->body. */
 int pc_e2e_post(int port, const char *path, const char *content_type,
                 const char *content_encoding, const void *body, size_t n, pc_e2e_resp_t *resp);
+/* One GET over a fresh connection (Connection: close), as pc_e2e_post. */
+int pc_e2e_get(int port, const char *path, pc_e2e_resp_t *resp);
 /* Send raw bytes and read the whole answer until the server closes. */
 int pc_e2e_raw(int port, const void *req, size_t n, pc_buf_t *answer);
 /* Run `profcol ARGS...`, capture stdout+stderr into out; returns exit status. */

@@ -1,0 +1,264 @@
+/* telemetry.c - service.telemetry.metrics: a Prometheus endpoint (GET
+ * /metrics) on the shared HTTP server (httpd/), with the process's uptime,
+ * RSS and CPU time plus whatever the components report (telemetry.h).
+ *
+ * Config, as in the Collector: `level` (none turns the endpoint off; basic,
+ * normal and detailed serve the same set here) and `address` (default
+ * localhost:8888), or the newer `readers` form with one pull reader whose
+ * exporter is prometheus {host, port}. Push readers are refused: profcol
+ * does not send its metrics anywhere.
+ *
+ * Each scrape builds the page from scratch on the loop: a few hundred
+ * lines, no state kept between scrapes. */
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+#include "../httpd/httpd.h"
+#include "telemetry.h"
+
+#define LOG "service:telemetry"
+#define DEF_ADDRESS "localhost:8888"
+#define METRICS_PATH "/metrics"
+
+typedef struct {
+  char *level;
+  char *address;
+  const pc_cfg_node_t *readers;
+} metrics_cfg_t;
+
+static const pc_opt_t metrics_opts[] = {
+    PC_OPT_STR("level", "normal", metrics_cfg_t, level,
+               "none (no endpoint), basic, normal or detailed (the last three serve the "
+               "same metrics in profcol)"),
+    PC_OPT_ADDR("address", DEF_ADDRESS, metrics_cfg_t, address,
+                "host:port of the Prometheus endpoint (GET /metrics)"),
+    PC_OPT_ANY("readers", metrics_cfg_t, readers,
+               "instead of address: one pull reader, exporter.prometheus {host, port}"),
+    PC_OPT_TABLE_END,
+};
+
+typedef struct {
+  char *host;
+  int64_t port;
+} prom_cfg_t;
+
+static const pc_opt_t prom_opts[] = {
+    PC_OPT_STR("host", "localhost", prom_cfg_t, host, "address to listen on"),
+    PC_OPT_INT_RANGE("port", "8888", prom_cfg_t, port, 0, 65535, "port to listen on"),
+    PC_OPT_TABLE_END,
+};
+
+struct pc_telemetry {
+  bool enabled;
+  bool explicit_address; /* set in the config: failing to listen is an error */
+  char endpoint[300];
+  pc_http_server_t http;
+  pc_http_counters_t counters;
+  pc_telemetry_collect_cb collect;
+  void *collect_arg;
+};
+
+static uint64_t process_start_ns; /* the first telemetry created: about the process start */
+
+/* ---- config ---------------------------------------------------------------------- */
+
+static const pc_cfg_node_t *non_null(const pc_cfg_node_t *n) {
+  return n && n->type != PC_CFG_NULL ? n : NULL;
+}
+
+/* A map that must hold exactly the key want (the readers form nests). */
+static int expect_only(const pc_cfg_node_t *map, const char *want, const char *hint,
+                       pc_err_t *err) {
+  if (map && map->type == PC_CFG_MAP && map->n_entries == 1 && pc_cfg_get(map, want)) return 0;
+  return pc_cfg_error(err, map, PC_EINVAL, "expected %s: %s", want, hint);
+}
+
+/* readers: [{pull: {exporter: {prometheus: {host, port}}}}] -> "host:port". */
+static int parse_readers(const pc_cfg_node_t *readers, char *endpoint, size_t n, pc_err_t *err) {
+  static const char hint[] = "profcol serves its metrics for scraping only, so it takes one "
+                             "reader: pull with exporter.prometheus (host, port)";
+  if (readers->type != PC_CFG_SEQ || readers->n_items != 1)
+    return pc_cfg_error(err, readers, PC_EINVAL, "expected a list of one reader; %s", hint);
+  const pc_cfg_node_t *reader = readers->items[0];
+  if (expect_only(reader, "pull", hint, err)) return PC_EINVAL;
+  const pc_cfg_node_t *pull = pc_cfg_get(reader, "pull");
+  if (expect_only(pull, "exporter", hint, err)) return PC_EINVAL;
+  const pc_cfg_node_t *exporter = pc_cfg_get(pull, "exporter");
+  if (expect_only(exporter, "prometheus", hint, err)) return PC_EINVAL;
+  prom_cfg_t p = {0};
+  if (pc_cfg_apply(prom_opts, non_null(pc_cfg_get(exporter, "prometheus")), &p, err))
+    return PC_EINVAL;
+  snprintf(endpoint, n, strchr(p.host, ':') ? "[%s]:%lld" : "%s:%lld", p.host,
+           (long long)p.port);
+  return 0;
+}
+
+static int check_level(const pc_cfg_node_t *node, const char *level, bool *enabled,
+                       pc_err_t *err) {
+  static const char *const levels[] = {"none", "basic", "normal", "detailed"};
+  for (size_t i = 0; i < 4; i++)
+    if (strcmp(level, levels[i]) == 0) {
+      *enabled = i > 0;
+      return 0;
+    }
+  return pc_cfg_error(err, pc_cfg_get(node, "level"), PC_EINVAL,
+                      "expected none, basic, normal or detailed, got \"%s\"", level);
+}
+
+static int parse_metrics(pc_telemetry_t *t, const pc_cfg_node_t *node, pc_err_t *err) {
+  metrics_cfg_t c = {0};
+  if (pc_cfg_apply(metrics_opts, node, &c, err)) return PC_EINVAL;
+  if (check_level(node, c.level, &t->enabled, err)) return PC_EINVAL;
+  const pc_cfg_node_t *readers = non_null(c.readers);
+  if (readers && pc_cfg_get(node, "address"))
+    return pc_cfg_error(err, readers, PC_EINVAL,
+                        "set either address or readers, not both (readers is the newer form)");
+  t->explicit_address = readers || pc_cfg_get(node, "address");
+  if (readers) return parse_readers(readers, t->endpoint, sizeof t->endpoint, err);
+  snprintf(t->endpoint, sizeof t->endpoint, "%s", c.address);
+  return 0;
+}
+
+pc_telemetry_t *pc_telemetry_create(const pc_cfg_node_t *telemetry, pc_errlist_t *errs) {
+  if (!process_start_ns) process_start_ns = uv_hrtime();
+  pc_telemetry_t *t = pc_xcalloc(1, sizeof *t);
+  pc_err_t err = {0};
+  if (parse_metrics(t, non_null(pc_cfg_get(telemetry, "metrics")), &err)) {
+    pc_errlist_add(errs, err.msg);
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+/* ---- the page ----------------------------------------------------------------------- */
+
+/* Resident set size in bytes from /proc/self/statm (pages), -1 if unknown. */
+static int64_t rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return -1;
+  unsigned long size, resident;
+  int got = fscanf(f, "%lu %lu", &size, &resident);
+  fclose(f);
+  long page = sysconf(_SC_PAGESIZE);
+  return got == 2 && page > 0 ? (int64_t)resident * page : -1;
+}
+
+static void process_metrics(pc_metrics_t *m) {
+  pc_metrics_scope(m, NULL);
+  pc_metrics_counter(m, "otelcol_process_uptime", "Uptime of the process in seconds.",
+                     (double)(uv_hrtime() - process_start_ns) / 1e9, NULL);
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    pc_metrics_counter(m, "otelcol_process_cpu_seconds",
+                       "Total CPU user and system time in seconds.",
+                       (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+                       NULL);
+  int64_t rss = rss_bytes();
+  if (rss >= 0)
+    pc_metrics_gauge(m, "otelcol_process_memory_rss",
+                     "Total physical memory (resident set size) in bytes.", (double)rss, NULL);
+}
+
+static void answer_text(pc_http_response_t *resp, int status, const char *text) {
+  pc_buf_free(&resp->body);
+  resp->status = status;
+  resp->content_type = "text/plain; charset=utf-8";
+  if (pc_buf_append(&resp->body, text, strlen(text))) pc_oom();
+}
+
+static void answer_page(pc_telemetry_t *t, pc_http_response_t *resp) {
+  pc_metrics_t *m = pc_metrics_new();
+  process_metrics(m);
+  if (t->collect) t->collect(t->collect_arg, m);
+  resp->status = 200;
+  resp->content_type = PC_METRICS_CONTENT_TYPE;
+  if (pc_metrics_render(m, &resp->body)) answer_text(resp, 503, "out of memory\n");
+  pc_metrics_free(m);
+}
+
+/* 0 for GET or HEAD /metrics, else the status with resp filled. */
+static int route(const pc_http_request_t *r, pc_http_response_t *resp) {
+  if (!pc_str_eq(r->path, PC_STR_LIT(METRICS_PATH))) {
+    answer_text(resp, 404, "not found: profcol's metrics are at GET " METRICS_PATH "\n");
+    return 404;
+  }
+  if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+    answer_text(resp, 405, "method not allowed: use GET " METRICS_PATH "\n");
+    resp->allow = "GET, HEAD";
+    return 405;
+  }
+  return 0;
+}
+
+static int tel_on_headers(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
+  (void)ud;
+  return route(r, resp);
+}
+
+static void tel_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_t *r) {
+  pc_http_response_t resp = {0};
+  if (route(r, &resp) == 0) answer_page(ud, &resp);
+  pc_http_respond(conn, &resp);
+}
+
+static void tel_error_body(void *ud, const pc_http_request_t *r, const char *msg,
+                           pc_http_response_t *resp) {
+  (void)ud;
+  (void)r;
+  int status = resp->status;
+  answer_text(resp, status, msg);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+/* Scrapes are small GETs from a few scrapers. */
+static const pc_http_limits_t tel_limits = {
+    .max_body = 4096,
+    .max_buffered = 64 * 1024,
+    .max_header_bytes = 16 * 1024,
+    .idle_timeout_ms = 60000,
+    .header_timeout_ms = 10000,
+    .body_timeout_ms = 10000,
+    .min_body_rate = 0,
+    .write_timeout_ms = 30000,
+    .linger_ms = 500,
+    .max_connections = 32,
+    .max_body_key = "the metrics endpoint's body limit",
+    .max_buffered_key = "the metrics endpoint's buffer limit",
+};
+
+int pc_telemetry_start(pc_telemetry_t *t, uv_loop_t *loop, pc_telemetry_collect_cb collect,
+                       void *arg, pc_err_t *err) {
+  if (!t->enabled) return 0;
+  t->collect = collect;
+  t->collect_arg = arg;
+  pc_http_handler_t handler = {.ud = t, .on_headers = tel_on_headers,
+                               .on_request = tel_on_request, .error_body = tel_error_body};
+  pc_http_server_init(&t->http, loop, LOG, &tel_limits, &handler, &t->counters);
+  struct sockaddr_storage ss;
+  int rc = pc_http_endpoint_addr(loop, "service.telemetry.metrics", t->endpoint, &ss, err);
+  if (!rc) rc = pc_http_server_listen(&t->http, (struct sockaddr *)&ss, t->endpoint, err);
+  if (rc && !t->explicit_address) {
+    pc_log(LOG, PC_LOG_WARN, "%s; self-telemetry is not served (set "
+           "service.telemetry.metrics.address for another address, or level: none)", err->msg);
+    *err = (pc_err_t){0};
+    return 0;
+  }
+  if (rc) return rc;
+  pc_log(LOG, PC_LOG_INFO, "serving Prometheus metrics at http://%s%s (port %d)", t->endpoint,
+         METRICS_PATH, t->http.port);
+  return 0;
+}
+
+void pc_telemetry_close(pc_telemetry_t *t, uint64_t deadline_ms, pc_done_cb done, void *arg) {
+  pc_http_server_close(&t->http, deadline_ms, done, arg);
+}
+
+void pc_telemetry_destroy(pc_telemetry_t *t) { free(t); }

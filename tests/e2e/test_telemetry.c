@@ -1,0 +1,508 @@
+/* test_telemetry.c - end to end: the real profcol binary's health_check
+ * extension and Prometheus endpoint (service.telemetry.metrics) over real
+ * HTTP on loopback.
+ *
+ * A second profcol serves as the otlphttp exporter's backend, so the
+ * exporter's counters move for real; a dead backend with a long
+ * shutdown_timeout makes the drain after SIGTERM last long enough to see
+ * health_check answer 503 while the metrics endpoint still shows the queue. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../pdata/testdata.h"
+#include "e2e.h"
+
+#define PROFILES "/v1development/profiles"
+#define PROTO "application/x-protobuf"
+
+static pc_buf_t rich_payload(void) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t b = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  pc_arena_free(a);
+  return b;
+}
+
+static void start_or_fail(pc_e2e_proc_t *p, const char *yaml) {
+  bool started = pc_e2e_start(p, yaml);
+  char *log = pc_e2e_log(p);
+  ck_assert_msg(started, "profcol did not start:\n%s", log);
+  free(log);
+}
+
+/* GET path; the body NUL-terminated in *text (caller frees). */
+static int get_text(int port, const char *path, char **text, pc_e2e_resp_t *r) {
+  int status = pc_e2e_get(port, path, r);
+  pc_buf_append(&r->body, "", 1);
+  *text = (char *)r->body.p;
+  r->body = (pc_buf_t){0};
+  return status;
+}
+
+/* ---- the exposition format ---------------------------------------------------------- */
+
+static const char *skip_name(const char *p) {
+  if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == ':'))
+    return NULL;
+  while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+         *p == '_' || *p == ':')
+    p++;
+  return p;
+}
+
+/* {k="v",...}: escapes \\ \" \n only. Returns the end, or NULL. */
+static const char *skip_labels(const char *p) {
+  if (*p != '{') return p;
+  p++;
+  while (*p != '}') {
+    if (!(p = skip_name(p)) || *p++ != '=' || *p++ != '"') return NULL;
+    while (*p != '"') {
+      if (*p == '\n' || *p == 0) return NULL;
+      if (*p == '\\' && p[1] != '\\' && p[1] != '"' && p[1] != 'n') return NULL;
+      p += *p == '\\' ? 2 : 1;
+    }
+    p++;
+    if (*p == ',') p++;
+    else if (*p != '}') return NULL;
+  }
+  return p + 1;
+}
+
+/* A sample line: name{labels} value (a float, +Inf, -Inf or NaN). */
+static bool sample_line_ok(const char *line, const char *end, char *family, size_t n) {
+  const char *p = skip_name(line);
+  if (!p) return false;
+  snprintf(family, n, "%.*s", (int)(p - line), line);
+  if (!(p = skip_labels(p)) || *p++ != ' ') return false;
+  if (!strncmp(p, "+Inf", 4) || !strncmp(p, "-Inf", 4) || !strncmp(p, "NaN", 3)) return true;
+  char *num_end;
+  strtod(p, &num_end);
+  return num_end > p && num_end == end;
+}
+
+/* "# HELP name text" or "# TYPE name counter|gauge|histogram|summary|untyped". */
+static bool comment_line_ok(const char *line, char *family, size_t n, bool *is_type) {
+  bool help = !strncmp(line, "# HELP ", 7);
+  *is_type = !strncmp(line, "# TYPE ", 7);
+  if (!help && !*is_type) return false;
+  const char *p = skip_name(line + 7);
+  if (!p || *p != ' ') return false;
+  snprintf(family, n, "%.*s", (int)(p - line - 7), line + 7);
+  if (help) return true;
+  static const char *const types[] = {"counter", "gauge", "histogram", "summary", "untyped"};
+  for (size_t i = 0; i < 5; i++)
+    if (!strncmp(p + 1, types[i], strlen(types[i])) && p[1 + strlen(types[i])] == '\n')
+      return true;
+  return false;
+}
+
+/* The histogram family a sample name belongs to (name without _bucket etc.). */
+static bool belongs(const char *sample, const char *family) {
+  size_t n = strlen(family);
+  if (strncmp(sample, family, n)) return false;
+  return !sample[n] || !strcmp(sample + n, "_bucket") || !strcmp(sample + n, "_sum") ||
+         !strcmp(sample + n, "_count");
+}
+
+/* NULL when text is valid exposition: every line a comment or a sample,
+ * each family TYPEd once and its samples right after it. Else the bad line. */
+static char *exposition_error(const char *text) {
+  static char bad[512];
+  char family[256] = "", typed[64][256];
+  size_t n_typed = 0;
+  for (const char *line = text; *line;) {
+    const char *end = strchr(line, '\n');
+    if (!end) return "no newline at the end";
+    char name[256];
+    bool is_type = false, ok;
+    if (line[0] == '#') {
+      ok = comment_line_ok(line, name, sizeof name, &is_type);
+      for (size_t i = 0; ok && is_type && i < n_typed; i++) ok = strcmp(typed[i], name) != 0;
+      if (ok && is_type && n_typed < 64) snprintf(typed[n_typed++], sizeof typed[0], "%s", name);
+      if (ok) snprintf(family, sizeof family, "%s", name);
+    } else {
+      ok = sample_line_ok(line, end, name, sizeof name) && belongs(name, family);
+    }
+    if (!ok) {
+      snprintf(bad, sizeof bad, "bad line: %.*s", (int)(end - line), line);
+      return bad;
+    }
+    line = end + 1;
+  }
+  return NULL;
+}
+
+/* The value of one series ("name{labels}" exactly as rendered), -1 if absent. */
+static double value_of(const char *text, const char *series) {
+  size_t n = strlen(series);
+  for (const char *p = text; (p = strstr(p, series)); p += n)
+    if ((p == text || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
+  return -1;
+}
+
+static char *scrape(int port) {
+  pc_e2e_resp_t r;
+  char *text;
+  ck_assert_int_eq(get_text(port, "/metrics", &text, &r), 200);
+  ck_assert_msg(strstr(r.headers, "Content-Type: text/plain; version=0.0.4"), "%s", r.headers);
+  char *bad = exposition_error(text);
+  ck_assert_msg(bad == NULL, "%s\n-- in --\n%s", bad, text);
+  return text;
+}
+
+/* Scrape until series reaches want or 10 s pass; returns its last value. */
+static double wait_value(int port, const char *series, double want) {
+  double v = -1;
+  for (int i = 0; i < 500; i++) {
+    char *text = scrape(port);
+    v = value_of(text, series);
+    free(text);
+    if (v >= want) break;
+    usleep(20000);
+  }
+  return v;
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+START_TEST(exposition_checker_rejects_bad_text) {
+  /* The checker itself must be able to fail. */
+  ck_assert_ptr_null(exposition_error("# HELP a A.\n# TYPE a counter\na{x=\"1\"} 2\n"));
+  ck_assert_ptr_nonnull(exposition_error("a 1\n"));                          /* no TYPE */
+  ck_assert_ptr_nonnull(exposition_error("# TYPE a counter\na{x=1} 2\n"));   /* unquoted */
+  ck_assert_ptr_nonnull(exposition_error("# TYPE a counter\na 2 x\n"));      /* junk */
+  ck_assert_ptr_nonnull(exposition_error("# TYPE a counter\n# TYPE a counter\n"));
+  ck_assert_ptr_nonnull(exposition_error("# TYPE a counter\nb 1\n"));        /* wrong family */
+}
+END_TEST
+
+static const char *const backend_yaml =
+    "receivers:\n"
+    "  otlp:\n"
+    "    protocols:\n"
+    "      http:\n"
+    "        endpoint: 127.0.0.1:0\n"
+    "exporters:\n"
+    "  nop:\n"
+    "service:\n"
+    "  telemetry:\n"
+    "    metrics:\n"
+    "      level: none\n"
+    "  pipelines:\n"
+    "    profiles:\n"
+    "      receivers: [otlp]\n"
+    "      exporters: [nop]\n";
+
+static const char *const main_yaml_fmt =
+    "receivers:\n"
+    "  otlp:\n"
+    "    protocols:\n"
+    "      http:\n"
+    "        endpoint: 127.0.0.1:0\n"
+    "processors:\n"
+    "  batch:\n"
+    "    timeout: 50ms\n"
+    "exporters:\n"
+    "  otlphttp:\n"
+    "    endpoint: http://127.0.0.1:%d\n"
+    "extensions:\n"
+    "  health_check:\n"
+    "    endpoint: 127.0.0.1:0\n"
+    "    path: /health/status\n"
+    "service:\n"
+    "  extensions: [health_check]\n"
+    "  telemetry:\n"
+    "    metrics:\n"
+    "      address: 127.0.0.1:0\n"
+    "  pipelines:\n"
+    "    profiles:\n"
+    "      receivers: [otlp]\n"
+    "      processors: [batch]\n"
+    "      exporters: [otlphttp]\n";
+
+#define RX "{receiver=\"otlp\",transport=\"http\"}"
+#define EX "{exporter=\"otlphttp\"}"
+#define BATCH "{processor=\"batch\",pipeline=\"profiles\"}"
+
+START_TEST(health_and_metrics_while_running) {
+  pc_e2e_proc_t backend, p;
+  start_or_fail(&backend, backend_yaml);
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml, main_yaml_fmt, backend.port);
+  start_or_fail(&p, yaml);
+  int health = pc_e2e_port_of(&p, "extension:health_check");
+  int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  ck_assert_int_gt(health, 0);
+  ck_assert_int_gt(metrics, 0);
+
+  pc_e2e_resp_t r;
+  char *text;
+  ck_assert_int_eq(get_text(health, "/health/status", &text, &r), 200);
+  ck_assert_msg(strstr(text, "{\"status\":\"Server available\",\"upSince\":\"") == text &&
+                    strstr(text, "Z\",\"uptime\":\"") && strstr(text, "s\"}"),
+                "%s", text);
+  ck_assert(strstr(r.headers, "Content-Type: application/json") != NULL);
+  free(text);
+  ck_assert_int_eq(get_text(health, "/", &text, &r), 404);
+  free(text);
+
+  text = scrape(metrics);
+  ck_assert(value_of(text, "otelcol_receiver_accepted_profiles" RX) == 0);
+  ck_assert(value_of(text, "otelcol_exporter_sent_profiles" EX) == 0);
+  ck_assert(value_of(text, "otelcol_exporter_queue_capacity" EX) == 1000);
+  ck_assert(value_of(text, "otelcol_process_memory_rss") > 1 << 20);
+  ck_assert(value_of(text, "otelcol_process_cpu_seconds") >= 0);
+  ck_assert(value_of(text, "otelcol_process_uptime") > 0);
+  free(text);
+
+  pc_buf_t proto = rich_payload();
+  ck_assert_int_eq(pc_e2e_post(p.port, PROFILES, PROTO, NULL, proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+
+  /* Through the batch processor and the exporter to the backend. */
+  ck_assert(wait_value(metrics, "otelcol_exporter_sent_profiles" EX, 3) == 3);
+  text = scrape(metrics);
+  ck_assert(value_of(text, "otelcol_receiver_accepted_profiles" RX) == 3);
+  ck_assert(value_of(text, "profcol_receiver_accepted_samples" RX) == 3);
+  ck_assert(value_of(text, "profcol_receiver_requests" RX) == 1);
+  ck_assert(value_of(text, "profcol_receiver_request_bytes" RX) > (double)proto.n);
+  ck_assert(value_of(text, "profcol_receiver_decompressed_bytes" RX) == (double)proto.n);
+  ck_assert(value_of(text, "otelcol_processor_batch_batch_send_size_count" BATCH) == 1);
+  ck_assert(value_of(text, "otelcol_processor_batch_batch_send_size_sum" BATCH) == 3);
+  ck_assert(value_of(text, "otelcol_processor_batch_timeout_trigger_send" BATCH) == 1);
+  ck_assert(value_of(text, "profcol_exporter_sent_batches" EX) == 1);
+  ck_assert(value_of(text, "otelcol_exporter_queue_size" EX) == 0);
+  free(text);
+
+  /* Only GET (and HEAD) /metrics. */
+  ck_assert_int_eq(pc_e2e_post(metrics, "/metrics", "text/plain", NULL, "x", 1, &r), 405);
+  ck_assert(strstr(r.headers, "Allow: GET, HEAD") != NULL);
+  pc_buf_free(&r.body);
+
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_e2e_cleanup(&backend);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+/* A port nothing listens on (bound, never listening, then closed). */
+static int dead_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+START_TEST(health_answers_503_while_draining) {
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n"
+           "  otlp:\n"
+           "    protocols:\n"
+           "      http:\n"
+           "        endpoint: 127.0.0.1:0\n"
+           "exporters:\n"
+           "  otlphttp:\n"
+           "    endpoint: http://127.0.0.1:%d\n"
+           "    retry_on_failure:\n"
+           "      initial_interval: 100ms\n"
+           "extensions:\n"
+           "  health_check:\n"
+           "    endpoint: 127.0.0.1:0\n"
+           "service:\n"
+           "  extensions: [health_check]\n"
+           "  shutdown_timeout: 3s\n"
+           "  telemetry:\n"
+           "    metrics:\n"
+           "      readers:\n"
+           "        - pull:\n"
+           "            exporter:\n"
+           "              prometheus:\n"
+           "                host: 127.0.0.1\n"
+           "                port: 0\n"
+           "  pipelines:\n"
+           "    profiles:\n"
+           "      receivers: [otlp]\n"
+           "      exporters: [otlphttp]\n",
+           dead_port());
+  pc_e2e_proc_t p;
+  start_or_fail(&p, yaml);
+  int health = pc_e2e_port_of(&p, "extension:health_check");
+  int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  pc_buf_t proto = rich_payload();
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, PROFILES, PROTO, NULL, proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert(wait_value(metrics, "profcol_exporter_failed_attempts" EX, 1) >= 1);
+  char *text;
+  ck_assert_int_eq(get_text(health, "/", &text, &r), 200);
+  free(text);
+
+  pc_e2e_signal(&p, SIGTERM);
+  ck_assert(pc_e2e_wait_log(&p, "draining 1 batches", 5000));
+  /* Receivers are closed, the exporter still holds the batch: 503. */
+  ck_assert_int_eq(get_text(health, "/", &text, &r), 503);
+  ck_assert_str_eq(text, "{\"status\":\"Server not available\",\"upSince\":"
+                         "\"0001-01-01T00:00:00Z\",\"uptime\":\"\"}");
+  free(text);
+  ck_assert_int_eq(pc_e2e_post(p.port, PROFILES, PROTO, NULL, proto.p, proto.n, &r), -1);
+  text = scrape(metrics);
+  ck_assert(value_of(text, "otelcol_exporter_queue_size" EX) == 1);
+  ck_assert(value_of(text, "otelcol_exporter_sent_profiles" EX) == 0);
+  free(text);
+
+  ck_assert_int_eq(pc_e2e_wait_exit(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "not delivered; they are lost") && strstr(log, "shutdown complete"),
+                "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+START_TEST(level_none_serves_no_metrics) {
+  pc_e2e_proc_t p;
+  start_or_fail(&p, backend_yaml);
+  ck_assert_int_eq(pc_e2e_port_of(&p, "service:telemetry"), 0);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+/* A metrics address the config asks for and cannot get stops the start. */
+START_TEST(metrics_address_in_use_fails_start) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  ck_assert_int_eq(listen(fd, 1), 0);
+  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "exporters:\n  nop:\n"
+           "service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:%d\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n      exporters: [nop]\n",
+           ntohs(a.sin_port));
+  pc_e2e_proc_t p;
+  ck_assert(!pc_e2e_start(&p, yaml));
+  char *log = pc_e2e_log(&p);
+  char want[64];
+  snprintf(want, sizeof want, "cannot listen on 127.0.0.1:%d", ntohs(a.sin_port));
+  ck_assert_msg(strstr(log, want) && strstr(log, "address already in use"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  close(fd);
+}
+END_TEST
+
+/* ---- config errors (profcol validate) ---------------------------------------------------- */
+
+static const struct {
+  const char *telemetry; /* under service:, or extensions + service.extensions */
+  const char *message;
+} bad_configs[] = {
+    {"  telemetry:\n    metrics:\n      level: loud\n",
+     ":15:14: service.telemetry.metrics.level: expected none, basic, normal or detailed, got "
+     "\"loud\""},
+    {"  telemetry:\n    metrics:\n      address: 127.0.0.1:1\n      readers: []\n",
+     "service.telemetry.metrics.readers: set either address or readers, not both"},
+    {"  telemetry:\n    metrics:\n      readers:\n        - periodic:\n            exporter:\n"
+     "              otlp: {}\n",
+     "service.telemetry.metrics.readers[0]: expected pull: profcol serves its metrics for "
+     "scraping only"},
+    {"  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n"
+     "              prometheus:\n                port: 99999\n",
+     "service.telemetry.metrics.readers[0].pull.exporter.prometheus.port"},
+    {"  telemetry:\n    metrics:\n      adress: x\n", "unknown key \"adress\""},
+};
+
+START_TEST(telemetry_config_errors) {
+  char path[] = "/tmp/profcol-e2e-tel-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f,
+          "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+          "exporters:\n  nop:\n"
+          "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+          "      exporters: [nop]\n%s",
+          bad_configs[_i].telemetry);
+  fclose(f);
+  const char *args[] = {"validate", "--config", path, NULL};
+  pc_buf_t out = {0};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  ck_assert_msg(strstr((const char *)out.p, bad_configs[_i].message), "%s", (char *)out.p);
+  pc_buf_free(&out);
+  unlink(path);
+}
+END_TEST
+
+START_TEST(health_check_config_errors) {
+  char path[] = "/tmp/profcol-e2e-tel-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f, "receivers:\n  otlp:\nexporters:\n  nop:\n"
+             "extensions:\n  health_check:\n    path: health\n    endpoint: nowhere\n"
+             "service:\n  extensions: [health_check]\n"
+             "  pipelines:\n    profiles:\n      receivers: [otlp]\n      exporters: [nop]\n");
+  fclose(f);
+  const char *args[] = {"validate", "--config", path, NULL};
+  pc_buf_t out = {0};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  ck_assert_msg(strstr((const char *)out.p, "extensions.health_check.endpoint"), "%s",
+                (char *)out.p);
+  pc_buf_free(&out);
+  f = fopen(path, "w");
+  fprintf(f, "receivers:\n  otlp:\nexporters:\n  nop:\n"
+             "extensions:\n  health_check:\n    path: health\n"
+             "service:\n  extensions: [health_check]\n"
+             "  pipelines:\n    profiles:\n      receivers: [otlp]\n      exporters: [nop]\n");
+  fclose(f);
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  ck_assert_msg(strstr((const char *)out.p, ":7:11: extensions.health_check.path: expected a "
+                                            "path starting with '/'"),
+                "%s", (char *)out.p);
+  pc_buf_free(&out);
+  unlink(path);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("e2e-telemetry");
+  TCase *tc = tcase_create("telemetry");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, exposition_checker_rejects_bad_text);
+  tcase_add_test(tc, health_and_metrics_while_running);
+  tcase_add_test(tc, health_answers_503_while_draining);
+  tcase_add_test(tc, level_none_serves_no_metrics);
+  tcase_add_test(tc, metrics_address_in_use_fails_start);
+  tcase_add_loop_test(tc, telemetry_config_errors, 0,
+                      (int)(sizeof bad_configs / sizeof bad_configs[0]));
+  tcase_add_test(tc, health_check_config_errors);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
