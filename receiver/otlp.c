@@ -1,6 +1,7 @@
 /* otlp.c - the OTLP receiver (component type "otlp"): profiles and traces
  * over OTLP/HTTP, answered exactly as shared/spec/OTLP-PROFILES.md section 3
- * lays out.
+ * lays out, and over OTLP/gRPC (protocols.grpc: grpc.c, same pipeline
+ * contract).
  *
  * The one idea: everything that can be decided from the headers (path,
  * method, media type, encoding, announced size) is decided before a byte of
@@ -28,6 +29,7 @@
 #include <strings.h>
 #include <zstd.h>
 
+#include "grpc.h"
 #include "internal.h"
 
 /* Defaults, shared by the option table (text) and the checks below. */
@@ -91,8 +93,9 @@ static const pc_opt_t http_opts[] = {
 static const pc_opt_t protocols_opts[] = {
     PC_OPT_SECTION("http", http_opts, "OTLP/HTTP listener"),
     PC_OPT_ANY("grpc", pc_otlp_settings_t, grpc,
-               "accepted for Collector compatibility; OTLP/gRPC is not supported yet and "
-               "no gRPC listener is started"),
+               "OTLP/gRPC listener (receiver/grpc.c): endpoint (localhost:4317), "
+               "max_recv_msg_size_mib (64), max_concurrent_streams (100), "
+               "keepalive.server_parameters, keepalive.enforcement_policy"),
     PC_OPT_TABLE_END,
 };
 
@@ -137,8 +140,8 @@ typedef struct rx {
   char *id;     /* "otlp" or "otlp/name" */
   char *log_id; /* "receiver:otlp/name" */
   pc_otlp_settings_t cfg;
-  bool grpc_configured;
-  int grpc_line;
+  bool http_enabled;       /* protocols.http present, or no protocols at all */
+  pc_grpc_server_t *grpc; /* protocols.grpc present */
   pc_consumer_t *next;
   uv_loop_t *loop;
   pc_http_server_t http;
@@ -559,6 +562,8 @@ static int check_path(const char *id, const char *key, const char *path, pc_err_
                     "without query or spaces", id, key, path);
 }
 
+static void otlp_destroy(void *self);
+
 void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *next,
                    pc_err_t *err) {
   char host[256];
@@ -590,9 +595,16 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
   rx->cfg.profiles_url_path = xstrdup(s->profiles_url_path);
   rx->cfg.traces_url_path = xstrdup(s->traces_url_path);
   rx->cfg.http = rx->cfg.grpc = NULL; /* the config tree may go away */
-  rx->grpc_configured = s->grpc != NULL;
-  rx->grpc_line = s->grpc ? s->grpc->line : 0;
+  rx->http_enabled = true;
   rx->next = next;
+  if (s->grpc) {
+    pc_grpc_settings_t gs;
+    if (pc__grpc_settings(s->grpc, &gs, err) != 0) {
+      otlp_destroy(rx);
+      return NULL;
+    }
+    rx->grpc = pc__grpc_new(&gs, rx->log_id, next, &rx->counters, &rx->http_counters);
+  }
   return rx;
 }
 
@@ -604,13 +616,16 @@ static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
   const pc_cfg_node_t *protocols = pc_cfg_get(args->cfg, "protocols");
   /* As in the Collector, a protocol is served when its key is present; with
    * no protocols at all (no config) profcol serves HTTP on its defaults. */
-  if (protocols && protocols->type == PC_CFG_MAP && !pc_cfg_get(protocols, "http")) {
+  bool http = !protocols || protocols->type != PC_CFG_MAP || pc_cfg_get(protocols, "http");
+  s.grpc = pc_cfg_get(protocols, "grpc"); /* present, even as a bare "grpc:" */
+  if (!http && !s.grpc) {
     pc_cfg_error(err, protocols, PC_EINVAL,
-                 "no protocols.http: profcol serves OTLP over HTTP only (gRPC is not "
-                 "supported yet); add \"http:\" under protocols");
+                 "no protocol to serve: add \"http:\" and/or \"grpc:\" under protocols");
     return NULL;
   }
-  return pc__otlp_new(&s, args->id, args->next, err);
+  rx_t *rx = pc__otlp_new(&s, args->id, args->next, err);
+  if (rx) rx->http_enabled = http;
+  return rx;
 }
 
 static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
@@ -635,12 +650,13 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   pc_http_handler_t handler = {.ud = rx, .on_headers = rx_on_headers,
                                .on_request = rx_on_request, .error_body = rx_error_body};
   pc_http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->http_counters);
-  if (rx->grpc_configured)
-    pc_log(rx->log_id, PC_LOG_WARN,
-           "protocols.grpc (config line %d) is ignored: profcol does not support OTLP/gRPC "
-           "yet, no gRPC listener is started", rx->grpc_line);
+  int rc = rx->grpc ? pc__grpc_listen(rx->grpc, loop, err) : 0;
+  if (rc || !rx->http_enabled) {
+    if (rc) pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
+    return rc;
+  }
   struct sockaddr_storage ss;
-  int rc = endpoint_addr(rx, &ss, err);
+  rc = endpoint_addr(rx, &ss, err);
   if (!rc) rc = pc_http_server_listen(&rx->http, (struct sockaddr *)&ss, rx->cfg.endpoint, err);
   if (rc) {
     pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
@@ -657,9 +673,32 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   return 0;
 }
 
+/* Both listeners drain at once; done runs when the second is closed. */
+typedef struct {
+  int left;
+  pc_done_cb done;
+  void *arg;
+} both_t;
+
+static void otlp_on_one_closed(void *arg) {
+  both_t *b = arg;
+  if (--b->left) return;
+  pc_done_cb done = b->done;
+  void *done_arg = b->arg;
+  free(b);
+  done(done_arg);
+}
+
 static void otlp_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg) {
   rx_t *rx = self;
-  pc_http_server_close(&rx->http, deadline_ms, done, arg);
+  if (!rx->grpc) {
+    pc_http_server_close(&rx->http, deadline_ms, done, arg);
+    return;
+  }
+  both_t *b = pc_xmalloc(sizeof *b);
+  *b = (both_t){2, done, arg};
+  pc__grpc_close(rx->grpc, deadline_ms, otlp_on_one_closed, b);
+  pc_http_server_close(&rx->http, deadline_ms, otlp_on_one_closed, b);
 }
 
 static void otlp_destroy(void *self) {
@@ -670,6 +709,7 @@ static void otlp_destroy(void *self) {
     rx->free_jobs = j->next_free;
     job_free(j);
   }
+  pc__grpc_free(rx->grpc);
   free(rx->cfg.endpoint);
   free(rx->cfg.profiles_url_path);
   free(rx->cfg.traces_url_path);
@@ -725,6 +765,8 @@ static void otlp_metrics(void *self, pc_metrics_t *m) {
   pc_metrics_gauge(m, "profcol_receiver_open_connections", "Connections open now.",
                    (double)st.connections_open, "transport", "http", NULL);
 }
+
+int pc__otlp_grpc_port(void *self) { return pc__grpc_port(((rx_t *)self)->grpc); }
 
 int pc_otlp_receiver_port(void *self) {
   rx_t *rx = self;

@@ -12,6 +12,7 @@ pkgs=(
   libzstd-dev zlib1g-dev libyaml-dev libxxhash-dev libjansson-dev
   libcurl4-openssl-dev libnghttp2-dev libssl-dev
   check zstd gzip curl
+  python3-grpcio python3-grpc-tools
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(nginx-light wrk)

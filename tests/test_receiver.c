@@ -1013,11 +1013,17 @@ START_TEST(test_config) {
   ck_assert_int_eq(done, 4);
   pc_receiver_otlp.destroy(rx);
 
-  /* gRPC only: refused at load, with the file and line. */
+  /* gRPC only (a bare "grpc:" serves it on its defaults): no HTTP listener.
+   * No protocol at all: refused at load, with the file and line. */
   rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      grpc:\n", &tc.c, &cfg, &err);
+  ck_assert_msg(rx != NULL, "%s", err.msg);
+  ck_assert_int_eq(pc_otlp_receiver_port(rx), 0);
+  pc_receiver_otlp.destroy(rx);
+  pc_cfg_free(cfg);
+  rx = create_from_yaml("receivers:\n  otlp:\n    protocols: {}\n", &tc.c, &cfg, &err);
   ck_assert_ptr_null(rx);
-  ck_assert_msg(strstr(err.msg, "test.yaml:4:7") && strstr(err.msg, "protocols.http"), "%s",
-                err.msg);
+  ck_assert_msg(strstr(err.msg, "test.yaml:3:16") && strstr(err.msg, "no protocol to serve"),
+                "%s", err.msg);
   pc_cfg_free(cfg);
   rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n        cors: {}\n",
                         &tc.c, &cfg, &err);

@@ -1,0 +1,1012 @@
+/* grpc.c - OTLP/gRPC for the otlp receiver: an HTTP/2 cleartext server on
+ * the receiver's libuv loop (libnghttp2's server session fed from uv_read,
+ * its output drained with nghttp2_session_mem_send into one uv_write at a
+ * time), serving the unary Export methods of ProfilesService and
+ * TraceService (shared/spec/OTLP-PROFILES.md section 4).
+ *
+ * The one idea: HTTP/2 flow control is the memory bound. A stream's window
+ * is one message (max_recv_msg_size_mib plus its 5-byte prefix) and the
+ * connection's window two of them; bytes are given back to the client
+ * (WINDOW_UPDATE) only once the request holding them has been answered or
+ * dropped. So a connection never holds more than its window of request
+ * bytes however many streams it opens (and it opens at most
+ * max_concurrent_streams), and reading never has to stop. A client that
+ * fills the window with streams it does not finish stalls, and the stall
+ * timer (keepalive.server_parameters.timeout) closes it.
+ *
+ * A request is decided as in otlp.c, answered with gRPC statuses:
+ *   OK                  taken (ExportProfilesServiceResponse; partial_success
+ *                       when the decoder dropped profiles)
+ *   INVALID_ARGUMENT    undecodable message or corrupt compression, bad framing
+ *   RESOURCE_EXHAUSTED  a message over the limit, as sent or decompressed
+ *   UNAVAILABLE         the pipeline is full (PC_EAGAIN): retryable, with a
+ *                       google.rpc.RetryInfo in grpc-status-details-bin
+ *   UNIMPLEMENTED       unknown method or grpc-encoding
+ *   INTERNAL            any other refusal of the pipeline
+ * Errors are trailers-only answers; grpc-message is percent-encoded.
+ *
+ * Decoding runs on the loop when the last byte of a request arrives: a
+ * message of max_recv_msg_size_mib is the most one loop turn decodes. */
+#include <nghttp2/nghttp2.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc.h"
+
+/* gRPC status codes (google.rpc.Code). */
+enum {
+  ST_OK = 0,
+  ST_INVALID_ARGUMENT = 3,
+  ST_RESOURCE_EXHAUSTED = 8,
+  ST_UNIMPLEMENTED = 12,
+  ST_INTERNAL = 13,
+  ST_UNAVAILABLE = 14,
+};
+
+#define MAX_CONNS 1024             /* fixed: accepted and closed beyond */
+#define READ_BUF (64 * 1024)       /* one uv_read at a time per connection */
+#define WRITE_CHUNK (64 * 1024)    /* gather frames up to this per uv_write */
+#define MAX_HEADER_LIST (16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE */
+#define ARENA_FACTOR 16            /* as otlp.c: decoded pdata vs message bytes */
+#define ARENA_MIN ((size_t)16 << 20)
+#define MAX_PING_STRIKES 2         /* grpc-go's maxPingStrikes */
+#define ACCEPT_ENCODINGS "identity,gzip,deflate,zstd"
+
+/* ---- options -------------------------------------------------------------- */
+
+static const pc_opt_t server_params_opts[] = {
+    PC_OPT_DUR("max_connection_idle", "0s", pc_grpc_settings_t, max_connection_idle, 0,
+               86400000, "a connection without open streams this long gets GOAWAY (0: never)"),
+    PC_OPT_DUR("max_connection_age", "0s", pc_grpc_settings_t, max_connection_age, 0,
+               864000000, "a connection this old gets GOAWAY (0: never)"),
+    PC_OPT_DUR("max_connection_age_grace", "0s", pc_grpc_settings_t, max_connection_age_grace,
+               0, 864000000, "after a GOAWAY, streams get this long before the connection "
+               "is closed (0: as long as they need)"),
+    PC_OPT_DUR("time", "2h", pc_grpc_settings_t, keepalive_time, 0, 864000000,
+               "a connection silent this long is sent a PING (0: never)"),
+    PC_OPT_DUR("timeout", "20s", pc_grpc_settings_t, keepalive_timeout, 1, 86400000,
+               "close when a PING, the HTTP/2 handshake or a started request gets no byte "
+               "this long, or an answer is not taken by the client within it"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t enforcement_opts[] = {
+    PC_OPT_DUR("min_time", "5m", pc_grpc_settings_t, min_time, 0, 864000000,
+               "client PINGs closer together than this are strikes; after 2 strikes "
+               "without an answer sent in between, GOAWAY ENHANCE_YOUR_CALM"),
+    PC_OPT_BOOLEAN("permit_without_stream", "false", pc_grpc_settings_t,
+                   permit_without_stream, "allow PINGs while no stream is open "
+                   "(false: each one is a strike unless 2h apart)"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t keepalive_opts[] = {
+    PC_OPT_SECTION("server_parameters", server_params_opts, "keepalive of the server"),
+    PC_OPT_SECTION("enforcement_policy", enforcement_opts, "what clients may do"),
+    PC_OPT_TABLE_END,
+};
+
+const pc_opt_t pc__grpc_opts[] = {
+    PC_OPT_ADDR("endpoint", "localhost:4317", pc_grpc_settings_t, endpoint,
+                "host:port to listen on (\"0.0.0.0:4317\" for every interface)"),
+    PC_OPT_STR("transport", "tcp", pc_grpc_settings_t, transport, "only \"tcp\""),
+    PC_OPT_INT_RANGE("max_recv_msg_size_mib", "64", pc_grpc_settings_t, max_recv_msg_size_mib,
+                     1, 2047, "largest message, both as sent and after decompression "
+                     "(RESOURCE_EXHAUSTED beyond); also a stream's flow-control window"),
+    PC_OPT_INT_RANGE("max_concurrent_streams", "100", pc_grpc_settings_t,
+                     max_concurrent_streams, 1, 1000000,
+                     "streams open at once per connection (SETTINGS_MAX_CONCURRENT_STREAMS)"),
+    PC_OPT_BYTES("read_buffer_size", "512KiB", pc_grpc_settings_t, read_buffer_size, 0,
+                 (int64_t)1 << 30, "accepted for Collector compatibility; reads are 64 KiB"),
+    PC_OPT_BYTES("write_buffer_size", "0", pc_grpc_settings_t, write_buffer_size, 0,
+                 (int64_t)1 << 30, "accepted for Collector compatibility; unused"),
+    PC_OPT_BOOLEAN("include_metadata", "false", pc_grpc_settings_t, include_metadata,
+                   "accepted for Collector compatibility; metadata is not passed on yet"),
+    PC_OPT_SECTION("keepalive", keepalive_opts, "keepalive and its enforcement"),
+    PC_OPT_TABLE_END,
+};
+
+int pc__grpc_settings(const pc_cfg_node_t *node, pc_grpc_settings_t *s, pc_err_t *err) {
+  *s = (pc_grpc_settings_t){0};
+  if (node && node->type != PC_CFG_MAP && node->type != PC_CFG_NULL)
+    return pc_cfg_error(err, node, PC_EINVAL, "must be a map of gRPC settings");
+  if (pc_cfg_apply(pc__grpc_opts, node && node->type == PC_CFG_MAP ? node : NULL, s, err))
+    return PC_EINVAL;
+  if (strcmp(s->transport, "tcp") != 0)
+    return pc_cfg_error(err, pc_cfg_get(node, "transport"), PC_EINVAL,
+                        "transport \"%s\" is not supported: only \"tcp\"", s->transport);
+  return 0;
+}
+
+/* ---- types ------------------------------------------------------------------ */
+
+typedef enum { ROUTE_NONE, ROUTE_PROFILES, ROUTE_TRACES } route_t;
+
+typedef struct conn conn_t;
+typedef struct stream stream_t;
+
+struct stream {
+  int32_t id;
+  conn_t *c;
+  stream_t *prev, *next; /* the connection's streams, freed with it */
+  char path[160];        /* :path, truncated */
+  size_t path_n;
+  char enc[24];          /* grpc-encoding, truncated */
+  size_t enc_n;
+  bool post, grpc_ct, has_ct, long_header;
+  pc_buf_t body;         /* the framed request, at most one message */
+  size_t unconsumed;     /* received bytes not yet given back (WINDOW_UPDATE) */
+  bool complete;         /* END_STREAM received */
+  bool answered;         /* a response was submitted; later data is dropped */
+  pc_buf_t out;          /* an OK answer's framed message */
+  size_t out_off;
+};
+
+typedef struct waiter {
+  pc_done_cb done;
+  void *arg;
+  struct waiter *next;
+} waiter_t;
+
+struct conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_write_t wr;
+  pc_grpc_server_t *g;
+  conn_t *prev, *next;
+  nghttp2_session *ng;
+  stream_t *streams;
+  uint32_t n_streams, n_pending; /* open; open and not yet complete */
+  pc_buf_t wbuf;                 /* bytes of the uv_write in flight */
+  int handles;                   /* tcp + timer not yet closed */
+  bool writing, closing, fatal, handshake, goaway, ping_out;
+  int ping_strikes;
+  uint64_t accepted_ms, last_read_ms, last_stream_ms, write_ms, ping_ms, goaway_ms,
+      last_ping_recv_ms;
+  char rbuf[READ_BUF];
+};
+
+struct pc_grpc_server {
+  uv_tcp_t listener;
+  uv_timer_t deadline;
+  uv_loop_t *loop;
+  pc_grpc_settings_t cfg; /* endpoint and transport owned */
+  char *log_id;
+  pc_consumer_t *next;
+  pc__rx_counters_t *rxc;
+  pc_http_counters_t *hc;
+  conn_t *conns;
+  uint32_t n_conns;
+  int port;
+  int open_handles; /* listener and deadline timer not yet closed */
+  bool listener_open, deadline_open, closing, closed;
+  waiter_t *waiters;
+  size_t max_msg;                /* bytes */
+  uint32_t stream_win, conn_win; /* flow-control windows */
+  uint64_t tick_ms;              /* connection timer period */
+  pc_arena_t *arena;             /* one request at a time: decoding is synchronous */
+  pc_buf_t plain;                /* its decompressed message */
+};
+
+static void conn_close(conn_t *c, const char *why);
+static void conn_flush(conn_t *c);
+static void server_on_handle_close(uv_handle_t *h);
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(pc_xmalloc(n), s, n);
+}
+
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+/* ---- answers ---------------------------------------------------------------- */
+
+/* grpc-message: percent-encode everything outside printable ASCII and '%'. */
+static size_t percent_encode(char *dst, size_t cap, const char *msg) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)msg; *p && o + 4 <= cap; p++) {
+    if (*p >= 0x20 && *p < 0x7f && *p != '%') {
+      dst[o++] = (char)*p;
+    } else {
+      dst[o++] = '%';
+      dst[o++] = hex[*p >> 4];
+      dst[o++] = hex[*p & 15];
+    }
+  }
+  return o;
+}
+
+static void put_varint(pc_buf_t *b, uint64_t v) {
+  uint8_t tmp[10];
+  size_t n = 0;
+  do {
+    tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  if (pc_buf_append(b, tmp, n)) pc_oom();
+}
+
+static void put_field(pc_buf_t *b, uint32_t field, const void *p, size_t n) {
+  put_varint(b, (uint64_t)field << 3 | 2);
+  put_varint(b, n);
+  if (pc_buf_append(b, p, n)) pc_oom();
+}
+
+/* google.rpc.Status {code, message, details: [Any(RetryInfo{retry_delay})]}
+ * as grpc-status-details-bin (unpadded base64), for UNAVAILABLE. */
+static void retry_details(int code, const char *msg, uint32_t delay_s, pc_buf_t *out) {
+  pc_buf_t dur = {0}, info = {0}, any = {0}, st = {0};
+  put_varint(&dur, 1 << 3 | 0); /* Duration.seconds */
+  put_varint(&dur, delay_s);
+  put_field(&info, 1, dur.p, dur.n); /* RetryInfo.retry_delay */
+  static const char type[] = "type.googleapis.com/google.rpc.RetryInfo";
+  put_field(&any, 1, type, sizeof type - 1);
+  put_field(&any, 2, info.p, info.n);
+  if (pc_encode_status(false, code, msg, &st)) pc_oom();
+  put_field(&st, 3, any.p, any.n); /* Status.details: fields may be appended */
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < st.n; i += 3) {
+    uint32_t v = (uint32_t)st.p[i] << 16;
+    if (i + 1 < st.n) v |= (uint32_t)st.p[i + 1] << 8;
+    if (i + 2 < st.n) v |= st.p[i + 2];
+    char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63], b64[v >> 6 & 63], b64[v & 63]};
+    if (pc_buf_append(out, q, i + 2 < st.n ? 4 : i + 1 < st.n ? 3 : 2)) pc_oom();
+  }
+  pc_buf_free(&dur), pc_buf_free(&info), pc_buf_free(&any), pc_buf_free(&st);
+}
+
+#define NV(n, v, vl) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE}
+
+static void stream_answered(stream_t *st, int code) {
+  conn_t *c = st->c;
+  st->answered = true;
+  c->ping_strikes = 0; /* as grpc-go: sending resets the strikes */
+  PC__CNT_ADD(c->g->hc, requests, 1);
+  if (code != ST_OK) PC__CNT_ADD(c->g->hc, requests_failed, 1);
+}
+
+/* A trailers-only answer with grpc-status code and grpc-message. */
+static void answer_error(stream_t *st, int code, uint32_t retry_s, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void answer_error(stream_t *st, int code, uint32_t retry_s, const char *fmt, ...) {
+  char msg[400], enc[1200], status[12];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  size_t enc_n = percent_encode(enc, sizeof enc, msg);
+  int status_n = snprintf(status, sizeof status, "%d", code);
+  pc_buf_t details = {0};
+  nghttp2_nv nva[] = {
+      NV(":status", "200", 3),
+      NV("content-type", "application/grpc", 16),
+      NV("grpc-accept-encoding", ACCEPT_ENCODINGS, sizeof ACCEPT_ENCODINGS - 1),
+      NV("grpc-status", status, (size_t)status_n),
+      NV("grpc-message", enc, enc_n),
+      NV("grpc-status-details-bin", "", 0),
+  };
+  size_t n = 5;
+  if (retry_s) {
+    retry_details(code, msg, retry_s, &details);
+    nva[5].value = details.p;
+    nva[5].valuelen = details.n;
+    n = 6;
+  }
+  nghttp2_submit_response(st->c->ng, st->id, nva, n, NULL);
+  pc_buf_free(&details);
+  stream_answered(st, code);
+}
+
+/* An HTTP answer without gRPC (not POST, not application/grpc). */
+static void answer_http(stream_t *st, const char *status) {
+  nghttp2_nv nva[] = {NV(":status", status, strlen(status))};
+  nghttp2_submit_response(st->c->ng, st->id, nva, 1, NULL);
+  stream_answered(st, -1);
+}
+
+static ssize_t stream_on_read_out(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
+                                  uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  stream_t *st = src->ptr;
+  size_t n = min_sz(len, st->out.n - st->out_off);
+  memcpy(buf, st->out.p + st->out_off, n);
+  st->out_off += n;
+  if (st->out_off == st->out.n) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    nghttp2_nv trailers[] = {NV("grpc-status", "0", 1)};
+    if (nghttp2_submit_trailer(ng, id, trailers, 1) != 0)
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return (ssize_t)n;
+}
+
+/* OK with st->out (a framed message, possibly empty), then trailers. */
+static void answer_ok(stream_t *st) {
+  nghttp2_nv nva[] = {
+      NV(":status", "200", 3),
+      NV("content-type", "application/grpc", 16),
+      NV("grpc-accept-encoding", ACCEPT_ENCODINGS, sizeof ACCEPT_ENCODINGS - 1),
+  };
+  nghttp2_data_provider dp = {.source.ptr = st, .read_callback = stream_on_read_out};
+  nghttp2_submit_response(st->c->ng, st->id, nva, 3, &dp);
+  stream_answered(st, ST_OK);
+}
+
+/* Give the request's bytes back to the client's windows and drop them. */
+static void stream_release(stream_t *st) {
+  if (st->unconsumed) nghttp2_session_consume(st->c->ng, st->id, st->unconsumed);
+  st->unconsumed = 0;
+  pc_buf_free(&st->body);
+}
+
+/* ---- the request ---------------------------------------------------------------- */
+
+static route_t stream_route(const stream_t *st) {
+  pc_str_t path = {(const uint8_t *)st->path, st->path_n};
+  if (!st->long_header && pc_str_eq(path, PC_STR_LIT(PC_GRPC_PROFILES_PATH)))
+    return ROUTE_PROFILES;
+  if (!st->long_header && pc_str_eq(path, PC_STR_LIT(PC_GRPC_TRACES_PATH))) return ROUTE_TRACES;
+  return ROUTE_NONE;
+}
+
+/* What the headers decide; true when the stream was answered. */
+static bool stream_check_headers(stream_t *st, pc_encoding_t *enc) {
+  pc_grpc_server_t *g = st->c->g;
+  if (!st->post) {
+    answer_http(st, "405");
+    return true;
+  }
+  if (!st->grpc_ct) {
+    answer_http(st, "415");
+    return true;
+  }
+  route_t r = stream_route(st);
+  if (r == ROUTE_NONE || (r == ROUTE_TRACES && !g->next->consume_traces)) {
+    answer_error(st, ST_UNIMPLEMENTED, 0, "unknown method %.*s%s", (int)st->path_n, st->path,
+                 r == ROUTE_TRACES ? " (no traces pipeline takes this receiver)" : "");
+    return true;
+  }
+  *enc = PC_ENC_IDENTITY;
+  pc_str_t name = {(const uint8_t *)st->enc, st->enc_n};
+  bool known = pc_str_eq(name, PC_STR_LIT("identity")) || pc_str_eq(name, PC_STR_LIT("gzip")) ||
+               pc_str_eq(name, PC_STR_LIT("deflate")) || pc_str_eq(name, PC_STR_LIT("zstd"));
+  if (st->enc_n && (!known || pc_encoding_parse(name, enc) != 0)) {
+    answer_error(st, ST_UNIMPLEMENTED, 0,
+                 "grpc-encoding \"%.*s\" is not supported (supported: " ACCEPT_ENCODINGS ")",
+                 (int)st->enc_n, st->enc);
+    return true;
+  }
+  return false;
+}
+
+/* The one message of a complete stream, decompressed: 0, or answered. */
+static int stream_message(stream_t *st, pc_encoding_t enc, const uint8_t **p, size_t *n) {
+  pc_grpc_server_t *g = st->c->g;
+  const uint8_t *b = st->body.p;
+  if (st->body.n < 5) {
+    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", st->body.n ? "truncated gRPC message prefix"
+                                                             : "no request message");
+    return -1;
+  }
+  size_t len = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
+  if (b[0] > 1 || st->body.n != 5 + len) {
+    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s",
+                 b[0] > 1 ? "bad gRPC compressed flag"
+                 : st->body.n < 5 + len ? "truncated gRPC message"
+                                        : "more than one message in a unary call");
+    return -1;
+  }
+  *p = b + 5;
+  *n = len;
+  if (b[0] == 0) return 0;
+  if (enc == PC_ENC_IDENTITY) {
+    answer_error(st, ST_INTERNAL, 0, "compressed message without a grpc-encoding");
+    return -1;
+  }
+  pc_err_t err = {0};
+  g->plain.n = 0;
+  int rc = pc_decompress(enc, b + 5, len, g->max_msg, &g->plain, &err);
+  if (rc == PC_ELIMIT || rc == PC_ENOMEM) {
+    answer_error(st, ST_RESOURCE_EXHAUSTED, 0,
+                 "message exceeds max_recv_msg_size_mib (%lld MiB) after %s decompression",
+                 (long long)g->cfg.max_recv_msg_size_mib, pc_encoding_name(enc));
+    return -1;
+  }
+  if (rc) {
+    answer_error(st, ST_INVALID_ARGUMENT, 0, "cannot decompress the %s message: %s",
+                 pc_encoding_name(enc), err.msg[0] ? err.msg : pc_strerror(rc));
+    return -1;
+  }
+  *p = g->plain.p;
+  *n = g->plain.n;
+  return 0;
+}
+
+/* The pipeline's refusal as a status. */
+static void answer_refused(stream_t *st, int rc, const pc_err_t *err) {
+  pc_grpc_server_t *g = st->c->g;
+  const char *what = err->msg[0] ? err->msg : pc_strerror(rc);
+  if (rc == PC_EAGAIN)
+    answer_error(st, ST_UNAVAILABLE, g->next->retry_after_s ? g->next->retry_after_s : 1,
+                 "pipeline is full, retry later: %s", what);
+  else if (rc == PC_EDECODE || rc == PC_EINVAL)
+    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", what);
+  else
+    answer_error(st, ST_INTERNAL, 0, "pipeline refused the request: %s", what);
+}
+
+static void frame_message(pc_buf_t *out, const pc_buf_t *msg) {
+  uint8_t pre[5] = {0, (uint8_t)(msg->n >> 24), (uint8_t)(msg->n >> 16), (uint8_t)(msg->n >> 8),
+                    (uint8_t)msg->n};
+  if (pc_buf_append(out, pre, 5) || pc_buf_append(out, msg->p, msg->n)) pc_oom();
+}
+
+static void serve_traces(stream_t *st, const uint8_t *p, size_t n) {
+  pc_grpc_server_t *g = st->c->g;
+  pc_err_t err = {0};
+  int rc = g->next->consume_traces(g->next, p, n, false, &err);
+  if (rc) {
+    answer_refused(st, rc, &err);
+    return;
+  }
+  pc_buf_t empty = {0}; /* ExportTraceServiceResponse{} */
+  frame_message(&st->out, &empty);
+  answer_ok(st);
+}
+
+static void serve_profiles(stream_t *st, const uint8_t *p, size_t n) {
+  pc_grpc_server_t *g = st->c->g;
+  pc__rx_counters_t *cnt = g->rxc;
+  pc_request_t req;
+  pc_err_t err = {0};
+  int rc = pc_proto_decode(g->arena, p, n, &req, &err);
+  if (rc == PC_ENOMEM) {
+    answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "%s: the decoded request needs more memory "
+                 "than this receiver allows one message", err.msg);
+    return;
+  }
+  if (rc) {
+    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", err.msg[0] ? err.msg : pc_strerror(rc));
+    return;
+  }
+  uint64_t profiles = pc_request_profile_count(&req), samples = pc_request_sample_count(&req);
+  err = (pc_err_t){0};
+  rc = profiles ? g->next->consume_profiles(g->next, &req, &err) : 0;
+  if (rc) {
+    PC__CNT_ADD(cnt, profiles_refused, profiles + req.rejected_profiles);
+    PC__CNT_ADD(cnt, samples_refused, samples);
+    answer_refused(st, rc, &err);
+    return;
+  }
+  PC__CNT_ADD(cnt, profiles_accepted, profiles);
+  PC__CNT_ADD(cnt, samples_accepted, samples);
+  PC__CNT_ADD(cnt, profiles_refused, req.rejected_profiles);
+  pc_buf_t msg = {0};
+  if (pc_encode_export_response(false, (int64_t)req.rejected_profiles,
+                                req.rejected_profiles ? req.reject_msg : NULL, &msg))
+    pc_oom();
+  frame_message(&st->out, &msg);
+  pc_buf_free(&msg);
+  answer_ok(st);
+}
+
+/* END_STREAM: decide and answer. */
+static void stream_serve(stream_t *st) {
+  pc_grpc_server_t *g = st->c->g;
+  st->complete = true;
+  st->c->n_pending--;
+  pc_encoding_t enc;
+  if (!st->answered && !stream_check_headers(st, &enc)) {
+    const uint8_t *p;
+    size_t n;
+    if (stream_message(st, enc, &p, &n) == 0) {
+      PC__CNT_ADD(g->rxc, bytes_decompressed, n);
+      if (stream_route(st) == ROUTE_TRACES)
+        serve_traces(st, p, n);
+      else
+        serve_profiles(st, p, n);
+    }
+    pc_arena_reset(g->arena);
+    if (g->plain.cap > ((size_t)1 << 20)) pc_buf_free(&g->plain);
+  }
+  stream_release(st);
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------------------- */
+
+static int ng_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
+  conn_t *c = ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  stream_t *st = pc_xcalloc(1, sizeof *st);
+  st->id = f->hd.stream_id;
+  st->c = c;
+  st->next = c->streams;
+  if (c->streams) c->streams->prev = st;
+  c->streams = st;
+  c->n_streams++;
+  c->n_pending++;
+  nghttp2_session_set_stream_user_data(ng, st->id, st);
+  return 0;
+}
+
+static void copy_header(char *dst, size_t cap, size_t *n, const uint8_t *v, size_t vn,
+                        bool *long_header) {
+  if (vn > cap) *long_header = true;
+  *n = min_sz(vn, cap);
+  memcpy(dst, v, *n);
+}
+
+static bool starts_with(const uint8_t *v, size_t vn, const char *prefix) {
+  size_t pn = strlen(prefix);
+  return vn >= pn && memcmp(v, prefix, pn) == 0;
+}
+
+static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+                        size_t nn, const uint8_t *v, size_t vn, uint8_t flags, void *ud) {
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  stream_t *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+  if (!st) return 0;
+  pc_str_t k = {name, nn};
+  if (pc_str_eq(k, PC_STR_LIT(":method"))) {
+    st->post = pc_str_eq((pc_str_t){v, vn}, PC_STR_LIT("POST"));
+  } else if (pc_str_eq(k, PC_STR_LIT(":path"))) {
+    copy_header(st->path, sizeof st->path, &st->path_n, v, vn, &st->long_header);
+  } else if (pc_str_eq(k, PC_STR_LIT("content-type"))) {
+    /* application/grpc, application/grpc+proto, application/grpc;... */
+    st->grpc_ct = starts_with(v, vn, "application/grpc") &&
+                  (vn == 16 || v[16] == '+' || v[16] == ';');
+  } else if (pc_str_eq(k, PC_STR_LIT("grpc-encoding"))) {
+    bool ignored = false;
+    copy_header(st->enc, sizeof st->enc, &st->enc_n, v, vn, &ignored);
+    if (ignored) st->enc_n = sizeof st->enc; /* too long: surely unknown */
+  }
+  return 0;
+}
+
+/* The 5-byte prefix says the message is over the limit: say so at once and
+ * drop the rest of the stream as it comes. */
+static bool stream_too_big(stream_t *st) {
+  pc_grpc_server_t *g = st->c->g;
+  if (st->body.n < 5) return false;
+  const uint8_t *b = st->body.p;
+  size_t len = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
+  return len > g->max_msg || st->body.n > 5 + g->max_msg;
+}
+
+static int ng_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                      size_t len, void *ud) {
+  stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
+  if (!st || st->answered) { /* dropped: give the window back at once */
+    nghttp2_session_consume(ng, id, len);
+    return 0;
+  }
+  pc_grpc_server_t *g = st->c->g;
+  /* The stream window bounds it too; this keeps a lying client out. */
+  size_t room = g->max_msg + 5 + 1 - min_sz(st->body.n, g->max_msg + 5 + 1);
+  size_t take = min_sz(len, room);
+  if (pc_buf_append(&st->body, data, take)) pc_oom();
+  st->unconsumed += len;
+  if (stream_too_big(st)) {
+    answer_error(st, ST_RESOURCE_EXHAUSTED, 0,
+                 "message larger than max_recv_msg_size_mib (%lld MiB)",
+                 (long long)g->cfg.max_recv_msg_size_mib);
+    stream_release(st);
+  }
+  return 0;
+}
+
+static void on_client_ping(conn_t *c) {
+  pc_grpc_server_t *g = c->g;
+  uint64_t now = uv_now(g->loop);
+  uint64_t allowed = c->n_streams == 0 && !g->cfg.permit_without_stream
+                         ? 2 * 3600 * 1000 /* grpc-go: 2h without streams */
+                         : g->cfg.min_time;
+  if (c->last_ping_recv_ms && now - c->last_ping_recv_ms < allowed) c->ping_strikes++;
+  c->last_ping_recv_ms = now;
+  if (c->ping_strikes > MAX_PING_STRIKES && !c->fatal) {
+    static const char why[] = "too_many_pings";
+    nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->ng),
+                          NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)why, sizeof why - 1);
+    c->fatal = true; /* closed once the GOAWAY is written */
+    pc_log(g->log_id, PC_LOG_DEBUG, "gRPC client pings too often: GOAWAY ENHANCE_YOUR_CALM");
+  }
+}
+
+static int ng_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
+  conn_t *c = ud;
+  switch (f->hd.type) {
+  case NGHTTP2_SETTINGS:
+    if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) c->handshake = true;
+    return 0;
+  case NGHTTP2_PING:
+    if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) on_client_ping(c);
+    else c->ping_out = false;
+    return 0;
+  case NGHTTP2_HEADERS:
+  case NGHTTP2_DATA: break;
+  default: return 0;
+  }
+  stream_t *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+  if (!st || st->complete) return 0;
+  pc_encoding_t enc;
+  if (f->hd.type == NGHTTP2_HEADERS && !st->answered && stream_check_headers(st, &enc))
+    stream_release(st);
+  if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) stream_serve(st);
+  return 0;
+}
+
+static void stream_free(conn_t *c, stream_t *st) {
+  if (st->prev) st->prev->next = st->next;
+  else c->streams = st->next;
+  if (st->next) st->next->prev = st->prev;
+  c->n_streams--;
+  if (!st->complete) c->n_pending--;
+  pc_buf_free(&st->body);
+  pc_buf_free(&st->out);
+  free(st);
+}
+
+static int ng_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *ud) {
+  conn_t *c = ud;
+  stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
+  if (!st) return 0;
+  /* Reset before it was answered: the connection window still counts it. */
+  if (st->unconsumed) nghttp2_session_consume_connection(ng, st->unconsumed);
+  nghttp2_session_set_stream_user_data(ng, id, NULL);
+  stream_free(c, st);
+  c->last_stream_ms = uv_now(c->g->loop);
+  return 0;
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+/* Callbacks and options are shared by every session of every loop: set
+ * once, then only read. */
+static nghttp2_session_callbacks *ng_cbs;
+static nghttp2_option *ng_opt;
+static pthread_once_t ng_once = PTHREAD_ONCE_INIT;
+
+static void ng_init(void) {
+  if (nghttp2_session_callbacks_new(&ng_cbs) || nghttp2_option_new(&ng_opt)) pc_oom();
+  nghttp2_session_callbacks_set_on_begin_headers_callback(ng_cbs, ng_on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(ng_cbs, ng_on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(ng_cbs, ng_on_data);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(ng_cbs, ng_on_frame);
+  nghttp2_session_callbacks_set_on_stream_close_callback(ng_cbs, ng_on_stream_close);
+  nghttp2_option_set_no_auto_window_update(ng_opt, 1);
+}
+
+static nghttp2_session *session_new(conn_t *c) {
+  pthread_once(&ng_once, ng_init);
+  nghttp2_session *ng;
+  if (nghttp2_session_server_new2(&ng, ng_cbs, c, ng_opt)) pc_oom();
+  pc_grpc_server_t *g = c->g;
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)g->cfg.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, g->stream_win},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST},
+  };
+  if (nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, iv, 3) ||
+      nghttp2_session_set_local_window_size(ng, NGHTTP2_FLAG_NONE, 0, (int32_t)g->conn_win))
+    pc_oom();
+  return ng;
+}
+
+static void server_maybe_closed(pc_grpc_server_t *g) {
+  if (!g->closing || g->n_conns) return;
+  if (g->deadline_open) {
+    g->deadline_open = false;
+    uv_close((uv_handle_t *)&g->deadline, server_on_handle_close);
+  }
+  if (g->open_handles || g->closed) return;
+  g->closed = true;
+  while (g->waiters) {
+    waiter_t *w = g->waiters;
+    g->waiters = w->next;
+    w->done(w->arg);
+    free(w);
+  }
+}
+
+static void conn_on_close(uv_handle_t *h) {
+  conn_t *c = h->data;
+  if (--c->handles) return;
+  pc_grpc_server_t *g = c->g;
+  while (c->streams) stream_free(c, c->streams);
+  nghttp2_session_del(c->ng);
+  pc_buf_free(&c->wbuf);
+  if (c->prev) c->prev->next = c->next;
+  else g->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  g->n_conns--;
+  atomic_fetch_sub_explicit(&g->hc->connections_open, 1, memory_order_relaxed);
+  free(c);
+  server_maybe_closed(g);
+}
+
+static void conn_close(conn_t *c, const char *why) {
+  if (c->closing) return;
+  c->closing = true;
+  if (why) pc_log(c->g->log_id, PC_LOG_DEBUG, "closing a gRPC connection: %s", why);
+  uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+  uv_close((uv_handle_t *)&c->timer, conn_on_close);
+}
+
+static void conn_on_write(uv_write_t *w, int status) {
+  conn_t *c = container_of(w, conn_t, wr);
+  c->writing = false;
+  c->wbuf.n = 0;
+  if (c->wbuf.cap > 4 * WRITE_CHUNK) pc_buf_free(&c->wbuf);
+  if (status < 0) {
+    conn_close(c, uv_strerror(status));
+    return;
+  }
+  conn_flush(c);
+}
+
+/* Write what nghttp2 has to say, one uv_write at a time; close the
+ * connection when the session is over. */
+static void conn_flush(conn_t *c) {
+  if (c->closing || c->writing) return;
+  while (c->wbuf.n < WRITE_CHUNK) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+    if (n < 0) {
+      conn_close(c, nghttp2_strerror((int)n));
+      return;
+    }
+    if (n == 0) break;
+    if (pc_buf_append(&c->wbuf, data, (size_t)n)) pc_oom();
+  }
+  if (c->wbuf.n) {
+    uv_buf_t b = uv_buf_init((char *)c->wbuf.p, (unsigned)c->wbuf.n);
+    c->write_ms = uv_now(c->g->loop);
+    int rc = uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, conn_on_write);
+    if (rc) conn_close(c, uv_strerror(rc));
+    else c->writing = true;
+    return;
+  }
+  if (c->fatal) conn_close(c, "protocol error");
+  else if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng))
+    conn_close(c, NULL);
+}
+
+static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  conn_t *c = h->data;
+  *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  conn_t *c = container_of(s, conn_t, tcp);
+  if (n < 0) {
+    conn_close(c, n == UV_EOF ? NULL : uv_strerror((int)n));
+    return;
+  }
+  if (n == 0 || c->fatal) return;
+  c->last_read_ms = uv_now(c->g->loop);
+  c->ping_out = false; /* any byte shows the peer is alive */
+  PC__CNT_ADD(c->g->hc, bytes_in, n);
+  ssize_t rv = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf->base, (size_t)n);
+  if (rv < 0) {
+    pc_log(c->g->log_id, PC_LOG_DEBUG, "bad HTTP/2 from a gRPC client: %s",
+           nghttp2_strerror((int)rv));
+    c->fatal = true; /* write what nghttp2 queued (GOAWAY), then close */
+  }
+  conn_flush(c);
+}
+
+static void conn_goaway(conn_t *c, const char *why) {
+  if (c->goaway) return;
+  c->goaway = true;
+  c->goaway_ms = uv_now(c->g->loop);
+  pc_log(c->g->log_id, PC_LOG_DEBUG, "GOAWAY to a gRPC client: %s", why);
+  nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                        NGHTTP2_NO_ERROR, NULL, 0);
+}
+
+/* Why a connection must go now, or NULL. */
+static const char *conn_expired(conn_t *c, uint64_t now) {
+  const pc_grpc_settings_t *s = &c->g->cfg;
+  uint64_t to = s->keepalive_timeout;
+  if (c->writing && now - c->write_ms >= to) return "the client does not take its answers";
+  if (!c->handshake && now - c->accepted_ms >= to) return "no HTTP/2 handshake in time";
+  if (c->n_pending && now - c->last_read_ms >= to) return "a started request stalled";
+  if (c->ping_out && now - c->ping_ms >= to) return "keepalive PING unanswered";
+  if (c->goaway && s->max_connection_age_grace && now - c->goaway_ms >= s->max_connection_age_grace)
+    return "max_connection_age_grace is over";
+  return NULL;
+}
+
+static void conn_on_tick(uv_timer_t *t) {
+  conn_t *c = container_of(t, conn_t, timer);
+  const pc_grpc_settings_t *s = &c->g->cfg;
+  uint64_t now = uv_now(c->g->loop);
+  const char *why = conn_expired(c, now);
+  if (why) {
+    conn_close(c, why);
+    return;
+  }
+  if (s->max_connection_idle && !c->n_streams && now - c->last_stream_ms >= s->max_connection_idle)
+    conn_goaway(c, "max_connection_idle");
+  if (s->max_connection_age && now - c->accepted_ms >= s->max_connection_age)
+    conn_goaway(c, "max_connection_age");
+  if (s->keepalive_time && !c->ping_out && now - c->last_read_ms >= s->keepalive_time) {
+    nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL);
+    c->ping_out = true;
+    c->ping_ms = now;
+  }
+  conn_flush(c);
+}
+
+static conn_t *conn_new(pc_grpc_server_t *g) {
+  conn_t *c = pc_xcalloc(1, sizeof *c);
+  c->g = g;
+  uv_tcp_init(g->loop, &c->tcp);
+  uv_timer_init(g->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->handles = 2;
+  c->next = g->conns;
+  if (g->conns) g->conns->prev = c;
+  g->conns = c;
+  g->n_conns++;
+  atomic_fetch_add_explicit(&g->hc->connections_open, 1, memory_order_relaxed);
+  c->accepted_ms = c->last_read_ms = c->last_stream_ms = uv_now(g->loop);
+  c->ng = session_new(c);
+  return c;
+}
+
+static void conn_serve(conn_t *c) {
+  pc_grpc_server_t *g = c->g;
+  PC__CNT_ADD(g->hc, connections_total, 1);
+  uv_tcp_nodelay(&c->tcp, 1);
+  uv_timer_start(&c->timer, conn_on_tick, g->tick_ms, g->tick_ms);
+  int rc = uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
+  if (rc) {
+    conn_close(c, uv_strerror(rc));
+    return;
+  }
+  conn_flush(c); /* our SETTINGS */
+}
+
+static void server_on_connection(uv_stream_t *l, int status) {
+  pc_grpc_server_t *g = container_of(l, pc_grpc_server_t, listener);
+  if (status < 0 || g->closing) return;
+  conn_t *c = conn_new(g);
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c, NULL);
+    return;
+  }
+  if (g->n_conns > MAX_CONNS) {
+    PC__CNT_ADD(g->hc, connections_refused, 1);
+    conn_close(c, "too many gRPC connections");
+    return;
+  }
+  conn_serve(c);
+}
+
+/* ---- server ------------------------------------------------------------------------------- */
+
+pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
+                               pc_consumer_t *next, pc__rx_counters_t *rxc,
+                               pc_http_counters_t *hc) {
+  pc_grpc_server_t *g = pc_xcalloc(1, sizeof *g);
+  g->cfg = *s;
+  g->cfg.endpoint = xstrdup(s->endpoint);
+  g->cfg.transport = NULL;
+  g->log_id = xstrdup(log_id);
+  g->next = next;
+  g->rxc = rxc;
+  g->hc = hc;
+  g->max_msg = (size_t)s->max_recv_msg_size_mib << 20;
+  g->stream_win = (uint32_t)(g->max_msg + 5);
+  uint64_t cw = 2 * (uint64_t)g->stream_win;
+  g->conn_win = cw > NGHTTP2_MAX_WINDOW_SIZE ? NGHTTP2_MAX_WINDOW_SIZE : (uint32_t)cw;
+  /* The timer looks four times per shortest timeout, at most once a second. */
+  uint64_t shortest = s->keepalive_timeout;
+  uint64_t others[] = {s->max_connection_idle, s->max_connection_age,
+                       s->max_connection_age_grace, s->keepalive_time};
+  for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+    if (others[i] && others[i] < shortest) shortest = others[i];
+  g->tick_ms = shortest / 4 < 10 ? 10 : shortest / 4 > 1000 ? 1000 : shortest / 4;
+  g->arena = pc_arena_new(0);
+  size_t lim = g->max_msg * ARENA_FACTOR;
+  pc_arena_set_limit(g->arena, lim < ARENA_MIN ? ARENA_MIN : lim);
+  return g;
+}
+
+int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
+  g->loop = loop;
+  struct sockaddr_storage ss;
+  int rc = pc_http_endpoint_addr(loop, g->log_id, g->cfg.endpoint, &ss, err);
+  if (rc) return rc;
+  uv_tcp_init(loop, &g->listener);
+  g->listener_open = true;
+  g->open_handles++;
+  rc = uv_tcp_bind(&g->listener, (struct sockaddr *)&ss, 0);
+  if (!rc) rc = uv_listen((uv_stream_t *)&g->listener, 511, server_on_connection);
+  if (rc)
+    return pc_err_set(err, PC_EIO, "%s: cannot listen for OTLP/gRPC on %s: %s", g->log_id,
+                      g->cfg.endpoint, uv_strerror(rc));
+  struct sockaddr_storage bound;
+  int len = sizeof bound;
+  uv_tcp_getsockname(&g->listener, (struct sockaddr *)&bound, &len);
+  g->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                               : ((struct sockaddr_in *)&bound)->sin_port);
+  pc_log(g->log_id, PC_LOG_INFO,
+         "listening for OTLP/gRPC on %s (port %d): max_recv_msg_size_mib %lld, "
+         "max_concurrent_streams %lld", g->cfg.endpoint, g->port,
+         (long long)g->cfg.max_recv_msg_size_mib, (long long)g->cfg.max_concurrent_streams);
+  return 0;
+}
+
+int pc__grpc_adopt(pc_grpc_server_t *g, uv_loop_t *loop, uv_os_sock_t fd) {
+  g->loop = loop;
+  conn_t *c = conn_new(g);
+  int rc = uv_tcp_open(&c->tcp, fd);
+  if (rc) {
+    conn_close(c, NULL);
+    return rc;
+  }
+  conn_serve(c);
+  return 0;
+}
+
+int pc__grpc_port(const pc_grpc_server_t *g) {
+  return g && g->listener_open && !g->closing ? g->port : 0;
+}
+
+static void server_on_handle_close(uv_handle_t *h) {
+  pc_grpc_server_t *g = h->data;
+  g->open_handles--;
+  server_maybe_closed(g);
+}
+
+static void server_on_deadline(uv_timer_t *t) {
+  pc_grpc_server_t *g = container_of(t, pc_grpc_server_t, deadline);
+  for (conn_t *c = g->conns; c; c = c->next) conn_close(c, "shutdown deadline");
+}
+
+void pc__grpc_close(pc_grpc_server_t *g, uint64_t deadline_ms, pc_done_cb done, void *arg) {
+  if (g->closed || !g->loop) {
+    g->closed = g->closing = true;
+    done(arg);
+    return;
+  }
+  waiter_t *w = pc_xmalloc(sizeof *w);
+  *w = (waiter_t){done, arg, g->waiters};
+  g->waiters = w;
+  if (g->closing) return;
+  g->closing = true;
+  if (g->listener_open) {
+    g->listener.data = g;
+    uv_close((uv_handle_t *)&g->listener, server_on_handle_close);
+  }
+  if (g->n_conns) {
+    uint64_t now = uv_now(g->loop);
+    uv_timer_init(g->loop, &g->deadline);
+    g->deadline.data = g;
+    g->deadline_open = true;
+    g->open_handles++;
+    uv_timer_start(&g->deadline, server_on_deadline, deadline_ms > now ? deadline_ms - now : 0,
+                   0);
+  }
+  for (conn_t *c = g->conns, *next; c; c = next) {
+    next = c->next;
+    conn_goaway(c, "shutdown");
+    conn_flush(c);
+  }
+  server_maybe_closed(g);
+}
+
+void pc__grpc_free(pc_grpc_server_t *g) {
+  if (!g) return;
+  pc_arena_free(g->arena);
+  pc_buf_free(&g->plain);
+  free(g->cfg.endpoint);
+  free(g->log_id);
+  free(g);
+}

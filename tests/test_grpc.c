@@ -1,0 +1,398 @@
+/* test_grpc.c - the grpc suite: the otlp receiver's OTLP/gRPC side
+ * (receiver/grpc.c) on a libuv loop in a background thread, spoken to by an
+ * independent client: Debian's python3-grpcio running
+ * tests/grpc/grpc_client.py, with stubs generated from the project's .proto
+ * files. The client checks the statuses it gets; this side checks what the
+ * recording consumer got and the counters. Raw sockets cover what a
+ * well-behaved client never does (a silent connection, garbage). */
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../receiver/grpc.h"
+
+extern char **environ;
+
+#define PYTHON "/usr/bin/python3" /* Debian's, with python3-grpcio */
+
+/* ---- a consumer that records what it got ------------------------------------ */
+
+typedef struct {
+  pc_consumer_t c;
+  pthread_mutex_t mu;
+  int rc; /* what consume returns */
+  unsigned profiles_calls, traces_calls;
+  pc_buf_t last;   /* the last profiles request, re-encoded as protobuf */
+  pc_buf_t traces; /* the last traces request as received */
+} tconsumer_t;
+
+static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  tconsumer_t *t = container_of(self, tconsumer_t, c);
+  pthread_mutex_lock(&t->mu);
+  t->profiles_calls++;
+  t->last.n = 0;
+  int rc = pc_proto_encode(req, &t->last);
+  if (!rc) rc = t->rc;
+  pthread_mutex_unlock(&t->mu);
+  if (rc) pc_err_set(err, rc, "test consumer refuses: %s", pc_err_name(rc));
+  return rc;
+}
+
+static int tc_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
+                     pc_err_t *err) {
+  tconsumer_t *t = container_of(self, tconsumer_t, c);
+  pthread_mutex_lock(&t->mu);
+  t->traces_calls++;
+  t->traces.n = 0;
+  pc_buf_append(&t->traces, body, n);
+  int rc = json ? PC_EINVAL : t->rc;
+  pthread_mutex_unlock(&t->mu);
+  if (rc) pc_err_set(err, rc, "test consumer refuses traces");
+  return rc;
+}
+
+/* ---- the receiver on a loop thread ---------------------------------------------- */
+
+typedef struct {
+  uv_loop_t loop;
+  uv_async_t stop;
+  pthread_t thread;
+  pc_cfg_t *cfg;
+  void *rx;
+  int port;
+  tconsumer_t tc;
+} tserver_t;
+
+static void *loop_main(void *arg) {
+  tserver_t *t = arg;
+  uv_run(&t->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+static void on_shutdown_done(void *arg) {
+  tserver_t *t = arg;
+  uv_close((uv_handle_t *)&t->stop, NULL);
+}
+
+static void on_stop(uv_async_t *a) {
+  tserver_t *t = container_of(a, tserver_t, stop);
+  pc_receiver_otlp.shutdown(t->rx, uv_now(&t->loop) + 3000, on_shutdown_done, t);
+}
+
+/* Create the receiver from YAML (the receiver's own node), as the service
+ * does; NULL with err filled when create refuses it. */
+static void *create_from(const char *yaml, pc_consumer_t *next, pc_cfg_t **cfg, pc_err_t *err) {
+  *cfg = pc_cfg_load_string("test.yaml", yaml, err);
+  ck_assert_msg(*cfg != NULL, "%s", err->msg);
+  pc_create_args_t args = {.id = "otlp/grpc", .cfg = pc_cfg_root(*cfg), .next = next,
+                           .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES};
+  return pc_receiver_otlp.create(&args, err);
+}
+
+static tserver_t *server_start(const char *yaml, bool traces) {
+  tserver_t *t = pc_xcalloc(1, sizeof *t);
+  pthread_mutex_init(&t->tc.mu, NULL);
+  t->tc.c.consume_profiles = tc_profiles;
+  if (traces) t->tc.c.consume_traces = tc_traces;
+  ck_assert_int_eq(uv_loop_init(&t->loop), 0);
+  ck_assert_int_eq(uv_async_init(&t->loop, &t->stop, on_stop), 0);
+  pc_err_t err = {0};
+  t->rx = create_from(yaml, &t->tc.c, &t->cfg, &err);
+  ck_assert_msg(t->rx != NULL, "%s", err.msg);
+  ck_assert_msg(pc_receiver_otlp.start(t->rx, &t->loop, &err) == 0, "%s", err.msg);
+  t->port = pc__otlp_grpc_port(t->rx);
+  ck_assert_int_gt(t->port, 0);
+  ck_assert_int_eq(pthread_create(&t->thread, NULL, loop_main, t), 0);
+  return t;
+}
+
+/* Shut down, and check that every handle was closed (uv_loop_close). */
+static void server_stop(tserver_t *t) {
+  ck_assert_int_eq(uv_async_send(&t->stop), 0);
+  ck_assert_int_eq(pthread_join(t->thread, NULL), 0);
+  ck_assert_int_eq(uv_loop_close(&t->loop), 0);
+  pc_receiver_otlp.destroy(t->rx);
+  pc_cfg_free(t->cfg);
+  pc_buf_free(&t->tc.last);
+  pc_buf_free(&t->tc.traces);
+  pthread_mutex_destroy(&t->tc.mu);
+  free(t);
+}
+
+static pc_otlp_stats_t stats(tserver_t *t) {
+  pc_otlp_stats_t st;
+  pc_otlp_receiver_stats(t->rx, &st);
+  return st;
+}
+
+#define YAML_GRPC                                                                  \
+  "protocols:\n"                                                                  \
+  "  grpc:\n"                                                                     \
+  "    endpoint: 127.0.0.1:0\n"                                                   \
+  "    max_recv_msg_size_mib: 1\n"                                                \
+  "    max_concurrent_streams: 4\n"
+
+/* ---- the Python client ------------------------------------------------------------ */
+
+static const char *src_root(void) {
+  const char *r = getenv("PC_SOURCE_ROOT");
+  ck_assert_msg(r != NULL, "PC_SOURCE_ROOT is not set (run through meson test)");
+  return r;
+}
+
+/* Run grpc_client.py against port with the extra arguments (NULL-ended);
+ * its exit status. */
+static int run_client(int port, ...) {
+  char script[1024], protos[1024], request[1024], port_s[16];
+  snprintf(script, sizeof script, "%s/tests/grpc/grpc_client.py", src_root());
+  snprintf(protos, sizeof protos, "%s/proto", src_root());
+  snprintf(request, sizeof request, "%s/tests/data/request.txtpb", src_root());
+  snprintf(port_s, sizeof port_s, "%d", port);
+  char *argv[32] = {PYTHON, script, "--port", port_s, "--proto-root", protos, "--request",
+                    request};
+  int n = 8;
+  va_list ap;
+  va_start(ap, port);
+  for (char *a; (a = va_arg(ap, char *)) && n < 31;) argv[n++] = a;
+  va_end(ap);
+  argv[n] = NULL;
+  pid_t pid;
+  int rc = posix_spawn(&pid, PYTHON, NULL, NULL, argv, environ);
+  ck_assert_msg(rc == 0, "cannot run %s: %s", PYTHON, strerror(rc));
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void tmp_path(char *buf, size_t n, const char *name) {
+  const char *dir = getenv("TMPDIR");
+  snprintf(buf, n, "%s/profcol-grpc-%d-%s", dir ? dir : "/tmp", (int)getpid(), name);
+}
+
+/* What profcol's own codec makes of the file: decode, encode again. */
+static void canonical(const char *path, pc_buf_t *out) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+  pc_buf_t raw = {0};
+  ck_assert_int_eq(pc_buf_reserve(&raw, 1 << 20), 0);
+  raw.n = fread(raw.p, 1, raw.cap, f);
+  fclose(f);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_err_t err = {0};
+  ck_assert_msg(pc_proto_decode(a, raw.p, raw.n, &req, &err) == 0, "%s", err.msg);
+  ck_assert_int_eq(pc_proto_encode(&req, out), 0);
+  pc_arena_free(a);
+  pc_buf_free(&raw);
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+/* Plain, gzip and 16 concurrent streams on one channel (4 at once allowed):
+ * every request reaches the consumer exactly as sent. */
+START_TEST(test_export_ok) {
+  tserver_t *t = server_start(YAML_GRPC, false);
+  char sent[512];
+  tmp_path(sent, sizeof sent, "request.binpb");
+  ck_assert_int_eq(run_client(t->port, "--out-request", sent, "--streams", "16", "ok", "gzip",
+                              "concurrent", NULL), 0);
+  pc_otlp_stats_t st = stats(t);
+  pthread_mutex_lock(&t->tc.mu);
+  ck_assert_uint_eq(t->tc.profiles_calls, 18);
+  pc_buf_t want = {0};
+  canonical(sent, &want);
+  ck_assert_uint_eq(t->tc.last.n, want.n);
+  ck_assert_mem_eq(t->tc.last.p, want.p, want.n);
+  pthread_mutex_unlock(&t->tc.mu);
+  ck_assert_uint_eq(st.requests, 18);
+  ck_assert_uint_eq(st.requests_failed, 0);
+  ck_assert_uint_gt(st.profiles_accepted, 0);
+  ck_assert_uint_eq(st.profiles_accepted % 18, 0);
+  ck_assert_uint_ge(st.connections_total, 1);
+  pc_buf_free(&want);
+  unlink(sent);
+  /* No HTTP listener: protocols has grpc only. */
+  ck_assert_int_eq(pc_otlp_receiver_port(t->rx), 0);
+  server_stop(t);
+}
+END_TEST
+
+/* Over the limit as sent and after gzip, undecodable, unknown method: the
+ * right status, nothing reaches the consumer, and the channel still works. */
+START_TEST(test_export_refused) {
+  tserver_t *t = server_start(YAML_GRPC, false);
+  ck_assert_int_eq(run_client(t->port, "oversize", "oversize_gzip", "malformed", "unknown",
+                              "ok", NULL), 0);
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(t->tc.profiles_calls, 1);
+  ck_assert_uint_eq(st.requests, 5);
+  ck_assert_uint_eq(st.requests_failed, 4);
+  server_stop(t);
+}
+END_TEST
+
+/* TraceService/Export hands the message bytes to consume_traces. Without a
+ * traces consumer the method is UNIMPLEMENTED. */
+START_TEST(test_traces) {
+  tserver_t *t = server_start(YAML_GRPC, true);
+  char sent[512];
+  tmp_path(sent, sizeof sent, "traces.binpb");
+  ck_assert_int_eq(run_client(t->port, "--out-traces", sent, "traces", NULL), 0);
+  ck_assert_uint_eq(t->tc.traces_calls, 1);
+  FILE *f = fopen(sent, "rb");
+  ck_assert_ptr_nonnull(f);
+  uint8_t buf[4096];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  unlink(sent);
+  ck_assert_uint_gt(n, 0);
+  ck_assert_uint_eq(t->tc.traces.n, n);
+  ck_assert_mem_eq(t->tc.traces.p, buf, n);
+  server_stop(t);
+
+  t = server_start(YAML_GRPC, false);
+  ck_assert_int_eq(run_client(t->port, "traces_unimplemented", NULL), 0);
+  ck_assert_uint_eq(stats(t).requests_failed, 1);
+  server_stop(t);
+}
+END_TEST
+
+/* A full pipeline (PC_EAGAIN) is UNAVAILABLE with the consumer's delay in a
+ * RetryInfo; the profiles count as refused. */
+START_TEST(test_unavailable) {
+  tserver_t *t = server_start(YAML_GRPC, false);
+  t->tc.rc = PC_EAGAIN;
+  t->tc.c.retry_after_s = 7;
+  ck_assert_int_eq(run_client(t->port, "--retry", "7", "unavailable", NULL), 0);
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.profiles_accepted, 0);
+  ck_assert_uint_gt(st.profiles_refused, 0);
+  server_stop(t);
+}
+END_TEST
+
+/* ---- raw sockets ---------------------------------------------------------------- */
+
+static int raw_connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_ge(fd, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_msg(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s",
+                strerror(errno));
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Read until the server closes; false on a 10 s timeout. */
+static bool drained_to_eof(int fd) {
+  char buf[4096];
+  for (;;) {
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r == 0 || (r < 0 && errno == ECONNRESET)) return true;
+    if (r < 0) return false;
+  }
+}
+
+/* A client that connects and says nothing, and one that sends garbage, are
+ * cut: the first after keepalive.server_parameters.timeout. */
+START_TEST(test_silent_and_garbage_cut) {
+  tserver_t *t = server_start(YAML_GRPC "    keepalive:\n"
+                                        "      server_parameters:\n"
+                                        "        timeout: 300ms\n", false);
+  uint64_t t0 = now_ms();
+  int fd = raw_connect(t->port);
+  ck_assert(drained_to_eof(fd));
+  uint64_t took = now_ms() - t0;
+  ck_assert_uint_ge(took, 250);
+  ck_assert_uint_lt(took, 3000);
+  close(fd);
+
+  fd = raw_connect(t->port);
+  static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ck_assert_int_eq(send(fd, junk, sizeof junk - 1, MSG_NOSIGNAL), (ssize_t)sizeof junk - 1);
+  t0 = now_ms();
+  ck_assert(drained_to_eof(fd));
+  ck_assert_uint_lt(now_ms() - t0, 250);
+  close(fd);
+  /* The server still serves. */
+  ck_assert_int_eq(run_client(t->port, "ok", NULL), 0);
+  server_stop(t);
+}
+END_TEST
+
+/* Config: the Collector's keys load; wrong ones are errors at their line;
+ * no protocol at all is an error. */
+START_TEST(test_config) {
+  pc_cfg_t *cfg;
+  pc_err_t err = {0};
+  tconsumer_t tc = {.c.consume_profiles = tc_profiles};
+  void *rx = create_from("protocols:\n  grpc:\n    keepalive:\n      server_parameters:\n"
+                         "        max_connection_idle: 11s\n        max_connection_age: 30s\n"
+                         "        max_connection_age_grace: 5s\n        time: 30s\n"
+                         "        timeout: 5s\n      enforcement_policy:\n"
+                         "        min_time: 10s\n        permit_without_stream: true\n"
+                         "    include_metadata: true\n    read_buffer_size: 524288\n"
+                         "  http:\n",
+                         &tc.c, &cfg, &err);
+  ck_assert_msg(rx != NULL, "%s", err.msg);
+  pc_receiver_otlp.destroy(rx);
+  pc_cfg_free(cfg);
+
+  const char *bad[][2] = {
+      {"protocols:\n  grpc:\n    transport: udp\n", "only \"tcp\""},
+      {"protocols:\n  grpc:\n    max_recv_msg_size_mib: 0\n", "max_recv_msg_size_mib"},
+      {"protocols:\n  grpc:\n    keepalive:\n      server_parameter: {}\n", "server_parameters"},
+      {"protocols:\n  grpc:\n    tls: {}\n", "tls"},
+      {"protocols:\n  grpc: 5\n", "map"},
+      {"protocols:\n  thrift:\n", "thrift"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err = (pc_err_t){0};
+    rx = create_from(bad[i][0], &tc.c, &cfg, &err);
+    ck_assert_msg(rx == NULL, "accepted: %s", bad[i][0]);
+    ck_assert_msg(strstr(err.msg, bad[i][1]) != NULL, "%s: %s", bad[i][0], err.msg);
+    ck_assert_msg(strstr(err.msg, "test.yaml:") != NULL, "no location: %s", err.msg);
+    pc_cfg_free(cfg);
+  }
+}
+END_TEST
+
+static Suite *grpc_suite(void) {
+  Suite *s = suite_create("grpc");
+  TCase *tc = tcase_create("grpc");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_export_ok);
+  tcase_add_test(tc, test_export_refused);
+  tcase_add_test(tc, test_traces);
+  tcase_add_test(tc, test_unavailable);
+  tcase_add_test(tc, test_silent_and_garbage_cut);
+  tcase_add_test(tc, test_config);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(grpc_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
