@@ -377,6 +377,63 @@ START_TEST(health_answers_503_while_draining) {
 }
 END_TEST
 
+/* On SIGHUP the old config drains behind the new one, both on the same
+ * health port (SO_REUSEPORT). The old one must stop answering at once:
+ * otherwise a checker would see its 503 for as long as its drain lasts
+ * (here 2 s, a batch held for a dead backend). */
+START_TEST(health_stays_200_through_a_reload) {
+  int port = dead_port(); /* free now; a fixed port is what a reload keeps */
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n"
+           "  otlp:\n"
+           "    protocols:\n"
+           "      http:\n"
+           "        endpoint: 127.0.0.1:0\n"
+           "exporters:\n"
+           "  otlphttp:\n"
+           "    endpoint: http://127.0.0.1:%d\n"
+           "extensions:\n"
+           "  health_check:\n"
+           "    endpoint: 127.0.0.1:%d\n"
+           "service:\n"
+           "  extensions: [health_check]\n"
+           "  shutdown_timeout: 2s\n"
+           "  telemetry:\n"
+           "    metrics:\n"
+           "      level: none\n"
+           "  pipelines:\n"
+           "    profiles:\n"
+           "      receivers: [otlp]\n"
+           "      exporters: [otlphttp]\n",
+           dead_port(), port);
+  pc_e2e_proc_t p;
+  start_or_fail(&p, yaml);
+  pc_buf_t proto = rich_payload();
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, PROFILES, PROTO, NULL, proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+  pc_e2e_signal(&p, SIGHUP);
+  ck_assert(pc_e2e_wait_log(&p, "config reloaded", 5000));
+  int ok = 0, unavailable = 0;
+  while (!pc_e2e_wait_log(&p, "drained and closed", 0)) {
+    int status = pc_e2e_get(port, "/", &r);
+    pc_buf_free(&r.body);
+    ok += status == 200;
+    unavailable += status == 503;
+    usleep(5000);
+  }
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "draining 1 batches"), "the old config did not drain:\n%s", log);
+  free(log);
+  ck_assert_int_eq(unavailable, 0);
+  ck_assert_int_gt(ok, 20);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 START_TEST(level_none_serves_no_metrics) {
   pc_e2e_proc_t p;
   start_or_fail(&p, backend_yaml);
@@ -494,6 +551,7 @@ int main(void) {
   tcase_add_test(tc, exposition_checker_rejects_bad_text);
   tcase_add_test(tc, health_and_metrics_while_running);
   tcase_add_test(tc, health_answers_503_while_draining);
+  tcase_add_test(tc, health_stays_200_through_a_reload);
   tcase_add_test(tc, level_none_serves_no_metrics);
   tcase_add_test(tc, metrics_address_in_use_fails_start);
   tcase_add_loop_test(tc, telemetry_config_errors, 0,
