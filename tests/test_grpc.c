@@ -375,6 +375,44 @@ START_TEST(test_config) {
 }
 END_TEST
 
+static void on_done_count(void *arg) { (*(int *)arg)++; }
+
+/* A fixed port held by someone else is an error; with the bind probe off
+ * (the service during a reload) a second listener shares it (SO_REUSEPORT). */
+START_TEST(test_listen_reuseport) {
+  tserver_t *t = server_start(YAML_GRPC, false);
+  char yaml[256];
+  snprintf(yaml, sizeof yaml, "protocols:\n  grpc:\n    endpoint: 127.0.0.1:%d\n", t->port);
+  tconsumer_t tc = {.c.consume_profiles = tc_profiles};
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  int done = 0;
+  for (int probe = 1; probe >= 0; probe--) {
+    pc_cfg_t *cfg;
+    pc_err_t err = {0};
+    void *rx = create_from(yaml, &tc.c, &cfg, &err);
+    ck_assert_msg(rx != NULL, "%s", err.msg);
+    pc_http_bind_probe = probe;
+    int rc = pc_receiver_otlp.start(rx, &loop, &err);
+    pc_http_bind_probe = true;
+    if (probe) {
+      ck_assert_int_ne(rc, 0);
+      ck_assert_msg(strstr(err.msg, "address already in use"), "%s", err.msg);
+    } else {
+      ck_assert_msg(rc == 0, "%s", err.msg);
+      ck_assert_int_eq(pc__otlp_grpc_port(rx), t->port);
+    }
+    pc_receiver_otlp.shutdown(rx, uv_now(&loop) + 1000, on_done_count, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(done, 2 - probe);
+    pc_receiver_otlp.destroy(rx);
+    pc_cfg_free(cfg);
+  }
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  server_stop(t);
+}
+END_TEST
+
 static Suite *grpc_suite(void) {
   Suite *s = suite_create("grpc");
   TCase *tc = tcase_create("grpc");
@@ -385,6 +423,7 @@ static Suite *grpc_suite(void) {
   tcase_add_test(tc, test_unavailable);
   tcase_add_test(tc, test_silent_and_garbage_cut);
   tcase_add_test(tc, test_config);
+  tcase_add_test(tc, test_listen_reuseport);
   suite_add_tcase(s, tc);
   return s;
 }
