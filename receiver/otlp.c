@@ -147,6 +147,8 @@ typedef struct rx {
   pc_http_server_t http;
   pc_http_counters_t http_counters;
   pc__rx_counters_t counters;
+  pc_http_counters_t grpc_http_counters; /* the gRPC side counts apart: */
+  pc__rx_counters_t grpc_counters;       /* transport="grpc" in the metrics */
   job_t *free_jobs;
   unsigned n_free_jobs;
   uint64_t warned_ms; /* rate limit for per-request warnings */
@@ -603,7 +605,8 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
       otlp_destroy(rx);
       return NULL;
     }
-    rx->grpc = pc__grpc_new(&gs, rx->log_id, next, &rx->counters, &rx->http_counters);
+    rx->grpc = pc__grpc_new(&gs, rx->log_id, next, &rx->grpc_counters,
+                            &rx->grpc_http_counters);
   }
   return rx;
 }
@@ -718,52 +721,77 @@ static void otlp_destroy(void *self) {
   free(rx);
 }
 
-/* Every field of pc_otlp_stats_t is loaded below: a new one must be too. */
-_Static_assert(sizeof(pc_otlp_stats_t) == 11 * sizeof(uint64_t), "load every stats field");
+/* Every field of pc_otlp_stats_t is added below: a new one must be too. */
+_Static_assert(sizeof(pc_otlp_stats_t) == 11 * sizeof(uint64_t), "add every stats field");
+
+/* Add one transport's counters to out. */
+static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
+                      pc_otlp_stats_t *out) {
+#define ADD(from, name) out->name += atomic_load_explicit(&(from)->name, memory_order_relaxed)
+  ADD(h, requests);
+  ADD(h, requests_failed);
+  ADD(h, bytes_in);
+  ADD(h, connections_open);
+  ADD(h, connections_total);
+  ADD(h, connections_refused);
+  ADD(r, profiles_accepted);
+  ADD(r, profiles_refused);
+  ADD(r, samples_accepted);
+  ADD(r, samples_refused);
+  ADD(r, bytes_decompressed);
+#undef ADD
+}
 
 void pc_otlp_receiver_stats(void *self, pc_otlp_stats_t *out) {
   rx_t *rx = self;
-#define LOAD(from, name) out->name = atomic_load_explicit(&(from)->name, memory_order_relaxed)
-  LOAD(&rx->http_counters, requests);
-  LOAD(&rx->http_counters, requests_failed);
-  LOAD(&rx->http_counters, bytes_in);
-  LOAD(&rx->http_counters, connections_open);
-  LOAD(&rx->http_counters, connections_total);
-  LOAD(&rx->http_counters, connections_refused);
-  LOAD(&rx->counters, profiles_accepted);
-  LOAD(&rx->counters, profiles_refused);
-  LOAD(&rx->counters, samples_accepted);
-  LOAD(&rx->counters, samples_refused);
-  LOAD(&rx->counters, bytes_decompressed);
-#undef LOAD
+  *out = (pc_otlp_stats_t){0};
+  add_stats(&rx->http_counters, &rx->counters, out);
+  add_stats(&rx->grpc_http_counters, &rx->grpc_counters, out);
 }
 
-/* Self-telemetry: the Collector's receiver metrics where they mean the same
- * (transport="http" as its OTLP receiver says), profcol_receiver_* else. */
-static void otlp_metrics(void *self, pc_metrics_t *m) {
-  pc_otlp_stats_t st;
-  pc_otlp_receiver_stats(self, &st);
-#define C(name, help, v) pc_metrics_counter(m, name, help, (double)(v), "transport", "http", NULL)
+/* One transport's series: the Collector's receiver metrics where they
+ * mean the same, profcol_receiver_* else. */
+static void transport_metrics(const pc_otlp_stats_t *st, const char *transport,
+                              pc_metrics_t *m) {
+#define C(name, help, v) pc_metrics_counter(m, name, help, (double)(v), "transport", transport, NULL)
   C("otelcol_receiver_accepted_profiles",
-    "Number of profiles successfully pushed into the pipeline.", st.profiles_accepted);
+    "Number of profiles successfully pushed into the pipeline.", st->profiles_accepted);
   C("otelcol_receiver_refused_profiles",
-    "Number of profiles that could not be pushed into the pipeline.", st.profiles_refused);
+    "Number of profiles that could not be pushed into the pipeline.", st->profiles_refused);
   C("profcol_receiver_accepted_samples", "Samples of the accepted profiles.",
-    st.samples_accepted);
-  C("profcol_receiver_refused_samples", "Samples of the refused profiles.", st.samples_refused);
-  C("profcol_receiver_requests", "HTTP requests answered, any path and status.", st.requests);
-  C("profcol_receiver_failed_requests", "HTTP requests answered with 4xx or 5xx.",
-    st.requests_failed);
+    st->samples_accepted);
+  C("profcol_receiver_refused_samples", "Samples of the refused profiles.",
+    st->samples_refused);
+  C("profcol_receiver_requests", "Requests (gRPC: calls) answered, any path and status.",
+    st->requests);
+  C("profcol_receiver_failed_requests",
+    "Requests answered with 4xx or 5xx (gRPC: a status other than OK).", st->requests_failed);
   C("profcol_receiver_request_bytes", "Bytes read from clients, headers included.",
-    st.bytes_in);
+    st->bytes_in);
   C("profcol_receiver_decompressed_bytes", "Request bodies after decompression, in bytes.",
-    st.bytes_decompressed);
-  C("profcol_receiver_connections", "Connections accepted and served.", st.connections_total);
+    st->bytes_decompressed);
+  C("profcol_receiver_connections", "Connections accepted and served.", st->connections_total);
   C("profcol_receiver_refused_connections",
-    "Connections closed at once because max_connections were open.", st.connections_refused);
+    "Connections closed at once because max_connections were open.", st->connections_refused);
 #undef C
   pc_metrics_gauge(m, "profcol_receiver_open_connections", "Connections open now.",
-                   (double)st.connections_open, "transport", "http", NULL);
+                   (double)st->connections_open, "transport", transport, NULL);
+}
+
+/* Self-telemetry, per transport as the Collector's OTLP receiver labels
+ * it (transport="http" or "grpc"). */
+static void otlp_metrics(void *self, pc_metrics_t *m) {
+  rx_t *rx = self;
+  pc_otlp_stats_t st = {0};
+  if (rx->http_enabled) {
+    add_stats(&rx->http_counters, &rx->counters, &st);
+    transport_metrics(&st, "http", m);
+  }
+  if (rx->grpc) {
+    st = (pc_otlp_stats_t){0};
+    add_stats(&rx->grpc_http_counters, &rx->grpc_counters, &st);
+    transport_metrics(&st, "grpc", m);
+  }
 }
 
 int pc__otlp_grpc_port(void *self) { return pc__grpc_port(((rx_t *)self)->grpc); }

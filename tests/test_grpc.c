@@ -223,6 +223,19 @@ START_TEST(test_export_ok) {
   unlink(sent);
   /* No HTTP listener: protocols has grpc only. */
   ck_assert_int_eq(pc_otlp_receiver_port(t->rx), 0);
+  /* Self-telemetry labels these calls transport="grpc", and has no http series. */
+  pc_metrics_t *m = pc_metrics_new();
+  pc_receiver_otlp.metrics(t->rx, m);
+  pc_buf_t text = {0};
+  ck_assert_int_eq(pc_metrics_render(m, &text), 0);
+  pc_buf_append(&text, "", 1);
+  char line[128];
+  snprintf(line, sizeof line, "otelcol_receiver_accepted_profiles{transport=\"grpc\"} %llu\n",
+           (unsigned long long)st.profiles_accepted);
+  ck_assert_msg(strstr((char *)text.p, line), "%s", (char *)text.p);
+  ck_assert_ptr_null(strstr((char *)text.p, "transport=\"http\""));
+  pc_buf_free(&text);
+  pc_metrics_free(m);
   server_stop(t);
 }
 END_TEST
