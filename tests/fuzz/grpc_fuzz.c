@@ -1,0 +1,84 @@
+/* grpc_fuzz.c - libFuzzer target over the OTLP/gRPC input path: bytes in
+ * through a real socket (one end of a socketpair, adopted by the gRPC
+ * server of receiver/grpc.c) -> nghttp2's server session (frames, HPACK,
+ * flow control, stream limits) -> gRPC message framing -> limits ->
+ * decompression -> protobuf decoding -> pipeline -> answer frames out.
+ *
+ * The input is what a client sends on one connection after the HTTP/2
+ * preface (added here, so the fuzzer starts past it), then it half-closes.
+ * Seeds in corpus/grpc are hand-built frames of real Export calls. Checked
+ * beyond "no crash, no leak, no sanitizer report": the server ends every
+ * connection once the client is done (else uv_run would not return and the
+ * input times out), and the consumer only ever sees non-empty requests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../receiver/grpc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uv_loop_t loop;
+static pc_grpc_server_t *srv;
+static pc__rx_counters_t rx_counters;
+static pc_http_counters_t http_counters;
+static unsigned requests; /* picks the pipeline's answer */
+
+/* Accept most requests; refuse some, as a full or broken pipeline would. */
+static int fuzz_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  (void)self;
+  unsigned k = requests++;
+  if (pc_request_profile_count(req) == 0) abort(); /* empty ones are not handed on */
+  if (k % 5 == 3) return pc_err_set(err, PC_EAGAIN, "fuzz pipeline is full");
+  if (k % 7 == 5) return pc_err_set(err, PC_EIO, "fuzz pipeline broke");
+  return 0;
+}
+
+static int fuzz_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
+                       pc_err_t *err) {
+  (void)self, (void)body;
+  if (json) abort(); /* gRPC is protobuf only */
+  return n % 3 == 1 ? pc_err_set(err, PC_EDECODE, "bad spans") : 0;
+}
+
+static pc_consumer_t consumer = {.consume_profiles = fuzz_consume,
+                                 .consume_traces = fuzz_traces, .retry_after_s = 3};
+
+static void setup(void) {
+  pc_log_set_level(PC_LOG_ERROR);
+  if (uv_loop_init(&loop) != 0) abort();
+  pc_grpc_settings_t s;
+  pc_err_t err;
+  if (pc__grpc_settings(NULL, &s, &err) != 0) abort();
+  s.max_recv_msg_size_mib = 1; /* small enough to hit often */
+  s.max_concurrent_streams = 8;
+  srv = pc__grpc_new(&s, "receiver:otlp/fuzz", &consumer, &rx_counters, &http_counters);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (!srv) setup();
+  requests = 0;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) abort();
+  /* Room for the whole input and the answers: nobody reads them. */
+  int big = 4 << 20;
+  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  if (pc__grpc_adopt(srv, &loop, sv[0]) != 0) abort();
+  static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  if (send(sv[1], preface, sizeof preface - 1, MSG_NOSIGNAL) != (ssize_t)sizeof preface - 1)
+    abort();
+  size_t off = 0;
+  while (off < size) {
+    ssize_t w = send(sv[1], data + off, size - off, MSG_NOSIGNAL);
+    if (w <= 0) break; /* the server closed early: fine */
+    off += (size_t)w;
+    uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  shutdown(sv[1], SHUT_WR);
+  uv_run(&loop, UV_RUN_DEFAULT); /* returns once the connection is closed */
+  close(sv[1]);
+  return 0;
+}
