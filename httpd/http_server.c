@@ -893,49 +893,6 @@ static void srv_on_handle_closed(uv_handle_t *h) {
   srv_maybe_done(srv);
 }
 
-/* SO_REUSEPORT lets a reloaded config (SIGHUP) open its listener before the
- * old one closes, so there is no moment without one. Its danger is that a
- * second profcol started by mistake on the same port would share it
- * silently; pc_http_bind_probe makes the first bind of a process check
- * that nobody else holds the address, with a plain bind that fails with
- * EADDRINUSE if so. */
-bool pc_http_bind_probe = true;
-
-static int bind_socket(const struct sockaddr *addr, bool reuseport, int *fd_out) {
-  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                              : sizeof(struct sockaddr_in);
-  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return uv_translate_sys_error(errno);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    int rc = uv_translate_sys_error(errno);
-    close(fd);
-    return rc;
-  }
-  if (bind(fd, addr, len) != 0) {
-    int rc = uv_translate_sys_error(errno);
-    close(fd);
-    return rc;
-  }
-  *fd_out = fd;
-  return 0;
-}
-
-static int listen_fd(const struct sockaddr *addr, int *fd) {
-  /* A fixed port that someone already holds must fail, as it does without
-   * SO_REUSEPORT. Port 0 always gets a fresh port. */
-  bool fixed_port = addr->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)addr)->sin6_port
-                                                : ((const struct sockaddr_in *)addr)->sin_port;
-  if (pc_http_bind_probe && fixed_port) {
-    int probe;
-    int rc = bind_socket(addr, false, &probe);
-    if (rc) return rc;
-    close(probe);
-  }
-  return bind_socket(addr, true, fd);
-}
-
 int pc_http_server_listen(pc_http_server_t *srv, const struct sockaddr *addr,
                            const char *endpoint, pc_err_t *err) {
   int rc = uv_tcp_init(srv->loop, &srv->listener);
@@ -945,14 +902,17 @@ int pc_http_server_listen(pc_http_server_t *srv, const struct sockaddr *addr,
   srv->listener.data = srv;
   srv->open_handles++;
   int fd = -1;
-  rc = listen_fd(addr, &fd);
+  rc = pc_listen_acquire(addr, 511, &fd);
   if (!rc) {
     rc = uv_tcp_open(&srv->listener, fd);
-    if (rc) close(fd);
+    if (rc) {
+      pc_listen_release(fd);
+      close(fd);
+    }
   }
   if (!rc) rc = uv_listen((uv_stream_t *)&srv->listener, 511, srv_on_connection);
   if (rc) {
-    uv_close((uv_handle_t *)&srv->listener, srv_on_handle_closed);
+    pc_listen_close(&srv->listener, srv_on_handle_closed);
     return pc_err_set(err, PC_EIO, "cannot listen on %s: %s (%s)", endpoint,
                       uv_strerror(rc), uv_err_name(rc));
   }
@@ -1009,7 +969,7 @@ void pc_http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_http_d
   srv->closing = true;
   if (srv->listening) {
     srv->listening = false;
-    uv_close((uv_handle_t *)&srv->listener, srv_on_handle_closed);
+    pc_listen_close(&srv->listener, srv_on_handle_closed);
   }
   uv_timer_init(srv->loop, &srv->drain_timer);
   srv->drain_timer.data = srv;

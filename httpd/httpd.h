@@ -132,12 +132,16 @@ int pc_http_server_adopt(pc_http_server_t *srv, uv_os_sock_t fd);
 void pc_http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_http_done_cb done,
                           void *arg);
 
-/* Listeners bind with SO_REUSEPORT (a reloaded config opens its listeners
- * before the old ones close). While this is true (the default), a bind of
- * a fixed port first checks with a plain bind that no other process holds
- * the address; the service sets it false once its own listeners are up,
- * when the holder during a reload is itself. */
-extern bool pc_http_bind_probe;
+/* Listening sockets shared within the process (listen.c): a reloaded config
+ * gets a duplicate of the running config's socket for the same address, so
+ * no queued connection is lost and there is no moment without a listener.
+ * acquire returns a descriptor the caller owns (for uv_tcp_open) or a
+ * negative libuv error (UV_EADDRINUSE when another process holds the
+ * address); port 0 always opens a fresh socket. pc_listen_close releases
+ * the listener's share and closes the handle. */
+int pc_listen_acquire(const struct sockaddr *addr, int backlog, int *fd_out);
+void pc_listen_release(int fd);
+void pc_listen_close(uv_tcp_t *listener, uv_close_cb cb);
 
 /* Answer the request handed to on_request; takes resp->body. */
 void pc_http_respond(pc_http_conn_t *conn, pc_http_response_t *resp);

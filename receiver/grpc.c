@@ -921,39 +921,6 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   return g;
 }
 
-/* A bound socket for addr. As httpd's listeners (http_server.c), with
- * SO_REUSEPORT so that a reloaded config (SIGHUP) opens its listener before
- * the old one closes; while pc_http_bind_probe is set a fixed port is first
- * bound plainly, so that another process holding it is an error. */
-static int bind_socket(const struct sockaddr *addr, bool reuseport, int *fd_out) {
-  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                              : sizeof(struct sockaddr_in);
-  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return uv_translate_sys_error(errno);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
-      bind(fd, addr, len) != 0) {
-    int rc = uv_translate_sys_error(errno);
-    close(fd);
-    return rc;
-  }
-  *fd_out = fd;
-  return 0;
-}
-
-static int listen_fd(const struct sockaddr *addr, int *fd) {
-  bool fixed_port = addr->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)addr)->sin6_port
-                                                : ((const struct sockaddr_in *)addr)->sin_port;
-  if (pc_http_bind_probe && fixed_port) {
-    int probe;
-    int rc = bind_socket(addr, false, &probe);
-    if (rc) return rc;
-    close(probe);
-  }
-  return bind_socket(addr, true, fd);
-}
-
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
   g->loop = loop;
   struct sockaddr_storage ss;
@@ -963,8 +930,11 @@ int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
   g->listener_open = true;
   g->open_handles++;
   int fd = -1;
-  rc = listen_fd((struct sockaddr *)&ss, &fd);
-  if (!rc && (rc = uv_tcp_open(&g->listener, fd)) != 0) close(fd);
+  rc = pc_listen_acquire((struct sockaddr *)&ss, 511, &fd);
+  if (!rc && (rc = uv_tcp_open(&g->listener, fd)) != 0) {
+    pc_listen_release(fd);
+    close(fd);
+  }
   if (!rc) rc = uv_listen((uv_stream_t *)&g->listener, 511, server_on_connection);
   if (rc)
     return pc_err_set(err, PC_EIO, "cannot listen for OTLP/gRPC on %s: %s (%s)",
@@ -1021,7 +991,7 @@ void pc__grpc_close(pc_grpc_server_t *g, uint64_t deadline_ms, pc_done_cb done, 
   g->closing = true;
   if (g->listener_open) {
     g->listener.data = g;
-    uv_close((uv_handle_t *)&g->listener, server_on_handle_close);
+    pc_listen_close(&g->listener, server_on_handle_close);
   }
   if (g->n_conns) {
     uint64_t now = uv_now(g->loop);

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "../core/log.h"
-#include "../httpd/httpd.h"
 #include "cli.h"
 #include "service.h"
 
@@ -236,9 +235,10 @@ static void retire(runner_t *r, pc_service_t *s, pc_cfg_t *cfg) {
 }
 
 /* SIGHUP: build and start the new config beside the running one, then
- * drain the old one. Receivers bind with SO_REUSEPORT, so the new listener
- * is up before the old one closes: no gap. A config that fails validation
- * or cannot start leaves the running one untouched. */
+ * drain the old one. Listeners share the running config's sockets (httpd's
+ * pc_listen_acquire), so the new listener is up before the old one closes
+ * and connections queued meanwhile are not lost: no gap. A config that
+ * fails validation or cannot start leaves the running one untouched. */
 static void runner_reload(runner_t *r) {
   if (r->retired) {
     pc_log(LOG, PC_LOG_WARN, "SIGHUP received while the previous reload is still draining; "
@@ -317,8 +317,6 @@ int pc_cmd_run(int argc, char **argv) {
   }
   uv_timer_init(r.loop, &r.reaper);
   r.reaper.data = &r;
-  /* Our listeners are bound: from now on (reloads) the address holder is us. */
-  pc_http_bind_probe = false;
   pc_log(LOG, PC_LOG_INFO, "everything is ready; processing data");
   uv_run(r.loop, UV_RUN_DEFAULT);
   pc_service_destroy(r.service);

@@ -5,6 +5,7 @@
  * files. The client checks the statuses it gets; this side checks what the
  * recording consumer got and the counters. Raw sockets cover what a
  * well-behaved client never does (a silent connection, garbage). */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -390,37 +391,46 @@ END_TEST
 
 static void on_done_count(void *arg) { (*(int *)arg)++; }
 
-/* A fixed port held by someone else is an error; with the bind probe off
- * (the service during a reload) a second listener shares it (SO_REUSEPORT). */
+/* A second listener on the address of a running one in this process shares
+ * its socket (as a reloaded config does); a port held by a socket outside
+ * the registry (another process) is an error. */
 START_TEST(test_listen_reuseport) {
   tserver_t *t = server_start(YAML_GRPC, false);
-  char yaml[256];
-  snprintf(yaml, sizeof yaml, "protocols:\n  grpc:\n    endpoint: 127.0.0.1:%d\n", t->port);
   tconsumer_t tc = {.c.consume_profiles = tc_profiles};
   uv_loop_t loop;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
+  /* Someone else's socket on another port. */
+  int other = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(other, (struct sockaddr *)&a, sizeof a), 0);
+  ck_assert_int_eq(listen(other, 4), 0);
+  socklen_t alen = sizeof a;
+  getsockname(other, (struct sockaddr *)&a, &alen);
+  int ports[2] = {t->port, ntohs(a.sin_port)};
   int done = 0;
-  for (int probe = 1; probe >= 0; probe--) {
+  for (int i = 0; i < 2; i++) {
+    char yaml[256];
+    snprintf(yaml, sizeof yaml, "protocols:\n  grpc:\n    endpoint: 127.0.0.1:%d\n", ports[i]);
     pc_cfg_t *cfg;
     pc_err_t err = {0};
     void *rx = create_from(yaml, &tc.c, &cfg, &err);
     ck_assert_msg(rx != NULL, "%s", err.msg);
-    pc_http_bind_probe = probe;
     int rc = pc_receiver_otlp.start(rx, &loop, &err);
-    pc_http_bind_probe = true;
-    if (probe) {
-      ck_assert_int_ne(rc, 0);
-      ck_assert_msg(strstr(err.msg, "address already in use"), "%s", err.msg);
-    } else {
+    if (i == 0) {
       ck_assert_msg(rc == 0, "%s", err.msg);
       ck_assert_int_eq(pc__otlp_grpc_port(rx), t->port);
+    } else {
+      ck_assert_int_ne(rc, 0);
+      ck_assert_msg(strstr(err.msg, "address already in use"), "%s", err.msg);
     }
     pc_receiver_otlp.shutdown(rx, uv_now(&loop) + 1000, on_done_count, &done);
     uv_run(&loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(done, 2 - probe);
+    ck_assert_int_eq(done, i + 1);
     pc_receiver_otlp.destroy(rx);
     pc_cfg_free(cfg);
   }
+  close(other);
   ck_assert_int_eq(uv_loop_close(&loop), 0);
   server_stop(t);
 }

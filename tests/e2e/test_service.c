@@ -298,7 +298,7 @@ START_TEST(sighup_reloads_without_a_gap) {
 END_TEST
 
 /* A second profcol on a port the first one holds fails to start, even
- * though listeners use SO_REUSEPORT. */
+ * though a reloaded config shares its own sockets. */
 START_TEST(second_instance_on_same_port_fails) {
   int port = free_port();
   char yaml[512];

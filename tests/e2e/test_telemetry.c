@@ -378,7 +378,7 @@ START_TEST(health_answers_503_while_draining) {
 END_TEST
 
 /* On SIGHUP the old config drains behind the new one, both on the same
- * health port (SO_REUSEPORT). The old one must stop answering at once:
+ * health port (a shared socket). The old one must stop answering at once:
  * otherwise a checker would see its 503 for as long as its drain lasts
  * (here 2 s, a batch held for a dead backend). */
 START_TEST(health_stays_200_through_a_reload) {

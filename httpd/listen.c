@@ -1,0 +1,130 @@
+/* listen.c - listening sockets shared within the process.
+ *
+ * A reloaded config (SIGHUP) listens on the same addresses as the one it
+ * replaces, and both run side by side while the old one drains. A second
+ * socket on the same port (SO_REUSEPORT) would do, except that connections
+ * already queued on the old socket are reset when it closes. So instead the
+ * new listener gets a duplicate descriptor of the very same socket: queued
+ * connections are accepted by whichever handle gets to them, and the
+ * socket itself closes only when its last user releases it. Another process
+ * on the same port still fails with EADDRINUSE, as with no sharing at all.
+ *
+ * The registry holds one descriptor per socket (the master) plus a count of
+ * users; each user owns a dup of the master. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "httpd.h"
+
+typedef struct entry {
+  struct entry *next;
+  struct sockaddr_storage addr; /* as bound (port 0 resolved to the real port) */
+  int master;
+  ino_t ino;
+  int users;
+} entry_t;
+
+static entry_t *entries;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static socklen_t addr_len(const struct sockaddr *a) {
+  return a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static bool same_addr(const struct sockaddr *a, const struct sockaddr *b) {
+  if (a->sa_family != b->sa_family) return false;
+  if (a->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+  }
+  const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+  return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
+
+static bool port_is_zero(const struct sockaddr *a) {
+  return a->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port == 0
+                                  : ((const struct sockaddr_in *)a)->sin_port == 0;
+}
+
+static int open_socket(const struct sockaddr *addr, int backlog, int *fd_out) {
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT only */
+  if (bind(fd, addr, addr_len(addr)) != 0 || listen(fd, backlog) != 0) {
+    int rc = uv_translate_sys_error(errno);
+    close(fd);
+    return rc;
+  }
+  *fd_out = fd;
+  return 0;
+}
+
+static ino_t socket_ino(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+int pc_listen_acquire(const struct sockaddr *addr, int backlog, int *fd_out) {
+  pthread_mutex_lock(&lock);
+  entry_t *e = NULL;
+  if (!port_is_zero(addr)) /* port 0 asks for a fresh port every time */
+    for (e = entries; e && !same_addr((const struct sockaddr *)&e->addr, addr); e = e->next) {
+    }
+  int rc = 0;
+  if (!e) {
+    int master = -1;
+    rc = open_socket(addr, backlog, &master);
+    if (!rc) {
+      e = pc_xcalloc(1, sizeof *e);
+      socklen_t len = sizeof e->addr;
+      if (getsockname(master, (struct sockaddr *)&e->addr, &len) != 0)
+        memcpy(&e->addr, addr, addr_len(addr));
+      e->master = master;
+      e->ino = socket_ino(master);
+      e->next = entries;
+      entries = e;
+    }
+  }
+  if (!rc) {
+    int fd = fcntl(e->master, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      rc = uv_translate_sys_error(errno);
+    } else {
+      e->users++;
+      *fd_out = fd;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return rc;
+}
+
+void pc_listen_release(int fd) {
+  ino_t ino = socket_ino(fd);
+  pthread_mutex_lock(&lock);
+  for (entry_t **pp = &entries; *pp; pp = &(*pp)->next) {
+    entry_t *e = *pp;
+    if (e->ino != ino) continue;
+    if (--e->users == 0) {
+      *pp = e->next;
+      close(e->master);
+      free(e);
+    }
+    break;
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+void pc_listen_close(uv_tcp_t *listener, uv_close_cb cb) {
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)listener, &fd) == 0) pc_listen_release(fd);
+  uv_close((uv_handle_t *)listener, cb);
+}
