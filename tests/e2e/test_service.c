@@ -318,6 +318,30 @@ START_TEST(second_instance_on_same_port_fails) {
 }
 END_TEST
 
+/* The README's components block is what the binary prints, so the docs of
+ * every key and default stay true. */
+START_TEST(readme_documents_every_component) {
+  const char *root = getenv("PC_SOURCE_ROOT");
+  ck_assert_ptr_nonnull(root);
+  char path[512];
+  snprintf(path, sizeof path, "%s/README.md", root);
+  pc_buf_t readme = {0}, out = {0};
+  pc_test_read_file(path, &readme);
+  pc_buf_append(&readme, "", 1);
+  const char *begin = strstr((const char *)readme.p, "<!-- components:begin -->\n```\n");
+  const char *end = begin ? strstr(begin, "```\n<!-- components:end -->") : NULL;
+  ck_assert_msg(begin && end, "README.md has no components block");
+  begin += strlen("<!-- components:begin -->\n```\n");
+  const char *args[] = {"components", NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 0);
+  ck_assert_msg(out.n == (size_t)(end - begin) && memcmp(out.p, begin, out.n) == 0,
+                "README.md's components block differs from `profcol components`; "
+                "regenerate it with build/service/profcol components");
+  pc_buf_free(&readme);
+  pc_buf_free(&out);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-service");
   TCase *tc = tcase_create("service");
@@ -328,6 +352,7 @@ int main(void) {
   tcase_add_loop_test(tc, example_configs_validate, 0, 3);
   tcase_add_test(tc, sighup_reloads_without_a_gap);
   tcase_add_test(tc, second_instance_on_same_port_fails);
+  tcase_add_test(tc, readme_documents_every_component);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
