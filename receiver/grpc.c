@@ -25,8 +25,9 @@
  *   INTERNAL            any other refusal of the pipeline
  * Errors are trailers-only answers; grpc-message is percent-encoded.
  *
- * Decoding runs on the loop when the last byte of a request arrives: a
- * message of max_recv_msg_size_mib is the most one loop turn decodes. */
+ * When the last byte of a request arrives, messages up to 128 KiB are
+ * decoded on the loop; larger ones in libuv's thread pool (as otlp.c does),
+ * and the pipeline is called back on the loop. */
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <pthread.h>
@@ -36,6 +37,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "grpc.h"
 
@@ -55,6 +57,7 @@ enum {
 #define MAX_HEADER_LIST (16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE */
 #define ARENA_FACTOR 16            /* as otlp.c: decoded pdata vs message bytes */
 #define ARENA_MIN ((size_t)16 << 20)
+#define INLINE_MAX ((size_t)128 << 10) /* larger messages are decoded in a thread */
 #define MAX_PING_STRIKES 2         /* grpc-go's maxPingStrikes */
 #define ACCEPT_ENCODINGS "identity,gzip,deflate,zstd"
 
@@ -130,6 +133,7 @@ typedef enum { ROUTE_NONE, ROUTE_PROFILES, ROUTE_TRACES } route_t;
 
 typedef struct conn conn_t;
 typedef struct stream stream_t;
+typedef struct job job_t;
 
 struct stream {
   int32_t id;
@@ -144,6 +148,7 @@ struct stream {
   size_t unconsumed;     /* received bytes not yet given back (WINDOW_UPDATE) */
   bool complete;         /* END_STREAM received */
   bool answered;         /* a response was submitted; later data is dropped */
+  job_t *job;            /* in the thread pool, not yet answered */
   pc_buf_t out;          /* an OK answer's framed message */
   size_t out_off;
 };
@@ -190,12 +195,14 @@ struct pc_grpc_server {
   size_t max_msg;                /* bytes */
   uint32_t stream_win, conn_win; /* flow-control windows */
   uint64_t tick_ms;              /* connection timer period */
-  pc_arena_t *arena;             /* one request at a time: decoding is synchronous */
-  pc_buf_t plain;                /* its decompressed message */
+  pc_arena_t *arena;             /* for messages decoded on the loop, one at a time */
+  pc_buf_t plain;                /* ... and their decompressed bytes */
+  uint32_t n_jobs;               /* in the thread pool; closing waits for them */
 };
 
 static void conn_close(conn_t *c, const char *why);
 static void conn_flush(conn_t *c);
+static void server_maybe_closed(pc_grpc_server_t *g);
 static void server_on_handle_close(uv_handle_t *h);
 
 static char *xstrdup(const char *s) {
@@ -385,48 +392,107 @@ static bool stream_check_headers(stream_t *st, pc_encoding_t *enc) {
   return false;
 }
 
-/* The one message of a complete stream, decompressed: 0, or answered. */
-static int stream_message(stream_t *st, pc_encoding_t enc, const uint8_t **p, size_t *n) {
-  pc_grpc_server_t *g = st->c->g;
-  const uint8_t *b = st->body.p;
-  if (st->body.n < 5) {
-    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", st->body.n ? "truncated gRPC message prefix"
-                                                             : "no request message");
+/* ---- the work on a message: on the loop, or in the thread pool -------------------
+ * A job unframes, decompresses (bounded) and decodes one request message.
+ * It touches only itself, so it may run in libuv's thread pool; the
+ * pipeline is called back on the loop. Messages of at most INLINE_MAX bytes
+ * (as sent and as announced decompressed) are done on the loop with the
+ * server's arena; larger ones in a thread with an arena of their own, so
+ * one large message does not stall the loop's other connections. */
+
+struct job {
+  uv_work_t work;
+  pc_grpc_server_t *g;
+  stream_t *st; /* NULL once the stream is gone: the answer is dropped */
+  bool traces;
+  pc_encoding_t enc;
+  size_t limit;   /* decompressed bytes allowed in this pass */
+  size_t max_msg; /* ... and at most */
+  int64_t max_mib;
+  pc_buf_t body; /* the framed request */
+  pc_arena_t *arena;
+  pc_buf_t plain; /* the decompressed message */
+  const uint8_t *payload;
+  size_t payload_n;
+  pc_request_t req;
+  int code;   /* ST_OK: hand on; else answer code with msg */
+  bool again; /* inflated past an inline limit below max_msg: redo in a thread */
+  char msg[400];
+};
+
+static void job_fail(job_t *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void job_fail(job_t *j, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(j->msg, sizeof j->msg, fmt, ap);
+  va_end(ap);
+  j->code = code;
+}
+
+static size_t prefix_len(const uint8_t *b) {
+  return (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
+}
+
+/* Unframe and decompress: 0, or the job failed (or must go again). */
+static int job_unframe(job_t *j) {
+  const uint8_t *b = j->body.p;
+  size_t bn = j->body.n;
+  if (bn < 5) {
+    job_fail(j, ST_INVALID_ARGUMENT, "%s", bn ? "truncated gRPC message prefix"
+                                              : "no request message");
     return -1;
   }
-  size_t len = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
-  if (b[0] > 1 || st->body.n != 5 + len) {
-    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s",
-                 b[0] > 1 ? "bad gRPC compressed flag"
-                 : st->body.n < 5 + len ? "truncated gRPC message"
-                                        : "more than one message in a unary call");
+  size_t len = prefix_len(b);
+  if (b[0] > 1 || bn != 5 + len) {
+    job_fail(j, ST_INVALID_ARGUMENT, "%s",
+             b[0] > 1 ? "bad gRPC compressed flag"
+             : bn < 5 + len ? "truncated gRPC message"
+                            : "more than one message in a unary call");
     return -1;
   }
-  *p = b + 5;
-  *n = len;
+  j->payload = b + 5;
+  j->payload_n = len;
   if (b[0] == 0) return 0;
-  if (enc == PC_ENC_IDENTITY) {
-    answer_error(st, ST_INTERNAL, 0, "compressed message without a grpc-encoding");
+  if (j->enc == PC_ENC_IDENTITY) {
+    job_fail(j, ST_INTERNAL, "compressed message without a grpc-encoding");
     return -1;
   }
   pc_err_t err = {0};
-  g->plain.n = 0;
-  int rc = pc_decompress(enc, b + 5, len, g->max_msg, &g->plain, &err);
+  j->plain.n = 0;
+  int rc = pc_decompress(j->enc, b + 5, len, j->limit, &j->plain, &err);
+  if (rc == PC_ELIMIT && j->limit < j->max_msg) {
+    j->again = true;
+    return -1;
+  }
   if (rc == PC_ELIMIT || rc == PC_ENOMEM) {
-    answer_error(st, ST_RESOURCE_EXHAUSTED, 0,
-                 "message exceeds max_recv_msg_size_mib (%lld MiB) after %s decompression",
-                 (long long)g->cfg.max_recv_msg_size_mib, pc_encoding_name(enc));
+    job_fail(j, ST_RESOURCE_EXHAUSTED,
+             "message exceeds max_recv_msg_size_mib (%lld MiB) after %s decompression",
+             (long long)j->max_mib, pc_encoding_name(j->enc));
     return -1;
   }
   if (rc) {
-    answer_error(st, ST_INVALID_ARGUMENT, 0, "cannot decompress the %s message: %s",
-                 pc_encoding_name(enc), err.msg[0] ? err.msg : pc_strerror(rc));
+    job_fail(j, ST_INVALID_ARGUMENT, "cannot decompress the %s message: %s",
+             pc_encoding_name(j->enc), err.msg[0] ? err.msg : pc_strerror(rc));
     return -1;
   }
-  *p = g->plain.p;
-  *n = g->plain.n;
+  j->payload = j->plain.p;
+  j->payload_n = j->plain.n;
   return 0;
 }
+
+static void job_work(job_t *j) {
+  j->code = ST_OK;
+  if (job_unframe(j) != 0 || j->traces) return; /* the consumer decodes spans */
+  pc_err_t err = {0};
+  int rc = pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &err);
+  if (rc == PC_ENOMEM)
+    job_fail(j, ST_RESOURCE_EXHAUSTED, "%s: the decoded request needs more memory than this "
+             "receiver allows one message", err.msg);
+  else if (rc)
+    job_fail(j, ST_INVALID_ARGUMENT, "%s", err.msg[0] ? err.msg : pc_strerror(rc));
+}
+
+static void job_run(uv_work_t *w) { job_work(container_of(w, job_t, work)); }
 
 /* The pipeline's refusal as a status. */
 static void answer_refused(stream_t *st, int rc, const pc_err_t *err) {
@@ -460,62 +526,132 @@ static void serve_traces(stream_t *st, const uint8_t *p, size_t n) {
   answer_ok(st);
 }
 
-static void serve_profiles(stream_t *st, const uint8_t *p, size_t n) {
+static void serve_profiles(stream_t *st, pc_request_t *req) {
   pc_grpc_server_t *g = st->c->g;
   pc__rx_counters_t *cnt = g->rxc;
-  pc_request_t req;
+  uint64_t profiles = pc_request_profile_count(req), samples = pc_request_sample_count(req);
   pc_err_t err = {0};
-  int rc = pc_proto_decode(g->arena, p, n, &req, &err);
-  if (rc == PC_ENOMEM) {
-    answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "%s: the decoded request needs more memory "
-                 "than this receiver allows one message", err.msg);
-    return;
-  }
+  int rc = profiles ? g->next->consume_profiles(g->next, req, &err) : 0;
   if (rc) {
-    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", err.msg[0] ? err.msg : pc_strerror(rc));
-    return;
-  }
-  uint64_t profiles = pc_request_profile_count(&req), samples = pc_request_sample_count(&req);
-  err = (pc_err_t){0};
-  rc = profiles ? g->next->consume_profiles(g->next, &req, &err) : 0;
-  if (rc) {
-    PC__CNT_ADD(cnt, profiles_refused, profiles + req.rejected_profiles);
+    PC__CNT_ADD(cnt, profiles_refused, profiles + req->rejected_profiles);
     PC__CNT_ADD(cnt, samples_refused, samples);
     answer_refused(st, rc, &err);
     return;
   }
   PC__CNT_ADD(cnt, profiles_accepted, profiles);
   PC__CNT_ADD(cnt, samples_accepted, samples);
-  PC__CNT_ADD(cnt, profiles_refused, req.rejected_profiles);
+  PC__CNT_ADD(cnt, profiles_refused, req->rejected_profiles);
   pc_buf_t msg = {0};
-  if (pc_encode_export_response(false, (int64_t)req.rejected_profiles,
-                                req.rejected_profiles ? req.reject_msg : NULL, &msg))
+  if (pc_encode_export_response(false, (int64_t)req->rejected_profiles,
+                                req->rejected_profiles ? req->reject_msg : NULL, &msg))
     pc_oom();
   frame_message(&st->out, &msg);
   pc_buf_free(&msg);
   answer_ok(st);
 }
 
-/* END_STREAM: decide and answer. */
+/* On the loop: the job's verdict, or the pipeline's, becomes the answer. */
+static void job_finish(job_t *j) {
+  stream_t *st = j->st;
+  if (j->code != ST_OK) {
+    answer_error(st, j->code, 0, "%s", j->msg);
+    return;
+  }
+  PC__CNT_ADD(j->g->rxc, bytes_decompressed, j->payload_n);
+  if (j->traces)
+    serve_traces(st, j->payload, j->payload_n);
+  else
+    serve_profiles(st, &j->req);
+}
+
+/* The decompressed size a message announces (gzip's ISIZE trailer, zstd's
+ * frame header), or 0 when it does not say. Only a hint for where to do the
+ * work: a message that lies is still stopped by the limit. */
+static uint64_t announced_size(pc_encoding_t enc, const uint8_t *p, size_t n) {
+  if (enc == PC_ENC_GZIP && n >= 18)
+    return (uint64_t)p[n - 4] | (uint64_t)p[n - 3] << 8 | (uint64_t)p[n - 2] << 16 |
+           (uint64_t)p[n - 1] << 24;
+  if (enc == PC_ENC_ZSTD) {
+    unsigned long long size = ZSTD_getFrameContentSize(p, n);
+    if (size != ZSTD_CONTENTSIZE_UNKNOWN && size != ZSTD_CONTENTSIZE_ERROR) return size;
+  }
+  return 0;
+}
+
+static void job_free(job_t *j) {
+  pc_buf_free(&j->body);
+  pc_buf_free(&j->plain);
+  pc_arena_free(j->arena);
+  free(j);
+}
+
+static void job_done(uv_work_t *w, int status) {
+  job_t *j = container_of(w, job_t, work);
+  pc_grpc_server_t *g = j->g;
+  stream_t *st = j->st;
+  if (st) {
+    st->job = NULL;
+    if (status < 0) /* cancelled: only when the loop is torn down */
+      answer_error(st, ST_UNAVAILABLE, 1, "request cancelled while shutting down");
+    else
+      job_finish(j);
+    conn_t *c = st->c;
+    stream_release(st);
+    conn_flush(c);
+  }
+  job_free(j);
+  g->n_jobs--;
+  server_maybe_closed(g);
+}
+
+/* Hand a large message to the thread pool; the stream's body moves to the
+ * job, its window is given back once answered. */
+static void job_queue(stream_t *st, pc_encoding_t enc) {
+  pc_grpc_server_t *g = st->c->g;
+  job_t *j = pc_xcalloc(1, sizeof *j);
+  *j = (job_t){.g = g, .st = st, .traces = stream_route(st) == ROUTE_TRACES, .enc = enc,
+               .limit = g->max_msg, .max_msg = g->max_msg,
+               .max_mib = g->cfg.max_recv_msg_size_mib, .body = st->body,
+               .arena = pc_arena_new(0)};
+  size_t lim = g->max_msg * ARENA_FACTOR;
+  pc_arena_set_limit(j->arena, lim < ARENA_MIN ? ARENA_MIN : lim);
+  st->body = (pc_buf_t){0};
+  st->job = j;
+  g->n_jobs++;
+  if (uv_queue_work(g->loop, &j->work, job_run, job_done) != 0) pc_oom(); /* bad arguments */
+}
+
+/* END_STREAM: decide, and answer now or once the thread pool is done. */
 static void stream_serve(stream_t *st) {
   pc_grpc_server_t *g = st->c->g;
   st->complete = true;
   st->c->n_pending--;
   pc_encoding_t enc;
-  if (!st->answered && !stream_check_headers(st, &enc)) {
-    const uint8_t *p;
-    size_t n;
-    if (stream_message(st, enc, &p, &n) == 0) {
-      PC__CNT_ADD(g->rxc, bytes_decompressed, n);
-      if (stream_route(st) == ROUTE_TRACES)
-        serve_traces(st, p, n);
-      else
-        serve_profiles(st, p, n);
-    }
-    pc_arena_reset(g->arena);
-    if (g->plain.cap > ((size_t)1 << 20)) pc_buf_free(&g->plain);
+  if (st->answered || stream_check_headers(st, &enc)) {
+    stream_release(st);
+    return;
   }
-  stream_release(st);
+  size_t inline_max = min_sz(g->max_msg, INLINE_MAX);
+  const uint8_t *b = st->body.p;
+  size_t n = st->body.n;
+  bool small = n < 5 || (prefix_len(b) <= inline_max && n <= 5 + inline_max &&
+                         (b[0] == 0 || announced_size(enc, b + 5, n - 5) <= inline_max));
+  if (small) {
+    job_t j = {.g = g, .st = st, .traces = stream_route(st) == ROUTE_TRACES, .enc = enc,
+               .limit = inline_max, .max_msg = g->max_msg,
+               .max_mib = g->cfg.max_recv_msg_size_mib, .body = st->body, .arena = g->arena,
+               .plain = g->plain};
+    job_work(&j);
+    if (!j.again) job_finish(&j);
+    g->plain = j.plain;
+    pc_arena_reset(g->arena);
+    if (g->plain.cap > 2 * INLINE_MAX) pc_buf_free(&g->plain);
+    if (!j.again) {
+      stream_release(st);
+      return;
+    }
+  }
+  job_queue(st, enc);
 }
 
 /* ---- nghttp2 callbacks ------------------------------------------------------------- */
@@ -648,6 +784,7 @@ static void stream_free(conn_t *c, stream_t *st) {
   if (st->next) st->next->prev = st->prev;
   c->n_streams--;
   if (!st->complete) c->n_pending--;
+  if (st->job) st->job->st = NULL; /* its answer has nowhere to go */
   pc_buf_free(&st->body);
   pc_buf_free(&st->out);
   free(st);
@@ -700,7 +837,7 @@ static nghttp2_session *session_new(conn_t *c) {
 }
 
 static void server_maybe_closed(pc_grpc_server_t *g) {
-  if (!g->closing || g->n_conns) return;
+  if (!g->closing || g->n_conns || g->n_jobs) return;
   if (g->deadline_open) {
     g->deadline_open = false;
     uv_close((uv_handle_t *)&g->deadline, server_on_handle_close);

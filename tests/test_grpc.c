@@ -241,6 +241,30 @@ START_TEST(test_export_ok) {
 }
 END_TEST
 
+/* Messages over 128 KiB are decoded in the thread pool: plain, gzip (which
+ * announces its size) and deflate (which does not, so it is tried on the
+ * loop first) all arrive intact. */
+START_TEST(test_export_large) {
+  tserver_t *t = server_start(YAML_GRPC, false);
+  char sent[512];
+  tmp_path(sent, sizeof sent, "large.binpb");
+  ck_assert_int_eq(run_client(t->port, "--out-large", sent, "large", "large_gzip",
+                              "large_deflate", NULL), 0);
+  pthread_mutex_lock(&t->tc.mu);
+  ck_assert_uint_eq(t->tc.profiles_calls, 3);
+  pc_buf_t want = {0};
+  canonical(sent, &want);
+  ck_assert_uint_gt(want.n, 600 << 10);
+  ck_assert_uint_eq(t->tc.last.n, want.n);
+  ck_assert_mem_eq(t->tc.last.p, want.p, want.n);
+  pthread_mutex_unlock(&t->tc.mu);
+  ck_assert_uint_eq(stats(t).requests_failed, 0);
+  pc_buf_free(&want);
+  unlink(sent);
+  server_stop(t);
+}
+END_TEST
+
 /* Over the limit as sent and after gzip, undecodable, unknown method: the
  * right status, nothing reaches the consumer, and the channel still works. */
 START_TEST(test_export_refused) {
@@ -441,6 +465,7 @@ static Suite *grpc_suite(void) {
   TCase *tc = tcase_create("grpc");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_export_ok);
+  tcase_add_test(tc, test_export_large);
   tcase_add_test(tc, test_export_refused);
   tcase_add_test(tc, test_traces);
   tcase_add_test(tc, test_unavailable);

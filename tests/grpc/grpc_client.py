@@ -12,6 +12,9 @@ Cases (each exits non-zero with a message when the server answers wrong):
   ok            Export the request: OK, no partial_success
   gzip          the same, gzip-compressed (grpc-encoding: gzip)
   concurrent    --streams Exports at once on one channel: all OK
+  large         a 600 KiB message (decoded in the server's thread pool): OK
+  large_gzip    the same gzip-compressed (announces its size): OK
+  large_deflate the same deflate-compressed (does not announce it): OK
   oversize      a message over the server's 1 MiB limit: RESOURCE_EXHAUSTED
   oversize_gzip small compressed, over 1 MiB decompressed: RESOURCE_EXHAUSTED
   malformed     bytes that are no ExportProfilesServiceRequest: INVALID_ARGUMENT
@@ -21,7 +24,7 @@ Cases (each exits non-zero with a message when the server answers wrong):
   traces_unimplemented  the same: UNIMPLEMENTED (no traces consumer)
   unavailable   UNAVAILABLE with a RetryInfo of --retry seconds in
                 grpc-status-details-bin
---out-request / --out-traces write the serialized messages sent, for the C
+--out-request / --out-traces / --out-large write the serialized messages sent, for the C
 side to compare with what its consumer got.
 """
 import argparse
@@ -83,6 +86,7 @@ def main():
     ap.add_argument("--retry", type=int, default=1)
     ap.add_argument("--out-request")
     ap.add_argument("--out-traces")
+    ap.add_argument("--out-large")
     ap.add_argument("cases", nargs="+")
     a = ap.parse_args()
 
@@ -113,6 +117,13 @@ def main():
                                                    resp.partial_success.error_message))
         print("%s: OK" % what)
 
+    large = ps.ExportProfilesServiceRequest()
+    large.CopyFrom(req)
+    large.dictionary.string_table.append("".join(chr(0x41 + i % 26) for i in range(600 << 10)))
+    if a.out_large:
+        with open(a.out_large, "wb") as f:
+            f.write(large.SerializeToString())
+
     big = ps.ExportProfilesServiceRequest()
     big.CopyFrom(req)
     big.dictionary.string_table.append("x" * (2 << 20))
@@ -130,6 +141,15 @@ def main():
                 except grpc.RpcError as e:
                     fail("concurrent: stream %d: %s %s" % (i, e.code(), e.details()))
             print("concurrent: %d OK" % a.streams)
+        elif case == "large":
+            stub.Export(large, timeout=20)
+            print("large: OK")
+        elif case == "large_gzip":
+            stub.Export(large, timeout=20, compression=grpc.Compression.Gzip)
+            print("large_gzip: OK")
+        elif case == "large_deflate":
+            stub.Export(large, timeout=20, compression=grpc.Compression.Deflate)
+            print("large_deflate: OK")
         elif case == "oversize":
             expect_code(lambda: stub.Export(big, timeout=20), grpc.StatusCode.RESOURCE_EXHAUSTED,
                         case)
