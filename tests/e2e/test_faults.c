@@ -1,0 +1,145 @@
+/* test_faults.c - end to end under faults: what profcol acknowledged while
+ * its backend was down survives a kill -9 of profcol itself, and reaches
+ * the backend once both are back (a second profcol is the backend). */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../pdata/testdata.h"
+#include "e2e.h"
+
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+/* Samples in the backend's file exporter output (length-prefixed protobuf). */
+static uint64_t samples_in_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  fclose(f);
+  pc_buf_t all = {0};
+  pc_test_read_file(path, &all);
+  pc_arena_t *a = pc_arena_new(0);
+  uint64_t samples = 0;
+  for (size_t off = 0; off + 4 <= all.n;) {
+    uint32_t len = (uint32_t)all.p[off] << 24 | (uint32_t)all.p[off + 1] << 16 |
+                   (uint32_t)all.p[off + 2] << 8 | all.p[off + 3];
+    if (all.n - off - 4 < len) break; /* a record being written */
+    pc_request_t req;
+    pc_err_t err;
+    ck_assert_int_eq(pc_proto_decode(a, all.p + off + 4, len, &req, &err), 0);
+    samples += pc_request_sample_count(&req);
+    off += 4 + len;
+    pc_arena_reset(a);
+  }
+  pc_arena_free(a);
+  pc_buf_free(&all);
+  return samples;
+}
+
+START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
+  char dir[] = "/tmp/profcol-faults-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  int backend_port = free_port();
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "exporters:\n  otlphttp:\n    endpoint: http://127.0.0.1:%d\n    compression: zstd\n"
+           "    retry_on_failure:\n      initial_interval: 50ms\n      max_interval: 200ms\n"
+           "      max_elapsed_time: 0s\n"
+           "    sending_queue:\n      storage: file_storage/queue\n"
+           "extensions:\n  file_storage/queue:\n    directory: %s/queue\n"
+           "    create_directory: true\n"
+           "service:\n  extensions: [file_storage/queue]\n  pipelines:\n    profiles:\n"
+           "      receivers: [otlp]\n      exporters: [otlphttp]\n",
+           backend_port, dir);
+  pc_e2e_proc_t p;
+  bool started = pc_e2e_start(&p, yaml);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(started, "profcol did not start:\n%s", log);
+  free(log);
+
+  /* The backend is down: every request is still acknowledged (queued on disk). */
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  uint64_t per_request = pc_request_sample_count(&req);
+  pc_arena_free(a);
+  const int n = 20;
+  for (int i = 0; i < n; i++) {
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf",
+                                 NULL, body.p, body.n, &r), 200);
+    pc_buf_free(&r.body);
+  }
+  /* kill -9: no drain, no goodbye. */
+  kill(p.pid, SIGKILL);
+  waitpid(p.pid, NULL, 0);
+  p.pid = 0;
+
+  /* The backend comes up (a second profcol writing what it gets to a file). */
+  char backend_yaml[1024], out[300];
+  snprintf(out, sizeof out, "%s/backend.binpb", dir);
+  snprintf(backend_yaml, sizeof backend_yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:%d\n"
+           "exporters:\n  file:\n    path: %s\n    format: proto\n"
+           "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+           "      exporters: [file]\n",
+           backend_port, out);
+  pc_e2e_proc_t backend;
+  ck_assert(pc_e2e_start(&backend, backend_yaml));
+
+  /* profcol restarts on the same queue and delivers everything. */
+  pc_e2e_proc_t again;
+  started = pc_e2e_start(&again, yaml);
+  log = pc_e2e_log(&again);
+  ck_assert_msg(started, "profcol did not restart:\n%s", log);
+  free(log);
+  uint64_t want = per_request * (uint64_t)n, got = 0;
+  for (int i = 0; i < 300 && got < want; i++) {
+    usleep(100000);
+    got = samples_in_file(out);
+  }
+  ck_assert_int_eq(pc_e2e_stop(&again, 30), 0);
+  ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);
+  got = samples_in_file(out);
+  ck_assert_msg(got == want, "backend got %llu samples, want %llu", (unsigned long long)got,
+                (unsigned long long)want);
+  pc_buf_free(&body);
+  pc_e2e_cleanup(&p);
+  pc_e2e_cleanup(&again);
+  pc_e2e_cleanup(&backend);
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("e2e-faults");
+  TCase *tc = tcase_create("faults");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, acknowledged_data_survives_kill_9_and_backend_outage);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
