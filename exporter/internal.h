@@ -1,7 +1,7 @@
 /* internal.h - what the files of exporter/ share and nobody else sees:
  * ref-counted request bodies, the sending queue (in memory or persistent on
  * disk), the file_storage lookup, the decoder of backends' small answers and
- * a log rate limiter.
+ * a log rate limiter, and gRPC's wire conventions for the otlp exporter.
  *
  * Threading: an exporter instance lives on one worker's loop; its queue and
  * bodies are touched from that thread only, except body reference counts,
@@ -145,6 +145,42 @@ int pc__parse_export_response(bool json, bool traces, const uint8_t *p, size_t n
 /* Read google.rpc.Status.message (protobuf or JSON) into msg; PC_EDECODE when
  * the body is not a Status. Non-printable bytes become '?'. */
 int pc__parse_status(bool json, const uint8_t *p, size_t n, char *msg, size_t msg_size);
+
+/* ---- gRPC wire (grpcwire.c), for the otlp exporter ----------------------------------- */
+
+enum {
+  PC_GRPC_OK = 0,
+  PC_GRPC_UNKNOWN = 2,
+  PC_GRPC_INVALID_ARGUMENT = 3,
+  PC_GRPC_DEADLINE_EXCEEDED = 4,
+  PC_GRPC_PERMISSION_DENIED = 7,
+  PC_GRPC_RESOURCE_EXHAUSTED = 8,
+  PC_GRPC_ABORTED = 10,
+  PC_GRPC_OUT_OF_RANGE = 11,
+  PC_GRPC_UNIMPLEMENTED = 12,
+  PC_GRPC_INTERNAL = 13,
+  PC_GRPC_UNAVAILABLE = 14,
+  PC_GRPC_DATA_LOSS = 15,
+  PC_GRPC_UNAUTHENTICATED = 16,
+};
+
+/* The 5-byte prefix of a gRPC message: compressed flag, big-endian length. */
+void pc__grpc_prefix(uint8_t out[5], bool compressed, uint32_t n);
+/* The first message of p[0..n): PC_EDECODE when the prefix is short, bad or
+ * announces more bytes than there are. msg points into p. */
+int pc__grpc_unprefix(const uint8_t *p, size_t n, bool *compressed, const uint8_t **msg,
+                      size_t *msg_n);
+/* grpc-message (percent-encoded) into out, NUL-terminated, control bytes as '?'. */
+void pc__grpc_message_decode(const char *in, size_t n, char *out, size_t cap);
+/* Whether the grpc-status-details-bin value (base64 google.rpc.Status) holds a
+ * google.rpc.RetryInfo; *delay_ms gets its retry_delay (0 when unset). */
+bool pc__grpc_retry_info(const char *b64, size_t n, uint64_t *delay_ms);
+const char *pc__grpc_code_name(int code);
+/* The Collector's policy: UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED,
+ * OUT_OF_RANGE, DATA_LOSS; RESOURCE_EXHAUSTED only with a RetryInfo. */
+bool pc__grpc_retryable(int code, bool has_retry_info);
+/* The gRPC code for an HTTP answer without grpc-status. */
+int pc__grpc_code_from_http(long status);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 

@@ -1,6 +1,8 @@
-/* otlphttp.c - the `otlphttp` exporter: sends batches to an OTLP/HTTP
- * backend with the Collector's keys and behaviour (retries with backoff,
- * Retry-After, a sending queue that may live on disk).
+/* otlphttp.c - the `otlphttp` and `otlp` exporters: send batches to an
+ * OTLP/HTTP or OTLP/gRPC backend with the Collector's keys and behaviour
+ * (retries with backoff, Retry-After or RetryInfo, a sending queue that may
+ * live on disk). Both are this one engine; `otlp` differs only in its wire
+ * (see "gRPC" below), so the queue, retry and counter code exists once.
  *
  * The one idea: consume encodes and compresses a request once, pushes the
  * finished bodies into the sending queue and returns (0 = held, safe to
@@ -19,7 +21,16 @@
  *
  * Batches bigger than max_request_body_size (before compression) are split
  * by resource, then scope, then profile, each part carrying the request's
- * dictionary; the parts are pushed all or none. */
+ * dictionary; the parts are pushed all or none.
+ *
+ * gRPC (`otlp`): the same requests over HTTP/2 cleartext with prior
+ * knowledge, one connection per call (libcurl 7.88 cannot start a second
+ * stream on such a connection; see easy_setup), as unary Export calls: content-type application/grpc, te: trailers,
+ * grpc-encoding, each body prefixed with gRPC's 5 bytes when it is queued.
+ * The outcome is grpc-status from the trailers (or a trailers-only answer),
+ * read by the header callback; which codes are retried is in grpcwire.c,
+ * and a RetryInfo delay plays the part of Retry-After. TLS is not spoken
+ * yet: create refuses https:// and asks for tls.insecure or http://. */
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -37,6 +48,8 @@
 
 #define PROFILES_PATH "/v1development/profiles"
 #define TRACES_PATH "/v1/traces"
+#define GRPC_PROFILES_PATH "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
+#define GRPC_TRACES_PATH "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define MAX_ANSWER_BYTES (64 * 1024) /* of a response body kept for its message */
 #define LOG_EVERY_MS 5000
 
@@ -55,11 +68,14 @@ typedef struct {
   int64_t num_consumers, queue_size;
   uint64_t queue_max_bytes;
   char *storage;
+  bool tls_insecure; /* otlp */
 } otlphttp_cfg_t;
 
 static const pc_opt_t retry_opts[] = {
     PC_OPT_BOOLEAN("enabled", "true", otlphttp_cfg_t, retry_enabled,
-                   "retry 429, 502, 503, 504 and connection errors"),
+                   "retry transient errors (HTTP 429, 502, 503, 504; gRPC UNAVAILABLE, "
+                   "DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED with RetryInfo, ...) and lost "
+                   "connections"),
     PC_OPT_DUR("initial_interval", "5s", otlphttp_cfg_t, initial_ms, 1, 3600000,
                "wait after the first failure"),
     PC_OPT_DUR("max_interval", "30s", otlphttp_cfg_t, max_interval_ms, 1, 86400000,
@@ -107,6 +123,30 @@ static const pc_opt_t otlphttp_opts[] = {
     PC_OPT_TABLE_END,
 };
 
+/* otlp: the Collector's keys for its gRPC exporter. */
+static const pc_opt_t tls_opts[] = {
+    PC_OPT_BOOLEAN("insecure", "false", otlphttp_cfg_t, tls_insecure,
+                   "speak cleartext HTTP/2 (h2c); must be true unless endpoint is http://, "
+                   "as TLS is not supported yet"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t otlp_opts[] = {
+    PC_OPT_STR("endpoint", NULL, otlphttp_cfg_t, endpoint,
+               "host:port or http://host:port of the gRPC backend"),
+    PC_OPT_HEADERS("headers", otlphttp_cfg_t, headers, "extra gRPC metadata on every call"),
+    PC_OPT_STR("compression", "gzip", otlphttp_cfg_t, compression, "gzip, zstd or none"),
+    PC_OPT_DUR("timeout", "5s", otlphttp_cfg_t, timeout_ms, 0, 3600000,
+               "per call, connect to trailers (sent as grpc-timeout); 0: none"),
+    PC_OPT_BYTES("max_request_body_size", "64MiB", otlphttp_cfg_t, max_body, 256,
+                 (int64_t)1 << 31,
+                 "profcol: split batches so no message exceeds this before compression"),
+    PC_OPT_SECTION("tls", tls_opts, "transport security"),
+    PC_OPT_SECTION("retry_on_failure", retry_opts, "retries with exponential backoff"),
+    PC_OPT_SECTION("sending_queue", queue_opts, "the queue between the pipeline and the backend"),
+    PC_OPT_TABLE_END,
+};
+
 /* ---- the instance -------------------------------------------------------------------- */
 
 typedef struct otlphttp otlphttp_t;
@@ -121,6 +161,12 @@ typedef struct {
   uint32_t tries;
   bool in_curl;
   pc_buf_t answer;
+  /* gRPC: what the answer's headers and trailers said (-1: no grpc-status) */
+  int grpc_status;
+  bool has_retry_info;
+  uint64_t retry_delay_ms;
+  pc_encoding_t grpc_enc; /* of the answer message */
+  char grpc_msg[256];
   char errbuf[CURL_ERROR_SIZE];
 } slot_t;
 
@@ -139,6 +185,7 @@ struct otlphttp {
   char id[128];           /* "exporter:otlphttp/x", for logs */
   char comp_id[128];      /* "otlphttp/x" */
   /* settings */
+  bool grpc; /* the otlp exporter */
   char *profiles_url, *traces_url;
   char **headers; /* "Name: value" */
   size_t n_headers;
@@ -229,6 +276,9 @@ static int parse_headers(otlphttp_t *x, const pc_cfg_node_t *h, pc_err_t *err) {
       return pc_cfg_error(err, v ? v : h, PC_EINVAL,
                           "header \"%s\" is set by the exporter (see encoding and compression)",
                           k);
+    if (x->grpc && (!strcasecmp(k, "te") || !strncasecmp(k, "grpc-", 5)))
+      return pc_cfg_error(err, v ? v : h, PC_EINVAL,
+                          "header \"%s\" is reserved by gRPC and set by the exporter", k);
     size_t n = strlen(k) + strlen(val) + 3;
     x->headers[x->n_headers] = pc_xmalloc(n);
     snprintf(x->headers[x->n_headers++], n, "%s: %s", k, val);
@@ -266,9 +316,33 @@ static int resolve_urls(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
   return 0;
 }
 
+/* otlp: endpoint is host:port or http://host:port; both signals go there. */
+static int resolve_grpc_urls(otlphttp_t *x, const otlphttp_cfg_t *c,
+                             const pc_create_args_t *args, pc_err_t *err) {
+  const pc_cfg_node_t *at = node_at(args->cfg, NULL, "endpoint");
+  const char *ep = c->endpoint ? c->endpoint : "";
+  if (!ep[0]) return pc_cfg_error(err, args->cfg, PC_EINVAL, "set endpoint (e.g. backend:4317)");
+  if (!strncmp(ep, "https://", 8))
+    return pc_cfg_error(err, at, PC_EINVAL, "TLS is not supported yet by the otlp exporter: "
+                        "use http://host:port or host:port with tls.insecure: true");
+  bool http = !strncmp(ep, "http://", 7);
+  if (!http && strstr(ep, "://"))
+    return pc_cfg_error(err, at, PC_EINVAL, "expected host:port or http://host:port, got \"%s\"",
+                        ep);
+  if (!http && !c->tls_insecure)
+    return pc_cfg_error(err, at, PC_EINVAL, "\"%s\" would mean TLS, which the otlp exporter "
+                        "does not speak yet: set tls.insecure: true for cleartext HTTP/2 (h2c) "
+                        "or write http://%s", ep, ep);
+  char base[1024];
+  snprintf(base, sizeof base, "%s%s", http ? "" : "http://", ep);
+  x->profiles_url = join_url(base, GRPC_PROFILES_PATH);
+  x->traces_url = join_url(base, GRPC_TRACES_PATH);
+  return 0;
+}
+
 static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_t *args,
                    pc_err_t *err) {
-  int rc = resolve_urls(x, c, args, err);
+  int rc = x->grpc ? resolve_grpc_urls(x, c, args, err) : resolve_urls(x, c, args, err);
   if (rc) return rc;
   if (!strcmp(c->compression, "gzip")) x->enc = PC_ENC_GZIP;
   else if (!strcmp(c->compression, "zstd")) x->enc = PC_ENC_ZSTD;
@@ -276,7 +350,8 @@ static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_
   else
     return pc_cfg_error(err, node_at(args->cfg, NULL, "compression"), PC_EINVAL,
                         "expected gzip, zstd or none, got \"%s\"", c->compression);
-  if (!strcmp(c->encoding, "proto")) x->json = false;
+  if (x->grpc) x->json = false;
+  else if (!strcmp(c->encoding, "proto")) x->json = false;
   else if (!strcmp(c->encoding, "json")) x->json = true;
   else
     return pc_cfg_error(err, node_at(args->cfg, NULL, "encoding"), PC_EINVAL,
@@ -309,10 +384,11 @@ static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, siz
                                    pc_err_t *err);
 static void otlphttp_destroy(void *self);
 
-static void *otlphttp_create(const pc_create_args_t *args, pc_err_t *err) {
+static void *create(const pc_create_args_t *args, bool grpc, pc_err_t *err) {
   otlphttp_cfg_t cfg = {0};
-  if (pc_cfg_apply(otlphttp_opts, args->cfg, &cfg, err)) return NULL;
+  if (pc_cfg_apply(grpc ? otlp_opts : otlphttp_opts, args->cfg, &cfg, err)) return NULL;
   otlphttp_t *x = pc_xcalloc(1, sizeof *x);
+  x->grpc = grpc;
   snprintf(x->id, sizeof x->id, "exporter:%s", args->id);
   snprintf(x->comp_id, sizeof x->comp_id, "%s", args->id);
   if (resolve(x, &cfg, args, err)) {
@@ -325,6 +401,14 @@ static void *otlphttp_create(const pc_create_args_t *args, pc_err_t *err) {
   x->consumer.retry_after_s = ra < 1 ? 1 : ra > 30 ? 30 : (uint32_t)ra;
   x->rng = (uint64_t)(uintptr_t)x ^ pc__now_ms() ^ 0x9e3779b97f4a7c15ull;
   return x;
+}
+
+static void *otlphttp_create(const pc_create_args_t *args, pc_err_t *err) {
+  return create(args, false, err);
+}
+
+static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
+  return create(args, true, err);
 }
 
 static pc_consumer_t *otlphttp_consumer(void *self) { return &((otlphttp_t *)self)->consumer; }
@@ -433,7 +517,65 @@ static size_t curl_on_answer(char *p, size_t size, size_t nmemb, void *userdata)
   return n;
 }
 
+/* "name: value\r\n" -> whether it is name, with the trimmed value. */
+static bool header_is(const char *line, size_t n, const char *name, const char **v, size_t *vn) {
+  size_t k = strlen(name);
+  if (n <= k || line[k] != ':' || strncasecmp(line, name, k)) return false;
+  size_t i = k + 1;
+  while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+  while (n > i && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' ')) n--;
+  *v = line + i;
+  *vn = n - i;
+  return true;
+}
+
+/* gRPC: libcurl hands response headers and HTTP/2 trailers alike to this. */
+static size_t curl_on_header(char *p, size_t size, size_t nitems, void *userdata) {
+  slot_t *s = userdata;
+  size_t n = size * nitems;
+  const char *v;
+  size_t vn;
+  if (header_is(p, n, "grpc-status", &v, &vn)) {
+    char num[8] = "";
+    memcpy(num, v, vn < sizeof num - 1 ? vn : sizeof num - 1);
+    char *end;
+    long code = strtol(num, &end, 10);
+    s->grpc_status = end != num && !*end && code >= 0 && code < 100 ? (int)code
+                                                                    : PC_GRPC_UNKNOWN;
+  } else if (header_is(p, n, "grpc-message", &v, &vn)) {
+    pc__grpc_message_decode(v, vn, s->grpc_msg, sizeof s->grpc_msg);
+  } else if (header_is(p, n, "grpc-status-details-bin", &v, &vn)) {
+    s->has_retry_info = pc__grpc_retry_info(v, vn, &s->retry_delay_ms);
+  } else if (header_is(p, n, "grpc-encoding", &v, &vn)) {
+    if (pc_encoding_parse((pc_str_t){(const uint8_t *)v, vn}, &s->grpc_enc))
+      s->grpc_enc = PC_ENC_IDENTITY; /* unknown: the message is not read */
+  }
+  return n;
+}
+
 /* ---- sending ---------------------------------------------------------------------------- */
+
+static struct curl_slist *append(struct curl_slist *l, const char *line) {
+  if (!(l = curl_slist_append(l, line))) pc_oom();
+  return l;
+}
+
+/* gRPC's request headers (HTTP/2 lowercases the names). */
+static struct curl_slist *grpc_headers(otlphttp_t *x, struct curl_slist *l, pc_encoding_t enc) {
+  char line[64];
+  l = append(l, "Content-Type: application/grpc");
+  l = append(l, "TE: trailers");
+  l = append(l, "grpc-accept-encoding: identity,gzip,deflate,zstd");
+  if (enc != PC_ENC_IDENTITY) {
+    snprintf(line, sizeof line, "grpc-encoding: %s", pc_encoding_name(enc));
+    l = append(l, line);
+  }
+  if (x->timeout_ms) {
+    snprintf(line, sizeof line, "grpc-timeout: %" PRIu64 "m", x->timeout_ms);
+    l = append(l, line);
+  }
+  return l;
+}
 
 static struct curl_slist *headers_for(otlphttp_t *x, bool json, pc_encoding_t enc) {
   struct curl_slist **h = &x->hdrs[json][enc];
@@ -441,6 +583,7 @@ static struct curl_slist *headers_for(otlphttp_t *x, bool json, pc_encoding_t en
   struct curl_slist *l = NULL;
   for (size_t i = 0; i < x->n_headers; i++)
     if (!(l = curl_slist_append(l, x->headers[i]))) pc_oom();
+  if (x->grpc) return *h = grpc_headers(x, l, enc);
   if (!(l = curl_slist_append(l, json ? "Content-Type: application/json"
                                       : "Content-Type: application/x-protobuf")))
     pc_oom();
@@ -478,6 +621,11 @@ static void send_try(slot_t *s) {
   }
   s->answer.n = 0;
   s->errbuf[0] = 0;
+  s->grpc_status = -1;
+  s->has_retry_info = false;
+  s->retry_delay_ms = 0;
+  s->grpc_enc = PC_ENC_IDENTITY;
+  s->grpc_msg[0] = 0;
   s->tries++;
   curl_easy_setopt(s->easy, CURLOPT_URL, url);
   curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER,
@@ -550,14 +698,45 @@ static bool answer_is_json(slot_t *s) {
   return s->item->meta.json;
 }
 
+/* gRPC: the answer's message, without its prefix and decompressed into
+ * plain when needed. PC_EDECODE (or the decompressor's error) when it is not
+ * one well-formed message; an empty answer is an empty message. */
+static int grpc_answer_message(slot_t *s, pc_buf_t *plain, const uint8_t **p, size_t *n) {
+  *p = s->answer.p;
+  *n = 0;
+  if (!s->answer.n) return 0;
+  bool compressed;
+  int rc = pc__grpc_unprefix(s->answer.p, s->answer.n, &compressed, p, n);
+  if (rc || !compressed) return rc;
+  if (s->grpc_enc == PC_ENC_IDENTITY) return PC_EDECODE;
+  pc_err_t err = {0};
+  if ((rc = pc_decompress(s->grpc_enc, *p, *n, MAX_ANSWER_BYTES, plain, &err))) return rc;
+  *p = plain->p;
+  *n = plain->n;
+  return 0;
+}
+
+/* Read partial_success out of the answer to a delivered batch. */
+static int parse_success(slot_t *s, bool traces, int64_t *rejected, char *msg, size_t cap) {
+  if (!s->x->grpc)
+    return pc__parse_export_response(answer_is_json(s), traces, s->answer.p, s->answer.n,
+                                     rejected, msg, cap);
+  pc_buf_t plain = {0};
+  const uint8_t *p;
+  size_t n;
+  int rc = grpc_answer_message(s, &plain, &p, &n);
+  if (!rc) rc = pc__parse_export_response(false, traces, p, n, rejected, msg, cap);
+  pc_buf_free(&plain);
+  return rc;
+}
+
 static void on_delivered(slot_t *s) {
   otlphttp_t *x = s->x;
   const pc__qitem_t *it = s->item;
   bool traces = it->meta.signal == PC_SIGNAL_TRACES;
   int64_t rejected = 0;
   char msg[256];
-  if (pc__parse_export_response(answer_is_json(s), traces, s->answer.p, s->answer.n, &rejected,
-                                msg, sizeof msg))
+  if (parse_success(s, traces, &rejected, msg, sizeof msg))
     pc_log(x->id, PC_LOG_DEBUG, "the backend's %zu-byte success answer is not an Export%s"
            "ServiceResponse; taken as full success", s->answer.n, traces ? "Trace" : "Profiles");
   x->st.sent_batches++;
@@ -633,7 +812,9 @@ static bool retry_later(slot_t *s, uint64_t min_delay_ms, const char *why) {
     pc_log(x->id, PC_LOG_WARN, "sending a %s batch (%u profiles, %zu bytes) failed: %s; retry %u "
            "in %" PRIu64 " ms%s%s", signal_name(&s->item->meta), s->item->meta.profiles,
            s->item->body->n, why, s->tries, delay,
-           min_delay_ms && delay == min_delay_ms ? " (the backend's Retry-After)" : "",
+           min_delay_ms && delay == min_delay_ms
+               ? s->x->grpc ? " (the backend's RetryInfo)" : " (the backend's Retry-After)"
+               : "",
            pc__suppressed(skipped, sup));
   uv_timer_start(&s->backoff, backoff_on_fire, delay, 0);
   return true;
@@ -660,8 +841,45 @@ static bool curl_permanent(CURLcode rc) {
          rc == CURLE_NOT_BUILT_IN || rc == CURLE_BAD_FUNCTION_ARGUMENT;
 }
 
+/* gRPC: the outcome is grpc-status, not the HTTP status. */
+static void on_grpc_done(slot_t *s, CURLcode rc) {
+  otlphttp_t *x = s->x;
+  long status = 0;
+  curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (rc == CURLE_OK && s->grpc_status == PC_GRPC_OK) {
+    on_delivered(s);
+    return;
+  }
+  x->st.failed_attempts++;
+  char why[512];
+  char *url = NULL;
+  curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+  bool retryable;
+  if (rc != CURLE_OK) { /* lost or refused connection, reset stream, timeout */
+    snprintf(why, sizeof why, "gRPC call %s: %s", url ? url : "?",
+             s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+    retryable = !curl_permanent(rc);
+  } else {
+    int code = s->grpc_status;
+    if (code < 0)
+      code = status == 200 ? PC_GRPC_INTERNAL : pc__grpc_code_from_http(status);
+    snprintf(why, sizeof why, "gRPC status %s (%d) from %s%s: \"%s\"", pc__grpc_code_name(code),
+             code, url ? url : "?", s->grpc_status < 0 ? " (no grpc-status; from the HTTP "
+             "status)" : "", s->grpc_msg[0] ? s->grpc_msg : s->grpc_status < 0 ?
+             "HTTP status without gRPC trailers" : "");
+    retryable = pc__grpc_retryable(code, s->has_retry_info);
+  }
+  uint64_t min_delay = retryable && s->has_retry_info ? s->retry_delay_ms : 0;
+  if (retryable && x->retry_enabled && retry_later(s, min_delay, why)) return;
+  drop(s, why, retryable);
+}
+
 static void on_transfer_done(slot_t *s, CURLcode rc) {
   otlphttp_t *x = s->x;
+  if (x->grpc) {
+    on_grpc_done(s, rc);
+    return;
+  }
   long status = 0;
   curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
   if (rc == CURLE_OK && status >= 200 && status < 300) {
@@ -720,12 +938,23 @@ static void parts_free(parts_t *p) {
   free(p->metas);
 }
 
+/* The body to queue: compressed, and for gRPC behind the message prefix. */
+static int compress_body(otlphttp_t *x, const uint8_t *p, size_t n, pc_buf_t *z) {
+  uint8_t prefix[5] = {0};
+  if (x->grpc && pc_buf_append(z, prefix, sizeof prefix)) pc_oom();
+  int rc = pc_compress(x->enc, 0, p, n, z);
+  if (rc || !x->grpc) return rc;
+  if (z->n - 5 > UINT32_MAX) return PC_ELIMIT;
+  pc__grpc_prefix(z->p, x->enc != PC_ENC_IDENTITY, (uint32_t)(z->n - 5));
+  return 0;
+}
+
 /* Compress what is in scratch (the encoding of req) into a new part. */
 static int add_part(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err) {
   uint64_t profiles = pc_request_profile_count(req);
   if (profiles == 0) return 0; /* a split can leave a resource without profiles */
   pc_buf_t z = {0};
-  int rc = pc_compress(x->enc, 0, x->scratch.p, x->scratch.n, &z);
+  int rc = compress_body(x, x->scratch.p, x->scratch.n, &z);
   if (rc) {
     pc_buf_free(&z);
     return pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", x->scratch.n,
@@ -828,6 +1057,9 @@ static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, siz
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
   if (!x->traces_url)
     return pc_err_set(err, PC_EINVAL, "exporter %s has no traces_endpoint", x->comp_id);
+  if (x->grpc && json) /* there is no traces model to re-encode them with */
+    return pc_err_set(err, PC_EINVAL, "exporter %s sends traces over gRPC as protobuf only; "
+                      "an OTLP-JSON traces request cannot be forwarded", x->comp_id);
   if (n > x->max_body)
     return pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
                       "max_request_body_size (%" PRIu64 " bytes)", n, x->max_body);
@@ -837,7 +1069,7 @@ static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, siz
     return rc;
   }
   pc_buf_t z = {0};
-  if ((rc = pc_compress(x->enc, 0, body, n, &z))) {
+  if ((rc = compress_body(x, body, n, &z))) {
     pc_buf_free(&z);
     return pc_err_set(err, rc, "cannot compress a %zu-byte traces request: %s", n,
                       pc_strerror(rc));
@@ -875,6 +1107,33 @@ static int open_queue(otlphttp_t *x, pc_err_t *err) {
   return pc__queue_open(&o, &x->q, err);
 }
 
+/* A slot's easy handle with every option that does not change per try;
+ * -1 when curl_easy_init fails. */
+static int easy_setup(slot_t *s) {
+  otlphttp_t *x = s->x;
+  if (!(s->easy = curl_easy_init())) return -1;
+  curl_easy_setopt(s->easy, CURLOPT_PRIVATE, (char *)s);
+  curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(s->easy, CURLOPT_POST, 1L);
+  curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, curl_on_answer);
+  curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+  curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
+  curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)x->timeout_ms);
+  curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "profcol");
+  curl_easy_setopt(s->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, x->grpc ? "http" : "http,https");
+  if (x->grpc) {
+    curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    /* libcurl 7.88 (Debian 12) cannot start a second stream on a
+     * prior-knowledge HTTP/2 connection (it fails with CURLE_HTTP2 or sends
+     * nothing), so every call gets its own connection. */
+    curl_easy_setopt(s->easy, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, curl_on_header);
+    curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
+  }
+  return 0;
+}
+
 static int setup_curl(otlphttp_t *x, pc_err_t *err) {
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return pc_err_set(err, PC_EIO, "libcurl failed to initialise");
@@ -886,21 +1145,12 @@ static int setup_curl(otlphttp_t *x, pc_err_t *err) {
   curl_multi_setopt(x->multi, CURLMOPT_TIMERDATA, x);
   /* Keep one idle connection per consumer for reuse. */
   curl_multi_setopt(x->multi, CURLMOPT_MAXCONNECTS, (long)x->num_consumers);
+  if (x->grpc) /* no multiplexing either: see easy_setup */
+    curl_multi_setopt(x->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
   x->slots = pc_xcalloc(x->num_consumers, sizeof *x->slots);
   for (uint32_t i = 0; i < x->num_consumers; i++) {
-    slot_t *s = &x->slots[i];
-    s->x = x;
-    if (!(s->easy = curl_easy_init())) return pc_err_set(err, PC_ENOMEM, "curl_easy_init failed");
-    curl_easy_setopt(s->easy, CURLOPT_PRIVATE, (char *)s);
-    curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(s->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, curl_on_answer);
-    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
-    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)x->timeout_ms);
-    curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "profcol");
-    curl_easy_setopt(s->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    x->slots[i].x = x;
+    if (easy_setup(&x->slots[i])) return pc_err_set(err, PC_ENOMEM, "curl_easy_init failed");
   }
   return 0;
 }
@@ -935,7 +1185,8 @@ static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   pc_log(x->id, PC_LOG_INFO, "sending profiles to %s%s%s (%s, %s), up to %u requests in flight, "
          "queue of %" PRIu64 " batches / %" PRIu64 " bytes%s", x->profiles_url ? x->profiles_url
          : "(none)", x->traces_url ? ", traces to " : "", x->traces_url ? x->traces_url : "",
-         x->json ? "json" : "protobuf", pc_encoding_name(x->enc), x->num_consumers,
+         x->grpc ? "gRPC" : x->json ? "json" : "protobuf", pc_encoding_name(x->enc),
+         x->num_consumers,
          x->queue_items, x->queue_bytes, x->persistent ? ", persistent" : ", in memory");
   pump(x);
   return 0;
@@ -1096,6 +1347,21 @@ static void otlphttp_metrics(void *self, pc_metrics_t *m) {
 #undef C
 #undef G
 }
+
+/* The same engine speaking OTLP/gRPC (h2c); see the top of the file. */
+const pc_component_t pc_exporter_otlp = {
+    .type = "otlp",
+    .kind = PC_EXPORTER,
+    .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES,
+    .stability = "alpha",
+    .options = otlp_opts,
+    .create = otlp_create,
+    .consumer = otlphttp_consumer,
+    .start = otlphttp_start,
+    .shutdown = otlphttp_shutdown,
+    .destroy = otlphttp_destroy,
+    .metrics = otlphttp_metrics,
+};
 
 const pc_component_t pc_exporter_otlphttp = {
     .type = "otlphttp",

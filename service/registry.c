@@ -21,6 +21,7 @@ static const pc_component_t *const exporters[] = {
     &pc_exporter_debug,
     &pc_exporter_file,
     &pc_exporter_otlphttp,
+    &pc_exporter_otlp,
     &pc_exporter_nop,
     NULL,
 };

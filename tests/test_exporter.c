@@ -1,5 +1,6 @@
 /* test_exporter.c - the exporter suite: one TCase per source file of
- * exporter/ (queue.c, otlphttp.c; file.c with file_storage.c and debug.c),
+ * exporter/ (queue.c, otlphttp.c; file.c with file_storage.c and debug.c;
+ * otlp, the gRPC side of otlphttp.c, against the otlp receiver),
  * against real loopback sockets and real files. */
 #include <check.h>
 #include <stdlib.h>
@@ -7,12 +8,14 @@
 TCase *pc_test_queue_tcase(void);
 TCase *pc_test_otlphttp_tcase(void);
 TCase *pc_test_file_tcase(void);
+TCase *pc_test_otlp_tcase(void);
 
 static Suite *exporter_suite(void) {
   Suite *s = suite_create("exporter");
   suite_add_tcase(s, pc_test_queue_tcase());
   suite_add_tcase(s, pc_test_otlphttp_tcase());
   suite_add_tcase(s, pc_test_file_tcase());
+  suite_add_tcase(s, pc_test_otlp_tcase());
   return s;
 }
 

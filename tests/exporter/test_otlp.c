@@ -1,0 +1,438 @@
+/* test_otlp.c - the `otlp` exporter (OTLP/gRPC over h2c, exporter/otlphttp.c
+ * with exporter/grpcwire.c) against profcol's own gRPC server: the otlp
+ * receiver's grpc protocol (receiver/grpc.c, built on libnghttp2, not
+ * libcurl) on a loop thread with a recording consumer. Same data in and out,
+ * UNAVAILABLE with RetryInfo retried after the server's delay,
+ * INVALID_ARGUMENT dropped at once, a backend down then up, config errors,
+ * and the wire helpers on crafted input. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../exporter/internal.h"
+#include "../../receiver/grpc.h"
+#include "../pdata/testdata.h"
+#include "fixture.h"
+
+#define RETRY_FAST                                  \
+  "retry_on_failure:\n"                             \
+  "  initial_interval: 20ms\n"                      \
+  "  max_interval: 100ms\n"                         \
+  "  max_elapsed_time: 20s\n"
+
+/* ---- the backend: the otlp receiver on a loop thread -------------------------- */
+
+#define MAX_GOT 16
+
+typedef struct {
+  pc_consumer_t c;
+  pthread_mutex_t mu;
+  unsigned calls;
+  unsigned eagain_first; /* answer PC_EAGAIN (UNAVAILABLE) to this many calls */
+  int rc;                /* then this */
+  unsigned n_got;
+  pc_buf_t got[MAX_GOT]; /* accepted requests, re-encoded as protobuf */
+} rec_t;
+
+typedef struct {
+  uv_loop_t loop;
+  uv_async_t stop;
+  pthread_t thread;
+  pc_cfg_t *cfg;
+  void *rx;
+  int port;
+  rec_t rec;
+} backend_t;
+
+static int rec_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  rec_t *r = container_of(self, rec_t, c);
+  pthread_mutex_lock(&r->mu);
+  int rc = r->calls++ < r->eagain_first ? PC_EAGAIN : r->rc;
+  if (!rc && r->n_got < MAX_GOT) ck_assert_int_eq(pc_proto_encode(req, &r->got[r->n_got++]), 0);
+  pthread_mutex_unlock(&r->mu);
+  if (rc) pc_err_set(err, rc, "test backend refuses: %s", pc_err_name(rc));
+  return rc;
+}
+
+static void *backend_main(void *arg) {
+  backend_t *b = arg;
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+static void backend_on_shutdown(void *arg) {
+  backend_t *b = arg;
+  uv_close((uv_handle_t *)&b->stop, NULL);
+}
+
+static void backend_on_stop(uv_async_t *a) {
+  backend_t *b = container_of(a, backend_t, stop);
+  pc_receiver_otlp.shutdown(b->rx, uv_now(&b->loop) + 3000, backend_on_shutdown, b);
+}
+
+/* Listen on 127.0.0.1:port (0: any free port); the consumer answers
+ * UNAVAILABLE to the first eagain_first calls (RetryInfo of retry_after_s),
+ * then rc. */
+static backend_t *backend_start(int port, unsigned eagain_first, int rc) {
+  backend_t *b = pc_xcalloc(1, sizeof *b);
+  pthread_mutex_init(&b->rec.mu, NULL);
+  b->rec.c.consume_profiles = rec_profiles;
+  b->rec.c.retry_after_s = 1;
+  b->rec.eagain_first = eagain_first;
+  b->rec.rc = rc;
+  ck_assert_int_eq(uv_loop_init(&b->loop), 0);
+  ck_assert_int_eq(uv_async_init(&b->loop, &b->stop, backend_on_stop), 0);
+  char yaml[256];
+  snprintf(yaml, sizeof yaml, "protocols:\n  grpc:\n    endpoint: 127.0.0.1:%d\n", port);
+  pc_err_t err = {0};
+  b->cfg = pc_cfg_load_string("backend.yaml", yaml, &err);
+  ck_assert_msg(b->cfg != NULL, "%s", err.msg);
+  pc_create_args_t args = {.id = "otlp/backend", .cfg = pc_cfg_root(b->cfg), .next = &b->rec.c,
+                           .signals = PC_SIGNAL_PROFILES};
+  b->rx = pc_receiver_otlp.create(&args, &err);
+  ck_assert_msg(b->rx != NULL, "%s", err.msg);
+  ck_assert_msg(pc_receiver_otlp.start(b->rx, &b->loop, &err) == 0, "%s", err.msg);
+  b->port = pc__otlp_grpc_port(b->rx);
+  ck_assert_int_gt(b->port, 0);
+  ck_assert_int_eq(pthread_create(&b->thread, NULL, backend_main, b), 0);
+  return b;
+}
+
+static void backend_stop(backend_t *b) {
+  ck_assert_int_eq(uv_async_send(&b->stop), 0);
+  ck_assert_int_eq(pthread_join(b->thread, NULL), 0);
+  ck_assert_int_eq(uv_loop_close(&b->loop), 0);
+  pc_receiver_otlp.destroy(b->rx);
+  pc_cfg_free(b->cfg);
+  for (unsigned i = 0; i < MAX_GOT; i++) pc_buf_free(&b->rec.got[i]);
+  pthread_mutex_destroy(&b->rec.mu);
+  free(b);
+}
+
+static unsigned backend_calls(backend_t *b) {
+  pthread_mutex_lock(&b->rec.mu);
+  unsigned n = b->rec.calls;
+  pthread_mutex_unlock(&b->rec.mu);
+  return n;
+}
+
+/* Accepted request i decodes to exactly fx_request(want_id). */
+static void check_got(backend_t *b, unsigned i, uint64_t want_id) {
+  pthread_mutex_lock(&b->rec.mu);
+  ck_assert_uint_gt(b->rec.n_got, i);
+  pc_arena_t *a = pc_arena_new(4096), *w = pc_arena_new(4096);
+  pc_buf_t plain = {0};
+  pc_request_t got, want;
+  fx_decode("application/x-protobuf", "", b->rec.got[i].p, b->rec.got[i].n, a, &plain, &got);
+  pthread_mutex_unlock(&b->rec.mu);
+  fx_request(w, &want, want_id);
+  pc_test_assert_request_eq(&want, &got);
+  pc_buf_free(&plain);
+  pc_arena_free(a);
+  pc_arena_free(w);
+}
+
+static uint64_t got_id(backend_t *b, unsigned i) {
+  pthread_mutex_lock(&b->rec.mu);
+  ck_assert_uint_gt(b->rec.n_got, i);
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_buf_t plain = {0};
+  pc_request_t got;
+  fx_decode("application/x-protobuf", "", b->rec.got[i].p, b->rec.got[i].n, a, &plain, &got);
+  pthread_mutex_unlock(&b->rec.mu);
+  uint64_t id = fx_request_id(&got);
+  pc_buf_free(&plain);
+  pc_arena_free(a);
+  return id;
+}
+
+/* A loopback port nobody listens on (bound, then closed). */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  socklen_t n = sizeof sa;
+  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &n), 0);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+/* ---- the exporter ---------------------------------------------------------------- */
+
+static pc_otlphttp_stats_t stats(fx_t *fx) {
+  pc_otlphttp_stats_t st;
+  ck_assert_int_eq(pc_otlphttp_stats(fx->inst, &st), 0);
+  return st;
+}
+
+static void consume_ids(fx_t *fx, uint64_t first, int n) {
+  for (int i = 0; i < n; i++) {
+    pc_arena_t *a = pc_arena_new(4096);
+    pc_request_t req;
+    fx_request(a, &req, first + (uint64_t)i);
+    pc_err_t err = {0};
+    int rc = fx->c->consume_profiles(fx->c, &req, &err);
+    ck_assert_msg(rc == 0, "consume %d: %s (%s)", i, pc_err_name(rc), err.msg);
+    pc_arena_free(a);
+  }
+}
+
+typedef struct {
+  fx_t *fx;
+  uint64_t n;
+} wait_t;
+
+static bool sent_at_least(void *arg) {
+  wait_t *w = arg;
+  return stats(w->fx).sent_batches >= w->n;
+}
+static bool dropped_at_least(void *arg) {
+  wait_t *w = arg;
+  return stats(w->fx).dropped_batches >= w->n;
+}
+static bool failed_at_least(void *arg) {
+  wait_t *w = arg;
+  return stats(w->fx).failed_attempts >= w->n;
+}
+
+static void wait_for(fx_t *fx, bool (*cond)(void *), uint64_t n, uint64_t timeout_ms,
+                     const char *what) {
+  wait_t w = {.fx = fx, .n = n};
+  pc_otlphttp_stats_t st;
+  bool ok = fx_run_until(fx, cond, &w, timeout_ms);
+  st = stats(fx);
+  ck_assert_msg(ok, "waiting for %llu %s: sent %llu, dropped %llu, failed %llu", 
+                (unsigned long long)n, what, (unsigned long long)st.sent_batches,
+                (unsigned long long)st.dropped_batches, (unsigned long long)st.failed_attempts);
+}
+
+/* ---- cases ------------------------------------------------------------------------- */
+
+static void delivers_with(const char *compression, int consumers) {
+  backend_t *b = backend_start(0, 0, 0);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: 127.0.0.1:%d\ntls:\n  insecure: true\n"
+          "compression: %s\nheaders:\n  x-scope-orgid: tenant-7\n" RETRY_FAST
+          "sending_queue:\n  num_consumers: %d\n", b->port, compression, consumers);
+  consume_ids(&fx, 1, 5);
+  wait_for(&fx, sent_at_least, 5, 10000, "sent");
+  ck_assert_uint_eq(backend_calls(b), 5);
+  unsigned seen = 0;
+  for (unsigned i = 0; i < 5; i++) {
+    uint64_t id = got_id(b, i);
+    if (consumers == 1) ck_assert_uint_eq(id, 1 + i); /* FIFO with one call at a time */
+    ck_assert(id >= 1 && id <= 5 && !(seen & 1u << id));
+    seen |= 1u << id;
+    check_got(b, i, id);
+  }
+  pc_otlphttp_stats_t st = stats(&fx);
+  ck_assert_uint_eq(st.failed_attempts, 0);
+  ck_assert_uint_eq(st.dropped_batches, 0);
+  ck_assert_uint_gt(st.sent_profiles, 0);
+  fx_close(&fx, 2000);
+  backend_stop(b);
+}
+
+START_TEST(delivers_gzip_same_data) { delivers_with("gzip", 1); }
+END_TEST
+
+START_TEST(delivers_zstd_multiplexed) { delivers_with("zstd", 4); }
+END_TEST
+
+START_TEST(delivers_uncompressed) { delivers_with("none", 2); }
+END_TEST
+
+/* UNAVAILABLE with a 1 s RetryInfo, twice: retried no sooner than the
+ * server asked (our own backoff is 20 ms), then delivered intact. */
+START_TEST(unavailable_retried_after_retry_info) {
+  backend_t *b = backend_start(0, 2, 0);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n" RETRY_FAST
+          "sending_queue:\n  num_consumers: 1\n", b->port);
+  uint64_t t0 = pc__now_ms();
+  consume_ids(&fx, 7, 1);
+  wait_for(&fx, sent_at_least, 1, 10000, "sent");
+  uint64_t took = pc__now_ms() - t0;
+  ck_assert_msg(took >= 1900, "delivered after %llu ms, before two 1 s RetryInfo delays",
+                (unsigned long long)took);
+  pc_otlphttp_stats_t st = stats(&fx);
+  ck_assert_uint_eq(st.failed_attempts, 2);
+  ck_assert_uint_eq(st.retries, 2);
+  ck_assert_uint_eq(st.dropped_batches, 0);
+  ck_assert_uint_eq(backend_calls(b), 3);
+  check_got(b, 0, 7);
+  fx_close(&fx, 2000);
+  backend_stop(b);
+}
+END_TEST
+
+/* INVALID_ARGUMENT (the pipeline says PC_EINVAL): dropped after one try. */
+START_TEST(invalid_argument_not_retried) {
+  backend_t *b = backend_start(0, 0, PC_EINVAL);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: 127.0.0.1:%d\ntls:\n  insecure: true\n"
+          RETRY_FAST, b->port);
+  consume_ids(&fx, 1, 1);
+  wait_for(&fx, dropped_at_least, 1, 5000, "dropped");
+  fx_run_for(&fx, 300); /* a retry would come after 20 ms */
+  pc_otlphttp_stats_t st = stats(&fx);
+  ck_assert_uint_eq(st.retries, 0);
+  ck_assert_uint_eq(st.failed_attempts, 1);
+  ck_assert_uint_eq(st.sent_batches, 0);
+  ck_assert_uint_gt(st.dropped_profiles, 0);
+  ck_assert_uint_eq(backend_calls(b), 1);
+  fx_close(&fx, 2000);
+  backend_stop(b);
+}
+END_TEST
+
+/* Nobody listens: connection refused is retried until the backend comes up. */
+START_TEST(backend_down_then_up) {
+  int port = free_port();
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n" RETRY_FAST,
+          port);
+  consume_ids(&fx, 3, 2);
+  wait_for(&fx, failed_at_least, 2, 5000, "failed attempts");
+  ck_assert_uint_eq(stats(&fx).sent_batches, 0);
+  backend_t *b = backend_start(port, 0, 0);
+  wait_for(&fx, sent_at_least, 2, 10000, "sent");
+  ck_assert_uint_eq(stats(&fx).dropped_batches, 0);
+  ck_assert_uint_gt(stats(&fx).retries, 0);
+  uint64_t a = got_id(b, 0), c = got_id(b, 1);
+  ck_assert(a + c == 7 && a != c);
+  check_got(b, 0, a);
+  check_got(b, 1, c);
+  fx_close(&fx, 2000);
+  backend_stop(b);
+}
+END_TEST
+
+static void refused(const char *yaml, const char *want) {
+  pc_err_t err = {0};
+  void *x = fx_create(&pc_exporter_otlp, "otlp/bad", PC_SIGNAL_PROFILES, &err, "%s", yaml);
+  ck_assert_ptr_null(x);
+  ck_assert_msg(strstr(err.msg, want), "\"%s\" does not say \"%s\"", err.msg, want);
+}
+
+START_TEST(config_errors) {
+  refused("endpoint: https://backend:4317\n", "TLS is not supported");
+  refused("endpoint: backend:4317\n", "tls.insecure: true");
+  refused("endpoint: ftp://backend:4317\n", "host:port");
+  refused("tls:\n  insecure: true\n", "set endpoint");
+  refused("endpoint: http://b:1\ncompression: br\n", "gzip, zstd or none");
+  refused("endpoint: http://b:1\nheaders:\n  grpc-timeout: 1S\n", "reserved by gRPC");
+  pc_err_t err = {0};
+  void *x = fx_create(&pc_exporter_otlp, "otlp/ok", PC_SIGNAL_PROFILES, &err,
+                      "endpoint: backend:4317\ntls:\n  insecure: true\ntimeout: 2s\n");
+  ck_assert_msg(x != NULL, "%s", err.msg);
+  pc_exporter_otlp.destroy(x);
+}
+END_TEST
+
+/* ---- grpcwire.c ---------------------------------------------------------------------- */
+
+static void b64(const uint8_t *p, size_t n, char *out) {
+  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                 (i + 2 < n ? p[i + 2] : 0);
+    out[o++] = t[v >> 18 & 63];
+    out[o++] = t[v >> 12 & 63];
+    out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
+    out[o++] = i + 2 < n ? t[v & 63] : '=';
+  }
+  out[o] = 0;
+}
+
+START_TEST(wire_retry_info) {
+  /* Status{code: 8, message: "m", details: [Any{BadRequest}, Any{RetryInfo{2.5 s}}]} */
+  static const char ri[] = "type.googleapis.com/google.rpc.RetryInfo";
+  static const char br[] = "type.googleapis.com/google.rpc.BadRequest";
+  uint8_t st[256];
+  size_t n = 0;
+  st[n++] = 0x08, st[n++] = 8;                   /* code */
+  st[n++] = 0x12, st[n++] = 1, st[n++] = 'm';    /* message */
+  st[n++] = 0x1a, st[n++] = (uint8_t)(2 + sizeof br - 1 + 2);
+  st[n++] = 0x0a, st[n++] = sizeof br - 1;
+  memcpy(st + n, br, sizeof br - 1), n += sizeof br - 1;
+  st[n++] = 0x12, st[n++] = 0;                   /* empty value */
+  const uint8_t info[] = {0x0a, 7, 0x08, 2, 0x10, 0x80, 0xe5, 0x9a, 0x77}; /* 2 s + 250 ms */
+  st[n++] = 0x1a, st[n++] = (uint8_t)(2 + sizeof ri - 1 + 2 + sizeof info);
+  st[n++] = 0x0a, st[n++] = sizeof ri - 1;
+  memcpy(st + n, ri, sizeof ri - 1), n += sizeof ri - 1;
+  st[n++] = 0x12, st[n++] = sizeof info;
+  memcpy(st + n, info, sizeof info), n += sizeof info;
+  char text[400];
+  b64(st, n, text);
+  uint64_t ms = 0;
+  ck_assert(pc__grpc_retry_info(text, strlen(text), &ms));
+  ck_assert_uint_eq(ms, 2250);
+  /* The same without padding, as gRPC sends it. */
+  size_t tn = strlen(text);
+  while (text[tn - 1] == '=') tn--;
+  ms = 0;
+  ck_assert(pc__grpc_retry_info(text, tn, &ms));
+  ck_assert_uint_eq(ms, 2250);
+  /* Only the BadRequest detail: no RetryInfo. */
+  b64(st, 5 + 2 + 2 + (sizeof br - 1) + 2, text);
+  ck_assert(!pc__grpc_retry_info(text, strlen(text), &ms));
+  ck_assert(!pc__grpc_retry_info("!!!", 3, &ms));
+  ck_assert(!pc__grpc_retry_info("", 0, &ms));
+}
+END_TEST
+
+START_TEST(wire_codes_and_messages) {
+  ck_assert(pc__grpc_retryable(PC_GRPC_UNAVAILABLE, false));
+  ck_assert(pc__grpc_retryable(PC_GRPC_DEADLINE_EXCEEDED, false));
+  ck_assert(pc__grpc_retryable(PC_GRPC_ABORTED, false));
+  ck_assert(pc__grpc_retryable(PC_GRPC_OUT_OF_RANGE, false));
+  ck_assert(pc__grpc_retryable(PC_GRPC_DATA_LOSS, false));
+  ck_assert(pc__grpc_retryable(PC_GRPC_RESOURCE_EXHAUSTED, true));
+  ck_assert(!pc__grpc_retryable(PC_GRPC_RESOURCE_EXHAUSTED, false));
+  ck_assert(!pc__grpc_retryable(PC_GRPC_INVALID_ARGUMENT, true));
+  ck_assert(!pc__grpc_retryable(PC_GRPC_UNIMPLEMENTED, false));
+  ck_assert(!pc__grpc_retryable(PC_GRPC_INTERNAL, false));
+  ck_assert_int_eq(pc__grpc_code_from_http(503), PC_GRPC_UNAVAILABLE);
+  ck_assert_int_eq(pc__grpc_code_from_http(404), PC_GRPC_UNIMPLEMENTED);
+  ck_assert_int_eq(pc__grpc_code_from_http(500), PC_GRPC_UNKNOWN);
+  ck_assert_str_eq(pc__grpc_code_name(3), "INVALID_ARGUMENT");
+  char out[32];
+  static const char enc[] = "bad%20data%0A%E2%9C%93 100%";
+  pc__grpc_message_decode(enc, sizeof enc - 1, out, sizeof out);
+  ck_assert_str_eq(out, "bad data?\xe2\x9c\x93 100%");
+  uint8_t frame[8];
+  pc__grpc_prefix(frame, true, 3);
+  memcpy(frame + 5, "abc", 3);
+  bool z;
+  const uint8_t *m;
+  size_t mn;
+  ck_assert_int_eq(pc__grpc_unprefix(frame, 8, &z, &m, &mn), 0);
+  ck_assert(z && mn == 3 && m == frame + 5);
+  ck_assert_int_eq(pc__grpc_unprefix(frame, 7, &z, &m, &mn), PC_EDECODE);
+  ck_assert_int_eq(pc__grpc_unprefix(frame, 4, &z, &m, &mn), PC_EDECODE);
+}
+END_TEST
+
+TCase *pc_test_otlp_tcase(void);
+TCase *pc_test_otlp_tcase(void) {
+  TCase *tc = tcase_create("otlp");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, delivers_gzip_same_data);
+  tcase_add_test(tc, delivers_zstd_multiplexed);
+  tcase_add_test(tc, delivers_uncompressed);
+  tcase_add_test(tc, unavailable_retried_after_retry_info);
+  tcase_add_test(tc, invalid_argument_not_retried);
+  tcase_add_test(tc, backend_down_then_up);
+  tcase_add_test(tc, config_errors);
+  tcase_add_test(tc, wire_retry_info);
+  tcase_add_test(tc, wire_codes_and_messages);
+  return tc;
+}
