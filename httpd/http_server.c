@@ -978,10 +978,15 @@ void pc_http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_http_d
   uint64_t now = uv_now(srv->loop);
   uv_timer_start(&srv->drain_timer, srv_on_drain_deadline,
                  deadline_ms > now ? deadline_ms - now : 0, 0);
-  /* Idle connections go now; requests in progress finish (their answers
-   * say Connection: close) until the deadline. */
+  /* Keep-alive connections waiting for their next request go now; requests
+   * in progress finish (their answers say Connection: close) until the
+   * deadline. A connection that has not sent its first request yet is not
+   * idle but new: its client is sending right now (during a reload it was
+   * accepted a moment before the listener closed), so it is served too, as
+   * Go's http.Server.Shutdown does; the header timeout and the deadline
+   * still bound it. */
   for (pc_http_conn_t *c = srv->conns; c; c = c->next)
-    if (c->state == CONN_IDLE) conn_close(c);
+    if (c->state == CONN_IDLE && c->served > 0) conn_close(c);
   srv_maybe_done(srv);
 }
 
