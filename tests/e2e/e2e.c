@@ -2,6 +2,7 @@
 #include "e2e.h"
 
 #include <arpa/inet.h>
+#include <check.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -262,4 +263,53 @@ int pc_e2e_run(const char *const *args, pc_buf_t *out) {
   close(fd);
   unlink(path);
   return rc ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int pc_e2e_free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+int pc_e2e_read_proto_file(const char *path, void (*fn)(const pc_request_t *req, void *arg),
+                           void *arg) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  pc_buf_t all = {0};
+  char chunk[65536];
+  size_t got;
+  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) pc_buf_append(&all, chunk, got);
+  fclose(f);
+  pc_arena_t *a = pc_arena_new(0);
+  int n = 0;
+  for (size_t off = 0; off + 4 <= all.n; n++) {
+    uint32_t len = (uint32_t)all.p[off] << 24 | (uint32_t)all.p[off + 1] << 16 |
+                   (uint32_t)all.p[off + 2] << 8 | all.p[off + 3];
+    if (all.n - off - 4 < len) break; /* a record being written */
+    pc_request_t req;
+    pc_err_t err = {0};
+    ck_assert_msg(pc_proto_decode(a, all.p + off + 4, len, &req, &err) == 0, "%s record %d: %s",
+                  path, n, err.msg);
+    fn(&req, arg);
+    off += 4 + len;
+    pc_arena_reset(a);
+  }
+  pc_arena_free(a);
+  pc_buf_free(&all);
+  return n;
+}
+
+static void add_samples(const pc_request_t *req, void *arg) {
+  *(uint64_t *)arg += pc_request_sample_count(req);
+}
+
+uint64_t pc_e2e_samples_in_file(const char *path) {
+  uint64_t samples = 0;
+  pc_e2e_read_proto_file(path, add_samples, &samples);
+  return samples;
 }

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../../core/core.h"
+#include "../../pdata/pdata.h"
 
 typedef struct {
   pid_t pid;
@@ -59,6 +59,19 @@ int pc_e2e_post(int port, const char *path, const char *content_type,
 int pc_e2e_get(int port, const char *path, pc_e2e_resp_t *resp);
 /* Send raw bytes and read the whole answer until the server closes. */
 int pc_e2e_raw(int port, const void *req, size_t n, pc_buf_t *answer);
+/* A free loopback port (bound, then released: fine for a test). */
+int pc_e2e_free_port(void);
+
+/* Decode every request of a file exporter's proto output (4-byte
+ * big-endian length + protobuf each) and call fn on it; a record still
+ * being written at the end is ignored. Returns the number of requests, 0
+ * when the file does not exist; a record that does not decode fails the
+ * test. */
+int pc_e2e_read_proto_file(const char *path, void (*fn)(const pc_request_t *req, void *arg),
+                           void *arg);
+/* Samples in such a file (0 when it does not exist). */
+uint64_t pc_e2e_samples_in_file(const char *path);
+
 /* Run `profcol ARGS...`, capture stdout+stderr into out; returns exit status. */
 int pc_e2e_run(const char *const *args, pc_buf_t *out);
 

@@ -1,60 +1,21 @@
 /* test_faults.c - end to end under faults: what profcol acknowledged while
  * its backend was down survives a kill -9 of profcol itself, and reaches
  * the backend once both are back (a second profcol is the backend). */
-#include <arpa/inet.h>
 #include <check.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../pdata/testdata.h"
 #include "e2e.h"
 
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, (struct sockaddr *)&a, &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-/* Samples in the backend's file exporter output (length-prefixed protobuf). */
-static uint64_t samples_in_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return 0;
-  fclose(f);
-  pc_buf_t all = {0};
-  pc_test_read_file(path, &all);
-  pc_arena_t *a = pc_arena_new(0);
-  uint64_t samples = 0;
-  for (size_t off = 0; off + 4 <= all.n;) {
-    uint32_t len = (uint32_t)all.p[off] << 24 | (uint32_t)all.p[off + 1] << 16 |
-                   (uint32_t)all.p[off + 2] << 8 | all.p[off + 3];
-    if (all.n - off - 4 < len) break; /* a record being written */
-    pc_request_t req;
-    pc_err_t err;
-    ck_assert_int_eq(pc_proto_decode(a, all.p + off + 4, len, &req, &err), 0);
-    samples += pc_request_sample_count(&req);
-    off += 4 + len;
-    pc_arena_reset(a);
-  }
-  pc_arena_free(a);
-  pc_buf_free(&all);
-  return samples;
-}
-
 START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
   char dir[] = "/tmp/profcol-faults-XXXXXX";
   ck_assert_ptr_nonnull(mkdtemp(dir));
-  int backend_port = free_port();
+  int backend_port = pc_e2e_free_port();
   char yaml[2048];
   snprintf(yaml, sizeof yaml,
            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
@@ -114,11 +75,11 @@ START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
   uint64_t want = per_request * (uint64_t)n, got = 0;
   for (int i = 0; i < 300 && got < want; i++) {
     usleep(100000);
-    got = samples_in_file(out);
+    got = pc_e2e_samples_in_file(out);
   }
   ck_assert_int_eq(pc_e2e_stop(&again, 30), 0);
   ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);
-  got = samples_in_file(out);
+  got = pc_e2e_samples_in_file(out);
   ck_assert_msg(got == want, "backend got %llu samples, want %llu", (unsigned long long)got,
                 (unsigned long long)want);
   pc_buf_free(&body);

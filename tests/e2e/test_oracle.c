@@ -36,34 +36,17 @@ static const char *const yaml_fmt =
     "      processors: [batch]\n"
     "      exporters: [file]\n";
 
-/* Read the file exporter's proto output: 4-byte big-endian length + body. */
-static int read_batches(const char *path, pc_mat_t *samples, pc_mat_t *profiles) {
-  pc_buf_t all = {0};
-  pc_test_read_file(path, &all);
-  pc_arena_t *a = pc_arena_new(0);
-  int batches = 0;
-  size_t off = 0;
-  while (off < all.n) {
-    ck_assert_uint_ge(all.n - off, 4);
-    uint32_t len = (uint32_t)all.p[off] << 24 | (uint32_t)all.p[off + 1] << 16 |
-                   (uint32_t)all.p[off + 2] << 8 | all.p[off + 3];
-    off += 4;
-    ck_assert_uint_ge(all.n - off, len);
-    pc_request_t req;
-    pc_err_t err = {0};
-    ck_assert_msg(pc_proto_decode(a, all.p + off, len, &req, &err) == 0, "batch %d: %s", batches,
-                  err.msg);
-    char why[512];
-    ck_assert_msg(pc_mat_check_batch(&req, why, sizeof why) == 0, "batch %d: %s", batches, why);
-    pc_mat_add(samples, &req);
-    pc_mat_add_profiles(profiles, &req);
-    off += len;
-    batches++;
-    pc_arena_reset(a);
-  }
-  pc_arena_free(a);
-  pc_buf_free(&all);
-  return batches;
+typedef struct {
+  pc_mat_t *samples, *profiles;
+} outputs_t;
+
+/* One batch of the file exporter's output: check its dictionary, collect it. */
+static void collect_batch(const pc_request_t *req, void *arg) {
+  outputs_t *o = arg;
+  char why[512];
+  ck_assert_msg(pc_mat_check_batch(req, why, sizeof why) == 0, "batch: %s", why);
+  pc_mat_add(o->samples, req);
+  pc_mat_add_profiles(o->profiles, req);
 }
 
 START_TEST(every_sample_in_comes_out) {
@@ -113,7 +96,8 @@ START_TEST(every_sample_in_comes_out) {
   char path[300];
   snprintf(path, sizeof path, "%s/out.binpb", dir);
   pc_mat_t got = {0}, got_profiles = {0};
-  int batches = read_batches(path, &got, &got_profiles);
+  outputs_t outputs = {&got, &got_profiles};
+  int batches = pc_e2e_read_proto_file(path, collect_batch, &outputs);
   ck_assert_int_gt(batches, 0);
   ck_assert_int_lt(batches, sent); /* requests were merged */
   pc_mat_sort(&want);

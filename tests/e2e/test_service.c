@@ -168,18 +168,6 @@ START_TEST(example_configs_validate) {
 }
 END_TEST
 
-/* A free loopback port (bound and released; fine for a test). */
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, (struct sockaddr *)&a, &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 typedef struct {
   int port;
   const pc_buf_t *payload;
@@ -213,39 +201,13 @@ static void write_config(const char *path, int port, const char *verbosity, cons
   fclose(f);
 }
 
-/* Samples in a file exporter's proto output (0 when there is no file). */
-static uint64_t samples_in_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return 0;
-  fclose(f);
-  pc_buf_t all = {0};
-  pc_test_read_file(path, &all);
-  pc_arena_t *a = pc_arena_new(0);
-  uint64_t samples = 0;
-  for (size_t off = 0; off + 4 <= all.n;) {
-    uint32_t len = (uint32_t)all.p[off] << 24 | (uint32_t)all.p[off + 1] << 16 |
-                   (uint32_t)all.p[off + 2] << 8 | all.p[off + 3];
-    off += 4;
-    ck_assert_uint_ge(all.n - off, len);
-    pc_request_t req;
-    pc_err_t err;
-    ck_assert_int_eq(pc_proto_decode(a, all.p + off, len, &req, &err), 0);
-    samples += pc_request_sample_count(&req);
-    off += len;
-    pc_arena_reset(a);
-  }
-  pc_arena_free(a);
-  pc_buf_free(&all);
-  return samples;
-}
-
 /* SIGHUP with a new config: the new pipelines take over with no moment
  * without a listener (a client posting all along never fails) and nothing
  * acknowledged is lost (every sample of every 200 reaches a file, the old
  * config's or the new one's); a broken config is refused and the running
  * one stays. */
 START_TEST(sighup_reloads_without_a_gap) {
-  int port = free_port();
+  int port = pc_e2e_free_port();
   char dir[] = "/tmp/profcol-reload-XXXXXX", yaml[1024], out1[300], out2[300], cfg[300];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(out1, sizeof out1, "%s/before.binpb", dir);
@@ -284,7 +246,7 @@ START_TEST(sighup_reloads_without_a_gap) {
   ck_assert_msg(h.failed == 0, "%d of %d requests failed during reloads", h.failed, h.sent);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   /* The rich request has 3 samples. */
-  uint64_t before = samples_in_file(out1), after = samples_in_file(out2);
+  uint64_t before = pc_e2e_samples_in_file(out1), after = pc_e2e_samples_in_file(out2);
   ck_assert_int_gt(before, 0);
   ck_assert_int_gt(after, 0);
   ck_assert_uint_eq(before + after, 3 * (uint64_t)(h.sent - h.failed));
@@ -300,7 +262,7 @@ END_TEST
 /* A second profcol on a port the first one holds fails to start, even
  * though a reloaded config shares its own sockets. */
 START_TEST(second_instance_on_same_port_fails) {
-  int port = free_port();
+  int port = pc_e2e_free_port();
   char yaml[512];
   snprintf(yaml, sizeof yaml, "receivers:\n  otlp:\n    protocols:\n      http:\n"
            "        endpoint: 127.0.0.1:%d\nexporters:\n  debug: {}\n"
