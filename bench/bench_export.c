@@ -285,7 +285,8 @@ static int parse_args(int argc, char **argv, opts_t *o) {
   const char *tmp = getenv("TMPDIR");
   *o = (opts_t){.size = 1000000, .batches = 200, .runs = 3, .consumers = 4,
                 .compression = "gzip", .dir = tmp && *tmp ? tmp : "/tmp"};
-  for (int i = 1; i < argc; i++) {
+  /* Every option takes a value: step over both. */
+  for (int i = 1; i < argc; i += 2) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) goto usage;
     if (!strcmp(argv[i], "--size")) o->size = strtoull(v, NULL, 10);
@@ -295,7 +296,6 @@ static int parse_args(int argc, char **argv, opts_t *o) {
     else if (!strcmp(argv[i], "--compression")) o->compression = v;
     else if (!strcmp(argv[i], "--dir")) o->dir = v;
     else goto usage;
-    i++;
   }
   if (o->size && o->batches > 0 && o->runs > 0 && o->consumers > 0) return 0;
 usage:
