@@ -4,15 +4,22 @@
  * libcurl) on a loop thread with a recording consumer. Same data in and out,
  * UNAVAILABLE with RetryInfo retried after the server's delay,
  * INVALID_ARGUMENT dropped at once, a backend down then up, config errors,
- * and the wire helpers on crafted input. */
+ * and the wire helpers on crafted input. The otlp-grpcio TCase does the same
+ * against an independent server: Debian's python3-grpcio running
+ * tests/grpc/grpc_server.py, which records the bytes of every call. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../exporter/internal.h"
@@ -420,6 +427,180 @@ START_TEST(wire_codes_and_messages) {
   ck_assert_int_eq(pc__grpc_unprefix(frame, 4, &z, &m, &mn), PC_EDECODE);
 }
 END_TEST
+
+/* ---- against python3-grpcio (tests/grpc/grpc_server.py) ------------------------ */
+
+extern char **environ;
+
+#define PYTHON "/usr/bin/python3" /* Debian's, with python3-grpcio */
+
+typedef struct {
+  pid_t pid;
+  int port;
+  char *dir; /* the server writes NNN.bin and calls.log here */
+} pysrv_t;
+
+/* Start grpc_server.py answering code to the first fail calls (with a
+ * RetryInfo of retry_s seconds when > 0) and OK after; wait for its port. */
+static void pysrv_start(pysrv_t *s, int fail, const char *code, int retry_s) {
+  const char *root = getenv("PC_SOURCE_ROOT");
+  ck_assert_msg(root != NULL, "PC_SOURCE_ROOT is not set (run through meson test)");
+  s->dir = fx_tempdir();
+  char script[1024], protos[1024], port_file[1024], fail_s[16], retry_s_s[16];
+  snprintf(script, sizeof script, "%s/tests/grpc/grpc_server.py", root);
+  snprintf(protos, sizeof protos, "%s/proto", root);
+  snprintf(port_file, sizeof port_file, "%s/port", s->dir);
+  snprintf(fail_s, sizeof fail_s, "%d", fail);
+  snprintf(retry_s_s, sizeof retry_s_s, "%d", retry_s);
+  char *argv[] = {PYTHON, script, "--proto-root", protos, "--out", s->dir,
+                  "--port-file", port_file, "--fail", fail_s, "--code", (char *)code,
+                  "--retry-delay", retry_s_s, "--lifetime", "60", NULL};
+  int rc = posix_spawn(&s->pid, PYTHON, NULL, NULL, argv, environ);
+  ck_assert_msg(rc == 0, "cannot run %s: %s", PYTHON, strerror(rc));
+  s->port = 0;
+  for (int i = 0; i < 600 && !s->port; i++) { /* up to 30 s: protoc runs first */
+    FILE *f = fopen(port_file, "r");
+    if (f) {
+      ck_assert_int_eq(fscanf(f, "%d", &s->port), 1);
+      fclose(f);
+      break;
+    }
+    int status;
+    ck_assert_msg(waitpid(s->pid, &status, WNOHANG) == 0, "grpc_server.py exited early");
+    usleep(50 * 1000);
+  }
+  ck_assert_msg(s->port > 0, "grpc_server.py did not write its port in 30 s");
+}
+
+static void pysrv_stop(pysrv_t *s) {
+  ck_assert_int_eq(kill(s->pid, SIGTERM), 0);
+  int status;
+  ck_assert_int_eq(waitpid(s->pid, &status, 0), s->pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "grpc_server.py status %d",
+                status);
+  fx_rmtree(s->dir);
+  free(s->dir);
+}
+
+/* The server's calls.log: line i is "NNN CODE BYTES parsed|unparsable:...".
+ * Returns the number of lines; codes[i] gets CODE (up to max lines). */
+static int pysrv_calls(pysrv_t *s, char codes[][32], int max) {
+  char path[1024], line[256];
+  snprintf(path, sizeof path, "%s/calls.log", s->dir);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    int idx;
+    char code[32], parsed[64];
+    ck_assert_msg(sscanf(line, "%d %31s %*u %63s", &idx, code, parsed) == 3, "calls.log: %s",
+                  line);
+    ck_assert_int_eq(idx, n);
+    ck_assert_msg(!strcmp(parsed, "parsed"), "python3-protobuf could not parse call %d: %s",
+                  idx, parsed);
+    if (n < max) snprintf(codes[n], 32, "%s", code);
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
+/* Call i as the server recorded it, decoded by profcol's own decoder; the
+ * request's id (fx_request_id), after checking it equals fx_request(id). */
+static uint64_t pysrv_check_call(pysrv_t *s, int i) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%03d.bin", s->dir, i);
+  pc_buf_t raw = {0};
+  pc_test_read_file(path, &raw);
+  pc_arena_t *a = pc_arena_new(4096), *w = pc_arena_new(4096);
+  pc_request_t got, want;
+  pc_err_t err = {0};
+  ck_assert_msg(pc_proto_decode(a, raw.p, raw.n, &got, &err) == 0, "call %d: %s", i, err.msg);
+  uint64_t id = fx_request_id(&got);
+  fx_request(w, &want, id);
+  pc_test_assert_request_eq(&want, &got);
+  pc_arena_free(a);
+  pc_arena_free(w);
+  pc_buf_free(&raw);
+  return id;
+}
+
+/* UNAVAILABLE n_fail times, then OK: every batch delivered, each recorded
+ * body equal to what was consumed. One consumer keeps the order FIFO, so the
+ * first n_fail calls all carry the first batch. */
+static void grpcio_fail_then_ok(int n_fail, int retry_s, const char *compression, int n_req) {
+  pysrv_t s;
+  pysrv_start(&s, n_fail, "UNAVAILABLE", retry_s);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n"
+          "compression: %s\n" RETRY_FAST "sending_queue:\n  num_consumers: 1\n", s.port,
+          compression);
+  uint64_t t0 = pc__now_ms();
+  consume_ids(&fx, 11, n_req);
+  wait_for(&fx, sent_at_least, (uint64_t)n_req, 20000, "sent");
+  uint64_t took = pc__now_ms() - t0;
+  pc_otlphttp_stats_t st = stats(&fx);
+  ck_assert_uint_eq(st.sent_batches, (uint64_t)n_req);
+  ck_assert_uint_eq(st.failed_attempts, (uint64_t)n_fail);
+  ck_assert_uint_eq(st.retries, (uint64_t)n_fail);
+  ck_assert_uint_eq(st.dropped_batches, 0);
+  if (retry_s > 0)
+    ck_assert_msg(took >= (uint64_t)(n_fail * retry_s * 1000 - 100),
+                  "delivered after %llu ms, before %d RetryInfo delays of %d s",
+                  (unsigned long long)took, n_fail, retry_s);
+  fx_close(&fx, 2000);
+  char codes[16][32];
+  int n = pysrv_calls(&s, codes, 16);
+  ck_assert_int_eq(n, n_fail + n_req);
+  for (int i = 0; i < n; i++) {
+    ck_assert_str_eq(codes[i], i < n_fail ? "UNAVAILABLE" : "OK");
+    uint64_t id = pysrv_check_call(&s, i);
+    ck_assert_uint_eq(id, i < n_fail ? 11 : 11 + (uint64_t)(i - n_fail));
+  }
+  pysrv_stop(&s);
+}
+
+START_TEST(grpcio_unavailable_retry_info) { grpcio_fail_then_ok(2, 1, "gzip", 3); }
+END_TEST
+
+/* No RetryInfo: retried on the exporter's own 20 ms backoff. */
+START_TEST(grpcio_unavailable_backoff) { grpcio_fail_then_ok(3, 0, "none", 4); }
+END_TEST
+
+/* INVALID_ARGUMENT from the server: dropped after one call, never retried. */
+START_TEST(grpcio_invalid_argument_not_retried) {
+  pysrv_t s;
+  pysrv_start(&s, 100, "INVALID_ARGUMENT", 1);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n" RETRY_FAST,
+          s.port);
+  consume_ids(&fx, 5, 2);
+  wait_for(&fx, dropped_at_least, 2, 10000, "dropped");
+  fx_run_for(&fx, 500); /* a retry would come after 20 ms (or the 1 s RetryInfo) */
+  pc_otlphttp_stats_t st = stats(&fx);
+  ck_assert_uint_eq(st.retries, 0);
+  ck_assert_uint_eq(st.failed_attempts, 2);
+  ck_assert_uint_eq(st.sent_batches, 0);
+  ck_assert_uint_eq(st.dropped_batches, 2);
+  fx_close(&fx, 2000);
+  char codes[4][32];
+  ck_assert_int_eq(pysrv_calls(&s, codes, 4), 2);
+  uint64_t a = pysrv_check_call(&s, 0), b = pysrv_check_call(&s, 1);
+  ck_assert(a + b == 11 && a != b);
+  ck_assert_str_eq(codes[0], "INVALID_ARGUMENT");
+  pysrv_stop(&s);
+}
+END_TEST
+
+TCase *pc_test_otlp_grpcio_tcase(void);
+TCase *pc_test_otlp_grpcio_tcase(void) {
+  TCase *tc = tcase_create("otlp-grpcio");
+  tcase_set_timeout(tc, 90);
+  tcase_add_test(tc, grpcio_unavailable_retry_info);
+  tcase_add_test(tc, grpcio_unavailable_backoff);
+  tcase_add_test(tc, grpcio_invalid_argument_not_retried);
+  return tc;
+}
 
 TCase *pc_test_otlp_tcase(void);
 TCase *pc_test_otlp_tcase(void) {
