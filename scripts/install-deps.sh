@@ -3,7 +3,7 @@
 # only those that are missing, non-interactively. Safe to run again and again.
 #
 #   scripts/install-deps.sh          build + test packages
-#   scripts/install-deps.sh --bench  also what bench/ uses (nginx, wrk)
+#   scripts/install-deps.sh --bench  also what bench/ uses (nginx, wrk, h2load)
 set -euo pipefail
 
 pkgs=(
@@ -15,7 +15,7 @@ pkgs=(
   python3-grpcio python3-grpc-tools
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(nginx-light wrk)
+  pkgs+=(nginx-light wrk nghttp2-client)
 fi
 
 missing=()
