@@ -335,10 +335,12 @@ open(sys.argv[2], "wb").write(struct.pack(">BI", int(sys.argv[3]), len(body)) + 
     "$1" "$2" "${3:-0}"
 }
 
-# profcol's grpc-transport counter NAME from its Prometheus endpoint.
+# profcol's grpc-transport counter NAME from its Prometheus endpoint (read
+# whole first: awk stopping early would fail curl with a broken pipe).
 grpc_counter() {
-  curl -sS --max-time 10 "$metrics_url" |
-    awk -v n="$1" '$1 ~ "^" n "[{]" && $1 ~ /transport="grpc"/ {print $2; exit}'
+  curl -sS --max-time 10 -o "$tmp/metrics.txt" "$metrics_url" || die "cannot read $metrics_url"
+  awk -v n="$1" '$1 ~ "^" n "[{]" && $1 ~ /transport="grpc"/ && !v {v = $2} END {print v}' \
+    "$tmp/metrics.txt"
 }
 
 # One call with curl over h2c: HTTP 200 and grpc-status 0 in the trailers.
