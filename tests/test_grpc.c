@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rxthread.h"
 #include "../receiver/grpc.h"
 
 extern char **environ;
@@ -65,30 +66,12 @@ static int tc_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool js
 /* ---- the receiver on a loop thread ---------------------------------------------- */
 
 typedef struct {
-  uv_loop_t loop;
-  uv_async_t stop;
-  pthread_t thread;
+  pc_rxthread_t th;
   pc_cfg_t *cfg;
   void *rx;
   int port;
   tconsumer_t tc;
 } tserver_t;
-
-static void *loop_main(void *arg) {
-  tserver_t *t = arg;
-  uv_run(&t->loop, UV_RUN_DEFAULT);
-  return NULL;
-}
-
-static void on_shutdown_done(void *arg) {
-  tserver_t *t = arg;
-  uv_close((uv_handle_t *)&t->stop, NULL);
-}
-
-static void on_stop(uv_async_t *a) {
-  tserver_t *t = container_of(a, tserver_t, stop);
-  pc_receiver_otlp.shutdown(t->rx, uv_now(&t->loop) + 3000, on_shutdown_done, t);
-}
 
 /* Create the receiver from YAML (the receiver's own node), as the service
  * does; NULL with err filled when create refuses it. */
@@ -105,23 +88,20 @@ static tserver_t *server_start(const char *yaml, bool traces) {
   pthread_mutex_init(&t->tc.mu, NULL);
   t->tc.c.consume_profiles = tc_profiles;
   if (traces) t->tc.c.consume_traces = tc_traces;
-  ck_assert_int_eq(uv_loop_init(&t->loop), 0);
-  ck_assert_int_eq(uv_async_init(&t->loop, &t->stop, on_stop), 0);
+  pc_rxthread_init(&t->th);
   pc_err_t err = {0};
   t->rx = create_from(yaml, &t->tc.c, &t->cfg, &err);
   ck_assert_msg(t->rx != NULL, "%s", err.msg);
-  ck_assert_msg(pc_receiver_otlp.start(t->rx, &t->loop, &err) == 0, "%s", err.msg);
+  ck_assert_msg(pc_receiver_otlp.start(t->rx, &t->th.loop, &err) == 0, "%s", err.msg);
   t->port = pc__otlp_grpc_port(t->rx);
   ck_assert_int_gt(t->port, 0);
-  ck_assert_int_eq(pthread_create(&t->thread, NULL, loop_main, t), 0);
+  pc_rxthread_run(&t->th, t->rx);
   return t;
 }
 
 /* Shut down, and check that every handle was closed (uv_loop_close). */
 static void server_stop(tserver_t *t) {
-  ck_assert_int_eq(uv_async_send(&t->stop), 0);
-  ck_assert_int_eq(pthread_join(t->thread, NULL), 0);
-  ck_assert_int_eq(uv_loop_close(&t->loop), 0);
+  pc_rxthread_stop(&t->th);
   pc_receiver_otlp.destroy(t->rx);
   pc_cfg_free(t->cfg);
   pc_buf_free(&t->tc.last);

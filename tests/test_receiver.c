@@ -24,6 +24,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "rxthread.h"
 #include "../receiver/internal.h"
 #include "pdata/testdata.h"
 
@@ -100,9 +101,7 @@ static unsigned tc_calls(tconsumer_t *t) {
 /* ---- the receiver on a loop thread ---------------------------------------------- */
 
 typedef struct {
-  uv_loop_t loop;
-  uv_async_t stop;
-  pthread_t thread;
+  pc_rxthread_t th;
   void *rx;
   int port;
   tconsumer_t tc;
@@ -115,44 +114,25 @@ static pc_otlp_settings_t test_settings(void) {
   return s;
 }
 
-static void *loop_main(void *arg) {
-  tserver_t *t = arg;
-  uv_run(&t->loop, UV_RUN_DEFAULT);
-  return NULL;
-}
-
-static void on_shutdown_done(void *arg) {
-  tserver_t *t = arg;
-  uv_close((uv_handle_t *)&t->stop, NULL);
-}
-
-static void on_stop(uv_async_t *a) {
-  tserver_t *t = container_of(a, tserver_t, stop);
-  pc_receiver_otlp.shutdown(t->rx, uv_now(&t->loop) + 3000, on_shutdown_done, t);
-}
-
 static tserver_t *server_start(const pc_otlp_settings_t *s, bool traces) {
   tserver_t *t = pc_xcalloc(1, sizeof *t);
   pthread_mutex_init(&t->tc.mu, NULL);
   t->tc.c.consume_profiles = tc_profiles;
   if (traces) t->tc.c.consume_traces = tc_traces;
-  ck_assert_int_eq(uv_loop_init(&t->loop), 0);
-  ck_assert_int_eq(uv_async_init(&t->loop, &t->stop, on_stop), 0);
+  pc_rxthread_init(&t->th);
   pc_err_t err = {0};
   t->rx = pc__otlp_new(s, "otlp/test", &t->tc.c, &err);
   ck_assert_msg(t->rx != NULL, "%s", err.msg);
-  ck_assert_msg(pc_receiver_otlp.start(t->rx, &t->loop, &err) == 0, "%s", err.msg);
+  ck_assert_msg(pc_receiver_otlp.start(t->rx, &t->th.loop, &err) == 0, "%s", err.msg);
   t->port = pc_otlp_receiver_port(t->rx);
   ck_assert_int_gt(t->port, 0);
-  ck_assert_int_eq(pthread_create(&t->thread, NULL, loop_main, t), 0);
+  pc_rxthread_run(&t->th, t->rx);
   return t;
 }
 
 /* Shut down, and check that every handle was closed (uv_loop_close). */
 static void server_stop(tserver_t *t) {
-  ck_assert_int_eq(uv_async_send(&t->stop), 0);
-  ck_assert_int_eq(pthread_join(t->thread, NULL), 0);
-  ck_assert_int_eq(uv_loop_close(&t->loop), 0);
+  pc_rxthread_stop(&t->th);
   pc_receiver_otlp.destroy(t->rx);
   pc_buf_free(&t->tc.last);
   pc_buf_free(&t->tc.traces);

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../rxthread.h"
 #include "../../exporter/internal.h"
 #include "../../receiver/grpc.h"
 #include "../pdata/testdata.h"
@@ -48,9 +49,7 @@ typedef struct {
 } rec_t;
 
 typedef struct {
-  uv_loop_t loop;
-  uv_async_t stop;
-  pthread_t thread;
+  pc_rxthread_t th;
   pc_cfg_t *cfg;
   void *rx;
   int port;
@@ -67,22 +66,6 @@ static int rec_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   return rc;
 }
 
-static void *backend_main(void *arg) {
-  backend_t *b = arg;
-  uv_run(&b->loop, UV_RUN_DEFAULT);
-  return NULL;
-}
-
-static void backend_on_shutdown(void *arg) {
-  backend_t *b = arg;
-  uv_close((uv_handle_t *)&b->stop, NULL);
-}
-
-static void backend_on_stop(uv_async_t *a) {
-  backend_t *b = container_of(a, backend_t, stop);
-  pc_receiver_otlp.shutdown(b->rx, uv_now(&b->loop) + 3000, backend_on_shutdown, b);
-}
-
 /* Listen on 127.0.0.1:port (0: any free port); the consumer answers
  * UNAVAILABLE to the first eagain_first calls (RetryInfo of retry_after_s),
  * then rc. */
@@ -93,8 +76,7 @@ static backend_t *backend_start(int port, unsigned eagain_first, int rc) {
   b->rec.c.retry_after_s = 1;
   b->rec.eagain_first = eagain_first;
   b->rec.rc = rc;
-  ck_assert_int_eq(uv_loop_init(&b->loop), 0);
-  ck_assert_int_eq(uv_async_init(&b->loop, &b->stop, backend_on_stop), 0);
+  pc_rxthread_init(&b->th);
   char yaml[256];
   snprintf(yaml, sizeof yaml, "protocols:\n  grpc:\n    endpoint: 127.0.0.1:%d\n", port);
   pc_err_t err = {0};
@@ -104,17 +86,15 @@ static backend_t *backend_start(int port, unsigned eagain_first, int rc) {
                            .signals = PC_SIGNAL_PROFILES};
   b->rx = pc_receiver_otlp.create(&args, &err);
   ck_assert_msg(b->rx != NULL, "%s", err.msg);
-  ck_assert_msg(pc_receiver_otlp.start(b->rx, &b->loop, &err) == 0, "%s", err.msg);
+  ck_assert_msg(pc_receiver_otlp.start(b->rx, &b->th.loop, &err) == 0, "%s", err.msg);
   b->port = pc__otlp_grpc_port(b->rx);
   ck_assert_int_gt(b->port, 0);
-  ck_assert_int_eq(pthread_create(&b->thread, NULL, backend_main, b), 0);
+  pc_rxthread_run(&b->th, b->rx);
   return b;
 }
 
 static void backend_stop(backend_t *b) {
-  ck_assert_int_eq(uv_async_send(&b->stop), 0);
-  ck_assert_int_eq(pthread_join(b->thread, NULL), 0);
-  ck_assert_int_eq(uv_loop_close(&b->loop), 0);
+  pc_rxthread_stop(&b->th);
   pc_receiver_otlp.destroy(b->rx);
   pc_cfg_free(b->cfg);
   for (unsigned i = 0; i < MAX_GOT; i++) pc_buf_free(&b->rec.got[i]);
