@@ -182,27 +182,15 @@ static void *hc_create(const pc_create_args_t *args, pc_err_t *err) {
   return hc;
 }
 
-/* Health checks are small GETs from a few checkers. */
-static const pc_http_limits_t hc_limits = {
-    .max_body = 4096,
-    .max_buffered = 64 * 1024,
-    .max_header_bytes = 16 * 1024,
-    .idle_timeout_ms = 60000,
-    .header_timeout_ms = 10000,
-    .body_timeout_ms = 10000,
-    .min_body_rate = 0,
-    .write_timeout_ms = 30000,
-    .linger_ms = 500,
-    .max_connections = 64,
-    .max_body_key = "the health endpoint's body limit",
-    .max_buffered_key = "the health endpoint's buffer limit",
-};
 
 static int hc_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   hc_t *hc = self;
+  /* Health checks and scrapes are small GETs from a few clients. */
+  pc_http_limits_t limits = pc_http_admin_limits(64, "the health endpoint's body limit",
+                                                 "the health endpoint's buffer limit");
   pc_http_handler_t handler = {.ud = hc, .on_headers = hc_on_headers,
                                .on_request = hc_on_request, .error_body = hc_error_body};
-  pc_http_server_init(&hc->http, loop, hc->log_id, &hc_limits, &handler, &hc->counters);
+  pc_http_server_init(&hc->http, loop, hc->log_id, &limits, &handler, &hc->counters);
   struct sockaddr_storage ss;
   int rc = pc_http_endpoint_addr(loop, hc->log_id, hc->endpoint, &ss, err);
   if (!rc) rc = pc_http_server_listen(&hc->http, (struct sockaddr *)&ss, hc->endpoint, err);

@@ -1039,3 +1039,21 @@ int pc_http_endpoint_addr(uv_loop_t *loop, const char *id, const char *endpoint,
     ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
   return 0;
 }
+
+pc_http_limits_t pc_http_admin_limits(uint32_t max_connections, const char *max_body_key,
+                                      const char *max_buffered_key) {
+  return (pc_http_limits_t){
+      .max_body = 4096,
+      .max_buffered = 64 * 1024,
+      .max_header_bytes = 16 * 1024,
+      .idle_timeout_ms = 60000,
+      .header_timeout_ms = 10000,
+      .body_timeout_ms = 10000,
+      .min_body_rate = 0,
+      .write_timeout_ms = 30000,
+      .linger_ms = 500,
+      .max_connections = max_connections,
+      .max_body_key = max_body_key,
+      .max_buffered_key = max_buffered_key,
+  };
+}

@@ -36,6 +36,12 @@ typedef struct {
   const char *max_buffered_key;
 } pc_http_limits_t;
 
+/* Limits for a small admin endpoint (health check, metrics scrape): small
+ * GETs from a few checkers, max_connections at most. The two keys name the
+ * body and buffer limits in messages; they must be static strings. */
+pc_http_limits_t pc_http_admin_limits(uint32_t max_connections, const char *max_body_key,
+                                      const char *max_buffered_key);
+
 /* What the server counts, since init. Gauges are marked. */
 typedef struct {
   _Atomic uint64_t requests;            /* complete requests answered (any status) */

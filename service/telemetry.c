@@ -218,30 +218,18 @@ static void tel_error_body(void *ud, const pc_http_request_t *r, const char *msg
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
-/* Scrapes are small GETs from a few scrapers. */
-static const pc_http_limits_t tel_limits = {
-    .max_body = 4096,
-    .max_buffered = 64 * 1024,
-    .max_header_bytes = 16 * 1024,
-    .idle_timeout_ms = 60000,
-    .header_timeout_ms = 10000,
-    .body_timeout_ms = 10000,
-    .min_body_rate = 0,
-    .write_timeout_ms = 30000,
-    .linger_ms = 500,
-    .max_connections = 32,
-    .max_body_key = "the metrics endpoint's body limit",
-    .max_buffered_key = "the metrics endpoint's buffer limit",
-};
 
 int pc_telemetry_start(pc_telemetry_t *t, uv_loop_t *loop, pc_telemetry_collect_cb collect,
                        void *arg, pc_err_t *err) {
   if (!t->enabled) return 0;
   t->collect = collect;
   t->collect_arg = arg;
+  /* Health checks and scrapes are small GETs from a few clients. */
+  pc_http_limits_t limits = pc_http_admin_limits(32, "the metrics endpoint's body limit",
+                                                 "the metrics endpoint's buffer limit");
   pc_http_handler_t handler = {.ud = t, .on_headers = tel_on_headers,
                                .on_request = tel_on_request, .error_body = tel_error_body};
-  pc_http_server_init(&t->http, loop, LOG, &tel_limits, &handler, &t->counters);
+  pc_http_server_init(&t->http, loop, LOG, &limits, &handler, &t->counters);
   struct sockaddr_storage ss;
   int rc = pc_http_endpoint_addr(loop, "service.telemetry.metrics", t->endpoint, &ss, err);
   if (!rc) rc = pc_http_server_listen(&t->http, (struct sockaddr *)&ss, t->endpoint, err);
