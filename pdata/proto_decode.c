@@ -76,9 +76,30 @@ static inline void pop(dctx_t *c) { c->depth--; }
 
 /* ---- primitives -------------------------------------------------------------- */
 
+/* Gather the 7-bit groups of a varint whose bytes (continuation bits
+ * included) are the low bytes of w: pairs, then quads, then all eight. */
+static inline uint64_t varint_gather(uint64_t w) {
+  w &= 0x7f7f7f7f7f7f7f7fULL;
+  w = (w & 0x007f007f007f007fULL) | (w & 0x7f007f007f007f00ULL) >> 1;
+  w = (w & 0x00003fff00003fffULL) | (w & 0x3fff00003fff0000ULL) >> 2;
+  return (w & 0x000000000fffffffULL) | (w & 0x0fffffff00000000ULL) >> 4;
+}
+
+/* Varints of 3 bytes or more (addresses, sizes, timestamps), and those near
+ * the end of the input. */
 __attribute__((noinline)) static bool varint_slow(const uint8_t **pp, const uint8_t *end,
                                                   uint64_t *out) {
   const uint8_t *p = *pp;
+  if (end - p >= 8) { /* up to 8 bytes in one load */
+    uint64_t w = wire_load64(p);
+    uint64_t stops = ~w & 0x8080808080808080ULL;
+    if (stops) {
+      unsigned bits = (unsigned)__builtin_ctzll(stops) + 1; /* 8 x the length */
+      *out = varint_gather(bits == 64 ? w : w & ((1ULL << bits) - 1));
+      *pp = p + bits / 8;
+      return true;
+    }
+  }
   uint64_t v = 0;
   for (unsigned shift = 0; shift < 64; shift += 7) {
     if (p >= end) return false;
@@ -280,17 +301,17 @@ static inline uint32_t count_varint_ends(const uint8_t *p, const uint8_t *end) {
   for (; end - p >= 8; p += 8) {
     uint64_t w;
     memcpy(&w, p, 8);
-    n += 8 - (uint32_t)__builtin_popcountll(w & 0x8080808080808080ULL);
+    /* The continuation bits summed by one multiply: popcount is a libcall
+     * on baseline x86-64. */
+    uint64_t cont = (w & 0x8080808080808080ULL) >> 7;
+    n += 8 - (uint32_t)((cont * 0x0101010101010101ULL) >> 56);
   }
   for (; p < end; p++) n += *p < 0x80;
   return n;
 }
 
-/* First pass over one message: counts[f] = number of elements of field f for
- * the fields whose kinds[f] is set. Also checks the message is well-formed at
- * this level, so the second pass can rely on it. */
-static int count_fields(dctx_t *c, const uint8_t *p, const uint8_t *end, const uint8_t *kinds,
-                        uint32_t nkinds, uint32_t *counts) {
+static int count_fields_generic(dctx_t *c, const uint8_t *p, const uint8_t *end,
+                                const uint8_t *kinds, uint32_t nkinds, uint32_t *counts) {
   while (p < end) {
     uint32_t f = 0, wt = 0;
     int rc = rd_tag(c, &p, end, &f, &wt);
@@ -317,6 +338,38 @@ static int count_fields(dctx_t *c, const uint8_t *p, const uint8_t *end, const u
     if ((rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0))) return rc;
   }
   return 0;
+}
+
+/* First pass over one message: counts[f] = number of elements of field f for
+ * the fields whose kinds[f] is set. Also checks the message is well-formed at
+ * this level, so the second pass can rely on it.
+ *
+ * The dictionary and the tree are long runs of length-delimited fields with
+ * one-byte tags and lengths under 16 KiB; those are counted by the loop
+ * below, and the first field of any other shape hands the rest of the
+ * message to the general loop, which also reports errors. */
+static inline int count_fields(dctx_t *c, const uint8_t *p, const uint8_t *end,
+                               const uint8_t *kinds, uint32_t nkinds, uint32_t *counts) {
+  while (end - p >= 3 && (p[0] & 0x87) == WT_LEN) {
+    uint32_t f = p[0] >> 3;
+    uint8_t k = f < nkinds ? kinds[f] : K_NONE;
+    if (f == 0 || (k != K_NONE && k != K_LEN)) break;
+    size_t n;
+    const uint8_t *payload;
+    if (p[1] < 0x80) {
+      n = p[1];
+      payload = p + 2;
+    } else if (p[2] < 0x80) {
+      n = (size_t)(p[1] & 0x7f) | (size_t)p[2] << 7;
+      payload = p + 3;
+    } else {
+      break;
+    }
+    if (n > (size_t)(end - payload)) break;
+    if (k == K_LEN) counts[f]++;
+    p = payload + n;
+  }
+  return count_fields_generic(c, p, end, kinds, nkinds, counts);
 }
 
 #define ALLOC_ARRAY(c, ptr, count)                                                 \
@@ -660,7 +713,9 @@ static int dec_line(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_line_t *
   return rc;
 }
 
-static int dec_location(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_location_t *l) {
+/* Two passes: count lines and attribute indices, then fill exact arrays. */
+static int dec_location_counted(dctx_t *c, const uint8_t *p, const uint8_t *end,
+                                pc_location_t *l) {
   static const uint8_t kinds[5] = {[3] = K_LEN, [4] = K_VARINT};
   uint32_t counts[5] = {0};
   int rc = count_fields(c, p, end, kinds, 5, counts);
@@ -687,6 +742,53 @@ static int dec_location(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_loca
     }
   }
   return rc;
+}
+
+/* Locations are the most numerous messages and nearly all are a mapping,
+ * an address, a few lines and a frame-type attribute: read those in one
+ * pass into small local arrays, and take the two-pass path for anything
+ * else (many lines or attributes, other fields, malformed input, which it
+ * then reports). */
+#define LOCATION_FAST_LINES 8
+#define LOCATION_FAST_ATTRS 4
+static int dec_location(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_location_t *l) {
+  const uint8_t *start = p;
+  pc_line_t lines[LOCATION_FAST_LINES];
+  int32_t attrs[LOCATION_FAST_ATTRS];
+  uint32_t n_lines = 0, n_attrs = 0;
+  memset(l, 0, sizeof *l);
+  while (p < end) {
+    uint64_t key, v;
+    if (!rd_varint(&p, end, &key) || !rd_varint(&p, end, &v)) goto slow;
+    if (key == (1 << 3 | WT_VARINT)) {
+      l->mapping_index = (int32_t)(uint32_t)v;
+    } else if (key == (2 << 3 | WT_VARINT)) {
+      l->address = v;
+    } else if (key == (3 << 3 | WT_LEN) && n_lines < LOCATION_FAST_LINES &&
+               v <= (uint64_t)(end - p)) {
+      int rc = dec_line(c, p, p + v, &lines[n_lines++]);
+      if (rc) return rc;
+      p += v;
+    } else if (key == (4 << 3 | WT_VARINT) && n_attrs < LOCATION_FAST_ATTRS) {
+      attrs[n_attrs++] = (int32_t)(uint32_t)v;
+    } else if (key == (4 << 3 | WT_LEN) && v <= (uint64_t)(end - p) &&
+               count_varint_ends(p, p + v) <= LOCATION_FAST_ATTRS - n_attrs) {
+      const uint8_t *e = p + v;
+      while (p < e && rd_varint(&p, e, &v)) attrs[n_attrs++] = (int32_t)(uint32_t)v;
+      if (p != e) goto slow;
+    } else {
+      goto slow;
+    }
+  }
+  ALLOC_ARRAY(c, l->lines, n_lines);
+  ALLOC_ARRAY(c, l->attribute_indices.v, n_attrs);
+  if (n_lines) memcpy(l->lines, lines, n_lines * sizeof *lines);
+  if (n_attrs) memcpy(l->attribute_indices.v, attrs, n_attrs * sizeof *attrs);
+  l->n_lines = n_lines;
+  l->attribute_indices.n = n_attrs;
+  return 0;
+slow:
+  return dec_location_counted(c, start, end, l);
 }
 
 static int dec_function(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_function_t *fn) {

@@ -372,6 +372,68 @@ START_TEST(unknown_fields_are_skipped) {
 }
 END_TEST
 
+/* Locations take a one-pass path when they hold few lines and attribute
+ * indices, and the two-pass one otherwise: both give the same data, for
+ * every count on either side of the limits, packed or unpacked, with or
+ * without an unknown field at the end. */
+START_TEST(locations_of_every_shape_decode) {
+  enum { MAX_LINES = 11, MAX_ATTRS = 7 };
+  pc_request_t req = {.arena = arena, .has_dictionary = true};
+  pc_dictionary_t *d = &req.dict;
+  d->n_functions = 2;
+  d->functions = pc_arena_calloc(arena, 2, sizeof *d->functions);
+  d->n_attrs = 2;
+  d->attrs = pc_arena_calloc(arena, 2, sizeof *d->attrs);
+  d->n_locations = MAX_LINES * MAX_ATTRS;
+  d->locations = pc_arena_calloc(arena, d->n_locations, sizeof *d->locations);
+  for (uint32_t i = 0; i < d->n_locations; i++) {
+    pc_location_t *l = &d->locations[i];
+    l->address = (uint64_t)i << 40 | 0x1234;
+    l->mapping_index = 0;
+    l->n_lines = i / MAX_ATTRS;
+    l->lines = pc_arena_calloc(arena, MAX_LINES, sizeof *l->lines);
+    for (uint32_t k = 0; k < l->n_lines; k++)
+      l->lines[k] = (pc_line_t){.function_index = (int32_t)(k % 2), .line = k + 1000,
+                                .column = k};
+    l->attribute_indices.n = i % MAX_ATTRS;
+    l->attribute_indices.v = pc_arena_calloc(arena, MAX_ATTRS, sizeof(int32_t));
+    for (uint32_t k = 0; k < l->attribute_indices.n; k++)
+      l->attribute_indices.v[k] = (int32_t)((k + i) % 2);
+  }
+  pc_buf_t b = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  pc_request_t back;
+  pc_err_t err;
+  ck_assert_msg(decode_bytes(b.p, b.n, &back, &err) == 0, "%s", err.msg);
+  pc_test_assert_request_eq(&req, &back);
+
+  /* dictionary { location_table { address: 7, attribute_indices: 1 (unpacked) x2,
+   * lines { function_index: 1 }, field 9 fixed64 } function_table {} x2
+   * attribute_table {} x2 } */
+  static const uint8_t loc[] = {0x10, 0x07, 0x20, 0x01, 0x20, 0x01, 0x1a, 0x02, 0x08, 0x01,
+                                0x49, 1,    2,    3,    4,    5,    6,    7,    8};
+  uint8_t msg[64];
+  size_t m = 0;
+  msg[m++] = 0x12;
+  msg[m++] = (uint8_t)(2 + sizeof loc + 8);
+  msg[m++] = 0x12;
+  msg[m++] = (uint8_t)sizeof loc;
+  memcpy(msg + m, loc, sizeof loc);
+  m += sizeof loc;
+  static const uint8_t tables[] = {0x1a, 0x00, 0x1a, 0x00, 0x32, 0x00, 0x32, 0x00};
+  memcpy(msg + m, tables, sizeof tables);
+  m += sizeof tables;
+  ck_assert_msg(decode_bytes(msg, m, &back, &err) == 0, "%s", err.msg);
+  const pc_location_t *l = &back.dict.locations[0];
+  ck_assert_uint_eq(l->address, 7);
+  ck_assert_uint_eq(l->n_lines, 1);
+  ck_assert_int_eq(l->lines[0].function_index, 1);
+  ck_assert_uint_eq(l->attribute_indices.n, 2);
+  ck_assert_int_eq(l->attribute_indices.v[1], 1);
+  pc_buf_free(&b);
+}
+END_TEST
+
 /* Repeated scalars may arrive unpacked; the encoder writes them packed. */
 START_TEST(unpacked_repeated_scalars_are_accepted) {
   /* samples { values: 3 values: 4 timestamps(fixed64): 9 attribute_indices: 0 } */
@@ -551,6 +613,7 @@ TCase *pc_test_proto_tcase(void) {
   tcase_add_test(tc, deep_nesting_is_rejected);
   tcase_add_test(tc, unknown_fields_are_skipped);
   tcase_add_test(tc, unpacked_repeated_scalars_are_accepted);
+  tcase_add_test(tc, locations_of_every_shape_decode);
   tcase_add_test(tc, bad_dictionary_index_fails_request);
   tcase_add_test(tc, bad_profile_index_rejects_profile);
   tcase_add_test(tc, index_zero_is_valid_without_tables);
