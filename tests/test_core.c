@@ -71,6 +71,68 @@ START_TEST(decompression_bomb_stops_at_limit) {
 }
 END_TEST
 
+/* An output buffer that already has exactly the room needed (a pooled
+ * buffer, or gzip's sized path) still ends the stream cleanly. */
+START_TEST(output_buffer_of_exact_size) {
+  pc_encoding_t enc = all_encodings[_i];
+  uint8_t in[5000];
+  for (size_t i = 0; i < sizeof in; i++) in[i] = (uint8_t)(i * 13 % 7);
+  pc_buf_t z = {0}, out = {0};
+  ck_assert_int_eq(pc_compress(enc, 0, in, sizeof in, &z), 0);
+  ck_assert_int_eq(pc_buf_reserve(&out, sizeof in), 0);
+  out.cap = sizeof in; /* pc_buf_reserve may round up; the realloc'd block is larger */
+  pc_err_t err = {0};
+  ck_assert_msg(pc_decompress(enc, z.p, z.n, sizeof in, &out, &err) == 0, "%s", err.msg);
+  ck_assert_uint_eq(out.n, sizeof in);
+  ck_assert(memcmp(out.p, in, sizeof in) == 0);
+  pc_buf_free(&z);
+  pc_buf_free(&out);
+}
+END_TEST
+
+/* gzip's size trailer only decides how libdeflate's buffer is sized: several
+ * members, a trailer that lies and trailing garbage all get the answer zlib's
+ * streaming path gives. */
+START_TEST(gzip_trailer_is_only_a_hint) {
+  uint8_t in[3000];
+  for (size_t i = 0; i < sizeof in; i++) in[i] = (uint8_t)(i % 17);
+  pc_buf_t a = {0}, two = {0}, out = {0};
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, in, sizeof in, &a), 0);
+  pc_err_t err = {0};
+  /* Two members back to back: both inflated. */
+  pc_buf_append(&two, a.p, a.n);
+  pc_buf_append(&two, a.p, a.n);
+  ck_assert_int_eq(pc_decompress(PC_ENC_GZIP, two.p, two.n, 2 * sizeof in, &out, &err), 0);
+  ck_assert_uint_eq(out.n, 2 * sizeof in);
+  ck_assert(memcmp(out.p + sizeof in, in, sizeof in) == 0);
+  /* A trailer one byte short or long, or claiming far more than deflate can
+   * expand to: corrupt (zlib checks the length). */
+  static const int32_t deltas[] = {-1, 1, 1 << 24};
+  for (size_t k = 0; k < sizeof deltas / sizeof deltas[0]; k++) {
+    pc_buf_t bad = {0};
+    pc_buf_append(&bad, a.p, a.n);
+    uint32_t isize = (uint32_t)((int64_t)sizeof in + deltas[k]);
+    for (int b = 0; b < 4; b++) bad.p[bad.n - 4 + b] = (uint8_t)(isize >> (8 * b));
+    out.n = 0;
+    ck_assert_int_eq(pc_decompress(PC_ENC_GZIP, bad.p, bad.n, 64 << 20, &out, &err),
+                     PC_ECORRUPT);
+    ck_assert_uint_eq(out.n, 0);
+    pc_buf_free(&bad);
+  }
+  /* Garbage after the member. */
+  pc_buf_t tail = {0};
+  pc_buf_append(&tail, a.p, a.n);
+  pc_buf_append(&tail, "garbage!", 8);
+  out.n = 0;
+  ck_assert_int_eq(pc_decompress(PC_ENC_GZIP, tail.p, tail.n, 64 << 20, &out, &err),
+                   PC_ECORRUPT);
+  pc_buf_free(&tail);
+  pc_buf_free(&a);
+  pc_buf_free(&two);
+  pc_buf_free(&out);
+}
+END_TEST
+
 START_TEST(corrupt_input) {
   pc_buf_t out = {0};
   pc_err_t err = {0};
@@ -163,6 +225,8 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_loop_test(tc, compress_roundtrip, 0, 4);
   tcase_add_loop_test(tc, decompression_bomb_stops_at_limit, 0, 3);
+  tcase_add_loop_test(tc, output_buffer_of_exact_size, 0, 4);
+  tcase_add_test(tc, gzip_trailer_is_only_a_hint);
   tcase_add_test(tc, corrupt_input);
   tcase_add_test(tc, encoding_names);
   suite_add_tcase(s, tc);
