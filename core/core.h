@@ -113,4 +113,30 @@ int pc_decompress(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit,
 int pc_compress(pc_encoding_t enc, int level, const uint8_t *in, size_t n,
                 pc_buf_t *out);
 
+/* ---- client metadata --------------------------------------------------------
+ * What the Collector calls client.Info.Metadata: the headers (OTLP/HTTP) or
+ * metadata (gRPC) of the request that brought the data, as key/value views.
+ * A key may repeat (a repeated header): each occurrence is one pair, in the
+ * order received. Keys match case-insensitively. Whoever builds one owns the
+ * pairs and the bytes; a consumer that keeps metadata past its consume call
+ * copies it (pc_md_encode). */
+typedef struct {
+  pc_str_t key, value;
+} pc_md_pair_t;
+
+typedef struct {
+  const pc_md_pair_t *v;
+  size_t n;
+} pc_metadata_t;
+
+/* The i-th value (0-based) of key, or false when there are fewer. */
+bool pc_md_get(const pc_metadata_t *md, pc_str_t key, size_t i, pc_str_t *value);
+/* Append md as bytes (u32 LE lengths before each key and value) to out: the
+ * form in which batches and queues keep it. */
+int pc_md_encode(const pc_metadata_t *md, pc_buf_t *out);
+/* Views of the pairs encoded in p[0..n) (kept by the caller), in a malloc'd
+ * array the caller frees (*out->v). PC_EDECODE when the bytes are not
+ * pc_md_encode's output. */
+int pc_md_decode(const uint8_t *p, size_t n, pc_metadata_t *out);
+
 #endif

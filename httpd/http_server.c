@@ -96,6 +96,13 @@ struct pc_http_conn {
   hdr_t hcur;
   bool in_trailers;
   hval_t ctype, cenc, expect;
+  /* keep_headers: names and values in hraw, and where each one is (offsets,
+   * as hraw may move while it grows); views are made once, in conn_request. */
+  pc_buf_t hraw;
+  struct hpos { size_t k, kn, v, vn; } *hpos;
+  pc_md_pair_t *hviews;
+  size_t n_h, cap_h;
+  bool hname_open; /* the last callback was a name piece */
   uint64_t header_bytes;
   bool has_length;
   uint64_t content_length;
@@ -190,6 +197,11 @@ static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
       .body = c->body.n ? c->body.p : NULL,
       .body_n = c->body.n,
   };
+  for (size_t i = 0; i < c->n_h; i++) {
+    const struct hpos *h = &c->hpos[i];
+    c->hviews[i] = (pc_md_pair_t){str_of(c->hraw.p + h->k, h->kn), str_of(c->hraw.p + h->v, h->vn)};
+  }
+  r->headers = (pc_metadata_t){c->n_h ? c->hviews : NULL, c->n_h};
 }
 
 /* Body buffers count against limits.max_buffered while they exist. */
@@ -205,6 +217,8 @@ static void conn_request_reset(pc_http_conn_t *c) {
   c->hcur = HDR_NONE;
   c->in_trailers = false;
   c->ctype.n = c->cenc.n = c->expect.n = 0;
+  c->hraw.n = c->n_h = 0;
+  c->hname_open = false;
   c->header_bytes = 0;
   c->has_length = false;
   c->content_length = 0;
@@ -281,12 +295,45 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* keep_headers: a new header starts at the end of hraw. The header budget
+ * bounds hraw, so only malloc can fail here. */
+static void hraw_open(pc_http_conn_t *c) {
+  if (c->n_h == c->cap_h) {
+    c->cap_h = c->cap_h ? 2 * c->cap_h : 16;
+    c->hpos = pc_xrealloc(c->hpos, c->cap_h * sizeof *c->hpos);
+    c->hviews = pc_xrealloc(c->hviews, c->cap_h * sizeof *c->hviews);
+  }
+  c->hpos[c->n_h++] = (struct hpos){.k = c->hraw.n, .v = c->hraw.n};
+}
+
+static int hraw_add(pc_http_conn_t *c, const char *at, size_t n, bool name) {
+  if (pc_buf_append(&c->hraw, at, n)) {
+    conn_abort(c, 503, "out of memory reading the headers");
+    return HPE_USER;
+  }
+  struct hpos *h = &c->hpos[c->n_h - 1];
+  if (name) {
+    h->kn += n;
+    h->v = c->hraw.n;
+  } else {
+    h->vn += n;
+  }
+  return 0;
+}
+
+static bool keeps_headers(const pc_http_conn_t *c) {
+  return c->srv->handler.keep_headers && !c->in_trailers;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   pc_http_conn_t *c = conn_of(p);
   if (header_budget(c, n)) return HPE_USER;
   if (c->hname_n + n <= sizeof c->hname) memcpy(c->hname + c->hname_n, at, n);
   c->hname_n += n;
-  return 0;
+  if (!keeps_headers(c)) return 0;
+  if (!c->hname_open) hraw_open(c);
+  c->hname_open = true;
+  return hraw_add(c, at, n, true);
 }
 
 static hval_t *conn_hval(pc_http_conn_t *c, hdr_t h) {
@@ -319,6 +366,7 @@ static int on_header_field_complete(llhttp_t *p) {
                 {"content-encoding", HDR_CONTENT_ENCODING},
                 {"expect", HDR_EXPECT}};
   c->hcur = HDR_NONE;
+  c->hname_open = false; /* the next name piece starts a new header */
   if (c->in_trailers) return 0; /* trailers cannot change how the body is read */
   for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
     if (c->hname_n == strlen(wanted[i].name) &&
@@ -334,7 +382,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   if (header_budget(c, n)) return HPE_USER;
   hval_t *v = conn_hval(c, c->hcur);
   if (v) hval_append(v, at, n);
-  return 0;
+  return keeps_headers(c) && c->n_h ? hraw_add(c, at, n, false) : 0;
 }
 
 static int on_header_value_complete(llhttp_t *p) {
@@ -539,6 +587,9 @@ static void conn_release(pc_http_conn_t *c) {
   body_free(c);
   pc_buf_free(&c->out);
   pc_buf_free(&c->reply.body);
+  pc_buf_free(&c->hraw);
+  free(c->hpos);
+  free(c->hviews);
   free(c);
   srv_maybe_done(srv);
 }

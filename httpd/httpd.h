@@ -64,6 +64,9 @@ typedef struct {
   uint64_t content_length;
   const uint8_t *body; /* de-chunked */
   size_t body_n;
+  /* Every header in the order sent, names as sent (keep_headers only; else
+   * empty). Trailers are not included. */
+  pc_metadata_t headers;
 } pc_http_request_t;
 
 /* An answer. The server adds Content-Length, Connection and the status line. */
@@ -92,6 +95,9 @@ typedef struct {
    * (bad HTTP, too large, timeout). req may be partly parsed. */
   void (*error_body)(void *ud, const pc_http_request_t *req, const char *msg,
                      pc_http_response_t *resp);
+  /* Keep every header for req->headers (the receiver's include_metadata);
+   * off, the server keeps only the few it reads itself and copies nothing. */
+  bool keep_headers;
 } pc_http_handler_t;
 
 typedef struct pc_http_waiter pc_http_waiter_t;

@@ -274,6 +274,11 @@ typedef struct {
   /* Filled by validation: profiles dropped for bad indices or shapes. */
   uint64_t rejected_profiles;
   char reject_msg[256]; /* why the first one was rejected */
+  /* Client metadata (include_metadata) of the request, or of the batch (the
+   * batch processor's metadata_keys); NULL when there is none. Not part of
+   * the payload: codecs ignore it. Owned by whoever set it, valid during the
+   * consume call. */
+  const pc_metadata_t *metadata;
 } pc_request_t;
 
 /* ---- limits --------------------------------------------------------------- */

@@ -110,7 +110,8 @@ const pc_opt_t pc__grpc_opts[] = {
     PC_OPT_BYTES("write_buffer_size", "0", pc_grpc_settings_t, write_buffer_size, 0,
                  (int64_t)1 << 30, "accepted for Collector compatibility; unused"),
     PC_OPT_BOOLEAN("include_metadata", "false", pc_grpc_settings_t, include_metadata,
-                   "accepted for Collector compatibility; metadata is not passed on yet"),
+                   "pass the call's metadata (keys lowercase, as gRPC has them) down the pipeline "
+                   "as client metadata (the batch processor's metadata_keys read it)"),
     PC_OPT_SECTION("keepalive", keepalive_opts, "keepalive and its enforcement"),
     PC_OPT_TABLE_END,
 };
@@ -151,6 +152,7 @@ struct stream {
   job_t *job;            /* in the thread pool, not yet answered */
   pc_buf_t out;          /* an OK answer's framed message */
   size_t out_off;
+  pc_buf_t md;           /* include_metadata: the non-pseudo headers (pc_md_encode form) */
 };
 
 typedef struct waiter {
@@ -531,7 +533,11 @@ static void serve_profiles(stream_t *st, pc_request_t *req) {
   pc__rx_counters_t *cnt = g->rxc;
   uint64_t profiles = pc_request_profile_count(req), samples = pc_request_sample_count(req);
   pc_err_t err = {0};
+  pc_metadata_t md = {0}; /* views into st->md, which outlives the call */
+  if (st->md.n && pc_md_decode(st->md.p, st->md.n, &md) == 0) req->metadata = &md;
   int rc = profiles ? g->next->consume_profiles(g->next, req, &err) : 0;
+  req->metadata = NULL;
+  free((void *)md.v);
   if (rc) {
     PC__CNT_ADD(cnt, profiles_refused, profiles + req->rejected_profiles);
     PC__CNT_ADD(cnt, samples_refused, samples);
@@ -702,6 +708,11 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
     copy_header(st->enc, sizeof st->enc, &st->enc_n, v, vn, &ignored);
     if (ignored) st->enc_n = sizeof st->enc; /* too long: surely unknown */
   }
+  /* HTTP/2 names arrive lowercase; pseudo-headers are not metadata (as in gRPC). */
+  if (st->c->g->cfg.include_metadata && nn && name[0] != ':') {
+    pc_md_pair_t pair = {k, {v, vn}};
+    if (pc_md_encode(&(pc_metadata_t){&pair, 1}, &st->md)) pc_oom();
+  }
   return 0;
 }
 
@@ -787,6 +798,7 @@ static void stream_free(conn_t *c, stream_t *st) {
   if (st->job) st->job->st = NULL; /* its answer has nowhere to go */
   pc_buf_free(&st->body);
   pc_buf_free(&st->out);
+  pc_buf_free(&st->md);
   free(st);
 }
 

@@ -27,7 +27,7 @@ typedef struct {
   int64_t max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
   uint64_t read_buffer_size;      /* accepted; the loop reads in 64 KiB steps */
   uint64_t write_buffer_size;     /* accepted; answers are written as they come */
-  bool include_metadata;          /* accepted; metadata is not passed on yet */
+  bool include_metadata;          /* pass the call's metadata on with its data */
   /* keepalive.server_parameters */
   uint64_t max_connection_idle;      /* no open stream this long: GOAWAY */
   uint64_t max_connection_age;       /* connection this old: GOAWAY */

@@ -65,8 +65,8 @@ static const pc_opt_t http_opts[] = {
                  "request bodies held in memory at once over all connections, as "
                  "received; a body that would pass it is refused with 503 and Retry-After"),
     PC_OPT_BOOLEAN("include_metadata", "false", pc_otlp_settings_t, include_metadata,
-                   "accepted for Collector compatibility; profcol does not pass client "
-                   "metadata down the pipeline yet"),
+                   "pass the request's headers down the pipeline as client metadata (the "
+                   "batch processor's metadata_keys read it; names match in any case)"),
     PC_OPT_STR("profiles_url_path", DEF_PROFILES_PATH, pc_otlp_settings_t, profiles_url_path,
                "path that takes ExportProfilesServiceRequest"),
     PC_OPT_STR("traces_url_path", DEF_TRACES_PATH, pc_otlp_settings_t, traces_url_path,
@@ -130,6 +130,7 @@ struct job {
   const uint8_t *payload;
   size_t payload_n;
   pc_request_t req;
+  pc_metadata_t md; /* include_metadata: the request's headers, views into conn */
   pc_err_t err;
   int rc;
   job_stage_t failed; /* where rc came from */
@@ -461,6 +462,7 @@ static void job_finish(rx_t *rx, job_t *j, pc_http_response_t *resp) {
   /* Count before the pipeline sees it: processors may change the request. */
   uint64_t profiles = pc_request_profile_count(&j->req);
   uint64_t samples = pc_request_sample_count(&j->req);
+  j->req.metadata = rx->cfg.include_metadata ? &j->md : NULL; /* decoding zeroed it */
   int rc = profiles ? rx->next->consume_profiles(rx->next, &j->req, &err) : 0;
   answer_consumed(rx, j, rc, &err, profiles, samples, resp);
 }
@@ -510,6 +512,7 @@ static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_
   j->route = route;
   j->body = r->body;
   j->body_n = r->body_n;
+  j->md = r->headers; /* empty unless include_metadata: the server keeps them then */
   /* Small requests are cheaper done here than handed to a thread (a
    * thread-pool round trip costs about as much as decoding 10 KB); the work
    * done on the loop stays bounded by INLINE_MAX bytes of payload. */
@@ -651,7 +654,8 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   rx->loop = loop;
   pc_http_limits_t limits = rx_limits(&rx->cfg);
   pc_http_handler_t handler = {.ud = rx, .on_headers = rx_on_headers,
-                               .on_request = rx_on_request, .error_body = rx_error_body};
+                               .on_request = rx_on_request, .error_body = rx_error_body,
+                               .keep_headers = rx->cfg.include_metadata};
   pc_http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->http_counters);
   int rc = rx->grpc ? pc__grpc_listen(rx->grpc, loop, err) : 0;
   if (rc || !rx->http_enabled) {
