@@ -13,6 +13,13 @@
  * Builders are reused: a flushed one is reset (tables and arena kept) and
  * parked in a small spare list.
  *
+ * metadata_keys (the Collector's): the instance becomes a router over
+ * shards, one whole batch_t per distinct combination of those keys' values
+ * in the request's client metadata, each with its own batch, timer and
+ * pending list, so tenants never share a batch and flush independently.
+ * Each shard's batches carry only those keys downstream. Shards live until
+ * shutdown, as the Collector's do; metadata_cardinality_limit bounds them.
+ *
  * Self-telemetry: the Collector's batch processor metrics (batch sizes as a
  * histogram of samples with its buckets, size and timeout triggers), plus
  * bytes handed on, batches held and samples dropped. */
@@ -20,7 +27,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../core/log.h"
 #include "../pdata/intern.h"
@@ -34,6 +43,8 @@ typedef struct {
   int64_t send_batch_max_size;
   uint64_t timeout_ms;
   uint64_t send_batch_max_bytes;
+  const pc_cfg_node_t *metadata_keys;
+  int64_t metadata_cardinality_limit;
 } batch_cfg_t;
 
 static const pc_opt_t batch_opts[] = {
@@ -50,6 +61,16 @@ static const pc_opt_t batch_opts[] = {
                  (int64_t)1 << 40,
                  "most protobuf bytes in one batch (an upper estimate), larger requests are "
                  "split (0: no limit); keep it well under the receiving server's limit"),
+    PC_OPT_ANY("metadata_keys", batch_cfg_t, metadata_keys,
+               "list of client metadata keys (receiver include_metadata), e.g. "
+               "[x-scope-orgid]: one batch per distinct combination of their values, "
+               "flushed on its own and carrying those keys downstream; names match in any "
+               "case, a missing key is a value of its own"),
+    PC_OPT_INT_RANGE("metadata_cardinality_limit", "1000", batch_cfg_t,
+                     metadata_cardinality_limit, 1, 1000000,
+                     "most distinct combinations of metadata_keys values over the "
+                     "processor's life; a request bringing one more is refused (503, "
+                     "gRPC UNAVAILABLE)"),
     PC_OPT_TABLE_END,
 };
 
@@ -70,7 +91,9 @@ typedef struct {
 } batch_stats_t;
 enum { MAX_SPARE = 2, MIN_RETRY_MS = 50, MAX_RETRY_MS = 1000 };
 
-typedef struct {
+typedef struct batch batch_t;
+
+struct batch {
   pc_consumer_t consumer; /* first: the consumer is the instance */
   char id[128];
   batch_cfg_t cfg;
@@ -91,7 +114,19 @@ typedef struct {
   bool paused;
   uint64_t retries, refused;
   batch_stats_t st;
-} batch_t;
+  /* A shard: the metadata its batches carry (views into md_raw). */
+  pc_buf_t md_raw;
+  pc_metadata_t md;
+  uint64_t md_hash;
+  /* A router (metadata_keys set): its shards, and their shutdown. */
+  pc_str_t *keys; /* lowercased; NULL: not a router */
+  size_t n_keys;
+  batch_t **shards;
+  uint32_t n_shards, cap_shards;
+  pc_buf_t scratch; /* the shard key of the request being routed */
+  uint32_t shards_left;
+  bool shards_stopped, warned_limit;
+};
 
 /* ---- builders ------------------------------------------------------------- */
 
@@ -165,7 +200,9 @@ static int drain(batch_t *p) {
     pc_builder_t *b = p->pending[0];
     const pc_builder_stats_t *st = pc_builder_stats(b);
     pc_err_t err = {0};
-    int rc = p->next->consume_profiles(p->next, pc_builder_request(b), &err);
+    pc_request_t *out = pc_builder_request(b);
+    out->metadata = &p->md; /* empty unless a shard: only metadata_keys go on */
+    int rc = p->next->consume_profiles(p->next, out, &err);
     if (rc == PC_EAGAIN) {
       note_paused(p, st, err.msg[0] ? err.msg : pc_strerror(rc));
       return PC_EAGAIN;
@@ -250,10 +287,13 @@ static bool due(const batch_t *p) {
          pc_builder_stats(p->open)->samples >= (uint64_t)p->cfg.send_batch_size;
 }
 
+static int route(batch_t *p, pc_request_t *req, pc_err_t *err);
+
 static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   batch_t *p = container_of(self, batch_t, consumer);
   if (p->state == B_STOPPING || p->state == B_STOPPED)
     return pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
+  if (p->keys) return route(p, req, err);
   if (p->n_pending && drain(p) == PC_EAGAIN) {
     p->refused++;
     p->st.requests_refused++;
@@ -317,12 +357,15 @@ static void batch_on_timer(uv_timer_t *t) {
     arm(p);
 }
 
+static bool shards_shutdown(batch_t *p, uint64_t deadline_ms, pc_done_cb done, void *arg);
+
 static void batch_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg) {
   batch_t *p = self;
   if (p->state == B_STOPPING || p->state == B_STOPPED) {
     done(arg);
     return;
   }
+  if (shards_shutdown(p, deadline_ms, done, arg)) return; /* back here once they are done */
   bool started = p->state == B_RUNNING;
   p->state = B_STOPPING;
   p->deadline_ms = deadline_ms;
@@ -342,6 +385,19 @@ static void batch_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, vo
 
 /* ---- lifecycle ----------------------------------------------------------------- */
 
+static batch_t *batch_new(const batch_cfg_t *cfg, pc_consumer_t *next, const char *id) {
+  batch_t *p = pc_xcalloc(1, sizeof *p);
+  p->consumer.consume_profiles = batch_consume_profiles;
+  p->consumer.retry_after_s = next->retry_after_s ? next->retry_after_s : 1;
+  p->cfg = *cfg;
+  p->next = next;
+  p->open = pc_builder_new();
+  snprintf(p->id, sizeof p->id, "%s", id);
+  return p;
+}
+
+static int parse_keys(const pc_cfg_node_t *n, pc_str_t **keys, size_t *n_keys, pc_err_t *err);
+
 static void *batch_create(const pc_create_args_t *args, pc_err_t *err) {
   batch_cfg_t cfg = {0};
   if (pc_cfg_apply(batch_opts, args->cfg, &cfg, err)) return NULL;
@@ -355,13 +411,14 @@ static void *batch_create(const pc_create_args_t *args, pc_err_t *err) {
     pc_err_set(err, PC_EINVAL, "processor %s has no next consumer", args->id);
     return NULL;
   }
-  batch_t *p = pc_xcalloc(1, sizeof *p);
-  p->consumer.consume_profiles = batch_consume_profiles;
-  p->consumer.retry_after_s = args->next->retry_after_s ? args->next->retry_after_s : 1;
-  p->cfg = cfg;
-  p->next = args->next;
-  p->open = pc_builder_new();
-  snprintf(p->id, sizeof p->id, "processor:%s", args->id);
+  pc_str_t *keys = NULL;
+  size_t n_keys = 0;
+  if (parse_keys(cfg.metadata_keys, &keys, &n_keys, err)) return NULL;
+  char id[128];
+  snprintf(id, sizeof id, "processor:%s", args->id);
+  batch_t *p = batch_new(&cfg, args->next, id);
+  p->keys = keys;
+  p->n_keys = n_keys;
   return p;
 }
 
@@ -384,12 +441,39 @@ static void batch_destroy(void *self) {
   for (uint32_t i = 0; i < p->n_pending; i++) pc_builder_free(p->pending[i]);
   for (uint32_t i = 0; i < p->n_spare; i++) pc_builder_free(p->spare[i]);
   free(p->pending);
+  for (uint32_t i = 0; i < p->n_shards; i++) batch_destroy(p->shards[i]);
+  free(p->shards);
+  for (size_t i = 0; i < p->n_keys; i++) free((void *)p->keys[i].p);
+  free(p->keys);
+  pc_buf_free(&p->scratch);
+  pc_buf_free(&p->md_raw);
+  free((void *)p->md.v);
   free(p);
+}
+
+/* A router reports the sums over its shards. */
+static void totals(const batch_t *p, batch_stats_t *st, uint32_t *held) {
+  *st = p->st;
+  *held = p->n_pending;
+  for (uint32_t i = 0; i < p->n_shards; i++) {
+    const batch_stats_t *s = &p->shards[i]->st;
+    st->size_triggers += s->size_triggers;
+    st->timeout_triggers += s->timeout_triggers;
+    for (size_t b = 0; b <= N_BOUNDS; b++) st->sizes[b] += s->sizes[b];
+    st->samples_sent += s->samples_sent;
+    st->bytes_sent += s->bytes_sent;
+    st->samples_dropped += s->samples_dropped;
+    st->requests_refused += s->requests_refused;
+    *held += p->shards[i]->n_pending;
+  }
 }
 
 static void batch_metrics(void *self, pc_metrics_t *m) {
   const batch_t *p = self;
-  const batch_stats_t *st = &p->st;
+  batch_stats_t sum;
+  uint32_t held;
+  totals(p, &sum, &held);
+  const batch_stats_t *st = &sum;
   pc_metrics_histogram(m, "otelcol_processor_batch_batch_send_size",
                        "Number of units (samples) in the batch.", size_bounds, st->sizes,
                        N_BOUNDS, (double)st->samples_sent, NULL);
@@ -409,7 +493,161 @@ static void batch_metrics(void *self, pc_metrics_t *m) {
                      "Requests refused (retry later) while the next consumer was full.",
                      (double)st->requests_refused, NULL);
   pc_metrics_gauge(m, "profcol_processor_batch_held_batches",
-                   "Sealed batches waiting for the next consumer.", (double)p->n_pending, NULL);
+                   "Sealed batches waiting for the next consumer.", (double)held, NULL);
+}
+
+/* ---- metadata_keys: one shard per combination of values --------------------------- */
+
+/* metadata_keys: a list of distinct non-empty names, kept lowercase (they
+ * match in any case, as HTTP header names do). */
+static int parse_keys(const pc_cfg_node_t *n, pc_str_t **keys, size_t *n_keys, pc_err_t *err) {
+  *keys = NULL;
+  *n_keys = 0;
+  if (!n || n->type == PC_CFG_NULL) return 0;
+  if (n->type != PC_CFG_SEQ)
+    return pc_cfg_error(err, n, PC_EINVAL, "must be a list of client metadata keys, "
+                        "e.g. [x-scope-orgid]");
+  pc_str_t *k = pc_xcalloc(n->n_items ? n->n_items : 1, sizeof *k);
+  for (size_t i = 0; i < n->n_items; i++) {
+    const pc_cfg_node_t *it = n->items[i];
+    int rc = 0;
+    if (it->type != PC_CFG_SCALAR || !it->text[0])
+      rc = pc_cfg_error(err, it, PC_EINVAL, "must be a non-empty metadata key (a header name)");
+    for (size_t j = 0; !rc && j < i; j++)
+      if (strlen(it->text) == k[j].n && strncasecmp(it->text, (const char *)k[j].p, k[j].n) == 0)
+        rc = pc_cfg_error(err, it, PC_EINVAL, "duplicate metadata key \"%s\" (keys match in "
+                          "any case)", it->text);
+    if (rc) {
+      for (size_t j = 0; j < i; j++) free((void *)k[j].p);
+      free(k);
+      return rc;
+    }
+    size_t len = strlen(it->text);
+    char *low = pc_xmalloc(len + 1);
+    for (size_t c = 0; c <= len; c++) low[c] = (char)tolower((unsigned char)it->text[c]);
+    k[i] = (pc_str_t){(const uint8_t *)low, len};
+  }
+  *keys = k;
+  *n_keys = n->n_items;
+  return 0;
+}
+
+/* The shard key of md: every value of every metadata key, in key order, in
+ * pc_md_encode's form. A missing key adds nothing, which differs from any
+ * value, even "". */
+static void shard_key(batch_t *p, const pc_metadata_t *md, pc_buf_t *out) {
+  out->n = 0;
+  for (size_t i = 0; i < p->n_keys; i++) {
+    pc_md_pair_t pair = {.key = p->keys[i]};
+    for (size_t j = 0; pc_md_get(md, p->keys[i], j, &pair.value); j++)
+      if (pc_md_encode(&(pc_metadata_t){&pair, 1}, out)) pc_oom();
+  }
+}
+
+static uint64_t fnv1a(const uint8_t *b, size_t n) {
+  uint64_t h = 1469598103934665603u;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211u;
+  return h;
+}
+
+/* Client text into a log id: printable ASCII only, leaving room for "]". */
+static void id_append(char *id, size_t cap, size_t *o, pc_str_t s) {
+  for (size_t c = 0; c < s.n && *o + 2 < cap; c++) {
+    uint8_t ch = s.p[c];
+    id[(*o)++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+  }
+}
+
+/* "processor:batch[x-scope-orgid=acme]", bounded by cap. */
+static void shard_id(const batch_t *p, const pc_metadata_t *md, char *id, size_t cap) {
+  int w = snprintf(id, cap, "%s[", p->id);
+  size_t o = w < 0 ? 0 : (size_t)w < cap ? (size_t)w : cap - 1;
+  for (size_t i = 0; i < md->n; i++) {
+    if (i) id_append(id, cap, &o, PC_STR_LIT(" "));
+    id_append(id, cap, &o, md->v[i].key);
+    id_append(id, cap, &o, PC_STR_LIT("="));
+    id_append(id, cap, &o, md->v[i].value);
+  }
+  if (o + 1 < cap) id[o++] = ']';
+  id[o] = 0;
+}
+
+/* A new, started shard for the key in p->scratch. */
+static batch_t *shard_new(batch_t *p, uint64_t hash, pc_err_t *err) {
+  pc_buf_t raw = {0};
+  if (pc_buf_append(&raw, p->scratch.p, p->scratch.n)) pc_oom();
+  pc_metadata_t md;
+  if (pc_md_decode(raw.p, raw.n, &md)) pc_oom(); /* our own encoding: cannot fail */
+  char id[128];
+  shard_id(p, &md, id, sizeof id);
+  batch_t *s = batch_new(&p->cfg, p->next, id);
+  s->md_raw = raw;
+  s->md = md;
+  s->md_hash = hash;
+  int rc = batch_start(s, p->loop, err);
+  if (rc) {
+    batch_destroy(s);
+    return NULL;
+  }
+  if (p->n_shards == p->cap_shards) {
+    p->cap_shards = p->cap_shards ? 2 * p->cap_shards : 8;
+    p->shards = pc_xrealloc(p->shards, p->cap_shards * sizeof *p->shards);
+  }
+  p->shards[p->n_shards++] = s;
+  pc_log(p->id, PC_LOG_DEBUG, "new batch shard %s (%" PRIu32 " of at most %" PRId64 ")", s->id,
+         p->n_shards, p->cfg.metadata_cardinality_limit);
+  return s;
+}
+
+static int refuse_over_limit(batch_t *p, pc_err_t *err) {
+  p->st.requests_refused++;
+  if (!p->warned_limit) /* once: every later refusal says the same */
+    pc_log(p->id, PC_LOG_WARN, "metadata_cardinality_limit reached: %" PRIu32 " distinct "
+           "combinations of metadata_keys values are batched; requests with another one are "
+           "refused until restart", p->n_shards);
+  p->warned_limit = true;
+  return pc_err_set(err, PC_EAGAIN, "%s: too many batcher metadata-value combinations (%"
+                    PRIu32 ", metadata_cardinality_limit)", p->id, p->n_shards);
+}
+
+/* Hand req to the shard of its metadata, making the shard if it is new. */
+static int route(batch_t *p, pc_request_t *req, pc_err_t *err) {
+  if (p->shards_left || p->shards_stopped) /* no new shard may miss the shutdown */
+    return pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
+  shard_key(p, req->metadata, &p->scratch);
+  uint64_t h = fnv1a(p->scratch.p, p->scratch.n);
+  batch_t *s = NULL;
+  for (uint32_t i = 0; i < p->n_shards && !s; i++) {
+    batch_t *c = p->shards[i];
+    if (c->md_hash == h && c->md_raw.n == p->scratch.n &&
+        (!p->scratch.n || memcmp(c->md_raw.p, p->scratch.p, p->scratch.n) == 0))
+      s = c;
+  }
+  if (!s && p->n_shards >= (uint64_t)p->cfg.metadata_cardinality_limit)
+    return refuse_over_limit(p, err);
+  if (!s && !(s = shard_new(p, h, err))) return PC_EAGAIN;
+  return batch_consume_profiles(&s->consumer, req, err);
+}
+
+static void shard_on_done(void *arg) {
+  batch_t *p = arg;
+  if (--p->shards_left) return;
+  p->shards_stopped = true;
+  batch_shutdown(p, p->deadline_ms, p->done, p->done_arg); /* now the router itself */
+}
+
+/* A router stops its shards first (each flushes and drains on its own
+ * until the deadline); true when that is under way and the router's own
+ * shutdown follows from shard_on_done. */
+static bool shards_shutdown(batch_t *p, uint64_t deadline_ms, pc_done_cb done, void *arg) {
+  if (p->shards_stopped || !p->n_shards) return false;
+  p->deadline_ms = deadline_ms;
+  p->done = done;
+  p->done_arg = arg;
+  p->shards_left = p->n_shards;
+  for (uint32_t i = 0; i < p->n_shards; i++)
+    batch_shutdown(p->shards[i], deadline_ms, shard_on_done, p);
+  return true;
 }
 
 const pc_component_t pc_processor_batch = {

@@ -24,6 +24,8 @@ typedef struct {
   int fail_rc;          /* when set, refuse for good with it */
   uint64_t samples[256]; /* per accepted batch */
   size_t encoded[256];
+  char tenant[256][16]; /* x-scope-orgid of each accepted batch, "-" when none */
+  size_t md_pairs[256]; /* pairs of metadata it carried */
   int problems;
   char why[300];
 } rec_t;
@@ -45,6 +47,11 @@ static int rec_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   ck_assert_int_eq(pc_proto_encode(req, &pb), 0);
   ck_assert_uint_lt(r->accepted, 256);
   r->encoded[r->accepted] = pb.n;
+  pc_str_t v;
+  bool has = pc_md_get(req->metadata, PC_STR_LIT("X-Scope-OrgID"), 0, &v);
+  snprintf(r->tenant[r->accepted], sizeof r->tenant[0], "%.*s", has ? (int)v.n : 1,
+           has ? (const char *)v.p : "-");
+  r->md_pairs[r->accepted] = req->metadata ? req->metadata->n : 0;
   r->samples[r->accepted++] = pc_request_sample_count(req);
   pc_buf_free(&pb);
   return 0;
@@ -393,9 +400,15 @@ START_TEST(batch_config_is_checked) {
       "send_batch_sise: 10\n",
       "timeout: soon\n",
       "send_batch_max_bytes: -1\n",
+      "metadata_keys: x-scope-orgid\n",
+      "metadata_keys: [x-scope-orgid, X-Scope-OrgID]\n",
+      "metadata_keys: [\"\"]\n",
+      "metadata_keys: [a]\nmetadata_cardinality_limit: 0\n",
   };
   static const char *const needle[] = {"send_batch_max_size", "send_batch_sise", "timeout",
-                                       "send_batch_max_bytes"};
+                                       "send_batch_max_bytes", "metadata_keys: must be a list",
+                                       "metadata_keys[1]: duplicate metadata key",
+                                       "metadata_keys[0]", "metadata_cardinality_limit"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     pc_cfg_t *cfg;
     pc_err_t err = {0};
@@ -403,8 +416,116 @@ START_TEST(batch_config_is_checked) {
     ck_assert_msg(inst == NULL, "accepted: %s", bad[i]);
     ck_assert_msg(strstr(err.msg, needle[i]) != NULL, "message: %s", err.msg);
     ck_assert_int_eq(err.code, PC_EINVAL);
+    ck_assert_msg(err.line > 0 && err.col > 0, "no line:col for: %s", bad[i]);
     pc_cfg_free(cfg);
   }
+}
+END_TEST
+
+/* ---- batch: metadata_keys -------------------------------------------------------------- */
+
+/* A request from tenant (NULL: without the header), with other headers
+ * that must not reach the batch. */
+static int send_as(fixture_t *f, pc_request_t *req, const char *tenant) {
+  pc_md_pair_t pairs[] = {
+      {PC_STR_LIT("content-type"), PC_STR_LIT("application/x-protobuf")},
+      {PC_STR_LIT("X-SCOPE-ORGID"), {(const uint8_t *)tenant, tenant ? strlen(tenant) : 0}},
+  };
+  pc_metadata_t md = {pairs, tenant ? 2 : 1};
+  req->metadata = &md;
+  int rc = fx_send(f, req);
+  req->metadata = NULL;
+  return rc;
+}
+
+START_TEST(batch_keeps_one_batch_per_metadata_value) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch,
+          "send_batch_size: 100000\ntimeout: 1h\nmetadata_keys: [X-Scope-OrgID]\n", &rec, true);
+  static const char *const tenants[] = {"acme", "globex", NULL, "initech"};
+  uint64_t want[4] = {0};
+  pc_rng_t rng = {21};
+  pc_arena_t *a = pc_arena_new(0);
+  for (int i = 0; i < 40; i++) { /* interleaved */
+    pc_request_t req;
+    some_request(&rng, a, &req);
+    ck_assert_int_eq(send_as(&f, &req, tenants[i % 4]), 0);
+    want[i % 4] += pc_request_sample_count(&req);
+  }
+  ck_assert_uint_eq(rec.accepted, 0); /* nothing is due before shutdown */
+  fx_shutdown(&f, 1000);
+  ck_assert_uint_eq(rec.accepted, 4); /* each tenant's batch flushed on its own */
+  for (uint32_t b = 0; b < rec.accepted; b++) {
+    int t = 0;
+    while (t < 4 && strcmp(rec.tenant[b], tenants[t] ? tenants[t] : "-") != 0) t++;
+    ck_assert_msg(t < 4, "batch %u has tenant %s", b, rec.tenant[b]);
+    ck_assert_uint_eq(rec.samples[b], want[t]);
+    ck_assert_uint_eq(rec.md_pairs[b], tenants[t] ? 1 : 0); /* only metadata_keys go on */
+    want[t] = 0;
+  }
+  fx_close(&f, &rec);
+  pc_arena_free(a);
+}
+END_TEST
+
+START_TEST(batch_flushes_metadata_batches_apart) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch,
+          "send_batch_size: 10\ntimeout: 1h\nmetadata_keys: [x-scope-orgid]\n", &rec, true);
+  pc_rng_t rng = {22};
+  pc_arena_t *a = pc_arena_new(0);
+  uint64_t held[2] = {0};
+  static const char *const tenants[] = {"acme", "globex"};
+  for (int i = 0; i < 30; i++) {
+    pc_request_t req;
+    some_request(&rng, a, &req);
+    uint32_t before = rec.accepted;
+    ck_assert_int_eq(send_as(&f, &req, tenants[i % 2]), 0);
+    held[i % 2] += pc_request_sample_count(&req);
+    if (held[i % 2] >= 10) { /* this tenant's batch went; the other one's stays */
+      ck_assert_uint_eq(rec.accepted, before + 1);
+      ck_assert_str_eq(rec.tenant[before], tenants[i % 2]);
+      ck_assert_uint_eq(rec.samples[before], held[i % 2]);
+      held[i % 2] = 0;
+    } else {
+      ck_assert_uint_eq(rec.accepted, before);
+    }
+  }
+  fx_shutdown(&f, 1000);
+  fx_close(&f, &rec);
+  pc_arena_free(a);
+}
+END_TEST
+
+START_TEST(batch_refuses_past_the_cardinality_limit) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch,
+          "timeout: 1h\nmetadata_keys: [x-scope-orgid]\nmetadata_cardinality_limit: 2\n", &rec,
+          true);
+  pc_rng_t rng = {23};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  some_request(&rng, a, &req);
+  ck_assert_int_eq(send_as(&f, &req, "acme"), 0);
+  ck_assert_int_eq(send_as(&f, &req, "globex"), 0);
+  pc_md_pair_t pair = {PC_STR_LIT("x-scope-orgid"), PC_STR_LIT("initech")};
+  pc_metadata_t md = {&pair, 1};
+  req.metadata = &md;
+  pc_err_t err = {0};
+  ck_assert_int_eq(f.in->consume_profiles(f.in, &req, &err), PC_EAGAIN); /* 503, retryable */
+  ck_assert_msg(strstr(err.msg, "too many batcher metadata-value combinations"), "%s", err.msg);
+  req.metadata = NULL;
+  ck_assert_int_eq(send_as(&f, &req, "acme"), 0); /* known values still pass */
+  fx_shutdown(&f, 1000);
+  ck_assert_uint_eq(rec.accepted, 2);
+  fx_close(&f, &rec);
+  pc_arena_free(a);
 }
 END_TEST
 
@@ -452,6 +573,9 @@ static Suite *processor_suite(void) {
   tcase_add_test(batch, batch_drops_what_next_refuses_for_good);
   tcase_add_test(batch, batch_shutdown_gives_up_at_the_deadline);
   tcase_add_test(batch, batch_config_is_checked);
+  tcase_add_test(batch, batch_keeps_one_batch_per_metadata_value);
+  tcase_add_test(batch, batch_flushes_metadata_batches_apart);
+  tcase_add_test(batch, batch_refuses_past_the_cardinality_limit);
   suite_add_tcase(s, batch);
   TCase *dedup = tcase_create("dedup");
   tcase_add_test(dedup, dedup_rebuilds_each_dictionary);
