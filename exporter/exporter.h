@@ -12,6 +12,7 @@ extern const pc_component_t pc_exporter_otlp; /* OTLP/gRPC, the otlphttp engine 
 extern const pc_component_t pc_exporter_file;
 extern const pc_component_t pc_exporter_nop;
 extern const pc_component_t pc_extension_file_storage;
+extern const pc_component_t pc_extension_headers_setter;
 
 /* Counters of one otlphttp or otlp instance since it was created. A batch is one
  * request body; bytes are compressed bytes as sent. */

@@ -60,6 +60,10 @@ typedef struct {
   uint8_t json;     /* body is OTLP-JSON (else protobuf) */
   uint8_t encoding; /* pc_encoding_t of the body (Content-Encoding) */
   uint32_t profiles; /* profiles in the batch (0 for traces), for counters */
+  /* The batch's client metadata in pc_md_encode form (headers_setter reads
+   * it at each try), or NULL; never empty. A queued item holds its own
+   * reference; a persistent record stores the bytes before the body. */
+  pc__body_t *md;
 } pc__item_meta_t;
 
 typedef struct pc__queue pc__queue_t;
@@ -133,6 +137,30 @@ typedef struct pc_file_storage pc_file_storage_t;
 const pc_file_storage_t *pc__file_storage_find(const char *id);
 const char *pc__file_storage_directory(const pc_file_storage_t *st);
 bool pc__file_storage_fsync(const pc_file_storage_t *st);
+
+/* ---- headers_setter ------------------------------------------------------------------ */
+
+typedef struct pc__headers_setter pc__headers_setter_t;
+
+/* "Name: value" lines, each malloc'd, as curl takes them. */
+typedef struct {
+  char **v;
+  size_t n, cap;
+} pc__hdrs_t;
+
+void pc__hdrs_add(pc__hdrs_t *h, const char *name, size_t name_n, const char *value,
+                  size_t value_n);
+void pc__hdrs_free(pc__hdrs_t *h);
+
+/* The headers_setter instance with that id, the most recently created (as
+ * pc__file_storage_find), or NULL. Exporters look it up in start and keep
+ * the pointer: extensions are destroyed after exporters. */
+const pc__headers_setter_t *pc__headers_setter_find(const char *id);
+/* Apply its rules to h, with from_context values read from md (may be NULL).
+ * PC_EINVAL, with a message, when md holds several values of a
+ * from_context key (which one to send is unknowable, as in the Collector). */
+int pc__headers_setter_apply(const pc__headers_setter_t *hs, const pc_metadata_t *md,
+                             pc__hdrs_t *h, pc_err_t *err);
 
 /* ---- backend answers -------------------------------------------------------------- */
 

@@ -69,7 +69,15 @@ typedef struct {
   uint64_t queue_max_bytes;
   char *storage;
   bool tls_insecure; /* otlp */
+  char *authenticator;
 } otlphttp_cfg_t;
+
+static const pc_opt_t auth_opts[] = {
+    PC_OPT_STR("authenticator", NULL, otlphttp_cfg_t, authenticator,
+               "id of a headers_setter extension: headers set per batch from its client "
+               "metadata (e.g. X-Scope-OrgID per tenant)"),
+    PC_OPT_TABLE_END,
+};
 
 static const pc_opt_t retry_opts[] = {
     PC_OPT_BOOLEAN("enabled", "true", otlphttp_cfg_t, retry_enabled,
@@ -111,6 +119,7 @@ static const pc_opt_t otlphttp_opts[] = {
     PC_OPT_STR("traces_endpoint", NULL, otlphttp_cfg_t, traces_endpoint,
                "URL for traces, used as is (overrides endpoint)"),
     PC_OPT_HEADERS("headers", otlphttp_cfg_t, headers, "extra HTTP headers on every request"),
+    PC_OPT_SECTION("auth", auth_opts, "client authentication: headers from an extension"),
     PC_OPT_STR("compression", "gzip", otlphttp_cfg_t, compression, "gzip, zstd or none"),
     PC_OPT_STR("encoding", "proto", otlphttp_cfg_t, encoding, "proto or json"),
     PC_OPT_DUR("timeout", "30s", otlphttp_cfg_t, timeout_ms, 0, 3600000,
@@ -135,6 +144,7 @@ static const pc_opt_t otlp_opts[] = {
     PC_OPT_STR("endpoint", NULL, otlphttp_cfg_t, endpoint,
                "host:port or http://host:port of the gRPC backend"),
     PC_OPT_HEADERS("headers", otlphttp_cfg_t, headers, "extra gRPC metadata on every call"),
+    PC_OPT_SECTION("auth", auth_opts, "client authentication: metadata from an extension"),
     PC_OPT_STR("compression", "gzip", otlphttp_cfg_t, compression, "gzip, zstd or none"),
     PC_OPT_DUR("timeout", "5s", otlphttp_cfg_t, timeout_ms, 0, 3600000,
                "per call, connect to trailers (sent as grpc-timeout); 0: none"),
@@ -168,6 +178,7 @@ typedef struct {
   pc_encoding_t grpc_enc; /* of the answer message */
   char grpc_msg[256];
   char errbuf[CURL_ERROR_SIZE];
+  struct curl_slist *auth_hdrs; /* auth: this try's headers; curl reads them until the next */
 } slot_t;
 
 /* A socket curl asked us to watch. */
@@ -198,6 +209,9 @@ struct otlphttp {
   uint32_t num_consumers;
   uint64_t queue_items, queue_bytes;
   char *storage_id;
+  char *auth_id;            /* auth.authenticator, or NULL */
+  pc_err_t auth_missing;    /* what start says when it names no extension (file:line:col) */
+  const pc__headers_setter_t *hs; /* found in start */
   /* runtime */
   state_t state;
   uv_loop_t *loop;
@@ -340,6 +354,26 @@ static int resolve_grpc_urls(otlphttp_t *x, const otlphttp_cfg_t *c,
   return 0;
 }
 
+/* auth.authenticator must name a headers_setter. Whether that one is defined
+ * and listed in service.extensions shows only in start (extensions are not
+ * built while a broken config is checked), so the error start gives is made
+ * here, where the config node says file:line:col. */
+static int resolve_auth(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_t *args,
+                        pc_err_t *err) {
+  const pc_cfg_node_t *n = node_at(args->cfg, "auth", "authenticator");
+  if (!c->authenticator) return 0;
+  const char *id = c->authenticator;
+  if (strncmp(id, "headers_setter", 14) != 0 || (id[14] && id[14] != '/'))
+    return pc_cfg_error(err, n, PC_EINVAL, "\"%s\" is not a headers_setter extension, the "
+                        "only authenticator profcol has (headers_setter or headers_setter/NAME)",
+                        id);
+  x->auth_id = xstrdup(id);
+  pc_cfg_error(&x->auth_missing, n, PC_EINVAL, "\"%s\" is not defined in extensions and "
+               "listed in service.extensions", id);
+  x->auth_missing.file = NULL; /* points into the config tree, gone by then; msg says it */
+  return 0;
+}
+
 static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_t *args,
                    pc_err_t *err) {
   int rc = x->grpc ? resolve_grpc_urls(x, c, args, err) : resolve_urls(x, c, args, err);
@@ -376,7 +410,7 @@ static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_
   x->queue_items = c->queue_enabled ? (uint64_t)c->queue_size : x->num_consumers;
   x->queue_bytes = c->queue_max_bytes;
   if (c->storage && c->storage[0]) x->storage_id = xstrdup(c->storage);
-  return 0;
+  return resolve_auth(x, c, args, err);
 }
 
 static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
@@ -577,13 +611,14 @@ static struct curl_slist *grpc_headers(otlphttp_t *x, struct curl_slist *l, pc_e
   return l;
 }
 
-static struct curl_slist *headers_for(otlphttp_t *x, bool json, pc_encoding_t enc) {
-  struct curl_slist **h = &x->hdrs[json][enc];
-  if (*h) return *h;
+/* A new list: lines (the configured headers, or those after auth), then the
+ * protocol's own. */
+static struct curl_slist *header_list(otlphttp_t *x, char *const *lines, size_t n, bool json,
+                                      pc_encoding_t enc) {
   struct curl_slist *l = NULL;
-  for (size_t i = 0; i < x->n_headers; i++)
-    if (!(l = curl_slist_append(l, x->headers[i]))) pc_oom();
-  if (x->grpc) return *h = grpc_headers(x, l, enc);
+  for (size_t i = 0; i < n; i++)
+    if (!(l = curl_slist_append(l, lines[i]))) pc_oom();
+  if (x->grpc) return grpc_headers(x, l, enc);
   if (!(l = curl_slist_append(l, json ? "Content-Type: application/json"
                                       : "Content-Type: application/x-protobuf")))
     pc_oom();
@@ -594,7 +629,53 @@ static struct curl_slist *headers_for(otlphttp_t *x, bool json, pc_encoding_t en
   }
   /* No "Expect: 100-continue" round trip before big bodies. */
   if (!(l = curl_slist_append(l, "Expect:"))) pc_oom();
-  return *h = l;
+  return l;
+}
+
+static struct curl_slist *headers_for(otlphttp_t *x, bool json, pc_encoding_t enc) {
+  struct curl_slist **h = &x->hdrs[json][enc];
+  if (!*h) *h = header_list(x, x->headers, x->n_headers, json, enc);
+  return *h;
+}
+
+/* The configured headers after the headers_setter's rules for the batch's
+ * metadata (md: pc_md_encode form, or NULL). */
+static int auth_headers(otlphttp_t *x, const pc__body_t *md, pc__hdrs_t *out, pc_err_t *err) {
+  *out = (pc__hdrs_t){0};
+  for (size_t i = 0; i < x->n_headers; i++) { /* "Name: value" as parse_headers made them */
+    const char *colon = strchr(x->headers[i], ':');
+    pc__hdrs_add(out, x->headers[i], (size_t)(colon - x->headers[i]), colon + 2,
+                 strlen(colon + 2));
+  }
+  pc_metadata_t m = {0};
+  if (md && pc_md_decode(md->p, md->n, &m))
+    return pc_err_set(err, PC_EINVAL, "the batch's client metadata is damaged");
+  int rc = pc__headers_setter_apply(x->hs, &m, out, err);
+  free((void *)m.v);
+  return rc;
+}
+
+/* This try's headers: the shared list, or with auth one of its own. false
+ * when auth cannot make them (then why says it). */
+static bool try_headers(slot_t *s, char *why, size_t cap) {
+  otlphttp_t *x = s->x;
+  const pc__item_meta_t *m = &s->item->meta;
+  if (!x->hs) {
+    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER,
+                     headers_for(x, m->json, (pc_encoding_t)m->encoding));
+    return true;
+  }
+  pc__hdrs_t h;
+  pc_err_t err = {0};
+  int rc = auth_headers(x, m->md, &h, &err);
+  if (!rc) {
+    curl_slist_free_all(s->auth_hdrs); /* the previous try is over */
+    s->auth_hdrs = header_list(x, h.v, h.n, m->json, (pc_encoding_t)m->encoding);
+    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->auth_hdrs);
+  }
+  pc__hdrs_free(&h);
+  if (rc) snprintf(why, cap, "%s", err.msg);
+  return rc == 0;
 }
 
 static const char *signal_name(const pc__item_meta_t *m) {
@@ -627,9 +708,12 @@ static void send_try(slot_t *s) {
   s->grpc_enc = PC_ENC_IDENTITY;
   s->grpc_msg[0] = 0;
   s->tries++;
+  char hwhy[256];
+  if (!try_headers(s, hwhy, sizeof hwhy)) {
+    drop(s, hwhy, false);
+    return;
+  }
   curl_easy_setopt(s->easy, CURLOPT_URL, url);
-  curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER,
-                   headers_for(x, it->meta.json, (pc_encoding_t)it->meta.encoding));
   curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, it->body->p);
   curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->body->n);
   pc_log(x->id, PC_LOG_DEBUG, "POST %s: %zu bytes, %u profiles, try %u", url, it->body->n,
@@ -930,9 +1014,11 @@ typedef struct {
   pc__body_t **bodies;
   pc__item_meta_t *metas;
   size_t n, cap;
+  pc__body_t *md; /* the request's client metadata for every part (auth only), or NULL */
 } parts_t;
 
 static void parts_free(parts_t *p) {
+  if (p->md) pc__body_unref(p->md);
   for (size_t i = 0; i < p->n; i++) pc__body_unref(p->bodies[i]);
   free(p->bodies);
   free(p->metas);
@@ -967,7 +1053,7 @@ static int add_part(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t
   }
   p->bodies[p->n] = pc__body_from_buf_take(&z);
   p->metas[p->n++] = (pc__item_meta_t){.signal = PC_SIGNAL_PROFILES, .json = x->json,
-                                       .encoding = (uint8_t)x->enc,
+                                       .encoding = (uint8_t)x->enc, .md = p->md,
                                        .profiles = profiles > UINT32_MAX ? UINT32_MAX
                                                                          : (uint32_t)profiles};
   return 0;
@@ -1032,6 +1118,24 @@ static int push_parts(otlphttp_t *x, parts_t *p, pc_err_t *err) {
   return rc;
 }
 
+/* With auth, the batch's metadata goes into the queue with it (and into
+ * the persistent queue's records), so every try, after a restart too, sets
+ * the headers it asks for. Its headers are made once here, so a batch they
+ * cannot be made for is refused now, not dropped later. */
+static int keep_metadata(otlphttp_t *x, const pc_metadata_t *md, pc__body_t **out,
+                         pc_err_t *err) {
+  *out = NULL;
+  if (!x->hs) return 0;
+  pc_buf_t b = {0};
+  if (pc_md_encode(md, &b)) pc_oom();
+  if (b.n) *out = pc__body_from_buf_take(&b);
+  pc_buf_free(&b);
+  pc__hdrs_t h;
+  int rc = auth_headers(x, *out, &h, err);
+  pc__hdrs_free(&h);
+  return rc;
+}
+
 static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   otlphttp_t *x = (otlphttp_t *)self;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
@@ -1043,7 +1147,8 @@ static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_
     return rc;
   }
   parts_t p = {0};
-  rc = encode_split(x, req, &p, err);
+  rc = keep_metadata(x, req->metadata, &p.md, err);
+  if (!rc) rc = encode_split(x, req, &p, err);
   if (!rc) rc = push_parts(x, &p, err);
   parts_free(&p);
   return rc;
@@ -1162,6 +1267,8 @@ static void cleanup_curl(otlphttp_t *x) {
     s->in_curl = false;
     if (s->easy) curl_easy_cleanup(s->easy);
     s->easy = NULL;
+    curl_slist_free_all(s->auth_hdrs);
+    s->auth_hdrs = NULL;
   }
   if (x->multi) curl_multi_cleanup(x->multi); /* closes cached connections */
   x->multi = NULL;
@@ -1170,6 +1277,10 @@ static void cleanup_curl(otlphttp_t *x) {
 static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   otlphttp_t *x = self;
   if (x->state != ST_CREATED) return pc_err_set(err, PC_EINVAL, "started twice");
+  if (x->auth_id && !(x->hs = pc__headers_setter_find(x->auth_id))) {
+    *err = x->auth_missing;
+    return err->code;
+  }
   x->loop = loop;
   int rc = open_queue(x, err);
   if (!rc && (rc = setup_curl(x, err))) {
@@ -1285,6 +1396,7 @@ static void otlphttp_destroy(void *self) {
   free(x->profiles_url);
   free(x->traces_url);
   free(x->storage_id);
+  free(x->auth_id);
   pc_buf_free(&x->scratch);
   if (x->curl_global) curl_global_cleanup();
   free(x);

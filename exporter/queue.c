@@ -9,8 +9,11 @@
  *   <id:016x>.ack        12-byte entries: record offset (LE64) + its crc32
  *   <id:016x>.seg.corrupt  a damaged segment set aside at open
  * A record is a 20-byte header - magic "PCQ1", payload length, meta (signal,
- * json, encoding), profile count, crc32 of the three fields and the payload -
- * then the payload. All integers are little-endian.
+ * json, encoding, and bit 24: has metadata), profile count, crc32 of the
+ * three fields and the payload - then the payload: the body, or with
+ * metadata [u32 length][client metadata, pc_md_encode form] then the body.
+ * All integers are little-endian. Records without metadata are as they were
+ * before metadata existed, so older queue directories replay unchanged.
  *
  * fsync policy: a push writes its records and calls fdatasync on the segment
  * before returning 0 (when fsync is on), so an acknowledged batch is on
@@ -88,15 +91,23 @@ static void put64(uint8_t *p, uint64_t v) {
 }
 static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
+#define META_HAS_MD (1u << 24)
+
 static uint32_t meta_pack(const pc__item_meta_t *m) {
-  return (uint32_t)m->signal | (uint32_t)m->json << 8 | (uint32_t)m->encoding << 16;
+  return (uint32_t)m->signal | (uint32_t)m->json << 8 | (uint32_t)m->encoding << 16 |
+         (m->md ? META_HAS_MD : 0);
 }
-static bool meta_unpack(uint32_t v, uint32_t profiles, pc__item_meta_t *m) {
+/* m->md stays NULL: *has_md says whether the payload starts with it. */
+static bool meta_unpack(uint32_t v, uint32_t profiles, pc__item_meta_t *m, bool *has_md) {
   *m = (pc__item_meta_t){.signal = (uint8_t)v, .json = (uint8_t)(v >> 8),
                          .encoding = (uint8_t)(v >> 16), .profiles = profiles};
+  *has_md = (v & META_HAS_MD) != 0;
   return (m->signal == PC_SIGNAL_PROFILES || m->signal == PC_SIGNAL_TRACES) && m->json <= 1 &&
-         m->encoding <= PC_ENC_ZSTD && (v >> 24) == 0;
+         m->encoding <= PC_ENC_ZSTD && (v >> 24) <= 1;
 }
+
+/* Bytes a record's payload holds before the body: [u32 length][metadata]. */
+static size_t md_prefix_len(const pc__item_meta_t *m) { return m->md ? 4 + m->md->n : 0; }
 
 /* crc32 of the header's length, meta and profiles fields, then the payload. */
 static uint32_t record_crc(const uint8_t *hdr, const uint8_t *payload, uint32_t len) {
@@ -104,12 +115,21 @@ static uint32_t record_crc(const uint8_t *hdr, const uint8_t *payload, uint32_t 
   return (uint32_t)crc32(crc, payload, len);
 }
 
-static void record_header(uint8_t hdr[REC_HDR], const pc__body_t *b, const pc__item_meta_t *m) {
+/* The header, and in pre the metadata length that starts the payload (when
+ * m->md is set); the crc runs over the payload as it lies on disk. */
+static void record_header(uint8_t hdr[REC_HDR], uint8_t pre[4], const pc__body_t *b,
+                          const pc__item_meta_t *m) {
   put32(hdr, REC_MAGIC);
-  put32(hdr + 4, (uint32_t)b->n);
+  put32(hdr + 4, (uint32_t)(md_prefix_len(m) + b->n));
   put32(hdr + 8, meta_pack(m));
   put32(hdr + 12, m->profiles);
-  put32(hdr + 16, record_crc(hdr, b->p, (uint32_t)b->n));
+  uLong crc = crc32(0L, hdr + 4, 12);
+  if (m->md) {
+    put32(pre, (uint32_t)m->md->n);
+    crc = crc32(crc, pre, 4);
+    crc = crc32(crc, m->md->p, (uInt)m->md->n);
+  }
+  put32(hdr + 16, (uint32_t)crc32(crc, b->p, (uInt)b->n));
 }
 
 static void ack_entry(uint8_t e[ACK_ENTRY], uint64_t off) {
@@ -236,12 +256,17 @@ static int write_records(pc__queue_t *q, pc__body_t *const *bodies, const pc__it
   pc__qseg_t *s = q->active;
   uint64_t off = s->size;
   for (size_t i = 0; i < n && !rc; i++) {
-    uint8_t hdr[REC_HDR];
-    record_header(hdr, bodies[i], &metas[i]);
+    uint8_t hdr[REC_HDR], pre[4];
+    const pc__item_meta_t *m = &metas[i];
+    record_header(hdr, pre, bodies[i], m);
     offs[i] = off;
     rc = pwrite_all(q->seg_fd, hdr, REC_HDR, off);
-    if (!rc) rc = pwrite_all(q->seg_fd, bodies[i]->p, bodies[i]->n, off + REC_HDR);
-    off += REC_HDR + bodies[i]->n;
+    off += REC_HDR;
+    if (!rc && m->md) rc = pwrite_all(q->seg_fd, pre, 4, off);
+    if (!rc && m->md) rc = pwrite_all(q->seg_fd, m->md->p, m->md->n, off + 4);
+    off += md_prefix_len(m);
+    if (!rc) rc = pwrite_all(q->seg_fd, bodies[i]->p, bodies[i]->n, off);
+    off += bodies[i]->n;
   }
   if (!rc && q->fsync && fdatasync(q->seg_fd)) rc = -errno;
   if (rc) {
@@ -276,15 +301,19 @@ static void ack_write(pc__queue_t *q, pc__qseg_t *s, uint64_t off) {
 
 typedef enum { REC_OK, REC_TRUNCATED, REC_BAD_HEADER, REC_BAD_CRC } rec_check_t;
 
+/* *md_n: the metadata bytes after the 4-byte length (has_md), else 0. */
 static rec_check_t check_record(const uint8_t *buf, uint64_t size, uint64_t off, uint32_t *len,
-                                pc__item_meta_t *meta) {
+                                pc__item_meta_t *meta, bool *has_md, uint32_t *md_n) {
   if (size - off < REC_HDR) return REC_TRUNCATED;
   const uint8_t *h = buf + off;
   if (get32(h) != REC_MAGIC) return REC_BAD_HEADER;
   *len = get32(h + 4);
   if (*len > size - off - REC_HDR) return REC_TRUNCATED;
   if (record_crc(h, h + REC_HDR, *len) != get32(h + 16)) return REC_BAD_CRC;
-  return meta_unpack(get32(h + 8), get32(h + 12), meta) ? REC_OK : REC_BAD_HEADER;
+  if (!meta_unpack(get32(h + 8), get32(h + 12), meta, has_md)) return REC_BAD_HEADER;
+  *md_n = *has_md && *len >= 4 ? get32(h + REC_HDR) : 0;
+  if (*has_md && (*len < 4 || *md_n == 0 || *md_n > *len - 4)) return REC_BAD_HEADER;
+  return REC_OK;
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -321,12 +350,19 @@ typedef struct {
   bool tail_cut; /* the last damage runs to the end of the file */
 } scan_t;
 
+/* md_n: metadata bytes after a 4-byte length at the payload's start, or
+ * (has_md false) none. */
 static void scan_add(scan_t *sc, const uint8_t *payload, uint32_t len, const pc__item_meta_t *m,
-                     uint64_t off) {
+                     bool has_md, uint32_t md_n, uint64_t off) {
   pc__qitem_t *it = pc_xcalloc(1, sizeof *it);
+  it->meta = *m;
+  if (has_md) {
+    if (!(it->meta.md = pc__body_copy(payload + 4, md_n))) pc_oom();
+    payload += 4 + md_n;
+    len -= 4 + md_n;
+  }
   it->body = pc__body_copy(payload, len);
   if (!it->body) pc_oom();
-  it->meta = *m;
   it->off = off;
   if (sc->tail) sc->tail->next = it;
   else sc->head = it;
@@ -346,12 +382,13 @@ static void scan_segment(const uint8_t *buf, uint64_t size, const uint64_t *acks
     return;
   }
   while (off < size) {
-    uint32_t len = 0;
+    uint32_t len = 0, md_n = 0;
     pc__item_meta_t meta;
-    rec_check_t rc = check_record(buf, size, off, &len, &meta);
+    bool has_md = false;
+    rec_check_t rc = check_record(buf, size, off, &len, &meta, &has_md, &md_n);
     if (rc == REC_OK) {
       if (!n_acks || !bsearch(&off, acks, n_acks, sizeof *acks, cmp_u64))
-        scan_add(sc, buf + off + REC_HDR, len, &meta, off);
+        scan_add(sc, buf + off + REC_HDR, len, &meta, has_md, md_n, off);
       off += REC_HDR + (uint64_t)len;
       continue;
     }
@@ -362,7 +399,8 @@ static void scan_segment(const uint8_t *buf, uint64_t size, const uint64_t *acks
     uint64_t next = off + 1;
     for (; next + REC_HDR <= size; next++) {
       uint32_t l2;
-      if (buf[next] == 'P' && check_record(buf, size, next, &l2, &meta) == REC_OK) break;
+      if (buf[next] == 'P' && check_record(buf, size, next, &l2, &meta, &has_md, &md_n) == REC_OK)
+        break;
     }
     if (next + REC_HDR > size) next = size;
     sc->unreadable += next - off;
@@ -636,6 +674,7 @@ int pc__queue_push(pc__queue_t *q, pc__body_t *const *bodies, const pc__item_met
     pc__qitem_t *it = pc_xcalloc(1, sizeof *it);
     it->body = pc__body_ref(bodies[i]);
     it->meta = metas[i];
+    if (it->meta.md) pc__body_ref(it->meta.md);
     if (q->dir) {
       it->seg = q->active;
       it->off = offs[i];
@@ -663,6 +702,7 @@ static void item_free(pc__queue_t *q, pc__qitem_t *it) {
   q->held_items--;
   q->held_bytes -= it->body->n;
   pc__body_unref(it->body);
+  if (it->meta.md) pc__body_unref(it->meta.md);
   free(it);
 }
 

@@ -27,6 +27,7 @@ static const pc_component_t *const exporters[] = {
 };
 static const pc_component_t *const extensions[] = {
     &pc_extension_file_storage,
+    &pc_extension_headers_setter,
     &pc_extension_health_check,
     NULL,
 };

@@ -220,11 +220,17 @@ static int exchange(int port, pc_buf_t *req, pc_e2e_resp_t *resp) {
 
 int pc_e2e_post(int port, const char *path, const char *content_type,
                 const char *content_encoding, const void *body, size_t n, pc_e2e_resp_t *resp) {
+  char extra[128] = "";
+  if (content_encoding) snprintf(extra, sizeof extra, "Content-Encoding: %s\r\n", content_encoding);
+  return pc_e2e_post_headers(port, path, content_type, extra, body, n, resp);
+}
+
+int pc_e2e_post_headers(int port, const char *path, const char *content_type,
+                        const char *headers, const void *body, size_t n, pc_e2e_resp_t *resp) {
   pc_buf_t req = {0};
   pc_buf_printf(&req, "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n"
-                "Content-Length: %zu\r\nConnection: close\r\n", path, port, content_type, n);
-  if (content_encoding) pc_buf_printf(&req, "Content-Encoding: %s\r\n", content_encoding);
-  pc_buf_append(&req, "\r\n", 2);
+                "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", path, port,
+                content_type, n, headers ? headers : "");
   pc_buf_append(&req, body, n);
   return exchange(port, &req, resp);
 }

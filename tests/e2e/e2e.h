@@ -55,6 +55,9 @@ typedef struct {
  * be NULL. The caller frees resp->body. */
 int pc_e2e_post(int port, const char *path, const char *content_type,
                 const char *content_encoding, const void *body, size_t n, pc_e2e_resp_t *resp);
+/* pc_e2e_post with more header lines ("Name: value\r\n" each; may be NULL). */
+int pc_e2e_post_headers(int port, const char *path, const char *content_type,
+                        const char *headers, const void *body, size_t n, pc_e2e_resp_t *resp);
 /* One GET over a fresh connection (Connection: close), as pc_e2e_post. */
 int pc_e2e_get(int port, const char *path, pc_e2e_resp_t *resp);
 /* Send raw bytes and read the whole answer until the server closes. */

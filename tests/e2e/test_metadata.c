@@ -1,0 +1,240 @@
+/* test_metadata.c - end to end, the multi-tenant gateway: the real profcol
+ * binary with otlp (include_metadata) -> batch (metadata_keys:
+ * [x-scope-orgid]) -> otlphttp (auth: headers_setter) -> a real HTTP backend
+ * (tests/exporter/httpsrv.c). Tenants post interleaved requests; every
+ * request the backend gets must carry exactly one X-Scope-OrgID, and hold
+ * only that tenant's samples, all of them (compared as multisets of
+ * materialized samples) - through retries and through a restart on a
+ * persistent queue. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../exporter/httpsrv.h"
+#include "../pdata/materialize.h"
+#include "../pdata/randreq.h"
+#include "e2e.h"
+
+enum { N_TENANTS = 2 };
+static const char *const tenants[N_TENANTS] = {"acme", "globex"};
+/* Header names as clients send them: any case must do. */
+static const char *const header_names[N_TENANTS] = {"X-Scope-OrgID", "x-scope-orgid"};
+
+static const char *const yaml_fmt =
+    "receivers:\n"
+    "  otlp:\n"
+    "    protocols:\n"
+    "      http:\n"
+    "        endpoint: 127.0.0.1:0\n"
+    "        include_metadata: true\n"
+    "processors:\n"
+    "  batch:\n"
+    "    send_batch_size: 400\n"
+    "    timeout: 100ms\n"
+    "    metadata_keys: [X-Scope-OrgID]\n"
+    "extensions:\n"
+    "  headers_setter:\n"
+    "    headers:\n"
+    "      - key: X-Scope-OrgID\n"
+    "        from_context: x-scope-orgid\n"
+    "%s" /* more extensions */
+    "exporters:\n"
+    "  otlphttp:\n"
+    "    endpoint: %s\n"
+    "    compression: none\n"
+    "    auth:\n"
+    "      authenticator: headers_setter\n"
+    "    retry_on_failure:\n"
+    "      initial_interval: 50ms\n"
+    "      max_interval: 200ms\n"
+    "      max_elapsed_time: 0s\n"
+    "%s" /* sending_queue */
+    "service:\n"
+    "  extensions: [headers_setter%s]\n"
+    "  pipelines:\n"
+    "    profiles:\n"
+    "      receivers: [otlp]\n"
+    "      processors: [batch]\n"
+    "      exporters: [otlphttp]\n";
+
+static void start(pc_e2e_proc_t *p, const char *yaml) {
+  bool started = pc_e2e_start(p, yaml);
+  char *log = pc_e2e_log(p);
+  ck_assert_msg(started, "profcol did not start:\n%s", log);
+  free(log);
+}
+
+/* Post n random requests, tenants taking turns; their samples go to want[]. */
+static void post_interleaved(int port, pc_rng_t *rng, int n, pc_mat_t want[N_TENANTS]) {
+  pc_arena_t *a = pc_arena_new(0);
+  for (int i = 0; i < n; i++) {
+    int t = i % N_TENANTS;
+    pc_request_t req;
+    do pc_rand_request(rng, a, &req);
+    while (pc_request_sample_count(&req) == 0);
+    pc_buf_t body = {0};
+    ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "%s: %s\r\nX-Other: noise-%d\r\n", header_names[t], tenants[t], i);
+    pc_e2e_resp_t r;
+    int status = pc_e2e_post_headers(port, "/v1development/profiles", "application/x-protobuf",
+                                     hdr, body.p, body.n, &r);
+    ck_assert_msg(status == 200, "request %d: status %d: %.*s", i, status, (int)r.body.n,
+                  (const char *)r.body.p);
+    pc_buf_free(&r.body);
+    pc_buf_free(&body);
+    pc_mat_add(&want[t], &req);
+    pc_arena_reset(a);
+  }
+  pc_arena_free(a);
+}
+
+/* The tenant a backend request names in X-Scope-OrgID; fails unless there
+ * is exactly one such header with a known tenant. */
+static int tenant_of(const srv_request_t *r, size_t i) {
+  int found = -1, count = 0;
+  for (const char *line = r->headers; line && *line;) {
+    const char *end = strstr(line, "\r\n");
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    static const char name[] = "x-scope-orgid:";
+    if (len >= sizeof name - 1 && strncasecmp(line, name, sizeof name - 1) == 0) {
+      count++;
+      const char *v = line + sizeof name - 1;
+      while (*v == ' ') v++;
+      for (int t = 0; t < N_TENANTS; t++)
+        if ((size_t)(line + len - v) == strlen(tenants[t]) && !strncmp(v, tenants[t], strlen(tenants[t])))
+          found = t;
+    }
+    line = end ? end + 2 : NULL;
+  }
+  ck_assert_msg(count == 1 && found >= 0, "backend request %zu has %d X-Scope-OrgID headers "
+                "(none of a known tenant?):\n%s", i, count, r->headers);
+  ck_assert_msg(strstr(r->headers, "X-Other") == NULL, "request %zu carries a header "
+                "metadata_keys does not name:\n%s", i, r->headers);
+  return found;
+}
+
+/* Requests [first, count) of the backend, by tenant. */
+static void collect(srv_t *srv, size_t first, pc_mat_t got[N_TENANTS], int batches[N_TENANTS]) {
+  size_t n = srv_count(srv);
+  pc_arena_t *a = pc_arena_new(0);
+  for (size_t i = first; i < n; i++) {
+    srv_request_t r = srv_request(srv, i);
+    int t = tenant_of(&r, i);
+    pc_request_t req;
+    pc_err_t err = {0};
+    ck_assert_msg(pc_proto_decode(a, r.body, r.n, &req, &err) == 0, "request %zu: %s", i,
+                  err.msg);
+    pc_mat_add(&got[t], &req);
+    batches[t]++;
+    pc_arena_reset(a);
+  }
+  pc_arena_free(a);
+}
+
+static void expect_same(pc_mat_t want[N_TENANTS], pc_mat_t got[N_TENANTS]) {
+  for (int t = 0; t < N_TENANTS; t++) {
+    pc_mat_sort(&want[t]);
+    pc_mat_sort(&got[t]);
+    char why[1024];
+    ck_assert_msg(want[t].n > 50, "only %zu samples sent for %s", want[t].n, tenants[t]);
+    ck_assert_msg(pc_mat_eq(&want[t], &got[t], why, sizeof why), "tenant %s: %s", tenants[t],
+                  why);
+    pc_mat_free(&want[t]);
+    pc_mat_free(&got[t]);
+  }
+}
+
+START_TEST(each_batch_carries_one_tenant_and_its_samples) {
+  srv_t *srv = srv_start();
+  /* The first two tries fail: a retry must carry its batch's header again. */
+  srv_answer_t busy[2] = {{.status = 503}, {.status = 503}};
+  srv_script(srv, busy, 2);
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml, yaml_fmt, "", srv_url(srv), "", "");
+  pc_e2e_proc_t p;
+  start(&p, yaml);
+  pc_mat_t want[N_TENANTS] = {0}, got[N_TENANTS] = {0};
+  pc_rng_t rng = {.s = 4242};
+  post_interleaved(p.port, &rng, 80, want);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0); /* drains every tenant's batch */
+
+  size_t n = srv_count(srv);
+  ck_assert_uint_gt(n, 2);
+  /* The refused tries: the same body went again, under the same tenant. */
+  for (size_t i = 0; i < 2; i++) {
+    srv_request_t failed = srv_request(srv, i);
+    size_t j = i + 1;
+    for (; j < n; j++) {
+      srv_request_t r = srv_request(srv, j);
+      if (r.n == failed.n && memcmp(r.body, failed.body, r.n) == 0) break;
+    }
+    ck_assert_msg(j < n, "refused request %zu was not retried", i);
+    srv_request_t again = srv_request(srv, j);
+    ck_assert_int_eq(tenant_of(&again, j), tenant_of(&failed, i));
+  }
+  int batches[N_TENANTS] = {0};
+  collect(srv, 2, got, batches);
+  for (int t = 0; t < N_TENANTS; t++)
+    ck_assert_msg(batches[t] >= 1 && batches[t] < 40, "%s: %d batches for 40 requests",
+                  tenants[t], batches[t]); /* merged, per tenant */
+  expect_same(want, got);
+  pc_e2e_cleanup(&p);
+  srv_stop(srv);
+}
+END_TEST
+
+START_TEST(tenant_header_survives_a_restart_on_the_persistent_queue) {
+  char dir[] = "/tmp/profcol-meta-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  srv_t *srv = srv_start();
+  srv_down(srv, true); /* everything waits in the queue on disk */
+  char ext[512], queue[128], yaml[2048];
+  snprintf(ext, sizeof ext, "  file_storage:\n    directory: %s/queue\n"
+           "    create_directory: true\n", dir);
+  snprintf(queue, sizeof queue, "    sending_queue:\n      storage: file_storage\n");
+  snprintf(yaml, sizeof yaml, yaml_fmt, ext, srv_url(srv), queue, ", file_storage");
+  pc_e2e_proc_t p;
+  start(&p, yaml);
+  pc_mat_t want[N_TENANTS] = {0}, got[N_TENANTS] = {0};
+  pc_rng_t rng = {.s = 777};
+  post_interleaved(p.port, &rng, 40, want);
+  /* Wait until the batches are flushed to the queue, then kill -9. */
+  usleep(500 * 1000);
+  kill(p.pid, SIGKILL);
+  waitpid(p.pid, NULL, 0);
+  p.pid = 0;
+  pc_e2e_cleanup(&p);
+
+  srv_down(srv, false);
+  start(&p, yaml); /* replays the queue: the headers come from the records */
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  int batches[N_TENANTS] = {0};
+  collect(srv, 0, got, batches);
+  expect_same(want, got);
+  pc_e2e_cleanup(&p);
+  srv_stop(srv);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("e2e-metadata");
+  TCase *tc = tcase_create("tenants");
+  tcase_set_timeout(tc, 240);
+  tcase_add_test(tc, each_batch_carries_one_tenant_and_its_samples);
+  tcase_add_test(tc, tenant_header_survives_a_restart_on_the_persistent_queue);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
