@@ -5,9 +5,11 @@
  * request the backend gets must carry exactly one X-Scope-OrgID, and hold
  * only that tenant's samples, all of them (compared as multisets of
  * materialized samples) - through retries and through a restart on a
- * persistent queue. */
+ * persistent queue. The same over OTLP/gRPC, in and out, with Debian's
+ * python3-grpcio as client and backend (tests/grpc/). */
 #include <check.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,12 +227,178 @@ START_TEST(tenant_header_survives_a_restart_on_the_persistent_queue) {
 }
 END_TEST
 
+
+/* ---- over OTLP/gRPC: python3-grpcio client and backend ------------------------------- */
+
+extern char **environ;
+
+#define PYTHON "/usr/bin/python3"
+
+static const char *source_root(void) {
+  const char *root = getenv("PC_SOURCE_ROOT");
+  ck_assert_msg(root != NULL, "PC_SOURCE_ROOT is not set (run through meson test)");
+  return root;
+}
+
+static int wait_child(pid_t pid) {
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* grpc_server.py in dir, answering UNAVAILABLE to the first fail calls; its port. */
+static int backend_start(const char *dir, int fail, pid_t *pid) {
+  char script[1024], protos[1024], port_file[1024], fail_s[16];
+  snprintf(script, sizeof script, "%s/tests/grpc/grpc_server.py", source_root());
+  snprintf(protos, sizeof protos, "%s/proto", source_root());
+  snprintf(port_file, sizeof port_file, "%s/port", dir);
+  snprintf(fail_s, sizeof fail_s, "%d", fail);
+  char *argv[] = {PYTHON, script, "--proto-root", protos, "--out", (char *)dir, "--port-file",
+                  port_file, "--fail", fail_s, "--lifetime", "120", NULL};
+  ck_assert_int_eq(posix_spawn(pid, PYTHON, NULL, NULL, argv, environ), 0);
+  int port = 0;
+  for (int i = 0; i < 600 && !port; i++) { /* protoc runs first */
+    FILE *f = fopen(port_file, "r");
+    if (f) {
+      ck_assert_int_eq(fscanf(f, "%d", &port), 1);
+      fclose(f);
+    } else {
+      ck_assert_msg(waitpid(*pid, NULL, WNOHANG) == 0, "grpc_server.py exited early");
+      usleep(50 * 1000);
+    }
+  }
+  ck_assert_msg(port > 0, "grpc_server.py did not write its port in 30 s");
+  return port;
+}
+
+/* grpc_client.py: `calls` Exports of tests/data/request.txtpb as tenant t. */
+static void client_run(int port, int t, int calls) {
+  char script[1024], protos[1024], request[1024], port_s[16], md[64];
+  snprintf(script, sizeof script, "%s/tests/grpc/grpc_client.py", source_root());
+  snprintf(protos, sizeof protos, "%s/proto", source_root());
+  snprintf(request, sizeof request, "%s/tests/data/request.txtpb", source_root());
+  snprintf(port_s, sizeof port_s, "%d", port);
+  snprintf(md, sizeof md, "x-scope-orgid=%s", tenants[t]);
+  char *argv[24] = {PYTHON, script, "--port", port_s, "--proto-root", protos, "--request",
+                    request, "--metadata", md, "--metadata", "x-other=noise"};
+  int n = 12;
+  for (int i = 0; i < calls; i++) argv[n++] = "ok";
+  argv[n] = NULL;
+  pid_t pid;
+  ck_assert_int_eq(posix_spawn(&pid, PYTHON, NULL, NULL, argv, environ), 0);
+  ck_assert_int_eq(wait_child(pid), 0);
+}
+
+/* The tenant named in call i's metadata file; exactly one x-scope-orgid. */
+static int md_tenant(const char *dir, int i) {
+  char path[1024], line[512];
+  snprintf(path, sizeof path, "%s/%03d.md", dir, i);
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "no %s", path);
+  int found = -1, count = 0;
+  while (fgets(line, sizeof line, f)) {
+    ck_assert_msg(strncmp(line, "x-other", 7) != 0, "call %d carries x-other", i);
+    if (strncmp(line, "x-scope-orgid: ", 15) != 0) continue;
+    count++;
+    line[strcspn(line, "\n")] = 0;
+    for (int t = 0; t < N_TENANTS; t++)
+      if (!strcmp(line + 15, tenants[t])) found = t;
+  }
+  fclose(f);
+  ck_assert_msg(count == 1 && found >= 0, "call %d: %d x-scope-orgid entries", i, count);
+  return found;
+}
+
+/* Samples in the backend's call i (NNN.bin). */
+static uint64_t call_samples(const char *dir, int i, pc_buf_t *bytes) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%03d.bin", dir, i);
+  FILE *f = fopen(path, "rb");
+  if (!f) return UINT64_MAX;
+  bytes->n = 0;
+  char chunk[4096];
+  size_t got;
+  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) pc_buf_append(bytes, chunk, got);
+  fclose(f);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_err_t err = {0};
+  ck_assert_msg(pc_proto_decode(a, bytes->p, bytes->n, &req, &err) == 0, "call %d: %s", i,
+                err.msg);
+  uint64_t n = pc_request_sample_count(&req);
+  pc_arena_free(a);
+  return n;
+}
+
+START_TEST(grpc_in_and_out_each_call_carries_one_tenant) {
+  char dir[] = "/tmp/profcol-meta-grpc-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  pid_t backend;
+  int backend_port = backend_start(dir, 1, &backend); /* the first call: UNAVAILABLE */
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n"
+           "        include_metadata: true\n"
+           "processors:\n  batch:\n    timeout: 10s\n    metadata_keys: [x-scope-orgid]\n"
+           "extensions:\n  headers_setter/tenant:\n    headers:\n"
+           "      - {key: x-scope-orgid, from_context: x-scope-orgid, action: insert}\n"
+           "exporters:\n  otlp:\n    endpoint: 127.0.0.1:%d\n    tls: {insecure: true}\n"
+           "    auth: {authenticator: headers_setter/tenant}\n"
+           "    retry_on_failure: {initial_interval: 50ms, max_interval: 200ms}\n"
+           "service:\n  extensions: [headers_setter/tenant]\n  pipelines:\n    profiles:\n"
+           "      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n",
+           backend_port);
+  pc_e2e_proc_t p;
+  start(&p, yaml);
+  int port = pc_e2e_port_of(&p, "receiver:otlp");
+  ck_assert_int_gt(port, 0);
+  /* Interleaved: acme 1, globex 2, acme 2, globex 3 calls (3 and 5 in all). */
+  static const int plan[][2] = {{0, 1}, {1, 2}, {0, 2}, {1, 3}};
+  int calls[N_TENANTS] = {0};
+  for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
+    client_run(port, plan[i][0], plan[i][1]);
+    calls[plan[i][0]] += plan[i][1];
+  }
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0); /* the 10 s timeout has not fired: shutdown flushes */
+  kill(backend, SIGTERM);
+  ck_assert_int_eq(wait_child(backend), 0);
+
+  /* Call 0 was refused; its retry is call 1 or later, same bytes, same tenant. */
+  pc_buf_t first = {0}, b = {0};
+  uint64_t got[N_TENANTS] = {0};
+  ck_assert_uint_ne(call_samples(dir, 0, &first), UINT64_MAX);
+  int retried = -1, n = 1;
+  for (uint64_t s; (s = call_samples(dir, n, &b)) != UINT64_MAX; n++) {
+    int t = md_tenant(dir, n);
+    got[t] += s;
+    if (retried < 0 && b.n == first.n && !memcmp(b.p, first.p, b.n)) retried = n;
+  }
+  ck_assert_msg(retried > 0, "the refused call was not retried");
+  ck_assert_int_eq(md_tenant(dir, retried), md_tenant(dir, 0));
+  ck_assert_int_eq(n, 3); /* the refused try, then one batch per tenant */
+  /* Every call sends the same request: a tenant's samples are its calls times that. */
+  uint64_t per_call = (got[0] + got[1]) / (uint64_t)(calls[0] + calls[1]);
+  ck_assert_uint_gt(per_call, 0);
+  for (int t = 0; t < N_TENANTS; t++)
+    ck_assert_msg(got[t] == per_call * (uint64_t)calls[t], "%s: %llu samples for %d calls of %llu",
+                  tenants[t], (unsigned long long)got[t], calls[t],
+                  (unsigned long long)per_call);
+  pc_buf_free(&first);
+  pc_buf_free(&b);
+  pc_e2e_cleanup(&p);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-metadata");
   TCase *tc = tcase_create("tenants");
   tcase_set_timeout(tc, 240);
   tcase_add_test(tc, each_batch_carries_one_tenant_and_its_samples);
   tcase_add_test(tc, tenant_header_survives_a_restart_on_the_persistent_queue);
+  tcase_add_test(tc, grpc_in_and_out_each_call_carries_one_tenant);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

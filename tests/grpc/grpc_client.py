@@ -25,7 +25,8 @@ Cases (each exits non-zero with a message when the server answers wrong):
   unavailable   UNAVAILABLE with a RetryInfo of --retry seconds in
                 grpc-status-details-bin
 --out-request / --out-traces / --out-large write the serialized messages sent, for the C
-side to compare with what its consumer got.
+side to compare with what its consumer got. --metadata KEY=VALUE (repeatable) is sent
+with every ok and gzip call (include_metadata tests).
 """
 import argparse
 import os
@@ -87,6 +88,7 @@ def main():
     ap.add_argument("--out-request")
     ap.add_argument("--out-traces")
     ap.add_argument("--out-large")
+    ap.add_argument("--metadata", action="append", default=[], help="KEY=VALUE")
     ap.add_argument("cases", nargs="+")
     a = ap.parse_args()
 
@@ -110,8 +112,10 @@ def main():
     stub = ps_grpc.ProfilesServiceStub(channel)
     raw = channel.unary_unary(PROFILES)  # bytes in, bytes out
 
+    metadata = tuple(tuple(kv.split("=", 1)) for kv in a.metadata) or None
+
     def export_ok(what, **kw):
-        resp = stub.Export(req, timeout=20, **kw)
+        resp = stub.Export(req, timeout=20, metadata=metadata, **kw)
         if resp.HasField("partial_success") and resp.partial_success.rejected_profiles:
             fail("%s: %d profiles rejected: %s" % (what, resp.partial_success.rejected_profiles,
                                                    resp.partial_success.error_message))

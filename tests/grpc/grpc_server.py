@@ -13,8 +13,9 @@ ExportProfilesServiceRequest and to build the google.rpc.Status details.
 The first --fail calls are answered with --code (UNAVAILABLE by default),
 with a RetryInfo of --retry-delay seconds in grpc-status-details-bin when that
 is > 0; every later call is answered OK. Call i (from 0) is written to
-OUT/NNN.bin and a line "NNN CODE" appended to OUT/calls.log before the answer
-goes out, so a client that saw the answer can read both. The listening port
+OUT/NNN.bin (its metadata, "key: value" a line, to OUT/NNN.md) and a line
+"NNN CODE" appended to OUT/calls.log before the answer goes out, so a
+client that saw the answer can read them all. The listening port
 (bound on 127.0.0.1, chosen by the kernel) is written to --port-file once the
 server accepts connections. Exits on SIGTERM, or after --lifetime seconds.
 """
@@ -90,6 +91,11 @@ def main():
             calls[0] += 1
             answer = code if i < a.fail else grpc.StatusCode.OK
             path = os.path.join(a.out, "%03d.bin" % i)
+            # The call's metadata first, "key: value" a line (auth tests).
+            with open(path[:-4] + ".md.tmp", "w") as f:
+                for k, v in context.invocation_metadata():
+                    f.write("%s: %s\n" % (k, v))
+            os.rename(path[:-4] + ".md.tmp", path[:-4] + ".md")
             with open(path + ".tmp", "wb") as f:
                 f.write(body)
             os.rename(path + ".tmp", path)
