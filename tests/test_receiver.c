@@ -55,7 +55,18 @@ typedef struct {
   unsigned n_counts;
   pc_buf_t traces;
   bool traces_json;
+  char md[8][512]; /* client metadata per profiles request: "k=v;..." or "(none)" */
 } tconsumer_t;
+
+/* The request's client metadata as "key=value;" pairs, in order. */
+static void md_text(const pc_metadata_t *md, char *out, size_t cap) {
+  size_t o = 0;
+  out[0] = 0;
+  if (!md) snprintf(out, cap, "(none)");
+  for (size_t i = 0; md && i < md->n && o < cap; i++)
+    o += (size_t)snprintf(out + o, cap - o, "%.*s=%.*s;", PC_STR_FMT(md->v[i].key),
+                          PC_STR_FMT(md->v[i].value));
+}
 
 static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   tconsumer_t *t = container_of(self, tconsumer_t, c);
@@ -63,6 +74,7 @@ static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   t->profiles_calls++;
   t->last.n = 0;
   int erc = pc_proto_encode(req, &t->last);
+  if (t->n_counts < 8) md_text(req->metadata, t->md[t->n_counts], sizeof t->md[0]);
   if (t->n_counts < 512) t->counts[t->n_counts++] = pc_request_profile_count(req);
   int rc = erc ? erc : t->rc;
   pthread_mutex_unlock(&t->mu);
@@ -1166,6 +1178,44 @@ static void chunked_request(pc_buf_t *out, const char *extra, const uint8_t *bod
   pc_buf_printf(out, "0\r\nX-Trailer: yes\r\n\r\n");
 }
 
+/* include_metadata: every header of each request reaches the consumer, in
+ * order and as sent, however the bytes are split; trailers are not
+ * metadata. Off, the consumer sees none. */
+START_TEST(test_include_metadata) {
+  for (int on = 0; on < 2; on++) {
+    pc_otlp_settings_t s = test_settings();
+    s.include_metadata = on;
+    tserver_t *t = server_start(&s, false);
+    pc_buf_t good = {0}, all = {0};
+    rich_payload(&good, false, false);
+    req_build(&all, "POST", PROFILES, PROTO, "X-Scope-OrgID: acme\r\nX-Empty:\r\n", good.p,
+              good.n);
+    chunked_request(&all, "x-scope-orgid: globex\r\nx-scope-orgid: second\r\n", good.p, good.n,
+                    100);
+    client_t c = cli_open(t->port);
+    for (size_t i = 0; i < all.n; i += 7) cli_send(&c, all.p + i, all.n - i < 7 ? all.n - i : 7);
+    resp_t r;
+    for (int k = 0; k < 2; k++) {
+      ck_assert(cli_response(&c, &r));
+      assert_answer(&r, 200);
+      resp_free(&r);
+    }
+    cli_close(&c);
+    ck_assert_uint_eq(t->tc.n_counts, 2);
+    char want[512];
+    snprintf(want, sizeof want, "Host=test;Content-Type=" PROTO ";X-Scope-OrgID=acme;X-Empty=;"
+             "Content-Length=%zu;", good.n);
+    ck_assert_str_eq(t->tc.md[0], on ? want : "(none)");
+    ck_assert_str_eq(t->tc.md[1], on ? "Host=t;Content-Type=" PROTO ";x-scope-orgid=globex;"
+                                       "x-scope-orgid=second;Transfer-Encoding=chunked;"
+                                     : "(none)");
+    server_stop(t);
+    pc_buf_free(&all);
+    pc_buf_free(&good);
+  }
+}
+END_TEST
+
 START_TEST(test_chunked) {
   pc_otlp_settings_t s = test_settings();
   s.max_request_body_size = 64 * 1024;
@@ -1659,6 +1709,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_keep_alive);
   tcase_add_test(http, test_pipelining);
   tcase_add_test(http, test_chunked);
+  tcase_add_test(http, test_include_metadata);
   tcase_add_test(http, test_413_content_length);
   tcase_add_test(http, test_expect_continue);
   tcase_add_test(http, test_http10);

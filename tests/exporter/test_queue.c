@@ -368,6 +368,86 @@ START_TEST(garbage_file_does_not_stop_start) {
 END_TEST
 
 TCase *pc_test_queue_tcase(void);
+
+/* ---- client metadata kept with each batch ---------------------------------------------- */
+
+static pc__body_t *tenant_md(const char *tenant) {
+  pc_md_pair_t pair = {PC_STR_LIT("x-scope-orgid"), {(const uint8_t *)tenant, strlen(tenant)}};
+  pc_buf_t b = {0};
+  ck_assert_int_eq(pc_md_encode(&(pc_metadata_t){&pair, 1}, &b), 0);
+  return pc__body_from_buf_take(&b);
+}
+
+static void push_with_md(pc__queue_t *q, uint32_t i, const char *tenant) {
+  pc__body_t *b = numbered_body(i, 1000);
+  pc__item_meta_t m = meta;
+  m.profiles = i;
+  m.md = tenant ? tenant_md(tenant) : NULL;
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc__queue_push(q, &b, &m, 1, &err), 0);
+  pc__body_unref(b);
+  if (m.md) pc__body_unref(m.md); /* the queue holds its own */
+}
+
+/* The tenant an item's metadata names, or "-" without metadata. */
+static void expect_tenant(const pc__qitem_t *it, const char *want) {
+  if (!it->meta.md) {
+    ck_assert_str_eq("-", want);
+    return;
+  }
+  pc_metadata_t md;
+  ck_assert_int_eq(pc_md_decode(it->meta.md->p, it->meta.md->n, &md), 0);
+  pc_str_t v;
+  ck_assert(pc_md_get(&md, PC_STR_LIT("X-Scope-OrgID"), 0, &v));
+  ck_assert_int_eq((int)v.n, (int)strlen(want));
+  ck_assert(!memcmp(v.p, want, v.n));
+  free((void *)md.v);
+}
+
+/* Metadata survives a restart, and the copy of a damaged segment's intact
+ * records; records without it stay as they were. */
+START_TEST(persistent_keeps_each_batch_metadata) {
+  char *dir = fx_tempdir();
+  pc__queue_t *q = open_q(dir, 100, 1 << 20, 0);
+  push_with_md(q, 0, "acme");
+  push_with_md(q, 1, NULL);
+  push_with_md(q, 2, "globex");
+  push_with_md(q, 3, NULL);
+  pc__queue_close(q);
+  q = open_q(dir, 100, 1 << 20, 0);
+  static const char *const want[] = {"acme", "-", "globex", "-"};
+  for (uint32_t i = 0; i < 4; i++) {
+    pc__qitem_t *it = pc__queue_pop(q);
+    ck_assert_uint_eq(body_number(it->body), i);
+    ck_assert(body_intact(it->body, 1000));
+    expect_tenant(it, want[i]);
+    pc__queue_release(q, it);
+  }
+  pc__queue_close(q);
+  /* Damage record 1 (no metadata): file header 8, record 0 is 20 + 4 + 25 + 1000. */
+  char *seg = only_file(dir, ".seg");
+  flip_byte(seg, 8 + 1049 + 20 + 500);
+  q = open_q(dir, 100, 1 << 20, 0);
+  pc__queue_close(q); /* the intact records went to a new segment */
+  q = open_q(dir, 100, 1 << 20, 0);
+  pc__queue_stats_t qs;
+  pc__queue_stats(q, &qs);
+  ck_assert_uint_eq(qs.replayed, 3);
+  static const uint32_t left[] = {0, 2, 3};
+  for (int k = 0; k < 3; k++) {
+    pc__qitem_t *it = pc__queue_pop(q);
+    ck_assert_uint_eq(body_number(it->body), left[k]);
+    ck_assert(body_intact(it->body, 1000));
+    expect_tenant(it, want[left[k]]);
+    pc__queue_done(q, it);
+  }
+  pc__queue_close(q);
+  free(seg);
+  fx_rmtree(dir);
+  free(dir);
+}
+END_TEST
+
 TCase *pc_test_queue_tcase(void) {
   TCase *tc = tcase_create("queue");
   tcase_set_timeout(tc, 60);
@@ -380,5 +460,6 @@ TCase *pc_test_queue_tcase(void) {
   tcase_add_test(tc, damaged_record_is_set_aside);
   tcase_add_test(tc, truncated_tail_is_set_aside);
   tcase_add_test(tc, garbage_file_does_not_stop_start);
+  tcase_add_test(tc, persistent_keeps_each_batch_metadata);
   return tc;
 }
