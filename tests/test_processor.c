@@ -531,6 +531,25 @@ END_TEST
 
 /* ---- dedup ------------------------------------------------------------------------------- */
 
+START_TEST(dedup_passes_client_metadata_on) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_dedup, "", &rec, true);
+  pc_rng_t rng = {11};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  some_request(&rng, a, &req);
+  ck_assert_int_eq(send_as(&f, &req, "acme"), 0);
+  ck_assert_uint_eq(rec.accepted, 1);
+  ck_assert_str_eq(rec.tenant[0], "acme");
+  ck_assert_uint_eq(rec.md_pairs[0], 2); /* all of it: dedup is not batch */
+  fx_shutdown(&f, 1000);
+  fx_close(&f, &rec);
+  pc_arena_free(a);
+}
+END_TEST
+
 START_TEST(dedup_rebuilds_each_dictionary) {
   rec_t rec;
   rec_init(&rec);
@@ -579,6 +598,7 @@ static Suite *processor_suite(void) {
   suite_add_tcase(s, batch);
   TCase *dedup = tcase_create("dedup");
   tcase_add_test(dedup, dedup_rebuilds_each_dictionary);
+  tcase_add_test(dedup, dedup_passes_client_metadata_on);
   suite_add_tcase(s, dedup);
   return s;
 }
