@@ -55,6 +55,7 @@ enum {
 #define READ_BUF (64 * 1024)       /* one uv_read at a time per connection */
 #define WRITE_CHUNK (64 * 1024)    /* gather frames up to this per uv_write */
 #define MAX_HEADER_LIST (16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE */
+#define MAX_METADATA (2 * MAX_HEADER_LIST) /* include_metadata, encoded: a guard behind it */
 #define ARENA_FACTOR 16            /* as otlp.c: decoded pdata vs message bytes */
 #define ARENA_MIN ((size_t)16 << 20)
 #define INLINE_MAX ((size_t)128 << 10) /* larger messages are decoded in a thread */
@@ -152,7 +153,8 @@ struct stream {
   job_t *job;            /* in the thread pool, not yet answered */
   pc_buf_t out;          /* an OK answer's framed message */
   size_t out_off;
-  pc_buf_t md;           /* include_metadata: the non-pseudo headers (pc_md_encode form) */
+  pc_buf_t md;           /* include_metadata: the call's metadata (pc_md_encode form) */
+  bool md_too_big;       /* ... passed MAX_METADATA: refused rather than cut */
 };
 
 typedef struct waiter {
@@ -533,6 +535,11 @@ static void serve_profiles(stream_t *st, pc_request_t *req) {
   pc__rx_counters_t *cnt = g->rxc;
   uint64_t profiles = pc_request_profile_count(req), samples = pc_request_sample_count(req);
   pc_err_t err = {0};
+  if (st->md_too_big) {
+    answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "request metadata exceeds %d KiB "
+                 "(include_metadata keeps it all)", MAX_METADATA >> 10);
+    return;
+  }
   pc_metadata_t md = {0}; /* views into st->md, which outlives the call */
   if (st->md.n && pc_md_decode(st->md.p, st->md.n, &md) == 0) req->metadata = &md;
   int rc = profiles ? g->next->consume_profiles(g->next, req, &err) : 0;
@@ -689,6 +696,29 @@ static bool starts_with(const uint8_t *v, size_t vn, const char *prefix) {
   return vn >= pn && memcmp(v, prefix, pn) == 0;
 }
 
+/* What gRPC servers hand applications as metadata: not the pseudo-headers
+ * nor the transport's own (HTTP/2 names arrive lowercase). */
+static bool is_metadata(pc_str_t k) {
+  static const char *const transport[] = {"te", "content-type", "grpc-encoding",
+                                          "grpc-accept-encoding", "grpc-timeout"};
+  if (!k.n || k.p[0] == ':') return false;
+  for (size_t i = 0; i < sizeof transport / sizeof transport[0]; i++)
+    if (pc_str_eq(k, (pc_str_t){(const uint8_t *)transport[i], strlen(transport[i])}))
+      return false;
+  return true;
+}
+
+/* A metadata entry for the consumer. Cut metadata could name the wrong
+ * tenant, so past the bound the call is refused instead. */
+static void keep_metadata(stream_t *st, pc_str_t k, pc_str_t v) {
+  if (st->md_too_big || st->md.n + 8 + k.n + v.n > MAX_METADATA) {
+    st->md_too_big = true;
+    return;
+  }
+  pc_md_pair_t pair = {k, v};
+  if (pc_md_encode(&(pc_metadata_t){&pair, 1}, &st->md)) pc_oom();
+}
+
 static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
                         size_t nn, const uint8_t *v, size_t vn, uint8_t flags, void *ud) {
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
@@ -708,11 +738,7 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
     copy_header(st->enc, sizeof st->enc, &st->enc_n, v, vn, &ignored);
     if (ignored) st->enc_n = sizeof st->enc; /* too long: surely unknown */
   }
-  /* HTTP/2 names arrive lowercase; pseudo-headers are not metadata (as in gRPC). */
-  if (st->c->g->cfg.include_metadata && nn && name[0] != ':') {
-    pc_md_pair_t pair = {k, {v, vn}};
-    if (pc_md_encode(&(pc_metadata_t){&pair, 1}, &st->md)) pc_oom();
-  }
+  if (st->c->g->cfg.include_metadata && is_metadata(k)) keep_metadata(st, k, (pc_str_t){v, vn});
   return 0;
 }
 
