@@ -604,7 +604,7 @@ static struct curl_slist *grpc_headers(otlphttp_t *x, struct curl_slist *l, pc_e
     snprintf(line, sizeof line, "grpc-encoding: %s", pc_encoding_name(enc));
     l = append(l, line);
   }
-  if (x->timeout_ms) {
+  if (x->timeout_ms) { /* at most 3600000 (1h): within gRPC's 8 digits */
     snprintf(line, sizeof line, "grpc-timeout: %" PRIu64 "m", x->timeout_ms);
     l = append(l, line);
   }

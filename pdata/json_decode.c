@@ -35,22 +35,33 @@ typedef int (*dec_fn)(dec_t *d, json_t *v, void *dst);
 
 /* ---- field path --------------------------------------------------------- */
 
+/* Append n bytes to the path, truncating (never overrunning) a path that
+ * would not fit. The path is built for every value decoded, so no printf. */
+static void path_append(dec_t *d, const char *s, size_t n) {
+  size_t room = sizeof d->path - 1 - d->plen;
+  if (n > room) n = room;
+  memcpy(d->path + d->plen, s, n);
+  d->plen += n;
+  d->path[d->plen] = '\0';
+}
+
 /* Append ".key" (or "key" at the top) to the path; returns the mark that
- * path_pop restores. Overlong paths are truncated, never overrun. */
+ * path_pop restores. */
 static size_t path_key(dec_t *d, const char *key) {
   size_t mark = d->plen;
-  int w = snprintf(d->path + d->plen, sizeof d->path - d->plen, "%s%s",
-                   d->plen ? "." : "", key);
-  if (w > 0) d->plen += (size_t)w;
-  if (d->plen >= sizeof d->path) d->plen = sizeof d->path - 1;
+  if (d->plen) path_append(d, ".", 1);
+  path_append(d, key, strlen(key));
   return mark;
 }
 
+/* Append "[i]". */
 static size_t path_index(dec_t *d, size_t i) {
   size_t mark = d->plen;
-  int w = snprintf(d->path + d->plen, sizeof d->path - d->plen, "[%zu]", i);
-  if (w > 0) d->plen += (size_t)w;
-  if (d->plen >= sizeof d->path) d->plen = sizeof d->path - 1;
+  char digits[24], *p = digits + sizeof digits;
+  *--p = ']';
+  do *--p = (char)('0' + i % 10); while (i /= 10);
+  *--p = '[';
+  path_append(d, p, (size_t)(digits + sizeof digits - p));
   return mark;
 }
 

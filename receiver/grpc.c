@@ -22,7 +22,10 @@
  *   UNAVAILABLE         the pipeline is full (PC_EAGAIN): retryable, with a
  *                       google.rpc.RetryInfo in grpc-status-details-bin
  *   UNIMPLEMENTED       unknown method or grpc-encoding
- *   INTERNAL            any other refusal of the pipeline
+ *   DEADLINE_EXCEEDED   the call's grpc-timeout passed before the pipeline
+ *                       took the request (it is not handed on)
+ *   INTERNAL            a malformed grpc-timeout (as grpc-go answers), or any
+ *                       other refusal of the pipeline
  * Errors are trailers-only answers; grpc-message is percent-encoded.
  *
  * When the last byte of a request arrives, messages up to 128 KiB are
@@ -45,6 +48,7 @@
 enum {
   ST_OK = 0,
   ST_INVALID_ARGUMENT = 3,
+  ST_DEADLINE_EXCEEDED = 4,
   ST_RESOURCE_EXHAUSTED = 8,
   ST_UNIMPLEMENTED = 12,
   ST_INTERNAL = 13,
@@ -145,6 +149,11 @@ struct stream {
   size_t path_n;
   char enc[24];          /* grpc-encoding, truncated */
   size_t enc_n;
+  char timeout[16];      /* grpc-timeout as sent, truncated (for messages) */
+  size_t timeout_n;
+  bool bad_timeout;      /* grpc-timeout present but malformed */
+  bool has_deadline;     /* a well-formed grpc-timeout: */
+  uint64_t deadline_ms;  /* uv_now at its HEADERS plus the timeout */
   bool post, grpc_ct, has_ct, long_header;
   pc_buf_t body;         /* the framed request, at most one message */
   size_t unconsumed;     /* received bytes not yet given back (WINDOW_UPDATE) */
@@ -396,6 +405,26 @@ static bool stream_check_headers(stream_t *st, pc_encoding_t *enc) {
   return false;
 }
 
+int pc__grpc_timeout_parse(const uint8_t *v, size_t n, uint64_t *ms) {
+  if (n < 2 || n > 9) return PC_EINVAL;
+  uint64_t x = 0;
+  for (size_t i = 0; i + 1 < n; i++) {
+    if (v[i] < '0' || v[i] > '9') return PC_EINVAL;
+    x = x * 10 + (uint64_t)(v[i] - '0');
+  }
+  /* At most 99999999 hours: 3.6e14 ms, far from overflowing uv_now + ms.
+   * Below a millisecond rounds up, so only a zero timeout is over at once. */
+  switch (v[n - 1]) {
+  case 'H': *ms = x * 3600000; return 0;
+  case 'M': *ms = x * 60000; return 0;
+  case 'S': *ms = x * 1000; return 0;
+  case 'm': *ms = x; return 0;
+  case 'u': *ms = (x + 999) / 1000; return 0;
+  case 'n': *ms = (x + 999999) / 1000000; return 0;
+  default: return PC_EINVAL;
+  }
+}
+
 /* ---- the work on a message: on the loop, or in the thread pool -------------------
  * A job unframes, decompresses (bounded) and decodes one request message.
  * It touches only itself, so it may run in libuv's thread pool; the
@@ -566,8 +595,25 @@ static void serve_profiles(stream_t *st, pc_request_t *req) {
 /* On the loop: the job's verdict, or the pipeline's, becomes the answer. */
 static void job_finish(job_t *j) {
   stream_t *st = j->st;
+  /* grpc-go refuses this at the HEADERS; here it waits for the request's
+   * end, like every answer that is not about the route or the encoding:
+   * answering while a client still sends trips some (libcurl 7.88 stalls). */
+  if (st->bad_timeout) {
+    answer_error(st, ST_INTERNAL, 0,
+                 "malformed grpc-timeout \"%.*s\": want 1 to 8 digits and a unit (H, M, S, m, "
+                 "u or n)", (int)st->timeout_n, st->timeout);
+    return;
+  }
   if (j->code != ST_OK) {
     answer_error(st, j->code, 0, "%s", j->msg);
+    return;
+  }
+  /* The client has stopped waiting and may be sending the data again:
+   * taking it now would only make a duplicate downstream. */
+  if (st->has_deadline && uv_now(j->g->loop) >= st->deadline_ms) {
+    answer_error(st, ST_DEADLINE_EXCEEDED, 0,
+                 "the call's deadline (grpc-timeout %.*s) passed before the request was taken",
+                 (int)st->timeout_n, st->timeout);
     return;
   }
   PC__CNT_ADD(j->g->rxc, bytes_decompressed, j->payload_n);
@@ -737,6 +783,13 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
     bool ignored = false;
     copy_header(st->enc, sizeof st->enc, &st->enc_n, v, vn, &ignored);
     if (ignored) st->enc_n = sizeof st->enc; /* too long: surely unknown */
+  } else if (pc_str_eq(k, PC_STR_LIT("grpc-timeout"))) {
+    bool truncated = false;
+    copy_header(st->timeout, sizeof st->timeout, &st->timeout_n, v, vn, &truncated);
+    uint64_t ms = 0;
+    st->bad_timeout = pc__grpc_timeout_parse(v, vn, &ms) != 0;
+    st->has_deadline = !st->bad_timeout;
+    st->deadline_ms = uv_now(st->c->g->loop) + ms;
   }
   if (st->c->g->cfg.include_metadata && is_metadata(k)) keep_metadata(st, k, (pc_str_t){v, vn});
   return 0;

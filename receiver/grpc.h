@@ -68,6 +68,10 @@ void pc__grpc_close(pc_grpc_server_t *g, uint64_t deadline_ms, pc_done_cb done, 
 /* Free a server that is closed (or was never started). */
 void pc__grpc_free(pc_grpc_server_t *g);
 
+/* Parse a grpc-timeout value (1 to 8 ASCII digits, then H, M, S, m, u or n)
+ * into *ms, rounding below a millisecond up; PC_EINVAL when malformed. */
+int pc__grpc_timeout_parse(const uint8_t *v, size_t n, uint64_t *ms);
+
 /* The gRPC port of an otlp receiver instance, or 0 (otlp.c). */
 int pc__otlp_grpc_port(void *self);
 

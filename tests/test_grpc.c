@@ -7,6 +7,7 @@
  * well-behaved client never does (a silent connection, garbage). */
 #include <arpa/inet.h>
 #include <check.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "rxthread.h"
+#include "pdata/testdata.h"
 #include "../receiver/grpc.h"
 
 extern char **environ;
@@ -356,6 +358,121 @@ START_TEST(test_silent_and_garbage_cut) {
 }
 END_TEST
 
+/* ---- grpc-timeout ---------------------------------------------------------------- */
+
+/* The parser against the grammar of PROTOCOL-HTTP2.md. */
+START_TEST(test_timeout_parse) {
+  static const struct {
+    const char *v;
+    uint64_t ms;
+  } good[] = {
+      {"1H", 3600000}, {"2M", 120000}, {"5S", 5000}, {"250m", 250}, {"0m", 0},
+      {"1500u", 2},    {"1n", 1},      {"00000007S", 7000},
+      {"99999999H", 99999999ULL * 3600000},
+  };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    uint64_t ms = 12345;
+    ck_assert_msg(pc__grpc_timeout_parse((const uint8_t *)good[i].v, strlen(good[i].v), &ms) == 0,
+                  "%s", good[i].v);
+    ck_assert_uint_eq(ms, good[i].ms);
+  }
+  static const char *const bad[] = {"", "S", "5", "5s", "5Sx", "-5S", "+5S", " 5S", "5 S",
+                                    "1.5S", "0x5S", "123456789S", "99999999999999999999H",
+                                    "5\xffS", "\xff"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    uint64_t ms = 0;
+    ck_assert_msg(pc__grpc_timeout_parse((const uint8_t *)bad[i], strlen(bad[i]), &ms) ==
+                  PC_EINVAL, "accepted \"%s\"", bad[i]);
+  }
+  /* Not NUL-terminated: a view into a header block. */
+  uint64_t ms = 0;
+  ck_assert_int_eq(pc__grpc_timeout_parse((const uint8_t *)"7S9", 2, &ms), 0);
+  ck_assert_uint_eq(ms, 7000);
+}
+END_TEST
+
+static size_t curl_on_header(char *p, size_t size, size_t n, void *ud) {
+  pc_buf_append(ud, p, size * n);
+  return size * n;
+}
+
+static size_t curl_on_body(char *p, size_t size, size_t n, void *ud) { return size * n; }
+
+/* One Export call of body over h2c with libcurl, which sends any header
+ * value (grpcio silently drops a grpc-timeout in the call's metadata):
+ * grpc-timeout: value, empty when value is "", none when NULL. The grpc-status answered, from the
+ * headers (trailers-only) or the trailers; -1 when there was none. */
+static int call_with_timeout(int port, const char *value, const pc_buf_t *body) {
+  CURL *e = curl_easy_init();
+  ck_assert_ptr_nonnull(e);
+  char url[256], line[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, PC_GRPC_PROFILES_PATH);
+  struct curl_slist *h = curl_slist_append(NULL, "content-type: application/grpc");
+  h = curl_slist_append(h, "te: trailers");
+  if (value) {
+    /* "name;" is libcurl's way to send a header with an empty value. */
+    if (*value) snprintf(line, sizeof line, "grpc-timeout: %s", value);
+    else snprintf(line, sizeof line, "grpc-timeout;");
+    h = curl_slist_append(h, line);
+  }
+  pc_buf_t framed = {0}, heads = {0};
+  uint8_t pre[5] = {0, (uint8_t)(body->n >> 24), (uint8_t)(body->n >> 16),
+                    (uint8_t)(body->n >> 8), (uint8_t)body->n};
+  pc_buf_append(&framed, pre, 5);
+  pc_buf_append(&framed, body->p, body->n);
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, framed.p);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)framed.n);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, curl_on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &heads);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, curl_on_body);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
+  CURLcode rc = curl_easy_perform(e);
+  ck_assert_msg(rc == CURLE_OK, "grpc-timeout %s: %s", value, curl_easy_strerror(rc));
+  pc_buf_append(&heads, "", 1);
+  const char *at = strstr((const char *)heads.p, "grpc-status: ");
+  int status = at ? atoi(at + 13) : -1;
+  pc_buf_free(&heads);
+  pc_buf_free(&framed);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(e);
+  return status;
+}
+
+/* A well-formed grpc-timeout is a deadline: one already over when the
+ * request is complete ("0m") gets DEADLINE_EXCEEDED and is not handed on. A
+ * malformed one gets INTERNAL (as from grpc-go) and changes nothing else:
+ * the connection and the server carry on. */
+START_TEST(test_timeout_header) {
+  tserver_t *t = server_start(YAML_GRPC, false);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  ck_assert_int_eq(call_with_timeout(t->port, NULL, &body), 0);
+  ck_assert_int_eq(call_with_timeout(t->port, "5S", &body), 0);
+  ck_assert_int_eq(call_with_timeout(t->port, "99999999H", &body), 0);
+  ck_assert_int_eq(call_with_timeout(t->port, "0m", &body), 4);
+  static const char *const bad[] = {"", "S", "5", "5s", "-5S", "1.5S", "123456789S",
+                                    "99999999999999999999999999999999999999H", "5 S"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    ck_assert_msg(call_with_timeout(t->port, bad[i], &body) == 13, "grpc-timeout \"%s\"",
+                  bad[i]);
+  pthread_mutex_lock(&t->tc.mu);
+  ck_assert_uint_eq(t->tc.profiles_calls, 3);
+  pthread_mutex_unlock(&t->tc.mu);
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.requests, 4 + sizeof bad / sizeof bad[0]);
+  ck_assert_uint_eq(st.requests_failed, 1 + sizeof bad / sizeof bad[0]);
+  pc_buf_free(&body);
+  pc_arena_free(a);
+  server_stop(t);
+}
+END_TEST
+
 /* Config: the Collector's keys load; wrong ones are errors at their line;
  * no protocol at all is an error. */
 START_TEST(test_config) {
@@ -450,6 +567,8 @@ static Suite *grpc_suite(void) {
   tcase_add_test(tc, test_traces);
   tcase_add_test(tc, test_unavailable);
   tcase_add_test(tc, test_silent_and_garbage_cut);
+  tcase_add_test(tc, test_timeout_parse);
+  tcase_add_test(tc, test_timeout_header);
   tcase_add_test(tc, test_config);
   tcase_add_test(tc, test_listen_reuseport);
   suite_add_tcase(s, tc);

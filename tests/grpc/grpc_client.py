@@ -24,6 +24,10 @@ Cases (each exits non-zero with a message when the server answers wrong):
   traces_unimplemented  the same: UNIMPLEMENTED (no traces consumer)
   unavailable   UNAVAILABLE with a RetryInfo of --retry seconds in
                 grpc-status-details-bin
+  payloads      every --payload-dir/*.binpb as is (raw bytes, so nothing here
+                re-encodes them): the first third one call at a time, the rest
+                all at once on this one channel; every other one gzip
+                (grpc-encoding: gzip). Each must be OK without partial_success.
 --out-request / --out-traces / --out-large write the serialized messages sent, for the C
 side to compare with what its consumer got. --metadata KEY=VALUE (repeatable) is sent
 with every ok and gzip call (include_metadata tests).
@@ -78,6 +82,41 @@ def expect_code(call, code, what):
     fail("%s: got OK, want %s" % (what, code))
 
 
+def send_payloads(raw, payload_dir, ps):
+    if not payload_dir:
+        fail("payloads: no --payload-dir")
+    names = sorted(f for f in os.listdir(payload_dir) if f.endswith(".binpb"))
+    if not names:
+        fail("payloads: nothing in " + payload_dir)
+    bodies = []
+    for name in names:
+        with open(os.path.join(payload_dir, name), "rb") as f:
+            bodies.append(f.read())
+
+    def comp(i):
+        return grpc.Compression.Gzip if i % 2 else grpc.Compression.NoCompression
+
+    def check(i, answer):
+        resp = ps.ExportProfilesServiceResponse.FromString(answer)
+        if resp.HasField("partial_success"):
+            fail("payloads: %s: partial_success %s" % (names[i], resp.partial_success))
+
+    one_by_one = len(bodies) // 3
+    for i in range(one_by_one):
+        try:
+            check(i, raw(bodies[i], timeout=20, compression=comp(i)))
+        except grpc.RpcError as e:
+            fail("payloads: %s: %s %s" % (names[i], e.code(), e.details()))
+    futures = [(i, raw.future(bodies[i], timeout=30, compression=comp(i)))
+               for i in range(one_by_one, len(bodies))]
+    for i, fu in futures:
+        try:
+            check(i, fu.result())
+        except grpc.RpcError as e:
+            fail("payloads: %s: %s %s" % (names[i], e.code(), e.details()))
+    print("payloads: %d OK (%d at once)" % (len(bodies), len(futures)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -88,6 +127,7 @@ def main():
     ap.add_argument("--out-request")
     ap.add_argument("--out-traces")
     ap.add_argument("--out-large")
+    ap.add_argument("--payload-dir", help="for the payloads case")
     ap.add_argument("--metadata", action="append", default=[], help="KEY=VALUE")
     ap.add_argument("cases", nargs="+")
     a = ap.parse_args()
@@ -183,6 +223,8 @@ def main():
                 print("traces: OK")
             else:
                 expect_code(lambda: export(treq, timeout=20), grpc.StatusCode.UNIMPLEMENTED, case)
+        elif case == "payloads":
+            send_payloads(raw, a.payload_dir, ps)
         elif case == "unavailable":
             e = expect_code(lambda: stub.Export(req, timeout=20), grpc.StatusCode.UNAVAILABLE,
                             case)
