@@ -127,7 +127,17 @@ static bool rule_value(const rule_t *r, const pc_metadata_t *md, pc_str_t *out, 
                      r->key);
     return false;
   }
-  if (pc_md_get(md, key, 0, out)) return true;
+  if (pc_md_get(md, key, 0, out)) {
+    /* Client bytes: a line break would smuggle a header of its own in. */
+    for (size_t i = 0; i < out->n; i++)
+      if (out->p[i] == '\r' || out->p[i] == '\n' || out->p[i] == 0) {
+        *rc = pc_err_set(err, PC_EINVAL, "headers_setter: the client metadata \"%s\" holds a "
+                         "line break or NUL, which header %s cannot carry", r->from_context,
+                         r->key);
+        return false;
+      }
+    return true;
+  }
   if (!r->default_value) return false;
   *out = (pc_str_t){(const uint8_t *)r->default_value, strlen(r->default_value)};
   return true;

@@ -61,7 +61,7 @@ START_TEST(rules_apply_in_order) {
 }
 END_TEST
 
-START_TEST(several_values_are_refused) {
+START_TEST(unusable_values_are_refused) {
   pc_md_pair_t pairs[] = {{PC_STR_LIT("x-scope-orgid"), PC_STR_LIT("a")},
                           {PC_STR_LIT("X-Scope-OrgID"), PC_STR_LIT("b")}};
   pc_metadata_t md = {pairs, 2};
@@ -71,6 +71,11 @@ START_TEST(several_values_are_refused) {
   pc__hdrs_t h = {0};
   ck_assert_int_eq(pc__headers_setter_apply(hs, &md, &h, &err), PC_EINVAL);
   ck_assert_msg(strstr(err.msg, "several values of \"x-scope-orgid\""), "%s", err.msg);
+  pc_md_pair_t evil = {PC_STR_LIT("x-scope-orgid"), PC_STR_LIT("a\r\nAuthorization: x")};
+  md = (pc_metadata_t){&evil, 1};
+  ck_assert_int_eq(pc__headers_setter_apply(hs, &md, &h, &err), PC_EINVAL);
+  ck_assert_msg(strstr(err.msg, "line break"), "%s", err.msg);
+  ck_assert_uint_eq(h.n, 0);
   pc__hdrs_free(&h);
   pc_extension_headers_setter.destroy(hs);
 }
@@ -129,7 +134,7 @@ TCase *pc_test_headers_setter_tcase(void);
 TCase *pc_test_headers_setter_tcase(void) {
   TCase *tc = tcase_create("headers_setter");
   tcase_add_test(tc, rules_apply_in_order);
-  tcase_add_test(tc, several_values_are_refused);
+  tcase_add_test(tc, unusable_values_are_refused);
   tcase_add_test(tc, config_errors_say_where);
   tcase_add_test(tc, exporters_check_their_authenticator);
   return tc;
