@@ -341,7 +341,7 @@ START_TEST(grpc_in_and_out_each_call_carries_one_tenant) {
            "        include_metadata: true\n"
            "processors:\n  batch:\n    timeout: 10s\n    metadata_keys: [x-scope-orgid]\n"
            "extensions:\n  headers_setter/tenant:\n    headers:\n"
-           "      - {key: x-scope-orgid, from_context: x-scope-orgid, action: insert}\n"
+           "      - {key: X-Scope-OrgID, from_context: x-scope-orgid, action: insert}\n"
            "exporters:\n  otlp:\n    endpoint: 127.0.0.1:%d\n    tls: {insecure: true}\n"
            "    auth: {authenticator: headers_setter/tenant}\n"
            "    retry_on_failure: {initial_interval: 50ms, max_interval: 200ms}\n"
