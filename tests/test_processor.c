@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../config/config.h"
 #include "../pdata/intern.h"
@@ -26,6 +27,7 @@ typedef struct {
   size_t encoded[256];
   char tenant[256][16]; /* x-scope-orgid of each accepted batch, "-" when none */
   size_t md_pairs[256]; /* pairs of metadata it carried */
+  uint64_t at_ms[256];  /* when it came (uv_hrtime) */
   int problems;
   char why[300];
 } rec_t;
@@ -52,6 +54,7 @@ static int rec_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   snprintf(r->tenant[r->accepted], sizeof r->tenant[0], "%.*s", has ? (int)v.n : 1,
            has ? (const char *)v.p : "-");
   r->md_pairs[r->accepted] = req->metadata ? req->metadata->n : 0;
+  r->at_ms[r->accepted] = uv_hrtime() / 1000000;
   r->samples[r->accepted++] = pc_request_sample_count(req);
   pc_buf_free(&pb);
   return 0;
@@ -501,6 +504,37 @@ START_TEST(batch_flushes_metadata_batches_apart) {
 }
 END_TEST
 
+/* Each tenant's batch runs its own timeout, from its own first data: one
+ * timer for all would send globex's with acme's. Only lower bounds are
+ * checked, so a slow machine cannot fail it. */
+START_TEST(batch_times_metadata_batches_apart) {
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch, "timeout: 200ms\nmetadata_keys: [x-scope-orgid]\n", &rec,
+          true);
+  pc_rng_t rng = {24};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  some_request(&rng, a, &req);
+  uv_update_time(&f.loop);
+  uint64_t t0 = uv_hrtime() / 1000000;
+  ck_assert_int_eq(send_as(&f, &req, "acme"), 0);
+  usleep(120 * 1000);
+  uv_update_time(&f.loop);
+  ck_assert_int_eq(send_as(&f, &req, "globex"), 0); /* due 120 ms after acme's */
+  ck_assert_int_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0); /* both timers */
+  ck_assert_uint_eq(rec.accepted, 2);
+  ck_assert_str_eq(rec.tenant[0], "acme");
+  ck_assert_str_eq(rec.tenant[1], "globex");
+  ck_assert_uint_ge(rec.at_ms[0] - t0, 195);
+  ck_assert_uint_ge(rec.at_ms[1] - t0, 315);
+  fx_shutdown(&f, 1000);
+  fx_close(&f, &rec);
+  pc_arena_free(a);
+}
+END_TEST
+
 START_TEST(batch_refuses_past_the_cardinality_limit) {
   rec_t rec;
   rec_init(&rec);
@@ -594,6 +628,7 @@ static Suite *processor_suite(void) {
   tcase_add_test(batch, batch_config_is_checked);
   tcase_add_test(batch, batch_keeps_one_batch_per_metadata_value);
   tcase_add_test(batch, batch_flushes_metadata_batches_apart);
+  tcase_add_test(batch, batch_times_metadata_batches_apart);
   tcase_add_test(batch, batch_refuses_past_the_cardinality_limit);
   suite_add_tcase(s, batch);
   TCase *dedup = tcase_create("dedup");

@@ -191,6 +191,55 @@ START_TEST(each_batch_carries_one_tenant_and_its_samples) {
 }
 END_TEST
 
+/* Past metadata_cardinality_limit a new tenant is refused as the Collector
+ * refuses it: 503 (retryable) with Retry-After and the reason; known
+ * tenants still pass. */
+START_TEST(a_tenant_past_the_cardinality_limit_gets_503) {
+  srv_t *srv = srv_start();
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml, yaml_fmt, "", srv_url(srv), "", "");
+  char *limit = strstr(yaml, "    metadata_keys:");
+  ck_assert_ptr_nonnull(limit);
+  char tail[2048];
+  snprintf(tail, sizeof tail, "    metadata_cardinality_limit: 1\n%s", limit);
+  snprintf(limit, sizeof yaml - (size_t)(limit - yaml), "%s", tail);
+  pc_e2e_proc_t p;
+  start(&p, yaml);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_rng_t rng = {.s = 99};
+  pc_request_t req;
+  do pc_rand_request(&rng, a, &req);
+  while (pc_request_sample_count(&req) == 0);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  static const char *const order[] = {"acme", "globex", "acme"};
+  static const int want[] = {200, 503, 200};
+  for (int i = 0; i < 3; i++) {
+    char hdr[64];
+    snprintf(hdr, sizeof hdr, "X-Scope-OrgID: %s\r\n", order[i]);
+    pc_e2e_resp_t r;
+    int status = pc_e2e_post_headers(p.port, "/v1development/profiles", "application/x-protobuf",
+                                     hdr, body.p, body.n, &r);
+    ck_assert_msg(status == want[i], "%s: %d: %.*s", order[i], status, (int)r.body.n,
+                  (const char *)r.body.p);
+    if (status == 503) {
+      ck_assert_msg(strstr(r.headers, "Retry-After:"), "%s", r.headers);
+      ck_assert_msg(memmem(r.body.p, r.body.n, "too many batcher metadata-value combinations",
+                           44), "%.*s", (int)r.body.n, (const char *)r.body.p);
+    }
+    pc_buf_free(&r.body);
+  }
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "metadata_cardinality_limit reached"), "%s", log);
+  free(log);
+  pc_buf_free(&body);
+  pc_arena_free(a);
+  pc_e2e_cleanup(&p);
+  srv_stop(srv);
+}
+END_TEST
+
 START_TEST(tenant_header_survives_a_restart_on_the_persistent_queue) {
   char dir[] = "/tmp/profcol-meta-XXXXXX";
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -397,6 +446,7 @@ int main(void) {
   TCase *tc = tcase_create("tenants");
   tcase_set_timeout(tc, 240);
   tcase_add_test(tc, each_batch_carries_one_tenant_and_its_samples);
+  tcase_add_test(tc, a_tenant_past_the_cardinality_limit_gets_503);
   tcase_add_test(tc, tenant_header_survives_a_restart_on_the_persistent_queue);
   tcase_add_test(tc, grpc_in_and_out_each_call_carries_one_tenant);
   suite_add_tcase(s, tc);
