@@ -614,6 +614,8 @@ static int refuse_over_limit(batch_t *p, pc_err_t *err) {
 static int route(batch_t *p, pc_request_t *req, pc_err_t *err) {
   if (p->shards_left || p->shards_stopped) /* no new shard may miss the shutdown */
     return pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
+  if (!p->loop) /* a shard needs the loop for its timer */
+    return pc_err_set(err, PC_EAGAIN, "%s is not started", p->id);
   shard_key(p, req->metadata, &p->scratch);
   uint64_t h = fnv1a(p->scratch.p, p->scratch.n);
   batch_t *s = NULL;
@@ -641,6 +643,10 @@ static void shard_on_done(void *arg) {
  * shutdown follows from shard_on_done. */
 static bool shards_shutdown(batch_t *p, uint64_t deadline_ms, pc_done_cb done, void *arg) {
   if (p->shards_stopped || !p->n_shards) return false;
+  if (p->shards_left) { /* called again while they stop: as a stopping batch answers */
+    done(arg);
+    return true;
+  }
   p->deadline_ms = deadline_ms;
   p->done = done;
   p->done_arg = arg;

@@ -556,7 +556,13 @@ START_TEST(batch_refuses_past_the_cardinality_limit) {
   ck_assert_msg(strstr(err.msg, "too many batcher metadata-value combinations"), "%s", err.msg);
   req.metadata = NULL;
   ck_assert_int_eq(send_as(&f, &req, "acme"), 0); /* known values still pass */
+  /* Shutdown twice: both dones come, the shards flush once. */
+  int second = 0;
+  f.type->shutdown(f.inst, uv_now(&f.loop) + 1000, on_done, &second);
+  ck_assert_int_eq(second, 0); /* the shards are closing their timers */
+  f.type->shutdown(f.inst, uv_now(&f.loop) + 1000, on_done, &second);
   fx_shutdown(&f, 1000);
+  ck_assert_int_eq(second, 2);
   ck_assert_uint_eq(rec.accepted, 2);
   fx_close(&f, &rec);
   pc_arena_free(a);
