@@ -85,9 +85,11 @@ void pc__hdrs_add(pc__hdrs_t *h, const char *name, size_t name_n, const char *va
     h->cap = h->cap ? 2 * h->cap : 8;
     h->v = pc_xrealloc(h->v, h->cap * sizeof *h->v);
   }
-  size_t n = name_n + 2 + value_n + 1;
-  char *line = pc_xmalloc(n);
-  snprintf(line, n, "%.*s: %.*s", (int)name_n, name, (int)value_n, value);
+  char *line = pc_xmalloc(name_n + 2 + value_n + 1);
+  if (name_n) memcpy(line, name, name_n);
+  memcpy(line + name_n, ": ", 2);
+  if (value_n) memcpy(line + name_n + 2, value, value_n);
+  line[name_n + 2 + value_n] = 0;
   h->v[h->n++] = line;
 }
 
@@ -112,7 +114,8 @@ static void hdrs_remove(pc__hdrs_t *h, size_t i) {
 }
 
 /* The value a rule sets: false when it sets none (from_context missing, no
- * default); PC_EINVAL in *rc when the key has several values. */
+ * default), with PC_EINVAL in *rc when the key has several values or one
+ * that cannot be a header value. */
 static bool rule_value(const rule_t *r, const pc_metadata_t *md, pc_str_t *out, int *rc,
                        pc_err_t *err) {
   *rc = 0;
