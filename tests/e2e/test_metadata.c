@@ -108,9 +108,9 @@ static int tenant_of(const srv_request_t *r, size_t i) {
       count++;
       const char *v = line + sizeof name - 1;
       while (*v == ' ') v++;
+      size_t vn = (size_t)(line + len - v);
       for (int t = 0; t < N_TENANTS; t++)
-        if ((size_t)(line + len - v) == strlen(tenants[t]) && !strncmp(v, tenants[t], strlen(tenants[t])))
-          found = t;
+        if (vn == strlen(tenants[t]) && !strncmp(v, tenants[t], vn)) found = t;
     }
     line = end ? end + 2 : NULL;
   }
