@@ -29,6 +29,15 @@ static int fuzz_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   (void)self;
   unsigned k = requests++;
   if (pc_request_profile_count(req) == 0) abort(); /* empty ones are not handed on */
+  /* include_metadata: every header view must be readable (ASan) and named. */
+  unsigned sum = 0;
+  for (size_t i = 0; req->metadata && i < req->metadata->n; i++) {
+    const pc_md_pair_t *h = &req->metadata->v[i];
+    if (h->key.n == 0) abort();
+    for (size_t b = 0; b < h->key.n; b++) sum += h->key.p[b];
+    for (size_t b = 0; b < h->value.n; b++) sum += h->value.p[b];
+  }
+  if (sum == 1) k++; /* keeps the reads */
   if (k % 5 == 3) return pc_err_set(err, PC_EAGAIN, "fuzz pipeline is full");
   if (k % 7 == 5) return pc_err_set(err, PC_EIO, "fuzz pipeline broke");
   return 0;
@@ -50,6 +59,7 @@ static void setup(void) {
   pc__otlp_defaults(&s);
   s.endpoint = "127.0.0.1:0";
   s.max_request_body_size = 256 * 1024; /* small enough to hit often */
+  s.include_metadata = true;            /* the header views reach the consumer */
   pc_err_t err;
   rx = pc__otlp_new(&s, "otlp/fuzz", &consumer, &err);
   if (!rx || pc_receiver_otlp.start(rx, &loop, &err) != 0) {
