@@ -155,7 +155,8 @@ END_TEST
 
 /* Every example config in config/examples validates. */
 START_TEST(example_configs_validate) {
-  static const char *const examples[] = {"sidecar.yaml", "gateway.yaml", "trace-linking.yaml"};
+  static const char *const examples[] = {"sidecar.yaml", "gateway.yaml", "trace-linking.yaml",
+                                         "multi-tenant.yaml"};
   const char *root = getenv("PC_SOURCE_ROOT");
   ck_assert_ptr_nonnull(root);
   char path[512];
@@ -311,7 +312,7 @@ int main(void) {
   tcase_add_test(tc, pipeline_accepts_and_drains_on_sigterm);
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
   tcase_add_test(tc, built_in_config_validates);
-  tcase_add_loop_test(tc, example_configs_validate, 0, 3);
+  tcase_add_loop_test(tc, example_configs_validate, 0, 4);
   tcase_add_test(tc, sighup_reloads_without_a_gap);
   tcase_add_test(tc, second_instance_on_same_port_fails);
   tcase_add_test(tc, readme_documents_every_component);
