@@ -62,7 +62,15 @@ typedef enum {
   CONN_CLOSING, /* uv_close called */
 } conn_state_t;
 
-typedef enum { HDR_NONE, HDR_CONTENT_TYPE, HDR_CONTENT_ENCODING, HDR_EXPECT } hdr_t;
+typedef enum {
+  HDR_NONE,
+  HDR_CONTENT_TYPE,
+  HDR_CONTENT_ENCODING,
+  HDR_EXPECT,
+  HDR_ORIGIN,
+  HDR_ACR_METHOD,
+  HDR_ACR_HEADERS,
+} hdr_t;
 
 typedef struct {
   char v[HVAL_MAX];
@@ -96,6 +104,7 @@ struct pc_http_conn {
   hdr_t hcur;
   bool in_trailers;
   hval_t ctype, cenc, expect;
+  hval_t origin, acr_method, acr_headers; /* for the handler's CORS answers */
   /* keep_headers: names and values in hraw, and where each one is (offsets,
    * as hraw may move while it grows); views are made once, in conn_request. */
   pc_buf_t hraw;
@@ -120,6 +129,7 @@ struct pc_http_conn {
 
   /* The answer being written. */
   char head[512];
+  pc_buf_t out_headers; /* the handler's extra header lines, CRLF ended */
   pc_buf_t out;
 };
 
@@ -131,6 +141,7 @@ const char *pc_http_reason(int status) {
   switch (status) {
   case 100: return "Continue";
   case 200: return "OK";
+  case 204: return "No Content";
   case 400: return "Bad Request";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
@@ -192,6 +203,9 @@ static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
       .path = path,
       .content_type = {(const uint8_t *)c->ctype.v, c->ctype.n}, /* never NULL */
       .content_encoding = {(const uint8_t *)c->cenc.v, c->cenc.n},
+      .origin = {(const uint8_t *)c->origin.v, c->origin.n},
+      .ac_request_method = {(const uint8_t *)c->acr_method.v, c->acr_method.n},
+      .ac_request_headers = {(const uint8_t *)c->acr_headers.v, c->acr_headers.n},
       .has_length = c->has_length,
       .content_length = c->content_length,
       .body = c->body.n ? c->body.p : NULL,
@@ -217,6 +231,7 @@ static void conn_request_reset(pc_http_conn_t *c) {
   c->hcur = HDR_NONE;
   c->in_trailers = false;
   c->ctype.n = c->cenc.n = c->expect.n = 0;
+  c->origin.n = c->acr_method.n = c->acr_headers.n = 0;
   c->hraw.n = c->n_h = 0;
   c->hname_open = false;
   c->header_bytes = 0;
@@ -227,6 +242,7 @@ static void conn_request_reset(pc_http_conn_t *c) {
   c->discarded = c->window_bytes = 0;
   c->discard = c->expect_continue = c->head_method = c->msg_done = c->abort = false;
   pc_buf_free(&c->reply.body);
+  pc_buf_free(&c->reply.headers);
   c->reply = (pc_http_response_t){0};
 }
 
@@ -341,6 +357,9 @@ static hval_t *conn_hval(pc_http_conn_t *c, hdr_t h) {
   case HDR_CONTENT_TYPE: return &c->ctype;
   case HDR_CONTENT_ENCODING: return &c->cenc;
   case HDR_EXPECT: return &c->expect;
+  case HDR_ORIGIN: return &c->origin;
+  case HDR_ACR_METHOD: return &c->acr_method;
+  case HDR_ACR_HEADERS: return &c->acr_headers;
   case HDR_NONE: break;
   }
   return NULL;
@@ -364,7 +383,10 @@ static int on_header_field_complete(llhttp_t *p) {
     hdr_t h;
   } wanted[] = {{"content-type", HDR_CONTENT_TYPE},
                 {"content-encoding", HDR_CONTENT_ENCODING},
-                {"expect", HDR_EXPECT}};
+                {"expect", HDR_EXPECT},
+                {"origin", HDR_ORIGIN},
+                {"access-control-request-method", HDR_ACR_METHOD},
+                {"access-control-request-headers", HDR_ACR_HEADERS}};
   c->hcur = HDR_NONE;
   c->hname_open = false; /* the next name piece starts a new header */
   if (c->in_trailers) return 0; /* trailers cannot change how the body is read */
@@ -586,7 +608,9 @@ static void conn_release(pc_http_conn_t *c) {
   pc_buf_free(&c->url);
   body_free(c);
   pc_buf_free(&c->out);
+  pc_buf_free(&c->out_headers);
   pc_buf_free(&c->reply.body);
+  pc_buf_free(&c->reply.headers);
   pc_buf_free(&c->hraw);
   free(c->hpos);
   free(c->hviews);
@@ -646,6 +670,7 @@ static void conn_next_request(pc_http_conn_t *c) {
 static void conn_on_write(uv_write_t *req, int status) {
   pc_http_conn_t *c = container_of(req, pc_http_conn_t, write_req);
   pc_buf_free(&c->out);
+  pc_buf_free(&c->out_headers);
   if (status < 0 || c->state == CONN_CLOSING) {
     conn_close(c);
     return;
@@ -658,12 +683,23 @@ static void conn_on_write(uv_write_t *req, int status) {
 
 static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
   pc_http_server_t *srv = c->srv;
+  if (srv->handler.decorate) { /* every answer, the server's own errors too */
+    pc_http_request_t r;
+    conn_request(c, &r);
+    srv->handler.decorate(srv->handler.ud, &r, resp);
+  }
   bool close = resp->close || !c->keep_alive || srv->closing;
   bool http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
-  int n = snprintf(c->head, sizeof c->head,
-                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-                   resp->status, pc_http_reason(resp->status),
-                   resp->content_type ? resp->content_type : "text/plain", resp->body.n);
+  int n;
+  if (resp->status == 204) { /* no content, and no Content-Length either (RFC 9110) */
+    resp->body.n = 0;
+    n = snprintf(c->head, sizeof c->head, "HTTP/1.1 204 %s\r\n", pc_http_reason(204));
+  } else {
+    n = snprintf(c->head, sizeof c->head,
+                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+                 resp->status, pc_http_reason(resp->status),
+                 resp->content_type ? resp->content_type : "text/plain", resp->body.n);
+  }
   if (resp->retry_after_s)
     n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Retry-After: %u\r\n",
                   (unsigned)resp->retry_after_s);
@@ -673,7 +709,11 @@ static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
     n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Connection: close\r\n");
   else if (http10)
     n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Connection: keep-alive\r\n");
-  n += snprintf(c->head + n, sizeof c->head - (size_t)n, "\r\n");
+  if (resp->headers.n) { /* the handler's own header lines, after ours */
+    pc_buf_append(&resp->headers, "\r\n", 2);
+  } else {
+    n += snprintf(c->head + n, sizeof c->head - (size_t)n, "\r\n");
+  }
 
   /* The request is over: give its body's memory back now. */
   if (close || c->body.cap > KEEP_BODY_CAP) body_free(c);
@@ -682,15 +722,21 @@ static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
   CNT_ADD(srv->counters, requests, 1);
   if (resp->status >= 400) CNT_ADD(srv->counters, requests_failed, 1);
   pc_buf_free(&c->out);
+  pc_buf_free(&c->out_headers);
   c->out = resp->body;
-  resp->body = (pc_buf_t){0};
+  c->out_headers = resp->headers;
+  resp->body = resp->headers = (pc_buf_t){0};
   c->close_after = close;
   c->state = CONN_WRITING;
   conn_reading(c, false);
   conn_timer(c, srv->limits.write_timeout_ms);
-  uv_buf_t bufs[2] = {uv_buf_init(c->head, (unsigned)n),
-                      uv_buf_init((char *)c->out.p, (unsigned)c->out.n)};
-  unsigned nbufs = c->out.n && !c->head_method ? 2 : 1; /* HEAD: headers only */
+  uv_buf_t bufs[3];
+  unsigned nbufs = 0;
+  bufs[nbufs++] = uv_buf_init(c->head, (unsigned)n);
+  if (c->out_headers.n)
+    bufs[nbufs++] = uv_buf_init((char *)c->out_headers.p, (unsigned)c->out_headers.n);
+  if (c->out.n && !c->head_method) /* HEAD: headers only */
+    bufs[nbufs++] = uv_buf_init((char *)c->out.p, (unsigned)c->out.n);
   if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, conn_on_write) != 0)
     conn_close(c);
 }
@@ -699,6 +745,7 @@ void pc_http_respond(pc_http_conn_t *c, pc_http_response_t *resp) {
   c->state = CONN_WRITING; /* leaves BUSY: conn_close acts now */
   if (c->close_on_answer) {
     pc_buf_free(&resp->body);
+    pc_buf_free(&resp->headers);
     conn_close(c);
     return;
   }

@@ -60,6 +60,10 @@ typedef struct {
   pc_str_t path; /* url up to '?' */
   pc_str_t content_type;
   pc_str_t content_encoding; /* repeated headers joined with ", " */
+  /* For CORS (empty when absent; a value over 256 bytes is cut there). */
+  pc_str_t origin;
+  pc_str_t ac_request_method;  /* Access-Control-Request-Method */
+  pc_str_t ac_request_headers; /* Access-Control-Request-Headers */
   bool has_length;
   uint64_t content_length;
   const uint8_t *body; /* de-chunked */
@@ -76,6 +80,8 @@ typedef struct {
   pc_buf_t body;            /* owned by the server once passed to it */
   uint32_t retry_after_s;   /* > 0: Retry-After header */
   const char *allow;        /* non-NULL: Allow header (405) */
+  pc_buf_t headers;         /* more header lines, each "Name: value\r\n" (owned
+                             * by the server once passed to it) */
   bool close;               /* close the connection after this answer */
 } pc_http_response_t;
 
@@ -95,6 +101,9 @@ typedef struct {
    * (bad HTTP, too large, timeout). req may be partly parsed. */
   void (*error_body)(void *ud, const pc_http_request_t *req, const char *msg,
                      pc_http_response_t *resp);
+  /* Optional: add header lines (resp->headers) to every answer, those the
+   * server makes itself included (CORS). req may be partly parsed. */
+  void (*decorate)(void *ud, const pc_http_request_t *req, pc_http_response_t *resp);
   /* Keep every header for req->headers (the receiver's include_metadata);
    * off, the server keeps only the few it reads itself and copies nothing. */
   bool keep_headers;
@@ -161,6 +170,31 @@ void pc_http_respond(pc_http_conn_t *conn, pc_http_response_t *resp);
 void pc_http_conn_peer(pc_http_conn_t *conn, char *buf, size_t n);
 /* The reason phrase of a status code ("Payload Too Large"). */
 const char *pc_http_reason(int status);
+
+/* ---- CORS (cors.c) ---------------------------------------------------------
+ * The Collector's confighttp cors block: allowed_origins, allowed_headers,
+ * max_age. Off while no origin is allowed. A handler answers a preflight
+ * (pc_cors_is_preflight) with 204, and its decorate hook calls
+ * pc_cors_decorate for every answer. */
+typedef struct {
+  char **origins; /* lowercase; "*", or patterns with at most one '*' */
+  size_t n_origins;
+  char **headers; /* lowercase request header names a preflight may ask for */
+  size_t n_headers;
+  bool any_header; /* "*" among them */
+  int64_t max_age_s; /* Access-Control-Max-Age; 0: not sent */
+} pc_cors_t;
+
+void pc_cors_init(pc_cors_t *c, int64_t max_age_s);
+void pc_cors_add_origin(pc_cors_t *c, const char *origin);
+void pc_cors_add_header(pc_cors_t *c, const char *header);
+void pc_cors_free(pc_cors_t *c);
+bool pc_cors_enabled(const pc_cors_t *c);
+bool pc_cors_origin_allowed(const pc_cors_t *c, pc_str_t origin);
+bool pc_cors_is_preflight(const pc_cors_t *c, const pc_http_request_t *req);
+/* Vary, and for an allowed origin the Access-Control-Allow-* headers. */
+void pc_cors_decorate(const pc_cors_t *c, const pc_http_request_t *req,
+                      pc_http_response_t *resp);
 
 /* ---- endpoints ------------------------------------------------------------ */
 

@@ -46,6 +46,10 @@ typedef struct {
   uint64_t min_body_rate;       /* bytes per second */
   uint64_t write_timeout;       /* ms */
   int64_t max_connections;
+  /* protocols.http.cors (lists read into the receiver at create) */
+  const pc_cfg_node_t *cors_allowed_origins;
+  const pc_cfg_node_t *cors_allowed_headers;
+  int64_t cors_max_age; /* seconds */
   const pc_cfg_node_t *http; /* the protocols.http node, if any */
   const pc_cfg_node_t *grpc; /* the protocols.grpc node, if any */
 } pc_otlp_settings_t;

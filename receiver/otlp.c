@@ -54,6 +54,19 @@
 
 /* ---- options -------------------------------------------------------------- */
 
+static const pc_opt_t cors_opts[] = {
+    PC_OPT_ANY("allowed_origins", pc_otlp_settings_t, cors_allowed_origins,
+               "list of origins browsers may send from: \"*\", exact origins, or patterns "
+               "with one '*' (\"https://*.example.com\"); empty: CORS off"),
+    PC_OPT_ANY("allowed_headers", pc_otlp_settings_t, cors_allowed_headers,
+               "list of request headers a preflight may ask for, besides Accept, "
+               "Accept-Language, Content-Language and Content-Type (and X-Requested-With "
+               "when empty); \"*\": any"),
+    PC_OPT_INT_RANGE("max_age", "0", pc_otlp_settings_t, cors_max_age, 0, 86400 * 365,
+                     "seconds browsers may cache a preflight's answer (0: not sent)"),
+    PC_OPT_TABLE_END,
+};
+
 static const pc_opt_t http_opts[] = {
     PC_OPT_ADDR("endpoint", DEF_ENDPOINT, pc_otlp_settings_t, endpoint,
                 "host:port to listen on (\"0.0.0.0:4318\" for every interface)"),
@@ -64,6 +77,7 @@ static const pc_opt_t http_opts[] = {
                  (int64_t)1 << 40,
                  "request bodies held in memory at once over all connections, as "
                  "received; a body that would pass it is refused with 503 and Retry-After"),
+    PC_OPT_SECTION("cors", cors_opts, "Cross-Origin Resource Sharing for browser clients"),
     PC_OPT_BOOLEAN("include_metadata", "false", pc_otlp_settings_t, include_metadata,
                    "pass the request's headers down the pipeline as client metadata (the "
                    "batch processor's metadata_keys read it; names match in any case)"),
@@ -154,6 +168,7 @@ typedef struct rx {
   unsigned n_free_jobs;
   uint64_t warned_ms; /* rate limit for per-request warnings */
   uint64_t warn_suppressed;
+  pc_cors_t cors;
 } rx_t;
 
 /* At most one per-request warning per 10 s, saying how many were held back. */
@@ -272,6 +287,10 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
                   shown, rx->cfg.profiles_url_path);
     return 404;
   }
+  if (pc_cors_is_preflight(&rx->cors, r)) { /* headers added by rx_decorate */
+    resp->status = 204;
+    return 204;
+  }
   if (r->method != HTTP_POST) {
     answer_status(resp, 405, json, "method %s is not allowed on %s; use POST",
                   llhttp_method_name((llhttp_method_t)r->method), traces
@@ -301,6 +320,11 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
 static int rx_on_headers(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
   route_t route;
   return rx_route(ud, r, &route, resp);
+}
+
+static void rx_decorate(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
+  rx_t *rx = ud;
+  pc_cors_decorate(&rx->cors, r, resp);
 }
 
 static void rx_error_body(void *ud, const pc_http_request_t *r, const char *msg,
@@ -569,6 +593,40 @@ static int check_path(const char *id, const char *key, const char *path, pc_err_
 
 static void otlp_destroy(void *self);
 
+/* A cors list: strings, each non-empty (file:line:col otherwise). */
+static int cors_list(const pc_cfg_node_t *n, const char *what, pc_cors_t *c,
+                     void (*add)(pc_cors_t *, const char *), pc_err_t *err) {
+  if (!n || n->type == PC_CFG_NULL) return 0;
+  if (n->type != PC_CFG_SEQ)
+    return pc_cfg_error(err, n, PC_EINVAL, "must be a list of %s", what);
+  for (size_t i = 0; i < n->n_items; i++) {
+    const pc_cfg_node_t *it = n->items[i];
+    if (it->type != PC_CFG_SCALAR || !it->text[0])
+      return pc_cfg_error(err, it, PC_EINVAL, "must be one of the %s, a non-empty string",
+                          what);
+    add(c, it->text);
+  }
+  return 0;
+}
+
+/* protocols.http.cors into c; its lists must be read now, while the config
+ * tree exists. */
+static int cors_read(const pc_otlp_settings_t *s, pc_cors_t *c, pc_err_t *err) {
+  pc_cors_init(c, s->cors_max_age);
+  int rc = cors_list(s->cors_allowed_origins, "allowed origins (e.g. https://app.example.com)",
+                     c, pc_cors_add_origin, err);
+  if (!rc)
+    rc = cors_list(s->cors_allowed_headers, "allowed request header names", c,
+                   pc_cors_add_header, err);
+  for (size_t i = 0; !rc && i < c->n_origins; i++) {
+    const char *star = strchr(c->origins[i], '*');
+    if (star && strcmp(c->origins[i], "*") != 0 && strchr(star + 1, '*'))
+      rc = pc_cfg_error(err, s->cors_allowed_origins->items[i], PC_EINVAL,
+                        "an origin pattern may hold one '*' only");
+  }
+  return rc;
+}
+
 void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *next,
                    pc_err_t *err) {
   char host[256];
@@ -599,6 +657,11 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
   rx->cfg.endpoint = xstrdup(s->endpoint);
   rx->cfg.profiles_url_path = xstrdup(s->profiles_url_path);
   rx->cfg.traces_url_path = xstrdup(s->traces_url_path);
+  if (cors_read(s, &rx->cors, err) != 0) {
+    otlp_destroy(rx);
+    return NULL;
+  }
+  rx->cfg.cors_allowed_origins = rx->cfg.cors_allowed_headers = NULL;
   rx->cfg.http = rx->cfg.grpc = NULL; /* the config tree may go away */
   rx->http_enabled = true;
   rx->next = next;
@@ -655,6 +718,7 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   pc_http_limits_t limits = rx_limits(&rx->cfg);
   pc_http_handler_t handler = {.ud = rx, .on_headers = rx_on_headers,
                                .on_request = rx_on_request, .error_body = rx_error_body,
+                               .decorate = pc_cors_enabled(&rx->cors) ? rx_decorate : NULL,
                                .keep_headers = rx->cfg.include_metadata};
   pc_http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->http_counters);
   int rc = rx->grpc ? pc__grpc_listen(rx->grpc, loop, err) : 0;
@@ -717,6 +781,7 @@ static void otlp_destroy(void *self) {
     job_free(j);
   }
   pc__grpc_free(rx->grpc);
+  pc_cors_free(&rx->cors);
   free(rx->cfg.endpoint);
   free(rx->cfg.profiles_url_path);
   free(rx->cfg.traces_url_path);

@@ -1017,10 +1017,19 @@ START_TEST(test_config) {
   ck_assert_msg(strstr(err.msg, "test.yaml:3:16") && strstr(err.msg, "no protocol to serve"),
                 "%s", err.msg);
   pc_cfg_free(cfg);
-  rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n        cors: {}\n",
+  rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n        cors:\n"
+                        "          allowed_origin: [x]\n",
                         &tc.c, &cfg, &err);
   ck_assert_ptr_null(rx);
-  ck_assert_msg(strstr(err.msg, "unknown key \"cors\""), "%s", err.msg);
+  ck_assert_msg(strstr(err.msg, "test.yaml:6:27:") &&
+                    strstr(err.msg, "unknown key \"allowed_origin\"; did you mean \"allowed_origins\"?"), "%s", err.msg);
+  pc_cfg_free(cfg);
+  rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n        cors:\n"
+                        "          allowed_origins: https://a.example\n",
+                        &tc.c, &cfg, &err);
+  ck_assert_ptr_null(rx);
+  ck_assert_msg(strstr(err.msg, "test.yaml:6:28") && strstr(err.msg, "must be a list"), "%s",
+                err.msg);
   pc_cfg_free(cfg);
   rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n"
                         "        traces_url_path: v1/traces\n",

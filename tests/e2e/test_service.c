@@ -139,6 +139,128 @@ START_TEST(validate_reports_every_error_with_its_place) {
 }
 END_TEST
 
+/* CORS as the Collector's confighttp: a preflight from an allowed origin
+ * gets 204 with the Access-Control-Allow-* headers, one from another origin
+ * or asking for another header gets 204 without them, and every answer to an
+ * allowed origin (errors too) names it. A bad pattern is a config error. */
+START_TEST(cors_preflight_and_answers) {
+  pc_e2e_proc_t p = {0};
+  ck_assert(pc_e2e_start(&p,
+                         "receivers:\n"
+                         "  otlp:\n"
+                         "    protocols:\n"
+                         "      http:\n"
+                         "        endpoint: 127.0.0.1:0\n"
+                         "        cors:\n"
+                         "          allowed_origins: [https://app.example.com, "
+                         "\"https://*.grafana.net\"]\n"
+                         "          allowed_headers: [x-scope-orgid]\n"
+                         "          max_age: 7200\n"
+                         "exporters:\n"
+                         "  debug: {}\n"
+                         "service:\n"
+                         "  pipelines:\n"
+                         "    profiles:\n"
+                         "      receivers: [otlp]\n"
+                         "      exporters: [debug]\n"));
+  static const struct {
+    const char *origin, *headers;
+    bool allowed;
+  } preflights[] = {
+      {"https://app.example.com", "content-type, X-Scope-OrgID", true},
+      {"https://eu.grafana.net", "content-type", true},
+      {"HTTPS://APP.EXAMPLE.COM", "", true},
+      {"https://grafana.net", "content-type", false}, /* the '*' needs its dot */
+      {"https://evil.example", "content-type", false},
+      {"https://app.example.com", "content-type, x-secret", false},
+  };
+  for (size_t i = 0; i < sizeof preflights / sizeof preflights[0]; i++) {
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "OPTIONS /v1development/profiles HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\n"
+                     "Access-Control-Request-Method: POST\r\n%s%s%sConnection: close\r\n\r\n",
+                     preflights[i].origin,
+                     preflights[i].headers[0] ? "Access-Control-Request-Headers: " : "",
+                     preflights[i].headers, preflights[i].headers[0] ? "\r\n" : "");
+    pc_buf_t ans = {0};
+    ck_assert_int_eq(pc_e2e_raw(p.port, req, (size_t)n, &ans), 0);
+    pc_buf_append(&ans, "", 1);
+    const char *a = (const char *)ans.p;
+    ck_assert_msg(strncmp(a, "HTTP/1.1 204 No Content\r\n", 25) == 0, "%s", a);
+    ck_assert_msg(!strstr(a, "Content-Length"), "204 with a Content-Length: %s", a);
+    ck_assert_msg(strstr(a, "Vary: Origin, Access-Control-Request-Method"), "%s", a);
+    char want[256];
+    snprintf(want, sizeof want, "Access-Control-Allow-Origin: %s\r\n", preflights[i].origin);
+    ck_assert_msg((strstr(a, want) != NULL) == preflights[i].allowed, "case %zu: %s", i, a);
+    ck_assert_msg((strstr(a, "Access-Control-Max-Age: 7200\r\n") != NULL) ==
+                      preflights[i].allowed, "case %zu: %s", i, a);
+    if (preflights[i].allowed)
+      ck_assert_msg(strstr(a, "Access-Control-Allow-Methods: POST\r\n"), "%s", a);
+    pc_buf_free(&ans);
+  }
+  /* The real POST, and an error answer, carry the origin too. */
+  pc_buf_t body = rich_payload(false);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post_headers(p.port, "/v1development/profiles",
+                                       "application/x-protobuf",
+                                       "Origin: https://app.example.com\r\n", body.p, body.n, &r),
+                   200);
+  ck_assert_msg(strstr(r.headers, "Access-Control-Allow-Origin: https://app.example.com"), "%s",
+                r.headers);
+  ck_assert_msg(strstr(r.headers, "Access-Control-Allow-Credentials: true"), "%s", r.headers);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_post_headers(p.port, "/v1development/profiles", "text/plain",
+                                       "Origin: https://app.example.com\r\n", body.p, body.n, &r),
+                   415);
+  ck_assert_msg(strstr(r.headers, "Access-Control-Allow-Origin: https://app.example.com"), "%s",
+                r.headers);
+  pc_buf_free(&r.body);
+  /* Another origin: the data is taken, but the browser is not told it may read. */
+  ck_assert_int_eq(pc_e2e_post_headers(p.port, "/v1development/profiles",
+                                       "application/x-protobuf", "Origin: https://evil.example\r\n",
+                                       body.p, body.n, &r),
+                   200);
+  ck_assert_msg(!strstr(r.headers, "Access-Control-Allow-Origin"), "%s", r.headers);
+  ck_assert_msg(strstr(r.headers, "Vary: Origin"), "%s", r.headers);
+  pc_buf_free(&r.body);
+  pc_buf_free(&body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
+
+  /* A pattern with two '*' is refused with its place. */
+  char dir[] = "/tmp/profcol-e2e-XXXXXX", path[300];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/cors.yaml", dir);
+  FILE *f = fopen(path, "w");
+  fputs("receivers:\n"
+        "  otlp:\n"
+        "    protocols:\n"
+        "      http:\n"
+        "        cors:\n"
+        "          allowed_origins: [\"https://*.*.example.com\"]\n"
+        "exporters:\n"
+        "  debug: {}\n"
+        "service:\n"
+        "  pipelines:\n"
+        "    profiles:\n"
+        "      receivers: [otlp]\n"
+        "      exporters: [debug]\n",
+        f);
+  fclose(f);
+  pc_buf_t out = {0};
+  const char *args[] = {"validate", "--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  char want[512];
+  snprintf(want, sizeof want, "%s:6:29: receivers.otlp.protocols.http.cors.allowed_origins[0]: "
+           "an origin pattern may hold one '*' only", path);
+  ck_assert_msg(strstr((const char *)out.p, want), "missing \"%s\" in:\n%s", want,
+                (const char *)out.p);
+  pc_buf_free(&out);
+  unlink(path);
+  rmdir(dir);
+}
+END_TEST
+
 START_TEST(built_in_config_validates) {
   pc_buf_t out = {0};
   const char *args[] = {"validate", NULL};
@@ -311,6 +433,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, pipeline_accepts_and_drains_on_sigterm);
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
+  tcase_add_test(tc, cors_preflight_and_answers);
   tcase_add_test(tc, built_in_config_validates);
   tcase_add_loop_test(tc, example_configs_validate, 0, 4);
   tcase_add_test(tc, sighup_reloads_without_a_gap);
