@@ -211,9 +211,11 @@ static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
       .body = c->body.n ? c->body.p : NULL,
       .body_n = c->body.n,
   };
+  /* hraw is still NULL when a header began but none of its bytes came. */
+  const uint8_t *raw = c->hraw.p ? c->hraw.p : (const uint8_t *)"";
   for (size_t i = 0; i < c->n_h; i++) {
     const struct hpos *h = &c->hpos[i];
-    c->hviews[i] = (pc_md_pair_t){str_of(c->hraw.p + h->k, h->kn), str_of(c->hraw.p + h->v, h->vn)};
+    c->hviews[i] = (pc_md_pair_t){str_of(raw + h->k, h->kn), str_of(raw + h->v, h->vn)};
   }
   r->headers = (pc_metadata_t){c->n_h ? c->hviews : NULL, c->n_h};
 }

@@ -1218,6 +1218,16 @@ START_TEST(test_include_metadata) {
     ck_assert_str_eq(t->tc.md[1], on ? "Host=t;Content-Type=" PROTO ";x-scope-orgid=globex;"
                                        "x-scope-orgid=second;Transfer-Encoding=chunked;"
                                      : "(none)");
+    /* A header that begins but never gets a byte (an empty name): 400. The
+     * answer builds the request's header views while the header buffer is
+     * still NULL: http_request_fuzz (clang's UBSan) found pointer arithmetic
+     * on NULL there; its input is in tests/fuzz/corpus/http. */
+    c = cli_open(t->port);
+    cli_send_str(&c, "POST / HTTP/1.1\n:\x01\n\n");
+    ck_assert(cli_response(&c, &r));
+    ck_assert_int_eq(r.status, 400);
+    resp_free(&r);
+    cli_close(&c);
     server_stop(t);
     pc_buf_free(&all);
     pc_buf_free(&good);
