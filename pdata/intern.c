@@ -25,6 +25,9 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "internal.h"
+#include "wire.h"
+
 /* Tables, children before the tables that refer to them. */
 enum { T_STRING, T_FUNCTION, T_MAPPING, T_ATTR, T_LOCATION, T_STACK, T_LINK, T_COUNT };
 
@@ -45,6 +48,7 @@ typedef struct {
  * capacity of its arena-grown child array, and what an add changed. */
 typedef struct {
   uint64_t hash;
+  pc_str_t *samples_pb; /* parallel to the scope's profiles: their encoded samples */
   uint32_t prof_cap;
   uint32_t gen; /* add that last touched it */
   uint32_t saved_n_profiles;
@@ -92,6 +96,9 @@ struct pc_builder {
   size_t key_n, key_cap;
   jmp_buf oom;
   pc_builder_stats_t st;
+  /* Arena bytes handed out; of them, encoded samples and their pc_sample_t
+   * form (pc_builder_mem_detail). */
+  size_t arena_bytes, samples_bytes, view_bytes;
 };
 
 static const uint8_t zero_id[16];
@@ -103,6 +110,7 @@ _Noreturn static void oom(pc_builder_t *b) { longjmp(b->oom, 1); }
 static void *bal(pc_builder_t *b, size_t n) {
   void *p = pc_arena_alloc(b->arena, n);
   if (!p) oom(b);
+  b->arena_bytes += n ? (n + 7) & ~(size_t)7 : 8; /* as the arena rounds */
   return p;
 }
 
@@ -1089,50 +1097,190 @@ static void profile_header_copy(pc_builder_t *b, pc_profile_t *o, const pc_profi
       .attribute_indices = list_copy_mapped(b, p->attribute_indices, b->rm[T_ATTR])};
 }
 
-/* Samples lo..hi-1 of p into o, with one arena allocation for all of them:
- * the sample structs, then every values and timestamps array (8-byte
- * aligned), then every attribute list packed at 4 bytes per index. */
-static void samples_copy(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p, uint32_t lo,
-                         uint32_t hi) {
-  uint32_t k = hi - lo;
-  o->n_samples = k;
-  if (!k) return;
-  size_t words = 0, attrs = 0;
-  for (uint32_t i = lo; i < hi; i++) {
-    const pc_sample_t *s = &p->samples[i];
-    words += (size_t)s->n_values + s->n_timestamps;
-    attrs += s->attribute_indices.n;
+/* ---- samples, kept encoded ----------------------------------------------------------
+ * A merged profile's samples are stored as the protobuf bytes of its
+ * `samples` fields, indices already rewritten: about 40 bytes a sample where
+ * pc_sample_t with its arrays takes 110 or more, and a flush can copy them
+ * as they are (pc_builder_encode). pc_builder_request decodes them into
+ * pc_sample_t arrays only when a consumer asks for the tree. */
+
+enum { TAG_SAMPLE = 2 << 3 | 2, TAG_STACK = 1 << 3, TAG_ATTRS = 2 << 3 | 2,
+       TAG_LINK = 3 << 3, TAG_VALUES = 4 << 3 | 2, TAG_TIMES = 5 << 3 | 2 };
+
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
   }
-  uint8_t *mem = bal(b, (size_t)k * sizeof(pc_sample_t) + words * 8 + attrs * 4);
-  pc_sample_t *out = (pc_sample_t *)(void *)mem;
-  uint64_t *word = (uint64_t *)(void *)(mem + (size_t)k * sizeof(pc_sample_t));
-  int32_t *attr = (int32_t *)(void *)(word + words);
+  *p++ = (uint8_t)v;
+  return p;
+}
+
+/* int32 fields are sign-extended, as protobuf does (and f_i32 counts). */
+static inline uint8_t *put_i32(uint8_t *p, uint8_t tag, int32_t v) {
+  if (!v) return p;
+  *p++ = tag;
+  return put_varint(p, (uint64_t)(int64_t)v);
+}
+
+static size_t attrs_packed_mapped(const pc_builder_t *b, pc_i32s_t l) {
+  if (!l.n) return 0;
+  size_t n = 0;
+  for (uint32_t i = 0; i < l.n; i++) n += vsz((uint64_t)(int64_t)b->rm[T_ATTR][l.v[i]]);
+  return f_len(n);
+}
+
+/* The Sample message's length, its references already mapped. */
+static size_t sample_body(const pc_builder_t *b, const pc_sample_t *s, size_t payload) {
+  return f_i32(b->rm[T_STACK][s->stack_index]) + attrs_packed_mapped(b, s->attribute_indices) +
+         f_i32(b->rm[T_LINK][s->link_index]) + payload;
+}
+
+static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t *s,
+                           size_t body) {
+  *w++ = TAG_SAMPLE;
+  w = put_varint(w, body);
+  w = put_i32(w, TAG_STACK, b->rm[T_STACK][s->stack_index]);
+  if (s->attribute_indices.n) {
+    size_t n = 0;
+    for (uint32_t a = 0; a < s->attribute_indices.n; a++)
+      n += vsz((uint64_t)(int64_t)b->rm[T_ATTR][s->attribute_indices.v[a]]);
+    *w++ = TAG_ATTRS;
+    w = put_varint(w, n);
+    for (uint32_t a = 0; a < s->attribute_indices.n; a++)
+      w = put_varint(w, (uint64_t)(int64_t)b->rm[T_ATTR][s->attribute_indices.v[a]]);
+  }
+  w = put_i32(w, TAG_LINK, b->rm[T_LINK][s->link_index]);
+  if (s->n_values) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->n_values; i++) n += vsz((uint64_t)s->values[i]);
+    *w++ = TAG_VALUES;
+    w = put_varint(w, n);
+    for (uint32_t i = 0; i < s->n_values; i++) w = put_varint(w, (uint64_t)s->values[i]);
+  }
+  if (s->n_timestamps) {
+    *w++ = TAG_TIMES;
+    w = put_varint(w, (uint64_t)s->n_timestamps * 8);
+    for (uint32_t i = 0; i < s->n_timestamps; i++, w += 8)
+      wire_store64(w, s->timestamps_unix_nano[i]);
+  }
+  return w;
+}
+
+/* Samples lo..hi-1 of p as the encoded samples of output profile o: one
+ * pass maps every reference (interning what is new) and sizes the bytes,
+ * the second writes them into one arena allocation of exactly that size. */
+static pc_str_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p,
+                               uint32_t lo, uint32_t hi) {
+  o->n_samples = hi - lo;
+  if (hi == lo) return (pc_str_t){0};
+  size_t total = 0;
   for (uint32_t i = lo; i < hi; i++) {
     const pc_sample_t *s = &p->samples[i];
-    pc_sample_t *c = &out[i - lo];
-    *c = (pc_sample_t){.stack_index = map_stack(b, s->stack_index),
-                       .link_index = map_link(b, s->link_index),
-                       .n_values = s->n_values,
-                       .n_timestamps = s->n_timestamps};
-    if (s->n_values) {
-      c->values = (int64_t *)(void *)word;
-      memcpy(word, s->values, (size_t)s->n_values * 8);
-      word += s->n_values;
-    }
-    if (s->n_timestamps) {
-      c->timestamps_unix_nano = word;
-      memcpy(word, s->timestamps_unix_nano, (size_t)s->n_timestamps * 8);
-      word += s->n_timestamps;
-    }
-    if (s->attribute_indices.n) {
-      for (uint32_t a = 0; a < s->attribute_indices.n; a++)
-        attr[a] = map_attr(b, s->attribute_indices.v[a]);
-      c->attribute_indices = (pc_i32s_t){attr, s->attribute_indices.n};
-      attr += s->attribute_indices.n;
-    }
+    map_stack(b, s->stack_index);
+    map_link(b, s->link_index);
+    map_attrs(b, s->attribute_indices);
     size_t payload = sample_payload_size(s);
     b->st.in_bytes += sample_size(s, payload);
-    b->st.out_bytes += sample_size(c, payload);
+    total += f_len(sample_body(b, s, payload));
+  }
+  b->st.out_bytes += total;
+  uint8_t *mem = bal(b, total), *w = mem;
+  b->samples_bytes += (total + 7) & ~(size_t)7;
+  for (uint32_t i = lo; i < hi; i++) {
+    const pc_sample_t *s = &p->samples[i];
+    w = sample_put(b, w, s, sample_body(b, s, sample_payload_size(s)));
+  }
+  assert((size_t)(w - mem) == total);
+  return (pc_str_t){mem, total};
+}
+
+/* Reading back what sample_put wrote (trusted bytes: no checks). */
+static inline uint64_t get_varint(const uint8_t **pp) {
+  const uint8_t *p = *pp;
+  uint64_t v = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    uint8_t c = *p++;
+    v |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80)) break;
+  }
+  *pp = p;
+  return v;
+}
+
+static uint32_t count_varints(const uint8_t *p, size_t n) {
+  uint32_t k = 0;
+  for (size_t i = 0; i < n; i++) k += !(p[i] & 0x80);
+  return k;
+}
+
+/* Count the words (values and timestamps) and attribute indices of encoded samples. */
+static void samples_count(pc_str_t pb, size_t *words, size_t *attrs) {
+  const uint8_t *p = pb.p, *end = pb.p + pb.n;
+  while (p < end) {
+    p++; /* TAG_SAMPLE */
+    size_t body = get_varint(&p);
+    const uint8_t *e = p + body;
+    while (p < e) {
+      uint8_t tag = *p++;
+      size_t n = get_varint(&p);
+      if (tag == TAG_STACK || tag == TAG_LINK) continue;
+      if (tag == TAG_ATTRS) *attrs += count_varints(p, n);
+      else *words += tag == TAG_TIMES ? n / 8 : count_varints(p, n);
+      p += n;
+    }
+  }
+}
+
+/* Decode one Sample body [p, e) into s, carving its arrays from *word and *attr. */
+static void sample_get(const uint8_t *p, const uint8_t *e, pc_sample_t *s, uint64_t **word,
+                       int32_t **attr) {
+  *s = (pc_sample_t){0};
+  while (p < e) {
+    uint8_t tag = *p++;
+    uint64_t v = get_varint(&p);
+    const uint8_t *f = p + v;
+    switch (tag) {
+    case TAG_STACK: s->stack_index = (int32_t)v; continue;
+    case TAG_LINK: s->link_index = (int32_t)v; continue;
+    case TAG_ATTRS:
+      s->attribute_indices.v = *attr;
+      while (p < f) (*attr)[s->attribute_indices.n++] = (int32_t)get_varint(&p);
+      *attr += s->attribute_indices.n;
+      break;
+    case TAG_VALUES:
+      s->values = (int64_t *)(void *)*word;
+      while (p < f) (*word)[s->n_values++] = get_varint(&p);
+      *word += s->n_values;
+      break;
+    default: /* TAG_TIMES */
+      s->timestamps_unix_nano = *word;
+      s->n_timestamps = (uint32_t)(v / 8);
+      for (uint32_t i = 0; i < s->n_timestamps; i++) (*word)[i] = wire_load64(p + 8 * i);
+      *word += s->n_timestamps;
+      break;
+    }
+    p = f;
+  }
+}
+
+/* pc_sample_t arrays for o from its encoded samples, one arena allocation
+ * laid out as: structs, 8-byte words (values, timestamps), attribute indices. */
+static void samples_decode(pc_builder_t *b, pc_profile_t *o, pc_str_t pb) {
+  size_t words = 0, attrs = 0;
+  samples_count(pb, &words, &attrs);
+  size_t bytes = (size_t)o->n_samples * sizeof(pc_sample_t) + words * 8 + attrs * 4;
+  uint8_t *mem = bal(b, bytes);
+  b->view_bytes += (bytes + 7) & ~(size_t)7;
+  pc_sample_t *out = (pc_sample_t *)(void *)mem;
+  uint64_t *word = (uint64_t *)(void *)(mem + (size_t)o->n_samples * sizeof(pc_sample_t));
+  int32_t *attr = (int32_t *)(void *)(word + words);
+  const uint8_t *p = pb.p;
+  for (uint32_t i = 0; i < o->n_samples; i++) {
+    p++; /* TAG_SAMPLE */
+    size_t body = get_varint(&p);
+    sample_get(p, p + body, &out[i], &word, &attr);
+    p += body;
   }
   o->samples = out;
 }
@@ -1141,11 +1289,12 @@ static void profile_append(pc_builder_t *b, uint32_t r, uint32_t s, const pc_pro
                            uint32_t lo, uint32_t hi) {
   pc_scope_profiles_t *sp = &b->res[r].scopes[s];
   scope_meta_t *m = &b->res_meta[r].scopes[s];
-  sp->profiles = arena_grow(b, sp->profiles, sp->n_profiles, &m->prof_cap, sp->n_profiles + 1,
-                            sizeof *sp->profiles);
-  pc_profile_t *o = &sp->profiles[sp->n_profiles];
+  uint32_t n = sp->n_profiles, cap = m->prof_cap;
+  sp->profiles = arena_grow(b, sp->profiles, n, &cap, n + 1, sizeof *sp->profiles);
+  m->samples_pb = arena_grow(b, m->samples_pb, n, &m->prof_cap, n + 1, sizeof *m->samples_pb);
+  pc_profile_t *o = &sp->profiles[n];
   profile_header_copy(b, o, p);
-  samples_copy(b, o, p, lo, hi);
+  m->samples_pb[n] = samples_encode(b, o, p, lo, hi);
   sp->n_profiles++;
   b->st.profiles++;
   b->st.samples += hi - lo;
@@ -1323,7 +1472,10 @@ static void init_tables(pc_builder_t *b) {
 
 pc_builder_t *pc_builder_new(void) {
   pc_builder_t *b = pc_xcalloc(1, sizeof *b);
+  /* Blocks stop doubling at 128 KiB: a batch's last block is at most that
+   * much slack (doubling to 4 MiB left megabytes unused in big batches). */
   b->arena = pc_arena_new(64 * 1024);
+  pc_arena_set_max_block(b->arena, 128 * 1024);
   b->key_cap = 256;
   b->key = pc_xmalloc(b->key_cap);
   if (setjmp(b->oom)) pc_oom();
@@ -1410,34 +1562,81 @@ int pc_builder_add(pc_builder_t *b, const pc_request_t *req, pc_err_t *err) {
   return pc_builder_add_range(b, req, 0, UINT64_MAX, 0, err);
 }
 
+/* Give every profile that has none yet its samples as pc_sample_t arrays. */
+static void view_samples(pc_builder_t *b) {
+  for (uint32_t r = 0; r < b->n_res; r++) {
+    const pc_resource_profiles_t *rp = &b->res[r];
+    for (uint32_t s = 0; s < rp->n_scopes; s++) {
+      const pc_scope_profiles_t *sp = &rp->scopes[s];
+      for (uint32_t k = 0; k < sp->n_profiles; k++)
+        if (sp->profiles[k].n_samples && !sp->profiles[k].samples)
+          samples_decode(b, &sp->profiles[k], b->res_meta[r].scopes[s].samples_pb[k]);
+    }
+  }
+}
+
 pc_request_t *pc_builder_request(pc_builder_t *b) {
+  if (setjmp(b->oom)) pc_oom();
+  view_samples(b);
   b->out = (pc_request_t){.arena = b->arena, .has_dictionary = true, .dict = b->dict,
                           .resources = b->res, .n_resources = b->n_res};
   return &b->out;
+}
+
+static pc_str_t builder_samples_pb(void *ctx, uint32_t r, uint32_t s, uint32_t k) {
+  const pc_builder_t *b = ctx;
+  return b->res_meta[r].scopes[s].samples_pb[k];
+}
+
+int pc_builder_encode(pc_builder_t *b, pc_buf_t *out) {
+  pc_request_t req = {.has_dictionary = true, .dict = b->dict, .resources = b->res,
+                      .n_resources = b->n_res};
+  return pc__proto_encode_ex(&req, builder_samples_pb, b, b->st.out_bytes, out);
 }
 
 const pc_builder_stats_t *pc_builder_stats(const pc_builder_t *b) { return &b->st; }
 
 bool pc_builder_empty(const pc_builder_t *b) { return b->n_res == 0; }
 
-size_t pc_builder_mem(const pc_builder_t *b) {
+static size_t set_used(const hset_t *h) {
+  size_t n = 0;
+  for (size_t i = 0; h->v && i <= h->mask; i++) n += h->v[i].idx != 0;
+  return n * sizeof(slot_t);
+}
+
+void pc_builder_mem_detail(const pc_builder_t *b, pc_builder_mem_t *m) {
   const pc_dictionary_t *d = &b->dict;
-  size_t n = pc_arena_used(b->arena) + b->key_cap + hset_bytes(&b->res_set) +
+  *m = (pc_builder_mem_t){.arena = pc_arena_used(b->arena),
+                          .arena_samples = b->samples_bytes,
+                          .arena_view = b->view_bytes};
+  m->arena_free = m->arena - b->arena_bytes;
+  static const size_t elem[T_COUNT] = {
+      [T_STRING] = sizeof *d->strings,     [T_FUNCTION] = sizeof *d->functions,
+      [T_MAPPING] = sizeof *d->mappings,   [T_ATTR] = sizeof *d->attrs,
+      [T_LOCATION] = sizeof *d->locations, [T_STACK] = sizeof *d->stacks,
+      [T_LINK] = sizeof *d->links};
+  for (int t = 0; t < T_COUNT; t++) {
+    m->tables += (size_t)b->cap[t] * elem[t];
+    m->tables_free += (size_t)(b->cap[t] - in_len(d, t)) * elem[t];
+    m->sets += hset_bytes(&b->sets[t]);
+    m->sets_free += hset_bytes(&b->sets[t]) - set_used(&b->sets[t]);
+    m->maps += (size_t)b->rm_cap[t] * sizeof *b->rm[t];
+  }
+  m->other = b->key_cap + hset_bytes(&b->res_set) +
              (size_t)b->res_cap * (sizeof *b->res + sizeof *b->res_meta) +
              (size_t)b->undo_cap * sizeof *b->undo;
-  n += (size_t)b->cap[T_STRING] * sizeof *d->strings +
-       (size_t)b->cap[T_FUNCTION] * sizeof *d->functions +
-       (size_t)b->cap[T_MAPPING] * sizeof *d->mappings +
-       (size_t)b->cap[T_ATTR] * sizeof *d->attrs +
-       (size_t)b->cap[T_LOCATION] * sizeof *d->locations +
-       (size_t)b->cap[T_STACK] * sizeof *d->stacks + (size_t)b->cap[T_LINK] * sizeof *d->links;
-  for (int t = 0; t < T_COUNT; t++)
-    n += hset_bytes(&b->sets[t]) + (size_t)b->rm_cap[t] * sizeof *b->rm[t];
-  return n;
+  m->total = m->arena + m->tables + m->sets + m->maps + m->other;
+}
+
+size_t pc_builder_mem(const pc_builder_t *b) {
+  pc_builder_mem_t m;
+  pc_builder_mem_detail(b, &m);
+  return m.total;
 }
 
 void pc_builder_reset(pc_builder_t *b) {
   pc_arena_reset(b->arena);
+  b->arena_bytes = b->samples_bytes = b->view_bytes = 0;
   for (int t = 0; t < T_COUNT; t++)
     if (b->sets[t].v) memset(b->sets[t].v, 0, hset_bytes(&b->sets[t]));
   if (b->res_set.v) memset(b->res_set.v, 0, hset_bytes(&b->res_set));

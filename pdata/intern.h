@@ -77,11 +77,22 @@ int pc_builder_add_range(pc_builder_t *b, const pc_request_t *req, uint64_t firs
                          uint64_t n, uint64_t max_out_bytes, pc_err_t *err);
 
 /* The merged request (dictionary, tree, arena), valid until the next add,
- * reset or free. The caller may read it and edit it (a consumer may mutate
+ * reset or free. The builder keeps samples encoded; this call decodes those
+ * of profiles it has not decoded yet into pc_sample_t arrays in its arena
+ * (about 2.5 times their encoded size, kept until reset; aborts with pc_oom
+ * when memory is exhausted). A flush that only needs the protobuf bytes
+ * should call pc_builder_encode instead. The caller may read it and edit it (a consumer may mutate
  * what it is given, even swap a table for a longer copy from req->arena):
  * the builder keeps its own pointers. After an edit, only reset the builder;
  * adding to it would intern against edited entries. */
 pc_request_t *pc_builder_request(pc_builder_t *b);
+
+/* Append the protobuf encoding of the merged request to out: the same bytes
+ * as pc_proto_encode(pc_builder_request(b)), written from the encoded
+ * samples without decoding them. Needs one buffer of about stats.out_bytes
+ * (when out is empty that buffer becomes out's). 0 or PC_ENOMEM. Not after
+ * a consumer edited the request. */
+int pc_builder_encode(pc_builder_t *b, pc_buf_t *out);
 
 const pc_builder_stats_t *pc_builder_stats(const pc_builder_t *b);
 /* True when nothing was merged since the last reset. */
@@ -89,6 +100,22 @@ bool pc_builder_empty(const pc_builder_t *b);
 /* Bytes of memory the builder holds now: arena blocks, tables, hash sets and
  * scratch space. */
 size_t pc_builder_mem(const pc_builder_t *b);
+
+/* Where pc_builder_mem goes. "of which" parts are inside the one above. */
+typedef struct {
+  size_t total;         /* pc_builder_mem */
+  size_t arena;         /* arena blocks: copied strings, lists, the tree, samples */
+  size_t arena_samples; /*   of which encoded samples */
+  size_t arena_view;    /*   of which samples decoded for pc_builder_request */
+  size_t arena_free;    /*   of which not handed out (block tails) */
+  size_t tables;        /* dictionary arrays, by capacity */
+  size_t tables_free;   /*   of which past the tables' lengths */
+  size_t sets;          /* hash sets of the tables */
+  size_t sets_free;     /*   of which empty slots */
+  size_t maps;          /* index maps (one int32 per entry of the largest input) */
+  size_t other;         /* resource arrays and bookkeeping, scratch */
+} pc_builder_mem_t;
+void pc_builder_mem_detail(const pc_builder_t *b, pc_builder_mem_t *m);
 
 /* Forget the batch, keep the memory (tables, hash sets, the arena's first
  * block) for the next one. */

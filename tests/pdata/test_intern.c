@@ -33,9 +33,29 @@ static void assert_clean_batch(const pc_request_t *req, const char *ctx) {
   ck_assert_int_eq(memcmp(req->dict.links[0].span_id.p, zeros, 8), 0);
 }
 
+/* pc_builder_encode, from the encoded samples, writes exactly what
+ * pc_proto_encode writes for the tree pc_builder_request hands out, into an
+ * empty buffer (which adopts the encoder's) and after existing bytes. */
+static void assert_encode_same(pc_builder_t *b) {
+  pc_buf_t direct = {0}, after = {0}, tree = {0};
+  ck_assert_int_eq(pc_builder_encode(b, &direct), 0);
+  ck_assert_int_eq(pc_buf_append(&after, "xyz", 3), 0);
+  ck_assert_int_eq(pc_builder_encode(b, &after), 0);
+  ck_assert_int_eq(pc_proto_encode(pc_builder_request(b), &tree), 0);
+  ck_assert_uint_eq(direct.n, tree.n);
+  ck_assert_uint_eq(after.n, tree.n + 3);
+  ck_assert(tree.n == 0 || memcmp(direct.p, tree.p, tree.n) == 0);
+  ck_assert(memcmp(after.p, "xyz", 3) == 0);
+  ck_assert(tree.n == 0 || memcmp(after.p + 3, tree.p, tree.n) == 0);
+  pc_buf_free(&direct);
+  pc_buf_free(&after);
+  pc_buf_free(&tree);
+}
+
 /* The merged request passes validation, encodes within the builder's size
  * bound, and decodes back to the same samples. */
 static void assert_roundtrip(pc_builder_t *b, const pc_mat_t *want, const char *ctx) {
+  assert_encode_same(b);
   pc_request_t *out = pc_builder_request(b);
   pc_request_t copy = *out; /* validation may drop profiles: check a copy */
   pc_err_t err = {0};
@@ -343,6 +363,7 @@ START_TEST(ranges_split_a_request_exactly) {
       for (uint64_t first = 0; first < total || (first == 0 && total == 0); first += c) {
         ck_assert_int_eq(pc_builder_add_range(part, &q, first, c, 0, &err), 0);
         ck_assert_int_eq(pc_builder_add_range(whole, &q, first, c, 0, &err), 0);
+        if (first == 0) assert_encode_same(part); /* before its first request */
         ck_assert_uint_le(pc_builder_stats(part)->samples, c);
         assert_clean_batch(pc_builder_request(part), "part");
         pc_mat_add(&got, pc_builder_request(part));
@@ -398,6 +419,7 @@ START_TEST(byte_cap_rolls_back) {
       pc_mat_free(&got);
       assert_clean_batch(pc_builder_request(b), "after rollback");
       ck_assert_uint_eq(pc_builder_request(b)->n_resources, before.resources);
+      assert_encode_same(b);
     }
     /* And the builder still works: the same request merges without a cap. */
     ck_assert_int_eq(pc_builder_add(b, &q2, &err), 0);
@@ -406,6 +428,7 @@ START_TEST(byte_cap_rolls_back) {
     pc_mat_t got = pc_mat_of(pc_builder_request(b));
     assert_mat_eq(&want, &got, "after retry");
     assert_clean_batch(pc_builder_request(b), "after retry");
+    assert_encode_same(b);
     pc_mat_free(&got);
     pc_mat_free(&want);
     pc_builder_free(b);
