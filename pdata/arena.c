@@ -19,6 +19,7 @@ struct pc_arena {
   block_t *head;  /* current block (allocations come from here) */
   block_t *first; /* kept across resets */
   size_t block_size;
+  size_t max_block; /* blocks double up to this */
   size_t total; /* bytes of all blocks, headers excluded */
   size_t limit; /* 0: none */
 };
@@ -35,10 +36,15 @@ static block_t *block_new(size_t size) {
 pc_arena_t *pc_arena_new(size_t block_size) {
   pc_arena_t *a = pc_xcalloc(1, sizeof *a);
   a->block_size = block_size ? block_size : 64 * 1024;
+  a->max_block = a->block_size * 64;
   return a;
 }
 
 void pc_arena_set_limit(pc_arena_t *a, size_t limit) { a->limit = limit; }
+
+void pc_arena_set_max_block(pc_arena_t *a, size_t max) {
+  a->max_block = max < a->block_size ? a->block_size : max;
+}
 
 size_t pc_arena_used(const pc_arena_t *a) { return a->total; }
 
@@ -51,11 +57,11 @@ void *pc_arena_alloc(pc_arena_t *a, size_t n) {
     b->used += n;
     return p;
   }
-  /* Grow: blocks double up to 64x the base size, and a large request gets
-   * a block of exactly its size. */
+  /* Grow: blocks double up to max_block, and a large request gets a block
+   * of exactly its size. */
   size_t size = a->block_size;
   if (b && b->size * 2 > size) size = b->size * 2;
-  if (size > a->block_size * 64) size = a->block_size * 64;
+  if (size > a->max_block) size = a->max_block;
   if (n > size) size = n;
   if (a->limit && (size > a->limit || a->total > a->limit - size)) {
     if (n > a->limit || a->total > a->limit - n) return NULL;
@@ -64,6 +70,14 @@ void *pc_arena_alloc(pc_arena_t *a, size_t n) {
   block_t *nb = block_new(size);
   if (!nb) return NULL;
   a->total += size;
+  if (b && size == n && b != a->first && b->size - b->used > 64) {
+    /* A block of its own, full at once: chain it behind the current block,
+     * which keeps taking small allocations instead of wasting its tail. */
+    nb->next = b->next;
+    b->next = nb;
+    nb->used = n;
+    return nb->data;
+  }
   nb->next = b;
   a->head = nb;
   if (!a->first) a->first = nb;
