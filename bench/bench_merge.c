@@ -206,6 +206,52 @@ static void print_tables(const ctx_t *c, const pc_request_t *out, size_t out_byt
          pc_request_sample_count(out));
 }
 
+/* ---- memory -------------------------------------------------------------------------- */
+
+static void mem_row(const char *what, size_t bytes, size_t enc, const char *note) {
+  printf("  %-26s %12zu B %6.3f x  %s\n", what, bytes, (double)bytes / (double)enc, note);
+}
+
+/* The builder holding the whole batch: its memory only grows during a batch,
+ * so this is its peak while merging. Then what each way of flushing adds. */
+static void print_memory(ctx_t *c) {
+  pc_builder_mem_t m;
+  pc_builder_mem_detail(c->b, &m);
+  const pc_builder_stats_t *st = pc_builder_stats(c->b);
+  size_t enc = c->out.n;
+  printf("\nbatch memory after merging all %" PRIu32 " requests (x = bytes / the batch's"
+         " encoding, %zu B):\n", c->n, enc);
+  mem_row("builder (pc_builder_mem)", m.total, enc, "peak while merging");
+  mem_row("arena blocks", m.arena, enc, "strings, lists, tree, samples");
+  mem_row("  encoded samples", m.arena_samples, enc, "");
+  mem_row("  dictionary + tree", m.arena - m.arena_samples - m.arena_view - m.arena_free, enc,
+          "copied strings and bytes, index lists, lines, resources");
+  mem_row("  unused block tails", m.arena_free, enc, "");
+  mem_row("dictionary tables", m.tables, enc, "entry arrays by capacity");
+  mem_row("  unused capacity", m.tables_free, enc, "");
+  mem_row("hash sets", m.sets, enc, "8-byte slots");
+  mem_row("  empty slots", m.sets_free, enc, "");
+  mem_row("index maps", m.maps, enc, "int32 per entry of the largest input");
+  mem_row("other", m.other, enc, "resource arrays, scratch");
+  /* Flushing by encoding: the output buffer, sized from out_bytes. */
+  pc_buf_t out = {0};
+  if (pc_builder_encode(c->b, &out) == 0)
+    mem_row("+ flush: pc_builder_encode", out.cap, enc, "its output buffer (the body)");
+  pc_buf_free(&out);
+  /* Flushing by handing on the tree: samples decoded into pc_sample_t. */
+  size_t before = m.total;
+  pc_builder_request(c->b);
+  pc_builder_mem_detail(c->b, &m);
+  char note[96];
+  snprintf(note, sizeof note, "samples decoded to pc_sample_t (%zu B), kept until reset",
+           m.arena_view);
+  mem_row("+ flush: pc_builder_request", m.total - before, enc, note);
+  printf("out_bytes estimate %" PRIu64 " (%.3f x encoded), in_bytes estimate %" PRIu64
+         " (%.3f x input)\n",
+         st->out_bytes, (double)st->out_bytes / (double)enc, st->in_bytes,
+         (double)st->in_bytes / (double)c->total);
+}
+
 /* ---- command line -------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
@@ -287,15 +333,7 @@ int main(int argc, char **argv) {
            mbps / memcpy_mbps);
   }
   op_merge(&c); /* leave the builder holding one batch for the memory figures */
-  size_t mem = pc_builder_mem(c.b);
-  const pc_builder_stats_t *st = pc_builder_stats(c.b);
-  printf("\nbatch memory: %zu B = %.2f x its encoding (%zu B), %.2f x the input;"
-         " out_bytes estimate %" PRIu64 " (%.3f x encoded), in_bytes estimate %" PRIu64
-         " (%.3f x input)\n",
-         mem, (double)mem / (double)c.out.n, c.out.n, (double)mem / (double)c.total,
-         st->out_bytes, (double)st->out_bytes / (double)c.out.n, st->in_bytes,
-         (double)st->in_bytes / (double)c.total);
-
+  print_memory(&c);
   pc_builder_free(c.b);
   pc_buf_free(&c.out);
   for (uint32_t i = 0; i < c.n; i++) {
