@@ -49,9 +49,17 @@ typedef struct {
 
 /* Bookkeeping beside each output scope and resource: the identity hash, the
  * capacity of its arena-grown child array, and what an add changed. */
+/* A merged profile's samples, encoded, with the array sizes of their
+ * pc_sample_t form (so decoding them is one pass). */
+typedef struct {
+  pc_str_t pb;
+  size_t words; /* values and timestamps */
+  size_t attrs; /* attribute indices */
+} enc_samples_t;
+
 typedef struct {
   uint64_t hash;
-  pc_str_t *samples_pb; /* parallel to the scope's profiles: their encoded samples */
+  enc_samples_t *samples; /* parallel to the scope's profiles */
   uint32_t prof_cap;
   uint32_t gen; /* add that last touched it */
   uint32_t saved_n_profiles;
@@ -1193,13 +1201,15 @@ static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t 
 /* Samples lo..hi-1 of p as the encoded samples of output profile o: one
  * pass maps every reference (interning what is new) and sizes the bytes,
  * the second writes them into one arena allocation of exactly that size. */
-static pc_str_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p,
-                               uint32_t lo, uint32_t hi) {
+static enc_samples_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p,
+                                    uint32_t lo, uint32_t hi) {
   o->n_samples = hi - lo;
-  if (hi == lo) return (pc_str_t){0};
-  size_t total = 0;
+  if (hi == lo) return (enc_samples_t){0};
+  size_t total = 0, words = 0, attrs = 0;
   for (uint32_t i = lo; i < hi; i++) {
     const pc_sample_t *s = &p->samples[i];
+    words += (size_t)s->n_values + s->n_timestamps;
+    attrs += s->attribute_indices.n;
     map_stack(b, s->stack_index);
     map_link(b, s->link_index);
     map_attrs(b, s->attribute_indices);
@@ -1215,7 +1225,7 @@ static pc_str_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_profil
     w = sample_put(b, w, s, sample_body(b, s, sample_payload_size(s)));
   }
   assert((size_t)(w - mem) == total);
-  return (pc_str_t){mem, total};
+  return (enc_samples_t){{mem, total}, words, attrs};
 }
 
 /* Reading back what sample_put wrote (trusted bytes: no checks). */
@@ -1229,30 +1239,6 @@ static inline uint64_t get_varint(const uint8_t **pp) {
   }
   *pp = p;
   return v;
-}
-
-static uint32_t count_varints(const uint8_t *p, size_t n) {
-  uint32_t k = 0;
-  for (size_t i = 0; i < n; i++) k += !(p[i] & 0x80);
-  return k;
-}
-
-/* Count the words (values and timestamps) and attribute indices of encoded samples. */
-static void samples_count(pc_str_t pb, size_t *words, size_t *attrs) {
-  const uint8_t *p = pb.p, *end = pb.p + pb.n;
-  while (p < end) {
-    p++; /* TAG_SAMPLE */
-    size_t body = get_varint(&p);
-    const uint8_t *e = p + body;
-    while (p < e) {
-      uint8_t tag = *p++;
-      size_t n = get_varint(&p);
-      if (tag == TAG_STACK || tag == TAG_LINK) continue;
-      if (tag == TAG_ATTRS) *attrs += count_varints(p, n);
-      else *words += tag == TAG_TIMES ? n / 8 : count_varints(p, n);
-      p += n;
-    }
-  }
 }
 
 /* Decode one Sample body [p, e) into s, carving its arrays from *word and *attr. */
@@ -1289,16 +1275,15 @@ static void sample_get(const uint8_t *p, const uint8_t *e, pc_sample_t *s, uint6
 
 /* pc_sample_t arrays for o from its encoded samples, one arena allocation
  * laid out as: structs, 8-byte words (values, timestamps), attribute indices. */
-static void samples_decode(pc_builder_t *b, pc_profile_t *o, pc_str_t pb) {
-  size_t words = 0, attrs = 0;
-  samples_count(pb, &words, &attrs);
+static void samples_decode(pc_builder_t *b, pc_profile_t *o, const enc_samples_t *e) {
+  size_t words = e->words, attrs = e->attrs;
   size_t bytes = (size_t)o->n_samples * sizeof(pc_sample_t) + words * 8 + attrs * 4;
   uint8_t *mem = bal(b, bytes);
   b->view_bytes += (bytes + 7) & ~(size_t)7;
   pc_sample_t *out = (pc_sample_t *)(void *)mem;
   uint64_t *word = (uint64_t *)(void *)(mem + (size_t)o->n_samples * sizeof(pc_sample_t));
   int32_t *attr = (int32_t *)(void *)(word + words);
-  const uint8_t *p = pb.p;
+  const uint8_t *p = e->pb.p;
   for (uint32_t i = 0; i < o->n_samples; i++) {
     p++; /* TAG_SAMPLE */
     size_t body = get_varint(&p);
@@ -1314,10 +1299,10 @@ static void profile_append(pc_builder_t *b, uint32_t r, uint32_t s, const pc_pro
   scope_meta_t *m = &b->res_meta[r].scopes[s];
   uint32_t n = sp->n_profiles, cap = m->prof_cap;
   sp->profiles = arena_grow(b, sp->profiles, n, &cap, n + 1, sizeof *sp->profiles);
-  m->samples_pb = arena_grow(b, m->samples_pb, n, &m->prof_cap, n + 1, sizeof *m->samples_pb);
+  m->samples = arena_grow(b, m->samples, n, &m->prof_cap, n + 1, sizeof *m->samples);
   pc_profile_t *o = &sp->profiles[n];
   profile_header_copy(b, o, p);
-  m->samples_pb[n] = samples_encode(b, o, p, lo, hi);
+  m->samples[n] = samples_encode(b, o, p, lo, hi);
   sp->n_profiles++;
   b->st.profiles++;
   b->st.samples += hi - lo;
@@ -1593,7 +1578,7 @@ static void view_samples(pc_builder_t *b) {
       const pc_scope_profiles_t *sp = &rp->scopes[s];
       for (uint32_t k = 0; k < sp->n_profiles; k++)
         if (sp->profiles[k].n_samples && !sp->profiles[k].samples)
-          samples_decode(b, &sp->profiles[k], b->res_meta[r].scopes[s].samples_pb[k]);
+          samples_decode(b, &sp->profiles[k], &b->res_meta[r].scopes[s].samples[k]);
     }
   }
 }
@@ -1608,7 +1593,7 @@ pc_request_t *pc_builder_request(pc_builder_t *b) {
 
 static pc_str_t builder_samples_pb(void *ctx, uint32_t r, uint32_t s, uint32_t k) {
   const pc_builder_t *b = ctx;
-  return b->res_meta[r].scopes[s].samples_pb[k];
+  return b->res_meta[r].scopes[s].samples[k].pb;
 }
 
 int pc_builder_encode(pc_builder_t *b, pc_buf_t *out) {
