@@ -102,9 +102,12 @@ struct pc_builder {
   const pc_dictionary_t *in;
   int32_t *rm[T_COUNT];
   uint32_t rm_cap[T_COUNT];
-  /* Scratch: the entry being hashed, in a canonical byte form. */
+  /* Scratch: the entry being hashed, in a canonical byte form; hashes of
+   * a stack's locations (map_stack_locations). */
   uint8_t *key;
   size_t key_n, key_cap;
+  uint64_t *loc_hash;
+  uint32_t loc_hash_cap;
   jmp_buf oom;
   pc_builder_stats_t st;
   /* Arena bytes handed out; of them, encoded samples and their pc_sample_t
@@ -719,20 +722,30 @@ static void location_key(pc_builder_t *b, const pc_location_t *l, int32_t mappin
   key_list_mapped(b, l->attribute_indices, b->rm[T_ATTR]);
 }
 
-static int32_t first_location(pc_builder_t *b, int32_t i) {
+/* First half of interning a location: map its children and hash its key.
+ * False for the zero location, which maps to 0 without a lookup. */
+static bool location_hash(pc_builder_t *b, int32_t i, uint32_t *h) {
   const pc_location_t *l = &b->in->locations[i];
-  b->st.in_bytes += location_size(l);
   int32_t mapping = map_mapping(b, l->mapping_index);
   for (uint32_t k = 0; k < l->n_lines; k++) map_function(b, l->lines[k].function_index);
   map_attrs(b, l->attribute_indices);
-  if (!mapping && !l->address && !l->n_lines && !l->attribute_indices.n) return 0;
+  if (!mapping && !l->address && !l->n_lines && !l->attribute_indices.n) return false;
   location_key(b, l, mapping);
-  uint32_t h = key_hash(b);
+  *h = key_hash(b);
+  return true;
+}
+
+/* Second half: the builder's index of input location i, added when new. */
+static int32_t location_intern(pc_builder_t *b, int32_t i, bool nonzero, uint32_t h) {
+  const pc_location_t *l = &b->in->locations[i];
+  b->st.in_bytes += location_size(l);
+  if (!nonzero) return 0;
   slot_t *sl = hset_find(b, &b->sets[T_LOCATION], h, location_eq, l);
   if (sl->idx) return (int32_t)sl->idx;
   uint32_t idx = b->dict.n_locations++;
   pc_location_t *o = &b->dict.locations[idx];
-  *o = (pc_location_t){.mapping_index = mapping, .address = l->address, .n_lines = l->n_lines,
+  *o = (pc_location_t){.mapping_index = b->rm[T_MAPPING][l->mapping_index],
+                       .address = l->address, .n_lines = l->n_lines,
                        .attribute_indices = list_copy_mapped(b, l->attribute_indices,
                                                              b->rm[T_ATTR])};
   if (l->n_lines) {
@@ -747,6 +760,12 @@ static int32_t first_location(pc_builder_t *b, int32_t i) {
   return (int32_t)idx;
 }
 
+static int32_t first_location(pc_builder_t *b, int32_t i) {
+  uint32_t h = 0;
+  bool nonzero = location_hash(b, i, &h);
+  return location_intern(b, i, nonzero, h);
+}
+
 /* ---- stacks ------------------------------------------------------------------------ */
 
 /* Against the key, which holds the candidate's builder indices after its
@@ -754,6 +773,34 @@ static int32_t first_location(pc_builder_t *b, int32_t i) {
 static bool stack_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
   const pc_i32s_t *x = &b->dict.stacks[idx].location_indices, *y = cand;
   return x->n == y->n && memcmp(x->v, b->key + sizeof(uint32_t), (size_t)y->n * 4) == 0;
+}
+
+/* Map the locations of a stack. Each lookup would wait for its set slot
+ * and then for the builder's entry before the next one starts, and a stack
+ * holds dozens of locations that do not depend on each other. So: hash
+ * every location not mapped yet (mapping its children) and prefetch its
+ * slot; then prefetch the entry each slot points at; then look them up in
+ * order, so that new locations are added in the same order as one by one. */
+static void map_stack_locations(pc_builder_t *b, pc_i32s_t l) {
+  int32_t *rm = b->rm[T_LOCATION];
+  uint64_t *hs = b->loc_hash = grow(b, b->loc_hash, &b->loc_hash_cap, l.n, sizeof *hs);
+  const hset_t *set = &b->sets[T_LOCATION];
+  for (uint32_t j = 0; j < l.n; j++) {
+    uint32_t h = 0;
+    if (rm[l.v[j]] >= 0 || !location_hash(b, l.v[j], &h)) {
+      hs[j] = 0;
+      continue;
+    }
+    hs[j] = (uint64_t)1 << 32 | h; /* bit 32: a lookup is due */
+    __builtin_prefetch(&set->v[h & set->mask]);
+  }
+  for (uint32_t j = 0; j < l.n; j++) {
+    const slot_t *sl = &set->v[(uint32_t)hs[j] & set->mask];
+    if (hs[j] && sl->idx && sl->hash == (uint32_t)hs[j])
+      __builtin_prefetch(&b->dict.locations[sl->idx]);
+  }
+  for (uint32_t j = 0; j < l.n; j++)
+    if (rm[l.v[j]] < 0) rm[l.v[j]] = location_intern(b, l.v[j], hs[j] >> 32, (uint32_t)hs[j]);
 }
 
 /* The key is the count, then the builder's indices of the locations. */
@@ -764,7 +811,7 @@ static int32_t first_stack(pc_builder_t *b, int32_t i) {
     b->st.in_bytes += stack_size(s);
     return 0;
   }
-  for (uint32_t j = 0; j < l.n; j++) map_location(b, l.v[j]); /* uses the key buffer */
+  map_stack_locations(b, l);
   b->key_n = 0;
   key_list_mapped(b, l, b->rm[T_LOCATION]);
   b->st.in_bytes += stack_size(s);
@@ -1517,6 +1564,7 @@ void pc_builder_free(pc_builder_t *b) {
   free(b->res_meta);
   free(b->undo);
   free(b->key);
+  free(b->loc_hash);
   pc_arena_free(b->arena);
   free(b);
 }
@@ -1630,7 +1678,8 @@ void pc_builder_mem_detail(const pc_builder_t *b, pc_builder_mem_t *m) {
     m->sets_free += hset_bytes(&b->sets[t]) - set_used(&b->sets[t]);
     m->maps += (size_t)b->rm_cap[t] * sizeof *b->rm[t];
   }
-  m->other = b->key_cap + hset_bytes(&b->res_set) +
+  m->other = b->key_cap + (size_t)b->loc_hash_cap * sizeof *b->loc_hash +
+             hset_bytes(&b->res_set) +
              (size_t)b->res_cap * (sizeof *b->res + sizeof *b->res_meta) +
              (size_t)b->undo_cap * sizeof *b->undo;
   m->total = m->arena + m->tables + m->sets + m->maps + m->other;
