@@ -450,9 +450,10 @@ static bool string_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
   return pc_str_eq(b->dict.strings[idx], *(const pc_str_t *)cand);
 }
 
-static int32_t intern_string(pc_builder_t *b, pc_str_t s) {
-  if (s.n == 0) return 0;
-  uint32_t h = (uint32_t)XXH3_64bits(s.p, s.n);
+static uint32_t string_hash(pc_str_t s) { return (uint32_t)XXH3_64bits(s.p, s.n); }
+
+/* s (not empty) with its string_hash h. */
+static int32_t intern_string_h(pc_builder_t *b, pc_str_t s, uint32_t h) {
   slot_t *sl = hset_find(b, &b->sets[T_STRING], h, string_eq, &s);
   if (sl->idx) return (int32_t)sl->idx;
   uint32_t idx = b->dict.n_strings++;
@@ -462,10 +463,36 @@ static int32_t intern_string(pc_builder_t *b, pc_str_t s) {
   return (int32_t)idx;
 }
 
+static int32_t intern_string(pc_builder_t *b, pc_str_t s) {
+  return s.n ? intern_string_h(b, s, string_hash(s)) : 0;
+}
+
 static int32_t first_string(pc_builder_t *b, int32_t i) {
   pc_str_t s = b->in->strings[i];
   b->st.in_bytes += f_len(s.n);
   return intern_string(b, s);
+}
+
+/* Map the strings of input indices v[0..n): like map_string on each in
+ * order, but every lookup's hash is computed and its slot prefetched
+ * before the first lookup starts, so their cache misses overlap. */
+static void map_strings(pc_builder_t *b, const int32_t *v, uint32_t n) {
+  enum { MAX = 4 };
+  uint32_t h[MAX] = {0};
+  int32_t *rm = b->rm[T_STRING];
+  const hset_t *set = &b->sets[T_STRING];
+  for (uint32_t k = 0; k < n && k < MAX; k++) {
+    pc_str_t s = b->in->strings[v[k]];
+    if (rm[v[k]] >= 0 || !s.n) continue;
+    h[k] = string_hash(s);
+    __builtin_prefetch(&set->v[h[k] & set->mask]);
+  }
+  for (uint32_t k = 0; k < n && k < MAX; k++) {
+    if (rm[v[k]] >= 0) continue;
+    pc_str_t s = b->in->strings[v[k]];
+    b->st.in_bytes += f_len(s.n);
+    rm[v[k]] = s.n ? intern_string_h(b, s, h[k]) : 0;
+  }
 }
 
 /* ---- functions ---------------------------------------------------------------- */
@@ -480,8 +507,10 @@ static bool function_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
 static int32_t first_function(pc_builder_t *b, int32_t i) {
   const pc_function_t *f = &b->in->functions[i];
   b->st.in_bytes += function_size(f);
-  int32_t name = map_string(b, f->name_strindex), sys = map_string(b, f->system_name_strindex),
-          file = map_string(b, f->filename_strindex);
+  const int32_t strs[3] = {f->name_strindex, f->system_name_strindex, f->filename_strindex};
+  map_strings(b, strs, 3);
+  const int32_t *rs = b->rm[T_STRING];
+  int32_t name = rs[strs[0]], sys = rs[strs[1]], file = rs[strs[2]];
   if (!name && !sys && !file && !f->start_line) return 0;
   /* Fields packed by hand from the locals (struct padding must not reach
    * the hash, and a 64-bit load of two 32-bit fields just stored to the
