@@ -737,18 +737,26 @@ static bool location_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
   return true;
 }
 
+/* The key: mapping, line count, address, each line (function, line,
+ * column), then the attribute list. Sized first and written in one go:
+ * locations are the most numerous keyed entries. */
 static void location_key(pc_builder_t *b, const pc_location_t *l, int32_t mapping) {
   b->key_n = 0;
-  key_u32(b, (uint32_t)mapping);
-  key_u32(b, l->n_lines);
-  key_u64(b, l->address);
+  size_t n = 16 + (size_t)l->n_lines * 24 + 4 + (size_t)l->attribute_indices.n * 4;
+  uint8_t *p = key_room(b, n);
+  uint32_t head[2] = {(uint32_t)mapping, l->n_lines};
+  memcpy(p, head, 8);
+  memcpy(p + 8, &l->address, 8);
+  p += 16;
   const int32_t *rf = b->rm[T_FUNCTION];
-  for (uint32_t k = 0; k < l->n_lines; k++) {
+  for (uint32_t k = 0; k < l->n_lines; k++, p += 24) {
     uint64_t f[3] = {(uint32_t)rf[l->lines[k].function_index], (uint64_t)l->lines[k].line,
                      (uint64_t)l->lines[k].column};
-    key_put(b, f, sizeof f);
+    memcpy(p, f, 24);
   }
-  key_list_mapped(b, l->attribute_indices, b->rm[T_ATTR]);
+  const pc_i32s_t a = l->attribute_indices;
+  memcpy(p, &a.n, 4);
+  for (uint32_t k = 0; k < a.n; k++) memcpy(p + 4 + (size_t)k * 4, &b->rm[T_ATTR][a.v[k]], 4);
 }
 
 /* First half of interning a location: map its children and hash its key.
