@@ -10,9 +10,15 @@
  * contents are, all the way down. Only what the tree reaches is ever mapped,
  * so unreferenced input entries are never copied.
  *
+ * Samples are the bulk of a batch, so a merged profile keeps its samples as
+ * their protobuf encoding, indices already rewritten: a flush can copy them
+ * out as they are (pc_builder_encode), and they are decoded into pc_sample_t
+ * arrays only when a consumer asks for the tree (pc_builder_request).
+ *
  * Sets are sized before the walk from the incoming table lengths (at most
  * two thirds full), and the output tables are reserved then too, so nothing
- * grows in the middle of a walk except arena memory. Allocation failures inside
+ * grows in the middle of a walk except arena memory and scratch buffers.
+ * Allocation failures inside
  * the walk longjmp back to the add, which rolls the builder back: table
  * lengths are restored and the sets rebuilt without the new entries; tree
  * counts changed in pre-existing resources and scopes are restored from an

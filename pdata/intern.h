@@ -23,8 +23,10 @@
  *
  * Inputs must be validated (pc_pdata_validate; the decoders do it) and are
  * only read during the call: strings and bytes are copied into the builder's
- * arena. No allocation per sample: a profile's samples, values, timestamps
- * and attribute lists take one arena allocation.
+ * arena. No allocation per sample: the samples of a merged profile are kept
+ * as their protobuf encoding (indices already rewritten) in one arena
+ * allocation, about 40% of what pc_sample_t arrays take; pc_builder_encode
+ * copies them out as they are and pc_builder_request decodes them.
  *
  * Ownership: the builder owns its arena, tables and output; the output of
  * pc_builder_request is valid until the next add, reset or free. Reset keeps
