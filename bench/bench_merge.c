@@ -237,9 +237,9 @@ static void print_memory(ctx_t *c) {
   printf("\nbatch memory after merging all %" PRIu32 " requests (x = bytes / the batch's"
          " encoding, %zu B):\n", c->n, enc);
   mem_row("builder (pc_builder_mem)", m.total, enc, "peak while merging");
-  mem_row("arena blocks", m.arena, enc, "strings, lists, tree, samples");
-  mem_row("  encoded samples", m.arena_samples, enc, "");
-  mem_row("  dictionary + tree", m.arena - m.arena_samples - m.arena_view - m.arena_free, enc,
+  mem_row("encoded samples", m.samples, enc, "64 KiB chunks");
+  mem_row("arena blocks", m.arena, enc, "strings, lists, the tree");
+  mem_row("  dictionary + tree", m.arena - m.arena_view - m.arena_free, enc,
           "copied strings and bytes, index lists, lines, resources");
   mem_row("  unused block tails", m.arena_free, enc, "");
   mem_row("dictionary tables", m.tables, enc, "entry arrays by capacity");
@@ -253,14 +253,19 @@ static void print_memory(ctx_t *c) {
   if (pc_builder_encode(c->b, &out) == 0)
     mem_row("+ flush: pc_builder_encode", out.cap, enc, "its output buffer (the body)");
   pc_buf_free(&out);
-  /* Flushing by handing on the tree: samples decoded into pc_sample_t. */
-  size_t before = m.total;
+  /* Flushing by handing on the tree: samples decoded into pc_sample_t,
+   * chunk by chunk, each chunk of encoded samples freed once decoded. At
+   * most one chunk is held beside the decoded samples, so the peak of that
+   * flush is the builder after it plus one chunk. */
+  size_t before = m.total, encoded = m.samples;
   pc_builder_request(c->b);
   pc_builder_mem_detail(c->b, &m);
-  char note[96];
-  snprintf(note, sizeof note, "samples decoded to pc_sample_t (%zu B), kept until reset",
-           m.arena_view);
-  mem_row("+ flush: pc_builder_request", m.total - before, enc, note);
+  char note[120];
+  snprintf(note, sizeof note, "samples decoded to pc_sample_t; the %zu B encoded are freed",
+           encoded);
+  mem_row("+ flush: pc_builder_request", m.total - before + encoded, enc, note);
+  mem_row("  peak of that flush", m.total + 64 * 1024, enc,
+          "builder after it + one 64 KiB chunk");
   printf("out_bytes estimate %" PRIu64 " (%.3f x encoded), in_bytes estimate %" PRIu64
          " (%.3f x input)\n",
          st->out_bytes, (double)st->out_bytes / (double)enc, st->in_bytes,

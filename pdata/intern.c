@@ -82,8 +82,24 @@ typedef struct {
 typedef struct {
   uint32_t n[T_COUNT];
   uint32_t n_resources;
+  uint32_t n_order;
   pc_builder_stats_t st;
 } checkpoint_t;
+
+/* Encoded samples live in chunks of their own, oldest first, so that
+ * pc_builder_request can free each chunk as soon as it has decoded what the
+ * chunk holds: the batch never holds both forms of all its samples. */
+typedef struct chunk {
+  struct chunk *next;
+  size_t size, used;
+  _Alignas(8) uint8_t data[];
+} chunk_t;
+enum { CHUNK_SIZE = 64 * 1024 };
+
+/* A merged profile with encoded samples: resource, scope, profile. */
+typedef struct {
+  uint32_t r, s, k;
+} prof_ref_t;
 
 struct pc_builder {
   pc_arena_t *arena;
@@ -116,9 +132,15 @@ struct pc_builder {
   uint32_t loc_hash_cap;
   jmp_buf oom;
   pc_builder_stats_t st;
-  /* Arena bytes handed out; of them, encoded samples and their pc_sample_t
-   * form (pc_builder_mem_detail). */
-  size_t arena_bytes, samples_bytes, view_bytes;
+  /* Encoded samples: chunks in allocation order, and the profiles that own
+   * them in the same order (decoded from n_decoded on). */
+  chunk_t *chunks, *chunk_tail;
+  size_t chunk_bytes;
+  prof_ref_t *order;
+  uint32_t n_order, order_cap, n_decoded;
+  /* Arena bytes handed out, and of them samples in pc_sample_t form
+   * (pc_builder_mem_detail). */
+  size_t arena_bytes, view_bytes;
 };
 
 static const uint8_t zero_id[16];
@@ -132,6 +154,34 @@ static void *bal(pc_builder_t *b, size_t n) {
   if (!p) oom(b);
   b->arena_bytes += n ? (n + 7) & ~(size_t)7 : 8; /* as the arena rounds */
   return p;
+}
+
+/* n bytes for encoded samples, from the newest chunk or a new one. */
+static uint8_t *chunk_alloc(pc_builder_t *b, size_t n) {
+  chunk_t *c = b->chunk_tail;
+  if (!c || c->size - c->used < n) {
+    size_t size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+    if (!(c = malloc(sizeof *c + size))) oom(b);
+    *c = (chunk_t){.size = size};
+    if (b->chunk_tail)
+      b->chunk_tail->next = c;
+    else
+      b->chunks = c;
+    b->chunk_tail = c;
+    b->chunk_bytes += size;
+  }
+  uint8_t *p = c->data + c->used;
+  c->used += n;
+  return p;
+}
+
+/* Free the oldest chunk. */
+static void chunk_pop(pc_builder_t *b) {
+  chunk_t *c = b->chunks;
+  b->chunks = c->next;
+  if (!b->chunks) b->chunk_tail = NULL;
+  b->chunk_bytes -= c->size;
+  free(c);
 }
 
 static pc_str_t bdup(pc_builder_t *b, pc_str_t s) {
@@ -1308,8 +1358,7 @@ static enc_samples_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_p
     total += f_len(sample_body(b, s, payload));
   }
   b->st.out_bytes += total;
-  uint8_t *mem = bal(b, total), *w = mem;
-  b->samples_bytes += (total + 7) & ~(size_t)7;
+  uint8_t *mem = chunk_alloc(b, total), *w = mem;
   for (uint32_t i = lo; i < hi; i++) {
     const pc_sample_t *s = &p->samples[i];
     w = sample_put(b, w, s, sample_body(b, s, sample_payload_size(s)));
@@ -1392,7 +1441,12 @@ static void profile_append(pc_builder_t *b, uint32_t r, uint32_t s, const pc_pro
   m->samples = arena_grow(b, m->samples, n, &m->prof_cap, n + 1, sizeof *m->samples);
   pc_profile_t *o = &sp->profiles[n];
   profile_header_copy(b, o, p);
+  if (hi > lo) { /* room in the order list first: nothing can fail after the encode */
+    b->order = grow(b, b->order, &b->order_cap, (size_t)b->n_order + 1, sizeof *b->order);
+    b->order[b->n_order] = (prof_ref_t){r, s, n};
+  }
   m->samples[n] = samples_encode(b, o, p, lo, hi);
+  b->n_order += hi > lo;
   sp->n_profiles++;
   b->st.profiles++;
   b->st.samples += hi - lo;
@@ -1489,6 +1543,7 @@ static uint32_t in_len(const pc_dictionary_t *d, int t) {
 static void checkpoint(pc_builder_t *b, checkpoint_t *cp) {
   for (int t = 0; t < T_COUNT; t++) cp->n[t] = *out_len(&b->dict, t);
   cp->n_resources = b->n_res;
+  cp->n_order = b->n_order;
   cp->st = b->st;
 }
 
@@ -1508,6 +1563,7 @@ static void rollback(pc_builder_t *b, const checkpoint_t *cp) {
   }
   if (b->n_res != cp->n_resources) hset_truncate(&b->res_set, cp->n_resources + 1);
   b->n_res = cp->n_resources;
+  b->n_order = cp->n_order; /* their chunk bytes stay until decoded past or reset */
   b->st = cp->st;
 }
 
@@ -1608,6 +1664,8 @@ void pc_builder_free(pc_builder_t *b) {
   free(b->undo);
   free(b->key);
   free(b->loc_hash);
+  while (b->chunks) chunk_pop(b);
+  free(b->order);
   pc_arena_free(b->arena);
   free(b);
 }
@@ -1661,17 +1719,22 @@ int pc_builder_add(pc_builder_t *b, const pc_request_t *req, pc_err_t *err) {
   return pc_builder_add_range(b, req, 0, UINT64_MAX, 0, err);
 }
 
-/* Give every profile that has none yet its samples as pc_sample_t arrays. */
+/* Give every profile its samples as pc_sample_t arrays, decoding them in
+ * the order they were encoded and freeing each chunk once decoding has
+ * moved past it. A decoded profile's encoded samples are gone: it is
+ * encoded from its pc_sample_t arrays from then on. */
 static void view_samples(pc_builder_t *b) {
-  for (uint32_t r = 0; r < b->n_res; r++) {
-    const pc_resource_profiles_t *rp = &b->res[r];
-    for (uint32_t s = 0; s < rp->n_scopes; s++) {
-      const pc_scope_profiles_t *sp = &rp->scopes[s];
-      for (uint32_t k = 0; k < sp->n_profiles; k++)
-        if (sp->profiles[k].n_samples && !sp->profiles[k].samples)
-          samples_decode(b, &sp->profiles[k], &b->res_meta[r].scopes[s].samples[k]);
-    }
+  for (; b->n_decoded < b->n_order; b->n_decoded++) {
+    prof_ref_t o = b->order[b->n_decoded];
+    enc_samples_t *e = &b->res_meta[o.r].scopes[o.s].samples[o.k];
+    while (b->chunks != b->chunk_tail &&
+           !(e->pb.p >= b->chunks->data && e->pb.p < b->chunks->data + b->chunks->used))
+      chunk_pop(b);
+    samples_decode(b, &b->res[o.r].scopes[o.s].profiles[o.k], e);
+    e->pb = (pc_str_t){0};
   }
+  /* What is left was decoded, or belonged to adds that were rolled back. */
+  while (b->chunks) chunk_pop(b);
 }
 
 pc_request_t *pc_builder_request(pc_builder_t *b) {
@@ -1706,7 +1769,7 @@ static size_t set_used(const hset_t *h) {
 void pc_builder_mem_detail(const pc_builder_t *b, pc_builder_mem_t *m) {
   const pc_dictionary_t *d = &b->dict;
   *m = (pc_builder_mem_t){.arena = pc_arena_used(b->arena),
-                          .arena_samples = b->samples_bytes,
+                          .samples = b->chunk_bytes,
                           .arena_view = b->view_bytes};
   m->arena_free = m->arena - b->arena_bytes;
   static const size_t elem[T_COUNT] = {
@@ -1722,10 +1785,11 @@ void pc_builder_mem_detail(const pc_builder_t *b, pc_builder_mem_t *m) {
     m->maps += (size_t)b->rm_cap[t] * sizeof *b->rm[t];
   }
   m->other = b->key_cap + (size_t)b->loc_hash_cap * sizeof *b->loc_hash +
+             (size_t)b->order_cap * sizeof *b->order +
              hset_bytes(&b->res_set) +
              (size_t)b->res_cap * (sizeof *b->res + sizeof *b->res_meta) +
              (size_t)b->undo_cap * sizeof *b->undo;
-  m->total = m->arena + m->tables + m->sets + m->maps + m->other;
+  m->total = m->samples + m->arena + m->tables + m->sets + m->maps + m->other;
 }
 
 size_t pc_builder_mem(const pc_builder_t *b) {
@@ -1736,7 +1800,9 @@ size_t pc_builder_mem(const pc_builder_t *b) {
 
 void pc_builder_reset(pc_builder_t *b) {
   pc_arena_reset(b->arena);
-  b->arena_bytes = b->samples_bytes = b->view_bytes = 0;
+  b->arena_bytes = b->view_bytes = 0;
+  while (b->chunks) chunk_pop(b);
+  b->n_order = b->n_decoded = 0;
   for (int t = 0; t < T_COUNT; t++)
     if (b->sets[t].v) memset(b->sets[t].v, 0, hset_bytes(&b->sets[t]));
   if (b->res_set.v) memset(b->res_set.v, 0, hset_bytes(&b->res_set));

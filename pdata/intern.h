@@ -106,9 +106,9 @@ size_t pc_builder_mem(const pc_builder_t *b);
 /* Where pc_builder_mem goes. "of which" parts are inside the one above. */
 typedef struct {
   size_t total;         /* pc_builder_mem */
-  size_t arena;         /* arena blocks: copied strings, lists, the tree, samples */
-  size_t arena_samples; /*   of which encoded samples */
-  size_t arena_view;    /*   of which samples decoded for pc_builder_request */
+  size_t samples;       /* encoded samples (chunks, until pc_builder_request) */
+  size_t arena;         /* arena blocks: copied strings, lists, the tree */
+  size_t arena_view;    /*   of which samples decoded by pc_builder_request */
   size_t arena_free;    /*   of which not handed out (block tails) */
   size_t tables;        /* dictionary arrays, by capacity */
   size_t tables_free;   /*   of which past the tables' lengths */

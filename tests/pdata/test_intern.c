@@ -107,6 +107,10 @@ static void merge_and_check(pc_builder_t *b, const pc_request_t *const *reqs, si
   }
   pc_mat_sort(&want);
   const pc_request_t *out = pc_builder_request(b);
+  pc_builder_mem_t mem;
+  pc_builder_mem_detail(b, &mem); /* the tree replaced the encoded samples */
+  ck_assert_uint_eq(mem.samples, 0);
+  ck_assert_uint_eq(mem.total, pc_builder_mem(b));
   pc_mat_t got = pc_mat_of(out);
   assert_mat_eq(&want, &got, ctx);
   assert_clean_batch(out, ctx);
