@@ -360,7 +360,8 @@ static void run_repeat(const opts_t *o) {
     if (t_copy <= 0 || t_merge <= 0 || t_flush <= 0)
       printf("%-10zu failed\n", r.in.pb.n);
     else
-      printf("%-10zu %8" PRIu64 " %6" PRIu32 " %8" PRIu64 " %12.1f %10.1f %8.2f %9.4f %10.2f %9.4f\n",
+      printf("%-10zu %8" PRIu64 " %6" PRIu32 " %8" PRIu64
+             " %12.1f %10.1f %8.2f %9.4f %10.2f %9.4f\n",
              r.in.pb.n, pc_request_sample_count(&r.in.req), r.per_batch, entries,
              bytes / t_copy / 1e6, bytes / t_merge / 1e6, t_merge / r.per_batch * 1e6,
              t_copy / t_merge, t_flush / r.per_batch * 1e6, t_copy / t_flush);

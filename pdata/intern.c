@@ -17,9 +17,9 @@
  *
  * Sets are sized before the walk from the incoming table lengths (at most
  * two thirds full), and the output tables are reserved then too, so nothing
- * grows in the middle of a walk except arena memory and scratch buffers.
- * Allocation failures inside
- * the walk longjmp back to the add, which rolls the builder back: table
+ * grows in the middle of a walk except arena memory, encoded samples and
+ * scratch buffers. Allocation failures inside the walk longjmp back to the
+ * add, which rolls the builder back: table
  * lengths are restored and the sets rebuilt without the new entries; tree
  * counts changed in pre-existing resources and scopes are restored from an
  * undo list of touched resources. */
@@ -53,8 +53,6 @@ typedef struct {
   uint32_t mask; /* capacity - 1; capacity is a power of two */
 } hset_t;
 
-/* Bookkeeping beside each output scope and resource: the identity hash, the
- * capacity of its arena-grown child array, and what an add changed. */
 /* A merged profile's samples, encoded, with the array sizes of their
  * pc_sample_t form (so decoding them is one pass). */
 typedef struct {
@@ -63,6 +61,8 @@ typedef struct {
   size_t attrs; /* attribute indices */
 } enc_samples_t;
 
+/* Bookkeeping beside each output scope and resource: the identity hash, the
+ * capacity of its arena-grown child array, and what an add changed. */
 typedef struct {
   uint64_t hash;
   enc_samples_t *samples; /* parallel to the scope's profiles */
@@ -888,9 +888,9 @@ static void map_stack_locations(pc_builder_t *b, pc_i32s_t l) {
     __builtin_prefetch(&set->v[h & set->mask]);
   }
   for (uint32_t j = 0; j < l.n; j++) {
+    if (!hs[j]) continue;
     const slot_t *sl = &set->v[(uint32_t)hs[j] & set->mask];
-    if (hs[j] && sl->idx && sl->hash == (uint32_t)hs[j])
-      __builtin_prefetch(&b->dict.locations[sl->idx]);
+    if (sl->idx && sl->hash == (uint32_t)hs[j]) __builtin_prefetch(&b->dict.locations[sl->idx]);
   }
   for (uint32_t j = 0; j < l.n; j++)
     if (rm[l.v[j]] < 0) rm[l.v[j]] = location_intern(b, l.v[j], hs[j] >> 32, (uint32_t)hs[j]);
@@ -1294,11 +1294,15 @@ static inline uint8_t *put_i32(uint8_t *p, uint8_t tag, int32_t v) {
   return put_varint(p, (uint64_t)(int64_t)v);
 }
 
-static size_t attrs_packed_mapped(const pc_builder_t *b, pc_i32s_t l) {
-  if (!l.n) return 0;
+/* Bytes of the builder's indices of attribute list l, as packed varints. */
+static size_t attrs_varint_size(const pc_builder_t *b, pc_i32s_t l) {
   size_t n = 0;
   for (uint32_t i = 0; i < l.n; i++) n += vsz((uint64_t)(int64_t)b->rm[T_ATTR][l.v[i]]);
-  return f_len(n);
+  return n;
+}
+
+static size_t attrs_packed_mapped(const pc_builder_t *b, pc_i32s_t l) {
+  return l.n ? f_len(attrs_varint_size(b, l)) : 0;
 }
 
 /* The Sample message's length, its references already mapped. */
@@ -1313,11 +1317,8 @@ static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t 
   w = put_varint(w, body);
   w = put_i32(w, TAG_STACK, b->rm[T_STACK][s->stack_index]);
   if (s->attribute_indices.n) {
-    size_t n = 0;
-    for (uint32_t a = 0; a < s->attribute_indices.n; a++)
-      n += vsz((uint64_t)(int64_t)b->rm[T_ATTR][s->attribute_indices.v[a]]);
     *w++ = TAG_ATTRS;
-    w = put_varint(w, n);
+    w = put_varint(w, attrs_varint_size(b, s->attribute_indices));
     for (uint32_t a = 0; a < s->attribute_indices.n; a++)
       w = put_varint(w, (uint64_t)(int64_t)b->rm[T_ATTR][s->attribute_indices.v[a]]);
   }
@@ -1340,7 +1341,7 @@ static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t 
 
 /* Samples lo..hi-1 of p as the encoded samples of output profile o: one
  * pass maps every reference (interning what is new) and sizes the bytes,
- * the second writes them into one arena allocation of exactly that size. */
+ * the second writes them into one chunk allocation of exactly that size. */
 static enc_samples_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p,
                                     uint32_t lo, uint32_t hi) {
   o->n_samples = hi - lo;

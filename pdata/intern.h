@@ -24,9 +24,10 @@
  * Inputs must be validated (pc_pdata_validate; the decoders do it) and are
  * only read during the call: strings and bytes are copied into the builder's
  * arena. No allocation per sample: the samples of a merged profile are kept
- * as their protobuf encoding (indices already rewritten) in one arena
- * allocation, about 40% of what pc_sample_t arrays take; pc_builder_encode
- * copies them out as they are and pc_builder_request decodes them.
+ * as their protobuf encoding (indices already rewritten) in one allocation
+ * from 64 KiB chunks, about 40% of what pc_sample_t arrays take;
+ * pc_builder_encode copies them out as they are and pc_builder_request
+ * decodes them.
  *
  * Ownership: the builder owns its arena, tables and output; the output of
  * pc_builder_request is valid until the next add, reset or free. Reset keeps
@@ -80,10 +81,11 @@ int pc_builder_add_range(pc_builder_t *b, const pc_request_t *req, uint64_t firs
 
 /* The merged request (dictionary, tree, arena), valid until the next add,
  * reset or free. The builder keeps samples encoded; this call decodes those
- * of profiles it has not decoded yet into pc_sample_t arrays in its arena
- * (about 2.5 times their encoded size, kept until reset; aborts with pc_oom
- * when memory is exhausted). A flush that only needs the protobuf bytes
- * should call pc_builder_encode instead. The caller may read it and edit it (a consumer may mutate
+ * not decoded yet into pc_sample_t arrays in its arena (about 2.5 times
+ * their encoded size, kept until reset) and frees the encoded form chunk by
+ * chunk as it goes; aborts with pc_oom when memory is exhausted. A flush
+ * that only needs the protobuf bytes should call pc_builder_encode instead.
+ * The caller may read the request and edit it (a consumer may mutate
  * what it is given, even swap a table for a longer copy from req->arena):
  * the builder keeps its own pointers. After an edit, only reset the builder;
  * adding to it would intern against edited entries. */
@@ -91,9 +93,10 @@ pc_request_t *pc_builder_request(pc_builder_t *b);
 
 /* Append the protobuf encoding of the merged request to out: the same bytes
  * as pc_proto_encode(pc_builder_request(b)), written from the encoded
- * samples without decoding them. Needs one buffer of about stats.out_bytes
- * (when out is empty that buffer becomes out's). 0 or PC_ENOMEM. Not after
- * a consumer edited the request. */
+ * samples without decoding them (profiles that pc_builder_request decoded
+ * already are encoded from their tree). Needs one buffer of about
+ * stats.out_bytes (when out is empty that buffer becomes out's). 0 or
+ * PC_ENOMEM. Not after a consumer edited the request. */
 int pc_builder_encode(pc_builder_t *b, pc_buf_t *out);
 
 const pc_builder_stats_t *pc_builder_stats(const pc_builder_t *b);
