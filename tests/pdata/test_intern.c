@@ -145,6 +145,27 @@ static void table_sizes(const pc_request_t *req, uint32_t out[7]) {
 
 /* ---- tests --------------------------------------------------------------------- */
 
+/* pc_arena_set_keep: reset keeps blocks up to the byte budget and hands them
+ * out again before allocating; what they held is rewritten, not leaked. */
+START_TEST(arena_keeps_blocks_for_reuse) {
+  pc_arena_t *a = pc_arena_new(1024);
+  pc_arena_set_max_block(a, 1024);
+  pc_arena_set_keep(a, 4096);
+  for (int i = 0; i < 10; i++) memset(pc_arena_alloc(a, 1000), i, 1000);
+  ck_assert_uint_eq(pc_arena_used(a), 10 * 1024);
+  pc_arena_reset(a);
+  ck_assert_uint_eq(pc_arena_used(a), 1024 + 4096); /* the first + 4 kept */
+  for (int i = 0; i < 5; i++) memset(pc_arena_alloc(a, 1000), 0xee, 1000);
+  ck_assert_uint_eq(pc_arena_used(a), 1024 + 4096); /* all from kept blocks */
+  memset(pc_arena_alloc(a, 1000), 0xee, 1000);
+  ck_assert_uint_eq(pc_arena_used(a), 6 * 1024); /* then a new one */
+  memset(pc_arena_alloc(a, 3000), 1, 3000); /* larger than a block: its own */
+  pc_arena_reset(a);
+  ck_assert_uint_le(pc_arena_used(a), 1024 + 4096);
+  pc_arena_free(a);
+}
+END_TEST
+
 START_TEST(rich_request_merged_three_times) {
   pc_arena_t *a = pc_arena_new(0);
   pc_request_t rich;
@@ -526,6 +547,7 @@ END_TEST
 
 TCase *pc_test_intern_tcase(void) {
   TCase *tc = tcase_create("intern");
+  tcase_add_test(tc, arena_keeps_blocks_for_reuse);
   tcase_add_test(tc, rich_request_merged_three_times);
   tcase_add_test(tc, rewritten_dictionaries_merge_to_the_same_tables);
   tcase_add_test(tc, random_merges_keep_every_sample);
