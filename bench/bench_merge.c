@@ -16,11 +16,18 @@
  * runs of --time seconds each:
  *   memcpy        copy all the requests' protobuf bytes (the baseline)
  *   merge         pc_builder_reset + pc_builder_add of every request
- *   encode batch  pc_proto_encode of the merged batch (what a flush costs)
+ *   encode batch  pc_builder_encode of the merged batch (what a flush costs)
  * as MB/s of protobuf input (the requests' bytes; for encode, the batch's
  * bytes) and as a ratio to memcpy from the same run, which is the figure to
- * quote. Last, the builder's memory after the merge (pc_builder_mem: arena,
- * tables, sets, scratch) against the batch's encoded size. MB = 10^6 B. */
+ * quote. Then the builder's memory after the merge, which is its peak for
+ * the batch (pc_builder_mem_detail: arena, tables, sets, maps, scratch),
+ * against the batch's encoded size, and what a flush adds to it.
+ *
+ * Last, the repeat section (--repeat sizes, --batch-samples): one generated
+ * request merged again and again into a batch until the batch holds its
+ * flush size in samples, as bench/http_bench.sh makes the batch processor
+ * do; each size against memcpy of the same request bytes in the same run.
+ * --only many|repeat runs one section. MB = 10^6 B. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,12 +41,18 @@
 #define WINDOW_NS 5000000000ull
 #define START_NS 1795176000000000000ull /* 2026-11-20T12:00:00Z */
 
+enum { MAX_REPEAT = 8 };
+
 typedef struct {
   uint32_t requests, hosts;
   size_t bytes;
   uint64_t seed;
   double seconds;
   int runs;
+  size_t repeat[MAX_REPEAT]; /* payload sizes for the repeat section */
+  uint32_t n_repeat;
+  uint64_t batch_samples; /* flush size of the repeat section */
+  bool many, repeat_on;   /* which sections run */
 } opts_t;
 
 typedef struct {
@@ -55,6 +68,7 @@ typedef struct {
   uint8_t *dst; /* memcpy target */
   pc_builder_t *b;
   pc_buf_t out;
+  struct repeat *rep; /* the repeat section's request */
 } ctx_t;
 
 static double now(void) {
@@ -85,9 +99,10 @@ static int op_merge(ctx_t *c) {
   return 0;
 }
 
+/* A flush by encoding: what the builder can send without decoding samples. */
 static int op_encode(ctx_t *c) {
   c->out.n = 0;
-  return pc_proto_encode(pc_builder_request(c->b), &c->out);
+  return pc_builder_encode(c->b, &c->out);
 }
 
 typedef int (*op_fn)(ctx_t *c);
@@ -206,18 +221,172 @@ static void print_tables(const ctx_t *c, const pc_request_t *out, size_t out_byt
          pc_request_sample_count(out));
 }
 
+/* ---- memory -------------------------------------------------------------------------- */
+
+static void mem_row(const char *what, size_t bytes, size_t enc, const char *note) {
+  printf("  %-26s %12zu B %6.3f x  %s\n", what, bytes, (double)bytes / (double)enc, note);
+}
+
+/* The builder holding the whole batch: its memory only grows during a batch,
+ * so this is its peak while merging. Then what each way of flushing adds. */
+static void print_memory(ctx_t *c) {
+  pc_builder_mem_t m;
+  pc_builder_mem_detail(c->b, &m);
+  const pc_builder_stats_t *st = pc_builder_stats(c->b);
+  size_t enc = c->out.n;
+  printf("\nbatch memory after merging all %" PRIu32 " requests (x = bytes / the batch's"
+         " encoding, %zu B):\n", c->n, enc);
+  mem_row("builder (pc_builder_mem)", m.total, enc, "peak while merging");
+  mem_row("encoded samples", m.samples, enc, "64 KiB chunks");
+  mem_row("arena blocks", m.arena, enc, "strings, lists, the tree");
+  mem_row("  dictionary + tree", m.arena - m.arena_view - m.arena_free, enc,
+          "copied strings and bytes, index lists, lines, resources");
+  mem_row("  unused block tails", m.arena_free, enc, "");
+  mem_row("dictionary tables", m.tables, enc, "entry arrays by capacity");
+  mem_row("  unused capacity", m.tables_free, enc, "");
+  mem_row("hash sets", m.sets, enc, "8-byte slots");
+  mem_row("  empty slots", m.sets_free, enc, "");
+  mem_row("index maps", m.maps, enc, "int32 per entry of the largest input");
+  mem_row("other", m.other, enc, "resource arrays, scratch");
+  /* Flushing by encoding: the output buffer, sized from out_bytes. */
+  pc_buf_t out = {0};
+  if (pc_builder_encode(c->b, &out) == 0)
+    mem_row("+ flush: pc_builder_encode", out.cap, enc, "its output buffer (the body)");
+  pc_buf_free(&out);
+  /* Flushing by handing on the tree: samples decoded into pc_sample_t,
+   * chunk by chunk, each chunk of encoded samples freed once decoded. At
+   * most one chunk is held beside the decoded samples, so the peak of that
+   * flush is the builder after it plus one chunk. */
+  size_t before = m.total, encoded = m.samples;
+  pc_builder_request(c->b);
+  pc_builder_mem_detail(c->b, &m);
+  char note[120];
+  snprintf(note, sizeof note, "samples decoded to pc_sample_t; the %zu B encoded are freed",
+           encoded);
+  mem_row("+ flush: pc_builder_request", m.total - before + encoded, enc, note);
+  mem_row("  peak of that flush", m.total + 64 * 1024, enc,
+          "builder after it + one 64 KiB chunk");
+  printf("out_bytes estimate %" PRIu64 " (%.3f x encoded), in_bytes estimate %" PRIu64
+         " (%.3f x input)\n",
+         st->out_bytes, (double)st->out_bytes / (double)enc, st->in_bytes,
+         (double)st->in_bytes / (double)c->total);
+}
+
+/* ---- the same request again and again -----------------------------------------------
+ * What bench/http_bench.sh makes the batch processor do: one payload posted
+ * over and over, merged into a batch until the batch reaches its flush size
+ * (send_batch_size samples), then the batch is reset. After the first add
+ * every dictionary entry is already in the batch, so this measures the cost
+ * of looking entries up (hash, probe, compare) rather than of copying them.
+ * The builder does nothing special for repeated bytes: a real agent never
+ * resends an identical dictionary. */
+
+typedef struct repeat {
+  input_t in;
+  uint32_t per_batch; /* adds until the batch holds batch_samples samples */
+  pc_builder_t *b;
+  uint8_t *dst;
+} repeat_t;
+
+static int op_repeat_memcpy(ctx_t *c) {
+  repeat_t *r = c->rep;
+  for (uint32_t i = 0; i < r->per_batch; i++) {
+    memcpy(r->dst, r->in.pb.p, r->in.pb.n);
+    __asm__ volatile("" : : "r"(r->dst) : "memory");
+  }
+  return 0;
+}
+
+static int op_repeat_merge(ctx_t *c) {
+  repeat_t *r = c->rep;
+  pc_builder_reset(r->b);
+  for (uint32_t i = 0; i < r->per_batch; i++) {
+    pc_err_t err;
+    int rc = pc_builder_add(r->b, &r->in.req, &err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* The batch processor's flush hands on pc_builder_request's tree. */
+static int op_repeat_flush(ctx_t *c) {
+  int rc = op_repeat_merge(c);
+  if (!rc) pc_builder_request(c->rep->b);
+  return rc;
+}
+
+static int make_repeat(const opts_t *o, size_t bytes, repeat_t *r) {
+  pc_arena_t *gen = pc_arena_new(1 << 20);
+  pc_request_t req;
+  pc_workload_opts_t wo = {.seed = o->seed, .target_bytes = bytes, .hosts = 1,
+                           .start_time_unix_nano = START_NS};
+  int rc = pc_workload_build(gen, &wo, &req);
+  if (!rc) rc = pc_proto_encode(&req, &r->in.pb);
+  pc_arena_free(gen);
+  if (rc) return rc;
+  r->in.arena = pc_arena_new(1 << 20);
+  pc_err_t err;
+  if ((rc = pc_proto_decode(r->in.arena, r->in.pb.p, r->in.pb.n, &r->in.req, &err))) return rc;
+  uint64_t samples = pc_request_sample_count(&r->in.req);
+  r->per_batch = samples ? (uint32_t)((o->batch_samples + samples - 1) / samples) : 1;
+  r->b = pc_builder_new();
+  r->dst = pc_xmalloc(r->in.pb.n);
+  return 0;
+}
+
+static void run_repeat(const opts_t *o) {
+  printf("\nsame request merged again and again, %" PRIu64 " samples a batch"
+         " (MB/s of the request's protobuf; memcpy copies those bytes once per add;"
+         " +request: us/add when each batch also ends with pc_builder_request, as the"
+         " batch processor's flush does):\n",
+         o->batch_samples);
+  printf("%-10s %8s %6s %8s %12s %10s %8s %9s %10s %9s\n", "request B", "samples", "adds",
+         "entries", "memcpy MB/s", "merge MB/s", "us/add", "x memcpy", "+request", "x memcpy");
+  for (uint32_t i = 0; i < o->n_repeat; i++) {
+    repeat_t r = {0};
+    int rc = make_repeat(o, o->repeat[i], &r);
+    if (rc) {
+      printf("%-10zu failed: %s\n", o->repeat[i], pc_strerror(rc));
+      continue;
+    }
+    ctx_t c = {.rep = &r};
+    double t_copy = measure(o, op_repeat_memcpy, &c);
+    double t_merge = measure(o, op_repeat_merge, &c);
+    double t_flush = measure(o, op_repeat_flush, &c);
+    const pc_dictionary_t *d = &r.in.req.dict;
+    uint64_t entries = (uint64_t)d->n_strings + d->n_functions + d->n_mappings + d->n_attrs +
+                       d->n_locations + d->n_stacks + d->n_links;
+    double bytes = (double)r.in.pb.n * r.per_batch;
+    if (t_copy <= 0 || t_merge <= 0 || t_flush <= 0)
+      printf("%-10zu failed\n", r.in.pb.n);
+    else
+      printf("%-10zu %8" PRIu64 " %6" PRIu32 " %8" PRIu64
+             " %12.1f %10.1f %8.2f %9.4f %10.2f %9.4f\n",
+             r.in.pb.n, pc_request_sample_count(&r.in.req), r.per_batch, entries,
+             bytes / t_copy / 1e6, bytes / t_merge / 1e6, t_merge / r.per_batch * 1e6,
+             t_copy / t_merge, t_flush / r.per_batch * 1e6, t_copy / t_flush);
+    pc_builder_free(r.b);
+    pc_buf_free(&r.in.pb);
+    pc_arena_free(r.in.arena);
+    free(r.dst);
+  }
+}
+
 /* ---- command line -------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
   fprintf(f, "usage: bench_merge [--requests N] [--hosts N] [--bytes B] [--seed N]\n"
-             "                   [--time SECONDS] [--runs N]\n"
+             "                   [--time SECONDS] [--runs N] [--only many|repeat]\n"
+             "                   [--repeat B,B,...] [--batch-samples N]\n"
              "  defaults: --requests 200 --hosts 50 --bytes 200000 --seed 1 --time 0.5"
-             " --runs 3\n");
+             " --runs 3\n"
+             "            --repeat 10000,200000 --batch-samples 8192 (both sections)\n");
 }
 
 static bool parse_args(int argc, char **argv, opts_t *o) {
   *o = (opts_t){.requests = 200, .hosts = 50, .bytes = 200000, .seed = 1, .seconds = 0.5,
-                .runs = 3};
+                .runs = 3, .repeat = {10000, 200000}, .n_repeat = 2, .batch_samples = 8192,
+                .many = true, .repeat_on = true};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -240,29 +409,42 @@ static bool parse_args(int argc, char **argv, opts_t *o) {
       o->seconds = strtod(v, &end);
     else if (strcmp(a, "--runs") == 0)
       o->runs = (int)strtol(v, &end, 10);
-    else
+    else if (strcmp(a, "--batch-samples") == 0)
+      o->batch_samples = strtoull(v, &end, 10);
+    else if (strcmp(a, "--only") == 0) {
+      o->many = strcmp(v, "many") == 0;
+      o->repeat_on = strcmp(v, "repeat") == 0;
+      if (!o->many && !o->repeat_on) return false;
+      continue;
+    } else if (strcmp(a, "--repeat") == 0) {
+      const char *p = v;
+      for (o->n_repeat = 0; o->n_repeat < MAX_REPEAT; p = end + 1) {
+        o->repeat[o->n_repeat++] = strtoull(p, &end, 10);
+        if (errno || end == p || o->repeat[o->n_repeat - 1] == 0 ||
+            o->repeat[o->n_repeat - 1] > PC_WORKLOAD_MAX_BYTES)
+          return false;
+        if (*end != ',') break;
+      }
+    } else
       return false;
     if (errno || !end || *end || end == v) return false;
   }
   return o->requests > 0 && o->hosts > 0 && o->bytes > 0 && o->bytes <= PC_WORKLOAD_MAX_BYTES &&
-         o->seconds > 0 && o->runs > 0;
+         o->seconds > 0 && o->runs > 0 && o->batch_samples > 0;
 }
 
-int main(int argc, char **argv) {
-  opts_t o;
-  if (!parse_args(argc, argv, &o)) {
-    usage(stderr);
-    return 2;
-  }
+/* The many-hosts batch: tables, speed, memory. */
+static int run_many(const opts_t *o) {
   ctx_t c = {0};
-  int rc = make_inputs(&o, &c);
+  int rc = make_inputs(o, &c);
   if (rc) {
     fprintf(stderr, "bench_merge: workload: %s\n", pc_strerror(rc));
     return 1;
   }
   printf("bench_merge: %" PRIu32 " requests from %" PRIu32 " hosts, %zu B of protobuf"
          " (%.0f B per request), seed %" PRIu64 "; best of %d x %.2f s\n",
-         o.requests, o.hosts, c.total, (double)c.total / o.requests, o.seed, o.runs, o.seconds);
+         o->requests, o->hosts, c.total, (double)c.total / o->requests, o->seed, o->runs,
+         o->seconds);
   c.b = pc_builder_new();
   if ((rc = op_merge(&c)) != 0 || (rc = op_encode(&c)) != 0) {
     fprintf(stderr, "bench_merge: merge: %s\n", pc_strerror(rc));
@@ -275,7 +457,7 @@ int main(int argc, char **argv) {
   static const op_fn fns[3] = {op_memcpy, op_merge, op_encode};
   double memcpy_mbps = 0;
   for (int op = 0; op < 3; op++) {
-    double sec = measure(&o, fns[op], &c);
+    double sec = measure(o, fns[op], &c);
     size_t bytes = op == 2 ? c.out.n : c.total;
     if (sec <= 0) {
       printf("%-14s failed: %s\n", names[op], pc_strerror((int)sec));
@@ -287,15 +469,7 @@ int main(int argc, char **argv) {
            mbps / memcpy_mbps);
   }
   op_merge(&c); /* leave the builder holding one batch for the memory figures */
-  size_t mem = pc_builder_mem(c.b);
-  const pc_builder_stats_t *st = pc_builder_stats(c.b);
-  printf("\nbatch memory: %zu B = %.2f x its encoding (%zu B), %.2f x the input;"
-         " out_bytes estimate %" PRIu64 " (%.3f x encoded), in_bytes estimate %" PRIu64
-         " (%.3f x input)\n",
-         mem, (double)mem / (double)c.out.n, c.out.n, (double)mem / (double)c.total,
-         st->out_bytes, (double)st->out_bytes / (double)c.out.n, st->in_bytes,
-         (double)st->in_bytes / (double)c.total);
-
+  print_memory(&c);
   pc_builder_free(c.b);
   pc_buf_free(&c.out);
   for (uint32_t i = 0; i < c.n; i++) {
@@ -304,5 +478,16 @@ int main(int argc, char **argv) {
   }
   free(c.in);
   free(c.dst);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  opts_t o;
+  if (!parse_args(argc, argv, &o)) {
+    usage(stderr);
+    return 2;
+  }
+  if (o.many && run_many(&o)) return 1;
+  if (o.repeat_on) run_repeat(&o);
   return 0;
 }

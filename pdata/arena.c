@@ -1,8 +1,9 @@
 /* arena.c - a bump allocator: one per request, one per batch.
  *
  * Blocks are chained; an allocation larger than a block gets a block of its
- * own. Reset frees all blocks but the first and rewinds it, so a reused arena
- * costs no malloc for requests that fit in its first block. */
+ * own. Reset frees all blocks but the first (and those pc_arena_set_keep lets
+ * it keep) and rewinds it, so a reused arena costs no malloc for requests
+ * that fit in what it kept. */
 #include "pdata.h"
 
 #include <stdlib.h>
@@ -19,6 +20,9 @@ struct pc_arena {
   block_t *head;  /* current block (allocations come from here) */
   block_t *first; /* kept across resets */
   size_t block_size;
+  size_t max_block; /* blocks double up to this */
+  block_t *spare;   /* blocks kept by reset for reuse (pc_arena_set_keep) */
+  size_t keep;      /* bytes of blocks reset may keep besides the first */
   size_t total; /* bytes of all blocks, headers excluded */
   size_t limit; /* 0: none */
 };
@@ -35,10 +39,17 @@ static block_t *block_new(size_t size) {
 pc_arena_t *pc_arena_new(size_t block_size) {
   pc_arena_t *a = pc_xcalloc(1, sizeof *a);
   a->block_size = block_size ? block_size : 64 * 1024;
+  a->max_block = a->block_size * 64;
   return a;
 }
 
 void pc_arena_set_limit(pc_arena_t *a, size_t limit) { a->limit = limit; }
+
+void pc_arena_set_max_block(pc_arena_t *a, size_t max) {
+  a->max_block = max < a->block_size ? a->block_size : max;
+}
+
+void pc_arena_set_keep(pc_arena_t *a, size_t keep) { a->keep = keep; }
 
 size_t pc_arena_used(const pc_arena_t *a) { return a->total; }
 
@@ -51,11 +62,19 @@ void *pc_arena_alloc(pc_arena_t *a, size_t n) {
     b->used += n;
     return p;
   }
-  /* Grow: blocks double up to 64x the base size, and a large request gets
-   * a block of exactly its size. */
+  /* Grow: blocks double up to max_block, and a large request gets a block
+   * of exactly its size. */
+  if (a->spare && a->spare->size >= n) { /* a block reset kept: already counted */
+    block_t *nb = a->spare;
+    a->spare = nb->next;
+    nb->next = b;
+    a->head = nb;
+    nb->used = n;
+    return nb->data;
+  }
   size_t size = a->block_size;
   if (b && b->size * 2 > size) size = b->size * 2;
-  if (size > a->block_size * 64) size = a->block_size * 64;
+  if (size > a->max_block) size = a->max_block;
   if (n > size) size = n;
   if (a->limit && (size > a->limit || a->total > a->limit - size)) {
     if (n > a->limit || a->total > a->limit - n) return NULL;
@@ -64,6 +83,14 @@ void *pc_arena_alloc(pc_arena_t *a, size_t n) {
   block_t *nb = block_new(size);
   if (!nb) return NULL;
   a->total += size;
+  if (b && size == n && b != a->first && b->size - b->used > 64) {
+    /* A block of its own, full at once: chain it behind the current block,
+     * which keeps taking small allocations instead of wasting its tail. */
+    nb->next = b->next;
+    b->next = nb;
+    nb->used = n;
+    return nb->data;
+  }
   nb->next = b;
   a->head = nb;
   if (!a->first) a->first = nb;
@@ -91,29 +118,41 @@ int pc_arena_dup(pc_arena_t *a, const void *p, size_t n, pc_str_t *out) {
 }
 
 void pc_arena_reset(pc_arena_t *a) {
+  size_t kept = 0;
+  for (block_t *s = a->spare; s; s = s->next) kept += s->size;
   block_t *b = a->head;
   while (b && b != a->first) {
     block_t *next = b->next;
-    free(b);
+    if (kept + b->size <= a->keep) { /* handed out again before new blocks */
+      kept += b->size;
+      b->next = a->spare;
+      a->spare = b;
+    } else {
+      free(b);
+    }
     b = next;
   }
   a->head = a->first;
   if (a->first) {
     a->first->used = 0;
     a->first->next = NULL;
-    a->total = a->first->size;
+    a->total = a->first->size + kept;
   } else {
     a->total = 0;
   }
 }
 
-void pc_arena_free(pc_arena_t *a) {
-  if (!a) return;
-  block_t *b = a->head;
+static void free_chain(block_t *b) {
   while (b) {
     block_t *next = b->next;
     free(b);
     b = next;
   }
+}
+
+void pc_arena_free(pc_arena_t *a) {
+  if (!a) return;
+  free_chain(a->head);
+  free_chain(a->spare);
   free(a);
 }

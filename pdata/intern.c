@@ -10,10 +10,16 @@
  * contents are, all the way down. Only what the tree reaches is ever mapped,
  * so unreferenced input entries are never copied.
  *
+ * Samples are the bulk of a batch, so a merged profile keeps its samples as
+ * their protobuf encoding, indices already rewritten: a flush can copy them
+ * out as they are (pc_builder_encode), and they are decoded into pc_sample_t
+ * arrays only when a consumer asks for the tree (pc_builder_request).
+ *
  * Sets are sized before the walk from the incoming table lengths (at most
  * two thirds full), and the output tables are reserved then too, so nothing
- * grows in the middle of a walk except arena memory. Allocation failures inside
- * the walk longjmp back to the add, which rolls the builder back: table
+ * grows in the middle of a walk except arena memory, encoded samples and
+ * scratch buffers. Allocation failures inside the walk longjmp back to the
+ * add, which rolls the builder back: table
  * lengths are restored and the sets rebuilt without the new entries; tree
  * counts changed in pre-existing resources and scopes are restored from an
  * undo list of touched resources. */
@@ -23,7 +29,13 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
+/* Inlined, so that hashing an entry of a few bytes is not a call through
+ * the PLT into a function that first dispatches on the length. */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
+
+#include "internal.h"
+#include "wire.h"
 
 /* Tables, children before the tables that refer to them. */
 enum { T_STRING, T_FUNCTION, T_MAPPING, T_ATTR, T_LOCATION, T_STACK, T_LINK, T_COUNT };
@@ -41,10 +53,19 @@ typedef struct {
   uint32_t mask; /* capacity - 1; capacity is a power of two */
 } hset_t;
 
+/* A merged profile's samples, encoded, with the array sizes of their
+ * pc_sample_t form (so decoding them is one pass). */
+typedef struct {
+  pc_str_t pb;
+  size_t words; /* values and timestamps */
+  size_t attrs; /* attribute indices */
+} enc_samples_t;
+
 /* Bookkeeping beside each output scope and resource: the identity hash, the
  * capacity of its arena-grown child array, and what an add changed. */
 typedef struct {
   uint64_t hash;
+  enc_samples_t *samples; /* parallel to the scope's profiles */
   uint32_t prof_cap;
   uint32_t gen; /* add that last touched it */
   uint32_t saved_n_profiles;
@@ -61,8 +82,24 @@ typedef struct {
 typedef struct {
   uint32_t n[T_COUNT];
   uint32_t n_resources;
+  uint32_t n_order;
   pc_builder_stats_t st;
 } checkpoint_t;
+
+/* Encoded samples live in chunks of their own, oldest first, so that
+ * pc_builder_request can free each chunk as soon as it has decoded what the
+ * chunk holds: the batch never holds both forms of all its samples. */
+typedef struct chunk {
+  struct chunk *next;
+  size_t size, used;
+  _Alignas(8) uint8_t data[];
+} chunk_t;
+enum { CHUNK_SIZE = 64 * 1024 };
+
+/* A merged profile with encoded samples: resource, scope, profile. */
+typedef struct {
+  uint32_t r, s, k;
+} prof_ref_t;
 
 struct pc_builder {
   pc_arena_t *arena;
@@ -87,11 +124,23 @@ struct pc_builder {
   const pc_dictionary_t *in;
   int32_t *rm[T_COUNT];
   uint32_t rm_cap[T_COUNT];
-  /* Scratch: the entry being hashed, in a canonical byte form. */
+  /* Scratch: the entry being hashed, in a canonical byte form; hashes of
+   * a stack's locations (map_stack_locations). */
   uint8_t *key;
   size_t key_n, key_cap;
+  uint64_t *loc_hash;
+  uint32_t loc_hash_cap;
   jmp_buf oom;
   pc_builder_stats_t st;
+  /* Encoded samples: chunks in allocation order, and the profiles that own
+   * them in the same order (decoded from n_decoded on). */
+  chunk_t *chunks, *chunk_tail;
+  size_t chunk_bytes;
+  prof_ref_t *order;
+  uint32_t n_order, order_cap, n_decoded;
+  /* Arena bytes handed out, and of them samples in pc_sample_t form
+   * (pc_builder_mem_detail). */
+  size_t arena_bytes, view_bytes;
 };
 
 static const uint8_t zero_id[16];
@@ -103,7 +152,36 @@ _Noreturn static void oom(pc_builder_t *b) { longjmp(b->oom, 1); }
 static void *bal(pc_builder_t *b, size_t n) {
   void *p = pc_arena_alloc(b->arena, n);
   if (!p) oom(b);
+  b->arena_bytes += n ? (n + 7) & ~(size_t)7 : 8; /* as the arena rounds */
   return p;
+}
+
+/* n bytes for encoded samples, from the newest chunk or a new one. */
+static uint8_t *chunk_alloc(pc_builder_t *b, size_t n) {
+  chunk_t *c = b->chunk_tail;
+  if (!c || c->size - c->used < n) {
+    size_t size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+    if (!(c = malloc(sizeof *c + size))) oom(b);
+    *c = (chunk_t){.size = size};
+    if (b->chunk_tail)
+      b->chunk_tail->next = c;
+    else
+      b->chunks = c;
+    b->chunk_tail = c;
+    b->chunk_bytes += size;
+  }
+  uint8_t *p = c->data + c->used;
+  c->used += n;
+  return p;
+}
+
+/* Free the oldest chunk. */
+static void chunk_pop(pc_builder_t *b) {
+  chunk_t *c = b->chunks;
+  b->chunks = c->next;
+  if (!b->chunks) b->chunk_tail = NULL;
+  b->chunk_bytes -= c->size;
+  free(c);
 }
 
 static pc_str_t bdup(pc_builder_t *b, pc_str_t s) {
@@ -136,7 +214,11 @@ static void *grow(pc_builder_t *b, void *v, uint32_t *cap, size_t need, size_t e
  * Upper bounds of the canonical encoding, for stats.out_bytes and in_bytes.
  * Every field number in these messages is below 16: tags are one byte. */
 
-static inline size_t vsz(uint64_t v) { return (64 - (size_t)__builtin_clzll(v | 1) + 6) / 7; }
+/* 1 + floor(log2(v) / 7), by multiply and shift rather than a division
+ * (log2 * 9 / 64 agrees with / 7 over 0..63): it runs per index per entry. */
+static inline size_t vsz(uint64_t v) {
+  return ((size_t)(63 - __builtin_clzll(v | 1)) * 9 + 73) / 64;
+}
 static inline size_t f_varint(uint64_t v) { return v ? 1 + vsz(v) : 0; }
 static inline size_t f_i32(int32_t v) { return f_varint((uint64_t)(int64_t)v); }
 static inline size_t f_len(size_t n) { return 1 + vsz(n) + n; }
@@ -145,12 +227,19 @@ static inline size_t f_bytes(pc_str_t s) { return s.n ? f_len(s.n) : 0; }
  * tag plus the longest length prefix we allow. */
 enum { CONTAINER = 6 };
 
-static size_t f_packed(pc_i32s_t l) {
-  if (!l.n) return 0;
-  size_t n = 0;
-  for (uint32_t i = 0; i < l.n; i++) n += vsz((uint64_t)(int64_t)l.v[i]);
-  return f_len(n);
+/* Bytes of int32 varints: 1 to 5, or 10 for a negative (sign-extended)
+ * value. Written without branches or clz so that it vectorizes: stacks
+ * run it over dozens of indices on every add. */
+static size_t i32s_varint_size(const int32_t *v, uint32_t n) {
+  uint32_t sum = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t u = (uint32_t)v[i];
+    sum += 1u + (u > 0x7f) + (u > 0x3fff) + (u > 0x1fffff) + (u > 0xfffffff) + 5u * (v[i] < 0);
+  }
+  return sum;
 }
+
+static size_t f_packed(pc_i32s_t l) { return l.n ? f_len(i32s_varint_size(l.v, l.n)) : 0; }
 
 static size_t kv_size(const pc_keyvalue_t *kv);
 
@@ -417,9 +506,10 @@ static bool string_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
   return pc_str_eq(b->dict.strings[idx], *(const pc_str_t *)cand);
 }
 
-static int32_t intern_string(pc_builder_t *b, pc_str_t s) {
-  if (s.n == 0) return 0;
-  uint32_t h = (uint32_t)XXH3_64bits(s.p, s.n);
+static uint32_t string_hash(pc_str_t s) { return (uint32_t)XXH3_64bits(s.p, s.n); }
+
+/* s (not empty) with its string_hash h. */
+static int32_t intern_string_h(pc_builder_t *b, pc_str_t s, uint32_t h) {
   slot_t *sl = hset_find(b, &b->sets[T_STRING], h, string_eq, &s);
   if (sl->idx) return (int32_t)sl->idx;
   uint32_t idx = b->dict.n_strings++;
@@ -429,10 +519,36 @@ static int32_t intern_string(pc_builder_t *b, pc_str_t s) {
   return (int32_t)idx;
 }
 
+static int32_t intern_string(pc_builder_t *b, pc_str_t s) {
+  return s.n ? intern_string_h(b, s, string_hash(s)) : 0;
+}
+
 static int32_t first_string(pc_builder_t *b, int32_t i) {
   pc_str_t s = b->in->strings[i];
   b->st.in_bytes += f_len(s.n);
   return intern_string(b, s);
+}
+
+/* Map the strings of input indices v[0..n): like map_string on each in
+ * order, but every lookup's hash is computed and its slot prefetched
+ * before the first lookup starts, so their cache misses overlap. */
+static void map_strings(pc_builder_t *b, const int32_t *v, uint32_t n) {
+  enum { MAX = 4 };
+  uint32_t h[MAX] = {0};
+  int32_t *rm = b->rm[T_STRING];
+  const hset_t *set = &b->sets[T_STRING];
+  for (uint32_t k = 0; k < n && k < MAX; k++) {
+    pc_str_t s = b->in->strings[v[k]];
+    if (rm[v[k]] >= 0 || !s.n) continue;
+    h[k] = string_hash(s);
+    __builtin_prefetch(&set->v[h[k] & set->mask]);
+  }
+  for (uint32_t k = 0; k < n && k < MAX; k++) {
+    if (rm[v[k]] >= 0) continue;
+    pc_str_t s = b->in->strings[v[k]];
+    b->st.in_bytes += f_len(s.n);
+    rm[v[k]] = s.n ? intern_string_h(b, s, h[k]) : 0;
+  }
 }
 
 /* ---- functions ---------------------------------------------------------------- */
@@ -447,16 +563,19 @@ static bool function_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
 static int32_t first_function(pc_builder_t *b, int32_t i) {
   const pc_function_t *f = &b->in->functions[i];
   b->st.in_bytes += function_size(f);
-  pc_function_t c = {.name_strindex = map_string(b, f->name_strindex),
-                     .system_name_strindex = map_string(b, f->system_name_strindex),
-                     .filename_strindex = map_string(b, f->filename_strindex),
-                     .start_line = f->start_line};
-  if (!c.name_strindex && !c.system_name_strindex && !c.filename_strindex && !c.start_line)
-    return 0;
-  /* Fields packed by hand: struct padding must not reach the hash. */
-  uint64_t k[3] = {(uint32_t)c.name_strindex | (uint64_t)(uint32_t)c.system_name_strindex << 32,
-                   (uint32_t)c.filename_strindex, (uint64_t)c.start_line};
+  const int32_t strs[3] = {f->name_strindex, f->system_name_strindex, f->filename_strindex};
+  map_strings(b, strs, 3);
+  const int32_t *rs = b->rm[T_STRING];
+  int32_t name = rs[strs[0]], sys = rs[strs[1]], file = rs[strs[2]];
+  if (!name && !sys && !file && !f->start_line) return 0;
+  /* Fields packed by hand from the locals (struct padding must not reach
+   * the hash, and a 64-bit load of two 32-bit fields just stored to the
+   * struct stalls on store forwarding). */
+  uint64_t k[3] = {(uint32_t)name | (uint64_t)(uint32_t)sys << 32, (uint32_t)file,
+                   (uint64_t)f->start_line};
   uint32_t h = (uint32_t)XXH3_64bits(k, sizeof k);
+  pc_function_t c = {.name_strindex = name, .system_name_strindex = sys,
+                     .filename_strindex = file, .start_line = f->start_line};
   slot_t *sl = hset_find(b, &b->sets[T_FUNCTION], h, function_eq, &c);
   if (sl->idx) return (int32_t)sl->idx;
   uint32_t idx = b->dict.n_functions++;
@@ -674,34 +793,52 @@ static bool location_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
   return true;
 }
 
+/* The key: mapping, line count, address, each line (function, line,
+ * column), then the attribute list. Sized first and written in one go:
+ * locations are the most numerous keyed entries. */
 static void location_key(pc_builder_t *b, const pc_location_t *l, int32_t mapping) {
   b->key_n = 0;
-  key_u32(b, (uint32_t)mapping);
-  key_u32(b, l->n_lines);
-  key_u64(b, l->address);
+  size_t n = 16 + (size_t)l->n_lines * 24 + 4 + (size_t)l->attribute_indices.n * 4;
+  uint8_t *p = key_room(b, n);
+  uint32_t head[2] = {(uint32_t)mapping, l->n_lines};
+  memcpy(p, head, 8);
+  memcpy(p + 8, &l->address, 8);
+  p += 16;
   const int32_t *rf = b->rm[T_FUNCTION];
-  for (uint32_t k = 0; k < l->n_lines; k++) {
+  for (uint32_t k = 0; k < l->n_lines; k++, p += 24) {
     uint64_t f[3] = {(uint32_t)rf[l->lines[k].function_index], (uint64_t)l->lines[k].line,
                      (uint64_t)l->lines[k].column};
-    key_put(b, f, sizeof f);
+    memcpy(p, f, 24);
   }
-  key_list_mapped(b, l->attribute_indices, b->rm[T_ATTR]);
+  const pc_i32s_t a = l->attribute_indices;
+  memcpy(p, &a.n, 4);
+  for (uint32_t k = 0; k < a.n; k++) memcpy(p + 4 + (size_t)k * 4, &b->rm[T_ATTR][a.v[k]], 4);
 }
 
-static int32_t first_location(pc_builder_t *b, int32_t i) {
+/* First half of interning a location: map its children and hash its key.
+ * False for the zero location, which maps to 0 without a lookup. */
+static bool location_hash(pc_builder_t *b, int32_t i, uint32_t *h) {
   const pc_location_t *l = &b->in->locations[i];
-  b->st.in_bytes += location_size(l);
   int32_t mapping = map_mapping(b, l->mapping_index);
   for (uint32_t k = 0; k < l->n_lines; k++) map_function(b, l->lines[k].function_index);
   map_attrs(b, l->attribute_indices);
-  if (!mapping && !l->address && !l->n_lines && !l->attribute_indices.n) return 0;
+  if (!mapping && !l->address && !l->n_lines && !l->attribute_indices.n) return false;
   location_key(b, l, mapping);
-  uint32_t h = key_hash(b);
+  *h = key_hash(b);
+  return true;
+}
+
+/* Second half: the builder's index of input location i, added when new. */
+static int32_t location_intern(pc_builder_t *b, int32_t i, bool nonzero, uint32_t h) {
+  const pc_location_t *l = &b->in->locations[i];
+  b->st.in_bytes += location_size(l);
+  if (!nonzero) return 0;
   slot_t *sl = hset_find(b, &b->sets[T_LOCATION], h, location_eq, l);
   if (sl->idx) return (int32_t)sl->idx;
   uint32_t idx = b->dict.n_locations++;
   pc_location_t *o = &b->dict.locations[idx];
-  *o = (pc_location_t){.mapping_index = mapping, .address = l->address, .n_lines = l->n_lines,
+  *o = (pc_location_t){.mapping_index = b->rm[T_MAPPING][l->mapping_index],
+                       .address = l->address, .n_lines = l->n_lines,
                        .attribute_indices = list_copy_mapped(b, l->attribute_indices,
                                                              b->rm[T_ATTR])};
   if (l->n_lines) {
@@ -716,27 +853,69 @@ static int32_t first_location(pc_builder_t *b, int32_t i) {
   return (int32_t)idx;
 }
 
-/* ---- stacks ------------------------------------------------------------------------ */
-
-static bool stack_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
-  const pc_stack_t *x = &b->dict.stacks[idx], *y = cand;
-  return list_eq_mapped(x->location_indices, y->location_indices, b->rm[T_LOCATION]);
+static int32_t first_location(pc_builder_t *b, int32_t i) {
+  uint32_t h = 0;
+  bool nonzero = location_hash(b, i, &h);
+  return location_intern(b, i, nonzero, h);
 }
 
+/* ---- stacks ------------------------------------------------------------------------ */
+
+/* Against the key, which holds the candidate's builder indices after its
+ * count: one memcmp, no second pass through the index map. */
+static bool stack_eq(pc_builder_t *b, uint32_t idx, const void *cand) {
+  const pc_i32s_t *x = &b->dict.stacks[idx].location_indices, *y = cand;
+  return x->n == y->n && memcmp(x->v, b->key + sizeof(uint32_t), (size_t)y->n * 4) == 0;
+}
+
+/* Map the locations of a stack. Each lookup would wait for its set slot
+ * and then for the builder's entry before the next one starts, and a stack
+ * holds dozens of locations that do not depend on each other. So: hash
+ * every location not mapped yet (mapping its children) and prefetch its
+ * slot; then prefetch the entry each slot points at; then look them up in
+ * order, so that new locations are added in the same order as one by one. */
+static void map_stack_locations(pc_builder_t *b, pc_i32s_t l) {
+  int32_t *rm = b->rm[T_LOCATION];
+  uint64_t *hs = b->loc_hash = grow(b, b->loc_hash, &b->loc_hash_cap, l.n, sizeof *hs);
+  const hset_t *set = &b->sets[T_LOCATION];
+  for (uint32_t j = 0; j < l.n; j++) {
+    uint32_t h = 0;
+    if (rm[l.v[j]] >= 0 || !location_hash(b, l.v[j], &h)) {
+      hs[j] = 0;
+      continue;
+    }
+    hs[j] = (uint64_t)1 << 32 | h; /* bit 32: a lookup is due */
+    __builtin_prefetch(&set->v[h & set->mask]);
+  }
+  for (uint32_t j = 0; j < l.n; j++) {
+    if (!hs[j]) continue;
+    const slot_t *sl = &set->v[(uint32_t)hs[j] & set->mask];
+    if (sl->idx && sl->hash == (uint32_t)hs[j]) __builtin_prefetch(&b->dict.locations[sl->idx]);
+  }
+  for (uint32_t j = 0; j < l.n; j++)
+    if (rm[l.v[j]] < 0) rm[l.v[j]] = location_intern(b, l.v[j], hs[j] >> 32, (uint32_t)hs[j]);
+}
+
+/* The key is the count, then the builder's indices of the locations. */
 static int32_t first_stack(pc_builder_t *b, int32_t i) {
   const pc_stack_t *s = &b->in->stacks[i];
-  b->st.in_bytes += stack_size(s);
   pc_i32s_t l = s->location_indices;
-  if (!l.n) return 0;
-  for (uint32_t k = 0; k < l.n; k++) map_location(b, l.v[k]);
+  if (!l.n) {
+    b->st.in_bytes += stack_size(s);
+    return 0;
+  }
+  map_stack_locations(b, l);
   b->key_n = 0;
   key_list_mapped(b, l, b->rm[T_LOCATION]);
+  b->st.in_bytes += stack_size(s);
   uint32_t h = key_hash(b);
-  slot_t *sl = hset_find(b, &b->sets[T_STACK], h, stack_eq, s);
+  slot_t *sl = hset_find(b, &b->sets[T_STACK], h, stack_eq, &l);
   if (sl->idx) return (int32_t)sl->idx;
   uint32_t idx = b->dict.n_stacks++;
   pc_stack_t *o = &b->dict.stacks[idx];
-  o->location_indices = list_copy_mapped(b, l, b->rm[T_LOCATION]);
+  int32_t *v = bal(b, (size_t)l.n * sizeof *v);
+  memcpy(v, b->key + sizeof(uint32_t), (size_t)l.n * sizeof *v);
+  o->location_indices = (pc_i32s_t){v, l.n};
   b->st.out_bytes += stack_size(o);
   *sl = (slot_t){h, idx};
   return (int32_t)idx;
@@ -1089,50 +1268,167 @@ static void profile_header_copy(pc_builder_t *b, pc_profile_t *o, const pc_profi
       .attribute_indices = list_copy_mapped(b, p->attribute_indices, b->rm[T_ATTR])};
 }
 
-/* Samples lo..hi-1 of p into o, with one arena allocation for all of them:
- * the sample structs, then every values and timestamps array (8-byte
- * aligned), then every attribute list packed at 4 bytes per index. */
-static void samples_copy(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p, uint32_t lo,
-                         uint32_t hi) {
-  uint32_t k = hi - lo;
-  o->n_samples = k;
-  if (!k) return;
-  size_t words = 0, attrs = 0;
+/* ---- samples, kept encoded ----------------------------------------------------------
+ * A merged profile's samples are stored as the protobuf bytes of its
+ * `samples` fields, indices already rewritten: about 40 bytes a sample where
+ * pc_sample_t with its arrays takes 110 or more, and a flush can copy them
+ * as they are (pc_builder_encode). pc_builder_request decodes them into
+ * pc_sample_t arrays only when a consumer asks for the tree. */
+
+enum { TAG_SAMPLE = 2 << 3 | 2, TAG_STACK = 1 << 3, TAG_ATTRS = 2 << 3 | 2,
+       TAG_LINK = 3 << 3, TAG_VALUES = 4 << 3 | 2, TAG_TIMES = 5 << 3 | 2 };
+
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (uint8_t)v;
+  return p;
+}
+
+/* int32 fields are sign-extended, as protobuf does (and f_i32 counts). */
+static inline uint8_t *put_i32(uint8_t *p, uint8_t tag, int32_t v) {
+  if (!v) return p;
+  *p++ = tag;
+  return put_varint(p, (uint64_t)(int64_t)v);
+}
+
+/* Bytes of the builder's indices of attribute list l, as packed varints. */
+static size_t attrs_varint_size(const pc_builder_t *b, pc_i32s_t l) {
+  size_t n = 0;
+  for (uint32_t i = 0; i < l.n; i++) n += vsz((uint64_t)(int64_t)b->rm[T_ATTR][l.v[i]]);
+  return n;
+}
+
+static size_t attrs_packed_mapped(const pc_builder_t *b, pc_i32s_t l) {
+  return l.n ? f_len(attrs_varint_size(b, l)) : 0;
+}
+
+/* The Sample message's length, its references already mapped. */
+static size_t sample_body(const pc_builder_t *b, const pc_sample_t *s, size_t payload) {
+  return f_i32(b->rm[T_STACK][s->stack_index]) + attrs_packed_mapped(b, s->attribute_indices) +
+         f_i32(b->rm[T_LINK][s->link_index]) + payload;
+}
+
+static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t *s,
+                           size_t body) {
+  *w++ = TAG_SAMPLE;
+  w = put_varint(w, body);
+  w = put_i32(w, TAG_STACK, b->rm[T_STACK][s->stack_index]);
+  if (s->attribute_indices.n) {
+    *w++ = TAG_ATTRS;
+    w = put_varint(w, attrs_varint_size(b, s->attribute_indices));
+    for (uint32_t a = 0; a < s->attribute_indices.n; a++)
+      w = put_varint(w, (uint64_t)(int64_t)b->rm[T_ATTR][s->attribute_indices.v[a]]);
+  }
+  w = put_i32(w, TAG_LINK, b->rm[T_LINK][s->link_index]);
+  if (s->n_values) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->n_values; i++) n += vsz((uint64_t)s->values[i]);
+    *w++ = TAG_VALUES;
+    w = put_varint(w, n);
+    for (uint32_t i = 0; i < s->n_values; i++) w = put_varint(w, (uint64_t)s->values[i]);
+  }
+  if (s->n_timestamps) {
+    *w++ = TAG_TIMES;
+    w = put_varint(w, (uint64_t)s->n_timestamps * 8);
+    for (uint32_t i = 0; i < s->n_timestamps; i++, w += 8)
+      wire_store64(w, s->timestamps_unix_nano[i]);
+  }
+  return w;
+}
+
+/* Samples lo..hi-1 of p as the encoded samples of output profile o: one
+ * pass maps every reference (interning what is new) and sizes the bytes,
+ * the second writes them into one chunk allocation of exactly that size. */
+static enc_samples_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p,
+                                    uint32_t lo, uint32_t hi) {
+  o->n_samples = hi - lo;
+  if (hi == lo) return (enc_samples_t){0};
+  size_t total = 0, words = 0, attrs = 0;
   for (uint32_t i = lo; i < hi; i++) {
     const pc_sample_t *s = &p->samples[i];
     words += (size_t)s->n_values + s->n_timestamps;
     attrs += s->attribute_indices.n;
-  }
-  uint8_t *mem = bal(b, (size_t)k * sizeof(pc_sample_t) + words * 8 + attrs * 4);
-  pc_sample_t *out = (pc_sample_t *)(void *)mem;
-  uint64_t *word = (uint64_t *)(void *)(mem + (size_t)k * sizeof(pc_sample_t));
-  int32_t *attr = (int32_t *)(void *)(word + words);
-  for (uint32_t i = lo; i < hi; i++) {
-    const pc_sample_t *s = &p->samples[i];
-    pc_sample_t *c = &out[i - lo];
-    *c = (pc_sample_t){.stack_index = map_stack(b, s->stack_index),
-                       .link_index = map_link(b, s->link_index),
-                       .n_values = s->n_values,
-                       .n_timestamps = s->n_timestamps};
-    if (s->n_values) {
-      c->values = (int64_t *)(void *)word;
-      memcpy(word, s->values, (size_t)s->n_values * 8);
-      word += s->n_values;
-    }
-    if (s->n_timestamps) {
-      c->timestamps_unix_nano = word;
-      memcpy(word, s->timestamps_unix_nano, (size_t)s->n_timestamps * 8);
-      word += s->n_timestamps;
-    }
-    if (s->attribute_indices.n) {
-      for (uint32_t a = 0; a < s->attribute_indices.n; a++)
-        attr[a] = map_attr(b, s->attribute_indices.v[a]);
-      c->attribute_indices = (pc_i32s_t){attr, s->attribute_indices.n};
-      attr += s->attribute_indices.n;
-    }
+    map_stack(b, s->stack_index);
+    map_link(b, s->link_index);
+    map_attrs(b, s->attribute_indices);
     size_t payload = sample_payload_size(s);
     b->st.in_bytes += sample_size(s, payload);
-    b->st.out_bytes += sample_size(c, payload);
+    total += f_len(sample_body(b, s, payload));
+  }
+  b->st.out_bytes += total;
+  uint8_t *mem = chunk_alloc(b, total), *w = mem;
+  for (uint32_t i = lo; i < hi; i++) {
+    const pc_sample_t *s = &p->samples[i];
+    w = sample_put(b, w, s, sample_body(b, s, sample_payload_size(s)));
+  }
+  assert((size_t)(w - mem) == total);
+  return (enc_samples_t){{mem, total}, words, attrs};
+}
+
+/* Reading back what sample_put wrote (trusted bytes: no checks). */
+static inline uint64_t get_varint(const uint8_t **pp) {
+  const uint8_t *p = *pp;
+  uint64_t v = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    uint8_t c = *p++;
+    v |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80)) break;
+  }
+  *pp = p;
+  return v;
+}
+
+/* Decode one Sample body [p, e) into s, carving its arrays from *word and *attr. */
+static void sample_get(const uint8_t *p, const uint8_t *e, pc_sample_t *s, uint64_t **word,
+                       int32_t **attr) {
+  *s = (pc_sample_t){0};
+  while (p < e) {
+    uint8_t tag = *p++;
+    uint64_t v = get_varint(&p);
+    const uint8_t *f = p + v;
+    switch (tag) {
+    case TAG_STACK: s->stack_index = (int32_t)v; continue;
+    case TAG_LINK: s->link_index = (int32_t)v; continue;
+    case TAG_ATTRS:
+      s->attribute_indices.v = *attr;
+      while (p < f) (*attr)[s->attribute_indices.n++] = (int32_t)get_varint(&p);
+      *attr += s->attribute_indices.n;
+      break;
+    case TAG_VALUES:
+      s->values = (int64_t *)(void *)*word;
+      while (p < f) (*word)[s->n_values++] = get_varint(&p);
+      *word += s->n_values;
+      break;
+    default: /* TAG_TIMES */
+      s->timestamps_unix_nano = *word;
+      s->n_timestamps = (uint32_t)(v / 8);
+      for (uint32_t i = 0; i < s->n_timestamps; i++) (*word)[i] = wire_load64(p + 8 * i);
+      *word += s->n_timestamps;
+      break;
+    }
+    p = f;
+  }
+}
+
+/* pc_sample_t arrays for o from its encoded samples, one arena allocation
+ * laid out as: structs, 8-byte words (values, timestamps), attribute indices. */
+static void samples_decode(pc_builder_t *b, pc_profile_t *o, const enc_samples_t *e) {
+  size_t words = e->words, attrs = e->attrs;
+  size_t bytes = (size_t)o->n_samples * sizeof(pc_sample_t) + words * 8 + attrs * 4;
+  uint8_t *mem = bal(b, bytes);
+  b->view_bytes += (bytes + 7) & ~(size_t)7;
+  pc_sample_t *out = (pc_sample_t *)(void *)mem;
+  uint64_t *word = (uint64_t *)(void *)(mem + (size_t)o->n_samples * sizeof(pc_sample_t));
+  int32_t *attr = (int32_t *)(void *)(word + words);
+  const uint8_t *p = e->pb.p;
+  for (uint32_t i = 0; i < o->n_samples; i++) {
+    p++; /* TAG_SAMPLE */
+    size_t body = get_varint(&p);
+    sample_get(p, p + body, &out[i], &word, &attr);
+    p += body;
   }
   o->samples = out;
 }
@@ -1141,11 +1437,17 @@ static void profile_append(pc_builder_t *b, uint32_t r, uint32_t s, const pc_pro
                            uint32_t lo, uint32_t hi) {
   pc_scope_profiles_t *sp = &b->res[r].scopes[s];
   scope_meta_t *m = &b->res_meta[r].scopes[s];
-  sp->profiles = arena_grow(b, sp->profiles, sp->n_profiles, &m->prof_cap, sp->n_profiles + 1,
-                            sizeof *sp->profiles);
-  pc_profile_t *o = &sp->profiles[sp->n_profiles];
+  uint32_t n = sp->n_profiles, cap = m->prof_cap;
+  sp->profiles = arena_grow(b, sp->profiles, n, &cap, n + 1, sizeof *sp->profiles);
+  m->samples = arena_grow(b, m->samples, n, &m->prof_cap, n + 1, sizeof *m->samples);
+  pc_profile_t *o = &sp->profiles[n];
   profile_header_copy(b, o, p);
-  samples_copy(b, o, p, lo, hi);
+  if (hi > lo) { /* room in the order list first: nothing can fail after the encode */
+    b->order = grow(b, b->order, &b->order_cap, (size_t)b->n_order + 1, sizeof *b->order);
+    b->order[b->n_order] = (prof_ref_t){r, s, n};
+  }
+  m->samples[n] = samples_encode(b, o, p, lo, hi);
+  b->n_order += hi > lo;
   sp->n_profiles++;
   b->st.profiles++;
   b->st.samples += hi - lo;
@@ -1242,6 +1544,7 @@ static uint32_t in_len(const pc_dictionary_t *d, int t) {
 static void checkpoint(pc_builder_t *b, checkpoint_t *cp) {
   for (int t = 0; t < T_COUNT; t++) cp->n[t] = *out_len(&b->dict, t);
   cp->n_resources = b->n_res;
+  cp->n_order = b->n_order;
   cp->st = b->st;
 }
 
@@ -1261,6 +1564,7 @@ static void rollback(pc_builder_t *b, const checkpoint_t *cp) {
   }
   if (b->n_res != cp->n_resources) hset_truncate(&b->res_set, cp->n_resources + 1);
   b->n_res = cp->n_resources;
+  b->n_order = cp->n_order; /* their chunk bytes stay until decoded past or reset */
   b->st = cp->st;
 }
 
@@ -1323,7 +1627,13 @@ static void init_tables(pc_builder_t *b) {
 
 pc_builder_t *pc_builder_new(void) {
   pc_builder_t *b = pc_xcalloc(1, sizeof *b);
+  /* Blocks stop doubling at 128 KiB: a batch's last block is at most that
+   * much slack (doubling to 4 MiB left megabytes unused in big batches). */
   b->arena = pc_arena_new(64 * 1024);
+  pc_arena_set_max_block(b->arena, 128 * 1024);
+  /* Reuse, don't free and malloc again (DESIGN.md): reset keeps 2 MiB of
+   * blocks, a small batch's worth, so small batches cost no malloc. */
+  pc_arena_set_keep(b->arena, 2 * 1024 * 1024);
   b->key_cap = 256;
   b->key = pc_xmalloc(b->key_cap);
   if (setjmp(b->oom)) pc_oom();
@@ -1357,6 +1667,9 @@ void pc_builder_free(pc_builder_t *b) {
   free(b->res_meta);
   free(b->undo);
   free(b->key);
+  free(b->loc_hash);
+  while (b->chunks) chunk_pop(b);
+  free(b->order);
   pc_arena_free(b->arena);
   free(b);
 }
@@ -1410,34 +1723,90 @@ int pc_builder_add(pc_builder_t *b, const pc_request_t *req, pc_err_t *err) {
   return pc_builder_add_range(b, req, 0, UINT64_MAX, 0, err);
 }
 
+/* Give every profile its samples as pc_sample_t arrays, decoding them in
+ * the order they were encoded and freeing each chunk once decoding has
+ * moved past it. A decoded profile's encoded samples are gone: it is
+ * encoded from its pc_sample_t arrays from then on. */
+static void view_samples(pc_builder_t *b) {
+  for (; b->n_decoded < b->n_order; b->n_decoded++) {
+    prof_ref_t o = b->order[b->n_decoded];
+    enc_samples_t *e = &b->res_meta[o.r].scopes[o.s].samples[o.k];
+    while (b->chunks != b->chunk_tail &&
+           !(e->pb.p >= b->chunks->data && e->pb.p < b->chunks->data + b->chunks->used))
+      chunk_pop(b);
+    samples_decode(b, &b->res[o.r].scopes[o.s].profiles[o.k], e);
+    e->pb = (pc_str_t){0};
+  }
+  /* What is left was decoded, or belonged to adds that were rolled back. */
+  while (b->chunks) chunk_pop(b);
+}
+
 pc_request_t *pc_builder_request(pc_builder_t *b) {
+  if (setjmp(b->oom)) pc_oom();
+  view_samples(b);
   b->out = (pc_request_t){.arena = b->arena, .has_dictionary = true, .dict = b->dict,
                           .resources = b->res, .n_resources = b->n_res};
   return &b->out;
+}
+
+static pc_str_t builder_samples_pb(void *ctx, uint32_t r, uint32_t s, uint32_t k) {
+  const pc_builder_t *b = ctx;
+  return b->res_meta[r].scopes[s].samples[k].pb;
+}
+
+int pc_builder_encode(pc_builder_t *b, pc_buf_t *out) {
+  pc_request_t req = {.has_dictionary = true, .dict = b->dict, .resources = b->res,
+                      .n_resources = b->n_res};
+  return pc__proto_encode_ex(&req, builder_samples_pb, b, b->st.out_bytes, out);
 }
 
 const pc_builder_stats_t *pc_builder_stats(const pc_builder_t *b) { return &b->st; }
 
 bool pc_builder_empty(const pc_builder_t *b) { return b->n_res == 0; }
 
-size_t pc_builder_mem(const pc_builder_t *b) {
+static size_t set_used(const hset_t *h) {
+  size_t n = 0;
+  for (size_t i = 0; h->v && i <= h->mask; i++) n += h->v[i].idx != 0;
+  return n * sizeof(slot_t);
+}
+
+void pc_builder_mem_detail(const pc_builder_t *b, pc_builder_mem_t *m) {
   const pc_dictionary_t *d = &b->dict;
-  size_t n = pc_arena_used(b->arena) + b->key_cap + hset_bytes(&b->res_set) +
+  *m = (pc_builder_mem_t){.arena = pc_arena_used(b->arena),
+                          .samples = b->chunk_bytes,
+                          .arena_view = b->view_bytes};
+  m->arena_free = m->arena - b->arena_bytes;
+  static const size_t elem[T_COUNT] = {
+      [T_STRING] = sizeof *d->strings,     [T_FUNCTION] = sizeof *d->functions,
+      [T_MAPPING] = sizeof *d->mappings,   [T_ATTR] = sizeof *d->attrs,
+      [T_LOCATION] = sizeof *d->locations, [T_STACK] = sizeof *d->stacks,
+      [T_LINK] = sizeof *d->links};
+  for (int t = 0; t < T_COUNT; t++) {
+    m->tables += (size_t)b->cap[t] * elem[t];
+    m->tables_free += (size_t)(b->cap[t] - in_len(d, t)) * elem[t];
+    m->sets += hset_bytes(&b->sets[t]);
+    m->sets_free += hset_bytes(&b->sets[t]) - set_used(&b->sets[t]);
+    m->maps += (size_t)b->rm_cap[t] * sizeof *b->rm[t];
+  }
+  m->other = b->key_cap + (size_t)b->loc_hash_cap * sizeof *b->loc_hash +
+             (size_t)b->order_cap * sizeof *b->order +
+             hset_bytes(&b->res_set) +
              (size_t)b->res_cap * (sizeof *b->res + sizeof *b->res_meta) +
              (size_t)b->undo_cap * sizeof *b->undo;
-  n += (size_t)b->cap[T_STRING] * sizeof *d->strings +
-       (size_t)b->cap[T_FUNCTION] * sizeof *d->functions +
-       (size_t)b->cap[T_MAPPING] * sizeof *d->mappings +
-       (size_t)b->cap[T_ATTR] * sizeof *d->attrs +
-       (size_t)b->cap[T_LOCATION] * sizeof *d->locations +
-       (size_t)b->cap[T_STACK] * sizeof *d->stacks + (size_t)b->cap[T_LINK] * sizeof *d->links;
-  for (int t = 0; t < T_COUNT; t++)
-    n += hset_bytes(&b->sets[t]) + (size_t)b->rm_cap[t] * sizeof *b->rm[t];
-  return n;
+  m->total = m->samples + m->arena + m->tables + m->sets + m->maps + m->other;
+}
+
+size_t pc_builder_mem(const pc_builder_t *b) {
+  pc_builder_mem_t m;
+  pc_builder_mem_detail(b, &m);
+  return m.total;
 }
 
 void pc_builder_reset(pc_builder_t *b) {
   pc_arena_reset(b->arena);
+  b->arena_bytes = b->view_bytes = 0;
+  while (b->chunks) chunk_pop(b);
+  b->n_order = b->n_decoded = 0;
   for (int t = 0; t < T_COUNT; t++)
     if (b->sets[t].v) memset(b->sets[t].v, 0, hset_bytes(&b->sets[t]));
   if (b->res_set.v) memset(b->res_set.v, 0, hset_bytes(&b->res_set));

@@ -23,8 +23,11 @@
  *
  * Inputs must be validated (pc_pdata_validate; the decoders do it) and are
  * only read during the call: strings and bytes are copied into the builder's
- * arena. No allocation per sample: a profile's samples, values, timestamps
- * and attribute lists take one arena allocation.
+ * arena. No allocation per sample: the samples of a merged profile are kept
+ * as their protobuf encoding (indices already rewritten) in one allocation
+ * from 64 KiB chunks, about 40% of what pc_sample_t arrays take;
+ * pc_builder_encode copies them out as they are and pc_builder_request
+ * decodes them.
  *
  * Ownership: the builder owns its arena, tables and output; the output of
  * pc_builder_request is valid until the next add, reset or free. Reset keeps
@@ -77,11 +80,24 @@ int pc_builder_add_range(pc_builder_t *b, const pc_request_t *req, uint64_t firs
                          uint64_t n, uint64_t max_out_bytes, pc_err_t *err);
 
 /* The merged request (dictionary, tree, arena), valid until the next add,
- * reset or free. The caller may read it and edit it (a consumer may mutate
+ * reset or free. The builder keeps samples encoded; this call decodes those
+ * not decoded yet into pc_sample_t arrays in its arena (about 2.5 times
+ * their encoded size, kept until reset) and frees the encoded form chunk by
+ * chunk as it goes; aborts with pc_oom when memory is exhausted. A flush
+ * that only needs the protobuf bytes should call pc_builder_encode instead.
+ * The caller may read the request and edit it (a consumer may mutate
  * what it is given, even swap a table for a longer copy from req->arena):
  * the builder keeps its own pointers. After an edit, only reset the builder;
  * adding to it would intern against edited entries. */
 pc_request_t *pc_builder_request(pc_builder_t *b);
+
+/* Append the protobuf encoding of the merged request to out: the same bytes
+ * as pc_proto_encode(pc_builder_request(b)), written from the encoded
+ * samples without decoding them (profiles that pc_builder_request decoded
+ * already are encoded from their tree). Needs one buffer of about
+ * stats.out_bytes (when out is empty that buffer becomes out's). 0 or
+ * PC_ENOMEM. Not after a consumer edited the request. */
+int pc_builder_encode(pc_builder_t *b, pc_buf_t *out);
 
 const pc_builder_stats_t *pc_builder_stats(const pc_builder_t *b);
 /* True when nothing was merged since the last reset. */
@@ -89,6 +105,22 @@ bool pc_builder_empty(const pc_builder_t *b);
 /* Bytes of memory the builder holds now: arena blocks, tables, hash sets and
  * scratch space. */
 size_t pc_builder_mem(const pc_builder_t *b);
+
+/* Where pc_builder_mem goes. "of which" parts are inside the one above. */
+typedef struct {
+  size_t total;         /* pc_builder_mem */
+  size_t samples;       /* encoded samples (chunks, until pc_builder_request) */
+  size_t arena;         /* arena blocks: copied strings, lists, the tree */
+  size_t arena_view;    /*   of which samples decoded by pc_builder_request */
+  size_t arena_free;    /*   of which not handed out (block tails) */
+  size_t tables;        /* dictionary arrays, by capacity */
+  size_t tables_free;   /*   of which past the tables' lengths */
+  size_t sets;          /* hash sets of the tables */
+  size_t sets_free;     /*   of which empty slots */
+  size_t maps;          /* index maps (one int32 per entry of the largest input) */
+  size_t other;         /* resource arrays and bookkeeping, scratch */
+} pc_builder_mem_t;
+void pc_builder_mem_detail(const pc_builder_t *b, pc_builder_mem_t *m);
 
 /* Forget the batch, keep the memory (tables, hash sets, the arena's first
  * block) for the next one. */

@@ -26,7 +26,7 @@
 
 /* ---- arena --------------------------------------------------------------
  * A bump allocator: many small allocations, one release. Reset keeps the
- * first block for reuse. */
+ * first block (and up to pc_arena_set_keep bytes of others) for reuse. */
 typedef struct pc_arena pc_arena_t;
 
 pc_arena_t *pc_arena_new(size_t block_size);
@@ -39,6 +39,15 @@ void *pc_arena_calloc(pc_arena_t *a, size_t count, size_t size);
 int pc_arena_dup(pc_arena_t *a, const void *p, size_t n, pc_str_t *out);
 /* Cap the total bytes this arena may hold (0: no cap). */
 void pc_arena_set_limit(pc_arena_t *a, size_t limit);
+/* Cap the size blocks double up to (default 64 x block_size): a long-lived
+ * arena keeps less slack in its last block. Larger allocations still get a
+ * block of their own. */
+void pc_arena_set_max_block(pc_arena_t *a, size_t max);
+/* Let reset keep up to keep bytes of blocks besides the first (default 0)
+ * and hand them out again before allocating new ones: a reused arena then
+ * costs no malloc, free or first touch of fresh pages per use. Kept blocks
+ * count in pc_arena_used. */
+void pc_arena_set_keep(pc_arena_t *a, size_t keep);
 size_t pc_arena_used(const pc_arena_t *a);
 void pc_arena_reset(pc_arena_t *a);
 void pc_arena_free(pc_arena_t *a);

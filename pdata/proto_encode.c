@@ -11,6 +11,7 @@
  * member even when zero), repeated scalars packed. */
 #include <stdlib.h>
 
+#include "internal.h"
 #include "pdata.h"
 #include "wire.h"
 
@@ -19,6 +20,8 @@ typedef struct {
   size_t cap;
   size_t len; /* bytes written, at buf[cap - len .. cap) */
   bool oom;
+  pc__samples_pb_fn samples_pb; /* NULL: every profile's samples from p->samples */
+  void *samples_ctx;
 } wr_t;
 
 __attribute__((noinline)) static bool grow(wr_t *w, size_t need) {
@@ -299,7 +302,27 @@ static void enc_valuetype(wr_t *w, uint32_t field, const pc_valuetype_t *vt) {
   close_len(w, mark, field);
 }
 
-static void enc_profile(wr_t *w, const pc_profile_t *p) {
+/* A profile's samples fields: pre-encoded bytes when the hook has them. */
+static void enc_samples(wr_t *w, const pc_profile_t *p, uint32_t r, uint32_t s, uint32_t k) {
+  pc_str_t pb = w->samples_pb ? w->samples_pb(w->samples_ctx, r, s, k) : (pc_str_t){0};
+  if (pb.n) {
+    put_bytes(w, pb.p, pb.n);
+    return;
+  }
+  for (uint32_t i = p->n_samples; i-- > 0;) {
+    const pc_sample_t *sm = &p->samples[i];
+    size_t mark = w->len;
+    packed_fixed64(w, 5, sm->timestamps_unix_nano, sm->n_timestamps);
+    packed_i64(w, 4, sm->values, sm->n_values);
+    opt_i32(w, 3, sm->link_index);
+    packed_i32(w, 2, sm->attribute_indices.v, sm->attribute_indices.n);
+    opt_i32(w, 1, sm->stack_index);
+    close_len(w, mark, 2);
+  }
+}
+
+/* Profile k of scope s of resource r. */
+static void enc_profile(wr_t *w, const pc_profile_t *p, uint32_t r, uint32_t s, uint32_t k) {
   packed_i32(w, 11, p->attribute_indices.v, p->attribute_indices.n);
   opt_bytes(w, 10, p->original_payload);
   opt_bytes(w, 9, p->original_payload_format);
@@ -309,20 +332,11 @@ static void enc_profile(wr_t *w, const pc_profile_t *p) {
   if (p->has_period_type) enc_valuetype(w, 5, &p->period_type);
   opt_varint(w, 4, p->duration_nano);
   opt_fixed64(w, 3, p->time_unix_nano);
-  for (uint32_t i = p->n_samples; i-- > 0;) {
-    const pc_sample_t *s = &p->samples[i];
-    size_t mark = w->len;
-    packed_fixed64(w, 5, s->timestamps_unix_nano, s->n_timestamps);
-    packed_i64(w, 4, s->values, s->n_values);
-    opt_i32(w, 3, s->link_index);
-    packed_i32(w, 2, s->attribute_indices.v, s->attribute_indices.n);
-    opt_i32(w, 1, s->stack_index);
-    close_len(w, mark, 2);
-  }
+  enc_samples(w, p, r, s, k);
   if (p->has_sample_type) enc_valuetype(w, 1, &p->sample_type);
 }
 
-static void enc_resource_profiles(wr_t *w, const pc_resource_profiles_t *rp) {
+static void enc_resource_profiles(wr_t *w, const pc_resource_profiles_t *rp, uint32_t r) {
   opt_bytes(w, 3, rp->schema_url);
   for (uint32_t i = rp->n_scopes; i-- > 0;) {
     const pc_scope_profiles_t *sp = &rp->scopes[i];
@@ -330,7 +344,7 @@ static void enc_resource_profiles(wr_t *w, const pc_resource_profiles_t *rp) {
     opt_bytes(w, 3, sp->schema_url);
     for (uint32_t k = sp->n_profiles; k-- > 0;) {
       size_t m2 = w->len;
-      enc_profile(w, &sp->profiles[k]);
+      enc_profile(w, &sp->profiles[k], r, i, k);
       close_len(w, m2, 2);
     }
     if (sp->has_scope) {
@@ -348,17 +362,41 @@ static void enc_resource_profiles(wr_t *w, const pc_resource_profiles_t *rp) {
 }
 
 int pc_proto_encode(const pc_request_t *req, pc_buf_t *out) {
-  wr_t w = {0};
+  return pc__proto_encode_ex(req, NULL, NULL, 0, out);
+}
+
+/* Hand the writer's bytes to out: moved to the front and adopted when out is
+ * empty (no second buffer of the whole encoding), else appended. */
+static int finish(wr_t *w, pc_buf_t *out) {
+  if (w->oom) return PC_ENOMEM;
+  if (!w->len) return 0;
+  if (out->n == 0 && out->cap < w->cap) {
+    memmove(w->buf, w->buf + w->cap - w->len, w->len);
+    free(out->p);
+    *out = (pc_buf_t){w->buf, w->len, w->cap};
+    w->buf = NULL;
+    return 0;
+  }
+  return pc_buf_append(out, w->buf + w->cap - w->len, w->len);
+}
+
+int pc__proto_encode_ex(const pc_request_t *req, pc__samples_pb_fn samples_pb, void *ctx,
+                        size_t size_hint, pc_buf_t *out) {
+  wr_t w = {.samples_pb = samples_pb, .samples_ctx = ctx};
+  if (size_hint) { /* exact: no doubling slack when the hint holds */
+    if (!(w.buf = malloc(size_hint))) return PC_ENOMEM;
+    w.cap = size_hint;
+  }
   if (req->has_dictionary) {
     enc_dictionary(&w, &req->dict);
     close_len(&w, 0, 2);
   }
   for (uint32_t i = req->n_resources; i-- > 0;) {
     size_t mark = w.len;
-    enc_resource_profiles(&w, &req->resources[i]);
+    enc_resource_profiles(&w, &req->resources[i], i);
     close_len(&w, mark, 1);
   }
-  int rc = w.oom ? PC_ENOMEM : w.len ? pc_buf_append(out, w.buf + w.cap - w.len, w.len) : 0;
+  int rc = finish(&w, out);
   free(w.buf);
   return rc;
 }

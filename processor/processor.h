@@ -7,11 +7,12 @@
  *   send_batch_max_size 0 = no cap, timeout 200ms; sizes count samples) plus
  *   profcol's send_batch_max_bytes, default 8MiB: a cap on the batch's
  *   protobuf size (an upper estimate), well under the 64 MiB an OTLP server
- *   takes by default; a batch in memory is about 3x its encoding
- *   (bench/bench_merge), so about 25 MB at the cap. When the next consumer
- *   answers PC_EAGAIN the batch is kept and retried on the timer, and new
- *   data is refused with PC_EAGAIN meanwhile: nothing acknowledged is
- *   dropped.
+ *   takes by default. While it fills, a batch's builder holds about 1.9x
+ *   its encoding (bench/bench_merge); handing it on decodes its samples
+ *   for the next consumer, about 1.7x more: about 30 MB at the cap. When
+ *   the next consumer answers PC_EAGAIN the batch is kept and retried on
+ *   the timer, and new data is refused with PC_EAGAIN meanwhile: nothing
+ *   acknowledged is dropped.
  * dedup: rebuilds each request's dictionary (every entry once, unreferenced
  *   entries dropped) and passes it on, for pipelines without batch. */
 #ifndef PC_PROCESSOR_H

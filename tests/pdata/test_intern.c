@@ -33,9 +33,29 @@ static void assert_clean_batch(const pc_request_t *req, const char *ctx) {
   ck_assert_int_eq(memcmp(req->dict.links[0].span_id.p, zeros, 8), 0);
 }
 
+/* pc_builder_encode, from the encoded samples, writes exactly what
+ * pc_proto_encode writes for the tree pc_builder_request hands out, into an
+ * empty buffer (which adopts the encoder's) and after existing bytes. */
+static void assert_encode_same(pc_builder_t *b) {
+  pc_buf_t direct = {0}, after = {0}, tree = {0};
+  ck_assert_int_eq(pc_builder_encode(b, &direct), 0);
+  ck_assert_int_eq(pc_buf_append(&after, "xyz", 3), 0);
+  ck_assert_int_eq(pc_builder_encode(b, &after), 0);
+  ck_assert_int_eq(pc_proto_encode(pc_builder_request(b), &tree), 0);
+  ck_assert_uint_eq(direct.n, tree.n);
+  ck_assert_uint_eq(after.n, tree.n + 3);
+  ck_assert(tree.n == 0 || memcmp(direct.p, tree.p, tree.n) == 0);
+  ck_assert(memcmp(after.p, "xyz", 3) == 0);
+  ck_assert(tree.n == 0 || memcmp(after.p + 3, tree.p, tree.n) == 0);
+  pc_buf_free(&direct);
+  pc_buf_free(&after);
+  pc_buf_free(&tree);
+}
+
 /* The merged request passes validation, encodes within the builder's size
  * bound, and decodes back to the same samples. */
 static void assert_roundtrip(pc_builder_t *b, const pc_mat_t *want, const char *ctx) {
+  assert_encode_same(b);
   pc_request_t *out = pc_builder_request(b);
   pc_request_t copy = *out; /* validation may drop profiles: check a copy */
   pc_err_t err = {0};
@@ -87,6 +107,10 @@ static void merge_and_check(pc_builder_t *b, const pc_request_t *const *reqs, si
   }
   pc_mat_sort(&want);
   const pc_request_t *out = pc_builder_request(b);
+  pc_builder_mem_t mem;
+  pc_builder_mem_detail(b, &mem); /* the tree replaced the encoded samples */
+  ck_assert_uint_eq(mem.samples, 0);
+  ck_assert_uint_eq(mem.total, pc_builder_mem(b));
   pc_mat_t got = pc_mat_of(out);
   assert_mat_eq(&want, &got, ctx);
   assert_clean_batch(out, ctx);
@@ -120,6 +144,27 @@ static void table_sizes(const pc_request_t *req, uint32_t out[7]) {
 }
 
 /* ---- tests --------------------------------------------------------------------- */
+
+/* pc_arena_set_keep: reset keeps blocks up to the byte budget and hands them
+ * out again before allocating; what they held is rewritten, not leaked. */
+START_TEST(arena_keeps_blocks_for_reuse) {
+  pc_arena_t *a = pc_arena_new(1024);
+  pc_arena_set_max_block(a, 1024);
+  pc_arena_set_keep(a, 4096);
+  for (int i = 0; i < 10; i++) memset(pc_arena_alloc(a, 1000), i, 1000);
+  ck_assert_uint_eq(pc_arena_used(a), 10 * 1024);
+  pc_arena_reset(a);
+  ck_assert_uint_eq(pc_arena_used(a), 1024 + 4096); /* the first + 4 kept */
+  for (int i = 0; i < 5; i++) memset(pc_arena_alloc(a, 1000), 0xee, 1000);
+  ck_assert_uint_eq(pc_arena_used(a), 1024 + 4096); /* all from kept blocks */
+  memset(pc_arena_alloc(a, 1000), 0xee, 1000);
+  ck_assert_uint_eq(pc_arena_used(a), 6 * 1024); /* then a new one */
+  memset(pc_arena_alloc(a, 3000), 1, 3000); /* larger than a block: its own */
+  pc_arena_reset(a);
+  ck_assert_uint_le(pc_arena_used(a), 1024 + 4096);
+  pc_arena_free(a);
+}
+END_TEST
 
 START_TEST(rich_request_merged_three_times) {
   pc_arena_t *a = pc_arena_new(0);
@@ -343,6 +388,7 @@ START_TEST(ranges_split_a_request_exactly) {
       for (uint64_t first = 0; first < total || (first == 0 && total == 0); first += c) {
         ck_assert_int_eq(pc_builder_add_range(part, &q, first, c, 0, &err), 0);
         ck_assert_int_eq(pc_builder_add_range(whole, &q, first, c, 0, &err), 0);
+        if (first == 0) assert_encode_same(part); /* before its first request */
         ck_assert_uint_le(pc_builder_stats(part)->samples, c);
         assert_clean_batch(pc_builder_request(part), "part");
         pc_mat_add(&got, pc_builder_request(part));
@@ -398,6 +444,7 @@ START_TEST(byte_cap_rolls_back) {
       pc_mat_free(&got);
       assert_clean_batch(pc_builder_request(b), "after rollback");
       ck_assert_uint_eq(pc_builder_request(b)->n_resources, before.resources);
+      assert_encode_same(b);
     }
     /* And the builder still works: the same request merges without a cap. */
     ck_assert_int_eq(pc_builder_add(b, &q2, &err), 0);
@@ -406,6 +453,7 @@ START_TEST(byte_cap_rolls_back) {
     pc_mat_t got = pc_mat_of(pc_builder_request(b));
     assert_mat_eq(&want, &got, "after retry");
     assert_clean_batch(pc_builder_request(b), "after retry");
+    assert_encode_same(b);
     pc_mat_free(&got);
     pc_mat_free(&want);
     pc_builder_free(b);
@@ -499,6 +547,7 @@ END_TEST
 
 TCase *pc_test_intern_tcase(void) {
   TCase *tc = tcase_create("intern");
+  tcase_add_test(tc, arena_keeps_blocks_for_reuse);
   tcase_add_test(tc, rich_request_merged_three_times);
   tcase_add_test(tc, rewritten_dictionaries_merge_to_the_same_tables);
   tcase_add_test(tc, random_merges_keep_every_sample);
