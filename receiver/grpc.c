@@ -62,6 +62,9 @@ enum {
 #define MAX_METADATA (2 * MAX_HEADER_LIST) /* include_metadata, encoded: a guard behind it */
 #define ARENA_FACTOR 16            /* as otlp.c: decoded pdata vs message bytes */
 #define ARENA_MIN ((size_t)16 << 20)
+#define ARENA_KEEP ((size_t)2 << 20) /* arena bytes kept for the next message */
+#define SPARE_JOBS 4                 /* finished jobs' arenas and buffers kept */
+#define SPARE_PLAIN_CAP ((size_t)1 << 20) /* a larger decompression buffer is freed */
 #define INLINE_MAX ((size_t)128 << 10) /* larger messages are decoded in a thread */
 #define MAX_PING_STRIKES 2         /* grpc-go's maxPingStrikes */
 #define ACCEPT_ENCODINGS "identity,gzip,deflate,zstd"
@@ -211,6 +214,14 @@ struct pc_grpc_server {
   pc_arena_t *arena;             /* for messages decoded on the loop, one at a time */
   pc_buf_t plain;                /* ... and their decompressed bytes */
   uint32_t n_jobs;               /* in the thread pool; closing waits for them */
+  /* Arenas and decompression buffers of finished jobs, for the next ones:
+   * mapping them afresh for every large message cost more in page faults
+   * than the decode itself saves (bench/README.md). */
+  struct spare {
+    pc_arena_t *arena;
+    pc_buf_t plain;
+  } spares[SPARE_JOBS];
+  uint32_t n_spares;
 };
 
 static void conn_close(conn_t *c, const char *why);
@@ -637,10 +648,31 @@ static uint64_t announced_size(pc_encoding_t enc, const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* A job's arena and decompression buffer, from the spares or new. */
+static void job_take_spare(pc_grpc_server_t *g, job_t *j) {
+  if (g->n_spares) {
+    struct spare *sp = &g->spares[--g->n_spares];
+    j->arena = sp->arena;
+    j->plain = sp->plain;
+    return;
+  }
+  j->arena = pc_arena_new(0);
+  size_t lim = g->max_msg * ARENA_FACTOR;
+  pc_arena_set_limit(j->arena, lim < ARENA_MIN ? ARENA_MIN : lim);
+  pc_arena_set_keep(j->arena, ARENA_KEEP);
+}
+
 static void job_free(job_t *j) {
+  pc_grpc_server_t *g = j->g;
   pc_buf_free(&j->body);
-  pc_buf_free(&j->plain);
-  pc_arena_free(j->arena);
+  if (g->n_spares < SPARE_JOBS && j->plain.cap <= SPARE_PLAIN_CAP) {
+    pc_arena_reset(j->arena);
+    j->plain.n = 0;
+    g->spares[g->n_spares++] = (struct spare){j->arena, j->plain};
+  } else {
+    pc_buf_free(&j->plain);
+    pc_arena_free(j->arena);
+  }
   free(j);
 }
 
@@ -670,10 +702,8 @@ static void job_queue(stream_t *st, pc_encoding_t enc) {
   job_t *j = pc_xcalloc(1, sizeof *j);
   *j = (job_t){.g = g, .st = st, .traces = stream_route(st) == ROUTE_TRACES, .enc = enc,
                .limit = g->max_msg, .max_msg = g->max_msg,
-               .max_mib = g->cfg.max_recv_msg_size_mib, .body = st->body,
-               .arena = pc_arena_new(0)};
-  size_t lim = g->max_msg * ARENA_FACTOR;
-  pc_arena_set_limit(j->arena, lim < ARENA_MIN ? ARENA_MIN : lim);
+               .max_mib = g->cfg.max_recv_msg_size_mib, .body = st->body};
+  job_take_spare(g, j);
   st->body = (pc_buf_t){0};
   st->job = j;
   g->n_jobs++;
@@ -1146,6 +1176,7 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   g->arena = pc_arena_new(0);
   size_t lim = g->max_msg * ARENA_FACTOR;
   pc_arena_set_limit(g->arena, lim < ARENA_MIN ? ARENA_MIN : lim);
+  pc_arena_set_keep(g->arena, ARENA_KEEP); /* reused for every inline message */
   return g;
 }
 
@@ -1240,6 +1271,11 @@ void pc__grpc_close(pc_grpc_server_t *g, uint64_t deadline_ms, pc_done_cb done, 
 
 void pc__grpc_free(pc_grpc_server_t *g) {
   if (!g) return;
+  while (g->n_spares) {
+    struct spare *sp = &g->spares[--g->n_spares];
+    pc_arena_free(sp->arena);
+    pc_buf_free(&sp->plain);
+  }
   pc_arena_free(g->arena);
   pc_buf_free(&g->plain);
   free(g->cfg.endpoint);
