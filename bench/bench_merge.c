@@ -219,6 +219,18 @@ static void print_tables(const ctx_t *c, const pc_request_t *out, size_t out_byt
          ", samples %" PRIu64 " -> %" PRIu64 "\n",
          in_resources, out->n_resources, profiles, pc_request_profile_count(out), samples,
          pc_request_sample_count(out));
+  /* The issue's first target: no table of the batch holds an entry twice
+   * (pc_pdata_stats compares entries by content), nor one nothing uses. */
+  pc_stats_t st;
+  if (pc_pdata_stats(out, &st) == 0) {
+    uint64_t dup = 0, unref = 0;
+    for (int t = 0; t < N_TABLES; t++) {
+      dup += st.tables[t].duplicates;
+      unref += st.tables[t].unreferenced;
+    }
+    printf("batch tables: %" PRIu64 " duplicate and %" PRIu64 " unreferenced entries in all\n",
+           dup, unref);
+  }
 }
 
 /* ---- memory -------------------------------------------------------------------------- */
