@@ -452,7 +452,6 @@ static int32_t first_string(pc_builder_t *b, int32_t i);
 static int32_t first_function(pc_builder_t *b, int32_t i);
 static int32_t first_mapping(pc_builder_t *b, int32_t i);
 static int32_t first_attr(pc_builder_t *b, int32_t i);
-static int32_t first_location(pc_builder_t *b, int32_t i);
 static int32_t first_stack(pc_builder_t *b, int32_t i);
 static int32_t first_link(pc_builder_t *b, int32_t i);
 
@@ -470,7 +469,7 @@ DEFINE_MAP(string, T_STRING)
 DEFINE_MAP(function, T_FUNCTION)
 DEFINE_MAP(mapping, T_MAPPING)
 DEFINE_MAP(attr, T_ATTR)
-DEFINE_MAP(location, T_LOCATION)
+/* Locations are mapped in bulk, a stack at a time (map_stack_locations). */
 DEFINE_MAP(stack, T_STACK)
 DEFINE_MAP(link, T_LINK)
 #undef DEFINE_MAP
@@ -851,12 +850,6 @@ static int32_t location_intern(pc_builder_t *b, int32_t i, bool nonzero, uint32_
   b->st.out_bytes += location_size(o);
   *sl = (slot_t){h, idx};
   return (int32_t)idx;
-}
-
-static int32_t first_location(pc_builder_t *b, int32_t i) {
-  uint32_t h = 0;
-  bool nonzero = location_hash(b, i, &h);
-  return location_intern(b, i, nonzero, h);
 }
 
 /* ---- stacks ------------------------------------------------------------------------ */
