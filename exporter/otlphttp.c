@@ -29,9 +29,11 @@
  * grpc-encoding, each body prefixed with gRPC's 5 bytes when it is queued.
  * The outcome is grpc-status from the trailers (or a trailers-only answer),
  * read by the header callback; which codes are retried is in grpcwire.c,
- * and a RetryInfo delay plays the part of Retry-After. TLS is not spoken
- * yet: create refuses https:// and asks for tls.insecure or http://. */
+ * and a RetryInfo delay plays the part of Retry-After. As in the Collector,
+ * host:port means TLS (HTTP/2 by ALPN) unless tls.insecure: true. TLS, for
+ * both, is libcurl's (OpenSSL) with the Collector's tls keys. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -69,6 +71,8 @@ typedef struct {
   uint64_t queue_max_bytes;
   char *storage;
   bool tls_insecure; /* otlp */
+  bool tls_skip_verify;
+  char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_min_version;
   char *authenticator;
 } otlphttp_cfg_t;
 
@@ -111,6 +115,25 @@ static const pc_opt_t queue_opts[] = {
     PC_OPT_TABLE_END,
 };
 
+/* The Collector's configtls client keys. */
+static const pc_opt_t tls_opts[] = {
+    PC_OPT_BOOLEAN("insecure", "false", otlphttp_cfg_t, tls_insecure,
+                   "otlp: speak cleartext HTTP/2 (h2c) to a host:port endpoint instead of TLS "
+                   "(otlphttp: the URL's scheme decides)"),
+    PC_OPT_BOOLEAN("insecure_skip_verify", "false", otlphttp_cfg_t, tls_skip_verify,
+                   "do not verify the server's certificate and name (tests only)"),
+    PC_OPT_STR("ca_file", NULL, otlphttp_cfg_t, tls_ca_file,
+               "PEM file of the CAs that sign the server's certificate (default: the "
+               "system's)"),
+    PC_OPT_STR("cert_file", NULL, otlphttp_cfg_t, tls_cert_file,
+               "PEM client certificate, for mutual TLS (with key_file)"),
+    PC_OPT_STR("key_file", NULL, otlphttp_cfg_t, tls_key_file,
+               "PEM private key of cert_file"),
+    PC_OPT_STR("min_version", "1.2", otlphttp_cfg_t, tls_min_version,
+               "oldest TLS version accepted: 1.0, 1.1, 1.2 or 1.3"),
+    PC_OPT_TABLE_END,
+};
+
 static const pc_opt_t otlphttp_opts[] = {
     PC_OPT_STR("endpoint", NULL, otlphttp_cfg_t, endpoint,
                "base URL; " PROFILES_PATH " or " TRACES_PATH " is appended"),
@@ -127,16 +150,9 @@ static const pc_opt_t otlphttp_opts[] = {
     PC_OPT_BYTES("max_request_body_size", "64MiB", otlphttp_cfg_t, max_body, 256,
                  (int64_t)1 << 31,
                  "profcol: split batches so no request body exceeds this before compression"),
+    PC_OPT_SECTION("tls", tls_opts, "transport security for https:// endpoints"),
     PC_OPT_SECTION("retry_on_failure", retry_opts, "retries with exponential backoff"),
     PC_OPT_SECTION("sending_queue", queue_opts, "the queue between the pipeline and the backend"),
-    PC_OPT_TABLE_END,
-};
-
-/* otlp: the Collector's keys for its gRPC exporter. */
-static const pc_opt_t tls_opts[] = {
-    PC_OPT_BOOLEAN("insecure", "false", otlphttp_cfg_t, tls_insecure,
-                   "speak cleartext HTTP/2 (h2c); must be true unless endpoint is http://, "
-                   "as TLS is not supported yet"),
     PC_OPT_TABLE_END,
 };
 
@@ -151,7 +167,7 @@ static const pc_opt_t otlp_opts[] = {
     PC_OPT_BYTES("max_request_body_size", "64MiB", otlphttp_cfg_t, max_body, 256,
                  (int64_t)1 << 31,
                  "profcol: split batches so no message exceeds this before compression"),
-    PC_OPT_SECTION("tls", tls_opts, "transport security"),
+    PC_OPT_SECTION("tls", tls_opts, "transport security (TLS unless insecure: true)"),
     PC_OPT_SECTION("retry_on_failure", retry_opts, "retries with exponential backoff"),
     PC_OPT_SECTION("sending_queue", queue_opts, "the queue between the pipeline and the backend"),
     PC_OPT_TABLE_END,
@@ -209,6 +225,10 @@ struct otlphttp {
   uint32_t num_consumers;
   uint64_t queue_items, queue_bytes;
   char *storage_id;
+  /* tls: NULL or copies of the files; ssl_version a CURL_SSLVERSION_* */
+  char *ca_file, *cert_file, *key_file;
+  bool skip_verify;
+  long ssl_version;
   char *auth_id;            /* auth.authenticator, or NULL */
   pc_err_t auth_missing;    /* what start says when it names no extension (file:line:col) */
   const pc__headers_setter_t *hs; /* found in start */
@@ -336,19 +356,16 @@ static int resolve_grpc_urls(otlphttp_t *x, const otlphttp_cfg_t *c,
   const pc_cfg_node_t *at = node_at(args->cfg, NULL, "endpoint");
   const char *ep = c->endpoint ? c->endpoint : "";
   if (!ep[0]) return pc_cfg_error(err, args->cfg, PC_EINVAL, "set endpoint (e.g. backend:4317)");
-  if (!strncmp(ep, "https://", 8))
-    return pc_cfg_error(err, at, PC_EINVAL, "TLS is not supported yet by the otlp exporter: "
-                        "use http://host:port or host:port with tls.insecure: true");
-  bool http = !strncmp(ep, "http://", 7);
-  if (!http && strstr(ep, "://"))
-    return pc_cfg_error(err, at, PC_EINVAL, "expected host:port or http://host:port, got \"%s\"",
+  /* As the Collector: host:port is TLS unless tls.insecure; a scheme, when
+   * given, decides. */
+  bool has_scheme = !strncmp(ep, "http://", 7) || !strncmp(ep, "https://", 8);
+  if (!has_scheme && strstr(ep, "://"))
+    return pc_cfg_error(err, at, PC_EINVAL,
+                        "expected host:port, http://host:port or https://host:port, got \"%s\"",
                         ep);
-  if (!http && !c->tls_insecure)
-    return pc_cfg_error(err, at, PC_EINVAL, "\"%s\" would mean TLS, which the otlp exporter "
-                        "does not speak yet: set tls.insecure: true for cleartext HTTP/2 (h2c) "
-                        "or write http://%s", ep, ep);
   char base[1024];
-  snprintf(base, sizeof base, "%s%s", http ? "" : "http://", ep);
+  snprintf(base, sizeof base, "%s%s", has_scheme ? "" : c->tls_insecure ? "http://" : "https://",
+           ep);
   x->profiles_url = join_url(base, GRPC_PROFILES_PATH);
   x->traces_url = join_url(base, GRPC_TRACES_PATH);
   return 0;
@@ -374,9 +391,48 @@ static int resolve_auth(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
   return 0;
 }
 
+/* A tls file key: readable now, so a typo is a config error with its
+ * place rather than a TLS failure on every try. */
+static int tls_file(const pc_create_args_t *args, const char *key, const char *path,
+                    char **out, pc_err_t *err) {
+  if (!path || !path[0]) return 0;
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return pc_cfg_error(err, node_at(args->cfg, "tls", key), PC_EINVAL, "cannot read %s: %s",
+                        path, strerror(errno));
+  fclose(f);
+  *out = xstrdup(path);
+  return 0;
+}
+
+static int resolve_tls(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_t *args,
+                       pc_err_t *err) {
+  static const struct {
+    const char *name;
+    long curl;
+  } versions[] = {{"1.0", CURL_SSLVERSION_TLSv1_0}, {"1.1", CURL_SSLVERSION_TLSv1_1},
+                  {"1.2", CURL_SSLVERSION_TLSv1_2}, {"1.3", CURL_SSLVERSION_TLSv1_3}};
+  x->ssl_version = -1;
+  for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++)
+    if (!strcmp(c->tls_min_version, versions[i].name)) x->ssl_version = versions[i].curl;
+  if (x->ssl_version < 0)
+    return pc_cfg_error(err, node_at(args->cfg, "tls", "min_version"), PC_EINVAL,
+                        "expected 1.0, 1.1, 1.2 or 1.3, got \"%s\"", c->tls_min_version);
+  bool cert = c->tls_cert_file && c->tls_cert_file[0], key = c->tls_key_file && c->tls_key_file[0];
+  if (cert != key)
+    return pc_cfg_error(err, node_at(args->cfg, "tls", cert ? "cert_file" : "key_file"),
+                        PC_EINVAL, "cert_file and key_file go together (mutual TLS)");
+  x->skip_verify = c->tls_skip_verify;
+  int rc = tls_file(args, "ca_file", c->tls_ca_file, &x->ca_file, err);
+  if (!rc) rc = tls_file(args, "cert_file", c->tls_cert_file, &x->cert_file, err);
+  if (!rc) rc = tls_file(args, "key_file", c->tls_key_file, &x->key_file, err);
+  return rc;
+}
+
 static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_t *args,
                    pc_err_t *err) {
   int rc = x->grpc ? resolve_grpc_urls(x, c, args, err) : resolve_urls(x, c, args, err);
+  if (!rc) rc = resolve_tls(x, c, args, err);
   if (rc) return rc;
   if (!strcmp(c->compression, "gzip")) x->enc = PC_ENC_GZIP;
   else if (!strcmp(c->compression, "zstd")) x->enc = PC_ENC_ZSTD;
@@ -1226,9 +1282,22 @@ static int easy_setup(slot_t *s) {
   curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)x->timeout_ms);
   curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "profcol");
   curl_easy_setopt(s->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, x->grpc ? "http" : "http,https");
+  curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(s->easy, CURLOPT_SSLVERSION, x->ssl_version);
+  if (x->ca_file) curl_easy_setopt(s->easy, CURLOPT_CAINFO, x->ca_file);
+  if (x->cert_file) {
+    curl_easy_setopt(s->easy, CURLOPT_SSLCERT, x->cert_file);
+    curl_easy_setopt(s->easy, CURLOPT_SSLKEY, x->key_file);
+  }
+  if (x->skip_verify) {
+    curl_easy_setopt(s->easy, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(s->easy, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   if (x->grpc) {
-    curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    /* h2c with prior knowledge; over TLS, HTTP/2 negotiated by ALPN. */
+    bool tls = x->profiles_url && !strncmp(x->profiles_url, "https://", 8);
+    curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION,
+                     (long)(tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
     /* libcurl 7.88 (Debian 12) cannot start a second stream on a
      * prior-knowledge HTTP/2 connection (it fails with CURLE_HTTP2 or sends
      * nothing), so every call gets its own connection. */
@@ -1396,6 +1465,9 @@ static void otlphttp_destroy(void *self) {
   free(x->profiles_url);
   free(x->traces_url);
   free(x->storage_id);
+  free(x->ca_file);
+  free(x->cert_file);
+  free(x->key_file);
   free(x->auth_id);
   pc_buf_free(&x->scratch);
   if (x->curl_global) curl_global_cleanup();

@@ -11,7 +11,7 @@ pkgs=(
   libuv1-dev node-llhttp nanopb libnanopb-dev protobuf-compiler python3-protobuf
   libzstd-dev zlib1g-dev libdeflate-dev libyaml-dev libxxhash-dev libjansson-dev
   libcurl4-openssl-dev libnghttp2-dev libssl-dev
-  check zstd gzip curl
+  check zstd gzip curl openssl
   python3-grpcio python3-grpc-tools
 )
 if [[ "${1:-}" == "--bench" ]]; then

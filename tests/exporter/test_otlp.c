@@ -309,9 +309,13 @@ static void refused(const char *yaml, const char *want) {
 }
 
 START_TEST(config_errors) {
-  refused("endpoint: https://backend:4317\n", "TLS is not supported");
-  refused("endpoint: backend:4317\n", "tls.insecure: true");
   refused("endpoint: ftp://backend:4317\n", "host:port");
+  refused("endpoint: backend:4317\ntls:\n  min_version: \"1.4\"\n",
+          "expected 1.0, 1.1, 1.2 or 1.3, got \"1.4\"");
+  refused("endpoint: backend:4317\ntls:\n  cert_file: /etc/hostname\n",
+          "cert_file and key_file go together");
+  refused("endpoint: backend:4317\ntls:\n  ca_file: /nonexistent/ca.pem\n",
+          "tls.ca_file: cannot read /nonexistent/ca.pem");
   refused("tls:\n  insecure: true\n", "set endpoint");
   refused("endpoint: http://b:1\ncompression: br\n", "gzip, zstd or none");
   refused("endpoint: http://b:1\nheaders:\n  grpc-timeout: 1S\n", "reserved by gRPC");
@@ -422,7 +426,16 @@ typedef struct {
 
 /* Start grpc_server.py answering code to the first fail calls (with a
  * RetryInfo of retry_s seconds when > 0) and OK after; wait for its port. */
+static void pysrv_start_tls(pysrv_t *s, int fail, const char *code, int retry_s,
+                            const char *cert, const char *key);
+
 static void pysrv_start(pysrv_t *s, int fail, const char *code, int retry_s) {
+  pysrv_start_tls(s, fail, code, retry_s, NULL, NULL);
+}
+
+/* With cert and key (PEM files), the server speaks TLS only. */
+static void pysrv_start_tls(pysrv_t *s, int fail, const char *code, int retry_s,
+                            const char *cert, const char *key) {
   const char *root = getenv("PC_SOURCE_ROOT");
   ck_assert_msg(root != NULL, "PC_SOURCE_ROOT is not set (run through meson test)");
   s->dir = fx_tempdir();
@@ -434,7 +447,14 @@ static void pysrv_start(pysrv_t *s, int fail, const char *code, int retry_s) {
   snprintf(retry_s_s, sizeof retry_s_s, "%d", retry_s);
   char *argv[] = {PYTHON, script, "--proto-root", protos, "--out", s->dir,
                   "--port-file", port_file, "--fail", fail_s, "--code", (char *)code,
-                  "--retry-delay", retry_s_s, "--lifetime", "60", NULL};
+                  "--retry-delay", retry_s_s, "--lifetime", "60", NULL, NULL, NULL, NULL, NULL};
+  if (cert) {
+    size_t n = sizeof argv / sizeof argv[0] - 5;
+    argv[n] = "--tls-cert";
+    argv[n + 1] = (char *)cert;
+    argv[n + 2] = "--tls-key";
+    argv[n + 3] = (char *)key;
+  }
   int rc = posix_spawn(&s->pid, PYTHON, NULL, NULL, argv, environ);
   ck_assert_msg(rc == 0, "cannot run %s: %s", PYTHON, strerror(rc));
   s->port = 0;
@@ -540,6 +560,66 @@ static void grpcio_fail_then_ok(int n_fail, int retry_s, const char *compression
   pysrv_stop(&s);
 }
 
+/* ---- TLS ------------------------------------------------------------------------- */
+
+/* A self-signed certificate for 127.0.0.1 and localhost, made by the
+ * openssl command into dir (cert.pem, key.pem). */
+static void make_cert(const char *dir) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+           "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout %s/key.pem "
+           "-out %s/cert.pem >/dev/null 2>&1", dir, dir);
+  ck_assert_msg(system(cmd) == 0, "openssl could not make a certificate (%s)", cmd);
+}
+
+/* host:port without tls.insecure is TLS, as in the Collector: the backend's
+ * certificate is verified against tls.ca_file; with the system's CAs it is
+ * refused (nothing is sent, the batch waits for a retry); with
+ * insecure_skip_verify it is taken. */
+START_TEST(grpcio_over_tls) {
+  char *certs = fx_tempdir();
+  make_cert(certs);
+  char cert[1024], key[1024];
+  snprintf(cert, sizeof cert, "%s/cert.pem", certs);
+  snprintf(key, sizeof key, "%s/key.pem", certs);
+  pysrv_t s;
+  pysrv_start_tls(&s, 0, "UNAVAILABLE", 0, cert, key);
+
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t",
+          "endpoint: 127.0.0.1:%d\ntls:\n  ca_file: %s\n" RETRY_FAST, s.port, cert);
+  consume_ids(&fx, 21, 2);
+  wait_for(&fx, sent_at_least, 2, 20000, "sent over TLS");
+  ck_assert_uint_eq(stats(&fx).failed_attempts, 0);
+  fx_close(&fx, 2000);
+  char codes[8][32];
+  ck_assert_int_eq(pysrv_calls(&s, codes, 8), 2);
+  ck_assert_uint_eq(pysrv_check_call(&s, 0) + pysrv_check_call(&s, 1), 21 + 22);
+
+  /* Without the CA: the handshake fails, every try, and nothing arrives. */
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: https://127.0.0.1:%d\n" RETRY_FAST,
+          s.port);
+  consume_ids(&fx, 23, 1);
+  wait_for(&fx, failed_at_least, 2, 10000, "failed TLS attempts");
+  ck_assert_uint_eq(stats(&fx).sent_batches, 0);
+  fx_close(&fx, 500);
+  ck_assert_int_eq(pysrv_calls(&s, codes, 8), 2);
+
+  /* Told not to verify: taken. */
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t",
+          "endpoint: 127.0.0.1:%d\ntls:\n  insecure_skip_verify: true\n" RETRY_FAST, s.port);
+  consume_ids(&fx, 24, 1);
+  wait_for(&fx, sent_at_least, 1, 20000, "sent without verification");
+  fx_close(&fx, 2000);
+  ck_assert_int_eq(pysrv_calls(&s, codes, 8), 3);
+  ck_assert_uint_eq(pysrv_check_call(&s, 2), 24);
+  pysrv_stop(&s);
+  fx_rmtree(certs);
+  free(certs);
+}
+END_TEST
+
 START_TEST(grpcio_unavailable_retry_info) { grpcio_fail_then_ok(2, 1, "gzip", 3); }
 END_TEST
 
@@ -577,6 +657,7 @@ TCase *pc_test_otlp_grpcio_tcase(void) {
   TCase *tc = tcase_create("otlp-grpcio");
   tcase_set_timeout(tc, 90);
   tcase_add_test(tc, grpcio_unavailable_retry_info);
+  tcase_add_test(tc, grpcio_over_tls);
   tcase_add_test(tc, grpcio_unavailable_backoff);
   tcase_add_test(tc, grpcio_invalid_argument_not_retried);
   return tc;

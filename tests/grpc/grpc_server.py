@@ -17,7 +17,8 @@ OUT/NNN.bin (its metadata, "key: value" a line, to OUT/NNN.md) and a line
 "NNN CODE BYTES parsed|unparsable:ERROR timeout=T" appended to OUT/calls.log
 before the answer goes out, so a client that saw the answer can read them
 all; T is the seconds left of the call's deadline (the client's
-grpc-timeout, as grpcio reads it) or "none". The listening port
+grpc-timeout, as grpcio reads it) or "none". With --tls-cert and --tls-key it
+serves TLS (HTTP/2 by ALPN) instead of cleartext. The listening port
 (bound on 127.0.0.1, chosen by the kernel) is written to --port-file once the
 server accepts connections. Exits on SIGTERM, or after --lifetime seconds.
 """
@@ -63,6 +64,8 @@ def main():
     ap.add_argument("--code", default="UNAVAILABLE", help="a grpc.StatusCode name")
     ap.add_argument("--retry-delay", type=int, default=0, help="RetryInfo seconds, 0: none")
     ap.add_argument("--lifetime", type=float, default=120)
+    ap.add_argument("--tls-cert", help="PEM certificate: serve TLS only (with --tls-key)")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     a = ap.parse_args()
     code = grpc.StatusCode[a.code]
 
@@ -122,7 +125,12 @@ def main():
         SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(export)})
     from concurrent import futures
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=(handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
+    if a.tls_cert:
+        with open(a.tls_key, "rb") as k, open(a.tls_cert, "rb") as c:
+            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+        port = server.add_secure_port("127.0.0.1:0", creds)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
     if port <= 0:
         fail("cannot bind 127.0.0.1:0")
     server.start()
