@@ -835,6 +835,21 @@ static bool stream_too_big(stream_t *st) {
   return len > g->max_msg || st->body.n > 5 + g->max_msg;
 }
 
+/* Once the 5-byte prefix is in, make room for the whole message at once
+ * rather than doubling through a dozen reallocs and copies. At most the
+ * stream's window: a client cannot send more before it is answered, so a
+ * prefix that lies costs no more than the window anyway. */
+static void body_presize(stream_t *st, const pc_grpc_server_t *g) {
+  const uint8_t *b = st->body.p;
+  size_t len = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
+  size_t want = 5 + min_sz(len, min_sz(g->max_msg, g->stream_win));
+  if (want <= st->body.cap) return;
+  uint8_t *p = realloc(st->body.p, want);
+  if (!p) pc_oom();
+  st->body.p = p;
+  st->body.cap = want;
+}
+
 static int ng_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
                       size_t len, void *ud) {
   stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
@@ -846,7 +861,9 @@ static int ng_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint
   /* The stream window bounds it too; this keeps a lying client out. */
   size_t room = g->max_msg + 5 + 1 - min_sz(st->body.n, g->max_msg + 5 + 1);
   size_t take = min_sz(len, room);
+  size_t had = st->body.n;
   if (pc_buf_append(&st->body, data, take)) pc_oom();
+  if (had < 5 && st->body.n >= 5) body_presize(st, g);
   st->unconsumed += len;
   if (stream_too_big(st)) {
     answer_error(st, ST_RESOURCE_EXHAUSTED, 0,
