@@ -179,3 +179,12 @@ void fx_rmtree(const char *dir) {
   closedir(d);
   rmdir(dir);
 }
+
+void fx_make_cert(const char *dir) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+           "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout %s/key.pem "
+           "-out %s/cert.pem >/dev/null 2>&1", dir, dir);
+  ck_assert_msg(system(cmd) == 0, "openssl could not make a certificate (%s)", cmd);
+}

@@ -54,5 +54,8 @@ void fx_decode(const char *content_type, const char *content_encoding, const uin
 /* A fresh empty directory under $TMPDIR (or /tmp); caller frees the string. */
 char *fx_tempdir(void);
 void fx_rmtree(const char *dir);
+/* A self-signed certificate for 127.0.0.1 and localhost in dir (cert.pem,
+ * key.pem), made by the openssl command. */
+void fx_make_cert(const char *dir);
 
 #endif

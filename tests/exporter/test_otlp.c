@@ -562,24 +562,13 @@ static void grpcio_fail_then_ok(int n_fail, int retry_s, const char *compression
 
 /* ---- TLS ------------------------------------------------------------------------- */
 
-/* A self-signed certificate for 127.0.0.1 and localhost, made by the
- * openssl command into dir (cert.pem, key.pem). */
-static void make_cert(const char *dir) {
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd,
-           "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-           "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout %s/key.pem "
-           "-out %s/cert.pem >/dev/null 2>&1", dir, dir);
-  ck_assert_msg(system(cmd) == 0, "openssl could not make a certificate (%s)", cmd);
-}
-
 /* host:port without tls.insecure is TLS, as in the Collector: the backend's
  * certificate is verified against tls.ca_file; with the system's CAs it is
  * refused (nothing is sent, the batch waits for a retry); with
  * insecure_skip_verify it is taken. */
 START_TEST(grpcio_over_tls) {
   char *certs = fx_tempdir();
-  make_cert(certs);
+  fx_make_cert(certs);
   char cert[1024], key[1024];
   snprintf(cert, sizeof cert, "%s/cert.pem", certs);
   snprintf(key, sizeof key, "%s/key.pem", certs);

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -533,6 +534,107 @@ START_TEST(shutdown_drains_before_the_deadline) {
 }
 END_TEST
 
+/* ---- https:// (tests/exporter/https_backend.py: Python's http.server + ssl) ---- */
+
+extern char **environ;
+
+typedef struct {
+  pid_t pid;
+  int port;
+  char *dir;
+} https_t;
+
+static void https_start(https_t *h, const char *cert, const char *key) {
+  const char *root = getenv("PC_SOURCE_ROOT");
+  ck_assert_msg(root != NULL, "PC_SOURCE_ROOT is not set (run through meson test)");
+  h->dir = fx_tempdir();
+  char script[1024], port_file[1024];
+  snprintf(script, sizeof script, "%s/tests/exporter/https_backend.py", root);
+  snprintf(port_file, sizeof port_file, "%s/port", h->dir);
+  char *argv[] = {"/usr/bin/python3", script, "--cert", (char *)cert, "--key", (char *)key,
+                  "--out", h->dir, "--port-file", port_file, NULL};
+  int rc = posix_spawn(&h->pid, argv[0], NULL, NULL, argv, environ);
+  ck_assert_msg(rc == 0, "cannot run %s: %s", argv[0], strerror(rc));
+  h->port = 0;
+  for (int i = 0; i < 200 && !h->port; i++) {
+    FILE *f = fopen(port_file, "r");
+    if (f) {
+      ck_assert_int_eq(fscanf(f, "%d", &h->port), 1);
+      fclose(f);
+      break;
+    }
+    usleep(50 * 1000);
+  }
+  ck_assert_msg(h->port > 0, "https_backend.py did not write its port in 10 s");
+}
+
+/* Body i as the backend got it, decoded: its request id. */
+static uint64_t https_body_id(https_t *h, int i) {
+  char path[1100], enc[32] = "";
+  snprintf(path, sizeof path, "%s/%03d.enc", h->dir, i);
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "no body %d", i);
+  if (!fgets(enc, sizeof enc, f)) enc[0] = 0;
+  fclose(f);
+  snprintf(path, sizeof path, "%s/%03d.bin", h->dir, i);
+  pc_buf_t raw = {0}, plain = {0};
+  pc_test_read_file(path, &raw);
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t got;
+  fx_decode("application/x-protobuf", enc, raw.p, raw.n, a, &plain, &got);
+  uint64_t id = fx_request_id(&got);
+  pc_buf_free(&plain);
+  pc_buf_free(&raw);
+  pc_arena_free(a);
+  return id;
+}
+
+static bool failed_at_least(void *arg) {
+  wait_t *w = arg;
+  return stats(w->fx).failed_attempts >= w->n;
+}
+
+/* An https:// endpoint whose certificate only tls.ca_file vouches for:
+ * delivered with it, refused on every try without it. */
+START_TEST(https_with_ca_file) {
+  char *certs = fx_tempdir();
+  fx_make_cert(certs);
+  char cert[1024], key[1024];
+  snprintf(cert, sizeof cert, "%s/cert.pem", certs);
+  snprintf(key, sizeof key, "%s/key.pem", certs);
+  https_t h;
+  https_start(&h, cert, key);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp/tls",
+          "endpoint: https://127.0.0.1:%d\ntls:\n  ca_file: %s\n  min_version: \"1.3\"\n"
+          RETRY_FAST, h.port, cert);
+  consume_ids(&fx, 31, 2);
+  wait_sent(&fx, 2, 20000);
+  ck_assert_uint_eq(stats(&fx).failed_attempts, 0);
+  fx_close(&fx, 2000);
+  ck_assert_uint_eq(https_body_id(&h, 0) + https_body_id(&h, 1), 31 + 32);
+
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp/tls", "endpoint: https://127.0.0.1:%d\n"
+          RETRY_FAST, h.port);
+  consume_ids(&fx, 33, 1);
+  wait_t w = {.fx = &fx, .n = 2};
+  ck_assert_msg(fx_run_until(&fx, failed_at_least, &w, 10000), "no failed TLS attempts");
+  ck_assert_uint_eq(stats(&fx).sent_batches, 0);
+  fx_close(&fx, 500);
+  char path[1100];
+  snprintf(path, sizeof path, "%s/002.bin", h.dir);
+  ck_assert_msg(access(path, F_OK) != 0, "a body arrived without the CA");
+
+  ck_assert_int_eq(kill(h.pid, SIGTERM), 0);
+  int status;
+  ck_assert_int_eq(waitpid(h.pid, &status, 0), h.pid);
+  fx_rmtree(h.dir);
+  free(h.dir);
+  fx_rmtree(certs);
+  free(certs);
+}
+END_TEST
+
 START_TEST(persistent_queue_survives_a_restart) {
   char *dir = fx_tempdir();
   void *st = fx_storage("file_storage", dir, true);
@@ -756,6 +858,7 @@ TCase *pc_test_otlphttp_tcase(void) {
   tcase_add_test(tc, traces_go_to_their_endpoint);
   tcase_add_test(tc, shutdown_drains_before_the_deadline);
   tcase_add_test(tc, persistent_queue_survives_a_restart);
+  tcase_add_test(tc, https_with_ca_file);
   tcase_add_test(tc, kill9_under_load_loses_nothing_acknowledged);
   tcase_add_test(tc, storage_must_name_a_file_storage);
   tcase_add_loop_test(tc, config_errors_name_the_key, 0,
