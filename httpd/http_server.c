@@ -712,7 +712,7 @@ static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
   else if (http10)
     n += snprintf(c->head + n, sizeof c->head - (size_t)n, "Connection: keep-alive\r\n");
   if (resp->headers.n) { /* the handler's own header lines, after ours */
-    pc_buf_append(&resp->headers, "\r\n", 2);
+    if (pc_buf_append(&resp->headers, "\r\n", 2)) pc_oom();
   } else {
     n += snprintf(c->head + n, sizeof c->head - (size_t)n, "\r\n");
   }
