@@ -401,8 +401,17 @@ static int on_header_field_complete(llhttp_t *p) {
   return 0;
 }
 
+/* llhttp lets a line such as "://Host: x" through as a header with an
+ * empty name; HTTP has no such thing, and include_metadata would hand it on
+ * (or, kept by nobody, its value would join the previous header's). */
+static int refuse_empty_name(pc_http_conn_t *c) {
+  conn_abort(c, 400, "a header line has an empty name");
+  return HPE_USER;
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   pc_http_conn_t *c = conn_of(p);
+  if (c->hname_n == 0) return refuse_empty_name(c);
   if (header_budget(c, n)) return HPE_USER;
   hval_t *v = conn_hval(c, c->hcur);
   if (v) hval_append(v, at, n);
@@ -411,6 +420,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
 
 static int on_header_value_complete(llhttp_t *p) {
   pc_http_conn_t *c = conn_of(p);
+  if (c->hname_n == 0) return refuse_empty_name(c);
   c->hname_n = 0;
   c->hcur = HDR_NONE;
   return 0;

@@ -77,7 +77,10 @@ static void check_apply(const pc_cfg_node_t *map) {
 
 static void check_node(const pc_cfg_node_t *n, int depth) {
   if (!n || !n->file || !n->path || n->line < 1 || n->col < 1) abort();
-  if (depth > PC_CFG_MAX_DEPTH || strlen(n->path) > PC_CFG_MAX_PATH) abort();
+  /* PC_CFG_MAX_DEPTH counts maps and lists; a scalar may sit inside the
+   * deepest one. */
+  bool collection = n->type == PC_CFG_MAP || n->type == PC_CFG_SEQ;
+  if (depth > PC_CFG_MAX_DEPTH + !collection || strlen(n->path) > PC_CFG_MAX_PATH) abort();
   switch (n->type) {
   case PC_CFG_NULL:
     if (n->text) abort();
