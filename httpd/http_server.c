@@ -343,9 +343,26 @@ static bool keeps_headers(const pc_http_conn_t *c) {
   return c->srv->handler.keep_headers && !c->in_trailers;
 }
 
+/* RFC 9110 field names are tokens. llhttp, built without its strict mode,
+ * lets some other bytes through (a space: "Bad Header: x"); a Go server, the
+ * Collector's, answers those 400, and so does profcol. */
+static bool is_token(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          (ch && strchr("!#$%&'*+-.^_`|~", ch))))
+      return false;
+  }
+  return true;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   pc_http_conn_t *c = conn_of(p);
   if (header_budget(c, n)) return HPE_USER;
+  if (!is_token(at, n)) {
+    conn_abort(c, 400, "a header name holds a character HTTP does not allow in one");
+    return HPE_USER;
+  }
   if (c->hname_n + n <= sizeof c->hname) memcpy(c->hname + c->hname_n, at, n);
   c->hname_n += n;
   if (!keeps_headers(c)) return 0;
