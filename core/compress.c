@@ -58,6 +58,17 @@ pc_encoding_t pc_encoding_sniff(const uint8_t *p, size_t n) {
   return PC_ENC_IDENTITY;
 }
 
+uint64_t pc_announced_size(pc_encoding_t enc, const uint8_t *p, size_t n) {
+  if (enc == PC_ENC_GZIP && n >= 18) /* 10-byte header + 8-byte trailer */
+    return (uint64_t)p[n - 4] | (uint64_t)p[n - 3] << 8 | (uint64_t)p[n - 2] << 16 |
+           (uint64_t)p[n - 1] << 24;
+  if (enc == PC_ENC_ZSTD) {
+    unsigned long long size = ZSTD_getFrameContentSize(p, n);
+    if (size != ZSTD_CONTENTSIZE_UNKNOWN && size != ZSTD_CONTENTSIZE_ERROR) return size;
+  }
+  return 0;
+}
+
 /* Room for the next chunk of output: at most one byte past the limit, which
  * is how overflow is noticed without producing more. The buffer grows by
  * doubling but never past start + limit + 1 bytes. */
@@ -154,9 +165,7 @@ static int inflate_zlib(pc_encoding_t enc, const uint8_t *in, size_t n,
  * members, a lying trailer, corrupt data): the streaming path then decides,
  * with its precise errors. */
 static int gunzip_sized(const uint8_t *in, size_t n, size_t limit, pc_buf_t *out) {
-  if (n < 18) return 1; /* 10-byte header + 8-byte trailer */
-  size_t isize = (size_t)in[n - 4] | (size_t)in[n - 3] << 8 | (size_t)in[n - 2] << 16 |
-                 (size_t)in[n - 1] << 24;
+  uint64_t isize = pc_announced_size(PC_ENC_GZIP, in, n);
   if (isize == 0 || isize > limit || isize / DEFLATE_MAX_RATIO > n) return 1;
   if (out->cap - out->n < isize) { /* exactly, not pc_buf_reserve's doubling */
     uint8_t *p = realloc(out->p, out->n + isize);

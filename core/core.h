@@ -103,6 +103,10 @@ int pc_encoding_parse(pc_str_t name, pc_encoding_t *out);
 const char *pc_encoding_name(pc_encoding_t enc);
 /* Guess an encoding from magic bytes (gzip 1f8b, zstd 28b52ffd). */
 pc_encoding_t pc_encoding_sniff(const uint8_t *p, size_t n);
+/* The decompressed size a compressed body announces (gzip's ISIZE trailer,
+ * modulo 2^32; zstd's frame header), or 0 when it does not say. A hint only:
+ * a body may lie, and decompression still stops at its limit. */
+uint64_t pc_announced_size(pc_encoding_t enc, const uint8_t *p, size_t n);
 
 /* Decompress in into out (appended), never letting out grow past limit bytes:
  * PC_ELIMIT as soon as the output would exceed it (a "bomb" is stopped after

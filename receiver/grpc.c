@@ -40,7 +40,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "grpc.h"
 
@@ -60,9 +59,6 @@ enum {
 #define WRITE_CHUNK (64 * 1024)    /* gather frames up to this per uv_write */
 #define MAX_HEADER_LIST (16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE */
 #define MAX_METADATA (2 * MAX_HEADER_LIST) /* include_metadata, encoded: a guard behind it */
-#define ARENA_FACTOR 16            /* as otlp.c: decoded pdata vs message bytes */
-#define ARENA_MIN ((size_t)16 << 20)
-#define ARENA_KEEP ((size_t)2 << 20) /* arena bytes kept for the next message */
 #define SPARE_JOBS 4                 /* finished jobs' arenas and buffers kept */
 #define SPARE_PLAIN_CAP ((size_t)1 << 20) /* a larger decompression buffer is freed */
 #define INLINE_MAX ((size_t)128 << 10) /* larger messages are decoded in a thread */
@@ -634,20 +630,6 @@ static void job_finish(job_t *j) {
     serve_profiles(st, &j->req);
 }
 
-/* The decompressed size a message announces (gzip's ISIZE trailer, zstd's
- * frame header), or 0 when it does not say. Only a hint for where to do the
- * work: a message that lies is still stopped by the limit. */
-static uint64_t announced_size(pc_encoding_t enc, const uint8_t *p, size_t n) {
-  if (enc == PC_ENC_GZIP && n >= 18)
-    return (uint64_t)p[n - 4] | (uint64_t)p[n - 3] << 8 | (uint64_t)p[n - 2] << 16 |
-           (uint64_t)p[n - 1] << 24;
-  if (enc == PC_ENC_ZSTD) {
-    unsigned long long size = ZSTD_getFrameContentSize(p, n);
-    if (size != ZSTD_CONTENTSIZE_UNKNOWN && size != ZSTD_CONTENTSIZE_ERROR) return size;
-  }
-  return 0;
-}
-
 /* A job's arena and decompression buffer, from the spares or new. */
 static void job_take_spare(pc_grpc_server_t *g, job_t *j) {
   if (g->n_spares) {
@@ -656,10 +638,7 @@ static void job_take_spare(pc_grpc_server_t *g, job_t *j) {
     j->plain = sp->plain;
     return;
   }
-  j->arena = pc_arena_new(0);
-  size_t lim = g->max_msg * ARENA_FACTOR;
-  pc_arena_set_limit(j->arena, lim < ARENA_MIN ? ARENA_MIN : lim);
-  pc_arena_set_keep(j->arena, ARENA_KEEP);
+  j->arena = pc__rx_arena_new(g->max_msg);
 }
 
 static void job_free(job_t *j) {
@@ -724,7 +703,7 @@ static void stream_serve(stream_t *st) {
   const uint8_t *b = st->body.p;
   size_t n = st->body.n;
   bool small = n < 5 || (prefix_len(b) <= inline_max && n <= 5 + inline_max &&
-                         (b[0] == 0 || announced_size(enc, b + 5, n - 5) <= inline_max));
+                         (b[0] == 0 || pc_announced_size(enc, b + 5, n - 5) <= inline_max));
   if (small) {
     job_t j = {.g = g, .st = st, .traces = stream_route(st) == ROUTE_TRACES, .enc = enc,
                .limit = inline_max, .max_msg = g->max_msg,
@@ -830,9 +809,7 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
 static bool stream_too_big(stream_t *st) {
   pc_grpc_server_t *g = st->c->g;
   if (st->body.n < 5) return false;
-  const uint8_t *b = st->body.p;
-  size_t len = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
-  return len > g->max_msg || st->body.n > 5 + g->max_msg;
+  return prefix_len(st->body.p) > g->max_msg || st->body.n > 5 + g->max_msg;
 }
 
 /* Once the 5-byte prefix is in, make room for the whole message at once
@@ -840,9 +817,7 @@ static bool stream_too_big(stream_t *st) {
  * stream's window: a client cannot send more before it is answered, so a
  * prefix that lies costs no more than the window anyway. */
 static void body_presize(stream_t *st, const pc_grpc_server_t *g) {
-  const uint8_t *b = st->body.p;
-  size_t len = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
-  size_t want = 5 + min_sz(len, min_sz(g->max_msg, g->stream_win));
+  size_t want = 5 + min_sz(prefix_len(st->body.p), min_sz(g->max_msg, g->stream_win));
   if (want <= st->body.cap) return;
   uint8_t *p = realloc(st->body.p, want);
   if (!p) pc_oom();
@@ -1190,10 +1165,7 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
     if (others[i] && others[i] < shortest) shortest = others[i];
   g->tick_ms = shortest / 4 < 10 ? 10 : shortest / 4 > 1000 ? 1000 : shortest / 4;
-  g->arena = pc_arena_new(0);
-  size_t lim = g->max_msg * ARENA_FACTOR;
-  pc_arena_set_limit(g->arena, lim < ARENA_MIN ? ARENA_MIN : lim);
-  pc_arena_set_keep(g->arena, ARENA_KEEP); /* reused for every inline message */
+  g->arena = pc__rx_arena_new(g->max_msg); /* reused for every inline message */
   return g;
 }
 

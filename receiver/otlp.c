@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zstd.h>
 
 #include "grpc.h"
 #include "internal.h"
@@ -41,13 +40,6 @@
 #define FREE_JOBS_MAX 8
 /* A decompression buffer this small is kept with its arena. */
 #define KEEP_PLAIN_CAP (1u << 20)
-/* Decoded pdata may take this many times the decompressed bytes (packed
- * varints widen to 8 bytes; small messages gain struct padding). */
-#define ARENA_FACTOR 16
-#define ARENA_MIN ((size_t)16 << 20)
-/* Arena bytes a pooled job keeps between requests (a 200 KB request decodes
- * into well under this). */
-#define ARENA_KEEP ((size_t)2 << 20)
 /* Requests with at most this many payload bytes are decoded on the loop;
  * larger ones in libuv's thread pool. */
 #define INLINE_MAX ((size_t)128 << 10)
@@ -348,13 +340,7 @@ static job_t *job_get(rx_t *rx) {
   } else {
     j = pc_xcalloc(1, sizeof *j);
     j->rx = rx;
-    j->arena = pc_arena_new(0);
-    uint64_t lim = rx->cfg.max_request_body_size * ARENA_FACTOR;
-    pc_arena_set_limit(j->arena, lim < ARENA_MIN ? ARENA_MIN : (size_t)lim);
-    /* A pooled job keeps its arena's blocks across requests: freeing and
-     * mapping them again per request cost 6-7% of the CPU in page faults
-     * at 200 KB (bench/README.md). */
-    pc_arena_set_keep(j->arena, ARENA_KEEP);
+    j->arena = pc__rx_arena_new(rx->cfg.max_request_body_size);
   }
   return j;
 }
@@ -443,7 +429,7 @@ static void answer_failed_body(rx_t *rx, job_t *j, pc_http_response_t *resp) {
   if (j->rc == PC_ENOMEM)
     answer_status(resp, 413, json,
                   "%s: the decoded request needs more memory than this receiver allows one "
-                  "request (%dx max_request_body_size)", what, ARENA_FACTOR);
+                  "request (%dx max_request_body_size)", what, RX_ARENA_FACTOR);
   else
     answer_status(resp, 400, json, "%s", what);
 }
@@ -511,20 +497,6 @@ static void job_done(uv_work_t *w, int status) {
   pc_http_respond(conn, &resp);
 }
 
-/* The decompressed size a body announces (gzip's ISIZE trailer, zstd's frame
- * header), or 0 when it does not say. Only a hint for where to do the work:
- * a body that lies is still stopped by the limit. */
-static uint64_t announced_size(pc_encoding_t enc, const uint8_t *p, size_t n) {
-  if (enc == PC_ENC_GZIP && n >= 18)
-    return (uint64_t)p[n - 4] | (uint64_t)p[n - 3] << 8 | (uint64_t)p[n - 2] << 16 |
-           (uint64_t)p[n - 1] << 24;
-  if (enc == PC_ENC_ZSTD) {
-    unsigned long long size = ZSTD_getFrameContentSize(p, n);
-    if (size != ZSTD_CONTENTSIZE_UNKNOWN && size != ZSTD_CONTENTSIZE_ERROR) return size;
-  }
-  return 0;
-}
-
 static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_t *r) {
   rx_t *rx = ud;
   route_t route;
@@ -549,7 +521,8 @@ static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_
    * done on the loop stays bounded by INLINE_MAX bytes of payload. */
   uint64_t max = rx->cfg.max_request_body_size;
   size_t inline_max = max < INLINE_MAX ? (size_t)max : INLINE_MAX;
-  if (r->body_n <= inline_max && announced_size(route.enc, r->body, r->body_n) <= inline_max) {
+  if (r->body_n <= inline_max &&
+      pc_announced_size(route.enc, r->body, r->body_n) <= inline_max) {
     job_work(j, inline_max);
     bool bigger = j->failed == STAGE_DECOMPRESS && j->rc == PC_ELIMIT && inline_max < max;
     if (!bigger) {
