@@ -2,10 +2,12 @@
 #include "fixture.h"
 
 #include <dirent.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../pdata/testdata.h"
@@ -180,11 +182,34 @@ void fx_rmtree(const char *dir) {
   rmdir(dir);
 }
 
-void fx_make_cert(const char *dir) {
+void fx_make_cert(const char *dir, char *cert, char *key, size_t n) {
+  snprintf(cert, n, "%s/cert.pem", dir);
+  snprintf(key, n, "%s/key.pem", dir);
   char cmd[2048];
   snprintf(cmd, sizeof cmd,
            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-           "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout %s/key.pem "
-           "-out %s/cert.pem >/dev/null 2>&1", dir, dir);
+           "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout %s -out %s "
+           ">/dev/null 2>&1", key, cert);
   ck_assert_msg(system(cmd) == 0, "openssl could not make a certificate (%s)", cmd);
+}
+
+extern char **environ;
+
+int fx_spawn_server(char *const argv[], const char *port_file, int timeout_ms, pid_t *pid) {
+  int rc = posix_spawn(pid, argv[0], NULL, NULL, argv, environ);
+  ck_assert_msg(rc == 0, "cannot run %s: %s", argv[0], strerror(rc));
+  int port = 0;
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    FILE *f = fopen(port_file, "r");
+    if (f) {
+      ck_assert_int_eq(fscanf(f, "%d", &port), 1);
+      fclose(f);
+      return port;
+    }
+    int status;
+    ck_assert_msg(waitpid(*pid, &status, WNOHANG) == 0, "%s exited early", argv[1]);
+    usleep(50 * 1000);
+  }
+  ck_abort_msg("%s did not write its port in %d ms", argv[1], timeout_ms);
+  return 0;
 }

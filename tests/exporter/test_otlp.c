@@ -13,7 +13,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,8 +413,6 @@ END_TEST
 
 /* ---- against python3-grpcio (tests/grpc/grpc_server.py) ------------------------ */
 
-extern char **environ;
-
 #define PYTHON "/usr/bin/python3" /* Debian's, with python3-grpcio */
 
 typedef struct {
@@ -455,21 +452,7 @@ static void pysrv_start_tls(pysrv_t *s, int fail, const char *code, int retry_s,
     argv[n + 2] = "--tls-key";
     argv[n + 3] = (char *)key;
   }
-  int rc = posix_spawn(&s->pid, PYTHON, NULL, NULL, argv, environ);
-  ck_assert_msg(rc == 0, "cannot run %s: %s", PYTHON, strerror(rc));
-  s->port = 0;
-  for (int i = 0; i < 600 && !s->port; i++) { /* up to 30 s: protoc runs first */
-    FILE *f = fopen(port_file, "r");
-    if (f) {
-      ck_assert_int_eq(fscanf(f, "%d", &s->port), 1);
-      fclose(f);
-      break;
-    }
-    int status;
-    ck_assert_msg(waitpid(s->pid, &status, WNOHANG) == 0, "grpc_server.py exited early");
-    usleep(50 * 1000);
-  }
-  ck_assert_msg(s->port > 0, "grpc_server.py did not write its port in 30 s");
+  s->port = fx_spawn_server(argv, port_file, 30000, &s->pid); /* protoc runs first */
 }
 
 static void pysrv_stop(pysrv_t *s) {
@@ -567,11 +550,8 @@ static void grpcio_fail_then_ok(int n_fail, int retry_s, const char *compression
  * refused (nothing is sent, the batch waits for a retry); with
  * insecure_skip_verify it is taken. */
 START_TEST(grpcio_over_tls) {
-  char *certs = fx_tempdir();
-  fx_make_cert(certs);
-  char cert[1024], key[1024];
-  snprintf(cert, sizeof cert, "%s/cert.pem", certs);
-  snprintf(key, sizeof key, "%s/key.pem", certs);
+  char *certs = fx_tempdir(), cert[1024], key[1024];
+  fx_make_cert(certs, cert, key, sizeof cert);
   pysrv_t s;
   pysrv_start_tls(&s, 0, "UNAVAILABLE", 0, cert, key);
 

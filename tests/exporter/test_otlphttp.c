@@ -7,7 +7,6 @@
 #include <check.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,8 +535,6 @@ END_TEST
 
 /* ---- https:// (tests/exporter/https_backend.py: Python's http.server + ssl) ---- */
 
-extern char **environ;
-
 typedef struct {
   pid_t pid;
   int port;
@@ -553,19 +550,7 @@ static void https_start(https_t *h, const char *cert, const char *key) {
   snprintf(port_file, sizeof port_file, "%s/port", h->dir);
   char *argv[] = {"/usr/bin/python3", script, "--cert", (char *)cert, "--key", (char *)key,
                   "--out", h->dir, "--port-file", port_file, NULL};
-  int rc = posix_spawn(&h->pid, argv[0], NULL, NULL, argv, environ);
-  ck_assert_msg(rc == 0, "cannot run %s: %s", argv[0], strerror(rc));
-  h->port = 0;
-  for (int i = 0; i < 200 && !h->port; i++) {
-    FILE *f = fopen(port_file, "r");
-    if (f) {
-      ck_assert_int_eq(fscanf(f, "%d", &h->port), 1);
-      fclose(f);
-      break;
-    }
-    usleep(50 * 1000);
-  }
-  ck_assert_msg(h->port > 0, "https_backend.py did not write its port in 10 s");
+  h->port = fx_spawn_server(argv, port_file, 10000, &h->pid);
 }
 
 /* Body i as the backend got it, decoded: its request id. */
@@ -597,11 +582,8 @@ static bool failed_at_least(void *arg) {
 /* An https:// endpoint whose certificate only tls.ca_file vouches for:
  * delivered with it, refused on every try without it. */
 START_TEST(https_with_ca_file) {
-  char *certs = fx_tempdir();
-  fx_make_cert(certs);
-  char cert[1024], key[1024];
-  snprintf(cert, sizeof cert, "%s/cert.pem", certs);
-  snprintf(key, sizeof key, "%s/key.pem", certs);
+  char *certs = fx_tempdir(), cert[1024], key[1024];
+  fx_make_cert(certs, cert, key, sizeof cert);
   https_t h;
   https_start(&h, cert, key);
   fx_t fx;
