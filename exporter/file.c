@@ -90,6 +90,8 @@ typedef struct {
 /* ---- create ------------------------------------------------------------------------ */
 
 static int file_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
+static int file_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
+                                pc_err_t *err);
 
 static void *file_create(const pc_create_args_t *args, pc_err_t *err) {
   file_cfg_t cfg = {0};
@@ -119,6 +121,7 @@ static void *file_create(const pc_create_args_t *args, pc_err_t *err) {
   f->flush_ms = cfg.flush_ms;
   f->fd = -1;
   f->consumer.consume_profiles = file_consume_profiles;
+  if (proto) f->consumer.consume_encoded = file_consume_encoded;
   f->consumer.retry_after_s = 5;
   return f;
 }
@@ -246,6 +249,17 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* The 4-byte big-endian length before a proto record's bytes, which follow
+ * it in scratch. */
+static int put_proto_length(file_exporter_t *f, pc_err_t *err) {
+  size_t len = f->scratch.n - 4;
+  if (len > UINT32_MAX)
+    return pc_err_set(err, PC_ELIMIT, "a %zu-byte request does not fit the 4-byte length "
+                      "prefix of the proto format", len);
+  for (int i = 0; i < 4; i++) f->scratch.p[i] = (uint8_t)(len >> (24 - 8 * i));
+  return 0;
+}
+
 /* One request as a record: proto "len(4, big-endian) + bytes", json "line\n". */
 static int encode_record(file_exporter_t *f, const pc_request_t *req, pc_err_t *err) {
   f->scratch.n = 0;
@@ -253,20 +267,15 @@ static int encode_record(file_exporter_t *f, const pc_request_t *req, pc_err_t *
   if (f->proto) {
     if ((rc = pc_buf_append(&f->scratch, "\0\0\0\0", 4)) || (rc = pc_proto_encode(req, &f->scratch)))
       return pc_err_set(err, rc, "cannot encode the request: %s", pc_strerror(rc));
-    size_t len = f->scratch.n - 4;
-    if (len > UINT32_MAX)
-      return pc_err_set(err, PC_ELIMIT, "a %zu-byte request does not fit the 4-byte length "
-                        "prefix of the proto format", len);
-    for (int i = 0; i < 4; i++) f->scratch.p[i] = (uint8_t)(len >> (24 - 8 * i));
-    return 0;
+    return put_proto_length(f, err);
   }
   if ((rc = pc_json_encode(req, &f->scratch)) || (rc = pc_buf_append(&f->scratch, "\n", 1)))
     return pc_err_set(err, rc, "cannot encode the request: %s", pc_strerror(rc));
   return 0;
 }
 
-static int file_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
-  file_exporter_t *f = (file_exporter_t *)self;
+/* A file to write to, or PC_EAGAIN. */
+static int check_writable(file_exporter_t *f, pc_err_t *err) {
   if (f->state != F_RUNNING)
     return pc_err_set(err, PC_EAGAIN, "the file exporter is not running");
   /* A rotation whose reopen failed left no file: try again now. */
@@ -274,8 +283,35 @@ static int file_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_
     err->code = PC_EAGAIN;
     return PC_EAGAIN;
   }
-  int rc = encode_record(f, req, err);
+  return 0;
+}
+
+static int write_record(file_exporter_t *f, pc_err_t *err);
+
+static int file_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  file_exporter_t *f = (file_exporter_t *)self;
+  int rc = check_writable(f, err);
+  if (!rc) rc = encode_record(f, req, err);
+  return rc ? rc : write_record(f, err);
+}
+
+/* Proto format only: the bytes are the record. */
+static int file_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
+                                pc_err_t *err) {
+  file_exporter_t *f = (file_exporter_t *)self;
+  int rc = check_writable(f, err);
   if (rc) return rc;
+  f->scratch.n = 0;
+  if (pc_buf_append(&f->scratch, "\0\0\0\0", 4) || pc_buf_append(&f->scratch, req->proto, req->n))
+    pc_oom();
+  rc = put_proto_length(f, err);
+  return rc ? rc : write_record(f, err);
+}
+
+/* Append the record in scratch to the file, rotating first when it would
+ * pass max_megabytes. */
+static int write_record(file_exporter_t *f, pc_err_t *err) {
+  int rc;
   uint64_t skipped;
   char sup[48];
   if (f->rotate && f->size > 0 && f->size + f->scratch.n > f->max_bytes && (rc = rotate(f)) &&

@@ -18,6 +18,14 @@ static int nop_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t
   return 0;
 }
 
+static int nop_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
+                               pc_err_t *err) {
+  (void)self;
+  (void)req;
+  (void)err;
+  return 0;
+}
+
 static int nop_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
                               pc_err_t *err) {
   (void)self;
@@ -35,6 +43,7 @@ static void *nop_create(const pc_create_args_t *args, pc_err_t *err) {
   if (pc_cfg_apply(nop_opts, args->cfg, &cfg, err)) return NULL;
   nop_exporter_t *n = pc_xcalloc(1, sizeof *n);
   n->consumer.consume_profiles = nop_consume_profiles;
+  n->consumer.consume_encoded = nop_consume_encoded;
   n->consumer.consume_traces = nop_consume_traces;
   n->consumer.retry_after_s = 1;
   return n;

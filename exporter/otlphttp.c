@@ -470,6 +470,8 @@ static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_
 }
 
 static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
+static int otlphttp_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
+                                    pc_err_t *err);
 static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
                                    pc_err_t *err);
 static void otlphttp_destroy(void *self);
@@ -487,6 +489,7 @@ static void *create(const pc_create_args_t *args, bool grpc, pc_err_t *err) {
   }
   x->consumer.consume_profiles = otlphttp_consume_profiles;
   x->consumer.consume_traces = otlphttp_consume_traces;
+  if (!x->json) x->consumer.consume_encoded = otlphttp_consume_encoded;
   uint64_t ra = x->initial_ms / 1000;
   x->consumer.retry_after_s = ra < 1 ? 1 : ra > 30 ? 30 : (uint32_t)ra;
   x->rng = (uint64_t)(uintptr_t)x ^ pc__now_ms() ^ 0x9e3779b97f4a7c15ull;
@@ -1091,15 +1094,15 @@ static int compress_body(otlphttp_t *x, const uint8_t *p, size_t n, pc_buf_t *z)
   return 0;
 }
 
-/* Compress what is in scratch (the encoding of req) into a new part. */
-static int add_part(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err) {
-  uint64_t profiles = pc_request_profile_count(req);
+/* Compress one encoded request (body, n bytes) into a new part. */
+static int add_part(otlphttp_t *x, const uint8_t *body, size_t n, uint64_t profiles,
+                    parts_t *p, pc_err_t *err) {
   if (profiles == 0) return 0; /* a split can leave a resource without profiles */
   pc_buf_t z = {0};
-  int rc = compress_body(x, x->scratch.p, x->scratch.n, &z);
+  int rc = compress_body(x, body, n, &z);
   if (rc) {
     pc_buf_free(&z);
-    return pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", x->scratch.n,
+    return pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", n,
                       pc_encoding_name(x->enc), pc_strerror(rc));
   }
   if (p->n == p->cap) {
@@ -1158,7 +1161,8 @@ static int encode_split(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_e
   x->scratch.n = 0;
   int rc = x->json ? pc_json_encode(req, &x->scratch) : pc_proto_encode(req, &x->scratch);
   if (rc) return pc_err_set(err, rc, "cannot encode the batch: %s", pc_strerror(rc));
-  if (x->scratch.n <= x->max_body) return add_part(x, req, p, err);
+  if (x->scratch.n <= x->max_body)
+    return add_part(x, x->scratch.p, x->scratch.n, pc_request_profile_count(req), p, err);
   return split_halves(x, req, p, err);
 }
 
@@ -1205,6 +1209,34 @@ static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_
   parts_t p = {0};
   rc = keep_metadata(x, req->metadata, &p.md, err);
   if (!rc) rc = encode_split(x, req, &p, err);
+  if (!rc) rc = push_parts(x, &p, err);
+  parts_free(&p);
+  return rc;
+}
+
+/* A batch that comes encoded (protobuf exporters only) is compressed as it
+ * is; one above max_request_body_size is decoded and split as a tree would
+ * be (rare: the batch processor caps batches at send_batch_max_bytes). */
+static int otlphttp_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
+                                    pc_err_t *err) {
+  otlphttp_t *x = (otlphttp_t *)self;
+  if (x->state != ST_RUNNING) return refuse_not_running(x, err);
+  if (req->profiles == 0) return 0;
+  int rc = pc__queue_check_room(x->q, err);
+  if (rc) {
+    x->st.refused_batches++;
+    return rc;
+  }
+  parts_t p = {0};
+  rc = keep_metadata(x, req->metadata, &p.md, err);
+  if (!rc && req->n <= x->max_body) rc = add_part(x, req->proto, req->n, req->profiles, &p, err);
+  if (!rc && req->n > x->max_body) {
+    pc_arena_t *a = pc_arena_new(0);
+    pc_request_t tree;
+    rc = pc_proto_decode(a, req->proto, req->n, &tree, err);
+    if (!rc) rc = encode_split(x, &tree, &p, err);
+    pc_arena_free(a);
+  }
   if (!rc) rc = push_parts(x, &p, err);
   parts_free(&p);
   return rc;

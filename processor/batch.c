@@ -33,6 +33,7 @@
 
 #include "../core/log.h"
 #include "../pdata/intern.h"
+#include "internal.h"
 #include "processor.h"
 
 #define container_of(ptr, type, member) \
@@ -200,9 +201,7 @@ static int drain(batch_t *p) {
     pc_builder_t *b = p->pending[0];
     const pc_builder_stats_t *st = pc_builder_stats(b);
     pc_err_t err = {0};
-    pc_request_t *out = pc_builder_request(b);
-    out->metadata = &p->md; /* empty unless a shard: only metadata_keys go on */
-    int rc = p->next->consume_profiles(p->next, out, &err);
+    int rc = pc__hand_on(b, &p->md, p->next, &err); /* md: empty unless a shard */
     if (rc == PC_EAGAIN) {
       note_paused(p, st, err.msg[0] ? err.msg : pc_strerror(rc));
       return PC_EAGAIN;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "../pdata/intern.h"
+#include "internal.h"
 #include "processor.h"
 
 typedef struct {
@@ -29,9 +30,8 @@ static const pc_opt_t dedup_opts[] = {
 static int dedup_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   dedup_t *d = (dedup_t *)(void *)((char *)self - offsetof(dedup_t, consumer));
   int rc = pc_builder_add(d->b, req, err);
-  pc_request_t *out = pc_builder_request(d->b);
-  out->metadata = req->metadata; /* the same client's data: its metadata goes on */
-  if (rc == 0) rc = d->next->consume_profiles(d->next, out, err);
+  /* The same client's data: its metadata goes on. */
+  if (rc == 0) rc = pc__hand_on(d->b, req->metadata, d->next, err);
   pc_builder_reset(d->b);
   return rc;
 }

@@ -74,6 +74,16 @@ static int fanout_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err
   return 0;
 }
 
+static int fanout_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
+                          pc_err_t *err) {
+  fanout_t *f = (fanout_t *)self;
+  for (size_t i = 0; i < f->n_profiles; i++) {
+    int rc = f->profiles[i]->consume_encoded(f->profiles[i], req, err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 static int fanout_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
                          pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
@@ -89,6 +99,9 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c) {
   f->consumer.consume_traces = fanout_traces;
   if (c->retry_after_s > f->consumer.retry_after_s) f->consumer.retry_after_s = c->retry_after_s;
   if (signal == PC_SIGNAL_PROFILES) {
+    /* Encoded batches go through only when every target takes them. */
+    bool encoded = c->consume_encoded && (f->n_profiles == 0 || f->consumer.consume_encoded);
+    f->consumer.consume_encoded = encoded ? fanout_encoded : NULL;
     f->profiles = pc_xrealloc(f->profiles, (f->n_profiles + 1) * sizeof *f->profiles);
     f->profiles[f->n_profiles++] = c;
   } else {

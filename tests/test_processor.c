@@ -2,7 +2,10 @@
  * on a real libuv loop, feeding a recording consumer that checks every batch
  * it is given and can refuse with PC_EAGAIN or for good. What comes out is
  * compared with what went in as multisets of materialized samples
- * (tests/pdata/materialize.c): nothing lost, nothing twice. */
+ * (tests/pdata/materialize.c): nothing lost, nothing twice. Every test runs
+ * twice: once with a recorder that takes trees (consume_profiles), once with
+ * one that takes encoded batches (consume_encoded), as the protobuf
+ * exporters do. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +31,17 @@ typedef struct {
   char tenant[256][16]; /* x-scope-orgid of each accepted batch, "-" when none */
   size_t md_pairs[256]; /* pairs of metadata it carried */
   uint64_t at_ms[256];  /* when it came (uv_hrtime) */
+  uint32_t tree_calls, encoded_calls; /* by which call batches came */
   int problems;
   char why[300];
 } rec_t;
 
-static int rec_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
-  rec_t *r = (rec_t *)self;
+/* Set by the "-encoded" test cases: recorders take encoded batches. */
+static bool rec_encoded;
+
+static void take_encoded(void) { rec_encoded = true; }
+
+static int rec_take(rec_t *r, pc_request_t *req, pc_err_t *err) {
   r->calls++;
   if (r->eagain_left) {
     r->eagain_left--;
@@ -60,9 +68,34 @@ static int rec_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   return 0;
 }
 
+static int rec_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  rec_t *r = (rec_t *)self;
+  r->tree_calls++;
+  return rec_take(r, req, err);
+}
+
+/* An encoded batch must decode, hold what its counts say, and is then
+ * checked as a tree. */
+static int rec_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *enc,
+                               pc_err_t *err) {
+  rec_t *r = (rec_t *)self;
+  r->encoded_calls++;
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_err_t derr = {0};
+  ck_assert_msg(pc_proto_decode(a, enc->proto, enc->n, &req, &derr) == 0, "%s", derr.msg);
+  ck_assert_uint_eq(enc->profiles, pc_request_profile_count(&req));
+  ck_assert_uint_eq(enc->samples, pc_request_sample_count(&req));
+  req.metadata = enc->metadata;
+  int rc = rec_take(r, &req, err);
+  pc_arena_free(a);
+  return rc;
+}
+
 static void rec_init(rec_t *r) {
   memset(r, 0, sizeof *r);
   r->c.consume_profiles = rec_consume;
+  if (rec_encoded) r->c.consume_encoded = rec_consume_encoded;
   r->c.retry_after_s = 2;
 }
 
@@ -125,6 +158,8 @@ static void fx_close(fixture_t *f, rec_t *rec) {
   char why[400];
   ck_assert_msg(pc_mat_eq(&f->sent, &rec->got, why, sizeof why), "%s", why);
   ck_assert_msg(rec->problems == 0, "%d problems in batches, first: %s", rec->problems, rec->why);
+  /* A consumer that takes bytes gets every batch as bytes. */
+  ck_assert_uint_eq(rec_encoded ? rec->tree_calls : rec->encoded_calls, 0);
   pc_mat_free(&f->sent);
   pc_mat_free(&rec->got);
 }
@@ -619,28 +654,46 @@ START_TEST(dedup_rebuilds_each_dictionary) {
 }
 END_TEST
 
+static void add_batch_tests(TCase *tc) {
+  tcase_add_test(tc, batch_flushes_on_size);
+  tcase_add_test(tc, batch_flushes_on_the_timer);
+  tcase_add_test(tc, batch_flushes_at_shutdown);
+  tcase_add_test(tc, batch_splits_at_max_size);
+  tcase_add_test(tc, batch_splits_at_max_bytes);
+  tcase_add_test(tc, batch_holds_and_retries_on_eagain);
+  tcase_add_test(tc, batch_holds_every_part_of_a_split_request);
+  tcase_add_test(tc, batch_drops_what_next_refuses_for_good);
+  tcase_add_test(tc, batch_shutdown_gives_up_at_the_deadline);
+  tcase_add_test(tc, batch_config_is_checked);
+  tcase_add_test(tc, batch_keeps_one_batch_per_metadata_value);
+  tcase_add_test(tc, batch_flushes_metadata_batches_apart);
+  tcase_add_test(tc, batch_times_metadata_batches_apart);
+  tcase_add_test(tc, batch_refuses_past_the_cardinality_limit);
+}
+
+static void add_dedup_tests(TCase *tc) {
+  tcase_add_test(tc, dedup_rebuilds_each_dictionary);
+  tcase_add_test(tc, dedup_passes_client_metadata_on);
+}
+
 static Suite *processor_suite(void) {
   Suite *s = suite_create("processor");
-  TCase *batch = tcase_create("batch");
-  tcase_add_test(batch, batch_flushes_on_size);
-  tcase_add_test(batch, batch_flushes_on_the_timer);
-  tcase_add_test(batch, batch_flushes_at_shutdown);
-  tcase_add_test(batch, batch_splits_at_max_size);
-  tcase_add_test(batch, batch_splits_at_max_bytes);
-  tcase_add_test(batch, batch_holds_and_retries_on_eagain);
-  tcase_add_test(batch, batch_holds_every_part_of_a_split_request);
-  tcase_add_test(batch, batch_drops_what_next_refuses_for_good);
-  tcase_add_test(batch, batch_shutdown_gives_up_at_the_deadline);
-  tcase_add_test(batch, batch_config_is_checked);
-  tcase_add_test(batch, batch_keeps_one_batch_per_metadata_value);
-  tcase_add_test(batch, batch_flushes_metadata_batches_apart);
-  tcase_add_test(batch, batch_times_metadata_batches_apart);
-  tcase_add_test(batch, batch_refuses_past_the_cardinality_limit);
-  suite_add_tcase(s, batch);
-  TCase *dedup = tcase_create("dedup");
-  tcase_add_test(dedup, dedup_rebuilds_each_dictionary);
-  tcase_add_test(dedup, dedup_passes_client_metadata_on);
-  suite_add_tcase(s, dedup);
+  static const struct {
+    const char *name;
+    void (*add)(TCase *);
+    bool encoded;
+  } cases[] = {
+      {"batch", add_batch_tests, false},
+      {"batch-encoded", add_batch_tests, true},
+      {"dedup", add_dedup_tests, false},
+      {"dedup-encoded", add_dedup_tests, true},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    TCase *tc = tcase_create(cases[i].name);
+    if (cases[i].encoded) tcase_add_checked_fixture(tc, take_encoded, NULL);
+    cases[i].add(tc);
+    suite_add_tcase(s, tc);
+  }
   return s;
 }
 

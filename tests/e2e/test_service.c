@@ -382,6 +382,47 @@ START_TEST(sighup_reloads_without_a_gap) {
 }
 END_TEST
 
+/* Batches reach exporters that take bytes (file, proto format) and trees
+ * (debug) in one pipeline, and bytes-only exporters in another: every file
+ * gets every sample once. */
+START_TEST(batch_feeds_exporters_of_bytes_and_trees) {
+  char dir[] = "/tmp/profcol-fanout-XXXXXX", yaml[2048], out[3][300];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  for (int i = 0; i < 3; i++) snprintf(out[i], sizeof out[i], "%s/%c.binpb", dir, 'a' + i);
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "processors:\n  batch:\n    timeout: 50ms\n"
+           "exporters:\n  debug:\n    verbosity: detailed\n"
+           "  file/a:\n    path: %s\n    format: proto\n"
+           "  file/b:\n    path: %s\n    format: proto\n"
+           "  file/c:\n    path: %s\n    format: proto\n"
+           "service:\n  pipelines:\n"
+           "    profiles/mixed:\n      receivers: [otlp]\n      processors: [batch]\n"
+           "      exporters: [debug, file/a]\n"
+           "    profiles/bytes:\n      receivers: [otlp]\n      processors: [batch]\n"
+           "      exporters: [file/b, file/c]\n",
+           out[0], out[1], out[2]);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  pc_buf_t proto = rich_payload(false);
+  for (int i = 0; i < 20; i++) {
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf",
+                                 NULL, proto.p, proto.n, &r), 200);
+    pc_buf_free(&r.body);
+  }
+  ck_assert(pc_e2e_wait_log(&p, "sample[0] values=[5,-1] timestamps=2", 5000));
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  for (int i = 0; i < 3; i++) { /* the rich request has 3 samples */
+    ck_assert_uint_eq(pc_e2e_samples_in_file(out[i]), 3 * 20);
+    remove(out[i]);
+  }
+  pc_e2e_cleanup(&p);
+  rmdir(dir);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 /* A second profcol on a port the first one holds fails to start, even
  * though a reloaded config shares its own sockets. */
 START_TEST(second_instance_on_same_port_fails) {
@@ -438,6 +479,7 @@ int main(void) {
   tcase_add_loop_test(tc, example_configs_validate, 0, 4);
   tcase_add_test(tc, sighup_reloads_without_a_gap);
   tcase_add_test(tc, second_instance_on_same_port_fails);
+  tcase_add_test(tc, batch_feeds_exporters_of_bytes_and_trees);
   tcase_add_test(tc, readme_documents_every_component);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

@@ -140,6 +140,19 @@ void fx_request(pc_arena_t *a, pc_request_t *req, uint64_t id) {
   req->resources[0].scopes[0].profiles[0].time_unix_nano = id;
 }
 
+int fx_consume_encoded(fx_t *fx, const pc_request_t *req, pc_err_t *err) {
+  ck_assert(fx->c->consume_encoded != NULL);
+  pc_buf_t pb = {0};
+  ck_assert_int_eq(pc_proto_encode(req, &pb), 0);
+  pc_encoded_request_t enc = {.proto = pb.p, .n = pb.n,
+                              .profiles = pc_request_profile_count(req),
+                              .samples = pc_request_sample_count(req),
+                              .metadata = req->metadata};
+  int rc = fx->c->consume_encoded(fx->c, &enc, err);
+  pc_buf_free(&pb);
+  return rc;
+}
+
 uint64_t fx_request_id(const pc_request_t *req) {
   return req->resources[0].scopes[0].profiles[0].time_unix_nano;
 }

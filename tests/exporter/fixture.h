@@ -47,6 +47,10 @@ void fx_storage_free(void *st);
  * time_unix_nano set to id, so each batch can be told apart. */
 void fx_request(pc_arena_t *a, pc_request_t *req, uint64_t id);
 uint64_t fx_request_id(const pc_request_t *req);
+/* Give req to the instance as a batch processor hands on batches to
+ * exporters that take bytes: encoded, through consume_encoded (which the
+ * instance must have). Returns its answer. */
+int fx_consume_encoded(fx_t *fx, const pc_request_t *req, pc_err_t *err);
 /* Decompress (by Content-Encoding) and decode (by Content-Type) a body. */
 void fx_decode(const char *content_type, const char *content_encoding, const uint8_t *p,
                size_t n, pc_arena_t *a, pc_buf_t *plain, pc_request_t *out);

@@ -12,17 +12,22 @@
 #include "../pdata/testdata.h"
 #include "fixture.h"
 
-static void consume_ids(fx_t *fx, uint64_t first, int n) {
+/* Requests with ids first..first+n-1; with encoded, every other one goes
+ * through consume_encoded, as from a batch processor. */
+static void consume_ids_as(fx_t *fx, uint64_t first, int n, bool encoded) {
   for (int i = 0; i < n; i++) {
     pc_arena_t *a = pc_arena_new(4096);
     pc_request_t req;
     fx_request(a, &req, first + (uint64_t)i);
     pc_err_t err = {0};
-    int rc = fx->c->consume_profiles(fx->c, &req, &err);
+    int rc = encoded && i % 2 == 0 ? fx_consume_encoded(fx, &req, &err)
+                                   : fx->c->consume_profiles(fx->c, &req, &err);
     ck_assert_msg(rc == 0, "consume %d: %s", i, err.msg);
     pc_arena_free(a);
   }
 }
+
+static void consume_ids(fx_t *fx, uint64_t first, int n) { consume_ids_as(fx, first, n, false); }
 
 static void check_decoded(const uint8_t *p, size_t n, bool json, uint64_t want_id) {
   pc_arena_t *a = pc_arena_new(4096), *b = pc_arena_new(4096);
@@ -125,6 +130,26 @@ START_TEST(appends_to_an_existing_file) {
   uint64_t ids[8];
   ck_assert_uint_eq(read_records(path, false, ids, 8), 3);
   for (int i = 0; i < 3; i++) ck_assert_uint_eq(ids[i], 1 + (uint64_t)i);
+  fx_rmtree(dir);
+  free(path);
+  free(dir);
+}
+END_TEST
+
+/* The proto format takes encoded batches as they are; json needs the tree. */
+START_TEST(proto_format_takes_encoded_batches) {
+  char *dir = fx_tempdir(), *path;
+  ck_assert_int_ge(asprintf(&path, "%s/out.pb", dir), 0);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_file, "file", "path: %s/out.json\n", dir);
+  ck_assert(fx.c->consume_encoded == NULL);
+  fx_close(&fx, 1000);
+  fx_open(&fx, &pc_exporter_file, "file", "path: %s\nformat: proto\n", path);
+  consume_ids_as(&fx, 1, 5, true);
+  fx_close(&fx, 1000);
+  uint64_t ids[8];
+  ck_assert_uint_eq(read_records(path, false, ids, 8), 5);
+  for (int i = 0; i < 5; i++) ck_assert_uint_eq(ids[i], 1 + (uint64_t)i);
   fx_rmtree(dir);
   free(path);
   free(dir);
@@ -276,6 +301,7 @@ TCase *pc_test_file_tcase(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, both_formats_read_back, 0, 2);
   tcase_add_test(tc, appends_to_an_existing_file);
+  tcase_add_test(tc, proto_format_takes_encoded_batches);
   tcase_add_test(tc, rotates_by_size_and_keeps_max_backups);
   tcase_add_test(tc, write_failure_refuses_with_eagain);
   tcase_add_test(tc, file_config_errors);

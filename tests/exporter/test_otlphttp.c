@@ -414,8 +414,10 @@ START_TEST(disabled_retry_drops_at_first_failure) {
 END_TEST
 
 /* Four resources, a limit that fits one: four requests, each under the limit,
- * together holding every profile. */
+ * together holding every profile. Loop 1 gives the batch encoded, as the
+ * batch processor does. */
 START_TEST(splits_batches_above_the_body_limit) {
+  bool encoded = _i == 1;
   pc_arena_t *a = pc_arena_new(4096);
   pc_request_t req;
   fx_request(a, &req, 9);
@@ -434,7 +436,8 @@ START_TEST(splits_batches_above_the_body_limit) {
   fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\nmax_request_body_size: %zu\n"
           RETRY_FAST, srv_url(s), limit);
   pc_err_t err = {0};
-  ck_assert_int_eq(fx.c->consume_profiles(fx.c, &req, &err), 0);
+  ck_assert_int_eq(encoded ? fx_consume_encoded(&fx, &req, &err)
+                           : fx.c->consume_profiles(fx.c, &req, &err), 0);
   wait_sent(&fx, 4, 5000);
   ck_assert_uint_eq(srv_count(s), 4);
   uint64_t profiles = 0;
@@ -458,7 +461,8 @@ START_TEST(splits_batches_above_the_body_limit) {
   fx_t fx2;
   fx_open(&fx2, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\nmax_request_body_size: 256\n",
           srv_url(s));
-  ck_assert_int_eq(fx2.c->consume_profiles(fx2.c, &req, &err), PC_ELIMIT);
+  ck_assert_int_eq(encoded ? fx_consume_encoded(&fx2, &req, &err)
+                           : fx2.c->consume_profiles(fx2.c, &req, &err), PC_ELIMIT);
   ck_assert_ptr_nonnull(strstr(err.msg, "max_request_body_size"));
   fx_close(&fx2, 100);
   fx_close(&fx, 1000);
@@ -473,6 +477,7 @@ START_TEST(json_encoding_and_zstd) {
   fx_t fx;
   fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\nencoding: json\n"
           "compression: zstd\n" RETRY_FAST "sending_queue:\n  num_consumers: 1\n", srv_url(s));
+  ck_assert(fx.c->consume_encoded == NULL); /* protobuf bytes would not do */
   consume_ids(&fx, 7, 2);
   wait_sent(&fx, 2, 5000);
   for (size_t i = 0; i < 2; i++) {
@@ -835,7 +840,7 @@ TCase *pc_test_otlphttp_tcase(void) {
   tcase_add_test(tc, full_queue_refuses_and_counts);
   tcase_add_test(tc, disabled_queue_holds_only_in_flight);
   tcase_add_test(tc, disabled_retry_drops_at_first_failure);
-  tcase_add_test(tc, splits_batches_above_the_body_limit);
+  tcase_add_loop_test(tc, splits_batches_above_the_body_limit, 0, 2);
   tcase_add_test(tc, json_encoding_and_zstd);
   tcase_add_test(tc, traces_go_to_their_endpoint);
   tcase_add_test(tc, shutdown_drains_before_the_deadline);
