@@ -320,10 +320,21 @@ static int op_repeat_merge(ctx_t *c) {
   return 0;
 }
 
-/* The batch processor's flush hands on pc_builder_request's tree. */
+/* The batch processor's flush to a consumer that takes trees (debug, a
+ * processor) hands on pc_builder_request's tree. */
 static int op_repeat_flush(ctx_t *c) {
   int rc = op_repeat_merge(c);
   if (!rc) pc_builder_request(c->rep->b);
+  return rc;
+}
+
+/* Its flush to an exporter that takes bytes (otlphttp, otlp, file, nop)
+ * writes the batch into a fresh buffer with pc_builder_encode. */
+static int op_repeat_encode(ctx_t *c) {
+  int rc = op_repeat_merge(c);
+  pc_buf_t body = {0};
+  if (!rc) rc = pc_builder_encode(c->rep->b, &body);
+  pc_buf_free(&body);
   return rc;
 }
 
@@ -349,11 +360,13 @@ static int make_repeat(const opts_t *o, size_t bytes, repeat_t *r) {
 static void run_repeat(const opts_t *o) {
   printf("\nsame request merged again and again, %" PRIu64 " samples a batch"
          " (MB/s of the request's protobuf; memcpy copies those bytes once per add;"
-         " +request: us/add when each batch also ends with pc_builder_request, as the"
-         " batch processor's flush does):\n",
+         " +request and +encode: us/add when each batch also ends with pc_builder_request,"
+         " as the batch processor's flush to a tree consumer does, or with"
+         " pc_builder_encode, as its flush to a protobuf exporter does):\n",
          o->batch_samples);
-  printf("%-10s %8s %6s %8s %12s %10s %8s %9s %10s %9s\n", "request B", "samples", "adds",
-         "entries", "memcpy MB/s", "merge MB/s", "us/add", "x memcpy", "+request", "x memcpy");
+  printf("%-10s %8s %6s %8s %12s %10s %8s %9s %10s %9s %10s %9s\n", "request B", "samples",
+         "adds", "entries", "memcpy MB/s", "merge MB/s", "us/add", "x memcpy", "+request",
+         "x memcpy", "+encode", "x memcpy");
   for (uint32_t i = 0; i < o->n_repeat; i++) {
     repeat_t r = {0};
     int rc = make_repeat(o, o->repeat[i], &r);
@@ -365,18 +378,20 @@ static void run_repeat(const opts_t *o) {
     double t_copy = measure(o, op_repeat_memcpy, &c);
     double t_merge = measure(o, op_repeat_merge, &c);
     double t_flush = measure(o, op_repeat_flush, &c);
+    double t_encode = measure(o, op_repeat_encode, &c);
     const pc_dictionary_t *d = &r.in.req.dict;
     uint64_t entries = (uint64_t)d->n_strings + d->n_functions + d->n_mappings + d->n_attrs +
                        d->n_locations + d->n_stacks + d->n_links;
     double bytes = (double)r.in.pb.n * r.per_batch;
-    if (t_copy <= 0 || t_merge <= 0 || t_flush <= 0)
+    if (t_copy <= 0 || t_merge <= 0 || t_flush <= 0 || t_encode <= 0)
       printf("%-10zu failed\n", r.in.pb.n);
     else
       printf("%-10zu %8" PRIu64 " %6" PRIu32 " %8" PRIu64
-             " %12.1f %10.1f %8.2f %9.4f %10.2f %9.4f\n",
+             " %12.1f %10.1f %8.2f %9.4f %10.2f %9.4f %10.2f %9.4f\n",
              r.in.pb.n, pc_request_sample_count(&r.in.req), r.per_batch, entries,
              bytes / t_copy / 1e6, bytes / t_merge / 1e6, t_merge / r.per_batch * 1e6,
-             t_copy / t_merge, t_flush / r.per_batch * 1e6, t_copy / t_flush);
+             t_copy / t_merge, t_flush / r.per_batch * 1e6, t_copy / t_flush,
+             t_encode / r.per_batch * 1e6, t_copy / t_encode);
     pc_builder_free(r.b);
     pc_buf_free(&r.in.pb);
     pc_arena_free(r.in.arena);

@@ -235,6 +235,30 @@ START_TEST(invalid_utf8_is_rejected_with_its_place) {
 }
 END_TEST
 
+/* Every string length up to 40 with a bad byte, or a good two-byte
+ * character, at every place: the ASCII check reads 8 bytes at a time with an
+ * overlapping last load, so each place is a different case. */
+START_TEST(utf8_checked_at_every_length_and_place) {
+  for (size_t len = 1; len <= 40; len++) {
+    for (size_t at = 0; at < len; at++) {
+      for (int good = 0; good < 2; good++) {
+        if (good && at + 1 >= len) continue; /* the character needs two bytes */
+        /* dictionary { string_table: s } */
+        uint8_t msg[64] = {0x12, (uint8_t)(len + 2), 0x2a, (uint8_t)len};
+        memset(msg + 4, 'a', len);
+        if (good) msg[4 + at] = 0xc3, msg[5 + at] = 0xa9; /* U+00E9 */
+        else msg[4 + at] = 0xff;
+        pc_request_t r;
+        pc_err_t e;
+        int rc = decode_bytes((const char *)msg, len + 4, &r, &e);
+        ck_assert_msg(rc == (good ? 0 : PC_EDECODE), "len %zu, %s byte at %zu: rc %d (%s)",
+                      len, good ? "good" : "bad", at, rc, e.msg);
+      }
+    }
+  }
+}
+END_TEST
+
 /* AnyValue arrays nested 40 deep: refused with a clear message. */
 START_TEST(deep_nesting_is_rejected) {
   /* Build from the inside out: AnyValue{array_value{values: inner}}. */
@@ -610,6 +634,7 @@ TCase *pc_test_proto_tcase(void) {
   tcase_add_test(tc, every_byte_flip_is_survived);
   tcase_add_test(tc, hostile_lengths_and_tags);
   tcase_add_test(tc, invalid_utf8_is_rejected_with_its_place);
+  tcase_add_test(tc, utf8_checked_at_every_length_and_place);
   tcase_add_test(tc, deep_nesting_is_rejected);
   tcase_add_test(tc, unknown_fields_are_skipped);
   tcase_add_test(tc, unpacked_repeated_scalars_are_accepted);
