@@ -118,6 +118,7 @@ struct pc_http_conn {
   pc_buf_t body;
   uint64_t discarded;
   uint64_t window_bytes; /* body bytes in the current rate window */
+  uint64_t deadline_ms;  /* uv_now at which request_timeout ends this request; 0: none */
   bool discard;          /* refused at the headers: drop the body, then answer */
   bool expect_continue;
   bool head_method; /* HEAD: the answer goes without its body */
@@ -249,6 +250,7 @@ static void conn_request_reset(pc_http_conn_t *c) {
 }
 
 static void conn_timer(pc_http_conn_t *c, uint64_t ms);
+static void conn_read_timer(pc_http_conn_t *c, uint64_t ms);
 static void conn_close(pc_http_conn_t *c);
 static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp);
 static void conn_feed(pc_http_conn_t *c);
@@ -297,9 +299,11 @@ static int header_budget(pc_http_conn_t *c, size_t n) {
 
 static int on_message_begin(llhttp_t *p) {
   pc_http_conn_t *c = conn_of(p);
+  const pc_http_limits_t *lim = &c->srv->limits;
   c->state = CONN_HEADERS;
   c->keep_alive = false;
-  conn_timer(c, c->srv->limits.header_timeout_ms); /* a deadline from the first byte */
+  c->deadline_ms = lim->request_timeout_ms ? uv_now(c->srv->loop) + lim->request_timeout_ms : 0;
+  conn_read_timer(c, lim->header_timeout_ms); /* a deadline from the first byte */
   return 0;
 }
 
@@ -346,7 +350,7 @@ static bool keeps_headers(const pc_http_conn_t *c) {
 /* RFC 9110 field names are tokens. llhttp, built without its strict mode,
  * lets some other bytes through (a space: "Bad Header: x"); a Go server, the
  * Collector's, answers those 400, and so does profcol. */
-static bool is_token(const char *s, size_t n) {
+bool pc_http_is_token(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)s[i];
     if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -359,7 +363,7 @@ static bool is_token(const char *s, size_t n) {
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   pc_http_conn_t *c = conn_of(p);
   if (header_budget(c, n)) return HPE_USER;
-  if (!is_token(at, n)) {
+  if (!pc_http_is_token(at, n)) {
     conn_abort(c, 400, "a header name holds a character HTTP does not allow in one");
     return HPE_USER;
   }
@@ -472,7 +476,8 @@ static int on_headers_complete(llhttp_t *p) {
   c->has_length = (p->flags & F_CONTENT_LENGTH) != 0;
   c->content_length = c->has_length ? p->content_length : 0;
   /* An Upgrade request is answered as plain HTTP/1.1, then closed. */
-  c->keep_alive = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p) && !c->srv->closing;
+  c->keep_alive = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p) && !c->srv->closing &&
+                  !c->srv->limits.no_keep_alive;
   bool http11 = p->http_major == 1 && p->http_minor >= 1;
   if (c->expect.n && http11) { /* HTTP/1.0 servers ignore Expect (RFC 9110) */
     if (!hval_is(&c->expect, "100-continue")) {
@@ -507,7 +512,7 @@ static int on_headers_complete(llhttp_t *p) {
   if ((p->flags & F_CHUNKED) || c->content_length > 0) {
     c->state = CONN_BODY;
     c->window_bytes = 0;
-    conn_timer(c, lim->body_timeout_ms);
+    conn_read_timer(c, lim->body_timeout_ms);
   }
   return 0;
 }
@@ -599,6 +604,21 @@ static void conn_timer(pc_http_conn_t *c, uint64_t ms) {
     uv_timer_start(&c->timer, conn_on_timer, ms, 0);
   else
     uv_timer_stop(&c->timer);
+}
+
+/* The timer of a phase of reading a request (headers, a body window): ms,
+ * or sooner when request_timeout ends the whole request first. */
+static void conn_read_timer(pc_http_conn_t *c, uint64_t ms) {
+  if (c->deadline_ms) {
+    uint64_t now = uv_now(c->srv->loop);
+    uint64_t left = c->deadline_ms > now ? c->deadline_ms - now : 1;
+    if (!ms || left < ms) ms = left;
+  }
+  conn_timer(c, ms);
+}
+
+static bool conn_past_deadline(const pc_http_conn_t *c) {
+  return c->deadline_ms && uv_now(c->srv->loop) >= c->deadline_ms;
 }
 
 static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -866,15 +886,22 @@ static void conn_on_timer(uv_timer_t *t) {
     conn_close(c);
     break;
   case CONN_HEADERS:
-    conn_timeout(c, "request headers were not complete (read_header_timeout)",
-                 lim->header_timeout_ms);
+    if (conn_past_deadline(c))
+      conn_timeout(c, "request was not complete (read_timeout)", lim->request_timeout_ms);
+    else
+      conn_timeout(c, "request headers were not complete (read_header_timeout)",
+                   lim->header_timeout_ms);
     break;
   case CONN_BODY: {
+    if (conn_past_deadline(c)) {
+      conn_timeout(c, "request was not complete (read_timeout)", lim->request_timeout_ms);
+      break;
+    }
     uint64_t need = lim->min_body_rate * lim->body_timeout_ms / 1000;
     if (need == 0) need = 1;
     if (c->window_bytes >= need) {
       c->window_bytes = 0;
-      conn_timer(c, lim->body_timeout_ms);
+      conn_read_timer(c, lim->body_timeout_ms);
       break;
     }
     char what[160];

@@ -27,9 +27,11 @@ typedef struct {
   uint64_t header_timeout_ms; /* first byte of a request (or accept) -> end of headers */
   uint64_t body_timeout_ms;   /* body rate window; 0: no body timeout */
   uint64_t min_body_rate;     /* bytes/s over each window (at least 1 byte per window) */
+  uint64_t request_timeout_ms; /* first byte of a request -> its last byte; 0: none */
   uint64_t write_timeout_ms;  /* an answer must be taken by the client within this */
   uint64_t linger_ms;         /* after a closing answer: drain input before close */
   uint32_t max_connections;
+  bool no_keep_alive; /* close the connection after every answer */
   /* The config keys named in 413/503 messages; NULL: the OTLP receiver's
    * "max_request_body_size" and "max_buffered_bytes". */
   const char *max_body_key;
@@ -168,6 +170,8 @@ void pc_listen_close(uv_tcp_t *listener, uv_close_cb cb);
 void pc_http_respond(pc_http_conn_t *conn, pc_http_response_t *resp);
 /* "ip:port" of the client, for logs ("?" when unknown). */
 void pc_http_conn_peer(pc_http_conn_t *conn, char *buf, size_t n);
+/* Whether s[0..n) is an RFC 9110 token, as header names must be. */
+bool pc_http_is_token(const char *s, size_t n);
 /* The reason phrase of a status code ("Payload Too Large"). */
 const char *pc_http_reason(int status);
 

@@ -65,7 +65,12 @@ typedef struct {
   uint64_t read_body_timeout;   /* ms */
   uint64_t min_body_rate;       /* bytes per second */
   uint64_t write_timeout;       /* ms */
+  uint64_t read_timeout;        /* ms, a whole request; 0: none */
+  bool keepalives_enabled;
   int64_t max_connections;
+  /* read into the receiver at create */
+  const pc_cfg_node_t *response_headers;       /* map of name: value */
+  const pc_cfg_node_t *compression_algorithms; /* list of Content-Encodings */
   /* protocols.http.cors (lists read into the receiver at create) */
   const pc_cfg_node_t *cors_allowed_origins;
   const pc_cfg_node_t *cors_allowed_headers;

@@ -91,8 +91,18 @@ static const pc_opt_t http_opts[] = {
     PC_OPT_BYTES("min_body_rate", "1KiB", pc_otlp_settings_t, min_body_rate, 0,
                  (int64_t)1 << 40, "bytes per second a request body must keep up "
                  "(0: only at least one byte per read_body_timeout)"),
+    PC_OPT_DUR("read_timeout", "0s", pc_otlp_settings_t, read_timeout, 0, 86400000,
+               "time from a request's first byte to its last (408 and close beyond); 0s: "
+               "none, read_header_timeout and min_body_rate still apply"),
     PC_OPT_DUR("write_timeout", "30s", pc_otlp_settings_t, write_timeout, 1, 86400000,
                "time a client has to take an answer before the connection is closed"),
+    PC_OPT_BOOLEAN("keepalives_enabled", "true", pc_otlp_settings_t, keepalives_enabled,
+                   "keep connections open for more requests; false: close after each answer"),
+    PC_OPT_HEADERS("response_headers", pc_otlp_settings_t, response_headers,
+                   "headers added to every answer (name: value)"),
+    PC_OPT_ANY("compression_algorithms", pc_otlp_settings_t, compression_algorithms,
+               "list of request Content-Encodings to take, from \"\" (none), gzip, zstd, "
+               "zlib and deflate (both mean zlib); empty: all of them; others get 415"),
     PC_OPT_INT_RANGE("max_connections", "1024", pc_otlp_settings_t, max_connections, 1,
                      1000000, "open connections at most; more are accepted and closed at "
                      "once (counted as connections_refused)"),
@@ -164,6 +174,8 @@ typedef struct rx {
   uint64_t warned_ms; /* rate limit for per-request warnings */
   uint64_t warn_suppressed;
   pc_cors_t cors;
+  pc_buf_t resp_headers; /* response_headers as "Name: value\r\n" lines */
+  unsigned encodings;    /* 1 << pc_encoding_t for each one compression_algorithms takes */
 } rx_t;
 
 /* At most one per-request warning per 10 s, saying how many were held back. */
@@ -308,6 +320,17 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
                   shown);
     return 415;
   }
+  if (!(rx->encodings & 1u << enc)) {
+    char list[80] = "";
+    for (pc_encoding_t e = PC_ENC_IDENTITY; e <= PC_ENC_ZSTD; e++)
+      if (rx->encodings & 1u << e)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
+                 pc_encoding_name(e));
+    answer_status(resp, 415, json,
+                  "Content-Encoding \"%s\" is not taken here (compression_algorithms); use %s",
+                  pc_encoding_name(enc), list);
+    return 415;
+  }
   *out = (route_t){.traces = traces, .json = json, .enc = enc};
   return 0;
 }
@@ -320,6 +343,8 @@ static int rx_on_headers(void *ud, const pc_http_request_t *r, pc_http_response_
 static void rx_decorate(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
   rx_t *rx = ud;
   pc_cors_decorate(&rx->cors, r, resp);
+  if (rx->resp_headers.n && pc_buf_append(&resp->headers, rx->resp_headers.p, rx->resp_headers.n))
+    pc_oom();
 }
 
 static void rx_error_body(void *ud, const pc_http_request_t *r, const char *msg,
@@ -607,6 +632,59 @@ static int cors_read(const pc_otlp_settings_t *s, pc_cors_t *c, pc_err_t *err) {
   return rc;
 }
 
+/* response_headers as header lines; names the server sets itself are
+ * refused, so an answer never carries two of them. */
+static int response_headers_read(const pc_cfg_node_t *h, pc_buf_t *out, pc_err_t *err) {
+  static const char *const own[] = {"Content-Length", "Content-Type", "Transfer-Encoding",
+                                    "Connection", "Retry-After", "Allow"};
+  for (size_t i = 0; h && h->type == PC_CFG_MAP && i < h->n_entries; i++) {
+    const char *k = h->entries[i].key;
+    const pc_cfg_node_t *v = h->entries[i].value;
+    if (!k[0] || !pc_http_is_token(k, strlen(k)))
+      return pc_cfg_error(err, v, PC_EINVAL, "\"%s\" is not a header name (letters, digits "
+                          "and !#$%%&'*+-.^_`|~ only)", k);
+    if (strpbrk(v->text, "\r\n"))
+      return pc_cfg_error(err, v, PC_EINVAL, "a header value cannot hold line breaks");
+    for (size_t j = 0; j < sizeof own / sizeof own[0]; j++)
+      if (strcasecmp(k, own[j]) == 0)
+        return pc_cfg_error(err, v, PC_EINVAL, "%s is set by the receiver itself", own[j]);
+    if (pc_buf_append(out, k, strlen(k)) || pc_buf_append(out, ": ", 2) ||
+        pc_buf_append(out, v->text, strlen(v->text)) || pc_buf_append(out, "\r\n", 2))
+      pc_oom();
+  }
+  return 0;
+}
+
+/* compression_algorithms as a set of pc_encoding_t bits, with the
+ * Collector's names; empty or absent: every encoding profcol takes. */
+static int encodings_read(const pc_cfg_node_t *n, unsigned *out, pc_err_t *err) {
+  static const struct {
+    const char *name;
+    pc_encoding_t enc;
+  } names[] = {{"", PC_ENC_IDENTITY},     {"none", PC_ENC_IDENTITY}, {"identity", PC_ENC_IDENTITY},
+               {"gzip", PC_ENC_GZIP},     {"zstd", PC_ENC_ZSTD},     {"zlib", PC_ENC_DEFLATE},
+               {"deflate", PC_ENC_DEFLATE}};
+  *out = 0;
+  if (n && n->type != PC_CFG_NULL && n->type != PC_CFG_SEQ)
+    return pc_cfg_error(err, n, PC_EINVAL, "must be a list, e.g. [\"\", gzip, zstd]");
+  for (size_t i = 0; n && n->type == PC_CFG_SEQ && i < n->n_items; i++) {
+    const pc_cfg_node_t *it = n->items[i];
+    size_t j = 0;
+    while (j < sizeof names / sizeof names[0] &&
+           !(it->type == PC_CFG_SCALAR && strcmp(it->text, names[j].name) == 0))
+      j++;
+    if (j == sizeof names / sizeof names[0])
+      return pc_cfg_error(err, it, PC_EINVAL, "profcol takes \"\" (none), gzip, zstd, zlib "
+                          "and deflate%s", it->type == PC_CFG_SCALAR &&
+                          (!strcmp(it->text, "snappy") || !strcmp(it->text, "lz4"))
+                              ? "; it has no snappy or lz4" : "");
+    *out |= 1u << names[j].enc;
+  }
+  if (!*out)
+    *out = 1u << PC_ENC_IDENTITY | 1u << PC_ENC_GZIP | 1u << PC_ENC_DEFLATE | 1u << PC_ENC_ZSTD;
+  return 0;
+}
+
 void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *next,
                    pc_err_t *err) {
   char host[256];
@@ -637,11 +715,14 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
   rx->cfg.endpoint = xstrdup(s->endpoint);
   rx->cfg.profiles_url_path = xstrdup(s->profiles_url_path);
   rx->cfg.traces_url_path = xstrdup(s->traces_url_path);
-  if (cors_read(s, &rx->cors, err) != 0) {
+  if (cors_read(s, &rx->cors, err) != 0 ||
+      response_headers_read(s->response_headers, &rx->resp_headers, err) != 0 ||
+      encodings_read(s->compression_algorithms, &rx->encodings, err) != 0) {
     otlp_destroy(rx);
     return NULL;
   }
   rx->cfg.cors_allowed_origins = rx->cfg.cors_allowed_headers = NULL;
+  rx->cfg.response_headers = rx->cfg.compression_algorithms = NULL;
   rx->cfg.http = rx->cfg.grpc = NULL; /* the config tree may go away */
   rx->http_enabled = true;
   rx->next = next;
@@ -686,9 +767,11 @@ static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
       .header_timeout_ms = c->read_header_timeout,
       .body_timeout_ms = c->read_body_timeout,
       .min_body_rate = c->min_body_rate,
+      .request_timeout_ms = c->read_timeout,
       .write_timeout_ms = c->write_timeout,
       .linger_ms = LINGER_MS,
       .max_connections = (uint32_t)c->max_connections,
+      .no_keep_alive = !c->keepalives_enabled,
   };
 }
 
@@ -698,7 +781,8 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   pc_http_limits_t limits = rx_limits(&rx->cfg);
   pc_http_handler_t handler = {.ud = rx, .on_headers = rx_on_headers,
                                .on_request = rx_on_request, .error_body = rx_error_body,
-                               .decorate = pc_cors_enabled(&rx->cors) ? rx_decorate : NULL,
+                               .decorate = pc_cors_enabled(&rx->cors) || rx->resp_headers.n
+                                               ? rx_decorate : NULL,
                                .keep_headers = rx->cfg.include_metadata};
   pc_http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->http_counters);
   int rc = rx->grpc ? pc__grpc_listen(rx->grpc, loop, err) : 0;
@@ -762,6 +846,7 @@ static void otlp_destroy(void *self) {
   }
   pc__grpc_free(rx->grpc);
   pc_cors_free(&rx->cors);
+  pc_buf_free(&rx->resp_headers);
   free(rx->cfg.endpoint);
   free(rx->cfg.profiles_url_path);
   free(rx->cfg.traces_url_path);

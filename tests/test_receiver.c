@@ -230,6 +230,7 @@ typedef struct {
   unsigned retry_after;
   char allow[64];
   char connection[64];
+  char head[1024]; /* the status line and headers as sent (cut at 1023 bytes) */
   pc_buf_t body;
 } resp_t;
 
@@ -250,6 +251,7 @@ static bool cli_response(client_t *c, resp_t *r) {
     if (cli_fill(c) <= 0) return false;
   size_t head = (size_t)(end - c->in.p) + 4;
   char *h = strndup((const char *)c->in.p, head);
+  snprintf(r->head, sizeof r->head, "%s", h);
   ck_assert_int_eq(sscanf(h, "HTTP/1.1 %d ", &r->status), 1);
   for (char *line = strstr(h, "\r\n") + 2; *line && line[0] != '\r'; line = strstr(line, "\r\n") + 2) {
     char *colon = strchr(line, ':');
@@ -1537,6 +1539,111 @@ START_TEST(test_slow_clients) {
 }
 END_TEST
 
+/* More of the Collector's confighttp server keys: response_headers on
+ * every answer (the server's own errors too), compression_algorithms,
+ * keepalives_enabled and read_timeout; and their config errors. */
+START_TEST(test_collector_server_keys) {
+  pc_err_t err = {0};
+  pc_cfg_t *hcfg = pc_cfg_load_string("h.yaml", "X-Served-By: profcol\n"
+                                      "Strict-Transport-Security: max-age=60\n", &err);
+  pc_cfg_t *ecfg = pc_cfg_load_string("e.yaml", "list: [gzip]\n", &err);
+  ck_assert_ptr_nonnull(hcfg);
+  ck_assert_ptr_nonnull(ecfg);
+  pc_otlp_settings_t s = test_settings();
+  s.response_headers = pc_cfg_root(hcfg);
+  s.compression_algorithms = pc_cfg_get(pc_cfg_root(ecfg), "list");
+  s.keepalives_enabled = false;
+  s.read_timeout = 800;
+  s.min_body_rate = 0; /* one byte per read_body_timeout (10 s) keeps a body going */
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0}, z = {0};
+  rich_payload(&body, false, false);
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, body.p, body.n, &z), 0);
+
+  /* gzip is taken; the answer carries the headers and closes. */
+  client_t c = cli_open(t->port);
+  pc_buf_t req = {0};
+  req_build(&req, "POST", PROFILES, PROTO, "Content-Encoding: gzip\r\n", z.p, z.n);
+  cli_send(&c, req.p, req.n);
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 200);
+  ck_assert_msg(strstr(r.head, "\r\nX-Served-By: profcol\r\n") &&
+                strstr(r.head, "\r\nStrict-Transport-Security: max-age=60\r\n"), "%s", r.head);
+  ck_assert_str_eq(r.connection, "close");
+  ck_assert(cli_closed_within(&c, 1000));
+  resp_free(&r);
+  cli_close(&c);
+  /* An uncompressed body is not taken; errors carry the headers too. */
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_status_body(&r, 415, PROTO, "Content-Encoding \"identity\" is not taken here "
+                     "(compression_algorithms); use gzip");
+  ck_assert_msg(strstr(r.head, "X-Served-By: profcol"), "%s", r.head);
+  resp_free(&r);
+  do_request(t, "POST", "/nowhere", PROTO, NULL, "", 0, &r);
+  ck_assert_int_eq(r.status, 404);
+  ck_assert_msg(strstr(r.head, "X-Served-By: profcol"), "%s", r.head);
+  resp_free(&r);
+  c = cli_open(t->port);
+  cli_send_str(&c, "GARBAGE\r\n\r\n");
+  ck_assert(cli_response(&c, &r));
+  ck_assert_int_eq(r.status, 400);
+  ck_assert_msg(strstr(r.head, "X-Served-By: profcol"), "%s", r.head);
+  resp_free(&r);
+  cli_close(&c);
+
+  /* read_timeout ends a request whose body still trickles in within
+   * min_body_rate and read_body_timeout. */
+  c = cli_open(t->port);
+  cli_send_str(&c, "POST " PROFILES " HTTP/1.1\r\nHost: slow\r\nContent-Type: " PROTO
+               "\r\nContent-Encoding: gzip\r\nContent-Length: 100\r\n\r\n");
+  uint64_t t0 = now_ms();
+  int status = 0;
+  bool cut = false;
+  while (!cut && now_ms() - t0 < 5000) {
+    if (!cli_try_send(&c, "x", 1)) break;
+    cut = slow_client_cut(&c, &status);
+    sleep_ms(50);
+  }
+  uint64_t took = now_ms() - t0;
+  ck_assert_int_eq(status, 408);
+  ck_assert_msg(took >= 700 && took < 3000, "cut after %llu ms", (unsigned long long)took);
+  ck_assert_msg(memmem(c.in.p, c.in.n, "read_timeout", 12) != NULL, "%.*s", (int)c.in.n,
+                (const char *)c.in.p);
+  cli_close(&c);
+  ck_assert_uint_eq(tc_calls(&t->tc), 1);
+  server_stop(t);
+  pc_buf_free(&req);
+  pc_buf_free(&z);
+  pc_buf_free(&body);
+  pc_cfg_free(hcfg);
+  pc_cfg_free(ecfg);
+
+  /* Config errors say where. */
+  static const struct {
+    const char *yaml, *want;
+  } bad[] = {
+      {"response_headers: {Content-Length: \"1\"}", "set by the receiver itself"},
+      {"response_headers: {\"Bad Name\": x}", "is not a header name"},
+      {"compression_algorithms: [gzip, snappy]", "it has no snappy or lz4"},
+      {"compression_algorithms: gzip", "must be a list"},
+      {"keepalives_enabled: maybe", "keepalives_enabled"},
+  };
+  tconsumer_t tc = {.c = {.consume_profiles = tc_profiles}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char yaml[256];
+    snprintf(yaml, sizeof yaml, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+             "        %s\n", bad[i].yaml);
+    pc_cfg_t *cfg;
+    void *rx = create_from_yaml(yaml, &tc.c, &cfg, &err);
+    ck_assert_ptr_null(rx);
+    ck_assert_msg(strstr(err.msg, "test.yaml:5:") && strstr(err.msg, bad[i].want), "%s: %s",
+                  bad[i].yaml, err.msg);
+    pc_cfg_free(cfg);
+  }
+}
+END_TEST
+
 START_TEST(test_many_connections) {
   enum { N = 200 };
   pc_otlp_settings_t s = test_settings();
@@ -1753,6 +1860,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_http10);
   tcase_add_test(http, test_timeouts);
   tcase_add_test(http, test_slow_clients);
+  tcase_add_test(http, test_collector_server_keys);
   tcase_add_test(http, test_many_connections);
   tcase_add_test(http, test_max_connections);
   tcase_add_test(http, test_buffered_limit);
