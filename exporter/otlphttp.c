@@ -43,6 +43,7 @@
 
 #include "../component/component.h"
 #include "../core/log.h"
+#include "../extension/extension.h"
 #include "exporter.h"
 #include "internal.h"
 
@@ -78,8 +79,9 @@ typedef struct {
 
 static const pc_opt_t auth_opts[] = {
     PC_OPT_STR("authenticator", NULL, otlphttp_cfg_t, authenticator,
-               "id of a headers_setter extension: headers set per batch from its client "
-               "metadata (e.g. X-Scope-OrgID per tenant)"),
+               "id of a headers_setter extension (headers set per batch from its client "
+               "metadata, e.g. X-Scope-OrgID per tenant) or of a bearertokenauth (its token "
+               "on every request)"),
     PC_OPT_TABLE_END,
 };
 
@@ -371,7 +373,7 @@ static int resolve_grpc_urls(otlphttp_t *x, const otlphttp_cfg_t *c,
   return 0;
 }
 
-/* auth.authenticator must name a headers_setter. Whether that one is defined
+/* auth.authenticator must name a headers_setter or a bearertokenauth. Whether that one is defined
  * and listed in service.extensions shows only in start (extensions are not
  * built while a broken config is checked), so the error start gives is made
  * here, where the config node says file:line:col. */
@@ -380,10 +382,10 @@ static int resolve_auth(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
   const pc_cfg_node_t *n = node_at(args->cfg, "auth", "authenticator");
   if (!c->authenticator) return 0;
   const char *id = c->authenticator;
-  if (strncmp(id, "headers_setter", 14) != 0 || (id[14] && id[14] != '/'))
-    return pc_cfg_error(err, n, PC_EINVAL, "\"%s\" is not a headers_setter extension, the "
-                        "only authenticator profcol has (headers_setter or headers_setter/NAME)",
-                        id);
+  if ((strncmp(id, "headers_setter", 14) != 0 || (id[14] && id[14] != '/')) &&
+      !pc_is_bearer_id(id))
+    return pc_cfg_error(err, n, PC_EINVAL, "\"%s\" is not an authenticator profcol has: "
+                        "headers_setter or bearertokenauth (or either with /NAME)", id);
   x->auth_id = xstrdup(id);
   pc_cfg_error(&x->auth_missing, n, PC_EINVAL, "\"%s\" is not defined in extensions and "
                "listed in service.extensions", id);
@@ -1375,13 +1377,36 @@ static void cleanup_curl(otlphttp_t *x) {
   x->multi = NULL;
 }
 
-static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
-  otlphttp_t *x = self;
-  if (x->state != ST_CREATED) return pc_err_set(err, PC_EINVAL, "started twice");
-  if (x->auth_id && !(x->hs = pc__headers_setter_find(x->auth_id))) {
+/* A bearertokenauth's header joins the configured ones, in place of one of
+ * the same name: the authenticator has the last word, as in the Collector. */
+static void set_bearer_header(otlphttp_t *x, const pc_bearer_t *b) {
+  const char *name = pc_bearer_header(b), *value = pc_bearer_value(b);
+  size_t n = strlen(name) + 2 + strlen(value) + 1, i = 0;
+  while (i < x->n_headers && !(strncasecmp(x->headers[i], name, strlen(name)) == 0 &&
+                               x->headers[i][strlen(name)] == ':'))
+    i++;
+  if (i == x->n_headers) x->headers = pc_xrealloc(x->headers, ++x->n_headers * sizeof *x->headers);
+  else free(x->headers[i]);
+  x->headers[i] = pc_xmalloc(n);
+  snprintf(x->headers[i], n, "%s: %s", name, value);
+}
+
+/* The extension auth.authenticator names, now that extensions have started. */
+static int find_authenticator(otlphttp_t *x, pc_err_t *err) {
+  if (!x->auth_id) return 0;
+  const pc_bearer_t *b = pc_is_bearer_id(x->auth_id) ? pc_bearer_find(x->auth_id) : NULL;
+  if (b) set_bearer_header(x, b);
+  else if (pc_is_bearer_id(x->auth_id) || !(x->hs = pc__headers_setter_find(x->auth_id))) {
     *err = x->auth_missing;
     return err->code;
   }
+  return 0;
+}
+
+static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
+  otlphttp_t *x = self;
+  if (x->state != ST_CREATED) return pc_err_set(err, PC_EINVAL, "started twice");
+  if (find_authenticator(x, err)) return err->code;
   x->loop = loop;
   int rc = open_queue(x, err);
   if (!rc && (rc = setup_curl(x, err))) {

@@ -70,6 +70,7 @@ typedef enum {
   HDR_ORIGIN,
   HDR_ACR_METHOD,
   HDR_ACR_HEADERS,
+  HDR_AUTH, /* the handler's auth_header, into auth */
 } hdr_t;
 
 typedef struct {
@@ -105,6 +106,7 @@ struct pc_http_conn {
   bool in_trailers;
   hval_t ctype, cenc, expect;
   hval_t origin, acr_method, acr_headers; /* for the handler's CORS answers */
+  pc_buf_t auth; /* the handler's auth_header (tokens can be long: a buffer of its own) */
   /* keep_headers: names and values in hraw, and where each one is (offsets,
    * as hraw may move while it grows); views are made once, in conn_request. */
   pc_buf_t hraw;
@@ -207,6 +209,7 @@ static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
       .origin = {(const uint8_t *)c->origin.v, c->origin.n},
       .ac_request_method = {(const uint8_t *)c->acr_method.v, c->acr_method.n},
       .ac_request_headers = {(const uint8_t *)c->acr_headers.v, c->acr_headers.n},
+      .auth = str_of(c->auth.p, c->auth.n),
       .has_length = c->has_length,
       .content_length = c->content_length,
       .body = c->body.n ? c->body.p : NULL,
@@ -235,6 +238,7 @@ static void conn_request_reset(pc_http_conn_t *c) {
   c->in_trailers = false;
   c->ctype.n = c->cenc.n = c->expect.n = 0;
   c->origin.n = c->acr_method.n = c->acr_headers.n = 0;
+  c->auth.n = 0;
   c->hraw.n = c->n_h = 0;
   c->hname_open = false;
   c->header_bytes = 0;
@@ -383,6 +387,7 @@ static hval_t *conn_hval(pc_http_conn_t *c, hdr_t h) {
   case HDR_ORIGIN: return &c->origin;
   case HDR_ACR_METHOD: return &c->acr_method;
   case HDR_ACR_HEADERS: return &c->acr_headers;
+  case HDR_AUTH:
   case HDR_NONE: break;
   }
   return NULL;
@@ -397,6 +402,11 @@ static void hval_append(hval_t *h, const char *at, size_t n) {
   }
   memcpy(h->v + h->n, at, n);
   h->n += n;
+}
+
+static int auth_oom(pc_http_conn_t *c) {
+  conn_abort(c, 503, "out of memory reading the request headers");
+  return HPE_USER;
 }
 
 static int on_header_field_complete(llhttp_t *p) {
@@ -417,6 +427,12 @@ static int on_header_field_complete(llhttp_t *p) {
     if (c->hname_n == strlen(wanted[i].name) &&
         strncasecmp(c->hname, wanted[i].name, c->hname_n) == 0)
       c->hcur = wanted[i].h;
+  const char *auth = c->srv->handler.auth_header;
+  if (auth && c->hname_n == strlen(auth) && c->hname_n <= sizeof c->hname &&
+      strncasecmp(c->hname, auth, c->hname_n) == 0) {
+    c->hcur = HDR_AUTH;
+    if (c->auth.n && pc_buf_append(&c->auth, ", ", 2)) return auth_oom(c);
+  }
   hval_t *v = conn_hval(c, c->hcur);
   if (v && v->n) hval_append(v, ", ", 2); /* repeated header: a list */
   return 0;
@@ -436,6 +452,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   if (header_budget(c, n)) return HPE_USER;
   hval_t *v = conn_hval(c, c->hcur);
   if (v) hval_append(v, at, n);
+  if (c->hcur == HDR_AUTH && pc_buf_append(&c->auth, at, n)) return auth_oom(c);
   return keeps_headers(c) && c->n_h ? hraw_add(c, at, n, false) : 0;
 }
 
@@ -661,6 +678,7 @@ static void conn_release(pc_http_conn_t *c) {
   pc_buf_free(&c->reply.body);
   pc_buf_free(&c->reply.headers);
   pc_buf_free(&c->hraw);
+  pc_buf_free(&c->auth);
   free(c->hpos);
   free(c->hviews);
   free(c);

@@ -66,6 +66,7 @@ typedef struct {
   pc_str_t origin;
   pc_str_t ac_request_method;  /* Access-Control-Request-Method */
   pc_str_t ac_request_headers; /* Access-Control-Request-Headers */
+  pc_str_t auth; /* the handler's auth_header (repeated: joined with ", ") */
   bool has_length;
   uint64_t content_length;
   const uint8_t *body; /* de-chunked */
@@ -109,6 +110,9 @@ typedef struct {
   /* Keep every header for req->headers (the receiver's include_metadata);
    * off, the server keeps only the few it reads itself and copies nothing. */
   bool keep_headers;
+  /* One more header to read into req->auth, for an authenticator; at most
+   * 32 characters. NULL: none. */
+  const char *auth_header;
 } pc_http_handler_t;
 
 typedef struct pc_http_waiter pc_http_waiter_t;

@@ -31,6 +31,7 @@
  * When the last byte of a request arrives, messages up to 128 KiB are
  * decoded on the loop; larger ones in libuv's thread pool (as otlp.c does),
  * and the pipeline is called back on the loop. */
+#include <ctype.h>
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <pthread.h>
@@ -41,6 +42,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../extension/extension.h"
 #include "grpc.h"
 
 /* gRPC status codes (google.rpc.Code). */
@@ -52,6 +54,7 @@ enum {
   ST_UNIMPLEMENTED = 12,
   ST_INTERNAL = 13,
   ST_UNAVAILABLE = 14,
+  ST_UNAUTHENTICATED = 16,
 };
 
 #define MAX_CONNS 1024             /* fixed: accepted and closed beyond */
@@ -93,6 +96,13 @@ static const pc_opt_t enforcement_opts[] = {
     PC_OPT_TABLE_END,
 };
 
+static const pc_opt_t grpc_auth_opts[] = {
+    PC_OPT_STR("authenticator", NULL, pc_grpc_settings_t, authenticator,
+               "id of a bearertokenauth extension: calls without its token get "
+               "UNAUTHENTICATED"),
+    PC_OPT_TABLE_END,
+};
+
 static const pc_opt_t keepalive_opts[] = {
     PC_OPT_SECTION("server_parameters", server_params_opts, "keepalive of the server"),
     PC_OPT_SECTION("enforcement_policy", enforcement_opts, "what clients may do"),
@@ -117,10 +127,12 @@ const pc_opt_t pc__grpc_opts[] = {
                    "pass the call's metadata (keys lowercase, as gRPC has them) down the pipeline "
                    "as client metadata (the batch processor's metadata_keys read it)"),
     PC_OPT_SECTION("keepalive", keepalive_opts, "keepalive and its enforcement"),
+    PC_OPT_SECTION("auth", grpc_auth_opts, "who may call"),
     PC_OPT_TABLE_END,
 };
 
 int pc__grpc_settings(const pc_cfg_node_t *node, pc_grpc_settings_t *s, pc_err_t *err) {
+  const pc_cfg_node_t *auth = pc_cfg_get(pc_cfg_get(node, "auth"), "authenticator");
   *s = (pc_grpc_settings_t){0};
   if (node && node->type != PC_CFG_MAP && node->type != PC_CFG_NULL)
     return pc_cfg_error(err, node, PC_EINVAL, "must be a map of gRPC settings");
@@ -129,6 +141,9 @@ int pc__grpc_settings(const pc_cfg_node_t *node, pc_grpc_settings_t *s, pc_err_t
   if (strcmp(s->transport, "tcp") != 0)
     return pc_cfg_error(err, pc_cfg_get(node, "transport"), PC_EINVAL,
                         "transport \"%s\" is not supported: only \"tcp\"", s->transport);
+  if (s->authenticator && !pc_is_bearer_id(s->authenticator))
+    return pc_cfg_error(err, auth, PC_EINVAL, "\"%s\" is not a bearertokenauth extension, the "
+                        "authenticator profcol's receivers take", s->authenticator);
   return 0;
 }
 
@@ -154,6 +169,7 @@ struct stream {
   bool has_deadline;     /* a well-formed grpc-timeout: */
   uint64_t deadline_ms;  /* uv_now at its HEADERS plus the timeout */
   bool post, grpc_ct, has_ct, long_header;
+  bool authenticated;    /* the authenticator's header holds one of its tokens */
   pc_buf_t body;         /* the framed request, at most one message */
   size_t unconsumed;     /* received bytes not yet given back (WINDOW_UPDATE) */
   bool complete;         /* END_STREAM received */
@@ -193,7 +209,9 @@ struct pc_grpc_server {
   uv_tcp_t listener;
   uv_timer_t deadline;
   uv_loop_t *loop;
-  pc_grpc_settings_t cfg; /* endpoint and transport owned */
+  pc_grpc_settings_t cfg; /* endpoint and authenticator owned */
+  const pc_bearer_t *auth; /* found at listen; NULL: anyone may call */
+  char auth_header[40];    /* its header, lowercase as HTTP/2 sends names */
   char *log_id;
   pc_consumer_t *next;
   pc__rx_counters_t *rxc;
@@ -699,6 +717,15 @@ static void stream_serve(stream_t *st) {
     stream_release(st);
     return;
   }
+  /* At the request's end, like other answers not about the route: libcurl
+   * 7.88 stalls when answered while it still sends. The body is dropped
+   * undecoded. */
+  if (g->auth && !st->authenticated) {
+    answer_error(st, ST_UNAUTHENTICATED, 0, "unauthenticated: no or wrong %s metadata "
+                 "(auth.authenticator %s)", g->auth_header, g->cfg.authenticator);
+    stream_release(st);
+    return;
+  }
   size_t inline_max = min_sz(g->max_msg, INLINE_MAX);
   const uint8_t *b = st->body.p;
   size_t n = st->body.n;
@@ -800,7 +827,10 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
     st->has_deadline = !st->bad_timeout;
     st->deadline_ms = uv_now(st->c->g->loop) + ms;
   }
-  if (st->c->g->cfg.include_metadata && is_metadata(k)) keep_metadata(st, k, (pc_str_t){v, vn});
+  pc_grpc_server_t *g = st->c->g;
+  if (g->auth && pc_str_eq(k, (pc_str_t){(const uint8_t *)g->auth_header, strlen(g->auth_header)}))
+    st->authenticated |= pc_bearer_check(g->auth, (pc_str_t){v, vn});
+  if (g->cfg.include_metadata && is_metadata(k)) keep_metadata(st, k, (pc_str_t){v, vn});
   return 0;
 }
 
@@ -1149,6 +1179,7 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   pc_grpc_server_t *g = pc_xcalloc(1, sizeof *g);
   g->cfg = *s;
   g->cfg.endpoint = xstrdup(s->endpoint);
+  g->cfg.authenticator = s->authenticator ? xstrdup(s->authenticator) : NULL;
   g->cfg.transport = NULL;
   g->log_id = xstrdup(log_id);
   g->next = next;
@@ -1171,6 +1202,17 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
 
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
   g->loop = loop;
+  if (g->cfg.authenticator && !(g->auth = pc_bearer_find(g->cfg.authenticator)))
+    return pc_err_set(err, PC_EINVAL, "protocols.grpc.auth.authenticator \"%s\" is not "
+                      "defined in extensions and listed in service.extensions",
+                      g->cfg.authenticator);
+  if (g->auth) {
+    const char *h = pc_bearer_header(g->auth);
+    size_t i = 0;
+    for (; h[i] && i + 1 < sizeof g->auth_header; i++)
+      g->auth_header[i] = (char)tolower((unsigned char)h[i]);
+    g->auth_header[i] = 0;
+  }
   struct sockaddr_storage ss;
   int rc = pc_http_endpoint_addr(loop, "protocols.grpc", g->cfg.endpoint, &ss, err);
   if (rc) return rc;
@@ -1268,6 +1310,7 @@ void pc__grpc_free(pc_grpc_server_t *g) {
   pc_arena_free(g->arena);
   pc_buf_free(&g->plain);
   free(g->cfg.endpoint);
+  free(g->cfg.authenticator);
   free(g->log_id);
   free(g);
 }

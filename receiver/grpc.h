@@ -28,6 +28,7 @@ typedef struct {
   uint64_t read_buffer_size;      /* accepted; the loop reads in 64 KiB steps */
   uint64_t write_buffer_size;     /* accepted; answers are written as they come */
   bool include_metadata;          /* pass the call's metadata on with its data */
+  char *authenticator;            /* auth.authenticator: a bearertokenauth id, or NULL */
   /* keepalive.server_parameters */
   uint64_t max_connection_idle;      /* no open stream this long: GOAWAY */
   uint64_t max_connection_age;       /* connection this old: GOAWAY */

@@ -71,6 +71,7 @@ typedef struct {
   /* read into the receiver at create */
   const pc_cfg_node_t *response_headers;       /* map of name: value */
   const pc_cfg_node_t *compression_algorithms; /* list of Content-Encodings */
+  char *authenticator; /* auth.authenticator: a bearertokenauth id, or NULL */
   /* protocols.http.cors (lists read into the receiver at create) */
   const pc_cfg_node_t *cors_allowed_origins;
   const pc_cfg_node_t *cors_allowed_headers;

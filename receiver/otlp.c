@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../extension/extension.h"
 #include "grpc.h"
 #include "internal.h"
 
@@ -62,6 +63,12 @@ static const pc_opt_t cors_opts[] = {
     PC_OPT_TABLE_END,
 };
 
+static const pc_opt_t auth_opts[] = {
+    PC_OPT_STR("authenticator", NULL, pc_otlp_settings_t, authenticator,
+               "id of a bearertokenauth extension: requests without its token get 401"),
+    PC_OPT_TABLE_END,
+};
+
 static const pc_opt_t http_opts[] = {
     PC_OPT_ADDR("endpoint", DEF_ENDPOINT, pc_otlp_settings_t, endpoint,
                 "host:port to listen on (\"0.0.0.0:4318\" for every interface)"),
@@ -73,6 +80,7 @@ static const pc_opt_t http_opts[] = {
                  "request bodies held in memory at once over all connections, as "
                  "received; a body that would pass it is refused with 503 and Retry-After"),
     PC_OPT_SECTION("cors", cors_opts, "Cross-Origin Resource Sharing for browser clients"),
+    PC_OPT_SECTION("auth", auth_opts, "who may send"),
     PC_OPT_BOOLEAN("include_metadata", "false", pc_otlp_settings_t, include_metadata,
                    "pass the request's headers down the pipeline as client metadata (the "
                    "batch processor's metadata_keys read it; names match in any case)"),
@@ -176,6 +184,7 @@ typedef struct rx {
   pc_cors_t cors;
   pc_buf_t resp_headers; /* response_headers as "Name: value\r\n" lines */
   unsigned encodings;    /* 1 << pc_encoding_t for each one compression_algorithms takes */
+  const pc_bearer_t *auth; /* auth.authenticator, found in start; NULL: none */
 } rx_t;
 
 /* At most one per-request warning per 10 s, saying how many were held back. */
@@ -219,6 +228,7 @@ static int32_t grpc_code(int status) {
   case 400: return 3;  /* INVALID_ARGUMENT */
   case 404: return 5;  /* NOT_FOUND */
   case 405: return 12; /* UNIMPLEMENTED */
+  case 401: return 16; /* UNAUTHENTICATED */
   case 408: return 4;  /* DEADLINE_EXCEEDED */
   case 413: return 8;  /* RESOURCE_EXHAUSTED */
   case 415: return 3;
@@ -281,6 +291,14 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
   bool json = false;
   bool known_type = parse_media_type(r->content_type, &json) == 0;
   char shown[128];
+  /* As the Collector's auth interceptor, before any routing; a CORS
+   * preflight carries no credentials and is answered first. */
+  if (rx->auth && !pc_cors_is_preflight(&rx->cors, r) && !pc_bearer_check(rx->auth, r->auth)) {
+    answer_status(resp, 401, json, "unauthenticated: %s %s header (auth.authenticator %s)",
+                  r->auth.n ? "wrong" : "no", pc_bearer_header(rx->auth),
+                  rx->cfg.authenticator);
+    return 401;
+  }
   bool traces = path_is(r->path, rx->cfg.traces_url_path) && rx->next->consume_traces;
   if (!traces && path_is(r->path, rx->cfg.traces_url_path)) {
     answer_status(resp, 404, json,
@@ -715,6 +733,7 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
   rx->cfg.endpoint = xstrdup(s->endpoint);
   rx->cfg.profiles_url_path = xstrdup(s->profiles_url_path);
   rx->cfg.traces_url_path = xstrdup(s->traces_url_path);
+  rx->cfg.authenticator = s->authenticator ? xstrdup(s->authenticator) : NULL;
   if (cors_read(s, &rx->cors, err) != 0 ||
       response_headers_read(s->response_headers, &rx->resp_headers, err) != 0 ||
       encodings_read(s->compression_algorithms, &rx->encodings, err) != 0) {
@@ -753,6 +772,13 @@ static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
                  "no protocol to serve: add \"http:\" and/or \"grpc:\" under protocols");
     return NULL;
   }
+  const pc_cfg_node_t *auth = pc_cfg_get(pc_cfg_get(pc_cfg_get(protocols, "http"), "auth"),
+                                         "authenticator");
+  if (s.authenticator && !pc_is_bearer_id(s.authenticator)) {
+    pc_cfg_error(err, auth, PC_EINVAL, "\"%s\" is not a bearertokenauth extension, the "
+                 "authenticator profcol's receivers take", s.authenticator);
+    return NULL;
+  }
   rx_t *rx = pc__otlp_new(&s, args->id, args->next, err);
   if (rx) rx->http_enabled = http;
   return rx;
@@ -778,12 +804,19 @@ static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
 static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   rx_t *rx = self;
   rx->loop = loop;
+  if (rx->cfg.authenticator && !(rx->auth = pc_bearer_find(rx->cfg.authenticator))) {
+    pc_err_set(err, PC_EINVAL, "protocols.http.auth.authenticator \"%s\" is not defined "
+               "in extensions and listed in service.extensions", rx->cfg.authenticator);
+    pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
+    return err->code;
+  }
   pc_http_limits_t limits = rx_limits(&rx->cfg);
   pc_http_handler_t handler = {.ud = rx, .on_headers = rx_on_headers,
                                .on_request = rx_on_request, .error_body = rx_error_body,
                                .decorate = pc_cors_enabled(&rx->cors) || rx->resp_headers.n
                                                ? rx_decorate : NULL,
-                               .keep_headers = rx->cfg.include_metadata};
+                               .keep_headers = rx->cfg.include_metadata,
+                               .auth_header = rx->auth ? pc_bearer_header(rx->auth) : NULL};
   pc_http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->http_counters);
   int rc = rx->grpc ? pc__grpc_listen(rx->grpc, loop, err) : 0;
   if (rc || !rx->http_enabled) {
@@ -850,6 +883,7 @@ static void otlp_destroy(void *self) {
   free(rx->cfg.endpoint);
   free(rx->cfg.profiles_url_path);
   free(rx->cfg.traces_url_path);
+  free(rx->cfg.authenticator);
   free(rx->log_id);
   free(rx->id);
   free(rx);

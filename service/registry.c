@@ -26,6 +26,7 @@ static const pc_component_t *const exporters[] = {
     NULL,
 };
 static const pc_component_t *const extensions[] = {
+    &pc_extension_bearertokenauth,
     &pc_extension_file_storage,
     &pc_extension_headers_setter,
     &pc_extension_health_check,

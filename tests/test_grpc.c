@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "rxthread.h"
 #include "pdata/testdata.h"
 #include "../receiver/grpc.h"
@@ -399,22 +400,17 @@ static size_t curl_on_header(char *p, size_t size, size_t n, void *ud) {
 static size_t curl_on_body(char *p, size_t size, size_t n, void *ud) { return size * n; }
 
 /* One Export call of body over h2c with libcurl, which sends any header
- * value (grpcio silently drops a grpc-timeout in the call's metadata):
- * grpc-timeout: value, empty when value is "", none when NULL. The grpc-status answered, from the
- * headers (trailers-only) or the trailers; -1 when there was none. */
-static int call_with_timeout(int port, const char *value, const pc_buf_t *body) {
+ * value (grpcio silently drops a grpc-timeout in the call's metadata), with
+ * one more header line (curl's form; NULL: none). The grpc-status answered,
+ * from the headers (trailers-only) or the trailers; -1 when there was none. */
+static int call_with_header(int port, const char *line, const pc_buf_t *body) {
   CURL *e = curl_easy_init();
   ck_assert_ptr_nonnull(e);
-  char url[256], line[128];
+  char url[256];
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, PC_GRPC_PROFILES_PATH);
   struct curl_slist *h = curl_slist_append(NULL, "content-type: application/grpc");
   h = curl_slist_append(h, "te: trailers");
-  if (value) {
-    /* "name;" is libcurl's way to send a header with an empty value. */
-    if (*value) snprintf(line, sizeof line, "grpc-timeout: %s", value);
-    else snprintf(line, sizeof line, "grpc-timeout;");
-    h = curl_slist_append(h, line);
-  }
+  if (line) h = curl_slist_append(h, line);
   pc_buf_t framed = {0}, heads = {0};
   uint8_t pre[5] = {0, (uint8_t)(body->n >> 24), (uint8_t)(body->n >> 16),
                     (uint8_t)(body->n >> 8), (uint8_t)body->n};
@@ -430,7 +426,7 @@ static int call_with_timeout(int port, const char *value, const pc_buf_t *body) 
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, curl_on_body);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
   CURLcode rc = curl_easy_perform(e);
-  ck_assert_msg(rc == CURLE_OK, "grpc-timeout %s: %s", value, curl_easy_strerror(rc));
+  ck_assert_msg(rc == CURLE_OK, "%s: %s", line ? line : "-", curl_easy_strerror(rc));
   pc_buf_append(&heads, "", 1);
   const char *at = strstr((const char *)heads.p, "grpc-status: ");
   int status = at ? atoi(at + 13) : -1;
@@ -440,6 +436,47 @@ static int call_with_timeout(int port, const char *value, const pc_buf_t *body) 
   curl_easy_cleanup(e);
   return status;
 }
+
+/* grpc-timeout: value, empty when value is "", none when NULL. */
+static int call_with_timeout(int port, const char *value, const pc_buf_t *body) {
+  char line[128];
+  /* "name;" is libcurl's way to send a header with an empty value. */
+  if (value && *value) snprintf(line, sizeof line, "grpc-timeout: %s", value);
+  else snprintf(line, sizeof line, "grpc-timeout;");
+  return call_with_header(port, value ? line : NULL, body);
+}
+
+/* protocols.grpc.auth with a bearertokenauth: UNAUTHENTICATED without its
+ * token, OK with it (HTTP/2 sends the name lowercase); nothing refused is
+ * handed on. */
+START_TEST(test_bearer_auth) {
+  void *auth = pc_test_bearer_new("bearertokenauth", "token: s3cret\n");
+  tserver_t *t = server_start(YAML_GRPC "    auth: {authenticator: bearertokenauth}\n", false);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  ck_assert_int_eq(call_with_header(t->port, NULL, &body), 16);
+  ck_assert_int_eq(call_with_header(t->port, "Authorization: Bearer wrong", &body), 16);
+  ck_assert_int_eq(call_with_header(t->port, "Authorization: Bearer s3cret", &body), 0);
+  pthread_mutex_lock(&t->tc.mu);
+  ck_assert_uint_eq(t->tc.profiles_calls, 1);
+  pthread_mutex_unlock(&t->tc.mu);
+  server_stop(t);
+  pc_buf_free(&body);
+  pc_arena_free(a);
+  /* Not a bearertokenauth: a config error with its place. */
+  pc_cfg_t *cfg;
+  pc_err_t err = {0};
+  tconsumer_t tc = {.c = {.consume_profiles = tc_profiles}};
+  ck_assert_ptr_null(create_from(YAML_GRPC "    auth: {authenticator: oidc}\n", &tc.c, &cfg, &err));
+  ck_assert_msg(strstr(err.msg, ":6:") && strstr(err.msg, "not a bearertokenauth"), "%s",
+                err.msg);
+  pc_cfg_free(cfg);
+  pc_test_bearer_free(auth);
+}
+END_TEST
 
 /* A well-formed grpc-timeout is a deadline: one already over when the
  * request is complete ("0m") gets DEADLINE_EXCEEDED and is not handed on. A
@@ -569,6 +606,7 @@ static Suite *grpc_suite(void) {
   tcase_add_test(tc, test_silent_and_garbage_cut);
   tcase_add_test(tc, test_timeout_parse);
   tcase_add_test(tc, test_timeout_header);
+  tcase_add_test(tc, test_bearer_auth);
   tcase_add_test(tc, test_config);
   tcase_add_test(tc, test_listen_reuseport);
   suite_add_tcase(s, tc);

@@ -24,6 +24,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "../extension/extension.h"
+#include "auth.h"
 #include "rxthread.h"
 #include "../receiver/internal.h"
 #include "pdata/testdata.h"
@@ -1644,6 +1646,107 @@ START_TEST(test_collector_server_keys) {
 }
 END_TEST
 
+/* protocols.http.auth with a bearertokenauth: 401 with a Status without the
+ * token, 200 with any of its tokens, in any case of the header's name; the
+ * token file form; config errors with their place. */
+START_TEST(test_bearer_auth) {
+  char dir[] = "/tmp/profcol-bearer-XXXXXX", path[300], yaml[512];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/token", dir);
+  FILE *f = fopen(path, "w");
+  fputs("from-a-file\nsecond line ignored\n", f);
+  fclose(f);
+  void *a = pc_test_bearer_new("bearertokenauth", "tokens: [s3cret, other]\n");
+  snprintf(yaml, sizeof yaml, "filename: %s\nscheme: Token\nheader: X-Auth\n", path);
+  void *b = pc_test_bearer_new("bearertokenauth/file", yaml);
+  pc_otlp_settings_t s = test_settings();
+  s.authenticator = "bearertokenauth";
+  tserver_t *t = server_start(&s, false);
+  s.authenticator = "bearertokenauth/file";
+  tserver_t *t2 = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  resp_t r;
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_status_body(&r, 401, PROTO, "unauthenticated: no Authorization header "
+                     "(auth.authenticator bearertokenauth)");
+  resp_free(&r);
+  post(t, JSON, "Authorization: Bearer s3cre\r\n", "{}", 2, &r);
+  assert_status_body(&r, 401, JSON, "unauthenticated: wrong Authorization header");
+  resp_free(&r);
+  post(t, PROTO, "Authorization: Basic s3cret\r\n", body.p, body.n, &r);
+  ck_assert_int_eq(r.status, 401);
+  resp_free(&r);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  post(t, PROTO, "Authorization: Bearer s3cret\r\n", body.p, body.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  post(t, PROTO, "authorization: Bearer other\r\n", body.p, body.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(tc_calls(&t->tc), 2);
+  /* The file's first line, its own scheme and header. */
+  post(t2, PROTO, "Authorization: Bearer s3cret\r\n", body.p, body.n, &r);
+  assert_status_body(&r, 401, PROTO, "no X-Auth header");
+  resp_free(&r);
+  post(t2, PROTO, "X-Auth: Token from-a-file\r\n", body.p, body.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  server_stop(t);
+  server_stop(t2);
+  pc_buf_free(&body);
+
+  /* Not a bearertokenauth, or not defined: refused with its place or at start. */
+  tconsumer_t tc = {.c = {.consume_profiles = tc_profiles}};
+  pc_cfg_t *cfg;
+  pc_err_t err = {0};
+  void *rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n"
+                              "        auth: {authenticator: headers_setter}\n",
+                              &tc.c, &cfg, &err);
+  ck_assert_ptr_null(rx);
+  ck_assert_msg(strstr(err.msg, "test.yaml:5:") && strstr(err.msg, "not a bearertokenauth"),
+                "%s", err.msg);
+  pc_cfg_free(cfg);
+  s.authenticator = "bearertokenauth/missing";
+  rx = pc__otlp_new(&s, "otlp", &tc.c, &err);
+  ck_assert_ptr_nonnull(rx);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ck_assert_int_ne(pc_receiver_otlp.start(rx, &loop, &err), 0);
+  ck_assert_msg(strstr(err.msg, "\"bearertokenauth/missing\" is not defined in extensions"),
+                "%s", err.msg);
+  int done = 0;
+  pc_receiver_otlp.shutdown(rx, 0, on_done_count, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  pc_receiver_otlp.destroy(rx);
+
+  /* The extension's own config errors. */
+  static const struct {
+    const char *yaml, *want;
+  } bad[] = {
+      {"scheme: Bearer\n", "set exactly one of token, tokens and filename"},
+      {"token: a\nfilename: /x\n", "set exactly one of token, tokens and filename"},
+      {"token: \"two words\"\n", "auth.yaml:1:8: token: a token cannot hold spaces"},
+      {"filename: /nonexistent/token\n", "cannot read /nonexistent/token"},
+      {"tokens: []\n", "one or more tokens"},
+      {"token: a\nheader: \"Bad Header\"\n", "is not a header name"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pc_cfg_t *c = pc_cfg_load_string("auth.yaml", bad[i].yaml, &err);
+    ck_assert_ptr_nonnull(c);
+    pc_create_args_t args = {.id = "bearertokenauth", .cfg = pc_cfg_root(c)};
+    ck_assert_ptr_null(pc_extension_bearertokenauth.create(&args, &err));
+    ck_assert_msg(strstr(err.msg, bad[i].want), "%s: %s", bad[i].yaml, err.msg);
+    pc_cfg_free(c);
+  }
+  pc_test_bearer_free(a);
+  pc_test_bearer_free(b);
+  remove(path);
+  rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_many_connections) {
   enum { N = 200 };
   pc_otlp_settings_t s = test_settings();
@@ -1861,6 +1964,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_timeouts);
   tcase_add_test(http, test_slow_clients);
   tcase_add_test(http, test_collector_server_keys);
+  tcase_add_test(http, test_bearer_auth);
   tcase_add_test(http, test_many_connections);
   tcase_add_test(http, test_max_connections);
   tcase_add_test(http, test_buffered_limit);

@@ -115,8 +115,9 @@ START_TEST(exporters_check_their_authenticator) {
   void *x = fx_create(&pc_exporter_otlphttp, "otlphttp", PC_SIGNAL_PROFILES, &err,
                       "endpoint: http://127.0.0.1:1\nauth:\n  authenticator: basicauth\n");
   ck_assert_ptr_null(x);
-  ck_assert_msg(strstr(err.msg, "test.yaml:3:18: auth.authenticator: \"basicauth\" is not a "
-                       "headers_setter extension"), "%s", err.msg);
+  ck_assert_msg(strstr(err.msg, "test.yaml:3:18: auth.authenticator: \"basicauth\" is not an "
+                       "authenticator profcol has: headers_setter or bearertokenauth"),
+                "%s", err.msg);
   /* A headers_setter id that no instance has: start says so, with the place. */
   fx_t fx;
   int rc = fx_try_open(&fx, &pc_exporter_otlp, "otlp", &err,
@@ -126,6 +127,12 @@ START_TEST(exporters_check_their_authenticator) {
   ck_assert_msg(strstr(err.msg, "test.yaml:3:23: auth.authenticator: \"headers_setter/nope\" "
                        "is not defined in extensions and listed in service.extensions"),
                 "%s", err.msg);
+  fx_close(&fx, 1000);
+  rc = fx_try_open(&fx, &pc_exporter_otlphttp, "otlphttp", &err,
+                   "endpoint: http://127.0.0.1:1\nauth: {authenticator: bearertokenauth/nope}\n");
+  ck_assert_int_eq(rc, PC_EINVAL);
+  ck_assert_msg(strstr(err.msg, "\"bearertokenauth/nope\" is not defined in extensions"), "%s",
+                err.msg);
   fx_close(&fx, 1000);
 }
 END_TEST

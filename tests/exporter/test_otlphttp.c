@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../pdata/testdata.h"
+#include "../auth.h"
 #include "fixture.h"
 #include "httpsrv.h"
 
@@ -472,6 +473,28 @@ START_TEST(splits_batches_above_the_body_limit) {
 }
 END_TEST
 
+/* auth with a bearertokenauth: its header on every request, in place of a
+ * configured one of the same name. */
+START_TEST(bearer_token_on_every_request) {
+  void *auth = pc_test_bearer_new("bearertokenauth/out", "token: s3cret\n");
+  srv_t *s = srv_start();
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\nheaders: {authorization: old, "
+          "X-Other: kept}\nauth: {authenticator: bearertokenauth/out}\n", srv_url(s));
+  consume_ids(&fx, 1, 2);
+  wait_sent(&fx, 2, 5000);
+  for (size_t i = 0; i < 2; i++) {
+    srv_request_t r = srv_request(s, i);
+    ck_assert_msg(strstr(r.headers, "Authorization: Bearer s3cret\r\n") &&
+                  !strstr(r.headers, "old") && strstr(r.headers, "X-Other: kept\r\n"), "%s",
+                  r.headers);
+  }
+  fx_close(&fx, 1000);
+  srv_stop(s);
+  pc_test_bearer_free(auth);
+}
+END_TEST
+
 START_TEST(json_encoding_and_zstd) {
   srv_t *s = srv_start();
   fx_t fx;
@@ -842,6 +865,7 @@ TCase *pc_test_otlphttp_tcase(void) {
   tcase_add_test(tc, disabled_retry_drops_at_first_failure);
   tcase_add_loop_test(tc, splits_batches_above_the_body_limit, 0, 2);
   tcase_add_test(tc, json_encoding_and_zstd);
+  tcase_add_test(tc, bearer_token_on_every_request);
   tcase_add_test(tc, traces_go_to_their_endpoint);
   tcase_add_test(tc, shutdown_drains_before_the_deadline);
   tcase_add_test(tc, persistent_queue_survives_a_restart);
