@@ -57,9 +57,10 @@ typedef struct {
 
 /* ---- context ----------------------------------------------------------------- */
 
-/* The newest OpenSSL error's reason ("no start line"), and clear the queue. */
+/* The first (root cause) OpenSSL error's reason ("no start line"), and
+ * clear the queue. */
 static const char *ssl_reason(void) {
-  unsigned long e = ERR_peek_last_error();
+  unsigned long e = ERR_peek_error();
   const char *r = e ? ERR_reason_error_string(e) : NULL;
   ERR_clear_error();
   return r ? r : "unknown OpenSSL error";
