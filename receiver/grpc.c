@@ -1241,8 +1241,8 @@ int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
   g->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                : ((struct sockaddr_in *)&bound)->sin_port);
   pc_log(g->log_id, PC_LOG_INFO,
-         "listening for OTLP/gRPC%s on %s (port %d): max_recv_msg_size_mib %lld, "
-         "max_concurrent_streams %lld", g->tls ? " over TLS" : "", g->cfg.endpoint, g->port,
+         "listening for OTLP/gRPC on %s (port %d)%s: max_recv_msg_size_mib %lld, "
+         "max_concurrent_streams %lld", g->cfg.endpoint, g->port, g->tls ? " over TLS" : "",
          (long long)g->cfg.max_recv_msg_size_mib, (long long)g->cfg.max_concurrent_streams);
   return 0;
 }

@@ -752,9 +752,9 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
     return rc;
   }
   pc_log(rx->log_id, PC_LOG_INFO,
-         "listening for OTLP/HTTP%s on %s (port %d): profiles at POST %s%s%s, "
+         "listening for OTLP/HTTP on %s (port %d)%s: profiles at POST %s%s%s, "
          "max_request_body_size %llu bytes, max_connections %lld",
-         rx->http_tls ? " over TLS" : "", rx->cfg.endpoint, rx->http.port, rx->cfg.profiles_url_path,
+         rx->cfg.endpoint, rx->http.port, rx->http_tls ? " over TLS" : "", rx->cfg.profiles_url_path,
          rx->next->consume_traces ? ", traces at POST " : "",
          rx->next->consume_traces ? rx->cfg.traces_url_path : "",
          (unsigned long long)rx->cfg.max_request_body_size,
