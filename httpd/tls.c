@@ -83,7 +83,8 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
   (void)ssl;
   pc_tls_ctx_t *ctx = arg;
   unsigned char *sel;
-  if (SSL_select_next_proto(&sel, outlen, ctx->alpn, ctx->alpn_n, in, inlen) !=
+  if (inlen == 0 || /* never from OpenSSL, but the helper misreads it (CVE-2024-5535) */
+      SSL_select_next_proto(&sel, outlen, ctx->alpn, ctx->alpn_n, in, inlen) !=
       OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_NOACK; /* the protocol's own checks answer such a client */
   *out = sel;
