@@ -1794,8 +1794,8 @@ static uint64_t wait_tls_failed(tserver_t *t, uint64_t n) {
 /* HTTPS with the CA file: 200, twice on one connection, and the pipeline
  * gets the very request. A cleartext request to the TLS port, a client that
  * says nothing and one that stops in the middle of its ClientHello are each
- * closed (the last two by read_header_timeout) and counted, and the next
- * client is served. */
+ * closed (the last two by read_header_timeout) and counted; a new client is
+ * served, and so is the first one, still on its connection. */
 START_TEST(test_tls_https) {
   certs_t k;
   certs_make(&k);
@@ -1815,7 +1815,6 @@ START_TEST(test_tls_https) {
   long fresh = -1;
   curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh);
   ck_assert_int_eq(fresh, 0); /* the second request reused the first's connection */
-  curl_easy_cleanup(h);
   ck_assert_uint_eq(tc_calls(&t->tc), 2);
   pthread_mutex_lock(&t->tc.mu);
   ck_assert_uint_eq(t->tc.last.n, body.n);
@@ -1851,11 +1850,46 @@ START_TEST(test_tls_https) {
   cli_close(&half);
   ck_assert_uint_eq(wait_tls_failed(t, 3), 3);
   ck_assert_int_eq(https_post_once(t->port, k.ca, NULL, NULL, &body, &cc), 200);
-  ck_assert_uint_eq(tc_calls(&t->tc), 4);
+  /* The first client's connection lived through all that. */
+  ck_assert_int_eq(https_post(h, t->port, k.ca, NULL, NULL, &body, &cc), 200);
+  curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh);
+  ck_assert_int_eq(fresh, 0);
+  curl_easy_cleanup(h);
+  ck_assert_uint_eq(tc_calls(&t->tc), 5);
   for (int i = 0; i < 200 && stats(t).connections_open != 0; i++) sleep_ms(10);
   ck_assert_uint_eq(stats(t).connections_open, 0);
 
   pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+  pc_test_certdir_rm(k.dir);
+}
+END_TEST
+
+/* The limits hold over TLS as in cleartext: a body over
+ * max_request_body_size gets 413, and a connection beyond max_connections
+ * is closed at once (before any handshake). */
+START_TEST(test_tls_limits) {
+  certs_t k;
+  certs_make(&k);
+  pc_otlp_settings_t s = test_settings();
+  s.tls = (pc_tls_files_t){.cert_file = k.srv, .key_file = k.srv_key};
+  s.max_request_body_size = 64;
+  s.max_connections = 2;
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  ck_assert_uint_gt(body.n, 64);
+  CURLcode cc;
+  ck_assert_int_eq(https_post_once(t->port, k.ca, NULL, NULL, &body, &cc), 413);
+  client_t c[2] = {cli_open(t->port), cli_open(t->port)};
+  for (int i = 0; i < 100 && stats(t).connections_open != 2; i++) sleep_ms(10);
+  client_t extra = cli_open(t->port);
+  ck_assert(cli_closed_within(&extra, 2000));
+  cli_close(&extra);
+  ck_assert_uint_eq(stats(t).connections_refused, 1);
+  for (int i = 0; i < 2; i++) cli_close(&c[i]);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
   pc_buf_free(&body);
   server_stop(t);
   pc_test_certdir_rm(k.dir);
@@ -1990,6 +2024,7 @@ static Suite *receiver_suite(void) {
   TCase *tls = tcase_create("tls");
   tcase_set_timeout(tls, 60);
   tcase_add_test(tls, test_tls_https);
+  tcase_add_test(tls, test_tls_limits);
   tcase_add_test(tls, test_tls_client_ca);
   tcase_add_test(tls, test_tls_config);
   suite_add_tcase(s, tls);
