@@ -261,6 +261,9 @@ static void set_why(pc_tls_t *t, int ssl_error) {
 }
 
 ssize_t pc_tls_read(pc_tls_t *t, uv_stream_t *s, void *buf, size_t cap) {
+  /* SSL_get_error reads the thread's queue: nothing else may be left in it
+   * (the loop thread runs other OpenSSL users, libcurl's exporters). */
+  ERR_clear_error();
   int n = SSL_read(t->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
   ssize_t rc = n;
   if (n <= 0) {
@@ -284,6 +287,7 @@ ssize_t pc_tls_read(pc_tls_t *t, uv_stream_t *s, void *buf, size_t cap) {
 int pc_tls_write(pc_tls_t *t, uv_write_t *req, uv_stream_t *s, const uv_buf_t bufs[],
                  unsigned nbufs, uv_write_cb cb) {
   if (!t->ready) return UV_ENOTCONN;
+  ERR_clear_error();
   for (unsigned i = 0; i < nbufs; i++) {
     if (!bufs[i].len) continue;
     /* Memory BIOs: a whole buffer goes in at once, or the session is broken. */
@@ -297,6 +301,7 @@ int pc_tls_write(pc_tls_t *t, uv_write_t *req, uv_stream_t *s, const uv_buf_t bu
 
 void pc_tls_close_notify(pc_tls_t *t, uv_stream_t *s) {
   if (!t->ready) return;
+  ERR_clear_error();
   SSL_shutdown(t->ssl);
   ERR_clear_error();
   send_records(t, s, NULL, NULL);
