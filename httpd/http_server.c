@@ -86,6 +86,7 @@ struct pc_http_conn {
   uv_shutdown_t shutdown_req;
   llhttp_t parser;
   pc_http_server_t *srv;
+  pc_tls_t *tls; /* the server's TLS: this connection's session */
   pc_http_conn_t *prev, *next;
   conn_state_t state;
   int open_handles;    /* tcp and timer: freed when both are closed */
@@ -173,11 +174,13 @@ static bool conn_parsing(const pc_http_conn_t *c) {
   return c->state == CONN_IDLE || c->state == CONN_HEADERS || c->state == CONN_BODY;
 }
 
-void pc_http_conn_peer(pc_http_conn_t *c, char *buf, size_t n) {
+void pc_http_conn_peer(pc_http_conn_t *c, char *buf, size_t n) { pc_http_peer(&c->tcp, buf, n); }
+
+void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
   snprintf(buf, n, "?");
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) return;
   char ip[64] = "?";
   if (ss.ss_family == AF_INET) {
     const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
@@ -476,12 +479,19 @@ static bool hval_is(const hval_t *h, const char *want) {
   return b - a == strlen(want) && strncasecmp(h->v + a, want, b - a) == 0;
 }
 
+/* uv_write, through the TLS session when there is one. */
+static int conn_write(pc_http_conn_t *c, uv_write_t *req, const uv_buf_t bufs[], unsigned n,
+                      uv_write_cb cb) {
+  uv_stream_t *s = (uv_stream_t *)&c->tcp;
+  return c->tls ? pc_tls_write(c->tls, req, s, bufs, n, cb) : uv_write(req, s, bufs, n, cb);
+}
+
 static void conn_send_continue(pc_http_conn_t *c) {
   static char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
   uv_buf_t b = uv_buf_init(line, sizeof line - 1);
   /* Writes complete in order, so this one is done before the next request's
    * 100 Continue can need continue_req again. */
-  if (uv_write(&c->continue_req, (uv_stream_t *)&c->tcp, &b, 1, NULL) != 0)
+  if (conn_write(c, &c->continue_req, &b, 1, NULL) != 0)
     conn_abort(c, 500, "cannot write 100 Continue");
 }
 
@@ -670,6 +680,7 @@ static void conn_release(pc_http_conn_t *c) {
   if (c->next) c->next->prev = c->prev;
   srv->n_conns--;
   CNT_SUB(srv->counters, connections_open, 1);
+  pc_tls_free(c->tls);
   free(c->rbuf);
   pc_buf_free(&c->url);
   body_free(c);
@@ -714,6 +725,7 @@ static void conn_on_shutdown(uv_shutdown_t *req, int status) {
 /* The last answer is written: send FIN, drop input for linger_ms, close. */
 static void conn_linger(pc_http_conn_t *c) {
   c->state = CONN_LINGER;
+  if (c->tls) pc_tls_close_notify(c->tls, (uv_stream_t *)&c->tcp);
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, conn_on_shutdown) != 0) {
     conn_close(c);
     return;
@@ -804,7 +816,7 @@ static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
     bufs[nbufs++] = uv_buf_init((char *)c->out_headers.p, (unsigned)c->out_headers.n);
   if (c->out.n && !c->head_method) /* HEAD: headers only */
     bufs[nbufs++] = uv_buf_init((char *)c->out.p, (unsigned)c->out.n);
-  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, conn_on_write) != 0)
+  if (conn_write(c, &c->write_req, bufs, nbufs, conn_on_write) != 0)
     conn_close(c);
 }
 
@@ -849,9 +861,38 @@ static void conn_parse_error(pc_http_conn_t *c, llhttp_errno_t e) {
   conn_send(c, &r);
 }
 
+/* TLS: the session failed (or timed out in its handshake): count, log
+ * (rate limited), close. */
+static void conn_tls_failed(pc_http_conn_t *c) {
+  CNT_ADD(c->srv->counters, tls_failed, 1);
+  pc_tls_log_failure(c->srv->tls, c->srv->id, &c->tcp, c->tls);
+  conn_close(c);
+}
+
+/* TLS: everything read is parsed, so refill rbuf with the plaintext the
+ * session has (none: read the socket again). false when the connection is
+ * closing: the client ended the session, or it failed. */
+static bool conn_decrypt(pc_http_conn_t *c) {
+  c->roff = c->rlen = 0;
+  if (!c->rbuf) return true; /* nothing read yet */
+  ssize_t n = pc_tls_read(c->tls, (uv_stream_t *)&c->tcp, c->rbuf, RBUF_SIZE);
+  if (n >= 0) {
+    c->rlen = (size_t)n;
+    return true;
+  }
+  if (n == UV_EOF) { /* close_notify: as a TCP EOF */
+    conn_on_read((uv_stream_t *)&c->tcp, UV_EOF, NULL);
+    return false;
+  }
+  conn_tls_failed(c);
+  return false;
+}
+
 /* Parse what was read, up to the end of the next complete request. */
 static void conn_feed(pc_http_conn_t *c) {
-  while (conn_parsing(c) && c->roff < c->rlen) {
+  for (;;) {
+    if (c->tls && conn_parsing(c) && c->roff == c->rlen && !conn_decrypt(c)) return;
+    if (!conn_parsing(c) || c->roff >= c->rlen) break;
     const char *p = (const char *)c->rbuf + c->roff;
     llhttp_errno_t e = llhttp_execute(&c->parser, p, c->rlen - c->roff);
     if (e == HPE_OK) {
@@ -884,7 +925,10 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   CNT_ADD(c->srv->counters, bytes_in, nread);
   if (c->state == CONN_LINGER) return; /* dropped */
-  c->rlen += (size_t)nread;
+  if (c->tls) /* ciphertext, copied into the session; conn_feed decrypts */
+    pc_tls_feed(c->tls, c->rbuf + c->rlen, (size_t)nread);
+  else
+    c->rlen += (size_t)nread;
   conn_feed(c);
 }
 
@@ -901,6 +945,14 @@ static void conn_on_timer(uv_timer_t *t) {
   const pc_http_limits_t *lim = &c->srv->limits;
   switch (c->state) {
   case CONN_IDLE: /* nothing asked yet: close quietly */
+    if (c->tls && !pc_tls_ready(c->tls)) { /* ... unless it never got as far as TLS */
+      CNT_ADD(c->srv->counters, tls_failed, 1);
+      char peer[80];
+      pc_http_conn_peer(c, peer, sizeof peer);
+      pc_log(c->srv->id, PC_LOG_DEBUG,
+             "closing connection from %s: TLS handshake not done within "
+             "read_header_timeout (%llu ms)", peer, (unsigned long long)lim->header_timeout_ms);
+    }
     conn_close(c);
     break;
   case CONN_HEADERS:
@@ -967,7 +1019,12 @@ void pc_http_server_init(pc_http_server_t *srv, uv_loop_t *loop, const char *id,
 static pc_http_conn_t *conn_new(pc_http_server_t *srv) {
   pc_http_conn_t *c = pc_xcalloc(1, sizeof *c);
   c->srv = srv;
+  if (srv->tls && !(c->tls = pc_tls_new(srv->tls))) {
+    free(c);
+    return NULL;
+  }
   if (uv_tcp_init(srv->loop, &c->tcp) != 0) {
+    pc_tls_free(c->tls);
     free(c);
     return NULL;
   }

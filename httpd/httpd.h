@@ -52,6 +52,7 @@ typedef struct {
   _Atomic uint64_t connections_open;    /* gauge */
   _Atomic uint64_t connections_total;   /* accepted and served */
   _Atomic uint64_t connections_refused; /* closed at once: max_connections reached */
+  _Atomic uint64_t tls_failed;          /* TLS: handshake failed or timed out, bad records */
 } pc_http_counters_t;
 
 /* A parsed request. Views are valid until the answer is given. */
@@ -116,6 +117,7 @@ typedef struct {
 } pc_http_handler_t;
 
 typedef struct pc_http_waiter pc_http_waiter_t;
+typedef struct pc_tls_ctx pc_tls_ctx_t;
 
 /* Called once a closed server let go of every handle (pc_done_cb's shape). */
 typedef void (*pc_http_done_cb)(void *arg);
@@ -140,10 +142,11 @@ typedef struct {
   pc_http_waiter_t *waiters;
   uint64_t refused_logged_ms; /* rate limit for "max_connections reached" */
   uint64_t refused_suppressed;
+  pc_tls_ctx_t *tls; /* NULL: cleartext; else every connection speaks TLS (not owned) */
 } pc_http_server_t;
 
 /* Set up a server on loop (no I/O yet). id, counters and the handler's ud
- * must outlive it. */
+ * must outlive it. For HTTPS set srv->tls after this, before listening. */
 void pc_http_server_init(pc_http_server_t *srv, uv_loop_t *loop, const char *id,
                          const pc_http_limits_t *limits, const pc_http_handler_t *handler,
                          pc_http_counters_t *counters);
@@ -176,6 +179,8 @@ void pc_http_respond(pc_http_conn_t *conn, pc_http_response_t *resp);
 void pc_http_conn_peer(pc_http_conn_t *conn, char *buf, size_t n);
 /* Whether s[0..n) is an RFC 9110 token, as header names must be. */
 bool pc_http_is_token(const char *s, size_t n);
+/* The same for any connected socket. */
+void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n);
 /* The reason phrase of a status code ("Payload Too Large"). */
 const char *pc_http_reason(int status);
 
@@ -203,6 +208,64 @@ bool pc_cors_is_preflight(const pc_cors_t *c, const pc_http_request_t *req);
 /* Vary, and for an allowed origin the Access-Control-Allow-* headers. */
 void pc_cors_decorate(const pc_cors_t *c, const pc_http_request_t *req,
                       pc_http_response_t *resp);
+
+/* ---- TLS (tls.c) -------------------------------------------------------------
+ * Server-side TLS for the HTTP server and the gRPC receiver, OpenSSL with
+ * memory BIOs driven by the servers' own libuv reads and writes:
+ *
+ *   socket bytes -> pc_tls_feed -> pc_tls_read -> plaintext to the protocol
+ *   protocol output -> pc_tls_write -> TLS records -> uv_write
+ *
+ * The handshake happens inside pc_tls_read (its records are written from
+ * there), so the protocol code sees only plaintext. A server without TLS
+ * never calls any of this.
+ *
+ * pc_tls_ctx_t holds the certificate, the key, the client CAs and the ALPN
+ * protocol of one listener; its creator frees it after the server is closed.
+ * pc_tls_t is one connection's session: free it in the connection's close
+ * callback (libuv has cancelled its pending writes by then). */
+typedef struct {
+  const char *cert_file;      /* PEM chain, leaf first */
+  const char *key_file;       /* PEM private key of cert_file */
+  const char *client_ca_file; /* NULL or "": no client certificates asked */
+  const char *min_version;    /* "1.2" (NULL: the same) or "1.3" */
+} pc_tls_files_t;
+
+typedef struct pc_tls pc_tls_t;
+
+/* Load files into a context that offers alpn ("h2", "http/1.1") to clients.
+ * On failure returns NULL, fills err with the file and OpenSSL's reason, and
+ * sets *bad_key to the key at fault ("cert_file", "min_version", ...). */
+pc_tls_ctx_t *pc_tls_ctx_new(const pc_tls_files_t *files, const char *alpn,
+                             const char **bad_key, pc_err_t *err);
+void pc_tls_ctx_free(pc_tls_ctx_t *ctx);
+/* Log that the session t on tcp failed (rate limited: one WARN line per
+ * 10 s per context, saying how many more there were; the others at DEBUG). */
+void pc_tls_log_failure(pc_tls_ctx_t *ctx, const char *id, const uv_tcp_t *tcp,
+                        const pc_tls_t *t);
+
+/* A server-side session; NULL when OpenSSL is out of memory. */
+pc_tls_t *pc_tls_new(pc_tls_ctx_t *ctx);
+void pc_tls_free(pc_tls_t *t);
+/* Hand the session n bytes read from the socket (copied: buf may be reused
+ * at once, even as pc_tls_read's output). */
+void pc_tls_feed(pc_tls_t *t, const void *p, size_t n);
+/* Decrypt up to cap bytes into buf, doing the handshake first; records the
+ * session has to send (handshake, alerts) are written to s. Returns the byte
+ * count, 0 when more input is needed, UV_EOF once the client sent
+ * close_notify, or PC_EIO when the session failed (pc_tls_why says why). */
+ssize_t pc_tls_read(pc_tls_t *t, uv_stream_t *s, void *buf, size_t cap);
+/* The handshake is over: application data may be written. */
+bool pc_tls_ready(const pc_tls_t *t);
+/* Why the session failed, for logs ("" when it has not). */
+const char *pc_tls_why(const pc_tls_t *t);
+/* uv_write's contract for plaintext: encrypt bufs (they may be reused once
+ * this returns) and write the records to s; cb(req, status) runs when they
+ * are written or cancelled, as uv_write's would. Only once pc_tls_ready. */
+int pc_tls_write(pc_tls_t *t, uv_write_t *req, uv_stream_t *s, const uv_buf_t bufs[],
+                 unsigned nbufs, uv_write_cb cb);
+/* Queue close_notify on s (before uv_shutdown). */
+void pc_tls_close_notify(pc_tls_t *t, uv_stream_t *s);
 
 /* ---- endpoints ------------------------------------------------------------ */
 

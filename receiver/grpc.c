@@ -1,8 +1,9 @@
-/* grpc.c - OTLP/gRPC for the otlp receiver: an HTTP/2 cleartext server on
- * the receiver's libuv loop (libnghttp2's server session fed from uv_read,
- * its output drained with nghttp2_session_mem_send into one uv_write at a
- * time), serving the unary Export methods of ProfilesService and
- * TraceService (shared/spec/OTLP-PROFILES.md section 4).
+/* grpc.c - OTLP/gRPC for the otlp receiver: an HTTP/2 server on the
+ * receiver's libuv loop (libnghttp2's server session fed from uv_read, its
+ * output drained with nghttp2_session_mem_send into one uv_write at a
+ * time; with tls, both pass through httpd/tls.c and ALPN says h2),
+ * serving the unary Export methods of ProfilesService and TraceService
+ * (shared/spec/OTLP-PROFILES.md section 4).
  *
  * The one idea: HTTP/2 flow control is the memory bound. A stream's window
  * is one message (max_recv_msg_size_mib plus its 5-byte prefix) and the
@@ -109,6 +110,11 @@ static const pc_opt_t keepalive_opts[] = {
     PC_OPT_TABLE_END,
 };
 
+static const pc_opt_t tls_opts[] = {
+    PC__RX_TLS_OPTS(pc_grpc_settings_t, tls),
+    PC_OPT_TABLE_END,
+};
+
 const pc_opt_t pc__grpc_opts[] = {
     PC_OPT_ADDR("endpoint", "localhost:4317", pc_grpc_settings_t, endpoint,
                 "host:port to listen on (\"0.0.0.0:4317\" for every interface)"),
@@ -128,6 +134,7 @@ const pc_opt_t pc__grpc_opts[] = {
                    "as client metadata (the batch processor's metadata_keys read it)"),
     PC_OPT_SECTION("keepalive", keepalive_opts, "keepalive and its enforcement"),
     PC_OPT_SECTION("auth", grpc_auth_opts, "who may call"),
+    PC_OPT_SECTION("tls", tls_opts, "serve gRPC over TLS (ALPN h2) instead of h2c"),
     PC_OPT_TABLE_END,
 };
 
@@ -193,6 +200,7 @@ struct conn {
   uv_write_t wr;
   pc_grpc_server_t *g;
   conn_t *prev, *next;
+  pc_tls_t *tls; /* the server's TLS: this connection's session */
   nghttp2_session *ng;
   stream_t *streams;
   uint32_t n_streams, n_pending; /* open; open and not yet complete */
@@ -212,6 +220,7 @@ struct pc_grpc_server {
   pc_grpc_settings_t cfg; /* endpoint and authenticator owned */
   const pc_bearer_t *auth; /* found at listen; NULL: anyone may call */
   char auth_header[40];    /* its header, lowercase as HTTP/2 sends names */
+  pc_tls_ctx_t *tls;      /* owned; NULL: cleartext (h2c) */
   char *log_id;
   pc_consumer_t *next;
   pc__rx_counters_t *rxc;
@@ -1001,6 +1010,7 @@ static void conn_on_close(uv_handle_t *h) {
   pc_grpc_server_t *g = c->g;
   while (c->streams) stream_free(c, c->streams);
   nghttp2_session_del(c->ng);
+  pc_tls_free(c->tls);
   pc_buf_free(&c->wbuf);
   if (c->prev) c->prev->next = c->next;
   else g->conns = c->next;
@@ -1032,9 +1042,10 @@ static void conn_on_write(uv_write_t *w, int status) {
 }
 
 /* Write what nghttp2 has to say, one uv_write at a time; close the
- * connection when the session is over. */
+ * connection when the session is over. With TLS, nothing before the TLS
+ * handshake is over (our SETTINGS wait for it). */
 static void conn_flush(conn_t *c) {
-  if (c->closing || c->writing) return;
+  if (c->closing || c->writing || (c->tls && !pc_tls_ready(c->tls))) return;
   while (c->wbuf.n < WRITE_CHUNK) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(c->ng, &data);
@@ -1048,7 +1059,9 @@ static void conn_flush(conn_t *c) {
   if (c->wbuf.n) {
     uv_buf_t b = uv_buf_init((char *)c->wbuf.p, (unsigned)c->wbuf.n);
     c->write_ms = uv_now(c->g->loop);
-    int rc = uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, conn_on_write);
+    uv_stream_t *s = (uv_stream_t *)&c->tcp;
+    int rc = c->tls ? pc_tls_write(c->tls, &c->wr, s, &b, 1, conn_on_write)
+                    : uv_write(&c->wr, s, &b, 1, conn_on_write);
     if (rc) conn_close(c, uv_strerror(rc));
     else c->writing = true;
     return;
@@ -1063,6 +1076,16 @@ static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
 }
 
+/* Plaintext to nghttp2; a protocol error makes the connection fatal. */
+static void conn_recv(conn_t *c, const uint8_t *p, size_t n) {
+  ssize_t rv = nghttp2_session_mem_recv(c->ng, p, n);
+  if (rv < 0) {
+    pc_log(c->g->log_id, PC_LOG_DEBUG, "bad HTTP/2 from a gRPC client: %s",
+           nghttp2_strerror((int)rv));
+    c->fatal = true; /* write what nghttp2 queued (GOAWAY), then close */
+  }
+}
+
 static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   conn_t *c = container_of(s, conn_t, tcp);
   if (n < 0) {
@@ -1073,11 +1096,26 @@ static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   c->last_read_ms = uv_now(c->g->loop);
   c->ping_out = false; /* any byte shows the peer is alive */
   PC__CNT_ADD(c->g->hc, bytes_in, n);
-  ssize_t rv = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf->base, (size_t)n);
-  if (rv < 0) {
-    pc_log(c->g->log_id, PC_LOG_DEBUG, "bad HTTP/2 from a gRPC client: %s",
-           nghttp2_strerror((int)rv));
-    c->fatal = true; /* write what nghttp2 queued (GOAWAY), then close */
+  if (!c->tls) {
+    conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
+  } else {
+    /* Ciphertext into the session, plaintext back into rbuf, to nghttp2. */
+    pc_tls_feed(c->tls, buf->base, (size_t)n);
+    while (!c->fatal && !c->closing) {
+      ssize_t m = pc_tls_read(c->tls, s, c->rbuf, sizeof c->rbuf);
+      if (m == 0) break;
+      if (m == UV_EOF) {
+        conn_close(c, NULL);
+        return;
+      }
+      if (m < 0) {
+        PC__CNT_ADD(c->g->hc, tls_failed, 1);
+        pc_tls_log_failure(c->g->tls, c->g->log_id, &c->tcp, c->tls);
+        conn_close(c, NULL);
+        return;
+      }
+      conn_recv(c, (const uint8_t *)c->rbuf, (size_t)m);
+    }
   }
   conn_flush(c);
 }
@@ -1096,7 +1134,9 @@ static const char *conn_expired(conn_t *c, uint64_t now) {
   const pc_grpc_settings_t *s = &c->g->cfg;
   uint64_t to = s->keepalive_timeout;
   if (c->writing && now - c->write_ms >= to) return "the client does not take its answers";
-  if (!c->handshake && now - c->accepted_ms >= to) return "no HTTP/2 handshake in time";
+  if (!c->handshake && now - c->accepted_ms >= to)
+    return c->tls && !pc_tls_ready(c->tls) ? "no TLS handshake in time"
+                                           : "no HTTP/2 handshake in time";
   if (c->n_pending && now - c->last_read_ms >= to) return "a started request stalled";
   if (c->ping_out && now - c->ping_ms >= to) return "keepalive PING unanswered";
   if (c->goaway && s->max_connection_age_grace && now - c->goaway_ms >= s->max_connection_age_grace)
@@ -1110,6 +1150,7 @@ static void conn_on_tick(uv_timer_t *t) {
   uint64_t now = uv_now(c->g->loop);
   const char *why = conn_expired(c, now);
   if (why) {
+    if (c->tls && !pc_tls_ready(c->tls)) PC__CNT_ADD(c->g->hc, tls_failed, 1);
     conn_close(c, why);
     return;
   }
@@ -1139,12 +1180,17 @@ static conn_t *conn_new(pc_grpc_server_t *g) {
   atomic_fetch_add_explicit(&g->hc->connections_open, 1, memory_order_relaxed);
   c->accepted_ms = c->last_read_ms = c->last_stream_ms = uv_now(g->loop);
   c->ng = session_new(c);
+  if (g->tls) c->tls = pc_tls_new(g->tls); /* NULL: closed in conn_serve */
   return c;
 }
 
 static void conn_serve(conn_t *c) {
   pc_grpc_server_t *g = c->g;
   PC__CNT_ADD(g->hc, connections_total, 1);
+  if (g->tls && !c->tls) {
+    conn_close(c, "out of memory for a TLS session");
+    return;
+  }
   uv_tcp_nodelay(&c->tcp, 1);
   uv_timer_start(&c->timer, conn_on_tick, g->tick_ms, g->tick_ms);
   int rc = uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
@@ -1175,9 +1221,11 @@ static void server_on_connection(uv_stream_t *l, int status) {
 
 pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
                                pc_consumer_t *next, pc__rx_counters_t *rxc,
-                               pc_http_counters_t *hc) {
+                               pc_http_counters_t *hc, pc_tls_ctx_t *tls) {
   pc_grpc_server_t *g = pc_xcalloc(1, sizeof *g);
   g->cfg = *s;
+  g->cfg.tls = (pc_tls_files_t){0}; /* the config tree may go away */
+  g->tls = tls;
   g->cfg.endpoint = xstrdup(s->endpoint);
   g->cfg.authenticator = s->authenticator ? xstrdup(s->authenticator) : NULL;
   g->cfg.transport = NULL;
@@ -1235,8 +1283,8 @@ int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
   g->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                : ((struct sockaddr_in *)&bound)->sin_port);
   pc_log(g->log_id, PC_LOG_INFO,
-         "listening for OTLP/gRPC on %s (port %d): max_recv_msg_size_mib %lld, "
-         "max_concurrent_streams %lld", g->cfg.endpoint, g->port,
+         "listening for OTLP/gRPC on %s (port %d)%s: max_recv_msg_size_mib %lld, "
+         "max_concurrent_streams %lld", g->cfg.endpoint, g->port, g->tls ? " over TLS" : "",
          (long long)g->cfg.max_recv_msg_size_mib, (long long)g->cfg.max_concurrent_streams);
   return 0;
 }
@@ -1309,6 +1357,7 @@ void pc__grpc_free(pc_grpc_server_t *g) {
   }
   pc_arena_free(g->arena);
   pc_buf_free(&g->plain);
+  pc_tls_ctx_free(g->tls);
   free(g->cfg.endpoint);
   free(g->cfg.authenticator);
   free(g->log_id);

@@ -1,7 +1,8 @@
-/* grpc.h - the OTLP receiver's gRPC side (grpc.c): an HTTP/2 cleartext
- * server on the receiver's libuv loop (libnghttp2's server session, fed from
- * uv_read callbacks), serving the unary Export methods of ProfilesService
- * and TraceService with the same pipeline contract as OTLP/HTTP.
+/* grpc.h - the OTLP receiver's gRPC side (grpc.c): an HTTP/2 server
+ * (cleartext, or TLS with ALPN h2) on the receiver's libuv loop
+ * (libnghttp2's server session, fed from uv_read callbacks), serving the
+ * unary Export methods of ProfilesService and TraceService with the same
+ * pipeline contract as OTLP/HTTP.
  *
  * Ownership: otlp.c creates one pc_grpc_server_t per receiver instance that
  * has protocols.grpc, starts it next to its HTTP server, closes both on
@@ -29,6 +30,7 @@ typedef struct {
   uint64_t write_buffer_size;     /* accepted; answers are written as they come */
   bool include_metadata;          /* pass the call's metadata on with its data */
   char *authenticator;            /* auth.authenticator: a bearertokenauth id, or NULL */
+  pc_tls_files_t tls;             /* tls: TLS (ALPN h2) when cert_file is set */
   /* keepalive.server_parameters */
   uint64_t max_connection_idle;      /* no open stream this long: GOAWAY */
   uint64_t max_connection_age;       /* connection this old: GOAWAY */
@@ -52,10 +54,11 @@ typedef struct pc_grpc_server pc_grpc_server_t;
 
 /* A server for s (strings copied) that hands requests to next and counts
  * into rxc and hc (both must outlive it). log_id ("receiver:otlp") is
- * copied. No I/O yet. */
+ * copied. tls: NULL for cleartext (h2c), or a context made for ALPN "h2"
+ * (pc__rx_tls_ctx with s->tls) that the server takes. No I/O yet. */
 pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
                                pc_consumer_t *next, pc__rx_counters_t *rxc,
-                               pc_http_counters_t *hc);
+                               pc_http_counters_t *hc, pc_tls_ctx_t *tls);
 /* Bind and listen on loop. Fills err with the endpoint and the reason. */
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err);
 /* Serve an already connected stream socket on loop (tests, fuzzing). */

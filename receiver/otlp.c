@@ -69,9 +69,15 @@ static const pc_opt_t auth_opts[] = {
     PC_OPT_TABLE_END,
 };
 
+static const pc_opt_t http_tls_opts[] = {
+    PC__RX_TLS_OPTS(pc_otlp_settings_t, tls),
+    PC_OPT_TABLE_END,
+};
+
 static const pc_opt_t http_opts[] = {
     PC_OPT_ADDR("endpoint", DEF_ENDPOINT, pc_otlp_settings_t, endpoint,
                 "host:port to listen on (\"0.0.0.0:4318\" for every interface)"),
+    PC_OPT_SECTION("tls", http_tls_opts, "serve HTTPS (ALPN http/1.1) instead of cleartext"),
     PC_OPT_BYTES("max_request_body_size", "64MiB", pc_otlp_settings_t, max_request_body_size,
                  1, (int64_t)1 << 32,
                  "largest request body, both as sent and after decompression (413 beyond)"),
@@ -122,7 +128,8 @@ static const pc_opt_t protocols_opts[] = {
     PC_OPT_ANY("grpc", pc_otlp_settings_t, grpc,
                "OTLP/gRPC listener (receiver/grpc.c): endpoint (localhost:4317), "
                "max_recv_msg_size_mib (64), max_concurrent_streams (100), "
-               "keepalive.server_parameters, keepalive.enforcement_policy"),
+               "keepalive.server_parameters, keepalive.enforcement_policy, tls (cert_file, "
+               "key_file, client_ca_file, min_version: as under http)"),
     PC_OPT_TABLE_END,
 };
 
@@ -173,6 +180,7 @@ typedef struct rx {
   pc_consumer_t *next;
   uv_loop_t *loop;
   pc_http_server_t http;
+  pc_tls_ctx_t *http_tls; /* protocols.http.tls, or NULL */
   pc_http_counters_t http_counters;
   pc__rx_counters_t counters;
   pc_http_counters_t grpc_http_counters; /* the gRPC side counts apart: */
@@ -616,6 +624,25 @@ static int check_path(const char *id, const char *key, const char *path, pc_err_
 
 static void otlp_destroy(void *self);
 
+int pc__rx_tls_ctx(const pc_tls_files_t *f, const pc_cfg_node_t *tls_node, const char *alpn,
+                   pc_tls_ctx_t **out, pc_err_t *err) {
+  *out = NULL;
+  bool cert = f->cert_file && f->cert_file[0], key = f->key_file && f->key_file[0];
+  if (!cert && !key)
+    return tls_node ? pc_cfg_error(err, tls_node, PC_EINVAL,
+                                   "serving TLS needs cert_file and key_file")
+                    : 0;
+  if (cert != key)
+    return pc_cfg_error(err, pc_cfg_get(tls_node, cert ? "cert_file" : "key_file"), PC_EINVAL,
+                        "%s is set but %s is not: serving TLS needs both",
+                        cert ? "cert_file" : "key_file", cert ? "key_file" : "cert_file");
+  const char *bad = NULL;
+  pc_err_t e = {0};
+  *out = pc_tls_ctx_new(f, alpn, &bad, &e);
+  if (*out) return 0;
+  return pc_cfg_error(err, pc_cfg_get(tls_node, bad), e.code, "%s", e.msg);
+}
+
 /* A cors list: strings, each non-empty (file:line:col otherwise). */
 static int cors_list(const pc_cfg_node_t *n, const char *what, pc_cors_t *c,
                      void (*add)(pc_cors_t *, const char *), pc_err_t *err) {
@@ -740,19 +767,28 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
     otlp_destroy(rx);
     return NULL;
   }
+  /* The certificate and key are loaded now, so a bad file is a config
+   * error with its place rather than a failure at every handshake. */
+  if (pc__rx_tls_ctx(&s->tls, pc_cfg_get(s->http, "tls"), "http/1.1", &rx->http_tls, err)) {
+    otlp_destroy(rx);
+    return NULL;
+  }
   rx->cfg.cors_allowed_origins = rx->cfg.cors_allowed_headers = NULL;
   rx->cfg.response_headers = rx->cfg.compression_algorithms = NULL;
   rx->cfg.http = rx->cfg.grpc = NULL; /* the config tree may go away */
+  rx->cfg.tls = (pc_tls_files_t){0};
   rx->http_enabled = true;
   rx->next = next;
   if (s->grpc) {
     pc_grpc_settings_t gs;
-    if (pc__grpc_settings(s->grpc, &gs, err) != 0) {
+    pc_tls_ctx_t *gtls = NULL;
+    if (pc__grpc_settings(s->grpc, &gs, err) != 0 ||
+        pc__rx_tls_ctx(&gs.tls, pc_cfg_get(s->grpc, "tls"), "h2", &gtls, err) != 0) {
       otlp_destroy(rx);
       return NULL;
     }
     rx->grpc = pc__grpc_new(&gs, rx->log_id, next, &rx->grpc_counters,
-                            &rx->grpc_http_counters);
+                            &rx->grpc_http_counters, gtls);
   }
   return rx;
 }
@@ -767,6 +803,7 @@ static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
    * no protocols at all (no config) profcol serves HTTP on its defaults. */
   bool http = !protocols || protocols->type != PC_CFG_MAP || pc_cfg_get(protocols, "http");
   s.grpc = pc_cfg_get(protocols, "grpc"); /* present, even as a bare "grpc:" */
+  s.http = pc_cfg_get(protocols, "http");
   if (!http && !s.grpc) {
     pc_cfg_error(err, protocols, PC_EINVAL,
                  "no protocol to serve: add \"http:\" and/or \"grpc:\" under protocols");
@@ -818,6 +855,7 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
                                .keep_headers = rx->cfg.include_metadata,
                                .auth_header = rx->auth ? pc_bearer_header(rx->auth) : NULL};
   pc_http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->http_counters);
+  rx->http.tls = rx->http_tls;
   int rc = rx->grpc ? pc__grpc_listen(rx->grpc, loop, err) : 0;
   if (rc || !rx->http_enabled) {
     if (rc) pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
@@ -831,9 +869,9 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
     return rc;
   }
   pc_log(rx->log_id, PC_LOG_INFO,
-         "listening for OTLP/HTTP on %s (port %d): profiles at POST %s%s%s, "
+         "listening for OTLP/HTTP on %s (port %d)%s: profiles at POST %s%s%s, "
          "max_request_body_size %llu bytes, max_connections %lld",
-         rx->cfg.endpoint, rx->http.port, rx->cfg.profiles_url_path,
+         rx->cfg.endpoint, rx->http.port, rx->http_tls ? " over TLS" : "", rx->cfg.profiles_url_path,
          rx->next->consume_traces ? ", traces at POST " : "",
          rx->next->consume_traces ? rx->cfg.traces_url_path : "",
          (unsigned long long)rx->cfg.max_request_body_size,
@@ -878,6 +916,7 @@ static void otlp_destroy(void *self) {
     job_free(j);
   }
   pc__grpc_free(rx->grpc);
+  pc_tls_ctx_free(rx->http_tls);
   pc_cors_free(&rx->cors);
   pc_buf_free(&rx->resp_headers);
   free(rx->cfg.endpoint);
@@ -890,7 +929,7 @@ static void otlp_destroy(void *self) {
 }
 
 /* Every field of pc_otlp_stats_t is added below: a new one must be too. */
-_Static_assert(sizeof(pc_otlp_stats_t) == 11 * sizeof(uint64_t), "add every stats field");
+_Static_assert(sizeof(pc_otlp_stats_t) == 12 * sizeof(uint64_t), "add every stats field");
 
 /* Add one transport's counters to out. */
 static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
@@ -902,6 +941,7 @@ static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
   ADD(h, connections_open);
   ADD(h, connections_total);
   ADD(h, connections_refused);
+  ADD(h, tls_failed);
   ADD(r, profiles_accepted);
   ADD(r, profiles_refused);
   ADD(r, samples_accepted);
@@ -941,6 +981,9 @@ static void transport_metrics(const pc_otlp_stats_t *st, const char *transport,
   C("profcol_receiver_connections", "Connections accepted and served.", st->connections_total);
   C("profcol_receiver_refused_connections",
     "Connections closed at once because max_connections were open.", st->connections_refused);
+  C("profcol_receiver_failed_tls",
+    "TLS connections closed for a failed or unfinished handshake, or a bad record.",
+    st->tls_failed);
 #undef C
   pc_metrics_gauge(m, "profcol_receiver_open_connections", "Connections open now.",
                    (double)st->connections_open, "transport", transport, NULL);

@@ -1,5 +1,6 @@
 /* run.c - the commands that run or inspect a pipeline: run (the default),
  * validate and components. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,12 @@ int pc_cmd_run(int argc, char **argv) {
   const char *files[32];
   int n = parse_config_args(argc, argv, files, 32, "run");
   if (n < 0) return n == -2 ? 0 : 2;
+  /* A client that closes while an answer or a TLS record is being written
+   * must cost that write EPIPE, not the process its life: libuv leaves
+   * SIGPIPE to the application (nginx, Redis and Go's runtime ignore it too).
+   * TLS makes two writes in a row common (session tickets, then an answer;
+   * an alert after a handshake the client gave up). */
+  signal(SIGPIPE, SIG_IGN);
   runner_t r = {.loop = uv_default_loop(), .files = files, .n_files = n};
   r.service = build_service(files, n, &r.cfg);
   if (!r.service) return 1;

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "certs.h"
 #include "rxthread.h"
 #include "pdata/testdata.h"
 #include "../receiver/grpc.h"
@@ -111,6 +113,13 @@ static void server_stop(tserver_t *t) {
   pc_buf_free(&t->tc.traces);
   pthread_mutex_destroy(&t->tc.mu);
   free(t);
+}
+
+static unsigned tc_calls_locked(tconsumer_t *tc) {
+  pthread_mutex_lock(&tc->mu);
+  unsigned n = tc->profiles_calls;
+  pthread_mutex_unlock(&tc->mu);
+  return n;
 }
 
 static pc_otlp_stats_t stats(tserver_t *t) {
@@ -533,6 +542,10 @@ START_TEST(test_config) {
       {"protocols:\n  grpc:\n    max_recv_msg_size_mib: 0\n", "max_recv_msg_size_mib"},
       {"protocols:\n  grpc:\n    keepalive:\n      server_parameter: {}\n", "server_parameters"},
       {"protocols:\n  grpc:\n    tls: {}\n", "tls"},
+      {"protocols:\n  grpc:\n    tls:\n      key_file: /x.key\n", "key_file is set"},
+      {"protocols:\n  grpc:\n    tls:\n      cert_file: /nonexistent.pem\n"
+       "      key_file: /nonexistent.key\n", "test.yaml:4:18: protocols.grpc.tls.cert_file: "
+       "cannot read cert_file /nonexistent.pem"},
       {"protocols:\n  grpc: 5\n", "map"},
       {"protocols:\n  thrift:\n", "thrift"},
   };
@@ -594,6 +607,59 @@ START_TEST(test_listen_reuseport) {
 }
 END_TEST
 
+/* ---- TLS ------------------------------------------------------------------------ */
+
+/* grpcio's secure channel (it requires ALPN h2) exports over TLS: OK, and
+ * the consumer gets the calls. A cleartext (h2c) client at the TLS port
+ * fails, is counted, and the server goes on; a silent client is cut by
+ * keepalive.server_parameters.timeout during its handshake. With
+ * client_ca_file, a client without a certificate is refused and one with a
+ * certificate the CA signed is served. */
+START_TEST(test_tls) {
+  char *dir = pc_test_certdir();
+  char ca[512], ca_key[512], srv[512], srv_key[512], cli[512], cli_key[512];
+  pc_test_cert(dir, "ca", NULL, ca, ca_key, sizeof ca);
+  pc_test_cert(dir, "server", "ca", srv, srv_key, sizeof srv);
+  pc_test_cert(dir, "client", "ca", cli, cli_key, sizeof cli);
+  char yaml[4096];
+  snprintf(yaml, sizeof yaml,
+           YAML_GRPC "    keepalive:\n      server_parameters:\n        timeout: 300ms\n"
+                     "    tls:\n      cert_file: %s\n      key_file: %s\n", srv, srv_key);
+  tserver_t *t = server_start(yaml, false);
+  ck_assert_int_eq(run_client(t->port, "--tls-ca", ca, "ok", "gzip", "large", NULL), 0);
+  ck_assert_uint_eq(tc_calls_locked(&t->tc), 3);
+  ck_assert_uint_eq(stats(t).tls_failed, 0);
+
+  ck_assert_int_ne(run_client(t->port, "ok", NULL), 0); /* h2c at a TLS port */
+  ck_assert_uint_ge(stats(t).tls_failed, 1);
+  ck_assert_uint_eq(tc_calls_locked(&t->tc), 3);
+  uint64_t failed = stats(t).tls_failed;
+  uint64_t t0 = now_ms();
+  int fd = raw_connect(t->port);
+  ck_assert(drained_to_eof(fd));
+  ck_assert_uint_ge(now_ms() - t0, 250);
+  close(fd);
+  for (int i = 0; i < 100 && stats(t).tls_failed == failed; i++) usleep(10000);
+  ck_assert_uint_eq(stats(t).tls_failed, failed + 1);
+  ck_assert_int_eq(run_client(t->port, "--tls-ca", ca, "ok", NULL), 0);
+  ck_assert_uint_eq(tc_calls_locked(&t->tc), 4);
+  server_stop(t);
+
+  snprintf(yaml, sizeof yaml,
+           YAML_GRPC "    tls:\n      cert_file: %s\n      key_file: %s\n"
+                     "      client_ca_file: %s\n", srv, srv_key, ca);
+  t = server_start(yaml, false);
+  ck_assert_int_ne(run_client(t->port, "--tls-ca", ca, "ok", NULL), 0);
+  ck_assert_uint_ge(stats(t).tls_failed, 1);
+  ck_assert_uint_eq(tc_calls_locked(&t->tc), 0);
+  ck_assert_int_eq(run_client(t->port, "--tls-ca", ca, "--tls-cert", cli, "--tls-key", cli_key,
+                              "ok", NULL), 0);
+  ck_assert_uint_eq(tc_calls_locked(&t->tc), 1);
+  server_stop(t);
+  pc_test_certdir_rm(dir);
+}
+END_TEST
+
 static Suite *grpc_suite(void) {
   Suite *s = suite_create("grpc");
   TCase *tc = tcase_create("grpc");
@@ -609,11 +675,13 @@ static Suite *grpc_suite(void) {
   tcase_add_test(tc, test_bearer_auth);
   tcase_add_test(tc, test_config);
   tcase_add_test(tc, test_listen_reuseport);
+  tcase_add_test(tc, test_tls);
   suite_add_tcase(s, tc);
   return s;
 }
 
 int main(void) {
+  signal(SIGPIPE, SIG_IGN); /* as profcol's run does: a closed peer is EPIPE */
   SRunner *sr = srunner_create(grpc_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

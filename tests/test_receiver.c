@@ -9,12 +9,14 @@
  * 100-continue, HTTP/1.0, timeouts, connection limits and garbage.
  * After every bad case a good request must still succeed. */
 #include <check.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@
 
 #include "../extension/extension.h"
 #include "auth.h"
+#include "certs.h"
 #include "rxthread.h"
 #include "../receiver/internal.h"
 #include "pdata/testdata.h"
@@ -1933,6 +1936,266 @@ START_TEST(test_garbage) {
 }
 END_TEST
 
+/* ================================ tls ================================ */
+
+/* A CA, a server and a client certificate it signs, and a client
+ * certificate no one trusts (self-signed). */
+typedef struct {
+  char *dir;
+  char ca[512], ca_key[512], srv[512], srv_key[512];
+  char cli[512], cli_key[512], rogue[512], rogue_key[512];
+} certs_t;
+
+static void certs_make(certs_t *k) {
+  k->dir = pc_test_certdir();
+  pc_test_cert(k->dir, "ca", NULL, k->ca, k->ca_key, sizeof k->ca);
+  pc_test_cert(k->dir, "server", "ca", k->srv, k->srv_key, sizeof k->srv);
+  pc_test_cert(k->dir, "client", "ca", k->cli, k->cli_key, sizeof k->cli);
+  pc_test_cert(k->dir, "rogue", NULL, k->rogue, k->rogue_key, sizeof k->rogue);
+}
+
+static size_t curl_sink(char *p, size_t size, size_t n, void *ud) {
+  (void)p, (void)ud;
+  return size * n;
+}
+
+/* POST body over https with h (the same h again reuses its connection);
+ * the status, or 0 when curl failed (*cc says how). cert/key: a client
+ * certificate, or NULL. */
+static long https_post(CURL *h, int port, const char *ca, const char *cert, const char *key,
+                       const pc_buf_t *body, CURLcode *cc) {
+  char url[128];
+  snprintf(url, sizeof url, "https://127.0.0.1:%d" PROFILES, port);
+  struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: " PROTO);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->p);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->n);
+  curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+  curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* the test CA only */
+  curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
+  curl_easy_setopt(h, CURLOPT_SSLKEY, key);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  *cc = curl_easy_perform(h);
+  long status = 0;
+  if (*cc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+  curl_slist_free_all(hd);
+  return status;
+}
+
+/* One https POST on a connection of its own. */
+static long https_post_once(int port, const char *ca, const char *cert, const char *key,
+                            const pc_buf_t *body, CURLcode *cc) {
+  CURL *h = curl_easy_init();
+  long st = https_post(h, port, ca, cert, key, body, cc);
+  curl_easy_cleanup(h);
+  return st;
+}
+
+/* Wait (up to 2 s) for the server thread to count n TLS failures. */
+static uint64_t wait_tls_failed(tserver_t *t, uint64_t n) {
+  for (int i = 0; i < 200 && stats(t).tls_failed < n; i++) sleep_ms(10);
+  return stats(t).tls_failed;
+}
+
+/* HTTPS with the CA file: 200, twice on one connection, and the pipeline
+ * gets the very request. A cleartext request to the TLS port, a client that
+ * says nothing and one that stops in the middle of its ClientHello are each
+ * closed (the last two by read_header_timeout) and counted; a new client is
+ * served, and so is the first one, still on its connection. */
+START_TEST(test_tls_https) {
+  certs_t k;
+  certs_make(&k);
+  pc_otlp_settings_t s = test_settings();
+  s.tls = (pc_tls_files_t){.cert_file = k.srv, .key_file = k.srv_key};
+  s.read_header_timeout = 400;
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+
+  CURL *h = curl_easy_init();
+  CURLcode cc;
+  for (int i = 0; i < 2; i++) {
+    long st = https_post(h, t->port, k.ca, NULL, NULL, &body, &cc);
+    ck_assert_msg(st == 200, "request %d: status %ld, curl: %s", i, st, curl_easy_strerror(cc));
+  }
+  long fresh = -1;
+  curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh);
+  ck_assert_int_eq(fresh, 0); /* the second request reused the first's connection */
+  ck_assert_uint_eq(tc_calls(&t->tc), 2);
+  pthread_mutex_lock(&t->tc.mu);
+  ck_assert_uint_eq(t->tc.last.n, body.n);
+  ck_assert_mem_eq(t->tc.last.p, body.p, body.n);
+  pthread_mutex_unlock(&t->tc.mu);
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.connections_total, 1);
+  ck_assert_uint_eq(st.requests, 2);
+  ck_assert_uint_eq(st.tls_failed, 0);
+
+  /* Plain HTTP to the TLS port: no answer, closed, counted. */
+  client_t c = cli_open(t->port);
+  pc_buf_t req = {0};
+  req_build(&req, "POST", PROFILES, PROTO, NULL, body.p, body.n);
+  cli_send(&c, req.p, req.n);
+  ck_assert(cli_closed_within(&c, 2000));
+  ck_assert(memmem(c.in.p ? c.in.p : (const uint8_t *)"", c.in.n, "HTTP/1.1", 8) == NULL);
+  cli_close(&c);
+  ck_assert_uint_eq(wait_tls_failed(t, 1), 1);
+  ck_assert_uint_eq(tc_calls(&t->tc), 2);
+  ck_assert_int_eq(https_post_once(t->port, k.ca, NULL, NULL, &body, &cc), 200);
+
+  /* Silent, and a ClientHello cut short: closed by the header timeout. */
+  uint64_t t0 = now_ms();
+  client_t quiet = cli_open(t->port);
+  client_t half = cli_open(t->port);
+  static const uint8_t hello_start[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00};
+  cli_send(&half, hello_start, sizeof hello_start);
+  ck_assert(cli_closed_within(&quiet, 3000));
+  ck_assert(cli_closed_within(&half, 3000));
+  ck_assert_uint_ge(now_ms() - t0, 350);
+  cli_close(&quiet);
+  cli_close(&half);
+  ck_assert_uint_eq(wait_tls_failed(t, 3), 3);
+  ck_assert_int_eq(https_post_once(t->port, k.ca, NULL, NULL, &body, &cc), 200);
+  /* The first client's connection lived through all that. */
+  ck_assert_int_eq(https_post(h, t->port, k.ca, NULL, NULL, &body, &cc), 200);
+  curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh);
+  ck_assert_int_eq(fresh, 0);
+  curl_easy_cleanup(h);
+  ck_assert_uint_eq(tc_calls(&t->tc), 5);
+  for (int i = 0; i < 200 && stats(t).connections_open != 0; i++) sleep_ms(10);
+  ck_assert_uint_eq(stats(t).connections_open, 0);
+
+  pc_buf_free(&req);
+  pc_buf_free(&body);
+  server_stop(t);
+  pc_test_certdir_rm(k.dir);
+}
+END_TEST
+
+/* The limits hold over TLS as in cleartext: a body over
+ * max_request_body_size gets 413, and a connection beyond max_connections
+ * is closed at once (before any handshake). */
+START_TEST(test_tls_limits) {
+  certs_t k;
+  certs_make(&k);
+  pc_otlp_settings_t s = test_settings();
+  s.tls = (pc_tls_files_t){.cert_file = k.srv, .key_file = k.srv_key};
+  s.max_request_body_size = 64;
+  s.max_connections = 2;
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  ck_assert_uint_gt(body.n, 64);
+  CURLcode cc;
+  ck_assert_int_eq(https_post_once(t->port, k.ca, NULL, NULL, &body, &cc), 413);
+  client_t c[2] = {cli_open(t->port), cli_open(t->port)};
+  for (int i = 0; i < 100 && stats(t).connections_open != 2; i++) sleep_ms(10);
+  client_t extra = cli_open(t->port);
+  ck_assert(cli_closed_within(&extra, 2000));
+  cli_close(&extra);
+  ck_assert_uint_eq(stats(t).connections_refused, 1);
+  for (int i = 0; i < 2; i++) cli_close(&c[i]);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  pc_buf_free(&body);
+  server_stop(t);
+  pc_test_certdir_rm(k.dir);
+}
+END_TEST
+
+/* client_ca_file: a client without a certificate, or with one the CA did not
+ * sign, is refused (and the pipeline sees nothing); one the CA signed is
+ * served. min_version 1.3 refuses a TLS 1.2 client. */
+START_TEST(test_tls_client_ca) {
+  certs_t k;
+  certs_make(&k);
+  pc_otlp_settings_t s = test_settings();
+  s.tls = (pc_tls_files_t){.cert_file = k.srv, .key_file = k.srv_key, .client_ca_file = k.ca,
+                           .min_version = "1.3"};
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  CURLcode cc;
+  ck_assert_int_eq(https_post_once(t->port, k.ca, NULL, NULL, &body, &cc), 0);
+  ck_assert_uint_eq(wait_tls_failed(t, 1), 1);
+  ck_assert_int_eq(https_post_once(t->port, k.ca, k.rogue, k.rogue_key, &body, &cc), 0);
+  ck_assert_uint_eq(wait_tls_failed(t, 2), 2);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  long st = https_post_once(t->port, k.ca, k.cli, k.cli_key, &body, &cc);
+  ck_assert_msg(st == 200, "status %ld, curl: %s", st, curl_easy_strerror(cc));
+  ck_assert_uint_eq(tc_calls(&t->tc), 1);
+
+  CURL *h = curl_easy_init();
+  curl_easy_setopt(h, CURLOPT_SSLVERSION,
+                   (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
+  ck_assert_int_eq(https_post(h, t->port, k.ca, k.cli, k.cli_key, &body, &cc), 0);
+  curl_easy_cleanup(h);
+  ck_assert_uint_eq(wait_tls_failed(t, 3), 3);
+  ck_assert_uint_eq(tc_calls(&t->tc), 1);
+  pc_buf_free(&body);
+  server_stop(t);
+  pc_test_certdir_rm(k.dir);
+}
+END_TEST
+
+/* Config: the files are loaded at create; what is wrong is an error at the
+ * key's file:line:col that names the file and OpenSSL's reason. */
+START_TEST(test_tls_config) {
+  certs_t k;
+  certs_make(&k);
+  tconsumer_t tc = {.c = {.consume_profiles = tc_profiles}};
+  pthread_mutex_init(&tc.mu, NULL);
+  static const char head[] = "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                             "        endpoint: 127.0.0.1:0\n        tls:\n";
+  /* Under tls, a key's value on the first line below is at 7:22 for
+   * cert_file, 7:21 for key_file. Each case: the yaml, where, and two more
+   * pieces of the message. */
+  struct {
+    char yaml[2048];
+    const char *at, *want1, *want2;
+  } c[7];
+  size_t n = 0;
+#define CASE(at_, w1, w2, ...)                                             \
+  do {                                                                     \
+    snprintf(c[n].yaml, sizeof c[n].yaml, __VA_ARGS__);                    \
+    c[n].at = at_, c[n].want1 = w1, c[n].want2 = w2;                       \
+    n++;                                                                   \
+  } while (0)
+  CASE("test.yaml:7:22:", "cert_file is set", "key_file",
+       "%s          cert_file: %s\n", head, k.srv);
+  CASE("test.yaml:7:21:", "key_file is set", "cert_file",
+       "%s          key_file: %s\n", head, k.srv_key);
+  CASE("test.yaml:7:22:", "/nonexistent/server.pem", "No such file",
+       "%s          cert_file: /nonexistent/server.pem\n          key_file: %s\n", head,
+       k.srv_key);
+  CASE("test.yaml:7:22:", "cannot load cert_file", "no start line",
+       "%s          cert_file: %s\n          key_file: %s\n", head, k.srv_key, k.srv_key);
+  CASE("test.yaml:8:21:", "cannot load key_file", "key values mismatch",
+       "%s          cert_file: %s\n          key_file: %s\n", head, k.srv, k.cli_key);
+  CASE("test.yaml:9:24:", "\"1.1\"", "1.3",
+       "%s          cert_file: %s\n          key_file: %s\n          min_version: \"1.1\"\n",
+       head, k.srv, k.srv_key);
+  CASE("test.yaml:7:11:", "needs cert_file and key_file", "tls",
+       "%s          min_version: \"1.3\"\n", head);
+#undef CASE
+  for (size_t i = 0; i < n; i++) {
+    pc_cfg_t *cfg;
+    pc_err_t err = {0};
+    void *rx = create_from_yaml(c[i].yaml, &tc.c, &cfg, &err);
+    ck_assert_msg(rx == NULL, "accepted:\n%s", c[i].yaml);
+    const char *want[] = {c[i].at, c[i].want1, c[i].want2};
+    for (int j = 0; j < 3; j++)
+      ck_assert_msg(strstr(err.msg, want[j]), "case %zu: want \"%s\": %s", i, want[j], err.msg);
+    pc_cfg_free(cfg);
+  }
+  pthread_mutex_destroy(&tc.mu);
+  pc_test_certdir_rm(k.dir);
+}
+END_TEST
+
 static Suite *receiver_suite(void) {
   Suite *s = suite_create("receiver");
   TCase *otlp = tcase_create("otlp");
@@ -1970,13 +2233,23 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_buffered_limit);
   tcase_add_test(http, test_garbage);
   suite_add_tcase(s, http);
+  TCase *tls = tcase_create("tls");
+  tcase_set_timeout(tls, 60);
+  tcase_add_test(tls, test_tls_https);
+  tcase_add_test(tls, test_tls_limits);
+  tcase_add_test(tls, test_tls_client_ca);
+  tcase_add_test(tls, test_tls_config);
+  suite_add_tcase(s, tls);
   return s;
 }
 
 int main(void) {
+  signal(SIGPIPE, SIG_IGN); /* as profcol's run does: a closed peer is EPIPE */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   SRunner *sr = srunner_create(receiver_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
+  curl_global_cleanup();
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -195,17 +195,6 @@ void fx_rmtree(const char *dir) {
   rmdir(dir);
 }
 
-void fx_make_cert(const char *dir, char *cert, char *key, size_t n) {
-  snprintf(cert, n, "%s/cert.pem", dir);
-  snprintf(key, n, "%s/key.pem", dir);
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd,
-           "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-           "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout %s -out %s "
-           ">/dev/null 2>&1", key, cert);
-  ck_assert_msg(system(cmd) == 0, "openssl could not make a certificate (%s)", cmd);
-}
-
 extern char **environ;
 
 int fx_spawn_server(char *const argv[], const char *port_file, int timeout_ms, pid_t *pid) {

@@ -58,9 +58,6 @@ void fx_decode(const char *content_type, const char *content_encoding, const uin
 /* A fresh empty directory under $TMPDIR (or /tmp); caller frees the string. */
 char *fx_tempdir(void);
 void fx_rmtree(const char *dir);
-/* A self-signed certificate for 127.0.0.1 and localhost in dir, made by the
- * openssl command; cert and key (n bytes each) get the two PEM files' paths. */
-void fx_make_cert(const char *dir, char *cert, char *key, size_t n);
 /* Run argv (argv[0] a full path) and wait up to timeout_ms for it to write
  * its listening port to port_file; fails the test if it exits first or
  * never does. Returns the port; *pid gets the child. */

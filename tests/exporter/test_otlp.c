@@ -26,6 +26,7 @@
 #include "../../receiver/grpc.h"
 #include "../pdata/testdata.h"
 #include "fixture.h"
+#include "../certs.h"
 
 #define RETRY_FAST                                  \
   "retry_on_failure:\n"                             \
@@ -551,7 +552,7 @@ static void grpcio_fail_then_ok(int n_fail, int retry_s, const char *compression
  * insecure_skip_verify it is taken. */
 START_TEST(grpcio_over_tls) {
   char *certs = fx_tempdir(), cert[1024], key[1024];
-  fx_make_cert(certs, cert, key, sizeof cert);
+  pc_test_cert(certs, "server", NULL, cert, key, sizeof cert);
   pysrv_t s;
   pysrv_start_tls(&s, 0, "UNAVAILABLE", 0, cert, key);
 

@@ -16,6 +16,7 @@
 #include "../pdata/testdata.h"
 #include "../auth.h"
 #include "fixture.h"
+#include "../certs.h"
 #include "httpsrv.h"
 
 /* Short intervals: a test waits milliseconds where production waits seconds. */
@@ -611,7 +612,7 @@ static bool failed_at_least(void *arg) {
  * delivered with it, refused on every try without it. */
 START_TEST(https_with_ca_file) {
   char *certs = fx_tempdir(), cert[1024], key[1024];
-  fx_make_cert(certs, cert, key, sizeof cert);
+  pc_test_cert(certs, "server", NULL, cert, key, sizeof cert);
   https_t h;
   https_start(&h, cert, key);
   fx_t fx;

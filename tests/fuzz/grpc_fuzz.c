@@ -64,7 +64,7 @@ static void setup(void) {
   s.max_recv_msg_size_mib = 1; /* small enough to hit often */
   s.max_concurrent_streams = 8;
   s.include_metadata = true; /* the metadata reaches the consumer */
-  srv = pc__grpc_new(&s, "receiver:otlp/fuzz", &consumer, &rx_counters, &http_counters);
+  srv = pc__grpc_new(&s, "receiver:otlp/fuzz", &consumer, &rx_counters, &http_counters, NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -28,6 +28,8 @@ Cases (each exits non-zero with a message when the server answers wrong):
                 re-encodes them): the first third one call at a time, the rest
                 all at once on this one channel; every other one gzip
                 (grpc-encoding: gzip). Each must be OK without partial_success.
+--tls-ca FILE speaks TLS (a secure channel, which insists on ALPN h2) and trusts the CAs
+in FILE; --tls-cert/--tls-key add a client certificate (mutual TLS).
 --out-request / --out-traces / --out-large write the serialized messages sent, for the C
 side to compare with what its consumer got. --metadata KEY=VALUE (repeatable) is sent
 with every ok and gzip call (include_metadata tests).
@@ -129,6 +131,9 @@ def main():
     ap.add_argument("--out-large")
     ap.add_argument("--payload-dir", help="for the payloads case")
     ap.add_argument("--metadata", action="append", default=[], help="KEY=VALUE")
+    ap.add_argument("--tls-ca", help="PEM CAs: use a secure channel")
+    ap.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
+    ap.add_argument("--tls-key")
     ap.add_argument("cases", nargs="+")
     a = ap.parse_args()
 
@@ -148,7 +153,21 @@ def main():
         with open(a.out_request, "wb") as f:
             f.write(req.SerializeToString())
 
-    channel = grpc.insecure_channel("127.0.0.1:%d" % a.port)
+    target = "127.0.0.1:%d" % a.port
+    if a.tls_ca:
+        def pem(path):
+            if not path:
+                return None
+            with open(path, "rb") as f:
+                return f.read()
+        creds = grpc.ssl_channel_credentials(root_certificates=pem(a.tls_ca),
+                                             private_key=pem(a.tls_key),
+                                             certificate_chain=pem(a.tls_cert))
+        # The test certificates name localhost (and 127.0.0.1).
+        channel = grpc.secure_channel(target, creds,
+                                      options=(("grpc.ssl_target_name_override", "localhost"),))
+    else:
+        channel = grpc.insecure_channel(target)
     stub = ps_grpc.ProfilesServiceStub(channel)
     raw = channel.unary_unary(PROFILES)  # bytes in, bytes out
 
