@@ -234,9 +234,9 @@ static void printable(char *dst, size_t n, pc_str_t s) {
 static int32_t grpc_code(int status) {
   switch (status) {
   case 400: return 3;  /* INVALID_ARGUMENT */
+  case 401: return 16; /* UNAUTHENTICATED */
   case 404: return 5;  /* NOT_FOUND */
   case 405: return 12; /* UNIMPLEMENTED */
-  case 401: return 16; /* UNAUTHENTICATED */
   case 408: return 4;  /* DEADLINE_EXCEEDED */
   case 413: return 8;  /* RESOURCE_EXHAUSTED */
   case 415: return 3;
@@ -809,10 +809,8 @@ static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
                  "no protocol to serve: add \"http:\" and/or \"grpc:\" under protocols");
     return NULL;
   }
-  const pc_cfg_node_t *auth = pc_cfg_get(pc_cfg_get(pc_cfg_get(protocols, "http"), "auth"),
-                                         "authenticator");
   if (s.authenticator && !pc_is_bearer_id(s.authenticator)) {
-    pc_cfg_error(err, auth, PC_EINVAL, "\"%s\" is not a bearertokenauth extension, the "
+    pc_cfg_error(err, pc_cfg_get(pc_cfg_get(s.http, "auth"), "authenticator"), PC_EINVAL, "\"%s\" is not a bearertokenauth extension, the "
                  "authenticator profcol's receivers take", s.authenticator);
     return NULL;
   }
