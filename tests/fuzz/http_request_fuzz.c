@@ -4,7 +4,8 @@
  * decompression -> protobuf/JSON decoding -> pipeline -> answer bytes out.
  *
  * The input is what a client sends on one connection, which then
- * half-closes. Properties checked beyond "no crash, no leak":
+ * half-closes. Inputs of odd size go to a second receiver that requires a
+ * bearer token ("Authorization: Bearer t0k3n") and adds response_headers. Properties checked beyond "no crash, no leak":
  * - the server always ends the connection once the client is done;
  * - what comes back is a clean sequence of HTTP/1.1 responses (llhttp in
  *   response mode), each final one with Content-Type and Content-Length and
@@ -16,12 +17,13 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "../../extension/extension.h"
 #include "../../receiver/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uv_loop_t loop;
-static void *rx;
+static void *rx, *rx_auth;
 static unsigned requests; /* in this input: picks the pipeline's answer */
 
 /* Accept most requests; refuse some, as a full or broken pipeline would. */
@@ -70,11 +72,25 @@ static void setup(void) {
   s.cors_allowed_headers = pc_cfg_get(pc_cfg_root(cors), "headers");
   s.cors_max_age = 60;
   rx = pc__otlp_new(&s, "otlp/fuzz", &consumer, &err);
-  pc_cfg_free(cors); /* read at create */
   if (!rx || pc_receiver_otlp.start(rx, &loop, &err) != 0) {
     fprintf(stderr, "fuzz setup: %s\n", err.msg);
     abort();
   }
+  pc_cfg_t *more = pc_cfg_load_string("fuzz-auth.yaml", "auth: {token: t0k3n}\n"
+                                      "headers: {X-Fuzz: \"yes\"}\n", &err);
+  if (!more) abort();
+  pc_create_args_t args = {.id = "bearertokenauth",
+                           .cfg = pc_cfg_get(pc_cfg_root(more), "auth")};
+  if (!pc_extension_bearertokenauth.create(&args, &err)) abort(); /* lives as long as rx_auth */
+  s.authenticator = "bearertokenauth";
+  s.response_headers = pc_cfg_get(pc_cfg_root(more), "headers");
+  rx_auth = pc__otlp_new(&s, "otlp/fuzz-auth", &consumer, &err);
+  if (!rx_auth || pc_receiver_otlp.start(rx_auth, &loop, &err) != 0) {
+    fprintf(stderr, "fuzz setup: %s\n", err.msg);
+    abort();
+  }
+  pc_cfg_free(cors); /* both read at create */
+  pc_cfg_free(more);
 }
 
 /* ---- the client end ----------------------------------------------------- */
@@ -144,7 +160,8 @@ static int chk_field_done(llhttp_t *p) {
 static int chk_headers_done(llhttp_t *p) {
   check_t *c = container_of(p, check_t, p);
   int st = p->status_code;
-  static const int allowed[] = {100, 200, 204, 400, 404, 405, 408, 413, 415, 417, 431, 500, 503};
+  static const int allowed[] = {100, 200, 204, 400, 401, 404, 405, 408,
+                                413, 415, 417, 431, 500, 503};
   bool ok = false;
   for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) ok |= st == allowed[i];
   if (!ok) {
@@ -202,7 +219,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   requests = 0;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) abort();
-  if (pc_http_server_adopt(pc__otlp_server(rx), sv[0]) != 0) abort();
+  void *target = size & 1 ? rx_auth : rx;
+  if (pc_http_server_adopt(pc__otlp_server(target), sv[0]) != 0) abort();
   client_t c = {0};
   if (uv_pipe_init(&loop, &c.pipe, 0) || uv_pipe_open(&c.pipe, sv[1])) abort();
   uv_buf_t b = uv_buf_init((char *)(uintptr_t)data, (unsigned)size);
@@ -212,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   pc_otlp_stats_t st;
   do {
     uv_run(&loop, UV_RUN_ONCE);
-    pc_otlp_receiver_stats(rx, &st);
+    pc_otlp_receiver_stats(target, &st);
   } while (!c.closed || st.connections_open != 0);
   check_answers(&c.out);
   pc_buf_free(&c.out);
