@@ -1198,18 +1198,23 @@ static int keep_metadata(otlphttp_t *x, const pc_metadata_t *md, pc__body_t **ou
   return rc;
 }
 
-static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
-  otlphttp_t *x = (otlphttp_t *)self;
-  if (x->state != ST_RUNNING) return refuse_not_running(x, err);
-  if (pc_request_profile_count(req) == 0) return 0;
-  /* Refuse before encoding and compressing when the queue cannot take more. */
+/* What both consume calls do before encoding or compressing anything:
+ * refuse when the queue has no room, then keep the batch's metadata. */
+static int begin_parts(otlphttp_t *x, const pc_metadata_t *md, parts_t *p, pc_err_t *err) {
   int rc = pc__queue_check_room(x->q, err);
   if (rc) {
     x->st.refused_batches++;
     return rc;
   }
+  return keep_metadata(x, md, &p->md, err);
+}
+
+static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  otlphttp_t *x = (otlphttp_t *)self;
+  if (x->state != ST_RUNNING) return refuse_not_running(x, err);
+  if (pc_request_profile_count(req) == 0) return 0;
   parts_t p = {0};
-  rc = keep_metadata(x, req->metadata, &p.md, err);
+  int rc = begin_parts(x, req->metadata, &p, err);
   if (!rc) rc = encode_split(x, req, &p, err);
   if (!rc) rc = push_parts(x, &p, err);
   parts_free(&p);
@@ -1224,13 +1229,8 @@ static int otlphttp_consume_encoded(pc_consumer_t *self, const pc_encoded_reques
   otlphttp_t *x = (otlphttp_t *)self;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
   if (req->profiles == 0) return 0;
-  int rc = pc__queue_check_room(x->q, err);
-  if (rc) {
-    x->st.refused_batches++;
-    return rc;
-  }
   parts_t p = {0};
-  rc = keep_metadata(x, req->metadata, &p.md, err);
+  int rc = begin_parts(x, req->metadata, &p, err);
   if (!rc && req->n <= x->max_body) rc = add_part(x, req->proto, req->n, req->profiles, &p, err);
   if (!rc && req->n > x->max_body) {
     pc_arena_t *a = pc_arena_new(0);

@@ -33,6 +33,20 @@ static const char *const pipeline_yaml =
     "      receivers: [otlp]\n"
     "      exporters: [debug]\n";
 
+/* `profcol validate --config path` fails and prints path:where (a
+ * "line:col: key path: message"). */
+static void assert_validate_says(const char *path, const char *where) {
+  pc_buf_t out = {0};
+  const char *args[] = {"validate", "--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  char want[1024];
+  snprintf(want, sizeof want, "%s:%s", path, where);
+  pc_buf_append(&out, "", 1);
+  ck_assert_msg(strstr((const char *)out.p, want), "missing \"%s\" in:\n%s", want,
+                (const char *)out.p);
+  pc_buf_free(&out);
+}
+
 static pc_buf_t rich_payload(bool json) {
   pc_arena_t *a = pc_arena_new(0);
   pc_request_t req;
@@ -249,15 +263,8 @@ START_TEST(cors_preflight_and_answers) {
         "      exporters: [debug]\n",
         f);
   fclose(f);
-  pc_buf_t out = {0};
-  const char *args[] = {"validate", "--config", path, NULL};
-  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
-  char want[512];
-  snprintf(want, sizeof want, "%s:6:29: receivers.otlp.protocols.http.cors.allowed_origins[0]: "
-           "an origin pattern may hold one '*' only", path);
-  ck_assert_msg(strstr((const char *)out.p, want), "missing \"%s\" in:\n%s", want,
-                (const char *)out.p);
-  pc_buf_free(&out);
+  assert_validate_says(path, "6:29: receivers.otlp.protocols.http.cors.allowed_origins[0]: "
+                       "an origin pattern may hold one '*' only");
   unlink(path);
   rmdir(dir);
 }
@@ -548,15 +555,8 @@ START_TEST(tls_receiver_end_to_end) {
              "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
              "      exporters: [debug]\n", srv);
   fclose(f);
-  pc_buf_t text = {0};
-  const char *args[] = {"validate", "--config", cfg, NULL};
-  ck_assert_int_eq(pc_e2e_run(args, &text), 1);
-  char want[1024];
-  snprintf(want, sizeof want, "%s:6:22: receivers.otlp.protocols.grpc.tls.cert_file: cert_file "
-           "is set but key_file is not", cfg);
-  ck_assert_msg(strstr((const char *)text.p, want), "missing \"%s\" in:\n%s", want,
-                (const char *)text.p);
-  pc_buf_free(&text);
+  assert_validate_says(cfg, "6:22: receivers.otlp.protocols.grpc.tls.cert_file: cert_file "
+                       "is set but key_file is not");
   pc_buf_free(&proto);
   pc_test_certdir_rm(dir);
 }
