@@ -143,4 +143,13 @@ int pc_md_encode(const pc_metadata_t *md, pc_buf_t *out);
  * pc_md_encode's output. */
 int pc_md_decode(const uint8_t *p, size_t n, pc_metadata_t *out);
 
+/* ---- memory (memory.c) ------------------------------------------------------ */
+
+/* The process's resident set size in bytes (/proc/self/statm), -1 if unknown. */
+int64_t pc_process_rss(void);
+/* The memory the process may use in bytes: the cgroup's limit (v2
+ * memory.max, v1 memory.limit_in_bytes) when there is one below the host's
+ * MemTotal, else MemTotal; -1 if unknown. */
+int64_t pc_memory_total(void);
+
 #endif

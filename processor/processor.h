@@ -17,7 +17,10 @@
  *   the timer, and new data is refused with PC_EAGAIN meanwhile: nothing
  *   acknowledged is dropped.
  * dedup: rebuilds each request's dictionary (every entry once, unreferenced
- *   entries dropped) and passes it on, for pipelines without batch. */
+ *   entries dropped) and passes it on, for pipelines without batch.
+ * memory_limiter: refuses data (PC_EAGAIN: 503, UNAVAILABLE) while the
+ *   process's resident set size is above limit - spike_limit, measured
+ *   every check_interval; first in a pipeline, as in the Collector. */
 #ifndef PC_PROCESSOR_H
 #define PC_PROCESSOR_H
 
@@ -25,5 +28,6 @@
 
 extern const pc_component_t pc_processor_batch;
 extern const pc_component_t pc_processor_dedup;
+extern const pc_component_t pc_processor_memory_limiter;
 
 #endif

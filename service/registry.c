@@ -15,6 +15,7 @@ static const pc_component_t *const receivers[] = {
 static const pc_component_t *const processors[] = {
     &pc_processor_batch,
     &pc_processor_dedup,
+    &pc_processor_memory_limiter,
     NULL,
 };
 static const pc_component_t *const exporters[] = {

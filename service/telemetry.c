@@ -138,17 +138,6 @@ pc_telemetry_t *pc_telemetry_create(const pc_cfg_node_t *telemetry, pc_errlist_t
 
 /* ---- the page ----------------------------------------------------------------------- */
 
-/* Resident set size in bytes from /proc/self/statm (pages), -1 if unknown. */
-static int64_t rss_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return -1;
-  unsigned long size, resident;
-  int got = fscanf(f, "%lu %lu", &size, &resident);
-  fclose(f);
-  long page = sysconf(_SC_PAGESIZE);
-  return got == 2 && page > 0 ? (int64_t)resident * page : -1;
-}
-
 static void process_metrics(pc_metrics_t *m) {
   pc_metrics_scope(m, NULL);
   pc_metrics_counter(m, "otelcol_process_uptime", "Uptime of the process in seconds.",
@@ -160,7 +149,7 @@ static void process_metrics(pc_metrics_t *m) {
                        (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
                        NULL);
-  int64_t rss = rss_bytes();
+  int64_t rss = pc_process_rss();
   if (rss >= 0)
     pc_metrics_gauge(m, "otelcol_process_memory_rss",
                      "Total physical memory (resident set size) in bytes.", (double)rss, NULL);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../config/config.h"
@@ -654,6 +656,117 @@ START_TEST(dedup_rebuilds_each_dictionary) {
 }
 END_TEST
 
+/* ---- memory_limiter ------------------------------------------------------------------- */
+
+/* Run the loop until its timer has fired at least twice (each UV_RUN_ONCE
+ * waits for the next tick of the only handle, the check timer). */
+static void two_checks(fixture_t *f) {
+  uv_run(&f->loop, UV_RUN_ONCE);
+  uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+/* With the real resident set size: data passes below the soft limit, is
+ * refused with PC_EAGAIN once this process maps and touches 160 MiB more,
+ * and passes again once it lets them go. mmap rather than malloc, so that
+ * no allocator (ASan's quarantine) keeps the pages after the test frees
+ * them. */
+START_TEST(memory_limiter_refuses_above_the_soft_limit) {
+  int64_t rss = pc_process_rss();
+  ck_assert_int_gt(rss, 0);
+  char yaml[256];
+  uint64_t limit = (uint64_t)rss / (1 << 20) + 96;
+  snprintf(yaml, sizeof yaml, "check_interval: 20ms\nlimit_mib: %" PRIu64 "\n"
+           "spike_limit_mib: 32\n", limit); /* refusing from rss + 64 MiB */
+  rec_t rec;
+  rec_init(&rec);
+  fixture_t f;
+  fx_open(&f, &pc_processor_memory_limiter, yaml, &rec, true);
+  ck_assert_uint_eq(f.in->retry_after_s, rec.c.retry_after_s); /* 1 s: the next's is longer */
+  pc_rng_t rng = {21};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  some_request(&rng, a, &req);
+  ck_assert_int_eq(fx_send(&f, &req), 0);
+  ck_assert_uint_eq(rec.accepted, 1);
+
+  size_t big = (size_t)160 << 20;
+  uint8_t *p = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ck_assert(p != MAP_FAILED);
+  memset(p, 1, big);
+  two_checks(&f);
+  pc_err_t err = {0};
+  ck_assert_int_eq(f.in->consume_profiles(f.in, &req, &err), PC_EAGAIN);
+  ck_assert_msg(strstr(err.msg, "memory use is above the soft limit"), "%s", err.msg);
+  ck_assert_uint_eq(rec.calls, 1); /* refused here, not passed on */
+
+  munmap(p, big);
+  two_checks(&f);
+  ck_assert_int_eq(fx_send(&f, &req), 0);
+  ck_assert_uint_eq(rec.accepted, 2);
+  fx_shutdown(&f, 1000);
+  rec.problems = 0; /* requests go on as they came: the checks of a batch do not apply */
+  fx_close(&f, &rec);
+  pc_arena_free(a);
+}
+END_TEST
+
+START_TEST(memory_limiter_config_is_checked) {
+  static const struct {
+    const char *yaml, *want;
+  } bad[] = {
+      {"limit_mib: 100\n", "check_interval must be greater than zero"},
+      {"check_interval: 1s\n", "set one of limit_mib and limit_percentage"},
+      {"check_interval: 1s\nlimit_mib: 100\nlimit_percentage: 50\n",
+       "set one of limit_mib and limit_percentage"},
+      {"check_interval: 1s\nlimit_mib: 100\nspike_limit_mib: 100\n",
+       "test.yaml:3:18: spike_limit_mib: the spike limit (100 MiB) must be below the limit"},
+      {"check_interval: 1s\nlimit_percentage: 101\n", "limit_percentage"},
+  };
+  rec_t rec;
+  rec_init(&rec);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pc_cfg_t *cfg;
+    pc_err_t err = {0};
+    void *inst = try_create(&pc_processor_memory_limiter, bad[i].yaml, &rec.c, &cfg, &err);
+    ck_assert_msg(inst == NULL, "accepted: %s", bad[i].yaml);
+    ck_assert_msg(strstr(err.msg, bad[i].want) && strstr(err.msg, "test.yaml:"), "%s: %s",
+                  bad[i].yaml, err.msg);
+    pc_cfg_free(cfg);
+  }
+  /* A percentage of what the process may use. Encoded batches go through
+   * when the next consumer takes them. */
+  rec.c.consume_encoded = rec_consume_encoded;
+  pc_cfg_t *cfg;
+  pc_err_t err = {0};
+  void *inst = try_create(&pc_processor_memory_limiter,
+                          "check_interval: 1s\nlimit_percentage: 50\n", &rec.c, &cfg, &err);
+  ck_assert_msg(inst != NULL, "%s", err.msg);
+  pc_consumer_t *in = pc_processor_memory_limiter.consumer(inst);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_rng_t rng = {22};
+  some_request(&rng, a, &req);
+  pc_buf_t pb = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &pb), 0);
+  pc_encoded_request_t enc = {.proto = pb.p, .n = pb.n,
+                              .profiles = pc_request_profile_count(&req),
+                              .samples = pc_request_sample_count(&req)};
+  ck_assert(in->consume_encoded != NULL);
+  ck_assert_int_eq(in->consume_encoded(in, &enc, &err), 0);
+  ck_assert_uint_eq(rec.encoded_calls, 1);
+  pc_processor_memory_limiter.destroy(inst);
+  pc_cfg_free(cfg);
+  pc_buf_free(&pb);
+  pc_arena_free(a);
+  pc_mat_free(&rec.got);
+}
+END_TEST
+
+static void add_memory_limiter_tests(TCase *tc) {
+  tcase_add_test(tc, memory_limiter_refuses_above_the_soft_limit);
+  tcase_add_test(tc, memory_limiter_config_is_checked);
+}
+
 static void add_batch_tests(TCase *tc) {
   tcase_add_test(tc, batch_flushes_on_size);
   tcase_add_test(tc, batch_flushes_on_the_timer);
@@ -687,6 +800,7 @@ static Suite *processor_suite(void) {
       {"batch-encoded", add_batch_tests, true},
       {"dedup", add_dedup_tests, false},
       {"dedup-encoded", add_dedup_tests, true},
+      {"memory_limiter", add_memory_limiter_tests, false},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     TCase *tc = tcase_create(cases[i].name);

@@ -432,6 +432,38 @@ START_TEST(batch_feeds_exporters_of_bytes_and_trees) {
 }
 END_TEST
 
+/* memory_limiter first in the pipeline: with a limit below what the process
+ * holds, every request gets 503 with Retry-After and a Status that says
+ * why, and nothing reaches the exporter; the metric counts them. */
+START_TEST(memory_limiter_answers_503) {
+  static const char *const yaml =
+      "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+      "processors:\n  memory_limiter:\n    check_interval: 100ms\n    limit_mib: 2\n"
+      "    spike_limit_mib: 1\n"
+      "exporters:\n  debug: {verbosity: detailed}\n"
+      "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+      "      processors: [memory_limiter]\n      exporters: [debug]\n";
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  pc_buf_t proto = rich_payload(false);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               proto.p, proto.n, &r), 503);
+  ck_assert_msg(strstr(r.headers, "Retry-After: 1\r\n"), "%s", r.headers);
+  pc_buf_append(&r.body, "", 1);
+  ck_assert_msg(strstr((const char *)r.body.p, "memory use is above the soft limit"), "%s",
+                (const char *)r.body.p + 2);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "refusing data at 1 MiB resident") && !strstr(log, "sample[0]"),
+                "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 /* A second profcol on a port the first one holds fails to start, even
  * though a reloaded config shares its own sockets. */
 START_TEST(second_instance_on_same_port_fails) {
@@ -598,6 +630,7 @@ int main(void) {
   tcase_add_test(tc, sighup_reloads_without_a_gap);
   tcase_add_test(tc, second_instance_on_same_port_fails);
   tcase_add_test(tc, batch_feeds_exporters_of_bytes_and_trees);
+  tcase_add_test(tc, memory_limiter_answers_503);
   tcase_add_test(tc, readme_documents_every_component);
   tcase_add_test(tc, tls_receiver_end_to_end);
   suite_add_tcase(s, tc);
