@@ -23,9 +23,10 @@
  * by resource, then scope, then profile, each part carrying the request's
  * dictionary; the parts are pushed all or none.
  *
- * gRPC (`otlp`): the same requests over HTTP/2 cleartext with prior
- * knowledge, one connection per call (libcurl 7.88 cannot start a second
- * stream on such a connection; see easy_setup), as unary Export calls: content-type application/grpc, te: trailers,
+ * gRPC (`otlp`): the same requests over HTTP/2, cleartext with prior
+ * knowledge one connection per call (libcurl 7.88 cannot start a second
+ * stream on such a connection; see easy_setup), over TLS on kept
+ * connections, as unary Export calls: content-type application/grpc, te: trailers,
  * grpc-encoding, each body prefixed with gRPC's 5 bytes when it is queued.
  * The outcome is grpc-status from the trailers (or a trailers-only answer),
  * read by the header callback; which codes are retried is in grpcwire.c,
@@ -1334,8 +1335,10 @@ static int easy_setup(slot_t *s) {
                      (long)(tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
     /* libcurl 7.88 (Debian 12) cannot start a second stream on a
      * prior-knowledge HTTP/2 connection (it fails with CURLE_HTTP2 or sends
-     * nothing), so every call gets its own connection. */
-    curl_easy_setopt(s->easy, CURLOPT_FORBID_REUSE, 1L);
+     * nothing), so every h2c call gets its own connection. Over TLS the
+     * connection is kept and reused: a handshake per call would cost more
+     * than the call. */
+    if (!tls) curl_easy_setopt(s->easy, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, curl_on_header);
     curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
   }

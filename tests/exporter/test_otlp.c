@@ -466,6 +466,26 @@ static void pysrv_stop(pysrv_t *s) {
   free(s->dir);
 }
 
+/* The number of distinct client connections (peer=) in calls.log. */
+static int pysrv_connections(pysrv_t *s) {
+  char path[1024], line[256], peers[64][64];
+  snprintf(path, sizeof path, "%s/calls.log", s->dir);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    const char *p = strstr(line, " peer=");
+    ck_assert_ptr_nonnull(p);
+    char peer[64];
+    ck_assert_int_eq(sscanf(p + 6, "%63s", peer), 1);
+    int i = 0;
+    while (i < n && strcmp(peers[i], peer) != 0) i++;
+    if (i == n && n < 64) snprintf(peers[n++], sizeof peers[0], "%s", peer);
+  }
+  fclose(f);
+  return n;
+}
+
 /* The server's calls.log: line i is "NNN CODE BYTES parsed|unparsable:...".
  * Returns the number of lines; codes[i] gets CODE (up to max lines). */
 static int pysrv_calls(pysrv_t *s, char codes[][32], int max) {
@@ -556,9 +576,12 @@ START_TEST(grpcio_over_tls) {
   pysrv_t s;
   pysrv_start_tls(&s, 0, "UNAVAILABLE", 0, cert, key);
 
+  /* One consumer, so the calls go one after another: on one kept
+   * connection, not a handshake each. */
   fx_t fx;
   fx_open(&fx, &pc_exporter_otlp, "otlp/t",
-          "endpoint: 127.0.0.1:%d\ntls:\n  ca_file: %s\n" RETRY_FAST, s.port, cert);
+          "endpoint: 127.0.0.1:%d\ntls:\n  ca_file: %s\n" RETRY_FAST
+          "sending_queue: {num_consumers: 1}\n", s.port, cert);
   consume_ids(&fx, 21, 2);
   wait_for(&fx, sent_at_least, 2, 20000, "sent over TLS");
   ck_assert_uint_eq(stats(&fx).failed_attempts, 0);
@@ -566,6 +589,7 @@ START_TEST(grpcio_over_tls) {
   char codes[8][32];
   ck_assert_int_eq(pysrv_calls(&s, codes, 8), 2);
   ck_assert_uint_eq(pysrv_check_call(&s, 0) + pysrv_check_call(&s, 1), 21 + 22);
+  ck_assert_int_eq(pysrv_connections(&s), 1);
 
   /* Without the CA: the handshake fails, every try, and nothing arrives. */
   fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: https://127.0.0.1:%d\n" RETRY_FAST,
@@ -584,6 +608,22 @@ START_TEST(grpcio_over_tls) {
   fx_close(&fx, 2000);
   ck_assert_int_eq(pysrv_calls(&s, codes, 8), 3);
   ck_assert_uint_eq(pysrv_check_call(&s, 2), 24);
+  ck_assert_int_eq(pysrv_connections(&s), 2);
+
+  /* Four consumers, 24 batches: streams side by side on kept connections,
+   * every batch delivered once, no failed try. */
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t",
+          "endpoint: 127.0.0.1:%d\ntls:\n  ca_file: %s\n" RETRY_FAST
+          "sending_queue: {num_consumers: 4}\n", s.port, cert);
+  consume_ids(&fx, 100, 24);
+  wait_for(&fx, sent_at_least, 24, 20000, "24 batches over TLS");
+  ck_assert_uint_eq(stats(&fx).failed_attempts, 0);
+  fx_close(&fx, 2000);
+  ck_assert_int_eq(pysrv_calls(&s, codes, 8), 3 + 24);
+  uint64_t sum = 0;
+  for (int i = 3; i < 3 + 24; i++) sum += pysrv_check_call(&s, i);
+  ck_assert_uint_eq(sum, 24 * 100 + 24 * 23 / 2);
+  ck_assert_int_le(pysrv_connections(&s), 2 + 4);
   pysrv_stop(&s);
   fx_rmtree(certs);
   free(certs);

@@ -14,10 +14,11 @@ The first --fail calls are answered with --code (UNAVAILABLE by default),
 with a RetryInfo of --retry-delay seconds in grpc-status-details-bin when that
 is > 0; every later call is answered OK. Call i (from 0) is written to
 OUT/NNN.bin (its metadata, "key: value" a line, to OUT/NNN.md) and a line
-"NNN CODE BYTES parsed|unparsable:ERROR timeout=T" appended to OUT/calls.log
+"NNN CODE BYTES parsed|unparsable:ERROR timeout=T peer=P" appended to OUT/calls.log
 before the answer goes out, so a client that saw the answer can read them
 all; T is the seconds left of the call's deadline (the client's
-grpc-timeout, as grpcio reads it) or "none". With --tls-cert and --tls-key it
+grpc-timeout, as grpcio reads it) or "none", and P the client's address and
+port as grpcio names it (one per connection). With --tls-cert and --tls-key it
 serves TLS (HTTP/2 by ALPN) instead of cleartext. The listening port
 (bound on 127.0.0.1, chosen by the kernel) is written to --port-file once the
 server accepts connections. Exits on SIGTERM, or after --lifetime seconds.
@@ -112,8 +113,8 @@ def main():
             left = context.time_remaining()
             # grpcio reports no deadline as about 2^63 ns.
             timeout = "%.3f" % left if left is not None and left < 1e9 else "none"
-            log.write("%03d %s %d %s timeout=%s\n" % (i, answer.name, len(body), parsed,
-                                                        timeout))
+            log.write("%03d %s %d %s timeout=%s peer=%s\n" % (i, answer.name, len(body), parsed,
+                                                                timeout, context.peer()))
             log.flush()
         if answer != grpc.StatusCode.OK:
             if details:
