@@ -16,6 +16,7 @@ static const pc_component_t *const processors[] = {
     &pc_processor_batch,
     &pc_processor_dedup,
     &pc_processor_memory_limiter,
+    &pc_processor_resource,
     NULL,
 };
 static const pc_component_t *const exporters[] = {

@@ -762,6 +762,142 @@ START_TEST(memory_limiter_config_is_checked) {
 }
 END_TEST
 
+/* ---- resource ----------------------------------------------------------------------------- */
+
+/* Each resource's attributes as "key=t:value,..." in order (t: s string,
+ * i int, d double, b bool), keys resolved through the string table. */
+typedef struct {
+  pc_consumer_t c; /* first */
+  char text[4][512];
+  uint32_t n;
+} attr_rec_t;
+
+static void attr_text(const pc_request_t *req, const pc_kvs_t *a, char *out, size_t cap) {
+  size_t o = 0;
+  out[0] = 0;
+  for (uint32_t i = 0; i < a->n && o < cap; i++) {
+    const pc_keyvalue_t *kv = &a->v[i];
+    pc_str_t k = kv->key.n ? kv->key : req->dict.strings[kv->key_strindex];
+    const pc_anyvalue_t *v = &kv->value;
+    int w = v->type == PC_AV_STRING ? snprintf(out + o, cap - o, "%s%.*s=s:%.*s", i ? "," : "",
+                                               (int)k.n, (const char *)k.p, (int)v->u.s.n,
+                                               (const char *)v->u.s.p)
+            : v->type == PC_AV_INT  ? snprintf(out + o, cap - o, "%s%.*s=i:%" PRId64, i ? "," : "",
+                                               (int)k.n, (const char *)k.p, v->u.i)
+            : v->type == PC_AV_DOUBLE ? snprintf(out + o, cap - o, "%s%.*s=d:%g", i ? "," : "",
+                                                 (int)k.n, (const char *)k.p, v->u.d)
+                                      : snprintf(out + o, cap - o, "%s%.*s=b:%d", i ? "," : "",
+                                                 (int)k.n, (const char *)k.p, (int)v->u.b);
+    o += (size_t)w;
+  }
+}
+
+static int attr_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  (void)err;
+  attr_rec_t *r = (attr_rec_t *)self;
+  for (uint32_t i = 0; i < req->n_resources && i < 4; i++)
+    attr_text(req, &req->resources[i].resource.attributes, r->text[i], sizeof r->text[i]);
+  r->n = req->n_resources;
+  return 0;
+}
+
+static pc_keyvalue_t kv_str(const char *k, const char *v) {
+  return (pc_keyvalue_t){.key = {(const uint8_t *)k, strlen(k)}, .has_value = true,
+                         .value = {.type = PC_AV_STRING,
+                                   .u.s = {(const uint8_t *)v, strlen(v)}}};
+}
+
+/* The Collector's actions, in order, on a resource with attributes (one
+ * keyed through the string table) and on an absent resource; values of
+ * every YAML type, from another attribute and from client metadata. */
+START_TEST(resource_applies_its_actions_in_order) {
+  attr_rec_t rec = {.c = {.consume_profiles = attr_consume, .retry_after_s = 1}};
+  pc_cfg_t *cfg;
+  pc_err_t err = {0};
+  void *inst = try_create(&pc_processor_resource,
+                          "attributes:\n"
+                          "  - {key: env, value: prod, action: upsert}\n"
+                          "  - {key: service.name, value: new, action: update}\n"
+                          "  - {key: service.name, value: ignored, action: insert}\n"
+                          "  - {key: k8s.cluster.name, from_attribute: cluster, action: insert}\n"
+                          "  - {key: cluster, action: delete}\n"
+                          "  - {key: host.name, value: 42, action: upsert}\n"
+                          "  - {key: tenant, from_context: metadata.x-scope-orgid, action: upsert}\n"
+                          "  - {key: ratio, value: 0.5, action: insert}\n"
+                          "  - {key: on, value: true, action: insert}\n"
+                          "  - {key: quoted, value: \"7\", action: insert}\n",
+                          &rec.c, &cfg, &err);
+  ck_assert_msg(inst != NULL, "%s", err.msg);
+  pc_consumer_t *in = pc_processor_resource.consumer(inst);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req = {.arena = a, .has_dictionary = true};
+  static pc_str_t strings[2] = {{(const uint8_t *)"", 0}, {(const uint8_t *)"host.name", 9}};
+  req.dict.strings = strings;
+  req.dict.n_strings = 2;
+  pc_resource_profiles_t *rp = pc_arena_calloc(a, 2, sizeof *rp);
+  pc_keyvalue_t *attrs = pc_arena_calloc(a, 3, sizeof *attrs);
+  attrs[0] = kv_str("service.name", "checkout");
+  attrs[1] = kv_str("cluster", "c1");
+  attrs[2] = kv_str("", "h1");
+  attrs[2].key_strindex = 1;
+  rp[0].has_resource = true;
+  rp[0].resource.attributes = (pc_kvs_t){attrs, 3};
+  req.resources = rp;
+  req.n_resources = 2;
+  pc_md_pair_t md_pair = {{(const uint8_t *)"X-Scope-OrgID", 13}, {(const uint8_t *)"acme", 4}};
+  pc_metadata_t md = {&md_pair, 1};
+  req.metadata = &md;
+  ck_assert_int_eq(in->consume_profiles(in, &req, &err), 0);
+  ck_assert_uint_eq(rec.n, 2);
+  ck_assert_str_eq(rec.text[0], "service.name=s:new,host.name=i:42,env=s:prod,"
+                   "k8s.cluster.name=s:c1,tenant=s:acme,ratio=d:0.5,on=b:1,quoted=s:7");
+  ck_assert_str_eq(rec.text[1], "env=s:prod,service.name=s:ignored,host.name=i:42,"
+                   "tenant=s:acme,ratio=d:0.5,on=b:1,quoted=s:7");
+  ck_assert(rp[1].has_resource); /* an absent resource now has attributes */
+  pc_processor_resource.destroy(inst);
+  pc_cfg_free(cfg);
+  pc_arena_free(a);
+}
+END_TEST
+
+START_TEST(resource_config_is_checked) {
+  static const struct {
+    const char *yaml, *want;
+  } bad[] = {
+      {"attributes: []\n", "attributes must be a list of one or more actions"},
+      {"attributes:\n  - {key: a, action: upsert}\n",
+       "test.yaml:2:5: attributes[0]: upsert needs exactly one of value, from_attribute"},
+      {"attributes:\n  - {key: a, value: 1, from_attribute: b, action: insert}\n",
+       "needs exactly one of"},
+      {"attributes:\n  - {key: a, value: 1, action: delete}\n", "delete takes no value"},
+      {"attributes:\n  - {key: a, value: 1, action: hash}\n",
+       "test.yaml:2:32: attributes[0].action: action \"hash\": profcol's resource processor "
+       "has insert, update, upsert and delete only"},
+      {"attributes:\n  - {key: a, value: 1}\n", "needs an action"},
+      {"attributes:\n  - {value: 1, action: insert}\n", "needs a non-empty key"},
+      {"attributes:\n  - {key: a, from_context: x-tenant, action: insert}\n",
+       "must be metadata.<key>"},
+      {"attributes:\n  - {pattern: \"^a\", action: delete}\n", "profcol matches keys exactly"},
+  };
+  rec_t rec;
+  rec_init(&rec);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pc_cfg_t *cfg;
+    pc_err_t err = {0};
+    void *inst = try_create(&pc_processor_resource, bad[i].yaml, &rec.c, &cfg, &err);
+    ck_assert_msg(inst == NULL, "accepted: %s", bad[i].yaml);
+    ck_assert_msg(strstr(err.msg, bad[i].want) && strstr(err.msg, "test.yaml:"), "%s: %s",
+                  bad[i].yaml, err.msg);
+    pc_cfg_free(cfg);
+  }
+}
+END_TEST
+
+static void add_resource_tests(TCase *tc) {
+  tcase_add_test(tc, resource_applies_its_actions_in_order);
+  tcase_add_test(tc, resource_config_is_checked);
+}
+
 static void add_memory_limiter_tests(TCase *tc) {
   tcase_add_test(tc, memory_limiter_refuses_above_the_soft_limit);
   tcase_add_test(tc, memory_limiter_config_is_checked);
@@ -801,6 +937,7 @@ static Suite *processor_suite(void) {
       {"dedup", add_dedup_tests, false},
       {"dedup-encoded", add_dedup_tests, true},
       {"memory_limiter", add_memory_limiter_tests, false},
+      {"resource", add_resource_tests, false},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     TCase *tc = tcase_create(cases[i].name);

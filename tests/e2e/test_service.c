@@ -464,6 +464,56 @@ START_TEST(memory_limiter_answers_503) {
 }
 END_TEST
 
+/* resource before batch in the real binary: the new service.name shows in
+ * the debug exporter's lines, a header's value becomes an attribute, and
+ * every sample still arrives. */
+START_TEST(resource_processor_edits_attributes) {
+  char dir[] = "/tmp/profcol-resource-XXXXXX", yaml[2048], out[300], pb[300];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(out, sizeof out, "%s/out.json", dir);
+  snprintf(pb, sizeof pb, "%s/out.binpb", dir);
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "        include_metadata: true\n"
+           "processors:\n  resource:\n    attributes:\n"
+           "      - {key: service.name, value: renamed, action: upsert}\n"
+           "      - {key: tenant, from_context: metadata.x-tenant, action: insert}\n"
+           "  batch: {timeout: 50ms}\n"
+           "exporters:\n  debug: {verbosity: normal}\n  file/json: {path: %s}\n"
+           "  file/pb: {path: %s, format: proto}\n"
+           "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+           "      processors: [resource, batch]\n"
+           "      exporters: [debug, file/json, file/pb]\n", out, pb);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  pc_buf_t proto = rich_payload(false);
+  for (int i = 0; i < 5; i++) {
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post_headers(p.port, "/v1development/profiles",
+                                         "application/x-protobuf", "X-Tenant: acme\r\n",
+                                         proto.p, proto.n, &r), 200);
+    pc_buf_free(&r.body);
+  }
+  ck_assert(pc_e2e_wait_log(&p, "service=renamed", 5000));
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(!strstr(log, "service=checkout"), "%s", log);
+  free(log);
+  pc_buf_t text = {0};
+  pc_test_read_file(out, &text);
+  pc_buf_append(&text, "", 1);
+  ck_assert_msg(strstr((const char *)text.p, "{\"key\":\"tenant\",\"value\":{\"stringValue\":"
+                       "\"acme\"}}"), "%s", (const char *)text.p);
+  pc_buf_free(&text);
+  ck_assert_uint_eq(pc_e2e_samples_in_file(pb), 3 * 5);
+  remove(out);
+  remove(pb);
+  rmdir(dir);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 /* A second profcol on a port the first one holds fails to start, even
  * though a reloaded config shares its own sockets. */
 START_TEST(second_instance_on_same_port_fails) {
@@ -631,6 +681,7 @@ int main(void) {
   tcase_add_test(tc, second_instance_on_same_port_fails);
   tcase_add_test(tc, batch_feeds_exporters_of_bytes_and_trees);
   tcase_add_test(tc, memory_limiter_answers_503);
+  tcase_add_test(tc, resource_processor_edits_attributes);
   tcase_add_test(tc, readme_documents_every_component);
   tcase_add_test(tc, tls_receiver_end_to_end);
   suite_add_tcase(s, tc);
