@@ -151,6 +151,11 @@ int pc__grpc_settings(const pc_cfg_node_t *node, pc_grpc_settings_t *s, pc_err_t
   if (s->authenticator && !pc_is_bearer_id(s->authenticator))
     return pc_cfg_error(err, auth, PC_EINVAL, "\"%s\" is not a bearertokenauth extension, the "
                         "authenticator profcol's receivers take", s->authenticator);
+  if (s->authenticator) { /* whether it exists shows at listen; its place is known now */
+    pc_cfg_error(&s->auth_missing, auth, PC_EINVAL, "\"%s\" is not defined in extensions and "
+                 "listed in service.extensions", s->authenticator);
+    s->auth_missing.file = NULL; /* points into the config tree, gone by then */
+  }
   return 0;
 }
 
@@ -1250,10 +1255,15 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
 
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
   g->loop = loop;
-  if (g->cfg.authenticator && !(g->auth = pc_bearer_find(g->cfg.authenticator)))
+  if (g->cfg.authenticator && !(g->auth = pc_bearer_find(g->cfg.authenticator))) {
+    if (g->cfg.auth_missing.msg[0]) {
+      *err = g->cfg.auth_missing;
+      return err->code;
+    }
     return pc_err_set(err, PC_EINVAL, "protocols.grpc.auth.authenticator \"%s\" is not "
                       "defined in extensions and listed in service.extensions",
                       g->cfg.authenticator);
+  }
   if (g->auth) {
     const char *h = pc_bearer_header(g->auth);
     size_t i = 0;

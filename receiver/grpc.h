@@ -30,6 +30,7 @@ typedef struct {
   uint64_t write_buffer_size;     /* accepted; answers are written as they come */
   bool include_metadata;          /* pass the call's metadata on with its data */
   char *authenticator;            /* auth.authenticator: a bearertokenauth id, or NULL */
+  pc_err_t auth_missing;          /* what listen says when it names no extension (its place) */
   pc_tls_files_t tls;             /* tls: TLS (ALPN h2) when cert_file is set */
   /* keepalive.server_parameters */
   uint64_t max_connection_idle;      /* no open stream this long: GOAWAY */

@@ -193,6 +193,7 @@ typedef struct rx {
   pc_buf_t resp_headers; /* response_headers as "Name: value\r\n" lines */
   unsigned encodings;    /* 1 << pc_encoding_t for each one compression_algorithms takes */
   const pc_bearer_t *auth; /* auth.authenticator, found in start; NULL: none */
+  pc_err_t auth_missing;   /* what start says when it names no extension (file:line:col) */
 } rx_t;
 
 /* At most one per-request warning per 10 s, saying how many were held back. */
@@ -815,7 +816,16 @@ static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
     return NULL;
   }
   rx_t *rx = pc__otlp_new(&s, args->id, args->next, err);
-  if (rx) rx->http_enabled = http;
+  if (!rx) return NULL;
+  rx->http_enabled = http;
+  /* Whether the extension exists shows only in start (extensions are not
+   * built while a config is only checked); the place is known now. */
+  if (s.authenticator) {
+    pc_cfg_error(&rx->auth_missing, pc_cfg_get(pc_cfg_get(s.http, "auth"), "authenticator"),
+                 PC_EINVAL, "\"%s\" is not defined in extensions and listed in "
+                 "service.extensions", s.authenticator);
+    rx->auth_missing.file = NULL; /* points into the config tree, gone by then; msg says it */
+  }
   return rx;
 }
 
@@ -840,8 +850,11 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   rx_t *rx = self;
   rx->loop = loop;
   if (rx->cfg.authenticator && !(rx->auth = pc_bearer_find(rx->cfg.authenticator))) {
-    pc_err_set(err, PC_EINVAL, "protocols.http.auth.authenticator \"%s\" is not defined "
-               "in extensions and listed in service.extensions", rx->cfg.authenticator);
+    if (rx->auth_missing.msg[0])
+      *err = rx->auth_missing;
+    else
+      pc_err_set(err, PC_EINVAL, "protocols.http.auth.authenticator \"%s\" is not defined "
+                 "in extensions and listed in service.extensions", rx->cfg.authenticator);
     pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
     return err->code;
   }

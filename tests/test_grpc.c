@@ -455,6 +455,8 @@ static int call_with_timeout(int port, const char *value, const pc_buf_t *body) 
   return call_with_header(port, value ? line : NULL, body);
 }
 
+static void on_done_count(void *arg);
+
 /* protocols.grpc.auth with a bearertokenauth: UNAUTHENTICATED without its
  * token, OK with it (HTTP/2 sends the name lowercase); nothing refused is
  * handed on. */
@@ -475,6 +477,27 @@ START_TEST(test_bearer_auth) {
   server_stop(t);
   pc_buf_free(&body);
   pc_arena_free(a);
+  /* Not defined: start says so, with the place. */
+  t = pc_xcalloc(1, sizeof *t);
+  pthread_mutex_init(&t->tc.mu, NULL);
+  t->tc.c.consume_profiles = tc_profiles;
+  pc_err_t e = {0};
+  t->rx = create_from(YAML_GRPC "    auth: {authenticator: bearertokenauth/nope}\n", &t->tc.c,
+                      &t->cfg, &e);
+  ck_assert_msg(t->rx != NULL, "%s", e.msg);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ck_assert_int_ne(pc_receiver_otlp.start(t->rx, &loop, &e), 0);
+  ck_assert_msg(strstr(e.msg, ":6:") && strstr(e.msg, "is not defined in extensions"), "%s",
+                e.msg);
+  int done = 0;
+  pc_receiver_otlp.shutdown(t->rx, 0, on_done_count, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  pc_receiver_otlp.destroy(t->rx);
+  pc_cfg_free(t->cfg);
+  pthread_mutex_destroy(&t->tc.mu);
+  free(t);
   /* Not a bearertokenauth: a config error with its place. */
   pc_cfg_t *cfg;
   pc_err_t err = {0};

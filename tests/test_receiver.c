@@ -1710,13 +1710,17 @@ START_TEST(test_bearer_auth) {
   ck_assert_msg(strstr(err.msg, "test.yaml:5:") && strstr(err.msg, "not a bearertokenauth"),
                 "%s", err.msg);
   pc_cfg_free(cfg);
-  s.authenticator = "bearertokenauth/missing";
-  rx = pc__otlp_new(&s, "otlp", &tc.c, &err);
-  ck_assert_ptr_nonnull(rx);
+  rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n"
+                        "        endpoint: 127.0.0.1:0\n"
+                        "        auth: {authenticator: bearertokenauth/missing}\n",
+                        &tc.c, &cfg, &err);
+  ck_assert_msg(rx != NULL, "%s", err.msg);
+  pc_cfg_free(cfg); /* start's message was made at create, with the place */
   uv_loop_t loop;
   uv_loop_init(&loop);
   ck_assert_int_ne(pc_receiver_otlp.start(rx, &loop, &err), 0);
-  ck_assert_msg(strstr(err.msg, "\"bearertokenauth/missing\" is not defined in extensions"),
+  ck_assert_msg(strstr(err.msg, "test.yaml:6:") &&
+                    strstr(err.msg, "\"bearertokenauth/missing\" is not defined in extensions"),
                 "%s", err.msg);
   int done = 0;
   pc_receiver_otlp.shutdown(rx, 0, on_done_count, &done);
