@@ -5,7 +5,10 @@
  *
  * The input is what a client sends on one connection, which then
  * half-closes. Inputs of odd size go to a second receiver that requires a
- * bearer token ("Authorization: Bearer t0k3n") and adds response_headers. Properties checked beyond "no crash, no leak":
+ * bearer token ("Authorization: Bearer t0k3n") and adds response_headers;
+ * inputs that start like a TLS record (0x16, a handshake) go to a third
+ * that serves TLS, on a certificate the openssl command makes at start
+ * (there the answers are TLS records: only the close is checked). Properties checked beyond "no crash, no leak":
  * - the server always ends the connection once the client is done;
  * - what comes back is a clean sequence of HTTP/1.1 responses (llhttp in
  *   response mode), each final one with Content-Type and Content-Length and
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "../../extension/extension.h"
 #include "../../receiver/internal.h"
@@ -23,7 +27,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uv_loop_t loop;
-static void *rx, *rx_auth;
+static void *rx, *rx_auth, *rx_tls;
 static unsigned requests; /* in this input: picks the pipeline's answer */
 
 /* Accept most requests; refuse some, as a full or broken pipeline would. */
@@ -89,7 +93,29 @@ static void setup(void) {
     fprintf(stderr, "fuzz setup: %s\n", err.msg);
     abort();
   }
-  pc_cfg_free(cors); /* both read at create */
+  /* The TLS receiver: a self-signed certificate made once per process. */
+  char dir[] = "/tmp/profcol-fuzz-tls-XXXXXX", cmd[512], cert[300], key[300];
+  if (!mkdtemp(dir)) abort();
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+  snprintf(cmd, sizeof cmd, "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=fuzz "
+           "-keyout %s -out %s >/dev/null 2>&1", key, cert);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "fuzz setup: the openssl command could not make a certificate\n");
+    abort();
+  }
+  s.authenticator = NULL;
+  s.response_headers = NULL;
+  s.tls = (pc_tls_files_t){.cert_file = cert, .key_file = key};
+  rx_tls = pc__otlp_new(&s, "otlp/fuzz-tls", &consumer, &err);
+  if (!rx_tls || pc_receiver_otlp.start(rx_tls, &loop, &err) != 0) {
+    fprintf(stderr, "fuzz setup: %s\n", err.msg);
+    abort();
+  }
+  remove(cert); /* loaded at create */
+  remove(key);
+  rmdir(dir);
+  pc_cfg_free(cors); /* read at create */
   pc_cfg_free(more);
 }
 
@@ -219,7 +245,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   requests = 0;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) abort();
-  void *target = size & 1 ? rx_auth : rx;
+  bool tls = size && data[0] == 0x16;
+  void *target = tls ? rx_tls : size & 1 ? rx_auth : rx;
   if (pc_http_server_adopt(pc__otlp_server(target), sv[0]) != 0) abort();
   client_t c = {0};
   if (uv_pipe_init(&loop, &c.pipe, 0) || uv_pipe_open(&c.pipe, sv[1])) abort();
@@ -232,7 +259,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uv_run(&loop, UV_RUN_ONCE);
     pc_otlp_receiver_stats(target, &st);
   } while (!c.closed || st.connections_open != 0);
-  check_answers(&c.out);
+  if (!tls) check_answers(&c.out);
   pc_buf_free(&c.out);
   return 0;
 }
