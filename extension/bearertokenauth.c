@@ -48,6 +48,7 @@ struct pc_bearer {
   pc_bearer_t *next; /* in the registry */
   char id[128];
   char *header;
+  char *scheme;  /* "Bearer"; "" for none */
   char **values; /* "<scheme> <token>" for each token */
   size_t n_values;
 };
@@ -66,6 +67,8 @@ const pc_bearer_t *pc_bearer_find(const char *id) {
 const char *pc_bearer_header(const pc_bearer_t *b) { return b->header; }
 
 const char *pc_bearer_value(const pc_bearer_t *b) { return b->values[0]; }
+
+const char *pc_bearer_scheme(const pc_bearer_t *b) { return b->scheme; }
 
 /* Equal bytes, in a time that depends on the lengths only. */
 static bool same_secret(const char *want, pc_str_t got) {
@@ -91,6 +94,7 @@ static void bt_free(pc_bearer_t *b) {
   for (size_t i = 0; i < b->n_values; i++) free(b->values[i]);
   free(b->values);
   free(b->header);
+  free(b->scheme);
   free(b);
 }
 
@@ -161,7 +165,8 @@ static void *bt_create(const pc_create_args_t *args, pc_err_t *err) {
   pc_bearer_t *b = pc_xcalloc(1, sizeof *b);
   snprintf(b->id, sizeof b->id, "%s", args->id);
   b->header = strdup(c.header);
-  if (!b->header) pc_oom();
+  b->scheme = strdup(c.scheme);
+  if (!b->header || !b->scheme) pc_oom();
   if (read_tokens(b, &c, args->cfg, err)) {
     bt_free(b);
     return NULL;

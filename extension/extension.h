@@ -31,6 +31,8 @@ bool pc_is_bearer_id(const char *id);
 const pc_bearer_t *pc_bearer_find(const char *id);
 /* The header that carries the token ("Authorization"). */
 const char *pc_bearer_header(const pc_bearer_t *b);
+/* Its scheme ("Bearer"; "" when the token goes alone). */
+const char *pc_bearer_scheme(const pc_bearer_t *b);
 /* What a client sends in it: "<scheme> <first token>". */
 const char *pc_bearer_value(const pc_bearer_t *b);
 /* Whether a received header value is "<scheme> <token>" for one of its

@@ -306,6 +306,10 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
     answer_status(resp, 401, json, "unauthenticated: %s %s header (auth.authenticator %s)",
                   r->auth.n ? "wrong" : "no", pc_bearer_header(rx->auth),
                   rx->cfg.authenticator);
+    /* RFC 9110: a 401 names the scheme it wants. */
+    const char *scheme = pc_bearer_scheme(rx->auth);
+    if (scheme[0] && pc_buf_printf(&resp->headers, "WWW-Authenticate: %s\r\n", scheme))
+      pc_oom();
     return 401;
   }
   bool traces = path_is(r->path, rx->cfg.traces_url_path) && rx->next->consume_traces;

@@ -1673,6 +1673,7 @@ START_TEST(test_bearer_auth) {
   post(t, PROTO, NULL, body.p, body.n, &r);
   assert_status_body(&r, 401, PROTO, "unauthenticated: no Authorization header "
                      "(auth.authenticator bearertokenauth)");
+  ck_assert_msg(strstr(r.head, "\r\nWWW-Authenticate: Bearer\r\n"), "%s", r.head);
   resp_free(&r);
   post(t, JSON, "Authorization: Bearer s3cre\r\n", "{}", 2, &r);
   assert_status_body(&r, 401, JSON, "unauthenticated: wrong Authorization header");
@@ -1691,6 +1692,7 @@ START_TEST(test_bearer_auth) {
   /* The file's first line, its own scheme and header. */
   post(t2, PROTO, "Authorization: Bearer s3cret\r\n", body.p, body.n, &r);
   assert_status_body(&r, 401, PROTO, "no X-Auth header");
+  ck_assert_msg(strstr(r.head, "\r\nWWW-Authenticate: Token\r\n"), "%s", r.head);
   resp_free(&r);
   post(t2, PROTO, "X-Auth: Token from-a-file\r\n", body.p, body.n, &r);
   assert_answer(&r, 200);
