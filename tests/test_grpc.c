@@ -408,6 +408,17 @@ static size_t curl_on_header(char *p, size_t size, size_t n, void *ud) {
 
 static size_t curl_on_body(char *p, size_t size, size_t n, void *ud) { return size * n; }
 
+/* The rich test request (pdata/testdata.c), encoded. */
+static pc_buf_t rich_body(void) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  pc_arena_free(a);
+  return body;
+}
+
 /* One Export call of body over h2c with libcurl, which sends any header
  * value (grpcio silently drops a grpc-timeout in the call's metadata), with
  * one more header line (curl's form; NULL: none). The grpc-status answered,
@@ -463,11 +474,7 @@ static void on_done_count(void *arg);
 START_TEST(test_bearer_auth) {
   void *auth = pc_test_bearer_new("bearertokenauth", "token: s3cret\n");
   tserver_t *t = server_start(YAML_GRPC "    auth: {authenticator: bearertokenauth}\n", false);
-  pc_arena_t *a = pc_arena_new(0);
-  pc_request_t req;
-  pc_test_rich_request(a, &req);
-  pc_buf_t body = {0};
-  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  pc_buf_t body = rich_body();
   ck_assert_int_eq(call_with_header(t->port, NULL, &body), 16);
   ck_assert_int_eq(call_with_header(t->port, "Authorization: Bearer wrong", &body), 16);
   ck_assert_int_eq(call_with_header(t->port, "Authorization: Bearer s3cret", &body), 0);
@@ -476,7 +483,6 @@ START_TEST(test_bearer_auth) {
   pthread_mutex_unlock(&t->tc.mu);
   server_stop(t);
   pc_buf_free(&body);
-  pc_arena_free(a);
   /* Not defined: start says so, with the place. */
   t = pc_xcalloc(1, sizeof *t);
   pthread_mutex_init(&t->tc.mu, NULL);
@@ -516,11 +522,7 @@ END_TEST
  * the connection and the server carry on. */
 START_TEST(test_timeout_header) {
   tserver_t *t = server_start(YAML_GRPC, false);
-  pc_arena_t *a = pc_arena_new(0);
-  pc_request_t req;
-  pc_test_rich_request(a, &req);
-  pc_buf_t body = {0};
-  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  pc_buf_t body = rich_body();
   ck_assert_int_eq(call_with_timeout(t->port, NULL, &body), 0);
   ck_assert_int_eq(call_with_timeout(t->port, "5S", &body), 0);
   ck_assert_int_eq(call_with_timeout(t->port, "99999999H", &body), 0);
@@ -537,7 +539,6 @@ START_TEST(test_timeout_header) {
   ck_assert_uint_eq(st.requests, 4 + sizeof bad / sizeof bad[0]);
   ck_assert_uint_eq(st.requests_failed, 1 + sizeof bad / sizeof bad[0]);
   pc_buf_free(&body);
-  pc_arena_free(a);
   server_stop(t);
 }
 END_TEST

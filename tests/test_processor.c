@@ -124,6 +124,22 @@ static void *try_create(const pc_component_t *type, const char *yaml, pc_consume
   return type->create(&args, err);
 }
 
+/* type refuses yaml with PC_EINVAL, a message holding want, and the place. */
+static void assert_refused(const pc_component_t *type, const char *yaml, const char *want) {
+  rec_t rec;
+  rec_init(&rec);
+  pc_cfg_t *cfg;
+  pc_err_t err = {0};
+  void *inst = try_create(type, yaml, &rec.c, &cfg, &err);
+  ck_assert_msg(inst == NULL, "accepted: %s", yaml);
+  ck_assert_msg(strstr(err.msg, want) != NULL, "%s: got \"%s\", want \"%s\"", yaml, err.msg,
+                want);
+  ck_assert_int_eq(err.code, PC_EINVAL);
+  ck_assert_msg(err.line > 0 && err.col > 0 && strstr(err.msg, "test.yaml:"),
+                "no file:line:col for: %s (%s)", yaml, err.msg);
+  pc_cfg_free(cfg);
+}
+
 static void fx_open(fixture_t *f, const pc_component_t *type, const char *yaml, rec_t *rec,
                     bool start) {
   memset(f, 0, sizeof *f);
@@ -433,8 +449,6 @@ START_TEST(batch_shutdown_gives_up_at_the_deadline) {
 END_TEST
 
 START_TEST(batch_config_is_checked) {
-  rec_t rec;
-  rec_init(&rec);
   static const char *const bad[] = {
       "send_batch_size: 10\nsend_batch_max_size: 5\n",
       "send_batch_sise: 10\n",
@@ -449,16 +463,8 @@ START_TEST(batch_config_is_checked) {
                                        "send_batch_max_bytes", "metadata_keys: must be a list",
                                        "metadata_keys[1]: duplicate metadata key",
                                        "metadata_keys[0]", "metadata_cardinality_limit"};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    pc_cfg_t *cfg;
-    pc_err_t err = {0};
-    void *inst = try_create(&pc_processor_batch, bad[i], &rec.c, &cfg, &err);
-    ck_assert_msg(inst == NULL, "accepted: %s", bad[i]);
-    ck_assert_msg(strstr(err.msg, needle[i]) != NULL, "message: %s", err.msg);
-    ck_assert_int_eq(err.code, PC_EINVAL);
-    ck_assert_msg(err.line > 0 && err.col > 0, "no line:col for: %s", bad[i]);
-    pc_cfg_free(cfg);
-  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_refused(&pc_processor_batch, bad[i], needle[i]);
 }
 END_TEST
 
@@ -722,19 +728,12 @@ START_TEST(memory_limiter_config_is_checked) {
        "test.yaml:3:18: spike_limit_mib: the spike limit (100 MiB) must be below the limit"},
       {"check_interval: 1s\nlimit_percentage: 101\n", "limit_percentage"},
   };
-  rec_t rec;
-  rec_init(&rec);
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    pc_cfg_t *cfg;
-    pc_err_t err = {0};
-    void *inst = try_create(&pc_processor_memory_limiter, bad[i].yaml, &rec.c, &cfg, &err);
-    ck_assert_msg(inst == NULL, "accepted: %s", bad[i].yaml);
-    ck_assert_msg(strstr(err.msg, bad[i].want) && strstr(err.msg, "test.yaml:"), "%s: %s",
-                  bad[i].yaml, err.msg);
-    pc_cfg_free(cfg);
-  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_refused(&pc_processor_memory_limiter, bad[i].yaml, bad[i].want);
   /* A percentage of what the process may use. Encoded batches go through
    * when the next consumer takes them. */
+  rec_t rec;
+  rec_init(&rec);
   rec.c.consume_encoded = rec_consume_encoded;
   pc_cfg_t *cfg;
   pc_err_t err = {0};
@@ -879,17 +878,8 @@ START_TEST(resource_config_is_checked) {
        "must be metadata.<key>"},
       {"attributes:\n  - {pattern: \"^a\", action: delete}\n", "profcol matches keys exactly"},
   };
-  rec_t rec;
-  rec_init(&rec);
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    pc_cfg_t *cfg;
-    pc_err_t err = {0};
-    void *inst = try_create(&pc_processor_resource, bad[i].yaml, &rec.c, &cfg, &err);
-    ck_assert_msg(inst == NULL, "accepted: %s", bad[i].yaml);
-    ck_assert_msg(strstr(err.msg, bad[i].want) && strstr(err.msg, "test.yaml:"), "%s: %s",
-                  bad[i].yaml, err.msg);
-    pc_cfg_free(cfg);
-  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_refused(&pc_processor_resource, bad[i].yaml, bad[i].want);
 }
 END_TEST
 
