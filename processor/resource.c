@@ -35,14 +35,16 @@
 
 typedef enum { A_INSERT, A_UPDATE, A_UPSERT, A_DELETE } action_t;
 
+/* Names are owned copies, kept with their lengths: they are compared with
+ * every attribute of every resource. */
 typedef struct {
-  char *key;
+  pc_str_t key;
   action_t action;
   bool has_value;
-  pc_anyvalue_t value;  /* a constant (its string, if any, in text) */
-  char *text;           /* owned copy behind value.u.s */
-  char *from_attribute; /* or NULL */
-  char *from_context;   /* a metadata key, without "metadata.", or NULL */
+  pc_anyvalue_t value;     /* a constant (its string, if any, in text) */
+  char *text;              /* owned copy behind value.u.s */
+  pc_str_t from_attribute; /* empty: none */
+  pc_str_t from_context;   /* a metadata key, without "metadata."; empty: none */
 } rule_t;
 
 typedef struct {
@@ -79,9 +81,9 @@ static pc_str_t key_of(const pc_request_t *req, const pc_keyvalue_t *kv) {
   return req->dict.strings[kv->key_strindex];
 }
 
-static pc_keyvalue_t *find(const pc_request_t *req, pc_kvs_t *a, const char *key) {
+static pc_keyvalue_t *find(const pc_request_t *req, pc_kvs_t *a, pc_str_t key) {
   for (uint32_t i = 0; i < a->n; i++)
-    if (pc_str_eq(key_of(req, &a->v[i]), str_of(key))) return &a->v[i];
+    if (pc_str_eq(key_of(req, &a->v[i]), key)) return &a->v[i];
   return NULL;
 }
 
@@ -92,32 +94,32 @@ static bool rule_value(const rule_t *r, const pc_request_t *req, pc_kvs_t *a,
     *out = r->value;
     return true;
   }
-  if (r->from_attribute) {
+  if (r->from_attribute.n) {
     const pc_keyvalue_t *src = find(req, a, r->from_attribute);
     if (!src || !src->has_value) return false;
     *out = src->value;
     return true;
   }
   pc_str_t v;
-  if (!pc_md_get(req->metadata, str_of(r->from_context), 0, &v)) return false;
+  if (!pc_md_get(req->metadata, r->from_context, 0, &v)) return false;
   *out = (pc_anyvalue_t){.type = PC_AV_STRING, .u.s = v};
   return true;
 }
 
-static int append(pc_request_t *req, pc_kvs_t *a, const char *key, pc_anyvalue_t v) {
+static int append(pc_request_t *req, pc_kvs_t *a, pc_str_t key, pc_anyvalue_t v) {
   pc_keyvalue_t *grown = pc_arena_alloc(req->arena, ((size_t)a->n + 1) * sizeof *grown);
   if (!grown) return PC_ENOMEM;
   if (a->n) memcpy(grown, a->v, (size_t)a->n * sizeof *grown);
-  grown[a->n] = (pc_keyvalue_t){.key = str_of(key), .has_value = true, .value = v};
+  grown[a->n] = (pc_keyvalue_t){.key = key, .has_value = true, .value = v};
   a->v = grown;
   a->n++;
   return 0;
 }
 
-static void delete_key(const pc_request_t *req, pc_kvs_t *a, const char *key) {
+static void delete_key(const pc_request_t *req, pc_kvs_t *a, pc_str_t key) {
   uint32_t kept = 0;
   for (uint32_t i = 0; i < a->n; i++)
-    if (!pc_str_eq(key_of(req, &a->v[i]), str_of(key))) a->v[kept++] = a->v[i];
+    if (!pc_str_eq(key_of(req, &a->v[i]), key)) a->v[kept++] = a->v[i];
   a->n = kept;
 }
 
@@ -160,6 +162,8 @@ static char *xstrdup(const char *s) {
   if (!d) pc_oom();
   return d;
 }
+
+static pc_str_t owned(const char *s) { return str_of(xstrdup(s)); }
 
 /* A YAML scalar as the Collector reads it: quoted is a string; plain
  * true/false a bool, an integer an int, a number a double, else a string. */
@@ -215,7 +219,7 @@ static int parse_rule(const pc_cfg_node_t *n, rule_t *r, pc_err_t *err) {
   }
   const char *key = scalar_text(pc_cfg_get(n, "key"));
   if (!key || !key[0]) return pc_cfg_error(err, n, PC_EINVAL, "needs a non-empty key");
-  r->key = xstrdup(key);
+  r->key = owned(key);
   const pc_cfg_node_t *action = pc_cfg_get(n, "action");
   int rc = parse_action(action ? action : n, &r->action, err);
   if (rc) return rc;
@@ -237,14 +241,14 @@ static int parse_rule(const pc_cfg_node_t *n, rule_t *r, pc_err_t *err) {
   if (attr) {
     if (!scalar_text(attr) || !attr->text[0])
       return pc_cfg_error(err, attr, PC_EINVAL, "must be an attribute key");
-    r->from_attribute = xstrdup(attr->text);
+    r->from_attribute = owned(attr->text);
   }
   if (ctx) {
     const char *t = scalar_text(ctx);
     if (!t || strncmp(t, "metadata.", 9) != 0 || !t[9])
       return pc_cfg_error(err, ctx, PC_EINVAL, "must be metadata.<key>: a client metadata key "
                           "(the receiver's include_metadata)");
-    r->from_context = xstrdup(t + 9);
+    r->from_context = owned(t + 9);
   }
   return 0;
 }
@@ -299,10 +303,10 @@ static void res_destroy(void *self) {
   res_t *p = self;
   if (!p) return;
   for (size_t i = 0; i < p->n_rules; i++) {
-    free(p->rules[i].key);
+    free((void *)p->rules[i].key.p);
     free(p->rules[i].text);
-    free(p->rules[i].from_attribute);
-    free(p->rules[i].from_context);
+    free((void *)p->rules[i].from_attribute.p);
+    free((void *)p->rules[i].from_context.p);
   }
   free(p->rules);
   free(p);
