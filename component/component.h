@@ -26,6 +26,7 @@
 #ifndef PC_COMPONENT_H
 #define PC_COMPONENT_H
 
+#include <string.h>
 #include <uv.h>
 
 #include "../config/config.h"
@@ -43,6 +44,13 @@ typedef enum {
   PC_SIGNAL_PROFILES = 1 << 0,
   PC_SIGNAL_TRACES = 1 << 1,
 } pc_signal_t;
+
+/* Whether a component id ("type" or "type/name") is of the given type, as
+ * a component naming another one (auth.authenticator) asks. */
+static inline bool pc_id_has_type(const char *id, const char *type) {
+  size_t n = strlen(type);
+  return strncmp(id, type, n) == 0 && (id[n] == 0 || id[n] == '/');
+}
 
 typedef struct pc_consumer pc_consumer_t;
 

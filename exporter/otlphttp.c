@@ -383,8 +383,7 @@ static int resolve_auth(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
   const pc_cfg_node_t *n = node_at(args->cfg, "auth", "authenticator");
   if (!c->authenticator) return 0;
   const char *id = c->authenticator;
-  if ((strncmp(id, "headers_setter", 14) != 0 || (id[14] && id[14] != '/')) &&
-      !pc_is_bearer_id(id))
+  if (!pc_id_has_type(id, "headers_setter") && !pc_is_bearer_id(id))
     return pc_cfg_error(err, n, PC_EINVAL, "\"%s\" is not an authenticator profcol has: "
                         "headers_setter or bearertokenauth (or either with /NAME)", id);
   x->auth_id = xstrdup(id);

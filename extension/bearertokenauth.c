@@ -84,9 +84,7 @@ bool pc_bearer_check(const pc_bearer_t *b, pc_str_t value) {
   return ok;
 }
 
-bool pc_is_bearer_id(const char *id) {
-  return strncmp(id, "bearertokenauth", 15) == 0 && (id[15] == 0 || id[15] == '/');
-}
+bool pc_is_bearer_id(const char *id) { return pc_id_has_type(id, "bearertokenauth"); }
 
 /* ---- create ------------------------------------------------------------------- */
 
