@@ -121,10 +121,10 @@ static void ml_on_timer(uv_timer_t *t) { measure(ml_of_timer(t)); }
 
 /* The limits in bytes from the config; 0, or PC_EINVAL with the place. */
 static int resolve_limits(ml_t *m, const ml_cfg_t *c, const pc_cfg_node_t *cfg, pc_err_t *err) {
+  const pc_cfg_node_t *interval = pc_cfg_get(cfg, "check_interval");
   if (c->check_interval == 0)
-    return pc_cfg_error(err, pc_cfg_get(cfg, "check_interval") ? pc_cfg_get(cfg, "check_interval")
-                                                                : cfg,
-                        PC_EINVAL, "check_interval must be greater than zero (e.g. 1s)");
+    return pc_cfg_error(err, interval ? interval : cfg, PC_EINVAL,
+                        "check_interval must be greater than zero (e.g. 1s)");
   if ((c->limit_mib > 0) == (c->limit_percentage > 0))
     return pc_cfg_error(err, cfg, PC_EINVAL, "set one of limit_mib and limit_percentage");
   uint64_t total = 0;
