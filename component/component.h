@@ -15,8 +15,8 @@
  * answers 503/429 with Retry-After); any other negative code is a permanent
  * refusal (the receiver answers 400/500 with err's message). The request, its
  * arena and its input buffer belong to the caller and are valid only during
- * the call: a consumer copies what it keeps. Mutating consumers (processors
- * that edit attributes) may change req in place.
+ * the call: a consumer copies what it keeps. Only a component that declares
+ * mutates (below) may change req in place.
  *
  * Two optional hooks connect a component to the service's own state:
  * status (the service says when it is ready or draining: health_check
@@ -102,9 +102,17 @@ typedef enum {
 } pc_status_t;
 
 typedef struct pc_component {
-  const char *type;
+  const char *type; /* the Collector's current name (lower_snake_case) */
+  /* The name it had before the Collector's 2026 renames ("otlphttp" for
+   * otlp_http), still accepted in configs with a deprecation warning, or
+   * NULL. */
+  const char *deprecated_alias;
   pc_kind_t kind;
   pc_signal_t signals; /* signals it supports */
+  /* Edits the data it consumes in place (the Collector's MutatesData): the
+   * fan-out then gives it a copy of its own when others read the same
+   * request. Components that only read leave it false. */
+  bool mutates;
   const char *stability;
   const pc_opt_t *options; /* its config keys, for --help and docs (may be NULL) */
   /* Allocate an instance from its config; report config errors in err with

@@ -72,6 +72,13 @@ const pc_cfg_node_t *pc_cfg_get(const pc_cfg_node_t *map, const char *key) {
   return NULL;
 }
 
+/* The list pc_cfg_collect_begin set on this thread, or NULL. */
+static _Thread_local pc_errlist_t *collected;
+
+void pc_cfg_collect_begin(pc_errlist_t *list) { collected = list; }
+void pc_cfg_collect_end(void) { collected = NULL; }
+bool pc_cfg_collecting(void) { return collected != NULL; }
+
 /* "file:line:col: path: what". A path longer than fits keeps its tail,
  * the most specific part. */
 __attribute__((format(printf, 7, 0))) static int vset_error(pc_err_t *err, const char *file,
@@ -97,6 +104,7 @@ __attribute__((format(printf, 7, 0))) static int vset_error(pc_err_t *err, const
                      plen ? ": " : "", what);
   if (len >= (int)sizeof err->msg) /* say that it was cut */
     memcpy(err->msg + sizeof err->msg - 4, "...", 4);
+  if (collected && code) pc_errlist_add(collected, err->msg);
   return code;
 }
 
@@ -114,6 +122,30 @@ int pc_cfg_error(pc_err_t *err, const pc_cfg_node_t *node, int code, const char 
   va_list ap;
   va_start(ap, fmt);
   if (node) vset_error(err, node->file, node->line, node->col, node->path, code, fmt, ap);
+  else vset_error(err, NULL, 0, 0, NULL, code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int pc_cfg_error_for_later(pc_err_t *err, const pc_cfg_node_t *node, int code,
+                           const char *fmt, ...) {
+  pc_errlist_t *saved = collected;
+  collected = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  if (node) vset_error(err, node->file, node->line, node->col, node->path, code, fmt, ap);
+  else vset_error(err, NULL, 0, 0, NULL, code, fmt, ap);
+  va_end(ap);
+  collected = saved;
+  return code;
+}
+
+int pc_cfg_key_error(pc_err_t *err, const pc_cfg_node_t *node, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (node && node->key_line > 0)
+    vset_error(err, node->file, node->key_line, node->key_col, node->path, code, fmt, ap);
+  else if (node) vset_error(err, node->file, node->line, node->col, node->path, code, fmt, ap);
   else vset_error(err, NULL, 0, 0, NULL, code, fmt, ap);
   va_end(ap);
   return code;
@@ -476,7 +508,10 @@ static int parse_map_entries(loader_t *l, map_builder_t *b, pc_cfg_node_t *map) 
     if (rc) return rc;
     if ((rc = next_event(l, &ev))) return rc;
     pc_cfg_entry_t *e = (pc_cfg_entry_t *)b->entries.p + b->entries.n - 1;
+    const yaml_mark_t *key_mark = (const yaml_mark_t *)b->marks.p + b->marks.n - 1;
     if ((rc = parse_node(l, &ev, path, &e->value))) return rc;
+    e->value->key_line = (int)key_mark->line + 1;
+    e->value->key_col = (int)key_mark->column + 1;
   }
 }
 

@@ -47,6 +47,17 @@ const char *pc_err_name(int code);
 /* Human text for a code. */
 const char *pc_strerror(int code);
 
+/* Every problem found by a check that goes on after the first one (config
+ * validation), in the order found; a message already in the list is not
+ * added again. */
+typedef struct {
+  char **msgs;
+  size_t n;
+} pc_errlist_t;
+
+void pc_errlist_add(pc_errlist_t *l, const char *msg);
+void pc_errlist_free(pc_errlist_t *l);
+
 /* Details of a failure: what and where. line/col are 1-based and 0 when
  * unknown; file is a static or caller-owned string (may be NULL). */
 typedef struct {

@@ -387,7 +387,7 @@ static int resolve_auth(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
     return pc_cfg_error(err, n, PC_EINVAL, "\"%s\" is not an authenticator profcol has: "
                         "headers_setter or bearertokenauth (or either with /NAME)", id);
   x->auth_id = xstrdup(id);
-  pc_cfg_error(&x->auth_missing, n, PC_EINVAL, "\"%s\" is not defined in extensions and "
+  pc_cfg_error_for_later(&x->auth_missing, n, PC_EINVAL, "\"%s\" is not defined in extensions and "
                "listed in service.extensions", id);
   x->auth_missing.file = NULL; /* points into the config tree, gone by then; msg says it */
   return 0;
@@ -1593,7 +1593,8 @@ static void otlphttp_metrics(void *self, pc_metrics_t *m) {
 
 /* The same engine speaking OTLP/gRPC (h2c); see the top of the file. */
 const pc_component_t pc_exporter_otlp = {
-    .type = "otlp",
+    .type = "otlp_grpc",
+    .deprecated_alias = "otlp",
     .kind = PC_EXPORTER,
     .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES,
     .stability = "alpha",
@@ -1607,7 +1608,8 @@ const pc_component_t pc_exporter_otlp = {
 };
 
 const pc_component_t pc_exporter_otlphttp = {
-    .type = "otlphttp",
+    .type = "otlp_http",
+    .deprecated_alias = "otlphttp",
     .kind = PC_EXPORTER,
     .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES,
     .stability = "alpha",

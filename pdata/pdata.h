@@ -314,6 +314,11 @@ int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
 /* Append the OTLP-JSON encoding of req to out (compact, one line). */
 int pc_json_encode(const pc_request_t *req, pc_buf_t *out);
 
+/* A deep copy of src in arena (nothing shared with src but its metadata
+ * pointer), for a consumer that edits data others also read. */
+int pc_request_clone(const pc_request_t *src, pc_arena_t *arena, pc_request_t *out,
+                     pc_err_t *err);
+
 /* Check every index against its table and the value/timestamp shapes.
  * A bad index in the dictionary fails the whole request (PC_EDECODE with
  * the path, e.g. "dictionary.location_table[3].mapping_index: index 17 out

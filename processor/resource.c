@@ -316,6 +316,7 @@ const pc_component_t pc_processor_resource = {
     .type = "resource",
     .kind = PC_PROCESSOR,
     .signals = PC_SIGNAL_PROFILES,
+    .mutates = true, /* edits resource attributes in place */
     .stability = "alpha",
     .options = res_opts,
     .create = res_create,

@@ -152,7 +152,7 @@ int pc__grpc_settings(const pc_cfg_node_t *node, pc_grpc_settings_t *s, pc_err_t
     return pc_cfg_error(err, auth, PC_EINVAL, "\"%s\" is not a bearertokenauth extension, the "
                         "authenticator profcol's receivers take", s->authenticator);
   if (s->authenticator) { /* whether it exists shows at listen; its place is known now */
-    pc_cfg_error(&s->auth_missing, auth, PC_EINVAL, "\"%s\" is not defined in extensions and "
+    pc_cfg_error_for_later(&s->auth_missing, auth, PC_EINVAL, "\"%s\" is not defined in extensions and "
                  "listed in service.extensions", s->authenticator);
     s->auth_missing.file = NULL; /* points into the config tree, gone by then */
   }

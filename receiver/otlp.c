@@ -825,7 +825,7 @@ static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
   /* Whether the extension exists shows only in start (extensions are not
    * built while a config is only checked); the place is known now. */
   if (s.authenticator) {
-    pc_cfg_error(&rx->auth_missing, pc_cfg_get(pc_cfg_get(s.http, "auth"), "authenticator"),
+    pc_cfg_error_for_later(&rx->auth_missing, pc_cfg_get(pc_cfg_get(s.http, "auth"), "authenticator"),
                  PC_EINVAL, "\"%s\" is not defined in extensions and listed in "
                  "service.extensions", s.authenticator);
     rx->auth_missing.file = NULL; /* points into the config tree, gone by then; msg says it */

@@ -12,10 +12,13 @@
 #define LOG "service"
 
 const char pc_default_config[] =
-    "# profcol's built-in config: OTLP/HTTP on localhost:4318 into the debug exporter.\n"
+    "# profcol's built-in config: OTLP/gRPC on localhost:4317 and OTLP/HTTP on\n"
+    "# localhost:4318 into the debug exporter.\n"
     "receivers:\n"
     "  otlp:\n"
     "    protocols:\n"
+    "      grpc:\n"
+    "        endpoint: localhost:4317\n"
     "      http:\n"
     "        endpoint: localhost:4318\n"
     "exporters:\n"
@@ -165,9 +168,11 @@ int pc_cmd_components(int argc, char **argv) {
   for (int kind = PC_RECEIVER; kind <= PC_EXTENSION; kind++) {
     printf("%s:\n", pc_kind_section((pc_kind_t)kind));
     for (const pc_component_t *const *c = pc_registry_list((pc_kind_t)kind); *c; c++) {
-      printf("  %s (%s; signals:%s%s)\n", (*c)->type, (*c)->stability,
+      printf("  %s (%s; signals:%s%s", (*c)->type, (*c)->stability,
              (*c)->signals & PC_SIGNAL_PROFILES ? " profiles" : "",
              (*c)->signals & PC_SIGNAL_TRACES ? " traces" : "");
+      if ((*c)->deprecated_alias) printf("; deprecated alias: %s", (*c)->deprecated_alias);
+      printf(")\n");
       if ((*c)->options) pc_cfg_print_options((*c)->options, 4, stdout);
     }
   }
@@ -302,7 +307,7 @@ int pc_cmd_run(int argc, char **argv) {
   if (!r.service) return 1;
   if (n == 0)
     pc_log(LOG, PC_LOG_INFO, "no --config given: using the built-in config "
-           "(OTLP/HTTP on localhost:4318 -> debug exporter)");
+           "(OTLP/gRPC on localhost:4317 and OTLP/HTTP on localhost:4318 -> debug exporter)");
 
   pc_err_t err = {0};
   int rc = pc_service_start(r.service, r.loop, &err);

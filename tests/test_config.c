@@ -197,14 +197,14 @@ static const struct {
      "t.yaml:1:4: a: a \"${\" without its closing \"}\" (write \"$$\" for a literal \"$\")"},
     /* options */
     {EXP "    endpiont: localhost:4318\n",
-     "t.yaml:3:15: exporters.otlphttp.endpiont: unknown key \"endpiont\"; did you mean "
+     "t.yaml:3:5: exporters.otlphttp.endpiont: unknown key \"endpiont\"; did you mean "
      "\"endpoint\"?"},
     {EXP "    colour: red\n",
-     "t.yaml:3:13: exporters.otlphttp.colour: unknown key \"colour\"; valid keys: endpoint, "
+     "t.yaml:3:5: exporters.otlphttp.colour: unknown key \"colour\"; valid keys: endpoint, "
      "compression, timeout, max_bytes, workers, offset, enabled, headers, extra, "
      "retry_on_failure"},
     {EXP "    retry_on_failure:\n      initial_intervl: 1s\n",
-     "t.yaml:4:24: exporters.otlphttp.retry_on_failure.initial_intervl: unknown key "
+     "t.yaml:4:7: exporters.otlphttp.retry_on_failure.initial_intervl: unknown key "
      "\"initial_intervl\"; did you mean \"initial_interval\"?"},
     {EXP "    timeout: five\n",
      "t.yaml:3:14: exporters.otlphttp.timeout: expected a duration like \"5s\" or \"100ms\", got "
@@ -1049,7 +1049,7 @@ START_TEST(options_unknown_key_edge_cases) {
   exp_cfg_t out = {0};
   pc_err_t err;
   ck_assert_int_eq(pc_cfg_apply(none, AT(cfg, "a"), &out, &err), PC_EINVAL);
-  ck_assert_str_eq(err.msg, "t.yaml:2:6: a.x: unknown key \"x\"; this takes no options");
+  ck_assert_str_eq(err.msg, "t.yaml:2:3: a.x: unknown key \"x\"; this takes no options");
   ck_assert_int_eq(pc_cfg_apply(exp_opts, AT(cfg, "b"), &out, &err), PC_EINVAL);
   ck_assert_msg(strstr(err.msg, "unknown key \"bad\\x09key\"; valid keys: endpoint,") != NULL,
                 "%s", err.msg);

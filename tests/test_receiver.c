@@ -1028,7 +1028,7 @@ START_TEST(test_config) {
                         "          allowed_origin: [x]\n",
                         &tc.c, &cfg, &err);
   ck_assert_ptr_null(rx);
-  ck_assert_msg(strstr(err.msg, "test.yaml:6:27:") &&
+  ck_assert_msg(strstr(err.msg, "test.yaml:6:11:") &&
                     strstr(err.msg, "unknown key \"allowed_origin\"; did you mean \"allowed_origins\"?"), "%s", err.msg);
   pc_cfg_free(cfg);
   rx = create_from_yaml("receivers:\n  otlp:\n    protocols:\n      http:\n        cors:\n"

@@ -271,6 +271,26 @@ int pc_e2e_run(const char *const *args, pc_buf_t *out) {
   return rc ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int pc_e2e_grpc_client(int port, const char *const *cases) {
+  const char *root = getenv("PC_SOURCE_ROOT");
+  ck_assert_ptr_nonnull(root);
+  char script[1024], protos[1024], request[1024], port_s[16];
+  snprintf(script, sizeof script, "%s/tests/grpc/grpc_client.py", root);
+  snprintf(protos, sizeof protos, "%s/proto", root);
+  snprintf(request, sizeof request, "%s/tests/data/request.txtpb", root);
+  snprintf(port_s, sizeof port_s, "%d", port);
+  const char *argv[32] = {"/usr/bin/python3", script, "--port", port_s, "--proto-root", protos,
+                          "--request", request};
+  size_t n = 8;
+  for (size_t i = 0; cases[i] && n < 31; i++) argv[n++] = cases[i];
+  argv[n] = NULL;
+  pid_t pid;
+  ck_assert_int_eq(posix_spawn(&pid, argv[0], NULL, NULL, (char *const *)argv, environ), 0);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int pc_e2e_free_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET};

@@ -62,6 +62,10 @@ int pc_e2e_post_headers(int port, const char *path, const char *content_type,
 int pc_e2e_get(int port, const char *path, pc_e2e_resp_t *resp);
 /* Send raw bytes and read the whole answer until the server closes. */
 int pc_e2e_raw(int port, const void *req, size_t n, pc_buf_t *answer);
+/* Run tests/grpc/grpc_client.py (python3-grpcio) against port with
+ * tests/data/request.txtpb and the given options and cases (NULL-ended);
+ * returns its exit status (0: every case answered as expected). */
+int pc_e2e_grpc_client(int port, const char *const *cases);
 /* A free loopback port (bound, then released: fine for a test). */
 int pc_e2e_free_port(void);
 

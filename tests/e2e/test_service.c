@@ -133,13 +133,13 @@ START_TEST(validate_reports_every_error_with_its_place) {
   ck_assert_int_eq(pc_e2e_run(args, &out), 1);
   const char *text = (const char *)out.p;
   char want[512];
-  snprintf(want, sizeof want, "%s:9:10: exporters.debgu: unknown exporter type \"debgu\"; did "
+  snprintf(want, sizeof want, "%s:9:3: exporters.debgu: unknown exporter type \"debgu\"; did "
            "you mean \"debug\"?", path);
   ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
   snprintf(want, sizeof want, "%s:14:26: service.pipelines.profiles.exporters[1]: exporter "
            "\"nope\" is not defined in the exporters section", path);
   ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
-  snprintf(want, sizeof want, "%s:16:7: service.pipelines.logs: unknown pipeline \"logs\"", path);
+  snprintf(want, sizeof want, "%s:15:5: service.pipelines.logs: unknown pipeline \"logs\"", path);
   ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
   snprintf(want, sizeof want, "%s:8:16: exporters.debug.verbosity: expected basic, normal or "
            "detailed, got \"loud\"", path);
@@ -150,6 +150,62 @@ START_TEST(validate_reports_every_error_with_its_place) {
   const char *run_args[] = {"--config", path, NULL};
   ck_assert_int_eq(pc_e2e_run(run_args, &out), 1);
   ck_assert(strstr((const char *)out.p, "unknown exporter type \"debgu\"") != NULL);
+  pc_buf_free(&out);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+/* Issue 12: every problem of every component in one run (not the first per
+ * component), and an unknown type at the line of its key, not its body. */
+START_TEST(validate_reports_every_key_of_every_component) {
+  pc_e2e_proc_t p = {0};
+  snprintf(p.dir, sizeof p.dir, "/tmp/profcol-e2e-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(p.dir));
+  char path[300];
+  snprintf(path, sizeof path, "%s/typos.yaml", p.dir);
+  FILE *f = fopen(path, "w");
+  fputs("receivers:\n"
+        "  otlp:\n"
+        "    protocols:\n"
+        "      http:\n"
+        "        endpont: 127.0.0.1:0\n"
+        "        max_request_body_siz: 1MiB\n"
+        "processors:\n"
+        "  batch:\n"
+        "    timout: 1s\n"
+        "  bacth:\n"
+        "    timeout: 1s\n"
+        "exporters:\n"
+        "  otlp_http:\n"
+        "    endpoint: http://127.0.0.1:1\n"
+        "    compresion: gzip\n"
+        "service:\n"
+        "  pipelines:\n"
+        "    profiles:\n"
+        "      receivers: [otlp]\n"
+        "      processors: [batch]\n"
+        "      exporters: [otlp_http]\n",
+        f);
+  fclose(f);
+  pc_buf_t out = {0};
+  const char *args[] = {"validate", "--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  const char *text = (const char *)out.p;
+  static const char *const want[] = {
+      "5:9: receivers.otlp.protocols.http.endpont: unknown key \"endpont\"",
+      "6:9: receivers.otlp.protocols.http.max_request_body_siz: unknown key",
+      "9:5: processors.batch.timout: unknown key \"timout\"; did you mean \"timeout\"?",
+      "10:3: processors.bacth: unknown processor type \"bacth\"; did you mean \"batch\"?",
+      "15:5: exporters.otlp_http.compresion: unknown key \"compresion\"",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    char line[512];
+    snprintf(line, sizeof line, "profcol: config error: %s:%s", path, want[i]);
+    ck_assert_msg(strstr(text, line), "missing \"%s\" in:\n%s", line, text);
+  }
+  unsigned lines = 0;
+  for (const char *c = text; (c = strstr(c, "config error:")); c++) lines++;
+  ck_assert_msg(lines == 5, "%u errors, not 5:\n%s", lines, text);
   pc_buf_free(&out);
   pc_e2e_cleanup(&p);
 }
@@ -674,6 +730,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, pipeline_accepts_and_drains_on_sigterm);
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
+  tcase_add_test(tc, validate_reports_every_key_of_every_component);
   tcase_add_test(tc, cors_preflight_and_answers);
   tcase_add_test(tc, built_in_config_validates);
   tcase_add_loop_test(tc, example_configs_validate, 0, 4);
