@@ -69,9 +69,23 @@ typedef struct pc_cfg pc_cfg_t;
  * ${...} substitution applies to values, not to keys, and expands once (the
  * result is not scanned again). */
 
-/* Load and merge files in order. On error returns NULL and fills err with
- * "file:line:col: message" (err->file/line/col set too). */
+/* Load and merge config sources in order. Each is a path or, as the
+ * Collector's --config takes them, a URI: file:PATH, env:VAR (the variable
+ * holds YAML; env:VAR:-default) or yaml:TEXT (inline YAML; "::" in a key
+ * nests, as in yaml:processors::batch::timeout: 2s). Any other scheme is an
+ * error. In every source a key holding "::" nests the same way. On error
+ * returns NULL and fills err with "file:line:col: message" (err->file/line/
+ * col set too). */
 pc_cfg_t *pc_cfg_load(const char *const *files, size_t n_files, pc_err_t *err);
+
+/* A source with the name its messages use instead of the URI (NULL: the
+ * URI), for sources the command line built (--set k=v is yaml:k: v). */
+typedef struct {
+  const char *uri;
+  const char *name;
+} pc_cfg_source_t;
+
+pc_cfg_t *pc_cfg_load_sources(const pc_cfg_source_t *sources, size_t n, pc_err_t *err);
 /* Load from a string (for the built-in default config and tests); name is
  * used as the file name in messages. */
 pc_cfg_t *pc_cfg_load_string(const char *name, const char *yaml, pc_err_t *err);

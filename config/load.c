@@ -606,9 +606,8 @@ static int parse_stream(loader_t *l, pc_cfg_node_t **root) {
   return check_root(l, root, start);
 }
 
-/* Parse text (n bytes, any content) named name into a tree in cfg. */
-static int load_text(pc_cfg_t *cfg, const char *name, const char *text, size_t n,
-                     pc_cfg_node_t **root, pc_err_t *err) {
+int pc__cfg_parse(pc_cfg_t *cfg, const char *name, const char *text, size_t n,
+                  pc_cfg_node_t **root, pc_err_t *err) {
   if (n > PC_CFG_MAX_FILE_SIZE)
     return file_error(err, name, PC_ELIMIT, "the config is larger than the %zu MiB limit",
                       PC_CFG_MAX_FILE_SIZE >> 20);
@@ -624,61 +623,11 @@ static int load_text(pc_cfg_t *cfg, const char *name, const char *text, size_t n
   return rc;
 }
 
-/* ---- files and strings ------------------------------------------------------ */
-
-/* Read all of path into out, refusing more than PC_CFG_MAX_FILE_SIZE bytes
- * (checked while reading, so pipes and /dev/stdin are bounded too). */
-static int read_file(const char *path, pc_buf_t *out, pc_err_t *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return file_error(err, path, PC_EIO, "cannot open the config file: %s", strerror(errno));
-  int rc = 0;
-  for (;;) {
-    if (out->n > PC_CFG_MAX_FILE_SIZE) {
-      rc = file_error(err, path, PC_ELIMIT, "the config file is larger than the %zu MiB limit",
-                      PC_CFG_MAX_FILE_SIZE >> 20);
-      break;
-    }
-    if ((rc = pc_buf_reserve(out, 64 * 1024))) {
-      rc = file_error(err, path, PC_ENOMEM, "out of memory reading the config file");
-      break;
-    }
-    size_t got = fread(out->p + out->n, 1, out->cap - out->n, f);
-    out->n += got;
-    if (got == 0) {
-      if (ferror(f)) rc = file_error(err, path, PC_EIO, "cannot read the config file: %s",
-                                     strerror(errno));
-      break;
-    }
-  }
-  fclose(f);
-  return rc;
-}
-
-static pc_cfg_t *new_cfg(void) { return pc_xcalloc(1, sizeof(pc_cfg_t)); }
+/* ---- strings ------------------------------------------------------------------ */
 
 static pc_cfg_t *fail(pc_cfg_t *cfg) {
   pc_cfg_free(cfg);
   return NULL;
-}
-
-pc_cfg_t *pc_cfg_load(const char *const *files, size_t n_files, pc_err_t *err) {
-  if (n_files == 0) {
-    file_error(err, NULL, PC_EINVAL, "no config file given");
-    return NULL;
-  }
-  pc_cfg_t *cfg = new_cfg();
-  for (size_t i = 0; i < n_files; i++) {
-    pc_buf_t text = {0};
-    pc_cfg_node_t *root;
-    int rc = read_file(files[i], &text, err);
-    if (!rc) rc = load_text(cfg, files[i], (const char *)text.p, text.n, &root, err);
-    pc_buf_free(&text);
-    if (!rc && i == 0) cfg->root = root;
-    else if (!rc && pc__cfg_merge(cfg, &cfg->root, root))
-      rc = file_error(err, files[i], PC_ELIMIT, TOO_BIG, PC_CFG_MAX_MEMORY >> 20);
-    if (rc) return fail(cfg);
-  }
-  return cfg;
 }
 
 pc_cfg_t *pc_cfg_load_string(const char *name, const char *yaml, pc_err_t *err) {
@@ -686,9 +635,14 @@ pc_cfg_t *pc_cfg_load_string(const char *name, const char *yaml, pc_err_t *err) 
     file_error(err, name, PC_EINVAL, "no config text given");
     return NULL;
   }
-  pc_cfg_t *cfg = new_cfg();
+  pc_cfg_t *cfg = pc_xcalloc(1, sizeof *cfg);
   /* strnlen: a huge string is refused without reading all of it. */
   size_t n = strnlen(yaml, PC_CFG_MAX_FILE_SIZE + 1);
-  if (load_text(cfg, name ? name : "<string>", yaml, n, &cfg->root, err)) return fail(cfg);
+  if (!name) name = "<string>";
+  if (pc__cfg_parse(cfg, name, yaml, n, &cfg->root, err)) return fail(cfg);
+  if (pc__cfg_expand_keys(cfg, &cfg->root)) {
+    file_error(err, name, PC_ELIMIT, TOO_BIG, PC_CFG_MAX_MEMORY >> 20);
+    return fail(cfg);
+  }
   return cfg;
 }

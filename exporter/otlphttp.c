@@ -121,8 +121,8 @@ static const pc_opt_t queue_opts[] = {
 /* The Collector's configtls client keys. */
 static const pc_opt_t tls_opts[] = {
     PC_OPT_BOOLEAN("insecure", "false", otlphttp_cfg_t, tls_insecure,
-                   "otlp: speak cleartext HTTP/2 (h2c) to a host:port endpoint instead of TLS "
-                   "(otlphttp: the URL's scheme decides)"),
+                   "otlp_grpc: speak cleartext HTTP/2 (h2c) to a host:port endpoint instead of "
+                   "TLS (otlp_http: the URL's scheme decides)"),
     PC_OPT_BOOLEAN("insecure_skip_verify", "false", otlphttp_cfg_t, tls_skip_verify,
                    "do not verify the server's certificate and name (tests only)"),
     PC_OPT_STR("ca_file", NULL, otlphttp_cfg_t, tls_ca_file,

@@ -512,6 +512,22 @@ START_TEST(load_missing_file) {
 }
 END_TEST
 
+/* "::" in a key nests, as the Collector's confmap reads it, and merges with
+ * the keys beside it; paths and key positions follow. */
+START_TEST(double_colon_keys_nest) {
+  pc_cfg_t *cfg = load_ok("a::b: 1\na:\n  c: 2\na::d::e: 3\n");
+  ck_assert_str_eq(AT(cfg, "a", "b")->text, "1");
+  ck_assert_str_eq(AT(cfg, "a", "c")->text, "2");
+  const pc_cfg_node_t *e = AT(cfg, "a", "d", "e");
+  ck_assert_str_eq(e->text, "3");
+  ck_assert_str_eq(e->path, "a.d.e");
+  ck_assert_str_eq(AT(cfg, "a", "d")->path, "a.d");
+  ck_assert_int_eq(e->key_line, 4);
+  ck_assert_int_eq(e->key_col, 1);
+  pc_cfg_free(cfg);
+}
+END_TEST
+
 START_TEST(cfg_error_format) {
   pc_cfg_t *cfg = load_ok("service:\n  pipelines: 3\n");
   pc_err_t err;
@@ -569,6 +585,7 @@ static TCase *load_tcase(void) {
   tcase_add_test(tc, load_missing_file);
   tcase_add_test(tc, load_file_with_nul_byte);
   tcase_add_test(tc, cfg_error_format);
+  tcase_add_test(tc, double_colon_keys_nest);
   tcase_add_loop_test(tc, broken_config_messages, 0, sizeof broken / sizeof *broken);
   return tc;
 }

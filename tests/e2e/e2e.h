@@ -27,6 +27,10 @@ typedef struct {
  * "everything is ready" is logged (true) or the process exits or 15 s pass
  * (false; the log tells why). */
 bool pc_e2e_start(pc_e2e_proc_t *p, const char *yaml);
+/* The same with more arguments after the --config ones (NULL-ended, may be
+ * NULL); with yaml NULL, no config file is given at all (the built-in config,
+ * and whatever --config or --set args holds). */
+bool pc_e2e_start_args(pc_e2e_proc_t *p, const char *yaml, const char *const *args);
 /* SIGTERM, wait up to timeout_s; returns the exit status, or -1 when it
  * had to be killed, or 128+N when killed by signal N. */
 int pc_e2e_stop(pc_e2e_proc_t *p, int timeout_s);
