@@ -7,6 +7,7 @@
 
 #include "../core/log.h"
 #include "cli.h"
+#include "logs.h"
 #include "service.h"
 
 #define LOG "service"
@@ -209,36 +210,34 @@ static void print_errors(const pc_errlist_t *errs) {
   for (size_t i = 0; i < errs->n; i++) fprintf(stderr, "profcol: config error: %s\n", errs->msgs[i]);
 }
 
-/* service.telemetry.logs: level and encoding. */
-static int apply_log_settings(const pc_cfg_node_t *root, pc_errlist_t *errs) {
-  const pc_cfg_node_t *logs = pc_cfg_get(pc_cfg_get(pc_cfg_get(root, "service"), "telemetry"), "logs");
-  if (!logs) return 0;
-  const pc_cfg_node_t *level = pc_cfg_get(logs, "level");
-  const pc_cfg_node_t *enc = pc_cfg_get(logs, "encoding");
+/* service.telemetry.logs: read and checked always (errors added to errs);
+ * applied (files opened) only for a config that is to run and was built
+ * without error, so validate creates no log file and a reload that fails
+ * leaves the running config's logging as it was. */
+static void log_settings(const pc_cfg_node_t *root, bool apply, pc_errlist_t *errs) {
+  const pc_cfg_node_t *logs = pc_cfg_get(pc_cfg_get(pc_cfg_get(root, "service"), "telemetry"),
+                                         "logs");
+  if (logs && logs->type == PC_CFG_NULL) logs = NULL;
+  pc_logs_t l;
   pc_err_t err = {0};
-  if (level && level->text) {
-    int l = pc_log_level_parse(level->text);
-    if (l < 0) {
-      pc_cfg_error(&err, level, PC_EINVAL, "expected debug, info, warn or error, got \"%s\"",
-                   level->text);
-      pc_errlist_add(errs, err.msg);
-    } else {
-      pc_log_set_level((pc_log_level_t)l);
-    }
+  pc_cfg_collect_begin(errs);
+  int rc = pc_logs_read(logs, &l, &err);
+  pc_cfg_collect_end();
+  if (rc) {
+    pc_errlist_add(errs, err.msg);
+    return;
   }
-  if (enc && enc->text) {
-    if (strcmp(enc->text, "json") == 0) pc_log_set_json(true);
-    else if (strcmp(enc->text, "console") == 0) pc_log_set_json(false);
-    else {
-      pc_cfg_error(&err, enc, PC_EINVAL, "expected console or json, got \"%s\"", enc->text);
-      pc_errlist_add(errs, err.msg);
-    }
+  char why[256];
+  if (apply && errs->n == 0 && pc_log_apply(&l.settings, why, sizeof why)) {
+    pc_cfg_error(&err, logs, PC_EINVAL, "%s", why);
+    pc_errlist_add(errs, err.msg);
   }
-  return errs->n ? -1 : 0;
+  pc_logs_free(&l);
 }
 
-/* Load, validate and create. NULL (errors printed) on failure. */
-static pc_service_t *build_service(const sources_t *sources, pc_cfg_t **cfg_out) {
+/* Load, validate and create (with run set: as the config to run, its log
+ * settings applied). NULL (errors printed) on failure. */
+static pc_service_t *build_service(const sources_t *sources, bool run, pc_cfg_t **cfg_out) {
   pc_err_t err = {0};
   pc_cfg_t *cfg = load_config(sources, &err);
   if (!cfg) {
@@ -246,8 +245,13 @@ static pc_service_t *build_service(const sources_t *sources, pc_cfg_t **cfg_out)
     return NULL;
   }
   pc_errlist_t errs = {0};
-  apply_log_settings(pc_cfg_root(cfg), &errs);
+  log_settings(pc_cfg_root(cfg), false, &errs);
   pc_service_t *s = pc_service_create(pc_cfg_root(cfg), &errs);
+  if (s && run) log_settings(pc_cfg_root(cfg), true, &errs);
+  if (s && errs.n) { /* the log files could not be opened */
+    pc_service_destroy(s);
+    s = NULL;
+  }
   if (errs.n) print_errors(&errs);
   pc_errlist_free(&errs);
   if (!s) {
@@ -291,7 +295,7 @@ int pc_cmd_validate(int argc, char **argv) {
   int rc = parse_run_args(argc, argv, &sources, "validate");
   if (rc) return rc > 0 ? 0 : 2;
   pc_cfg_t *cfg = NULL;
-  pc_service_t *s = build_service(&sources, &cfg);
+  pc_service_t *s = build_service(&sources, false, &cfg);
   sources_free(&sources);
   if (!s) return 1;
   pc_service_destroy(s);
@@ -393,7 +397,7 @@ static void runner_reload(runner_t *r) {
   }
   pc_log(LOG, PC_LOG_INFO, "SIGHUP received: reloading the config");
   pc_cfg_t *cfg = NULL;
-  pc_service_t *next = build_service(r->sources, &cfg);
+  pc_service_t *next = build_service(r->sources, true, &cfg);
   if (!next) {
     pc_log(LOG, PC_LOG_ERROR, "reload failed: the new config has errors (see above); "
            "the running config stays in effect");
@@ -453,7 +457,7 @@ static int run_service(const sources_t *sources) {
    * an alert after a handshake the client gave up). */
   signal(SIGPIPE, SIG_IGN);
   runner_t r = {.loop = uv_default_loop(), .sources = sources};
-  r.service = build_service(sources, &r.cfg);
+  r.service = build_service(sources, true, &r.cfg);
   if (!r.service) return 1;
   if (sources->n_configs == 0)
     pc_log(LOG, PC_LOG_INFO, "no --config given: using the built-in config "

@@ -539,7 +539,9 @@ pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
   else if (pc_cfg_apply(service_opts, service, &scfg, &err)) pc_errlist_add(errs, err.msg);
   else load_pipelines(s, scfg.pipelines, errs);
   s->shutdown_timeout_ms = scfg.shutdown_timeout_ms;
+  pc_cfg_collect_begin(errs);
   s->telemetry = pc_telemetry_create(scfg.telemetry, errs);
+  pc_cfg_collect_end();
   if (scfg.extensions && scfg.extensions->type == PC_CFG_SEQ) {
     for (size_t i = 0; i < scfg.extensions->n_items; i++) {
       const pc_cfg_node_t *item = scfg.extensions->items[i];

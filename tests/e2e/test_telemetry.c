@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../pdata/testdata.h"
+
 #include "e2e.h"
 
 #define PROFILES "/v1development/profiles"
@@ -490,7 +491,94 @@ static const struct {
      "              prometheus:\n                port: 99999\n",
      "service.telemetry.metrics.readers[0].pull.exporter.prometheus.port"},
     {"  telemetry:\n    metrics:\n      adress: x\n", "unknown key \"adress\""},
+    /* issue 12: every key of service.telemetry is honoured or refused */
+    {"  telemetry:\n    logz: {}\n", ":14:5: service.telemetry.logz: unknown key \"logz\"; did "
+     "you mean \"logs\"?"},
+    {"  telemetry:\n    traces:\n      level: basic\n",
+     ":14:5: service.telemetry.traces: profcol emits no traces of its own"},
+    {"  telemetry:\n    resource:\n      service.name: x\n",
+     ":14:5: service.telemetry.resource: profcol exports no telemetry that a resource"},
+    {"  telemetry:\n    logs:\n      encoding: xml\n",
+     ":15:17: service.telemetry.logs.encoding: expected console or json, got \"xml\""},
+    {"  telemetry:\n    logs:\n      output_paths: [/nonexistent-dir/p.log]\n",
+     "service.telemetry.logs.output_paths[0]: cannot create /nonexistent-dir/p.log: directory "
+     "/nonexistent-dir: No such file or directory"},
+    {"  telemetry:\n    logs:\n      development: true\n",
+     "service.telemetry.logs.development: profcol has no development logging mode"},
+    {"  telemetry:\n    logs:\n      disable_caller: false\n",
+     "service.telemetry.logs.disable_caller: profcol's log lines name the component"},
+    {"  telemetry:\n    logs:\n      processors: [{batch: {}}]\n",
+     "service.telemetry.logs.processors: profcol does not send its own logs anywhere"},
+    {"  telemetry:\n    logs:\n      sampling: {tick: 0s}\n",
+     "service.telemetry.logs.sampling.tick"},
+    {"  telemetry:\n    logs:\n      initial_fields: {a: [b]}\n",
+     "service.telemetry.logs.initial_fields.a: expected a text value"},
 };
+
+/* service.telemetry.logs as the Collector's: json lines to a file and to
+ * stdout with initial fields, a failing output (/dev/full) reported once on
+ * error_output_paths, and sampling of a repeated message. */
+START_TEST(logs_go_where_the_config_says) {
+  char dir[] = "/tmp/profcol-e2e-logs-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char yaml[1024], log_path[128], err_path[128];
+  snprintf(log_path, sizeof log_path, "%s/profcol.log", dir);
+  snprintf(err_path, sizeof err_path, "%s/errors.log", dir);
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "exporters:\n  debug: {verbosity: basic}\n"
+           "service:\n  telemetry:\n    metrics: {address: 127.0.0.1:0}\n"
+           "    logs:\n      encoding: json\n      output_paths: [stdout, %s, /dev/full]\n"
+           "      error_output_paths: [%s]\n"
+           "      initial_fields: {deployment: e2e}\n"
+           "      sampling: {tick: 1m, initial: 2, thereafter: 0}\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n      exporters: [debug]\n",
+           log_path, err_path);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml)); /* stdout is the harness's log: it sees the JSON too */
+  pc_arena_t *arena = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(arena, &req);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  for (int i = 0; i < 5; i++) {
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf",
+                                 NULL, body.p, body.n, &r), 200);
+    pc_buf_free(&r.body);
+  }
+  pc_buf_free(&body);
+  pc_arena_free(arena);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_buf_t text = {0};
+  pc_test_read_file(log_path, &text);
+  pc_buf_append(&text, "", 1);
+  const char *t = (const char *)text.p;
+  ck_assert_msg(strstr(t, "\"level\":\"info\",\"component\":\"service\",\"msg\":"
+                          "\"everything is ready; processing data\",\"deployment\":\"e2e\"}\n"),
+                "%s", t);
+  unsigned shown = 0;
+  for (const char *c = t; (c = strstr(c, "\"component\":\"exporter:debug\"")); c++) shown++;
+  ck_assert_msg(shown == 2, "%u debug exporter lines, sampling keeps 2:\n%s", shown, t);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "\"msg\":\"everything is ready; processing data\""), "%s", log);
+  free(log);
+  pc_buf_free(&text);
+  pc_test_read_file(err_path, &text);
+  pc_buf_append(&text, "", 1);
+  t = (const char *)text.p;
+  ck_assert_msg(strstr(t, "profcol: cannot write log lines to /dev/full: No space left on device"),
+                "%s", t);
+  unsigned reports = 0;
+  for (const char *c = t; (c = strstr(c, "cannot write log lines")); c++) reports++;
+  ck_assert_msg(reports == 1, "reported %u times, not once:\n%s", reports, t);
+  pc_buf_free(&text);
+  unlink(log_path);
+  unlink(err_path);
+  rmdir(dir);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
 
 START_TEST(telemetry_config_errors) {
   char path[] = "/tmp/profcol-e2e-tel-XXXXXX";
@@ -557,6 +645,7 @@ int main(void) {
   tcase_add_loop_test(tc, telemetry_config_errors, 0,
                       (int)(sizeof bad_configs / sizeof bad_configs[0]));
   tcase_add_test(tc, health_check_config_errors);
+  tcase_add_test(tc, logs_go_where_the_config_says);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
