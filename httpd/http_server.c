@@ -277,9 +277,7 @@ static void conn_error_reply(pc_http_conn_t *c, int status, pc_http_response_t *
   *resp = (pc_http_response_t){.status = status};
   c->srv->handler.error_body(c->srv->handler.ud, &r, msg, resp);
   resp->status = status;
-  char peer[80];
-  pc_http_conn_peer(c, peer, sizeof peer);
-  pc_log(c->srv->id, PC_LOG_DEBUG, "answering %d to %s: %s", status, peer, msg);
+  snprintf(resp->reason, sizeof resp->reason, "%s", msg);
 }
 
 /* From a parser callback: answer with status and close; the callback then
@@ -760,8 +758,18 @@ static void conn_on_write(uv_write_t *req, int status) {
     conn_next_request(c);
 }
 
+/* A 4xx or 5xx answer, for the logs (refusals.c). */
+static void conn_note_refusal(pc_http_conn_t *c, const pc_http_response_t *resp) {
+  char peer[80], status[8];
+  pc_http_conn_peer(c, peer, sizeof peer);
+  snprintf(status, sizeof status, "%d", resp->status);
+  pc_refusals_note(&c->srv->refusals, uv_now(c->srv->loop), peer, status,
+                   resp->reason[0] ? resp->reason : pc_http_reason(resp->status));
+}
+
 static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
   pc_http_server_t *srv = c->srv;
+  if (resp->status >= 400) conn_note_refusal(c, resp);
   if (srv->handler.decorate) { /* every answer, the server's own errors too */
     pc_http_request_t r;
     conn_request(c, &r);
@@ -1012,7 +1020,8 @@ void pc_http_server_init(pc_http_server_t *srv, uv_loop_t *loop, const char *id,
                           const pc_http_handler_t *handler,
                           pc_http_counters_t *counters) {
   *srv = (pc_http_server_t){.loop = loop, .id = id, .limits = *limits,
-                            .handler = *handler, .counters = counters};
+                            .handler = *handler, .counters = counters,
+                            .refusals = {.id = id}};
 }
 
 /* A new connection object with its handles initialised; NULL on failure. */
@@ -1164,6 +1173,7 @@ static void srv_maybe_done(pc_http_server_t *srv) {
   }
   if (srv->open_handles > 0) return;
   srv->closed = true;
+  pc_refusals_flush(&srv->refusals);
   pc_http_waiter_t *w = srv->waiters;
   srv->waiters = NULL;
   while (w) {

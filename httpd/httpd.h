@@ -87,6 +87,7 @@ typedef struct {
   pc_buf_t headers;         /* more header lines, each "Name: value\r\n" (owned
                              * by the server once passed to it) */
   bool close;               /* close the connection after this answer */
+  char reason[256];         /* 4xx/5xx: why, for the logs (the message the body holds) */
 } pc_http_response_t;
 
 typedef struct pc_http_conn pc_http_conn_t;
@@ -116,6 +117,28 @@ typedef struct {
   const char *auth_header;
 } pc_http_handler_t;
 
+/* Refused requests, for the logs (refusals.c): each one at debug, and at
+ * info the first of a quiet spell plus a count per status of the rest every
+ * 10 s. Owned by a server (HTTP or gRPC); on the loop thread only. */
+typedef struct {
+  const char *id; /* log prefix */
+  uint64_t spell_started_ms; /* 0: quiet */
+  uint64_t n_counted;
+  struct {
+    char status[24]; /* "400", "INVALID_ARGUMENT" */
+    uint64_t count;
+  } kinds[8];
+  size_t n_kinds;
+  uint64_t other; /* of statuses past the eight kept */
+} pc_refusals_t;
+
+/* A request from peer was answered status ("413", "UNAVAILABLE") because of
+ * reason (the message the client got). */
+void pc_refusals_note(pc_refusals_t *r, uint64_t now_ms, const char *peer, const char *status,
+                      const char *reason);
+/* Log what is counted and not yet said (at close). */
+void pc_refusals_flush(pc_refusals_t *r);
+
 typedef struct pc_http_waiter pc_http_waiter_t;
 typedef struct pc_tls_ctx pc_tls_ctx_t;
 
@@ -141,6 +164,7 @@ typedef struct {
   bool closed; /* every handle is closed: shutdown is over */
   pc_http_waiter_t *waiters;
   uint64_t refused_logged_ms; /* rate limit for "max_connections reached" */
+  pc_refusals_t refusals;      /* requests answered 4xx or 5xx, for the logs */
   uint64_t refused_suppressed;
   pc_tls_ctx_t *tls; /* NULL: cleartext; else every connection speaks TLS (not owned) */
 } pc_http_server_t;

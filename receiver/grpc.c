@@ -227,6 +227,7 @@ struct pc_grpc_server {
   char auth_header[40];    /* its header, lowercase as HTTP/2 sends names */
   pc_tls_ctx_t *tls;      /* owned; NULL: cleartext (h2c) */
   char *log_id;
+  pc_refusals_t refusals; /* calls answered other than OK, for the logs */
   pc_consumer_t *next;
   pc__rx_counters_t *rxc;
   pc_http_counters_t *hc;
@@ -331,6 +332,19 @@ static void stream_answered(stream_t *st, int code) {
   if (code != ST_OK) PC__CNT_ADD(c->g->hc, requests_failed, 1);
 }
 
+static const char *status_name(int code) {
+  switch (code) {
+  case ST_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+  case ST_DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+  case ST_RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+  case ST_UNIMPLEMENTED: return "UNIMPLEMENTED";
+  case ST_INTERNAL: return "INTERNAL";
+  case ST_UNAVAILABLE: return "UNAVAILABLE";
+  case ST_UNAUTHENTICATED: return "UNAUTHENTICATED";
+  default: return "UNKNOWN";
+  }
+}
+
 /* A trailers-only answer with grpc-status code and grpc-message. */
 static void answer_error(stream_t *st, int code, uint32_t retry_s, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -361,6 +375,10 @@ static void answer_error(stream_t *st, int code, uint32_t retry_s, const char *f
   nghttp2_submit_response(st->c->ng, st->id, nva, n, NULL);
   pc_buf_free(&details);
   stream_answered(st, code);
+  pc_grpc_server_t *g = st->c->g;
+  char peer[80];
+  pc_http_peer(&st->c->tcp, peer, sizeof peer);
+  pc_refusals_note(&g->refusals, uv_now(g->loop), peer, status_name(code), msg);
 }
 
 /* An HTTP answer without gRPC (not POST, not application/grpc). */
@@ -1001,6 +1019,7 @@ static void server_maybe_closed(pc_grpc_server_t *g) {
   }
   if (g->open_handles || g->closed) return;
   g->closed = true;
+  pc_refusals_flush(&g->refusals);
   while (g->waiters) {
     waiter_t *w = g->waiters;
     g->waiters = w->next;
@@ -1235,6 +1254,7 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   g->cfg.authenticator = s->authenticator ? xstrdup(s->authenticator) : NULL;
   g->cfg.transport = NULL;
   g->log_id = xstrdup(log_id);
+  g->refusals.id = g->log_id;
   g->next = next;
   g->rxc = rxc;
   g->hc = hc;

@@ -264,7 +264,26 @@ static void answer_status(pc_http_response_t *resp, int status, bool json, const
   pc_buf_free(&resp->body);
   resp->status = status;
   resp->content_type = content_type_of(json);
+  snprintf(resp->reason, sizeof resp->reason, "%.255s", msg);
   if (pc_encode_status(json, grpc_code(status), msg, &resp->body) != 0) pc_oom();
+}
+
+/* A body that failed to decode may simply be in the other encoding than its
+ * Content-Type says (a client posting JSON as application/x-protobuf):
+ * say so, or "" when nothing suggests it. JSON starts with '{' after
+ * optional white space; an ExportProfilesServiceRequest in protobuf almost
+ * always starts with field 1 or 2 (resource_profiles, dictionary), tag 0x0a
+ * or 0x12. */
+static const char *encoding_hint(bool json, const uint8_t *p, size_t n) {
+  size_t i = 0;
+  while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')) i++;
+  bool looks_json = i < n && p[i] == '{';
+  bool looks_proto = n > 0 && (p[0] == 0x0a || p[0] == 0x12);
+  if (!json && looks_json)
+    return " (the body looks like JSON but Content-Type is application/x-protobuf)";
+  if (json && !looks_json && looks_proto)
+    return " (the body looks like protobuf but Content-Type is application/json)";
+  return "";
 }
 
 /* ---- routing: everything decided from the headers ----------------------------------- */
@@ -487,7 +506,7 @@ static void answer_failed_body(rx_t *rx, job_t *j, pc_http_response_t *resp) {
                   "%s: the decoded request needs more memory than this receiver allows one "
                   "request (%dx max_request_body_size)", what, RX_ARENA_FACTOR);
   else
-    answer_status(resp, 400, json, "%s", what);
+    answer_status(resp, 400, json, "%s%s", what, encoding_hint(json, j->payload, j->payload_n));
 }
 
 /* The pipeline's verdict on a decoded request. */

@@ -48,6 +48,10 @@ START_TEST(grpc_export_reaches_the_exporter) {
   ck_assert_msg(strstr(log, "listening for OTLP/gRPC") && !strstr(log, "OTLP/HTTP"), "%s", log);
   ck_assert_msg(count(log, "profiles: resources=") == 10, "%s", log);
   ck_assert_msg(strstr(log, "shutdown complete"), "%s", log);
+  /* Refused calls are logged: the first in full, the rest summed up. */
+  ck_assert_msg(strstr(log, "info  [receiver:otlp] refused a request from 127.0.0.1:") &&
+                    strstr(log, ": INVALID_ARGUMENT: at byte"), "%s", log);
+  ck_assert_msg(strstr(log, "more requests in the 10 s after that: UNIMPLEMENTED x1"), "%s", log);
   free(log);
   pc_e2e_cleanup(&p);
 }

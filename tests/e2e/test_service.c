@@ -211,6 +211,49 @@ START_TEST(validate_reports_every_key_of_every_component) {
 }
 END_TEST
 
+/* Issue 12: refused requests are logged (at info the first of a spell in
+ * full, the rest counted and summed up; at debug each one), and a body in
+ * the other encoding than its Content-Type gets a hint in the 400. */
+START_TEST(refused_requests_are_logged_with_a_hint) {
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                             "        endpoint: 127.0.0.1:0\n"
+                             "exporters:\n  nop:\n"
+                             "service:\n  pipelines:\n    profiles:\n"
+                             "      receivers: [otlp]\n      exporters: [nop]\n"));
+  pc_buf_t json = rich_payload(true), proto = rich_payload(false);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               json.p, json.n, &r), 400);
+  pc_buf_append(&r.body, "", 1);
+  ck_assert_msg(strstr((const char *)r.body.p, "the body looks like JSON but Content-Type is "
+                                               "application/x-protobuf"), "%s", r.body.p);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/json", NULL,
+                               proto.p, proto.n, &r), 400);
+  pc_buf_append(&r.body, "", 1);
+  ck_assert_msg(strstr((const char *)r.body.p, "the body looks like protobuf but Content-Type "
+                                               "is application/json"), "%s", r.body.p);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_post(p.port, "/nope", "application/json", NULL, "{}", 2, &r), 404);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  const char *first = strstr(log, "info  [receiver:otlp] refused a request from 127.0.0.1:");
+  ck_assert_msg(first && strstr(first, ": 400: ") &&
+                    strstr(first, "(the body looks like JSON but Content-Type is "
+                                  "application/x-protobuf) (more refusals in the next 10 s are "
+                                  "summarised)"),
+                "%s", log);
+  ck_assert_msg(strstr(log, "info  [receiver:otlp] refused 2 more requests in the 10 s after "
+                            "that: 400 x1, 404 x1"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&json);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 /* CORS as the Collector's confighttp: a preflight from an allowed origin
  * gets 204 with the Access-Control-Allow-* headers, one from another origin
  * or asking for another header gets 204 without them, and every answer to an
@@ -731,6 +774,7 @@ int main(void) {
   tcase_add_test(tc, pipeline_accepts_and_drains_on_sigterm);
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
   tcase_add_test(tc, validate_reports_every_key_of_every_component);
+  tcase_add_test(tc, refused_requests_are_logged_with_a_hint);
   tcase_add_test(tc, cors_preflight_and_answers);
   tcase_add_test(tc, built_in_config_validates);
   tcase_add_loop_test(tc, example_configs_validate, 0, 4);
