@@ -237,11 +237,20 @@ static void write_line(output_t *o, const char *line, size_t n) {
 }
 
 void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...) {
-  char msg[1024];
+  /* A line is never cut: most fit the stack buffer, a longer one (a deep
+   * C++ frame name) gets the heap. */
+  char small[1024], *msg = small;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  int len = vsnprintf(small, sizeof small, fmt, ap);
   va_end(ap);
+  if (len >= (int)sizeof small) {
+    msg = malloc((size_t)len + 1);
+    if (!msg) pc_oom();
+    va_start(ap, fmt);
+    vsnprintf(msg, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+  }
 
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -255,6 +264,7 @@ void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...) 
   pthread_mutex_lock(&lock);
   if (!sampled_in(fmt, level)) {
     pthread_mutex_unlock(&lock);
+    if (msg != small) free(msg);
     return;
   }
   pc_buf_t b = {0};
@@ -272,4 +282,5 @@ void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...) 
     for (size_t i = 0; i < sink.n_out; i++) write_line(&sink.out[i], (const char *)b.p, b.n);
   pthread_mutex_unlock(&lock);
   pc_buf_free(&b);
+  if (msg != small) free(msg);
 }

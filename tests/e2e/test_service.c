@@ -254,6 +254,58 @@ START_TEST(refused_requests_are_logged_with_a_hint) {
 }
 END_TEST
 
+/* Issue 12: debug's detailed verbosity prints a whole stack, leaf first,
+ * a frame per line (inlined callee first), and never cuts a line: a
+ * 3000-character function name comes out whole. */
+START_TEST(debug_detailed_prints_whole_stacks_leaf_first) {
+  char long_name[3001];
+  memset(long_name, 'x', 3000);
+  memcpy(long_name, "ns::Tmpl<", 9);
+  long_name[3000] = 0;
+  char body[4096];
+  snprintf(body, sizeof body,
+           "{\"resourceProfiles\":[{\"scopeProfiles\":[{\"profiles\":[{"
+           "\"sampleType\":{\"typeStrindex\":1,\"unitStrindex\":2},"
+           "\"samples\":[{\"stackIndex\":1,\"values\":[\"5\"]}]}]}]}],"
+           "\"dictionary\":{\"stringTable\":[\"\",\"cpu\",\"nanoseconds\",\"leaf_fn\","
+           "\"mid_fn\",\"main\",\"a.c\",\"%s\"],"
+           "\"functionTable\":[{},{\"nameStrindex\":3,\"filenameStrindex\":6},"
+           "{\"nameStrindex\":4,\"filenameStrindex\":6},{\"nameStrindex\":5,"
+           "\"filenameStrindex\":6},{\"nameStrindex\":7}],"
+           "\"locationTable\":[{},{\"lines\":[{\"functionIndex\":1,\"line\":\"10\"},"
+           "{\"functionIndex\":2,\"line\":\"20\"}]},{\"lines\":[{\"functionIndex\":4}]},"
+           "{\"lines\":[{\"functionIndex\":3,\"line\":\"30\"}]}],"
+           "\"stackTable\":[{},{\"locationIndices\":[1,2,3]}]}}",
+           long_name);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                             "        endpoint: 127.0.0.1:0\n"
+                             "exporters:\n  debug:\n    verbosity: detailed\n"
+                             "service:\n  pipelines:\n    profiles:\n"
+                             "      receivers: [otlp]\n      exporters: [debug]\n"));
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/json", NULL, body,
+                               strlen(body), &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  char want[3200];
+  const char *at = strstr(log, "sample[0] values=[5] timestamps=0\n");
+  ck_assert_msg(at, "%s", log);
+  const char *frames[] = {"#0 leaf_fn (a.c:10) [inlined]\n", "#1 mid_fn (a.c:20)\n", NULL,
+                          "#3 main (a.c:30)\n"};
+  for (int i = 0; i < 4; i++) {
+    if (frames[i]) snprintf(want, sizeof want, "%s", frames[i]);
+    else snprintf(want, sizeof want, "#2 %s\n", long_name);
+    const char *next = strstr(at, want);
+    ck_assert_msg(next, "frame %d \"%.60s\" not in order in:\n%.2000s", i, want, at);
+    at = next;
+  }
+  free(log);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 /* CORS as the Collector's confighttp: a preflight from an allowed origin
  * gets 204 with the Access-Control-Allow-* headers, one from another origin
  * or asking for another header gets 204 without them, and every answer to an
@@ -775,6 +827,7 @@ int main(void) {
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
   tcase_add_test(tc, validate_reports_every_key_of_every_component);
   tcase_add_test(tc, refused_requests_are_logged_with_a_hint);
+  tcase_add_test(tc, debug_detailed_prints_whole_stacks_leaf_first);
   tcase_add_test(tc, cors_preflight_and_answers);
   tcase_add_test(tc, built_in_config_validates);
   tcase_add_loop_test(tc, example_configs_validate, 0, 4);
