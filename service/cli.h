@@ -6,6 +6,8 @@
 #ifndef PC_SERVICE_CLI_H
 #define PC_SERVICE_CLI_H
 
+#include <stdio.h>
+
 /* Exit statuses shared by every command. */
 enum {
   PC_EXIT_OK = 0,
@@ -21,6 +23,9 @@ typedef struct {
   /* argv[0] is the command name, as for main(); returns a PC_EXIT_* code. */
   int (*run)(int argc, char **argv);
 } pc_cli_command_t;
+
+/* profcol --version: version, commit and library versions (version.c). */
+void pc__print_version(FILE *f);
 
 extern const pc_cli_command_t pc__cli_validate_cmd;
 extern const pc_cli_command_t pc__cli_components_cmd;

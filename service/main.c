@@ -11,9 +11,6 @@
 #include "cli.h"
 #include "service.h"
 
-#ifndef PROFCOL_VERSION
-#define PROFCOL_VERSION "unknown"
-#endif
 
 static const pc_cli_command_t *const commands[] = {
     &pc__cli_validate_cmd,
@@ -63,7 +60,7 @@ int main(int argc, char **argv) {
     return PC_EXIT_OK;
   }
   if (first && (strcmp(first, "--version") == 0 || strcmp(first, "-V") == 0)) {
-    printf("profcol %s\n", PROFCOL_VERSION);
+    pc__print_version(stdout);
     return PC_EXIT_OK;
   }
   if (!first || first[0] == '-') return pc_cmd_run(argc - 1, argv + 1);

@@ -189,6 +189,20 @@ START_TEST(every_command_has_help) {
 }
 END_TEST
 
+/* --version: the version, the commit, and each library profcol runs on. */
+START_TEST(version_names_commit_and_libraries) {
+  static const char *const want[] = {"(commit ", "\n  libuv 1.", "\n  nghttp2 1.",
+                                     "\n  libcurl ", "\n  OpenSSL 3", "\n  zstd 1.",
+                                     "\n  zlib 1.", "\n  libdeflate ", "\n  libyaml 0.",
+                                     "\n  llhttp "};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    ran_t r = RUN("--version");
+    ck_assert_msg(strncmp((const char *)r.out.p, "profcol 0.", 10) == 0, "%s", r.out.p);
+    expect(&r, 0, want[i]);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-flags");
   TCase *tc = tcase_create("flags");
@@ -199,6 +213,7 @@ int main(void) {
   tcase_add_test(tc, set_overrides_after_every_config);
   tcase_add_test(tc, config_uris);
   tcase_add_test(tc, every_command_has_help);
+  tcase_add_test(tc, version_names_commit_and_libraries);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
