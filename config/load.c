@@ -208,6 +208,48 @@ static char byte_at(const loader_t *l, yaml_mark_t mark) {
   return 0;
 }
 
+/* libyaml's contexts ("while scanning a quoted scalar"), named for people.
+ * For a construct that holds the mistake (an unclosed quote or bracket),
+ * its start is where to look, more than where the parser noticed (often the
+ * end of the file): that start comes first. For a block map or list, the
+ * place noticed is the one to look at, and the block's start is added. */
+static const struct {
+  const char *context, *name;
+  bool start_first;
+} contexts[] = {
+    {"quoted scalar", "the quoted string", true},
+    {"flow sequence", "the list in [ ]", true},
+    {"flow mapping", "the map in { }", true},
+    {"block scalar", "the block text (| or >)", true},
+    {"anchor", "the anchor", true},
+    {"tag", "the tag", true},
+    {"block mapping", "the map", false},
+    {"block collection", "the list", false},
+    {"simple key", "the key", false},
+};
+
+static int contextual_error(loader_t *l, const char *problem) {
+  const yaml_parser_t *p = &l->parser;
+  const char *name = NULL;
+  bool start_first = false;
+  for (size_t i = 0; i < sizeof contexts / sizeof contexts[0] && !name; i++)
+    if (strstr(p->context, contexts[i].context)) {
+      name = contexts[i].name;
+      start_first = contexts[i].start_first;
+    }
+  size_t sl = p->context_mark.line + 1, sc = p->context_mark.column + 1;
+  size_t nl = p->problem_mark.line + 1, nc = p->problem_mark.column + 1;
+  if (name && start_first)
+    return fail_at(l, p->context_mark, NULL, PC_EINVAL, "%s that starts here is %s: %s at line "
+                   "%zu, column %zu", name, strstr(problem, "end of stream") ? "not closed" :
+                   "broken", problem, nl, nc);
+  if (name)
+    return fail_at(l, p->problem_mark, NULL, PC_EINVAL, "%s (in %s that starts at line %zu, "
+                   "column %zu)", problem, name, sl, sc);
+  return fail_at(l, p->problem_mark, NULL, PC_EINVAL, "%s (%s at line %zu, column %zu)", problem,
+                 p->context, sl, sc);
+}
+
 static int syntax_error(loader_t *l) {
   const yaml_parser_t *p = &l->parser;
   const char *problem = p->problem ? p->problem : "invalid YAML";
@@ -223,9 +265,7 @@ static int syntax_error(loader_t *l) {
     if (byte_at(l, p->problem_mark) == '\t')
       return fail_at(l, p->problem_mark, NULL, PC_EINVAL,
                      "a tab character where YAML allows none; indent with spaces, not tabs");
-    if (p->context)
-      return fail_at(l, p->problem_mark, NULL, PC_EINVAL, "%s (%s at line %zu, column %zu)",
-                     problem, p->context, p->context_mark.line + 1, p->context_mark.column + 1);
+    if (p->context) return contextual_error(l, problem);
     return fail_at(l, p->problem_mark, NULL, PC_EINVAL, "%s", problem);
   }
 }

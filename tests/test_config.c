@@ -137,13 +137,14 @@ static const struct {
 } broken[] = {
     /* syntax */
     {EXP "    endpoint: \"a:1\n",
-     "t.yaml:4:1: found unexpected end of stream (while scanning a quoted scalar at line 3, "
-     "column 15)"},
+     /* issue 12: an unclosed quote is reported at the quote, with where it was noticed */
+     "t.yaml:3:15: the quoted string that starts here is not closed: found unexpected end of "
+     "stream at line 4, column 1"},
     {EXP "    endpoint: a:1\n   timeout: 5s\n",
-     "t.yaml:4:4: did not find expected key (while parsing a block mapping at line 2, column 3)"},
+     "t.yaml:4:4: did not find expected key (in the map that starts at line 2, column 3)"},
     {"a: [1, 2\nb: 1\n",
-     "t.yaml:2:2: did not find expected ',' or ']' (while parsing a flow sequence at line 1, "
-     "column 4)"},
+     "t.yaml:1:4: the list in [ ] that starts here is broken: did not find expected ',' or ']' "
+     "at line 2, column 2"},
     {"a:\n\tb: 1\n",
      "t.yaml:2:1: a tab character where YAML allows none; indent with spaces, not tabs"},
     {"a: \xff\n", "t.yaml:1:4: invalid leading UTF-8 octet (byte 0xFF)"},
@@ -688,7 +689,7 @@ START_TEST(merge_errors_name_the_right_file) {
   const char *ac[] = {a, c};
   ck_assert_ptr_null(pc_cfg_load(ac, 2, &err));
   snprintf(want, sizeof want,
-           "%s:4:4: did not find expected key (while parsing a block mapping at line 2, column "
+           "%s:4:4: did not find expected key (in the map that starts at line 2, column "
            "3)",
            c);
   ck_assert_str_eq(err.msg, want);
