@@ -21,7 +21,8 @@ typedef struct {
 
 static const pc_opt_t debug_opts[] = {
     PC_OPT_STR("verbosity", "basic", debug_cfg_t, verbosity,
-               "basic (counts per request), normal (a line per profile) or detailed (every sample)"),
+               "basic (counts per request), normal (a line per profile) or detailed (every sample "
+               "and its whole stack, a frame per line, leaf first)"),
     PC_OPT_INT_RANGE("sampling_initial", "2", debug_cfg_t, sampling_initial, 0, 1000000,
                      "accepted for Collector compatibility; every request is shown"),
     PC_OPT_INT_RANGE("sampling_thereafter", "1", debug_cfg_t, sampling_thereafter, 0, 1000000,
