@@ -18,6 +18,13 @@ typedef struct {
   size_t n;
 } pc_str_t;
 
+/* The struct that holds member, from a pointer to that member (libuv's
+ * handles live inside their owner; STYLE.md). */
+#ifndef container_of
+#define container_of(ptr, type, member) \
+  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
 #define PC_STR_LIT(s) ((pc_str_t){(const uint8_t *)(s), sizeof(s) - 1})
 #define PC_STR_FMT(s) (int)(s).n, (const char *)(s).p
 
@@ -69,6 +76,8 @@ _Noreturn void pc__oom(const char *file, int line);
 void *pc_xmalloc(size_t n);
 void *pc_xcalloc(size_t count, size_t size);
 void *pc_xrealloc(void *p, size_t n);
+/* A malloc'd copy of s that aborts on failure. */
+char *pc_xstrdup(const char *s);
 
 /* A growable byte buffer. The creator frees with pc_buf_free. */
 typedef struct {
@@ -142,6 +151,25 @@ int pc_md_encode(const pc_metadata_t *md, pc_buf_t *out);
  * array the caller frees (*out->v). PC_EDECODE when the bytes are not
  * pc_md_encode's output. */
 int pc_md_decode(const uint8_t *p, size_t n, pc_metadata_t *out);
+
+/* ---- base64 (base64.c) ------------------------------------------------------
+ * RFC 4648, for protobuf bytes in OTLP-JSON and gRPC's binary metadata. */
+
+/* Characters pc_base64_encode writes for n bytes. */
+size_t pc_base64_encoded_len(size_t n, bool pad);
+/* Write the standard alphabet's encoding of p[0..n) to out (room for
+ * pc_base64_encoded_len(n, pad) bytes), with '=' padding when pad (gRPC's
+ * -bin metadata goes unpadded). Returns the characters written. */
+size_t pc_base64_encode(const uint8_t *p, size_t n, bool pad, char *out);
+/* Decode s[0..n), standard or URL-safe alphabet, padded or not, into out
+ * (room for n / 4 * 3 + 2 bytes). Returns the bytes written, or -1 when s is
+ * not base64 (a bad character, '=' but at the end, an impossible length). */
+long pc_base64_decode(const uint8_t *s, size_t n, uint8_t *out);
+
+/* ---- hashing (hash.c) -------------------------------------------------------- */
+
+/* XXH3 of p[0..n): the one hash function of the project (DESIGN.md). */
+uint64_t pc_hash64(const void *p, size_t n);
 
 /* ---- memory (memory.c) ------------------------------------------------------ */
 

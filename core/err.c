@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *pc_err_name(int code) {
   switch (code) {
@@ -135,4 +136,9 @@ int pc_buf_json_string(pc_buf_t *b, const uint8_t *s, size_t n) {
   *o++ = '"';
   b->n = (size_t)(o - b->p);
   return 0;
+}
+
+char *pc_xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(pc_xmalloc(n), s, n);
 }

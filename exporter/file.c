@@ -30,7 +30,6 @@
 #include "exporter.h"
 #include "internal.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define STAMP_LEN 23 /* 2006-01-02T15-04-05.000 */
 
 typedef struct {

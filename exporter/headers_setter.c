@@ -171,12 +171,7 @@ int pc__headers_setter_apply(const pc__headers_setter_t *hs, const pc_metadata_t
 
 /* ---- config ------------------------------------------------------------------------- */
 
-static char *dup_or_null(const char *s) {
-  if (!s) return NULL;
-  char *d = strdup(s);
-  if (!d) pc_oom();
-  return d;
-}
+static char *dup_or_null(const char *s) { return s ? pc_xstrdup(s) : NULL; }
 
 /* A header name curl would send as written: a token, nothing that breaks
  * the "Name: value" line. */

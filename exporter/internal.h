@@ -1,7 +1,7 @@
 /* internal.h - what the files of exporter/ share and nobody else sees:
  * ref-counted request bodies, the sending queue (in memory or persistent on
- * disk), the file_storage lookup, the decoder of backends' small answers and
- * a log rate limiter, and gRPC's wire conventions for the otlp exporter.
+ * disk), the file_storage lookup, the decoder of backends' small answers,
+ * and gRPC's wire conventions for the otlp exporter.
  *
  * Threading: an exporter instance lives on one worker's loop; its queue and
  * bodies are touched from that thread only, except body reference counts,
@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../core/core.h"
+#include "../core/log.h"
 
 /* ---- bodies -----------------------------------------------------------------
  * A finished request body (encoded and compressed), shared by whoever holds a
@@ -212,23 +213,12 @@ int pc__grpc_code_from_http(long status);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-/* Monotonic milliseconds (CLOCK_MONOTONIC). */
-uint64_t pc__now_ms(void);
-
-/* At most one log line per interval; the next one that goes out says how
- * many were skipped. */
-typedef struct {
-  uint64_t next_ms;
-  uint64_t suppressed;
-} pc__ratelimit_t;
-
-/* True when a line may be logged now; *skipped gets the count suppressed
- * since the last line (then reset). */
-bool pc__ratelimit(pc__ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped);
-
-/* " (N similar suppressed)" when n > 0, else "": the tail of a rate-limited
- * line. buf needs 48 bytes. */
-const char *pc__suppressed(uint64_t n, char *buf);
+/* The log rate limiter and clock of core/log.h, by the names this folder's
+ * files (queue.c, file.c) use. */
+typedef pc_ratelimit_t pc__ratelimit_t;
+#define pc__ratelimit pc_ratelimit
+#define pc__suppressed pc_suppressed
+#define pc__now_ms pc_now_ms
 
 /* The exporter id as a file name: "otlphttp/eu-1" -> "exporter_otlphttp_eu-1"
  * (bytes outside [A-Za-z0-9._-] become '_'). */

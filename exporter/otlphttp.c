@@ -48,8 +48,6 @@
 #include "exporter.h"
 #include "internal.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-
 #define PROFILES_PATH "/v1development/profiles"
 #define TRACES_PATH "/v1/traces"
 #define GRPC_PROFILES_PATH "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
@@ -259,12 +257,6 @@ struct otlphttp {
 
 /* ---- create ---------------------------------------------------------------------------- */
 
-static char *xstrdup(const char *s) {
-  char *d = strdup(s);
-  if (!d) pc_oom();
-  return d;
-}
-
 static bool is_http_url(const char *u) {
   return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
 }
@@ -342,7 +334,7 @@ static int resolve_urls(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
         return pc_cfg_error(err, node_at(args->cfg, NULL, sig[i].key), PC_EINVAL,
                             "expected a URL starting with http:// or https://, got \"%s\"",
                             own[i]);
-      *dst[i] = xstrdup(own[i]);
+      *dst[i] = pc_xstrdup(own[i]);
     } else if (c->endpoint && c->endpoint[0]) {
       *dst[i] = join_url(c->endpoint, sig[i].path);
     } else if (args->signals & sig[i].signal) {
@@ -386,7 +378,7 @@ static int resolve_auth(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
   if (!pc_id_has_type(id, "headers_setter") && !pc_is_bearer_id(id))
     return pc_cfg_error(err, n, PC_EINVAL, "\"%s\" is not an authenticator profcol has: "
                         "headers_setter or bearertokenauth (or either with /NAME)", id);
-  x->auth_id = xstrdup(id);
+  x->auth_id = pc_xstrdup(id);
   pc_cfg_error(&x->auth_missing, n, PC_EINVAL, "\"%s\" is not defined in extensions and "
                "listed in service.extensions", id);
   x->auth_missing.file = NULL; /* points into the config tree, gone by then; msg says it */
@@ -403,7 +395,7 @@ static int tls_file(const pc_create_args_t *args, const char *key, const char *p
     return pc_cfg_error(err, node_at(args->cfg, "tls", key), PC_EINVAL, "cannot read %s: %s",
                         path, strerror(errno));
   fclose(f);
-  *out = xstrdup(path);
+  *out = pc_xstrdup(path);
   return 0;
 }
 
@@ -467,7 +459,7 @@ static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_
   /* Without a queue only the batches in flight are held. */
   x->queue_items = c->queue_enabled ? (uint64_t)c->queue_size : x->num_consumers;
   x->queue_bytes = c->queue_max_bytes;
-  if (c->storage && c->storage[0]) x->storage_id = xstrdup(c->storage);
+  if (c->storage && c->storage[0]) x->storage_id = pc_xstrdup(c->storage);
   return resolve_auth(x, c, args, err);
 }
 

@@ -36,9 +36,6 @@
 #include "internal.h"
 #include "processor.h"
 
-#define container_of(ptr, type, member) \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
-
 typedef struct {
   int64_t send_batch_size;
   int64_t send_batch_max_size;
@@ -543,12 +540,6 @@ static void shard_key(batch_t *p, const pc_metadata_t *md, pc_buf_t *out) {
   }
 }
 
-static uint64_t fnv1a(const uint8_t *b, size_t n) {
-  uint64_t h = 1469598103934665603u;
-  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211u;
-  return h;
-}
-
 /* Client text into a log id: printable ASCII only, leaving room for "]". */
 static void id_append(char *id, size_t cap, size_t *o, pc_str_t s) {
   for (size_t c = 0; c < s.n && *o + 2 < cap; c++) {
@@ -616,7 +607,7 @@ static int route(batch_t *p, pc_request_t *req, pc_err_t *err) {
   if (!p->loop) /* a shard needs the loop for its timer */
     return pc_err_set(err, PC_EAGAIN, "%s is not started", p->id);
   shard_key(p, req->metadata, &p->scratch);
-  uint64_t h = fnv1a(p->scratch.p, p->scratch.n);
+  uint64_t h = pc_hash64(p->scratch.p, p->scratch.n);
   batch_t *s = NULL;
   for (uint32_t i = 0; i < p->n_shards && !s; i++) {
     batch_t *c = p->shards[i];

@@ -257,11 +257,6 @@ static void conn_flush(conn_t *c);
 static void server_maybe_closed(pc_grpc_server_t *g);
 static void server_on_handle_close(uv_handle_t *h);
 
-static char *xstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  return memcpy(pc_xmalloc(n), s, n);
-}
-
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
 /* ---- answers ---------------------------------------------------------------- */
@@ -310,14 +305,8 @@ static void retry_details(int code, const char *msg, uint32_t delay_s, pc_buf_t 
   put_field(&any, 2, info.p, info.n);
   if (pc_encode_status(false, code, msg, &st)) pc_oom();
   put_field(&st, 3, any.p, any.n); /* Status.details: fields may be appended */
-  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (size_t i = 0; i < st.n; i += 3) {
-    uint32_t v = (uint32_t)st.p[i] << 16;
-    if (i + 1 < st.n) v |= (uint32_t)st.p[i + 1] << 8;
-    if (i + 2 < st.n) v |= st.p[i + 2];
-    char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63], b64[v >> 6 & 63], b64[v & 63]};
-    if (pc_buf_append(out, q, i + 2 < st.n ? 4 : i + 1 < st.n ? 3 : 2)) pc_oom();
-  }
+  if (pc_buf_reserve(out, pc_base64_encoded_len(st.n, false))) pc_oom();
+  out->n += pc_base64_encode(st.p, st.n, false, (char *)out->p + out->n);
   pc_buf_free(&dur), pc_buf_free(&info), pc_buf_free(&any), pc_buf_free(&st);
 }
 
@@ -1231,10 +1220,10 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   g->cfg = *s;
   g->cfg.tls = (pc_tls_files_t){0}; /* the config tree may go away */
   g->tls = tls;
-  g->cfg.endpoint = xstrdup(s->endpoint);
-  g->cfg.authenticator = s->authenticator ? xstrdup(s->authenticator) : NULL;
+  g->cfg.endpoint = pc_xstrdup(s->endpoint);
+  g->cfg.authenticator = s->authenticator ? pc_xstrdup(s->authenticator) : NULL;
   g->cfg.transport = NULL;
-  g->log_id = xstrdup(log_id);
+  g->log_id = pc_xstrdup(log_id);
   g->next = next;
   g->rxc = rxc;
   g->hc = hc;

@@ -187,8 +187,7 @@ typedef struct rx {
   pc__rx_counters_t grpc_counters;       /* transport="grpc" in the metrics */
   job_t *free_jobs;
   unsigned n_free_jobs;
-  uint64_t warned_ms; /* rate limit for per-request warnings */
-  uint64_t warn_suppressed;
+  pc_ratelimit_t rl_warn; /* per-request warnings */
   pc_cors_t cors;
   pc_buf_t resp_headers; /* response_headers as "Name: value\r\n" lines */
   unsigned encodings;    /* 1 << pc_encoding_t for each one compression_algorithms takes */
@@ -199,23 +198,14 @@ typedef struct rx {
 /* At most one per-request warning per 10 s, saying how many were held back. */
 static void rx_warn(rx_t *rx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rx_warn(rx_t *rx, const char *fmt, ...) {
-  uint64_t now = uv_now(rx->loop);
-  if (rx->warned_ms && now - rx->warned_ms < 10000) {
-    rx->warn_suppressed++;
-    return;
-  }
-  char msg[512];
+  uint64_t skipped;
+  if (!pc_ratelimit(&rx->rl_warn, 10000, &skipped)) return;
+  char msg[512], sup[48];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (rx->warn_suppressed)
-    pc_log(rx->log_id, PC_LOG_WARN, "%s (%llu similar lines suppressed in the last 10 s)", msg,
-           (unsigned long long)rx->warn_suppressed);
-  else
-    pc_log(rx->log_id, PC_LOG_WARN, "%s", msg);
-  rx->warned_ms = now ? now : 1;
-  rx->warn_suppressed = 0;
+  pc_log(rx->log_id, PC_LOG_WARN, "%s%s", msg, pc_suppressed(skipped, sup));
 }
 
 /* Client text (a path, a header) made safe for messages and logs: printable
@@ -615,11 +605,6 @@ void pc__otlp_defaults(pc_otlp_settings_t *s) {
   }
 }
 
-static char *xstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  return memcpy(pc_xmalloc(n), s, n);
-}
-
 static int check_path(const char *id, const char *key, const char *path, pc_err_t *err) {
   if (path[0] == '/' && !strchr(path, '?') && !strchr(path, ' ')) return 0;
   return pc_err_set(err, PC_EINVAL,
@@ -757,15 +742,15 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
     return NULL;
   }
   rx_t *rx = pc_xcalloc(1, sizeof *rx);
-  rx->id = xstrdup(id);
+  rx->id = pc_xstrdup(id);
   size_t n = strlen(id) + sizeof "receiver:";
   rx->log_id = pc_xmalloc(n);
   snprintf(rx->log_id, n, "receiver:%s", id);
   rx->cfg = *s;
-  rx->cfg.endpoint = xstrdup(s->endpoint);
-  rx->cfg.profiles_url_path = xstrdup(s->profiles_url_path);
-  rx->cfg.traces_url_path = xstrdup(s->traces_url_path);
-  rx->cfg.authenticator = s->authenticator ? xstrdup(s->authenticator) : NULL;
+  rx->cfg.endpoint = pc_xstrdup(s->endpoint);
+  rx->cfg.profiles_url_path = pc_xstrdup(s->profiles_url_path);
+  rx->cfg.traces_url_path = pc_xstrdup(s->traces_url_path);
+  rx->cfg.authenticator = s->authenticator ? pc_xstrdup(s->authenticator) : NULL;
   if (cors_read(s, &rx->cors, err) != 0 ||
       response_headers_read(s->response_headers, &rx->resp_headers, err) != 0 ||
       encodings_read(s->compression_algorithms, &rx->encodings, err) != 0) {

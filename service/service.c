@@ -25,19 +25,6 @@
 
 #define LOG "service"
 
-/* ---- error list ------------------------------------------------------------- */
-
-void pc_errlist_add(pc_errlist_t *l, const char *msg) {
-  l->msgs = pc_xrealloc(l->msgs, (l->n + 1) * sizeof *l->msgs);
-  l->msgs[l->n++] = strdup(msg);
-}
-
-void pc_errlist_free(pc_errlist_t *l) {
-  for (size_t i = 0; i < l->n; i++) free(l->msgs[i]);
-  free(l->msgs);
-  *l = (pc_errlist_t){0};
-}
-
 __attribute__((format(printf, 3, 4))) static void add_error(pc_errlist_t *l,
                                                             const pc_cfg_node_t *node,
                                                             const char *fmt, ...) {
