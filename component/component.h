@@ -18,6 +18,9 @@
  * the call: a consumer copies what it keeps. Mutating consumers (processors
  * that edit attributes) may change req in place.
  *
+ * The host (host.h) is how a component finds the extensions its config
+ * names: the service hands it to the resolve hook.
+ *
  * Two optional hooks connect a component to the service's own state:
  * status (the service says when it is ready or draining: health_check
  * answers by it) and metrics (the component appends its counters for the
@@ -32,6 +35,7 @@
 #include "../config/config.h"
 #include "../core/metrics.h"
 #include "../pdata/pdata.h"
+#include "host.h"
 
 typedef enum {
   PC_RECEIVER,
@@ -112,6 +116,12 @@ typedef struct pc_component {
   void *(*create)(const pc_create_args_t *args, pc_err_t *err);
   /* Processors and exporters: the consumer that feeds this instance. */
   pc_consumer_t *(*consumer)(void *self);
+  /* Optional. Find the extensions the config names (host.h), after every
+   * component was created and before any starts, in validate as in a run;
+   * err says which key names what is missing or of the wrong role, with
+   * its file:line:col. A component that was not resolved (tests, a failed
+   * resolve) refuses to start when it names an extension. */
+  int (*resolve)(void *self, const pc_host_t *host, pc_err_t *err);
   int (*start)(void *self, uv_loop_t *loop, pc_err_t *err);
   /* Stop taking new work and drain until deadline_ms (uv_now() based); call
    * done(arg) once all is flushed or given up. */
@@ -128,6 +138,9 @@ typedef struct pc_component {
    * destroy (possibly before start: report zeros). Use the Collector's
    * metric names (otelcol_*) where one means the same, profcol_* else. */
   void (*metrics)(void *self, pc_metrics_t *m);
+  /* Extensions, optional: the interface this instance offers in role
+   * (host.h), or NULL. Valid from create to destroy. */
+  const void *(*role)(void *self, pc_role_t role);
 } pc_component_t;
 
 #endif

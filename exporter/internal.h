@@ -1,6 +1,6 @@
 /* internal.h - what the files of exporter/ share and nobody else sees:
  * ref-counted request bodies, the sending queue (in memory or persistent on
- * disk), the file_storage lookup, the decoder of backends' small answers,
+ * disk), the decoder of backends' small answers,
  * and gRPC's wire conventions for the otlp exporter.
  *
  * Threading: an exporter instance lives on one worker's loop; its queue and
@@ -125,43 +125,6 @@ void pc__queue_stats(const pc__queue_t *q, pc__queue_stats_t *st);
  * item must have been done or released. Returns how many waiting items were
  * dropped from memory. */
 uint64_t pc__queue_close(pc__queue_t *q);
-
-/* ---- file_storage ------------------------------------------------------------- */
-
-typedef struct pc_file_storage pc_file_storage_t;
-
-/* The file_storage extension instance with that id ("file_storage" or
- * "file_storage/NAME"), the most recently created when a service is built
- * twice (validate, then run), or NULL when none was created. Extensions are
- * created and started before exporters, so an exporter looks its storage up
- * in start. */
-const pc_file_storage_t *pc__file_storage_find(const char *id);
-const char *pc__file_storage_directory(const pc_file_storage_t *st);
-bool pc__file_storage_fsync(const pc_file_storage_t *st);
-
-/* ---- headers_setter ------------------------------------------------------------------ */
-
-typedef struct pc__headers_setter pc__headers_setter_t;
-
-/* "Name: value" lines, each malloc'd, as curl takes them. */
-typedef struct {
-  char **v;
-  size_t n, cap;
-} pc__hdrs_t;
-
-void pc__hdrs_add(pc__hdrs_t *h, const char *name, size_t name_n, const char *value,
-                  size_t value_n);
-void pc__hdrs_free(pc__hdrs_t *h);
-
-/* The headers_setter instance with that id, the most recently created (as
- * pc__file_storage_find), or NULL. Exporters look it up in start and keep
- * the pointer: extensions are destroyed after exporters. */
-const pc__headers_setter_t *pc__headers_setter_find(const char *id);
-/* Apply its rules to h, with from_context values read from md (may be NULL).
- * PC_EINVAL, with a message, when md holds several values of a
- * from_context key (which one to send is unknowable, as in the Collector). */
-int pc__headers_setter_apply(const pc__headers_setter_t *hs, const pc_metadata_t *md,
-                             pc__hdrs_t *h, pc_err_t *err);
 
 /* ---- backend answers -------------------------------------------------------------- */
 

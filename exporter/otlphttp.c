@@ -44,7 +44,6 @@
 
 #include "../component/component.h"
 #include "../core/log.h"
-#include "../extension/extension.h"
 #include "exporter.h"
 #include "internal.h"
 
@@ -215,8 +214,7 @@ struct otlphttp {
   /* settings */
   bool grpc; /* the otlp exporter */
   char *profiles_url, *traces_url;
-  char **headers; /* "Name: value" */
-  size_t n_headers;
+  pc_headers_t headers; /* "Name: value" (with a static authenticator's applied at start) */
   pc_encoding_t enc;
   bool json;
   uint64_t timeout_ms, max_body;
@@ -225,14 +223,15 @@ struct otlphttp {
   double multiplier, jitter;
   uint32_t num_consumers;
   uint64_t queue_items, queue_bytes;
-  char *storage_id;
+  pc_ref_t storage_ref;        /* sending_queue.storage, or unset */
+  const pc_storage_t *storage; /* ... found by resolve */
   /* tls: NULL or copies of the files; ssl_version a CURL_SSLVERSION_* */
   char *ca_file, *cert_file, *key_file;
   bool skip_verify;
   long ssl_version;
-  char *auth_id;            /* auth.authenticator, or NULL */
-  pc_err_t auth_missing;    /* what start says when it names no extension (file:line:col) */
-  const pc__headers_setter_t *hs; /* found in start */
+  pc_ref_t auth_ref;             /* auth.authenticator, or unset */
+  const pc_client_auth_t *auth;  /* ... found by resolve */
+  bool auth_per_batch;           /* it reads each batch's client metadata */
   /* runtime */
   state_t state;
   uv_loop_t *loop;
@@ -291,7 +290,6 @@ static int parse_fraction(const pc_cfg_node_t *cfg, const char *key, const char 
 
 static int parse_headers(otlphttp_t *x, const pc_cfg_node_t *h, pc_err_t *err) {
   if (!h || h->type != PC_CFG_MAP) return 0;
-  x->headers = pc_xcalloc(h->n_entries ? h->n_entries : 1, sizeof *x->headers);
   for (size_t i = 0; i < h->n_entries; i++) {
     const char *k = h->entries[i].key;
     const pc_cfg_node_t *v = h->entries[i].value;
@@ -308,9 +306,7 @@ static int parse_headers(otlphttp_t *x, const pc_cfg_node_t *h, pc_err_t *err) {
     if (x->grpc && (!strcasecmp(k, "te") || !strncasecmp(k, "grpc-", 5)))
       return pc_cfg_error(err, v ? v : h, PC_EINVAL,
                           "header \"%s\" is reserved by gRPC and set by the exporter", k);
-    size_t n = strlen(k) + strlen(val) + 3;
-    x->headers[x->n_headers] = pc_xmalloc(n);
-    snprintf(x->headers[x->n_headers++], n, "%s: %s", k, val);
+    pc_headers_add(&x->headers, k, strlen(k), val, strlen(val));
   }
   return 0;
 }
@@ -375,13 +371,10 @@ static int resolve_auth(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
   const pc_cfg_node_t *n = node_at(args->cfg, "auth", "authenticator");
   if (!c->authenticator) return 0;
   const char *id = c->authenticator;
-  if (!pc_id_has_type(id, "headers_setter") && !pc_is_bearer_id(id))
+  if (!pc_id_has_type(id, "headers_setter") && !pc_id_has_type(id, "bearertokenauth"))
     return pc_cfg_error(err, n, PC_EINVAL, "\"%s\" is not an authenticator profcol has: "
                         "headers_setter or bearertokenauth (or either with /NAME)", id);
-  x->auth_id = pc_xstrdup(id);
-  pc_cfg_error(&x->auth_missing, n, PC_EINVAL, "\"%s\" is not defined in extensions and "
-               "listed in service.extensions", id);
-  x->auth_missing.file = NULL; /* points into the config tree, gone by then; msg says it */
+  pc_ref_init(&x->auth_ref, id, n);
   return 0;
 }
 
@@ -459,7 +452,8 @@ static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_
   /* Without a queue only the batches in flight are held. */
   x->queue_items = c->queue_enabled ? (uint64_t)c->queue_size : x->num_consumers;
   x->queue_bytes = c->queue_max_bytes;
-  if (c->storage && c->storage[0]) x->storage_id = pc_xstrdup(c->storage);
+  if (c->storage && c->storage[0])
+    pc_ref_init(&x->storage_ref, c->storage, node_at(args->cfg, "sending_queue", "storage"));
   return resolve_auth(x, c, args, err);
 }
 
@@ -687,23 +681,22 @@ static struct curl_slist *header_list(otlphttp_t *x, char *const *lines, size_t 
 
 static struct curl_slist *headers_for(otlphttp_t *x, bool json, pc_encoding_t enc) {
   struct curl_slist **h = &x->hdrs[json][enc];
-  if (!*h) *h = header_list(x, x->headers, x->n_headers, json, enc);
+  if (!*h) *h = header_list(x, x->headers.v, x->headers.n, json, enc);
   return *h;
 }
 
-/* The configured headers after the headers_setter's rules for the batch's
+/* The configured headers after the authenticator's rules for the batch's
  * metadata (md: pc_md_encode form, or NULL). */
-static int auth_headers(otlphttp_t *x, const pc__body_t *md, pc__hdrs_t *out, pc_err_t *err) {
-  *out = (pc__hdrs_t){0};
-  for (size_t i = 0; i < x->n_headers; i++) { /* "Name: value" as parse_headers made them */
-    const char *colon = strchr(x->headers[i], ':');
-    pc__hdrs_add(out, x->headers[i], (size_t)(colon - x->headers[i]), colon + 2,
-                 strlen(colon + 2));
+static int auth_headers(otlphttp_t *x, const pc__body_t *md, pc_headers_t *out, pc_err_t *err) {
+  *out = (pc_headers_t){0};
+  for (size_t i = 0; i < x->headers.n; i++) { /* "Name: value" as parse_headers made them */
+    const char *line = x->headers.v[i], *colon = strchr(line, ':');
+    pc_headers_add(out, line, (size_t)(colon - line), colon + 2, strlen(colon + 2));
   }
   pc_metadata_t m = {0};
   if (md && pc_md_decode(md->p, md->n, &m))
     return pc_err_set(err, PC_EINVAL, "the batch's client metadata is damaged");
-  int rc = pc__headers_setter_apply(x->hs, &m, out, err);
+  int rc = x->auth->apply(x->auth, &m, out, err);
   free((void *)m.v);
   return rc;
 }
@@ -713,12 +706,12 @@ static int auth_headers(otlphttp_t *x, const pc__body_t *md, pc__hdrs_t *out, pc
 static bool try_headers(slot_t *s, char *why, size_t cap) {
   otlphttp_t *x = s->x;
   const pc__item_meta_t *m = &s->item->meta;
-  if (!x->hs) {
+  if (!x->auth_per_batch) {
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER,
                      headers_for(x, m->json, (pc_encoding_t)m->encoding));
     return true;
   }
-  pc__hdrs_t h;
+  pc_headers_t h;
   pc_err_t err = {0};
   int rc = auth_headers(x, m->md, &h, &err);
   if (!rc) {
@@ -726,7 +719,7 @@ static bool try_headers(slot_t *s, char *why, size_t cap) {
     s->auth_hdrs = header_list(x, h.v, h.n, m->json, (pc_encoding_t)m->encoding);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->auth_hdrs);
   }
-  pc__hdrs_free(&h);
+  pc_headers_free(&h);
   if (rc) snprintf(why, cap, "%s", err.msg);
   return rc == 0;
 }
@@ -1179,14 +1172,14 @@ static int push_parts(otlphttp_t *x, parts_t *p, pc_err_t *err) {
 static int keep_metadata(otlphttp_t *x, const pc_metadata_t *md, pc__body_t **out,
                          pc_err_t *err) {
   *out = NULL;
-  if (!x->hs) return 0;
+  if (!x->auth_per_batch) return 0;
   pc_buf_t b = {0};
   if (pc_md_encode(md, &b)) pc_oom();
   if (b.n) *out = pc__body_from_buf_take(&b);
   pc_buf_free(&b);
-  pc__hdrs_t h;
+  pc_headers_t h;
   int rc = auth_headers(x, *out, &h, err);
-  pc__hdrs_free(&h);
+  pc_headers_free(&h);
   return rc;
 }
 
@@ -1276,16 +1269,16 @@ static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, siz
 static int open_queue(otlphttp_t *x, pc_err_t *err) {
   char dir[4096] = "";
   bool fsync_each = false;
-  if (x->storage_id) {
-    const pc_file_storage_t *st = pc__file_storage_find(x->storage_id);
-    if (!st)
-      return pc_err_set(err, PC_EINVAL, "sending_queue.storage names \"%s\", which is not a "
-                        "file_storage extension defined in extensions and listed in "
-                        "service.extensions", x->storage_id);
+  if (pc_ref_set(&x->storage_ref)) {
+    const pc_storage_t *st = x->storage;
+    if (!st) { /* never resolved: as if nothing is there */
+      pc_host_find(NULL, &x->storage_ref, PC_ROLE_STORAGE, err);
+      return err->code;
+    }
     char name[160];
     pc__id_to_filename(x->comp_id, name, sizeof name);
-    snprintf(dir, sizeof dir, "%s/%s", pc__file_storage_directory(st), name);
-    fsync_each = pc__file_storage_fsync(st);
+    snprintf(dir, sizeof dir, "%s/%s", st->directory, name);
+    fsync_each = st->fsync;
     x->persistent = true;
   }
   pc__queue_opts_t o = {.log_id = x->id, .max_items = x->queue_items,
@@ -1371,36 +1364,34 @@ static void cleanup_curl(otlphttp_t *x) {
   x->multi = NULL;
 }
 
-/* A bearertokenauth's header joins the configured ones, in place of one of
- * the same name: the authenticator has the last word, as in the Collector. */
-static void set_bearer_header(otlphttp_t *x, const pc_bearer_t *b) {
-  const char *name = pc_bearer_header(b), *value = pc_bearer_value(b);
-  size_t n = strlen(name) + 2 + strlen(value) + 1, i = 0;
-  while (i < x->n_headers && !(strncasecmp(x->headers[i], name, strlen(name)) == 0 &&
-                               x->headers[i][strlen(name)] == ':'))
-    i++;
-  if (i == x->n_headers) x->headers = pc_xrealloc(x->headers, ++x->n_headers * sizeof *x->headers);
-  else free(x->headers[i]);
-  x->headers[i] = pc_xmalloc(n);
-  snprintf(x->headers[i], n, "%s: %s", name, value);
+/* The extensions auth.authenticator and sending_queue.storage name. */
+static int otlphttp_resolve(void *self, const pc_host_t *host, pc_err_t *err) {
+  otlphttp_t *x = self;
+  if (pc_ref_set(&x->auth_ref) &&
+      !(x->auth = pc_host_find(host, &x->auth_ref, PC_ROLE_CLIENT_AUTH, err)))
+    return err->code;
+  if (pc_ref_set(&x->storage_ref) &&
+      !(x->storage = pc_host_find(host, &x->storage_ref, PC_ROLE_STORAGE, err)))
+    return err->code;
+  return 0;
 }
 
-/* The extension auth.authenticator names, now that extensions have started. */
-static int find_authenticator(otlphttp_t *x, pc_err_t *err) {
-  if (!x->auth_id) return 0;
-  const pc_bearer_t *b = pc_is_bearer_id(x->auth_id) ? pc_bearer_find(x->auth_id) : NULL;
-  if (b) set_bearer_header(x, b);
-  else if (pc_is_bearer_id(x->auth_id) || !(x->hs = pc__headers_setter_find(x->auth_id))) {
-    *err = x->auth_missing;
+/* The authenticator, now that extensions have started: one that does not
+ * read client metadata (bearertokenauth) edits the headers once, here. */
+static int start_authenticator(otlphttp_t *x, pc_err_t *err) {
+  if (!pc_ref_set(&x->auth_ref)) return 0;
+  if (!x->auth) { /* never resolved: as if nothing is there */
+    pc_host_find(NULL, &x->auth_ref, PC_ROLE_CLIENT_AUTH, err);
     return err->code;
   }
-  return 0;
+  x->auth_per_batch = x->auth->uses_metadata;
+  return x->auth_per_batch ? 0 : x->auth->apply(x->auth, NULL, &x->headers, err);
 }
 
 static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   otlphttp_t *x = self;
   if (x->state != ST_CREATED) return pc_err_set(err, PC_EINVAL, "started twice");
-  if (find_authenticator(x, err)) return err->code;
+  if (start_authenticator(x, err)) return err->code;
   x->loop = loop;
   int rc = open_queue(x, err);
   if (!rc && (rc = setup_curl(x, err))) {
@@ -1511,15 +1502,12 @@ static void otlphttp_destroy(void *self) {
     for (int e = 0; e <= PC_ENC_ZSTD; e++) curl_slist_free_all(x->hdrs[j][e]);
   for (uint32_t i = 0; x->slots && i < x->num_consumers; i++) pc_buf_free(&x->slots[i].answer);
   free(x->slots);
-  for (size_t i = 0; i < x->n_headers; i++) free(x->headers[i]);
-  free(x->headers);
+  pc_headers_free(&x->headers);
   free(x->profiles_url);
   free(x->traces_url);
-  free(x->storage_id);
   free(x->ca_file);
   free(x->cert_file);
   free(x->key_file);
-  free(x->auth_id);
   pc_buf_free(&x->scratch);
   if (x->curl_global) curl_global_cleanup();
   free(x);
@@ -1592,6 +1580,7 @@ const pc_component_t pc_exporter_otlp = {
     .options = otlp_opts,
     .create = otlp_create,
     .consumer = otlphttp_consumer,
+    .resolve = otlphttp_resolve,
     .start = otlphttp_start,
     .shutdown = otlphttp_shutdown,
     .destroy = otlphttp_destroy,
@@ -1606,6 +1595,7 @@ const pc_component_t pc_exporter_otlphttp = {
     .options = otlphttp_opts,
     .create = otlphttp_create,
     .consumer = otlphttp_consumer,
+    .resolve = otlphttp_resolve,
     .start = otlphttp_start,
     .shutdown = otlphttp_shutdown,
     .destroy = otlphttp_destroy,

@@ -43,7 +43,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../extension/extension.h"
 #include "grpc.h"
 
 /* gRPC status codes (google.rpc.Code). */
@@ -148,14 +147,10 @@ int pc__grpc_settings(const pc_cfg_node_t *node, pc_grpc_settings_t *s, pc_err_t
   if (strcmp(s->transport, "tcp") != 0)
     return pc_cfg_error(err, pc_cfg_get(node, "transport"), PC_EINVAL,
                         "transport \"%s\" is not supported: only \"tcp\"", s->transport);
-  if (s->authenticator && !pc_is_bearer_id(s->authenticator))
+  if (s->authenticator && !pc_id_has_type(s->authenticator, "bearertokenauth"))
     return pc_cfg_error(err, auth, PC_EINVAL, "\"%s\" is not a bearertokenauth extension, the "
                         "authenticator profcol's receivers take", s->authenticator);
-  if (s->authenticator) { /* whether it exists shows at listen; its place is known now */
-    pc_cfg_error(&s->auth_missing, auth, PC_EINVAL, "\"%s\" is not defined in extensions and "
-                 "listed in service.extensions", s->authenticator);
-    s->auth_missing.file = NULL; /* points into the config tree, gone by then */
-  }
+  pc_ref_init(&s->auth_ref, s->authenticator, auth); /* found by resolve; the place is known now */
   return 0;
 }
 
@@ -223,7 +218,7 @@ struct pc_grpc_server {
   uv_timer_t deadline;
   uv_loop_t *loop;
   pc_grpc_settings_t cfg; /* endpoint and authenticator owned */
-  const pc_bearer_t *auth; /* found at listen; NULL: anyone may call */
+  const pc_server_auth_t *auth; /* found by resolve; NULL: anyone may call */
   char auth_header[40];    /* its header, lowercase as HTTP/2 sends names */
   pc_tls_ctx_t *tls;      /* owned; NULL: cleartext (h2c) */
   char *log_id;
@@ -832,7 +827,7 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
   }
   pc_grpc_server_t *g = st->c->g;
   if (g->auth && pc_str_eq(k, (pc_str_t){(const uint8_t *)g->auth_header, strlen(g->auth_header)}))
-    st->authenticated |= pc_bearer_check(g->auth, (pc_str_t){v, vn});
+    st->authenticated |= g->auth->check(g->auth, (pc_str_t){v, vn});
   if (g->cfg.include_metadata && is_metadata(k)) keep_metadata(st, k, (pc_str_t){v, vn});
   return 0;
 }
@@ -1242,23 +1237,23 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   return g;
 }
 
+int pc__grpc_resolve(pc_grpc_server_t *g, const pc_host_t *host, pc_err_t *err) {
+  if (!pc_ref_set(&g->cfg.auth_ref)) return 0;
+  if (!(g->auth = pc_host_find(host, &g->cfg.auth_ref, PC_ROLE_SERVER_AUTH, err)))
+    return err->code;
+  const char *h = g->auth->header;
+  size_t i = 0;
+  for (; h[i] && i + 1 < sizeof g->auth_header; i++)
+    g->auth_header[i] = (char)tolower((unsigned char)h[i]);
+  g->auth_header[i] = 0;
+  return 0;
+}
+
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
   g->loop = loop;
-  if (g->cfg.authenticator && !(g->auth = pc_bearer_find(g->cfg.authenticator))) {
-    if (g->cfg.auth_missing.msg[0]) {
-      *err = g->cfg.auth_missing;
-      return err->code;
-    }
-    return pc_err_set(err, PC_EINVAL, "protocols.grpc.auth.authenticator \"%s\" is not "
-                      "defined in extensions and listed in service.extensions",
-                      g->cfg.authenticator);
-  }
-  if (g->auth) {
-    const char *h = pc_bearer_header(g->auth);
-    size_t i = 0;
-    for (; h[i] && i + 1 < sizeof g->auth_header; i++)
-      g->auth_header[i] = (char)tolower((unsigned char)h[i]);
-    g->auth_header[i] = 0;
+  if (pc_ref_set(&g->cfg.auth_ref) && !g->auth) { /* never resolved: as if nothing is there */
+    pc_host_find(NULL, &g->cfg.auth_ref, PC_ROLE_SERVER_AUTH, err);
+    return err->code;
   }
   struct sockaddr_storage ss;
   int rc = pc_http_endpoint_addr(loop, "protocols.grpc", g->cfg.endpoint, &ss, err);

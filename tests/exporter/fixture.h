@@ -8,6 +8,7 @@
 
 #include "../../component/component.h"
 #include "../../exporter/exporter.h"
+#include "../../extension/extension.h"
 
 typedef struct {
   uv_loop_t loop;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../extension/extension.h"
 #include "../pdata/testdata.h"
 #include "../auth.h"
 #include "fixture.h"
@@ -712,9 +713,11 @@ static void kill9_child(const char *dir, const char *url, const pc_buf_t *reques
   snprintf(yaml, sizeof yaml, "directory: %s\n", dir);
   void *st = child_create(&pc_extension_file_storage, "file_storage", yaml);
   if (pc_extension_file_storage.start(st, &loop, &err)) _exit(7);
+  pc_test_host_add("file_storage", &pc_extension_file_storage, st);
   snprintf(yaml, sizeof yaml, "endpoint: %s\n" RETRY_FAST "sending_queue:\n"
            "  storage: file_storage\n  num_consumers: 2\n  queue_size: 50\n", url);
   void *x = child_create(&pc_exporter_otlphttp, "otlphttp/disk", yaml);
+  if (pc_test_resolve(&pc_exporter_otlphttp, x, &err)) _exit(10);
   if (pc_exporter_otlphttp.start(x, &loop, &err)) _exit(8);
   pc_consumer_t *c = pc_exporter_otlphttp.consumer(x);
   for (uint64_t id = 1000;; id++) {
