@@ -58,30 +58,31 @@ static inline bool pc_id_has_type(const char *id, const char *type) {
 
 typedef struct pc_consumer pc_consumer_t;
 
-/* A profiles request handed on as its protobuf encoding. */
-typedef struct {
-  const uint8_t *proto; /* ExportProfilesServiceRequest, canonical (pc_proto_encode) */
-  size_t n;
-  uint64_t profiles, samples; /* what it holds */
-  const pc_metadata_t *metadata; /* client metadata, or NULL */
-} pc_encoded_request_t;
-
 struct pc_consumer {
   /* Take one decoded profiles request. */
   int (*consume_profiles)(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
-  /* Optional: take one profiles request already encoded, same contract as
-   * consume_profiles (the bytes are valid during the call). A producer that
-   * holds its output encoded (the batch processor) calls this instead when
-   * it is set, which saves decoding the batch into a tree only for the
-   * consumer to encode it again. Set it only where the bytes are all the
-   * consumer needs (exporters that send or write protobuf). */
-  int (*consume_encoded)(pc_consumer_t *self, const pc_encoded_request_t *req, pc_err_t *err);
+  /* Optional: take one profiles request as a finished body (core.h:
+   * protobuf, with a compressed variant for each of `encodings`), same
+   * contract as consume_profiles. The body is immutable and shared: a
+   * consumer that keeps it (or a variant) takes a reference. A producer
+   * that holds its output encoded (the batch processor) calls this instead
+   * when it is set: one encode and one compression per encoding serve
+   * every consumer. Set it only where the bytes are all the consumer needs
+   * (exporters that send or write protobuf). */
+  int (*consume_encoded)(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
   /* Take one ExportTraceServiceRequest, still encoded (protobuf, or JSON when
    * json is true); NULL when the consumer does not take traces. */
   int (*consume_traces)(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
                         pc_err_t *err);
   /* Seconds a refused client should wait (Retry-After) after PC_EAGAIN. */
   uint32_t retry_after_s;
+  /* For producers of bodies: the encodings this consumer sends (1 <<
+   * pc_encoding_t each; the body must carry those variants), and the
+   * largest body it takes, protobuf bytes before compression (0: no
+   * limit). A fan-out states the union and the smallest limit of its
+   * consumers, so the batch is split before it is encoded. */
+  unsigned encodings;
+  uint64_t max_body;
 };
 
 /* What a component's create gets. */

@@ -18,22 +18,15 @@
 #include "../core/log.h"
 
 /* ---- bodies -----------------------------------------------------------------
- * A finished request body (encoded and compressed), shared by whoever holds a
- * reference: the queue, an in-flight HTTP transfer. The last unref frees it.
- * Retrying or fanning out never copies the bytes. */
-typedef struct {
-  atomic_uint refs;
-  size_t n;
-  uint8_t *p; /* malloc'd; owned by the body */
-} pc__body_t;
-
-/* A body that takes over buf's bytes (buf is left empty), with one
- * reference held by the caller. */
-pc__body_t *pc__body_from_buf_take(pc_buf_t *buf);
-/* A body holding a copy of p[0..n), one reference; NULL when malloc fails. */
-pc__body_t *pc__body_copy(const uint8_t *p, size_t n);
-pc__body_t *pc__body_ref(pc__body_t *b);
-void pc__body_unref(pc__body_t *b);
+ * What the queue holds: shared, reference-counted bytes (core.h's pc_bytes_t,
+ * by the names queue.c uses): a compressed variant of a finished body, a
+ * framed view of one for gRPC, or a record read back from disk. The last
+ * unref frees them. Retrying or fanning out never copies the bytes. */
+typedef pc_bytes_t pc__body_t;
+#define pc__body_from_buf_take pc_bytes_from_buf_take
+#define pc__body_copy pc_bytes_copy
+#define pc__body_ref pc_bytes_ref
+#define pc__body_unref pc_bytes_unref
 
 /* ---- the sending queue --------------------------------------------------------
  * A FIFO of finished bodies with what is needed to send each (signal,

@@ -458,8 +458,7 @@ static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_
 }
 
 static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
-static int otlphttp_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                                    pc_err_t *err);
+static int otlphttp_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
 static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
                                    pc_err_t *err);
 static void otlphttp_destroy(void *self);
@@ -478,6 +477,8 @@ static void *create(const pc_create_args_t *args, bool grpc, pc_err_t *err) {
   x->consumer.consume_profiles = otlphttp_consume_profiles;
   x->consumer.consume_traces = otlphttp_consume_traces;
   if (!x->json) x->consumer.consume_encoded = otlphttp_consume_encoded;
+  x->consumer.encodings = 1u << x->enc; /* what a producer of bodies should make */
+  x->consumer.max_body = x->max_body;
   uint64_t ra = x->initial_ms / 1000;
   x->consumer.retry_after_s = ra < 1 ? 1 : ra > 30 ? 30 : (uint32_t)ra;
   x->rng = (uint64_t)(uintptr_t)x ^ pc__now_ms() ^ 0x9e3779b97f4a7c15ull;
@@ -1056,182 +1057,112 @@ static void check_done_transfers(otlphttp_t *x) {
 
 /* ---- consume --------------------------------------------------------------------------- */
 
-typedef struct {
-  pc__body_t **bodies;
-  pc__item_meta_t *metas;
-  size_t n, cap;
-  pc__body_t *md; /* the request's client metadata for every part (auth only), or NULL */
-} parts_t;
-
-static void parts_free(parts_t *p) {
-  if (p->md) pc__body_unref(p->md);
-  for (size_t i = 0; i < p->n; i++) pc__body_unref(p->bodies[i]);
-  free(p->bodies);
-  free(p->metas);
-}
-
-/* The body to queue: compressed, and for gRPC behind the message prefix. */
-static int compress_body(otlphttp_t *x, const uint8_t *p, size_t n, pc_buf_t *z) {
-  uint8_t prefix[5] = {0};
-  if (x->grpc && pc_buf_append(z, prefix, sizeof prefix)) pc_oom();
-  int rc = pc_compress(x->enc, 0, p, n, z);
-  if (rc || !x->grpc) return rc;
-  if (z->n - 5 > UINT32_MAX) return PC_ELIMIT;
-  pc__grpc_prefix(z->p, x->enc != PC_ENC_IDENTITY, (uint32_t)(z->n - 5));
-  return 0;
-}
-
-/* Compress one encoded request (body, n bytes) into a new part. */
-static int add_part(otlphttp_t *x, const uint8_t *body, size_t n, uint64_t profiles,
-                    parts_t *p, pc_err_t *err) {
-  if (profiles == 0) return 0; /* a split can leave a resource without profiles */
-  pc_buf_t z = {0};
-  int rc = compress_body(x, body, n, &z);
-  if (rc) {
-    pc_buf_free(&z);
-    return pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", n,
-                      pc_encoding_name(x->enc), pc_strerror(rc));
-  }
-  if (p->n == p->cap) {
-    p->cap = p->cap ? 2 * p->cap : 4;
-    p->bodies = pc_xrealloc(p->bodies, p->cap * sizeof *p->bodies);
-    p->metas = pc_xrealloc(p->metas, p->cap * sizeof *p->metas);
-  }
-  p->bodies[p->n] = pc__body_from_buf_take(&z);
-  p->metas[p->n++] = (pc__item_meta_t){.signal = PC_SIGNAL_PROFILES, .json = x->json,
-                                       .encoding = (uint8_t)x->enc, .md = p->md,
-                                       .profiles = profiles > UINT32_MAX ? UINT32_MAX
-                                                                         : (uint32_t)profiles};
-  return 0;
-}
-
-static int encode_split(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err);
-
-/* Two halves of req by resource, else scope, else profile; each half keeps the
- * whole dictionary (unused entries are allowed on the wire). */
-static int split_halves(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err) {
-  pc_request_t a = *req, b = *req;
-  pc_resource_profiles_t ra, rb;
-  pc_scope_profiles_t sa, sb;
-  if (req->n_resources >= 2) {
-    a.n_resources = req->n_resources / 2;
-    b.resources += a.n_resources;
-    b.n_resources -= a.n_resources;
-  } else if (req->n_resources == 1 && req->resources[0].n_scopes >= 2) {
-    ra = rb = req->resources[0];
-    ra.n_scopes /= 2;
-    rb.scopes += ra.n_scopes;
-    rb.n_scopes -= ra.n_scopes;
-    a.resources = &ra;
-    b.resources = &rb;
-  } else if (req->n_resources == 1 && req->resources[0].n_scopes == 1 &&
-             req->resources[0].scopes[0].n_profiles >= 2) {
-    ra = rb = req->resources[0];
-    sa = sb = ra.scopes[0];
-    sa.n_profiles /= 2;
-    sb.profiles += sa.n_profiles;
-    sb.n_profiles -= sa.n_profiles;
-    ra.scopes = &sa;
-    rb.scopes = &sb;
-    a.resources = &ra;
-    b.resources = &rb;
-  } else {
-    return pc_err_set(err, PC_ELIMIT, "one profile with its dictionary encodes to %zu bytes, "
-                      "above max_request_body_size (%" PRIu64 " bytes); it cannot be split",
-                      x->scratch.n, x->max_body);
-  }
-  int rc = encode_split(x, &a, p, err);
-  return rc ? rc : encode_split(x, &b, p, err);
-}
-
-static int encode_split(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err) {
-  x->scratch.n = 0;
-  int rc = x->json ? pc_json_encode(req, &x->scratch) : pc_proto_encode(req, &x->scratch);
-  if (rc) return pc_err_set(err, rc, "cannot encode the batch: %s", pc_strerror(rc));
-  if (x->scratch.n <= x->max_body)
-    return add_part(x, x->scratch.p, x->scratch.n, pc_request_profile_count(req), p, err);
-  return split_halves(x, req, p, err);
-}
-
 static int refuse_not_running(otlphttp_t *x, pc_err_t *err) {
   return pc_err_set(err, PC_EAGAIN, "exporter %s is %s", x->comp_id,
                     x->state == ST_CREATED ? "not started" : "shutting down");
 }
 
-static int push_parts(otlphttp_t *x, parts_t *p, pc_err_t *err) {
-  int rc = pc__queue_push(x->q, p->bodies, p->metas, p->n, err);
-  if (rc == PC_EAGAIN) x->st.refused_batches += p->n;
-  if (!rc) pump(x);
+/* What both consume paths check before anything is encoded or compressed:
+ * room in the queue. */
+static int check_room(otlphttp_t *x, pc_err_t *err) {
+  int rc = pc__queue_check_room(x->q, err);
+  if (rc) x->st.refused_batches++;
   return rc;
 }
 
-/* With auth, the batch's metadata goes into the queue with it (and into
- * the persistent queue's records), so every try, after a restart too, sets
- * the headers it asks for. Its headers are made once here, so a batch they
- * cannot be made for is refused now, not dropped later. */
-static int keep_metadata(otlphttp_t *x, const pc_metadata_t *md, pc__body_t **out,
-                         pc_err_t *err) {
-  *out = NULL;
+/* The bytes this exporter sends of body: its variant for the configured
+ * encoding (made now when the producer did not), for gRPC behind the
+ * message prefix. A new reference, or NULL with err set. */
+static pc__body_t *wire_bytes(otlphttp_t *x, pc_body_t *body, pc_err_t *err) {
+  int rc = pc_body_compress(body, 1u << x->enc);
+  if (rc)
+    return pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", body->plain_n,
+                      pc_encoding_name(x->enc), pc_strerror(rc)), NULL;
+  pc_bytes_t *v = body->v[x->enc];
+  if (!x->grpc) return pc_bytes_ref(v);
+  if (v->framed) return pc_bytes_view(v, v->p - PC_BODY_HEADROOM, v->n + PC_BODY_HEADROOM);
+  if (v->n > UINT32_MAX) /* identity: a framed copy (compression: none is rare) */
+    return pc_err_set(err, PC_ELIMIT, "a %zu-byte message is above gRPC's 4 GiB", v->n), NULL;
+  pc_buf_t f = {0};
+  if (pc_buf_reserve(&f, v->n + 5)) pc_oom();
+  pc__grpc_prefix(f.p, false, (uint32_t)v->n);
+  memcpy(f.p + 5, v->p, v->n);
+  f.n = v->n + 5;
+  return pc_bytes_from_buf_take(&f);
+}
+
+/* With a per-batch authenticator, the batch's metadata goes into the queue
+ * with it (and into the persistent queue's records), so every try, after a
+ * restart too, sets the headers it asks for. Its headers are made once
+ * here, so a batch they cannot be made for is refused now, not dropped
+ * later. */
+static int check_metadata(otlphttp_t *x, pc__body_t *md, pc_err_t *err) {
   if (!x->auth_per_batch) return 0;
-  pc_buf_t b = {0};
-  if (pc_md_encode(md, &b)) pc_oom();
-  if (b.n) *out = pc__body_from_buf_take(&b);
-  pc_buf_free(&b);
   pc_headers_t h;
-  int rc = auth_headers(x, *out, &h, err);
+  int rc = auth_headers(x, md, &h, err);
   pc_headers_free(&h);
   return rc;
 }
 
-/* What both consume calls do before encoding or compressing anything:
- * refuse when the queue has no room, then keep the batch's metadata. */
-static int begin_parts(otlphttp_t *x, const pc_metadata_t *md, parts_t *p, pc_err_t *err) {
-  int rc = pc__queue_check_room(x->q, err);
-  if (rc) {
-    x->st.refused_batches++;
-    return rc;
+/* Queue bodies (all or none), each as this exporter sends it. */
+static int push_bodies(otlphttp_t *x, pc_body_t *const *bodies, size_t n, pc_err_t *err) {
+  pc__body_t **wire = pc_xcalloc(n, sizeof *wire);
+  pc__item_meta_t *metas = pc_xcalloc(n, sizeof *metas);
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    const pc_body_t *b = bodies[i];
+    if (!b->traces && b->plain_n > x->max_body)
+      rc = pc_err_set(err, PC_ELIMIT, "a %zu-byte batch is above max_request_body_size (%"
+                      PRIu64 " bytes)", b->plain_n, x->max_body);
+    else if (!(wire[i] = wire_bytes(x, bodies[i], err)))
+      rc = err->code;
+    metas[i] = (pc__item_meta_t){
+        .signal = b->traces ? PC_SIGNAL_TRACES : PC_SIGNAL_PROFILES, .json = b->json,
+        .encoding = (uint8_t)x->enc, .md = x->auth_per_batch ? b->md : NULL,
+        .profiles = b->profiles > UINT32_MAX ? UINT32_MAX : (uint32_t)b->profiles};
   }
-  return keep_metadata(x, md, &p->md, err);
+  if (!rc && n) rc = check_metadata(x, metas[0].md, err);
+  if (!rc) rc = pc__queue_push(x->q, wire, metas, n, err);
+  if (rc == PC_EAGAIN) x->st.refused_batches += n;
+  for (size_t i = 0; i < n; i++) pc__body_unref(wire[i]);
+  free(wire);
+  free(metas);
+  if (!rc) pump(x);
+  return rc;
 }
 
+/* A tree (a pipeline without batch, or a consumer of trees beside this
+ * one): encoded here, split before encoding to max_request_body_size. */
 static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   otlphttp_t *x = (otlphttp_t *)self;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
   if (pc_request_profile_count(req) == 0) return 0;
-  parts_t p = {0};
-  int rc = begin_parts(x, req->metadata, &p, err);
-  if (!rc) rc = encode_split(x, req, &p, err);
-  if (!rc) rc = push_parts(x, &p, err);
-  parts_free(&p);
+  int rc = check_room(x, err);
+  if (rc) return rc;
+  pc_bytes_t *md = x->auth_per_batch ? pc_md_bytes(req->metadata) : NULL;
+  pc_body_t **bodies;
+  size_t n;
+  rc = pc_request_bodies(req, x->json, x->max_body, 1u << x->enc, md, &bodies, &n, err);
+  pc_bytes_unref(md);
+  if (!rc) rc = push_bodies(x, bodies, n, err);
+  for (size_t i = 0; i < n; i++) pc_body_unref(bodies[i]);
+  free(bodies);
   return rc;
 }
 
-/* A batch that comes encoded (protobuf exporters only) is compressed as it
- * is; one above max_request_body_size is decoded and split as a tree would
- * be (rare: the batch processor caps batches at send_batch_max_bytes). */
-static int otlphttp_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                                    pc_err_t *err) {
+/* A finished batch (protobuf exporters only): its variant is queued by
+ * reference; nothing is encoded, decoded or (normally) compressed here. */
+static int otlphttp_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err) {
   otlphttp_t *x = (otlphttp_t *)self;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
-  if (req->profiles == 0) return 0;
-  parts_t p = {0};
-  int rc = begin_parts(x, req->metadata, &p, err);
-  if (!rc && req->n <= x->max_body) rc = add_part(x, req->proto, req->n, req->profiles, &p, err);
-  if (!rc && req->n > x->max_body) {
-    pc_arena_t *a = pc_arena_new(0);
-    pc_request_t tree;
-    rc = pc_proto_decode(a, req->proto, req->n, &tree, err);
-    if (!rc) rc = encode_split(x, &tree, &p, err);
-    pc_arena_free(a);
-  }
-  if (!rc) rc = push_parts(x, &p, err);
-  parts_free(&p);
-  return rc;
+  if (body->profiles == 0) return 0;
+  int rc = check_room(x, err);
+  return rc ? rc : push_bodies(x, &body, 1, err);
 }
 
 /* Trace requests arrive encoded; they go out as they came (protobuf or JSON),
  * compressed. There is no traces model to split them with. */
-static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
+static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *p, size_t n, bool json,
                                    pc_err_t *err) {
   otlphttp_t *x = (otlphttp_t *)self;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
@@ -1243,24 +1174,13 @@ static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, siz
   if (n > x->max_body)
     return pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
                       "max_request_body_size (%" PRIu64 " bytes)", n, x->max_body);
-  int rc = pc__queue_check_room(x->q, err);
-  if (rc) {
-    x->st.refused_batches++;
-    return rc;
-  }
-  pc_buf_t z = {0};
-  if ((rc = compress_body(x, body, n, &z))) {
-    pc_buf_free(&z);
-    return pc_err_set(err, rc, "cannot compress a %zu-byte traces request: %s", n,
-                      pc_strerror(rc));
-  }
-  parts_t p = {.bodies = pc_xmalloc(sizeof *p.bodies), .metas = pc_xmalloc(sizeof *p.metas),
-               .n = 1, .cap = 1};
-  p.bodies[0] = pc__body_from_buf_take(&z);
-  p.metas[0] = (pc__item_meta_t){.signal = PC_SIGNAL_TRACES, .json = json,
-                                 .encoding = (uint8_t)x->enc};
-  rc = push_parts(x, &p, err);
-  parts_free(&p);
+  int rc = check_room(x, err);
+  if (rc) return rc;
+  pc_buf_t copy = {0};
+  if (pc_buf_append(&copy, p, n)) pc_oom();
+  pc_body_t *body = pc_body_new(&copy, true, json, 0, 0, NULL);
+  rc = push_bodies(x, &body, 1, err);
+  pc_body_unref(body);
   return rc;
 }
 

@@ -61,8 +61,7 @@ static int fanout_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err
   return 0;
 }
 
-static int fanout_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                          pc_err_t *err) {
+static int fanout_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
   for (size_t i = 0; i < f->n_profiles; i++) {
     int rc = f->profiles[i]->consume_encoded(f->profiles[i], req, err);
@@ -89,6 +88,11 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c) {
     /* Encoded batches go through only when every target takes them. */
     bool encoded = c->consume_encoded && (f->n_profiles == 0 || f->consumer.consume_encoded);
     f->consumer.consume_encoded = encoded ? fanout_encoded : NULL;
+    /* One body serves every target: it carries each one's encodings and
+     * is no larger than the smallest limit. */
+    f->consumer.encodings |= c->encodings;
+    if (c->max_body && (!f->consumer.max_body || c->max_body < f->consumer.max_body))
+      f->consumer.max_body = c->max_body;
     f->profiles = pc_xrealloc(f->profiles, (f->n_profiles + 1) * sizeof *f->profiles);
     f->profiles[f->n_profiles++] = c;
   } else {

@@ -149,14 +149,18 @@ void fx_request(pc_arena_t *a, pc_request_t *req, uint64_t id) {
 
 int fx_consume_encoded(fx_t *fx, const pc_request_t *req, pc_err_t *err) {
   ck_assert(fx->c->consume_encoded != NULL);
-  pc_buf_t pb = {0};
-  ck_assert_int_eq(pc_proto_encode(req, &pb), 0);
-  pc_encoded_request_t enc = {.proto = pb.p, .n = pb.n,
-                              .profiles = pc_request_profile_count(req),
-                              .samples = pc_request_sample_count(req),
-                              .metadata = req->metadata};
-  int rc = fx->c->consume_encoded(fx->c, &enc, err);
-  pc_buf_free(&pb);
+  /* As the batch processor: split before encoding to the consumer's limit,
+   * compressed for what it sends, each batch handed on by itself. */
+  pc_bytes_t *md = pc_md_bytes(req->metadata);
+  pc_body_t **bodies;
+  size_t n;
+  int rc = pc_request_bodies(req, false, fx->c->max_body, fx->c->encodings, md, &bodies, &n, err);
+  pc_bytes_unref(md);
+  for (size_t i = 0; i < n; i++) {
+    if (!rc) rc = fx->c->consume_encoded(fx->c, bodies[i], err);
+    pc_body_unref(bodies[i]);
+  }
+  free(bodies);
   return rc;
 }
 
