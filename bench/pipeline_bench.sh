@@ -131,7 +131,7 @@ metric() { curl -s "$pf_metrics" | awk -v n="$1" '$1 == n {print $2}'; }
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.2f", v / 1000; else if (v ~ /ms$/) printf "%.2f", v + 0; else printf "%.2f", v * 1000 }'; }
 
 echo "# pipeline_bench $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# steady load: 200 KB, 1 connection, ${delay_ms} ms between requests; probe: 10 KB, 1 connection, 10 ms apart; ${duration} s"
+echo "# steady load: 200 KB, 1 connection, ${delay_ms} ms between requests; probe: 10 KB, 8 connections, each 50 ms apart; ${duration} s"
 start_nginx "$tmp/nginx"
 # nginx reading the same 200 KB bodies, saturated: requests per CPU-second.
 wrk_run "$ng_port" "$tmp/p200k.pb" 4 2 "" "$tmp/warm"
@@ -150,7 +150,7 @@ for bin in "${binaries[@]}"; do
   wrk_run "$pf_port" "$tmp/p200k.pb" 1 2 "$delay_ms" "$tmp/warm"
   wrk_run "$pf_port" "$tmp/p200k.pb" 1 "$duration" "$delay_ms" "$d/steady" &
   steady=$!
-  wrk_run "$pf_port" "$tmp/p10k.pb" 1 "$duration" 10 "$d/probe"
+  wrk_run "$pf_port" "$tmp/p10k.pb" 8 "$duration" 50 "$d/probe" # 8 in flight: a stall shows in 8 samples, not 1
   wait "$steady"
   p50=$(ms "$(field 50% "$d/probe")"); p99=$(ms "$(field 99% "$d/probe")")
   max=$(ms "$(awk '/^ *Latency/ {print $4}' "$d/probe")")

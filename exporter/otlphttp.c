@@ -951,6 +951,24 @@ static bool retry_later(slot_t *s, uint64_t min_delay_ms, const char *why) {
   return true;
 }
 
+/* The first bytes of an answer that is not a google.rpc.Status (an HTML 502
+ * page of a proxy, a plain-text error), so the log shows what the backend
+ * said: printable ASCII, the rest escaped as \xNN, at most ~200 bytes. */
+static const char *answer_start(const slot_t *s, char *out, size_t cap) {
+  size_t o = 0, i = 0;
+  for (; i < s->answer.n && o + 8 < cap; i++) {
+    uint8_t c = s->answer.p[i];
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+      out[o++] = (char)c;
+    else
+      o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+  }
+  if (i < s->answer.n) memcpy(out + o, "...", 4);
+  else out[o] = 0;
+  return out;
+}
+
 /* "HTTP 400 from URL: <Status.message>" */
 static void describe_status(slot_t *s, long status, char *why, size_t cap) {
   char msg[200];
@@ -962,8 +980,10 @@ static void describe_status(slot_t *s, long status, char *why, size_t cap) {
   if (typed && !pc__parse_status(answer_is_json(s), s->answer.p, s->answer.n, msg, sizeof msg))
     snprintf(why, cap, "HTTP %ld from %s: \"%s\"", status, url ? url : "?", msg);
   else
-    snprintf(why, cap, "HTTP %ld from %s (%zu-byte %s answer, no google.rpc.Status)", status,
-             url ? url : "?", s->answer.n, ct ? ct : "untyped");
+    snprintf(why, cap, "HTTP %ld from %s (%zu-byte %s answer, no google.rpc.Status)%s%s%s",
+             status, url ? url : "?", s->answer.n, ct ? ct : "untyped",
+             s->answer.n ? ": \"" : "", answer_start(s, msg, sizeof msg),
+             s->answer.n ? "\"" : "");
 }
 
 /* Transport errors that no retry can fix. */

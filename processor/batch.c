@@ -106,7 +106,8 @@ enum { BUSY = 1 }; /* drain: waiting for the thread pool */
 /* Batches up to this many protobuf bytes (an upper estimate) are encoded
  * and compressed on the loop: a thread-pool round trip costs about what
  * 10 KB of work does, and 128 KiB is the receivers' bound for work on the
- * loop (receiver/decode.c) - under a millisecond with gzip. */
+ * loop (INLINE_MAX in receiver/otlp.c and grpc.c) - a millisecond or two
+ * with gzip. */
 #define FLUSH_INLINE_MAX ((uint64_t)128 << 10)
 
 typedef struct batch batch_t;
