@@ -2,9 +2,9 @@
  * remembering its file, line, column and key path for error messages.
  *
  * libyaml's event API drives a small recursive descent (recursion is bounded
- * by PC_CFG_MAX_DEPTH); every node, string and array lives in one arena per
- * pc_cfg_t, capped at PC_CFG_MAX_MEMORY, so a hostile file ends in an error
- * and one pc_cfg_free releases everything. libyaml marks are 0-based; the
+ * by PC_CFG_MAX_DEPTH); every node, string and array lives in the tree's
+ * arena (arena.c), so a hostile file ends in an error and one pc_cfg_free
+ * releases everything. libyaml marks are 0-based; the
  * tree and every message are 1-based. */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,52 +14,6 @@
 #include <yaml.h>
 
 #include "internal.h"
-
-/* ---- the arena ---------------------------------------------------------- */
-
-struct pc__cfg_chunk {
-  pc__cfg_chunk_t *next;
-  size_t cap, used;
-  max_align_t data[]; /* cap bytes */
-};
-
-enum { CHUNK_SIZE = 64 * 1024, ALIGN = _Alignof(max_align_t) };
-
-void *pc__cfg_alloc(pc_cfg_t *cfg, size_t n) {
-  if (n > PC_CFG_MAX_MEMORY) return NULL;
-  n = (n + ALIGN - 1) / ALIGN * ALIGN;
-  pc__cfg_chunk_t *c = cfg->chunks;
-  if (!c || c->cap - c->used < n) {
-    size_t cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
-    if (cfg->used + cap > PC_CFG_MAX_MEMORY) return NULL;
-    c = malloc(sizeof *c + cap);
-    if (!c) return NULL;
-    *c = (pc__cfg_chunk_t){.next = cfg->chunks, .cap = cap};
-    cfg->chunks = c;
-    cfg->used += cap;
-  }
-  void *p = (char *)c->data + c->used;
-  c->used += n;
-  return p;
-}
-
-char *pc__cfg_strndup(pc_cfg_t *cfg, const char *s, size_t n) {
-  if (n == SIZE_MAX) return NULL;
-  char *p = pc__cfg_alloc(cfg, n + 1);
-  if (!p) return NULL;
-  if (n) memcpy(p, s, n);
-  p[n] = 0;
-  return p;
-}
-
-void pc_cfg_free(pc_cfg_t *cfg) {
-  if (!cfg) return;
-  for (pc__cfg_chunk_t *c = cfg->chunks, *next; c; c = next) {
-    next = c->next;
-    free(c);
-  }
-  free(cfg);
-}
 
 const pc_cfg_node_t *pc_cfg_root(const pc_cfg_t *cfg) { return cfg ? cfg->root : NULL; }
 

@@ -17,11 +17,7 @@
 
 #include "internal.h"
 
-static uint64_t hash_key(const char *s) {
-  uint64_t h = 1469598103934665603u; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
-  return h;
-}
+static uint64_t hash_key(const char *s) { return pc_hash64(s, strlen(s)); }
 
 /* Make room for n + 1 keys at load factor <= 1/2, rehashing entries[0..n). */
 static int keyidx_grow(pc__cfg_keyidx_t *idx, const pc_cfg_entry_t *entries, size_t n) {

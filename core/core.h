@@ -8,6 +8,7 @@
 #ifndef PC_CORE_H
 #define PC_CORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,13 @@ typedef struct {
   const uint8_t *p;
   size_t n;
 } pc_str_t;
+
+/* The struct that holds member, from a pointer to that member (libuv's
+ * handles live inside their owner; STYLE.md). */
+#ifndef container_of
+#define container_of(ptr, type, member) \
+  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
 
 #define PC_STR_LIT(s) ((pc_str_t){(const uint8_t *)(s), sizeof(s) - 1})
 #define PC_STR_FMT(s) (int)(s).n, (const char *)(s).p
@@ -80,6 +88,8 @@ _Noreturn void pc__oom(const char *file, int line);
 void *pc_xmalloc(size_t n);
 void *pc_xcalloc(size_t count, size_t size);
 void *pc_xrealloc(void *p, size_t n);
+/* A malloc'd copy of s that aborts on failure. */
+char *pc_xstrdup(const char *s);
 
 /* A growable byte buffer. The creator frees with pc_buf_free. */
 typedef struct {
@@ -128,6 +138,65 @@ int pc_decompress(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit,
 int pc_compress(pc_encoding_t enc, int level, const uint8_t *in, size_t n,
                 pc_buf_t *out);
 
+/* ---- shared bytes and finished bodies (body.c) -------------------------------
+ * A finished request body is encoded once and compressed once per encoding
+ * some consumer sends, then shared read-only by every exporter queue, every
+ * retry and the persistent queue's writer, by reference (as h2o's shared
+ * chunks). Reference counts are atomic: a body may be made in the thread
+ * pool and released on any thread. */
+
+/* Immutable bytes with a reference count; the last unref frees them. */
+typedef struct pc_bytes {
+  atomic_uint refs;
+  size_t n;
+  const uint8_t *p;
+  struct pc_bytes *owner; /* a view: p lies in owner's bytes (held); else p is owned */
+  uint8_t *alloc;         /* owned allocation (p - PC_BODY_HEADROOM or p); NULL for a view */
+  bool framed;            /* the PC_BODY_HEADROOM bytes before p hold a gRPC message prefix */
+} pc_bytes_t;
+
+/* Bytes before each compressed variant: the 5-byte gRPC message prefix
+ * (compressed flag, big-endian length), filled, so the gRPC exporter sends
+ * a variant as it lies, without a copy. */
+#define PC_BODY_HEADROOM 5
+
+/* Take buf's bytes (buf is left empty); one reference. */
+pc_bytes_t *pc_bytes_from_buf_take(pc_buf_t *buf);
+/* A copy of p[0..n), one reference; NULL when malloc fails. */
+pc_bytes_t *pc_bytes_copy(const uint8_t *p, size_t n);
+/* p[0..n), which lies in owner's bytes, sharing them (owner gets a reference). */
+pc_bytes_t *pc_bytes_view(pc_bytes_t *owner, const uint8_t *p, size_t n);
+pc_bytes_t *pc_bytes_ref(pc_bytes_t *b);
+void pc_bytes_unref(pc_bytes_t *b); /* NULL is fine */
+/* The references held now (tests). */
+unsigned pc_bytes_refs(const pc_bytes_t *b);
+
+/* One finished, immutable request: its protobuf encoding (or OTLP-JSON for
+ * traces that came so) and a compressed variant per encoding asked for. */
+typedef struct pc_body {
+  atomic_uint refs;
+  bool traces;                     /* an ExportTraceServiceRequest, else profiles */
+  bool json;                       /* OTLP-JSON, else protobuf */
+  uint64_t profiles, samples;      /* what it holds (0 for traces) */
+  size_t plain_n;                  /* bytes before compression */
+  pc_bytes_t *md;                  /* client metadata (pc_md_encode form), or NULL */
+  pc_bytes_t *v[4];                /* by pc_encoding_t: v[PC_ENC_IDENTITY] is the encoding */
+} pc_body_t;
+
+/* A body of the encoding in plain (taken, plain is left empty), one
+ * reference; md (pc_md_encode form, may be NULL) gets a reference. */
+pc_body_t *pc_body_new(pc_buf_t *plain, bool traces, bool json, uint64_t profiles,
+                       uint64_t samples, pc_bytes_t *md);
+pc_body_t *pc_body_ref(pc_body_t *b);
+void pc_body_unref(pc_body_t *b); /* NULL is fine */
+/* Make the variants of encodings (1 << pc_encoding_t each) not made yet,
+ * at the codec's default level. Until the body is shared this may run on
+ * any thread (the thread pool). PC_ENOMEM / PC_ELIMIT from the codec. */
+int pc_body_compress(pc_body_t *b, unsigned encodings);
+/* Variants made by pc_body_compress in this process: one per encoding per
+ * body, however many exporters send it (self-telemetry). */
+uint64_t pc_body_compressions(void);
+
 /* ---- client metadata --------------------------------------------------------
  * What the Collector calls client.Info.Metadata: the headers (OTLP/HTTP) or
  * metadata (gRPC) of the request that brought the data, as key/value views.
@@ -153,6 +222,28 @@ int pc_md_encode(const pc_metadata_t *md, pc_buf_t *out);
  * array the caller frees (*out->v). PC_EDECODE when the bytes are not
  * pc_md_encode's output. */
 int pc_md_decode(const uint8_t *p, size_t n, pc_metadata_t *out);
+/* md in pc_md_encode form as shared bytes (body.c), or NULL when md is
+ * NULL or empty. */
+pc_bytes_t *pc_md_bytes(const pc_metadata_t *md);
+
+/* ---- base64 (base64.c) ------------------------------------------------------
+ * RFC 4648, for protobuf bytes in OTLP-JSON and gRPC's binary metadata. */
+
+/* Characters pc_base64_encode writes for n bytes. */
+size_t pc_base64_encoded_len(size_t n, bool pad);
+/* Write the standard alphabet's encoding of p[0..n) to out (room for
+ * pc_base64_encoded_len(n, pad) bytes), with '=' padding when pad (gRPC's
+ * -bin metadata goes unpadded). Returns the characters written. */
+size_t pc_base64_encode(const uint8_t *p, size_t n, bool pad, char *out);
+/* Decode s[0..n), standard or URL-safe alphabet, padded or not, into out
+ * (room for n / 4 * 3 + 2 bytes). Returns the bytes written, or -1 when s is
+ * not base64 (a bad character, '=' but at the end, an impossible length). */
+long pc_base64_decode(const uint8_t *s, size_t n, uint8_t *out);
+
+/* ---- hashing (hash.c) -------------------------------------------------------- */
+
+/* XXH3 of p[0..n): the one hash function of the project (DESIGN.md). */
+uint64_t pc_hash64(const void *p, size_t n);
 
 /* ---- memory (memory.c) ------------------------------------------------------ */
 

@@ -152,3 +152,8 @@ int pc_buf_json_string(pc_buf_t *b, const uint8_t *s, size_t n) {
   b->n = (size_t)(o - b->p);
   return 0;
 }
+
+char *pc_xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(pc_xmalloc(n), s, n);
+}

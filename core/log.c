@@ -1,4 +1,4 @@
-/* log.c - the log line writer (see log.h).
+/* log.c - the log line writer and its rate limiter (see log.h).
  *
  * The one idea: a line is formatted once into a buffer, then written whole
  * to each output under one lock, so lines from the loop and from thread-pool
@@ -283,4 +283,30 @@ void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...) 
   pthread_mutex_unlock(&lock);
   pc_buf_free(&b);
   if (msg != small) free(msg);
+}
+
+/* ---- rate-limited lines ------------------------------------------------------------- */
+
+uint64_t pc_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+bool pc_ratelimit(pc_ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped) {
+  uint64_t now = pc_now_ms();
+  if (rl->next_ms && now < rl->next_ms) {
+    rl->suppressed++;
+    return false;
+  }
+  *skipped = rl->suppressed;
+  rl->suppressed = 0;
+  rl->next_ms = now + interval_ms;
+  return true;
+}
+
+const char *pc_suppressed(uint64_t n, char *buf) {
+  if (!n) return "";
+  snprintf(buf, 48, " (%llu similar suppressed)", (unsigned long long)n);
+  return buf;
 }

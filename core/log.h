@@ -63,4 +63,22 @@ void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...)
     if ((level) >= pc_log_min_level) pc__log((component), (level), __VA_ARGS__); \
   } while (0)
 
+/* ---- rate-limited lines ----------------------------------------------------
+ * A backend down for an hour, or a client retrying in a loop, should give a
+ * line every few seconds with a count, not a line per event. */
+typedef struct {
+  uint64_t next_ms;    /* monotonic time before which lines are held back */
+  uint64_t suppressed; /* held back since the last line */
+} pc_ratelimit_t;
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC). */
+uint64_t pc_now_ms(void);
+/* True when a line may be logged now (then at most one more after
+ * interval_ms); *skipped gets the count held back since the last line (and
+ * the count restarts). False counts one more held back. */
+bool pc_ratelimit(pc_ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped);
+/* " (N similar suppressed)" when n > 0, else "": the tail of a rate-limited
+ * line. buf needs 48 bytes. */
+const char *pc_suppressed(uint64_t n, char *buf);
+
 #endif

@@ -30,7 +30,6 @@
 #include "exporter.h"
 #include "internal.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define STAMP_LEN 23 /* 2006-01-02T15-04-05.000 */
 
 typedef struct {
@@ -90,8 +89,7 @@ typedef struct {
 /* ---- create ------------------------------------------------------------------------ */
 
 static int file_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
-static int file_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                                pc_err_t *err);
+static int file_consume_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err);
 
 static void *file_create(const pc_create_args_t *args, pc_err_t *err) {
   file_cfg_t cfg = {0};
@@ -296,13 +294,13 @@ static int file_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_
 }
 
 /* Proto format only: the bytes are the record. */
-static int file_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                                pc_err_t *err) {
+static int file_consume_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   file_exporter_t *f = (file_exporter_t *)self;
   int rc = check_writable(f, err);
   if (rc) return rc;
+  const pc_bytes_t *pb = req->v[PC_ENC_IDENTITY];
   f->scratch.n = 0;
-  if (pc_buf_append(&f->scratch, "\0\0\0\0", 4) || pc_buf_append(&f->scratch, req->proto, req->n))
+  if (pc_buf_append(&f->scratch, "\0\0\0\0", 4) || pc_buf_append(&f->scratch, pb->p, pb->n))
     pc_oom();
   rc = put_proto_length(f, err);
   return rc ? rc : write_record(f, err);

@@ -37,8 +37,6 @@
 #include "../core/log.h"
 #include "httpd.h"
 
-#define container_of(ptr, type, member) \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 #define CNT_ADD(c, f, v) atomic_fetch_add_explicit(&(c)->f, (uint64_t)(v), memory_order_relaxed)
 #define CNT_SUB(c, f, v) atomic_fetch_sub_explicit(&(c)->f, (uint64_t)(v), memory_order_relaxed)
 
@@ -176,24 +174,6 @@ static bool conn_parsing(const pc_http_conn_t *c) {
 
 void pc_http_conn_peer(pc_http_conn_t *c, char *buf, size_t n) { pc_http_peer(&c->tcp, buf, n); }
 
-void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n) {
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  snprintf(buf, n, "?");
-  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) return;
-  char ip[64] = "?";
-  if (ss.ss_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-    uv_ip4_name(a, ip, sizeof ip);
-    snprintf(buf, n, "%s:%d", ip, ntohs(a->sin_port));
-  } else if (ss.ss_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-    uv_ip6_name(a, ip, sizeof ip);
-    snprintf(buf, n, "[%s]:%d", ip, ntohs(a->sin6_port));
-  } else {
-    snprintf(buf, n, "local socket");
-  }
-}
 
 /* The request as parsed so far (complete once the message is). */
 static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
@@ -1076,20 +1056,12 @@ static void srv_refuse(pc_http_server_t *srv) {
   CNT_ADD(srv->counters, connections_refused, 1);
   uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t);
   uv_close((uv_handle_t *)t, srv_on_refused_closed);
-  uint64_t now = uv_now(srv->loop);
-  if (srv->refused_logged_ms && now - srv->refused_logged_ms < 10000) {
-    srv->refused_suppressed++;
-    return;
-  }
-  char more[64] = "";
-  if (srv->refused_suppressed)
-    snprintf(more, sizeof more, "; %llu more refused since the last such line",
-             (unsigned long long)srv->refused_suppressed);
-  pc_log(srv->id, PC_LOG_WARN,
-         "refused a connection: %u connections open, max_connections is %u%s",
-         srv->n_conns, srv->limits.max_connections, more);
-  srv->refused_logged_ms = now ? now : 1;
-  srv->refused_suppressed = 0;
+  uint64_t skipped;
+  char sup[48];
+  if (pc_ratelimit(&srv->rl_refused, 10000, &skipped))
+    pc_log(srv->id, PC_LOG_WARN,
+           "refused a connection: %u connections open, max_connections is %u%s",
+           srv->n_conns, srv->limits.max_connections, pc_suppressed(skipped, sup));
 }
 
 static void srv_on_connection(uv_stream_t *l, int status) {

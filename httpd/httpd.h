@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "../core/core.h"
+#include "../core/log.h"
 
 typedef struct {
   uint64_t max_body;          /* body bytes as sent (and chunked, de-chunked) */
@@ -163,9 +164,8 @@ typedef struct {
   bool closing;
   bool closed; /* every handle is closed: shutdown is over */
   pc_http_waiter_t *waiters;
-  uint64_t refused_logged_ms; /* rate limit for "max_connections reached" */
-  pc_refusals_t refusals;      /* requests answered 4xx or 5xx, for the logs */
-  uint64_t refused_suppressed;
+  pc_ratelimit_t rl_refused; /* "max_connections reached" lines */
+  pc_refusals_t refusals;    /* requests answered 4xx or 5xx, for the logs */
   pc_tls_ctx_t *tls; /* NULL: cleartext; else every connection speaks TLS (not owned) */
 } pc_http_server_t;
 

@@ -10,11 +10,13 @@
  * on the same port still fails with EADDRINUSE, as with no sharing at all.
  *
  * The registry holds one descriptor per socket (the master) plus a count of
- * users; each user owns a dup of the master. */
+ * users; each user owns a dup of the master. Also here: the peer address of
+ * a connection as logs show it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -127,4 +129,24 @@ void pc_listen_close(uv_tcp_t *listener, uv_close_cb cb) {
   uv_os_fd_t fd;
   if (uv_fileno((uv_handle_t *)listener, &fd) == 0) pc_listen_release(fd);
   uv_close((uv_handle_t *)listener, cb);
+}
+
+/* "ip:port" of a connection's peer, for logs. */
+void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  snprintf(buf, n, "?");
+  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  char ip[64] = "?";
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+    uv_ip4_name(a, ip, sizeof ip);
+    snprintf(buf, n, "%s:%d", ip, ntohs(a->sin_port));
+  } else if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, ip, sizeof ip);
+    snprintf(buf, n, "[%s]:%d", ip, ntohs(a->sin6_port));
+  } else {
+    snprintf(buf, n, "local socket");
+  }
 }

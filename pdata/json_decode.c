@@ -251,38 +251,6 @@ static int el_string(dec_t *d, json_t *v, void *dst) {
 
 /* ---- bytes: base64 and hex ------------------------------------------------ */
 
-/* The 6-bit value of a base64 digit of either alphabet, or -1. */
-static int b64_digit(uint8_t c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
-
-/* Decode base64 (standard or URL-safe, padded or not) into out, which has
- * room for n * 3 / 4 bytes; returns the length or -1 if s is not base64. */
-static long b64_decode(const uint8_t *s, size_t n, uint8_t *out) {
-  if (n % 4 == 0 && n > 0 && s[n - 1] == '=') n -= (s[n - 2] == '=') ? 2 : 1;
-  if (n % 4 == 1) return -1;
-  size_t o = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    int v = b64_digit(s[i]);
-    if (v < 0) return -1;
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (uint8_t)(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  return (long)o;
-}
-
 static int hex_digit(uint8_t c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -321,7 +289,7 @@ static int el_base64(dec_t *d, json_t *v, void *dst) {
   }
   uint8_t *p = pc_arena_alloc(d->arena, n / 4 * 3 + 3);
   if (!p) return oom(d);
-  long len = b64_decode(s, n, p);
+  long len = pc_base64_decode(s, n, p);
   if (len < 0) return type_error(d, "base64", v);
   *out = (pc_str_t){len ? p : NULL, (size_t)len};
   return 0;

@@ -357,4 +357,17 @@ int pc_pdata_stats(const pc_request_t *req, pc_stats_t *st);
 uint64_t pc_request_profile_count(const pc_request_t *req);
 uint64_t pc_request_sample_count(const pc_request_t *req);
 
+/* Finished bodies (core.h) of req, for a consumer that takes them when what
+ * comes is a tree (bodies.c): protobuf, or OTLP-JSON when json, each at most
+ * max_body bytes before compression (0: no limit), split before encoding
+ * by resource, then scope, then profile (each part keeps the whole
+ * dictionary: unused entries are allowed on the wire), compressed for
+ * encodings (1 << pc_encoding_t), with md (pc_md_encode form, or NULL).
+ * Parts without profiles are left out. On 0, *out is a malloc'd array of
+ * *n bodies, one reference each. PC_ELIMIT when one profile with the
+ * dictionary is above max_body; the codec's error when compressing fails. */
+int pc_request_bodies(const pc_request_t *req, bool json, uint64_t max_body,
+                      unsigned encodings, pc_bytes_t *md, pc_body_t ***out, size_t *n,
+                      pc_err_t *err);
+
 #endif

@@ -157,13 +157,7 @@ static int res_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t
 
 /* ---- config --------------------------------------------------------------------- */
 
-static char *xstrdup(const char *s) {
-  char *d = strdup(s);
-  if (!d) pc_oom();
-  return d;
-}
-
-static pc_str_t owned(const char *s) { return str_of(xstrdup(s)); }
+static pc_str_t owned(const char *s) { return str_of(pc_xstrdup(s)); }
 
 /* A YAML scalar as the Collector reads it: quoted is a string; plain
  * true/false a bool, an integer an int, a number a double, else a string. */
@@ -179,7 +173,7 @@ static pc_anyvalue_t scalar_value(rule_t *r, const pc_cfg_node_t *n) {
     double d = strtod(t, &end);
     if (*t && !*end && isfinite(d)) return (pc_anyvalue_t){.type = PC_AV_DOUBLE, .u.d = d};
   }
-  r->text = xstrdup(t);
+  r->text = pc_xstrdup(t);
   return (pc_anyvalue_t){.type = PC_AV_STRING, .u.s = str_of(r->text)};
 }
 

@@ -15,11 +15,6 @@
 #include "../httpd/httpd.h"
 #include "receiver.h"
 
-#ifndef container_of
-#define container_of(ptr, type, member) \
-  ((type *)((char *)(ptr) - offsetof(type, member)))
-#endif
-
 /* ---- counters --------------------------------------------------------------
  * What the receiver counts beyond its HTTP server (pc_http_counters_t).
  * Written on the receiver's loop, read from anywhere: relaxed atomics. */

@@ -107,8 +107,7 @@ static int fanout_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err
   return 0;
 }
 
-static int fanout_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                          pc_err_t *err) {
+static int fanout_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
   for (size_t i = 0; i < f->n_profiles; i++) {
     pc_consumer_t *c = f->profiles[i].consumer;
@@ -136,6 +135,11 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool m
     /* Encoded batches go through only when every target takes them. */
     bool encoded = c->consume_encoded && (f->n_profiles == 0 || f->consumer.consume_encoded);
     f->consumer.consume_encoded = encoded ? fanout_encoded : NULL;
+    /* One body serves every target: it carries each one's encodings and
+     * is no larger than the smallest limit. */
+    f->consumer.encodings |= c->encodings;
+    if (c->max_body && (!f->consumer.max_body || c->max_body < f->consumer.max_body))
+      f->consumer.max_body = c->max_body;
     f->profiles = pc_xrealloc(f->profiles, (f->n_profiles + 1) * sizeof *f->profiles);
     /* Readers before the mutating targets; each group in config order. */
     size_t at = mutates ? f->n_profiles : f->n_profiles - f->n_mutating;
@@ -193,6 +197,7 @@ struct pc_service {
   size_t n_pipelines;
   uint64_t shutdown_timeout_ms;
   pc_telemetry_t *telemetry;
+  pc_host_t *host; /* the extensions, for the components' resolve */
   pc_status_t status;
   /* shutdown state */
   int stage;
@@ -454,6 +459,35 @@ static bool create_instance(instance_t *it, pc_consumer_t *next, pc_errlist_t *e
   return true;
 }
 
+/* The extensions section's instances (those listed in service.extensions
+ * are created, the others are named but not there) as a host. */
+static pc_host_t *host_of(section_t *xt) {
+  pc_host_t *h = pc_host_new();
+  for (size_t i = 0; i < xt->n; i++)
+    pc_host_add(h, xt->items[i].id, xt->items[i].comp, xt->items[i].inst);
+  return h;
+}
+
+/* Let inst find the extensions its config names; errors go to errs. */
+static void resolve_instance(const instance_t *it, const pc_host_t *host, pc_errlist_t *errs) {
+  pc_err_t err = {0};
+  if (it->inst && it->comp->resolve && it->comp->resolve(it->inst, host, &err))
+    pc_errlist_add(errs, err.msg[0] ? err.msg : "component could not find its extensions");
+}
+
+typedef struct {
+  const pc_host_t *host;
+  pc_errlist_t *errs;
+} resolve_ctx_t;
+
+static void resolve_one(void *ctx, instance_t *it) {
+  resolve_ctx_t *c = ctx;
+  resolve_instance(it, c->host, c->errs);
+}
+
+static void each_in_stage(pc_service_t *s, int stage, void (*fn)(void *, instance_t *),
+                          void *ctx);
+
 static pc_consumer_t *consumer_of(const instance_t *it) {
   return it->inst ? it->comp->consumer(it->inst) : &refuse_all;
 }
@@ -462,10 +496,11 @@ static pc_consumer_t *consumer_of(const instance_t *it) {
  * component's problems are reported in one run. */
 static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
   bool ok = true;
-  /* Extensions first: exporters look up their file_storage by id. */
+  /* Extensions first: the others find theirs in the host. */
   section_t *xt = &s->sections[PC_EXTENSION];
   for (size_t i = 0; i < xt->n; i++)
     if (xt->items[i].used) ok &= create_instance(&xt->items[i], NULL, errs);
+  s->host = host_of(xt);
   section_t *ex = &s->sections[PC_EXPORTER];
   for (size_t i = 0; i < ex->n; i++)
     if (ex->items[i].used) ok &= create_instance(&ex->items[i], NULL, errs);
@@ -493,20 +528,43 @@ static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
                      s->pipelines[k].mutates);
     ok &= create_instance(r, &r->out.consumer, errs);
   }
-  return ok;
+  /* Every component finds its extensions now, so validate reports a
+   * reference to one that is missing or of the wrong kind. */
+  size_t before = errs->n;
+  resolve_ctx_t rc = {s->host, errs};
+  for (int stage = 0; stage < 4; stage++) each_in_stage(s, stage, resolve_one, &rc);
+  return ok && errs->n == before;
 }
 
 /* When the pipelines are broken nothing is built, but every component's own
  * settings are still checked, so one run of validate reports everything. */
 static void check_settings(pc_service_t *s, pc_errlist_t *errs) {
-  for (int kind = PC_RECEIVER; kind <= PC_EXTENSION; kind++) {
+  /* Extensions first, kept while the others are checked against them. */
+  section_t xt = s->sections[PC_EXTENSION];
+  instance_t *ext = pc_xcalloc(xt.n ? xt.n : 1, sizeof *ext);
+  for (size_t i = 0; i < xt.n; i++) {
+    ext[i] = xt.items[i];
+    if (!create_instance(&ext[i], NULL, errs) || !ext[i].used) {
+      if (ext[i].inst) ext[i].comp->destroy(ext[i].inst);
+      ext[i].inst = NULL; /* not listed in service.extensions: not there */
+    }
+  }
+  xt.items = ext;
+  pc_host_t *host = host_of(&xt);
+  for (int kind = PC_RECEIVER; kind < PC_EXTENSION; kind++) {
     section_t *sec = &s->sections[kind];
     for (size_t i = 0; i < sec->n; i++) {
       instance_t probe = sec->items[i];
       if (!probe.signals) probe.signals = probe.comp->signals;
-      if (create_instance(&probe, &refuse_all, errs)) probe.comp->destroy(probe.inst);
+      if (!create_instance(&probe, &refuse_all, errs)) continue;
+      resolve_instance(&probe, host, errs);
+      probe.comp->destroy(probe.inst);
     }
   }
+  pc_host_free(host);
+  for (size_t i = 0; i < xt.n; i++)
+    if (ext[i].inst) ext[i].comp->destroy(ext[i].inst);
+  free(ext);
 }
 
 static void warn_unused(pc_service_t *s) {
@@ -720,5 +778,6 @@ void pc_service_destroy(pc_service_t *s) {
     free(sec->broken);
   }
   pc_telemetry_destroy(s->telemetry);
+  pc_host_free(s->host);
   free(s);
 }

@@ -190,6 +190,9 @@ static void process_metrics(pc_metrics_t *m) {
   if (rss >= 0)
     pc_metrics_gauge(m, "otelcol_process_memory_rss",
                      "Total physical memory (resident set size) in bytes.", (double)rss, NULL);
+  pc_metrics_counter(m, "profcol_process_compressions",
+                     "Request bodies compressed for exporters: one per encoding per batch, "
+                     "however many exporters send it.", (double)pc_body_compressions(), NULL);
 }
 
 static void answer_text(pc_http_response_t *resp, int status, const char *text) {

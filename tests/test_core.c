@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "../core/log.h"
 #include "../core/metrics.h"
 
 START_TEST(err_names) {
@@ -215,11 +216,64 @@ START_TEST(metrics_histogram_is_cumulative) {
 }
 END_TEST
 
+/* RFC 4648 section 10's vectors, padded and not, and what is refused. */
+START_TEST(base64_vectors) {
+  static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+  static const char *const padded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                       "Zm9vYmFy"};
+  for (size_t i = 0; i < 7; i++) {
+    size_t n = strlen(plain[i]);
+    char enc[16];
+    size_t m = pc_base64_encode((const uint8_t *)plain[i], n, true, enc);
+    ck_assert_uint_eq(m, pc_base64_encoded_len(n, true));
+    ck_assert_str_eq((enc[m] = 0, enc), padded[i]);
+    m = pc_base64_encode((const uint8_t *)plain[i], n, false, enc);
+    enc[m] = 0;
+    ck_assert_uint_eq(m, strlen(padded[i]) - (strchr(padded[i], '=') ? strlen(strchr(padded[i], '=')) : 0));
+    uint8_t dec[16];
+    for (int pad = 0; pad < 2; pad++) {
+      const char *in = pad ? padded[i] : enc;
+      long got = pc_base64_decode((const uint8_t *)in, strlen(in), dec);
+      ck_assert_int_eq(got, (long)n);
+      ck_assert(memcmp(dec, plain[i], n) == 0);
+    }
+  }
+  uint8_t dec[16];
+  ck_assert_int_eq(pc_base64_decode((const uint8_t *)"-_8", 3, dec), 2); /* URL-safe */
+  ck_assert_int_eq(dec[0], 0xfb);
+  ck_assert_int_eq(pc_base64_decode((const uint8_t *)"AA=A", 4, dec), -1);
+  ck_assert_int_eq(pc_base64_decode((const uint8_t *)"abcde", 5, dec), -1);
+  ck_assert_int_eq(pc_base64_decode((const uint8_t *)"ab!d", 4, dec), -1);
+}
+END_TEST
+
+/* One line, then nothing until the interval passed; the next line hears
+ * how many were held back. */
+START_TEST(ratelimit_counts_what_it_holds_back) {
+  pc_ratelimit_t rl = {0};
+  uint64_t skipped = 99;
+  ck_assert(pc_ratelimit(&rl, 60000, &skipped));
+  ck_assert_uint_eq(skipped, 0);
+  ck_assert(!pc_ratelimit(&rl, 60000, &skipped));
+  ck_assert(!pc_ratelimit(&rl, 60000, &skipped));
+  rl.next_ms = pc_now_ms(); /* as if the interval passed */
+  ck_assert(pc_ratelimit(&rl, 60000, &skipped));
+  ck_assert_uint_eq(skipped, 2);
+  char buf[48];
+  ck_assert_str_eq(pc_suppressed(2, buf), " (2 similar suppressed)");
+  ck_assert_str_eq(pc_suppressed(0, buf), "");
+  ck_assert_uint_eq(pc_hash64("abc", 3), pc_hash64("abc", 3));
+  ck_assert_uint_ne(pc_hash64("abc", 3), pc_hash64("abd", 3));
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("core");
   TCase *tc = tcase_create("err");
   tcase_add_test(tc, err_names);
   tcase_add_test(tc, json_string_escapes);
+  tcase_add_test(tc, base64_vectors);
+  tcase_add_test(tc, ratelimit_counts_what_it_holds_back);
   suite_add_tcase(s, tc);
   tc = tcase_create("compress");
   tcase_set_timeout(tc, 120);

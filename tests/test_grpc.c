@@ -97,6 +97,7 @@ static tserver_t *server_start(const char *yaml, bool traces) {
   pc_err_t err = {0};
   t->rx = create_from(yaml, &t->tc.c, &t->cfg, &err);
   ck_assert_msg(t->rx != NULL, "%s", err.msg);
+  ck_assert_msg(pc_test_resolve(&pc_receiver_otlp, t->rx, &err) == 0, "%s", err.msg);
   ck_assert_msg(pc_receiver_otlp.start(t->rx, &t->th.loop, &err) == 0, "%s", err.msg);
   t->port = pc__otlp_grpc_port(t->rx);
   ck_assert_int_gt(t->port, 0);

@@ -78,18 +78,21 @@ static int rec_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
 
 /* An encoded batch must decode, hold what its counts say, and is then
  * checked as a tree. */
-static int rec_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *enc,
-                               pc_err_t *err) {
+static int rec_consume_encoded(pc_consumer_t *self, pc_body_t *enc, pc_err_t *err) {
   rec_t *r = (rec_t *)self;
   r->encoded_calls++;
   pc_arena_t *a = pc_arena_new(0);
   pc_request_t req;
   pc_err_t derr = {0};
-  ck_assert_msg(pc_proto_decode(a, enc->proto, enc->n, &req, &derr) == 0, "%s", derr.msg);
+  const pc_bytes_t *pb = enc->v[PC_ENC_IDENTITY];
+  ck_assert_msg(pc_proto_decode(a, pb->p, pb->n, &req, &derr) == 0, "%s", derr.msg);
   ck_assert_uint_eq(enc->profiles, pc_request_profile_count(&req));
   ck_assert_uint_eq(enc->samples, pc_request_sample_count(&req));
-  req.metadata = enc->metadata;
+  pc_metadata_t md = {0};
+  if (enc->md) ck_assert_int_eq(pc_md_decode(enc->md->p, enc->md->n, &md), 0);
+  req.metadata = enc->md ? &md : NULL;
   int rc = rec_take(r, &req, err);
+  free((void *)md.v);
   pc_arena_free(a);
   return rc;
 }
@@ -747,15 +750,14 @@ START_TEST(memory_limiter_config_is_checked) {
   some_request(&rng, a, &req);
   pc_buf_t pb = {0};
   ck_assert_int_eq(pc_proto_encode(&req, &pb), 0);
-  pc_encoded_request_t enc = {.proto = pb.p, .n = pb.n,
-                              .profiles = pc_request_profile_count(&req),
-                              .samples = pc_request_sample_count(&req)};
+  pc_body_t *enc = pc_body_new(&pb, false, false, pc_request_profile_count(&req),
+                               pc_request_sample_count(&req), NULL);
   ck_assert(in->consume_encoded != NULL);
-  ck_assert_int_eq(in->consume_encoded(in, &enc, &err), 0);
+  ck_assert_int_eq(in->consume_encoded(in, enc, &err), 0);
   ck_assert_uint_eq(rec.encoded_calls, 1);
+  pc_body_unref(enc);
   pc_processor_memory_limiter.destroy(inst);
   pc_cfg_free(cfg);
-  pc_buf_free(&pb);
   pc_arena_free(a);
   pc_mat_free(&rec.got);
 }

@@ -140,6 +140,7 @@ static tserver_t *server_start(const pc_otlp_settings_t *s, bool traces) {
   pc_err_t err = {0};
   t->rx = pc__otlp_new(s, "otlp/test", &t->tc.c, &err);
   ck_assert_msg(t->rx != NULL, "%s", err.msg);
+  ck_assert_msg(pc_test_resolve(&pc_receiver_otlp, t->rx, &err) == 0, "%s", err.msg);
   ck_assert_msg(pc_receiver_otlp.start(t->rx, &t->th.loop, &err) == 0, "%s", err.msg);
   t->port = pc_otlp_receiver_port(t->rx);
   ck_assert_int_gt(t->port, 0);

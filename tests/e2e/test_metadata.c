@@ -152,6 +152,64 @@ static void expect_same(pc_mat_t want[N_TENANTS], pc_mat_t got[N_TENANTS]) {
   }
 }
 
+/* The value of a series ("name{labels}" as rendered) on the metrics page, -1 if absent. */
+static double series_value(int port, const char *series) {
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_get(port, "/metrics", &r), 200);
+  if (pc_buf_append(&r.body, "", 1)) pc_oom();
+  const char *text = (const char *)r.body.p, *at = text;
+  double v = -1;
+  size_t n = strlen(series);
+  while ((at = strstr(at, series)))
+    if ((at == text || at[-1] == '\n') && at[n] == ' ') {
+      v = strtod(at + n + 1, NULL);
+      break;
+    } else {
+      at += n;
+    }
+  pc_buf_free(&r.body);
+  return v;
+}
+
+/* Not about tenants, but about the same path: a batch goes to two gzip
+ * exporters as one body, compressed once (profcol_process_compressions
+ * counts one per batch, not one per exporter), and both send it. */
+START_TEST(two_exporters_cost_one_compression) {
+  srv_t *srv = srv_start();
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "processors:\n  batch:\n    send_batch_size: 1000000\n    timeout: 50ms\n"
+           "exporters:\n"
+           "  otlphttp/a: {endpoint: %s, compression: gzip}\n"
+           "  otlphttp/b: {endpoint: %s, compression: gzip}\n"
+           "service:\n  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n      processors: [batch]\n"
+           "      exporters: [otlphttp/a, otlphttp/b]\n", srv_url(srv), srv_url(srv));
+  pc_e2e_proc_t p = {0};
+  start(&p, yaml);
+  int port = pc_e2e_port_of(&p, "receiver:otlp");
+  int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  pc_rng_t rng = {77};
+  pc_mat_t want[N_TENANTS] = {0};
+  enum { BATCHES = 4 };
+  for (int b = 0; b < BATCHES; b++) {
+    post_interleaved(port, &rng, 3, want); /* within one timeout: one batch */
+    for (int i = 0; i < 500 && srv_count(srv) < 2 * (size_t)(b + 1); i++) usleep(10000);
+    ck_assert_uint_eq(srv_count(srv), 2 * (size_t)(b + 1));
+  }
+  ck_assert_int_eq((int)series_value(metrics, "profcol_exporter_sent_batches{exporter=\"otlphttp/a\"}"),
+                   BATCHES);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_exporter_sent_batches{exporter=\"otlphttp/b\"}"),
+                   BATCHES);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_process_compressions"), BATCHES);
+  for (int t = 0; t < N_TENANTS; t++) pc_mat_free(&want[t]);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
+  srv_stop(srv);
+}
+END_TEST
+
 START_TEST(each_batch_carries_one_tenant_and_its_samples) {
   srv_t *srv = srv_start();
   /* The first two tries fail: a retry must carry its batch's header again. */
@@ -449,6 +507,7 @@ int main(void) {
   tcase_add_test(tc, a_tenant_past_the_cardinality_limit_gets_503);
   tcase_add_test(tc, tenant_header_survives_a_restart_on_the_persistent_queue);
   tcase_add_test(tc, grpc_in_and_out_each_call_carries_one_tenant);
+  tcase_add_test(tc, two_exporters_cost_one_compression);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

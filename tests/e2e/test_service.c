@@ -306,6 +306,86 @@ START_TEST(debug_detailed_prints_whole_stacks_leaf_first) {
 }
 END_TEST
 
+/* An extension a component names that is not defined, defined but not in
+ * service.extensions, or of the wrong role (component/host.h): validate
+ * says so with the file:line:col of the key that names it, without starting
+ * anything, whether or not the pipelines are sound; run refuses the same. */
+START_TEST(validate_reports_bad_extension_references) {
+  pc_e2e_proc_t p = {0};
+  snprintf(p.dir, sizeof p.dir, "/tmp/profcol-e2e-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(p.dir));
+  char path[300];
+  snprintf(path, sizeof path, "%s/refs.yaml", p.dir);
+  static const char *const tails[] = {
+      "      exporters: [otlphttp, otlphttp/b]\n",
+      "      exporters: [otlphttp, otlphttp/b, nope]\n", /* broken: settings checked apart */
+  };
+  for (size_t t = 0; t < 2; t++) {
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "receivers:\n"
+            "  otlp:\n"
+            "    protocols:\n"
+            "      http:\n"
+            "        endpoint: 127.0.0.1:0\n"
+            "        auth: {authenticator: bearertokenauth/missing}\n"
+            "  otlp/g:\n"
+            "    protocols:\n"
+            "      grpc:\n"
+            "        endpoint: 127.0.0.1:0\n"
+            "        auth: {authenticator: bearertokenauth/unlisted}\n"
+            "exporters:\n"
+            "  otlphttp:\n"
+            "    endpoint: http://127.0.0.1:1\n"
+            "    sending_queue: {storage: headers_setter}\n"
+            "  otlphttp/b:\n"
+            "    endpoint: http://127.0.0.1:1\n"
+            "    auth:\n"
+            "      authenticator: headers_setter/missing\n"
+            "extensions:\n"
+            "  headers_setter: {headers: [{key: X-A, value: b}]}\n"
+            "  bearertokenauth/unlisted: {token: s3cret}\n"
+            "service:\n"
+            "  extensions: [headers_setter]\n"
+            "  pipelines:\n"
+            "    profiles:\n"
+            "      receivers: [otlp, otlp/g]\n"
+            "%s", tails[t]);
+    fclose(f);
+    pc_buf_t out = {0};
+    const char *args[] = {"validate", "--config", path, NULL};
+    ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+    const char *text = (const char *)out.p;
+    char want[512];
+    snprintf(want, sizeof want, "%s:6:31: receivers.otlp.protocols.http.auth.authenticator: "
+             "\"bearertokenauth/missing\" is not defined in extensions and listed in "
+             "service.extensions", path);
+    ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+    snprintf(want, sizeof want, "%s:11:31: receivers.otlp/g.protocols.grpc.auth.authenticator: "
+             "\"bearertokenauth/unlisted\" is defined in extensions but not listed in "
+             "service.extensions", path);
+    ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+    snprintf(want, sizeof want, "%s:15:30: exporters.otlphttp.sending_queue.storage: "
+             "\"headers_setter\" is a headers_setter extension, which is not a storage "
+             "(file_storage)", path);
+    ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+    snprintf(want, sizeof want, "%s:19:22: exporters.otlphttp/b.auth.authenticator: "
+             "\"headers_setter/missing\" is not defined in extensions", path);
+    ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+    ck_assert_msg(!strstr(text, "listening"), "validate started something:\n%s", text);
+    pc_buf_free(&out);
+  }
+  /* run refuses the same config before listening on anything. */
+  pc_buf_t out = {0};
+  const char *run_args[] = {"--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(run_args, &out), 1);
+  ck_assert(strstr((const char *)out.p, "\"bearertokenauth/missing\" is not defined") != NULL);
+  ck_assert(!strstr((const char *)out.p, "listening"));
+  pc_buf_free(&out);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 /* CORS as the Collector's confighttp: a preflight from an allowed origin
  * gets 204 with the Access-Control-Allow-* headers, one from another origin
  * or asking for another header gets 204 without them, and every answer to an
@@ -826,6 +906,7 @@ int main(void) {
   tcase_add_test(tc, pipeline_accepts_and_drains_on_sigterm);
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
   tcase_add_test(tc, validate_reports_every_key_of_every_component);
+  tcase_add_test(tc, validate_reports_bad_extension_references);
   tcase_add_test(tc, refused_requests_are_logged_with_a_hint);
   tcase_add_test(tc, debug_detailed_prints_whole_stacks_leaf_first);
   tcase_add_test(tc, cors_preflight_and_answers);
