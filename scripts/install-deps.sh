@@ -2,7 +2,7 @@
 # install-deps.sh - install the Debian packages profcol needs to build and test,
 # only those that are missing, non-interactively. Safe to run again and again.
 #
-#   scripts/install-deps.sh          build + test packages
+#   scripts/install-deps.sh          build + test packages (and the Debian package build)
 #   scripts/install-deps.sh --bench  also what bench/ uses (nginx, wrk, h2load)
 set -euo pipefail
 
@@ -13,6 +13,7 @@ pkgs=(
   libcurl4-openssl-dev libnghttp2-dev libssl-dev
   check zstd gzip curl openssl
   python3-grpcio python3-grpc-tools
+  debhelper dpkg-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(nginx-light wrk nghttp2-client)
