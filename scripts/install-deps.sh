@@ -12,9 +12,15 @@ pkgs=(
   libzstd-dev zlib1g-dev libdeflate-dev libyaml-dev libxxhash-dev libjansson-dev
   libcurl4-openssl-dev libnghttp2-dev libssl-dev
   check zstd gzip curl openssl
-  python3-grpcio python3-grpc-tools
+  python3-grpcio python3-grpc-tools python3-yaml
   debhelper dpkg-dev
 )
+# kubectl checks the Kubernetes manifests offline (tests/deploy/); any kubectl
+# on PATH does, Debian's kubernetes-client where there is none (installing it
+# over another vendor's kubectl package would conflict).
+if ! command -v kubectl >/dev/null 2>&1; then
+  pkgs+=(kubernetes-client)
+fi
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(nginx-light wrk nghttp2-client)
 fi
