@@ -13,7 +13,7 @@ pkgs=(
   libcurl4-openssl-dev libnghttp2-dev libssl-dev
   check zstd gzip curl openssl
   python3-grpcio python3-grpc-tools python3-yaml
-  debhelper dpkg-dev
+  debhelper dpkg-dev lintian strace
 )
 # kubectl checks the Kubernetes manifests offline (tests/deploy/); any kubectl
 # on PATH does, Debian's kubernetes-client where there is none (installing it
