@@ -48,8 +48,8 @@ bl_python=$(command -v /usr/bin/python3 || command -v python3) # not a pyenv shi
 # $(...), or the pool is refilled every time.
 bl_port_pool=()
 bl_port() {
-  local p=""
-  while [[ -z $p ]]; do
+  local _bl_p=""
+  while [[ -z $_bl_p ]]; do
     if ((${#bl_port_pool[@]} == 0)); then
       # shellcheck disable=SC2207
       bl_port_pool=($("$bl_python" -c 'import socket
@@ -57,11 +57,11 @@ ss = [socket.socket() for _ in range(64)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))'))
     fi
-    p=${bl_port_pool[0]}
+    _bl_p=${bl_port_pool[0]}
     bl_port_pool=("${bl_port_pool[@]:1}")
-    if bl_port_in_use "$p"; then p=""; fi
+    if bl_port_in_use "$_bl_p"; then _bl_p=""; fi
   done
-  printf -v "$1" '%s' "$p"
+  printf -v "$1" '%s' "$_bl_p"
 }
 bl_free_port() {
   local p
