@@ -22,6 +22,7 @@
 
 #include "pdata.h"
 #include "wire.h"
+
 #define MAX_PATH 48 /* deeper than any valid profiles message nests */
 
 /* The primitive readers are called for every field of every message. GCC
