@@ -1,5 +1,6 @@
-/* pprof.h - pprof's profile.proto in pdata: decode a pprof Profile and
- * convert it into OTLP profiles.
+/* pprof.h - pprof's profile.proto in and out of pdata: decode a pprof
+ * Profile, convert it into OTLP profiles, and encode a selection of OTLP
+ * samples (pdata/stacks.h) as a pprof Profile.
  *
  * The field mapping in both directions, and what one format has that the
  * other cannot carry, is docs/pprof.md. The schema is
@@ -124,5 +125,14 @@ int pc_pprof_to_otlp(const pc_pprof_t *p, pc_arena_t *scratch, pc_builder_t *b,
 /* The three steps at once: unpack (bounded by limit), decode, convert. */
 int pc_pprof_convert(const uint8_t *buf, size_t n, size_t limit, pc_builder_t *b,
                      pc_err_t *err);
+
+/* ---- OTLP -> pprof -----------------------------------------------------------
+ * Encode an aggregated selection (pdata/stacks.h) as a pprof Profile: its
+ * sample type (and the period of the profiles it came from), one sample per
+ * distinct stack with the summed value, locations with addresses, mappings
+ * (build ids from process.executable.build_id.*), functions and lines,
+ * inlined frames kept. gzip: compress the result, as pprof files are. */
+typedef struct pc_stacks pc_stacks_t;
+int pc_pprof_encode(const pc_stacks_t *s, bool gzip, pc_buf_t *out);
 
 #endif

@@ -1,7 +1,8 @@
 /* test_pprof.c - pprof in and out (pdata/pprof_*.c): real Go profiles and a
  * hand-written one checked sample by sample against protoc's decoding,
  * what the conversion adds (attributes, combined samples, repairs), the
- * Profiles SIG's conformance rules and decoding errors. */
+ * Profiles SIG's conformance rules, decoding errors, and the export read
+ * back by protoc. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "../../pdata/intern.h"
 #include "../../pdata/pprof.h"
+#include "../../pdata/stacks.h"
 #include "pprofcheck.h"
 #include "testdata.h"
 
@@ -351,6 +353,130 @@ START_TEST(gzip_bomb_stops_at_the_limit) {
 }
 END_TEST
 
+/* ---- export ------------------------------------------------------------------------ */
+
+/* Convert a fixture, select one sample type, export it as pprof; protoc
+ * reads it back and its folded stacks equal pc_stacks_folded's. */
+static void export_round_trip(const pc_buf_t *raw, const char *type, const char *unit,
+                              size_t oracle_k, const pc_tpb_t *source) {
+  pc_builder_t *b = convert(raw);
+  const pc_request_t *req = pc_builder_request(b);
+  pc_stacks_filter_t f = {.sample_type = {(const uint8_t *)type, strlen(type)}};
+  pc_stacks_t *s;
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_stacks_select(&req, 1, &f, &s, &err), 0);
+  pc_buf_t folded = {0}, pprof = {0};
+  ck_assert_int_eq(pc_stacks_folded(s, &folded), 0);
+  ck_assert_int_eq(pc_pprof_encode(s, true, &pprof), 0);
+  ck_assert_int_eq(pc_encoding_sniff(pprof.p, pprof.n), PC_ENC_GZIP);
+  pc_tpb_t *back = protoc_text(&pprof);
+  /* one sample type, the one selected, and it is the default */
+  ck_assert_uint_eq(pc_tpb_count(back, "sample_type"), 1);
+  const pc_tpb_t *st = pc_tpb_msg(back, "sample_type");
+  const pc_tpb_field_t *ts = pc_tpb_get(back, "string_table", (size_t)pc_tpb_int(st, "type", 0));
+  const pc_tpb_field_t *us = pc_tpb_get(back, "string_table", (size_t)pc_tpb_int(st, "unit", 0));
+  ck_assert_str_eq(ts->text, type);
+  ck_assert_str_eq(us->text, unit);
+  ck_assert_int_eq(pc_tpb_int(back, "default_sample_type", 0), pc_tpb_int(st, "type", 0));
+  pc_mat_t a = {0}, c = {0}, src = {0};
+  pc_folded_lines((const char *)folded.p, folded.n, &a);
+  pc_pprof_oracle_folded(back, 0, &c);
+  char why[512];
+  ck_assert_uint_gt(a.n, 0);
+  ck_assert_msg(pc_mat_eq(&a, &c, why, sizeof why), "pprof export vs folded: %s", why);
+  /* and both equal the folded stacks of the original pprof */
+  pc_pprof_oracle_folded(source, oracle_k, &src);
+  ck_assert_msg(pc_mat_eq(&a, &src, why, sizeof why), "folded vs source pprof: %s", why);
+  pc_mat_free(&a);
+  pc_mat_free(&c);
+  pc_mat_free(&src);
+  pc_tpb_free(back);
+  pc_buf_free(&folded);
+  pc_buf_free(&pprof);
+  pc_stacks_free(s);
+  pc_builder_free(b);
+}
+
+START_TEST(export_go_profiles_read_back_by_protoc) {
+  pc_buf_t raw = {0};
+  pc_test_read_file("tests/data/pprof/cpu.pb.gz", &raw);
+  pc_tpb_t *src = protoc_text(&raw);
+  export_round_trip(&raw, "cpu", "nanoseconds", 1, src);
+  export_round_trip(&raw, "samples", "count", 0, src);
+  pc_tpb_free(src);
+  pc_buf_free(&raw);
+  pc_test_read_file("tests/data/pprof/heap.pb.gz", &raw);
+  src = protoc_text(&raw);
+  export_round_trip(&raw, "inuse_space", "bytes", 3, src);
+  export_round_trip(&raw, "alloc_objects", "count", 0, src);
+  pc_tpb_free(src);
+  pc_buf_free(&raw);
+}
+END_TEST
+
+START_TEST(export_features_keeps_mappings_and_attributes) {
+  pc_buf_t raw = {0};
+  read_features(&raw);
+  pc_tpb_t *src = features_text();
+  export_round_trip(&raw, "cpu", "nanoseconds", 1, src);
+  /* What pprof gets back of the mapping, the folded location and times. */
+  pc_builder_t *b = convert(&raw);
+  const pc_request_t *req = pc_builder_request(b);
+  pc_stacks_t *s;
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_stacks_select(&req, 1, NULL, &s, &err), 0);
+  pc_buf_t pprof = {0};
+  ck_assert_int_eq(pc_pprof_encode(s, false, &pprof), 0);
+  pc_tpb_t *back = protoc_text(&pprof);
+  bool main_seen = false;
+  for (size_t i = 0; i < pc_tpb_count(back, "mapping"); i++) {
+    const pc_tpb_t *m = pc_tpb_get(back, "mapping", i)->msg;
+    const pc_tpb_field_t *file =
+        pc_tpb_get(back, "string_table", (size_t)pc_tpb_int(m, "filename", 0));
+    if (strcmp(file->text, "/bin/main")) continue;
+    main_seen = true;
+    const pc_tpb_field_t *id =
+        pc_tpb_get(back, "string_table", (size_t)pc_tpb_int(m, "build_id", 0));
+    ck_assert_str_eq(id->text, "0123456789abcdef");
+    ck_assert_int_eq(pc_tpb_int(m, "memory_start", 0), 0x400000);
+    ck_assert_int_eq(pc_tpb_int(m, "has_functions", 0), 1);
+    ck_assert_int_eq(pc_tpb_int(m, "has_inline_frames", 0), 1);
+  }
+  ck_assert(main_seen);
+  size_t folded = 0;
+  for (size_t i = 0; i < pc_tpb_count(back, "location"); i++)
+    folded += pc_tpb_int(pc_tpb_get(back, "location", i)->msg, "is_folded", 0);
+  ck_assert_uint_eq(folded, 1);
+  ck_assert_int_eq(pc_tpb_int(back, "time_nanos", 0), 1700000000000000000LL);
+  ck_assert_int_eq(pc_tpb_int(back, "duration_nanos", 0), 10000000000LL);
+  ck_assert_int_eq(pc_tpb_int(back, "period", 0), 10000000);
+  const pc_tpb_field_t *drop = pc_tpb_get(back, "string_table",
+                                          (size_t)pc_tpb_int(back, "drop_frames", 0));
+  ck_assert_str_eq(drop->text, "runtime\\..*");
+  /* The export converts back to the same selection. */
+  pc_builder_t *b2 = pc_builder_new();
+  ck_assert_int_eq(pc_pprof_convert(pprof.p, pprof.n, 1 << 20, b2, &err), 0);
+  const pc_request_t *req2 = pc_builder_request(b2);
+  pc_stacks_t *s2;
+  ck_assert_int_eq(pc_stacks_select(&req2, 1, NULL, &s2, &err), 0);
+  pc_buf_t f1 = {0}, f2 = {0};
+  ck_assert_int_eq(pc_stacks_folded(s, &f1), 0);
+  ck_assert_int_eq(pc_stacks_folded(s2, &f2), 0);
+  ck_assert_uint_eq(f1.n, f2.n);
+  ck_assert(memcmp(f1.p, f2.p, f1.n) == 0);
+  pc_buf_free(&f1);
+  pc_buf_free(&f2);
+  pc_stacks_free(s2);
+  pc_builder_free(b2);
+  pc_tpb_free(back);
+  pc_buf_free(&pprof);
+  pc_stacks_free(s);
+  pc_builder_free(b);
+  pc_tpb_free(src);
+  pc_buf_free(&raw);
+}
+END_TEST
+
 TCase *pc_test_pprof_tcase(void) {
   TCase *tc = tcase_create("pprof");
   tcase_set_timeout(tc, 120);
@@ -361,5 +487,7 @@ TCase *pc_test_pprof_tcase(void) {
   tcase_add_test(tc, decode_errors_say_what_and_where);
   tcase_add_test(tc, damaged_input_is_an_error_not_a_crash);
   tcase_add_test(tc, gzip_bomb_stops_at_the_limit);
+  tcase_add_test(tc, export_go_profiles_read_back_by_protoc);
+  tcase_add_test(tc, export_features_keeps_mappings_and_attributes);
   return tc;
 }
