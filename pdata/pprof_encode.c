@@ -80,8 +80,9 @@ int pc_pprof_encode(const pc_stacks_t *s, bool gzip, pc_buf_t *out) {
   /* Per mapping, pprof's symbolization flags: 1 functions, 2 file names,
    * 4 line numbers, 8 inline frames. */
   uint8_t *flags = calloc((size_t)d->n_mappings + 1, 1);
+  bool *from_pprof = calloc((size_t)d->n_mappings + 1, sizeof *from_pprof);
   wr_t w = {0};
-  if (!build_ids || !flags) goto done;
+  if (!build_ids || !flags || !from_pprof) goto done;
 
   /* What the profiles of the selection say: the first one's sample type,
    * period and pprof attributes; the time span of all of them. */
@@ -104,16 +105,21 @@ int pc_pprof_encode(const pc_stacks_t *s, bool gzip, pc_buf_t *out) {
          k++)
       build_ids[m] = attr_string(&x, find_attr(d, attrs, build_id_keys[k]));
     if (build_ids[m] < 0) goto done;
+    for (uint32_t i = 0; i < attrs.n && !from_pprof[m]; i++) {
+      pc_str_t k = pc_dict_string(d, pc_dict_attr(d, attrs.v[i])->key_strindex);
+      from_pprof[m] = k.n > 18 && memcmp(k.p, "pprof.mapping.has_", 18) == 0;
+    }
     flags[m] = (uint8_t)(attr_true(d, attrs, "pprof.mapping.has_functions") |
                          attr_true(d, attrs, "pprof.mapping.has_filenames") << 1 |
                          attr_true(d, attrs, "pprof.mapping.has_line_numbers") << 2 |
                          attr_true(d, attrs, "pprof.mapping.has_inline_frames") << 3);
   }
-  /* And what the locations show of it. */
+  /* A mapping that came from pprof keeps its flags as they were; for the
+   * others, say what their locations show. */
   for (uint32_t l = 0; l < d->n_locations; l++) {
     const pc_location_t *loc = &d->locations[l];
     uint32_t m = (uint32_t)loc->mapping_index;
-    if (!m || m >= d->n_mappings) continue;
+    if (!m || m >= d->n_mappings || from_pprof[m]) continue;
     for (uint32_t k = 0; k < loc->n_lines; k++) {
       const pc_function_t *fn = pc_dict_function(d, loc->lines[k].function_index);
       flags[m] |= (fn->name_strindex ? 1 : 0) | (fn->filename_strindex ? 2 : 0) |
@@ -209,5 +215,6 @@ done:
   free(x.extra);
   free(build_ids);
   free(flags);
+  free(from_pprof);
   return rc;
 }

@@ -378,6 +378,21 @@ static void export_round_trip(const pc_buf_t *raw, const char *type, const char 
   ck_assert_str_eq(ts->text, type);
   ck_assert_str_eq(us->text, unit);
   ck_assert_int_eq(pc_tpb_int(back, "default_sample_type", 0), pc_tpb_int(st, "type", 0));
+  /* Mappings that came from pprof keep pprof's symbolization flags. */
+  const char *flags[] = {"has_functions", "has_filenames", "has_line_numbers",
+                         "has_inline_frames"};
+  for (size_t i = 0; i < pc_tpb_count(source, "mapping"); i++) {
+    const pc_tpb_t *m = pc_tpb_get(source, "mapping", i)->msg;
+    const pc_tpb_t *e = NULL;
+    for (size_t j = 0; j < pc_tpb_count(back, "mapping") && !e; j++)
+      if (pc_tpb_int(pc_tpb_get(back, "mapping", j)->msg, "memory_start", 0) ==
+          pc_tpb_int(m, "memory_start", 0))
+        e = pc_tpb_get(back, "mapping", j)->msg;
+    if (!e) continue; /* no sample of this type reached it */
+    for (int k = 0; k < 4; k++)
+      ck_assert_msg(pc_tpb_int(m, flags[k], 0) == pc_tpb_int(e, flags[k], 0), "mapping %zu: %s",
+                    i, flags[k]);
+  }
   pc_mat_t a = {0}, c = {0}, src = {0};
   pc_folded_lines((const char *)folded.p, folded.n, &a);
   pc_pprof_oracle_folded(back, 0, &c);
