@@ -138,22 +138,30 @@ static pc_anyvalue_t label_value(const cctx_t *x, const pc_pprof_label_t *l) {
   return (pc_anyvalue_t){.type = PC_AV_INT, .u.i = l->num};
 }
 
+/* Whether a label says anything: a key, and a string or a number or a
+ * unit (pprof's reader drops a label with none of the three, so a numeric
+ * 0 without a unit cannot be told from nothing). */
+static bool label_present(const pc_pprof_label_t *l) {
+  return l->key && (l->str || l->num || l->num_unit);
+}
+
 /* The attribute indices of a sample's labels: one attribute per distinct
  * key, in the order keys first appear. A key given once keeps its value and
  * unit; a key given several times (pprof discourages it, but allows it)
  * becomes an array of its values, with the unit of its numeric values when
- * they agree. Labels with an empty key carry nothing and are left out. */
+ * they agree. */
 static int label_attrs(cctx_t *x, const pc_pprof_sample_t *s, pc_i32s_t *out) {
   *out = (pc_i32s_t){0};
   if (!s->n_labels) return 0;
   ALLOC(x, out->v, s->n_labels);
   for (uint32_t i = 0; i < s->n_labels; i++) {
     const pc_pprof_label_t *l = &s->labels[i];
-    if (!l->key) continue;
+    if (!label_present(l)) continue;
     uint32_t same = 0, j;
-    for (j = 0; j < i && s->labels[j].key != l->key; j++) {}
+    for (j = 0; j < i && !(label_present(&s->labels[j]) && s->labels[j].key == l->key); j++) {}
     if (j < i) continue; /* the key's first label made its attribute */
-    for (j = i; j < s->n_labels; j++) same += s->labels[j].key == l->key;
+    for (j = i; j < s->n_labels; j++)
+      same += label_present(&s->labels[j]) && s->labels[j].key == l->key;
     int32_t unit = l->str ? 0 : (int32_t)l->num_unit;
     if (same == 1) {
       out->v[out->n++] = add_attr_strindex(x, l->key, label_value(x, l), unit);
@@ -164,7 +172,7 @@ static int label_attrs(cctx_t *x, const pc_pprof_sample_t *s, pc_i32s_t *out) {
     bool units_agree = true;
     for (j = i; j < s->n_labels; j++) {
       const pc_pprof_label_t *m = &s->labels[j];
-      if (m->key != l->key) continue;
+      if (!label_present(m) || m->key != l->key) continue;
       arr.u.array.v[arr.u.array.n++] = label_value(x, m);
       if (!m->str && (int32_t)m->num_unit != unit) units_agree = false;
     }

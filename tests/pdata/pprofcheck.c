@@ -133,6 +133,12 @@ static void put_label_value(const pidx_t *x, const pc_tpb_t *l, pc_buf_t *b) {
   }
 }
 
+/* pprof's reader keeps a label with a key and a string, number or unit. */
+static bool present(const pc_tpb_t *l) {
+  return pc_tpb_int(l, "key", 0) &&
+         (pc_tpb_int(l, "str", 0) || pc_tpb_int(l, "num", 0) || pc_tpb_int(l, "num_unit", 0));
+}
+
 /* Labels grouped by key as docs/pprof.md says, sorted, comma-joined. */
 static void oracle_labels(const pidx_t *x, const pc_tpb_t *s, pc_buf_t *b) {
   size_t n = pc_tpb_count(s, "label");
@@ -142,12 +148,16 @@ static void oracle_labels(const pidx_t *x, const pc_tpb_t *s, pc_buf_t *b) {
     const pc_tpb_t *l = pc_tpb_get(s, "label", i)->msg;
     int64_t key = pc_tpb_int(l, "key", 0);
     bool seen = false;
-    for (size_t j = 0; j < i && !seen; j++)
-      seen = pc_tpb_int(pc_tpb_get(s, "label", j)->msg, "key", 0) == key;
-    if (!key || seen) continue;
+    for (size_t j = 0; j < i && !seen; j++) {
+      const pc_tpb_t *o = pc_tpb_get(s, "label", j)->msg;
+      seen = present(o) && pc_tpb_int(o, "key", 0) == key;
+    }
+    if (!present(l) || seen) continue;
     size_t same = 0;
-    for (size_t j = i; j < n; j++)
-      same += pc_tpb_int(pc_tpb_get(s, "label", j)->msg, "key", 0) == key;
+    for (size_t j = i; j < n; j++) {
+      const pc_tpb_t *o = pc_tpb_get(s, "label", j)->msg;
+      same += present(o) && pc_tpb_int(o, "key", 0) == key;
+    }
     int64_t unit = pc_tpb_int(l, "str", 0) ? 0 : pc_tpb_int(l, "num_unit", 0);
     pc_buf_t it = {0};
     pc_str_t k = pstr(x, key);
@@ -159,7 +169,7 @@ static void oracle_labels(const pidx_t *x, const pc_tpb_t *s, pc_buf_t *b) {
       pc_buf_append(&it, "[", 1);
       for (size_t j = i, c = 0; j < n; j++) {
         const pc_tpb_t *m = pc_tpb_get(s, "label", j)->msg;
-        if (pc_tpb_int(m, "key", 0) != key) continue;
+        if (!present(m) || pc_tpb_int(m, "key", 0) != key) continue;
         if (c++) pc_buf_append(&it, ",", 1);
         put_label_value(x, m, &it);
         if (!pc_tpb_int(m, "str", 0) && pc_tpb_int(m, "num_unit", 0) != unit) unit = -1;
