@@ -281,7 +281,8 @@ static uint64_t sample_hash(const pc_pprof_sample_t *s) {
 
 static bool sample_eq(const pc_pprof_sample_t *a, const pc_pprof_sample_t *b) {
   return a->n_locations == b->n_locations && a->n_labels == b->n_labels &&
-         memcmp(a->locations, b->locations, (size_t)a->n_locations * sizeof *a->locations) == 0 &&
+         (!a->n_locations ||
+          memcmp(a->locations, b->locations, (size_t)a->n_locations * sizeof *a->locations) == 0) &&
          (!a->n_labels ||
           memcmp(a->labels, b->labels, (size_t)a->n_labels * sizeof *a->labels) == 0);
 }

@@ -253,7 +253,7 @@ static int unnamed(pc_arena_t *a, const pc_dictionary_t *d, const pc_location_t 
   pc_str_t file = pc_dict_string(d, pc_dict_mapping(d, l->mapping_index)->filename_strindex);
   size_t base = file.n;
   while (base > 0 && file.p[base - 1] != '/') base--;
-  file = (pc_str_t){file.p + base, file.n - base};
+  file = file.n ? (pc_str_t){file.p + base, file.n - base} : (pc_str_t){(const uint8_t *)"", 0};
   char *c = pc_arena_alloc(a, file.n + 24);
   if (!c) return PC_ENOMEM;
   int n = snprintf(c, file.n + 24, "%.*s%s0x%llx", PC_STR_FMT(file), file.n ? "+" : "",

@@ -353,6 +353,24 @@ START_TEST(gzip_bomb_stops_at_the_limit) {
 }
 END_TEST
 
+/* Found by pprof_decode_fuzz: two samples without locations compared
+ * their (empty, NULL) location arrays with memcmp. They combine. */
+START_TEST(samples_without_locations_combine) {
+  /* sample_type {}, sample {value: 1}, sample {value: 2}, string_table [""] */
+  static const uint8_t in[] = {0x0a, 0x00, 0x12, 0x02, 0x10, 0x01, 0x12, 0x02, 0x10, 0x02,
+                               0x32, 0x00};
+  pc_builder_t *b = pc_builder_new();
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_pprof_convert(in, sizeof in, 1 << 20, b, &err), 0);
+  const pc_request_t *req = pc_builder_request(b);
+  const pc_profile_t *p = &req->resources[0].scopes[0].profiles[0];
+  ck_assert_uint_eq(p->n_samples, 1);
+  ck_assert_int_eq(p->samples[0].stack_index, 0);
+  ck_assert_int_eq(p->samples[0].values[0], 3);
+  pc_builder_free(b);
+}
+END_TEST
+
 /* ---- export ------------------------------------------------------------------------ */
 
 /* Convert a fixture, select one sample type, export it as pprof; protoc
@@ -502,6 +520,7 @@ TCase *pc_test_pprof_tcase(void) {
   tcase_add_test(tc, decode_errors_say_what_and_where);
   tcase_add_test(tc, damaged_input_is_an_error_not_a_crash);
   tcase_add_test(tc, gzip_bomb_stops_at_the_limit);
+  tcase_add_test(tc, samples_without_locations_combine);
   tcase_add_test(tc, export_go_profiles_read_back_by_protoc);
   tcase_add_test(tc, export_features_keeps_mappings_and_attributes);
   return tc;
