@@ -70,12 +70,20 @@ static int oom(cctx_t *x) {
                     pc_arena_used(x->a));
 }
 
-#define ALLOC(x, ptr, count)                                                    \
+/* ALLOC zeroes; RAW does not, for the large arrays that are written
+ * whole right after (zeroing them was a tenth of a conversion). */
+#define ALLOC_(x, ptr, count, zero)                                              \
   do {                                                                          \
     size_t n_ = (count);                                                        \
-    (ptr) = n_ ? pc_arena_calloc((x)->a, n_, sizeof *(ptr)) : NULL;             \
+    (ptr) = !n_   ? NULL                                                        \
+            : zero ? pc_arena_calloc((x)->a, n_, sizeof *(ptr))                 \
+                   : (n_ <= SIZE_MAX / sizeof *(ptr)                            \
+                          ? pc_arena_alloc((x)->a, n_ * sizeof *(ptr))          \
+                          : NULL);                                              \
     if (n_ && !(ptr)) return oom(x);                                            \
   } while (0)
+#define ALLOC(x, ptr, count) ALLOC_(x, ptr, count, true)
+#define RAW(x, ptr, count) ALLOC_(x, ptr, count, false)
 
 /* ---- strings ------------------------------------------------------------------- */
 
@@ -189,8 +197,8 @@ static int build_strings(cctx_t *x) {
   if (p->n_strings > (uint32_t)INT32_MAX - KEY_COUNT)
     return pc_err_set(x->err, PC_ELIMIT, "%u strings: more than OTLP's int32 indices reach",
                       (unsigned)p->n_strings);
-  ALLOC(x, x->sane, p->n_strings);
-  ALLOC(x, d->strings, p->n_strings + KEY_COUNT);
+  RAW(x, x->sane, p->n_strings);
+  RAW(x, d->strings, p->n_strings + KEY_COUNT);
   for (uint32_t i = 0; i < p->n_strings; i++) {
     int rc = repair_utf8(x, p->strings[i], &x->sane[i]);
     if (rc) return rc;
@@ -209,8 +217,9 @@ static inline int64_t not_negative(int64_t v) { return v < 0 ? 0 : v; }
 static int build_functions(cctx_t *x) {
   const pc_pprof_t *p = x->p;
   pc_dictionary_t *d = x->d;
-  ALLOC(x, d->functions, p->n_functions + 1);
+  RAW(x, d->functions, p->n_functions + 1);
   d->n_functions = p->n_functions + 1;
+  d->functions[0] = pc_zero_function;
   for (uint32_t i = 0; i < p->n_functions; i++) {
     const pc_pprof_function_t *f = &p->functions[i];
     d->functions[i + 1] = (pc_function_t){.name_strindex = (int32_t)f->name,
@@ -224,8 +233,9 @@ static int build_functions(cctx_t *x) {
 static int build_mappings(cctx_t *x) {
   const pc_pprof_t *p = x->p;
   pc_dictionary_t *d = x->d;
-  ALLOC(x, d->mappings, p->n_mappings + 1);
+  RAW(x, d->mappings, p->n_mappings + 1);
   d->n_mappings = p->n_mappings + 1;
+  d->mappings[0] = pc_zero_mapping;
   for (uint32_t i = 0; i < p->n_mappings; i++) {
     const pc_pprof_mapping_t *m = &p->mappings[i];
     pc_mapping_t *o = &d->mappings[i + 1];
@@ -249,14 +259,15 @@ static int build_mappings(cctx_t *x) {
 static int build_locations(cctx_t *x, int32_t folded_attr) {
   const pc_pprof_t *p = x->p;
   pc_dictionary_t *d = x->d;
-  ALLOC(x, d->locations, p->n_locations + 1);
+  RAW(x, d->locations, p->n_locations + 1);
   d->n_locations = p->n_locations + 1;
+  d->locations[0] = pc_zero_location;
   for (uint32_t i = 0; i < p->n_locations; i++) {
     const pc_pprof_location_t *l = &p->locations[i];
     pc_location_t *o = &d->locations[i + 1];
     *o = (pc_location_t){.mapping_index = (int32_t)l->mapping, .address = l->address,
                          .n_lines = l->n_lines};
-    ALLOC(x, o->lines, l->n_lines);
+    RAW(x, o->lines, l->n_lines);
     for (uint32_t k = 0; k < l->n_lines; k++)
       o->lines[k] = (pc_line_t){.function_index = (int32_t)l->lines[k].function,
                                 .line = not_negative(l->lines[k].line),
@@ -303,7 +314,7 @@ static int combine_samples(cctx_t *x, uint32_t **uniq_out, int64_t **sums_out,
   uint32_t *uniq, *slots, cap = 4;
   int64_t *sums;
   while (cap < 2 * (uint64_t)n) cap *= 2;
-  ALLOC(x, uniq, n);
+  RAW(x, uniq, n);
   ALLOC(x, slots, cap); /* group + 1; 0: empty */
   ALLOC(x, sums, (size_t)n * K);
   uint32_t u = 0;
@@ -376,8 +387,9 @@ static int build(cctx_t *x, pc_request_t *req) {
   uint64_t attr_cap = 1 + 5 * (uint64_t)p->n_mappings + 1 + labels + 4;
   if (attr_cap >= (uint64_t)INT32_MAX)
     return pc_err_set(x->err, PC_ELIMIT, "too many labels for OTLP's int32 indices");
-  ALLOC(x, d->attrs, attr_cap);
-  d->n_attrs = 1; /* entry 0: the zero attribute */
+  RAW(x, d->attrs, attr_cap);
+  d->attrs[0] = pc_zero_attr;
+  d->n_attrs = 1;
   int rc;
   if ((rc = build_strings(x)) || (rc = build_functions(x)) || (rc = build_mappings(x)))
     return rc;
@@ -387,14 +399,15 @@ static int build(cctx_t *x, pc_request_t *req) {
   uint32_t *uniq = NULL, n_uniq = 0;
   int64_t *sums = NULL;
   if ((rc = combine_samples(x, &uniq, &sums, &n_uniq))) return rc;
-  ALLOC(x, d->stacks, (size_t)n_uniq + 1);
+  RAW(x, d->stacks, (size_t)n_uniq + 1);
   d->n_stacks = n_uniq + 1;
+  d->stacks[0] = pc_zero_stack;
   pc_i32s_t *sample_attrs;
-  ALLOC(x, sample_attrs, n_uniq);
+  RAW(x, sample_attrs, n_uniq);
   for (uint32_t u = 0; u < n_uniq; u++) {
     const pc_pprof_sample_t *s = &p->samples[uniq[u]];
     pc_i32s_t *loc = &d->stacks[u + 1].location_indices;
-    ALLOC(x, loc->v, s->n_locations);
+    RAW(x, loc->v, s->n_locations);
     for (uint32_t i = 0; i < s->n_locations; i++) loc->v[i] = (int32_t)s->locations[i] + 1;
     loc->n = s->n_locations;
     if ((rc = label_attrs(x, s, &sample_attrs[u]))) return rc;
@@ -427,7 +440,7 @@ static int build(cctx_t *x, pc_request_t *req) {
     pr->time_unix_nano = (uint64_t)not_negative(p->time_nanos);
     pr->duration_nano = (uint64_t)not_negative(p->duration_nanos);
     pr->attribute_indices = prof_attrs;
-    ALLOC(x, pr->samples, n_uniq);
+    RAW(x, pr->samples, n_uniq);
     pr->n_samples = n_uniq;
     for (uint32_t u = 0; u < n_uniq; u++)
       pr->samples[u] = (pc_sample_t){.stack_index = (int32_t)u + 1,
