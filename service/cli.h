@@ -62,7 +62,7 @@ typedef struct {
   pc_cli_req_t *reqs;
   size_t n_reqs;
   uint64_t rejected; /* profiles the decoders left out, over all requests */
-  char reject_msg[300];
+  char reject_msg[400]; /* "request N (at byte M): " + the decoder's reason */
 } pc_cli_input_t;
 
 /* "profcol: CMD: message", then the usage: PC_EXIT_USAGE. */
