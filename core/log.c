@@ -55,3 +55,23 @@ void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...) 
   if (b.p) fwrite(b.p, 1, b.n, stderr);
   pc_buf_free(&b);
 }
+
+bool pc_ratelimit(pc_ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  if (rl->next_ms && now < rl->next_ms) {
+    rl->suppressed++;
+    return false;
+  }
+  *skipped = rl->suppressed;
+  rl->suppressed = 0;
+  rl->next_ms = now + interval_ms;
+  return true;
+}
+
+const char *pc_log_suppressed(uint64_t n, char *buf) {
+  if (!n) return "";
+  snprintf(buf, 48, " (%llu similar suppressed)", (unsigned long long)n);
+  return buf;
+}

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../core/core.h"
+#include "../core/log.h"
 
 /* ---- bodies -----------------------------------------------------------------
  * A finished request body (encoded and compressed), shared by whoever holds a
@@ -215,20 +216,11 @@ int pc__grpc_code_from_http(long status);
 /* Monotonic milliseconds (CLOCK_MONOTONIC). */
 uint64_t pc__now_ms(void);
 
-/* At most one log line per interval; the next one that goes out says how
- * many were skipped. */
-typedef struct {
-  uint64_t next_ms;
-  uint64_t suppressed;
-} pc__ratelimit_t;
-
-/* True when a line may be logged now; *skipped gets the count suppressed
- * since the last line (then reset). */
-bool pc__ratelimit(pc__ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped);
-
-/* " (N similar suppressed)" when n > 0, else "": the tail of a rate-limited
- * line. buf needs 48 bytes. */
-const char *pc__suppressed(uint64_t n, char *buf);
+/* The log rate limiter is core's (core/log.h); exporter/ knows it by these
+ * names. */
+typedef pc_ratelimit_t pc__ratelimit_t;
+#define pc__ratelimit pc_ratelimit
+#define pc__suppressed pc_log_suppressed
 
 /* The exporter id as a file name: "otlphttp/eu-1" -> "exporter_otlphttp_eu-1"
  * (bytes outside [A-Za-z0-9._-] become '_'). */

@@ -36,7 +36,7 @@ struct pc_tls_ctx {
   SSL_CTX *ssl;
   unsigned char alpn[32]; /* wire form: length byte, then the name */
   unsigned alpn_n;
-  uint64_t logged_ms, suppressed; /* rate limit of pc_tls_log_failure */
+  pc_ratelimit_t rl; /* of pc_tls_log_failure */
 };
 
 struct pc_tls {
@@ -169,22 +169,16 @@ void pc_tls_ctx_free(pc_tls_ctx_t *ctx) {
 
 void pc_tls_log_failure(pc_tls_ctx_t *ctx, const char *id, const uv_tcp_t *tcp,
                         const pc_tls_t *t) {
-  uint64_t now_ms = uv_now(tcp->loop);
   char peer[80];
   pc_http_peer(tcp, peer, sizeof peer);
-  if (ctx->logged_ms && now_ms - ctx->logged_ms < LOG_EVERY_MS) {
-    ctx->suppressed++;
+  uint64_t skipped;
+  char sup[48];
+  if (!pc_ratelimit(&ctx->rl, LOG_EVERY_MS, &skipped)) {
     pc_log(id, PC_LOG_DEBUG, "TLS with %s failed: %s", peer, pc_tls_why(t));
     return;
   }
-  char more[80] = "";
-  if (ctx->suppressed)
-    snprintf(more, sizeof more, " (%llu more failed since the last such line)",
-             (unsigned long long)ctx->suppressed);
   pc_log(id, PC_LOG_WARN, "TLS with %s failed, connection closed: %s%s", peer, pc_tls_why(t),
-         more);
-  ctx->logged_ms = now_ms ? now_ms : 1;
-  ctx->suppressed = 0;
+         pc_log_suppressed(skipped, sup));
 }
 
 /* ---- sessions ------------------------------------------------------------------ */
