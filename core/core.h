@@ -152,4 +152,31 @@ int64_t pc_process_rss(void);
  * MemTotal, else MemTotal; -1 if unknown. */
 int64_t pc_memory_total(void);
 
+/* ---- file descriptors (fd.c) ------------------------------------------------
+ * A gateway's connections are descriptors, and so are what the process needs
+ * to stay observable and do its job: the health and metrics endpoints'
+ * connections, exporter sockets, queue and output files. Receivers leave a
+ * reserve of descriptors free for those: a connection that would eat into
+ * it is closed at once (counted and logged), so that a flood of clients
+ * gets refusals while /metrics still answers. Thread-safe. */
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit, as Go's runtime does at
+ * start (the common soft limit of 1024 is a relic of select()). *before and
+ * *after get the soft limit; returns 0 or a negated errno. */
+int pc_fd_limit_raise(uint64_t *before, uint64_t *after);
+/* The soft limit now. */
+uint64_t pc_fd_limit(void);
+/* Descriptors receivers leave free (default 64; 0: none). */
+void pc_fd_set_reserve(uint32_t n);
+uint32_t pc_fd_reserve(void);
+/* Whether fd, just handed out by accept(2) (the lowest free number, so all
+ * below it are in use), leaves fewer than the reserve free. */
+bool pc_fd_short(int fd);
+/* Count one connection closed for lack of descriptors (or an EMFILE or
+ * ENFILE from accept), and read the count, for self-telemetry. */
+void pc_fd_count_exhausted(void);
+uint64_t pc_fd_exhausted(void);
+/* Descriptors open now (/proc/self/fd), -1 if unknown. */
+int64_t pc_fd_open_count(void);
+
 #endif

@@ -1146,27 +1146,18 @@ static void srv_refuse(pc_http_server_t *srv) {
   CNT_ADD(srv->counters, connections_refused, 1);
   uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t);
   uv_close((uv_handle_t *)t, srv_on_refused_closed);
-  uint64_t now = uv_now(srv->loop);
-  if (srv->refused_logged_ms && now - srv->refused_logged_ms < 10000) {
-    srv->refused_suppressed++;
-    return;
-  }
-  char more[64] = "";
-  if (srv->refused_suppressed)
-    snprintf(more, sizeof more, "; %llu more refused since the last such line",
-             (unsigned long long)srv->refused_suppressed);
-  pc_log(srv->id, PC_LOG_WARN,
-         "refused a connection: %u connections open, max_connections is %u%s",
-         srv->n_conns, srv->limits.max_connections, more);
-  srv->refused_logged_ms = now ? now : 1;
-  srv->refused_suppressed = 0;
+  uint64_t skipped;
+  char sup[48];
+  if (pc_ratelimit(&srv->rl_refused, 10000, &skipped))
+    pc_log(srv->id, PC_LOG_WARN,
+           "refused a connection: %u connections open, max_connections is %u%s",
+           srv->n_conns, srv->limits.max_connections, pc_log_suppressed(skipped, sup));
 }
 
 static void srv_on_connection(uv_stream_t *l, int status) {
   pc_http_server_t *srv = container_of(l, pc_http_server_t, listener);
   if (status < 0) {
-    pc_log(srv->id, PC_LOG_WARN, "accepting a connection failed: %s (%s)",
-           uv_strerror(status), uv_err_name(status));
+    pc_accept_failed(srv->id, status);
     return;
   }
   if (srv->n_conns >= srv->limits.max_connections) {
@@ -1175,7 +1166,8 @@ static void srv_on_connection(uv_stream_t *l, int status) {
   }
   pc_http_conn_t *c = conn_new(srv);
   if (!c) return;
-  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 ||
+      (!srv->limits.use_fd_reserve && pc_accept_fd_short(srv->id, &c->tcp, srv->n_conns - 1))) {
     conn_close(c);
     return;
   }
@@ -1361,6 +1353,7 @@ pc_http_limits_t pc_http_admin_limits(uint32_t max_connections, const char *max_
       .write_timeout_ms = 30000,
       .linger_ms = 500,
       .max_connections = max_connections,
+      .use_fd_reserve = true,
       .max_body_key = max_body_key,
       .max_buffered_key = max_buffered_key,
   };

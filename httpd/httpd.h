@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "../core/core.h"
+#include "../core/log.h"
 
 typedef struct {
   uint64_t max_body;          /* body bytes as sent (and chunked, de-chunked) */
@@ -32,6 +33,10 @@ typedef struct {
   uint64_t linger_ms;         /* after a closing answer: drain input before close */
   uint32_t max_connections;
   bool no_keep_alive; /* close the connection after every answer */
+  /* Admin endpoints (health, metrics) may take the descriptors receivers
+   * leave free (core.h, pc_fd_reserve); others close a connection that
+   * would eat into them. */
+  bool use_fd_reserve;
   /* The config keys named in 413/503 messages; NULL: the OTLP receiver's
    * "max_request_body_size" and "max_buffered_bytes". */
   const char *max_body_key;
@@ -140,8 +145,7 @@ typedef struct {
   bool closing;
   bool closed; /* every handle is closed: shutdown is over */
   pc_http_waiter_t *waiters;
-  uint64_t refused_logged_ms; /* rate limit for "max_connections reached" */
-  uint64_t refused_suppressed;
+  pc_ratelimit_t rl_refused; /* "max_connections reached" */
   pc_tls_ctx_t *tls; /* NULL: cleartext; else every connection speaks TLS (not owned) */
 } pc_http_server_t;
 
@@ -172,6 +176,15 @@ void pc_http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_http_d
 int pc_listen_acquire(const struct sockaddr *addr, int backlog, int *fd_out);
 void pc_listen_release(int fd);
 void pc_listen_close(uv_tcp_t *listener, uv_close_cb cb);
+
+/* For every listener's connection callback (HTTP and gRPC), in listen.c:
+ * an accept that failed is logged (rate-limited over the process), and
+ * EMFILE/ENFILE counted (core.h, pc_fd_count_exhausted). */
+void pc_accept_failed(const char *id, int status);
+/* After uv_accept into tcp: whether its descriptor eats into the reserve
+ * (core.h, pc_fd_short); then it is counted and logged, rate-limited, and
+ * the caller closes it at once. n_open: the listener's other connections. */
+bool pc_accept_fd_short(const char *id, const uv_tcp_t *tcp, uint32_t n_open);
 
 /* Answer the request handed to on_request; takes resp->body. */
 void pc_http_respond(pc_http_conn_t *conn, pc_http_response_t *resp);

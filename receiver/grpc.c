@@ -1208,9 +1208,11 @@ static void conn_serve(conn_t *c) {
 
 static void server_on_connection(uv_stream_t *l, int status) {
   pc_grpc_server_t *g = container_of(l, pc_grpc_server_t, listener);
+  if (status < 0) pc_accept_failed(g->log_id, status);
   if (status < 0 || g->closing) return;
   conn_t *c = conn_new(g);
-  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 ||
+      pc_accept_fd_short(g->log_id, &c->tcp, g->n_conns - 1)) {
     conn_close(c, NULL);
     return;
   }
