@@ -3,6 +3,7 @@
  * exporter/file_storage.c (directory checks) and exporter/debug.c. */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,44 @@ START_TEST(file_storage_checks_its_directory) {
   ck_assert(S_ISDIR(sb.st_mode));
   ck_assert_int_eq(sb.st_mode & 0777, 0700);
   pc_extension_file_storage.destroy(st);
+  /* Issue 14: with create_directory on, a directory that cannot be made
+   * names the path at fault and the reason, not "set create_directory". */
+  char *link, *under;
+  ck_assert_int_ge(asprintf(&link, "%s/link", dir), 0);
+  ck_assert_int_ge(asprintf(&under, "%s/link/queues", dir), 0);
+  ck_assert_int_eq(symlink("/nonexistent-profcol-target", link), 0);
+  st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                 "directory: %s\ncreate_directory: true\n", under);
+  ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), PC_EIO);
+  ck_assert_msg(strstr(err.msg, link) && strstr(err.msg, "not a directory") &&
+                !strstr(err.msg, "set create_directory"), "%s", err.msg);
+  pc_extension_file_storage.destroy(st);
+  if (geteuid() != 0) { /* root may write anywhere */
+    char *ro, *ro_sub;
+    ck_assert_int_ge(asprintf(&ro, "%s/ro", dir), 0);
+    ck_assert_int_ge(asprintf(&ro_sub, "%s/ro/queues", dir), 0);
+    ck_assert_int_eq(mkdir(ro, 0500), 0);
+    st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                   "directory: %s\ncreate_directory: true\n", ro_sub);
+    ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), PC_EIO);
+    ck_assert_msg(strstr(err.msg, ro_sub) && strstr(err.msg, strerror(EACCES)), "%s", err.msg);
+    pc_extension_file_storage.destroy(st);
+    chmod(ro, 0700);
+    free(ro);
+    free(ro_sub);
+  }
+  /* Parents are made too, as the Collector's os.MkdirAll makes them. */
+  char *deep;
+  ck_assert_int_ge(asprintf(&deep, "%s/a/b/queues", dir), 0);
+  st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                 "directory: %s\ncreate_directory: true\n", deep);
+  ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), 0);
+  ck_assert_int_eq(stat(deep, &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 0777, 0700);
+  pc_extension_file_storage.destroy(st);
+  free(deep);
+  free(link);
+  free(under);
   ck_assert_ptr_null(fx_create(&pc_extension_file_storage, "file_storage", 0, &err, "fsync: true\n"));
   ck_assert_ptr_nonnull(strstr(err.msg, "directory"));
   fx_rmtree(dir);
