@@ -119,6 +119,7 @@ struct pc_http_conn {
   hval_t ctype, cenc, expect;
   hval_t origin, acr_method, acr_headers; /* for the handler's CORS answers */
   pc_buf_t auth; /* the handler's auth_header (tokens can be long: a buffer of its own) */
+  uint8_t auth_n; /* its lines, up to 2 */
   /* keep_headers: names and values in hraw, and where each one is (offsets,
    * as hraw may move while it grows); views are made once, in conn_request. */
   pc_buf_t hraw;
@@ -225,6 +226,7 @@ static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
       .ac_request_method = {(const uint8_t *)c->acr_method.v, c->acr_method.n},
       .ac_request_headers = {(const uint8_t *)c->acr_headers.v, c->acr_headers.n},
       .auth = str_of(c->auth.p, c->auth.n),
+      .auth_n = c->auth_n,
       .has_length = c->has_length,
       .content_length = c->content_length,
       .body = c->body.n ? c->body.p : NULL,
@@ -258,6 +260,7 @@ static void conn_request_reset(pc_http_conn_t *c) {
   c->ctype.n = c->cenc.n = c->expect.n = 0;
   c->origin.n = c->acr_method.n = c->acr_headers.n = 0;
   c->auth.n = 0;
+  c->auth_n = 0;
   c->hraw.n = c->n_h = 0;
   c->hname_open = false;
   c->header_bytes = 0;
@@ -461,6 +464,7 @@ static int on_header_field_complete(llhttp_t *p) {
   if (auth && c->hname_n == strlen(auth) && c->hname_n <= sizeof c->hname &&
       strncasecmp(c->hname, auth, c->hname_n) == 0) {
     c->hcur = HDR_AUTH;
+    if (c->auth_n < 2) c->auth_n++;
     if (c->auth.n && pc_buf_append(&c->auth, ", ", 2)) return auth_oom(c);
   }
   hval_t *v = conn_hval(c, c->hcur);

@@ -73,6 +73,7 @@ typedef struct {
   pc_str_t ac_request_method;  /* Access-Control-Request-Method */
   pc_str_t ac_request_headers; /* Access-Control-Request-Headers */
   pc_str_t auth; /* the handler's auth_header (repeated: joined with ", ") */
+  uint8_t auth_n; /* lines of the auth_header: 0, 1, or 2 for two or more */
   bool has_length;
   uint64_t content_length;
   const uint8_t *body; /* de-chunked */

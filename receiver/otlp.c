@@ -302,10 +302,12 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
   char shown[128];
   /* As the Collector's auth interceptor, before any routing; a CORS
    * preflight carries no credentials and is answered first. */
-  if (rx->auth && !pc_cors_is_preflight(&rx->cors, r) && !pc_bearer_check(rx->auth, r->auth)) {
+  /* One credential: of two, neither is taken (gRPC does the same). */
+  if (rx->auth && !pc_cors_is_preflight(&rx->cors, r) &&
+      (r->auth_n > 1 || !pc_bearer_check(rx->auth, r->auth))) {
     answer_status(resp, 401, json, "unauthenticated: %s %s header (auth.authenticator %s)",
-                  r->auth.n ? "wrong" : "no", pc_bearer_header(rx->auth),
-                  rx->cfg.authenticator);
+                  r->auth_n > 1 ? "more than one" : r->auth.n ? "wrong" : "no",
+                  pc_bearer_header(rx->auth), rx->cfg.authenticator);
     /* RFC 9110: a 401 names the scheme it wants. */
     const char *scheme = pc_bearer_scheme(rx->auth);
     if (scheme[0] && pc_buf_printf(&resp->headers, "WWW-Authenticate: %s\r\n", scheme))

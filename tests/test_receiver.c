@@ -1689,6 +1689,17 @@ START_TEST(test_bearer_auth) {
   assert_answer(&r, 200);
   resp_free(&r);
   ck_assert_uint_eq(tc_calls(&t->tc), 2);
+  /* Issue 14: two values are refused as such, even when both (or one) are
+   * good, as gRPC refuses them. */
+  const char *pairs[] = {"Authorization: Bearer s3cret\r\nAuthorization: Bearer s3cret\r\n",
+                         "Authorization: Bearer wrong\r\nauthorization: Bearer s3cret\r\n",
+                         "Authorization: Bearer s3cret\r\nAuthorization: Bearer other\r\n"};
+  for (size_t i = 0; i < 3; i++) {
+    post(t, PROTO, pairs[i], body.p, body.n, &r);
+    assert_status_body(&r, 401, PROTO, "unauthenticated: more than one Authorization header");
+    resp_free(&r);
+  }
+  ck_assert_uint_eq(tc_calls(&t->tc), 2);
   /* The file's first line, its own scheme and header. */
   post(t2, PROTO, "Authorization: Bearer s3cret\r\n", body.p, body.n, &r);
   assert_status_body(&r, 401, PROTO, "no X-Auth header");
