@@ -152,6 +152,25 @@ int64_t pc_process_rss(void);
  * MemTotal, else MemTotal; -1 if unknown. */
 int64_t pc_memory_total(void);
 
+/* ---- credentials in logs (redact.c) ------------------------------------------
+ * Everything that prints a URL, a header or a client-metadata value passes
+ * it through these first: an exporter's endpoint with user:password@, an
+ * Authorization header, a batch shard named after metadata_keys values. */
+
+#define PC_REDACTED "<redacted>"
+#define PC_REDACTED_URL "xxxxx" /* as Go's url.URL.Redacted shows a password */
+
+/* Whether a header or metadata name carries a credential: it holds auth,
+ * token, secret, passw, pwd, apikey/api-key/api_key, cookie, credential,
+ * session, signature, private or bearer, or ends in "-key" (any case). */
+bool pc_redact_key(pc_str_t key);
+/* value, or PC_REDACTED when key names a credential (and value is not empty). */
+pc_str_t pc_redact_value(pc_str_t key, pc_str_t value);
+/* url with its userinfo's password (or a user alone, often a token) and
+ * the values of credential-named query parameters replaced, into out (cut
+ * to cap); returns out. NULL gives "". */
+const char *pc_redact_url(const char *url, char *out, size_t cap);
+
 /* ---- file descriptors (fd.c) ------------------------------------------------
  * A gateway's connections are descriptors, and so are what the process needs
  * to stay observable and do its job: the health and metrics endpoints'
