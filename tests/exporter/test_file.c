@@ -137,6 +137,53 @@ START_TEST(appends_to_an_existing_file) {
 }
 END_TEST
 
+/* Issue 14: a symbolic link at the path is refused with a clear error,
+ * and whatever it points at is left alone (created files stay 0600). */
+START_TEST(issue14_does_not_follow_a_symlink) {
+  char *dir = fx_tempdir(), *path, *target, *fifo;
+  ck_assert_int_ge(asprintf(&path, "%s/out.pb", dir), 0);
+  ck_assert_int_ge(asprintf(&target, "%s/victim", dir), 0);
+  ck_assert_int_ge(asprintf(&fifo, "%s/fifo", dir), 0);
+  FILE *v = fopen(target, "w");
+  fputs("keep", v);
+  fclose(v);
+  ck_assert_int_eq(symlink(target, path), 0);
+  fx_t fx;
+  pc_err_t err = {0};
+  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
+                               "path: %s\nformat: proto\n", path), PC_EIO);
+  ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "symbolic link"), "%s", err.msg);
+  fx_close(&fx, 100);
+  struct stat st;
+  ck_assert_int_eq(stat(target, &st), 0);
+  ck_assert_int_eq(st.st_size, 4); /* nothing appended */
+  /* A dangling link would have created its target. */
+  ck_assert_int_eq(unlink(target), 0);
+  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
+                               "path: %s\nformat: proto\n", path), PC_EIO);
+  fx_close(&fx, 100);
+  ck_assert_int_eq(access(target, F_OK), -1);
+  /* A FIFO is no file to append to, and must not block the start. */
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
+                               "path: %s\nformat: proto\n", fifo), PC_EIO);
+  fx_close(&fx, 100);
+  /* The link gone, the file is made 0600. */
+  ck_assert_int_eq(unlink(path), 0);
+  fx_open(&fx, &pc_exporter_file, "file", "path: %s\nformat: proto\n", path);
+  consume_ids(&fx, 1, 1);
+  fx_close(&fx, 1000);
+  ck_assert_int_eq(lstat(path, &st), 0);
+  ck_assert(S_ISREG(st.st_mode));
+  ck_assert_int_eq(st.st_mode & 0777, 0600);
+  fx_rmtree(dir);
+  free(fifo);
+  free(target);
+  free(path);
+  free(dir);
+}
+END_TEST
+
 /* The proto format takes encoded batches as they are; json needs the tree. */
 START_TEST(proto_format_takes_encoded_batches) {
   char *dir = fx_tempdir(), *path;
@@ -340,6 +387,7 @@ TCase *pc_test_file_tcase(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, both_formats_read_back, 0, 2);
   tcase_add_test(tc, appends_to_an_existing_file);
+  tcase_add_test(tc, issue14_does_not_follow_a_symlink);
   tcase_add_test(tc, proto_format_takes_encoded_batches);
   tcase_add_test(tc, rotates_by_size_and_keeps_max_backups);
   tcase_add_test(tc, write_failure_refuses_with_eagain);
