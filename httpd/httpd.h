@@ -238,14 +238,30 @@ void pc_cors_decorate(const pc_cors_t *c, const pc_http_request_t *req,
  * protocol of one listener; its creator frees it after the server is closed.
  * pc_tls_t is one connection's session: free it in the connection's close
  * callback (libuv has cancelled its pending writes by then). */
+struct pc_cfg_node;
+
 typedef struct {
   const char *cert_file;      /* PEM chain, leaf first */
   const char *key_file;       /* PEM private key of cert_file */
   const char *client_ca_file; /* NULL or "": no client certificates asked */
   const char *min_version;    /* "1.2" (NULL: the same) or "1.3" */
+  const char *max_version;    /* NULL or "": the newest (1.3); "1.2" or "1.3" */
+  /* The Collector's cipher_suites names (Go's crypto/tls), each known to
+   * pc_tls_suite_check; none: forward-secret AEAD suites only (below). */
+  const char *const *cipher_suites;
+  size_t n_cipher_suites;
+  /* Where a receiver's option table puts its cipher_suites list, for the
+   * receiver to check and turn into the names above (httpd reads no config). */
+  const struct pc_cfg_node *cipher_suites_cfg;
 } pc_tls_files_t;
 
 typedef struct pc_tls pc_tls_t;
+
+/* 0 when name is a cipher suite the receivers offer, under the Collector's
+ * configtls name (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_AES_128_GCM_SHA256,
+ * ...). Else PC_EINVAL with why: a static sentence (unknown, or a suite
+ * without forward secrecy that profcol does not offer at all). */
+int pc_tls_suite_check(const char *name, const char **why);
 
 /* Load files into a context that offers alpn ("h2", "http/1.1") to clients.
  * On failure returns NULL, fills err with the file and OpenSSL's reason, and

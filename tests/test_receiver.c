@@ -2292,6 +2292,73 @@ START_TEST(test_tls_https) {
 }
 END_TEST
 
+/* One https POST on a connection of its own, with OpenSSL cipher lists for
+ * TLS 1.2 (tls12: and TLS 1.2 only) or for TLS 1.3 (tls13: and 1.3 only). */
+static long https_post_suites(int port, const char *ca, const char *tls12, const char *tls13,
+                              const pc_buf_t *body, CURLcode *cc) {
+  CURL *h = curl_easy_init();
+  if (tls12) {
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_TLSv1_2 |
+                                                   CURL_SSLVERSION_MAX_TLSv1_2));
+    curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, tls12);
+  } else {
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_TLSv1_3 |
+                                                   CURL_SSLVERSION_MAX_TLSv1_3));
+    curl_easy_setopt(h, CURLOPT_TLS13_CIPHERS, tls13);
+  }
+  long st = https_post(h, port, ca, NULL, NULL, body, cc);
+  curl_easy_cleanup(h);
+  return st;
+}
+
+/* Issue 14: TLS 1.2 took OpenSSL's defaults, RSA key exchange (no forward
+ * secrecy) and CBC with SHA-1 included. Now forward-secret AEAD suites
+ * only, unless cipher_suites (the Collector's names) says otherwise;
+ * max_version caps the version. */
+START_TEST(test_issue14_tls_suites) {
+  certs_t k;
+  certs_make(&k);
+  pc_otlp_settings_t s = test_settings();
+  s.tls = (pc_tls_files_t){.cert_file = k.srv, .key_file = k.srv_key};
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  CURLcode cc;
+  static const char *const refused[] = {"AES128-SHA", "AES256-GCM-SHA384", "AES128-SHA256",
+                                        "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA384"};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    ck_assert_msg(https_post_suites(t->port, k.ca, refused[i], NULL, &body, &cc) == 0,
+                  "TLS 1.2 with %s was accepted", refused[i]);
+  static const char *const taken[] = {"ECDHE-RSA-AES128-GCM-SHA256",
+                                      "ECDHE-RSA-AES256-GCM-SHA384",
+                                      "ECDHE-RSA-CHACHA20-POLY1305"};
+  for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
+    ck_assert_msg(https_post_suites(t->port, k.ca, taken[i], NULL, &body, &cc) == 200,
+                  "TLS 1.2 with %s: %s", taken[i], curl_easy_strerror(cc));
+  ck_assert_int_eq(https_post_suites(t->port, k.ca, NULL, "TLS_AES_256_GCM_SHA384", &body, &cc),
+                   200);
+  server_stop(t);
+  /* cipher_suites and max_version, the Collector's way. */
+  static const char *const named[] = {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                                      "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"};
+  s.tls.cipher_suites = named;
+  s.tls.n_cipher_suites = 2;
+  s.tls.max_version = "1.2";
+  t = server_start(&s, false);
+  ck_assert_int_eq(https_post_suites(t->port, k.ca, "ECDHE-RSA-AES128-GCM-SHA256", NULL, &body,
+                                     &cc), 0);
+  ck_assert_int_eq(https_post_suites(t->port, k.ca, "ECDHE-RSA-AES256-GCM-SHA384", NULL, &body,
+                                     &cc), 200);
+  ck_assert_int_eq(https_post_suites(t->port, k.ca, "ECDHE-RSA-AES128-SHA", NULL, &body, &cc),
+                   200);
+  ck_assert_int_eq(https_post_suites(t->port, k.ca, NULL, "TLS_AES_128_GCM_SHA256", &body, &cc),
+                   0); /* TLS 1.3: above max_version */
+  server_stop(t);
+  pc_buf_free(&body);
+  pc_test_certdir_rm(k.dir);
+}
+END_TEST
+
 /* The limits hold over TLS as in cleartext: a body over
  * max_request_body_size gets 413, and a connection beyond max_connections
  * is closed at once (before any handshake). */
@@ -2376,7 +2443,7 @@ START_TEST(test_tls_config) {
   struct {
     char yaml[2048];
     const char *at, *want1, *want2;
-  } c[7];
+  } c[11];
   size_t n = 0;
 #define CASE(at_, w1, w2, ...)                                             \
   do {                                                                     \
@@ -2400,6 +2467,20 @@ START_TEST(test_tls_config) {
        head, k.srv, k.srv_key);
   CASE("test.yaml:7:11:", "needs cert_file and key_file", "tls",
        "%s          min_version: \"1.3\"\n", head);
+  /* Issue 14: cipher_suites and max_version; an item's place is its own. */
+  CASE("test.yaml:11:15:", "\"TLS_ECDHE_RSA_WITH_AES_128_GCM\" is unknown", "Collector's names",
+       "%s          cert_file: %s\n          key_file: %s\n          cipher_suites:\n"
+       "            - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n"
+       "            - TLS_ECDHE_RSA_WITH_AES_128_GCM\n", head, k.srv, k.srv_key);
+  CASE("test.yaml:9:27:", "TLS_RSA_WITH_AES_128_GCM_SHA256", "no forward secrecy",
+       "%s          cert_file: %s\n          key_file: %s\n"
+       "          cipher_suites: [TLS_RSA_WITH_AES_128_GCM_SHA256]\n", head, k.srv, k.srv_key);
+  CASE("test.yaml:9:24:", "max_version \"1.1\"", "1.3",
+       "%s          cert_file: %s\n          key_file: %s\n          max_version: \"1.1\"\n",
+       head, k.srv, k.srv_key);
+  CASE("test.yaml:10:24:", "below min_version", "1.3",
+       "%s          cert_file: %s\n          key_file: %s\n          min_version: \"1.3\"\n"
+       "          max_version: \"1.2\"\n", head, k.srv, k.srv_key);
 #undef CASE
   for (size_t i = 0; i < n; i++) {
     pc_cfg_t *cfg;
@@ -2465,6 +2546,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(tls, test_tls_limits);
   tcase_add_test(tls, test_tls_client_ca);
   tcase_add_test(tls, test_tls_config);
+  tcase_add_test(tls, test_issue14_tls_suites);
   suite_add_tcase(s, tls);
   return s;
 }
