@@ -596,6 +596,7 @@ static int load_text(pc_cfg_t *cfg, const char *name, const char *text, size_t n
 static int read_file(const char *path, pc_buf_t *out, pc_err_t *err) {
   FILE *f = fopen(path, "rb");
   if (!f) return file_error(err, path, PC_EIO, "cannot open the config file: %s", strerror(errno));
+  pc_warn_unsafe_file(fileno(f), path, "config file", "config");
   int rc = 0;
   for (;;) {
     if (out->n > PC_CFG_MAX_FILE_SIZE) {

@@ -171,6 +171,14 @@ pc_str_t pc_redact_value(pc_str_t key, pc_str_t value);
  * to cap); returns out. NULL gives "". */
 const char *pc_redact_url(const char *url, char *out, size_t cap);
 
+/* ---- files that steer the process (perms.c) -------------------------------- */
+
+/* Log a warning (as component) when the file open on fd - a config file,
+ * a token file: what says which - may be changed by others: writable by
+ * every user, owned by another user than root or this one, or in a
+ * directory every user may write to (without the sticky bit). */
+void pc_warn_unsafe_file(int fd, const char *path, const char *what, const char *component);
+
 /* ---- file descriptors (fd.c) ------------------------------------------------
  * A gateway's connections are descriptors, and so are what the process needs
  * to stay observable and do its job: the health and metrics endpoints'

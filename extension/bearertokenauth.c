@@ -116,6 +116,9 @@ static int read_token_file(pc_bearer_t *b, const char *scheme, const char *path,
                            const pc_cfg_node_t *at, pc_err_t *err) {
   FILE *f = fopen(path, "r");
   if (!f) return pc_cfg_error(err, at, PC_EINVAL, "cannot read %s: %s", path, strerror(errno));
+  char log_id[160];
+  snprintf(log_id, sizeof log_id, "extension:%s", b->id);
+  pc_warn_unsafe_file(fileno(f), path, "token file", log_id);
   char *text = pc_xmalloc(MAX_TOKEN_FILE + 1);
   size_t n = fread(text, 1, MAX_TOKEN_FILE, f);
   fclose(f);
