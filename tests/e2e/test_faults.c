@@ -17,41 +17,85 @@
 #include "../pdata/testdata.h"
 #include "e2e.h"
 
-START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
-  char dir[] = "/tmp/profcol-faults-XXXXXX";
-  ck_assert_ptr_nonnull(mkdtemp(dir));
-  int backend_port = pc_e2e_free_port();
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml,
+/* profcol with an otlphttp exporter to 127.0.0.1:backend_port, retrying
+ * forever, on a persistent queue in qdir (more: extra file_storage keys). */
+static void queued_yaml(char *yaml, size_t n, int backend_port, const char *compression,
+                        const char *qdir, const char *more) {
+  snprintf(yaml, n,
            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
-           "exporters:\n  otlphttp:\n    endpoint: http://127.0.0.1:%d\n    compression: zstd\n"
+           "exporters:\n  otlphttp:\n    endpoint: http://127.0.0.1:%d\n    compression: %s\n"
            "    retry_on_failure:\n      initial_interval: 50ms\n      max_interval: 200ms\n"
            "      max_elapsed_time: 0s\n"
            "    sending_queue:\n      storage: file_storage/queue\n"
-           "extensions:\n  file_storage/queue:\n    directory: %s/queue\n"
-           "    create_directory: true\n"
+           "extensions:\n  file_storage/queue:\n    directory: %s\n%s"
            "service:\n  extensions: [file_storage/queue]\n  pipelines:\n    profiles:\n"
            "      receivers: [otlp]\n      exporters: [otlphttp]\n",
-           backend_port, dir);
-  pc_e2e_proc_t p;
-  bool started = pc_e2e_start(&p, yaml);
-  char *log = pc_e2e_log(&p);
-  ck_assert_msg(started, "profcol did not start:\n%s", log);
-  free(log);
+           backend_port, compression, qdir, more);
+}
 
-  /* The backend is down: every request is still acknowledged (queued on disk). */
+static void start_or_fail(pc_e2e_proc_t *p, const char *yaml, const char *what) {
+  bool started = pc_e2e_start(p, yaml);
+  char *log = pc_e2e_log(p);
+  ck_assert_msg(started, "profcol did not %s:\n%s", what, log);
+  free(log);
+}
+
+/* The rich test request, encoded; *samples gets its sample count. */
+static pc_buf_t rich_body(uint64_t *samples) {
   pc_arena_t *a = pc_arena_new(0);
   pc_request_t req;
   pc_test_rich_request(a, &req);
   pc_buf_t body = {0};
   ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
-  uint64_t per_request = pc_request_sample_count(&req);
+  *samples = pc_request_sample_count(&req);
   pc_arena_free(a);
+  return body;
+}
+
+static int post_body(int port, const pc_buf_t *body, pc_e2e_resp_t *r) {
+  return pc_e2e_post(port, "/v1development/profiles", "application/x-protobuf", NULL, body->p,
+                     body->n, r);
+}
+
+/* The backend: a second profcol on port writing what it gets to out. */
+static void start_backend(pc_e2e_proc_t *backend, int port, const char *out) {
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:%d\n"
+           "exporters:\n  file:\n    path: %s\n    format: proto\n"
+           "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+           "      exporters: [file]\n",
+           port, out);
+  ck_assert(pc_e2e_start(backend, yaml));
+}
+
+/* Samples in out once want arrived, or after 30 s. */
+static uint64_t wait_samples(const char *out, uint64_t want) {
+  uint64_t got = pc_e2e_samples_in_file(out);
+  for (int i = 0; i < 300 && got < want; i++) {
+    usleep(100000);
+    got = pc_e2e_samples_in_file(out);
+  }
+  return got;
+}
+
+START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
+  char dir[] = "/tmp/profcol-faults-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  int backend_port = pc_e2e_free_port();
+  char yaml[2048], qdir[300];
+  snprintf(qdir, sizeof qdir, "%s/queue", dir);
+  queued_yaml(yaml, sizeof yaml, backend_port, "zstd", qdir, "    create_directory: true\n");
+  pc_e2e_proc_t p;
+  start_or_fail(&p, yaml, "start");
+
+  /* The backend is down: every request is still acknowledged (queued on disk). */
+  uint64_t per_request;
+  pc_buf_t body = rich_body(&per_request);
   const int n = 20;
   for (int i = 0; i < n; i++) {
     pc_e2e_resp_t r;
-    ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf",
-                                 NULL, body.p, body.n, &r), 200);
+    ck_assert_int_eq(post_body(p.port, &body, &r), 200);
     pc_buf_free(&r.body);
   }
   /* kill -9: no drain, no goodbye. */
@@ -60,28 +104,15 @@ START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
   p.pid = 0;
 
   /* The backend comes up (a second profcol writing what it gets to a file). */
-  char backend_yaml[1024], out[300];
+  char out[300];
   snprintf(out, sizeof out, "%s/backend.binpb", dir);
-  snprintf(backend_yaml, sizeof backend_yaml,
-           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:%d\n"
-           "exporters:\n  file:\n    path: %s\n    format: proto\n"
-           "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
-           "      exporters: [file]\n",
-           backend_port, out);
   pc_e2e_proc_t backend;
-  ck_assert(pc_e2e_start(&backend, backend_yaml));
+  start_backend(&backend, backend_port, out);
 
   /* profcol restarts on the same queue and delivers everything. */
   pc_e2e_proc_t again;
-  started = pc_e2e_start(&again, yaml);
-  log = pc_e2e_log(&again);
-  ck_assert_msg(started, "profcol did not restart:\n%s", log);
-  free(log);
-  uint64_t want = per_request * (uint64_t)n, got = 0;
-  for (int i = 0; i < 300 && got < want; i++) {
-    usleep(100000);
-    got = pc_e2e_samples_in_file(out);
-  }
+  start_or_fail(&again, yaml, "restart");
+  uint64_t want = per_request * (uint64_t)n, got = wait_samples(out, want);
   ck_assert_int_eq(pc_e2e_stop(&again, 30), 0);
   ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);
   got = pc_e2e_samples_in_file(out);
@@ -117,11 +148,6 @@ static const char *small_disk(const char *dir, bool *fsize) {
   return strerror(EFBIG);
 }
 
-static int post_body(int port, const pc_buf_t *body, pc_e2e_resp_t *r) {
-  return pc_e2e_post(port, "/v1development/profiles", "application/x-protobuf", NULL, body->p,
-                     body->n, r);
-}
-
 /* The persistent queue fills its disk: 503 from then on (correct). The
  * backend comes back and every acknowledged batch is delivered once; then
  * the queue must take data again. It used to keep the sent segment, so the
@@ -137,21 +163,9 @@ START_TEST(issue14_queue_serves_again_after_a_full_disk) {
   const char *full = small_disk(qdir, &fsize);
   int backend_port = pc_e2e_free_port();
   char yaml[2048];
-  snprintf(yaml, sizeof yaml,
-           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
-           "exporters:\n  otlphttp:\n    endpoint: http://127.0.0.1:%d\n    compression: none\n"
-           "    retry_on_failure:\n      initial_interval: 50ms\n      max_interval: 200ms\n"
-           "      max_elapsed_time: 0s\n"
-           "    sending_queue:\n      storage: file_storage/queue\n"
-           "extensions:\n  file_storage/queue:\n    directory: %s\n"
-           "service:\n  extensions: [file_storage/queue]\n  pipelines:\n    profiles:\n"
-           "      receivers: [otlp]\n      exporters: [otlphttp]\n",
-           backend_port, qdir);
+  queued_yaml(yaml, sizeof yaml, backend_port, "none", qdir, "");
   pc_e2e_proc_t p;
-  bool started = pc_e2e_start(&p, yaml);
-  char *log = pc_e2e_log(&p);
-  ck_assert_msg(started, "profcol did not start:\n%s", log);
-  free(log);
+  start_or_fail(&p, yaml, "start");
   if (fsize) { /* only profcol keeps the limit */
     struct rlimit rl;
     getrlimit(RLIMIT_FSIZE, &rl);
@@ -159,13 +173,8 @@ START_TEST(issue14_queue_serves_again_after_a_full_disk) {
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
   }
 
-  pc_arena_t *a = pc_arena_new(0);
-  pc_request_t req;
-  pc_test_rich_request(a, &req);
-  pc_buf_t body = {0};
-  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
-  uint64_t per_request = pc_request_sample_count(&req);
-  pc_arena_free(a);
+  uint64_t per_request;
+  pc_buf_t body = rich_body(&per_request);
   /* The backend is down: batches are acknowledged until the disk is full. */
   uint64_t accepted = 0;
   pc_e2e_resp_t r;
@@ -184,20 +193,9 @@ START_TEST(issue14_queue_serves_again_after_a_full_disk) {
   ck_assert_uint_gt(accepted, 0);
 
   /* The backend comes up: a second profcol writing what it gets to a file. */
-  char backend_yaml[1024];
-  snprintf(backend_yaml, sizeof backend_yaml,
-           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:%d\n"
-           "exporters:\n  file:\n    path: %s\n    format: proto\n"
-           "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
-           "      exporters: [file]\n",
-           backend_port, out);
   pc_e2e_proc_t backend;
-  ck_assert(pc_e2e_start(&backend, backend_yaml));
-  uint64_t want = per_request * accepted, got = 0;
-  for (int i = 0; i < 300 && got < want; i++) {
-    usleep(100000);
-    got = pc_e2e_samples_in_file(out);
-  }
+  start_backend(&backend, backend_port, out);
+  uint64_t want = per_request * accepted, got = wait_samples(out, want);
   ck_assert_msg(got == want, "backend got %llu samples of %llu acknowledged",
                 (unsigned long long)got, (unsigned long long)want);
 
@@ -214,10 +212,7 @@ START_TEST(issue14_queue_serves_again_after_a_full_disk) {
     pc_buf_free(&r.body);
   }
   want += 10 * per_request;
-  for (int i = 0; i < 300 && got < want; i++) {
-    usleep(100000);
-    got = pc_e2e_samples_in_file(out);
-  }
+  wait_samples(out, want);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);
   got = pc_e2e_samples_in_file(out); /* exactly once: no batch twice */

@@ -283,6 +283,16 @@ static void flip_byte(const char *path, long off) {
   close(fd);
 }
 
+/* A reopened dir replays n batches and sets nothing aside. */
+static void assert_healthy_replay(const char *dir, uint64_t n) {
+  pc__queue_t *q = open_q(dir, 100, 1 << 20, 0);
+  pc__queue_stats_t qs;
+  pc__queue_stats(q, &qs);
+  ck_assert_uint_eq(qs.replayed, n);
+  ck_assert_uint_eq(qs.corrupt_files, 0);
+  pc__queue_close(q);
+}
+
 START_TEST(damaged_record_is_set_aside) {
   char *dir = fx_tempdir();
   pc__queue_t *q = open_q(dir, 100, 1 << 20, 0);
@@ -308,11 +318,7 @@ START_TEST(damaged_record_is_set_aside) {
   }
   pc__queue_close(q);
   /* The intact batches were copied to a healthy segment. */
-  q = open_q(dir, 100, 1 << 20, 0);
-  pc__queue_stats(q, &qs);
-  ck_assert_uint_eq(qs.replayed, 2);
-  ck_assert_uint_eq(qs.corrupt_files, 0);
-  pc__queue_close(q);
+  assert_healthy_replay(dir, 2);
   free(seg);
   fx_rmtree(dir);
   free(dir);
@@ -404,11 +410,7 @@ START_TEST(issue14_damaged_file_header_salvages_records) {
     }
     ck_assert_ptr_null(pc__queue_pop(q));
     pc__queue_close(q);
-    q = open_q(dir, 100, 1 << 20, 0); /* the copies are healthy */
-    pc__queue_stats(q, &qs);
-    ck_assert_uint_eq(qs.replayed, 3);
-    ck_assert_uint_eq(qs.corrupt_files, 0);
-    pc__queue_close(q);
+    assert_healthy_replay(dir, 3); /* the copies are healthy */
     free(seg);
     fx_rmtree(dir);
     free(dir);
