@@ -49,9 +49,25 @@ static int check_version(const pc__head_scan_t *s, const char **why) {
   return 0;
 }
 
+/* Append the request line's bytes q[0..k) to the tail kept of it: the
+ * last sizeof s->tail bytes, which may come in several reads. */
+static void keep_tail(pc__head_scan_t *s, const uint8_t *q, size_t k) {
+  size_t cap = sizeof s->tail;
+  if (k >= cap) {
+    memcpy(s->tail, q + k - cap, cap);
+    s->tail_n = (uint8_t)cap;
+    return;
+  }
+  size_t keep = s->tail_n + k > cap ? cap - k : s->tail_n;
+  memmove(s->tail, s->tail + s->tail_n - keep, keep);
+  memcpy(s->tail + keep, q, k);
+  s->tail_n = (uint8_t)(keep + k);
+}
+
 ssize_t pc__head_scan(pc__head_scan_t *s, const uint8_t *p, size_t n, int *status,
                       const char **why) {
-  for (size_t i = 0; i < n; i++) {
+  size_t i = 0;
+  while (i < n) {
     uint8_t b = p[i];
     switch (s->state) {
     case S_START:
@@ -62,25 +78,24 @@ ssize_t pc__head_scan(pc__head_scan_t *s, const uint8_t *p, size_t n, int *statu
       if (b == '\n') goto bare_lf;
       s->state = S_LINE;
       s->line = 1;
-      goto in_line;
+      continue; /* this byte starts the request line */
     case S_START_CR:
       if (b != '\n') goto bare_cr;
       s->state = S_START;
       break;
-    case S_LINE:
-    in_line:
-      if (b == '\r') {
-        if (s->line == 1 && (*status = check_version(s, why))) return -1;
-        s->state = S_CR;
-        break;
-      }
-      if (b == '\n') goto bare_lf;
-      if (s->line == 1) { /* keep the request line's last bytes */
-        if (s->tail_n == sizeof s->tail) memmove(s->tail, s->tail + 1, sizeof s->tail - 1);
-        else s->tail_n++;
-        s->tail[s->tail_n - 1] = (char)b;
-      }
+    case S_LINE: {
+      /* Most bytes are here: jump to the line's CR (memchr is vectorised)
+       * and check that no LF comes before it. */
+      const uint8_t *cr = memchr(p + i, '\r', n - i);
+      size_t end = cr ? (size_t)(cr - p) : n;
+      if (memchr(p + i, '\n', end - i)) goto bare_lf;
+      if (s->line == 1) keep_tail(s, p + i, end - i);
+      if (!cr) return (ssize_t)n;
+      i = end;
+      if (s->line == 1 && (*status = check_version(s, why))) return -1;
+      s->state = S_CR;
       break;
+    }
     case S_CR:
       if (b != '\n') goto bare_cr;
       s->state = S_BOL;
@@ -101,7 +116,7 @@ ssize_t pc__head_scan(pc__head_scan_t *s, const uint8_t *p, size_t n, int *statu
       }
       s->state = S_LINE;
       s->line++;
-      break;
+      continue;
     case S_END_CR:
       if (b != '\n') goto bare_cr;
       s->state = S_DONE;
@@ -109,6 +124,7 @@ ssize_t pc__head_scan(pc__head_scan_t *s, const uint8_t *p, size_t n, int *statu
     case S_DONE:
       return (ssize_t)i;
     }
+    i++;
   }
   return (ssize_t)n;
 bare_lf:
