@@ -964,6 +964,50 @@ START_TEST(help_version_and_no_command) {
 }
 END_TEST
 
+/* Issue 14: a config file or token file others may change used to be read
+ * silently; now each says so, as sshd's StrictModes would. */
+START_TEST(issue14_writable_config_and_token_warn) {
+  const char *token = write_file("token", "s3cret\n", 7);
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "        auth: {authenticator: bearertokenauth}\n"
+           "exporters:\n  nop:\n"
+           "extensions:\n  bearertokenauth:\n    filename: %s\n"
+           "service:\n  extensions: [bearertokenauth]\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n      exporters: [nop]\n",
+           token);
+  const char *cfg = write_file("profcol.yaml", yaml, strlen(yaml));
+  char want_cfg[1200], want_token[1200];
+  snprintf(want_cfg, sizeof want_cfg, "the config file %s is writable by every user", cfg);
+  snprintf(want_token, sizeof want_token, "the token file %s is writable by every user", token);
+  ck_assert_int_eq(chmod(cfg, 0600), 0);
+  ck_assert_int_eq(chmod(token, 0600), 0);
+  run_t r = RUN(NULL, "validate", "--config", cfg);
+  assert_status(&r, 0);
+  ck_assert_msg(!strstr((char *)r.err.p, "writable by every user"), "%s", (char *)r.err.p);
+  run_free(&r);
+  ck_assert_int_eq(chmod(cfg, 0666), 0);
+  ck_assert_int_eq(chmod(token, 0666), 0);
+  r = RUN(NULL, "validate", "--config", cfg);
+  assert_status(&r, 0); /* a warning, not a refusal */
+  ck_assert_msg(strstr((char *)r.err.p, want_cfg) && strstr((char *)r.err.p, want_token),
+                "stderr:\n%s", (char *)r.err.p);
+  run_free(&r);
+  /* A directory anyone may write to lets anyone replace the files. */
+  ck_assert_int_eq(chmod(cfg, 0600), 0);
+  ck_assert_int_eq(chmod(token, 0600), 0);
+  ck_assert_int_eq(chmod(tmpdir, 0777), 0);
+  r = RUN(NULL, "validate", "--config", cfg);
+  ck_assert_int_eq(chmod(tmpdir, 0700), 0);
+  assert_status(&r, 0);
+  char want_dir[1200];
+  snprintf(want_dir, sizeof want_dir, "the directory %s, which holds the config file", tmpdir);
+  ck_assert_msg(strstr((char *)r.err.p, want_dir), "stderr:\n%s", (char *)r.err.p);
+  run_free(&r);
+}
+END_TEST
+
 static Suite *cli_suite(void) {
   Suite *s = suite_create("e2e-cli");
   TCase *tc = tcase_create("convert");
@@ -1005,6 +1049,12 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, missing_file);
   tcase_add_loop_test(tc, bad_usage_exits_2, 0, sizeof usage_cases / sizeof usage_cases[0]);
   tcase_add_test(tc, help_version_and_no_command);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("issue_14");
+  tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
+  tcase_add_checked_fixture(tc, make_tmpdir, NULL);
+  tcase_add_test(tc, issue14_writable_config_and_token_warn);
   suite_add_tcase(s, tc);
   return s;
 }
