@@ -107,6 +107,12 @@ static void *file_create(const pc_create_args_t *args, pc_err_t *err) {
                  "expected json or proto, got \"%s\"", cfg.format);
     return NULL;
   }
+  /* What start will open, checked now so that validate says it too. */
+  char why[300];
+  if (pc_path_check_file(cfg.path, false, why, sizeof why)) {
+    pc_cfg_error(err, pc_cfg_get(args->cfg, "path"), PC_EINVAL, "%s", why);
+    return NULL;
+  }
   file_exporter_t *f = pc_xcalloc(1, sizeof *f);
   snprintf(f->id, sizeof f->id, "exporter:%s", args->id);
   f->path = strdup(cfg.path);
