@@ -121,4 +121,35 @@ bool pc__match_has_attrs(const pc__match_t *m);
 void pc__resource_load(const pc_request_t *req, const pc_kvs_t *a, pc__amap_t *m);
 int pc__resource_store(pc_request_t *req, pc_resource_profiles_t *rp, const pc__amap_t *m);
 
+/* ---- host detection (detectors.c) ---------------------------------------------------------- */
+
+/* Detected attributes, owned strings; the first detector to set a key wins. */
+typedef struct {
+  struct {
+    char *key, *value;
+  } *v;
+  size_t n;
+} pc__detected_t;
+
+/* Add key=value unless key is there already; false when it was. */
+bool pc__detected_add(pc__detected_t *d, const char *key, size_t kn, const char *value, size_t vn);
+void pc__detected_free(pc__detected_t *d);
+/* Parse OTEL_RESOURCE_ATTRIBUTES text into out: 0, or PC_EINVAL with why. */
+int pc__parse_resource_attributes(const char *s, pc__detected_t *out, char *why, size_t cap);
+/* The env detector: OTEL_RESOURCE_ATTRIBUTES (or OTEL_RESOURCE), then
+ * OTEL_SERVICE_NAME; with has_allow, only the keys in allow[0..n_allow). */
+int pc__detect_env(char *const *allow, size_t n_allow, bool has_allow, pc__detected_t *out,
+                   char *why, size_t cap);
+
+typedef enum { PC__HOST_DNS, PC__HOST_OS, PC__HOST_CNAME, PC__HOST_LOOKUP } pc__hostname_source_t;
+typedef struct {
+  pc__hostname_source_t sources[8];
+  size_t n_sources;
+  bool host_name, host_id, os_type, host_arch;
+} pc__system_cfg_t;
+/* The system detector, its name lookups bounded by timeout_ms: 0, or
+ * PC_EIO with why when no hostname source answered. */
+int pc__detect_system(const pc__system_cfg_t *cfg, uint64_t timeout_ms, pc__detected_t *out,
+                      char *why, size_t cap);
+
 #endif
