@@ -33,9 +33,10 @@
  * may share them. Unreferenced entries left behind are dropped by the
  * batch processor (or dedup) downstream, as any unused entry is.
  *
- * Content hash sets over the existing tables are built on the first intern
- * of a request, so a request the actions do not change costs the cache
- * lookups and nothing more. Edited lists may be shared by several samples
+ * The content hash set over the existing attribute table is built on the
+ * first intern of a request, so a request the actions do not change costs
+ * the cache lookups and nothing more; keys are found by a scan of the
+ * string table once per distinct key per request (intern_string). Edited lists may be shared by several samples
  * (read-only, like everything a consumer passes on). New values keep
  * strings inline (string_value); keys go through the string table.
  *
@@ -65,6 +66,12 @@ typedef struct {
   pc_i32s_t in, out;
 } cached_t;
 
+/* A key interned this request and its string index. */
+typedef struct {
+  pc_str_t s;
+  int32_t idx;
+} key_index_t;
+
 /* An open-addressing set of table indices (index + 1; 0 is empty). */
 typedef struct {
   uint32_t *v;
@@ -83,8 +90,10 @@ typedef struct {
   pc_request_t *req;
   cached_t *cache;
   uint32_t cache_mask, cache_n, gen;
-  iset_t strings, attrs; /* built on the first intern of a request */
-  bool strings_built, attrs_built;
+  iset_t attrs; /* built on the first intern of an entry in a request */
+  bool attrs_built;
+  key_index_t *keys; /* keys interned this request */
+  uint32_t n_keys, cap_keys;
   uint32_t base_strings, base_attrs; /* table lengths when the request came */
   pc_str_t *new_strings;
   uint32_t n_new_strings, cap_new_strings;
@@ -117,15 +126,9 @@ static attrs_t *attrs_of(pc_consumer_t *c) {
 
 /* ---- the tables as they grow during a request -------------------------------------------- */
 
-static pc_str_t string_at(const attrs_t *p, uint32_t i) {
-  return i < p->base_strings ? p->req->dict.strings[i] : p->new_strings[i - p->base_strings];
-}
-
 static const pc_attr_t *attr_at(const attrs_t *p, uint32_t i) {
   return i < p->base_attrs ? &p->req->dict.attrs[i] : &p->new_attrs[i - p->base_attrs];
 }
-
-static uint32_t str_hash(pc_str_t s) { return (uint32_t)XXH3_64bits(s.n ? s.p : (const uint8_t *)"", s.n); }
 
 /* An entry's content hash; lists, maps and bytes hash by type only (they
  * are compared as never equal, so they are simply appended). */
@@ -186,24 +189,10 @@ static void iset_grow(iset_t *s, uint32_t (*hash_of)(const attrs_t *, uint32_t),
   free(old);
 }
 
-static uint32_t string_hash_at(const attrs_t *p, uint32_t i) { return str_hash(string_at(p, i)); }
 static uint32_t attr_hash_at(const attrs_t *p, uint32_t i) { return attr_hash(p, attr_at(p, i)); }
 
-/* Put index i (hash h) into s unless an equal entry is there: returns the
- * index that holds the content. */
-static uint32_t string_slot(attrs_t *p, pc_str_t s, uint32_t h, uint32_t add) {
-  iset_t *set = &p->strings;
-  for (uint32_t at = h & set->mask;; at = (at + 1) & set->mask) {
-    if (!set->v[at]) {
-      if (add == UINT32_MAX) return UINT32_MAX;
-      set->v[at] = add + 1;
-      if (++set->n * 2 > set->mask) iset_grow(set, string_hash_at, p);
-      return add;
-    }
-    if (pc_str_eq(string_at(p, set->v[at] - 1), s)) return set->v[at] - 1;
-  }
-}
-
+/* Put index add (hash h) into the attribute set unless an equal entry is
+ * there (UINT32_MAX: only look): returns the index that holds the content. */
 static uint32_t attr_slot(attrs_t *p, const pc_attr_t *a, uint32_t h, uint32_t add) {
   iset_t *set = &p->attrs;
   for (uint32_t at = h & set->mask;; at = (at + 1) & set->mask) {
@@ -235,19 +224,40 @@ static void push_attr(attrs_t *p, pc_attr_t a) {
   p->new_attrs[p->n_new_attrs++] = a;
 }
 
+/* Only keys are interned into the string table (values stay inline), and
+ * the keys an edit can add are few and fixed by the config (action keys,
+ * extract's group names): each is looked for once per request among the
+ * keys of the attribute table (a key already in use there is the one to
+ * share), then remembered. The string table itself (thousands of function
+ * and file names) is not searched: a key that is only there as some other
+ * string gets an entry of its own, a harmless duplicate the batch
+ * processor merges. Hashing the string table into a set for a handful of
+ * lookups cost a whole pipeline 12.8% more CPU per request, scanning it
+ * 5.6%, this 3.4% (bench/bench_attrs, bench/README.md). */
 static int32_t intern_string(attrs_t *p, pc_str_t s) {
-  if (!p->strings_built) {
-    p->strings_built = true;
-    if (p->base_strings == 0) push_string(p, (pc_str_t){0});
-    uint32_t n = p->base_strings + p->n_new_strings;
-    iset_reset(&p->strings, n + 16);
-    /* Later duplicates map to the first: the table may hold some. */
-    for (uint32_t i = 0; i < n; i++) string_slot(p, string_at(p, i), string_hash_at(p, i), i);
+  for (uint32_t i = 0; i < p->n_keys; i++)
+    if (pc_str_eq(p->keys[i].s, s)) return p->keys[i].idx;
+  int32_t idx = -1;
+  const pc_dictionary_t *d = &p->req->dict;
+  for (uint32_t i = 1; i < p->base_attrs && idx < 0; i++) {
+    int32_t k = d->attrs[i].key_strindex;
+    if ((uint32_t)k < p->base_strings && pc_str_eq(d->strings[k], s)) idx = k;
   }
-  uint32_t next = p->base_strings + p->n_new_strings;
-  uint32_t at = string_slot(p, s, str_hash(s), next);
-  if (at == next) push_string(p, s);
-  return (int32_t)at;
+  if (idx < 0) {
+    if (p->base_strings == 0 && p->n_new_strings == 0) push_string(p, (pc_str_t){0});
+    if (s.n == 0) {
+      idx = 0;
+    } else {
+      idx = (int32_t)(p->base_strings + p->n_new_strings);
+      push_string(p, s);
+    }
+  }
+  if (p->n_keys == p->cap_keys) {
+    p->cap_keys = p->cap_keys ? p->cap_keys * 2 : 8;
+    p->keys = pc_xrealloc(p->keys, (size_t)p->cap_keys * sizeof *p->keys);
+  }
+  p->keys[p->n_keys++] = (key_index_t){s, idx};
+  return idx;
 }
 
 static int32_t intern_attr(attrs_t *p, pc_attr_t a) {
@@ -416,7 +426,8 @@ static int edit_request(attrs_t *p, pc_request_t *req) {
   p->base_attrs = req->has_dictionary ? req->dict.n_attrs : 0;
   if (!req->has_dictionary) req->dict = (pc_dictionary_t){0};
   p->n_new_strings = p->n_new_attrs = 0;
-  p->strings_built = p->attrs_built = false;
+  p->attrs_built = false;
+  p->n_keys = 0;
   cache_begin(p, pc_request_sample_count(req));
   for (uint32_t r = 0; r < req->n_resources; r++) {
     pc_resource_profiles_t *rp = &req->resources[r];
@@ -524,8 +535,8 @@ static void attrs_destroy(void *self) {
   pc__match_free(p->exclude);
   pc__amap_free(&p->map);
   free(p->cache);
-  free(p->strings.v);
   free(p->attrs.v);
+  free(p->keys);
   free(p->new_strings);
   free(p->new_attrs);
   free(p->list);

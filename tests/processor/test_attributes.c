@@ -128,6 +128,28 @@ START_TEST(attributes_change_nothing_grows_nothing) {
 }
 END_TEST
 
+/* A key added to a set that other sets already use keeps their string
+ * index: the string table does not grow. */
+START_TEST(attributes_share_keys_in_use) {
+  ap_t p;
+  ap_open(&p, "actions: [{key: env, value: prod, action: insert}]\n");
+  pt_req_t r;
+  pt_req_init(&r, 1);
+  int32_t dev = pt_attr_s(&r, "env", "dev");
+  pt_sample(&r, 0, 1, &dev);
+  pt_sample(&r, 0, 0, NULL);
+  uint32_t strings = r.req.dict.n_strings;
+  pt_send(p.inst, &pc_processor_attributes, &r.req);
+  ck_assert_str_eq(txt(&r, 0, 0), "env=dev");
+  ck_assert_str_eq(txt(&r, 0, 1), "env=prod");
+  ck_assert_uint_eq(r.req.dict.n_strings, strings);
+  const pc_attr_t *added = pc_dict_attr(&r.req.dict, r.prof[0].samples[1].attribute_indices.v[0]);
+  ck_assert_int_eq(added->key_strindex, r.attrs[dev].key_strindex);
+  ap_close(&p);
+  pt_req_free(&r);
+}
+END_TEST
+
 /* An entry that a location also uses is not edited in place: the samples
  * get a new one, the location keeps the old. */
 START_TEST(attributes_leave_shared_entries_alone) {
@@ -258,6 +280,7 @@ TCase *pc_test_attributes_tcase(void) {
   TCase *tc = tcase_create("attributes");
   tcase_add_test(tc, attributes_edit_sample_sets_by_interning);
   tcase_add_test(tc, attributes_change_nothing_grows_nothing);
+  tcase_add_test(tc, attributes_share_keys_in_use);
   tcase_add_test(tc, attributes_leave_shared_entries_alone);
   tcase_add_test(tc, attributes_build_a_dictionary_when_there_is_none);
   tcase_add_test(tc, attributes_include_and_exclude);
