@@ -47,7 +47,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "../core/log.h"
 #include "internal.h"
 
 typedef enum { A_INSERT, A_UPDATE, A_UPSERT, A_DELETE, A_HASH, A_EXTRACT, A_CONVERT } act_t;
@@ -78,6 +80,7 @@ struct pc__actions {
   pc_str_t *groups; /* scratch for extract, room for the largest pattern */
   uint32_t n_groups;
   EVP_MD *sha256;   /* fetched once: an implicit fetch per hash costs a lock */
+  uint64_t warned_hits, warned_at_ms; /* pc__actions_warn_limit */
 };
 
 /* ---- the map ------------------------------------------------------------------------ */
@@ -511,6 +514,20 @@ uint64_t pc__actions_regex_limit_hits(const pc__actions_t *as) {
   for (size_t i = 0; i < as->n; i++)
     if (as->v[i].re) n += pc__regex_limit_hits(as->v[i].re);
   return n;
+}
+
+void pc__actions_warn_limit(pc__actions_t *as, const char *id) {
+  uint64_t hits = pc__actions_regex_limit_hits(as);
+  if (hits == as->warned_hits) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  if (as->warned_at_ms && now - as->warned_at_ms < 10000) return;
+  pc_log(id, PC_LOG_WARN, "%" PRIu64 " pattern matches stopped at the backtracking limit (%" PRIu64
+         " in all), counted as no match: a pattern backtracks too much on some values; "
+         "simplify it", hits - as->warned_hits, hits);
+  as->warned_hits = hits;
+  as->warned_at_ms = now;
 }
 
 /* ---- config ------------------------------------------------------------------------------ */

@@ -102,7 +102,7 @@ typedef struct {
   int32_t *list; /* scratch: the list being stored */
   uint32_t list_cap;
   /* counters */
-  uint64_t sets_edited, entries_added, limit_logged;
+  uint64_t sets_edited, entries_added;
 } attrs_t;
 
 typedef struct {
@@ -459,12 +459,7 @@ static int attrs_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err
     return pc_err_set(err, PC_EINVAL, "%s: the request has no arena to grow tables in", p->id);
   if (edit_request(p, req))
     return pc_err_set(err, PC_ENOMEM, "%s: out of memory editing sample attributes", p->id);
-  uint64_t hits = pc__actions_regex_limit_hits(p->actions);
-  if (hits > p->limit_logged) {
-    pc_log(p->id, PC_LOG_WARN, "%" PRIu64 " pattern matches stopped at the backtracking limit "
-           "so far (counted as no match): simplify the pattern", hits);
-    p->limit_logged = hits;
-  }
+  pc__actions_warn_limit(p->actions, p->id);
   return p->next->consume_profiles(p->next, req, err);
 }
 

@@ -90,6 +90,9 @@ int pc__actions_apply(const pc__actions_t *a, pc__amap_t *m, const pc_metadata_t
 pc_anyvalue_t pc__scalar_value(const pc_cfg_node_t *n, char **text);
 /* Regular expression matches that hit the backtracking limit so far. */
 uint64_t pc__actions_regex_limit_hits(const pc__actions_t *a);
+/* After a request: when matches hit the limit since the last warning, log
+ * one (at most every 10 s, with the count since then) as component id. */
+void pc__actions_warn_limit(pc__actions_t *a, const char *id);
 /* The help text of an actions list, for option tables. */
 #define PC__ACTIONS_HELP                                                                       \
   "list of {key, action, ...} applied in order: insert, update, upsert (one of value, "       \

@@ -20,13 +20,11 @@
  * and added ones carry an inline key. Attributes keep their order; added
  * ones come last. New strings point into this processor's copies or the
  * request's arena, valid for as long as the request. */
-#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/log.h"
 #include "internal.h"
 #include "processor.h"
 
@@ -36,7 +34,6 @@ typedef struct {
   pc_consumer_t *next;
   pc__actions_t *actions;
   pc__amap_t map; /* scratch, one resource at a time */
-  uint64_t limit_logged;
 } res_t;
 
 typedef struct {
@@ -95,12 +92,7 @@ static int res_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t
         (p->map.changed && pc__resource_store(req, rp, &p->map)))
       return pc_err_set(err, PC_ENOMEM, "%s: out of memory editing resource attributes", p->id);
   }
-  uint64_t hits = pc__actions_regex_limit_hits(p->actions);
-  if (hits > p->limit_logged) {
-    pc_log(p->id, PC_LOG_WARN, "%" PRIu64 " pattern matches stopped at the backtracking limit "
-           "so far (counted as no match): simplify the pattern", hits);
-    p->limit_logged = hits;
-  }
+  pc__actions_warn_limit(p->actions, p->id);
   return p->next->consume_profiles(p->next, req, err);
 }
 
