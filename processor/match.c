@@ -112,7 +112,8 @@ static bool is_list(const pc_cfg_node_t *n) { return n && n->type == PC_CFG_SEQ 
 static int parse_kvs(pc__match_t *m, const pc_cfg_node_t *list, kv_match_t **out, size_t *n,
                      pc_err_t *err) {
   *out = pc_xcalloc(list->n_items, sizeof **out);
-  for (size_t i = 0; i < list->n_items; i++, (*n)++) {
+  for (size_t i = 0; i < list->n_items; i++) {
+    *n = i + 1; /* counted before it holds anything: freed on every path */
     const pc_cfg_node_t *item = list->items[i];
     kv_match_t *k = &(*out)[i];
     if (item->type != PC_CFG_MAP)
@@ -145,7 +146,8 @@ static int parse_kvs(pc__match_t *m, const pc_cfg_node_t *list, kv_match_t **out
 
 static int parse_libraries(pc__match_t *m, const pc_cfg_node_t *list, pc_err_t *err) {
   m->libraries = pc_xcalloc(list->n_items, sizeof *m->libraries);
-  for (size_t i = 0; i < list->n_items; i++, m->n_libraries++) {
+  for (size_t i = 0; i < list->n_items; i++) {
+    m->n_libraries = i + 1;
     const pc_cfg_node_t *item = list->items[i];
     lib_match_t *l = &m->libraries[i];
     if (item->type != PC_CFG_MAP)
@@ -206,7 +208,8 @@ static int parse(pc__match_t *m, const pc_cfg_node_t *node, pc_err_t *err) {
     m->services = pc_xcalloc(n, sizeof *m->services);
     m->service_texts = pc_xcalloc(n, sizeof *m->service_texts);
     m->service_re = pc_xcalloc(n, sizeof *m->service_re);
-    for (size_t i = 0; i < n; i++, m->n_services++) {
+    for (size_t i = 0; i < n; i++) {
+      m->n_services = i + 1;
       const pc_cfg_node_t *s = c.services->items[i];
       if (s->type != PC_CFG_SCALAR) return pc_cfg_error(err, s, PC_EINVAL, "must be a string");
       m->service_texts[i] = xstrdup(s->text);
