@@ -141,12 +141,11 @@ pc_str_t pc__kv_key(const pc_request_t *req, const pc_keyvalue_t *kv) {
   return req->dict.strings[kv->key_strindex];
 }
 
-/* Go's float64 text as pcommon's AsString writes it: the shortest digits
- * that read back the same, fixed notation from 1e-6 up to 1e21, else
- * exponent notation ("1e+21", "1.5e-7"). buf holds at least 32 bytes. */
-static size_t double_text(double f, char *buf) {
-  if (isnan(f)) return (size_t)snprintf(buf, 32, "json: unsupported value: NaN");
-  if (isinf(f)) return (size_t)snprintf(buf, 32, "json: unsupported value: %sInf", f > 0 ? "+" : "-");
+size_t pc__double_text(double f, bool fixed, char *buf, size_t cap) {
+  if (isnan(f)) return (size_t)snprintf(buf, cap, fixed ? "NaN" : "json: unsupported value: NaN");
+  if (isinf(f))
+    return (size_t)snprintf(buf, cap, fixed ? "%sInf" : "json: unsupported value: %sInf",
+                            f > 0 ? "+" : "-");
   char e[40];
   int p = 1;
   for (; p < 17; p++) {
@@ -155,18 +154,21 @@ static size_t double_text(double f, char *buf) {
   }
   snprintf(e, sizeof e, "%.*e", p - 1, f);
   double a = fabs(f);
-  if (a != 0 && (a < 1e-6 || a >= 1e21)) {
+  if (!fixed && a != 0 && (a < 1e-6 || a >= 1e21)) {
     /* "d.ddde-07" -> "d.ddde-7"; positive exponents here have two or three digits. */
     char *x = strchr(e, 'e');
     int exp = atoi(x + 1);
     *x = 0;
-    return (size_t)snprintf(buf, 32, "%se%c%0*d", e, exp < 0 ? '-' : '+',
+    return (size_t)snprintf(buf, cap, "%se%c%0*d", e, exp < 0 ? '-' : '+',
                             exp < 0 ? 1 : 2, exp < 0 ? -exp : exp);
   }
   int exp = atoi(strchr(e, 'e') + 1);
   int decimals = p - 1 - exp;
-  return (size_t)snprintf(buf, 32, "%.*f", decimals > 0 ? decimals : 0, f);
+  size_t n = (size_t)snprintf(buf, cap, "%.*f", decimals > 0 ? decimals : 0, f);
+  return n < cap ? n : cap - 1;
 }
+
+static size_t double_text(double f, char *buf) { return pc__double_text(f, false, buf, 32); }
 
 bool pc__value_text(const pc_anyvalue_t *v, char *buf, pc_str_t *out) {
   switch (v->type) {

@@ -66,6 +66,11 @@ void pc__amap_free(pc__amap_t *m);
 pc_anyvalue_t pc__value_resolved(const pc_dictionary_t *d, pc_anyvalue_t v);
 /* A resource or scope attribute's key: inline, or through the string table. */
 pc_str_t pc__kv_key(const pc_request_t *req, const pc_keyvalue_t *kv);
+/* A double as Go writes it: the shortest digits that read back the same,
+ * in fixed notation (fixed: strconv.FormatFloat(f, 'f', -1, 64), up to 330
+ * bytes), or as pcommon's AsString (fixed from 1e-6 up to 1e21, else
+ * "1e+21", "1.5e-7"; 32 bytes). Returns the length written into buf. */
+size_t pc__double_text(double f, bool fixed, char *buf, size_t cap);
 /* The Collector's Value.AsString for scalars (bool, int, double in Go's
  * shortest form, string); false for the other types. Doubles are written
  * into buf (32 bytes). */

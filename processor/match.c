@@ -286,9 +286,15 @@ static bool kv_matches(pc__match_t *m, kv_match_t *k, const pc_anyvalue_t *v) {
   if (!v) return false;
   if (!k->has_value) return true;
   if (!m->regexp) return value_eq(&k->value, v);
-  char buf[40];
+  /* The filter's text of a value: doubles in fixed notation, as its
+   * strconv.FormatFloat(f, 'f', -1, 64), unlike AsString. */
+  char buf[400];
   pc_str_t text;
-  return pc__value_text(v, buf, &text) && pc__regex_match(k->re, text);
+  if (v->type == PC_AV_DOUBLE)
+    text = (pc_str_t){(const uint8_t *)buf, pc__double_text(v->u.d, true, buf, sizeof buf)};
+  else if (!pc__value_text(v, buf, &text))
+    return false;
+  return pc__regex_match(k->re, text);
 }
 
 static const pc_keyvalue_t *resource_attr(const pc_request_t *req, const pc_resource_t *r,

@@ -91,6 +91,17 @@ START_TEST(match_sample_attributes) {
   ck_assert(pc__match_attrs(re, &m)); /* "7" */
   m.v[1].value = (pc_anyvalue_t){.type = PC_AV_INT, .u.i = 7};
   ck_assert(pc__match_attrs(re, &m)); /* 7 written as Go does */
+  pc__match_free(re);
+  pc_cfg_free(cfg);
+  /* A double in fixed notation, as the Collector's filter writes it. */
+  re = parse("  match_type: regexp\n  attributes: [{key: pid, value: \"^1000000000000000000000$\"}]\n",
+             &cfg);
+  m.v[1].value = (pc_anyvalue_t){.type = PC_AV_DOUBLE, .u.d = 1e21};
+  ck_assert(pc__match_attrs(re, &m));
+  m.v[1].value = (pc_anyvalue_t){.type = PC_AV_INT, .u.i = 7};
+  pc__match_free(re);
+  pc_cfg_free(cfg);
+  re = parse("  match_type: regexp\n  attributes: [{key: pid, value: \"^7$\"}]\n", &cfg);
   pc__amap_clear(&m);
   ck_assert(!pc__match_attrs(re, &m)); /* no attributes: no match */
   pc__match_free(re);
