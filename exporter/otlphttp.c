@@ -1231,7 +1231,7 @@ static int open_queue(otlphttp_t *x, pc_err_t *err) {
   pc__queue_opts_t o = {.log_id = x->id, .max_items = x->queue_items,
                         .max_bytes = x->queue_bytes, .dir = x->persistent ? dir : NULL,
                         .fsync = fsync_each};
-  return pc__queue_open(&o, &x->q, err);
+  return pc__queue_open_worker(&o, &x->q, err);
 }
 
 /* A slot's easy handle with every option that does not change per try;
