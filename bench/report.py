@@ -23,7 +23,7 @@ import os
 import statistics
 import sys
 
-SERVERS = ["nginx", "receive", "e2e", "sidecar", "gateway", "workers1", "workers2"]
+SERVERS = ["nginx", "receive", "e2e", "sidecar", "gateway", "workers2"]
 CASES = {"dict": "200 KB dictionary-heavy", "dict-gzip": "200 KB dictionary-heavy, gzip",
          "samples": "200 KB samples-heavy", "samples-gzip": "200 KB samples-heavy, gzip"}
 MIB = 1024.0
@@ -227,10 +227,15 @@ def targets(t, w):
         if c in t.cases():
             row("end to end per CPU-second vs nginx (otlp -> batch -> otlp_http zstd)", c,
                 t.per_run(lambda r: t.per_cpu_vs(c, "e2e", "nginx", r)), 0.1)
-    if t.get("-", "workers2", "rps") is not None or t.raw.get(("dict", "workers2", "rps")):
-        for c in ["dict", "samples"]:
-            row("2 workers vs 1, throughput per CPU-second", c,
-                t.per_run(lambda r: t.per_cpu_vs(c, "workers2", "workers1", r)), 0.9)
+    for c in ["dict", "samples"]:
+        if t.raw.get((c, "workers2", "rps")):
+            row("2 workers vs 1 (receive), throughput per CPU-second", c,
+                t.per_run(lambda r: t.per_cpu_vs(c, "workers2", "receive", r)), 0.9)
+            for s in ["receive", "workers2"]:
+                fx, cs = t.get(c, s, "futex_per_req"), t.get(c, s, "cswitch_per_req")
+                if fx is not None:
+                    w(f"| &nbsp;&nbsp;{s}: futex calls / context switches per request (perf) | "
+                      f"{CASES[c]} | {fmt(fx, 3)} / {fmt(cs, 2)} | | |")
     dirty = t.get("-", "sidecar", "idle_dirty_kb")
     row("sidecar idle private dirty memory", "-", dirty and dirty / MIB, 2, hib=False, unit=" MiB", digits=2)
     rss = t.get("-", "sidecar", "idle_rss_kb")

@@ -34,6 +34,10 @@
 #   sidecar  config/examples/sidecar.yaml as it is, pointed at the nginx sink
 #   gateway  config/examples/gateway.yaml as it is (persistent queue in a
 #            temp dir), pointed at the nginx sink
+#   workers2 the receive config with service.workers: 2, on the same one
+#            CPU: what a second loop costs per CPU-second; with perf, futex
+#            calls and context switches per request (receive's too) show
+#            whether anything serializes the workers
 # Only the listen addresses (free loopback ports) and the backend's address
 # are changed, with --set and the configs' own ${env:...}.
 #
@@ -91,6 +95,10 @@ for cmd in nginx wrk taskset curl gzip meson ninja python3; do
 done
 [[ -f $bl_echo_module ]] || die "$bl_echo_module missing (Debian's nginx-light depends on libnginx-mod-http-echo)"
 if [[ -n $perf_dir ]]; then command -v perf >/dev/null || die "--perf needs perf"; fi
+# Lock counters for the workers row (futex calls per request): where perf
+# may read tracepoints.
+have_perf=""
+perf stat -e syscalls:sys_enter_futex true >/dev/null 2>&1 && have_perf=1
 if [[ ! -f $build/build.ninja ]]; then meson setup "$build" --buildtype=release >&2; fi
 buildtype=$(meson configure "$build" 2>/dev/null | awk '$1 == "buildtype" {print $2}')
 [[ $buildtype == release ]] || die "$build is a '$buildtype' build; benchmark a release build (--build-dir)"
@@ -139,7 +147,7 @@ for c in "${cases[@]}"; do
   n=$("$floor" --time 0.01 --runs 1 "${c_file[$c]}" | sed 's/.* samples=\([0-9]*\).*/\1/')
   rec 0 "$c" - samples "$n"
 done
-servers=(nginx receive e2e sidecar gateway)
+servers=(nginx receive e2e sidecar gateway workers2)
 
 # ---- the sink: an nginx reading every body, on the clients' CPU -----------------------------------
 bl_port sink_port
@@ -157,8 +165,9 @@ profcol_cmd() {
     --set "service.telemetry.logs.level=warn")
   cmd_env=()
   case $s in
-    receive|e2e)
-      local exporter="nop: {}" name=nop
+    receive|e2e|workers2)
+      local exporter="nop: {}" name=nop workers=1
+      [[ $s == workers2 ]] && workers=2
       if [[ $s == e2e ]]; then
         exporter="otlp_http: {endpoint: \"http://127.0.0.1:$sink_port\", compression: zstd}"
         name=otlp_http
@@ -174,6 +183,7 @@ processors:
 exporters:
   $exporter
 service:
+  workers: $workers
   pipelines:
     profiles:
       receivers: [otlp]
@@ -290,7 +300,14 @@ measure() {
   bl_wrk "$tmp/warm" "$warmup" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$conns" "" "${bl_cli_pin[@]}" ||
     die "wrk failed against $s: $(cat "$tmp/warm")"
   bl_sample_pss "$srv_pid" "$duration" "$tmp/pss" &
-  local sampler=$!
+  local sampler=$! pstat=""
+  if [[ -n $have_perf && ($s == receive || $s == workers2) ]]; then
+    # Whether anything serializes the workers: a lock that is contended
+    # shows as futex calls (an uncontended pthread mutex makes none).
+    perf stat -x, -e syscalls:sys_enter_futex,context-switches -o "$tmp/pstat" \
+      -p "$srv_pid" -- sleep "$duration" >/dev/null 2>&1 &
+    pstat=$!
+  fi
   t0=$(bl_cpu_ticks "$srv_pid")
   s0=$(date +%s.%N)
   bl_wrk "$tmp/sat" "$duration" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$conns" "" "${bl_cli_pin[@]}" ||
@@ -298,6 +315,7 @@ measure() {
   t1=$(bl_cpu_ticks "$srv_pid")
   s1=$(date +%s.%N)
   wait "$sampler"
+  [[ -z $pstat ]] || wait "$pstat" || true
   if [[ -n $bl_sockerr ]]; then
     cat "$tmp/sat" >&2
     die "$s: $bl_sockerr (saturated, case $c)"
@@ -309,6 +327,13 @@ measure() {
   ok=$((all - bl_non2xx))
   peak=$(awk -v r="$bl_rps" -v n="$ok" -v a="$all" 'BEGIN {printf "%.1f", a ? r * n / a : 0}')
   rec "$r" "$c" "$s" rps "$peak"
+  if [[ -n $pstat && -s $tmp/pstat ]]; then
+    local fx cs
+    fx=$(awk -F, '$3 ~ /futex/ {print $1}' "$tmp/pstat")
+    cs=$(awk -F, '$3 ~ /context-switches/ {print $1}' "$tmp/pstat")
+    [[ $fx =~ ^[0-9]+$ ]] && rec "$r" "$c" "$s" futex_per_req "$(awk -v f="$fx" -v a="$all" 'BEGIN {printf "%.4f", a ? f / a : 0}')"
+    [[ $cs =~ ^[0-9]+$ ]] && rec "$r" "$c" "$s" cswitch_per_req "$(awk -v f="$cs" -v a="$all" 'BEGIN {printf "%.4f", a ? f / a : 0}')"
+  fi
   rec "$r" "$c" "$s" refused_share "$(awk -v n="$bl_non2xx" -v a="$all" 'BEGIN {printf "%.4f", a ? n / a : 0}')"
   rec "$r" "$c" "$s" cpu "$(awk -v t=$((t1 - t0)) -v hz="$bl_hz" -v a="$s0" -v b="$s1" 'BEGIN {printf "%.4f", t / hz / (b - a)}')"
   rec "$r" "$c" "$s" sat_p99_ms "$bl_p99_ms"
