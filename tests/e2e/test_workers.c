@@ -125,6 +125,31 @@ START_TEST(workers_value_is_checked) {
 }
 END_TEST
 
+/* auto: one worker per CPU the process may use (the test's affinity is
+ * profcol's: it inherits it). */
+START_TEST(workers_auto_takes_the_usable_cpus) {
+  const char *yaml = "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                     "        endpoint: 127.0.0.1:0\n"
+                     "exporters:\n  nop:\n"
+                     "service:\n  workers: auto\n  pipelines:\n    profiles:\n"
+                     "      receivers: [otlp]\n      exporters: [nop]\n";
+  pc_e2e_proc_t p;
+  start_or_fail(&p, yaml, "start with workers: auto");
+  uint32_t cpus = pc_cpus_usable();
+  if (cpus > 1) {
+    char want[64];
+    snprintf(want, sizeof want, "%u workers (service.workers)", cpus);
+    ck_assert(pc_e2e_wait_log(&p, want, 1000));
+  }
+  uint64_t per;
+  pc_buf_t body = rich_body(&per);
+  post_n(p.port, &body, 4);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_buf_free(&body);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 /* ---- the persistent queue: a directory per worker ------------------------------------------- */
 
 /* otlphttp to 127.0.0.1:backend_port, retrying forever, persistent queue
@@ -215,6 +240,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, two_workers_take_connections_and_drain_loses_nothing);
   tcase_add_test(tc, workers_value_is_checked);
+  tcase_add_test(tc, workers_auto_takes_the_usable_cpus);
   tcase_add_test(tc, queue_dir_per_worker_replays_with_as_many_workers);
   tcase_add_test(tc, queue_dirs_of_two_workers_replay_on_one);
   suite_add_tcase(s, tc);
