@@ -332,21 +332,7 @@ static bool id_set(pc_str_t id, size_t want) {
  * process.pid as ints; some SDKs send strings of digits). */
 static bool attr_u32(const pc_kvs_t *kvs, const char *key, uint32_t *out) {
   const pc_anyvalue_t *v = pc_kvs_get(kvs, (pc_str_t){(const uint8_t *)key, strlen(key)});
-  if (!v) return false;
-  if (v->type == PC_AV_INT) {
-    if (v->u.i < 0 || v->u.i > UINT32_MAX) return false;
-    *out = (uint32_t)v->u.i;
-    return true;
-  }
-  if (v->type != PC_AV_STRING || v->u.s.n == 0 || v->u.s.n > 10) return false;
-  uint64_t x = 0;
-  for (size_t i = 0; i < v->u.s.n; i++) {
-    if (v->u.s.p[i] < '0' || v->u.s.p[i] > '9') return false;
-    x = x * 10 + (uint64_t)(v->u.s.p[i] - '0');
-  }
-  if (x > UINT32_MAX) return false;
-  *out = (uint32_t)x;
-  return true;
+  return v && pc_anyvalue_u32(NULL, v, out);
 }
 
 static pc_str_t attr_str(const pc_kvs_t *kvs, const char *key) {

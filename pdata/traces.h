@@ -103,4 +103,19 @@ uint64_t pc_traces_span_count(const pc_traces_t *tr);
 /* The value of the attribute with this (inline) key in kvs, or NULL. */
 const pc_anyvalue_t *pc_kvs_get(const pc_kvs_t *kvs, pc_str_t key);
 
+/* The profiles side of trace linking reads a few attributes of profiles
+ * requests, whose keys and string values may be inline or string-table
+ * indices (the request must be validated). */
+
+/* A KeyValue's key (inline, or from the string table). */
+pc_str_t pc_profiles_kv_key(const pc_request_t *req, const pc_keyvalue_t *kv);
+/* The string value of the first of kvs with key, or empty. */
+pc_str_t pc_profiles_kvs_string(const pc_request_t *req, const pc_kvs_t *kvs, pc_str_t key);
+/* The attribute table entry of attribute_indices with key, or NULL. */
+const pc_attr_t *pc_profiles_attr_find(const pc_request_t *req, pc_i32s_t indices,
+                                       pc_str_t key);
+/* An integer attribute value (an int, or a string of at most 10 digits), in
+ * 0 .. UINT32_MAX: process ids and thread ids. */
+bool pc_anyvalue_u32(const pc_dictionary_t *d, const pc_anyvalue_t *v, uint32_t *out);
+
 #endif

@@ -163,6 +163,7 @@ struct job {
   const uint8_t *payload;
   size_t payload_n;
   pc_request_t req;
+  pc_traces_t traces; /* route.traces: the spans, views into payload */
   pc_metadata_t md; /* include_metadata: the request's headers, views into conn */
   pc_err_t err;
   int rc;
@@ -447,9 +448,13 @@ static void job_work(job_t *j, size_t limit) {
     j->payload = j->plain.p;
     j->payload_n = j->plain.n;
   }
-  if (j->route.traces) return; /* the consumer decodes spans */
-  j->rc = j->route.json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
-                        : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
+  if (j->route.traces)
+    j->rc = j->route.json
+                ? pc_traces_json_decode(j->arena, j->payload, j->payload_n, &j->traces, &j->err)
+                : pc_traces_proto_decode(j->arena, j->payload, j->payload_n, &j->traces, &j->err);
+  else
+    j->rc = j->route.json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
+                          : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
   if (j->rc) j->failed = STAGE_DECODE;
 }
 
@@ -532,7 +537,9 @@ static void job_finish(rx_t *rx, job_t *j, pc_http_response_t *resp) {
   PC__CNT_ADD(&rx->counters, bytes_decompressed, j->payload_n);
   pc_err_t err = {0};
   if (j->route.traces) {
-    int rc = rx->next->consume_traces(rx->next, j->payload, j->payload_n, j->route.json, &err);
+    j->traces.metadata = rx->cfg.include_metadata ? &j->md : NULL;
+    int rc = pc_traces_span_count(&j->traces) ? rx->next->consume_traces(rx->next, &j->traces, &err)
+                                               : 0;
     if (rc == 0)
       answer_ok(&j->route, 0, NULL, resp);
     else

@@ -25,5 +25,6 @@ TCase *pc_test_proto_tcase(void);
 TCase *pc_test_json_tcase(void);
 TCase *pc_test_stats_tcase(void);
 TCase *pc_test_intern_tcase(void);
+TCase *pc_test_traces_tcase(void);
 
 #endif
