@@ -7,6 +7,7 @@
 #define PC_EXTENSION_INTERNAL_H
 
 #include "../component/component.h"
+#include "../httpd/httpd.h"
 
 /* ---- recent spans (spans.c) ------------------------------------------------------
  * The table behind pc_span_store_t's span calls: spans by (trace_id,
@@ -64,5 +65,121 @@ size_t pc_spans_on_thread(pc_spans_t *s, uint32_t pid, uint32_t tid, uint64_t fr
  * back without traffic). */
 void pc_spans_expire(pc_spans_t *s, uint64_t now_ms);
 void pc_spans_stats(pc_spans_t *s, pc_spans_stats_t *st);
+
+/* ---- recent linked profiles (linked.c) -------------------------------------------
+ * The window behind pc_span_store_t.add_profiles: the samples linked to a
+ * span, merged into chunks (one dictionary each) and sealed into their
+ * protobuf encoding, dropped whole and oldest first once older than
+ * window_ms or to stay under max_bytes; and an index by trace id. Every
+ * call locks the window; queries decode outside the lock, from chunks
+ * they hold by reference. Clock: now_ms as for the spans. */
+typedef struct pc_linked pc_linked_t;
+
+typedef struct {
+  uint64_t window_ms;
+  uint64_t max_bytes; /* chunks, the open chunk's builder, the index */
+} pc_linked_cfg_t;
+
+typedef struct {
+  uint64_t traces;          /* traces with linked samples held now */
+  uint64_t samples;         /* linked samples held now */
+  uint64_t chunks;          /* chunks held now, the open one included */
+  uint64_t bytes;           /* memory held now */
+  uint64_t added_samples;   /* linked samples taken */
+  uint64_t dropped_samples; /* ... lost for lack of memory while merging */
+  uint64_t evicted_window;  /* chunks dropped for age */
+  uint64_t evicted_memory;  /* chunks dropped early, for max_bytes */
+} pc_linked_stats_t;
+
+pc_linked_t *pc_linked_new(const pc_linked_cfg_t *cfg);
+void pc_linked_free(pc_linked_t *w);
+/* Keep the linked samples of req (validated; links of wrong sizes are
+ * skipped). */
+void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms);
+void pc_linked_expire(pc_linked_t *w, uint64_t now_ms);
+void pc_linked_stats(pc_linked_t *w, pc_linked_stats_t *st);
+
+/* What a query reads: the chunks holding samples of one trace, decoded
+ * (other traces' samples are in them too: select by link). */
+typedef struct {
+  const pc_request_t **reqs;
+  size_t n_reqs;
+  uint64_t samples; /* the trace's linked samples among them */
+  /* held until pc_linked_sel_free */
+  void **chunks;
+  size_t n_chunks;
+  pc_arena_t *arena;
+} pc_linked_sel_t;
+
+/* Fill sel for trace_id (n_reqs 0: nothing recent). 0, or PC_ENOMEM when
+ * decoding runs out of memory. Free sel in any case. */
+int pc_linked_select(pc_linked_t *w, const uint8_t trace_id[16], uint64_t now_ms,
+                     pc_linked_sel_t *sel, pc_err_t *err);
+void pc_linked_sel_free(pc_linked_sel_t *sel);
+
+/* ---- folded stacks (fold.c) --------------------------------------------------------
+ * The samples of reqs linked to one trace (and span), of one sample type,
+ * summed per distinct stack, as folded text: shared/spec/OTLP-PROFILES.md
+ * section 6 says how frames are named and lines ordered. */
+typedef struct {
+  pc_str_t sample_type; /* "TYPE" or "TYPE:UNIT"; empty: the default */
+  uint8_t trace_id[16];
+  bool has_span_id;
+  uint8_t span_id[8];
+} pc__fold_filter_t;
+
+typedef struct {
+  pc_buf_t type, unit; /* the sample type chosen (not NUL-terminated; empty: nothing) */
+  bool by_default;     /* chosen as the type with the most selected samples */
+  uint64_t samples;    /* selected samples of that type */
+  int64_t total;       /* the sum of their values */
+  uint32_t stacks;     /* lines written */
+} pc__fold_info_t;
+
+/* Append "root;...;leaf VALUE\n" lines to out. 0 (nothing selected: info
+ * type empty), PC_EINVAL when no selected sample has the asked-for type
+ * (err lists those there are), PC_ENOMEM. Free info in any case. */
+int pc__fold(const pc_request_t *const *reqs, size_t n, const pc__fold_filter_t *f,
+             pc_buf_t *out, pc__fold_info_t *info, pc_err_t *err);
+void pc__fold_info_free(pc__fold_info_t *info);
+
+#define PC_LINKED_SERVICE_MAX 64
+
+/* One trace of the index, as the listing sees it. */
+typedef struct {
+  uint8_t trace_id[16];
+  uint8_t span_id[8]; /* a span its samples are linked to (the first seen) */
+  uint8_t service_n;
+  char service[PC_LINKED_SERVICE_MAX]; /* service.name of its first profile's resource */
+  uint64_t samples;
+  uint64_t first_ms, last_ms; /* arrival of its first and last samples */
+} pc_linked_trace_t;
+
+/* Traces by last arrival, newest first: each is passed to keep (NULL:
+ * keep all; called with the window locked, so it may not call back into
+ * it) and those kept are written to out, at most limit. Returns how many. */
+size_t pc_linked_list(pc_linked_t *w, uint64_t now_ms, size_t limit,
+                      bool (*keep)(void *ud, const pc_linked_trace_t *t), void *ud,
+                      pc_linked_trace_t *out);
+
+/* ---- the query API (trace_query.c) -------------------------------------------------
+ * GET /api/v1/traces/{trace_id}/profile and GET /api/v1/traces, answered
+ * from the spans and the window (shared/spec/OTLP-PROFILES.md section 6);
+ * the span_store extension serves them on its HTTP server. */
+typedef struct {
+  pc_spans_t *spans;
+  pc_linked_t *linked;
+  uint64_t window_ms; /* the linked profiles' window, for messages */
+  uint64_t now_ms;    /* the monotonic clock of the tables */
+  uint64_t wall_ms;   /* the same moment in unix milliseconds */
+} pc__query_t;
+
+/* At the headers: 0 when the path and method are the query API's, else the
+ * status with resp filled (404, 405). */
+int pc__query_route(const pc_http_request_t *r, pc_http_response_t *resp);
+/* The answer to a whole request (the Accept header is read from
+ * r->headers: serve with keep_headers). */
+void pc__query_answer(const pc__query_t *qy, const pc_http_request_t *r,
+                      pc_http_response_t *resp);
 
 #endif

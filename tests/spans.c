@@ -1,8 +1,9 @@
-/* spans.c - spans for the trace-linking tests (spans.h). */
+/* spans.c - spans and linked profiles for the trace-linking tests (spans.h). */
 #include "spans.h"
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pc_test_trace_id(uint32_t t, uint8_t out[16]) {
@@ -214,4 +215,202 @@ void pc_test_traces_json(const pc_test_span_t *v, size_t n, pc_buf_t *out) {
     i = j;
   }
   pc_buf_printf(out, "]}");
+}
+
+/* ---- linked profiles ------------------------------------------------------------- */
+
+typedef struct {
+  pc_arena_t *a;
+  pc_dictionary_t *d;
+  uint32_t cap_s, cap_f, cap_m, cap_l, cap_st, cap_k, cap_at;
+} build_t;
+
+#define GROW(b, arr, n, cap)                                                      \
+  do {                                                                            \
+    if ((n) == (cap)) {                                                           \
+      uint32_t nc_ = (cap) ? 2 * (cap) : 16;                                      \
+      void *nv_ = pc_arena_calloc((b)->a, nc_, sizeof *(arr));                    \
+      ck_assert_ptr_nonnull(nv_);                                                 \
+      if (n) memcpy(nv_, (arr), (size_t)(n) * sizeof *(arr));                     \
+      (arr) = nv_;                                                                \
+      (cap) = nc_;                                                                \
+    }                                                                             \
+  } while (0)
+
+static int32_t intern_str(build_t *b, const char *s, size_t n) {
+  pc_dictionary_t *d = b->d;
+  for (uint32_t i = 0; i < d->n_strings; i++)
+    if (d->strings[i].n == n && (n == 0 || memcmp(d->strings[i].p, s, n) == 0)) return (int32_t)i;
+  GROW(b, d->strings, d->n_strings, b->cap_s);
+  pc_str_t copy = {0};
+  if (n) ck_assert_int_eq(pc_arena_dup(b->a, s, n, &copy), 0);
+  d->strings[d->n_strings] = copy;
+  return (int32_t)d->n_strings++;
+}
+
+static int32_t intern_fn(build_t *b, const char *name, size_t n) {
+  pc_dictionary_t *d = b->d;
+  int32_t s = intern_str(b, name, n);
+  for (uint32_t i = 1; i < d->n_functions; i++)
+    if (d->functions[i].name_strindex == s) return (int32_t)i;
+  GROW(b, d->functions, d->n_functions, b->cap_f);
+  d->functions[d->n_functions] = (pc_function_t){.name_strindex = s};
+  return (int32_t)d->n_functions++;
+}
+
+/* A location for one frame token. */
+static int32_t location(build_t *b, const char *tok, size_t n) {
+  pc_dictionary_t *d = b->d;
+  GROW(b, d->locations, d->n_locations, b->cap_l);
+  pc_location_t *l = &d->locations[d->n_locations];
+  *l = (pc_location_t){0};
+  if (tok[0] == '@') {
+    const char *plus = memchr(tok, '+', n);
+    ck_assert_ptr_nonnull(plus);
+    GROW(b, d->mappings, d->n_mappings, b->cap_m);
+    d->mappings[d->n_mappings] =
+        (pc_mapping_t){.filename_strindex = intern_str(b, tok + 1, (size_t)(plus - tok - 1)),
+                       .memory_start = 0x1000, .memory_limit = 0x100000};
+    l->mapping_index = (int32_t)d->n_mappings++;
+    l->address = strtoull(plus + 1, NULL, 16);
+  } else {
+    /* "a>b>c": caller a ... callee c; lines callee first */
+    uint32_t parts = 1;
+    for (size_t i = 0; i < n; i++) parts += tok[i] == '>';
+    l->lines = pc_arena_calloc(b->a, parts, sizeof *l->lines);
+    l->n_lines = parts;
+    size_t start = 0;
+    for (uint32_t k = 0; k < parts; k++) {
+      size_t end = start;
+      while (end < n && tok[end] != '>') end++;
+      l->lines[parts - 1 - k] = (pc_line_t){.function_index = intern_fn(b, tok + start, end - start),
+                                            .line = (int64_t)(10 + k)};
+      start = end + 1;
+    }
+    l->address = 0x400000 + d->n_locations;
+  }
+  return (int32_t)d->n_locations++;
+}
+
+static int32_t stack_of(build_t *b, const char *frames) {
+  pc_dictionary_t *d = b->d;
+  size_t nf = 0, len = strlen(frames);
+  for (size_t i = 0; i < len; i++) nf += frames[i] == ';';
+  nf = len ? nf + 1 : 0;
+  int32_t *locs = pc_arena_calloc(b->a, nf ? nf : 1, sizeof *locs);
+  size_t start = 0;
+  for (size_t k = 0; k < nf; k++) {
+    size_t end = start;
+    while (end < len && frames[end] != ';') end++;
+    locs[nf - 1 - k] = location(b, frames + start, end - start); /* leaf first */
+    start = end + 1;
+  }
+  GROW(b, d->stacks, d->n_stacks, b->cap_st);
+  d->stacks[d->n_stacks] = (pc_stack_t){{locs, (uint32_t)nf}};
+  return (int32_t)d->n_stacks++;
+}
+
+static int32_t link_of(build_t *b, uint32_t trace, uint32_t span) {
+  pc_dictionary_t *d = b->d;
+  if (!trace) return 0;
+  uint8_t *t = pc_arena_alloc(b->a, 16), *s = pc_arena_alloc(b->a, 8);
+  pc_test_trace_id(trace, t);
+  pc_test_span_id(span, s);
+  for (uint32_t i = 1; i < d->n_links; i++)
+    if (!memcmp(d->links[i].trace_id.p, t, 16) && !memcmp(d->links[i].span_id.p, s, 8))
+      return (int32_t)i;
+  GROW(b, d->links, d->n_links, b->cap_k);
+  d->links[d->n_links] = (pc_link_t){{t, 16}, {s, 8}};
+  return (int32_t)d->n_links++;
+}
+
+static int32_t tid_attr(build_t *b, int64_t tid) {
+  pc_dictionary_t *d = b->d;
+  int32_t key = intern_str(b, "thread.id", 9);
+  for (uint32_t i = 1; i < d->n_attrs; i++)
+    if (d->attrs[i].key_strindex == key && d->attrs[i].value.u.i == tid) return (int32_t)i;
+  GROW(b, d->attrs, d->n_attrs, b->cap_at);
+  d->attrs[d->n_attrs] = (pc_attr_t){.key_strindex = key, .has_value = true,
+                                     .value = {.type = PC_AV_INT, .u.i = tid}};
+  return (int32_t)d->n_attrs++;
+}
+
+void pc_test_profiles(pc_arena_t *arena, const char *service, int64_t pid,
+                      const pc_test_sample_t *v, size_t n, pc_request_t *out) {
+  *out = (pc_request_t){.arena = arena, .has_dictionary = true};
+  build_t b = {.a = arena, .d = &out->dict};
+  pc_dictionary_t *d = &out->dict;
+  /* the zero entry of every table */
+  intern_str(&b, "", 0);
+  GROW(&b, d->functions, d->n_functions, b.cap_f);
+  d->n_functions = 1;
+  GROW(&b, d->mappings, d->n_mappings, b.cap_m);
+  d->n_mappings = 1;
+  GROW(&b, d->locations, d->n_locations, b.cap_l);
+  d->n_locations = 1;
+  GROW(&b, d->stacks, d->n_stacks, b.cap_st);
+  d->n_stacks = 1;
+  GROW(&b, d->attrs, d->n_attrs, b.cap_at);
+  d->n_attrs = 1;
+  static const uint8_t zeros[16];
+  GROW(&b, d->links, d->n_links, b.cap_k);
+  d->links[0] = (pc_link_t){{zeros, 16}, {zeros, 8}};
+  d->n_links = 1;
+  /* one resource, one scope, a profile per type */
+  out->resources = pc_arena_calloc(arena, 1, sizeof *out->resources);
+  out->n_resources = 1;
+  pc_resource_profiles_t *rp = &out->resources[0];
+  pc_keyvalue_t *kv = pc_arena_calloc(arena, 2, sizeof *kv);
+  uint32_t nkv = 0;
+  if (service)
+    kv[nkv++] = (pc_keyvalue_t){.key = str("service.name"), .has_value = true,
+                                .value = {.type = PC_AV_STRING, .u.s = str(service)}};
+  if (pid >= 0)
+    kv[nkv++] = (pc_keyvalue_t){.key = str("process.pid"), .has_value = true,
+                                .value = {.type = PC_AV_INT, .u.i = pid}};
+  rp->has_resource = true;
+  rp->resource.attributes = (pc_kvs_t){kv, nkv};
+  rp->scopes = pc_arena_calloc(arena, 1, sizeof *rp->scopes);
+  rp->n_scopes = 1;
+  pc_scope_profiles_t *sp = &rp->scopes[0];
+  sp->profiles = pc_arena_calloc(arena, n ? n : 1, sizeof *sp->profiles);
+  for (size_t i = 0; i < n; i++) {
+    const char *type = v[i].type ? v[i].type : "samples:count";
+    const char *colon = strchr(type, ':');
+    ck_assert_ptr_nonnull(colon);
+    int32_t ts = intern_str(&b, type, (size_t)(colon - type)), us = intern_str(&b, colon + 1, strlen(colon + 1));
+    pc_profile_t *p = NULL;
+    for (uint32_t k = 0; k < sp->n_profiles && !p; k++)
+      if (sp->profiles[k].sample_type.type_strindex == ts &&
+          sp->profiles[k].sample_type.unit_strindex == us)
+        p = &sp->profiles[k];
+    if (!p) {
+      p = &sp->profiles[sp->n_profiles++];
+      *p = (pc_profile_t){.has_sample_type = true, .sample_type = {ts, us},
+                          .time_unix_nano = 1700000000000000000ull, .duration_nano = 1000000000,
+                          .samples = pc_arena_calloc(arena, n, sizeof(pc_sample_t))};
+    }
+    pc_sample_t *s = &p->samples[p->n_samples++];
+    *s = (pc_sample_t){.stack_index = stack_of(&b, v[i].frames),
+                       .link_index = link_of(&b, v[i].trace, v[i].span)};
+    if (v[i].value) {
+      s->values = pc_arena_alloc(arena, sizeof *s->values);
+      s->values[0] = v[i].value;
+      s->n_values = 1;
+    }
+    /* With a value, at most one timestamp (the lists pair up). */
+    uint32_t nts = v[i].value ? (v[i].n_timestamps ? 1 : 0) : v[i].n_timestamps;
+    if (nts) {
+      s->timestamps_unix_nano = pc_arena_alloc(arena, nts * sizeof(uint64_t));
+      for (uint32_t k = 0; k < nts; k++) s->timestamps_unix_nano[k] = v[i].ts + k;
+      s->n_timestamps = nts;
+    }
+    if (v[i].tid > 0) {
+      s->attribute_indices.v = pc_arena_alloc(arena, sizeof(int32_t));
+      s->attribute_indices.v[0] = tid_attr(&b, v[i].tid);
+      s->attribute_indices.n = 1;
+    }
+  }
+  pc_err_t err = {0};
+  ck_assert_msg(pc_pdata_validate(out, &err) == 0, "%s", err.msg);
 }

@@ -8,6 +8,7 @@
 static Suite *extension_suite(void) {
   Suite *s = suite_create("extension");
   suite_add_tcase(s, pc_test_spans_tcase());
+  suite_add_tcase(s, pc_test_query_tcase());
   return s;
 }
 

@@ -5,5 +5,6 @@
 #include <check.h>
 
 TCase *pc_test_spans_tcase(void);
+TCase *pc_test_query_tcase(void);
 
 #endif
