@@ -32,6 +32,7 @@ static const pc_component_t *const extensions[] = {
     &pc_extension_file_storage,
     &pc_extension_headers_setter,
     &pc_extension_health_check,
+    &pc_extension_span_store,
     NULL,
 };
 
