@@ -19,6 +19,7 @@
 #include "../processor/processor.h"
 #include "pdata/materialize.h"
 #include "pdata/randreq.h"
+#include "processor/test_trace_link.h"
 
 /* ---- the recording consumer ------------------------------------------------------ */
 
@@ -937,6 +938,7 @@ static Suite *processor_suite(void) {
     cases[i].add(tc);
     suite_add_tcase(s, tc);
   }
+  suite_add_tcase(s, pc_test_trace_link_tcase());
   return s;
 }
 
