@@ -52,7 +52,8 @@ static const pc_opt_t rotation_opts[] = {
 };
 
 static const pc_opt_t file_opts[] = {
-    PC_OPT_STR("path", NULL, file_cfg_t, path, "file to write (required; created 0600)"),
+    PC_OPT_STR("path", NULL, file_cfg_t, path,
+               "file to write (required; created 0600; not through a symbolic link)"),
     PC_OPT_STR("format", "json", file_cfg_t, format,
                "json (one OTLP-JSON request per line) or proto (4-byte big-endian length + "
                "protobuf, per request)"),
@@ -128,15 +129,37 @@ static pc_consumer_t *file_consumer(void *self) { return &((file_exporter_t *)se
 
 /* ---- the file ------------------------------------------------------------------------ */
 
+/* The file at path, never through a symbolic link: profcol often runs with
+ * more rights than whoever can write to the directory, and a link planted
+ * at the path would have it append profiles to (or create) a file of the
+ * planter's choosing. O_NONBLOCK: a FIFO there fails at once rather than
+ * blocking the loop until a reader comes (it is refused below anyway);
+ * devices such as /dev/null are taken. */
 static int open_file(file_exporter_t *f, pc_err_t *err) {
-  f->fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  f->fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
   struct stat st;
   if (f->fd < 0 || fstat(f->fd, &st)) {
     int e = errno;
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
+    if (e == ELOOP)
+      return pc_err_set(err, PC_EIO, "cannot open %s for writing: it is a symbolic link, which "
+                        "the file exporter does not follow (set path to the file itself)",
+                        f->path);
     return pc_err_set(err, PC_EIO, "cannot open %s for writing: %s", f->path, strerror(e));
   }
+  if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+    close(f->fd);
+    f->fd = -1;
+    return pc_err_set(err, PC_EIO, "cannot write to %s: a %s is not a file to append to",
+                      f->path, S_ISFIFO(st.st_mode) ? "FIFO" : "socket");
+  }
+  fcntl(f->fd, F_SETFL, O_APPEND); /* a device (/dev/null) blocks as usual */
+  /* Created 0600 (profiles reveal code and hosts); a file that was there
+   * keeps its mode, but say so when others may read it. */
+  if (S_ISREG(st.st_mode) && (st.st_mode & 077))
+    pc_log(f->id, PC_LOG_WARN, "%s is readable or writable by other users (mode %04o); "
+           "profiles reveal code and hosts: chmod 600 it", f->path, (unsigned)(st.st_mode & 07777));
   f->size = (uint64_t)st.st_size;
   return 0;
 }

@@ -3,6 +3,7 @@
  * exporter/file_storage.c (directory checks) and exporter/debug.c. */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,53 @@ START_TEST(appends_to_an_existing_file) {
   ck_assert_uint_eq(read_records(path, false, ids, 8), 3);
   for (int i = 0; i < 3; i++) ck_assert_uint_eq(ids[i], 1 + (uint64_t)i);
   fx_rmtree(dir);
+  free(path);
+  free(dir);
+}
+END_TEST
+
+/* Issue 14: a symbolic link at the path is refused with a clear error,
+ * and whatever it points at is left alone (created files stay 0600). */
+START_TEST(issue14_does_not_follow_a_symlink) {
+  char *dir = fx_tempdir(), *path, *target, *fifo;
+  ck_assert_int_ge(asprintf(&path, "%s/out.pb", dir), 0);
+  ck_assert_int_ge(asprintf(&target, "%s/victim", dir), 0);
+  ck_assert_int_ge(asprintf(&fifo, "%s/fifo", dir), 0);
+  FILE *v = fopen(target, "w");
+  fputs("keep", v);
+  fclose(v);
+  ck_assert_int_eq(symlink(target, path), 0);
+  fx_t fx;
+  pc_err_t err = {0};
+  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
+                               "path: %s\nformat: proto\n", path), PC_EIO);
+  ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "symbolic link"), "%s", err.msg);
+  fx_close(&fx, 100);
+  struct stat st;
+  ck_assert_int_eq(stat(target, &st), 0);
+  ck_assert_int_eq(st.st_size, 4); /* nothing appended */
+  /* A dangling link would have created its target. */
+  ck_assert_int_eq(unlink(target), 0);
+  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
+                               "path: %s\nformat: proto\n", path), PC_EIO);
+  fx_close(&fx, 100);
+  ck_assert_int_eq(access(target, F_OK), -1);
+  /* A FIFO is no file to append to, and must not block the start. */
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
+                               "path: %s\nformat: proto\n", fifo), PC_EIO);
+  fx_close(&fx, 100);
+  /* The link gone, the file is made 0600. */
+  ck_assert_int_eq(unlink(path), 0);
+  fx_open(&fx, &pc_exporter_file, "file", "path: %s\nformat: proto\n", path);
+  consume_ids(&fx, 1, 1);
+  fx_close(&fx, 1000);
+  ck_assert_int_eq(lstat(path, &st), 0);
+  ck_assert(S_ISREG(st.st_mode));
+  ck_assert_int_eq(st.st_mode & 0777, 0600);
+  fx_rmtree(dir);
+  free(fifo);
+  free(target);
   free(path);
   free(dir);
 }
@@ -273,6 +321,44 @@ START_TEST(file_storage_checks_its_directory) {
   ck_assert(S_ISDIR(sb.st_mode));
   ck_assert_int_eq(sb.st_mode & 0777, 0700);
   pc_extension_file_storage.destroy(st);
+  /* Issue 14: with create_directory on, a directory that cannot be made
+   * names the path at fault and the reason, not "set create_directory". */
+  char *link, *under;
+  ck_assert_int_ge(asprintf(&link, "%s/link", dir), 0);
+  ck_assert_int_ge(asprintf(&under, "%s/link/queues", dir), 0);
+  ck_assert_int_eq(symlink("/nonexistent-profcol-target", link), 0);
+  st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                 "directory: %s\ncreate_directory: true\n", under);
+  ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), PC_EIO);
+  ck_assert_msg(strstr(err.msg, link) && strstr(err.msg, "not a directory") &&
+                !strstr(err.msg, "set create_directory"), "%s", err.msg);
+  pc_extension_file_storage.destroy(st);
+  if (geteuid() != 0) { /* root may write anywhere */
+    char *ro, *ro_sub;
+    ck_assert_int_ge(asprintf(&ro, "%s/ro", dir), 0);
+    ck_assert_int_ge(asprintf(&ro_sub, "%s/ro/queues", dir), 0);
+    ck_assert_int_eq(mkdir(ro, 0500), 0);
+    st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                   "directory: %s\ncreate_directory: true\n", ro_sub);
+    ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), PC_EIO);
+    ck_assert_msg(strstr(err.msg, ro_sub) && strstr(err.msg, strerror(EACCES)), "%s", err.msg);
+    pc_extension_file_storage.destroy(st);
+    chmod(ro, 0700);
+    free(ro);
+    free(ro_sub);
+  }
+  /* Parents are made too, as the Collector's os.MkdirAll makes them. */
+  char *deep;
+  ck_assert_int_ge(asprintf(&deep, "%s/a/b/queues", dir), 0);
+  st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                 "directory: %s\ncreate_directory: true\n", deep);
+  ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), 0);
+  ck_assert_int_eq(stat(deep, &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 0777, 0700);
+  pc_extension_file_storage.destroy(st);
+  free(deep);
+  free(link);
+  free(under);
   ck_assert_ptr_null(fx_create(&pc_extension_file_storage, "file_storage", 0, &err, "fsync: true\n"));
   ck_assert_ptr_nonnull(strstr(err.msg, "directory"));
   fx_rmtree(dir);
@@ -301,6 +387,7 @@ TCase *pc_test_file_tcase(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, both_formats_read_back, 0, 2);
   tcase_add_test(tc, appends_to_an_existing_file);
+  tcase_add_test(tc, issue14_does_not_follow_a_symlink);
   tcase_add_test(tc, proto_format_takes_encoded_batches);
   tcase_add_test(tc, rotates_by_size_and_keeps_max_backups);
   tcase_add_test(tc, write_failure_refuses_with_eagain);
