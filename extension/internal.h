@@ -117,32 +117,6 @@ int pc_linked_select(pc_linked_t *w, const uint8_t trace_id[16], uint64_t now_ms
                      pc_linked_sel_t *sel, pc_err_t *err);
 void pc_linked_sel_free(pc_linked_sel_t *sel);
 
-/* ---- folded stacks (fold.c) --------------------------------------------------------
- * The samples of reqs linked to one trace (and span), of one sample type,
- * summed per distinct stack, as folded text: shared/spec/OTLP-PROFILES.md
- * section 6 says how frames are named and lines ordered. */
-typedef struct {
-  pc_str_t sample_type; /* "TYPE" or "TYPE:UNIT"; empty: the default */
-  uint8_t trace_id[16];
-  bool has_span_id;
-  uint8_t span_id[8];
-} pc__fold_filter_t;
-
-typedef struct {
-  pc_buf_t type, unit; /* the sample type chosen (not NUL-terminated; empty: nothing) */
-  bool by_default;     /* chosen as the type with the most selected samples */
-  uint64_t samples;    /* selected samples of that type */
-  int64_t total;       /* the sum of their values */
-  uint32_t stacks;     /* lines written */
-} pc__fold_info_t;
-
-/* Append "root;...;leaf VALUE\n" lines to out. 0 (nothing selected: info
- * type empty), PC_EINVAL when no selected sample has the asked-for type
- * (err lists those there are), PC_ENOMEM. Free info in any case. */
-int pc__fold(const pc_request_t *const *reqs, size_t n, const pc__fold_filter_t *f,
-             pc_buf_t *out, pc__fold_info_t *info, pc_err_t *err);
-void pc__fold_info_free(pc__fold_info_t *info);
-
 #define PC_LINKED_SERVICE_MAX 64
 
 /* One trace of the index, as the listing sees it. */

@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../pdata/stacks.h"
 #include "internal.h"
 
 #define PREFIX "/api/v1/traces"
@@ -176,7 +177,7 @@ static void stacks_json(const pc_buf_t *folded, pc_buf_t *out) {
 
 static void get_profile(const pc__query_t *qy, const pc_http_request_t *r, pc_str_t id,
                         bool json, pc_http_response_t *resp) {
-  pc__fold_filter_t f = {0};
+  pc_stacks_filter_t f = {.has_trace_id = true};
   char idhex[33], spanhex[17], buf[256], win[32];
   size_t n;
   if (!parse_hex(id, f.trace_id, 16)) {
@@ -207,21 +208,25 @@ static void get_profile(const pc__query_t *qy, const pc_http_request_t *r, pc_st
                 "last %s", idhex, win);
     return;
   }
-  pc_buf_t folded = {0};
-  pc__fold_info_t info;
-  rc = pc__fold(sel.reqs, sel.n_reqs, &f, &folded, &info, &err);
+  /* The aggregation copies what it keeps: the chunks can go at once. */
+  pc_stacks_t *st = NULL;
+  rc = pc_stacks_select(sel.reqs, sel.n_reqs, &f, &st, &err);
   pc_linked_sel_free(&sel);
-  if (rc == PC_EINVAL || (!rc && !info.samples)) {
-    if (rc) answer(resp, 404, json, "trace %s: %s", idhex, err.msg);
-    else answer(resp, 404, json, "no profile samples linked to span %s of trace %s were "
-                "received in the last %s", spanhex, idhex, win);
+  const pc_stacks_info_t *info = st ? pc_stacks_info(st) : NULL;
+  if (rc == PC_EINVAL) {
+    answer(resp, 404, json, "trace %s: %s", idhex, err.msg);
   } else if (rc) {
     answer(resp, 503, json, "%s", err.msg);
+  } else if (!info->samples || !info->stacks) {
+    answer(resp, 404, json, "no profile samples linked to span %s of trace %s were "
+           "received in the last %s", spanhex, idhex, win);
   } else {
     resp->status = 200;
-    if (pc_buf_printf(&resp->headers, "X-Profcol-Sample-Type: %.*s:%.*s\r\n", (int)info.type.n,
-                      (const char *)info.type.p, (int)info.unit.n, (const char *)info.unit.p))
+    if (pc_buf_printf(&resp->headers, "X-Profcol-Sample-Type: %.*s:%.*s\r\n",
+                      PC_STR_FMT(info->type), PC_STR_FMT(info->unit)))
       pc_oom();
+    pc_buf_t folded = {0};
+    if (pc_stacks_folded(st, &folded)) pc_oom();
     if (!json) {
       resp->content_type = "text/plain; charset=utf-8";
       resp->body = folded;
@@ -232,18 +237,20 @@ static void get_profile(const pc__query_t *qy, const pc_http_request_t *r, pc_st
       if (pc_buf_printf(b, "{\"traceId\":\"%s\"", idhex) ||
           (f.has_span_id && pc_buf_printf(b, ",\"spanId\":\"%s\"", spanhex)) ||
           pc_buf_printf(b, ",\"sampleType\":") ||
-          pc_buf_json_string(b, info.type.p, info.type.n) ||
-          pc_buf_printf(b, ",\"unit\":") || pc_buf_json_string(b, info.unit.p, info.unit.n) ||
+          pc_buf_json_string(b, info->type.p, info->type.n) ||
+          pc_buf_printf(b, ",\"unit\":") || pc_buf_json_string(b, info->unit.p, info->unit.n) ||
           pc_buf_printf(b, ",\"chosenByDefault\":%s,\"samples\":%llu,\"total\":%lld,"
-                        "\"stacks\":[", info.by_default ? "true" : "false",
-                        (unsigned long long)info.samples, (long long)info.total))
+                        "\"stacks\":[", info->by_default ? "true" : "false",
+                        (unsigned long long)info->samples, (long long)info->total))
         pc_oom();
       stacks_json(&folded, b);
-      if (pc_buf_printf(b, "]}\n")) pc_oom();
+      if (pc_buf_printf(b, "],\"flamegraph\":") || pc_stacks_tree_json(st, b) ||
+          pc_buf_printf(b, "}\n"))
+        pc_oom();
     }
+    pc_buf_free(&folded);
   }
-  pc__fold_info_free(&info);
-  pc_buf_free(&folded);
+  pc_stacks_free(st);
 }
 
 /* ---- GET /api/v1/traces ------------------------------------------------------------- */

@@ -196,6 +196,13 @@ START_TEST(profile_as_json) {
   ck_assert_str_eq(json_string_value(json_array_get(
                        json_object_get(json_array_get(st, 1), "frames"), 1)),
                    "libc.so.6+0x1f2a3");
+  /* The same as a flame graph tree (d3-flame-graph's shape). */
+  json_t *fg = json_object_get(j, "flamegraph");
+  ck_assert_str_eq(json_string_value(json_object_get(fg, "name")), "root");
+  ck_assert_int_eq(json_integer_value(json_object_get(fg, "value")), 75);
+  json_t *mainf = json_array_get(json_object_get(fg, "children"), 0);
+  ck_assert_str_eq(json_string_value(json_object_get(mainf, "name")), "main");
+  ck_assert_uint_eq(json_array_size(json_object_get(mainf, "children")), 2);
   json_decref(j);
   /* Errors are JSON too for a client that asked for it. */
   a = query(&f, profile_url(9, ""), true, 200);
