@@ -110,7 +110,7 @@ static const pc_opt_t keepalive_opts[] = {
 };
 
 static const pc_opt_t tls_opts[] = {
-    PC__RX_TLS_OPTS(pc_grpc_settings_t, tls),
+    PC_SERVER_TLS_OPTS(pc_grpc_settings_t, tls),
     PC_OPT_TABLE_END,
 };
 
