@@ -8,6 +8,7 @@
  *       max_memory: 64MiB           # for spans
  *       max_profiles_memory: 128MiB # for linked samples (the query API's data)
  *       endpoint: localhost:13134   # the query API
+ *       tls: {cert_file: ..., key_file: ...}
  *       auth: {authenticator: bearertokenauth}
  *
  * It holds the table of recent spans (spans.c) that the trace_link
@@ -30,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../component/server.h"
 #include "../core/log.h"
 #include "extension.h"
 #include "internal.h"
@@ -43,11 +45,17 @@ typedef struct {
   uint64_t max_profiles_memory;
   char *endpoint;
   char *authenticator;
+  pc_tls_files_t tls;
 } ss_cfg_t;
 
 static const pc_opt_t auth_opts[] = {
     PC_OPT_STR("authenticator", NULL, ss_cfg_t, authenticator,
                "id of a bearertokenauth extension: queries without its token get 401"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t tls_opts[] = {
+    PC_SERVER_TLS_OPTS(ss_cfg_t, tls),
     PC_OPT_TABLE_END,
 };
 
@@ -63,6 +71,7 @@ static const pc_opt_t ss_opts[] = {
     PC_OPT_ADDR("endpoint", DEF_ENDPOINT, ss_cfg_t, endpoint,
                 "host:port of the query API (GET /api/v1/traces...; \"0.0.0.0:13134\" for "
                 "every interface)"),
+    PC_OPT_SECTION("tls", tls_opts, "serve the query API over HTTPS, as the otlp receiver"),
     PC_OPT_SECTION("auth", auth_opts, "who may query"),
     PC_OPT_TABLE_END,
 };
@@ -77,6 +86,7 @@ typedef struct {
   pc_linked_t *linked; /* NULL when max_profiles_memory is 0 */
   pc_ref_t auth_ref;
   const pc_server_auth_t *auth;
+  pc_tls_ctx_t *tls; /* NULL: cleartext */
   uv_loop_t *loop;
   pc_http_server_t http;
   pc_http_counters_t counters;
@@ -187,7 +197,11 @@ static void *ss_create(const pc_create_args_t *args, pc_err_t *err) {
                  "authenticator the query API takes", c.authenticator);
     return NULL;
   }
+  pc_tls_ctx_t *tls = NULL;
+  if (pc_server_tls_ctx(&c.tls, pc_cfg_get(args->cfg, "tls"), "http/1.1", &tls, err))
+    return NULL;
   ss_t *s = pc_xcalloc(1, sizeof *s);
+  s->tls = tls;
   snprintf(s->log_id, sizeof s->log_id, "extension:%s", args->id);
   s->endpoint = pc_xstrdup(c.endpoint);
   s->authenticator = c.authenticator ? pc_xstrdup(c.authenticator) : NULL;
@@ -230,6 +244,7 @@ static int ss_start(void *self, uv_loop_t *loop, pc_err_t *err) {
                                .error_body = ss_error_body, .keep_headers = true,
                                .auth_header = s->auth ? s->auth->header : NULL};
   pc_http_server_init(&s->http, loop, s->log_id, &limits, &handler, &s->counters);
+  s->http.tls = s->tls;
   s->started = s->http_open = true;
   uv_timer_init(loop, &s->sweep);
   s->sweep_open = true;
@@ -240,10 +255,10 @@ static int ss_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   if (rc) return rc;
   char win[32];
   snprintf(win, sizeof win, "%" PRIu64 "s", s->window_ms / 1000);
-  pc_log(s->log_id, PC_LOG_INFO, "query API listening on %s (port %d): GET /api/v1/traces "
+  pc_log(s->log_id, PC_LOG_INFO, "query API listening on %s (port %d)%s: GET /api/v1/traces "
          "and /api/v1/traces/{trace_id}/profile; keeping spans and %s for %s%s", s->endpoint,
-         s->http.port, s->linked ? "linked samples" : "no samples", win,
-         s->auth ? ", queries need a bearer token" : "");
+         s->http.port, s->tls ? " with TLS" : "", s->linked ? "linked samples" : "no samples",
+         win, s->auth ? ", queries need a bearer token" : "");
   return 0;
 }
 
@@ -290,6 +305,7 @@ static void ss_destroy(void *self) {
   if (!s) return;
   pc_spans_free(s->spans);
   pc_linked_free(s->linked);
+  pc_tls_ctx_free(s->tls); /* the server is closed: no session uses it */
   free(s->endpoint);
   free(s->authenticator);
   free(s);

@@ -6,12 +6,14 @@
  * answering exactly a trace's and a span's samples, the listing, auth,
  * eviction by window, bad traces answered 400. */
 #include <check.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../certs.h"
 #include "../spans.h"
 #include "e2e.h"
 
@@ -371,6 +373,46 @@ START_TEST(evicted_after_the_window) {
 }
 END_TEST
 
+static size_t curl_sink(char *p, size_t size, size_t n, void *ud) {
+  pc_buf_append(ud, p, size * n);
+  return size * n;
+}
+
+/* The query API over HTTPS with the receivers' tls keys; cleartext fails. */
+START_TEST(query_api_over_tls) {
+  char *certs = pc_test_certdir();
+  char cert[512], key[512], tls[1200];
+  pc_test_cert(certs, "server", NULL, cert, key, sizeof cert);
+  snprintf(tls, sizeof tls, "    tls: {cert_file: %s, key_file: %s, min_version: \"1.3\"}\n",
+           cert, key);
+  fx_t f;
+  fx_start(&f, "0s", "5m", tls);
+  post_spans(&f, false);
+  post_profile(&f, false);
+  char u[512];
+  snprintf(u, sizeof u, "https://localhost:%d%s", f.query, profile_url(1, 0, ""));
+  CURL *h = curl_easy_init();
+  pc_buf_t body = {0};
+  curl_easy_setopt(h, CURLOPT_URL, u);
+  curl_easy_setopt(h, CURLOPT_CAINFO, cert);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+  ck_assert_int_eq(curl_easy_perform(h), CURLE_OK);
+  long code = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  ck_assert_int_eq(code, 200);
+  pc_buf_append(&body, "", 1);
+  ck_assert_str_eq((const char *)body.p, FOLDED_T1);
+  curl_easy_cleanup(h);
+  pc_buf_free(&body);
+  pc_e2e_resp_t r;
+  ck_assert_int_lt(pc_e2e_get(f.query, profile_url(1, 0, ""), &r), 200); /* no HTTP answer */
+  pc_buf_free(&r.body);
+  fx_stop(&f);
+  pc_test_certdir_rm(certs);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-tracelink");
   TCase *tc = tcase_create("tracelink");
@@ -380,6 +422,7 @@ int main(void) {
   tcase_add_test(tc, spans_and_profile_over_grpc);
   tcase_add_test(tc, bad_traces_answered_400);
   tcase_add_test(tc, evicted_after_the_window);
+  tcase_add_test(tc, query_api_over_tls);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
