@@ -43,6 +43,7 @@ typedef struct {
   uint64_t window_ms;
   uint64_t max_memory;
   uint64_t max_profiles_memory;
+  uint64_t max_query_bytes;
   char *endpoint;
   char *authenticator;
   pc_tls_files_t tls;
@@ -68,6 +69,10 @@ static const pc_opt_t ss_opts[] = {
     PC_OPT_BYTES("max_profiles_memory", "128MiB", ss_cfg_t, max_profiles_memory, 0,
                  (int64_t)1 << 40, "memory for the linked profile samples the query API "
                  "answers from; the oldest go first beyond it (0: keep none)"),
+    PC_OPT_BYTES("max_query_bytes", "32MiB", ss_cfg_t, max_query_bytes, (int64_t)1 << 16,
+                 (int64_t)1 << 40, "most of the window (encoded bytes, newest first) one "
+                 "GET /api/v1/services/{service}/profile reads; it says partialWindow when "
+                 "older samples were left out"),
     PC_OPT_ADDR("endpoint", DEF_ENDPOINT, ss_cfg_t, endpoint,
                 "host:port of the query API (GET /api/v1/traces...; \"0.0.0.0:13134\" for "
                 "every interface)"),
@@ -82,6 +87,7 @@ typedef struct {
   char *endpoint;
   char *authenticator;
   uint64_t window_ms;
+  uint64_t max_query_bytes;
   pc_spans_t *spans;
   pc_linked_t *linked; /* NULL when max_profiles_memory is 0 */
   pc_ref_t auth_ref;
@@ -153,7 +159,7 @@ static void ss_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     pc__query_t qy = {.spans = s->spans, .linked = s->linked, .window_ms = s->window_ms,
-                      .now_ms = pc_now_ms(),
+                      .now_ms = pc_now_ms(), .max_query_bytes = s->max_query_bytes,
                       .wall_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000};
     if (s->linked) {
       pc__query_answer(&qy, r, &resp);
@@ -206,6 +212,7 @@ static void *ss_create(const pc_create_args_t *args, pc_err_t *err) {
   s->endpoint = pc_xstrdup(c.endpoint);
   s->authenticator = c.authenticator ? pc_xstrdup(c.authenticator) : NULL;
   s->window_ms = c.window_ms;
+  s->max_query_bytes = c.max_query_bytes;
   pc_ref_init(&s->auth_ref, c.authenticator, auth_node);
   pc_spans_cfg_t sc = {.window_ms = c.window_ms, .max_bytes = c.max_memory};
   s->spans = pc_spans_new(&sc);
