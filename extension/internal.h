@@ -165,4 +165,17 @@ int pc__query_route(const pc_http_request_t *r, pc_http_response_t *resp);
 void pc__query_answer(const pc__query_t *qy, const pc_http_request_t *r,
                       pc_http_response_t *resp);
 
+/* ---- the flame graph page (ui.c) ----------------------------------------------------
+ * The page's embedded files (ui/assets.h) under /ui/, on the query API's
+ * server when the span_store's ui.enabled is on. */
+
+/* Whether this build embeds the page (not meson -Dui=disabled). */
+bool pc__ui_available(void);
+/* Its weight: gzip'd bytes embedded. */
+size_t pc__ui_bytes(void);
+/* Whether a path is the page's: "/ui" or under "/ui/". */
+bool pc__ui_path(pc_str_t path);
+/* The answer to a request for one of its files (GET or HEAD). */
+void pc__ui_answer(const pc_http_request_t *r, pc_http_response_t *resp);
+
 #endif
