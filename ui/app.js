@@ -224,19 +224,39 @@
     const b = (t) => { const e = document.createElement("b"); e.textContent = t; return e; };
     if (state.view === "service") {
       s.append("Service ", b(data.service), ": every linked sample of the window, ",
-               b(fmt(data.total) + " " + data.unit), " of " + data.sampleType + " in " +
+               b(human(data.total, data.unit)), " of " + data.sampleType + " in " +
                data.samples + " samples; trace ", b(state.trace.slice(0, 8) + "…"),
                " (highlighted) " + pct(data.marked, data.total) + " of it" +
                (data.partialWindow ? " (the newest part of the window only)" : "") + ".");
     } else {
       s.append("Trace ", b(state.trace), state.span ? " span " : "",
-               state.span ? b(state.span) : "", ": ", b(fmt(data.total) + " " + data.unit),
+               state.span ? b(state.span) : "", ": ", b(human(data.total, data.unit)),
                " of " + data.sampleType + " in " + data.samples + " samples" +
                (data.chosenByDefault ? " (the sample type with the most samples)" : "") + ".");
     }
   }
 
   function fmt(v) { return Number(v).toLocaleString("en-US"); }
+
+  // A value in its unit, the way a person reads it: 1.79 s, 12.5 MiB, 40 samples.
+  function human(v, unit) {
+    const n = Number(v);
+    const scale = (steps) => {
+      let i = 0, x = n;
+      while (i + 1 < steps.length && Math.abs(x) >= steps[i + 1][0] / steps[i][0] * 0.9999) {
+        x = x / (steps[i + 1][0] / steps[i][0]);
+        i++;
+      }
+      return (i ? x.toPrecision(3) : fmt(x)) + " " + steps[i][1];
+    };
+    if (unit === "nanoseconds")
+      return scale([[1, "ns"], [1e3, "µs"], [1e6, "ms"], [1e9, "s"]]);
+    if (unit === "microseconds") return scale([[1, "µs"], [1e3, "ms"], [1e6, "s"]]);
+    if (unit === "milliseconds") return scale([[1, "ms"], [1e3, "s"]]);
+    if (unit === "bytes")
+      return scale([[1, "B"], [1024, "KiB"], [1048576, "MiB"], [1073741824, "GiB"]]);
+    return fmt(n) + " " + unit;
+  }
   function pct(v, total) { return total ? (100 * v / total).toFixed(2) + "%" : "0%"; }
 
   // Frames of the whole-window view: blue as deep as the trace's share of
@@ -255,10 +275,10 @@
     const lines = [d.data.name];
     if (d.data.file) lines.push(d.data.file + (d.data.line ? ":" + d.data.line : ""));
     else if (d.data.line) lines.push("line " + d.data.line + " (no file name)");
-    lines.push(fmt(d.data.value) + " " + data.unit + ", " + pct(d.data.value, data.total) +
+    lines.push(human(d.data.value, data.unit) + ", " + pct(d.data.value, data.total) +
                " of the total");
     if (state.view === "service")
-      lines.push("this trace: " + fmt(d.data.marked || 0) + " " + data.unit + " (" +
+      lines.push("this trace: " + human(d.data.marked || 0, data.unit) + " (" +
                  pct(d.data.marked || 0, d.data.value) + " of the frame)");
     return lines.join("\n");
   }
@@ -291,12 +311,12 @@
       .setSearchMatch((d, term) => !!term && d.data.name.toLowerCase().includes(term))
       .setSearchHandler((results, sum, total) => {
         $("details").textContent = results.length
-          ? "search: " + results.length + (results.length === 1 ? " frame, " : " frames, ") + fmt(sum) + " " + data.unit + " of " +
-            fmt(total) + " (" + pct(sum, total) + ")"
+          ? "search: " + results.length + (results.length === 1 ? " frame, " : " frames, ") +
+            human(sum, data.unit) + " of " + human(total, data.unit) + " (" + pct(sum, total) + ")"
           : "search: no frame matches";
       })
       .setLabelHandler((d) => d.data.name + " (" + pct(d.data.value, data.total) + ", " +
-                       fmt(d.data.value) + " " + data.unit + ")");
+                       human(d.data.value, data.unit) + ")");
     if (state.view === "service") chart.setColorMapper(markedColor);
     state.chart = chart;
     const t0 = performance.now();

@@ -334,6 +334,7 @@ def main():
                 fail("search %r highlights %s, want %s" % (a.search, hits, want))
         if a.screenshot:
             c.js("document.getElementById('search').blur()")
+            time.sleep(0.4)  # the tooltip fades in over 200 ms
             shot = c.call("Page.captureScreenshot", format="png")
             os.makedirs(os.path.dirname(os.path.abspath(a.screenshot)), exist_ok=True)
             with open(a.screenshot, "wb") as f:
