@@ -11,8 +11,9 @@
  *   - a real browser: headless Chromium (tests/ui/browser.py, over the
  *     DevTools protocol) loads /ui/, types a trace id, and the rendered
  *     flame graph holds that trace's frames with widths proportional to
- *     their values, the whole-window view marks them, search highlights, and
- *     no console error was logged; it leaves a screenshot in the build's
+ *     their values, the whole-window view marks them, search highlights, the
+ *     export buttons save what the API answers, and no console error was
+ *     logged; it leaves a screenshot in the build's
  *     meson-logs/ui-screenshot.png;
  *   - the time Chromium takes to render a 5,000-frame flame graph (printed,
  *     for the README; not a pass/fail criterion). */
@@ -431,7 +432,7 @@ START_TEST(browser_draws_a_trace) {
                         "--absent", "alloc",
                         "--service-view", "checkout", "--window-expect", "other=1000",
                         "--window-expect", "work=425", "--marked", "work", "--unmarked", "other",
-                        "--search", "work", "--screenshot", shot, NULL};
+                        "--search", "work", "--export", "--screenshot", shot, NULL};
   int rc = browser(args);
   ck_assert_msg(rc == 0, "tests/ui/browser.py failed (%d): see its output above", rc);
   struct stat sb;

@@ -15,6 +15,8 @@ d3-flame-graph drew: one <g name=FRAME width=PIXELS> per frame. Checks:
   --marked / --unmarked NAME   a frame is drawn in the trace's colour, or not
   --search TERM         type TERM in the search box: the frames whose names
                         hold it turn to d3-flame-graph's highlight colour
+  --export              the page's export buttons save the folded stacks the API
+                        gives for the trace, and a gzip'd pprof
   --min-frames N        at least N frames drawn
   --measure             print the render time the page measured
   --screenshot PATH     a PNG of the page at the end
@@ -218,6 +220,39 @@ def console_errors(c):
     return errs
 
 
+def check_exports(c, a):
+    """Click the export buttons: the files land in a download folder."""
+    folder = tempfile.mkdtemp(prefix="profcol-downloads-")
+    try:
+        c.call("Page.setDownloadBehavior", behavior="allow", downloadPath=folder)
+        api = a.url.split("/ui/")[0] + "/api/v1/traces/%s/profile" % a.trace
+        req = urllib.request.Request(api)
+        if a.token:
+            req.add_header("Authorization", "Bearer " + a.token)
+        with urllib.request.urlopen(req) as r:
+            want = r.read()
+        for button, name, check in (
+                ("export-folded", "trace-%s.folded.txt" % a.trace, lambda b: b == want),
+                ("export-pprof", "trace-%s.pb.gz" % a.trace, lambda b: b[:2] == b"\x1f\x8b")):
+            c.js("document.getElementById(%s).click()" % json.dumps(button))
+            path = os.path.join(folder, name)
+            deadline = time.time() + a.timeout
+            while not os.path.exists(path) and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)  # let the download finish writing
+            if not os.path.exists(path):
+                fail("export: %s saved no %s (folder: %s)" % (button, name, os.listdir(folder)))
+                continue
+            with open(path, "rb") as f:
+                body = f.read()
+            if not check(body):
+                fail("export: %s is not what the API answers (%d bytes)" % (name, len(body)))
+            else:
+                info("export: %s, %d bytes ok" % (name, len(body)))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -230,6 +265,7 @@ def main():
     ap.add_argument("--marked", action="append", default=[])
     ap.add_argument("--unmarked", action="append", default=[])
     ap.add_argument("--search")
+    ap.add_argument("--export", action="store_true")
     ap.add_argument("--min-frames", type=int, default=0)
     ap.add_argument("--measure", action="store_true")
     ap.add_argument("--screenshot")
@@ -297,6 +333,8 @@ def main():
             info("tooltip: %r" % tip)
             if name not in tip or "% of the total" not in tip:
                 fail("the tooltip does not name the frame and its share: %r" % tip)
+        if a.export:
+            check_exports(c, a)
         if a.service_view:
             c.js("document.getElementById('view-service').click()")
             if not c.wait_js("document.body.dataset.rendered === '2'", a.timeout,
