@@ -326,6 +326,7 @@ START_TEST(service_filter_and_marks) {
   ck_assert_int_eq(pc_stacks_info(s)->marked, 5);
   ck_assert_int_eq(pc_stacks_info(s)->total, 19);
   ck_assert_int_eq(pc_stacks_tree_json(s, &out), 0);
+  ck_assert_int_eq(pc_buf_append(&out, "", 1), 0); /* for strstr */
   ck_assert_ptr_nonnull(strstr((const char *)out.p, "{\"name\":\"leaf\",\"value\":17,\"marked\":5"));
   ck_assert_ptr_null(strstr((const char *)out.p, "libc.so.6+0x1f2a3\",\"value\":2,\"marked"));
   pc_buf_free(&out);
