@@ -480,6 +480,7 @@ static int link_by_thread(tl_t *p, pc_request_t *req, linkmap_t *lm) {
   /* Pass 3: link. */
   pc_link_t *extra = NULL;
   uint32_t n_extra = 0, cap_extra = 0;
+  uint64_t linked = 0;
   for (uint32_t r = 0; r < req->n_resources; r++) {
     const pc_resource_profiles_t *rp = &req->resources[r];
     for (uint32_t sc = 0; sc < rp->n_scopes; sc++)
@@ -495,7 +496,7 @@ static int link_by_thread(tl_t *p, pc_request_t *req, linkmap_t *lm) {
           int32_t li;
           if (add_link(req, lm, &extra, &n_extra, &cap_extra, sp, &li)) return PC_ENOMEM;
           s->link_index = li;
-          p->st.thread_linked_samples++;
+          linked++;
         }
       }
   }
@@ -508,6 +509,8 @@ static int link_by_thread(tl_t *p, pc_request_t *req, linkmap_t *lm) {
   if (append_table(req->arena, (void **)&d->links, &d->n_links, extra, n_extra, sizeof *extra))
     return PC_ENOMEM;
   if (n_extra) req->has_dictionary = true;
+  if (linked) req->encoded_n = 0; /* the bytes no longer say what the samples link to */
+  p->st.thread_linked_samples += linked;
   return 0;
 }
 
