@@ -14,8 +14,8 @@
  * make a chunk of their own, unlinked samples included (a query skips
  * them). Merging its linked samples instead would cost about what merging
  * the request into a batch costs - as much as the rest of the pipeline
- * (bench/bench_tracelink: +140% of a decode with the merge, +5% with the
- * copy) - for a window that holds 3 to 5 times less. A request without
+ * (bench/bench_tracelink, bench/README.md) - while the copy makes a window
+ * of the same bytes cover 3 to 5 times less time. A request without
  * bytes (a batch's output, or one whose links were changed) has its linked
  * samples merged into a batch builder (pdata/intern.h: one dictionary,
  * each entry once) until the builder holds chunk_bytes or has been open
@@ -40,11 +40,17 @@
 #include "internal.h"
 
 #define SLICES 32 /* a chunk is open for at most window / SLICES */
+/* Buffers of dropped chunks kept for the next ones (at most POOL_MAX, and
+ * a 16th of max_bytes): a request's bytes are copied into memory already
+ * touched, rather than into a fresh mmap whose pages fault one by one
+ * (bench_tracelink: most of the window's cost on a VM). */
+#define POOL_MAX 8
 #define CHUNK_MIN ((size_t)64 << 10)
 #define CHUNK_MAX ((size_t)4 << 20)
 
 typedef struct chunk {
   atomic_uint refs; /* the window's, and each query's reading it */
+  struct pc_linked *w; /* where its buffer goes back to */
   uint64_t seq;
   uint64_t last_ms; /* newest sample's arrival */
   uint64_t samples;
@@ -75,6 +81,9 @@ typedef struct {
 
 struct pc_linked {
   pthread_mutex_t mu;
+  pthread_mutex_t pool_mu; /* the pool alone: chunks are released with mu held or not */
+  pc_buf_t pool[POOL_MAX];
+  size_t n_pool, pool_bytes;
   uint64_t window_ms, max_bytes, slice_ms;
   size_t chunk_bytes;
   /* the open chunk */
@@ -102,16 +111,44 @@ struct pc_linked {
 
 /* ---- chunks ------------------------------------------------------------------ */
 
-static chunk_t *chunk_new(uint64_t seq) {
+static chunk_t *chunk_new(pc_linked_t *w, uint64_t seq) {
   chunk_t *c = pc_xcalloc(1, sizeof *c);
   atomic_init(&c->refs, 1);
+  c->w = w;
   c->seq = seq;
   return c;
 }
 
+/* A buffer of at least n bytes (empty), from the pool when one fits. */
+static pc_buf_t pool_take(pc_linked_t *w, size_t n) {
+  pc_buf_t b = {0};
+  pthread_mutex_lock(&w->pool_mu);
+  for (size_t i = 0; i < w->n_pool; i++)
+    if (w->pool[i].cap >= n && w->pool[i].cap <= 2 * n + 4096) {
+      b = w->pool[i];
+      w->pool_bytes -= b.cap;
+      w->pool[i] = w->pool[--w->n_pool];
+      break;
+    }
+  pthread_mutex_unlock(&w->pool_mu);
+  b.n = 0;
+  return b;
+}
+
+static void pool_give(pc_linked_t *w, pc_buf_t *b) {
+  pthread_mutex_lock(&w->pool_mu);
+  if (b->p && w->n_pool < POOL_MAX && w->pool_bytes + b->cap <= w->max_bytes / 16) {
+    w->pool[w->n_pool++] = *b;
+    w->pool_bytes += b->cap;
+    *b = (pc_buf_t){0};
+  }
+  pthread_mutex_unlock(&w->pool_mu);
+  pc_buf_free(b);
+}
+
 static void chunk_unref(chunk_t *c) {
   if (!c || atomic_fetch_sub(&c->refs, 1) != 1) return;
-  pc_buf_free(&c->pb);
+  pool_give(c->w, &c->pb);
   free(c->entries);
   free(c);
 }
@@ -270,7 +307,7 @@ static void seal(pc_linked_t *w) {
   }
   w->sealed[w->n_sealed++] = c;
   w->sealed_bytes += c->pb.cap;
-  w->open = chunk_new(w->next_seq++);
+  w->open = chunk_new(w, w->next_seq++);
 }
 
 /* The sealed chunk seq, or NULL (sealed chunks are in seq order). */
@@ -293,6 +330,7 @@ static void drop_oldest(pc_linked_t *w) {
   chunk_unref(c);
 }
 
+/* What the window holds, but for the pool (at most max_bytes / 16 more). */
 static size_t mem(const pc_linked_t *w) {
   return w->sealed_bytes + pc_builder_mem(w->b) + (size_t)w->cap_e * sizeof(entry_t) +
          ((size_t)w->set_mask + 1) * sizeof *w->set + w->refs_bytes;
@@ -438,6 +476,7 @@ static void add_encoded(pc_linked_t *w, const pc_request_t *req, const uint64_t 
                         const pc_str_t *service, uint64_t samples, uint64_t now_ms) {
   seal(w); /* chunks stay in seq order: the open one goes first */
   chunk_t *c = w->open;
+  c->pb = pool_take(w, req->encoded_n);
   if (pc_buf_append(&c->pb, req->encoded, req->encoded_n)) {
     pc_buf_free(&c->pb);
     w->st.dropped_samples += samples;
@@ -453,7 +492,7 @@ static void add_encoded(pc_linked_t *w, const pc_request_t *req, const uint64_t 
   }
   w->sealed[w->n_sealed++] = c;
   w->sealed_bytes += c->pb.cap;
-  w->open = chunk_new(w->next_seq++);
+  w->open = chunk_new(w, w->next_seq++);
 }
 
 void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
@@ -587,13 +626,14 @@ size_t pc_linked_list(pc_linked_t *w, uint64_t now_ms, size_t limit,
 pc_linked_t *pc_linked_new(const pc_linked_cfg_t *cfg) {
   pc_linked_t *w = pc_xcalloc(1, sizeof *w);
   pthread_mutex_init(&w->mu, NULL);
+  pthread_mutex_init(&w->pool_mu, NULL);
   w->window_ms = cfg->window_ms ? cfg->window_ms : 1;
   w->max_bytes = cfg->max_bytes;
   w->slice_ms = w->window_ms / SLICES ? w->window_ms / SLICES : 1;
   size_t cb = (size_t)(cfg->max_bytes / SLICES);
   w->chunk_bytes = cb < CHUNK_MIN ? CHUNK_MIN : cb > CHUNK_MAX ? CHUNK_MAX : cb;
   w->b = pc_builder_new();
-  w->open = chunk_new(w->next_seq++);
+  w->open = chunk_new(w, w->next_seq++);
   w->scratch = pc_arena_new(0);
   return w;
 }
@@ -609,6 +649,8 @@ void pc_linked_free(pc_linked_t *w) {
   free(w->free_e);
   free(w->set);
   pc_arena_free(w->scratch);
+  for (size_t i = 0; i < w->n_pool; i++) pc_buf_free(&w->pool[i]);
+  pthread_mutex_destroy(&w->pool_mu);
   pthread_mutex_destroy(&w->mu);
   free(w);
 }
