@@ -284,6 +284,17 @@ static void drop_open_refs(pc_linked_t *w, chunk_t *c) {
   c->n_entries = 0;
 }
 
+/* c, the open chunk, is done: into the FIFO, and a new one opens. */
+static void push_sealed(pc_linked_t *w, chunk_t *c) {
+  if (w->n_sealed == w->cap_sealed) {
+    w->cap_sealed = w->cap_sealed ? 2 * w->cap_sealed : 64;
+    w->sealed = pc_xrealloc(w->sealed, w->cap_sealed * sizeof *w->sealed);
+  }
+  w->sealed[w->n_sealed++] = c;
+  w->sealed_bytes += c->pb.cap;
+  w->open = chunk_new(w, w->next_seq++);
+}
+
 static void seal(pc_linked_t *w) {
   if (pc_builder_empty(w->b)) return;
   chunk_t *c = w->open;
@@ -301,13 +312,7 @@ static void seal(pc_linked_t *w) {
     uint8_t *p = realloc(c->pb.p, c->pb.n ? c->pb.n : 1);
     if (p) c->pb.p = p, c->pb.cap = c->pb.n;
   }
-  if (w->n_sealed == w->cap_sealed) {
-    w->cap_sealed = w->cap_sealed ? 2 * w->cap_sealed : 64;
-    w->sealed = pc_xrealloc(w->sealed, w->cap_sealed * sizeof *w->sealed);
-  }
-  w->sealed[w->n_sealed++] = c;
-  w->sealed_bytes += c->pb.cap;
-  w->open = chunk_new(w, w->next_seq++);
+  push_sealed(w, c);
 }
 
 /* The sealed chunk seq, or NULL (sealed chunks are in seq order). */
@@ -486,13 +491,7 @@ static void add_encoded(pc_linked_t *w, const pc_request_t *req, const uint64_t 
   c->last_ms = now_ms;
   c->samples = samples;
   index_add(w, req, per_link, service, c, now_ms);
-  if (w->n_sealed == w->cap_sealed) {
-    w->cap_sealed = w->cap_sealed ? 2 * w->cap_sealed : 64;
-    w->sealed = pc_xrealloc(w->sealed, w->cap_sealed * sizeof *w->sealed);
-  }
-  w->sealed[w->n_sealed++] = c;
-  w->sealed_bytes += c->pb.cap;
-  w->open = chunk_new(w, w->next_seq++);
+  push_sealed(w, c);
 }
 
 void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
