@@ -3,16 +3,23 @@
  * (by arrival) and by bytes; plus an index from trace id to where its
  * samples are.
  *
- * The one idea: the samples are kept the way a batch keeps them. Linked
- * samples are merged into a batch builder (pdata/intern.h: one dictionary,
+ * The one idea: the window is a FIFO of immutable encoded requests
+ * (chunks), and a query decodes the chunks its trace touches (views into
+ * them, no copy) and hands them to the aggregation (pdata/stacks.h);
+ * expiry and the memory cap drop whole chunks, oldest first, and a query
+ * keeps the chunks it reads alive by reference while the window moves on.
+ *
+ * A chunk is one of two things. A request a receiver decoded comes with its
+ * bytes (pc_request_t.encoded): they are copied as they are, a memcpy, and
+ * make a chunk of their own, unlinked samples included (a query skips
+ * them). Merging its linked samples instead would cost about what merging
+ * the request into a batch costs - as much as the rest of the pipeline
+ * (bench/bench_tracelink, bench/README.md) - while the copy makes a window
+ * of the same bytes cover 3 to 5 times less time. A request without
+ * bytes (a batch's output, or one whose links were changed) has its linked
+ * samples merged into a batch builder (pdata/intern.h: one dictionary,
  * each entry once) until the builder holds chunk_bytes or has been open
- * for a slice of the window; then it is sealed into its protobuf encoding,
- * the most compact form profcol has, and the builder is reused. A query
- * decodes the sealed chunks its trace touches (views into the chunk, no
- * copy) and hands them to the aggregation (pdata/stacks.h). The whole
- * window is therefore a FIFO of immutable encoded chunks: expiry and the
- * memory cap drop whole chunks, oldest first, and a query keeps the chunks
- * it reads alive by reference while the window moves on.
+ * for a slice of the window; then it is sealed into its protobuf encoding.
  *
  * The index: one entry per trace with linked samples in the window: how
  * many, when they last arrived, a span they are linked to, the service of
@@ -33,14 +40,21 @@
 #include "internal.h"
 
 #define SLICES 32 /* a chunk is open for at most window / SLICES */
+/* Buffers of dropped chunks kept for the next ones (at most POOL_MAX, and
+ * a 16th of max_bytes): a request's bytes are copied into memory already
+ * touched, rather than into a fresh mmap whose pages fault one by one
+ * (bench_tracelink: most of the window's cost on a VM). */
+#define POOL_MAX 8
 #define CHUNK_MIN ((size_t)64 << 10)
 #define CHUNK_MAX ((size_t)4 << 20)
 
 typedef struct chunk {
   atomic_uint refs; /* the window's, and each query's reading it */
+  struct pc_linked *w; /* where its buffer goes back to */
   uint64_t seq;
   uint64_t last_ms; /* newest sample's arrival */
   uint64_t samples;
+  bool json;        /* pb holds a request's OTLP-JSON as it came, not protobuf */
   pc_buf_t pb;      /* an ExportProfilesServiceRequest */
   uint32_t *entries; /* index entries it holds samples of */
   uint32_t n_entries, cap_entries;
@@ -67,6 +81,9 @@ typedef struct {
 
 struct pc_linked {
   pthread_mutex_t mu;
+  pthread_mutex_t pool_mu; /* the pool alone: chunks are released with mu held or not */
+  pc_buf_t pool[POOL_MAX];
+  size_t n_pool, pool_bytes;
   uint64_t window_ms, max_bytes, slice_ms;
   size_t chunk_bytes;
   /* the open chunk */
@@ -94,16 +111,44 @@ struct pc_linked {
 
 /* ---- chunks ------------------------------------------------------------------ */
 
-static chunk_t *chunk_new(uint64_t seq) {
+static chunk_t *chunk_new(pc_linked_t *w, uint64_t seq) {
   chunk_t *c = pc_xcalloc(1, sizeof *c);
   atomic_init(&c->refs, 1);
+  c->w = w;
   c->seq = seq;
   return c;
 }
 
+/* A buffer of at least n bytes (empty), from the pool when one fits. */
+static pc_buf_t pool_take(pc_linked_t *w, size_t n) {
+  pc_buf_t b = {0};
+  pthread_mutex_lock(&w->pool_mu);
+  for (size_t i = 0; i < w->n_pool; i++)
+    if (w->pool[i].cap >= n && w->pool[i].cap <= 2 * n + 4096) {
+      b = w->pool[i];
+      w->pool_bytes -= b.cap;
+      w->pool[i] = w->pool[--w->n_pool];
+      break;
+    }
+  pthread_mutex_unlock(&w->pool_mu);
+  b.n = 0;
+  return b;
+}
+
+static void pool_give(pc_linked_t *w, pc_buf_t *b) {
+  pthread_mutex_lock(&w->pool_mu);
+  if (b->p && w->n_pool < POOL_MAX && w->pool_bytes + b->cap <= w->max_bytes / 16) {
+    w->pool[w->n_pool++] = *b;
+    w->pool_bytes += b->cap;
+    *b = (pc_buf_t){0};
+  }
+  pthread_mutex_unlock(&w->pool_mu);
+  pc_buf_free(b);
+}
+
 static void chunk_unref(chunk_t *c) {
   if (!c || atomic_fetch_sub(&c->refs, 1) != 1) return;
-  pc_buf_free(&c->pb);
+  pool_give(c->w, &c->pb);
   free(c->entries);
   free(c);
 }
@@ -239,6 +284,17 @@ static void drop_open_refs(pc_linked_t *w, chunk_t *c) {
   c->n_entries = 0;
 }
 
+/* c, the open chunk, is done: into the FIFO, and a new one opens. */
+static void push_sealed(pc_linked_t *w, chunk_t *c) {
+  if (w->n_sealed == w->cap_sealed) {
+    w->cap_sealed = w->cap_sealed ? 2 * w->cap_sealed : 64;
+    w->sealed = pc_xrealloc(w->sealed, w->cap_sealed * sizeof *w->sealed);
+  }
+  w->sealed[w->n_sealed++] = c;
+  w->sealed_bytes += c->pb.cap;
+  w->open = chunk_new(w, w->next_seq++);
+}
+
 static void seal(pc_linked_t *w) {
   if (pc_builder_empty(w->b)) return;
   chunk_t *c = w->open;
@@ -256,13 +312,7 @@ static void seal(pc_linked_t *w) {
     uint8_t *p = realloc(c->pb.p, c->pb.n ? c->pb.n : 1);
     if (p) c->pb.p = p, c->pb.cap = c->pb.n;
   }
-  if (w->n_sealed == w->cap_sealed) {
-    w->cap_sealed = w->cap_sealed ? 2 * w->cap_sealed : 64;
-    w->sealed = pc_xrealloc(w->sealed, w->cap_sealed * sizeof *w->sealed);
-  }
-  w->sealed[w->n_sealed++] = c;
-  w->sealed_bytes += c->pb.cap;
-  w->open = chunk_new(w->next_seq++);
+  push_sealed(w, c);
 }
 
 /* The sealed chunk seq, or NULL (sealed chunks are in seq order). */
@@ -285,6 +335,7 @@ static void drop_oldest(pc_linked_t *w) {
   chunk_unref(c);
 }
 
+/* What the window holds, but for the pool (at most max_bytes / 16 more). */
 static size_t mem(const pc_linked_t *w) {
   return w->sealed_bytes + pc_builder_mem(w->b) + (size_t)w->cap_e * sizeof(entry_t) +
          ((size_t)w->set_mask + 1) * sizeof *w->set + w->refs_bytes;
@@ -363,6 +414,86 @@ static bool filtered(pc_linked_t *w, const pc_request_t *req, pc_request_t *out,
   return true;
 }
 
+/* Count per link the linked samples of req, and the first service. */
+static uint64_t count_linked(const pc_request_t *req, uint64_t *per_link, pc_str_t *service) {
+  const pc_dictionary_t *d = &req->dict;
+  uint64_t total = 0;
+  for (uint32_t r = 0; r < req->n_resources; r++) {
+    const pc_resource_profiles_t *rp = &req->resources[r];
+    bool svc_known = false;
+    pc_str_t svc = {0};
+    for (uint32_t s = 0; s < rp->n_scopes; s++)
+      for (uint32_t k = 0; k < rp->scopes[s].n_profiles; k++) {
+        const pc_profile_t *p = &rp->scopes[s].profiles[k];
+        for (uint32_t i = 0; i < p->n_samples; i++) {
+          int32_t l = p->samples[i].link_index;
+          if (l <= 0 || (uint32_t)l >= d->n_links || !link_ok(&d->links[l])) continue;
+          if (!svc_known) {
+            svc = pc_profiles_kvs_string(req, &rp->resource.attributes, PC_STR_LIT("service.name"));
+            svc_known = true;
+          }
+          if (per_link[l]++ == 0) service[l] = svc;
+          total++;
+        }
+      }
+  }
+  return total;
+}
+
+/* Note in the index that chunk c holds per_link[l] samples of link l's trace. */
+static void index_add(pc_linked_t *w, const pc_request_t *req, const uint64_t *per_link,
+                      const pc_str_t *service, chunk_t *c, uint64_t now_ms) {
+  for (uint32_t l = 1; l < req->dict.n_links; l++) {
+    if (!per_link[l]) continue;
+    const pc_link_t *lk = &req->dict.links[l];
+    uint32_t id = entry_get(w, lk->trace_id.p, now_ms);
+    entry_t *e = &w->e[id];
+    if (e->n_refs == 0) memcpy(e->span, lk->span_id.p, 8);
+    if (!e->service_n && service[l].n) {
+      size_t n = service[l].n < sizeof e->service ? service[l].n : sizeof e->service;
+      memcpy(e->service, service[l].p, n);
+      e->service_n = (uint8_t)n;
+    }
+    if (!e->n_refs || e->refs[e->n_refs - 1].seq != c->seq) {
+      if (e->n_refs == e->cap_refs) {
+        w->refs_bytes -= (size_t)e->cap_refs * sizeof *e->refs;
+        e->cap_refs = e->cap_refs ? 2 * e->cap_refs : 2;
+        e->refs = pc_xrealloc(e->refs, e->cap_refs * sizeof *e->refs);
+        w->refs_bytes += (size_t)e->cap_refs * sizeof *e->refs;
+      }
+      e->refs[e->n_refs++] = (ref_t){c->seq, 0};
+      chunk_note(c, id);
+    }
+    e->refs[e->n_refs - 1].samples += per_link[l];
+    e->samples += per_link[l];
+    e->last_ms = now_ms;
+    if (w->newest != id) {
+      list_unlink(w, id);
+      list_push_newest(w, id);
+    }
+  }
+}
+
+/* A decoded request's own bytes become a chunk of their own: a copy, where
+ * merging its linked samples would cost about what merging it into a batch
+ * does. Queries decode it whole (its unlinked samples are skipped then). */
+static void add_encoded(pc_linked_t *w, const pc_request_t *req, const uint64_t *per_link,
+                        const pc_str_t *service, uint64_t samples, uint64_t now_ms) {
+  seal(w); /* chunks stay in seq order: the open one goes first */
+  chunk_t *c = w->open;
+  c->pb = pool_take(w, req->encoded_n);
+  if (pc_buf_append(&c->pb, req->encoded, req->encoded_n)) {
+    pc_buf_free(&c->pb);
+    w->st.dropped_samples += samples;
+    return;
+  }
+  c->json = req->encoded_json;
+  c->last_ms = now_ms;
+  c->samples = samples;
+  index_add(w, req, per_link, service, c, now_ms);
+  push_sealed(w, c);
+}
+
 void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
   uint32_t nl = req->dict.n_links;
   if (nl < 2) return; /* only the zero link: nothing linked */
@@ -374,7 +505,21 @@ void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
   pc_request_t view;
   pc_err_t err = {0};
   uint64_t samples = 0;
-  if (!per_link || !service || !filtered(w, req, &view, per_link, service)) {
+  if (!per_link || !service) {
+    w->st.dropped_samples += pc_request_sample_count(req);
+    goto out;
+  }
+  if (req->encoded_n) {
+    samples = count_linked(req, per_link, service);
+    if (samples) {
+      add_encoded(w, req, per_link, service, samples, now_ms);
+      w->st.added_samples += samples;
+      w->st.samples += samples;
+      enforce_cap(w);
+    }
+    goto out;
+  }
+  if (!filtered(w, req, &view, per_link, service)) {
     w->st.dropped_samples += pc_request_sample_count(req);
     goto out;
   }
@@ -389,36 +534,9 @@ void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
   w->open->samples += samples;
   w->st.added_samples += samples;
   w->st.samples += samples;
-  for (uint32_t l = 1; l < nl; l++) {
-    if (!per_link[l]) continue;
-    const pc_link_t *lk = &req->dict.links[l];
-    uint32_t id = entry_get(w, lk->trace_id.p, now_ms);
-    entry_t *e = &w->e[id];
-    if (e->n_refs == 0) memcpy(e->span, lk->span_id.p, 8);
-    if (!e->service_n && service[l].n) {
-      size_t n = service[l].n < sizeof e->service ? service[l].n : sizeof e->service;
-      memcpy(e->service, service[l].p, n);
-      e->service_n = (uint8_t)n;
-    }
-    if (!e->n_refs || e->refs[e->n_refs - 1].seq != w->open->seq) {
-      if (e->n_refs == e->cap_refs) {
-        w->refs_bytes -= (size_t)e->cap_refs * sizeof *e->refs;
-        e->cap_refs = e->cap_refs ? 2 * e->cap_refs : 2;
-        e->refs = pc_xrealloc(e->refs, e->cap_refs * sizeof *e->refs);
-        w->refs_bytes += (size_t)e->cap_refs * sizeof *e->refs;
-      }
-      e->refs[e->n_refs++] = (ref_t){w->open->seq, 0};
-      chunk_note(w->open, id);
-    }
-    e->refs[e->n_refs - 1].samples += per_link[l];
-    e->samples += per_link[l];
-    e->last_ms = now_ms;
-    if (w->newest != id) {
-      list_unlink(w, id);
-      list_push_newest(w, id);
-    }
-  }
-  if (pc_builder_stats(w->b)->out_bytes >= w->chunk_bytes || now_ms - w->open_first_ms >= w->slice_ms)
+  index_add(w, req, per_link, service, w->open, now_ms);
+  if (pc_builder_stats(w->b)->out_bytes >= w->chunk_bytes ||
+      now_ms - w->open_first_ms >= w->slice_ms)
     seal(w);
   enforce_cap(w);
 out:
@@ -492,8 +610,9 @@ static int sel_decode(pc_linked_sel_t *sel, pc_err_t *err) {
     const chunk_t *c = sel->chunks[i];
     pc_request_t *r = pc_arena_alloc(sel->arena, sizeof *r);
     if (!r) return pc_err_set(err, PC_ENOMEM, "out of memory reading the window");
-    int rc = pc_proto_decode(sel->arena, c->pb.p, c->pb.n, r, err);
-    if (rc) return rc; /* the window's own encoding: only for lack of memory */
+    int rc = c->json ? pc_json_decode(sel->arena, c->pb.p, c->pb.n, r, err)
+                     : pc_proto_decode(sel->arena, c->pb.p, c->pb.n, r, err);
+    if (rc) return rc; /* bytes that decoded before: only for lack of memory */
     sel->reqs[sel->n_reqs++] = r;
   }
   return 0;
@@ -534,13 +653,14 @@ size_t pc_linked_list(pc_linked_t *w, uint64_t now_ms, size_t limit,
 pc_linked_t *pc_linked_new(const pc_linked_cfg_t *cfg) {
   pc_linked_t *w = pc_xcalloc(1, sizeof *w);
   pthread_mutex_init(&w->mu, NULL);
+  pthread_mutex_init(&w->pool_mu, NULL);
   w->window_ms = cfg->window_ms ? cfg->window_ms : 1;
   w->max_bytes = cfg->max_bytes;
   w->slice_ms = w->window_ms / SLICES ? w->window_ms / SLICES : 1;
   size_t cb = (size_t)(cfg->max_bytes / SLICES);
   w->chunk_bytes = cb < CHUNK_MIN ? CHUNK_MIN : cb > CHUNK_MAX ? CHUNK_MAX : cb;
   w->b = pc_builder_new();
-  w->open = chunk_new(w->next_seq++);
+  w->open = chunk_new(w, w->next_seq++);
   w->scratch = pc_arena_new(0);
   return w;
 }
@@ -556,6 +676,8 @@ void pc_linked_free(pc_linked_t *w) {
   free(w->free_e);
   free(w->set);
   pc_arena_free(w->scratch);
+  for (size_t i = 0; i < w->n_pool; i++) pc_buf_free(&w->pool[i]);
+  pthread_mutex_destroy(&w->pool_mu);
   pthread_mutex_destroy(&w->mu);
   free(w);
 }

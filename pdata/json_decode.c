@@ -705,6 +705,9 @@ int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_t
                    pc_err_t *err) {
   memset(req, 0, sizeof *req);
   req->arena = arena;
+  req->encoded = buf;
+  req->encoded_n = n;
+  req->encoded_json = true;
   json_error_t je;
   json_t *root = json_loadb(buf ? (const char *)buf : "", buf ? n : 0,
                             JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);

@@ -689,6 +689,8 @@ int pc_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_
                     pc_err_t *err) {
   memset(req, 0, sizeof *req);
   req->arena = arena;
+  req->encoded = buf;
+  req->encoded_n = n;
   if (n == 0) return 0; /* an empty request; buf may be NULL */
   dctx_t c = {.base = buf, .arena = arena, .err = err};
   const uint8_t *p = buf, *end = buf + n;

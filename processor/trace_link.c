@@ -260,15 +260,22 @@ static int normalize(tl_t *p, pc_request_t *req, linkmap_t *lm) {
 
 /* ---- growing the dictionary --------------------------------------------------------- */
 
-/* New strings, attribute entries and links, interned among themselves,
- * appended to the tables once every one is known (one copy per table). */
+/* New strings and attribute entries, interned among themselves (a hash
+ * set each: a request can link to hundreds of spans), appended to the
+ * tables once every one is known (one copy per table). */
+typedef struct {
+  uint32_t *slot; /* index + 1 into the new entries; 0: empty */
+  uint32_t mask;
+} iset_t;
+
 typedef struct {
   pc_request_t *req;
-  pc_str_t *strs; /* new strings, from index d->n_strings on */
+  pc_str_t *strs; /* new strings, from index base_strs on */
   uint32_t n_strs, cap_strs;
   pc_attr_t *attrs;
   uint32_t n_attrs, cap_attrs;
   uint32_t base_strs, base_attrs;
+  iset_t str_set, attr_set;
 } grow_t;
 
 static int grow_push(pc_arena_t *a, void **v, uint32_t *n, uint32_t *cap, size_t size) {
@@ -282,12 +289,41 @@ static int grow_push(pc_arena_t *a, void **v, uint32_t *n, uint32_t *cap, size_t
   return 0;
 }
 
-/* The string index of s among the new strings (added when new): the few
- * distinct names of a request's spans, so a linear scan is cheapest. */
+/* Make room in set for one more of n entries (at most half full), rehashing
+ * with hash_of(ctx, i) for entry i. */
+static int iset_room(pc_arena_t *a, iset_t *set, uint32_t n, uint32_t (*hash_of)(const grow_t *, uint32_t),
+                     const grow_t *g) {
+  if (set->slot && (n + 1) * 2 <= set->mask + 1) return 0;
+  uint32_t cap = set->slot ? 2 * (set->mask + 1) : 64;
+  uint32_t *slot = pc_arena_calloc(a, cap, sizeof *slot);
+  if (!slot) return PC_ENOMEM;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t at = hash_of(g, i) & (cap - 1);
+    while (slot[at]) at = (at + 1) & (cap - 1);
+    slot[at] = i + 1;
+  }
+  set->slot = slot;
+  set->mask = cap - 1;
+  return 0;
+}
+
+static uint32_t str_hash(pc_str_t s) { return (uint32_t)pc_hash64(s.p, s.n); }
+static uint32_t attr_hash(int32_t k, int32_t v) {
+  uint64_t h = ((uint64_t)(uint32_t)k << 32 | (uint32_t)v) * 0x9E3779B97F4A7C15ULL;
+  return (uint32_t)(h >> 32);
+}
+static uint32_t str_hash_of(const grow_t *g, uint32_t i) { return str_hash(g->strs[i]); }
+static uint32_t attr_hash_of(const grow_t *g, uint32_t i) {
+  return attr_hash(g->attrs[i].key_strindex, g->attrs[i].value.u.strindex);
+}
+
+/* The string index of s among the new strings (added when new). */
 static int grow_string(grow_t *g, pc_str_t s, int32_t *out) {
-  for (uint32_t i = 0; i < g->n_strs; i++)
-    if (pc_str_eq(g->strs[i], s)) {
-      *out = (int32_t)(g->base_strs + i);
+  if (iset_room(g->req->arena, &g->str_set, g->n_strs, str_hash_of, g)) return PC_ENOMEM;
+  uint32_t at = str_hash(s) & g->str_set.mask;
+  for (; g->str_set.slot[at]; at = (at + 1) & g->str_set.mask)
+    if (pc_str_eq(g->strs[g->str_set.slot[at] - 1], s)) {
+      *out = (int32_t)(g->base_strs + g->str_set.slot[at] - 1);
       return 0;
     }
   if (grow_push(g->req->arena, (void **)&g->strs, &g->n_strs, &g->cap_strs, sizeof *g->strs))
@@ -296,23 +332,29 @@ static int grow_string(grow_t *g, pc_str_t s, int32_t *out) {
   pc_str_t copy;
   if (pc_arena_dup(g->req->arena, s.p, s.n, &copy)) return PC_ENOMEM;
   g->strs[g->n_strs] = copy;
-  *out = (int32_t)(g->base_strs + g->n_strs++);
+  g->str_set.slot[at] = ++g->n_strs;
+  *out = (int32_t)(g->base_strs + g->n_strs - 1);
   return 0;
 }
 
 static int grow_attr(grow_t *g, pc_str_t key, pc_str_t value, int32_t *out) {
   int32_t k, v;
   if (grow_string(g, key, &k) || grow_string(g, value, &v)) return PC_ENOMEM;
-  for (uint32_t i = 0; i < g->n_attrs; i++)
-    if (g->attrs[i].key_strindex == k && g->attrs[i].value.u.strindex == v) {
-      *out = (int32_t)(g->base_attrs + i);
+  if (iset_room(g->req->arena, &g->attr_set, g->n_attrs, attr_hash_of, g)) return PC_ENOMEM;
+  uint32_t at = attr_hash(k, v) & g->attr_set.mask;
+  for (; g->attr_set.slot[at]; at = (at + 1) & g->attr_set.mask) {
+    const pc_attr_t *a = &g->attrs[g->attr_set.slot[at] - 1];
+    if (a->key_strindex == k && a->value.u.strindex == v) {
+      *out = (int32_t)(g->base_attrs + g->attr_set.slot[at] - 1);
       return 0;
     }
+  }
   if (grow_push(g->req->arena, (void **)&g->attrs, &g->n_attrs, &g->cap_attrs, sizeof *g->attrs))
     return PC_ENOMEM;
   g->attrs[g->n_attrs] = (pc_attr_t){.key_strindex = k, .has_value = true,
                                      .value = {.type = PC_AV_STRINDEX, .u.strindex = v}};
-  *out = (int32_t)(g->base_attrs + g->n_attrs++);
+  g->attr_set.slot[at] = ++g->n_attrs;
+  *out = (int32_t)(g->base_attrs + g->n_attrs - 1);
   return 0;
 }
 
@@ -480,6 +522,7 @@ static int link_by_thread(tl_t *p, pc_request_t *req, linkmap_t *lm) {
   /* Pass 3: link. */
   pc_link_t *extra = NULL;
   uint32_t n_extra = 0, cap_extra = 0;
+  uint64_t linked = 0;
   for (uint32_t r = 0; r < req->n_resources; r++) {
     const pc_resource_profiles_t *rp = &req->resources[r];
     for (uint32_t sc = 0; sc < rp->n_scopes; sc++)
@@ -495,7 +538,7 @@ static int link_by_thread(tl_t *p, pc_request_t *req, linkmap_t *lm) {
           int32_t li;
           if (add_link(req, lm, &extra, &n_extra, &cap_extra, sp, &li)) return PC_ENOMEM;
           s->link_index = li;
-          p->st.thread_linked_samples++;
+          linked++;
         }
       }
   }
@@ -508,6 +551,8 @@ static int link_by_thread(tl_t *p, pc_request_t *req, linkmap_t *lm) {
   if (append_table(req->arena, (void **)&d->links, &d->n_links, extra, n_extra, sizeof *extra))
     return PC_ENOMEM;
   if (n_extra) req->has_dictionary = true;
+  if (linked) req->encoded_n = 0; /* the bytes no longer say what the samples link to */
+  p->st.thread_linked_samples += linked;
   return 0;
 }
 

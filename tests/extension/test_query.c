@@ -74,11 +74,30 @@ static const pc_test_sample_t P1[] = {
      .ts = 2600},
 };
 
+/* How a request reaches the window: as a tree without bytes (merged into
+ * chunks), or decoded from protobuf or OTLP-JSON (its bytes kept). Set per
+ * test run by the loop tests. */
+static int mode;
+
+static void add_req(fx_t *f, pc_request_t *req, uint64_t now) {
+  if (mode) {
+    pc_buf_t b = {0};
+    ck_assert_int_eq(mode == 1 ? pc_proto_encode(req, &b) : pc_json_encode(req, &b), 0);
+    pc_err_t err = {0};
+    ck_assert_int_eq((mode == 1 ? pc_proto_decode : pc_json_decode)(f->arena, b.p, b.n, req, &err), 0);
+    ck_assert_uint_eq(req->encoded_n, b.n);
+    pc_linked_add(f->linked, req, now);
+    pc_buf_free(&b);
+    return;
+  }
+  pc_linked_add(f->linked, req, now);
+}
+
 static void add_profile(fx_t *f, const char *service, const pc_test_sample_t *v, size_t n,
                         uint64_t now) {
   pc_request_t req;
   pc_test_profiles(f->arena, service, -1, v, n, &req);
-  pc_linked_add(f->linked, &req, now);
+  add_req(f, &req, now);
 }
 
 typedef struct {
@@ -130,6 +149,7 @@ static const char *span_hex(uint32_t span) {
 }
 
 START_TEST(profile_of_a_trace) {
+  mode = _i;
   fx_t f;
   fx_open(&f, 64 << 20);
   add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
@@ -165,6 +185,7 @@ START_TEST(profile_of_a_trace) {
 END_TEST
 
 START_TEST(profile_as_json) {
+  mode = _i;
   fx_t f;
   fx_open(&f, 64 << 20);
   add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
@@ -250,6 +271,7 @@ START_TEST(bad_requests) {
 END_TEST
 
 START_TEST(listing) {
+  mode = _i;
   fx_t f;
   fx_open(&f, 64 << 20);
   add_spans(&f, 50);
@@ -307,8 +329,6 @@ START_TEST(listing) {
 }
 END_TEST
 
-/* A sample is answered while it arrived less than the window ago (by
- * arrival, whatever its timestamps say), and not after. */
 /* GET /api/v1/services/{service}/profile: every linked sample of one
  * service (by the profiles' resource), a trace's share marked; reading only
  * the newest max_query_bytes of the window. */
@@ -432,7 +452,10 @@ START_TEST(pprof_format) {
 }
 END_TEST
 
+/* A sample is answered while it arrived less than the window ago (by
+ * arrival, whatever its timestamps say), and not after. */
 START_TEST(evict_by_window) {
+  mode = _i;
   fx_t f;
   fx_open(&f, 64 << 20);
   add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 1000);
@@ -450,6 +473,7 @@ END_TEST
 
 /* Under the memory cap the oldest chunks go first, with their traces. */
 START_TEST(evict_by_memory) {
+  mode = _i;
   const uint64_t cap = 2 << 20;
   fx_t f;
   fx_open(&f, cap);
@@ -463,7 +487,7 @@ START_TEST(evict_by_memory) {
     }
     pc_request_t r;
     pc_test_profiles(f.arena, "svc", -1, v, 64, &r);
-    pc_linked_add(f.linked, &r, (uint64_t)req);
+    add_req(&f, &r, (uint64_t)req);
     pc_arena_reset(f.arena);
     pc_linked_stats_t st;
     pc_linked_stats(f.linked, &st);
@@ -485,13 +509,14 @@ END_TEST
 
 TCase *pc_test_query_tcase(void) {
   TCase *tc = tcase_create("query");
-  tcase_add_test(tc, profile_of_a_trace);
-  tcase_add_test(tc, profile_as_json);
+  /* 0: merged, 1: protobuf bytes kept, 2: OTLP-JSON bytes kept */
+  tcase_add_loop_test(tc, profile_of_a_trace, 0, 3);
+  tcase_add_loop_test(tc, profile_as_json, 0, 3);
   tcase_add_test(tc, bad_requests);
-  tcase_add_test(tc, listing);
+  tcase_add_loop_test(tc, listing, 0, 3);
   tcase_add_test(tc, service_window);
   tcase_add_test(tc, pprof_format);
-  tcase_add_test(tc, evict_by_window);
-  tcase_add_test(tc, evict_by_memory);
+  tcase_add_loop_test(tc, evict_by_window, 0, 3);
+  tcase_add_loop_test(tc, evict_by_memory, 0, 2);
   return tc;
 }
