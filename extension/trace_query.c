@@ -352,7 +352,9 @@ static void get_service_profile(const pc__query_t *qy, const pc_http_request_t *
            "segment of at most %zu bytes", sizeof service - 1);
     return;
   }
-  pc_stacks_filter_t f = {.service = {(const uint8_t *)service, n}};
+  /* The window's chunks of requests kept as they came hold their unlinked
+   * samples too: the view is of linked samples, as the window promises. */
+  pc_stacks_filter_t f = {.service = {(const uint8_t *)service, n}, .linked_only = true};
   if (query_param(r->url, "trace_id", buf, sizeof buf, &n)) {
     if (!parse_hex((pc_str_t){(const uint8_t *)buf, n}, f.mark_trace_id, 16)) {
       answer(resp, 400, json, "trace_id must be 32 hex digits, got \"%.64s\"", buf);

@@ -80,8 +80,13 @@ static bool link_matches(const pc_dictionary_t *d, int32_t link_index, bool has_
 
 static bool sample_selected(const pc_dictionary_t *d, const pc_sample_t *s,
                             const pc_stacks_filter_t *f) {
-  return !f || link_matches(d, s->link_index, f->has_trace_id, f->trace_id, f->has_span_id,
-                            f->span_id);
+  if (!f) return true;
+  if (f->linked_only) {
+    const pc_link_t *l = s->link_index > 0 ? pc_dict_link(d, s->link_index) : NULL;
+    if (!l || l->trace_id.n != 16 || l->span_id.n != 8) return false;
+  }
+  return link_matches(d, s->link_index, f->has_trace_id, f->trace_id, f->has_span_id,
+                      f->span_id);
 }
 
 static pc_str_t resource_service(const pc_request_t *req, const pc_resource_profiles_t *rp) {

@@ -42,6 +42,7 @@ typedef struct {
   bool has_span_id; /* ... and to this span */
   uint8_t span_id[8];
   pc_str_t service; /* keep only samples of resources with this service.name */
+  bool linked_only; /* keep only samples linked to a span (16- and 8-byte ids) */
   /* Mark without selecting: of the selected samples, those linked to this
    * trace (and span) are also summed apart (info.marked, "marked" in the
    * tree), so a flame graph of a whole service can show one trace's share. */

@@ -330,9 +330,11 @@ START_TEST(listing) {
 END_TEST
 
 /* GET /api/v1/services/{service}/profile: every linked sample of one
- * service (by the profiles' resource), a trace's share marked; reading only
- * the newest max_query_bytes of the window. */
+ * service (by the profiles' resource; linked samples only, however the
+ * request was kept), a trace's share marked; reading only the newest
+ * max_query_bytes of the window. */
 START_TEST(service_window) {
+  mode = _i;
   fx_t f;
   fx_open(&f, 64 << 20);
   add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
@@ -514,7 +516,7 @@ TCase *pc_test_query_tcase(void) {
   tcase_add_loop_test(tc, profile_as_json, 0, 3);
   tcase_add_test(tc, bad_requests);
   tcase_add_loop_test(tc, listing, 0, 3);
-  tcase_add_test(tc, service_window);
+  tcase_add_loop_test(tc, service_window, 0, 3);
   tcase_add_test(tc, pprof_format);
   tcase_add_loop_test(tc, evict_by_window, 0, 3);
   tcase_add_loop_test(tc, evict_by_memory, 0, 2);

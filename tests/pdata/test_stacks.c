@@ -292,6 +292,10 @@ START_TEST(service_filter_and_marks) {
   s = expect_folded(reqs, 2, &f, "");
   ck_assert_uint_eq(pc_stacks_info(s)->samples, 0);
   pc_stacks_free(s);
+  /* linked samples only: req's sample with timestamps and no link is left out */
+  f = (pc_stacks_filter_t){.linked_only = true};
+  s = expect_folded(reqs, 1, &f, "main;work;leaf 8\nmain;work;libc.so.6+0x1f2a3 2\n");
+  pc_stacks_free(s);
   /* every service: other's 7 counts, and its service has no name */
   s = expect_folded(reqs, 2, NULL, "main;work;leaf 17\nmain;work;libc.so.6+0x1f2a3 2\n");
   pc_stacks_services(s, &n);
