@@ -100,37 +100,11 @@ static bool query_param(pc_str_t url, const char *key, char *buf, size_t cap, si
   return false;
 }
 
-/* Whether the client accepts a media type (lowercase): it is among its
- * Accept header's media ranges, with a q above 0. */
+/* Whether the client accepts a media type: it is among its Accept header's
+ * media ranges, with a q above 0 (a wildcard does not count: JSON and pprof
+ * are given to those who ask for them). */
 static bool accepts(const pc_http_request_t *r, const char *type) {
-  size_t tn = strlen(type);
-  for (size_t i = 0; i < r->headers.n; i++) {
-    const pc_md_pair_t *h = &r->headers.v[i];
-    if (h->key.n != 6 || strncasecmp((const char *)h->key.p, "accept", 6)) continue;
-    const uint8_t *p = h->value.p, *end = p + h->value.n;
-    while (p < end) {
-      const uint8_t *comma = memchr(p, ',', (size_t)(end - p));
-      const uint8_t *e = comma ? comma : end;
-      while (p < e && (*p == ' ' || *p == '\t')) p++;
-      const uint8_t *semi = p < e ? memchr(p, ';', (size_t)(e - p)) : NULL;
-      const uint8_t *te = semi ? semi : e;
-      while (te > p && (te[-1] == ' ' || te[-1] == '\t')) te--;
-      bool json = (size_t)(te - p) == tn && strncasecmp((const char *)p, type, tn) == 0;
-      bool q0 = false;
-      if (json && semi) {
-        char params[64];
-        size_t pn = (size_t)(e - semi - 1) < sizeof params - 1 ? (size_t)(e - semi - 1)
-                                                               : sizeof params - 1;
-        memcpy(params, semi + 1, pn);
-        params[pn] = 0;
-        const char *qp = strstr(params, "q=");
-        q0 = qp && strtod(qp + 2, NULL) <= 0;
-      }
-      if (json && !q0) return true;
-      p = e + 1;
-    }
-  }
-  return false;
+  return pc_http_header_q(r, "accept", type) > 0;
 }
 
 static bool wants_json(const pc_http_request_t *r) { return accepts(r, "application/json"); }

@@ -17,7 +17,6 @@
 #include <llhttp.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "../ui/assets.h"
 #include "internal.h"
@@ -41,37 +40,12 @@ bool pc__ui_path(pc_str_t path) {
          (path.n == sizeof UI - 1 || path.p[sizeof UI - 1] == '/');
 }
 
-/* Whether the Accept-Encoding header lists gzip with a q above 0. */
+/* Whether the client takes gzip: listed with a q above 0, or not listed and
+ * "*" is (RFC 9110 section 12.5.3). */
 static bool accepts_gzip(const pc_http_request_t *r) {
-  for (size_t i = 0; i < r->headers.n; i++) {
-    const pc_md_pair_t *h = &r->headers.v[i];
-    if (h->key.n != 15 || strncasecmp((const char *)h->key.p, "accept-encoding", 15)) continue;
-    const uint8_t *p = h->value.p, *end = p + h->value.n;
-    while (p < end) {
-      const uint8_t *comma = memchr(p, ',', (size_t)(end - p));
-      const uint8_t *e = comma ? comma : end;
-      while (p < e && (*p == ' ' || *p == '\t')) p++;
-      const uint8_t *semi = p < e ? memchr(p, ';', (size_t)(e - p)) : NULL;
-      const uint8_t *te = semi ? semi : e;
-      while (te > p && (te[-1] == ' ' || te[-1] == '\t')) te--;
-      bool gz = (te - p == 4 && strncasecmp((const char *)p, "gzip", 4) == 0) ||
-                (te - p == 1 && *p == '*');
-      if (gz && semi) { /* ";q=0" (any number of zeros after a point) refuses it */
-        const uint8_t *q = semi + 1;
-        while (q < e && (*q == ' ' || *q == '\t')) q++;
-        if (e - q >= 3 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=' && q[2] == '0') {
-          q += 3;
-          if (q < e && *q == '.') q++;
-          while (q < e && *q == '0') q++;
-          while (q < e && (*q == ' ' || *q == '\t')) q++;
-          gz = q < e;
-        }
-      }
-      if (gz) return true;
-      p = e + 1;
-    }
-  }
-  return false;
+  double q = pc_http_header_q(r, "accept-encoding", "gzip");
+  if (q < 0) q = pc_http_header_q(r, "accept-encoding", "*");
+  return q > 0;
 }
 
 static void plain(pc_http_response_t *resp, int status, const char *msg) {
