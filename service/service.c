@@ -467,6 +467,22 @@ static uint32_t parse_workers(const pc_cfg_node_t *n, pc_errlist_t *errs) {
   return (uint32_t)v;
 }
 
+/* What service.workers cannot run yet: the span_store holds one trace
+ * window that trace_link and the query API read, and with N workers each
+ * would hold a part (a trace's spans in one worker, its samples in
+ * another; a query answered from whichever worker took the connection).
+ * Until it is shared between workers, the two do not go together. */
+static void check_workers_share(pc_service_t *s, const pc_cfg_node_t *workers,
+                                pc_errlist_t *errs) {
+  if (s->workers < 2) return;
+  const section_t *ext = &s->sections[PC_EXTENSION];
+  for (size_t i = 0; i < ext->n; i++)
+    if (ext->items[i].used && strcmp(ext->items[i].comp->type, "span_store") == 0)
+      add_error(errs, workers, "%u workers cannot share the span_store extension "
+                "(\"%s\"): each would hold a part of every trace; set service.workers: 1 "
+                "where span_store runs", (unsigned)s->workers, ext->items[i].id);
+}
+
 /* A consumer that takes nothing: what a component is created with when the
  * one after it could not be (only to check its settings), or when the
  * pipelines are broken. */
@@ -644,6 +660,7 @@ static pc_service_t *create(const pc_cfg_node_t *root, pc_errlist_t *errs, bool 
       else it->used = true;
     }
   }
+  check_workers_share(s, scfg.workers, errs);
   if (errs->n == 0) create_all(s, errs);
   else check_settings(s, errs);
   if (errs->n) {

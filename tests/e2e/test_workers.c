@@ -125,6 +125,28 @@ START_TEST(workers_value_is_checked) {
 }
 END_TEST
 
+/* The span_store is not shared between workers yet: asking for both is
+ * an error at service.workers, not a trace window split in two. */
+START_TEST(workers_refuse_a_span_store) {
+  const char *yaml = "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                     "        endpoint: 127.0.0.1:0\n"
+                     "exporters:\n  nop:\n"
+                     "extensions:\n  span_store:\n    endpoint: 127.0.0.1:0\n"
+                     "service:\n  workers: 2\n  extensions: [span_store]\n"
+                     "  pipelines:\n    profiles:\n"
+                     "      receivers: [otlp]\n      exporters: [nop]\n";
+  pc_e2e_proc_t p;
+  ck_assert(!pc_e2e_start(&p, yaml));
+  pc_e2e_wait_exit(&p, 10);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "12:12: ") &&
+                    strstr(log, "2 workers cannot share the span_store extension (\"span_store\")"),
+                "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 /* auto: one worker per CPU the process may use (the test's affinity is
  * profcol's: it inherits it). */
 START_TEST(workers_auto_takes_the_usable_cpus) {
@@ -240,6 +262,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, two_workers_take_connections_and_drain_loses_nothing);
   tcase_add_test(tc, workers_value_is_checked);
+  tcase_add_test(tc, workers_refuse_a_span_store);
   tcase_add_test(tc, workers_auto_takes_the_usable_cpus);
   tcase_add_test(tc, queue_dir_per_worker_replays_with_as_many_workers);
   tcase_add_test(tc, queue_dirs_of_two_workers_replay_on_one);
