@@ -43,7 +43,7 @@ struct pc__rxcurl {
   void *closed_arg;
 };
 
-/* ---- closing ----------------------------------------------------------------------- */
+/* ---- closing ------------------------------------------------------------------------- */
 
 static void rxcurl_free(pc__rxcurl_t *c) {
   curl_global_cleanup();
@@ -78,7 +78,7 @@ static void sock_drop(pc__rxcurl_t *c, sock_t *s) {
   uv_close((uv_handle_t *)&s->poll, sock_on_close);
 }
 
-/* ---- driving libcurl ------------------------------------------------------------------ */
+/* ---- driving libcurl ----------------------------------------------------------------- */
 
 static void rxcurl_reap(pc__rxcurl_t *c) {
   CURLMsg *m;
@@ -155,7 +155,7 @@ static int rxcurl_on_timer(CURLM *multi, long timeout_ms, void *userp) {
   return 0;
 }
 
-/* ---- the interface --------------------------------------------------------------------- */
+/* ---- the interface ------------------------------------------------------------------- */
 
 int pc__rxcurl_open(uv_loop_t *loop, long max_connects, pc__rxcurl_t **out, pc_err_t *err) {
   *out = NULL;

@@ -207,7 +207,7 @@ static const pc_opt_t pprof_opts[] = {
     PC_OPT_TABLE_END,
 };
 
-/* ---- durations in messages -------------------------------------------------------------- */
+/* ---- durations in messages ----------------------------------------------------------- */
 
 /* "1m30s", "250ms", "2h": the config's own form. */
 static const char *dur_text(uint64_t ms, char *buf, size_t cap) {
@@ -228,7 +228,7 @@ static const char *dur_text(uint64_t ms, char *buf, size_t cap) {
   return buf;
 }
 
-/* ---- remote: the targets ------------------------------------------------------------------- */
+/* ---- remote: the targets ------------------------------------------------------------- */
 
 /* One URL checked with libcurl's own parser: http or https, a host, no
  * fragment. */
@@ -351,8 +351,8 @@ static int remote_urls(const cfg_t *c, const pc_cfg_node_t *remote, pc__prx_remo
     uint64_t s = url_seconds(rc->urls[i]);
     if (s && timeout <= s * 1000)
       return pc_cfg_error(err, tnode ? tnode : inode ? inode : remote, PC_EINVAL,
-                          "%s takes %" PRIu64 " s%s at the target, which timeout %s%s does "
-                          "not leave room for: raise it, or ask for fewer seconds", rc->urls[i], s,
+                          "%s takes %" PRIu64 " s%s: timeout, %s%s, must be longer",
+                          rc->urls[i], s,
                           strstr(rc->urls[i], "seconds=") ? "" : " (Go's default)",
                           dur_text(timeout, a, sizeof a),
                           c->r_timeout ? "" : " (collection_interval)");
@@ -366,7 +366,7 @@ static void remote_cfg_free(pc__prx_remote_cfg_t *rc) {
   free(rc->urls);
 }
 
-/* ---- the component ------------------------------------------------------------------------ */
+/* ---- the component ------------------------------------------------------------------- */
 
 static void pprof_destroy(void *self);
 
@@ -570,7 +570,7 @@ static void pprof_destroy(void *self) {
   free(rx);
 }
 
-/* ---- counters ------------------------------------------------------------------------------ */
+/* ---- counters ------------------------------------------------------------------------ */
 
 const char *pc__prx_reason_name(pc__prx_reason_t r) {
   static const char *const names[] = {
@@ -583,7 +583,8 @@ const char *pc__prx_reason_name(pc__prx_reason_t r) {
 
 void pc__prx_counters_metrics(const pc__prx_counters_t *c, const char *transport,
                               pc_metrics_t *m) {
-#define C(name, help, v) pc_metrics_counter(m, name, help, (double)(v), "transport", transport, NULL)
+#define C(name, help, v) \
+  pc_metrics_counter(m, name, help, (double)(v), "transport", transport, NULL)
   C("otelcol_receiver_accepted_profiles",
     "Number of profiles successfully pushed into the pipeline.", c->profiles_accepted);
   C("otelcol_receiver_refused_profiles",
@@ -616,7 +617,7 @@ static void pprof_metrics(void *self, pc_metrics_t *m) {
   if (rx->server) pc__prx_server_metrics(rx->server, m);
 }
 
-/* ---- conversion jobs -------------------------------------------------------------------------- */
+/* ---- conversion jobs ----------------------------------------------------------------- */
 
 pc__prx_job_t *pc__prx_job_get(pc__prx_t *rx) {
   pc__prx_job_t *j = rx->free_jobs;
@@ -678,13 +679,26 @@ void pc__prx_job_attr_int(pc__prx_job_t *j, const char *key, int64_t value) {
                                            .value = {.type = PC_AV_INT, .u.i = value}};
 }
 
-/* What Pyroscope's query says, where the profile says nothing. */
-static void apply_fix(const pc__prx_fix_t *f, pc_pprof_t *p) {
+/* What Pyroscope's query says, where the profile says nothing. A period
+ * from sampleRate is CPU time, as Pyroscope reads it: its type,
+ * cpu/nanoseconds, is added to the string table (in arena). */
+static void apply_fix(const pc__prx_fix_t *f, pc_arena_t *arena, pc_pprof_t *p) {
   /* Old Python, Ruby and Rust agents wrote microseconds or 0: what lies in
    * 1970 is no time (Pyroscope's own fixTime). */
   if (f->time_ns > 0 && p->time_nanos < 365LL * 86400 * 1000000000) p->time_nanos = f->time_ns;
   if (f->duration_ns > 0 && p->duration_nanos <= 0) p->duration_nanos = f->duration_ns;
-  if (f->period_ns > 0 && p->period == 0 && !p->has_period_type) p->period = f->period_ns;
+  if (f->period_ns > 0 && p->period == 0 && !p->has_period_type) {
+    pc_str_t *strings = pc_arena_alloc(arena, ((size_t)p->n_strings + 2) * sizeof *strings);
+    if (!strings) return; /* the arena's limit: the profile goes without a period */
+    memcpy(strings, p->strings, (size_t)p->n_strings * sizeof *strings);
+    strings[p->n_strings] = PC_STR_LIT("cpu");
+    strings[p->n_strings + 1] = PC_STR_LIT("nanoseconds");
+    p->period_type = (pc_pprof_valuetype_t){p->n_strings, p->n_strings + 1};
+    p->strings = strings;
+    p->n_strings += 2;
+    p->has_period_type = true;
+    p->period = f->period_ns;
+  }
 }
 
 /* Decompress (bounded), decode and convert; touches only the job. */
@@ -721,7 +735,7 @@ static void job_work(pc__prx_job_t *j) {
   pc_pprof_t prof;
   j->rc = pc_pprof_decode(j->arena, plain.p, plain.n, &prof, &j->err);
   if (!j->rc) {
-    apply_fix(&j->fix, &prof);
+    apply_fix(&j->fix, j->arena, &prof);
     j->rc = pc_pprof_to_otlp(&prof, j->arena, j->b, &j->err);
   }
   if (j->rc) j->failed = PC__PRX_FAILED_DECODE;
@@ -788,7 +802,7 @@ void pc__prx_job_run(pc__prx_job_t *j) {
   }
 }
 
-/* ---- the receiver table -------------------------------------------------------------------- */
+/* ---- the receiver table -------------------------------------------------------------- */
 
 const pc_component_t pc_receiver_pprof = {
     .type = "pprof",

@@ -110,7 +110,7 @@ static void warn(pc__prx_files_t *f, const char *fmt, ...) {
   pc_log(f->rx->log_id, PC_LOG_WARN, "%s%s", msg, pc_suppressed(skipped, sup));
 }
 
-/* ---- a pass --------------------------------------------------------------------------- */
+/* ---- a pass -------------------------------------------------------------------------- */
 
 static void pass_next(pc__prx_files_t *f);
 static void check_closed(pc__prx_files_t *f);
@@ -336,7 +336,7 @@ static void timer_on_tick(uv_timer_t *t) {
   }
 }
 
-/* ---- lifecycle ------------------------------------------------------------------------------ */
+/* ---- lifecycle ----------------------------------------------------------------------- */
 
 pc__prx_files_t *pc__prx_files_new(pc__prx_t *rx, const pc__prx_file_cfg_t *cfg, pc_err_t *err) {
   (void)err;

@@ -112,7 +112,7 @@ struct pc__prx_scrape {
   bool closing, curl_closing;
 };
 
-/* ---- targets --------------------------------------------------------------------------- */
+/* ---- targets ------------------------------------------------------------------------- */
 
 static int by_phase(const void *a, const void *b) {
   const target_t *x = *(const target_t *const *)a, *y = *(const target_t *const *)b;
@@ -186,7 +186,7 @@ static void scrape_ok(pc__prx_scrape_t *s, target_t *t) {
   t->rl = (pc_ratelimit_t){0};
 }
 
-/* ---- slots (easy handles) ----------------------------------------------------------------- */
+/* ---- slots (easy handles) ------------------------------------------------------------ */
 
 static size_t slot_on_body(char *p, size_t size, size_t n, void *ud) {
   slot_t *sl = ud;
@@ -273,7 +273,7 @@ static void slot_put(pc__prx_scrape_t *s, slot_t *sl) {
   s->n_free_slots++;
 }
 
-/* ---- scraping ---------------------------------------------------------------------------- */
+/* ---- scraping ------------------------------------------------------------------------ */
 
 static void scrape_start(pc__prx_scrape_t *s, target_t *t);
 static void check_closed(pc__prx_scrape_t *s);
@@ -434,7 +434,7 @@ static void timer_on_tick(uv_timer_t *h) {
   timer_arm(s);
 }
 
-/* ---- lifecycle ------------------------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------------------- */
 
 pc__prx_scrape_t *pc__prx_scrape_new(pc__prx_t *rx, const pc__prx_remote_cfg_t *cfg,
                                      pc_err_t *err) {

@@ -86,7 +86,7 @@ static void printable(char *dst, size_t n, pc_str_t s) {
   dst[o] = 0;
 }
 
-/* ---- routing: decided from the headers -------------------------------------------------- */
+/* ---- routing: decided from the headers ----------------------------------------------- */
 
 static bool path_is(pc_str_t p, const char *want) {
   return pc_str_eq(p, (pc_str_t){(const uint8_t *)want, strlen(want)});
@@ -146,7 +146,7 @@ static void srv_error_body(void *ud, const pc_http_request_t *r, const char *msg
   answer(resp, resp->status, "%s", msg);
 }
 
-/* ---- answers after the job ------------------------------------------------------------------ */
+/* ---- answers after the job ----------------------------------------------------------- */
 
 static void warn(pc__prx_server_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void warn(pc__prx_server_t *s, const char *fmt, ...) {
@@ -219,7 +219,7 @@ static void on_ingest_done(pc__prx_job_t *j, void *origin) {
   pc_http_respond(origin, &resp);
 }
 
-/* ---- /ingest ------------------------------------------------------------------------------------ */
+/* ---- /ingest ------------------------------------------------------------------------- */
 
 static int64_t now_ns(void) {
   struct timespec ts;
@@ -276,7 +276,7 @@ static int ingest_prepare(pc__prx_server_t *s, const pc_http_request_t *r, pc__p
   return 0;
 }
 
-/* ---- requests -------------------------------------------------------------------------------- */
+/* ---- requests ------------------------------------------------------------------------ */
 
 static void srv_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_t *r) {
   pc__prx_server_t *s = ud;
@@ -313,7 +313,7 @@ static void srv_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request
   pc__prx_job_run(j);
 }
 
-/* ---- lifecycle -------------------------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------------------- */
 
 pc__prx_server_t *pc__prx_server_new(pc__prx_t *rx, const pc__prx_server_cfg_t *cfg,
                                      pc_err_t *err) {

@@ -23,7 +23,7 @@
 
 #include "pprofrx.h"
 
-/* ---- the query ------------------------------------------------------------------------ */
+/* ---- the query ----------------------------------------------------------------------- */
 
 static int hexval(uint8_t c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -193,7 +193,7 @@ int pc__pyro_parse_query(pc_str_t q, uint8_t *scratch, int64_t now_ns, pc__pyro_
   return parse_name(name, out, why, cap);
 }
 
-/* ---- the multipart body ------------------------------------------------------------------ */
+/* ---- the multipart body -------------------------------------------------------------- */
 
 bool pc__pyro_is_multipart(pc_str_t ct) {
   ct = trim(ct);
