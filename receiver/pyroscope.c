@@ -130,12 +130,13 @@ int64_t pc__pyro_time_ns(pc_str_t s, int64_t now_ns) {
     v = v * 10 + (uint64_t)(s.p[i] - '0');
   }
   if (v > (uint64_t)INT64_MAX) return -1;
-  /* Seconds until the year 5138, then milliseconds, microseconds and
-   * nanoseconds by the same rule: the SDKs send s (old) or ns (new). */
-  if (v < 100000000000ull) return (int64_t)v * 1000000000;
-  if (v < 100000000000000ull) return (int64_t)v * 1000000;
-  if (v < 100000000000000000ull) return (int64_t)v * 1000;
-  return (int64_t)v;
+  /* Ten digits are seconds (until the year 2286), thirteen milliseconds,
+   * sixteen microseconds, more nanoseconds: the SDKs send s (old) or ns
+   * (new). What would not fit in int64 nanoseconds is no time. */
+  int64_t scale = v < 10000000000ull ? 1000000000 : v < 10000000000000ull ? 1000000
+                  : v < 10000000000000000ull ? 1000 : 1;
+  int64_t ns;
+  return __builtin_mul_overflow((int64_t)v, scale, &ns) ? -1 : ns;
 }
 
 int pc__pyro_parse_query(pc_str_t q, uint8_t *scratch, int64_t now_ns, pc__pyro_query_t *out,
