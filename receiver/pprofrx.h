@@ -176,6 +176,9 @@ typedef struct pc__prx {
   pc__prx_job_t *free_jobs;
   unsigned n_free_jobs;
   unsigned jobs_out; /* handed out and not yet put back */
+  unsigned converting;     /* jobs in the thread pool */
+  unsigned max_converting; /* at most: the pool's threads */
+  pc__prx_job_t *wait_head, *wait_tail; /* jobs waiting for the thread pool */
   bool closing;
   /* shutdown: parts still closing, and what to call then */
   int closing_parts;
@@ -236,7 +239,7 @@ struct pc__prx_job {
   size_t plain_n;    /* pprof bytes decoded */
   pc_arena_t *arena;
   pc_builder_t *b;
-  pc__prx_job_t *next_free;
+  pc__prx_job_t *next_free; /* the pool, or the queue for the thread pool */
 };
 
 /* A cleared job of rx's pool (never NULL: aborts when memory is gone). */

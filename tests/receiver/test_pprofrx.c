@@ -2,8 +2,9 @@
  * (receiver/pyroscope.c, receiver/pprof.c's checks, the scrape schedule of
  * receiver/pprof_scrape.c): Pyroscope's /ingest query and multipart form
  * as the SDKs write them, malformed ones, the spread of a thousand
- * targets over the interval, and config errors with their places. The
- * end-to-end behaviour is tests/e2e/test_pprof.c. */
+ * targets over the interval, config errors with their places, and
+ * conversion jobs queued past the thread pool's threads (receiver/pprof.c).
+ * The end-to-end behaviour is tests/e2e/test_pprof.c. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "../../config/config.h"
 #include "../../receiver/pprofrx.h"
+#include "../pdata/testdata.h"
 #include "test_pprofrx.h"
 
 static pc_str_t S(const char *s) { return (pc_str_t){(const uint8_t *)s, strlen(s)}; }
@@ -302,6 +304,82 @@ START_TEST(urls_from_endpoints_and_paths) {
 }
 END_TEST
 
+/* ---- conversion jobs ------------------------------------------------------------------- */
+
+static int consumed;
+static int take(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  (void)self;
+  (void)err;
+  ck_assert_uint_gt(pc_request_sample_count(req), 0);
+  consumed++;
+  return 0;
+}
+static pc_consumer_t taker = {.consume_profiles = take};
+
+static int done_order[8], n_done;
+static void job_done(pc__prx_job_t *j, void *origin) {
+  ck_assert_int_lt(n_done, 8);
+  ck_assert_msg(j->failed == PC__PRX_OK, "job %d: %s", (int)(intptr_t)origin, pc__prx_job_why(j));
+  done_order[n_done++] = (int)(intptr_t)origin;
+  pc__prx_job_put(j);
+}
+
+/* Jobs past the pool's threads wait in the receiver's queue and run in
+ * turn, each done once. The jobs come back from the receiver's spare
+ * pool, whose links they still hold: the queue must not follow them to a
+ * job that was never run (one held by its origin here). */
+START_TEST(jobs_past_the_pool_wait_their_turn) {
+  pc_err_t err = {0};
+  pc_cfg_t *cfg = pc_cfg_load_string("pprof.yaml", "file:\n  include: /nonexistent/*\n", &err);
+  ck_assert_msg(cfg, "%s", err.msg);
+  pc_create_args_t args = {.id = "pprof", .cfg = pc_cfg_root(cfg), .next = &taker,
+                           .signals = PC_SIGNAL_PROFILES};
+  pc__prx_t *rx = pc_receiver_pprof.create(&args, &err);
+  ck_assert_msg(rx, "%s", err.msg);
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  rx->loop = &loop; /* what start would set; the file mode itself is not started */
+  rx->max_converting = 1;
+  pc_buf_t gz = {0};
+  pc_test_read_file("tests/data/pprof/cpu.pb.gz", &gz);
+  pc__prx_counters_t cnt = {0};
+  /* Three jobs to the spare pool and back: each still links to the next. */
+  pc__prx_job_t *j[3];
+  for (int i = 0; i < 3; i++) j[i] = pc__prx_job_get(rx);
+  for (int i = 0; i < 3; i++) pc__prx_job_put(j[i]);
+  for (int i = 0; i < 3; i++) j[i] = pc__prx_job_get(rx);
+  consumed = n_done = 0;
+  for (int i = 0; i < 2; i++) { /* gzip as Content-Encoding: always the thread pool */
+    j[i]->in = gz.p;
+    j[i]->in_n = gz.n;
+    j[i]->enc = PC_ENC_GZIP;
+    j[i]->limit = (size_t)1 << 20;
+    j[i]->cnt = &cnt;
+    j[i]->done = job_done;
+    j[i]->origin = (void *)(intptr_t)i;
+    pc__prx_job_run(j[i]);
+  }
+  ck_assert_uint_eq(rx->converting, 1);
+  ck_assert_ptr_eq(rx->wait_head, j[1]);
+  ck_assert_int_eq(n_done, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(n_done, 2);
+  ck_assert_int_eq(done_order[0], 0);
+  ck_assert_int_eq(done_order[1], 1);
+  ck_assert_int_eq(consumed, 2);
+  ck_assert_uint_eq(cnt.profiles_accepted, 4); /* samples/count and cpu/nanoseconds */
+  ck_assert_uint_eq(rx->converting, 0);
+  ck_assert_ptr_null(rx->wait_head);
+  ck_assert_ptr_null(rx->wait_tail);
+  pc__prx_job_put(j[2]);
+  ck_assert_uint_eq(rx->jobs_out, 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  pc_receiver_pprof.destroy(rx);
+  pc_cfg_free(cfg);
+  pc_buf_free(&gz);
+}
+END_TEST
+
 void pc_test_pprofrx_tcases(Suite *s) {
   TCase *py = tcase_create("pyroscope");
   tcase_add_test(py, ingest_query_as_the_go_sdk_sends_it);
@@ -315,5 +393,6 @@ void pc_test_pprofrx_tcases(Suite *s) {
   tcase_add_test(pp, a_thousand_targets_spread_over_the_interval);
   tcase_add_test(pp, config_errors_name_their_place);
   tcase_add_test(pp, urls_from_endpoints_and_paths);
+  tcase_add_test(pp, jobs_past_the_pool_wait_their_turn);
   suite_add_tcase(s, pp);
 }
