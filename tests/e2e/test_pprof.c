@@ -5,7 +5,9 @@
  * Pyroscope's /ingest) and reads files by glob, into the file exporter;
  * every request written is checked sample by sample against protoc's
  * decoding of the same pprof (tests/pdata/pprofcheck.h), an
- * implementation independent of pdata/. Targets that are down, slow past
+ * implementation independent of pdata/, and so are its profiles (sample
+ * and period types, period, time, duration) and the mappings its samples
+ * reach (range, file, build id); each request passes profcheck. Targets that are down, slow past
  * the timeout, or serve garbage, a 500 or a gzip bomb are logged, counted
  * by reason, retried on the next interval, and do not hold up the good
  * ones. Bad configs get their exact errors with file:line:col. */
@@ -93,21 +95,134 @@ static int server_count(const server_t *s, const char *path) {
 
 /* ---- oracles -------------------------------------------------------------------------- */
 
-/* protoc's decoding of a pprof file, as expected sample lines. */
-static void oracle_of(const uint8_t *p, size_t n, pc_mat_t *out) {
+/* What every profile converted from one pprof carries beside its samples,
+ * as sorted lines: per sample type "profile TYPE:UNIT period PTYPE:PUNIT
+ * N time T duration D", and per mapping the samples reach "mapping
+ * START-LIMIT+OFFSET FILE build=ID" (docs/pprof.md: build_id becomes the
+ * mapping's process.executable.build_id.gnu). */
+static void push(pc_mat_t *m, pc_buf_t *b) {
+  pc_buf_append(b, "", 1);
+  if (m->n == m->cap) {
+    m->cap = m->cap ? 2 * m->cap : 16;
+    m->v = realloc(m->v, m->cap * sizeof *m->v);
+    ck_assert_ptr_nonnull(m->v);
+  }
+  m->v[m->n++] = (char *)b->p;
+  *b = (pc_buf_t){0};
+}
+
+static const char *tpb_str(const pc_tpb_t *t, int64_t i) {
+  const pc_tpb_field_t *f = pc_tpb_get(t, "string_table", (size_t)i);
+  ck_assert_ptr_nonnull(f);
+  return f->text;
+}
+
+static const pc_tpb_t *tpb_by_id(const pc_tpb_t *t, const char *table, int64_t id) {
+  for (size_t i = 0; i < pc_tpb_count(t, table); i++) {
+    const pc_tpb_t *m = pc_tpb_get(t, table, i)->msg;
+    if (pc_tpb_int(m, "id", 0) == id) return m;
+  }
+  return NULL;
+}
+
+static void oracle_profile_lines(const pc_tpb_t *t, pc_mat_t *out) {
+  const pc_tpb_t *pt = pc_tpb_msg(t, "period_type");
+  for (size_t k = 0; k < pc_tpb_count(t, "sample_type"); k++) {
+    const pc_tpb_t *st = pc_tpb_get(t, "sample_type", k)->msg;
+    pc_buf_t b = {0};
+    pc_buf_printf(&b, "profile %s:%s period %s:%s %lld time %llu duration %llu",
+                  tpb_str(t, pc_tpb_int(st, "type", 0)), tpb_str(t, pc_tpb_int(st, "unit", 0)),
+                  pt ? tpb_str(t, pc_tpb_int(pt, "type", 0)) : "",
+                  pt ? tpb_str(t, pc_tpb_int(pt, "unit", 0)) : "",
+                  (long long)pc_tpb_int(t, "period", 0),
+                  (unsigned long long)pc_tpb_int(t, "time_nanos", 0),
+                  (unsigned long long)pc_tpb_int(t, "duration_nanos", 0));
+    push(out, &b);
+  }
+  /* The mappings of the locations the samples use, each once. */
+  int64_t seen[64];
+  size_t n_seen = 0;
+  for (size_t i = 0; i < pc_tpb_count(t, "sample"); i++) {
+    const pc_tpb_t *s = pc_tpb_get(t, "sample", i)->msg;
+    for (size_t k = 0; k < pc_tpb_count(s, "location_id"); k++) {
+      const pc_tpb_t *l = tpb_by_id(t, "location", pc_tpb_int_at(s, "location_id", k));
+      int64_t mid = l ? pc_tpb_int(l, "mapping_id", 0) : 0;
+      bool dup = mid == 0;
+      for (size_t q = 0; q < n_seen && !dup; q++) dup = seen[q] == mid;
+      if (dup) continue;
+      ck_assert_uint_lt(n_seen, 64);
+      seen[n_seen++] = mid;
+      const pc_tpb_t *m = tpb_by_id(t, "mapping", mid);
+      ck_assert_ptr_nonnull(m);
+      pc_buf_t b = {0};
+      pc_buf_printf(&b, "mapping %llx-%llx+%llx %s build=%s",
+                    (unsigned long long)pc_tpb_int(m, "memory_start", 0),
+                    (unsigned long long)pc_tpb_int(m, "memory_limit", 0),
+                    (unsigned long long)pc_tpb_int(m, "file_offset", 0),
+                    tpb_str(t, pc_tpb_int(m, "filename", 0)),
+                    tpb_str(t, pc_tpb_int(m, "build_id", 0)));
+      push(out, &b);
+    }
+  }
+  pc_mat_sort(out);
+}
+
+/* The same lines read from a converted request. */
+static void otlp_profile_lines(const pc_request_t *req, pc_mat_t *out) {
+  const pc_dictionary_t *d = &req->dict;
+  for (uint32_t r = 0; r < req->n_resources; r++)
+    for (uint32_t sc = 0; sc < req->resources[r].n_scopes; sc++)
+      for (uint32_t k = 0; k < req->resources[r].scopes[sc].n_profiles; k++) {
+        const pc_profile_t *p = &req->resources[r].scopes[sc].profiles[k];
+        pc_buf_t b = {0};
+        pc_str_t t = pc_dict_string(d, p->sample_type.type_strindex),
+                 u = pc_dict_string(d, p->sample_type.unit_strindex),
+                 pt = pc_dict_string(d, p->period_type.type_strindex),
+                 pu = pc_dict_string(d, p->period_type.unit_strindex);
+        pc_buf_printf(&b, "profile %.*s:%.*s period %.*s:%.*s %lld time %llu duration %llu",
+                      PC_STR_FMT(t), PC_STR_FMT(u), PC_STR_FMT(pt), PC_STR_FMT(pu),
+                      (long long)p->period, (unsigned long long)p->time_unix_nano,
+                      (unsigned long long)p->duration_nano);
+        push(out, &b);
+      }
+  for (uint32_t i = 1; i < d->n_mappings; i++) {
+    const pc_mapping_t *m = pc_dict_mapping(d, (int32_t)i);
+    pc_str_t build = {0};
+    for (uint32_t a = 0; a < m->attribute_indices.n; a++) {
+      const pc_attr_t *at = pc_dict_attr(d, m->attribute_indices.v[a]);
+      if (pc_str_eq(pc_dict_string(d, at->key_strindex),
+                    PC_STR_LIT("process.executable.build_id.gnu")))
+        build = at->value.type == PC_AV_STRINDEX ? pc_dict_string(d, at->value.u.strindex)
+                                                 : at->value.u.s;
+    }
+    pc_str_t file = pc_dict_string(d, m->filename_strindex);
+    pc_buf_t b = {0};
+    pc_buf_printf(&b, "mapping %llx-%llx+%llx %.*s build=%.*s",
+                  (unsigned long long)m->memory_start, (unsigned long long)m->memory_limit,
+                  (unsigned long long)m->file_offset, PC_STR_FMT(file), PC_STR_FMT(build));
+    push(out, &b);
+  }
+  pc_mat_sort(out);
+}
+
+/* protoc's decoding of a pprof file, as expected sample lines, and the
+ * profile lines (prof may be NULL). */
+static void oracle_of(const uint8_t *p, size_t n, pc_mat_t *out, pc_mat_t *prof) {
   pc_tpb_t *t = pc_tpb_protoc_decode(PROFILE_TYPE, PROFILE_PROTO, p, n);
   pc_pprof_oracle_lines(t, out);
+  if (prof) oracle_profile_lines(t, prof);
   pc_tpb_free(t);
 }
 
-static void oracle_of_file(const char *rel, pc_mat_t *out, pc_buf_t *bytes) {
+static void oracle_of_file(const char *rel, pc_mat_t *out, pc_mat_t *prof, pc_buf_t *bytes) {
   pc_test_read_file(rel, bytes);
-  oracle_of(bytes->p, bytes->n, out);
+  oracle_of(bytes->p, bytes->n, out, prof);
 }
 
 /* What one request of the file exporter's output must be. */
 typedef struct {
   const pc_mat_t *want[4]; /* the oracles a request may equal */
+  const pc_mat_t *want_prof[4]; /* and the profile lines of each, when set */
   int seen[4];             /* requests equal to each */
   /* resource attributes every request must carry ("key=value"), and the
    * scope name */
@@ -165,6 +280,14 @@ static void check_request(const pc_request_t *req, void *arg) {
                 c->requests, why);
   c->seen[match]++;
   pc_mat_free(&got);
+  if (c->want_prof[match]) {
+    pc_mat_t prof = {0};
+    otlp_profile_lines(req, &prof);
+    ck_assert_msg(pc_mat_eq(c->want_prof[match], &prof, why, sizeof why),
+                  "request %d: its profiles or mappings differ from the pprof's: %s",
+                  c->requests, why);
+    pc_mat_free(&prof);
+  }
 }
 
 static check_t check_new(void) {
@@ -266,10 +389,10 @@ START_TEST(scrapes_go_handlers_sample_by_sample) {
   wait_requests(out, 5, 15000);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
 
-  pc_mat_t cpu = {0}, heap = {0};
+  pc_mat_t cpu = {0}, heap = {0}, cpu_p = {0}, heap_p = {0};
   pc_buf_t cpu_b = {0}, heap_b = {0};
-  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_b);
-  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_b);
+  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_p, &cpu_b);
+  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_p, &heap_b);
   char instance[64], port_attr[64], cpu_url[128];
   snprintf(instance, sizeof instance, "service.instance.id=127.0.0.1:%d", srv.port);
   snprintf(port_attr, sizeof port_attr, "server.port=%d", srv.port);
@@ -277,6 +400,8 @@ START_TEST(scrapes_go_handlers_sample_by_sample) {
   check_t c = check_new();
   c.want[0] = &cpu;
   c.want[1] = &heap;
+  c.want_prof[0] = &cpu_p;
+  c.want_prof[1] = &heap_p;
   c.attrs[0] = instance;
   c.attrs[1] = "server.address=127.0.0.1";
   c.attrs[2] = port_attr;
@@ -290,6 +415,8 @@ START_TEST(scrapes_go_handlers_sample_by_sample) {
   ck_assert_int_ge(server_count(&srv, "/debug/pprof/profile"), 2);
   pc_mat_free(&cpu);
   pc_mat_free(&heap);
+  pc_mat_free(&cpu_p);
+  pc_mat_free(&heap_p);
   pc_buf_free(&cpu_b);
   pc_buf_free(&heap_b);
   unlink(out);
@@ -368,15 +495,17 @@ START_TEST(failing_targets_are_logged_counted_and_retried) {
            down);
   ck_assert_int_eq(log_count(&p, line), 1);
   /* The good target went on: a heap profile every interval, all whole. */
-  pc_mat_t heap = {0};
+  pc_mat_t heap = {0}, heap_p = {0};
   pc_buf_t heap_b = {0};
-  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_b);
+  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_p, &heap_b);
   check_t c = check_new();
   c.want[0] = &heap;
+  c.want_prof[0] = &heap_p;
   int n = read_output(out, &c);
   ck_assert_int_ge(n, 3);
   ck_assert_int_eq(c.seen[0], n);
   pc_mat_free(&heap);
+  pc_mat_free(&heap_p);
   pc_buf_free(&heap_b);
   unlink(out);
   pc_e2e_cleanup(&p);
@@ -453,10 +582,10 @@ START_TEST(server_takes_pushed_pprof) {
   start(&p, yaml);
   int port = pc_e2e_port_of(&p, "receiver:pprof");
   ck_assert_int_gt(port, 0);
-  pc_mat_t cpu = {0}, heap = {0};
+  pc_mat_t cpu = {0}, heap = {0}, cpu_p = {0}, heap_p = {0};
   pc_buf_t cpu_b = {0}, heap_b = {0}, heap_gz = {0};
-  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_b);
-  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_b);
+  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_p, &cpu_b);
+  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_p, &heap_b);
   pc_e2e_resp_t r;
   ck_assert_int_eq(post(port, "/v1/pprof", "application/octet-stream", NULL, cpu_b.p, cpu_b.n,
                         &r), 204);
@@ -492,6 +621,8 @@ START_TEST(server_takes_pushed_pprof) {
   check_t c = check_new();
   c.want[0] = &cpu;
   c.want[1] = &heap;
+  c.want_prof[0] = &cpu_p;
+  c.want_prof[1] = &heap_p;
   c.scope = "profcol/receiver/pprof/server";
   ck_assert_int_eq(read_output(out, &c), 2);
   ck_assert_int_eq(c.seen[0], 1);
@@ -503,6 +634,8 @@ START_TEST(server_takes_pushed_pprof) {
   pc_buf_free(&heap_b);
   pc_mat_free(&cpu);
   pc_mat_free(&heap);
+  pc_mat_free(&cpu_p);
+  pc_mat_free(&heap_p);
   unlink(out);
   pc_e2e_cleanup(&p);
   rmdir(dir);
@@ -563,11 +696,11 @@ START_TEST(pyroscope_sdks_push_to_ingest) {
   start(&p, yaml);
   int port = pc_e2e_port_of(&p, "receiver:pprof");
   ck_assert_int_gt(port, 0);
-  pc_mat_t cpu = {0}, timeless = {0};
+  pc_mat_t cpu = {0}, timeless = {0}, cpu_p = {0};
   pc_buf_t cpu_b = {0}, t_b = {0}, body = {0};
-  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_b);
+  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_p, &cpu_b);
   timeless_pprof(&t_b);
-  oracle_of(t_b.p, t_b.n, &timeless);
+  oracle_of(t_b.p, t_b.n, &timeless, NULL);
   const char *b = "d8b1f2c3a4e5";
   char ctype[128];
   snprintf(ctype, sizeof ctype, "multipart/form-data; boundary=%s", b);
@@ -614,6 +747,7 @@ START_TEST(pyroscope_sdks_push_to_ingest) {
   snprintf(out, sizeof out, "%s/out.binpb", dir);
   check_t sdk = check_new(), bare = check_new();
   sdk.want[0] = &cpu;
+  sdk.want_prof[0] = &cpu_p;
   sdk.attrs[0] = "service.name=my.app.cpu";
   sdk.attrs[1] = "env=staging";
   sdk.attrs[2] = "region=us-west-1";
@@ -633,6 +767,7 @@ START_TEST(pyroscope_sdks_push_to_ingest) {
   pc_buf_free(&cpu_b);
   pc_buf_free(&t_b);
   pc_mat_free(&cpu);
+  pc_mat_free(&cpu_p);
   pc_mat_free(&timeless);
   unlink(out);
   pc_e2e_cleanup(&p);
@@ -682,13 +817,15 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   snprintf(out, sizeof out, "%s/out.binpb", dir);
   wait_requests(out, 2, 10000);
   usleep(1000 * 1000); /* five more passes: unchanged files are not read again */
-  pc_mat_t cpu = {0}, heap = {0};
+  pc_mat_t cpu = {0}, heap = {0}, cpu_p = {0}, heap_p = {0};
   pc_buf_t cpu_b = {0}, heap_b = {0};
-  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_b);
-  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_b);
+  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_p, &cpu_b);
+  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_p, &heap_b);
   check_t c = check_new();
   c.want[0] = &cpu;
   c.want[1] = &heap;
+  c.want_prof[0] = &cpu_p;
+  c.want_prof[1] = &heap_p;
   c.scope = "profcol/receiver/pprof/file";
   ck_assert_int_eq(read_output(out, &c), 2);
   ck_assert_int_eq(c.seen[0], 1);
@@ -705,6 +842,8 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   c = check_new();
   c.want[0] = &cpu;
   c.want[1] = &heap;
+  c.want_prof[0] = &cpu_p;
+  c.want_prof[1] = &heap_p;
   ck_assert_int_eq(read_output(out, &c), 3);
   ck_assert_int_eq(c.seen[1], 2);
   ck_assert_int_eq(log_count(&p, "is not a pprof profile"), 1);
@@ -712,6 +851,8 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   pc_buf_free(&heap_b);
   pc_mat_free(&cpu);
   pc_mat_free(&heap);
+  pc_mat_free(&cpu_p);
+  pc_mat_free(&heap_p);
   static const char *const names[] = {"in/cpu.pb.gz", "in/heap.pb.gz", "in/junk.pb.gz",
                                       "out.binpb", "in"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
