@@ -289,6 +289,9 @@ static void read_done(uv_work_t *w, int status) {
   j->in_n = j->own.n;
   j->limit = (size_t)f->max_size;
   j->scope_name = SCOPE_NAME;
+  /* Which file: profiles of several programs read by one glob stay apart
+   * down the pipeline. e->path outlives the job (the pass waits for it). */
+  pc__prx_job_attr_str(j, "file.path", (pc_str_t){(const uint8_t *)e->path, strlen(e->path)});
   j->cnt = &f->cnt;
   j->done = on_file_converted;
   j->origin = f;

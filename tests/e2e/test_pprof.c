@@ -223,6 +223,7 @@ static void oracle_of_file(const char *rel, pc_mat_t *out, pc_mat_t *prof, pc_bu
 typedef struct {
   const pc_mat_t *want[4]; /* the oracles a request may equal */
   const pc_mat_t *want_prof[4]; /* and the profile lines of each, when set */
+  const char *want_attr[4];     /* and a resource attribute of each, when set */
   int seen[4];             /* requests equal to each */
   /* resource attributes every request must carry ("key=value"), and the
    * scope name */
@@ -280,6 +281,9 @@ static void check_request(const pc_request_t *req, void *arg) {
                 c->requests, why);
   c->seen[match]++;
   pc_mat_free(&got);
+  if (c->want_attr[match])
+    ck_assert_msg(has_attr(&rp->resource.attributes, c->want_attr[match]),
+                  "request %d: no resource attribute %s", c->requests, c->want_attr[match]);
   if (c->want_prof[match]) {
     pc_mat_t prof = {0};
     otlp_profile_lines(req, &prof);
@@ -827,6 +831,11 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   c.want_prof[0] = &cpu_p;
   c.want_prof[1] = &heap_p;
   c.scope = "profcol/receiver/pprof/file";
+  char cpu_path[400], heap_path[400];
+  snprintf(cpu_path, sizeof cpu_path, "file.path=%s/cpu.pb.gz", in);
+  snprintf(heap_path, sizeof heap_path, "file.path=%s/heap.pb.gz", in);
+  c.want_attr[0] = cpu_path;
+  c.want_attr[1] = heap_path;
   ck_assert_int_eq(read_output(out, &c), 2);
   ck_assert_int_eq(c.seen[0], 1);
   ck_assert_int_eq(c.seen[1], 1);
