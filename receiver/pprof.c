@@ -13,8 +13,11 @@
  * most INLINE_MAX bytes, as received and as its gzip trailer announces it
  * inflated, is done on the loop; larger input in libuv's thread pool, so a
  * large heap profile does not stall the other targets and connections of
- * the loop. A job keeps its arena, buffers and builder for the next one
- * (SPARE_JOBS of them), as the OTLP receiver keeps its decode arenas.
+ * the loop, at most as many at once as the pool has threads (the others
+ * wait in the receiver's queue). What a conversion works in (arena,
+ * inflate buffers, builder) is a job's only while it converts, and is kept
+ * for the next one (SPARE_JOBS of them), as the OTLP receiver keeps its
+ * decode arenas.
  *
  * Shutdown: the modes stop taking work (timers stopped, scrapes in flight
  * cancelled, the server closed) and done is called once every mode is
@@ -37,7 +40,11 @@
  * millisecond). */
 #define INLINE_MAX ((size_t)32 << 10)
 #define INLINE_INFLATED_MAX ((size_t)128 << 10)
-/* Finished jobs kept for reuse, and what of theirs is worth keeping. */
+/* Finished jobs and conversion states kept for reuse, and what of theirs
+ * is worth keeping. A spare conversion state holds megabytes (the arena's
+ * and the builder's kept blocks, the inflate buffers), so only jobs that
+ * convert hold one: jobs waiting for the thread pool (hundreds, when
+ * scrapes arrive faster than the pool converts) hold their input alone. */
 #define SPARE_JOBS 4
 #define SPARE_BUF_CAP ((size_t)1 << 20)
 #define SPARE_BUILDER_MEM ((size_t)8 << 20)
@@ -546,13 +553,28 @@ static void pprof_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, vo
   pc__prx_part_closed(rx);
 }
 
+/* What a conversion works in: the inflate buffers, the decode arena and
+ * the batch builder the OTLP request is made in. */
+struct pc__prx_conv {
+  pc_buf_t plain;    /* after HTTP decompression */
+  pc_buf_t unpacked; /* after the pprof's gzip */
+  pc_arena_t *arena;
+  pc_builder_t *b;
+  pc__prx_conv_t *next_free;
+};
+
+static void conv_free(pc__prx_conv_t *c) {
+  pc_buf_free(&c->plain);
+  pc_buf_free(&c->unpacked);
+  pc_arena_free(c->arena);
+  pc_builder_free(c->b);
+  free(c);
+}
+
 static void job_free(pc__prx_job_t *j) {
   pc_buf_free(&j->own);
   pc_buf_free(&j->text);
-  pc_buf_free(&j->plain);
-  pc_buf_free(&j->unpacked);
-  if (j->arena) pc_arena_free(j->arena);
-  if (j->b) pc_builder_free(j->b);
+  if (j->conv) conv_free(j->conv);
   free(j);
 }
 
@@ -566,6 +588,11 @@ static void pprof_destroy(void *self) {
     pc__prx_job_t *j = rx->free_jobs;
     rx->free_jobs = j->next_free;
     job_free(j);
+  }
+  while (rx->free_convs) {
+    pc__prx_conv_t *c = rx->free_convs;
+    rx->free_convs = c->next_free;
+    conv_free(c);
   }
   free(rx->log_id);
   free(rx->id);
@@ -614,6 +641,16 @@ void pc__prx_counters_metrics(const pc__prx_counters_t *c, const char *transport
 
 static void pprof_metrics(void *self, pc_metrics_t *m) {
   pc__prx_t *rx = self;
+  unsigned waiting = 0;
+  for (const pc__prx_job_t *j = rx->wait_head; j; j = j->next_free) waiting++;
+  static const char *const help = "Conversion jobs: in the thread pool (converting), "
+                                  "waiting for it (waiting), handed out in all (out).";
+  pc_metrics_gauge(m, "profcol_receiver_pprof_jobs", help, (double)rx->converting, "state",
+                   "converting", NULL);
+  pc_metrics_gauge(m, "profcol_receiver_pprof_jobs", help, (double)waiting, "state", "waiting",
+                   NULL);
+  pc_metrics_gauge(m, "profcol_receiver_pprof_jobs", help, (double)rx->jobs_out, "state", "out",
+                   NULL);
   if (rx->scrape) pc__prx_scrape_metrics(rx->scrape, m);
   if (rx->files) pc__prx_files_metrics(rx->files, m);
   if (rx->server) pc__prx_server_metrics(rx->server, m);
@@ -630,37 +667,73 @@ pc__prx_job_t *pc__prx_job_get(pc__prx_t *rx) {
   } else {
     j = pc_xcalloc(1, sizeof *j);
     j->rx = rx;
-    j->arena = pc_arena_new(0);
-    pc_arena_set_keep(j->arena, ARENA_KEEP);
-    j->b = pc_builder_new();
   }
   rx->jobs_out++;
   return j;
 }
 
+static void cap_bufs(pc_buf_t *const *bufs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (bufs[i]->cap > SPARE_BUF_CAP) pc_buf_free(bufs[i]);
+    bufs[i]->n = 0;
+  }
+}
+
+static void conv_give_back(pc__prx_job_t *j);
+
 void pc__prx_job_put(pc__prx_job_t *j) {
   pc__prx_t *rx = j->rx;
   rx->jobs_out--;
-  bool keep = rx->n_free_jobs < SPARE_JOBS && !rx->closing &&
-              pc_builder_mem(j->b) <= SPARE_BUILDER_MEM;
-  if (!keep) {
+  if (j->conv) conv_give_back(j); /* done gave it back already; stay safe */
+  if (rx->n_free_jobs >= SPARE_JOBS || rx->closing) {
     job_free(j);
   } else {
-    pc_arena_reset(j->arena);
-    pc_builder_reset(j->b);
-    pc_buf_t *bufs[] = {&j->own, &j->text, &j->plain, &j->unpacked};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-      if (bufs[i]->cap > SPARE_BUF_CAP) pc_buf_free(bufs[i]);
-      bufs[i]->n = 0;
-    }
-    pc__prx_job_t keep_state = {.rx = rx, .own = j->own, .text = j->text, .plain = j->plain,
-                                .unpacked = j->unpacked, .arena = j->arena, .b = j->b,
+    pc_buf_t *const bufs[] = {&j->own, &j->text};
+    cap_bufs(bufs, 2);
+    pc__prx_job_t keep_state = {.rx = rx, .own = j->own, .text = j->text,
                                 .next_free = rx->free_jobs};
     *j = keep_state;
     rx->free_jobs = j;
     rx->n_free_jobs++;
   }
   maybe_done(rx);
+}
+
+/* A conversion state for j, spare or new; on the loop. */
+static void conv_take(pc__prx_job_t *j) {
+  pc__prx_t *rx = j->rx;
+  pc__prx_conv_t *c = rx->free_convs;
+  if (c) {
+    rx->free_convs = c->next_free;
+    rx->n_free_convs--;
+    c->next_free = NULL;
+  } else {
+    c = pc_xcalloc(1, sizeof *c);
+    c->arena = pc_arena_new(0);
+    pc_arena_set_keep(c->arena, ARENA_KEEP);
+    c->b = pc_builder_new();
+  }
+  j->conv = c;
+}
+
+/* j's conversion state back to the spares (or freed), once its request
+ * went to the pipeline; on the loop. */
+static void conv_give_back(pc__prx_job_t *j) {
+  pc__prx_t *rx = j->rx;
+  pc__prx_conv_t *c = j->conv;
+  j->conv = NULL;
+  if (rx->n_free_convs >= SPARE_JOBS || rx->closing ||
+      pc_builder_mem(c->b) > SPARE_BUILDER_MEM) {
+    conv_free(c);
+    return;
+  }
+  pc_arena_reset(c->arena);
+  pc_builder_reset(c->b);
+  pc_buf_t *const bufs[] = {&c->plain, &c->unpacked};
+  cap_bufs(bufs, 2);
+  c->next_free = rx->free_convs;
+  rx->free_convs = c;
+  rx->n_free_convs++;
 }
 
 const char *pc__prx_job_why(const pc__prx_job_t *j) {
@@ -706,15 +779,16 @@ static void apply_fix(const pc__prx_fix_t *f, pc_arena_t *arena, pc_pprof_t *p) 
 
 /* Decompress (bounded), decode and convert; touches only the job. */
 static void job_work(pc__prx_job_t *j) {
+  pc__prx_conv_t *c = j->conv;
   const uint8_t *p = j->in;
   size_t n = j->in_n;
   if (j->enc != PC_ENC_IDENTITY) {
-    j->rc = pc_decompress(j->enc, p, n, j->limit, &j->plain, &j->err);
+    j->rc = pc_decompress(j->enc, p, n, j->limit, &c->plain, &j->err);
     if (j->rc) {
       j->failed = PC__PRX_FAILED_DECOMPRESS;
       return;
     }
-    p = j->plain.p, n = j->plain.n;
+    p = c->plain.p, n = c->plain.n;
   }
   if (j->form_ct.n) {
     pc_str_t part;
@@ -727,19 +801,19 @@ static void job_work(pc__prx_job_t *j) {
     p = part.p, n = part.n;
   }
   pc_str_t plain;
-  j->rc = pc_pprof_unpack(p, n, j->limit, &j->unpacked, &plain, &j->err);
+  j->rc = pc_pprof_unpack(p, n, j->limit, &c->unpacked, &plain, &j->err);
   if (j->rc) {
     j->failed = PC__PRX_FAILED_UNPACK;
     return;
   }
   j->plain_n = plain.n;
   uint64_t lim = (uint64_t)plain.n * ARENA_FACTOR;
-  pc_arena_set_limit(j->arena, lim < ARENA_MIN ? ARENA_MIN : (size_t)lim);
+  pc_arena_set_limit(c->arena, lim < ARENA_MIN ? ARENA_MIN : (size_t)lim);
   pc_pprof_t prof;
-  j->rc = pc_pprof_decode(j->arena, plain.p, plain.n, &prof, &j->err);
+  j->rc = pc_pprof_decode(c->arena, plain.p, plain.n, &prof, &j->err);
   if (!j->rc) {
-    apply_fix(&j->fix, j->arena, &prof);
-    j->rc = pc_pprof_to_otlp(&prof, j->arena, j->b, &j->err);
+    apply_fix(&j->fix, c->arena, &prof);
+    j->rc = pc_pprof_to_otlp(&prof, c->arena, c->b, &j->err);
   }
   if (j->rc) j->failed = PC__PRX_FAILED_DECODE;
 }
@@ -752,7 +826,7 @@ static void job_finish(pc__prx_job_t *j) {
   pc__prx_counters_t *cnt = j->cnt;
   if (j->failed != PC__PRX_OK) return;
   cnt->bytes_decompressed += j->plain_n;
-  pc_request_t *req = pc_builder_request(j->b);
+  pc_request_t *req = pc_builder_request(j->conv->b);
   for (uint32_t i = 0; i < req->n_resources; i++) {
     pc_resource_profiles_t *rp = &req->resources[i];
     rp->has_resource = j->n_attrs > 0;
@@ -783,19 +857,22 @@ static void job_done_pool(uv_work_t *w, int status) {
   pc__prx_job_t *j = container_of(w, pc__prx_job_t, work);
   pc__prx_t *rx = j->rx;
   rx->converting--;
-  if (rx->wait_head) { /* the next one starts before this one's origin runs */
-    pc__prx_job_t *next = rx->wait_head;
-    rx->wait_head = next->next_free;
-    if (!rx->wait_head) rx->wait_tail = NULL;
-    next->next_free = NULL;
-    job_start_pool(next);
-  }
   if (status < 0) { /* cancelled: only when the loop is torn down */
     j->rc = PC_EAGAIN;
     j->failed = PC__PRX_FAILED_DECODE;
     pc_err_set(&j->err, PC_EAGAIN, "conversion cancelled while shutting down");
   } else {
     job_finish(j);
+  }
+  conv_give_back(j);
+  /* The next one starts with the state this one gave back, before this
+   * one's origin runs. */
+  if (rx->wait_head) {
+    pc__prx_job_t *next = rx->wait_head;
+    rx->wait_head = next->next_free;
+    if (!rx->wait_head) rx->wait_tail = NULL;
+    next->next_free = NULL;
+    job_start_pool(next);
   }
   j->done(j, j->origin);
 }
@@ -805,8 +882,10 @@ void pc__prx_job_run(pc__prx_job_t *j) {
   uint64_t announced = pc_announced_size(pc_encoding_sniff(j->in, j->in_n), j->in, j->in_n);
   if (j->enc == PC_ENC_IDENTITY && !j->form_ct.n && j->in_n <= INLINE_MAX &&
       announced <= INLINE_INFLATED_MAX) {
+    conv_take(j);
     job_work(j);
     job_finish(j);
+    conv_give_back(j);
     j->done(j, j->origin);
     return;
   }
@@ -820,12 +899,16 @@ void pc__prx_job_run(pc__prx_job_t *j) {
   job_start_pool(j);
 }
 
-/* Jobs in the thread pool at once (rx->max_converting): as many as the
- * pool has threads, since a job takes its memory (arena, builder: a few
- * times the inflated pprof) when it starts, so more would only wait there
- * holding it. The others wait in rx's queue holding their input alone:
- * 1,000 targets of 190 KB profiles scraped at once peaked at 350 MB
- * without this bound (bench/README.md). The pool's threads as libuv reads
+/* Jobs handed to the thread pool and not yet back on the loop
+ * (rx->max_converting): as many as the pool has threads. A job holds its
+ * conversion memory (arena, builder: a few times the inflated pprof) from
+ * when a thread starts it until its done callback has run on the loop,
+ * and libuv's threads go on to the next queued job without waiting for
+ * that: while the loop is busy (a burst of scrapes arriving), finished
+ * jobs pile up holding it. With the bound, the next job starts from a
+ * done callback, and the others wait in rx's queue holding their input
+ * alone: 1,000 targets of 190 KB profiles scraped at once peaked at
+ * 350 MB without it (bench/README.md). The pool's threads as libuv reads
  * them when it starts the pool (src/threadpool.c): UV_THREADPOOL_SIZE, 4
  * when unset or 0, at most 1024. */
 static unsigned pool_threads(void) {
@@ -836,6 +919,7 @@ static unsigned pool_threads(void) {
 
 static void job_start_pool(pc__prx_job_t *j) {
   j->rx->converting++;
+  conv_take(j);
   if (uv_queue_work(j->rx->loop, &j->work, job_run_pool, job_done_pool) != 0) {
     job_work(j); /* cannot fail with valid arguments; stay correct anyway */
     job_done_pool(&j->work, 0);

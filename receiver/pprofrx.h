@@ -164,6 +164,7 @@ typedef struct pc__prx_scrape pc__prx_scrape_t;
 typedef struct pc__prx_files pc__prx_files_t;
 typedef struct pc__prx_server pc__prx_server_t;
 typedef struct pc__prx_job pc__prx_job_t;
+typedef struct pc__prx_conv pc__prx_conv_t;
 
 typedef struct pc__prx {
   char *id;     /* "pprof" or "pprof/name" */
@@ -176,6 +177,8 @@ typedef struct pc__prx {
   pc__prx_job_t *free_jobs;
   unsigned n_free_jobs;
   unsigned jobs_out; /* handed out and not yet put back */
+  pc__prx_conv_t *free_convs; /* spare conversion state (pprof.c) */
+  unsigned n_free_convs;
   unsigned converting;     /* jobs in the thread pool */
   unsigned max_converting; /* at most: the pool's threads */
   pc__prx_job_t *wait_head, *wait_tail; /* jobs waiting for the thread pool */
@@ -233,12 +236,10 @@ struct pc__prx_job {
   pc__prx_stage_t failed;
   pc_err_t err;
   uint64_t profiles, samples; /* handed to the pipeline (accepted or refused) */
-  /* Work state, kept from job to job. */
-  pc_buf_t plain;    /* after HTTP decompression */
-  pc_buf_t unpacked; /* after the pprof's gzip */
-  size_t plain_n;    /* pprof bytes decoded */
-  pc_arena_t *arena;
-  pc_builder_t *b;
+  /* Work state: held only while converting (a job waiting for the thread
+   * pool holds its input alone), from the receiver's spares. */
+  pc__prx_conv_t *conv;
+  size_t plain_n; /* pprof bytes decoded */
   pc__prx_job_t *next_free; /* the pool, or the queue for the thread pool */
 };
 

@@ -325,9 +325,10 @@ static void job_done(pc__prx_job_t *j, void *origin) {
 }
 
 /* Jobs past the pool's threads wait in the receiver's queue and run in
- * turn, each done once. The jobs come back from the receiver's spare
- * pool, whose links they still hold: the queue must not follow them to a
- * job that was never run (one held by its origin here). */
+ * turn, each done once, holding a conversion state only while they
+ * convert. The jobs come back from the receiver's spare pool, whose links
+ * they still hold: the queue must not follow them to a job that was never
+ * run (one held by its origin here). */
 START_TEST(jobs_past_the_pool_wait_their_turn) {
   pc_err_t err = {0};
   pc_cfg_t *cfg = pc_cfg_load_string("pprof.yaml", "file:\n  include: /nonexistent/*\n", &err);
@@ -362,6 +363,10 @@ START_TEST(jobs_past_the_pool_wait_their_turn) {
   ck_assert_uint_eq(rx->converting, 1);
   ck_assert_ptr_eq(rx->wait_head, j[1]);
   ck_assert_int_eq(n_done, 0);
+  /* Only a converting job holds a conversion state (megabytes once
+   * used): a waiting one holds its input alone. */
+  ck_assert_ptr_nonnull(j[0]->conv);
+  ck_assert_ptr_null(j[1]->conv);
   uv_run(&loop, UV_RUN_DEFAULT);
   ck_assert_int_eq(n_done, 2);
   ck_assert_int_eq(done_order[0], 0);
@@ -371,6 +376,9 @@ START_TEST(jobs_past_the_pool_wait_their_turn) {
   ck_assert_uint_eq(rx->converting, 0);
   ck_assert_ptr_null(rx->wait_head);
   ck_assert_ptr_null(rx->wait_tail);
+  /* One state served both, one after the other, and is kept for the next. */
+  ck_assert_uint_eq(rx->n_free_convs, 1);
+  for (int i = 0; i < 3; i++) ck_assert_ptr_null(j[i]->conv);
   pc__prx_job_put(j[2]);
   ck_assert_uint_eq(rx->jobs_out, 0);
   ck_assert_int_eq(uv_loop_close(&loop), 0);
