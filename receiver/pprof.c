@@ -900,17 +900,16 @@ void pc__prx_job_run(pc__prx_job_t *j) {
 }
 
 /* Jobs handed to the thread pool and not yet back on the loop
- * (rx->max_converting): as many as the pool has threads. A job holds its
- * conversion memory (arena, builder: a few times the inflated pprof) from
- * when a thread starts it until its done callback has run on the loop,
+ * (rx->max_converting): as many as the pool has threads. A job holds a
+ * conversion state (arena, builder: a few times the inflated pprof) from
+ * when it is handed to the pool until its done callback ran on the loop,
  * and libuv's threads go on to the next queued job without waiting for
- * that: while the loop is busy (a burst of scrapes arriving), finished
- * jobs pile up holding it. With the bound, the next job starts from a
- * done callback, and the others wait in rx's queue holding their input
- * alone: 1,000 targets of 190 KB profiles scraped at once peaked at
- * 350 MB without it (bench/README.md). The pool's threads as libuv reads
- * them when it starts the pool (src/threadpool.c): UV_THREADPOOL_SIZE, 4
- * when unset or 0, at most 1024. */
+ * that callback, so without the bound a busy loop lets finished jobs pile
+ * up holding theirs. The others wait in rx's queue holding their input
+ * alone (bench/README.md: 1,000 targets of 73 KB profiles, about 250
+ * waiting at a time on a loaded machine, in 21 MB). The pool's threads as
+ * libuv reads them when it starts the pool (src/threadpool.c):
+ * UV_THREADPOOL_SIZE, 4 when unset or 0, at most 1024. */
 static unsigned pool_threads(void) {
   const char *v = getenv("UV_THREADPOOL_SIZE");
   unsigned long n = v ? strtoul(v, NULL, 10) : 0;
