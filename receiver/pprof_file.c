@@ -121,7 +121,8 @@ static void pass_end(pc__prx_files_t *f) {
   for (size_t i = 0; i < f->n_matched; i++) {
     entry_t *m = &f->matched[i];
     if (!m->todo) continue; /* read (m holds what was read) or unchanged (m holds the old) */
-    entry_t *old = bsearch(m, f->seen, f->n_seen, sizeof *m, by_path);
+    /* bsearch's array must not be NULL, even when empty (the first pass) */
+    entry_t *old = f->n_seen ? bsearch(m, f->seen, f->n_seen, sizeof *m, by_path) : NULL;
     if (old) {
       m->dev = old->dev, m->ino = old->ino, m->size = old->size, m->mtime_ns = old->mtime_ns;
       m->stat_ok = old->stat_ok;
@@ -186,7 +187,8 @@ static void glob_done(uv_work_t *w, int status) {
     warn(f, "out of memory matching include \"%s\"; trying again next pass", f->include);
   for (size_t i = 0; i < f->n_matched; i++) {
     entry_t *m = &f->matched[i];
-    entry_t *old = bsearch(m, f->seen, f->n_seen, sizeof *m, by_path);
+    /* bsearch's array must not be NULL, even when empty (the first pass) */
+    entry_t *old = f->n_seen ? bsearch(m, f->seen, f->n_seen, sizeof *m, by_path) : NULL;
     m->todo = m->stat_ok && m->regular && (f->reread || !old || !same_file(m, old));
   }
   f->cursor = 0;
