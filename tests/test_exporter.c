@@ -1,8 +1,8 @@
 /* test_exporter.c - the exporter suite: one TCase per source file of
- * exporter/ (queue.c, otlphttp.c; file.c with file_storage.c and debug.c;
- * otlp, the gRPC side of otlphttp.c, against the otlp receiver and against
- * python3-grpcio; headers_setter.c),
- * against real loopback sockets and real files. */
+ * exporter/ (queue.c; otlphttp.c with the send module, client.c and
+ * curl.c under it; file.c with file_storage.c and debug.c; otlpgrpc.c and
+ * grpcwire.c against the otlp receiver and against python3-grpcio;
+ * headers_setter.c), against real loopback sockets and real files. */
 #include <check.h>
 #include <stdlib.h>
 

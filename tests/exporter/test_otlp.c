@@ -1,5 +1,6 @@
-/* test_otlp.c - the `otlp` exporter (OTLP/gRPC over h2c, exporter/otlphttp.c
- * with exporter/grpcwire.c) against profcol's own gRPC server: the otlp
+/* test_otlp.c - the `otlp_grpc` exporter (OTLP/gRPC over h2c,
+ * exporter/otlpgrpc.c with exporter/grpcwire.c, on the send module) against
+ * profcol's own gRPC server: the otlp
  * receiver's grpc protocol (receiver/grpc.c, built on libnghttp2, not
  * libcurl) on a loop thread with a recording consumer. Same data in and out,
  * UNAVAILABLE with RetryInfo retried after the server's delay,

@@ -1,9 +1,11 @@
-/* test_otlphttp.c - exporter/otlphttp.c against a real loopback HTTP server
- * (httpsrv.c): delivery that decodes to what was sent, keep-alive, retries
- * (503 then 200, Retry-After in seconds and as a date, timeouts, a backend
- * that is down then up), what is never retried (400, partial success),
- * giving up, splitting, the queue's limits, shutdown, the persistent queue
- * across a clean restart and across kill -9 under load, and config errors. */
+/* test_otlphttp.c - the `otlp_http` exporter (exporter/otlphttp.c on the
+ * send module, send.c, and the OTLP client, client.c) against a real
+ * loopback HTTP server (httpsrv.c): delivery that decodes to what was sent,
+ * keep-alive, retries (503 then 200, Retry-After in seconds and as a date,
+ * timeouts, a backend that is down then up), what is never retried (400,
+ * partial success), giving up, splitting, the queue's limits, shutdown, the
+ * persistent queue across a clean restart and across kill -9 under load,
+ * and config errors. */
 #include <check.h>
 #include <poll.h>
 #include <signal.h>
