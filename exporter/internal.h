@@ -1,8 +1,8 @@
 /* internal.h - what the files of exporter/ share and nobody else sees:
  * ref-counted request bodies, the sending queue (in memory or persistent on
  * disk), the decoder of backends' small answers, gRPC's wire conventions,
- * libcurl on the loop, the send module both OTLP exporters are built on,
- * and their client.
+ * libcurl on the loop, the OTLP exporters' client settings, compression in
+ * the thread pool, and the send module both OTLP exporters are built on.
  *
  * Threading: an exporter instance lives on one worker's loop; its queue and
  * bodies are touched from that thread only, except body reference counts,
@@ -286,7 +286,8 @@ typedef struct {
 pc__send_t *pc__send_new(const pc__send_cfg_t *cfg, const pc_cfg_node_t *node,
                          const pc__send_args_t *a, pc_err_t *err);
 /* What the pipeline hands data to: consume returns 0 once the data is held
- * (queued), PC_EAGAIN when the queue is full. */
+ * (queued; or waiting for its compression in the thread pool, counted
+ * against the queue's caps), PC_EAGAIN when the queue is full. */
 pc_consumer_t *pc__send_consumer(pc__send_t *s);
 /* sending_queue.storage's extension (host.h). */
 int pc__send_resolve(pc__send_t *s, const pc_host_t *host, pc_err_t *err);
@@ -444,6 +445,23 @@ void pc__call_transport_error(const pc__call_t *call, CURLcode rc, const char *v
                               size_t cap);
 /* Transport errors that no retry can fix. */
 bool pc__curl_permanent(CURLcode rc);
+
+/* ---- compression in the thread pool (bodyjob.c) --------------------------------------
+ * A body that reaches an exporter without the variant it sends (a trace
+ * request, a tree encoded on the loop) gets it here: up to
+ * PC_BODY_INLINE_MAX bytes at once on the loop, larger ones in libuv's
+ * thread pool, one job per body and encoding however many exporters wait
+ * for it. */
+
+typedef struct pc__zwait {
+  struct pc__zwait *next;
+  /* On the loop: body->v[enc] exists (rc 0), or could not be made. */
+  void (*done)(struct pc__zwait *w, int rc);
+} pc__zwait_t;
+
+/* Have body's variant enc made in the thread pool (joining the job in
+ * flight for it, if any); w->done follows on loop, never from this call. */
+void pc__zwait(uv_loop_t *loop, pc_body_t *body, pc_encoding_t enc, pc__zwait_t *w);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 

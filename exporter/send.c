@@ -16,7 +16,13 @@
  * exhausted.
  *
  * A body that arrives without its variant (trace requests, trees encoded
- * here) is compressed here, on the loop. */
+ * here or by the fan-out) is compressed: up to PC_BODY_INLINE_MAX bytes at
+ * once, larger ones in the thread pool (bodyjob.c) while the body waits in
+ * `staged`, in order, counted against the queue's caps, and is queued when
+ * its variant exists; whatever comes behind it waits behind it, so batches
+ * still leave in the order they came. A persistent queue never stages: it
+ * acknowledges only what is on disk, so it compresses on the loop, where it
+ * writes and fsyncs anyway (queue.c). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -61,6 +67,19 @@ const pc_opt_t pc__send_queue_opts[] = {
 
 typedef enum { ST_CREATED, ST_RUNNING, ST_DRAINING, ST_CLOSING, ST_STOPPED } state_t;
 
+/* A body waiting for its compression in the thread pool (or behind one
+ * that is), before it goes into the queue. */
+typedef struct stage {
+  struct stage *next;
+  pc__zwait_t wait;
+  pc__send_t *s;
+  pc_body_t *body; /* a reference */
+  pc__item_meta_t meta;
+  uint64_t reserved; /* bytes counted against max_bytes until it is queued */
+  bool ready;        /* its variant exists, or could not be made (rc) */
+  int rc;
+} stage_t;
+
 struct pc__send {
   pc_consumer_t consumer; /* first: the consumer is the sender */
   char id[128];           /* "exporter:otlp_http/x", for logs */
@@ -88,10 +107,12 @@ struct pc__send {
   bool pumping;
   pc__queue_t *q;
   bool persistent;
+  stage_t *staged, **staged_tail;
+  uint64_t staged_items, staged_bytes;
   uv_timer_t stop_timer;
   uint64_t rng;
   pc_otlphttp_stats_t st;
-  pc__ratelimit_t rl_retry, rl_drop, rl_partial;
+  pc__ratelimit_t rl_retry, rl_drop, rl_partial, rl_full;
   unsigned closing; /* close callbacks still to come */
   pc_done_cb done;
   void *done_arg;
@@ -116,6 +137,7 @@ static int send_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_
 static int send_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
 static int send_consume_traces(pc_consumer_t *self, const uint8_t *p, size_t n, bool json,
                                pc_err_t *err);
+static int send_consume_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
 
 pc__send_t *pc__send_new(const pc__send_cfg_t *c, const pc_cfg_node_t *node,
                          const pc__send_args_t *a, pc_err_t *err) {
@@ -152,6 +174,7 @@ pc__send_t *pc__send_new(const pc__send_cfg_t *c, const pc_cfg_node_t *node,
   s->queue_bytes = c->queue_max_bytes;
   if (c->storage && c->storage[0])
     pc_ref_init(&s->storage_ref, c->storage, st_node ? st_node : sq);
+  s->staged_tail = &s->staged;
   s->consumer.consume_profiles = send_consume_profiles;
   s->consumer.consume_traces = send_consume_traces;
   if (!s->json) s->consumer.consume_encoded = send_consume_encoded;
@@ -185,9 +208,9 @@ static void finish_stop(pc__send_t *s) {
   if (done) done(s->done_arg);
 }
 
-/* Stopped once every handle is closed. */
+/* Stopped once every handle is closed and no compression is outstanding. */
 static void maybe_stopped(pc__send_t *s) {
-  if (s->state == ST_CLOSING && !s->closing) finish_stop(s);
+  if (s->state == ST_CLOSING && !s->closing && !s->staged) finish_stop(s);
 }
 
 static void handle_on_close(uv_handle_t *h) {
@@ -240,7 +263,7 @@ static void pump(pc__send_t *s) {
 static bool drained(pc__send_t *s) {
   pc__queue_stats_t qs;
   pc__queue_stats(s->q, &qs);
-  return s->busy == 0 && qs.waiting == 0;
+  return s->busy == 0 && qs.waiting == 0 && !s->staged;
 }
 
 static void stop_timer_on_fire(uv_timer_t *t);
@@ -365,11 +388,38 @@ static int refuse_not_running(pc__send_t *s, pc_err_t *err) {
                     s->state == ST_CREATED ? "not started" : "shutting down");
 }
 
-/* What every consume path checks before anything is encoded or
- * compressed: room in the queue. */
-static int check_room(pc__send_t *s, pc_err_t *err) {
-  int rc = pc__queue_check_room(s->q, err);
-  if (rc) s->st.refused_batches++;
+/* Bytes a compressed variant of plain_n bytes may take at most (gzip's
+ * and zstd's worst case on incompressible input is well under this), so
+ * a staged body always fits the room it reserved. */
+static uint64_t reserve_for(size_t plain_n) { return plain_n + (plain_n >> 7) + 64; }
+
+/* Room for n more batches, counting what is staged: what every consume
+ * path checks before anything is encoded or compressed (bytes 0: room
+ * while below the byte cap), and, with the bytes staging reserves, before
+ * staging. A refusal counts n refused batches. */
+static int check_room(pc__send_t *s, uint64_t n, uint64_t bytes, pc_err_t *err) {
+  int rc = 0;
+  if (!s->staged_items && !bytes) {
+    rc = pc__queue_check_room(s->q, err);
+  } else {
+    pc__queue_stats_t qs;
+    pc__queue_stats(s->q, &qs);
+    uint64_t items = qs.held_items + s->staged_items, held = qs.held_bytes + s->staged_bytes;
+    if ((s->queue_items && items + n > s->queue_items) ||
+        (s->queue_bytes && (bytes ? held + bytes > s->queue_bytes : held >= s->queue_bytes))) {
+      uint64_t skipped;
+      char sup[48];
+      if (pc__ratelimit(&s->rl_full, LOG_EVERY_MS, &skipped))
+        pc_log(s->id, PC_LOG_WARN, "sending queue full: %" PRIu64 " batches / %" PRIu64
+               " bytes held (%" PRIu64 " of them waiting for their compression), limits %"
+               PRIu64 " batches / %" PRIu64 " bytes; refusing new data so clients retry%s",
+               items, held, s->staged_items, s->queue_items, s->queue_bytes,
+               pc__suppressed(skipped, sup));
+      rc = pc_err_set(err, PC_EAGAIN, "the exporter's sending queue is full (%" PRIu64
+                      " batches, %" PRIu64 " bytes held); retry later", items, held);
+    }
+  }
+  if (rc) s->st.refused_batches += n;
   return rc;
 }
 
@@ -378,6 +428,10 @@ static pc__item_meta_t meta_of(const pc__send_t *s, const pc_body_t *b) {
       .signal = b->traces ? PC_SIGNAL_TRACES : PC_SIGNAL_PROFILES, .json = b->json,
       .encoding = (uint8_t)s->enc, .md = s->keep_md ? b->md : NULL,
       .profiles = b->profiles > UINT32_MAX ? UINT32_MAX : (uint32_t)b->profiles};
+}
+
+static bool variant_ready(const pc__send_t *s, const pc_body_t *b) {
+  return !b->job[s->enc] && b->v[s->enc];
 }
 
 /* Queue bodies whose variants exist (all or none), each as the wire sends
@@ -399,26 +453,134 @@ static int queue_bodies(pc__send_t *s, pc_body_t *const *bodies, size_t n, pc_er
   return rc;
 }
 
-/* Hold bodies of one request (all or none): each compressed when its
- * producer did not, then queued. */
+/* A staged body could not be queued after all: it was acknowledged, so
+ * this is a loss, counted and said. */
+static void drop_staged(pc__send_t *s, stage_t *e, const char *why) {
+  s->st.dropped_batches++;
+  s->st.dropped_profiles += e->meta.profiles;
+  uint64_t skipped;
+  char sup[48];
+  if (pc__ratelimit(&s->rl_drop, LOG_EVERY_MS, &skipped))
+    pc_log(s->id, PC_LOG_ERROR, "dropped a %s batch (%u profiles, %zu bytes before "
+           "compression): %s%s", signal_name(&e->meta), e->meta.profiles, e->body->plain_n,
+           why, pc__suppressed(skipped, sup));
+}
+
+static void stage_free(pc__send_t *s, stage_t *e) {
+  s->staged_items--;
+  s->staged_bytes -= e->reserved;
+  pc_body_unref(e->body);
+  free(e);
+}
+
+/* Queue the staged bodies that are ready, oldest first, up to the first
+ * that is not. */
+static void stage_drain(pc__send_t *s) {
+  while (s->staged && s->staged->ready) {
+    stage_t *e = s->staged;
+    if (!(s->staged = e->next)) s->staged_tail = &s->staged;
+    if (s->state == ST_CLOSING) { /* counted as lost in close_all */
+    } else if (e->rc) {
+      char why[256];
+      snprintf(why, sizeof why, "cannot compress it with %s: %s", pc_encoding_name(s->enc),
+               pc_strerror(e->rc));
+      drop_staged(s, e, why);
+    } else {
+      pc_err_t err = {0};
+      /* It fits: its room was reserved (items, and bytes for the worst case). */
+      if (queue_bodies(s, &e->body, 1, &err)) drop_staged(s, e, err.msg);
+    }
+    stage_free(s, e);
+  }
+  if (s->state == ST_DRAINING && drained(s))
+    uv_timer_start(&s->stop_timer, stop_timer_on_fire, 0, 0);
+  maybe_stopped(s);
+}
+
+static void stage_on_compressed(pc__zwait_t *w, int rc) {
+  stage_t *e = container_of(w, stage_t, wait);
+  e->ready = true;
+  e->rc = rc;
+  stage_drain(e->s);
+}
+
+/* Put bodies behind what is staged; each waits for its variant (in the
+ * thread pool when it has none yet). */
+static void stage(pc__send_t *s, pc_body_t *const *bodies, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    stage_t *e = pc_xcalloc(1, sizeof *e);
+    e->s = s;
+    e->body = pc_body_ref(bodies[i]);
+    e->meta = meta_of(s, bodies[i]);
+    e->reserved = reserve_for(bodies[i]->plain_n);
+    s->staged_items++;
+    s->staged_bytes += e->reserved;
+    *s->staged_tail = e;
+    s->staged_tail = &e->next;
+    e->wait.done = stage_on_compressed;
+    const pc_body_t *b = bodies[i];
+    if (variant_ready(s, b)) {
+      e->ready = true;
+    } else if (!b->job[s->enc] && b->plain_n <= PC_BODY_INLINE_MAX) { /* small, behind a big one */
+      e->rc = pc_body_compress(bodies[i], 1u << s->enc);
+      e->ready = true;
+    } else {
+      pc__zwait(s->loop, bodies[i], s->enc, &e->wait);
+    }
+  }
+  stage_drain(s); /* ready ones at the head go now */
+}
+
+/* Whether a body's variant should be made in the thread pool (or its
+ * making there waited for). Not for a body that could never fit the byte
+ * cap by its plain size: the queue judges it by its compressed size. */
+static bool compress_later(const pc__send_t *s, const pc_body_t *b) {
+  return !s->persistent && !variant_ready(s, b) &&
+         (b->job[s->enc] || b->plain_n > PC_BODY_INLINE_MAX) &&
+         (!s->queue_bytes || reserve_for(b->plain_n) <= s->queue_bytes);
+}
+
+/* Hold bodies of one request (all or none): queue them now when their
+ * variants exist or are small enough to make here, else stage them. */
 static int push_bodies(pc__send_t *s, pc_body_t *const *bodies, size_t n, pc_err_t *err) {
+  bool later = s->staged != NULL;
+  uint64_t reserve = 0;
   for (size_t i = 0; i < n; i++) {
     const pc_body_t *b = bodies[i];
     if (!b->traces && b->plain_n > s->max_body)
       return pc_err_set(err, PC_ELIMIT, "a %zu-byte batch is above max_request_body_size (%"
                         PRIu64 " bytes)", b->plain_n, s->max_body);
+    later = later || compress_later(s, b);
+    reserve += reserve_for(b->plain_n);
   }
   if (n && s->keep_md && s->ops->check_md) {
     int rc = s->ops->check_md(s->wire, bodies[0]->md, err);
     if (rc) return rc;
   }
-  for (size_t i = 0; i < n; i++) {
-    int rc = pc_body_compress(bodies[i], 1u << s->enc);
-    if (rc)
-      return pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s",
-                        bodies[i]->plain_n, pc_encoding_name(s->enc), pc_strerror(rc));
+  if (later) {
+    if (s->queue_items && n > s->queue_items)
+      return pc_err_set(err, PC_ELIMIT, "the request was split into %zu batches, more than the "
+                        "sending queue holds (%" PRIu64 ")", n, s->queue_items);
+    int rc = check_room(s, n, reserve, err);
+    if (!rc) stage(s, bodies, n);
+    return rc;
   }
-  return queue_bodies(s, bodies, n, err);
+  /* Here, on the loop. A body another exporter is compressing in the pool
+   * right now (a persistent queue beside an in-memory one) gets a variant
+   * of its own: v[enc] is the pool thread's until that job is done. */
+  pc_body_t **own = pc_xcalloc(n, sizeof *own);
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    own[i] = bodies[i]->job[s->enc] ? pc_body_fork(bodies[i]) : pc_body_ref(bodies[i]);
+    if (variant_ready(s, own[i])) continue;
+    if ((rc = pc_body_compress(own[i], 1u << s->enc)))
+      pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", own[i]->plain_n,
+                 pc_encoding_name(s->enc), pc_strerror(rc));
+  }
+  if (!rc) rc = queue_bodies(s, own, n, err);
+  for (size_t i = 0; i < n; i++) pc_body_unref(own[i]);
+  free(own);
+  return rc;
 }
 
 /* ---- consume ------------------------------------------------------------------------------------ */
@@ -429,7 +591,7 @@ static int send_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_
   pc__send_t *s = (pc__send_t *)self;
   if (s->state != ST_RUNNING) return refuse_not_running(s, err);
   if (pc_request_profile_count(req) == 0) return 0;
-  int rc = check_room(s, err);
+  int rc = check_room(s, 1, 0, err);
   if (rc) return rc;
   pc_bytes_t *md = s->keep_md ? pc_md_bytes(req->metadata) : NULL;
   pc_body_t **bodies;
@@ -448,26 +610,37 @@ static int send_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *
   pc__send_t *s = (pc__send_t *)self;
   if (s->state != ST_RUNNING) return refuse_not_running(s, err);
   if (body->profiles == 0) return 0;
-  int rc = check_room(s, err);
+  int rc = check_room(s, 1, 0, err);
   return rc ? rc : push_bodies(s, &body, 1, err);
 }
 
 /* Trace requests go out as they came (protobuf or JSON), compressed. There
  * is no traces model to split them with. */
+static int send_consume_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err) {
+  pc__send_t *s = (pc__send_t *)self;
+  if (s->state != ST_RUNNING) return refuse_not_running(s, err);
+  int rc = s->ops->admit(s->wire, PC_SIGNAL_TRACES, body->json, err);
+  if (rc) return rc;
+  if (body->plain_n > s->max_body)
+    return pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
+                      "max_request_body_size (%" PRIu64 " bytes)", body->plain_n, s->max_body);
+  rc = check_room(s, 1, 0, err);
+  return rc ? rc : push_bodies(s, &body, 1, err);
+}
+
 static int send_consume_traces(pc_consumer_t *self, const uint8_t *p, size_t n, bool json,
                                pc_err_t *err) {
   pc__send_t *s = (pc__send_t *)self;
   if (s->state != ST_RUNNING) return refuse_not_running(s, err);
   int rc = s->ops->admit(s->wire, PC_SIGNAL_TRACES, json, err);
   if (rc) return rc;
-  if (n > s->max_body)
+  if (n > s->max_body) /* before the copy */
     return pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
                       "max_request_body_size (%" PRIu64 " bytes)", n, s->max_body);
-  if ((rc = check_room(s, err))) return rc;
   pc_buf_t copy = {0};
   if (pc_buf_append(&copy, p, n)) pc_oom();
   pc_body_t *body = pc_body_new(&copy, true, json, 0, 0, NULL);
-  rc = push_bodies(s, &body, 1, err);
+  rc = send_consume_traces_encoded(self, body, err);
   pc_body_unref(body);
   return rc;
 }
@@ -557,6 +730,9 @@ static void close_all(pc__send_t *s) {
     left_profiles += it->meta.profiles;
     pc__queue_release(s->q, it);
   }
+  /* Staged bodies (never with a persistent queue) are lost too; their
+   * compressions cannot be stopped, so they are freed as they come back. */
+  for (stage_t *e = s->staged; e; e = e->next, left++) left_profiles += e->meta.profiles;
   if (left && s->persistent)
     pc_log(s->id, PC_LOG_INFO, "%" PRIu64 " unsent batches (%" PRIu64 " profiles) stay in the "
            "persistent queue and go out first at the next start", left, left_profiles);
@@ -576,6 +752,7 @@ static void close_all(pc__send_t *s) {
   free_slots(s);
   close_handle(s, (uv_handle_t *)&s->stop_timer);
   for (uint32_t i = 0; i < s->num_consumers; i++) close_handle(s, (uv_handle_t *)&s->backoff[i]);
+  stage_drain(s); /* frees what came back already */
 }
 
 static void stop_timer_on_fire(uv_timer_t *t) {
@@ -597,7 +774,7 @@ void pc__send_shutdown(pc__send_t *s, uint64_t deadline_ms, pc_done_cb done, voi
     pc__queue_stats_t qs;
     pc__queue_stats(s->q, &qs);
     pc_log(s->id, PC_LOG_INFO, "draining %" PRIu64 " batches (%" PRIu64 " bytes) for up to %"
-           PRIu64 " ms", qs.held_items, qs.held_bytes, wait);
+           PRIu64 " ms", qs.held_items + s->staged_items, qs.held_bytes + s->staged_bytes, wait);
   }
   uv_timer_start(&s->stop_timer, stop_timer_on_fire, wait, 0);
 }
@@ -622,11 +799,13 @@ void pc__send_stats(const pc__send_t *s, pc_otlphttp_stats_t *out) {
   out->in_flight = s->busy;
   out->queue_capacity_batches = s->queue_items;
   out->queue_capacity_bytes = s->queue_bytes;
+  out->queue_batches = s->staged_items;
+  out->queue_bytes = s->staged_bytes;
   if (s->q) {
     pc__queue_stats_t qs;
     pc__queue_stats(s->q, &qs);
-    out->queue_batches = qs.held_items;
-    out->queue_bytes = qs.held_bytes;
+    out->queue_batches += qs.held_items;
+    out->queue_bytes += qs.held_bytes;
     out->queue_disk_bytes = qs.disk_bytes;
     out->replayed_batches = qs.replayed;
     out->corrupt_files = qs.corrupt_files;

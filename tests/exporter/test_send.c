@@ -4,9 +4,15 @@
  * backend down then up, giving up at max_elapsed_time, num_consumers, the
  * queue's caps and a disabled queue or retry, shutdown's drain, the
  * persistent queue across a clean restart and across kill -9 under load,
- * sending_queue.storage's look-up, and the references a queued body holds. */
+ * sending_queue.storage's look-up, the references a queued body holds, and
+ * bodies that come without their compressed variant: big ones compressed in
+ * the thread pool, in order, counted against the queue, waited for at
+ * shutdown, and on the loop for a persistent queue. */
 #include <check.h>
 #include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,6 +507,295 @@ START_TEST(body_refs_through_the_persistent_queue) {
 }
 END_TEST
 
+/* ---- bodies without their variant ------------------------------------------------------
+ * A body larger than PC_BODY_INLINE_MAX that reaches an exporter without
+ * the variant it sends (a trace request, a tree encoded by the exporter or
+ * the fan-out) is compressed in libuv's thread pool. To see that consume
+ * did not compress it, the pool is kept busy: until pool_release, no job
+ * can run, so whatever was compressed by then was compressed by the
+ * caller's thread. */
+
+typedef struct {
+  uv_work_t w;
+} blocker_t;
+
+static sem_t pool_gate;
+static atomic_int pool_blocked;
+static blocker_t *blockers;
+static int n_blockers;
+
+static void blocker_run(uv_work_t *w) {
+  (void)w;
+  atomic_fetch_add(&pool_blocked, 1);
+  while (sem_wait(&pool_gate) != 0) {
+  }
+}
+
+static void blocker_done(uv_work_t *w, int status) {
+  (void)w;
+  (void)status;
+}
+
+/* Occupy every thread of libuv's pool (UV_THREADPOOL_SIZE, 4 by default). */
+static void pool_block(uv_loop_t *loop) {
+  const char *env = getenv("UV_THREADPOOL_SIZE");
+  n_blockers = env && atoi(env) > 0 ? atoi(env) : 4;
+  blockers = calloc((size_t)n_blockers, sizeof *blockers);
+  ck_assert_int_eq(sem_init(&pool_gate, 0, 0), 0);
+  atomic_store(&pool_blocked, 0);
+  for (int i = 0; i < n_blockers; i++)
+    ck_assert_int_eq(uv_queue_work(loop, &blockers[i].w, blocker_run, blocker_done), 0);
+  while (atomic_load(&pool_blocked) < n_blockers) usleep(1000);
+}
+
+static void pool_release(void) {
+  for (int i = 0; i < n_blockers; i++) sem_post(&pool_gate);
+}
+
+/* After pool_release and the loop has run the blockers' done callbacks. */
+static void pool_free(void) {
+  sem_destroy(&pool_gate);
+  free(blockers);
+  blockers = NULL;
+}
+
+static void *release_later(void *arg) {
+  usleep((useconds_t)(uintptr_t)arg * 1000);
+  pool_release();
+  return NULL;
+}
+
+/* fx_request(id) with its one resource n times: a request of n times the
+ * profiles, well above PC_BODY_INLINE_MAX for n in the hundreds. */
+static void big_request(pc_arena_t *a, pc_request_t *req, uint64_t id, size_t n) {
+  fx_request(a, req, id);
+  pc_resource_profiles_t *many = pc_arena_calloc(a, n, sizeof *many);
+  for (size_t i = 0; i < n; i++) many[i] = req->resources[0];
+  req->resources = many;
+  req->n_resources = n;
+}
+
+/* A protobuf body of req with no compressed variant (what a producer that
+ * leaves compression to the exporters hands on). */
+static pc_body_t *plain_body(const pc_request_t *req) {
+  pc_buf_t pb = {0};
+  ck_assert_int_eq(pc_proto_encode(req, &pb), 0);
+  return pc_body_new(&pb, false, false, pc_request_profile_count(req),
+                     pc_request_sample_count(req), NULL);
+}
+
+static unsigned body_refs(pc_body_t *b) { return atomic_load(&b->refs); }
+
+/* Request i as s received it holds n_resources resources. */
+static void check_resources(srv_t *s, size_t i, size_t n_resources) {
+  srv_request_t r = srv_request(s, i);
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_buf_t plain = {0};
+  pc_request_t got;
+  fx_decode(r.content_type, r.content_encoding, r.body, r.n, a, &plain, &got);
+  ck_assert_uint_eq(got.n_resources, n_resources);
+  pc_buf_free(&plain);
+  pc_arena_free(a);
+}
+
+/* A big body is compressed in the pool, not in consume; what comes behind
+ * it (a small tree) waits behind it, so the two leave in order; both count
+ * as held meanwhile. The tree path (loop 1) is the same through
+ * consume_profiles. */
+START_TEST(big_bodies_are_compressed_in_the_pool_in_order) {
+  bool tree = _i == 1;
+  srv_t *s = srv_start();
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n" FX_RETRY_FAST
+          "sending_queue:\n  num_consumers: 1\n", srv_url(s));
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  big_request(a, &req, 1, 400);
+  pc_body_t *b = plain_body(&req);
+  ck_assert_uint_gt(b->plain_n, PC_BODY_INLINE_MAX);
+  pool_block(&fx.loop);
+  uint64_t made = pc_body_compressions();
+  pc_err_t err = {0};
+  ck_assert_int_eq(tree ? fx.c->consume_profiles(fx.c, &req, &err)
+                        : fx.c->consume_encoded(fx.c, b, &err), 0);
+  ck_assert_uint_eq(pc_body_compressions(), made); /* nothing compressed by consume */
+  if (!tree) {
+    ck_assert_ptr_nonnull(b->job[PC_ENC_GZIP]); /* waiting for the pool */
+    ck_assert_ptr_null(b->v[PC_ENC_GZIP]);
+  }
+  fx_consume_ids(&fx, 7, 1); /* small: compressed at once, queued behind */
+  pc_otlphttp_stats_t st = fx_stats(&fx);
+  ck_assert_uint_eq(st.queue_batches, 2);
+  ck_assert_uint_gt(st.queue_bytes, b->plain_n);
+  fx_run_for(&fx, 100);
+  ck_assert_uint_eq(srv_count(s), 0); /* the small one waits for the big one */
+  pool_release();
+  fx_wait_count(&fx, sent_batches, 2, 10000);
+  check_resources(s, 0, 400);
+  fx_check_sent(s, 1, 7);
+  ck_assert_uint_eq(pc_body_compressions(), made + 2);
+  if (!tree) {
+    ck_assert_ptr_null(b->job[PC_ENC_GZIP]);
+    ck_assert_ptr_nonnull(b->v[PC_ENC_GZIP]); /* made once, on the body, for every sender */
+  }
+  fx_close(&fx, 1000);
+  pool_free();
+  pc_body_unref(b);
+  pc_arena_free(a);
+  srv_stop(s);
+}
+END_TEST
+
+/* Waiting bodies count against the queue's caps like queued ones. */
+START_TEST(bodies_waiting_for_the_pool_count_against_the_queue) {
+  srv_t *s = srv_start();
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n" FX_RETRY_FAST
+          "sending_queue:\n  num_consumers: 1\n  queue_size: 2\n", srv_url(s));
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  big_request(a, &req, 1, 400);
+  pc_body_t *b1 = plain_body(&req), *b2 = plain_body(&req);
+  pool_block(&fx.loop);
+  pc_err_t err = {0};
+  ck_assert_int_eq(fx.c->consume_encoded(fx.c, b1, &err), 0);
+  ck_assert_int_eq(fx.c->consume_encoded(fx.c, b2, &err), 0);
+  pc_arena_t *sa = pc_arena_new(4096);
+  pc_request_t small;
+  fx_request(sa, &small, 3);
+  ck_assert_int_eq(fx.c->consume_profiles(fx.c, &small, &err), PC_EAGAIN);
+  ck_assert_ptr_nonnull(strstr(err.msg, "full"));
+  ck_assert_uint_eq(fx_stats(&fx).refused_batches, 1);
+  ck_assert_uint_eq(fx_stats(&fx).queue_batches, 2);
+  pool_release();
+  fx_wait_count(&fx, sent_batches, 2, 10000);
+  ck_assert_int_eq(fx.c->consume_profiles(fx.c, &small, &err), 0); /* room again */
+  fx_wait_count(&fx, sent_batches, 3, 10000);
+  fx_close(&fx, 1000);
+  pool_free();
+  pc_body_unref(b1);
+  pc_body_unref(b2);
+  pc_arena_free(sa);
+  pc_arena_free(a);
+  srv_stop(s);
+}
+END_TEST
+
+/* A compression cannot be stopped: shutdown waits for it past the
+ * deadline, then counts the body as lost (in memory) and lets go of it. */
+START_TEST(shutdown_waits_for_the_pool) {
+  srv_t *s = srv_start();
+  srv_down(s, true);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n" FX_RETRY_FAST, srv_url(s));
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  big_request(a, &req, 1, 400);
+  pc_body_t *b = plain_body(&req);
+  pool_block(&fx.loop);
+  pc_err_t err = {0};
+  ck_assert_int_eq(fx.c->consume_encoded(fx.c, b, &err), 0);
+  ck_assert_uint_eq(body_refs(b), 3); /* the test, the exporter, the job */
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, release_later, (void *)(uintptr_t)300), 0);
+  uint64_t took = fx_shutdown(&fx, 50);
+  pthread_join(th, NULL);
+  ck_assert_uint_ge(took, 250); /* until the compression came back */
+  pc_otlphttp_stats_t st = fx_stats(&fx);
+  ck_assert_uint_eq(st.lost_batches, 1);
+  ck_assert_uint_eq(st.lost_profiles, pc_request_profile_count(&req));
+  ck_assert_uint_eq(st.queue_batches, 0);
+  ck_assert_uint_eq(body_refs(b), 1);
+  fx_destroy(&fx);
+  pool_free();
+  pc_body_unref(b);
+  pc_arena_free(a);
+  srv_stop(s);
+}
+END_TEST
+
+/* A persistent queue acknowledges only what it wrote: a big body is
+ * compressed by consume, on the loop, and is on disk when consume returns. */
+START_TEST(persistent_queue_compresses_before_it_acknowledges) {
+  char *dir = fx_tempdir();
+  void *st = fx_storage("file_storage", dir, false);
+  srv_t *s = srv_start();
+  srv_down(s, true);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n" FX_RETRY_FAST
+          "sending_queue: {storage: file_storage}\n", srv_url(s));
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  big_request(a, &req, 1, 400);
+  pc_body_t *b = plain_body(&req);
+  pool_block(&fx.loop);
+  pc_err_t err = {0};
+  ck_assert_int_eq(fx.c->consume_encoded(fx.c, b, &err), 0);
+  ck_assert_ptr_null(b->job[PC_ENC_GZIP]);
+  ck_assert_ptr_nonnull(b->v[PC_ENC_GZIP]);
+  ck_assert_uint_gt(fx_stats(&fx).queue_disk_bytes, b->v[PC_ENC_GZIP]->n);
+  pool_release();
+  fx_shutdown(&fx, 50);
+  fx_destroy(&fx);
+  pool_free();
+  srv_down(s, false);
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n" FX_RETRY_FAST
+          "sending_queue: {storage: file_storage}\n", srv_url(s));
+  fx_wait_count(&fx, sent_batches, 1, 10000);
+  check_resources(s, 0, 400);
+  fx_close(&fx, 1000);
+  pc_body_unref(b);
+  pc_arena_free(a);
+  fx_storage_free(st);
+  fx_rmtree(dir);
+  free(dir);
+  srv_stop(s);
+}
+END_TEST
+
+/* The same body at an in-memory exporter and then at a persistent one
+ * while the first one's compression is in the pool: the persistent one
+ * cannot wait for it, nor touch the variant the pool thread is writing,
+ * so it compresses a copy of its own; both deliver the same batch. */
+START_TEST(persistent_queue_beside_a_compression_in_flight) {
+  char *dir = fx_tempdir();
+  void *st = fx_storage("file_storage", dir, false);
+  srv_t *s = srv_start();
+  fx_t mem, disk;
+  fx_open(&mem, &pc_exporter_otlphttp, "otlphttp/mem", "endpoint: %s\n" FX_RETRY_FAST,
+          srv_url(s));
+  fx_open(&disk, &pc_exporter_otlphttp, "otlphttp/disk", "endpoint: %s\n" FX_RETRY_FAST
+          "sending_queue: {storage: file_storage}\n", srv_url(s));
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  big_request(a, &req, 1, 400);
+  pc_body_t *b = plain_body(&req);
+  pool_block(&mem.loop);
+  pc_err_t err = {0};
+  ck_assert_int_eq(mem.c->consume_encoded(mem.c, b, &err), 0);
+  ck_assert_ptr_nonnull(b->job[PC_ENC_GZIP]);
+  ck_assert_int_eq(disk.c->consume_encoded(disk.c, b, &err), 0);
+  ck_assert_ptr_nonnull(b->job[PC_ENC_GZIP]); /* untouched: still the pool's */
+  ck_assert_ptr_null(b->v[PC_ENC_GZIP]);
+  ck_assert_uint_gt(fx_stats(&disk).queue_disk_bytes, 0);
+  fx_wait_count(&disk, sent_batches, 1, 10000);
+  pool_release();
+  fx_wait_count(&mem, sent_batches, 1, 10000);
+  ck_assert_uint_eq(srv_count(s), 2);
+  check_resources(s, 0, 400);
+  check_resources(s, 1, 400);
+  fx_close(&mem, 1000);
+  fx_close(&disk, 1000);
+  pool_free();
+  pc_body_unref(b);
+  pc_arena_free(a);
+  fx_storage_free(st);
+  fx_rmtree(dir);
+  free(dir);
+  srv_stop(s);
+}
+END_TEST
+
 TCase *pc_test_send_tcase(void);
 TCase *pc_test_send_tcase(void) {
   TCase *tc = tcase_create("send");
@@ -518,5 +813,10 @@ TCase *pc_test_send_tcase(void) {
   tcase_add_test(tc, storage_must_name_a_file_storage);
   tcase_add_test(tc, body_refs_under_retries_and_shutdown);
   tcase_add_test(tc, body_refs_through_the_persistent_queue);
+  tcase_add_loop_test(tc, big_bodies_are_compressed_in_the_pool_in_order, 0, 2);
+  tcase_add_test(tc, bodies_waiting_for_the_pool_count_against_the_queue);
+  tcase_add_test(tc, shutdown_waits_for_the_pool);
+  tcase_add_test(tc, persistent_queue_compresses_before_it_acknowledges);
+  tcase_add_test(tc, persistent_queue_beside_a_compression_in_flight);
   return tc;
 }
