@@ -177,6 +177,7 @@ pc__send_t *pc__send_new(const pc__send_cfg_t *c, const pc_cfg_node_t *node,
   s->staged_tail = &s->staged;
   s->consumer.consume_profiles = send_consume_profiles;
   s->consumer.consume_traces = send_consume_traces;
+  s->consumer.consume_traces_encoded = send_consume_traces_encoded;
   if (!s->json) s->consumer.consume_encoded = send_consume_encoded;
   s->consumer.encodings = 1u << s->enc; /* what a producer of bodies should make */
   s->consumer.max_body = s->max_body;

@@ -210,6 +210,82 @@ START_TEST(two_exporters_cost_one_compression) {
 }
 END_TEST
 
+/* A request of rng's with its resources repeated until it encodes to more
+ * than min bytes (PC_BODY_INLINE_MAX: compressed in the thread pool). */
+static void big_request(pc_rng_t *rng, pc_arena_t *a, size_t min, pc_buf_t *out) {
+  pc_request_t req;
+  do pc_rand_request(rng, a, &req);
+  while (pc_request_sample_count(&req) == 0);
+  size_t n = req.n_resources;
+  for (;;) {
+    out->n = 0;
+    ck_assert_int_eq(pc_proto_encode(&req, out), 0);
+    if (out->n > min) return;
+    pc_resource_profiles_t *more = pc_arena_calloc(a, 2 * req.n_resources, sizeof *more);
+    for (size_t i = 0; i < 2 * req.n_resources; i++) more[i] = req.resources[i % n];
+    req.resources = more;
+    req.n_resources *= 2;
+  }
+}
+
+/* Without batch, exporters that take bodies get trees and trace requests
+ * one by one; the fan-out makes one body of each for both, so two gzip
+ * exporters cost one compression per request (the big ones in the thread
+ * pool), not one each. */
+START_TEST(without_batch_two_exporters_cost_one_compression) {
+  srv_t *srv = srv_start();
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "exporters:\n"
+           "  otlp_http/a: {endpoint: %s, compression: gzip}\n"
+           "  otlp_http/b: {endpoint: %s, compression: gzip}\n"
+           "service:\n  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+           "  pipelines:\n"
+           "    profiles: {receivers: [otlp], exporters: [otlp_http/a, otlp_http/b]}\n"
+           "    traces: {receivers: [otlp], exporters: [otlp_http/a, otlp_http/b]}\n",
+           srv_url(srv), srv_url(srv));
+  pc_e2e_proc_t p = {0};
+  start(&p, yaml);
+  int port = pc_e2e_port_of(&p, "receiver:otlp");
+  int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  pc_rng_t rng = {99};
+  pc_arena_t *a = pc_arena_new(0);
+  int requests = 0;
+  for (int i = 0; i < 4; i++, requests++) { /* two big, two small */
+    pc_buf_t body = {0};
+    big_request(&rng, a, i < 2 ? 200000 : 0, &body);
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post(port, "/v1development/profiles", "application/x-protobuf",
+                                 NULL, body.p, body.n, &r), 200);
+    pc_buf_free(&r.body);
+    pc_buf_free(&body);
+    pc_arena_reset(a);
+  }
+  for (int i = 0; i < 2; i++, requests++) { /* trace requests go through as they are */
+    size_t n = i == 0 ? 300000 : 2000;
+    uint8_t *spans = malloc(n);
+    for (size_t k = 0; k < n; k++) spans[k] = (uint8_t)(k % 251 < 200 ? 'a' + k % 7 : k);
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post(port, "/v1/traces", "application/x-protobuf", NULL, spans, n,
+                                 &r), 200);
+    pc_buf_free(&r.body);
+    free(spans);
+  }
+  for (int i = 0; i < 1000 && srv_count(srv) < 2 * (size_t)requests; i++) usleep(10000);
+  ck_assert_uint_eq(srv_count(srv), 2 * (size_t)requests);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_exporter_sent_batches{exporter=\"otlp_http/a\"}"),
+                   requests);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_exporter_sent_batches{exporter=\"otlp_http/b\"}"),
+                   requests);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_process_compressions"), requests);
+  pc_arena_free(a);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
+  srv_stop(srv);
+}
+END_TEST
+
 START_TEST(each_batch_carries_one_tenant_and_its_samples) {
   srv_t *srv = srv_start();
   /* The first two tries fail: a retry must carry its batch's header again. */
@@ -508,6 +584,7 @@ int main(void) {
   tcase_add_test(tc, tenant_header_survives_a_restart_on_the_persistent_queue);
   tcase_add_test(tc, grpc_in_and_out_each_call_carries_one_tenant);
   tcase_add_test(tc, two_exporters_cost_one_compression);
+  tcase_add_test(tc, without_batch_two_exporters_cost_one_compression);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
