@@ -290,12 +290,14 @@ void pc__call_start(pc__client_t *c, pc__call_t *call, const char *url) {
   curl_easy_setopt(easy, CURLOPT_URL, url);
   curl_easy_setopt(easy, CURLOPT_POSTFIELDS, it->body->p);
   curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->body->n);
-  pc_log(pc__send_log_id(c->send), PC_LOG_DEBUG, "POST %s: %zu bytes, %u profiles, try %u", url,
-         it->body->n, it->meta.profiles, sl->tries);
+  char shown[512];
+  pc_log(pc__send_log_id(c->send), PC_LOG_DEBUG, "POST %s: %zu bytes, %u profiles, try %u",
+         pc_redact_url(url, shown, sizeof shown), it->body->n, it->meta.profiles, sl->tries);
   char why[128];
   if (pc__curl_add(c->curl, &call->xfer, why, sizeof why)) { /* a failed try, in effect */
     o.verdict = PC__RETRYABLE;
-    snprintf(o.why, sizeof o.why, "cannot start a request to %s: %s", url, why);
+    snprintf(o.why, sizeof o.why, "cannot start a request to %s: %s",
+             pc_redact_url(url, shown, sizeof shown), why);
     pc__send_outcome(sl, &o);
   }
 }
@@ -312,8 +314,9 @@ bool pc__call_answer_json(const pc__call_t *call) {
 
 void pc__call_transport_error(const pc__call_t *call, CURLcode rc, const char *verb, char *why,
                               size_t cap) {
-  char *url = NULL;
+  char *url = NULL, shown[512];
   curl_easy_getinfo(call->xfer.easy, CURLINFO_EFFECTIVE_URL, &url);
+  url = url ? (char *)pc_redact_url(url, shown, sizeof shown) : NULL;
   /* errbuf has the details (host, port, errno text); the code's name otherwise. */
   snprintf(why, cap, "%s %s: %s", verb, url ? url : "?",
            call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc));
@@ -376,9 +379,12 @@ int pc__client_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   }
   char how[160];
   pc__send_describe(c->send, how, sizeof how);
+  char shown_p[512], shown_t[512];
   pc_log(pc__send_log_id(c->send), PC_LOG_INFO, "sending profiles to %s%s%s (%s, %s), %s",
-         c->profiles_url ? c->profiles_url : "(none)", c->traces_url ? ", traces to " : "",
-         c->traces_url ? c->traces_url : "", c->wire->format, pc_encoding_name(c->enc), how);
+         c->profiles_url ? pc_redact_url(c->profiles_url, shown_p, sizeof shown_p) : "(none)",
+         c->traces_url ? ", traces to " : "",
+         c->traces_url ? pc_redact_url(c->traces_url, shown_t, sizeof shown_t) : "",
+         c->wire->format, pc_encoding_name(c->enc), how);
   return 0;
 }
 

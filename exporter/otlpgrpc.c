@@ -83,10 +83,11 @@ static int resolve_urls(otlpgrpc_t *x, const otlpgrpc_cfg_t *c, const pc_create_
   const char *ep = c->endpoint ? c->endpoint : "";
   if (!ep[0]) return pc_cfg_error(err, args->cfg, PC_EINVAL, "set endpoint (e.g. backend:4317)");
   bool has_scheme = !strncmp(ep, "http://", 7) || !strncmp(ep, "https://", 8);
+  char shown[512];
   if (!has_scheme && strstr(ep, "://"))
     return pc_cfg_error(err, at ? at : args->cfg, PC_EINVAL,
                         "expected host:port, http://host:port or https://host:port, got \"%s\"",
-                        ep);
+                        pc_redact_url(ep, shown, sizeof shown));
   char base[1024];
   snprintf(base, sizeof base, "%s%s",
            has_scheme ? "" : c->client.tls_insecure ? "http://" : "https://", ep);
@@ -210,8 +211,9 @@ static void call_on_done(pc__curl_xfer_t *xf, CURLcode rc) {
     pc__call_transport_error(&g->call, rc, "gRPC call", o.why, sizeof o.why);
     retryable = !pc__curl_permanent(rc);
   } else {
-    char *url = NULL;
+    char *url = NULL, shown[512];
     curl_easy_getinfo(xf->easy, CURLINFO_EFFECTIVE_URL, &url);
+    url = url ? (char *)pc_redact_url(url, shown, sizeof shown) : NULL;
     int code = g->status;
     if (code < 0) code = status == 200 ? PC_GRPC_INTERNAL : pc__grpc_code_from_http(status);
     snprintf(o.why, sizeof o.why, "gRPC status %s (%d) from %s%s: \"%s\"",

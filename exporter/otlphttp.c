@@ -81,16 +81,17 @@ static int resolve_urls(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
               {"traces_endpoint", TRACES_PATH, PC_SIGNAL_TRACES}};
   char *own[2] = {c->profiles_endpoint, c->traces_endpoint};
   char **dst[2] = {&x->c.profiles_url, &x->c.traces_url};
+  char shown[512];
   if (c->endpoint && c->endpoint[0] && !is_http_url(c->endpoint))
     return pc_cfg_error(err, key_node(args->cfg, "endpoint"), PC_EINVAL,
                         "expected a URL starting with http:// or https://, got \"%s\"",
-                        c->endpoint);
+                        pc_redact_url(c->endpoint, shown, sizeof shown));
   for (int i = 0; i < 2; i++) {
     if (own[i] && own[i][0]) {
       if (!is_http_url(own[i]))
         return pc_cfg_error(err, key_node(args->cfg, sig[i].key), PC_EINVAL,
                             "expected a URL starting with http:// or https://, got \"%s\"",
-                            own[i]);
+                            pc_redact_url(own[i], shown, sizeof shown));
       *dst[i] = pc_xstrdup(own[i]);
     } else if (c->endpoint && c->endpoint[0]) {
       *dst[i] = pc__join_url(c->endpoint, sig[i].path);
@@ -141,8 +142,9 @@ static const char *answer_start(const pc_buf_t *a, char *out, size_t cap) {
 /* "HTTP 400 from URL: <Status.message>" */
 static void describe_status(const pc__call_t *call, long status, char *why, size_t cap) {
   char msg[200];
-  char *url = NULL;
+  char *url = NULL, shown[512];
   curl_easy_getinfo(call->xfer.easy, CURLINFO_EFFECTIVE_URL, &url);
+  url = url ? (char *)pc_redact_url(url, shown, sizeof shown) : NULL;
   char *ct = NULL;
   curl_easy_getinfo(call->xfer.easy, CURLINFO_CONTENT_TYPE, &ct);
   bool typed = ct && (strstr(ct, "json") || strstr(ct, "protobuf"));

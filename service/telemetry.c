@@ -193,6 +193,16 @@ static void process_metrics(pc_metrics_t *m) {
   pc_metrics_counter(m, "profcol_process_compressions",
                      "Request bodies compressed for exporters: one per encoding per batch, "
                      "however many exporters send it.", (double)pc_body_compressions(), NULL);
+  int64_t fds = pc_fd_open_count();
+  if (fds >= 0)
+    pc_metrics_gauge(m, "profcol_process_open_fds", "File descriptors open now.", (double)fds,
+                     NULL);
+  pc_metrics_gauge(m, "profcol_process_max_fds", "The open file limit (soft RLIMIT_NOFILE).",
+                   (double)pc_fd_limit(), NULL);
+  pc_metrics_counter(m, "profcol_process_fd_exhausted",
+                     "Connections closed at once because file descriptors ran short "
+                     "(service.fd_reserve), and accepts that failed with EMFILE or ENFILE.",
+                     (double)pc_fd_exhausted(), NULL);
 }
 
 static void answer_text(pc_http_response_t *resp, int status, const char *text) {
