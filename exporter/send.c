@@ -135,8 +135,7 @@ static int parse_fraction(const pc_cfg_node_t *cfg, const char *key, const char 
 
 static int send_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
 static int send_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
-static int send_consume_traces(pc_consumer_t *self, const uint8_t *p, size_t n, bool json,
-                               pc_err_t *err);
+static int send_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err);
 static int send_consume_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
 
 pc__send_t *pc__send_new(const pc__send_cfg_t *c, const pc_cfg_node_t *node,
@@ -629,18 +628,18 @@ static int send_consume_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_
   return rc ? rc : push_bodies(s, &body, 1, err);
 }
 
-static int send_consume_traces(pc_consumer_t *self, const uint8_t *p, size_t n, bool json,
-                               pc_err_t *err) {
+/* The decoded request is not read: the bytes it came in go out. */
+static int send_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   pc__send_t *s = (pc__send_t *)self;
   if (s->state != ST_RUNNING) return refuse_not_running(s, err);
-  int rc = s->ops->admit(s->wire, PC_SIGNAL_TRACES, json, err);
+  int rc = s->ops->admit(s->wire, PC_SIGNAL_TRACES, tr->json, err);
   if (rc) return rc;
-  if (n > s->max_body) /* before the copy */
+  if (tr->encoded_n > s->max_body) /* before the copy */
     return pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
-                      "max_request_body_size (%" PRIu64 " bytes)", n, s->max_body);
+                      "max_request_body_size (%" PRIu64 " bytes)", tr->encoded_n, s->max_body);
   pc_buf_t copy = {0};
-  if (pc_buf_append(&copy, p, n)) pc_oom();
-  pc_body_t *body = pc_body_new(&copy, true, json, 0, 0, NULL);
+  if (pc_buf_append(&copy, tr->encoded, tr->encoded_n)) pc_oom();
+  pc_body_t *body = pc_body_new(&copy, true, tr->json, 0, 0, NULL);
   rc = send_consume_traces_encoded(self, body, err);
   pc_body_unref(body);
   return rc;

@@ -88,7 +88,7 @@ typedef struct {
   size_t n_mutating;  /* the last n_mutating of profiles */
   size_t n_profile_bodies; /* profile targets that take bodies (consume_encoded) */
   uint64_t body_max;       /* ... the smallest max_body among them (0: none) */
-  pc_consumer_t **traces; /* where traces go (encoded bytes: read-only) */
+  pc_consumer_t **traces; /* where traces go (read-only: no copies) */
   size_t n_traces;
   size_t n_trace_bodies; /* trace targets that take bodies (consume_traces_encoded) */
 } fanout_t;
@@ -158,34 +158,34 @@ static int fanout_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   return 0;
 }
 
+/* Set only when every trace target takes bodies (fanout_add): a body
+ * carries the bytes, not the decoded request the others read. */
 static int fanout_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
-  const pc_bytes_t *plain = body->v[PC_ENC_IDENTITY];
   for (size_t i = 0; i < f->n_traces; i++) {
-    pc_consumer_t *c = f->traces[i];
-    int rc = c->consume_traces_encoded ? c->consume_traces_encoded(c, body, err)
-                                       : c->consume_traces(c, plain->p, plain->n, body->json, err);
+    int rc = f->traces[i]->consume_traces_encoded(f->traces[i], body, err);
     if (rc) return rc;
   }
   return 0;
 }
 
-static int fanout_traces(pc_consumer_t *self, const uint8_t *p, size_t n, bool json,
-                         pc_err_t *err) {
+static int fanout_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
+  pc_body_t *body = NULL;
   if (f->n_trace_bodies >= 2) { /* one copy, one compression per codec for all of them */
     pc_buf_t plain = {0};
-    if (pc_buf_append(&plain, p, n)) pc_oom();
-    pc_body_t *body = pc_body_new(&plain, true, json, 0, 0, NULL);
-    int rc = fanout_traces_encoded(self, body, err);
-    pc_body_unref(body);
-    return rc;
+    if (pc_buf_append(&plain, tr->encoded, tr->encoded_n)) pc_oom();
+    body = pc_body_new(&plain, true, tr->json, 0, 0, NULL);
   }
+  int rc = 0;
   for (size_t i = 0; i < f->n_traces; i++) {
-    int rc = f->traces[i]->consume_traces(f->traces[i], p, n, json, err);
-    if (rc) return rc;
+    pc_consumer_t *c = f->traces[i];
+    rc = body && c->consume_traces_encoded ? c->consume_traces_encoded(c, body, err)
+                                           : c->consume_traces(c, tr, err);
+    if (rc) break;
   }
-  return 0;
+  if (body) pc_body_unref(body);
+  return rc;
 }
 
 static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool mutates) {
@@ -215,11 +215,11 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool m
   } else {
     f->traces = pc_xrealloc(f->traces, (f->n_traces + 1) * sizeof *f->traces);
     f->traces[f->n_traces++] = c;
-    /* Bodies are worth making upstream only for someone who takes them. */
-    if (c->consume_traces_encoded) {
-      f->n_trace_bodies++;
-      f->consumer.consume_traces_encoded = fanout_traces_encoded;
-    }
+    /* Bodies are worth making upstream only for someone who takes them,
+     * and can go through only when every target takes them. */
+    if (c->consume_traces_encoded) f->n_trace_bodies++;
+    f->consumer.consume_traces_encoded =
+        f->n_trace_bodies == f->n_traces ? fanout_traces_encoded : NULL;
   }
 }
 

@@ -22,6 +22,7 @@
 #include "../exporter/httpsrv.h"
 #include "../pdata/materialize.h"
 #include "../pdata/randreq.h"
+#include "../spans.h"
 #include "e2e.h"
 
 enum { N_TENANTS = 2 };
@@ -231,6 +232,23 @@ static uint64_t big_request(pc_rng_t *rng, pc_arena_t *a, size_t min, pc_buf_t *
   }
 }
 
+/* An ExportTraceServiceRequest of n spans (about 250 bytes each) of one
+ * trace, each named differently. */
+static void trace_request(size_t n, pc_buf_t *out) {
+  pc_test_span_t *v = pc_xcalloc(n, sizeof *v);
+  char (*names)[224] = pc_xcalloc(n, sizeof *names);
+  for (size_t i = 0; i < n; i++) {
+    snprintf(names[i], sizeof names[i], "span %zu %0200zu", i, i * 7919);
+    v[i] = (pc_test_span_t){.service = "checkout", .pid = -1, .name = names[i], .tid = -1,
+                            .start = 1000 + i, .end = 2000 + i};
+    pc_test_trace_id(1, v[i].trace_id);
+    pc_test_span_id((uint32_t)i + 1, v[i].span_id);
+  }
+  pc_test_traces_proto(v, n, out);
+  free(names);
+  free(v);
+}
+
 /* Without batch, exporters that take bodies get trees and trace requests
  * one by one; the fan-out makes one body of each for both, so two gzip
  * exporters cost one compression per request (the big ones in the thread
@@ -266,14 +284,15 @@ START_TEST(without_batch_two_exporters_cost_one_compression) {
     pc_arena_reset(a);
   }
   for (int i = 0; i < 2; i++, requests++) { /* trace requests go through as they are */
-    size_t n = i == 0 ? 300000 : 2000;
-    uint8_t *spans = malloc(n);
-    for (size_t k = 0; k < n; k++) spans[k] = (uint8_t)(k % 251 < 200 ? 'a' + k % 7 : k);
+    size_t n = i == 0 ? 300000 : 2000, n_spans = n / 250;
+    pc_buf_t spans = {0};
+    trace_request(n_spans, &spans);
+    ck_assert_uint_ge(spans.n, n);
     pc_e2e_resp_t r;
-    ck_assert_int_eq(pc_e2e_post(port, "/v1/traces", "application/x-protobuf", NULL, spans, n,
-                                 &r), 200);
+    ck_assert_int_eq(pc_e2e_post(port, "/v1/traces", "application/x-protobuf", NULL, spans.p,
+                                 spans.n, &r), 200);
     pc_buf_free(&r.body);
-    free(spans);
+    pc_buf_free(&spans);
   }
   for (int i = 0; i < 1000 && srv_count(srv) < 2 * (size_t)requests; i++) usleep(10000);
   ck_assert_uint_eq(srv_count(srv), 2 * (size_t)requests);
