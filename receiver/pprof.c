@@ -154,7 +154,7 @@ static const pc_opt_t file_opts[] = {
 };
 
 static const pc_opt_t server_tls_opts[] = {
-    PC__RX_TLS_OPTS(cfg_t, s_tls),
+    PC_SERVER_TLS_OPTS(cfg_t, s_tls),
     PC_OPT_TABLE_END,
 };
 

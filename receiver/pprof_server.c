@@ -325,7 +325,7 @@ pc__prx_server_t *pc__prx_server_new(pc__prx_t *rx, const pc__prx_server_cfg_t *
     return NULL;
   }
   pc_tls_ctx_t *tls = NULL;
-  if (pc__rx_tls_ctx(&cfg->tls, pc_cfg_get(cfg->node, "tls"), "http/1.1", &tls, err) != 0)
+  if (pc_server_tls_ctx(&cfg->tls, pc_cfg_get(cfg->node, "tls"), "http/1.1", &tls, err) != 0)
     return NULL;
   pc__prx_server_t *s = pc_xcalloc(1, sizeof *s);
   s->rx = rx;
