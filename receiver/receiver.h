@@ -11,6 +11,8 @@
 #include "../component/component.h"
 
 extern const pc_component_t pc_receiver_otlp;
+/* pprof profiles scraped, read from files or pushed (pprof.c). */
+extern const pc_component_t pc_receiver_pprof;
 
 /* Counters of one receiver instance, since it was created. Gauges are marked;
  * everything else only grows. */

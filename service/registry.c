@@ -10,6 +10,7 @@
 
 static const pc_component_t *const receivers[] = {
     &pc_receiver_otlp,
+    &pc_receiver_pprof,
     NULL,
 };
 static const pc_component_t *const processors[] = {

@@ -33,6 +33,7 @@
 #include "rxthread.h"
 #include "../receiver/internal.h"
 #include "pdata/testdata.h"
+#include "receiver/test_pprofrx.h"
 #include "spans.h"
 
 #define PROFILES "/v1development/profiles"
@@ -2667,6 +2668,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(tls, test_tls_config);
   tcase_add_test(tls, test_issue14_tls_suites);
   suite_add_tcase(s, tls);
+  pc_test_pprofrx_tcases(s); /* receiver/pprof*.c, pyroscope.c */
   return s;
 }
 
