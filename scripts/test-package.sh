@@ -162,7 +162,9 @@ check "postinst made the system user profcol (uid $uid below 1000, nologin)" \
 check "and its group" test "$(getent group profcol | cut -d: -f3)" = "$gid"
 check "/var/lib/profcol is profcol:profcol 0750" test "$(stat -c '%U:%G %a' /var/lib/profcol 2>/dev/null)" = "profcol:profcol 750"
 check "/etc/profcol/config.yaml is root's, 0644" test "$(stat -c '%U %a' /etc/profcol/config.yaml)" = "root 644"
-check "the installed profcol is version $version" test "$(/usr/bin/profcol --version)" = "profcol $version"
+installed_version=$(/usr/bin/profcol --version | head -n 1)
+check "the installed profcol is version $version ($installed_version)" \
+  test "${installed_version%% (*}" = "profcol $version"
 if command -v man >/dev/null 2>&1; then
   check "man finds profcol(1)" test "$(man -w profcol 2>/dev/null)" = /usr/share/man/man1/profcol.1.gz
 fi

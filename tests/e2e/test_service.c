@@ -426,6 +426,30 @@ START_TEST(validate_checks_paths_start_would_use) {
 }
 END_TEST
 
+/* The file exporter writes to /dev/stdout (a link the exporter otherwise
+ * never follows), as Collector users point it there to see what flows;
+ * here stdout is the harness's log file. */
+START_TEST(file_exporter_writes_to_dev_stdout) {
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                             "        endpoint: 127.0.0.1:0\n"
+                             "exporters:\n  file:\n    path: /dev/stdout\n"
+                             "service:\n  pipelines:\n    profiles:\n"
+                             "      receivers: [otlp]\n      exporters: [file]\n"));
+  pc_buf_t proto = rich_payload(false);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "{\"resourceProfiles\":[{"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 /* CORS as the Collector's confighttp: a preflight from an allowed origin
  * gets 204 with the Access-Control-Allow-* headers, one from another origin
  * or asking for another header gets 204 without them, and every answer to an
@@ -948,6 +972,7 @@ int main(void) {
   tcase_add_test(tc, validate_reports_every_key_of_every_component);
   tcase_add_test(tc, validate_reports_bad_extension_references);
   tcase_add_test(tc, validate_checks_paths_start_would_use);
+  tcase_add_test(tc, file_exporter_writes_to_dev_stdout);
   tcase_add_test(tc, refused_requests_are_logged_with_a_hint);
   tcase_add_test(tc, debug_detailed_prints_whole_stacks_leaf_first);
   tcase_add_test(tc, cors_preflight_and_answers);
