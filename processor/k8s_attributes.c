@@ -57,9 +57,6 @@
  * runs the client on a loop of its own inside start, then moves it to the
  * worker's loop. passthrough only sets k8s.pod.ip from the connection and
  * never talks to the API (an agent in front of a gateway). */
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -624,7 +621,7 @@ static uint32_t sample_group(k8sa_t *p, const pc_request_t *req, const pc_sample
     any = true;
   }
   if (!any) return res_group;
-  uint32_t h = (uint32_t)XXH3_64bits(idx, (size_t)p->n_keys * sizeof idx[0]);
+  uint32_t h = (uint32_t)pc_hash64(idx, (size_t)p->n_keys * sizeof idx[0]);
   uint32_t at = h & p->tc_mask;
   for (;; at = (at + 1) & p->tc_mask) {
     tcache_t *e = &p->tc[at];
@@ -661,17 +658,21 @@ static void push_out(k8sa_t *p, const pc_resource_profiles_t *rp) {
 /* A profile id for the part of one pod: the original's, mixed with the pod. */
 static pc_str_t part_id(pc_request_t *req, pc_str_t id, const assoc_t *a) {
   if (id.n != 16) return id;
-  XXH3_state_t st;
-  XXH3_128bits_reset(&st);
-  XXH3_128bits_update(&st, id.p, id.n);
-  if (a->pod) XXH3_128bits_update(&st, a->pod->uid, strlen(a->pod->uid));
+  /* 128 bits from two XXH3s: of (id, the pod's uid hashed, the container),
+   * and of that hash followed by the same bytes. */
+  uint8_t in[8 + 16 + 8 + 4];
+  uint64_t u = a->pod ? pc_hash64(a->pod->uid, strlen(a->pod->uid)) : 0;
   int32_t ci = a->ci;
-  XXH3_128bits_update(&st, &ci, sizeof ci);
-  XXH128_hash_t h = XXH3_128bits_digest(&st);
+  memcpy(in + 8, id.p, 16);
+  memcpy(in + 24, &u, 8);
+  memcpy(in + 32, &ci, 4);
+  uint64_t lo = pc_hash64(in + 8, sizeof in - 8);
+  memcpy(in, &lo, 8);
+  uint64_t hi = pc_hash64(in, sizeof in);
   uint8_t *b = pc_arena_alloc(req->arena, 16);
   if (!b) return id;
-  memcpy(b, &h.high64, 8);
-  memcpy(b + 8, &h.low64, 8);
+  memcpy(b, &hi, 8);
+  memcpy(b + 8, &lo, 8);
   return (pc_str_t){b, 16};
 }
 
@@ -1098,9 +1099,12 @@ static int parse_exclude(k8sa_t *p, const pc_cfg_node_t *ex, pc_err_t *err) {
   if (ex && ex->type != PC_CFG_NULL) {
     if (ex->type != PC_CFG_MAP) return pc_cfg_error(err, ex, PC_EINVAL, "must be {pods: [{name}]}");
     for (size_t e = 0; e < ex->n_entries; e++)
-      if (strcmp(ex->entries[e].key, "pods"))
-        return pc_cfg_key_error(err, ex->entries[e].value, PC_EINVAL, "unknown key \"%s\"",
-                                ex->entries[e].key);
+      if (strcmp(ex->entries[e].key, "pods")) {
+        static const char *const keys[] = {"pods"};
+        const char *hint = pc_cfg_did_you_mean(ex->entries[e].key, keys, 1);
+        return pc_cfg_key_error(err, ex->entries[e].value, PC_EINVAL, "unknown key \"%s\"%s",
+                                ex->entries[e].key, hint ? "; did you mean \"pods\"?" : "");
+      }
     pods = pc_cfg_get(ex, "pods");
     if (pods && pods->type != PC_CFG_SEQ && pods->type != PC_CFG_NULL)
       return pc_cfg_error(err, pods, PC_EINVAL, "must be a list of {name}");
