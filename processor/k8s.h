@@ -313,6 +313,8 @@ typedef struct {
   bool deployment_from_replicaset; /* deployment name by trimming the replicaset's */
   pc__regex_t **exclude;           /* exclude.pods names (anchored) */
   size_t n_exclude;
+  uint64_t max_pods; /* pods the cache holds at most (deleted ones in their grace
+                      * included); a new pod past it is refused; 0: no bound */
 } pc__k8s_rules_t;
 
 /* A name/value pair a pod or namespace gives (an extracted label, ...). */
@@ -349,6 +351,7 @@ typedef struct pc__k8s_pod {
 typedef struct {
   uint64_t pods, pod_bytes, namespaces, replicasets, bytes;
   uint64_t added, updated, deleted, evicted, dropped_fields, bad;
+  uint64_t refused; /* new pods not cached: max_pods reached */
 } pc__k8s_cache_stats_t;
 
 typedef struct pc__k8s_cache pc__k8s_cache_t;

@@ -85,6 +85,7 @@ typedef struct {
   const pc_cfg_node_t *f_namespace, *f_fields, *f_labels;
   const pc_cfg_node_t *metadata, *labels, *annotations;
   bool otel_annotations, dep_from_rs;
+  int64_t max_pods;
   const pc_cfg_node_t *pod_association, *exclude;
 } k8sa_cfg_t;
 
@@ -147,6 +148,10 @@ static const pc_opt_t k8sa_opts[] = {
                    "false: data passes unchanged until then"),
     PC_OPT_DUR("wait_for_metadata_timeout", "10s", k8sa_cfg_t, wait_ms, 1, 3600000,
                "how long start waits for the lists"),
+    PC_OPT_INT_RANGE("max_pods", "200000", k8sa_cfg_t, max_pods, 1, 10000000,
+                     "pods the cache holds at most (about 1 KB each; recently deleted ones "
+                     "included); past it new pods are refused and counted (the default is "
+                     "above Kubernetes' 150,000 pods per cluster)"),
     PC_OPT_TABLE_END,
 };
 
@@ -1291,6 +1296,7 @@ static void *k8sa_create(const pc_create_args_t *args, pc_err_t *err) {
   p->wait_ms = c.wait_ms;
   p->rules.otel_annotations = c.otel_annotations;
   p->rules.deployment_from_replicaset = c.dep_from_rs;
+  p->rules.max_pods = (uint64_t)c.max_pods;
   const pc_cfg_node_t *root = args->cfg;
   if (pc__k8s_api_parse(&c.api, root, &p->auth, err) ||
       parse_metadata(p, at(root, "extract", "metadata"), err) ||
@@ -1526,6 +1532,9 @@ static void k8sa_metrics(void *self, pc_metrics_t *m) {
   pc_metrics_gauge(m, "profcol_processor_k8s_attributes_cache_bytes",
                    "memory the cached pods, replicasets, namespaces and their indexes take",
                    (double)st.bytes, NULL);
+  pc_metrics_counter(m, "profcol_processor_k8s_attributes_pods_refused",
+                     "new pods not cached because the cache held max_pods", (double)st.refused,
+                     NULL);
   pc_metrics_counter(m, "profcol_processor_k8s_attributes_resources_associated",
                      "resource profiles given a pod's metadata", (double)p->associated, NULL);
   pc_metrics_counter(m, "profcol_processor_k8s_attributes_resources_unassociated",

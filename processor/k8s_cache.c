@@ -26,8 +26,13 @@
  * Collector's 2 minutes), since profiles of its last seconds arrive after
  * the API said it is gone; k8s_attributes sweeps every 30 s. A new list
  * (after 410 Gone, or a reconnect that must list) marks what it did not
- * bring as deleted. */
+ * bring as deleted.
+ *
+ * Bound: at most rules->max_pods pods (k8s_attributes' max_pods), deleted
+ * ones in their grace period included; a new pod past it is refused,
+ * counted and logged, and updates of cached ones still apply. */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,7 +151,7 @@ struct pc__k8s_cache {
   uint32_t gen[3]; /* per kind: the list being read */
   pc_arena_t *scratch;
   pc__k8s_cache_stats_t st;
-  pc_ratelimit_t rl_cut;
+  pc_ratelimit_t rl_cut, rl_full;
 };
 
 pc__k8s_cache_t *pc__k8s_cache_new(const pc__k8s_rules_t *rules, const char *log_id) {
@@ -668,6 +673,19 @@ static void on_pod(pc__k8s_cache_t *c, pc__k8s_event_t ev, const json_t *obj, ui
       pc_log(c->log_id, PC_LOG_WARN, "pod %s/%s: its extracted labels and annotations pass %d "
              "bytes; the rest are left out (narrow extract.labels / annotations)%s", d.p.ns,
              d.p.name, MAX_POD_BYTES, pc_suppressed(skipped, sup));
+  }
+  if (!old && c->rules->max_pods && c->by_uid.n >= c->rules->max_pods) {
+    /* Full: the pods already cached keep their metadata; this one's data
+     * goes through without it. Bounded memory beats a complete cache. */
+    c->st.refused++;
+    uint64_t skipped;
+    char sup[48];
+    if (pc_ratelimit(&c->rl_full, 60000, &skipped))
+      pc_log(c->log_id, PC_LOG_WARN, "the cache holds max_pods (%" PRIu64 ") pods; pod %s/%s is "
+             "not cached and its data gets no metadata: narrow filter (node_from_env_var, "
+             "namespace, labels) or raise max_pods%s", c->rules->max_pods, d.p.ns, d.p.name,
+             pc_suppressed(skipped, sup));
+    return;
   }
   d.p.gen = c->gen[PC__K8S_PODS];
   pc__k8s_pod_t *p = pack(&d);

@@ -253,6 +253,24 @@ START_TEST(k8s_cache_indexes_pods_by_uid_ip_container_and_name) {
   ck_assert_ptr_null(pc__k8s_pod_by_uid(c, S("uid-a")));
   ck_assert_ptr_nonnull(pc__k8s_pod_by_uid(c, S("uid-h")));
 
+  /* Bounded: with max_pods 2 (h, and a added again), a third new pod is
+   * refused and counted; an update of a cached one still applies. */
+  rules.max_pods = 2;
+  json_t *b2 = pod_json("shop", "web-3", "uid-c", "10.1.0.8", "2026-01-04T00:00:00Z",
+                        "containerd://cid-c", false);
+  pc__k8s_cache_object(c, PC__K8S_PODS, PC__K8S_ADDED, a, 9500);
+  ck_assert_uint_eq(pc__k8s_cache_stats(c).pods, 2);
+  pc__k8s_cache_object(c, PC__K8S_PODS, PC__K8S_ADDED, b2, 9500);
+  ck_assert_ptr_null(pc__k8s_pod_by_uid(c, S("uid-c")));
+  ck_assert_uint_eq(pc__k8s_cache_stats(c).refused, 1);
+  pc__k8s_cache_object(c, PC__K8S_PODS, PC__K8S_MODIFIED, h, 9500);
+  ck_assert_ptr_nonnull(pc__k8s_pod_by_uid(c, S("uid-h")));
+  ck_assert_uint_eq(pc__k8s_cache_stats(c).refused, 1);
+  rules.max_pods = 0;
+  pc__k8s_cache_object(c, PC__K8S_PODS, PC__K8S_ADDED, b2, 9500);
+  ck_assert_ptr_nonnull(pc__k8s_pod_by_uid(c, S("uid-c")));
+  json_decref(b2);
+
   /* Objects without uid or name are counted and ignored. */
   json_t *junk = json_pack("{s:{s:s}}", "metadata", "name", "x");
   pc__k8s_cache_object(c, PC__K8S_PODS, PC__K8S_ADDED, junk, 1);
@@ -531,8 +549,10 @@ START_TEST(k8s_attributes_config_errors_are_exact) {
        "test.yaml:1:11: exclude.pod: unknown key \"pod\"; did you mean \"pods\"?"},
       {"wait_for_metadata_timeout: 0s\n",
        "test.yaml:1:28: wait_for_metadata_timeout: expected a duration from 1ms to 1h, got \"0s\""},
+      {"max_pods: 0\n",
+       "test.yaml:1:11: max_pods: expected an integer from 1 to 10000000, got \"0\""},
       {"passthru: true\n",
-       "test.yaml:1:1: passthru: unknown key \"passthru\"; valid keys: auth_type, context, kube_config_path, passthrough, filter, extract, pod_association, exclude, wait_for_metadata, wait_for_metadata_timeout"},
+       "test.yaml:1:1: passthru: unknown key \"passthru\"; valid keys: auth_type, context, kube_config_path, passthrough, filter, extract, pod_association, exclude, wait_for_metadata, wait_for_metadata_timeout, max_pods"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     pt_refused_exactly(&pc_processor_k8s_attributes, bad[i].yaml, bad[i].want);
