@@ -29,7 +29,12 @@
  *   listing and watching the Kubernetes API (k8s.h).
  * memory_limiter: refuses data (PC_EAGAIN: 503, UNAVAILABLE) while the
  *   process's resident set size is above limit - spike_limit, measured
- *   every check_interval; first in a pipeline, as in the Collector. */
+ *   every check_interval; first in a pipeline, as in the Collector.
+ * trace_link: in traces pipelines records spans in the span store (an
+ *   extension found through the host); in profiles pipelines normalizes
+ *   sample links, links samples by thread (optional), gives linked samples
+ *   their span's names as attributes and keeps them for the query API
+ *   (trace_link.c). */
 #ifndef PC_PROCESSOR_H
 #define PC_PROCESSOR_H
 
@@ -42,5 +47,6 @@ extern const pc_component_t pc_processor_resource;
 extern const pc_component_t pc_processor_attributes;
 extern const pc_component_t pc_processor_resource_detection;
 extern const pc_component_t pc_processor_k8s_attributes;
+extern const pc_component_t pc_processor_trace_link;
 
 #endif
