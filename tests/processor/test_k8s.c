@@ -918,6 +918,47 @@ START_TEST(k8s_attributes_reports_a_wrong_token) {
 }
 END_TEST
 
+START_TEST(k8s_attributes_passthrough_and_filters) {
+  /* passthrough: no API server at all; the connection's IP becomes
+   * k8s.pod.ip, unless the resource has one. */
+  fx_t f;
+  pc_err_t err = {0};
+  ck_assert_msg(fx_open(&f, "passthrough: true\n", &err) == 0, "start: %s", err.msg);
+  pt_req_t r;
+  pt_req_init(&r, 2);
+  r.req.client_addr = S("10.1.0.7");
+  pt_resource(&r, 0, "service.name=a", NULL);
+  pt_resource(&r, 1, "k8s.pod.ip=10.9.9.9", NULL);
+  pt_send(f.inst, &pc_processor_k8s_attributes, &r.req);
+  ck_assert_str_eq(res_text(&r.req, 0), "service.name=a,k8s.pod.ip=10.1.0.7");
+  ck_assert_str_eq(res_text(&r.req, 1), "k8s.pod.ip=10.9.9.9");
+  pt_req_free(&r);
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_api_lists"), 0);
+  fx_close(&f);
+
+  /* filter.namespace and filter.labels go to the server as the path and a
+   * label selector: only the pods they select are cached. */
+  pc_standin_t s;
+  pc_standin_start(&s, 0, 60);
+  pc_standin_post(&s, "/pods", PODS);
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "auth_type: kubeConfig\nkube_config_path: %s\nwait_for_metadata: true\n"
+           "filter:\n  namespace: shop\n"
+           "  labels: [{key: app.kubernetes.io/name, value: web, op: equals}]\n",
+           s.kubeconfig);
+  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  ck_assert_double_eq(metric(f.inst, "otelcol_otelsvc_k8s_pod_table_size"), 1);
+  pt_req_init(&r, 1);
+  r.req.client_addr = S("127.0.0.1");
+  pt_send(f.inst, &pc_processor_k8s_attributes, &r.req);
+  ck_assert(strstr(res_text(&r.req, 0), "k8s.pod.name=web-1"));
+  pt_req_free(&r);
+  fx_close(&f);
+  pc_standin_free(&s);
+}
+END_TEST
+
 START_TEST(resource_detection_reads_the_node_from_the_api) {
   pc_standin_t s;
   pc_standin_start(&s, 0, 60);
@@ -979,6 +1020,7 @@ TCase *pc_test_k8s_tcase(void) {
   tcase_add_test(tc, k8s_attributes_follows_churn_gone_cuts_and_a_server_down);
   tcase_add_test(tc, k8s_attributes_waits_for_metadata_when_told);
   tcase_add_test(tc, k8s_attributes_reports_a_wrong_token);
+  tcase_add_test(tc, k8s_attributes_passthrough_and_filters);
   tcase_add_test(tc, resource_detection_reads_the_node_from_the_api);
   return tc;
 }
