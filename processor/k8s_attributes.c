@@ -1404,8 +1404,8 @@ static int sync_now(k8sa_t *p, pc_err_t *err) {
   uv_run(&tmp, UV_RUN_DEFAULT);
   uv_loop_close(&tmp);
   if (!ok)
-    return pc_err_set(err, PC_EIO, "%s: failed to wait for caches to sync: the pods were not "
-                      "listed within wait_for_metadata_timeout (%" PRIu64 " ms)%s%s", p->id,
+    return pc_err_set(err, PC_EIO, "%s: failed to wait for caches to sync: no pod list "
+                      "within wait_for_metadata_timeout (%" PRIu64 " ms)%s%s", p->id,
                       p->wait_ms, why[0] ? ": " : "", why);
   return 0;
 }
