@@ -18,6 +18,15 @@
  * the call: a consumer copies what it keeps. Only a component that declares
  * mutates (below) may change req in place.
  *
+ * Besides its payload a request carries who sent it, not part of the data:
+ * req->metadata, the client metadata (the request's headers or gRPC
+ * metadata when the receiver's include_metadata is on), and
+ * req->client_addr, the peer's IP address as text, which receivers always
+ * set (the Collector's client.Info.Addr; k8s_attributes' `connection`
+ * association reads it). Both describe the one client of one request: a
+ * component that merges requests (batch) hands on neither, so whatever
+ * reads them comes before it in the pipeline.
+ *
  * The host (host.h) is how a component finds the extensions its config
  * names: the service hands it to the resolve hook.
  *

@@ -187,6 +187,10 @@ static bool conn_parsing(const pc_http_conn_t *c) {
 
 void pc_http_conn_peer(pc_http_conn_t *c, char *buf, size_t n) { pc_http_peer(&c->tcp, buf, n); }
 
+pc_str_t pc_http_conn_peer_ip(pc_http_conn_t *c, char *buf, size_t n) {
+  return pc_http_peer_ip(&c->tcp, buf, n);
+}
+
 
 /* The request as parsed so far (complete once the message is). */
 static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {

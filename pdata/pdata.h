@@ -288,6 +288,13 @@ typedef struct {
    * the payload: codecs ignore it. Owned by whoever set it, valid during the
    * consume call. */
   const pc_metadata_t *metadata;
+  /* The address the request came from, the Collector's client.Info.Addr:
+   * the peer's IP as text ("10.1.2.3", "fd00::1"; an IPv4-mapped IPv6 peer
+   * as its IPv4 address), set by receivers; empty when unknown and for
+   * data that is not one client's (a batch). Not part of the payload:
+   * codecs ignore it. Owned by whoever set it, valid during the consume
+   * call. */
+  pc_str_t client_addr;
   /* The bytes the decoder read (protobuf, or OTLP-JSON when encoded_json),
    * which the tree's views may point into; set by the decoders, valid as
    * long as the request. A consumer that keeps samples can copy them rather

@@ -619,8 +619,11 @@ static void serve_profiles(stream_t *st, pc_request_t *req) {
   }
   pc_metadata_t md = {0}; /* views into st->md, which outlives the call */
   if (st->md.n && pc_md_decode(st->md.p, st->md.n, &md) == 0) req->metadata = &md;
+  char peer[64];
+  req->client_addr = pc_http_peer_ip(&st->c->tcp, peer, sizeof peer);
   int rc = profiles ? g->next->consume_profiles(g->next, req, &err) : 0;
   req->metadata = NULL;
+  req->client_addr = (pc_str_t){0};
   free((void *)md.v);
   if (rc) {
     PC__CNT_ADD(cnt, profiles_refused, profiles + req->rejected_profiles);

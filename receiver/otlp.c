@@ -554,6 +554,8 @@ static void job_finish(rx_t *rx, job_t *j, pc_http_response_t *resp) {
   uint64_t profiles = pc_request_profile_count(&j->req);
   uint64_t samples = pc_request_sample_count(&j->req);
   j->req.metadata = rx->cfg.include_metadata ? &j->md : NULL; /* decoding zeroed it */
+  char peer[64];
+  j->req.client_addr = pc_http_conn_peer_ip(j->conn, peer, sizeof peer);
   int rc = profiles ? rx->next->consume_profiles(rx->next, &j->req, &err) : 0;
   answer_consumed(rx, j, rc, &err, profiles, samples, resp);
 }

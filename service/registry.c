@@ -20,6 +20,7 @@ static const pc_component_t *const processors[] = {
     &pc_processor_resource,
     &pc_processor_attributes,
     &pc_processor_resource_detection,
+    &pc_processor_k8s_attributes,
     &pc_processor_trace_link,
     NULL,
 };

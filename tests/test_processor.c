@@ -1,7 +1,8 @@
 /* test_processor.c - the processor suite: one TCase per source file of
  * processor/. batch, dedup, memory_limiter and resource are here; the
  * attribute editing ones (attraction.c, regex.c, match.c, attributes.c,
- * detectors.c, resource_detection.c) are in tests/processor/. Batch and
+ * detectors.c, resource_detection.c) and k8s_attributes with its
+ * Kubernetes client (k8s*.c) are in tests/processor/. Batch and
  * dedup run on a real libuv loop, feeding a recording consumer that checks every batch
  * it is given and can refuse with PC_EAGAIN or for good. What comes out is
  * compared with what went in as multisets of materialized samples
@@ -989,8 +990,7 @@ static Suite *processor_suite(void) {
   suite_add_tcase(s, pc_test_attributes_tcase());
   suite_add_tcase(s, pc_test_detectors_tcase());
   suite_add_tcase(s, pc_test_resource_detection_tcase());
-  suite_add_tcase(s, pc_test_detectors_tcase());
-  suite_add_tcase(s, pc_test_resource_detection_tcase());
+  suite_add_tcase(s, pc_test_k8s_tcase());
   suite_add_tcase(s, pc_test_trace_link_tcase());
   return s;
 }

@@ -66,6 +66,7 @@ typedef struct {
   uint64_t spans;        /* ... and its spans, as decoded */
   char span_name[64];    /* ... the first one's name */
   char md[8][512]; /* client metadata per profiles request: "k=v;..." or "(none)" */
+  char addr[8][64]; /* client address per profiles request */
 } tconsumer_t;
 
 /* The request's client metadata as "key=value;" pairs, in order. */
@@ -85,6 +86,8 @@ static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   t->last.n = 0;
   int erc = pc_proto_encode(req, &t->last);
   if (t->n_counts < 8) md_text(req->metadata, t->md[t->n_counts], sizeof t->md[0]);
+  if (t->n_counts < 8)
+    snprintf(t->addr[t->n_counts], sizeof t->addr[0], "%.*s", PC_STR_FMT(req->client_addr));
   if (t->n_counts < 512) t->counts[t->n_counts++] = pc_request_profile_count(req);
   int rc = erc ? erc : t->rc;
   pthread_mutex_unlock(&t->mu);
@@ -1304,6 +1307,10 @@ START_TEST(test_include_metadata) {
     ck_assert_str_eq(t->tc.md[1], on ? "Host=t;Content-Type=" PROTO ";x-scope-orgid=globex;"
                                        "x-scope-orgid=second;Transfer-Encoding=chunked;"
                                      : "(none)");
+    /* The peer's address comes with every request, metadata or not
+     * (k8s_attributes' connection association). */
+    ck_assert_str_eq(t->tc.addr[0], "127.0.0.1");
+    ck_assert_str_eq(t->tc.addr[1], "127.0.0.1");
     /* A header that begins but never gets a byte (an empty name): 400. The
      * answer builds the request's header views while the header buffer is
      * still NULL: http_request_fuzz (clang's UBSan) found pointer arithmetic
