@@ -29,9 +29,10 @@
  *                       other refusal of the pipeline
  * Errors are trailers-only answers; grpc-message is percent-encoded.
  *
- * When the last byte of a request arrives, messages up to 128 KiB are
- * decoded on the loop; larger ones in libuv's thread pool (as otlp.c does),
- * and the pipeline is called back on the loop. */
+ * When the last byte of a request arrives, the message is unframed on the
+ * loop and handed to a decode job (decode.c, shared with OTLP/HTTP): small
+ * ones are decoded on the loop, larger ones in libuv's thread pool, and the
+ * pipeline is called back on the loop. */
 #include <ctype.h>
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
@@ -62,9 +63,6 @@ enum {
 #define WRITE_CHUNK (64 * 1024)    /* gather frames up to this per uv_write */
 #define MAX_HEADER_LIST (16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE */
 #define MAX_METADATA (2 * MAX_HEADER_LIST) /* include_metadata, encoded: a guard behind it */
-#define SPARE_JOBS 4                 /* finished jobs' arenas and buffers kept */
-#define SPARE_PLAIN_CAP ((size_t)1 << 20) /* a larger decompression buffer is freed */
-#define INLINE_MAX ((size_t)128 << 10) /* larger messages are decoded in a thread */
 #define MAX_PING_STRIKES 2         /* grpc-go's maxPingStrikes */
 #define ACCEPT_ENCODINGS "identity,gzip,deflate,zstd"
 
@@ -160,7 +158,6 @@ typedef enum { ROUTE_NONE, ROUTE_PROFILES, ROUTE_TRACES } route_t;
 
 typedef struct conn conn_t;
 typedef struct stream stream_t;
-typedef struct job job_t;
 
 struct stream {
   int32_t id;
@@ -181,7 +178,7 @@ struct stream {
   size_t unconsumed;     /* received bytes not yet given back (WINDOW_UPDATE) */
   bool complete;         /* END_STREAM received */
   bool answered;         /* a response was submitted; later data is dropped */
-  job_t *job;            /* in the thread pool, not yet answered */
+  pc__rx_job_t *job;     /* in the thread pool, not yet answered */
   pc_buf_t out;          /* an OK answer's framed message */
   size_t out_off;
   pc_buf_t md;           /* include_metadata: the call's metadata (pc_md_encode form) */
@@ -235,17 +232,7 @@ struct pc_grpc_server {
   size_t max_msg;                /* bytes */
   uint32_t stream_win, conn_win; /* flow-control windows */
   uint64_t tick_ms;              /* connection timer period */
-  pc_arena_t *arena;             /* for messages decoded on the loop, one at a time */
-  pc_buf_t plain;                /* ... and their decompressed bytes */
-  uint32_t n_jobs;               /* in the thread pool; closing waits for them */
-  /* Arenas and decompression buffers of finished jobs, for the next ones:
-   * mapping them afresh for every large message cost more in page faults
-   * than the decode itself saves (bench/README.md). */
-  struct spare {
-    pc_arena_t *arena;
-    pc_buf_t plain;
-  } spares[SPARE_JOBS];
-  uint32_t n_spares;
+  pc__rx_pool_t jobs; /* decoding messages; closing waits for those in the pool */
 };
 
 static void conn_close(conn_t *c, const char *why);
@@ -466,107 +453,11 @@ int pc__grpc_timeout_parse(const uint8_t *v, size_t n, uint64_t *ms) {
   }
 }
 
-/* ---- the work on a message: on the loop, or in the thread pool -------------------
- * A job unframes, decompresses (bounded) and decodes one request message.
- * It touches only itself, so it may run in libuv's thread pool; the
- * pipeline is called back on the loop. Messages of at most INLINE_MAX bytes
- * (as sent and as announced decompressed) are done on the loop with the
- * server's arena; larger ones in a thread with an arena of their own, so
- * one large message does not stall the loop's other connections. */
-
-struct job {
-  uv_work_t work;
-  pc_grpc_server_t *g;
-  stream_t *st; /* NULL once the stream is gone: the answer is dropped */
-  bool traces;
-  pc_encoding_t enc;
-  size_t limit;   /* decompressed bytes allowed in this pass */
-  size_t max_msg; /* ... and at most */
-  int64_t max_mib;
-  pc_buf_t body; /* the framed request */
-  pc_arena_t *arena;
-  pc_buf_t plain; /* the decompressed message */
-  const uint8_t *payload;
-  size_t payload_n;
-  pc_request_t req;
-  int code;   /* ST_OK: hand on; else answer code with msg */
-  bool again; /* inflated past an inline limit below max_msg: redo in a thread */
-  char msg[400];
-};
-
-static void job_fail(job_t *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void job_fail(job_t *j, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(j->msg, sizeof j->msg, fmt, ap);
-  va_end(ap);
-  j->code = code;
-}
+/* ---- the message ------------------------------------------------------------------- */
 
 static size_t prefix_len(const uint8_t *b) {
   return (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
 }
-
-/* Unframe and decompress: 0, or the job failed (or must go again). */
-static int job_unframe(job_t *j) {
-  const uint8_t *b = j->body.p;
-  size_t bn = j->body.n;
-  if (bn < 5) {
-    job_fail(j, ST_INVALID_ARGUMENT, "%s", bn ? "truncated gRPC message prefix"
-                                              : "no request message");
-    return -1;
-  }
-  size_t len = prefix_len(b);
-  if (b[0] > 1 || bn != 5 + len) {
-    job_fail(j, ST_INVALID_ARGUMENT, "%s",
-             b[0] > 1 ? "bad gRPC compressed flag"
-             : bn < 5 + len ? "truncated gRPC message"
-                            : "more than one message in a unary call");
-    return -1;
-  }
-  j->payload = b + 5;
-  j->payload_n = len;
-  if (b[0] == 0) return 0;
-  if (j->enc == PC_ENC_IDENTITY) {
-    job_fail(j, ST_INTERNAL, "compressed message without a grpc-encoding");
-    return -1;
-  }
-  pc_err_t err = {0};
-  j->plain.n = 0;
-  int rc = pc_decompress(j->enc, b + 5, len, j->limit, &j->plain, &err);
-  if (rc == PC_ELIMIT && j->limit < j->max_msg) {
-    j->again = true;
-    return -1;
-  }
-  if (rc == PC_ELIMIT || rc == PC_ENOMEM) {
-    job_fail(j, ST_RESOURCE_EXHAUSTED,
-             "message exceeds max_recv_msg_size_mib (%lld MiB) after %s decompression",
-             (long long)j->max_mib, pc_encoding_name(j->enc));
-    return -1;
-  }
-  if (rc) {
-    job_fail(j, ST_INVALID_ARGUMENT, "cannot decompress the %s message: %s",
-             pc_encoding_name(j->enc), err.msg[0] ? err.msg : pc_strerror(rc));
-    return -1;
-  }
-  j->payload = j->plain.p;
-  j->payload_n = j->plain.n;
-  return 0;
-}
-
-static void job_work(job_t *j) {
-  j->code = ST_OK;
-  if (job_unframe(j) != 0 || j->traces) return; /* the consumer decodes spans */
-  pc_err_t err = {0};
-  int rc = pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &err);
-  if (rc == PC_ENOMEM)
-    job_fail(j, ST_RESOURCE_EXHAUSTED, "%s: the decoded request needs more memory than this "
-             "receiver allows one message", err.msg);
-  else if (rc)
-    job_fail(j, ST_INVALID_ARGUMENT, "%s", err.msg[0] ? err.msg : pc_strerror(rc));
-}
-
-static void job_run(uv_work_t *w) { job_work(container_of(w, job_t, work)); }
 
 /* The pipeline's refusal as a status. */
 static void answer_refused(stream_t *st, int rc, const pc_err_t *err) {
@@ -634,93 +525,83 @@ static void serve_profiles(stream_t *st, pc_request_t *req) {
 }
 
 /* On the loop: the job's verdict, or the pipeline's, becomes the answer. */
-static void job_finish(job_t *j) {
-  stream_t *st = j->st;
-  /* grpc-go refuses this at the HEADERS; here it waits for the request's
-   * end, like every answer that is not about the route or the encoding:
-   * answering while a client still sends trips some (libcurl 7.88 stalls). */
-  if (st->bad_timeout) {
-    answer_error(st, ST_INTERNAL, 0,
-                 "malformed grpc-timeout \"%.*s\": want 1 to 8 digits and a unit (H, M, S, m, "
-                 "u or n)", (int)st->timeout_n, st->timeout);
+static void job_finish(stream_t *st, pc__rx_job_t *j) {
+  pc_grpc_server_t *g = st->c->g;
+  const char *what = j->err.msg[0] ? j->err.msg : pc_strerror(j->rc);
+  if (j->failed == PC__RX_FAILED_DECOMPRESS) {
+    if (j->rc == PC_ELIMIT || j->rc == PC_ENOMEM)
+      answer_error(st, ST_RESOURCE_EXHAUSTED, 0,
+                   "message exceeds max_recv_msg_size_mib (%lld MiB) after %s decompression",
+                   (long long)g->cfg.max_recv_msg_size_mib, pc_encoding_name(j->enc));
+    else
+      answer_error(st, ST_INVALID_ARGUMENT, 0, "cannot decompress the %s message: %s",
+                   pc_encoding_name(j->enc), what);
     return;
   }
-  if (j->code != ST_OK) {
-    answer_error(st, j->code, 0, "%s", j->msg);
+  if (j->failed == PC__RX_FAILED_DECODE) {
+    if (j->rc == PC_ENOMEM)
+      answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "%s: the decoded request needs more memory "
+                   "than this receiver allows one message", what);
+    else
+      answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", what);
     return;
   }
   /* The client has stopped waiting and may be sending the data again:
    * taking it now would only make a duplicate downstream. */
-  if (st->has_deadline && uv_now(j->g->loop) >= st->deadline_ms) {
+  if (st->has_deadline && uv_now(g->loop) >= st->deadline_ms) {
     answer_error(st, ST_DEADLINE_EXCEEDED, 0,
                  "the call's deadline (grpc-timeout %.*s) passed before the request was taken",
                  (int)st->timeout_n, st->timeout);
     return;
   }
-  PC__CNT_ADD(j->g->rxc, bytes_decompressed, j->payload_n);
+  PC__CNT_ADD(g->rxc, bytes_decompressed, j->payload_n);
   if (j->traces)
     serve_traces(st, j->payload, j->payload_n);
   else
     serve_profiles(st, &j->req);
 }
 
-/* A job's arena and decompression buffer, from the spares or new. */
-static void job_take_spare(pc_grpc_server_t *g, job_t *j) {
-  if (g->n_spares) {
-    struct spare *sp = &g->spares[--g->n_spares];
-    j->arena = sp->arena;
-    j->plain = sp->plain;
-    return;
-  }
-  j->arena = pc__rx_arena_new(g->max_msg);
-}
-
-static void job_free(job_t *j) {
-  pc_grpc_server_t *g = j->g;
-  pc_buf_free(&j->body);
-  if (g->n_spares < SPARE_JOBS && j->plain.cap <= SPARE_PLAIN_CAP) {
-    pc_arena_reset(j->arena);
-    j->plain.n = 0;
-    g->spares[g->n_spares++] = (struct spare){j->arena, j->plain};
-  } else {
-    pc_buf_free(&j->plain);
-    pc_arena_free(j->arena);
-  }
-  free(j);
-}
-
-static void job_done(uv_work_t *w, int status) {
-  job_t *j = container_of(w, job_t, work);
-  pc_grpc_server_t *g = j->g;
-  stream_t *st = j->st;
+static void job_done(pc__rx_job_t *j, int status) {
+  pc_grpc_server_t *g = container_of(j->pool, pc_grpc_server_t, jobs);
+  stream_t *st = j->ud;
   if (st) {
     st->job = NULL;
     if (status < 0) /* cancelled: only when the loop is torn down */
       answer_error(st, ST_UNAVAILABLE, 1, "request cancelled while shutting down");
     else
-      job_finish(j);
-    conn_t *c = st->c;
+      job_finish(st, j);
     stream_release(st);
-    conn_flush(c);
+    /* From the thread pool: write the answer now. On the loop this runs
+     * inside nghttp2's callback, whose caller writes when it returns. */
+    if (j->async) conn_flush(st->c);
   }
-  job_free(j);
-  g->n_jobs--;
+  pc__rx_job_put(j);
   server_maybe_closed(g);
 }
 
-/* Hand a large message to the thread pool; the stream's body moves to the
- * job, its window is given back once answered. */
-static void job_queue(stream_t *st, pc_encoding_t enc) {
-  pc_grpc_server_t *g = st->c->g;
-  job_t *j = pc_xcalloc(1, sizeof *j);
-  *j = (job_t){.g = g, .st = st, .traces = stream_route(st) == ROUTE_TRACES, .enc = enc,
-               .limit = g->max_msg, .max_msg = g->max_msg,
-               .max_mib = g->cfg.max_recv_msg_size_mib, .body = st->body};
-  job_take_spare(g, j);
-  st->body = (pc_buf_t){0};
-  st->job = j;
-  g->n_jobs++;
-  if (uv_queue_work(g->loop, &j->work, job_run, job_done) != 0) pc_oom(); /* bad arguments */
+/* The message's framing, checked on the loop: 0, or the stream was
+ * answered. */
+static int stream_unframe(stream_t *st, pc_encoding_t enc) {
+  const uint8_t *b = st->body.p;
+  size_t bn = st->body.n;
+  if (bn < 5) {
+    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", bn ? "truncated gRPC message prefix"
+                                                      : "no request message");
+    return -1;
+  }
+  size_t len = prefix_len(b);
+  if (b[0] > 1 || bn != 5 + len) {
+    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s",
+                 b[0] > 1 ? "bad gRPC compressed flag"
+                 : bn < 5 + len ? "truncated gRPC message"
+                                : "more than one message in a unary call");
+    return -1;
+  }
+  if (b[0] == 1 && enc == PC_ENC_IDENTITY) {
+    answer_error(st, ST_INTERNAL, 0, "compressed message without a grpc-encoding");
+    return -1;
+  }
+  return 0;
 }
 
 /* END_STREAM: decide, and answer now or once the thread pool is done. */
@@ -742,27 +623,32 @@ static void stream_serve(stream_t *st) {
     stream_release(st);
     return;
   }
-  size_t inline_max = min_sz(g->max_msg, INLINE_MAX);
-  const uint8_t *b = st->body.p;
-  size_t n = st->body.n;
-  bool small = n < 5 || (prefix_len(b) <= inline_max && n <= 5 + inline_max &&
-                         (b[0] == 0 || pc_announced_size(enc, b + 5, n - 5) <= inline_max));
-  if (small) {
-    job_t j = {.g = g, .st = st, .traces = stream_route(st) == ROUTE_TRACES, .enc = enc,
-               .limit = inline_max, .max_msg = g->max_msg,
-               .max_mib = g->cfg.max_recv_msg_size_mib, .body = st->body, .arena = g->arena,
-               .plain = g->plain};
-    job_work(&j);
-    if (!j.again) job_finish(&j);
-    g->plain = j.plain;
-    pc_arena_reset(g->arena);
-    if (g->plain.cap > 2 * INLINE_MAX) pc_buf_free(&g->plain);
-    if (!j.again) {
-      stream_release(st);
-      return;
-    }
+  /* grpc-go refuses this at the HEADERS; here it waits for the request's
+   * end, like every answer that is not about the route or the encoding:
+   * answering while a client still sends trips some (libcurl 7.88 stalls). */
+  if (st->bad_timeout) {
+    answer_error(st, ST_INTERNAL, 0,
+                 "malformed grpc-timeout \"%.*s\": want 1 to 8 digits and a unit (H, M, S, m, "
+                 "u or n)", (int)st->timeout_n, st->timeout);
+    stream_release(st);
+    return;
   }
-  job_queue(st, enc);
+  if (stream_unframe(st, enc) != 0) {
+    stream_release(st);
+    return;
+  }
+  /* The body moves to the job; its window is given back once answered. */
+  pc__rx_job_t *j = pc__rx_job_get(&g->jobs);
+  j->owned = st->body;
+  st->body = (pc_buf_t){0};
+  j->in = j->owned.p + 5;
+  j->in_n = j->owned.n - 5;
+  j->enc = j->owned.p[0] ? enc : PC_ENC_IDENTITY;
+  j->traces = stream_route(st) == ROUTE_TRACES;
+  j->ud = st;
+  j->done = job_done;
+  st->job = j;
+  pc__rx_job_run(j);
 }
 
 /* ---- nghttp2 callbacks ------------------------------------------------------------- */
@@ -942,7 +828,7 @@ static void stream_free(conn_t *c, stream_t *st) {
   if (st->next) st->next->prev = st->prev;
   c->n_streams--;
   if (!st->complete) c->n_pending--;
-  if (st->job) st->job->st = NULL; /* its answer has nowhere to go */
+  if (st->job) st->job->ud = NULL; /* its answer has nowhere to go */
   pc_buf_free(&st->body);
   pc_buf_free(&st->out);
   pc_buf_free(&st->md);
@@ -996,7 +882,7 @@ static nghttp2_session *session_new(conn_t *c) {
 }
 
 static void server_maybe_closed(pc_grpc_server_t *g) {
-  if (!g->closing || g->n_conns || g->n_jobs) return;
+  if (!g->closing || g->n_conns || g->jobs.n_running) return;
   if (g->deadline_open) {
     g->deadline_open = false;
     uv_close((uv_handle_t *)&g->deadline, server_on_handle_close);
@@ -1253,7 +1139,7 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
     if (others[i] && others[i] < shortest) shortest = others[i];
   g->tick_ms = shortest / 4 < 10 ? 10 : shortest / 4 > 1000 ? 1000 : shortest / 4;
-  g->arena = pc__rx_arena_new(g->max_msg); /* reused for every inline message */
+  pc__rx_pool_init(&g->jobs, g->max_msg);
   return g;
 }
 
@@ -1270,7 +1156,7 @@ int pc__grpc_resolve(pc_grpc_server_t *g, const pc_host_t *host, pc_err_t *err) 
 }
 
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
-  g->loop = loop;
+  g->loop = g->jobs.loop = loop;
   if (pc_ref_set(&g->cfg.auth_ref) && !g->auth) { /* never resolved: as if nothing is there */
     pc_host_find(NULL, &g->cfg.auth_ref, PC_ROLE_SERVER_AUTH, err);
     return err->code;
@@ -1304,7 +1190,7 @@ int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
 }
 
 int pc__grpc_adopt(pc_grpc_server_t *g, uv_loop_t *loop, uv_os_sock_t fd) {
-  g->loop = loop;
+  g->loop = g->jobs.loop = loop;
   conn_t *c = conn_new(g);
   int rc = uv_tcp_open(&c->tcp, fd);
   if (rc) {
@@ -1364,13 +1250,7 @@ void pc__grpc_close(pc_grpc_server_t *g, uint64_t deadline_ms, pc_done_cb done, 
 
 void pc__grpc_free(pc_grpc_server_t *g) {
   if (!g) return;
-  while (g->n_spares) {
-    struct spare *sp = &g->spares[--g->n_spares];
-    pc_arena_free(sp->arena);
-    pc_buf_free(&sp->plain);
-  }
-  pc_arena_free(g->arena);
-  pc_buf_free(&g->plain);
+  pc__rx_pool_free(&g->jobs);
   pc_tls_ctx_free(g->tls);
   free(g->cfg.endpoint);
   free(g->cfg.authenticator);

@@ -7,9 +7,9 @@
  * method, media type, encoding, announced size) is decided before a byte of
  * the body is read; the work on the body (decompression into a buffer
  * bounded by max_request_body_size, protobuf or JSON decoding into a
- * per-request arena) runs on the loop for small requests and in libuv's
- * thread pool for large ones, so one large request does not stall the other
- * connections of the loop; and the pipeline (the next consumer) is called on
+ * per-request arena: decode.c, shared with gRPC) runs on the loop for small
+ * requests and in libuv's thread pool for large ones, so one large request
+ * does not stall the other connections of the loop; and the pipeline (the next consumer) is called on
  * the loop, where the answer is decided:
  *
  *   200  taken by the pipeline (partial_success when the decoder dropped
@@ -36,13 +36,6 @@
 #define DEF_PROFILES_PATH "/v1development/profiles"
 #define DEF_TRACES_PATH "/v1/traces"
 
-/* Arenas (and their decompression buffers) kept for reuse. */
-#define FREE_JOBS_MAX 8
-/* A decompression buffer this small is kept with its arena. */
-#define KEEP_PLAIN_CAP (1u << 20)
-/* Requests with at most this many payload bytes are decoded on the loop;
- * larger ones in libuv's thread pool. */
-#define INLINE_MAX ((size_t)128 << 10)
 /* Fixed transport limits, not worth a knob. */
 #define MAX_HEADER_BYTES (64 * 1024)
 #define LINGER_MS 2000
@@ -139,36 +132,11 @@ static const pc_opt_t otlp_opts[] = {
 
 /* ---- instance --------------------------------------------------------------- */
 
-typedef struct job job_t;
-
-typedef enum { STAGE_NONE, STAGE_DECOMPRESS, STAGE_DECODE } job_stage_t;
-
 typedef struct {
   bool traces;
   bool json;
   pc_encoding_t enc;
 } route_t;
-
-/* One request's work: filled on the loop, run in the thread pool, finished
- * on the loop. Only one thread touches it at a time. */
-struct job {
-  uv_work_t work;
-  struct rx *rx;
-  pc_http_conn_t *conn;
-  route_t route;
-  const uint8_t *body; /* the connection's body buffer, valid until answered */
-  size_t body_n;
-  pc_arena_t *arena;
-  pc_buf_t plain; /* decompressed body */
-  const uint8_t *payload;
-  size_t payload_n;
-  pc_request_t req;
-  pc_metadata_t md; /* include_metadata: the request's headers, views into conn */
-  pc_err_t err;
-  int rc;
-  job_stage_t failed; /* where rc came from */
-  job_t *next_free;
-};
 
 typedef struct rx {
   char *id;     /* "otlp" or "otlp/name" */
@@ -184,8 +152,7 @@ typedef struct rx {
   pc__rx_counters_t counters;
   pc_http_counters_t grpc_http_counters; /* the gRPC side counts apart: */
   pc__rx_counters_t grpc_counters;       /* transport="grpc" in the metrics */
-  job_t *free_jobs;
-  unsigned n_free_jobs;
+  pc__rx_pool_t jobs;      /* decompressing and decoding request bodies */
   pc_ratelimit_t rl_warn; /* per-request warnings */
   pc_cors_t cors;
   pc_buf_t resp_headers; /* response_headers as "Name: value\r\n" lines */
@@ -393,70 +360,7 @@ static void rx_error_body(void *ud, const pc_http_request_t *r, const char *msg,
   answer_status(resp, resp->status, json, "%s", msg);
 }
 
-/* ---- jobs: decompress and decode off the loop ------------------------------------------ */
-
-static job_t *job_get(rx_t *rx) {
-  job_t *j = rx->free_jobs;
-  if (j) {
-    rx->free_jobs = j->next_free;
-    rx->n_free_jobs--;
-  } else {
-    j = pc_xcalloc(1, sizeof *j);
-    j->rx = rx;
-    j->arena = pc__rx_arena_new(rx->cfg.max_request_body_size);
-  }
-  return j;
-}
-
-static void job_free(job_t *j) {
-  pc_arena_free(j->arena);
-  pc_buf_free(&j->plain);
-  free(j);
-}
-
-static void job_put(rx_t *rx, job_t *j) {
-  if (rx->n_free_jobs >= FREE_JOBS_MAX) {
-    job_free(j);
-    return;
-  }
-  pc_arena_reset(j->arena);
-  if (j->plain.cap > KEEP_PLAIN_CAP) pc_buf_free(&j->plain);
-  j->plain.n = 0;
-  j->conn = NULL;
-  j->body = j->payload = NULL;
-  j->body_n = j->payload_n = 0;
-  j->rc = 0;
-  j->failed = STAGE_NONE;
-  j->err = (pc_err_t){0};
-  j->next_free = rx->free_jobs;
-  rx->free_jobs = j;
-  rx->n_free_jobs++;
-}
-
-/* Decompress (output bounded by limit) and decode. Touches only the job, so
- * it may run in the thread pool. */
-static void job_work(job_t *j, size_t limit) {
-  j->payload = j->body;
-  j->payload_n = j->body_n;
-  if (j->route.enc != PC_ENC_IDENTITY) {
-    j->rc = pc_decompress(j->route.enc, j->body, j->body_n, limit, &j->plain, &j->err);
-    if (j->rc) {
-      j->failed = STAGE_DECOMPRESS;
-      return;
-    }
-    j->payload = j->plain.p;
-    j->payload_n = j->plain.n;
-  }
-  if (j->route.traces) return; /* the consumer decodes spans */
-  j->rc = j->route.json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
-                        : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
-  if (j->rc) j->failed = STAGE_DECODE;
-}
-
-static void job_run(uv_work_t *w) {
-  job_t *j = container_of(w, job_t, work);
-  job_work(j, (size_t)j->rx->cfg.max_request_body_size);
-}
+/* ---- the body: decompressed and decoded by a job (decode.c) ----------------------------- */
 
 static const char *err_text(const pc_err_t *err, int rc) {
   return err->msg[0] ? err->msg : pc_strerror(rc);
@@ -474,11 +378,11 @@ static void answer_ok(const route_t *route, uint64_t rejected, const char *msg,
   if (rc) pc_oom();
 }
 
-static void answer_failed_body(rx_t *rx, job_t *j, pc_http_response_t *resp) {
-  bool json = j->route.json;
+static void answer_failed_body(rx_t *rx, pc__rx_job_t *j, pc_http_response_t *resp) {
+  bool json = j->json;
   const char *what = err_text(&j->err, j->rc);
-  if (j->failed == STAGE_DECOMPRESS) {
-    const char *enc = pc_encoding_name(j->route.enc);
+  if (j->failed == PC__RX_FAILED_DECOMPRESS) {
+    const char *enc = pc_encoding_name(j->enc);
     if (j->rc == PC_ELIMIT)
       answer_status(resp, 413, json,
                     "request body exceeds max_request_body_size (%llu bytes) after %s "
@@ -498,15 +402,16 @@ static void answer_failed_body(rx_t *rx, job_t *j, pc_http_response_t *resp) {
 }
 
 /* The pipeline's verdict on a decoded request. */
-static void answer_consumed(rx_t *rx, job_t *j, int rc, const pc_err_t *err,
+static void answer_consumed(rx_t *rx, pc__rx_job_t *j, int rc, const pc_err_t *err,
                             uint64_t profiles, uint64_t samples, pc_http_response_t *resp) {
-  bool json = j->route.json;
+  bool json = j->json;
+  route_t route = {.traces = j->traces, .json = json, .enc = j->enc};
   pc__rx_counters_t *cnt = &rx->counters;
   if (rc == 0) {
     PC__CNT_ADD(cnt, profiles_accepted, profiles);
     PC__CNT_ADD(cnt, samples_accepted, samples);
     PC__CNT_ADD(cnt, profiles_refused, j->req.rejected_profiles);
-    answer_ok(&j->route, j->req.rejected_profiles, j->req.reject_msg, resp);
+    answer_ok(&route, j->req.rejected_profiles, j->req.reject_msg, resp);
     return;
   }
   PC__CNT_ADD(cnt, profiles_refused, profiles + j->req.rejected_profiles);
@@ -524,17 +429,18 @@ static void answer_consumed(rx_t *rx, job_t *j, int rc, const pc_err_t *err,
   }
 }
 
-static void job_finish(rx_t *rx, job_t *j, pc_http_response_t *resp) {
-  if (j->failed != STAGE_NONE) {
+static void job_finish(rx_t *rx, pc__rx_job_t *j, pc_http_response_t *resp) {
+  if (j->failed != PC__RX_FAILED_NONE) {
     answer_failed_body(rx, j, resp);
     return;
   }
   PC__CNT_ADD(&rx->counters, bytes_decompressed, j->payload_n);
   pc_err_t err = {0};
-  if (j->route.traces) {
-    int rc = rx->next->consume_traces(rx->next, j->payload, j->payload_n, j->route.json, &err);
+  if (j->traces) {
+    int rc = rx->next->consume_traces(rx->next, j->payload, j->payload_n, j->json, &err);
+    route_t route = {.traces = true, .json = j->json, .enc = j->enc};
     if (rc == 0)
-      answer_ok(&j->route, 0, NULL, resp);
+      answer_ok(&route, 0, NULL, resp);
     else
       answer_consumed(rx, j, rc, &err, 0, 0, resp);
     return;
@@ -547,16 +453,15 @@ static void job_finish(rx_t *rx, job_t *j, pc_http_response_t *resp) {
   answer_consumed(rx, j, rc, &err, profiles, samples, resp);
 }
 
-static void job_done(uv_work_t *w, int status) {
-  job_t *j = container_of(w, job_t, work);
-  rx_t *rx = j->rx;
+static void job_done(pc__rx_job_t *j, int status) {
+  rx_t *rx = container_of(j->pool, rx_t, jobs);
   pc_http_response_t resp = {0};
-  if (status < 0) /* cancelled: only when the loop is torn down */
-    answer_status(&resp, 503, j->route.json, "request cancelled while shutting down");
+  if (status < 0)
+    answer_status(&resp, 503, j->json, "request cancelled while shutting down");
   else
     job_finish(rx, j, &resp);
-  pc_http_conn_t *conn = j->conn;
-  job_put(rx, j);
+  pc_http_conn_t *conn = j->ud;
+  pc__rx_job_put(j);
   pc_http_respond(conn, &resp);
 }
 
@@ -573,34 +478,16 @@ static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_
     pc_http_respond(conn, &resp);
     return;
   }
-  job_t *j = job_get(rx);
-  j->conn = conn;
-  j->route = route;
-  j->body = r->body;
-  j->body_n = r->body_n;
+  pc__rx_job_t *j = pc__rx_job_get(&rx->jobs);
+  j->ud = conn;
+  j->traces = route.traces;
+  j->json = route.json;
+  j->enc = route.enc;
+  j->in = r->body;
+  j->in_n = r->body_n;
   j->md = r->headers; /* empty unless include_metadata: the server keeps them then */
-  /* Small requests are cheaper done here than handed to a thread (a
-   * thread-pool round trip costs about as much as decoding 10 KB); the work
-   * done on the loop stays bounded by INLINE_MAX bytes of payload. */
-  uint64_t max = rx->cfg.max_request_body_size;
-  size_t inline_max = max < INLINE_MAX ? (size_t)max : INLINE_MAX;
-  if (r->body_n <= inline_max &&
-      pc_announced_size(route.enc, r->body, r->body_n) <= inline_max) {
-    job_work(j, inline_max);
-    bool bigger = j->failed == STAGE_DECOMPRESS && j->rc == PC_ELIMIT && inline_max < max;
-    if (!bigger) {
-      job_done(&j->work, 0);
-      return;
-    }
-    j->plain.n = 0; /* inflates past INLINE_MAX: start again in a thread */
-    j->rc = 0;
-    j->failed = STAGE_NONE;
-    j->err = (pc_err_t){0};
-  }
-  if (uv_queue_work(rx->loop, &j->work, job_run, job_done) != 0) {
-    job_run(&j->work); /* cannot happen with valid arguments; stay correct anyway */
-    job_done(&j->work, 0);
-  }
+  j->done = job_done;
+  pc__rx_job_run(j);
 }
 
 /* ---- endpoint ---------------------------------------------------------------------------- */
@@ -789,6 +676,7 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
   rx->cfg.tls = (pc_tls_files_t){0};
   rx->http_enabled = true;
   rx->next = next;
+  pc__rx_pool_init(&rx->jobs, s->max_request_body_size);
   if (s->grpc) {
     pc_grpc_settings_t gs;
     pc_tls_ctx_t *gtls = NULL;
@@ -859,6 +747,7 @@ static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
 static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   rx_t *rx = self;
   rx->loop = loop;
+  rx->jobs.loop = loop;
   if (pc_ref_set(&rx->auth_ref) && !rx->auth) { /* never resolved: as if nothing is there */
     pc_host_find(NULL, &rx->auth_ref, PC_ROLE_SERVER_AUTH, err);
     pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
@@ -927,11 +816,7 @@ static void otlp_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, voi
 static void otlp_destroy(void *self) {
   rx_t *rx = self;
   if (!rx) return;
-  while (rx->free_jobs) {
-    job_t *j = rx->free_jobs;
-    rx->free_jobs = j->next_free;
-    job_free(j);
-  }
+  pc__rx_pool_free(&rx->jobs);
   pc__grpc_free(rx->grpc);
   pc_tls_ctx_free(rx->http_tls);
   pc_cors_free(&rx->cors);
