@@ -459,13 +459,17 @@ static size_t prefix_len(const uint8_t *b) {
   return (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
 }
 
+/* Seconds a client refused for now should wait (RetryInfo). */
+static uint32_t retry_s(const pc_grpc_server_t *g) {
+  return g->next->retry_after_s ? g->next->retry_after_s : 1;
+}
+
 /* The pipeline's refusal as a status. */
 static void answer_refused(stream_t *st, int rc, const pc_err_t *err) {
   pc_grpc_server_t *g = st->c->g;
   const char *what = err->msg[0] ? err->msg : pc_strerror(rc);
   if (rc == PC_EAGAIN)
-    answer_error(st, ST_UNAVAILABLE, g->next->retry_after_s ? g->next->retry_after_s : 1,
-                 "pipeline is full, retry later: %s", what);
+    answer_error(st, ST_UNAVAILABLE, retry_s(g), "pipeline is full, retry later: %s", what);
   else if (rc == PC_EDECODE || rc == PC_EINVAL)
     answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", what);
   else
@@ -538,10 +542,20 @@ static void job_finish(stream_t *st, pc__rx_job_t *j) {
                    pc_encoding_name(j->enc), what);
     return;
   }
+  if (j->failed == PC__RX_FAILED_BUDGET) {
+    if (j->rc == PC_ELIMIT) /* retrying cannot help */
+      answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "message too large for this collector's "
+                   "memory: %s", what);
+    else
+      answer_error(st, ST_UNAVAILABLE, retry_s(g), "too much request data in memory, retry "
+                   "later: %s", what);
+    return;
+  }
   if (j->failed == PC__RX_FAILED_DECODE) {
     if (j->rc == PC_ENOMEM)
       answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "%s: the decoded request needs more memory "
-                   "than this receiver allows one message", what);
+                   "than this receiver allows one message (%dx its decompressed size, at "
+                   "least %zu MiB)", what, RX_ARENA_FACTOR, RX_ARENA_MIN >> 20);
     else
       answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", what);
     return;
@@ -637,10 +651,17 @@ static void stream_serve(stream_t *st) {
     stream_release(st);
     return;
   }
-  /* The body moves to the job; its window is given back once answered. */
+  /* The body moves to the job, counted in the request memory budget; its
+   * window is given back once answered. */
+  if (!pc_budget_take(g->jobs.budget, st->body.cap)) {
+    pc_budget_refused(g->jobs.budget, st->body.cap, g->log_id);
+    answer_error(st, ST_UNAVAILABLE, retry_s(g), "too much request data in memory, retry "
+                 "later (%s)", g->jobs.budget->key);
+    stream_release(st);
+    return;
+  }
   pc__rx_job_t *j = pc__rx_job_get(&g->jobs);
-  j->owned = st->body;
-  st->body = (pc_buf_t){0};
+  pc__rx_job_own(j, &st->body);
   j->in = j->owned.p + 5;
   j->in_n = j->owned.n - 5;
   j->enc = j->owned.p[0] ? enc : PC_ENC_IDENTITY;
@@ -1139,7 +1160,7 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
     if (others[i] && others[i] < shortest) shortest = others[i];
   g->tick_ms = shortest / 4 < 10 ? 10 : shortest / 4 > 1000 ? 1000 : shortest / 4;
-  pc__rx_pool_init(&g->jobs, g->max_msg);
+  pc__rx_pool_init(&g->jobs, g->max_msg, pc_request_budget(), g->log_id);
   return g;
 }
 

@@ -28,22 +28,14 @@ typedef struct {
 
 /* ---- decode arenas ------------------------------------------------------------
  * Decoded pdata may take RX_ARENA_FACTOR times the decompressed bytes
- * (packed varints widen to 8 bytes; small messages gain struct padding). A
+ * (packed varints widen to 8 bytes; small messages gain struct padding), at
+ * least RX_ARENA_MIN (a few bytes of empty messages). A
  * reused arena keeps RX_ARENA_KEEP bytes of blocks: mapping them afresh for
  * every large message cost 6-7% of the CPU in page faults at 200 KB
  * (bench/README.md), and a 200 KB request decodes into well under that. */
 #define RX_ARENA_FACTOR 16
 #define RX_ARENA_MIN ((size_t)16 << 20)
 #define RX_ARENA_KEEP ((size_t)2 << 20)
-
-/* An arena for decoding payloads of up to max_payload decompressed bytes. */
-static inline pc_arena_t *pc__rx_arena_new(uint64_t max_payload) {
-  pc_arena_t *a = pc_arena_new(0);
-  uint64_t lim = max_payload * RX_ARENA_FACTOR;
-  pc_arena_set_limit(a, lim < RX_ARENA_MIN ? RX_ARENA_MIN : (size_t)lim);
-  pc_arena_set_keep(a, RX_ARENA_KEEP);
-  return a;
-}
 
 /* ---- the decode job (decode.c) ------------------------------------------------
  * One request's payload decompressed (bounded) and decoded, on the loop when
@@ -57,6 +49,9 @@ typedef enum {
   PC__RX_FAILED_NONE,
   PC__RX_FAILED_DECOMPRESS, /* PC_ELIMIT: over max_payload decompressed */
   PC__RX_FAILED_DECODE,     /* PC_ENOMEM: over the arena's limit; else a bad payload */
+  /* The request memory budget could not give a step what it needed (need):
+   * PC_EAGAIN, or PC_ELIMIT when that is more than the whole limit. */
+  PC__RX_FAILED_BUDGET,
 } pc__rx_failed_t;
 
 /* One receiver side's jobs: the loop they finish on, the largest payload
@@ -64,6 +59,8 @@ typedef enum {
 typedef struct {
   uv_loop_t *loop;      /* set before the first run */
   uint64_t max_payload; /* decompressed bytes */
+  pc_budget_t *budget;  /* what jobs hold counts here (NULL: nowhere) */
+  const char *log_id;   /* for the budget's refusal warnings */
   pc__rx_job_t *spare;
   unsigned n_spare;
   unsigned n_running; /* in the thread pool */
@@ -76,7 +73,7 @@ struct pc__rx_job {
    * `owned`), how it is compressed and what it holds. */
   const uint8_t *in;
   size_t in_n;
-  pc_buf_t owned; /* the caller's buffer the job frees with itself (may be empty) */
+  pc_buf_t owned; /* a buffer the job frees with itself (pc__rx_job_own) */
   pc_encoding_t enc;
   bool json;   /* OTLP-JSON, else protobuf */
   bool traces; /* an ExportTraceServiceRequest: decompressed, not decoded */
@@ -95,7 +92,9 @@ struct pc__rx_job {
   int rc;
   pc__rx_failed_t failed;
   pc_err_t err;
+  uint64_t need; /* PC__RX_FAILED_BUDGET: the bytes the budget could not give */
   /* the pool's */
+  uint64_t held; /* bytes of the budget this job holds */
   bool async; /* done comes from the loop after the thread pool, not from run */
   pc__rx_pool_t *pool;
   pc_arena_t *arena;
@@ -103,11 +102,15 @@ struct pc__rx_job {
   pc__rx_job_t *next_spare;
 };
 
-void pc__rx_pool_init(pc__rx_pool_t *p, uint64_t max_payload);
+void pc__rx_pool_init(pc__rx_pool_t *p, uint64_t max_payload, pc_budget_t *budget,
+                      const char *log_id);
 /* Free the spare jobs (none may be running). */
 void pc__rx_pool_free(pc__rx_pool_t *p);
 /* A cleared job, spare or new. */
 pc__rx_job_t *pc__rx_job_get(pc__rx_pool_t *p);
+/* Hand j the payload's buffer to free with itself, with the budget's bytes
+ * for its capacity (the caller took them; buf is left empty). */
+void pc__rx_job_own(pc__rx_job_t *j, pc_buf_t *buf);
 /* Do j's work: done is called once, before this returns when the work was
  * done on the loop, else later from the loop. */
 void pc__rx_job_run(pc__rx_job_t *j);

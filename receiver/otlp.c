@@ -381,6 +381,15 @@ static void answer_ok(const route_t *route, uint64_t rejected, const char *msg,
 static void answer_failed_body(rx_t *rx, pc__rx_job_t *j, pc_http_response_t *resp) {
   bool json = j->json;
   const char *what = err_text(&j->err, j->rc);
+  if (j->failed == PC__RX_FAILED_BUDGET) {
+    if (j->rc == PC_ELIMIT) { /* retrying cannot help */
+      answer_status(resp, 413, json, "request too large for this collector's memory: %s", what);
+      return;
+    }
+    answer_status(resp, 503, json, "too much request data in memory, retry later: %s", what);
+    resp->retry_after_s = rx->next->retry_after_s ? rx->next->retry_after_s : 1;
+    return;
+  }
   if (j->failed == PC__RX_FAILED_DECOMPRESS) {
     const char *enc = pc_encoding_name(j->enc);
     if (j->rc == PC_ELIMIT)
@@ -396,7 +405,8 @@ static void answer_failed_body(rx_t *rx, pc__rx_job_t *j, pc_http_response_t *re
   if (j->rc == PC_ENOMEM)
     answer_status(resp, 413, json,
                   "%s: the decoded request needs more memory than this receiver allows one "
-                  "request (%dx max_request_body_size)", what, RX_ARENA_FACTOR);
+                  "request (%dx its decompressed size, at least %zu MiB)", what,
+                  RX_ARENA_FACTOR, RX_ARENA_MIN >> 20);
   else
     answer_status(resp, 400, json, "%s%s", what, encoding_hint(json, j->payload, j->payload_n));
 }
@@ -676,7 +686,7 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
   rx->cfg.tls = (pc_tls_files_t){0};
   rx->http_enabled = true;
   rx->next = next;
-  pc__rx_pool_init(&rx->jobs, s->max_request_body_size);
+  pc__rx_pool_init(&rx->jobs, s->max_request_body_size, pc_request_budget(), rx->log_id);
   if (s->grpc) {
     pc_grpc_settings_t gs;
     pc_tls_ctx_t *gtls = NULL;

@@ -1862,6 +1862,51 @@ START_TEST(test_buffered_limit) {
 }
 END_TEST
 
+/* Issue 14: the decode job takes its memory from the process's request
+ * budget before allocating it. A zstd body of a few KB holding 4 Mi packed
+ * 1-byte values decodes into more than 32 MiB: refused with 503 and
+ * Retry-After while others hold the budget, 413 when the whole budget could
+ * never hold it, 200 when there is room; each refusal is counted, and
+ * everything goes back to the budget at the end. */
+START_TEST(test_budget_decode) {
+  pc_budget_t *b = pc_request_budget();
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+  pc_budget_set_limit(b, (uint64_t)256 << 20);
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t plain = {0}, z = {0};
+  pc_test_expansion_request((size_t)4 << 20, &plain);
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 19, plain.p, plain.n, &z), 0);
+  ck_assert_uint_lt(z.n, 64 << 10);
+  uint64_t others = (uint64_t)200 << 20; /* other requests hold most of it */
+  ck_assert(pc_budget_take(b, others));
+  resp_t r;
+  post(t, PROTO, "Content-Encoding: zstd\r\n", z.p, z.n, &r);
+  assert_status_body(&r, 503, PROTO, "service.max_request_memory");
+  ck_assert_uint_eq(r.retry_after, 1);
+  resp_free(&r);
+  ck_assert_uint_eq(atomic_load(&b->refusals), 1);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  pc_budget_give(b, others); /* they are answered: now it fits */
+  post(t, PROTO, "Content-Encoding: zstd\r\n", z.p, z.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(tc_calls(&t->tc), 1);
+  pc_budget_set_limit(b, (uint64_t)48 << 20); /* never enough for this one */
+  post(t, PROTO, "Content-Encoding: zstd\r\n", z.p, z.n, &r);
+  assert_status_body(&r, 413, PROTO, "service.max_request_memory");
+  resp_free(&r);
+  ck_assert_uint_eq(atomic_load(&b->refusals), 2);
+  assert_good(t);
+  /* Held now: the spare jobs' kept blocks and buffers only. */
+  ck_assert_uint_le(pc_budget_held(b), (uint64_t)16 << 20);
+  server_stop(t);
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+  pc_buf_free(&plain);
+  pc_buf_free(&z);
+}
+END_TEST
+
 /* Send bytes, half-close, and read answers until the server closes: each
  * answer must be well formed. Returns how many answers came back. */
 static int send_and_drain(tserver_t *t, const uint8_t *p, size_t n) {
@@ -2244,6 +2289,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_many_connections);
   tcase_add_test(http, test_max_connections);
   tcase_add_test(http, test_buffered_limit);
+  tcase_add_test(http, test_budget_decode);
   tcase_add_test(http, test_garbage);
   suite_add_tcase(s, http);
   TCase *tls = tcase_create("tls");
