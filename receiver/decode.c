@@ -42,7 +42,7 @@
 /* The first try at decoding gets this many times the payload, plus
  * ARENA_FIRST_MIN, of arena; real payloads need about 2.5 times. */
 #define ARENA_FIRST_FACTOR 4
-#define ARENA_FIRST_MIN ((size_t)1 << 20)
+#define ARENA_FIRST_MIN ((size_t)256 << 10)
 
 /* Bring what j holds of the budget to want bytes: false, and nothing
  * changed, when the budget cannot give the difference (then j->need says

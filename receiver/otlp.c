@@ -75,8 +75,10 @@ static const pc_opt_t http_opts[] = {
                  "largest request body, both as sent and after decompression (413 beyond)"),
     PC_OPT_BYTES("max_buffered_bytes", "512MiB", pc_otlp_settings_t, max_buffered_bytes, 1,
                  (int64_t)1 << 40,
-                 "request bodies held in memory at once over all connections, as "
-                 "received; a body that would pass it is refused with 503 and Retry-After"),
+                 "request bodies held in memory at once over this listener's connections, "
+                 "as received; a body that would pass it is refused with 503 and "
+                 "Retry-After (profcol's own; all request data of the process, decoded "
+                 "too, is also bounded by service.max_request_memory)"),
     PC_OPT_SECTION("cors", cors_opts, "Cross-Origin Resource Sharing for browser clients"),
     PC_OPT_SECTION("auth", auth_opts, "who may send"),
     PC_OPT_BOOLEAN("include_metadata", "false", pc_otlp_settings_t, include_metadata,
@@ -741,6 +743,7 @@ static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
   return (pc_http_limits_t){
       .max_body = c->max_request_body_size,
       .max_buffered = c->max_buffered_bytes,
+      .budget = pc_request_budget(),
       .max_header_bytes = MAX_HEADER_BYTES,
       .idle_timeout_ms = c->idle_timeout,
       .header_timeout_ms = c->read_header_timeout,

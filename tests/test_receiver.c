@@ -1862,6 +1862,47 @@ START_TEST(test_buffered_limit) {
 }
 END_TEST
 
+/* Issue 14: request bodies count in the process's request memory budget
+ * besides max_buffered_bytes. A Content-Length the budget has no room for
+ * is refused at the headers (503, Retry-After) before a byte of the body is
+ * read; a chunked body that grows past it is refused as it passes. */
+START_TEST(test_budget_bodies) {
+  pc_budget_t *b = pc_request_budget();
+  pc_budget_set_limit(b, (uint64_t)1 << 20);
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  char head[256];
+  snprintf(head, sizeof head, "POST " PROFILES " HTTP/1.1\r\nHost: a\r\nContent-Type: " PROTO
+           "\r\nContent-Length: %d\r\n\r\n", 2 << 20);
+  client_t c = cli_open(t->port);
+  cli_send_str(&c, head); /* no body: the answer comes anyway */
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 503, PROTO, "service.max_request_memory");
+  ck_assert_uint_eq(r.retry_after, 1);
+  resp_free(&r);
+  cli_close(&c);
+  ck_assert_uint_eq(atomic_load(&b->refusals), 1);
+  ck_assert_uint_eq(atomic_load(&b->refused_bytes), 2 << 20);
+  uint8_t *big = pc_xcalloc(1, 2 << 20);
+  pc_buf_t req = {0};
+  chunked_request(&req, NULL, big, 2 << 20, 64 * 1024);
+  c = cli_open(t->port);
+  cli_try_send(&c, req.p, req.n); /* the server stops reading midway */
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 503, PROTO, "service.max_request_memory");
+  resp_free(&r);
+  cli_close(&c);
+  ck_assert_uint_eq(atomic_load(&b->refusals), 2);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  assert_good(t);
+  free(big);
+  pc_buf_free(&req);
+  server_stop(t);
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+}
+END_TEST
+
 /* Issue 14: the decode job takes its memory from the process's request
  * budget before allocating it. A zstd body of a few KB holding 4 Mi packed
  * 1-byte values decodes into more than 32 MiB: refused with 503 and
@@ -2290,6 +2331,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_max_connections);
   tcase_add_test(http, test_buffered_limit);
   tcase_add_test(http, test_budget_decode);
+  tcase_add_test(http, test_budget_bodies);
   tcase_add_test(http, test_garbage);
   suite_add_tcase(s, http);
   TCase *tls = tcase_create("tls");
