@@ -230,6 +230,8 @@ static void ml_metrics(void *self, pc_metrics_t *m) {
                    "1 while data is refused for memory, else 0.", ml->refusing ? 1 : 0, NULL);
 }
 
+uint64_t pc_memory_limiter_soft_limit(const void *self) { return ((const ml_t *)self)->soft; }
+
 const pc_component_t pc_processor_memory_limiter = {
     .type = "memory_limiter",
     .kind = PC_PROCESSOR,

@@ -33,4 +33,8 @@ extern const pc_component_t pc_processor_dedup;
 extern const pc_component_t pc_processor_memory_limiter;
 extern const pc_component_t pc_processor_resource;
 
+/* A memory_limiter instance's soft limit in bytes (limit - spike limit):
+ * the service derives its default request memory budget from it. */
+uint64_t pc_memory_limiter_soft_limit(const void *self);
+
 #endif

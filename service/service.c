@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../core/log.h"
+#include "../processor/processor.h"
 #include "service.h"
 #include "telemetry.h"
 
@@ -196,6 +197,8 @@ struct pc_service {
   pipeline_t *pipelines;
   size_t n_pipelines;
   uint64_t shutdown_timeout_ms;
+  uint64_t request_memory; /* the request budget's limit, applied at start */
+  const char *request_memory_from; /* where it comes from, for the log */
   pc_telemetry_t *telemetry;
   pc_host_t *host; /* the extensions, for the components' resolve */
   pc_status_t status;
@@ -422,6 +425,7 @@ typedef struct {
   const pc_cfg_node_t *pipelines;
   const pc_cfg_node_t *telemetry;
   uint64_t shutdown_timeout_ms;
+  uint64_t max_request_memory; /* 0: derived (request_memory_limit) */
 } service_cfg_t;
 
 static const pc_opt_t service_opts[] = {
@@ -431,6 +435,16 @@ static const pc_opt_t service_opts[] = {
     PC_OPT_ANY("telemetry", service_cfg_t, telemetry, "logs (level, encoding) and metrics"),
     PC_OPT_DUR("shutdown_timeout", "30s", service_cfg_t, shutdown_timeout_ms, 0, 3600000,
                "how long SIGTERM waits for batches and queues to drain"),
+    /* profcol's own, process-wide: the Collector has no such key. Here,
+     * not on a receiver, because one limit spans every receiver, listener,
+     * connection and stream of the process (and the configs of a reload). */
+    PC_OPT_BYTES("max_request_memory", NULL, service_cfg_t, max_request_memory, (int64_t)1 << 20,
+                 (int64_t)1 << 50,
+                 "request data held in memory at once over every receiver (bodies as "
+                 "received, decompressed and decoded); a request that would pass it is "
+                 "refused with 503 and Retry-After (gRPC UNAVAILABLE). Default: half of "
+                 "memory_limiter's soft limit, else a quarter of the memory the process may "
+                 "use"),
     PC_OPT_TABLE_END,
 };
 
@@ -567,6 +581,24 @@ static void check_settings(pc_service_t *s, pc_errlist_t *errs) {
   free(ext);
 }
 
+/* The request memory budget's limit: service.max_request_memory, else
+ * half of the smallest memory_limiter soft limit, else from the machine. */
+static void request_memory_limit(pc_service_t *s, uint64_t configured) {
+  uint64_t soft = 0;
+  for (size_t i = 0; i < s->n_pipelines; i++)
+    for (size_t k = 0; k < s->pipelines[i].n_processors; k++) {
+      const instance_t *it = &s->pipelines[i].processors[k];
+      if (it->inst && it->comp == &pc_processor_memory_limiter) {
+        uint64_t v = pc_memory_limiter_soft_limit(it->inst);
+        if (!soft || v < soft) soft = v;
+      }
+    }
+  s->request_memory = configured ? configured : pc_budget_default(soft);
+  s->request_memory_from = configured ? PC_REQUEST_BUDGET_KEY
+                           : soft     ? "half of memory_limiter's soft limit"
+                                      : "a quarter of the memory the process may use";
+}
+
 static void warn_unused(pc_service_t *s) {
   for (int kind = PC_RECEIVER; kind <= PC_EXPORTER; kind++) {
     section_t *sec = &s->sections[kind];
@@ -616,6 +648,7 @@ pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
     return NULL;
   }
   warn_unused(s);
+  request_memory_limit(s, scfg.max_request_memory);
   return s;
 }
 
@@ -692,8 +725,14 @@ int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   if (rc) return rc;
   start_ctx_t c = {.loop = loop, .err = err};
   for (int stage = 3; stage >= 0 && !c.rc; stage--) each_in_stage(s, stage, start_one, &c);
-  if (!c.rc) set_status(s, PC_STATUS_READY);
-  return c.rc;
+  if (c.rc) return c.rc;
+  /* Process-wide: a reloaded config's limit replaces the running one's
+   * once it runs (one that fails to start changes nothing). */
+  pc_budget_set_limit(pc_request_budget(), s->request_memory);
+  pc_log(LOG, PC_LOG_INFO, "request memory: at most %llu MiB (%s)",
+         (unsigned long long)(s->request_memory >> 20), s->request_memory_from);
+  set_status(s, PC_STATUS_READY);
+  return 0;
 }
 
 void pc_service_replaced(pc_service_t *s) {
