@@ -5,23 +5,30 @@
  * serving the unary Export methods of ProfilesService and TraceService
  * (shared/spec/OTLP-PROFILES.md section 4).
  *
- * The one idea: HTTP/2 flow control is the memory bound. A stream's window
- * is one message (max_recv_msg_size_mib plus its 5-byte prefix) and the
+ * The one idea: memory follows the bytes that arrived, and three bounds
+ * hold it. HTTP/2 flow control bounds a connection: a stream's window is
+ * one message (max_recv_msg_size_mib plus its 5-byte prefix) and the
  * connection's window two of them; bytes are given back to the client
  * (WINDOW_UPDATE) only once the request holding them has been answered or
- * dropped. So a connection never holds more than its window of request
- * bytes however many streams it opens (and it opens at most
- * max_concurrent_streams), and reading never has to stop. A client that
- * fills the window with streams it does not finish stalls, and the stall
- * timer (keepalive.server_parameters.timeout) closes it.
+ * dropped, so reading never has to stop. The process's request memory
+ * budget (core.h) bounds all connections and streams together: a message
+ * buffer grows with the data received (never with what its prefix claims),
+ * each growth taken from the budget first, and a stream the budget has no
+ * room for is answered UNAVAILABLE and its memory returned. Time bounds a
+ * stream: one that gets no data for keepalive.server_parameters.timeout is
+ * reset (RST_STREAM CANCEL) and its memory returned, however lively the
+ * rest of its connection; a connection that is silent altogether with a
+ * request started is closed.
  *
  * A request is decided as in otlp.c, answered with gRPC statuses:
  *   OK                  taken (ExportProfilesServiceResponse; partial_success
  *                       when the decoder dropped profiles)
  *   INVALID_ARGUMENT    undecodable message or corrupt compression, bad framing
  *   RESOURCE_EXHAUSTED  a message over the limit, as sent or decompressed
- *   UNAVAILABLE         the pipeline is full (PC_EAGAIN): retryable, with a
- *                       google.rpc.RetryInfo in grpc-status-details-bin
+ *   UNAVAILABLE         the pipeline is full (PC_EAGAIN), or request memory is:
+ *                       retryable, with a google.rpc.RetryInfo in
+ *                       grpc-status-details-bin (RESOURCE_EXHAUSTED when the
+ *                       message could never fit the budget)
  *   UNIMPLEMENTED       unknown method or grpc-encoding
  *   DEADLINE_EXCEEDED   the call's grpc-timeout passed before the pipeline
  *                       took the request (it is not handed on)
@@ -64,6 +71,7 @@ enum {
 #define MAX_HEADER_LIST (16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE */
 #define MAX_METADATA (2 * MAX_HEADER_LIST) /* include_metadata, encoded: a guard behind it */
 #define MAX_PING_STRIKES 2         /* grpc-go's maxPingStrikes */
+#define FIRST_BODY_CAP (16 * 1024) /* a message buffer's first size; then it doubles */
 #define ACCEPT_ENCODINGS "identity,gzip,deflate,zstd"
 
 /* ---- options -------------------------------------------------------------- */
@@ -174,10 +182,13 @@ struct stream {
   uint64_t deadline_ms;  /* uv_now at its HEADERS plus the timeout */
   bool post, grpc_ct, has_ct, long_header;
   bool authenticated;    /* the authenticator's header holds one of its tokens */
-  pc_buf_t body;         /* the framed request, at most one message */
+  pc_buf_t body;         /* the framed request, at most one message; its capacity
+                          * is held in the request memory budget */
   size_t unconsumed;     /* received bytes not yet given back (WINDOW_UPDATE) */
+  uint64_t last_data_ms; /* uv_now at its HEADERS or its last DATA */
   bool complete;         /* END_STREAM received */
   bool answered;         /* a response was submitted; later data is dropped */
+  bool reset;            /* RST_STREAM submitted: it stalled */
   pc__rx_job_t *job;     /* in the thread pool, not yet answered */
   pc_buf_t out;          /* an OK answer's framed message */
   size_t out_off;
@@ -386,11 +397,17 @@ static void answer_ok(stream_t *st) {
   stream_answered(st, ST_OK);
 }
 
+/* Free the message buffer and give its bytes back to the budget. */
+static void stream_drop_body(stream_t *st) {
+  pc_budget_give(st->c->g->jobs.budget, st->body.cap);
+  pc_buf_free(&st->body);
+}
+
 /* Give the request's bytes back to the client's windows and drop them. */
 static void stream_release(stream_t *st) {
   if (st->unconsumed) nghttp2_session_consume(st->c->ng, st->id, st->unconsumed);
   st->unconsumed = 0;
-  pc_buf_free(&st->body);
+  stream_drop_body(st);
 }
 
 /* ---- the request ---------------------------------------------------------------- */
@@ -651,15 +668,8 @@ static void stream_serve(stream_t *st) {
     stream_release(st);
     return;
   }
-  /* The body moves to the job, counted in the request memory budget; its
-   * window is given back once answered. */
-  if (!pc_budget_take(g->jobs.budget, st->body.cap)) {
-    pc_budget_refused(g->jobs.budget, st->body.cap, g->log_id);
-    answer_error(st, ST_UNAVAILABLE, retry_s(g), "too much request data in memory, retry "
-                 "later (%s)", g->jobs.budget->key);
-    stream_release(st);
-    return;
-  }
+  /* The body moves to the job with its share of the budget; its window is
+   * given back once answered. */
   pc__rx_job_t *j = pc__rx_job_get(&g->jobs);
   pc__rx_job_own(j, &st->body);
   j->in = j->owned.p + 5;
@@ -685,6 +695,7 @@ static int ng_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void
   c->streams = st;
   c->n_streams++;
   c->n_pending++;
+  st->last_data_ms = uv_now(c->g->loop);
   nghttp2_session_set_stream_user_data(ng, st->id, st);
   return 0;
 }
@@ -765,34 +776,55 @@ static bool stream_too_big(stream_t *st) {
   return prefix_len(st->body.p) > g->max_msg || st->body.n > 5 + g->max_msg;
 }
 
-/* Once the 5-byte prefix is in, make room for the whole message at once
- * rather than doubling through a dozen reallocs and copies. At most the
- * stream's window: a client cannot send more before it is answered, so a
- * prefix that lies costs no more than the window anyway. */
-static void body_presize(stream_t *st, const pc_grpc_server_t *g) {
-  size_t want = 5 + min_sz(prefix_len(st->body.p), min_sz(g->max_msg, g->stream_win));
-  if (want <= st->body.cap) return;
-  uint8_t *p = realloc(st->body.p, want);
+/* Room for n more bytes of the message. The buffer grows with what
+ * arrives: it doubles (from FIRST_BODY_CAP, so a large message costs a few
+ * reallocs, not one per frame), but never past what its prefix says the
+ * message holds, nor the limit; a prefix that claims much costs nothing
+ * until the bytes come. Each growth is taken from the request memory
+ * budget before it is allocated: false when the budget has no room. */
+static bool body_room(stream_t *st, size_t n) {
+  pc_grpc_server_t *g = st->c->g;
+  pc_buf_t *b = &st->body;
+  if (b->cap - b->n >= n) return true;
+  size_t need = b->n + n, most = 5 + g->max_msg + 1;
+  if (b->n >= 5 && 5 + prefix_len(b->p) < most) most = 5 + prefix_len(b->p);
+  size_t cap = b->cap ? 2 * b->cap : FIRST_BODY_CAP;
+  if (cap > most) cap = most;
+  if (cap < need) cap = need;
+  if (!pc_budget_take(g->jobs.budget, cap - b->cap)) {
+    pc_budget_refused(g->jobs.budget, cap - b->cap, g->log_id);
+    return false;
+  }
+  uint8_t *p = realloc(b->p, cap);
   if (!p) pc_oom();
-  st->body.p = p;
-  st->body.cap = want;
+  b->p = p;
+  b->cap = cap;
+  return true;
 }
 
 static int ng_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
                       size_t len, void *ud) {
   stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
+  if (st) st->last_data_ms = uv_now(st->c->g->loop);
   if (!st || st->answered) { /* dropped: give the window back at once */
     nghttp2_session_consume(ng, id, len);
     return 0;
   }
   pc_grpc_server_t *g = st->c->g;
+  st->unconsumed += len;
   /* The stream window bounds it too; this keeps a lying client out. */
   size_t room = g->max_msg + 5 + 1 - min_sz(st->body.n, g->max_msg + 5 + 1);
   size_t take = min_sz(len, room);
-  size_t had = st->body.n;
-  if (pc_buf_append(&st->body, data, take)) pc_oom();
-  if (had < 5 && st->body.n >= 5) body_presize(st, g);
-  st->unconsumed += len;
+  if (!body_room(st, take)) {
+    pc_budget_t *b = g->jobs.budget;
+    answer_error(st, ST_UNAVAILABLE, retry_s(g), "too much request data in memory, retry "
+                 "later: %llu of %llu bytes held (%s)", (unsigned long long)pc_budget_held(b),
+                 (unsigned long long)pc_budget_limit(b), b->key);
+    stream_release(st);
+    return 0;
+  }
+  memcpy(st->body.p + st->body.n, data, take);
+  st->body.n += take;
   if (stream_too_big(st)) {
     answer_error(st, ST_RESOURCE_EXHAUSTED, 0,
                  "message larger than max_recv_msg_size_mib (%lld MiB)",
@@ -850,7 +882,7 @@ static void stream_free(conn_t *c, stream_t *st) {
   c->n_streams--;
   if (!st->complete) c->n_pending--;
   if (st->job) st->job->ud = NULL; /* its answer has nowhere to go */
-  pc_buf_free(&st->body);
+  stream_drop_body(st);
   pc_buf_free(&st->out);
   pc_buf_free(&st->md);
   free(st);
@@ -1059,6 +1091,29 @@ static const char *conn_expired(conn_t *c, uint64_t now) {
   return NULL;
 }
 
+/* Reset the streams that got no data for the timeout while the rest of the
+ * connection kept it alive (a client that holds windows full and sends a
+ * WINDOW_UPDATE now and then): their memory goes back at once, and their
+ * slot too. A stream answered early whose client neither finishes nor
+ * sends is reset the same way. */
+static void conn_reset_stalled(conn_t *c, uint64_t now) {
+  uint64_t to = c->g->cfg.keepalive_timeout;
+  for (stream_t *st = c->streams; st; st = st->next) {
+    if (st->complete || st->reset || now - st->last_data_ms < to) continue;
+    st->reset = true;
+    if (!st->answered) {
+      pc_log(c->g->log_id, PC_LOG_DEBUG, "reset a gRPC stream that got no data for %llu ms "
+             "(%zu bytes of its message held)", (unsigned long long)(now - st->last_data_ms),
+             st->body.n);
+      st->answered = true; /* later data is dropped */
+      PC__CNT_ADD(c->g->hc, requests, 1);
+      PC__CNT_ADD(c->g->hc, requests_failed, 1);
+      stream_release(st);
+    }
+    nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+  }
+}
+
 static void conn_on_tick(uv_timer_t *t) {
   conn_t *c = container_of(t, conn_t, timer);
   const pc_grpc_settings_t *s = &c->g->cfg;
@@ -1069,6 +1124,7 @@ static void conn_on_tick(uv_timer_t *t) {
     conn_close(c, why);
     return;
   }
+  if (c->n_pending) conn_reset_stalled(c, now);
   if (s->max_connection_idle && !c->n_streams && now - c->last_stream_ms >= s->max_connection_idle)
     conn_goaway(c, "max_connection_idle");
   if (s->max_connection_age && now - c->accepted_ms >= s->max_connection_age)

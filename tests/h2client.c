@@ -5,8 +5,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <nghttp2/nghttp2.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +30,11 @@ typedef struct {
 } call_t;
 
 struct pc_h2 {
-  int fd;
+  int fd; /* non-blocking: several clients make progress side by side */
   nghttp2_session *ng;
   bool dead;
+  uint8_t *out; /* serialized frames the socket did not take yet */
+  size_t out_n, out_off, out_cap;
   call_t calls[MAX_STREAMS];
   unsigned n_calls, n_open;
 };
@@ -91,6 +95,9 @@ pc_h2_t *pc_h2_open(int port) {
     close(fd);
     return NULL;
   }
+  int one = 1; /* as gRPC clients: no Nagle delay between frames */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   pc_h2_t *h = calloc(1, sizeof *h);
   if (!h) abort();
   h->fd = fd;
@@ -110,6 +117,7 @@ void pc_h2_close(pc_h2_t *h) {
   if (!h) return;
   nghttp2_session_del(h->ng);
   close(h->fd);
+  free(h->out);
   free(h);
 }
 
@@ -156,20 +164,32 @@ static long now_ms(void) {
   return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Send what the session has, as far as the socket takes it now. */
+/* Send what the session has, as far as the socket takes it now; the rest
+ * waits in h->out. */
 static int flush_out(pc_h2_t *h) {
   for (;;) {
-    const uint8_t *p;
-    ssize_t n = nghttp2_session_mem_send(h->ng, &p);
-    if (n < 0) return -1;
-    if (n == 0) return 0;
-    while (n > 0) {
-      ssize_t w = send(h->fd, p, (size_t)n, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return -1;
-      p += w;
-      n -= w;
+    if (h->out_off == h->out_n) {
+      h->out_off = h->out_n = 0;
+      while (h->out_n < (1 << 20)) { /* gather up to 1 MiB of frames */
+        const uint8_t *p;
+        ssize_t n = nghttp2_session_mem_send(h->ng, &p);
+        if (n < 0) return -1;
+        if (n == 0) break;
+        if (h->out_n + (size_t)n > h->out_cap) {
+          h->out_cap = (h->out_n + (size_t)n) * 2;
+          h->out = realloc(h->out, h->out_cap);
+          if (!h->out) abort();
+        }
+        memcpy(h->out + h->out_n, p, (size_t)n);
+        h->out_n += (size_t)n;
+      }
+      if (h->out_n == 0) return 0;
     }
+    ssize_t w = send(h->fd, h->out + h->out_off, h->out_n - h->out_off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (w <= 0) return -1;
+    h->out_off += (size_t)w;
   }
 }
 
@@ -183,17 +203,15 @@ int pc_h2_pump(pc_h2_t *h, int ms) {
     }
     long left = until - now_ms();
     if (left <= 0) return 0;
-    if (h->n_open == 0 && !nghttp2_session_want_write(h->ng)) return 0;
-    struct pollfd p = {.fd = h->fd, .events = POLLIN};
-    int r = poll(&p, 1, (int)(left < 50 ? left : 50));
-    if (r <= 0) continue;
+    bool pending = h->out_off < h->out_n || nghttp2_session_want_write(h->ng);
+    if (h->n_open == 0 && !pending) return 0;
+    struct pollfd p = {.fd = h->fd, .events = POLLIN | (h->out_off < h->out_n ? POLLOUT : 0)};
+    int r = poll(&p, 1, (int)(left < 10 ? left : 10));
+    if (r <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
     uint8_t buf[65536];
     ssize_t got = recv(h->fd, buf, sizeof buf, 0);
-    if (got <= 0) {
-      h->dead = true;
-      return -1;
-    }
-    if (nghttp2_session_mem_recv(h->ng, buf, (size_t)got) < 0) {
+    if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (got <= 0 || nghttp2_session_mem_recv(h->ng, buf, (size_t)got) < 0) {
       h->dead = true;
       return -1;
     }

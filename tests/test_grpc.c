@@ -3,8 +3,9 @@
  * independent client: Debian's python3-grpcio running
  * tests/grpc/grpc_client.py, with stubs generated from the project's .proto
  * files. The client checks the statuses it gets; this side checks what the
- * recording consumer got and the counters. Raw sockets cover what a
- * well-behaved client never does (a silent connection, garbage). */
+ * recording consumer got and the counters. Raw sockets and a small nghttp2
+ * client (h2client.c) cover what a well-behaved client never does (a silent
+ * connection, garbage, prefixes that lie, windows held full). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
@@ -24,6 +25,8 @@
 
 #include "auth.h"
 #include "certs.h"
+#include "h2client.h"
+#include <nghttp2/nghttp2.h>
 #include "rxthread.h"
 #include "pdata/testdata.h"
 #include "../receiver/grpc.h"
@@ -685,6 +688,144 @@ START_TEST(test_tls) {
 }
 END_TEST
 
+/* ---- memory: what a hostile client can make the server hold (issue 14) ---------- */
+
+/* A /proc/self/status field (VmSize, VmRSS, VmHWM) in bytes. */
+static uint64_t proc_status(const char *field) {
+  FILE *f = fopen("/proc/self/status", "r");
+  ck_assert_ptr_nonnull(f);
+  char line[256];
+  uint64_t kb = 0;
+  size_t n = strlen(field);
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, n) == 0 && line[n] == ':') kb = strtoull(line + n + 1, NULL, 10);
+  fclose(f);
+  return kb * 1024;
+}
+
+/* Pump every client for ms, sending each a WINDOW_UPDATE every 300 ms. */
+static void pump_all(pc_h2_t **h, int n, int ms, bool keepalive) {
+  for (int done = 0; done < ms; done += 300) {
+    for (int i = 0; i < n; i++) {
+      if (keepalive) pc_h2_window_update(h[i]);
+      pc_h2_pump(h[i], 300 / n);
+    }
+  }
+}
+
+/* A prefix that claims 64 MiB and nothing after it, on 2 connections x 100
+ * streams: the buffers hold what arrived (5 bytes each), not what was
+ * claimed (12.5 GiB of address space before, "fatal: out of memory" under
+ * an 8 GiB limit). Then rapid reset of such streams: the loop still answers
+ * a real call at once. */
+START_TEST(test_prefix_claim) {
+  pc_budget_t *b = pc_request_budget();
+  pc_budget_set_limit(b, (uint64_t)64 << 20);
+  tserver_t *t = server_start("protocols:\n  grpc:\n    endpoint: 127.0.0.1:0\n", false);
+  uint8_t pre[5];
+  pc_h2_prefix(pre, 64u << 20);
+  uint64_t vm0 = proc_status("VmSize");
+  pc_h2_t *h[2];
+  int32_t ids[2][100];
+  for (int c = 0; c < 2; c++) {
+    h[c] = pc_h2_open(t->port);
+    ck_assert_ptr_nonnull(h[c]);
+    for (int i = 0; i < 100; i++)
+      ids[c][i] = pc_h2_call(h[c], PC_GRPC_PROFILES_PATH, pre, 5, (64u << 20) + 5, 5, NULL);
+  }
+  for (int round = 0; round < 10; round++) pump_all(h, 2, 300, false);
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < 100; i++) {
+      ck_assert_uint_eq(pc_h2_sent(h[c], ids[c][i]), 5);
+      ck_assert(!pc_h2_closed(h[c], ids[c][i])); /* waiting for the rest */
+    }
+  uint64_t grew = proc_status("VmSize") - vm0;
+  ck_assert_msg(grew < ((uint64_t)512 << 20), "address space grew by %llu MiB",
+                (unsigned long long)(grew >> 20));
+  ck_assert_uint_le(pc_budget_held(b), 200u * (16u << 10)); /* a first buffer each */
+  /* Rapid reset: every stream cancelled, 100 more opened and cancelled. */
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < 100; i++) pc_h2_reset(h[c], ids[c][i]);
+  for (int i = 0; i < 100; i++)
+    pc_h2_reset(h[0], pc_h2_call(h[0], PC_GRPC_PROFILES_PATH, pre, 5, (64u << 20) + 5, 5,
+                                 NULL));
+  pc_h2_pump(h[0], 100);
+  pc_h2_pump(h[1], 100);
+  pc_buf_t body = rich_body();
+  uint64_t t0 = now_ms();
+  ck_assert_int_eq(call_with_header(t->port, NULL, &body), 0);
+  ck_assert_uint_lt(now_ms() - t0, 2000);
+  pc_buf_free(&body);
+  for (int i = 0; i < 50 && pc_budget_held(b) > (8u << 20); i++) usleep(20000);
+  ck_assert_uint_le(pc_budget_held(b), 8u << 20); /* a spare job at most */
+  pc_h2_close(h[0]);
+  pc_h2_close(h[1]);
+  server_stop(t);
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+}
+END_TEST
+
+/* Three connections each fill both their streams' windows (16 MiB of a
+ * 16 MiB message each, 96 MiB offered) and never finish, keeping the
+ * connections alive with a WINDOW_UPDATE every 300 ms: the budget (32 MiB)
+ * is never passed (the streams it has no room for get UNAVAILABLE with a
+ * RetryInfo), and after keepalive.server_parameters.timeout (1 s) without
+ * data the stalled streams are reset and their memory returned. */
+START_TEST(test_window_hold) {
+  pc_budget_t *b = pc_request_budget();
+  pc_budget_set_limit(b, (uint64_t)32 << 20);
+  tserver_t *t = server_start("protocols:\n  grpc:\n    endpoint: 127.0.0.1:0\n"
+                              "    max_recv_msg_size_mib: 16\n"
+                              "    keepalive:\n      server_parameters:\n        timeout: 1s\n",
+                              false);
+  uint64_t rss0 = proc_status("VmRSS");
+  size_t msg = (size_t)16 << 20;
+  uint8_t pre[5];
+  pc_h2_prefix(pre, (uint32_t)msg);
+  pc_h2_t *h[3];
+  int32_t ids[3][2];
+  for (int c = 0; c < 3; c++) {
+    h[c] = pc_h2_open(t->port);
+    ck_assert_ptr_nonnull(h[c]);
+    for (int i = 0; i < 2; i++)
+      ids[c][i] = pc_h2_call(h[c], PC_GRPC_PROFILES_PATH, pre, 5, msg + 5, msg, NULL);
+  }
+  uint64_t peak = 0;
+  for (int round = 0; round < 3; round++) { /* under a second: nothing stalls yet */
+    pump_all(h, 3, 300, true);
+    uint64_t held = pc_budget_held(b);
+    if (held > peak) peak = held;
+  }
+  ck_assert_uint_le(peak, (uint64_t)32 << 20);
+  int unavailable = 0, open = 0;
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < 2; i++) {
+      if (pc_h2_status(h[c], ids[c][i]) == 14) {
+        unavailable++;
+        ck_assert(pc_h2_has_details(h[c], ids[c][i])); /* RetryInfo */
+      }
+      open += !pc_h2_closed(h[c], ids[c][i]);
+    }
+  ck_assert_int_ge(unavailable, 3); /* 96 MiB offered, 32 MiB allowed */
+  ck_assert_int_ge(open, 1);
+  uint64_t rss = proc_status("VmRSS");
+  ck_assert_msg(rss < rss0 + ((uint64_t)64 << 20), "RSS grew by %llu MiB",
+                (unsigned long long)((rss - rss0) >> 20));
+  /* Kept alive, but no stream gets data: reset after the timeout. */
+  pump_all(h, 3, 2400, true);
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < 2; i++) {
+      ck_assert_msg(pc_h2_closed(h[c], ids[c][i]), "stream %d/%d still open", c, i);
+      if (pc_h2_status(h[c], ids[c][i]) != 14)
+        ck_assert_uint_eq(pc_h2_reset_code(h[c], ids[c][i]), NGHTTP2_CANCEL);
+    }
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+  for (int c = 0; c < 3; c++) ck_assert_int_eq(pc_h2_pump(h[c], 10), 0); /* still connected */
+  for (int c = 0; c < 3; c++) pc_h2_close(h[c]);
+  server_stop(t);
+}
+END_TEST
+
 static Suite *grpc_suite(void) {
   Suite *s = suite_create("grpc");
   TCase *tc = tcase_create("grpc");
@@ -701,6 +842,8 @@ static Suite *grpc_suite(void) {
   tcase_add_test(tc, test_config);
   tcase_add_test(tc, test_listen_reuseport);
   tcase_add_test(tc, test_tls);
+  tcase_add_test(tc, test_prefix_claim);
+  tcase_add_test(tc, test_window_hold);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -150,6 +150,174 @@ START_TEST(protobuf_expansion_bounded) {
 }
 END_TEST
 
+/* ---- gRPC ------------------------------------------------------------------------------ */
+
+static const char *grpc_config(char *yaml, size_t n, const char *more) {
+  snprintf(yaml, n,
+           "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n"
+           "%sexporters:\n  nop:\nservice:\n  max_request_memory: 256MiB\n  pipelines:\n"
+           "    profiles: {receivers: [otlp], exporters: [nop]}\n", more);
+  return yaml;
+}
+
+/* Pump every client in turn, 20 ms each, for ms; with keepalive each sends
+ * a WINDOW_UPDATE every 300 ms. */
+static void pump_all(pc_h2_t **h, int n, int ms, bool keepalive) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  long last_update = -1000;
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long el = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+    if (el >= ms) return;
+    bool update = keepalive && el - last_update >= 300;
+    if (update) last_update = el;
+    for (int i = 0; i < n; i++) {
+      if (update) pc_h2_window_update(h[i]);
+      pc_h2_pump(h[i], 20);
+    }
+  }
+}
+
+/* Whether every stream of every client sent want bytes or was answered. */
+static bool all_sent_or_answered(pc_h2_t **h, int n, int32_t (*ids)[2], size_t want) {
+  for (int c = 0; c < n; c++)
+    for (int i = 0; i < 2; i++)
+      if (pc_h2_sent(h[c], ids[c][i]) < want && pc_h2_status(h[c], ids[c][i]) < 0 &&
+          !pc_h2_closed(h[c], ids[c][i]))
+        return false;
+  return true;
+}
+
+/* One real Export call on a new connection: its grpc-status. */
+static int grpc_call(int port) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t msg = {0};
+  uint8_t pre[5];
+  ck_assert_int_eq(pc_proto_encode(&req, &msg), 0);
+  pc_h2_prefix(pre, (uint32_t)msg.n);
+  pc_buf_t framed = {0};
+  pc_buf_append(&framed, pre, 5);
+  pc_buf_append(&framed, msg.p, msg.n);
+  pc_h2_t *h = pc_h2_open(port);
+  ck_assert_ptr_nonnull(h);
+  int32_t id = pc_h2_call(h, GRPC_PROFILES, framed.p, framed.n, framed.n, framed.n, NULL);
+  pc_h2_pump(h, 5000);
+  int status = pc_h2_status(h, id);
+  pc_h2_close(h);
+  pc_buf_free(&framed);
+  pc_buf_free(&msg);
+  pc_arena_free(a);
+  return status;
+}
+
+/* 2 connections x 100 streams that send a prefix claiming 64 MiB and no
+ * more: the process's address space grows by what arrived, not by 12.5 GiB
+ * (issue 14: "fatal: out of memory" under an 8 GiB limit); then rapid
+ * reset of such streams, and a real call is still answered at once. */
+START_TEST(grpc_prefix_claim) {
+  char yaml[1024];
+  pc_e2e_proc_t p;
+  free(start_or_fail(&p, grpc_config(yaml, sizeof yaml, "")));
+  int port = pc_e2e_port_of(&p, "receiver:otlp");
+  ck_assert_int_gt(port, 0);
+  uint64_t vm0 = proc_status(&p, "VmSize"), rss0 = proc_status(&p, "VmRSS");
+  uint8_t pre[5];
+  pc_h2_prefix(pre, 64u << 20);
+  pc_h2_t *h[2];
+  int32_t ids[2][100];
+  for (int c = 0; c < 2; c++) {
+    h[c] = pc_h2_open(port);
+    ck_assert_ptr_nonnull(h[c]);
+    for (int i = 0; i < 100; i++)
+      ids[c][i] = pc_h2_call(h[c], GRPC_PROFILES, pre, 5, (64u << 20) + 5, 5, NULL);
+  }
+  pump_all(h, 2, 1500, false);
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < 100; i++) ck_assert_uint_eq(pc_h2_sent(h[c], ids[c][i]), 5);
+  uint64_t vm = proc_status(&p, "VmSize") - vm0, rss = proc_status(&p, "VmRSS") - rss0;
+  fprintf(stderr, "gRPC prefix claim, 200 streams: address space +%llu MiB, RSS +%llu MiB\n",
+          (unsigned long long)(vm / MIB), (unsigned long long)(rss / MIB));
+  ck_assert_msg(vm < 512 * MIB, "address space grew by %llu MiB", (unsigned long long)(vm / MIB));
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < 100; i++) pc_h2_reset(h[c], ids[c][i]);
+  for (int i = 0; i < 100; i++)
+    pc_h2_reset(h[0], pc_h2_call(h[0], GRPC_PROFILES, pre, 5, (64u << 20) + 5, 5, NULL));
+  pc_h2_pump(h[0], 200);
+  pc_h2_pump(h[1], 200);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ck_assert_int_eq(grpc_call(port), 0);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  ck_assert_msg(ms < 2000, "a call after the rapid reset took %ld ms", ms);
+  pc_h2_close(h[0]);
+  pc_h2_close(h[1]);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+/* 3 connections each fill both their streams' windows (64 MiB messages:
+ * 128 MiB a connection, 384 MiB offered) and never finish, keeping the
+ * connections alive with a WINDOW_UPDATE every 300 ms. With 256 MiB of
+ * request memory the process holds at most that (the streams without room
+ * get UNAVAILABLE), and once the stalled streams pass
+ * keepalive.server_parameters.timeout (2 s) they are reset and the memory
+ * is returned (issue 14: 1 GB RSS for 8 connections, kept past the stall
+ * timeout). */
+START_TEST(grpc_window_hold) {
+  char yaml[1024];
+  pc_e2e_proc_t p;
+  free(start_or_fail(&p, grpc_config(yaml, sizeof yaml,
+                                     "        keepalive:\n          server_parameters:\n"
+                                     "            timeout: 2s\n")));
+  int port = pc_e2e_port_of(&p, "receiver:otlp");
+  uint64_t rss0 = proc_status(&p, "VmRSS"), hwm0 = proc_status(&p, "VmHWM");
+  size_t msg = (size_t)64 << 20;
+  uint8_t pre[5];
+  pc_h2_prefix(pre, (uint32_t)msg);
+  pc_h2_t *h[3];
+  int32_t ids[3][2];
+  for (int c = 0; c < 3; c++) {
+    h[c] = pc_h2_open(port);
+    ck_assert_ptr_nonnull(h[c]);
+    for (int i = 0; i < 2; i++)
+      ids[c][i] = pc_h2_call(h[c], GRPC_PROFILES, pre, 5, msg + 5, msg, NULL);
+  }
+  /* Every stream fills its window or is refused (side by side: none
+   * stalls meanwhile). */
+  for (int i = 0; i < 100 && !all_sent_or_answered(h, 3, ids, msg); i++)
+    pump_all(h, 3, 300, true);
+  ck_assert(all_sent_or_answered(h, 3, ids, msg));
+  uint64_t held = proc_status(&p, "VmHWM") - hwm0;
+  double budget = metric(&p, "profcol_process_request_memory_bytes");
+  int unavailable = 0;
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < 2; i++) unavailable += pc_h2_status(h[c], ids[c][i]) == 14;
+  fprintf(stderr, "gRPC window hold, 384 MiB offered: peak RSS +%llu MiB, request memory %.0f "
+          "MiB, %d streams UNAVAILABLE\n", (unsigned long long)(held / MIB), budget / MIB,
+          unavailable);
+  ck_assert(budget <= 256.0 * MIB);
+  ck_assert_int_ge(unavailable, 1);
+  ck_assert_msg(held < 320 * MIB, "peak RSS grew by %llu MiB", (unsigned long long)(held / MIB));
+  pump_all(h, 3, 4000, true); /* kept alive, but the streams stalled */
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < 2; i++)
+      ck_assert_msg(pc_h2_closed(h[c], ids[c][i]), "stream %d/%d still open", c, i);
+  budget = metric(&p, "profcol_process_request_memory_bytes");
+  uint64_t after = proc_status(&p, "VmRSS") - rss0;
+  fprintf(stderr, "gRPC window hold, after the stall timeout: RSS +%llu MiB, request memory "
+          "%.0f MiB\n", (unsigned long long)(after / MIB), budget / MIB);
+  ck_assert(budget < 1.0 * MIB);
+  for (int c = 0; c < 3; c++) pc_h2_close(h[c]);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   Suite *s = suite_create("e2e-budget");
@@ -157,6 +325,8 @@ int main(void) {
   tcase_set_timeout(tc, 240);
   tcase_add_test(tc, max_request_memory_key);
   tcase_add_test(tc, protobuf_expansion_bounded);
+  tcase_add_test(tc, grpc_prefix_claim);
+  tcase_add_test(tc, grpc_window_hold);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
