@@ -92,6 +92,14 @@ static int ml_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n,
   return m->refusing ? refuse(m, err) : m->next->consume_traces(m->next, body, n, json, err);
 }
 
+/* Known full (component.h): while memory is above the soft limit every
+ * request is refused, so receivers may refuse at the headers. */
+static bool ml_full(pc_consumer_t *self, pc_err_t *err) {
+  ml_t *m = ml_of(self);
+  if (m->refusing) refuse(m, err);
+  return m->refusing;
+}
+
 /* ---- the check -------------------------------------------------------------------- */
 
 static void measure(ml_t *m) {
@@ -165,6 +173,7 @@ static void *ml_create(const pc_create_args_t *args, pc_err_t *err) {
   m->next = args->next;
   m->interval_ms = c.check_interval;
   m->consumer.consume_profiles = ml_consume_profiles;
+  m->consumer.full = ml_full;
   if (m->next->consume_encoded) m->consumer.consume_encoded = ml_consume_encoded;
   m->consumer.encodings = m->next->encodings; /* it passes bodies through as they are */
   m->consumer.max_body = m->next->max_body;

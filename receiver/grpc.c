@@ -25,7 +25,8 @@
  *                       when the decoder dropped profiles)
  *   INVALID_ARGUMENT    undecodable message or corrupt compression, bad framing
  *   RESOURCE_EXHAUSTED  a message over the limit, as sent or decompressed
- *   UNAVAILABLE         the pipeline is full (PC_EAGAIN), or request memory is:
+ *   UNAVAILABLE         the pipeline is full (PC_EAGAIN; at HEADERS when known
+ *                       full before the message comes), or request memory is:
  *                       retryable, with a google.rpc.RetryInfo in
  *                       grpc-status-details-bin (RESOURCE_EXHAUSTED when the
  *                       message could never fit the budget)
@@ -682,6 +683,24 @@ static void stream_serve(stream_t *st) {
   pc__rx_job_run(j);
 }
 
+/* At HEADERS: a pipeline known to be full would refuse the message after
+ * it is received and decoded, so refuse the call now (an authenticated
+ * one: others hear UNAUTHENTICATED at the end, and nothing about the
+ * pipeline); true when answered. */
+static bool stream_refuse_early(stream_t *st) {
+  pc_grpc_server_t *g = st->c->g;
+  pc_consumer_t *next = g->next;
+  pc_err_t err = {0};
+  if (stream_route(st) != ROUTE_PROFILES || (g->auth && !st->authenticated) || !next->full ||
+      !next->full(next, &err))
+    return false;
+  PC__CNT_ADD(g->rxc, requests_refused_early, 1);
+  answer_error(st, ST_UNAVAILABLE, retry_s(g), "pipeline is full, retry later: %s (refused at "
+               "the headers, before the message was read)",
+               err.msg[0] ? err.msg : pc_strerror(PC_EAGAIN));
+  return true;
+}
+
 /* ---- nghttp2 callbacks ------------------------------------------------------------- */
 
 static int ng_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
@@ -869,7 +888,8 @@ static int ng_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
   stream_t *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
   if (!st || st->complete) return 0;
   pc_encoding_t enc;
-  if (f->hd.type == NGHTTP2_HEADERS && !st->answered && stream_check_headers(st, &enc))
+  if (f->hd.type == NGHTTP2_HEADERS && !st->answered &&
+      (stream_check_headers(st, &enc) || stream_refuse_early(st)))
     stream_release(st);
   if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) stream_serve(st);
   return 0;

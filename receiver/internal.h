@@ -22,6 +22,7 @@ typedef struct {
   _Atomic uint64_t profiles_accepted, profiles_refused;
   _Atomic uint64_t samples_accepted, samples_refused;
   _Atomic uint64_t bytes_decompressed;
+  _Atomic uint64_t requests_refused_early; /* at the headers: the pipeline was full */
 } pc__rx_counters_t;
 
 #define PC__CNT_ADD(c, f, v) atomic_fetch_add_explicit(&(c)->f, (uint64_t)(v), memory_order_relaxed)

@@ -17,7 +17,9 @@
  *   400  bad payload or corrupt compression (google.rpc.Status with the
  *        decoder's message), 404 unknown path, 405 not POST, 413 too large
  *        as sent or after decompression, 415 media type or encoding
- *   503  the pipeline is full (PC_EAGAIN), with Retry-After
+ *   503  the pipeline is full (PC_EAGAIN; at the headers when it is known
+ *        full before the body comes), or request memory is
+ *        (service.max_request_memory), with Retry-After
  *   500  any other refusal of the pipeline
  *
  * Error bodies are google.rpc.Status in the request's encoding (protobuf
@@ -342,9 +344,24 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
   return 0;
 }
 
+static const char *err_text(const pc_err_t *err, int rc);
+
 static int rx_on_headers(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
+  rx_t *rx = ud;
   route_t route;
-  return rx_route(ud, r, &route, resp);
+  int status = rx_route(rx, r, &route, resp);
+  /* A pipeline known to be full would refuse the body after it is read and
+   * decoded: refuse it now, before a byte of it is read. */
+  bool body = !r->has_length || r->content_length > 0;
+  pc_err_t err = {0};
+  if (!status && body && !route.traces && rx->next->full && rx->next->full(rx->next, &err)) {
+    answer_status(resp, 503, route.json, "pipeline is full, retry later: %s (refused at the "
+                  "headers, before the body was read)", err_text(&err, PC_EAGAIN));
+    resp->retry_after_s = rx->next->retry_after_s ? rx->next->retry_after_s : 1;
+    PC__CNT_ADD(&rx->counters, requests_refused_early, 1);
+    return 503;
+  }
+  return status;
 }
 
 static void rx_decorate(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
@@ -844,7 +861,7 @@ static void otlp_destroy(void *self) {
 }
 
 /* Every field of pc_otlp_stats_t is added below: a new one must be too. */
-_Static_assert(sizeof(pc_otlp_stats_t) == 12 * sizeof(uint64_t), "add every stats field");
+_Static_assert(sizeof(pc_otlp_stats_t) == 13 * sizeof(uint64_t), "add every stats field");
 
 /* Add one transport's counters to out. */
 static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
@@ -862,6 +879,7 @@ static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
   ADD(r, samples_accepted);
   ADD(r, samples_refused);
   ADD(r, bytes_decompressed);
+  ADD(r, requests_refused_early);
 #undef ADD
 }
 
@@ -893,6 +911,9 @@ static void transport_metrics(const pc_otlp_stats_t *st, const char *transport,
     st->bytes_in);
   C("profcol_receiver_decompressed_bytes", "Request bodies after decompression, in bytes.",
     st->bytes_decompressed);
+  C("profcol_receiver_refused_early_requests",
+    "Requests refused at their headers (503, gRPC UNAVAILABLE) because the pipeline was "
+    "known to be full: not read nor decoded.", st->requests_refused_early);
   C("profcol_receiver_connections", "Connections accepted and served.", st->connections_total);
   C("profcol_receiver_refused_connections",
     "Connections closed at once because max_connections were open.", st->connections_refused);

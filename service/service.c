@@ -69,9 +69,12 @@ __attribute__((format(printf, 3, 4))) static void add_key_error(pc_errlist_t *l,
  * its edits. Readers go first, then the mutating targets, each but the last
  * on a copy of its own. The common cases (one pipeline, or no mutating
  * processor) copy nothing. */
+struct pipeline;
+
 typedef struct {
   pc_consumer_t *consumer;
   bool mutates;
+  struct pipeline *pipe; /* the pipeline consumer begins (receivers' fan-outs), or NULL */
 } target_t;
 
 typedef struct {
@@ -128,8 +131,24 @@ static int fanout_traces(pc_consumer_t *self, const uint8_t *body, size_t n, boo
   return 0;
 }
 
-static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool mutates) {
+static bool pipeline_full(struct pipeline *p, pc_err_t *err);
+
+/* Known full (component.h): the fan-out refuses when any target refuses.
+ * A target that begins a pipeline is asked stage by stage. */
+static bool fanout_full(pc_consumer_t *self, pc_err_t *err) {
+  fanout_t *f = (fanout_t *)self;
+  for (size_t i = 0; i < f->n_profiles; i++) {
+    const target_t *t = &f->profiles[i];
+    pc_consumer_t *c = t->consumer;
+    if (t->pipe ? pipeline_full(t->pipe, err) : c->full && c->full(c, err)) return true;
+  }
+  return false;
+}
+
+static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool mutates,
+                       struct pipeline *pipe) {
   f->consumer.consume_profiles = fanout_profiles;
+  f->consumer.full = fanout_full;
   f->consumer.consume_traces = fanout_traces;
   if (c->retry_after_s > f->consumer.retry_after_s) f->consumer.retry_after_s = c->retry_after_s;
   if (signal == PC_SIGNAL_PROFILES) {
@@ -145,7 +164,7 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool m
     /* Readers before the mutating targets; each group in config order. */
     size_t at = mutates ? f->n_profiles : f->n_profiles - f->n_mutating;
     memmove(&f->profiles[at + 1], &f->profiles[at], (f->n_profiles - at) * sizeof *f->profiles);
-    f->profiles[at] = (target_t){.consumer = c, .mutates = mutates};
+    f->profiles[at] = (target_t){.consumer = c, .mutates = mutates, .pipe = pipe};
     f->n_profiles++;
     f->n_mutating += mutates;
   } else {
@@ -171,7 +190,7 @@ typedef struct {
   fanout_t out; /* receivers: the pipelines they feed */
 } instance_t;
 
-typedef struct {
+typedef struct pipeline {
   char name[128];
   pc_signal_t signal;
   instance_t **receivers;
@@ -184,6 +203,18 @@ typedef struct {
   pc_consumer_t *first; /* the first processor, or the exporters */
   bool mutates;         /* some processor edits the data in place */
 } pipeline_t;
+
+/* Whether p would refuse a request now: each processor in turn (one that
+ * holds what it takes speaks for the rest), then the exporters. */
+static bool pipeline_full(pipeline_t *p, pc_err_t *err) {
+  for (size_t k = 0; k < p->n_processors; k++) {
+    if (!p->processors[k].inst) return false;
+    pc_consumer_t *c = p->processors[k].comp->consumer(p->processors[k].inst);
+    if (c->full && c->full(c, err)) return true;
+    if (c->holds) return false;
+  }
+  return fanout_full(&p->to_exporters.consumer, err);
+}
 
 typedef struct {
   instance_t *items;
@@ -522,7 +553,7 @@ static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
     pipeline_t *p = &s->pipelines[i];
     for (size_t k = 0; k < p->n_exporters; k++)
       fanout_add(&p->to_exporters, p->signal, consumer_of(p->exporters[k]),
-                 p->exporters[k]->comp->mutates);
+                 p->exporters[k]->comp->mutates, NULL);
     pc_consumer_t *next = &p->to_exporters.consumer;
     for (size_t k = p->n_processors; k-- > 0;) {
       ok &= create_instance(&p->processors[k], next, errs);
@@ -539,7 +570,7 @@ static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
       for (size_t j = 0; j < s->pipelines[k].n_receivers; j++)
         if (s->pipelines[k].receivers[j] == r)
           fanout_add(&r->out, s->pipelines[k].signal, s->pipelines[k].first,
-                     s->pipelines[k].mutates);
+                     s->pipelines[k].mutates, &s->pipelines[k]);
     ok &= create_instance(r, &r->out.consumer, errs);
   }
   /* Every component finds its extensions now, so validate reports a

@@ -44,7 +44,14 @@ typedef struct {
   unsigned profiles_calls, traces_calls;
   pc_buf_t last;   /* the last profiles request, re-encoded as protobuf */
   pc_buf_t traces; /* the last traces request as received */
+  _Atomic bool is_full; /* what the full hook says */
 } tconsumer_t;
+
+static bool tc_full(pc_consumer_t *self, pc_err_t *err) {
+  bool full = container_of(self, tconsumer_t, c)->is_full;
+  if (full) pc_err_set(err, PC_EAGAIN, "test consumer is full");
+  return full;
+}
 
 static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   tconsumer_t *t = container_of(self, tconsumer_t, c);
@@ -703,14 +710,28 @@ static uint64_t proc_status(const char *field) {
   return kb * 1024;
 }
 
-/* Pump every client for ms, sending each a WINDOW_UPDATE every 300 ms. */
+/* Pump every client in turn, 20 ms each, for ms; with keepalive each sends
+ * a WINDOW_UPDATE every 300 ms. */
 static void pump_all(pc_h2_t **h, int n, int ms, bool keepalive) {
-  for (int done = 0; done < ms; done += 300) {
+  uint64_t t0 = now_ms(), last_update = 0;
+  for (uint64_t el = 0; el < (uint64_t)ms; el = now_ms() - t0) {
+    bool update = keepalive && (el == 0 || el - last_update >= 300);
+    if (update) last_update = el;
     for (int i = 0; i < n; i++) {
-      if (keepalive) pc_h2_window_update(h[i]);
-      pc_h2_pump(h[i], 300 / n);
+      if (update) pc_h2_window_update(h[i]);
+      pc_h2_pump(h[i], 20);
     }
   }
+}
+
+/* Whether every stream of every client sent want bytes or was answered. */
+static bool all_sent_or_answered(pc_h2_t **h, int n, int32_t (*ids)[2], size_t want) {
+  for (int c = 0; c < n; c++)
+    for (int i = 0; i < 2; i++)
+      if (pc_h2_sent(h[c], ids[c][i]) < want && pc_h2_status(h[c], ids[c][i]) < 0 &&
+          !pc_h2_closed(h[c], ids[c][i]))
+        return false;
+  return true;
 }
 
 /* A prefix that claims 64 MiB and nothing after it, on 2 connections x 100
@@ -769,14 +790,14 @@ END_TEST
  * 16 MiB message each, 96 MiB offered) and never finish, keeping the
  * connections alive with a WINDOW_UPDATE every 300 ms: the budget (32 MiB)
  * is never passed (the streams it has no room for get UNAVAILABLE with a
- * RetryInfo), and after keepalive.server_parameters.timeout (1 s) without
+ * RetryInfo), and after keepalive.server_parameters.timeout (2 s) without
  * data the stalled streams are reset and their memory returned. */
 START_TEST(test_window_hold) {
   pc_budget_t *b = pc_request_budget();
   pc_budget_set_limit(b, (uint64_t)32 << 20);
   tserver_t *t = server_start("protocols:\n  grpc:\n    endpoint: 127.0.0.1:0\n"
                               "    max_recv_msg_size_mib: 16\n"
-                              "    keepalive:\n      server_parameters:\n        timeout: 1s\n",
+                              "    keepalive:\n      server_parameters:\n        timeout: 2s\n",
                               false);
   uint64_t rss0 = proc_status("VmRSS");
   size_t msg = (size_t)16 << 20;
@@ -790,12 +811,15 @@ START_TEST(test_window_hold) {
     for (int i = 0; i < 2; i++)
       ids[c][i] = pc_h2_call(h[c], PC_GRPC_PROFILES_PATH, pre, 5, msg + 5, msg, NULL);
   }
+  /* Every stream fills its window or is refused, side by side. */
   uint64_t peak = 0;
-  for (int round = 0; round < 3; round++) { /* under a second: nothing stalls yet */
-    pump_all(h, 3, 300, true);
+  for (int round = 0; round < 200 && !all_sent_or_answered(h, 3, ids, msg); round++) {
+    pump_all(h, 3, 100, true);
     uint64_t held = pc_budget_held(b);
     if (held > peak) peak = held;
   }
+  ck_assert(all_sent_or_answered(h, 3, ids, msg));
+  pump_all(h, 3, 200, true);
   ck_assert_uint_le(peak, (uint64_t)32 << 20);
   int unavailable = 0, open = 0;
   for (int c = 0; c < 3; c++)
@@ -806,13 +830,13 @@ START_TEST(test_window_hold) {
       }
       open += !pc_h2_closed(h[c], ids[c][i]);
     }
-  ck_assert_int_ge(unavailable, 3); /* 96 MiB offered, 32 MiB allowed */
+  ck_assert_int_ge(unavailable, 4); /* 6 messages of 16 MiB, at most one fits 32 MiB */
   ck_assert_int_ge(open, 1);
   uint64_t rss = proc_status("VmRSS");
   ck_assert_msg(rss < rss0 + ((uint64_t)64 << 20), "RSS grew by %llu MiB",
                 (unsigned long long)((rss - rss0) >> 20));
   /* Kept alive, but no stream gets data: reset after the timeout. */
-  pump_all(h, 3, 2400, true);
+  pump_all(h, 3, 4000, true);
   for (int c = 0; c < 3; c++)
     for (int i = 0; i < 2; i++) {
       ck_assert_msg(pc_h2_closed(h[c], ids[c][i]), "stream %d/%d still open", c, i);
@@ -822,6 +846,37 @@ START_TEST(test_window_hold) {
   ck_assert_uint_eq(pc_budget_held(b), 0);
   for (int c = 0; c < 3; c++) ck_assert_int_eq(pc_h2_pump(h[c], 10), 0); /* still connected */
   for (int c = 0; c < 3; c++) pc_h2_close(h[c]);
+  server_stop(t);
+}
+END_TEST
+
+/* Issue 14, "refuse early": a pipeline known full is answered UNAVAILABLE
+ * with a RetryInfo at the HEADERS, before any DATA is sent (the stream
+ * here sends none); nothing is read, decoded or handed on. */
+START_TEST(test_full_at_headers) {
+  tserver_t *t = server_start(YAML_GRPC, false);
+  t->tc.c.full = tc_full;
+  t->tc.c.retry_after_s = 3;
+  t->tc.is_full = true;
+  pc_h2_t *h = pc_h2_open(t->port);
+  ck_assert_ptr_nonnull(h);
+  uint8_t pre[5];
+  pc_h2_prefix(pre, 1000);
+  int32_t id = pc_h2_call(h, PC_GRPC_PROFILES_PATH, pre, 5, 1005, 0, NULL); /* HEADERS only */
+  for (int i = 0; i < 100 && pc_h2_status(h, id) < 0; i++) pc_h2_pump(h, 50);
+  ck_assert_int_eq(pc_h2_status(h, id), 14);
+  ck_assert(pc_h2_has_details(h, id));
+  ck_assert_uint_eq(pc_h2_sent(h, id), 0);
+  pc_h2_close(h);
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.requests_refused_early, 1);
+  ck_assert_uint_eq(st.bytes_decompressed, 0);
+  ck_assert_uint_eq(tc_calls_locked(&t->tc), 0);
+  t->tc.is_full = false;
+  pc_buf_t body = rich_body();
+  ck_assert_int_eq(call_with_header(t->port, NULL, &body), 0);
+  ck_assert_uint_eq(tc_calls_locked(&t->tc), 1);
+  pc_buf_free(&body);
   server_stop(t);
 }
 END_TEST
@@ -844,6 +899,7 @@ static Suite *grpc_suite(void) {
   tcase_add_test(tc, test_tls);
   tcase_add_test(tc, test_prefix_claim);
   tcase_add_test(tc, test_window_hold);
+  tcase_add_test(tc, test_full_at_headers);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -61,7 +61,17 @@ typedef struct {
   pc_buf_t traces;
   bool traces_json;
   char md[8][512]; /* client metadata per profiles request: "k=v;..." or "(none)" */
+  _Atomic bool is_full;      /* what the full hook says */
+  _Atomic unsigned full_calls;
 } tconsumer_t;
+
+/* The consumer contract's full hook (component.h), as the test sets it. */
+static bool tc_full(pc_consumer_t *self, pc_err_t *err) {
+  tconsumer_t *t = container_of(self, tconsumer_t, c);
+  t->full_calls++;
+  if (t->is_full) pc_err_set(err, PC_EAGAIN, "test consumer is full");
+  return t->is_full;
+}
 
 /* The request's client metadata as "key=value;" pairs, in order. */
 static void md_text(const pc_metadata_t *md, char *out, size_t cap) {
@@ -1400,6 +1410,53 @@ START_TEST(test_expect_continue) {
 }
 END_TEST
 
+/* Issue 14, item "refuse early": a pipeline known full (its full hook) is
+ * answered 503 with Retry-After at the headers: with Expect: 100-continue
+ * at once and without a 100, the body never read nor decoded, nothing
+ * handed on. Traces and empty bodies are not asked about; once not full,
+ * requests pass again. */
+START_TEST(test_full_at_headers) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, true);
+  t->tc.c.full = tc_full;
+  t->tc.c.retry_after_s = 4;
+  t->tc.is_full = true;
+  client_t c = cli_open(t->port);
+  cli_send_str(&c, "POST " PROFILES " HTTP/1.1\r\nHost: t\r\nContent-Type: " PROTO
+               "\r\nExpect: 100-continue\r\nContent-Length: 5000000\r\n\r\n");
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 503, PROTO, "test consumer is full (refused at the headers");
+  ck_assert_uint_eq(r.retry_after, 4);
+  resp_free(&r);
+  cli_close(&c);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  post(t, PROTO, NULL, body.p, body.n, &r); /* without Expect: the body is dropped */
+  assert_status_body(&r, 503, PROTO, "pipeline is full");
+  resp_free(&r);
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.requests_refused_early, 2);
+  ck_assert_uint_eq(st.bytes_decompressed, 0); /* nothing was decoded */
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  ck_assert_uint_eq(t->tc.full_calls, 2);
+  do_request(t, "POST", "/v1/traces", PROTO, NULL, "x", 1, &r); /* not asked */
+  assert_answer(&r, 200);
+  resp_free(&r);
+  post(t, PROTO, NULL, "", 0, &r); /* nothing to hand on: not asked */
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(t->tc.full_calls, 2);
+  t->tc.is_full = false;
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(tc_calls(&t->tc), 1);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
 START_TEST(test_http10) {
   pc_otlp_settings_t s = test_settings();
   tserver_t *t = server_start(&s, false);
@@ -2332,6 +2389,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_buffered_limit);
   tcase_add_test(http, test_budget_decode);
   tcase_add_test(http, test_budget_bodies);
+  tcase_add_test(http, test_full_at_headers);
   tcase_add_test(http, test_garbage);
   suite_add_tcase(s, http);
   TCase *tls = tcase_create("tls");

@@ -318,6 +318,47 @@ START_TEST(grpc_window_hold) {
 }
 END_TEST
 
+/* ---- refusing early ------------------------------------------------------------------ */
+
+/* A pipeline known full is refused at the headers: memory_limiter refuses
+ * (its limit is below any process's size), after a resource processor that
+ * cannot tell (the service's fan-out asks past it). With Expect:
+ * 100-continue the 503 comes at once, no 100, no body read; the receiver
+ * counts it as refused early, memory_limiter as refused. */
+START_TEST(full_pipeline_refused_at_headers) {
+  static const char *const yaml =
+      "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+      "processors:\n  resource:\n    attributes:\n"
+      "      - {key: deployment.environment, value: prod, action: upsert}\n"
+      "  memory_limiter:\n    check_interval: 100ms\n    limit_mib: 2\n"
+      "    spike_limit_mib: 1\n  batch:\n"
+      "exporters:\n  nop:\n"
+      "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+      "      processors: [resource, memory_limiter, batch]\n      exporters: [nop]\n";
+  pc_e2e_proc_t p;
+  free(start_or_fail(&p, yaml));
+  static const char head[] = "POST " PROFILES " HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Type: application/x-protobuf\r\n"
+                             "Expect: 100-continue\r\nContent-Length: 8000000\r\n\r\n";
+  pc_buf_t answer = {0};
+  ck_assert_int_eq(pc_e2e_raw(p.port, head, sizeof head - 1, &answer), 0);
+  pc_buf_append(&answer, "", 1);
+  const char *a = (const char *)answer.p;
+  ck_assert_msg(strncmp(a, "HTTP/1.1 503 ", 13) == 0, "%s", a);
+  ck_assert_msg(strstr(a, "Retry-After: ") && strstr(a, "refused at the headers"), "%s", a);
+  ck_assert_ptr_null(strstr(a, "100 Continue"));
+  pc_buf_free(&answer);
+  ck_assert(metric(&p, "profcol_receiver_refused_early_requests{receiver=\"otlp\","
+                       "transport=\"http\"}") == 1);
+  ck_assert(metric(&p, "profcol_receiver_decompressed_bytes{receiver=\"otlp\","
+                       "transport=\"http\"}") == 0);
+  ck_assert(metric(&p, "profcol_processor_memory_limiter_refused_requests{processor=\""
+                       "memory_limiter\",pipeline=\"profiles\"}") >= 1);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   Suite *s = suite_create("e2e-budget");
@@ -327,6 +368,7 @@ int main(void) {
   tcase_add_test(tc, protobuf_expansion_bounded);
   tcase_add_test(tc, grpc_prefix_claim);
   tcase_add_test(tc, grpc_window_hold);
+  tcase_add_test(tc, full_pipeline_refused_at_headers);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
