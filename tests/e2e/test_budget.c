@@ -6,12 +6,15 @@
  * gRPC prefix that claims 64 MiB, the gRPC client that holds flow-control
  * windows full and keeps its connections alive, and many large requests at
  * once (some refused, every accepted one delivered). */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -318,6 +321,110 @@ START_TEST(grpc_window_hold) {
 }
 END_TEST
 
+/* ---- many large requests at once ------------------------------------------------------ */
+
+typedef struct {
+  int port;
+  const pc_buf_t *body;
+  pthread_barrier_t *all_sent;
+  int status;
+} sender_t;
+
+/* Send all of one request but its last byte, wait until every sender got
+ * that far, then the last byte; read the answer. */
+static void *send_one(void *arg) {
+  sender_t *s = arg;
+  pc_buf_t req = {0};
+  pc_buf_printf(&req, "POST " PROFILES " HTTP/1.1\r\nHost: x\r\n"
+                "Content-Type: application/x-protobuf\r\nContent-Length: %zu\r\n"
+                "Connection: close\r\n\r\n", s->body->n);
+  pc_buf_append(&req, s->body->p, s->body->n);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  s->status = -1;
+  bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+  size_t off = 0;
+  while (ok && off < req.n - 1) {
+    ssize_t w = send(fd, req.p + off, req.n - 1 - off, MSG_NOSIGNAL);
+    if (w <= 0) break; /* refused midway: the answer is waiting */
+    off += (size_t)w;
+  }
+  pthread_barrier_wait(s->all_sent);
+  if (ok && off == req.n - 1) send(fd, req.p + off, 1, MSG_NOSIGNAL);
+  char head[64] = "";
+  ssize_t got = ok ? recv(fd, head, sizeof head - 1, 0) : -1;
+  if (got > 12) s->status = atoi(head + 9);
+  close(fd);
+  pc_buf_free(&req);
+  return NULL;
+}
+
+/* 16 requests of 2 MiB at once (every body in memory together: 32 MiB)
+ * with 40 MiB of request memory: the decodes that find no room are
+ * refused with 503, the others taken, and every accepted request reaches
+ * the file exporter, exactly once. */
+START_TEST(concurrent_requests_within_budget) {
+  char dir[] = "/tmp/profcol-budget-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char out[300], yaml[1024];
+  snprintf(out, sizeof out, "%s/out.binpb", dir);
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "exporters:\n  file:\n    path: %s\n    format: proto\n"
+           "service:\n  max_request_memory: 40MiB\n  pipelines:\n"
+           "    profiles: {receivers: [otlp], exporters: [file]}\n", out);
+  pc_e2e_proc_t p;
+  free(start_or_fail(&p, yaml));
+  /* The rich request carrying 2 MiB of original_payload bytes: a large
+   * body that decodes into little (bytes are views into the body). */
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  uint8_t *raw = malloc(2 << 20);
+  for (size_t i = 0; i < (2u << 20); i++) raw[i] = (uint8_t)(i * 131 + 7);
+  pc_profile_t *prof = &req.resources[0].scopes[0].profiles[0];
+  prof->original_payload = (pc_str_t){raw, 2 << 20};
+  prof->original_payload_format = PC_STR_LIT("pprof");
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  uint64_t per_request = pc_request_sample_count(&req);
+  enum { N = 16 };
+  pthread_barrier_t barrier;
+  pthread_barrier_init(&barrier, NULL, N);
+  sender_t s[N];
+  pthread_t th[N];
+  for (int i = 0; i < N; i++) {
+    s[i] = (sender_t){.port = p.port, .body = &body, .all_sent = &barrier};
+    pthread_create(&th[i], NULL, send_one, &s[i]);
+  }
+  int ok = 0, busy = 0;
+  for (int i = 0; i < N; i++) {
+    pthread_join(th[i], NULL);
+    ck_assert_msg(s[i].status == 200 || s[i].status == 503, "answered %d", s[i].status);
+    ok += s[i].status == 200;
+    busy += s[i].status == 503;
+  }
+  pthread_barrier_destroy(&barrier);
+  double refused = metric(&p, "profcol_process_request_memory_refused_requests");
+  fprintf(stderr, "16 x 2 MiB at once, 40 MiB of request memory: %d taken, %d refused (503); "
+          "the budget refused %.0f\n", ok, busy, refused);
+  ck_assert_int_ge(ok, 1);
+  ck_assert_int_ge(busy, 1);
+  ck_assert(refused >= busy);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  ck_assert_uint_eq(pc_e2e_samples_in_file(out), per_request * (uint64_t)ok);
+  pc_e2e_cleanup(&p);
+  remove(out);
+  rmdir(dir);
+  pc_buf_free(&body);
+  free(raw);
+  pc_arena_free(a);
+}
+END_TEST
+
 /* ---- refusing early ------------------------------------------------------------------ */
 
 /* A pipeline known full is refused at the headers: memory_limiter refuses
@@ -369,6 +476,7 @@ int main(void) {
   tcase_add_test(tc, grpc_prefix_claim);
   tcase_add_test(tc, grpc_window_hold);
   tcase_add_test(tc, full_pipeline_refused_at_headers);
+  tcase_add_test(tc, concurrent_requests_within_budget);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
