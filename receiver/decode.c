@@ -101,6 +101,12 @@ void pc__rx_pool_free(pc__rx_pool_t *p) {
   p->n_spare = 0;
 }
 
+uint64_t pc__rx_pool_held(const pc__rx_pool_t *p) {
+  uint64_t n = 0;
+  for (const pc__rx_job_t *j = p->spare; j; j = j->next_spare) n += j->held;
+  return n;
+}
+
 pc__rx_job_t *pc__rx_job_get(pc__rx_pool_t *p) {
   pc__rx_job_t *j = p->spare;
   if (j) {

@@ -107,6 +107,9 @@ void pc__rx_pool_init(pc__rx_pool_t *p, uint64_t max_payload, pc_budget_t *budge
                       const char *log_id);
 /* Free the spare jobs (none may be running). */
 void pc__rx_pool_free(pc__rx_pool_t *p);
+/* Bytes of the budget the spare jobs hold (tests, fuzzing: with no request
+ * in progress, all that a receiver side holds). */
+uint64_t pc__rx_pool_held(const pc__rx_pool_t *p);
 /* A cleared job, spare or new. */
 pc__rx_job_t *pc__rx_job_get(pc__rx_pool_t *p);
 /* Hand j the payload's buffer to free with itself, with the budget's bytes
@@ -177,5 +180,8 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
                    pc_err_t *err);
 /* Its HTTP server (tests and fuzzing adopt sockets into it). */
 pc_http_server_t *pc__otlp_server(void *self);
+/* Request memory its spare decode jobs hold, gRPC's included (tests,
+ * fuzzing). */
+uint64_t pc__otlp_spare_held(void *self);
 
 #endif

@@ -722,6 +722,11 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
 
 pc_http_server_t *pc__otlp_server(void *self) { return &((rx_t *)self)->http; }
 
+uint64_t pc__otlp_spare_held(void *self) {
+  rx_t *rx = self;
+  return pc__rx_pool_held(&rx->jobs) + (rx->grpc ? pc__grpc_spare_held(rx->grpc) : 0);
+}
+
 static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
   pc_otlp_settings_t s = {0};
   if (pc_cfg_apply(otlp_opts, args->cfg, &s, err) != 0) return NULL;

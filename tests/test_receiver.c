@@ -1996,7 +1996,10 @@ START_TEST(test_budget_decode) {
   resp_free(&r);
   ck_assert_uint_eq(atomic_load(&b->refusals), 2);
   assert_good(t);
-  /* Held now: the spare jobs' kept blocks and buffers only. */
+  /* Held once the connections are gone: the spare jobs' kept blocks and
+   * buffers only. */
+  for (int i = 0; i < 100 && pc_budget_held(b) != pc__otlp_spare_held(t->rx); i++) sleep_ms(10);
+  ck_assert_uint_eq(pc_budget_held(b), pc__otlp_spare_held(t->rx));
   ck_assert_uint_le(pc_budget_held(b), (uint64_t)16 << 20);
   server_stop(t);
   ck_assert_uint_eq(pc_budget_held(b), 0);
