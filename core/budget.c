@@ -69,8 +69,8 @@ void pc_budget_refused(pc_budget_t *b, uint64_t n, const char *who) {
   char sup[48];
   pc_log(who, PC_LOG_WARN,
          "request memory is at its limit: refused a request that needed %" PRIu64
-         " more bytes (%" PRIu64 " of %" PRIu64 " bytes held, %s)%s", n, pc_budget_held(b), pc_budget_limit(b), b->key ? b->key : "the limit",
-         pc_suppressed(skipped, sup));
+         " more bytes (%" PRIu64 " of %" PRIu64 " bytes held, %s)%s", n, pc_budget_held(b),
+         pc_budget_limit(b), b->key ? b->key : "the limit", pc_suppressed(skipped, sup));
 }
 
 uint64_t pc_budget_default(uint64_t soft_limit) {

@@ -9,8 +9,8 @@
  * bounded by max_request_body_size, protobuf or JSON decoding into a
  * per-request arena: decode.c, shared with gRPC) runs on the loop for small
  * requests and in libuv's thread pool for large ones, so one large request
- * does not stall the other connections of the loop; and the pipeline (the next consumer) is called on
- * the loop, where the answer is decided:
+ * does not stall the other connections of the loop; and the pipeline (the
+ * next consumer) is called on the loop, where the answer is decided:
  *
  *   200  taken by the pipeline (partial_success when the decoder dropped
  *        profiles), or an empty request

@@ -250,6 +250,27 @@ bool pc_h2_has_details(const pc_h2_t *h, int32_t id) {
   return c && c->details;
 }
 
+void pc_h2_pump_all(pc_h2_t **h, int n, int ms, bool keepalive) {
+  long t0 = now_ms(), last_update = -1000;
+  for (long el = 0; el < ms; el = now_ms() - t0) {
+    bool update = keepalive && el - last_update >= 300;
+    if (update) last_update = el;
+    for (int i = 0; i < n; i++) {
+      if (update) pc_h2_window_update(h[i]);
+      pc_h2_pump(h[i], 20);
+    }
+  }
+}
+
+bool pc_h2_all_sent_or_answered(pc_h2_t **h, int n, int32_t (*ids)[2], size_t want) {
+  for (int c = 0; c < n; c++)
+    for (int i = 0; i < 2; i++)
+      if (pc_h2_sent(h[c], ids[c][i]) < want && pc_h2_status(h[c], ids[c][i]) < 0 &&
+          !pc_h2_closed(h[c], ids[c][i]))
+        return false;
+  return true;
+}
+
 void pc_h2_prefix(uint8_t out[5], uint32_t n) {
   out[0] = 0;
   out[1] = (uint8_t)(n >> 24);

@@ -57,6 +57,13 @@ size_t pc_h2_sent(const pc_h2_t *h, int32_t id);
  * grpc-status-details-bin (a RetryInfo for UNAVAILABLE). */
 bool pc_h2_has_details(const pc_h2_t *h, int32_t id);
 
+/* Pump every client in turn, 20 ms each, for ms; with keepalive each
+ * sends a WINDOW_UPDATE (pc_h2_window_update) every 300 ms. */
+void pc_h2_pump_all(pc_h2_t **h, int n, int ms, bool keepalive);
+/* Whether each stream ids[c][0..2) of each client h[c] sent want bytes or
+ * was answered (or closed). */
+bool pc_h2_all_sent_or_answered(pc_h2_t **h, int n, int32_t (*ids)[2], size_t want);
+
 /* A gRPC message prefix: uncompressed, claiming n bytes. */
 void pc_h2_prefix(uint8_t out[5], uint32_t n);
 

@@ -25,6 +25,7 @@
 
 #include "auth.h"
 #include "certs.h"
+#include "e2e/e2e.h"
 #include "h2client.h"
 #include <nghttp2/nghttp2.h>
 #include "rxthread.h"
@@ -697,43 +698,6 @@ END_TEST
 
 /* ---- memory: what a hostile client can make the server hold (issue 14) ---------- */
 
-/* A /proc/self/status field (VmSize, VmRSS, VmHWM) in bytes. */
-static uint64_t proc_status(const char *field) {
-  FILE *f = fopen("/proc/self/status", "r");
-  ck_assert_ptr_nonnull(f);
-  char line[256];
-  uint64_t kb = 0;
-  size_t n = strlen(field);
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, field, n) == 0 && line[n] == ':') kb = strtoull(line + n + 1, NULL, 10);
-  fclose(f);
-  return kb * 1024;
-}
-
-/* Pump every client in turn, 20 ms each, for ms; with keepalive each sends
- * a WINDOW_UPDATE every 300 ms. */
-static void pump_all(pc_h2_t **h, int n, int ms, bool keepalive) {
-  uint64_t t0 = now_ms(), last_update = 0;
-  for (uint64_t el = 0; el < (uint64_t)ms; el = now_ms() - t0) {
-    bool update = keepalive && (el == 0 || el - last_update >= 300);
-    if (update) last_update = el;
-    for (int i = 0; i < n; i++) {
-      if (update) pc_h2_window_update(h[i]);
-      pc_h2_pump(h[i], 20);
-    }
-  }
-}
-
-/* Whether every stream of every client sent want bytes or was answered. */
-static bool all_sent_or_answered(pc_h2_t **h, int n, int32_t (*ids)[2], size_t want) {
-  for (int c = 0; c < n; c++)
-    for (int i = 0; i < 2; i++)
-      if (pc_h2_sent(h[c], ids[c][i]) < want && pc_h2_status(h[c], ids[c][i]) < 0 &&
-          !pc_h2_closed(h[c], ids[c][i]))
-        return false;
-  return true;
-}
-
 /* A prefix that claims 64 MiB and nothing after it, on 2 connections x 100
  * streams: the buffers hold what arrived (5 bytes each), not what was
  * claimed (12.5 GiB of address space before, "fatal: out of memory" under
@@ -745,7 +709,7 @@ START_TEST(test_prefix_claim) {
   tserver_t *t = server_start("protocols:\n  grpc:\n    endpoint: 127.0.0.1:0\n", false);
   uint8_t pre[5];
   pc_h2_prefix(pre, 64u << 20);
-  uint64_t vm0 = proc_status("VmSize");
+  uint64_t vm0 = pc_e2e_proc_status(0, "VmSize");
   pc_h2_t *h[2];
   int32_t ids[2][100];
   for (int c = 0; c < 2; c++) {
@@ -754,13 +718,13 @@ START_TEST(test_prefix_claim) {
     for (int i = 0; i < 100; i++)
       ids[c][i] = pc_h2_call(h[c], PC_GRPC_PROFILES_PATH, pre, 5, (64u << 20) + 5, 5, NULL);
   }
-  for (int round = 0; round < 10; round++) pump_all(h, 2, 300, false);
+  for (int round = 0; round < 10; round++) pc_h2_pump_all(h, 2, 300, false);
   for (int c = 0; c < 2; c++)
     for (int i = 0; i < 100; i++) {
       ck_assert_uint_eq(pc_h2_sent(h[c], ids[c][i]), 5);
       ck_assert(!pc_h2_closed(h[c], ids[c][i])); /* waiting for the rest */
     }
-  uint64_t grew = proc_status("VmSize") - vm0;
+  uint64_t grew = pc_e2e_proc_status(0, "VmSize") - vm0;
   ck_assert_msg(grew < ((uint64_t)512 << 20), "address space grew by %llu MiB",
                 (unsigned long long)(grew >> 20));
   ck_assert_uint_le(pc_budget_held(b), 200u * (16u << 10)); /* a first buffer each */
@@ -799,7 +763,7 @@ START_TEST(test_window_hold) {
                               "    max_recv_msg_size_mib: 16\n"
                               "    keepalive:\n      server_parameters:\n        timeout: 2s\n",
                               false);
-  uint64_t rss0 = proc_status("VmRSS");
+  uint64_t rss0 = pc_e2e_proc_status(0, "VmRSS");
   size_t msg = (size_t)16 << 20;
   uint8_t pre[5];
   pc_h2_prefix(pre, (uint32_t)msg);
@@ -813,13 +777,13 @@ START_TEST(test_window_hold) {
   }
   /* Every stream fills its window or is refused, side by side. */
   uint64_t peak = 0;
-  for (int round = 0; round < 200 && !all_sent_or_answered(h, 3, ids, msg); round++) {
-    pump_all(h, 3, 100, true);
+  for (int round = 0; round < 200 && !pc_h2_all_sent_or_answered(h, 3, ids, msg); round++) {
+    pc_h2_pump_all(h, 3, 100, true);
     uint64_t held = pc_budget_held(b);
     if (held > peak) peak = held;
   }
-  ck_assert(all_sent_or_answered(h, 3, ids, msg));
-  pump_all(h, 3, 200, true);
+  ck_assert(pc_h2_all_sent_or_answered(h, 3, ids, msg));
+  pc_h2_pump_all(h, 3, 200, true);
   ck_assert_uint_le(peak, (uint64_t)32 << 20);
   int unavailable = 0, open = 0;
   for (int c = 0; c < 3; c++)
@@ -832,11 +796,11 @@ START_TEST(test_window_hold) {
     }
   ck_assert_int_ge(unavailable, 4); /* 6 messages of 16 MiB, at most one fits 32 MiB */
   ck_assert_int_ge(open, 1);
-  uint64_t rss = proc_status("VmRSS");
+  uint64_t rss = pc_e2e_proc_status(0, "VmRSS");
   ck_assert_msg(rss < rss0 + ((uint64_t)64 << 20), "RSS grew by %llu MiB",
                 (unsigned long long)((rss - rss0) >> 20));
   /* Kept alive, but no stream gets data: reset after the timeout. */
-  pump_all(h, 3, 4000, true);
+  pc_h2_pump_all(h, 3, 4000, true);
   for (int c = 0; c < 3; c++)
     for (int i = 0; i < 2; i++) {
       ck_assert_msg(pc_h2_closed(h[c], ids[c][i]), "stream %d/%d still open", c, i);

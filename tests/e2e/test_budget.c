@@ -26,21 +26,6 @@
 #define GRPC_PROFILES "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
 #define MIB ((uint64_t)1 << 20)
 
-/* A /proc/PID/status field (VmSize, VmRSS, VmHWM) of p, in bytes. */
-static uint64_t proc_status(const pc_e2e_proc_t *p, const char *field) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)p->pid);
-  FILE *f = fopen(path, "r");
-  ck_assert_ptr_nonnull(f);
-  char line[256];
-  uint64_t kb = 0;
-  size_t n = strlen(field);
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, field, n) == 0 && line[n] == ':') kb = strtoull(line + n + 1, NULL, 10);
-  fclose(f);
-  return kb * 1024;
-}
-
 /* One series of the metrics endpoint ("name" exactly), -1 if absent. */
 static double metric(const pc_e2e_proc_t *p, const char *series) {
   int port = pc_e2e_port_of(p, "service:telemetry");
@@ -135,11 +120,11 @@ START_TEST(protobuf_expansion_bounded) {
     char yaml[1024];
     pc_e2e_proc_t p;
     free(start_or_fail(&p, http_config(yaml, sizeof yaml, limits[i])));
-    uint64_t hwm0 = proc_status(&p, "VmHWM");
+    uint64_t hwm0 = pc_e2e_proc_status(p.pid, "VmHWM");
     pc_e2e_resp_t r;
     int status = pc_e2e_post(p.port, PROFILES, "application/x-protobuf", "zstd", z.p, z.n, &r);
     pc_buf_free(&r.body);
-    uint64_t grew = proc_status(&p, "VmHWM") - hwm0;
+    uint64_t grew = pc_e2e_proc_status(p.pid, "VmHWM") - hwm0;
     fprintf(stderr, "protobuf expansion, max_request_memory %s: %d, peak RSS +%llu MiB\n",
             limits[i], status, (unsigned long long)(grew / MIB));
     ck_assert_msg(status == 413 || status == 503, "answered %d", status);
@@ -161,35 +146,6 @@ static const char *grpc_config(char *yaml, size_t n, const char *more) {
            "%sexporters:\n  nop:\nservice:\n  max_request_memory: 256MiB\n  pipelines:\n"
            "    profiles: {receivers: [otlp], exporters: [nop]}\n", more);
   return yaml;
-}
-
-/* Pump every client in turn, 20 ms each, for ms; with keepalive each sends
- * a WINDOW_UPDATE every 300 ms. */
-static void pump_all(pc_h2_t **h, int n, int ms, bool keepalive) {
-  struct timespec t0, t;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  long last_update = -1000;
-  for (;;) {
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    long el = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-    if (el >= ms) return;
-    bool update = keepalive && el - last_update >= 300;
-    if (update) last_update = el;
-    for (int i = 0; i < n; i++) {
-      if (update) pc_h2_window_update(h[i]);
-      pc_h2_pump(h[i], 20);
-    }
-  }
-}
-
-/* Whether every stream of every client sent want bytes or was answered. */
-static bool all_sent_or_answered(pc_h2_t **h, int n, int32_t (*ids)[2], size_t want) {
-  for (int c = 0; c < n; c++)
-    for (int i = 0; i < 2; i++)
-      if (pc_h2_sent(h[c], ids[c][i]) < want && pc_h2_status(h[c], ids[c][i]) < 0 &&
-          !pc_h2_closed(h[c], ids[c][i]))
-        return false;
-  return true;
 }
 
 /* One real Export call on a new connection: its grpc-status. */
@@ -226,7 +182,8 @@ START_TEST(grpc_prefix_claim) {
   free(start_or_fail(&p, grpc_config(yaml, sizeof yaml, "")));
   int port = pc_e2e_port_of(&p, "receiver:otlp");
   ck_assert_int_gt(port, 0);
-  uint64_t vm0 = proc_status(&p, "VmSize"), rss0 = proc_status(&p, "VmRSS");
+  uint64_t vm0 = pc_e2e_proc_status(p.pid, "VmSize");
+  uint64_t rss0 = pc_e2e_proc_status(p.pid, "VmRSS");
   uint8_t pre[5];
   pc_h2_prefix(pre, 64u << 20);
   pc_h2_t *h[2];
@@ -237,10 +194,11 @@ START_TEST(grpc_prefix_claim) {
     for (int i = 0; i < 100; i++)
       ids[c][i] = pc_h2_call(h[c], GRPC_PROFILES, pre, 5, (64u << 20) + 5, 5, NULL);
   }
-  pump_all(h, 2, 1500, false);
+  pc_h2_pump_all(h, 2, 1500, false);
   for (int c = 0; c < 2; c++)
     for (int i = 0; i < 100; i++) ck_assert_uint_eq(pc_h2_sent(h[c], ids[c][i]), 5);
-  uint64_t vm = proc_status(&p, "VmSize") - vm0, rss = proc_status(&p, "VmRSS") - rss0;
+  uint64_t vm = pc_e2e_proc_status(p.pid, "VmSize") - vm0;
+  uint64_t rss = pc_e2e_proc_status(p.pid, "VmRSS") - rss0;
   fprintf(stderr, "gRPC prefix claim, 200 streams: address space +%llu MiB, RSS +%llu MiB\n",
           (unsigned long long)(vm / MIB), (unsigned long long)(rss / MIB));
   ck_assert_msg(vm < 512 * MIB, "address space grew by %llu MiB", (unsigned long long)(vm / MIB));
@@ -278,7 +236,8 @@ START_TEST(grpc_window_hold) {
                                      "        keepalive:\n          server_parameters:\n"
                                      "            timeout: 2s\n")));
   int port = pc_e2e_port_of(&p, "receiver:otlp");
-  uint64_t rss0 = proc_status(&p, "VmRSS"), hwm0 = proc_status(&p, "VmHWM");
+  uint64_t rss0 = pc_e2e_proc_status(p.pid, "VmRSS");
+  uint64_t hwm0 = pc_e2e_proc_status(p.pid, "VmHWM");
   size_t msg = (size_t)64 << 20;
   uint8_t pre[5];
   pc_h2_prefix(pre, (uint32_t)msg);
@@ -292,10 +251,10 @@ START_TEST(grpc_window_hold) {
   }
   /* Every stream fills its window or is refused (side by side: none
    * stalls meanwhile). */
-  for (int i = 0; i < 100 && !all_sent_or_answered(h, 3, ids, msg); i++)
-    pump_all(h, 3, 300, true);
-  ck_assert(all_sent_or_answered(h, 3, ids, msg));
-  uint64_t held = proc_status(&p, "VmHWM") - hwm0;
+  for (int i = 0; i < 100 && !pc_h2_all_sent_or_answered(h, 3, ids, msg); i++)
+    pc_h2_pump_all(h, 3, 300, true);
+  ck_assert(pc_h2_all_sent_or_answered(h, 3, ids, msg));
+  uint64_t held = pc_e2e_proc_status(p.pid, "VmHWM") - hwm0;
   double budget = metric(&p, "profcol_process_request_memory_bytes");
   int unavailable = 0;
   for (int c = 0; c < 3; c++)
@@ -306,12 +265,12 @@ START_TEST(grpc_window_hold) {
   ck_assert(budget <= 256.0 * MIB);
   ck_assert_int_ge(unavailable, 1);
   ck_assert_msg(held < 320 * MIB, "peak RSS grew by %llu MiB", (unsigned long long)(held / MIB));
-  pump_all(h, 3, 4000, true); /* kept alive, but the streams stalled */
+  pc_h2_pump_all(h, 3, 4000, true); /* kept alive, but the streams stalled */
   for (int c = 0; c < 3; c++)
     for (int i = 0; i < 2; i++)
       ck_assert_msg(pc_h2_closed(h[c], ids[c][i]), "stream %d/%d still open", c, i);
   budget = metric(&p, "profcol_process_request_memory_bytes");
-  uint64_t after = proc_status(&p, "VmRSS") - rss0;
+  uint64_t after = pc_e2e_proc_status(p.pid, "VmRSS") - rss0;
   fprintf(stderr, "gRPC window hold, after the stall timeout: RSS +%llu MiB, request memory "
           "%.0f MiB\n", (unsigned long long)(after / MIB), budget / MIB);
   ck_assert(budget < 1.0 * MIB);
