@@ -306,7 +306,7 @@ END_TEST
 
 static void *budget_hammer(void *arg) {
   pc_budget_t *b = arg;
-  for (int i = 0; i < 200000; i++) {
+  for (int i = 0; i < 50000; i++) {
     uint64_t n = (uint64_t)(i % 7) * 100 + 1;
     if (pc_budget_take(b, n)) {
       ck_assert_uint_le(pc_budget_held(b), pc_budget_limit(b));

@@ -797,8 +797,8 @@ START_TEST(test_window_hold) {
   ck_assert_int_ge(unavailable, 4); /* 6 messages of 16 MiB, at most one fits 32 MiB */
   ck_assert_int_ge(open, 1);
   uint64_t rss = pc_e2e_proc_status(0, "VmRSS");
-  ck_assert_msg(rss < rss0 + ((uint64_t)64 << 20), "RSS grew by %llu MiB",
-                (unsigned long long)((rss - rss0) >> 20));
+  ck_assert_msg(!PC_E2E_RSS_MEANINGFUL || rss < rss0 + ((uint64_t)64 << 20),
+                "RSS grew by %llu MiB", (unsigned long long)((rss - rss0) >> 20));
   /* Kept alive, but no stream gets data: reset after the timeout. */
   pc_h2_pump_all(h, 3, 4000, true);
   for (int c = 0; c < 3; c++)

@@ -128,7 +128,8 @@ START_TEST(protobuf_expansion_bounded) {
     fprintf(stderr, "protobuf expansion, max_request_memory %s: %d, peak RSS +%llu MiB\n",
             limits[i], status, (unsigned long long)(grew / MIB));
     ck_assert_msg(status == 413 || status == 503, "answered %d", status);
-    ck_assert_msg(grew < 160 * MIB, "peak RSS grew by %llu MiB", (unsigned long long)(grew / MIB));
+    ck_assert_msg(!PC_E2E_RSS_MEANINGFUL || grew < 160 * MIB, "peak RSS grew by %llu MiB",
+                  (unsigned long long)(grew / MIB));
     double refused = metric(&p, "profcol_process_request_memory_refused_requests");
     ck_assert_msg(refused == 1, "refused %g", refused);
     ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
@@ -264,7 +265,8 @@ START_TEST(grpc_window_hold) {
           unavailable);
   ck_assert(budget <= 256.0 * MIB);
   ck_assert_int_ge(unavailable, 1);
-  ck_assert_msg(held < 320 * MIB, "peak RSS grew by %llu MiB", (unsigned long long)(held / MIB));
+  ck_assert_msg(!PC_E2E_RSS_MEANINGFUL || held < 320 * MIB, "peak RSS grew by %llu MiB",
+                (unsigned long long)(held / MIB));
   pc_h2_pump_all(h, 3, 4000, true); /* kept alive, but the streams stalled */
   for (int c = 0; c < 3; c++)
     for (int i = 0; i < 2; i++)
