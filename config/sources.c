@@ -33,6 +33,7 @@ static int read_file(const char *path, const char *name, pc_buf_t *out, pc_err_t
   FILE *f = fopen(path, "rb");
   if (!f)
     return source_error(err, name, PC_EIO, "cannot open the config file: %s", strerror(errno));
+  pc_warn_unsafe_file(fileno(f), path, "config file", "config");
   int rc = 0;
   for (;;) {
     if (out->n > PC_CFG_MAX_FILE_SIZE) {

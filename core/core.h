@@ -299,4 +299,69 @@ int64_t pc_process_rss(void);
  * MemTotal, else MemTotal; -1 if unknown. */
 int64_t pc_memory_total(void);
 
+/* ---- credentials in logs (redact.c) ------------------------------------------
+ * Everything that prints a URL, a header or a client-metadata value passes
+ * it through these first: an exporter's endpoint with user:password@, an
+ * Authorization header, a batch shard named after metadata_keys values. */
+
+#define PC_REDACTED "<redacted>"
+#define PC_REDACTED_URL "xxxxx" /* as Go's url.URL.Redacted shows a password */
+
+/* Whether a header or metadata name carries a credential: it holds auth,
+ * token, secret, passw, pwd, apikey/api-key/api_key, cookie, credential,
+ * session, signature, private or bearer, or ends in "-key" (any case). */
+bool pc_redact_key(pc_str_t key);
+/* value, or PC_REDACTED when key names a credential (and value is not empty). */
+pc_str_t pc_redact_value(pc_str_t key, pc_str_t value);
+/* url with its userinfo's password (or a user alone, often a token) and
+ * the values of credential-named query parameters replaced, into out (cut
+ * to cap); returns out. NULL gives "". */
+const char *pc_redact_url(const char *url, char *out, size_t cap);
+
+/* ---- where the config says to write, checked without writing (path.c) ------ */
+
+/* Whether a file can be written at path: an existing file (not a
+ * directory; not a symbolic link unless follow_links) that is writable, or
+ * a writable directory to create it in. 0, or PC_EINVAL/PC_EIO with why
+ * filled ("cannot create /x/y: directory /x: No such file or directory"). */
+int pc_path_check_file(const char *path, bool follow_links, char *why, size_t why_size);
+/* Whether path is a writable directory, or (with create) can be made: the
+ * nearest existing parent is a writable directory. */
+int pc_path_check_dir(const char *path, bool create, char *why, size_t why_size);
+
+/* ---- files that steer the process (perms.c) -------------------------------- */
+
+/* Log a warning (as component) when the file open on fd - a config file,
+ * a token file: what says which - may be changed by others: writable by
+ * every user, owned by another user than root or this one, or in a
+ * directory every user may write to (without the sticky bit). */
+void pc_warn_unsafe_file(int fd, const char *path, const char *what, const char *component);
+
+/* ---- file descriptors (fd.c) ------------------------------------------------
+ * A gateway's connections are descriptors, and so are what the process needs
+ * to stay observable and do its job: the health and metrics endpoints'
+ * connections, exporter sockets, queue and output files. Receivers leave a
+ * reserve of descriptors free for those: a connection that would eat into
+ * it is closed at once (counted and logged), so that a flood of clients
+ * gets refusals while /metrics still answers. Thread-safe. */
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit, as Go's runtime does at
+ * start (the common soft limit of 1024 is a relic of select()). *before and
+ * *after get the soft limit; returns 0 or a negated errno. */
+int pc_fd_limit_raise(uint64_t *before, uint64_t *after);
+/* The soft limit now. */
+uint64_t pc_fd_limit(void);
+/* Descriptors receivers leave free (default 64; 0: none). */
+void pc_fd_set_reserve(uint32_t n);
+uint32_t pc_fd_reserve(void);
+/* Whether fd, just handed out by accept(2) (the lowest free number, so all
+ * below it are in use), leaves fewer than the reserve free. */
+bool pc_fd_short(int fd);
+/* Count one connection closed for lack of descriptors (or an EMFILE or
+ * ENFILE from accept), and read the count, for self-telemetry. */
+void pc_fd_count_exhausted(void);
+uint64_t pc_fd_exhausted(void);
+/* Descriptors open now (/proc/self/fd), -1 if unknown. */
+int64_t pc_fd_open_count(void);
+
 #endif

@@ -320,16 +320,17 @@ static int resolve_urls(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
               {"traces_endpoint", TRACES_PATH, PC_SIGNAL_TRACES}};
   char *own[2] = {c->profiles_endpoint, c->traces_endpoint};
   char **dst[2] = {&x->profiles_url, &x->traces_url};
+  char shown[512];
   if (c->endpoint && c->endpoint[0] && !is_http_url(c->endpoint))
     return pc_cfg_error(err, node_at(args->cfg, NULL, "endpoint"), PC_EINVAL,
                         "expected a URL starting with http:// or https://, got \"%s\"",
-                        c->endpoint);
+                        pc_redact_url(c->endpoint, shown, sizeof shown));
   for (int i = 0; i < 2; i++) {
     if (own[i] && own[i][0]) {
       if (!is_http_url(own[i]))
         return pc_cfg_error(err, node_at(args->cfg, NULL, sig[i].key), PC_EINVAL,
                             "expected a URL starting with http:// or https://, got \"%s\"",
-                            own[i]);
+                            pc_redact_url(own[i], shown, sizeof shown));
       *dst[i] = pc_xstrdup(own[i]);
     } else if (c->endpoint && c->endpoint[0]) {
       *dst[i] = join_url(c->endpoint, sig[i].path);
@@ -350,10 +351,11 @@ static int resolve_grpc_urls(otlphttp_t *x, const otlphttp_cfg_t *c,
   /* As the Collector: host:port is TLS unless tls.insecure; a scheme, when
    * given, decides. */
   bool has_scheme = !strncmp(ep, "http://", 7) || !strncmp(ep, "https://", 8);
+  char shown[512];
   if (!has_scheme && strstr(ep, "://"))
     return pc_cfg_error(err, at, PC_EINVAL,
                         "expected host:port, http://host:port or https://host:port, got \"%s\"",
-                        ep);
+                        pc_redact_url(ep, shown, sizeof shown));
   char base[1024];
   snprintf(base, sizeof base, "%s%s", has_scheme ? "" : c->tls_insecure ? "http://" : "https://",
            ep);
@@ -763,12 +765,14 @@ static void send_try(slot_t *s) {
   curl_easy_setopt(s->easy, CURLOPT_URL, url);
   curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, it->body->p);
   curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->body->n);
-  pc_log(x->id, PC_LOG_DEBUG, "POST %s: %zu bytes, %u profiles, try %u", url, it->body->n,
-         it->meta.profiles, s->tries);
+  char shown[512];
+  pc_log(x->id, PC_LOG_DEBUG, "POST %s: %zu bytes, %u profiles, try %u",
+         pc_redact_url(url, shown, sizeof shown), it->body->n, it->meta.profiles, s->tries);
   CURLMcode mc = curl_multi_add_handle(x->multi, s->easy);
   if (mc != CURLM_OK) { /* out of memory, in practice: treat it as a failed try */
     char why[160];
-    snprintf(why, sizeof why, "cannot start a request to %s: %s", url, curl_multi_strerror(mc));
+    snprintf(why, sizeof why, "cannot start a request to %s: %s",
+             pc_redact_url(url, shown, sizeof shown), curl_multi_strerror(mc));
     x->st.failed_attempts++;
     if (!(x->retry_enabled && retry_later(s, 0, why))) drop(s, why, true);
     return;
@@ -972,8 +976,9 @@ static const char *answer_start(const slot_t *s, char *out, size_t cap) {
 /* "HTTP 400 from URL: <Status.message>" */
 static void describe_status(slot_t *s, long status, char *why, size_t cap) {
   char msg[200];
-  char *url = NULL;
+  char *url = NULL, shown[512];
   curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+  url = url ? (char *)pc_redact_url(url, shown, sizeof shown) : NULL;
   char *ct = NULL;
   curl_easy_getinfo(s->easy, CURLINFO_CONTENT_TYPE, &ct);
   bool typed = ct && (strstr(ct, "json") || strstr(ct, "protobuf"));
@@ -1003,8 +1008,9 @@ static void on_grpc_done(slot_t *s, CURLcode rc) {
   }
   x->st.failed_attempts++;
   char why[512];
-  char *url = NULL;
+  char *url = NULL, shown[512];
   curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+  url = url ? (char *)pc_redact_url(url, shown, sizeof shown) : NULL;
   bool retryable;
   if (rc != CURLE_OK) { /* lost or refused connection, reset stream, timeout */
     snprintf(why, sizeof why, "gRPC call %s: %s", url ? url : "?",
@@ -1042,8 +1048,9 @@ static void on_transfer_done(slot_t *s, CURLcode rc) {
   bool retryable;
   uint64_t min_delay = 0;
   if (rc != CURLE_OK) {
-    char *url = NULL;
+    char *url = NULL, shown[512];
     curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+    url = url ? (char *)pc_redact_url(url, shown, sizeof shown) : NULL;
     /* errbuf has the details (host, port, errno text); the code's name otherwise. */
     snprintf(why, sizeof why, "POST %s: %s", url ? url : "?",
              s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
@@ -1344,9 +1351,12 @@ static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   uv_timer_init(loop, &x->stop_timer);
   for (uint32_t i = 0; i < x->num_consumers; i++) uv_timer_init(loop, &x->slots[i].backoff);
   x->state = ST_RUNNING;
+  char shown_p[512], shown_t[512];
   pc_log(x->id, PC_LOG_INFO, "sending profiles to %s%s%s (%s, %s), up to %u requests in flight, "
-         "queue of %" PRIu64 " batches / %" PRIu64 " bytes%s", x->profiles_url ? x->profiles_url
-         : "(none)", x->traces_url ? ", traces to " : "", x->traces_url ? x->traces_url : "",
+         "queue of %" PRIu64 " batches / %" PRIu64 " bytes%s", x->profiles_url ?
+         pc_redact_url(x->profiles_url, shown_p, sizeof shown_p) : "(none)",
+         x->traces_url ? ", traces to " : "",
+         x->traces_url ? pc_redact_url(x->traces_url, shown_t, sizeof shown_t) : "",
          x->grpc ? "gRPC" : x->json ? "json" : "protobuf", pc_encoding_name(x->enc),
          x->num_consumers,
          x->queue_items, x->queue_bytes, x->persistent ? ", persistent" : ", in memory");

@@ -50,6 +50,7 @@ typedef struct {
   char *scheme;  /* "Bearer"; "" for none */
   char **values; /* "<scheme> <token>" for each token */
   size_t n_values;
+  char log_id[160]; /* "extension:bearertokenauth/name" */
 } bearer_t;
 
 /* Equal bytes, in a time that depends on the lengths only. */
@@ -120,6 +121,7 @@ static int read_token_file(bearer_t *b, const char *scheme, const char *path,
                            const pc_cfg_node_t *at, pc_err_t *err) {
   FILE *f = fopen(path, "r");
   if (!f) return pc_cfg_error(err, at, PC_EINVAL, "cannot read %s: %s", path, strerror(errno));
+  pc_warn_unsafe_file(fileno(f), path, "token file", b->log_id);
   char *text = pc_xmalloc(MAX_TOKEN_FILE + 1);
   size_t n = fread(text, 1, MAX_TOKEN_FILE, f);
   fclose(f);
@@ -165,6 +167,7 @@ static void *bt_create(const pc_create_args_t *args, pc_err_t *err) {
     return NULL;
   }
   bearer_t *b = pc_xcalloc(1, sizeof *b);
+  snprintf(b->log_id, sizeof b->log_id, "extension:%s", args->id);
   b->header = pc_xstrdup(c.header);
   b->scheme = pc_xstrdup(c.scheme);
   if (read_tokens(b, &c, args->cfg, err)) {

@@ -9,6 +9,7 @@
  * profcol defaults fsync to true (the Collector's default is false): an
  * acknowledged batch must survive a power loss, not only a crash. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,12 @@ static void *storage_create(const pc_create_args_t *args, pc_err_t *err) {
                  "file_storage needs a directory (directory: /var/lib/profcol)");
     return NULL;
   }
+  /* What start will need, checked now so that validate says it too. */
+  char why[300];
+  if (pc_path_check_dir(cfg.directory, cfg.create_directory, why, sizeof why)) {
+    pc_cfg_error(err, pc_cfg_get(args->cfg, "directory"), PC_EINVAL, "%s", why);
+    return NULL;
+  }
   file_storage_t *s = pc_xcalloc(1, sizeof *s);
   snprintf(s->log_id, sizeof s->log_id, "extension:%s", args->id);
   s->directory = pc_xstrdup(cfg.directory);
@@ -58,15 +65,50 @@ static void *storage_create(const pc_create_args_t *args, pc_err_t *err) {
   return s;
 }
 
+/* mkdir -p, each new directory 0700, as the Collector's create_directory
+ * (os.MkdirAll). On failure returns errno (or sets *why) with the path that
+ * could not be made in failed. */
+static int make_dirs(const char *path, char *failed, size_t cap, const char **why) {
+  char buf[PATH_MAX];
+  snprintf(failed, cap, "%s", path);
+  if (strlen(path) >= sizeof buf) return ENAMETOOLONG;
+  memcpy(buf, path, strlen(path) + 1);
+  for (char *p = buf + 1;; p++) {
+    if (*p != '/' && *p != 0) continue;
+    char c = *p;
+    *p = 0;
+    struct stat st;
+    if (mkdir(buf, 0700) && errno != EEXIST) {
+      snprintf(failed, cap, "%s", buf);
+      return errno;
+    }
+    if (stat(buf, &st) || !S_ISDIR(st.st_mode)) { /* EEXIST: a file, or a dangling link */
+      snprintf(failed, cap, "%s", buf);
+      *why = "it exists and is not a directory";
+      return 0;
+    }
+    *p = c;
+    if (!c) return 0;
+  }
+}
+
 /* The directory must exist (or be created) and be writable before any
  * exporter relies on it. */
 static int storage_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   (void)loop;
   file_storage_t *s = self;
   struct stat st;
-  if (stat(s->directory, &st) && errno == ENOENT && s->create_directory &&
-      mkdir(s->directory, 0700) == 0)
+  if (stat(s->directory, &st) && errno == ENOENT && s->create_directory) {
+    char failed[PATH_MAX];
+    const char *why = NULL;
+    int e = make_dirs(s->directory, failed, sizeof failed, &why);
+    if (e || why)
+      return pc_err_set(err, PC_EIO, "cannot create %s%s%s (create_directory: true): %s",
+                        failed, strcmp(failed, s->directory) ? " on the way to " : "",
+                        strcmp(failed, s->directory) ? s->directory : "",
+                        why ? why : strerror(e));
     pc_log(s->log_id, PC_LOG_INFO, "created directory %s", s->directory);
+  }
   if (stat(s->directory, &st))
     return pc_err_set(err, PC_EIO, "directory %s: %s%s", s->directory, strerror(errno),
                       errno == ENOENT ? " (create it, or set create_directory: true)" : "");

@@ -1,4 +1,5 @@
-/* listen.c - listening sockets shared within the process.
+/* listen.c - listening sockets shared within the process, and what every
+ * listener does when accepting runs into the descriptor limit (at the end).
  *
  * A reloaded config (SIGHUP) listens on the same addresses as the one it
  * replaces, and both run side by side while the old one drains. A second
@@ -13,6 +14,7 @@
  * users; each user owns a dup of the master. Also here: the peer address of
  * a connection as logs show it. */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -23,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/log.h"
 #include "httpd.h"
 
 typedef struct entry {
@@ -149,4 +152,51 @@ void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n) {
   } else {
     snprintf(buf, n, "local socket");
   }
+}
+
+/* ---- accepting near the descriptor limit ------------------------------------ */
+
+/* One limit for the process: running out of descriptors is the process's
+ * state, not a listener's, and one line per 10 s says it. */
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pc_ratelimit_t rl;
+
+static bool may_log(uint64_t *skipped) {
+  pthread_mutex_lock(&rl_lock);
+  bool ok = pc_ratelimit(&rl, 10000, skipped);
+  pthread_mutex_unlock(&rl_lock);
+  return ok;
+}
+
+static const char RAISE[] = "raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) or lower "
+                            "max_connections";
+
+/* EMFILE/ENFILE arrive here only when libuv could not shed the pending
+ * connections itself: it keeps a spare descriptor to accept and close them,
+ * silently, which is why receivers keep a reserve and say when they use it. */
+void pc_accept_failed(const char *id, int status) {
+  bool fds = status == UV_EMFILE || status == UV_ENFILE;
+  if (fds) pc_fd_count_exhausted();
+  uint64_t skipped;
+  char sup[48];
+  if (may_log(&skipped))
+    pc_log(id, PC_LOG_WARN, "accepting a connection failed: %s (%s)%s%s%s", uv_strerror(status),
+           uv_err_name(status), fds ? "; the process is out of file descriptors: " : "",
+           fds ? RAISE : "", pc_suppressed(skipped, sup));
+}
+
+bool pc_accept_fd_short(const char *id, const uv_tcp_t *tcp, uint32_t n_open) {
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)tcp, &fd) || !pc_fd_short(fd)) return false;
+  pc_fd_count_exhausted();
+  uint64_t skipped;
+  char sup[48];
+  if (may_log(&skipped))
+    pc_log(id, PC_LOG_WARN,
+           "file descriptors are running out: a new connection got descriptor %d of the limit "
+           "%llu, leaving fewer than the %u kept free for health checks, metrics, exporters and "
+           "files (service.fd_reserve); closed it at once (%u connections open): %s%s",
+           (int)fd, (unsigned long long)pc_fd_limit(), pc_fd_reserve(), n_open, RAISE,
+           pc_suppressed(skipped, sup));
+  return true;
 }

@@ -673,7 +673,8 @@ static void id_append(char *id, size_t cap, size_t *o, pc_str_t s) {
   }
 }
 
-/* "processor:batch[x-scope-orgid=acme]", bounded by cap. */
+/* "processor:batch[x-scope-orgid=acme]", bounded by cap; a credential's
+ * value (metadata_keys: [authorization]) shows as <redacted>. */
 static void shard_id(const batch_t *p, const pc_metadata_t *md, char *id, size_t cap) {
   int w = snprintf(id, cap, "%s[", p->id);
   size_t o = w < 0 ? 0 : (size_t)w < cap ? (size_t)w : cap - 1;
@@ -681,7 +682,7 @@ static void shard_id(const batch_t *p, const pc_metadata_t *md, char *id, size_t
     if (i) id_append(id, cap, &o, PC_STR_LIT(" "));
     id_append(id, cap, &o, md->v[i].key);
     id_append(id, cap, &o, PC_STR_LIT("="));
-    id_append(id, cap, &o, md->v[i].value);
+    id_append(id, cap, &o, pc_redact_value(md->v[i].key, md->v[i].value));
   }
   if (o + 1 < cap) id[o++] = ']';
   id[o] = 0;

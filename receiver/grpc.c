@@ -183,6 +183,7 @@ struct stream {
   uint64_t deadline_ms;  /* uv_now at its HEADERS plus the timeout */
   bool post, grpc_ct, has_ct, long_header;
   bool authenticated;    /* the authenticator's header holds one of its tokens */
+  bool auth_seen;        /* ... and was sent: a second value unauthenticates */
   pc_buf_t body;         /* the framed request, at most one message; its capacity
                           * is held in the request memory budget */
   size_t unconsumed;     /* received bytes not yet given back (WINDOW_UPDATE) */
@@ -650,8 +651,8 @@ static void stream_serve(stream_t *st) {
    * 7.88 stalls when answered while it still sends. The body is dropped
    * undecoded. */
   if (g->auth && !st->authenticated) {
-    answer_error(st, ST_UNAUTHENTICATED, 0, "unauthenticated: no or wrong %s metadata "
-                 "(auth.authenticator %s)", g->auth_header, g->cfg.authenticator);
+    answer_error(st, ST_UNAUTHENTICATED, 0, "unauthenticated: no, wrong or more than one %s "
+                 "metadata value (auth.authenticator %s)", g->auth_header, g->cfg.authenticator);
     stream_release(st);
     return;
   }
@@ -781,8 +782,11 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
     st->deadline_ms = uv_now(st->c->g->loop) + ms;
   }
   pc_grpc_server_t *g = st->c->g;
-  if (g->auth && pc_str_eq(k, (pc_str_t){(const uint8_t *)g->auth_header, strlen(g->auth_header)}))
-    st->authenticated |= g->auth->check(g->auth, (pc_str_t){v, vn});
+  if (g->auth && pc_str_eq(k, (pc_str_t){(const uint8_t *)g->auth_header, strlen(g->auth_header)})) {
+    /* One value: with two, neither is taken (HTTP answers 401 too). */
+    st->authenticated = !st->auth_seen && g->auth->check(g->auth, (pc_str_t){v, vn});
+    st->auth_seen = true;
+  }
   if (g->cfg.include_metadata && is_metadata(k)) keep_metadata(st, k, (pc_str_t){v, vn});
   return 0;
 }
@@ -1194,9 +1198,11 @@ static void conn_serve(conn_t *c) {
 
 static void server_on_connection(uv_stream_t *l, int status) {
   pc_grpc_server_t *g = container_of(l, pc_grpc_server_t, listener);
+  if (status < 0) pc_accept_failed(g->log_id, status);
   if (status < 0 || g->closing) return;
   conn_t *c = conn_new(g);
-  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 ||
+      pc_accept_fd_short(g->log_id, &c->tcp, g->n_conns - 1)) {
     conn_close(c, NULL);
     return;
   }

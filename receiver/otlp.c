@@ -125,7 +125,8 @@ static const pc_opt_t protocols_opts[] = {
                "OTLP/gRPC listener (receiver/grpc.c): endpoint (localhost:4317), "
                "max_recv_msg_size_mib (64), max_concurrent_streams (100), "
                "keepalive.server_parameters, keepalive.enforcement_policy, tls (cert_file, "
-               "key_file, client_ca_file, min_version: as under http)"),
+               "key_file, client_ca_file, min_version, max_version, cipher_suites: as under "
+               "http)"),
     PC_OPT_TABLE_END,
 };
 
@@ -281,9 +282,12 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
   char shown[128];
   /* As the Collector's auth interceptor, before any routing; a CORS
    * preflight carries no credentials and is answered first. */
-  if (rx->auth && !pc_cors_is_preflight(&rx->cors, r) && !rx->auth->check(rx->auth, r->auth)) {
+  /* One credential: of two, neither is taken (gRPC does the same). */
+  if (rx->auth && !pc_cors_is_preflight(&rx->cors, r) &&
+      (r->auth_n > 1 || !rx->auth->check(rx->auth, r->auth))) {
     answer_status(resp, 401, json, "unauthenticated: %s %s header (auth.authenticator %s)",
-                  r->auth.n ? "wrong" : "no", rx->auth->header, rx->cfg.authenticator);
+                  r->auth_n > 1 ? "more than one" : r->auth.n ? "wrong" : "no",
+                  rx->auth->header, rx->cfg.authenticator);
     /* RFC 9110: a 401 names the scheme it wants. */
     const char *scheme = rx->auth->scheme;
     if (scheme[0] && pc_buf_printf(&resp->headers, "WWW-Authenticate: %s\r\n", scheme))
@@ -559,9 +563,27 @@ int pc__rx_tls_ctx(const pc_tls_files_t *f, const pc_cfg_node_t *tls_node, const
     return pc_cfg_error(err, pc_cfg_get(tls_node, cert ? "cert_file" : "key_file"), PC_EINVAL,
                         "%s is set but %s is not: serving TLS needs both",
                         cert ? "cert_file" : "key_file", cert ? "key_file" : "cert_file");
+  /* cipher_suites: names checked here, where each has its file:line:col. */
+  const pc_cfg_node_t *cs = f->cipher_suites_cfg;
+  const char *names[32];
+  pc_tls_files_t files = *f;
+  if (cs && cs->type != PC_CFG_NULL) {
+    if (cs->type != PC_CFG_SEQ || cs->n_items > 32)
+      return pc_cfg_error(err, cs, PC_EINVAL, "must be a list of at most 32 cipher suite names");
+    for (size_t i = 0; i < cs->n_items; i++) {
+      const pc_cfg_node_t *it = cs->items[i];
+      const char *why = "must be a cipher suite name";
+      if (it->type != PC_CFG_SCALAR || pc_tls_suite_check(it->text, &why))
+        return pc_cfg_error(err, it, PC_EINVAL, "cipher suite \"%s\" %s",
+                            it->type == PC_CFG_SCALAR ? it->text : "?", why);
+      names[i] = it->text;
+    }
+    files.cipher_suites = names;
+    files.n_cipher_suites = cs->n_items;
+  }
   const char *bad = NULL;
   pc_err_t e = {0};
-  *out = pc_tls_ctx_new(f, alpn, &bad, &e);
+  *out = pc_tls_ctx_new(&files, alpn, &bad, &e);
   if (*out) return 0;
   return pc_cfg_error(err, pc_cfg_get(tls_node, bad), e.code, "%s", e.msg);
 }

@@ -456,6 +456,20 @@ static int run_service(const sources_t *sources) {
    * TLS makes two writes in a row common (session tickets, then an answer;
    * an alert after a handshake the client gave up). */
   signal(SIGPIPE, SIG_IGN);
+  /* A file-size limit (ulimit -f, systemd LimitFSIZE=) makes a write fail
+   * with EFBIG, which the queue and the file exporter answer as a full
+   * disk; its default signal would kill the process instead. */
+  signal(SIGXFSZ, SIG_IGN);
+  /* As Go's runtime does: a gateway's connections are descriptors, and the
+   * usual soft limit of 1024 is far below what the hard limit allows. */
+  uint64_t fd_before, fd_after;
+  int frc = pc_fd_limit_raise(&fd_before, &fd_after);
+  if (frc)
+    pc_log(LOG, PC_LOG_WARN, "cannot raise the open file limit from %llu: %s",
+           (unsigned long long)fd_before, strerror(-frc));
+  else if (fd_after != fd_before)
+    pc_log(LOG, PC_LOG_INFO, "raised the open file limit from %llu to %llu (the hard limit)",
+           (unsigned long long)fd_before, (unsigned long long)fd_after);
   runner_t r = {.loop = uv_default_loop(), .sources = sources};
   r.service = build_service(sources, true, &r.cfg);
   if (!r.service) return 1;

@@ -230,6 +230,7 @@ struct pc_service {
   uint64_t shutdown_timeout_ms;
   uint64_t request_memory; /* the request budget's limit, applied at start */
   const char *request_memory_from; /* where it comes from, for the log */
+  uint32_t fd_reserve;
   pc_telemetry_t *telemetry;
   pc_host_t *host; /* the extensions, for the components' resolve */
   pc_status_t status;
@@ -457,6 +458,7 @@ typedef struct {
   const pc_cfg_node_t *telemetry;
   uint64_t shutdown_timeout_ms;
   uint64_t max_request_memory; /* 0: derived (request_memory_limit) */
+  int64_t fd_reserve;
 } service_cfg_t;
 
 static const pc_opt_t service_opts[] = {
@@ -476,6 +478,10 @@ static const pc_opt_t service_opts[] = {
                  "refused with 503 and Retry-After (gRPC UNAVAILABLE). Default: half of "
                  "memory_limiter's soft limit, else a quarter of the memory the process may "
                  "use"),
+    PC_OPT_INT_RANGE("fd_reserve", "64", service_cfg_t, fd_reserve, 0, 1000000,
+                     "file descriptors receivers leave free for health checks, metrics, "
+                     "exporters and files: a connection that would take one is closed at once "
+                     "(0: none)"),
     PC_OPT_TABLE_END,
 };
 
@@ -660,6 +666,7 @@ pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
   else if (pc_cfg_apply(service_opts, service, &scfg, &err)) pc_errlist_add(errs, err.msg);
   else load_pipelines(s, scfg.pipelines, errs);
   s->shutdown_timeout_ms = scfg.shutdown_timeout_ms;
+  s->fd_reserve = (uint32_t)scfg.fd_reserve;
   pc_cfg_collect_begin(errs);
   s->telemetry = pc_telemetry_create(scfg.telemetry, errs);
   pc_cfg_collect_end();
@@ -752,6 +759,7 @@ static void collect_metrics(void *arg, pc_metrics_t *m) {
 }
 
 int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
+  pc_fd_set_reserve(s->fd_reserve);
   int rc = pc_telemetry_start(s->telemetry, loop, collect_metrics, s, err);
   if (rc) return rc;
   start_ctx_t c = {.loop = loop, .err = err};

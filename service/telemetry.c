@@ -209,6 +209,16 @@ static void process_metrics(pc_metrics_t *m) {
                      "Bytes those refused requests would have needed.",
                      (double)atomic_load_explicit(&b->refused_bytes, memory_order_relaxed),
                      NULL);
+  int64_t fds = pc_fd_open_count();
+  if (fds >= 0)
+    pc_metrics_gauge(m, "profcol_process_open_fds", "File descriptors open now.", (double)fds,
+                     NULL);
+  pc_metrics_gauge(m, "profcol_process_max_fds", "The open file limit (soft RLIMIT_NOFILE).",
+                   (double)pc_fd_limit(), NULL);
+  pc_metrics_counter(m, "profcol_process_fd_exhausted",
+                     "Connections closed at once because file descriptors ran short "
+                     "(service.fd_reserve), and accepts that failed with EMFILE or ENFILE.",
+                     (double)pc_fd_exhausted(), NULL);
 }
 
 static void answer_text(pc_http_response_t *resp, int status, const char *text) {

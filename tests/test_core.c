@@ -346,6 +346,50 @@ START_TEST(decompress_scratch) {
 }
 END_TEST
 
+/* ---- redact.c ---------------------------------------------------------------- */
+
+START_TEST(redact_urls) {
+  static const char *const cases[][2] = {
+      {"https://user:PASS@host:4318/v1", "https://user:xxxxx@host:4318/v1"},
+      {"https://TOKEN@host/", "https://xxxxx@host/"},
+      {"http://a:b@c@host", "http://a:xxxxx@host"},
+      {"https://host:4318/v1development/profiles", "https://host:4318/v1development/profiles"},
+      {"https://host/p?api_key=K1&tenant=t&access_token=T2#f",
+       "https://host/p?api_key=xxxxx&tenant=t&access_token=xxxxx#f"},
+      {"https://host/p@x", "https://host/p@x"}, /* an '@' in the path is no userinfo */
+      {"user:pw@host:4317", "user:xxxxx@host:4317"},
+      {"", ""},
+  };
+  char out[256];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    ck_assert_str_eq(pc_redact_url(cases[i][0], out, sizeof out), cases[i][1]);
+  ck_assert_str_eq(pc_redact_url(NULL, out, sizeof out), "");
+  /* Cut to the buffer, never past it, and never showing the secret. */
+  char small[16];
+  pc_redact_url("https://user:PASSWORD@host", small, sizeof small);
+  ck_assert_str_eq(small, "https://user:xx");
+}
+END_TEST
+
+START_TEST(redact_header_values) {
+  static const char *const secret[] = {"Authorization", "proxy-authorization", "X-Auth-Token",
+                                       "x-api-key", "Cookie", "x-honeycomb-team",
+                                       "ocp-apim-subscription-key", "x-client-secret"};
+  static const char *const plain[] = {"x-scope-orgid", "content-type", "x-tenant", "host"};
+  pc_str_t v = PC_STR_LIT("Bearer s3cret");
+  for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++) {
+    pc_str_t k = {(const uint8_t *)secret[i], strlen(secret[i])};
+    ck_assert_msg(pc_redact_key(k), "%s", secret[i]);
+    ck_assert(pc_str_eq(pc_redact_value(k, v), PC_STR_LIT(PC_REDACTED)));
+  }
+  for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+    pc_str_t k = {(const uint8_t *)plain[i], strlen(plain[i])};
+    ck_assert_msg(!pc_redact_key(k), "%s", plain[i]);
+    ck_assert(pc_str_eq(pc_redact_value(k, v), v));
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("core");
   TCase *tc = tcase_create("err");
@@ -372,6 +416,10 @@ int main(void) {
   tcase_add_test(tc, metrics_group_families);
   tcase_add_test(tc, metrics_escape_label_values);
   tcase_add_test(tc, metrics_histogram_is_cumulative);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("redact");
+  tcase_add_test(tc, redact_urls);
+  tcase_add_test(tc, redact_header_values);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

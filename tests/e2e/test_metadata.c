@@ -499,6 +499,53 @@ START_TEST(grpc_in_and_out_each_call_carries_one_tenant) {
 }
 END_TEST
 
+/* Issue 14: secrets never reach the log, even at debug. A batch shard
+ * used to be named after its metadata_keys values (authorization=Bearer
+ * ...), and an exporter URL's password was printed at start, per request
+ * and on every send error. */
+START_TEST(issue14_no_secret_in_the_logs) {
+  int dead = pc_e2e_free_port(); /* nothing listens: every send fails */
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "        include_metadata: true\n"
+           "processors:\n  batch:\n    timeout: 20ms\n    metadata_keys: [authorization]\n"
+           "exporters:\n  otlphttp:\n    endpoint: http://svc:PASS-9f8e@127.0.0.1:%d\n"
+           "    retry_on_failure:\n      enabled: false\n"
+           "service:\n  telemetry:\n    logs:\n      level: debug\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n      processors: [batch]\n"
+           "      exporters: [otlphttp]\n", dead);
+  pc_e2e_proc_t p;
+  start(&p, yaml);
+  pc_rng_t rng = {42};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  do pc_rand_request(&rng, a, &req);
+  while (pc_request_sample_count(&req) == 0);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  pc_arena_free(a);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post_headers(p.port, "/v1development/profiles",
+                                       "application/x-protobuf",
+                                       "Authorization: Bearer TOKEN-7c1d\r\n", body.p, body.n,
+                                       &r), 200);
+  pc_buf_free(&r.body);
+  pc_buf_free(&body);
+  /* The shard is made, the batch sent and its failure logged. */
+  ck_assert(pc_e2e_wait_log(&p, "new batch shard", 5000));
+  ck_assert(pc_e2e_wait_log(&p, "dropped", 5000));
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(!strstr(log, "PASS-9f8e") && !strstr(log, "TOKEN-7c1d"),
+                "a secret is in the log:\n%s", log);
+  ck_assert_msg(strstr(log, "authorization=<redacted>"), "%s", log);
+  ck_assert_msg(strstr(log, "http://svc:xxxxx@127.0.0.1:"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-metadata");
   TCase *tc = tcase_create("tenants");
@@ -509,6 +556,10 @@ int main(void) {
   tcase_add_test(tc, grpc_in_and_out_each_call_carries_one_tenant);
   tcase_add_test(tc, two_exporters_cost_one_compression);
   suite_add_tcase(s, tc);
+  TCase *i14 = tcase_create("issue_14");
+  tcase_set_timeout(i14, 60);
+  tcase_add_test(i14, issue14_no_secret_in_the_logs);
+  suite_add_tcase(s, i14);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
