@@ -1,4 +1,5 @@
-/* json_decode.c - OTLP-JSON -> pdata for ExportProfilesServiceRequest.
+/* json_decode.c - OTLP-JSON -> pdata for ExportProfilesServiceRequest (and,
+ * at the end, ExportTraceServiceRequest -> the traces model, traces.h).
  *
  * jansson parses the body into a DOM, which this file walks message by
  * message, looking each field up by its exact lowerCamelCase key; anything
@@ -21,6 +22,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "traces.h"
 
 typedef struct {
   pc_arena_t *arena;
@@ -702,6 +705,9 @@ int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_t
                    pc_err_t *err) {
   memset(req, 0, sizeof *req);
   req->arena = arena;
+  req->encoded = buf;
+  req->encoded_n = n;
+  req->encoded_json = true;
   json_error_t je;
   json_t *root = json_loadb(buf ? (const char *)buf : "", buf ? n : 0,
                             JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
@@ -712,4 +718,104 @@ int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_t
   json_decref(root);
   if (rc) return rc;
   return pc_pdata_validate(req, err);
+}
+
+/* ---- traces: ExportTraceServiceRequest (traces.h) ---------------------------------
+ * Spans for trace linking; ids are hex as in profiles' links. A span's
+ * events and links are not read (their keys are skipped as unknown). */
+
+static int dec_status(dec_t *d, json_t *o, void *dst) {
+  pc_span_t *sp = dst;
+  int rc = field(d, o, "message", el_string, &sp->status_message);
+  if (!rc) rc = field(d, o, "code", el_i32, &sp->status_code);
+  return rc;
+}
+
+static int dec_span(dec_t *d, json_t *o, void *dst) {
+  pc_span_t *sp = dst;
+  int rc = field(d, o, "traceId", el_trace_id, &sp->trace_id);
+  if (!rc) rc = field(d, o, "spanId", el_span_id, &sp->span_id);
+  if (!rc) rc = field(d, o, "traceState", el_string, &sp->trace_state);
+  if (!rc) rc = field(d, o, "parentSpanId", el_span_id, &sp->parent_span_id);
+  if (!rc) rc = field(d, o, "flags", el_u32, &sp->flags);
+  if (!rc) rc = field(d, o, "name", el_string, &sp->name);
+  if (!rc) rc = field(d, o, "kind", el_i32, &sp->kind);
+  if (!rc) rc = field(d, o, "startTimeUnixNano", el_u64, &sp->start_time_unix_nano);
+  if (!rc) rc = field(d, o, "endTimeUnixNano", el_u64, &sp->end_time_unix_nano);
+  if (!rc) rc = field_kvs(d, o, "attributes", &sp->attributes);
+  if (!rc) rc = field(d, o, "droppedAttributesCount", el_u32, &sp->dropped_attributes_count);
+  if (!rc) rc = field(d, o, "droppedEventsCount", el_u32, &sp->dropped_events_count);
+  if (!rc) rc = field(d, o, "droppedLinksCount", el_u32, &sp->dropped_links_count);
+  if (!rc) rc = message(d, o, "status", &sp->has_status, dec_status, sp);
+  return rc;
+}
+
+static int dec_scope_spans(dec_t *d, json_t *o, void *dst) {
+  pc_scope_spans_t *ss = dst;
+  void *spans = NULL;
+  int rc = message(d, o, "scope", &ss->has_scope, dec_scope, &ss->scope);
+  if (!rc)
+    rc = repeated(d, o, "spans", sizeof(pc_span_t), true, dec_span, &spans, &ss->n_spans);
+  ss->spans = spans;
+  if (!rc) rc = field(d, o, "schemaUrl", el_string, &ss->schema_url);
+  return rc;
+}
+
+static int dec_resource_spans(dec_t *d, json_t *o, void *dst) {
+  pc_resource_spans_t *rs = dst;
+  void *scopes = NULL;
+  int rc = message(d, o, "resource", &rs->has_resource, dec_resource, &rs->resource);
+  if (!rc)
+    rc = repeated(d, o, "scopeSpans", sizeof(pc_scope_spans_t), true, dec_scope_spans,
+                  &scopes, &rs->n_scopes);
+  rs->scopes = scopes;
+  if (!rc) rc = field(d, o, "schemaUrl", el_string, &rs->schema_url);
+  return rc;
+}
+
+/* A body with no span whose top level holds other keys is not a traces
+ * request (a profiles request, a misspelled key): refusing it beats
+ * answering 200 and forwarding what nothing can read. */
+static int unknown_top_level(dec_t *d, json_t *root) {
+  char keys[160] = "";
+  size_t n = 0;
+  const char *key;
+  json_t *v;
+  json_object_foreach(root, key, v) {
+    if (strcmp(key, "resourceSpans") == 0) continue;
+    n += (size_t)snprintf(keys + n, n < sizeof keys ? sizeof keys - n : 0, "%s\"%.40s\"",
+                          n ? ", " : "", key);
+    if (n >= sizeof keys) break;
+  }
+  if (!keys[0]) return 0;
+  bool profiles = json_object_get(root, "resourceProfiles") || json_object_get(root, "dictionary");
+  return fail(d, PC_EDECODE, "no resourceSpans, and unknown top-level keys %s%s", keys,
+              profiles ? ": this is an ExportProfilesServiceRequest (send profiles to the "
+                         "profiles path)" : "");
+}
+
+int pc_traces_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_traces_t *tr,
+                          pc_err_t *err) {
+  memset(tr, 0, sizeof *tr);
+  tr->arena = arena;
+  tr->encoded = buf;
+  tr->encoded_n = n;
+  tr->json = true;
+  json_error_t je;
+  json_t *root = json_loadb(buf ? (const char *)buf : "", buf ? n : 0,
+                            JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+  if (!root) return syntax_error(err, &je);
+  dec_t d = {.arena = arena, .err = err};
+  int rc = 0;
+  if (!json_is_object(root)) {
+    rc = type_error(&d, "an object", root);
+  } else {
+    void *resources = NULL;
+    rc = repeated(&d, root, "resourceSpans", sizeof(pc_resource_spans_t), true,
+                  dec_resource_spans, &resources, &tr->n_resources);
+    tr->resources = resources;
+    if (!rc && pc_traces_span_count(tr) == 0) rc = unknown_top_level(&d, root);
+  }
+  json_decref(root);
+  return rc;
 }

@@ -1,7 +1,6 @@
 /* decode.c - the work on one request's payload, shared by OTLP/HTTP
  * (otlp.c) and OTLP/gRPC (grpc.c): decompress it (bounded), then decode it
- * into a per-request arena (protobuf or OTLP-JSON; spans are handed on still
- * encoded).
+ * into a per-request arena (protobuf or OTLP-JSON, profiles or spans).
  *
  * The one idea: a payload of at most INLINE_MAX bytes, as sent and as its
  * compression announces it decompressed, is done on the loop, because a
@@ -201,8 +200,14 @@ static void job_decode(pc__rx_job_t *j) {
     }
     pc_arena_set_limit(j->arena, base + allow);
     j->err = (pc_err_t){0};
-    j->rc = j->json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
-                    : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
+    if (j->traces)
+      j->rc = j->json ? pc_traces_json_decode(j->arena, j->payload, j->payload_n, &j->spans,
+                                              &j->err)
+                      : pc_traces_proto_decode(j->arena, j->payload, j->payload_n, &j->spans,
+                                               &j->err);
+    else
+      j->rc = j->json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
+                      : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
     if (j->rc == PC_ENOMEM && allow < most) {
       pc_arena_reset(j->arena);
       continue;
@@ -222,7 +227,6 @@ static void job_work(pc__rx_job_t *j, size_t limit) {
   j->failed = PC__RX_FAILED_NONE;
   j->err = (pc_err_t){0};
   if (j->enc != PC_ENC_IDENTITY && job_decompress(j, limit) != 0) return;
-  if (j->traces) return; /* the consumer decodes spans */
   job_decode(j);
 }
 
@@ -249,7 +253,7 @@ void pc__rx_job_run(pc__rx_job_t *j) {
    * decoded at the first try. */
   uint64_t said = pc_announced_size(j->enc, j->in, j->in_n);
   uint64_t plain = j->enc == PC_ENC_IDENTITY ? 0 : said ? said : j->in_n;
-  pool_make_room(p, plain + (j->traces ? 0 : ARENA_FIRST_FACTOR * (plain ? plain : j->in_n)));
+  pool_make_room(p, plain + ARENA_FIRST_FACTOR * (plain ? plain : j->in_n));
   size_t inline_max = p->max_payload < INLINE_MAX ? (size_t)p->max_payload : INLINE_MAX;
   if (j->in_n <= inline_max && pc_announced_size(j->enc, j->in, j->in_n) <= inline_max) {
     job_work(j, inline_max);

@@ -117,7 +117,7 @@ static const pc_opt_t keepalive_opts[] = {
 };
 
 static const pc_opt_t tls_opts[] = {
-    PC__RX_TLS_OPTS(pc_grpc_settings_t, tls),
+    PC_SERVER_TLS_OPTS(pc_grpc_settings_t, tls),
     PC_OPT_TABLE_END,
 };
 
@@ -501,10 +501,14 @@ static void frame_message(pc_buf_t *out, const pc_buf_t *msg) {
   if (pc_buf_append(out, pre, 5) || pc_buf_append(out, msg->p, msg->n)) pc_oom();
 }
 
-static void serve_traces(stream_t *st, const uint8_t *p, size_t n) {
+static void serve_traces(stream_t *st, pc_traces_t *tr) {
   pc_grpc_server_t *g = st->c->g;
   pc_err_t err = {0};
-  int rc = g->next->consume_traces(g->next, p, n, false, &err);
+  pc_metadata_t md = {0}; /* views into st->md, which outlives the call */
+  if (st->md.n && pc_md_decode(st->md.p, st->md.n, &md) == 0) tr->metadata = &md;
+  int rc = pc_traces_span_count(tr) ? g->next->consume_traces(g->next, tr, &err) : 0;
+  tr->metadata = NULL;
+  free((void *)md.v);
   if (rc) {
     answer_refused(st, rc, &err);
     return;
@@ -589,7 +593,7 @@ static void job_finish(stream_t *st, pc__rx_job_t *j) {
   }
   PC__CNT_ADD(g->rxc, bytes_decompressed, j->payload_n);
   if (j->traces)
-    serve_traces(st, j->payload, j->payload_n);
+    serve_traces(st, &j->spans);
   else
     serve_profiles(st, &j->req);
 }

@@ -77,7 +77,7 @@ struct pc__rx_job {
   pc_buf_t owned; /* a buffer the job frees with itself (pc__rx_job_own) */
   pc_encoding_t enc;
   bool json;   /* OTLP-JSON, else protobuf */
-  bool traces; /* an ExportTraceServiceRequest: decompressed, not decoded */
+  bool traces; /* an ExportTraceServiceRequest (decoded into spans), else profiles */
   pc_metadata_t md; /* client metadata for the request (the caller's views) */
   void *ud;         /* the caller's */
   /* Called once on the loop when the work is over: status is 0, or negative
@@ -85,11 +85,13 @@ struct pc__rx_job {
    * stays the caller's until it puts it back. */
   void (*done)(pc__rx_job_t *j, int status);
   /* The outcome: payload is the decompressed bytes (in, when not
-   * compressed); req is decoded (profiles) into the job's arena. rc is 0,
+   * compressed); req (profiles) or spans (traces) is decoded into the job's
+   * arena. rc is 0,
    * or the error of the stage that failed, with err's message. */
   const uint8_t *payload;
   size_t payload_n;
   pc_request_t req;
+  pc_traces_t spans; /* traces: the decoded request, views into payload */
   int rc;
   pc__rx_failed_t failed;
   pc_err_t err;
@@ -124,29 +126,8 @@ void pc__rx_job_put(pc__rx_job_t *j);
 
 /* ---- TLS of a listener ----------------------------------------------------------
  * protocols.http.tls and protocols.grpc.tls: the Collector's configtls server
- * keys, as rows of an option table for a struct st whose member f is a
- * pc_tls_files_t (httpd.h). */
-#define PC__RX_TLS_OPTS(st, f)                                                            \
-  PC_OPT_STR("cert_file", NULL, st, f.cert_file,                                        \
-             "PEM certificate chain (leaf first) to serve TLS with; needs key_file"),    \
-  PC_OPT_STR("key_file", NULL, st, f.key_file, "PEM private key of cert_file"),         \
-  PC_OPT_STR("client_ca_file", NULL, st, f.client_ca_file,                              \
-             "PEM CAs: when set, every client must present a certificate one of them "    \
-             "signed (mutual TLS)"),                                                      \
-  PC_OPT_STR("min_version", "1.2", st, f.min_version, "oldest TLS version accepted: 1.2 or 1.3"), \
-  PC_OPT_STR("max_version", NULL, st, f.max_version,                                    \
-             "newest TLS version accepted: 1.2 or 1.3 (default: 1.3)"),                  \
-  PC_OPT_ANY("cipher_suites", st, f.cipher_suites_cfg,                                  \
-             "list of cipher suites by the Collector's names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, " \
-             "TLS_AES_128_GCM_SHA256, ...); default: ECDHE with AES-GCM or ChaCha20-Poly1305 "  \
-             "for TLS 1.2, and TLS 1.3's own")
-
-/* The TLS context for files (NULL in *out when no key is set and there is no
- * tls node), offering alpn. Errors point at the key under tls_node (the
- * listener's "tls" map; NULL: no place) and name the file and OpenSSL's
- * reason. The caller owns *out. */
-int pc__rx_tls_ctx(const pc_tls_files_t *files, const pc_cfg_node_t *tls_node, const char *alpn,
-                   pc_tls_ctx_t **out, pc_err_t *err);
+ * keys (component/server.h). */
+#include "../component/server.h"
 
 /* ---- the OTLP receiver without YAML ---------------------------------------- */
 
