@@ -795,12 +795,30 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
   return 0;
 }
 
-/* The 5-byte prefix says the message is over the limit: say so at once and
- * drop the rest of the stream as it comes. */
+/* The 5-byte prefix says the message is over a limit: say so at once
+ * (true) and drop the rest of the stream as it comes. Past the request
+ * memory budget's whole limit, the message could never be held, however
+ * long the client waits: RESOURCE_EXHAUSTED too, not UNAVAILABLE. */
 static bool stream_too_big(stream_t *st) {
   pc_grpc_server_t *g = st->c->g;
   if (st->body.n < 5) return false;
-  return prefix_len(st->body.p) > g->max_msg || st->body.n > 5 + g->max_msg;
+  size_t len = prefix_len(st->body.p);
+  if (len > g->max_msg || st->body.n > 5 + g->max_msg) {
+    answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "message larger than max_recv_msg_size_mib "
+                 "(%lld MiB)", (long long)g->cfg.max_recv_msg_size_mib);
+    return true;
+  }
+  pc_budget_t *b = g->jobs.budget;
+  uint64_t limit = b ? pc_budget_limit(b) : 0;
+  if (limit && 5 + (uint64_t)len > limit) {
+    pc_budget_refused(b, 5 + (uint64_t)len, g->log_id);
+    answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "a message of %zu bytes is more than this "
+                 "collector holds of request data at once (%s: %llu bytes)", len,
+                 b->key ? b->key : "its limit",
+                 (unsigned long long)limit);
+    return true;
+  }
+  return false;
 }
 
 /* Room for n more bytes of the message. The buffer grows with what
@@ -846,18 +864,13 @@ static int ng_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint
     pc_budget_t *b = g->jobs.budget;
     answer_error(st, ST_UNAVAILABLE, retry_s(g), "too much request data in memory, retry "
                  "later: %llu of %llu bytes held (%s)", (unsigned long long)pc_budget_held(b),
-                 (unsigned long long)pc_budget_limit(b), b->key);
+                 (unsigned long long)pc_budget_limit(b), b->key ? b->key : "its limit");
     stream_release(st);
     return 0;
   }
   memcpy(st->body.p + st->body.n, data, take);
   st->body.n += take;
-  if (stream_too_big(st)) {
-    answer_error(st, ST_RESOURCE_EXHAUSTED, 0,
-                 "message larger than max_recv_msg_size_mib (%lld MiB)",
-                 (long long)g->cfg.max_recv_msg_size_mib);
-    stream_release(st);
-  }
+  if (stream_too_big(st)) stream_release(st);
   return 0;
 }
 

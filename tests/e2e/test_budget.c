@@ -175,12 +175,15 @@ static int grpc_call(int port) {
 
 /* 2 connections x 100 streams that send a prefix claiming 64 MiB and no
  * more: the process's address space grows by what arrived, not by 12.5 GiB
- * (issue 14: "fatal: out of memory" under an 8 GiB limit); then rapid
- * reset of such streams, and a real call is still answered at once. */
+ * (issue 14: "fatal: out of memory" under an 8 GiB limit). A prefix that
+ * claims more than the whole request memory (300 MiB of 256, under a
+ * max_recv_msg_size_mib of 512) is answered RESOURCE_EXHAUSTED at once.
+ * Then rapid reset of such streams, and a real call is still answered at
+ * once. */
 START_TEST(grpc_prefix_claim) {
   char yaml[1024];
   pc_e2e_proc_t p;
-  free(start_or_fail(&p, grpc_config(yaml, sizeof yaml, "")));
+  free(start_or_fail(&p, grpc_config(yaml, sizeof yaml, "        max_recv_msg_size_mib: 512\n")));
   int port = pc_e2e_port_of(&p, "receiver:otlp");
   ck_assert_int_gt(port, 0);
   uint64_t vm0 = pc_e2e_proc_status(p.pid, "VmSize");
@@ -203,6 +206,16 @@ START_TEST(grpc_prefix_claim) {
   fprintf(stderr, "gRPC prefix claim, 200 streams: address space +%llu MiB, RSS +%llu MiB\n",
           (unsigned long long)(vm / MIB), (unsigned long long)(rss / MIB));
   ck_assert_msg(vm < 512 * MIB, "address space grew by %llu MiB", (unsigned long long)(vm / MIB));
+  uint8_t huge[5];
+  pc_h2_prefix(huge, 300u << 20);
+  double refused0 = metric(&p, "profcol_process_request_memory_refused_requests");
+  pc_h2_t *h3 = pc_h2_open(port); /* the others have max_concurrent_streams open */
+  ck_assert_ptr_nonnull(h3);
+  int32_t big = pc_h2_call(h3, GRPC_PROFILES, huge, 5, (300u << 20) + 5, 5, NULL);
+  pc_h2_pump(h3, 2000);
+  ck_assert_int_eq(pc_h2_status(h3, big), 8); /* RESOURCE_EXHAUSTED */
+  pc_h2_close(h3);
+  ck_assert(metric(&p, "profcol_process_request_memory_refused_requests") == refused0 + 1);
   for (int c = 0; c < 2; c++)
     for (int i = 0; i < 100; i++) pc_h2_reset(h[c], ids[c][i]);
   for (int i = 0; i < 100; i++)
