@@ -27,6 +27,10 @@
  * component that merges requests (batch) hands on neither, so whatever
  * reads them comes before it in the pipeline.
  *
+ * A consumer that knows it is full may say so before any data comes (full,
+ * below), so a receiver refuses a request at its headers instead of
+ * reading and decoding a body only to have it refused.
+ *
  * The host (host.h) is how a component finds the extensions its config
  * names: the service hands it to the resolve hook.
  *
@@ -102,6 +106,24 @@ struct pc_consumer {
    * consumers, so the batch is split before it is encoded. */
   unsigned encodings;
   uint64_t max_body;
+  /* Optional: whether consume_profiles would now refuse any request with
+   * PC_EAGAIN, known without the request. Receivers ask at a request's
+   * headers (OTLP/HTTP before reading the body, gRPC at HEADERS) and
+   * refuse it at once (503 with Retry-After, UNAVAILABLE with RetryInfo),
+   * sparing the read and the decode of data that would be refused. true
+   * means the request is refused: fill err as consume would (the client
+   * hears why) and count it as consume would have. The consumer may use
+   * the call to push held data on, as a consume does.
+   * On the loop thread. NULL: never known in advance.
+   * A consumer answers for itself, and, when it holds what it takes and
+   * hands it on later (`holds`, batch), for everything after it, whose
+   * fullness reaches it rather than the producer. For one that hands each
+   * request on while consume runs, the consumers after it must be asked
+   * too: the service's fan-out in front of each pipeline does that walk,
+   * stage by stage up to the first that holds, so a receiver asks its own
+   * next consumer only. */
+  bool (*full)(pc_consumer_t *self, pc_err_t *err);
+  bool holds;
 };
 
 /* What a component's create gets. */

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <libdeflate.h>
 #include <zlib.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_estimateDStreamSize_fromFrame */
 #include <zstd.h>
 
 int pc_encoding_parse(pc_str_t name, pc_encoding_t *out) {
@@ -246,6 +247,20 @@ int pc_decompress(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit,
     return decompress_zstd(in, n, limit, out, err);
   }
   return pc_err_set(err, PC_EENCODING, "unsupported encoding");
+}
+
+size_t pc_decompress_scratch(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit) {
+  /* zlib: a 32 KiB window and about 7 KiB of state; libdeflate about as
+   * much. */
+  if (enc == PC_ENC_GZIP || enc == PC_ENC_DEFLATE) return 64 * 1024;
+  if (enc != PC_ENC_ZSTD) return 0;
+  /* zstd's streaming decoder keeps a window of history, as large as the
+   * frame asks for (bounded by windowLogMax) or its content size; its pages
+   * are touched only as output is produced, so never more than about the
+   * output bounds it. */
+  size_t est = ZSTD_estimateDStreamSize_fromFrame(in, n);
+  size_t most = limit + ((size_t)256 << 10);
+  return ZSTD_isError(est) || est > most ? most : est;
 }
 
 /* gzip and zlib-wrapped deflate by libdeflate: whole buffers are all we

@@ -22,7 +22,7 @@
 
 typedef struct {
   uint64_t max_body;          /* body bytes as sent (and chunked, de-chunked) */
-  uint64_t max_buffered;      /* body buffers of all connections together (503 beyond) */
+  uint64_t max_buffered;      /* body buffers of this server's connections (503 beyond) */
   uint64_t max_header_bytes;  /* request line + headers + trailers + chunk extensions */
   uint64_t idle_timeout_ms;   /* keep-alive: wait for the next request */
   uint64_t header_timeout_ms; /* first byte of a request (or accept) -> end of headers */
@@ -33,6 +33,10 @@ typedef struct {
   uint64_t linger_ms;         /* after a closing answer: drain input before close */
   uint32_t max_connections;
   bool no_keep_alive; /* close the connection after every answer */
+  /* The process's request memory budget (core.h): body buffers count in it
+   * besides max_buffered, and a body that would pass it is refused with 503
+   * (at the headers when Content-Length says so). NULL: max_buffered only. */
+  pc_budget_t *budget;
   /* Admin endpoints (health, metrics) may take the descriptors receivers
    * leave free (core.h, pc_fd_reserve); others close a connection that
    * would eat into them. */

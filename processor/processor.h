@@ -49,4 +49,8 @@ extern const pc_component_t pc_processor_resource_detection;
 extern const pc_component_t pc_processor_k8s_attributes;
 extern const pc_component_t pc_processor_trace_link;
 
+/* A memory_limiter instance's soft limit in bytes (limit - spike limit):
+ * the service derives its default request memory budget from it. */
+uint64_t pc_memory_limiter_soft_limit(const void *self);
+
 #endif

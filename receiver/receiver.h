@@ -28,7 +28,8 @@ extern const pc_component_t pc_receiver_pprof;
   X(connections_open)    /* gauge */                                            \
   X(connections_total)   /* accepted and served */                              \
   X(connections_refused) /* closed at once: max_connections reached */       \
-  X(tls_failed)          /* TLS: handshake failed or timed out, or bad records */
+  X(tls_failed)          /* TLS: handshake failed or timed out, or bad records */ \
+  X(requests_refused_early) /* refused at the headers: the pipeline was known full */
 
 typedef struct {
 #define PC_OTLP_STATS_FIELD(name) uint64_t name;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../core/log.h"
+#include "../processor/processor.h"
 #include "service.h"
 #include "telemetry.h"
 
@@ -76,9 +77,12 @@ __attribute__((format(printf, 3, 4))) static void add_key_error(pc_errlist_t *l,
  * the thread pool when large); a trace request likewise becomes one body
  * for all of them. A single such target gets the tree or the bytes, so it
  * can refuse (a full queue) before anything is encoded or copied. */
+struct pipeline;
+
 typedef struct {
   pc_consumer_t *consumer;
   bool mutates;
+  struct pipeline *pipe; /* the pipeline consumer begins (receivers' fan-outs), or NULL */
 } target_t;
 
 typedef struct {
@@ -188,8 +192,24 @@ static int fanout_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *e
   return rc;
 }
 
-static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool mutates) {
+static bool pipeline_full(struct pipeline *p, pc_err_t *err);
+
+/* Known full (component.h): the fan-out refuses when any target refuses.
+ * A target that begins a pipeline is asked stage by stage. */
+static bool fanout_full(pc_consumer_t *self, pc_err_t *err) {
+  fanout_t *f = (fanout_t *)self;
+  for (size_t i = 0; i < f->n_profiles; i++) {
+    const target_t *t = &f->profiles[i];
+    pc_consumer_t *c = t->consumer;
+    if (t->pipe ? pipeline_full(t->pipe, err) : c->full && c->full(c, err)) return true;
+  }
+  return false;
+}
+
+static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool mutates,
+                       struct pipeline *pipe) {
   f->consumer.consume_profiles = fanout_profiles;
+  f->consumer.full = fanout_full;
   f->consumer.consume_traces = fanout_traces;
   if (c->retry_after_s > f->consumer.retry_after_s) f->consumer.retry_after_s = c->retry_after_s;
   if (signal == PC_SIGNAL_PROFILES) {
@@ -209,7 +229,7 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool m
     /* Readers before the mutating targets; each group in config order. */
     size_t at = mutates ? f->n_profiles : f->n_profiles - f->n_mutating;
     memmove(&f->profiles[at + 1], &f->profiles[at], (f->n_profiles - at) * sizeof *f->profiles);
-    f->profiles[at] = (target_t){.consumer = c, .mutates = mutates};
+    f->profiles[at] = (target_t){.consumer = c, .mutates = mutates, .pipe = pipe};
     f->n_profiles++;
     f->n_mutating += mutates;
   } else {
@@ -240,7 +260,7 @@ typedef struct {
   fanout_t out; /* receivers: the pipelines they feed */
 } instance_t;
 
-typedef struct {
+typedef struct pipeline {
   char name[128];
   pc_signal_t signal;
   instance_t **receivers;
@@ -254,6 +274,18 @@ typedef struct {
   bool mutates;         /* some processor edits the data in place */
 } pipeline_t;
 
+/* Whether p would refuse a request now: each processor in turn (one that
+ * holds what it takes speaks for the rest), then the exporters. */
+static bool pipeline_full(pipeline_t *p, pc_err_t *err) {
+  for (size_t k = 0; k < p->n_processors; k++) {
+    if (!p->processors[k].inst) return false;
+    pc_consumer_t *c = p->processors[k].comp->consumer(p->processors[k].inst);
+    if (c->full && c->full(c, err)) return true;
+    if (c->holds) return false;
+  }
+  return fanout_full(&p->to_exporters.consumer, err);
+}
+
 typedef struct {
   instance_t *items;
   size_t n;
@@ -266,6 +298,8 @@ struct pc_service {
   pipeline_t *pipelines;
   size_t n_pipelines;
   uint64_t shutdown_timeout_ms;
+  uint64_t request_memory; /* the request budget's limit, applied at start */
+  const char *request_memory_from; /* where it comes from, for the log */
   uint32_t fd_reserve;
   pc_telemetry_t *telemetry;
   pc_host_t *host; /* the extensions, for the components' resolve */
@@ -493,6 +527,7 @@ typedef struct {
   const pc_cfg_node_t *pipelines;
   const pc_cfg_node_t *telemetry;
   uint64_t shutdown_timeout_ms;
+  uint64_t max_request_memory; /* 0: derived (request_memory_limit) */
   int64_t fd_reserve;
 } service_cfg_t;
 
@@ -503,6 +538,16 @@ static const pc_opt_t service_opts[] = {
     PC_OPT_ANY("telemetry", service_cfg_t, telemetry, "logs (level, encoding) and metrics"),
     PC_OPT_DUR("shutdown_timeout", "30s", service_cfg_t, shutdown_timeout_ms, 0, 3600000,
                "how long SIGTERM waits for batches and queues to drain"),
+    /* profcol's own, process-wide: the Collector has no such key. Here,
+     * not on a receiver, because one limit spans every receiver, listener,
+     * connection and stream of the process (and the configs of a reload). */
+    PC_OPT_BYTES("max_request_memory", NULL, service_cfg_t, max_request_memory, (int64_t)1 << 20,
+                 (int64_t)1 << 50,
+                 "request data held in memory at once over every receiver (bodies as "
+                 "received, decompressed and decoded); a request that would pass it is "
+                 "refused with 503 and Retry-After (gRPC UNAVAILABLE). Default: half of "
+                 "memory_limiter's soft limit, else a quarter of the memory the process may "
+                 "use"),
     PC_OPT_INT_RANGE("fd_reserve", "64", service_cfg_t, fd_reserve, 0, 1000000,
                      "file descriptors receivers leave free for health checks, metrics, "
                      "exporters and files: a connection that would take one is closed at once "
@@ -584,7 +629,7 @@ static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
     pipeline_t *p = &s->pipelines[i];
     for (size_t k = 0; k < p->n_exporters; k++)
       fanout_add(&p->to_exporters, p->signal, consumer_of(p->exporters[k]),
-                 p->exporters[k]->comp->mutates);
+                 p->exporters[k]->comp->mutates, NULL);
     pc_consumer_t *next = &p->to_exporters.consumer;
     for (size_t k = p->n_processors; k-- > 0;) {
       ok &= create_instance(&p->processors[k], next, errs);
@@ -601,7 +646,7 @@ static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
       for (size_t j = 0; j < s->pipelines[k].n_receivers; j++)
         if (s->pipelines[k].receivers[j] == r)
           fanout_add(&r->out, s->pipelines[k].signal, s->pipelines[k].first,
-                     s->pipelines[k].mutates);
+                     s->pipelines[k].mutates, &s->pipelines[k]);
     ok &= create_instance(r, &r->out.consumer, errs);
   }
   /* Every component finds its extensions now, so validate reports a
@@ -641,6 +686,24 @@ static void check_settings(pc_service_t *s, pc_errlist_t *errs) {
   for (size_t i = 0; i < xt.n; i++)
     if (ext[i].inst) ext[i].comp->destroy(ext[i].inst);
   free(ext);
+}
+
+/* The request memory budget's limit: service.max_request_memory, else
+ * half of the smallest memory_limiter soft limit, else from the machine. */
+static void request_memory_limit(pc_service_t *s, uint64_t configured) {
+  uint64_t soft = 0;
+  for (size_t i = 0; i < s->n_pipelines; i++)
+    for (size_t k = 0; k < s->pipelines[i].n_processors; k++) {
+      const instance_t *it = &s->pipelines[i].processors[k];
+      if (it->inst && it->comp == &pc_processor_memory_limiter) {
+        uint64_t v = pc_memory_limiter_soft_limit(it->inst);
+        if (!soft || v < soft) soft = v;
+      }
+    }
+  s->request_memory = configured ? configured : pc_budget_default(soft);
+  s->request_memory_from = configured ? PC_REQUEST_BUDGET_KEY
+                           : soft     ? "half of memory_limiter's soft limit"
+                                      : "a quarter of the memory the process may use";
 }
 
 static void warn_unused(pc_service_t *s) {
@@ -693,6 +756,7 @@ pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
     return NULL;
   }
   warn_unused(s);
+  request_memory_limit(s, scfg.max_request_memory);
   return s;
 }
 
@@ -770,8 +834,14 @@ int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   if (rc) return rc;
   start_ctx_t c = {.loop = loop, .err = err};
   for (int stage = 3; stage >= 0 && !c.rc; stage--) each_in_stage(s, stage, start_one, &c);
-  if (!c.rc) set_status(s, PC_STATUS_READY);
-  return c.rc;
+  if (c.rc) return c.rc;
+  /* Process-wide: a reloaded config's limit replaces the running one's
+   * once it runs (one that fails to start changes nothing). */
+  pc_budget_set_limit(pc_request_budget(), s->request_memory);
+  pc_log(LOG, PC_LOG_INFO, "request memory: at most %llu MiB (%s)",
+         (unsigned long long)(s->request_memory >> 20), s->request_memory_from);
+  set_status(s, PC_STATUS_READY);
+  return 0;
 }
 
 void pc_service_replaced(pc_service_t *s) {

@@ -85,6 +85,20 @@ int pc_e2e_read_proto_file(const char *path, void (*fn)(const pc_request_t *req,
 /* Samples in such a file (0 when it does not exist). */
 uint64_t pc_e2e_samples_in_file(const char *path);
 
+/* Whether resident-set figures mean what they say in this build: under
+ * AddressSanitizer (as the binary is built with the tests) freed blocks sit
+ * in its quarantine and every block has shadow, so a test bounds memory by
+ * the process's own accounting there, and by RSS only without it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PC_E2E_RSS_MEANINGFUL 0
+#else
+#define PC_E2E_RSS_MEANINGFUL 1
+#endif
+
+/* A field of /proc/PID/status (VmSize, VmRSS, VmHWM; pid 0: this process)
+ * in bytes, 0 when the process or the field is not there. */
+uint64_t pc_e2e_proc_status(pid_t pid, const char *field);
+
 /* Run `profcol ARGS...`, capture stdout+stderr into out; returns exit status. */
 int pc_e2e_run(const char *const *args, pc_buf_t *out);
 

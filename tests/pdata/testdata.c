@@ -167,6 +167,22 @@ void pc_test_rich_request(pc_arena_t *a, pc_request_t *req) {
   rp2->scopes[0].profiles[0].has_sample_type = true; /* present but empty */
 }
 
+void pc_test_expansion_request(size_t n, pc_buf_t *out) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_sample_t *s = &req.resources[0].scopes[0].profiles[0].samples[0];
+  s->values = malloc(n * sizeof *s->values);
+  ck_assert_ptr_nonnull(s->values);
+  for (size_t i = 0; i < n; i++) s->values[i] = 1;
+  s->n_values = (uint32_t)n;
+  s->n_timestamps = 0;
+  out->n = 0;
+  ck_assert_int_eq(pc_proto_encode(&req, out), 0);
+  free(s->values);
+  pc_arena_free(a);
+}
+
 void pc_test_read_file(const char *path, pc_buf_t *out) {
   char full[4096];
   const char *root = getenv("PC_SOURCE_ROOT");

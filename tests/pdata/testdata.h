@@ -11,6 +11,12 @@
  * valid dictionary. Allocated from a. */
 void pc_test_rich_request(pc_arena_t *a, pc_request_t *req);
 
+/* Into out (replaced): the rich request with its first sample's values
+ * replaced by n values of 1, protobuf-encoded: n bytes of packed varints
+ * that decode into 8n bytes (issue 14's protobuf expansion; compressed,
+ * a few KB that hold a decoder's worth of memory). */
+void pc_test_expansion_request(size_t n, pc_buf_t *out);
+
 /* Assert that two requests are equal in every field, presence flags and
  * AnyValue trees included (table order matters; this is not a semantic
  * comparison). */
