@@ -49,6 +49,14 @@ void pc_arena_set_max_block(pc_arena_t *a, size_t max);
  * count in pc_arena_used. */
 void pc_arena_set_keep(pc_arena_t *a, size_t keep);
 size_t pc_arena_used(const pc_arena_t *a);
+/* The cap set by pc_arena_set_limit (0: none). */
+size_t pc_arena_limit(const pc_arena_t *a);
+/* Count n bytes that the caller holds outside the arena on the arena's behalf
+ * (a decoder's scratch space) as used, so that they and the arena's blocks
+ * together stay under its limit: PC_ENOMEM, and nothing counted, when they
+ * would pass it. pc_arena_uncharge gives them back; reset forgets them. */
+int pc_arena_charge(pc_arena_t *a, size_t n);
+void pc_arena_uncharge(pc_arena_t *a, size_t n);
 void pc_arena_reset(pc_arena_t *a);
 void pc_arena_free(pc_arena_t *a);
 
