@@ -316,7 +316,13 @@ int pc_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
  * order, defaults omitted, repeated scalars packed). */
 int pc_proto_encode(const pc_request_t *req, pc_buf_t *out);
 
-/* OTLP-JSON. Strings are copied into the arena; buf may be freed after. */
+/* OTLP-JSON, in one pass with no document built. Strings are copied into
+ * the arena; buf may be freed after. Keys are the JSON (lowerCamelCase) or
+ * the proto field names; other keys are skipped, but a request with no
+ * profile and unknown top-level keys fails (PC_EDECODE naming them). Memory:
+ * the arena, plus scratch space for the arrays being read that is counted
+ * against the arena's limit (pc_arena_charge): PC_ENOMEM before the two
+ * would pass it. */
 int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
                    pc_request_t *req, pc_err_t *err);
 /* Append the OTLP-JSON encoding of req to out (compact, one line). */

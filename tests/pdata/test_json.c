@@ -274,24 +274,36 @@ START_TEST(base64_forms_and_hex_profile_id) {
 }
 END_TEST
 
-START_TEST(unknown_and_snake_case_keys_are_ignored) {
+/* Unknown keys are ignored at every level; the proto field names are keys
+ * like the JSON names (issue 12: they were ignored too, and their data lost).
+ * A field given under both names is read as the Collector reads a field met
+ * twice: the repeated one appends, the scalar's last value wins. */
+START_TEST(unknown_keys_are_ignored_proto_names_are_read) {
   pc_request_t req;
   decode_ok("{\"resource_profiles\":[{\"schema_url\":\"x\"}],\"futureField\":{\"a\":[1,2]},"
             "\"resourceProfiles\":[{\"scope_profiles\":[{}],\"scopeProfiles\":[{\"profiles\":"
             "[{\"sample_type\":{\"type_strindex\":1},\"time_unix_nano\":\"5\","
-            "\"extra\":[null,true,{\"x\":\"y\"}],\"samples\":[{\"stack_index\":1}]}]}]}],"
-            "\"dictionary\":{\"string_table\":[\"\",\"a\"],\"Dictionary\":1}}",
+            "\"extra\":[null,true,{\"x\":\"y\"}],\"samples\":[{\"stack_index\":1}],"
+            "\"period\":1,\"period\":2}]}]}],"
+            "\"dictionary\":{\"string_table\":[\"\",\"a\"],\"Dictionary\":1,"
+            "\"stack_table\":[{},{\"location_indices\":[]}]}}",
             &req);
-  ck_assert_int_eq(req.n_resources, 1);
-  ck_assert_int_eq(req.resources[0].schema_url.n, 0);
-  ck_assert_int_eq(req.resources[0].n_scopes, 1);
-  const pc_profile_t *p = &req.resources[0].scopes[0].profiles[0];
-  ck_assert(!p->has_sample_type);
-  ck_assert_uint_eq(p->time_unix_nano, 0);
+  ck_assert_int_eq(req.n_resources, 2);
+  ck_view_eq(req.resources[0].schema_url, "x");
+  ck_assert_int_eq(req.resources[0].n_scopes, 0);
+  ck_assert_int_eq(req.resources[1].n_scopes, 2);
+  ck_assert_int_eq(req.resources[1].scopes[0].n_profiles, 0);
+  const pc_profile_t *p = &req.resources[1].scopes[1].profiles[0];
+  ck_assert(p->has_sample_type);
+  ck_assert_int_eq(p->sample_type.type_strindex, 1);
+  ck_assert_uint_eq(p->time_unix_nano, 5);
+  ck_assert_int_eq(p->period, 2);
   ck_assert_int_eq(p->n_samples, 1);
-  ck_assert_int_eq(p->samples[0].stack_index, 0);
+  ck_assert_int_eq(p->samples[0].stack_index, 1);
   ck_assert(req.has_dictionary);
-  ck_assert_int_eq(req.dict.n_strings, 0);
+  ck_assert_int_eq(req.dict.n_strings, 2);
+  ck_view_eq(req.dict.strings[1], "a");
+  ck_assert_int_eq(req.dict.n_stacks, 2);
 }
 END_TEST
 
@@ -680,7 +692,7 @@ TCase *pc_test_json_tcase(void) {
   tcase_add_test(tc, integers_as_strings_and_numbers);
   tcase_add_test(tc, hex_ids_in_either_case);
   tcase_add_test(tc, base64_forms_and_hex_profile_id);
-  tcase_add_test(tc, unknown_and_snake_case_keys_are_ignored);
+  tcase_add_test(tc, unknown_keys_are_ignored_proto_names_are_read);
   tcase_add_test(tc, null_means_not_set);
   tcase_add_test(tc, empty_objects_are_present);
   tcase_add_test(tc, anyvalue_kinds);
