@@ -23,6 +23,9 @@ void pc_test_read_file(const char *path, pc_buf_t *out);
 /* The TCases of the pdata suite, one per source file. */
 TCase *pc_test_proto_tcase(void);
 TCase *pc_test_json_tcase(void);
+TCase *pc_test_json_bounds_tcase(void);
+TCase *pc_test_json_names_tcase(void);
+TCase *pc_test_json_syntax_tcase(void);
 TCase *pc_test_stats_tcase(void);
 TCase *pc_test_intern_tcase(void);
 
