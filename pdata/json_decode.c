@@ -376,6 +376,7 @@ static int syntax(dec_t *d, const uint8_t *tok, const uint8_t *at, bool eof_cont
     else if ((*q & 0xc0) != 0x80) col++;
   }
   size_t n = (size_t)(at - tok);
+  if (n > 0 && tok[0] == '\0') n = 0; /* jansson's text is a C string */
   if (n > 0 && n <= 20)
     pc_err_set(d->err, PC_EDECODE, "line %d, column %d: %s near '%.*s'", line, col, msg, (int)n,
                (const char *)tok);
@@ -452,6 +453,14 @@ bad:
 static const uint8_t *lex_word(const uint8_t *p, const uint8_t *end) {
   while (p < end && is_alpha(*p)) p++;
   return p;
+}
+
+/* jansson reads the character after a number or a word to see that it
+ * ends there: a byte that is not UTF-8 is an error then, with the token
+ * [tok, stop) as context. */
+static int bad_stop(dec_t *d, const uint8_t *tok, const uint8_t *stop) {
+  if (stop == d->end || *stop < 0x80 || pc__utf8_seq(stop, d->end)) return 0;
+  return syntax(d, tok, stop, false, "unable to decode byte 0x%x", *stop);
 }
 
 /* The value of the 4 hex digits at p (checked). */
@@ -631,11 +640,12 @@ static const uint8_t *token_end(dec_t *d, const uint8_t *p, int *rc) {
   }
   default: break;
   }
-  if (*p == '-' || is_digit(*p)) {
-    lex_num(p, end, &q);
+  if (*p == '-' || is_digit(*p) || is_alpha(*p)) {
+    if (is_alpha(*p)) q = lex_word(p, end);
+    else lex_num(p, end, &q);
+    *rc = bad_stop(d, p, q);
     return q;
   }
-  if (is_alpha(*p)) return lex_word(p, end);
   if (*p < 0x80) return p + 1;
   size_t n = pc__utf8_seq(p, end);
   if (n == 0) *rc = syntax(d, p, p, false, "unable to decode byte 0x%x", *p);
@@ -660,6 +670,8 @@ __attribute__((noinline, cold)) static int bad_value(dec_t *d) {
 static int lex_literal(dec_t *d, int *val) {
   const uint8_t *p = d->p, *q = lex_word(p, d->end);
   size_t n = (size_t)(q - p);
+  int rc = bad_stop(d, p, q);
+  if (rc) return rc;
   if (n == 4 && memcmp(p, "true", 4) == 0) *val = 1;
   else if (n == 5 && memcmp(p, "false", 5) == 0) *val = 0;
   else if (n == 4 && memcmp(p, "null", 4) == 0) *val = -1;
@@ -671,8 +683,9 @@ static int lex_literal(dec_t *d, int *val) {
 /* Consume a null at d->p (a field set to null is not set). */
 static inline bool take_null(dec_t *d) {
   const uint8_t *p = d->p;
-  if (d->end - p < 4 || memcmp(p, "null", 4) != 0 || (d->end - p > 4 && is_alpha(p[4])))
-    return false;
+  if (d->end - p < 4 || memcmp(p, "null", 4) != 0 ||
+      (d->end - p > 4 && (is_alpha(p[4]) || (p[4] >= 0x80 && !pc__utf8_seq(p + 4, d->end)))))
+    return false; /* the reader of the field says what is wrong */
   d->p = p + 4;
   return true;
 }
@@ -703,7 +716,9 @@ static int describe(dec_t *d, char *buf, size_t n) {
     return 0;
   }
   if (c == '-' || is_digit(c)) {
-    if (!lex_num(p, d->end, &q)) return bad_value(d);
+    int kind = lex_num(p, d->end, &q), rc = bad_stop(d, p, q);
+    if (rc) return rc;
+    if (!kind) return bad_value(d);
     size_t len = (size_t)(q - p);
     snprintf(buf, n, "%.*s%s", (int)(len > 40 ? 40 : len), (const char *)p, len > 40 ? "..." : "");
     return 0;
@@ -805,7 +820,9 @@ static int skip_value(dec_t *d) {
       if ((rc = lex_string(d, &raw, &esc))) return rc;
     } else if (c == '-' || is_digit(c)) {
       const uint8_t *stop;
-      if (!lex_num(d->p, d->end, &stop)) return syntax(d, d->p, stop, true, "invalid token");
+      int kind = lex_num(d->p, d->end, &stop);
+      if ((rc = bad_stop(d, d->p, stop))) return rc;
+      if (!kind) return syntax(d, d->p, stop, true, "invalid token");
       d->p = stop;
     } else if ((rc = lex_literal(d, &val))) {
       return rc;
@@ -958,7 +975,8 @@ static int int_parts_slow(dec_t *d, bool *neg, uint64_t *mag) {
     return st;
   }
   if (p < end && (*p == '-' || is_digit(*p))) {
-    int kind = lex_num(p, end, &q);
+    int kind = lex_num(p, end, &q), rc = bad_stop(d, p, q);
+    if (rc) return rc;
     if (kind == 0) return syntax(d, p, q, true, "invalid token");
     if (kind == 1) {
       *neg = *p == '-';
@@ -967,7 +985,7 @@ static int int_parts_slow(dec_t *d, bool *neg, uint64_t *mag) {
       return st;
     }
     double x;
-    int rc = num_to_double(d, p, q, &x);
+    rc = num_to_double(d, p, q, &x);
     if (rc) return rc;
     if (!isfinite(x) || x != trunc(x)) return isfinite(x) ? INT_NOT_INTEGER : INT_TOO_BIG;
     if (fabs(x) >= 18446744073709551616.0) return INT_TOO_BIG;
@@ -991,7 +1009,7 @@ static inline int int_parts(dec_t *d, bool *neg, uint64_t *mag) {
   const uint8_t *s = q;
   uint64_t m = 0;
   for (unsigned dg; q - s < 19 && (dg = (unsigned)(*q - '0')) < 10; q++) m = m * 10 + dg;
-  if (q == s || is_digit(*q)) return int_parts_slow(d, neg, mag);
+  if (q == s || is_digit(*q) || *q >= 0x80) return int_parts_slow(d, neg, mag);
   if (quoted) {
     if (*q != '"') return int_parts_slow(d, neg, mag);
     q++;
@@ -1058,8 +1076,10 @@ static int rd_double(dec_t *d, double *out) {
   const uint8_t *p = d->p, *q;
   int c = p < d->end ? *p : -1;
   if (c == '-' || is_digit(c)) {
-    if (!lex_num(p, d->end, &q)) return syntax(d, p, q, true, "invalid token");
-    int rc = num_to_double(d, p, q, out);
+    int kind = lex_num(p, d->end, &q), rc = bad_stop(d, p, q);
+    if (rc) return rc;
+    if (!kind) return syntax(d, p, q, true, "invalid token");
+    rc = num_to_double(d, p, q, out);
     if (rc) return rc;
     if (!isfinite(*out)) {
       char got[64];

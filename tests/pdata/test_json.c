@@ -1114,6 +1114,11 @@ START_TEST(syntax_errors_match_jansson) {
       "{\"resourceProfiles\":[{\"x\":[[[{\"y\":[1,2 3]}]]]}]}",
       "{\"resourceProfiles\":[{\"x\":{\"y\":{\"z\" 1}}}]}",
       "{\"resourceProfiles\":[{\"x\":[1,2,]}]}",
+      /* Found by fuzzing: jansson reads the byte after a number or a word. */
+      "{\"resourceProfiles\":[{\"resource\":attri\x9e}]}", "{\"a\":nul\xff}",
+      "{\"a\":12\xff}", "{\"a\":null\xff}", "{\"a\":1.\xff}", "{\"a\":-\xff}", "{\"a\" x\xff}",
+      "{\"dictionary\":null\xc3\xa9}", "{\"dictionary\":{\"stringTable\":[\"\"]}}x\xff",
+      "{\"resourceProfiles\":[{\"resource\":{\"droppedAttributesCount\":12\xff}}]}",
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char want[256];
