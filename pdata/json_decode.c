@@ -1497,16 +1497,18 @@ static int dec_anyvalue(dec_t *d, uint8_t *obj) {
 /* ---- request ------------------------------------------------------------------------ */
 
 /* No profile, and keys at the top that are not the request's: refuse
- * rather than answer 200 for data that went nowhere. */
+ * rather than answer 200 for data that went nowhere. Keys are cut at 24
+ * bytes (on a character boundary) so that four of them and the rest fit
+ * pc_err_t whole. */
 __attribute__((noinline, cold)) static int unknown_keys_error(dec_t *d) {
-  char names[160];
+  char names[128];
   size_t n = 0;
   names[0] = '\0';
   for (unsigned i = 0; i < d->n_unknown_kept && n < sizeof names; i++) {
     pc_str_t k = d->unknown[i];
     size_t cut = k.n;
-    if (cut > 32) { /* at a UTF-8 character boundary */
-      cut = 32;
+    if (cut > 24) {
+      cut = 24;
       while (cut > 0 && (k.p[cut] & 0xc0) == 0x80) cut--;
     }
     int w = snprintf(names + n, sizeof names - n, "%s\"%.*s%s\"", i ? ", " : "", (int)cut,
@@ -1518,7 +1520,7 @@ __attribute__((noinline, cold)) static int unknown_keys_error(dec_t *d) {
   char tail[32] = "";
   if (more) snprintf(tail, sizeof tail, " and %u more", more);
   return fail(d, PC_EDECODE,
-              "no profiles, and unknown key%s %s%s: an ExportProfilesServiceRequest holds "
+              "no profiles, and unknown key%s %s%s: an OTLP profiles request has "
               "\"resourceProfiles\" and \"dictionary\"",
               d->n_unknown > 1 ? "s" : "", names, tail);
 }

@@ -779,9 +779,8 @@ START_TEST(bomb_of_unknown_keys_takes_no_memory) {
   uint8_t *b = bomb("{\"x\":[", "{},", "]}", &n);
   bomb_result_t r = decode_bomb(b, n, (size_t)1 << 30);
   ck_assert_msg(r.rc == PC_EDECODE, "%s: %s", pc_err_name(r.rc), r.err.msg);
-  ck_assert_str_eq(r.err.msg, "top level: no profiles, and unknown key \"x\": an "
-                              "ExportProfilesServiceRequest holds \"resourceProfiles\" and "
-                              "\"dictionary\"");
+  ck_assert_str_eq(r.err.msg, "top level: no profiles, and unknown key \"x\": an OTLP "
+                              "profiles request has \"resourceProfiles\" and \"dictionary\"");
   ck_assert_msg(r.peak_growth_kb < 4096 * RSS_SLACK_FACTOR, "peak RSS grew by %zu KiB",
                 r.peak_growth_kb);
   ck_assert_msg(r.cpu_s < 10, "%.1f s of CPU for 64 MiB", r.cpu_s);
@@ -977,16 +976,26 @@ END_TEST
  * of a misspelled key without a word. */
 START_TEST(no_profiles_and_unknown_top_level_keys_are_refused) {
   decode_err("{\"resourceProfile\":[{\"scopeProfiles\":[{\"profiles\":[{}]}]}]}", PC_EDECODE,
-             "top level: no profiles, and unknown key \"resourceProfile\": an "
-             "ExportProfilesServiceRequest holds \"resourceProfiles\" and \"dictionary\"");
+             "top level: no profiles, and unknown key \"resourceProfile\": an OTLP profiles "
+             "request has \"resourceProfiles\" and \"dictionary\"");
   decode_err("{\"a\":1,\"b\":2,\"a\":3,\"dictionary\":{},\"c\":[],\"d\":{},\"e\":null,"
              "\"resourceProfiles\":[{}]}",
              PC_EDECODE,
              "top level: no profiles, and unknown keys \"a\", \"b\", \"c\", \"d\" and 1 more: "
-             "an ExportProfilesServiceRequest holds \"resourceProfiles\" and \"dictionary\"");
+             "an OTLP profiles request has \"resourceProfiles\" and \"dictionary\"");
   decode_err("{\"ResourceProfiles\":[],\"x\\u0041\":1}", PC_EDECODE,
              "top level: no profiles, and unknown keys \"ResourceProfiles\", \"x\\u0041\": an "
-             "ExportProfilesServiceRequest holds \"resourceProfiles\" and \"dictionary\"");
+             "OTLP profiles request has \"resourceProfiles\" and \"dictionary\"");
+  /* Long keys are cut at 24 bytes, on a character boundary: the message
+   * stays whole and UTF-8. */
+  decode_err("{\"aaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\":1,\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\":2,"
+             "\"cccccccccccccccccccccccccccccccccccccc\":3,\"ddddddddddddddddddddddddddddddddd\":4,"
+             "\"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\":5}",
+             PC_EDECODE,
+             "top level: no profiles, and unknown keys \"aaaaaaaaaaaaaaaaaaaaaaa...\", "
+             "\"bbbbbbbbbbbbbbbbbbbbbbbb...\", \"cccccccccccccccccccccccc...\", "
+             "\"dddddddddddddddddddddddd...\" and 1 more: an OTLP profiles request has "
+             "\"resourceProfiles\" and \"dictionary\"");
   /* No unknown key: an empty request is fine (200 {}). A profile: fine. */
   pc_request_t req;
   decode_ok("{}", &req);
