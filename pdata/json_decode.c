@@ -954,7 +954,7 @@ static int int_parts_slow(dec_t *d, bool *neg, uint64_t *mag) {
     q += *neg;
     const uint8_t *s = q;
     while (q < end && is_digit(*q)) q++;
-    if (q < end && *q == '"' && q > s) { /* the common case: plain digits */
+    if (q < end && *q == '"' && q > s) { /* plain digits: long ones, or near the end */
       int st = digits(s, q, mag);
       if (st == INT_OK) d->p = q + 1;
       return st;
