@@ -39,6 +39,7 @@
 #include "../component/component.h"
 #include "../core/log.h"
 #include "../exporter/exporter.h"
+#include "../extension/extension.h"
 #include "workload.h"
 
 /* ---- the sink --------------------------------------------------------------------- */
@@ -231,7 +232,11 @@ static void run_mode(const opts_t *o, const mode_t_ *m, uint16_t port, const pc_
            "sending_queue:\n  num_consumers: %d\n  queue_size: 64\n  max_bytes: 1GiB\n%s",
            port, o->compression, o->consumers, m->disk ? "  storage: file_storage\n" : "");
   void *x = create(&pc_exporter_otlphttp, "otlphttp/bench", yaml, &err);
-  if (!x || pc_exporter_otlphttp.start(x, &loop, &err)) {
+  pc_host_t *host = pc_host_new(); /* as the service hands it: the storage, if any */
+  if (storage) pc_host_add(host, "file_storage", &pc_extension_file_storage, storage);
+  int resolved = x ? pc_exporter_otlphttp.resolve(x, host, &err) : 0;
+  pc_host_free(host);
+  if (!x || resolved || pc_exporter_otlphttp.start(x, &loop, &err)) {
     snprintf(res->why, sizeof res->why, "otlphttp: %s", err.msg);
     if (x) pc_exporter_otlphttp.destroy(x);
     goto out;

@@ -15,8 +15,11 @@
  * answers 503/429 with Retry-After); any other negative code is a permanent
  * refusal (the receiver answers 400/500 with err's message). The request, its
  * arena and its input buffer belong to the caller and are valid only during
- * the call: a consumer copies what it keeps. Mutating consumers (processors
- * that edit attributes) may change req in place.
+ * the call: a consumer copies what it keeps. Only a component that declares
+ * mutates (below) may change req in place.
+ *
+ * The host (host.h) is how a component finds the extensions its config
+ * names: the service hands it to the resolve hook.
  *
  * Two optional hooks connect a component to the service's own state:
  * status (the service says when it is ready or draining: health_check
@@ -32,6 +35,7 @@
 #include "../config/config.h"
 #include "../core/metrics.h"
 #include "../pdata/pdata.h"
+#include "host.h"
 
 typedef enum {
   PC_RECEIVER,
@@ -54,30 +58,31 @@ static inline bool pc_id_has_type(const char *id, const char *type) {
 
 typedef struct pc_consumer pc_consumer_t;
 
-/* A profiles request handed on as its protobuf encoding. */
-typedef struct {
-  const uint8_t *proto; /* ExportProfilesServiceRequest, canonical (pc_proto_encode) */
-  size_t n;
-  uint64_t profiles, samples; /* what it holds */
-  const pc_metadata_t *metadata; /* client metadata, or NULL */
-} pc_encoded_request_t;
-
 struct pc_consumer {
   /* Take one decoded profiles request. */
   int (*consume_profiles)(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
-  /* Optional: take one profiles request already encoded, same contract as
-   * consume_profiles (the bytes are valid during the call). A producer that
-   * holds its output encoded (the batch processor) calls this instead when
-   * it is set, which saves decoding the batch into a tree only for the
-   * consumer to encode it again. Set it only where the bytes are all the
-   * consumer needs (exporters that send or write protobuf). */
-  int (*consume_encoded)(pc_consumer_t *self, const pc_encoded_request_t *req, pc_err_t *err);
+  /* Optional: take one profiles request as a finished body (core.h:
+   * protobuf, with a compressed variant for each of `encodings`), same
+   * contract as consume_profiles. The body is immutable and shared: a
+   * consumer that keeps it (or a variant) takes a reference. A producer
+   * that holds its output encoded (the batch processor) calls this instead
+   * when it is set: one encode and one compression per encoding serve
+   * every consumer. Set it only where the bytes are all the consumer needs
+   * (exporters that send or write protobuf). */
+  int (*consume_encoded)(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
   /* Take one ExportTraceServiceRequest, still encoded (protobuf, or JSON when
    * json is true); NULL when the consumer does not take traces. */
   int (*consume_traces)(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
                         pc_err_t *err);
   /* Seconds a refused client should wait (Retry-After) after PC_EAGAIN. */
   uint32_t retry_after_s;
+  /* For producers of bodies: the encodings this consumer sends (1 <<
+   * pc_encoding_t each; the body must carry those variants), and the
+   * largest body it takes, protobuf bytes before compression (0: no
+   * limit). A fan-out states the union and the smallest limit of its
+   * consumers, so the batch is split before it is encoded. */
+  unsigned encodings;
+  uint64_t max_body;
 };
 
 /* What a component's create gets. */
@@ -102,9 +107,17 @@ typedef enum {
 } pc_status_t;
 
 typedef struct pc_component {
-  const char *type;
+  const char *type; /* the Collector's current name (lower_snake_case) */
+  /* The name it had before the Collector's 2026 renames ("otlphttp" for
+   * otlp_http), still accepted in configs with a deprecation warning, or
+   * NULL. */
+  const char *deprecated_alias;
   pc_kind_t kind;
   pc_signal_t signals; /* signals it supports */
+  /* Edits the data it consumes in place (the Collector's MutatesData): the
+   * fan-out then gives it a copy of its own when others read the same
+   * request. Components that only read leave it false. */
+  bool mutates;
   const char *stability;
   const pc_opt_t *options; /* its config keys, for --help and docs (may be NULL) */
   /* Allocate an instance from its config; report config errors in err with
@@ -112,6 +125,12 @@ typedef struct pc_component {
   void *(*create)(const pc_create_args_t *args, pc_err_t *err);
   /* Processors and exporters: the consumer that feeds this instance. */
   pc_consumer_t *(*consumer)(void *self);
+  /* Optional. Find the extensions the config names (host.h), after every
+   * component was created and before any starts, in validate as in a run;
+   * err says which key names what is missing or of the wrong role, with
+   * its file:line:col. A component that was not resolved (tests, a failed
+   * resolve) refuses to start when it names an extension. */
+  int (*resolve)(void *self, const pc_host_t *host, pc_err_t *err);
   int (*start)(void *self, uv_loop_t *loop, pc_err_t *err);
   /* Stop taking new work and drain until deadline_ms (uv_now() based); call
    * done(arg) once all is flushed or given up. */
@@ -128,6 +147,9 @@ typedef struct pc_component {
    * destroy (possibly before start: report zeros). Use the Collector's
    * metric names (otelcol_*) where one means the same, profcol_* else. */
   void (*metrics)(void *self, pc_metrics_t *m);
+  /* Extensions, optional: the interface this instance offers in role
+   * (host.h), or NULL. Valid from create to destroy. */
+  const void *(*role)(void *self, pc_role_t role);
 } pc_component_t;
 
 #endif

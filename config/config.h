@@ -40,6 +40,7 @@ struct pc_cfg_node {
   pc_cfg_type_t type;
   const char *file; /* the file it came from */
   int line, col;    /* 1-based position of the value */
+  int key_line, key_col; /* a map's value: 1-based position of its key; else 0 */
   const char *path; /* key path from the root: "exporters.otlphttp.endpoint", "service.pipelines.profiles.receivers[0]" */
   const char *text; /* SCALAR: NUL-terminated text after substitution */
   bool quoted;      /* SCALAR: was written in quotes (so "1" is a string) */
@@ -68,9 +69,23 @@ typedef struct pc_cfg pc_cfg_t;
  * ${...} substitution applies to values, not to keys, and expands once (the
  * result is not scanned again). */
 
-/* Load and merge files in order. On error returns NULL and fills err with
- * "file:line:col: message" (err->file/line/col set too). */
+/* Load and merge config sources in order. Each is a path or, as the
+ * Collector's --config takes them, a URI: file:PATH, env:VAR (the variable
+ * holds YAML; env:VAR:-default) or yaml:TEXT (inline YAML; "::" in a key
+ * nests, as in yaml:processors::batch::timeout: 2s). Any other scheme is an
+ * error. In every source a key holding "::" nests the same way. On error
+ * returns NULL and fills err with "file:line:col: message" (err->file/line/
+ * col set too). */
 pc_cfg_t *pc_cfg_load(const char *const *files, size_t n_files, pc_err_t *err);
+
+/* A source with the name its messages use instead of the URI (NULL: the
+ * URI), for sources the command line built (--set k=v is yaml:k: v). */
+typedef struct {
+  const char *uri;
+  const char *name;
+} pc_cfg_source_t;
+
+pc_cfg_t *pc_cfg_load_sources(const pc_cfg_source_t *sources, size_t n, pc_err_t *err);
 /* Load from a string (for the built-in default config and tests); name is
  * used as the file name in messages. */
 pc_cfg_t *pc_cfg_load_string(const char *name, const char *yaml, pc_err_t *err);
@@ -84,6 +99,27 @@ const pc_cfg_node_t *pc_cfg_get(const pc_cfg_node_t *map, const char *key);
  * The path part is left out for the root, and the location for a NULL node.
  * err->file then points into the tree: copy it to keep it past pc_cfg_free. */
 int pc_cfg_error(pc_err_t *err, const pc_cfg_node_t *node, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Collect every config error, not only the first: between begin and end
+ * (on this thread), pc_cfg_error and pc_cfg_key_error also add each message
+ * to list, and pc_cfg_apply goes on past a bad key to check the others, so
+ * that validate reports a file's problems in one run. The service wraps its
+ * component create calls in it; calls do not nest. err still holds the
+ * last message. */
+void pc_cfg_collect_begin(pc_errlist_t *list);
+void pc_cfg_collect_end(void);
+/* Whether errors are being collected (pc_cfg_apply's "go on"). */
+bool pc_cfg_collecting(void);
+
+/* pc_cfg_error for a message kept to be reported later (a check that can
+ * only be made at start): never collected. */
+int pc_cfg_error_for_later(pc_err_t *err, const pc_cfg_node_t *node, int code, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+
+/* pc_cfg_error at the key that holds node (a map's value), for errors about
+ * the key itself (unknown key, unknown component type): a value that is a
+ * map starts on the next line, where the reader would not look. */
+int pc_cfg_key_error(pc_err_t *err, const pc_cfg_node_t *node, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* ---- option tables ---------------------------------------------------- */

@@ -35,6 +35,15 @@ int pc__cfg_keyidx_find(pc__cfg_keyidx_t *idx, const pc_cfg_entry_t *entries, si
                         const char *key, bool insert, long *found);
 void pc__cfg_keyidx_free(pc__cfg_keyidx_t *idx);
 
+/* Parse text (n bytes, any content) named name into a tree in cfg. */
+int pc__cfg_parse(pc_cfg_t *cfg, const char *name, const char *text, size_t n,
+                  pc_cfg_node_t **root, pc_err_t *err);
+
+/* Nest every key that holds "::" ("a::b: 1" becomes "a: {b: 1}"), merging
+ * with its siblings, throughout the tree under *node; paths follow. 0, or
+ * PC_ELIMIT when the arena is full. */
+int pc__cfg_expand_keys(pc_cfg_t *cfg, pc_cfg_node_t **node);
+
 /* Merge src (a later file) into *dst, as the Collector merges --config
  * files: two maps merge key by key, anything else is replaced by src.
  * Merged maps get new entries arrays in cfg's arena; returns 0, or PC_ELIMIT

@@ -2,9 +2,9 @@
  * remembering its file, line, column and key path for error messages.
  *
  * libyaml's event API drives a small recursive descent (recursion is bounded
- * by PC_CFG_MAX_DEPTH); every node, string and array lives in one arena per
- * pc_cfg_t, capped at PC_CFG_MAX_MEMORY, so a hostile file ends in an error
- * and one pc_cfg_free releases everything. libyaml marks are 0-based; the
+ * by PC_CFG_MAX_DEPTH); every node, string and array lives in the tree's
+ * arena (arena.c), so a hostile file ends in an error and one pc_cfg_free
+ * releases everything. libyaml marks are 0-based; the
  * tree and every message are 1-based. */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,52 +14,6 @@
 #include <yaml.h>
 
 #include "internal.h"
-
-/* ---- the arena ---------------------------------------------------------- */
-
-struct pc__cfg_chunk {
-  pc__cfg_chunk_t *next;
-  size_t cap, used;
-  max_align_t data[]; /* cap bytes */
-};
-
-enum { CHUNK_SIZE = 64 * 1024, ALIGN = _Alignof(max_align_t) };
-
-void *pc__cfg_alloc(pc_cfg_t *cfg, size_t n) {
-  if (n > PC_CFG_MAX_MEMORY) return NULL;
-  n = (n + ALIGN - 1) / ALIGN * ALIGN;
-  pc__cfg_chunk_t *c = cfg->chunks;
-  if (!c || c->cap - c->used < n) {
-    size_t cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
-    if (cfg->used + cap > PC_CFG_MAX_MEMORY) return NULL;
-    c = malloc(sizeof *c + cap);
-    if (!c) return NULL;
-    *c = (pc__cfg_chunk_t){.next = cfg->chunks, .cap = cap};
-    cfg->chunks = c;
-    cfg->used += cap;
-  }
-  void *p = (char *)c->data + c->used;
-  c->used += n;
-  return p;
-}
-
-char *pc__cfg_strndup(pc_cfg_t *cfg, const char *s, size_t n) {
-  if (n == SIZE_MAX) return NULL;
-  char *p = pc__cfg_alloc(cfg, n + 1);
-  if (!p) return NULL;
-  if (n) memcpy(p, s, n);
-  p[n] = 0;
-  return p;
-}
-
-void pc_cfg_free(pc_cfg_t *cfg) {
-  if (!cfg) return;
-  for (pc__cfg_chunk_t *c = cfg->chunks, *next; c; c = next) {
-    next = c->next;
-    free(c);
-  }
-  free(cfg);
-}
 
 const pc_cfg_node_t *pc_cfg_root(const pc_cfg_t *cfg) { return cfg ? cfg->root : NULL; }
 
@@ -71,6 +25,13 @@ const pc_cfg_node_t *pc_cfg_get(const pc_cfg_node_t *map, const char *key) {
     if (strcmp(map->entries[i].key, key) == 0) return map->entries[i].value;
   return NULL;
 }
+
+/* The list pc_cfg_collect_begin set on this thread, or NULL. */
+static _Thread_local pc_errlist_t *collected;
+
+void pc_cfg_collect_begin(pc_errlist_t *list) { collected = list; }
+void pc_cfg_collect_end(void) { collected = NULL; }
+bool pc_cfg_collecting(void) { return collected != NULL; }
 
 /* "file:line:col: path: what". A path longer than fits keeps its tail,
  * the most specific part. */
@@ -97,6 +58,7 @@ __attribute__((format(printf, 7, 0))) static int vset_error(pc_err_t *err, const
                      plen ? ": " : "", what);
   if (len >= (int)sizeof err->msg) /* say that it was cut */
     memcpy(err->msg + sizeof err->msg - 4, "...", 4);
+  if (collected && code) pc_errlist_add(collected, err->msg);
   return code;
 }
 
@@ -114,6 +76,30 @@ int pc_cfg_error(pc_err_t *err, const pc_cfg_node_t *node, int code, const char 
   va_list ap;
   va_start(ap, fmt);
   if (node) vset_error(err, node->file, node->line, node->col, node->path, code, fmt, ap);
+  else vset_error(err, NULL, 0, 0, NULL, code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int pc_cfg_error_for_later(pc_err_t *err, const pc_cfg_node_t *node, int code,
+                           const char *fmt, ...) {
+  pc_errlist_t *saved = collected;
+  collected = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  if (node) vset_error(err, node->file, node->line, node->col, node->path, code, fmt, ap);
+  else vset_error(err, NULL, 0, 0, NULL, code, fmt, ap);
+  va_end(ap);
+  collected = saved;
+  return code;
+}
+
+int pc_cfg_key_error(pc_err_t *err, const pc_cfg_node_t *node, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (node && node->key_line > 0)
+    vset_error(err, node->file, node->key_line, node->key_col, node->path, code, fmt, ap);
+  else if (node) vset_error(err, node->file, node->line, node->col, node->path, code, fmt, ap);
   else vset_error(err, NULL, 0, 0, NULL, code, fmt, ap);
   va_end(ap);
   return code;
@@ -176,6 +162,48 @@ static char byte_at(const loader_t *l, yaml_mark_t mark) {
   return 0;
 }
 
+/* libyaml's contexts ("while scanning a quoted scalar"), named for people.
+ * For a construct that holds the mistake (an unclosed quote or bracket),
+ * its start is where to look, more than where the parser noticed (often the
+ * end of the file): that start comes first. For a block map or list, the
+ * place noticed is the one to look at, and the block's start is added. */
+static const struct {
+  const char *context, *name;
+  bool start_first;
+} contexts[] = {
+    {"quoted scalar", "the quoted string", true},
+    {"flow sequence", "the list in [ ]", true},
+    {"flow mapping", "the map in { }", true},
+    {"block scalar", "the block text (| or >)", true},
+    {"anchor", "the anchor", true},
+    {"tag", "the tag", true},
+    {"block mapping", "the map", false},
+    {"block collection", "the list", false},
+    {"simple key", "the key", false},
+};
+
+static int contextual_error(loader_t *l, const char *problem) {
+  const yaml_parser_t *p = &l->parser;
+  const char *name = NULL;
+  bool start_first = false;
+  for (size_t i = 0; i < sizeof contexts / sizeof contexts[0] && !name; i++)
+    if (strstr(p->context, contexts[i].context)) {
+      name = contexts[i].name;
+      start_first = contexts[i].start_first;
+    }
+  size_t sl = p->context_mark.line + 1, sc = p->context_mark.column + 1;
+  size_t nl = p->problem_mark.line + 1, nc = p->problem_mark.column + 1;
+  if (name && start_first)
+    return fail_at(l, p->context_mark, NULL, PC_EINVAL, "%s that starts here is %s: %s at line "
+                   "%zu, column %zu", name, strstr(problem, "end of stream") ? "not closed" :
+                   "broken", problem, nl, nc);
+  if (name)
+    return fail_at(l, p->problem_mark, NULL, PC_EINVAL, "%s (in %s that starts at line %zu, "
+                   "column %zu)", problem, name, sl, sc);
+  return fail_at(l, p->problem_mark, NULL, PC_EINVAL, "%s (%s at line %zu, column %zu)", problem,
+                 p->context, sl, sc);
+}
+
 static int syntax_error(loader_t *l) {
   const yaml_parser_t *p = &l->parser;
   const char *problem = p->problem ? p->problem : "invalid YAML";
@@ -191,9 +219,7 @@ static int syntax_error(loader_t *l) {
     if (byte_at(l, p->problem_mark) == '\t')
       return fail_at(l, p->problem_mark, NULL, PC_EINVAL,
                      "a tab character where YAML allows none; indent with spaces, not tabs");
-    if (p->context)
-      return fail_at(l, p->problem_mark, NULL, PC_EINVAL, "%s (%s at line %zu, column %zu)",
-                     problem, p->context, p->context_mark.line + 1, p->context_mark.column + 1);
+    if (p->context) return contextual_error(l, problem);
     return fail_at(l, p->problem_mark, NULL, PC_EINVAL, "%s", problem);
   }
 }
@@ -476,7 +502,10 @@ static int parse_map_entries(loader_t *l, map_builder_t *b, pc_cfg_node_t *map) 
     if (rc) return rc;
     if ((rc = next_event(l, &ev))) return rc;
     pc_cfg_entry_t *e = (pc_cfg_entry_t *)b->entries.p + b->entries.n - 1;
+    const yaml_mark_t *key_mark = (const yaml_mark_t *)b->marks.p + b->marks.n - 1;
     if ((rc = parse_node(l, &ev, path, &e->value))) return rc;
+    e->value->key_line = (int)key_mark->line + 1;
+    e->value->key_col = (int)key_mark->column + 1;
   }
 }
 
@@ -571,9 +600,8 @@ static int parse_stream(loader_t *l, pc_cfg_node_t **root) {
   return check_root(l, root, start);
 }
 
-/* Parse text (n bytes, any content) named name into a tree in cfg. */
-static int load_text(pc_cfg_t *cfg, const char *name, const char *text, size_t n,
-                     pc_cfg_node_t **root, pc_err_t *err) {
+int pc__cfg_parse(pc_cfg_t *cfg, const char *name, const char *text, size_t n,
+                  pc_cfg_node_t **root, pc_err_t *err) {
   if (n > PC_CFG_MAX_FILE_SIZE)
     return file_error(err, name, PC_ELIMIT, "the config is larger than the %zu MiB limit",
                       PC_CFG_MAX_FILE_SIZE >> 20);
@@ -589,61 +617,11 @@ static int load_text(pc_cfg_t *cfg, const char *name, const char *text, size_t n
   return rc;
 }
 
-/* ---- files and strings ------------------------------------------------------ */
-
-/* Read all of path into out, refusing more than PC_CFG_MAX_FILE_SIZE bytes
- * (checked while reading, so pipes and /dev/stdin are bounded too). */
-static int read_file(const char *path, pc_buf_t *out, pc_err_t *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return file_error(err, path, PC_EIO, "cannot open the config file: %s", strerror(errno));
-  int rc = 0;
-  for (;;) {
-    if (out->n > PC_CFG_MAX_FILE_SIZE) {
-      rc = file_error(err, path, PC_ELIMIT, "the config file is larger than the %zu MiB limit",
-                      PC_CFG_MAX_FILE_SIZE >> 20);
-      break;
-    }
-    if ((rc = pc_buf_reserve(out, 64 * 1024))) {
-      rc = file_error(err, path, PC_ENOMEM, "out of memory reading the config file");
-      break;
-    }
-    size_t got = fread(out->p + out->n, 1, out->cap - out->n, f);
-    out->n += got;
-    if (got == 0) {
-      if (ferror(f)) rc = file_error(err, path, PC_EIO, "cannot read the config file: %s",
-                                     strerror(errno));
-      break;
-    }
-  }
-  fclose(f);
-  return rc;
-}
-
-static pc_cfg_t *new_cfg(void) { return pc_xcalloc(1, sizeof(pc_cfg_t)); }
+/* ---- strings ------------------------------------------------------------------ */
 
 static pc_cfg_t *fail(pc_cfg_t *cfg) {
   pc_cfg_free(cfg);
   return NULL;
-}
-
-pc_cfg_t *pc_cfg_load(const char *const *files, size_t n_files, pc_err_t *err) {
-  if (n_files == 0) {
-    file_error(err, NULL, PC_EINVAL, "no config file given");
-    return NULL;
-  }
-  pc_cfg_t *cfg = new_cfg();
-  for (size_t i = 0; i < n_files; i++) {
-    pc_buf_t text = {0};
-    pc_cfg_node_t *root;
-    int rc = read_file(files[i], &text, err);
-    if (!rc) rc = load_text(cfg, files[i], (const char *)text.p, text.n, &root, err);
-    pc_buf_free(&text);
-    if (!rc && i == 0) cfg->root = root;
-    else if (!rc && pc__cfg_merge(cfg, &cfg->root, root))
-      rc = file_error(err, files[i], PC_ELIMIT, TOO_BIG, PC_CFG_MAX_MEMORY >> 20);
-    if (rc) return fail(cfg);
-  }
-  return cfg;
 }
 
 pc_cfg_t *pc_cfg_load_string(const char *name, const char *yaml, pc_err_t *err) {
@@ -651,9 +629,14 @@ pc_cfg_t *pc_cfg_load_string(const char *name, const char *yaml, pc_err_t *err) 
     file_error(err, name, PC_EINVAL, "no config text given");
     return NULL;
   }
-  pc_cfg_t *cfg = new_cfg();
+  pc_cfg_t *cfg = pc_xcalloc(1, sizeof *cfg);
   /* strnlen: a huge string is refused without reading all of it. */
   size_t n = strnlen(yaml, PC_CFG_MAX_FILE_SIZE + 1);
-  if (load_text(cfg, name ? name : "<string>", yaml, n, &cfg->root, err)) return fail(cfg);
+  if (!name) name = "<string>";
+  if (pc__cfg_parse(cfg, name, yaml, n, &cfg->root, err)) return fail(cfg);
+  if (pc__cfg_expand_keys(cfg, &cfg->root)) {
+    file_error(err, name, PC_ELIMIT, TOO_BIG, PC_CFG_MAX_MEMORY >> 20);
+    return fail(cfg);
+  }
   return cfg;
 }

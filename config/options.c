@@ -398,25 +398,33 @@ static int unknown_key(const pc_opt_t *table, const char *key, const pc_cfg_node
     o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", keys[i]);
   }
   free(keys);
-  if (hint) return pc_cfg_error(err, v, PC_EINVAL, "unknown key %s; did you mean \"%s\"?", k, hint);
-  if (n == 0) return pc_cfg_error(err, v, PC_EINVAL, "unknown key %s; this takes no options", k);
-  return pc_cfg_error(err, v, PC_EINVAL, "unknown key %s; valid keys: %s", k, list);
+  if (hint)
+    return pc_cfg_key_error(err, v, PC_EINVAL, "unknown key %s; did you mean \"%s\"?", k, hint);
+  if (n == 0) return pc_cfg_key_error(err, v, PC_EINVAL, "unknown key %s; this takes no options", k);
+  return pc_cfg_key_error(err, v, PC_EINVAL, "unknown key %s; valid keys: %s", k, list);
 }
 
 static int wrong_kind(const pc_opt_t *row, const pc_cfg_node_t *v, pc_err_t *err) {
   return pc_cfg_error(err, v, PC_EINVAL, "expected %s, got %s", form_of(row->type), node_kind(v));
 }
 
+/* Whether to go on to the next key after a problem: yes while every error
+ * is being collected (pc_cfg_collect_begin), as validate does. */
+static bool keep_going(const pc_err_t *err) { return err && pc_cfg_collecting(); }
+
 static int apply_strmap(const pc_opt_t *row, const pc_cfg_node_t *v, void *out, pc_err_t *err) {
   if (v->type != PC_CFG_MAP) return wrong_kind(row, v, err);
+  int first = 0;
   for (size_t i = 0; i < v->n_entries; i++) {
     const pc_cfg_node_t *item = v->entries[i].value;
-    if (item->type != PC_CFG_SCALAR)
-      return pc_cfg_error(err, item, PC_EINVAL, "expected text, got %s%s", node_kind(item),
+    if (item->type == PC_CFG_SCALAR) continue;
+    int rc = pc_cfg_error(err, item, PC_EINVAL, "expected text, got %s%s", node_kind(item),
                           item->type == PC_CFG_NULL ? " (write \"\" for an empty value)" : "");
+    if (!keep_going(err)) return rc;
+    if (!first) first = rc;
   }
-  store_ptr(field_of(row, out), v);
-  return 0;
+  if (!first) store_ptr(field_of(row, out), v);
+  return first;
 }
 
 static int apply_map(const pc_opt_t *table, const pc_cfg_node_t *node, void *out, pc_err_t *err);
@@ -444,15 +452,17 @@ static int apply_value(const pc_opt_t *row, const pc_cfg_node_t *v, void *out, p
 }
 
 static int apply_map(const pc_opt_t *table, const pc_cfg_node_t *node, void *out, pc_err_t *err) {
+  int first = 0;
   for (size_t i = 0; i < node->n_entries; i++) {
     const char *key = node->entries[i].key;
     const pc_cfg_node_t *v = node->entries[i].value;
     const pc_opt_t *row = table;
     while (row->key && strcmp(row->key, key) != 0) row++;
     int rc = row->key ? apply_value(row, v, out, err) : unknown_key(table, key, v, err);
-    if (rc) return rc;
+    if (rc && !keep_going(err)) return rc;
+    if (!first) first = rc;
   }
-  return 0;
+  return first;
 }
 
 int pc_cfg_apply(const pc_opt_t *table, const pc_cfg_node_t *node, void *out, pc_err_t *err) {

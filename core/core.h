@@ -8,6 +8,7 @@
 #ifndef PC_CORE_H
 #define PC_CORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,13 @@ typedef struct {
   const uint8_t *p;
   size_t n;
 } pc_str_t;
+
+/* The struct that holds member, from a pointer to that member (libuv's
+ * handles live inside their owner; STYLE.md). */
+#ifndef container_of
+#define container_of(ptr, type, member) \
+  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
 
 #define PC_STR_LIT(s) ((pc_str_t){(const uint8_t *)(s), sizeof(s) - 1})
 #define PC_STR_FMT(s) (int)(s).n, (const char *)(s).p
@@ -47,6 +55,17 @@ const char *pc_err_name(int code);
 /* Human text for a code. */
 const char *pc_strerror(int code);
 
+/* Every problem found by a check that goes on after the first one (config
+ * validation), in the order found; a message already in the list is not
+ * added again. */
+typedef struct {
+  char **msgs;
+  size_t n;
+} pc_errlist_t;
+
+void pc_errlist_add(pc_errlist_t *l, const char *msg);
+void pc_errlist_free(pc_errlist_t *l);
+
 /* Details of a failure: what and where. line/col are 1-based and 0 when
  * unknown; file is a static or caller-owned string (may be NULL). */
 typedef struct {
@@ -69,6 +88,8 @@ _Noreturn void pc__oom(const char *file, int line);
 void *pc_xmalloc(size_t n);
 void *pc_xcalloc(size_t count, size_t size);
 void *pc_xrealloc(void *p, size_t n);
+/* A malloc'd copy of s that aborts on failure. */
+char *pc_xstrdup(const char *s);
 
 /* A growable byte buffer. The creator frees with pc_buf_free. */
 typedef struct {
@@ -117,6 +138,65 @@ int pc_decompress(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit,
 int pc_compress(pc_encoding_t enc, int level, const uint8_t *in, size_t n,
                 pc_buf_t *out);
 
+/* ---- shared bytes and finished bodies (body.c) -------------------------------
+ * A finished request body is encoded once and compressed once per encoding
+ * some consumer sends, then shared read-only by every exporter queue, every
+ * retry and the persistent queue's writer, by reference (as h2o's shared
+ * chunks). Reference counts are atomic: a body may be made in the thread
+ * pool and released on any thread. */
+
+/* Immutable bytes with a reference count; the last unref frees them. */
+typedef struct pc_bytes {
+  atomic_uint refs;
+  size_t n;
+  const uint8_t *p;
+  struct pc_bytes *owner; /* a view: p lies in owner's bytes (held); else p is owned */
+  uint8_t *alloc;         /* owned allocation (p - PC_BODY_HEADROOM or p); NULL for a view */
+  bool framed;            /* the PC_BODY_HEADROOM bytes before p hold a gRPC message prefix */
+} pc_bytes_t;
+
+/* Bytes before each compressed variant: the 5-byte gRPC message prefix
+ * (compressed flag, big-endian length), filled, so the gRPC exporter sends
+ * a variant as it lies, without a copy. */
+#define PC_BODY_HEADROOM 5
+
+/* Take buf's bytes (buf is left empty); one reference. */
+pc_bytes_t *pc_bytes_from_buf_take(pc_buf_t *buf);
+/* A copy of p[0..n), one reference; NULL when malloc fails. */
+pc_bytes_t *pc_bytes_copy(const uint8_t *p, size_t n);
+/* p[0..n), which lies in owner's bytes, sharing them (owner gets a reference). */
+pc_bytes_t *pc_bytes_view(pc_bytes_t *owner, const uint8_t *p, size_t n);
+pc_bytes_t *pc_bytes_ref(pc_bytes_t *b);
+void pc_bytes_unref(pc_bytes_t *b); /* NULL is fine */
+/* The references held now (tests). */
+unsigned pc_bytes_refs(const pc_bytes_t *b);
+
+/* One finished, immutable request: its protobuf encoding (or OTLP-JSON for
+ * traces that came so) and a compressed variant per encoding asked for. */
+typedef struct pc_body {
+  atomic_uint refs;
+  bool traces;                     /* an ExportTraceServiceRequest, else profiles */
+  bool json;                       /* OTLP-JSON, else protobuf */
+  uint64_t profiles, samples;      /* what it holds (0 for traces) */
+  size_t plain_n;                  /* bytes before compression */
+  pc_bytes_t *md;                  /* client metadata (pc_md_encode form), or NULL */
+  pc_bytes_t *v[4];                /* by pc_encoding_t: v[PC_ENC_IDENTITY] is the encoding */
+} pc_body_t;
+
+/* A body of the encoding in plain (taken, plain is left empty), one
+ * reference; md (pc_md_encode form, may be NULL) gets a reference. */
+pc_body_t *pc_body_new(pc_buf_t *plain, bool traces, bool json, uint64_t profiles,
+                       uint64_t samples, pc_bytes_t *md);
+pc_body_t *pc_body_ref(pc_body_t *b);
+void pc_body_unref(pc_body_t *b); /* NULL is fine */
+/* Make the variants of encodings (1 << pc_encoding_t each) not made yet,
+ * at the codec's default level. Until the body is shared this may run on
+ * any thread (the thread pool). PC_ENOMEM / PC_ELIMIT from the codec. */
+int pc_body_compress(pc_body_t *b, unsigned encodings);
+/* Variants made by pc_body_compress in this process: one per encoding per
+ * body, however many exporters send it (self-telemetry). */
+uint64_t pc_body_compressions(void);
+
 /* ---- client metadata --------------------------------------------------------
  * What the Collector calls client.Info.Metadata: the headers (OTLP/HTTP) or
  * metadata (gRPC) of the request that brought the data, as key/value views.
@@ -142,6 +222,28 @@ int pc_md_encode(const pc_metadata_t *md, pc_buf_t *out);
  * array the caller frees (*out->v). PC_EDECODE when the bytes are not
  * pc_md_encode's output. */
 int pc_md_decode(const uint8_t *p, size_t n, pc_metadata_t *out);
+/* md in pc_md_encode form as shared bytes (body.c), or NULL when md is
+ * NULL or empty. */
+pc_bytes_t *pc_md_bytes(const pc_metadata_t *md);
+
+/* ---- base64 (base64.c) ------------------------------------------------------
+ * RFC 4648, for protobuf bytes in OTLP-JSON and gRPC's binary metadata. */
+
+/* Characters pc_base64_encode writes for n bytes. */
+size_t pc_base64_encoded_len(size_t n, bool pad);
+/* Write the standard alphabet's encoding of p[0..n) to out (room for
+ * pc_base64_encoded_len(n, pad) bytes), with '=' padding when pad (gRPC's
+ * -bin metadata goes unpadded). Returns the characters written. */
+size_t pc_base64_encode(const uint8_t *p, size_t n, bool pad, char *out);
+/* Decode s[0..n), standard or URL-safe alphabet, padded or not, into out
+ * (room for n / 4 * 3 + 2 bytes). Returns the bytes written, or -1 when s is
+ * not base64 (a bad character, '=' but at the end, an impossible length). */
+long pc_base64_decode(const uint8_t *s, size_t n, uint8_t *out);
+
+/* ---- hashing (hash.c) -------------------------------------------------------- */
+
+/* XXH3 of p[0..n): the one hash function of the project (DESIGN.md). */
+uint64_t pc_hash64(const void *p, size_t n);
 
 /* ---- memory (memory.c) ------------------------------------------------------ */
 
@@ -151,5 +253,70 @@ int64_t pc_process_rss(void);
  * memory.max, v1 memory.limit_in_bytes) when there is one below the host's
  * MemTotal, else MemTotal; -1 if unknown. */
 int64_t pc_memory_total(void);
+
+/* ---- credentials in logs (redact.c) ------------------------------------------
+ * Everything that prints a URL, a header or a client-metadata value passes
+ * it through these first: an exporter's endpoint with user:password@, an
+ * Authorization header, a batch shard named after metadata_keys values. */
+
+#define PC_REDACTED "<redacted>"
+#define PC_REDACTED_URL "xxxxx" /* as Go's url.URL.Redacted shows a password */
+
+/* Whether a header or metadata name carries a credential: it holds auth,
+ * token, secret, passw, pwd, apikey/api-key/api_key, cookie, credential,
+ * session, signature, private or bearer, or ends in "-key" (any case). */
+bool pc_redact_key(pc_str_t key);
+/* value, or PC_REDACTED when key names a credential (and value is not empty). */
+pc_str_t pc_redact_value(pc_str_t key, pc_str_t value);
+/* url with its userinfo's password (or a user alone, often a token) and
+ * the values of credential-named query parameters replaced, into out (cut
+ * to cap); returns out. NULL gives "". */
+const char *pc_redact_url(const char *url, char *out, size_t cap);
+
+/* ---- where the config says to write, checked without writing (path.c) ------ */
+
+/* Whether a file can be written at path: an existing file (not a
+ * directory; not a symbolic link unless follow_links) that is writable, or
+ * a writable directory to create it in. 0, or PC_EINVAL/PC_EIO with why
+ * filled ("cannot create /x/y: directory /x: No such file or directory"). */
+int pc_path_check_file(const char *path, bool follow_links, char *why, size_t why_size);
+/* Whether path is a writable directory, or (with create) can be made: the
+ * nearest existing parent is a writable directory. */
+int pc_path_check_dir(const char *path, bool create, char *why, size_t why_size);
+
+/* ---- files that steer the process (perms.c) -------------------------------- */
+
+/* Log a warning (as component) when the file open on fd - a config file,
+ * a token file: what says which - may be changed by others: writable by
+ * every user, owned by another user than root or this one, or in a
+ * directory every user may write to (without the sticky bit). */
+void pc_warn_unsafe_file(int fd, const char *path, const char *what, const char *component);
+
+/* ---- file descriptors (fd.c) ------------------------------------------------
+ * A gateway's connections are descriptors, and so are what the process needs
+ * to stay observable and do its job: the health and metrics endpoints'
+ * connections, exporter sockets, queue and output files. Receivers leave a
+ * reserve of descriptors free for those: a connection that would eat into
+ * it is closed at once (counted and logged), so that a flood of clients
+ * gets refusals while /metrics still answers. Thread-safe. */
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit, as Go's runtime does at
+ * start (the common soft limit of 1024 is a relic of select()). *before and
+ * *after get the soft limit; returns 0 or a negated errno. */
+int pc_fd_limit_raise(uint64_t *before, uint64_t *after);
+/* The soft limit now. */
+uint64_t pc_fd_limit(void);
+/* Descriptors receivers leave free (default 64; 0: none). */
+void pc_fd_set_reserve(uint32_t n);
+uint32_t pc_fd_reserve(void);
+/* Whether fd, just handed out by accept(2) (the lowest free number, so all
+ * below it are in use), leaves fewer than the reserve free. */
+bool pc_fd_short(int fd);
+/* Count one connection closed for lack of descriptors (or an EMFILE or
+ * ENFILE from accept), and read the count, for self-telemetry. */
+void pc_fd_count_exhausted(void);
+uint64_t pc_fd_exhausted(void);
+/* Descriptors open now (/proc/self/fd), -1 if unknown. */
+int64_t pc_fd_open_count(void);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *pc_err_name(int code) {
   switch (code) {
@@ -38,6 +39,21 @@ int pc_err_set(pc_err_t *err, int code, const char *fmt, ...) {
     va_end(ap);
   }
   return code;
+}
+
+void pc_errlist_add(pc_errlist_t *l, const char *msg) {
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->msgs[i], msg) == 0) return; /* e.g. one processor in two pipelines */
+  l->msgs = pc_xrealloc(l->msgs, (l->n + 1) * sizeof *l->msgs);
+  l->msgs[l->n] = strdup(msg);
+  if (!l->msgs[l->n]) pc_oom();
+  l->n++;
+}
+
+void pc_errlist_free(pc_errlist_t *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->msgs[i]);
+  free(l->msgs);
+  *l = (pc_errlist_t){0};
 }
 
 _Noreturn void pc__oom(const char *file, int line) {
@@ -135,4 +151,9 @@ int pc_buf_json_string(pc_buf_t *b, const uint8_t *s, size_t n) {
   *o++ = '"';
   b->n = (size_t)(o - b->p);
   return 0;
+}
+
+char *pc_xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(pc_xmalloc(n), s, n);
 }

@@ -69,3 +69,10 @@ int pc_md_decode(const uint8_t *p, size_t n, pc_metadata_t *out) {
   *out = (pc_metadata_t){pairs, count};
   return 0;
 }
+
+pc_bytes_t *pc_md_bytes(const pc_metadata_t *md) {
+  if (!md || !md->n) return NULL;
+  pc_buf_t b = {0};
+  if (pc_md_encode(md, &b)) pc_oom();
+  return pc_bytes_from_buf_take(&b);
+}

@@ -1,8 +1,9 @@
 /* debug.c - the `debug` exporter: shows what flows through a pipeline.
  *
  * verbosity basic: one line per request (counts); normal: one line per
- * profile; detailed: every sample with its resolved stack, root first. Lines
- * go to stderr through the logger, like the Collector's debug exporter. */
+ * profile; detailed: every sample, then its resolved stack a frame per line,
+ * leaf first. Lines go through the logger, like the Collector's debug
+ * exporter. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@ typedef struct {
 
 static const pc_opt_t debug_opts[] = {
     PC_OPT_STR("verbosity", "basic", debug_cfg_t, verbosity,
-               "basic (counts per request), normal (a line per profile) or detailed (every sample)"),
+               "basic (counts per request), normal (a line per profile) or detailed (every sample "
+               "and its whole stack, a frame per line, leaf first)"),
     PC_OPT_INT_RANGE("sampling_initial", "2", debug_cfg_t, sampling_initial, 0, 1000000,
                      "accepted for Collector compatibility; every request is shown"),
     PC_OPT_INT_RANGE("sampling_thereafter", "1", debug_cfg_t, sampling_thereafter, 0, 1000000,
@@ -61,14 +63,19 @@ static void print_profile(const debug_exporter_t *d, const pc_request_t *req,
          p->time_unix_nano, p->duration_nano);
 }
 
-/* "func" for a named frame, "file+0xaddr" or "0xaddr" otherwise. */
-static void frame_name(const pc_dictionary_t *dict, const pc_location_t *loc, uint32_t line,
+/* One frame: "func (file:line)" for a named one, else "file+0xaddr" or
+ * "0xaddr" from its mapping. */
+static void frame_text(const pc_dictionary_t *dict, const pc_location_t *loc, uint32_t line,
                        pc_buf_t *out) {
   if (line < loc->n_lines) {
-    const pc_function_t *f = pc_dict_function(dict, loc->lines[line].function_index);
+    const pc_line_t *ln = &loc->lines[line];
+    const pc_function_t *f = pc_dict_function(dict, ln->function_index);
     pc_str_t name = pc_dict_string(dict, f->name_strindex);
     if (name.n) {
       pc_buf_append(out, name.p, name.n);
+      pc_str_t file = pc_dict_string(dict, f->filename_strindex);
+      if (file.n && ln->line) pc_buf_printf(out, " (%.*s:%" PRId64 ")", PC_STR_FMT(file), ln->line);
+      else if (file.n) pc_buf_printf(out, " (%.*s)", PC_STR_FMT(file));
       return;
     }
   }
@@ -87,33 +94,41 @@ static void frame_name(const pc_dictionary_t *dict, const pc_location_t *loc, ui
   }
 }
 
+/* detailed: a line per sample, then its whole stack a frame per line, leaf
+ * first as profilers and pprof show it (the stack is leaf first, and a
+ * location's inlined lines callee first). The logger never cuts a line. */
 static void print_samples(const debug_exporter_t *d, const pc_request_t *req,
                           const pc_profile_t *p) {
   const pc_dictionary_t *dict = &req->dict;
   pc_buf_t line = {0};
   for (uint32_t i = 0; i < p->n_samples; i++) {
     const pc_sample_t *s = &p->samples[i];
+    const pc_stack_t *st = pc_dict_stack(dict, s->stack_index);
     line.n = 0;
     pc_buf_printf(&line, "  sample[%u] values=[", i);
     for (uint32_t k = 0; k < s->n_values; k++)
       pc_buf_printf(&line, "%s%" PRId64, k ? "," : "", s->values[k]);
-    pc_buf_printf(&line, "] timestamps=%u stack=", s->n_timestamps);
-    const pc_stack_t *st = pc_dict_stack(dict, s->stack_index);
-    /* Stacks are leaf first and inlined lines callee first: print root first. */
-    for (uint32_t k = st->location_indices.n; k-- > 0;) {
-      const pc_location_t *loc = pc_dict_location(dict, st->location_indices.v[k]);
-      uint32_t nl = loc->n_lines ? loc->n_lines : 1;
-      for (uint32_t l = nl; l-- > 0;) {
-        if (line.p[line.n - 1] != '=') pc_buf_append(&line, ";", 1);
-        frame_name(dict, loc, l, &line);
-      }
-    }
+    pc_buf_printf(&line, "] timestamps=%u", s->n_timestamps);
     const pc_link_t *link = pc_dict_link(dict, s->link_index);
     if (link->trace_id.n) {
       pc_buf_append(&line, " trace_id=", 10);
       for (size_t k = 0; k < link->trace_id.n; k++) pc_buf_printf(&line, "%02x", link->trace_id.p[k]);
+      pc_buf_append(&line, " span_id=", 9);
+      for (size_t k = 0; k < link->span_id.n; k++) pc_buf_printf(&line, "%02x", link->span_id.p[k]);
     }
     pc_log(d->id, PC_LOG_INFO, "%.*s", (int)line.n, (const char *)line.p);
+    uint32_t depth = 0;
+    for (uint32_t k = 0; k < st->location_indices.n; k++) {
+      const pc_location_t *loc = pc_dict_location(dict, st->location_indices.v[k]);
+      uint32_t nl = loc->n_lines ? loc->n_lines : 1;
+      for (uint32_t l = 0; l < nl; l++) {
+        line.n = 0;
+        pc_buf_printf(&line, "    #%u ", depth++);
+        frame_text(dict, loc, l, &line);
+        if (l + 1 < nl) pc_buf_append(&line, " [inlined]", 10);
+        pc_log(d->id, PC_LOG_INFO, "%.*s", (int)line.n, (const char *)line.p);
+      }
+    }
   }
   pc_buf_free(&line);
 }

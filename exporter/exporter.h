@@ -1,6 +1,5 @@
-/* exporter.h - the exporter components (and the file_storage extension they
- * keep persistent queues in), for the registry in service/, plus the
- * counters an exporter exposes for self-telemetry. */
+/* exporter.h - the exporter components, for the registry in service/, plus
+ * the counters an exporter exposes for self-telemetry. */
 #ifndef PC_EXPORTER_H
 #define PC_EXPORTER_H
 
@@ -11,8 +10,6 @@ extern const pc_component_t pc_exporter_otlphttp;
 extern const pc_component_t pc_exporter_otlp; /* OTLP/gRPC, the otlphttp engine */
 extern const pc_component_t pc_exporter_file;
 extern const pc_component_t pc_exporter_nop;
-extern const pc_component_t pc_extension_file_storage;
-extern const pc_component_t pc_extension_headers_setter;
 
 /* Counters of one otlphttp or otlp instance since it was created. A batch is one
  * request body; bytes are compressed bytes as sent. */

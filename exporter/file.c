@@ -30,7 +30,6 @@
 #include "exporter.h"
 #include "internal.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define STAMP_LEN 23 /* 2006-01-02T15-04-05.000 */
 
 typedef struct {
@@ -53,7 +52,8 @@ static const pc_opt_t rotation_opts[] = {
 };
 
 static const pc_opt_t file_opts[] = {
-    PC_OPT_STR("path", NULL, file_cfg_t, path, "file to write (required; created 0600)"),
+    PC_OPT_STR("path", NULL, file_cfg_t, path,
+               "file to write (required; created 0600; not through a symbolic link)"),
     PC_OPT_STR("format", "json", file_cfg_t, format,
                "json (one OTLP-JSON request per line) or proto (4-byte big-endian length + "
                "protobuf, per request)"),
@@ -90,8 +90,14 @@ typedef struct {
 /* ---- create ------------------------------------------------------------------------ */
 
 static int file_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
-static int file_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                                pc_err_t *err);
+static int file_consume_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err);
+
+/* /dev/stdout and /dev/stderr are links to the process's own streams: the
+ * one place the exporter follows a link (the Collector's users point the
+ * file exporter at them to see what flows). */
+static bool is_std_stream(const char *path) {
+  return strcmp(path, "/dev/stdout") == 0 || strcmp(path, "/dev/stderr") == 0;
+}
 
 static void *file_create(const pc_create_args_t *args, pc_err_t *err) {
   file_cfg_t cfg = {0};
@@ -106,6 +112,12 @@ static void *file_create(const pc_create_args_t *args, pc_err_t *err) {
   else {
     pc_cfg_error(err, pc_cfg_get(args->cfg, "format"), PC_EINVAL,
                  "expected json or proto, got \"%s\"", cfg.format);
+    return NULL;
+  }
+  /* What start will open, checked now so that validate says it too. */
+  char why[300];
+  if (pc_path_check_file(cfg.path, is_std_stream(cfg.path), why, sizeof why)) {
+    pc_cfg_error(err, pc_cfg_get(args->cfg, "path"), PC_EINVAL, "%s", why);
     return NULL;
   }
   file_exporter_t *f = pc_xcalloc(1, sizeof *f);
@@ -130,15 +142,39 @@ static pc_consumer_t *file_consumer(void *self) { return &((file_exporter_t *)se
 
 /* ---- the file ------------------------------------------------------------------------ */
 
+/* The file at path, never through a symbolic link: profcol often runs with
+ * more rights than whoever can write to the directory, and a link planted
+ * at the path would have it append profiles to (or create) a file of the
+ * planter's choosing. O_NONBLOCK: a FIFO there fails at once rather than
+ * blocking the loop until a reader comes (it is refused below anyway);
+ * devices such as /dev/null are taken, and /dev/stdout or /dev/stderr
+ * whatever they are (a pipe, under systemd or a container runtime). */
 static int open_file(file_exporter_t *f, pc_err_t *err) {
-  f->fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int nofollow = is_std_stream(f->path) ? 0 : O_NOFOLLOW;
+  f->fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | nofollow | O_NONBLOCK, 0600);
   struct stat st;
   if (f->fd < 0 || fstat(f->fd, &st)) {
     int e = errno;
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
+    if (e == ELOOP)
+      return pc_err_set(err, PC_EIO, "cannot open %s for writing: it is a symbolic link, which "
+                        "the file exporter does not follow (set path to the file itself)",
+                        f->path);
     return pc_err_set(err, PC_EIO, "cannot open %s for writing: %s", f->path, strerror(e));
   }
+  if ((S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) && !is_std_stream(f->path)) {
+    close(f->fd);
+    f->fd = -1;
+    return pc_err_set(err, PC_EIO, "cannot write to %s: a %s is not a file to append to",
+                      f->path, S_ISFIFO(st.st_mode) ? "FIFO" : "socket");
+  }
+  fcntl(f->fd, F_SETFL, O_APPEND); /* a device (/dev/null) blocks as usual */
+  /* Created 0600 (profiles reveal code and hosts); a file that was there
+   * keeps its mode, but say so when others may read it. */
+  if (S_ISREG(st.st_mode) && (st.st_mode & 077))
+    pc_log(f->id, PC_LOG_WARN, "%s is readable or writable by other users (mode %04o); "
+           "profiles reveal code and hosts: chmod 600 it", f->path, (unsigned)(st.st_mode & 07777));
   f->size = (uint64_t)st.st_size;
   return 0;
 }
@@ -296,13 +332,13 @@ static int file_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_
 }
 
 /* Proto format only: the bytes are the record. */
-static int file_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                                pc_err_t *err) {
+static int file_consume_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   file_exporter_t *f = (file_exporter_t *)self;
   int rc = check_writable(f, err);
   if (rc) return rc;
+  const pc_bytes_t *pb = req->v[PC_ENC_IDENTITY];
   f->scratch.n = 0;
-  if (pc_buf_append(&f->scratch, "\0\0\0\0", 4) || pc_buf_append(&f->scratch, req->proto, req->n))
+  if (pc_buf_append(&f->scratch, "\0\0\0\0", 4) || pc_buf_append(&f->scratch, pb->p, pb->n))
     pc_oom();
   rc = put_proto_length(f, err);
   return rc ? rc : write_record(f, err);

@@ -58,33 +58,6 @@ void pc__grpc_message_decode(const char *in, size_t n, char *out, size_t cap) {
 
 /* ---- grpc-status-details-bin ------------------------------------------------ */
 
-static int b64val(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
-
-/* Base64, padded or not (gRPC sends it unpadded); false on a bad byte. */
-static bool b64_decode(const char *in, size_t n, pc_buf_t *out) {
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n && in[i] != '='; i++) {
-    int v = b64val(in[i]);
-    if (v < 0) return false;
-    acc = acc << 6 | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      uint8_t b = (uint8_t)(acc >> bits);
-      if (pc_buf_append(out, &b, 1)) pc_oom();
-    }
-  }
-  return true;
-}
-
 /* A protobuf reader just big enough for Status, Any, RetryInfo, Duration. */
 typedef struct {
   const uint8_t *p, *end;
@@ -169,7 +142,10 @@ static bool any_is_retry_info(pbr_t any, pbr_t *value) {
 bool pc__grpc_retry_info(const char *b64, size_t n, uint64_t *delay_ms) {
   pc_buf_t st = {0};
   bool found = false;
-  if (b64_decode(b64, n, &st) && st.n) {
+  if (pc_buf_reserve(&st, n / 4 * 3 + 3)) pc_oom();
+  long len = pc_base64_decode((const uint8_t *)b64, n, st.p);
+  st.n = len > 0 ? (size_t)len : 0;
+  if (st.n) {
     pbr_t r = {st.p, st.p + st.n}, sub = {0}, value = {0};
     uint32_t f;
     uint64_t v;

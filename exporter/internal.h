@@ -1,7 +1,7 @@
 /* internal.h - what the files of exporter/ share and nobody else sees:
  * ref-counted request bodies, the sending queue (in memory or persistent on
- * disk), the file_storage lookup, the decoder of backends' small answers and
- * a log rate limiter, and gRPC's wire conventions for the otlp exporter.
+ * disk), the decoder of backends' small answers,
+ * and gRPC's wire conventions for the otlp exporter.
  *
  * Threading: an exporter instance lives on one worker's loop; its queue and
  * bodies are touched from that thread only, except body reference counts,
@@ -15,24 +15,18 @@
 #include <stdint.h>
 
 #include "../core/core.h"
+#include "../core/log.h"
 
 /* ---- bodies -----------------------------------------------------------------
- * A finished request body (encoded and compressed), shared by whoever holds a
- * reference: the queue, an in-flight HTTP transfer. The last unref frees it.
- * Retrying or fanning out never copies the bytes. */
-typedef struct {
-  atomic_uint refs;
-  size_t n;
-  uint8_t *p; /* malloc'd; owned by the body */
-} pc__body_t;
-
-/* A body that takes over buf's bytes (buf is left empty), with one
- * reference held by the caller. */
-pc__body_t *pc__body_from_buf_take(pc_buf_t *buf);
-/* A body holding a copy of p[0..n), one reference; NULL when malloc fails. */
-pc__body_t *pc__body_copy(const uint8_t *p, size_t n);
-pc__body_t *pc__body_ref(pc__body_t *b);
-void pc__body_unref(pc__body_t *b);
+ * What the queue holds: shared, reference-counted bytes (core.h's pc_bytes_t,
+ * by the names queue.c uses): a compressed variant of a finished body, a
+ * framed view of one for gRPC, or a record read back from disk. The last
+ * unref frees them. Retrying or fanning out never copies the bytes. */
+typedef pc_bytes_t pc__body_t;
+#define pc__body_from_buf_take pc_bytes_from_buf_take
+#define pc__body_copy pc_bytes_copy
+#define pc__body_ref pc_bytes_ref
+#define pc__body_unref pc_bytes_unref
 
 /* ---- the sending queue --------------------------------------------------------
  * A FIFO of finished bodies with what is needed to send each (signal,
@@ -125,43 +119,6 @@ void pc__queue_stats(const pc__queue_t *q, pc__queue_stats_t *st);
  * dropped from memory. */
 uint64_t pc__queue_close(pc__queue_t *q);
 
-/* ---- file_storage ------------------------------------------------------------- */
-
-typedef struct pc_file_storage pc_file_storage_t;
-
-/* The file_storage extension instance with that id ("file_storage" or
- * "file_storage/NAME"), the most recently created when a service is built
- * twice (validate, then run), or NULL when none was created. Extensions are
- * created and started before exporters, so an exporter looks its storage up
- * in start. */
-const pc_file_storage_t *pc__file_storage_find(const char *id);
-const char *pc__file_storage_directory(const pc_file_storage_t *st);
-bool pc__file_storage_fsync(const pc_file_storage_t *st);
-
-/* ---- headers_setter ------------------------------------------------------------------ */
-
-typedef struct pc__headers_setter pc__headers_setter_t;
-
-/* "Name: value" lines, each malloc'd, as curl takes them. */
-typedef struct {
-  char **v;
-  size_t n, cap;
-} pc__hdrs_t;
-
-void pc__hdrs_add(pc__hdrs_t *h, const char *name, size_t name_n, const char *value,
-                  size_t value_n);
-void pc__hdrs_free(pc__hdrs_t *h);
-
-/* The headers_setter instance with that id, the most recently created (as
- * pc__file_storage_find), or NULL. Exporters look it up in start and keep
- * the pointer: extensions are destroyed after exporters. */
-const pc__headers_setter_t *pc__headers_setter_find(const char *id);
-/* Apply its rules to h, with from_context values read from md (may be NULL).
- * PC_EINVAL, with a message, when md holds several values of a
- * from_context key (which one to send is unknowable, as in the Collector). */
-int pc__headers_setter_apply(const pc__headers_setter_t *hs, const pc_metadata_t *md,
-                             pc__hdrs_t *h, pc_err_t *err);
-
 /* ---- backend answers -------------------------------------------------------------- */
 
 /* Read partial_success from an Export*ServiceResponse (profiles: field
@@ -212,23 +169,12 @@ int pc__grpc_code_from_http(long status);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-/* Monotonic milliseconds (CLOCK_MONOTONIC). */
-uint64_t pc__now_ms(void);
-
-/* At most one log line per interval; the next one that goes out says how
- * many were skipped. */
-typedef struct {
-  uint64_t next_ms;
-  uint64_t suppressed;
-} pc__ratelimit_t;
-
-/* True when a line may be logged now; *skipped gets the count suppressed
- * since the last line (then reset). */
-bool pc__ratelimit(pc__ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped);
-
-/* " (N similar suppressed)" when n > 0, else "": the tail of a rate-limited
- * line. buf needs 48 bytes. */
-const char *pc__suppressed(uint64_t n, char *buf);
+/* The log rate limiter and clock of core/log.h, by the names this folder's
+ * files (queue.c, file.c) use. */
+typedef pc_ratelimit_t pc__ratelimit_t;
+#define pc__ratelimit pc_ratelimit
+#define pc__suppressed pc_suppressed
+#define pc__now_ms pc_now_ms
 
 /* The exporter id as a file name: "otlphttp/eu-1" -> "exporter_otlphttp_eu-1"
  * (bytes outside [A-Za-z0-9._-] become '_'). */

@@ -18,8 +18,7 @@ static int nop_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t
   return 0;
 }
 
-static int nop_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                               pc_err_t *err) {
+static int nop_consume_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   (void)self;
   (void)req;
   (void)err;

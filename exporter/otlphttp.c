@@ -44,11 +44,8 @@
 
 #include "../component/component.h"
 #include "../core/log.h"
-#include "../extension/extension.h"
 #include "exporter.h"
 #include "internal.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define PROFILES_PATH "/v1development/profiles"
 #define TRACES_PATH "/v1/traces"
@@ -121,8 +118,8 @@ static const pc_opt_t queue_opts[] = {
 /* The Collector's configtls client keys. */
 static const pc_opt_t tls_opts[] = {
     PC_OPT_BOOLEAN("insecure", "false", otlphttp_cfg_t, tls_insecure,
-                   "otlp: speak cleartext HTTP/2 (h2c) to a host:port endpoint instead of TLS "
-                   "(otlphttp: the URL's scheme decides)"),
+                   "otlp_grpc: speak cleartext HTTP/2 (h2c) to a host:port endpoint instead of "
+                   "TLS (otlp_http: the URL's scheme decides)"),
     PC_OPT_BOOLEAN("insecure_skip_verify", "false", otlphttp_cfg_t, tls_skip_verify,
                    "do not verify the server's certificate and name (tests only)"),
     PC_OPT_STR("ca_file", NULL, otlphttp_cfg_t, tls_ca_file,
@@ -217,8 +214,7 @@ struct otlphttp {
   /* settings */
   bool grpc; /* the otlp exporter */
   char *profiles_url, *traces_url;
-  char **headers; /* "Name: value" */
-  size_t n_headers;
+  pc_headers_t headers; /* "Name: value" (with a static authenticator's applied at start) */
   pc_encoding_t enc;
   bool json;
   uint64_t timeout_ms, max_body;
@@ -227,14 +223,15 @@ struct otlphttp {
   double multiplier, jitter;
   uint32_t num_consumers;
   uint64_t queue_items, queue_bytes;
-  char *storage_id;
+  pc_ref_t storage_ref;        /* sending_queue.storage, or unset */
+  const pc_storage_t *storage; /* ... found by resolve */
   /* tls: NULL or copies of the files; ssl_version a CURL_SSLVERSION_* */
   char *ca_file, *cert_file, *key_file;
   bool skip_verify;
   long ssl_version;
-  char *auth_id;            /* auth.authenticator, or NULL */
-  pc_err_t auth_missing;    /* what start says when it names no extension (file:line:col) */
-  const pc__headers_setter_t *hs; /* found in start */
+  pc_ref_t auth_ref;             /* auth.authenticator, or unset */
+  const pc_client_auth_t *auth;  /* ... found by resolve */
+  bool auth_per_batch;           /* it reads each batch's client metadata */
   /* runtime */
   state_t state;
   uv_loop_t *loop;
@@ -258,12 +255,6 @@ struct otlphttp {
 };
 
 /* ---- create ---------------------------------------------------------------------------- */
-
-static char *xstrdup(const char *s) {
-  char *d = strdup(s);
-  if (!d) pc_oom();
-  return d;
-}
 
 static bool is_http_url(const char *u) {
   return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
@@ -299,7 +290,6 @@ static int parse_fraction(const pc_cfg_node_t *cfg, const char *key, const char 
 
 static int parse_headers(otlphttp_t *x, const pc_cfg_node_t *h, pc_err_t *err) {
   if (!h || h->type != PC_CFG_MAP) return 0;
-  x->headers = pc_xcalloc(h->n_entries ? h->n_entries : 1, sizeof *x->headers);
   for (size_t i = 0; i < h->n_entries; i++) {
     const char *k = h->entries[i].key;
     const pc_cfg_node_t *v = h->entries[i].value;
@@ -316,9 +306,7 @@ static int parse_headers(otlphttp_t *x, const pc_cfg_node_t *h, pc_err_t *err) {
     if (x->grpc && (!strcasecmp(k, "te") || !strncasecmp(k, "grpc-", 5)))
       return pc_cfg_error(err, v ? v : h, PC_EINVAL,
                           "header \"%s\" is reserved by gRPC and set by the exporter", k);
-    size_t n = strlen(k) + strlen(val) + 3;
-    x->headers[x->n_headers] = pc_xmalloc(n);
-    snprintf(x->headers[x->n_headers++], n, "%s: %s", k, val);
+    pc_headers_add(&x->headers, k, strlen(k), val, strlen(val));
   }
   return 0;
 }
@@ -332,17 +320,18 @@ static int resolve_urls(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
               {"traces_endpoint", TRACES_PATH, PC_SIGNAL_TRACES}};
   char *own[2] = {c->profiles_endpoint, c->traces_endpoint};
   char **dst[2] = {&x->profiles_url, &x->traces_url};
+  char shown[512];
   if (c->endpoint && c->endpoint[0] && !is_http_url(c->endpoint))
     return pc_cfg_error(err, node_at(args->cfg, NULL, "endpoint"), PC_EINVAL,
                         "expected a URL starting with http:// or https://, got \"%s\"",
-                        c->endpoint);
+                        pc_redact_url(c->endpoint, shown, sizeof shown));
   for (int i = 0; i < 2; i++) {
     if (own[i] && own[i][0]) {
       if (!is_http_url(own[i]))
         return pc_cfg_error(err, node_at(args->cfg, NULL, sig[i].key), PC_EINVAL,
                             "expected a URL starting with http:// or https://, got \"%s\"",
-                            own[i]);
-      *dst[i] = xstrdup(own[i]);
+                            pc_redact_url(own[i], shown, sizeof shown));
+      *dst[i] = pc_xstrdup(own[i]);
     } else if (c->endpoint && c->endpoint[0]) {
       *dst[i] = join_url(c->endpoint, sig[i].path);
     } else if (args->signals & sig[i].signal) {
@@ -362,10 +351,11 @@ static int resolve_grpc_urls(otlphttp_t *x, const otlphttp_cfg_t *c,
   /* As the Collector: host:port is TLS unless tls.insecure; a scheme, when
    * given, decides. */
   bool has_scheme = !strncmp(ep, "http://", 7) || !strncmp(ep, "https://", 8);
+  char shown[512];
   if (!has_scheme && strstr(ep, "://"))
     return pc_cfg_error(err, at, PC_EINVAL,
                         "expected host:port, http://host:port or https://host:port, got \"%s\"",
-                        ep);
+                        pc_redact_url(ep, shown, sizeof shown));
   char base[1024];
   snprintf(base, sizeof base, "%s%s", has_scheme ? "" : c->tls_insecure ? "http://" : "https://",
            ep);
@@ -383,13 +373,10 @@ static int resolve_auth(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_
   const pc_cfg_node_t *n = node_at(args->cfg, "auth", "authenticator");
   if (!c->authenticator) return 0;
   const char *id = c->authenticator;
-  if (!pc_id_has_type(id, "headers_setter") && !pc_is_bearer_id(id))
+  if (!pc_id_has_type(id, "headers_setter") && !pc_id_has_type(id, "bearertokenauth"))
     return pc_cfg_error(err, n, PC_EINVAL, "\"%s\" is not an authenticator profcol has: "
                         "headers_setter or bearertokenauth (or either with /NAME)", id);
-  x->auth_id = xstrdup(id);
-  pc_cfg_error(&x->auth_missing, n, PC_EINVAL, "\"%s\" is not defined in extensions and "
-               "listed in service.extensions", id);
-  x->auth_missing.file = NULL; /* points into the config tree, gone by then; msg says it */
+  pc_ref_init(&x->auth_ref, id, n);
   return 0;
 }
 
@@ -403,7 +390,7 @@ static int tls_file(const pc_create_args_t *args, const char *key, const char *p
     return pc_cfg_error(err, node_at(args->cfg, "tls", key), PC_EINVAL, "cannot read %s: %s",
                         path, strerror(errno));
   fclose(f);
-  *out = xstrdup(path);
+  *out = pc_xstrdup(path);
   return 0;
 }
 
@@ -467,13 +454,13 @@ static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_
   /* Without a queue only the batches in flight are held. */
   x->queue_items = c->queue_enabled ? (uint64_t)c->queue_size : x->num_consumers;
   x->queue_bytes = c->queue_max_bytes;
-  if (c->storage && c->storage[0]) x->storage_id = xstrdup(c->storage);
+  if (c->storage && c->storage[0])
+    pc_ref_init(&x->storage_ref, c->storage, node_at(args->cfg, "sending_queue", "storage"));
   return resolve_auth(x, c, args, err);
 }
 
 static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
-static int otlphttp_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                                    pc_err_t *err);
+static int otlphttp_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
 static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
                                    pc_err_t *err);
 static void otlphttp_destroy(void *self);
@@ -492,6 +479,8 @@ static void *create(const pc_create_args_t *args, bool grpc, pc_err_t *err) {
   x->consumer.consume_profiles = otlphttp_consume_profiles;
   x->consumer.consume_traces = otlphttp_consume_traces;
   if (!x->json) x->consumer.consume_encoded = otlphttp_consume_encoded;
+  x->consumer.encodings = 1u << x->enc; /* what a producer of bodies should make */
+  x->consumer.max_body = x->max_body;
   uint64_t ra = x->initial_ms / 1000;
   x->consumer.retry_after_s = ra < 1 ? 1 : ra > 30 ? 30 : (uint32_t)ra;
   x->rng = (uint64_t)(uintptr_t)x ^ pc__now_ms() ^ 0x9e3779b97f4a7c15ull;
@@ -695,23 +684,22 @@ static struct curl_slist *header_list(otlphttp_t *x, char *const *lines, size_t 
 
 static struct curl_slist *headers_for(otlphttp_t *x, bool json, pc_encoding_t enc) {
   struct curl_slist **h = &x->hdrs[json][enc];
-  if (!*h) *h = header_list(x, x->headers, x->n_headers, json, enc);
+  if (!*h) *h = header_list(x, x->headers.v, x->headers.n, json, enc);
   return *h;
 }
 
-/* The configured headers after the headers_setter's rules for the batch's
+/* The configured headers after the authenticator's rules for the batch's
  * metadata (md: pc_md_encode form, or NULL). */
-static int auth_headers(otlphttp_t *x, const pc__body_t *md, pc__hdrs_t *out, pc_err_t *err) {
-  *out = (pc__hdrs_t){0};
-  for (size_t i = 0; i < x->n_headers; i++) { /* "Name: value" as parse_headers made them */
-    const char *colon = strchr(x->headers[i], ':');
-    pc__hdrs_add(out, x->headers[i], (size_t)(colon - x->headers[i]), colon + 2,
-                 strlen(colon + 2));
+static int auth_headers(otlphttp_t *x, const pc__body_t *md, pc_headers_t *out, pc_err_t *err) {
+  *out = (pc_headers_t){0};
+  for (size_t i = 0; i < x->headers.n; i++) { /* "Name: value" as parse_headers made them */
+    const char *line = x->headers.v[i], *colon = strchr(line, ':');
+    pc_headers_add(out, line, (size_t)(colon - line), colon + 2, strlen(colon + 2));
   }
   pc_metadata_t m = {0};
   if (md && pc_md_decode(md->p, md->n, &m))
     return pc_err_set(err, PC_EINVAL, "the batch's client metadata is damaged");
-  int rc = pc__headers_setter_apply(x->hs, &m, out, err);
+  int rc = x->auth->apply(x->auth, &m, out, err);
   free((void *)m.v);
   return rc;
 }
@@ -721,12 +709,12 @@ static int auth_headers(otlphttp_t *x, const pc__body_t *md, pc__hdrs_t *out, pc
 static bool try_headers(slot_t *s, char *why, size_t cap) {
   otlphttp_t *x = s->x;
   const pc__item_meta_t *m = &s->item->meta;
-  if (!x->hs) {
+  if (!x->auth_per_batch) {
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER,
                      headers_for(x, m->json, (pc_encoding_t)m->encoding));
     return true;
   }
-  pc__hdrs_t h;
+  pc_headers_t h;
   pc_err_t err = {0};
   int rc = auth_headers(x, m->md, &h, &err);
   if (!rc) {
@@ -734,7 +722,7 @@ static bool try_headers(slot_t *s, char *why, size_t cap) {
     s->auth_hdrs = header_list(x, h.v, h.n, m->json, (pc_encoding_t)m->encoding);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->auth_hdrs);
   }
-  pc__hdrs_free(&h);
+  pc_headers_free(&h);
   if (rc) snprintf(why, cap, "%s", err.msg);
   return rc == 0;
 }
@@ -777,12 +765,14 @@ static void send_try(slot_t *s) {
   curl_easy_setopt(s->easy, CURLOPT_URL, url);
   curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, it->body->p);
   curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->body->n);
-  pc_log(x->id, PC_LOG_DEBUG, "POST %s: %zu bytes, %u profiles, try %u", url, it->body->n,
-         it->meta.profiles, s->tries);
+  char shown[512];
+  pc_log(x->id, PC_LOG_DEBUG, "POST %s: %zu bytes, %u profiles, try %u",
+         pc_redact_url(url, shown, sizeof shown), it->body->n, it->meta.profiles, s->tries);
   CURLMcode mc = curl_multi_add_handle(x->multi, s->easy);
   if (mc != CURLM_OK) { /* out of memory, in practice: treat it as a failed try */
     char why[160];
-    snprintf(why, sizeof why, "cannot start a request to %s: %s", url, curl_multi_strerror(mc));
+    snprintf(why, sizeof why, "cannot start a request to %s: %s",
+             pc_redact_url(url, shown, sizeof shown), curl_multi_strerror(mc));
     x->st.failed_attempts++;
     if (!(x->retry_enabled && retry_later(s, 0, why))) drop(s, why, true);
     return;
@@ -965,19 +955,40 @@ static bool retry_later(slot_t *s, uint64_t min_delay_ms, const char *why) {
   return true;
 }
 
+/* The first bytes of an answer that is not a google.rpc.Status (an HTML 502
+ * page of a proxy, a plain-text error), so the log shows what the backend
+ * said: printable ASCII, the rest escaped as \xNN, at most ~200 bytes. */
+static const char *answer_start(const slot_t *s, char *out, size_t cap) {
+  size_t o = 0, i = 0;
+  for (; i < s->answer.n && o + 8 < cap; i++) {
+    uint8_t c = s->answer.p[i];
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+      out[o++] = (char)c;
+    else
+      o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+  }
+  if (i < s->answer.n) memcpy(out + o, "...", 4);
+  else out[o] = 0;
+  return out;
+}
+
 /* "HTTP 400 from URL: <Status.message>" */
 static void describe_status(slot_t *s, long status, char *why, size_t cap) {
   char msg[200];
-  char *url = NULL;
+  char *url = NULL, shown[512];
   curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+  url = url ? (char *)pc_redact_url(url, shown, sizeof shown) : NULL;
   char *ct = NULL;
   curl_easy_getinfo(s->easy, CURLINFO_CONTENT_TYPE, &ct);
   bool typed = ct && (strstr(ct, "json") || strstr(ct, "protobuf"));
   if (typed && !pc__parse_status(answer_is_json(s), s->answer.p, s->answer.n, msg, sizeof msg))
     snprintf(why, cap, "HTTP %ld from %s: \"%s\"", status, url ? url : "?", msg);
   else
-    snprintf(why, cap, "HTTP %ld from %s (%zu-byte %s answer, no google.rpc.Status)", status,
-             url ? url : "?", s->answer.n, ct ? ct : "untyped");
+    snprintf(why, cap, "HTTP %ld from %s (%zu-byte %s answer, no google.rpc.Status)%s%s%s",
+             status, url ? url : "?", s->answer.n, ct ? ct : "untyped",
+             s->answer.n ? ": \"" : "", answer_start(s, msg, sizeof msg),
+             s->answer.n ? "\"" : "");
 }
 
 /* Transport errors that no retry can fix. */
@@ -997,8 +1008,9 @@ static void on_grpc_done(slot_t *s, CURLcode rc) {
   }
   x->st.failed_attempts++;
   char why[512];
-  char *url = NULL;
+  char *url = NULL, shown[512];
   curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+  url = url ? (char *)pc_redact_url(url, shown, sizeof shown) : NULL;
   bool retryable;
   if (rc != CURLE_OK) { /* lost or refused connection, reset stream, timeout */
     snprintf(why, sizeof why, "gRPC call %s: %s", url ? url : "?",
@@ -1036,8 +1048,9 @@ static void on_transfer_done(slot_t *s, CURLcode rc) {
   bool retryable;
   uint64_t min_delay = 0;
   if (rc != CURLE_OK) {
-    char *url = NULL;
+    char *url = NULL, shown[512];
     curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+    url = url ? (char *)pc_redact_url(url, shown, sizeof shown) : NULL;
     /* errbuf has the details (host, port, errno text); the code's name otherwise. */
     snprintf(why, sizeof why, "POST %s: %s", url ? url : "?",
              s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
@@ -1071,182 +1084,112 @@ static void check_done_transfers(otlphttp_t *x) {
 
 /* ---- consume --------------------------------------------------------------------------- */
 
-typedef struct {
-  pc__body_t **bodies;
-  pc__item_meta_t *metas;
-  size_t n, cap;
-  pc__body_t *md; /* the request's client metadata for every part (auth only), or NULL */
-} parts_t;
-
-static void parts_free(parts_t *p) {
-  if (p->md) pc__body_unref(p->md);
-  for (size_t i = 0; i < p->n; i++) pc__body_unref(p->bodies[i]);
-  free(p->bodies);
-  free(p->metas);
-}
-
-/* The body to queue: compressed, and for gRPC behind the message prefix. */
-static int compress_body(otlphttp_t *x, const uint8_t *p, size_t n, pc_buf_t *z) {
-  uint8_t prefix[5] = {0};
-  if (x->grpc && pc_buf_append(z, prefix, sizeof prefix)) pc_oom();
-  int rc = pc_compress(x->enc, 0, p, n, z);
-  if (rc || !x->grpc) return rc;
-  if (z->n - 5 > UINT32_MAX) return PC_ELIMIT;
-  pc__grpc_prefix(z->p, x->enc != PC_ENC_IDENTITY, (uint32_t)(z->n - 5));
-  return 0;
-}
-
-/* Compress one encoded request (body, n bytes) into a new part. */
-static int add_part(otlphttp_t *x, const uint8_t *body, size_t n, uint64_t profiles,
-                    parts_t *p, pc_err_t *err) {
-  if (profiles == 0) return 0; /* a split can leave a resource without profiles */
-  pc_buf_t z = {0};
-  int rc = compress_body(x, body, n, &z);
-  if (rc) {
-    pc_buf_free(&z);
-    return pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", n,
-                      pc_encoding_name(x->enc), pc_strerror(rc));
-  }
-  if (p->n == p->cap) {
-    p->cap = p->cap ? 2 * p->cap : 4;
-    p->bodies = pc_xrealloc(p->bodies, p->cap * sizeof *p->bodies);
-    p->metas = pc_xrealloc(p->metas, p->cap * sizeof *p->metas);
-  }
-  p->bodies[p->n] = pc__body_from_buf_take(&z);
-  p->metas[p->n++] = (pc__item_meta_t){.signal = PC_SIGNAL_PROFILES, .json = x->json,
-                                       .encoding = (uint8_t)x->enc, .md = p->md,
-                                       .profiles = profiles > UINT32_MAX ? UINT32_MAX
-                                                                         : (uint32_t)profiles};
-  return 0;
-}
-
-static int encode_split(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err);
-
-/* Two halves of req by resource, else scope, else profile; each half keeps the
- * whole dictionary (unused entries are allowed on the wire). */
-static int split_halves(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err) {
-  pc_request_t a = *req, b = *req;
-  pc_resource_profiles_t ra, rb;
-  pc_scope_profiles_t sa, sb;
-  if (req->n_resources >= 2) {
-    a.n_resources = req->n_resources / 2;
-    b.resources += a.n_resources;
-    b.n_resources -= a.n_resources;
-  } else if (req->n_resources == 1 && req->resources[0].n_scopes >= 2) {
-    ra = rb = req->resources[0];
-    ra.n_scopes /= 2;
-    rb.scopes += ra.n_scopes;
-    rb.n_scopes -= ra.n_scopes;
-    a.resources = &ra;
-    b.resources = &rb;
-  } else if (req->n_resources == 1 && req->resources[0].n_scopes == 1 &&
-             req->resources[0].scopes[0].n_profiles >= 2) {
-    ra = rb = req->resources[0];
-    sa = sb = ra.scopes[0];
-    sa.n_profiles /= 2;
-    sb.profiles += sa.n_profiles;
-    sb.n_profiles -= sa.n_profiles;
-    ra.scopes = &sa;
-    rb.scopes = &sb;
-    a.resources = &ra;
-    b.resources = &rb;
-  } else {
-    return pc_err_set(err, PC_ELIMIT, "one profile with its dictionary encodes to %zu bytes, "
-                      "above max_request_body_size (%" PRIu64 " bytes); it cannot be split",
-                      x->scratch.n, x->max_body);
-  }
-  int rc = encode_split(x, &a, p, err);
-  return rc ? rc : encode_split(x, &b, p, err);
-}
-
-static int encode_split(otlphttp_t *x, const pc_request_t *req, parts_t *p, pc_err_t *err) {
-  x->scratch.n = 0;
-  int rc = x->json ? pc_json_encode(req, &x->scratch) : pc_proto_encode(req, &x->scratch);
-  if (rc) return pc_err_set(err, rc, "cannot encode the batch: %s", pc_strerror(rc));
-  if (x->scratch.n <= x->max_body)
-    return add_part(x, x->scratch.p, x->scratch.n, pc_request_profile_count(req), p, err);
-  return split_halves(x, req, p, err);
-}
-
 static int refuse_not_running(otlphttp_t *x, pc_err_t *err) {
   return pc_err_set(err, PC_EAGAIN, "exporter %s is %s", x->comp_id,
                     x->state == ST_CREATED ? "not started" : "shutting down");
 }
 
-static int push_parts(otlphttp_t *x, parts_t *p, pc_err_t *err) {
-  int rc = pc__queue_push(x->q, p->bodies, p->metas, p->n, err);
-  if (rc == PC_EAGAIN) x->st.refused_batches += p->n;
+/* What both consume paths check before anything is encoded or compressed:
+ * room in the queue. */
+static int check_room(otlphttp_t *x, pc_err_t *err) {
+  int rc = pc__queue_check_room(x->q, err);
+  if (rc) x->st.refused_batches++;
+  return rc;
+}
+
+/* The bytes this exporter sends of body: its variant for the configured
+ * encoding (made now when the producer did not), for gRPC behind the
+ * message prefix. A new reference, or NULL with err set. */
+static pc__body_t *wire_bytes(otlphttp_t *x, pc_body_t *body, pc_err_t *err) {
+  int rc = pc_body_compress(body, 1u << x->enc);
+  if (rc)
+    return pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", body->plain_n,
+                      pc_encoding_name(x->enc), pc_strerror(rc)), NULL;
+  pc_bytes_t *v = body->v[x->enc];
+  if (!x->grpc) return pc_bytes_ref(v);
+  if (v->framed) return pc_bytes_view(v, v->p - PC_BODY_HEADROOM, v->n + PC_BODY_HEADROOM);
+  if (v->n > UINT32_MAX) /* identity: a framed copy (compression: none is rare) */
+    return pc_err_set(err, PC_ELIMIT, "a %zu-byte message is above gRPC's 4 GiB", v->n), NULL;
+  pc_buf_t f = {0};
+  if (pc_buf_reserve(&f, v->n + 5)) pc_oom();
+  pc__grpc_prefix(f.p, false, (uint32_t)v->n);
+  memcpy(f.p + 5, v->p, v->n);
+  f.n = v->n + 5;
+  return pc_bytes_from_buf_take(&f);
+}
+
+/* With a per-batch authenticator, the batch's metadata goes into the queue
+ * with it (and into the persistent queue's records), so every try, after a
+ * restart too, sets the headers it asks for. Its headers are made once
+ * here, so a batch they cannot be made for is refused now, not dropped
+ * later. */
+static int check_metadata(otlphttp_t *x, pc__body_t *md, pc_err_t *err) {
+  if (!x->auth_per_batch) return 0;
+  pc_headers_t h;
+  int rc = auth_headers(x, md, &h, err);
+  pc_headers_free(&h);
+  return rc;
+}
+
+/* Queue bodies (all or none), each as this exporter sends it. */
+static int push_bodies(otlphttp_t *x, pc_body_t *const *bodies, size_t n, pc_err_t *err) {
+  pc__body_t **wire = pc_xcalloc(n, sizeof *wire);
+  pc__item_meta_t *metas = pc_xcalloc(n, sizeof *metas);
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    const pc_body_t *b = bodies[i];
+    if (!b->traces && b->plain_n > x->max_body)
+      rc = pc_err_set(err, PC_ELIMIT, "a %zu-byte batch is above max_request_body_size (%"
+                      PRIu64 " bytes)", b->plain_n, x->max_body);
+    else if (!(wire[i] = wire_bytes(x, bodies[i], err)))
+      rc = err->code;
+    metas[i] = (pc__item_meta_t){
+        .signal = b->traces ? PC_SIGNAL_TRACES : PC_SIGNAL_PROFILES, .json = b->json,
+        .encoding = (uint8_t)x->enc, .md = x->auth_per_batch ? b->md : NULL,
+        .profiles = b->profiles > UINT32_MAX ? UINT32_MAX : (uint32_t)b->profiles};
+  }
+  if (!rc && n) rc = check_metadata(x, metas[0].md, err);
+  if (!rc) rc = pc__queue_push(x->q, wire, metas, n, err);
+  if (rc == PC_EAGAIN) x->st.refused_batches += n;
+  for (size_t i = 0; i < n; i++) pc__body_unref(wire[i]);
+  free(wire);
+  free(metas);
   if (!rc) pump(x);
   return rc;
 }
 
-/* With auth, the batch's metadata goes into the queue with it (and into
- * the persistent queue's records), so every try, after a restart too, sets
- * the headers it asks for. Its headers are made once here, so a batch they
- * cannot be made for is refused now, not dropped later. */
-static int keep_metadata(otlphttp_t *x, const pc_metadata_t *md, pc__body_t **out,
-                         pc_err_t *err) {
-  *out = NULL;
-  if (!x->hs) return 0;
-  pc_buf_t b = {0};
-  if (pc_md_encode(md, &b)) pc_oom();
-  if (b.n) *out = pc__body_from_buf_take(&b);
-  pc_buf_free(&b);
-  pc__hdrs_t h;
-  int rc = auth_headers(x, *out, &h, err);
-  pc__hdrs_free(&h);
-  return rc;
-}
-
-/* What both consume calls do before encoding or compressing anything:
- * refuse when the queue has no room, then keep the batch's metadata. */
-static int begin_parts(otlphttp_t *x, const pc_metadata_t *md, parts_t *p, pc_err_t *err) {
-  int rc = pc__queue_check_room(x->q, err);
-  if (rc) {
-    x->st.refused_batches++;
-    return rc;
-  }
-  return keep_metadata(x, md, &p->md, err);
-}
-
+/* A tree (a pipeline without batch, or a consumer of trees beside this
+ * one): encoded here, split before encoding to max_request_body_size. */
 static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   otlphttp_t *x = (otlphttp_t *)self;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
   if (pc_request_profile_count(req) == 0) return 0;
-  parts_t p = {0};
-  int rc = begin_parts(x, req->metadata, &p, err);
-  if (!rc) rc = encode_split(x, req, &p, err);
-  if (!rc) rc = push_parts(x, &p, err);
-  parts_free(&p);
+  int rc = check_room(x, err);
+  if (rc) return rc;
+  pc_bytes_t *md = x->auth_per_batch ? pc_md_bytes(req->metadata) : NULL;
+  pc_body_t **bodies;
+  size_t n;
+  rc = pc_request_bodies(req, x->json, x->max_body, 1u << x->enc, md, &bodies, &n, err);
+  pc_bytes_unref(md);
+  if (!rc) rc = push_bodies(x, bodies, n, err);
+  for (size_t i = 0; i < n; i++) pc_body_unref(bodies[i]);
+  free(bodies);
   return rc;
 }
 
-/* A batch that comes encoded (protobuf exporters only) is compressed as it
- * is; one above max_request_body_size is decoded and split as a tree would
- * be (rare: the batch processor caps batches at send_batch_max_bytes). */
-static int otlphttp_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                                    pc_err_t *err) {
+/* A finished batch (protobuf exporters only): its variant is queued by
+ * reference; nothing is encoded, decoded or (normally) compressed here. */
+static int otlphttp_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err) {
   otlphttp_t *x = (otlphttp_t *)self;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
-  if (req->profiles == 0) return 0;
-  parts_t p = {0};
-  int rc = begin_parts(x, req->metadata, &p, err);
-  if (!rc && req->n <= x->max_body) rc = add_part(x, req->proto, req->n, req->profiles, &p, err);
-  if (!rc && req->n > x->max_body) {
-    pc_arena_t *a = pc_arena_new(0);
-    pc_request_t tree;
-    rc = pc_proto_decode(a, req->proto, req->n, &tree, err);
-    if (!rc) rc = encode_split(x, &tree, &p, err);
-    pc_arena_free(a);
-  }
-  if (!rc) rc = push_parts(x, &p, err);
-  parts_free(&p);
-  return rc;
+  if (body->profiles == 0) return 0;
+  int rc = check_room(x, err);
+  return rc ? rc : push_bodies(x, &body, 1, err);
 }
 
 /* Trace requests arrive encoded; they go out as they came (protobuf or JSON),
  * compressed. There is no traces model to split them with. */
-static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
+static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *p, size_t n, bool json,
                                    pc_err_t *err) {
   otlphttp_t *x = (otlphttp_t *)self;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
@@ -1258,24 +1201,13 @@ static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, siz
   if (n > x->max_body)
     return pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
                       "max_request_body_size (%" PRIu64 " bytes)", n, x->max_body);
-  int rc = pc__queue_check_room(x->q, err);
-  if (rc) {
-    x->st.refused_batches++;
-    return rc;
-  }
-  pc_buf_t z = {0};
-  if ((rc = compress_body(x, body, n, &z))) {
-    pc_buf_free(&z);
-    return pc_err_set(err, rc, "cannot compress a %zu-byte traces request: %s", n,
-                      pc_strerror(rc));
-  }
-  parts_t p = {.bodies = pc_xmalloc(sizeof *p.bodies), .metas = pc_xmalloc(sizeof *p.metas),
-               .n = 1, .cap = 1};
-  p.bodies[0] = pc__body_from_buf_take(&z);
-  p.metas[0] = (pc__item_meta_t){.signal = PC_SIGNAL_TRACES, .json = json,
-                                 .encoding = (uint8_t)x->enc};
-  rc = push_parts(x, &p, err);
-  parts_free(&p);
+  int rc = check_room(x, err);
+  if (rc) return rc;
+  pc_buf_t copy = {0};
+  if (pc_buf_append(&copy, p, n)) pc_oom();
+  pc_body_t *body = pc_body_new(&copy, true, json, 0, 0, NULL);
+  rc = push_bodies(x, &body, 1, err);
+  pc_body_unref(body);
   return rc;
 }
 
@@ -1284,16 +1216,16 @@ static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, siz
 static int open_queue(otlphttp_t *x, pc_err_t *err) {
   char dir[4096] = "";
   bool fsync_each = false;
-  if (x->storage_id) {
-    const pc_file_storage_t *st = pc__file_storage_find(x->storage_id);
-    if (!st)
-      return pc_err_set(err, PC_EINVAL, "sending_queue.storage names \"%s\", which is not a "
-                        "file_storage extension defined in extensions and listed in "
-                        "service.extensions", x->storage_id);
+  if (pc_ref_set(&x->storage_ref)) {
+    const pc_storage_t *st = x->storage;
+    if (!st) { /* never resolved: as if nothing is there */
+      pc_host_find(NULL, &x->storage_ref, PC_ROLE_STORAGE, err);
+      return err->code;
+    }
     char name[160];
     pc__id_to_filename(x->comp_id, name, sizeof name);
-    snprintf(dir, sizeof dir, "%s/%s", pc__file_storage_directory(st), name);
-    fsync_each = pc__file_storage_fsync(st);
+    snprintf(dir, sizeof dir, "%s/%s", st->directory, name);
+    fsync_each = st->fsync;
     x->persistent = true;
   }
   pc__queue_opts_t o = {.log_id = x->id, .max_items = x->queue_items,
@@ -1379,36 +1311,34 @@ static void cleanup_curl(otlphttp_t *x) {
   x->multi = NULL;
 }
 
-/* A bearertokenauth's header joins the configured ones, in place of one of
- * the same name: the authenticator has the last word, as in the Collector. */
-static void set_bearer_header(otlphttp_t *x, const pc_bearer_t *b) {
-  const char *name = pc_bearer_header(b), *value = pc_bearer_value(b);
-  size_t n = strlen(name) + 2 + strlen(value) + 1, i = 0;
-  while (i < x->n_headers && !(strncasecmp(x->headers[i], name, strlen(name)) == 0 &&
-                               x->headers[i][strlen(name)] == ':'))
-    i++;
-  if (i == x->n_headers) x->headers = pc_xrealloc(x->headers, ++x->n_headers * sizeof *x->headers);
-  else free(x->headers[i]);
-  x->headers[i] = pc_xmalloc(n);
-  snprintf(x->headers[i], n, "%s: %s", name, value);
+/* The extensions auth.authenticator and sending_queue.storage name. */
+static int otlphttp_resolve(void *self, const pc_host_t *host, pc_err_t *err) {
+  otlphttp_t *x = self;
+  if (pc_ref_set(&x->auth_ref) &&
+      !(x->auth = pc_host_find(host, &x->auth_ref, PC_ROLE_CLIENT_AUTH, err)))
+    return err->code;
+  if (pc_ref_set(&x->storage_ref) &&
+      !(x->storage = pc_host_find(host, &x->storage_ref, PC_ROLE_STORAGE, err)))
+    return err->code;
+  return 0;
 }
 
-/* The extension auth.authenticator names, now that extensions have started. */
-static int find_authenticator(otlphttp_t *x, pc_err_t *err) {
-  if (!x->auth_id) return 0;
-  const pc_bearer_t *b = pc_is_bearer_id(x->auth_id) ? pc_bearer_find(x->auth_id) : NULL;
-  if (b) set_bearer_header(x, b);
-  else if (pc_is_bearer_id(x->auth_id) || !(x->hs = pc__headers_setter_find(x->auth_id))) {
-    *err = x->auth_missing;
+/* The authenticator, now that extensions have started: one that does not
+ * read client metadata (bearertokenauth) edits the headers once, here. */
+static int start_authenticator(otlphttp_t *x, pc_err_t *err) {
+  if (!pc_ref_set(&x->auth_ref)) return 0;
+  if (!x->auth) { /* never resolved: as if nothing is there */
+    pc_host_find(NULL, &x->auth_ref, PC_ROLE_CLIENT_AUTH, err);
     return err->code;
   }
-  return 0;
+  x->auth_per_batch = x->auth->uses_metadata;
+  return x->auth_per_batch ? 0 : x->auth->apply(x->auth, NULL, &x->headers, err);
 }
 
 static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   otlphttp_t *x = self;
   if (x->state != ST_CREATED) return pc_err_set(err, PC_EINVAL, "started twice");
-  if (find_authenticator(x, err)) return err->code;
+  if (start_authenticator(x, err)) return err->code;
   x->loop = loop;
   int rc = open_queue(x, err);
   if (!rc && (rc = setup_curl(x, err))) {
@@ -1421,9 +1351,12 @@ static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   uv_timer_init(loop, &x->stop_timer);
   for (uint32_t i = 0; i < x->num_consumers; i++) uv_timer_init(loop, &x->slots[i].backoff);
   x->state = ST_RUNNING;
+  char shown_p[512], shown_t[512];
   pc_log(x->id, PC_LOG_INFO, "sending profiles to %s%s%s (%s, %s), up to %u requests in flight, "
-         "queue of %" PRIu64 " batches / %" PRIu64 " bytes%s", x->profiles_url ? x->profiles_url
-         : "(none)", x->traces_url ? ", traces to " : "", x->traces_url ? x->traces_url : "",
+         "queue of %" PRIu64 " batches / %" PRIu64 " bytes%s", x->profiles_url ?
+         pc_redact_url(x->profiles_url, shown_p, sizeof shown_p) : "(none)",
+         x->traces_url ? ", traces to " : "",
+         x->traces_url ? pc_redact_url(x->traces_url, shown_t, sizeof shown_t) : "",
          x->grpc ? "gRPC" : x->json ? "json" : "protobuf", pc_encoding_name(x->enc),
          x->num_consumers,
          x->queue_items, x->queue_bytes, x->persistent ? ", persistent" : ", in memory");
@@ -1519,15 +1452,12 @@ static void otlphttp_destroy(void *self) {
     for (int e = 0; e <= PC_ENC_ZSTD; e++) curl_slist_free_all(x->hdrs[j][e]);
   for (uint32_t i = 0; x->slots && i < x->num_consumers; i++) pc_buf_free(&x->slots[i].answer);
   free(x->slots);
-  for (size_t i = 0; i < x->n_headers; i++) free(x->headers[i]);
-  free(x->headers);
+  pc_headers_free(&x->headers);
   free(x->profiles_url);
   free(x->traces_url);
-  free(x->storage_id);
   free(x->ca_file);
   free(x->cert_file);
   free(x->key_file);
-  free(x->auth_id);
   pc_buf_free(&x->scratch);
   if (x->curl_global) curl_global_cleanup();
   free(x);
@@ -1593,13 +1523,15 @@ static void otlphttp_metrics(void *self, pc_metrics_t *m) {
 
 /* The same engine speaking OTLP/gRPC (h2c); see the top of the file. */
 const pc_component_t pc_exporter_otlp = {
-    .type = "otlp",
+    .type = "otlp_grpc",
+    .deprecated_alias = "otlp",
     .kind = PC_EXPORTER,
     .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES,
     .stability = "alpha",
     .options = otlp_opts,
     .create = otlp_create,
     .consumer = otlphttp_consumer,
+    .resolve = otlphttp_resolve,
     .start = otlphttp_start,
     .shutdown = otlphttp_shutdown,
     .destroy = otlphttp_destroy,
@@ -1607,13 +1539,15 @@ const pc_component_t pc_exporter_otlp = {
 };
 
 const pc_component_t pc_exporter_otlphttp = {
-    .type = "otlphttp",
+    .type = "otlp_http",
+    .deprecated_alias = "otlphttp",
     .kind = PC_EXPORTER,
     .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES,
     .stability = "alpha",
     .options = otlphttp_opts,
     .create = otlphttp_create,
     .consumer = otlphttp_consumer,
+    .resolve = otlphttp_resolve,
     .start = otlphttp_start,
     .shutdown = otlphttp_shutdown,
     .destroy = otlphttp_destroy,

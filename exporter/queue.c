@@ -270,8 +270,13 @@ static int write_records(pc__queue_t *q, pc__body_t *const *bodies, const pc__it
   }
   if (!rc && q->fsync && fdatasync(q->seg_fd)) rc = -errno;
   if (rc) {
-    /* Leave no half record behind: the next push appends after intact data. */
-    if (ftruncate(q->seg_fd, (off_t)s->size)) seg_roll(q);
+    /* Leave no half record behind, and stop appending to this segment: the
+     * disk may be full (ENOSPC, EDQUOT, EFBIG), and an active segment is
+     * never deleted, so its sent records would hold the space until a
+     * restart. Rolled, it is deleted as soon as its last record is acked
+     * (at once when none is live), and the next push starts a new one. */
+    if (ftruncate(q->seg_fd, (off_t)s->size)) {}
+    seg_roll(q);
     return rc;
   }
   q->disk_bytes += off - s->size;
@@ -372,14 +377,29 @@ static void scan_add(scan_t *sc, const uint8_t *payload, uint32_t len, const pc_
 }
 
 /* Walk the records of a segment held in buf; after damage, look for the next
- * intact record (magic and crc) and go on from there. */
+ * intact record (magic and crc) and go on from there. A damaged file header
+ * is damage like any other: the records after it are found and checked one
+ * by one, as after a damaged record. A file shorter than its header that
+ * starts like one was cut short while being created (a crash, a full disk):
+ * it holds nothing, and counts as sent. */
 static void scan_segment(const uint8_t *buf, uint64_t size, const uint64_t *acks, size_t n_acks,
                          scan_t *sc) {
   uint64_t off = SEG_HDR;
-  if (size < SEG_HDR || memcmp(buf, SEG_MAGIC, SEG_HDR) != 0) {
-    *sc = (scan_t){.regions = 1, .first_kind = REC_BAD_HEADER, .unreadable = size,
-                   .tail_cut = false};
+  bool header_ok = size >= SEG_HDR && memcmp(buf, SEG_MAGIC, SEG_HDR) == 0;
+  if (!header_ok && size < SEG_HDR && memcmp(buf, SEG_MAGIC, size) == 0)
+    return; /* cut short at creation */
+  if (!header_ok && size <= SEG_HDR) { /* no room for a record: all of it is damage */
+    *sc = (scan_t){.regions = 1, .first_kind = REC_BAD_HEADER, .unreadable = size};
     return;
+  }
+  if (!header_ok) {
+    uint32_t len, md_n;
+    pc__item_meta_t meta;
+    bool has_md;
+    if (check_record(buf, size, SEG_HDR, &len, &meta, &has_md, &md_n) == REC_OK)
+      *sc = (scan_t){.regions = 1, .first_kind = REC_BAD_HEADER, .unreadable = SEG_HDR};
+    else
+      off = 0; /* the damage runs on past the header: the loop finds where it ends */
   }
   while (off < size) {
     uint32_t len = 0, md_n = 0;

@@ -7,13 +7,12 @@
  * header with every request. One instance serves both sides, so a chain of
  * profcols (agent sidecar -> gateway) shares one config block.
  *
- * Instances register by id, as file_storage and headers_setter do: the
- * service creates and starts extensions before the components that look
- * them up. The token comes from `token`, `tokens` (the receiving side takes
- * any of them; a client sends the first) or `filename`, read once at create
- * (a reload reads it again). Tokens are compared in constant time. */
+ * Components find an instance through the host in two roles: server
+ * authenticator (receivers) and client headers (exporters). The token comes
+ * from `token`, `tokens` (the receiving side takes any of them; a client
+ * sends the first) or `filename`, read once at create (a reload reads it
+ * again). Tokens are compared in constant time. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,31 +43,15 @@ static const pc_opt_t bt_opts[] = {
     PC_OPT_TABLE_END,
 };
 
-struct pc_bearer {
-  pc_bearer_t *next; /* in the registry */
-  char id[128];
+typedef struct {
+  pc_server_auth_t server; /* the roles it offers */
+  pc_client_auth_t client;
   char *header;
   char *scheme;  /* "Bearer"; "" for none */
   char **values; /* "<scheme> <token>" for each token */
   size_t n_values;
-};
-
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pc_bearer_t *registry;
-
-const pc_bearer_t *pc_bearer_find(const char *id) {
-  pthread_mutex_lock(&registry_lock);
-  pc_bearer_t *b = registry;
-  while (b && strcmp(b->id, id) != 0) b = b->next;
-  pthread_mutex_unlock(&registry_lock);
-  return b;
-}
-
-const char *pc_bearer_header(const pc_bearer_t *b) { return b->header; }
-
-const char *pc_bearer_value(const pc_bearer_t *b) { return b->values[0]; }
-
-const char *pc_bearer_scheme(const pc_bearer_t *b) { return b->scheme; }
+  char log_id[160]; /* "extension:bearertokenauth/name" */
+} bearer_t;
 
 /* Equal bytes, in a time that depends on the lengths only. */
 static bool same_secret(const char *want, pc_str_t got) {
@@ -78,17 +61,39 @@ static bool same_secret(const char *want, pc_str_t got) {
   return diff == 0;
 }
 
-bool pc_bearer_check(const pc_bearer_t *b, pc_str_t value) {
+static bool bt_check(const pc_server_auth_t *self, pc_str_t value) {
+  const bearer_t *b = container_of(self, bearer_t, server);
   bool ok = false;
   for (size_t i = 0; i < b->n_values; i++) ok |= same_secret(b->values[i], value);
   return ok;
 }
 
-bool pc_is_bearer_id(const char *id) { return pc_id_has_type(id, "bearertokenauth"); }
+/* An exporter's own header of the same name is replaced where it stands:
+ * the authenticator has the last word, as in the Collector. */
+static int bt_apply(const pc_client_auth_t *self, const pc_metadata_t *md, pc_headers_t *h,
+                    pc_err_t *err) {
+  (void)md;
+  (void)err;
+  const bearer_t *b = container_of(self, bearer_t, client);
+  size_t at = pc_headers_find(h, b->header), n = h->n;
+  pc_headers_add(h, b->header, strlen(b->header), b->values[0], strlen(b->values[0]));
+  if (at < n) { /* the new line takes the old one's place */
+    free(h->v[at]);
+    h->v[at] = h->v[n];
+    h->n--;
+  }
+  return 0;
+}
+
+static const void *bt_role(void *self, pc_role_t role) {
+  bearer_t *b = self;
+  return role == PC_ROLE_SERVER_AUTH ? (const void *)&b->server
+         : role == PC_ROLE_CLIENT_AUTH ? (const void *)&b->client : NULL;
+}
 
 /* ---- create ------------------------------------------------------------------- */
 
-static void bt_free(pc_bearer_t *b) {
+static void bt_free(bearer_t *b) {
   for (size_t i = 0; i < b->n_values; i++) free(b->values[i]);
   free(b->values);
   free(b->header);
@@ -97,7 +102,7 @@ static void bt_free(pc_bearer_t *b) {
 }
 
 /* Add "<scheme> <token>"; a token must be one line of visible text. */
-static int add_token(pc_bearer_t *b, const char *scheme, const char *token,
+static int add_token(bearer_t *b, const char *scheme, const char *token,
                      const pc_cfg_node_t *at, pc_err_t *err) {
   if (!token[0]) return pc_cfg_error(err, at, PC_EINVAL, "the token is empty");
   for (const char *p = token; *p; p++)
@@ -112,10 +117,11 @@ static int add_token(pc_bearer_t *b, const char *scheme, const char *token,
 }
 
 /* The token in filename: its text up to the end of the first line. */
-static int read_token_file(pc_bearer_t *b, const char *scheme, const char *path,
+static int read_token_file(bearer_t *b, const char *scheme, const char *path,
                            const pc_cfg_node_t *at, pc_err_t *err) {
   FILE *f = fopen(path, "r");
   if (!f) return pc_cfg_error(err, at, PC_EINVAL, "cannot read %s: %s", path, strerror(errno));
+  pc_warn_unsafe_file(fileno(f), path, "token file", b->log_id);
   char *text = pc_xmalloc(MAX_TOKEN_FILE + 1);
   size_t n = fread(text, 1, MAX_TOKEN_FILE, f);
   fclose(f);
@@ -128,7 +134,7 @@ static int read_token_file(pc_bearer_t *b, const char *scheme, const char *path,
   return rc;
 }
 
-static int read_tokens(pc_bearer_t *b, const bt_cfg_t *c, const pc_cfg_node_t *cfg,
+static int read_tokens(bearer_t *b, const bt_cfg_t *c, const pc_cfg_node_t *cfg,
                        pc_err_t *err) {
   int given = !!c->token + !!c->filename + !!(c->tokens && c->tokens->type != PC_CFG_NULL);
   if (given != 1)
@@ -160,19 +166,16 @@ static void *bt_create(const pc_create_args_t *args, pc_err_t *err) {
                  "the scheme must be one word, like Bearer");
     return NULL;
   }
-  pc_bearer_t *b = pc_xcalloc(1, sizeof *b);
-  snprintf(b->id, sizeof b->id, "%s", args->id);
-  b->header = strdup(c.header);
-  b->scheme = strdup(c.scheme);
-  if (!b->header || !b->scheme) pc_oom();
+  bearer_t *b = pc_xcalloc(1, sizeof *b);
+  snprintf(b->log_id, sizeof b->log_id, "extension:%s", args->id);
+  b->header = pc_xstrdup(c.header);
+  b->scheme = pc_xstrdup(c.scheme);
   if (read_tokens(b, &c, args->cfg, err)) {
     bt_free(b);
     return NULL;
   }
-  pthread_mutex_lock(&registry_lock);
-  b->next = registry;
-  registry = b;
-  pthread_mutex_unlock(&registry_lock);
+  b->server = (pc_server_auth_t){.header = b->header, .scheme = b->scheme, .check = bt_check};
+  b->client = (pc_client_auth_t){.apply = bt_apply};
   return b;
 }
 
@@ -190,15 +193,8 @@ static void bt_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void 
 }
 
 static void bt_destroy(void *self) {
-  pc_bearer_t *b = self;
+  bearer_t *b = self;
   if (!b) return;
-  pthread_mutex_lock(&registry_lock);
-  for (pc_bearer_t **pp = &registry; *pp; pp = &(*pp)->next)
-    if (*pp == b) {
-      *pp = b->next;
-      break;
-    }
-  pthread_mutex_unlock(&registry_lock);
   bt_free(b);
 }
 
@@ -211,4 +207,5 @@ const pc_component_t pc_extension_bearertokenauth = {
     .start = bt_start,
     .shutdown = bt_shutdown,
     .destroy = bt_destroy,
+    .role = bt_role,
 };

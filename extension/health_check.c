@@ -47,11 +47,6 @@ typedef struct {
   pc_http_counters_t counters;
 } hc_t;
 
-static char *xstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  return memcpy(pc_xmalloc(n), s, n);
-}
-
 /* ---- the answer ------------------------------------------------------------------ */
 
 /* A fraction with up to digits digits, trailing zeros dropped: ".0224117". */
@@ -177,8 +172,8 @@ static void *hc_create(const pc_create_args_t *args, pc_err_t *err) {
   }
   hc_t *hc = pc_xcalloc(1, sizeof *hc);
   snprintf(hc->log_id, sizeof hc->log_id, "extension:%s", args->id);
-  hc->endpoint = xstrdup(c.endpoint);
-  hc->path = xstrdup(c.path);
+  hc->endpoint = pc_xstrdup(c.endpoint);
+  hc->path = pc_xstrdup(c.path);
   return hc;
 }
 

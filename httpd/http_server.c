@@ -22,7 +22,13 @@
  *
  * A connection that ends with an answer (error, Connection: close, HTTP/1.0)
  * shuts down its write side and reads and drops input for a short while
- * before closing, so the client sees the answer rather than a reset. */
+ * before closing, so the client sees the answer rather than a reset.
+ *
+ * Framing is strict, so that no proxy in front reads a request's end
+ * elsewhere than here (request smuggling): head.c checks the lines of each
+ * head and trailer section before llhttp (built in its strict mode) reads
+ * them, and on_headers_complete wants exactly one Host (HTTP/1.1) and no
+ * Transfer-Encoding in HTTP/1.0. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,9 +42,8 @@
 
 #include "../core/log.h"
 #include "httpd.h"
+#include "internal.h"
 
-#define container_of(ptr, type, member) \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 #define CNT_ADD(c, f, v) atomic_fetch_add_explicit(&(c)->f, (uint64_t)(v), memory_order_relaxed)
 #define CNT_SUB(c, f, v) atomic_fetch_sub_explicit(&(c)->f, (uint64_t)(v), memory_order_relaxed)
 
@@ -100,6 +105,10 @@ struct pc_http_conn {
   size_t roff, rlen;
 
   /* The request being parsed. */
+  pc__head_scan_t scan; /* strict line framing of its head (head.c) */
+  bool scan_on;         /* the bytes ahead belong to a head or trailers */
+  bool at_trailers;     /* llhttp paused where the trailer section starts */
+  uint8_t n_host;       /* Host header lines, up to 2 */
   pc_buf_t url;
   char hname[32];
   size_t hname_n; /* > sizeof hname: a name too long to be one we want */
@@ -108,6 +117,7 @@ struct pc_http_conn {
   hval_t ctype, cenc, expect;
   hval_t origin, acr_method, acr_headers; /* for the handler's CORS answers */
   pc_buf_t auth; /* the handler's auth_header (tokens can be long: a buffer of its own) */
+  uint8_t auth_n; /* its lines, up to 2 */
   /* keep_headers: names and values in hraw, and where each one is (offsets,
    * as hraw may move while it grows); views are made once, in conn_request. */
   pc_buf_t hraw;
@@ -157,6 +167,7 @@ const char *pc_http_reason(int status) {
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
   case 503: return "Service Unavailable";
+  case 505: return "HTTP Version Not Supported";
   default: return "Unknown";
   }
 }
@@ -176,24 +187,6 @@ static bool conn_parsing(const pc_http_conn_t *c) {
 
 void pc_http_conn_peer(pc_http_conn_t *c, char *buf, size_t n) { pc_http_peer(&c->tcp, buf, n); }
 
-void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n) {
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  snprintf(buf, n, "?");
-  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) return;
-  char ip[64] = "?";
-  if (ss.ss_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-    uv_ip4_name(a, ip, sizeof ip);
-    snprintf(buf, n, "%s:%d", ip, ntohs(a->sin_port));
-  } else if (ss.ss_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-    uv_ip6_name(a, ip, sizeof ip);
-    snprintf(buf, n, "[%s]:%d", ip, ntohs(a->sin6_port));
-  } else {
-    snprintf(buf, n, "local socket");
-  }
-}
 
 /* The request as parsed so far (complete once the message is). */
 static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
@@ -213,6 +206,7 @@ static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
       .ac_request_method = {(const uint8_t *)c->acr_method.v, c->acr_method.n},
       .ac_request_headers = {(const uint8_t *)c->acr_headers.v, c->acr_headers.n},
       .auth = str_of(c->auth.p, c->auth.n),
+      .auth_n = c->auth_n,
       .has_length = c->has_length,
       .content_length = c->content_length,
       .body = c->body.n ? c->body.p : NULL,
@@ -235,6 +229,10 @@ static void body_free(pc_http_conn_t *c) {
 
 /* Forget the request just answered; keep small buffers for the next one. */
 static void conn_request_reset(pc_http_conn_t *c) {
+  pc__head_scan_begin(&c->scan, false);
+  c->scan_on = true;
+  c->at_trailers = false;
+  c->n_host = 0;
   c->url.n = 0;
   c->hname_n = 0;
   c->hcur = HDR_NONE;
@@ -242,6 +240,7 @@ static void conn_request_reset(pc_http_conn_t *c) {
   c->ctype.n = c->cenc.n = c->expect.n = 0;
   c->origin.n = c->acr_method.n = c->acr_headers.n = 0;
   c->auth.n = 0;
+  c->auth_n = 0;
   c->hraw.n = c->n_h = 0;
   c->hname_open = false;
   c->header_bytes = 0;
@@ -277,9 +276,7 @@ static void conn_error_reply(pc_http_conn_t *c, int status, pc_http_response_t *
   *resp = (pc_http_response_t){.status = status};
   c->srv->handler.error_body(c->srv->handler.ud, &r, msg, resp);
   resp->status = status;
-  char peer[80];
-  pc_http_conn_peer(c, peer, sizeof peer);
-  pc_log(c->srv->id, PC_LOG_DEBUG, "answering %d to %s: %s", status, peer, msg);
+  snprintf(resp->reason, sizeof resp->reason, "%s", msg);
 }
 
 /* From a parser callback: answer with status and close; the callback then
@@ -425,7 +422,18 @@ static int on_header_field_complete(llhttp_t *p) {
                 {"access-control-request-headers", HDR_ACR_HEADERS}};
   c->hcur = HDR_NONE;
   c->hname_open = false; /* the next name piece starts a new header */
-  if (c->in_trailers) return 0; /* trailers cannot change how the body is read */
+  if (c->in_trailers) {
+    /* Trailers cannot change how the body was read; one that tries is a
+     * message no two parsers read alike (RFC 9110 6.5.1). */
+    if ((c->hname_n == 14 && strncasecmp(c->hname, "content-length", 14) == 0) ||
+        (c->hname_n == 17 && strncasecmp(c->hname, "transfer-encoding", 17) == 0)) {
+      conn_abort(c, 400, "a trailer field names the message framing (%.*s)",
+                 (int)c->hname_n, c->hname);
+      return HPE_USER;
+    }
+    return 0;
+  }
+  if (c->hname_n == 4 && strncasecmp(c->hname, "host", 4) == 0 && c->n_host < 2) c->n_host++;
   for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
     if (c->hname_n == strlen(wanted[i].name) &&
         strncasecmp(c->hname, wanted[i].name, c->hname_n) == 0)
@@ -434,6 +442,7 @@ static int on_header_field_complete(llhttp_t *p) {
   if (auth && c->hname_n == strlen(auth) && c->hname_n <= sizeof c->hname &&
       strncasecmp(c->hname, auth, c->hname_n) == 0) {
     c->hcur = HDR_AUTH;
+    if (c->auth_n < 2) c->auth_n++;
     if (c->auth.n && pc_buf_append(&c->auth, ", ", 2)) return auth_oom(c);
   }
   hval_t *v = conn_hval(c, c->hcur);
@@ -506,6 +515,19 @@ static int on_headers_complete(llhttp_t *p) {
   c->keep_alive = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p) && !c->srv->closing &&
                   !c->srv->limits.no_keep_alive;
   bool http11 = p->http_major == 1 && p->http_minor >= 1;
+  /* RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without
+   * Host, and to any request with more than one. */
+  if (c->n_host > 1 || (http11 && c->n_host == 0)) {
+    conn_abort(c, 400, c->n_host ? "more than one Host header (RFC 9112 3.2)"
+                                 : "an HTTP/1.1 request must carry a Host header (RFC 9112 3.2)");
+    return -1;
+  }
+  /* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request means faulty
+   * framing (a 1.0 hop in front may have read it by Content-Length). */
+  if (!http11 && (p->flags & F_TRANSFER_ENCODING)) {
+    conn_abort(c, 400, "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1)");
+    return -1;
+  }
   if (c->expect.n && http11) { /* HTTP/1.0 servers ignore Expect (RFC 9110) */
     if (!hval_is(&c->expect, "100-continue")) {
       conn_abort(c, 417, "unsupported Expect header; only 100-continue is supported");
@@ -603,6 +625,14 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* The last chunk's size line is read: the trailer section follows. Pause,
+ * so that conn_feed scans its lines (head.c) before llhttp reads them. */
+static int on_chunk_header(llhttp_t *p) {
+  if (p->content_length != 0) return 0;
+  conn_of(p)->at_trailers = true;
+  return HPE_PAUSED;
+}
+
 static int on_message_complete(llhttp_t *p) {
   conn_of(p)->msg_done = true;
   return HPE_PAUSED; /* one request at a time: resumed once it is answered */
@@ -615,6 +645,7 @@ static const llhttp_settings_t parser_settings = {
     .on_header_value = on_header_value,
     .on_chunk_extension_name = on_chunk_extension,
     .on_chunk_extension_value = on_chunk_extension,
+    .on_chunk_header = on_chunk_header,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -760,8 +791,18 @@ static void conn_on_write(uv_write_t *req, int status) {
     conn_next_request(c);
 }
 
+/* A 4xx or 5xx answer, for the logs (refusals.c). */
+static void conn_note_refusal(pc_http_conn_t *c, const pc_http_response_t *resp) {
+  char peer[80], status[8];
+  pc_http_conn_peer(c, peer, sizeof peer);
+  snprintf(status, sizeof status, "%d", resp->status);
+  pc_refusals_note(&c->srv->refusals, uv_now(c->srv->loop), peer, status,
+                   resp->reason[0] ? resp->reason : pc_http_reason(resp->status));
+}
+
 static void conn_send(pc_http_conn_t *c, pc_http_response_t *resp) {
   pc_http_server_t *srv = c->srv;
+  if (resp->status >= 400) conn_note_refusal(c, resp);
   if (srv->handler.decorate) { /* every answer, the server's own errors too */
     pc_http_request_t r;
     conn_request(c, &r);
@@ -854,6 +895,10 @@ static void conn_parse_error(pc_http_conn_t *c, llhttp_errno_t e) {
     c->reply = (pc_http_response_t){0};
   } else {
     const char *why = llhttp_get_error_reason(&c->parser);
+    /* llhttp's strict mode finds a bad header name before on_header_field
+     * sees it; say it as that check does. */
+    if (why && (!strcmp(why, "Invalid header token") || !strcmp(why, "Invalid header field char")))
+      why = "a header name holds a character HTTP does not allow in one";
     conn_error_reply(c, 400, &r, "malformed HTTP request: %s (%s)",
                      why ? why : "parse error", llhttp_errno_name(e));
   }
@@ -888,15 +933,39 @@ static bool conn_decrypt(pc_http_conn_t *c) {
   return false;
 }
 
+/* head.c refused the framing of a head: answer and close. */
+static void conn_framing_error(pc_http_conn_t *c, int status, const char *why) {
+  pc_http_response_t r;
+  conn_error_reply(c, status, &r, "malformed HTTP request: %s", why);
+  r.close = true;
+  c->keep_alive = false;
+  conn_send(c, &r);
+}
+
 /* Parse what was read, up to the end of the next complete request. */
 static void conn_feed(pc_http_conn_t *c) {
   for (;;) {
     if (c->tls && conn_parsing(c) && c->roff == c->rlen && !conn_decrypt(c)) return;
     if (!conn_parsing(c) || c->roff >= c->rlen) break;
     const char *p = (const char *)c->rbuf + c->roff;
+    if (c->scan_on) { /* a head (or trailers) ahead: its lines first */
+      int status;
+      const char *why;
+      if (pc__head_scan(&c->scan, (const uint8_t *)p, c->rlen - c->roff, &status, &why) < 0) {
+        conn_framing_error(c, status, why);
+        return;
+      }
+      c->scan_on = !pc__head_scan_done(&c->scan);
+    }
     llhttp_errno_t e = llhttp_execute(&c->parser, p, c->rlen - c->roff);
     if (e == HPE_OK) {
       c->roff = c->rlen;
+    } else if (e == HPE_PAUSED && c->at_trailers) {
+      c->at_trailers = false;
+      c->roff += (size_t)(llhttp_get_error_pos(&c->parser) - p);
+      pc__head_scan_begin(&c->scan, true);
+      c->scan_on = true;
+      llhttp_resume(&c->parser);
     } else if ((e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) && c->msg_done) {
       c->roff += (size_t)(llhttp_get_error_pos(&c->parser) - p);
       conn_dispatch(c);
@@ -1012,7 +1081,8 @@ void pc_http_server_init(pc_http_server_t *srv, uv_loop_t *loop, const char *id,
                           const pc_http_handler_t *handler,
                           pc_http_counters_t *counters) {
   *srv = (pc_http_server_t){.loop = loop, .id = id, .limits = *limits,
-                            .handler = *handler, .counters = counters};
+                            .handler = *handler, .counters = counters,
+                            .refusals = {.id = id}};
 }
 
 /* A new connection object with its handles initialised; NULL on failure. */
@@ -1031,6 +1101,8 @@ static pc_http_conn_t *conn_new(pc_http_server_t *srv) {
   uv_timer_init(srv->loop, &c->timer);
   c->open_handles = 2;
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+  pc__head_scan_begin(&c->scan, false);
+  c->scan_on = true;
   c->next = srv->conns;
   if (c->next) c->next->prev = c;
   srv->conns = c;
@@ -1067,27 +1139,18 @@ static void srv_refuse(pc_http_server_t *srv) {
   CNT_ADD(srv->counters, connections_refused, 1);
   uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t);
   uv_close((uv_handle_t *)t, srv_on_refused_closed);
-  uint64_t now = uv_now(srv->loop);
-  if (srv->refused_logged_ms && now - srv->refused_logged_ms < 10000) {
-    srv->refused_suppressed++;
-    return;
-  }
-  char more[64] = "";
-  if (srv->refused_suppressed)
-    snprintf(more, sizeof more, "; %llu more refused since the last such line",
-             (unsigned long long)srv->refused_suppressed);
-  pc_log(srv->id, PC_LOG_WARN,
-         "refused a connection: %u connections open, max_connections is %u%s",
-         srv->n_conns, srv->limits.max_connections, more);
-  srv->refused_logged_ms = now ? now : 1;
-  srv->refused_suppressed = 0;
+  uint64_t skipped;
+  char sup[48];
+  if (pc_ratelimit(&srv->rl_refused, 10000, &skipped))
+    pc_log(srv->id, PC_LOG_WARN,
+           "refused a connection: %u connections open, max_connections is %u%s",
+           srv->n_conns, srv->limits.max_connections, pc_suppressed(skipped, sup));
 }
 
 static void srv_on_connection(uv_stream_t *l, int status) {
   pc_http_server_t *srv = container_of(l, pc_http_server_t, listener);
   if (status < 0) {
-    pc_log(srv->id, PC_LOG_WARN, "accepting a connection failed: %s (%s)",
-           uv_strerror(status), uv_err_name(status));
+    pc_accept_failed(srv->id, status);
     return;
   }
   if (srv->n_conns >= srv->limits.max_connections) {
@@ -1096,7 +1159,8 @@ static void srv_on_connection(uv_stream_t *l, int status) {
   }
   pc_http_conn_t *c = conn_new(srv);
   if (!c) return;
-  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 ||
+      (!srv->limits.use_fd_reserve && pc_accept_fd_short(srv->id, &c->tcp, srv->n_conns - 1))) {
     conn_close(c);
     return;
   }
@@ -1164,6 +1228,7 @@ static void srv_maybe_done(pc_http_server_t *srv) {
   }
   if (srv->open_handles > 0) return;
   srv->closed = true;
+  pc_refusals_flush(&srv->refusals);
   pc_http_waiter_t *w = srv->waiters;
   srv->waiters = NULL;
   while (w) {
@@ -1282,6 +1347,7 @@ pc_http_limits_t pc_http_admin_limits(uint32_t max_connections, const char *max_
       .write_timeout_ms = 30000,
       .linger_ms = 500,
       .max_connections = max_connections,
+      .use_fd_reserve = true,
       .max_body_key = max_body_key,
       .max_buffered_key = max_buffered_key,
   };

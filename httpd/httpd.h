@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "../core/core.h"
+#include "../core/log.h"
 
 typedef struct {
   uint64_t max_body;          /* body bytes as sent (and chunked, de-chunked) */
@@ -32,6 +33,10 @@ typedef struct {
   uint64_t linger_ms;         /* after a closing answer: drain input before close */
   uint32_t max_connections;
   bool no_keep_alive; /* close the connection after every answer */
+  /* Admin endpoints (health, metrics) may take the descriptors receivers
+   * leave free (core.h, pc_fd_reserve); others close a connection that
+   * would eat into them. */
+  bool use_fd_reserve;
   /* The config keys named in 413/503 messages; NULL: the OTLP receiver's
    * "max_request_body_size" and "max_buffered_bytes". */
   const char *max_body_key;
@@ -68,6 +73,7 @@ typedef struct {
   pc_str_t ac_request_method;  /* Access-Control-Request-Method */
   pc_str_t ac_request_headers; /* Access-Control-Request-Headers */
   pc_str_t auth; /* the handler's auth_header (repeated: joined with ", ") */
+  uint8_t auth_n; /* lines of the auth_header: 0, 1, or 2 for two or more */
   bool has_length;
   uint64_t content_length;
   const uint8_t *body; /* de-chunked */
@@ -87,6 +93,7 @@ typedef struct {
   pc_buf_t headers;         /* more header lines, each "Name: value\r\n" (owned
                              * by the server once passed to it) */
   bool close;               /* close the connection after this answer */
+  char reason[256];         /* 4xx/5xx: why, for the logs (the message the body holds) */
 } pc_http_response_t;
 
 typedef struct pc_http_conn pc_http_conn_t;
@@ -116,6 +123,28 @@ typedef struct {
   const char *auth_header;
 } pc_http_handler_t;
 
+/* Refused requests, for the logs (refusals.c): each one at debug, and at
+ * info the first of a quiet spell plus a count per status of the rest every
+ * 10 s. Owned by a server (HTTP or gRPC); on the loop thread only. */
+typedef struct {
+  const char *id; /* log prefix */
+  uint64_t spell_started_ms; /* 0: quiet */
+  uint64_t n_counted;
+  struct {
+    char status[24]; /* "400", "INVALID_ARGUMENT" */
+    uint64_t count;
+  } kinds[8];
+  size_t n_kinds;
+  uint64_t other; /* of statuses past the eight kept */
+} pc_refusals_t;
+
+/* A request from peer was answered status ("413", "UNAVAILABLE") because of
+ * reason (the message the client got). */
+void pc_refusals_note(pc_refusals_t *r, uint64_t now_ms, const char *peer, const char *status,
+                      const char *reason);
+/* Log what is counted and not yet said (at close). */
+void pc_refusals_flush(pc_refusals_t *r);
+
 typedef struct pc_http_waiter pc_http_waiter_t;
 typedef struct pc_tls_ctx pc_tls_ctx_t;
 
@@ -140,8 +169,8 @@ typedef struct {
   bool closing;
   bool closed; /* every handle is closed: shutdown is over */
   pc_http_waiter_t *waiters;
-  uint64_t refused_logged_ms; /* rate limit for "max_connections reached" */
-  uint64_t refused_suppressed;
+  pc_ratelimit_t rl_refused; /* "max_connections reached" lines */
+  pc_refusals_t refusals;    /* requests answered 4xx or 5xx, for the logs */
   pc_tls_ctx_t *tls; /* NULL: cleartext; else every connection speaks TLS (not owned) */
 } pc_http_server_t;
 
@@ -172,6 +201,15 @@ void pc_http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_http_d
 int pc_listen_acquire(const struct sockaddr *addr, int backlog, int *fd_out);
 void pc_listen_release(int fd);
 void pc_listen_close(uv_tcp_t *listener, uv_close_cb cb);
+
+/* For every listener's connection callback (HTTP and gRPC), in listen.c:
+ * an accept that failed is logged (rate-limited over the process), and
+ * EMFILE/ENFILE counted (core.h, pc_fd_count_exhausted). */
+void pc_accept_failed(const char *id, int status);
+/* After uv_accept into tcp: whether its descriptor eats into the reserve
+ * (core.h, pc_fd_short); then it is counted and logged, rate-limited, and
+ * the caller closes it at once. n_open: the listener's other connections. */
+bool pc_accept_fd_short(const char *id, const uv_tcp_t *tcp, uint32_t n_open);
 
 /* Answer the request handed to on_request; takes resp->body. */
 void pc_http_respond(pc_http_conn_t *conn, pc_http_response_t *resp);
@@ -224,14 +262,30 @@ void pc_cors_decorate(const pc_cors_t *c, const pc_http_request_t *req,
  * protocol of one listener; its creator frees it after the server is closed.
  * pc_tls_t is one connection's session: free it in the connection's close
  * callback (libuv has cancelled its pending writes by then). */
+struct pc_cfg_node;
+
 typedef struct {
   const char *cert_file;      /* PEM chain, leaf first */
   const char *key_file;       /* PEM private key of cert_file */
   const char *client_ca_file; /* NULL or "": no client certificates asked */
   const char *min_version;    /* "1.2" (NULL: the same) or "1.3" */
+  const char *max_version;    /* NULL or "": the newest (1.3); "1.2" or "1.3" */
+  /* The Collector's cipher_suites names (Go's crypto/tls), each known to
+   * pc_tls_suite_check; none: forward-secret AEAD suites only (below). */
+  const char *const *cipher_suites;
+  size_t n_cipher_suites;
+  /* Where a receiver's option table puts its cipher_suites list, for the
+   * receiver to check and turn into the names above (httpd reads no config). */
+  const struct pc_cfg_node *cipher_suites_cfg;
 } pc_tls_files_t;
 
 typedef struct pc_tls pc_tls_t;
+
+/* 0 when name is a cipher suite the receivers offer, under the Collector's
+ * configtls name (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_AES_128_GCM_SHA256,
+ * ...). Else PC_EINVAL with why: a static sentence (unknown, or a suite
+ * without forward secrecy that profcol does not offer at all). */
+int pc_tls_suite_check(const char *name, const char **why);
 
 /* Load files into a context that offers alpn ("h2", "http/1.1") to clients.
  * On failure returns NULL, fills err with the file and OpenSSL's reason, and

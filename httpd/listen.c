@@ -1,4 +1,5 @@
-/* listen.c - listening sockets shared within the process.
+/* listen.c - listening sockets shared within the process, and what every
+ * listener does when accepting runs into the descriptor limit (at the end).
  *
  * A reloaded config (SIGHUP) listens on the same addresses as the one it
  * replaces, and both run side by side while the old one drains. A second
@@ -10,17 +11,21 @@
  * on the same port still fails with EADDRINUSE, as with no sharing at all.
  *
  * The registry holds one descriptor per socket (the master) plus a count of
- * users; each user owns a dup of the master. */
+ * users; each user owns a dup of the master. Also here: the peer address of
+ * a connection as logs show it. */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/log.h"
 #include "httpd.h"
 
 typedef struct entry {
@@ -127,4 +132,71 @@ void pc_listen_close(uv_tcp_t *listener, uv_close_cb cb) {
   uv_os_fd_t fd;
   if (uv_fileno((uv_handle_t *)listener, &fd) == 0) pc_listen_release(fd);
   uv_close((uv_handle_t *)listener, cb);
+}
+
+/* "ip:port" of a connection's peer, for logs. */
+void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  snprintf(buf, n, "?");
+  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  char ip[64] = "?";
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+    uv_ip4_name(a, ip, sizeof ip);
+    snprintf(buf, n, "%s:%d", ip, ntohs(a->sin_port));
+  } else if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, ip, sizeof ip);
+    snprintf(buf, n, "[%s]:%d", ip, ntohs(a->sin6_port));
+  } else {
+    snprintf(buf, n, "local socket");
+  }
+}
+
+/* ---- accepting near the descriptor limit ------------------------------------ */
+
+/* One limit for the process: running out of descriptors is the process's
+ * state, not a listener's, and one line per 10 s says it. */
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pc_ratelimit_t rl;
+
+static bool may_log(uint64_t *skipped) {
+  pthread_mutex_lock(&rl_lock);
+  bool ok = pc_ratelimit(&rl, 10000, skipped);
+  pthread_mutex_unlock(&rl_lock);
+  return ok;
+}
+
+static const char RAISE[] = "raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) or lower "
+                            "max_connections";
+
+/* EMFILE/ENFILE arrive here only when libuv could not shed the pending
+ * connections itself: it keeps a spare descriptor to accept and close them,
+ * silently, which is why receivers keep a reserve and say when they use it. */
+void pc_accept_failed(const char *id, int status) {
+  bool fds = status == UV_EMFILE || status == UV_ENFILE;
+  if (fds) pc_fd_count_exhausted();
+  uint64_t skipped;
+  char sup[48];
+  if (may_log(&skipped))
+    pc_log(id, PC_LOG_WARN, "accepting a connection failed: %s (%s)%s%s%s", uv_strerror(status),
+           uv_err_name(status), fds ? "; the process is out of file descriptors: " : "",
+           fds ? RAISE : "", pc_suppressed(skipped, sup));
+}
+
+bool pc_accept_fd_short(const char *id, const uv_tcp_t *tcp, uint32_t n_open) {
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)tcp, &fd) || !pc_fd_short(fd)) return false;
+  pc_fd_count_exhausted();
+  uint64_t skipped;
+  char sup[48];
+  if (may_log(&skipped))
+    pc_log(id, PC_LOG_WARN,
+           "file descriptors are running out: a new connection got descriptor %d of the limit "
+           "%llu, leaving fewer than the %u kept free for health checks, metrics, exporters and "
+           "files (service.fd_reserve); closed it at once (%u connections open): %s%s",
+           (int)fd, (unsigned long long)pc_fd_limit(), pc_fd_reserve(), n_open, RAISE,
+           pc_suppressed(skipped, sup));
+  return true;
 }

@@ -28,15 +28,13 @@
 #include "../core/log.h"
 #include "httpd.h"
 
-#define container_of(ptr, type, member) \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 #define LOG_EVERY_MS 10000
 
 struct pc_tls_ctx {
   SSL_CTX *ssl;
   unsigned char alpn[32]; /* wire form: length byte, then the name */
   unsigned alpn_n;
-  uint64_t logged_ms, suppressed; /* rate limit of pc_tls_log_failure */
+  pc_ratelimit_t rl; /* of pc_tls_log_failure */
 };
 
 struct pc_tls {
@@ -91,19 +89,107 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
   return SSL_TLSEXT_ERR_OK;
 }
 
+/* ---- cipher suites -------------------------------------------------------------
+ * OpenSSL's defaults for TLS 1.2 still offer RSA key exchange (no forward
+ * secrecy: whoever gets the key later reads every recorded session) and
+ * CBC with SHA-1 MACs. The receivers offer ECDHE with AEAD ciphers only,
+ * unless cipher_suites says otherwise; TLS 1.3's suites are all forward
+ * secret AEAD. Names are the Collector's (Go's crypto/tls CipherSuites()),
+ * mapped to OpenSSL's. */
+static const struct {
+  const char *go, *ossl;
+  bool tls13;
+} SUITES[] = {
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256", false},
+    {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256", false},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384", false},
+    {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384", false},
+    {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305", false},
+    {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305", false},
+    /* In Go's secure list, so the Collector takes them: forward secret,
+     * but CBC with SHA-1. Offered only when named. */
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA", false},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA", false},
+    {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA", false},
+    {"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA", false},
+    {"TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256", true},
+    {"TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", true},
+    {"TLS_CHACHA20_POLY1305_SHA256", "TLS_CHACHA20_POLY1305_SHA256", true},
+};
+#define N_SUITES (sizeof SUITES / sizeof SUITES[0])
+/* The first six: ECDHE and AEAD. */
+static const char DEFAULT_TLS12[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+int pc_tls_suite_check(const char *name, const char **why) {
+  for (size_t i = 0; i < N_SUITES; i++)
+    if (strcmp(name, SUITES[i].go) == 0) return 0;
+  /* Go's InsecureCipherSuites(), which the Collector takes only with
+   * include_insecure_cipher_suites: all RSA key exchange, RC4 or 3DES, or
+   * CBC with SHA-256 (Lucky13). */
+  if (strncmp(name, "TLS_RSA_WITH_", 13) == 0)
+    *why = "has no forward secrecy (RSA key exchange); profcol's receivers do not offer it";
+  else if (strstr(name, "RC4") || strstr(name, "3DES") || strstr(name, "CBC_SHA256"))
+    *why = "is insecure (RC4, 3DES or CBC-SHA256); profcol's receivers do not offer it";
+  else
+    *why = "is unknown to profcol: use the Collector's names, e.g. "
+           "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_AES_128_GCM_SHA256";
+  return PC_EINVAL;
+}
+
+/* cipher_suites into OpenSSL's two lists (TLS 1.2 and TLS 1.3); a list
+ * left empty keeps its default. */
+static int set_suites(SSL_CTX *s, const pc_tls_files_t *f, pc_err_t *err) {
+  char l12[1024] = "", l13[256] = "";
+  for (size_t i = 0; i < f->n_cipher_suites; i++)
+    for (size_t k = 0; k < N_SUITES; k++) {
+      if (strcmp(f->cipher_suites[i], SUITES[k].go) != 0) continue;
+      char *l = SUITES[k].tls13 ? l13 : l12;
+      size_t cap = SUITES[k].tls13 ? sizeof l13 : sizeof l12, n = strlen(l);
+      snprintf(l + n, cap - n, "%s%s", n ? ":" : "", SUITES[k].ossl);
+    }
+  if (SSL_CTX_set_cipher_list(s, l12[0] ? l12 : DEFAULT_TLS12) != 1 ||
+      (l13[0] && SSL_CTX_set_ciphersuites(s, l13) != 1))
+    return pc_err_set(err, PC_EINVAL, "cipher_suites: OpenSSL takes none of them: %s",
+                      ssl_reason());
+  return 0;
+}
+
+/* "1.2" or "1.3" (or empty: def) into *out; PC_EINVAL otherwise. */
+static int parse_version(const char *key, const char *v, int def, int *out, const char **bad_key,
+                         pc_err_t *err) {
+  if (!v || !v[0]) *out = def;
+  else if (strcmp(v, "1.2") == 0) *out = TLS1_2_VERSION;
+  else if (strcmp(v, "1.3") == 0) *out = TLS1_3_VERSION;
+  else {
+    *bad_key = key;
+    return pc_err_set(err, PC_EINVAL, "%s \"%s\": expected \"1.2\" or \"1.3\" (profcol's "
+                      "receivers do not serve TLS 1.0 or 1.1)", key, v);
+  }
+  return 0;
+}
+
 pc_tls_ctx_t *pc_tls_ctx_new(const pc_tls_files_t *f, const char *alpn, const char **bad_key,
                              pc_err_t *err) {
   *bad_key = NULL;
-  int version;
-  if (!f->min_version || !f->min_version[0] || strcmp(f->min_version, "1.2") == 0) {
-    version = TLS1_2_VERSION;
-  } else if (strcmp(f->min_version, "1.3") == 0) {
-    version = TLS1_3_VERSION;
-  } else {
-    *bad_key = "min_version";
-    pc_err_set(err, PC_EINVAL, "min_version \"%s\": expected \"1.2\" or \"1.3\" (profcol's "
-               "receivers do not serve TLS 1.0 or 1.1)", f->min_version);
+  int version, max_version;
+  if (parse_version("min_version", f->min_version, TLS1_2_VERSION, &version, bad_key, err) ||
+      parse_version("max_version", f->max_version, TLS1_3_VERSION, &max_version, bad_key, err))
     return NULL;
+  if (max_version < version) {
+    *bad_key = "max_version";
+    pc_err_set(err, PC_EINVAL, "max_version \"%s\" is below min_version \"%s\"",
+               f->max_version, f->min_version ? f->min_version : "1.2");
+    return NULL;
+  }
+  for (size_t i = 0; i < f->n_cipher_suites; i++) {
+    const char *why;
+    if (pc_tls_suite_check(f->cipher_suites[i], &why)) {
+      *bad_key = "cipher_suites";
+      pc_err_set(err, PC_EINVAL, "cipher suite \"%s\" %s", f->cipher_suites[i], why);
+      return NULL;
+    }
   }
   if (readable("cert_file", f->cert_file, bad_key, err) ||
       readable("key_file", f->key_file, bad_key, err) ||
@@ -124,6 +210,12 @@ pc_tls_ctx_t *pc_tls_ctx_new(const pc_tls_files_t *f, const char *alpn, const ch
   if (!ctx->ssl) pc_oom();
   SSL_CTX *s = ctx->ssl;
   SSL_CTX_set_min_proto_version(s, version);
+  SSL_CTX_set_max_proto_version(s, max_version);
+  if (set_suites(s, f, err)) {
+    *bad_key = "cipher_suites";
+    pc_tls_ctx_free(ctx);
+    return NULL;
+  }
   /* Renegotiation is a way to make the server work hard for nothing. */
   SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   /* Idle keep-alive connections give their record buffers back. */
@@ -169,22 +261,14 @@ void pc_tls_ctx_free(pc_tls_ctx_t *ctx) {
 
 void pc_tls_log_failure(pc_tls_ctx_t *ctx, const char *id, const uv_tcp_t *tcp,
                         const pc_tls_t *t) {
-  uint64_t now_ms = uv_now(tcp->loop);
-  char peer[80];
+  char peer[80], sup[48];
   pc_http_peer(tcp, peer, sizeof peer);
-  if (ctx->logged_ms && now_ms - ctx->logged_ms < LOG_EVERY_MS) {
-    ctx->suppressed++;
+  uint64_t skipped;
+  if (pc_ratelimit(&ctx->rl, LOG_EVERY_MS, &skipped))
+    pc_log(id, PC_LOG_WARN, "TLS with %s failed, connection closed: %s%s", peer, pc_tls_why(t),
+           pc_suppressed(skipped, sup));
+  else
     pc_log(id, PC_LOG_DEBUG, "TLS with %s failed: %s", peer, pc_tls_why(t));
-    return;
-  }
-  char more[80] = "";
-  if (ctx->suppressed)
-    snprintf(more, sizeof more, " (%llu more failed since the last such line)",
-             (unsigned long long)ctx->suppressed);
-  pc_log(id, PC_LOG_WARN, "TLS with %s failed, connection closed: %s%s", peer, pc_tls_why(t),
-         more);
-  ctx->logged_ms = now_ms ? now_ms : 1;
-  ctx->suppressed = 0;
 }
 
 /* ---- sessions ------------------------------------------------------------------ */

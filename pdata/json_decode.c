@@ -1154,38 +1154,6 @@ static int rd_string(dec_t *d, pc_str_t *out) {
 
 /* ---- bytes: base64 and hex ---------------------------------------------------------- */
 
-/* The 6-bit value of a base64 digit of either alphabet, or -1. */
-static int b64_digit(uint8_t c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
-
-/* Decode base64 (standard or URL-safe, padded or not) into out, which has
- * room for n * 3 / 4 bytes; returns the length or -1 if s is not base64. */
-static long b64_decode(const uint8_t *s, size_t n, uint8_t *out) {
-  if (n % 4 == 0 && n > 0 && s[n - 1] == '=') n -= (s[n - 2] == '=') ? 2 : 1;
-  if (n % 4 == 1) return -1;
-  size_t o = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    int v = b64_digit(s[i]);
-    if (v < 0) return -1;
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (uint8_t)(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  return (long)o;
-}
-
 static bool is_hex(const uint8_t *s, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (hex_digit(s[i]) < 0) return false;
@@ -1213,7 +1181,7 @@ static int b64_to_arena(dec_t *d, const uint8_t *at, pc_str_t s, pc_str_t *out) 
   }
   uint8_t *p = pc_arena_alloc(d->arena, s.n / 4 * 3 + 3);
   if (!p) return oom(d, s.n / 4 * 3 + 3);
-  long len = b64_decode(s.p, s.n, p);
+  long len = pc_base64_decode(s.p, s.n, p);
   if (len < 0) {
     d->p = at;
     return type_error(d, "base64");

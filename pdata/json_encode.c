@@ -97,32 +97,15 @@ static void put_double(enc_t *e, double v) {
 }
 
 static void put_base64(enc_t *e, pc_str_t s) {
-  static const char digits[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   if (e->rc) return;
   if (s.n > SIZE_MAX / 4 * 3 - 3) {
     e->rc = PC_ENOMEM;
     return;
   }
-  if ((e->rc = pc_buf_reserve(e->out, (s.n + 2) / 3 * 4 + 2))) return;
+  if ((e->rc = pc_buf_reserve(e->out, pc_base64_encoded_len(s.n, true) + 2))) return;
   uint8_t *o = e->out->p + e->out->n;
   *o++ = '"';
-  size_t i = 0;
-  for (; i + 3 <= s.n; i += 3) {
-    uint32_t v = (uint32_t)s.p[i] << 16 | (uint32_t)s.p[i + 1] << 8 | s.p[i + 2];
-    *o++ = (uint8_t)digits[v >> 18];
-    *o++ = (uint8_t)digits[v >> 12 & 63];
-    *o++ = (uint8_t)digits[v >> 6 & 63];
-    *o++ = (uint8_t)digits[v & 63];
-  }
-  if (i < s.n) { /* 1 or 2 bytes left: 2 or 1 '=' of padding */
-    bool two = i + 1 < s.n;
-    uint32_t v = (uint32_t)s.p[i] << 16 | (two ? (uint32_t)s.p[i + 1] << 8 : 0);
-    *o++ = (uint8_t)digits[v >> 18];
-    *o++ = (uint8_t)digits[v >> 12 & 63];
-    *o++ = two ? (uint8_t)digits[v >> 6 & 63] : '=';
-    *o++ = '=';
-  }
+  o += pc_base64_encode(s.p, s.n, true, (char *)o);
   *o++ = '"';
   e->out->n = (size_t)(o - e->out->p);
 }

@@ -328,6 +328,11 @@ int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
 /* Append the OTLP-JSON encoding of req to out (compact, one line). */
 int pc_json_encode(const pc_request_t *req, pc_buf_t *out);
 
+/* A deep copy of src in arena (nothing shared with src but its metadata
+ * pointer), for a consumer that edits data others also read. */
+int pc_request_clone(const pc_request_t *src, pc_arena_t *arena, pc_request_t *out,
+                     pc_err_t *err);
+
 /* Check every index against its table and the value/timestamp shapes.
  * A bad index in the dictionary fails the whole request (PC_EDECODE with
  * the path, e.g. "dictionary.location_table[3].mapping_index: index 17 out
@@ -365,5 +370,18 @@ int pc_pdata_stats(const pc_request_t *req, pc_stats_t *st);
 /* Count resources, profiles and samples of a request. */
 uint64_t pc_request_profile_count(const pc_request_t *req);
 uint64_t pc_request_sample_count(const pc_request_t *req);
+
+/* Finished bodies (core.h) of req, for a consumer that takes them when what
+ * comes is a tree (bodies.c): protobuf, or OTLP-JSON when json, each at most
+ * max_body bytes before compression (0: no limit), split before encoding
+ * by resource, then scope, then profile (each part keeps the whole
+ * dictionary: unused entries are allowed on the wire), compressed for
+ * encodings (1 << pc_encoding_t), with md (pc_md_encode form, or NULL).
+ * Parts without profiles are left out. On 0, *out is a malloc'd array of
+ * *n bodies, one reference each. PC_ELIMIT when one profile with the
+ * dictionary is above max_body; the codec's error when compressing fails. */
+int pc_request_bodies(const pc_request_t *req, bool json, uint64_t max_body,
+                      unsigned encodings, pc_bytes_t *md, pc_body_t ***out, size_t *n,
+                      pc_err_t *err);
 
 #endif

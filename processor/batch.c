@@ -13,6 +13,17 @@
  * Builders are reused: a flushed one is reset (tables and arena kept) and
  * parked in a small spare list.
  *
+ * When the next consumer takes finished bodies (exporters that send
+ * protobuf), a sealed batch is encoded and compressed for the encodings
+ * they send - above FLUSH_INLINE_MAX bytes in libuv's thread pool
+ * (hand_on.c), one batch at a time so they
+ * go out in order, while the loop keeps merging into the open batch; the
+ * batch is then handed on from the loop. Batches are capped, before
+ * encoding, at the smallest body any exporter downstream takes
+ * (pc_consumer_t.max_body), so no exporter ever splits or decodes one.
+ * While MAX_SEALED sealed batches wait for the pool, new requests are
+ * refused with PC_EAGAIN, which bounds the memory held.
+ *
  * metadata_keys (the Collector's): the instance becomes a router over
  * shards, one whole batch_t per distinct combination of those keys' values
  * in the request's client metadata, each with its own batch, timer and
@@ -35,9 +46,6 @@
 #include "../pdata/intern.h"
 #include "internal.h"
 #include "processor.h"
-
-#define container_of(ptr, type, member) \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 typedef struct {
   int64_t send_batch_size;
@@ -90,7 +98,17 @@ typedef struct {
   uint64_t samples_sent, bytes_sent;
   uint64_t samples_dropped, requests_refused;
 } batch_stats_t;
-enum { MAX_SPARE = 2, MIN_RETRY_MS = 50, MAX_RETRY_MS = 1000 };
+/* MAX_SEALED: sealed batches waiting to be encoded (the one in the pool
+ * included) before requests are refused: at 8 MiB batches and ~1.9 bytes of
+ * builder per encoded byte (bench_merge), about 60 MB. */
+enum { MAX_SPARE = 2, MIN_RETRY_MS = 50, MAX_RETRY_MS = 1000, MAX_SEALED = 4 };
+enum { BUSY = 1 }; /* drain: waiting for the thread pool */
+/* Batches up to this many protobuf bytes (an upper estimate) are encoded
+ * and compressed on the loop: a thread-pool round trip costs about what
+ * 10 KB of work does, and 128 KiB is the receivers' bound for work on the
+ * loop (INLINE_MAX in receiver/otlp.c and grpc.c) - a millisecond or two
+ * with gzip. */
+#define FLUSH_INLINE_MAX ((uint64_t)128 << 10)
 
 typedef struct batch batch_t;
 
@@ -107,6 +125,11 @@ struct batch {
   uint32_t n_pending, cap_pending;
   pc_builder_t *spare[MAX_SPARE];
   uint32_t n_spare;
+  uint64_t max_bytes;      /* send_batch_max_bytes, or next->max_body when smaller */
+  pc__flush_t flush;       /* pending[0] being encoded in the thread pool */
+  bool flushing;
+  pc_body_t *ready;        /* the oldest batch, encoded, not yet taken downstream */
+  pc_builder_stats_t ready_st; /* ... what it held */
   /* shutdown */
   uint64_t deadline_ms;
   pc_done_cb done;
@@ -118,6 +141,7 @@ struct batch {
   /* A shard: the metadata its batches carry (views into md_raw). */
   pc_buf_t md_raw;
   pc_metadata_t md;
+  pc_bytes_t *md_bytes; /* md as its bodies carry it, or NULL */
   uint64_t md_hash;
   /* A router (metadata_keys set): its shards, and their shutdown. */
   pc_str_t *keys; /* lowercased; NULL: not a router */
@@ -193,31 +217,67 @@ static void note_resumed(batch_t *p) {
   p->retries = p->refused = 0;
 }
 
-/* Hand pending batches to the next consumer, oldest first. Stops at the
- * first PC_EAGAIN (returned) and keeps that batch; a batch refused for good
- * is logged and dropped, as nothing can make the consumer take it. */
+/* What the next consumer said to a batch it was handed (not PC_EAGAIN). */
+static void handed(batch_t *p, const pc_builder_stats_t *st, int rc, const pc_err_t *err) {
+  if (rc) {
+    p->st.samples_dropped += st->samples;
+    pc_log(p->id, PC_LOG_ERROR,
+           "dropped a batch of %" PRIu64 " samples: next consumer refused it for good: %s",
+           st->samples, err->msg[0] ? err->msg : pc_strerror(rc));
+    return;
+  }
+  note_sent(p, st);
+  pc_log(p->id, PC_LOG_DEBUG,
+         "flushed %" PRIu64 " samples in %" PRIu64 " profiles, ~%" PRIu64
+         " B (merged from ~%" PRIu64 " B)",
+         st->samples, st->profiles, st->out_bytes, st->in_bytes);
+}
+
+static void batch_on_flushed(pc__flush_t *f);
+
+/* Encode and compress pending[0] in the thread pool. */
+static void start_flush(batch_t *p) {
+  p->flushing = true;
+  p->flush = (pc__flush_t){.b = p->pending[0], .encodings = p->next->encodings,
+                           .md = p->md_bytes, .done = batch_on_flushed};
+  pc__flush_start(p->loop, &p->flush);
+}
+
+/* Hand held batches to the next consumer, oldest first: the ready body,
+ * then sealed batches (through the thread pool when it takes bodies).
+ * Returns 0 when all went out, BUSY while the pool works on one, or
+ * PC_EAGAIN at the first refusal (that batch is kept); a batch refused for
+ * good is logged and dropped, as nothing can make the consumer take it. */
 static int drain(batch_t *p) {
-  while (p->n_pending) {
+  for (;;) {
+    pc_err_t err = {0};
+    if (p->ready) {
+      int rc = p->next->consume_encoded(p->next, p->ready, &err);
+      if (rc == PC_EAGAIN) {
+        note_paused(p, &p->ready_st, err.msg[0] ? err.msg : pc_strerror(rc));
+        return PC_EAGAIN;
+      }
+      handed(p, &p->ready_st, rc, &err);
+      pc_body_unref(p->ready);
+      p->ready = NULL;
+      continue;
+    }
+    if (!p->n_pending) break;
+    if (p->flushing) return BUSY;
+    if (p->next->consume_encoded && p->loop &&
+        pc_builder_stats(p->pending[0])->out_bytes > FLUSH_INLINE_MAX) {
+      start_flush(p);
+      continue; /* done may have run already */
+    }
+    /* Small, a consumer of trees, or no loop (shutdown before start): now. */
     pc_builder_t *b = p->pending[0];
     const pc_builder_stats_t *st = pc_builder_stats(b);
-    pc_err_t err = {0};
     int rc = pc__hand_on(b, &p->md, p->next, &err); /* md: empty unless a shard */
     if (rc == PC_EAGAIN) {
       note_paused(p, st, err.msg[0] ? err.msg : pc_strerror(rc));
       return PC_EAGAIN;
     }
-    if (rc) {
-      p->st.samples_dropped += st->samples;
-      pc_log(p->id, PC_LOG_ERROR,
-             "dropped a batch of %" PRIu64 " samples: next consumer refused it for good: %s",
-             st->samples, err.msg[0] ? err.msg : pc_strerror(rc));
-    } else {
-      note_sent(p, st);
-      pc_log(p->id, PC_LOG_DEBUG,
-             "flushed %" PRIu64 " samples in %" PRIu64 " profiles, ~%" PRIu64
-             " B (merged from ~%" PRIu64 " B)",
-             st->samples, st->profiles, st->out_bytes, st->in_bytes);
-    }
+    handed(p, st, rc, &err);
     pop_pending(p);
   }
   note_resumed(p);
@@ -236,7 +296,7 @@ static void batch_on_timer(uv_timer_t *t);
 static void arm(batch_t *p) {
   if (!p->loop || p->state != B_RUNNING) return;
   bool active = uv_is_active((uv_handle_t *)&p->timer);
-  if (p->n_pending) {
+  if (p->ready || (p->n_pending && !p->flushing)) {
     if (!active) uv_timer_start(&p->timer, batch_on_timer, retry_ms(p), 0);
   } else if (!pc_builder_empty(p->open)) {
     if (!active) uv_timer_start(&p->timer, batch_on_timer, p->cfg.timeout_ms, 0);
@@ -266,7 +326,7 @@ static int merge(batch_t *p, const pc_request_t *req, pc_err_t *err) {
     uint64_t n = total ? total - first : UINT64_MAX;
     if (max && n > max - have) n = max - have;
     if (n > want) n = want;
-    int rc = pc_builder_add_range(p->open, req, first, n, p->cfg.send_batch_max_bytes, err);
+    int rc = pc_builder_add_range(p->open, req, first, n, p->max_bytes, err);
     if (rc == PC_ELIMIT && !pc_builder_empty(p->open)) {
       seal(p, &p->st.size_triggers);
       continue;
@@ -293,12 +353,16 @@ static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err
   if (p->state == B_STOPPING || p->state == B_STOPPED)
     return pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
   if (p->keys) return route(p, req, err);
-  if (p->n_pending && drain(p) == PC_EAGAIN) {
+  int held = p->ready || p->n_pending ? drain(p) : 0;
+  if (held == PC_EAGAIN || (held == BUSY && p->n_pending >= MAX_SEALED)) {
     p->refused++;
     p->st.requests_refused++;
     arm(p);
+    if (held == BUSY)
+      return pc_err_set(err, PC_EAGAIN, "%s: %" PRIu32 " batches wait to be encoded and "
+                        "compressed", p->id, p->n_pending);
     return pc_err_set(err, PC_EAGAIN, "%s: the next consumer is full (%" PRIu32
-                      " batches held)", p->id, p->n_pending);
+                      " batches held)", p->id, p->n_pending + (p->ready != NULL));
   }
   int rc = merge(p, req, err);
   if (due(p)) seal(p, &p->st.size_triggers);
@@ -319,8 +383,10 @@ static void batch_on_close(uv_handle_t *h) {
 }
 
 static void drop_pending(batch_t *p, const char *why) {
-  uint64_t samples = 0;
-  uint32_t n = p->n_pending;
+  uint64_t samples = p->ready ? p->ready_st.samples : 0;
+  uint32_t n = p->n_pending + (p->ready != NULL);
+  pc_body_unref(p->ready);
+  p->ready = NULL;
   while (p->n_pending) {
     samples += pc_builder_stats(p->pending[0])->samples;
     pop_pending(p);
@@ -335,12 +401,14 @@ static void drop_pending(batch_t *p, const char *why) {
  * else try again on the timer. */
 static void finish_or_wait(batch_t *p) {
   uint64_t now = uv_now(p->loop);
-  if (p->n_pending && now < p->deadline_ms) {
+  if ((p->n_pending || p->ready) && now < p->deadline_ms) {
+    if (p->flushing) return; /* batch_on_flushed comes back here */
     uint64_t wait = retry_ms(p);
     if (wait > p->deadline_ms - now) wait = p->deadline_ms - now;
     uv_timer_start(&p->timer, batch_on_timer, wait, 0);
     return;
   }
+  if (p->flushing) return; /* a job in the pool cannot be stopped: wait for it */
   drop_pending(p, "the next consumer still refused them at the shutdown deadline");
   uv_timer_stop(&p->timer);
   uv_close((uv_handle_t *)&p->timer, batch_on_close);
@@ -357,6 +425,26 @@ static void batch_on_timer(uv_timer_t *t) {
 }
 
 static bool shards_shutdown(batch_t *p, uint64_t deadline_ms, pc_done_cb done, void *arg);
+
+/* The thread pool finished pending[0]: its builder goes back to the
+ * spares, its body waits in ready for the next consumer. */
+static void batch_on_flushed(pc__flush_t *f) {
+  batch_t *p = container_of(f, batch_t, flush);
+  p->flushing = false;
+  p->ready_st = *pc_builder_stats(p->pending[0]);
+  pop_pending(p);
+  if (f->body) {
+    p->ready = f->body;
+  } else {
+    p->st.samples_dropped += p->ready_st.samples;
+    pc_log(p->id, PC_LOG_ERROR, "dropped a batch of %" PRIu64 " samples: cannot encode or "
+           "compress it: %s", p->ready_st.samples, pc_strerror(f->rc));
+  }
+  if (p->state == B_STOPPED) return; /* never started: shutdown ran without the pool */
+  drain(p);
+  if (p->state == B_STOPPING) finish_or_wait(p);
+  else arm(p);
+}
 
 static void batch_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg) {
   batch_t *p = self;
@@ -390,6 +478,10 @@ static batch_t *batch_new(const batch_cfg_t *cfg, pc_consumer_t *next, const cha
   p->consumer.retry_after_s = next->retry_after_s ? next->retry_after_s : 1;
   p->cfg = *cfg;
   p->next = next;
+  /* Split before encoding: no batch above what the smallest consumer takes. */
+  p->max_bytes = cfg->send_batch_max_bytes;
+  if (next->max_body && (!p->max_bytes || next->max_body < p->max_bytes))
+    p->max_bytes = next->max_body;
   p->open = pc_builder_new();
   snprintf(p->id, sizeof p->id, "%s", id);
   return p;
@@ -437,6 +529,8 @@ static void batch_destroy(void *self) {
   batch_t *p = self;
   if (!p) return;
   pc_builder_free(p->open);
+  pc_body_unref(p->ready);
+  pc_bytes_unref(p->md_bytes);
   for (uint32_t i = 0; i < p->n_pending; i++) pc_builder_free(p->pending[i]);
   for (uint32_t i = 0; i < p->n_spare; i++) pc_builder_free(p->spare[i]);
   free(p->pending);
@@ -543,12 +637,6 @@ static void shard_key(batch_t *p, const pc_metadata_t *md, pc_buf_t *out) {
   }
 }
 
-static uint64_t fnv1a(const uint8_t *b, size_t n) {
-  uint64_t h = 1469598103934665603u;
-  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211u;
-  return h;
-}
-
 /* Client text into a log id: printable ASCII only, leaving room for "]". */
 static void id_append(char *id, size_t cap, size_t *o, pc_str_t s) {
   for (size_t c = 0; c < s.n && *o + 2 < cap; c++) {
@@ -557,7 +645,8 @@ static void id_append(char *id, size_t cap, size_t *o, pc_str_t s) {
   }
 }
 
-/* "processor:batch[x-scope-orgid=acme]", bounded by cap. */
+/* "processor:batch[x-scope-orgid=acme]", bounded by cap; a credential's
+ * value (metadata_keys: [authorization]) shows as <redacted>. */
 static void shard_id(const batch_t *p, const pc_metadata_t *md, char *id, size_t cap) {
   int w = snprintf(id, cap, "%s[", p->id);
   size_t o = w < 0 ? 0 : (size_t)w < cap ? (size_t)w : cap - 1;
@@ -565,7 +654,7 @@ static void shard_id(const batch_t *p, const pc_metadata_t *md, char *id, size_t
     if (i) id_append(id, cap, &o, PC_STR_LIT(" "));
     id_append(id, cap, &o, md->v[i].key);
     id_append(id, cap, &o, PC_STR_LIT("="));
-    id_append(id, cap, &o, md->v[i].value);
+    id_append(id, cap, &o, pc_redact_value(md->v[i].key, md->v[i].value));
   }
   if (o + 1 < cap) id[o++] = ']';
   id[o] = 0;
@@ -582,6 +671,7 @@ static batch_t *shard_new(batch_t *p, uint64_t hash, pc_err_t *err) {
   batch_t *s = batch_new(&p->cfg, p->next, id);
   s->md_raw = raw;
   s->md = md;
+  s->md_bytes = pc_md_bytes(&md);
   s->md_hash = hash;
   int rc = batch_start(s, p->loop, err);
   if (rc) {
@@ -616,7 +706,7 @@ static int route(batch_t *p, pc_request_t *req, pc_err_t *err) {
   if (!p->loop) /* a shard needs the loop for its timer */
     return pc_err_set(err, PC_EAGAIN, "%s is not started", p->id);
   shard_key(p, req->metadata, &p->scratch);
-  uint64_t h = fnv1a(p->scratch.p, p->scratch.n);
+  uint64_t h = pc_hash64(p->scratch.p, p->scratch.n);
   batch_t *s = NULL;
   for (uint32_t i = 0; i < p->n_shards && !s; i++) {
     batch_t *c = p->shards[i];

@@ -1,5 +1,24 @@
-/* hand_on.c - a builder's output to the next consumer (internal.h). */
+/* hand_on.c - a builder's output to the next consumer: now (dedup), or as a
+ * body made in the thread pool (batch); see internal.h. */
+#include <stdlib.h>
+
 #include "internal.h"
+
+/* Encode b and compress the result: what a flush job does. */
+static pc_body_t *make_body(pc_builder_t *b, unsigned encodings, pc_bytes_t *md, int *rc) {
+  const pc_builder_stats_t *st = pc_builder_stats(b);
+  pc_buf_t plain = {0};
+  if ((*rc = pc_builder_encode(b, &plain))) {
+    pc_buf_free(&plain);
+    return NULL;
+  }
+  pc_body_t *body = pc_body_new(&plain, false, false, st->profiles, st->samples, md);
+  if ((*rc = pc_body_compress(body, encodings))) {
+    pc_body_unref(body);
+    return NULL;
+  }
+  return body;
+}
 
 int pc__hand_on(pc_builder_t *b, const pc_metadata_t *md, pc_consumer_t *next, pc_err_t *err) {
   if (!next->consume_encoded) {
@@ -7,14 +26,35 @@ int pc__hand_on(pc_builder_t *b, const pc_metadata_t *md, pc_consumer_t *next, p
     out->metadata = md;
     return next->consume_profiles(next, out, err);
   }
-  /* A fresh buffer each time: a processor holds no batch-sized memory
-   * between hand-ons. */
-  const pc_builder_stats_t *st = pc_builder_stats(b);
-  pc_buf_t body = {0};
-  if (pc_builder_encode(b, &body)) pc_oom();
-  pc_encoded_request_t req = {.proto = body.p, .n = body.n, .profiles = st->profiles,
-                              .samples = st->samples, .metadata = md};
-  int rc = next->consume_encoded(next, &req, err);
-  pc_buf_free(&body);
+  pc_bytes_t *mdb = pc_md_bytes(md);
+  int rc;
+  pc_body_t *body = make_body(b, next->encodings, mdb, &rc);
+  pc_bytes_unref(mdb);
+  if (!body) return pc_err_set(err, rc, "cannot encode or compress a batch: %s", pc_strerror(rc));
+  rc = next->consume_encoded(next, body, err);
+  pc_body_unref(body);
   return rc;
+}
+
+static void flush_run(uv_work_t *w) {
+  pc__flush_t *f = container_of(w, pc__flush_t, work);
+  f->body = make_body(f->b, f->encodings, f->md, &f->rc);
+}
+
+static void flush_done(uv_work_t *w, int status) {
+  pc__flush_t *f = container_of(w, pc__flush_t, work);
+  if (status < 0 && !f->rc) f->rc = status; /* cancelled: only when the loop is torn down */
+  pc_bytes_unref(f->md);
+  f->md = NULL;
+  f->done(f);
+}
+
+void pc__flush_start(uv_loop_t *loop, pc__flush_t *f) {
+  f->body = NULL;
+  f->rc = 0;
+  if (f->md) pc_bytes_ref(f->md);
+  if (uv_queue_work(loop, &f->work, flush_run, flush_done) != 0) { /* bad arguments only */
+    flush_run(&f->work);
+    flush_done(&f->work, 0);
+  }
 }

@@ -81,8 +81,7 @@ static int ml_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t 
   return m->refusing ? refuse(m, err) : m->next->consume_profiles(m->next, req, err);
 }
 
-static int ml_consume_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                              pc_err_t *err) {
+static int ml_consume_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   ml_t *m = ml_of(self);
   return m->refusing ? refuse(m, err) : m->next->consume_encoded(m->next, req, err);
 }
@@ -167,6 +166,8 @@ static void *ml_create(const pc_create_args_t *args, pc_err_t *err) {
   m->interval_ms = c.check_interval;
   m->consumer.consume_profiles = ml_consume_profiles;
   if (m->next->consume_encoded) m->consumer.consume_encoded = ml_consume_encoded;
+  m->consumer.encodings = m->next->encodings; /* it passes bodies through as they are */
+  m->consumer.max_body = m->next->max_body;
   if (m->next->consume_traces) m->consumer.consume_traces = ml_consume_traces;
   /* A client should come back once memory has had time to go down. */
   uint64_t ra = (c.check_interval + 999) / 1000;

@@ -43,7 +43,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../extension/extension.h"
 #include "grpc.h"
 
 /* gRPC status codes (google.rpc.Code). */
@@ -148,14 +147,10 @@ int pc__grpc_settings(const pc_cfg_node_t *node, pc_grpc_settings_t *s, pc_err_t
   if (strcmp(s->transport, "tcp") != 0)
     return pc_cfg_error(err, pc_cfg_get(node, "transport"), PC_EINVAL,
                         "transport \"%s\" is not supported: only \"tcp\"", s->transport);
-  if (s->authenticator && !pc_is_bearer_id(s->authenticator))
+  if (s->authenticator && !pc_id_has_type(s->authenticator, "bearertokenauth"))
     return pc_cfg_error(err, auth, PC_EINVAL, "\"%s\" is not a bearertokenauth extension, the "
                         "authenticator profcol's receivers take", s->authenticator);
-  if (s->authenticator) { /* whether it exists shows at listen; its place is known now */
-    pc_cfg_error(&s->auth_missing, auth, PC_EINVAL, "\"%s\" is not defined in extensions and "
-                 "listed in service.extensions", s->authenticator);
-    s->auth_missing.file = NULL; /* points into the config tree, gone by then */
-  }
+  pc_ref_init(&s->auth_ref, s->authenticator, auth); /* found by resolve; the place is known now */
   return 0;
 }
 
@@ -182,6 +177,7 @@ struct stream {
   uint64_t deadline_ms;  /* uv_now at its HEADERS plus the timeout */
   bool post, grpc_ct, has_ct, long_header;
   bool authenticated;    /* the authenticator's header holds one of its tokens */
+  bool auth_seen;        /* ... and was sent: a second value unauthenticates */
   pc_buf_t body;         /* the framed request, at most one message */
   size_t unconsumed;     /* received bytes not yet given back (WINDOW_UPDATE) */
   bool complete;         /* END_STREAM received */
@@ -223,10 +219,11 @@ struct pc_grpc_server {
   uv_timer_t deadline;
   uv_loop_t *loop;
   pc_grpc_settings_t cfg; /* endpoint and authenticator owned */
-  const pc_bearer_t *auth; /* found at listen; NULL: anyone may call */
+  const pc_server_auth_t *auth; /* found by resolve; NULL: anyone may call */
   char auth_header[40];    /* its header, lowercase as HTTP/2 sends names */
   pc_tls_ctx_t *tls;      /* owned; NULL: cleartext (h2c) */
   char *log_id;
+  pc_refusals_t refusals; /* calls answered other than OK, for the logs */
   pc_consumer_t *next;
   pc__rx_counters_t *rxc;
   pc_http_counters_t *hc;
@@ -256,11 +253,6 @@ static void conn_close(conn_t *c, const char *why);
 static void conn_flush(conn_t *c);
 static void server_maybe_closed(pc_grpc_server_t *g);
 static void server_on_handle_close(uv_handle_t *h);
-
-static char *xstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  return memcpy(pc_xmalloc(n), s, n);
-}
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -310,14 +302,8 @@ static void retry_details(int code, const char *msg, uint32_t delay_s, pc_buf_t 
   put_field(&any, 2, info.p, info.n);
   if (pc_encode_status(false, code, msg, &st)) pc_oom();
   put_field(&st, 3, any.p, any.n); /* Status.details: fields may be appended */
-  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (size_t i = 0; i < st.n; i += 3) {
-    uint32_t v = (uint32_t)st.p[i] << 16;
-    if (i + 1 < st.n) v |= (uint32_t)st.p[i + 1] << 8;
-    if (i + 2 < st.n) v |= st.p[i + 2];
-    char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63], b64[v >> 6 & 63], b64[v & 63]};
-    if (pc_buf_append(out, q, i + 2 < st.n ? 4 : i + 1 < st.n ? 3 : 2)) pc_oom();
-  }
+  if (pc_buf_reserve(out, pc_base64_encoded_len(st.n, false))) pc_oom();
+  out->n += pc_base64_encode(st.p, st.n, false, (char *)out->p + out->n);
   pc_buf_free(&dur), pc_buf_free(&info), pc_buf_free(&any), pc_buf_free(&st);
 }
 
@@ -329,6 +315,19 @@ static void stream_answered(stream_t *st, int code) {
   c->ping_strikes = 0; /* as grpc-go: sending resets the strikes */
   PC__CNT_ADD(c->g->hc, requests, 1);
   if (code != ST_OK) PC__CNT_ADD(c->g->hc, requests_failed, 1);
+}
+
+static const char *status_name(int code) {
+  switch (code) {
+  case ST_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+  case ST_DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+  case ST_RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+  case ST_UNIMPLEMENTED: return "UNIMPLEMENTED";
+  case ST_INTERNAL: return "INTERNAL";
+  case ST_UNAVAILABLE: return "UNAVAILABLE";
+  case ST_UNAUTHENTICATED: return "UNAUTHENTICATED";
+  default: return "UNKNOWN";
+  }
 }
 
 /* A trailers-only answer with grpc-status code and grpc-message. */
@@ -361,6 +360,10 @@ static void answer_error(stream_t *st, int code, uint32_t retry_s, const char *f
   nghttp2_submit_response(st->c->ng, st->id, nva, n, NULL);
   pc_buf_free(&details);
   stream_answered(st, code);
+  pc_grpc_server_t *g = st->c->g;
+  char peer[80];
+  pc_http_peer(&st->c->tcp, peer, sizeof peer);
+  pc_refusals_note(&g->refusals, uv_now(g->loop), peer, status_name(code), msg);
 }
 
 /* An HTTP answer without gRPC (not POST, not application/grpc). */
@@ -735,8 +738,8 @@ static void stream_serve(stream_t *st) {
    * 7.88 stalls when answered while it still sends. The body is dropped
    * undecoded. */
   if (g->auth && !st->authenticated) {
-    answer_error(st, ST_UNAUTHENTICATED, 0, "unauthenticated: no or wrong %s metadata "
-                 "(auth.authenticator %s)", g->auth_header, g->cfg.authenticator);
+    answer_error(st, ST_UNAUTHENTICATED, 0, "unauthenticated: no, wrong or more than one %s "
+                 "metadata value (auth.authenticator %s)", g->auth_header, g->cfg.authenticator);
     stream_release(st);
     return;
   }
@@ -842,8 +845,11 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
     st->deadline_ms = uv_now(st->c->g->loop) + ms;
   }
   pc_grpc_server_t *g = st->c->g;
-  if (g->auth && pc_str_eq(k, (pc_str_t){(const uint8_t *)g->auth_header, strlen(g->auth_header)}))
-    st->authenticated |= pc_bearer_check(g->auth, (pc_str_t){v, vn});
+  if (g->auth && pc_str_eq(k, (pc_str_t){(const uint8_t *)g->auth_header, strlen(g->auth_header)})) {
+    /* One value: with two, neither is taken (HTTP answers 401 too). */
+    st->authenticated = !st->auth_seen && g->auth->check(g->auth, (pc_str_t){v, vn});
+    st->auth_seen = true;
+  }
   if (g->cfg.include_metadata && is_metadata(k)) keep_metadata(st, k, (pc_str_t){v, vn});
   return 0;
 }
@@ -1001,6 +1007,7 @@ static void server_maybe_closed(pc_grpc_server_t *g) {
   }
   if (g->open_handles || g->closed) return;
   g->closed = true;
+  pc_refusals_flush(&g->refusals);
   while (g->waiters) {
     waiter_t *w = g->waiters;
     g->waiters = w->next;
@@ -1208,9 +1215,11 @@ static void conn_serve(conn_t *c) {
 
 static void server_on_connection(uv_stream_t *l, int status) {
   pc_grpc_server_t *g = container_of(l, pc_grpc_server_t, listener);
+  if (status < 0) pc_accept_failed(g->log_id, status);
   if (status < 0 || g->closing) return;
   conn_t *c = conn_new(g);
-  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 ||
+      pc_accept_fd_short(g->log_id, &c->tcp, g->n_conns - 1)) {
     conn_close(c, NULL);
     return;
   }
@@ -1231,10 +1240,11 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   g->cfg = *s;
   g->cfg.tls = (pc_tls_files_t){0}; /* the config tree may go away */
   g->tls = tls;
-  g->cfg.endpoint = xstrdup(s->endpoint);
-  g->cfg.authenticator = s->authenticator ? xstrdup(s->authenticator) : NULL;
+  g->cfg.endpoint = pc_xstrdup(s->endpoint);
+  g->cfg.authenticator = s->authenticator ? pc_xstrdup(s->authenticator) : NULL;
   g->cfg.transport = NULL;
-  g->log_id = xstrdup(log_id);
+  g->log_id = pc_xstrdup(log_id);
+  g->refusals.id = g->log_id;
   g->next = next;
   g->rxc = rxc;
   g->hc = hc;
@@ -1253,23 +1263,23 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   return g;
 }
 
+int pc__grpc_resolve(pc_grpc_server_t *g, const pc_host_t *host, pc_err_t *err) {
+  if (!pc_ref_set(&g->cfg.auth_ref)) return 0;
+  if (!(g->auth = pc_host_find(host, &g->cfg.auth_ref, PC_ROLE_SERVER_AUTH, err)))
+    return err->code;
+  const char *h = g->auth->header;
+  size_t i = 0;
+  for (; h[i] && i + 1 < sizeof g->auth_header; i++)
+    g->auth_header[i] = (char)tolower((unsigned char)h[i]);
+  g->auth_header[i] = 0;
+  return 0;
+}
+
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
   g->loop = loop;
-  if (g->cfg.authenticator && !(g->auth = pc_bearer_find(g->cfg.authenticator))) {
-    if (g->cfg.auth_missing.msg[0]) {
-      *err = g->cfg.auth_missing;
-      return err->code;
-    }
-    return pc_err_set(err, PC_EINVAL, "protocols.grpc.auth.authenticator \"%s\" is not "
-                      "defined in extensions and listed in service.extensions",
-                      g->cfg.authenticator);
-  }
-  if (g->auth) {
-    const char *h = pc_bearer_header(g->auth);
-    size_t i = 0;
-    for (; h[i] && i + 1 < sizeof g->auth_header; i++)
-      g->auth_header[i] = (char)tolower((unsigned char)h[i]);
-    g->auth_header[i] = 0;
+  if (pc_ref_set(&g->cfg.auth_ref) && !g->auth) { /* never resolved: as if nothing is there */
+    pc_host_find(NULL, &g->cfg.auth_ref, PC_ROLE_SERVER_AUTH, err);
+    return err->code;
   }
   struct sockaddr_storage ss;
   int rc = pc_http_endpoint_addr(loop, "protocols.grpc", g->cfg.endpoint, &ss, err);

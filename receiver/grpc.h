@@ -30,7 +30,7 @@ typedef struct {
   uint64_t write_buffer_size;     /* accepted; answers are written as they come */
   bool include_metadata;          /* pass the call's metadata on with its data */
   char *authenticator;            /* auth.authenticator: a bearertokenauth id, or NULL */
-  pc_err_t auth_missing;          /* what listen says when it names no extension (its place) */
+  pc_ref_t auth_ref;              /* ... with the place of the key that names it */
   pc_tls_files_t tls;             /* tls: TLS (ALPN h2) when cert_file is set */
   /* keepalive.server_parameters */
   uint64_t max_connection_idle;      /* no open stream this long: GOAWAY */
@@ -60,6 +60,8 @@ typedef struct pc_grpc_server pc_grpc_server_t;
 pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
                                pc_consumer_t *next, pc__rx_counters_t *rxc,
                                pc_http_counters_t *hc, pc_tls_ctx_t *tls);
+/* Find the authenticator the settings name (the component's resolve). */
+int pc__grpc_resolve(pc_grpc_server_t *g, const pc_host_t *host, pc_err_t *err);
 /* Bind and listen on loop. Fills err with the endpoint and the reason. */
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err);
 /* Serve an already connected stream socket on loop (tests, fuzzing). */

@@ -15,11 +15,6 @@
 #include "../httpd/httpd.h"
 #include "receiver.h"
 
-#ifndef container_of
-#define container_of(ptr, type, member) \
-  ((type *)((char *)(ptr) - offsetof(type, member)))
-#endif
-
 /* ---- counters --------------------------------------------------------------
  * What the receiver counts beyond its HTTP server (pc_http_counters_t).
  * Written on the receiver's loop, read from anywhere: relaxed atomics. */
@@ -62,7 +57,13 @@ static inline pc_arena_t *pc__rx_arena_new(uint64_t max_payload) {
   PC_OPT_STR("client_ca_file", NULL, st, f.client_ca_file,                              \
              "PEM CAs: when set, every client must present a certificate one of them "    \
              "signed (mutual TLS)"),                                                      \
-  PC_OPT_STR("min_version", "1.2", st, f.min_version, "oldest TLS version accepted: 1.2 or 1.3")
+  PC_OPT_STR("min_version", "1.2", st, f.min_version, "oldest TLS version accepted: 1.2 or 1.3"), \
+  PC_OPT_STR("max_version", NULL, st, f.max_version,                                    \
+             "newest TLS version accepted: 1.2 or 1.3 (default: 1.3)"),                  \
+  PC_OPT_ANY("cipher_suites", st, f.cipher_suites_cfg,                                  \
+             "list of cipher suites by the Collector's names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, " \
+             "TLS_AES_128_GCM_SHA256, ...); default: ECDHE with AES-GCM or ChaCha20-Poly1305 "  \
+             "for TLS 1.2, and TLS 1.3's own")
 
 /* The TLS context for files (NULL in *out when no key is set and there is no
  * tls node), offering alpn. Errors point at the key under tls_node (the

@@ -28,7 +28,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../extension/extension.h"
 #include "grpc.h"
 #include "internal.h"
 
@@ -129,7 +128,8 @@ static const pc_opt_t protocols_opts[] = {
                "OTLP/gRPC listener (receiver/grpc.c): endpoint (localhost:4317), "
                "max_recv_msg_size_mib (64), max_concurrent_streams (100), "
                "keepalive.server_parameters, keepalive.enforcement_policy, tls (cert_file, "
-               "key_file, client_ca_file, min_version: as under http)"),
+               "key_file, client_ca_file, min_version, max_version, cipher_suites: as under "
+               "http)"),
     PC_OPT_TABLE_END,
 };
 
@@ -187,35 +187,25 @@ typedef struct rx {
   pc__rx_counters_t grpc_counters;       /* transport="grpc" in the metrics */
   job_t *free_jobs;
   unsigned n_free_jobs;
-  uint64_t warned_ms; /* rate limit for per-request warnings */
-  uint64_t warn_suppressed;
+  pc_ratelimit_t rl_warn; /* per-request warnings */
   pc_cors_t cors;
   pc_buf_t resp_headers; /* response_headers as "Name: value\r\n" lines */
   unsigned encodings;    /* 1 << pc_encoding_t for each one compression_algorithms takes */
-  const pc_bearer_t *auth; /* auth.authenticator, found in start; NULL: none */
-  pc_err_t auth_missing;   /* what start says when it names no extension (file:line:col) */
+  pc_ref_t auth_ref;              /* auth.authenticator, or unset */
+  const pc_server_auth_t *auth;   /* ... found by resolve; NULL: anyone may send */
 } rx_t;
 
 /* At most one per-request warning per 10 s, saying how many were held back. */
 static void rx_warn(rx_t *rx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rx_warn(rx_t *rx, const char *fmt, ...) {
-  uint64_t now = uv_now(rx->loop);
-  if (rx->warned_ms && now - rx->warned_ms < 10000) {
-    rx->warn_suppressed++;
-    return;
-  }
-  char msg[512];
+  uint64_t skipped;
+  if (!pc_ratelimit(&rx->rl_warn, 10000, &skipped)) return;
+  char msg[512], sup[48];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (rx->warn_suppressed)
-    pc_log(rx->log_id, PC_LOG_WARN, "%s (%llu similar lines suppressed in the last 10 s)", msg,
-           (unsigned long long)rx->warn_suppressed);
-  else
-    pc_log(rx->log_id, PC_LOG_WARN, "%s", msg);
-  rx->warned_ms = now ? now : 1;
-  rx->warn_suppressed = 0;
+  pc_log(rx->log_id, PC_LOG_WARN, "%s%s", msg, pc_suppressed(skipped, sup));
 }
 
 /* Client text (a path, a header) made safe for messages and logs: printable
@@ -264,7 +254,26 @@ static void answer_status(pc_http_response_t *resp, int status, bool json, const
   pc_buf_free(&resp->body);
   resp->status = status;
   resp->content_type = content_type_of(json);
+  snprintf(resp->reason, sizeof resp->reason, "%.255s", msg);
   if (pc_encode_status(json, grpc_code(status), msg, &resp->body) != 0) pc_oom();
+}
+
+/* A body that failed to decode may simply be in the other encoding than its
+ * Content-Type says (a client posting JSON as application/x-protobuf):
+ * say so, or "" when nothing suggests it. JSON starts with '{' after
+ * optional white space; an ExportProfilesServiceRequest in protobuf almost
+ * always starts with field 1 or 2 (resource_profiles, dictionary), tag 0x0a
+ * or 0x12. */
+static const char *encoding_hint(bool json, const uint8_t *p, size_t n) {
+  size_t i = 0;
+  while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')) i++;
+  bool looks_json = i < n && p[i] == '{';
+  bool looks_proto = n > 0 && (p[0] == 0x0a || p[0] == 0x12);
+  if (!json && looks_json)
+    return " (the body looks like JSON but Content-Type is application/x-protobuf)";
+  if (json && !looks_json && looks_proto)
+    return " (the body looks like protobuf but Content-Type is application/json)";
+  return "";
 }
 
 /* ---- routing: everything decided from the headers ----------------------------------- */
@@ -302,12 +311,14 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
   char shown[128];
   /* As the Collector's auth interceptor, before any routing; a CORS
    * preflight carries no credentials and is answered first. */
-  if (rx->auth && !pc_cors_is_preflight(&rx->cors, r) && !pc_bearer_check(rx->auth, r->auth)) {
+  /* One credential: of two, neither is taken (gRPC does the same). */
+  if (rx->auth && !pc_cors_is_preflight(&rx->cors, r) &&
+      (r->auth_n > 1 || !rx->auth->check(rx->auth, r->auth))) {
     answer_status(resp, 401, json, "unauthenticated: %s %s header (auth.authenticator %s)",
-                  r->auth.n ? "wrong" : "no", pc_bearer_header(rx->auth),
-                  rx->cfg.authenticator);
+                  r->auth_n > 1 ? "more than one" : r->auth.n ? "wrong" : "no",
+                  rx->auth->header, rx->cfg.authenticator);
     /* RFC 9110: a 401 names the scheme it wants. */
-    const char *scheme = pc_bearer_scheme(rx->auth);
+    const char *scheme = rx->auth->scheme;
     if (scheme[0] && pc_buf_printf(&resp->headers, "WWW-Authenticate: %s\r\n", scheme))
       pc_oom();
     return 401;
@@ -487,7 +498,7 @@ static void answer_failed_body(rx_t *rx, job_t *j, pc_http_response_t *resp) {
                   "%s: the decoded request needs more memory than this receiver allows one "
                   "request (%dx max_request_body_size)", what, RX_ARENA_FACTOR);
   else
-    answer_status(resp, 400, json, "%s", what);
+    answer_status(resp, 400, json, "%s%s", what, encoding_hint(json, j->payload, j->payload_n));
 }
 
 /* The pipeline's verdict on a decoded request. */
@@ -615,11 +626,6 @@ void pc__otlp_defaults(pc_otlp_settings_t *s) {
   }
 }
 
-static char *xstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  return memcpy(pc_xmalloc(n), s, n);
-}
-
 static int check_path(const char *id, const char *key, const char *path, pc_err_t *err) {
   if (path[0] == '/' && !strchr(path, '?') && !strchr(path, ' ')) return 0;
   return pc_err_set(err, PC_EINVAL,
@@ -641,9 +647,27 @@ int pc__rx_tls_ctx(const pc_tls_files_t *f, const pc_cfg_node_t *tls_node, const
     return pc_cfg_error(err, pc_cfg_get(tls_node, cert ? "cert_file" : "key_file"), PC_EINVAL,
                         "%s is set but %s is not: serving TLS needs both",
                         cert ? "cert_file" : "key_file", cert ? "key_file" : "cert_file");
+  /* cipher_suites: names checked here, where each has its file:line:col. */
+  const pc_cfg_node_t *cs = f->cipher_suites_cfg;
+  const char *names[32];
+  pc_tls_files_t files = *f;
+  if (cs && cs->type != PC_CFG_NULL) {
+    if (cs->type != PC_CFG_SEQ || cs->n_items > 32)
+      return pc_cfg_error(err, cs, PC_EINVAL, "must be a list of at most 32 cipher suite names");
+    for (size_t i = 0; i < cs->n_items; i++) {
+      const pc_cfg_node_t *it = cs->items[i];
+      const char *why = "must be a cipher suite name";
+      if (it->type != PC_CFG_SCALAR || pc_tls_suite_check(it->text, &why))
+        return pc_cfg_error(err, it, PC_EINVAL, "cipher suite \"%s\" %s",
+                            it->type == PC_CFG_SCALAR ? it->text : "?", why);
+      names[i] = it->text;
+    }
+    files.cipher_suites = names;
+    files.n_cipher_suites = cs->n_items;
+  }
   const char *bad = NULL;
   pc_err_t e = {0};
-  *out = pc_tls_ctx_new(f, alpn, &bad, &e);
+  *out = pc_tls_ctx_new(&files, alpn, &bad, &e);
   if (*out) return 0;
   return pc_cfg_error(err, pc_cfg_get(tls_node, bad), e.code, "%s", e.msg);
 }
@@ -757,15 +781,18 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
     return NULL;
   }
   rx_t *rx = pc_xcalloc(1, sizeof *rx);
-  rx->id = xstrdup(id);
+  rx->id = pc_xstrdup(id);
   size_t n = strlen(id) + sizeof "receiver:";
   rx->log_id = pc_xmalloc(n);
   snprintf(rx->log_id, n, "receiver:%s", id);
   rx->cfg = *s;
-  rx->cfg.endpoint = xstrdup(s->endpoint);
-  rx->cfg.profiles_url_path = xstrdup(s->profiles_url_path);
-  rx->cfg.traces_url_path = xstrdup(s->traces_url_path);
-  rx->cfg.authenticator = s->authenticator ? xstrdup(s->authenticator) : NULL;
+  rx->cfg.endpoint = pc_xstrdup(s->endpoint);
+  rx->cfg.profiles_url_path = pc_xstrdup(s->profiles_url_path);
+  rx->cfg.traces_url_path = pc_xstrdup(s->traces_url_path);
+  rx->cfg.authenticator = s->authenticator ? pc_xstrdup(s->authenticator) : NULL;
+  /* Whether the extension exists shows in resolve; the place is known now. */
+  pc_ref_init(&rx->auth_ref, s->authenticator,
+              pc_cfg_get(pc_cfg_get(s->http, "auth"), "authenticator"));
   if (cors_read(s, &rx->cors, err) != 0 ||
       response_headers_read(s->response_headers, &rx->resp_headers, err) != 0 ||
       encodings_read(s->compression_algorithms, &rx->encodings, err) != 0) {
@@ -814,7 +841,7 @@ static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
                  "no protocol to serve: add \"http:\" and/or \"grpc:\" under protocols");
     return NULL;
   }
-  if (s.authenticator && !pc_is_bearer_id(s.authenticator)) {
+  if (s.authenticator && !pc_id_has_type(s.authenticator, "bearertokenauth")) {
     pc_cfg_error(err, pc_cfg_get(pc_cfg_get(s.http, "auth"), "authenticator"), PC_EINVAL, "\"%s\" is not a bearertokenauth extension, the "
                  "authenticator profcol's receivers take", s.authenticator);
     return NULL;
@@ -822,15 +849,16 @@ static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
   rx_t *rx = pc__otlp_new(&s, args->id, args->next, err);
   if (!rx) return NULL;
   rx->http_enabled = http;
-  /* Whether the extension exists shows only in start (extensions are not
-   * built while a config is only checked); the place is known now. */
-  if (s.authenticator) {
-    pc_cfg_error(&rx->auth_missing, pc_cfg_get(pc_cfg_get(s.http, "auth"), "authenticator"),
-                 PC_EINVAL, "\"%s\" is not defined in extensions and listed in "
-                 "service.extensions", s.authenticator);
-    rx->auth_missing.file = NULL; /* points into the config tree, gone by then; msg says it */
-  }
   return rx;
+}
+
+/* The authenticators the HTTP and gRPC listeners name. */
+static int otlp_resolve(void *self, const pc_host_t *host, pc_err_t *err) {
+  rx_t *rx = self;
+  if (pc_ref_set(&rx->auth_ref) &&
+      !(rx->auth = pc_host_find(host, &rx->auth_ref, PC_ROLE_SERVER_AUTH, err)))
+    return err->code;
+  return rx->grpc ? pc__grpc_resolve(rx->grpc, host, err) : 0;
 }
 
 static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
@@ -853,12 +881,8 @@ static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
 static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   rx_t *rx = self;
   rx->loop = loop;
-  if (rx->cfg.authenticator && !(rx->auth = pc_bearer_find(rx->cfg.authenticator))) {
-    if (rx->auth_missing.msg[0])
-      *err = rx->auth_missing;
-    else
-      pc_err_set(err, PC_EINVAL, "protocols.http.auth.authenticator \"%s\" is not defined "
-                 "in extensions and listed in service.extensions", rx->cfg.authenticator);
+  if (pc_ref_set(&rx->auth_ref) && !rx->auth) { /* never resolved: as if nothing is there */
+    pc_host_find(NULL, &rx->auth_ref, PC_ROLE_SERVER_AUTH, err);
     pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
     return err->code;
   }
@@ -868,7 +892,7 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
                                .decorate = pc_cors_enabled(&rx->cors) || rx->resp_headers.n
                                                ? rx_decorate : NULL,
                                .keep_headers = rx->cfg.include_metadata,
-                               .auth_header = rx->auth ? pc_bearer_header(rx->auth) : NULL};
+                               .auth_header = rx->auth ? rx->auth->header : NULL};
   pc_http_server_init(&rx->http, loop, rx->log_id, &limits, &handler, &rx->http_counters);
   rx->http.tls = rx->http_tls;
   int rc = rx->grpc ? pc__grpc_listen(rx->grpc, loop, err) : 0;
@@ -1034,6 +1058,7 @@ const pc_component_t pc_receiver_otlp = {
     .stability = "alpha",
     .options = otlp_opts,
     .create = otlp_create,
+    .resolve = otlp_resolve,
     .start = otlp_start,
     .shutdown = otlp_shutdown,
     .destroy = otlp_destroy,

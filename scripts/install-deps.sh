@@ -2,7 +2,7 @@
 # install-deps.sh - install the Debian packages profcol needs to build and test,
 # only those that are missing, non-interactively. Safe to run again and again.
 #
-#   scripts/install-deps.sh          build + test packages
+#   scripts/install-deps.sh          build + test packages (and the Debian package build)
 #   scripts/install-deps.sh --bench  also what bench/ uses (nginx, wrk, h2load)
 set -euo pipefail
 
@@ -10,10 +10,17 @@ pkgs=(
   build-essential meson ninja-build pkg-config
   libuv1-dev node-llhttp nanopb libnanopb-dev protobuf-compiler python3-protobuf
   libzstd-dev zlib1g-dev libdeflate-dev libyaml-dev libxxhash-dev libjansson-dev
-  libcurl4-openssl-dev libnghttp2-dev libssl-dev
+  libcurl4-openssl-dev libnghttp2-dev libssl-dev libpcre2-dev
   check zstd gzip curl openssl
-  python3-grpcio python3-grpc-tools
+  python3-grpcio python3-grpc-tools python3-yaml
+  debhelper dpkg-dev lintian strace
 )
+# kubectl checks the Kubernetes manifests offline (tests/deploy/); any kubectl
+# on PATH does, Debian's kubernetes-client where there is none (installing it
+# over another vendor's kubectl package would conflict).
+if ! command -v kubectl >/dev/null 2>&1; then
+  pkgs+=(kubernetes-client)
+fi
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(nginx-light wrk nghttp2-client)
 fi

@@ -3,8 +3,9 @@
 # with AddressSanitizer + UndefinedBehaviorSanitizer. Installs missing
 # Debian packages first. Exit status 0 only if everything passed.
 #
-#   scripts/test.sh            both builds
+#   scripts/test.sh            both builds, then the Debian package
 #   PC_TEST_SANITIZE=0 scripts/test.sh   skip the sanitizer build
+#   PC_TEST_PACKAGE=0 scripts/test.sh    skip the package (scripts/test-package.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -34,8 +35,26 @@ if [[ "${PC_TEST_SANITIZE:-1}" != 0 ]]; then
   run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false || status=1
 fi
 
-# One closing line that CI reads: totals over both builds.
-passed=0 failed=0
+# The Debian package: built, installed, run as its unit, removed and purged.
+# It needs root (or sudo without a password) and says so when it skips.
+pkg_passed=0 pkg_failed=0
+if [[ "${PC_TEST_PACKAGE:-1}" != 0 ]]; then
+  pkg_out=$(mktemp)
+  pkg_rc=0
+  scripts/test-package.sh | tee "$pkg_out" || pkg_rc=$?
+  read -r c f < <(sed -n 's/^package: \([0-9]*\) checks, \([0-9]*\) failed$/\1 \2/p' "$pkg_out"; echo 0 0)
+  rm -f "$pkg_out"
+  pkg_passed=$((c - f)) pkg_failed=$f
+  if ((pkg_rc != 0)); then
+    status=1
+    ((pkg_failed > 0)) || pkg_failed=1
+  fi
+else
+  echo "test.sh: PC_TEST_PACKAGE=0: the Debian package test is skipped" >&2
+fi
+
+# One closing line that CI reads: totals over both builds and the package.
+passed=$pkg_passed failed=$pkg_failed
 for d in build-test build-asan; do
   [[ -f "$d/meson-logs/testlog.txt" ]] || continue
   read -r c f < <(awk '/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ {

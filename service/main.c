@@ -11,9 +11,6 @@
 #include "cli.h"
 #include "service.h"
 
-#ifndef PROFCOL_VERSION
-#define PROFCOL_VERSION "unknown"
-#endif
 
 static const pc_cli_command_t *const commands[] = {
     &pc__cli_validate_cmd,
@@ -36,9 +33,20 @@ static void print_command_names(FILE *f) {
 }
 
 static void print_help(FILE *f) {
-  fprintf(f, "usage: profcol [--config FILE]...   run the pipeline (built-in config without --config)\n"
+  fprintf(f, "usage: profcol [--config URI]... [--set K=V]... [--feature-gates LIST]\n"
              "       profcol COMMAND [OPTIONS] [ARGS]\n"
-             "       profcol --help | --version\n\ncommands:\n");
+             "       profcol --help | --version\n\n"
+             "Without a command, profcol runs the pipeline until SIGTERM or SIGINT (SIGHUP\n"
+             "reloads the config):\n"
+             "  --config URI  a config file (a path or file:PATH), env:VAR (the variable holds\n"
+             "                YAML) or yaml:TEXT; several merge in order, as in the Collector.\n"
+             "                Without one: the built-in config, OTLP/gRPC on localhost:4317\n"
+             "                and OTLP/HTTP on localhost:4318 into the debug exporter.\n"
+             "  --set K=V     set one key after every --config: --set processors.batch.timeout=2s\n"
+             "  --feature-gates LIST\n"
+             "                the Collector's gates (gate, +gate, -gate, comma-separated);\n"
+             "                profcol knows service.profilesSupport (always on)\n\n"
+             "commands:\n");
   for (size_t i = 0; i < N_COMMANDS; i++)
     fprintf(f, "  %-11s %s\n", commands[i]->name, commands[i]->summary);
   fprintf(f, "\nRun 'profcol COMMAND --help' for the options of one command.\n"
@@ -52,7 +60,7 @@ int main(int argc, char **argv) {
     return PC_EXIT_OK;
   }
   if (first && (strcmp(first, "--version") == 0 || strcmp(first, "-V") == 0)) {
-    printf("profcol %s\n", PROFCOL_VERSION);
+    pc__print_version(stdout);
     return PC_EXIT_OK;
   }
   if (!first || first[0] == '-') return pc_cmd_run(argc - 1, argv + 1);
@@ -62,6 +70,10 @@ int main(int argc, char **argv) {
     print_command_names(stderr);
     fprintf(stderr, " (see profcol --help)\n");
     return PC_EXIT_USAGE;
+  }
+  if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+    printf("usage: profcol %s\n%s", cmd->usage, cmd->help);
+    return PC_EXIT_OK;
   }
   return cmd->run(argc - 1, argv + 1);
 }

@@ -17,6 +17,8 @@ static const pc_component_t *const processors[] = {
     &pc_processor_dedup,
     &pc_processor_memory_limiter,
     &pc_processor_resource,
+    &pc_processor_attributes,
+    &pc_processor_resource_detection,
     NULL,
 };
 static const pc_component_t *const exporters[] = {
@@ -47,8 +49,19 @@ const pc_component_t *const *pc_registry_list(pc_kind_t kind) {
 
 const pc_component_t *pc_registry_find(pc_kind_t kind, const char *type) {
   for (const pc_component_t *const *c = pc_registry_list(kind); *c; c++)
-    if (strcmp((*c)->type, type) == 0) return *c;
+    if (strcmp((*c)->type, type) == 0 ||
+        ((*c)->deprecated_alias && strcmp((*c)->deprecated_alias, type) == 0))
+      return *c;
   return NULL;
+}
+
+size_t pc_registry_names(pc_kind_t kind, const char **names, size_t cap) {
+  size_t n = 0;
+  for (const pc_component_t *const *c = pc_registry_list(kind); *c; c++) {
+    if (n < cap) names[n++] = (*c)->type;
+    if ((*c)->deprecated_alias && n < cap) names[n++] = (*c)->deprecated_alias;
+  }
+  return n;
 }
 
 const char *pc_kind_name(pc_kind_t kind) {

@@ -25,42 +25,73 @@
 
 #define LOG "service"
 
-/* ---- error list ------------------------------------------------------------- */
+/* ---- errors ------------------------------------------------------------------ */
 
-void pc_errlist_add(pc_errlist_t *l, const char *msg) {
-  l->msgs = pc_xrealloc(l->msgs, (l->n + 1) * sizeof *l->msgs);
-  l->msgs[l->n++] = strdup(msg);
-}
-
-void pc_errlist_free(pc_errlist_t *l) {
-  for (size_t i = 0; i < l->n; i++) free(l->msgs[i]);
-  free(l->msgs);
-  *l = (pc_errlist_t){0};
+/* One message for the list, at node's value (or, with at_key, at its key). */
+__attribute__((format(printf, 4, 0))) static void add_error_v(pc_errlist_t *l,
+                                                              const pc_cfg_node_t *node,
+                                                              bool at_key, const char *fmt,
+                                                              va_list ap) {
+  char msg[256];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  pc_err_t err = {0};
+  if (node && at_key) pc_cfg_key_error(&err, node, PC_EINVAL, "%s", msg);
+  else if (node) pc_cfg_error(&err, node, PC_EINVAL, "%s", msg);
+  else snprintf(err.msg, sizeof err.msg, "%s", msg);
+  pc_errlist_add(l, err.msg);
 }
 
 __attribute__((format(printf, 3, 4))) static void add_error(pc_errlist_t *l,
                                                             const pc_cfg_node_t *node,
                                                             const char *fmt, ...) {
-  char msg[256];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  add_error_v(l, node, false, fmt, ap);
   va_end(ap);
-  pc_err_t err = {0};
-  if (node) pc_cfg_error(&err, node, PC_EINVAL, "%s", msg);
-  else snprintf(err.msg, sizeof err.msg, "%s", msg);
-  pc_errlist_add(l, err.msg);
+}
+
+/* An error about the key that holds node: an unknown name, not its value. */
+__attribute__((format(printf, 3, 4))) static void add_key_error(pc_errlist_t *l,
+                                                                const pc_cfg_node_t *node,
+                                                                const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  add_error_v(l, node, true, fmt, ap);
+  va_end(ap);
 }
 
 /* ---- fan-out: one consumer in front of many --------------------------------------- */
 
+/* As the Collector's fan-out: targets that only read the data all get the
+ * one request; a target that edits it in place (its component, or a
+ * processor of its pipeline, declares mutates) must not let the others see
+ * its edits. Readers go first, then the mutating targets, each but the last
+ * on a copy of its own. The common cases (one pipeline, or no mutating
+ * processor) copy nothing. */
+typedef struct {
+  pc_consumer_t *consumer;
+  bool mutates;
+} target_t;
+
 typedef struct {
   pc_consumer_t consumer;
-  pc_consumer_t **profiles; /* where profiles go */
+  target_t *profiles; /* where profiles go: readers first, then mutating ones */
   size_t n_profiles;
-  pc_consumer_t **traces; /* where traces go */
+  size_t n_mutating;  /* the last n_mutating of profiles */
+  pc_consumer_t **traces; /* where traces go (encoded bytes: read-only) */
   size_t n_traces;
 } fanout_t;
+
+/* Hand target a copy of req, in an arena of its own freed after the call
+ * (consumers copy what they keep). */
+static int consume_copy(pc_consumer_t *target, const pc_request_t *req, pc_err_t *err) {
+  pc_arena_t *arena = pc_arena_new(64 * 1024);
+  pc_request_t copy;
+  int rc = pc_request_clone(req, arena, &copy, err);
+  if (!rc) rc = target->consume_profiles(target, &copy, err);
+  pc_arena_free(arena);
+  return rc;
+}
 
 /* Every target must hold the data before the receiver acknowledges. A target
  * that refuses stops the loop: the client retries the whole request, so the
@@ -68,17 +99,19 @@ typedef struct {
 static int fanout_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
   for (size_t i = 0; i < f->n_profiles; i++) {
-    int rc = f->profiles[i]->consume_profiles(f->profiles[i], req, err);
+    pc_consumer_t *c = f->profiles[i].consumer;
+    bool copy = f->profiles[i].mutates && i + 1 < f->n_profiles;
+    int rc = copy ? consume_copy(c, req, err) : c->consume_profiles(c, req, err);
     if (rc) return rc;
   }
   return 0;
 }
 
-static int fanout_encoded(pc_consumer_t *self, const pc_encoded_request_t *req,
-                          pc_err_t *err) {
+static int fanout_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
   for (size_t i = 0; i < f->n_profiles; i++) {
-    int rc = f->profiles[i]->consume_encoded(f->profiles[i], req, err);
+    pc_consumer_t *c = f->profiles[i].consumer;
+    int rc = c->consume_encoded(c, req, err);
     if (rc) return rc;
   }
   return 0;
@@ -94,7 +127,7 @@ static int fanout_traces(pc_consumer_t *self, const uint8_t *body, size_t n, boo
   return 0;
 }
 
-static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c) {
+static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool mutates) {
   f->consumer.consume_profiles = fanout_profiles;
   f->consumer.consume_traces = fanout_traces;
   if (c->retry_after_s > f->consumer.retry_after_s) f->consumer.retry_after_s = c->retry_after_s;
@@ -102,8 +135,18 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c) {
     /* Encoded batches go through only when every target takes them. */
     bool encoded = c->consume_encoded && (f->n_profiles == 0 || f->consumer.consume_encoded);
     f->consumer.consume_encoded = encoded ? fanout_encoded : NULL;
+    /* One body serves every target: it carries each one's encodings and
+     * is no larger than the smallest limit. */
+    f->consumer.encodings |= c->encodings;
+    if (c->max_body && (!f->consumer.max_body || c->max_body < f->consumer.max_body))
+      f->consumer.max_body = c->max_body;
     f->profiles = pc_xrealloc(f->profiles, (f->n_profiles + 1) * sizeof *f->profiles);
-    f->profiles[f->n_profiles++] = c;
+    /* Readers before the mutating targets; each group in config order. */
+    size_t at = mutates ? f->n_profiles : f->n_profiles - f->n_mutating;
+    memmove(&f->profiles[at + 1], &f->profiles[at], (f->n_profiles - at) * sizeof *f->profiles);
+    f->profiles[at] = (target_t){.consumer = c, .mutates = mutates};
+    f->n_profiles++;
+    f->n_mutating += mutates;
   } else {
     f->traces = pc_xrealloc(f->traces, (f->n_traces + 1) * sizeof *f->traces);
     f->traces[f->n_traces++] = c;
@@ -138,6 +181,7 @@ typedef struct {
   size_t n_exporters;
   fanout_t to_exporters;
   pc_consumer_t *first; /* the first processor, or the exporters */
+  bool mutates;         /* some processor edits the data in place */
 } pipeline_t;
 
 typedef struct {
@@ -152,7 +196,9 @@ struct pc_service {
   pipeline_t *pipelines;
   size_t n_pipelines;
   uint64_t shutdown_timeout_ms;
+  uint32_t fd_reserve;
   pc_telemetry_t *telemetry;
+  pc_host_t *host; /* the extensions, for the components' resolve */
   pc_status_t status;
   /* shutdown state */
   int stage;
@@ -198,6 +244,33 @@ static void list_types(pc_kind_t kind, char *out, size_t cap) {
   if (!out[0]) snprintf(out, cap, "(none yet)");
 }
 
+static void report_unknown_type(pc_kind_t kind, const char *type, const pc_cfg_node_t *cfg,
+                                pc_errlist_t *errs) {
+  char known[256];
+  list_types(kind, known, sizeof known);
+  const char *names[64];
+  size_t n = pc_registry_names(kind, names, 64);
+  const char *hint = pc_cfg_did_you_mean(type, names, n);
+  char h[96] = "";
+  if (hint) snprintf(h, sizeof h, "did you mean \"%s\"? ", hint);
+  add_key_error(errs, cfg, "unknown %s type \"%s\"; %sknown types: %s", pc_kind_name(kind),
+                type, h, known);
+}
+
+/* The Collector logs a deprecated type name once per process: so do we. */
+static void warn_deprecated_alias(const pc_component_t *comp, const pc_cfg_node_t *cfg) {
+  static const pc_component_t *warned[16];
+  static size_t n_warned;
+  for (size_t i = 0; i < n_warned; i++)
+    if (warned[i] == comp) return;
+  if (n_warned < sizeof warned / sizeof warned[0]) warned[n_warned++] = comp;
+  pc_err_t where = {0};
+  pc_cfg_key_error(&where, cfg, 0, "\"%s\" is a deprecated name for the %s type \"%s\" (the "
+                   "Collector's lower_snake_case rename); it still works, but use \"%s\"",
+                   comp->deprecated_alias, pc_kind_name(comp->kind), comp->type, comp->type);
+  pc_log(LOG, PC_LOG_WARN, "%s", where.msg);
+}
+
 /* Read one of receivers/processors/exporters/extensions into sec. */
 static void load_section(const pc_cfg_node_t *root, pc_kind_t kind, section_t *sec,
                          pc_errlist_t *errs) {
@@ -213,26 +286,18 @@ static void load_section(const pc_cfg_node_t *root, pc_kind_t kind, section_t *s
     const pc_cfg_node_t *cfg = map->entries[i].value;
     char type[64];
     if (!split_id(id, type, sizeof type)) {
-      add_error(errs, cfg, "invalid component id \"%s\": expected \"type\" or \"type/name\"", id);
+      add_key_error(errs, cfg, "invalid component id \"%s\": expected \"type\" or \"type/name\"",
+                    id);
       continue;
     }
     const pc_component_t *comp = pc_registry_find(kind, type);
     if (!comp) {
-      char known[256];
-      list_types(kind, known, sizeof known);
-      const char *names[64];
-      size_t n = 0;
-      for (const pc_component_t *const *c = pc_registry_list(kind); *c && n < 64; c++)
-        names[n++] = (*c)->type;
-      const char *hint = pc_cfg_did_you_mean(type, names, n);
-      char h[96] = "";
-      if (hint) snprintf(h, sizeof h, "did you mean \"%s\"? ", hint);
-      add_error(errs, cfg, "unknown %s type \"%s\"; %sknown types: %s", pc_kind_name(kind),
-                type, h, known);
+      report_unknown_type(kind, type, cfg, errs);
       sec->broken = pc_xrealloc(sec->broken, (sec->n_broken + 1) * sizeof *sec->broken);
       sec->broken[sec->n_broken++] = id;
       continue;
     }
+    if (strcmp(comp->type, type) != 0) warn_deprecated_alias(comp, cfg);
     instance_t *it = &sec->items[sec->n++];
     it->comp = comp;
     it->cfg = cfg && cfg->type == PC_CFG_NULL ? NULL : cfg;
@@ -291,7 +356,7 @@ static void load_pipelines(pc_service_t *s, const pc_cfg_node_t *pipelines, pc_e
     pc_signal_t signal;
     if (!split_id(name, type, sizeof type) ||
         (strcmp(type, "profiles") != 0 && strcmp(type, "traces") != 0)) {
-      add_error(errs, pl, "unknown pipeline \"%s\": profcol runs profiles and traces "
+      add_key_error(errs, pl, "unknown pipeline \"%s\": profcol runs profiles and traces "
                           "pipelines (\"profiles\", \"profiles/NAME\", \"traces\", "
                           "\"traces/NAME\")", name);
       continue;
@@ -305,7 +370,7 @@ static void load_pipelines(pc_service_t *s, const pc_cfg_node_t *pipelines, pc_e
           const char *hint = pc_cfg_did_you_mean(key, keys, 3);
           char h[64] = "";
           if (hint) snprintf(h, sizeof h, "; did you mean \"%s\"?", hint);
-          add_error(errs, pl->entries[k].value, "unknown key \"%s\"%s", key, h);
+          add_key_error(errs, pl->entries[k].value, "unknown key \"%s\"%s", key, h);
         }
       }
     } else {
@@ -346,7 +411,7 @@ static void check_top_level(const pc_cfg_node_t *root, pc_errlist_t *errs) {
     const char *hint = pc_cfg_did_you_mean(key, keys, sizeof keys / sizeof keys[0]);
     char h[64] = "";
     if (hint) snprintf(h, sizeof h, "; did you mean \"%s\"?", hint);
-    add_error(errs, root->entries[i].value, "unknown top-level key \"%s\"%s", key, h);
+    add_key_error(errs, root->entries[i].value, "unknown top-level key \"%s\"%s", key, h);
   }
   const pc_cfg_node_t *conn = pc_cfg_get(root, "connectors");
   if (conn && conn->type == PC_CFG_MAP && conn->n_entries)
@@ -358,6 +423,7 @@ typedef struct {
   const pc_cfg_node_t *pipelines;
   const pc_cfg_node_t *telemetry;
   uint64_t shutdown_timeout_ms;
+  int64_t fd_reserve;
 } service_cfg_t;
 
 static const pc_opt_t service_opts[] = {
@@ -367,14 +433,31 @@ static const pc_opt_t service_opts[] = {
     PC_OPT_ANY("telemetry", service_cfg_t, telemetry, "logs (level, encoding) and metrics"),
     PC_OPT_DUR("shutdown_timeout", "30s", service_cfg_t, shutdown_timeout_ms, 0, 3600000,
                "how long SIGTERM waits for batches and queues to drain"),
+    PC_OPT_INT_RANGE("fd_reserve", "64", service_cfg_t, fd_reserve, 0, 1000000,
+                     "file descriptors receivers leave free for health checks, metrics, "
+                     "exporters and files: a connection that would take one is closed at once "
+                     "(0: none)"),
     PC_OPT_TABLE_END,
 };
 
-/* Create every instance; false (errors added) when one fails. */
+/* A consumer that takes nothing: what a component is created with when the
+ * one after it could not be (only to check its settings), or when the
+ * pipelines are broken. */
+static int refuse_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
+  (void)self;
+  (void)req;
+  return pc_err_set(err, PC_EINVAL, "not running");
+}
+static pc_consumer_t refuse_all = {.consume_profiles = refuse_profiles};
+
+/* Create one instance; false (errors added: every problem the component's
+ * option tables found, not only the first) when it fails. */
 static bool create_instance(instance_t *it, pc_consumer_t *next, pc_errlist_t *errs) {
   pc_err_t err = {0};
   pc_create_args_t args = {.id = it->id, .cfg = it->cfg, .next = next, .signals = it->signals};
+  pc_cfg_collect_begin(errs);
   it->inst = it->comp->create(&args, &err);
+  pc_cfg_collect_end();
   if (!it->inst) {
     pc_errlist_add(errs, err.msg[0] ? err.msg : "component could not be created");
     return false;
@@ -382,24 +465,61 @@ static bool create_instance(instance_t *it, pc_consumer_t *next, pc_errlist_t *e
   return true;
 }
 
+/* The extensions section's instances (those listed in service.extensions
+ * are created, the others are named but not there) as a host. */
+static pc_host_t *host_of(section_t *xt) {
+  pc_host_t *h = pc_host_new();
+  for (size_t i = 0; i < xt->n; i++)
+    pc_host_add(h, xt->items[i].id, xt->items[i].comp, xt->items[i].inst);
+  return h;
+}
+
+/* Let inst find the extensions its config names; errors go to errs. */
+static void resolve_instance(const instance_t *it, const pc_host_t *host, pc_errlist_t *errs) {
+  pc_err_t err = {0};
+  if (it->inst && it->comp->resolve && it->comp->resolve(it->inst, host, &err))
+    pc_errlist_add(errs, err.msg[0] ? err.msg : "component could not find its extensions");
+}
+
+typedef struct {
+  const pc_host_t *host;
+  pc_errlist_t *errs;
+} resolve_ctx_t;
+
+static void resolve_one(void *ctx, instance_t *it) {
+  resolve_ctx_t *c = ctx;
+  resolve_instance(it, c->host, c->errs);
+}
+
+static void each_in_stage(pc_service_t *s, int stage, void (*fn)(void *, instance_t *),
+                          void *ctx);
+
+static pc_consumer_t *consumer_of(const instance_t *it) {
+  return it->inst ? it->comp->consumer(it->inst) : &refuse_all;
+}
+
+/* Create everything, going on past a component that fails so that every
+ * component's problems are reported in one run. */
 static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
   bool ok = true;
-  /* Extensions first: exporters look up their file_storage by id. */
+  /* Extensions first: the others find theirs in the host. */
   section_t *xt = &s->sections[PC_EXTENSION];
   for (size_t i = 0; i < xt->n; i++)
     if (xt->items[i].used) ok &= create_instance(&xt->items[i], NULL, errs);
+  s->host = host_of(xt);
   section_t *ex = &s->sections[PC_EXPORTER];
   for (size_t i = 0; i < ex->n; i++)
     if (ex->items[i].used) ok &= create_instance(&ex->items[i], NULL, errs);
-  if (!ok) return false;
   for (size_t i = 0; i < s->n_pipelines; i++) {
     pipeline_t *p = &s->pipelines[i];
     for (size_t k = 0; k < p->n_exporters; k++)
-      fanout_add(&p->to_exporters, p->signal, p->exporters[k]->comp->consumer(p->exporters[k]->inst));
+      fanout_add(&p->to_exporters, p->signal, consumer_of(p->exporters[k]),
+                 p->exporters[k]->comp->mutates);
     pc_consumer_t *next = &p->to_exporters.consumer;
     for (size_t k = p->n_processors; k-- > 0;) {
-      if (!create_instance(&p->processors[k], next, errs)) return false;
-      next = p->processors[k].comp->consumer(p->processors[k].inst);
+      ok &= create_instance(&p->processors[k], next, errs);
+      next = consumer_of(&p->processors[k]);
+      p->mutates |= p->processors[k].comp->mutates;
     }
     p->first = next;
   }
@@ -410,32 +530,47 @@ static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
     for (size_t k = 0; k < s->n_pipelines; k++)
       for (size_t j = 0; j < s->pipelines[k].n_receivers; j++)
         if (s->pipelines[k].receivers[j] == r)
-          fanout_add(&r->out, s->pipelines[k].signal, s->pipelines[k].first);
-    if (!create_instance(r, &r->out.consumer, errs)) return false;
+          fanout_add(&r->out, s->pipelines[k].signal, s->pipelines[k].first,
+                     s->pipelines[k].mutates);
+    ok &= create_instance(r, &r->out.consumer, errs);
   }
-  return true;
+  /* Every component finds its extensions now, so validate reports a
+   * reference to one that is missing or of the wrong kind. */
+  size_t before = errs->n;
+  resolve_ctx_t rc = {s->host, errs};
+  for (int stage = 0; stage < 4; stage++) each_in_stage(s, stage, resolve_one, &rc);
+  return ok && errs->n == before;
 }
-
-/* A consumer that takes nothing, for creating components only to check
- * their settings. */
-static int refuse_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
-  (void)self;
-  (void)req;
-  return pc_err_set(err, PC_EINVAL, "not running");
-}
-static pc_consumer_t refuse_all = {.consume_profiles = refuse_profiles};
 
 /* When the pipelines are broken nothing is built, but every component's own
  * settings are still checked, so one run of validate reports everything. */
 static void check_settings(pc_service_t *s, pc_errlist_t *errs) {
-  for (int kind = PC_RECEIVER; kind <= PC_EXTENSION; kind++) {
+  /* Extensions first, kept while the others are checked against them. */
+  section_t xt = s->sections[PC_EXTENSION];
+  instance_t *ext = pc_xcalloc(xt.n ? xt.n : 1, sizeof *ext);
+  for (size_t i = 0; i < xt.n; i++) {
+    ext[i] = xt.items[i];
+    if (!create_instance(&ext[i], NULL, errs) || !ext[i].used) {
+      if (ext[i].inst) ext[i].comp->destroy(ext[i].inst);
+      ext[i].inst = NULL; /* not listed in service.extensions: not there */
+    }
+  }
+  xt.items = ext;
+  pc_host_t *host = host_of(&xt);
+  for (int kind = PC_RECEIVER; kind < PC_EXTENSION; kind++) {
     section_t *sec = &s->sections[kind];
     for (size_t i = 0; i < sec->n; i++) {
       instance_t probe = sec->items[i];
       if (!probe.signals) probe.signals = probe.comp->signals;
-      if (create_instance(&probe, &refuse_all, errs)) probe.comp->destroy(probe.inst);
+      if (!create_instance(&probe, &refuse_all, errs)) continue;
+      resolve_instance(&probe, host, errs);
+      probe.comp->destroy(probe.inst);
     }
   }
+  pc_host_free(host);
+  for (size_t i = 0; i < xt.n; i++)
+    if (ext[i].inst) ext[i].comp->destroy(ext[i].inst);
+  free(ext);
 }
 
 static void warn_unused(pc_service_t *s) {
@@ -468,7 +603,10 @@ pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
   else if (pc_cfg_apply(service_opts, service, &scfg, &err)) pc_errlist_add(errs, err.msg);
   else load_pipelines(s, scfg.pipelines, errs);
   s->shutdown_timeout_ms = scfg.shutdown_timeout_ms;
+  s->fd_reserve = (uint32_t)scfg.fd_reserve;
+  pc_cfg_collect_begin(errs);
   s->telemetry = pc_telemetry_create(scfg.telemetry, errs);
+  pc_cfg_collect_end();
   if (scfg.extensions && scfg.extensions->type == PC_CFG_SEQ) {
     for (size_t i = 0; i < scfg.extensions->n_items; i++) {
       const pc_cfg_node_t *item = scfg.extensions->items[i];
@@ -557,6 +695,7 @@ static void collect_metrics(void *arg, pc_metrics_t *m) {
 }
 
 int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
+  pc_fd_set_reserve(s->fd_reserve);
   int rc = pc_telemetry_start(s->telemetry, loop, collect_metrics, s, err);
   if (rc) return rc;
   start_ctx_t c = {.loop = loop, .err = err};
@@ -647,5 +786,6 @@ void pc_service_destroy(pc_service_t *s) {
     free(sec->broken);
   }
   pc_telemetry_destroy(s->telemetry);
+  pc_host_free(s->host);
   free(s);
 }

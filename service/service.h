@@ -9,17 +9,13 @@
 
 #include "../component/component.h"
 
-/* Every config problem found, in the order found. */
-typedef struct {
-  char **msgs;
-  size_t n;
-} pc_errlist_t;
-
-void pc_errlist_add(pc_errlist_t *l, const char *msg);
-void pc_errlist_free(pc_errlist_t *l);
-
-/* The registry: every component type profcol knows, by kind. */
+/* The registry: every component type profcol knows, by kind. find takes the
+ * current name or the deprecated alias (the Collector's names before its
+ * lower_snake_case renames). */
 const pc_component_t *pc_registry_find(pc_kind_t kind, const char *type);
+/* Every name of one kind, current names and aliases, for did-you-mean
+ * hints; returns how many were written (at most cap). */
+size_t pc_registry_names(pc_kind_t kind, const char **names, size_t cap);
 /* NULL-terminated list of the types of one kind. */
 const pc_component_t *const *pc_registry_list(pc_kind_t kind);
 const char *pc_kind_name(pc_kind_t kind); /* "receiver", ... */

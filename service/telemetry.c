@@ -124,11 +124,48 @@ static int parse_metrics(pc_telemetry_t *t, const pc_cfg_node_t *node, pc_err_t 
   return 0;
 }
 
+/* service.telemetry's own keys: logs (service/logs.c reads them), metrics
+ * (here); traces and resource are the Collector's too, but profcol emits
+ * no traces and exports no telemetry that a resource would describe: they
+ * are refused rather than ignored. */
+typedef struct {
+  const pc_cfg_node_t *logs, *metrics, *traces, *resource;
+} telemetry_cfg_t;
+
+static const pc_opt_t telemetry_opts[] = {
+    PC_OPT_ANY("logs", telemetry_cfg_t, logs,
+               "level, encoding, output_paths, error_output_paths, initial_fields, sampling"),
+    PC_OPT_ANY("metrics", telemetry_cfg_t, metrics, "level and address (or readers)"),
+    PC_OPT_ANY("traces", telemetry_cfg_t, traces, "refused unless level: none"),
+    PC_OPT_ANY("resource", telemetry_cfg_t, resource, "refused"),
+    PC_OPT_TABLE_END,
+};
+
+static int check_telemetry_keys(const pc_cfg_node_t *telemetry, pc_err_t *err) {
+  telemetry_cfg_t c = {0};
+  int rc = pc_cfg_apply(telemetry_opts, telemetry, &c, err) ? PC_EINVAL : 0;
+  const pc_cfg_node_t *level = pc_cfg_get(c.traces, "level");
+  bool traces_off = !non_null(c.traces) ||
+                    (c.traces->type == PC_CFG_MAP && c.traces->n_entries == 1 && level &&
+                     level->text && strcmp(level->text, "none") == 0);
+  if (!traces_off)
+    rc = pc_cfg_key_error(err, c.traces, PC_EINVAL,
+                          "profcol emits no traces of its own: remove this section (or set "
+                          "level: none)");
+  if (non_null(c.resource))
+    rc = pc_cfg_key_error(err, c.resource, PC_EINVAL,
+                          "profcol exports no telemetry that a resource would describe: "
+                          "remove it (logs.initial_fields adds fields to every log line)");
+  return rc;
+}
+
 pc_telemetry_t *pc_telemetry_create(const pc_cfg_node_t *telemetry, pc_errlist_t *errs) {
   if (!process_start_ns) process_start_ns = uv_hrtime();
   pc_telemetry_t *t = pc_xcalloc(1, sizeof *t);
   pc_err_t err = {0};
-  if (parse_metrics(t, non_null(pc_cfg_get(telemetry, "metrics")), &err)) {
+  int rc = check_telemetry_keys(non_null(telemetry), &err);
+  if (parse_metrics(t, non_null(pc_cfg_get(telemetry, "metrics")), &err)) rc = PC_EINVAL;
+  if (rc) {
     pc_errlist_add(errs, err.msg);
     free(t);
     return NULL;
@@ -153,6 +190,19 @@ static void process_metrics(pc_metrics_t *m) {
   if (rss >= 0)
     pc_metrics_gauge(m, "otelcol_process_memory_rss",
                      "Total physical memory (resident set size) in bytes.", (double)rss, NULL);
+  pc_metrics_counter(m, "profcol_process_compressions",
+                     "Request bodies compressed for exporters: one per encoding per batch, "
+                     "however many exporters send it.", (double)pc_body_compressions(), NULL);
+  int64_t fds = pc_fd_open_count();
+  if (fds >= 0)
+    pc_metrics_gauge(m, "profcol_process_open_fds", "File descriptors open now.", (double)fds,
+                     NULL);
+  pc_metrics_gauge(m, "profcol_process_max_fds", "The open file limit (soft RLIMIT_NOFILE).",
+                   (double)pc_fd_limit(), NULL);
+  pc_metrics_counter(m, "profcol_process_fd_exhausted",
+                     "Connections closed at once because file descriptors ran short "
+                     "(service.fd_reserve), and accepts that failed with EMFILE or ENFILE.",
+                     (double)pc_fd_exhausted(), NULL);
 }
 
 static void answer_text(pc_http_response_t *resp, int status, const char *text) {

@@ -137,13 +137,14 @@ static const struct {
 } broken[] = {
     /* syntax */
     {EXP "    endpoint: \"a:1\n",
-     "t.yaml:4:1: found unexpected end of stream (while scanning a quoted scalar at line 3, "
-     "column 15)"},
+     /* issue 12: an unclosed quote is reported at the quote, with where it was noticed */
+     "t.yaml:3:15: the quoted string that starts here is not closed: found unexpected end of "
+     "stream at line 4, column 1"},
     {EXP "    endpoint: a:1\n   timeout: 5s\n",
-     "t.yaml:4:4: did not find expected key (while parsing a block mapping at line 2, column 3)"},
+     "t.yaml:4:4: did not find expected key (in the map that starts at line 2, column 3)"},
     {"a: [1, 2\nb: 1\n",
-     "t.yaml:2:2: did not find expected ',' or ']' (while parsing a flow sequence at line 1, "
-     "column 4)"},
+     "t.yaml:1:4: the list in [ ] that starts here is broken: did not find expected ',' or ']' "
+     "at line 2, column 2"},
     {"a:\n\tb: 1\n",
      "t.yaml:2:1: a tab character where YAML allows none; indent with spaces, not tabs"},
     {"a: \xff\n", "t.yaml:1:4: invalid leading UTF-8 octet (byte 0xFF)"},
@@ -197,14 +198,14 @@ static const struct {
      "t.yaml:1:4: a: a \"${\" without its closing \"}\" (write \"$$\" for a literal \"$\")"},
     /* options */
     {EXP "    endpiont: localhost:4318\n",
-     "t.yaml:3:15: exporters.otlphttp.endpiont: unknown key \"endpiont\"; did you mean "
+     "t.yaml:3:5: exporters.otlphttp.endpiont: unknown key \"endpiont\"; did you mean "
      "\"endpoint\"?"},
     {EXP "    colour: red\n",
-     "t.yaml:3:13: exporters.otlphttp.colour: unknown key \"colour\"; valid keys: endpoint, "
+     "t.yaml:3:5: exporters.otlphttp.colour: unknown key \"colour\"; valid keys: endpoint, "
      "compression, timeout, max_bytes, workers, offset, enabled, headers, extra, "
      "retry_on_failure"},
     {EXP "    retry_on_failure:\n      initial_intervl: 1s\n",
-     "t.yaml:4:24: exporters.otlphttp.retry_on_failure.initial_intervl: unknown key "
+     "t.yaml:4:7: exporters.otlphttp.retry_on_failure.initial_intervl: unknown key "
      "\"initial_intervl\"; did you mean \"initial_interval\"?"},
     {EXP "    timeout: five\n",
      "t.yaml:3:14: exporters.otlphttp.timeout: expected a duration like \"5s\" or \"100ms\", got "
@@ -512,6 +513,22 @@ START_TEST(load_missing_file) {
 }
 END_TEST
 
+/* "::" in a key nests, as the Collector's confmap reads it, and merges with
+ * the keys beside it; paths and key positions follow. */
+START_TEST(double_colon_keys_nest) {
+  pc_cfg_t *cfg = load_ok("a::b: 1\na:\n  c: 2\na::d::e: 3\n");
+  ck_assert_str_eq(AT(cfg, "a", "b")->text, "1");
+  ck_assert_str_eq(AT(cfg, "a", "c")->text, "2");
+  const pc_cfg_node_t *e = AT(cfg, "a", "d", "e");
+  ck_assert_str_eq(e->text, "3");
+  ck_assert_str_eq(e->path, "a.d.e");
+  ck_assert_str_eq(AT(cfg, "a", "d")->path, "a.d");
+  ck_assert_int_eq(e->key_line, 4);
+  ck_assert_int_eq(e->key_col, 1);
+  pc_cfg_free(cfg);
+}
+END_TEST
+
 START_TEST(cfg_error_format) {
   pc_cfg_t *cfg = load_ok("service:\n  pipelines: 3\n");
   pc_err_t err;
@@ -569,6 +586,7 @@ static TCase *load_tcase(void) {
   tcase_add_test(tc, load_missing_file);
   tcase_add_test(tc, load_file_with_nul_byte);
   tcase_add_test(tc, cfg_error_format);
+  tcase_add_test(tc, double_colon_keys_nest);
   tcase_add_loop_test(tc, broken_config_messages, 0, sizeof broken / sizeof *broken);
   return tc;
 }
@@ -671,7 +689,7 @@ START_TEST(merge_errors_name_the_right_file) {
   const char *ac[] = {a, c};
   ck_assert_ptr_null(pc_cfg_load(ac, 2, &err));
   snprintf(want, sizeof want,
-           "%s:4:4: did not find expected key (while parsing a block mapping at line 2, column "
+           "%s:4:4: did not find expected key (in the map that starts at line 2, column "
            "3)",
            c);
   ck_assert_str_eq(err.msg, want);
@@ -1049,7 +1067,7 @@ START_TEST(options_unknown_key_edge_cases) {
   exp_cfg_t out = {0};
   pc_err_t err;
   ck_assert_int_eq(pc_cfg_apply(none, AT(cfg, "a"), &out, &err), PC_EINVAL);
-  ck_assert_str_eq(err.msg, "t.yaml:2:6: a.x: unknown key \"x\"; this takes no options");
+  ck_assert_str_eq(err.msg, "t.yaml:2:3: a.x: unknown key \"x\"; this takes no options");
   ck_assert_int_eq(pc_cfg_apply(exp_opts, AT(cfg, "b"), &out, &err), PC_EINVAL);
   ck_assert_msg(strstr(err.msg, "unknown key \"bad\\x09key\"; valid keys: endpoint,") != NULL,
                 "%s", err.msg);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "../core/log.h"
 #include "../core/metrics.h"
 
 START_TEST(err_names) {
@@ -215,11 +216,108 @@ START_TEST(metrics_histogram_is_cumulative) {
 }
 END_TEST
 
+/* RFC 4648 section 10's vectors, padded and not, and what is refused. */
+START_TEST(base64_vectors) {
+  static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+  static const char *const padded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                       "Zm9vYmFy"};
+  for (size_t i = 0; i < 7; i++) {
+    size_t n = strlen(plain[i]);
+    char enc[16];
+    size_t m = pc_base64_encode((const uint8_t *)plain[i], n, true, enc);
+    ck_assert_uint_eq(m, pc_base64_encoded_len(n, true));
+    ck_assert_str_eq((enc[m] = 0, enc), padded[i]);
+    m = pc_base64_encode((const uint8_t *)plain[i], n, false, enc);
+    enc[m] = 0;
+    ck_assert_uint_eq(m, strlen(padded[i]) - (strchr(padded[i], '=') ? strlen(strchr(padded[i], '=')) : 0));
+    uint8_t dec[16];
+    for (int pad = 0; pad < 2; pad++) {
+      const char *in = pad ? padded[i] : enc;
+      long got = pc_base64_decode((const uint8_t *)in, strlen(in), dec);
+      ck_assert_int_eq(got, (long)n);
+      ck_assert(memcmp(dec, plain[i], n) == 0);
+    }
+  }
+  uint8_t dec[16];
+  ck_assert_int_eq(pc_base64_decode((const uint8_t *)"-_8", 3, dec), 2); /* URL-safe */
+  ck_assert_int_eq(dec[0], 0xfb);
+  ck_assert_int_eq(pc_base64_decode((const uint8_t *)"AA=A", 4, dec), -1);
+  ck_assert_int_eq(pc_base64_decode((const uint8_t *)"abcde", 5, dec), -1);
+  ck_assert_int_eq(pc_base64_decode((const uint8_t *)"ab!d", 4, dec), -1);
+}
+END_TEST
+
+/* One line, then nothing until the interval passed; the next line hears
+ * how many were held back. */
+START_TEST(ratelimit_counts_what_it_holds_back) {
+  pc_ratelimit_t rl = {0};
+  uint64_t skipped = 99;
+  ck_assert(pc_ratelimit(&rl, 60000, &skipped));
+  ck_assert_uint_eq(skipped, 0);
+  ck_assert(!pc_ratelimit(&rl, 60000, &skipped));
+  ck_assert(!pc_ratelimit(&rl, 60000, &skipped));
+  rl.next_ms = pc_now_ms(); /* as if the interval passed */
+  ck_assert(pc_ratelimit(&rl, 60000, &skipped));
+  ck_assert_uint_eq(skipped, 2);
+  char buf[48];
+  ck_assert_str_eq(pc_suppressed(2, buf), " (2 similar suppressed)");
+  ck_assert_str_eq(pc_suppressed(0, buf), "");
+  ck_assert_uint_eq(pc_hash64("abc", 3), pc_hash64("abc", 3));
+  ck_assert_uint_ne(pc_hash64("abc", 3), pc_hash64("abd", 3));
+}
+END_TEST
+
+/* ---- redact.c ---------------------------------------------------------------- */
+
+START_TEST(redact_urls) {
+  static const char *const cases[][2] = {
+      {"https://user:PASS@host:4318/v1", "https://user:xxxxx@host:4318/v1"},
+      {"https://TOKEN@host/", "https://xxxxx@host/"},
+      {"http://a:b@c@host", "http://a:xxxxx@host"},
+      {"https://host:4318/v1development/profiles", "https://host:4318/v1development/profiles"},
+      {"https://host/p?api_key=K1&tenant=t&access_token=T2#f",
+       "https://host/p?api_key=xxxxx&tenant=t&access_token=xxxxx#f"},
+      {"https://host/p@x", "https://host/p@x"}, /* an '@' in the path is no userinfo */
+      {"user:pw@host:4317", "user:xxxxx@host:4317"},
+      {"", ""},
+  };
+  char out[256];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    ck_assert_str_eq(pc_redact_url(cases[i][0], out, sizeof out), cases[i][1]);
+  ck_assert_str_eq(pc_redact_url(NULL, out, sizeof out), "");
+  /* Cut to the buffer, never past it, and never showing the secret. */
+  char small[16];
+  pc_redact_url("https://user:PASSWORD@host", small, sizeof small);
+  ck_assert_str_eq(small, "https://user:xx");
+}
+END_TEST
+
+START_TEST(redact_header_values) {
+  static const char *const secret[] = {"Authorization", "proxy-authorization", "X-Auth-Token",
+                                       "x-api-key", "Cookie", "x-honeycomb-team",
+                                       "ocp-apim-subscription-key", "x-client-secret"};
+  static const char *const plain[] = {"x-scope-orgid", "content-type", "x-tenant", "host"};
+  pc_str_t v = PC_STR_LIT("Bearer s3cret");
+  for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++) {
+    pc_str_t k = {(const uint8_t *)secret[i], strlen(secret[i])};
+    ck_assert_msg(pc_redact_key(k), "%s", secret[i]);
+    ck_assert(pc_str_eq(pc_redact_value(k, v), PC_STR_LIT(PC_REDACTED)));
+  }
+  for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+    pc_str_t k = {(const uint8_t *)plain[i], strlen(plain[i])};
+    ck_assert_msg(!pc_redact_key(k), "%s", plain[i]);
+    ck_assert(pc_str_eq(pc_redact_value(k, v), v));
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("core");
   TCase *tc = tcase_create("err");
   tcase_add_test(tc, err_names);
   tcase_add_test(tc, json_string_escapes);
+  tcase_add_test(tc, base64_vectors);
+  tcase_add_test(tc, ratelimit_counts_what_it_holds_back);
   suite_add_tcase(s, tc);
   tc = tcase_create("compress");
   tcase_set_timeout(tc, 120);
@@ -234,6 +332,10 @@ int main(void) {
   tcase_add_test(tc, metrics_group_families);
   tcase_add_test(tc, metrics_escape_label_values);
   tcase_add_test(tc, metrics_histogram_is_cumulative);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("redact");
+  tcase_add_test(tc, redact_urls);
+  tcase_add_test(tc, redact_header_values);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -97,6 +97,7 @@ static tserver_t *server_start(const char *yaml, bool traces) {
   pc_err_t err = {0};
   t->rx = create_from(yaml, &t->tc.c, &t->cfg, &err);
   ck_assert_msg(t->rx != NULL, "%s", err.msg);
+  ck_assert_msg(pc_test_resolve(&pc_receiver_otlp, t->rx, &err) == 0, "%s", err.msg);
   ck_assert_msg(pc_receiver_otlp.start(t->rx, &t->th.loop, &err) == 0, "%s", err.msg);
   t->port = pc__otlp_grpc_port(t->rx);
   ck_assert_int_gt(t->port, 0);
@@ -423,14 +424,23 @@ static pc_buf_t rich_body(void) {
  * value (grpcio silently drops a grpc-timeout in the call's metadata), with
  * one more header line (curl's form; NULL: none). The grpc-status answered,
  * from the headers (trailers-only) or the trailers; -1 when there was none. */
+static int call_with_lines(int port, const char *const *lines, const pc_buf_t *body);
+
 static int call_with_header(int port, const char *line, const pc_buf_t *body) {
+  const char *lines[] = {line, NULL};
+  return call_with_lines(port, lines, body);
+}
+
+/* A call with the header lines of the NULL-terminated list. */
+static int call_with_lines(int port, const char *const *lines, const pc_buf_t *body) {
+  const char *line = lines[0];
   CURL *e = curl_easy_init();
   ck_assert_ptr_nonnull(e);
   char url[256];
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, PC_GRPC_PROFILES_PATH);
   struct curl_slist *h = curl_slist_append(NULL, "content-type: application/grpc");
   h = curl_slist_append(h, "te: trailers");
-  if (line) h = curl_slist_append(h, line);
+  for (size_t i = 0; lines[i]; i++) h = curl_slist_append(h, lines[i]);
   pc_buf_t framed = {0}, heads = {0};
   uint8_t pre[5] = {0, (uint8_t)(body->n >> 24), (uint8_t)(body->n >> 16),
                     (uint8_t)(body->n >> 8), (uint8_t)body->n};
@@ -478,6 +488,13 @@ START_TEST(test_bearer_auth) {
   ck_assert_int_eq(call_with_header(t->port, NULL, &body), 16);
   ck_assert_int_eq(call_with_header(t->port, "Authorization: Bearer wrong", &body), 16);
   ck_assert_int_eq(call_with_header(t->port, "Authorization: Bearer s3cret", &body), 0);
+  /* Issue 14: an authorization with two values is refused, whichever is
+   * good, as HTTP refuses two Authorization headers. */
+  const char *two[][3] = {{"Authorization: Bearer wrong", "Authorization: Bearer s3cret", NULL},
+                          {"Authorization: Bearer s3cret", "Authorization: Bearer wrong", NULL},
+                          {"Authorization: Bearer s3cret", "Authorization: Bearer s3cret", NULL}};
+  for (size_t i = 0; i < 3; i++)
+    ck_assert_int_eq(call_with_lines(t->port, two[i], &body), 16);
   pthread_mutex_lock(&t->tc.mu);
   ck_assert_uint_eq(t->tc.profiles_calls, 1);
   pthread_mutex_unlock(&t->tc.mu);

@@ -12,6 +12,8 @@ static Suite *pdata_suite(void) {
   suite_add_tcase(s, pc_test_json_syntax_tcase());
   suite_add_tcase(s, pc_test_stats_tcase());
   suite_add_tcase(s, pc_test_intern_tcase());
+  suite_add_tcase(s, pc_test_pprof_tcase());
+  suite_add_tcase(s, pc_test_stacks_tcase());
   return s;
 }
 

@@ -62,28 +62,40 @@ bool pc_e2e_wait_log(const pc_e2e_proc_t *p, const char *needle, int timeout_ms)
 }
 
 bool pc_e2e_start(pc_e2e_proc_t *p, const char *yaml) {
+  return pc_e2e_start_args(p, yaml, NULL);
+}
+
+bool pc_e2e_start_args(pc_e2e_proc_t *p, const char *yaml, const char *const *args) {
   memset(p, 0, sizeof *p);
   snprintf(p->dir, sizeof p->dir, "/tmp/profcol-e2e-XXXXXX");
   if (!mkdtemp(p->dir)) return false;
   snprintf(p->log_path, sizeof p->log_path, "%s/profcol.log", p->dir);
   snprintf(p->config_path, sizeof p->config_path, "%s/profcol.yaml", p->dir);
-  if (!write_file(p->config_path, yaml)) return false;
-  /* Self-telemetry listens on localhost:8888 by default, which parallel
-   * tests would fight over: unless the test sets it, a second --config
-   * (merged after the first, as the Collector merges) moves it to port 0. */
+  const char *argv[40] = {binary()};
+  size_t n = 1;
   char telemetry_path[300];
-  snprintf(telemetry_path, sizeof telemetry_path, "%s/telemetry.yaml", p->dir);
-  bool own_telemetry = strstr(yaml, "telemetry:") != NULL;
-  if (!own_telemetry &&
-      !write_file(telemetry_path, "service:\n  telemetry:\n    metrics:\n"
-                                  "      address: 127.0.0.1:0\n"))
-    return false;
+  if (yaml) {
+    if (!write_file(p->config_path, yaml)) return false;
+    argv[n++] = "--config";
+    argv[n++] = p->config_path;
+    /* Self-telemetry listens on localhost:8888 by default, which parallel
+     * tests would fight over: unless the test sets it, a second --config
+     * (merged after the first, as the Collector merges) moves it to port 0. */
+    snprintf(telemetry_path, sizeof telemetry_path, "%s/telemetry.yaml", p->dir);
+    if (!strstr(yaml, "telemetry:")) {
+      if (!write_file(telemetry_path, "service:\n  telemetry:\n    metrics:\n"
+                                      "      address: 127.0.0.1:0\n"))
+        return false;
+      argv[n++] = "--config";
+      argv[n++] = telemetry_path;
+    }
+  }
+  for (size_t i = 0; args && args[i] && n < 39; i++) argv[n++] = args[i];
+  argv[n] = NULL;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  const char *argv[] = {binary(), "--config", p->config_path, "--config", telemetry_path, NULL};
-  if (own_telemetry) argv[3] = NULL;
   int rc = posix_spawn(&p->pid, binary(), &fa, NULL, (char *const *)argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc) return false;
@@ -269,6 +281,26 @@ int pc_e2e_run(const char *const *args, pc_buf_t *out) {
   close(fd);
   unlink(path);
   return rc ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int pc_e2e_grpc_client(int port, const char *const *cases) {
+  const char *root = getenv("PC_SOURCE_ROOT");
+  ck_assert_ptr_nonnull(root);
+  char script[1024], protos[1024], request[1024], port_s[16];
+  snprintf(script, sizeof script, "%s/tests/grpc/grpc_client.py", root);
+  snprintf(protos, sizeof protos, "%s/proto", root);
+  snprintf(request, sizeof request, "%s/tests/data/request.txtpb", root);
+  snprintf(port_s, sizeof port_s, "%d", port);
+  const char *argv[32] = {"/usr/bin/python3", script, "--port", port_s, "--proto-root", protos,
+                          "--request", request};
+  size_t n = 8;
+  for (size_t i = 0; cases[i] && n < 31; i++) argv[n++] = cases[i];
+  argv[n] = NULL;
+  pid_t pid;
+  ck_assert_int_eq(posix_spawn(&pid, argv[0], NULL, NULL, (char *const *)argv, environ), 0);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int pc_e2e_free_port(void) {

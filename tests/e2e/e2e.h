@@ -27,6 +27,10 @@ typedef struct {
  * "everything is ready" is logged (true) or the process exits or 15 s pass
  * (false; the log tells why). */
 bool pc_e2e_start(pc_e2e_proc_t *p, const char *yaml);
+/* The same with more arguments after the --config ones (NULL-ended, may be
+ * NULL); with yaml NULL, no config file is given at all (the built-in config,
+ * and whatever --config or --set args holds). */
+bool pc_e2e_start_args(pc_e2e_proc_t *p, const char *yaml, const char *const *args);
 /* SIGTERM, wait up to timeout_s; returns the exit status, or -1 when it
  * had to be killed, or 128+N when killed by signal N. */
 int pc_e2e_stop(pc_e2e_proc_t *p, int timeout_s);
@@ -62,6 +66,10 @@ int pc_e2e_post_headers(int port, const char *path, const char *content_type,
 int pc_e2e_get(int port, const char *path, pc_e2e_resp_t *resp);
 /* Send raw bytes and read the whole answer until the server closes. */
 int pc_e2e_raw(int port, const void *req, size_t n, pc_buf_t *answer);
+/* Run tests/grpc/grpc_client.py (python3-grpcio) against port with
+ * tests/data/request.txtpb and the given options and cases (NULL-ended);
+ * returns its exit status (0: every case answered as expected). */
+int pc_e2e_grpc_client(int port, const char *const *cases);
 /* A free loopback port (bound, then released: fine for a test). */
 int pc_e2e_free_port(void);
 

@@ -19,7 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../pdata/intern.h"
+#include "../../pdata/pprof.h"
+#include "../../pdata/stacks.h"
 #include "../pdata/testdata.h"
+#include "e2e.h"
 
 extern char **environ;
 
@@ -584,9 +588,357 @@ START_TEST(rejected_profiles_warn_and_fail) {
 }
 END_TEST
 
+/* ---- pprof and folded stacks --------------------------------------------------- */
+
+/* What the library makes of the same input, to compare the binary with. */
+static pc_buf_t api_folded(const pc_request_t *const *reqs, size_t n, const char *type) {
+  pc_stacks_filter_t f = {0};
+  if (type) f.sample_type = (pc_str_t){(const uint8_t *)type, strlen(type)};
+  pc_stacks_t *s;
+  pc_err_t err = {0};
+  ck_assert_msg(pc_stacks_select(reqs, n, &f, &s, &err) == 0, "%s", err.msg);
+  pc_buf_t out = {0};
+  ck_assert_int_eq(pc_stacks_folded(s, &out), 0);
+  pc_stacks_free(s);
+  return out;
+}
+
+/* The real Go CPU profile: pprof -> OTLP -> folded and pprof, each step
+ * equal to what the library gives for the same bytes. */
+START_TEST(pprof_in_folded_and_pprof_out) {
+  pc_buf_t raw = {0};
+  pc_test_read_file("tests/data/pprof/cpu.pb.gz", &raw);
+  const char *pprof = write_file("cpu.pb.gz", raw.p, raw.n);
+  pc_builder_t *b = pc_builder_new();
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_pprof_convert(raw.p, raw.n, 1 << 30, b, &err), 0);
+  const pc_request_t *req = pc_builder_request(b);
+  pc_buf_t want = encode(req);
+
+  const char *otlp = tpath("cpu.binpb");
+  run_t r = RUN(NULL, "convert", "--from", "pprof", pprof, "-o", otlp);
+  assert_status(&r, 0);
+  ck_assert_uint_eq(r.err.n, 0);
+  run_free(&r);
+  pc_buf_t got = slurp(otlp);
+  assert_bytes_eq(&got, &want, "pprof -> OTLP protobuf");
+  pc_buf_free(&got);
+
+  r = RUN(NULL, "stats", "--from", "pprof", pprof);
+  assert_status(&r, 0);
+  ck_assert_msg(strncmp(value_of((char *)r.out.p, "encoding"), "pprof, gzip-compressed\n", 23) == 0,
+                "%s", (char *)r.out.p);
+  assert_count((char *)r.out.p, "profiles", 2);
+  assert_count((char *)r.out.p, "samples", pc_request_sample_count(req));
+  run_free(&r);
+
+  /* Folded, the default sample type named on stderr. */
+  pc_buf_t folded = api_folded(&req, 1, NULL);
+  r = RUN(NULL, "convert", "--to", "folded", otlp);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &folded, "folded");
+  assert_one_line_error(&r, "convert", otlp, "sample type cpu:nanoseconds: the default");
+  ck_assert_ptr_nonnull(strstr((char *)r.err.p, "samples:count (51)"));
+  run_free(&r);
+  pc_buf_free(&folded);
+  folded = api_folded(&req, 1, "samples:count");
+  r = RUN(NULL, "convert", "--to", "folded", "--sample-type", "samples:count", otlp);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &folded, "folded samples:count");
+  ck_assert_uint_eq(r.err.n, 0);
+  run_free(&r);
+
+  /* pprof out: gzip'd, and it converts back to the same folded stacks. */
+  const char *out = tpath("out.pb.gz");
+  r = RUN(NULL, "convert", "--to", "pprof", "--sample-type", "samples", otlp, "-o", out);
+  assert_status(&r, 0);
+  run_free(&r);
+  pc_buf_t back = slurp(out);
+  ck_assert_int_eq(pc_encoding_sniff(back.p, back.n), PC_ENC_GZIP);
+  pc_builder_t *b2 = pc_builder_new();
+  ck_assert_int_eq(pc_pprof_convert(back.p, back.n, 1 << 30, b2, &err), 0);
+  const pc_request_t *req2 = pc_builder_request(b2);
+  pc_buf_t folded2 = api_folded(&req2, 1, NULL);
+  assert_bytes_eq(&folded2, &folded, "pprof export, converted back, folded");
+  pc_buf_free(&folded2);
+  pc_builder_free(b2);
+  pc_buf_free(&back);
+  pc_buf_free(&folded);
+
+  /* Nothing selected, or no such type: exit 1, one line saying so. */
+  r = RUN(NULL, "convert", "--to", "folded", "--sample-type", "wall", otlp);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", otlp,
+                        "no selected sample has sample type \"wall\" (there are: cpu:nanoseconds");
+  ck_assert_uint_eq(r.out.n, 0);
+  run_free(&r);
+  r = RUN(NULL, "convert", "--to", "folded", "--trace-id", "0123456789abcdef0123456789ABCDEF",
+          otlp);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", otlp, "no sample is linked to that trace");
+  run_free(&r);
+  /* OTLP given as pprof: a pprof decoding error. */
+  r = RUN(NULL, "convert", "--from", "pprof", otlp);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", otlp, "not a valid pprof profile");
+  run_free(&r);
+
+  pc_buf_free(&want);
+  pc_builder_free(b);
+  pc_buf_free(&raw);
+}
+END_TEST
+
+/* --trace-id and --span-id select the samples linked to them. */
+START_TEST(folded_by_trace_and_span) {
+  pc_buf_t proto = rich_proto();
+  const char *path = write_file("p.bin", proto.p, proto.n);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  const pc_request_t *reqs[] = {&req};
+  pc_stacks_filter_t f = {.has_trace_id = true, .has_span_id = true};
+  memcpy(f.trace_id, "\x5b\x8e\xfe\xf8\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b", 16);
+  memcpy(f.span_id, "\xaa\xbb\xcc\xdd\xee\xff\x00\x11", 8);
+  pc_stacks_t *s;
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_stacks_select(reqs, 1, &f, &s, &err), 0);
+  ck_assert_uint_eq(pc_stacks_info(s)->samples, 1);
+  pc_buf_t want = {0};
+  ck_assert_int_eq(pc_stacks_folded(s, &want), 0);
+  ck_assert_uint_gt(want.n, 0);
+  pc_stacks_free(s);
+  run_t r = RUN(NULL, "convert", "--to", "folded", "--trace-id",
+                "5b8efef8000102030405060708090a0b", "--span-id", "AABBCCDDEEFF0011", path);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &want, "folded of one span");
+  run_free(&r);
+  r = RUN(NULL, "convert", "--to", "folded", "--trace-id",
+          "5b8efef8000102030405060708090a0b", "--span-id", "aabbccddeeff0012", path);
+  assert_status(&r, 1);
+  run_free(&r);
+  pc_buf_free(&want);
+  pc_arena_free(a);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+/* ---- the file exporter's formats ------------------------------------------------ */
+
+/* Three different requests: the rich one with its values scaled. */
+static void three_requests(pc_arena_t *a, pc_request_t reqs[3]) {
+  for (int k = 0; k < 3; k++) {
+    pc_test_rich_request(a, &reqs[k]);
+    pc_profile_t *p = &reqs[k].resources[0].scopes[0].profiles[0];
+    int64_t *v = pc_arena_alloc(a, 2 * sizeof *v);
+    v[0] = 5 * (k + 1), v[1] = -(k + 1);
+    for (uint32_t i = 0; i < p->n_samples; i++)
+      if (p->samples[i].n_values) p->samples[i].values = v;
+  }
+}
+
+/* As the file exporter writes them: JSON lines, or length + protobuf. */
+static pc_buf_t stream(const pc_request_t reqs[], int n, bool json) {
+  pc_buf_t b = {0};
+  for (int k = 0; k < n; k++) {
+    size_t at = b.n;
+    if (!json) ck_assert_int_eq(pc_buf_append(&b, "\0\0\0\0", 4), 0);
+    ck_assert_int_eq(json ? pc_json_encode(&reqs[k], &b) : pc_proto_encode(&reqs[k], &b), 0);
+    if (json) {
+      ck_assert_int_eq(pc_buf_append(&b, "\n", 1), 0);
+    } else {
+      size_t len = b.n - at - 4;
+      b.p[at] = (uint8_t)(len >> 24), b.p[at + 1] = (uint8_t)(len >> 16);
+      b.p[at + 2] = (uint8_t)(len >> 8), b.p[at + 3] = (uint8_t)len;
+    }
+  }
+  return b;
+}
+
+START_TEST(streams_of_requests) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t reqs[3];
+  three_requests(a, reqs);
+  pc_buf_t lines = stream(reqs, 3, true), framed = stream(reqs, 3, false);
+  const char *lpath = write_file("out.json", lines.p, lines.n);
+  const char *fpath = write_file("out.binpb", framed.p, framed.n);
+
+  /* stats: every request counted, the framing named */
+  run_t r = RUN(NULL, "stats", "--each", fpath);
+  assert_status(&r, 0);
+  const char *out = (const char *)r.out.p;
+  ck_assert_msg(strncmp(value_of(out, "encoding"),
+                        "protobuf, each request after its 4-byte length\n", 47) == 0, "%s", out);
+  assert_count(out, "requests", 3);
+  assert_count(out, "profiles", 9);
+  assert_count(out, "samples", 9);
+  ck_assert_ptr_nonnull(strstr(out, "\n3 "));
+  run_free(&r);
+  r = RUN(NULL, "stats", lpath);
+  assert_status(&r, 0);
+  ck_assert_msg(strncmp(value_of((char *)r.out.p, "encoding"), "OTLP-JSON, one request per line\n",
+                        32) == 0, "%s", (char *)r.out.p);
+  assert_count((char *)r.out.p, "requests", 3);
+  assert_count((char *)r.out.p, "samples", 9);
+  run_free(&r);
+
+  /* convert keeps a stream a stream, both ways, byte for byte */
+  r = RUN(NULL, "convert", fpath);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &lines, "framed proto -> JSON lines");
+  run_free(&r);
+  r = RUN(NULL, "convert", lpath, "-o", tpath("back.binpb"));
+  assert_status(&r, 0);
+  run_free(&r);
+  pc_buf_t back = slurp(tpath("back.binpb"));
+  assert_bytes_eq(&back, &framed, "JSON lines -> framed proto");
+  pc_buf_free(&back);
+
+  /* --merge: one request, one dictionary */
+  r = RUN(NULL, "convert", "--merge", "--to", "proto", lpath, "-o", tpath("one.binpb"));
+  assert_status(&r, 0);
+  run_free(&r);
+  r = RUN(NULL, "stats", tpath("one.binpb"));
+  assert_status(&r, 0);
+  assert_count((char *)r.out.p, "requests", 1);
+  assert_count((char *)r.out.p, "samples", 9);
+  assert_table((char *)r.out.p, "function_table", 3, 0, 0);
+  run_free(&r);
+
+  /* folded adds up every request */
+  const pc_request_t *rp[] = {&reqs[0], &reqs[1], &reqs[2]};
+  pc_buf_t want = api_folded(rp, 3, NULL);
+  r = RUN(NULL, "convert", "--to", "folded", fpath);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &want, "folded over three requests");
+  run_free(&r);
+  r = RUN(NULL, "convert", "--to", "folded", lpath);
+  assert_status(&r, 0);
+  assert_bytes_eq(&r.out, &want, "folded over three JSON lines");
+  run_free(&r);
+  pc_buf_free(&want);
+  pc_buf_free(&lines);
+  pc_buf_free(&framed);
+  pc_arena_free(a);
+}
+END_TEST
+
+/* A bad request in a stream is named by number and place in the file. */
+START_TEST(stream_errors_name_the_request) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t reqs[3];
+  three_requests(a, reqs);
+  pc_buf_t framed = stream(reqs, 3, false), lines = stream(reqs, 3, true);
+  size_t len1 = (size_t)framed.p[2] << 8 | framed.p[3];
+  size_t second = 4 + len1 + 4; /* the second request's first byte */
+  /* Its first byte becomes a tag of field 0. */
+  uint8_t saved = framed.p[second];
+  framed.p[second] = 0x00;
+  const char *bad = write_file("bad.binpb", framed.p, framed.n);
+  char want[160];
+  snprintf(want, sizeof want,
+           "request 2 (at byte %zu): not a valid protobuf request: at byte %zu of the file (0 "
+           "of the request)", second, second);
+  run_t r = RUN(NULL, "stats", bad);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "stats", bad, want);
+  run_free(&r);
+  r = RUN(NULL, "convert", bad);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", bad, want);
+  run_free(&r);
+
+  /* cut inside the third record */
+  framed.p[second] = saved;
+  const char *cut = write_file("cut.binpb", framed.p, framed.n - 3);
+  size_t third = second + (((size_t)framed.p[second - 2] << 8) | framed.p[second - 1]);
+  snprintf(want, sizeof want, "request 3 (at byte %zu): its length says", third);
+  r = RUN(NULL, "stats", cut);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "stats", cut, want);
+  ck_assert_ptr_nonnull(strstr((char *)r.err.p, "truncated?"));
+  run_free(&r);
+
+  /* JSON lines: the second line broken */
+  char *nl = memchr(lines.p, '\n', lines.n);
+  size_t at2 = (size_t)((uint8_t *)nl - lines.p) + 1;
+  lines.p[at2 + 1] = '#';
+  const char *badj = write_file("bad.json", lines.p, lines.n);
+  snprintf(want, sizeof want, "request 2 (line 2, at byte %zu): not a valid OTLP-JSON request",
+           at2);
+  r = RUN(NULL, "convert", badj);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "convert", badj, want);
+  run_free(&r);
+  pc_buf_free(&framed);
+  pc_buf_free(&lines);
+  pc_arena_free(a);
+}
+END_TEST
+
+/* What the file exporter itself wrote, in both formats, reads back. */
+START_TEST(file_exporter_output_reads_back) {
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n"
+           "  otlp:\n"
+           "    protocols:\n"
+           "      http:\n"
+           "        endpoint: 127.0.0.1:0\n"
+           "exporters:\n"
+           "  file/json:\n"
+           "    path: %s/out.json\n"
+           "  file/proto:\n"
+           "    path: %s/out.binpb\n"
+           "    format: proto\n"
+           "service:\n"
+           "  pipelines:\n"
+           "    profiles:\n"
+           "      receivers: [otlp]\n"
+           "      exporters: [file/json, file/proto]\n",
+           tmpdir, tmpdir);
+  pc_e2e_proc_t p;
+  bool started = pc_e2e_start(&p, yaml);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(started, "profcol did not start:\n%s", log);
+  free(log);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t reqs[3];
+  three_requests(a, reqs);
+  for (int k = 0; k < 3; k++) {
+    pc_buf_t body = encode(&reqs[k]);
+    pc_e2e_resp_t resp = {0};
+    pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL, body.p,
+                body.n, &resp);
+    ck_assert_int_eq(resp.status, 200);
+    pc_buf_free(&resp.body);
+    pc_buf_free(&body);
+  }
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+
+  const pc_request_t *rp[] = {&reqs[0], &reqs[1], &reqs[2]};
+  pc_buf_t want = api_folded(rp, 3, NULL);
+  const char *files[] = {tpath("out.json"), tpath("out.binpb")};
+  for (int f = 0; f < 2; f++) {
+    run_t r = RUN(NULL, "stats", files[f]);
+    assert_status(&r, 0);
+    assert_count((char *)r.out.p, "requests", 3);
+    assert_count((char *)r.out.p, "samples", 9);
+    run_free(&r);
+    r = RUN(NULL, "convert", "--to", "folded", files[f]);
+    assert_status(&r, 0);
+    assert_bytes_eq(&r.out, &want, files[f]);
+    run_free(&r);
+  }
+  pc_buf_free(&want);
+  pc_arena_free(a);
+}
+END_TEST
+
 /* ---- command line -------------------------------------------------------------- */
 
-static const char *const usage_cases[][5] = {
+static const char *const usage_cases[][7] = {
     {"convert"},                                   /* no FILE */
     {"convert", "a.bin", "b.bin"},                 /* two FILEs */
     {"convert", "--to", "yaml", "a.bin"},          /* bad --to */
@@ -596,6 +948,11 @@ static const char *const usage_cases[][5] = {
     {"convert", "--max-size", "0", "a.bin"},       /* zero limit */
     {"convert", "--max-size", "lots", "a.bin"},    /* not a number */
     {"stats", "-o", "out", "a.bin"},               /* convert-only option */
+    {"convert", "--from", "perf", "a.bin"},        /* bad --from */
+    {"convert", "--sample-type", "cpu", "a.bin"},  /* selection without pprof/folded */
+    {"convert", "--to", "folded", "--trace-id", "abc", "a.bin"}, /* short trace id */
+    {"convert", "--to", "pprof", "--span-id", "zz00000000000000", "a.bin"}, /* not hex */
+    {"convert", "--to", "folded", "--merge", "a.bin"}, /* --merge with folded */
     {"stats"},                                     /* no FILE */
     {"frobnicate"},                                /* unknown command */
     {"--bogus"},                                   /* unknown global option */
@@ -629,17 +986,65 @@ START_TEST(help_version_and_no_command) {
   assert_status(&r, 0);
   ck_assert_ptr_nonnull(strstr((char *)r.out.p, "usage: profcol convert"));
   ck_assert_ptr_nonnull(strstr((char *)r.out.p, "--max-size"));
+  ck_assert_ptr_nonnull(strstr((char *)r.out.p, "--to pprof"));
+  ck_assert_ptr_nonnull(strstr((char *)r.out.p, "--sample-type T"));
+  ck_assert_ptr_nonnull(strstr((char *)r.out.p, "--from otlp|pprof"));
   run_free(&r);
 
   r = RUN(NULL, "stats", "-h");
   assert_status(&r, 0);
   ck_assert_ptr_nonnull(strstr((char *)r.out.p, "usage: profcol stats"));
+  ck_assert_ptr_nonnull(strstr((char *)r.out.p, "--each"));
   run_free(&r);
 
   /* No command runs the service; a bad option is a usage error (2). */
   r = RUN(NULL, "--bogus");
   assert_status(&r, 2);
   ck_assert_ptr_nonnull(strstr((char *)r.err.p, "unexpected argument \"--bogus\""));
+  run_free(&r);
+}
+END_TEST
+
+/* Issue 14: a config file or token file others may change used to be read
+ * silently; now each says so, as sshd's StrictModes would. */
+START_TEST(issue14_writable_config_and_token_warn) {
+  const char *token = write_file("token", "s3cret\n", 7);
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "        auth: {authenticator: bearertokenauth}\n"
+           "exporters:\n  nop:\n"
+           "extensions:\n  bearertokenauth:\n    filename: %s\n"
+           "service:\n  extensions: [bearertokenauth]\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n      exporters: [nop]\n",
+           token);
+  const char *cfg = write_file("profcol.yaml", yaml, strlen(yaml));
+  char want_cfg[1200], want_token[1200];
+  snprintf(want_cfg, sizeof want_cfg, "the config file %s is writable by every user", cfg);
+  snprintf(want_token, sizeof want_token, "the token file %s is writable by every user", token);
+  ck_assert_int_eq(chmod(cfg, 0600), 0);
+  ck_assert_int_eq(chmod(token, 0600), 0);
+  run_t r = RUN(NULL, "validate", "--config", cfg);
+  assert_status(&r, 0);
+  ck_assert_msg(!strstr((char *)r.err.p, "writable by every user"), "%s", (char *)r.err.p);
+  run_free(&r);
+  ck_assert_int_eq(chmod(cfg, 0666), 0);
+  ck_assert_int_eq(chmod(token, 0666), 0);
+  r = RUN(NULL, "validate", "--config", cfg);
+  assert_status(&r, 0); /* a warning, not a refusal */
+  ck_assert_msg(strstr((char *)r.err.p, want_cfg) && strstr((char *)r.err.p, want_token),
+                "stderr:\n%s", (char *)r.err.p);
+  run_free(&r);
+  /* A directory anyone may write to lets anyone replace the files. */
+  ck_assert_int_eq(chmod(cfg, 0600), 0);
+  ck_assert_int_eq(chmod(token, 0600), 0);
+  ck_assert_int_eq(chmod(tmpdir, 0777), 0);
+  r = RUN(NULL, "validate", "--config", cfg);
+  ck_assert_int_eq(chmod(tmpdir, 0700), 0);
+  assert_status(&r, 0);
+  char want_dir[1200];
+  snprintf(want_dir, sizeof want_dir, "the directory %s, which holds the config file", tmpdir);
+  ck_assert_msg(strstr((char *)r.err.p, want_dir), "stderr:\n%s", (char *)r.err.p);
   run_free(&r);
 }
 END_TEST
@@ -654,6 +1059,21 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, max_size_bounds_plain_input);
   tcase_add_test(tc, unwritable_output);
   tcase_add_test(tc, rejected_profiles_warn_and_fail);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("pprof");
+  tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
+  tcase_add_checked_fixture(tc, make_tmpdir, NULL);
+  tcase_add_test(tc, pprof_in_folded_and_pprof_out);
+  tcase_add_test(tc, folded_by_trace_and_span);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("streams");
+  tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
+  tcase_add_checked_fixture(tc, make_tmpdir, NULL);
+  tcase_add_test(tc, streams_of_requests);
+  tcase_add_test(tc, stream_errors_name_the_request);
+  tcase_add_test(tc, file_exporter_output_reads_back);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("stats");
@@ -671,6 +1091,12 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, missing_file);
   tcase_add_loop_test(tc, bad_usage_exits_2, 0, sizeof usage_cases / sizeof usage_cases[0]);
   tcase_add_test(tc, help_version_and_no_command);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("issue_14");
+  tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
+  tcase_add_checked_fixture(tc, make_tmpdir, NULL);
+  tcase_add_test(tc, issue14_writable_config_and_token_warn);
   suite_add_tcase(s, tc);
   return s;
 }

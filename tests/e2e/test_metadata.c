@@ -152,6 +152,64 @@ static void expect_same(pc_mat_t want[N_TENANTS], pc_mat_t got[N_TENANTS]) {
   }
 }
 
+/* The value of a series ("name{labels}" as rendered) on the metrics page, -1 if absent. */
+static double series_value(int port, const char *series) {
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_get(port, "/metrics", &r), 200);
+  if (pc_buf_append(&r.body, "", 1)) pc_oom();
+  const char *text = (const char *)r.body.p, *at = text;
+  double v = -1;
+  size_t n = strlen(series);
+  while ((at = strstr(at, series)))
+    if ((at == text || at[-1] == '\n') && at[n] == ' ') {
+      v = strtod(at + n + 1, NULL);
+      break;
+    } else {
+      at += n;
+    }
+  pc_buf_free(&r.body);
+  return v;
+}
+
+/* Not about tenants, but about the same path: a batch goes to two gzip
+ * exporters as one body, compressed once (profcol_process_compressions
+ * counts one per batch, not one per exporter), and both send it. */
+START_TEST(two_exporters_cost_one_compression) {
+  srv_t *srv = srv_start();
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "processors:\n  batch:\n    send_batch_size: 1000000\n    timeout: 50ms\n"
+           "exporters:\n"
+           "  otlphttp/a: {endpoint: %s, compression: gzip}\n"
+           "  otlphttp/b: {endpoint: %s, compression: gzip}\n"
+           "service:\n  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n      processors: [batch]\n"
+           "      exporters: [otlphttp/a, otlphttp/b]\n", srv_url(srv), srv_url(srv));
+  pc_e2e_proc_t p = {0};
+  start(&p, yaml);
+  int port = pc_e2e_port_of(&p, "receiver:otlp");
+  int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  pc_rng_t rng = {77};
+  pc_mat_t want[N_TENANTS] = {0};
+  enum { BATCHES = 4 };
+  for (int b = 0; b < BATCHES; b++) {
+    post_interleaved(port, &rng, 3, want); /* within one timeout: one batch */
+    for (int i = 0; i < 500 && srv_count(srv) < 2 * (size_t)(b + 1); i++) usleep(10000);
+    ck_assert_uint_eq(srv_count(srv), 2 * (size_t)(b + 1));
+  }
+  ck_assert_int_eq((int)series_value(metrics, "profcol_exporter_sent_batches{exporter=\"otlphttp/a\"}"),
+                   BATCHES);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_exporter_sent_batches{exporter=\"otlphttp/b\"}"),
+                   BATCHES);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_process_compressions"), BATCHES);
+  for (int t = 0; t < N_TENANTS; t++) pc_mat_free(&want[t]);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
+  srv_stop(srv);
+}
+END_TEST
+
 START_TEST(each_batch_carries_one_tenant_and_its_samples) {
   srv_t *srv = srv_start();
   /* The first two tries fail: a retry must carry its batch's header again. */
@@ -441,6 +499,53 @@ START_TEST(grpc_in_and_out_each_call_carries_one_tenant) {
 }
 END_TEST
 
+/* Issue 14: secrets never reach the log, even at debug. A batch shard
+ * used to be named after its metadata_keys values (authorization=Bearer
+ * ...), and an exporter URL's password was printed at start, per request
+ * and on every send error. */
+START_TEST(issue14_no_secret_in_the_logs) {
+  int dead = pc_e2e_free_port(); /* nothing listens: every send fails */
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "        include_metadata: true\n"
+           "processors:\n  batch:\n    timeout: 20ms\n    metadata_keys: [authorization]\n"
+           "exporters:\n  otlphttp:\n    endpoint: http://svc:PASS-9f8e@127.0.0.1:%d\n"
+           "    retry_on_failure:\n      enabled: false\n"
+           "service:\n  telemetry:\n    logs:\n      level: debug\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n      processors: [batch]\n"
+           "      exporters: [otlphttp]\n", dead);
+  pc_e2e_proc_t p;
+  start(&p, yaml);
+  pc_rng_t rng = {42};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  do pc_rand_request(&rng, a, &req);
+  while (pc_request_sample_count(&req) == 0);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  pc_arena_free(a);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post_headers(p.port, "/v1development/profiles",
+                                       "application/x-protobuf",
+                                       "Authorization: Bearer TOKEN-7c1d\r\n", body.p, body.n,
+                                       &r), 200);
+  pc_buf_free(&r.body);
+  pc_buf_free(&body);
+  /* The shard is made, the batch sent and its failure logged. */
+  ck_assert(pc_e2e_wait_log(&p, "new batch shard", 5000));
+  ck_assert(pc_e2e_wait_log(&p, "dropped", 5000));
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(!strstr(log, "PASS-9f8e") && !strstr(log, "TOKEN-7c1d"),
+                "a secret is in the log:\n%s", log);
+  ck_assert_msg(strstr(log, "authorization=<redacted>"), "%s", log);
+  ck_assert_msg(strstr(log, "http://svc:xxxxx@127.0.0.1:"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-metadata");
   TCase *tc = tcase_create("tenants");
@@ -449,7 +554,12 @@ int main(void) {
   tcase_add_test(tc, a_tenant_past_the_cardinality_limit_gets_503);
   tcase_add_test(tc, tenant_header_survives_a_restart_on_the_persistent_queue);
   tcase_add_test(tc, grpc_in_and_out_each_call_carries_one_tenant);
+  tcase_add_test(tc, two_exporters_cost_one_compression);
   suite_add_tcase(s, tc);
+  TCase *i14 = tcase_create("issue_14");
+  tcase_set_timeout(i14, 60);
+  tcase_add_test(i14, issue14_no_secret_in_the_logs);
+  suite_add_tcase(s, i14);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

@@ -133,13 +133,13 @@ START_TEST(validate_reports_every_error_with_its_place) {
   ck_assert_int_eq(pc_e2e_run(args, &out), 1);
   const char *text = (const char *)out.p;
   char want[512];
-  snprintf(want, sizeof want, "%s:9:10: exporters.debgu: unknown exporter type \"debgu\"; did "
+  snprintf(want, sizeof want, "%s:9:3: exporters.debgu: unknown exporter type \"debgu\"; did "
            "you mean \"debug\"?", path);
   ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
   snprintf(want, sizeof want, "%s:14:26: service.pipelines.profiles.exporters[1]: exporter "
            "\"nope\" is not defined in the exporters section", path);
   ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
-  snprintf(want, sizeof want, "%s:16:7: service.pipelines.logs: unknown pipeline \"logs\"", path);
+  snprintf(want, sizeof want, "%s:15:5: service.pipelines.logs: unknown pipeline \"logs\"", path);
   ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
   snprintf(want, sizeof want, "%s:8:16: exporters.debug.verbosity: expected basic, normal or "
            "detailed, got \"loud\"", path);
@@ -152,6 +152,301 @@ START_TEST(validate_reports_every_error_with_its_place) {
   ck_assert(strstr((const char *)out.p, "unknown exporter type \"debgu\"") != NULL);
   pc_buf_free(&out);
   pc_e2e_cleanup(&p);
+}
+END_TEST
+
+/* Issue 12: every problem of every component in one run (not the first per
+ * component), and an unknown type at the line of its key, not its body. */
+START_TEST(validate_reports_every_key_of_every_component) {
+  pc_e2e_proc_t p = {0};
+  snprintf(p.dir, sizeof p.dir, "/tmp/profcol-e2e-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(p.dir));
+  char path[300];
+  snprintf(path, sizeof path, "%s/typos.yaml", p.dir);
+  FILE *f = fopen(path, "w");
+  fputs("receivers:\n"
+        "  otlp:\n"
+        "    protocols:\n"
+        "      http:\n"
+        "        endpont: 127.0.0.1:0\n"
+        "        max_request_body_siz: 1MiB\n"
+        "processors:\n"
+        "  batch:\n"
+        "    timout: 1s\n"
+        "  bacth:\n"
+        "    timeout: 1s\n"
+        "exporters:\n"
+        "  otlp_http:\n"
+        "    endpoint: http://127.0.0.1:1\n"
+        "    compresion: gzip\n"
+        "service:\n"
+        "  pipelines:\n"
+        "    profiles:\n"
+        "      receivers: [otlp]\n"
+        "      processors: [batch]\n"
+        "      exporters: [otlp_http]\n",
+        f);
+  fclose(f);
+  pc_buf_t out = {0};
+  const char *args[] = {"validate", "--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  const char *text = (const char *)out.p;
+  static const char *const want[] = {
+      "5:9: receivers.otlp.protocols.http.endpont: unknown key \"endpont\"",
+      "6:9: receivers.otlp.protocols.http.max_request_body_siz: unknown key",
+      "9:5: processors.batch.timout: unknown key \"timout\"; did you mean \"timeout\"?",
+      "10:3: processors.bacth: unknown processor type \"bacth\"; did you mean \"batch\"?",
+      "15:5: exporters.otlp_http.compresion: unknown key \"compresion\"",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    char line[512];
+    snprintf(line, sizeof line, "profcol: config error: %s:%s", path, want[i]);
+    ck_assert_msg(strstr(text, line), "missing \"%s\" in:\n%s", line, text);
+  }
+  unsigned lines = 0;
+  for (const char *c = text; (c = strstr(c, "config error:")); c++) lines++;
+  ck_assert_msg(lines == 5, "%u errors, not 5:\n%s", lines, text);
+  pc_buf_free(&out);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+/* Issue 12: refused requests are logged (at info the first of a spell in
+ * full, the rest counted and summed up; at debug each one), and a body in
+ * the other encoding than its Content-Type gets a hint in the 400. */
+START_TEST(refused_requests_are_logged_with_a_hint) {
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                             "        endpoint: 127.0.0.1:0\n"
+                             "exporters:\n  nop:\n"
+                             "service:\n  pipelines:\n    profiles:\n"
+                             "      receivers: [otlp]\n      exporters: [nop]\n"));
+  pc_buf_t json = rich_payload(true), proto = rich_payload(false);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               json.p, json.n, &r), 400);
+  pc_buf_append(&r.body, "", 1);
+  ck_assert_msg(strstr((const char *)r.body.p, "the body looks like JSON but Content-Type is "
+                                               "application/x-protobuf"), "%s", r.body.p);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/json", NULL,
+                               proto.p, proto.n, &r), 400);
+  pc_buf_append(&r.body, "", 1);
+  ck_assert_msg(strstr((const char *)r.body.p, "the body looks like protobuf but Content-Type "
+                                               "is application/json"), "%s", r.body.p);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_post(p.port, "/nope", "application/json", NULL, "{}", 2, &r), 404);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  const char *first = strstr(log, "info  [receiver:otlp] refused a request from 127.0.0.1:");
+  ck_assert_msg(first && strstr(first, ": 400: ") &&
+                    strstr(first, "(the body looks like JSON but Content-Type is "
+                                  "application/x-protobuf) (more refusals in the next 10 s are "
+                                  "summarised)"),
+                "%s", log);
+  ck_assert_msg(strstr(log, "info  [receiver:otlp] refused 2 more requests in the 10 s after "
+                            "that: 400 x1, 404 x1"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&json);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+/* Issue 12: debug's detailed verbosity prints a whole stack, leaf first,
+ * a frame per line (inlined callee first), and never cuts a line: a
+ * 3000-character function name comes out whole. */
+START_TEST(debug_detailed_prints_whole_stacks_leaf_first) {
+  char long_name[3001];
+  memset(long_name, 'x', 3000);
+  memcpy(long_name, "ns::Tmpl<", 9);
+  long_name[3000] = 0;
+  char body[4096];
+  snprintf(body, sizeof body,
+           "{\"resourceProfiles\":[{\"scopeProfiles\":[{\"profiles\":[{"
+           "\"sampleType\":{\"typeStrindex\":1,\"unitStrindex\":2},"
+           "\"samples\":[{\"stackIndex\":1,\"values\":[\"5\"]}]}]}]}],"
+           "\"dictionary\":{\"stringTable\":[\"\",\"cpu\",\"nanoseconds\",\"leaf_fn\","
+           "\"mid_fn\",\"main\",\"a.c\",\"%s\"],"
+           "\"functionTable\":[{},{\"nameStrindex\":3,\"filenameStrindex\":6},"
+           "{\"nameStrindex\":4,\"filenameStrindex\":6},{\"nameStrindex\":5,"
+           "\"filenameStrindex\":6},{\"nameStrindex\":7}],"
+           "\"locationTable\":[{},{\"lines\":[{\"functionIndex\":1,\"line\":\"10\"},"
+           "{\"functionIndex\":2,\"line\":\"20\"}]},{\"lines\":[{\"functionIndex\":4}]},"
+           "{\"lines\":[{\"functionIndex\":3,\"line\":\"30\"}]}],"
+           "\"stackTable\":[{},{\"locationIndices\":[1,2,3]}]}}",
+           long_name);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                             "        endpoint: 127.0.0.1:0\n"
+                             "exporters:\n  debug:\n    verbosity: detailed\n"
+                             "service:\n  pipelines:\n    profiles:\n"
+                             "      receivers: [otlp]\n      exporters: [debug]\n"));
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/json", NULL, body,
+                               strlen(body), &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  char want[3200];
+  const char *at = strstr(log, "sample[0] values=[5] timestamps=0\n");
+  ck_assert_msg(at, "%s", log);
+  const char *frames[] = {"#0 leaf_fn (a.c:10) [inlined]\n", "#1 mid_fn (a.c:20)\n", NULL,
+                          "#3 main (a.c:30)\n"};
+  for (int i = 0; i < 4; i++) {
+    if (frames[i]) snprintf(want, sizeof want, "%s", frames[i]);
+    else snprintf(want, sizeof want, "#2 %s\n", long_name);
+    const char *next = strstr(at, want);
+    ck_assert_msg(next, "frame %d \"%.60s\" not in order in:\n%.2000s", i, want, at);
+    at = next;
+  }
+  free(log);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+/* An extension a component names that is not defined, defined but not in
+ * service.extensions, or of the wrong role (component/host.h): validate
+ * says so with the file:line:col of the key that names it, without starting
+ * anything, whether or not the pipelines are sound; run refuses the same. */
+START_TEST(validate_reports_bad_extension_references) {
+  pc_e2e_proc_t p = {0};
+  snprintf(p.dir, sizeof p.dir, "/tmp/profcol-e2e-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(p.dir));
+  char path[300];
+  snprintf(path, sizeof path, "%s/refs.yaml", p.dir);
+  static const char *const tails[] = {
+      "      exporters: [otlphttp, otlphttp/b]\n",
+      "      exporters: [otlphttp, otlphttp/b, nope]\n", /* broken: settings checked apart */
+  };
+  for (size_t t = 0; t < 2; t++) {
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "receivers:\n"
+            "  otlp:\n"
+            "    protocols:\n"
+            "      http:\n"
+            "        endpoint: 127.0.0.1:0\n"
+            "        auth: {authenticator: bearertokenauth/missing}\n"
+            "  otlp/g:\n"
+            "    protocols:\n"
+            "      grpc:\n"
+            "        endpoint: 127.0.0.1:0\n"
+            "        auth: {authenticator: bearertokenauth/unlisted}\n"
+            "exporters:\n"
+            "  otlphttp:\n"
+            "    endpoint: http://127.0.0.1:1\n"
+            "    sending_queue: {storage: headers_setter}\n"
+            "  otlphttp/b:\n"
+            "    endpoint: http://127.0.0.1:1\n"
+            "    auth:\n"
+            "      authenticator: headers_setter/missing\n"
+            "extensions:\n"
+            "  headers_setter: {headers: [{key: X-A, value: b}]}\n"
+            "  bearertokenauth/unlisted: {token: s3cret}\n"
+            "service:\n"
+            "  extensions: [headers_setter]\n"
+            "  pipelines:\n"
+            "    profiles:\n"
+            "      receivers: [otlp, otlp/g]\n"
+            "%s", tails[t]);
+    fclose(f);
+    pc_buf_t out = {0};
+    const char *args[] = {"validate", "--config", path, NULL};
+    ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+    const char *text = (const char *)out.p;
+    char want[512];
+    snprintf(want, sizeof want, "%s:6:31: receivers.otlp.protocols.http.auth.authenticator: "
+             "\"bearertokenauth/missing\" is not defined in extensions and listed in "
+             "service.extensions", path);
+    ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+    snprintf(want, sizeof want, "%s:11:31: receivers.otlp/g.protocols.grpc.auth.authenticator: "
+             "\"bearertokenauth/unlisted\" is defined in extensions but not listed in "
+             "service.extensions", path);
+    ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+    snprintf(want, sizeof want, "%s:15:30: exporters.otlphttp.sending_queue.storage: "
+             "\"headers_setter\" is a headers_setter extension, which is not a storage "
+             "(file_storage)", path);
+    ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+    snprintf(want, sizeof want, "%s:19:22: exporters.otlphttp/b.auth.authenticator: "
+             "\"headers_setter/missing\" is not defined in extensions", path);
+    ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+    ck_assert_msg(!strstr(text, "listening"), "validate started something:\n%s", text);
+    pc_buf_free(&out);
+  }
+  /* run refuses the same config before listening on anything. */
+  pc_buf_t out = {0};
+  const char *run_args[] = {"--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(run_args, &out), 1);
+  ck_assert(strstr((const char *)out.p, "\"bearertokenauth/missing\" is not defined") != NULL);
+  ck_assert(!strstr((const char *)out.p, "listening"));
+  pc_buf_free(&out);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+/* Issue 12: validate runs what start would find, short of binding: a file
+ * exporter path that cannot be written and a file_storage directory that
+ * does not exist are reported, at their keys, and nothing is created. */
+START_TEST(validate_checks_paths_start_would_use) {
+  pc_e2e_proc_t p = {0};
+  snprintf(p.dir, sizeof p.dir, "/tmp/profcol-e2e-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(p.dir));
+  char path[300];
+  snprintf(path, sizeof path, "%s/paths.yaml", p.dir);
+  FILE *f = fopen(path, "w");
+  fprintf(f,
+          "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+          "exporters:\n"
+          "  file:\n    path: %s/no-such-dir/out.json\n"
+          "  otlp_http:\n    endpoint: http://127.0.0.1:1\n"
+          "    sending_queue: {storage: file_storage}\n"
+          "extensions:\n  file_storage:\n    directory: %s/queues\n"
+          "service:\n  extensions: [file_storage]\n  pipelines:\n    profiles:\n"
+          "      receivers: [otlp]\n      exporters: [file, otlp_http]\n",
+          p.dir, p.dir);
+  fclose(f);
+  pc_buf_t out = {0};
+  const char *args[] = {"validate", "--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  const char *text = (const char *)out.p;
+  char want[1200];
+  snprintf(want, sizeof want, "%s:8:11: exporters.file.path: cannot create %s/no-such-dir/out.json",
+           path, p.dir);
+  ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+  snprintf(want, sizeof want, "%s:14:16: extensions.file_storage.directory: directory %s/queues: "
+           "No such file or directory (create it, or set create_directory: true)", path, p.dir);
+  ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+  char made[300];
+  snprintf(made, sizeof made, "%s/queues", p.dir);
+  ck_assert_int_ne(access(made, F_OK), 0);
+  pc_buf_free(&out);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+/* The file exporter writes to /dev/stdout (a link the exporter otherwise
+ * never follows), as Collector users point it there to see what flows;
+ * here stdout is the harness's log file. */
+START_TEST(file_exporter_writes_to_dev_stdout) {
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                             "        endpoint: 127.0.0.1:0\n"
+                             "exporters:\n  file:\n    path: /dev/stdout\n"
+                             "service:\n  pipelines:\n    profiles:\n"
+                             "      receivers: [otlp]\n      exporters: [file]\n"));
+  pc_buf_t proto = rich_payload(false);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "{\"resourceProfiles\":[{"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
 }
 END_TEST
 
@@ -674,6 +969,12 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, pipeline_accepts_and_drains_on_sigterm);
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
+  tcase_add_test(tc, validate_reports_every_key_of_every_component);
+  tcase_add_test(tc, validate_reports_bad_extension_references);
+  tcase_add_test(tc, validate_checks_paths_start_would_use);
+  tcase_add_test(tc, file_exporter_writes_to_dev_stdout);
+  tcase_add_test(tc, refused_requests_are_logged_with_a_hint);
+  tcase_add_test(tc, debug_detailed_prints_whole_stacks_leaf_first);
   tcase_add_test(tc, cors_preflight_and_answers);
   tcase_add_test(tc, built_in_config_validates);
   tcase_add_loop_test(tc, example_configs_validate, 0, 4);

@@ -10,14 +10,17 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../pdata/testdata.h"
+
 #include "e2e.h"
 
 #define PROFILES "/v1development/profiles"
@@ -490,7 +493,94 @@ static const struct {
      "              prometheus:\n                port: 99999\n",
      "service.telemetry.metrics.readers[0].pull.exporter.prometheus.port"},
     {"  telemetry:\n    metrics:\n      adress: x\n", "unknown key \"adress\""},
+    /* issue 12: every key of service.telemetry is honoured or refused */
+    {"  telemetry:\n    logz: {}\n", ":14:5: service.telemetry.logz: unknown key \"logz\"; did "
+     "you mean \"logs\"?"},
+    {"  telemetry:\n    traces:\n      level: basic\n",
+     ":14:5: service.telemetry.traces: profcol emits no traces of its own"},
+    {"  telemetry:\n    resource:\n      service.name: x\n",
+     ":14:5: service.telemetry.resource: profcol exports no telemetry that a resource"},
+    {"  telemetry:\n    logs:\n      encoding: xml\n",
+     ":15:17: service.telemetry.logs.encoding: expected console or json, got \"xml\""},
+    {"  telemetry:\n    logs:\n      output_paths: [/nonexistent-dir/p.log]\n",
+     "service.telemetry.logs.output_paths[0]: cannot create /nonexistent-dir/p.log: directory "
+     "/nonexistent-dir: No such file or directory"},
+    {"  telemetry:\n    logs:\n      development: true\n",
+     "service.telemetry.logs.development: profcol has no development logging mode"},
+    {"  telemetry:\n    logs:\n      disable_caller: false\n",
+     "service.telemetry.logs.disable_caller: profcol's log lines name the component"},
+    {"  telemetry:\n    logs:\n      processors: [{batch: {}}]\n",
+     "service.telemetry.logs.processors: profcol does not send its own logs anywhere"},
+    {"  telemetry:\n    logs:\n      sampling: {tick: 0s}\n",
+     "service.telemetry.logs.sampling.tick"},
+    {"  telemetry:\n    logs:\n      initial_fields: {a: [b]}\n",
+     "service.telemetry.logs.initial_fields.a: expected a text value"},
 };
+
+/* service.telemetry.logs as the Collector's: json lines to a file and to
+ * stdout with initial fields, a failing output (/dev/full) reported once on
+ * error_output_paths, and sampling of a repeated message. */
+START_TEST(logs_go_where_the_config_says) {
+  char dir[] = "/tmp/profcol-e2e-logs-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char yaml[1024], log_path[128], err_path[128];
+  snprintf(log_path, sizeof log_path, "%s/profcol.log", dir);
+  snprintf(err_path, sizeof err_path, "%s/errors.log", dir);
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "exporters:\n  debug: {verbosity: basic}\n"
+           "service:\n  telemetry:\n    metrics: {address: 127.0.0.1:0}\n"
+           "    logs:\n      encoding: json\n      output_paths: [stdout, %s, /dev/full]\n"
+           "      error_output_paths: [%s]\n"
+           "      initial_fields: {deployment: e2e}\n"
+           "      sampling: {tick: 1m, initial: 2, thereafter: 0}\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n      exporters: [debug]\n",
+           log_path, err_path);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml)); /* stdout is the harness's log: it sees the JSON too */
+  pc_arena_t *arena = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(arena, &req);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  for (int i = 0; i < 5; i++) {
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf",
+                                 NULL, body.p, body.n, &r), 200);
+    pc_buf_free(&r.body);
+  }
+  pc_buf_free(&body);
+  pc_arena_free(arena);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_buf_t text = {0};
+  pc_test_read_file(log_path, &text);
+  pc_buf_append(&text, "", 1);
+  const char *t = (const char *)text.p;
+  ck_assert_msg(strstr(t, "\"level\":\"info\",\"component\":\"service\",\"msg\":"
+                          "\"everything is ready; processing data\",\"deployment\":\"e2e\"}\n"),
+                "%s", t);
+  unsigned shown = 0;
+  for (const char *c = t; (c = strstr(c, "\"component\":\"exporter:debug\"")); c++) shown++;
+  ck_assert_msg(shown == 2, "%u debug exporter lines, sampling keeps 2:\n%s", shown, t);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "\"msg\":\"everything is ready; processing data\""), "%s", log);
+  free(log);
+  pc_buf_free(&text);
+  pc_test_read_file(err_path, &text);
+  pc_buf_append(&text, "", 1);
+  t = (const char *)text.p;
+  ck_assert_msg(strstr(t, "profcol: cannot write log lines to /dev/full: No space left on device"),
+                "%s", t);
+  unsigned reports = 0;
+  for (const char *c = t; (c = strstr(c, "cannot write log lines")); c++) reports++;
+  ck_assert_msg(reports == 1, "reported %u times, not once:\n%s", reports, t);
+  pc_buf_free(&text);
+  unlink(log_path);
+  unlink(err_path);
+  rmdir(dir);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
 
 START_TEST(telemetry_config_errors) {
   char path[] = "/tmp/profcol-e2e-tel-XXXXXX";
@@ -544,6 +634,93 @@ START_TEST(health_check_config_errors) {
 }
 END_TEST
 
+/* ---- issue 14: descriptors run out before max_connections ----------------------- */
+
+/* The soft "Max open files" of process pid, from /proc (-1 if unknown). */
+static long proc_fd_limit(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
+  FILE *f = fopen(path, "r");
+  long soft = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "Max open files", 14)) soft = strtol(line + 26, NULL, 10);
+  if (f) fclose(f);
+  return soft;
+}
+
+static int connect_to(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_ge(fd, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_msg(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
+  return fd;
+}
+
+/* With a low descriptor limit, a flood of idle clients used to take every
+ * descriptor before max_connections (1024) applied: the metrics endpoint
+ * and new clients got a reset and nothing was logged. Now profcol raises
+ * its soft limit to the hard one, receivers leave service.fd_reserve
+ * descriptors free (closing, logging and counting the connections that
+ * would take them), and the metrics and health endpoints go on answering. */
+START_TEST(issue14_fd_exhaustion_leaves_metrics_served) {
+  struct rlimit rl;
+  ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rlim_t hard = rl.rlim_max < 400 ? rl.rlim_max : 400;
+  if (hard < 200) {
+    fprintf(stderr, "skipped: the hard descriptor limit is %llu\n", (unsigned long long)hard);
+    return;
+  }
+  /* This test runs in its own forked process: lower its hard limit, which
+   * profcol inherits, and start profcol with a soft limit below it. */
+  rl = (struct rlimit){.rlim_cur = hard / 2, .rlim_max = hard};
+  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  pc_e2e_proc_t p;
+  start_or_fail(&p, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                    "        endpoint: 127.0.0.1:0\n"
+                    "exporters:\n  nop:\n"
+                    "extensions:\n  health_check:\n    endpoint: 127.0.0.1:0\n"
+                    "service:\n  extensions: [health_check]\n"
+                    "  telemetry:\n    metrics:\n      address: 127.0.0.1:0\n"
+                    "  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+                    "      exporters: [nop]\n");
+  ck_assert_int_eq(proc_fd_limit(p.pid), (long)hard); /* the soft limit was raised */
+  ck_assert(pc_e2e_wait_log(&p, "raised the open file limit", 1000));
+  rl.rlim_cur = hard; /* this process needs the descriptors of the flood */
+  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  int health = pc_e2e_port_of(&p, "extension:health_check");
+  ck_assert(metrics > 0 && health > 0);
+
+  int n = (int)hard - 20, *fds = pc_xcalloc((size_t)n, sizeof *fds);
+  for (int i = 0; i < n; i++) fds[i] = connect_to(p.port);
+  ck_assert_msg(pc_e2e_wait_log(&p, "file descriptors are running out", 5000),
+                "no log line says descriptors ran short");
+  /* The endpoints that watch the process still answer. */
+  char *text = scrape(metrics);
+  ck_assert_double_gt(value_of(text, "profcol_process_fd_exhausted"), 0);
+  ck_assert_double_eq(value_of(text, "profcol_process_max_fds"), (double)hard);
+  free(text);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_get(health, "/", &r), 200);
+  pc_buf_free(&r.body);
+  /* The flood goes; data is taken again. */
+  for (int i = 0; i < n; i++) close(fds[i]);
+  free(fds);
+  pc_buf_t body = rich_payload();
+  int status = 0;
+  for (int i = 0; i < 100 && status != 200; i++) {
+    status = pc_e2e_post(p.port, PROFILES, PROTO, NULL, body.p, body.n, &r);
+    pc_buf_free(&r.body);
+    if (status != 200) usleep(20000);
+  }
+  ck_assert_int_eq(status, 200);
+  pc_buf_free(&body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-telemetry");
   TCase *tc = tcase_create("telemetry");
@@ -557,7 +734,12 @@ int main(void) {
   tcase_add_loop_test(tc, telemetry_config_errors, 0,
                       (int)(sizeof bad_configs / sizeof bad_configs[0]));
   tcase_add_test(tc, health_check_config_errors);
+  tcase_add_test(tc, logs_go_where_the_config_says);
   suite_add_tcase(s, tc);
+  TCase *i14 = tcase_create("issue_14");
+  tcase_set_timeout(i14, 120);
+  tcase_add_test(i14, issue14_fd_exhaustion_leaves_metrics_served);
+  suite_add_tcase(s, i14);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../extension/extension.h"
+#include "../auth.h"
 #include "../pdata/testdata.h"
 
 static void *create_v(const pc_component_t *comp, const char *id, pc_signal_t signals,
@@ -43,7 +45,8 @@ static int open_v(fx_t *fx, const pc_component_t *comp, const char *id, pc_err_t
   fx->inst = create_v(comp, id, comp->signals, err, fmt, ap);
   ck_assert_msg(fx->inst != NULL, "create %s: %s", id, err->msg);
   fx->c = comp->consumer ? comp->consumer(fx->inst) : NULL;
-  return comp->start(fx->inst, &fx->loop, err);
+  int rc = pc_test_resolve(comp, fx->inst, err); /* as the service does before start */
+  return rc ? rc : comp->start(fx->inst, &fx->loop, err);
 }
 
 void fx_open(fx_t *fx, const pc_component_t *comp, const char *id, const char *yaml_fmt, ...) {
@@ -130,10 +133,14 @@ void *fx_storage(const char *id, const char *dir, bool fsync) {
                        fsync ? "true" : "false");
   ck_assert_msg(st != NULL, "file_storage: %s", err.msg);
   ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), 0);
+  pc_test_host_add(id, &pc_extension_file_storage, st);
   return st;
 }
 
-void fx_storage_free(void *st) { pc_extension_file_storage.destroy(st); }
+void fx_storage_free(void *st) {
+  pc_test_host_remove(st);
+  pc_extension_file_storage.destroy(st);
+}
 
 void fx_request(pc_arena_t *a, pc_request_t *req, uint64_t id) {
   pc_test_rich_request(a, req);
@@ -142,14 +149,18 @@ void fx_request(pc_arena_t *a, pc_request_t *req, uint64_t id) {
 
 int fx_consume_encoded(fx_t *fx, const pc_request_t *req, pc_err_t *err) {
   ck_assert(fx->c->consume_encoded != NULL);
-  pc_buf_t pb = {0};
-  ck_assert_int_eq(pc_proto_encode(req, &pb), 0);
-  pc_encoded_request_t enc = {.proto = pb.p, .n = pb.n,
-                              .profiles = pc_request_profile_count(req),
-                              .samples = pc_request_sample_count(req),
-                              .metadata = req->metadata};
-  int rc = fx->c->consume_encoded(fx->c, &enc, err);
-  pc_buf_free(&pb);
+  /* As the batch processor: split before encoding to the consumer's limit,
+   * compressed for what it sends, each batch handed on by itself. */
+  pc_bytes_t *md = pc_md_bytes(req->metadata);
+  pc_body_t **bodies;
+  size_t n;
+  int rc = pc_request_bodies(req, false, fx->c->max_body, fx->c->encodings, md, &bodies, &n, err);
+  pc_bytes_unref(md);
+  for (size_t i = 0; i < n; i++) {
+    if (!rc) rc = fx->c->consume_encoded(fx->c, bodies[i], err);
+    pc_body_unref(bodies[i]);
+  }
+  free(bodies);
   return rc;
 }
 

@@ -8,6 +8,7 @@
 
 #include "../../component/component.h"
 #include "../../exporter/exporter.h"
+#include "../../extension/extension.h"
 
 typedef struct {
   uv_loop_t loop;
@@ -48,8 +49,9 @@ void fx_storage_free(void *st);
 void fx_request(pc_arena_t *a, pc_request_t *req, uint64_t id);
 uint64_t fx_request_id(const pc_request_t *req);
 /* Give req to the instance as a batch processor hands on batches to
- * exporters that take bytes: encoded, through consume_encoded (which the
- * instance must have). Returns its answer. */
+ * exporters that take bodies: split before encoding to its max_body,
+ * encoded, compressed for its encodings, through consume_encoded (which the
+ * instance must have), one body at a time. Returns its first refusal. */
 int fx_consume_encoded(fx_t *fx, const pc_request_t *req, pc_err_t *err);
 /* Decompress (by Content-Encoding) and decode (by Content-Type) a body. */
 void fx_decode(const char *content_type, const char *content_encoding, const uint8_t *p,

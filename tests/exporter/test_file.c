@@ -3,6 +3,7 @@
  * exporter/file_storage.c (directory checks) and exporter/debug.c. */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,71 @@ START_TEST(appends_to_an_existing_file) {
 }
 END_TEST
 
+/* Issue 14: a symbolic link at the path is refused with a clear error,
+ * and whatever it points at is left alone (created files stay 0600). */
+static void count_done(void *arg) { (*(int *)arg)++; }
+
+START_TEST(issue14_does_not_follow_a_symlink) {
+  char *dir = fx_tempdir(), *path, *target, *fifo;
+  ck_assert_int_ge(asprintf(&path, "%s/out.pb", dir), 0);
+  ck_assert_int_ge(asprintf(&target, "%s/victim", dir), 0);
+  ck_assert_int_ge(asprintf(&fifo, "%s/fifo", dir), 0);
+  FILE *v = fopen(target, "w");
+  fputs("keep", v);
+  fclose(v);
+  ck_assert_int_eq(symlink(target, path), 0);
+  fx_t fx;
+  pc_err_t err = {0};
+  /* Refused at create, so validate says it, at the path key (issue 12). */
+  ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                               "path: %s\nformat: proto\n", path));
+  ck_assert_msg(strstr(err.msg, "test.yaml:1:7: path: ") && strstr(err.msg, path) &&
+                    strstr(err.msg, "symbolic link"), "%s", err.msg);
+  /* A link planted after validation is still refused at start. */
+  ck_assert_int_eq(unlink(path), 0);
+  void *inst = fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                         "path: %s\nformat: proto\n", path);
+  ck_assert_ptr_nonnull(inst);
+  ck_assert_int_eq(symlink(target, path), 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ck_assert_int_eq(pc_exporter_file.start(inst, &loop, &err), PC_EIO);
+  ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "symbolic link"), "%s", err.msg);
+  int done = 0;
+  pc_exporter_file.shutdown(inst, 0, count_done, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(done, 1);
+  pc_exporter_file.destroy(inst);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  struct stat st;
+  ck_assert_int_eq(stat(target, &st), 0);
+  ck_assert_int_eq(st.st_size, 4); /* nothing appended */
+  /* A dangling link would have created its target. */
+  ck_assert_int_eq(unlink(target), 0);
+  ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                               "path: %s\nformat: proto\n", path));
+  ck_assert_int_eq(access(target, F_OK), -1);
+  /* A FIFO is no file to append to, and must not block the start. */
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
+                               "path: %s\nformat: proto\n", fifo), PC_EIO);
+  fx_close(&fx, 100);
+  /* The link gone, the file is made 0600. */
+  ck_assert_int_eq(unlink(path), 0);
+  fx_open(&fx, &pc_exporter_file, "file", "path: %s\nformat: proto\n", path);
+  consume_ids(&fx, 1, 1);
+  fx_close(&fx, 1000);
+  ck_assert_int_eq(lstat(path, &st), 0);
+  ck_assert(S_ISREG(st.st_mode));
+  ck_assert_int_eq(st.st_mode & 0777, 0600);
+  fx_rmtree(dir);
+  free(fifo);
+  free(target);
+  free(path);
+  free(dir);
+}
+END_TEST
+
 /* The proto format takes encoded batches as they are; json needs the tree. */
 START_TEST(proto_format_takes_encoded_batches) {
   char *dir = fx_tempdir(), *path;
@@ -247,12 +313,13 @@ START_TEST(file_config_errors) {
   ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
                                "path: /tmp/x\nrotation:\n  max_megabytes: 0\n"));
   ck_assert_ptr_nonnull(strstr(err.msg, "max_megabytes"));
-  /* An unwritable path fails at start, naming the path. */
-  fx_t fx;
-  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
-                               "path: /nonexistent-dir/out.json\n"), PC_EIO);
-  ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent-dir/out.json"));
-  fx_close(&fx, 100);
+  /* An unwritable path is refused at create (so validate says it), naming
+   * the path and its config place. */
+  ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                               "path: /nonexistent-dir/out.json\n"));
+  ck_assert_msg(strstr(err.msg, "test.yaml:1:7: path: cannot create /nonexistent-dir/out.json: "
+                                "directory /nonexistent-dir: No such file or directory"),
+                "%s", err.msg);
 }
 END_TEST
 
@@ -260,8 +327,16 @@ START_TEST(file_storage_checks_its_directory) {
   char *dir = fx_tempdir(), *sub;
   ck_assert_int_ge(asprintf(&sub, "%s/queues", dir), 0);
   pc_err_t err = {0};
+  /* A missing directory is refused at create, so validate says it too. */
+  ck_assert_ptr_null(fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                               "directory: %s\n", sub));
+  ck_assert_msg(strstr(err.msg, "test.yaml:1:12: directory: ") &&
+                    strstr(err.msg, "create_directory"), "%s", err.msg);
+  /* And at start, when it went away after validation. */
+  ck_assert_int_eq(mkdir(sub, 0700), 0);
   void *st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err, "directory: %s\n", sub);
   ck_assert_ptr_nonnull(st);
+  ck_assert_int_eq(rmdir(sub), 0);
   ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), PC_EIO);
   ck_assert_ptr_nonnull(strstr(err.msg, "create_directory"));
   pc_extension_file_storage.destroy(st);
@@ -273,6 +348,42 @@ START_TEST(file_storage_checks_its_directory) {
   ck_assert(S_ISDIR(sb.st_mode));
   ck_assert_int_eq(sb.st_mode & 0777, 0700);
   pc_extension_file_storage.destroy(st);
+  /* Issue 14: with create_directory on, a directory that cannot be made
+   * names the path at fault and the reason, not "set create_directory". */
+  char *link, *under;
+  ck_assert_int_ge(asprintf(&link, "%s/link", dir), 0);
+  ck_assert_int_ge(asprintf(&under, "%s/link/queues", dir), 0);
+  ck_assert_int_eq(symlink("/nonexistent-profcol-target", link), 0);
+  st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                 "directory: %s\ncreate_directory: true\n", under);
+  ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), PC_EIO);
+  ck_assert_msg(strstr(err.msg, link) && strstr(err.msg, "not a directory") &&
+                !strstr(err.msg, "set create_directory"), "%s", err.msg);
+  pc_extension_file_storage.destroy(st);
+  if (geteuid() != 0) { /* root may write anywhere */
+    char *ro, *ro_sub;
+    ck_assert_int_ge(asprintf(&ro, "%s/ro", dir), 0);
+    ck_assert_int_ge(asprintf(&ro_sub, "%s/ro/queues", dir), 0);
+    ck_assert_int_eq(mkdir(ro, 0500), 0);
+    ck_assert_ptr_null(fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                                 "directory: %s\ncreate_directory: true\n", ro_sub));
+    ck_assert_msg(strstr(err.msg, ro_sub) && strstr(err.msg, "not writable"), "%s", err.msg);
+    chmod(ro, 0700);
+    free(ro);
+    free(ro_sub);
+  }
+  /* Parents are made too, as the Collector's os.MkdirAll makes them. */
+  char *deep;
+  ck_assert_int_ge(asprintf(&deep, "%s/a/b/queues", dir), 0);
+  st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                 "directory: %s\ncreate_directory: true\n", deep);
+  ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), 0);
+  ck_assert_int_eq(stat(deep, &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 0777, 0700);
+  pc_extension_file_storage.destroy(st);
+  free(deep);
+  free(link);
+  free(under);
   ck_assert_ptr_null(fx_create(&pc_extension_file_storage, "file_storage", 0, &err, "fsync: true\n"));
   ck_assert_ptr_nonnull(strstr(err.msg, "directory"));
   fx_rmtree(dir);
@@ -301,6 +412,7 @@ TCase *pc_test_file_tcase(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, both_formats_read_back, 0, 2);
   tcase_add_test(tc, appends_to_an_existing_file);
+  tcase_add_test(tc, issue14_does_not_follow_a_symlink);
   tcase_add_test(tc, proto_format_takes_encoded_batches);
   tcase_add_test(tc, rotates_by_size_and_keeps_max_backups);
   tcase_add_test(tc, write_failure_refuses_with_eagain);

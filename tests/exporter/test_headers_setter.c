@@ -1,4 +1,4 @@
-/* test_headers_setter.c - exporter/headers_setter.c: the rules (insert,
+/* test_headers_setter.c - extension/headers_setter.c: the rules (insert,
  * update, upsert, delete; value, from_context, default_value) on an
  * exporter's own headers, config errors with file:line:col, and the
  * exporters' auth.authenticator checks. Sending with them is tested end to
@@ -9,10 +9,21 @@
 #include <string.h>
 
 #include "../../exporter/internal.h"
+#include "../../extension/extension.h"
 #include "fixture.h"
 
 static void *hs_create(pc_err_t *err, const char *yaml) {
   return fx_create(&pc_extension_headers_setter, "headers_setter", 0, err, "%s", yaml);
+}
+
+/* What exporters get from the host: the client headers role, and no other. */
+static const pc_client_auth_t *hs_role(void *hs) {
+  ck_assert_ptr_null(pc_extension_headers_setter.role(hs, PC_ROLE_STORAGE));
+  ck_assert_ptr_null(pc_extension_headers_setter.role(hs, PC_ROLE_SERVER_AUTH));
+  const pc_client_auth_t *ca = pc_extension_headers_setter.role(hs, PC_ROLE_CLIENT_AUTH);
+  ck_assert_ptr_nonnull(ca);
+  ck_assert(ca->uses_metadata);
+  return ca;
 }
 
 /* The lines after applying the rules of yaml to start[] with md, joined by '|'. */
@@ -21,21 +32,19 @@ static void applied(const char *yaml, const char *const *start, const pc_metadat
   pc_err_t err = {0};
   void *hs = hs_create(&err, yaml);
   ck_assert_msg(hs != NULL, "create: %s", err.msg);
-  const pc__headers_setter_t *found = pc__headers_setter_find("headers_setter");
-  ck_assert_ptr_eq(found, hs);
-  pc__hdrs_t h = {0};
+  const pc_client_auth_t *found = hs_role(hs);
+  pc_headers_t h = {0};
   for (size_t i = 0; start[i]; i++) {
     const char *colon = strchr(start[i], ':');
-    pc__hdrs_add(&h, start[i], (size_t)(colon - start[i]), colon + 2, strlen(colon + 2));
+    pc_headers_add(&h, start[i], (size_t)(colon - start[i]), colon + 2, strlen(colon + 2));
   }
-  ck_assert_int_eq(pc__headers_setter_apply(found, md, &h, &err), 0);
+  ck_assert_int_eq(found->apply(found, md, &h, &err), 0);
   size_t o = 0;
   out[0] = 0;
   for (size_t i = 0; i < h.n; i++)
     o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? "|" : "", h.v[i]);
-  pc__hdrs_free(&h);
+  pc_headers_free(&h);
   pc_extension_headers_setter.destroy(hs);
-  ck_assert_ptr_null(pc__headers_setter_find("headers_setter"));
 }
 
 START_TEST(rules_apply_in_order) {
@@ -68,15 +77,16 @@ START_TEST(unusable_values_are_refused) {
   pc_err_t err = {0};
   void *hs = hs_create(&err, "headers:\n  - {key: X-Scope-OrgID, from_context: x-scope-orgid}\n");
   ck_assert_ptr_nonnull(hs);
-  pc__hdrs_t h = {0};
-  ck_assert_int_eq(pc__headers_setter_apply(hs, &md, &h, &err), PC_EINVAL);
+  pc_headers_t h = {0};
+  const pc_client_auth_t *ca = hs_role(hs);
+  ck_assert_int_eq(ca->apply(ca, &md, &h, &err), PC_EINVAL);
   ck_assert_msg(strstr(err.msg, "several values of \"x-scope-orgid\""), "%s", err.msg);
   pc_md_pair_t evil = {PC_STR_LIT("x-scope-orgid"), PC_STR_LIT("a\r\nAuthorization: x")};
   md = (pc_metadata_t){&evil, 1};
-  ck_assert_int_eq(pc__headers_setter_apply(hs, &md, &h, &err), PC_EINVAL);
+  ck_assert_int_eq(ca->apply(ca, &md, &h, &err), PC_EINVAL);
   ck_assert_msg(strstr(err.msg, "line break"), "%s", err.msg);
   ck_assert_uint_eq(h.n, 0);
-  pc__hdrs_free(&h);
+  pc_headers_free(&h);
   pc_extension_headers_setter.destroy(hs);
 }
 END_TEST
@@ -118,7 +128,8 @@ START_TEST(exporters_check_their_authenticator) {
   ck_assert_msg(strstr(err.msg, "test.yaml:3:18: auth.authenticator: \"basicauth\" is not an "
                        "authenticator profcol has: headers_setter or bearertokenauth"),
                 "%s", err.msg);
-  /* A headers_setter id that no instance has: start says so, with the place. */
+  /* A headers_setter id that no instance has: resolve (before start) says so,
+   * with the place. */
   fx_t fx;
   int rc = fx_try_open(&fx, &pc_exporter_otlp, "otlp", &err,
                        "endpoint: 127.0.0.1:1\ntls: {insecure: true}\n"

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../extension/extension.h"
 #include "../pdata/testdata.h"
 #include "../auth.h"
 #include "fixture.h"
@@ -712,9 +713,11 @@ static void kill9_child(const char *dir, const char *url, const pc_buf_t *reques
   snprintf(yaml, sizeof yaml, "directory: %s\n", dir);
   void *st = child_create(&pc_extension_file_storage, "file_storage", yaml);
   if (pc_extension_file_storage.start(st, &loop, &err)) _exit(7);
+  pc_test_host_add("file_storage", &pc_extension_file_storage, st);
   snprintf(yaml, sizeof yaml, "endpoint: %s\n" RETRY_FAST "sending_queue:\n"
            "  storage: file_storage\n  num_consumers: 2\n  queue_size: 50\n", url);
   void *x = child_create(&pc_exporter_otlphttp, "otlphttp/disk", yaml);
+  if (pc_test_resolve(&pc_exporter_otlphttp, x, &err)) _exit(10);
   if (pc_exporter_otlphttp.start(x, &loop, &err)) _exit(8);
   pc_consumer_t *c = pc_exporter_otlphttp.consumer(x);
   for (uint64_t id = 1000;; id++) {
@@ -846,6 +849,104 @@ START_TEST(config_errors_name_the_key) {
 }
 END_TEST
 
+/* ---- the shared body's references ---------------------------------------------------------
+ * A batch handed on as a body is queued by reference: the exporter holds
+ * one reference to the variant it sends until the batch is done (delivered
+ * after retries, or given up), releases it at shutdown (the persistent
+ * queue keeps the bytes on disk, not the reference), and copies nothing. */
+
+/* A body of fx_request(id), gzip made, and an extra reference to that
+ * variant for the test to watch. */
+static pc_body_t *watched_body(uint64_t id, pc_bytes_t **gz) {
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  fx_request(a, &req, id);
+  pc_buf_t pb = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &pb), 0);
+  pc_body_t *b = pc_body_new(&pb, false, false, pc_request_profile_count(&req),
+                             pc_request_sample_count(&req), NULL);
+  ck_assert_int_eq(pc_body_compress(b, 1u << PC_ENC_GZIP), 0);
+  *gz = pc_bytes_ref(b->v[PC_ENC_GZIP]);
+  pc_arena_free(a);
+  return b;
+}
+
+static bool refs_back_to(void *arg) { return pc_bytes_refs(arg) == 1; }
+
+START_TEST(body_refs_under_retries_and_shutdown) {
+  srv_t *s = srv_start();
+  srv_answer_t busy = {.status = 503};
+  srv_script(s, (srv_answer_t[]){busy, busy}, 2);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n" RETRY_FAST, srv_url(s));
+  pc_bytes_t *gz;
+  pc_body_t *b = watched_body(1, &gz);
+  pc_err_t err = {0};
+  ck_assert_int_eq(fx.c->consume_encoded(fx.c, b, &err), 0);
+  ck_assert_uint_eq(pc_bytes_refs(gz), 3); /* the test, the body, the queue */
+  pc_body_unref(b);                        /* the producer is done with it */
+  ck_assert_uint_eq(pc_bytes_refs(gz), 2);
+  wait_t w = {.fx = &fx, .n = 1};
+  ck_assert(fx_run_until(&fx, sent_at_least, &w, 5000));
+  ck_assert_uint_eq(stats(&fx).retries, 2);
+  ck_assert(fx_run_until(&fx, refs_back_to, gz, 1000)); /* delivered: released */
+  srv_request_t r = srv_request(s, 2);
+  ck_assert_uint_eq(r.n, gz->n); /* the very bytes, sent three times */
+  ck_assert(memcmp(r.body, gz->p, gz->n) == 0);
+  pc_bytes_unref(gz);
+
+  /* Undeliverable at shutdown: released when the deadline passes. */
+  srv_down(s, true);
+  b = watched_body(2, &gz);
+  ck_assert_int_eq(fx.c->consume_encoded(fx.c, b, &err), 0);
+  pc_body_unref(b);
+  fx_run_for(&fx, 50);
+  ck_assert_uint_eq(pc_bytes_refs(gz), 2); /* held while retrying */
+  fx_shutdown(&fx, 100);
+  ck_assert_uint_eq(pc_bytes_refs(gz), 1);
+  fx_destroy(&fx);
+  pc_bytes_unref(gz);
+  srv_stop(s);
+}
+END_TEST
+
+/* The gRPC exporter sends the same variant framed: a view that holds the
+ * variant, released with it; and a persistent queue replays a copy of the
+ * bytes from disk after a restart, the original long released. */
+START_TEST(body_refs_through_the_persistent_queue) {
+  char *dir = fx_tempdir();
+  void *st = fx_storage("file_storage", dir, true);
+  srv_t *s = srv_start();
+  srv_down(s, true);
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n" RETRY_FAST
+          "sending_queue: {storage: file_storage}\n", srv_url(s));
+  pc_bytes_t *gz;
+  pc_body_t *b = watched_body(3, &gz);
+  pc_err_t err = {0};
+  ck_assert_int_eq(fx.c->consume_encoded(fx.c, b, &err), 0);
+  pc_body_unref(b);
+  ck_assert_uint_eq(pc_bytes_refs(gz), 2);
+  fx_shutdown(&fx, 50); /* stays on disk; the memory is let go */
+  ck_assert_uint_eq(pc_bytes_refs(gz), 1);
+  fx_destroy(&fx);
+  srv_down(s, false);
+  fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n" RETRY_FAST
+          "sending_queue: {storage: file_storage}\n", srv_url(s));
+  wait_sent(&fx, 1, 5000);
+  ck_assert_uint_eq(stats(&fx).replayed_batches, 1);
+  srv_request_t r = srv_request(s, 0);
+  ck_assert_uint_eq(r.n, gz->n);
+  ck_assert(memcmp(r.body, gz->p, gz->n) == 0);
+  fx_close(&fx, 1000);
+  pc_bytes_unref(gz);
+  fx_storage_free(st);
+  fx_rmtree(dir);
+  free(dir);
+  srv_stop(s);
+}
+END_TEST
+
 TCase *pc_test_otlphttp_tcase(void);
 TCase *pc_test_otlphttp_tcase(void) {
   TCase *tc = tcase_create("otlphttp");
@@ -867,6 +968,8 @@ TCase *pc_test_otlphttp_tcase(void) {
   tcase_add_loop_test(tc, splits_batches_above_the_body_limit, 0, 2);
   tcase_add_test(tc, json_encoding_and_zstd);
   tcase_add_test(tc, bearer_token_on_every_request);
+  tcase_add_test(tc, body_refs_under_retries_and_shutdown);
+  tcase_add_test(tc, body_refs_through_the_persistent_queue);
   tcase_add_test(tc, traces_go_to_their_endpoint);
   tcase_add_test(tc, shutdown_drains_before_the_deadline);
   tcase_add_test(tc, persistent_queue_survives_a_restart);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -282,6 +283,16 @@ static void flip_byte(const char *path, long off) {
   close(fd);
 }
 
+/* A reopened dir replays n batches and sets nothing aside. */
+static void assert_healthy_replay(const char *dir, uint64_t n) {
+  pc__queue_t *q = open_q(dir, 100, 1 << 20, 0);
+  pc__queue_stats_t qs;
+  pc__queue_stats(q, &qs);
+  ck_assert_uint_eq(qs.replayed, n);
+  ck_assert_uint_eq(qs.corrupt_files, 0);
+  pc__queue_close(q);
+}
+
 START_TEST(damaged_record_is_set_aside) {
   char *dir = fx_tempdir();
   pc__queue_t *q = open_q(dir, 100, 1 << 20, 0);
@@ -307,11 +318,7 @@ START_TEST(damaged_record_is_set_aside) {
   }
   pc__queue_close(q);
   /* The intact batches were copied to a healthy segment. */
-  q = open_q(dir, 100, 1 << 20, 0);
-  pc__queue_stats(q, &qs);
-  ck_assert_uint_eq(qs.replayed, 2);
-  ck_assert_uint_eq(qs.corrupt_files, 0);
-  pc__queue_close(q);
+  assert_healthy_replay(dir, 2);
   free(seg);
   fx_rmtree(dir);
   free(dir);
@@ -362,6 +369,120 @@ START_TEST(garbage_file_does_not_stop_start) {
   ck_assert_int_eq(count_files(dir, ".corrupt"), 1);
   ck_assert_int_eq(count_files(dir, ".seg"), 1);
   free(path);
+  fx_rmtree(dir);
+  free(dir);
+}
+END_TEST
+
+/* ---- issue 14 --------------------------------------------------------------------------- */
+
+/* A damaged 8-byte file header used to drop every record of the segment at
+ * start, intact records with good checksums included. Now they are
+ * salvaged, as after a damaged record; the acked one stays sent. */
+START_TEST(issue14_damaged_file_header_salvages_records) {
+  for (int variant = 0; variant < 2; variant++) {
+    char *dir = fx_tempdir();
+    pc__queue_t *q = open_q(dir, 100, 1 << 20, 0);
+    for (uint32_t i = 0; i < 4; i++) ck_assert_int_eq(push_one(q, i, 1000), 0);
+    pc__qitem_t *first = pc__queue_pop(q);
+    pc__queue_done(q, first); /* acked: must not come back */
+    pc__queue_close(q);
+    char *seg = only_file(dir, ".seg");
+    if (variant == 0) {
+      flip_byte(seg, 3); /* one bit of rot in "PCQSEG1\n" */
+    } else {
+      int fd = open(seg, O_RDWR);
+      ck_assert_int_ge(fd, 0);
+      ck_assert_int_eq(pwrite(fd, "\0\0\0\0\0\0\0\0", 8, 0), 8); /* a zeroed first block */
+      close(fd);
+    }
+    q = open_q(dir, 100, 1 << 20, 0);
+    pc__queue_stats_t qs;
+    pc__queue_stats(q, &qs);
+    ck_assert_uint_eq(qs.replayed, 3);
+    ck_assert_uint_eq(qs.corrupt_files, 1); /* the file is set aside, its records copied */
+    for (uint32_t want = 1; want < 4; want++) {
+      pc__qitem_t *it = pc__queue_pop(q);
+      ck_assert_ptr_nonnull(it);
+      ck_assert_uint_eq(body_number(it->body), want);
+      ck_assert(body_intact(it->body, 1000));
+      pc__queue_release(q, it);
+    }
+    ck_assert_ptr_null(pc__queue_pop(q));
+    pc__queue_close(q);
+    assert_healthy_replay(dir, 3); /* the copies are healthy */
+    free(seg);
+    fx_rmtree(dir);
+    free(dir);
+  }
+}
+END_TEST
+
+/* A segment cut short while it was created (a crash or a full disk before
+ * its header was whole) holds nothing: removed quietly, not set aside. */
+START_TEST(issue14_empty_segment_is_removed) {
+  char *dir = fx_tempdir();
+  const char *names[] = {"00000000000000a0.seg", "00000000000000a1.seg"};
+  const char *texts[] = {"", "PCQ"};
+  for (int i = 0; i < 2; i++) {
+    char *path;
+    ck_assert_int_ge(asprintf(&path, "%s/%s", dir, names[i]), 0);
+    FILE *f = fopen(path, "w");
+    fputs(texts[i], f);
+    fclose(f);
+    free(path);
+  }
+  pc__queue_t *q = open_q(dir, 100, 1 << 20, 0);
+  pc__queue_stats_t qs;
+  pc__queue_stats(q, &qs);
+  ck_assert_uint_eq(qs.corrupt_files, 0);
+  ck_assert_uint_eq(qs.replayed, 0);
+  ck_assert_int_eq(count_files(dir, ".seg"), 0);
+  ck_assert_int_eq(count_files(dir, ".corrupt"), 0);
+  pc__queue_close(q);
+  fx_rmtree(dir);
+  free(dir);
+}
+END_TEST
+
+/* A full disk (here a file-size limit: EFBIG, as ENOSPC on a full one)
+ * used to leave the segment it struck active: never deleted, so once its
+ * records were sent their bytes still filled the disk and every later push
+ * failed until a restart. Now the segment is rolled at the failure and
+ * deleted with its last ack, and pushes succeed again. */
+START_TEST(issue14_full_disk_space_comes_back) {
+  signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG */
+  char *dir = fx_tempdir();
+  pc__queue_t *q = open_q(dir, 1000, 1 << 30, 0);
+  struct rlimit rl;
+  ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+  struct rlimit small = {.rlim_cur = 8 + 10 * 1020 + 500, .rlim_max = rl.rlim_max};
+  ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+  uint32_t accepted = 0;
+  while (push_one(q, accepted, 1000) == 0) accepted++;
+  ck_assert_uint_eq(accepted, 10);
+  pc__queue_stats_t qs;
+  pc__queue_stats(q, &qs);
+  ck_assert_uint_eq(qs.held_items, 10);
+  /* The backend takes everything: each record is sent once. */
+  for (uint32_t want = 0; want < accepted; want++) {
+    pc__qitem_t *it = pc__queue_pop(q);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_uint_eq(body_number(it->body), want);
+    pc__queue_done(q, it);
+  }
+  ck_assert_ptr_null(pc__queue_pop(q));
+  pc__queue_stats(q, &qs);
+  ck_assert_uint_eq(qs.disk_bytes, 0); /* the sent segment is gone */
+  ck_assert_int_eq(count_files(dir, ".seg"), 0);
+  /* ... so the queue takes data again, under the same limit. */
+  for (uint32_t i = 0; i < 5; i++) ck_assert_int_eq(push_one(q, 100 + i, 1000), 0);
+  pc__queue_close(q);
+  ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+  q = open_q(dir, 1000, 1 << 30, 0); /* the new ones survive a restart, once each */
+  pc__queue_stats(q, &qs);
+  ck_assert_uint_eq(qs.replayed, 5);
+  pc__queue_close(q);
   fx_rmtree(dir);
   free(dir);
 }
@@ -461,5 +582,8 @@ TCase *pc_test_queue_tcase(void) {
   tcase_add_test(tc, truncated_tail_is_set_aside);
   tcase_add_test(tc, garbage_file_does_not_stop_start);
   tcase_add_test(tc, persistent_keeps_each_batch_metadata);
+  tcase_add_test(tc, issue14_damaged_file_header_salvages_records);
+  tcase_add_test(tc, issue14_empty_segment_is_removed);
+  tcase_add_test(tc, issue14_full_disk_space_comes_back);
   return tc;
 }

@@ -13,6 +13,9 @@
  * - what comes back is a clean sequence of HTTP/1.1 responses (llhttp in
  *   response mode), each final one with Content-Type and Content-Length and
  *   a status the receiver is meant to give;
+ * - strict framing (httpd/head.c, issue 14): a request that reaches the
+ *   pipeline carries at most one Host header, and no header of it holds a
+ *   CR or LF (what obs-fold or a bare CR would smuggle into a value);
  * - no connection stays open afterwards. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +39,18 @@ static int fuzz_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   unsigned k = requests++;
   if (pc_request_profile_count(req) == 0) abort(); /* empty ones are not handed on */
   /* include_metadata: every header view must be readable (ASan) and named. */
-  unsigned sum = 0;
+  unsigned sum = 0, hosts = 0;
   for (size_t i = 0; req->metadata && i < req->metadata->n; i++) {
     const pc_md_pair_t *h = &req->metadata->v[i];
     if (h->key.n == 0) abort();
+    if (h->key.n == 4 && strncasecmp((const char *)h->key.p, "host", 4) == 0) hosts++;
+    if ((h->value.n && memchr(h->value.p, '\r', h->value.n)) ||
+        (h->value.n && memchr(h->value.p, '\n', h->value.n)))
+      abort();
     for (size_t b = 0; b < h->key.n; b++) sum += h->key.p[b];
     for (size_t b = 0; b < h->value.n; b++) sum += h->value.p[b];
   }
+  if (hosts > 1) abort();
   if (sum == 1) k++; /* keeps the reads */
   if (k % 5 == 3) return pc_err_set(err, PC_EAGAIN, "fuzz pipeline is full");
   if (k % 7 == 5) return pc_err_set(err, PC_EIO, "fuzz pipeline broke");
@@ -187,7 +195,7 @@ static int chk_headers_done(llhttp_t *p) {
   check_t *c = container_of(p, check_t, p);
   int st = p->status_code;
   static const int allowed[] = {100, 200, 204, 400, 401, 404, 405, 408,
-                                413, 415, 417, 431, 500, 503};
+                                413, 415, 417, 431, 500, 503, 505};
   bool ok = false;
   for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) ok |= st == allowed[i];
   if (!ok) {

@@ -33,5 +33,7 @@ TCase *pc_test_json_names_tcase(void);
 TCase *pc_test_json_syntax_tcase(void);
 TCase *pc_test_stats_tcase(void);
 TCase *pc_test_intern_tcase(void);
+TCase *pc_test_pprof_tcase(void);
+TCase *pc_test_stacks_tcase(void);
 
 #endif

@@ -6,21 +6,18 @@
  * by metadata_keys [x-scope-orgid] and sends each batch with
  * "X-Scope-OrgID: <the tenant>" (Grafana Pyroscope, Mimir, Loki, Tempo).
  *
- * It lives in exporter/ because exporters are its only users, as
- * file_storage does, and registers instances by id the same way. Rules are
- * applied when a batch is sent (and checked when it is queued), to the
- * exporter's own `headers`: insert adds a header only when it is not there,
+ * Exporters find an instance through the host, in the client headers role
+ * (it reads client metadata, so exporters keep a batch's metadata with it).
+ * Rules are applied when a batch is sent (and checked when it is queued),
+ * to the exporter's own `headers`: insert adds a header only when it is not there,
  * update replaces it only when it is, upsert does either, delete removes
  * it. Names compare in any case. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../component/component.h"
-#include "exporter.h"
-#include "internal.h"
+#include "extension.h"
 
 typedef enum { HS_UPSERT, HS_INSERT, HS_UPDATE, HS_DELETE } hs_action_t;
 
@@ -59,59 +56,11 @@ typedef struct {
   hs_action_t action;
 } rule_t;
 
-struct pc__headers_setter {
-  pc__headers_setter_t *next; /* in the registry */
-  char id[128];
+typedef struct {
+  pc_client_auth_t client; /* the role it offers */
   rule_t *rules;
   size_t n_rules;
-};
-
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pc__headers_setter_t *registry;
-
-const pc__headers_setter_t *pc__headers_setter_find(const char *id) {
-  pthread_mutex_lock(&registry_lock);
-  pc__headers_setter_t *s = registry;
-  while (s && strcmp(s->id, id) != 0) s = s->next;
-  pthread_mutex_unlock(&registry_lock);
-  return s;
-}
-
-/* ---- header lists ------------------------------------------------------------------- */
-
-void pc__hdrs_add(pc__hdrs_t *h, const char *name, size_t name_n, const char *value,
-                  size_t value_n) {
-  if (h->n == h->cap) {
-    h->cap = h->cap ? 2 * h->cap : 8;
-    h->v = pc_xrealloc(h->v, h->cap * sizeof *h->v);
-  }
-  char *line = pc_xmalloc(name_n + 2 + value_n + 1);
-  if (name_n) memcpy(line, name, name_n);
-  memcpy(line + name_n, ": ", 2);
-  if (value_n) memcpy(line + name_n + 2, value, value_n);
-  line[name_n + 2 + value_n] = 0;
-  h->v[h->n++] = line;
-}
-
-void pc__hdrs_free(pc__hdrs_t *h) {
-  for (size_t i = 0; i < h->n; i++) free(h->v[i]);
-  free(h->v);
-  *h = (pc__hdrs_t){0};
-}
-
-/* Index of the line named key, or h->n. */
-static size_t hdrs_find(const pc__hdrs_t *h, const char *key) {
-  size_t kn = strlen(key);
-  for (size_t i = 0; i < h->n; i++)
-    if (strncasecmp(h->v[i], key, kn) == 0 && h->v[i][kn] == ':') return i;
-  return h->n;
-}
-
-static void hdrs_remove(pc__hdrs_t *h, size_t i) {
-  free(h->v[i]);
-  memmove(h->v + i, h->v + i + 1, (h->n - i - 1) * sizeof *h->v);
-  h->n--;
-}
+} hs_t;
 
 /* The value a rule sets: false when it sets none (from_context missing, no
  * default), with PC_EINVAL in *rc when the key has several values or one
@@ -146,14 +95,15 @@ static bool rule_value(const rule_t *r, const pc_metadata_t *md, pc_str_t *out, 
   return true;
 }
 
-int pc__headers_setter_apply(const pc__headers_setter_t *hs, const pc_metadata_t *md,
-                             pc__hdrs_t *h, pc_err_t *err) {
+static int hs_apply(const pc_client_auth_t *self, const pc_metadata_t *md, pc_headers_t *h,
+                    pc_err_t *err) {
+  const hs_t *hs = container_of(self, hs_t, client);
   for (size_t i = 0; i < hs->n_rules; i++) {
     const rule_t *r = &hs->rules[i];
-    size_t at = hdrs_find(h, r->key);
+    size_t at = pc_headers_find(h, r->key);
     bool present = at < h->n;
     if (r->action == HS_DELETE) {
-      if (present) hdrs_remove(h, at);
+      if (present) pc_headers_remove(h, at);
       continue;
     }
     pc_str_t v;
@@ -163,20 +113,15 @@ int pc__headers_setter_apply(const pc__headers_setter_t *hs, const pc_metadata_t
       continue;
     }
     if ((r->action == HS_INSERT && present) || (r->action == HS_UPDATE && !present)) continue;
-    if (present) hdrs_remove(h, at);
-    pc__hdrs_add(h, r->key, strlen(r->key), (const char *)v.p, v.n);
+    if (present) pc_headers_remove(h, at);
+    pc_headers_add(h, r->key, strlen(r->key), (const char *)v.p, v.n);
   }
   return 0;
 }
 
 /* ---- config ------------------------------------------------------------------------- */
 
-static char *dup_or_null(const char *s) {
-  if (!s) return NULL;
-  char *d = strdup(s);
-  if (!d) pc_oom();
-  return d;
-}
+static char *dup_or_null(const char *s) { return s ? pc_xstrdup(s) : NULL; }
 
 /* A header name curl would send as written: a token, nothing that breaks
  * the "Name: value" line. */
@@ -252,14 +197,10 @@ static void *hs_create(const pc_create_args_t *args, pc_err_t *err) {
       rules_free(rules, i);
       return NULL;
     }
-  pc__headers_setter_t *s = pc_xcalloc(1, sizeof *s);
-  snprintf(s->id, sizeof s->id, "%s", args->id);
+  hs_t *s = pc_xcalloc(1, sizeof *s);
+  s->client = (pc_client_auth_t){.uses_metadata = true, .apply = hs_apply};
   s->rules = rules;
   s->n_rules = h->n_items;
-  pthread_mutex_lock(&registry_lock);
-  s->next = registry;
-  registry = s;
-  pthread_mutex_unlock(&registry_lock);
   return s;
 }
 
@@ -276,15 +217,12 @@ static void hs_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void 
   done(arg);
 }
 
+static const void *hs_role(void *self, pc_role_t role) {
+  return role == PC_ROLE_CLIENT_AUTH ? &((hs_t *)self)->client : NULL;
+}
+
 static void hs_destroy(void *self) {
-  pc__headers_setter_t *s = self;
-  pthread_mutex_lock(&registry_lock);
-  for (pc__headers_setter_t **pp = &registry; *pp; pp = &(*pp)->next)
-    if (*pp == s) {
-      *pp = s->next;
-      break;
-    }
-  pthread_mutex_unlock(&registry_lock);
+  hs_t *s = self;
   rules_free(s->rules, s->n_rules);
   free(s);
 }
@@ -298,4 +236,5 @@ const pc_component_t pc_extension_headers_setter = {
     .start = hs_start,
     .shutdown = hs_shutdown,
     .destroy = hs_destroy,
+    .role = hs_role,
 };

@@ -2,26 +2,22 @@
  * keep their persistent sending queues (sending_queue.storage names it), as
  * in the Collector's contrib extension of that name.
  *
- * It lives in exporter/ because exporters are its only users and its whole
- * job is to hand them a directory and an fsync policy. Instances register by
- * id in a small process-wide table, because a component's create gets no
- * handle to other components; exporters look their storage up in start
- * (extensions start first).
+ * Its whole job is to hand exporters a directory and an fsync policy, in
+ * the storage role of the host (component/host.h); exporters find it when
+ * the service resolves them and use it in start (extensions start first).
  *
  * profcol defaults fsync to true (the Collector's default is false): an
  * acknowledged batch must survive a power loss, not only a crash. */
 #include <errno.h>
-#include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../component/component.h"
 #include "../core/log.h"
-#include "exporter.h"
-#include "internal.h"
+#include "extension.h"
 
 typedef struct {
   char *directory;
@@ -40,28 +36,12 @@ static const pc_opt_t storage_opts[] = {
     PC_OPT_TABLE_END,
 };
 
-struct pc_file_storage {
-  pc_file_storage_t *next; /* in the registry */
-  char id[128];
+typedef struct {
+  pc_storage_t storage; /* the role it offers */
   char log_id[140];
   char *directory;
-  bool fsync;
   bool create_directory;
-};
-
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pc_file_storage_t *registry;
-
-const pc_file_storage_t *pc__file_storage_find(const char *id) {
-  pthread_mutex_lock(&registry_lock);
-  pc_file_storage_t *s = registry;
-  while (s && strcmp(s->id, id) != 0) s = s->next;
-  pthread_mutex_unlock(&registry_lock);
-  return s;
-}
-
-const char *pc__file_storage_directory(const pc_file_storage_t *st) { return st->directory; }
-bool pc__file_storage_fsync(const pc_file_storage_t *st) { return st->fsync; }
+} file_storage_t;
 
 static void *storage_create(const pc_create_args_t *args, pc_err_t *err) {
   storage_cfg_t cfg = {0};
@@ -71,29 +51,64 @@ static void *storage_create(const pc_create_args_t *args, pc_err_t *err) {
                  "file_storage needs a directory (directory: /var/lib/profcol)");
     return NULL;
   }
-  pc_file_storage_t *s = pc_xcalloc(1, sizeof *s);
-  snprintf(s->id, sizeof s->id, "%s", args->id);
+  /* What start will need, checked now so that validate says it too. */
+  char why[300];
+  if (pc_path_check_dir(cfg.directory, cfg.create_directory, why, sizeof why)) {
+    pc_cfg_error(err, pc_cfg_get(args->cfg, "directory"), PC_EINVAL, "%s", why);
+    return NULL;
+  }
+  file_storage_t *s = pc_xcalloc(1, sizeof *s);
   snprintf(s->log_id, sizeof s->log_id, "extension:%s", args->id);
-  s->directory = strdup(cfg.directory);
-  if (!s->directory) pc_oom();
-  s->fsync = cfg.fsync;
+  s->directory = pc_xstrdup(cfg.directory);
+  s->storage = (pc_storage_t){.directory = s->directory, .fsync = cfg.fsync};
   s->create_directory = cfg.create_directory;
-  pthread_mutex_lock(&registry_lock);
-  s->next = registry;
-  registry = s;
-  pthread_mutex_unlock(&registry_lock);
   return s;
+}
+
+/* mkdir -p, each new directory 0700, as the Collector's create_directory
+ * (os.MkdirAll). On failure returns errno (or sets *why) with the path that
+ * could not be made in failed. */
+static int make_dirs(const char *path, char *failed, size_t cap, const char **why) {
+  char buf[PATH_MAX];
+  snprintf(failed, cap, "%s", path);
+  if (strlen(path) >= sizeof buf) return ENAMETOOLONG;
+  memcpy(buf, path, strlen(path) + 1);
+  for (char *p = buf + 1;; p++) {
+    if (*p != '/' && *p != 0) continue;
+    char c = *p;
+    *p = 0;
+    struct stat st;
+    if (mkdir(buf, 0700) && errno != EEXIST) {
+      snprintf(failed, cap, "%s", buf);
+      return errno;
+    }
+    if (stat(buf, &st) || !S_ISDIR(st.st_mode)) { /* EEXIST: a file, or a dangling link */
+      snprintf(failed, cap, "%s", buf);
+      *why = "it exists and is not a directory";
+      return 0;
+    }
+    *p = c;
+    if (!c) return 0;
+  }
 }
 
 /* The directory must exist (or be created) and be writable before any
  * exporter relies on it. */
 static int storage_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   (void)loop;
-  pc_file_storage_t *s = self;
+  file_storage_t *s = self;
   struct stat st;
-  if (stat(s->directory, &st) && errno == ENOENT && s->create_directory &&
-      mkdir(s->directory, 0700) == 0)
+  if (stat(s->directory, &st) && errno == ENOENT && s->create_directory) {
+    char failed[PATH_MAX];
+    const char *why = NULL;
+    int e = make_dirs(s->directory, failed, sizeof failed, &why);
+    if (e || why)
+      return pc_err_set(err, PC_EIO, "cannot create %s%s%s (create_directory: true): %s",
+                        failed, strcmp(failed, s->directory) ? " on the way to " : "",
+                        strcmp(failed, s->directory) ? s->directory : "",
+                        why ? why : strerror(e));
     pc_log(s->log_id, PC_LOG_INFO, "created directory %s", s->directory);
+  }
   if (stat(s->directory, &st))
     return pc_err_set(err, PC_EIO, "directory %s: %s%s", s->directory, strerror(errno),
                       errno == ENOENT ? " (create it, or set create_directory: true)" : "");
@@ -103,7 +118,7 @@ static int storage_start(void *self, uv_loop_t *loop, pc_err_t *err) {
     return pc_err_set(err, PC_EIO, "directory %s is not writable by this process: %s",
                       s->directory, strerror(errno));
   pc_log(s->log_id, PC_LOG_INFO, "queues are kept in %s (fsync %s)", s->directory,
-         s->fsync ? "on every batch" : "off: a power loss can lose acknowledged batches");
+         s->storage.fsync ? "on every batch" : "off: a power loss can lose acknowledged batches");
   return 0;
 }
 
@@ -113,15 +128,12 @@ static void storage_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, 
   done(arg);
 }
 
+static const void *storage_role(void *self, pc_role_t role) {
+  return role == PC_ROLE_STORAGE ? &((file_storage_t *)self)->storage : NULL;
+}
+
 static void storage_destroy(void *self) {
-  pc_file_storage_t *s = self;
-  pthread_mutex_lock(&registry_lock);
-  for (pc_file_storage_t **pp = &registry; *pp; pp = &(*pp)->next)
-    if (*pp == s) {
-      *pp = s->next;
-      break;
-    }
-  pthread_mutex_unlock(&registry_lock);
+  file_storage_t *s = self;
   free(s->directory);
   free(s);
 }
@@ -135,4 +147,5 @@ const pc_component_t pc_extension_file_storage = {
     .start = storage_start,
     .shutdown = storage_shutdown,
     .destroy = storage_destroy,
+    .role = storage_role,
 };
