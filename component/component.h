@@ -70,10 +70,11 @@ struct pc_consumer {
    * every consumer. Set it only where the bytes are all the consumer needs
    * (exporters that send or write protobuf). */
   int (*consume_encoded)(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
-  /* Take one ExportTraceServiceRequest, still encoded (protobuf, or JSON when
-   * json is true); NULL when the consumer does not take traces. */
-  int (*consume_traces)(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
-                        pc_err_t *err);
+  /* Take one ExportTraceServiceRequest, decoded and validated (pdata/
+   * traces.h), with the bytes it came in (tr->encoded, protobuf or JSON):
+   * read-only, forwarded as they came; NULL when the consumer does not take
+   * traces. Same contract as consume_profiles. */
+  int (*consume_traces)(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err);
   /* Seconds a refused client should wait (Retry-After) after PC_EAGAIN. */
   uint32_t retry_after_s;
   /* For producers of bodies: the encodings this consumer sends (1 <<

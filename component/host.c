@@ -19,6 +19,7 @@ static const struct {
     {PC_ROLE_SERVER_AUTH, "a server authenticator (bearertokenauth)"},
     {PC_ROLE_CLIENT_AUTH, "a client authenticator (headers_setter or bearertokenauth)"},
     {PC_ROLE_STORAGE, "a storage (file_storage)"},
+    {PC_ROLE_SPAN_STORE, "a span store (span_store)"},
 };
 
 const char *pc_role_name(pc_role_t role) {

@@ -25,12 +25,13 @@
 
 #include "../config/config.h"
 #include "../core/core.h"
+#include "../pdata/traces.h"
 
 typedef enum {
   PC_ROLE_SERVER_AUTH = 1, /* pc_server_auth_t */
   PC_ROLE_CLIENT_AUTH,     /* pc_client_auth_t */
   PC_ROLE_STORAGE,         /* pc_storage_t */
-  /* next: the span store of trace linking */
+  PC_ROLE_SPAN_STORE,      /* pc_span_store_t */
 } pc_role_t;
 
 /* "a server authenticator (bearertokenauth)", ..., for messages. */
@@ -76,6 +77,72 @@ typedef struct pc_storage {
   const char *directory; /* exists and is writable once the extension started */
   bool fsync;            /* fdatasync each record before it is acknowledged */
 } pc_storage_t;
+
+/* The span store of trace linking (extension span_store): recent spans by
+ * (trace_id, span_id), and recent profile samples linked to them, shared by
+ * every component of the process that names it. Spans come from the
+ * traces pipelines (the trace_link processor calls add_spans); the
+ * trace_link processor of a profiles pipeline reads them to enrich and link
+ * samples and hands the linked samples to add_profiles, which the query API
+ * answers from. Everything is bounded by the extension's window (by arrival
+ * at profcol) and memory caps: the oldest go first.
+ *
+ * Threads: every call may come from any thread at any time between the
+ * extension's create and destroy; the store locks what it touches (striped
+ * by trace id) and never blocks on I/O. What a lookup returns is a copy. */
+
+/* Bytes of a span's name or service kept; longer ones are cut (at a UTF-8
+ * character boundary). */
+#define PC_SPAN_NAME_MAX 256
+
+/* One span as the store keeps it. */
+typedef struct {
+  uint8_t trace_id[16];
+  uint8_t span_id[8];
+  uint8_t parent_span_id[8]; /* zero when has_parent is false */
+  bool has_parent;
+  bool parent_is_remote;     /* the span's flags say its parent ran in another process */
+  uint8_t kind;              /* PC_SPAN_KIND_* */
+  uint8_t status_code;       /* PC_STATUS_CODE_* */
+  uint64_t start_unix_nano, end_unix_nano;
+  bool has_process, has_thread; /* process.pid (span or resource), thread.id (span) */
+  uint32_t process_id, thread_id;
+  uint16_t name_n, service_n;
+  char name[PC_SPAN_NAME_MAX];    /* the span's name, name_n bytes, not NUL-terminated */
+  char service[PC_SPAN_NAME_MAX]; /* its resource's service.name, service_n bytes */
+} pc_span_rec_t;
+
+/* A span recorded on a thread, for linking by thread (on_thread). */
+typedef struct {
+  uint8_t trace_id[16];
+  uint8_t span_id[8];
+  uint64_t start_unix_nano, end_unix_nano;
+} pc_thread_span_t;
+
+typedef struct pc_span_store {
+  /* Record the spans of tr that have a 16-byte trace_id and an 8-byte
+   * span_id, not all zero (the others cannot be linked to). */
+  void (*add_spans)(const struct pc_span_store *self, const pc_traces_t *tr);
+  /* Find a span. true with *span filled when the store has it. When
+   * local_root is not NULL it gets the span's local root: the entry point
+   * of its service, found by following parents while they are in the store,
+   * in the same service and not remote (the span itself when it is one).
+   * When top is not NULL it gets the highest ancestor in the store, of any
+   * service: the trace's root when top->has_parent is false. */
+  bool (*find)(const struct pc_span_store *self, const uint8_t trace_id[16],
+               const uint8_t span_id[8], pc_span_rec_t *span, pc_span_rec_t *local_root,
+               pc_span_rec_t *top);
+  /* Spans recorded for thread tid of process pid that overlap [from, to]
+   * (unix nanoseconds), at most cap of them, in no particular order.
+   * Returns how many were written. */
+  size_t (*on_thread)(const struct pc_span_store *self, uint32_t pid, uint32_t tid,
+                      uint64_t from_unix_nano, uint64_t to_unix_nano, pc_thread_span_t *out,
+                      size_t cap);
+  /* Keep the samples of req that are linked to a span (link_index set),
+   * for the query API. req must be validated and its links normalized
+   * (valid ids, no duplicates); it is only read during the call. */
+  void (*add_profiles)(const struct pc_span_store *self, const pc_request_t *req);
+} pc_span_store_t;
 
 /* ---- references and the host ---------------------------------------------------- */
 

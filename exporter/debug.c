@@ -154,12 +154,11 @@ static int debug_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err
   return 0;
 }
 
-static int debug_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
-                                pc_err_t *err) {
-  (void)body;
+static int debug_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   (void)err;
   debug_exporter_t *d = (debug_exporter_t *)self;
-  pc_log(d->id, PC_LOG_INFO, "traces: %zu bytes of %s", n, json ? "JSON" : "protobuf");
+  pc_log(d->id, PC_LOG_INFO, "traces: %" PRIu64 " spans, %zu bytes of %s",
+         pc_traces_span_count(tr), tr->encoded_n, tr->json ? "JSON" : "protobuf");
   return 0;
 }
 

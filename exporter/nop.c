@@ -25,12 +25,9 @@ static int nop_consume_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *er
   return 0;
 }
 
-static int nop_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
-                              pc_err_t *err) {
+static int nop_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   (void)self;
-  (void)body;
-  (void)n;
-  (void)json;
+  (void)tr;
   (void)err;
   return 0;
 }

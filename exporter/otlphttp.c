@@ -461,8 +461,7 @@ static int resolve(otlphttp_t *x, const otlphttp_cfg_t *c, const pc_create_args_
 
 static int otlphttp_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
 static int otlphttp_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
-static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
-                                   pc_err_t *err);
+static int otlphttp_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err);
 static void otlphttp_destroy(void *self);
 
 static void *create(const pc_create_args_t *args, bool grpc, pc_err_t *err) {
@@ -1187,11 +1186,13 @@ static int otlphttp_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err
   return rc ? rc : push_bodies(x, &body, 1, err);
 }
 
-/* Trace requests arrive encoded; they go out as they came (protobuf or JSON),
- * compressed. There is no traces model to split them with. */
-static int otlphttp_consume_traces(pc_consumer_t *self, const uint8_t *p, size_t n, bool json,
-                                   pc_err_t *err) {
+/* Trace requests go out as they came (protobuf or JSON), compressed; the
+ * model has no encoder to split them with. */
+static int otlphttp_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   otlphttp_t *x = (otlphttp_t *)self;
+  const uint8_t *p = tr->encoded;
+  size_t n = tr->encoded_n;
+  bool json = tr->json;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
   if (!x->traces_url)
     return pc_err_set(err, PC_EINVAL, "exporter %s has no traces_endpoint", x->comp_id);

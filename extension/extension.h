@@ -17,7 +17,11 @@
  *   (headers_setter.c), for exporters' auth.authenticator.
  *
  * file_storage: a directory where exporters keep persistent sending queues
- *   (file_storage.c), for sending_queue.storage. */
+ *   (file_storage.c), for sending_queue.storage.
+ *
+ * span_store: recent spans and the profile samples linked to them, for the
+ *   trace_link processor (the span-store role), with a query API: the
+ *   profile of a trace as folded stacks or JSON (span_store.c). */
 #ifndef PC_EXTENSION_H
 #define PC_EXTENSION_H
 
@@ -27,5 +31,6 @@ extern const pc_component_t pc_extension_health_check;
 extern const pc_component_t pc_extension_bearertokenauth;
 extern const pc_component_t pc_extension_headers_setter;
 extern const pc_component_t pc_extension_file_storage;
+extern const pc_component_t pc_extension_span_store;
 
 #endif

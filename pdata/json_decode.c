@@ -1,4 +1,5 @@
-/* json_decode.c - OTLP-JSON -> pdata for ExportProfilesServiceRequest.
+/* json_decode.c - OTLP-JSON -> pdata for ExportProfilesServiceRequest (and,
+ * at the end, ExportTraceServiceRequest -> the traces model, traces.h).
  *
  * One idea: one pass over the text that writes straight into pdata; no
  * document is ever built. Each message is an object read key by key against
@@ -47,6 +48,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "traces.h"
 #include "utf8.h"
 
 #define MAX_DEPTH 2048 /* open arrays and objects: jansson's JSON_PARSER_MAX_DEPTH */
@@ -260,6 +262,53 @@ static const field_t ANYVALUE_f[] = {
 static int dec_anyvalue(dec_t *d, uint8_t *obj);
 static const msg_t ANYVALUE = {sizeof(pc_anyvalue_t), 8, ANYVALUE_f, dec_anyvalue};
 
+/* ExportTraceServiceRequest: what traces.h keeps of a span. Events and
+ * links are not kept; their keys are skipped as unknown. A Status is read
+ * into the span itself (status_message, status_code). */
+MSG(STATUS, pc_span_t,
+    F1("message", K_STR, pc_span_t, status_message, NO_AUX, NULL),
+    F1("code", K_I32, pc_span_t, status_code, NO_AUX, NULL));
+
+MSG(SPAN, pc_span_t,
+    F2("traceId", "trace_id", K_TRACE_ID, pc_span_t, trace_id, NO_AUX, NULL),
+    F2("spanId", "span_id", K_SPAN_ID, pc_span_t, span_id, NO_AUX, NULL),
+    F2("traceState", "trace_state", K_STR, pc_span_t, trace_state, NO_AUX, NULL),
+    F2("parentSpanId", "parent_span_id", K_SPAN_ID, pc_span_t, parent_span_id, NO_AUX, NULL),
+    F1("flags", K_U32, pc_span_t, flags, NO_AUX, NULL),
+    F1("name", K_STR, pc_span_t, name, NO_AUX, NULL),
+    F1("kind", K_I32, pc_span_t, kind, NO_AUX, NULL),
+    F2("startTimeUnixNano", "start_time_unix_nano", K_U64, pc_span_t, start_time_unix_nano,
+       NO_AUX, NULL),
+    F2("endTimeUnixNano", "end_time_unix_nano", K_U64, pc_span_t, end_time_unix_nano, NO_AUX,
+       NULL),
+    F1("attributes", K_REP_MSG, pc_span_t, attributes.v, CNT(pc_span_t, attributes.n),
+       &KEYVALUE),
+    F2("droppedAttributesCount", "dropped_attributes_count", K_U32, pc_span_t,
+       dropped_attributes_count, NO_AUX, NULL),
+    F2("droppedEventsCount", "dropped_events_count", K_U32, pc_span_t, dropped_events_count,
+       NO_AUX, NULL),
+    F2("droppedLinksCount", "dropped_links_count", K_U32, pc_span_t, dropped_links_count,
+       NO_AUX, NULL),
+    /* The Status message's fields live in the span: its "struct" is the
+     * span itself, at offset 0. */
+    {{"status", NULL}, {6, 0}, K_MSG, 0, HAS(pc_span_t, has_status), &STATUS});
+
+MSG(SCOPE_SPANS, pc_scope_spans_t,
+    F1("scope", K_MSG, pc_scope_spans_t, scope, HAS(pc_scope_spans_t, has_scope), &SCOPE),
+    F1("spans", K_REP_MSG, pc_scope_spans_t, spans, CNT(pc_scope_spans_t, n_spans), &SPAN),
+    F2("schemaUrl", "schema_url", K_STR, pc_scope_spans_t, schema_url, NO_AUX, NULL));
+
+MSG(RESOURCE_SPANS, pc_resource_spans_t,
+    F1("resource", K_MSG, pc_resource_spans_t, resource, HAS(pc_resource_spans_t, has_resource),
+       &RESOURCE),
+    F2("scopeSpans", "scope_spans", K_REP_MSG, pc_resource_spans_t, scopes,
+       CNT(pc_resource_spans_t, n_scopes), &SCOPE_SPANS),
+    F2("schemaUrl", "schema_url", K_STR, pc_resource_spans_t, schema_url, NO_AUX, NULL));
+
+MSG(TRACES_REQUEST, pc_traces_t,
+    F2("resourceSpans", "resource_spans", K_REP_MSG, pc_traces_t, resources,
+       CNT(pc_traces_t, n_resources), &RESOURCE_SPANS));
+
 /* Array elements are decoded into this before they go on the scratch stack. */
 typedef union {
   pc_resource_profiles_t rp;
@@ -276,6 +325,9 @@ typedef union {
   pc_link_t lk;
   pc_attr_t at;
   pc_stack_t st;
+  pc_resource_spans_t rs;
+  pc_scope_spans_t ss;
+  pc_span_t sn;
 } elem_t;
 
 /* ---- decoder state ------------------------------------------------------------ */
@@ -1462,13 +1514,15 @@ static int dec_anyvalue(dec_t *d, uint8_t *obj) {
   return rc;
 }
 
-/* ---- request ------------------------------------------------------------------------ */
+/* ---- requests ----------------------------------------------------------------------- */
 
-/* No profile, and keys at the top that are not the request's: refuse
+/* Nothing decoded, and keys at the top that are not the request's: refuse
  * rather than answer 200 for data that went nowhere. Keys are cut at 24
- * bytes (on a character boundary) so that four of them and the rest fit
- * pc_err_t whole. */
-__attribute__((noinline, cold)) static int unknown_keys_error(dec_t *d) {
+ * bytes (on a character boundary) so that four of them, the rest and the
+ * explanation fit pc_err_t whole. none says what is missing ("profiles",
+ * "spans"), want what the request should have held. */
+__attribute__((noinline, cold)) static int unknown_keys_error(dec_t *d, const char *none,
+                                                              const char *want) {
   char names[128];
   size_t n = 0;
   names[0] = '\0';
@@ -1487,29 +1541,77 @@ __attribute__((noinline, cold)) static int unknown_keys_error(dec_t *d) {
   unsigned more = d->n_unknown - d->n_unknown_kept;
   char tail[32] = "";
   if (more) snprintf(tail, sizeof tail, " and %u more", more);
-  return fail(d, PC_EDECODE,
-              "no profiles, and unknown key%s %s%s: an OTLP profiles request has "
-              "\"resourceProfiles\" and \"dictionary\"",
-              d->n_unknown > 1 ? "s" : "", names, tail);
+  return fail(d, PC_EDECODE, "no %s, and unknown key%s %s%s: %s", none,
+              d->n_unknown > 1 ? "s" : "", names, tail, want);
+}
+
+/* Decode the object in buf[0..n) as message m into obj (zeroed). *out is
+ * the decoder, for its unknown top-level keys (decode_done frees it);
+ * *profiles_keys says whether those include a profiles request's. */
+static int decode_root(pc_arena_t *arena, const uint8_t *buf, size_t n, const msg_t *m,
+                       void *obj, pc_err_t *err, bool *profiles_keys, dec_t **out) {
+  if (!buf) buf = (const uint8_t *)"", n = 0;
+  dec_t *d = malloc(sizeof *d);
+  if (!d) return pc_err_set(err, PC_ENOMEM, "out of memory");
+  *d = (dec_t){.p = buf, .end = buf + n, .base = buf, .arena = arena, .err = err};
+  *out = d;
+  int c = peek(d), rc;
+  if (c == '{') rc = dec_msg(d, m, obj);
+  else if (c < 0) rc = bad_value(d);
+  else rc = type_error(d, "an object");
+  if (!rc && peek(d) >= 0) rc = unexpected(d, "end of file expected");
+  /* Whether the unknown keys are a profiles request's (for traces). */
+  *profiles_keys = false;
+  for (unsigned i = 0; i < d->n_unknown_kept; i++)
+    for (const field_t *f = REQUEST.f; f < REQUEST.f + REQUEST.n; f++)
+      for (int v = 0; v < 2; v++)
+        if (f->name[v] &&
+            pc_str_eq(d->unknown[i], (pc_str_t){(const uint8_t *)f->name[v], f->len[v]}))
+          *profiles_keys = true;
+  return rc;
+}
+
+static void decode_done(pc_arena_t *arena, dec_t *d) {
+  if (!d) return;
+  free(d->stk);
+  pc_arena_uncharge(arena, d->cap);
+  free(d);
 }
 
 int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_t *req,
                    pc_err_t *err) {
   memset(req, 0, sizeof *req);
   req->arena = arena;
-  if (!buf) buf = (const uint8_t *)"", n = 0;
-  dec_t *d = malloc(sizeof *d);
-  if (!d) return pc_err_set(err, PC_ENOMEM, "out of memory");
-  *d = (dec_t){.p = buf, .end = buf + n, .base = buf, .arena = arena, .err = err};
-  int c = peek(d), rc;
-  if (c == '{') rc = dec_msg(d, &REQUEST, (uint8_t *)req);
-  else if (c < 0) rc = bad_value(d);
-  else rc = type_error(d, "an object");
-  if (!rc && peek(d) >= 0) rc = unexpected(d, "end of file expected");
-  if (!rc && d->n_unknown && pc_request_profile_count(req) == 0) rc = unknown_keys_error(d);
-  free(d->stk);
-  pc_arena_uncharge(arena, d->cap);
-  free(d);
+  req->encoded = buf;
+  req->encoded_n = n;
+  req->encoded_json = true;
+  dec_t *d = NULL;
+  bool profiles_keys;
+  int rc = decode_root(arena, buf, n, &REQUEST, req, err, &profiles_keys, &d);
+  if (!rc && d->n_unknown && pc_request_profile_count(req) == 0)
+    rc = unknown_keys_error(d, "profiles",
+                            "an OTLP profiles request has \"resourceProfiles\" and \"dictionary\"");
+  decode_done(arena, d);
   if (rc) return rc;
   return pc_pdata_validate(req, err);
+}
+
+int pc_traces_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_traces_t *tr,
+                          pc_err_t *err) {
+  memset(tr, 0, sizeof *tr);
+  tr->arena = arena;
+  tr->encoded = buf;
+  tr->encoded_n = n;
+  tr->json = true;
+  dec_t *d = NULL;
+  bool profiles_keys;
+  int rc = decode_root(arena, buf, n, &TRACES_REQUEST, tr, err, &profiles_keys, &d);
+  /* A profiles request (or a misspelled key) where spans belong. */
+  if (!rc && d->n_unknown && pc_traces_span_count(tr) == 0)
+    rc = unknown_keys_error(d, "spans",
+                            profiles_keys
+                                ? "this is an ExportProfilesServiceRequest, for the profiles path"
+                                : "an OTLP traces request has \"resourceSpans\"");
+  decode_done(arena, d);
+  return rc;
 }

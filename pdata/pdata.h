@@ -296,6 +296,16 @@ typedef struct {
    * the payload: codecs ignore it. Owned by whoever set it, valid during the
    * consume call. */
   const pc_metadata_t *metadata;
+  /* The bytes the decoder read (protobuf, or OTLP-JSON when encoded_json),
+   * which the tree's views may point into; set by the decoders, valid as
+   * long as the request. A consumer that keeps samples can copy them rather
+   * than re-encode (the span store's window does). A processor that changes
+   * which samples there are or what they link to sets encoded_n to 0; other
+   * edits (attributes) leave them the samples' source. Empty for a request
+   * built otherwise (a batch). */
+  const uint8_t *encoded;
+  size_t encoded_n;
+  bool encoded_json;
 } pc_request_t;
 
 /* ---- limits --------------------------------------------------------------- */

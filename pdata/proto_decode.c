@@ -1,4 +1,5 @@
-/* proto_decode.c - protobuf -> pdata, the hot path of every request.
+/* proto_decode.c - protobuf -> pdata, the hot path of every request (and,
+ * at the end, ExportTraceServiceRequest -> the traces model, traces.h).
  *
  * One idea: every message is read in two passes over its own bytes. The
  * first pass only reads tags and skips values, counting the elements of each
@@ -14,6 +15,7 @@
  * path: "at byte 812: resource_profiles[0].scope_profiles[0].profiles[3]
  * .samples[7].values: truncated packed field". */
 #include "pdata.h"
+#include "traces.h"
 #include "wire_read.h"
 
 /* Decode a repeated int32 field's elements into an exact-size array. */
@@ -687,6 +689,8 @@ int pc_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_
                     pc_err_t *err) {
   memset(req, 0, sizeof *req);
   req->arena = arena;
+  req->encoded = buf;
+  req->encoded_n = n;
   if (n == 0) return 0; /* an empty request; buf may be NULL */
   dctx_t c = {.base = buf, .arena = arena, .err = err};
   const uint8_t *p = buf, *end = buf + n;
@@ -722,4 +726,254 @@ int pc_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_
   }
   if (rc) return rc;
   return pc_pdata_validate(req, err);
+}
+
+/* ---- traces: ExportTraceServiceRequest (traces.h) ----------------------------------
+ * The same reader for spans, which trace linking reads and exporters forward
+ * as the bytes they came in: ids are checked for size as the Collector's
+ * pdata checks them when it unmarshals, strings for UTF-8; a span's events
+ * and links are checked the same way and counted, not kept. */
+
+/* A trace_id (16) or span_id (8) field: that many bytes, or none. */
+static int rd_id(dctx_t *c, const uint8_t **pp, const uint8_t *end, size_t want,
+                 const char *name, pc_str_t *out) {
+  const uint8_t *at = *pp;
+  int rc = rd_bytes(c, pp, end, out);
+  if (!rc && out->n != 0 && out->n != want)
+    return fail(c, at, "%s: must be %zu bytes (or empty), got %zu", name, want, out->n);
+  return rc;
+}
+
+static int rd_fixed32(dctx_t *c, const uint8_t **pp, const uint8_t *end, uint32_t *out) {
+  *out = 0;
+  if (end - *pp < 4) return fail(c, *pp, "truncated 32-bit field");
+  *out = (uint32_t)(*pp)[0] | (uint32_t)(*pp)[1] << 8 | (uint32_t)(*pp)[2] << 16 |
+         (uint32_t)(*pp)[3] << 24;
+  *pp += 4;
+  return 0;
+}
+
+/* A KeyValue that is checked and dropped (events' and links' attributes). */
+static int check_keyvalue(dctx_t *c, const uint8_t **pp, const uint8_t *end, const char *name,
+                          uint32_t i) {
+  const uint8_t *s = NULL, *e = NULL;
+  int rc = rd_len(c, pp, end, &s, &e);
+  if (rc) return rc;
+  if (!push(c, name, i)) return fail(c, s, "nested too deeply");
+  pc_keyvalue_t kv;
+  rc = dec_keyvalue(c, s, e, &kv, 1);
+  if (!rc) pop(c);
+  return rc;
+}
+
+static int check_span_event(dctx_t *c, const uint8_t *p, const uint8_t *end) {
+  int rc = 0;
+  uint32_t n_attrs = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    pc_str_t str;
+    switch (f << 3 | wt) {
+    case 2 << 3 | WT_LEN: rc = rd_string(c, &p, end, &str, "name"); break;
+    case 3 << 3 | WT_LEN: rc = check_keyvalue(c, &p, end, "attributes", n_attrs++); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int check_span_link(dctx_t *c, const uint8_t *p, const uint8_t *end) {
+  int rc = 0;
+  uint32_t n_attrs = 0;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    pc_str_t str;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN: rc = rd_id(c, &p, end, 16, "trace_id", &str); break;
+    case 2 << 3 | WT_LEN: rc = rd_id(c, &p, end, 8, "span_id", &str); break;
+    case 3 << 3 | WT_LEN: rc = rd_string(c, &p, end, &str, "trace_state"); break;
+    case 4 << 3 | WT_LEN: rc = check_keyvalue(c, &p, end, "attributes", n_attrs++); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_status(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_span_t *sp) {
+  int rc = 0;
+  sp->has_status = true;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    switch (f << 3 | wt) {
+    case 2 << 3 | WT_LEN: rc = rd_string(c, &p, end, &sp->status_message, "message"); break;
+    case 3 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &sp->status_code); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_span(dctx_t *c, const uint8_t *p, const uint8_t *end, pc_span_t *sp) {
+  static const uint8_t kinds[10] = {[9] = K_LEN};
+  uint32_t counts[10] = {0};
+  int rc = count_fields(c, p, end, kinds, 10, counts);
+  if (rc) return rc;
+  memset(sp, 0, sizeof *sp);
+  if ((rc = kv_list(c, p, end, 9, counts[9], "attributes", &sp->attributes))) return rc;
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    uint64_t x;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN: rc = rd_id(c, &p, end, 16, "trace_id", &sp->trace_id); break;
+    case 2 << 3 | WT_LEN: rc = rd_id(c, &p, end, 8, "span_id", &sp->span_id); break;
+    case 3 << 3 | WT_LEN: rc = rd_string(c, &p, end, &sp->trace_state, "trace_state"); break;
+    case 4 << 3 | WT_LEN: rc = rd_id(c, &p, end, 8, "parent_span_id", &sp->parent_span_id); break;
+    case 5 << 3 | WT_LEN: rc = rd_string(c, &p, end, &sp->name, "name"); break;
+    case 6 << 3 | WT_VARINT: rc = rd_i32(c, &p, end, &sp->kind); break;
+    case 7 << 3 | WT_I64: rc = rd_fixed64(c, &p, end, &sp->start_time_unix_nano); break;
+    case 8 << 3 | WT_I64: rc = rd_fixed64(c, &p, end, &sp->end_time_unix_nano); break;
+    case 10 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      sp->dropped_attributes_count = (uint32_t)x;
+      break;
+    case 11 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      if (!push(c, "events", sp->n_events)) return fail(c, s, "nested too deeply");
+      rc = check_span_event(c, s, e);
+      if (!rc) pop(c);
+      sp->n_events++;
+      break;
+    case 12 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      sp->dropped_events_count = (uint32_t)x;
+      break;
+    case 13 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      if (!push(c, "links", sp->n_links)) return fail(c, s, "nested too deeply");
+      rc = check_span_link(c, s, e);
+      if (!rc) pop(c);
+      sp->n_links++;
+      break;
+    case 14 << 3 | WT_VARINT:
+      rc = rd_u64(c, &p, end, &x);
+      sp->dropped_links_count = (uint32_t)x;
+      break;
+    case 15 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      if (!push(c, "status", -1)) return fail(c, s, "nested too deeply");
+      rc = dec_status(c, s, e, sp);
+      if (!rc) pop(c);
+      break;
+    case 16 << 3 | WT_I32: rc = rd_fixed32(c, &p, end, &sp->flags); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_scope_spans(dctx_t *c, const uint8_t *p, const uint8_t *end,
+                           pc_scope_spans_t *ss) {
+  static const uint8_t kinds[3] = {[2] = K_LEN};
+  uint32_t counts[3] = {0};
+  int rc = count_fields(c, p, end, kinds, 3, counts);
+  if (rc) return rc;
+  memset(ss, 0, sizeof *ss);
+  ALLOC_ARRAY(c, ss->spans, counts[2]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      ss->has_scope = true;
+      push(c, "scope", -1);
+      rc = dec_scope(c, s, e, &ss->scope);
+      if (!rc) pop(c);
+      break;
+    case 2 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      push(c, "spans", ss->n_spans);
+      rc = dec_span(c, s, e, &ss->spans[ss->n_spans++]);
+      if (!rc) pop(c);
+      break;
+    case 3 << 3 | WT_LEN: rc = rd_string(c, &p, end, &ss->schema_url, "schema_url"); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+static int dec_resource_spans(dctx_t *c, const uint8_t *p, const uint8_t *end,
+                              pc_resource_spans_t *rs) {
+  static const uint8_t kinds[3] = {[2] = K_LEN};
+  uint32_t counts[3] = {0};
+  int rc = count_fields(c, p, end, kinds, 3, counts);
+  if (rc) return rc;
+  memset(rs, 0, sizeof *rs);
+  ALLOC_ARRAY(c, rs->scopes, counts[2]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      rs->has_resource = true;
+      push(c, "resource", -1);
+      rc = dec_resource(c, s, e, &rs->resource);
+      if (!rc) pop(c);
+      break;
+    case 2 << 3 | WT_LEN:
+      if ((rc = rd_len(c, &p, end, &s, &e))) break;
+      push(c, "scope_spans", rs->n_scopes);
+      rc = dec_scope_spans(c, s, e, &rs->scopes[rs->n_scopes++]);
+      if (!rc) pop(c);
+      break;
+    case 3 << 3 | WT_LEN: rc = rd_string(c, &p, end, &rs->schema_url, "schema_url"); break;
+    default: rc = skip_field(c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
+}
+
+int pc_traces_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_traces_t *tr,
+                           pc_err_t *err) {
+  memset(tr, 0, sizeof *tr);
+  tr->arena = arena;
+  tr->encoded = buf;
+  tr->encoded_n = n;
+  if (n == 0) return 0;
+  dctx_t c = {.base = buf, .arena = arena, .err = err};
+  const uint8_t *p = buf, *end = buf + n;
+  /* Field 2 is an ExportProfilesServiceRequest's dictionary, which every
+   * profiles request has: say so rather than read profiles as spans. */
+  static const uint8_t kinds[3] = {[1] = K_LEN, [2] = K_LEN};
+  uint32_t counts[3] = {0};
+  int rc = count_fields(&c, p, end, kinds, 3, counts);
+  if (rc) return rc;
+  if (counts[2])
+    return pc_err_set(err, PC_EDECODE, "this is not an ExportTraceServiceRequest: it has "
+                      "field 2, the dictionary of an ExportProfilesServiceRequest (send "
+                      "profiles to the profiles path)");
+  ALLOC_ARRAY(&c, tr->resources, counts[1]);
+  while (!rc && p < end) {
+    uint32_t f = 0, wt = 0;
+    if ((rc = rd_tag(&c, &p, end, &f, &wt))) break;
+    const uint8_t *s = NULL, *e = NULL;
+    switch (f << 3 | wt) {
+    case 1 << 3 | WT_LEN:
+      if ((rc = rd_len(&c, &p, end, &s, &e))) break;
+      push(&c, "resource_spans", tr->n_resources);
+      rc = dec_resource_spans(&c, s, e, &tr->resources[tr->n_resources++]);
+      if (!rc) pop(&c);
+      break;
+    default: rc = skip_field(&c, &p, end, (uint64_t)f << 3 | wt, 0);
+    }
+  }
+  return rc;
 }

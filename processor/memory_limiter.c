@@ -86,10 +86,9 @@ static int ml_consume_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err
   return m->refusing ? refuse(m, err) : m->next->consume_encoded(m->next, req, err);
 }
 
-static int ml_consume_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
-                             pc_err_t *err) {
+static int ml_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   ml_t *m = ml_of(self);
-  return m->refusing ? refuse(m, err) : m->next->consume_traces(m->next, body, n, json, err);
+  return m->refusing ? refuse(m, err) : m->next->consume_traces(m->next, tr, err);
 }
 
 /* ---- the check -------------------------------------------------------------------- */

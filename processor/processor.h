@@ -26,7 +26,12 @@
  *   to every resource (override or only missing keys).
  * memory_limiter: refuses data (PC_EAGAIN: 503, UNAVAILABLE) while the
  *   process's resident set size is above limit - spike_limit, measured
- *   every check_interval; first in a pipeline, as in the Collector. */
+ *   every check_interval; first in a pipeline, as in the Collector.
+ * trace_link: in traces pipelines records spans in the span store (an
+ *   extension found through the host); in profiles pipelines normalizes
+ *   sample links, links samples by thread (optional), gives linked samples
+ *   their span's names as attributes and keeps them for the query API
+ *   (trace_link.c). */
 #ifndef PC_PROCESSOR_H
 #define PC_PROCESSOR_H
 
@@ -38,5 +43,6 @@ extern const pc_component_t pc_processor_memory_limiter;
 extern const pc_component_t pc_processor_resource;
 extern const pc_component_t pc_processor_attributes;
 extern const pc_component_t pc_processor_resource_detection;
+extern const pc_component_t pc_processor_trace_link;
 
 #endif

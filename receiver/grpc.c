@@ -110,7 +110,7 @@ static const pc_opt_t keepalive_opts[] = {
 };
 
 static const pc_opt_t tls_opts[] = {
-    PC__RX_TLS_OPTS(pc_grpc_settings_t, tls),
+    PC_SERVER_TLS_OPTS(pc_grpc_settings_t, tls),
     PC_OPT_TABLE_END,
 };
 
@@ -490,6 +490,7 @@ struct job {
   const uint8_t *payload;
   size_t payload_n;
   pc_request_t req;
+  pc_traces_t spans; /* traces: the decoded request */
   int code;   /* ST_OK: hand on; else answer code with msg */
   bool again; /* inflated past an inline limit below max_msg: redo in a thread */
   char msg[400];
@@ -557,9 +558,10 @@ static int job_unframe(job_t *j) {
 
 static void job_work(job_t *j) {
   j->code = ST_OK;
-  if (job_unframe(j) != 0 || j->traces) return; /* the consumer decodes spans */
+  if (job_unframe(j) != 0) return;
   pc_err_t err = {0};
-  int rc = pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &err);
+  int rc = j->traces ? pc_traces_proto_decode(j->arena, j->payload, j->payload_n, &j->spans, &err)
+                     : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &err);
   if (rc == PC_ENOMEM)
     job_fail(j, ST_RESOURCE_EXHAUSTED, "%s: the decoded request needs more memory than this "
              "receiver allows one message", err.msg);
@@ -588,10 +590,14 @@ static void frame_message(pc_buf_t *out, const pc_buf_t *msg) {
   if (pc_buf_append(out, pre, 5) || pc_buf_append(out, msg->p, msg->n)) pc_oom();
 }
 
-static void serve_traces(stream_t *st, const uint8_t *p, size_t n) {
+static void serve_traces(stream_t *st, pc_traces_t *tr) {
   pc_grpc_server_t *g = st->c->g;
   pc_err_t err = {0};
-  int rc = g->next->consume_traces(g->next, p, n, false, &err);
+  pc_metadata_t md = {0}; /* views into st->md, which outlives the call */
+  if (st->md.n && pc_md_decode(st->md.p, st->md.n, &md) == 0) tr->metadata = &md;
+  int rc = pc_traces_span_count(tr) ? g->next->consume_traces(g->next, tr, &err) : 0;
+  tr->metadata = NULL;
+  free((void *)md.v);
   if (rc) {
     answer_refused(st, rc, &err);
     return;
@@ -660,7 +666,7 @@ static void job_finish(job_t *j) {
   }
   PC__CNT_ADD(j->g->rxc, bytes_decompressed, j->payload_n);
   if (j->traces)
-    serve_traces(st, j->payload, j->payload_n);
+    serve_traces(st, &j->spans);
   else
     serve_profiles(st, &j->req);
 }

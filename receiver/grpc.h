@@ -56,7 +56,7 @@ typedef struct pc_grpc_server pc_grpc_server_t;
 /* A server for s (strings copied) that hands requests to next and counts
  * into rxc and hc (both must outlive it). log_id ("receiver:otlp") is
  * copied. tls: NULL for cleartext (h2c), or a context made for ALPN "h2"
- * (pc__rx_tls_ctx with s->tls) that the server takes. No I/O yet. */
+ * (pc_server_tls_ctx with s->tls) that the server takes. No I/O yet. */
 pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
                                pc_consumer_t *next, pc__rx_counters_t *rxc,
                                pc_http_counters_t *hc, pc_tls_ctx_t *tls);

@@ -69,7 +69,7 @@ static const pc_opt_t auth_opts[] = {
 };
 
 static const pc_opt_t http_tls_opts[] = {
-    PC__RX_TLS_OPTS(pc_otlp_settings_t, tls),
+    PC_SERVER_TLS_OPTS(pc_otlp_settings_t, tls),
     PC_OPT_TABLE_END,
 };
 
@@ -164,6 +164,7 @@ struct job {
   const uint8_t *payload;
   size_t payload_n;
   pc_request_t req;
+  pc_traces_t traces; /* route.traces: the spans, views into payload */
   pc_metadata_t md; /* include_metadata: the request's headers, views into conn */
   pc_err_t err;
   int rc;
@@ -451,9 +452,13 @@ static void job_work(job_t *j, size_t limit) {
     j->payload = j->plain.p;
     j->payload_n = j->plain.n;
   }
-  if (j->route.traces) return; /* the consumer decodes spans */
-  j->rc = j->route.json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
-                        : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
+  if (j->route.traces)
+    j->rc = j->route.json
+                ? pc_traces_json_decode(j->arena, j->payload, j->payload_n, &j->traces, &j->err)
+                : pc_traces_proto_decode(j->arena, j->payload, j->payload_n, &j->traces, &j->err);
+  else
+    j->rc = j->route.json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
+                          : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
   if (j->rc) j->failed = STAGE_DECODE;
 }
 
@@ -536,7 +541,9 @@ static void job_finish(rx_t *rx, job_t *j, pc_http_response_t *resp) {
   PC__CNT_ADD(&rx->counters, bytes_decompressed, j->payload_n);
   pc_err_t err = {0};
   if (j->route.traces) {
-    int rc = rx->next->consume_traces(rx->next, j->payload, j->payload_n, j->route.json, &err);
+    j->traces.metadata = rx->cfg.include_metadata ? &j->md : NULL;
+    int rc = pc_traces_span_count(&j->traces) ? rx->next->consume_traces(rx->next, &j->traces, &err)
+                                               : 0;
     if (rc == 0)
       answer_ok(&j->route, 0, NULL, resp);
     else
@@ -634,43 +641,6 @@ static int check_path(const char *id, const char *key, const char *path, pc_err_
 }
 
 static void otlp_destroy(void *self);
-
-int pc__rx_tls_ctx(const pc_tls_files_t *f, const pc_cfg_node_t *tls_node, const char *alpn,
-                   pc_tls_ctx_t **out, pc_err_t *err) {
-  *out = NULL;
-  bool cert = f->cert_file && f->cert_file[0], key = f->key_file && f->key_file[0];
-  if (!cert && !key)
-    return tls_node ? pc_cfg_error(err, tls_node, PC_EINVAL,
-                                   "serving TLS needs cert_file and key_file")
-                    : 0;
-  if (cert != key)
-    return pc_cfg_error(err, pc_cfg_get(tls_node, cert ? "cert_file" : "key_file"), PC_EINVAL,
-                        "%s is set but %s is not: serving TLS needs both",
-                        cert ? "cert_file" : "key_file", cert ? "key_file" : "cert_file");
-  /* cipher_suites: names checked here, where each has its file:line:col. */
-  const pc_cfg_node_t *cs = f->cipher_suites_cfg;
-  const char *names[32];
-  pc_tls_files_t files = *f;
-  if (cs && cs->type != PC_CFG_NULL) {
-    if (cs->type != PC_CFG_SEQ || cs->n_items > 32)
-      return pc_cfg_error(err, cs, PC_EINVAL, "must be a list of at most 32 cipher suite names");
-    for (size_t i = 0; i < cs->n_items; i++) {
-      const pc_cfg_node_t *it = cs->items[i];
-      const char *why = "must be a cipher suite name";
-      if (it->type != PC_CFG_SCALAR || pc_tls_suite_check(it->text, &why))
-        return pc_cfg_error(err, it, PC_EINVAL, "cipher suite \"%s\" %s",
-                            it->type == PC_CFG_SCALAR ? it->text : "?", why);
-      names[i] = it->text;
-    }
-    files.cipher_suites = names;
-    files.n_cipher_suites = cs->n_items;
-  }
-  const char *bad = NULL;
-  pc_err_t e = {0};
-  *out = pc_tls_ctx_new(&files, alpn, &bad, &e);
-  if (*out) return 0;
-  return pc_cfg_error(err, pc_cfg_get(tls_node, bad), e.code, "%s", e.msg);
-}
 
 /* A cors list: strings, each non-empty (file:line:col otherwise). */
 static int cors_list(const pc_cfg_node_t *n, const char *what, pc_cors_t *c,
@@ -801,7 +771,7 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
   }
   /* The certificate and key are loaded now, so a bad file is a config
    * error with its place rather than a failure at every handshake. */
-  if (pc__rx_tls_ctx(&s->tls, pc_cfg_get(s->http, "tls"), "http/1.1", &rx->http_tls, err)) {
+  if (pc_server_tls_ctx(&s->tls, pc_cfg_get(s->http, "tls"), "http/1.1", &rx->http_tls, err)) {
     otlp_destroy(rx);
     return NULL;
   }
@@ -815,7 +785,7 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
     pc_grpc_settings_t gs;
     pc_tls_ctx_t *gtls = NULL;
     if (pc__grpc_settings(s->grpc, &gs, err) != 0 ||
-        pc__rx_tls_ctx(&gs.tls, pc_cfg_get(s->grpc, "tls"), "h2", &gtls, err) != 0) {
+        pc_server_tls_ctx(&gs.tls, pc_cfg_get(s->grpc, "tls"), "h2", &gtls, err) != 0) {
       otlp_destroy(rx);
       return NULL;
     }

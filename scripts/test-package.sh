@@ -106,6 +106,9 @@ if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
   (cd "$root" && git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
      [[ -e $f || -L $f ]] && printf '%s\0' "$f"
    done | xargs -0 cp -P --parents -t "$work/src")
+  # The flame graph page's npm packages are ignored by git but embedded by
+  # the build (install-deps.sh installed them).
+  if [[ -d "$root/ui/node_modules" ]]; then cp -a "$root/ui/node_modules" "$work/src/ui/"; fi
 else
   tar -C "$root" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -C "$work/src" -xf -
 fi

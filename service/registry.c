@@ -19,6 +19,7 @@ static const pc_component_t *const processors[] = {
     &pc_processor_resource,
     &pc_processor_attributes,
     &pc_processor_resource_detection,
+    &pc_processor_trace_link,
     NULL,
 };
 static const pc_component_t *const exporters[] = {
@@ -34,6 +35,7 @@ static const pc_component_t *const extensions[] = {
     &pc_extension_file_storage,
     &pc_extension_headers_setter,
     &pc_extension_health_check,
+    &pc_extension_span_store,
     NULL,
 };
 

@@ -78,7 +78,7 @@ typedef struct {
   target_t *profiles; /* where profiles go: readers first, then mutating ones */
   size_t n_profiles;
   size_t n_mutating;  /* the last n_mutating of profiles */
-  pc_consumer_t **traces; /* where traces go (encoded bytes: read-only) */
+  pc_consumer_t **traces; /* where traces go (read-only: no copies) */
   size_t n_traces;
 } fanout_t;
 
@@ -117,11 +117,10 @@ static int fanout_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   return 0;
 }
 
-static int fanout_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
-                         pc_err_t *err) {
+static int fanout_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
   for (size_t i = 0; i < f->n_traces; i++) {
-    int rc = f->traces[i]->consume_traces(f->traces[i], body, n, json, err);
+    int rc = f->traces[i]->consume_traces(f->traces[i], tr, err);
     if (rc) return rc;
   }
   return 0;

@@ -41,6 +41,8 @@ typedef struct {
   unsigned profiles_calls, traces_calls;
   pc_buf_t last;   /* the last profiles request, re-encoded as protobuf */
   pc_buf_t traces; /* the last traces request as received */
+  uint64_t spans;  /* ... its spans, as decoded */
+  char span_name[64];
 } tconsumer_t;
 
 static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
@@ -55,14 +57,16 @@ static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   return rc;
 }
 
-static int tc_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
-                     pc_err_t *err) {
+static int tc_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   tconsumer_t *t = container_of(self, tconsumer_t, c);
   pthread_mutex_lock(&t->mu);
   t->traces_calls++;
   t->traces.n = 0;
-  pc_buf_append(&t->traces, body, n);
-  int rc = json ? PC_EINVAL : t->rc;
+  pc_buf_append(&t->traces, tr->encoded, tr->encoded_n);
+  t->spans = pc_traces_span_count(tr);
+  const pc_span_t *sp = &tr->resources[0].scopes[0].spans[0];
+  snprintf(t->span_name, sizeof t->span_name, "%.*s", PC_STR_FMT(sp->name));
+  int rc = tr->json ? PC_EINVAL : t->rc;
   pthread_mutex_unlock(&t->mu);
   if (rc) pc_err_set(err, rc, "test consumer refuses traces");
   return rc;
@@ -272,8 +276,8 @@ START_TEST(test_export_refused) {
 }
 END_TEST
 
-/* TraceService/Export hands the message bytes to consume_traces. Without a
- * traces consumer the method is UNIMPLEMENTED. */
+/* TraceService/Export decodes the message and hands it with its bytes to
+ * consume_traces. Without a traces consumer the method is UNIMPLEMENTED. */
 START_TEST(test_traces) {
   tserver_t *t = server_start(YAML_GRPC, true);
   char sent[512];
@@ -289,6 +293,11 @@ START_TEST(test_traces) {
   ck_assert_uint_gt(n, 0);
   ck_assert_uint_eq(t->tc.traces.n, n);
   ck_assert_mem_eq(t->tc.traces.p, buf, n);
+  ck_assert_uint_eq(t->tc.spans, 1);
+  ck_assert_str_eq(t->tc.span_name, "checkout");
+  /* A bad span is INVALID_ARGUMENT, and reaches no consumer. */
+  ck_assert_int_eq(run_client(t->port, "traces_invalid", NULL), 0);
+  ck_assert_uint_eq(t->tc.traces_calls, 1);
   server_stop(t);
 
   t = server_start(YAML_GRPC, false);

@@ -14,6 +14,7 @@ static Suite *pdata_suite(void) {
   suite_add_tcase(s, pc_test_intern_tcase());
   suite_add_tcase(s, pc_test_pprof_tcase());
   suite_add_tcase(s, pc_test_stacks_tcase());
+  suite_add_tcase(s, pc_test_traces_tcase());
   return s;
 }
 

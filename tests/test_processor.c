@@ -23,6 +23,7 @@
 #include "pdata/materialize.h"
 #include "pdata/randreq.h"
 #include "processor/common.h"
+#include "processor/test_trace_link.h"
 
 /* ---- the recording consumer ------------------------------------------------------ */
 
@@ -990,6 +991,7 @@ static Suite *processor_suite(void) {
   suite_add_tcase(s, pc_test_resource_detection_tcase());
   suite_add_tcase(s, pc_test_detectors_tcase());
   suite_add_tcase(s, pc_test_resource_detection_tcase());
+  suite_add_tcase(s, pc_test_trace_link_tcase());
   return s;
 }
 

@@ -33,6 +33,7 @@
 #include "rxthread.h"
 #include "../receiver/internal.h"
 #include "pdata/testdata.h"
+#include "spans.h"
 
 #define PROFILES "/v1development/profiles"
 #define PROTO "application/x-protobuf"
@@ -59,8 +60,10 @@ typedef struct {
   pc_buf_t last; /* the last profiles request, re-encoded as protobuf */
   uint64_t counts[512]; /* profiles per request, in arrival order */
   unsigned n_counts;
-  pc_buf_t traces;
+  pc_buf_t traces; /* the last traces request's bytes, as forwarded */
   bool traces_json;
+  uint64_t spans;        /* ... and its spans, as decoded */
+  char span_name[64];    /* ... the first one's name */
   char md[8][512]; /* client metadata per profiles request: "k=v;..." or "(none)" */
 } tconsumer_t;
 
@@ -88,14 +91,16 @@ static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   return rc;
 }
 
-static int tc_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
-                     pc_err_t *err) {
+static int tc_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   tconsumer_t *t = container_of(self, tconsumer_t, c);
   pthread_mutex_lock(&t->mu);
   t->traces_calls++;
   t->traces.n = 0;
-  pc_buf_append(&t->traces, body, n);
-  t->traces_json = json;
+  pc_buf_append(&t->traces, tr->encoded, tr->encoded_n);
+  t->traces_json = tr->json;
+  t->spans = pc_traces_span_count(tr);
+  const pc_span_t *first = &tr->resources[0].scopes[0].spans[0];
+  snprintf(t->span_name, sizeof t->span_name, "%.*s", PC_STR_FMT(first->name));
   int rc = t->rc;
   pthread_mutex_unlock(&t->mu);
   if (rc) pc_err_set(err, rc, "test consumer refuses traces");
@@ -850,31 +855,59 @@ START_TEST(test_empty_body) {
 }
 END_TEST
 
+/* Two spans of two services, as tests/spans.c writes them. */
+static void two_spans(pc_test_span_t v[2]) {
+  v[0] = (pc_test_span_t){.service = "checkout", .pid = -1, .name = "GET /checkout",
+                          .tid = -1, .start = 1, .end = 2};
+  v[1] = (pc_test_span_t){.service = "db", .pid = 7, .name = "query", .tid = 3, .start = 1,
+                          .end = 2};
+  for (int i = 0; i < 2; i++) {
+    pc_test_trace_id(1, v[i].trace_id);
+    pc_test_span_id((uint32_t)i + 1, v[i].span_id);
+  }
+  pc_test_span_id(1, v[1].parent_span_id);
+}
+
 START_TEST(test_traces) {
   pc_otlp_settings_t s = test_settings();
   s.traces_url_path = "/custom/traces";
   s.profiles_url_path = "/custom/profiles";
   tserver_t *t = server_start(&s, true);
-  static const char spans[] = "\x0a\x03\x0a\x01\x00 pretend spans";
+  pc_test_span_t v[2];
+  two_spans(v);
+  pc_buf_t spans = {0}, json = {0};
+  pc_test_traces_proto(v, 2, &spans);
+  pc_test_traces_json(v, 2, &json);
   pc_buf_t z = {0};
-  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, (const uint8_t *)spans, sizeof spans - 1, &z), 0);
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, spans.p, spans.n, &z), 0);
   resp_t r;
   do_request(t, "POST", "/custom/traces", PROTO, "Content-Encoding: gzip\r\n", z.p, z.n, &r);
   assert_answer(&r, 200);
   ck_assert_str_eq(r.ctype, PROTO);
   ck_assert_uint_eq(r.body.n, 0); /* an empty ExportTraceServiceResponse */
   ck_assert_uint_eq(t->tc.traces_calls, 1);
-  ck_assert_uint_eq(t->tc.traces.n, sizeof spans - 1);
-  ck_assert_mem_eq(t->tc.traces.p, spans, sizeof spans - 1);
+  /* Decoded, and handed on with the bytes as they came (decompressed). */
+  ck_assert_uint_eq(t->tc.spans, 2);
+  ck_assert_str_eq(t->tc.span_name, "GET /checkout");
+  ck_assert_uint_eq(t->tc.traces.n, spans.n);
+  ck_assert_mem_eq(t->tc.traces.p, spans.p, spans.n);
   ck_assert(!t->tc.traces_json);
   resp_free(&r);
-  do_request(t, "POST", "/custom/traces", JSON, NULL, "{\"resourceSpans\":[]}", 20, &r);
+  do_request(t, "POST", "/custom/traces", JSON, NULL, json.p, json.n, &r);
   assert_answer(&r, 200);
   ck_assert_mem_eq(r.body.p, "{}", 2);
+  ck_assert_uint_eq(t->tc.traces_calls, 2);
   ck_assert(t->tc.traces_json);
+  ck_assert_uint_eq(t->tc.spans, 2);
+  ck_assert_uint_eq(t->tc.traces.n, json.n);
+  resp_free(&r);
+  /* No spans: nothing to hand on. */
+  do_request(t, "POST", "/custom/traces", JSON, NULL, "{\"resourceSpans\":[]}", 20, &r);
+  assert_answer(&r, 200);
+  ck_assert_uint_eq(t->tc.traces_calls, 2);
   resp_free(&r);
   tc_set(&t->tc, PC_EAGAIN, 2);
-  do_request(t, "POST", "/custom/traces", JSON, NULL, "{}", 2, &r);
+  do_request(t, "POST", "/custom/traces", JSON, NULL, json.p, json.n, &r);
   assert_status_body(&r, 503, JSON, "retry later");
   ck_assert_uint_eq(r.retry_after, 2);
   resp_free(&r);
@@ -890,6 +923,49 @@ START_TEST(test_traces) {
   resp_free(&r);
   pc_buf_free(&body);
   pc_buf_free(&z);
+  pc_buf_free(&spans);
+  pc_buf_free(&json);
+  server_stop(t);
+}
+END_TEST
+
+/* Traces are decoded and validated as profiles are: a bad request is 400
+ * with a google.rpc.Status that says why, and reaches no consumer; a
+ * profiles request on the traces path is one. */
+START_TEST(test_bad_traces) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, true);
+  pc_test_span_t v[2];
+  two_spans(v);
+  v[1].id_len = 5; /* every id of the second span is 5 bytes */
+  pc_buf_t pb = {0}, js = {0};
+  pc_test_traces_proto(v, 2, &pb);
+  pc_test_traces_json(v, 2, &js);
+  resp_t r;
+  do_request(t, "POST", "/v1/traces", PROTO, NULL, pb.p, pb.n, &r);
+  assert_status_body(&r, 400, PROTO, "trace_id: must be 16 bytes (or empty), got 5");
+  resp_free(&r);
+  do_request(t, "POST", "/v1/traces", JSON, NULL, js.p, js.n, &r);
+  assert_status_body(&r, 400, JSON, "resourceSpans[1].scopeSpans[0].spans[0].traceId");
+  resp_free(&r);
+  /* A profiles request sent to the traces path. */
+  pc_buf_t prof = {0};
+  rich_payload(&prof, false, false);
+  do_request(t, "POST", "/v1/traces", PROTO, NULL, prof.p, prof.n, &r);
+  assert_status_body(&r, 400, PROTO, "not an ExportTraceServiceRequest");
+  resp_free(&r);
+  pc_buf_free(&prof);
+  rich_payload(&prof, true, false);
+  do_request(t, "POST", "/v1/traces", JSON, NULL, prof.p, prof.n, &r);
+  assert_status_body(&r, 400, JSON, "this is an ExportProfilesServiceRequest");
+  resp_free(&r);
+  do_request(t, "POST", "/v1/traces", PROTO, NULL, "\x0a\xff\xff", 3, &r);
+  assert_status_body(&r, 400, PROTO, "at byte");
+  resp_free(&r);
+  ck_assert_uint_eq(t->tc.traces_calls, 0);
+  pc_buf_free(&prof);
+  pc_buf_free(&pb);
+  pc_buf_free(&js);
   server_stop(t);
 }
 END_TEST
@@ -2515,6 +2591,29 @@ START_TEST(test_tls_config) {
 }
 END_TEST
 
+/* pc_http_header_q (httpd/accept.c): items in any case and spacing, q
+ * values, q=0 as refusal, malformed q as refusal, absent as -1. */
+START_TEST(test_header_q) {
+  pc_md_pair_t h[] = {
+      {PC_STR_LIT("Accept"), PC_STR_LIT("text/html, Application/JSON ; q=0.5,*/*;q=0.1")},
+      {PC_STR_LIT("accept-encoding"), PC_STR_LIT("gzip;q=0 , br;Q=1.0,zstd;q=x, deflate;q=2")},
+  };
+  pc_http_request_t r = {.headers = {h, 2}};
+  ck_assert(pc_http_header_q(&r, "accept", "text/html") == 1);
+  ck_assert(pc_http_header_q(&r, "accept", "application/json") == 0.5);
+  ck_assert(pc_http_header_q(&r, "accept", "*/*") == 0.1);
+  ck_assert(pc_http_header_q(&r, "accept", "application/xml") == -1);
+  ck_assert(pc_http_header_q(&r, "Accept-Encoding", "gzip") == 0);
+  ck_assert(pc_http_header_q(&r, "accept-encoding", "br") == 1);
+  ck_assert(pc_http_header_q(&r, "accept-encoding", "zstd") == 0);
+  ck_assert(pc_http_header_q(&r, "accept-encoding", "deflate") == 0);
+  ck_assert(pc_http_header_q(&r, "accept-encoding", "*") == -1);
+  ck_assert(pc_http_header_q(&r, "te", "gzip") == -1);
+  pc_http_request_t none = {0};
+  ck_assert(pc_http_header_q(&none, "accept", "text/html") == -1);
+}
+END_TEST
+
 static Suite *receiver_suite(void) {
   Suite *s = suite_create("receiver");
   TCase *otlp = tcase_create("otlp");
@@ -2531,6 +2630,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(otlp, test_pipeline_answers);
   tcase_add_test(otlp, test_empty_body);
   tcase_add_test(otlp, test_traces);
+  tcase_add_test(otlp, test_bad_traces);
   tcase_add_test(otlp, test_config);
   tcase_add_test(otlp, test_listen_error);
   suite_add_tcase(s, otlp);
@@ -2551,6 +2651,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_max_connections);
   tcase_add_test(http, test_buffered_limit);
   tcase_add_test(http, test_garbage);
+  tcase_add_test(http, test_header_q);
   suite_add_tcase(s, http);
   TCase *i14 = tcase_create("issue_14");
   tcase_set_timeout(i14, 120);

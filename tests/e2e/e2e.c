@@ -248,9 +248,13 @@ int pc_e2e_post_headers(int port, const char *path, const char *content_type,
 }
 
 int pc_e2e_get(int port, const char *path, pc_e2e_resp_t *resp) {
+  return pc_e2e_get_headers(port, path, NULL, resp);
+}
+
+int pc_e2e_get_headers(int port, const char *path, const char *headers, pc_e2e_resp_t *resp) {
   pc_buf_t req = {0};
-  pc_buf_printf(&req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
-                path, port);
+  pc_buf_printf(&req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s\r\n",
+                path, port, headers ? headers : "");
   return exchange(port, &req, resp);
 }
 

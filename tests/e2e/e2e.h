@@ -64,6 +64,8 @@ int pc_e2e_post_headers(int port, const char *path, const char *content_type,
                         const char *headers, const void *body, size_t n, pc_e2e_resp_t *resp);
 /* One GET over a fresh connection (Connection: close), as pc_e2e_post. */
 int pc_e2e_get(int port, const char *path, pc_e2e_resp_t *resp);
+/* The same with more header lines ("Name: value\r\n" each; may be NULL). */
+int pc_e2e_get_headers(int port, const char *path, const char *headers, pc_e2e_resp_t *resp);
 /* Send raw bytes and read the whole answer until the server closes. */
 int pc_e2e_raw(int port, const void *req, size_t n, pc_buf_t *answer);
 /* Run tests/grpc/grpc_client.py (python3-grpcio) against port with

@@ -57,10 +57,9 @@ static int fuzz_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   return 0;
 }
 
-static int fuzz_traces(pc_consumer_t *self, const uint8_t *body, size_t n, bool json,
-                       pc_err_t *err) {
-  (void)self, (void)body, (void)json;
-  return n % 3 == 1 ? pc_err_set(err, PC_EDECODE, "bad spans") : 0;
+static int fuzz_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
+  (void)self;
+  return tr->encoded_n % 3 == 1 ? pc_err_set(err, PC_EDECODE, "bad spans") : 0;
 }
 
 static pc_consumer_t consumer = {.consume_profiles = fuzz_consume,

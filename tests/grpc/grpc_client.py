@@ -22,6 +22,8 @@ Cases (each exits non-zero with a message when the server answers wrong):
   unknown       an unknown method of ProfilesService: UNIMPLEMENTED
   traces        TraceService/Export of one span: OK
   traces_unimplemented  the same: UNIMPLEMENTED (no traces consumer)
+  traces_invalid  a span whose span_id is 5 bytes: INVALID_ARGUMENT naming it
+  raw_traces    --traces-file sent as it is to TraceService/Export: OK
   unavailable   UNAVAILABLE with a RetryInfo of --retry seconds in
                 grpc-status-details-bin
   payloads      every --payload-dir/*.binpb as is (raw bytes, so nothing here
@@ -130,6 +132,7 @@ def main():
     ap.add_argument("--out-traces")
     ap.add_argument("--out-large")
     ap.add_argument("--payload-dir", help="for the payloads case")
+    ap.add_argument("--traces-file", help="for the raw_traces case: ExportTraceServiceRequest bytes")
     ap.add_argument("--metadata", action="append", default=[], help="KEY=VALUE")
     ap.add_argument("--tls-ca", help="PEM CAs: use a secure channel")
     ap.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
@@ -227,6 +230,26 @@ def main():
         elif case == "unknown":
             nope = channel.unary_unary(PROFILES.replace("/Export", "/Nope"))
             expect_code(lambda: nope(b"", timeout=20), grpc.StatusCode.UNIMPLEMENTED, case)
+        elif case == "raw_traces":
+            traw = channel.unary_unary(
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            with open(a.traces_file, "rb") as f:
+                body = f.read()
+            try:
+                traw(body, timeout=20)
+            except grpc.RpcError as e:
+                fail("raw_traces: %s %s" % (e.code(), e.details()))
+            print("raw_traces: OK")
+        elif case == "traces_invalid":
+            treq = ts.ExportTraceServiceRequest()
+            span = treq.resource_spans.add().scope_spans.add().spans.add()
+            span.trace_id = bytes(range(16))
+            span.span_id = bytes(range(5))
+            export = ts_grpc.TraceServiceStub(channel).Export
+            e = expect_code(lambda: export(treq, timeout=20), grpc.StatusCode.INVALID_ARGUMENT,
+                            case)
+            if "span_id: must be 8 bytes" not in e.details():
+                fail("traces_invalid: the message does not name the field: %r" % e.details())
         elif case in ("traces", "traces_unimplemented"):
             treq = ts.ExportTraceServiceRequest()
             span = treq.resource_spans.add().scope_spans.add().spans.add()

@@ -35,5 +35,6 @@ TCase *pc_test_stats_tcase(void);
 TCase *pc_test_intern_tcase(void);
 TCase *pc_test_pprof_tcase(void);
 TCase *pc_test_stacks_tcase(void);
+TCase *pc_test_traces_tcase(void);
 
 #endif

@@ -1,0 +1,698 @@
+/* linked.c - the window of recent linked profiles (internal.h): the samples
+ * that carry a link to a span, kept for the query API, bounded by a window
+ * (by arrival) and by bytes; plus an index from trace id to where its
+ * samples are.
+ *
+ * The one idea: the window is a FIFO of immutable encoded requests
+ * (chunks), and a query decodes the chunks its trace touches (views into
+ * them, no copy) and hands them to the aggregation (pdata/stacks.h);
+ * expiry and the memory cap drop whole chunks, oldest first, and a query
+ * keeps the chunks it reads alive by reference while the window moves on.
+ *
+ * A chunk is one of two things. A request a receiver decoded comes with its
+ * bytes (pc_request_t.encoded): they are copied as they are, a memcpy, and
+ * make a chunk of their own, unlinked samples included (a query skips
+ * them). Merging its linked samples instead would cost about what merging
+ * the request into a batch costs - as much as the rest of the pipeline
+ * (bench/bench_tracelink, bench/README.md) - while the copy makes a window
+ * of the same bytes cover 3 to 5 times less time. A request without
+ * bytes (a batch's output, or one whose links were changed) has its linked
+ * samples merged into a batch builder (pdata/intern.h: one dictionary,
+ * each entry once) until the builder holds chunk_bytes or has been open
+ * for a slice of the window; then it is sealed into its protobuf encoding.
+ *
+ * The index: one entry per trace with linked samples in the window: how
+ * many, when they last arrived, a span they are linked to, the service of
+ * the first profile, and per chunk how many it holds (oldest first). A
+ * chunk lists the entries it touched, so dropping it updates exactly those;
+ * an entry without chunks is deleted. Entries are also in a list by last
+ * arrival, newest first, which the trace listing walks.
+ *
+ * Granularity: a chunk is dropped once its newest sample is older than the
+ * window, so a sample may be answered up to one slice (window / 32) longer
+ * than the window; it is never dropped early except for the memory cap. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../pdata/intern.h"
+#include "internal.h"
+
+#define SLICES 32 /* a chunk is open for at most window / SLICES */
+/* Buffers of dropped chunks kept for the next ones (at most POOL_MAX, and
+ * a 16th of max_bytes): a request's bytes are copied into memory already
+ * touched, rather than into a fresh mmap whose pages fault one by one
+ * (bench_tracelink: most of the window's cost on a VM). */
+#define POOL_MAX 8
+#define CHUNK_MIN ((size_t)64 << 10)
+#define CHUNK_MAX ((size_t)4 << 20)
+
+typedef struct chunk {
+  atomic_uint refs; /* the window's, and each query's reading it */
+  struct pc_linked *w; /* where its buffer goes back to */
+  uint64_t seq;
+  uint64_t last_ms; /* newest sample's arrival */
+  uint64_t samples;
+  bool json;        /* pb holds a request's OTLP-JSON as it came, not protobuf */
+  pc_buf_t pb;      /* an ExportProfilesServiceRequest */
+  uint32_t *entries; /* index entries it holds samples of */
+  uint32_t n_entries, cap_entries;
+} chunk_t;
+
+typedef struct {
+  uint64_t seq;
+  uint64_t samples;
+} ref_t;
+
+typedef struct {
+  uint8_t trace[16];
+  uint8_t span[8];
+  bool used;
+  uint8_t service_n;
+  char service[PC_LINKED_SERVICE_MAX];
+  uint32_t hash;
+  uint32_t newer, older; /* by last arrival (entry ids; 0: none) */
+  uint64_t first_ms, last_ms;
+  uint64_t samples;
+  ref_t *refs; /* oldest first */
+  uint32_t n_refs, cap_refs;
+} entry_t;
+
+struct pc_linked {
+  pthread_mutex_t mu;
+  pthread_mutex_t pool_mu; /* the pool alone: chunks are released with mu held or not */
+  pc_buf_t pool[POOL_MAX];
+  size_t n_pool, pool_bytes;
+  uint64_t window_ms, max_bytes, slice_ms;
+  size_t chunk_bytes;
+  /* the open chunk */
+  pc_builder_t *b;
+  chunk_t *open; /* its seq, arrival and entries; pb empty */
+  uint64_t open_first_ms;
+  uint64_t next_seq; /* of the next chunk opened */
+  /* sealed chunks, oldest first */
+  chunk_t **sealed;
+  size_t n_sealed, cap_sealed;
+  size_t sealed_bytes;
+  /* the index */
+  entry_t *e; /* e[0] unused */
+  uint32_t n_e, cap_e;
+  uint32_t *free_e;
+  uint32_t n_free, cap_free;
+  uint32_t *set; /* entry ids by trace hash; 0: empty */
+  uint32_t set_mask;
+  uint32_t live;
+  uint32_t newest, oldest; /* the arrival list */
+  size_t refs_bytes;
+  pc_arena_t *scratch; /* the filtered view of a request being added */
+  pc_linked_stats_t st;
+};
+
+/* ---- chunks ------------------------------------------------------------------ */
+
+static chunk_t *chunk_new(pc_linked_t *w, uint64_t seq) {
+  chunk_t *c = pc_xcalloc(1, sizeof *c);
+  atomic_init(&c->refs, 1);
+  c->w = w;
+  c->seq = seq;
+  return c;
+}
+
+/* A buffer of at least n bytes (empty), from the pool when one fits. */
+static pc_buf_t pool_take(pc_linked_t *w, size_t n) {
+  pc_buf_t b = {0};
+  pthread_mutex_lock(&w->pool_mu);
+  for (size_t i = 0; i < w->n_pool; i++)
+    if (w->pool[i].cap >= n && w->pool[i].cap <= 2 * n + 4096) {
+      b = w->pool[i];
+      w->pool_bytes -= b.cap;
+      w->pool[i] = w->pool[--w->n_pool];
+      break;
+    }
+  pthread_mutex_unlock(&w->pool_mu);
+  b.n = 0;
+  return b;
+}
+
+static void pool_give(pc_linked_t *w, pc_buf_t *b) {
+  pthread_mutex_lock(&w->pool_mu);
+  if (b->p && w->n_pool < POOL_MAX && w->pool_bytes + b->cap <= w->max_bytes / 16) {
+    w->pool[w->n_pool++] = *b;
+    w->pool_bytes += b->cap;
+    *b = (pc_buf_t){0};
+  }
+  pthread_mutex_unlock(&w->pool_mu);
+  pc_buf_free(b);
+}
+
+static void chunk_unref(chunk_t *c) {
+  if (!c || atomic_fetch_sub(&c->refs, 1) != 1) return;
+  pool_give(c->w, &c->pb);
+  free(c->entries);
+  free(c);
+}
+
+static void chunk_note(chunk_t *c, uint32_t id) {
+  if (c->n_entries == c->cap_entries) {
+    c->cap_entries = c->cap_entries ? 2 * c->cap_entries : 64;
+    c->entries = pc_xrealloc(c->entries, c->cap_entries * sizeof *c->entries);
+  }
+  c->entries[c->n_entries++] = id;
+}
+
+/* ---- the index ------------------------------------------------------------------ */
+
+static uint32_t trace_hash(const uint8_t t[16]) { return (uint32_t)pc_hash64(t, 16); }
+
+static void set_put(pc_linked_t *w, uint32_t id) {
+  uint32_t i = w->e[id].hash & w->set_mask;
+  while (w->set[i]) i = (i + 1) & w->set_mask;
+  w->set[i] = id;
+}
+
+static void set_grow(pc_linked_t *w) {
+  uint32_t cap = w->set_mask ? 2 * (w->set_mask + 1) : 256;
+  free(w->set);
+  w->set = pc_xcalloc(cap, sizeof *w->set);
+  w->set_mask = cap - 1;
+  for (uint32_t id = 1; id < w->n_e; id++)
+    if (w->e[id].used) set_put(w, id);
+}
+
+static uint32_t entry_find(const pc_linked_t *w, const uint8_t trace[16]) {
+  if (!w->set_mask) return 0;
+  uint32_t h = trace_hash(trace);
+  for (uint32_t i = h & w->set_mask; w->set[i]; i = (i + 1) & w->set_mask) {
+    const entry_t *e = &w->e[w->set[i]];
+    if (e->hash == h && memcmp(e->trace, trace, 16) == 0) return w->set[i];
+  }
+  return 0;
+}
+
+static void list_unlink(pc_linked_t *w, uint32_t id) {
+  entry_t *e = &w->e[id];
+  if (e->newer) w->e[e->newer].older = e->older;
+  else w->newest = e->older;
+  if (e->older) w->e[e->older].newer = e->newer;
+  else w->oldest = e->newer;
+  e->newer = e->older = 0;
+}
+
+static void list_push_newest(pc_linked_t *w, uint32_t id) {
+  entry_t *e = &w->e[id];
+  e->older = w->newest;
+  e->newer = 0;
+  if (w->newest) w->e[w->newest].newer = id;
+  else w->oldest = id;
+  w->newest = id;
+}
+
+static uint32_t entry_get(pc_linked_t *w, const uint8_t trace[16], uint64_t now_ms) {
+  uint32_t id = entry_find(w, trace);
+  if (id) return id;
+  if (!w->set_mask || (w->live + 1) * 3 > (w->set_mask + 1) * 2) set_grow(w);
+  if (w->n_free) {
+    id = w->free_e[--w->n_free];
+  } else {
+    if (w->n_e == 0) w->n_e = 1;
+    if (w->n_e >= w->cap_e) {
+      w->cap_e = w->cap_e ? 2 * w->cap_e : 256;
+      w->e = pc_xrealloc(w->e, w->cap_e * sizeof *w->e);
+    }
+    id = w->n_e++;
+  }
+  entry_t *e = &w->e[id];
+  *e = (entry_t){.used = true, .hash = trace_hash(trace), .first_ms = now_ms};
+  memcpy(e->trace, trace, 16);
+  set_put(w, id);
+  w->live++;
+  list_push_newest(w, id);
+  return id;
+}
+
+static void entry_delete(pc_linked_t *w, uint32_t id) {
+  entry_t *e = &w->e[id];
+  uint32_t i = e->hash & w->set_mask;
+  while (w->set[i] != id) i = (i + 1) & w->set_mask;
+  for (uint32_t j = (i + 1) & w->set_mask; w->set[j]; j = (j + 1) & w->set_mask) {
+    uint32_t home = w->e[w->set[j]].hash & w->set_mask;
+    if (((j - home) & w->set_mask) >= ((j - i) & w->set_mask)) {
+      w->set[i] = w->set[j];
+      i = j;
+    }
+  }
+  w->set[i] = 0;
+  list_unlink(w, id);
+  w->refs_bytes -= (size_t)e->cap_refs * sizeof *e->refs;
+  free(e->refs);
+  *e = (entry_t){0};
+  w->live--;
+  if (w->n_free == w->cap_free) {
+    w->cap_free = w->cap_free ? 2 * w->cap_free : 256;
+    w->free_e = pc_xrealloc(w->free_e, w->cap_free * sizeof *w->free_e);
+  }
+  w->free_e[w->n_free++] = id;
+}
+
+/* Forget the samples chunk c held (c is the oldest chunk of each entry). */
+static void drop_chunk_refs(pc_linked_t *w, const chunk_t *c) {
+  for (uint32_t i = 0; i < c->n_entries; i++) {
+    uint32_t id = c->entries[i];
+    entry_t *e = &w->e[id];
+    if (!e->used || !e->n_refs || e->refs[0].seq != c->seq) continue; /* cannot happen */
+    e->samples -= e->refs[0].samples;
+    w->st.samples -= e->refs[0].samples;
+    memmove(e->refs, e->refs + 1, (e->n_refs - 1) * sizeof *e->refs);
+    if (--e->n_refs == 0) entry_delete(w, id);
+  }
+}
+
+/* ---- sealing and dropping ------------------------------------------------------ */
+
+/* Forget the samples the open chunk c held (c is the newest chunk of each
+ * entry), when they cannot be kept. */
+static void drop_open_refs(pc_linked_t *w, chunk_t *c) {
+  for (uint32_t i = 0; i < c->n_entries; i++) {
+    uint32_t id = c->entries[i];
+    entry_t *e = &w->e[id];
+    if (!e->used || !e->n_refs || e->refs[e->n_refs - 1].seq != c->seq) continue;
+    e->samples -= e->refs[e->n_refs - 1].samples;
+    w->st.samples -= e->refs[e->n_refs - 1].samples;
+    if (--e->n_refs == 0) entry_delete(w, id);
+  }
+  c->n_entries = 0;
+}
+
+/* c, the open chunk, is done: into the FIFO, and a new one opens. */
+static void push_sealed(pc_linked_t *w, chunk_t *c) {
+  if (w->n_sealed == w->cap_sealed) {
+    w->cap_sealed = w->cap_sealed ? 2 * w->cap_sealed : 64;
+    w->sealed = pc_xrealloc(w->sealed, w->cap_sealed * sizeof *w->sealed);
+  }
+  w->sealed[w->n_sealed++] = c;
+  w->sealed_bytes += c->pb.cap;
+  w->open = chunk_new(w, w->next_seq++);
+}
+
+static void seal(pc_linked_t *w) {
+  if (pc_builder_empty(w->b)) return;
+  chunk_t *c = w->open;
+  int rc = pc_builder_encode(w->b, &c->pb);
+  pc_builder_reset(w->b);
+  w->open_first_ms = 0;
+  if (rc) { /* out of memory: these samples are lost to queries */
+    pc_buf_free(&c->pb);
+    drop_open_refs(w, c);
+    w->st.dropped_samples += c->samples;
+    c->samples = 0;
+    return;
+  }
+  if (c->pb.cap > c->pb.n) { /* the encoder reserved an upper bound */
+    uint8_t *p = realloc(c->pb.p, c->pb.n ? c->pb.n : 1);
+    if (p) c->pb.p = p, c->pb.cap = c->pb.n;
+  }
+  push_sealed(w, c);
+}
+
+/* The sealed chunk seq, or NULL (sealed chunks are in seq order). */
+static chunk_t *sealed_find(const pc_linked_t *w, uint64_t seq) {
+  size_t lo = 0, hi = w->n_sealed;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (w->sealed[mid]->seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < w->n_sealed && w->sealed[lo]->seq == seq ? w->sealed[lo] : NULL;
+}
+
+static void drop_oldest(pc_linked_t *w) {
+  chunk_t *c = w->sealed[0];
+  drop_chunk_refs(w, c);
+  w->sealed_bytes -= c->pb.cap;
+  memmove(w->sealed, w->sealed + 1, (w->n_sealed - 1) * sizeof *w->sealed);
+  w->n_sealed--;
+  chunk_unref(c);
+}
+
+/* What the window holds, but for the pool (at most max_bytes / 16 more). */
+static size_t mem(const pc_linked_t *w) {
+  return w->sealed_bytes + pc_builder_mem(w->b) + (size_t)w->cap_e * sizeof(entry_t) +
+         ((size_t)w->set_mask + 1) * sizeof *w->set + w->refs_bytes;
+}
+
+static void expire(pc_linked_t *w, uint64_t now_ms) {
+  if (!pc_builder_empty(w->b) && now_ms - w->open_first_ms >= w->slice_ms) seal(w);
+  while (w->n_sealed && now_ms - w->sealed[0]->last_ms >= w->window_ms) {
+    drop_oldest(w);
+    w->st.evicted_window++;
+  }
+}
+
+static void enforce_cap(pc_linked_t *w) {
+  while (mem(w) > w->max_bytes && w->n_sealed) {
+    drop_oldest(w);
+    w->st.evicted_memory++;
+  }
+}
+
+/* ---- adding ----------------------------------------------------------------------- */
+
+static bool link_ok(const pc_link_t *l) {
+  return l->trace_id.n == 16 && l->span_id.n == 8;
+}
+
+/* A copy of req's tree holding only linked samples (dictionary shared), in
+ * the scratch arena; per link, how many samples and the first service. */
+static bool filtered(pc_linked_t *w, const pc_request_t *req, pc_request_t *out,
+                     uint64_t *per_link, pc_str_t *service) {
+  pc_arena_t *a = w->scratch;
+  const pc_dictionary_t *d = &req->dict;
+  *out = (pc_request_t){.arena = a, .has_dictionary = req->has_dictionary, .dict = req->dict};
+  out->resources = pc_arena_calloc(a, req->n_resources, sizeof *out->resources);
+  if (req->n_resources && !out->resources) return false;
+  for (uint32_t r = 0; r < req->n_resources; r++) {
+    const pc_resource_profiles_t *rp = &req->resources[r];
+    pc_resource_profiles_t *orp = &out->resources[out->n_resources];
+    *orp = *rp;
+    orp->n_scopes = 0;
+    orp->scopes = pc_arena_calloc(a, rp->n_scopes, sizeof *orp->scopes);
+    if (rp->n_scopes && !orp->scopes) return false;
+    pc_str_t svc = pc_profiles_kvs_string(req, &rp->resource.attributes,
+                                          PC_STR_LIT("service.name"));
+    for (uint32_t s = 0; s < rp->n_scopes; s++) {
+      const pc_scope_profiles_t *sp = &rp->scopes[s];
+      pc_scope_profiles_t *osp = &orp->scopes[orp->n_scopes];
+      *osp = *sp;
+      osp->n_profiles = 0;
+      osp->profiles = pc_arena_calloc(a, sp->n_profiles, sizeof *osp->profiles);
+      if (sp->n_profiles && !osp->profiles) return false;
+      for (uint32_t k = 0; k < sp->n_profiles; k++) {
+        const pc_profile_t *p = &sp->profiles[k];
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < p->n_samples; i++) {
+          int32_t l = p->samples[i].link_index;
+          n += l > 0 && (uint32_t)l < d->n_links && link_ok(&d->links[l]);
+        }
+        if (!n) continue;
+        pc_profile_t *op = &osp->profiles[osp->n_profiles++];
+        *op = *p;
+        op->samples = pc_arena_alloc(a, (size_t)n * sizeof *op->samples);
+        if (!op->samples) return false;
+        op->n_samples = 0;
+        for (uint32_t i = 0; i < p->n_samples; i++) {
+          int32_t l = p->samples[i].link_index;
+          if (l <= 0 || (uint32_t)l >= d->n_links || !link_ok(&d->links[l])) continue;
+          op->samples[op->n_samples++] = p->samples[i];
+          if (per_link[l]++ == 0) service[l] = svc;
+        }
+      }
+      if (osp->n_profiles) orp->n_scopes++;
+    }
+    if (orp->n_scopes) out->n_resources++;
+  }
+  return true;
+}
+
+/* Count per link the linked samples of req, and the first service. */
+static uint64_t count_linked(const pc_request_t *req, uint64_t *per_link, pc_str_t *service) {
+  const pc_dictionary_t *d = &req->dict;
+  uint64_t total = 0;
+  for (uint32_t r = 0; r < req->n_resources; r++) {
+    const pc_resource_profiles_t *rp = &req->resources[r];
+    bool svc_known = false;
+    pc_str_t svc = {0};
+    for (uint32_t s = 0; s < rp->n_scopes; s++)
+      for (uint32_t k = 0; k < rp->scopes[s].n_profiles; k++) {
+        const pc_profile_t *p = &rp->scopes[s].profiles[k];
+        for (uint32_t i = 0; i < p->n_samples; i++) {
+          int32_t l = p->samples[i].link_index;
+          if (l <= 0 || (uint32_t)l >= d->n_links || !link_ok(&d->links[l])) continue;
+          if (!svc_known) {
+            svc = pc_profiles_kvs_string(req, &rp->resource.attributes, PC_STR_LIT("service.name"));
+            svc_known = true;
+          }
+          if (per_link[l]++ == 0) service[l] = svc;
+          total++;
+        }
+      }
+  }
+  return total;
+}
+
+/* Note in the index that chunk c holds per_link[l] samples of link l's trace. */
+static void index_add(pc_linked_t *w, const pc_request_t *req, const uint64_t *per_link,
+                      const pc_str_t *service, chunk_t *c, uint64_t now_ms) {
+  for (uint32_t l = 1; l < req->dict.n_links; l++) {
+    if (!per_link[l]) continue;
+    const pc_link_t *lk = &req->dict.links[l];
+    uint32_t id = entry_get(w, lk->trace_id.p, now_ms);
+    entry_t *e = &w->e[id];
+    if (e->n_refs == 0) memcpy(e->span, lk->span_id.p, 8);
+    if (!e->service_n && service[l].n) {
+      size_t n = service[l].n < sizeof e->service ? service[l].n : sizeof e->service;
+      memcpy(e->service, service[l].p, n);
+      e->service_n = (uint8_t)n;
+    }
+    if (!e->n_refs || e->refs[e->n_refs - 1].seq != c->seq) {
+      if (e->n_refs == e->cap_refs) {
+        w->refs_bytes -= (size_t)e->cap_refs * sizeof *e->refs;
+        e->cap_refs = e->cap_refs ? 2 * e->cap_refs : 2;
+        e->refs = pc_xrealloc(e->refs, e->cap_refs * sizeof *e->refs);
+        w->refs_bytes += (size_t)e->cap_refs * sizeof *e->refs;
+      }
+      e->refs[e->n_refs++] = (ref_t){c->seq, 0};
+      chunk_note(c, id);
+    }
+    e->refs[e->n_refs - 1].samples += per_link[l];
+    e->samples += per_link[l];
+    e->last_ms = now_ms;
+    if (w->newest != id) {
+      list_unlink(w, id);
+      list_push_newest(w, id);
+    }
+  }
+}
+
+/* A decoded request's own bytes become a chunk of their own: a copy, where
+ * merging its linked samples would cost about what merging it into a batch
+ * does. Queries decode it whole (its unlinked samples are skipped then). */
+static void add_encoded(pc_linked_t *w, const pc_request_t *req, const uint64_t *per_link,
+                        const pc_str_t *service, uint64_t samples, uint64_t now_ms) {
+  seal(w); /* chunks stay in seq order: the open one goes first */
+  chunk_t *c = w->open;
+  c->pb = pool_take(w, req->encoded_n);
+  if (pc_buf_append(&c->pb, req->encoded, req->encoded_n)) {
+    pc_buf_free(&c->pb);
+    w->st.dropped_samples += samples;
+    return;
+  }
+  c->json = req->encoded_json;
+  c->last_ms = now_ms;
+  c->samples = samples;
+  index_add(w, req, per_link, service, c, now_ms);
+  push_sealed(w, c);
+}
+
+void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
+  uint32_t nl = req->dict.n_links;
+  if (nl < 2) return; /* only the zero link: nothing linked */
+  pthread_mutex_lock(&w->mu);
+  expire(w, now_ms);
+  pc_arena_reset(w->scratch);
+  uint64_t *per_link = pc_arena_calloc(w->scratch, nl, sizeof *per_link);
+  pc_str_t *service = pc_arena_calloc(w->scratch, nl, sizeof *service);
+  pc_request_t view;
+  pc_err_t err = {0};
+  uint64_t samples = 0;
+  if (!per_link || !service) {
+    w->st.dropped_samples += pc_request_sample_count(req);
+    goto out;
+  }
+  if (req->encoded_n) {
+    samples = count_linked(req, per_link, service);
+    if (samples) {
+      add_encoded(w, req, per_link, service, samples, now_ms);
+      w->st.added_samples += samples;
+      w->st.samples += samples;
+      enforce_cap(w);
+    }
+    goto out;
+  }
+  if (!filtered(w, req, &view, per_link, service)) {
+    w->st.dropped_samples += pc_request_sample_count(req);
+    goto out;
+  }
+  samples = pc_request_sample_count(&view);
+  if (!samples) goto out;
+  if (pc_builder_add(w->b, &view, &err) != 0) {
+    w->st.dropped_samples += samples;
+    goto out;
+  }
+  if (!w->open_first_ms) w->open_first_ms = now_ms ? now_ms : 1;
+  w->open->last_ms = now_ms;
+  w->open->samples += samples;
+  w->st.added_samples += samples;
+  w->st.samples += samples;
+  index_add(w, req, per_link, service, w->open, now_ms);
+  if (pc_builder_stats(w->b)->out_bytes >= w->chunk_bytes ||
+      now_ms - w->open_first_ms >= w->slice_ms)
+    seal(w);
+  enforce_cap(w);
+out:
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- reading ---------------------------------------------------------------------- */
+
+static int sel_decode(pc_linked_sel_t *sel, pc_err_t *err);
+
+int pc_linked_select(pc_linked_t *w, const uint8_t trace_id[16], uint64_t now_ms,
+                     pc_linked_sel_t *sel, pc_err_t *err) {
+  *sel = (pc_linked_sel_t){0};
+  pthread_mutex_lock(&w->mu);
+  expire(w, now_ms);
+  uint32_t id = entry_find(w, trace_id);
+  if (!id) {
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+  }
+  entry_t *e = &w->e[id];
+  if (e->refs[e->n_refs - 1].seq == w->open->seq) seal(w); /* a query reads sealed chunks */
+  id = entry_find(w, trace_id); /* sealing may have failed and dropped it */
+  if (!id) {
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+  }
+  e = &w->e[id];
+  sel->samples = e->samples;
+  sel->chunks = pc_xcalloc(e->n_refs, sizeof *sel->chunks);
+  for (uint32_t i = 0; i < e->n_refs; i++) {
+    chunk_t *c = sealed_find(w, e->refs[i].seq);
+    if (!c) continue; /* cannot happen: refs go with their chunk */
+    atomic_fetch_add(&c->refs, 1);
+    sel->chunks[sel->n_chunks++] = c;
+  }
+  pthread_mutex_unlock(&w->mu);
+  return sel_decode(sel, err);
+}
+
+int pc_linked_select_all(pc_linked_t *w, uint64_t now_ms, uint64_t max_bytes,
+                         pc_linked_sel_t *sel, pc_err_t *err) {
+  *sel = (pc_linked_sel_t){0};
+  pthread_mutex_lock(&w->mu);
+  expire(w, now_ms);
+  seal(w); /* a query reads sealed chunks */
+  /* The newest chunks that fit in max_bytes (at least one). */
+  size_t first = w->n_sealed, bytes = 0;
+  while (first > 0 && (first == w->n_sealed || bytes + w->sealed[first - 1]->pb.n <= max_bytes))
+    bytes += w->sealed[--first]->pb.n;
+  sel->skipped_chunks = first;
+  sel->chunks = pc_xcalloc(w->n_sealed - first + 1, sizeof *sel->chunks);
+  for (size_t i = first; i < w->n_sealed; i++) {
+    chunk_t *c = w->sealed[i];
+    atomic_fetch_add(&c->refs, 1);
+    sel->chunks[sel->n_chunks++] = c;
+    sel->samples += c->samples;
+  }
+  pthread_mutex_unlock(&w->mu);
+  return sel_decode(sel, err);
+}
+
+/* Decode the chunks sel holds, outside the lock: they are immutable. */
+static int sel_decode(pc_linked_sel_t *sel, pc_err_t *err) {
+  size_t total = 0;
+  for (size_t i = 0; i < sel->n_chunks; i++) total += ((chunk_t *)sel->chunks[i])->pb.n;
+  sel->arena = pc_arena_new(0);
+  pc_arena_set_limit(sel->arena, total * 16 + ((size_t)16 << 20));
+  sel->reqs = pc_xcalloc(sel->n_chunks ? sel->n_chunks : 1, sizeof *sel->reqs);
+  for (size_t i = 0; i < sel->n_chunks; i++) {
+    const chunk_t *c = sel->chunks[i];
+    pc_request_t *r = pc_arena_alloc(sel->arena, sizeof *r);
+    if (!r) return pc_err_set(err, PC_ENOMEM, "out of memory reading the window");
+    int rc = c->json ? pc_json_decode(sel->arena, c->pb.p, c->pb.n, r, err)
+                     : pc_proto_decode(sel->arena, c->pb.p, c->pb.n, r, err);
+    if (rc) return rc; /* bytes that decoded before: only for lack of memory */
+    sel->reqs[sel->n_reqs++] = r;
+  }
+  return 0;
+}
+
+void pc_linked_sel_free(pc_linked_sel_t *sel) {
+  for (size_t i = 0; i < sel->n_chunks; i++) chunk_unref(sel->chunks[i]);
+  free(sel->chunks);
+  free(sel->reqs);
+  pc_arena_free(sel->arena);
+  *sel = (pc_linked_sel_t){0};
+}
+
+size_t pc_linked_list(pc_linked_t *w, uint64_t now_ms, size_t limit,
+                      bool (*keep)(void *ud, const pc_linked_trace_t *t), void *ud,
+                      pc_linked_trace_t *out) {
+  size_t n = 0;
+  pthread_mutex_lock(&w->mu);
+  expire(w, now_ms);
+  for (uint32_t id = w->newest; id && n < limit; id = w->e[id].older) {
+    const entry_t *e = &w->e[id];
+    pc_linked_trace_t *t = &out[n];
+    memcpy(t->trace_id, e->trace, 16);
+    memcpy(t->span_id, e->span, 8);
+    memcpy(t->service, e->service, e->service_n);
+    t->service_n = e->service_n;
+    t->samples = e->samples;
+    t->first_ms = e->first_ms;
+    t->last_ms = e->last_ms;
+    if (!keep || keep(ud, t)) n++;
+  }
+  pthread_mutex_unlock(&w->mu);
+  return n;
+}
+
+/* ---- the window ------------------------------------------------------------------- */
+
+pc_linked_t *pc_linked_new(const pc_linked_cfg_t *cfg) {
+  pc_linked_t *w = pc_xcalloc(1, sizeof *w);
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_mutex_init(&w->pool_mu, NULL);
+  w->window_ms = cfg->window_ms ? cfg->window_ms : 1;
+  w->max_bytes = cfg->max_bytes;
+  w->slice_ms = w->window_ms / SLICES ? w->window_ms / SLICES : 1;
+  size_t cb = (size_t)(cfg->max_bytes / SLICES);
+  w->chunk_bytes = cb < CHUNK_MIN ? CHUNK_MIN : cb > CHUNK_MAX ? CHUNK_MAX : cb;
+  w->b = pc_builder_new();
+  w->open = chunk_new(w, w->next_seq++);
+  w->scratch = pc_arena_new(0);
+  return w;
+}
+
+void pc_linked_free(pc_linked_t *w) {
+  if (!w) return;
+  for (size_t i = 0; i < w->n_sealed; i++) chunk_unref(w->sealed[i]);
+  free(w->sealed);
+  chunk_unref(w->open);
+  pc_builder_free(w->b);
+  for (uint32_t id = 1; id < w->n_e; id++) free(w->e[id].refs);
+  free(w->e);
+  free(w->free_e);
+  free(w->set);
+  pc_arena_free(w->scratch);
+  for (size_t i = 0; i < w->n_pool; i++) pc_buf_free(&w->pool[i]);
+  pthread_mutex_destroy(&w->pool_mu);
+  pthread_mutex_destroy(&w->mu);
+  free(w);
+}
+
+void pc_linked_expire(pc_linked_t *w, uint64_t now_ms) {
+  pthread_mutex_lock(&w->mu);
+  expire(w, now_ms);
+  pthread_mutex_unlock(&w->mu);
+}
+
+void pc_linked_stats(pc_linked_t *w, pc_linked_stats_t *out) {
+  pthread_mutex_lock(&w->mu);
+  *out = w->st;
+  out->traces = w->live;
+  out->chunks = w->n_sealed + !pc_builder_empty(w->b);
+  out->bytes = mem(w);
+  pthread_mutex_unlock(&w->mu);
+}

@@ -1,0 +1,560 @@
+/* spans.c - the table of recent spans behind the span store (internal.h):
+ * by (trace_id, span_id) and by (process, thread), bounded by a window and
+ * a memory cap.
+ *
+ * The one idea: a stripe keeps its spans in a ring in arrival order, and
+ * every index refers to a span by its sequence number, not its slot.
+ * Evicting the oldest span is advancing the ring's tail, and nothing has to
+ * be unlinked: a sequence number outside [tail, head) is an end of chain
+ * wherever it is met. Expiry by window and by memory is therefore O(1) per
+ * span, and the indices are plain chained hash tables whose chains run from
+ * the newest span of a bucket to older ones (each link points strictly
+ * further back, which a walk checks, so even a number that wrapped around
+ * 2^32 and looks live again cannot make a walk loop; keys are compared on
+ * every step, so it cannot make a wrong answer either).
+ *
+ * A slot is seq % cap: growing the ring copies each live span to its new
+ * slot and, when the bucket count changes, rebuilds the chains, both O(n)
+ * and amortized by doubling.
+ *
+ * Strings (names, services) are interned per stripe with a reference count
+ * per span that holds them, and freed with the last one; they count in the
+ * stripe's budget. A stripe's budget is max_bytes / stripes: when a span
+ * would not fit, the ring grows if the budget allows, else the oldest span
+ * goes first. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- one span ------------------------------------------------------------------- */
+
+enum { B_PARENT = 1, B_REMOTE = 2, B_PID = 4, B_TID = 8 };
+
+typedef struct {
+  uint8_t trace[16];
+  uint64_t span, parent; /* the 8-byte ids as loaded by memcpy (compared, never shown) */
+  uint64_t start, end;
+  uint32_t name, service; /* string ids; 0: "" */
+  uint32_t pid, tid;
+  uint32_t next;    /* the next older span of this span's id bucket (a seq) */
+  uint32_t tnext;   /* ... of its thread bucket (B_TID only) */
+  uint32_t arrived; /* now_ms when recorded, modulo 2^32 (the window is < 2^31 ms) */
+  uint8_t kind, status, bits;
+  uint8_t pad;
+} rec_t;
+
+_Static_assert(sizeof(rec_t) == 80, "a span is 80 bytes in the ring");
+
+/* ---- interned strings ---------------------------------------------------------- */
+
+typedef struct {
+  uint32_t refs;
+  uint32_t hash;
+  uint16_t n;
+  char s[];
+} istr_t;
+
+/* Strings by id (id 0 is "" and never stored), and an open-addressing set
+ * of ids by content (slot 0: empty), deleted from by backward shift. */
+typedef struct {
+  istr_t **v;
+  uint32_t n, cap; /* ids handed out (v[0] unused), array capacity */
+  uint32_t *free_ids;
+  uint32_t n_free, free_cap;
+  uint32_t *set;
+  uint32_t set_mask; /* capacity - 1, or 0 before the first string */
+  uint32_t live;
+  size_t bytes; /* the strings' allocations */
+} strtab_t;
+
+static size_t istr_size(size_t n) { return sizeof(istr_t) + n; }
+
+static size_t strtab_mem(const strtab_t *t) {
+  return t->bytes + (size_t)t->cap * sizeof *t->v + (size_t)t->free_cap * sizeof *t->free_ids +
+         (t->set_mask ? ((size_t)t->set_mask + 1) * sizeof *t->set : 0);
+}
+
+static void set_put(strtab_t *t, uint32_t id) {
+  uint32_t i = t->v[id]->hash & t->set_mask;
+  while (t->set[i]) i = (i + 1) & t->set_mask;
+  t->set[i] = id;
+}
+
+static void set_grow(strtab_t *t) {
+  uint32_t cap = t->set_mask ? 2 * (t->set_mask + 1) : 64;
+  free(t->set);
+  t->set = pc_xcalloc(cap, sizeof *t->set);
+  t->set_mask = cap - 1;
+  for (uint32_t id = 1; id < t->n; id++)
+    if (t->v[id]) set_put(t, id);
+}
+
+/* The id of s[0..n) with one more reference (0 for ""). */
+static uint32_t str_ref(strtab_t *t, const uint8_t *s, size_t n) {
+  if (n == 0) return 0;
+  uint32_t h = (uint32_t)pc_hash64(s, n);
+  for (uint32_t i = h & t->set_mask; t->set_mask && t->set[i]; i = (i + 1) & t->set_mask) {
+    istr_t *e = t->v[t->set[i]];
+    if (e->hash == h && e->n == n && memcmp(e->s, s, n) == 0) {
+      e->refs++;
+      return t->set[i];
+    }
+  }
+  if ((t->live + 1) * 3 > (t->set_mask + 1) * 2 || !t->set_mask) set_grow(t);
+  uint32_t id;
+  if (t->n_free) {
+    id = t->free_ids[--t->n_free];
+  } else {
+    if (t->n == 0) t->n = 1; /* id 0 is "" */
+    if (t->n >= t->cap) {
+      t->cap = t->cap ? 2 * t->cap : 64;
+      t->v = pc_xrealloc(t->v, t->cap * sizeof *t->v);
+    }
+    id = t->n++;
+  }
+  istr_t *e = pc_xmalloc(istr_size(n));
+  *e = (istr_t){.refs = 1, .hash = h, .n = (uint16_t)n};
+  memcpy(e->s, s, n);
+  t->v[id] = e;
+  t->bytes += istr_size(n);
+  t->live++;
+  set_put(t, id);
+  return id;
+}
+
+static void str_unref(strtab_t *t, uint32_t id) {
+  if (id == 0 || --t->v[id]->refs) return;
+  istr_t *e = t->v[id];
+  /* Backward-shift deletion: pull later members of the probe run into the
+   * hole when their home slot allows it. */
+  uint32_t i = e->hash & t->set_mask;
+  while (t->set[i] != id) i = (i + 1) & t->set_mask;
+  for (uint32_t j = (i + 1) & t->set_mask; t->set[j]; j = (j + 1) & t->set_mask) {
+    uint32_t home = t->v[t->set[j]]->hash & t->set_mask;
+    if (((j - home) & t->set_mask) >= ((j - i) & t->set_mask)) {
+      t->set[i] = t->set[j];
+      i = j;
+    }
+  }
+  t->set[i] = 0;
+  t->bytes -= istr_size(e->n);
+  t->live--;
+  free(e);
+  t->v[id] = NULL;
+  if (t->n_free == t->free_cap) {
+    t->free_cap = t->free_cap ? 2 * t->free_cap : 64;
+    t->free_ids = pc_xrealloc(t->free_ids, t->free_cap * sizeof *t->free_ids);
+  }
+  t->free_ids[t->n_free++] = id;
+}
+
+static pc_str_t str_get(const strtab_t *t, uint32_t id) {
+  if (id == 0) return (pc_str_t){0};
+  return (pc_str_t){(const uint8_t *)t->v[id]->s, t->v[id]->n};
+}
+
+static void strtab_free(strtab_t *t) {
+  for (uint32_t id = 1; id < t->n; id++) free(t->v[id]);
+  free(t->v);
+  free(t->free_ids);
+  free(t->set);
+}
+
+/* ---- a stripe ----------------------------------------------------------------- */
+
+typedef struct {
+  _Alignas(64) pthread_mutex_t mu;
+  rec_t *ring;
+  uint32_t cap;        /* slots */
+  uint32_t head, tail; /* next seq to write; oldest live seq */
+  uint32_t *ids;       /* id index: bucket -> newest seq */
+  uint32_t *threads;   /* thread index */
+  uint32_t mask;       /* buckets - 1 (both indices) */
+  strtab_t strs;
+  size_t budget;
+  uint64_t added, skipped, evicted_window, evicted_memory, lookups, found;
+} stripe_t;
+
+struct pc_spans {
+  uint32_t window_ms;
+  unsigned n_stripes;
+  unsigned shift; /* 64 - log2(n_stripes) */
+  stripe_t *stripes;
+};
+
+#define INITIAL_CAP 64u
+#define MAX_WALK 64 /* parents followed to a local root or the top */
+
+static inline uint64_t mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 33);
+}
+
+static inline uint64_t load64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+/* Trace ids are random (W3C) but not always: X-Ray puts a time in the first
+ * bytes, some systems count. Mixing both halves serves either. */
+static inline uint64_t trace_hash(const uint8_t t[16]) {
+  return mix(load64(t) ^ mix(load64(t + 8)));
+}
+
+static inline uint32_t id_bucket(uint64_t th, uint64_t span) {
+  return (uint32_t)mix(th ^ span);
+}
+
+static inline uint32_t thread_bucket(uint32_t pid, uint32_t tid) {
+  return (uint32_t)mix((uint64_t)pid << 32 | tid);
+}
+
+static inline bool live(const stripe_t *st, uint32_t seq) {
+  return (uint32_t)(seq - st->tail) < (uint32_t)(st->head - st->tail);
+}
+
+static inline rec_t *at(const stripe_t *st, uint32_t seq) { return &st->ring[seq % st->cap]; }
+
+/* Next link of a walk, or false at the end: the link must be live and
+ * strictly older than where the walk is. */
+static inline bool step(const stripe_t *st, uint32_t from, uint32_t to) {
+  return live(st, to) && (uint32_t)(to - st->tail) < (uint32_t)(from - st->tail);
+}
+
+static size_t buckets_for(uint32_t cap) {
+  size_t b = 64;
+  while (b < cap) b *= 2;
+  return b;
+}
+
+static size_t stripe_mem(const stripe_t *st) {
+  return (size_t)st->cap * sizeof(rec_t) + 2 * ((size_t)st->mask + 1) * sizeof(uint32_t) +
+         strtab_mem(&st->strs);
+}
+
+static void index_put(stripe_t *st, uint32_t seq) {
+  rec_t *r = at(st, seq);
+  uint32_t b = id_bucket(trace_hash(r->trace), r->span) & st->mask;
+  r->next = st->ids[b];
+  st->ids[b] = seq;
+  if (r->bits & B_TID) {
+    uint32_t t = thread_bucket(r->pid, r->tid) & st->mask;
+    r->tnext = st->threads[t];
+    st->threads[t] = seq;
+  }
+}
+
+/* Empty buckets hold tail - 1: not live until 2^32 more spans came. */
+static void index_rebuild(stripe_t *st) {
+  for (uint32_t i = 0; i <= st->mask; i++) st->ids[i] = st->threads[i] = st->tail - 1;
+  for (uint32_t s = st->tail; s != st->head; s++) index_put(st, s);
+}
+
+static void stripe_init(stripe_t *st, size_t budget) {
+  memset(st, 0, sizeof *st);
+  pthread_mutex_init(&st->mu, NULL);
+  st->budget = budget;
+  st->cap = INITIAL_CAP;
+  st->ring = pc_xcalloc(st->cap, sizeof(rec_t));
+  size_t nb = buckets_for(st->cap);
+  st->mask = (uint32_t)nb - 1;
+  st->ids = pc_xmalloc(nb * sizeof *st->ids);
+  st->threads = pc_xmalloc(nb * sizeof *st->threads);
+  index_rebuild(st);
+}
+
+static void evict_one(stripe_t *st) {
+  rec_t *r = at(st, st->tail);
+  str_unref(&st->strs, r->name);
+  str_unref(&st->strs, r->service);
+  st->tail++;
+}
+
+static void expire(stripe_t *st, uint32_t window_ms, uint64_t now_ms) {
+  while (st->head != st->tail && (uint32_t)((uint32_t)now_ms - at(st, st->tail)->arrived) >= window_ms) {
+    evict_one(st);
+    st->evicted_window++;
+  }
+}
+
+static size_t ring_mem(uint32_t cap) {
+  return (size_t)cap * sizeof(rec_t) + 2 * buckets_for(cap) * sizeof(uint32_t);
+}
+
+/* Grow the ring, within the budget: false when it cannot by at least an
+ * eighth (growing by less would copy the ring for a few spans each time). */
+static bool grow(stripe_t *st) {
+  size_t others = stripe_mem(st) - ring_mem(st->cap);
+  size_t avail = st->budget > others ? st->budget - others : 0;
+  uint32_t want = st->cap > UINT32_MAX / 2 ? UINT32_MAX : st->cap * 2;
+  while (want > st->cap && ring_mem(want) > avail) want = st->cap + (want - st->cap) / 2;
+  if (want < st->cap + st->cap / 8 + 1) return false;
+  rec_t *ring = pc_xcalloc(want, sizeof(rec_t));
+  for (uint32_t s = st->tail; s != st->head; s++) ring[s % want] = *at(st, s);
+  free(st->ring);
+  st->ring = ring;
+  st->cap = want;
+  size_t nb = buckets_for(want);
+  if (nb != (size_t)st->mask + 1) {
+    free(st->ids);
+    free(st->threads);
+    st->ids = pc_xmalloc(nb * sizeof *st->ids);
+    st->threads = pc_xmalloc(nb * sizeof *st->threads);
+    st->mask = (uint32_t)nb - 1;
+  }
+  index_rebuild(st); /* the chains follow seqs, but the buckets may have changed */
+  return true;
+}
+
+/* ---- reading spans from a request ---------------------------------------------- */
+
+static pc_str_t cut_utf8(pc_str_t s) {
+  if (s.n <= PC_SPAN_NAME_MAX) return s;
+  size_t n = PC_SPAN_NAME_MAX;
+  while (n && (s.p[n] & 0xC0) == 0x80) n--; /* not inside a character */
+  return (pc_str_t){s.p, n};
+}
+
+static bool id_set(pc_str_t id, size_t want) {
+  if (id.n != want) return false;
+  for (size_t i = 0; i < want; i++)
+    if (id.p[i]) return true;
+  return false;
+}
+
+/* An integer attribute (semantic conventions write thread.id and
+ * process.pid as ints; some SDKs send strings of digits). */
+static bool attr_u32(const pc_kvs_t *kvs, const char *key, uint32_t *out) {
+  const pc_anyvalue_t *v = pc_kvs_get(kvs, (pc_str_t){(const uint8_t *)key, strlen(key)});
+  return v && pc_anyvalue_u32(NULL, v, out);
+}
+
+static pc_str_t attr_str(const pc_kvs_t *kvs, const char *key) {
+  const pc_anyvalue_t *v = pc_kvs_get(kvs, (pc_str_t){(const uint8_t *)key, strlen(key)});
+  return v && v->type == PC_AV_STRING ? v->u.s : (pc_str_t){0};
+}
+
+/* Record one span in its stripe (locked by the caller). */
+static void put(pc_spans_t *s, stripe_t *st, const pc_span_t *sp, pc_str_t service,
+                bool has_rpid, uint32_t rpid, uint64_t now_ms) {
+  expire(st, s->window_ms, now_ms);
+  if ((uint32_t)(st->head - st->tail) == st->cap && !grow(st)) {
+    evict_one(st);
+    st->evicted_memory++;
+  }
+  rec_t *r = at(st, st->head);
+  memset(r, 0, sizeof *r);
+  memcpy(r->trace, sp->trace_id.p, 16);
+  r->span = load64(sp->span_id.p);
+  if (sp->parent_span_id.n == 8 && load64(sp->parent_span_id.p)) {
+    r->parent = load64(sp->parent_span_id.p);
+    r->bits |= B_PARENT;
+    if ((sp->flags & PC_SPAN_FLAGS_HAS_IS_REMOTE) && (sp->flags & PC_SPAN_FLAGS_IS_REMOTE))
+      r->bits |= B_REMOTE;
+  }
+  r->start = sp->start_time_unix_nano;
+  r->end = sp->end_time_unix_nano;
+  r->kind = (uint8_t)(sp->kind >= 0 && sp->kind <= 5 ? sp->kind : 0);
+  r->status = (uint8_t)(sp->has_status && sp->status_code >= 0 && sp->status_code <= 2
+                            ? sp->status_code : 0);
+  if (attr_u32(&sp->attributes, "process.pid", &r->pid)) r->bits |= B_PID;
+  else if (has_rpid) r->pid = rpid, r->bits |= B_PID;
+  if (attr_u32(&sp->attributes, "thread.id", &r->tid)) r->bits |= B_TID;
+  r->arrived = (uint32_t)now_ms;
+  pc_str_t name = cut_utf8(sp->name);
+  r->name = str_ref(&st->strs, name.p, name.n);
+  r->service = str_ref(&st->strs, service.p, service.n);
+  index_put(st, st->head);
+  st->head++;
+  st->added++;
+  /* Strings may have taken the stripe past its share: the oldest go. */
+  while (stripe_mem(st) > st->budget && (uint32_t)(st->head - st->tail) > 1) {
+    evict_one(st);
+    st->evicted_memory++;
+  }
+}
+
+void pc_spans_add(pc_spans_t *s, const pc_traces_t *tr, uint64_t now_ms) {
+  for (uint32_t i = 0; i < tr->n_resources; i++) {
+    const pc_resource_spans_t *rs = &tr->resources[i];
+    pc_str_t service = cut_utf8(attr_str(&rs->resource.attributes, "service.name"));
+    uint32_t rpid = 0;
+    bool has_rpid = attr_u32(&rs->resource.attributes, "process.pid", &rpid);
+    for (uint32_t k = 0; k < rs->n_scopes; k++)
+      for (uint32_t j = 0; j < rs->scopes[k].n_spans; j++) {
+        const pc_span_t *sp = &rs->scopes[k].spans[j];
+        stripe_t *st = &s->stripes[0];
+        bool ok = id_set(sp->trace_id, 16) && id_set(sp->span_id, 8);
+        if (ok) st = &s->stripes[s->n_stripes > 1 ? trace_hash(sp->trace_id.p) >> s->shift : 0];
+        pthread_mutex_lock(&st->mu);
+        if (ok) put(s, st, sp, service, has_rpid, rpid, now_ms);
+        else st->skipped++;
+        pthread_mutex_unlock(&st->mu);
+      }
+  }
+}
+
+/* ---- lookups ------------------------------------------------------------------- */
+
+static const rec_t *lookup(const stripe_t *st, const uint8_t trace[16], uint64_t th,
+                           uint64_t span) {
+  uint32_t seq = st->ids[id_bucket(th, span) & st->mask];
+  uint32_t from = st->head;
+  while (step(st, from, seq)) {
+    const rec_t *r = at(st, seq);
+    if (r->span == span && memcmp(r->trace, trace, 16) == 0) return r;
+    from = seq;
+    seq = r->next;
+  }
+  return NULL;
+}
+
+static void copy_str(const strtab_t *t, uint32_t id, char *buf, uint16_t *n) {
+  pc_str_t v = str_get(t, id);
+  memcpy(buf, v.p ? (const char *)v.p : "", v.n);
+  *n = (uint16_t)v.n;
+}
+
+static void copy_out(const stripe_t *st, const rec_t *r, pc_span_rec_t *out) {
+  memcpy(out->trace_id, r->trace, 16);
+  memcpy(out->span_id, &r->span, 8);
+  memcpy(out->parent_span_id, &r->parent, 8);
+  out->has_parent = r->bits & B_PARENT;
+  out->parent_is_remote = r->bits & B_REMOTE;
+  out->kind = r->kind;
+  out->status_code = r->status;
+  out->start_unix_nano = r->start;
+  out->end_unix_nano = r->end;
+  out->has_process = r->bits & B_PID;
+  out->has_thread = r->bits & B_TID;
+  out->process_id = r->pid;
+  out->thread_id = r->tid;
+  copy_str(&st->strs, r->name, out->name, &out->name_n);
+  copy_str(&st->strs, r->service, out->service, &out->service_n);
+}
+
+bool pc_spans_find(pc_spans_t *s, const uint8_t trace_id[16], const uint8_t span_id[8],
+                   uint64_t now_ms, pc_span_rec_t *span, pc_span_rec_t *local_root,
+                   pc_span_rec_t *top) {
+  uint64_t th = trace_hash(trace_id);
+  stripe_t *st = &s->stripes[s->n_stripes > 1 ? th >> s->shift : 0];
+  pthread_mutex_lock(&st->mu);
+  expire(st, s->window_ms, now_ms);
+  st->lookups++;
+  const rec_t *r = lookup(st, trace_id, th, load64(span_id));
+  if (r) {
+    st->found++;
+    copy_out(st, r, span);
+    if (local_root) {
+      const rec_t *cur = r;
+      for (int i = 0; i < MAX_WALK && (cur->bits & (B_PARENT | B_REMOTE)) == B_PARENT; i++) {
+        const rec_t *p = lookup(st, trace_id, th, cur->parent);
+        if (!p || p->service != cur->service) break;
+        cur = p;
+      }
+      copy_out(st, cur, local_root);
+    }
+    if (top) {
+      const rec_t *cur = r;
+      for (int i = 0; i < MAX_WALK && (cur->bits & B_PARENT); i++) {
+        const rec_t *p = lookup(st, trace_id, th, cur->parent);
+        if (!p) break;
+        cur = p;
+      }
+      copy_out(st, cur, top);
+    }
+  }
+  pthread_mutex_unlock(&st->mu);
+  return r != NULL;
+}
+
+size_t pc_spans_on_thread(pc_spans_t *s, uint32_t pid, uint32_t tid, uint64_t from_unix_nano,
+                          uint64_t to_unix_nano, uint64_t now_ms, pc_thread_span_t *out,
+                          size_t cap) {
+  size_t n = 0;
+  uint32_t b = thread_bucket(pid, tid);
+  for (unsigned i = 0; i < s->n_stripes && n < cap; i++) {
+    stripe_t *st = &s->stripes[i];
+    pthread_mutex_lock(&st->mu);
+    expire(st, s->window_ms, now_ms);
+    uint32_t seq = st->threads[b & st->mask], from = st->head;
+    for (int walked = 0; walked < SPANS_THREAD_WALK && n < cap && step(st, from, seq); walked++) {
+      const rec_t *r = at(st, seq);
+      if ((r->bits & (B_PID | B_TID)) == (B_PID | B_TID) && r->pid == pid && r->tid == tid &&
+          r->start <= to_unix_nano && r->end >= from_unix_nano) {
+        pc_thread_span_t *o = &out[n++];
+        memcpy(o->trace_id, r->trace, 16);
+        memcpy(o->span_id, &r->span, 8);
+        o->start_unix_nano = r->start;
+        o->end_unix_nano = r->end;
+      }
+      from = seq;
+      seq = r->tnext;
+    }
+    pthread_mutex_unlock(&st->mu);
+  }
+  return n;
+}
+
+/* ---- the table ------------------------------------------------------------------ */
+
+pc_spans_t *pc_spans_new(const pc_spans_cfg_t *cfg) {
+  pc_spans_t *s = pc_xcalloc(1, sizeof *s);
+  s->window_ms = (uint32_t)(cfg->window_ms ? cfg->window_ms : 1);
+  s->n_stripes = cfg->stripes ? cfg->stripes : 16;
+  unsigned log2 = 0;
+  while ((1u << log2) < s->n_stripes) log2++;
+  s->n_stripes = 1u << log2;
+  s->shift = 64 - log2;
+  s->stripes = aligned_alloc(64, s->n_stripes * sizeof(stripe_t));
+  if (!s->stripes) pc_oom();
+  for (unsigned i = 0; i < s->n_stripes; i++)
+    stripe_init(&s->stripes[i], (size_t)(cfg->max_bytes / s->n_stripes));
+  return s;
+}
+
+void pc_spans_free(pc_spans_t *s) {
+  if (!s) return;
+  for (unsigned i = 0; i < s->n_stripes; i++) {
+    stripe_t *st = &s->stripes[i];
+    pthread_mutex_destroy(&st->mu);
+    free(st->ring);
+    free(st->ids);
+    free(st->threads);
+    strtab_free(&st->strs);
+  }
+  free(s->stripes);
+  free(s);
+}
+
+void pc_spans_expire(pc_spans_t *s, uint64_t now_ms) {
+  for (unsigned i = 0; i < s->n_stripes; i++) {
+    pthread_mutex_lock(&s->stripes[i].mu);
+    expire(&s->stripes[i], s->window_ms, now_ms);
+    pthread_mutex_unlock(&s->stripes[i].mu);
+  }
+}
+
+void pc_spans_stats(pc_spans_t *s, pc_spans_stats_t *out) {
+  *out = (pc_spans_stats_t){0};
+  for (unsigned i = 0; i < s->n_stripes; i++) {
+    stripe_t *st = &s->stripes[i];
+    pthread_mutex_lock(&st->mu);
+    out->spans += (uint32_t)(st->head - st->tail);
+    out->bytes += stripe_mem(st);
+    out->string_bytes += st->strs.bytes;
+    out->added += st->added;
+    out->skipped += st->skipped;
+    out->evicted_window += st->evicted_window;
+    out->evicted_memory += st->evicted_memory;
+    out->lookups += st->lookups;
+    out->found += st->found;
+    pthread_mutex_unlock(&st->mu);
+  }
+}

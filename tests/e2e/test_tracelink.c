@@ -1,0 +1,432 @@
+/* test_tracelink.c - trace linking end to end (issue 15): the real binary
+ * with the otlp receiver feeding a traces and a profiles pipeline through
+ * trace_link, a span_store extension and a file exporter, spoken to over
+ * real HTTP and gRPC (python3-grpcio): spans before and after the profile
+ * (with and without delay), the samples coming out enriched, the query API
+ * answering exactly a trace's and a span's samples, the listing, auth,
+ * eviction by window, bad traces answered 400. */
+#include <check.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../certs.h"
+#include "../spans.h"
+#include "e2e.h"
+
+#define PROTO "application/x-protobuf"
+#define JSON "application/json"
+
+static const char yaml_fmt[] =
+    "receivers:\n"
+    "  otlp:\n"
+    "    protocols:\n"
+    "      http: {endpoint: 127.0.0.1:0}\n"
+    "      grpc: {endpoint: 127.0.0.1:%d}\n"
+    "processors:\n"
+    "  trace_link: {delay: %s}\n"
+    "exporters:\n"
+    "  file: {path: %s/out.binpb, format: proto}\n"
+    "  nop:\n"
+    "extensions:\n"
+    "  bearertokenauth: {token: s3cret}\n"
+    "  span_store:\n"
+    "    endpoint: 127.0.0.1:0\n"
+    "    window: %s\n"
+    "%s"
+    "service:\n"
+    "  extensions: [bearertokenauth, span_store]\n"
+    "  pipelines:\n"
+    "    traces: {receivers: [otlp], processors: [trace_link], exporters: [nop]}\n"
+    "    profiles: {receivers: [otlp], processors: [trace_link], exporters: [file]}\n";
+
+typedef struct {
+  pc_e2e_proc_t p;
+  char dir[64];
+  int http, grpc, query;
+} fx_t;
+
+static void fx_start(fx_t *f, const char *delay, const char *window, const char *more) {
+  snprintf(f->dir, sizeof f->dir, "/tmp/profcol-tracelink-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(f->dir));
+  f->grpc = pc_e2e_free_port();
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml, yaml_fmt, f->grpc, delay, f->dir, window, more);
+  bool started = pc_e2e_start(&f->p, yaml);
+  char *log = pc_e2e_log(&f->p);
+  ck_assert_msg(started, "profcol did not start:\n%s", log);
+  free(log);
+  f->http = f->p.port; /* OTLP/HTTP's */
+  f->query = pc_e2e_port_of(&f->p, "extension:span_store");
+  ck_assert_int_gt(f->query, 0);
+}
+
+static void fx_stop(fx_t *f) {
+  ck_assert_int_eq(pc_e2e_stop(&f->p, 20), 0);
+  pc_e2e_cleanup(&f->p);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+/* ---- what is sent ------------------------------------------------------------------------ */
+
+/* Trace 1: GET /checkout (frontend) -> POST /pay (checkout, remote parent)
+ * -> db.query (checkout). */
+static void spans(pc_test_span_t v[3]) {
+  static const char *const names[] = {"GET /checkout", "POST /pay", "db.query"};
+  for (uint32_t i = 0; i < 3; i++) {
+    v[i] = (pc_test_span_t){.service = i ? "checkout" : "frontend", .pid = -1, .name = names[i],
+                            .tid = -1, .start = 1000 + 100 * i, .end = 5000 - 100 * i};
+    pc_test_trace_id(1, v[i].trace_id);
+    pc_test_span_id(i + 1, v[i].span_id);
+    if (i) pc_test_span_id(i, v[i].parent_span_id);
+  }
+  v[1].flags = PC_SPAN_FLAGS_HAS_IS_REMOTE | PC_SPAN_FLAGS_IS_REMOTE;
+}
+
+static const pc_test_sample_t SAMPLES[] = {
+    {.frames = "main;handle>encode;work", .trace = 1, .span = 2, .type = "cpu:nanoseconds",
+     .value = 100},
+    {.frames = "main;@/usr/lib/libc.so.6+0x1f2a3", .trace = 1, .span = 3,
+     .type = "cpu:nanoseconds", .value = 50},
+    {.frames = "main;handle>encode;work", .trace = 1, .span = 3, .type = "cpu:nanoseconds",
+     .value = 25},
+    {.frames = "main;other", .trace = 2, .span = 1, .type = "cpu:nanoseconds", .value = 1000},
+    {.frames = "main;idle", .type = "cpu:nanoseconds", .value = 7},
+};
+#define N_SAMPLES (sizeof SAMPLES / sizeof SAMPLES[0])
+
+static void profile(bool json, pc_buf_t *out) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_profiles(a, "checkout", -1, SAMPLES, N_SAMPLES, &req);
+  ck_assert_int_eq(json ? pc_json_encode(&req, out) : pc_proto_encode(&req, out), 0);
+  pc_arena_free(a);
+}
+
+static void post(fx_t *f, const char *path, bool json, const pc_buf_t *body, int want) {
+  pc_e2e_resp_t r;
+  int status = pc_e2e_post(f->http, path, json ? JSON : PROTO, NULL, body->p, body->n, &r);
+  ck_assert_msg(status == want, "POST %s: %d, want %d: %.*s", path, status, want,
+                (int)r.body.n, (const char *)r.body.p);
+  pc_buf_free(&r.body);
+}
+
+static void post_spans(fx_t *f, bool json) {
+  pc_test_span_t v[3];
+  spans(v);
+  pc_buf_t b = {0};
+  if (json) pc_test_traces_json(v, 3, &b);
+  else pc_test_traces_proto(v, 3, &b);
+  post(f, "/v1/traces", json, &b, 200);
+  pc_buf_free(&b);
+}
+
+static void post_profile(fx_t *f, bool json) {
+  pc_buf_t b = {0};
+  profile(json, &b);
+  post(f, "/v1development/profiles", json, &b, 200);
+  pc_buf_free(&b);
+}
+
+/* ---- what comes out ------------------------------------------------------------------------ */
+
+typedef struct {
+  char line[N_SAMPLES][400]; /* per sample, by its value's place in SAMPLES */
+  int n;
+} out_t;
+
+static const char *sattr(const pc_request_t *r, const pc_sample_t *s, const char *key) {
+  static char buf[128];
+  buf[0] = 0;
+  for (uint32_t i = 0; i < s->attribute_indices.n; i++) {
+    const pc_attr_t *a = pc_dict_attr(&r->dict, s->attribute_indices.v[i]);
+    if (!pc_str_eq(pc_dict_string(&r->dict, a->key_strindex), (pc_str_t){(const uint8_t *)key, strlen(key)}))
+      continue;
+    pc_str_t v = a->value.type == PC_AV_STRINDEX ? pc_dict_string(&r->dict, a->value.u.strindex)
+                                                 : a->value.u.s;
+    snprintf(buf, sizeof buf, "%.*s", PC_STR_FMT(v));
+  }
+  return buf;
+}
+
+static void collect(const pc_request_t *r, void *arg) {
+  out_t *o = arg;
+  const pc_profile_t *p = &r->resources[0].scopes[0].profiles[0];
+  for (uint32_t i = 0; i < p->n_samples; i++) {
+    const pc_sample_t *s = &p->samples[i];
+    size_t k = 0;
+    while (k < N_SAMPLES && SAMPLES[k].value != s->values[0]) k++;
+    ck_assert_uint_lt(k, N_SAMPLES);
+    char name[128], root[128];
+    snprintf(name, sizeof name, "%s", sattr(r, s, "span.name"));
+    snprintf(root, sizeof root, "%s", sattr(r, s, "span.local_root.name"));
+    snprintf(o->line[k], sizeof o->line[k], "%s|%s|%s", name, root,
+             sattr(r, s, "span.service.name"));
+    o->n++;
+  }
+}
+
+static out_t read_out(fx_t *f) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/out.binpb", f->dir);
+  out_t o = {0};
+  pc_e2e_read_proto_file(path, collect, &o);
+  return o;
+}
+
+/* ---- the query API ---------------------------------------------------------------------------- */
+
+static char url[256];
+
+static const char *profile_url(uint32_t trace, uint32_t span, const char *more) {
+  uint8_t id[16], sid[8];
+  char hex[33], shex[17];
+  pc_test_trace_id(trace, id);
+  pc_test_hex(id, 16, hex);
+  pc_test_span_id(span, sid);
+  pc_test_hex(sid, 8, shex);
+  snprintf(url, sizeof url, "/api/v1/traces/%s/profile%s%s%s", hex, span ? "?span_id=" : "",
+           span ? shex : "", more);
+  return url;
+}
+
+#define AUTH "Authorization: Bearer s3cret\r\n"
+
+static void get(fx_t *f, const char *path, const char *headers, int want, pc_e2e_resp_t *r) {
+  int status = pc_e2e_get_headers(f->query, path, headers, r);
+  ck_assert_msg(status == want, "GET %s: %d, want %d: %.*s", path, status, want,
+                (int)r->body.n, (const char *)r->body.p);
+  pc_buf_append(&r->body, "", 1);
+}
+
+static const char FOLDED_T1[] = "main;handle;encode;work 125\nmain;libc.so.6+0x1f2a3 50\n";
+
+/* The profile of trace 1 is exactly its samples, of span 3 exactly its. */
+static void check_queries(fx_t *f) {
+  pc_e2e_resp_t r;
+  get(f, profile_url(1, 0, ""), AUTH, 200, &r);
+  ck_assert_str_eq((const char *)r.body.p, FOLDED_T1);
+  ck_assert_msg(strstr(r.headers, "X-Profcol-Sample-Type: cpu:nanoseconds"), "%s", r.headers);
+  ck_assert_msg(strstr(r.headers, "Content-Type: text/plain"), "%s", r.headers);
+  pc_buf_free(&r.body);
+  get(f, profile_url(1, 3, ""), AUTH, 200, &r);
+  ck_assert_str_eq((const char *)r.body.p, "main;handle;encode;work 25\nmain;libc.so.6+0x1f2a3 50\n");
+  pc_buf_free(&r.body);
+  get(f, profile_url(1, 2, ""), AUTH "Accept: application/json\r\n", 200, &r);
+  ck_assert_msg(strstr((const char *)r.body.p, "\"stacks\":[{\"frames\":[\"main\",\"handle\","
+                       "\"encode\",\"work\"],\"value\":100}]"), "%s", (const char *)r.body.p);
+  ck_assert_msg(strstr((const char *)r.body.p, "\"sampleType\":\"cpu\",\"unit\":\"nanoseconds\""),
+                "%s", (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  get(f, profile_url(2, 0, ""), AUTH, 200, &r);
+  ck_assert_str_eq((const char *)r.body.p, "main;other 1000\n");
+  pc_buf_free(&r.body);
+  get(f, profile_url(3, 0, ""), AUTH, 404, &r);
+  pc_buf_free(&r.body);
+  /* The listing: trace 1 with its root, newest first. */
+  get(f, "/api/v1/traces?service=frontend", AUTH, 200, &r);
+  uint8_t id[16];
+  char hex[33], want[256];
+  pc_test_trace_id(1, id);
+  pc_test_hex(id, 16, hex);
+  snprintf(want, sizeof want, "{\"traces\":[{\"traceId\":\"%s\",\"rootSpanName\":\"GET "
+           "/checkout\",\"isTraceRoot\":true,\"service\":\"frontend\",\"durationNano\":4000,"
+           "\"sampleCount\":3,", hex);
+  ck_assert_msg(strstr((const char *)r.body.p, want), "%s\nwant %s", (const char *)r.body.p, want);
+  pc_buf_free(&r.body);
+}
+
+/* ---- tests -------------------------------------------------------------------------------------- */
+
+/* Spans first, then the profile: enriched on the way out, answered by the
+ * query API; over HTTP with protobuf. */
+START_TEST(spans_before_the_profile_http) {
+  fx_t f;
+  fx_start(&f, "0s", "5m", "    auth: {authenticator: bearertokenauth}\n");
+  post_spans(&f, false);
+  post_profile(&f, false);
+  out_t o = read_out(&f);
+  ck_assert_int_eq(o.n, (int)N_SAMPLES);
+  ck_assert_str_eq(o.line[0], "POST /pay|POST /pay|");
+  ck_assert_str_eq(o.line[1], "db.query|POST /pay|");
+  ck_assert_str_eq(o.line[3], "||"); /* trace 2: no spans known */
+  ck_assert_str_eq(o.line[4], "||"); /* not linked */
+  check_queries(&f);
+  /* Without the token: 401. */
+  pc_e2e_resp_t r;
+  get(&f, profile_url(1, 0, ""), NULL, 401, &r);
+  ck_assert_msg(strstr(r.headers, "WWW-Authenticate: Bearer"), "%s", r.headers);
+  pc_buf_free(&r.body);
+  fx_stop(&f);
+}
+END_TEST
+
+/* The profile first, spans after: without delay the samples go out as
+ * they came (the query API still names the root, from the spans it has
+ * when asked); with delay the late spans enrich them. Over OTLP-JSON. */
+START_TEST(spans_after_the_profile) {
+  for (int delayed = 0; delayed < 2; delayed++) {
+    fx_t f;
+    fx_start(&f, delayed ? "1500ms" : "0s", "5m", "");
+    post_profile(&f, true);
+    post_spans(&f, true);
+    out_t o = {0};
+    for (int i = 0; i < 100 && o.n < (int)N_SAMPLES; i++) {
+      usleep(50000);
+      o = read_out(&f);
+    }
+    ck_assert_int_eq(o.n, (int)N_SAMPLES);
+    ck_assert_str_eq(o.line[0], delayed ? "POST /pay|POST /pay|" : "||");
+    ck_assert_str_eq(o.line[1], delayed ? "db.query|POST /pay|" : "||");
+    check_queries(&f);
+    fx_stop(&f);
+  }
+}
+END_TEST
+
+/* The same over OTLP/gRPC: TraceService and ProfilesService. */
+START_TEST(spans_and_profile_over_grpc) {
+  fx_t f;
+  fx_start(&f, "0s", "5m", "");
+  char traces[128], payloads[128], body[160];
+  snprintf(traces, sizeof traces, "%s/spans.pb", f.dir);
+  snprintf(payloads, sizeof payloads, "%s/payloads", f.dir);
+  snprintf(body, sizeof body, "%s/profile.binpb", payloads);
+  ck_assert_int_eq(mkdir(payloads, 0700), 0);
+  pc_test_span_t v[3];
+  spans(v);
+  pc_buf_t b = {0};
+  pc_test_traces_proto(v, 3, &b);
+  FILE *fp = fopen(traces, "wb");
+  ck_assert_uint_eq(fwrite(b.p, 1, b.n, fp), b.n);
+  fclose(fp);
+  b.n = 0;
+  profile(false, &b);
+  fp = fopen(body, "wb");
+  ck_assert_uint_eq(fwrite(b.p, 1, b.n, fp), b.n);
+  fclose(fp);
+  pc_buf_free(&b);
+  ck_assert_int_eq(pc_e2e_grpc_client(f.grpc, (const char *const[]){"--traces-file", traces,
+                                                                   "raw_traces", NULL}), 0);
+  ck_assert_int_eq(pc_e2e_grpc_client(f.grpc, (const char *const[]){"--payload-dir", payloads,
+                                                                   "payloads", NULL}), 0);
+  ck_assert_int_eq(pc_e2e_grpc_client(f.grpc, (const char *const[]){"traces_invalid", NULL}), 0);
+  out_t o = read_out(&f);
+  ck_assert_int_eq(o.n, (int)N_SAMPLES);
+  ck_assert_str_eq(o.line[2], "db.query|POST /pay|");
+  check_queries(&f);
+  fx_stop(&f);
+}
+END_TEST
+
+/* Bad traces are 400 with the reason, and nothing reaches the store. */
+START_TEST(bad_traces_answered_400) {
+  fx_t f;
+  fx_start(&f, "0s", "5m", "");
+  pc_test_span_t v[3];
+  spans(v);
+  v[2].id_len = 4;
+  pc_buf_t b = {0};
+  pc_test_traces_proto(v, 3, &b);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1/traces", PROTO, NULL, b.p, b.n, &r), 400);
+  ck_assert_msg(memmem(r.body.p, r.body.n, "must be 16 bytes", 16), "%.*s", (int)r.body.n,
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  b.n = 0;
+  profile(false, &b);
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1/traces", PROTO, NULL, b.p, b.n, &r), 400);
+  ck_assert_msg(memmem(r.body.p, r.body.n, "not an ExportTraceServiceRequest", 32), "%.*s",
+                (int)r.body.n, (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  pc_buf_free(&b);
+  /* Nothing was recorded: the profile comes out without span names. */
+  post_profile(&f, false);
+  out_t o = read_out(&f);
+  ck_assert_str_eq(o.line[0], "||");
+  fx_stop(&f);
+}
+END_TEST
+
+/* Samples are answered for window after they arrived, and then not. */
+START_TEST(evicted_after_the_window) {
+  fx_t f;
+  fx_start(&f, "0s", "1s", "");
+  post_spans(&f, false);
+  post_profile(&f, false);
+  pc_e2e_resp_t r;
+  get(&f, profile_url(1, 0, ""), NULL, 200, &r);
+  pc_buf_free(&r.body);
+  usleep(2300 * 1000); /* the window and a sweep */
+  get(&f, profile_url(1, 0, ""), NULL, 404, &r);
+  ck_assert_msg(strstr((const char *)r.body.p, "in the last 1s"), "%s", (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  get(&f, "/api/v1/traces", NULL, 200, &r);
+  ck_assert_str_eq((const char *)r.body.p, "{\"traces\":[]}\n");
+  pc_buf_free(&r.body);
+  fx_stop(&f);
+}
+END_TEST
+
+static size_t curl_sink(char *p, size_t size, size_t n, void *ud) {
+  pc_buf_append(ud, p, size * n);
+  return size * n;
+}
+
+/* The query API over HTTPS with the receivers' tls keys; cleartext fails. */
+START_TEST(query_api_over_tls) {
+  char *certs = pc_test_certdir();
+  char cert[512], key[512], tls[1200];
+  pc_test_cert(certs, "server", NULL, cert, key, sizeof cert);
+  snprintf(tls, sizeof tls, "    tls: {cert_file: %s, key_file: %s, min_version: \"1.3\"}\n",
+           cert, key);
+  fx_t f;
+  fx_start(&f, "0s", "5m", tls);
+  post_spans(&f, false);
+  post_profile(&f, false);
+  char u[512];
+  snprintf(u, sizeof u, "https://localhost:%d%s", f.query, profile_url(1, 0, ""));
+  CURL *h = curl_easy_init();
+  pc_buf_t body = {0};
+  curl_easy_setopt(h, CURLOPT_URL, u);
+  curl_easy_setopt(h, CURLOPT_CAINFO, cert);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+  ck_assert_int_eq(curl_easy_perform(h), CURLE_OK);
+  long code = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  ck_assert_int_eq(code, 200);
+  pc_buf_append(&body, "", 1);
+  ck_assert_str_eq((const char *)body.p, FOLDED_T1);
+  curl_easy_cleanup(h);
+  pc_buf_free(&body);
+  pc_e2e_resp_t r;
+  ck_assert_int_lt(pc_e2e_get(f.query, profile_url(1, 0, ""), &r), 200); /* no HTTP answer */
+  pc_buf_free(&r.body);
+  fx_stop(&f);
+  pc_test_certdir_rm(certs);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("e2e-tracelink");
+  TCase *tc = tcase_create("tracelink");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, spans_before_the_profile_http);
+  tcase_add_test(tc, spans_after_the_profile);
+  tcase_add_test(tc, spans_and_profile_over_grpc);
+  tcase_add_test(tc, bad_traces_answered_400);
+  tcase_add_test(tc, evicted_after_the_window);
+  tcase_add_test(tc, query_api_over_tls);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,524 @@
+/* test_query.c - the window of linked profiles (extension/linked.c), the
+ * folding of its samples (fold.c) and the query API's answers
+ * (trace_query.c), called as the extension's HTTP server calls them: the
+ * profile of a trace holds exactly its samples (or its span's), named and
+ * ordered as shared/spec/OTLP-PROFILES.md section 6 says, in text and JSON;
+ * the listing; eviction by window and by memory. Over real HTTP: the e2e
+ * suite. */
+#include <check.h>
+#include <jansson.h>
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../extension/internal.h"
+#include "../spans.h"
+#include "test_extension.h"
+
+#define WINDOW 10000
+
+typedef struct {
+  pc_spans_t *spans;
+  pc_linked_t *linked;
+  pc_arena_t *arena;
+} fx_t;
+
+static void fx_open(fx_t *f, uint64_t max_bytes) {
+  pc_spans_cfg_t sc = {.window_ms = WINDOW, .max_bytes = 1 << 20, .stripes = 4};
+  pc_linked_cfg_t lc = {.window_ms = WINDOW, .max_bytes = max_bytes};
+  f->spans = pc_spans_new(&sc);
+  f->linked = pc_linked_new(&lc);
+  f->arena = pc_arena_new(0);
+}
+
+static void fx_close(fx_t *f) {
+  pc_spans_free(f->spans);
+  pc_linked_free(f->linked);
+  pc_arena_free(f->arena);
+}
+
+/* Trace 1 (a root in frontend, a child and a grandchild in checkout),
+ * trace 2 (no spans known), in the span table. */
+static void add_spans(fx_t *f, uint64_t now) {
+  pc_test_span_t v[3] = {
+      {.service = "frontend", .pid = -1, .name = "GET /checkout", .tid = -1, .start = 1000,
+       .end = 5000},
+      {.service = "checkout", .pid = -1, .name = "POST /pay", .tid = -1, .start = 2000,
+       .end = 4000},
+      {.service = "checkout", .pid = -1, .name = "db.query", .tid = -1, .start = 2500,
+       .end = 3000},
+  };
+  for (uint32_t i = 0; i < 3; i++) {
+    pc_test_trace_id(1, v[i].trace_id);
+    pc_test_span_id(i + 1, v[i].span_id);
+    if (i) pc_test_span_id(i, v[i].parent_span_id);
+  }
+  pc_traces_t tr;
+  pc_test_traces(f->arena, v, 3, &tr);
+  pc_spans_add(f->spans, &tr, now);
+}
+
+static const pc_test_sample_t P1[] = {
+    {.frames = "main;handle>encode;work", .trace = 1, .span = 2, .type = "cpu:nanoseconds",
+     .value = 100},
+    {.frames = "main;@/lib/x86_64-linux-gnu/libc.so.6+0x1f2a3", .trace = 1, .span = 3,
+     .type = "cpu:nanoseconds", .value = 50},
+    {.frames = "main;handle>encode;work", .trace = 1, .span = 3, .type = "cpu:nanoseconds",
+     .value = 25},
+    {.frames = "main;other", .trace = 2, .span = 1, .type = "cpu:nanoseconds", .value = 1000},
+    {.frames = "main;idle", .type = "cpu:nanoseconds", .value = 7},
+    {.frames = "main;alloc", .trace = 1, .span = 2, .type = "alloc:bytes", .value = 4096},
+    {.frames = "", .trace = 1, .span = 2, .type = "cpu:nanoseconds", .value = 5},
+    {.frames = "main;tick", .trace = 1, .span = 2, .type = "cpu:nanoseconds", .n_timestamps = 3,
+     .ts = 2600},
+};
+
+/* How a request reaches the window: as a tree without bytes (merged into
+ * chunks), or decoded from protobuf or OTLP-JSON (its bytes kept). Set per
+ * test run by the loop tests. */
+static int mode;
+
+static void add_req(fx_t *f, pc_request_t *req, uint64_t now) {
+  if (mode) {
+    pc_buf_t b = {0};
+    ck_assert_int_eq(mode == 1 ? pc_proto_encode(req, &b) : pc_json_encode(req, &b), 0);
+    pc_err_t err = {0};
+    ck_assert_int_eq((mode == 1 ? pc_proto_decode : pc_json_decode)(f->arena, b.p, b.n, req, &err), 0);
+    ck_assert_uint_eq(req->encoded_n, b.n);
+    pc_linked_add(f->linked, req, now);
+    pc_buf_free(&b);
+    return;
+  }
+  pc_linked_add(f->linked, req, now);
+}
+
+static void add_profile(fx_t *f, const char *service, const pc_test_sample_t *v, size_t n,
+                        uint64_t now) {
+  pc_request_t req;
+  pc_test_profiles(f->arena, service, -1, v, n, &req);
+  add_req(f, &req, now);
+}
+
+typedef struct {
+  int status;
+  char ctype[64];
+  char headers[512];
+  char body[8192];
+} ans_t;
+
+static uint64_t max_query_bytes = 32 << 20;
+
+static ans_t query(fx_t *f, const char *url, bool json, uint64_t now) {
+  pc_md_pair_t accept = {PC_STR_LIT("Accept"), PC_STR_LIT("text/html, application/json;q=0.9")};
+  pc_http_request_t r = {.method = HTTP_GET,
+                         .url = {(const uint8_t *)url, strlen(url)},
+                         .headers = {json ? &accept : NULL, json ? 1 : 0}};
+  const char *q = strchr(url, '?');
+  r.path = (pc_str_t){(const uint8_t *)url, q ? (size_t)(q - url) : strlen(url)};
+  pc__query_t qy = {.spans = f->spans, .linked = f->linked, .window_ms = WINDOW, .now_ms = now,
+                    .wall_ms = 1700000000000ull, .max_query_bytes = max_query_bytes};
+  pc_http_response_t resp = {0};
+  pc__query_answer(&qy, &r, &resp);
+  ans_t a = {.status = resp.status};
+  snprintf(a.ctype, sizeof a.ctype, "%s", resp.content_type ? resp.content_type : "");
+  snprintf(a.headers, sizeof a.headers, "%.*s", (int)resp.headers.n, (const char *)resp.headers.p);
+  snprintf(a.body, sizeof a.body, "%.*s", (int)resp.body.n, (const char *)resp.body.p);
+  pc_buf_free(&resp.body);
+  pc_buf_free(&resp.headers);
+  return a;
+}
+
+static char trace_url[128];
+
+static const char *profile_url(uint32_t trace, const char *params) {
+  uint8_t id[16];
+  char hex[33];
+  pc_test_trace_id(trace, id);
+  pc_test_hex(id, 16, hex);
+  snprintf(trace_url, sizeof trace_url, "/api/v1/traces/%s/profile%s", hex, params);
+  return trace_url;
+}
+
+static const char *span_hex(uint32_t span) {
+  static char hex[17];
+  uint8_t id[8];
+  pc_test_span_id(span, id);
+  pc_test_hex(id, 8, hex);
+  return hex;
+}
+
+START_TEST(profile_of_a_trace) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
+  /* The default type is the one with the most samples (cpu: 5, alloc: 1). */
+  ans_t a = query(&f, profile_url(1, ""), false, 200);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.ctype, "text/plain; charset=utf-8");
+  ck_assert_str_eq(a.headers, "X-Profcol-Sample-Type: cpu:nanoseconds\r\n");
+  ck_assert_str_eq(a.body, "[unknown] 5\n"
+                           "main;handle;encode;work 125\n"
+                           "main;libc.so.6+0x1f2a3 50\n"
+                           "main;tick 3\n");
+  /* Only span 3's samples. */
+  char params[64];
+  snprintf(params, sizeof params, "?span_id=%s", span_hex(3));
+  a = query(&f, profile_url(1, params), false, 200);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.body, "main;handle;encode;work 25\nmain;libc.so.6+0x1f2a3 50\n");
+  /* Another sample type, by type or type:unit. */
+  a = query(&f, profile_url(1, "?sample_type=alloc"), false, 200);
+  ck_assert_str_eq(a.headers, "X-Profcol-Sample-Type: alloc:bytes\r\n");
+  ck_assert_str_eq(a.body, "main;alloc 4096\n");
+  a = query(&f, profile_url(1, "?sample_type=alloc%3Abytes"), false, 200);
+  ck_assert_str_eq(a.body, "main;alloc 4096\n");
+  a = query(&f, profile_url(1, "?sample_type=wall"), false, 200);
+  ck_assert_int_eq(a.status, 404);
+  ck_assert_msg(strstr(a.body, "there are: alloc:bytes, cpu:nanoseconds"), "%s", a.body);
+  /* Trace 2 has only its own sample. */
+  a = query(&f, profile_url(2, ""), false, 200);
+  ck_assert_str_eq(a.body, "main;other 1000\n");
+  fx_close(&f);
+}
+END_TEST
+
+START_TEST(profile_as_json) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
+  char params[64];
+  snprintf(params, sizeof params, "?span_id=%s", span_hex(3));
+  ans_t a = query(&f, profile_url(1, params), true, 200);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.ctype, "application/json");
+  ck_assert_str_eq(a.headers, "X-Profcol-Sample-Type: cpu:nanoseconds\r\n");
+  json_error_t je;
+  json_t *j = json_loads(a.body, 0, &je);
+  ck_assert_msg(j, "%s: %s", je.text, a.body);
+  uint8_t id[16];
+  char hex[33];
+  pc_test_trace_id(1, id);
+  pc_test_hex(id, 16, hex);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "traceId")), hex);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "spanId")), span_hex(3));
+  ck_assert_str_eq(json_string_value(json_object_get(j, "sampleType")), "cpu");
+  ck_assert_str_eq(json_string_value(json_object_get(j, "unit")), "nanoseconds");
+  ck_assert(json_is_true(json_object_get(j, "chosenByDefault")));
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "samples")), 2);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 75);
+  json_t *st = json_object_get(j, "stacks");
+  ck_assert_uint_eq(json_array_size(st), 2);
+  json_t *frames = json_object_get(json_array_get(st, 0), "frames");
+  ck_assert_uint_eq(json_array_size(frames), 4);
+  ck_assert_str_eq(json_string_value(json_array_get(frames, 0)), "main");
+  ck_assert_str_eq(json_string_value(json_array_get(frames, 3)), "work");
+  ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(st, 0), "value")), 25);
+  ck_assert_str_eq(json_string_value(json_array_get(
+                       json_object_get(json_array_get(st, 1), "frames"), 1)),
+                   "libc.so.6+0x1f2a3");
+  /* The same as a flame graph tree (d3-flame-graph's shape). */
+  json_t *fg = json_object_get(j, "flamegraph");
+  ck_assert_str_eq(json_string_value(json_object_get(fg, "name")), "root");
+  ck_assert_int_eq(json_integer_value(json_object_get(fg, "value")), 75);
+  json_t *mainf = json_array_get(json_object_get(fg, "children"), 0);
+  ck_assert_str_eq(json_string_value(json_object_get(mainf, "name")), "main");
+  ck_assert_uint_eq(json_array_size(json_object_get(mainf, "children")), 2);
+  json_decref(j);
+  /* Errors are JSON too for a client that asked for it. */
+  a = query(&f, profile_url(9, ""), true, 200);
+  ck_assert_int_eq(a.status, 404);
+  ck_assert_str_eq(a.ctype, "application/json");
+  ck_assert_msg(strstr(a.body, "{\"error\":\"no profile samples linked to trace"), "%s", a.body);
+  fx_close(&f);
+}
+END_TEST
+
+START_TEST(bad_requests) {
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
+  ans_t a = query(&f, "/api/v1/traces/1234/profile", false, 0);
+  ck_assert_int_eq(a.status, 400);
+  ck_assert_msg(strstr(a.body, "trace id must be 32 hex digits"), "%s", a.body);
+  a = query(&f, profile_url(1, "?span_id=xyz"), false, 0);
+  ck_assert_int_eq(a.status, 400);
+  a = query(&f, "/api/v1/traces?limit=0", false, 0);
+  ck_assert_int_eq(a.status, 400);
+  a = query(&f, "/api/v1/nope", false, 0);
+  ck_assert_int_eq(a.status, 404);
+  a = query(&f, "/api/v1/traces/x/y/profile", false, 0);
+  ck_assert_int_eq(a.status, 404);
+  /* Unknown trace; known trace, span without samples. */
+  a = query(&f, profile_url(3, ""), false, 200);
+  ck_assert_int_eq(a.status, 404);
+  char params[64];
+  snprintf(params, sizeof params, "?span_id=%s", span_hex(9));
+  a = query(&f, profile_url(1, params), false, 200);
+  ck_assert_int_eq(a.status, 404);
+  /* Ids in capitals are the same trace. */
+  char upper[128];
+  snprintf(upper, sizeof upper, "%s", profile_url(2, ""));
+  for (char *c = upper + 15; *c && *c != '/'; c++)
+    if (*c >= 'a' && *c <= 'f') *c = (char)(*c - 32);
+  a = query(&f, upper, false, 200);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.body, "main;other 1000\n");
+  fx_close(&f);
+}
+END_TEST
+
+START_TEST(listing) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_spans(&f, 50);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
+  static const pc_test_sample_t p2[] = {{.frames = "cart;add", .trace = 3, .span = 1,
+                                         .value = 9}};
+  add_profile(&f, "cart", p2, 1, 200);
+  ans_t a = query(&f, "/api/v1/traces", false, 300);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.ctype, "application/json");
+  json_error_t je;
+  json_t *j = json_loads(a.body, 0, &je);
+  ck_assert_msg(j, "%s: %s", je.text, a.body);
+  json_t *t = json_object_get(j, "traces");
+  ck_assert_uint_eq(json_array_size(t), 3);
+  uint8_t id[16];
+  char hex[3][33];
+  for (uint32_t i = 0; i < 3; i++) {
+    pc_test_trace_id(i + 1, id);
+    pc_test_hex(id, 16, hex[i]);
+  }
+  /* Newest first: trace 3, then trace 2 and 1 of the same request. */
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 0), "traceId")), hex[2]);
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 1), "traceId")), hex[1]);
+  json_t *t1 = json_array_get(t, 2);
+  ck_assert_str_eq(json_string_value(json_object_get(t1, "traceId")), hex[0]);
+  ck_assert_str_eq(json_string_value(json_object_get(t1, "rootSpanName")), "GET /checkout");
+  ck_assert(json_is_true(json_object_get(t1, "isTraceRoot")));
+  ck_assert_str_eq(json_string_value(json_object_get(t1, "service")), "frontend");
+  ck_assert_int_eq(json_integer_value(json_object_get(t1, "durationNano")), 4000);
+  ck_assert_int_eq(json_integer_value(json_object_get(t1, "sampleCount")), 6);
+  ck_assert_str_eq(json_string_value(json_object_get(t1, "lastReceived")),
+                   "2023-11-14T22:13:19.800Z");
+  json_t *t2 = json_array_get(t, 1);
+  ck_assert(json_is_null(json_object_get(t2, "rootSpanName")));
+  ck_assert(json_is_null(json_object_get(t2, "durationNano")));
+  ck_assert_str_eq(json_string_value(json_object_get(t2, "service")), "checkout");
+  json_decref(j);
+  /* Filters: by a trace's profile service or its spans' services, and limit. */
+  a = query(&f, "/api/v1/traces?service=frontend", false, 300);
+  j = json_loads(a.body, 0, &je);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "traces")), 1);
+  json_decref(j);
+  a = query(&f, "/api/v1/traces?service=checkout", false, 300);
+  j = json_loads(a.body, 0, &je);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "traces")), 2);
+  json_decref(j);
+  a = query(&f, "/api/v1/traces?limit=1", false, 300);
+  j = json_loads(a.body, 0, &je);
+  t = json_object_get(j, "traces");
+  ck_assert_uint_eq(json_array_size(t), 1);
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 0), "traceId")), hex[2]);
+  json_decref(j);
+  fx_close(&f);
+}
+END_TEST
+
+/* GET /api/v1/services/{service}/profile: every linked sample of one
+ * service (by the profiles' resource; linked samples only, however the
+ * request was kept), a trace's share marked; reading only the newest
+ * max_query_bytes of the window. */
+START_TEST(service_window) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
+  static const pc_test_sample_t P2[] = {
+      {.frames = "main;cart", .trace = 3, .span = 1, .type = "cpu:nanoseconds", .value = 40},
+  };
+  add_profile(&f, "cart", P2, 1, 150);
+  /* checkout's cpu, of every trace; not cart's, not unlinked samples */
+  ans_t a = query(&f, "/api/v1/services/checkout/profile", false, 200);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.headers, "X-Profcol-Sample-Type: cpu:nanoseconds\r\n");
+  ck_assert_str_eq(a.body, "[unknown] 5\n"
+                           "main;handle;encode;work 125\n"
+                           "main;libc.so.6+0x1f2a3 50\n"
+                           "main;other 1000\n"
+                           "main;tick 3\n");
+  a = query(&f, "/api/v1/services/cart/profile", false, 200);
+  ck_assert_str_eq(a.body, "main;cart 40\n");
+  /* trace 1's span 3 marked: 75 of 1183, through main, work and libc */
+  char url[200];
+  uint8_t id[16];
+  char hex[33];
+  pc_test_trace_id(1, id);
+  pc_test_hex(id, 16, hex);
+  snprintf(url, sizeof url, "/api/v1/services/checkout/profile?trace_id=%s&span_id=%s", hex,
+           span_hex(3));
+  a = query(&f, url, true, 200);
+  ck_assert_int_eq(a.status, 200);
+  json_error_t je;
+  json_t *j = json_loads(a.body, 0, &je);
+  ck_assert_msg(j, "%s: %s", je.text, a.body);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "service")), "checkout");
+  ck_assert_str_eq(json_string_value(json_object_get(j, "traceId")), hex);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "spanId")), span_hex(3));
+  ck_assert(json_is_false(json_object_get(j, "partialWindow")));
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 1183);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "marked")), 75);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "markedSamples")), 2);
+  json_t *main_node = json_array_get(json_object_get(json_object_get(j, "flamegraph"),
+                                                     "children"), 1);
+  ck_assert_str_eq(json_string_value(json_object_get(main_node, "name")), "main");
+  ck_assert_int_eq(json_integer_value(json_object_get(main_node, "marked")), 75);
+  json_t *kids = json_object_get(main_node, "children");
+  for (size_t i = 0; i < json_array_size(kids); i++) {
+    json_t *k = json_array_get(kids, i);
+    const char *name = json_string_value(json_object_get(k, "name"));
+    json_int_t want = !strcmp(name, "handle") ? 25 : !strcmp(name, "libc.so.6+0x1f2a3") ? 50 : 0;
+    ck_assert_msg(json_integer_value(json_object_get(k, "marked")) == want, "%s", name);
+  }
+  json_t *svcs = json_object_get(j, "services");
+  ck_assert_uint_eq(json_array_size(svcs), 1);
+  ck_assert_str_eq(json_string_value(json_array_get(svcs, 0)), "checkout");
+  json_decref(j);
+  /* errors: an unknown service, a span without its trace, a bad format */
+  a = query(&f, "/api/v1/services/frontend/profile", false, 200);
+  ck_assert_int_eq(a.status, 404);
+  snprintf(url, sizeof url, "/api/v1/services/checkout/profile?span_id=%s", span_hex(3));
+  a = query(&f, url, false, 200);
+  ck_assert_int_eq(a.status, 400);
+  ck_assert_msg(strstr(a.body, "give both"), "%s", a.body);
+  a = query(&f, "/api/v1/services/checkout/profile?format=svg", true, 200);
+  ck_assert_int_eq(a.status, 400);
+  ck_assert_str_eq(a.body, "{\"error\":\"format must be folded, json or pprof, got \\\"svg\\\"\"}\n");
+  a = query(&f, "/api/v1/services//profile", false, 200);
+  ck_assert_int_eq(a.status, 404);
+  a = query(&f, "/api/v1/services/a%2/profile", false, 200);
+  ck_assert_int_eq(a.status, 400);
+  a = query(&f, "/api/v1/services/checkout", false, 200);
+  ck_assert_int_eq(a.status, 404);
+  /* A later chunk (a slice of the window later); with room for only the
+   * newest chunk, the answer holds only its samples and says so. */
+  add_profile(&f, "checkout", P2, 1, 100 + WINDOW / 32 + 1);
+  max_query_bytes = 1;
+  a = query(&f, "/api/v1/services/checkout/profile?format=json", false, 800);
+  max_query_bytes = 32 << 20;
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_msg(strstr(a.body, "\"partialWindow\":true"), "%s", a.body);
+  ck_assert_msg(strstr(a.body, "\"stacks\":[{\"frames\":[\"main\",\"cart\"],\"value\":40}]"),
+                "%s", a.body);
+  a = query(&f, "/api/v1/services/checkout/profile", false, 800);
+  ck_assert_str_eq(a.body, "[unknown] 5\n"
+                           "main;cart 40\n"
+                           "main;handle;encode;work 125\n"
+                           "main;libc.so.6+0x1f2a3 50\n"
+                           "main;other 1000\n"
+                           "main;tick 3\n");
+  fx_close(&f);
+}
+END_TEST
+
+/* ?format=pprof, or Accept: a pprof file (gzip'd profile.proto) to save. */
+START_TEST(pprof_format) {
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
+  pc_md_pair_t accept = {PC_STR_LIT("Accept"), PC_STR_LIT("application/vnd.google.protobuf")};
+  const char *url = profile_url(1, "");
+  pc_http_request_t r = {.method = HTTP_GET, .url = {(const uint8_t *)url, strlen(url)},
+                         .path = {(const uint8_t *)url, strlen(url)}, .headers = {&accept, 1}};
+  pc__query_t qy = {.spans = f.spans, .linked = f.linked, .window_ms = WINDOW, .now_ms = 200,
+                    .max_query_bytes = max_query_bytes};
+  pc_http_response_t resp = {0};
+  pc__query_answer(&qy, &r, &resp);
+  ck_assert_int_eq(resp.status, 200);
+  ck_assert_str_eq(resp.content_type, "application/vnd.google.protobuf+gzip");
+  ck_assert_int_eq(pc_encoding_sniff(resp.body.p, resp.body.n), PC_ENC_GZIP);
+  pc_buf_append(&resp.headers, "", 1);
+  ck_assert_msg(strstr((const char *)resp.headers.p, "Content-Disposition: attachment; "
+                       "filename=\"trace-101112131415161718191a1b01000000.pb.gz\""),
+                "%s", (const char *)resp.headers.p);
+  pc_buf_free(&resp.body);
+  pc_buf_free(&resp.headers);
+  /* ?format= wins over Accept */
+  ans_t a = query(&f, profile_url(1, "?format=folded"), true, 200);
+  ck_assert_str_eq(a.ctype, "text/plain; charset=utf-8");
+  fx_close(&f);
+}
+END_TEST
+
+/* A sample is answered while it arrived less than the window ago (by
+ * arrival, whatever its timestamps say), and not after. */
+START_TEST(evict_by_window) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 1000);
+  ck_assert_int_eq(query(&f, profile_url(1, ""), false, 1000 + WINDOW - 1).status, 200);
+  ck_assert_int_eq(query(&f, profile_url(1, ""), false, 1000 + WINDOW).status, 404);
+  pc_linked_stats_t st;
+  pc_linked_stats(f.linked, &st);
+  ck_assert_uint_eq(st.traces, 0);
+  ck_assert_uint_eq(st.samples, 0);
+  ck_assert_uint_eq(st.evicted_window, 1);
+  ck_assert(strstr(query(&f, "/api/v1/traces", false, 1000 + WINDOW).body, "{\"traces\":[]}"));
+  fx_close(&f);
+}
+END_TEST
+
+/* Under the memory cap the oldest chunks go first, with their traces. */
+START_TEST(evict_by_memory) {
+  mode = _i;
+  const uint64_t cap = 2 << 20;
+  fx_t f;
+  fx_open(&f, cap);
+  char frames[64][64];
+  pc_test_sample_t v[64];
+  uint32_t trace = 0;
+  for (int req = 0; req < 400; req++) {
+    for (int i = 0; i < 64; i++) {
+      snprintf(frames[i], sizeof frames[i], "main;fn%d;leaf%d", i, req);
+      v[i] = (pc_test_sample_t){.frames = frames[i], .trace = ++trace, .span = 1, .value = 1 + i};
+    }
+    pc_request_t r;
+    pc_test_profiles(f.arena, "svc", -1, v, 64, &r);
+    add_req(&f, &r, (uint64_t)req);
+    pc_arena_reset(f.arena);
+    pc_linked_stats_t st;
+    pc_linked_stats(f.linked, &st);
+    ck_assert_msg(st.bytes <= cap, "%llu bytes held under a cap of %llu",
+                  (unsigned long long)st.bytes, (unsigned long long)cap);
+  }
+  pc_linked_stats_t st;
+  pc_linked_stats(f.linked, &st);
+  ck_assert_uint_gt(st.evicted_memory, 0);
+  ck_assert_uint_eq(st.evicted_window, 0);
+  ck_assert_int_eq(query(&f, profile_url(1, ""), false, 400).status, 404);
+  ans_t a = query(&f, profile_url(trace, ""), false, 400);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.body, "main;fn63;leaf399 64\n");
+  ck_assert_uint_eq(st.traces, st.samples);
+  fx_close(&f);
+}
+END_TEST
+
+TCase *pc_test_query_tcase(void) {
+  TCase *tc = tcase_create("query");
+  /* 0: merged, 1: protobuf bytes kept, 2: OTLP-JSON bytes kept */
+  tcase_add_loop_test(tc, profile_of_a_trace, 0, 3);
+  tcase_add_loop_test(tc, profile_as_json, 0, 3);
+  tcase_add_test(tc, bad_requests);
+  tcase_add_loop_test(tc, listing, 0, 3);
+  tcase_add_loop_test(tc, service_window, 0, 3);
+  tcase_add_test(tc, pprof_format);
+  tcase_add_loop_test(tc, evict_by_window, 0, 3);
+  tcase_add_loop_test(tc, evict_by_memory, 0, 2);
+  return tc;
+}
