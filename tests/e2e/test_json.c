@@ -37,35 +37,23 @@
 #define RSS_SLACK_FACTOR 1
 #endif
 
-static const char *const yaml =
-    "receivers:\n"
-    "  otlp:\n"
-    "    protocols:\n"
-    "      http:\n"
-    "        endpoint: 127.0.0.1:0\n"
-    "        max_request_body_size: 4MiB\n"
-    "exporters:\n"
-    "  nop:\n"
-    "service:\n"
-    "  pipelines:\n"
-    "    profiles:\n"
-    "      receivers: [otlp]\n"
-    "      exporters: [nop]\n";
+/* Configs: the receiver, what it may take, and the pipelines. */
+#define RECEIVER                                                                                   \
+  "receivers:\n"                                                                                   \
+  "  otlp:\n"                                                                                      \
+  "    protocols:\n"                                                                               \
+  "      http:\n"                                                                                  \
+  "        endpoint: 127.0.0.1:0\n"
+#define FOUR_MIB "        max_request_body_size: 4MiB\n"
+#define TO_NOP(signal)                                                                             \
+  "    " signal ":\n"                                                                              \
+  "      receivers: [otlp]\n"                                                                      \
+  "      exporters: [nop]\n"
+#define NOP "exporters:\n  nop:\nservice:\n  pipelines:\n"
 
+static const char *const yaml = RECEIVER FOUR_MIB NOP TO_NOP("profiles");
 /* The defaults: max_request_body_size 64MiB, as the issue ran it. */
-static const char *const default_yaml =
-    "receivers:\n"
-    "  otlp:\n"
-    "    protocols:\n"
-    "      http:\n"
-    "        endpoint: 127.0.0.1:0\n"
-    "exporters:\n"
-    "  nop:\n"
-    "service:\n"
-    "  pipelines:\n"
-    "    profiles:\n"
-    "      receivers: [otlp]\n"
-    "      exporters: [nop]\n";
+static const char *const default_yaml = RECEIVER NOP TO_NOP("profiles");
 
 static size_t status_kb(pid_t pid, const char *key) {
   char path[64], line[256];
@@ -384,22 +372,7 @@ END_TEST
  * decoder: the same bombs on /v1/traces are bounded the same way. */
 START_TEST(traces_json_bombs_are_bounded) {
   static const char *const traces_yaml =
-      "receivers:\n"
-      "  otlp:\n"
-      "    protocols:\n"
-      "      http:\n"
-      "        endpoint: 127.0.0.1:0\n"
-      "        max_request_body_size: 4MiB\n"
-      "exporters:\n"
-      "  nop:\n"
-      "service:\n"
-      "  pipelines:\n"
-      "    traces:\n"
-      "      receivers: [otlp]\n"
-      "      exporters: [nop]\n"
-      "    profiles:\n"
-      "      receivers: [otlp]\n"
-      "      exporters: [nop]\n";
+      RECEIVER FOUR_MIB NOP TO_NOP("traces") TO_NOP("profiles");
   pc_e2e_proc_t p;
   ck_assert(pc_e2e_start(&p, traces_yaml));
   pc_buf_t z = bomb("{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[", "{},", "]}]}]}");
@@ -420,12 +393,7 @@ END_TEST
 
 /* ---- issue 12: the proto's field names ---------------------------------------- */
 
-static const char *const file_yaml_fmt =
-    "receivers:\n"
-    "  otlp:\n"
-    "    protocols:\n"
-    "      http:\n"
-    "        endpoint: 127.0.0.1:0\n"
+static const char *const file_yaml_fmt = RECEIVER
     "exporters:\n"
     "  file:\n"
     "    path: %s/out.json\n"
