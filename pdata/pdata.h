@@ -49,6 +49,14 @@ void pc_arena_set_max_block(pc_arena_t *a, size_t max);
  * count in pc_arena_used. */
 void pc_arena_set_keep(pc_arena_t *a, size_t keep);
 size_t pc_arena_used(const pc_arena_t *a);
+/* The cap set by pc_arena_set_limit (0: none). */
+size_t pc_arena_limit(const pc_arena_t *a);
+/* Count n bytes that the caller holds outside the arena on the arena's behalf
+ * (a decoder's scratch space) as used, so that they and the arena's blocks
+ * together stay under its limit: PC_ENOMEM, and nothing counted, when they
+ * would pass it. pc_arena_uncharge gives them back; reset forgets them. */
+int pc_arena_charge(pc_arena_t *a, size_t n);
+void pc_arena_uncharge(pc_arena_t *a, size_t n);
 void pc_arena_reset(pc_arena_t *a);
 void pc_arena_free(pc_arena_t *a);
 
@@ -325,7 +333,13 @@ int pc_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
  * order, defaults omitted, repeated scalars packed). */
 int pc_proto_encode(const pc_request_t *req, pc_buf_t *out);
 
-/* OTLP-JSON. Strings are copied into the arena; buf may be freed after. */
+/* OTLP-JSON, in one pass with no document built. Strings are copied into
+ * the arena; buf may be freed after. Keys are the JSON (lowerCamelCase) or
+ * the proto field names; other keys are skipped, but a request with no
+ * profile and unknown top-level keys fails (PC_EDECODE naming them). Memory:
+ * the arena, plus scratch space for the arrays being read that is counted
+ * against the arena's limit (pc_arena_charge): PC_ENOMEM before the two
+ * would pass it. */
 int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
                    pc_request_t *req, pc_err_t *err);
 /* Append the OTLP-JSON encoding of req to out (compact, one line). */

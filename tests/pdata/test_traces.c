@@ -171,11 +171,39 @@ START_TEST(profiles_are_not_traces) {
   ck_assert_int_eq(pc_json_encode(&req, &js), 0);
   refused(pc_traces_proto_decode, pb.p, pb.n, "not an ExportTraceServiceRequest");
   refused(pc_traces_json_decode, js.p, js.n, "this is an ExportProfilesServiceRequest");
-  refused(pc_traces_json_decode, "{\"resource_spans\":[]}", 21,
-          "unknown top-level keys \"resource_spans\"");
+  refused(pc_traces_json_decode, "{\"resourceSpan\":[]}", 19,
+          "no spans, and unknown key \"resourceSpan\"");
   pc_buf_free(&pb);
   pc_buf_free(&js);
   pc_arena_free(a);
+}
+END_TEST
+
+/* OTLP-JSON with the proto's field names, as the Collector's reader and
+ * every protobuf JSON parser take them (issue 12), and a span's Status. */
+START_TEST(json_proto_names_and_status) {
+  static const char js[] =
+      "{\"resource_spans\":[{\"scope_spans\":[{\"spans\":[{"
+      "\"trace_id\":\"0102030405060708090a0b0c0d0e0f10\",\"span_id\":\"1112131415161718\","
+      "\"parent_span_id\":\"2122232425262728\",\"start_time_unix_nano\":\"5\","
+      "\"end_time_unix_nano\":7,\"dropped_links_count\":3,"
+      "\"status\":{\"message\":\"boom\",\"code\":2}}]}]}]}";
+  pc_traces_t tr;
+  pc_err_t err = {0};
+  ck_assert_msg(pc_traces_json_decode(arena, (const uint8_t *)js, sizeof js - 1, &tr, &err) == 0,
+                "%s", err.msg);
+  ck_assert_uint_eq(pc_traces_span_count(&tr), 1);
+  const pc_span_t *sp = &tr.resources[0].scopes[0].spans[0];
+  ck_assert_uint_eq(sp->trace_id.n, 16);
+  ck_assert_uint_eq(sp->trace_id.p[15], 0x10);
+  ck_assert_uint_eq(sp->span_id.n, 8);
+  ck_assert_uint_eq(sp->parent_span_id.p[0], 0x21);
+  ck_assert_uint_eq(sp->start_time_unix_nano, 5);
+  ck_assert_uint_eq(sp->end_time_unix_nano, 7);
+  ck_assert_uint_eq(sp->dropped_links_count, 3);
+  ck_assert(sp->has_status);
+  ck_assert_int_eq(sp->status_code, PC_STATUS_CODE_ERROR);
+  ck_assert(pc_str_eq(sp->status_message, (pc_str_t){(const uint8_t *)"boom", 4}));
 }
 END_TEST
 
@@ -188,5 +216,6 @@ TCase *pc_test_traces_tcase(void) {
   tcase_add_test(tc, events_and_links_checked);
   tcase_add_test(tc, broken_wire_and_text);
   tcase_add_test(tc, profiles_are_not_traces);
+  tcase_add_test(tc, json_proto_names_and_status);
   return tc;
 }

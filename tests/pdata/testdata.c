@@ -356,3 +356,35 @@ void pc_test_assert_request_eq(const pc_request_t *a, const pc_request_t *b) {
     }
   }
 }
+
+/* The JSON text with its keys renamed to the proto's field names
+ * (lowerCamelCase to lower_snake_case), every key or every other key. */
+void pc_test_to_proto_names(const pc_buf_t *in, bool every_other, pc_buf_t *out) {
+  /* One reservation (a key at most doubles) and no assertion per byte:
+   * Check reports each assertion to its parent through a pipe. */
+  out->n = 0;
+  ck_assert_int_eq(pc_buf_reserve(out, 2 * in->n + 1), 0);
+  uint8_t *o = out->p;
+  size_t i = 0, keys = 0;
+  while (i < in->n) {
+    if (in->p[i] != '"') {
+      *o++ = in->p[i++];
+      continue;
+    }
+    size_t j = i + 1;
+    while (in->p[j] != '"') j += in->p[j] == '\\' ? 2 : 1;
+    bool key = j + 1 < in->n && in->p[j + 1] == ':' && !(every_other && keys++ % 2);
+    for (size_t k = i; k <= j; k++) {
+      uint8_t ch = in->p[k];
+      if (key && ch >= 'A' && ch <= 'Z') {
+        *o++ = '_';
+        *o++ = (uint8_t)(ch - 'A' + 'a');
+      } else {
+        *o++ = ch;
+      }
+    }
+    i = j + 1;
+  }
+  out->n = (size_t)(o - out->p);
+  *o = '\0'; /* for strstr; not counted */
+}

@@ -26,9 +26,17 @@ void pc_test_assert_request_eq(const pc_request_t *a, const pc_request_t *b);
  * the source tree are resolved through $PC_SOURCE_ROOT. */
 void pc_test_read_file(const char *path, pc_buf_t *out);
 
+/* The OTLP-JSON text in with its keys renamed to the proto's field names
+ * (lowerCamelCase to lower_snake_case): every key, or every other key.
+ * out is overwritten and NUL-terminated (the NUL not counted). */
+void pc_test_to_proto_names(const pc_buf_t *in, bool every_other, pc_buf_t *out);
+
 /* The TCases of the pdata suite, one per source file. */
 TCase *pc_test_proto_tcase(void);
 TCase *pc_test_json_tcase(void);
+TCase *pc_test_json_bounds_tcase(void);
+TCase *pc_test_json_names_tcase(void);
+TCase *pc_test_json_syntax_tcase(void);
 TCase *pc_test_stats_tcase(void);
 TCase *pc_test_intern_tcase(void);
 TCase *pc_test_pprof_tcase(void);
