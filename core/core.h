@@ -273,6 +273,17 @@ pc_str_t pc_redact_value(pc_str_t key, pc_str_t value);
  * to cap); returns out. NULL gives "". */
 const char *pc_redact_url(const char *url, char *out, size_t cap);
 
+/* ---- where the config says to write, checked without writing (path.c) ------ */
+
+/* Whether a file can be written at path: an existing file (not a
+ * directory; not a symbolic link unless follow_links) that is writable, or
+ * a writable directory to create it in. 0, or PC_EINVAL/PC_EIO with why
+ * filled ("cannot create /x/y: directory /x: No such file or directory"). */
+int pc_path_check_file(const char *path, bool follow_links, char *why, size_t why_size);
+/* Whether path is a writable directory, or (with create) can be made: the
+ * nearest existing parent is a writable directory. */
+int pc_path_check_dir(const char *path, bool create, char *why, size_t why_size);
+
 /* ---- files that steer the process (perms.c) -------------------------------- */
 
 /* Log a warning (as component) when the file open on fd - a config file,

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,19 +82,7 @@ static FILE *std_stream(const char *path) {
 
 int pc_log_check_path(const char *path, char *why, size_t why_size) {
   if (std_stream(path)) return 0;
-  if (access(path, F_OK) == 0) {
-    if (access(path, W_OK) == 0) return 0;
-    int e = errno;
-    snprintf(why, why_size, "cannot write to %s: %s", path, strerror(e));
-    return -e;
-  }
-  char *copy = strdup(path);
-  if (!copy) pc_oom();
-  const char *dir = dirname(copy);
-  int rc = access(dir, W_OK | X_OK) == 0 ? 0 : -errno;
-  if (rc) snprintf(why, why_size, "cannot create %s: directory %s: %s", path, dir, strerror(-rc));
-  free(copy);
-  return rc;
+  return pc_path_check_file(path, false, why, why_size); /* opened with O_NOFOLLOW */
 }
 
 static void close_outputs(output_t *o, size_t n) {

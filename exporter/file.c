@@ -92,6 +92,13 @@ typedef struct {
 static int file_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
 static int file_consume_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err);
 
+/* /dev/stdout and /dev/stderr are links to the process's own streams: the
+ * one place the exporter follows a link (the Collector's users point the
+ * file exporter at them to see what flows). */
+static bool is_std_stream(const char *path) {
+  return strcmp(path, "/dev/stdout") == 0 || strcmp(path, "/dev/stderr") == 0;
+}
+
 static void *file_create(const pc_create_args_t *args, pc_err_t *err) {
   file_cfg_t cfg = {0};
   if (pc_cfg_apply(file_opts, args->cfg, &cfg, err)) return NULL;
@@ -105,6 +112,12 @@ static void *file_create(const pc_create_args_t *args, pc_err_t *err) {
   else {
     pc_cfg_error(err, pc_cfg_get(args->cfg, "format"), PC_EINVAL,
                  "expected json or proto, got \"%s\"", cfg.format);
+    return NULL;
+  }
+  /* What start will open, checked now so that validate says it too. */
+  char why[300];
+  if (pc_path_check_file(cfg.path, is_std_stream(cfg.path), why, sizeof why)) {
+    pc_cfg_error(err, pc_cfg_get(args->cfg, "path"), PC_EINVAL, "%s", why);
     return NULL;
   }
   file_exporter_t *f = pc_xcalloc(1, sizeof *f);
@@ -134,9 +147,11 @@ static pc_consumer_t *file_consumer(void *self) { return &((file_exporter_t *)se
  * at the path would have it append profiles to (or create) a file of the
  * planter's choosing. O_NONBLOCK: a FIFO there fails at once rather than
  * blocking the loop until a reader comes (it is refused below anyway);
- * devices such as /dev/null are taken. */
+ * devices such as /dev/null are taken, and /dev/stdout or /dev/stderr
+ * whatever they are (a pipe, under systemd or a container runtime). */
 static int open_file(file_exporter_t *f, pc_err_t *err) {
-  f->fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  int nofollow = is_std_stream(f->path) ? 0 : O_NOFOLLOW;
+  f->fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | nofollow | O_NONBLOCK, 0600);
   struct stat st;
   if (f->fd < 0 || fstat(f->fd, &st)) {
     int e = errno;
@@ -148,7 +163,7 @@ static int open_file(file_exporter_t *f, pc_err_t *err) {
                         f->path);
     return pc_err_set(err, PC_EIO, "cannot open %s for writing: %s", f->path, strerror(e));
   }
-  if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+  if ((S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) && !is_std_stream(f->path)) {
     close(f->fd);
     f->fd = -1;
     return pc_err_set(err, PC_EIO, "cannot write to %s: a %s is not a file to append to",

@@ -51,6 +51,12 @@ static void *storage_create(const pc_create_args_t *args, pc_err_t *err) {
                  "file_storage needs a directory (directory: /var/lib/profcol)");
     return NULL;
   }
+  /* What start will need, checked now so that validate says it too. */
+  char why[300];
+  if (pc_path_check_dir(cfg.directory, cfg.create_directory, why, sizeof why)) {
+    pc_cfg_error(err, pc_cfg_get(args->cfg, "directory"), PC_EINVAL, "%s", why);
+    return NULL;
+  }
   file_storage_t *s = pc_xcalloc(1, sizeof *s);
   snprintf(s->log_id, sizeof s->log_id, "extension:%s", args->id);
   s->directory = pc_xstrdup(cfg.directory);

@@ -18,8 +18,12 @@
  *   acknowledged is dropped.
  * dedup: rebuilds each request's dictionary (every entry once, unreferenced
  *   entries dropped) and passes it on, for pipelines without batch.
- * resource: inserts, updates, upserts and deletes resource attributes, in
- *   place, from constants, other attributes or client metadata (resource.c).
+ * resource: the Collector's attribute actions (insert, update, upsert,
+ *   delete, hash, extract, convert; attraction.c) on resource attributes.
+ * attributes: the same actions on sample attributes (the dictionary's
+ *   attribute table, edited by interning), with include/exclude.
+ * resource_detection: adds what the env and system detectors found at start
+ *   to every resource (override or only missing keys).
  * memory_limiter: refuses data (PC_EAGAIN: 503, UNAVAILABLE) while the
  *   process's resident set size is above limit - spike_limit, measured
  *   every check_interval; first in a pipeline, as in the Collector.
@@ -38,5 +42,7 @@ extern const pc_component_t pc_processor_dedup;
 extern const pc_component_t pc_processor_memory_limiter;
 extern const pc_component_t pc_processor_resource;
 extern const pc_component_t pc_processor_trace_link;
+extern const pc_component_t pc_processor_attributes;
+extern const pc_component_t pc_processor_resource_detection;
 
 #endif

@@ -10,7 +10,7 @@ pkgs=(
   build-essential meson ninja-build pkg-config
   libuv1-dev node-llhttp nanopb libnanopb-dev protobuf-compiler python3-protobuf
   libzstd-dev zlib1g-dev libdeflate-dev libyaml-dev libxxhash-dev libjansson-dev
-  libcurl4-openssl-dev libnghttp2-dev libssl-dev
+  libcurl4-openssl-dev libnghttp2-dev libssl-dev libpcre2-dev
   check zstd gzip curl openssl
   python3-grpcio python3-grpc-tools python3-yaml
   debhelper dpkg-dev lintian strace

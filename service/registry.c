@@ -17,6 +17,8 @@ static const pc_component_t *const processors[] = {
     &pc_processor_dedup,
     &pc_processor_memory_limiter,
     &pc_processor_resource,
+    &pc_processor_attributes,
+    &pc_processor_resource_detection,
     &pc_processor_trace_link,
     NULL,
 };

@@ -1,5 +1,8 @@
-/* test_processor.c - the processor suite: batch and dedup (processor/),
- * on a real libuv loop, feeding a recording consumer that checks every batch
+/* test_processor.c - the processor suite: one TCase per source file of
+ * processor/. batch, dedup, memory_limiter and resource are here; the
+ * attribute editing ones (attraction.c, regex.c, match.c, attributes.c,
+ * detectors.c, resource_detection.c) are in tests/processor/. Batch and
+ * dedup run on a real libuv loop, feeding a recording consumer that checks every batch
  * it is given and can refuse with PC_EAGAIN or for good. What comes out is
  * compared with what went in as multisets of materialized samples
  * (tests/pdata/materialize.c): nothing lost, nothing twice. Every test runs
@@ -19,6 +22,7 @@
 #include "../processor/processor.h"
 #include "pdata/materialize.h"
 #include "pdata/randreq.h"
+#include "processor/common.h"
 #include "processor/test_trace_link.h"
 
 /* ---- the recording consumer ------------------------------------------------------ */
@@ -862,6 +866,45 @@ START_TEST(resource_applies_its_actions_in_order) {
 }
 END_TEST
 
+/* hash, extract, convert and delete by pattern on resource attributes (the
+ * actions themselves: tests/processor/test_attraction.c); a key kept by
+ * string index stays so when its entry is left alone. */
+START_TEST(resource_hashes_extracts_and_converts) {
+  pt_check_t next;
+  pt_check_init(&next);
+  pc_cfg_t *cfg;
+  pc_err_t err = {0};
+  void *inst = pt_create(&pc_processor_resource, NULL,
+                         "attributes:\n"
+                         "  - {key: k8s.pod.name, pattern: \"^(?P<workload>.+)-[a-z0-9]{5}$\", action: extract}\n"
+                         "  - {key: user, action: hash}\n"
+                         "  - {key: pid, action: convert, converted_type: int}\n"
+                         "  - {pattern: ^tmp\\., action: delete}\n",
+                         &next.c, &cfg, &err);
+  ck_assert_msg(inst != NULL, "%s", err.msg);
+  pt_req_t r;
+  pt_req_init(&r, 1);
+  pt_resource(&r, 0, "k8s.pod.name=checkout-7d9f-x2b4q", "user=abc", "pid=42", "tmp.a=1",
+              "keep=1", "tmp.b=2", NULL);
+  int32_t kept = pt_str(&r, "indexed");
+  pc_kvs_t *kvs = &r.rp[0].resource.attributes;
+  kvs->v[kvs->n++] = (pc_keyvalue_t){.key_strindex = kept, .has_value = true,
+                                     .value = {.type = PC_AV_INT, .u.i = 1}};
+  pt_send(inst, &pc_processor_resource, &r.req);
+  char buf[1024];
+  ck_assert_str_eq(pt_res_text(&r.req, &r.rp[0].resource, buf, sizeof buf),
+                   "k8s.pod.name=checkout-7d9f-x2b4q,"
+                   "user=ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad,"
+                   "pid=i:42,keep=1,indexed=i:1,workload=checkout-7d9f");
+  ck_assert_int_eq(kvs->v[4].key_strindex, kept);
+  ck_assert_uint_eq(kvs->v[4].key.n, 0);
+  ck_assert_int_eq(next.calls, 1);
+  pc_processor_resource.destroy(inst);
+  pc_cfg_free(cfg);
+  pt_req_free(&r);
+}
+END_TEST
+
 START_TEST(resource_config_is_checked) {
   static const struct {
     const char *yaml, *want;
@@ -872,14 +915,15 @@ START_TEST(resource_config_is_checked) {
       {"attributes:\n  - {key: a, value: 1, from_attribute: b, action: insert}\n",
        "needs exactly one of"},
       {"attributes:\n  - {key: a, value: 1, action: delete}\n", "delete takes no value"},
-      {"attributes:\n  - {key: a, value: 1, action: hash}\n",
-       "test.yaml:2:32: attributes[0].action: action \"hash\": profcol's resource processor "
-       "has insert, update, upsert and delete only"},
+      {"attributes:\n  - {key: a, value: 1, action: hsh}\n",
+       "test.yaml:2:32: attributes[0].action: action \"hsh\": want insert, update, upsert, "
+       "delete, hash, extract or convert; did you mean \"hash\"?"},
       {"attributes:\n  - {key: a, value: 1}\n", "needs an action"},
       {"attributes:\n  - {value: 1, action: insert}\n", "needs a non-empty key"},
       {"attributes:\n  - {key: a, from_context: x-tenant, action: insert}\n",
        "must be metadata.<key>"},
-      {"attributes:\n  - {pattern: \"^a\", action: delete}\n", "profcol matches keys exactly"},
+      {"attributes:\n  - {key: a, value: 1, pattern: \"^a\", action: insert}\n",
+       "insert takes no pattern (delete, hash and extract do)"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_refused(&pc_processor_resource, bad[i].yaml, bad[i].want);
@@ -888,6 +932,7 @@ END_TEST
 
 static void add_resource_tests(TCase *tc) {
   tcase_add_test(tc, resource_applies_its_actions_in_order);
+  tcase_add_test(tc, resource_hashes_extracts_and_converts);
   tcase_add_test(tc, resource_config_is_checked);
 }
 
@@ -938,6 +983,14 @@ static Suite *processor_suite(void) {
     cases[i].add(tc);
     suite_add_tcase(s, tc);
   }
+  suite_add_tcase(s, pc_test_attraction_tcase());
+  suite_add_tcase(s, pc_test_regex_tcase());
+  suite_add_tcase(s, pc_test_match_tcase());
+  suite_add_tcase(s, pc_test_attributes_tcase());
+  suite_add_tcase(s, pc_test_detectors_tcase());
+  suite_add_tcase(s, pc_test_resource_detection_tcase());
+  suite_add_tcase(s, pc_test_detectors_tcase());
+  suite_add_tcase(s, pc_test_resource_detection_tcase());
   suite_add_tcase(s, pc_test_trace_link_tcase());
   return s;
 }

@@ -386,6 +386,70 @@ START_TEST(validate_reports_bad_extension_references) {
 }
 END_TEST
 
+/* Issue 12: validate runs what start would find, short of binding: a file
+ * exporter path that cannot be written and a file_storage directory that
+ * does not exist are reported, at their keys, and nothing is created. */
+START_TEST(validate_checks_paths_start_would_use) {
+  pc_e2e_proc_t p = {0};
+  snprintf(p.dir, sizeof p.dir, "/tmp/profcol-e2e-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(p.dir));
+  char path[300];
+  snprintf(path, sizeof path, "%s/paths.yaml", p.dir);
+  FILE *f = fopen(path, "w");
+  fprintf(f,
+          "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+          "exporters:\n"
+          "  file:\n    path: %s/no-such-dir/out.json\n"
+          "  otlp_http:\n    endpoint: http://127.0.0.1:1\n"
+          "    sending_queue: {storage: file_storage}\n"
+          "extensions:\n  file_storage:\n    directory: %s/queues\n"
+          "service:\n  extensions: [file_storage]\n  pipelines:\n    profiles:\n"
+          "      receivers: [otlp]\n      exporters: [file, otlp_http]\n",
+          p.dir, p.dir);
+  fclose(f);
+  pc_buf_t out = {0};
+  const char *args[] = {"validate", "--config", path, NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+  const char *text = (const char *)out.p;
+  char want[1200];
+  snprintf(want, sizeof want, "%s:8:11: exporters.file.path: cannot create %s/no-such-dir/out.json",
+           path, p.dir);
+  ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+  snprintf(want, sizeof want, "%s:14:16: extensions.file_storage.directory: directory %s/queues: "
+           "No such file or directory (create it, or set create_directory: true)", path, p.dir);
+  ck_assert_msg(strstr(text, want), "missing \"%s\" in:\n%s", want, text);
+  char made[300];
+  snprintf(made, sizeof made, "%s/queues", p.dir);
+  ck_assert_int_ne(access(made, F_OK), 0);
+  pc_buf_free(&out);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+/* The file exporter writes to /dev/stdout (a link the exporter otherwise
+ * never follows), as Collector users point it there to see what flows;
+ * here stdout is the harness's log file. */
+START_TEST(file_exporter_writes_to_dev_stdout) {
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                             "        endpoint: 127.0.0.1:0\n"
+                             "exporters:\n  file:\n    path: /dev/stdout\n"
+                             "service:\n  pipelines:\n    profiles:\n"
+                             "      receivers: [otlp]\n      exporters: [file]\n"));
+  pc_buf_t proto = rich_payload(false);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "{\"resourceProfiles\":[{"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 /* CORS as the Collector's confighttp: a preflight from an allowed origin
  * gets 204 with the Access-Control-Allow-* headers, one from another origin
  * or asking for another header gets 204 without them, and every answer to an
@@ -907,6 +971,8 @@ int main(void) {
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
   tcase_add_test(tc, validate_reports_every_key_of_every_component);
   tcase_add_test(tc, validate_reports_bad_extension_references);
+  tcase_add_test(tc, validate_checks_paths_start_would_use);
+  tcase_add_test(tc, file_exporter_writes_to_dev_stdout);
   tcase_add_test(tc, refused_requests_are_logged_with_a_hint);
   tcase_add_test(tc, debug_detailed_prints_whole_stacks_leaf_first);
   tcase_add_test(tc, cors_preflight_and_answers);

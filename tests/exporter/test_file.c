@@ -139,6 +139,8 @@ END_TEST
 
 /* Issue 14: a symbolic link at the path is refused with a clear error,
  * and whatever it points at is left alone (created files stay 0600). */
+static void count_done(void *arg) { (*(int *)arg)++; }
+
 START_TEST(issue14_does_not_follow_a_symlink) {
   char *dir = fx_tempdir(), *path, *target, *fifo;
   ck_assert_int_ge(asprintf(&path, "%s/out.pb", dir), 0);
@@ -150,18 +152,34 @@ START_TEST(issue14_does_not_follow_a_symlink) {
   ck_assert_int_eq(symlink(target, path), 0);
   fx_t fx;
   pc_err_t err = {0};
-  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
-                               "path: %s\nformat: proto\n", path), PC_EIO);
+  /* Refused at create, so validate says it, at the path key (issue 12). */
+  ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                               "path: %s\nformat: proto\n", path));
+  ck_assert_msg(strstr(err.msg, "test.yaml:1:7: path: ") && strstr(err.msg, path) &&
+                    strstr(err.msg, "symbolic link"), "%s", err.msg);
+  /* A link planted after validation is still refused at start. */
+  ck_assert_int_eq(unlink(path), 0);
+  void *inst = fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                         "path: %s\nformat: proto\n", path);
+  ck_assert_ptr_nonnull(inst);
+  ck_assert_int_eq(symlink(target, path), 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ck_assert_int_eq(pc_exporter_file.start(inst, &loop, &err), PC_EIO);
   ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "symbolic link"), "%s", err.msg);
-  fx_close(&fx, 100);
+  int done = 0;
+  pc_exporter_file.shutdown(inst, 0, count_done, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(done, 1);
+  pc_exporter_file.destroy(inst);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
   struct stat st;
   ck_assert_int_eq(stat(target, &st), 0);
   ck_assert_int_eq(st.st_size, 4); /* nothing appended */
   /* A dangling link would have created its target. */
   ck_assert_int_eq(unlink(target), 0);
-  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
-                               "path: %s\nformat: proto\n", path), PC_EIO);
-  fx_close(&fx, 100);
+  ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                               "path: %s\nformat: proto\n", path));
   ck_assert_int_eq(access(target, F_OK), -1);
   /* A FIFO is no file to append to, and must not block the start. */
   ck_assert_int_eq(mkfifo(fifo, 0600), 0);
@@ -295,12 +313,13 @@ START_TEST(file_config_errors) {
   ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
                                "path: /tmp/x\nrotation:\n  max_megabytes: 0\n"));
   ck_assert_ptr_nonnull(strstr(err.msg, "max_megabytes"));
-  /* An unwritable path fails at start, naming the path. */
-  fx_t fx;
-  ck_assert_int_eq(fx_try_open(&fx, &pc_exporter_file, "file", &err,
-                               "path: /nonexistent-dir/out.json\n"), PC_EIO);
-  ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent-dir/out.json"));
-  fx_close(&fx, 100);
+  /* An unwritable path is refused at create (so validate says it), naming
+   * the path and its config place. */
+  ck_assert_ptr_null(fx_create(&pc_exporter_file, "file", PC_SIGNAL_PROFILES, &err,
+                               "path: /nonexistent-dir/out.json\n"));
+  ck_assert_msg(strstr(err.msg, "test.yaml:1:7: path: cannot create /nonexistent-dir/out.json: "
+                                "directory /nonexistent-dir: No such file or directory"),
+                "%s", err.msg);
 }
 END_TEST
 
@@ -308,8 +327,16 @@ START_TEST(file_storage_checks_its_directory) {
   char *dir = fx_tempdir(), *sub;
   ck_assert_int_ge(asprintf(&sub, "%s/queues", dir), 0);
   pc_err_t err = {0};
+  /* A missing directory is refused at create, so validate says it too. */
+  ck_assert_ptr_null(fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                               "directory: %s\n", sub));
+  ck_assert_msg(strstr(err.msg, "test.yaml:1:12: directory: ") &&
+                    strstr(err.msg, "create_directory"), "%s", err.msg);
+  /* And at start, when it went away after validation. */
+  ck_assert_int_eq(mkdir(sub, 0700), 0);
   void *st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err, "directory: %s\n", sub);
   ck_assert_ptr_nonnull(st);
+  ck_assert_int_eq(rmdir(sub), 0);
   ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), PC_EIO);
   ck_assert_ptr_nonnull(strstr(err.msg, "create_directory"));
   pc_extension_file_storage.destroy(st);
@@ -338,11 +365,9 @@ START_TEST(file_storage_checks_its_directory) {
     ck_assert_int_ge(asprintf(&ro, "%s/ro", dir), 0);
     ck_assert_int_ge(asprintf(&ro_sub, "%s/ro/queues", dir), 0);
     ck_assert_int_eq(mkdir(ro, 0500), 0);
-    st = fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
-                   "directory: %s\ncreate_directory: true\n", ro_sub);
-    ck_assert_int_eq(pc_extension_file_storage.start(st, NULL, &err), PC_EIO);
-    ck_assert_msg(strstr(err.msg, ro_sub) && strstr(err.msg, strerror(EACCES)), "%s", err.msg);
-    pc_extension_file_storage.destroy(st);
+    ck_assert_ptr_null(fx_create(&pc_extension_file_storage, "file_storage", 0, &err,
+                                 "directory: %s\ncreate_directory: true\n", ro_sub));
+    ck_assert_msg(strstr(err.msg, ro_sub) && strstr(err.msg, "not writable"), "%s", err.msg);
     chmod(ro, 0700);
     free(ro);
     free(ro_sub);
