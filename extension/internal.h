@@ -104,7 +104,8 @@ void pc_linked_stats(pc_linked_t *w, pc_linked_stats_t *st);
 typedef struct {
   const pc_request_t **reqs;
   size_t n_reqs;
-  uint64_t samples; /* the trace's linked samples among them */
+  uint64_t samples; /* the trace's linked samples among them (select_all: all) */
+  size_t skipped_chunks; /* select_all: older chunks left out for max_bytes */
   /* held until pc_linked_sel_free */
   void **chunks;
   size_t n_chunks;
@@ -115,6 +116,13 @@ typedef struct {
  * decoding runs out of memory. Free sel in any case. */
 int pc_linked_select(pc_linked_t *w, const uint8_t trace_id[16], uint64_t now_ms,
                      pc_linked_sel_t *sel, pc_err_t *err);
+/* Fill sel with the whole window (every trace's samples): the newest
+ * chunks whose encodings add up to at most max_bytes (at least the newest
+ * one), so a query of a big window stays bounded; sel->skipped_chunks
+ * says how many older ones were left out. 0 or PC_ENOMEM; free sel in any
+ * case. */
+int pc_linked_select_all(pc_linked_t *w, uint64_t now_ms, uint64_t max_bytes,
+                         pc_linked_sel_t *sel, pc_err_t *err);
 void pc_linked_sel_free(pc_linked_sel_t *sel);
 
 #define PC_LINKED_SERVICE_MAX 64
@@ -144,6 +152,7 @@ typedef struct {
   pc_spans_t *spans;
   pc_linked_t *linked;
   uint64_t window_ms; /* the linked profiles' window, for messages */
+  uint64_t max_query_bytes; /* of the window one service query reads */
   uint64_t now_ms;    /* the monotonic clock of the tables */
   uint64_t wall_ms;   /* the same moment in unix milliseconds */
 } pc__query_t;
@@ -155,5 +164,18 @@ int pc__query_route(const pc_http_request_t *r, pc_http_response_t *resp);
  * r->headers: serve with keep_headers). */
 void pc__query_answer(const pc__query_t *qy, const pc_http_request_t *r,
                       pc_http_response_t *resp);
+
+/* ---- the flame graph page (ui.c) ----------------------------------------------------
+ * The page's embedded files (ui/assets.h) under /ui/, on the query API's
+ * server when the span_store's ui.enabled is on. */
+
+/* Whether this build embeds the page (not meson -Dui=disabled). */
+bool pc__ui_available(void);
+/* Its weight: gzip'd bytes embedded. */
+size_t pc__ui_bytes(void);
+/* Whether a path is the page's: "/ui" or under "/ui/". */
+bool pc__ui_path(pc_str_t path);
+/* The answer to a request for one of its files (GET or HEAD). */
+void pc__ui_answer(const pc_http_request_t *r, pc_http_response_t *resp);
 
 #endif

@@ -545,6 +545,8 @@ out:
 
 /* ---- reading ---------------------------------------------------------------------- */
 
+static int sel_decode(pc_linked_sel_t *sel, pc_err_t *err);
+
 int pc_linked_select(pc_linked_t *w, const uint8_t trace_id[16], uint64_t now_ms,
                      pc_linked_sel_t *sel, pc_err_t *err) {
   *sel = (pc_linked_sel_t){0};
@@ -572,7 +574,33 @@ int pc_linked_select(pc_linked_t *w, const uint8_t trace_id[16], uint64_t now_ms
     sel->chunks[sel->n_chunks++] = c;
   }
   pthread_mutex_unlock(&w->mu);
-  /* Decoding runs outside the lock: the chunks are immutable and held. */
+  return sel_decode(sel, err);
+}
+
+int pc_linked_select_all(pc_linked_t *w, uint64_t now_ms, uint64_t max_bytes,
+                         pc_linked_sel_t *sel, pc_err_t *err) {
+  *sel = (pc_linked_sel_t){0};
+  pthread_mutex_lock(&w->mu);
+  expire(w, now_ms);
+  seal(w); /* a query reads sealed chunks */
+  /* The newest chunks that fit in max_bytes (at least one). */
+  size_t first = w->n_sealed, bytes = 0;
+  while (first > 0 && (first == w->n_sealed || bytes + w->sealed[first - 1]->pb.n <= max_bytes))
+    bytes += w->sealed[--first]->pb.n;
+  sel->skipped_chunks = first;
+  sel->chunks = pc_xcalloc(w->n_sealed - first + 1, sizeof *sel->chunks);
+  for (size_t i = first; i < w->n_sealed; i++) {
+    chunk_t *c = w->sealed[i];
+    atomic_fetch_add(&c->refs, 1);
+    sel->chunks[sel->n_chunks++] = c;
+    sel->samples += c->samples;
+  }
+  pthread_mutex_unlock(&w->mu);
+  return sel_decode(sel, err);
+}
+
+/* Decode the chunks sel holds, outside the lock: they are immutable. */
+static int sel_decode(pc_linked_sel_t *sel, pc_err_t *err) {
   size_t total = 0;
   for (size_t i = 0; i < sel->n_chunks; i++) total += ((chunk_t *)sel->chunks[i])->pb.n;
   sel->arena = pc_arena_new(0);

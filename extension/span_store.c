@@ -10,6 +10,7 @@
  *       endpoint: localhost:13134   # the query API
  *       tls: {cert_file: ..., key_file: ...}
  *       auth: {authenticator: bearertokenauth}
+ *       ui: {enabled: true}         # the flame graph page at /ui/ (ui.c)
  *
  * It holds the table of recent spans (spans.c) that the trace_link
  * processor of a traces pipeline fills and the one of a profiles pipeline
@@ -43,14 +44,23 @@ typedef struct {
   uint64_t window_ms;
   uint64_t max_memory;
   uint64_t max_profiles_memory;
+  uint64_t max_query_bytes;
   char *endpoint;
   char *authenticator;
   pc_tls_files_t tls;
+  bool ui_enabled;
 } ss_cfg_t;
 
 static const pc_opt_t auth_opts[] = {
     PC_OPT_STR("authenticator", NULL, ss_cfg_t, authenticator,
                "id of a bearertokenauth extension: queries without its token get 401"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t ui_opts[] = {
+    PC_OPT_BOOLEAN("enabled", "false", ss_cfg_t, ui_enabled,
+                   "serve the flame graph page at /ui/ (its files need no token; the data "
+                   "it shows comes from the query API, with auth's token)"),
     PC_OPT_TABLE_END,
 };
 
@@ -68,11 +78,16 @@ static const pc_opt_t ss_opts[] = {
     PC_OPT_BYTES("max_profiles_memory", "128MiB", ss_cfg_t, max_profiles_memory, 0,
                  (int64_t)1 << 40, "memory for the linked profile samples the query API "
                  "answers from; the oldest go first beyond it (0: keep none)"),
+    PC_OPT_BYTES("max_query_bytes", "32MiB", ss_cfg_t, max_query_bytes, (int64_t)1 << 16,
+                 (int64_t)1 << 40, "most of the window (encoded bytes, newest first) one "
+                 "GET /api/v1/services/{service}/profile reads; it says partialWindow when "
+                 "older samples were left out"),
     PC_OPT_ADDR("endpoint", DEF_ENDPOINT, ss_cfg_t, endpoint,
                 "host:port of the query API (GET /api/v1/traces...; \"0.0.0.0:13134\" for "
                 "every interface)"),
     PC_OPT_SECTION("tls", tls_opts, "serve the query API over HTTPS, as the otlp receiver"),
     PC_OPT_SECTION("auth", auth_opts, "who may query"),
+    PC_OPT_SECTION("ui", ui_opts, "the flame graph page, served with the query API"),
     PC_OPT_TABLE_END,
 };
 
@@ -82,6 +97,8 @@ typedef struct {
   char *endpoint;
   char *authenticator;
   uint64_t window_ms;
+  uint64_t max_query_bytes;
+  bool ui;
   pc_spans_t *spans;
   pc_linked_t *linked; /* NULL when max_profiles_memory is 0 */
   pc_ref_t auth_ref;
@@ -142,6 +159,7 @@ static bool authorized(ss_t *s, const pc_http_request_t *r, pc_http_response_t *
 
 static int ss_on_headers(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
   ss_t *s = ud;
+  if (s->ui && pc__ui_path(r->path)) return 0; /* the page's files: no token (ui.c) */
   if (!authorized(s, r, resp)) return 401;
   return pc__query_route(r, resp);
 }
@@ -149,11 +167,13 @@ static int ss_on_headers(void *ud, const pc_http_request_t *r, pc_http_response_
 static void ss_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_t *r) {
   ss_t *s = ud;
   pc_http_response_t resp = {0};
-  if (authorized(s, r, &resp)) {
+  if (s->ui && pc__ui_path(r->path)) {
+    pc__ui_answer(r, &resp);
+  } else if (authorized(s, r, &resp)) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     pc__query_t qy = {.spans = s->spans, .linked = s->linked, .window_ms = s->window_ms,
-                      .now_ms = pc_now_ms(),
+                      .now_ms = pc_now_ms(), .max_query_bytes = s->max_query_bytes,
                       .wall_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000};
     if (s->linked) {
       pc__query_answer(&qy, r, &resp);
@@ -197,6 +217,11 @@ static void *ss_create(const pc_create_args_t *args, pc_err_t *err) {
                  "authenticator the query API takes", c.authenticator);
     return NULL;
   }
+  if (c.ui_enabled && !pc__ui_available()) {
+    pc_cfg_error(err, pc_cfg_get(pc_cfg_get(args->cfg, "ui"), "enabled"), PC_EINVAL,
+                 "this profcol was built without the flame graph page (meson -Dui=disabled)");
+    return NULL;
+  }
   pc_tls_ctx_t *tls = NULL;
   if (pc_server_tls_ctx(&c.tls, pc_cfg_get(args->cfg, "tls"), "http/1.1", &tls, err))
     return NULL;
@@ -206,6 +231,8 @@ static void *ss_create(const pc_create_args_t *args, pc_err_t *err) {
   s->endpoint = pc_xstrdup(c.endpoint);
   s->authenticator = c.authenticator ? pc_xstrdup(c.authenticator) : NULL;
   s->window_ms = c.window_ms;
+  s->max_query_bytes = c.max_query_bytes;
+  s->ui = c.ui_enabled;
   pc_ref_init(&s->auth_ref, c.authenticator, auth_node);
   pc_spans_cfg_t sc = {.window_ms = c.window_ms, .max_bytes = c.max_memory};
   s->spans = pc_spans_new(&sc);
@@ -259,6 +286,12 @@ static int ss_start(void *self, uv_loop_t *loop, pc_err_t *err) {
          "and /api/v1/traces/{trace_id}/profile; keeping spans and %s for %s%s", s->endpoint,
          s->http.port, s->tls ? " with TLS" : "", s->linked ? "linked samples" : "no samples",
          win, s->auth ? ", queries need a bearer token" : "");
+  if (s->ui) { /* the address a browser goes to, with the port bound */
+    const char *colon = strrchr(s->endpoint, ':');
+    int host_n = colon ? (int)(colon - s->endpoint) : (int)strlen(s->endpoint);
+    pc_log(s->log_id, PC_LOG_INFO, "flame graph page at http%s://%.*s:%d/ui/ (%zu bytes "
+           "embedded)", s->tls ? "s" : "", host_n, s->endpoint, s->http.port, pc__ui_bytes());
+  }
   return 0;
 }
 

@@ -6,14 +6,25 @@
  *       the samples linked to the trace (or span) received within the
  *       window, as folded stacks (text/plain), or as JSON with Accept:
  *       application/json; the sample type in X-Profcol-Sample-Type
+ *   GET /api/v1/services/{service}/profile[?trace_id=HEX[&span_id=HEX]][&sample_type=..]
+ *       every linked sample of the window whose resource's service.name is
+ *       {service} (the flame graph page's "whole window" view); the samples
+ *       of the trace (span) given are marked in the JSON tree
  *   GET /api/v1/traces[?service=NAME][&limit=N]
  *       recent traces with linked samples, newest first (JSON)
  *
+ * The two profile answers come as folded stacks, JSON, or pprof (gzip'd
+ * profile.proto, for go tool pprof): ?format=folded|json|pprof, else by
+ * the Accept header (application/json; application/vnd.google.protobuf or
+ * application/vnd.google.protobuf+gzip), else folded.
+ *
  * Answers: 200; 400 for a malformed id or parameter; 404 for an unknown
- * trace, nothing recent, or nothing of the asked-for sample type; 405 for
- * other methods. Error bodies are one line of text, or {"error": "..."}
- * for a client that asked for JSON. Nothing here holds a lock while it
- * formats: the window hands out the chunks it needs by reference. */
+ * trace or service, nothing recent, or nothing of the asked-for sample
+ * type; 405 for other methods. Error bodies are one line of text, or
+ * {"error": "..."} for a client that asked for JSON. Nothing here holds a
+ * lock while it formats: the window hands out the chunks it needs by
+ * reference. */
+#include <ctype.h>
 #include <llhttp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,10 +33,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../pdata/pprof.h"
 #include "../pdata/stacks.h"
 #include "internal.h"
 
 #define PREFIX "/api/v1/traces"
+#define SERVICES "/api/v1/services"
+#define PPROF_TYPE "application/vnd.google.protobuf+gzip"
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT 1000
 
@@ -86,37 +100,20 @@ static bool query_param(pc_str_t url, const char *key, char *buf, size_t cap, si
   return false;
 }
 
-/* Whether the client prefers JSON: application/json among its Accept
- * header's media ranges, with a q above 0. */
-static bool wants_json(const pc_http_request_t *r) {
-  for (size_t i = 0; i < r->headers.n; i++) {
-    const pc_md_pair_t *h = &r->headers.v[i];
-    if (h->key.n != 6 || strncasecmp((const char *)h->key.p, "accept", 6)) continue;
-    const uint8_t *p = h->value.p, *end = p + h->value.n;
-    while (p < end) {
-      const uint8_t *comma = memchr(p, ',', (size_t)(end - p));
-      const uint8_t *e = comma ? comma : end;
-      while (p < e && (*p == ' ' || *p == '\t')) p++;
-      const uint8_t *semi = p < e ? memchr(p, ';', (size_t)(e - p)) : NULL;
-      const uint8_t *te = semi ? semi : e;
-      while (te > p && (te[-1] == ' ' || te[-1] == '\t')) te--;
-      bool json = te - p == 16 && strncasecmp((const char *)p, "application/json", 16) == 0;
-      bool q0 = false;
-      if (json && semi) {
-        char params[64];
-        size_t pn = (size_t)(e - semi - 1) < sizeof params - 1 ? (size_t)(e - semi - 1)
-                                                               : sizeof params - 1;
-        memcpy(params, semi + 1, pn);
-        params[pn] = 0;
-        const char *qp = strstr(params, "q=");
-        q0 = qp && strtod(qp + 2, NULL) <= 0;
-      }
-      if (json && !q0) return true;
-      p = e + 1;
-    }
-  }
-  return false;
+/* Whether the client accepts a media type: it is among its Accept header's
+ * media ranges, with a q above 0 (a wildcard does not count: JSON and pprof
+ * are given to those who ask for them). */
+static bool accepts(const pc_http_request_t *r, const char *type) {
+  return pc_http_header_q(r, "accept", type) > 0;
 }
+
+static bool wants_json(const pc_http_request_t *r) { return accepts(r, "application/json"); }
+
+typedef enum { FMT_FOLDED, FMT_JSON, FMT_PPROF } fmt_t;
+
+/* The answer's format: ?format= first (so a link can name it), then
+ * Accept; false (and a 400 in resp) for an unknown format. */
+static bool profile_format(const pc_http_request_t *r, fmt_t *fmt, pc_http_response_t *resp);
 
 static void answer(pc_http_response_t *resp, int status, bool json, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -175,8 +172,71 @@ static void stacks_json(const pc_buf_t *folded, pc_buf_t *out) {
   }
 }
 
+/* The answer for an aggregated selection with samples, in fmt. head: the
+ * JSON members that say what was asked (written first); name: the pprof
+ * file's name for Content-Disposition. */
+static void answer_stacks(const pc_stacks_t *st, fmt_t fmt, const pc_buf_t *head,
+                          const char *name, pc_http_response_t *resp) {
+  const pc_stacks_info_t *info = pc_stacks_info(st);
+  resp->status = 200;
+  if (pc_buf_printf(&resp->headers, "X-Profcol-Sample-Type: %.*s:%.*s\r\n",
+                    PC_STR_FMT(info->type), PC_STR_FMT(info->unit)))
+    pc_oom();
+  if (fmt == FMT_PPROF) {
+    resp->content_type = PPROF_TYPE;
+    if (pc_pprof_encode(st, true, &resp->body) ||
+        pc_buf_printf(&resp->headers, "Content-Disposition: attachment; filename=\"%s.pb.gz\"\r\n",
+                      name))
+      pc_oom();
+    return;
+  }
+  pc_buf_t folded = {0};
+  if (pc_stacks_folded(st, &folded)) pc_oom();
+  if (fmt == FMT_FOLDED) {
+    resp->content_type = "text/plain; charset=utf-8";
+    resp->body = folded;
+    return;
+  }
+  resp->content_type = "application/json";
+  pc_buf_t *b = &resp->body;
+  if (pc_buf_append(b, "{", 1) || pc_buf_append(b, head->p, head->n) ||
+      pc_buf_printf(b, "%s\"sampleType\":", head->n ? "," : "") ||
+      pc_buf_json_string(b, info->type.p, info->type.n) ||
+      pc_buf_printf(b, ",\"unit\":") || pc_buf_json_string(b, info->unit.p, info->unit.n) ||
+      pc_buf_printf(b, ",\"chosenByDefault\":%s,\"samples\":%llu,\"total\":%lld",
+                    info->by_default ? "true" : "false", (unsigned long long)info->samples,
+                    (long long)info->total) ||
+      (info->marking && pc_buf_printf(b, ",\"markedSamples\":%llu,\"marked\":%lld",
+                                      (unsigned long long)info->marked_samples,
+                                      (long long)info->marked)) ||
+      pc_buf_printf(b, ",\"sampleTypes\":["))
+    pc_oom();
+  for (uint32_t t = 0; t < info->n_types; t++) {
+    const pc_stacks_type_t *ty = &info->types[t];
+    if (pc_buf_printf(b, "%s{\"type\":", t ? "," : "") ||
+        pc_buf_json_string(b, ty->type.p, ty->type.n) || pc_buf_printf(b, ",\"unit\":") ||
+        pc_buf_json_string(b, ty->unit.p, ty->unit.n) ||
+        pc_buf_printf(b, ",\"samples\":%llu}", (unsigned long long)ty->samples))
+      pc_oom();
+  }
+  size_t n_services;
+  const pc_str_t *services = pc_stacks_services(st, &n_services);
+  if (pc_buf_printf(b, "],\"services\":[")) pc_oom();
+  for (size_t i = 0; i < n_services; i++)
+    if ((i && pc_buf_append(b, ",", 1)) ||
+        pc_buf_json_string(b, services[i].p, services[i].n))
+      pc_oom();
+  if (pc_buf_printf(b, "],\"stacks\":[")) pc_oom();
+  stacks_json(&folded, b);
+  if (pc_buf_printf(b, "],\"flamegraph\":") || pc_stacks_tree_json(st, b) ||
+      pc_buf_printf(b, "}\n"))
+    pc_oom();
+  pc_buf_free(&folded);
+}
+
 static void get_profile(const pc__query_t *qy, const pc_http_request_t *r, pc_str_t id,
-                        bool json, pc_http_response_t *resp) {
+                        fmt_t fmt, pc_http_response_t *resp) {
+  bool json = fmt == FMT_JSON;
   pc_stacks_filter_t f = {.has_trace_id = true};
   char idhex[33], spanhex[17], buf[256], win[32];
   size_t n;
@@ -221,36 +281,131 @@ static void get_profile(const pc__query_t *qy, const pc_http_request_t *r, pc_st
     answer(resp, 404, json, "no profile samples linked to span %s of trace %s were "
            "received in the last %s", spanhex, idhex, win);
   } else {
-    resp->status = 200;
-    if (pc_buf_printf(&resp->headers, "X-Profcol-Sample-Type: %.*s:%.*s\r\n",
-                      PC_STR_FMT(info->type), PC_STR_FMT(info->unit)))
+    pc_buf_t head = {0};
+    char name[64];
+    if (pc_buf_printf(&head, "\"traceId\":\"%s\"", idhex) ||
+        (f.has_span_id && pc_buf_printf(&head, ",\"spanId\":\"%s\"", spanhex)))
       pc_oom();
-    pc_buf_t folded = {0};
-    if (pc_stacks_folded(st, &folded)) pc_oom();
-    if (!json) {
-      resp->content_type = "text/plain; charset=utf-8";
-      resp->body = folded;
-      folded = (pc_buf_t){0};
-    } else {
-      resp->content_type = "application/json";
-      pc_buf_t *b = &resp->body;
-      if (pc_buf_printf(b, "{\"traceId\":\"%s\"", idhex) ||
-          (f.has_span_id && pc_buf_printf(b, ",\"spanId\":\"%s\"", spanhex)) ||
-          pc_buf_printf(b, ",\"sampleType\":") ||
-          pc_buf_json_string(b, info->type.p, info->type.n) ||
-          pc_buf_printf(b, ",\"unit\":") || pc_buf_json_string(b, info->unit.p, info->unit.n) ||
-          pc_buf_printf(b, ",\"chosenByDefault\":%s,\"samples\":%llu,\"total\":%lld,"
-                        "\"stacks\":[", info->by_default ? "true" : "false",
-                        (unsigned long long)info->samples, (long long)info->total))
-        pc_oom();
-      stacks_json(&folded, b);
-      if (pc_buf_printf(b, "],\"flamegraph\":") || pc_stacks_tree_json(st, b) ||
-          pc_buf_printf(b, "}\n"))
-        pc_oom();
-    }
-    pc_buf_free(&folded);
+    snprintf(name, sizeof name, "trace-%s%s%s", idhex, f.has_span_id ? "-span-" : "",
+             f.has_span_id ? spanhex : "");
+    answer_stacks(st, fmt, &head, name, resp);
+    pc_buf_free(&head);
   }
   pc_stacks_free(st);
+}
+
+/* ---- GET /api/v1/services/{service}/profile ------------------------------------ */
+
+/* Percent-decode a path segment into buf (NUL-terminated); false when it is
+ * malformed, too long, or holds a NUL. */
+static bool path_segment(pc_str_t seg, char *buf, size_t cap, size_t *n) {
+  size_t o = 0;
+  for (size_t i = 0; i < seg.n; i++) {
+    if (o + 1 >= cap) return false;
+    uint8_t c = seg.p[i];
+    if (c == '%') {
+      if (seg.n - i < 3 || hexval(seg.p[i + 1]) < 0 || hexval(seg.p[i + 2]) < 0) return false;
+      c = (uint8_t)(hexval(seg.p[i + 1]) << 4 | hexval(seg.p[i + 2]));
+      if (!c) return false;
+      i += 2;
+    }
+    buf[o++] = (char)c;
+  }
+  buf[o] = 0;
+  *n = o;
+  return o > 0;
+}
+
+static void get_service_profile(const pc__query_t *qy, const pc_http_request_t *r,
+                                pc_str_t seg, fmt_t fmt, pc_http_response_t *resp) {
+  bool json = fmt == FMT_JSON;
+  char service[256], buf[256], idhex[33], spanhex[17];
+  size_t n;
+  if (!path_segment(seg, service, sizeof service, &n)) {
+    answer(resp, 400, json, "the service name must be a non-empty, percent-encoded path "
+           "segment of at most %zu bytes", sizeof service - 1);
+    return;
+  }
+  /* The window's chunks of requests kept as they came hold their unlinked
+   * samples too: the view is of linked samples, as the window promises. */
+  pc_stacks_filter_t f = {.service = {(const uint8_t *)service, n}, .linked_only = true};
+  if (query_param(r->url, "trace_id", buf, sizeof buf, &n)) {
+    if (!parse_hex((pc_str_t){(const uint8_t *)buf, n}, f.mark_trace_id, 16)) {
+      answer(resp, 400, json, "trace_id must be 32 hex digits, got \"%.64s\"", buf);
+      return;
+    }
+    f.has_mark_trace_id = true;
+  }
+  if (query_param(r->url, "span_id", buf, sizeof buf, &n)) {
+    if (!f.has_mark_trace_id) {
+      answer(resp, 400, json, "span_id marks a span of the trace given by trace_id: give both");
+      return;
+    }
+    if (!parse_hex((pc_str_t){(const uint8_t *)buf, n}, f.mark_span_id, 8)) {
+      answer(resp, 400, json, "span_id must be 16 hex digits, got \"%.64s\"", buf);
+      return;
+    }
+    f.has_mark_span_id = true;
+  }
+  char type[256];
+  if (query_param(r->url, "sample_type", type, sizeof type, &n))
+    f.sample_type = (pc_str_t){(const uint8_t *)type, n};
+  hex(f.mark_trace_id, 16, idhex);
+  hex(f.mark_span_id, 8, spanhex);
+  char win[32];
+  window_text(qy->window_ms, win, sizeof win);
+  pc_linked_sel_t sel;
+  pc_err_t err = {0};
+  int rc = pc_linked_select_all(qy->linked, qy->now_ms, qy->max_query_bytes, &sel, &err);
+  pc_stacks_t *st = NULL;
+  if (!rc) rc = pc_stacks_select(sel.reqs, sel.n_reqs, &f, &st, &err);
+  size_t skipped = sel.skipped_chunks;
+  pc_linked_sel_free(&sel);
+  const pc_stacks_info_t *info = st ? pc_stacks_info(st) : NULL;
+  if (rc == PC_EINVAL) {
+    answer(resp, 404, json, "service \"%s\": %s", service, err.msg);
+  } else if (rc) {
+    answer(resp, 503, json, "cannot read the window now: %s", err.msg);
+  } else if (!info->samples || !info->stacks) {
+    answer(resp, 404, json, "no linked profile samples of service \"%s\" were received in "
+           "the last %s", service, win);
+  } else {
+    pc_buf_t head = {0};
+    if (pc_buf_printf(&head, "\"service\":") ||
+        pc_buf_json_string(&head, (const uint8_t *)service, strlen(service)) ||
+        (f.has_mark_trace_id && pc_buf_printf(&head, ",\"traceId\":\"%s\"", idhex)) ||
+        (f.has_mark_span_id && pc_buf_printf(&head, ",\"spanId\":\"%s\"", spanhex)) ||
+        pc_buf_printf(&head, ",\"partialWindow\":%s", skipped ? "true" : "false"))
+      pc_oom();
+    /* A file name from a service name: keep it to safe characters. */
+    char name[96] = "service-";
+    size_t o = strlen(name);
+    for (const char *p = service; *p && o + 1 < sizeof name; p++)
+      name[o++] = (isalnum((unsigned char)*p) || *p == '-' || *p == '.') ? *p : '_';
+    name[o] = 0;
+    answer_stacks(st, fmt, &head, name, resp);
+    pc_buf_free(&head);
+  }
+  pc_stacks_free(st);
+}
+
+static bool profile_format(const pc_http_request_t *r, fmt_t *fmt, pc_http_response_t *resp) {
+  char buf[32];
+  size_t n;
+  if (query_param(r->url, "format", buf, sizeof buf, &n)) {
+    if (!strcmp(buf, "folded")) *fmt = FMT_FOLDED;
+    else if (!strcmp(buf, "json")) *fmt = FMT_JSON;
+    else if (!strcmp(buf, "pprof")) *fmt = FMT_PPROF;
+    else {
+      answer(resp, 400, wants_json(r), "format must be folded, json or pprof, got \"%s\"", buf);
+      return false;
+    }
+    return true;
+  }
+  *fmt = wants_json(r) ? FMT_JSON
+         : accepts(r, PPROF_TYPE) || accepts(r, "application/vnd.google.protobuf") ? FMT_PPROF
+                                                                                   : FMT_FOLDED;
+  return true;
 }
 
 /* ---- GET /api/v1/traces ------------------------------------------------------------- */
@@ -340,14 +495,20 @@ static void list_traces(const pc__query_t *qy, const pc_http_request_t *r, bool 
 
 /* ---- routing ---------------------------------------------------------------------- */
 
+static bool has_prefix(pc_str_t path, const char *prefix) {
+  size_t n = strlen(prefix);
+  return path.n >= n && memcmp(path.p, prefix, n) == 0 && (path.n == n || path.p[n] == '/');
+}
+
+#define NO_SUCH_ENDPOINT                                                                   \
+  "no such endpoint: the query API is GET " PREFIX ", GET " PREFIX "/{trace_id}/profile and " \
+  "GET " SERVICES "/{service}/profile"
+
 int pc__query_route(const pc_http_request_t *r, pc_http_response_t *resp) {
-  pc_str_t path = r->path;
-  bool ours = path.n >= sizeof PREFIX - 1 && memcmp(path.p, PREFIX, sizeof PREFIX - 1) == 0 &&
-              (path.n == sizeof PREFIX - 1 || path.p[sizeof PREFIX - 1] == '/');
+  bool ours = has_prefix(r->path, PREFIX) || has_prefix(r->path, SERVICES);
   bool json = wants_json(r);
   if (!ours) {
-    answer(resp, 404, json, "no such endpoint: the query API is GET " PREFIX " and GET " PREFIX
-           "/{trace_id}/profile");
+    answer(resp, 404, json, NO_SUCH_ENDPOINT);
     return 404;
   }
   if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
@@ -363,8 +524,10 @@ void pc__query_answer(const pc__query_t *qy, const pc_http_request_t *r,
                       pc_http_response_t *resp) {
   if (pc__query_route(r, resp)) return;
   bool json = wants_json(r);
-  pc_str_t rest = {r->path.p + sizeof PREFIX - 1, r->path.n - (sizeof PREFIX - 1)};
-  if (rest.n == 0 || (rest.n == 1 && rest.p[0] == '/')) {
+  bool services = has_prefix(r->path, SERVICES);
+  size_t pn = services ? sizeof SERVICES - 1 : sizeof PREFIX - 1;
+  pc_str_t rest = {r->path.p + pn, r->path.n - pn};
+  if (!services && (rest.n == 0 || (rest.n == 1 && rest.p[0] == '/'))) {
     list_traces(qy, r, json, resp);
     return;
   }
@@ -372,11 +535,13 @@ void pc__query_answer(const pc__query_t *qy, const pc_http_request_t *r,
   size_t sn = sizeof suffix - 1;
   if (rest.n > 1 + sn && memcmp(rest.p + rest.n - sn, suffix, sn) == 0) {
     pc_str_t id = {rest.p + 1, rest.n - 1 - sn};
+    fmt_t fmt;
     if (!memchr(id.p, '/', id.n)) {
-      get_profile(qy, r, id, json, resp);
+      if (!profile_format(r, &fmt, resp)) return;
+      if (services) get_service_profile(qy, r, id, fmt, resp);
+      else get_profile(qy, r, id, fmt, resp);
       return;
     }
   }
-  answer(resp, 404, json, "no such endpoint: the query API is GET " PREFIX " and GET " PREFIX
-         "/{trace_id}/profile");
+  answer(resp, 404, json, NO_SUCH_ENDPOINT);
 }

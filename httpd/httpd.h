@@ -221,6 +221,12 @@ bool pc_http_is_token(const char *s, size_t n);
 void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n);
 /* The reason phrase of a status code ("Payload Too Large"). */
 const char *pc_http_reason(int status);
+/* The q value (0 to 1) a request gives token in header, a list of items
+ * with parameters such as Accept ("application/json;q=0.9, text/html") or
+ * Accept-Encoding ("gzip;q=0, br"), names and tokens matched in any case;
+ * -1 when the token is not listed. 0 means refused; an item without q has
+ * 1, a malformed q reads 0. Reads req->headers (keep_headers). (accept.c) */
+double pc_http_header_q(const pc_http_request_t *r, const char *header, const char *token);
 
 /* ---- CORS (cors.c) ---------------------------------------------------------
  * The Collector's confighttp cors block: allowed_origins, allowed_headers,

@@ -22,6 +22,7 @@
 
 #include "intern.h"
 #include "stacks.h"
+#include "traces.h"
 
 typedef struct {
   pc_str_t name, file;
@@ -34,6 +35,7 @@ typedef struct {
   uint32_t n;
   uint32_t stack; /* index in the merged request, to break ties in order */
   int64_t value;
+  int64_t marked;    /* of value, the marked samples' */
   uint64_t heaviest; /* |value| of that stack */
 } entry_t;
 
@@ -42,7 +44,10 @@ struct pc_stacks {
   const pc_request_t *r; /* the merged selection */
   pc_arena_t *arena;     /* frames, entries, copies of names */
   int64_t *values;       /* per stack of r */
+  int64_t *marked;       /* per stack of r, when marking */
   pc_stacks_type_t *types;
+  pc_str_t *services; /* distinct, byte order */
+  size_t n_services, cap_services;
   pc_stacks_info_t info;
   frame_t *frames;
   entry_t *entries;
@@ -61,16 +66,60 @@ static inline int64_t sat_add(int64_t a, int64_t b) {
 
 /* ---- selection -------------------------------------------------------------------- */
 
+/* Whether a sample's link carries this trace id (when asked) and span id
+ * (when asked). */
+static bool link_matches(const pc_dictionary_t *d, int32_t link_index, bool has_trace,
+                         const uint8_t trace[16], bool has_span, const uint8_t span[8]) {
+  if (!has_trace && !has_span) return true;
+  if (link_index == 0) return false;
+  const pc_link_t *l = pc_dict_link(d, link_index);
+  if (has_trace && (l->trace_id.n != 16 || memcmp(l->trace_id.p, trace, 16))) return false;
+  if (has_span && (l->span_id.n != 8 || memcmp(l->span_id.p, span, 8))) return false;
+  return true;
+}
+
 static bool sample_selected(const pc_dictionary_t *d, const pc_sample_t *s,
                             const pc_stacks_filter_t *f) {
-  if (!f || (!f->has_trace_id && !f->has_span_id)) return true;
-  if (s->link_index == 0) return false;
-  const pc_link_t *l = pc_dict_link(d, s->link_index);
-  if (f->has_trace_id && (l->trace_id.n != 16 || memcmp(l->trace_id.p, f->trace_id, 16)))
-    return false;
-  if (f->has_span_id && (l->span_id.n != 8 || memcmp(l->span_id.p, f->span_id, 8)))
-    return false;
-  return true;
+  if (!f) return true;
+  if (f->linked_only) {
+    const pc_link_t *l = s->link_index > 0 ? pc_dict_link(d, s->link_index) : NULL;
+    if (!l || l->trace_id.n != 16 || l->span_id.n != 8) return false;
+  }
+  return link_matches(d, s->link_index, f->has_trace_id, f->trace_id, f->has_span_id,
+                      f->span_id);
+}
+
+static pc_str_t resource_service(const pc_request_t *req, const pc_resource_profiles_t *rp) {
+  return pc_profiles_kvs_string(req, &rp->resource.attributes, PC_STR_LIT("service.name"));
+}
+
+static bool resource_selected(const pc_request_t *req, const pc_resource_profiles_t *rp,
+                              const pc_stacks_filter_t *f) {
+  return !f || !f->service.n || pc_str_eq(resource_service(req, rp), f->service);
+}
+
+/* Note a service of selected samples (names point into the request until
+ * pc_stacks_select copies them). */
+static int note_service(pc_stacks_t *s, pc_str_t name) {
+  if (!name.n) return 0;
+  for (size_t i = 0; i < s->n_services; i++)
+    if (pc_str_eq(s->services[i], name)) return 0;
+  if (s->n_services == s->cap_services) {
+    size_t cap = s->cap_services ? 2 * s->cap_services : 4;
+    pc_str_t *n = realloc(s->services, cap * sizeof *n);
+    if (!n) return PC_ENOMEM;
+    s->services = n;
+    s->cap_services = cap;
+  }
+  s->services[s->n_services++] = name;
+  return 0;
+}
+
+static int str_order(const void *a, const void *b) {
+  const pc_str_t *x = a, *y = b;
+  size_t n = x->n < y->n ? x->n : y->n;
+  int c = n ? memcmp(x->p, y->p, n) : 0;
+  return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
 /* A sample's contribution: its values summed, or one per timestamp. */
@@ -109,7 +158,9 @@ static int count_types(pc_stacks_t *s, const pc_request_t *const *reqs, size_t n
   uint32_t cap = 0;
   for (size_t q = 0; q < n; q++) {
     const pc_request_t *req = reqs[q];
-    for (uint32_t r = 0; r < req->n_resources; r++)
+    for (uint32_t r = 0; r < req->n_resources; r++) {
+      if (!resource_selected(req, &req->resources[r], f)) continue;
+      bool noted = false;
       for (uint32_t sc = 0; sc < req->resources[r].n_scopes; sc++) {
         const pc_scope_profiles_t *sp = &req->resources[r].scopes[sc];
         for (uint32_t k = 0; k < sp->n_profiles; k++) {
@@ -118,6 +169,9 @@ static int count_types(pc_stacks_t *s, const pc_request_t *const *reqs, size_t n
           for (uint32_t i = 0; i < p->n_samples; i++)
             count += sample_selected(&req->dict, &p->samples[i], f);
           if (!count) continue;
+          if (!noted && note_service(s, resource_service(req, &req->resources[r])))
+            return oom(err);
+          noted = true;
           pc_str_t type, unit;
           profile_type(&req->dict, p, &type, &unit);
           uint32_t t = 0;
@@ -136,7 +190,9 @@ static int count_types(pc_stacks_t *s, const pc_request_t *const *reqs, size_t n
           s->types[t].samples += count;
         }
       }
+    }
   }
+  if (s->n_services) qsort(s->services, s->n_services, sizeof *s->services, str_order);
   if (s->info.n_types)
     qsort(s->types, s->info.n_types, sizeof *s->types, type_order);
   s->info.types = s->types;
@@ -200,6 +256,7 @@ static int merge_selection(pc_stacks_t *s, const pc_request_t *const *reqs, size
         pc_scope_profiles_t *vs = &vr->scopes[sc];
         *vs = *sp;
         vs->n_profiles = 0;
+        if (!resource_selected(req, &req->resources[r], f)) continue;
         vs->profiles = pc_arena_calloc(scratch, sp->n_profiles, sizeof *vs->profiles);
         if (sp->n_profiles && !vs->profiles) goto nomem;
         for (uint32_t k = 0; k < sp->n_profiles; k++) {
@@ -374,7 +431,8 @@ static int build_entries(pc_stacks_t *s) {
     for (uint32_t i = locs->n; i-- > 0;) /* leaf first -> root first */
       for (uint32_t j = first[locs->v[i]]; j < first[locs->v[i] + 1]; j++) f[k++] = j;
     if (!nf) f[k++] = 0; /* "[unknown]" */
-    e[n++] = (entry_t){f, (uint32_t)k, st, s->values[st], magnitude(s->values[st])};
+    e[n++] = (entry_t){f, (uint32_t)k, st, s->values[st], s->marked ? s->marked[st] : 0,
+                       magnitude(s->values[st])};
   }
   qsort_r(e, n, sizeof *e, by_ranks_then_stack, s->frames);
   /* Sum equal lines, keeping the frames (files, lines) of the heaviest. */
@@ -384,6 +442,7 @@ static int build_entries(pc_stacks_t *s) {
       entry_t *t = &e[m - 1];
       if (e[i].heaviest > t->heaviest) t->frames = e[i].frames, t->heaviest = e[i].heaviest;
       t->value = sat_add(t->value, e[i].value);
+      t->marked = sat_add(t->marked, e[i].marked);
       continue;
     }
     e[m++] = e[i];
@@ -423,6 +482,9 @@ int pc_stacks_select(const pc_request_t *const *reqs, size_t n, const pc_stacks_
   const pc_dictionary_t *d = &s->r->dict;
   s->values = calloc((size_t)d->n_stacks + 1, sizeof *s->values);
   if (!s->values) goto nomem;
+  s->info.marking = f && (f->has_mark_trace_id || f->has_mark_span_id);
+  if (s->info.marking && !(s->marked = calloc((size_t)d->n_stacks + 1, sizeof *s->marked)))
+    goto nomem;
   for (uint32_t r = 0; r < s->r->n_resources; r++)
     for (uint32_t sc = 0; sc < s->r->resources[r].n_scopes; sc++) {
       const pc_scope_profiles_t *sp = &s->r->resources[r].scopes[sc];
@@ -434,15 +496,25 @@ int pc_stacks_select(const pc_request_t *const *reqs, size_t n, const pc_stacks_
           s->values[st] = sat_add(s->values[st], v);
           s->info.total = sat_add(s->info.total, v);
           s->info.samples++;
+          if (s->marked && link_matches(d, p->samples[i].link_index, f->has_mark_trace_id,
+                                        f->mark_trace_id, f->has_mark_span_id,
+                                        f->mark_span_id)) {
+            s->marked[st] = sat_add(s->marked[st], v);
+            s->info.marked = sat_add(s->info.marked, v);
+            s->info.marked_samples++;
+          }
         }
       }
     }
-  /* Type names point into the requests, which may go after this call. */
+  /* Type and service names point into the requests, which may go after
+   * this call. */
   for (uint32_t i = 0; i < s->info.n_types; i++) {
     pc_str_t *parts[2] = {&s->types[i].type, &s->types[i].unit};
     for (int j = 0; j < 2; j++)
       if (pc_arena_dup(s->arena, parts[j]->p, parts[j]->n, parts[j])) goto nomem;
   }
+  for (size_t i = 0; i < s->n_services; i++)
+    if (pc_arena_dup(s->arena, s->services[i].p, s->services[i].n, &s->services[i])) goto nomem;
   if (t >= 0) s->info.type = s->types[t].type, s->info.unit = s->types[t].unit;
   if ((rc = build_entries(s))) {
     pc_err_set(err, rc, "cannot aggregate stacks: %s", pc_strerror(rc));
@@ -462,7 +534,9 @@ void pc_stacks_free(pc_stacks_t *s) {
   pc_builder_free(s->b);
   pc_arena_free(s->arena);
   free(s->values);
+  free(s->marked);
   free(s->types);
+  free(s->services);
   free(s->entries);
   free(s);
 }
@@ -470,6 +544,11 @@ void pc_stacks_free(pc_stacks_t *s) {
 const pc_stacks_info_t *pc_stacks_info(const pc_stacks_t *s) { return &s->info; }
 const pc_request_t *pc_stacks_request(const pc_stacks_t *s) { return s->r; }
 const int64_t *pc_stacks_values(const pc_stacks_t *s) { return s->values; }
+
+const pc_str_t *pc_stacks_services(const pc_stacks_t *s, size_t *n) {
+  *n = s->n_services;
+  return s->services;
+}
 
 /* ---- output ------------------------------------------------------------------------- */
 
@@ -489,6 +568,7 @@ int pc_stacks_folded(const pc_stacks_t *s, pc_buf_t *out) {
 typedef struct {
   uint32_t frame; /* UINT32_MAX: the root */
   int64_t value;
+  int64_t marked;
   uint64_t heaviest;
   uint32_t line_frame; /* the frame of the heaviest line: file and line */
   uint32_t first_child, next_sibling, last_child; /* 0: none */
@@ -498,6 +578,8 @@ static int write_node_head(const pc_stacks_t *s, const node_t *n, pc_buf_t *out)
   pc_str_t name = n->frame == UINT32_MAX ? PC_STR_LIT("root") : s->frames[n->frame].name;
   if (pc_buf_append(out, "{\"name\":", 8) || pc_buf_json_string(out, name.p, name.n) ||
       pc_buf_printf(out, ",\"value\":%lld", (long long)n->value))
+    return PC_ENOMEM;
+  if (n->marked && pc_buf_printf(out, ",\"marked\":%lld", (long long)n->marked))
     return PC_ENOMEM;
   if (n->frame != UINT32_MAX) {
     const frame_t *f = &s->frames[n->line_frame];
@@ -543,6 +625,7 @@ int pc_stacks_tree_json(const pc_stacks_t *s, pc_buf_t *out) {
     for (uint32_t d = 0; d <= e->n; d++) {
       node_t *nd = &nodes[path[d]];
       nd->value = sat_add(nd->value, e->value);
+      nd->marked = sat_add(nd->marked, e->marked);
       if (d && (magnitude(e->value) > nd->heaviest || nd->line_frame == 0)) {
         nd->heaviest = magnitude(e->value);
         nd->line_frame = e->frames[d - 1];

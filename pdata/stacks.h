@@ -41,6 +41,15 @@ typedef struct {
   uint8_t trace_id[16];
   bool has_span_id; /* ... and to this span */
   uint8_t span_id[8];
+  pc_str_t service; /* keep only samples of resources with this service.name */
+  bool linked_only; /* keep only samples linked to a span (16- and 8-byte ids) */
+  /* Mark without selecting: of the selected samples, those linked to this
+   * trace (and span) are also summed apart (info.marked, "marked" in the
+   * tree), so a flame graph of a whole service can show one trace's share. */
+  bool has_mark_trace_id;
+  uint8_t mark_trace_id[16];
+  bool has_mark_span_id;
+  uint8_t mark_span_id[8];
 } pc_stacks_filter_t;
 
 /* A sample type among the selected samples. */
@@ -54,6 +63,9 @@ typedef struct {
   bool by_default;     /* chosen as the one with the most samples */
   uint64_t samples;    /* selected samples of that type */
   int64_t total;       /* the sum of their values */
+  bool marking;        /* the filter asked to mark */
+  uint64_t marked_samples; /* of the selected samples, those marked */
+  int64_t marked;          /* the sum of their values */
   uint32_t stacks;     /* distinct folded lines */
   const pc_stacks_type_t *types; /* every type among the selected samples, */
   uint32_t n_types;              /* in byte order of "TYPE:UNIT" */
@@ -75,9 +87,11 @@ int pc_stacks_folded(const pc_stacks_t *s, pc_buf_t *out);
  *  "file":"/src/main.go","line":12,"children":[...]}, ...]}
  * Each node is a frame name on a path from the root, its value the sum of
  * the folded lines through it (children in the lines' order, "children"
- * left out when empty). "file" and "line" are the frame's function file
- * and the source line most of the node's value was taken at (the heaviest
- * folded line's); they are left out when unknown (0 or empty). */
+ * left out when empty). When the filter marks, a node whose lines hold
+ * marked samples also has "marked": the sum of their values through it.
+ * "file" and "line" are the frame's function file and the source line
+ * most of the node's value was taken at (the heaviest folded line's);
+ * they are left out when unknown (0 or empty). */
 int pc_stacks_tree_json(const pc_stacks_t *s, pc_buf_t *out);
 
 /* The selected samples as one request: one dictionary, only profiles of
@@ -86,5 +100,8 @@ const pc_request_t *pc_stacks_request(const pc_stacks_t *s);
 /* The sum of the selected values per stack of that request, indexed by
  * stack_index (length: its stack table's). */
 const int64_t *pc_stacks_values(const pc_stacks_t *s);
+/* The distinct service.name values of the selected samples' resources (of
+ * every sample type; empty names left out), in byte order. */
+const pc_str_t *pc_stacks_services(const pc_stacks_t *s, size_t *n);
 
 #endif

@@ -41,8 +41,8 @@ extern const pc_component_t pc_processor_batch;
 extern const pc_component_t pc_processor_dedup;
 extern const pc_component_t pc_processor_memory_limiter;
 extern const pc_component_t pc_processor_resource;
-extern const pc_component_t pc_processor_trace_link;
 extern const pc_component_t pc_processor_attributes;
 extern const pc_component_t pc_processor_resource_detection;
+extern const pc_component_t pc_processor_trace_link;
 
 #endif

@@ -106,6 +106,9 @@ if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
   (cd "$root" && git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
      [[ -e $f || -L $f ]] && printf '%s\0' "$f"
    done | xargs -0 cp -P --parents -t "$work/src")
+  # The flame graph page's npm packages are ignored by git but embedded by
+  # the build (install-deps.sh installed them).
+  if [[ -d "$root/ui/node_modules" ]]; then cp -a "$root/ui/node_modules" "$work/src/ui/"; fi
 else
   tar -C "$root" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -C "$work/src" -xf -
 fi
@@ -162,7 +165,9 @@ check "postinst made the system user profcol (uid $uid below 1000, nologin)" \
 check "and its group" test "$(getent group profcol | cut -d: -f3)" = "$gid"
 check "/var/lib/profcol is profcol:profcol 0750" test "$(stat -c '%U:%G %a' /var/lib/profcol 2>/dev/null)" = "profcol:profcol 750"
 check "/etc/profcol/config.yaml is root's, 0644" test "$(stat -c '%U %a' /etc/profcol/config.yaml)" = "root 644"
-check "the installed profcol is version $version" test "$(/usr/bin/profcol --version)" = "profcol $version"
+installed_version=$(/usr/bin/profcol --version | head -n 1)
+check "the installed profcol is version $version ($installed_version)" \
+  test "${installed_version%% (*}" = "profcol $version"
 if command -v man >/dev/null 2>&1; then
   check "man finds profcol(1)" test "$(man -w profcol 2>/dev/null)" = /usr/share/man/man1/profcol.1.gz
 fi

@@ -2591,6 +2591,29 @@ START_TEST(test_tls_config) {
 }
 END_TEST
 
+/* pc_http_header_q (httpd/accept.c): items in any case and spacing, q
+ * values, q=0 as refusal, malformed q as refusal, absent as -1. */
+START_TEST(test_header_q) {
+  pc_md_pair_t h[] = {
+      {PC_STR_LIT("Accept"), PC_STR_LIT("text/html, Application/JSON ; q=0.5,*/*;q=0.1")},
+      {PC_STR_LIT("accept-encoding"), PC_STR_LIT("gzip;q=0 , br;Q=1.0,zstd;q=x, deflate;q=2")},
+  };
+  pc_http_request_t r = {.headers = {h, 2}};
+  ck_assert(pc_http_header_q(&r, "accept", "text/html") == 1);
+  ck_assert(pc_http_header_q(&r, "accept", "application/json") == 0.5);
+  ck_assert(pc_http_header_q(&r, "accept", "*/*") == 0.1);
+  ck_assert(pc_http_header_q(&r, "accept", "application/xml") == -1);
+  ck_assert(pc_http_header_q(&r, "Accept-Encoding", "gzip") == 0);
+  ck_assert(pc_http_header_q(&r, "accept-encoding", "br") == 1);
+  ck_assert(pc_http_header_q(&r, "accept-encoding", "zstd") == 0);
+  ck_assert(pc_http_header_q(&r, "accept-encoding", "deflate") == 0);
+  ck_assert(pc_http_header_q(&r, "accept-encoding", "*") == -1);
+  ck_assert(pc_http_header_q(&r, "te", "gzip") == -1);
+  pc_http_request_t none = {0};
+  ck_assert(pc_http_header_q(&none, "accept", "text/html") == -1);
+}
+END_TEST
+
 static Suite *receiver_suite(void) {
   Suite *s = suite_create("receiver");
   TCase *otlp = tcase_create("otlp");
@@ -2628,6 +2651,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_max_connections);
   tcase_add_test(http, test_buffered_limit);
   tcase_add_test(http, test_garbage);
+  tcase_add_test(http, test_header_q);
   suite_add_tcase(s, http);
   TCase *i14 = tcase_create("issue_14");
   tcase_set_timeout(i14, 120);

@@ -107,6 +107,8 @@ typedef struct {
   char body[8192];
 } ans_t;
 
+static uint64_t max_query_bytes = 32 << 20;
+
 static ans_t query(fx_t *f, const char *url, bool json, uint64_t now) {
   pc_md_pair_t accept = {PC_STR_LIT("Accept"), PC_STR_LIT("text/html, application/json;q=0.9")};
   pc_http_request_t r = {.method = HTTP_GET,
@@ -115,7 +117,7 @@ static ans_t query(fx_t *f, const char *url, bool json, uint64_t now) {
   const char *q = strchr(url, '?');
   r.path = (pc_str_t){(const uint8_t *)url, q ? (size_t)(q - url) : strlen(url)};
   pc__query_t qy = {.spans = f->spans, .linked = f->linked, .window_ms = WINDOW, .now_ms = now,
-                    .wall_ms = 1700000000000ull};
+                    .wall_ms = 1700000000000ull, .max_query_bytes = max_query_bytes};
   pc_http_response_t resp = {0};
   pc__query_answer(&qy, &r, &resp);
   ans_t a = {.status = resp.status};
@@ -327,6 +329,131 @@ START_TEST(listing) {
 }
 END_TEST
 
+/* GET /api/v1/services/{service}/profile: every linked sample of one
+ * service (by the profiles' resource; linked samples only, however the
+ * request was kept), a trace's share marked; reading only the newest
+ * max_query_bytes of the window. */
+START_TEST(service_window) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
+  static const pc_test_sample_t P2[] = {
+      {.frames = "main;cart", .trace = 3, .span = 1, .type = "cpu:nanoseconds", .value = 40},
+  };
+  add_profile(&f, "cart", P2, 1, 150);
+  /* checkout's cpu, of every trace; not cart's, not unlinked samples */
+  ans_t a = query(&f, "/api/v1/services/checkout/profile", false, 200);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.headers, "X-Profcol-Sample-Type: cpu:nanoseconds\r\n");
+  ck_assert_str_eq(a.body, "[unknown] 5\n"
+                           "main;handle;encode;work 125\n"
+                           "main;libc.so.6+0x1f2a3 50\n"
+                           "main;other 1000\n"
+                           "main;tick 3\n");
+  a = query(&f, "/api/v1/services/cart/profile", false, 200);
+  ck_assert_str_eq(a.body, "main;cart 40\n");
+  /* trace 1's span 3 marked: 75 of 1183, through main, work and libc */
+  char url[200];
+  uint8_t id[16];
+  char hex[33];
+  pc_test_trace_id(1, id);
+  pc_test_hex(id, 16, hex);
+  snprintf(url, sizeof url, "/api/v1/services/checkout/profile?trace_id=%s&span_id=%s", hex,
+           span_hex(3));
+  a = query(&f, url, true, 200);
+  ck_assert_int_eq(a.status, 200);
+  json_error_t je;
+  json_t *j = json_loads(a.body, 0, &je);
+  ck_assert_msg(j, "%s: %s", je.text, a.body);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "service")), "checkout");
+  ck_assert_str_eq(json_string_value(json_object_get(j, "traceId")), hex);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "spanId")), span_hex(3));
+  ck_assert(json_is_false(json_object_get(j, "partialWindow")));
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 1183);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "marked")), 75);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "markedSamples")), 2);
+  json_t *main_node = json_array_get(json_object_get(json_object_get(j, "flamegraph"),
+                                                     "children"), 1);
+  ck_assert_str_eq(json_string_value(json_object_get(main_node, "name")), "main");
+  ck_assert_int_eq(json_integer_value(json_object_get(main_node, "marked")), 75);
+  json_t *kids = json_object_get(main_node, "children");
+  for (size_t i = 0; i < json_array_size(kids); i++) {
+    json_t *k = json_array_get(kids, i);
+    const char *name = json_string_value(json_object_get(k, "name"));
+    json_int_t want = !strcmp(name, "handle") ? 25 : !strcmp(name, "libc.so.6+0x1f2a3") ? 50 : 0;
+    ck_assert_msg(json_integer_value(json_object_get(k, "marked")) == want, "%s", name);
+  }
+  json_t *svcs = json_object_get(j, "services");
+  ck_assert_uint_eq(json_array_size(svcs), 1);
+  ck_assert_str_eq(json_string_value(json_array_get(svcs, 0)), "checkout");
+  json_decref(j);
+  /* errors: an unknown service, a span without its trace, a bad format */
+  a = query(&f, "/api/v1/services/frontend/profile", false, 200);
+  ck_assert_int_eq(a.status, 404);
+  snprintf(url, sizeof url, "/api/v1/services/checkout/profile?span_id=%s", span_hex(3));
+  a = query(&f, url, false, 200);
+  ck_assert_int_eq(a.status, 400);
+  ck_assert_msg(strstr(a.body, "give both"), "%s", a.body);
+  a = query(&f, "/api/v1/services/checkout/profile?format=svg", true, 200);
+  ck_assert_int_eq(a.status, 400);
+  ck_assert_str_eq(a.body, "{\"error\":\"format must be folded, json or pprof, got \\\"svg\\\"\"}\n");
+  a = query(&f, "/api/v1/services//profile", false, 200);
+  ck_assert_int_eq(a.status, 404);
+  a = query(&f, "/api/v1/services/a%2/profile", false, 200);
+  ck_assert_int_eq(a.status, 400);
+  a = query(&f, "/api/v1/services/checkout", false, 200);
+  ck_assert_int_eq(a.status, 404);
+  /* A later chunk (a slice of the window later); with room for only the
+   * newest chunk, the answer holds only its samples and says so. */
+  add_profile(&f, "checkout", P2, 1, 100 + WINDOW / 32 + 1);
+  max_query_bytes = 1;
+  a = query(&f, "/api/v1/services/checkout/profile?format=json", false, 800);
+  max_query_bytes = 32 << 20;
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_msg(strstr(a.body, "\"partialWindow\":true"), "%s", a.body);
+  ck_assert_msg(strstr(a.body, "\"stacks\":[{\"frames\":[\"main\",\"cart\"],\"value\":40}]"),
+                "%s", a.body);
+  a = query(&f, "/api/v1/services/checkout/profile", false, 800);
+  ck_assert_str_eq(a.body, "[unknown] 5\n"
+                           "main;cart 40\n"
+                           "main;handle;encode;work 125\n"
+                           "main;libc.so.6+0x1f2a3 50\n"
+                           "main;other 1000\n"
+                           "main;tick 3\n");
+  fx_close(&f);
+}
+END_TEST
+
+/* ?format=pprof, or Accept: a pprof file (gzip'd profile.proto) to save. */
+START_TEST(pprof_format) {
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 100);
+  pc_md_pair_t accept = {PC_STR_LIT("Accept"), PC_STR_LIT("application/vnd.google.protobuf")};
+  const char *url = profile_url(1, "");
+  pc_http_request_t r = {.method = HTTP_GET, .url = {(const uint8_t *)url, strlen(url)},
+                         .path = {(const uint8_t *)url, strlen(url)}, .headers = {&accept, 1}};
+  pc__query_t qy = {.spans = f.spans, .linked = f.linked, .window_ms = WINDOW, .now_ms = 200,
+                    .max_query_bytes = max_query_bytes};
+  pc_http_response_t resp = {0};
+  pc__query_answer(&qy, &r, &resp);
+  ck_assert_int_eq(resp.status, 200);
+  ck_assert_str_eq(resp.content_type, "application/vnd.google.protobuf+gzip");
+  ck_assert_int_eq(pc_encoding_sniff(resp.body.p, resp.body.n), PC_ENC_GZIP);
+  pc_buf_append(&resp.headers, "", 1);
+  ck_assert_msg(strstr((const char *)resp.headers.p, "Content-Disposition: attachment; "
+                       "filename=\"trace-101112131415161718191a1b01000000.pb.gz\""),
+                "%s", (const char *)resp.headers.p);
+  pc_buf_free(&resp.body);
+  pc_buf_free(&resp.headers);
+  /* ?format= wins over Accept */
+  ans_t a = query(&f, profile_url(1, "?format=folded"), true, 200);
+  ck_assert_str_eq(a.ctype, "text/plain; charset=utf-8");
+  fx_close(&f);
+}
+END_TEST
+
 /* A sample is answered while it arrived less than the window ago (by
  * arrival, whatever its timestamps say), and not after. */
 START_TEST(evict_by_window) {
@@ -389,6 +516,8 @@ TCase *pc_test_query_tcase(void) {
   tcase_add_loop_test(tc, profile_as_json, 0, 3);
   tcase_add_test(tc, bad_requests);
   tcase_add_loop_test(tc, listing, 0, 3);
+  tcase_add_loop_test(tc, service_window, 0, 3);
+  tcase_add_test(tc, pprof_format);
   tcase_add_loop_test(tc, evict_by_window, 0, 3);
   tcase_add_loop_test(tc, evict_by_memory, 0, 2);
   return tc;

@@ -265,6 +265,80 @@ START_TEST(tree_for_d3_flame_graph) {
 }
 END_TEST
 
+/* A service's samples only (the resource's service.name), and one trace's
+ * share of them marked: in info, and per node of the tree. */
+START_TEST(service_filter_and_marks) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req, other;
+  build_request(a, &req);
+  build_other(a, &other);
+  /* req as service "checkout" (a copy of its resource with the attribute) */
+  static pc_keyvalue_t svc[] = {{.key = S("service.name"), .has_value = true,
+                                 .value = {.type = PC_AV_STRING, .u.s = S("checkout")}}};
+  pc_resource_profiles_t rp = req.resources[0];
+  rp.resource.attributes = (pc_kvs_t){svc, 1};
+  req.resources = &rp;
+  const pc_request_t *reqs[] = {&req, &other};
+  pc_stacks_filter_t f = {.service = PC_STR_LIT("checkout")};
+  /* other (unnamed service, 7 on main;work;leaf) is left out */
+  pc_stacks_t *s = expect_folded(reqs, 2, &f, "main;work;leaf 10\nmain;work;libc.so.6+0x1f2a3 2\n");
+  size_t n;
+  const pc_str_t *names = pc_stacks_services(s, &n);
+  ck_assert_uint_eq(n, 1);
+  ck_assert(str_is(names[0], "checkout"));
+  ck_assert(!pc_stacks_info(s)->marking);
+  pc_stacks_free(s);
+  f.service = PC_STR_LIT("nope");
+  s = expect_folded(reqs, 2, &f, "");
+  ck_assert_uint_eq(pc_stacks_info(s)->samples, 0);
+  pc_stacks_free(s);
+  /* linked samples only: req's sample with timestamps and no link is left out */
+  f = (pc_stacks_filter_t){.linked_only = true};
+  s = expect_folded(reqs, 1, &f, "main;work;leaf 8\nmain;work;libc.so.6+0x1f2a3 2\n");
+  pc_stacks_free(s);
+  /* every service: other's 7 counts, and its service has no name */
+  s = expect_folded(reqs, 2, NULL, "main;work;leaf 17\nmain;work;libc.so.6+0x1f2a3 2\n");
+  pc_stacks_services(s, &n);
+  ck_assert_uint_eq(n, 1);
+  pc_stacks_free(s);
+
+  /* mark trace A (samples 3 on leaf and 2 on libc) in checkout's samples */
+  f = (pc_stacks_filter_t){.service = PC_STR_LIT("checkout"), .has_mark_trace_id = true};
+  memcpy(f.mark_trace_id, trace_a, 16);
+  s = expect_folded(reqs, 2, &f, "main;work;leaf 10\nmain;work;libc.so.6+0x1f2a3 2\n");
+  const pc_stacks_info_t *info = pc_stacks_info(s);
+  ck_assert(info->marking);
+  ck_assert_int_eq(info->marked, 5);
+  ck_assert_uint_eq(info->marked_samples, 2);
+  pc_buf_t out = {0};
+  ck_assert_int_eq(pc_stacks_tree_json(s, &out), 0);
+  const char *want =
+      "{\"name\":\"root\",\"value\":12,\"marked\":5,\"children\":[{\"name\":\"main\","
+      "\"value\":12,\"marked\":5,\"file\":\"/src/a.go\",\"line\":10,\"children\":["
+      "{\"name\":\"work\",\"value\":12,\"marked\":5,\"file\":\"/src/a.go\",\"line\":20,"
+      "\"children\":[{\"name\":\"leaf\",\"value\":10,\"marked\":3,\"file\":\"/src/a.go\","
+      "\"line\":30},{\"name\":\"libc.so.6+0x1f2a3\",\"value\":2,\"marked\":2}]}]}]}";
+  ck_assert_msg(out.n == strlen(want) && memcmp(out.p, want, out.n) == 0, "tree:\n%.*s",
+                (int)out.n, (const char *)out.p);
+  pc_buf_free(&out);
+  pc_stacks_free(s);
+  /* marking span 3 of trace B: 5 on leaf (through the inlined frame) */
+  f = (pc_stacks_filter_t){.has_mark_trace_id = true, .has_mark_span_id = true};
+  memcpy(f.mark_trace_id, trace_b, 16);
+  memcpy(f.mark_span_id, span_3, 8);
+  ck_assert_int_eq(pc_stacks_select(reqs, 2, &f, &s, &(pc_err_t){0}), 0);
+  ck_assert_int_eq(pc_stacks_info(s)->marked, 5);
+  ck_assert_int_eq(pc_stacks_info(s)->total, 19);
+  ck_assert_int_eq(pc_stacks_tree_json(s, &out), 0);
+  ck_assert_int_eq(pc_buf_append(&out, "", 1), 0); /* for strstr */
+  ck_assert_ptr_nonnull(strstr((const char *)out.p, "{\"name\":\"leaf\",\"value\":17,\"marked\":5"));
+  ck_assert_ptr_null(strstr((const char *)out.p, "libc.so.6+0x1f2a3\",\"value\":2,\"marked"));
+  pc_buf_free(&out);
+  pc_stacks_free(s);
+  pc_arena_free(a);
+}
+END_TEST
+
 /* The hand-written pprof of tests/data/pprof: unnamed frames, system names,
  * inlined frames, ';' in a name, a stack without locations, a repaired
  * name, a sample of zeros left out. */
@@ -347,6 +421,7 @@ TCase *pc_test_stacks_tcase(void) {
   tcase_add_test(tc, sample_type_by_name_or_name_and_unit);
   tcase_add_test(tc, requests_with_their_own_dictionaries_add_up);
   tcase_add_test(tc, tree_for_d3_flame_graph);
+  tcase_add_test(tc, service_filter_and_marks);
   tcase_add_test(tc, folded_frames_of_every_kind);
   tcase_add_test(tc, deep_stacks);
   return tc;
