@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../certs.h"
+#include "../exporter/httpsrv.h"
 #include "../spans.h"
 #include "e2e.h"
 
@@ -31,6 +32,7 @@ static const char yaml_fmt[] =
     "exporters:\n"
     "  file: {path: %s/out.binpb, format: proto}\n"
     "  nop:\n"
+    "%s"
     "extensions:\n"
     "  bearertokenauth: {token: s3cret}\n"
     "  span_store:\n"
@@ -38,23 +40,27 @@ static const char yaml_fmt[] =
     "    window: %s\n"
     "%s"
     "service:\n"
+    "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
     "  extensions: [bearertokenauth, span_store]\n"
     "  pipelines:\n"
-    "    traces: {receivers: [otlp], processors: [trace_link], exporters: [nop]}\n"
+    "    traces: {receivers: [otlp], processors: [trace_link], exporters: [%s]}\n"
     "    profiles: {receivers: [otlp], processors: [trace_link], exporters: [file]}\n";
 
 typedef struct {
   pc_e2e_proc_t p;
   char dir[64];
-  int http, grpc, query;
+  int http, grpc, query, metrics;
 } fx_t;
 
-static void fx_start(fx_t *f, const char *delay, const char *window, const char *more) {
+/* profcol with trace_link's delay, span_store's window and more keys of
+ * it; exporters: more exporters, traces: the traces pipeline's. */
+static void fx_start_with(fx_t *f, const char *delay, const char *window, const char *more,
+                          const char *exporters, const char *traces) {
   snprintf(f->dir, sizeof f->dir, "/tmp/profcol-tracelink-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(f->dir));
   f->grpc = pc_e2e_free_port();
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, yaml_fmt, f->grpc, delay, f->dir, window, more);
+  char yaml[4096];
+  snprintf(yaml, sizeof yaml, yaml_fmt, f->grpc, delay, f->dir, exporters, window, more, traces);
   bool started = pc_e2e_start(&f->p, yaml);
   char *log = pc_e2e_log(&f->p);
   ck_assert_msg(started, "profcol did not start:\n%s", log);
@@ -62,6 +68,12 @@ static void fx_start(fx_t *f, const char *delay, const char *window, const char 
   f->http = f->p.port; /* OTLP/HTTP's */
   f->query = pc_e2e_port_of(&f->p, "extension:span_store");
   ck_assert_int_gt(f->query, 0);
+  f->metrics = pc_e2e_port_of(&f->p, "service:telemetry");
+  ck_assert_int_gt(f->metrics, 0);
+}
+
+static void fx_start(fx_t *f, const char *delay, const char *window, const char *more) {
+  fx_start_with(f, delay, window, more, "", "nop");
 }
 
 static void fx_stop(fx_t *f) {
@@ -413,6 +425,85 @@ START_TEST(query_api_over_tls) {
 }
 END_TEST
 
+/* ---- traces on to exporters, and the store in the self-telemetry -------------------------- */
+
+/* The value of series ("name{labels}" as rendered) at the metrics
+ * endpoint, -1 when absent. */
+static double metric(fx_t *f, const char *series) {
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_get(f->metrics, "/metrics", &r), 200);
+  pc_buf_append(&r.body, "", 1);
+  const char *text = (const char *)r.body.p;
+  size_t n = strlen(series);
+  double v = -1;
+  for (const char *p = text; (p = strstr(p, series)); p += n)
+    if ((p == text || p[-1] == '\n') && p[n] == ' ') {
+      v = strtod(p + n + 1, NULL);
+      break;
+    }
+  pc_buf_free(&r.body);
+  return v;
+}
+
+/* Spans reach a traces exporter as the bytes the client sent (after
+ * decompression), protobuf and OTLP-JSON alike, with their own content
+ * type, and are recorded in the store on the way (the profile of trace 1
+ * is answered, named, and counted in the store's metrics). */
+START_TEST(traces_pass_through_as_bytes) {
+  srv_t *srv = srv_start();
+  char exporters[256];
+  snprintf(exporters, sizeof exporters,
+           "  otlp_http/traces: {endpoint: \"%s\", compression: none}\n", srv_url(srv));
+  fx_t f;
+  fx_start_with(&f, "0s", "5m", "", exporters, "otlp_http/traces");
+  pc_test_span_t v[3];
+  spans(v);
+  pc_buf_t proto = {0}, json = {0}, gz = {0};
+  pc_test_traces_proto(v, 3, &proto);
+  pc_test_traces_json(v, 3, &json);
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, proto.p, proto.n, &gz), 0);
+  post(&f, "/v1/traces", false, &proto, 200);
+  post(&f, "/v1/traces", true, &json, 200);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1/traces", PROTO, "gzip", gz.p, gz.n, &r), 200);
+  pc_buf_free(&r.body);
+  for (int i = 0; i < 500 && srv_count(srv) < 3; i++) usleep(10000);
+  ck_assert_uint_eq(srv_count(srv), 3);
+  int as_proto = 0, as_json = 0;
+  for (size_t i = 0; i < 3; i++) { /* up to 10 in flight: any order */
+    srv_request_t got = srv_request(srv, i);
+    ck_assert_str_eq(got.path, "/v1/traces");
+    ck_assert_str_eq(got.content_encoding, "");
+    bool is_json = strcmp(got.content_type, JSON) == 0;
+    const pc_buf_t *want = is_json ? &json : &proto;
+    ck_assert_msg(is_json || strcmp(got.content_type, PROTO) == 0, "%s", got.content_type);
+    ck_assert_uint_eq(got.n, want->n);
+    ck_assert_msg(memcmp(got.body, want->p, want->n) == 0, "request %zu: other bytes", i);
+    if (is_json) as_json++;
+    else as_proto++;
+  }
+  ck_assert_int_eq(as_proto, 2);
+  ck_assert_int_eq(as_json, 1);
+  post_profile(&f, false);
+  check_queries(&f);
+#define SS "{extension=\"span_store\"}"
+  ck_assert_double_eq(metric(&f, "profcol_span_store_added_spans" SS), 9);
+  /* The same spans three times are three records (a lookup finds the
+   * newest): the store does not look for a span before adding it. */
+  ck_assert_double_eq(metric(&f, "profcol_span_store_spans" SS), 9);
+  ck_assert_double_eq(metric(&f, "profcol_span_store_added_linked_samples" SS), 4);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_recorded_spans{processor="
+                                 "\"trace_link\",pipeline=\"traces\"}"), 9);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_enriched_samples{processor="
+                                 "\"trace_link\",pipeline=\"profiles\"}"), 3);
+  fx_stop(&f);
+  srv_stop(srv);
+  pc_buf_free(&proto);
+  pc_buf_free(&json);
+  pc_buf_free(&gz);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-tracelink");
   TCase *tc = tcase_create("tracelink");
@@ -423,6 +514,7 @@ int main(void) {
   tcase_add_test(tc, bad_traces_answered_400);
   tcase_add_test(tc, evicted_after_the_window);
   tcase_add_test(tc, query_api_over_tls);
+  tcase_add_test(tc, traces_pass_through_as_bytes);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
