@@ -1186,26 +1186,31 @@ static int otlphttp_consume_encoded(pc_consumer_t *self, pc_body_t *body, pc_err
   return rc ? rc : push_bodies(x, &body, 1, err);
 }
 
-/* Trace requests go out as they came (protobuf or JSON), compressed; the
- * model has no encoder to split them with. */
+/* Trace requests go out as they came (protobuf or JSON), compressed: spans
+ * are not edited, so re-encoding them would only cost time. gRPC carries
+ * protobuf only, so an OTLP-JSON request (a browser SDK's) is encoded from
+ * the model for it, which the JSON decoder fills in full. */
 static int otlphttp_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   otlphttp_t *x = (otlphttp_t *)self;
-  const uint8_t *p = tr->encoded;
-  size_t n = tr->encoded_n;
-  bool json = tr->json;
   if (x->state != ST_RUNNING) return refuse_not_running(x, err);
   if (!x->traces_url)
     return pc_err_set(err, PC_EINVAL, "exporter %s has no traces_endpoint", x->comp_id);
-  if (x->grpc && json) /* there is no traces model to re-encode them with */
-    return pc_err_set(err, PC_EINVAL, "exporter %s sends traces over gRPC as protobuf only; "
-                      "an OTLP-JSON traces request cannot be forwarded", x->comp_id);
-  if (n > x->max_body)
-    return pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
-                      "max_request_body_size (%" PRIu64 " bytes)", n, x->max_body);
-  int rc = check_room(x, err);
-  if (rc) return rc;
+  bool json = tr->json && !x->grpc;
   pc_buf_t copy = {0};
-  if (pc_buf_append(&copy, p, n)) pc_oom();
+  if (tr->json && x->grpc) {
+    if (pc_traces_proto_encode(tr, &copy)) pc_oom();
+  } else if (pc_buf_append(&copy, tr->encoded, tr->encoded_n)) {
+    pc_oom();
+  }
+  int rc = 0;
+  if (copy.n > x->max_body)
+    rc = pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
+                    "max_request_body_size (%" PRIu64 " bytes)", copy.n, x->max_body);
+  if (!rc) rc = check_room(x, err);
+  if (rc) {
+    pc_buf_free(&copy);
+    return rc;
+  }
   pc_body_t *body = pc_body_new(&copy, true, json, 0, 0, NULL);
   rc = push_bodies(x, &body, 1, err);
   pc_body_unref(body);

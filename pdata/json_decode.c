@@ -722,7 +722,27 @@ int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_t
 
 /* ---- traces: ExportTraceServiceRequest (traces.h) ---------------------------------
  * Spans for trace linking; ids are hex as in profiles' links. A span's
- * events and links are not read (their keys are skipped as unknown). */
+ * events and links are kept, for pc_traces_proto_encode. */
+
+static int dec_event(dec_t *d, json_t *o, void *dst) {
+  pc_span_event_t *e = dst;
+  int rc = field(d, o, "timeUnixNano", el_u64, &e->time_unix_nano);
+  if (!rc) rc = field(d, o, "name", el_string, &e->name);
+  if (!rc) rc = field_kvs(d, o, "attributes", &e->attributes);
+  if (!rc) rc = field(d, o, "droppedAttributesCount", el_u32, &e->dropped_attributes_count);
+  return rc;
+}
+
+static int dec_span_link(dec_t *d, json_t *o, void *dst) {
+  pc_span_link_t *l = dst;
+  int rc = field(d, o, "traceId", el_trace_id, &l->trace_id);
+  if (!rc) rc = field(d, o, "spanId", el_span_id, &l->span_id);
+  if (!rc) rc = field(d, o, "traceState", el_string, &l->trace_state);
+  if (!rc) rc = field_kvs(d, o, "attributes", &l->attributes);
+  if (!rc) rc = field(d, o, "droppedAttributesCount", el_u32, &l->dropped_attributes_count);
+  if (!rc) rc = field(d, o, "flags", el_u32, &l->flags);
+  return rc;
+}
 
 static int dec_status(dec_t *d, json_t *o, void *dst) {
   pc_span_t *sp = dst;
@@ -744,7 +764,16 @@ static int dec_span(dec_t *d, json_t *o, void *dst) {
   if (!rc) rc = field(d, o, "endTimeUnixNano", el_u64, &sp->end_time_unix_nano);
   if (!rc) rc = field_kvs(d, o, "attributes", &sp->attributes);
   if (!rc) rc = field(d, o, "droppedAttributesCount", el_u32, &sp->dropped_attributes_count);
+  void *events = NULL, *links = NULL;
+  if (!rc)
+    rc = repeated(d, o, "events", sizeof(pc_span_event_t), true, dec_event, &events,
+                  &sp->n_events);
+  sp->events = events;
   if (!rc) rc = field(d, o, "droppedEventsCount", el_u32, &sp->dropped_events_count);
+  if (!rc)
+    rc = repeated(d, o, "links", sizeof(pc_span_link_t), true, dec_span_link, &links,
+                  &sp->n_links);
+  sp->links = links;
   if (!rc) rc = field(d, o, "droppedLinksCount", el_u32, &sp->dropped_links_count);
   if (!rc) rc = message(d, o, "status", &sp->has_status, dec_status, sp);
   return rc;

@@ -7,10 +7,13 @@
  * eviction by window, bad traces answered 400. */
 #include <check.h>
 #include <curl/curl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../certs.h"
@@ -504,6 +507,91 @@ START_TEST(traces_pass_through_as_bytes) {
 }
 END_TEST
 
+extern char **environ;
+
+/* tests/grpc/grpc_server.py (python3-grpcio) recording every call in dir;
+ * its port. */
+static int grpc_backend_start(const char *dir, pid_t *pid) {
+  const char *root = getenv("PC_SOURCE_ROOT");
+  ck_assert_msg(root != NULL, "PC_SOURCE_ROOT is not set (run through meson test)");
+  char script[1024], protos[1024], port_file[1024];
+  snprintf(script, sizeof script, "%s/tests/grpc/grpc_server.py", root);
+  snprintf(protos, sizeof protos, "%s/proto", root);
+  snprintf(port_file, sizeof port_file, "%s/port", dir);
+  char *argv[] = {"/usr/bin/python3", script, "--proto-root", protos, "--out", (char *)dir,
+                  "--port-file", port_file, "--lifetime", "120", NULL};
+  ck_assert_int_eq(posix_spawn(pid, argv[0], NULL, NULL, argv, environ), 0);
+  int port = 0;
+  for (int i = 0; i < 600 && !port; i++) { /* protoc runs first */
+    FILE *fp = fopen(port_file, "r");
+    if (fp) {
+      ck_assert_int_eq(fscanf(fp, "%d", &port), 1);
+      fclose(fp);
+    } else {
+      ck_assert_msg(waitpid(*pid, NULL, WNOHANG) == 0, "grpc_server.py exited early");
+      usleep(50 * 1000);
+    }
+  }
+  ck_assert_msg(port > 0, "grpc_server.py did not write its port in 30 s");
+  return port;
+}
+
+/* Call i's message as grpc_server.py got it (after any grpc-encoding). */
+static void grpc_call(const char *dir, int i, pc_buf_t *out) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%03d.bin", dir, i);
+  for (int k = 0; k < 500 && access(path, F_OK) != 0; k++) usleep(10000);
+  FILE *fp = fopen(path, "rb");
+  ck_assert_msg(fp != NULL, "the backend got no call %d", i);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) pc_buf_append(out, chunk, n);
+  fclose(fp);
+}
+
+/* Over gRPC an exporter can send protobuf only: spans that came as
+ * OTLP-JSON (a browser SDK's) are encoded from the model, the same bytes
+ * as the independent encoder's; spans that came as protobuf go as they
+ * came. python3-grpcio parses both as ExportTraceServiceRequest. */
+START_TEST(json_traces_to_a_grpc_exporter) {
+  char bdir[] = "/tmp/profcol-tracelink-grpc-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(bdir));
+  pid_t backend;
+  int port = grpc_backend_start(bdir, &backend);
+  char exporters[256];
+  snprintf(exporters, sizeof exporters, "  otlp_grpc/traces: {endpoint: \"127.0.0.1:%d\", "
+           "tls: {insecure: true}, compression: none}\n", port);
+  fx_t f;
+  fx_start_with(&f, "0s", "5m", "", exporters, "otlp_grpc/traces");
+  pc_test_span_t v[3];
+  spans(v);
+  pc_buf_t proto = {0}, json = {0}, got = {0};
+  pc_test_traces_proto(v, 3, &proto);
+  pc_test_traces_json(v, 3, &json);
+  for (int i = 0; i < 2; i++) { /* one at a time: the calls' order is known */
+    post(&f, "/v1/traces", i == 0, i == 0 ? &json : &proto, 200);
+    got.n = 0;
+    grpc_call(bdir, i, &got);
+    ck_assert_uint_eq(got.n, proto.n);
+    ck_assert_msg(memcmp(got.p, proto.p, proto.n) == 0, "call %d: other bytes", i);
+  }
+  char log[256];
+  snprintf(log, sizeof log, "grep -c ' OK [0-9]* parsed ' %s/calls.log | grep -qx 2", bdir);
+  ck_assert_msg(system(log) == 0, "grpc_server.py did not parse both calls");
+  post_profile(&f, false);
+  check_queries(&f);
+  fx_stop(&f);
+  kill(backend, SIGTERM);
+  waitpid(backend, NULL, 0);
+  char rm[128];
+  snprintf(rm, sizeof rm, "rm -rf %s", bdir);
+  ck_assert_int_eq(system(rm), 0);
+  pc_buf_free(&proto);
+  pc_buf_free(&json);
+  pc_buf_free(&got);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-tracelink");
   TCase *tc = tcase_create("tracelink");
@@ -515,6 +603,7 @@ int main(void) {
   tcase_add_test(tc, evicted_after_the_window);
   tcase_add_test(tc, query_api_over_tls);
   tcase_add_test(tc, traces_pass_through_as_bytes);
+  tcase_add_test(tc, json_traces_to_a_grpc_exporter);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
