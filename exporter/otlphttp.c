@@ -730,6 +730,18 @@ static const char *signal_name(const pc__item_meta_t *m) {
   return m->signal == PC_SIGNAL_TRACES ? "traces" : "profiles";
 }
 
+/* "a profiles batch (3 profiles, 1200 bytes)", "a traces batch (370
+ * bytes)": spans are forwarded as bytes, uncounted, so a traces batch's
+ * profile count (0) is no use to the reader of a log line. */
+static const char *batch_text(const pc__qitem_t *it, char *buf, size_t n) {
+  if (it->meta.signal == PC_SIGNAL_TRACES)
+    snprintf(buf, n, "a traces batch (%zu bytes)", it->body->n);
+  else
+    snprintf(buf, n, "a profiles batch (%u profiles, %zu bytes)", it->meta.profiles,
+             it->body->n);
+  return buf;
+}
+
 static void slot_finish(slot_t *s, bool delivered_or_given_up);
 
 static bool retry_later(slot_t *s, uint64_t min_delay_ms, const char *why);
@@ -878,13 +890,13 @@ static void on_delivered(slot_t *s) {
   if (!traces) x->st.sent_profiles += it->meta.profiles;
   if (rejected > 0) {
     uint64_t skipped;
-    char sup[48];
+    char sup[48], what[96];
     if (traces) x->st.rejected_spans += (uint64_t)rejected;
     else x->st.rejected_profiles += (uint64_t)rejected;
     if (pc__ratelimit(&x->rl_partial, LOG_EVERY_MS, &skipped))
-      pc_log(x->id, PC_LOG_WARN, "the backend rejected %" PRId64 " %s of a batch (%u profiles):"
-             " \"%s\"; not retried, as OTLP requires for a partial success%s", rejected,
-             traces ? "spans" : "profiles", it->meta.profiles, msg,
+      pc_log(x->id, PC_LOG_WARN, "the backend rejected %" PRId64 " %s of %s: \"%s\"; not "
+             "retried, as OTLP requires for a partial success%s", rejected,
+             traces ? "spans" : "profiles", batch_text(it, what, sizeof what), msg,
              pc__suppressed(skipped, sup));
   }
   slot_finish(s, true);
@@ -896,18 +908,18 @@ static void drop(slot_t *s, const char *why, bool retryable) {
   x->st.dropped_batches++;
   x->st.dropped_profiles += it->meta.profiles;
   uint64_t skipped;
-  char sup[48];
+  char sup[48], what[96];
   if (pc__ratelimit(&x->rl_drop, LOG_EVERY_MS, &skipped)) {
     if (retryable)
-      pc_log(x->id, PC_LOG_ERROR, "dropped a %s batch (%u profiles, %zu bytes) after %u tries "
-             "over %" PRIu64 " ms: %s; retry_on_failure %s%s", signal_name(&it->meta),
-             it->meta.profiles, it->body->n, s->tries, uv_now(x->loop) - s->first_ms, why,
+      pc_log(x->id, PC_LOG_ERROR, "dropped %s after %u tries over %" PRIu64 " ms: %s; "
+             "retry_on_failure %s%s", batch_text(it, what, sizeof what), s->tries,
+             uv_now(x->loop) - s->first_ms, why,
              x->retry_enabled ? "gave up at max_elapsed_time" : "is disabled",
              pc__suppressed(skipped, sup));
     else
-      pc_log(x->id, PC_LOG_ERROR, "dropped a %s batch (%u profiles, %zu bytes): %s; not "
-             "retried because the error is permanent%s", signal_name(&it->meta),
-             it->meta.profiles, it->body->n, why, pc__suppressed(skipped, sup));
+      pc_log(x->id, PC_LOG_ERROR, "dropped %s: %s; not retried because the error is "
+             "permanent%s", batch_text(it, what, sizeof what), why,
+             pc__suppressed(skipped, sup));
   }
   slot_finish(s, true);
 }
@@ -941,11 +953,10 @@ static bool retry_later(slot_t *s, uint64_t min_delay_ms, const char *why) {
   if (x->max_elapsed_ms && elapsed + delay > x->max_elapsed_ms) return false;
   x->st.retries++;
   uint64_t skipped;
-  char sup[48];
+  char sup[48], what[96];
   if (pc__ratelimit(&x->rl_retry, LOG_EVERY_MS, &skipped))
-    pc_log(x->id, PC_LOG_WARN, "sending a %s batch (%u profiles, %zu bytes) failed: %s; retry %u "
-           "in %" PRIu64 " ms%s%s", signal_name(&s->item->meta), s->item->meta.profiles,
-           s->item->body->n, why, s->tries, delay,
+    pc_log(x->id, PC_LOG_WARN, "sending %s failed: %s; retry %u in %" PRIu64 " ms%s%s",
+           batch_text(s->item, what, sizeof what), why, s->tries, delay,
            min_delay_ms && delay == min_delay_ms
                ? s->x->grpc ? " (the backend's RetryInfo)" : " (the backend's Retry-After)"
                : "",
