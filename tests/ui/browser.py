@@ -21,7 +21,9 @@ d3-flame-graph drew: one <g name=FRAME width=PIXELS> per frame. Checks:
   --measure             print the render time the page measured
   --screenshot PATH     a PNG of the page at the end
 and that nothing was logged to the console at error level and no script
-threw. Exit status 0 when every check passed; each failure is printed.
+threw, and that the page works with no network: Chromium resolves no host name
+but 127.0.0.1 and localhost, and every request the page makes goes to the
+profcol it came from (or is a data: or blob: URL, the exports). Exit status 0 when every check passed; each failure is printed.
 """
 import argparse
 import base64
@@ -41,7 +43,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync",
                   "--disable-default-apps", "--disable-extensions", "--mute-audio",
                   "--hide-scrollbars", "--window-size=1400,1000",
-                  "--remote-debugging-port=0", "--remote-allow-origins=*"]
+                  "--remote-debugging-port=0", "--remote-allow-origins=*",
+                  # no network but loopback: a CDN link or a web font would fail
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, "
+                  "EXCLUDE 127.0.0.1"]
 HIGHLIGHT = "#E600E6"  # d3-flame-graph's colour for search matches
 
 failures = []
@@ -278,6 +283,7 @@ def main():
         c.call("Runtime.enable")
         c.call("Log.enable")
         c.call("Page.enable")
+        c.call("Network.enable")
         if a.token:  # as the page keeps a token the user typed in, before it loads
             c.call("Page.addScriptToEvaluateOnNewDocument",
                    source="sessionStorage.setItem('profcol.token', %s)" % json.dumps(a.token))
@@ -382,6 +388,16 @@ def main():
         c.wait_event("never", 0.2)
         for e in console_errors(c):
             fail("console: " + e)
+        origin = "/".join(a.url.split("/")[:3]) + "/"
+        urls = [e["params"]["request"]["url"] for e in c.events
+                if e.get("method") == "Network.requestWillBeSent"]
+        foreign = [u for u in urls if not u.startswith((origin, "data:", "blob:"))]
+        if foreign:
+            fail("the page asked for more than its own server: %s" % foreign[:5])
+        elif len(urls) < 4:  # index.html, app.css, vendor.js, app.js, the API
+            fail("only %d requests seen: %s" % (len(urls), urls))
+        else:
+            info("%d requests, all to %s" % (len(urls), origin))
         err = c.js("window.profcolUI.error")
         if err:
             fail("the page reported: " + err)
