@@ -256,6 +256,8 @@ static void check_queries(fx_t *f) {
   pc_buf_free(&r.body);
 }
 
+static double metric(fx_t *f, const char *series);
+
 /* ---- tests -------------------------------------------------------------------------------------- */
 
 /* Spans first, then the profile: enriched on the way out, answered by the
@@ -383,6 +385,77 @@ START_TEST(evicted_after_the_window) {
   pc_buf_free(&r.body);
   get(&f, "/api/v1/traces", NULL, 200, &r);
   ck_assert_str_eq((const char *)r.body.p, "{\"traces\":[]}\n");
+  pc_buf_free(&r.body);
+  fx_stop(&f);
+}
+END_TEST
+
+/* The memory caps hold: spans beyond max_memory and linked samples beyond
+ * max_profiles_memory go oldest first, counted, and the query API no
+ * longer has them. */
+START_TEST(evicted_by_the_memory_caps) {
+  fx_t f;
+  fx_start(&f, "0s", "5m", "    max_memory: 1MiB\n    max_profiles_memory: 256KiB\n");
+  post_spans(&f, false);
+  post_profile(&f, false);
+  pc_e2e_resp_t r;
+  get(&f, "/api/v1/traces?service=frontend", NULL, 200, &r);
+  ck_assert_msg(strstr((const char *)r.body.p, "\"rootSpanName\":\"GET /checkout\""), "%s",
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  /* 30,000 spans of other traces: well over 1 MiB at about 100 bytes each */
+  enum { PER = 1000 };
+  pc_test_span_t *many = calloc(PER, sizeof *many);
+  ck_assert_ptr_nonnull(many);
+  for (uint32_t k = 0; k < 30; k++) {
+    for (uint32_t i = 0; i < PER; i++) {
+      many[i] = (pc_test_span_t){.service = "load", .pid = -1, .tid = -1, .name = "work",
+                                 .start = 1, .end = 2};
+      pc_test_trace_id(1000 + k * PER + i, many[i].trace_id);
+      pc_test_span_id(1, many[i].span_id);
+    }
+    pc_buf_t b = {0};
+    pc_test_traces_proto(many, PER, &b);
+    post(&f, "/v1/traces", false, &b, 200);
+    pc_buf_free(&b);
+  }
+  free(many);
+  ck_assert_double_gt(metric(&f, "profcol_span_store_evicted_spans{extension=\"span_store\","
+                                 "reason=\"memory\"}"), 0);
+  ck_assert_double_le(metric(&f, "profcol_span_store_spans_bytes{extension=\"span_store\"}"),
+                      1 << 20);
+  ck_assert_double_lt(metric(&f, "profcol_span_store_spans{extension=\"span_store\"}"), 30000);
+  /* trace 1's samples are still kept, its spans are not: no root to name */
+  get(&f, "/api/v1/traces?service=checkout", NULL, 200, &r);
+  ck_assert_msg(strstr((const char *)r.body.p, "\"rootSpanName\":null"), "%s",
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  get(&f, profile_url(1, 0, ""), NULL, 200, &r);
+  pc_buf_free(&r.body);
+  /* linked samples of trace 3 until the window's cap pushes trace 1's out */
+  pc_test_sample_t busy[100];
+  for (size_t i = 0; i < 100; i++)
+    busy[i] = (pc_test_sample_t){.frames = "main;busy", .trace = 3, .span = 1,
+                                 .type = "cpu:nanoseconds", .value = (int64_t)i + 1};
+  double evicted = 0;
+  for (int k = 0; k < 400 && evicted <= 0; k++) {
+    pc_arena_t *a = pc_arena_new(0);
+    pc_request_t req;
+    pc_test_profiles(a, "checkout", -1, busy, 100, &req);
+    pc_buf_t b = {0};
+    ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+    pc_arena_free(a);
+    post(&f, "/v1development/profiles", false, &b, 200);
+    pc_buf_free(&b);
+    evicted = metric(&f, "profcol_span_store_evicted_chunks{extension=\"span_store\","
+                         "reason=\"memory\"}");
+  }
+  ck_assert_double_gt(evicted, 0);
+  ck_assert_double_le(metric(&f, "profcol_span_store_linked_bytes{extension=\"span_store\"}"),
+                      256 << 10);
+  get(&f, profile_url(1, 0, ""), NULL, 404, &r);
+  pc_buf_free(&r.body);
+  get(&f, profile_url(3, 0, ""), NULL, 200, &r);
   pc_buf_free(&r.body);
   fx_stop(&f);
 }
@@ -609,6 +682,7 @@ int main(void) {
   tcase_add_test(tc, spans_and_profile_over_grpc);
   tcase_add_test(tc, bad_traces_answered_400);
   tcase_add_test(tc, evicted_after_the_window);
+  tcase_add_test(tc, evicted_by_the_memory_caps);
   tcase_add_test(tc, query_api_over_tls);
   tcase_add_test(tc, traces_pass_through_as_bytes);
   tcase_add_test(tc, json_traces_to_a_grpc_exporter);
