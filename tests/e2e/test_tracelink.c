@@ -278,6 +278,7 @@ START_TEST(spans_before_the_profile_http) {
   pc_e2e_resp_t r;
   get(&f, profile_url(1, 0, ""), NULL, 401, &r);
   ck_assert_msg(strstr(r.headers, "WWW-Authenticate: Bearer"), "%s", r.headers);
+  ck_assert_msg(strncmp(r.headers, "HTTP/1.1 401 Unauthorized\r\n", 26) == 0, "%s", r.headers);
   pc_buf_free(&r.body);
   fx_stop(&f);
 }

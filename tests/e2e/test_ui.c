@@ -213,6 +213,8 @@ START_TEST(page_files_are_embedded_and_served) {
   /* /ui goes to /ui/; unknown files are 404; other methods 405 */
   ck_assert_int_eq(pc_e2e_get(f.query, "/ui", &r), 308);
   ck_assert(has_header(&r, "Location: /ui/"));
+  ck_assert_msg(strncmp(r.headers, "HTTP/1.1 308 Permanent Redirect\r\n", 33) == 0, "%s",
+                r.headers);
   pc_buf_free(&r.body);
   ck_assert_int_eq(pc_e2e_get(f.query, "/ui/nope.js", &r), 404);
   pc_buf_free(&r.body);
