@@ -434,7 +434,8 @@ START_TEST(browser_draws_a_trace) {
                         "--absent", "alloc",
                         "--service-view", "checkout", "--window-expect", "other=1000",
                         "--window-expect", "work=425", "--marked", "work", "--unmarked", "other",
-                        "--search", "work", "--export", "--screenshot", shot, NULL};
+                        "--search", "work", "--export", "--screenshot", shot,
+                        "--measure", NULL}; /* the baseline of the 5,000-frame figure */
   int rc = browser(args);
   ck_assert_msg(rc == 0, "tests/ui/browser.py failed (%d): see its output above", rc);
   struct stat sb;
@@ -466,7 +467,10 @@ START_TEST(browser_renders_5000_frames) {
   snprintf(url, sizeof url, "http://127.0.0.1:%d/ui/", f.query);
   trace_hex(1, t1);
   const char *args[] = {"--url",        url,    "--token",   "s3cret", "--trace", t1,
-                        "--min-frames", "5000", "--measure", NULL};
+                        "--min-frames", "5000", "--measure",
+                        /* a DevTools answer waits for the render: on a loaded
+                         * 2-core machine one took over 30 s */
+                        "--timeout", "90", NULL};
   int rc = browser(args);
   ck_assert_msg(rc == 0, "tests/ui/browser.py failed (%d): see its output above", rc);
   for (int i = 0; i < STACKS; i++) free(frames[i]);
