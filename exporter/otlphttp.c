@@ -213,6 +213,7 @@ struct otlphttp {
   char comp_id[128];      /* "otlphttp/x" */
   /* settings */
   bool grpc; /* the otlp exporter */
+  pc_signal_t signals; /* of the pipelines it is in: what its start line names */
   char *profiles_url, *traces_url;
   pc_headers_t headers; /* "Name: value" (with a static authenticator's applied at start) */
   pc_encoding_t enc;
@@ -469,6 +470,7 @@ static void *create(const pc_create_args_t *args, bool grpc, pc_err_t *err) {
   if (pc_cfg_apply(grpc ? otlp_opts : otlphttp_opts, args->cfg, &cfg, err)) return NULL;
   otlphttp_t *x = pc_xcalloc(1, sizeof *x);
   x->grpc = grpc;
+  x->signals = args->signals ? args->signals : PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES;
   snprintf(x->id, sizeof x->id, "exporter:%s", args->id);
   snprintf(x->comp_id, sizeof x->comp_id, "%s", args->id);
   if (resolve(x, &cfg, args, err)) {
@@ -1368,12 +1370,17 @@ static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   uv_timer_init(loop, &x->stop_timer);
   for (uint32_t i = 0; i < x->num_consumers; i++) uv_timer_init(loop, &x->slots[i].backoff);
   x->state = ST_RUNNING;
+  /* Only the signals of its pipelines: an exporter on the traces pipeline
+   * alone sends no profiles, whatever URL it would use for them. */
   char shown_p[512], shown_t[512];
-  pc_log(x->id, PC_LOG_INFO, "sending profiles to %s%s%s (%s, %s), up to %u requests in flight, "
-         "queue of %" PRIu64 " batches / %" PRIu64 " bytes%s", x->profiles_url ?
-         pc_redact_url(x->profiles_url, shown_p, sizeof shown_p) : "(none)",
-         x->traces_url ? ", traces to " : "",
-         x->traces_url ? pc_redact_url(x->traces_url, shown_t, sizeof shown_t) : "",
+  bool p = (x->signals & PC_SIGNAL_PROFILES) || !x->traces_url;
+  bool t = (x->signals & PC_SIGNAL_TRACES) && x->traces_url;
+  pc_log(x->id, PC_LOG_INFO, "sending %s%s%s%s (%s, %s), up to %u requests in flight, "
+         "queue of %" PRIu64 " batches / %" PRIu64 " bytes%s", p ? "profiles to " : "",
+         !p ? "" : x->profiles_url ? pc_redact_url(x->profiles_url, shown_p, sizeof shown_p)
+                                   : "(none)",
+         t ? p ? ", traces to " : "traces to " : "",
+         t ? pc_redact_url(x->traces_url, shown_t, sizeof shown_t) : "",
          x->grpc ? "gRPC" : x->json ? "json" : "protobuf", pc_encoding_name(x->enc),
          x->num_consumers,
          x->queue_items, x->queue_bytes, x->persistent ? ", persistent" : ", in memory");

@@ -564,6 +564,8 @@ START_TEST(traces_pass_through_as_bytes) {
   ck_assert_int_eq(as_proto + as_json, 4); /* the first one twice */
   ck_assert_int_ge(as_proto, 2);
   ck_assert_int_ge(as_json, 1);
+  /* The exporter's start line names what it sends: traces only. */
+  ck_assert(pc_e2e_wait_log(&f.p, "[exporter:otlp_http/traces] sending traces to http://", 100));
   /* A traces batch is named by its bytes, not as "0 profiles". */
   ck_assert(pc_e2e_wait_log(&f.p, "sending a traces batch (", 5000));
   char *log = pc_e2e_log(&f.p);
