@@ -342,6 +342,111 @@ START_TEST(spans_and_profile_over_grpc) {
 }
 END_TEST
 
+/* Normalization with the real receiver in front: what it lets through
+ * (all-zero ids, equal links, a first entry that is not the zero link) is
+ * cleaned up by trace_link and counted; what it refuses names the field:
+ * ids of the wrong size (400), link indices outside the table (the profile
+ * rejected, a partial success). */
+static uint32_t norm_seen[4]; /* samples by link: 0, trace 1 span 1, trace 1 span 2, other */
+
+static void collect_links(const pc_request_t *r, void *arg) {
+  (void)arg;
+  ck_assert_uint_eq(r->dict.n_links, 3); /* the zero link, A, B */
+  const pc_profile_t *p = &r->resources[0].scopes[0].profiles[0];
+  for (uint32_t i = 0; i < p->n_samples; i++) {
+    int32_t li = p->samples[i].link_index;
+    const pc_link_t *l = pc_dict_link(&r->dict, li);
+    uint8_t t[16], s1[8], s2[8];
+    pc_test_trace_id(1, t);
+    pc_test_span_id(1, s1);
+    pc_test_span_id(2, s2);
+    bool is_t1 = l->trace_id.n == 16 && !memcmp(l->trace_id.p, t, 16) && l->span_id.n == 8;
+    uint32_t k = li == 0 ? 0 : is_t1 && !memcmp(l->span_id.p, s1, 8) ? 1
+                 : is_t1 && !memcmp(l->span_id.p, s2, 8) ? 2 : 3;
+    norm_seen[k]++;
+  }
+}
+
+START_TEST(links_normalized_end_to_end) {
+  fx_t f;
+  fx_start(&f, "0s", "5m", "");
+  pc_arena_t *a = pc_arena_new(0);
+  pc_test_sample_t v[8];
+  for (int i = 0; i < 8; i++)
+    v[i] = (pc_test_sample_t){.frames = "main;work", .type = "cpu:nanoseconds", .value = i + 1};
+  v[0].trace = 1, v[0].span = 1;
+  v[1].trace = 1, v[1].span = 2;
+  pc_request_t req;
+  pc_test_profiles(a, "checkout", -1, v, 8, &req);
+  pc_dictionary_t *d = &req.dict;
+  ck_assert_uint_eq(d->n_links, 3);
+  static const uint8_t zeros[16];
+  uint8_t nz[16];
+  pc_test_trace_id(7, nz);
+  pc_link_t *links = pc_arena_calloc(a, 7, sizeof *links);
+  links[0] = d->links[1];                                   /* entry 0, not zero: read as zero */
+  links[1] = d->links[1];                                   /* A */
+  links[2] = d->links[1];                                   /* A again */
+  links[3] = (pc_link_t){{zeros, 16}, d->links[1].span_id}; /* all-zero trace id */
+  links[4] = (pc_link_t){{nz, 16}, {zeros, 8}};             /* all-zero span id */
+  links[5] = (pc_link_t){{0}, {0}};                         /* empty */
+  links[6] = d->links[2];                                   /* B */
+  d->links = links;
+  d->n_links = 7;
+  static const int32_t idx[8] = {1, 2, 3, 4, 5, 6, 0, 0};
+  pc_profile_t *p = &req.resources[0].scopes[0].profiles[0];
+  for (uint32_t i = 0; i < 8; i++) p->samples[i].link_index = idx[i];
+  pc_buf_t b = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  post(&f, "/v1development/profiles", false, &b, 200);
+  b.n = 0;
+  /* Refused by the receiver, before trace_link: a 15-byte trace id, and a
+   * link index past the table. */
+  static const uint8_t trace15[15] = {1};
+  links[3] = (pc_link_t){{trace15, 15}, d->links[1].span_id};
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1development/profiles", PROTO, NULL, b.p, b.n, &r), 400);
+  ck_assert_msg(memmem(r.body.p, r.body.n, "link_table[3]: trace_id must be 16 bytes", 40), "%.*s",
+                (int)r.body.n, (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  links[3] = links[1];
+  p->samples[7].link_index = 99;
+  b.n = 0;
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  /* (a bad profile alone is rejected as a partial success, as OTLP says) */
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1development/profiles", PROTO, NULL, b.p, b.n, &r), 200);
+  ck_assert_msg(memmem(r.body.p, r.body.n, "link_index", 10), "%.*s", (int)r.body.n,
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  pc_buf_free(&b);
+  pc_arena_free(a);
+  /* Out: zero, A, B; A's sample and its duplicate's on A, B's on B, the rest unlinked. */
+  char path[128];
+  snprintf(path, sizeof path, "%s/out.binpb", f.dir);
+  memset(norm_seen, 0, sizeof norm_seen);
+  ck_assert_int_eq(pc_e2e_read_proto_file(path, collect_links, NULL), 1);
+  ck_assert_uint_eq(norm_seen[1], 2);
+  ck_assert_uint_eq(norm_seen[2], 1);
+  ck_assert_uint_eq(norm_seen[3], 0);
+  ck_assert_uint_eq(norm_seen[0], 5);
+#define TL "processor=\"trace_link\",pipeline=\"profiles\""
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_dropped_links{" TL
+                                 ",reason=\"duplicate\"}"), 1);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_dropped_links{" TL
+                                 ",reason=\"zero_id\"}"), 3);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_unlinked_samples{" TL
+                                 ",reason=\"dropped_link\"}"), 3);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_linked_samples{" TL "}"), 3);
+  /* and the query API answers trace 1 from the normalized links */
+  pc_e2e_resp_t q;
+  get(&f, profile_url(1, 0, ""), NULL, 200, &q);
+  ck_assert_str_eq((const char *)q.body.p, "main;work 9\n"); /* 1 + 2 on A, 6 on B */
+  pc_buf_free(&q.body);
+  fx_stop(&f);
+}
+END_TEST
+
 /* Bad traces are 400 with the reason, and nothing reaches the store. */
 START_TEST(bad_traces_answered_400) {
   fx_t f;
@@ -684,6 +789,7 @@ int main(void) {
   tcase_add_test(tc, spans_after_the_profile);
   tcase_add_test(tc, spans_and_profile_over_grpc);
   tcase_add_test(tc, bad_traces_answered_400);
+  tcase_add_test(tc, links_normalized_end_to_end);
   tcase_add_test(tc, evicted_after_the_window);
   tcase_add_test(tc, evicted_by_the_memory_caps);
   tcase_add_test(tc, query_api_over_tls);
