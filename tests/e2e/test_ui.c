@@ -394,9 +394,12 @@ static int browser(const char *const *args) {
   ck_assert_ptr_nonnull(root);
   char script[512];
   snprintf(script, sizeof script, "%s/tests/ui/browser.py", root);
-  const char *argv[40] = {"/usr/bin/python3", script};
+  const char *argv[64] = {"/usr/bin/python3", script};
   size_t n = 2;
-  for (size_t i = 0; args[i] && n < 39; i++) argv[n++] = args[i];
+  for (size_t i = 0; args[i]; i++) {
+    ck_assert_msg(n < 63, "too many arguments for browser.py"); /* not cut short */
+    argv[n++] = args[i];
+  }
   argv[n] = NULL;
   fflush(stdout);
   pid_t pid = fork();
@@ -420,9 +423,11 @@ START_TEST(browser_draws_a_trace) {
   fx_t f;
   fx_start(&f, "    ui: {enabled: true}\n");
   feed(&f);
-  char url[128], t1[33], shot[512];
+  char url[128], t1[33], shot[512], controls[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d/ui/", f.query);
   trace_hex(1, t1);
+  trace_hex(2, controls);
+  strcat(controls, "=handle"); /* zoom into handle; trace 2 is GET /cart */
   screenshot_path(shot, sizeof shot);
   /* Trace 1's cpu: main 175 = handle 125 (> encode > work) + libc 50; trace
    * 2's main;other must not be there. Then the whole window of checkout:
@@ -435,7 +440,8 @@ START_TEST(browser_draws_a_trace) {
                         "--service-view", "checkout", "--window-expect", "other=1000",
                         "--window-expect", "work=425", "--marked", "work", "--unmarked", "other",
                         "--search", "work", "--export", "--screenshot", shot,
-                        "--measure", NULL}; /* the baseline of the 5,000-frame figure */
+                        "--measure", /* the baseline of the 5,000-frame figure */
+                        "--controls", controls, NULL};
   int rc = browser(args);
   ck_assert_msg(rc == 0, "tests/ui/browser.py failed (%d): see its output above", rc);
   struct stat sb;
