@@ -111,6 +111,21 @@ static void enc_resource(wr_t *w, const pc_resource_t *r) {
   rep_keyvalues(w, 1, r->attributes);
 }
 
+/* A present scope or resource as field (written even when empty). */
+static void opt_scope(wr_t *w, uint32_t field, bool has, const pc_scope_t *s) {
+  if (!has) return;
+  size_t mark = w->len;
+  enc_scope(w, s);
+  close_len(w, mark, field);
+}
+
+static void opt_resource(wr_t *w, uint32_t field, bool has, const pc_resource_t *r) {
+  if (!has) return;
+  size_t mark = w->len;
+  enc_resource(w, r);
+  close_len(w, mark, field);
+}
+
 /* ---- dictionary ------------------------------------------------------------------- */
 
 static void enc_dictionary(wr_t *w, const pc_dictionary_t *d) {
@@ -229,18 +244,10 @@ static void enc_resource_profiles(wr_t *w, const pc_resource_profiles_t *rp, uin
       enc_profile(w, &sp->profiles[k], r, i, k);
       close_len(w, m2, 2);
     }
-    if (sp->has_scope) {
-      size_t m2 = w->len;
-      enc_scope(w, &sp->scope);
-      close_len(w, m2, 1);
-    }
+    opt_scope(w, 1, sp->has_scope, &sp->scope);
     close_len(w, mark, 2);
   }
-  if (rp->has_resource) {
-    size_t mark = w->len;
-    enc_resource(w, &rp->resource);
-    close_len(w, mark, 1);
-  }
+  opt_resource(w, 1, rp->has_resource, &rp->resource);
 }
 
 int pc_proto_encode(const pc_request_t *req, pc_buf_t *out) {
@@ -333,18 +340,10 @@ static void enc_resource_spans(wr_t *w, const pc_resource_spans_t *rs) {
       enc_span(w, &ss->spans[k]);
       close_len(w, smark, 2);
     }
-    if (ss->has_scope) {
-      size_t smark = w->len;
-      enc_scope(w, &ss->scope);
-      close_len(w, smark, 1);
-    }
+    opt_scope(w, 1, ss->has_scope, &ss->scope);
     close_len(w, mark, 2);
   }
-  if (rs->has_resource) {
-    size_t mark = w->len;
-    enc_resource(w, &rs->resource);
-    close_len(w, mark, 1);
-  }
+  opt_resource(w, 1, rs->has_resource, &rs->resource);
 }
 
 int pc_traces_proto_encode(const pc_traces_t *tr, pc_buf_t *out) {
