@@ -148,6 +148,7 @@ int pc__client_init(pc__client_t *c, const pc__wire_t *w, const pc__client_cfg_t
                     pc_err_t *err) {
   const pc_cfg_node_t *node = args->cfg;
   c->wire = w;
+  c->signals = args->signals ? args->signals : PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES;
   c->max_body = cfg->max_body;
   int rc = resolve_tls(c, cfg, node, err);
   if (rc) return rc;
@@ -379,11 +380,17 @@ int pc__client_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   }
   char how[160];
   pc__send_describe(c->send, how, sizeof how);
+  /* Only the signals of its pipelines: an exporter on the traces pipeline
+   * alone sends no profiles, whatever URL it would use for them. */
   char shown_p[512], shown_t[512];
-  pc_log(pc__send_log_id(c->send), PC_LOG_INFO, "sending profiles to %s%s%s (%s, %s), %s",
-         c->profiles_url ? pc_redact_url(c->profiles_url, shown_p, sizeof shown_p) : "(none)",
-         c->traces_url ? ", traces to " : "",
-         c->traces_url ? pc_redact_url(c->traces_url, shown_t, sizeof shown_t) : "",
+  bool p = (c->signals & PC_SIGNAL_PROFILES) || !c->traces_url;
+  bool t = (c->signals & PC_SIGNAL_TRACES) && c->traces_url;
+  pc_log(pc__send_log_id(c->send), PC_LOG_INFO, "sending %s%s%s%s (%s, %s), %s",
+         p ? "profiles to " : "",
+         !p ? "" : c->profiles_url ? pc_redact_url(c->profiles_url, shown_p, sizeof shown_p)
+                                   : "(none)",
+         t ? p ? ", traces to " : "traces to " : "",
+         t ? pc_redact_url(c->traces_url, shown_t, sizeof shown_t) : "",
          c->wire->format, pc_encoding_name(c->enc), how);
   return 0;
 }

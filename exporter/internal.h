@@ -371,6 +371,7 @@ typedef struct pc__client {
   bool auth_per_batch;          /* it reads each batch's client metadata */
   struct curl_slist *lists[2][PC_ENC_ZSTD + 1]; /* [json][enc], built on first use */
   char *profiles_url, *traces_url; /* where each signal goes (malloc'd by the wire), NULL: nowhere */
+  pc_signal_t signals; /* of the pipelines it is in: what its start line names */
   const pc__wire_t *wire;
   /* runtime */
   pc__curl_t *curl;

@@ -271,7 +271,7 @@ static void wire_cancel(void *wire, pc__slot_t *slot) {
 
 static int wire_admit(void *wire, pc_signal_t signal, bool json, pc_err_t *err) {
   otlpgrpc_t *x = wire;
-  if (json) /* there is no traces model to re-encode them with */
+  if (json) /* send_consume_traces encodes JSON spans for it; a body cannot be */
     return pc_err_set(err, PC_EINVAL, "exporter %s sends %s over gRPC as protobuf only; "
                       "an OTLP-JSON %s request cannot be forwarded", pc__send_comp_id(x->c.send),
                       signal == PC_SIGNAL_TRACES ? "traces" : "profiles",

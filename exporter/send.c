@@ -227,8 +227,13 @@ static void close_handle(pc__send_t *s, uv_handle_t *h) {
 
 /* ---- the slots --------------------------------------------------------------------------------- */
 
-static const char *signal_name(const pc__item_meta_t *m) {
-  return m->signal == PC_SIGNAL_TRACES ? "traces" : "profiles";
+/* "a profiles batch (3 profiles, 1200 bytes)", "a traces batch (370
+ * bytes)": spans are forwarded as bytes, uncounted, so a traces batch's
+ * profile count (0) is no use to the reader of a log line. */
+static const char *batch_text(const pc__item_meta_t *m, size_t bytes, char *buf, size_t n) {
+  if (m->signal == PC_SIGNAL_TRACES) snprintf(buf, n, "a traces batch (%zu bytes)", bytes);
+  else snprintf(buf, n, "a profiles batch (%u profiles, %zu bytes)", m->profiles, bytes);
+  return buf;
 }
 
 static void try_now(pc__slot_t *sl) {
@@ -290,14 +295,14 @@ static void on_delivered(pc__slot_t *sl, const pc__outcome_t *o) {
   if (!traces) s->st.sent_profiles += it->meta.profiles;
   if (o->rejected > 0) {
     uint64_t skipped;
-    char sup[48];
+    char sup[48], what[96];
     if (traces) s->st.rejected_spans += (uint64_t)o->rejected;
     else s->st.rejected_profiles += (uint64_t)o->rejected;
     if (pc__ratelimit(&s->rl_partial, LOG_EVERY_MS, &skipped))
-      pc_log(s->id, PC_LOG_WARN, "the backend rejected %" PRId64 " %s of a batch (%u profiles):"
-             " \"%s\"; not retried, as OTLP requires for a partial success%s", o->rejected,
-             traces ? "spans" : "profiles", it->meta.profiles, o->why,
-             pc__suppressed(skipped, sup));
+      pc_log(s->id, PC_LOG_WARN, "the backend rejected %" PRId64 " %s of %s: \"%s\"; not "
+             "retried, as OTLP requires for a partial success%s", o->rejected,
+             traces ? "spans" : "profiles", batch_text(&it->meta, it->body->n, what, sizeof what),
+             o->why, pc__suppressed(skipped, sup));
   }
   slot_finish(sl, true);
 }
@@ -308,18 +313,18 @@ static void drop(pc__slot_t *sl, const char *why, bool retryable) {
   s->st.dropped_batches++;
   s->st.dropped_profiles += it->meta.profiles;
   uint64_t skipped;
-  char sup[48];
+  char sup[48], what[96];
   if (pc__ratelimit(&s->rl_drop, LOG_EVERY_MS, &skipped)) {
     if (retryable)
-      pc_log(s->id, PC_LOG_ERROR, "dropped a %s batch (%u profiles, %zu bytes) after %u tries "
-             "over %" PRIu64 " ms: %s; retry_on_failure %s%s", signal_name(&it->meta),
-             it->meta.profiles, it->body->n, sl->tries, uv_now(s->loop) - sl->first_ms, why,
+      pc_log(s->id, PC_LOG_ERROR, "dropped %s after %u tries over %" PRIu64 " ms: %s; "
+             "retry_on_failure %s%s", batch_text(&it->meta, it->body->n, what, sizeof what),
+             sl->tries, uv_now(s->loop) - sl->first_ms, why,
              s->retry_enabled ? "gave up at max_elapsed_time" : "is disabled",
              pc__suppressed(skipped, sup));
     else
-      pc_log(s->id, PC_LOG_ERROR, "dropped a %s batch (%u profiles, %zu bytes): %s; not "
-             "retried because the error is permanent%s", signal_name(&it->meta),
-             it->meta.profiles, it->body->n, why, pc__suppressed(skipped, sup));
+      pc_log(s->id, PC_LOG_ERROR, "dropped %s: %s; not retried because the error is "
+             "permanent%s", batch_text(&it->meta, it->body->n, what, sizeof what), why,
+             pc__suppressed(skipped, sup));
   }
   slot_finish(sl, true);
 }
@@ -356,13 +361,13 @@ static bool retry_later(pc__slot_t *sl, uint64_t min_delay_ms, const char *why) 
   if (s->max_elapsed_ms && elapsed + delay > s->max_elapsed_ms) return false;
   s->st.retries++;
   uint64_t skipped;
-  char sup[48], from[48] = "";
+  char sup[48], from[48] = "", what[96];
   if (min_delay_ms && delay == min_delay_ms)
     snprintf(from, sizeof from, " (the backend's %s)", s->ops->delay_name);
   if (pc__ratelimit(&s->rl_retry, LOG_EVERY_MS, &skipped))
-    pc_log(s->id, PC_LOG_WARN, "sending a %s batch (%u profiles, %zu bytes) failed: %s; retry %u "
-           "in %" PRIu64 " ms%s%s", signal_name(&sl->item->meta), sl->item->meta.profiles,
-           sl->item->body->n, why, sl->tries, delay, from, pc__suppressed(skipped, sup));
+    pc_log(s->id, PC_LOG_WARN, "sending %s failed: %s; retry %u in %" PRIu64 " ms%s%s",
+           batch_text(&sl->item->meta, sl->item->body->n, what, sizeof what), why, sl->tries,
+           delay, from, pc__suppressed(skipped, sup));
   uv_timer_t *t = &s->backoff[sl - s->slots];
   t->data = sl;
   uv_timer_start(t, backoff_on_fire, delay, 0);
@@ -459,11 +464,11 @@ static void drop_staged(pc__send_t *s, stage_t *e, const char *why) {
   s->st.dropped_batches++;
   s->st.dropped_profiles += e->meta.profiles;
   uint64_t skipped;
-  char sup[48];
+  char sup[48], what[96];
   if (pc__ratelimit(&s->rl_drop, LOG_EVERY_MS, &skipped))
-    pc_log(s->id, PC_LOG_ERROR, "dropped a %s batch (%u profiles, %zu bytes before "
-           "compression): %s%s", signal_name(&e->meta), e->meta.profiles, e->body->plain_n,
-           why, pc__suppressed(skipped, sup));
+    pc_log(s->id, PC_LOG_ERROR, "dropped %s before compression: %s%s",
+           batch_text(&e->meta, e->body->plain_n, what, sizeof what), why,
+           pc__suppressed(skipped, sup));
 }
 
 static void stage_free(pc__send_t *s, stage_t *e) {
@@ -628,18 +633,24 @@ static int send_consume_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_
   return rc ? rc : push_bodies(s, &body, 1, err);
 }
 
-/* The decoded request is not read: the bytes it came in go out. */
+/* The bytes the request came in go out, unless the wire takes protobuf
+ * only (gRPC) and they are OTLP-JSON (a browser SDK's): then they are
+ * encoded from the model, which the JSON decoder fills in full. */
 static int send_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   pc__send_t *s = (pc__send_t *)self;
   if (s->state != ST_RUNNING) return refuse_not_running(s, err);
-  int rc = s->ops->admit(s->wire, PC_SIGNAL_TRACES, tr->json, err);
+  pc_err_t json_err = {0};
+  bool reencode = tr->json && s->ops->admit(s->wire, PC_SIGNAL_TRACES, true, &json_err);
+  bool json = tr->json && !reencode;
+  int rc = s->ops->admit(s->wire, PC_SIGNAL_TRACES, json, err);
   if (rc) return rc;
-  if (tr->encoded_n > s->max_body) /* before the copy */
+  if (!reencode && tr->encoded_n > s->max_body) /* before the copy */
     return pc_err_set(err, PC_ELIMIT, "a %zu-byte traces request is above "
                       "max_request_body_size (%" PRIu64 " bytes)", tr->encoded_n, s->max_body);
   pc_buf_t copy = {0};
-  if (pc_buf_append(&copy, tr->encoded, tr->encoded_n)) pc_oom();
-  pc_body_t *body = pc_body_new(&copy, true, tr->json, 0, 0, NULL);
+  if (reencode ? pc_traces_proto_encode(tr, &copy) : pc_buf_append(&copy, tr->encoded, tr->encoded_n))
+    pc_oom();
+  pc_body_t *body = pc_body_new(&copy, true, json, 0, 0, NULL);
   rc = send_consume_traces_encoded(self, body, err);
   pc_body_unref(body);
   return rc;

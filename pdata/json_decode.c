@@ -263,8 +263,27 @@ static int dec_anyvalue(dec_t *d, uint8_t *obj);
 static const msg_t ANYVALUE = {sizeof(pc_anyvalue_t), 8, ANYVALUE_f, dec_anyvalue};
 
 /* ExportTraceServiceRequest: what traces.h keeps of a span. Events and
- * links are not kept; their keys are skipped as unknown. A Status is read
+ * links are kept too, so that spans that came as JSON can be re-encoded as
+ * protobuf for a gRPC exporter (pc_traces_proto_encode). A Status is read
  * into the span itself (status_message, status_code). */
+MSG(SPAN_EVENT, pc_span_event_t,
+    F2("timeUnixNano", "time_unix_nano", K_U64, pc_span_event_t, time_unix_nano, NO_AUX, NULL),
+    F1("name", K_STR, pc_span_event_t, name, NO_AUX, NULL),
+    F1("attributes", K_REP_MSG, pc_span_event_t, attributes.v,
+       CNT(pc_span_event_t, attributes.n), &KEYVALUE),
+    F2("droppedAttributesCount", "dropped_attributes_count", K_U32, pc_span_event_t,
+       dropped_attributes_count, NO_AUX, NULL));
+
+MSG(SPAN_LINK, pc_span_link_t,
+    F2("traceId", "trace_id", K_TRACE_ID, pc_span_link_t, trace_id, NO_AUX, NULL),
+    F2("spanId", "span_id", K_SPAN_ID, pc_span_link_t, span_id, NO_AUX, NULL),
+    F2("traceState", "trace_state", K_STR, pc_span_link_t, trace_state, NO_AUX, NULL),
+    F1("attributes", K_REP_MSG, pc_span_link_t, attributes.v,
+       CNT(pc_span_link_t, attributes.n), &KEYVALUE),
+    F2("droppedAttributesCount", "dropped_attributes_count", K_U32, pc_span_link_t,
+       dropped_attributes_count, NO_AUX, NULL),
+    F1("flags", K_U32, pc_span_link_t, flags, NO_AUX, NULL));
+
 MSG(STATUS, pc_span_t,
     F1("message", K_STR, pc_span_t, status_message, NO_AUX, NULL),
     F1("code", K_I32, pc_span_t, status_code, NO_AUX, NULL));
@@ -285,8 +304,10 @@ MSG(SPAN, pc_span_t,
        &KEYVALUE),
     F2("droppedAttributesCount", "dropped_attributes_count", K_U32, pc_span_t,
        dropped_attributes_count, NO_AUX, NULL),
+    F1("events", K_REP_MSG, pc_span_t, events, CNT(pc_span_t, n_events), &SPAN_EVENT),
     F2("droppedEventsCount", "dropped_events_count", K_U32, pc_span_t, dropped_events_count,
        NO_AUX, NULL),
+    F1("links", K_REP_MSG, pc_span_t, links, CNT(pc_span_t, n_links), &SPAN_LINK),
     F2("droppedLinksCount", "dropped_links_count", K_U32, pc_span_t, dropped_links_count,
        NO_AUX, NULL),
     /* The Status message's fields live in the span: its "struct" is the

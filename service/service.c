@@ -176,7 +176,9 @@ static int fanout_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t 
 static int fanout_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
   pc_body_t *body = NULL;
-  if (f->n_trace_bodies >= 2) { /* one copy, one compression per codec for all of them */
+  /* One copy, one compression per codec for all of them; not for OTLP-JSON,
+   * which a gRPC exporter must encode from the model as protobuf. */
+  if (f->n_trace_bodies >= 2 && !tr->json) {
     pc_buf_t plain = {0};
     if (pc_buf_append(&plain, tr->encoded, tr->encoded_n)) pc_oom();
     body = pc_body_new(&plain, true, tr->json, 0, 0, NULL);
