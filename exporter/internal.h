@@ -167,6 +167,37 @@ bool pc__grpc_retryable(int code, bool has_retry_info);
 /* The gRPC code for an HTTP answer without grpc-status. */
 int pc__grpc_code_from_http(long status);
 
+/* ---- retiring an otlp_grpc / otlp_http instance (otlphttp.c) -------------------------
+ * For the load_balancing exporter, when a backend leaves the list: from now
+ * on every batch the instance holds is offered to cb before its next try
+ * (those waiting at once, one in flight after its current try fails). cb
+ * gets the bytes as queued (compressed with meta->encoding; for gRPC behind
+ * the 5-byte message prefix) and returns 0 when it took the batch (routed
+ * it elsewhere): the batch is then done here, counted in rerouted_batches.
+ * Otherwise it is tried at this backend's address as before. cb NULL takes
+ * the instance back into normal service. On the instance's loop. */
+typedef int (*pc__handback_cb)(void *arg, const pc__body_t *wire, const pc__item_meta_t *meta,
+                               bool grpc);
+void pc__otlphttp_retire(void *instance, pc__handback_cb cb, void *arg);
+
+/* ---- the load_balancing exporter's ring (ring.c) ------------------------------------- */
+
+typedef struct pc__ring pc__ring_t;
+/* A ring of n backends named by endpoint ("host:port"): the names decide
+ * the points, so the same list in any order gives the same ring. The names
+ * are read during the call only. n may be 0 (every find says SIZE_MAX). */
+pc__ring_t *pc__ring_new(const char *const *endpoints, size_t n);
+void pc__ring_free(pc__ring_t *r);
+/* A key's position on the ring: crc32(key) mod 36000, as the contrib's. */
+uint32_t pc__ring_position(const void *key, size_t n);
+/* The index (in the list given to new) of the backend owning pos. */
+size_t pc__ring_find(const pc__ring_t *r, uint32_t pos);
+
+/* load_balancing.c: replace the backend list as the dns resolver does when
+ * its answer changes (names: host:port, any order), for tests that take a
+ * backend away without a DNS server. On the instance's loop. */
+void pc__lb_set_backends(void *instance, const char *const *names, size_t n);
+
 /* ---- small helpers ------------------------------------------------------------------ */
 
 /* The log rate limiter and clock of core/log.h, by the names this folder's

@@ -249,6 +249,8 @@ struct otlphttp {
   uint64_t rng;
   pc_otlphttp_stats_t st;
   pc__ratelimit_t rl_retry, rl_drop, rl_partial;
+  pc__handback_cb handback; /* retired (load_balancing): offer batches here first */
+  void *handback_arg;
   unsigned closing; /* close callbacks still to come */
   pc_done_cb done;
   void *done_arg;
@@ -745,6 +747,11 @@ static void send_try(slot_t *s) {
     pc_log(x->id, PC_LOG_ERROR, "dropping a queued %s batch (%zu bytes): no %s_endpoint or "
            "endpoint is configured for it any more", signal_name(&it->meta), it->body->n,
            signal_name(&it->meta));
+    slot_finish(s, true);
+    return;
+  }
+  if (x->handback && x->handback(x->handback_arg, it->body, &it->meta, x->grpc) == 0) {
+    x->st.rerouted_batches++;
     slot_finish(s, true);
     return;
   }
@@ -1365,6 +1372,28 @@ static int otlphttp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   return 0;
 }
 
+/* ---- retiring (load_balancing) ------------------------------------------------------------ */
+
+void pc__otlphttp_retire(void *instance, pc__handback_cb cb, void *arg) {
+  otlphttp_t *x = instance;
+  x->handback = cb;
+  x->handback_arg = arg;
+  if (!cb || x->state != ST_RUNNING) return;
+  pc__queue_stats_t qs;
+  pc__queue_stats(x->q, &qs);
+  pc_log(x->id, PC_LOG_INFO, "retired: the %" PRIu64 " batches it holds are offered to the "
+         "other backends before each next try", qs.held_items);
+  /* Batches waiting for a retry are offered now rather than at their
+   * backoff's end; those in curl when their try ends. */
+  for (uint32_t i = 0; i < x->num_consumers; i++) {
+    slot_t *s = &x->slots[i];
+    if (!s->item || s->in_curl) continue;
+    uv_timer_stop(&s->backoff);
+    send_try(s);
+  }
+  pump(x);
+}
+
 /* ---- shutdown ------------------------------------------------------------------------------ */
 
 /* Stop everything now: in-flight and waiting batches are released (kept on
@@ -1517,6 +1546,9 @@ static void otlphttp_metrics(void *self, pc_metrics_t *m) {
     st.queue_capacity_bytes);
   G("profcol_exporter_queue_disk_bytes", "Bytes in the persistent queue's files.",
     st.queue_disk_bytes);
+  C("profcol_exporter_rerouted_batches",
+    "Batches of a retired load_balancing backend routed to another backend instead.",
+    st.rerouted_batches);
   G("profcol_exporter_in_flight", "Requests being sent or waiting to retry.", st.in_flight);
 #undef C
 #undef G

@@ -1,7 +1,7 @@
 /* test_exporter.c - the exporter suite: one TCase per source file of
  * exporter/ (queue.c, otlphttp.c; file.c with file_storage.c and debug.c;
  * otlp, the gRPC side of otlphttp.c, against the otlp receiver and against
- * python3-grpcio; headers_setter.c),
+ * python3-grpcio; headers_setter.c; ring.c and load_balancing.c),
  * against real loopback sockets and real files. */
 #include <check.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@ TCase *pc_test_file_tcase(void);
 TCase *pc_test_otlp_tcase(void);
 TCase *pc_test_otlp_grpcio_tcase(void);
 TCase *pc_test_headers_setter_tcase(void);
+TCase *pc_test_lb_tcase(void);
 
 static Suite *exporter_suite(void) {
   Suite *s = suite_create("exporter");
@@ -21,6 +22,7 @@ static Suite *exporter_suite(void) {
   suite_add_tcase(s, pc_test_otlp_tcase());
   suite_add_tcase(s, pc_test_otlp_grpcio_tcase());
   suite_add_tcase(s, pc_test_headers_setter_tcase());
+  suite_add_tcase(s, pc_test_lb_tcase());
   return s;
 }
 
