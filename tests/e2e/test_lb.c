@@ -377,12 +377,62 @@ START_TEST(a_stopped_gateway_loses_nothing) {
 }
 END_TEST
 
+/* The dns resolver in the real binary: a numeric name resolves without a
+ * DNS server, so the one gateway it names is the whole ring, found by
+ * uv_getaddrinfo and re-resolved every interval; everything lands there. */
+START_TEST(dns_resolver_finds_the_gateway) {
+  fx_t f;
+  fx_init(&f);
+  gw_start(&f, 0, "gw0.binpb");
+  char yaml[1536];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n"
+           "  otlp: {protocols: {http: {endpoint: 127.0.0.1:0}}}\n"
+           "exporters:\n"
+           "  loadbalancing:\n"
+           "    protocol: {otlp: {tls: {insecure: true}}}\n"
+           "    resolver: {dns: {hostname: 127.0.0.1, port: %d, interval: 200ms}}\n"
+           "service:\n"
+           "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+           "  pipelines:\n"
+           "    traces: {receivers: [otlp], exporters: [loadbalancing]}\n"
+           "    profiles: {receivers: [otlp], exporters: [loadbalancing]}\n",
+           f.gw[0].grpc);
+  ck_assert(pc_e2e_start(&f.lb, yaml));
+  f.lb_http = f.lb.port;
+  char joined[96];
+  snprintf(joined, sizeof joined, "backend 127.0.0.1:%d joined the ring", f.gw[0].grpc);
+  ck_assert(pc_e2e_wait_log(&f.lb, joined, 5000));
+  post_spans(&f, 1, 6);
+  ck_assert_int_eq(post_profile(&f, 1, 6, 2), 200);
+  seen_t s = wait_for(&f, 8, NULL, 0);
+  for (uint32_t t = 1; t <= 6; t++) ck_assert_uint_eq(s.where[t], 1u);
+  usleep(500000); /* a few more lookups, the same answer: no ring change */
+  int mport = pc_e2e_port_of(&f.lb, "service:telemetry");
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_get(mport, "/metrics", &r), 200);
+  pc_buf_append(&r.body, "", 1);
+  const char *m = (const char *)r.body.p;
+  /* The deprecated type name in the config: the id (and label) is as written. */
+  if (!strstr(m, "profcol_load_balancing_ring_changes{exporter=\"loadbalancing\"} 1\n"))
+    fprintf(stderr, "%s", m);
+  ck_assert_ptr_nonnull(strstr(m, "profcol_load_balancing_ring_changes{exporter=\"loadbalancing\"} 1\n"));
+  const char *res = strstr(m, "profcol_load_balancing_resolutions{exporter=\"loadbalancing\"} ");
+  ck_assert_ptr_nonnull(res);
+  ck_assert_int_ge(atoi(res + strlen("profcol_load_balancing_resolutions{exporter=\"loadbalancing\"} ")),
+                   2);
+  pc_buf_free(&r.body);
+  fx_stop(&f);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("e2e-lb");
   TCase *tc = tcase_create("lb");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, each_trace_lands_on_one_gateway);
   tcase_add_test(tc, a_stopped_gateway_loses_nothing);
+  tcase_add_test(tc, dns_resolver_finds_the_gateway);
   suite_add_tcase(s, tc);
   return s;
 }
