@@ -46,6 +46,7 @@
  * anything is queued; a part refused after others were queued makes the
  * client send those again. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -135,7 +136,7 @@ struct lb {
   bool https;                 /* otlp_http: a tls section was given */
   routing_t key;
   pc_signal_t signals;
-  const pc_host_t *host;
+  pc_host_t *host; /* a copy of what resolve got, to resolve new backends with */
   /* resolver */
   bool dns;
   char **statics;
@@ -161,6 +162,7 @@ struct lb {
   void *done_arg;
   uint64_t deadline_ms;
   pc__ratelimit_t rl_dns;
+  bool orphans_done; /* persistent queues of backends gone since the last run adopted */
   /* counters */
   uint64_t resolutions, resolution_failures, ring_changes, backends_added, backends_removed;
   uint64_t rerouted_batches, reroute_failures;
@@ -447,7 +449,8 @@ static pc_consumer_t *lb_consumer(void *self) { return &((lb_t *)self)->consumer
 
 static int lb_resolve(void *self, const pc_host_t *host, pc_err_t *err) {
   lb_t *lb = self;
-  lb->host = host;
+  pc_host_free(lb->host);
+  lb->host = pc_host_copy(host);
   /* What the protocol section names (auth, storage) is checked once, now. */
   backend_t *probe = backend_new(lb, "localhost");
   int rc = backend_create(lb, probe, err);
@@ -518,10 +521,15 @@ static bool pick_owner(void *arg, const pc_request_t *req, const pc_resource_pro
   return k->owner[k->i++] == k->want;
 }
 
-/* Refuse before anything is queued when a target's queue is full. */
-static int check_room(lb_t *lb, const uint64_t *count, pc_err_t *err) {
+/* Refuse before anything is queued when a target's queue is full. Else
+ * 0, with *only set to the one backend that gets everything, or to
+ * SIZE_MAX when the request is cut among several. */
+static int check_room(lb_t *lb, const uint64_t *count, size_t *only, pc_err_t *err) {
+  size_t targets = 0;
   for (size_t k = 0; k < lb->n_live; k++) {
     if (!count[k]) continue;
+    targets++;
+    *only = k;
     pc_otlphttp_stats_t st;
     pc_otlphttp_stats(lb->live[k]->inst, &st);
     if (st.queue_batches >= st.queue_capacity_batches ||
@@ -530,6 +538,7 @@ static int check_room(lb_t *lb, const uint64_t *count, pc_err_t *err) {
                         " batches, %" PRIu64 " bytes)", lb->live[k]->name, st.queue_batches,
                         st.queue_bytes);
   }
+  if (targets != 1) *only = SIZE_MAX;
   return 0;
 }
 
@@ -621,11 +630,9 @@ static int route_profiles(lb_t *lb, const pc_request_t *req, pc_err_t *err) {
         }
       }
   }
-  size_t targets = 0, only = 0;
-  for (size_t k = 0; k < lb->n_live; k++)
-    if (count[k]) targets++, only = k;
-  int rc = check_room(lb, count, err);
-  if (!rc && targets == 1) { /* all to one: hand the request on as it is */
+  size_t only;
+  int rc = check_room(lb, count, &only, err);
+  if (!rc && only != SIZE_MAX) { /* all to one: hand the request on as it is */
     backend_t *be = lb->live[only];
     be->routed_samples += pc_request_sample_count(req);
     be->routed_requests++;
@@ -657,11 +664,9 @@ static int route_traces(lb_t *lb, const pc_traces_t *tr, pc_err_t *err) {
         count[o]++;
       }
   }
-  size_t targets = 0, only = 0;
-  for (size_t k = 0; k < lb->n_live; k++)
-    if (count[k]) targets++, only = k;
-  int rc = check_room(lb, count, err);
-  if (!rc && targets == 1) {
+  size_t only;
+  int rc = check_room(lb, count, &only, err);
+  if (!rc && only != SIZE_MAX) {
     lb->live[only]->routed_spans += n;
     lb->live[only]->routed_requests++;
     rc = lb->live[only]->c->consume_traces(lb->live[only]->c, tr, err);
@@ -836,6 +841,74 @@ void pc__lb_set_backends(void *instance, const char *const *names, size_t n) {
   free(v);
 }
 
+/* With a persistent queue (protocol's sending_queue.storage), a backend
+ * that is not in the list any more when profcol starts (a gateway pod
+ * that got a new address while profcol was down) left batches on disk
+ * that no exporter would open again. Each such queue directory gets an
+ * exporter that replays it and is retired at once, so its batches are
+ * routed to the current backends. Directory names are exporter ids made
+ * file-safe ("exporter_load_balancing_10.0.3.7_4317"); only host_port
+ * remainders without another '_' are taken (a host name has none), which
+ * also keeps a balancer from adopting the queues of one named
+ * load_balancing/x. IPv6 backends' names do not survive the mapping and
+ * are not adopted. */
+static void adopt_orphans(lb_t *lb) {
+  if (lb->orphans_done) return;
+  lb->orphans_done = true;
+  const pc_cfg_node_t *sn = pc_cfg_get(pc_cfg_get(lb->proto_cfg, "sending_queue"), "storage");
+  if (!sn || !sn->text || !sn->text[0] || !lb->host) return;
+  pc_ref_t ref;
+  pc_ref_init(&ref, sn->text, sn);
+  pc_err_t err = {0};
+  const pc_storage_t *st = pc_host_find(lb->host, &ref, PC_ROLE_STORAGE, &err);
+  if (!st || !st->directory) return;
+  char prefix[200];
+  size_t n = strlen(lb->comp_id);
+  char id_slash[sizeof lb->comp_id + 1];
+  memcpy(id_slash, lb->comp_id, n);
+  memcpy(id_slash + n, "/", 2);
+  pc__id_to_filename(id_slash, prefix, sizeof prefix);
+  size_t pn = strlen(prefix);
+  DIR *d = opendir(st->directory);
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (strncmp(e->d_name, prefix, pn) != 0) continue;
+    char name[256];
+    snprintf(name, sizeof name, "%s", e->d_name + pn);
+    char *us = strchr(name, '_');
+    if (!us || strchr(us + 1, '_') || us == name || !port_ok(us + 1)) continue;
+    *us = ':';
+    bool live = false;
+    for (size_t i = 0; i < lb->n_live && !live; i++) live = !strcmp(lb->live[i]->name, name);
+    for (backend_t *be = lb->retiring; be && !live; be = be->next) live = !strcmp(be->name, name);
+    if (live) continue;
+    /* Retired before it starts: its first try already offers each batch
+     * here, none goes to an address that may now be another gateway's. */
+    backend_t *be = backend_new(lb, name);
+    int rc = backend_create(lb, be, &err);
+    if (!rc) {
+      pc__otlphttp_retire(be->inst, reroute, lb);
+      be->retiring = true;
+      rc = backend_start(lb, be, &err);
+    }
+    if (rc) {
+      pc_log(lb->id, PC_LOG_ERROR, "cannot open the queue %s/%s left by backend %s: %s",
+             st->directory, e->d_name, name, err.msg);
+      backend_free(be);
+      continue;
+    }
+    be->next = lb->retiring;
+    lb->retiring = be;
+    pc_otlphttp_stats_t qs;
+    pc_otlphttp_stats(be->inst, &qs);
+    if (qs.replayed_batches)
+      pc_log(lb->id, PC_LOG_INFO, "backend %s is not in the list but left %" PRIu64 " batches "
+             "in its persistent queue: routed to the current backends, %" PRIu64 " not yet",
+             name, qs.replayed_batches, qs.queue_batches);
+  }
+  closedir(d);
+}
+
 /* ---- dns --------------------------------------------------------------------------- */
 
 static void dns_on_answer(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
@@ -911,6 +984,7 @@ static void dns_on_answer(uv_getaddrinfo_t *req, int status, struct addrinfo *re
   } else {
     qsort(names, n, sizeof *names, name_cmp);
     set_backends(lb, names, n);
+    if (lb->n_live) adopt_orphans(lb); /* once there is somewhere to route them */
   }
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
@@ -964,6 +1038,7 @@ static int lb_start(void *self, uv_loop_t *loop, pc_err_t *err) {
     qsort(names, lb->n_statics, sizeof *names, name_cmp);
     set_backends(lb, names, lb->n_statics);
     free(names);
+    adopt_orphans(lb);
     if (lb->n_live < lb->n_statics)
       return pc_err_set(err, PC_EINVAL, "%zu of the %zu backends could not start (see the "
                         "log)", lb->n_statics - lb->n_live, lb->n_statics);
@@ -1057,6 +1132,7 @@ static void lb_destroy(void *self) {
     backend_free(be);
   }
   pc__ring_free(lb->ring);
+  pc_host_free(lb->host);
   node_free(lb->proto_cfg);
   node_free(lb->where);
   free(lb->proto_key);

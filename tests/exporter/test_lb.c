@@ -292,6 +292,55 @@ START_TEST(removed_backend_batches_are_rerouted) {
 }
 END_TEST
 
+/* Persistent queues: a balancer stopped while a backend was down keeps
+ * that backend's batches on disk; started again with a list without it,
+ * it adopts the orphaned queue and routes its batches to the others. */
+START_TEST(orphaned_persistent_queue_is_rerouted) {
+  char *dir = fx_tempdir();
+  void *st = fx_storage("file_storage/q", dir, false);
+  srv_t *srv[3];
+  char name[3][32];
+  for (int i = 0; i < 3; i++) {
+    srv[i] = srv_start();
+    snprintf(name[i], sizeof name[i], "127.0.0.1:%u", srv_port(srv[i]));
+  }
+  static const char cfg[] =
+      "protocol:\n"
+      "  otlp_http:\n"
+      "    retry_on_failure: {initial_interval: 20ms, max_interval: 50ms, max_elapsed_time: 0s}\n"
+      "    sending_queue: {storage: file_storage/q}\n"
+      "resolver:\n"
+      "  static: {hostnames: [%s, %s]}\n";
+  lbfx_t l = {0};
+  srv_down(srv[1], true);
+  fx_open(&l.fx, &pc_exporter_load_balancing, "load_balancing", cfg, name[0], name[1]);
+  for (int i = 0; i < N_SRV; i++) l.srv[i] = srv[i];
+  consume_linked(&l, 1, N_TRACES);
+  fx_run_for(&l.fx, 300);
+  fx_close(&l.fx, 100); /* backend 1's batches stay on disk */
+  uint64_t first = samples_at(srv[0], NULL, 0, NULL);
+  ck_assert_uint_lt(first, N_TRACES + 3);
+  ck_assert_uint_gt(first, 0);
+  /* Again, with backend 2 instead of 1 (1 is up now but not listed). */
+  srv_down(srv[1], false);
+  memset(&l.fx, 0, sizeof l.fx);
+  fx_open(&l.fx, &pc_exporter_load_balancing, "load_balancing", cfg, name[0], name[2]);
+  wait_t w = {&l, N_TRACES + 3};
+  ck_assert(fx_run_until(&l.fx, all_arrived, &w, 10000));
+  fx_run_for(&l.fx, 300);
+  uint64_t n = 0;
+  for (int i = 0; i < 3; i++) n += samples_at(srv[i], NULL, i, NULL);
+  ck_assert_uint_eq(n, N_TRACES + 3);
+  ck_assert_uint_eq(samples_at(srv[1], NULL, 1, NULL), 0);
+  ck_assert_uint_gt(samples_at(srv[2], NULL, 2, NULL), 0);
+  fx_close(&l.fx, 5000);
+  for (int i = 0; i < 3; i++) srv_stop(srv[i]);
+  fx_storage_free(st);
+  fx_rmtree(dir);
+  free(dir);
+}
+END_TEST
+
 /* Spans: one request of many traces is cut so that each trace's spans
  * reach the backend its trace id names. */
 START_TEST(routes_spans_by_trace) {
@@ -388,6 +437,7 @@ TCase *pc_test_lb_tcase(void) {
   tcase_add_test(tc, ring_minimal_movement);
   tcase_add_test(tc, routes_samples_by_link_and_service);
   tcase_add_test(tc, removed_backend_batches_are_rerouted);
+  tcase_add_test(tc, orphaned_persistent_queue_is_rerouted);
   tcase_add_test(tc, routes_spans_by_trace);
   tcase_add_test(tc, config_errors);
   return tc;
