@@ -43,6 +43,42 @@ static bool rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v) {
   return false;
 }
 
+static bool skip_value(const uint8_t **pp, const uint8_t *end, uint64_t tag, int depth);
+
+/* A group (wire types 3 and 4, deprecated but valid: the decoders skip
+ * them in unknown fields, so they are kept here as any unknown field). */
+static bool skip_group(const uint8_t **pp, const uint8_t *end, uint64_t field, int depth) {
+  if (depth > 16) return false; /* as the decoders' limit */
+  uint64_t tag;
+  while (*pp < end) {
+    if (!rd_varint(pp, end, &tag)) return false;
+    if ((tag & 7) == 4) return (tag >> 3) == field;
+    if (!skip_value(pp, end, tag, depth + 1)) return false;
+  }
+  return false;
+}
+
+static bool skip_value(const uint8_t **pp, const uint8_t *end, uint64_t tag, int depth) {
+  uint64_t v;
+  switch (tag & 7) {
+  case 0: return rd_varint(pp, end, &v);
+  case 1:
+    if (end - *pp < 8) return false;
+    *pp += 8;
+    return true;
+  case 2:
+    if (!rd_varint(pp, end, &v) || v > (uint64_t)(end - *pp)) return false;
+    *pp += v;
+    return true;
+  case 3: return skip_group(pp, end, tag >> 3, depth);
+  case 5:
+    if (end - *pp < 4) return false;
+    *pp += 4;
+    return true;
+  default: return false;
+  }
+}
+
 /* The next field of [*pp, end); false at the end or on bad wire data. */
 static bool next_field(const uint8_t **pp, const uint8_t *end, fld_t *f, int *rc) {
   *rc = 0;
@@ -54,6 +90,9 @@ static bool next_field(const uint8_t **pp, const uint8_t *end, fld_t *f, int *rc
   f->payload = NULL;
   f->payload_n = 0;
   switch (tag & 7) {
+  case 3:
+    if (!skip_group(pp, end, tag >> 3, 0)) goto bad;
+    break;
   case 0:
     if (!rd_varint(pp, end, &v)) goto bad;
     break;
@@ -81,6 +120,11 @@ bad:
   *rc = PC_EDECODE;
   return false;
 }
+
+/* Field 2 (ResourceSpans.scope_spans, ScopeSpans.spans) as a message: the
+ * decoders skip it like an unknown field when its wire type is not LEN,
+ * and so does this walk (it is copied as one of the "other" fields). */
+static bool is_sub(const fld_t *f) { return f->field == 2 && f->payload; }
 
 static size_t varint_size(uint64_t v) {
   size_t n = 1;
@@ -117,7 +161,7 @@ static int scope_sizes(const fld_t *scope, const uint16_t *owner, uint64_t n_own
   *other = 0;
   memset(per_part, 0, n_parts * sizeof *per_part);
   while (next_field(&p, end, &f, &rc)) {
-    if (f.field != 2) {
+    if (!is_sub(&f)) {
       *other += f.n;
       continue;
     }
@@ -138,7 +182,7 @@ static int write_resource(const fld_t *rs, const uint16_t *owner, uint64_t n_own
   int rc;
   uint64_t span = first_span;
   while (next_field(&p, end, &f, &rc)) {
-    if (f.field != 2) {
+    if (!is_sub(&f)) {
       other_rs += f.n;
       continue;
     }
@@ -157,7 +201,7 @@ static int write_resource(const fld_t *rs, const uint16_t *owner, uint64_t n_own
     span = first_span;
     p = rs->payload;
     while (next_field(&p, end, &f, &rc)) {
-      if (f.field != 2) {
+      if (!is_sub(&f)) {
         put_raw(b, f.p, f.n);
         continue;
       }
@@ -170,7 +214,7 @@ static int write_resource(const fld_t *rs, const uint16_t *owner, uint64_t n_own
       fld_t g;
       uint64_t s = scope_first;
       while (next_field(&q, qend, &g, &rc)) {
-        if (g.field != 2) put_raw(b, g.p, g.n);
+        if (!is_sub(&g)) put_raw(b, g.p, g.n);
         else if (owner[s++] == k) put_raw(b, g.p, g.n);
       }
     }
@@ -193,11 +237,11 @@ static int split_proto(const pc_traces_t *tr, const uint16_t *owner, uint64_t n_
     fld_t g;
     int rc2;
     while (!rc && next_field(&q, qend, &g, &rc2)) {
-      if (g.field != 2) continue;
+      if (!is_sub(&g)) continue;
       const uint8_t *s = g.payload, *send = s + g.payload_n;
       fld_t h;
       while (next_field(&s, send, &h, &rc2))
-        if (h.field == 2) span++;
+        if (is_sub(&h)) span++;
     }
   }
   free(tmp);
