@@ -62,19 +62,28 @@ struct pc_consumer {
   /* Take one decoded profiles request. */
   int (*consume_profiles)(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
   /* Optional: take one profiles request as a finished body (core.h:
-   * protobuf, with a compressed variant for each of `encodings`), same
-   * contract as consume_profiles. The body is immutable and shared: a
-   * consumer that keeps it (or a variant) takes a reference. A producer
-   * that holds its output encoded (the batch processor) calls this instead
-   * when it is set: one encode and one compression per encoding serve
-   * every consumer. Set it only where the bytes are all the consumer needs
-   * (exporters that send or write protobuf). */
+   * protobuf, with a compressed variant for each of `encodings`, or
+   * without them - a fan-out's bodies of a tree - when the consumer makes
+   * what it needs, once per body: exporter/bodyjob.c), same contract as
+   * consume_profiles. The body is immutable and shared: a consumer that
+   * keeps it (or a variant) takes a reference. A producer that holds its
+   * output encoded (the batch processor) calls this instead when it is
+   * set: one encode and one compression per encoding serve every consumer.
+   * Set it only where the bytes are all the consumer needs (exporters that
+   * send or write protobuf). */
   int (*consume_encoded)(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
   /* Take one ExportTraceServiceRequest, decoded and validated (pdata/
    * traces.h), with the bytes it came in (tr->encoded, protobuf or JSON):
    * read-only, forwarded as they came; NULL when the consumer does not take
    * traces. Same contract as consume_profiles. */
   int (*consume_traces)(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err);
+  /* Optional: the request's bytes as a finished body (core.h: body->traces,
+   * its encoding as it came, body->json), shared and immutable as for
+   * consume_encoded. A fan-out makes one body of a trace request for every
+   * target that has this, so exporters that compress it alike compress it
+   * once. Set it only where the bytes are all the consumer needs; consumers
+   * that have it have consume_traces too. */
+  int (*consume_traces_encoded)(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
   /* Seconds a refused client should wait (Retry-After) after PC_EAGAIN. */
   uint32_t retry_after_s;
   /* For producers of bodies: the encodings this consumer sends (1 <<

@@ -181,7 +181,17 @@ typedef struct pc_body {
   size_t plain_n;                  /* bytes before compression */
   pc_bytes_t *md;                  /* client metadata (pc_md_encode form), or NULL */
   pc_bytes_t *v[4];                /* by pc_encoding_t: v[PC_ENC_IDENTITY] is the encoding */
+  /* The loop's compression of v[e] in the thread pool while it runs, else
+   * NULL (exporter/bodyjob.c): only the loop thread reads or writes it, and
+   * v[e] is read only once it is NULL again. */
+  void *job[4];
 } pc_body_t;
+
+/* Bodies up to this many bytes are compressed on the loop; larger ones in
+ * libuv's thread pool. A pool round trip costs about what 10 KB of work
+ * does, and 128 KiB is the receivers' bound for work on the loop (INLINE_MAX
+ * in receiver/otlp.c and grpc.c): a millisecond or two with gzip. */
+#define PC_BODY_INLINE_MAX ((size_t)128 << 10)
 
 /* A body of the encoding in plain (taken, plain is left empty), one
  * reference; md (pc_md_encode form, may be NULL) gets a reference. */
@@ -189,6 +199,10 @@ pc_body_t *pc_body_new(pc_buf_t *plain, bool traces, bool json, uint64_t profile
                        uint64_t samples, pc_bytes_t *md);
 pc_body_t *pc_body_ref(pc_body_t *b);
 void pc_body_unref(pc_body_t *b); /* NULL is fine */
+/* A new body (one reference) sharing b's encoding and metadata but none of
+ * its compressed variants: for a consumer that must compress now while
+ * another compression of b runs in the thread pool. */
+pc_body_t *pc_body_fork(const pc_body_t *b);
 /* Make the variants of encodings (1 << pc_encoding_t each) not made yet,
  * at the codec's default level. Until the body is shared this may run on
  * any thread (the thread pool). PC_ENOMEM / PC_ELIMIT from the codec. */

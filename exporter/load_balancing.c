@@ -13,7 +13,7 @@
  *       # dns: {hostname: gateways.obs.svc.cluster.local, port: 4317, interval: 5s}
  *
  * The one idea: a backend is an ordinary otlp_grpc or otlp_http exporter
- * instance (otlphttp.c: its own sending queue, retries, persistent queue,
+ * instance (on send.c: its own sending queue, retries, persistent queue,
  * counters), created from the protocol section with the backend's endpoint
  * put in; this file only decides who gets what. A request is cut by routing
  * key: a profile sample goes where its link's trace id points, an unlinked
@@ -30,7 +30,7 @@
  * A backend that leaves the list (dns) leaves the ring at once, so new data
  * goes to the keys' new owners; its exporter is retired, not stopped: each
  * batch it still holds is handed back here before its next try, decoded
- * and routed again over the new ring (otlphttp.c's pc__otlphttp_retire).
+ * and routed again over the new ring (send.c's pc__send_retire).
  * Re-routing, not draining to the old address, because a gateway leaves
  * the DNS answer when it is being stopped, and a stopping profcol closes
  * its receivers at once: what was queued for it would be retried against a
@@ -291,6 +291,13 @@ static int backend_start(lb_t *lb, backend_t *be, pc_err_t *err) {
   be->started = true;
   be->b = pc_builder_new();
   return 0;
+}
+
+/* Retire be's exporter (cb: where its batches go instead) or, cb NULL,
+ * take it back. Both OTLP exporters' instances begin with their client,
+ * whose sender holds the batches. */
+static void retire(backend_t *be, pc__handback_cb cb, void *arg) {
+  pc__send_retire(((pc__client_t *)be->inst)->send, cb, arg);
 }
 
 /* ---- create -------------------------------------------------------------------------- */
@@ -702,8 +709,9 @@ static int lb_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_
 }
 
 /* A batch a retired backend held, routed again over the current ring. */
-static int reroute(void *arg, const pc__body_t *wire, const pc__item_meta_t *meta, bool grpc) {
+static int reroute(void *arg, const pc__body_t *wire, const pc__item_meta_t *meta) {
   lb_t *lb = arg;
+  bool grpc = lb->proto == &pc_exporter_otlp; /* its bytes are behind a message prefix */
   pc_err_t err = {0};
   const uint8_t *p = wire->p;
   size_t n = wire->n;
@@ -769,7 +777,7 @@ static void backend_retire(lb_t *lb, backend_t *be) {
   lb->backends_removed++;
   pc_log(lb->id, PC_LOG_INFO, "backend %s left the list; its keys moved to the others and what "
          "it still holds is routed again", be->name);
-  pc__otlphttp_retire(be->inst, reroute, lb);
+  retire(be, reroute, lb);
 }
 
 /* Make the live set equal to names (sorted, unique): new ones created and
@@ -791,7 +799,7 @@ static void set_backends(lb_t *lb, char **names, size_t n) {
         *pp = be->next;
         be->next = NULL;
         be->retiring = false;
-        pc__otlphttp_retire(be->inst, NULL, NULL);
+        retire(be, NULL, NULL);
         pc_log(lb->id, PC_LOG_INFO, "backend %s is back", be->name);
         changed = true;
         break;
@@ -887,7 +895,7 @@ static void adopt_orphans(lb_t *lb) {
     backend_t *be = backend_new(lb, name);
     int rc = backend_create(lb, be, &err);
     if (!rc) {
-      pc__otlphttp_retire(be->inst, reroute, lb);
+      retire(be, reroute, lb);
       be->retiring = true;
       rc = backend_start(lb, be, &err);
     }

@@ -104,11 +104,9 @@ typedef struct {
 enum { MAX_SPARE = 2, MIN_RETRY_MS = 50, MAX_RETRY_MS = 1000, MAX_SEALED = 4 };
 enum { BUSY = 1 }; /* drain: waiting for the thread pool */
 /* Batches up to this many protobuf bytes (an upper estimate) are encoded
- * and compressed on the loop: a thread-pool round trip costs about what
- * 10 KB of work does, and 128 KiB is the receivers' bound for work on the
- * loop (INLINE_MAX in receiver/otlp.c and grpc.c) - a millisecond or two
- * with gzip. */
-#define FLUSH_INLINE_MAX ((uint64_t)128 << 10)
+ * and compressed on the loop, as exporters compress bodies up to it there
+ * (core.h says why 128 KiB). */
+#define FLUSH_INLINE_MAX ((uint64_t)PC_BODY_INLINE_MAX)
 
 typedef struct batch batch_t;
 

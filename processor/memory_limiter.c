@@ -91,6 +91,11 @@ static int ml_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_
   return m->refusing ? refuse(m, err) : m->next->consume_traces(m->next, tr, err);
 }
 
+static int ml_consume_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err) {
+  ml_t *m = ml_of(self);
+  return m->refusing ? refuse(m, err) : m->next->consume_traces_encoded(m->next, body, err);
+}
+
 /* ---- the check -------------------------------------------------------------------- */
 
 static void measure(ml_t *m) {
@@ -168,6 +173,8 @@ static void *ml_create(const pc_create_args_t *args, pc_err_t *err) {
   m->consumer.encodings = m->next->encodings; /* it passes bodies through as they are */
   m->consumer.max_body = m->next->max_body;
   if (m->next->consume_traces) m->consumer.consume_traces = ml_consume_traces;
+  if (m->next->consume_traces_encoded)
+    m->consumer.consume_traces_encoded = ml_consume_traces_encoded;
   /* A client should come back once memory has had time to go down. */
   uint64_t ra = (c.check_interval + 999) / 1000;
   uint32_t next_ra = m->next->retry_after_s;

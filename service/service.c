@@ -67,7 +67,15 @@ __attribute__((format(printf, 3, 4))) static void add_key_error(pc_errlist_t *l,
  * processor of its pipeline, declares mutates) must not let the others see
  * its edits. Readers go first, then the mutating targets, each but the last
  * on a copy of its own. The common cases (one pipeline, or no mutating
- * processor) copy nothing. */
+ * processor) copy nothing.
+ *
+ * Targets that take finished bodies (exporters that send protobuf, or
+ * fan-outs in front of only such) share one: when two or more of them get
+ * a tree, it is encoded here once (split to the smallest limit among them)
+ * and each gets the same bodies, which they compress once per codec (in
+ * the thread pool when large); a trace request likewise becomes one body
+ * for all of them. A single such target gets the tree or the bytes, so it
+ * can refuse (a full queue) before anything is encoded or copied. */
 typedef struct {
   pc_consumer_t *consumer;
   bool mutates;
@@ -78,8 +86,11 @@ typedef struct {
   target_t *profiles; /* where profiles go: readers first, then mutating ones */
   size_t n_profiles;
   size_t n_mutating;  /* the last n_mutating of profiles */
+  size_t n_profile_bodies; /* profile targets that take bodies (consume_encoded) */
+  uint64_t body_max;       /* ... the smallest max_body among them (0: none) */
   pc_consumer_t **traces; /* where traces go (read-only: no copies) */
   size_t n_traces;
+  size_t n_trace_bodies; /* trace targets that take bodies (consume_traces_encoded) */
 } fanout_t;
 
 /* Hand target a copy of req, in an arena of its own freed after the call
@@ -93,18 +104,48 @@ static int consume_copy(pc_consumer_t *target, const pc_request_t *req, pc_err_t
   return rc;
 }
 
+/* The bodies of req for the targets that take them, made at the first
+ * one's turn. */
+typedef struct {
+  pc_body_t **v;
+  size_t n;
+  bool made;
+} bodies_t;
+
+static int consume_bodies(const fanout_t *f, pc_consumer_t *c, const pc_request_t *req,
+                          bodies_t *b, pc_err_t *err) {
+  if (!b->made) {
+    pc_bytes_t *md = pc_md_bytes(req->metadata);
+    int rc = pc_request_bodies(req, false, f->body_max, 0, md, &b->v, &b->n, err);
+    pc_bytes_unref(md);
+    if (rc) return rc;
+    b->made = true;
+  }
+  for (size_t i = 0; i < b->n; i++) {
+    int rc = c->consume_encoded(c, b->v[i], err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 /* Every target must hold the data before the receiver acknowledges. A target
  * that refuses stops the loop: the client retries the whole request, so the
  * targets before it may see it twice (at-least-once, never lost). */
 static int fanout_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
-  for (size_t i = 0; i < f->n_profiles; i++) {
+  bodies_t b = {0};
+  /* (A request without profiles makes no body: those go as they came.) */
+  bool share = f->n_profile_bodies >= 2 && pc_request_profile_count(req) > 0;
+  int rc = 0;
+  for (size_t i = 0; i < f->n_profiles && !rc; i++) {
     pc_consumer_t *c = f->profiles[i].consumer;
-    bool copy = f->profiles[i].mutates && i + 1 < f->n_profiles;
-    int rc = copy ? consume_copy(c, req, err) : c->consume_profiles(c, req, err);
-    if (rc) return rc;
+    if (share && c->consume_encoded) rc = consume_bodies(f, c, req, &b, err);
+    else if (f->profiles[i].mutates && i + 1 < f->n_profiles) rc = consume_copy(c, req, err);
+    else rc = c->consume_profiles(c, req, err);
   }
-  return 0;
+  for (size_t i = 0; i < b.n; i++) pc_body_unref(b.v[i]);
+  free(b.v);
+  return rc;
 }
 
 static int fanout_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
@@ -117,13 +158,34 @@ static int fanout_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   return 0;
 }
 
-static int fanout_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
+/* Set only when every trace target takes bodies (fanout_add): a body
+ * carries the bytes, not the decoded request the others read. */
+static int fanout_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
   for (size_t i = 0; i < f->n_traces; i++) {
-    int rc = f->traces[i]->consume_traces(f->traces[i], tr, err);
+    int rc = f->traces[i]->consume_traces_encoded(f->traces[i], body, err);
     if (rc) return rc;
   }
   return 0;
+}
+
+static int fanout_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
+  fanout_t *f = (fanout_t *)self;
+  pc_body_t *body = NULL;
+  if (f->n_trace_bodies >= 2) { /* one copy, one compression per codec for all of them */
+    pc_buf_t plain = {0};
+    if (pc_buf_append(&plain, tr->encoded, tr->encoded_n)) pc_oom();
+    body = pc_body_new(&plain, true, tr->json, 0, 0, NULL);
+  }
+  int rc = 0;
+  for (size_t i = 0; i < f->n_traces; i++) {
+    pc_consumer_t *c = f->traces[i];
+    rc = body && c->consume_traces_encoded ? c->consume_traces_encoded(c, body, err)
+                                           : c->consume_traces(c, tr, err);
+    if (rc) break;
+  }
+  if (body) pc_body_unref(body);
+  return rc;
 }
 
 static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool mutates) {
@@ -139,6 +201,10 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool m
     f->consumer.encodings |= c->encodings;
     if (c->max_body && (!f->consumer.max_body || c->max_body < f->consumer.max_body))
       f->consumer.max_body = c->max_body;
+    if (c->consume_encoded) {
+      f->n_profile_bodies++;
+      if (c->max_body && (!f->body_max || c->max_body < f->body_max)) f->body_max = c->max_body;
+    }
     f->profiles = pc_xrealloc(f->profiles, (f->n_profiles + 1) * sizeof *f->profiles);
     /* Readers before the mutating targets; each group in config order. */
     size_t at = mutates ? f->n_profiles : f->n_profiles - f->n_mutating;
@@ -149,6 +215,11 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool m
   } else {
     f->traces = pc_xrealloc(f->traces, (f->n_traces + 1) * sizeof *f->traces);
     f->traces[f->n_traces++] = c;
+    /* Bodies are worth making upstream only for someone who takes them,
+     * and can go through only when every target takes them. */
+    if (c->consume_traces_encoded) f->n_trace_bodies++;
+    f->consumer.consume_traces_encoded =
+        f->n_trace_bodies == f->n_traces ? fanout_traces_encoded : NULL;
   }
 }
 
