@@ -10,6 +10,7 @@ extern const pc_component_t pc_exporter_otlphttp;
 extern const pc_component_t pc_exporter_otlp; /* otlp_grpc */
 extern const pc_component_t pc_exporter_file;
 extern const pc_component_t pc_exporter_nop;
+extern const pc_component_t pc_exporter_load_balancing;
 
 /* Counters of one otlp_http or otlp_grpc instance (its send module) since it
  * was created. A batch is one request body; bytes are compressed bytes as
@@ -30,6 +31,8 @@ typedef struct {
   uint64_t in_flight;                              /* requests being sent or waiting to retry */
   uint64_t replayed_batches;                       /* read back from disk at start */
   uint64_t corrupt_files;                          /* damaged queue files set aside */
+  uint64_t rerouted_batches;                       /* retired (load_balancing): handed back
+                                                    * and routed to another backend */
 } pc_otlphttp_stats_t;
 
 /* Fill out from an otlp_http or otlp_grpc instance (what its create returned). The counters

@@ -2,7 +2,8 @@
  * ref-counted request bodies, the sending queue (in memory or persistent on
  * disk), the decoder of backends' small answers, gRPC's wire conventions,
  * libcurl on the loop, the OTLP exporters' client settings, compression in
- * the thread pool, and the send module both OTLP exporters are built on.
+ * the thread pool, the send module both OTLP exporters are built on, and
+ * the load_balancing exporter's hash ring.
  *
  * Threading: an exporter instance lives on one worker's loop; its queue and
  * bodies are touched from that thread only, except body reference counts,
@@ -314,6 +315,18 @@ void pc__send_stats(const pc__send_t *s, pc_otlphttp_stats_t *out);
 /* The Collector's exporter metrics where they mean the same, profcol_exporter_* else. */
 void pc__send_metrics(const pc__send_t *s, pc_metrics_t *m);
 
+/* Retiring a sender, for the load_balancing exporter when a backend leaves
+ * the list: from now on every batch s holds is offered to cb before its
+ * next try (those waiting for a retry at once, one in flight after its
+ * current try fails). cb gets the bytes as queued (compressed with
+ * meta->encoding; for otlp_grpc behind the 5-byte message prefix) and
+ * returns 0 when it took the batch (routed it elsewhere): the batch is then
+ * done here, counted in rerouted_batches. Otherwise it is tried at this
+ * backend's address as before. cb NULL takes s back into normal service.
+ * On the sender's loop. */
+typedef int (*pc__handback_cb)(void *arg, const pc__body_t *wire, const pc__item_meta_t *meta);
+void pc__send_retire(pc__send_t *s, pc__handback_cb cb, void *arg);
+
 /* ---- the OTLP exporters' client (client.c) ----------------------------------------------
  * What both OTLP exporters are apart from their wire: the Collector's
  * confighttp/configgrpc client settings (headers, an authenticator
@@ -463,6 +476,24 @@ typedef struct pc__zwait {
 /* Have body's variant enc made in the thread pool (joining the job in
  * flight for it, if any); w->done follows on loop, never from this call. */
 void pc__zwait(uv_loop_t *loop, pc_body_t *body, pc_encoding_t enc, pc__zwait_t *w);
+
+/* ---- the load_balancing exporter's ring (ring.c) ------------------------------------- */
+
+typedef struct pc__ring pc__ring_t;
+/* A ring of n backends named by endpoint ("host:port"): the names decide
+ * the points, so the same list in any order gives the same ring. The names
+ * are read during the call only. n may be 0 (every find says SIZE_MAX). */
+pc__ring_t *pc__ring_new(const char *const *endpoints, size_t n);
+void pc__ring_free(pc__ring_t *r);
+/* A key's position on the ring: crc32(key) mod 36000, as the contrib's. */
+uint32_t pc__ring_position(const void *key, size_t n);
+/* The index (in the list given to new) of the backend owning pos. */
+size_t pc__ring_find(const pc__ring_t *r, uint32_t pos);
+
+/* load_balancing.c: replace the backend list as the dns resolver does when
+ * its answer changes (names: host:port, any order), for tests that take a
+ * backend away without a DNS server. On the instance's loop. */
+void pc__lb_set_backends(void *instance, const char *const *names, size_t n);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 

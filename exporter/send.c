@@ -113,6 +113,8 @@ struct pc__send {
   uint64_t rng;
   pc_otlphttp_stats_t st;
   pc__ratelimit_t rl_retry, rl_drop, rl_partial, rl_full;
+  pc__handback_cb handback; /* retired (load_balancing): offer batches here first */
+  void *handback_arg;
   unsigned closing; /* close callbacks still to come */
   pc_done_cb done;
   void *done_arg;
@@ -236,9 +238,19 @@ static const char *batch_text(const pc__item_meta_t *m, size_t bytes, char *buf,
   return buf;
 }
 
+static void slot_finish(pc__slot_t *sl, bool finished);
+
+/* A retired sender first offers the batch back (pc__send_retire): taken,
+ * it is done here without a try at this backend. */
 static void try_now(pc__slot_t *sl) {
+  pc__send_t *s = sl->send;
+  if (s->handback && s->handback(s->handback_arg, sl->item->body, &sl->item->meta) == 0) {
+    s->st.rerouted_batches++;
+    slot_finish(sl, true);
+    return;
+  }
   sl->tries++;
-  sl->send->ops->start(sl->send->wire, sl);
+  s->ops->start(s->wire, sl);
 }
 
 /* Give waiting batches to idle slots. A try can end at once (and free its
@@ -711,6 +723,27 @@ int pc__send_start(pc__send_t *s, uv_loop_t *loop, bool keep_md, pc_err_t *err) 
   return 0;
 }
 
+/* ---- retiring (load_balancing) ------------------------------------------------------------ */
+
+void pc__send_retire(pc__send_t *s, pc__handback_cb cb, void *arg) {
+  s->handback = cb;
+  s->handback_arg = arg;
+  if (!cb || s->state != ST_RUNNING) return;
+  pc__queue_stats_t qs;
+  pc__queue_stats(s->q, &qs);
+  pc_log(s->id, PC_LOG_INFO, "retired: the %" PRIu64 " batches it holds are offered to the "
+         "other backends before each next try", qs.held_items + s->staged_items);
+  /* Batches waiting for a retry are offered now rather than at their
+   * backoff's end; those in a try when it ends. Staged ones when popped. */
+  for (uint32_t i = 0; i < s->num_consumers; i++) {
+    pc__slot_t *sl = &s->slots[i];
+    if (!sl->item || !uv_is_active((uv_handle_t *)&s->backoff[i])) continue;
+    uv_timer_stop(&s->backoff[i]);
+    try_now(sl);
+  }
+  pump(s);
+}
+
 void pc__send_describe(const pc__send_t *s, char *out, size_t cap) {
   snprintf(out, cap, "up to %u requests in flight, queue of %" PRIu64 " batches / %" PRIu64
            " bytes%s", s->num_consumers, s->queue_items, s->queue_bytes,
@@ -856,6 +889,9 @@ void pc__send_metrics(const pc__send_t *s, pc_metrics_t *m) {
     st.queue_capacity_bytes);
   G("profcol_exporter_queue_disk_bytes", "Bytes in the persistent queue's files.",
     st.queue_disk_bytes);
+  C("profcol_exporter_rerouted_batches",
+    "Batches of a retired load_balancing backend routed to another backend instead.",
+    st.rerouted_batches);
   G("profcol_exporter_in_flight", "Requests being sent or waiting to retry.", st.in_flight);
 #undef C
 #undef G

@@ -359,6 +359,19 @@ int pc_request_clone(const pc_request_t *src, pc_arena_t *arena, pc_request_t *o
  * Called by both decoders; exposed for data built by hand. */
 int pc_pdata_validate(pc_request_t *req, pc_err_t *err);
 
+/* Asked once per sample of req in tree order (s NULL: once for a profile
+ * without samples): whether the view keeps it. */
+typedef bool (*pc_sample_pick_fn)(void *arg, const pc_request_t *req,
+                                  const pc_resource_profiles_t *rp, const pc_profile_t *p,
+                                  const pc_sample_t *s);
+/* A view of req with only the samples pick keeps (view.c); resources,
+ * scopes and profiles left without any are left out. Everything but the
+ * tree's arrays (from scratch) is shared with req, so the view is valid as
+ * long as both are; it has no encoded bytes. *kept counts the samples.
+ * PC_ENOMEM when scratch is full. */
+int pc_request_view(const pc_request_t *req, pc_arena_t *scratch, pc_sample_pick_fn pick,
+                    void *arg, pc_request_t *out, uint64_t *kept);
+
 /* ---- small responses ------------------------------------------------------ */
 
 /* Encode an ExportProfilesServiceResponse (partial_success set only when

@@ -128,6 +128,15 @@ int pc_traces_proto_encode(const pc_traces_t *tr, pc_buf_t *out);
 
 uint64_t pc_traces_span_count(const pc_traces_t *tr);
 
+/* Split tr's encoded bytes (traces_split.c) by owner[i] in [0, n_parts), one
+ * per span in tree order: parts[k] gets appended the request of the spans k
+ * owns, each resource's and scope's other fields as they came, each span
+ * verbatim, in the encoding tr came in; a part without spans gets nothing.
+ * 0, or PC_EINVAL (an owner out of range) / PC_EDECODE (the bytes do not
+ * hold the spans the model has) with err filled. */
+int pc_traces_split(const pc_traces_t *tr, const uint16_t *owner, size_t n_parts,
+                    pc_buf_t *parts, pc_err_t *err);
+
 /* The value of the attribute with this (inline) key in kvs, or NULL. */
 const pc_anyvalue_t *pc_kvs_get(const pc_kvs_t *kvs, pc_str_t key);
 

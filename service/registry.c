@@ -30,6 +30,7 @@ static const pc_component_t *const exporters[] = {
     &pc_exporter_otlphttp,
     &pc_exporter_otlp,
     &pc_exporter_nop,
+    &pc_exporter_load_balancing,
     NULL,
 };
 static const pc_component_t *const extensions[] = {

@@ -2,7 +2,8 @@
  * exporter/ (queue.c; send.c; otlphttp.c with client.c and curl.c under
  * it; file.c with file_storage.c and debug.c; otlpgrpc.c and
  * grpcwire.c against the otlp receiver and against python3-grpcio;
- * headers_setter.c), against real loopback sockets and real files. */
+ * headers_setter.c; ring.c and load_balancing.c), against real loopback
+ * sockets and real files. */
 #include <check.h>
 #include <stdlib.h>
 
@@ -13,6 +14,7 @@ TCase *pc_test_file_tcase(void);
 TCase *pc_test_otlp_tcase(void);
 TCase *pc_test_otlp_grpcio_tcase(void);
 TCase *pc_test_headers_setter_tcase(void);
+TCase *pc_test_lb_tcase(void);
 
 static Suite *exporter_suite(void) {
   Suite *s = suite_create("exporter");
@@ -23,6 +25,7 @@ static Suite *exporter_suite(void) {
   suite_add_tcase(s, pc_test_otlp_tcase());
   suite_add_tcase(s, pc_test_otlp_grpcio_tcase());
   suite_add_tcase(s, pc_test_headers_setter_tcase());
+  suite_add_tcase(s, pc_test_lb_tcase());
   return s;
 }
 

@@ -575,6 +575,9 @@ class Checker:
                 host, port = endpoint_port((e or {}).get("endpoint", "localhost:13133"))
                 listen[port] = (host, "extensions." + eid)
                 health = port
+            elif eid.split("/")[0] == "span_store" and (e or {}).get("endpoint"):
+                host, port = endpoint_port(e["endpoint"])  # the trace-linking query API
+                listen[port] = (host, "extensions." + eid)
         metrics = (((merged["service"].get("telemetry") or {}).get("metrics")) or {})
         if metrics.get("level") != "none":
             host, port = endpoint_port(metrics.get("address", "localhost:8888"))
@@ -745,6 +748,10 @@ def _mutations():
          ["ports"][0].__setitem__("targetPort", "otlp-grcp")),
         ("health_check on localhost only", "gateway.yaml",
          set_cfg("profcol-gateway", "endpoint: 0.0.0.0:13133", "endpoint: localhost:13133")),
+        ("a load_balancing resolver unknown to profcol", "two-tier.yaml",
+         set_cfg("profcol-load-balancer", "      dns:", "      k8s:")),
+        ("the query API declared but not listened on", "two-tier.yaml",
+         set_cfg("profcol-trace-gateway", "endpoint: 0.0.0.0:13134", "endpoint: 0.0.0.0:13135")),
         ("a probe on the wrong port", "sidecar.yaml", lambda objs: prof("example-app")(objs)["livenessProbe"]
          ["httpGet"].__setitem__("port", 4318)),
         ("a bad memory quantity", "gateway.yaml", lambda objs: prof("profcol-gateway")(objs)["resources"]

@@ -4,6 +4,7 @@
  * (tests/spans.c); and every way a request is refused, with a message that
  * says where. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../pdata/traces.h"
@@ -319,6 +320,66 @@ START_TEST(json_proto_names_and_status) {
 }
 END_TEST
 
+/* Split by an owner per span (traces_split.c): each part decodes, holds
+ * exactly its spans in order with their resource and scope, in both
+ * encodings; parts without spans stay empty; a bad owner is refused. */
+START_TEST(split_by_owner) {
+  pc_test_span_t v[7];
+  const char *svc[7] = {"a", "a", "a", "b", "b", "c", "c"};
+  for (uint32_t i = 0; i < 7; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "s%u", i);
+    v[i] = sample_span(i % 3 + 1, i + 1, svc[i], strdup(name));
+  }
+  const uint16_t owner[7] = {0, 2, 0, 2, 2, 0, 2}; /* part 1 gets nothing */
+  for (int json = 0; json < 2; json++) {
+    pc_buf_t in = {0};
+    if (json) pc_test_traces_json(v, 7, &in);
+    else pc_test_traces_proto(v, 7, &in);
+    pc_traces_t tr;
+    pc_err_t err = {0};
+    ck_assert_int_eq((json ? pc_traces_json_decode : pc_traces_proto_decode)(arena, in.p, in.n,
+                                                                             &tr, &err), 0);
+    pc_buf_t parts[3] = {{0}};
+    ck_assert_int_eq(pc_traces_split(&tr, owner, 3, parts, &err), 0);
+    ck_assert_uint_eq(parts[1].n, 0);
+    for (int k = 0; k < 3; k += 2) {
+      pc_traces_t got;
+      ck_assert_msg((json ? pc_traces_json_decode : pc_traces_proto_decode)(
+                        arena, parts[k].p, parts[k].n, &got, &err) == 0, "%s", err.msg);
+      uint32_t seen = 0;
+      for (uint32_t r = 0; r < got.n_resources; r++) {
+        pc_str_t service = {0};
+        const pc_anyvalue_t *sv = pc_kvs_get(&got.resources[r].resource.attributes,
+                                             (pc_str_t){(const uint8_t *)"service.name", 12});
+        if (sv) service = sv->u.s;
+        for (uint32_t sc = 0; sc < got.resources[r].n_scopes; sc++)
+          for (uint32_t i = 0; i < got.resources[r].scopes[sc].n_spans; i++) {
+            const pc_span_t *sp = &got.resources[r].scopes[sc].spans[i];
+            uint32_t want = 0;
+            while (want < 7 && (owner[want] != k || (seen >> want) & 1)) want++;
+            ck_assert_uint_lt(want, 7);
+            seen |= 1u << want;
+            char name[8];
+            snprintf(name, sizeof name, "s%u", want);
+            ck_assert_int_eq((int)sp->name.n, (int)strlen(name));
+            ck_assert_mem_eq(sp->name.p, name, sp->name.n);
+            ck_assert_mem_eq(sp->trace_id.p, v[want].trace_id, 16);
+            ck_assert_int_eq((int)service.n, (int)strlen(svc[want]));
+            ck_assert_mem_eq(service.p, svc[want], service.n);
+          }
+      }
+      for (uint32_t i = 0; i < 7; i++) ck_assert_int_eq((seen >> i) & 1, owner[i] == k);
+      pc_buf_free(&parts[k]);
+    }
+    const uint16_t bad[7] = {0, 0, 0, 3, 0, 0, 0};
+    ck_assert_int_eq(pc_traces_split(&tr, bad, 3, parts, &err), PC_EINVAL);
+    pc_buf_free(&in);
+  }
+  for (int i = 0; i < 7; i++) free((char *)v[i].name);
+}
+END_TEST
+
 TCase *pc_test_traces_tcase(void) {
   TCase *tc = tcase_create("traces");
   tcase_add_checked_fixture(tc, setup, teardown);
@@ -331,5 +392,6 @@ TCase *pc_test_traces_tcase(void) {
   tcase_add_test(tc, broken_wire_and_text);
   tcase_add_test(tc, profiles_are_not_traces);
   tcase_add_test(tc, json_proto_names_and_status);
+  tcase_add_test(tc, split_by_owner);
   return tc;
 }
