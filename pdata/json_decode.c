@@ -931,7 +931,13 @@ __attribute__((noinline)) static int grow(dec_t *d, size_t n) {
   size_t want = d->top + n, cap = d->cap ? d->cap : SCRATCH_MIN;
   while (cap < want) cap *= 2;
   if (pc_arena_charge(d->arena, cap - d->cap)) {
-    cap = (want + 4095) & ~(size_t)4095; /* near the limit: no more than needed */
+    /* Near the limit: take the rest of the allowance at once. Growing by
+     * only what each push needs made every later push a realloc, and a
+     * long array near the limit cost seconds of memmove. */
+    size_t limit = pc_arena_limit(d->arena), used = pc_arena_used(d->arena);
+    size_t room = limit > used ? (limit - used) & ~(size_t)4095 : 0;
+    if (room < want - d->cap) return oom(d, want - d->cap);
+    cap = d->cap + room;
     if (pc_arena_charge(d->arena, cap - d->cap)) return oom(d, cap - d->cap);
   }
   uint8_t *p = realloc(d->stk, cap);
