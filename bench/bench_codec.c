@@ -2,13 +2,17 @@
  * against memcpy of the same bytes measured in the same run.
  *
  * For each payload size (about 10 KB, 200 KB and 5 MB of protobuf, made by
- * workload.c) it times five operations:
+ * workload.c) it times six operations:
  *   memcpy        copy the protobuf bytes (the baseline)
  *   proto decode  pc_proto_decode into a reused arena (pc_arena_reset before
  *                 each run; validation is part of decode)
  *   proto encode  pc_proto_encode into a reused pc_buf_t
  *   json decode   pc_json_decode, same arena reuse
  *   json encode   pc_json_encode into a reused pc_buf_t
+ *   jansson parse json_loadb + json_decref of the same JSON: the first half
+ *                 of the jansson-based decoder that pc_json_decode replaced
+ *                 (which then walked the document into pdata), kept as the
+ *                 same-run baseline for JSON decode (issue 14)
  *
  * Throughput is "bytes/s of input", where the input of an operation is its
  * serialized side: what a decoder reads, what an encoder writes, what memcpy
@@ -28,11 +32,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "workload.h"
 
-enum { OP_MEMCPY, OP_PB_DEC, OP_PB_ENC, OP_JS_DEC, OP_JS_ENC, N_OPS };
-static const char *const op_names[N_OPS] = {"memcpy", "proto decode", "proto encode",
-                                            "json decode", "json encode"};
+enum { OP_MEMCPY, OP_PB_DEC, OP_PB_ENC, OP_JS_DEC, OP_JS_ENC, OP_JANSSON, N_OPS };
+static const char *const op_names[N_OPS] = {"memcpy",      "proto decode", "proto encode",
+                                            "json decode", "json encode",  "jansson parse"};
 
 typedef struct {
   double seconds; /* per run */
@@ -82,8 +88,17 @@ static int op_js_encode(ctx_t *c) {
   return pc_json_encode(c->req, &c->out);
 }
 
-static const op_fn op_fns[N_OPS] = {op_memcpy, op_pb_decode, op_pb_encode, op_js_decode,
-                                    op_js_encode};
+static int op_jansson(ctx_t *c) {
+  json_error_t je;
+  json_t *root = json_loadb((const char *)c->js->p, c->js->n, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                            &je);
+  if (!root) return pc_err_set(&c->err, PC_EDECODE, "jansson: %s", je.text);
+  json_decref(root);
+  return 0;
+}
+
+static const op_fn op_fns[N_OPS] = {op_memcpy,    op_pb_decode, op_pb_encode,
+                                    op_js_decode, op_js_encode, op_jansson};
 
 static double now(void) {
   struct timespec ts;
@@ -270,7 +285,7 @@ static void bench_size(const opts_t *o, size_t target, row_t *row) {
   ctx_t c = {.req = &p.req, .pb = &p.pb, .js = &p.js, .dst = malloc(p.pb.n + 1)};
   printf("  %-14s %12s %12s %10s %9s\n", "op", "bytes/op", "us/op", "MB/s", "x memcpy");
   for (int op = 0; op < N_OPS; op++) {
-    bool json = op == OP_JS_DEC || op == OP_JS_ENC;
+    bool json = op == OP_JS_DEC || op == OP_JS_ENC || op == OP_JANSSON;
     const pc_buf_t *in = json ? &p.js : &p.pb;
     int have = json ? p.js_rc : p.pb_rc;
     double sec = 0;

@@ -4,9 +4,12 @@
  * A loopback sink thread (plain sockets, poll) reads each request, discards
  * the body and answers 200. The exporter runs on a libuv loop in this
  * thread, exactly as in profcol: every batch is a workload.c request that
- * consume encodes (protobuf), compresses and queues; num_consumers requests
- * are in flight. When the queue is full the producer runs the loop until
- * there is room, as a receiver answering 503 would make clients wait.
+ * consume encodes (protobuf) and queues, compressed - in the thread pool
+ * when it is above 128 KiB and the queue is in memory, in consume when the
+ * queue is on disk (it acknowledges only what it wrote); num_consumers
+ * requests are in flight. When the queue is full the producer runs the
+ * loop until there is room, as a receiver answering 503 would make
+ * clients wait.
  *
  * Modes, interleaved run by run so drift hits them alike:
  *   memory             sending_queue in memory
@@ -14,7 +17,7 @@
  *   disk, fsync on     file_storage, fsync: true (fdatasync per batch)
  * Columns: compressed MB/s sent to the sink (what the backend receives),
  * batches/s, the mean time a consume call takes (what a receiver waits
- * before it can acknowledge: encode + compress + queue [+ write + fsync]),
+ * before it can acknowledge: encode [+ compress] + queue [+ write + fsync]),
  * and each mode's MB/s as a ratio of the memory mode's in the same run. MB =
  * 10^6 bytes. The best of --runs runs is kept.
  *

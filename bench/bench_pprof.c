@@ -17,7 +17,11 @@
  * the operation's, so 0.25 means converting costs 4 times decoding. Each
  * cell is the fastest of --runs runs of --time seconds. Arenas, buffers and
  * the builder are reused from call to call, as a receiver reuses them. Also
- * printed: the memory a conversion holds (arenas and builder). */
+ * printed: the memory a conversion holds (arenas and builder).
+ *
+ * --write DIR writes the four payloads, gzip'd, as DIR/0.pb.gz .. 3.pb.gz
+ * and exits: bench/pprof_bench.sh serves them to the pprof receiver and
+ * sets its throughput beside this program's decode figure. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -216,13 +220,33 @@ static void bench_payload(const opts_t *o, const payload_t *p) {
   }
 }
 
+/* The payloads as pprof files (gzip'd, as Go serves them), for
+ * bench/pprof_bench.sh to serve to the receiver: DIR/0.pb.gz .. 3.pb.gz. */
+static int write_payloads(const char *dir, const payload_t *p, int n) {
+  for (int i = 0; i < n; i++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%d.pb.gz", dir, i);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p[i].gz.p, 1, p[i].gz.n, f) != p[i].gz.n) {
+      fprintf(stderr, "bench_pprof: %s: %s\n", path, strerror(errno));
+      if (f) fclose(f);
+      return 1;
+    }
+    fclose(f);
+    printf("%s: %s (%zu bytes)\n", path, p[i].name, p[i].gz.n);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   opts_t o = {.seconds = 0.5, .runs = 3};
+  const char *write_dir = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--time") && i + 1 < argc) o.seconds = atof(argv[++i]);
     else if (!strcmp(argv[i], "--runs") && i + 1 < argc) o.runs = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--write") && i + 1 < argc) write_dir = argv[++i];
     else {
-      fprintf(stderr, "usage: bench_pprof [--time SECONDS] [--runs N]\n");
+      fprintf(stderr, "usage: bench_pprof [--time SECONDS] [--runs N] [--write DIR]\n");
       return 2;
     }
   }
@@ -235,6 +259,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_pprof: cannot make the payloads: %s\n", pc_strerror(rc));
     return 1;
   }
+  if (write_dir) return write_payloads(write_dir, p, 4);
   for (int i = 0; i < 4; i++) {
     bench_payload(&o, &p[i]);
     printf("\n");

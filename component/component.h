@@ -18,6 +18,19 @@
  * the call: a consumer copies what it keeps. Only a component that declares
  * mutates (below) may change req in place.
  *
+ * Besides its payload a request carries who sent it, not part of the data:
+ * req->metadata, the client metadata (the request's headers or gRPC
+ * metadata when the receiver's include_metadata is on), and
+ * req->client_addr, the peer's IP address as text, which receivers always
+ * set (the Collector's client.Info.Addr; k8s_attributes' `connection`
+ * association reads it). Both describe the one client of one request: a
+ * component that merges requests (batch) hands on neither, so whatever
+ * reads them comes before it in the pipeline.
+ *
+ * A consumer that knows it is full may say so before any data comes (full,
+ * below), so a receiver refuses a request at its headers instead of
+ * reading and decoding a body only to have it refused.
+ *
  * The host (host.h) is how a component finds the extensions its config
  * names: the service hands it to the resolve hook.
  *
@@ -62,19 +75,28 @@ struct pc_consumer {
   /* Take one decoded profiles request. */
   int (*consume_profiles)(pc_consumer_t *self, pc_request_t *req, pc_err_t *err);
   /* Optional: take one profiles request as a finished body (core.h:
-   * protobuf, with a compressed variant for each of `encodings`), same
-   * contract as consume_profiles. The body is immutable and shared: a
-   * consumer that keeps it (or a variant) takes a reference. A producer
-   * that holds its output encoded (the batch processor) calls this instead
-   * when it is set: one encode and one compression per encoding serve
-   * every consumer. Set it only where the bytes are all the consumer needs
-   * (exporters that send or write protobuf). */
+   * protobuf, with a compressed variant for each of `encodings`, or
+   * without them - a fan-out's bodies of a tree - when the consumer makes
+   * what it needs, once per body: exporter/bodyjob.c), same contract as
+   * consume_profiles. The body is immutable and shared: a consumer that
+   * keeps it (or a variant) takes a reference. A producer that holds its
+   * output encoded (the batch processor) calls this instead when it is
+   * set: one encode and one compression per encoding serve every consumer.
+   * Set it only where the bytes are all the consumer needs (exporters that
+   * send or write protobuf). */
   int (*consume_encoded)(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
   /* Take one ExportTraceServiceRequest, decoded and validated (pdata/
    * traces.h), with the bytes it came in (tr->encoded, protobuf or JSON):
    * read-only, forwarded as they came; NULL when the consumer does not take
    * traces. Same contract as consume_profiles. */
   int (*consume_traces)(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err);
+  /* Optional: the request's bytes as a finished body (core.h: body->traces,
+   * its encoding as it came, body->json), shared and immutable as for
+   * consume_encoded. A fan-out makes one body of a trace request for every
+   * target that has this, so exporters that compress it alike compress it
+   * once. Set it only where the bytes are all the consumer needs; consumers
+   * that have it have consume_traces too. */
+  int (*consume_traces_encoded)(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
   /* Seconds a refused client should wait (Retry-After) after PC_EAGAIN. */
   uint32_t retry_after_s;
   /* For producers of bodies: the encodings this consumer sends (1 <<
@@ -84,6 +106,24 @@ struct pc_consumer {
    * consumers, so the batch is split before it is encoded. */
   unsigned encodings;
   uint64_t max_body;
+  /* Optional: whether consume_profiles would now refuse any request with
+   * PC_EAGAIN, known without the request. Receivers ask at a request's
+   * headers (OTLP/HTTP before reading the body, gRPC at HEADERS) and
+   * refuse it at once (503 with Retry-After, UNAVAILABLE with RetryInfo),
+   * sparing the read and the decode of data that would be refused. true
+   * means the request is refused: fill err as consume would (the client
+   * hears why) and count it as consume would have. The consumer may use
+   * the call to push held data on, as a consume does.
+   * On the loop thread. NULL: never known in advance.
+   * A consumer answers for itself, and, when it holds what it takes and
+   * hands it on later (`holds`, batch), for everything after it, whose
+   * fullness reaches it rather than the producer. For one that hands each
+   * request on while consume runs, the consumers after it must be asked
+   * too: the service's fan-out in front of each pipeline does that walk,
+   * stage by stage up to the first that holds, so a receiver asks its own
+   * next consumer only. */
+  bool (*full)(pc_consumer_t *self, pc_err_t *err);
+  bool holds;
 };
 
 /* What a component's create gets. */

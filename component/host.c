@@ -88,12 +88,22 @@ typedef struct {
 struct pc_host {
   ext_t *v;
   size_t n;
+  bool own_ids; /* a copy: the ids are its own */
 };
 
 pc_host_t *pc_host_new(void) { return pc_xcalloc(1, sizeof(pc_host_t)); }
 
+pc_host_t *pc_host_copy(const pc_host_t *h) {
+  pc_host_t *c = pc_host_new();
+  c->own_ids = true;
+  for (size_t i = 0; h && i < h->n; i++)
+    pc_host_add(c, pc_xstrdup(h->v[i].id), h->v[i].comp, h->v[i].inst);
+  return c;
+}
+
 void pc_host_free(pc_host_t *h) {
   if (!h) return;
+  for (size_t i = 0; h->own_ids && i < h->n; i++) free((void *)h->v[i].id);
   free(h->v);
   free(h);
 }

@@ -164,6 +164,12 @@ struct pc_component;
 
 pc_host_t *pc_host_new(void);
 void pc_host_free(pc_host_t *h);
+/* A copy of h (ids copied, extension instances shared) for a component
+ * that resolves more of its own parts after its resolve call returned
+ * (load_balancing's backends, made at each DNS answer): the host given to
+ * resolve is only valid during the call. Valid while the extensions are,
+ * that is until the component is destroyed. */
+pc_host_t *pc_host_copy(const pc_host_t *h);
 /* An extension defined in the config: inst is its instance, or NULL when it
  * was not created (not listed in service.extensions). comp and id must
  * outlive the host. */

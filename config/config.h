@@ -132,7 +132,9 @@ typedef enum {
   PC_OPT_SIZE,     /* uint64_t bytes: 1048576, "64MiB", "20MB", "512KiB" */
   PC_OPT_DURATION, /* uint64_t milliseconds: "5s", "100ms", "1m30s", "2h" */
   PC_OPT_ENDPOINT, /* char *: "host:port" (port 0-65535 required) */
-  PC_OPT_MAP,      /* a nested table (sub), filling the same struct */
+  PC_OPT_MAP,      /* a nested table (sub), filling the same struct (at offset: a member
+                    * struct, so a module shared by several components keeps its own
+                    * table over its own struct) */
   PC_OPT_STRMAP,   /* const pc_cfg_node_t *: a map of string to string (headers) */
   PC_OPT_NODE,     /* const pc_cfg_node_t *: anything, checked by the component */
 } pc_opt_type_t;
@@ -154,6 +156,9 @@ typedef struct pc_opt {
 #define PC_OPT_DUR(k, d, st, f, lo, hi, h) {k, PC_OPT_DURATION, d, offsetof(st, f), lo, hi, NULL, h}
 #define PC_OPT_ADDR(k, d, st, f, h) {k, PC_OPT_ENDPOINT, d, offsetof(st, f), 0, 0, NULL, h}
 #define PC_OPT_SECTION(k, sub_table, h) {k, PC_OPT_MAP, NULL, 0, 0, 0, sub_table, h}
+/* A section whose table's offsets are within the member f of st. */
+#define PC_OPT_SECTION_IN(k, sub_table, st, f, h) \
+  {k, PC_OPT_MAP, NULL, offsetof(st, f), 0, 0, sub_table, h}
 #define PC_OPT_HEADERS(k, st, f, h) {k, PC_OPT_STRMAP, NULL, offsetof(st, f), 0, 0, NULL, h}
 #define PC_OPT_ANY(k, st, f, h) {k, PC_OPT_NODE, NULL, offsetof(st, f), 0, 0, NULL, h}
 #define PC_OPT_TABLE_END {NULL, PC_OPT_END, NULL, 0, 0, 0, NULL, NULL}

@@ -361,7 +361,7 @@ static void *field_of(const pc_opt_t *row, void *out) { return (char *)out + row
 static int apply_defaults(const pc_opt_t *table, void *out, pc_err_t *err) {
   for (const pc_opt_t *row = table; row->key; row++) {
     if (row->type == PC_OPT_MAP) {
-      int rc = apply_defaults(row->sub, out, err);
+      int rc = apply_defaults(row->sub, field_of(row, out), err);
       if (rc) return rc;
       continue;
     }
@@ -434,7 +434,8 @@ static int apply_value(const pc_opt_t *row, const pc_cfg_node_t *v, void *out, p
   if (v->type == PC_CFG_NULL) return 0;
   switch (row->type) {
   case PC_OPT_MAP:
-    return v->type == PC_CFG_MAP ? apply_map(row->sub, v, out, err) : wrong_kind(row, v, err);
+    return v->type == PC_CFG_MAP ? apply_map(row->sub, v, field_of(row, out), err)
+                                 : wrong_kind(row, v, err);
   case PC_OPT_STRMAP:
     return apply_strmap(row, v, out, err);
   case PC_OPT_NODE:

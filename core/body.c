@@ -82,6 +82,19 @@ pc_body_t *pc_body_new(pc_buf_t *plain, bool traces, bool json, uint64_t profile
   return b;
 }
 
+pc_body_t *pc_body_fork(const pc_body_t *b) {
+  pc_body_t *f = pc_xcalloc(1, sizeof *f);
+  atomic_init(&f->refs, 1);
+  f->traces = b->traces;
+  f->json = b->json;
+  f->profiles = b->profiles;
+  f->samples = b->samples;
+  f->plain_n = b->plain_n;
+  f->md = b->md ? pc_bytes_ref(b->md) : NULL;
+  f->v[PC_ENC_IDENTITY] = pc_bytes_ref(b->v[PC_ENC_IDENTITY]);
+  return f;
+}
+
 pc_body_t *pc_body_ref(pc_body_t *b) {
   atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
   return b;

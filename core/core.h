@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h" /* pc_ratelimit_t */
+
 /* A view of bytes owned by someone else. */
 typedef struct {
   const uint8_t *p;
@@ -134,6 +136,9 @@ uint64_t pc_announced_size(pc_encoding_t enc, const uint8_t *p, size_t n);
  * at most limit bytes), PC_ECORRUPT for damaged or truncated input. */
 int pc_decompress(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit,
                   pc_buf_t *out, pc_err_t *err);
+/* Memory the decompressor itself may hold while decompressing in with
+ * limit (zstd's window, zlib's state), besides its output: for a budget. */
+size_t pc_decompress_scratch(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit);
 /* Compress in into out (appended). level 0 picks the codec's default. */
 int pc_compress(pc_encoding_t enc, int level, const uint8_t *in, size_t n,
                 pc_buf_t *out);
@@ -181,7 +186,17 @@ typedef struct pc_body {
   size_t plain_n;                  /* bytes before compression */
   pc_bytes_t *md;                  /* client metadata (pc_md_encode form), or NULL */
   pc_bytes_t *v[4];                /* by pc_encoding_t: v[PC_ENC_IDENTITY] is the encoding */
+  /* The loop's compression of v[e] in the thread pool while it runs, else
+   * NULL (exporter/bodyjob.c): only the loop thread reads or writes it, and
+   * v[e] is read only once it is NULL again. */
+  void *job[4];
 } pc_body_t;
+
+/* Bodies up to this many bytes are compressed on the loop; larger ones in
+ * libuv's thread pool. A pool round trip costs about what 10 KB of work
+ * does, and 128 KiB is the receivers' bound for work on the loop (INLINE_MAX
+ * in receiver/otlp.c and grpc.c): a millisecond or two with gzip. */
+#define PC_BODY_INLINE_MAX ((size_t)128 << 10)
 
 /* A body of the encoding in plain (taken, plain is left empty), one
  * reference; md (pc_md_encode form, may be NULL) gets a reference. */
@@ -189,6 +204,10 @@ pc_body_t *pc_body_new(pc_buf_t *plain, bool traces, bool json, uint64_t profile
                        uint64_t samples, pc_bytes_t *md);
 pc_body_t *pc_body_ref(pc_body_t *b);
 void pc_body_unref(pc_body_t *b); /* NULL is fine */
+/* A new body (one reference) sharing b's encoding and metadata but none of
+ * its compressed variants: for a consumer that must compress now while
+ * another compression of b runs in the thread pool. */
+pc_body_t *pc_body_fork(const pc_body_t *b);
 /* Make the variants of encodings (1 << pc_encoding_t each) not made yet,
  * at the codec's default level. Until the body is shared this may run on
  * any thread (the thread pool). PC_ENOMEM / PC_ELIMIT from the codec. */
@@ -244,6 +263,46 @@ long pc_base64_decode(const uint8_t *s, size_t n, uint8_t *out);
 
 /* XXH3 of p[0..n): the one hash function of the project (DESIGN.md). */
 uint64_t pc_hash64(const void *p, size_t n);
+
+/* ---- the request memory budget (budget.c) -------------------------------------
+ * One counter with a limit for the memory that clients' requests make the
+ * process hold: bodies as received, decompressed, decoded. A holder takes
+ * bytes before it allocates them and gives them back when it frees them; a
+ * take that would pass the limit fails, and the holder refuses the request
+ * (503 with Retry-After, gRPC UNAVAILABLE) instead of allocating. Thread-safe
+ * (atomics); a NULL budget takes everything. */
+typedef struct {
+  _Atomic uint64_t held;  /* bytes taken and not given back */
+  _Atomic uint64_t limit; /* 0: none */
+  _Atomic uint64_t refusals, refused_bytes; /* requests refused, and what they needed */
+  const char *key;        /* the config key that sets the limit, for messages */
+  pc_ratelimit_t rl;      /* the refusal warnings */
+} pc_budget_t;
+
+/* Where the process's budget is configured (service/service.c). */
+#define PC_REQUEST_BUDGET_KEY "service.max_request_memory"
+
+/* The process's budget for request data, shared by every receiver. Its
+ * limit starts at pc_budget_default(0); the service sets it from config. */
+pc_budget_t *pc_request_budget(void);
+/* Take n more bytes: false, and nothing taken, when held + n would pass the
+ * limit. */
+bool pc_budget_take(pc_budget_t *b, uint64_t n);
+void pc_budget_give(pc_budget_t *b, uint64_t n);
+/* Whether n more bytes would fit now (nothing is taken). */
+bool pc_budget_fits(const pc_budget_t *b, uint64_t n);
+uint64_t pc_budget_held(const pc_budget_t *b);
+uint64_t pc_budget_limit(const pc_budget_t *b);
+void pc_budget_set_limit(pc_budget_t *b, uint64_t limit);
+/* A request that needed n more bytes was refused because of b: counted for
+ * the self-telemetry, and logged (a warning with both numbers, at most one
+ * per 10 s, saying how many more there were) with who as the log id. */
+void pc_budget_refused(pc_budget_t *b, uint64_t n, const char *who);
+/* A sane limit: half of soft_limit (memory_limiter's limit minus its spike
+ * limit, so the budget refuses requests before memory_limiter refuses
+ * everything) when it is not 0; else a quarter of what the process may use
+ * (pc_memory_total), at least 64 MiB, or 1 GiB when that is unknown. */
+uint64_t pc_budget_default(uint64_t soft_limit);
 
 /* ---- memory (memory.c) ------------------------------------------------------ */
 

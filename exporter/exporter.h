@@ -7,12 +7,14 @@
 
 extern const pc_component_t pc_exporter_debug;
 extern const pc_component_t pc_exporter_otlphttp;
-extern const pc_component_t pc_exporter_otlp; /* OTLP/gRPC, the otlphttp engine */
+extern const pc_component_t pc_exporter_otlp; /* otlp_grpc */
 extern const pc_component_t pc_exporter_file;
 extern const pc_component_t pc_exporter_nop;
+extern const pc_component_t pc_exporter_load_balancing;
 
-/* Counters of one otlphttp or otlp instance since it was created. A batch is one
- * request body; bytes are compressed bytes as sent. */
+/* Counters of one otlp_http or otlp_grpc instance (its send module) since it
+ * was created. A batch is one request body; bytes are compressed bytes as
+ * sent. */
 typedef struct {
   uint64_t sent_batches, sent_profiles, sent_bytes; /* answered 2xx */
   uint64_t rejected_profiles, rejected_spans;      /* partial_success: refused by the backend */
@@ -29,9 +31,11 @@ typedef struct {
   uint64_t in_flight;                              /* requests being sent or waiting to retry */
   uint64_t replayed_batches;                       /* read back from disk at start */
   uint64_t corrupt_files;                          /* damaged queue files set aside */
+  uint64_t rerouted_batches;                       /* retired (load_balancing): handed back
+                                                    * and routed to another backend */
 } pc_otlphttp_stats_t;
 
-/* Fill out from an otlphttp or otlp instance (what its create returned). The counters
+/* Fill out from an otlp_http or otlp_grpc instance (what its create returned). The counters
  * are plain integers owned by the instance's loop: call this on that thread. */
 int pc_otlphttp_stats(const void *instance, pc_otlphttp_stats_t *out);
 

@@ -1,5 +1,5 @@
 /* grpcwire.c - the client side of gRPC's wire conventions for the `otlp`
- * exporter (the engine is otlphttp.c's): the 5-byte message prefix, the
+ * exporter (otlpgrpc.c): the 5-byte message prefix, the
  * percent-encoded grpc-message, the RetryInfo delay inside
  * grpc-status-details-bin, the mapping of HTTP statuses without grpc-status
  * and which codes are worth a retry.

@@ -1,7 +1,9 @@
 /* internal.h - what the files of exporter/ share and nobody else sees:
  * ref-counted request bodies, the sending queue (in memory or persistent on
- * disk), the decoder of backends' small answers,
- * and gRPC's wire conventions for the otlp exporter.
+ * disk), the decoder of backends' small answers, gRPC's wire conventions,
+ * libcurl on the loop, the OTLP exporters' client settings, compression in
+ * the thread pool, the send module both OTLP exporters are built on, and
+ * the load_balancing exporter's hash ring.
  *
  * Threading: an exporter instance lives on one worker's loop; its queue and
  * bodies are touched from that thread only, except body reference counts,
@@ -10,12 +12,15 @@
 #ifndef PC_EXPORTER_INTERNAL_H
 #define PC_EXPORTER_INTERNAL_H
 
+#include <curl/curl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../component/component.h"
 #include "../core/core.h"
 #include "../core/log.h"
+#include "exporter.h"
 
 /* ---- bodies -----------------------------------------------------------------
  * What the queue holds: shared, reference-counted bytes (core.h's pc_bytes_t,
@@ -142,7 +147,7 @@ int pc__parse_export_response(bool json, bool traces, const uint8_t *p, size_t n
  * the body is not a Status. Non-printable bytes become '?'. */
 int pc__parse_status(bool json, const uint8_t *p, size_t n, char *msg, size_t msg_size);
 
-/* ---- gRPC wire (grpcwire.c), for the otlp exporter ----------------------------------- */
+/* ---- gRPC wire (grpcwire.c), for otlp_grpc (otlpgrpc.c) ------------------------------ */
 
 enum {
   PC_GRPC_OK = 0,
@@ -178,6 +183,329 @@ bool pc__grpc_retryable(int code, bool has_retry_info);
 /* The gRPC code for an HTTP answer without grpc-status. */
 int pc__grpc_code_from_http(long status);
 
+/* ---- libcurl on the loop (curl.c) ---------------------------------------------------
+ * One multi handle per exporter instance, driven by its loop: sockets
+ * watched with uv_poll_t, libcurl's timer as a uv_timer_t, connections
+ * kept alive in the multi handle's cache. */
+
+typedef struct pc__curl pc__curl_t;
+
+/* A transfer: an easy handle and what to call when it ends; embedded in its
+ * owner. */
+typedef struct pc__curl_xfer {
+  CURL *easy;
+  /* On the loop, once per pc__curl_add that returned 0, unless
+   * pc__curl_remove came first. rc is libcurl's transfer result. */
+  void (*done)(struct pc__curl_xfer *x, CURLcode rc);
+  bool added; /* in the multi handle now */
+} pc__curl_xfer_t;
+
+/* A multi handle for loop keeping max_connects idle connections; multiplex:
+ * false forbids HTTP/2 multiplexing (see otlpgrpc.c). Nothing of it is on
+ * the loop until pc__curl_start, which cannot fail. */
+int pc__curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc__curl_t **out,
+                  pc_err_t *err);
+void pc__curl_start(pc__curl_t *c);
+/* Start x (its easy handle set up). PC_ENOMEM with why filled when libcurl
+ * cannot take it (out of memory, in practice). */
+int pc__curl_add(pc__curl_t *c, pc__curl_xfer_t *x, char *why, size_t cap);
+/* Stop x if it is running; its done is not called. */
+void pc__curl_remove(pc__curl_t *c, pc__curl_xfer_t *x);
+/* Close: every transfer must have been removed (and its easy handle may be
+ * cleaned up already). The cached connections close, every handle is
+ * closed and c is freed; closed(arg) follows from the last close callback
+ * (at once, from this call, when c was never started). */
+void pc__curl_close(pc__curl_t *c, void (*closed)(void *arg), void *arg);
+
+/* ---- the send module (send.c) -----------------------------------------------------------
+ * What the Collector's exporterhelper is to its exporters: the consumer the
+ * pipeline hands data to, the sending queue (in memory or persistent),
+ * num_consumers requests in flight, retries with exponential backoff and
+ * jitter that honour the backend's Retry-After or RetryInfo up to
+ * max_elapsed_time, the timeout of a try, shutdown's drain, and the
+ * counters. A wire (otlphttp.c, otlpgrpc.c) says only how one try goes out
+ * and what its answer means. */
+
+typedef struct {
+  uint64_t timeout_ms; /* of one try (the wire applies it) */
+  bool retry_enabled;
+  uint64_t initial_ms, max_interval_ms, max_elapsed_ms;
+  char *multiplier, *randomization;
+  bool queue_enabled;
+  int64_t num_consumers, queue_size;
+  uint64_t queue_max_bytes;
+  char *storage;
+} pc__send_cfg_t;
+
+/* retry_on_failure and sending_queue, over pc__send_cfg_t (PC_OPT_SECTION_IN);
+ * the wire's own table has timeout, whose default and meaning it states. */
+extern const pc_opt_t pc__send_retry_opts[];
+extern const pc_opt_t pc__send_queue_opts[];
+
+typedef struct pc__send pc__send_t;
+
+/* One of num_consumers slots: a batch in flight or waiting to retry. */
+typedef struct {
+  pc__send_t *send;
+  pc__qitem_t *item; /* NULL: idle */
+  uint32_t tries;    /* of item, the current one included */
+  uint64_t first_ms; /* loop time of item's first try */
+  void *wire;        /* the wire's state for this slot (slot_new) */
+} pc__slot_t;
+
+typedef enum { PC__SENT, PC__RETRYABLE, PC__PERMANENT } pc__verdict_t;
+
+/* How a try ended, as the wire read the answer. */
+typedef struct {
+  pc__verdict_t verdict;
+  uint64_t min_delay_ms; /* RETRYABLE: the backend's own wait (Retry-After, RetryInfo); 0: none */
+  int64_t rejected;      /* SENT: what partial_success refused */
+  char why[512];         /* SENT: partial_success's error_message; else what went wrong */
+} pc__outcome_t;
+
+typedef struct {
+  const char *delay_name; /* "Retry-After" or "RetryInfo": what min_delay_ms is, for logs */
+  /* The wire's state of a slot, made at start (NULL with err set fails the
+   * start) and freed when the sender stops. */
+  void *(*slot_new)(void *wire, pc__slot_t *slot, pc_err_t *err);
+  void (*slot_free)(void *wire, void *state);
+  /* One try of slot->item; the outcome comes exactly once through
+   * pc__send_outcome, from this call or later, unless cancel comes first. */
+  void (*start)(void *wire, pc__slot_t *slot);
+  void (*cancel)(void *wire, pc__slot_t *slot);
+  /* PC_EINVAL with err when the wire cannot send this signal in this form
+   * at all (no endpoint for it, OTLP-JSON over gRPC). */
+  int (*admit)(void *wire, pc_signal_t signal, bool json, pc_err_t *err);
+  /* Optional: PC_EINVAL with err when a batch's client metadata (kept with
+   * it) cannot make its headers, so it is refused rather than dropped. */
+  int (*check_md)(void *wire, const pc_bytes_t *md, pc_err_t *err);
+  /* What goes on the wire of body, whose variant for the sender's enc
+   * exists: a new reference (gRPC frames it), or NULL with err. */
+  pc_bytes_t *(*bytes)(void *wire, pc_body_t *body, pc_err_t *err);
+} pc__wire_ops_t;
+
+typedef struct {
+  const char *comp_id; /* "otlp_http/x" */
+  const pc__wire_ops_t *ops;
+  void *wire;
+  pc_encoding_t enc; /* what bodies are sent compressed with */
+  bool json;         /* profiles as OTLP-JSON: takes trees only, never protobuf bodies */
+  uint64_t max_body; /* max_request_body_size, before compression */
+} pc__send_args_t;
+
+/* Check cfg (errors at node's keys, with file:line:col) and make a sender;
+ * NULL with err set. */
+pc__send_t *pc__send_new(const pc__send_cfg_t *cfg, const pc_cfg_node_t *node,
+                         const pc__send_args_t *a, pc_err_t *err);
+/* What the pipeline hands data to: consume returns 0 once the data is held
+ * (queued; or waiting for its compression in the thread pool, counted
+ * against the queue's caps), PC_EAGAIN when the queue is full. */
+pc_consumer_t *pc__send_consumer(pc__send_t *s);
+/* sending_queue.storage's extension (host.h). */
+int pc__send_resolve(pc__send_t *s, const pc_host_t *host, pc_err_t *err);
+/* Open the queue (replaying a persistent one), make the slots and start
+ * sending. keep_md: queue each batch's client metadata with it. */
+int pc__send_start(pc__send_t *s, uv_loop_t *loop, bool keep_md, pc_err_t *err);
+/* Refuse new data and drain until deadline_ms (uv_now based); then every
+ * try is cancelled, what is left is kept on disk (persistent) or counted
+ * lost, the wire's slots are freed and the handles closed; done(arg)
+ * follows once. Safe before start (done at once) and twice. */
+void pc__send_shutdown(pc__send_t *s, uint64_t deadline_ms, pc_done_cb done, void *arg);
+/* Started and not stopped yet: its handles are on the loop. */
+bool pc__send_busy(const pc__send_t *s);
+void pc__send_free(pc__send_t *s);
+/* A try of slot ended (the wire reports it once per start). */
+void pc__send_outcome(pc__slot_t *slot, const pc__outcome_t *o);
+uint64_t pc__send_timeout_ms(const pc__send_t *s);
+const char *pc__send_log_id(const pc__send_t *s);  /* "exporter:otlp_http/x" */
+const char *pc__send_comp_id(const pc__send_t *s); /* "otlp_http/x" */
+uint32_t pc__send_consumers(const pc__send_t *s);  /* num_consumers */
+/* "up to N requests in flight, queue of B batches / X bytes, in memory", for the start line. */
+void pc__send_describe(const pc__send_t *s, char *out, size_t cap);
+void pc__send_stats(const pc__send_t *s, pc_otlphttp_stats_t *out);
+/* The Collector's exporter metrics where they mean the same, profcol_exporter_* else. */
+void pc__send_metrics(const pc__send_t *s, pc_metrics_t *m);
+
+/* Retiring a sender, for the load_balancing exporter when a backend leaves
+ * the list: from now on every batch s holds is offered to cb before its
+ * next try (those waiting for a retry at once, one in flight after its
+ * current try fails). cb gets the bytes as queued (compressed with
+ * meta->encoding; for otlp_grpc behind the 5-byte message prefix) and
+ * returns 0 when it took the batch (routed it elsewhere): the batch is then
+ * done here, counted in rerouted_batches. Otherwise it is tried at this
+ * backend's address as before. cb NULL takes s back into normal service.
+ * On the sender's loop. */
+typedef int (*pc__handback_cb)(void *arg, const pc__body_t *wire, const pc__item_meta_t *meta);
+void pc__send_retire(pc__send_t *s, pc__handback_cb cb, void *arg);
+
+/* ---- the OTLP exporters' client (client.c) ----------------------------------------------
+ * What both OTLP exporters are apart from their wire: the Collector's
+ * confighttp/configgrpc client settings (headers, an authenticator
+ * extension, compression, the body limit, the tls keys for libcurl and
+ * OpenSSL), one call per send slot (an easy handle made from those
+ * settings, started per try), and the component's life around its sender
+ * and its libcurl multi handle. An exporter instance begins with its
+ * pc__client_t, so the hooks below serve both component types. */
+
+typedef struct {
+  const pc_cfg_node_t *headers;
+  char *compression;
+  uint64_t max_body;
+  bool tls_insecure; /* otlp_grpc only: h2c */
+  bool tls_skip_verify;
+  char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_min_version;
+  char *authenticator;
+} pc__client_cfg_t;
+
+/* tls and auth, over pc__client_cfg_t (PC_OPT_SECTION_IN). */
+extern const pc_opt_t pc__client_tls_opts[];
+extern const pc_opt_t pc__client_auth_opts[];
+
+/* The protocol's own header lines after the configured ones, for a batch of
+ * that encoding (json: OTLP-JSON) sent with enc. */
+struct pc__client;
+typedef struct curl_slist *(*pc__own_headers_fn)(const struct pc__client *c,
+                                                 struct curl_slist *l, bool json,
+                                                 pc_encoding_t enc);
+
+/* What a wire tells the client about itself. */
+typedef struct {
+  const pc__wire_ops_t *ops; /* its send module's side (its wire argument is the instance) */
+  pc__own_headers_fn own;    /* its header lines */
+  /* Configured headers may not be Content-Type, -Encoding or -Length, nor
+   * a name in reserved (NULL-terminated; one ending in '-' is a prefix;
+   * NULL: none), which reserved_why explains. */
+  const char *const *reserved;
+  const char *reserved_why;
+  const char *format; /* "protobuf", "json", "gRPC": for the start line */
+  bool json;          /* profiles as OTLP-JSON */
+  bool multiplex;     /* HTTP/2 streams may share a connection (pc__curl_open) */
+} pc__wire_t;
+
+typedef struct pc__client {
+  pc__send_t *send; /* first: pc_otlphttp_stats reads it */
+  pc_headers_t headers; /* "Name: value" (with a static authenticator's applied at start) */
+  pc_encoding_t enc;
+  uint64_t max_body;
+  char *ca_file, *cert_file, *key_file; /* NULL or copies */
+  bool skip_verify;
+  long ssl_version; /* CURL_SSLVERSION_* */
+  pc_ref_t auth_ref;            /* auth.authenticator, or unset */
+  const pc_client_auth_t *auth; /* ... found by resolve */
+  bool auth_per_batch;          /* it reads each batch's client metadata */
+  struct curl_slist *lists[2][PC_ENC_ZSTD + 1]; /* [json][enc], built on first use */
+  char *profiles_url, *traces_url; /* where each signal goes (malloc'd by the wire), NULL: nowhere */
+  pc_signal_t signals; /* of the pipelines it is in: what its start line names */
+  const pc__wire_t *wire;
+  /* runtime */
+  pc__curl_t *curl;
+  bool stopping; /* shutdown began: handles may still be on the loop */
+  pc_done_cb done;
+  void *done_arg;
+} pc__client_t;
+
+/* Check cfg and send_cfg (errors at args->cfg's keys, with file:line:col)
+ * into the client c, which begins the instance of a wire w, and make its
+ * sender. The wire has set the URLs already. On error the instance is for
+ * pc__client_destroy. */
+int pc__client_init(pc__client_t *c, const pc__wire_t *w, const pc__client_cfg_t *cfg,
+                    const pc__send_cfg_t *send_cfg, const pc_create_args_t *args,
+                    pc_err_t *err);
+/* PC_EINVAL (err filled) when the authenticator cannot make headers from
+ * a batch's client metadata md (pc_md_encode form, or NULL). */
+int pc__client_check_md(const pc__client_t *c, const pc_bytes_t *md, pc_err_t *err);
+
+/* Component hooks both OTLP exporters use as they are (self is a malloc'd
+ * instance that begins with its pc__client_t). start: the authenticator (a
+ * static one edits the headers now), the multi handle keeping an idle
+ * connection per consumer, the sender. destroy frees the instance (or, with
+ * handles still on the loop, leaks it and says so). */
+pc_consumer_t *pc__client_consumer(void *self);
+int pc__client_resolve(void *self, const pc_host_t *host, pc_err_t *err);
+int pc__client_start(void *self, uv_loop_t *loop, pc_err_t *err);
+void pc__client_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg);
+void pc__client_destroy(void *self);
+void pc__client_metrics(void *self, pc_metrics_t *m);
+
+/* Bytes of an answer kept (and, for gRPC, of its message decompressed):
+ * enough for any Status or partial_success. */
+#define PC__MAX_ANSWER_BYTES (64 * 1024)
+
+/* An OTLP exporter's component: every hook but create is the client's. */
+#define PC__OTLP_COMPONENT(type_, alias_, options_, create_)                              \
+  {                                                                                      \
+    .type = type_, .deprecated_alias = alias_, .kind = PC_EXPORTER,                      \
+    .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES, .stability = "alpha",              \
+    .options = options_, .create = create_, .consumer = pc__client_consumer,             \
+    .resolve = pc__client_resolve, .start = pc__client_start,                            \
+    .shutdown = pc__client_shutdown, .destroy = pc__client_destroy,                      \
+    .metrics = pc__client_metrics,                                                       \
+  }
+
+/* One slot's call: its easy handle and what one try's answer left. */
+typedef struct {
+  pc__curl_xfer_t xfer;
+  pc__slot_t *slot;
+  pc_buf_t answer; /* the body, up to PC__MAX_ANSWER_BYTES */
+  char errbuf[CURL_ERROR_SIZE];
+  struct curl_slist *try_list; /* per-batch headers: curl reads them until the next try */
+} pc__call_t;
+
+/* An easy handle for slot with every option that does not change per try
+ * (tls, timeout, keep-alive); done ends each try. -1 when curl_easy_init
+ * fails. */
+int pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
+                  void (*done)(pc__curl_xfer_t *x, CURLcode rc));
+void pc__call_free(pc__call_t *call);
+/* Start a try of call->slot's item to url: headers, the queued bytes as
+ * the body. Ends through the outcome when it cannot start (permanent when
+ * the headers cannot be made, retryable when libcurl refuses). */
+void pc__call_start(pc__client_t *c, pc__call_t *call, const char *url);
+void pc__call_cancel(pc__client_t *c, pc__call_t *call);
+/* The answer's content type says JSON (else protobuf; neither: as sent). */
+bool pc__call_answer_json(const pc__call_t *call);
+/* "POST URL: <curl's error>" for a transfer that failed (verb: "POST",
+ * "gRPC call"). */
+void pc__call_transport_error(const pc__call_t *call, CURLcode rc, const char *verb, char *why,
+                              size_t cap);
+/* Transport errors that no retry can fix. */
+bool pc__curl_permanent(CURLcode rc);
+
+/* ---- compression in the thread pool (bodyjob.c) --------------------------------------
+ * A body that reaches an exporter without the variant it sends (a trace
+ * request, a tree encoded on the loop) gets it here: up to
+ * PC_BODY_INLINE_MAX bytes at once on the loop, larger ones in libuv's
+ * thread pool, one job per body and encoding however many exporters wait
+ * for it. */
+
+typedef struct pc__zwait {
+  struct pc__zwait *next;
+  /* On the loop: body->v[enc] exists (rc 0), or could not be made. */
+  void (*done)(struct pc__zwait *w, int rc);
+} pc__zwait_t;
+
+/* Have body's variant enc made in the thread pool (joining the job in
+ * flight for it, if any); w->done follows on loop, never from this call. */
+void pc__zwait(uv_loop_t *loop, pc_body_t *body, pc_encoding_t enc, pc__zwait_t *w);
+
+/* ---- the load_balancing exporter's ring (ring.c) ------------------------------------- */
+
+typedef struct pc__ring pc__ring_t;
+/* A ring of n backends named by endpoint ("host:port"): the names decide
+ * the points, so the same list in any order gives the same ring. The names
+ * are read during the call only. n may be 0 (every find says SIZE_MAX). */
+pc__ring_t *pc__ring_new(const char *const *endpoints, size_t n);
+void pc__ring_free(pc__ring_t *r);
+/* A key's position on the ring: crc32(key) mod 36000, as the contrib's. */
+uint32_t pc__ring_position(const void *key, size_t n);
+/* The index (in the list given to new) of the backend owning pos. */
+size_t pc__ring_find(const pc__ring_t *r, uint32_t pos);
+
+/* load_balancing.c: replace the backend list as the dns resolver does when
+ * its answer changes (names: host:port, any order), for tests that take a
+ * backend away without a DNS server. On the instance's loop. */
+void pc__lb_set_backends(void *instance, const char *const *names, size_t n);
+
 /* ---- small helpers ------------------------------------------------------------------ */
 
 /* The log rate limiter and clock of core/log.h, by the names this folder's
@@ -186,6 +514,9 @@ typedef pc_ratelimit_t pc__ratelimit_t;
 #define pc__ratelimit pc_ratelimit
 #define pc__suppressed pc_suppressed
 #define pc__now_ms pc_now_ms
+
+/* base + path, without a doubled slash (malloc'd). */
+char *pc__join_url(const char *base, const char *path);
 
 /* The exporter id as a file name: "otlphttp/eu-1" -> "exporter_otlphttp_eu-1"
  * (bytes outside [A-Za-z0-9._-] become '_'). */

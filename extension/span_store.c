@@ -282,8 +282,9 @@ static int ss_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   if (rc) return rc;
   char win[32];
   snprintf(win, sizeof win, "%" PRIu64 "s", s->window_ms / 1000);
-  pc_log(s->log_id, PC_LOG_INFO, "query API listening on %s (port %d)%s: GET /api/v1/traces "
-         "and /api/v1/traces/{trace_id}/profile; keeping spans and %s for %s%s", s->endpoint,
+  pc_log(s->log_id, PC_LOG_INFO, "query API listening on %s (port %d)%s: GET /api/v1/traces, "
+         "/api/v1/traces/{trace_id}/profile and /api/v1/services/{service}/profile; keeping "
+         "spans and %s for %s%s", s->endpoint,
          s->http.port, s->tls ? " with TLS" : "", s->linked ? "linked samples" : "no samples",
          win, s->auth ? ", queries need a bearer token" : "");
   if (s->ui) { /* the address a browser goes to, with the port bound */

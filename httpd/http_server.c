@@ -156,7 +156,10 @@ const char *pc_http_reason(int status) {
   case 100: return "Continue";
   case 200: return "OK";
   case 204: return "No Content";
+  case 308: return "Permanent Redirect";
   case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
   case 408: return "Request Timeout";
@@ -186,6 +189,10 @@ static bool conn_parsing(const pc_http_conn_t *c) {
 }
 
 void pc_http_conn_peer(pc_http_conn_t *c, char *buf, size_t n) { pc_http_peer(&c->tcp, buf, n); }
+
+pc_str_t pc_http_conn_peer_ip(pc_http_conn_t *c, char *buf, size_t n) {
+  return pc_http_peer_ip(&c->tcp, buf, n);
+}
 
 
 /* The request as parsed so far (complete once the message is). */
@@ -221,9 +228,11 @@ static void conn_request(pc_http_conn_t *c, pc_http_request_t *r) {
   r->headers = (pc_metadata_t){c->n_h ? c->hviews : NULL, c->n_h};
 }
 
-/* Body buffers count against limits.max_buffered while they exist. */
+/* Body buffers count against limits.max_buffered (and the budget) while
+ * they exist. */
 static void body_free(pc_http_conn_t *c) {
   c->srv->buffered -= c->body.cap;
+  pc_budget_give(c->srv->limits.budget, c->body.cap);
   pc_buf_free(&c->body);
 }
 
@@ -504,6 +513,17 @@ static void conn_send_continue(pc_http_conn_t *c) {
     conn_abort(c, 500, "cannot write 100 Continue");
 }
 
+/* A body that the request memory budget has no room for: 503, retryable,
+ * counted in the budget. */
+static void budget_refused(pc_http_conn_t *c, uint64_t n) {
+  pc_budget_t *b = c->srv->limits.budget;
+  pc_budget_refused(b, n, c->srv->id);
+  conn_abort(c, 503, "%s is busy: request data in memory would pass %s (%llu of %llu bytes "
+             "held); retry later", c->srv->id, b->key ? b->key : "its limit",
+             (unsigned long long)pc_budget_held(b), (unsigned long long)pc_budget_limit(b));
+  c->reply.retry_after_s = 1;
+}
+
 static int on_headers_complete(llhttp_t *p) {
   pc_http_conn_t *c = conn_of(p);
   const pc_http_limits_t *lim = &c->srv->limits;
@@ -554,6 +574,9 @@ static int on_headers_complete(llhttp_t *p) {
                (unsigned long long)c->content_length, body_key(c->srv),
                (unsigned long long)lim->max_body);
     return -1;
+  } else if (c->has_length && !pc_budget_fits(lim->budget, c->content_length)) {
+    budget_refused(c, c->content_length); /* before a byte of it is read */
+    return -1;
   } else if (c->expect_continue) {
     conn_send_continue(c);
     if (c->abort) return -1;
@@ -567,8 +590,8 @@ static int on_headers_complete(llhttp_t *p) {
 }
 
 /* Grow the body buffer for n more bytes, never past what Content-Length
- * announced (or the limit), and within the server's max_buffered budget
- * (PC_EAGAIN beyond it). */
+ * announced (or the limit), and within the server's max_buffered (PC_EAGAIN
+ * beyond it) and the process's request memory budget (PC_ELIMIT). */
 static int body_reserve(pc_http_conn_t *c, size_t n) {
   pc_buf_t *b = &c->body;
   if (b->cap - b->n >= n) return 0;
@@ -580,8 +603,12 @@ static int body_reserve(pc_http_conn_t *c, size_t n) {
   if (cap > most) cap = (size_t)most;
   pc_http_server_t *srv = c->srv;
   if (srv->buffered + (cap - b->cap) > srv->limits.max_buffered) return PC_EAGAIN;
+  if (!pc_budget_take(srv->limits.budget, cap - b->cap)) return PC_ELIMIT;
   uint8_t *q = realloc(b->p, cap);
-  if (!q) return PC_ENOMEM;
+  if (!q) {
+    pc_budget_give(srv->limits.budget, cap - b->cap);
+    return PC_ENOMEM;
+  }
   srv->buffered += cap - b->cap;
   b->p = q;
   b->cap = cap;
@@ -613,6 +640,10 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
                                                : "max_buffered_bytes",
                (unsigned long long)c->srv->limits.max_buffered);
     c->reply.retry_after_s = 1;
+    return HPE_USER;
+  }
+  if (rc == PC_ELIMIT) {
+    budget_refused(c, n);
     return HPE_USER;
   }
   if (rc) {

@@ -22,7 +22,7 @@
 
 typedef struct {
   uint64_t max_body;          /* body bytes as sent (and chunked, de-chunked) */
-  uint64_t max_buffered;      /* body buffers of all connections together (503 beyond) */
+  uint64_t max_buffered;      /* body buffers of this server's connections (503 beyond) */
   uint64_t max_header_bytes;  /* request line + headers + trailers + chunk extensions */
   uint64_t idle_timeout_ms;   /* keep-alive: wait for the next request */
   uint64_t header_timeout_ms; /* first byte of a request (or accept) -> end of headers */
@@ -33,6 +33,10 @@ typedef struct {
   uint64_t linger_ms;         /* after a closing answer: drain input before close */
   uint32_t max_connections;
   bool no_keep_alive; /* close the connection after every answer */
+  /* The process's request memory budget (core.h): body buffers count in it
+   * besides max_buffered, and a body that would pass it is refused with 503
+   * (at the headers when Content-Length says so). NULL: max_buffered only. */
+  pc_budget_t *budget;
   /* Admin endpoints (health, metrics) may take the descriptors receivers
    * leave free (core.h, pc_fd_reserve); others close a connection that
    * would eat into them. */
@@ -219,10 +223,18 @@ bool pc_accept_fd_short(const char *id, const uv_tcp_t *tcp, uint32_t n_open);
 void pc_http_respond(pc_http_conn_t *conn, pc_http_response_t *resp);
 /* "ip:port" of the client, for logs ("?" when unknown). */
 void pc_http_conn_peer(pc_http_conn_t *conn, char *buf, size_t n);
+/* Its IP alone (pc_http_peer_ip). */
+pc_str_t pc_http_conn_peer_ip(pc_http_conn_t *conn, char *buf, size_t n);
 /* Whether s[0..n) is an RFC 9110 token, as header names must be. */
 bool pc_http_is_token(const char *s, size_t n);
 /* The same for any connected socket. */
 void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n);
+/* The client's IP address alone, as text ("10.1.2.3", "fd00::1"; an
+ * IPv4-mapped IPv6 peer as its IPv4 address), into buf (64 bytes are
+ * enough): what receivers pass down as a request's client address
+ * (pdata.h client_addr). A view of buf; empty when unknown (not a TCP
+ * peer, or the socket is gone). */
+pc_str_t pc_http_peer_ip(const uv_tcp_t *tcp, char *buf, size_t n);
 /* The reason phrase of a status code ("Payload Too Large"). */
 const char *pc_http_reason(int status);
 /* The q value (0 to 1) a request gives token in header, a list of items

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -282,6 +283,23 @@ void pc_http_peer(const uv_tcp_t *tcp, char *buf, size_t n) {
   } else {
     snprintf(buf, n, "local socket");
   }
+}
+
+pc_str_t pc_http_peer_ip(const uv_tcp_t *tcp, char *buf, size_t n) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (n == 0 || uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) return (pc_str_t){0};
+  buf[0] = 0;
+  if (ss.ss_family == AF_INET) {
+    uv_ip4_name((const struct sockaddr_in *)&ss, buf, n);
+  } else if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) /* a dual-stack listener's IPv4 client */
+      inet_ntop(AF_INET, a->sin6_addr.s6_addr + 12, buf, (socklen_t)n);
+    else
+      uv_ip6_name(a, buf, n);
+  }
+  return (pc_str_t){(const uint8_t *)buf, strlen(buf)};
 }
 
 /* ---- accepting near the descriptor limit ------------------------------------ */

@@ -23,7 +23,7 @@ struct pc_arena {
   size_t max_block; /* blocks double up to this */
   block_t *spare;   /* blocks kept by reset for reuse (pc_arena_set_keep) */
   size_t keep;      /* bytes of blocks reset may keep besides the first */
-  size_t total; /* bytes of all blocks, headers excluded */
+  size_t total; /* bytes of all blocks, headers excluded, plus pc_arena_charge */
   size_t limit; /* 0: none */
 };
 
@@ -52,6 +52,16 @@ void pc_arena_set_max_block(pc_arena_t *a, size_t max) {
 void pc_arena_set_keep(pc_arena_t *a, size_t keep) { a->keep = keep; }
 
 size_t pc_arena_used(const pc_arena_t *a) { return a->total; }
+
+size_t pc_arena_limit(const pc_arena_t *a) { return a->limit; }
+
+int pc_arena_charge(pc_arena_t *a, size_t n) {
+  if (a->limit && (n > a->limit || a->total > a->limit - n)) return PC_ENOMEM;
+  a->total += n;
+  return 0;
+}
+
+void pc_arena_uncharge(pc_arena_t *a, size_t n) { a->total -= n < a->total ? n : a->total; }
 
 void *pc_arena_alloc(pc_arena_t *a, size_t n) {
   n = (n + 7) & ~(size_t)7;

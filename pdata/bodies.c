@@ -6,7 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-#include "pdata.h"
+#include "intern.h"
 
 typedef struct {
   bool json;
@@ -98,4 +98,19 @@ int pc_request_bodies(const pc_request_t *req, bool json, uint64_t max_body,
   *out = p.v;
   *n = p.n;
   return rc;
+}
+
+pc_body_t *pc_builder_body(pc_builder_t *b, unsigned encodings, pc_bytes_t *md, int *rc) {
+  const pc_builder_stats_t *st = pc_builder_stats(b);
+  pc_buf_t plain = {0};
+  if ((*rc = pc_builder_encode(b, &plain))) {
+    pc_buf_free(&plain);
+    return NULL;
+  }
+  pc_body_t *body = pc_body_new(&plain, false, false, st->profiles, st->samples, md);
+  if ((*rc = pc_body_compress(body, encodings))) {
+    pc_body_unref(body);
+    return NULL;
+  }
+  return body;
 }

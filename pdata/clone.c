@@ -33,5 +33,6 @@ int pc_request_clone(const pc_request_t *src, pc_arena_t *arena, pc_request_t *o
   rc = pc_proto_decode(arena, bytes, n, out, err);
   if (rc) return rc;
   out->metadata = src->metadata;
+  out->client_addr = src->client_addr;
   return 0;
 }

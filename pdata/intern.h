@@ -99,6 +99,13 @@ pc_request_t *pc_builder_request(pc_builder_t *b);
  * PC_ENOMEM. Not after a consumer edited the request. */
 int pc_builder_encode(pc_builder_t *b, pc_buf_t *out);
 
+/* The merged request as a finished body (core.h): pc_builder_encode, then
+ * compressed for encodings (1 << pc_encoding_t), with md (pc_md_encode
+ * form, or NULL; the body takes a reference). NULL with *rc set when
+ * encoding or compressing fails. What a batch flush and the load_balancing
+ * exporter hand on (bodies.c). */
+pc_body_t *pc_builder_body(pc_builder_t *b, unsigned encodings, pc_bytes_t *md, int *rc);
+
 const pc_builder_stats_t *pc_builder_stats(const pc_builder_t *b);
 /* True when nothing was merged since the last reset. */
 bool pc_builder_empty(const pc_builder_t *b);

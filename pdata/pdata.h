@@ -49,6 +49,14 @@ void pc_arena_set_max_block(pc_arena_t *a, size_t max);
  * count in pc_arena_used. */
 void pc_arena_set_keep(pc_arena_t *a, size_t keep);
 size_t pc_arena_used(const pc_arena_t *a);
+/* The cap set by pc_arena_set_limit (0: none). */
+size_t pc_arena_limit(const pc_arena_t *a);
+/* Count n bytes that the caller holds outside the arena on the arena's behalf
+ * (a decoder's scratch space) as used, so that they and the arena's blocks
+ * together stay under its limit: PC_ENOMEM, and nothing counted, when they
+ * would pass it. pc_arena_uncharge gives them back; reset forgets them. */
+int pc_arena_charge(pc_arena_t *a, size_t n);
+void pc_arena_uncharge(pc_arena_t *a, size_t n);
 void pc_arena_reset(pc_arena_t *a);
 void pc_arena_free(pc_arena_t *a);
 
@@ -288,6 +296,13 @@ typedef struct {
    * the payload: codecs ignore it. Owned by whoever set it, valid during the
    * consume call. */
   const pc_metadata_t *metadata;
+  /* The address the request came from, the Collector's client.Info.Addr:
+   * the peer's IP as text ("10.1.2.3", "fd00::1"; an IPv4-mapped IPv6 peer
+   * as its IPv4 address), set by receivers; empty when unknown and for
+   * data that is not one client's (a batch). Not part of the payload:
+   * codecs ignore it. Owned by whoever set it, valid during the consume
+   * call. */
+  pc_str_t client_addr;
   /* The bytes the decoder read (protobuf, or OTLP-JSON when encoded_json),
    * which the tree's views may point into; set by the decoders, valid as
    * long as the request. A consumer that keeps samples can copy them rather
@@ -318,7 +333,13 @@ int pc_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
  * order, defaults omitted, repeated scalars packed). */
 int pc_proto_encode(const pc_request_t *req, pc_buf_t *out);
 
-/* OTLP-JSON. Strings are copied into the arena; buf may be freed after. */
+/* OTLP-JSON, in one pass with no document built. Strings are copied into
+ * the arena; buf may be freed after. Keys are the JSON (lowerCamelCase) or
+ * the proto field names; other keys are skipped, but a request with no
+ * profile and unknown top-level keys fails (PC_EDECODE naming them). Memory:
+ * the arena, plus scratch space for the arrays being read that is counted
+ * against the arena's limit (pc_arena_charge): PC_ENOMEM before the two
+ * would pass it. */
 int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n,
                    pc_request_t *req, pc_err_t *err);
 /* Append the OTLP-JSON encoding of req to out (compact, one line). */
@@ -337,6 +358,19 @@ int pc_request_clone(const pc_request_t *src, pc_arena_t *arena, pc_request_t *o
  * in req->rejected_profiles, with the first reason in req->reject_msg.
  * Called by both decoders; exposed for data built by hand. */
 int pc_pdata_validate(pc_request_t *req, pc_err_t *err);
+
+/* Asked once per sample of req in tree order (s NULL: once for a profile
+ * without samples): whether the view keeps it. */
+typedef bool (*pc_sample_pick_fn)(void *arg, const pc_request_t *req,
+                                  const pc_resource_profiles_t *rp, const pc_profile_t *p,
+                                  const pc_sample_t *s);
+/* A view of req with only the samples pick keeps (view.c); resources,
+ * scopes and profiles left without any are left out. Everything but the
+ * tree's arrays (from scratch) is shared with req, so the view is valid as
+ * long as both are; it has no encoded bytes. *kept counts the samples.
+ * PC_ENOMEM when scratch is full. */
+int pc_request_view(const pc_request_t *req, pc_arena_t *scratch, pc_sample_pick_fn pick,
+                    void *arg, pc_request_t *out, uint64_t *kept);
 
 /* ---- small responses ------------------------------------------------------ */
 

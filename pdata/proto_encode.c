@@ -8,9 +8,13 @@
  *
  * Canonical means: fields in number order, proto3 defaults omitted (but a
  * present submessage is written even when empty, and an AnyValue's oneof
- * member even when zero), repeated scalars packed. */
+ * member even when zero), repeated scalars packed.
+ *
+ * Also ExportTraceServiceRequest, from the traces model of an OTLP-JSON
+ * request (traces.h), for the gRPC exporter. */
 #include "internal.h"
 #include "pdata.h"
+#include "traces.h"
 #include "wire_write.h"
 
 /* A profile's samples, pre-encoded by the batch builder (wr_t.user). */
@@ -105,6 +109,21 @@ static void enc_resource(wr_t *w, const pc_resource_t *r) {
   }
   opt_varint(w, 2, r->dropped_attributes_count);
   rep_keyvalues(w, 1, r->attributes);
+}
+
+/* A present scope or resource as field (written even when empty). */
+static void opt_scope(wr_t *w, uint32_t field, bool has, const pc_scope_t *s) {
+  if (!has) return;
+  size_t mark = w->len;
+  enc_scope(w, s);
+  close_len(w, mark, field);
+}
+
+static void opt_resource(wr_t *w, uint32_t field, bool has, const pc_resource_t *r) {
+  if (!has) return;
+  size_t mark = w->len;
+  enc_resource(w, r);
+  close_len(w, mark, field);
 }
 
 /* ---- dictionary ------------------------------------------------------------------- */
@@ -225,18 +244,10 @@ static void enc_resource_profiles(wr_t *w, const pc_resource_profiles_t *rp, uin
       enc_profile(w, &sp->profiles[k], r, i, k);
       close_len(w, m2, 2);
     }
-    if (sp->has_scope) {
-      size_t m2 = w->len;
-      enc_scope(w, &sp->scope);
-      close_len(w, m2, 1);
-    }
+    opt_scope(w, 1, sp->has_scope, &sp->scope);
     close_len(w, mark, 2);
   }
-  if (rp->has_resource) {
-    size_t mark = w->len;
-    enc_resource(w, &rp->resource);
-    close_len(w, mark, 1);
-  }
+  opt_resource(w, 1, rp->has_resource, &rp->resource);
 }
 
 int pc_proto_encode(const pc_request_t *req, pc_buf_t *out) {
@@ -259,6 +270,88 @@ int pc__proto_encode_ex(const pc_request_t *req, pc__samples_pb_fn samples_pb, v
   for (uint32_t i = req->n_resources; i-- > 0;) {
     size_t mark = w.len;
     enc_resource_profiles(&w, &req->resources[i], i);
+    close_len(&w, mark, 1);
+  }
+  int rc = finish(&w, out);
+  free(w.buf);
+  return rc;
+}
+
+/* ---- traces (trace.proto) ------------------------------------------------------------ */
+
+static void put_fixed32_field(wr_t *w, uint32_t field, uint32_t v) {
+  if (!v) return;
+  uint8_t *p = front(w, 4);
+  if (p)
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+  put_tag(w, field, WT_I32);
+}
+
+static void enc_span(wr_t *w, const pc_span_t *sp) {
+  put_fixed32_field(w, 16, sp->flags);
+  if (sp->has_status) {
+    size_t mark = w->len;
+    opt_i32(w, 3, sp->status_code);
+    opt_bytes(w, 2, sp->status_message);
+    close_len(w, mark, 15);
+  }
+  opt_varint(w, 14, sp->dropped_links_count);
+  for (uint32_t i = sp->n_links; i-- > 0;) {
+    const pc_span_link_t *l = &sp->links[i];
+    size_t mark = w->len;
+    put_fixed32_field(w, 6, l->flags);
+    opt_varint(w, 5, l->dropped_attributes_count);
+    rep_keyvalues(w, 4, l->attributes);
+    opt_bytes(w, 3, l->trace_state);
+    opt_bytes(w, 2, l->span_id);
+    opt_bytes(w, 1, l->trace_id);
+    close_len(w, mark, 13);
+  }
+  opt_varint(w, 12, sp->dropped_events_count);
+  for (uint32_t i = sp->n_events; i-- > 0;) {
+    const pc_span_event_t *e = &sp->events[i];
+    size_t mark = w->len;
+    opt_varint(w, 4, e->dropped_attributes_count);
+    rep_keyvalues(w, 3, e->attributes);
+    opt_bytes(w, 2, e->name);
+    opt_fixed64(w, 1, e->time_unix_nano);
+    close_len(w, mark, 11);
+  }
+  opt_varint(w, 10, sp->dropped_attributes_count);
+  rep_keyvalues(w, 9, sp->attributes);
+  opt_fixed64(w, 8, sp->end_time_unix_nano);
+  opt_fixed64(w, 7, sp->start_time_unix_nano);
+  opt_i32(w, 6, sp->kind);
+  opt_bytes(w, 5, sp->name);
+  opt_bytes(w, 4, sp->parent_span_id);
+  opt_bytes(w, 3, sp->trace_state);
+  opt_bytes(w, 2, sp->span_id);
+  opt_bytes(w, 1, sp->trace_id);
+}
+
+static void enc_resource_spans(wr_t *w, const pc_resource_spans_t *rs) {
+  opt_bytes(w, 3, rs->schema_url);
+  for (uint32_t i = rs->n_scopes; i-- > 0;) {
+    const pc_scope_spans_t *ss = &rs->scopes[i];
+    size_t mark = w->len;
+    opt_bytes(w, 3, ss->schema_url);
+    for (uint32_t k = ss->n_spans; k-- > 0;) {
+      size_t smark = w->len;
+      enc_span(w, &ss->spans[k]);
+      close_len(w, smark, 2);
+    }
+    opt_scope(w, 1, ss->has_scope, &ss->scope);
+    close_len(w, mark, 2);
+  }
+  opt_resource(w, 1, rs->has_resource, &rs->resource);
+}
+
+int pc_traces_proto_encode(const pc_traces_t *tr, pc_buf_t *out) {
+  if (!tr->json) return PC_EINVAL; /* its events and links are not in the model */
+  wr_t w = {0};
+  for (uint32_t i = tr->n_resources; i-- > 0;) {
+    size_t mark = w.len;
+    enc_resource_spans(&w, &tr->resources[i]);
     close_len(&w, mark, 1);
   }
   int rc = finish(&w, out);

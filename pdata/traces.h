@@ -6,7 +6,10 @@
  * of spans needs and the encoded request it was decoded from: resources,
  * scopes, and per span its ids, name, kind, times, flags, attributes and
  * status. A span's events and links are validated (wire format, UTF-8, id
- * sizes) and counted but not kept.
+ * sizes) and counted; the OTLP-JSON decoder keeps them too, since a JSON
+ * request bound for a gRPC exporter must be encoded as protobuf
+ * (pc_traces_proto_encode), and protobuf requests are forwarded as they
+ * came.
  *
  * Validation, as the Collector's pdata does it when it unmarshals: a
  * trace_id is 16 bytes and a span_id or parent_span_id 8 bytes, or empty;
@@ -32,6 +35,23 @@ enum { PC_STATUS_CODE_UNSET, PC_STATUS_CODE_OK, PC_STATUS_CODE_ERROR };
 #define PC_SPAN_FLAGS_HAS_IS_REMOTE 0x100u
 #define PC_SPAN_FLAGS_IS_REMOTE 0x200u
 
+/* Span.Event and Span.Link (kept by the OTLP-JSON decoder only). */
+typedef struct {
+  uint64_t time_unix_nano;
+  pc_str_t name;
+  pc_kvs_t attributes;
+  uint32_t dropped_attributes_count;
+} pc_span_event_t;
+
+typedef struct {
+  pc_str_t trace_id; /* 16 bytes, or empty */
+  pc_str_t span_id;  /* 8 bytes, or empty */
+  pc_str_t trace_state;
+  pc_kvs_t attributes;
+  uint32_t dropped_attributes_count;
+  uint32_t flags;
+} pc_span_link_t;
+
 typedef struct {
   pc_str_t trace_id;       /* 16 bytes, or empty */
   pc_str_t span_id;        /* 8 bytes, or empty */
@@ -44,9 +64,11 @@ typedef struct {
   uint64_t end_time_unix_nano;
   pc_kvs_t attributes;
   uint32_t dropped_attributes_count;
-  uint32_t n_events; /* validated, not kept */
+  pc_span_event_t *events; /* n_events of them from OTLP-JSON; NULL from protobuf */
+  uint32_t n_events;
   uint32_t dropped_events_count;
-  uint32_t n_links; /* validated, not kept */
+  pc_span_link_t *links; /* the same */
+  uint32_t n_links;
   uint32_t dropped_links_count;
   bool has_status;
   pc_str_t status_message;
@@ -98,7 +120,22 @@ int pc_traces_proto_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_t
 int pc_traces_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_traces_t *tr,
                           pc_err_t *err);
 
+/* Append tr as a canonical protobuf ExportTraceServiceRequest to out: what
+ * a gRPC exporter sends for a request that came as OTLP-JSON (one from
+ * protobuf is sent as tr->encoded; its events and links are not in the
+ * model, so it is refused here with PC_EINVAL). 0 or PC_ENOMEM. */
+int pc_traces_proto_encode(const pc_traces_t *tr, pc_buf_t *out);
+
 uint64_t pc_traces_span_count(const pc_traces_t *tr);
+
+/* Split tr's encoded bytes (traces_split.c) by owner[i] in [0, n_parts), one
+ * per span in tree order: parts[k] gets appended the request of the spans k
+ * owns, each resource's and scope's other fields as they came, each span
+ * verbatim, in the encoding tr came in; a part without spans gets nothing.
+ * 0, or PC_EINVAL (an owner out of range) / PC_EDECODE (the bytes do not
+ * hold the spans the model has) with err filled. */
+int pc_traces_split(const pc_traces_t *tr, const uint16_t *owner, size_t n_parts,
+                    pc_buf_t *parts, pc_err_t *err);
 
 /* The value of the attribute with this (inline) key in kvs, or NULL. */
 const pc_anyvalue_t *pc_kvs_get(const pc_kvs_t *kvs, pc_str_t key);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "pdata.h"
+#include "utf8.h"
 #include "wire.h"
 
 #define MAX_PATH 48 /* deeper than any valid profiles message nests */
@@ -221,27 +222,13 @@ READER int rd_tag(dctx_t *c, const uint8_t **pp, const uint8_t *end, uint32_t *f
 
 __attribute__((unused)) static bool utf8_valid_slow(const uint8_t *p, const uint8_t *end) {
   while (p < end) {
-    uint8_t b = *p;
-    if (b < 0x80) {
+    if (*p < 0x80) {
       p++;
       continue;
     }
-    size_t need;
-    uint32_t cp;
-    if (b >= 0xc2 && b <= 0xdf) need = 1, cp = b & 0x1f;
-    else if (b >= 0xe0 && b <= 0xef) need = 2, cp = b & 0x0f;
-    else if (b >= 0xf0 && b <= 0xf4) need = 3, cp = b & 0x07;
-    else return false;
-    if ((size_t)(end - p) <= need) return false;
-    for (size_t i = 1; i <= need; i++) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (p[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF. */
-    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    p += need + 1;
+    size_t n = pc__utf8_seq(p, end);
+    if (n == 0) return false;
+    p += n;
   }
   return true;
 }

@@ -22,7 +22,9 @@
  * encoding, at the smallest body any exporter downstream takes
  * (pc_consumer_t.max_body), so no exporter ever splits or decodes one.
  * While MAX_SEALED sealed batches wait for the pool, new requests are
- * refused with PC_EAGAIN, which bounds the memory held.
+ * refused with PC_EAGAIN, which bounds the memory held. Both refusals are
+ * known before a request comes (the consumer's full hook), so receivers
+ * refuse at the headers instead of decoding what would be refused.
  *
  * metadata_keys (the Collector's): the instance becomes a router over
  * shards, one whole batch_t per distinct combination of those keys' values
@@ -104,11 +106,9 @@ typedef struct {
 enum { MAX_SPARE = 2, MIN_RETRY_MS = 50, MAX_RETRY_MS = 1000, MAX_SEALED = 4 };
 enum { BUSY = 1 }; /* drain: waiting for the thread pool */
 /* Batches up to this many protobuf bytes (an upper estimate) are encoded
- * and compressed on the loop: a thread-pool round trip costs about what
- * 10 KB of work does, and 128 KiB is the receivers' bound for work on the
- * loop (INLINE_MAX in receiver/otlp.c and grpc.c) - a millisecond or two
- * with gzip. */
-#define FLUSH_INLINE_MAX ((uint64_t)128 << 10)
+ * and compressed on the loop, as exporters compress bodies up to it there
+ * (core.h says why 128 KiB). */
+#define FLUSH_INLINE_MAX ((uint64_t)PC_BODY_INLINE_MAX)
 
 typedef struct batch batch_t;
 
@@ -348,6 +348,18 @@ static bool due(const batch_t *p) {
 
 static int route(batch_t *p, pc_request_t *req, pc_err_t *err);
 
+/* A request refused while held batches wait (drain said held): counted,
+ * and err says why. */
+static int refused(batch_t *p, int held, pc_err_t *err) {
+  p->refused++;
+  p->st.requests_refused++;
+  if (held == BUSY)
+    return pc_err_set(err, PC_EAGAIN, "%s: %" PRIu32 " batches wait to be encoded and "
+                      "compressed", p->id, p->n_pending);
+  return pc_err_set(err, PC_EAGAIN, "%s: the next consumer is full (%" PRIu32
+                    " batches held)", p->id, p->n_pending + (p->ready != NULL));
+}
+
 static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   batch_t *p = container_of(self, batch_t, consumer);
   if (p->state == B_STOPPING || p->state == B_STOPPED)
@@ -355,14 +367,8 @@ static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err
   if (p->keys) return route(p, req, err);
   int held = p->ready || p->n_pending ? drain(p) : 0;
   if (held == PC_EAGAIN || (held == BUSY && p->n_pending >= MAX_SEALED)) {
-    p->refused++;
-    p->st.requests_refused++;
     arm(p);
-    if (held == BUSY)
-      return pc_err_set(err, PC_EAGAIN, "%s: %" PRIu32 " batches wait to be encoded and "
-                        "compressed", p->id, p->n_pending);
-    return pc_err_set(err, PC_EAGAIN, "%s: the next consumer is full (%" PRIu32
-                      " batches held)", p->id, p->n_pending + (p->ready != NULL));
+    return refused(p, held, err);
   }
   int rc = merge(p, req, err);
   if (due(p)) seal(p, &p->st.size_triggers);
@@ -372,6 +378,24 @@ static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err
     pc_log(p->id, PC_LOG_DEBUG, "could not batch a request of %" PRIu64 " samples: %s",
            pc_request_sample_count(req), err && err->msg[0] ? err->msg : pc_strerror(rc));
   return rc;
+}
+
+/* Known full (component.h): what consume would say to any request now,
+ * after the same push of held batches; a request refused here counts as
+ * refused. A router over metadata shards cannot tell without the
+ * request's metadata: only while it stops. */
+static bool batch_full(pc_consumer_t *self, pc_err_t *err) {
+  batch_t *p = container_of(self, batch_t, consumer);
+  if (p->state == B_STOPPING || p->state == B_STOPPED) {
+    pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
+    return true;
+  }
+  if (p->keys || (!p->ready && !p->n_pending)) return false;
+  int held = drain(p);
+  arm(p);
+  if (held != PC_EAGAIN && !(held == BUSY && p->n_pending >= MAX_SEALED)) return false;
+  refused(p, held, err);
+  return true;
 }
 
 /* ---- timer and shutdown ----------------------------------------------------- */
@@ -475,6 +499,8 @@ static void batch_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, vo
 static batch_t *batch_new(const batch_cfg_t *cfg, pc_consumer_t *next, const char *id) {
   batch_t *p = pc_xcalloc(1, sizeof *p);
   p->consumer.consume_profiles = batch_consume_profiles;
+  p->consumer.full = batch_full;
+  p->consumer.holds = true; /* what is full after it stops here */
   p->consumer.retry_after_s = next->retry_after_s ? next->retry_after_s : 1;
   p->cfg = *cfg;
   p->next = next;

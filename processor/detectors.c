@@ -25,7 +25,15 @@
  * own, waited for until the deadline; one that does not answer in time
  * counts as a failed source (its thread finishes on its own and frees what
  * it holds), and the next source is tried, as the Collector's context
- * deadline makes its lookups fail. */
+ * deadline makes its lookups fail.
+ *
+ * k8s_api (the Collector's k8snode): GET /api/v1/nodes/<name> with the
+ * name from node_from_env_var (K8S_NODE_NAME by default, the downward
+ * API's spec.nodeName), through the Kubernetes client k8s_attributes uses
+ * (k8s.h), on a loop of its own for the length of the call: detection
+ * belongs to start, which the Collector also lets wait for it, and the
+ * request's timeout bounds the wait. It sets k8s.node.name and
+ * k8s.node.uid from the object. */
 #include <ctype.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -38,6 +46,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "k8s.h"
 
 static char *xstrndup(const char *s, size_t n) {
   char *d = strndup(s, n);
@@ -350,4 +359,112 @@ int pc__detect_system(const pc__system_cfg_t *cfg, uint64_t timeout_ms, pc__dete
     pc__detected_add(out, "host.arch", 9, a, strlen(a));
   }
   return 0;
+}
+
+/* ---- k8s_api ---------------------------------------------------------------------------- */
+
+typedef struct {
+  pc__k8s_get_t get; /* first */
+  pc_buf_t body;
+  bool done;
+  int rc;
+  long status;
+  char why[300];
+} node_get_t;
+
+static int node_on_body(pc__k8s_get_t *g, long status, const uint8_t *p, size_t n) {
+  node_get_t *ng = (node_get_t *)g;
+  (void)status;
+  if (ng->body.n + n > PC__K8S_MAX_OBJECT) return PC_ELIMIT;
+  return pc_buf_append(&ng->body, p, n);
+}
+
+static void node_on_done(pc__k8s_get_t *g, int rc, long status, const char *why) {
+  node_get_t *ng = (node_get_t *)g;
+  ng->done = true;
+  ng->rc = rc;
+  ng->status = status;
+  snprintf(ng->why, sizeof ng->why, "%s", rc == PC_ELIMIT ? "the answer is too large" : why);
+}
+
+static void node_closed(void *arg) { *(bool *)arg = true; }
+
+int pc__detect_k8s_node(const pc__k8s_node_cfg_t *cfg, uint64_t timeout_ms, pc__detected_t *out,
+                        char *why, size_t cap) {
+  const char *name = getenv(cfg->node_env);
+  if (!name || !*name) {
+    snprintf(why, cap, "the node's name is not in $%s: set it from the downward API "
+             "(env: [{name: %s, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}])",
+             cfg->node_env, cfg->node_env);
+    return PC_EINVAL;
+  }
+  pc__k8s_api_t api;
+  char sub[400];
+  int rc = pc__k8s_api_load(cfg->auth, cfg->context, cfg->kube_config_path, cfg->sa_dir, &api,
+                            sub, sizeof sub);
+  if (rc) {
+    snprintf(why, cap, "%s", sub);
+    return rc;
+  }
+  char path[512];
+  size_t o = (size_t)snprintf(path, sizeof path, "/api/v1/nodes/");
+  for (const char *c = name; *c && o + 4 < sizeof path; c++) { /* a DNS name; escape the rest */
+    bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 *c == '-' || *c == '.' || *c == '_';
+    o += (size_t)snprintf(path + o, sizeof path - o, plain ? "%c" : "%%%02X",
+                          plain ? *c : (unsigned char)*c);
+  }
+  uv_loop_t loop;
+  if (uv_loop_init(&loop)) {
+    pc__k8s_api_free(&api);
+    snprintf(why, cap, "cannot make a loop");
+    return PC_EIO;
+  }
+  pc__k8s_http_t *h = NULL;
+  pc_err_t err = {0};
+  node_get_t ng = {.get = {.on_body = node_on_body, .on_done = node_on_done}};
+  rc = pc__k8s_http_open(&loop, &api, &h, &err);
+  if (rc) {
+    snprintf(why, cap, "%s", err.msg);
+  } else {
+    rc = pc__k8s_get_start(h, &ng.get, path, NULL, timeout_ms, why, cap);
+    while (!rc && !ng.done) uv_run(&loop, UV_RUN_ONCE);
+    bool closed = false;
+    pc__k8s_get_cancel(&ng.get);
+    pc__k8s_http_close(h, node_closed, &closed);
+    while (!closed) uv_run(&loop, UV_RUN_ONCE);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  if (!rc && ng.rc) {
+    snprintf(why, cap, "reading node %s from %s: %s", name, api.where, ng.why);
+    rc = PC_EIO;
+  } else if (!rc && ng.status != 200) {
+    json_error_t je;
+    json_t *st = json_loadb((const char *)ng.body.p, ng.body.n, 0, &je);
+    const char *msg = pc__k8s_jstr(st, "message", NULL);
+    snprintf(why, cap, "reading node %s: HTTP %ld%s%s%s", name, ng.status, msg ? ": " : "",
+             msg ? msg : "",
+             ng.status == 403 ? " (the service account's ClusterRole needs nodes: get)"
+             : ng.status == 404 ? " (no node of that name)"
+                                : "");
+    json_decref(st);
+    rc = PC_EIO;
+  } else if (!rc) {
+    json_error_t je;
+    json_t *node = json_loadb((const char *)ng.body.p, ng.body.n, 0, &je);
+    const char *nm = pc__k8s_jstr(node, "metadata", "name", NULL);
+    const char *uid = pc__k8s_jstr(node, "metadata", "uid", NULL);
+    if (!nm || !uid) {
+      snprintf(why, cap, "reading node %s: the answer is not a Node object", name);
+      rc = PC_EIO;
+    } else {
+      if (cfg->node_name) pc__detected_add(out, "k8s.node.name", 13, nm, strlen(nm));
+      if (cfg->node_uid) pc__detected_add(out, "k8s.node.uid", 12, uid, strlen(uid));
+    }
+    json_decref(node);
+  }
+  pc_buf_free(&ng.body);
+  pc__k8s_api_free(&api);
+  return rc;
 }

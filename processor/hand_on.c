@@ -4,22 +4,6 @@
 
 #include "internal.h"
 
-/* Encode b and compress the result: what a flush job does. */
-static pc_body_t *make_body(pc_builder_t *b, unsigned encodings, pc_bytes_t *md, int *rc) {
-  const pc_builder_stats_t *st = pc_builder_stats(b);
-  pc_buf_t plain = {0};
-  if ((*rc = pc_builder_encode(b, &plain))) {
-    pc_buf_free(&plain);
-    return NULL;
-  }
-  pc_body_t *body = pc_body_new(&plain, false, false, st->profiles, st->samples, md);
-  if ((*rc = pc_body_compress(body, encodings))) {
-    pc_body_unref(body);
-    return NULL;
-  }
-  return body;
-}
-
 int pc__hand_on(pc_builder_t *b, const pc_metadata_t *md, pc_consumer_t *next, pc_err_t *err) {
   if (!next->consume_encoded) {
     pc_request_t *out = pc_builder_request(b);
@@ -28,7 +12,7 @@ int pc__hand_on(pc_builder_t *b, const pc_metadata_t *md, pc_consumer_t *next, p
   }
   pc_bytes_t *mdb = pc_md_bytes(md);
   int rc;
-  pc_body_t *body = make_body(b, next->encodings, mdb, &rc);
+  pc_body_t *body = pc_builder_body(b, next->encodings, mdb, &rc);
   pc_bytes_unref(mdb);
   if (!body) return pc_err_set(err, rc, "cannot encode or compress a batch: %s", pc_strerror(rc));
   rc = next->consume_encoded(next, body, err);
@@ -38,7 +22,7 @@ int pc__hand_on(pc_builder_t *b, const pc_metadata_t *md, pc_consumer_t *next, p
 
 static void flush_run(uv_work_t *w) {
   pc__flush_t *f = container_of(w, pc__flush_t, work);
-  f->body = make_body(f->b, f->encodings, f->md, &f->rc);
+  f->body = pc_builder_body(f->b, f->encodings, f->md, &f->rc);
 }
 
 static void flush_done(uv_work_t *w, int status) {

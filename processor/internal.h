@@ -43,6 +43,9 @@ typedef struct pc__regex pc__regex_t;
 /* Compile node's text; NULL with a config error at node (PCRE2's reason and
  * the offset in the pattern) when it is not a valid expression. */
 pc__regex_t *pc__regex_compile(const pc_cfg_node_t *node, pc_err_t *err);
+/* The same, matching only whole strings (k8s_attributes' key_regex and
+ * exclude names, anchored at both ends as the Collector anchors them). */
+pc__regex_t *pc__regex_compile_whole(const pc_cfg_node_t *node, pc_err_t *err);
 void pc__regex_free(pc__regex_t *re);
 /* Capture groups, and the name of group i (1-based; NULL: unnamed). */
 uint32_t pc__regex_groups(const pc__regex_t *re);
@@ -182,5 +185,6 @@ typedef struct {
  * PC_EIO with why when no hostname source answered. */
 int pc__detect_system(const pc__system_cfg_t *cfg, uint64_t timeout_ms, pc__detected_t *out,
                       char *why, size_t cap);
+
 
 #endif

@@ -91,6 +91,19 @@ static int ml_consume_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_
   return m->refusing ? refuse(m, err) : m->next->consume_traces(m->next, tr, err);
 }
 
+/* Known full (component.h): while memory is above the soft limit every
+ * request is refused, so receivers may refuse at the headers. */
+static bool ml_full(pc_consumer_t *self, pc_err_t *err) {
+  ml_t *m = ml_of(self);
+  if (m->refusing) refuse(m, err);
+  return m->refusing;
+}
+
+static int ml_consume_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err) {
+  ml_t *m = ml_of(self);
+  return m->refusing ? refuse(m, err) : m->next->consume_traces_encoded(m->next, body, err);
+}
+
 /* ---- the check -------------------------------------------------------------------- */
 
 static void measure(ml_t *m) {
@@ -164,10 +177,13 @@ static void *ml_create(const pc_create_args_t *args, pc_err_t *err) {
   m->next = args->next;
   m->interval_ms = c.check_interval;
   m->consumer.consume_profiles = ml_consume_profiles;
+  m->consumer.full = ml_full;
   if (m->next->consume_encoded) m->consumer.consume_encoded = ml_consume_encoded;
   m->consumer.encodings = m->next->encodings; /* it passes bodies through as they are */
   m->consumer.max_body = m->next->max_body;
   if (m->next->consume_traces) m->consumer.consume_traces = ml_consume_traces;
+  if (m->next->consume_traces_encoded)
+    m->consumer.consume_traces_encoded = ml_consume_traces_encoded;
   /* A client should come back once memory has had time to go down. */
   uint64_t ra = (c.check_interval + 999) / 1000;
   uint32_t next_ra = m->next->retry_after_s;
@@ -228,6 +244,8 @@ static void ml_metrics(void *self, pc_metrics_t *m) {
   pc_metrics_gauge(m, "profcol_processor_memory_limiter_refusing",
                    "1 while data is refused for memory, else 0.", ml->refusing ? 1 : 0, NULL);
 }
+
+uint64_t pc_memory_limiter_soft_limit(const void *self) { return ((const ml_t *)self)->soft; }
 
 const pc_component_t pc_processor_memory_limiter = {
     .type = "memory_limiter",

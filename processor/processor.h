@@ -24,6 +24,9 @@
  *   attribute table, edited by interning), with include/exclude.
  * resource_detection: adds what the env and system detectors found at start
  *   to every resource (override or only missing keys).
+ * k8s_attributes: adds the metadata of the pod each resource (and each
+ *   sample, splitting resources by pod) comes from, from a cache kept by
+ *   listing and watching the Kubernetes API (k8s.h).
  * memory_limiter: refuses data (PC_EAGAIN: 503, UNAVAILABLE) while the
  *   process's resident set size is above limit - spike_limit, measured
  *   every check_interval; first in a pipeline, as in the Collector.
@@ -43,6 +46,11 @@ extern const pc_component_t pc_processor_memory_limiter;
 extern const pc_component_t pc_processor_resource;
 extern const pc_component_t pc_processor_attributes;
 extern const pc_component_t pc_processor_resource_detection;
+extern const pc_component_t pc_processor_k8s_attributes;
 extern const pc_component_t pc_processor_trace_link;
+
+/* A memory_limiter instance's soft limit in bytes (limit - spike limit):
+ * the service derives its default request memory budget from it. */
+uint64_t pc_memory_limiter_soft_limit(const void *self);
 
 #endif

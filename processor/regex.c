@@ -58,15 +58,18 @@ void pc__regex_free(pc__regex_t *re) {
   free(re);
 }
 
-pc__regex_t *pc__regex_compile(const pc_cfg_node_t *node, pc_err_t *err) {
+static pc__regex_t *compile(const pc_cfg_node_t *node, bool anchored, pc_err_t *err) {
   if (!node || node->type != PC_CFG_SCALAR) {
     pc_cfg_error(err, node, PC_EINVAL, "must be a regular expression (Go RE2 syntax)");
     return NULL;
   }
   int ec;
   PCRE2_SIZE at;
+  /* Anchored as the Collector anchors key_regex: "^(?:" + re + ")$". */
   pcre2_code *code = pcre2_compile((PCRE2_SPTR)node->text, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec, &at, NULL);
+                                   PCRE2_UTF | PCRE2_DOLLAR_ENDONLY |
+                                       (anchored ? PCRE2_ANCHORED | PCRE2_ENDANCHORED : 0),
+                                   &ec, &at, NULL);
   if (!code) {
     PCRE2_UCHAR msg[160];
     pcre2_get_error_message(ec, msg, sizeof msg);
@@ -98,6 +101,14 @@ pc__regex_t *pc__regex_compile(const pc_cfg_node_t *node, pc_err_t *err) {
     }
   }
   return re;
+}
+
+pc__regex_t *pc__regex_compile(const pc_cfg_node_t *node, pc_err_t *err) {
+  return compile(node, false, err);
+}
+
+pc__regex_t *pc__regex_compile_whole(const pc_cfg_node_t *node, pc_err_t *err) {
+  return compile(node, true, err);
 }
 
 uint32_t pc__regex_groups(const pc__regex_t *re) { return re->n_groups; }

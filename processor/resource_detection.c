@@ -20,10 +20,12 @@
  * its reason, as in the Collector ("the error will propagate and stop the
  * collector from starting").
  *
- * k8s_api (the Collector's node detector through the Kubernetes API) comes
- * with the k8s_attributes processor's API client: naming it now is a config
- * error that says so, rather than an unknown detector. The Collector's cloud
- * detectors (ec2, gcp, docker, ...) are refused by name too. */
+ * k8s_api (the Collector's k8snode, renamed; k8snode still works) reads the
+ * Node object named by an environment variable (node_from_env_var, default
+ * K8S_NODE_NAME: the downward API's spec.nodeName) from the API server with
+ * the k8s_attributes processor's client (k8s.h), bounded by timeout: its
+ * k8s.node.name and k8s.node.uid. The Collector's cloud detectors (ec2,
+ * gcp, docker, ...) are refused by name. */
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -32,9 +34,10 @@
 
 #include "../core/log.h"
 #include "internal.h"
+#include "k8s.h"
 #include "processor.h"
 
-typedef enum { D_ENV, D_SYSTEM } detector_t;
+typedef enum { D_ENV, D_SYSTEM, D_K8S } detector_t;
 
 typedef struct {
   const pc_cfg_node_t *detectors;
@@ -43,7 +46,9 @@ typedef struct {
   const pc_cfg_node_t *allow_list;
   const pc_cfg_node_t *hostname_sources;
   bool host_name, host_id, os_type, host_arch;
-  const pc_cfg_node_t *k8s_api;
+  pc__k8s_api_cfg_t k8s;
+  char *node_env;
+  bool node_name, node_uid;
 } rd_cfg_t;
 
 typedef struct {
@@ -58,6 +63,7 @@ typedef struct {
   size_t n_allow;
   bool has_allow;
   pc__system_cfg_t system;
+  pc__k8s_node_cfg_t k8s;
   pc__detected_t found; /* what start detected */
   pc__amap_t map;
 } rd_t;
@@ -88,6 +94,23 @@ static const pc_opt_t system_opts[] = {
     PC_OPT_TABLE_END,
 };
 
+ENABLED("k8s.node.name", node_name, "true");
+ENABLED("k8s.node.uid", node_uid, "true");
+
+static const pc_opt_t node_attributes_opts[] = {
+    PC_OPT_SECTION("k8s.node.name", node_name_opts, "the node's name"),
+    PC_OPT_SECTION("k8s.node.uid", node_uid_opts, "the node's uid"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t k8s_opts[] = {
+    PC__K8S_API_OPTS(rd_cfg_t, k8s),
+    PC_OPT_STR("node_from_env_var", "K8S_NODE_NAME", rd_cfg_t, node_env,
+               "environment variable holding the node's name (the downward API's spec.nodeName)"),
+    PC_OPT_SECTION("resource_attributes", node_attributes_opts, "what to set"),
+    PC_OPT_TABLE_END,
+};
+
 static const pc_opt_t env_opts[] = {
     PC_OPT_ANY("allow_list", rd_cfg_t, allow_list,
                "list of keys to take from the environment (default: all)"),
@@ -97,14 +120,17 @@ static const pc_opt_t env_opts[] = {
 static const pc_opt_t rd_opts[] = {
     PC_OPT_ANY("detectors", rd_cfg_t, detectors,
                "list run in order, the first to set a key wins: env (OTEL_RESOURCE_ATTRIBUTES, "
-               "OTEL_SERVICE_NAME), system; k8s_api is not yet provided; default [env]"),
+               "OTEL_SERVICE_NAME), system, k8s_api (the node from the Kubernetes API; "
+               "k8snode, its old name, works too); default [env]"),
     PC_OPT_BOOLEAN("override", "true", rd_cfg_t, override,
                    "detected values replace the resource's own (false: only add missing keys)"),
     PC_OPT_DUR("timeout", "5s", rd_cfg_t, timeout_ms, 1, 3600000,
-               "longest detection may take at start (name lookups of hostname_sources)"),
+               "longest detection may take at start (name lookups of hostname_sources, the "
+               "Kubernetes API)"),
     PC_OPT_SECTION("env", env_opts, "the env detector"),
     PC_OPT_SECTION("system", system_opts, "the system detector"),
-    PC_OPT_ANY("k8s_api", rd_cfg_t, k8s_api, "not yet: comes with the k8s_attributes API client"),
+    PC_OPT_SECTION("k8s_api", k8s_opts, "the k8s_api detector"),
+    PC_OPT_SECTION("k8snode", k8s_opts, "the k8s_api detector by its old name (deprecated)"),
     PC_OPT_TABLE_END,
 };
 
@@ -168,16 +194,14 @@ static int parse_detectors(rd_t *p, const pc_cfg_node_t *list, pc_err_t *err) {
     } else if (!strcmp(d->text, "system")) {
       t = D_SYSTEM;
     } else if (!strcmp(d->text, "k8s_api") || !strcmp(d->text, "k8snode")) {
-      return pc_cfg_error(err, d, PC_EINVAL, "detector %s (node metadata from the Kubernetes "
-                          "API) is not provided yet: it comes with the k8s_attributes "
-                          "processor's API client; use env with K8S_NODE_NAME meanwhile",
-                          d->text);
+      t = D_K8S;
     } else {
       bool collector = false;
       for (size_t k = 0; k < sizeof collector_only / sizeof *collector_only; k++)
         collector = collector || !strcmp(d->text, collector_only[k]);
       const char *hint = collector ? NULL : pc_cfg_did_you_mean(d->text, known, 2);
-      return pc_cfg_error(err, d, PC_EINVAL, "%s detector \"%s\": profcol has env and system%s%s%s",
+      return pc_cfg_error(err, d, PC_EINVAL, "%s detector \"%s\": profcol has env, system and "
+                          "k8s_api%s%s%s",
                           collector ? "the Collector's" : "unknown", d->text,
                           hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
     }
@@ -231,12 +255,29 @@ static void *rd_create(const pc_create_args_t *args, pc_err_t *err) {
   p->system.host_id = c.host_id;
   p->system.os_type = c.os_type;
   p->system.host_arch = c.host_arch;
-  if (c.k8s_api && c.k8s_api->type != PC_CFG_NULL) {
-    pc_cfg_key_error(err, c.k8s_api, PC_EINVAL, "the k8s_api detector is not provided yet: it "
-                     "comes with the k8s_attributes processor's API client");
+  const pc_cfg_node_t *k8s = pc_cfg_get(args->cfg, "k8s_api");
+  const pc_cfg_node_t *k8snode = pc_cfg_get(args->cfg, "k8snode");
+  if (k8s && k8snode) {
+    pc_cfg_key_error(err, k8snode, PC_EINVAL, "give k8s_api or k8snode (its old name), not both");
     goto fail;
   }
-  if (parse_detectors(p, c.detectors, err) || parse_sources(p, c.hostname_sources, err)) goto fail;
+  if (parse_detectors(p, c.detectors, err) || parse_sources(p, c.hostname_sources, err) ||
+      pc__k8s_api_parse(&c.k8s, k8s ? k8s : k8snode, &p->k8s.auth, err))
+    goto fail;
+  if (k8snode)
+    pc_log(p->id, PC_LOG_WARN, "k8snode is deprecated: call the section k8s_api");
+  snprintf(p->k8s.node_env, sizeof p->k8s.node_env, "%s", c.node_env ? c.node_env : "");
+  p->k8s.node_name = c.node_name;
+  p->k8s.node_uid = c.node_uid;
+  p->k8s.context = c.k8s.context ? pc_xstrdup(c.k8s.context) : NULL;
+  p->k8s.kube_config_path = c.k8s.kube_config_path ? pc_xstrdup(c.k8s.kube_config_path) : NULL;
+  p->k8s.sa_dir = PC__K8S_SA_DIR;
+  for (size_t i = 0; i < p->n_detectors; i++)
+    if (p->detectors[i] == D_K8S && !c.node_env[0]) {
+      pc_cfg_error(err, pc_cfg_get(k8s ? k8s : k8snode, "node_from_env_var"), PC_EINVAL,
+                   "must name an environment variable");
+      goto fail;
+    }
   if (c.allow_list && c.allow_list->type != PC_CFG_NULL) {
     if (c.allow_list->type != PC_CFG_SEQ) {
       pc_cfg_error(err, c.allow_list, PC_EINVAL, "must be a list of attribute keys");
@@ -271,13 +312,15 @@ static int rd_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   pc__detected_free(&p->found);
   char why[300];
   for (size_t i = 0; i < p->n_detectors; i++) {
+    static const char *const names[] = {"env", "system", "k8s_api"};
     int rc = p->detectors[i] == D_ENV
                  ? pc__detect_env(p->allow, p->n_allow, p->has_allow, &p->found, why, sizeof why)
-                 : pc__detect_system(&p->system, p->timeout_ms, &p->found, why, sizeof why);
+             : p->detectors[i] == D_SYSTEM
+                 ? pc__detect_system(&p->system, p->timeout_ms, &p->found, why, sizeof why)
+                 : pc__detect_k8s_node(&p->k8s, p->timeout_ms, &p->found, why, sizeof why);
     if (rc) {
       pc__detected_free(&p->found);
-      return pc_err_set(err, rc, "%s: %s detector: %s", p->id,
-                        p->detectors[i] == D_ENV ? "env" : "system", why);
+      return pc_err_set(err, rc, "%s: %s detector: %s", p->id, names[p->detectors[i]], why);
     }
     if (p->detectors[i] == D_SYSTEM && p->system.host_id) {
       bool have = false;
@@ -311,6 +354,8 @@ static void rd_destroy(void *self) {
   pc__amap_free(&p->map);
   for (size_t i = 0; i < p->n_allow; i++) free(p->allow[i]);
   free(p->allow);
+  free(p->k8s.context);
+  free(p->k8s.kube_config_path);
   free(p);
 }
 

@@ -5,23 +5,31 @@
  * serving the unary Export methods of ProfilesService and TraceService
  * (shared/spec/OTLP-PROFILES.md section 4).
  *
- * The one idea: HTTP/2 flow control is the memory bound. A stream's window
- * is one message (max_recv_msg_size_mib plus its 5-byte prefix) and the
+ * The one idea: memory follows the bytes that arrived, and three bounds
+ * hold it. HTTP/2 flow control bounds a connection: a stream's window is
+ * one message (max_recv_msg_size_mib plus its 5-byte prefix) and the
  * connection's window two of them; bytes are given back to the client
  * (WINDOW_UPDATE) only once the request holding them has been answered or
- * dropped. So a connection never holds more than its window of request
- * bytes however many streams it opens (and it opens at most
- * max_concurrent_streams), and reading never has to stop. A client that
- * fills the window with streams it does not finish stalls, and the stall
- * timer (keepalive.server_parameters.timeout) closes it.
+ * dropped, so reading never has to stop. The process's request memory
+ * budget (core.h) bounds all connections and streams together: a message
+ * buffer grows with the data received (never with what its prefix claims),
+ * each growth taken from the budget first, and a stream the budget has no
+ * room for is answered UNAVAILABLE and its memory returned. Time bounds a
+ * stream: one that gets no data for keepalive.server_parameters.timeout is
+ * reset (RST_STREAM CANCEL) and its memory returned, however lively the
+ * rest of its connection; a connection that is silent altogether with a
+ * request started is closed.
  *
  * A request is decided as in otlp.c, answered with gRPC statuses:
  *   OK                  taken (ExportProfilesServiceResponse; partial_success
  *                       when the decoder dropped profiles)
  *   INVALID_ARGUMENT    undecodable message or corrupt compression, bad framing
  *   RESOURCE_EXHAUSTED  a message over the limit, as sent or decompressed
- *   UNAVAILABLE         the pipeline is full (PC_EAGAIN): retryable, with a
- *                       google.rpc.RetryInfo in grpc-status-details-bin
+ *   UNAVAILABLE         the pipeline is full (PC_EAGAIN; at HEADERS when known
+ *                       full before the message comes), or request memory is:
+ *                       retryable, with a google.rpc.RetryInfo in
+ *                       grpc-status-details-bin (RESOURCE_EXHAUSTED when the
+ *                       message could never fit the budget)
  *   UNIMPLEMENTED       unknown method or grpc-encoding
  *   DEADLINE_EXCEEDED   the call's grpc-timeout passed before the pipeline
  *                       took the request (it is not handed on)
@@ -29,9 +37,10 @@
  *                       other refusal of the pipeline
  * Errors are trailers-only answers; grpc-message is percent-encoded.
  *
- * When the last byte of a request arrives, messages up to 128 KiB are
- * decoded on the loop; larger ones in libuv's thread pool (as otlp.c does),
- * and the pipeline is called back on the loop. */
+ * When the last byte of a request arrives, the message is unframed on the
+ * loop and handed to a decode job (decode.c, shared with OTLP/HTTP): small
+ * ones are decoded on the loop, larger ones in libuv's thread pool, and the
+ * pipeline is called back on the loop. */
 #include <ctype.h>
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
@@ -62,10 +71,8 @@ enum {
 #define WRITE_CHUNK (64 * 1024)    /* gather frames up to this per uv_write */
 #define MAX_HEADER_LIST (16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE */
 #define MAX_METADATA (2 * MAX_HEADER_LIST) /* include_metadata, encoded: a guard behind it */
-#define SPARE_JOBS 4                 /* finished jobs' arenas and buffers kept */
-#define SPARE_PLAIN_CAP ((size_t)1 << 20) /* a larger decompression buffer is freed */
-#define INLINE_MAX ((size_t)128 << 10) /* larger messages are decoded in a thread */
 #define MAX_PING_STRIKES 2         /* grpc-go's maxPingStrikes */
+#define FIRST_BODY_CAP (16 * 1024) /* a message buffer's first size; then it doubles */
 #define ACCEPT_ENCODINGS "identity,gzip,deflate,zstd"
 
 /* ---- options -------------------------------------------------------------- */
@@ -160,7 +167,6 @@ typedef enum { ROUTE_NONE, ROUTE_PROFILES, ROUTE_TRACES } route_t;
 
 typedef struct conn conn_t;
 typedef struct stream stream_t;
-typedef struct job job_t;
 
 struct stream {
   int32_t id;
@@ -178,11 +184,14 @@ struct stream {
   bool post, grpc_ct, has_ct, long_header;
   bool authenticated;    /* the authenticator's header holds one of its tokens */
   bool auth_seen;        /* ... and was sent: a second value unauthenticates */
-  pc_buf_t body;         /* the framed request, at most one message */
+  pc_buf_t body;         /* the framed request, at most one message; its capacity
+                          * is held in the request memory budget */
   size_t unconsumed;     /* received bytes not yet given back (WINDOW_UPDATE) */
+  uint64_t last_data_ms; /* uv_now at its HEADERS or its last DATA */
   bool complete;         /* END_STREAM received */
   bool answered;         /* a response was submitted; later data is dropped */
-  job_t *job;            /* in the thread pool, not yet answered */
+  bool reset;            /* RST_STREAM submitted: it stalled */
+  pc__rx_job_t *job;     /* in the thread pool, not yet answered */
   pc_buf_t out;          /* an OK answer's framed message */
   size_t out_off;
   pc_buf_t md;           /* include_metadata: the call's metadata (pc_md_encode form) */
@@ -236,17 +245,7 @@ struct pc_grpc_server {
   size_t max_msg;                /* bytes */
   uint32_t stream_win, conn_win; /* flow-control windows */
   uint64_t tick_ms;              /* connection timer period */
-  pc_arena_t *arena;             /* for messages decoded on the loop, one at a time */
-  pc_buf_t plain;                /* ... and their decompressed bytes */
-  uint32_t n_jobs;               /* in the thread pool; closing waits for them */
-  /* Arenas and decompression buffers of finished jobs, for the next ones:
-   * mapping them afresh for every large message cost more in page faults
-   * than the decode itself saves (bench/README.md). */
-  struct spare {
-    pc_arena_t *arena;
-    pc_buf_t plain;
-  } spares[SPARE_JOBS];
-  uint32_t n_spares;
+  pc__rx_pool_t jobs; /* decoding messages; closing waits for those in the pool */
 };
 
 static void conn_close(conn_t *c, const char *why);
@@ -400,11 +399,17 @@ static void answer_ok(stream_t *st) {
   stream_answered(st, ST_OK);
 }
 
+/* Free the message buffer and give its bytes back to the budget. */
+static void stream_drop_body(stream_t *st) {
+  pc_budget_give(st->c->g->jobs.budget, st->body.cap);
+  pc_buf_free(&st->body);
+}
+
 /* Give the request's bytes back to the client's windows and drop them. */
 static void stream_release(stream_t *st) {
   if (st->unconsumed) nghttp2_session_consume(st->c->ng, st->id, st->unconsumed);
   st->unconsumed = 0;
-  pc_buf_free(&st->body);
+  stream_drop_body(st);
 }
 
 /* ---- the request ---------------------------------------------------------------- */
@@ -467,117 +472,23 @@ int pc__grpc_timeout_parse(const uint8_t *v, size_t n, uint64_t *ms) {
   }
 }
 
-/* ---- the work on a message: on the loop, or in the thread pool -------------------
- * A job unframes, decompresses (bounded) and decodes one request message.
- * It touches only itself, so it may run in libuv's thread pool; the
- * pipeline is called back on the loop. Messages of at most INLINE_MAX bytes
- * (as sent and as announced decompressed) are done on the loop with the
- * server's arena; larger ones in a thread with an arena of their own, so
- * one large message does not stall the loop's other connections. */
-
-struct job {
-  uv_work_t work;
-  pc_grpc_server_t *g;
-  stream_t *st; /* NULL once the stream is gone: the answer is dropped */
-  bool traces;
-  pc_encoding_t enc;
-  size_t limit;   /* decompressed bytes allowed in this pass */
-  size_t max_msg; /* ... and at most */
-  int64_t max_mib;
-  pc_buf_t body; /* the framed request */
-  pc_arena_t *arena;
-  pc_buf_t plain; /* the decompressed message */
-  const uint8_t *payload;
-  size_t payload_n;
-  pc_request_t req;
-  pc_traces_t spans; /* traces: the decoded request */
-  int code;   /* ST_OK: hand on; else answer code with msg */
-  bool again; /* inflated past an inline limit below max_msg: redo in a thread */
-  char msg[400];
-};
-
-static void job_fail(job_t *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void job_fail(job_t *j, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(j->msg, sizeof j->msg, fmt, ap);
-  va_end(ap);
-  j->code = code;
-}
+/* ---- the message ------------------------------------------------------------------- */
 
 static size_t prefix_len(const uint8_t *b) {
   return (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
 }
 
-/* Unframe and decompress: 0, or the job failed (or must go again). */
-static int job_unframe(job_t *j) {
-  const uint8_t *b = j->body.p;
-  size_t bn = j->body.n;
-  if (bn < 5) {
-    job_fail(j, ST_INVALID_ARGUMENT, "%s", bn ? "truncated gRPC message prefix"
-                                              : "no request message");
-    return -1;
-  }
-  size_t len = prefix_len(b);
-  if (b[0] > 1 || bn != 5 + len) {
-    job_fail(j, ST_INVALID_ARGUMENT, "%s",
-             b[0] > 1 ? "bad gRPC compressed flag"
-             : bn < 5 + len ? "truncated gRPC message"
-                            : "more than one message in a unary call");
-    return -1;
-  }
-  j->payload = b + 5;
-  j->payload_n = len;
-  if (b[0] == 0) return 0;
-  if (j->enc == PC_ENC_IDENTITY) {
-    job_fail(j, ST_INTERNAL, "compressed message without a grpc-encoding");
-    return -1;
-  }
-  pc_err_t err = {0};
-  j->plain.n = 0;
-  int rc = pc_decompress(j->enc, b + 5, len, j->limit, &j->plain, &err);
-  if (rc == PC_ELIMIT && j->limit < j->max_msg) {
-    j->again = true;
-    return -1;
-  }
-  if (rc == PC_ELIMIT || rc == PC_ENOMEM) {
-    job_fail(j, ST_RESOURCE_EXHAUSTED,
-             "message exceeds max_recv_msg_size_mib (%lld MiB) after %s decompression",
-             (long long)j->max_mib, pc_encoding_name(j->enc));
-    return -1;
-  }
-  if (rc) {
-    job_fail(j, ST_INVALID_ARGUMENT, "cannot decompress the %s message: %s",
-             pc_encoding_name(j->enc), err.msg[0] ? err.msg : pc_strerror(rc));
-    return -1;
-  }
-  j->payload = j->plain.p;
-  j->payload_n = j->plain.n;
-  return 0;
+/* Seconds a client refused for now should wait (RetryInfo). */
+static uint32_t retry_s(const pc_grpc_server_t *g) {
+  return g->next->retry_after_s ? g->next->retry_after_s : 1;
 }
-
-static void job_work(job_t *j) {
-  j->code = ST_OK;
-  if (job_unframe(j) != 0) return;
-  pc_err_t err = {0};
-  int rc = j->traces ? pc_traces_proto_decode(j->arena, j->payload, j->payload_n, &j->spans, &err)
-                     : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &err);
-  if (rc == PC_ENOMEM)
-    job_fail(j, ST_RESOURCE_EXHAUSTED, "%s: the decoded request needs more memory than this "
-             "receiver allows one message", err.msg);
-  else if (rc)
-    job_fail(j, ST_INVALID_ARGUMENT, "%s", err.msg[0] ? err.msg : pc_strerror(rc));
-}
-
-static void job_run(uv_work_t *w) { job_work(container_of(w, job_t, work)); }
 
 /* The pipeline's refusal as a status. */
 static void answer_refused(stream_t *st, int rc, const pc_err_t *err) {
   pc_grpc_server_t *g = st->c->g;
   const char *what = err->msg[0] ? err->msg : pc_strerror(rc);
   if (rc == PC_EAGAIN)
-    answer_error(st, ST_UNAVAILABLE, g->next->retry_after_s ? g->next->retry_after_s : 1,
-                 "pipeline is full, retry later: %s", what);
+    answer_error(st, ST_UNAVAILABLE, retry_s(g), "pipeline is full, retry later: %s", what);
   else if (rc == PC_EDECODE || rc == PC_EINVAL)
     answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", what);
   else
@@ -619,8 +530,11 @@ static void serve_profiles(stream_t *st, pc_request_t *req) {
   }
   pc_metadata_t md = {0}; /* views into st->md, which outlives the call */
   if (st->md.n && pc_md_decode(st->md.p, st->md.n, &md) == 0) req->metadata = &md;
+  char peer[64];
+  req->client_addr = pc_http_peer_ip(&st->c->tcp, peer, sizeof peer);
   int rc = profiles ? g->next->consume_profiles(g->next, req, &err) : 0;
   req->metadata = NULL;
+  req->client_addr = (pc_str_t){0};
   free((void *)md.v);
   if (rc) {
     PC__CNT_ADD(cnt, profiles_refused, profiles + req->rejected_profiles);
@@ -641,93 +555,93 @@ static void serve_profiles(stream_t *st, pc_request_t *req) {
 }
 
 /* On the loop: the job's verdict, or the pipeline's, becomes the answer. */
-static void job_finish(job_t *j) {
-  stream_t *st = j->st;
-  /* grpc-go refuses this at the HEADERS; here it waits for the request's
-   * end, like every answer that is not about the route or the encoding:
-   * answering while a client still sends trips some (libcurl 7.88 stalls). */
-  if (st->bad_timeout) {
-    answer_error(st, ST_INTERNAL, 0,
-                 "malformed grpc-timeout \"%.*s\": want 1 to 8 digits and a unit (H, M, S, m, "
-                 "u or n)", (int)st->timeout_n, st->timeout);
+static void job_finish(stream_t *st, pc__rx_job_t *j) {
+  pc_grpc_server_t *g = st->c->g;
+  const char *what = j->err.msg[0] ? j->err.msg : pc_strerror(j->rc);
+  if (j->failed == PC__RX_FAILED_DECOMPRESS) {
+    if (j->rc == PC_ELIMIT || j->rc == PC_ENOMEM)
+      answer_error(st, ST_RESOURCE_EXHAUSTED, 0,
+                   "message exceeds max_recv_msg_size_mib (%lld MiB) after %s decompression",
+                   (long long)g->cfg.max_recv_msg_size_mib, pc_encoding_name(j->enc));
+    else
+      answer_error(st, ST_INVALID_ARGUMENT, 0, "cannot decompress the %s message: %s",
+                   pc_encoding_name(j->enc), what);
     return;
   }
-  if (j->code != ST_OK) {
-    answer_error(st, j->code, 0, "%s", j->msg);
+  if (j->failed == PC__RX_FAILED_BUDGET) {
+    if (j->rc == PC_ELIMIT) /* retrying cannot help */
+      answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "message too large for this collector's "
+                   "memory: %s", what);
+    else
+      answer_error(st, ST_UNAVAILABLE, retry_s(g), "too much request data in memory, retry "
+                   "later: %s", what);
+    return;
+  }
+  if (j->failed == PC__RX_FAILED_DECODE) {
+    if (j->rc == PC_ENOMEM)
+      answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "%s: the decoded request needs more memory "
+                   "than this receiver allows one message (%dx its decompressed size, at "
+                   "least %zu MiB)", what, RX_ARENA_FACTOR, RX_ARENA_MIN >> 20);
+    else
+      answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", what);
     return;
   }
   /* The client has stopped waiting and may be sending the data again:
    * taking it now would only make a duplicate downstream. */
-  if (st->has_deadline && uv_now(j->g->loop) >= st->deadline_ms) {
+  if (st->has_deadline && uv_now(g->loop) >= st->deadline_ms) {
     answer_error(st, ST_DEADLINE_EXCEEDED, 0,
                  "the call's deadline (grpc-timeout %.*s) passed before the request was taken",
                  (int)st->timeout_n, st->timeout);
     return;
   }
-  PC__CNT_ADD(j->g->rxc, bytes_decompressed, j->payload_n);
+  PC__CNT_ADD(g->rxc, bytes_decompressed, j->payload_n);
   if (j->traces)
     serve_traces(st, &j->spans);
   else
     serve_profiles(st, &j->req);
 }
 
-/* A job's arena and decompression buffer, from the spares or new. */
-static void job_take_spare(pc_grpc_server_t *g, job_t *j) {
-  if (g->n_spares) {
-    struct spare *sp = &g->spares[--g->n_spares];
-    j->arena = sp->arena;
-    j->plain = sp->plain;
-    return;
-  }
-  j->arena = pc__rx_arena_new(g->max_msg);
-}
-
-static void job_free(job_t *j) {
-  pc_grpc_server_t *g = j->g;
-  pc_buf_free(&j->body);
-  if (g->n_spares < SPARE_JOBS && j->plain.cap <= SPARE_PLAIN_CAP) {
-    pc_arena_reset(j->arena);
-    j->plain.n = 0;
-    g->spares[g->n_spares++] = (struct spare){j->arena, j->plain};
-  } else {
-    pc_buf_free(&j->plain);
-    pc_arena_free(j->arena);
-  }
-  free(j);
-}
-
-static void job_done(uv_work_t *w, int status) {
-  job_t *j = container_of(w, job_t, work);
-  pc_grpc_server_t *g = j->g;
-  stream_t *st = j->st;
+static void job_done(pc__rx_job_t *j, int status) {
+  pc_grpc_server_t *g = container_of(j->pool, pc_grpc_server_t, jobs);
+  stream_t *st = j->ud;
   if (st) {
     st->job = NULL;
     if (status < 0) /* cancelled: only when the loop is torn down */
       answer_error(st, ST_UNAVAILABLE, 1, "request cancelled while shutting down");
     else
-      job_finish(j);
-    conn_t *c = st->c;
+      job_finish(st, j);
     stream_release(st);
-    conn_flush(c);
+    /* From the thread pool: write the answer now. On the loop this runs
+     * inside nghttp2's callback, whose caller writes when it returns. */
+    if (j->async) conn_flush(st->c);
   }
-  job_free(j);
-  g->n_jobs--;
+  pc__rx_job_put(j);
   server_maybe_closed(g);
 }
 
-/* Hand a large message to the thread pool; the stream's body moves to the
- * job, its window is given back once answered. */
-static void job_queue(stream_t *st, pc_encoding_t enc) {
-  pc_grpc_server_t *g = st->c->g;
-  job_t *j = pc_xcalloc(1, sizeof *j);
-  *j = (job_t){.g = g, .st = st, .traces = stream_route(st) == ROUTE_TRACES, .enc = enc,
-               .limit = g->max_msg, .max_msg = g->max_msg,
-               .max_mib = g->cfg.max_recv_msg_size_mib, .body = st->body};
-  job_take_spare(g, j);
-  st->body = (pc_buf_t){0};
-  st->job = j;
-  g->n_jobs++;
-  if (uv_queue_work(g->loop, &j->work, job_run, job_done) != 0) pc_oom(); /* bad arguments */
+/* The message's framing, checked on the loop: 0, or the stream was
+ * answered. */
+static int stream_unframe(stream_t *st, pc_encoding_t enc) {
+  const uint8_t *b = st->body.p;
+  size_t bn = st->body.n;
+  if (bn < 5) {
+    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s", bn ? "truncated gRPC message prefix"
+                                                      : "no request message");
+    return -1;
+  }
+  size_t len = prefix_len(b);
+  if (b[0] > 1 || bn != 5 + len) {
+    answer_error(st, ST_INVALID_ARGUMENT, 0, "%s",
+                 b[0] > 1 ? "bad gRPC compressed flag"
+                 : bn < 5 + len ? "truncated gRPC message"
+                                : "more than one message in a unary call");
+    return -1;
+  }
+  if (b[0] == 1 && enc == PC_ENC_IDENTITY) {
+    answer_error(st, ST_INTERNAL, 0, "compressed message without a grpc-encoding");
+    return -1;
+  }
+  return 0;
 }
 
 /* END_STREAM: decide, and answer now or once the thread pool is done. */
@@ -749,27 +663,50 @@ static void stream_serve(stream_t *st) {
     stream_release(st);
     return;
   }
-  size_t inline_max = min_sz(g->max_msg, INLINE_MAX);
-  const uint8_t *b = st->body.p;
-  size_t n = st->body.n;
-  bool small = n < 5 || (prefix_len(b) <= inline_max && n <= 5 + inline_max &&
-                         (b[0] == 0 || pc_announced_size(enc, b + 5, n - 5) <= inline_max));
-  if (small) {
-    job_t j = {.g = g, .st = st, .traces = stream_route(st) == ROUTE_TRACES, .enc = enc,
-               .limit = inline_max, .max_msg = g->max_msg,
-               .max_mib = g->cfg.max_recv_msg_size_mib, .body = st->body, .arena = g->arena,
-               .plain = g->plain};
-    job_work(&j);
-    if (!j.again) job_finish(&j);
-    g->plain = j.plain;
-    pc_arena_reset(g->arena);
-    if (g->plain.cap > 2 * INLINE_MAX) pc_buf_free(&g->plain);
-    if (!j.again) {
-      stream_release(st);
-      return;
-    }
+  /* grpc-go refuses this at the HEADERS; here it waits for the request's
+   * end, like every answer that is not about the route or the encoding:
+   * answering while a client still sends trips some (libcurl 7.88 stalls). */
+  if (st->bad_timeout) {
+    answer_error(st, ST_INTERNAL, 0,
+                 "malformed grpc-timeout \"%.*s\": want 1 to 8 digits and a unit (H, M, S, m, "
+                 "u or n)", (int)st->timeout_n, st->timeout);
+    stream_release(st);
+    return;
   }
-  job_queue(st, enc);
+  if (stream_unframe(st, enc) != 0) {
+    stream_release(st);
+    return;
+  }
+  /* The body moves to the job with its share of the budget; its window is
+   * given back once answered. */
+  pc__rx_job_t *j = pc__rx_job_get(&g->jobs);
+  pc__rx_job_own(j, &st->body);
+  j->in = j->owned.p + 5;
+  j->in_n = j->owned.n - 5;
+  j->enc = j->owned.p[0] ? enc : PC_ENC_IDENTITY;
+  j->traces = stream_route(st) == ROUTE_TRACES;
+  j->ud = st;
+  j->done = job_done;
+  st->job = j;
+  pc__rx_job_run(j);
+}
+
+/* At HEADERS: a pipeline known to be full would refuse the message after
+ * it is received and decoded, so refuse the call now (an authenticated
+ * one: others hear UNAUTHENTICATED at the end, and nothing about the
+ * pipeline); true when answered. */
+static bool stream_refuse_early(stream_t *st) {
+  pc_grpc_server_t *g = st->c->g;
+  pc_consumer_t *next = g->next;
+  pc_err_t err = {0};
+  if (stream_route(st) != ROUTE_PROFILES || (g->auth && !st->authenticated) || !next->full ||
+      !next->full(next, &err))
+    return false;
+  PC__CNT_ADD(g->rxc, requests_refused_early, 1);
+  answer_error(st, ST_UNAVAILABLE, retry_s(g), "pipeline is full, retry later: %s (refused at "
+               "the headers, before the message was read)",
+               err.msg[0] ? err.msg : pc_strerror(PC_EAGAIN));
+  return true;
 }
 
 /* ---- nghttp2 callbacks ------------------------------------------------------------- */
@@ -785,6 +722,7 @@ static int ng_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void
   c->streams = st;
   c->n_streams++;
   c->n_pending++;
+  st->last_data_ms = uv_now(c->g->loop);
   nghttp2_session_set_stream_user_data(ng, st->id, st);
   return 0;
 }
@@ -860,48 +798,82 @@ static int ng_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8
   return 0;
 }
 
-/* The 5-byte prefix says the message is over the limit: say so at once and
- * drop the rest of the stream as it comes. */
+/* The 5-byte prefix says the message is over a limit: say so at once
+ * (true) and drop the rest of the stream as it comes. Past the request
+ * memory budget's whole limit, the message could never be held, however
+ * long the client waits: RESOURCE_EXHAUSTED too, not UNAVAILABLE. */
 static bool stream_too_big(stream_t *st) {
   pc_grpc_server_t *g = st->c->g;
   if (st->body.n < 5) return false;
-  return prefix_len(st->body.p) > g->max_msg || st->body.n > 5 + g->max_msg;
+  size_t len = prefix_len(st->body.p);
+  if (len > g->max_msg || st->body.n > 5 + g->max_msg) {
+    answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "message larger than max_recv_msg_size_mib "
+                 "(%lld MiB)", (long long)g->cfg.max_recv_msg_size_mib);
+    return true;
+  }
+  pc_budget_t *b = g->jobs.budget;
+  uint64_t limit = b ? pc_budget_limit(b) : 0;
+  if (limit && 5 + (uint64_t)len > limit) {
+    pc_budget_refused(b, 5 + (uint64_t)len, g->log_id);
+    answer_error(st, ST_RESOURCE_EXHAUSTED, 0, "a message of %zu bytes is more than this "
+                 "collector holds of request data at once (%s: %llu bytes)", len,
+                 b->key ? b->key : "its limit",
+                 (unsigned long long)limit);
+    return true;
+  }
+  return false;
 }
 
-/* Once the 5-byte prefix is in, make room for the whole message at once
- * rather than doubling through a dozen reallocs and copies. At most the
- * stream's window: a client cannot send more before it is answered, so a
- * prefix that lies costs no more than the window anyway. */
-static void body_presize(stream_t *st, const pc_grpc_server_t *g) {
-  size_t want = 5 + min_sz(prefix_len(st->body.p), min_sz(g->max_msg, g->stream_win));
-  if (want <= st->body.cap) return;
-  uint8_t *p = realloc(st->body.p, want);
+/* Room for n more bytes of the message. The buffer grows with what
+ * arrives: it doubles (from FIRST_BODY_CAP, so a large message costs a few
+ * reallocs, not one per frame), but never past what its prefix says the
+ * message holds, nor the limit; a prefix that claims much costs nothing
+ * until the bytes come. Each growth is taken from the request memory
+ * budget before it is allocated: false when the budget has no room. */
+static bool body_room(stream_t *st, size_t n) {
+  pc_grpc_server_t *g = st->c->g;
+  pc_buf_t *b = &st->body;
+  if (b->cap - b->n >= n) return true;
+  size_t need = b->n + n, most = 5 + g->max_msg + 1;
+  if (b->n >= 5 && 5 + prefix_len(b->p) < most) most = 5 + prefix_len(b->p);
+  size_t cap = b->cap ? 2 * b->cap : FIRST_BODY_CAP;
+  if (cap > most) cap = most;
+  if (cap < need) cap = need;
+  if (!pc_budget_take(g->jobs.budget, cap - b->cap)) {
+    pc_budget_refused(g->jobs.budget, cap - b->cap, g->log_id);
+    return false;
+  }
+  uint8_t *p = realloc(b->p, cap);
   if (!p) pc_oom();
-  st->body.p = p;
-  st->body.cap = want;
+  b->p = p;
+  b->cap = cap;
+  return true;
 }
 
 static int ng_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
                       size_t len, void *ud) {
   stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
+  if (st) st->last_data_ms = uv_now(st->c->g->loop);
   if (!st || st->answered) { /* dropped: give the window back at once */
     nghttp2_session_consume(ng, id, len);
     return 0;
   }
   pc_grpc_server_t *g = st->c->g;
+  st->unconsumed += len;
   /* The stream window bounds it too; this keeps a lying client out. */
   size_t room = g->max_msg + 5 + 1 - min_sz(st->body.n, g->max_msg + 5 + 1);
   size_t take = min_sz(len, room);
-  size_t had = st->body.n;
-  if (pc_buf_append(&st->body, data, take)) pc_oom();
-  if (had < 5 && st->body.n >= 5) body_presize(st, g);
-  st->unconsumed += len;
-  if (stream_too_big(st)) {
-    answer_error(st, ST_RESOURCE_EXHAUSTED, 0,
-                 "message larger than max_recv_msg_size_mib (%lld MiB)",
-                 (long long)g->cfg.max_recv_msg_size_mib);
+  if (!body_room(st, take)) {
+    pc_budget_t *b = g->jobs.budget;
+    answer_error(st, ST_UNAVAILABLE, retry_s(g), "too much request data in memory, retry "
+                 "later: %llu of %llu bytes held (%s)", (unsigned long long)pc_budget_held(b),
+                 (unsigned long long)pc_budget_limit(b), b->key ? b->key : "its limit");
     stream_release(st);
+    return 0;
   }
+  memcpy(st->body.p + st->body.n, data, take);
+  st->body.n += take;
+  if (stream_too_big(st)) stream_release(st);
   return 0;
 }
 
@@ -940,7 +912,8 @@ static int ng_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
   stream_t *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
   if (!st || st->complete) return 0;
   pc_encoding_t enc;
-  if (f->hd.type == NGHTTP2_HEADERS && !st->answered && stream_check_headers(st, &enc))
+  if (f->hd.type == NGHTTP2_HEADERS && !st->answered &&
+      (stream_check_headers(st, &enc) || stream_refuse_early(st)))
     stream_release(st);
   if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) stream_serve(st);
   return 0;
@@ -952,8 +925,8 @@ static void stream_free(conn_t *c, stream_t *st) {
   if (st->next) st->next->prev = st->prev;
   c->n_streams--;
   if (!st->complete) c->n_pending--;
-  if (st->job) st->job->st = NULL; /* its answer has nowhere to go */
-  pc_buf_free(&st->body);
+  if (st->job) st->job->ud = NULL; /* its answer has nowhere to go */
+  stream_drop_body(st);
   pc_buf_free(&st->out);
   pc_buf_free(&st->md);
   free(st);
@@ -1006,7 +979,7 @@ static nghttp2_session *session_new(conn_t *c) {
 }
 
 static void server_maybe_closed(pc_grpc_server_t *g) {
-  if (!g->closing || g->n_conns || g->n_jobs) return;
+  if (!g->closing || g->n_conns || g->jobs.n_running) return;
   if (g->deadline_open) {
     g->deadline_open = false;
     uv_close((uv_handle_t *)&g->deadline, server_on_handle_close);
@@ -1162,6 +1135,29 @@ static const char *conn_expired(conn_t *c, uint64_t now) {
   return NULL;
 }
 
+/* Reset the streams that got no data for the timeout while the rest of the
+ * connection kept it alive (a client that holds windows full and sends a
+ * WINDOW_UPDATE now and then): their memory goes back at once, and their
+ * slot too. A stream answered early whose client neither finishes nor
+ * sends is reset the same way. */
+static void conn_reset_stalled(conn_t *c, uint64_t now) {
+  uint64_t to = c->g->cfg.keepalive_timeout;
+  for (stream_t *st = c->streams; st; st = st->next) {
+    if (st->complete || st->reset || now - st->last_data_ms < to) continue;
+    st->reset = true;
+    if (!st->answered) {
+      pc_log(c->g->log_id, PC_LOG_DEBUG, "reset a gRPC stream that got no data for %llu ms "
+             "(%zu bytes of its message held)", (unsigned long long)(now - st->last_data_ms),
+             st->body.n);
+      st->answered = true; /* later data is dropped */
+      PC__CNT_ADD(c->g->hc, requests, 1);
+      PC__CNT_ADD(c->g->hc, requests_failed, 1);
+      stream_release(st);
+    }
+    nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+  }
+}
+
 static void conn_on_tick(uv_timer_t *t) {
   conn_t *c = container_of(t, conn_t, timer);
   const pc_grpc_settings_t *s = &c->g->cfg;
@@ -1172,6 +1168,7 @@ static void conn_on_tick(uv_timer_t *t) {
     conn_close(c, why);
     return;
   }
+  if (c->n_pending) conn_reset_stalled(c, now);
   if (s->max_connection_idle && !c->n_streams && now - c->last_stream_ms >= s->max_connection_idle)
     conn_goaway(c, "max_connection_idle");
   if (s->max_connection_age && now - c->accepted_ms >= s->max_connection_age)
@@ -1265,7 +1262,7 @@ pc_grpc_server_t *pc__grpc_new(const pc_grpc_settings_t *s, const char *log_id,
   for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
     if (others[i] && others[i] < shortest) shortest = others[i];
   g->tick_ms = shortest / 4 < 10 ? 10 : shortest / 4 > 1000 ? 1000 : shortest / 4;
-  g->arena = pc__rx_arena_new(g->max_msg); /* reused for every inline message */
+  pc__rx_pool_init(&g->jobs, g->max_msg, pc_request_budget(), g->log_id);
   return g;
 }
 
@@ -1282,7 +1279,7 @@ int pc__grpc_resolve(pc_grpc_server_t *g, const pc_host_t *host, pc_err_t *err) 
 }
 
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
-  g->loop = loop;
+  g->loop = g->jobs.loop = loop;
   if (pc_ref_set(&g->cfg.auth_ref) && !g->auth) { /* never resolved: as if nothing is there */
     pc_host_find(NULL, &g->cfg.auth_ref, PC_ROLE_SERVER_AUTH, err);
     return err->code;
@@ -1316,7 +1313,7 @@ int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
 }
 
 int pc__grpc_adopt(pc_grpc_server_t *g, uv_loop_t *loop, uv_os_sock_t fd) {
-  g->loop = loop;
+  g->loop = g->jobs.loop = loop;
   conn_t *c = conn_new(g);
   int rc = uv_tcp_open(&c->tcp, fd);
   if (rc) {
@@ -1326,6 +1323,8 @@ int pc__grpc_adopt(pc_grpc_server_t *g, uv_loop_t *loop, uv_os_sock_t fd) {
   conn_serve(c);
   return 0;
 }
+
+uint64_t pc__grpc_spare_held(const pc_grpc_server_t *g) { return pc__rx_pool_held(&g->jobs); }
 
 int pc__grpc_port(const pc_grpc_server_t *g) {
   return g && g->listener_open && !g->closing ? g->port : 0;
@@ -1376,13 +1375,7 @@ void pc__grpc_close(pc_grpc_server_t *g, uint64_t deadline_ms, pc_done_cb done, 
 
 void pc__grpc_free(pc_grpc_server_t *g) {
   if (!g) return;
-  while (g->n_spares) {
-    struct spare *sp = &g->spares[--g->n_spares];
-    pc_arena_free(sp->arena);
-    pc_buf_free(&sp->plain);
-  }
-  pc_arena_free(g->arena);
-  pc_buf_free(&g->plain);
+  pc__rx_pool_free(&g->jobs);
   pc_tls_ctx_free(g->tls);
   free(g->cfg.endpoint);
   free(g->cfg.authenticator);

@@ -22,29 +22,107 @@ typedef struct {
   _Atomic uint64_t profiles_accepted, profiles_refused;
   _Atomic uint64_t samples_accepted, samples_refused;
   _Atomic uint64_t bytes_decompressed;
+  _Atomic uint64_t requests_refused_early; /* at the headers: the pipeline was full */
 } pc__rx_counters_t;
 
 #define PC__CNT_ADD(c, f, v) atomic_fetch_add_explicit(&(c)->f, (uint64_t)(v), memory_order_relaxed)
 
 /* ---- decode arenas ------------------------------------------------------------
- * Shared by the HTTP (otlp.c) and gRPC (grpc.c) sides. Decoded pdata may take
- * RX_ARENA_FACTOR times the decompressed bytes (packed varints widen to 8
- * bytes; small messages gain struct padding). A reused arena keeps
- * RX_ARENA_KEEP bytes of blocks: mapping them afresh for every large message
- * cost 6-7% of the CPU in page faults at 200 KB (bench/README.md), and a
- * 200 KB request decodes into well under that. */
+ * Decoded pdata may take RX_ARENA_FACTOR times the decompressed bytes
+ * (packed varints widen to 8 bytes; small messages gain struct padding), at
+ * least RX_ARENA_MIN (a few bytes of empty messages). A
+ * reused arena keeps RX_ARENA_KEEP bytes of blocks: mapping them afresh for
+ * every large message cost 6-7% of the CPU in page faults at 200 KB
+ * (bench/README.md), and a 200 KB request decodes into well under that. */
 #define RX_ARENA_FACTOR 16
 #define RX_ARENA_MIN ((size_t)16 << 20)
 #define RX_ARENA_KEEP ((size_t)2 << 20)
 
-/* An arena for decoding payloads of up to max_payload decompressed bytes. */
-static inline pc_arena_t *pc__rx_arena_new(uint64_t max_payload) {
-  pc_arena_t *a = pc_arena_new(0);
-  uint64_t lim = max_payload * RX_ARENA_FACTOR;
-  pc_arena_set_limit(a, lim < RX_ARENA_MIN ? RX_ARENA_MIN : (size_t)lim);
-  pc_arena_set_keep(a, RX_ARENA_KEEP);
-  return a;
-}
+/* ---- the decode job (decode.c) ------------------------------------------------
+ * One request's payload decompressed (bounded) and decoded, on the loop when
+ * small, in libuv's thread pool when large; shared by OTLP/HTTP and
+ * OTLP/gRPC. Everything here is used on the pool's loop only, except that a
+ * job, once run, belongs to the thread that works on it until done. */
+typedef struct pc__rx_job pc__rx_job_t;
+
+/* What failed, for the answer (rc and err say how). */
+typedef enum {
+  PC__RX_FAILED_NONE,
+  PC__RX_FAILED_DECOMPRESS, /* PC_ELIMIT: over max_payload decompressed */
+  PC__RX_FAILED_DECODE,     /* PC_ENOMEM: over the arena's limit; else a bad payload */
+  /* The request memory budget could not give a step what it needed (need):
+   * PC_EAGAIN, or PC_ELIMIT when that is more than the whole limit. */
+  PC__RX_FAILED_BUDGET,
+} pc__rx_failed_t;
+
+/* One receiver side's jobs: the loop they finish on, the largest payload
+ * they take, and finished jobs kept for reuse. */
+typedef struct {
+  uv_loop_t *loop;      /* set before the first run */
+  uint64_t max_payload; /* decompressed bytes */
+  pc_budget_t *budget;  /* what jobs hold counts here (NULL: nowhere) */
+  const char *log_id;   /* for the budget's refusal warnings */
+  pc__rx_job_t *spare;
+  unsigned n_spare;
+  unsigned n_running; /* in the thread pool */
+} pc__rx_pool_t;
+
+struct pc__rx_job {
+  uv_work_t work;
+  /* Filled by the caller before pc__rx_job_run: the payload as sent (kept
+   * valid by the caller until the job is put back, or owned by the job in
+   * `owned`), how it is compressed and what it holds. */
+  const uint8_t *in;
+  size_t in_n;
+  pc_buf_t owned; /* a buffer the job frees with itself (pc__rx_job_own) */
+  pc_encoding_t enc;
+  bool json;   /* OTLP-JSON, else protobuf */
+  bool traces; /* an ExportTraceServiceRequest (decoded into spans), else profiles */
+  pc_metadata_t md; /* client metadata for the request (the caller's views) */
+  void *ud;         /* the caller's */
+  /* Called once on the loop when the work is over: status is 0, or negative
+   * when libuv cancelled the work (the loop is being torn down). The job
+   * stays the caller's until it puts it back. */
+  void (*done)(pc__rx_job_t *j, int status);
+  /* The outcome: payload is the decompressed bytes (in, when not
+   * compressed); req (profiles) or spans (traces) is decoded into the job's
+   * arena. rc is 0,
+   * or the error of the stage that failed, with err's message. */
+  const uint8_t *payload;
+  size_t payload_n;
+  pc_request_t req;
+  pc_traces_t spans; /* traces: the decoded request, views into payload */
+  int rc;
+  pc__rx_failed_t failed;
+  pc_err_t err;
+  uint64_t need; /* PC__RX_FAILED_BUDGET: the bytes the budget could not give */
+  /* the pool's */
+  uint64_t held; /* bytes of the budget this job holds */
+  bool async; /* done comes from the loop after the thread pool, not from run */
+  pc__rx_pool_t *pool;
+  pc_arena_t *arena;
+  pc_buf_t plain;
+  pc__rx_job_t *next_spare;
+};
+
+void pc__rx_pool_init(pc__rx_pool_t *p, uint64_t max_payload, pc_budget_t *budget,
+                      const char *log_id);
+/* Free the spare jobs (none may be running). */
+void pc__rx_pool_free(pc__rx_pool_t *p);
+/* Bytes of the budget the spare jobs hold (tests, fuzzing: with no request
+ * in progress, all that a receiver side holds). */
+uint64_t pc__rx_pool_held(const pc__rx_pool_t *p);
+/* A cleared job, spare or new. */
+pc__rx_job_t *pc__rx_job_get(pc__rx_pool_t *p);
+/* Hand j the payload's buffer to free with itself, with the budget's bytes
+ * for its capacity (the caller took them; buf is left empty). */
+void pc__rx_job_own(pc__rx_job_t *j, pc_buf_t *buf);
+/* Do j's work: done is called once, before this returns when the work was
+ * done on the loop, else later from the loop. */
+void pc__rx_job_run(pc__rx_job_t *j);
+/* Give j back once its answer is made (frees `owned`; views into the job's
+ * payload and request end here). */
+void pc__rx_job_put(pc__rx_job_t *j);
 
 /* ---- TLS of a listener ----------------------------------------------------------
  * protocols.http.tls and protocols.grpc.tls: the Collector's configtls server
@@ -89,5 +167,8 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
                    pc_err_t *err);
 /* Its HTTP server (tests and fuzzing adopt sockets into it). */
 pc_http_server_t *pc__otlp_server(void *self);
+/* Request memory its spare decode jobs hold, gRPC's included (tests,
+ * fuzzing). */
+uint64_t pc__otlp_spare_held(void *self);
 
 #endif

@@ -7,17 +7,19 @@
  * method, media type, encoding, announced size) is decided before a byte of
  * the body is read; the work on the body (decompression into a buffer
  * bounded by max_request_body_size, protobuf or JSON decoding into a
- * per-request arena) runs on the loop for small requests and in libuv's
- * thread pool for large ones, so one large request does not stall the other
- * connections of the loop; and the pipeline (the next consumer) is called on
- * the loop, where the answer is decided:
+ * per-request arena: decode.c, shared with gRPC) runs on the loop for small
+ * requests and in libuv's thread pool for large ones, so one large request
+ * does not stall the other connections of the loop; and the pipeline (the
+ * next consumer) is called on the loop, where the answer is decided:
  *
  *   200  taken by the pipeline (partial_success when the decoder dropped
  *        profiles), or an empty request
  *   400  bad payload or corrupt compression (google.rpc.Status with the
  *        decoder's message), 404 unknown path, 405 not POST, 413 too large
  *        as sent or after decompression, 415 media type or encoding
- *   503  the pipeline is full (PC_EAGAIN), with Retry-After
+ *   503  the pipeline is full (PC_EAGAIN; at the headers when it is known
+ *        full before the body comes), or request memory is
+ *        (service.max_request_memory), with Retry-After
  *   500  any other refusal of the pipeline
  *
  * Error bodies are google.rpc.Status in the request's encoding (protobuf
@@ -36,13 +38,6 @@
 #define DEF_PROFILES_PATH "/v1development/profiles"
 #define DEF_TRACES_PATH "/v1/traces"
 
-/* Arenas (and their decompression buffers) kept for reuse. */
-#define FREE_JOBS_MAX 8
-/* A decompression buffer this small is kept with its arena. */
-#define KEEP_PLAIN_CAP (1u << 20)
-/* Requests with at most this many payload bytes are decoded on the loop;
- * larger ones in libuv's thread pool. */
-#define INLINE_MAX ((size_t)128 << 10)
 /* Fixed transport limits, not worth a knob. */
 #define MAX_HEADER_BYTES (64 * 1024)
 #define LINGER_MS 2000
@@ -82,8 +77,10 @@ static const pc_opt_t http_opts[] = {
                  "largest request body, both as sent and after decompression (413 beyond)"),
     PC_OPT_BYTES("max_buffered_bytes", "512MiB", pc_otlp_settings_t, max_buffered_bytes, 1,
                  (int64_t)1 << 40,
-                 "request bodies held in memory at once over all connections, as "
-                 "received; a body that would pass it is refused with 503 and Retry-After"),
+                 "request bodies held in memory at once over this listener's connections, "
+                 "as received; a body that would pass it is refused with 503 and "
+                 "Retry-After (profcol's own; all request data of the process, decoded "
+                 "too, is also bounded by service.max_request_memory)"),
     PC_OPT_SECTION("cors", cors_opts, "Cross-Origin Resource Sharing for browser clients"),
     PC_OPT_SECTION("auth", auth_opts, "who may send"),
     PC_OPT_BOOLEAN("include_metadata", "false", pc_otlp_settings_t, include_metadata,
@@ -140,37 +137,11 @@ static const pc_opt_t otlp_opts[] = {
 
 /* ---- instance --------------------------------------------------------------- */
 
-typedef struct job job_t;
-
-typedef enum { STAGE_NONE, STAGE_DECOMPRESS, STAGE_DECODE } job_stage_t;
-
 typedef struct {
   bool traces;
   bool json;
   pc_encoding_t enc;
 } route_t;
-
-/* One request's work: filled on the loop, run in the thread pool, finished
- * on the loop. Only one thread touches it at a time. */
-struct job {
-  uv_work_t work;
-  struct rx *rx;
-  pc_http_conn_t *conn;
-  route_t route;
-  const uint8_t *body; /* the connection's body buffer, valid until answered */
-  size_t body_n;
-  pc_arena_t *arena;
-  pc_buf_t plain; /* decompressed body */
-  const uint8_t *payload;
-  size_t payload_n;
-  pc_request_t req;
-  pc_traces_t traces; /* route.traces: the spans, views into payload */
-  pc_metadata_t md; /* include_metadata: the request's headers, views into conn */
-  pc_err_t err;
-  int rc;
-  job_stage_t failed; /* where rc came from */
-  job_t *next_free;
-};
 
 typedef struct rx {
   char *id;     /* "otlp" or "otlp/name" */
@@ -186,8 +157,7 @@ typedef struct rx {
   pc__rx_counters_t counters;
   pc_http_counters_t grpc_http_counters; /* the gRPC side counts apart: */
   pc__rx_counters_t grpc_counters;       /* transport="grpc" in the metrics */
-  job_t *free_jobs;
-  unsigned n_free_jobs;
+  pc__rx_pool_t jobs;      /* decompressing and decoding request bodies */
   pc_ratelimit_t rl_warn; /* per-request warnings */
   pc_cors_t cors;
   pc_buf_t resp_headers; /* response_headers as "Name: value\r\n" lines */
@@ -378,9 +348,24 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
   return 0;
 }
 
+static const char *err_text(const pc_err_t *err, int rc);
+
 static int rx_on_headers(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
+  rx_t *rx = ud;
   route_t route;
-  return rx_route(ud, r, &route, resp);
+  int status = rx_route(rx, r, &route, resp);
+  /* A pipeline known to be full would refuse the body after it is read and
+   * decoded: refuse it now, before a byte of it is read. */
+  bool body = !r->has_length || r->content_length > 0;
+  pc_err_t err = {0};
+  if (!status && body && !route.traces && rx->next->full && rx->next->full(rx->next, &err)) {
+    answer_status(resp, 503, route.json, "pipeline is full, retry later: %s (refused at the "
+                  "headers, before the body was read)", err_text(&err, PC_EAGAIN));
+    resp->retry_after_s = rx->next->retry_after_s ? rx->next->retry_after_s : 1;
+    PC__CNT_ADD(&rx->counters, requests_refused_early, 1);
+    return 503;
+  }
+  return status;
 }
 
 static void rx_decorate(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
@@ -398,74 +383,7 @@ static void rx_error_body(void *ud, const pc_http_request_t *r, const char *msg,
   answer_status(resp, resp->status, json, "%s", msg);
 }
 
-/* ---- jobs: decompress and decode off the loop ------------------------------------------ */
-
-static job_t *job_get(rx_t *rx) {
-  job_t *j = rx->free_jobs;
-  if (j) {
-    rx->free_jobs = j->next_free;
-    rx->n_free_jobs--;
-  } else {
-    j = pc_xcalloc(1, sizeof *j);
-    j->rx = rx;
-    j->arena = pc__rx_arena_new(rx->cfg.max_request_body_size);
-  }
-  return j;
-}
-
-static void job_free(job_t *j) {
-  pc_arena_free(j->arena);
-  pc_buf_free(&j->plain);
-  free(j);
-}
-
-static void job_put(rx_t *rx, job_t *j) {
-  if (rx->n_free_jobs >= FREE_JOBS_MAX) {
-    job_free(j);
-    return;
-  }
-  pc_arena_reset(j->arena);
-  if (j->plain.cap > KEEP_PLAIN_CAP) pc_buf_free(&j->plain);
-  j->plain.n = 0;
-  j->conn = NULL;
-  j->body = j->payload = NULL;
-  j->body_n = j->payload_n = 0;
-  j->rc = 0;
-  j->failed = STAGE_NONE;
-  j->err = (pc_err_t){0};
-  j->next_free = rx->free_jobs;
-  rx->free_jobs = j;
-  rx->n_free_jobs++;
-}
-
-/* Decompress (output bounded by limit) and decode. Touches only the job, so
- * it may run in the thread pool. */
-static void job_work(job_t *j, size_t limit) {
-  j->payload = j->body;
-  j->payload_n = j->body_n;
-  if (j->route.enc != PC_ENC_IDENTITY) {
-    j->rc = pc_decompress(j->route.enc, j->body, j->body_n, limit, &j->plain, &j->err);
-    if (j->rc) {
-      j->failed = STAGE_DECOMPRESS;
-      return;
-    }
-    j->payload = j->plain.p;
-    j->payload_n = j->plain.n;
-  }
-  if (j->route.traces)
-    j->rc = j->route.json
-                ? pc_traces_json_decode(j->arena, j->payload, j->payload_n, &j->traces, &j->err)
-                : pc_traces_proto_decode(j->arena, j->payload, j->payload_n, &j->traces, &j->err);
-  else
-    j->rc = j->route.json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
-                          : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
-  if (j->rc) j->failed = STAGE_DECODE;
-}
-
-static void job_run(uv_work_t *w) {
-  job_t *j = container_of(w, job_t, work);
-  job_work(j, (size_t)j->rx->cfg.max_request_body_size);
-}
+/* ---- the body: decompressed and decoded by a job (decode.c) ----------------------------- */
 
 static const char *err_text(const pc_err_t *err, int rc) {
   return err->msg[0] ? err->msg : pc_strerror(rc);
@@ -483,11 +401,20 @@ static void answer_ok(const route_t *route, uint64_t rejected, const char *msg,
   if (rc) pc_oom();
 }
 
-static void answer_failed_body(rx_t *rx, job_t *j, pc_http_response_t *resp) {
-  bool json = j->route.json;
+static void answer_failed_body(rx_t *rx, pc__rx_job_t *j, pc_http_response_t *resp) {
+  bool json = j->json;
   const char *what = err_text(&j->err, j->rc);
-  if (j->failed == STAGE_DECOMPRESS) {
-    const char *enc = pc_encoding_name(j->route.enc);
+  if (j->failed == PC__RX_FAILED_BUDGET) {
+    if (j->rc == PC_ELIMIT) { /* retrying cannot help */
+      answer_status(resp, 413, json, "request too large for this collector's memory: %s", what);
+      return;
+    }
+    answer_status(resp, 503, json, "too much request data in memory, retry later: %s", what);
+    resp->retry_after_s = rx->next->retry_after_s ? rx->next->retry_after_s : 1;
+    return;
+  }
+  if (j->failed == PC__RX_FAILED_DECOMPRESS) {
+    const char *enc = pc_encoding_name(j->enc);
     if (j->rc == PC_ELIMIT)
       answer_status(resp, 413, json,
                     "request body exceeds max_request_body_size (%llu bytes) after %s "
@@ -501,21 +428,23 @@ static void answer_failed_body(rx_t *rx, job_t *j, pc_http_response_t *resp) {
   if (j->rc == PC_ENOMEM)
     answer_status(resp, 413, json,
                   "%s: the decoded request needs more memory than this receiver allows one "
-                  "request (%dx max_request_body_size)", what, RX_ARENA_FACTOR);
+                  "request (%dx its decompressed size, at least %zu MiB)", what,
+                  RX_ARENA_FACTOR, RX_ARENA_MIN >> 20);
   else
     answer_status(resp, 400, json, "%s%s", what, encoding_hint(json, j->payload, j->payload_n));
 }
 
 /* The pipeline's verdict on a decoded request. */
-static void answer_consumed(rx_t *rx, job_t *j, int rc, const pc_err_t *err,
+static void answer_consumed(rx_t *rx, pc__rx_job_t *j, int rc, const pc_err_t *err,
                             uint64_t profiles, uint64_t samples, pc_http_response_t *resp) {
-  bool json = j->route.json;
+  bool json = j->json;
+  route_t route = {.traces = j->traces, .json = json, .enc = j->enc};
   pc__rx_counters_t *cnt = &rx->counters;
   if (rc == 0) {
     PC__CNT_ADD(cnt, profiles_accepted, profiles);
     PC__CNT_ADD(cnt, samples_accepted, samples);
     PC__CNT_ADD(cnt, profiles_refused, j->req.rejected_profiles);
-    answer_ok(&j->route, j->req.rejected_profiles, j->req.reject_msg, resp);
+    answer_ok(&route, j->req.rejected_profiles, j->req.reject_msg, resp);
     return;
   }
   PC__CNT_ADD(cnt, profiles_refused, profiles + j->req.rejected_profiles);
@@ -533,19 +462,20 @@ static void answer_consumed(rx_t *rx, job_t *j, int rc, const pc_err_t *err,
   }
 }
 
-static void job_finish(rx_t *rx, job_t *j, pc_http_response_t *resp) {
-  if (j->failed != STAGE_NONE) {
+static void job_finish(rx_t *rx, pc__rx_job_t *j, pc_http_response_t *resp) {
+  if (j->failed != PC__RX_FAILED_NONE) {
     answer_failed_body(rx, j, resp);
     return;
   }
   PC__CNT_ADD(&rx->counters, bytes_decompressed, j->payload_n);
   pc_err_t err = {0};
-  if (j->route.traces) {
-    j->traces.metadata = rx->cfg.include_metadata ? &j->md : NULL;
-    int rc = pc_traces_span_count(&j->traces) ? rx->next->consume_traces(rx->next, &j->traces, &err)
-                                               : 0;
+  if (j->traces) {
+    j->spans.metadata = rx->cfg.include_metadata ? &j->md : NULL;
+    int rc = pc_traces_span_count(&j->spans) ? rx->next->consume_traces(rx->next, &j->spans, &err)
+                                             : 0;
+    route_t route = {.traces = true, .json = j->json, .enc = j->enc};
     if (rc == 0)
-      answer_ok(&j->route, 0, NULL, resp);
+      answer_ok(&route, 0, NULL, resp);
     else
       answer_consumed(rx, j, rc, &err, 0, 0, resp);
     return;
@@ -554,20 +484,21 @@ static void job_finish(rx_t *rx, job_t *j, pc_http_response_t *resp) {
   uint64_t profiles = pc_request_profile_count(&j->req);
   uint64_t samples = pc_request_sample_count(&j->req);
   j->req.metadata = rx->cfg.include_metadata ? &j->md : NULL; /* decoding zeroed it */
+  char peer[64];
+  j->req.client_addr = pc_http_conn_peer_ip((pc_http_conn_t *)j->ud, peer, sizeof peer);
   int rc = profiles ? rx->next->consume_profiles(rx->next, &j->req, &err) : 0;
   answer_consumed(rx, j, rc, &err, profiles, samples, resp);
 }
 
-static void job_done(uv_work_t *w, int status) {
-  job_t *j = container_of(w, job_t, work);
-  rx_t *rx = j->rx;
+static void job_done(pc__rx_job_t *j, int status) {
+  rx_t *rx = container_of(j->pool, rx_t, jobs);
   pc_http_response_t resp = {0};
-  if (status < 0) /* cancelled: only when the loop is torn down */
-    answer_status(&resp, 503, j->route.json, "request cancelled while shutting down");
+  if (status < 0)
+    answer_status(&resp, 503, j->json, "request cancelled while shutting down");
   else
     job_finish(rx, j, &resp);
-  pc_http_conn_t *conn = j->conn;
-  job_put(rx, j);
+  pc_http_conn_t *conn = j->ud;
+  pc__rx_job_put(j);
   pc_http_respond(conn, &resp);
 }
 
@@ -584,34 +515,16 @@ static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_
     pc_http_respond(conn, &resp);
     return;
   }
-  job_t *j = job_get(rx);
-  j->conn = conn;
-  j->route = route;
-  j->body = r->body;
-  j->body_n = r->body_n;
+  pc__rx_job_t *j = pc__rx_job_get(&rx->jobs);
+  j->ud = conn;
+  j->traces = route.traces;
+  j->json = route.json;
+  j->enc = route.enc;
+  j->in = r->body;
+  j->in_n = r->body_n;
   j->md = r->headers; /* empty unless include_metadata: the server keeps them then */
-  /* Small requests are cheaper done here than handed to a thread (a
-   * thread-pool round trip costs about as much as decoding 10 KB); the work
-   * done on the loop stays bounded by INLINE_MAX bytes of payload. */
-  uint64_t max = rx->cfg.max_request_body_size;
-  size_t inline_max = max < INLINE_MAX ? (size_t)max : INLINE_MAX;
-  if (r->body_n <= inline_max &&
-      pc_announced_size(route.enc, r->body, r->body_n) <= inline_max) {
-    job_work(j, inline_max);
-    bool bigger = j->failed == STAGE_DECOMPRESS && j->rc == PC_ELIMIT && inline_max < max;
-    if (!bigger) {
-      job_done(&j->work, 0);
-      return;
-    }
-    j->plain.n = 0; /* inflates past INLINE_MAX: start again in a thread */
-    j->rc = 0;
-    j->failed = STAGE_NONE;
-    j->err = (pc_err_t){0};
-  }
-  if (uv_queue_work(rx->loop, &j->work, job_run, job_done) != 0) {
-    job_run(&j->work); /* cannot happen with valid arguments; stay correct anyway */
-    job_done(&j->work, 0);
-  }
+  j->done = job_done;
+  pc__rx_job_run(j);
 }
 
 /* ---- endpoint ---------------------------------------------------------------------------- */
@@ -781,6 +694,7 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
   rx->cfg.tls = (pc_tls_files_t){0};
   rx->http_enabled = true;
   rx->next = next;
+  pc__rx_pool_init(&rx->jobs, s->max_request_body_size, pc_request_budget(), rx->log_id);
   if (s->grpc) {
     pc_grpc_settings_t gs;
     pc_tls_ctx_t *gtls = NULL;
@@ -796,6 +710,11 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
 }
 
 pc_http_server_t *pc__otlp_server(void *self) { return &((rx_t *)self)->http; }
+
+uint64_t pc__otlp_spare_held(void *self) {
+  rx_t *rx = self;
+  return pc__rx_pool_held(&rx->jobs) + (rx->grpc ? pc__grpc_spare_held(rx->grpc) : 0);
+}
 
 static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
   pc_otlp_settings_t s = {0};
@@ -835,6 +754,7 @@ static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
   return (pc_http_limits_t){
       .max_body = c->max_request_body_size,
       .max_buffered = c->max_buffered_bytes,
+      .budget = pc_request_budget(),
       .max_header_bytes = MAX_HEADER_BYTES,
       .idle_timeout_ms = c->idle_timeout,
       .header_timeout_ms = c->read_header_timeout,
@@ -851,6 +771,7 @@ static pc_http_limits_t rx_limits(const pc_otlp_settings_t *c) {
 static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   rx_t *rx = self;
   rx->loop = loop;
+  rx->jobs.loop = loop;
   if (pc_ref_set(&rx->auth_ref) && !rx->auth) { /* never resolved: as if nothing is there */
     pc_host_find(NULL, &rx->auth_ref, PC_ROLE_SERVER_AUTH, err);
     pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
@@ -919,11 +840,7 @@ static void otlp_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, voi
 static void otlp_destroy(void *self) {
   rx_t *rx = self;
   if (!rx) return;
-  while (rx->free_jobs) {
-    job_t *j = rx->free_jobs;
-    rx->free_jobs = j->next_free;
-    job_free(j);
-  }
+  pc__rx_pool_free(&rx->jobs);
   pc__grpc_free(rx->grpc);
   pc_tls_ctx_free(rx->http_tls);
   pc_cors_free(&rx->cors);
@@ -938,7 +855,7 @@ static void otlp_destroy(void *self) {
 }
 
 /* Every field of pc_otlp_stats_t is added below: a new one must be too. */
-_Static_assert(sizeof(pc_otlp_stats_t) == 12 * sizeof(uint64_t), "add every stats field");
+_Static_assert(sizeof(pc_otlp_stats_t) == 13 * sizeof(uint64_t), "add every stats field");
 
 /* Add one transport's counters to out. */
 static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
@@ -956,6 +873,7 @@ static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
   ADD(r, samples_accepted);
   ADD(r, samples_refused);
   ADD(r, bytes_decompressed);
+  ADD(r, requests_refused_early);
 #undef ADD
 }
 
@@ -987,6 +905,9 @@ static void transport_metrics(const pc_otlp_stats_t *st, const char *transport,
     st->bytes_in);
   C("profcol_receiver_decompressed_bytes", "Request bodies after decompression, in bytes.",
     st->bytes_decompressed);
+  C("profcol_receiver_refused_early_requests",
+    "Requests refused at their headers (503, gRPC UNAVAILABLE) because the pipeline was "
+    "known to be full: not read nor decoded.", st->requests_refused_early);
   C("profcol_receiver_connections", "Connections accepted and served.", st->connections_total);
   C("profcol_receiver_refused_connections",
     "Connections closed at once because max_connections were open.", st->connections_refused);

@@ -11,6 +11,8 @@
 #include "../component/component.h"
 
 extern const pc_component_t pc_receiver_otlp;
+/* pprof profiles scraped, read from files or pushed (pprof.c). */
+extern const pc_component_t pc_receiver_pprof;
 
 /* Counters of one receiver instance, since it was created. Gauges are marked;
  * everything else only grows. */
@@ -26,7 +28,8 @@ extern const pc_component_t pc_receiver_otlp;
   X(connections_open)    /* gauge */                                            \
   X(connections_total)   /* accepted and served */                              \
   X(connections_refused) /* closed at once: max_connections reached */       \
-  X(tls_failed)          /* TLS: handshake failed or timed out, or bad records */
+  X(tls_failed)          /* TLS: handshake failed or timed out, or bad records */ \
+  X(requests_refused_early) /* refused at the headers: the pipeline was known full */
 
 typedef struct {
 #define PC_OTLP_STATS_FIELD(name) uint64_t name;

@@ -10,6 +10,7 @@
 
 static const pc_component_t *const receivers[] = {
     &pc_receiver_otlp,
+    &pc_receiver_pprof,
     NULL,
 };
 static const pc_component_t *const processors[] = {
@@ -19,6 +20,7 @@ static const pc_component_t *const processors[] = {
     &pc_processor_resource,
     &pc_processor_attributes,
     &pc_processor_resource_detection,
+    &pc_processor_k8s_attributes,
     &pc_processor_trace_link,
     NULL,
 };
@@ -28,6 +30,7 @@ static const pc_component_t *const exporters[] = {
     &pc_exporter_otlphttp,
     &pc_exporter_otlp,
     &pc_exporter_nop,
+    &pc_exporter_load_balancing,
     NULL,
 };
 static const pc_component_t *const extensions[] = {

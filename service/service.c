@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../core/log.h"
+#include "../processor/processor.h"
 #include "service.h"
 #include "telemetry.h"
 
@@ -67,10 +68,21 @@ __attribute__((format(printf, 3, 4))) static void add_key_error(pc_errlist_t *l,
  * processor of its pipeline, declares mutates) must not let the others see
  * its edits. Readers go first, then the mutating targets, each but the last
  * on a copy of its own. The common cases (one pipeline, or no mutating
- * processor) copy nothing. */
+ * processor) copy nothing.
+ *
+ * Targets that take finished bodies (exporters that send protobuf, or
+ * fan-outs in front of only such) share one: when two or more of them get
+ * a tree, it is encoded here once (split to the smallest limit among them)
+ * and each gets the same bodies, which they compress once per codec (in
+ * the thread pool when large); a trace request likewise becomes one body
+ * for all of them. A single such target gets the tree or the bytes, so it
+ * can refuse (a full queue) before anything is encoded or copied. */
+struct pipeline;
+
 typedef struct {
   pc_consumer_t *consumer;
   bool mutates;
+  struct pipeline *pipe; /* the pipeline consumer begins (receivers' fan-outs), or NULL */
 } target_t;
 
 typedef struct {
@@ -78,8 +90,11 @@ typedef struct {
   target_t *profiles; /* where profiles go: readers first, then mutating ones */
   size_t n_profiles;
   size_t n_mutating;  /* the last n_mutating of profiles */
+  size_t n_profile_bodies; /* profile targets that take bodies (consume_encoded) */
+  uint64_t body_max;       /* ... the smallest max_body among them (0: none) */
   pc_consumer_t **traces; /* where traces go (read-only: no copies) */
   size_t n_traces;
+  size_t n_trace_bodies; /* trace targets that take bodies (consume_traces_encoded) */
 } fanout_t;
 
 /* Hand target a copy of req, in an arena of its own freed after the call
@@ -93,18 +108,48 @@ static int consume_copy(pc_consumer_t *target, const pc_request_t *req, pc_err_t
   return rc;
 }
 
+/* The bodies of req for the targets that take them, made at the first
+ * one's turn. */
+typedef struct {
+  pc_body_t **v;
+  size_t n;
+  bool made;
+} bodies_t;
+
+static int consume_bodies(const fanout_t *f, pc_consumer_t *c, const pc_request_t *req,
+                          bodies_t *b, pc_err_t *err) {
+  if (!b->made) {
+    pc_bytes_t *md = pc_md_bytes(req->metadata);
+    int rc = pc_request_bodies(req, false, f->body_max, 0, md, &b->v, &b->n, err);
+    pc_bytes_unref(md);
+    if (rc) return rc;
+    b->made = true;
+  }
+  for (size_t i = 0; i < b->n; i++) {
+    int rc = c->consume_encoded(c, b->v[i], err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 /* Every target must hold the data before the receiver acknowledges. A target
  * that refuses stops the loop: the client retries the whole request, so the
  * targets before it may see it twice (at-least-once, never lost). */
 static int fanout_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
-  for (size_t i = 0; i < f->n_profiles; i++) {
+  bodies_t b = {0};
+  /* (A request without profiles makes no body: those go as they came.) */
+  bool share = f->n_profile_bodies >= 2 && pc_request_profile_count(req) > 0;
+  int rc = 0;
+  for (size_t i = 0; i < f->n_profiles && !rc; i++) {
     pc_consumer_t *c = f->profiles[i].consumer;
-    bool copy = f->profiles[i].mutates && i + 1 < f->n_profiles;
-    int rc = copy ? consume_copy(c, req, err) : c->consume_profiles(c, req, err);
-    if (rc) return rc;
+    if (share && c->consume_encoded) rc = consume_bodies(f, c, req, &b, err);
+    else if (f->profiles[i].mutates && i + 1 < f->n_profiles) rc = consume_copy(c, req, err);
+    else rc = c->consume_profiles(c, req, err);
   }
-  return 0;
+  for (size_t i = 0; i < b.n; i++) pc_body_unref(b.v[i]);
+  free(b.v);
+  return rc;
 }
 
 static int fanout_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
@@ -117,17 +162,56 @@ static int fanout_encoded(pc_consumer_t *self, pc_body_t *req, pc_err_t *err) {
   return 0;
 }
 
-static int fanout_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
+/* Set only when every trace target takes bodies (fanout_add): a body
+ * carries the bytes, not the decoded request the others read. */
+static int fanout_traces_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err) {
   fanout_t *f = (fanout_t *)self;
   for (size_t i = 0; i < f->n_traces; i++) {
-    int rc = f->traces[i]->consume_traces(f->traces[i], tr, err);
+    int rc = f->traces[i]->consume_traces_encoded(f->traces[i], body, err);
     if (rc) return rc;
   }
   return 0;
 }
 
-static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool mutates) {
+static int fanout_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err) {
+  fanout_t *f = (fanout_t *)self;
+  pc_body_t *body = NULL;
+  /* One copy, one compression per codec for all of them; not for OTLP-JSON,
+   * which a gRPC exporter must encode from the model as protobuf. */
+  if (f->n_trace_bodies >= 2 && !tr->json) {
+    pc_buf_t plain = {0};
+    if (pc_buf_append(&plain, tr->encoded, tr->encoded_n)) pc_oom();
+    body = pc_body_new(&plain, true, tr->json, 0, 0, NULL);
+  }
+  int rc = 0;
+  for (size_t i = 0; i < f->n_traces; i++) {
+    pc_consumer_t *c = f->traces[i];
+    rc = body && c->consume_traces_encoded ? c->consume_traces_encoded(c, body, err)
+                                           : c->consume_traces(c, tr, err);
+    if (rc) break;
+  }
+  if (body) pc_body_unref(body);
+  return rc;
+}
+
+static bool pipeline_full(struct pipeline *p, pc_err_t *err);
+
+/* Known full (component.h): the fan-out refuses when any target refuses.
+ * A target that begins a pipeline is asked stage by stage. */
+static bool fanout_full(pc_consumer_t *self, pc_err_t *err) {
+  fanout_t *f = (fanout_t *)self;
+  for (size_t i = 0; i < f->n_profiles; i++) {
+    const target_t *t = &f->profiles[i];
+    pc_consumer_t *c = t->consumer;
+    if (t->pipe ? pipeline_full(t->pipe, err) : c->full && c->full(c, err)) return true;
+  }
+  return false;
+}
+
+static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool mutates,
+                       struct pipeline *pipe) {
   f->consumer.consume_profiles = fanout_profiles;
+  f->consumer.full = fanout_full;
   f->consumer.consume_traces = fanout_traces;
   if (c->retry_after_s > f->consumer.retry_after_s) f->consumer.retry_after_s = c->retry_after_s;
   if (signal == PC_SIGNAL_PROFILES) {
@@ -139,16 +223,25 @@ static void fanout_add(fanout_t *f, pc_signal_t signal, pc_consumer_t *c, bool m
     f->consumer.encodings |= c->encodings;
     if (c->max_body && (!f->consumer.max_body || c->max_body < f->consumer.max_body))
       f->consumer.max_body = c->max_body;
+    if (c->consume_encoded) {
+      f->n_profile_bodies++;
+      if (c->max_body && (!f->body_max || c->max_body < f->body_max)) f->body_max = c->max_body;
+    }
     f->profiles = pc_xrealloc(f->profiles, (f->n_profiles + 1) * sizeof *f->profiles);
     /* Readers before the mutating targets; each group in config order. */
     size_t at = mutates ? f->n_profiles : f->n_profiles - f->n_mutating;
     memmove(&f->profiles[at + 1], &f->profiles[at], (f->n_profiles - at) * sizeof *f->profiles);
-    f->profiles[at] = (target_t){.consumer = c, .mutates = mutates};
+    f->profiles[at] = (target_t){.consumer = c, .mutates = mutates, .pipe = pipe};
     f->n_profiles++;
     f->n_mutating += mutates;
   } else {
     f->traces = pc_xrealloc(f->traces, (f->n_traces + 1) * sizeof *f->traces);
     f->traces[f->n_traces++] = c;
+    /* Bodies are worth making upstream only for someone who takes them,
+     * and can go through only when every target takes them. */
+    if (c->consume_traces_encoded) f->n_trace_bodies++;
+    f->consumer.consume_traces_encoded =
+        f->n_trace_bodies == f->n_traces ? fanout_traces_encoded : NULL;
   }
 }
 
@@ -169,7 +262,7 @@ typedef struct {
   fanout_t out; /* receivers: the pipelines they feed */
 } instance_t;
 
-typedef struct {
+typedef struct pipeline {
   char name[128];
   pc_signal_t signal;
   instance_t **receivers;
@@ -183,6 +276,18 @@ typedef struct {
   bool mutates;         /* some processor edits the data in place */
 } pipeline_t;
 
+/* Whether p would refuse a request now: each processor in turn (one that
+ * holds what it takes speaks for the rest), then the exporters. */
+static bool pipeline_full(pipeline_t *p, pc_err_t *err) {
+  for (size_t k = 0; k < p->n_processors; k++) {
+    if (!p->processors[k].inst) return false;
+    pc_consumer_t *c = p->processors[k].comp->consumer(p->processors[k].inst);
+    if (c->full && c->full(c, err)) return true;
+    if (c->holds) return false;
+  }
+  return fanout_full(&p->to_exporters.consumer, err);
+}
+
 typedef struct {
   instance_t *items;
   size_t n;
@@ -195,6 +300,8 @@ struct pc_service {
   pipeline_t *pipelines;
   size_t n_pipelines;
   uint64_t shutdown_timeout_ms;
+  uint64_t request_memory; /* the request budget's limit, applied at start */
+  const char *request_memory_from; /* where it comes from, for the log */
   uint32_t fd_reserve;
   uint32_t workers; /* service.workers, resolved ("auto": the CPUs it may use) */
   uint32_t worker;  /* which of them this copy is (pc_service_set_worker) */
@@ -425,6 +532,7 @@ typedef struct {
   const pc_cfg_node_t *pipelines;
   const pc_cfg_node_t *telemetry;
   uint64_t shutdown_timeout_ms;
+  uint64_t max_request_memory; /* 0: derived (request_memory_limit) */
   int64_t fd_reserve;
   const pc_cfg_node_t *workers;
 } service_cfg_t;
@@ -439,6 +547,16 @@ static const pc_opt_t service_opts[] = {
     PC_OPT_ANY("telemetry", service_cfg_t, telemetry, "logs (level, encoding) and metrics"),
     PC_OPT_DUR("shutdown_timeout", "30s", service_cfg_t, shutdown_timeout_ms, 0, 3600000,
                "how long SIGTERM waits for batches and queues to drain"),
+    /* profcol's own, process-wide: the Collector has no such key. Here,
+     * not on a receiver, because one limit spans every receiver, listener,
+     * connection and stream of the process (and the configs of a reload). */
+    PC_OPT_BYTES("max_request_memory", NULL, service_cfg_t, max_request_memory, (int64_t)1 << 20,
+                 (int64_t)1 << 50,
+                 "request data held in memory at once over every receiver (bodies as "
+                 "received, decompressed and decoded); a request that would pass it is "
+                 "refused with 503 and Retry-After (gRPC UNAVAILABLE). Default: half of "
+                 "memory_limiter's soft limit, else a quarter of the memory the process may "
+                 "use"),
     PC_OPT_INT_RANGE("fd_reserve", "64", service_cfg_t, fd_reserve, 0, 1000000,
                      "file descriptors receivers leave free for health checks, metrics, "
                      "exporters and files: a connection that would take one is closed at once "
@@ -481,6 +599,24 @@ static void check_workers_share(pc_service_t *s, const pc_cfg_node_t *workers,
       add_error(errs, workers, "%u workers cannot share the span_store extension "
                 "(\"%s\"): each would hold a part of every trace; set service.workers: 1 "
                 "where span_store runs", (unsigned)s->workers, ext->items[i].id);
+  /* The pprof receiver's remote and file modes run on a schedule, not on
+   * what the kernel hands a worker: each worker would scrape every target
+   * and read every file, and every profile would arrive N times. Its
+   * server mode listens like any receiver and is shared out by the kernel. */
+  static const char *const scheduled[] = {"remote", "file"};
+  const section_t *rx = &s->sections[PC_RECEIVER];
+  for (size_t i = 0; i < rx->n; i++) {
+    if (!rx->items[i].used || strcmp(rx->items[i].comp->type, "pprof") != 0) continue;
+    for (size_t m = 0; m < sizeof scheduled / sizeof *scheduled; m++) {
+      const pc_cfg_node_t *mode = pc_cfg_get(rx->items[i].cfg, scheduled[m]);
+      if (mode && mode->type != PC_CFG_NULL)
+        add_error(errs, workers, "%u workers would each run the %s mode of receiver \"%s\" "
+                  "and send every profile %u times; set service.workers: 1 where pprof %s "
+                  "runs (its server mode goes with any number of workers)",
+                  (unsigned)s->workers, scheduled[m], rx->items[i].id, (unsigned)s->workers,
+                  scheduled[m]);
+    }
+  }
 }
 
 /* A consumer that takes nothing: what a component is created with when the
@@ -557,7 +693,7 @@ static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
     pipeline_t *p = &s->pipelines[i];
     for (size_t k = 0; k < p->n_exporters; k++)
       fanout_add(&p->to_exporters, p->signal, consumer_of(p->exporters[k]),
-                 p->exporters[k]->comp->mutates);
+                 p->exporters[k]->comp->mutates, NULL);
     pc_consumer_t *next = &p->to_exporters.consumer;
     for (size_t k = p->n_processors; k-- > 0;) {
       ok &= create_instance(&p->processors[k], next, errs);
@@ -574,7 +710,7 @@ static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
       for (size_t j = 0; j < s->pipelines[k].n_receivers; j++)
         if (s->pipelines[k].receivers[j] == r)
           fanout_add(&r->out, s->pipelines[k].signal, s->pipelines[k].first,
-                     s->pipelines[k].mutates);
+                     s->pipelines[k].mutates, &s->pipelines[k]);
     ok &= create_instance(r, &r->out.consumer, errs);
   }
   /* Every component finds its extensions now, so validate reports a
@@ -614,6 +750,24 @@ static void check_settings(pc_service_t *s, pc_errlist_t *errs) {
   for (size_t i = 0; i < xt.n; i++)
     if (ext[i].inst) ext[i].comp->destroy(ext[i].inst);
   free(ext);
+}
+
+/* The request memory budget's limit: service.max_request_memory, else
+ * half of the smallest memory_limiter soft limit, else from the machine. */
+static void request_memory_limit(pc_service_t *s, uint64_t configured) {
+  uint64_t soft = 0;
+  for (size_t i = 0; i < s->n_pipelines; i++)
+    for (size_t k = 0; k < s->pipelines[i].n_processors; k++) {
+      const instance_t *it = &s->pipelines[i].processors[k];
+      if (it->inst && it->comp == &pc_processor_memory_limiter) {
+        uint64_t v = pc_memory_limiter_soft_limit(it->inst);
+        if (!soft || v < soft) soft = v;
+      }
+    }
+  s->request_memory = configured ? configured : pc_budget_default(soft);
+  s->request_memory_from = configured ? PC_REQUEST_BUDGET_KEY
+                           : soft     ? "half of memory_limiter's soft limit"
+                                      : "a quarter of the memory the process may use";
 }
 
 static void warn_unused(pc_service_t *s) {
@@ -668,6 +822,7 @@ static pc_service_t *create(const pc_cfg_node_t *root, pc_errlist_t *errs, bool 
     return NULL;
   }
   if (!replica) warn_unused(s);
+  request_memory_limit(s, scfg.max_request_memory);
   return s;
 }
 
@@ -761,8 +916,15 @@ int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   if (rc) return rc;
   start_ctx_t c = {.loop = loop, .err = err};
   for (int stage = 3; stage >= 0 && !c.rc; stage--) each_in_stage(s, stage, start_one, &c);
-  if (!c.rc) set_status(s, PC_STATUS_READY);
-  return c.rc;
+  if (c.rc) return c.rc;
+  /* Process-wide: a reloaded config's limit replaces the running one's
+   * once it runs (one that fails to start changes nothing). */
+  pc_budget_set_limit(pc_request_budget(), s->request_memory);
+  if (!s->worker) /* every worker sets the same limit; one line says so */
+    pc_log(LOG, PC_LOG_INFO, "request memory: at most %llu MiB (%s)",
+           (unsigned long long)(s->request_memory >> 20), s->request_memory_from);
+  set_status(s, PC_STATUS_READY);
+  return 0;
 }
 
 void pc_service_replaced(pc_service_t *s) {

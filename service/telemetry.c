@@ -197,6 +197,22 @@ static void process_metrics(pc_metrics_t *m) {
   pc_metrics_counter(m, "profcol_process_compressions",
                      "Request bodies compressed for exporters: one per encoding per batch, "
                      "however many exporters send it.", (double)pc_body_compressions(), NULL);
+  /* The request memory budget (service.max_request_memory). */
+  pc_budget_t *b = pc_request_budget();
+  pc_metrics_gauge(m, "profcol_process_request_memory_bytes",
+                   "Request data held now (bodies as received, decompressed, decoded), in "
+                   "bytes.", (double)pc_budget_held(b), NULL);
+  pc_metrics_gauge(m, "profcol_process_request_memory_limit_bytes",
+                   "service.max_request_memory: request data held at most, in bytes.",
+                   (double)pc_budget_limit(b), NULL);
+  pc_metrics_counter(m, "profcol_process_request_memory_refused_requests",
+                     "Requests refused (503, gRPC UNAVAILABLE) because their data would "
+                     "pass service.max_request_memory.",
+                     (double)atomic_load_explicit(&b->refusals, memory_order_relaxed), NULL);
+  pc_metrics_counter(m, "profcol_process_request_memory_refused_bytes",
+                     "Bytes those refused requests would have needed.",
+                     (double)atomic_load_explicit(&b->refused_bytes, memory_order_relaxed),
+                     NULL);
   int64_t fds = pc_fd_open_count();
   if (fds >= 0)
     pc_metrics_gauge(m, "profcol_process_open_fds", "File descriptors open now.", (double)fds,

@@ -917,6 +917,51 @@ START_TEST(options_node_pointers) {
 }
 END_TEST
 
+/* A section over a member struct (PC_OPT_SECTION_IN): a module shared by
+ * several components keeps one table over its own struct, wherever that
+ * struct sits in theirs; its defaults and values land in the member. */
+typedef struct {
+  bool on;
+  uint64_t wait_ms;
+} sub_cfg_t;
+
+typedef struct {
+  char *name;
+  sub_cfg_t a, b; /* the same table twice, at two offsets */
+} outer_cfg_t;
+
+static const pc_opt_t sub_opts[] = {
+    PC_OPT_BOOLEAN("on", "true", sub_cfg_t, on, "on"),
+    PC_OPT_DUR("wait", "5s", sub_cfg_t, wait_ms, 0, 0, "wait"),
+    PC_OPT_TABLE_END,
+};
+
+static const pc_opt_t outer_opts[] = {
+    PC_OPT_STR("name", "x", outer_cfg_t, name, "name"),
+    PC_OPT_SECTION_IN("a", sub_opts, outer_cfg_t, a, "first"),
+    PC_OPT_SECTION_IN("b", sub_opts, outer_cfg_t, b, "second"),
+    PC_OPT_TABLE_END,
+};
+
+START_TEST(options_section_in_a_member) {
+  pc_cfg_t *cfg = load_ok("x:\n  b:\n    on: false\n    wait: 250ms\n");
+  outer_cfg_t out = {0};
+  pc_err_t err;
+  ck_assert_int_eq(pc_cfg_apply(outer_opts, AT(cfg, "x"), &out, &err), 0);
+  ck_assert_str_eq(out.name, "x");
+  ck_assert(out.a.on);
+  ck_assert_uint_eq(out.a.wait_ms, 5000);
+  ck_assert(!out.b.on);
+  ck_assert_uint_eq(out.b.wait_ms, 250);
+  pc_cfg_free(cfg);
+  /* An error inside names the key under the section, at its place. */
+  cfg = load_ok("x:\n  a:\n    wait: soon\n");
+  ck_assert_int_eq(pc_cfg_apply(outer_opts, AT(cfg, "x"), &out, &err), PC_EINVAL);
+  ck_assert_msg(strstr(err.msg, ":3:11:") && strstr(err.msg, "x.a.wait"), "%s", err.msg);
+  pc_cfg_free(cfg);
+}
+END_TEST
+
 static const struct {
   const char *text;
   uint64_t bytes;
@@ -1128,6 +1173,7 @@ static TCase *options_tcase(void) {
   tcase_add_test(tc, options_defaults);
   tcase_add_test(tc, options_values);
   tcase_add_test(tc, options_node_pointers);
+  tcase_add_test(tc, options_section_in_a_member);
   tcase_add_loop_test(tc, options_sizes, 0, sizeof sizes / sizeof *sizes);
   tcase_add_loop_test(tc, options_durations, 0, sizeof durations / sizeof *durations);
   tcase_add_test(tc, options_bad_scalars);

@@ -1,6 +1,7 @@
 /* test_core.c - the core suite: errors, buffers, compression limits, the
- * Prometheus text writer. */
+ * Prometheus text writer, the request memory budget. */
 #include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -305,6 +306,84 @@ START_TEST(ratelimit_counts_what_it_holds_back) {
 }
 END_TEST
 
+/* ---- the request memory budget (budget.c) ------------------------------------ */
+
+/* Takes fit under the limit or take nothing; gives make room again; a
+ * refusal is counted with its bytes; NULL takes everything. */
+START_TEST(budget_take_give) {
+  pc_budget_t b = {.key = "test.limit"};
+  pc_budget_set_limit(&b, 1000);
+  ck_assert(pc_budget_take(&b, 600));
+  ck_assert(pc_budget_fits(&b, 400));
+  ck_assert(!pc_budget_fits(&b, 401));
+  ck_assert(!pc_budget_take(&b, 401));
+  ck_assert_uint_eq(pc_budget_held(&b), 600);
+  ck_assert(pc_budget_take(&b, 400));
+  ck_assert(!pc_budget_take(&b, 1));
+  ck_assert(!pc_budget_take(&b, UINT64_MAX)); /* no overflow */
+  pc_budget_give(&b, 1000);
+  ck_assert_uint_eq(pc_budget_held(&b), 0);
+  ck_assert(!pc_budget_take(&b, 1001)); /* more than the whole limit */
+  pc_budget_refused(&b, 1001, "test");
+  pc_budget_refused(&b, 5, "test");
+  ck_assert_uint_eq(atomic_load(&b.refusals), 2);
+  ck_assert_uint_eq(atomic_load(&b.refused_bytes), 1006);
+  pc_budget_set_limit(&b, 0); /* no limit */
+  ck_assert(pc_budget_take(&b, (uint64_t)1 << 50));
+  ck_assert(pc_budget_take(NULL, 5));
+  ck_assert(pc_budget_fits(NULL, UINT64_MAX));
+  /* Defaults: half of memory_limiter's soft limit; else from the machine. */
+  ck_assert_uint_eq(pc_budget_default(800u << 20), 400u << 20);
+  ck_assert_uint_ge(pc_budget_default(0), (uint64_t)64 << 20);
+  pc_budget_t *r = pc_request_budget();
+  ck_assert_ptr_eq(r, pc_request_budget());
+  ck_assert_str_eq(r->key, PC_REQUEST_BUDGET_KEY);
+  ck_assert_uint_eq(pc_budget_limit(r), pc_budget_default(0));
+}
+END_TEST
+
+static void *budget_hammer(void *arg) {
+  pc_budget_t *b = arg;
+  for (int i = 0; i < 50000; i++) {
+    uint64_t n = (uint64_t)(i % 7) * 100 + 1;
+    if (pc_budget_take(b, n)) {
+      ck_assert_uint_le(pc_budget_held(b), pc_budget_limit(b));
+      pc_budget_give(b, n);
+    }
+  }
+  return NULL;
+}
+
+/* From several threads at once (decode jobs take in the thread pool): the
+ * limit is never passed and everything given back adds up to zero. */
+START_TEST(budget_threads) {
+  pc_budget_t b = {0};
+  pc_budget_set_limit(&b, 2000);
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, budget_hammer, &b);
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  ck_assert_uint_eq(pc_budget_held(&b), 0);
+}
+END_TEST
+
+/* What a decompressor holds besides its output: zlib's state, zstd's
+ * window (never more than about the output limit). */
+START_TEST(decompress_scratch) {
+  uint8_t in[1 << 16];
+  for (size_t i = 0; i < sizeof in; i++) in[i] = (uint8_t)(i * 13 % 7);
+  pc_buf_t z = {0};
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 19, in, sizeof in, &z), 0);
+  size_t s = pc_decompress_scratch(PC_ENC_ZSTD, z.p, z.n, 1 << 20);
+  ck_assert_uint_gt(s, sizeof in / 2); /* the window, about the content size */
+  ck_assert_uint_le(s, (1 << 20) + (256 << 10));
+  ck_assert_uint_le(pc_decompress_scratch(PC_ENC_ZSTD, (const uint8_t *)"junk", 4, 1000),
+                    1000 + (256 << 10));
+  ck_assert_uint_eq(pc_decompress_scratch(PC_ENC_GZIP, z.p, z.n, 1 << 20), 64 * 1024);
+  ck_assert_uint_eq(pc_decompress_scratch(PC_ENC_IDENTITY, z.p, z.n, 1 << 20), 0);
+  pc_buf_free(&z);
+}
+END_TEST
+
 /* ---- redact.c ---------------------------------------------------------------- */
 
 START_TEST(redact_urls) {
@@ -365,6 +444,11 @@ int main(void) {
   tcase_add_test(tc, gzip_trailer_is_only_a_hint);
   tcase_add_test(tc, corrupt_input);
   tcase_add_test(tc, encoding_names);
+  tcase_add_test(tc, decompress_scratch);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("budget");
+  tcase_add_test(tc, budget_take_give);
+  tcase_add_test(tc, budget_threads);
   suite_add_tcase(s, tc);
   tc = tcase_create("metrics");
   tcase_add_test(tc, metrics_group_families);

@@ -3,8 +3,9 @@
  * independent client: Debian's python3-grpcio running
  * tests/grpc/grpc_client.py, with stubs generated from the project's .proto
  * files. The client checks the statuses it gets; this side checks what the
- * recording consumer got and the counters. Raw sockets cover what a
- * well-behaved client never does (a silent connection, garbage). */
+ * recording consumer got and the counters. Raw sockets and a small nghttp2
+ * client (h2client.c) cover what a well-behaved client never does (a silent
+ * connection, garbage, prefixes that lie, windows held full). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
@@ -24,6 +25,9 @@
 
 #include "auth.h"
 #include "certs.h"
+#include "e2e/e2e.h"
+#include "h2client.h"
+#include <nghttp2/nghttp2.h>
 #include "rxthread.h"
 #include "pdata/testdata.h"
 #include "../receiver/grpc.h"
@@ -43,7 +47,14 @@ typedef struct {
   pc_buf_t traces; /* the last traces request as received */
   uint64_t spans;  /* ... its spans, as decoded */
   char span_name[64];
+  _Atomic bool is_full; /* what the full hook says */
 } tconsumer_t;
+
+static bool tc_full(pc_consumer_t *self, pc_err_t *err) {
+  bool full = container_of(self, tconsumer_t, c)->is_full;
+  if (full) pc_err_set(err, PC_EAGAIN, "test consumer is full");
+  return full;
+}
 
 static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   tconsumer_t *t = container_of(self, tconsumer_t, c);
@@ -710,6 +721,155 @@ START_TEST(test_tls) {
 }
 END_TEST
 
+/* ---- memory: what a hostile client can make the server hold (issue 14) ---------- */
+
+/* A prefix that claims 64 MiB and nothing after it, on 2 connections x 100
+ * streams: the buffers hold what arrived (5 bytes each), not what was
+ * claimed (12.5 GiB of address space before, "fatal: out of memory" under
+ * an 8 GiB limit). Then rapid reset of such streams: the loop still answers
+ * a real call at once. */
+START_TEST(test_prefix_claim) {
+  pc_budget_t *b = pc_request_budget();
+  pc_budget_set_limit(b, (uint64_t)64 << 20);
+  tserver_t *t = server_start("protocols:\n  grpc:\n    endpoint: 127.0.0.1:0\n", false);
+  uint8_t pre[5];
+  pc_h2_prefix(pre, 64u << 20);
+  uint64_t vm0 = pc_e2e_proc_status(0, "VmSize");
+  pc_h2_t *h[2];
+  int32_t ids[2][100];
+  for (int c = 0; c < 2; c++) {
+    h[c] = pc_h2_open(t->port);
+    ck_assert_ptr_nonnull(h[c]);
+    for (int i = 0; i < 100; i++)
+      ids[c][i] = pc_h2_call(h[c], PC_GRPC_PROFILES_PATH, pre, 5, (64u << 20) + 5, 5, NULL);
+  }
+  for (int round = 0; round < 10; round++) pc_h2_pump_all(h, 2, 300, false);
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < 100; i++) {
+      ck_assert_uint_eq(pc_h2_sent(h[c], ids[c][i]), 5);
+      ck_assert(!pc_h2_closed(h[c], ids[c][i])); /* waiting for the rest */
+    }
+  uint64_t grew = pc_e2e_proc_status(0, "VmSize") - vm0;
+  ck_assert_msg(grew < ((uint64_t)512 << 20), "address space grew by %llu MiB",
+                (unsigned long long)(grew >> 20));
+  ck_assert_uint_le(pc_budget_held(b), 200u * (16u << 10)); /* a first buffer each */
+  /* Rapid reset: every stream cancelled, 100 more opened and cancelled. */
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < 100; i++) pc_h2_reset(h[c], ids[c][i]);
+  for (int i = 0; i < 100; i++)
+    pc_h2_reset(h[0], pc_h2_call(h[0], PC_GRPC_PROFILES_PATH, pre, 5, (64u << 20) + 5, 5,
+                                 NULL));
+  pc_h2_pump(h[0], 100);
+  pc_h2_pump(h[1], 100);
+  pc_buf_t body = rich_body();
+  uint64_t t0 = now_ms();
+  ck_assert_int_eq(call_with_header(t->port, NULL, &body), 0);
+  ck_assert_uint_lt(now_ms() - t0, 2000);
+  pc_buf_free(&body);
+  for (int i = 0; i < 50 && pc_budget_held(b) > (8u << 20); i++) usleep(20000);
+  ck_assert_uint_le(pc_budget_held(b), 8u << 20); /* a spare job at most */
+  pc_h2_close(h[0]);
+  pc_h2_close(h[1]);
+  server_stop(t);
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+}
+END_TEST
+
+/* Three connections each fill both their streams' windows (16 MiB of a
+ * 16 MiB message each, 96 MiB offered) and never finish, keeping the
+ * connections alive with a WINDOW_UPDATE every 300 ms: the budget (32 MiB)
+ * is never passed (the streams it has no room for get UNAVAILABLE with a
+ * RetryInfo), and after keepalive.server_parameters.timeout (2 s) without
+ * data the stalled streams are reset and their memory returned. */
+START_TEST(test_window_hold) {
+  pc_budget_t *b = pc_request_budget();
+  pc_budget_set_limit(b, (uint64_t)32 << 20);
+  tserver_t *t = server_start("protocols:\n  grpc:\n    endpoint: 127.0.0.1:0\n"
+                              "    max_recv_msg_size_mib: 16\n"
+                              "    keepalive:\n      server_parameters:\n        timeout: 2s\n",
+                              false);
+  uint64_t rss0 = pc_e2e_proc_status(0, "VmRSS");
+  size_t msg = (size_t)16 << 20;
+  uint8_t pre[5];
+  pc_h2_prefix(pre, (uint32_t)msg);
+  pc_h2_t *h[3];
+  int32_t ids[3][2];
+  for (int c = 0; c < 3; c++) {
+    h[c] = pc_h2_open(t->port);
+    ck_assert_ptr_nonnull(h[c]);
+    for (int i = 0; i < 2; i++)
+      ids[c][i] = pc_h2_call(h[c], PC_GRPC_PROFILES_PATH, pre, 5, msg + 5, msg, NULL);
+  }
+  /* Every stream fills its window or is refused, side by side. */
+  uint64_t peak = 0;
+  for (int round = 0; round < 200 && !pc_h2_all_sent_or_answered(h, 3, ids, msg); round++) {
+    pc_h2_pump_all(h, 3, 100, true);
+    uint64_t held = pc_budget_held(b);
+    if (held > peak) peak = held;
+  }
+  ck_assert(pc_h2_all_sent_or_answered(h, 3, ids, msg));
+  pc_h2_pump_all(h, 3, 200, true);
+  ck_assert_uint_le(peak, (uint64_t)32 << 20);
+  int unavailable = 0, open = 0;
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < 2; i++) {
+      if (pc_h2_status(h[c], ids[c][i]) == 14) {
+        unavailable++;
+        ck_assert(pc_h2_has_details(h[c], ids[c][i])); /* RetryInfo */
+      }
+      open += !pc_h2_closed(h[c], ids[c][i]);
+    }
+  ck_assert_int_ge(unavailable, 4); /* 6 messages of 16 MiB, at most one fits 32 MiB */
+  ck_assert_int_ge(open, 1);
+  uint64_t rss = pc_e2e_proc_status(0, "VmRSS");
+  ck_assert_msg(!PC_E2E_RSS_MEANINGFUL || rss < rss0 + ((uint64_t)64 << 20),
+                "RSS grew by %llu MiB", (unsigned long long)((rss - rss0) >> 20));
+  /* Kept alive, but no stream gets data: reset after the timeout. */
+  pc_h2_pump_all(h, 3, 4000, true);
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < 2; i++) {
+      ck_assert_msg(pc_h2_closed(h[c], ids[c][i]), "stream %d/%d still open", c, i);
+      if (pc_h2_status(h[c], ids[c][i]) != 14)
+        ck_assert_uint_eq(pc_h2_reset_code(h[c], ids[c][i]), NGHTTP2_CANCEL);
+    }
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+  for (int c = 0; c < 3; c++) ck_assert_int_eq(pc_h2_pump(h[c], 10), 0); /* still connected */
+  for (int c = 0; c < 3; c++) pc_h2_close(h[c]);
+  server_stop(t);
+}
+END_TEST
+
+/* Issue 14, "refuse early": a pipeline known full is answered UNAVAILABLE
+ * with a RetryInfo at the HEADERS, before any DATA is sent (the stream
+ * here sends none); nothing is read, decoded or handed on. */
+START_TEST(test_full_at_headers) {
+  tserver_t *t = server_start(YAML_GRPC, false);
+  t->tc.c.full = tc_full;
+  t->tc.c.retry_after_s = 3;
+  t->tc.is_full = true;
+  pc_h2_t *h = pc_h2_open(t->port);
+  ck_assert_ptr_nonnull(h);
+  uint8_t pre[5];
+  pc_h2_prefix(pre, 1000);
+  int32_t id = pc_h2_call(h, PC_GRPC_PROFILES_PATH, pre, 5, 1005, 0, NULL); /* HEADERS only */
+  for (int i = 0; i < 100 && pc_h2_status(h, id) < 0; i++) pc_h2_pump(h, 50);
+  ck_assert_int_eq(pc_h2_status(h, id), 14);
+  ck_assert(pc_h2_has_details(h, id));
+  ck_assert_uint_eq(pc_h2_sent(h, id), 0);
+  pc_h2_close(h);
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.requests_refused_early, 1);
+  ck_assert_uint_eq(st.bytes_decompressed, 0);
+  ck_assert_uint_eq(tc_calls_locked(&t->tc), 0);
+  t->tc.is_full = false;
+  pc_buf_t body = rich_body();
+  ck_assert_int_eq(call_with_header(t->port, NULL, &body), 0);
+  ck_assert_uint_eq(tc_calls_locked(&t->tc), 1);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
 static Suite *grpc_suite(void) {
   Suite *s = suite_create("grpc");
   TCase *tc = tcase_create("grpc");
@@ -726,6 +886,9 @@ static Suite *grpc_suite(void) {
   tcase_add_test(tc, test_config);
   tcase_add_test(tc, test_listen_reuseport);
   tcase_add_test(tc, test_tls);
+  tcase_add_test(tc, test_prefix_claim);
+  tcase_add_test(tc, test_window_hold);
+  tcase_add_test(tc, test_full_at_headers);
   suite_add_tcase(s, tc);
   return s;
 }

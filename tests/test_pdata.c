@@ -7,6 +7,9 @@ static Suite *pdata_suite(void) {
   Suite *s = suite_create("pdata");
   suite_add_tcase(s, pc_test_proto_tcase());
   suite_add_tcase(s, pc_test_json_tcase());
+  suite_add_tcase(s, pc_test_json_bounds_tcase());
+  suite_add_tcase(s, pc_test_json_names_tcase());
+  suite_add_tcase(s, pc_test_json_syntax_tcase());
   suite_add_tcase(s, pc_test_stats_tcase());
   suite_add_tcase(s, pc_test_intern_tcase());
   suite_add_tcase(s, pc_test_pprof_tcase());

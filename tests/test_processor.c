@@ -1,7 +1,8 @@
 /* test_processor.c - the processor suite: one TCase per source file of
  * processor/. batch, dedup, memory_limiter and resource are here; the
  * attribute editing ones (attraction.c, regex.c, match.c, attributes.c,
- * detectors.c, resource_detection.c) are in tests/processor/. Batch and
+ * detectors.c, resource_detection.c) and k8s_attributes with its
+ * Kubernetes client (k8s*.c) are in tests/processor/. Batch and
  * dedup run on a real libuv loop, feeding a recording consumer that checks every batch
  * it is given and can refuse with PC_EAGAIN or for good. What comes out is
  * compared with what went in as multisets of materialized samples
@@ -386,6 +387,49 @@ START_TEST(batch_holds_and_retries_on_eagain) {
 }
 END_TEST
 
+/* The full hook (component/component.h): the batch says it is full when
+ * consume would refuse any request (the next consumer refused a batch it
+ * holds), as consume would, after pushing held batches on; a full answer
+ * counts as a refusal. Empty, or once the next consumer takes them, it is
+ * not. It holds what it takes, so what follows it is asked through it. */
+START_TEST(batch_says_when_it_is_full) {
+  rec_t rec;
+  rec_init(&rec);
+  rec.eagain_left = 2;
+  fixture_t f;
+  fx_open(&f, &pc_processor_batch, "send_batch_size: 10\ntimeout: 30ms\n", &rec, true);
+  ck_assert(f.in->full != NULL);
+  ck_assert(f.in->holds);
+  pc_err_t err = {0};
+  ck_assert(!f.in->full(f.in, &err)); /* nothing held */
+  pc_rng_t rng = {7};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_builder_t *src = pc_builder_new();
+  ck_assert_int_eq(fx_send(&f, big_request(&rng, a, src, 12)), 0); /* due, refused: held */
+  ck_assert_uint_eq(rec.calls, 1);
+  ck_assert(f.in->full(f.in, &err)); /* tried again, still refused */
+  ck_assert_int_eq(err.code, PC_EAGAIN);
+  ck_assert_msg(strstr(err.msg, "the next consumer is full"), "%s", err.msg);
+  ck_assert_uint_eq(rec.calls, 2);
+  ck_assert(!f.in->full(f.in, &err)); /* the third try is taken */
+  ck_assert_uint_eq(rec.calls, 3);
+  ck_assert_uint_eq(rec.accepted, 1);
+  pc_metrics_t *m = pc_metrics_new();
+  pc_processor_batch.metrics(f.inst, m);
+  pc_buf_t text = {0};
+  ck_assert_int_eq(pc_metrics_render(m, &text), 0);
+  pc_buf_append(&text, "", 1);
+  ck_assert_msg(strstr((char *)text.p, "profcol_processor_batch_refused_requests 1\n"), "%s",
+                (char *)text.p);
+  pc_buf_free(&text);
+  pc_metrics_free(m);
+  fx_shutdown(&f, 1000);
+  fx_close(&f, &rec);
+  pc_builder_free(src);
+  pc_arena_free(a);
+}
+END_TEST
+
 /* A split request is held whole even when the next consumer is full. */
 START_TEST(batch_holds_every_part_of_a_split_request) {
   rec_t rec;
@@ -712,9 +756,13 @@ START_TEST(memory_limiter_refuses_above_the_soft_limit) {
   ck_assert_int_eq(f.in->consume_profiles(f.in, &req, &err), PC_EAGAIN);
   ck_assert_msg(strstr(err.msg, "memory use is above the soft limit"), "%s", err.msg);
   ck_assert_uint_eq(rec.calls, 1); /* refused here, not passed on */
+  ck_assert(f.in->full(f.in, &err)); /* known before a request comes, with why */
+  ck_assert_msg(strstr(err.msg, "memory use is above the soft limit"), "%s", err.msg);
+  ck_assert(!f.in->holds); /* passes each on: what follows is asked too */
 
   munmap(p, big);
   two_checks(&f);
+  ck_assert(!f.in->full(f.in, &err));
   ck_assert_int_eq(fx_send(&f, &req), 0);
   ck_assert_uint_eq(rec.accepted, 2);
   fx_shutdown(&f, 1000);
@@ -948,6 +996,7 @@ static void add_batch_tests(TCase *tc) {
   tcase_add_test(tc, batch_splits_at_max_size);
   tcase_add_test(tc, batch_splits_at_max_bytes);
   tcase_add_test(tc, batch_holds_and_retries_on_eagain);
+  tcase_add_test(tc, batch_says_when_it_is_full);
   tcase_add_test(tc, batch_holds_every_part_of_a_split_request);
   tcase_add_test(tc, batch_drops_what_next_refuses_for_good);
   tcase_add_test(tc, batch_shutdown_gives_up_at_the_deadline);
@@ -989,8 +1038,7 @@ static Suite *processor_suite(void) {
   suite_add_tcase(s, pc_test_attributes_tcase());
   suite_add_tcase(s, pc_test_detectors_tcase());
   suite_add_tcase(s, pc_test_resource_detection_tcase());
-  suite_add_tcase(s, pc_test_detectors_tcase());
-  suite_add_tcase(s, pc_test_resource_detection_tcase());
+  suite_add_tcase(s, pc_test_k8s_tcase());
   suite_add_tcase(s, pc_test_trace_link_tcase());
   return s;
 }

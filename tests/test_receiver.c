@@ -33,6 +33,7 @@
 #include "rxthread.h"
 #include "../receiver/internal.h"
 #include "pdata/testdata.h"
+#include "receiver/test_pprofrx.h"
 #include "spans.h"
 
 #define PROFILES "/v1development/profiles"
@@ -65,7 +66,18 @@ typedef struct {
   uint64_t spans;        /* ... and its spans, as decoded */
   char span_name[64];    /* ... the first one's name */
   char md[8][512]; /* client metadata per profiles request: "k=v;..." or "(none)" */
+  char addr[8][64]; /* client address per profiles request */
+  _Atomic bool is_full;      /* what the full hook says */
+  _Atomic unsigned full_calls;
 } tconsumer_t;
+
+/* The consumer contract's full hook (component.h), as the test sets it. */
+static bool tc_full(pc_consumer_t *self, pc_err_t *err) {
+  tconsumer_t *t = container_of(self, tconsumer_t, c);
+  t->full_calls++;
+  if (t->is_full) pc_err_set(err, PC_EAGAIN, "test consumer is full");
+  return t->is_full;
+}
 
 /* The request's client metadata as "key=value;" pairs, in order. */
 static void md_text(const pc_metadata_t *md, char *out, size_t cap) {
@@ -84,6 +96,8 @@ static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   t->last.n = 0;
   int erc = pc_proto_encode(req, &t->last);
   if (t->n_counts < 8) md_text(req->metadata, t->md[t->n_counts], sizeof t->md[0]);
+  if (t->n_counts < 8)
+    snprintf(t->addr[t->n_counts], sizeof t->addr[0], "%.*s", PC_STR_FMT(req->client_addr));
   if (t->n_counts < 512) t->counts[t->n_counts++] = pc_request_profile_count(req);
   int rc = erc ? erc : t->rc;
   pthread_mutex_unlock(&t->mu);
@@ -1303,6 +1317,10 @@ START_TEST(test_include_metadata) {
     ck_assert_str_eq(t->tc.md[1], on ? "Host=t;Content-Type=" PROTO ";x-scope-orgid=globex;"
                                        "x-scope-orgid=second;Transfer-Encoding=chunked;"
                                      : "(none)");
+    /* The peer's address comes with every request, metadata or not
+     * (k8s_attributes' connection association). */
+    ck_assert_str_eq(t->tc.addr[0], "127.0.0.1");
+    ck_assert_str_eq(t->tc.addr[1], "127.0.0.1");
     /* A header that begins but never gets a byte (an empty name): 400. The
      * answer builds the request's header views while the header buffer is
      * still NULL: http_request_fuzz (clang's UBSan) found pointer arithmetic
@@ -1472,6 +1490,58 @@ START_TEST(test_expect_continue) {
   resp_free(&r);
   cli_close(&c);
   assert_good(t);
+  pc_buf_free(&body);
+  server_stop(t);
+}
+END_TEST
+
+/* Issue 14, item "refuse early": a pipeline known full (its full hook) is
+ * answered 503 with Retry-After at the headers: with Expect: 100-continue
+ * at once and without a 100, the body never read nor decoded, nothing
+ * handed on. Traces and empty bodies are not asked about; once not full,
+ * requests pass again. */
+START_TEST(test_full_at_headers) {
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, true);
+  t->tc.c.full = tc_full;
+  t->tc.c.retry_after_s = 4;
+  t->tc.is_full = true;
+  client_t c = cli_open(t->port);
+  cli_send_str(&c, "POST " PROFILES " HTTP/1.1\r\nHost: t\r\nContent-Type: " PROTO
+               "\r\nExpect: 100-continue\r\nContent-Length: 5000000\r\n\r\n");
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 503, PROTO, "test consumer is full (refused at the headers");
+  ck_assert_uint_eq(r.retry_after, 4);
+  resp_free(&r);
+  cli_close(&c);
+  pc_buf_t body = {0};
+  rich_payload(&body, false, false);
+  post(t, PROTO, NULL, body.p, body.n, &r); /* without Expect: the body is dropped */
+  assert_status_body(&r, 503, PROTO, "pipeline is full");
+  resp_free(&r);
+  pc_otlp_stats_t st = stats(t);
+  ck_assert_uint_eq(st.requests_refused_early, 2);
+  ck_assert_uint_eq(st.bytes_decompressed, 0); /* nothing was decoded */
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  ck_assert_uint_eq(t->tc.full_calls, 2);
+  pc_test_span_t v[2];
+  two_spans(v);
+  pc_buf_t spans = {0};
+  pc_test_traces_proto(v, 2, &spans);
+  do_request(t, "POST", "/v1/traces", PROTO, NULL, spans.p, spans.n, &r); /* not asked */
+  assert_answer(&r, 200);
+  resp_free(&r);
+  pc_buf_free(&spans);
+  post(t, PROTO, NULL, "", 0, &r); /* nothing to hand on: not asked */
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(t->tc.full_calls, 2);
+  t->tc.is_full = false;
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(tc_calls(&t->tc), 1);
   pc_buf_free(&body);
   server_stop(t);
 }
@@ -1947,6 +2017,95 @@ START_TEST(test_buffered_limit) {
   free(zero);
   assert_good(t);
   server_stop(t);
+}
+END_TEST
+
+/* Issue 14: request bodies count in the process's request memory budget
+ * besides max_buffered_bytes. A Content-Length the budget has no room for
+ * is refused at the headers (503, Retry-After) before a byte of the body is
+ * read; a chunked body that grows past it is refused as it passes. */
+START_TEST(test_budget_bodies) {
+  pc_budget_t *b = pc_request_budget();
+  pc_budget_set_limit(b, (uint64_t)1 << 20);
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  char head[256];
+  snprintf(head, sizeof head, "POST " PROFILES " HTTP/1.1\r\nHost: a\r\nContent-Type: " PROTO
+           "\r\nContent-Length: %d\r\n\r\n", 2 << 20);
+  client_t c = cli_open(t->port);
+  cli_send_str(&c, head); /* no body: the answer comes anyway */
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 503, PROTO, "service.max_request_memory");
+  ck_assert_uint_eq(r.retry_after, 1);
+  resp_free(&r);
+  cli_close(&c);
+  ck_assert_uint_eq(atomic_load(&b->refusals), 1);
+  ck_assert_uint_eq(atomic_load(&b->refused_bytes), 2 << 20);
+  uint8_t *big = pc_xcalloc(1, 2 << 20);
+  pc_buf_t req = {0};
+  chunked_request(&req, NULL, big, 2 << 20, 64 * 1024);
+  c = cli_open(t->port);
+  cli_try_send(&c, req.p, req.n); /* the server stops reading midway */
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 503, PROTO, "service.max_request_memory");
+  resp_free(&r);
+  cli_close(&c);
+  ck_assert_uint_eq(atomic_load(&b->refusals), 2);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  assert_good(t);
+  free(big);
+  pc_buf_free(&req);
+  server_stop(t);
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+}
+END_TEST
+
+/* Issue 14: the decode job takes its memory from the process's request
+ * budget before allocating it. A zstd body of a few KB holding 4 Mi packed
+ * 1-byte values decodes into more than 32 MiB: refused with 503 and
+ * Retry-After while others hold the budget, 413 when the whole budget could
+ * never hold it, 200 when there is room; each refusal is counted, and
+ * everything goes back to the budget at the end. */
+START_TEST(test_budget_decode) {
+  pc_budget_t *b = pc_request_budget();
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+  pc_budget_set_limit(b, (uint64_t)256 << 20);
+  pc_otlp_settings_t s = test_settings();
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t plain = {0}, z = {0};
+  pc_test_expansion_request((size_t)4 << 20, &plain);
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 19, plain.p, plain.n, &z), 0);
+  ck_assert_uint_lt(z.n, 64 << 10);
+  uint64_t others = (uint64_t)200 << 20; /* other requests hold most of it */
+  ck_assert(pc_budget_take(b, others));
+  resp_t r;
+  post(t, PROTO, "Content-Encoding: zstd\r\n", z.p, z.n, &r);
+  assert_status_body(&r, 503, PROTO, "service.max_request_memory");
+  ck_assert_uint_eq(r.retry_after, 1);
+  resp_free(&r);
+  ck_assert_uint_eq(atomic_load(&b->refusals), 1);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0);
+  pc_budget_give(b, others); /* they are answered: now it fits */
+  post(t, PROTO, "Content-Encoding: zstd\r\n", z.p, z.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(tc_calls(&t->tc), 1);
+  pc_budget_set_limit(b, (uint64_t)48 << 20); /* never enough for this one */
+  post(t, PROTO, "Content-Encoding: zstd\r\n", z.p, z.n, &r);
+  assert_status_body(&r, 413, PROTO, "service.max_request_memory");
+  resp_free(&r);
+  ck_assert_uint_eq(atomic_load(&b->refusals), 2);
+  assert_good(t);
+  /* Held once the connections are gone: the spare jobs' kept blocks and
+   * buffers only. */
+  for (int i = 0; i < 100 && pc_budget_held(b) != pc__otlp_spare_held(t->rx); i++) sleep_ms(10);
+  ck_assert_uint_eq(pc_budget_held(b), pc__otlp_spare_held(t->rx));
+  ck_assert_uint_le(pc_budget_held(b), (uint64_t)16 << 20);
+  server_stop(t);
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+  pc_buf_free(&plain);
+  pc_buf_free(&z);
 }
 END_TEST
 
@@ -2650,6 +2809,9 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_many_connections);
   tcase_add_test(http, test_max_connections);
   tcase_add_test(http, test_buffered_limit);
+  tcase_add_test(http, test_budget_decode);
+  tcase_add_test(http, test_budget_bodies);
+  tcase_add_test(http, test_full_at_headers);
   tcase_add_test(http, test_garbage);
   tcase_add_test(http, test_header_q);
   suite_add_tcase(s, http);
@@ -2667,6 +2829,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(tls, test_tls_config);
   tcase_add_test(tls, test_issue14_tls_suites);
   suite_add_tcase(s, tls);
+  pc_test_pprofrx_tcases(s); /* receiver/pprof*.c, pyroscope.c */
   return s;
 }
 

@@ -16,6 +16,11 @@ What a cluster would refuse, or accept and then run wrong, found offline:
     without a cluster (`apply`/`create --dry-run=client` need the server's
     discovery); objects whose apiVersion the client is too old to know are
     said so and left to the field rules;
+  * RBAC: roles and bindings are well formed and name what exists, and the
+    service account of every profcol pod is granted what its config reads
+    from the Kubernetes API (k8s_attributes: pods, and replicasets or
+    namespaces when its extract rules need them; resource_detection's
+    k8s_api detector: nodes), with its token mounted;
   * every profcol config in a ConfigMap is found through the container that
     mounts it (args --config -> volumeMount -> volume -> ConfigMap key) and
     passes `profcol validate` with exactly the environment that container
@@ -50,6 +55,8 @@ import yaml
 # apiVersions newer than some kubectl a Debian machine may have (bookworm's
 # kubernetes-client is 1.20): the Kubernetes minor release that added each.
 API_SINCE = {"autoscaling/v2": 23, "policy/v1": 21}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+RBAC_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*"}
 FIELD_REF_VALUES = {"status.podIP": "10.0.0.10", "status.hostIP": "10.0.0.1",
                     "spec.nodeName": "node-1", "metadata.name": "pod-1",
                     "metadata.namespace": "default"}
@@ -194,7 +201,13 @@ class Checker:
                     w, "metadata.name %r is not a DNS label" % name)
             by_kind.setdefault(obj.get("kind"), []).append(o)
         rules = {"Namespace": lambda o: None, "ConfigMap": self.check_configmap,
-                 "Deployment": lambda o: self.check_workload(o, objs), "Service": lambda o: self.check_service(o, objs),
+                 "ServiceAccount": lambda o: None,
+                 "ClusterRole": self.check_role, "Role": self.check_role,
+                 "ClusterRoleBinding": lambda o: self.check_binding(o, objs),
+                 "RoleBinding": lambda o: self.check_binding(o, objs),
+                 "Deployment": lambda o: self.check_workload(o, objs),
+                 "DaemonSet": lambda o: self.check_workload(o, objs),
+                 "Service": lambda o: self.check_service(o, objs),
                  "PodDisruptionBudget": lambda o: self.check_pdb(o, objs),
                  "HorizontalPodAutoscaler": lambda o: self.check_hpa(o, objs)}
         for kind, items in by_kind.items():
@@ -222,7 +235,9 @@ class Checker:
         names = {(o[2].get("metadata") or {}).get("name") for o in objs if o[2].get("kind") == "Namespace"}
         for o in objs:
             ns = self.ns(o)
-            if ns and o[2].get("kind") != "Namespace":
+            if o[2].get("kind") in CLUSTER_SCOPED:
+                self.ok(not ns, self.where(o), "a cluster-scoped object with a namespace")
+            elif ns and o[2].get("kind") != "Namespace":
                 self.ok(ns in names, self.where(o), "namespace %r is not created by these manifests" % ns)
 
     def check_configmap(self, o):
@@ -232,6 +247,113 @@ class Checker:
             return
         for k, v in data.items():
             self.ok(isinstance(v, str), w, "data.%s is not a string" % k)
+
+    # ---- RBAC ----------------------------------------------------------------------------------
+
+    def check_role(self, o):
+        w, obj = self.where(o), o[2]
+        rules = obj.get("rules")
+        if not self.ok(isinstance(rules, list) and rules, w, "missing rules"):
+            return
+        for i, r in enumerate(rules):
+            rw = "%s rules[%d]" % (w, i)
+            for k in ("apiGroups", "resources", "verbs"):
+                v = r.get(k)
+                self.ok(isinstance(v, list) and v and all(isinstance(x, str) for x in v), rw,
+                        "%s must be a non-empty list of strings" % k)
+            for v in r.get("verbs") or []:
+                self.ok(v in RBAC_VERBS, rw, "unknown verb %r" % v)
+
+    def check_binding(self, o, objs):
+        w, obj = self.where(o), o[2]
+        ref = obj.get("roleRef") or {}
+        self.ok(ref.get("apiGroup") == "rbac.authorization.k8s.io", w, "roleRef.apiGroup must be "
+                "rbac.authorization.k8s.io")
+        kind = ref.get("kind")
+        self.ok(kind in ("ClusterRole", "Role") and not (obj.get("kind") == "ClusterRoleBinding" and kind == "Role"),
+                w, "roleRef.kind %r cannot be bound here" % kind)
+        self.ok(self.find(objs, kind, ref.get("name"), "" if kind == "ClusterRole" else self.ns(o)) is not None,
+                w, "roleRef %s/%s is not in these manifests" % (kind, ref.get("name")))
+        subjects = obj.get("subjects")
+        self.ok(isinstance(subjects, list) and subjects, w, "missing subjects")
+        for sj in subjects or []:
+            if sj.get("kind") == "ServiceAccount":
+                self.ok(bool(sj.get("namespace")) or obj.get("kind") == "RoleBinding", w,
+                        "subject ServiceAccount %r needs a namespace" % sj.get("name"))
+                self.ok(self.find(objs, "ServiceAccount", sj.get("name"), sj.get("namespace") or self.ns(o))
+                        is not None, w, "subject ServiceAccount %s/%s is not in these manifests"
+                        % (sj.get("namespace") or self.ns(o), sj.get("name")))
+
+    def granted(self, objs, ns, sa):
+        """{(apiGroup, resource): set(verbs)} that ServiceAccount ns/sa is bound to
+        (ClusterRoleBindings anywhere, RoleBindings in ns)."""
+        out = {}
+        for b in objs:
+            kind = b[2].get("kind")
+            if kind not in ("ClusterRoleBinding", "RoleBinding"):
+                continue
+            if not any(sj.get("kind") == "ServiceAccount" and sj.get("name") == sa
+                       and (sj.get("namespace") or self.ns(b)) == ns for sj in b[2].get("subjects") or []):
+                continue
+            if kind == "RoleBinding" and self.ns(b) != ns:
+                continue  # grants only in its own namespace: not what a cluster-wide watch needs
+            ref = b[2].get("roleRef") or {}
+            role = self.find(objs, ref.get("kind"), ref.get("name"),
+                             "" if ref.get("kind") == "ClusterRole" else self.ns(b))
+            for r in (role[2].get("rules") or []) if role else []:
+                for g in r.get("apiGroups") or []:
+                    for res in r.get("resources") or []:
+                        out.setdefault((g, res), set()).update(r.get("verbs") or [])
+        return out
+
+    @staticmethod
+    def api_needs(text, env):
+        """{(apiGroup, resource): (verbs, why)} that a profcol config reads from the
+        Kubernetes API with the pod's service account, as profcol's k8s_attributes
+        and k8s_api detector do (processor/k8s_attributes.c, detectors.c)."""
+        cfg = yaml.safe_load(subst_env(text, env)) or {}
+        needs = {}
+        for pid, pc in (cfg.get("processors") or {}).items():
+            typ, pc = pid.split("/")[0], pc or {}
+            if typ in ("k8s_attributes", "k8sattributes") and not pc.get("passthrough") \
+                    and pc.get("auth_type", "serviceAccount") == "serviceAccount":
+                needs[("", "pods")] = ({"list", "watch"}, pid)
+                ex = pc.get("extract") or {}
+                md = ex.get("metadata", ["k8s.deployment.name"])
+                if ("k8s.deployment.name" in md and not ex.get("deployment_name_from_replicaset")) \
+                        or "k8s.deployment.uid" in md:
+                    needs[("apps", "replicasets")] = ({"list", "watch"}, pid + " (k8s.deployment.name)")
+                if any((r or {}).get("from") == "namespace" for k in ("labels", "annotations")
+                       for r in ex.get(k) or []):
+                    needs[("", "namespaces")] = ({"list", "watch"}, pid + " (a rule from: namespace)")
+            if typ in ("resource_detection", "resourcedetection"):
+                dets = pc.get("detectors") or []
+                for d in ("k8s_api", "k8snode"):
+                    if d in dets and (pc.get(d) or {}).get("auth_type", "serviceAccount") == "serviceAccount":
+                        needs[("", "nodes")] = ({"get"}, pid + "'s " + d + " detector")
+        return needs
+
+    def check_rbac(self, o, objs, cw, texts, env):
+        pod = self.pod_spec(o[2])
+        needs = {}
+        for t in texts:
+            needs.update(self.api_needs(t, env))
+        if not needs:
+            return
+        sa = pod.get("serviceAccountName") or "default"
+        ns = self.ns(o)
+        self.ok(self.find(objs, "ServiceAccount", sa, ns) is not None, cw,
+                "its config reads the Kubernetes API as ServiceAccount %s/%s, which is not in these manifests"
+                % (ns, sa))
+        self.ok(pod.get("automountServiceAccountToken") is not False, cw,
+                "its config reads the Kubernetes API but the pod does not mount the service account token")
+        have = self.granted(objs, ns, sa)
+        for (group, res), (verbs, why) in sorted(needs.items()):
+            got = have.get((group, res), set()) | have.get((group, "*"), set()) | have.get(("*", res), set())
+            missing = verbs - got if "*" not in got else set()
+            self.ok(not missing, cw, "%s needs %s %s on %s%s; ServiceAccount %s/%s is not granted it"
+                    % (why, "/".join(sorted(missing)), "verb" if len(missing) == 1 else "verbs",
+                       res, " (apiGroup %s)" % group if group else "", ns, sa))
 
     def pod_spec(self, obj):
         return ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
@@ -426,6 +548,7 @@ class Checker:
                 for t in texts:
                     self.validate(cw, t, env)
                 self.check_ports(cw, c, texts, env)
+                self.check_rbac(o, objs, cw, texts, env)
                 self.note("%s: its config validates with the container's env" % cw)
         for o in objs:
             md = o[2].get("metadata") or {}
@@ -452,6 +575,9 @@ class Checker:
                 host, port = endpoint_port((e or {}).get("endpoint", "localhost:13133"))
                 listen[port] = (host, "extensions." + eid)
                 health = port
+            elif eid.split("/")[0] == "span_store" and (e or {}).get("endpoint"):
+                host, port = endpoint_port(e["endpoint"])  # the trace-linking query API
+                listen[port] = (host, "extensions." + eid)
         metrics = (((merged["service"].get("telemetry") or {}).get("metrics")) or {})
         if metrics.get("level") != "none":
             host, port = endpoint_port(metrics.get("address", "localhost:8888"))
@@ -602,6 +728,16 @@ def _mutations():
     def prof(name):
         return lambda objs: next(c for c in first_container(objs, name) if c["image"].startswith("profcol"))
 
+    def ds(name):
+        return lambda objs: next(o for o in objs if o["kind"] == "DaemonSet" and o["metadata"]["name"] == name)
+
+    def ds_prof(objs):
+        return next(c for c in ds("profcol-agent")(objs)["spec"]["template"]["spec"]["containers"]
+                    if c["image"].startswith("profcol"))
+
+    def role_rule(resource):
+        return lambda objs: next(r for r in first_kind("ClusterRole")(objs)["rules"] if resource in r["resources"])
+
     return [
         ("a config key misspelled", "gateway.yaml", set_cfg("profcol-gateway", "send_batch_size", "send_bacth_size")),
         ("an env var the config needs not set", "gateway.yaml", lambda objs: prof("profcol-gateway")(objs)
@@ -612,6 +748,10 @@ def _mutations():
          ["ports"][0].__setitem__("targetPort", "otlp-grcp")),
         ("health_check on localhost only", "gateway.yaml",
          set_cfg("profcol-gateway", "endpoint: 0.0.0.0:13133", "endpoint: localhost:13133")),
+        ("a load_balancing resolver unknown to profcol", "two-tier.yaml",
+         set_cfg("profcol-load-balancer", "      dns:", "      k8s:")),
+        ("the query API declared but not listened on", "two-tier.yaml",
+         set_cfg("profcol-trace-gateway", "endpoint: 0.0.0.0:13134", "endpoint: 0.0.0.0:13135")),
         ("a probe on the wrong port", "sidecar.yaml", lambda objs: prof("example-app")(objs)["livenessProbe"]
          ["httpGet"].__setitem__("port", 4318)),
         ("a bad memory quantity", "gateway.yaml", lambda objs: prof("profcol-gateway")(objs)["resources"]
@@ -625,6 +765,28 @@ def _mutations():
         ("a replica count of the wrong type", "gateway.yaml", lambda objs: dep("profcol-gateway")(objs)["spec"]
          .__setitem__("replicas", "two")),
         ("an old image tag", "sidecar.yaml", lambda objs: prof("example-app")(objs).__setitem__("image", "profcol:0.0.9")),
+        ("the agent's role without watch on pods", "daemonset.yaml",
+         lambda objs: role_rule("pods")(objs).__setitem__("verbs", ["get", "list"]), "needs watch verb on pods;"),
+        ("the agent's role without replicasets", "daemonset.yaml",
+         lambda objs: first_kind("ClusterRole")(objs)["rules"].remove(role_rule("replicasets")(objs)),
+         "on replicasets (apiGroup apps)"),
+        ("a namespace label rule and no namespaces in the role", "daemonset.yaml",
+         lambda objs: role_rule("pods")(objs).__setitem__("resources", ["pods", "nodes"]),
+         "needs list/watch verbs on namespaces;"),
+        ("the agent running as another service account", "daemonset.yaml",
+         lambda objs: ds("profcol-agent")(objs)["spec"]["template"]["spec"]
+         .__setitem__("serviceAccountName", "default")),
+        ("the binding naming a missing role", "daemonset.yaml",
+         lambda objs: first_kind("ClusterRoleBinding")(objs)["roleRef"].__setitem__("name", "profcol-agnet")),
+        ("the service account token not mounted", "daemonset.yaml",
+         lambda objs: ds("profcol-agent")(objs)["spec"]["template"]["spec"]
+         .__setitem__("automountServiceAccountToken", False), "does not mount the service account token"),
+        ("the node name not given to the agent", "daemonset.yaml",
+         lambda objs: ds_prof(objs).__setitem__("env", [e for e in ds_prof(objs)["env"]
+                                                        if e["name"] != "K8S_NODE_NAME"]),
+         "envvar \"K8S_NODE_NAME\" is not set"),
+        ("a DaemonSet selecting other pods", "daemonset.yaml", lambda objs: ds("profcol-agent")(objs)["spec"]
+         ["selector"]["matchLabels"].__setitem__("app.kubernetes.io/component", "gateway")),
         ("an apiVersion that does not serve the kind", "sidecar.yaml", lambda objs: dep("example-app")(objs)
          .__setitem__("apiVersion", "apps/v1beta3"), "kubectl cannot decode"),
     ]

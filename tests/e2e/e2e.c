@@ -375,3 +375,18 @@ void pc_e2e_start_file_sink(pc_e2e_proc_t *p, int port, const char *out) {
            port, out);
   ck_assert(pc_e2e_start(p, yaml));
 }
+
+uint64_t pc_e2e_proc_status(pid_t pid, const char *field) {
+  char path[64];
+  if (pid) snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  else snprintf(path, sizeof path, "/proc/self/status");
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  size_t n = strlen(field);
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, n) == 0 && line[n] == ':') kb = strtoull(line + n + 1, NULL, 10);
+  fclose(f);
+  return kb * 1024;
+}

@@ -90,6 +90,20 @@ uint64_t pc_e2e_wait_samples(const char *path, uint64_t want);
  * pc_e2e_start; fails the test when it does not start. */
 void pc_e2e_start_file_sink(pc_e2e_proc_t *p, int port, const char *out);
 
+/* Whether resident-set figures mean what they say in this build: under
+ * AddressSanitizer (as the binary is built with the tests) freed blocks sit
+ * in its quarantine and every block has shadow, so a test bounds memory by
+ * the process's own accounting there, and by RSS only without it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PC_E2E_RSS_MEANINGFUL 0
+#else
+#define PC_E2E_RSS_MEANINGFUL 1
+#endif
+
+/* A field of /proc/PID/status (VmSize, VmRSS, VmHWM; pid 0: this process)
+ * in bytes, 0 when the process or the field is not there. */
+uint64_t pc_e2e_proc_status(pid_t pid, const char *field);
+
 /* Run `profcol ARGS...`, capture stdout+stderr into out; returns exit status. */
 int pc_e2e_run(const char *const *args, pc_buf_t *out);
 

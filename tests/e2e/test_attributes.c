@@ -3,7 +3,7 @@
  * environment the binary starts with names the service; what comes out
  * must carry the detected resource attributes on every resource and the
  * edited sample attributes on every sample, with every sample there; and
- * `profcol validate` names the place of a k8s_api detector. */
+ * `profcol validate` names the place of a bad k8s_api detector setting. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +118,7 @@ START_TEST(detected_and_edited_attributes_reach_the_file) {
 }
 END_TEST
 
-START_TEST(validate_names_the_place_of_k8s_api) {
+START_TEST(validate_names_the_place_of_a_k8s_api_error) {
   char dir[64] = "/tmp/profcol-attrs-XXXXXX", path[128];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/c.yaml", dir);
@@ -126,6 +126,7 @@ START_TEST(validate_names_the_place_of_k8s_api) {
   ck_assert_ptr_nonnull(f);
   fputs("receivers:\n  otlp:\n    protocols:\n      http:\n"
         "processors:\n  resource_detection:\n    detectors: [env, k8s_api]\n"
+        "    k8s_api: {auth_type: kubeconfig}\n"
         "exporters:\n  nop:\n"
         "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
         "      processors: [resource_detection]\n      exporters: [nop]\n", f);
@@ -135,8 +136,9 @@ START_TEST(validate_names_the_place_of_k8s_api) {
   pc_buf_append(&out, "", 1);
   ck_assert_int_ne(rc, 0);
   char want[300];
-  snprintf(want, sizeof want, "%s:7:22: processors.resource_detection.detectors[1]: detector "
-           "k8s_api (node metadata from the Kubernetes API) is not provided yet", path);
+  snprintf(want, sizeof want, "%s:8:26: processors.resource_detection.k8s_api.auth_type: "
+           "auth_type \"kubeconfig\": want serviceAccount, kubeConfig or none; did you mean "
+           "\"kubeConfig\"?", path);
   ck_assert_msg(strstr((const char *)out.p, want), "%s", (const char *)out.p);
   pc_buf_free(&out);
   unlink(path);
@@ -149,7 +151,7 @@ int main(void) {
   TCase *tc = tcase_create("attributes");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, detected_and_edited_attributes_reach_the_file);
-  tcase_add_test(tc, validate_names_the_place_of_k8s_api);
+  tcase_add_test(tc, validate_names_the_place_of_a_k8s_api_error);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

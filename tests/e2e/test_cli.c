@@ -414,6 +414,47 @@ START_TEST(stats_counts) {
 }
 END_TEST
 
+/* Issue 12: OTLP-JSON with the proto's field names (resource_profiles,
+ * sample_type, ...) was read as an empty request: stats said 0 samples and
+ * exited 0. Now every sample is there, and convert gives back the very
+ * protobuf; a body whose top-level keys are all unknown is refused. */
+START_TEST(issue_12_json_with_proto_names) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t proto = encode(&req), js = {0}, snake = {0};
+  ck_assert_int_eq(pc_json_encode(&req, &js), 0);
+  pc_test_to_proto_names(&js, false, &snake);
+  ck_assert_ptr_nonnull(strstr((const char *)snake.p, "\"resource_profiles\":"));
+  const char *path = write_file("snake.json", snake.p, snake.n);
+  run_t r = RUN(NULL, "stats", path);
+  assert_status(&r, 0);
+  const char *out = (const char *)r.out.p;
+  assert_count(out, "profiles", pc_request_profile_count(&req));
+  assert_count(out, "samples", pc_request_sample_count(&req));
+  ck_assert_uint_gt(pc_request_sample_count(&req), 0);
+  run_free(&r);
+
+  const char *pb = tpath("snake.pb");
+  r = RUN(NULL, "convert", "--to", "proto", "-o", pb, path);
+  assert_status(&r, 0);
+  run_free(&r);
+  pc_buf_t back = slurp(pb);
+  assert_bytes_eq(&back, &proto, "protobuf converted from proto-named JSON");
+
+  const char *typo = write_file("typo.json", "{\"resourceProfile\":[{}]}", 24);
+  r = RUN(NULL, "stats", typo);
+  assert_status(&r, 1);
+  assert_one_line_error(&r, "stats", typo, "unknown key \"resourceProfile\"");
+  run_free(&r);
+  pc_buf_free(&back);
+  pc_buf_free(&proto);
+  pc_buf_free(&js);
+  pc_buf_free(&snake);
+  pc_arena_free(a);
+}
+END_TEST
+
 /* ---- bad input ------------------------------------------------------------------- */
 
 typedef struct {
@@ -1039,6 +1080,7 @@ static Suite *cli_suite(void) {
   tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
   tcase_add_checked_fixture(tc, make_tmpdir, NULL);
   tcase_add_test(tc, stats_counts);
+  tcase_add_test(tc, issue_12_json_with_proto_names);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("errors");

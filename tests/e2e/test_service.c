@@ -582,7 +582,8 @@ END_TEST
 /* Every example config in config/examples validates. */
 START_TEST(example_configs_validate) {
   static const char *const examples[] = {"sidecar.yaml", "gateway.yaml", "trace-linking.yaml",
-                                         "multi-tenant.yaml"};
+                                         "multi-tenant.yaml", "two-tier-balancer.yaml",
+                                         "two-tier-gateway.yaml"};
   const char *root = getenv("PC_SOURCE_ROOT");
   ck_assert_ptr_nonnull(root);
   char path[512];
@@ -977,7 +978,7 @@ int main(void) {
   tcase_add_test(tc, debug_detailed_prints_whole_stacks_leaf_first);
   tcase_add_test(tc, cors_preflight_and_answers);
   tcase_add_test(tc, built_in_config_validates);
-  tcase_add_loop_test(tc, example_configs_validate, 0, 4);
+  tcase_add_loop_test(tc, example_configs_validate, 0, 6);
   tcase_add_test(tc, sighup_reloads_without_a_gap);
   tcase_add_test(tc, second_instance_on_same_port_fails);
   tcase_add_test(tc, batch_feeds_exporters_of_bytes_and_trees);

@@ -7,13 +7,17 @@
  * eviction by window, bad traces answered 400. */
 #include <check.h>
 #include <curl/curl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../certs.h"
+#include "../exporter/httpsrv.h"
 #include "../spans.h"
 #include "e2e.h"
 
@@ -31,6 +35,7 @@ static const char yaml_fmt[] =
     "exporters:\n"
     "  file: {path: %s/out.binpb, format: proto}\n"
     "  nop:\n"
+    "%s"
     "extensions:\n"
     "  bearertokenauth: {token: s3cret}\n"
     "  span_store:\n"
@@ -38,23 +43,27 @@ static const char yaml_fmt[] =
     "    window: %s\n"
     "%s"
     "service:\n"
+    "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
     "  extensions: [bearertokenauth, span_store]\n"
     "  pipelines:\n"
-    "    traces: {receivers: [otlp], processors: [trace_link], exporters: [nop]}\n"
+    "    traces: {receivers: [otlp], processors: [trace_link], exporters: [%s]}\n"
     "    profiles: {receivers: [otlp], processors: [trace_link], exporters: [file]}\n";
 
 typedef struct {
   pc_e2e_proc_t p;
   char dir[64];
-  int http, grpc, query;
+  int http, grpc, query, metrics;
 } fx_t;
 
-static void fx_start(fx_t *f, const char *delay, const char *window, const char *more) {
+/* profcol with trace_link's delay, span_store's window and more keys of
+ * it; exporters: more exporters, traces: the traces pipeline's. */
+static void fx_start_with(fx_t *f, const char *delay, const char *window, const char *more,
+                          const char *exporters, const char *traces) {
   snprintf(f->dir, sizeof f->dir, "/tmp/profcol-tracelink-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(f->dir));
   f->grpc = pc_e2e_free_port();
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, yaml_fmt, f->grpc, delay, f->dir, window, more);
+  char yaml[4096];
+  snprintf(yaml, sizeof yaml, yaml_fmt, f->grpc, delay, f->dir, exporters, window, more, traces);
   bool started = pc_e2e_start(&f->p, yaml);
   char *log = pc_e2e_log(&f->p);
   ck_assert_msg(started, "profcol did not start:\n%s", log);
@@ -62,6 +71,12 @@ static void fx_start(fx_t *f, const char *delay, const char *window, const char 
   f->http = f->p.port; /* OTLP/HTTP's */
   f->query = pc_e2e_port_of(&f->p, "extension:span_store");
   ck_assert_int_gt(f->query, 0);
+  f->metrics = pc_e2e_port_of(&f->p, "service:telemetry");
+  ck_assert_int_gt(f->metrics, 0);
+}
+
+static void fx_start(fx_t *f, const char *delay, const char *window, const char *more) {
+  fx_start_with(f, delay, window, more, "", "nop");
 }
 
 static void fx_stop(fx_t *f) {
@@ -241,6 +256,8 @@ static void check_queries(fx_t *f) {
   pc_buf_free(&r.body);
 }
 
+static double metric(fx_t *f, const char *series);
+
 /* ---- tests -------------------------------------------------------------------------------------- */
 
 /* Spans first, then the profile: enriched on the way out, answered by the
@@ -261,6 +278,7 @@ START_TEST(spans_before_the_profile_http) {
   pc_e2e_resp_t r;
   get(&f, profile_url(1, 0, ""), NULL, 401, &r);
   ck_assert_msg(strstr(r.headers, "WWW-Authenticate: Bearer"), "%s", r.headers);
+  ck_assert_msg(strncmp(r.headers, "HTTP/1.1 401 Unauthorized\r\n", 26) == 0, "%s", r.headers);
   pc_buf_free(&r.body);
   fx_stop(&f);
 }
@@ -324,6 +342,111 @@ START_TEST(spans_and_profile_over_grpc) {
 }
 END_TEST
 
+/* Normalization with the real receiver in front: what it lets through
+ * (all-zero ids, equal links, a first entry that is not the zero link) is
+ * cleaned up by trace_link and counted; what it refuses names the field:
+ * ids of the wrong size (400), link indices outside the table (the profile
+ * rejected, a partial success). */
+static uint32_t norm_seen[4]; /* samples by link: 0, trace 1 span 1, trace 1 span 2, other */
+
+static void collect_links(const pc_request_t *r, void *arg) {
+  (void)arg;
+  ck_assert_uint_eq(r->dict.n_links, 3); /* the zero link, A, B */
+  const pc_profile_t *p = &r->resources[0].scopes[0].profiles[0];
+  for (uint32_t i = 0; i < p->n_samples; i++) {
+    int32_t li = p->samples[i].link_index;
+    const pc_link_t *l = pc_dict_link(&r->dict, li);
+    uint8_t t[16], s1[8], s2[8];
+    pc_test_trace_id(1, t);
+    pc_test_span_id(1, s1);
+    pc_test_span_id(2, s2);
+    bool is_t1 = l->trace_id.n == 16 && !memcmp(l->trace_id.p, t, 16) && l->span_id.n == 8;
+    uint32_t k = li == 0 ? 0 : is_t1 && !memcmp(l->span_id.p, s1, 8) ? 1
+                 : is_t1 && !memcmp(l->span_id.p, s2, 8) ? 2 : 3;
+    norm_seen[k]++;
+  }
+}
+
+START_TEST(links_normalized_end_to_end) {
+  fx_t f;
+  fx_start(&f, "0s", "5m", "");
+  pc_arena_t *a = pc_arena_new(0);
+  pc_test_sample_t v[8];
+  for (int i = 0; i < 8; i++)
+    v[i] = (pc_test_sample_t){.frames = "main;work", .type = "cpu:nanoseconds", .value = i + 1};
+  v[0].trace = 1, v[0].span = 1;
+  v[1].trace = 1, v[1].span = 2;
+  pc_request_t req;
+  pc_test_profiles(a, "checkout", -1, v, 8, &req);
+  pc_dictionary_t *d = &req.dict;
+  ck_assert_uint_eq(d->n_links, 3);
+  static const uint8_t zeros[16];
+  uint8_t nz[16];
+  pc_test_trace_id(7, nz);
+  pc_link_t *links = pc_arena_calloc(a, 7, sizeof *links);
+  links[0] = d->links[1];                                   /* entry 0, not zero: read as zero */
+  links[1] = d->links[1];                                   /* A */
+  links[2] = d->links[1];                                   /* A again */
+  links[3] = (pc_link_t){{zeros, 16}, d->links[1].span_id}; /* all-zero trace id */
+  links[4] = (pc_link_t){{nz, 16}, {zeros, 8}};             /* all-zero span id */
+  links[5] = (pc_link_t){{0}, {0}};                         /* empty */
+  links[6] = d->links[2];                                   /* B */
+  d->links = links;
+  d->n_links = 7;
+  static const int32_t idx[8] = {1, 2, 3, 4, 5, 6, 0, 0};
+  pc_profile_t *p = &req.resources[0].scopes[0].profiles[0];
+  for (uint32_t i = 0; i < 8; i++) p->samples[i].link_index = idx[i];
+  pc_buf_t b = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  post(&f, "/v1development/profiles", false, &b, 200);
+  b.n = 0;
+  /* Refused by the receiver, before trace_link: a 15-byte trace id, and a
+   * link index past the table. */
+  static const uint8_t trace15[15] = {1};
+  links[3] = (pc_link_t){{trace15, 15}, d->links[1].span_id};
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1development/profiles", PROTO, NULL, b.p, b.n, &r), 400);
+  ck_assert_msg(memmem(r.body.p, r.body.n, "link_table[3]: trace_id must be 16 bytes", 40), "%.*s",
+                (int)r.body.n, (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  links[3] = links[1];
+  p->samples[7].link_index = 99;
+  b.n = 0;
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  /* (a bad profile alone is rejected as a partial success, as OTLP says) */
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1development/profiles", PROTO, NULL, b.p, b.n, &r), 200);
+  ck_assert_msg(memmem(r.body.p, r.body.n, "link_index", 10), "%.*s", (int)r.body.n,
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  pc_buf_free(&b);
+  pc_arena_free(a);
+  /* Out: zero, A, B; A's sample and its duplicate's on A, B's on B, the rest unlinked. */
+  char path[128];
+  snprintf(path, sizeof path, "%s/out.binpb", f.dir);
+  memset(norm_seen, 0, sizeof norm_seen);
+  ck_assert_int_eq(pc_e2e_read_proto_file(path, collect_links, NULL), 1);
+  ck_assert_uint_eq(norm_seen[1], 2);
+  ck_assert_uint_eq(norm_seen[2], 1);
+  ck_assert_uint_eq(norm_seen[3], 0);
+  ck_assert_uint_eq(norm_seen[0], 5);
+#define TL "processor=\"trace_link\",pipeline=\"profiles\""
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_dropped_links{" TL
+                                 ",reason=\"duplicate\"}"), 1);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_dropped_links{" TL
+                                 ",reason=\"zero_id\"}"), 3);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_unlinked_samples{" TL
+                                 ",reason=\"dropped_link\"}"), 3);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_linked_samples{" TL "}"), 3);
+  /* and the query API answers trace 1 from the normalized links */
+  pc_e2e_resp_t q;
+  get(&f, profile_url(1, 0, ""), NULL, 200, &q);
+  ck_assert_str_eq((const char *)q.body.p, "main;work 9\n"); /* 1 + 2 on A, 6 on B */
+  pc_buf_free(&q.body);
+  fx_stop(&f);
+}
+END_TEST
+
 /* Bad traces are 400 with the reason, and nothing reaches the store. */
 START_TEST(bad_traces_answered_400) {
   fx_t f;
@@ -373,6 +496,77 @@ START_TEST(evicted_after_the_window) {
 }
 END_TEST
 
+/* The memory caps hold: spans beyond max_memory and linked samples beyond
+ * max_profiles_memory go oldest first, counted, and the query API no
+ * longer has them. */
+START_TEST(evicted_by_the_memory_caps) {
+  fx_t f;
+  fx_start(&f, "0s", "5m", "    max_memory: 1MiB\n    max_profiles_memory: 256KiB\n");
+  post_spans(&f, false);
+  post_profile(&f, false);
+  pc_e2e_resp_t r;
+  get(&f, "/api/v1/traces?service=frontend", NULL, 200, &r);
+  ck_assert_msg(strstr((const char *)r.body.p, "\"rootSpanName\":\"GET /checkout\""), "%s",
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  /* 30,000 spans of other traces: well over 1 MiB at about 100 bytes each */
+  enum { PER = 1000 };
+  pc_test_span_t *many = calloc(PER, sizeof *many);
+  ck_assert_ptr_nonnull(many);
+  for (uint32_t k = 0; k < 30; k++) {
+    for (uint32_t i = 0; i < PER; i++) {
+      many[i] = (pc_test_span_t){.service = "load", .pid = -1, .tid = -1, .name = "work",
+                                 .start = 1, .end = 2};
+      pc_test_trace_id(1000 + k * PER + i, many[i].trace_id);
+      pc_test_span_id(1, many[i].span_id);
+    }
+    pc_buf_t b = {0};
+    pc_test_traces_proto(many, PER, &b);
+    post(&f, "/v1/traces", false, &b, 200);
+    pc_buf_free(&b);
+  }
+  free(many);
+  ck_assert_double_gt(metric(&f, "profcol_span_store_evicted_spans{extension=\"span_store\","
+                                 "reason=\"memory\"}"), 0);
+  ck_assert_double_le(metric(&f, "profcol_span_store_spans_bytes{extension=\"span_store\"}"),
+                      1 << 20);
+  ck_assert_double_lt(metric(&f, "profcol_span_store_spans{extension=\"span_store\"}"), 30000);
+  /* trace 1's samples are still kept, its spans are not: no root to name */
+  get(&f, "/api/v1/traces?service=checkout", NULL, 200, &r);
+  ck_assert_msg(strstr((const char *)r.body.p, "\"rootSpanName\":null"), "%s",
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  get(&f, profile_url(1, 0, ""), NULL, 200, &r);
+  pc_buf_free(&r.body);
+  /* linked samples of trace 3 until the window's cap pushes trace 1's out */
+  pc_test_sample_t busy[100];
+  for (size_t i = 0; i < 100; i++)
+    busy[i] = (pc_test_sample_t){.frames = "main;busy", .trace = 3, .span = 1,
+                                 .type = "cpu:nanoseconds", .value = (int64_t)i + 1};
+  double evicted = 0;
+  for (int k = 0; k < 400 && evicted <= 0; k++) {
+    pc_arena_t *a = pc_arena_new(0);
+    pc_request_t req;
+    pc_test_profiles(a, "checkout", -1, busy, 100, &req);
+    pc_buf_t b = {0};
+    ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+    pc_arena_free(a);
+    post(&f, "/v1development/profiles", false, &b, 200);
+    pc_buf_free(&b);
+    evicted = metric(&f, "profcol_span_store_evicted_chunks{extension=\"span_store\","
+                         "reason=\"memory\"}");
+  }
+  ck_assert_double_gt(evicted, 0);
+  ck_assert_double_le(metric(&f, "profcol_span_store_linked_bytes{extension=\"span_store\"}"),
+                      256 << 10);
+  get(&f, profile_url(1, 0, ""), NULL, 404, &r);
+  pc_buf_free(&r.body);
+  get(&f, profile_url(3, 0, ""), NULL, 200, &r);
+  pc_buf_free(&r.body);
+  fx_stop(&f);
+}
+END_TEST
+
 static size_t curl_sink(char *p, size_t size, size_t n, void *ud) {
   pc_buf_append(ud, p, size * n);
   return size * n;
@@ -413,6 +607,180 @@ START_TEST(query_api_over_tls) {
 }
 END_TEST
 
+/* ---- traces on to exporters, and the store in the self-telemetry -------------------------- */
+
+/* The value of series ("name{labels}" as rendered) at the metrics
+ * endpoint, -1 when absent. */
+static double metric(fx_t *f, const char *series) {
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_get(f->metrics, "/metrics", &r), 200);
+  pc_buf_append(&r.body, "", 1);
+  const char *text = (const char *)r.body.p;
+  size_t n = strlen(series);
+  double v = -1;
+  for (const char *p = text; (p = strstr(p, series)); p += n)
+    if ((p == text || p[-1] == '\n') && p[n] == ' ') {
+      v = strtod(p + n + 1, NULL);
+      break;
+    }
+  pc_buf_free(&r.body);
+  return v;
+}
+
+/* Spans reach a traces exporter as the bytes the client sent (after
+ * decompression), protobuf and OTLP-JSON alike, with their own content
+ * type, and are recorded in the store on the way (the profile of trace 1
+ * is answered, named, and counted in the store's metrics). */
+START_TEST(traces_pass_through_as_bytes) {
+  srv_t *srv = srv_start();
+  char exporters[256];
+  snprintf(exporters, sizeof exporters,
+           "  otlp_http/traces: {endpoint: \"%s\", compression: none, "
+           "retry_on_failure: {initial_interval: 50ms}}\n", srv_url(srv));
+  srv_script(srv, &(srv_answer_t){.status = 503}, 1); /* one retry, logged */
+  fx_t f;
+  fx_start_with(&f, "0s", "5m", "", exporters, "otlp_http/traces");
+  pc_test_span_t v[3];
+  spans(v);
+  pc_buf_t proto = {0}, json = {0}, gz = {0};
+  pc_test_traces_proto(v, 3, &proto);
+  pc_test_traces_json(v, 3, &json);
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, proto.p, proto.n, &gz), 0);
+  post(&f, "/v1/traces", false, &proto, 200);
+  post(&f, "/v1/traces", true, &json, 200);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1/traces", PROTO, "gzip", gz.p, gz.n, &r), 200);
+  pc_buf_free(&r.body);
+  for (int i = 0; i < 500 && srv_count(srv) < 4; i++) usleep(10000);
+  ck_assert_uint_eq(srv_count(srv), 4);
+  int as_proto = 0, as_json = 0;
+  for (size_t i = 0; i < 4; i++) { /* up to 10 in flight: any order */
+    srv_request_t got = srv_request(srv, i);
+    ck_assert_str_eq(got.path, "/v1/traces");
+    ck_assert_str_eq(got.content_encoding, "");
+    bool is_json = strcmp(got.content_type, JSON) == 0;
+    const pc_buf_t *want = is_json ? &json : &proto;
+    ck_assert_msg(is_json || strcmp(got.content_type, PROTO) == 0, "%s", got.content_type);
+    ck_assert_uint_eq(got.n, want->n);
+    ck_assert_msg(memcmp(got.body, want->p, want->n) == 0, "request %zu: other bytes", i);
+    if (is_json) as_json++;
+    else as_proto++;
+  }
+  ck_assert_int_eq(as_proto + as_json, 4); /* the first one twice */
+  ck_assert_int_ge(as_proto, 2);
+  ck_assert_int_ge(as_json, 1);
+  /* The exporter's start line names what it sends: traces only. */
+  ck_assert(pc_e2e_wait_log(&f.p, "[exporter:otlp_http/traces] sending traces to http://", 100));
+  /* A traces batch is named by its bytes, not as "0 profiles". */
+  ck_assert(pc_e2e_wait_log(&f.p, "sending a traces batch (", 5000));
+  char *log = pc_e2e_log(&f.p);
+  ck_assert_msg(!strstr(log, "0 profiles"), "%s", log);
+  free(log);
+  post_profile(&f, false);
+  check_queries(&f);
+#define SS "{extension=\"span_store\"}"
+  ck_assert_double_eq(metric(&f, "profcol_span_store_added_spans" SS), 9);
+  /* The same spans three times are three records (a lookup finds the
+   * newest): the store does not look for a span before adding it. */
+  ck_assert_double_eq(metric(&f, "profcol_span_store_spans" SS), 9);
+  ck_assert_double_eq(metric(&f, "profcol_span_store_added_linked_samples" SS), 4);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_recorded_spans{processor="
+                                 "\"trace_link\",pipeline=\"traces\"}"), 9);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_enriched_samples{processor="
+                                 "\"trace_link\",pipeline=\"profiles\"}"), 3);
+  fx_stop(&f);
+  srv_stop(srv);
+  pc_buf_free(&proto);
+  pc_buf_free(&json);
+  pc_buf_free(&gz);
+}
+END_TEST
+
+extern char **environ;
+
+/* tests/grpc/grpc_server.py (python3-grpcio) recording every call in dir;
+ * its port. */
+static int grpc_backend_start(const char *dir, pid_t *pid) {
+  const char *root = getenv("PC_SOURCE_ROOT");
+  ck_assert_msg(root != NULL, "PC_SOURCE_ROOT is not set (run through meson test)");
+  char script[1024], protos[1024], port_file[1024];
+  snprintf(script, sizeof script, "%s/tests/grpc/grpc_server.py", root);
+  snprintf(protos, sizeof protos, "%s/proto", root);
+  snprintf(port_file, sizeof port_file, "%s/port", dir);
+  char *argv[] = {"/usr/bin/python3", script, "--proto-root", protos, "--out", (char *)dir,
+                  "--port-file", port_file, "--lifetime", "120", NULL};
+  ck_assert_int_eq(posix_spawn(pid, argv[0], NULL, NULL, argv, environ), 0);
+  int port = 0;
+  for (int i = 0; i < 600 && !port; i++) { /* protoc runs first */
+    FILE *fp = fopen(port_file, "r");
+    if (fp) {
+      ck_assert_int_eq(fscanf(fp, "%d", &port), 1);
+      fclose(fp);
+    } else {
+      ck_assert_msg(waitpid(*pid, NULL, WNOHANG) == 0, "grpc_server.py exited early");
+      usleep(50 * 1000);
+    }
+  }
+  ck_assert_msg(port > 0, "grpc_server.py did not write its port in 30 s");
+  return port;
+}
+
+/* Call i's message as grpc_server.py got it (after any grpc-encoding). */
+static void grpc_call(const char *dir, int i, pc_buf_t *out) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%03d.bin", dir, i);
+  for (int k = 0; k < 500 && access(path, F_OK) != 0; k++) usleep(10000);
+  FILE *fp = fopen(path, "rb");
+  ck_assert_msg(fp != NULL, "the backend got no call %d", i);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) pc_buf_append(out, chunk, n);
+  fclose(fp);
+}
+
+/* Over gRPC an exporter can send protobuf only: spans that came as
+ * OTLP-JSON (a browser SDK's) are encoded from the model, the same bytes
+ * as the independent encoder's; spans that came as protobuf go as they
+ * came. python3-grpcio parses both as ExportTraceServiceRequest. */
+START_TEST(json_traces_to_a_grpc_exporter) {
+  char bdir[] = "/tmp/profcol-tracelink-grpc-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(bdir));
+  pid_t backend;
+  int port = grpc_backend_start(bdir, &backend);
+  char exporters[256];
+  snprintf(exporters, sizeof exporters, "  otlp_grpc/traces: {endpoint: \"127.0.0.1:%d\", "
+           "tls: {insecure: true}, compression: none}\n", port);
+  fx_t f;
+  fx_start_with(&f, "0s", "5m", "", exporters, "otlp_grpc/traces");
+  pc_test_span_t v[3];
+  spans(v);
+  pc_buf_t proto = {0}, json = {0}, got = {0};
+  pc_test_traces_proto(v, 3, &proto);
+  pc_test_traces_json(v, 3, &json);
+  for (int i = 0; i < 2; i++) { /* one at a time: the calls' order is known */
+    post(&f, "/v1/traces", i == 0, i == 0 ? &json : &proto, 200);
+    got.n = 0;
+    grpc_call(bdir, i, &got);
+    ck_assert_uint_eq(got.n, proto.n);
+    ck_assert_msg(memcmp(got.p, proto.p, proto.n) == 0, "call %d: other bytes", i);
+  }
+  char log[256];
+  snprintf(log, sizeof log, "grep -c ' OK [0-9]* parsed ' %s/calls.log | grep -qx 2", bdir);
+  ck_assert_msg(system(log) == 0, "grpc_server.py did not parse both calls");
+  post_profile(&f, false);
+  check_queries(&f);
+  fx_stop(&f);
+  kill(backend, SIGTERM);
+  waitpid(backend, NULL, 0);
+  char rm[128];
+  snprintf(rm, sizeof rm, "rm -rf %s", bdir);
+  ck_assert_int_eq(system(rm), 0);
+  pc_buf_free(&proto);
+  pc_buf_free(&json);
+  pc_buf_free(&got);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-tracelink");
   TCase *tc = tcase_create("tracelink");
@@ -421,8 +789,12 @@ int main(void) {
   tcase_add_test(tc, spans_after_the_profile);
   tcase_add_test(tc, spans_and_profile_over_grpc);
   tcase_add_test(tc, bad_traces_answered_400);
+  tcase_add_test(tc, links_normalized_end_to_end);
   tcase_add_test(tc, evicted_after_the_window);
+  tcase_add_test(tc, evicted_by_the_memory_caps);
   tcase_add_test(tc, query_api_over_tls);
+  tcase_add_test(tc, traces_pass_through_as_bytes);
+  tcase_add_test(tc, json_traces_to_a_grpc_exporter);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

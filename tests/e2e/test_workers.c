@@ -147,6 +147,45 @@ START_TEST(workers_refuse_a_span_store) {
 }
 END_TEST
 
+/* The pprof receiver's remote and file modes run on a timer in every
+ * worker: with two, each target would be scraped and each file read twice.
+ * Both are refused at service.workers; its server mode is not. */
+START_TEST(workers_refuse_scheduled_pprof_modes) {
+  const char *yaml = "receivers:\n  pprof/scrape:\n    remote:\n"
+                     "      endpoint: http://127.0.0.1:1/debug/pprof/profile\n"
+                     "  pprof/files:\n    file:\n      include: /nonexistent/*.pprof\n"
+                     "exporters:\n  nop:\n"
+                     "service:\n  workers: 2\n  pipelines:\n    profiles:\n"
+                     "      receivers: [pprof/scrape, pprof/files]\n      exporters: [nop]\n";
+  pc_e2e_proc_t p;
+  ck_assert(!pc_e2e_start(&p, yaml));
+  pc_e2e_wait_exit(&p, 10);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "11:12: ") &&
+                    strstr(log, "2 workers would each run the remote mode of receiver "
+                                "\"pprof/scrape\" and send every profile 2 times") &&
+                    strstr(log, "2 workers would each run the file mode of receiver "
+                                "\"pprof/files\""),
+                "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
+START_TEST(workers_take_the_pprof_server_mode) {
+  const char *yaml = "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                     "        endpoint: 127.0.0.1:0\n"
+                     "  pprof:\n    server:\n      endpoint: 127.0.0.1:0\n"
+                     "exporters:\n  nop:\n"
+                     "service:\n  workers: 2\n  pipelines:\n    profiles:\n"
+                     "      receivers: [otlp, pprof]\n      exporters: [nop]\n";
+  pc_e2e_proc_t p;
+  start_or_fail(&p, yaml, "start two workers with a pprof server");
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 /* auto: one worker per CPU the process may use (the test's affinity is
  * profcol's: it inherits it). */
 START_TEST(workers_auto_takes_the_usable_cpus) {
@@ -263,6 +302,8 @@ int main(void) {
   tcase_add_test(tc, two_workers_take_connections_and_drain_loses_nothing);
   tcase_add_test(tc, workers_value_is_checked);
   tcase_add_test(tc, workers_refuse_a_span_store);
+  tcase_add_test(tc, workers_refuse_scheduled_pprof_modes);
+  tcase_add_test(tc, workers_take_the_pprof_server_mode);
   tcase_add_test(tc, workers_auto_takes_the_usable_cpus);
   tcase_add_test(tc, queue_dir_per_worker_replays_with_as_many_workers);
   tcase_add_test(tc, queue_dirs_of_two_workers_replay_on_one);

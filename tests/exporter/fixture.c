@@ -164,6 +164,82 @@ int fx_consume_encoded(fx_t *fx, const pc_request_t *req, pc_err_t *err) {
   return rc;
 }
 
+pc_otlphttp_stats_t fx_stats(fx_t *fx) {
+  pc_otlphttp_stats_t st;
+  ck_assert_int_eq(pc_otlphttp_stats(fx->inst, &st), 0);
+  return st;
+}
+
+void fx_consume_ids(fx_t *fx, uint64_t first, int n) {
+  for (int i = 0; i < n; i++) {
+    pc_arena_t *a = pc_arena_new(4096);
+    pc_request_t req;
+    fx_request(a, &req, first + (uint64_t)i);
+    pc_err_t err = {0};
+    int rc = fx->c->consume_profiles(fx->c, &req, &err);
+    ck_assert_msg(rc == 0, "consume %d: %s (%s)", i, pc_err_name(rc), err.msg);
+    pc_arena_free(a);
+  }
+}
+
+uint64_t fx_profiles_per_request(void) {
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_request_t req;
+  fx_request(a, &req, 1);
+  uint64_t n = pc_request_profile_count(&req);
+  pc_arena_free(a);
+  return n;
+}
+
+typedef struct {
+  fx_t *fx;
+  size_t offset;
+  uint64_t n;
+} count_wait_t;
+
+static bool count_reached(void *arg) {
+  count_wait_t *w = arg;
+  pc_otlphttp_stats_t st = fx_stats(w->fx);
+  uint64_t v;
+  memcpy(&v, (const char *)&st + w->offset, sizeof v);
+  return v >= w->n;
+}
+
+void fx_wait_count_at(fx_t *fx, size_t offset, const char *name, uint64_t n,
+                      uint64_t timeout_ms) {
+  count_wait_t w = {.fx = fx, .offset = offset, .n = n};
+  bool ok = fx_run_until(fx, count_reached, &w, timeout_ms);
+  pc_otlphttp_stats_t st = fx_stats(fx);
+  ck_assert_msg(ok, "waiting for %llu %s: sent %llu, dropped %llu, failed %llu",
+                (unsigned long long)n, name, (unsigned long long)st.sent_batches,
+                (unsigned long long)st.dropped_batches, (unsigned long long)st.failed_attempts);
+}
+
+void fx_check_sent(srv_t *s, size_t i, uint64_t want_id) {
+  srv_request_t r = srv_request(s, i);
+  pc_arena_t *a = pc_arena_new(4096), *b = pc_arena_new(4096);
+  pc_buf_t plain = {0};
+  pc_request_t got, want;
+  fx_decode(r.content_type, r.content_encoding, r.body, r.n, a, &plain, &got);
+  fx_request(b, &want, want_id);
+  pc_test_assert_request_eq(&want, &got);
+  pc_buf_free(&plain);
+  pc_arena_free(a);
+  pc_arena_free(b);
+}
+
+uint64_t fx_sent_id(srv_t *s, size_t i) {
+  srv_request_t r = srv_request(s, i);
+  pc_arena_t *a = pc_arena_new(4096);
+  pc_buf_t plain = {0};
+  pc_request_t got;
+  fx_decode(r.content_type, r.content_encoding, r.body, r.n, a, &plain, &got);
+  uint64_t id = fx_request_id(&got);
+  pc_buf_free(&plain);
+  pc_arena_free(a);
+  return id;
+}
+
 uint64_t fx_request_id(const pc_request_t *req) {
   return req->resources[0].scopes[0].profiles[0].time_unix_nano;
 }

@@ -6,9 +6,19 @@
 
 #include <check.h>
 
+#include <stddef.h>
+
 #include "../../component/component.h"
 #include "../../exporter/exporter.h"
 #include "../../extension/extension.h"
+#include "httpsrv.h"
+
+/* Short intervals: a test waits milliseconds where production waits seconds. */
+#define FX_RETRY_FAST                               \
+  "retry_on_failure:\n"                             \
+  "  initial_interval: 20ms\n"                      \
+  "  max_interval: 100ms\n"                         \
+  "  max_elapsed_time: 20s\n"
 
 typedef struct {
   uv_loop_t loop;
@@ -53,6 +63,27 @@ uint64_t fx_request_id(const pc_request_t *req);
  * encoded, compressed for its encodings, through consume_encoded (which the
  * instance must have), one body at a time. Returns its first refusal. */
 int fx_consume_encoded(fx_t *fx, const pc_request_t *req, pc_err_t *err);
+/* ---- otlp_http and otlp_grpc instances (their send module) ---- */
+
+/* The counters of the instance fx runs. */
+pc_otlphttp_stats_t fx_stats(fx_t *fx);
+/* Hand fx_request(first), ... fx_request(first + n - 1) to the instance
+ * as trees; each must be held (consume 0). */
+void fx_consume_ids(fx_t *fx, uint64_t first, int n);
+/* Profiles in one fx_request. */
+uint64_t fx_profiles_per_request(void);
+/* Run fx's loop until the counter (a field of pc_otlphttp_stats_t:
+ * sent_batches, dropped_batches, failed_attempts, ...) reaches n; fail the
+ * test, naming the counters, when timeout_ms passes first. */
+#define fx_wait_count(fx, counter, n, timeout_ms) \
+  fx_wait_count_at(fx, offsetof(pc_otlphttp_stats_t, counter), #counter, n, timeout_ms)
+void fx_wait_count_at(fx_t *fx, size_t offset, const char *name, uint64_t n,
+                      uint64_t timeout_ms);
+/* Request i as s received it decodes to exactly fx_request(want_id). */
+void fx_check_sent(srv_t *s, size_t i, uint64_t want_id);
+/* The id of request i as s received it. */
+uint64_t fx_sent_id(srv_t *s, size_t i);
+
 /* Decompress (by Content-Encoding) and decode (by Content-Type) a body. */
 void fx_decode(const char *content_type, const char *content_encoding, const uint8_t *p,
                size_t n, pc_arena_t *a, pc_buf_t *plain, pc_request_t *out);

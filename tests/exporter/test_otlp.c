@@ -1,5 +1,6 @@
-/* test_otlp.c - the `otlp` exporter (OTLP/gRPC over h2c, exporter/otlphttp.c
- * with exporter/grpcwire.c) against profcol's own gRPC server: the otlp
+/* test_otlp.c - the `otlp_grpc` exporter (OTLP/gRPC over h2c,
+ * exporter/otlpgrpc.c with exporter/grpcwire.c, on the send module) against
+ * profcol's own gRPC server: the otlp
  * receiver's grpc protocol (receiver/grpc.c, built on libnghttp2, not
  * libcurl) on a loop thread with a recording consumer. Same data in and out,
  * UNAVAILABLE with RetryInfo retried after the server's delay,
@@ -27,12 +28,6 @@
 #include "../pdata/testdata.h"
 #include "fixture.h"
 #include "../certs.h"
-
-#define RETRY_FAST                                  \
-  "retry_on_failure:\n"                             \
-  "  initial_interval: 20ms\n"                      \
-  "  max_interval: 100ms\n"                         \
-  "  max_elapsed_time: 20s\n"
 
 /* ---- the backend: the otlp receiver on a loop thread -------------------------- */
 
@@ -152,63 +147,16 @@ static int free_port(void) {
 
 /* ---- the exporter ---------------------------------------------------------------- */
 
-static pc_otlphttp_stats_t stats(fx_t *fx) {
-  pc_otlphttp_stats_t st;
-  ck_assert_int_eq(pc_otlphttp_stats(fx->inst, &st), 0);
-  return st;
-}
-
-static void consume_ids(fx_t *fx, uint64_t first, int n) {
-  for (int i = 0; i < n; i++) {
-    pc_arena_t *a = pc_arena_new(4096);
-    pc_request_t req;
-    fx_request(a, &req, first + (uint64_t)i);
-    pc_err_t err = {0};
-    int rc = fx->c->consume_profiles(fx->c, &req, &err);
-    ck_assert_msg(rc == 0, "consume %d: %s (%s)", i, pc_err_name(rc), err.msg);
-    pc_arena_free(a);
-  }
-}
-
-typedef struct {
-  fx_t *fx;
-  uint64_t n;
-} wait_t;
-
-static bool sent_at_least(void *arg) {
-  wait_t *w = arg;
-  return stats(w->fx).sent_batches >= w->n;
-}
-static bool dropped_at_least(void *arg) {
-  wait_t *w = arg;
-  return stats(w->fx).dropped_batches >= w->n;
-}
-static bool failed_at_least(void *arg) {
-  wait_t *w = arg;
-  return stats(w->fx).failed_attempts >= w->n;
-}
-
-static void wait_for(fx_t *fx, bool (*cond)(void *), uint64_t n, uint64_t timeout_ms,
-                     const char *what) {
-  wait_t w = {.fx = fx, .n = n};
-  pc_otlphttp_stats_t st;
-  bool ok = fx_run_until(fx, cond, &w, timeout_ms);
-  st = stats(fx);
-  ck_assert_msg(ok, "waiting for %llu %s: sent %llu, dropped %llu, failed %llu", 
-                (unsigned long long)n, what, (unsigned long long)st.sent_batches,
-                (unsigned long long)st.dropped_batches, (unsigned long long)st.failed_attempts);
-}
-
 /* ---- cases ------------------------------------------------------------------------- */
 
 static void delivers_with(const char *compression, int consumers) {
   backend_t *b = backend_start(0, 0, 0);
   fx_t fx;
   fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: 127.0.0.1:%d\ntls:\n  insecure: true\n"
-          "compression: %s\nheaders:\n  x-scope-orgid: tenant-7\n" RETRY_FAST
+          "compression: %s\nheaders:\n  x-scope-orgid: tenant-7\n" FX_RETRY_FAST
           "sending_queue:\n  num_consumers: %d\n", b->port, compression, consumers);
-  consume_ids(&fx, 1, 5);
-  wait_for(&fx, sent_at_least, 5, 10000, "sent");
+  fx_consume_ids(&fx, 1, 5);
+  fx_wait_count(&fx, sent_batches, 5, 10000);
   ck_assert_uint_eq(backend_calls(b), 5);
   unsigned seen = 0;
   for (unsigned i = 0; i < 5; i++) {
@@ -218,7 +166,7 @@ static void delivers_with(const char *compression, int consumers) {
     seen |= 1u << id;
     check_got(b, i, id);
   }
-  pc_otlphttp_stats_t st = stats(&fx);
+  pc_otlphttp_stats_t st = fx_stats(&fx);
   ck_assert_uint_eq(st.failed_attempts, 0);
   ck_assert_uint_eq(st.dropped_batches, 0);
   ck_assert_uint_gt(st.sent_profiles, 0);
@@ -240,15 +188,15 @@ END_TEST
 START_TEST(unavailable_retried_after_retry_info) {
   backend_t *b = backend_start(0, 2, 0);
   fx_t fx;
-  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n" RETRY_FAST
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n" FX_RETRY_FAST
           "sending_queue:\n  num_consumers: 1\n", b->port);
   uint64_t t0 = pc__now_ms();
-  consume_ids(&fx, 7, 1);
-  wait_for(&fx, sent_at_least, 1, 10000, "sent");
+  fx_consume_ids(&fx, 7, 1);
+  fx_wait_count(&fx, sent_batches, 1, 10000);
   uint64_t took = pc__now_ms() - t0;
   ck_assert_msg(took >= 1900, "delivered after %llu ms, before two 1 s RetryInfo delays",
                 (unsigned long long)took);
-  pc_otlphttp_stats_t st = stats(&fx);
+  pc_otlphttp_stats_t st = fx_stats(&fx);
   ck_assert_uint_eq(st.failed_attempts, 2);
   ck_assert_uint_eq(st.retries, 2);
   ck_assert_uint_eq(st.dropped_batches, 0);
@@ -264,11 +212,11 @@ START_TEST(invalid_argument_not_retried) {
   backend_t *b = backend_start(0, 0, PC_EINVAL);
   fx_t fx;
   fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: 127.0.0.1:%d\ntls:\n  insecure: true\n"
-          RETRY_FAST, b->port);
-  consume_ids(&fx, 1, 1);
-  wait_for(&fx, dropped_at_least, 1, 5000, "dropped");
+          FX_RETRY_FAST, b->port);
+  fx_consume_ids(&fx, 1, 1);
+  fx_wait_count(&fx, dropped_batches, 1, 5000);
   fx_run_for(&fx, 300); /* a retry would come after 20 ms */
-  pc_otlphttp_stats_t st = stats(&fx);
+  pc_otlphttp_stats_t st = fx_stats(&fx);
   ck_assert_uint_eq(st.retries, 0);
   ck_assert_uint_eq(st.failed_attempts, 1);
   ck_assert_uint_eq(st.sent_batches, 0);
@@ -283,15 +231,15 @@ END_TEST
 START_TEST(backend_down_then_up) {
   int port = free_port();
   fx_t fx;
-  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n" RETRY_FAST,
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n" FX_RETRY_FAST,
           port);
-  consume_ids(&fx, 3, 2);
-  wait_for(&fx, failed_at_least, 2, 5000, "failed attempts");
-  ck_assert_uint_eq(stats(&fx).sent_batches, 0);
+  fx_consume_ids(&fx, 3, 2);
+  fx_wait_count(&fx, failed_attempts, 2, 5000);
+  ck_assert_uint_eq(fx_stats(&fx).sent_batches, 0);
   backend_t *b = backend_start(port, 0, 0);
-  wait_for(&fx, sent_at_least, 2, 10000, "sent");
-  ck_assert_uint_eq(stats(&fx).dropped_batches, 0);
-  ck_assert_uint_gt(stats(&fx).retries, 0);
+  fx_wait_count(&fx, sent_batches, 2, 10000);
+  ck_assert_uint_eq(fx_stats(&fx).dropped_batches, 0);
+  ck_assert_uint_gt(fx_stats(&fx).retries, 0);
   uint64_t a = got_id(b, 0), c = got_id(b, 1);
   ck_assert(a + c == 7 && a != c);
   check_got(b, 0, a);
@@ -537,13 +485,13 @@ static void grpcio_fail_then_ok(int n_fail, int retry_s, const char *compression
   pysrv_start(&s, n_fail, "UNAVAILABLE", retry_s);
   fx_t fx;
   fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n"
-          "compression: %s\n" RETRY_FAST "sending_queue:\n  num_consumers: 1\n", s.port,
+          "compression: %s\n" FX_RETRY_FAST "sending_queue:\n  num_consumers: 1\n", s.port,
           compression);
   uint64_t t0 = pc__now_ms();
-  consume_ids(&fx, 11, n_req);
-  wait_for(&fx, sent_at_least, (uint64_t)n_req, 20000, "sent");
+  fx_consume_ids(&fx, 11, n_req);
+  fx_wait_count(&fx, sent_batches, (uint64_t)n_req, 20000);
   uint64_t took = pc__now_ms() - t0;
-  pc_otlphttp_stats_t st = stats(&fx);
+  pc_otlphttp_stats_t st = fx_stats(&fx);
   ck_assert_uint_eq(st.sent_batches, (uint64_t)n_req);
   ck_assert_uint_eq(st.failed_attempts, (uint64_t)n_fail);
   ck_assert_uint_eq(st.retries, (uint64_t)n_fail);
@@ -580,11 +528,11 @@ START_TEST(grpcio_over_tls) {
    * connection, not a handshake each. */
   fx_t fx;
   fx_open(&fx, &pc_exporter_otlp, "otlp/t",
-          "endpoint: 127.0.0.1:%d\ntls:\n  ca_file: %s\n" RETRY_FAST
+          "endpoint: 127.0.0.1:%d\ntls:\n  ca_file: %s\n" FX_RETRY_FAST
           "sending_queue: {num_consumers: 1}\n", s.port, cert);
-  consume_ids(&fx, 21, 2);
-  wait_for(&fx, sent_at_least, 2, 20000, "sent over TLS");
-  ck_assert_uint_eq(stats(&fx).failed_attempts, 0);
+  fx_consume_ids(&fx, 21, 2);
+  fx_wait_count(&fx, sent_batches, 2, 20000);
+  ck_assert_uint_eq(fx_stats(&fx).failed_attempts, 0);
   fx_close(&fx, 2000);
   char codes[8][32];
   ck_assert_int_eq(pysrv_calls(&s, codes, 8), 2);
@@ -592,19 +540,19 @@ START_TEST(grpcio_over_tls) {
   ck_assert_int_eq(pysrv_connections(&s), 1);
 
   /* Without the CA: the handshake fails, every try, and nothing arrives. */
-  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: https://127.0.0.1:%d\n" RETRY_FAST,
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: https://127.0.0.1:%d\n" FX_RETRY_FAST,
           s.port);
-  consume_ids(&fx, 23, 1);
-  wait_for(&fx, failed_at_least, 2, 10000, "failed TLS attempts");
-  ck_assert_uint_eq(stats(&fx).sent_batches, 0);
+  fx_consume_ids(&fx, 23, 1);
+  fx_wait_count(&fx, failed_attempts, 2, 10000);
+  ck_assert_uint_eq(fx_stats(&fx).sent_batches, 0);
   fx_close(&fx, 500);
   ck_assert_int_eq(pysrv_calls(&s, codes, 8), 2);
 
   /* Told not to verify: taken. */
   fx_open(&fx, &pc_exporter_otlp, "otlp/t",
-          "endpoint: 127.0.0.1:%d\ntls:\n  insecure_skip_verify: true\n" RETRY_FAST, s.port);
-  consume_ids(&fx, 24, 1);
-  wait_for(&fx, sent_at_least, 1, 20000, "sent without verification");
+          "endpoint: 127.0.0.1:%d\ntls:\n  insecure_skip_verify: true\n" FX_RETRY_FAST, s.port);
+  fx_consume_ids(&fx, 24, 1);
+  fx_wait_count(&fx, sent_batches, 1, 20000);
   fx_close(&fx, 2000);
   ck_assert_int_eq(pysrv_calls(&s, codes, 8), 3);
   ck_assert_uint_eq(pysrv_check_call(&s, 2), 24);
@@ -613,11 +561,11 @@ START_TEST(grpcio_over_tls) {
   /* Four consumers, 24 batches: streams side by side on kept connections,
    * every batch delivered once, no failed try. */
   fx_open(&fx, &pc_exporter_otlp, "otlp/t",
-          "endpoint: 127.0.0.1:%d\ntls:\n  ca_file: %s\n" RETRY_FAST
+          "endpoint: 127.0.0.1:%d\ntls:\n  ca_file: %s\n" FX_RETRY_FAST
           "sending_queue: {num_consumers: 4}\n", s.port, cert);
-  consume_ids(&fx, 100, 24);
-  wait_for(&fx, sent_at_least, 24, 20000, "24 batches over TLS");
-  ck_assert_uint_eq(stats(&fx).failed_attempts, 0);
+  fx_consume_ids(&fx, 100, 24);
+  fx_wait_count(&fx, sent_batches, 24, 20000);
+  ck_assert_uint_eq(fx_stats(&fx).failed_attempts, 0);
   fx_close(&fx, 2000);
   ck_assert_int_eq(pysrv_calls(&s, codes, 8), 3 + 24);
   uint64_t sum = 0;
@@ -642,12 +590,12 @@ START_TEST(grpcio_invalid_argument_not_retried) {
   pysrv_t s;
   pysrv_start(&s, 100, "INVALID_ARGUMENT", 1);
   fx_t fx;
-  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n" RETRY_FAST,
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: http://127.0.0.1:%d\n" FX_RETRY_FAST,
           s.port);
-  consume_ids(&fx, 5, 2);
-  wait_for(&fx, dropped_at_least, 2, 10000, "dropped");
+  fx_consume_ids(&fx, 5, 2);
+  fx_wait_count(&fx, dropped_batches, 2, 10000);
   fx_run_for(&fx, 500); /* a retry would come after 20 ms (or the 1 s RetryInfo) */
-  pc_otlphttp_stats_t st = stats(&fx);
+  pc_otlphttp_stats_t st = fx_stats(&fx);
   ck_assert_uint_eq(st.retries, 0);
   ck_assert_uint_eq(st.failed_attempts, 2);
   ck_assert_uint_eq(st.sent_batches, 0);

@@ -9,7 +9,11 @@
  * Seeds in corpus/grpc are hand-built frames of real Export calls. Checked
  * beyond "no crash, no leak, no sanitizer report": the server ends every
  * connection once the client is done (else uv_run would not return and the
- * input times out), and the consumer only ever sees non-empty requests. */
+ * input times out), the consumer only ever sees non-empty requests, and the
+ * request memory budget (small here, so message buffers and decodes hit it)
+ * gets back everything but what spare jobs keep. The pipeline says it is
+ * full (its full hook) for some inputs, so calls are also refused at their
+ * HEADERS. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +55,25 @@ static int fuzz_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err
   return tr->encoded_n % 3 == 1 ? pc_err_set(err, PC_EDECODE, "bad spans") : 0;
 }
 
+static bool pipeline_full; /* what the full hook says during this input */
+
+static bool fuzz_full(pc_consumer_t *self, pc_err_t *err) {
+  (void)self;
+  if (pipeline_full) pc_err_set(err, PC_EAGAIN, "fuzz pipeline is known full");
+  return pipeline_full;
+}
+
 static pc_consumer_t consumer = {.consume_profiles = fuzz_consume,
-                                 .consume_traces = fuzz_traces, .retry_after_s = 3};
+                                 .consume_traces = fuzz_traces, .full = fuzz_full,
+                                 .retry_after_s = 3};
+
+/* A few messages of max_recv_msg_size_mib (1) and their decodes. */
+#define FUZZ_BUDGET ((uint64_t)3 << 20)
 
 static void setup(void) {
   pc_log_set_level(PC_LOG_ERROR);
   if (uv_loop_init(&loop) != 0) abort();
+  pc_budget_set_limit(pc_request_budget(), FUZZ_BUDGET);
   pc_grpc_settings_t s;
   pc_err_t err;
   if (pc__grpc_settings(NULL, &s, &err) != 0) abort();
@@ -69,6 +86,7 @@ static void setup(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!srv) setup();
   requests = 0;
+  pipeline_full = size > 2 && data[size - 1] % 13 == 0;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) abort();
   /* Room for the whole input and the answers: nobody reads them. */
@@ -89,5 +107,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   shutdown(sv[1], SHUT_WR);
   uv_run(&loop, UV_RUN_DEFAULT); /* returns once the connection is closed */
   close(sv[1]);
+  /* Every stream and job is gone: what is still held is the spare jobs',
+   * exactly. */
+  uint64_t held = pc_budget_held(pc_request_budget()), spare = pc__grpc_spare_held(srv);
+  if (held != spare || held > FUZZ_BUDGET) {
+    fprintf(stderr, "request memory held after the input: %llu bytes, spare jobs %llu\n",
+            (unsigned long long)held, (unsigned long long)spare);
+    abort();
+  }
   return 0;
 }

@@ -16,7 +16,11 @@
  * - strict framing (httpd/head.c, issue 14): a request that reaches the
  *   pipeline carries at most one Host header, and no header of it holds a
  *   CR or LF (what obs-fold or a bare CR would smuggle into a value);
- * - no connection stays open afterwards. */
+ * - no connection stays open afterwards;
+ * - the request memory budget (small here, so bodies and decodes hit it)
+ *   gets back everything but what spare jobs keep, and never underflows.
+ * The pipeline says it is full (its full hook) for some inputs, so requests
+ * are also refused at their headers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,12 +66,28 @@ static int fuzz_traces(pc_consumer_t *self, const pc_traces_t *tr, pc_err_t *err
   return tr->encoded_n % 3 == 1 ? pc_err_set(err, PC_EDECODE, "bad spans") : 0;
 }
 
+static bool pipeline_full; /* what the full hook says during this input */
+
+static bool fuzz_full(pc_consumer_t *self, pc_err_t *err) {
+  (void)self;
+  if (pipeline_full) pc_err_set(err, PC_EAGAIN, "fuzz pipeline is known full");
+  return pipeline_full;
+}
+
 static pc_consumer_t consumer = {.consume_profiles = fuzz_consume,
-                                 .consume_traces = fuzz_traces, .retry_after_s = 3};
+                                 .consume_traces = fuzz_traces, .full = fuzz_full,
+                                 .retry_after_s = 3};
+
+/* Request memory: a few bodies and decodes of max_request_body_size. What
+ * stays held between inputs: spare jobs (8 at most, each an arena's kept
+ * blocks and a decompression buffer) and idle connections' small body
+ * buffers. */
+#define FUZZ_BUDGET ((uint64_t)3 << 20)
 
 static void setup(void) {
   pc_log_set_level(PC_LOG_ERROR);
   if (uv_loop_init(&loop) != 0) abort();
+  pc_budget_set_limit(pc_request_budget(), FUZZ_BUDGET);
   pc_otlp_settings_t s;
   pc__otlp_defaults(&s);
   s.endpoint = "127.0.0.1:0";
@@ -92,11 +112,16 @@ static void setup(void) {
   if (!more) abort();
   pc_create_args_t args = {.id = "bearertokenauth",
                            .cfg = pc_cfg_get(pc_cfg_root(more), "auth")};
-  if (!pc_extension_bearertokenauth.create(&args, &err)) abort(); /* lives as long as rx_auth */
+  void *bearer = pc_extension_bearertokenauth.create(&args, &err); /* lives as long as rx_auth */
+  if (!bearer) abort();
   s.authenticator = "bearertokenauth";
   s.response_headers = pc_cfg_get(pc_cfg_root(more), "headers");
   rx_auth = pc__otlp_new(&s, "otlp/fuzz-auth", &consumer, &err);
-  if (!rx_auth || pc_receiver_otlp.start(rx_auth, &loop, &err) != 0) {
+  /* The receiver finds the extension through a host, as in the service. */
+  pc_host_t *host = pc_host_new();
+  pc_host_add(host, "bearertokenauth", &pc_extension_bearertokenauth, bearer);
+  if (!rx_auth || pc_receiver_otlp.resolve(rx_auth, host, &err) != 0 ||
+      pc_receiver_otlp.start(rx_auth, &loop, &err) != 0) {
     fprintf(stderr, "fuzz setup: %s\n", err.msg);
     abort();
   }
@@ -119,6 +144,7 @@ static void setup(void) {
     fprintf(stderr, "fuzz setup: %s\n", err.msg);
     abort();
   }
+  pc_host_free(host); /* resolve's answers live as long as the extension */
   remove(cert); /* loaded at create */
   remove(key);
   rmdir(dir);
@@ -250,6 +276,7 @@ static void check_answers(const pc_buf_t *out) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!rx) setup();
   requests = 0;
+  pipeline_full = size > 2 && data[size - 1] % 13 == 0;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) abort();
   bool tls = size && data[0] == 0x16;
@@ -268,5 +295,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } while (!c.closed || st.connections_open != 0);
   if (!tls) check_answers(&c.out);
   pc_buf_free(&c.out);
+  /* Decode jobs in the thread pool have finished (their connection is
+   * closed only after they answer) and closed connections gave their body
+   * buffers back: what is still held is the spare jobs', exactly. */
+  uint64_t held = pc_budget_held(pc_request_budget());
+  uint64_t spare = pc__otlp_spare_held(rx) + pc__otlp_spare_held(rx_auth) +
+                   pc__otlp_spare_held(rx_tls);
+  if (held != spare || held > FUZZ_BUDGET) {
+    fprintf(stderr, "request memory held after the input: %llu bytes, spare jobs %llu\n",
+            (unsigned long long)held, (unsigned long long)spare);
+    abort();
+  }
   return 0;
 }

@@ -6,7 +6,9 @@
  * beyond "no crash": a failure says why; what decodes keeps the encoded
  * bytes it came from and holds only ids of the sizes validation promises;
  * every span with usable ids that the table records is then found, its
- * name no longer than PC_SPAN_NAME_MAX. */
+ * name no longer than PC_SPAN_NAME_MAX; what decodes from OTLP-JSON is
+ * encoded as protobuf (for gRPC exporters), which must decode again with
+ * as many spans, events and links. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +50,33 @@ static void check(const pc_traces_t *tr, const uint8_t *data, size_t size) {
       }
 }
 
+static void totals(const pc_traces_t *tr, uint64_t out[3]) {
+  out[0] = out[1] = out[2] = 0;
+  for (uint32_t r = 0; r < tr->n_resources; r++)
+    for (uint32_t s = 0; s < tr->resources[r].n_scopes; s++)
+      for (uint32_t i = 0; i < tr->resources[r].scopes[s].n_spans; i++) {
+        out[0]++;
+        out[1] += tr->resources[r].scopes[s].spans[i].n_events;
+        out[2] += tr->resources[r].scopes[s].spans[i].n_links;
+      }
+}
+
+static void check_reencoded(const pc_traces_t *tr) {
+  static pc_arena_t *again;
+  if (!again) again = pc_arena_new(0);
+  pc_arena_reset(again);
+  pc_buf_t pb = {0};
+  if (pc_traces_proto_encode(tr, &pb)) abort();
+  pc_traces_t back;
+  pc_err_t err = {0};
+  if (pc_traces_proto_decode(again, pb.p, pb.n, &back, &err)) abort();
+  uint64_t a[3], b[3];
+  totals(tr, a);
+  totals(&back, b);
+  if (memcmp(a, b, sizeof a)) abort();
+  pc_buf_free(&pb);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static pc_arena_t *arena;
   if (!arena) arena = pc_arena_new(0);
@@ -62,6 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       continue;
     }
     check(&tr, data, size);
+    if (json) check_reencoded(&tr);
   }
   return 0;
 }

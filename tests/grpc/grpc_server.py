@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """grpc_server.py - an independent OTLP/gRPC backend for profcol's `otlp` exporter.
 
-Debian's python3-grpcio serving ProfilesService/Export, with nothing shared
+Debian's python3-grpcio serving ProfilesService/Export (and TraceService/Export,
+for spans: recorded the same way, parsed as ExportTraceServiceRequest), with nothing shared
 with the C side: the method is registered raw (bytes in, bytes out), so what
 is recorded is exactly the message grpcio got off the wire after it undid any
 grpc-encoding. The stubs python3-grpc-tools generates at run time from the
@@ -33,11 +34,14 @@ import threading
 import grpc
 
 SERVICE = "opentelemetry.proto.collector.profiles.v1development.ProfilesService"
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 PROTOS = [
     "opentelemetry/proto/common/v1/common.proto",
     "opentelemetry/proto/resource/v1/resource.proto",
     "opentelemetry/proto/profiles/v1development/profiles.proto",
     "opentelemetry/proto/collector/profiles/v1development/profiles_service.proto",
+    "opentelemetry/proto/trace/v1/trace.proto",
+    "opentelemetry/proto/collector/trace/v1/trace_service.proto",
     "google/rpc/status.proto",
 ]
 
@@ -75,6 +79,7 @@ def main():
     from google.protobuf import any_pb2, duration_pb2
     from google.rpc import status_pb2
     from opentelemetry.proto.collector.profiles.v1development import profiles_service_pb2 as ps
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as ts
 
     details = b""
     if a.retry_delay > 0:
@@ -91,7 +96,8 @@ def main():
     calls = [0]
     log = open(os.path.join(a.out, "calls.log"), "a")
 
-    def export(body, context):
+    def export(body, context, request=ps.ExportProfilesServiceRequest,
+               response=ps.ExportProfilesServiceResponse):
         with lock:
             i = calls[0]
             calls[0] += 1
@@ -106,7 +112,7 @@ def main():
                 f.write(body)
             os.rename(path + ".tmp", path)
             try:
-                ps.ExportProfilesServiceRequest.FromString(body)
+                request.FromString(body)
                 parsed = "parsed"
             except Exception as e:  # noqa: BLE001 - any decode error is reported
                 parsed = "unparsable:" + type(e).__name__
@@ -120,12 +126,17 @@ def main():
             if details:
                 context.set_trailing_metadata((("grpc-status-details-bin", details),))
             context.abort(answer, "test backend: call %d answered %s" % (i, answer.name))
-        return ps.ExportProfilesServiceResponse().SerializeToString()
+        return response().SerializeToString()
+
+    def export_traces(body, context):
+        return export(body, context, ts.ExportTraceServiceRequest, ts.ExportTraceServiceResponse)
 
     handler = grpc.method_handlers_generic_handler(
         SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(export)})
+    traces = grpc.method_handlers_generic_handler(
+        TRACE_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(export_traces)})
     from concurrent import futures
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=(handler,))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=(handler, traces))
     if a.tls_cert:
         with open(a.tls_key, "rb") as k, open(a.tls_cert, "rb") as c:
             creds = grpc.ssl_server_credentials([(k.read(), c.read())])

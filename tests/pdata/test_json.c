@@ -1,11 +1,18 @@
 /* test_json.c - OTLP-JSON decode/encode: round trips (JSON alone and through
  * protobuf), the lenient input forms OTLP-JSON allows, the canonical output
- * form, and errors that name the JSON path of the bad value. */
+ * form, and errors that name the JSON path of the bad value (TCase json);
+ * memory and work bounded on hostile bodies (json_bounds, issue 14); the
+ * proto field names read as keys and unknown top-level keys refused
+ * (json_names, issue 12); syntax errors worded as jansson words them
+ * (json_syntax). */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
+#include "randreq.h"
 #include "testdata.h"
 
 static pc_arena_t *arena;
@@ -274,24 +281,36 @@ START_TEST(base64_forms_and_hex_profile_id) {
 }
 END_TEST
 
-START_TEST(unknown_and_snake_case_keys_are_ignored) {
+/* Unknown keys are ignored at every level; the proto field names are keys
+ * like the JSON names (issue 12: they were ignored too, and their data lost).
+ * A field given under both names is read as the Collector reads a field met
+ * twice: the repeated one appends, the scalar's last value wins. */
+START_TEST(unknown_keys_are_ignored_proto_names_are_read) {
   pc_request_t req;
   decode_ok("{\"resource_profiles\":[{\"schema_url\":\"x\"}],\"futureField\":{\"a\":[1,2]},"
             "\"resourceProfiles\":[{\"scope_profiles\":[{}],\"scopeProfiles\":[{\"profiles\":"
             "[{\"sample_type\":{\"type_strindex\":1},\"time_unix_nano\":\"5\","
-            "\"extra\":[null,true,{\"x\":\"y\"}],\"samples\":[{\"stack_index\":1}]}]}]}],"
-            "\"dictionary\":{\"string_table\":[\"\",\"a\"],\"Dictionary\":1}}",
+            "\"extra\":[null,true,{\"x\":\"y\"}],\"samples\":[{\"stack_index\":1}],"
+            "\"period\":1,\"period\":2}]}]}],"
+            "\"dictionary\":{\"string_table\":[\"\",\"a\"],\"Dictionary\":1,"
+            "\"stack_table\":[{},{\"location_indices\":[]}]}}",
             &req);
-  ck_assert_int_eq(req.n_resources, 1);
-  ck_assert_int_eq(req.resources[0].schema_url.n, 0);
-  ck_assert_int_eq(req.resources[0].n_scopes, 1);
-  const pc_profile_t *p = &req.resources[0].scopes[0].profiles[0];
-  ck_assert(!p->has_sample_type);
-  ck_assert_uint_eq(p->time_unix_nano, 0);
+  ck_assert_int_eq(req.n_resources, 2);
+  ck_view_eq(req.resources[0].schema_url, "x");
+  ck_assert_int_eq(req.resources[0].n_scopes, 0);
+  ck_assert_int_eq(req.resources[1].n_scopes, 2);
+  ck_assert_int_eq(req.resources[1].scopes[0].n_profiles, 0);
+  const pc_profile_t *p = &req.resources[1].scopes[1].profiles[0];
+  ck_assert(p->has_sample_type);
+  ck_assert_int_eq(p->sample_type.type_strindex, 1);
+  ck_assert_uint_eq(p->time_unix_nano, 5);
+  ck_assert_int_eq(p->period, 2);
   ck_assert_int_eq(p->n_samples, 1);
-  ck_assert_int_eq(p->samples[0].stack_index, 0);
+  ck_assert_int_eq(p->samples[0].stack_index, 1);
   ck_assert(req.has_dictionary);
-  ck_assert_int_eq(req.dict.n_strings, 0);
+  ck_assert_int_eq(req.dict.n_strings, 2);
+  ck_view_eq(req.dict.strings[1], "a");
+  ck_assert_int_eq(req.dict.n_stacks, 2);
 }
 END_TEST
 
@@ -669,6 +688,471 @@ START_TEST(arena_limit_fails_cleanly) {
 }
 END_TEST
 
+/* ---- bounds (issue 14) ------------------------------------------------------------ */
+
+#define BOMB_BYTES ((size_t)64 << 20)
+
+/* The peak resident set since the last reset_peak_rss(), in bytes. */
+static void reset_peak_rss(void) {
+  FILE *f = fopen("/proc/self/clear_refs", "w");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_ge(fputs("5", f), 0);
+  ck_assert_int_eq(fclose(f), 0);
+}
+
+static size_t status_kb(const char *key) {
+  FILE *f = fopen("/proc/self/status", "r");
+  ck_assert_ptr_nonnull(f);
+  char line[256];
+  size_t kb = 0, n = strlen(key);
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, key, n) == 0) kb = strtoull(line + n, NULL, 10);
+  fclose(f);
+  ck_assert_uint_gt(kb, 0);
+  return kb;
+}
+
+static double cpu_seconds(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+         ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e-6;
+}
+
+/* Sanitizers add shadow memory and keep freed blocks in quarantine. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_SLACK_FACTOR 3
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RSS_SLACK_FACTOR 3
+#endif
+#endif
+#ifndef RSS_SLACK_FACTOR
+#define RSS_SLACK_FACTOR 1
+#endif
+
+/* head, then filler until the body is BOMB_BYTES long, then tail. */
+static uint8_t *bomb(const char *head, const char *filler, const char *tail, size_t *n) {
+  size_t h = strlen(head), f = strlen(filler), t = strlen(tail);
+  uint8_t *b = malloc(BOMB_BYTES);
+  ck_assert_ptr_nonnull(b);
+  memcpy(b, head, h);
+  size_t i = h;
+  while (i + f + t <= BOMB_BYTES) {
+    memcpy(b + i, filler, f);
+    i += f;
+  }
+  if (filler[f - 1] == ',') i--; /* no trailing comma */
+  memcpy(b + i, tail, t);
+  *n = i + t;
+  return b;
+}
+
+typedef struct {
+  int rc;
+  double cpu_s;
+  size_t peak_growth_kb; /* peak RSS during the decode over RSS before it */
+  pc_err_t err;
+} bomb_result_t;
+
+static bomb_result_t decode_bomb(const uint8_t *b, size_t n, size_t limit) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_arena_set_limit(a, limit);
+  bomb_result_t r = {0};
+  pc_request_t req;
+  reset_peak_rss();
+  size_t before = status_kb("VmRSS:");
+  double t0 = cpu_seconds();
+  r.rc = pc_json_decode(a, b, n, &req, &r.err);
+  r.cpu_s = cpu_seconds() - t0;
+  size_t peak = status_kb("VmHWM:");
+  r.peak_growth_kb = peak > before ? peak - before : 0;
+  pc_arena_free(a);
+  return r;
+}
+
+/* 64 MiB of {"x":[{},{},...]}: jansson took 20 s and 5 GB building it, then
+ * the request was answered 200. Now its value is skipped with no memory,
+ * in linear time, and the request refused: nothing in it is a profile. */
+START_TEST(bomb_of_unknown_keys_takes_no_memory) {
+  size_t n;
+  uint8_t *b = bomb("{\"x\":[", "{},", "]}", &n);
+  bomb_result_t r = decode_bomb(b, n, (size_t)1 << 30);
+  ck_assert_msg(r.rc == PC_EDECODE, "%s: %s", pc_err_name(r.rc), r.err.msg);
+  ck_assert_str_eq(r.err.msg, "top level: no profiles, and unknown key \"x\": an OTLP "
+                              "profiles request has \"resourceProfiles\" and \"dictionary\"");
+  ck_assert_msg(r.peak_growth_kb < 4096 * RSS_SLACK_FACTOR, "peak RSS grew by %zu KiB",
+                r.peak_growth_kb);
+  ck_assert_msg(r.cpu_s < 10, "%.1f s of CPU for 64 MiB", r.cpu_s);
+  free(b);
+}
+END_TEST
+
+/* The same inside a field that is read: every element is real data, so it
+ * is the limit that stops it, before the memory is taken. */
+START_TEST(bomb_of_known_keys_stops_at_the_limit) {
+  const size_t limit = (size_t)64 << 20;
+  static const char *const heads[] = {
+      "{\"resourceProfiles\":[",
+      "{\"dictionary\":{\"stringTable\":[",
+      "{\"dictionary\":{\"stackTable\":[{\"locationIndices\":[",
+  };
+  static const char *const fillers[] = {"{},", "\"\",", "0,"};
+  static const char *const tails[] = {"]}", "]}}", "]}]}}"};
+  for (int i = 0; i < 3; i++) {
+    size_t n;
+    uint8_t *b = bomb(heads[i], fillers[i], tails[i], &n);
+    bomb_result_t r = decode_bomb(b, n, limit);
+    ck_assert_msg(r.rc == PC_ENOMEM, "%s: %s: %s", heads[i], pc_err_name(r.rc), r.err.msg);
+    ck_assert_msg(strstr(r.err.msg, "out of memory: the decoded request needs more than the "
+                                    "67108864 bytes allowed") != NULL,
+                  "%s", r.err.msg);
+    ck_assert_msg(r.peak_growth_kb < (limit / 1024 + 8192) * RSS_SLACK_FACTOR,
+                  "%s: peak RSS grew by %zu KiB, limit %zu KiB", heads[i], r.peak_growth_kb,
+                  limit / 1024);
+    ck_assert_msg(r.cpu_s < 10, "%s: %.1f s of CPU for 64 MiB", heads[i], r.cpu_s);
+    free(b);
+  }
+}
+END_TEST
+
+/* 64 MiB of '[' or of {"a": under a key: refused at jansson's 2048 levels,
+ * with no recursion and no memory. */
+START_TEST(deep_nesting_is_refused) {
+  static const char *const fillers[] = {"[", "{\"a\":"};
+  for (int i = 0; i < 2; i++) {
+    size_t n;
+    uint8_t *b = bomb("{\"resourceProfiles\":[{\"x\":", fillers[i], "", &n);
+    bomb_result_t r = decode_bomb(b, n, (size_t)1 << 30);
+    ck_assert_int_eq(r.rc, PC_EDECODE);
+    const char *want = i == 0 ? "line 1, column 2072: maximum parsing depth reached near '['"
+                              : "line 1, column 10252: maximum parsing depth reached near '{'";
+    ck_assert_str_eq(r.err.msg, want);
+    ck_assert_msg(r.peak_growth_kb < 4096 * RSS_SLACK_FACTOR, "peak RSS grew by %zu KiB",
+                  r.peak_growth_kb);
+    free(b);
+  }
+}
+END_TEST
+
+/* The scratch space for the arrays being read counts against the arena's
+ * limit: a table that fits the arena alone does not fit the limit when its
+ * elements also wait on the scratch stack. */
+START_TEST(scratch_counts_against_the_limit) {
+  enum { N = 100000 };
+  pc_buf_t b = {0};
+  ck_assert_int_eq(pc_buf_printf(&b, "{\"dictionary\":{\"stringTable\":[\"\""), 0);
+  int rc = 0;
+  for (int i = 1; i < N; i++) rc |= pc_buf_append(&b, ",\"\"", 3);
+  ck_assert_int_eq(rc, 0);
+  ck_assert_int_eq(pc_buf_printf(&b, "]}}"), 0);
+  const size_t table = (size_t)N * sizeof(pc_str_t), block = 4096;
+  pc_request_t req;
+  pc_err_t err = {0};
+  /* The arena alone needs table bytes (the strings are empty). */
+  pc_arena_t *a = pc_arena_new(block);
+  pc_arena_set_limit(a, table + table / 2);
+  ck_assert_int_eq(pc_json_decode(a, b.p, b.n, &req, &err), PC_ENOMEM);
+  ck_assert_ptr_nonnull(strstr(err.msg, "out of memory"));
+  pc_arena_free(a);
+  /* Scratch (at most twice the table, it doubles) and table: enough. */
+  a = pc_arena_new(block);
+  pc_arena_set_limit(a, 3 * table + 2 * block);
+  ck_assert_msg(pc_json_decode(a, b.p, b.n, &req, &err) == 0, "%s", err.msg);
+  ck_assert_int_eq(req.dict.n_strings, N);
+  ck_assert_uint_le(pc_arena_used(a), 3 * table + 2 * block);
+  /* The charge ends with the decode: what is used is the arena's own. */
+  ck_assert_uint_lt(pc_arena_used(a), table + table / 2);
+  pc_arena_free(a);
+  pc_buf_free(&b);
+}
+END_TEST
+
+/* A limit stops a decode cleanly wherever it falls: for every limit, the
+ * rich request decodes whole or fails with PC_ENOMEM, never more used. */
+START_TEST(every_limit_fails_cleanly_or_fits) {
+  pc_request_t rich;
+  pc_test_rich_request(arena, &rich);
+  pc_buf_t b = {0};
+  encode(&rich, &b);
+  bool fitted = false;
+  for (size_t limit = 256; limit <= 32768 && !fitted; limit += 64) {
+    pc_arena_t *a = pc_arena_new(256);
+    pc_arena_set_limit(a, limit);
+    pc_request_t req;
+    pc_err_t err = {0};
+    int rc = pc_json_decode(a, b.p, b.n, &req, &err);
+    ck_assert_msg(rc == 0 || rc == PC_ENOMEM, "limit %zu: %s", limit, err.msg);
+    ck_assert_uint_le(pc_arena_used(a), limit);
+    if (rc == 0) {
+      pc_test_assert_request_eq(&rich, &req);
+      fitted = true;
+    }
+    pc_arena_free(a);
+  }
+  ck_assert(fitted);
+  pc_buf_free(&b);
+}
+END_TEST
+
+/* ---- field names (issue 12) ---------------------------------------------------------- */
+
+/* Decode req's JSON with every key, then every other key, in the proto's
+ * names: the same request, every sample and every field. */
+static void proto_names_roundtrip(const pc_request_t *req) {
+  pc_buf_t js = {0}, snake = {0};
+  encode(req, &js);
+  for (int every_other = 0; every_other < 2; every_other++) {
+    pc_test_to_proto_names(&js, every_other, &snake);
+    ck_assert(every_other || strstr((const char *)snake.p, "Strindex") == NULL);
+    pc_request_t back;
+    pc_err_t err = {0};
+    ck_assert_msg(pc_json_decode(arena, snake.p, snake.n, &back, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(back.rejected_profiles, 0);
+    ck_assert_uint_eq(pc_request_sample_count(&back), pc_request_sample_count(req));
+    pc_test_assert_request_eq(req, &back);
+  }
+  pc_buf_free(&js);
+  pc_buf_free(&snake);
+}
+
+START_TEST(proto_names_roundtrip_every_field) {
+  pc_request_t req;
+  pc_test_rich_request(arena, &req);
+  proto_names_roundtrip(&req);
+  pc_rng_t rng = {0x6a50f1e1d5};
+  for (int i = 0; i < 200; i++) {
+    pc_arena_reset(arena);
+    pc_rand_request(&rng, arena, &req);
+    proto_names_roundtrip(&req);
+  }
+}
+END_TEST
+
+/* The body of issue 12, as a user wrote it: it must bring its sample. */
+START_TEST(proto_names_body_of_issue_12) {
+  pc_request_t req;
+  decode_ok("{\"resource_profiles\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+            "\"value\":{\"string_value\":\"api\"}}]},\"scope_profiles\":[{\"profiles\":[{"
+            "\"sample_type\":{\"type_strindex\":1,\"unit_strindex\":2},\"samples\":[{"
+            "\"stack_index\":1,\"values\":[\"7\"],\"timestamps_unix_nano\":[\"1700000000000000000\"]"
+            "}],\"time_unix_nano\":\"1700000000000000000\",\"period_type\":{\"type_strindex\":1},"
+            "\"profile_id\":\"0123456789abcdef0123456789abcdef\",\"original_payload_format\":\"x\","
+            "\"attribute_indices\":[1]}],\"schema_url\":\"s\"}]}],"
+            "\"dictionary\":{\"string_table\":[\"\",\"cpu\",\"nanoseconds\",\"main\"],"
+            "\"function_table\":[{},{\"name_strindex\":3,\"system_name_strindex\":3,"
+            "\"filename_strindex\":3,\"start_line\":\"4\"}],"
+            "\"mapping_table\":[{},{\"memory_start\":\"4096\",\"memory_limit\":\"8192\","
+            "\"file_offset\":\"0\",\"filename_strindex\":3}],"
+            "\"location_table\":[{},{\"mapping_index\":1,\"address\":\"4100\",\"lines\":[{"
+            "\"function_index\":1,\"line\":\"10\",\"column\":\"2\"}]}],"
+            "\"link_table\":[{},{\"trace_id\":\"5b8efef8000102030405060708090a0b\","
+            "\"span_id\":\"aabbccddeeff0011\"}],"
+            "\"attribute_table\":[{},{\"key_strindex\":3,\"value\":{\"int_value\":\"1\"},"
+            "\"unit_strindex\":2}],"
+            "\"stack_table\":[{},{\"location_indices\":[1]}]}}",
+            &req);
+  ck_assert_uint_eq(pc_request_profile_count(&req), 1);
+  ck_assert_uint_eq(pc_request_sample_count(&req), 1);
+  const pc_profile_t *p = &req.resources[0].scopes[0].profiles[0];
+  ck_assert_int_eq(p->samples[0].stack_index, 1);
+  ck_assert_int_eq(p->samples[0].values[0], 7);
+  ck_assert_uint_eq(p->samples[0].timestamps_unix_nano[0], 1700000000000000000ULL);
+  ck_assert_int_eq(p->sample_type.unit_strindex, 2);
+  ck_assert(p->has_period_type);
+  ck_assert_int_eq(p->profile_id.n, 16);
+  ck_assert_int_eq(p->attribute_indices.n, 1);
+  ck_view_eq(req.resources[0].scopes[0].schema_url, "s");
+  ck_view_eq(req.resources[0].resource.attributes.v[0].value.u.s, "api");
+  ck_assert_int_eq(req.dict.functions[1].start_line, 4);
+  ck_assert_uint_eq(req.dict.mappings[1].memory_limit, 8192);
+  ck_assert_int_eq(req.dict.locations[1].lines[0].column, 2);
+  ck_assert_int_eq(req.dict.links[1].span_id.n, 8);
+  ck_assert_int_eq(req.dict.attrs[1].value.u.i, 1);
+  ck_assert_int_eq(req.dict.stacks[1].location_indices.v[0], 1);
+}
+END_TEST
+
+/* Unknown keys are ignored, except that a request with no profile whose
+ * top level held some is refused, naming them: 200 {} would lose the data
+ * of a misspelled key without a word. */
+START_TEST(no_profiles_and_unknown_top_level_keys_are_refused) {
+  decode_err("{\"resourceProfile\":[{\"scopeProfiles\":[{\"profiles\":[{}]}]}]}", PC_EDECODE,
+             "top level: no profiles, and unknown key \"resourceProfile\": an OTLP profiles "
+             "request has \"resourceProfiles\" and \"dictionary\"");
+  decode_err("{\"a\":1,\"b\":2,\"a\":3,\"dictionary\":{},\"c\":[],\"d\":{},\"e\":null,"
+             "\"resourceProfiles\":[{}]}",
+             PC_EDECODE,
+             "top level: no profiles, and unknown keys \"a\", \"b\", \"c\", \"d\" and 1 more: "
+             "an OTLP profiles request has \"resourceProfiles\" and \"dictionary\"");
+  decode_err("{\"ResourceProfiles\":[],\"x\\u0041\":1}", PC_EDECODE,
+             "top level: no profiles, and unknown keys \"ResourceProfiles\", \"x\\u0041\": an "
+             "OTLP profiles request has \"resourceProfiles\" and \"dictionary\"");
+  /* Long keys are cut at 24 bytes, on a character boundary: the message
+   * stays whole and UTF-8. */
+  decode_err("{\"aaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\":1,\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\":2,"
+             "\"cccccccccccccccccccccccccccccccccccccc\":3,\"ddddddddddddddddddddddddddddddddd\":4,"
+             "\"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\":5}",
+             PC_EDECODE,
+             "top level: no profiles, and unknown keys \"aaaaaaaaaaaaaaaaaaaaaaa...\", "
+             "\"bbbbbbbbbbbbbbbbbbbbbbbb...\", \"cccccccccccccccccccccccc...\", "
+             "\"dddddddddddddddddddddddd...\" and 1 more: an OTLP profiles request has "
+             "\"resourceProfiles\" and \"dictionary\"");
+  /* No unknown key: an empty request is fine (200 {}). A profile: fine. */
+  pc_request_t req;
+  decode_ok("{}", &req);
+  decode_ok("{\"resourceProfiles\":[],\"dictionary\":{}}", &req);
+  decode_ok("{\"futureField\":1,\"resourceProfiles\":[{\"scopeProfiles\":[{\"profiles\":[{}]}]}]}",
+            &req);
+  ck_assert_uint_eq(pc_request_profile_count(&req), 1);
+  /* Unknown keys below the top level are ignored, as the Collector does. */
+  decode_ok("{\"resourceProfiles\":[{\"scopeProfile\":[{\"profiles\":[{}]}]}]}", &req);
+  ck_assert_uint_eq(pc_request_profile_count(&req), 0);
+}
+END_TEST
+
+/* A field met twice, under one name or both: the repeated one appends, the
+ * message merges, the scalar's last value wins (the Collector's reader). */
+START_TEST(field_given_twice) {
+  pc_request_t req;
+  decode_ok("{\"dictionary\":{\"stringTable\":[\"\",\"a\"],\"string_table\":[\"b\"],"
+            "\"stringTable\":[],\"stackTable\":[{\"locationIndices\":[0],"
+            "\"location_indices\":[0,0]}]},"
+            "\"resourceProfiles\":[{\"resource\":{\"droppedAttributesCount\":1},"
+            "\"resource\":{\"dropped_attributes_count\":2,\"attributes\":[{\"key\":\"k\"}]},"
+            "\"schemaUrl\":\"a\",\"schema_url\":\"b\"}]}",
+            &req);
+  ck_assert_int_eq(req.dict.n_strings, 3);
+  ck_view_eq(req.dict.strings[2], "b");
+  ck_assert_int_eq(req.dict.stacks[0].location_indices.n, 3);
+  const pc_resource_profiles_t *rp = &req.resources[0];
+  ck_assert_uint_eq(rp->resource.dropped_attributes_count, 2);
+  ck_assert_int_eq(rp->resource.attributes.n, 1);
+  ck_view_eq(rp->schema_url, "b");
+  /* One AnyValue kind under both names is one kind; two kinds are not. */
+  decode_ok("{\"dictionary\":{\"attributeTable\":[{\"value\":{\"intValue\":1,\"int_value\":2}},"
+            "{\"value\":{\"arrayValue\":{\"values\":[{}]},\"array_value\":{\"values\":[{}]}}}]}}",
+            &req);
+  ck_assert_int_eq(req.dict.attrs[0].value.u.i, 2);
+  ck_assert_int_eq(req.dict.attrs[1].value.u.array.n, 2);
+  decode_err("{\"dictionary\":{\"attributeTable\":[{\"value\":{\"int_value\":\"1\","
+             "\"string_value\":\"x\"}}]}}",
+             PC_EDECODE,
+             "dictionary.attributeTable[0].value: AnyValue sets both \"string_value\" and "
+             "\"int_value\"");
+}
+END_TEST
+
+/* ---- syntax errors, in jansson's words ----------------------------------------------------- */
+
+/* What jansson (the decoder before this one) said about json, in the form
+ * pc_json_decode gives: "line L, column C: text". */
+static void jansson_says(const char *json, size_t n, char *out, size_t cap, int *line, int *col) {
+  json_error_t je;
+  json_t *root = json_loadb(json, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+  ck_assert_msg(root == NULL, "jansson accepts %s", json);
+  snprintf(out, cap, "line %d, column %d: %s", je.line, je.column, je.text);
+  *line = je.line;
+  *col = je.column;
+}
+
+/* Every kind of syntax error is reported as jansson reported it: message,
+ * line and column (which counts characters, not bytes). */
+START_TEST(syntax_errors_match_jansson) {
+  static const char *const cases[] = {
+      "", " \n\t", "{", "}", "]", ":", ",", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\" 1}",
+      "{\"a\":1 \"b\":2}", "{1:2}", "{\"a\":[1,]}", "{\"a\":[1 2]}", "{\"a\":[,1]}", "{\"a\":[",
+      "{\"a\":[1,", "{\"a\":[1", "{\"a\":{", "{\"a\":{\"b\"", "{\"a\":{\"b\":", "{\"a\":tru}",
+      "{\"a\":nul}", "{\"a\":falsey}", "{\"a\":True}", "{\"a\":-}", "{\"a\":01}", "{\"a\":-01}",
+      "{\"a\":1.}", "{\"a\":1.e5}", "{\"a\":1e}", "{\"a\":1e+}", "{\"a\":.5}", "{\"a\":+1}",
+      "{\"a\":1.5.2}", "{\"a\":\"x}", "{\"a\":\"x", "{\"a\":\"\\x\"}", "{\"a\":\"\\", "{\"a\":\"\\u12G4\"}",
+      "{\"a\":\"\\u12\"}", "{\"a\":\"\\uD800\"}", "{\"a\":\"\\uDC00\"}", "{\"a\":\"\\uD800\\u0041\"}",
+      "{\"a\":\"\\uD800\\n\"}", "{\"a\":\"\\uDBFF\\uDFFF\\uD800\"}", "{\"a\":\"line\nbreak\"}",
+      "{\"a\":\"tab\there\"}", "{\"a\":\"\x01\"}", "{\"a\":\"\xc3\"}", "{\"a\":\"\xc3(\"}",
+      "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}", "{\"a\":\"\xc0\xaf\"}",
+      "{\"a\":\"\xe0\x80\xaf\"}", "{\"a\":\"\xff\"}", "{\"a\":1}x", "{\"a\":1}}", "{\"a\":1} {}",
+      "{\"a\":@}", "{\"a\":\xc3\xa9}", "{\xff}", "\xef\xbb\xbf{}", "{\"a\":'x'}",
+      "{\n\"a\":\n[1,\n2,,3]}", "{\"\xc3\xbcn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9\":[1 x]}",
+      "{\"a\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" x}", "{\"a\" \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+      "{\"a\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xff\"}", "{\"a\":\"aaaaaaaaaaaaaaaa\x02\"}",
+      "{\"resourceProfiles\":[{\"resource\":{,}}]}",
+      "{\"dictionary\":{\"stringTable\":[\"a\" \"b\"]}}",
+      "{\"dictionary\":{\"stringTable\":[\"a\",]}}",
+      "{\"dictionary\":{\"stackTable\":[{\"locationIndices\":[1,2,}]}]}}",
+      "{\"dictionary\":{\"mappingTable\":[{\"memoryStart\":1x}]}}",
+      "{\"dictionary\":{\"attributeTable\":[{\"value\":{\"doubleValue\":1.}}]}}",
+      "{\"dictionary\":{\"attributeTable\":[{\"value\":{\"boolValue\":tru}}]}}",
+      "{\"dictionary\":{\"attributeTable\":[{\"value\":{\"stringValue\":\"\\q\"}}]}}",
+      "{\"dictionary\":{\"linkTable\":[{\"traceId\":\"\\uDFFF\"}]}}",
+      "{\"resourceProfiles\":[{\"scopeProfiles\":[{\"profiles\":[{\"samples\":[{\"values\":"
+      "[\"1\",-]}]}]}]}]}",
+      "{\"resourceProfiles\":[{\"x\":[[[{\"y\":[1,2 3]}]]]}]}",
+      "{\"resourceProfiles\":[{\"x\":{\"y\":{\"z\" 1}}}]}",
+      "{\"resourceProfiles\":[{\"x\":[1,2,]}]}",
+      /* Found by fuzzing: jansson reads the byte after a number or a word. */
+      "{\"resourceProfiles\":[{\"resource\":attri\x9e}]}", "{\"a\":nul\xff}",
+      "{\"a\":12\xff}", "{\"a\":null\xff}", "{\"a\":1.\xff}", "{\"a\":-\xff}", "{\"a\" x\xff}",
+      "{\"dictionary\":null\xc3\xa9}", "{\"dictionary\":{\"stringTable\":[\"\"]}}x\xff",
+      "{\"resourceProfiles\":[{\"resource\":{\"droppedAttributesCount\":12\xff}}]}",
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char want[256];
+    int line, col;
+    jansson_says(cases[i], strlen(cases[i]), want, sizeof want, &line, &col);
+    pc_request_t req;
+    pc_err_t err = {0};
+    int rc = pc_json_decode(arena, (const uint8_t *)cases[i], strlen(cases[i]), &req, &err);
+    ck_assert_msg(rc == PC_EDECODE, "case %zu: %s", i, pc_err_name(rc));
+    ck_assert_msg(strcmp(err.msg, want) == 0, "case %zu: %s\n  got:  %s\n  want: %s", i,
+                  cases[i], err.msg, want);
+    ck_assert_int_eq(err.line, line);
+    ck_assert_int_eq(err.col, col);
+  }
+  /* Nesting past 2048 levels, in a key nothing reads. */
+  pc_buf_t deep = {0};
+  ck_assert_int_eq(pc_buf_printf(&deep, "{\"x\":"), 0);
+  int rc = 0;
+  for (int i = 0; i < 3000; i++) rc |= pc_buf_printf(&deep, i % 2 ? "[" : "{\"k\":");
+  ck_assert_int_eq(rc, 0);
+  char want[256];
+  int line, col;
+  jansson_says((const char *)deep.p, deep.n, want, sizeof want, &line, &col);
+  pc_request_t req;
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_json_decode(arena, deep.p, deep.n, &req, &err), PC_EDECODE);
+  ck_assert_str_eq(err.msg, want);
+  pc_buf_free(&deep);
+}
+END_TEST
+
+/* What jansson accepted, the decoder accepts as JSON (it may still refuse
+ * what the JSON says): blanks, escapes, numbers, nesting under unknown keys. */
+START_TEST(valid_json_is_accepted) {
+  static const char *const cases[] = {
+      " {\t\"resourceProfiles\" :\r\n [ ] , \"dictionary\" : { } } \n",
+      "{\"x\":[1,-0,0.5,-1.5e-3,1E+2,2e10,true,false,null,\"\",{},[],[[]],{\"a\":{\"b\":[]}}]}",
+      "{\"x\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000\\u00e9\\uD83D\\uDE00\\uFFFF\"}",
+      "{\"x\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbf\xf4\x8f\xbf\xbf\"}",
+      "{\"dictionary\":{\"stringTable\":[\"\\u00e9\",\"\xc3\xa9\",\"\\ud83d\\ude00\"]}}",
+      "{\"\\u0064ictionary\":{\"string\\u005ftable\":[\"\",\"x\"]}}",
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_error_t je;
+    json_t *root = json_loadb(cases[i], strlen(cases[i]), JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    ck_assert_msg(root != NULL, "case %zu: jansson: %s", i, je.text);
+    json_decref(root);
+    pc_request_t req;
+    pc_err_t err = {0};
+    int rc = pc_json_decode(arena, (const uint8_t *)cases[i], strlen(cases[i]), &req, &err);
+    ck_assert_msg(rc == 0 || (rc == PC_EDECODE && err.line == 0), "case %zu: %s", i, err.msg);
+  }
+  pc_request_t req;
+  decode_ok("{\"\\u0064ictionary\":{\"string\\u005ftable\":[\"\",\"\\ud83d\\ude00\"]}}", &req);
+  ck_assert_int_eq(req.dict.n_strings, 2);
+  ck_view_eq(req.dict.strings[1], "\xf0\x9f\x98\x80");
+}
+END_TEST
+
 TCase *pc_test_json_tcase(void) {
   TCase *tc = tcase_create("json");
   tcase_add_checked_fixture(tc, setup, teardown);
@@ -680,7 +1164,7 @@ TCase *pc_test_json_tcase(void) {
   tcase_add_test(tc, integers_as_strings_and_numbers);
   tcase_add_test(tc, hex_ids_in_either_case);
   tcase_add_test(tc, base64_forms_and_hex_profile_id);
-  tcase_add_test(tc, unknown_and_snake_case_keys_are_ignored);
+  tcase_add_test(tc, unknown_keys_are_ignored_proto_names_are_read);
   tcase_add_test(tc, null_means_not_set);
   tcase_add_test(tc, empty_objects_are_present);
   tcase_add_test(tc, anyvalue_kinds);
@@ -696,5 +1180,35 @@ TCase *pc_test_json_tcase(void) {
   tcase_add_test(tc, top_level_must_be_an_object);
   tcase_add_test(tc, decoded_requests_are_validated);
   tcase_add_test(tc, arena_limit_fails_cleanly);
+  return tc;
+}
+
+TCase *pc_test_json_bounds_tcase(void) {
+  TCase *tc = tcase_create("json_bounds");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, bomb_of_unknown_keys_takes_no_memory);
+  tcase_add_test(tc, bomb_of_known_keys_stops_at_the_limit);
+  tcase_add_test(tc, deep_nesting_is_refused);
+  tcase_add_test(tc, scratch_counts_against_the_limit);
+  tcase_add_test(tc, every_limit_fails_cleanly_or_fits);
+  return tc;
+}
+
+TCase *pc_test_json_names_tcase(void) {
+  TCase *tc = tcase_create("json_names");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, proto_names_roundtrip_every_field);
+  tcase_add_test(tc, proto_names_body_of_issue_12);
+  tcase_add_test(tc, no_profiles_and_unknown_top_level_keys_are_refused);
+  tcase_add_test(tc, field_given_twice);
+  return tc;
+}
+
+TCase *pc_test_json_syntax_tcase(void) {
+  TCase *tc = tcase_create("json_syntax");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, syntax_errors_match_jansson);
+  tcase_add_test(tc, valid_json_is_accepted);
   return tc;
 }

@@ -4,11 +4,13 @@
  * (tests/spans.c); and every way a request is refused, with a message that
  * says where. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../pdata/traces.h"
 #include "../spans.h"
 #include "testdata.h"
+#include "textpb.h"
 
 static pc_arena_t *arena;
 
@@ -147,6 +149,117 @@ START_TEST(events_and_links_checked) {
 }
 END_TEST
 
+/* An OTLP-JSON request is encoded as protobuf for gRPC exporters: the same
+ * bytes as the independent encoder's for plain spans, and, with events and
+ * links, what protoc reads back from them is every field of the JSON. */
+START_TEST(json_encoded_as_protobuf) {
+  pc_test_span_t v[] = {sample_span(1, 1, "checkout", "GET /checkout"),
+                        sample_span(1, 2, "checkout", "db.query"),
+                        sample_span(2, 1, "frontend", "render \xc3\xa9")};
+  pc_buf_t js = {0}, pb = {0}, out = {0};
+  pc_test_traces_json(v, 3, &js);
+  pc_test_traces_proto(v, 3, &pb);
+  pc_traces_t tr;
+  pc_err_t err = {0};
+  ck_assert_msg(pc_traces_json_decode(arena, js.p, js.n, &tr, &err) == 0, "%s", err.msg);
+  ck_assert_int_eq(pc_traces_proto_encode(&tr, &out), 0);
+  ck_assert_uint_eq(out.n, pb.n);
+  ck_assert(memcmp(out.p, pb.p, pb.n) == 0);
+  /* A protobuf request's model lacks its events and links: refused. */
+  pc_traces_t from_pb;
+  ck_assert_int_eq(pc_traces_proto_decode(arena, pb.p, pb.n, &from_pb, &err), 0);
+  ck_assert_int_eq(pc_traces_proto_encode(&from_pb, &out), PC_EINVAL);
+  pc_buf_free(&js);
+  pc_buf_free(&pb);
+  out.n = 0;
+
+  static const char full[] =
+      "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+      "\"value\":{\"stringValue\":\"web\"}}],\"droppedAttributesCount\":1},"
+      "\"schemaUrl\":\"https://s/r\",\"scopeSpans\":[{\"scope\":{\"name\":\"sdk\","
+      "\"version\":\"1.2\"},\"schemaUrl\":\"https://s/s\",\"spans\":[{"
+      "\"traceId\":\"5B8EFFF798038103D269B633813FC60C\",\"spanId\":\"eee19b7ec3c1b174\","
+      "\"traceState\":\"k=v\",\"parentSpanId\":\"a1b2c3d4e5f60718\",\"flags\":769,"
+      "\"name\":\"GET /\",\"kind\":2,\"startTimeUnixNano\":\"1700000000000000001\","
+      "\"endTimeUnixNano\":1700000000000000999,\"attributes\":[{\"key\":\"n\",\"value\":"
+      "{\"intValue\":\"-3\"}}],\"droppedAttributesCount\":2,\"events\":[{\"timeUnixNano\":"
+      "\"1700000000000000500\",\"name\":\"exception\",\"attributes\":[{\"key\":\"e\","
+      "\"value\":{\"boolValue\":true}}],\"droppedAttributesCount\":3},{\"name\":\"\"}],"
+      "\"droppedEventsCount\":4,\"links\":[{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\","
+      "\"spanId\":\"0102030405060708\",\"traceState\":\"t=s\",\"attributes\":[{\"key\":"
+      "\"l\",\"value\":{\"doubleValue\":1.5}}],\"droppedAttributesCount\":5,\"flags\":256}],"
+      "\"droppedLinksCount\":6,\"status\":{\"message\":\"boom\",\"code\":2}}]}]}]}";
+  ck_assert_msg(pc_traces_json_decode(arena, (const uint8_t *)full, strlen(full), &tr, &err) ==
+                    0, "%s", err.msg);
+  ck_assert_int_eq(pc_traces_proto_encode(&tr, &out), 0);
+  pc_tpb_t *m = pc_tpb_protoc_decode("opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest",
+                                     "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+                                     out.p, out.n);
+  const pc_tpb_t *rs = pc_tpb_msg(m, "resource_spans");
+  ck_assert_ptr_nonnull(rs);
+  ck_assert_str_eq(pc_tpb_get(rs, "schema_url", 0)->text, "https://s/r");
+  const pc_tpb_t *res = pc_tpb_msg(rs, "resource");
+  ck_assert_int_eq(pc_tpb_int(res, "dropped_attributes_count", 0), 1);
+  ck_assert_str_eq(pc_tpb_get(pc_tpb_msg(res, "attributes"), "key", 0)->text, "service.name");
+  const pc_tpb_t *ss = pc_tpb_msg(rs, "scope_spans");
+  ck_assert_str_eq(pc_tpb_get(ss, "schema_url", 0)->text, "https://s/s");
+  ck_assert_str_eq(pc_tpb_get(pc_tpb_msg(ss, "scope"), "version", 0)->text, "1.2");
+  const pc_tpb_t *sp = pc_tpb_msg(ss, "spans");
+  ck_assert_uint_eq(pc_tpb_get(sp, "trace_id", 0)->len, 16);
+  ck_assert(memcmp(pc_tpb_get(sp, "trace_id", 0)->text, "\x5b\x8e\xff\xf7", 4) == 0);
+  ck_assert(memcmp(pc_tpb_get(sp, "span_id", 0)->text, "\xee\xe1\x9b\x7e\xc3\xc1\xb1\x74", 8) == 0);
+  ck_assert(memcmp(pc_tpb_get(sp, "parent_span_id", 0)->text, "\xa1\xb2", 2) == 0);
+  ck_assert_str_eq(pc_tpb_get(sp, "trace_state", 0)->text, "k=v");
+  ck_assert_int_eq(pc_tpb_int(sp, "flags", 0), 769);
+  ck_assert_str_eq(pc_tpb_get(sp, "name", 0)->text, "GET /");
+  ck_assert_str_eq(pc_tpb_get(sp, "kind", 0)->text, "SPAN_KIND_SERVER");
+  ck_assert_int_eq(pc_tpb_int(sp, "start_time_unix_nano", 0), 1700000000000000001);
+  ck_assert_int_eq(pc_tpb_int(sp, "end_time_unix_nano", 0), 1700000000000000999);
+  ck_assert_int_eq(pc_tpb_int(pc_tpb_msg(pc_tpb_msg(sp, "attributes"), "value"), "int_value", 0),
+                   -3);
+  ck_assert_int_eq(pc_tpb_int(sp, "dropped_attributes_count", 0), 2);
+  ck_assert_uint_eq(pc_tpb_count(sp, "events"), 2);
+  const pc_tpb_t *ev = pc_tpb_msg(sp, "events");
+  ck_assert_int_eq(pc_tpb_int(ev, "time_unix_nano", 0), 1700000000000000500);
+  ck_assert_str_eq(pc_tpb_get(ev, "name", 0)->text, "exception");
+  ck_assert_str_eq(pc_tpb_get(pc_tpb_msg(pc_tpb_msg(ev, "attributes"), "value"), "bool_value",
+                              0)->text, "true");
+  ck_assert_int_eq(pc_tpb_int(ev, "dropped_attributes_count", 0), 3);
+  ck_assert_int_eq(pc_tpb_int(sp, "dropped_events_count", 0), 4);
+  const pc_tpb_t *ln = pc_tpb_msg(sp, "links");
+  ck_assert_uint_eq(pc_tpb_get(ln, "trace_id", 0)->len, 16);
+  ck_assert_uint_eq(pc_tpb_get(ln, "span_id", 0)->len, 8);
+  ck_assert_str_eq(pc_tpb_get(ln, "trace_state", 0)->text, "t=s");
+  ck_assert_str_eq(pc_tpb_get(pc_tpb_msg(pc_tpb_msg(ln, "attributes"), "value"), "double_value",
+                              0)->text, "1.5");
+  ck_assert_int_eq(pc_tpb_int(ln, "dropped_attributes_count", 0), 5);
+  ck_assert_int_eq(pc_tpb_int(ln, "flags", 0), 256);
+  ck_assert_int_eq(pc_tpb_int(sp, "dropped_links_count", 0), 6);
+  const pc_tpb_t *st = pc_tpb_msg(sp, "status");
+  ck_assert_str_eq(pc_tpb_get(st, "message", 0)->text, "boom");
+  ck_assert_str_eq(pc_tpb_get(st, "code", 0)->text, "STATUS_CODE_ERROR");
+  pc_tpb_free(m);
+  /* and the protobuf decoder takes it back */
+  ck_assert_msg(pc_traces_proto_decode(arena, out.p, out.n, &tr, &err) == 0, "%s", err.msg);
+  ck_assert_uint_eq(tr.resources[0].scopes[0].spans[0].n_events, 2);
+  ck_assert_uint_eq(tr.resources[0].scopes[0].spans[0].n_links, 1);
+  pc_buf_free(&out);
+}
+END_TEST
+
+/* The OTLP-JSON decoder checks events and links as the protobuf one does. */
+START_TEST(json_events_and_links_checked) {
+  static const char bad_link[] =
+      "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"links\":[{\"traceId\":\"0102\"}]}]}]}]}";
+  refused(pc_traces_json_decode, bad_link, strlen(bad_link),
+          "resourceSpans[0].scopeSpans[0].spans[0].links[0].traceId");
+  static const char bad_event[] =
+      "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"events\":[{\"name\":7}]}]}]}]}";
+  refused(pc_traces_json_decode, bad_event, strlen(bad_event),
+          "resourceSpans[0].scopeSpans[0].spans[0].events[0].name");
+}
+END_TEST
+
 START_TEST(broken_wire_and_text) {
   static const uint8_t truncated[] = {0x0a, 0xff, 0xff, 0x03};
   refused(pc_traces_proto_decode, truncated, sizeof truncated, "at byte 1");
@@ -171,11 +284,99 @@ START_TEST(profiles_are_not_traces) {
   ck_assert_int_eq(pc_json_encode(&req, &js), 0);
   refused(pc_traces_proto_decode, pb.p, pb.n, "not an ExportTraceServiceRequest");
   refused(pc_traces_json_decode, js.p, js.n, "this is an ExportProfilesServiceRequest");
-  refused(pc_traces_json_decode, "{\"resource_spans\":[]}", 21,
-          "unknown top-level keys \"resource_spans\"");
+  refused(pc_traces_json_decode, "{\"resourceSpan\":[]}", 19,
+          "no spans, and unknown key \"resourceSpan\"");
   pc_buf_free(&pb);
   pc_buf_free(&js);
   pc_arena_free(a);
+}
+END_TEST
+
+/* OTLP-JSON with the proto's field names, as the Collector's reader and
+ * every protobuf JSON parser take them (issue 12), and a span's Status. */
+START_TEST(json_proto_names_and_status) {
+  static const char js[] =
+      "{\"resource_spans\":[{\"scope_spans\":[{\"spans\":[{"
+      "\"trace_id\":\"0102030405060708090a0b0c0d0e0f10\",\"span_id\":\"1112131415161718\","
+      "\"parent_span_id\":\"2122232425262728\",\"start_time_unix_nano\":\"5\","
+      "\"end_time_unix_nano\":7,\"dropped_links_count\":3,"
+      "\"status\":{\"message\":\"boom\",\"code\":2}}]}]}]}";
+  pc_traces_t tr;
+  pc_err_t err = {0};
+  ck_assert_msg(pc_traces_json_decode(arena, (const uint8_t *)js, sizeof js - 1, &tr, &err) == 0,
+                "%s", err.msg);
+  ck_assert_uint_eq(pc_traces_span_count(&tr), 1);
+  const pc_span_t *sp = &tr.resources[0].scopes[0].spans[0];
+  ck_assert_uint_eq(sp->trace_id.n, 16);
+  ck_assert_uint_eq(sp->trace_id.p[15], 0x10);
+  ck_assert_uint_eq(sp->span_id.n, 8);
+  ck_assert_uint_eq(sp->parent_span_id.p[0], 0x21);
+  ck_assert_uint_eq(sp->start_time_unix_nano, 5);
+  ck_assert_uint_eq(sp->end_time_unix_nano, 7);
+  ck_assert_uint_eq(sp->dropped_links_count, 3);
+  ck_assert(sp->has_status);
+  ck_assert_int_eq(sp->status_code, PC_STATUS_CODE_ERROR);
+  ck_assert(pc_str_eq(sp->status_message, (pc_str_t){(const uint8_t *)"boom", 4}));
+}
+END_TEST
+
+/* Split by an owner per span (traces_split.c): each part decodes, holds
+ * exactly its spans in order with their resource and scope, in both
+ * encodings; parts without spans stay empty; a bad owner is refused. */
+START_TEST(split_by_owner) {
+  pc_test_span_t v[7];
+  const char *svc[7] = {"a", "a", "a", "b", "b", "c", "c"};
+  for (uint32_t i = 0; i < 7; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "s%u", i);
+    v[i] = sample_span(i % 3 + 1, i + 1, svc[i], strdup(name));
+  }
+  const uint16_t owner[7] = {0, 2, 0, 2, 2, 0, 2}; /* part 1 gets nothing */
+  for (int json = 0; json < 2; json++) {
+    pc_buf_t in = {0};
+    if (json) pc_test_traces_json(v, 7, &in);
+    else pc_test_traces_proto(v, 7, &in);
+    pc_traces_t tr;
+    pc_err_t err = {0};
+    ck_assert_int_eq((json ? pc_traces_json_decode : pc_traces_proto_decode)(arena, in.p, in.n,
+                                                                             &tr, &err), 0);
+    pc_buf_t parts[3] = {{0}};
+    ck_assert_int_eq(pc_traces_split(&tr, owner, 3, parts, &err), 0);
+    ck_assert_uint_eq(parts[1].n, 0);
+    for (int k = 0; k < 3; k += 2) {
+      pc_traces_t got;
+      ck_assert_msg((json ? pc_traces_json_decode : pc_traces_proto_decode)(
+                        arena, parts[k].p, parts[k].n, &got, &err) == 0, "%s", err.msg);
+      uint32_t seen = 0;
+      for (uint32_t r = 0; r < got.n_resources; r++) {
+        pc_str_t service = {0};
+        const pc_anyvalue_t *sv = pc_kvs_get(&got.resources[r].resource.attributes,
+                                             (pc_str_t){(const uint8_t *)"service.name", 12});
+        if (sv) service = sv->u.s;
+        for (uint32_t sc = 0; sc < got.resources[r].n_scopes; sc++)
+          for (uint32_t i = 0; i < got.resources[r].scopes[sc].n_spans; i++) {
+            const pc_span_t *sp = &got.resources[r].scopes[sc].spans[i];
+            uint32_t want = 0;
+            while (want < 7 && (owner[want] != k || (seen >> want) & 1)) want++;
+            ck_assert_uint_lt(want, 7);
+            seen |= 1u << want;
+            char name[8];
+            snprintf(name, sizeof name, "s%u", want);
+            ck_assert_int_eq((int)sp->name.n, (int)strlen(name));
+            ck_assert_mem_eq(sp->name.p, name, sp->name.n);
+            ck_assert_mem_eq(sp->trace_id.p, v[want].trace_id, 16);
+            ck_assert_int_eq((int)service.n, (int)strlen(svc[want]));
+            ck_assert_mem_eq(service.p, svc[want], service.n);
+          }
+      }
+      for (uint32_t i = 0; i < 7; i++) ck_assert_int_eq((seen >> i) & 1, owner[i] == k);
+      pc_buf_free(&parts[k]);
+    }
+    const uint16_t bad[7] = {0, 0, 0, 3, 0, 0, 0};
+    ck_assert_int_eq(pc_traces_split(&tr, bad, 3, parts, &err), PC_EINVAL);
+    pc_buf_free(&in);
+  }
+  for (int i = 0; i < 7; i++) free((char *)v[i].name);
 }
 END_TEST
 
@@ -186,7 +387,11 @@ TCase *pc_test_traces_tcase(void) {
   tcase_add_test(tc, empty_requests);
   tcase_add_test(tc, wrong_id_sizes);
   tcase_add_test(tc, events_and_links_checked);
+  tcase_add_test(tc, json_encoded_as_protobuf);
+  tcase_add_test(tc, json_events_and_links_checked);
   tcase_add_test(tc, broken_wire_and_text);
   tcase_add_test(tc, profiles_are_not_traces);
+  tcase_add_test(tc, json_proto_names_and_status);
+  tcase_add_test(tc, split_by_owner);
   return tc;
 }

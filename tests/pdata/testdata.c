@@ -167,6 +167,22 @@ void pc_test_rich_request(pc_arena_t *a, pc_request_t *req) {
   rp2->scopes[0].profiles[0].has_sample_type = true; /* present but empty */
 }
 
+void pc_test_expansion_request(size_t n, pc_buf_t *out) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_sample_t *s = &req.resources[0].scopes[0].profiles[0].samples[0];
+  s->values = malloc(n * sizeof *s->values);
+  ck_assert_ptr_nonnull(s->values);
+  for (size_t i = 0; i < n; i++) s->values[i] = 1;
+  s->n_values = (uint32_t)n;
+  s->n_timestamps = 0;
+  out->n = 0;
+  ck_assert_int_eq(pc_proto_encode(&req, out), 0);
+  free(s->values);
+  pc_arena_free(a);
+}
+
 void pc_test_read_file(const char *path, pc_buf_t *out) {
   char full[4096];
   const char *root = getenv("PC_SOURCE_ROOT");
@@ -339,4 +355,36 @@ void pc_test_assert_request_eq(const pc_request_t *a, const pc_request_t *b) {
       for (uint32_t k = 0; k < p->n_profiles; k++) eq_profile(&p->profiles[k], &q->profiles[k]);
     }
   }
+}
+
+/* The JSON text with its keys renamed to the proto's field names
+ * (lowerCamelCase to lower_snake_case), every key or every other key. */
+void pc_test_to_proto_names(const pc_buf_t *in, bool every_other, pc_buf_t *out) {
+  /* One reservation (a key at most doubles) and no assertion per byte:
+   * Check reports each assertion to its parent through a pipe. */
+  out->n = 0;
+  ck_assert_int_eq(pc_buf_reserve(out, 2 * in->n + 1), 0);
+  uint8_t *o = out->p;
+  size_t i = 0, keys = 0;
+  while (i < in->n) {
+    if (in->p[i] != '"') {
+      *o++ = in->p[i++];
+      continue;
+    }
+    size_t j = i + 1;
+    while (in->p[j] != '"') j += in->p[j] == '\\' ? 2 : 1;
+    bool key = j + 1 < in->n && in->p[j + 1] == ':' && !(every_other && keys++ % 2);
+    for (size_t k = i; k <= j; k++) {
+      uint8_t ch = in->p[k];
+      if (key && ch >= 'A' && ch <= 'Z') {
+        *o++ = '_';
+        *o++ = (uint8_t)(ch - 'A' + 'a');
+      } else {
+        *o++ = ch;
+      }
+    }
+    i = j + 1;
+  }
+  out->n = (size_t)(o - out->p);
+  *o = '\0'; /* for strstr; not counted */
 }

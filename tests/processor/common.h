@@ -70,5 +70,6 @@ TCase *pc_test_match_tcase(void);
 TCase *pc_test_attributes_tcase(void);
 TCase *pc_test_resource_detection_tcase(void);
 TCase *pc_test_detectors_tcase(void);
+TCase *pc_test_k8s_tcase(void);
 
 #endif

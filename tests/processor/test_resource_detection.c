@@ -244,19 +244,12 @@ START_TEST(resource_detection_config_errors_are_exact) {
   static const struct {
     const char *yaml, *want;
   } bad[] = {
-      {"detectors: [env, k8s_api]\n",
-       "test.yaml:1:18: detectors[1]: detector k8s_api (node metadata from the Kubernetes API) "
-       "is not provided yet: it comes with the k8s_attributes processor's API client; use env "
-       "with K8S_NODE_NAME meanwhile"},
-      {"detectors: [k8snode]\n",
-       "test.yaml:1:13: detectors[0]: detector k8snode (node metadata from the Kubernetes API) "
-       "is not provided yet: it comes with the k8s_attributes processor's API client; use env "
-       "with K8S_NODE_NAME meanwhile"},
       {"detectors: [sytem]\n",
-       "test.yaml:1:13: detectors[0]: unknown detector \"sytem\": profcol has env and system; "
-       "did you mean \"system\"?"},
+       "test.yaml:1:13: detectors[0]: unknown detector \"sytem\": profcol has env, system and "
+       "k8s_api; did you mean \"system\"?"},
       {"detectors: [ec2]\n",
-       "test.yaml:1:13: detectors[0]: the Collector's detector \"ec2\": profcol has env and system"},
+       "test.yaml:1:13: detectors[0]: the Collector's detector \"ec2\": profcol has env, system "
+       "and k8s_api"},
       {"detectors: [env, env]\n", "test.yaml:1:18: detectors[1]: detector env is listed twice"},
       {"detectors: env\n",
        "test.yaml:1:12: detectors: must be a list of detectors, e.g. [env, system]"},
@@ -269,9 +262,18 @@ START_TEST(resource_detection_config_errors_are_exact) {
       {"system: {resource_attributes: {host.ip: {enabled: true}}}\n",
        "test.yaml:1:32: system.resource_attributes.host.ip: unknown key \"host.ip\"; did you "
        "mean \"host.id\"?"},
-      {"k8s_api: {node_from_env_var: K8S_NODE_NAME}\n",
-       "test.yaml:1:1: k8s_api: the k8s_api detector is not provided yet: it comes with the "
-       "k8s_attributes processor's API client"},
+      {"k8s_api: {auth_type: tls}\n",
+       "test.yaml:1:22: k8s_api.auth_type: auth_type \"tls\" is not provided: give the client certificate in a kubeconfig (auth_type: kubeConfig)"},
+      {"k8s_api: {auth_type: serviceaccount}\n",
+       "test.yaml:1:22: k8s_api.auth_type: auth_type \"serviceaccount\": want serviceAccount, kubeConfig or none; did you mean \"serviceAccount\"?"},
+      {"k8s_api: {context: kind-kind}\n",
+       "test.yaml:1:20: k8s_api.context: context is read only with auth_type: kubeConfig (auth_type is serviceAccount)"},
+      {"k8s_api: {}\nk8snode: {}\n",
+       "test.yaml:2:1: k8snode: give k8s_api or k8snode (its old name), not both"},
+      {"detectors: [k8s_api]\nk8s_api: {node_from_env_var: \"\"}\n",
+       "test.yaml:2:30: k8s_api.node_from_env_var: must name an environment variable"},
+      {"k8s_api: {resource_attributes: {k8s.node.ip: {enabled: true}}}\n",
+       "test.yaml:1:33: k8s_api.resource_attributes.k8s.node.ip: unknown key \"k8s.node.ip\"; did you mean \"k8s.node.uid\"?"},
       {"env: {allow_list: service.name}\n",
        "test.yaml:1:19: env.allow_list: must be a list of attribute keys"},
       {"timeout: 0s\n", "test.yaml:1:10: timeout: expected a duration from 1ms to 1h, got \"0s\""},

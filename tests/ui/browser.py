@@ -17,11 +17,19 @@ d3-flame-graph drew: one <g name=FRAME width=PIXELS> per frame. Checks:
                         hold it turn to d3-flame-graph's highlight colour
   --export              the page's export buttons save the folded stacks the API
                         gives for the trace, and a gzip'd pprof
+  --controls T2=FRAME   after the rest: a click on frame FRAME zooms it to the
+                        chart's width and Reset zoom undoes it; the sample type
+                        selector offers alloc:bytes and draws frame "alloc" from
+                        it; a click on trace T2's row in the list of recent
+                        traces (which shows its root span and service) draws
+                        T2, whose frame "other" appears
   --min-frames N        at least N frames drawn
   --measure             print the render time the page measured
   --screenshot PATH     a PNG of the page at the end
 and that nothing was logged to the console at error level and no script
-threw. Exit status 0 when every check passed; each failure is printed.
+threw, and that the page works with no network: Chromium resolves no host name
+but 127.0.0.1 and localhost, and every request the page makes goes to the
+profcol it came from (or is a data: or blob: URL, the exports). Exit status 0 when every check passed; each failure is printed.
 """
 import argparse
 import base64
@@ -41,7 +49,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync",
                   "--disable-default-apps", "--disable-extensions", "--mute-audio",
                   "--hide-scrollbars", "--window-size=1400,1000",
-                  "--remote-debugging-port=0", "--remote-allow-origins=*"]
+                  "--remote-debugging-port=0", "--remote-allow-origins=*",
+                  # no network but loopback: a CDN link or a web font would fail
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, "
+                  "EXCLUDE 127.0.0.1"]
 HIGHLIGHT = "#E600E6"  # d3-flame-graph's colour for search matches
 
 failures = []
@@ -253,6 +264,97 @@ def check_exports(c, a):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def click_frame(c, name):
+    box = c.js("""(() => { const g = Array.from(document.querySelectorAll('#chart g.frame'))
+        .find(g => g.getAttribute('name') === %s); if (!g) return null;
+        const r = g.querySelector('rect').getBoundingClientRect();
+        return {x: r.x + Math.min(10, r.width / 2), y: r.y + r.height / 2}; })()"""
+               % json.dumps(name))
+    if not box:
+        fail("controls: no frame %r to click" % name)
+        return False
+    for kind in ("mousePressed", "mouseReleased"):
+        c.call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left",
+               clickCount=1)
+    return True
+
+
+def rendered(c):
+    return int(c.js("document.body.dataset.rendered || '0'"))
+
+
+def check_controls(c, a):
+    """Zoom, the sample type selector and the list of recent traces, as a user uses them."""
+    t2, _, frame = a.controls.partition("=")
+    if c.js("document.getElementById('view-trace').getAttribute('aria-pressed')") != "true":
+        n = rendered(c)  # back from the whole window: wait for the trace's redraw
+        c.js("document.getElementById('view-trace').click()")
+        c.wait_js("+(document.body.dataset.rendered || 0) > %d" % n, a.timeout, "the trace view")
+    c.wait_js(SETTLED_JS, a.timeout, "the frames to settle")
+    full = frames(c)
+    root = max(f["width"] for f in full.values())
+    before = full[frame]["width"] if frame in full else 0
+    if click_frame(c, frame):
+        c.wait_js("""(() => { const g = Array.from(document.querySelectorAll('#chart g.frame'))
+            .find(g => g.getAttribute('name') === %s); return g && Math.abs(parseFloat(
+            g.querySelector('rect').getAttribute('width')) - %f) < 1; })()"""
+                  % (json.dumps(frame), root), a.timeout, "frame %r zoomed to the full width" % frame)
+        c.wait_js(SETTLED_JS, a.timeout, "the zoom to settle")
+        zoomed = frames(c).get(frame, {}).get("width", 0)
+        c.js("document.getElementById('reset-zoom').click()")
+        c.wait_js(SETTLED_JS + " && " + """(() => { const g = Array.from(document.querySelectorAll(
+            '#chart g.frame')).find(g => g.getAttribute('name') === %s); return g && Math.abs(
+            parseFloat(g.querySelector('rect').getAttribute('width')) - %f) < 1; })()"""
+                  % (json.dumps(frame), before), a.timeout, "Reset zoom")
+        after = frames(c).get(frame, {}).get("width", 0)
+        info("zoom: %s %.1f px, zoomed %.1f px (root %.1f), reset %.1f px"
+             % (frame, before, zoomed, root, after))
+    # The sample type selector.
+    opts = c.js("Array.from(document.getElementById('sample-type').options).map(o => o.value)")
+    info("sample types offered: %s" % opts)
+    alloc = next((o for o in opts if o.startswith("alloc")), None)
+    if not alloc:
+        fail("the sample type selector offers no alloc type: %s" % opts)
+    else:
+        n = rendered(c)
+        c.js("""(() => { const s = document.getElementById('sample-type'); s.value = %s;
+            s.dispatchEvent(new Event('change')); })()""" % json.dumps(alloc))
+        if c.wait_js("+(document.body.dataset.rendered || 0) > %d" % n, a.timeout,
+                     "the %s flame graph" % alloc):
+            c.wait_js(SETTLED_JS, a.timeout, "the frames to settle")
+            drawn = frames(c)
+            if "alloc" not in drawn or "work" in drawn:
+                fail("sample type %s: drawn %s, want alloc and not work" % (alloc, sorted(drawn)))
+            else:
+                info("sample type %s: %s" % (alloc, sorted(drawn)))
+    # The list of recent traces: T2's row, then a click on it.
+    c.js("window.scrollTo(0, 0)")
+    if not c.wait_js("!!document.querySelector('#traces tr[data-trace=%s]')" % json.dumps(t2),
+                     a.timeout, "trace %s in the list of recent traces" % t2):
+        return
+    row = c.js("Array.from(document.querySelector('#traces tr[data-trace=%s]').cells)"
+               ".map(td => td.textContent)" % json.dumps(t2))
+    info("list row: %s" % row)
+    if "GET /cart" not in row or "checkout" not in row:
+        fail("trace %s's row does not show its root span and service: %s" % (t2, row))
+    n = rendered(c)
+    box = c.js("""(() => { const r = document.querySelector('#traces tr[data-trace=%s]')
+        .getBoundingClientRect(); return {x: r.x + 20, y: r.y + r.height / 2}; })()"""
+               % json.dumps(t2))
+    for kind in ("mousePressed", "mouseReleased"):
+        c.call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left",
+               clickCount=1)
+    if c.wait_js("+(document.body.dataset.rendered || 0) > %d" % n, a.timeout,
+                 "trace %s drawn from the list" % t2):
+        c.wait_js(SETTLED_JS, a.timeout, "the frames to settle")
+        drawn = frames(c)
+        if "other" not in drawn or t2 not in c.js("location.hash"):
+            fail("the list's trace %s: drawn %s, hash %r" % (t2, sorted(drawn),
+                                                             c.js("location.hash")))
+        else:
+            info("list: trace %s drawn: %s" % (t2, sorted(drawn)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -266,6 +368,7 @@ def main():
     ap.add_argument("--unmarked", action="append", default=[])
     ap.add_argument("--search")
     ap.add_argument("--export", action="store_true")
+    ap.add_argument("--controls")
     ap.add_argument("--min-frames", type=int, default=0)
     ap.add_argument("--measure", action="store_true")
     ap.add_argument("--screenshot")
@@ -278,6 +381,7 @@ def main():
         c.call("Runtime.enable")
         c.call("Log.enable")
         c.call("Page.enable")
+        c.call("Network.enable")
         if a.token:  # as the page keeps a token the user typed in, before it loads
             c.call("Page.addScriptToEvaluateOnNewDocument",
                    source="sessionStorage.setItem('profcol.token', %s)" % json.dumps(a.token))
@@ -378,10 +482,22 @@ def main():
             with open(a.screenshot, "wb") as f:
                 f.write(base64.b64decode(shot["data"]))
             info("screenshot: " + a.screenshot)
+        if a.controls:
+            check_controls(c, a)
         time.sleep(0.2)  # let late console messages arrive
         c.wait_event("never", 0.2)
         for e in console_errors(c):
             fail("console: " + e)
+        origin = "/".join(a.url.split("/")[:3]) + "/"
+        urls = [e["params"]["request"]["url"] for e in c.events
+                if e.get("method") == "Network.requestWillBeSent"]
+        foreign = [u for u in urls if not u.startswith((origin, "data:", "blob:"))]
+        if foreign:
+            fail("the page asked for more than its own server: %s" % foreign[:5])
+        elif len(urls) < 4:  # index.html, app.css, vendor.js, app.js, the API
+            fail("only %d requests seen: %s" % (len(urls), urls))
+        else:
+            info("%d requests, all to %s" % (len(urls), origin))
         err = c.js("window.profcolUI.error")
         if err:
             fail("the page reported: " + err)

@@ -1,0 +1,274 @@
+/* decode.c - the work on one request's payload, shared by OTLP/HTTP
+ * (otlp.c) and OTLP/gRPC (grpc.c): decompress it (bounded), then decode it
+ * into a per-request arena (protobuf or OTLP-JSON, profiles or spans).
+ *
+ * The one idea: a payload of at most INLINE_MAX bytes, as sent and as its
+ * compression announces it decompressed, is done on the loop, because a
+ * thread-pool round trip costs about as much as decoding 10 KB; anything
+ * larger goes to libuv's thread pool, so one large request does not stall
+ * the loop's other connections. A payload that inflates past INLINE_MAX on
+ * the loop (its compression did not say, or lied) is started again in a
+ * thread. Either way the caller hears of it once, on the loop.
+ *
+ * Memory: everything a job holds counts against the process's request
+ * memory budget (core.h), taken before it is allocated: the buffer the
+ * payload decompresses into (as much as its compression announces, or the
+ * limit when it does not say; a body that lies is started again with the
+ * limit), the decompressor's own scratch while it works, and the arena. An
+ * arena may take up to RX_ARENA_FACTOR times the decompressed payload (at
+ * least RX_ARENA_MIN), but real payloads decode into about 2.5 times their
+ * size (bench: 200 KB to 60 MB of profcol-gen protobuf), so the first try
+ * takes ARENA_FIRST_FACTOR times; a payload that needs more is decoded
+ * again with the whole allowance. When the budget cannot give what a step
+ * needs, the job fails with PC__RX_FAILED_BUDGET before allocating it.
+ *
+ * Finished jobs keep their arena and decompression buffer for the next
+ * request (at most SPARE_JOBS of them), still counted: mapping them afresh
+ * for every large message cost more in page faults than the decode itself
+ * saves (bench/README.md). When the budget is short, the spares go first. A
+ * job touches only itself (and the budget's atomics) while it works, so it
+ * may run on any thread; the pool is the loop's. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Payloads with at most this many bytes are decoded on the loop. */
+#define INLINE_MAX ((size_t)128 << 10)
+/* Finished jobs kept for reuse. */
+#define SPARE_JOBS 8
+/* A decompression buffer this small is kept with its job. */
+#define SPARE_PLAIN_CAP ((size_t)1 << 20)
+/* The first try at decoding gets this many times the payload, plus
+ * ARENA_FIRST_MIN, of arena; real payloads need about 2.5 times. */
+#define ARENA_FIRST_FACTOR 4
+#define ARENA_FIRST_MIN ((size_t)256 << 10)
+
+/* Bring what j holds of the budget to want bytes: false, and nothing
+ * changed, when the budget cannot give the difference (then j->need says
+ * how much more was asked). */
+static bool job_hold(pc__rx_job_t *j, uint64_t want) {
+  pc_budget_t *b = j->pool->budget;
+  if (want > j->held && !pc_budget_take(b, want - j->held)) {
+    j->need = want - j->held;
+    return false;
+  }
+  if (want < j->held) pc_budget_give(b, j->held - want);
+  j->held = want;
+  return true;
+}
+
+/* What j holds between the steps of its work: the buffers and blocks it
+ * has. */
+static uint64_t job_resting(const pc__rx_job_t *j) {
+  return (uint64_t)j->owned.cap + j->plain.cap + pc_arena_used(j->arena);
+}
+
+/* The budget could not give a step what it needs: the job fails, and the
+ * refusal is counted. */
+static void job_refused(pc__rx_job_t *j, const char *step) {
+  pc_budget_t *b = j->pool->budget;
+  j->failed = PC__RX_FAILED_BUDGET;
+  /* More than the whole limit cannot fit later either. */
+  j->rc = b && j->held + j->need > pc_budget_limit(b) ? PC_ELIMIT : PC_EAGAIN;
+  pc_err_set(&j->err, j->rc, "%s would need %llu more bytes of request memory, %llu of %llu "
+             "held (%s)", step, (unsigned long long)j->need,
+             (unsigned long long)(b ? pc_budget_held(b) : 0),
+             (unsigned long long)(b ? pc_budget_limit(b) : 0),
+             b && b->key ? b->key : "the limit");
+  pc_budget_refused(b, j->need, j->pool->log_id);
+}
+
+void pc__rx_pool_init(pc__rx_pool_t *p, uint64_t max_payload, pc_budget_t *budget,
+                      const char *log_id) {
+  *p = (pc__rx_pool_t){.max_payload = max_payload, .budget = budget, .log_id = log_id};
+}
+
+static void job_free(pc__rx_job_t *j) {
+  pc_budget_give(j->pool->budget, j->held);
+  pc_arena_free(j->arena);
+  pc_buf_free(&j->plain);
+  pc_buf_free(&j->owned);
+  free(j);
+}
+
+void pc__rx_pool_free(pc__rx_pool_t *p) {
+  while (p->spare) {
+    pc__rx_job_t *j = p->spare;
+    p->spare = j->next_spare;
+    job_free(j);
+  }
+  p->n_spare = 0;
+}
+
+uint64_t pc__rx_pool_held(const pc__rx_pool_t *p) {
+  uint64_t n = 0;
+  for (const pc__rx_job_t *j = p->spare; j; j = j->next_spare) n += j->held;
+  return n;
+}
+
+pc__rx_job_t *pc__rx_job_get(pc__rx_pool_t *p) {
+  pc__rx_job_t *j = p->spare;
+  if (j) {
+    p->spare = j->next_spare;
+    p->n_spare--;
+  } else {
+    j = pc_xcalloc(1, sizeof *j);
+    j->pool = p;
+    j->arena = pc_arena_new(0);
+    pc_arena_set_keep(j->arena, RX_ARENA_KEEP);
+  }
+  return j;
+}
+
+void pc__rx_job_own(pc__rx_job_t *j, pc_buf_t *buf) {
+  j->owned = *buf;
+  j->held += buf->cap;
+  *buf = (pc_buf_t){0};
+}
+
+/* Forget the last request; keep the arena's blocks and a small buffer. */
+static void job_clear(pc__rx_job_t *j) {
+  pc_arena_reset(j->arena);
+  if (j->plain.cap > SPARE_PLAIN_CAP) pc_buf_free(&j->plain);
+  j->plain.n = 0;
+  pc_buf_free(&j->owned);
+  j->owned = (pc_buf_t){0};
+  job_hold(j, job_resting(j)); /* giving back cannot fail */
+  pc_arena_t *arena = j->arena;
+  pc_buf_t plain = j->plain;
+  pc__rx_pool_t *p = j->pool;
+  uint64_t held = j->held;
+  *j = (pc__rx_job_t){.pool = p, .arena = arena, .plain = plain, .held = held};
+}
+
+void pc__rx_job_put(pc__rx_job_t *j) {
+  pc__rx_pool_t *p = j->pool;
+  if (p->n_spare >= SPARE_JOBS) {
+    job_free(j);
+    return;
+  }
+  job_clear(j);
+  j->next_spare = p->spare;
+  p->spare = j;
+  p->n_spare++;
+}
+
+/* Decompress in into plain, at most limit bytes, with the budget's leave:
+ * 0, or the job failed. */
+static int job_decompress(pc__rx_job_t *j, size_t limit) {
+  /* As much as the compression announces (gzip's trailer, zstd's frame
+   * header), when that is within the limit; a body that lies goes again
+   * with the limit. */
+  uint64_t said = pc_announced_size(j->enc, j->in, j->in_n);
+  size_t want = said && said < limit ? (size_t)said : limit;
+  for (;;) {
+    size_t room = want + 1 > j->plain.cap ? want + 1 : j->plain.cap;
+    uint64_t scratch = pc_decompress_scratch(j->enc, j->in, j->in_n, want);
+    if (!job_hold(j, (uint64_t)j->owned.cap + room + scratch + pc_arena_used(j->arena))) {
+      job_refused(j, "decompressing the body");
+      return -1;
+    }
+    j->plain.n = 0;
+    j->err = (pc_err_t){0};
+    j->rc = pc_decompress(j->enc, j->in, j->in_n, want, &j->plain, &j->err);
+    if (j->rc == PC_ELIMIT && want < limit) {
+      want = limit;
+      continue;
+    }
+    job_hold(j, job_resting(j)); /* the scratch and unused room go back */
+    if (j->rc) {
+      j->failed = PC__RX_FAILED_DECOMPRESS;
+      return -1;
+    }
+    j->payload = j->plain.p;
+    j->payload_n = j->plain.n;
+    return 0;
+  }
+}
+
+/* Decode payload into the arena: first with ARENA_FIRST_FACTOR times the
+ * payload, then, when that was not enough, with the whole allowance. */
+static void job_decode(pc__rx_job_t *j) {
+  size_t most = j->payload_n > RX_ARENA_MIN / RX_ARENA_FACTOR ? j->payload_n * RX_ARENA_FACTOR
+                                                             : RX_ARENA_MIN;
+  size_t first = j->payload_n * ARENA_FIRST_FACTOR + ARENA_FIRST_MIN;
+  for (size_t allow = first < most ? first : most;; allow = most) {
+    size_t base = pc_arena_used(j->arena); /* blocks the arena kept */
+    if (!job_hold(j, (uint64_t)j->owned.cap + j->plain.cap + base + allow)) {
+      job_refused(j, "decoding the body");
+      return;
+    }
+    pc_arena_set_limit(j->arena, base + allow);
+    j->err = (pc_err_t){0};
+    if (j->traces)
+      j->rc = j->json ? pc_traces_json_decode(j->arena, j->payload, j->payload_n, &j->spans,
+                                              &j->err)
+                      : pc_traces_proto_decode(j->arena, j->payload, j->payload_n, &j->spans,
+                                               &j->err);
+    else
+      j->rc = j->json ? pc_json_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err)
+                      : pc_proto_decode(j->arena, j->payload, j->payload_n, &j->req, &j->err);
+    if (j->rc == PC_ENOMEM && allow < most) {
+      pc_arena_reset(j->arena);
+      continue;
+    }
+    if (j->rc) j->failed = PC__RX_FAILED_DECODE;
+    return;
+  }
+}
+
+/* Decompress (output bounded by limit) and decode. Touches only the job
+ * and the budget. */
+static void job_work(pc__rx_job_t *j, size_t limit) {
+  j->payload = j->in;
+  j->payload_n = j->in_n;
+  j->rc = 0;
+  j->need = 0;
+  j->failed = PC__RX_FAILED_NONE;
+  j->err = (pc_err_t){0};
+  if (j->enc != PC_ENC_IDENTITY && job_decompress(j, limit) != 0) return;
+  job_decode(j);
+}
+
+static void job_on_work(uv_work_t *w) {
+  pc__rx_job_t *j = container_of(w, pc__rx_job_t, work);
+  job_work(j, (size_t)j->pool->max_payload);
+}
+
+static void job_on_done(uv_work_t *w, int status) {
+  pc__rx_job_t *j = container_of(w, pc__rx_job_t, work);
+  j->pool->n_running--;
+  j->done(j, status < 0 ? status : 0); /* cancelled: only when the loop is torn down */
+}
+
+/* Free the spare jobs when the budget may not have room for n more bytes:
+ * what they keep counts against it. */
+static void pool_make_room(pc__rx_pool_t *p, uint64_t n) {
+  if (p->spare && !pc_budget_fits(p->budget, n)) pc__rx_pool_free(p);
+}
+
+void pc__rx_job_run(pc__rx_job_t *j) {
+  pc__rx_pool_t *p = j->pool;
+  /* About what the work will take, at least: the payload decompressed and
+   * decoded at the first try. */
+  uint64_t said = pc_announced_size(j->enc, j->in, j->in_n);
+  uint64_t plain = j->enc == PC_ENC_IDENTITY ? 0 : said ? said : j->in_n;
+  pool_make_room(p, plain + ARENA_FIRST_FACTOR * (plain ? plain : j->in_n));
+  size_t inline_max = p->max_payload < INLINE_MAX ? (size_t)p->max_payload : INLINE_MAX;
+  if (j->in_n <= inline_max && pc_announced_size(j->enc, j->in, j->in_n) <= inline_max) {
+    job_work(j, inline_max);
+    bool bigger = j->failed == PC__RX_FAILED_DECOMPRESS && j->rc == PC_ELIMIT &&
+                  inline_max < p->max_payload;
+    if (!bigger) {
+      j->done(j, 0);
+      return;
+    }
+    pc_arena_reset(j->arena); /* inflates past INLINE_MAX: start again in a thread */
+  }
+  p->n_running++;
+  j->async = true;
+  if (uv_queue_work(p->loop, &j->work, job_on_work, job_on_done) != 0) {
+    job_on_work(&j->work); /* cannot happen with valid arguments; stay correct anyway */
+    job_on_done(&j->work, 0);
+  }
+}

@@ -1,0 +1,394 @@
+/* test_k8s.c - end to end: the real binary with k8s_attributes and
+ * resource_detection's k8s_api detector against the stand-in Kubernetes
+ * API server (tests/k8s/apiserver.py over HTTPS with a bearer token, driven
+ * through tests/k8s/standin.h), through batch into a file exporter.
+ *
+ *   from_a_pod_ip        a payload sent from a pod's IP (127.0.0.1 is that
+ *                        pod's status.podIP) comes out with the pod's
+ *                        metadata, its deployment through its replicaset, a
+ *                        namespace label, and the node from the detector; a
+ *                        resource naming another pod's k8s.pod.uid gets
+ *                        that pod's
+ *   api_down_at_start    the server is down when profcol starts: data passes
+ *                        unchanged (counted), then is enriched once the
+ *                        server is back, without a restart
+ *   ten_thousand_pods    10,000 pods listed at start: the cache size and the
+ *                        memory per cached pod (printed), and association
+ *                        by a k8s.pod.ip resource attribute among them */
+#include <check.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../k8s/standin.h"
+#include "../pdata/testdata.h"
+#include "e2e.h"
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static pc_str_t S(const char *s) { return (pc_str_t){(const uint8_t *)s, strlen(s)}; }
+
+static pc_str_t key_of(const pc_request_t *req, const pc_keyvalue_t *kv) {
+  return kv->key.n ? kv->key : pc_dict_string(&req->dict, kv->key_strindex);
+}
+
+/* The string value of key in a, or NULL (into buf). */
+static const char *res_get(const pc_request_t *req, const pc_kvs_t *a, const char *key, char *buf,
+                           size_t cap) {
+  for (uint32_t i = 0; i < a->n; i++) {
+    if (!pc_str_eq(key_of(req, &a->v[i]), S(key))) continue;
+    const pc_anyvalue_t *v = &a->v[i].value;
+    if (v->type != PC_AV_STRING && v->type != PC_AV_STRINDEX) return NULL;
+    pc_str_t s = v->type == PC_AV_STRINDEX ? pc_dict_string(&req->dict, v->u.strindex) : v->u.s;
+    snprintf(buf, cap, "%.*s", (int)s.n, (const char *)s.p);
+    return buf;
+  }
+  return NULL;
+}
+
+/* What came out: per pod name seen on a resource, how many resources; and
+ * resources without one. want_* checks every resource of pod want_pod. */
+typedef struct {
+  const char *want_pod;
+  const char *const *want; /* "key=value" pairs every resource of want_pod must have */
+  uint64_t of_pod, unnamed, other, missing, samples;
+  char missing_what[256];
+} seen_t;
+
+static void tally(const pc_request_t *req, void *arg) {
+  seen_t *s = arg;
+  for (uint32_t r = 0; r < req->n_resources; r++) {
+    const pc_resource_profiles_t *rp = &req->resources[r];
+    const pc_kvs_t *a = &rp->resource.attributes;
+    for (uint32_t k = 0; k < rp->n_scopes; k++)
+      for (uint32_t p = 0; p < rp->scopes[k].n_profiles; p++)
+        s->samples += rp->scopes[k].profiles[p].n_samples;
+    char pod[128];
+    if (!res_get(req, a, "k8s.pod.name", pod, sizeof pod)) {
+      s->unnamed++;
+      continue;
+    }
+    if (strcmp(pod, s->want_pod)) {
+      s->other++;
+      continue;
+    }
+    s->of_pod++;
+    for (const char *const *w = s->want; w && *w; w++) {
+      char key[128], val[256];
+      const char *eq = strchr(*w, '=');
+      snprintf(key, sizeof key, "%.*s", (int)(eq - *w), *w);
+      const char *got = res_get(req, a, key, val, sizeof val);
+      if (!got || strcmp(got, eq + 1)) {
+        s->missing++;
+        snprintf(s->missing_what, sizeof s->missing_what, "%s (got %s)", *w, got ? got : "none");
+      }
+    }
+  }
+}
+
+/* The rich test request as protobuf; with uid, its first resource also
+ * carries key=value (k8s.pod.uid, k8s.pod.ip), as an SDK or an agent in
+ * passthrough mode would send. Returns its samples. */
+static uint64_t payload(pc_buf_t *out, const char *key, const char *value) {
+  pc_arena_t *arena = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(arena, &req);
+  if (key) {
+    pc_kvs_t *a = &req.resources[0].resource.attributes;
+    pc_keyvalue_t *v = pc_arena_calloc(arena, a->n + 1, sizeof *v);
+    memcpy(v, a->v, a->n * sizeof *v);
+    v[a->n] = (pc_keyvalue_t){.key = S(key), .has_value = true,
+                              .value = {.type = PC_AV_STRING, .u.s = S(value)}};
+    a->v = v;
+    a->n++;
+  }
+  memset(out, 0, sizeof *out);
+  ck_assert_int_eq(pc_proto_encode(&req, out), 0);
+  uint64_t samples = pc_request_sample_count(&req);
+  pc_arena_free(arena);
+  return samples;
+}
+
+static void post(const pc_e2e_proc_t *p, const pc_buf_t *body) {
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p->port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               body->p, body->n, &r), 200);
+  pc_buf_free(&r.body);
+}
+
+/* A metric's value from the Prometheus endpoint (the first series of that
+ * name), -1 when absent. */
+static double metric(int port, const char *name) {
+  pc_e2e_resp_t r;
+  if (pc_e2e_get(port, "/metrics", &r) != 200) {
+    pc_buf_free(&r.body);
+    return -1;
+  }
+  pc_buf_append(&r.body, "", 1);
+  double v = -1;
+  char pat[200];
+  snprintf(pat, sizeof pat, "\n%s{", name);
+  const char *at = strstr((const char *)r.body.p, pat);
+  if (at && (at = strstr(at, "} "))) v = strtod(at + 2, NULL);
+  pc_buf_free(&r.body);
+  return v;
+}
+
+static long rss_kib(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  long kib = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "VmRSS:", 6)) kib = strtol(line + 6, NULL, 10);
+  if (f) fclose(f);
+  return kib;
+}
+
+static const char *PODS =
+    "[{\"name\": \"web-1\", \"namespace\": \"shop\", \"ip\": \"127.0.0.1\", \"uid\": \"uid-web-1\","
+    "  \"node\": \"node-1\","
+    "  \"labels\": {\"app.kubernetes.io/name\": \"web\", \"app.kubernetes.io/version\": \"2.1\"},"
+    "  \"owner\": {\"kind\": \"ReplicaSet\", \"name\": \"web-7d4f8b9c5c\", \"uid\": \"rs-web\"},"
+    "  \"containers\": [{\"name\": \"app\", \"image\": \"shop/web:2.1\", \"id\": \"cid-web\"}]},"
+    " {\"name\": \"db-0\", \"namespace\": \"shop\", \"ip\": \"10.1.0.7\", \"uid\": \"uid-db-0\","
+    "  \"node\": \"node-1\", \"owner\": {\"kind\": \"StatefulSet\", \"name\": \"db\"},"
+    "  \"containers\": [{\"name\": \"pg\", \"image\": \"postgres:16\", \"id\": \"cid-db\"}]},"
+    " {\"name\": \"elsewhere\", \"namespace\": \"shop\", \"ip\": \"10.2.0.9\", \"uid\": \"uid-else\","
+    "  \"node\": \"node-2\"}]";
+
+/* The pipeline: k8s_attributes (watching node-1's pods) -> resource_detection
+ * (k8s_api: the node) -> batch -> file. extra: more k8s_attributes keys. */
+static void config(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
+                   const char *extra, bool detector) {
+  char rd[1024] = "";
+  if (detector)
+    snprintf(rd, sizeof rd,
+             "  resource_detection:\n"
+             "    detectors: [k8s_api]\n"
+             "    k8s_api: {auth_type: kubeConfig, kube_config_path: %s, node_from_env_var: "
+             "PC_E2E_NODE}\n", s->kubeconfig);
+  snprintf(yaml, cap,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "processors:\n"
+           "  k8s_attributes:\n"
+           "    auth_type: kubeConfig\n"
+           "    kube_config_path: %s\n"
+           "    filter: {node_from_env_var: PC_E2E_NODE}\n"
+           "    extract:\n"
+           "      metadata: [k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.deployment.name,"
+           " k8s.statefulset.name, k8s.container.name, service.version]\n"
+           "      labels: [{tag_name: team, key: team, from: namespace}]\n"
+           "    pod_association:\n"
+           "      - sources: [{from: resource_attribute, name: k8s.pod.uid}]\n"
+           "      - sources: [{from: resource_attribute, name: k8s.pod.ip}]\n"
+           "      - sources: [{from: connection}]\n"
+           "%s%s"
+           "  batch: {timeout: 50ms}\n"
+           "exporters:\n  file: {path: %s, format: proto}\n"
+           "service:\n"
+           "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+           "      processors: [k8s_attributes,%s batch]\n"
+           "      exporters: [file]\n",
+           s->kubeconfig, extra ? extra : "", rd, out, detector ? " resource_detection," : "");
+}
+
+static void setup(pc_standin_t *s) {
+  pc_standin_start(s, 0, 60);
+  pc_standin_post(s, "/pods", PODS);
+  pc_standin_post(s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
+                                     " \"uid\": \"rs-web\", \"deployment\": \"web\"}]");
+  pc_standin_post(s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\"}}]");
+  pc_standin_post(s, "/nodes", "[{\"name\": \"node-1\", \"uid\": \"node-uid-1\"}]");
+  setenv("PC_E2E_NODE", "node-1", 1);
+}
+
+/* Read the output until want_pod's resources reach n (or 20 s pass). */
+static seen_t read_until(const char *path, const char *pod, const char *const *want, uint64_t n) {
+  seen_t s;
+  for (int i = 0; i < 400; i++) {
+    memset(&s, 0, sizeof s);
+    s.want_pod = pod;
+    s.want = want;
+    pc_e2e_read_proto_file(path, tally, &s);
+    if (s.of_pod >= n) break;
+    usleep(50000);
+  }
+  return s;
+}
+
+/* ---- tests --------------------------------------------------------------------------------- */
+
+START_TEST(from_a_pod_ip) {
+  pc_standin_t s;
+  setup(&s);
+  char yaml[4096], path[700];
+  snprintf(path, sizeof path, "%s/out.pb", s.dir);
+  config(yaml, sizeof yaml, &s, path, "    wait_for_metadata: true\n", true);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "synced with the Kubernetes API: 2 pods"), "%s", log);
+  free(log);
+
+  /* From 127.0.0.1: web-1's IP. Every resource of the request is web-1's. */
+  pc_buf_t body;
+  uint64_t per_request = payload(&body, NULL, NULL);
+  post(&p, &body);
+  static const char *const web[] = {
+      "k8s.pod.name=web-1", "k8s.namespace.name=shop", "k8s.pod.uid=uid-web-1",
+      "k8s.deployment.name=web", "team=perf", "k8s.container.name=app", "service.version=2.1",
+      "k8s.node.name=node-1", "k8s.node.uid=node-uid-1", NULL};
+  seen_t seen = read_until(path, "web-1", web, 2);
+  ck_assert_uint_eq(seen.of_pod, 2);
+  ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
+  ck_assert_uint_eq(seen.unnamed + seen.other, 0);
+  pc_buf_free(&body);
+
+  /* A resource that names db-0 by k8s.pod.uid gets db-0's metadata; the
+   * other resource of the request still goes by the connection. */
+  payload(&body, "k8s.pod.uid", "uid-db-0");
+  post(&p, &body);
+  static const char *const db[] = {"k8s.pod.name=db-0", "k8s.statefulset.name=db",
+                                   "k8s.container.name=pg", "k8s.node.name=node-1", NULL};
+  seen = read_until(path, "db-0", db, 1);
+  ck_assert_uint_eq(seen.of_pod, 1);
+  ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
+  pc_buf_free(&body);
+
+  /* A pod of another node is not watched (filter.node_from_env_var). */
+  payload(&body, "k8s.pod.uid", "uid-else");
+  post(&p, &body);
+  int mport = pc_e2e_port_of(&p, "service:telemetry");
+  ck_assert_int_gt(mport, 0);
+  for (int i = 0; i < 200 && metric(mport, "profcol_processor_k8s_attributes_resources_unassociated") < 1; i++)
+    usleep(50000);
+  ck_assert_double_eq(metric(mport, "profcol_processor_k8s_attributes_resources_unassociated"), 1);
+  ck_assert_double_eq(metric(mport, "otelcol_otelsvc_k8s_pod_table_size"), 2);
+  pc_buf_free(&body);
+
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  seen = read_until(path, "web-1", web, 0);
+  ck_assert_uint_eq(seen.samples, 3 * per_request); /* every sample of the 3 requests */
+  pc_e2e_cleanup(&p);
+  pc_standin_free(&s);
+  unsetenv("PC_E2E_NODE");
+}
+END_TEST
+
+START_TEST(api_down_at_start) {
+  pc_standin_t s;
+  setup(&s);
+  pc_standin_stop(&s); /* keeps its port, certificate and data dir */
+  char yaml[4096], path[700];
+  snprintf(path, sizeof path, "%s/out.pb", s.dir);
+  /* resource_detection needs the node at start (a detector that fails
+   * stops the start: the processor suite's), so only k8s_attributes here. */
+  config(yaml, sizeof yaml, &s, path, NULL, false);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  int mport = pc_e2e_port_of(&p, "service:telemetry");
+  pc_buf_t body;
+  payload(&body, NULL, NULL);
+  post(&p, &body);
+  /* Passed through unchanged, and counted. */
+  seen_t seen = read_until(path, "web-1", NULL, 0);
+  for (int i = 0; i < 200 && seen.unnamed < 2; i++) {
+    usleep(50000);
+    seen = read_until(path, "web-1", NULL, 0);
+  }
+  ck_assert_uint_eq(seen.unnamed, 2);
+  ck_assert_double_eq(metric(mport, "profcol_processor_k8s_attributes_unsynced_requests"), 1);
+  ck_assert(pc_e2e_wait_log(&p, "Couldn't connect to server", 5000));
+
+  /* The server comes back on its port: the client's retries find it. */
+  pc_standin_restart(&s, 60);
+  pc_standin_post(&s, "/pods", PODS);
+  pc_standin_post(&s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
+                                     " \"uid\": \"rs-web\", \"deployment\": \"web\"}]");
+  pc_standin_post(&s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\"}}]");
+  ck_assert(pc_e2e_wait_log(&p, "synced with the Kubernetes API", 40000));
+  post(&p, &body);
+  static const char *const web[] = {"k8s.pod.name=web-1", "k8s.deployment.name=web", "team=perf",
+                                    NULL};
+  seen = read_until(path, "web-1", web, 2);
+  ck_assert_uint_eq(seen.of_pod, 2);
+  ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
+  pc_buf_free(&body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_standin_free(&s);
+  unsetenv("PC_E2E_NODE");
+}
+END_TEST
+
+START_TEST(ten_thousand_pods) {
+  pc_standin_t s;
+  setup(&s);
+  char yaml[4096], path[700];
+  snprintf(path, sizeof path, "%s/out.pb", s.dir);
+  /* Not wait_for_metadata: listing 10,000 pods from the Python stand-in
+   * on a loaded machine may take longer than the harness waits for ready. */
+  config(yaml, sizeof yaml, &s, path, NULL, true);
+  /* The same pipeline with 2 pods cached, for the baseline of memory. */
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  ck_assert(pc_e2e_wait_log(&p, "synced with the Kubernetes API: 2 pods", 20000));
+  long rss_small = rss_kib(p.pid);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+
+  pc_standin_post(&s, "/bulk?n=10000&node=node-1", NULL);
+  ck_assert(pc_e2e_start(&p, yaml));
+  int mport = pc_e2e_port_of(&p, "service:telemetry");
+  for (int i = 0; i < 1200 && metric(mport, "otelcol_otelsvc_k8s_pod_table_size") < 10002; i++)
+    usleep(100000);
+  ck_assert_double_eq(metric(mport, "otelcol_otelsvc_k8s_pod_table_size"), 10002);
+  ck_assert(pc_e2e_wait_log(&p, "synced with the Kubernetes API: 10002 pods", 10000));
+  double bytes = metric(mport, "profcol_processor_k8s_attributes_cache_bytes");
+  long rss_big = rss_kib(p.pid);
+  printf("10,000 pods cached: %.0f bytes of cache (%.0f per pod); RSS %ld KiB against %ld KiB "
+         "with 2 pods (%.0f bytes per pod)\n", bytes, bytes / 10000, rss_big, rss_small,
+         (double)(rss_big - rss_small) * 1024 / 10000);
+  ck_assert_double_gt(bytes, 0);
+  ck_assert_double_lt(bytes / 10000, 4096); /* the fields the config writes, not the objects */
+
+  /* By k8s.pod.ip among them (bulk-00515 has 10.100.2.3). */
+  pc_buf_t body;
+  payload(&body, "k8s.pod.ip", "10.100.2.3");
+  post(&p, &body);
+  static const char *const bulk[] = {"k8s.namespace.name=ns-15", "k8s.node.name=node-1", NULL};
+  seen_t seen = read_until(path, "bulk-00515", bulk, 1);
+  ck_assert_uint_eq(seen.of_pod, 1);
+  ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
+  pc_buf_free(&body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_standin_free(&s);
+  unsetenv("PC_E2E_NODE");
+}
+END_TEST
+
+static Suite *k8s_suite(void) {
+  Suite *s = suite_create("e2e-k8s");
+  TCase *tc = tcase_create("k8s");
+  tcase_set_timeout(tc, 240);
+  tcase_add_test(tc, from_a_pod_ip);
+  tcase_add_test(tc, api_down_at_start);
+  tcase_add_test(tc, ten_thousand_pods);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  SRunner *sr = srunner_create(k8s_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  curl_global_cleanup();
+  return failed ? 1 : 0;
+}
