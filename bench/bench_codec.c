@@ -44,6 +44,7 @@ typedef struct {
   double seconds; /* per run */
   int runs;
   uint64_t seed;
+  pc_workload_shape_t shape;
   size_t sizes[16];
   int n_sizes;
 } opts_t;
@@ -143,7 +144,7 @@ typedef struct {
 static int payload_make(const opts_t *o, size_t target, payload_t *p) {
   memset(p, 0, sizeof *p);
   p->arena = pc_arena_new(1 << 20);
-  pc_workload_opts_t wo = {.seed = o->seed, .target_bytes = target};
+  pc_workload_opts_t wo = {.seed = o->seed, .target_bytes = target, .shape = o->shape};
   int rc = pc_workload_build(p->arena, &wo, &p->req);
   if (rc) return rc;
   p->pb_rc = pc_proto_encode(&p->req, &p->pb);
@@ -332,7 +333,9 @@ static void print_summary(const row_t *rows, int n) {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: bench_codec [--time SECONDS] [--runs N] [--seed N] [--sizes B,B,...]\n"
-             "  defaults: --time 0.5 --runs 3 --seed 1 --sizes 10000,200000,5000000\n");
+             "                   [--shape dictionary|samples]\n"
+             "  defaults: --time 0.5 --runs 3 --seed 1 --sizes 10000,200000,5000000\n"
+             "            --shape dictionary (see profcol-gen --help)\n");
 }
 
 static bool parse_sizes(const char *s, opts_t *o) {
@@ -367,7 +370,11 @@ static bool parse_args(int argc, char **argv, opts_t *o) {
       o->runs = (int)strtol(v, &end, 10);
     else if (strcmp(a, "--seed") == 0)
       o->seed = strtoull(v, &end, 10);
-    else if (strcmp(a, "--sizes") == 0) {
+    else if (strcmp(a, "--shape") == 0) {
+      if (strcmp(v, "dictionary") && strcmp(v, "samples")) return false;
+      o->shape = strcmp(v, "samples") == 0 ? PC_WORKLOAD_SAMPLES : PC_WORKLOAD_DICTIONARY;
+      continue;
+    } else if (strcmp(a, "--sizes") == 0) {
       if (!parse_sizes(v, o)) return false;
       continue;
     } else

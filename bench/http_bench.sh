@@ -24,6 +24,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 build="build-bench"
 duration=10
 warmup=2
@@ -79,8 +81,7 @@ scripts/install-deps.sh --bench
 for cmd in nginx wrk h2load taskset curl gzip meson ninja python3; do
   command -v "$cmd" >/dev/null || die "$cmd not found (scripts/install-deps.sh --bench)"
 done
-echo_module=/usr/lib/nginx/modules/ngx_http_echo_module.so
-[[ -f $echo_module ]] || die "$echo_module missing (Debian's nginx-light depends on libnginx-mod-http-echo)"
+[[ -f $bl_echo_module ]] || die "$bl_echo_module missing (Debian's nginx-light depends on libnginx-mod-http-echo)"
 if [[ -n $perf_dir ]]; then command -v perf >/dev/null || die "--perf needs perf"; fi
 
 if [[ ! -d $build ]]; then
@@ -94,24 +95,11 @@ gen=$root/$build/bench/profcol-gen
 lua=$here/http_bench_post.lua
 
 # Server on one core, wrk on another, when the process may use two.
-cpus=()
-for part in $(taskset -pc $$ | sed 's/.*: //' | tr ',' ' '); do
-  if [[ $part == *-* ]]; then
-    for ((c = ${part%-*}; c <= ${part#*-}; c++)); do cpus+=("$c"); done
-  else
-    cpus+=("$part")
-  fi
-done
-if ((${#cpus[@]} >= 2)); then
-  srv_pin=(taskset -c "${cpus[0]}")
-  cli_pin=(taskset -c "${cpus[1]}")
-  pin_note="server on CPU ${cpus[0]}, wrk on CPU ${cpus[1]}"
-else
-  srv_pin=()
-  cli_pin=()
-  pin_note="one CPU only: server and wrk share it (no pinning)"
-  log "warning: $pin_note"
-fi
+bl_pin_cpus
+srv_pin=("${bl_srv_pin[@]}")
+cli_pin=("${bl_cli_pin[@]}")
+pin_note=${bl_pin_note/clients/wrk}
+((${#bl_cpus[@]} >= 2)) || log "warning: $pin_note"
 
 # ---- temp dir, servers, cleanup ----------------------------------------------------------------
 tmp=$(mktemp -d /tmp/profcol-http-bench.XXXXXX)
@@ -134,65 +122,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # Wait until $srv_pid accepts on $srv_port, or fail if it exited.
-wait_listening() {
-  for _ in $(seq 100); do
-    kill -0 "$srv_pid" 2>/dev/null || return 1
-    if port_in_use "$srv_port"; then return 0; fi
-    sleep 0.05
-  done
-  return 1
-}
+wait_listening() { bl_wait_port "$srv_pid" "$srv_port"; }
 
-# nginx: one worker; echo_read_request_body (ngx_http_echo_module, which
-# nginx-light ships) reads the whole body before the content handler answers,
-# and client_body_buffer_size keeps it in one memory buffer (nginx allocates
-# only Content-Length bytes of it). A bare `return 200` would answer at the
-# rewrite phase, before the body arrived, and then discard the body unread
-# into a small buffer: check_reads_body below tells the two apart.
-write_nginx_conf() {
-  local d=$1 port=$2
-  mkdir -p "$d"
-  cat >"$d/nginx.conf" <<EOF
-load_module $echo_module;
-daemon off;
-master_process on;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $d/body;
-  proxy_temp_path $d/proxy;
-  fastcgi_temp_path $d/fastcgi;
-  uwsgi_temp_path $d/uwsgi;
-  scgi_temp_path $d/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 75s;
-  server {
-    listen 127.0.0.1:$port;
-    location = /v1development/profiles {
-      client_max_body_size 64m;
-      client_body_buffer_size 64m;
-      client_body_in_file_only off;
-      echo_read_request_body;
-      echo_status 200;
-    }
-  }
-}
-EOF
-}
-
+# nginx: the baseline of lib.sh (bl_nginx_conf), serving only the profiles
+# path, one worker reading every whole body into memory.
 start_nginx() {
   local d=$tmp/nginx
   for _ in $(seq 20); do
     srv_port=$((20000 + RANDOM % 40000))
-    port_in_use "$srv_port" && continue
+    bl_port_in_use "$srv_port" && continue
     rm -rf "$d"
-    write_nginx_conf "$d" "$srv_port"
+    bl_nginx_conf "$d" "$srv_port" "= /v1development/profiles"
     "${srv_pin[@]}" nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" </dev/null >"$d/stdout.log" 2>&1 &
     srv_pid=$!
     srv_name=nginx
@@ -262,26 +203,8 @@ EOF
   fi
 }
 
-# The server must answer only once the whole body is in: send all but the
-# last byte, expect silence for a second, then the last byte, expect 200.
-check_reads_body() {
-  local file=$1 n line
-  n=$(stat -c %s "$file")
-  exec 3<>"/dev/tcp/127.0.0.1/$srv_port"
-  printf 'POST /v1development/profiles HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Length: %d\r\n\r\n' "$n" >&3
-  head -c $((n - 1)) "$file" >&3
-  if IFS= read -r -t 1 line <&3; then
-    exec 3>&-
-    die "$srv_name answered before the body was complete: $line"
-  fi
-  tail -c 1 "$file" >&3
-  if ! IFS= read -r -t 10 line <&3; then
-    exec 3>&-
-    die "$srv_name did not answer after the whole body"
-  fi
-  exec 3>&-
-  [[ $line == "HTTP/1.1 200 "* ]] || die "$srv_name answered '$line' to a complete body"
-}
+# The server must answer only once the whole body is in (lib.sh).
+check_reads_body() { bl_check_reads_body "$srv_port" "$1" "$srv_name" || die "$srv_name does not read whole bodies"; }
 
 # The exact status for one request of this case must be 200.
 check_status() {
@@ -294,14 +217,7 @@ check_status() {
 }
 
 # CPU ticks used so far by the server and its children (the nginx worker).
-cpu_ticks() {
-  local total=0 p t
-  for p in "$srv_pid" $(pgrep -P "$srv_pid" || true); do
-    t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
-    total=$((total + ${t:-0}))
-  done
-  echo "$total"
-}
+cpu_ticks() { bl_cpu_ticks "$srv_pid"; }
 
 # One wrk run against the current server. Sets w_rps, w_cli_cpu; dies on any
 # non-2xx answer or socket error.
@@ -469,9 +385,7 @@ for c in "${cases[@]}"; do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {
-  if (NR == 0) { print "nan"; exit } m = int((NR + 1) / 2)
-  if (NR % 2) print v[m]; else print (v[m] + v[m + 1]) / 2 }'; }
+median() { bl_median; }
 
 echo
 echo "Medians of $runs runs; MB = 10^6 bytes of request bodies as sent (the gzip case counts compressed"

@@ -28,6 +28,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 duration=15
 delay_ms=20
 pace_ms=${PACE_MS:-20}
@@ -43,7 +45,7 @@ done
 binaries=("$@")
 gen=${PROFCOL_GEN:-$here/../build-rel/bench/profcol-gen}
 [[ -x $gen ]] || { echo "pipeline_bench: set PROFCOL_GEN to profcol-gen ($gen missing)" >&2; exit 2; }
-lua=$here/http_bench_post.lua
+lua=$bl_wrk_lua
 tmp=$(mktemp -d /tmp/profcol-pipe-bench.XXXXXX)
 pids=()
 cleanup() {
@@ -55,36 +57,15 @@ trap cleanup EXIT
 "$gen" --size 10000 -o "$tmp/p10k.pb"
 "$gen" --size 200000 -o "$tmp/p200k.pb"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-hz=$(getconf CLK_TCK)
+free_port() { bl_free_port; }
+ticks() { bl_cpu_ticks "$1"; }
+hz=$bl_hz
 
-start_nginx() { # $1 dir; sets ng_pid ng_port
-  local d=$1
-  mkdir -p "$d"
+start_nginx() { # $1 dir; sets ng_pid ng_port: the sink of lib.sh, reading every body
   ng_port=$(free_port)
-  cat >"$d/nginx.conf" <<NGX
-load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
-daemon off; master_process off; worker_processes 1; pid $d/nginx.pid; error_log $d/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off; client_body_temp_path $d/body; proxy_temp_path $d/proxy;
-  fastcgi_temp_path $d/fastcgi; uwsgi_temp_path $d/uwsgi; scgi_temp_path $d/scgi;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:$ng_port;
-    location / {
-      client_max_body_size 128m; client_body_buffer_size 128m; client_body_in_file_only off;
-      echo_read_request_body; echo_status 200;
-    }
-  }
-}
-NGX
-  nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" </dev/null >"$d/out.log" 2>&1 &
-  ng_pid=$!
+  bl_start_nginx "$1" "$ng_port" || { echo "nginx did not start" >&2; exit 1; }
+  ng_pid=$bl_pid
   pids+=("$ng_pid")
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$ng_port") 2>/dev/null && return 0; sleep 0.05; done
-  echo "nginx did not start" >&2; exit 1
 }
 
 start_profcol() { # $1 binary $2 dir $3 sink port; sets pf_pid pf_port pf_metrics
@@ -134,7 +115,7 @@ field() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 non2xx() { awk '/Non-2xx or 3xx responses:/ {print $NF}' "$1"; }
 metric() { curl -s "$pf_metrics" | awk -v n="$1" '$1 == n {print $2}'; }
-ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.2f", v / 1000; else if (v ~ /ms$/) printf "%.2f", v + 0; else printf "%.2f", v * 1000 }'; }
+ms() { bl_ms "$1"; }
 
 echo "# pipeline_bench $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# steady load: 200 KB, 1 connection, ${delay_ms} ms between requests; probe: 10 KB, 8 connections, each 50 ms apart; ${duration} s"

@@ -19,9 +19,14 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: profcol-gen [--size BYTES] [--seed N] [--hosts N] [--first-host N]\n"
-          "                   [--processes N] [--json] [-o FILE] [-v]\n"
+          "                   [--processes N] [--shape dictionary|samples] [--json]\n"
+          "                   [-o FILE] [-v]\n"
           "  --size BYTES     target size of the protobuf encoding (default 200k);\n"
           "                   suffixes k, m (x1000) and ki, mi (x1024)\n"
+          "  --shape S        dictionary (default: a quiet node, ~230 samples per\n"
+          "                   200 KB, most bytes in the dictionary) or samples (a\n"
+          "                   busy node, ~5000 samples per 200 KB over a few hundred\n"
+          "                   stacks, with timestamps, links and thread attributes)\n"
           "  --seed N         world and processes (default 1)\n"
           "  --hosts N        spread processes over N hosts (default 1)\n"
           "  --first-host N   number of the first host (default 0)\n"
@@ -75,6 +80,12 @@ static bool parse_opt(opts_t *o, const char *name, const char *v) {
   if (strcmp(name, "--hosts") == 0) return parse_u32(v, &o->wo.hosts);
   if (strcmp(name, "--first-host") == 0) return parse_u32(v, &o->wo.first_host);
   if (strcmp(name, "--processes") == 0) return parse_u32(v, &o->wo.processes);
+  if (strcmp(name, "--shape") == 0) {
+    if (strcmp(v, "dictionary") == 0) o->wo.shape = PC_WORKLOAD_DICTIONARY;
+    else if (strcmp(v, "samples") == 0) o->wo.shape = PC_WORKLOAD_SAMPLES;
+    else return false;
+    return true;
+  }
   if (strcmp(name, "-o") == 0) {
     o->out = v;
     return true;

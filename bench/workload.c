@@ -7,6 +7,13 @@
  * timestamps). World entries go into the request's dictionary the first time
  * a sample needs them, so the dictionary holds only what is used, once.
  *
+ * The samples shape (PC_WORKLOAD_SAMPLES) draws each process's samples from
+ * a small pool of its service's hot stacks over a few dozen threads (each
+ * thread a thread.name and a thread.id attribute), links most samples of
+ * traced services to spans (about three spans per trace), and plans many
+ * more samples per process. The dictionary shape's draws are untouched by
+ * it: its payloads stay byte-identical.
+ *
  * Sizing: the encoded size is tracked exactly while building (the size
  * functions below mirror canonical protobuf). After each sample the total is
  * checked; a sample that passes the target is undone (table lengths restored
@@ -27,6 +34,18 @@
 #define MAX_SAMPLES_PER_PROC 400
 #define MAX_EVENTS 10
 #define MAX_MISSES 64
+/* The samples shape (a busy node): samples planned per process, its pool of
+ * hot stacks and its threads, each a minimum and a random extra. */
+#define BUSY_MIN_SAMPLES 800
+#define BUSY_MORE_SAMPLES 2400
+#define BUSY_MIN_POOL 40
+#define BUSY_MORE_POOL 80
+#define BUSY_HOT_STACKS 8 /* a pool's stacks are cuts of the service's first ones */
+#define CUT_STRIDE 64      /* > the deepest world stack (60 frames) */
+#define BUSY_MIN_THREADS 4
+#define BUSY_MORE_THREADS 28
+#define BUSY_MAX_EVENTS 4
+#define BUSY_SAMPLES_PER_SPAN 12 /* planned samples per span: spans are several 50 ms long */
 
 /* ---- canonical protobuf sizes --------------------------------------------- */
 /* Every field number used here is below 16, so each tag is one byte. */
@@ -206,6 +225,19 @@ typedef struct {
   uint8_t trace_id[16], span_id[8];
 } span_t;
 
+/* A stack of the samples shape: a world stack cut to its first depth frames
+ * from the root (sampled while a caller of its leaf ran). */
+typedef struct {
+  uint32_t stack, depth;
+} cut_t;
+
+/* A thread of a process in the samples shape. */
+typedef struct {
+  uint32_t name; /* world attribute id of its thread.name, 0: none */
+  int64_t tid;
+  int32_t idx; /* attribute index of its thread.id, 0: not in the table yet */
+} thread_t;
+
 /* The process being added. */
 typedef struct {
   uint32_t svc;
@@ -223,6 +255,10 @@ typedef struct {
   WL_VEC(int32_t) span_idx; /* link index per span, 0: not in the table yet */
   uint64_t *keys;           /* sample identities taken (open addressing) */
   uint32_t key_cap;
+  /* samples shape: the hot stacks (world ids) and threads it samples */
+  int64_t pid;
+  WL_VEC(cut_t) pool;
+  WL_VEC(thread_t) threads;
 } proc_t;
 
 typedef struct {
@@ -241,6 +277,7 @@ typedef struct {
   size_t dict_body;
   /* world id -> dictionary index, 0: not added yet */
   int32_t *str_idx, *func_idx, *map_idx, *loc_idx, *attr_idx, *stack_idx;
+  int32_t *cut_idx; /* samples shape: by stack * CUT_STRIDE + depth */
   pc_str_t *str_copy; /* arena copies of world strings, made once */
   WL_VEC(int32_t *) undo; /* index slots set since the process began */
   WL_VEC(pc_resource_profiles_t) res;
@@ -251,7 +288,8 @@ typedef struct {
   bool extend;           /* second try: process extend_proc draws more */
   uint32_t extend_proc;
   /* string ids of fixed strings */
-  uint32_t s_samples, s_count, s_cpu, s_nanoseconds;
+  uint32_t s_samples, s_count, s_cpu, s_nanoseconds, s_thread_id;
+  bool busy; /* PC_WORKLOAD_SAMPLES */
 } gen_t;
 
 /* Table lengths and sizes to roll back to. */
@@ -374,16 +412,36 @@ static int32_t add_location(gen_t *g, uint32_t lid) {
   return set_idx(g, &g->loc_idx[lid], g->locs.n - 1);
 }
 
-/* Stacks are stored root first in the world and leaf first on the wire. */
-static int32_t add_stack(gen_t *g, uint32_t stid) {
-  if (g->stack_idx[stid]) return g->stack_idx[stid];
+/* Stacks are stored root first in the world and leaf first on the wire:
+ * the first n frames of world stack stid, into the index slot. */
+static int32_t add_stack_frames(gen_t *g, uint32_t stid, uint32_t n, int32_t *slot) {
+  if (*slot) return *slot;
   const wl_stack_t *ws = &g->w.stacks.v[stid];
-  pc_stack_t s = {{ralloc(g, ws->n, sizeof(int32_t)), ws->n}};
-  for (uint32_t i = 0; i < ws->n; i++)
-    s.location_indices.v[i] = add_location(g, g->w.frames.v[ws->off + ws->n - 1 - i]);
+  pc_stack_t s = {{ralloc(g, n, sizeof(int32_t)), n}};
+  for (uint32_t i = 0; i < n; i++)
+    s.location_indices.v[i] = add_location(g, g->w.frames.v[ws->off + n - 1 - i]);
   *WL_PUSH(g->stacks) = s;
   g->dict_body += ld(stack_size(&s));
-  return set_idx(g, &g->stack_idx[stid], g->stacks.n - 1);
+  return set_idx(g, slot, g->stacks.n - 1);
+}
+
+static int32_t add_stack(gen_t *g, uint32_t stid) {
+  return add_stack_frames(g, stid, g->w.stacks.v[stid].n, &g->stack_idx[stid]);
+}
+
+static int32_t add_cut(gen_t *g, cut_t c) {
+  return add_stack_frames(g, c.stack, c.depth, &g->cut_idx[c.stack * CUT_STRIDE + c.depth]);
+}
+
+/* thread.id of a thread of the current process (samples shape). */
+static int32_t add_tid(gen_t *g, thread_t *t) {
+  if (t->idx) return t->idx;
+  pc_attr_t *a = WL_PUSH(g->attrs);
+  a->key_strindex = add_str(g, g->s_thread_id);
+  a->has_value = true;
+  a->value = (pc_anyvalue_t){.type = PC_AV_INT, .u.i = t->tid};
+  g->dict_body += ld(attr_size(a));
+  return set_idx(g, &t->idx, g->attrs.n - 1);
 }
 
 static int32_t add_link(gen_t *g, uint32_t span) {
@@ -434,9 +492,9 @@ static void proc_resource(gen_t *g, proc_t *p, uint32_t host) {
   pc_keyvalue_t *kv = ralloc(g, 8, sizeof *kv);
   uint32_t n = 0;
   kv[n++] = kv_str("host.name", host_name(g, host));
+  p->pid = 100 + (int64_t)wl_rng_below(&p->r, 3000000);
   kv[n++] = (pc_keyvalue_t){.key = PC_STR_LIT("process.pid"), .has_value = true,
-                            .value = {.type = PC_AV_INT,
-                                      .u.i = 100 + (int64_t)wl_rng_below(&p->r, 3000000)}};
+                            .value = {.type = PC_AV_INT, .u.i = p->pid}};
   kv[n++] = kv_str("process.executable.name", world_str(g, s->exe_name));
   kv[n++] = kv_str("process.executable.path", world_str(g, s->exe_path));
   kv[n++] = kv_str("service.name", world_str(g, s->name));
@@ -477,18 +535,68 @@ static void proc_profile(gen_t *g, proc_t *p) {
   p->profile_fixed_bytes = profile_fixed_size(pr);
 }
 
+/* The samples shape's plan: many samples over a pool of hot stacks and a
+ * few dozen threads; in traced services most samples are linked, and a
+ * trace covers about three of the process's spans. */
+static uint32_t proc_plan_busy(gen_t *g, proc_t *p, bool extend) {
+  const wl_svc_t *s = &g->w.svcs.v[p->svc];
+  double u = wl_rng_unit(&p->r);
+  p->n_planned = BUSY_MIN_SAMPLES + (uint32_t)(BUSY_MORE_SAMPLES * u * u);
+  if (extend) p->n_planned += BUSY_MIN_SAMPLES + BUSY_MORE_SAMPLES;
+  p->p_link = s->traced ? 0.5 + 0.4 * wl_rng_unit(&p->r) : 0;
+  p->pool.n = 0;
+  uint32_t n_pool = BUSY_MIN_POOL + wl_rng_below(&p->r, BUSY_MORE_POOL);
+  uint32_t hot = s->n_stacks < BUSY_HOT_STACKS ? s->n_stacks : BUSY_HOT_STACKS;
+  for (uint32_t i = 0; i < n_pool; i++) {
+    cut_t c = {.stack = s->first_stack + wl_rng_hot(&p->r, hot)};
+    const wl_stack_t *ws = &g->w.stacks.v[c.stack];
+    uint32_t lo = ws->n / 2 > ws->root_len ? ws->n / 2 : ws->root_len;
+    c.depth = lo + wl_rng_below(&p->r, ws->n - lo + 1);
+    /* Stacks share prefixes: name a cut by the first hot stack that has
+     * the same frames, so that equal stacks are one dictionary entry. */
+    for (uint32_t k = s->first_stack; k < c.stack; k++) {
+      const wl_stack_t *wk = &g->w.stacks.v[k];
+      if (wk->n >= c.depth &&
+          memcmp(&g->w.frames.v[wk->off], &g->w.frames.v[ws->off], c.depth * sizeof(uint32_t)) == 0) {
+        c.stack = k;
+        break;
+      }
+    }
+    bool dup = false;
+    for (uint32_t k = 0; k < p->pool.n && !dup; k++)
+      dup = p->pool.v[k].stack == c.stack && p->pool.v[k].depth == c.depth;
+    if (!dup) *WL_PUSH(p->pool) = c;
+  }
+  p->threads.n = 0;
+  uint32_t n_threads = BUSY_MIN_THREADS + wl_rng_below(&p->r, BUSY_MORE_THREADS);
+  for (uint32_t i = 0; i < n_threads; i++) {
+    thread_t *t = WL_PUSH(p->threads);
+    t->name = s->n_threads ? s->threads[wl_rng_below(&p->r, s->n_threads)] : 0;
+    t->tid = p->pid + 1 + (int64_t)wl_rng_below(&p->r, 64) + 64 * (int64_t)i;
+  }
+  return 1 + p->n_planned / BUSY_SAMPLES_PER_SPAN;
+}
+
 /* Span ids this process may link samples to, and the sample plan. */
 static void proc_plan(gen_t *g, proc_t *p, bool extend) {
   const wl_svc_t *s = &g->w.svcs.v[p->svc];
-  double u = wl_rng_unit(&p->r);
-  p->n_planned = 1 + (uint32_t)((MAX_SAMPLES_PER_PROC - 1) * u * u * u * u);
-  if (extend) p->n_planned += MAX_SAMPLES_PER_PROC;
-  p->p_link = s->traced ? 0.10 + 0.10 * wl_rng_unit(&p->r) : 0;
-  uint32_t n_spans = 1 + p->n_planned / 6;
+  uint32_t n_spans;
+  if (g->busy) {
+    n_spans = proc_plan_busy(g, p, extend);
+  } else {
+    double u = wl_rng_unit(&p->r);
+    p->n_planned = 1 + (uint32_t)((MAX_SAMPLES_PER_PROC - 1) * u * u * u * u);
+    if (extend) p->n_planned += MAX_SAMPLES_PER_PROC;
+    p->p_link = s->traced ? 0.10 + 0.10 * wl_rng_unit(&p->r) : 0;
+    n_spans = 1 + p->n_planned / 6;
+  }
   p->spans.n = p->span_idx.n = 0;
   for (uint32_t i = 0; i < n_spans; i++) {
     span_t *sp = WL_PUSH(p->spans);
-    for (int k = 0; k < 16; k++) sp->trace_id[k] = (uint8_t)wl_rng_next(&p->r);
+    if (g->busy && i && !wl_rng_chance(&p->r, 1.0 / 3))
+      memcpy(sp->trace_id, p->spans.v[i - 1].trace_id, 16); /* another span of that trace */
+    else
+      for (int k = 0; k < 16; k++) sp->trace_id[k] = (uint8_t)wl_rng_next(&p->r);
     for (int k = 0; k < 8; k++) sp->span_id[k] = (uint8_t)wl_rng_next(&p->r);
     *WL_PUSH(p->span_idx) = 0;
   }
@@ -537,8 +645,27 @@ typedef struct {
   uint32_t events;
 } plan_t;
 
+/* Draw the next sample of the samples shape: a stack of the pool (pl.stack
+ * is its index in p->pool) on a thread (pl.thread: its index + 1 in
+ * p->threads). The pool has no duplicates, so identities are distinct. */
+static bool sample_draw_busy(proc_t *p, plan_t *out) {
+  for (int attempt = 0; attempt < 4; attempt++) {
+    plan_t pl = {.stack = wl_rng_hot(&p->r, p->pool.n),
+                 .thread = 1 + wl_rng_hot(&p->r, p->threads.n)};
+    if (wl_rng_chance(&p->r, p->p_link)) pl.span = 1 + wl_rng_below(&p->r, p->spans.n);
+    double u = wl_rng_unit(&p->r);
+    pl.events = 1 + (uint32_t)(u * u * u * u * BUSY_MAX_EVENTS);
+    if (key_take(p, (uint64_t)pl.stack << 32 | (uint64_t)pl.thread << 20 | pl.span)) {
+      *out = pl;
+      return true;
+    }
+  }
+  return false;
+}
+
 /* Draw the next sample; false when no distinct identity was found. */
 static bool sample_draw(gen_t *g, proc_t *p, plan_t *out) {
+  if (g->busy) return sample_draw_busy(p, out);
   const wl_svc_t *s = &g->w.svcs.v[p->svc];
   for (int attempt = 0; attempt < 4; attempt++) {
     plan_t pl = {.stack = s->first_stack + wl_rng_hot(&p->r, s->n_stacks)};
@@ -561,8 +688,18 @@ static bool sample_draw(gen_t *g, proc_t *p, plan_t *out) {
 }
 
 static void sample_add(gen_t *g, proc_t *p, const plan_t *pl) {
-  pc_sample_t s = {.stack_index = add_stack(g, pl->stack)};
-  if (pl->thread) s.attribute_indices = one_index(g, add_attr(g, pl->thread));
+  pc_sample_t s = {.stack_index = g->busy ? add_cut(g, p->pool.v[pl->stack])
+                                          : add_stack(g, pl->stack)};
+  if (g->busy) {
+    thread_t *t = &p->threads.v[pl->thread - 1];
+    int32_t *v = ralloc(g, 2, sizeof *v);
+    uint32_t n = 0;
+    if (t->name) v[n++] = add_attr(g, t->name);
+    v[n++] = add_tid(g, t);
+    s.attribute_indices = (pc_i32s_t){v, n};
+  } else if (pl->thread) {
+    s.attribute_indices = one_index(g, add_attr(g, pl->thread));
+  }
   if (pl->span) s.link_index = add_link(g, pl->span - 1);
   s.n_values = s.n_timestamps = pl->events;
   s.values = ralloc(g, pl->events, sizeof *s.values);
@@ -576,7 +713,7 @@ static void sample_add(gen_t *g, proc_t *p, const plan_t *pl) {
     s.values[i] = 1;
   }
   *WL_PUSH(p->samples) = s;
-  *WL_PUSH(p->sample_stacks) = pl->stack;
+  *WL_PUSH(p->sample_stacks) = pl->stack; /* only the dictionary shape reads it */
   p->samples_bytes += ld(sample_size(&s));
 }
 
@@ -650,6 +787,7 @@ static void dict_init(gen_t *g) {
   g->s_count = wl_world_str(w, "count");
   g->s_cpu = wl_world_str(w, "cpu");
   g->s_nanoseconds = wl_world_str(w, "nanoseconds");
+  if (g->busy) g->s_thread_id = wl_world_str(w, "thread.id");
   g->str_idx = pc_xcalloc(w->strs.n, sizeof(int32_t));
   g->str_copy = pc_xcalloc(w->strs.n, sizeof(pc_str_t));
   g->func_idx = pc_xcalloc(w->funcs.n, sizeof(int32_t));
@@ -657,6 +795,7 @@ static void dict_init(gen_t *g) {
   g->loc_idx = pc_xcalloc(w->locs.n, sizeof(int32_t));
   g->attr_idx = pc_xcalloc(w->attrs.n, sizeof(int32_t));
   g->stack_idx = pc_xcalloc(w->stacks.n, sizeof(int32_t));
+  if (g->busy) g->cut_idx = pc_xcalloc((size_t)w->stacks.n * CUT_STRIDE, sizeof(int32_t));
   dict_add_zero_entries(g);
 }
 
@@ -696,6 +835,7 @@ static void dict_reset(gen_t *g) {
   memset(g->loc_idx, 0, w->locs.n * sizeof(int32_t));
   memset(g->attr_idx, 0, w->attrs.n * sizeof(int32_t));
   memset(g->stack_idx, 0, w->stacks.n * sizeof(int32_t));
+  if (g->cut_idx) memset(g->cut_idx, 0, (size_t)w->stacks.n * CUT_STRIDE * sizeof(int32_t));
   g->maps.n = g->locs.n = g->funcs.n = g->links.n = g->strs.n = g->attrs.n = g->stacks.n = 0;
   g->res.n = 0;
   g->res_bytes = 0;
@@ -742,6 +882,7 @@ static void gen_free(gen_t *g) {
   free(g->loc_idx);
   free(g->attr_idx);
   free(g->stack_idx);
+  free(g->cut_idx);
   free(g->str_copy);
   free(g->undo.v);
   free(g->res.v);
@@ -750,16 +891,21 @@ static void gen_free(gen_t *g) {
   free(g->cur.spans.v);
   free(g->cur.span_idx.v);
   free(g->cur.keys);
+  free(g->cur.pool.v);
+  free(g->cur.threads.v);
   free(g);
 }
 
 int pc_workload_build(pc_arena_t *a, const pc_workload_opts_t *o, pc_request_t *req) {
-  if (!a || !o || !req || o->target_bytes > PC_WORKLOAD_MAX_BYTES) return PC_EINVAL;
+  if (!a || !o || !req || o->target_bytes > PC_WORKLOAD_MAX_BYTES ||
+      (o->shape != PC_WORKLOAD_DICTIONARY && o->shape != PC_WORKLOAD_SAMPLES))
+    return PC_EINVAL;
   memset(req, 0, sizeof *req);
   req->arena = a;
   gen_t *g = pc_xcalloc(1, sizeof *g);
   g->a = a;
   g->o = o;
+  g->busy = o->shape == PC_WORKLOAD_SAMPLES;
   int rc = build_guarded(g, req);
   gen_free(g);
   return rc;

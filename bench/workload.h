@@ -11,6 +11,14 @@
  * service, until the canonical protobuf encoding (pc_proto_encode) reaches
  * the target size. Only what samples refer to goes into the dictionary.
  *
+ * Two shapes of the same size: PC_WORKLOAD_DICTIONARY (the default) is a
+ * quiet node, a couple of hundred samples per 200 KB that nearly all bring a
+ * new deep stack, so most bytes are dictionary; PC_WORKLOAD_SAMPLES is a busy
+ * node whose profiler reports thousands of samples per 5 s over a few hundred
+ * hot stacks, with timestamps, two sample attributes (thread.name and
+ * thread.id) and, in traced services, most samples linked to a span (a trace
+ * covers a few spans), so most bytes are samples.
+ *
  * Everything is deterministic: the same options give the same request, and
  * process i is the same process whatever the target size (a larger target
  * adds processes; only the last one may get extra samples to fill a small
@@ -19,6 +27,11 @@
 #define PC_WORKLOAD_H
 
 #include "../pdata/pdata.h"
+
+typedef enum {
+  PC_WORKLOAD_DICTIONARY = 0, /* about 230 samples per 200 KB, dictionary-heavy */
+  PC_WORKLOAD_SAMPLES = 1,    /* about 5,000 samples per 200 KB over a few hundred stacks */
+} pc_workload_shape_t;
 
 typedef struct {
   uint64_t seed;       /* world and processes; any value, 0 included */
@@ -33,6 +46,7 @@ typedef struct {
   uint32_t processes;
   /* Start of the profiling window (0: 2026-11-20T12:00:00Z). */
   uint64_t start_time_unix_nano;
+  pc_workload_shape_t shape;
 } pc_workload_opts_t;
 
 /* The biggest target accepted. */
@@ -48,7 +62,7 @@ typedef struct {
  * attempt (a few KB).
  *
  * Returns 0, PC_EINVAL for options out of range (target above
- * PC_WORKLOAD_MAX_BYTES), or PC_ENOMEM when the arena is exhausted (reset it
+ * PC_WORKLOAD_MAX_BYTES, an unknown shape), or PC_ENOMEM when the arena is exhausted (reset it
  * then). */
 int pc_workload_build(pc_arena_t *a, const pc_workload_opts_t *o,
                       pc_request_t *req);

@@ -378,4 +378,27 @@ uint64_t pc_fd_exhausted(void);
 /* Descriptors open now (/proc/self/fd), -1 if unknown. */
 int64_t pc_fd_open_count(void);
 
+/* ---- CPUs (cpus.c) ------------------------------------------------------------ */
+
+/* The CPUs the process may use, at least 1: those sched_getaffinity allows,
+ * or fewer when its cgroup has a CPU quota (cpu.max; rounded up). */
+uint32_t pc_cpus_usable(void);
+
+/* ---- the worker a thread is (worker.c) ------------------------------------------ */
+
+/* service.workers runs N copies of the pipelines, one per loop and thread.
+ * generation numbers a config as started (1, 2, ... at each reload): the
+ * workers of one generation listen on the same ports. */
+typedef struct {
+  uint32_t index; /* 0 .. count-1 */
+  uint32_t count;
+  uint64_t generation;
+} pc_worker_t;
+
+/* Set by the service on a worker's thread before the worker starts
+ * anything, and again before each reload starts. */
+void pc_worker_set(uint32_t index, uint32_t count, uint64_t generation);
+/* The calling thread's: worker 0 of 1, generation 0, unless set. */
+pc_worker_t pc_worker_self(void);
+
 #endif

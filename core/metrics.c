@@ -160,3 +160,27 @@ int pc_metrics_render(const pc_metrics_t *m, pc_buf_t *out) {
   }
   return 0;
 }
+
+/* Workers' pages into one: the same series (name, suffix, labels) from
+ * several workers is one series of the process. Histogram buckets are
+ * cumulative counts over the same bounds, so they add up too. */
+void pc_metrics_merge(pc_metrics_t *dst, const pc_metrics_t *src) {
+  size_t n = dst->n; /* src's own samples never match each other */
+  for (size_t i = 0; i < src->n; i++) {
+    const sample_t *x = &src->s[i];
+    sample_t *same = NULL;
+    for (size_t j = 0; j < n && !same; j++) {
+      sample_t *y = &dst->s[j];
+      if (strcmp(y->family, x->family) == 0 && strcmp(y->suffix, x->suffix) == 0 &&
+          strcmp(y->labels, x->labels) == 0)
+        same = y;
+    }
+    if (same) {
+      same->value += x->value;
+      continue;
+    }
+    size_t len = strlen(x->labels) + 1;
+    add(dst, x->family, x->suffix, x->help, x->type, memcpy(pc_xmalloc(len), x->labels, len),
+        x->value);
+  }
+}

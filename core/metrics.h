@@ -45,6 +45,13 @@ void pc_metrics_histogram(pc_metrics_t *m, const char *name, const char *help,
                           const double *bounds, const uint64_t *counts, size_t n, double sum,
                           ...) __attribute__((sentinel));
 
+/* Add src's samples to dst, for service.workers: a sample with the same
+ * name and labels as one of dst's is added to it (counters and gauges alike:
+ * queue sizes, open connections and the like are the process's when summed
+ * over its workers), the others are appended. Names and help texts are kept
+ * by pointer, as everywhere here. */
+void pc_metrics_merge(pc_metrics_t *dst, const pc_metrics_t *src);
+
 /* Append the exposition text (families in the order first added) to out.
  * PC_ENOMEM when out cannot grow. */
 int pc_metrics_render(const pc_metrics_t *m, pc_buf_t *out);

@@ -13,7 +13,17 @@
  * the file past max_megabytes it is renamed NAME-<timestamp>.EXT (the
  * Collector's lumberjack naming) and a new file is started; backups beyond
  * max_backups, or older than max_days, are deleted. Files are created 0600:
- * profiles reveal code and hosts. */
+ * profiles reveal code and hosts.
+ *
+ * Workers (service.workers > 1): every worker writes a file of its own, so
+ * that no two loops append to, cut back or rotate one file: worker 0 the
+ * configured path, worker i the path with ".w<i>" before its extension
+ * (profiles.json, profiles.w1.json, ...). /dev/stdout, /dev/stderr and
+ * other paths under /dev (a device such as /dev/null) are the process's
+ * own streams or not files at all: every worker writes to the path as it
+ * is, each record with one write(2) in O_APPEND mode (on a pipe, two
+ * workers' records longer than PIPE_BUF can interleave: point the exporter
+ * at a file where that matters). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -375,8 +385,23 @@ static void flush_on_tick(uv_timer_t *t) {
   if (f->dirty && f->fd >= 0 && fdatasync(f->fd) == 0) f->dirty = false;
 }
 
+/* The path for worker i > 0: ".w<i>" before the extension of the name. */
+static void worker_path(file_exporter_t *f, uint32_t i) {
+  const char *slash = strrchr(f->path, '/');
+  const char *name = slash ? slash + 1 : f->path;
+  const char *dot = strrchr(name, '.');
+  size_t stem = dot && dot != name ? (size_t)(dot - f->path) : strlen(f->path);
+  size_t n = strlen(f->path) + 16;
+  char *p = pc_xmalloc(n);
+  snprintf(p, n, "%.*s.w%" PRIu32 "%s", (int)stem, f->path, i, f->path + stem);
+  free(f->path);
+  f->path = p;
+}
+
 static int file_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   file_exporter_t *f = self;
+  pc_worker_t w = pc_worker_self();
+  if (w.index > 0 && strncmp(f->path, "/dev/", 5) != 0) worker_path(f, w.index);
   int rc = open_file(f, err);
   if (rc) return rc;
   uv_timer_init(loop, &f->flush_timer);

@@ -99,6 +99,11 @@ typedef struct {
  * second user fails with PC_EAGAIN and a message naming the directory),
  * then replays. Errors: PC_EIO (directory unusable), PC_EAGAIN (locked). */
 int pc__queue_open(const pc__queue_opts_t *o, pc__queue_t **out, pc_err_t *err);
+/* pc__queue_open for the calling thread's worker (core.h pc_worker_self):
+ * worker 0 opens o->dir itself, worker i "<o->dir>@w<i>"; then it takes
+ * over the directories "<o->dir>@w<j>" of former workers j >= the worker
+ * count with j % count == i (pc__queue_adopt). In memory: pc__queue_open. */
+int pc__queue_open_worker(const pc__queue_opts_t *o, pc__queue_t **out, pc_err_t *err);
 /* Push n batches, all or none. On 0 the queue holds its own reference to each
  * body and, when persistent, every record is on disk (fsync'd if asked).
  * PC_EAGAIN: a cap would be passed, or the disk write failed (logged; the
@@ -109,6 +114,12 @@ int pc__queue_push(pc__queue_t *q, pc__body_t *const *bodies, const pc__item_met
 /* PC_EAGAIN (counted and logged like a refused push) when the queue is at a
  * cap already, so a caller can refuse before encoding. */
 int pc__queue_check_room(pc__queue_t *q, pc_err_t *err);
+/* Take over every unsent record of the persistent queue in dir (a directory
+ * of its own, not q's: a worker's that no longer runs after service.workers
+ * went down), then remove dir. The records go after q's, past its caps as a
+ * replay's do. 0, PC_EINVAL (q is in memory), or what opening dir or
+ * writing to q gives (the records left stay in dir for the next try). */
+int pc__queue_adopt(pc__queue_t *q, const char *dir, pc_err_t *err);
 /* The oldest waiting item, or NULL. It stays held until done or release. */
 pc__qitem_t *pc__queue_pop(pc__queue_t *q);
 /* The item is finished with (delivered, or given up and counted): forget it,

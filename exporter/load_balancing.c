@@ -883,6 +883,21 @@ static void adopt_orphans(lb_t *lb) {
     if (strncmp(e->d_name, prefix, pn) != 0) continue;
     char name[256];
     snprintf(name, sizeof name, "%s", e->d_name + pn);
+    /* With service.workers, worker i > 0 keeps its queues in "<dir>@w<i>"
+     * (queue.c pc__queue_open_worker): a worker adopts its own, and those of
+     * former workers j with j % count == its index, through the backend's
+     * exporter, which opens its own directory and takes theirs over. */
+    char *at = strstr(name, "@w");
+    uint32_t owner = 0;
+    if (at) {
+      char *end = NULL;
+      unsigned long wi = strtoul(at + 2, &end, 10);
+      if (end == at + 2 || *end || wi == 0 || wi > UINT32_MAX) continue;
+      owner = (uint32_t)wi;
+      *at = '\0';
+    }
+    pc_worker_t self = pc_worker_self();
+    if (owner % self.count != self.index) continue; /* as queue.c shares a former worker's */
     char *us = strchr(name, '_');
     if (!us || strchr(us + 1, '_') || us == name || !port_ok(us + 1)) continue;
     *us = ':';

@@ -655,8 +655,9 @@ int pc__queue_check_room(pc__queue_t *q, pc_err_t *err) {
   return 0;
 }
 
-int pc__queue_push(pc__queue_t *q, pc__body_t *const *bodies, const pc__item_meta_t *metas,
-                   size_t n, pc_err_t *err) {
+/* push's work; force (adopting a directory) passes the caps as a replay does. */
+static int push(pc__queue_t *q, pc__body_t *const *bodies, const pc__item_meta_t *metas,
+                size_t n, bool force, pc_err_t *err) {
   uint64_t bytes = 0;
   for (size_t i = 0; i < n; i++) {
     bool too_big = (q->max_bytes && bodies[i]->n > q->max_bytes) ||
@@ -666,11 +667,11 @@ int pc__queue_push(pc__queue_t *q, pc__body_t *const *bodies, const pc__item_met
                         "(max_bytes %" PRIu64 ")", bodies[i]->n, q->max_bytes);
     bytes += bodies[i]->n;
   }
-  if (q->max_items && n > q->max_items)
+  if (q->max_items && n > q->max_items && !force)
     return pc_err_set(err, PC_ELIMIT, "the request was split into %zu batches, more than the "
                       "sending queue holds (%" PRIu64 ")", n, q->max_items);
-  if ((q->max_items && q->held_items + n > q->max_items) ||
-      (q->max_bytes && q->held_bytes + bytes > q->max_bytes))
+  if (!force && ((q->max_items && q->held_items + n > q->max_items) ||
+                 (q->max_bytes && q->held_bytes + bytes > q->max_bytes)))
     return refuse(q, err);
   uint64_t offs_small[8];
   uint64_t *offs = n <= 8 ? offs_small : pc_xmalloc(n * sizeof *offs);
@@ -705,6 +706,46 @@ int pc__queue_push(pc__queue_t *q, pc__body_t *const *bodies, const pc__item_met
   }
   if (offs != offs_small) free(offs);
   queue_append_list(q, head, tail, n, bytes);
+  return 0;
+}
+
+int pc__queue_push(pc__queue_t *q, pc__body_t *const *bodies, const pc__item_meta_t *metas,
+                   size_t n, pc_err_t *err) {
+  return push(q, bodies, metas, n, false, err);
+}
+
+/* Each record is written to q (fsync'd as q's pushes are) before it is
+ * acknowledged in the old directory, so a crash half way sends some batches
+ * twice, never none. The caps are passed as a replay passes them. */
+int pc__queue_adopt(pc__queue_t *q, const char *dir, pc_err_t *err) {
+  if (!q->dir) return pc_err_set(err, PC_EINVAL, "an in-memory queue cannot adopt %s", dir);
+  pc__queue_opts_t o = {.log_id = q->log_id, .dir = dir, .fsync = q->fsync};
+  pc__queue_t *old;
+  int rc = pc__queue_open(&o, &old, err);
+  if (rc) return rc;
+  uint64_t moved = 0, bytes = 0;
+  for (pc__qitem_t *it; (it = pc__queue_pop(old));) {
+    rc = push(q, &it->body, &it->meta, 1, true, err);
+    if (rc) {
+      pc__queue_release(old, it); /* stays on disk there: adopted at the next start */
+      break;
+    }
+    moved++;
+    bytes += it->body->n;
+    pc__queue_done(old, it);
+  }
+  pc__queue_close(old);
+  if (moved)
+    pc_log(q->log_id, PC_LOG_INFO, "took over %" PRIu64 " unsent batches (%" PRIu64
+           " bytes) from %s, the directory of a worker that no longer runs", moved, bytes, dir);
+  if (rc) return rc;
+  /* Empty now: its segments were deleted as their last record was done. */
+  char lock[4096];
+  snprintf(lock, sizeof lock, "%s/lock", dir);
+  unlink(lock);
+  if (rmdir(dir) && errno != ENOENT)
+    pc_log(q->log_id, PC_LOG_WARN, "could not remove %s after taking its batches over: %s", dir,
+           strerror(errno));
   return 0;
 }
 
@@ -766,4 +807,52 @@ uint64_t pc__queue_close(pc__queue_t *q) {
   free(q->log_id);
   free(q);
   return dropped;
+}
+
+/* ---- workers --------------------------------------------------------------------------------- */
+
+/* With service.workers: N every worker has a queue directory of its own:
+ * worker 0 the exporter's directory as with one worker (so a single-worker
+ * queue replays unchanged), worker i > 0 "<dir>@w<i>" beside it ('@' is
+ * never in an exporter's directory name: pc__id_to_filename maps it to '_',
+ * so no other exporter's directory can look like a worker's). A
+ * directory of a worker that no longer runs (N went down, say 4 -> 2) is
+ * taken over by worker j % N, so every batch is replayed after all. */
+int pc__queue_open_worker(const pc__queue_opts_t *o, pc__queue_t **out, pc_err_t *err) {
+  pc_worker_t w = pc_worker_self();
+  if (!o->dir) return pc__queue_open(o, out, err);
+  char dir[4096];
+  if (w.index == 0) snprintf(dir, sizeof dir, "%s", o->dir);
+  else snprintf(dir, sizeof dir, "%s@w%" PRIu32, o->dir, w.index);
+  pc__queue_opts_t mine = *o;
+  mine.dir = dir;
+  int rc = pc__queue_open(&mine, out, err);
+  if (rc) return rc;
+  /* Siblings "<base>@w<j>" in the parent directory. */
+  const char *slash = strrchr(o->dir, '/');
+  char parent[4096];
+  snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - o->dir) : 1,
+           slash ? o->dir : ".");
+  if (!parent[0]) snprintf(parent, sizeof parent, "/");
+  const char *base = slash ? slash + 1 : o->dir;
+  size_t base_n = strlen(base);
+  DIR *d = opendir(parent);
+  if (!d) return 0; /* nothing to adopt that can be found */
+  for (struct dirent *e; (e = readdir(d));) {
+    if (strncmp(e->d_name, base, base_n) != 0 || strncmp(e->d_name + base_n, "@w", 2) != 0)
+      continue;
+    char *end;
+    errno = 0;
+    unsigned long j = strtoul(e->d_name + base_n + 2, &end, 10);
+    if (errno || *end || end == e->d_name + base_n + 2 || j < w.count || j % w.count != w.index)
+      continue;
+    char orphan[4096 + 256];
+    snprintf(orphan, sizeof orphan, "%s/%s", parent, e->d_name);
+    pc_err_t aerr = {0};
+    if (pc__queue_adopt(*out, orphan, &aerr))
+      pc_log(o->log_id, PC_LOG_WARN, "cannot take over the queue of a former worker in %s: %s; "
+             "it stays there until the next start", orphan, aerr.msg);
+  }
+  closedir(d);
+  return 0;
 }

@@ -688,7 +688,7 @@ static int open_queue(pc__send_t *s, pc_err_t *err) {
   pc__queue_opts_t o = {.log_id = s->id, .max_items = s->queue_items,
                         .max_bytes = s->queue_bytes, .dir = s->persistent ? dir : NULL,
                         .fsync = fsync_each};
-  return pc__queue_open(&o, &s->q, err);
+  return pc__queue_open_worker(&o, &s->q, err);
 }
 
 static void free_slots(pc__send_t *s) {

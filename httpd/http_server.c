@@ -1226,7 +1226,7 @@ int pc_http_server_listen(pc_http_server_t *srv, const struct sockaddr *addr,
   srv->listener.data = srv;
   srv->open_handles++;
   int fd = -1;
-  rc = pc_listen_acquire(addr, 511, &fd);
+  rc = pc_listen_acquire(srv->id, addr, 511, &fd);
   if (!rc) {
     rc = uv_tcp_open(&srv->listener, fd);
     if (rc) {

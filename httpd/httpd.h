@@ -201,8 +201,12 @@ void pc_http_server_close(pc_http_server_t *srv, uint64_t deadline_ms, pc_http_d
  * acquire returns a descriptor the caller owns (for uv_tcp_open) or a
  * negative libuv error (UV_EADDRINUSE when another process holds the
  * address); port 0 always opens a fresh socket. pc_listen_close releases
- * the listener's share and closes the handle. */
-int pc_listen_acquire(const struct sockaddr *addr, int backlog, int *fd_out);
+ * the listener's share and closes the handle. With several workers
+ * (core.h pc_worker_self) each worker gets a socket of its own on the
+ * address (SO_REUSEPORT), and a port 0 is the same fresh port in every
+ * worker of a config; owner names the listener ("receiver:otlp") so that
+ * each port 0 is matched to its own. */
+int pc_listen_acquire(const char *owner, const struct sockaddr *addr, int backlog, int *fd_out);
 void pc_listen_release(int fd);
 void pc_listen_close(uv_tcp_t *listener, uv_close_cb cb);
 

@@ -12,7 +12,23 @@
  *
  * The registry holds one descriptor per socket (the master) plus a count of
  * users; each user owns a dup of the master. Also here: the peer address of
- * a connection as logs show it. */
+ * a connection as logs show it.
+ *
+ * Workers (service.workers > 1, core/worker.c): each worker listens on
+ * every address with a socket of its own, all bound with SO_REUSEPORT, and
+ * the kernel spreads new connections over them (by a hash of the peer), so
+ * no accept is shared and no loop wakes for another's connection. Entries
+ * are per address and worker; a reload of worker i shares worker i's
+ * socket as above. SO_REUSEPORT would also let another process of the same
+ * user join the group unnoticed, so before the first socket of an address
+ * is bound, a probe socket without it is bound and closed: EADDRINUSE from
+ * the probe is EADDRINUSE, as with one worker. Port 0 means a fresh port,
+ * but the same one in every worker of a config: worker 0 binds it and
+ * records what it got under (generation, owner, address asked, n-th such
+ * request of that owner); worker i's n-th request finds it there. Workers
+ * start their listeners in the same order (the same config), worker 0
+ * first. With one worker nothing of this applies: no SO_REUSEPORT, as
+ * before. */
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -32,13 +48,39 @@
 typedef struct entry {
   struct entry *next;
   struct sockaddr_storage addr; /* as bound (port 0 resolved to the real port) */
+  uint32_t worker;
   int master;
   ino_t ino;
   int users;
 } entry_t;
 
+/* What a port 0 became in worker 0, for the other workers of the config. */
+typedef struct zero {
+  struct zero *next;
+  uint64_t generation;
+  char owner[64];
+  struct sockaddr_storage asked; /* port 0 */
+  uint32_t nth;
+  struct sockaddr_storage bound;
+} zero_t;
+
 static entry_t *entries;
+static zero_t *zeros;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The calling thread's port-0 requests of the current generation, counted
+ * per (owner, address asked), to find worker 0's record of the same one. */
+typedef struct {
+  char owner[64];
+  struct sockaddr_storage asked;
+  uint32_t n;
+} zcount_t;
+#define MAX_ZCOUNTS 32
+static _Thread_local struct {
+  uint64_t generation;
+  zcount_t v[MAX_ZCOUNTS];
+  uint32_t n;
+} zcounts;
 
 static socklen_t addr_len(const struct sockaddr *a) {
   return a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -60,12 +102,17 @@ static bool port_is_zero(const struct sockaddr *a) {
                                   : ((const struct sockaddr_in *)a)->sin_port == 0;
 }
 
-static int open_socket(const struct sockaddr *addr, int backlog, int *fd_out) {
+static int open_socket(const struct sockaddr *addr, int backlog, bool reuseport, int *fd_out) {
   int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return uv_translate_sys_error(errno);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT only */
-  if (bind(fd, addr, addr_len(addr)) != 0 || listen(fd, backlog) != 0) {
+  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int rc = uv_translate_sys_error(errno);
+    close(fd);
+    return rc;
+  }
+  if (bind(fd, addr, addr_len(addr)) != 0 || (backlog && listen(fd, backlog) != 0)) {
     int rc = uv_translate_sys_error(errno);
     close(fd);
     return rc;
@@ -79,25 +126,108 @@ static ino_t socket_ino(int fd) {
   return fstat(fd, &st) == 0 ? st.st_ino : 0;
 }
 
-int pc_listen_acquire(const struct sockaddr *addr, int backlog, int *fd_out) {
-  pthread_mutex_lock(&lock);
-  entry_t *e = NULL;
-  if (!port_is_zero(addr)) /* port 0 asks for a fresh port every time */
-    for (e = entries; e && !same_addr((const struct sockaddr *)&e->addr, addr); e = e->next) {
+/* The entry of addr for worker (any worker: ANY), or NULL. */
+#define ANY UINT32_MAX
+static entry_t *find(const struct sockaddr *addr, uint32_t worker) {
+  for (entry_t *e = entries; e; e = e->next)
+    if (same_addr((const struct sockaddr *)&e->addr, addr) && (worker == ANY || e->worker == worker))
+      return e;
+  return NULL;
+}
+
+/* Which port-0 request of owner for asked this is in the calling thread's
+ * generation (0, 1, ...). */
+static uint32_t zero_nth(const char *owner, const struct sockaddr *asked, uint64_t generation) {
+  if (zcounts.generation != generation) {
+    zcounts.generation = generation;
+    zcounts.n = 0;
+  }
+  for (uint32_t i = 0; i < zcounts.n; i++)
+    if (strcmp(zcounts.v[i].owner, owner) == 0 &&
+        same_addr((const struct sockaddr *)&zcounts.v[i].asked, asked))
+      return zcounts.v[i].n++;
+  if (zcounts.n == MAX_ZCOUNTS) return UINT32_MAX; /* a fresh port, as with one worker */
+  zcount_t *z = &zcounts.v[zcounts.n++];
+  snprintf(z->owner, sizeof z->owner, "%s", owner);
+  memcpy(&z->asked, asked, addr_len(asked));
+  z->n = 1;
+  return 0;
+}
+
+static zero_t *zero_find(uint64_t generation, const char *owner, const struct sockaddr *asked,
+                         uint32_t nth) {
+  for (zero_t *z = zeros; z; z = z->next)
+    if (z->generation == generation && z->nth == nth && strcmp(z->owner, owner) == 0 &&
+        same_addr((const struct sockaddr *)&z->asked, asked))
+      return z;
+  return NULL;
+}
+
+/* Worker 0 got bound for asked: keep it for the other workers (and forget
+ * what configs older than the one before this one recorded). */
+static void zero_record(uint64_t generation, const char *owner, const struct sockaddr *asked,
+                        uint32_t nth, const struct sockaddr_storage *bound) {
+  for (zero_t **pp = &zeros; *pp;) {
+    zero_t *z = *pp;
+    if (z->generation + 1 < generation) {
+      *pp = z->next;
+      free(z);
+    } else {
+      pp = &z->next;
     }
+  }
+  zero_t *z = pc_xcalloc(1, sizeof *z);
+  z->generation = generation;
+  snprintf(z->owner, sizeof z->owner, "%s", owner);
+  memcpy(&z->asked, asked, addr_len(asked));
+  z->nth = nth;
+  z->bound = *bound;
+  z->next = zeros;
+  zeros = z;
+}
+
+/* Nobody else holds addr: bind it once without SO_REUSEPORT. */
+static int probe(const struct sockaddr *addr) {
+  int fd = -1;
+  int rc = open_socket(addr, 0, false, &fd);
+  if (!rc) close(fd);
+  return rc;
+}
+
+int pc_listen_acquire(const char *owner, const struct sockaddr *addr, int backlog, int *fd_out) {
+  pc_worker_t w = pc_worker_self();
+  bool many = w.count > 1;
+  struct sockaddr_storage want;
+  memcpy(&want, addr, addr_len(addr));
+  pthread_mutex_lock(&lock);
   int rc = 0;
+  uint32_t nth = UINT32_MAX;
+  if (port_is_zero(addr) && many) {
+    nth = zero_nth(owner, addr, w.generation);
+    zero_t *z = w.index > 0 && nth != UINT32_MAX ? zero_find(w.generation, owner, addr, nth)
+                                                 : NULL;
+    if (z) want = z->bound; /* worker 0's port */
+  }
+  const struct sockaddr *at = (const struct sockaddr *)&want;
+  entry_t *e = NULL;
+  if (!port_is_zero(at)) /* port 0 asks for a fresh port every time */
+    e = find(at, w.index);
   if (!e) {
     int master = -1;
-    rc = open_socket(addr, backlog, &master);
+    if (many && !port_is_zero(at) && !find(at, ANY)) rc = probe(at);
+    if (!rc) rc = open_socket(at, backlog, many, &master);
     if (!rc) {
       e = pc_xcalloc(1, sizeof *e);
       socklen_t len = sizeof e->addr;
       if (getsockname(master, (struct sockaddr *)&e->addr, &len) != 0)
-        memcpy(&e->addr, addr, addr_len(addr));
+        memcpy(&e->addr, at, addr_len(at));
+      e->worker = w.index;
       e->master = master;
       e->ino = socket_ino(master);
       e->next = entries;
       entries = e;
+      if (many && w.index == 0 && nth != UINT32_MAX)
+        zero_record(w.generation, owner, addr, nth, &e->addr);
     }
   }
   if (!rc) {

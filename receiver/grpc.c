@@ -1291,7 +1291,7 @@ int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err) {
   g->listener_open = true;
   g->open_handles++;
   int fd = -1;
-  rc = pc_listen_acquire((struct sockaddr *)&ss, 511, &fd);
+  rc = pc_listen_acquire(g->log_id, (struct sockaddr *)&ss, 511, &fd);
   if (!rc && (rc = uv_tcp_open(&g->listener, fd)) != 0) {
     pc_listen_release(fd);
     close(fd);

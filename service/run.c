@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "logs.h"
 #include "service.h"
+#include "workers.h"
 
 #define LOG "service"
 
@@ -326,114 +327,39 @@ int pc_cmd_components(int argc, char **argv) {
 
 /* ---- run ---------------------------------------------------------------------- */
 
-/* The running service, and on SIGHUP a retired one draining beside the new
- * one. A retired service is destroyed from a timer callback (a safe point),
- * never from inside its own shutdown callbacks. */
-typedef struct {
-  uv_loop_t *loop;
-  const sources_t *sources;
-  pc_service_t *service;
-  pc_cfg_t *cfg;
-  pc_service_t *retired;
-  pc_cfg_t *retired_cfg;
-  uv_signal_t sigint, sigterm, sighup;
-  uv_timer_t reaper;
-  bool stopping, drained;
-} runner_t;
-
-static void runner_on_close(uv_handle_t *h) { (void)h; }
-
-/* Close the runner's own handles once nothing is left to drain. */
-static void runner_maybe_close(runner_t *r) {
-  if (!r->drained || r->retired) return;
-  pc_log(LOG, PC_LOG_INFO, "shutdown complete");
-  uv_close((uv_handle_t *)&r->sigint, runner_on_close);
-  uv_close((uv_handle_t *)&r->sigterm, runner_on_close);
-  uv_close((uv_handle_t *)&r->sighup, runner_on_close);
-  uv_close((uv_handle_t *)&r->reaper, runner_on_close);
-}
-
-static void runner_on_drained(void *arg) {
-  runner_t *r = arg;
-  r->drained = true;
-  runner_maybe_close(r);
-}
-
-static void runner_on_reap(uv_timer_t *t) {
-  runner_t *r = t->data;
-  pc_service_destroy(r->retired);
-  pc_cfg_free(r->retired_cfg);
-  r->retired = NULL;
-  r->retired_cfg = NULL;
-  pc_log(LOG, PC_LOG_INFO, "the previous config's pipelines are drained and closed");
-  runner_maybe_close(r);
-}
-
-static void runner_on_retired(void *arg) {
-  runner_t *r = arg;
-  uv_timer_start(&r->reaper, runner_on_reap, 0, 0);
-}
-
-/* Drain s behind the config that runs in its place (or, when the new
- * config failed to start, the old one that stays). */
-static void retire(runner_t *r, pc_service_t *s, pc_cfg_t *cfg) {
-  r->retired = s;
-  r->retired_cfg = cfg;
-  pc_service_replaced(s);
-  uint64_t timeout = pc_service_shutdown_timeout_ms(s);
-  pc_service_shutdown(s, uv_now(r->loop) + timeout, runner_on_retired, r);
-}
-
-/* SIGHUP: build and start the new config beside the running one, then
- * drain the old one. Listeners share the running config's sockets (httpd's
- * pc_listen_acquire), so the new listener is up before the old one closes
- * and connections queued meanwhile are not lost: no gap. A config that
- * fails validation or cannot start leaves the running one untouched. */
-static void runner_reload(runner_t *r) {
-  if (r->retired) {
-    pc_log(LOG, PC_LOG_WARN, "SIGHUP received while the previous reload is still draining; "
-           "ignored, send it again once \"drained and closed\" is logged");
-    return;
+/* svc[1..n) as copies of svc[0], built from cfg, for the other workers.
+ * On failure (it cannot fail where svc[0] did not: errors are printed)
+ * every service and cfg are freed and 1 is returned. */
+static int add_replicas(pc_cfg_t *cfg, pc_service_t **svc, uint32_t n) {
+  for (uint32_t i = 1; i < n; i++) {
+    pc_errlist_t errs = {0};
+    svc[i] = pc_service_create_replica(pc_cfg_root(cfg), &errs);
+    if (errs.n) print_errors(&errs);
+    pc_errlist_free(&errs);
+    if (!svc[i]) {
+      while (i-- > 0) pc_service_destroy(svc[i]);
+      pc_cfg_free(cfg);
+      return 1;
+    }
   }
-  pc_log(LOG, PC_LOG_INFO, "SIGHUP received: reloading the config");
-  pc_cfg_t *cfg = NULL;
-  pc_service_t *next = build_service(r->sources, true, &cfg);
-  if (!next) {
-    pc_log(LOG, PC_LOG_ERROR, "reload failed: the new config has errors (see above); "
-           "the running config stays in effect");
-    return;
-  }
-  pc_err_t err = {0};
-  if (pc_service_start(next, r->loop, &err)) {
-    pc_log(LOG, PC_LOG_ERROR, "reload failed: cannot start the new config: %s; the running "
-           "config stays in effect", err.msg);
-    retire(r, next, cfg);
-    return;
-  }
-  pc_service_t *old = r->service;
-  pc_cfg_t *old_cfg = r->cfg;
-  r->service = next;
-  r->cfg = cfg;
-  retire(r, old, old_cfg);
-  pc_log(LOG, PC_LOG_INFO, "config reloaded; draining the previous config's pipelines");
+  return 0;
 }
 
-static void runner_on_signal(uv_signal_t *sig, int signum) {
-  runner_t *r = sig->data;
-  if (signum == SIGHUP) {
-    if (!r->stopping) runner_reload(r);
-    return;
-  }
-  if (r->stopping) {
-    pc_log(LOG, PC_LOG_WARN, "%s received again while draining; still waiting for the "
-           "deadline", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    return;
-  }
-  r->stopping = true;
-  uint64_t timeout = pc_service_shutdown_timeout_ms(r->service);
-  pc_log(LOG, PC_LOG_INFO, "%s received: stopping receivers and draining (deadline %llu ms)",
-         signum == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)timeout);
-  pc_service_shutdown(r->service, uv_now(r->loop) + timeout, runner_on_drained, r);
+/* pc_workers_build_cb: the config from --config, n copies of it. */
+static int build_copies(void *arg, uint32_t n, pc_cfg_t **cfg, pc_service_t **svc) {
+  svc[0] = build_service(arg, true, cfg);
+  return svc[0] ? add_replicas(*cfg, svc, n) : 1;
+}
+
+/* libuv's thread pool, which every worker uses for big decodes and for
+ * encoding and compressing batches, has 4 threads unless told otherwise;
+ * with several workers give it two per worker (a decode and a flush each),
+ * unless the user set UV_THREADPOOL_SIZE. Before the pool's first use. */
+static void size_thread_pool(uint32_t workers) {
+  if (workers < 2 || getenv("UV_THREADPOOL_SIZE")) return;
+  char v[16];
+  snprintf(v, sizeof v, "%u", workers * 2 > 1024 ? 1024u : workers * 2);
+  setenv("UV_THREADPOOL_SIZE", v, 0);
 }
 
 static int run_service(const sources_t *sources);
@@ -470,38 +396,24 @@ static int run_service(const sources_t *sources) {
   else if (fd_after != fd_before)
     pc_log(LOG, PC_LOG_INFO, "raised the open file limit from %llu to %llu (the hard limit)",
            (unsigned long long)fd_before, (unsigned long long)fd_after);
-  runner_t r = {.loop = uv_default_loop(), .sources = sources};
-  r.service = build_service(sources, true, &r.cfg);
-  if (!r.service) return 1;
+  pc_cfg_t *cfg = NULL;
+  pc_service_t *first = build_service(sources, true, &cfg);
+  if (!first) return 1;
   if (sources->n_configs == 0)
     pc_log(LOG, PC_LOG_INFO, "no --config given: using the built-in config "
            "(OTLP/gRPC on localhost:4317 and OTLP/HTTP on localhost:4318 -> debug exporter)");
-
-  pc_err_t err = {0};
-  int rc = pc_service_start(r.service, r.loop, &err);
-  if (rc) {
-    pc_log(LOG, PC_LOG_ERROR, "cannot start: %s", err.msg);
-    r.stopping = true;
-    pc_service_shutdown(r.service, uv_now(r.loop), NULL, NULL);
-    uv_run(r.loop, UV_RUN_DEFAULT);
-    pc_service_destroy(r.service);
-    pc_cfg_free(r.cfg);
+  uint32_t n = pc_service_workers(first);
+  pc_service_t **svc = pc_xcalloc(n, sizeof *svc);
+  svc[0] = first;
+  if (add_replicas(cfg, svc, n)) {
+    free(svc);
     return 1;
   }
-  uv_signal_t *sigs[] = {&r.sigint, &r.sigterm, &r.sighup};
-  int nums[] = {SIGINT, SIGTERM, SIGHUP};
-  for (int i = 0; i < 3; i++) {
-    uv_signal_init(r.loop, sigs[i]);
-    sigs[i]->data = &r;
-    uv_signal_start(sigs[i], runner_on_signal, nums[i]);
-  }
-  uv_timer_init(r.loop, &r.reaper);
-  r.reaper.data = &r;
-  pc_log(LOG, PC_LOG_INFO, "everything is ready; processing data");
-  uv_run(r.loop, UV_RUN_DEFAULT);
-  pc_service_destroy(r.service);
-  pc_cfg_free(r.cfg);
-  rc = uv_loop_close(r.loop);
-  if (rc) pc_log(LOG, PC_LOG_WARN, "loop closed with handles still open (%s)", uv_err_name(rc));
-  return 0;
+  size_thread_pool(n);
+  uv_loop_t *loop = uv_default_loop();
+  int rc = pc_workers_run(loop, cfg, svc, n, build_copies, (void *)sources);
+  free(svc);
+  int lrc = uv_loop_close(loop);
+  if (lrc) pc_log(LOG, PC_LOG_WARN, "loop closed with handles still open (%s)", uv_err_name(lrc));
+  return rc;
 }

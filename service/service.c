@@ -303,6 +303,8 @@ struct pc_service {
   uint64_t request_memory; /* the request budget's limit, applied at start */
   const char *request_memory_from; /* where it comes from, for the log */
   uint32_t fd_reserve;
+  uint32_t workers; /* service.workers, resolved ("auto": the CPUs it may use) */
+  uint32_t worker;  /* which of them this copy is (pc_service_set_worker) */
   pc_telemetry_t *telemetry;
   pc_host_t *host; /* the extensions, for the components' resolve */
   pc_status_t status;
@@ -315,6 +317,7 @@ struct pc_service {
 };
 
 uint64_t pc_service_shutdown_timeout_ms(const pc_service_t *s) { return s->shutdown_timeout_ms; }
+uint32_t pc_service_workers(const pc_service_t *s) { return s->workers; }
 
 static instance_t *section_find(section_t *sec, const char *id) {
   for (size_t i = 0; i < sec->n; i++)
@@ -531,7 +534,11 @@ typedef struct {
   uint64_t shutdown_timeout_ms;
   uint64_t max_request_memory; /* 0: derived (request_memory_limit) */
   int64_t fd_reserve;
+  const pc_cfg_node_t *workers;
 } service_cfg_t;
+
+/* The most workers: libuv's thread pool, which they share, has 1024 threads. */
+#define MAX_WORKERS 1024
 
 static const pc_opt_t service_opts[] = {
     PC_OPT_ANY("extensions", service_cfg_t, extensions, "extension ids to start"),
@@ -554,8 +561,63 @@ static const pc_opt_t service_opts[] = {
                      "file descriptors receivers leave free for health checks, metrics, "
                      "exporters and files: a connection that would take one is closed at once "
                      "(0: none)"),
+    PC_OPT_ANY("workers", service_cfg_t, workers,
+               "profcol: event loops, each a thread with its own listeners (SO_REUSEPORT), "
+               "pipelines, batches and queues: 1 (default; a sidecar), N, or auto (the CPUs "
+               "the process may use: its affinity and its cgroup's cpu.max)"),
     PC_OPT_TABLE_END,
 };
+
+/* service.workers: a number from 1 to MAX_WORKERS, or auto. */
+static uint32_t parse_workers(const pc_cfg_node_t *n, pc_errlist_t *errs) {
+  if (!n || n->type == PC_CFG_NULL) return 1;
+  if (n->type == PC_CFG_SCALAR && n->text && strcmp(n->text, "auto") == 0) {
+    uint32_t cpus = pc_cpus_usable();
+    return cpus > MAX_WORKERS ? MAX_WORKERS : cpus;
+  }
+  char *end = NULL;
+  long long v = n->type == PC_CFG_SCALAR && n->text ? strtoll(n->text, &end, 10) : 0;
+  if (!end || end == n->text || *end || v < 1 || v > MAX_WORKERS) {
+    add_error(errs, n, "expected a number of workers from 1 to %d, or auto, got \"%s\"",
+              MAX_WORKERS, n->type == PC_CFG_SCALAR && n->text ? n->text : "(not a scalar)");
+    return 1;
+  }
+  return (uint32_t)v;
+}
+
+/* What service.workers cannot run yet: the span_store holds one trace
+ * window that trace_link and the query API read, and with N workers each
+ * would hold a part (a trace's spans in one worker, its samples in
+ * another; a query answered from whichever worker took the connection).
+ * Until it is shared between workers, the two do not go together. */
+static void check_workers_share(pc_service_t *s, const pc_cfg_node_t *workers,
+                                pc_errlist_t *errs) {
+  if (s->workers < 2) return;
+  const section_t *ext = &s->sections[PC_EXTENSION];
+  for (size_t i = 0; i < ext->n; i++)
+    if (ext->items[i].used && strcmp(ext->items[i].comp->type, "span_store") == 0)
+      add_error(errs, workers, "%u workers cannot share the span_store extension "
+                "(\"%s\"): each would hold a part of every trace; set service.workers: 1 "
+                "where span_store runs", (unsigned)s->workers, ext->items[i].id);
+  /* The pprof receiver's remote and file modes run on a schedule, not on
+   * what the kernel hands a worker: each worker would scrape every target
+   * and read every file, and every profile would arrive N times. Its
+   * server mode listens like any receiver and is shared out by the kernel. */
+  static const char *const scheduled[] = {"remote", "file"};
+  const section_t *rx = &s->sections[PC_RECEIVER];
+  for (size_t i = 0; i < rx->n; i++) {
+    if (!rx->items[i].used || strcmp(rx->items[i].comp->type, "pprof") != 0) continue;
+    for (size_t m = 0; m < sizeof scheduled / sizeof *scheduled; m++) {
+      const pc_cfg_node_t *mode = pc_cfg_get(rx->items[i].cfg, scheduled[m]);
+      if (mode && mode->type != PC_CFG_NULL)
+        add_error(errs, workers, "%u workers would each run the %s mode of receiver \"%s\" "
+                  "and send every profile %u times; set service.workers: 1 where pprof %s "
+                  "runs (its server mode goes with any number of workers)",
+                  (unsigned)s->workers, scheduled[m], rx->items[i].id, (unsigned)s->workers,
+                  scheduled[m]);
+    }
+  }
+}
 
 /* A consumer that takes nothing: what a component is created with when the
  * one after it could not be (only to check its settings), or when the
@@ -721,7 +783,7 @@ static void warn_unused(pc_service_t *s) {
   }
 }
 
-pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
+static pc_service_t *create(const pc_cfg_node_t *root, pc_errlist_t *errs, bool replica) {
   pc_service_t *s = pc_xcalloc(1, sizeof *s);
   if (!root || root->type != PC_CFG_MAP) {
     add_error(errs, root, "the config must be a map with receivers, exporters and service");
@@ -739,6 +801,7 @@ pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
   else load_pipelines(s, scfg.pipelines, errs);
   s->shutdown_timeout_ms = scfg.shutdown_timeout_ms;
   s->fd_reserve = (uint32_t)scfg.fd_reserve;
+  s->workers = parse_workers(scfg.workers, errs);
   pc_cfg_collect_begin(errs);
   s->telemetry = pc_telemetry_create(scfg.telemetry, errs);
   pc_cfg_collect_end();
@@ -751,15 +814,30 @@ pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
       else it->used = true;
     }
   }
+  check_workers_share(s, scfg.workers, errs);
   if (errs->n == 0) create_all(s, errs);
   else check_settings(s, errs);
   if (errs->n) {
     pc_service_destroy(s);
     return NULL;
   }
-  warn_unused(s);
+  if (!replica) warn_unused(s);
   request_memory_limit(s, scfg.max_request_memory);
   return s;
+}
+
+pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
+  return create(root, errs, false);
+}
+
+pc_service_t *pc_service_create_replica(const pc_cfg_node_t *root, pc_errlist_t *errs) {
+  return create(root, errs, true);
+}
+
+void pc_service_set_worker(pc_service_t *s, uint32_t index, pc_service_gather_cb gather,
+                           void *arg) {
+  s->worker = index;
+  pc_telemetry_set_gather(s->telemetry, gather, arg);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -817,8 +895,7 @@ static void collect_one(pc_metrics_t *m, const instance_t *it, const char *pipel
   it->comp->metrics(it->inst, m);
 }
 
-static void collect_metrics(void *arg, pc_metrics_t *m) {
-  pc_service_t *s = arg;
+void pc_service_collect(pc_service_t *s, pc_metrics_t *m) {
   for (int kind = PC_RECEIVER; kind <= PC_EXTENSION; kind++) {
     if (kind == PC_PROCESSOR) continue; /* one instance per pipeline: below */
     for (size_t i = 0; i < s->sections[kind].n; i++)
@@ -830,9 +907,12 @@ static void collect_metrics(void *arg, pc_metrics_t *m) {
   pc_metrics_scope(m, NULL);
 }
 
+static void collect_metrics(void *arg, pc_metrics_t *m) { pc_service_collect(arg, m); }
+
 int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   pc_fd_set_reserve(s->fd_reserve);
-  int rc = pc_telemetry_start(s->telemetry, loop, collect_metrics, s, err);
+  /* One metrics endpoint per process: worker 0's, which gathers the rest. */
+  int rc = s->worker ? 0 : pc_telemetry_start(s->telemetry, loop, collect_metrics, s, err);
   if (rc) return rc;
   start_ctx_t c = {.loop = loop, .err = err};
   for (int stage = 3; stage >= 0 && !c.rc; stage--) each_in_stage(s, stage, start_one, &c);
@@ -840,8 +920,9 @@ int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   /* Process-wide: a reloaded config's limit replaces the running one's
    * once it runs (one that fails to start changes nothing). */
   pc_budget_set_limit(pc_request_budget(), s->request_memory);
-  pc_log(LOG, PC_LOG_INFO, "request memory: at most %llu MiB (%s)",
-         (unsigned long long)(s->request_memory >> 20), s->request_memory_from);
+  if (!s->worker) /* every worker sets the same limit; one line says so */
+    pc_log(LOG, PC_LOG_INFO, "request memory: at most %llu MiB (%s)",
+           (unsigned long long)(s->request_memory >> 20), s->request_memory_from);
   set_status(s, PC_STATUS_READY);
   return 0;
 }

@@ -26,6 +26,22 @@ typedef struct pc_service pc_service_t;
 /* Validate root and create every component (no I/O yet). NULL with errs
  * filled when the config has problems. */
 pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs);
+/* Another copy of a config pc_service_create took, for another worker:
+ * the same, without repeating its warnings. */
+pc_service_t *pc_service_create_replica(const pc_cfg_node_t *root, pc_errlist_t *errs);
+/* service.workers as resolved (auto: pc_cpus_usable()); 1 by default. */
+uint32_t pc_service_workers(const pc_service_t *s);
+
+/* The other workers' metrics for worker 0's endpoint: add them to m, on
+ * worker 0's loop, then call done(ctx) once (maybe later). */
+typedef void (*pc_service_gather_cb)(void *arg, pc_metrics_t *m, pc_done_cb done, void *ctx);
+/* Before start: s runs as worker index (workers.c). Only worker 0 serves
+ * the metrics endpoint; with gather set, it adds the other workers'
+ * metrics to its page (summed: pc_metrics_merge). */
+void pc_service_set_worker(pc_service_t *s, uint32_t index, pc_service_gather_cb gather,
+                           void *arg);
+/* Append every component's metrics to m, on s's loop (a scrape). */
+void pc_service_collect(pc_service_t *s, pc_metrics_t *m);
 /* Start exporters, then processors, then receivers on loop. */
 int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err);
 /* Stop receivers first, then flush processors and drain exporters, within

@@ -61,6 +61,10 @@ struct pc_telemetry {
   pc_http_counters_t counters;
   pc_telemetry_collect_cb collect;
   void *collect_arg;
+  void (*gather)(void *arg, pc_metrics_t *m, pc_done_cb done, void *ctx);
+  void *gather_arg;
+  struct scrape *scrapes; /* waiting for gather, answered at close at the latest */
+  bool destroyed;         /* freed when the last scrape is done */
 };
 
 static uint64_t process_start_ns; /* the first telemetry created: about the process start */
@@ -228,14 +232,42 @@ static void answer_text(pc_http_response_t *resp, int status, const char *text) 
   if (pc_buf_append(&resp->body, text, strlen(text))) pc_oom();
 }
 
-static void answer_page(pc_telemetry_t *t, pc_http_response_t *resp) {
-  pc_metrics_t *m = pc_metrics_new();
-  process_metrics(m);
-  if (t->collect) t->collect(t->collect_arg, m);
+static void render_page(const pc_metrics_t *m, pc_http_response_t *resp) {
   resp->status = 200;
   resp->content_type = PC_METRICS_CONTENT_TYPE;
   if (pc_metrics_render(m, &resp->body)) answer_text(resp, 503, "out of memory\n");
-  pc_metrics_free(m);
+}
+
+/* A scrape waiting for the other workers' metrics (on this loop, as
+ * gather's done is). If the endpoint closes first, the page is answered
+ * then with what it holds, and done only frees; t outlives its scrapes. */
+typedef struct scrape {
+  struct scrape *next;
+  pc_telemetry_t *t;
+  pc_http_conn_t *conn; /* NULL once answered */
+  pc_metrics_t *m;
+} scrape_t;
+
+static void scrape_answer(scrape_t *sc) {
+  if (!sc->conn) return;
+  pc_http_response_t resp = {0};
+  render_page(sc->m, &resp);
+  pc_http_respond(sc->conn, &resp);
+  sc->conn = NULL;
+}
+
+static void scrape_on_gathered(void *ctx) {
+  scrape_t *sc = ctx;
+  pc_telemetry_t *t = sc->t;
+  scrape_answer(sc);
+  pc_metrics_free(sc->m); /* gather is done with it */
+  for (scrape_t **pp = &t->scrapes; *pp; pp = &(*pp)->next)
+    if (*pp == sc) {
+      *pp = sc->next;
+      break;
+    }
+  free(sc);
+  if (t->destroyed && !t->scrapes) free(t);
 }
 
 /* 0 for GET or HEAD /metrics, else the status with resp filled. */
@@ -258,9 +290,32 @@ static int tel_on_headers(void *ud, const pc_http_request_t *r, pc_http_response
 }
 
 static void tel_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_t *r) {
+  pc_telemetry_t *t = ud;
   pc_http_response_t resp = {0};
-  if (route(r, &resp) == 0) answer_page(ud, &resp);
-  pc_http_respond(conn, &resp);
+  if (route(r, &resp) != 0) {
+    pc_http_respond(conn, &resp);
+    return;
+  }
+  pc_metrics_t *m = pc_metrics_new();
+  process_metrics(m);
+  if (t->collect) t->collect(t->collect_arg, m);
+  if (!t->gather) {
+    render_page(m, &resp);
+    pc_metrics_free(m);
+    pc_http_respond(conn, &resp);
+    return;
+  }
+  scrape_t *sc = pc_xcalloc(1, sizeof *sc);
+  *sc = (scrape_t){.next = t->scrapes, .t = t, .conn = conn, .m = m};
+  t->scrapes = sc;
+  t->gather(t->gather_arg, m, scrape_on_gathered, sc);
+}
+
+void pc_telemetry_set_gather(pc_telemetry_t *t,
+                             void (*gather)(void *arg, pc_metrics_t *m, pc_done_cb done, void *ctx),
+                             void *arg) {
+  t->gather = gather;
+  t->gather_arg = arg;
 }
 
 static void tel_error_body(void *ud, const pc_http_request_t *r, const char *msg,
@@ -301,7 +356,12 @@ int pc_telemetry_start(pc_telemetry_t *t, uv_loop_t *loop, pc_telemetry_collect_
 }
 
 void pc_telemetry_close(pc_telemetry_t *t, uint64_t deadline_ms, pc_done_cb done, void *arg) {
+  for (scrape_t *sc = t->scrapes; sc; sc = sc->next) scrape_answer(sc);
   pc_http_server_close(&t->http, deadline_ms, done, arg);
 }
 
-void pc_telemetry_destroy(pc_telemetry_t *t) { free(t); }
+void pc_telemetry_destroy(pc_telemetry_t *t) {
+  if (!t) return;
+  t->destroyed = true;
+  if (!t->scrapes) free(t);
+}

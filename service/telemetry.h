@@ -25,6 +25,12 @@ pc_telemetry_t *pc_telemetry_create(const pc_cfg_node_t *telemetry, pc_errlist_t
  * in the config it is an error. */
 int pc_telemetry_start(pc_telemetry_t *t, uv_loop_t *loop, pc_telemetry_collect_cb collect,
                        void *arg, pc_err_t *err);
+/* service.workers: after the collect callback, a scrape hands m to gather,
+ * which adds the other workers' metrics and calls done(ctx) once; the page
+ * is answered then. NULL: answer at once. Before start. */
+void pc_telemetry_set_gather(pc_telemetry_t *t,
+                             void (*gather)(void *arg, pc_metrics_t *m, pc_done_cb done, void *ctx),
+                             void *arg);
 /* Stop serving; done(arg) once the listener and connections are closed.
  * Safe before start and safe twice. */
 void pc_telemetry_close(pc_telemetry_t *t, uint64_t deadline_ms, pc_done_cb done, void *arg);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/core.h"
 #include "../core/log.h"
@@ -217,6 +218,43 @@ START_TEST(metrics_histogram_is_cumulative) {
 }
 END_TEST
 
+/* service.workers: two workers' pages are one: the same series add up
+ * (histogram buckets too), a series only one has is kept, families stay
+ * grouped with one HELP and TYPE. */
+START_TEST(metrics_merge_sums_workers) {
+  const double bounds[] = {10};
+  pc_metrics_t *w0 = pc_metrics_new(), *w1 = pc_metrics_new();
+  pc_metrics_counter(w0, "x_sent", "Sent.", 3, "exporter", "a", NULL);
+  pc_metrics_histogram(w0, "h", "H.", bounds, (const uint64_t[]){1, 2}, 1, 50, NULL);
+  pc_metrics_counter(w1, "x_sent", "Sent.", 4, "exporter", "a", NULL);
+  pc_metrics_counter(w1, "x_sent", "Sent.", 7, "exporter", "b", NULL);
+  pc_metrics_histogram(w1, "h", "H.", bounds, (const uint64_t[]){2, 0}, 1, 9, NULL);
+  pc_metrics_merge(w0, w1);
+  pc_metrics_free(w1);
+  char *t = render(w0);
+  ck_assert_str_eq(t, "# HELP x_sent Sent.\n# TYPE x_sent counter\n"
+                      "x_sent{exporter=\"a\"} 7\n"
+                      "x_sent{exporter=\"b\"} 7\n"
+                      "# HELP h H.\n# TYPE h histogram\n"
+                      "h_bucket{le=\"10\"} 3\n"
+                      "h_bucket{le=\"+Inf\"} 5\n"
+                      "h_sum 59\n"
+                      "h_count 5\n");
+  free(t);
+  pc_metrics_free(w0);
+}
+END_TEST
+
+/* service.workers: auto is at least one worker and never more than the
+ * CPUs the process may run on. */
+START_TEST(cpus_usable_within_affinity) {
+  uint32_t n = pc_cpus_usable();
+  ck_assert_uint_ge(n, 1);
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  ck_assert_uint_le(n, online > 0 ? (uint32_t)online : 1);
+}
+END_TEST
+
 /* RFC 4648 section 10's vectors, padded and not, and what is refused. */
 START_TEST(base64_vectors) {
   static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
@@ -416,6 +454,8 @@ int main(void) {
   tcase_add_test(tc, metrics_group_families);
   tcase_add_test(tc, metrics_escape_label_values);
   tcase_add_test(tc, metrics_histogram_is_cumulative);
+  tcase_add_test(tc, metrics_merge_sums_workers);
+  tcase_add_test(tc, cpus_usable_within_affinity);
   suite_add_tcase(s, tc);
   tc = tcase_create("redact");
   tcase_add_test(tc, redact_urls);

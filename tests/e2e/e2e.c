@@ -356,6 +356,26 @@ uint64_t pc_e2e_samples_in_file(const char *path) {
   return samples;
 }
 
+uint64_t pc_e2e_wait_samples(const char *path, uint64_t want) {
+  uint64_t got = pc_e2e_samples_in_file(path);
+  for (int i = 0; i < 300 && got < want; i++) {
+    usleep(100000);
+    got = pc_e2e_samples_in_file(path);
+  }
+  return got;
+}
+
+void pc_e2e_start_file_sink(pc_e2e_proc_t *p, int port, const char *out) {
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:%d\n"
+           "exporters:\n  file:\n    path: %s\n    format: proto\n"
+           "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+           "      exporters: [file]\n",
+           port, out);
+  ck_assert(pc_e2e_start(p, yaml));
+}
+
 uint64_t pc_e2e_proc_status(pid_t pid, const char *field) {
   char path[64];
   if (pid) snprintf(path, sizeof path, "/proc/%d/status", (int)pid);

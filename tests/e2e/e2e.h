@@ -84,6 +84,11 @@ int pc_e2e_read_proto_file(const char *path, void (*fn)(const pc_request_t *req,
                            void *arg);
 /* Samples in such a file (0 when it does not exist). */
 uint64_t pc_e2e_samples_in_file(const char *path);
+/* Samples in such a file once want arrived, or after 30 s. */
+uint64_t pc_e2e_wait_samples(const char *path, uint64_t want);
+/* A backend: a profcol on port writing what it gets to out (proto), as
+ * pc_e2e_start; fails the test when it does not start. */
+void pc_e2e_start_file_sink(pc_e2e_proc_t *p, int port, const char *out);
 
 /* Whether resident-set figures mean what they say in this build: under
  * AddressSanitizer (as the binary is built with the tests) freed blocks sit

@@ -57,28 +57,6 @@ static int post_body(int port, const pc_buf_t *body, pc_e2e_resp_t *r) {
                      body->n, r);
 }
 
-/* The backend: a second profcol on port writing what it gets to out. */
-static void start_backend(pc_e2e_proc_t *backend, int port, const char *out) {
-  char yaml[1024];
-  snprintf(yaml, sizeof yaml,
-           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:%d\n"
-           "exporters:\n  file:\n    path: %s\n    format: proto\n"
-           "service:\n  pipelines:\n    profiles:\n      receivers: [otlp]\n"
-           "      exporters: [file]\n",
-           port, out);
-  ck_assert(pc_e2e_start(backend, yaml));
-}
-
-/* Samples in out once want arrived, or after 30 s. */
-static uint64_t wait_samples(const char *out, uint64_t want) {
-  uint64_t got = pc_e2e_samples_in_file(out);
-  for (int i = 0; i < 300 && got < want; i++) {
-    usleep(100000);
-    got = pc_e2e_samples_in_file(out);
-  }
-  return got;
-}
-
 START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
   char dir[] = "/tmp/profcol-faults-XXXXXX";
   ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -107,12 +85,12 @@ START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
   char out[300];
   snprintf(out, sizeof out, "%s/backend.binpb", dir);
   pc_e2e_proc_t backend;
-  start_backend(&backend, backend_port, out);
+  pc_e2e_start_file_sink(&backend, backend_port, out);
 
   /* profcol restarts on the same queue and delivers everything. */
   pc_e2e_proc_t again;
   start_or_fail(&again, yaml, "restart");
-  uint64_t want = per_request * (uint64_t)n, got = wait_samples(out, want);
+  uint64_t want = per_request * (uint64_t)n, got = pc_e2e_wait_samples(out, want);
   ck_assert_int_eq(pc_e2e_stop(&again, 30), 0);
   ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);
   got = pc_e2e_samples_in_file(out);
@@ -194,8 +172,8 @@ START_TEST(issue14_queue_serves_again_after_a_full_disk) {
 
   /* The backend comes up: a second profcol writing what it gets to a file. */
   pc_e2e_proc_t backend;
-  start_backend(&backend, backend_port, out);
-  uint64_t want = per_request * accepted, got = wait_samples(out, want);
+  pc_e2e_start_file_sink(&backend, backend_port, out);
+  uint64_t want = per_request * accepted, got = pc_e2e_wait_samples(out, want);
   ck_assert_msg(got == want, "backend got %llu samples of %llu acknowledged",
                 (unsigned long long)got, (unsigned long long)want);
 
@@ -212,7 +190,7 @@ START_TEST(issue14_queue_serves_again_after_a_full_disk) {
     pc_buf_free(&r.body);
   }
   want += 10 * per_request;
-  wait_samples(out, want);
+  pc_e2e_wait_samples(out, want);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);
   got = pc_e2e_samples_in_file(out); /* exactly once: no batch twice */

@@ -300,6 +300,47 @@ START_TEST(health_and_metrics_while_running) {
 }
 END_TEST
 
+/* service.workers: 2: one metrics page for the process, each series the
+ * sum over the workers (each worker took some of the connections), every
+ * family TYPEd once, the process's own figures once. */
+START_TEST(metrics_sum_over_workers) {
+  const char *yaml = "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                     "        endpoint: 127.0.0.1:0\n"
+                     "processors:\n  batch:\n    timeout: 10ms\n"
+                     "exporters:\n  nop:\n"
+                     "service:\n  workers: 2\n  telemetry:\n    metrics:\n"
+                     "      address: 127.0.0.1:0\n"
+                     "  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+                     "      processors: [batch]\n      exporters: [nop]\n";
+  pc_e2e_proc_t p;
+  start_or_fail(&p, yaml);
+  int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  ck_assert_int_gt(metrics, 0);
+  pc_buf_t proto = rich_payload();
+  const int n = 30;
+  for (int i = 0; i < n; i++) { /* a fresh connection each: both workers get some */
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post(p.port, PROFILES, PROTO, NULL, proto.p, proto.n, &r), 200);
+    pc_buf_free(&r.body);
+  }
+  ck_assert(wait_value(metrics, "otelcol_processor_batch_batch_send_size_sum" BATCH, 3 * n) ==
+            3 * n);
+  char *text = scrape(metrics);
+  ck_assert(value_of(text, "profcol_receiver_requests" RX) == n);
+  ck_assert(value_of(text, "otelcol_receiver_accepted_profiles" RX) == 3 * n);
+  ck_assert(value_of(text, "profcol_receiver_decompressed_bytes" RX) == (double)proto.n * n);
+  ck_assert(value_of(text, "otelcol_process_memory_rss") > 1 << 20);
+  /* One RSS line: the process's figures are not summed over workers. */
+  const char *rss = strstr(text, "\notelcol_process_memory_rss ");
+  ck_assert_ptr_nonnull(rss);
+  ck_assert_ptr_null(strstr(rss + 1, "\notelcol_process_memory_rss "));
+  free(text);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 /* A port nothing listens on (bound, never listening, then closed). */
 static int dead_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -727,6 +768,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, exposition_checker_rejects_bad_text);
   tcase_add_test(tc, health_and_metrics_while_running);
+  tcase_add_test(tc, metrics_sum_over_workers);
   tcase_add_test(tc, health_answers_503_while_draining);
   tcase_add_test(tc, health_stays_200_through_a_reload);
   tcase_add_test(tc, level_none_serves_no_metrics);

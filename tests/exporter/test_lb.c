@@ -295,7 +295,9 @@ END_TEST
 /* Persistent queues: a balancer stopped while a backend was down keeps
  * that backend's batches on disk; started again with a list without it,
  * it adopts the orphaned queue and routes its batches to the others. */
-START_TEST(orphaned_persistent_queue_is_rerouted) {
+/* first_worker/first_count: the worker the first run is (service.workers);
+ * the second run is one worker, which takes over every directory. */
+static void orphan_rerouted(uint32_t first_worker, uint32_t first_count) {
   char *dir = fx_tempdir();
   void *st = fx_storage("file_storage/q", dir, false);
   srv_t *srv[3];
@@ -313,11 +315,13 @@ START_TEST(orphaned_persistent_queue_is_rerouted) {
       "  static: {hostnames: [%s, %s]}\n";
   lbfx_t l = {0};
   srv_down(srv[1], true);
+  pc_worker_set(first_worker, first_count, 1);
   fx_open(&l.fx, &pc_exporter_load_balancing, "load_balancing", cfg, name[0], name[1]);
   for (int i = 0; i < N_SRV; i++) l.srv[i] = srv[i];
   consume_linked(&l, 1, N_TRACES);
   fx_run_for(&l.fx, 300);
   fx_close(&l.fx, 100); /* backend 1's batches stay on disk */
+  pc_worker_set(0, 1, 2);
   uint64_t first = samples_at(srv[0], NULL, 0, NULL);
   ck_assert_uint_lt(first, N_TRACES + 3);
   ck_assert_uint_gt(first, 0);
@@ -339,6 +343,14 @@ START_TEST(orphaned_persistent_queue_is_rerouted) {
   fx_rmtree(dir);
   free(dir);
 }
+
+START_TEST(orphaned_persistent_queue_is_rerouted) { orphan_rerouted(0, 1); }
+END_TEST
+
+/* With service.workers, worker 1 of 2 keeps its backends' queues in
+ * "<dir>@w1": restarted as one worker, a backend gone from the list is
+ * still found there and its batches rerouted. */
+START_TEST(orphaned_queue_of_a_former_worker_is_rerouted) { orphan_rerouted(1, 2); }
 END_TEST
 
 /* Spans: one request of many traces is cut so that each trace's spans
@@ -438,6 +450,7 @@ TCase *pc_test_lb_tcase(void) {
   tcase_add_test(tc, routes_samples_by_link_and_service);
   tcase_add_test(tc, removed_backend_batches_are_rerouted);
   tcase_add_test(tc, orphaned_persistent_queue_is_rerouted);
+  tcase_add_test(tc, orphaned_queue_of_a_former_worker_is_rerouted);
   tcase_add_test(tc, routes_spans_by_trace);
   tcase_add_test(tc, config_errors);
   return tc;
