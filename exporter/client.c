@@ -4,7 +4,7 @@
  * metadata, the compression, the body limit, the tls keys applied to
  * libcurl and OpenSSL), one call per send slot made from them, and the
  * component's life around its sender (send.c) and its multi handle
- * (curl.c).
+ * (component/curl.c).
  *
  * The one idea: a try's header list is the configured headers (after the
  * authenticator's rules), then the protocol's own lines, which only the
@@ -251,7 +251,7 @@ static size_t call_on_answer(char *p, size_t size, size_t nmemb, void *userdata)
 }
 
 int pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
-                  void (*done)(pc__curl_xfer_t *x, CURLcode rc)) {
+                  void (*done)(pc_curl_xfer_t *x, CURLcode rc)) {
   call->slot = slot;
   call->xfer.done = done;
   CURL *easy = call->xfer.easy = curl_easy_init();
@@ -295,7 +295,7 @@ void pc__call_start(pc__client_t *c, pc__call_t *call, const char *url) {
   pc_log(pc__send_log_id(c->send), PC_LOG_DEBUG, "POST %s: %zu bytes, %u profiles, try %u",
          pc_redact_url(url, shown, sizeof shown), it->body->n, it->meta.profiles, sl->tries);
   char why[128];
-  if (pc__curl_add(c->curl, &call->xfer, why, sizeof why)) { /* a failed try, in effect */
+  if (pc_curl_add(c->curl, &call->xfer, why, sizeof why)) { /* a failed try, in effect */
     o.verdict = PC__RETRYABLE;
     snprintf(o.why, sizeof o.why, "cannot start a request to %s: %s",
              pc_redact_url(url, shown, sizeof shown), why);
@@ -303,7 +303,7 @@ void pc__call_start(pc__client_t *c, pc__call_t *call, const char *url) {
   }
 }
 
-void pc__call_cancel(pc__client_t *c, pc__call_t *call) { pc__curl_remove(c->curl, &call->xfer); }
+void pc__call_cancel(pc__client_t *c, pc__call_t *call) { pc_curl_remove(c->curl, &call->xfer); }
 
 bool pc__call_answer_json(const pc__call_t *call) {
   char *ct = NULL;
@@ -370,12 +370,12 @@ int pc__client_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   int rc = start_authenticator(c, err);
   /* Keep one idle connection per consumer for reuse. */
   if (!rc)
-    rc = pc__curl_open(loop, pc__send_consumers(c->send), c->wire->multiplex, &c->curl, err);
+    rc = pc_curl_open(loop, pc__send_consumers(c->send), c->wire->multiplex, &c->curl, err);
   if (rc) return rc;
-  pc__curl_start(c->curl); /* before the sender: it may send replayed batches at once */
+  pc_curl_start(c->curl); /* before the sender: it may send replayed batches at once */
   if ((rc = pc__send_start(c->send, loop, c->auth_per_batch, err))) {
     c->stopping = true; /* the shutdown that follows waits for this close */
-    pc__curl_close(c->curl, curl_closed, c);
+    pc_curl_close(c->curl, curl_closed, c);
     return rc;
   }
   char how[160];
@@ -397,7 +397,7 @@ int pc__client_start(void *self, uv_loop_t *loop, pc_err_t *err) {
 
 static void send_stopped(void *arg) {
   pc__client_t *c = arg;
-  pc__curl_close(c->curl, curl_closed, c); /* every call was cancelled and freed */
+  pc_curl_close(c->curl, curl_closed, c); /* every call was cancelled and freed */
 }
 
 void pc__client_shutdown(void *self, uint64_t deadline_ms, pc_done_cb done, void *arg) {

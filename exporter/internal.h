@@ -1,9 +1,9 @@
 /* internal.h - what the files of exporter/ share and nobody else sees:
  * ref-counted request bodies, the sending queue (in memory or persistent on
  * disk), the decoder of backends' small answers, gRPC's wire conventions,
- * libcurl on the loop, the OTLP exporters' client settings, compression in
- * the thread pool, the send module both OTLP exporters are built on, and
- * the load_balancing exporter's hash ring.
+ * the OTLP exporters' client settings (on libcurl's multi interface of
+ * component/curl.h), compression in the thread pool, the send module both
+ * OTLP exporters are built on, and the load_balancing exporter's hash ring.
  *
  * Threading: an exporter instance lives on one worker's loop; its queue and
  * bodies are touched from that thread only, except body reference counts,
@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "../component/component.h"
+#include "../component/curl.h"
 #include "../core/core.h"
 #include "../core/log.h"
 #include "exporter.h"
@@ -183,40 +184,6 @@ bool pc__grpc_retryable(int code, bool has_retry_info);
 /* The gRPC code for an HTTP answer without grpc-status. */
 int pc__grpc_code_from_http(long status);
 
-/* ---- libcurl on the loop (curl.c) ---------------------------------------------------
- * One multi handle per exporter instance, driven by its loop: sockets
- * watched with uv_poll_t, libcurl's timer as a uv_timer_t, connections
- * kept alive in the multi handle's cache. */
-
-typedef struct pc__curl pc__curl_t;
-
-/* A transfer: an easy handle and what to call when it ends; embedded in its
- * owner. */
-typedef struct pc__curl_xfer {
-  CURL *easy;
-  /* On the loop, once per pc__curl_add that returned 0, unless
-   * pc__curl_remove came first. rc is libcurl's transfer result. */
-  void (*done)(struct pc__curl_xfer *x, CURLcode rc);
-  bool added; /* in the multi handle now */
-} pc__curl_xfer_t;
-
-/* A multi handle for loop keeping max_connects idle connections; multiplex:
- * false forbids HTTP/2 multiplexing (see otlpgrpc.c). Nothing of it is on
- * the loop until pc__curl_start, which cannot fail. */
-int pc__curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc__curl_t **out,
-                  pc_err_t *err);
-void pc__curl_start(pc__curl_t *c);
-/* Start x (its easy handle set up). PC_ENOMEM with why filled when libcurl
- * cannot take it (out of memory, in practice). */
-int pc__curl_add(pc__curl_t *c, pc__curl_xfer_t *x, char *why, size_t cap);
-/* Stop x if it is running; its done is not called. */
-void pc__curl_remove(pc__curl_t *c, pc__curl_xfer_t *x);
-/* Close: every transfer must have been removed (and its easy handle may be
- * cleaned up already). The cached connections close, every handle is
- * closed and c is freed; closed(arg) follows from the last close callback
- * (at once, from this call, when c was never started). */
-void pc__curl_close(pc__curl_t *c, void (*closed)(void *arg), void *arg);
-
 /* ---- the send module (send.c) -----------------------------------------------------------
  * What the Collector's exporterhelper is to its exporters: the consumer the
  * pipeline hands data to, the sending queue (in memory or persistent),
@@ -379,7 +346,7 @@ typedef struct {
   const char *reserved_why;
   const char *format; /* "protobuf", "json", "gRPC": for the start line */
   bool json;          /* profiles as OTLP-JSON */
-  bool multiplex;     /* HTTP/2 streams may share a connection (pc__curl_open) */
+  bool multiplex;     /* HTTP/2 streams may share a connection (pc_curl_open) */
 } pc__wire_t;
 
 typedef struct pc__client {
@@ -398,7 +365,7 @@ typedef struct pc__client {
   pc_signal_t signals; /* of the pipelines it is in: what its start line names */
   const pc__wire_t *wire;
   /* runtime */
-  pc__curl_t *curl;
+  pc_curl_t *curl;
   bool stopping; /* shutdown began: handles may still be on the loop */
   pc_done_cb done;
   void *done_arg;
@@ -444,7 +411,7 @@ void pc__client_metrics(void *self, pc_metrics_t *m);
 
 /* One slot's call: its easy handle and what one try's answer left. */
 typedef struct {
-  pc__curl_xfer_t xfer;
+  pc_curl_xfer_t xfer;
   pc__slot_t *slot;
   pc_buf_t answer; /* the body, up to PC__MAX_ANSWER_BYTES */
   char errbuf[CURL_ERROR_SIZE];
@@ -455,7 +422,7 @@ typedef struct {
  * (tls, timeout, keep-alive); done ends each try. -1 when curl_easy_init
  * fails. */
 int pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
-                  void (*done)(pc__curl_xfer_t *x, CURLcode rc));
+                  void (*done)(pc_curl_xfer_t *x, CURLcode rc));
 void pc__call_free(pc__call_t *call);
 /* Start a try of call->slot's item to url: headers, the queued bytes as
  * the body. Ends through the outcome when it cannot start (permanent when

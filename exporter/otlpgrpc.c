@@ -195,7 +195,7 @@ static void read_success(grpc_call_t *g, pc__outcome_t *o) {
 }
 
 /* The outcome is grpc-status, not the HTTP status. */
-static void call_on_done(pc__curl_xfer_t *xf, CURLcode rc) {
+static void call_on_done(pc_curl_xfer_t *xf, CURLcode rc) {
   grpc_call_t *g = container_of(xf, grpc_call_t, call.xfer);
   pc__outcome_t o = {.verdict = PC__PERMANENT};
   long status = 0;

@@ -157,7 +157,7 @@ static void describe_status(const pc__call_t *call, long status, char *why, size
              answer_start(a, msg, sizeof msg), a->n ? "\"" : "");
 }
 
-static void call_on_done(pc__curl_xfer_t *xf, CURLcode rc) {
+static void call_on_done(pc_curl_xfer_t *xf, CURLcode rc) {
   pc__call_t *call = container_of(xf, pc__call_t, xfer);
   pc__slot_t *sl = call->slot;
   pc__outcome_t o = {.verdict = PC__PERMANENT};

@@ -8,7 +8,8 @@
  *                 Collector's auth_type (serviceAccount: the pod's token and
  *                 CA; kubeConfig: a kubeconfig's context; none)
  *   k8s_http.c    the transport: GETs whose answers stream in, on libcurl's
- *                 multi interface driven by the loop (nothing blocks it)
+ *                 multi interface driven by the loop (component/curl.h;
+ *                 nothing blocks it)
  *   k8s_stream.c  answers cut into objects: a list's items and a watch's
  *                 events one at a time, each bounded, for jansson
  *   k8s_watch.c   list, then watch, one collection (client-go's reflector):
@@ -26,6 +27,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "../component/curl.h"
 #include "../config/config.h"
 #include "../core/core.h"
 #include "internal.h"
@@ -116,9 +118,10 @@ int pc__detect_k8s_node(const pc__k8s_node_cfg_t *cfg, uint64_t timeout_ms, pc__
 /* ---- the transport (k8s_http.c) ----------------------------------------------------------
  * GETs against the API server whose answers are handed over as they
  * arrive (a watch never ends by itself). Implemented on libcurl's multi
- * interface, one per client, driven by the loop: connections are reused
- * (HTTP/2 multiplexes every watch of a client over one when the server
- * speaks it). This is the one place that knows about libcurl. */
+ * interface (component/curl.h), one per client, driven by the loop:
+ * connections are reused (HTTP/2 multiplexes every watch of a client over
+ * one when the server speaks it). This is the one place of processor/ that
+ * sets up libcurl's transfers. */
 
 typedef struct pc__k8s_http pc__k8s_http_t;
 typedef struct pc__k8s_get pc__k8s_get_t;
@@ -136,10 +139,9 @@ struct pc__k8s_get {
   void (*on_done)(pc__k8s_get_t *g, int rc, long status, const char *why);
   void *ud;
   /* Private. */
-  void *easy;
+  pc_curl_xfer_t xfer; /* its easy handle; xfer.added while it runs */
   struct curl_slist *hdrs;
   pc__k8s_http_t *h;
-  bool active;
   bool stopped;
   int stop_rc;
   long status;

@@ -1,20 +1,16 @@
 /* k8s_http.c - the Kubernetes client's transport (k8s.h): GETs to the API
  * server whose answers stream in, on libcurl's multi interface driven by
- * the loop.
+ * the loop (component/curl.h, shared with the exporters and the pprof
+ * receiver).
  *
- * The one idea: libcurl says which sockets to watch and when to wake it
- * (CURLMOPT_SOCKETFUNCTION -> a uv_poll_t per socket, CURLMOPT_TIMERFUNCTION
- * -> one uv_timer_t), the loop calls curl_multi_socket_action when one
- * fires, and body bytes go to the GET's owner from libcurl's write callback,
- * chunked transfer already undone. No thread, no blocking call: a watch
- * that waits ten minutes for an event costs a socket and a poll handle.
- * Connections are cached in the multi handle; over HTTP/2 (the API server
- * offers it) every watch of one client shares one connection.
+ * The one idea: each GET is an easy handle set up here and run by the
+ * client's multi handle; body bytes go to the GET's owner from libcurl's
+ * write callback, chunked transfer already undone. No thread, no blocking
+ * call: a watch that waits ten minutes for an event costs a socket and a
+ * poll handle. Connections are cached in the multi handle; over HTTP/2 (the
+ * API server offers it) every watch of one client shares one connection.
  *
- * This file is the only one that knows libcurl. The exporters drive
- * libcurl on the loop the same way (exporter/); when that glue is shared
- * across modules, the driver half of this file becomes a call into it and
- * the GET half stays.
+ * This file is the only one of processor/ that knows libcurl.
  *
  * Requests: Authorization: Bearer <token> (read again every minute from a
  * token file, k8s_api.c), Accept: application/json (or the metadata-only
@@ -28,172 +24,43 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../component/curl.h"
 #include "../core/log.h"
 #include "k8s.h"
 
-typedef struct sock {
-  uv_poll_t poll;
-  pc__k8s_http_t *h;
-  curl_socket_t fd;
-  struct sock *next;
-} sock_t;
-
 struct pc__k8s_http {
-  uv_loop_t *loop;
-  CURLM *multi;
+  pc_curl_t *curl; /* the multi handle, driven by the loop */
   pc__k8s_api_t *api;
-  bool global;   /* curl_global_init succeeded */
-  bool started;  /* the timer is on the loop */
-  uv_timer_t timer;
-  sock_t *socks;
-  unsigned closing;
-  bool ending;
   void (*closed)(void *arg);
   void *closed_arg;
 };
 
-/* ---- the driver: libcurl's multi interface on the loop --------------------------------- */
-
-static void free_http(pc__k8s_http_t *h) {
-  if (h->global) curl_global_cleanup();
-  free(h);
-}
-
-static void one_closed(pc__k8s_http_t *h) {
-  if (--h->closing || !h->ending) return;
-  void (*cb)(void *) = h->closed;
-  void *arg = h->closed_arg;
-  free_http(h);
-  if (cb) cb(arg);
-}
-
-static void sock_on_close(uv_handle_t *hd) {
-  sock_t *sk = container_of(hd, sock_t, poll);
-  pc__k8s_http_t *h = sk->h;
-  free(sk);
-  one_closed(h);
-}
-
-static void timer_on_close(uv_handle_t *hd) { one_closed(container_of(hd, pc__k8s_http_t, timer)); }
-
-static void sock_forget(pc__k8s_http_t *h, sock_t *sk) {
-  for (sock_t **pp = &h->socks; *pp; pp = &(*pp)->next)
-    if (*pp == sk) {
-      *pp = sk->next;
-      break;
-    }
-  uv_poll_stop(&sk->poll);
-  h->closing++;
-  uv_close((uv_handle_t *)&sk->poll, sock_on_close);
-}
-
-static void get_finished(pc__k8s_get_t *g, CURLcode rc);
-
-static void check_done(pc__k8s_http_t *h) {
-  CURLMsg *m;
-  int left;
-  while (h->multi && (m = curl_multi_info_read(h->multi, &left))) {
-    if (m->msg != CURLMSG_DONE) continue;
-    char *priv = NULL;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-    CURLcode rc = m->data.result;
-    curl_multi_remove_handle(h->multi, m->easy_handle);
-    get_finished((pc__k8s_get_t *)(void *)priv, rc); /* may start another GET */
-  }
-}
-
-static void sock_on_poll(uv_poll_t *p, int status, int events) {
-  sock_t *sk = container_of(p, sock_t, poll);
-  pc__k8s_http_t *h = sk->h;
-  int flags = status < 0 ? CURL_CSELECT_ERR : 0;
-  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-  int running;
-  curl_multi_socket_action(h->multi, sk->fd, flags, &running); /* may forget sk */
-  check_done(h);
-}
-
-static int curl_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-  (void)easy;
-  pc__k8s_http_t *h = userp;
-  sock_t *sk = socketp;
-  if (what == CURL_POLL_REMOVE) {
-    if (sk) {
-      curl_multi_assign(h->multi, fd, NULL);
-      sock_forget(h, sk);
-    }
-    return 0;
-  }
-  if (!sk) {
-    sk = pc_xcalloc(1, sizeof *sk);
-    sk->h = h;
-    sk->fd = fd;
-    if (uv_poll_init_socket(h->loop, &sk->poll, fd)) {
-      free(sk);
-      return -1;
-    }
-    sk->next = h->socks;
-    h->socks = sk;
-    curl_multi_assign(h->multi, fd, sk);
-  }
-  int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-  uv_poll_start(&sk->poll, ev, sock_on_poll);
-  return 0;
-}
-
-static void timer_on_fire(uv_timer_t *t) {
-  pc__k8s_http_t *h = container_of(t, pc__k8s_http_t, timer);
-  int running;
-  curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  check_done(h);
-}
-
-static int curl_on_timer(CURLM *multi, long timeout_ms, void *userp) {
-  (void)multi;
-  pc__k8s_http_t *h = userp;
-  if (timeout_ms < 0) uv_timer_stop(&h->timer);
-  else uv_timer_start(&h->timer, timer_on_fire, (uint64_t)timeout_ms, 0);
-  return 0;
-}
-
 int pc__k8s_http_open(uv_loop_t *loop, pc__k8s_api_t *api, pc__k8s_http_t **out, pc_err_t *err) {
-  pc__k8s_http_t *h = pc_xcalloc(1, sizeof *h);
   *out = NULL;
-  h->loop = loop;
+  pc_curl_t *c;
+  /* A few idle connections: one per API server is the common case, and
+   * over HTTP/2 every watch shares it. */
+  int rc = pc_curl_open(loop, 4L, true, &c, err);
+  if (rc) return rc;
+  pc__k8s_http_t *h = pc_xcalloc(1, sizeof *h);
+  h->curl = c;
   h->api = api;
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    free_http(h);
-    return pc_err_set(err, PC_EIO, "libcurl failed to initialise");
-  }
-  h->global = true;
-  if (!(h->multi = curl_multi_init())) {
-    free_http(h);
-    return pc_err_set(err, PC_ENOMEM, "curl_multi_init failed");
-  }
-  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, curl_on_socket);
-  curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, curl_on_timer);
-  curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-  curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 4L);
   *out = h;
   return 0;
 }
 
+static void curl_closed(void *arg) {
+  pc__k8s_http_t *h = arg;
+  void (*cb)(void *) = h->closed;
+  void *cb_arg = h->closed_arg;
+  free(h);
+  if (cb) cb(cb_arg);
+}
+
 void pc__k8s_http_close(pc__k8s_http_t *h, void (*closed)(void *arg), void *arg) {
-  if (!h->started) {
-    curl_multi_cleanup(h->multi);
-    free_http(h);
-    if (closed) closed(arg);
-    return;
-  }
-  h->ending = true;
   h->closed = closed;
   h->closed_arg = arg;
-  curl_multi_cleanup(h->multi); /* closes cached connections: sockets come back */
-  h->multi = NULL;
-  while (h->socks) sock_forget(h, h->socks);
-  h->closing++;
-  uv_close((uv_handle_t *)&h->timer, timer_on_close);
+  pc_curl_close(h->curl, curl_closed, h);
 }
 
 /* ---- GETs --------------------------------------------------------------------------------- */
@@ -201,7 +68,7 @@ void pc__k8s_http_close(pc__k8s_http_t *h, void (*closed)(void *arg), void *arg)
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud) {
   pc__k8s_get_t *g = ud;
   size_t n = size * nmemb;
-  if (!g->status) curl_easy_getinfo(g->easy, CURLINFO_RESPONSE_CODE, &g->status);
+  if (!g->status) curl_easy_getinfo(g->xfer.easy, CURLINFO_RESPONSE_CODE, &g->status);
   int rc = g->on_body(g, g->status, (const uint8_t *)p, n);
   if (rc) {
     g->stopped = true;
@@ -225,14 +92,14 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
 static void get_release(pc__k8s_get_t *g) {
   curl_slist_free_all(g->hdrs);
   g->hdrs = NULL;
-  if (g->easy) curl_easy_cleanup(g->easy);
-  g->easy = NULL;
-  g->active = false;
+  if (g->xfer.easy) curl_easy_cleanup(g->xfer.easy);
+  g->xfer.easy = NULL;
 }
 
-static void get_finished(pc__k8s_get_t *g, CURLcode rc) {
+static void get_finished(pc_curl_xfer_t *x, CURLcode rc) {
+  pc__k8s_get_t *g = container_of(x, pc__k8s_get_t, xfer);
   long status = 0;
-  curl_easy_getinfo(g->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(g->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
   char why[320] = "";
   int code = 0;
   if (g->stopped) {
@@ -261,7 +128,8 @@ int pc__k8s_get_start(pc__k8s_http_t *h, pc__k8s_get_t *g, const char *path, con
     snprintf(why, cap, "curl_easy_init failed");
     return PC_ENOMEM;
   }
-  g->easy = e;
+  g->xfer.easy = e;
+  g->xfer.done = get_finished;
   g->h = h;
   g->status = 0;
   g->retry_after_s = 0;
@@ -284,7 +152,6 @@ int pc__k8s_get_start(pc__k8s_http_t *h, pc__k8s_get_t *g, const char *path, con
     free(auth);
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, g->hdrs);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)g);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, g);
@@ -325,22 +192,14 @@ int pc__k8s_get_start(pc__k8s_http_t *h, pc__k8s_get_t *g, const char *path, con
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  if (!h->started) {
-    uv_timer_init(h->loop, &h->timer);
-    h->started = true;
-  }
-  CURLMcode mc = curl_multi_add_handle(h->multi, e);
-  if (mc != CURLM_OK) {
-    snprintf(why, cap, "%s", curl_multi_strerror(mc));
-    get_release(g);
-    return PC_ENOMEM;
-  }
-  g->active = true;
-  return 0;
+  pc_curl_start(h->curl); /* on the loop from the first GET on */
+  int rc = pc_curl_add(h->curl, &g->xfer, why, cap);
+  if (rc) get_release(g);
+  return rc;
 }
 
 void pc__k8s_get_cancel(pc__k8s_get_t *g) {
-  if (!g->active) return;
-  curl_multi_remove_handle(g->h->multi, g->easy);
+  if (!g->xfer.added) return;
+  pc_curl_remove(g->h->curl, &g->xfer);
   get_release(g);
 }

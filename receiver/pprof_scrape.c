@@ -1,6 +1,6 @@
 /* pprof_scrape.c - the pprof receiver's remote mode: scrape pprof handlers
  * (Go's net/http/pprof, /debug/pprof/...) on a schedule, with libcurl on
- * the loop (curl_loop.c), and hand each profile to a conversion job
+ * the loop (component/curl.c), and hand each profile to a conversion job
  * (pprof.c).
  *
  * Schedule. Every target is scraped once per collection_interval, at an
@@ -73,7 +73,7 @@ typedef struct target {
 
 /* A scrape in flight: an easy handle and the body coming in. */
 typedef struct slot {
-  pc__rxcurl_xfer_t xfer;
+  pc_curl_xfer_t xfer;
   pc__prx_scrape_t *s;
   target_t *t;
   pc_buf_t body;
@@ -99,7 +99,7 @@ struct pc__prx_scrape {
   uv_loop_t *loop;
   uv_timer_t timer;
   bool timer_open;
-  pc__rxcurl_t *curl;
+  pc_curl_t *curl;
   uint64_t cycle_start; /* loop time the current interval began */
   size_t cursor;        /* next target in order */
   target_t *wait_head, *wait_tail;
@@ -199,7 +199,7 @@ static size_t slot_on_body(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
-static void slot_on_done(pc__rxcurl_xfer_t *x, CURLcode rc);
+static void slot_on_done(pc_curl_xfer_t *x, CURLcode rc);
 
 static slot_t *slot_get(pc__prx_scrape_t *s) {
   slot_t *sl = s->free_slots;
@@ -316,7 +316,7 @@ static void on_converted(pc__prx_job_t *j, void *origin) {
 }
 
 /* The transfer is over: a body to convert, or a failure. */
-static void slot_on_done(pc__rxcurl_xfer_t *x, CURLcode rc) {
+static void slot_on_done(pc_curl_xfer_t *x, CURLcode rc) {
   slot_t *sl = container_of(x, slot_t, xfer);
   pc__prx_scrape_t *s = sl->s;
   target_t *t = sl->t;
@@ -376,7 +376,7 @@ static void scrape_start(pc__prx_scrape_t *s, target_t *t) {
   sl->t = t;
   curl_easy_setopt(sl->xfer.easy, CURLOPT_URL, t->url);
   char why[256];
-  if (pc__rxcurl_add(s->curl, &sl->xfer, why, sizeof why) != 0) {
+  if (pc_curl_add(s->curl, &sl->xfer, why, sizeof why) != 0) {
     log_failure(s, t, PC__PRX_TRANSPORT, "libcurl could not start it: %s", why);
     slot_put(s, sl);
     target_idle(s, t);
@@ -527,8 +527,8 @@ int pc__prx_scrape_start(pc__prx_scrape_t *s, uv_loop_t *loop, pc_err_t *err) {
   }
   int rc = build_headers(s, err);
   if (rc) return rc;
-  if ((rc = pc__rxcurl_open(loop, (long)s->max_concurrent, &s->curl, err))) return rc;
-  pc__rxcurl_start(s->curl);
+  if ((rc = pc_curl_open(loop, (long)s->max_concurrent, true, &s->curl, err))) return rc;
+  pc_curl_start(s->curl);
   uv_timer_init(loop, &s->timer);
   s->timer_open = true;
   s->cycle_start = uv_now(loop) + s->delay_ms;
@@ -569,7 +569,7 @@ static void check_closed(pc__prx_scrape_t *s) {
     slot_free(sl);
   }
   s->n_free_slots = 0;
-  pc__rxcurl_close(s->curl, on_curl_closed, s);
+  pc_curl_close(s->curl, on_curl_closed, s);
 }
 
 void pc__prx_scrape_close(pc__prx_scrape_t *s) {
@@ -586,7 +586,7 @@ void pc__prx_scrape_close(pc__prx_scrape_t *s) {
   while (s->busy) {
     slot_t *sl = s->busy;
     target_t *t = sl->t;
-    pc__rxcurl_remove(s->curl, &sl->xfer);
+    pc_curl_remove(s->curl, &sl->xfer);
     slot_put(s, sl);
     if (t) target_idle(s, t);
   }
@@ -605,7 +605,7 @@ void pc__prx_scrape_free(pc__prx_scrape_t *s) {
     s->free_slots = sl->next;
     slot_free(sl);
   }
-  if (s->curl) pc__rxcurl_close(s->curl, NULL, NULL); /* created, never started */
+  if (s->curl) pc_curl_close(s->curl, NULL, NULL); /* created, never started */
   for (size_t i = 0; i < s->n; i++) {
     target_t *t = &s->targets[i];
     free(t->url);

@@ -5,7 +5,7 @@
  * pprof receiver does, each a file of its own:
  *
  *   remote  pprof_scrape.c  GETs of /debug/pprof/... on targets, on a
- *                           schedule, with libcurl on the loop (curl_loop.c)
+ *                           schedule, with libcurl on the loop (component/curl.h)
  *   file    pprof_file.c    files matched by a glob, on a schedule
  *   server  pprof_server.c  POSTs of pprof bodies (the contrib's /v1/pprof,
  *                           and the Pyroscope SDKs' /ingest: pyroscope.c)
@@ -25,41 +25,12 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include "../component/curl.h"
 #include "../core/log.h"
 #include "../httpd/httpd.h"
 #include "../pdata/intern.h"
 #include "../pdata/pprof.h"
 #include "receiver.h"
-
-/* ---- libcurl on the loop (curl_loop.c) ----------------------------------------------
- * One multi handle per receiver: sockets watched with uv_poll_t, libcurl's
- * timer as a uv_timer_t, idle connections kept in the multi's cache. */
-
-typedef struct pc__rxcurl pc__rxcurl_t;
-
-/* A transfer: an easy handle and what to call when it ends; embedded in its
- * owner. */
-typedef struct pc__rxcurl_xfer {
-  CURL *easy;
-  /* On the loop, once per pc__rxcurl_add that returned 0, unless
-   * pc__rxcurl_remove came first; rc is libcurl's result. */
-  void (*done)(struct pc__rxcurl_xfer *x, CURLcode rc);
-  bool added;
-} pc__rxcurl_xfer_t;
-
-/* A multi handle on loop keeping at most max_connects idle connections.
- * Nothing is on the loop until pc__rxcurl_start (which cannot fail). */
-int pc__rxcurl_open(uv_loop_t *loop, long max_connects, pc__rxcurl_t **out, pc_err_t *err);
-void pc__rxcurl_start(pc__rxcurl_t *c);
-/* Start x (its easy handle set up); PC_ENOMEM with why filled when libcurl
- * cannot take it. */
-int pc__rxcurl_add(pc__rxcurl_t *c, pc__rxcurl_xfer_t *x, char *why, size_t cap);
-/* Stop x if it runs; its done is not called. */
-void pc__rxcurl_remove(pc__rxcurl_t *c, pc__rxcurl_xfer_t *x);
-/* Close (every transfer removed first): cached connections close, every
- * handle closes, c is freed, then closed(arg) (at once when never started;
- * c may be NULL). */
-void pc__rxcurl_close(pc__rxcurl_t *c, void (*closed)(void *arg), void *arg);
 
 /* ---- the Pyroscope push API (pyroscope.c) ----------------------------------------------
  * POST /ingest?name=APP{k=v,...}&from=T&until=T&sampleRate=HZ&spyName=S

@@ -1,6 +1,6 @@
 /* test_exporter.c - the exporter suite: one TCase per source file of
- * exporter/ (queue.c; send.c; otlphttp.c with client.c and curl.c under
- * it; file.c with file_storage.c and debug.c; otlpgrpc.c and
+ * exporter/ (queue.c; send.c; otlphttp.c with client.c and component/curl.c
+ * under it; file.c with file_storage.c and debug.c; otlpgrpc.c and
  * grpcwire.c against the otlp receiver and against python3-grpcio;
  * headers_setter.c; ring.c and load_balancing.c), against real loopback
  * sockets and real files. */

@@ -1,12 +1,12 @@
 /* test_otlphttp.c - the `otlp_http` exporter's wire and client
- * (exporter/otlphttp.c, client.c, curl.c) against a real loopback HTTP
- * server (httpsrv.c): delivery that decodes to what was sent, keep-alive
- * and configured headers, which statuses are retried (429, 502, 503, 504)
- * and after how long (Retry-After in seconds and as a date), what is never
- * retried (400, 401, 404, 413, 500, partial success), timeouts and closed
- * connections, a bearer token, json and zstd, traces to their endpoint,
- * https with a CA, and config errors. What every wire shares is in
- * test_send.c. */
+ * (exporter/otlphttp.c, client.c, component/curl.c) against a real loopback
+ * HTTP server (httpsrv.c): delivery that decodes to what was sent,
+ * keep-alive and configured headers, which statuses are retried (429, 502,
+ * 503, 504) and after how long (Retry-After in seconds and as a date), what
+ * is never retried (400, 401, 404, 413, 500, partial success), timeouts and
+ * closed connections, a bearer token, json and zstd, traces to their
+ * endpoint, https with a CA, and config errors. What every wire shares is
+ * in test_send.c. */
 #include <check.h>
 #include <poll.h>
 #include <signal.h>

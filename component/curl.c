@@ -1,33 +1,37 @@
-/* curl.c - libcurl's multi interface driven by a libuv loop, for the
- * exporters that send over HTTP (otlphttp.c, otlpgrpc.c).
+/* curl.c - libcurl's multi interface driven by a libuv loop (curl.h), for
+ * every component that is an HTTP client: the exporters that send over HTTP
+ * (exporter/otlphttp.c, otlpgrpc.c), the pprof receiver's scrapes
+ * (receiver/pprof_scrape.c) and the Kubernetes API client
+ * (processor/k8s_http.c).
  *
  * The one idea: libcurl says which sockets to watch and when to wake it
  * (CURLMOPT_SOCKETFUNCTION -> one uv_poll_t per socket,
  * CURLMOPT_TIMERFUNCTION -> one uv_timer_t), and the loop calls
  * curl_multi_socket_action when either fires. Nothing blocks the loop and
  * there is no thread. Connections stay alive in the multi handle's cache,
- * so every transfer of one exporter reuses them.
+ * so every transfer of one component reuses them.
  *
- * A transfer is a pc__curl_xfer_t embedded in its owner (the send
- * module's slot); its done callback runs on the loop once the transfer
+ * A transfer is a pc_curl_xfer_t embedded in its owner (the send
+ * module's slot, a scrape slot, a Kubernetes GET); its done callback runs on the loop once the transfer
  * ends, unless it was removed first. Closing removes what is still added,
  * lets libcurl close its connections and closes every handle; the closed
  * callback comes from the last close callback, as libuv requires. */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "curl.h"
+
 #include "../core/log.h"
-#include "internal.h"
 
 /* A socket libcurl asked us to watch. */
 typedef struct sock {
   uv_poll_t poll;
-  pc__curl_t *c;
+  pc_curl_t *c;
   curl_socket_t fd;
   struct sock *next; /* open sockets, to close what libcurl leaves behind */
 } sock_t;
 
-struct pc__curl {
+struct pc_curl {
   uv_loop_t *loop;
   CURLM *multi;
   bool global;  /* curl_global_init succeeded: undo it at the end */
@@ -35,19 +39,19 @@ struct pc__curl {
   uv_timer_t timer;
   sock_t *socks;
   unsigned closing; /* close callbacks still to come */
-  bool ending;      /* pc__curl_close was called: the last close frees it */
+  bool ending;      /* pc_curl_close was called: the last close frees it */
   void (*closed)(void *arg);
   void *closed_arg;
 };
 
 /* ---- closing ------------------------------------------------------------------------ */
 
-static void free_curl(pc__curl_t *c) {
+static void free_curl(pc_curl_t *c) {
   if (c->global) curl_global_cleanup();
   free(c);
 }
 
-static void one_closed(pc__curl_t *c) {
+static void one_closed(pc_curl_t *c) {
   if (--c->closing || !c->ending) return; /* a socket libcurl was done with, while running */
   void (*cb)(void *) = c->closed;
   void *arg = c->closed_arg;
@@ -57,14 +61,14 @@ static void one_closed(pc__curl_t *c) {
 
 static void sock_on_close(uv_handle_t *h) {
   sock_t *sk = container_of(h, sock_t, poll);
-  pc__curl_t *c = sk->c;
+  pc_curl_t *c = sk->c;
   free(sk);
   one_closed(c);
 }
 
-static void timer_on_close(uv_handle_t *h) { one_closed(container_of(h, pc__curl_t, timer)); }
+static void timer_on_close(uv_handle_t *h) { one_closed(container_of(h, pc_curl_t, timer)); }
 
-static void sock_forget(pc__curl_t *c, sock_t *sk) {
+static void sock_forget(pc_curl_t *c, sock_t *sk) {
   for (sock_t **pp = &c->socks; *pp; pp = &(*pp)->next)
     if (*pp == sk) {
       *pp = sk->next;
@@ -78,7 +82,7 @@ static void sock_forget(pc__curl_t *c, sock_t *sk) {
 /* ---- the loop's side ---------------------------------------------------------------- */
 
 /* Hand every finished transfer to its owner. */
-static void check_done(pc__curl_t *c) {
+static void check_done(pc_curl_t *c) {
   CURLMsg *m;
   int left;
   while (c->multi && (m = curl_multi_info_read(c->multi, &left))) {
@@ -87,7 +91,7 @@ static void check_done(pc__curl_t *c) {
     CURLcode rc = m->data.result;
     char *priv = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
-    pc__curl_xfer_t *x = (pc__curl_xfer_t *)(void *)priv;
+    pc_curl_xfer_t *x = (pc_curl_xfer_t *)(void *)priv;
     curl_multi_remove_handle(c->multi, easy);
     x->added = false;
     x->done(x, rc); /* may add it again (a retry) or another one */
@@ -96,7 +100,7 @@ static void check_done(pc__curl_t *c) {
 
 static void sock_on_poll(uv_poll_t *p, int status, int events) {
   sock_t *sk = container_of(p, sock_t, poll);
-  pc__curl_t *c = sk->c;
+  pc_curl_t *c = sk->c;
   int flags = 0;
   if (status < 0) flags = CURL_CSELECT_ERR;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
@@ -108,7 +112,7 @@ static void sock_on_poll(uv_poll_t *p, int status, int events) {
 
 static int curl_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
   (void)easy;
-  pc__curl_t *c = userp;
+  pc_curl_t *c = userp;
   sock_t *sk = socketp;
   if (what == CURL_POLL_REMOVE) {
     if (sk) {
@@ -135,7 +139,7 @@ static int curl_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 }
 
 static void timer_on_fire(uv_timer_t *t) {
-  pc__curl_t *c = container_of(t, pc__curl_t, timer);
+  pc_curl_t *c = container_of(t, pc_curl_t, timer);
   int running;
   curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   check_done(c);
@@ -143,17 +147,18 @@ static void timer_on_fire(uv_timer_t *t) {
 
 static int curl_on_timer(CURLM *multi, long timeout_ms, void *userp) {
   (void)multi;
-  pc__curl_t *c = userp;
+  pc_curl_t *c = userp;
   if (timeout_ms < 0) uv_timer_stop(&c->timer);
-  else uv_timer_start(&c->timer, timer_on_fire, (uint64_t)timeout_ms, 0);
+  else /* 0 means "now": the next loop iteration, never from inside libcurl */
+    uv_timer_start(&c->timer, timer_on_fire, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
 /* ---- the interface ----------------------------------------------------------------------- */
 
-int pc__curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc__curl_t **out,
+int pc_curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc_curl_t **out,
                   pc_err_t *err) {
-  pc__curl_t *c = pc_xcalloc(1, sizeof *c);
+  pc_curl_t *c = pc_xcalloc(1, sizeof *c);
   *out = NULL;
   c->loop = loop;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -175,12 +180,13 @@ int pc__curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc__curl_t
   return 0;
 }
 
-void pc__curl_start(pc__curl_t *c) {
+void pc_curl_start(pc_curl_t *c) {
+  if (c->started) return;
   uv_timer_init(c->loop, &c->timer);
   c->started = true;
 }
 
-int pc__curl_add(pc__curl_t *c, pc__curl_xfer_t *x, char *why, size_t cap) {
+int pc_curl_add(pc_curl_t *c, pc_curl_xfer_t *x, char *why, size_t cap) {
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
   CURLMcode mc = curl_multi_add_handle(c->multi, x->easy);
   if (mc != CURLM_OK) { /* out of memory, in practice */
@@ -191,13 +197,17 @@ int pc__curl_add(pc__curl_t *c, pc__curl_xfer_t *x, char *why, size_t cap) {
   return 0;
 }
 
-void pc__curl_remove(pc__curl_t *c, pc__curl_xfer_t *x) {
+void pc_curl_remove(pc_curl_t *c, pc_curl_xfer_t *x) {
   if (!x->added) return;
   curl_multi_remove_handle(c->multi, x->easy);
   x->added = false;
 }
 
-void pc__curl_close(pc__curl_t *c, void (*closed)(void *arg), void *arg) {
+void pc_curl_close(pc_curl_t *c, void (*closed)(void *arg), void *arg) {
+  if (!c) {
+    if (closed) closed(arg);
+    return;
+  }
   if (!c->started) { /* nothing of it is on the loop */
     curl_multi_cleanup(c->multi);
     free_curl(c);

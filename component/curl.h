@@ -1,0 +1,54 @@
+/* curl.h - libcurl's multi interface driven by a component's libuv loop:
+ * the one copy every component that speaks HTTP as a client uses (the
+ * otlphttp and otlp_grpc exporters, the pprof receiver's scrapes, the
+ * Kubernetes API client of k8s_attributes and resource_detection).
+ *
+ * One multi handle per component instance: sockets watched with uv_poll_t,
+ * libcurl's timer as a uv_timer_t, idle connections kept in the multi
+ * handle's cache so later transfers reuse them. No thread, no blocking
+ * call. The owner sets up each easy handle itself; this module only runs
+ * them. */
+#ifndef PC_COMPONENT_CURL_H
+#define PC_COMPONENT_CURL_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "../core/core.h"
+
+typedef struct pc_curl pc_curl_t;
+
+/* A transfer: an easy handle and what to call when it ends; embedded in its
+ * owner (container_of gets the owner back in done). */
+typedef struct pc_curl_xfer {
+  CURL *easy;
+  /* On the loop, once per pc_curl_add that returned 0, unless
+   * pc_curl_remove came first. rc is libcurl's transfer result. done may
+   * add this transfer again (a retry) or another one. */
+  void (*done)(struct pc_curl_xfer *x, CURLcode rc);
+  bool added; /* in the multi handle now */
+} pc_curl_xfer_t;
+
+/* A multi handle for loop keeping at most max_connects idle connections;
+ * multiplex: false forbids HTTP/2 multiplexing (see exporter/otlpgrpc.c).
+ * PC_EIO (libcurl cannot initialise) or PC_ENOMEM with err. Nothing of it
+ * is on the loop until pc_curl_start. */
+int pc_curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc_curl_t **out,
+                 pc_err_t *err);
+/* Put its timer on the loop; cannot fail, and a second call does nothing
+ * (an owner may start it lazily, before its first transfer). */
+void pc_curl_start(pc_curl_t *c);
+/* Start x (its easy handle set up; c started). PC_ENOMEM with why filled
+ * when libcurl cannot take it (out of memory, in practice). */
+int pc_curl_add(pc_curl_t *c, pc_curl_xfer_t *x, char *why, size_t cap);
+/* Stop x if it is running; its done is not called. */
+void pc_curl_remove(pc_curl_t *c, pc_curl_xfer_t *x);
+/* Close: every transfer must have been removed (and its easy handle may be
+ * cleaned up already). The cached connections close, every handle is
+ * closed and c is freed; closed(arg) follows from the last close callback
+ * (at once, from this call, when c was never started or is NULL). */
+void pc_curl_close(pc_curl_t *c, void (*closed)(void *arg), void *arg);
+
+#endif
