@@ -113,7 +113,14 @@ START_TEST(backend_down_then_up_delivers_everything) {
   srv_stop(s);
 }
 END_TEST
+/* A batch the backend keeps refusing is retried until the next wait would
+ * pass max_elapsed_time, then dropped and never tried again. Bounded by
+ * what the settings allow, not by how fast a loaded machine runs: the
+ * drop comes no sooner than max_elapsed_time less the longest wait (60 ms:
+ * max_interval + 50% jitter) after the first try, and after no more tries
+ * than the shortest wait (10 ms: initial_interval - 50%) fits into it. */
 START_TEST(gives_up_after_max_elapsed_time) {
+  enum { MAX_ELAPSED_MS = 1000, LONGEST_WAIT_MS = 60, SHORTEST_WAIT_MS = 10 };
   srv_t *s = srv_start();
   srv_answer_t a;
   srv_answer_status(&a, 503, "down for maintenance");
@@ -121,16 +128,27 @@ START_TEST(gives_up_after_max_elapsed_time) {
   fx_t fx;
   fx_open(&fx, &pc_exporter_otlphttp, "otlphttp", "endpoint: %s\n"
           "retry_on_failure:\n  initial_interval: 20ms\n  max_interval: 40ms\n"
-          "  max_elapsed_time: 300ms\n", srv_url(s));
-  fx_consume_ids(&fx, 1, 1);
+          "  max_elapsed_time: %dms\n", srv_url(s), MAX_ELAPSED_MS);
+  uv_update_time(&fx.loop); /* the first try's loop time is not older than t0 (but
+                             * libuv's coarse clock may lag it a tick: 10 ms below) */
   uint64_t t0 = srv_now_ms();
-  fx_wait_count(&fx, dropped_batches, 1, 5000);
-  ck_assert_uint_lt(srv_now_ms() - t0, 1500);
-  ck_assert_uint_ge(srv_count(s), 4);
+  fx_consume_ids(&fx, 1, 1);
+  fx_wait_count(&fx, dropped_batches, 1, 60000);
+  uint64_t took = srv_now_ms() - t0;
+  size_t tries = srv_count(s);
+  ck_assert_msg(took + 10 >= MAX_ELAPSED_MS - LONGEST_WAIT_MS, "gave up after %llu ms",
+                (unsigned long long)took);
+  ck_assert_uint_ge(tries, 4);
+  ck_assert_uint_le(tries, 1 + MAX_ELAPSED_MS / SHORTEST_WAIT_MS);
   pc_otlphttp_stats_t st = fx_stats(&fx);
   ck_assert_uint_eq(st.sent_batches, 0);
   ck_assert_uint_eq(st.dropped_batches, 1);
   ck_assert_uint_eq(st.queue_batches, 0);
+  ck_assert_uint_eq(st.failed_attempts, tries);
+  ck_assert_uint_eq(st.retries, tries - 1);
+  /* Given up for good: no try follows (the longest wait, four times over). */
+  fx_run_for(&fx, 4 * LONGEST_WAIT_MS);
+  ck_assert_uint_eq(srv_count(s), tries);
   fx_close(&fx, 1000);
   srv_stop(s);
 }
