@@ -1,6 +1,11 @@
 /* decode.c - the work on one request's payload, shared by OTLP/HTTP
  * (otlp.c) and OTLP/gRPC (grpc.c): decompress it (bounded), then decode it
- * into a per-request arena (protobuf or OTLP-JSON, profiles or spans).
+ * into a per-request arena (protobuf or OTLP-JSON, profiles or spans), and,
+ * when the next consumer takes finished bodies (exporters with no batch
+ * processor before them), make those too: encoded and compressed for what
+ * it sends, one body for all its exporters, as the batch processor's flush
+ * makes a batch's. The loop then only hands them on, and a persistent
+ * queue behind finds them compressed.
  *
  * The one idea: a payload of at most INLINE_MAX bytes, as sent and as its
  * compression announces it decompressed, is done on the loop, because a
@@ -141,8 +146,20 @@ static void job_clear(pc__rx_job_t *j) {
   *j = (pc__rx_job_t){.pool = p, .arena = arena, .plain = plain, .held = held};
 }
 
+/* Let go of the bodies and their metadata (they live on in the consumers
+ * that took them). */
+static void job_bodies_free(pc__rx_job_t *j) {
+  for (size_t i = 0; i < j->n_bodies; i++) pc_body_unref(j->bodies[i]);
+  free(j->bodies);
+  pc_bytes_unref(j->body_md);
+  j->bodies = NULL;
+  j->n_bodies = 0;
+  j->body_md = NULL;
+}
+
 void pc__rx_job_put(pc__rx_job_t *j) {
   pc__rx_pool_t *p = j->pool;
+  job_bodies_free(j);
   if (p->n_spare >= SPARE_JOBS) {
     job_free(j);
     return;
@@ -217,8 +234,19 @@ static void job_decode(pc__rx_job_t *j) {
   }
 }
 
-/* Decompress (output bounded by limit) and decode. Touches only the job
- * and the budget. */
+/* The decoded profiles as finished bodies (make_bodies): what the
+ * consumer's consume_profiles would have made of them on the loop. */
+static void job_bodies(pc__rx_job_t *j) {
+  if (!j->make_bodies || j->traces || j->failed != PC__RX_FAILED_NONE ||
+      pc_request_profile_count(&j->req) == 0)
+    return;
+  j->bodies_err = (pc_err_t){0};
+  j->bodies_rc = pc_request_bodies(&j->req, false, j->body_max, j->body_encodings, j->body_md,
+                                   &j->bodies, &j->n_bodies, &j->bodies_err);
+}
+
+/* Decompress (output bounded by limit), decode, and make the bodies.
+ * Touches only the job and the budget. */
 static void job_work(pc__rx_job_t *j, size_t limit) {
   j->payload = j->in;
   j->payload_n = j->in_n;
@@ -228,6 +256,28 @@ static void job_work(pc__rx_job_t *j, size_t limit) {
   j->err = (pc_err_t){0};
   if (j->enc != PC_ENC_IDENTITY && job_decompress(j, limit) != 0) return;
   job_decode(j);
+  job_bodies(j);
+}
+
+void pc__rx_job_bodies_for(pc__rx_job_t *j, const pc_consumer_t *next, const pc_metadata_t *md) {
+  if (j->traces || !next->consume_encoded) return;
+  j->make_bodies = true;
+  j->body_encodings = next->encodings;
+  j->body_max = next->max_body;
+  j->body_md = pc_md_bytes(md);
+}
+
+int pc__rx_job_consume(pc__rx_job_t *j, pc_consumer_t *next, pc_err_t *err) {
+  if (!j->make_bodies) return next->consume_profiles(next, &j->req, err);
+  if (j->bodies_rc) {
+    *err = j->bodies_err;
+    return j->bodies_rc;
+  }
+  for (size_t i = 0; i < j->n_bodies; i++) {
+    int rc = next->consume_encoded(next, j->bodies[i], err);
+    if (rc) return rc;
+  }
+  return 0;
 }
 
 static void job_on_work(uv_work_t *w) {

@@ -518,7 +518,8 @@ static void serve_traces(stream_t *st, pc_traces_t *tr) {
   answer_ok(st);
 }
 
-static void serve_profiles(stream_t *st, pc_request_t *req) {
+static void serve_profiles(stream_t *st, pc__rx_job_t *j) {
+  pc_request_t *req = &j->req;
   pc_grpc_server_t *g = st->c->g;
   pc__rx_counters_t *cnt = g->rxc;
   uint64_t profiles = pc_request_profile_count(req), samples = pc_request_sample_count(req);
@@ -532,7 +533,7 @@ static void serve_profiles(stream_t *st, pc_request_t *req) {
   if (st->md.n && pc_md_decode(st->md.p, st->md.n, &md) == 0) req->metadata = &md;
   char peer[64];
   req->client_addr = pc_http_peer_ip(&st->c->tcp, peer, sizeof peer);
-  int rc = profiles ? g->next->consume_profiles(g->next, req, &err) : 0;
+  int rc = profiles ? pc__rx_job_consume(j, g->next, &err) : 0;
   req->metadata = NULL;
   req->client_addr = (pc_str_t){0};
   free((void *)md.v);
@@ -598,7 +599,7 @@ static void job_finish(stream_t *st, pc__rx_job_t *j) {
   if (j->traces)
     serve_traces(st, &j->spans);
   else
-    serve_profiles(st, &j->req);
+    serve_profiles(st, j);
 }
 
 static void job_done(pc__rx_job_t *j, int status) {
@@ -686,6 +687,12 @@ static void stream_serve(stream_t *st) {
   j->enc = j->owned.p[0] ? enc : PC_ENC_IDENTITY;
   j->traces = stream_route(st) == ROUTE_TRACES;
   j->ud = st;
+  pc_metadata_t md = {0}; /* views into st->md, for the bodies' copy */
+  if (st->md.n && !st->md_too_big && pc_md_decode(st->md.p, st->md.n, &md) == 0)
+    pc__rx_job_bodies_for(j, g->next, &md);
+  else
+    pc__rx_job_bodies_for(j, g->next, NULL);
+  free((void *)md.v);
   j->done = job_done;
   st->job = j;
   pc__rx_job_run(j);

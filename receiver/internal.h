@@ -80,6 +80,17 @@ struct pc__rx_job {
   bool traces; /* an ExportTraceServiceRequest (decoded into spans), else profiles */
   pc_metadata_t md; /* client metadata for the request (the caller's views) */
   void *ud;         /* the caller's */
+  /* Profiles for a next consumer that takes finished bodies (its
+   * consume_encoded): the job also encodes them, split to body_max, and
+   * compresses them for body_encodings (its max_body and encodings), with
+   * body_md (a reference the job lets go of; pc_md_encode form, or NULL) -
+   * in the thread pool when the payload is large, as the batch processor
+   * makes its batches - so the loop only hands them on
+   * (pc__rx_job_consume). */
+  bool make_bodies;
+  unsigned body_encodings;
+  uint64_t body_max;
+  pc_bytes_t *body_md;
   /* Called once on the loop when the work is over: status is 0, or negative
    * when libuv cancelled the work (the loop is being torn down). The job
    * stays the caller's until it puts it back. */
@@ -96,6 +107,12 @@ struct pc__rx_job {
   pc__rx_failed_t failed;
   pc_err_t err;
   uint64_t need; /* PC__RX_FAILED_BUDGET: the bytes the budget could not give */
+  /* make_bodies: the bodies of req (one reference each), or why there are
+   * none (bodies_rc, bodies_err: what consume would have answered). */
+  pc_body_t **bodies;
+  size_t n_bodies;
+  int bodies_rc;
+  pc_err_t bodies_err;
   /* the pool's */
   uint64_t held; /* bytes of the budget this job holds */
   bool async; /* done comes from the loop after the thread pool, not from run */
@@ -123,6 +140,14 @@ void pc__rx_job_run(pc__rx_job_t *j);
 /* Give j back once its answer is made (frees `owned`; views into the job's
  * payload and request end here). */
 void pc__rx_job_put(pc__rx_job_t *j);
+/* Hand j's profiles to next, on the loop: the bodies the job made
+ * (make_bodies), each through consume_encoded up to the first refusal,
+ * or else the request through consume_profiles. Returns what next said. */
+int pc__rx_job_consume(pc__rx_job_t *j, pc_consumer_t *next, pc_err_t *err);
+/* Set j up to make bodies for next when next takes them (consume_encoded)
+ * and the request holds profiles; md: the request's client metadata when
+ * the receiver keeps it (include_metadata), else NULL. */
+void pc__rx_job_bodies_for(pc__rx_job_t *j, const pc_consumer_t *next, const pc_metadata_t *md);
 
 /* ---- TLS of a listener ----------------------------------------------------------
  * protocols.http.tls and protocols.grpc.tls: the Collector's configtls server

@@ -486,7 +486,7 @@ static void job_finish(rx_t *rx, pc__rx_job_t *j, pc_http_response_t *resp) {
   j->req.metadata = rx->cfg.include_metadata ? &j->md : NULL; /* decoding zeroed it */
   char peer[64];
   j->req.client_addr = pc_http_conn_peer_ip((pc_http_conn_t *)j->ud, peer, sizeof peer);
-  int rc = profiles ? rx->next->consume_profiles(rx->next, &j->req, &err) : 0;
+  int rc = profiles ? pc__rx_job_consume(j, rx->next, &err) : 0;
   answer_consumed(rx, j, rc, &err, profiles, samples, resp);
 }
 
@@ -523,6 +523,7 @@ static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_
   j->in = r->body;
   j->in_n = r->body_n;
   j->md = r->headers; /* empty unless include_metadata: the server keeps them then */
+  pc__rx_job_bodies_for(j, rx->next, rx->cfg.include_metadata ? &j->md : NULL);
   j->done = job_done;
   pc__rx_job_run(j);
 }

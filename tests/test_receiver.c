@@ -69,6 +69,13 @@ typedef struct {
   char addr[8][64]; /* client address per profiles request */
   _Atomic bool is_full;      /* what the full hook says */
   _Atomic unsigned full_calls;
+  /* consume_encoded (set by the test): the bodies it was handed */
+  unsigned encoded_calls;
+  bool variant_missing; /* a body came without one of c.encodings */
+  uint64_t encoded_profiles; /* profiles in them all */
+  size_t encoded_largest;    /* the largest, before compression */
+  pc_buf_t encoded_last;     /* the last one's protobuf, from its gzip variant */
+  char encoded_md[512];      /* the last one's client metadata, as md_text */
 } tconsumer_t;
 
 /* The consumer contract's full hook (component.h), as the test sets it. */
@@ -100,6 +107,36 @@ static int tc_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
     snprintf(t->addr[t->n_counts], sizeof t->addr[0], "%.*s", PC_STR_FMT(req->client_addr));
   if (t->n_counts < 512) t->counts[t->n_counts++] = pc_request_profile_count(req);
   int rc = erc ? erc : t->rc;
+  pthread_mutex_unlock(&t->mu);
+  if (rc) pc_err_set(err, rc, "test consumer refuses: %s", pc_err_name(rc));
+  return rc;
+}
+
+/* A consumer that takes finished bodies (an exporter sending gzip). */
+static int tc_encoded(pc_consumer_t *self, pc_body_t *body, pc_err_t *err) {
+  tconsumer_t *t = container_of(self, tconsumer_t, c);
+  pthread_mutex_lock(&t->mu);
+  t->encoded_calls++;
+  const pc_bytes_t *z = body->v[PC_ENC_GZIP];
+  if (!z) t->variant_missing = true;
+  t->encoded_last.n = 0;
+  pc_err_t derr = {0};
+  int rc = z ? pc_decompress(PC_ENC_GZIP, z->p, z->n, 1u << 30, &t->encoded_last, &derr) : 0;
+  ck_assert_msg(rc == 0, "%s", derr.msg);
+  const pc_bytes_t *plain = body->v[PC_ENC_IDENTITY];
+  ck_assert(!z || (t->encoded_last.n == plain->n && !memcmp(t->encoded_last.p, plain->p, plain->n)));
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  ck_assert_int_eq(pc_proto_decode(a, plain->p, plain->n, &req, &derr), 0);
+  t->encoded_profiles += pc_request_profile_count(&req);
+  ck_assert_uint_eq(body->profiles, pc_request_profile_count(&req));
+  pc_arena_free(a);
+  if (plain->n > t->encoded_largest) t->encoded_largest = plain->n;
+  pc_metadata_t md = {0};
+  if (body->md) ck_assert_int_eq(pc_md_decode(body->md->p, body->md->n, &md), 0);
+  md_text(body->md ? &md : NULL, t->encoded_md, sizeof t->encoded_md);
+  free((void *)md.v);
+  rc = t->rc;
   pthread_mutex_unlock(&t->mu);
   if (rc) pc_err_set(err, rc, "test consumer refuses: %s", pc_err_name(rc));
   return rc;
@@ -174,6 +211,7 @@ static void server_stop(tserver_t *t) {
   pc_receiver_otlp.destroy(t->rx);
   pc_buf_free(&t->tc.last);
   pc_buf_free(&t->tc.traces);
+  pc_buf_free(&t->tc.encoded_last);
   pthread_mutex_destroy(&t->tc.mu);
   free(t);
 }
@@ -1027,6 +1065,68 @@ START_TEST(test_large_request) {
   assert_good(t);
   pc_buf_free(&z);
   pc_buf_free(&body);
+  free(blob);
+  pc_arena_free(a);
+  server_stop(t);
+}
+END_TEST
+
+/* A next consumer that takes finished bodies (exporters without batch)
+ * gets them from the receiver's decode job: encoded, split to its
+ * max_body and compressed for its encodings there - in the thread pool for
+ * a large payload - so the loop only hands them on; never the tree. */
+START_TEST(test_bodies_for_next) {
+  pc_otlp_settings_t s = test_settings();
+  s.include_metadata = true;
+  tserver_t *t = server_start(&s, false);
+  t->tc.c.consume_encoded = tc_encoded;
+  t->tc.c.encodings = 1u << PC_ENC_GZIP;
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  size_t big = 600 * 1024;
+  uint8_t *blob = pc_xmalloc(big);
+  for (size_t i = 0; i < big; i++) blob[i] = (uint8_t)(i * 7 / 4096);
+  req.resources[0].scopes[0].profiles[0].original_payload = (pc_str_t){blob, big};
+  uint64_t profiles = pc_request_profile_count(&req);
+  pc_buf_t body = {0}, small = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  rich_payload(&small, false, false);
+  resp_t r;
+  /* Large (decoded in the pool) and small (on the loop): one body each. */
+  post(t, PROTO, "X-Scope-OrgID: acme\r\n", body.p, body.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(t->tc.encoded_calls, 1);
+  ck_assert_mem_eq(t->tc.encoded_last.p, body.p, body.n); /* checked equal to v[0] */
+  ck_assert_uint_eq(t->tc.encoded_last.n, body.n);
+  ck_assert_ptr_nonnull(strstr(t->tc.encoded_md, "X-Scope-OrgID=acme;"));
+  post(t, PROTO, NULL, small.p, small.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_eq(t->tc.encoded_calls, 2);
+  ck_assert_mem_eq(t->tc.encoded_last.p, small.p, small.n);
+  ck_assert_uint_eq(t->tc.encoded_last.n, small.n);
+  /* Above next's max_body: split before encoding, every profile once. */
+  t->tc.c.max_body = body.n - 1;
+  t->tc.encoded_profiles = 0;
+  t->tc.encoded_largest = 0;
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  assert_answer(&r, 200);
+  resp_free(&r);
+  ck_assert_uint_ge(t->tc.encoded_calls, 4);
+  ck_assert_uint_eq(t->tc.encoded_profiles, profiles);
+  ck_assert_uint_le(t->tc.encoded_largest, body.n - 1);
+  /* Its refusal is the client's answer, as a refusal of the tree is. */
+  tc_set(&t->tc, PC_EAGAIN, 7);
+  post(t, PROTO, NULL, body.p, body.n, &r);
+  ck_assert_int_eq(r.status, 503);
+  ck_assert_uint_eq(r.retry_after, 7);
+  resp_free(&r);
+  ck_assert(!t->tc.variant_missing);
+  ck_assert_uint_eq(tc_calls(&t->tc), 0); /* no tree went on */
+  pc_buf_free(&body);
+  pc_buf_free(&small);
   free(blob);
   pc_arena_free(a);
   server_stop(t);
@@ -2786,6 +2886,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(otlp, test_compressed);
   tcase_add_test(otlp, test_413_decompressed);
   tcase_add_test(otlp, test_large_request);
+  tcase_add_test(otlp, test_bodies_for_next);
   tcase_add_test(otlp, test_pipeline_answers);
   tcase_add_test(otlp, test_empty_body);
   tcase_add_test(otlp, test_traces);

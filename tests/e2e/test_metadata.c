@@ -268,10 +268,11 @@ static void trace_request(size_t n, pc_buf_t *out) {
   free(v);
 }
 
-/* Without batch, exporters that take bodies get trees and trace requests
- * one by one; the fan-out makes one body of each for both, so two gzip
- * exporters cost one compression per request (the big ones in the thread
- * pool), not one each. */
+/* Without batch, exporters that take bodies get each request as one body
+ * for both: the receiver's decode job makes a profiles request's (encoded
+ * and compressed in the thread pool when big), the fan-out a trace
+ * request's. Two gzip exporters cost one compression per request, not one
+ * each. */
 START_TEST(without_batch_two_exporters_cost_one_compression) {
   srv_t *srv = srv_start();
   char yaml[2048];
