@@ -426,6 +426,60 @@ START_TEST(an_8_MiB_batch_is_encoded_and_compressed_off_the_loop) {
 }
 END_TEST
 
+/* Issue 13 without batch: a big request to an exporter on a persistent
+ * queue is encoded and gzipped by the receiver's decode job in the thread
+ * pool; the loop's thread reads it, hands the body on and writes it to
+ * disk. Before, the exporter encoded it and, the queue being persistent,
+ * compressed it on the loop (the loop then spent more CPU than the pool's
+ * decode, and this fails). */
+START_TEST(without_batch_a_persistent_queue_gets_bodies_made_off_the_loop) {
+  srv_t *srv = srv_start();
+  pc_rng_t rng = {57};
+  pc_arena_t *a = pc_arena_new(0);
+  pc_buf_t body = {0};
+  big_request(&rng, a, 8 << 20, &body);
+  pc_arena_free(a);
+  char dir[] = "/tmp/profcol-meta-nobatch-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "extensions:\n  file_storage: {directory: %s, fsync: false}\n"
+           "exporters:\n  otlp_http: {endpoint: %s, compression: gzip, "
+           "sending_queue: {storage: file_storage}}\n"
+           "service:\n  extensions: [file_storage]\n  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+           "  pipelines:\n    profiles: {receivers: [otlp], exporters: [otlp_http]}\n",
+           dir, srv_url(srv));
+  pc_e2e_proc_t p = {0};
+  start(&p, yaml);
+  int port = pc_e2e_port_of(&p, "receiver:otlp");
+  int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  uint64_t loop0, others0, loop1, others1;
+  process_cpu_ns(p.pid, &loop0, &others0);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               body.p, body.n, &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert_uint_eq(wait_srv_count(srv, 1), 1);
+  process_cpu_ns(p.pid, &loop1, &others1);
+  double loop_ms = (double)(loop1 - loop0) / 1e6, pool_ms = (double)(others1 - others0) / 1e6;
+  fprintf(stderr, "a %zu-byte request without batch, persistent queue: loop thread %.1f ms "
+          "CPU, other threads %.1f ms, until it was sent\n", body.n, loop_ms, pool_ms);
+  ck_assert_msg(loop_ms * 2 < pool_ms, "the loop spent %.1f ms CPU on the request, the other "
+                "threads %.1f ms", loop_ms, pool_ms);
+  ck_assert_int_eq((int)wait_series(metrics, "profcol_exporter_sent_batches{exporter=\"otlp_http\"}",
+                                    1), 1);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_process_compressions"), 1);
+  pc_buf_free(&body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  srv_stop(srv);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(each_batch_carries_one_tenant_and_its_samples) {
   srv_t *srv = srv_start();
   /* The first two tries fail: a retry must carry its batch's header again. */
@@ -775,6 +829,7 @@ int main(void) {
   tcase_add_test(tc, two_exporters_cost_one_compression);
   tcase_add_test(tc, without_batch_two_exporters_cost_one_compression);
   tcase_add_test(tc, an_8_MiB_batch_is_encoded_and_compressed_off_the_loop);
+  tcase_add_test(tc, without_batch_a_persistent_queue_gets_bodies_made_off_the_loop);
   suite_add_tcase(s, tc);
   TCase *i14 = tcase_create("issue_14");
   tcase_set_timeout(i14, 60);
