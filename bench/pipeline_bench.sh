@@ -6,6 +6,9 @@
 # nginx sink on loopback that reads every body (as in http_bench.sh). Three
 # measurements, each for every profcol binary given (e.g. a build of main
 # and one of a branch), in the same run:
+#   alone:      the 10 KB client of `latency` with no other load, against
+#               the same profcol: its p50/p99, what the machine itself costs
+#               a request (on a shared machine, the scheduler's tail).
 #   latency:    a steady 200 KB load (wrk, HB_DELAY_MS between requests) and,
 #               at the same time, a second wrk sending 10 KB requests one at a
 #               time: that client's p50/p99 latency (wrk --latency). A loop
@@ -22,7 +25,11 @@
 #               second to second, this is the steadier figure of the two.
 #   compressions: profcol_process_compressions per batch handed on.
 #
-#   bench/pipeline_bench.sh [--duration S] [--rate-delay MS] PROFCOL [PROFCOL...]
+#   bench/pipeline_bench.sh [--duration S] [--rate-delay MS] [--no-batch] PROFCOL [PROFCOL...]
+#
+# --no-batch leaves the batch processor out (otlp -> otlphttp gzip): each
+# 200 KB request is encoded and compressed on its own, the path of issue
+# 13's "without batch" (compressions/batch then reads per request).
 #
 # Loopback only; not part of `meson test`. Each server is stopped by its PID.
 set -euo pipefail
@@ -33,10 +40,12 @@ source "$here/lib.sh"
 duration=15
 delay_ms=20
 pace_ms=${PACE_MS:-20}
+no_batch=0
 while (($#)); do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
     --rate-delay) delay_ms=$2; shift 2 ;;
+    --no-batch) no_batch=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) break ;;
   esac
@@ -71,6 +80,8 @@ start_nginx() { # $1 dir; sets ng_pid ng_port: the sink of lib.sh, reading every
 start_profcol() { # $1 binary $2 dir $3 sink port; sets pf_pid pf_port pf_metrics
   local bin=$1 d=$2 sink=$3
   mkdir -p "$d"
+  local procs="[batch]"
+  ((no_batch)) && procs="[]"
   cat >"$d/config.yaml" <<YAML
 receivers:
   otlp:
@@ -93,7 +104,7 @@ service:
   pipelines:
     profiles:
       receivers: [otlp]
-      processors: [batch]
+      processors: $procs
       exporters: [otlphttp]
 YAML
   "$bin" --config "$d/config.yaml" </dev/null >"$d/profcol.log" 2>&1 &
@@ -118,6 +129,7 @@ metric() { curl -s "$pf_metrics" | awk -v n="$1" '$1 == n {print $2}'; }
 ms() { bl_ms "$1"; }
 
 echo "# pipeline_bench $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+((no_batch)) && echo "# without the batch processor: otlp -> otlphttp (gzip)"
 echo "# steady load: 200 KB, 1 connection, ${delay_ms} ms between requests; probe: 10 KB, 8 connections, each 50 ms apart; ${duration} s"
 start_nginx "$tmp/nginx"
 # nginx reading the same 200 KB bodies, saturated: requests per CPU-second.
@@ -141,10 +153,14 @@ paced() {
 }
 ng_paced=$(paced "$ng_pid" "$ng_port" "$tmp/ng-paced")
 echo "nginx paced (2 connections, ${pace_ms} ms apart): $ng_paced req per CPU-second"
-printf '%-40s | %9s %9s %9s | %9s %6s %9s %7s | %9s %7s | %s\n' binary "p50 ms" "p99 ms" "max ms" "req/s" CPUs "req/CPU-s" "/nginx" "paced/CPU" "/nginx" "compressions/batch"
+printf '%-40s | %9s %9s | %9s %9s %9s | %9s %6s %9s %7s | %9s %7s | %s\n' binary "alone p50" "alone p99" "p50 ms" "p99 ms" "max ms" "req/s" CPUs "req/CPU-s" "/nginx" "paced/CPU" "/nginx" "compressions/batch"
 for bin in "${binaries[@]}"; do
   d=$tmp/pf-$(basename "$(dirname "$(dirname "$bin")")")-$RANDOM
   start_profcol "$bin" "$d" "$ng_port"
+  # the 10 KB client alone: what the machine costs it
+  wrk_run "$pf_port" "$tmp/p10k.pb" 8 2 50 "$tmp/warm"
+  wrk_run "$pf_port" "$tmp/p10k.pb" 8 "$duration" 50 "$d/alone"
+  a50=$(ms "$(field 50% "$d/alone")"); a99=$(ms "$(field 99% "$d/alone")")
   # latency beside the steady load
   wrk_run "$pf_port" "$tmp/p200k.pb" 1 2 "$delay_ms" "$tmp/warm"
   wrk_run "$pf_port" "$tmp/p200k.pb" 1 "$duration" "$delay_ms" "$d/steady" &
@@ -167,8 +183,13 @@ for bin in "${binaries[@]}"; do
   pp=$(paced "$pf_pid" "$pf_port" "$d/paced")
   pratio=$(awk -v a="$pp" -v b="$ng_paced" 'BEGIN {printf "%.3f", a / b}')
   sleep 3 # the last batch goes out
-  comp=$(metric profcol_process_compressions); batches=$(curl -s "$pf_metrics" | awk '/^otelcol_processor_batch_batch_send_size_count/ {print $2}')
+  comp=$(metric profcol_process_compressions)
+  if ((no_batch)); then # per body sent
+    batches=$(curl -s "$pf_metrics" | awk '/^profcol_exporter_sent_batches/ {print $2}')
+  else
+    batches=$(curl -s "$pf_metrics" | awk '/^otelcol_processor_batch_batch_send_size_count/ {print $2}')
+  fi
   cpb=$(awk -v c="${comp:-nan}" -v b="${batches:-0}" 'BEGIN { if (c == "nan" || c == "") print "n/a (no counter)"; else printf "%.2f (%d/%d)", c / b, c, b }')
-  printf '%-40s | %9s %9s %9s | %9s %6s %9s %7s | %9s %7s | %s\n' "$bin" "$p50" "$p99" "$max" "$ok_rps" "$cpu" "$per" "$ratio" "$pp" "$pratio" "$cpb"
+  printf '%-40s | %9s %9s | %9s %9s %9s | %9s %6s %9s %7s | %9s %7s | %s\n' "$bin" "$a50" "$a99" "$p50" "$p99" "$max" "$ok_rps" "$cpu" "$per" "$ratio" "$pp" "$pratio" "$cpb"
   stop "$pf_pid"
 done
