@@ -849,17 +849,45 @@ void pc__lb_set_backends(void *instance, const char *const *names, size_t n) {
   free(v);
 }
 
+/* pc__id_to_filename maps '[', ':' and ']' to '_', as every byte outside
+ * [A-Za-z0-9._-]; existing queue directories are named so, so the mapping
+ * stays and is read back here. "host_port" has one '_' (a host name has
+ * none). "[addr]:port" becomes "_" addr "__" port with each ':' of addr a
+ * '_', and addr's other bytes (hex digits, '.') kept: the one reading is
+ * the '_' run inside with ':' put back, taken when it is an IPv6 address
+ * (inet_pton), so the name is the one the backend was listed by. */
+bool pc__lb_backend_of_dir(const char *rest, char *name, size_t cap) {
+  size_t n = strlen(rest);
+  const char *us = strrchr(rest, '_');
+  if (!us || us == rest || !port_ok(us + 1) || n + 1 > cap) return false;
+  if (rest[0] != '_') { /* host_port */
+    if (strchr(rest, '_') != us) return false;
+    snprintf(name, cap, "%.*s:%s", (int)(us - rest), rest, us + 1);
+    return true;
+  }
+  /* "_" addr "__" port: addr is rest[1 .. us - 1) */
+  if (us - rest < 3 || us[-1] != '_') return false;
+  char addr[INET6_ADDRSTRLEN + 1];
+  size_t an = (size_t)(us - 1 - (rest + 1));
+  if (an == 0 || an >= sizeof addr) return false;
+  for (size_t i = 0; i < an; i++) addr[i] = rest[1 + i] == '_' ? ':' : rest[1 + i];
+  addr[an] = '\0';
+  struct in6_addr a6;
+  if (inet_pton(AF_INET6, addr, &a6) != 1) return false;
+  snprintf(name, cap, "[%s]:%s", addr, us + 1);
+  return true;
+}
+
 /* With a persistent queue (protocol's sending_queue.storage), a backend
  * that is not in the list any more when profcol starts (a gateway pod
  * that got a new address while profcol was down) left batches on disk
  * that no exporter would open again. Each such queue directory gets an
  * exporter that replays it and is retired at once, so its batches are
  * routed to the current backends. Directory names are exporter ids made
- * file-safe ("exporter_load_balancing_10.0.3.7_4317"); only host_port
- * remainders without another '_' are taken (a host name has none), which
- * also keeps a balancer from adopting the queues of one named
- * load_balancing/x. IPv6 backends' names do not survive the mapping and
- * are not adopted. */
+ * file-safe ("exporter_load_balancing_10.0.3.7_4317"), and the remainder
+ * after this balancer's id is read back as a backend name by
+ * pc__lb_backend_of_dir, which takes only what a backend name maps to (so
+ * a balancer does not adopt the queues of one named load_balancing/x). */
 static void adopt_orphans(lb_t *lb) {
   if (lb->orphans_done) return;
   lb->orphans_done = true;
@@ -898,9 +926,9 @@ static void adopt_orphans(lb_t *lb) {
     }
     pc_worker_t self = pc_worker_self();
     if (owner % self.count != self.index) continue; /* as queue.c shares a former worker's */
-    char *us = strchr(name, '_');
-    if (!us || strchr(us + 1, '_') || us == name || !port_ok(us + 1)) continue;
-    *us = ':';
+    char backend[sizeof name];
+    if (!pc__lb_backend_of_dir(name, backend, sizeof backend)) continue;
+    memcpy(name, backend, sizeof name);
     bool live = false;
     for (size_t i = 0; i < lb->n_live && !live; i++) live = !strcmp(lb->live[i]->name, name);
     for (backend_t *be = lb->retiring; be && !live; be = be->next) live = !strcmp(be->name, name);
