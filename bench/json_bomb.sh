@@ -38,14 +38,16 @@ body = head + b'\"x\":[' + b'{},' * ((n - 8 - len(head)) // 3)
 sys.stdout.buffer.write(body[:-1] + b']}')" | zstd -q -o "$dir/bomb.json.zst"
 echo "body: $(stat -c %s "$dir/bomb.json.zst") B of zstd, $mib MiB inflated, to $signal"
 
-if [ "$signal" = traces ]; then
-  path=/v1/traces
-  cat >"$dir/config.yaml" <<EOF
+cat >"$dir/config.yaml" <<EOF
 receivers:
   otlp:
     protocols:
       http:
         endpoint: 127.0.0.1:0
+EOF
+if [ "$signal" = traces ]; then
+  path=/v1/traces
+  cat >>"$dir/config.yaml" <<EOF
 exporters:
   load_balancing:
     routing_key: traceID
@@ -56,25 +58,16 @@ exporters:
       static: {hostnames: [127.0.0.1:9, 127.0.0.1:10]}
 service:
   pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [load_balancing]
+    traces: {receivers: [otlp], exporters: [load_balancing]}
 EOF
 else
   path=/v1development/profiles
-  cat >"$dir/config.yaml" <<EOF
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:0
+  cat >>"$dir/config.yaml" <<EOF
 exporters:
   nop:
 service:
   pipelines:
-    profiles:
-      receivers: [otlp]
-      exporters: [nop]
+    profiles: {receivers: [otlp], exporters: [nop]}
 EOF
 fi
 "$bin" --config "$dir/config.yaml" >"$dir/log" 2>&1 &
