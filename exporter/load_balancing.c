@@ -652,6 +652,62 @@ static int route_profiles(lb_t *lb, const pc_request_t *req, pc_err_t *err) {
   return rc;
 }
 
+/* Part k of tr as a model, in a: the resources and scopes that hold spans
+ * k owns (own[i]: span i's part, in tree order), those spans' structs
+ * copied (their strings and ids stay views into tr's arena, valid while tr
+ * is), and bytes as what it encodes to (pc_traces_split's part k). The
+ * part is not decoded again: the request was decoded, validated and
+ * charged to the request memory budget once, by its receiver. 0 or
+ * PC_ENOMEM. */
+static int part_model(const pc_traces_t *tr, const uint16_t *own, size_t k, pc_arena_t *a,
+                      const pc_buf_t *bytes, pc_traces_t *out) {
+  *out = (pc_traces_t){.arena = a, .encoded = bytes->p, .encoded_n = bytes->n,
+                       .json = tr->json, .metadata = tr->metadata};
+  uint32_t n_rs = 0;
+  uint64_t i = 0;
+  for (uint32_t r = 0; r < tr->n_resources; r++) { /* how many resources */
+    bool has = false;
+    const pc_resource_spans_t *rs = &tr->resources[r];
+    for (uint32_t s = 0; s < rs->n_scopes; s++)
+      for (uint32_t j = 0; j < rs->scopes[s].n_spans; j++) has |= own[i++] == k;
+    n_rs += has;
+  }
+  out->resources = pc_arena_calloc(a, n_rs ? n_rs : 1, sizeof *out->resources);
+  if (!out->resources) return PC_ENOMEM;
+  i = 0;
+  for (uint32_t r = 0; r < tr->n_resources; r++) {
+    const pc_resource_spans_t *rs = &tr->resources[r];
+    uint32_t n_ss = 0;
+    uint64_t first = i;
+    for (uint32_t s = 0; s < rs->n_scopes; s++) {
+      bool has = false;
+      for (uint32_t j = 0; j < rs->scopes[s].n_spans; j++) has |= own[i++] == k;
+      n_ss += has;
+    }
+    if (!n_ss) continue;
+    pc_resource_spans_t *ors = &out->resources[out->n_resources++];
+    *ors = *rs;
+    ors->n_scopes = 0;
+    if (!(ors->scopes = pc_arena_calloc(a, n_ss, sizeof *ors->scopes))) return PC_ENOMEM;
+    i = first;
+    for (uint32_t s = 0; s < rs->n_scopes; s++) {
+      const pc_scope_spans_t *ss = &rs->scopes[s];
+      uint32_t n = 0;
+      for (uint32_t j = 0; j < ss->n_spans; j++) n += own[i + j] == k;
+      if (n) {
+        pc_scope_spans_t *oss = &ors->scopes[ors->n_scopes++];
+        *oss = *ss;
+        oss->n_spans = 0;
+        if (!(oss->spans = pc_arena_calloc(a, n, sizeof *oss->spans))) return PC_ENOMEM;
+        for (uint32_t j = 0; j < ss->n_spans; j++)
+          if (own[i + j] == k) oss->spans[oss->n_spans++] = ss->spans[j];
+      }
+      i += ss->n_spans;
+    }
+  }
+  return 0;
+}
+
 static int route_traces(lb_t *lb, const pc_traces_t *tr, pc_err_t *err) {
   if (lb->state != LB_RUNNING || !lb->n_live) return no_backend(lb, err);
   uint64_t n = pc_traces_span_count(tr);
@@ -682,13 +738,13 @@ static int route_traces(lb_t *lb, const pc_traces_t *tr, pc_err_t *err) {
     rc = pc_traces_split(tr, own, lb->n_live, parts, err);
     for (size_t k = 0; !rc && k < lb->n_live; k++) {
       if (!count[k]) continue;
-      /* Decoded again: a consumer of traces gets a validated model. */
       pc_arena_reset(lb->scratch);
       pc_traces_t part;
-      rc = tr->json ? pc_traces_json_decode(lb->scratch, parts[k].p, parts[k].n, &part, err)
-                    : pc_traces_proto_decode(lb->scratch, parts[k].p, parts[k].n, &part, err);
-      if (rc) break;
-      part.metadata = tr->metadata;
+      if ((rc = part_model(tr, own, k, lb->scratch, &parts[k], &part))) {
+        pc_err_set(err, rc, "out of memory cutting a traces request for backend %s",
+                   lb->live[k]->name);
+        break;
+      }
       lb->live[k]->routed_spans += count[k];
       lb->live[k]->routed_requests++;
       rc = lb->live[k]->c->consume_traces(lb->live[k]->c, &part, err);
