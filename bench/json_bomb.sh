@@ -6,12 +6,18 @@
 # before (VmHWM after resetting it through /proc/PID/clear_refs) and its RSS
 # after.
 #
-# usage: bench/json_bomb.sh PROFCOL_BINARY [REQUESTS (4)] [INFLATED_MIB (64)]
-# e.g.   bench/json_bomb.sh build-bench/service/profcol
+# With SIGNAL traces, the bomb goes to /v1/traces beside 16 spans of 16
+# traces, into a traces pipeline whose load_balancing exporter (two static
+# backends, routing by trace id) must cut the request by trace: what the
+# cut costs on top of the decode (issue 15's traces path).
+#
+# usage: bench/json_bomb.sh PROFCOL_BINARY [REQUESTS (4)] [INFLATED_MIB (64)] [SIGNAL (profiles)]
+# e.g.   bench/json_bomb.sh build-bench/service/profcol 4 64 traces
 set -eu
 bin=$1
 requests=${2:-4}
 mib=${3:-64}
+signal=${4:-profiles}
 dir=$(mktemp -d /tmp/profcol-json-bomb-XXXXXX)
 pid=
 cleanup() {
@@ -23,9 +29,14 @@ trap cleanup EXIT INT TERM
 python3 -c "
 import sys
 n = $mib * 2**20 - 64
-body = b'{\"x\":[' + b'{},' * ((n - 8) // 3)
+head = b'{'
+if '$signal' == 'traces':
+    spans = b','.join(b'{\"traceId\":\"%032x\",\"spanId\":\"%016x\",\"name\":\"s\"}'
+                      % (t * 0x1000193 + 1, t + 1) for t in range(16))
+    head += b'\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[' + spans + b']}]}],'
+body = head + b'\"x\":[' + b'{},' * ((n - 8 - len(head)) // 3)
 sys.stdout.buffer.write(body[:-1] + b']}')" | zstd -q -o "$dir/bomb.json.zst"
-echo "body: $(stat -c %s "$dir/bomb.json.zst") B of zstd, $mib MiB inflated"
+echo "body: $(stat -c %s "$dir/bomb.json.zst") B of zstd, $mib MiB inflated, to $signal"
 
 cat >"$dir/config.yaml" <<EOF
 receivers:
@@ -33,14 +44,32 @@ receivers:
     protocols:
       http:
         endpoint: 127.0.0.1:0
+EOF
+if [ "$signal" = traces ]; then
+  path=/v1/traces
+  cat >>"$dir/config.yaml" <<EOF
+exporters:
+  load_balancing:
+    routing_key: traceID
+    protocol:
+      otlp_http:
+        retry_on_failure: {enabled: false}
+    resolver:
+      static: {hostnames: [127.0.0.1:9, 127.0.0.1:10]}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [load_balancing]}
+EOF
+else
+  path=/v1development/profiles
+  cat >>"$dir/config.yaml" <<EOF
 exporters:
   nop:
 service:
   pipelines:
-    profiles:
-      receivers: [otlp]
-      exporters: [nop]
+    profiles: {receivers: [otlp], exporters: [nop]}
 EOF
+fi
 "$bin" --config "$dir/config.yaml" >"$dir/log" 2>&1 &
 pid=$!
 port=
@@ -62,7 +91,7 @@ while [ "$i" -le "$requests" ]; do
   cpu0=$(cpu)
   answer=$(curl -sS -o "$dir/answer" -w '%{http_code} %{time_total}' --max-time 600 \
     -H 'Content-Type: application/json' -H 'Content-Encoding: zstd' \
-    --data-binary @"$dir/bomb.json.zst" "http://127.0.0.1:$port/v1development/profiles" \
+    --data-binary @"$dir/bomb.json.zst" "http://127.0.0.1:$port$path" \
     2>/dev/null) || true # 000: no answer within 600 s
   cpu1=$(cpu)
   kill -0 "$pid" 2>/dev/null || { echo "request $i: profcol died"; tail -5 "$dir/log"; exit 1; }

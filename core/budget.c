@@ -76,9 +76,10 @@ void pc_budget_refused(pc_budget_t *b, uint64_t n, const char *who) {
 uint64_t pc_budget_default(uint64_t soft_limit) {
   if (soft_limit) return soft_limit / 2;
   int64_t total = pc_memory_total();
-  if (total <= 0) return (uint64_t)1 << 30;
+  if (total <= 0) return PC_BUDGET_DEFAULT_MAX;
   uint64_t quarter = (uint64_t)total / 4;
-  return quarter < 64 * MIB ? 64 * MIB : quarter;
+  return quarter < 64 * MIB ? 64 * MIB : quarter > PC_BUDGET_DEFAULT_MAX ? PC_BUDGET_DEFAULT_MAX
+                                                                         : quarter;
 }
 
 static pc_budget_t request_budget = {.key = PC_REQUEST_BUDGET_KEY};

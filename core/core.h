@@ -301,7 +301,18 @@ void pc_budget_refused(pc_budget_t *b, uint64_t n, const char *who);
 /* A sane limit: half of soft_limit (memory_limiter's limit minus its spike
  * limit, so the budget refuses requests before memory_limiter refuses
  * everything) when it is not 0; else a quarter of what the process may use
- * (pc_memory_total), at least 64 MiB, or 1 GiB when that is unknown. */
+ * (pc_memory_total), at least 64 MiB and at most PC_BUDGET_DEFAULT_MAX
+ * (that, when the memory is unknown).
+ *
+ * Why at most 512 MiB: it holds a request of the receivers' default
+ * max_request_body_size (64 MiB) as real payloads need it (64 MiB as
+ * received, 64 MiB decompressed, the decoder's first try at 4 times that:
+ * 384 MiB) with room for smaller ones beside it, but not the 16 times a
+ * decompression bomb of that size asks for (1 GiB), which is refused with
+ * 413 at once. A quarter of a large machine (6 GiB of 24) let one 2.7 KB
+ * bomb take 584 MiB, and four of them 2.2 GiB. Gateways that take larger
+ * requests, or many at once, set service.max_request_memory. */
+#define PC_BUDGET_DEFAULT_MAX ((uint64_t)512 << 20)
 uint64_t pc_budget_default(uint64_t soft_limit);
 
 /* ---- memory (memory.c) ------------------------------------------------------ */

@@ -472,6 +472,13 @@ size_t pc__ring_find(const pc__ring_t *r, uint32_t pos);
  * its answer changes (names: host:port, any order), for tests that take a
  * backend away without a DNS server. On the instance's loop. */
 void pc__lb_set_backends(void *instance, const char *const *names, size_t n);
+/* load_balancing.c: the backend whose persistent queue directory is named
+ * by rest, what pc__id_to_filename leaves of "<lb id>/<backend>" after the
+ * lb id's own prefix: "10.0.3.7_4317" -> "10.0.3.7:4317", "host_4317" ->
+ * "host:4317", "___1__4317" -> "[::1]:4317". false (name untouched) for
+ * anything else: another exporter's directory, or a name the mapping made
+ * ambiguous (an IPv6 zone id, a host name with '_'). */
+bool pc__lb_backend_of_dir(const char *rest, char *name, size_t cap);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 

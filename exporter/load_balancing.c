@@ -652,6 +652,62 @@ static int route_profiles(lb_t *lb, const pc_request_t *req, pc_err_t *err) {
   return rc;
 }
 
+/* Part k of tr as a model, in a: the resources and scopes that hold spans
+ * k owns (own[i]: span i's part, in tree order), those spans' structs
+ * copied (their strings and ids stay views into tr's arena, valid while tr
+ * is), and bytes as what it encodes to (pc_traces_split's part k). The
+ * part is not decoded again: the request was decoded, validated and
+ * charged to the request memory budget once, by its receiver. 0 or
+ * PC_ENOMEM. */
+static int part_model(const pc_traces_t *tr, const uint16_t *own, size_t k, pc_arena_t *a,
+                      const pc_buf_t *bytes, pc_traces_t *out) {
+  *out = (pc_traces_t){.arena = a, .encoded = bytes->p, .encoded_n = bytes->n,
+                       .json = tr->json, .metadata = tr->metadata};
+  uint32_t n_rs = 0;
+  uint64_t i = 0;
+  for (uint32_t r = 0; r < tr->n_resources; r++) { /* how many resources */
+    bool has = false;
+    const pc_resource_spans_t *rs = &tr->resources[r];
+    for (uint32_t s = 0; s < rs->n_scopes; s++)
+      for (uint32_t j = 0; j < rs->scopes[s].n_spans; j++) has |= own[i++] == k;
+    n_rs += has;
+  }
+  out->resources = pc_arena_calloc(a, n_rs ? n_rs : 1, sizeof *out->resources);
+  if (!out->resources) return PC_ENOMEM;
+  i = 0;
+  for (uint32_t r = 0; r < tr->n_resources; r++) {
+    const pc_resource_spans_t *rs = &tr->resources[r];
+    uint32_t n_ss = 0;
+    uint64_t first = i;
+    for (uint32_t s = 0; s < rs->n_scopes; s++) {
+      bool has = false;
+      for (uint32_t j = 0; j < rs->scopes[s].n_spans; j++) has |= own[i++] == k;
+      n_ss += has;
+    }
+    if (!n_ss) continue;
+    pc_resource_spans_t *ors = &out->resources[out->n_resources++];
+    *ors = *rs;
+    ors->n_scopes = 0;
+    if (!(ors->scopes = pc_arena_calloc(a, n_ss, sizeof *ors->scopes))) return PC_ENOMEM;
+    i = first;
+    for (uint32_t s = 0; s < rs->n_scopes; s++) {
+      const pc_scope_spans_t *ss = &rs->scopes[s];
+      uint32_t n = 0;
+      for (uint32_t j = 0; j < ss->n_spans; j++) n += own[i + j] == k;
+      if (n) {
+        pc_scope_spans_t *oss = &ors->scopes[ors->n_scopes++];
+        *oss = *ss;
+        oss->n_spans = 0;
+        if (!(oss->spans = pc_arena_calloc(a, n, sizeof *oss->spans))) return PC_ENOMEM;
+        for (uint32_t j = 0; j < ss->n_spans; j++)
+          if (own[i + j] == k) oss->spans[oss->n_spans++] = ss->spans[j];
+      }
+      i += ss->n_spans;
+    }
+  }
+  return 0;
+}
+
 static int route_traces(lb_t *lb, const pc_traces_t *tr, pc_err_t *err) {
   if (lb->state != LB_RUNNING || !lb->n_live) return no_backend(lb, err);
   uint64_t n = pc_traces_span_count(tr);
@@ -682,13 +738,13 @@ static int route_traces(lb_t *lb, const pc_traces_t *tr, pc_err_t *err) {
     rc = pc_traces_split(tr, own, lb->n_live, parts, err);
     for (size_t k = 0; !rc && k < lb->n_live; k++) {
       if (!count[k]) continue;
-      /* Decoded again: a consumer of traces gets a validated model. */
       pc_arena_reset(lb->scratch);
       pc_traces_t part;
-      rc = tr->json ? pc_traces_json_decode(lb->scratch, parts[k].p, parts[k].n, &part, err)
-                    : pc_traces_proto_decode(lb->scratch, parts[k].p, parts[k].n, &part, err);
-      if (rc) break;
-      part.metadata = tr->metadata;
+      if ((rc = part_model(tr, own, k, lb->scratch, &parts[k], &part))) {
+        pc_err_set(err, rc, "out of memory cutting a traces request for backend %s",
+                   lb->live[k]->name);
+        break;
+      }
       lb->live[k]->routed_spans += count[k];
       lb->live[k]->routed_requests++;
       rc = lb->live[k]->c->consume_traces(lb->live[k]->c, &part, err);
@@ -849,17 +905,45 @@ void pc__lb_set_backends(void *instance, const char *const *names, size_t n) {
   free(v);
 }
 
+/* pc__id_to_filename maps '[', ':' and ']' to '_', as every byte outside
+ * [A-Za-z0-9._-]; existing queue directories are named so, so the mapping
+ * stays and is read back here. "host_port" has one '_' (a host name has
+ * none). "[addr]:port" becomes "_" addr "__" port with each ':' of addr a
+ * '_', and addr's other bytes (hex digits, '.') kept: the one reading is
+ * the '_' run inside with ':' put back, taken when it is an IPv6 address
+ * (inet_pton), so the name is the one the backend was listed by. */
+bool pc__lb_backend_of_dir(const char *rest, char *name, size_t cap) {
+  size_t n = strlen(rest);
+  const char *us = strrchr(rest, '_');
+  if (!us || us == rest || !port_ok(us + 1) || n + 1 > cap) return false;
+  if (rest[0] != '_') { /* host_port */
+    if (strchr(rest, '_') != us) return false;
+    snprintf(name, cap, "%.*s:%s", (int)(us - rest), rest, us + 1);
+    return true;
+  }
+  /* "_" addr "__" port: addr is rest[1 .. us - 1) */
+  if (us - rest < 3 || us[-1] != '_') return false;
+  char addr[INET6_ADDRSTRLEN + 1];
+  size_t an = (size_t)(us - 1 - (rest + 1));
+  if (an == 0 || an >= sizeof addr) return false;
+  for (size_t i = 0; i < an; i++) addr[i] = rest[1 + i] == '_' ? ':' : rest[1 + i];
+  addr[an] = '\0';
+  struct in6_addr a6;
+  if (inet_pton(AF_INET6, addr, &a6) != 1) return false;
+  snprintf(name, cap, "[%s]:%s", addr, us + 1);
+  return true;
+}
+
 /* With a persistent queue (protocol's sending_queue.storage), a backend
  * that is not in the list any more when profcol starts (a gateway pod
  * that got a new address while profcol was down) left batches on disk
  * that no exporter would open again. Each such queue directory gets an
  * exporter that replays it and is retired at once, so its batches are
  * routed to the current backends. Directory names are exporter ids made
- * file-safe ("exporter_load_balancing_10.0.3.7_4317"); only host_port
- * remainders without another '_' are taken (a host name has none), which
- * also keeps a balancer from adopting the queues of one named
- * load_balancing/x. IPv6 backends' names do not survive the mapping and
- * are not adopted. */
+ * file-safe ("exporter_load_balancing_10.0.3.7_4317"), and the remainder
+ * after this balancer's id is read back as a backend name by
+ * pc__lb_backend_of_dir, which takes only what a backend name maps to (so
+ * a balancer does not adopt the queues of one named load_balancing/x). */
 static void adopt_orphans(lb_t *lb) {
   if (lb->orphans_done) return;
   lb->orphans_done = true;
@@ -898,9 +982,9 @@ static void adopt_orphans(lb_t *lb) {
     }
     pc_worker_t self = pc_worker_self();
     if (owner % self.count != self.index) continue; /* as queue.c shares a former worker's */
-    char *us = strchr(name, '_');
-    if (!us || strchr(us + 1, '_') || us == name || !port_ok(us + 1)) continue;
-    *us = ':';
+    char backend[sizeof name];
+    if (!pc__lb_backend_of_dir(name, backend, sizeof backend)) continue;
+    memcpy(name, backend, sizeof name);
     bool live = false;
     for (size_t i = 0; i < lb->n_live && !live; i++) live = !strcmp(lb->live[i]->name, name);
     for (backend_t *be = lb->retiring; be && !live; be = be->next) live = !strcmp(be->name, name);

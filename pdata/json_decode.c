@@ -48,6 +48,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "internal.h"
 #include "traces.h"
 #include "utf8.h"
 
@@ -1539,6 +1540,40 @@ static int dec_anyvalue(dec_t *d, uint8_t *obj) {
   }
   d->av_depth--;
   return rc;
+}
+
+/* ---- the lexer for other walkers (internal.h) --------------------------------------- */
+
+/* A decoder on [p, end) for one lexing call: only the fields the lexer and
+ * its errors read are set (the path frames are left alone: clearing them
+ * for each of a million spans would cost more than the skip). */
+static void lex_only(dec_t *d, const uint8_t *p, const uint8_t *end, pc_err_t *err) {
+  d->p = d->base = p;
+  d->end = end;
+  d->arena = NULL;
+  d->err = err;
+  d->depth = d->av_depth = d->npath = 0;
+}
+
+const uint8_t *pc__json_skip_value(const uint8_t *p, const uint8_t *end) {
+  dec_t d;
+  pc_err_t err = {0};
+  lex_only(&d, p, end, &err);
+  if (p >= end || skip_value(&d)) return NULL;
+  return d.p;
+}
+
+bool pc__json_key(const uint8_t *p, const uint8_t *end, uint8_t *buf, size_t cap,
+                  pc_str_t *key, const uint8_t **after) {
+  dec_t d;
+  pc_err_t err = {0};
+  lex_only(&d, p, end, &err);
+  pc_str_t raw;
+  bool esc;
+  if (p >= end || *p != '"' || lex_string(&d, &raw, &esc)) return false;
+  *key = key_text(raw, esc, buf, cap);
+  *after = d.p;
+  return true;
 }
 
 /* ---- requests ----------------------------------------------------------------------- */

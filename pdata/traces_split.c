@@ -7,17 +7,18 @@
  *
  * Protobuf: a walk over the wire (the request was validated when decoded,
  * so the walk only re-finds field boundaries), sizes computed first so that
- * each part is written once with canonical length prefixes. OTLP-JSON: the
- * document is parsed again with jansson and each part is the same document
- * with the span arrays cut down, the untouched objects shared.
+ * each part is written once with canonical length prefixes. OTLP-JSON: one
+ * walk over the text with the decoder's lexer, no document built (memory:
+ * the parts and a few flags per part; the request's budget was spent when
+ * it was decoded), each part the same text with the span arrays cut down.
  *
  * Owners come in tree order, the order the decoders fill the model in, and
  * the walk checks that it meets exactly as many spans as the model has. */
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "traces.h"
 
 /* ---- protobuf ------------------------------------------------------------------- */
@@ -251,78 +252,212 @@ static int split_proto(const pc_traces_t *tr, const uint16_t *owner, uint64_t n_
 
 /* ---- OTLP-JSON ------------------------------------------------------------------- */
 
-static json_t *member(json_t *o, const char *key) {
-  json_t *v = json_object_get(o, key);
-  return json_is_array(v) ? v : NULL;
+/* One pass over the text the decoder accepted, no document built: each part
+ * gets, in text order, the members of every object it has spans under,
+ * copied as they came (keys as spelled, escapes and all), with the arrays
+ * that hold spans cut down to its own. Which parts have spans under an
+ * object is known when the object opens, from the model: the decoder fills
+ * it in text order (an array met twice appends), so resource i's and scope
+ * j's spans are the next n_spans owners. A key that holds spans appears in
+ * a part only where it holds some of the part's, once per time it appears
+ * in the request (a request without duplicate keys gives parts without). */
+
+/* Per part: whether it has spans under the object being walked at each
+ * level, whether that object's copy has a member yet, and whether the
+ * array holding spans is open in it. */
+typedef struct {
+  bool in[3];    /* 0: the request, 1: the resource, 2: the scope */
+  bool first[3]; /* no member written yet in that object's copy */
+  bool open[3];  /* its resourceSpans / scopeSpans / spans array is open */
+  bool elem_first[3]; /* no element written yet in that array */
+} jpart_t;
+
+typedef struct {
+  const uint8_t *p, *end;
+  const pc_traces_t *tr;
+  const uint16_t *owner;
+  uint64_t n_owner, span; /* spans walked */
+  uint32_t resource;      /* the ResourceSpans being walked */
+  size_t n_parts;
+  pc_buf_t *parts;
+  jpart_t *st;
+} jw_t;
+
+static void ws(jw_t *w) {
+  while (w->p < w->end && (*w->p == ' ' || *w->p == '\n' || *w->p == '\r' || *w->p == '\t'))
+    w->p++;
+}
+
+static bool eat(jw_t *w, char c) {
+  ws(w);
+  if (w->p >= w->end || *w->p != c) return false;
+  w->p++;
+  ws(w);
+  return true;
+}
+
+static void put_c(pc_buf_t *b, char c) { put_raw(b, (const uint8_t *)&c, 1); }
+
+static void comma(pc_buf_t *b, bool *first) {
+  if (!*first) put_c(b, ',');
+  *first = false;
+}
+
+/* Mark in st[].in[lvl] the parts that own spans [from, from + n). */
+static int mark(jw_t *w, int lvl, uint64_t from, uint64_t n) {
+  if (n > w->n_owner - from) return PC_EDECODE;
+  for (size_t k = 0; k < w->n_parts; k++) w->st[k].in[lvl] = false;
+  for (uint64_t i = from; i < from + n; i++) w->st[w->owner[i]].in[lvl] = true;
+  return 0;
+}
+
+typedef int (*elem_fn)(jw_t *w, int lvl, const uint8_t *key, size_t key_n, uint32_t i);
+
+/* The object at w->p at level lvl (0 request, 1 ResourceSpans, 2
+ * ScopeSpans): parts with spans under it (st[].in[lvl]) get '{', each member
+ * whose key is not sub_names' copied, the array under sub_names walked
+ * element by element with elem (null: not set, skipped), and '}'. *count
+ * is the number of elements walked. The request's other members are not
+ * copied, as the protobuf walk drops its other fields: the request has no
+ * other field, and a large unknown member (a JSON bomb beside one span)
+ * must not be copied into every part. */
+static int walk_object(jw_t *w, int lvl, const char *const sub_names[2], elem_fn elem,
+                       uint32_t *count) {
+  if (!eat(w, '{')) return PC_EDECODE;
+  for (size_t k = 0; k < w->n_parts; k++)
+    if (w->st[k].in[lvl]) {
+      put_c(&w->parts[k], '{');
+      w->st[k].first[lvl] = true;
+      w->st[k].open[lvl] = false;
+    }
+  *count = 0;
+  bool any = false;
+  while (w->p < w->end && *w->p != '}') {
+    if (any && !eat(w, ',')) return PC_EDECODE;
+    any = true;
+    const uint8_t *kp = w->p, *after;
+    uint8_t buf[32];
+    pc_str_t key;
+    if (!pc__json_key(w->p, w->end, buf, sizeof buf, &key, &after)) return PC_EDECODE;
+    w->p = after;
+    size_t key_n = (size_t)(after - kp);
+    if (!eat(w, ':')) return PC_EDECODE;
+    bool sub = false;
+    for (int v = 0; v < 2 && sub_names[v]; v++)
+      sub = sub || (key.n == strlen(sub_names[v]) && !memcmp(key.p, sub_names[v], key.n));
+    if (sub && w->end - w->p >= 4 && !memcmp(w->p, "null", 4)) {
+      w->p += 4; /* not set */
+    } else if (sub) {
+      if (!eat(w, '[')) return PC_EDECODE;
+      bool first = true;
+      while (w->p < w->end && *w->p != ']') {
+        if (!first && !eat(w, ',')) return PC_EDECODE;
+        first = false;
+        int rc = elem(w, lvl, kp, key_n, (*count)++);
+        if (rc) return rc;
+        ws(w);
+      }
+      if (!eat(w, ']')) return PC_EDECODE;
+      for (size_t k = 0; k < w->n_parts; k++)
+        if (w->st[k].in[lvl] && w->st[k].open[lvl]) {
+          put_c(&w->parts[k], ']');
+          w->st[k].open[lvl] = false;
+        }
+    } else {
+      const uint8_t *v_end = pc__json_skip_value(w->p, w->end);
+      if (!v_end) return PC_EDECODE;
+      for (size_t k = 0; lvl > 0 && k < w->n_parts; k++)
+        if (w->st[k].in[lvl]) {
+          comma(&w->parts[k], &w->st[k].first[lvl]);
+          put_raw(&w->parts[k], kp, (size_t)(v_end - kp));
+        }
+      w->p = v_end;
+    }
+    ws(w);
+  }
+  if (!eat(w, '}')) return PC_EDECODE;
+  for (size_t k = 0; k < w->n_parts; k++)
+    if (w->st[k].in[lvl]) put_c(&w->parts[k], '}');
+  return 0;
+}
+
+/* Part k gets an element of the array under key (the raw key, quotes
+ * included) in the object at level lvl: the array is opened in its copy
+ * when this is its first element there. */
+static void open_elem(jw_t *w, size_t k, int lvl, const uint8_t *key, size_t key_n) {
+  jpart_t *s = &w->st[k];
+  pc_buf_t *b = &w->parts[k];
+  if (!s->open[lvl]) {
+    comma(b, &s->first[lvl]);
+    put_raw(b, key, key_n);
+    put_raw(b, (const uint8_t *)":[", 2);
+    s->open[lvl] = true;
+    s->elem_first[lvl] = true;
+  }
+  comma(b, &s->elem_first[lvl]);
+}
+
+/* A span: copied whole to its owner. */
+static int span_elem(jw_t *w, int lvl, const uint8_t *key, size_t key_n, uint32_t i) {
+  (void)i;
+  if (w->span >= w->n_owner || w->p >= w->end || *w->p != '{') return PC_EDECODE;
+  const uint8_t *v_end = pc__json_skip_value(w->p, w->end);
+  if (!v_end) return PC_EDECODE;
+  size_t k = w->owner[w->span++];
+  open_elem(w, k, lvl, key, key_n);
+  put_raw(&w->parts[k], w->p, (size_t)(v_end - w->p));
+  w->p = v_end;
+  return 0;
+}
+
+static const char *const SPANS[2] = {"spans", NULL};
+static const char *const SCOPE_SPANS[2] = {"scopeSpans", "scope_spans"};
+static const char *const RESOURCE_SPANS[2] = {"resourceSpans", "resource_spans"};
+
+/* ScopeSpans j of the resource being walked. */
+static int scope_elem(jw_t *w, int lvl, const uint8_t *key, size_t key_n, uint32_t j) {
+  const pc_resource_spans_t *rs = &w->tr->resources[w->resource];
+  if (j >= rs->n_scopes) return PC_EDECODE;
+  uint64_t first = w->span, n = rs->scopes[j].n_spans;
+  int rc = mark(w, 2, first, n);
+  if (rc) return rc;
+  for (size_t k = 0; k < w->n_parts; k++)
+    if (w->st[k].in[2]) open_elem(w, k, lvl, key, key_n);
+  uint32_t count;
+  if ((rc = walk_object(w, 2, SPANS, span_elem, &count))) return rc;
+  return w->span == first + n ? 0 : PC_EDECODE;
+}
+
+/* ResourceSpans i of the request. */
+static int resource_elem(jw_t *w, int lvl, const uint8_t *key, size_t key_n, uint32_t i) {
+  if (i >= w->tr->n_resources) return PC_EDECODE;
+  const pc_resource_spans_t *rs = &w->tr->resources[i];
+  uint64_t first = w->span, n = 0;
+  for (uint32_t j = 0; j < rs->n_scopes; j++) n += rs->scopes[j].n_spans;
+  int rc = mark(w, 1, first, n);
+  if (rc) return rc;
+  for (size_t k = 0; k < w->n_parts; k++)
+    if (w->st[k].in[1]) open_elem(w, k, lvl, key, key_n);
+  w->resource = i;
+  uint32_t count;
+  if ((rc = walk_object(w, 1, SCOPE_SPANS, scope_elem, &count))) return rc;
+  return count == rs->n_scopes && w->span == first + n ? 0 : PC_EDECODE;
 }
 
 static int split_json(const pc_traces_t *tr, const uint16_t *owner, uint64_t n_owner,
                       size_t n_parts, pc_buf_t *parts) {
-  json_t *root = json_loadb((const char *)tr->encoded, tr->encoded_n,
-                            JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-  if (!json_is_object(root)) {
-    json_decref(root);
-    return PC_EDECODE;
-  }
-  json_t **out = pc_xcalloc(n_parts, sizeof *out);
-  json_t *rss = member(root, "resourceSpans");
-  uint64_t span = 0;
-  int rc = 0;
-  for (size_t i = 0; !rc && i < json_array_size(rss); i++) {
-    json_t *rs = json_array_get(rss, i);
-    json_t *sss = member(rs, "scopeSpans");
-    json_t **rs_part = pc_xcalloc(n_parts, sizeof *rs_part);
-    for (size_t j = 0; !rc && j < json_array_size(sss); j++) {
-      json_t *ss = json_array_get(sss, j);
-      json_t *spans = member(ss, "spans");
-      json_t **ss_part = pc_xcalloc(n_parts, sizeof *ss_part);
-      for (size_t s = 0; s < json_array_size(spans); s++, span++) {
-        if (span >= n_owner) {
-          rc = PC_EDECODE;
-          break;
-        }
-        size_t k = owner[span];
-        if (!ss_part[k]) {
-          ss_part[k] = json_copy(ss); /* shallow: the other members are shared */
-          json_object_set_new(ss_part[k], "spans", json_array());
-        }
-        json_array_append(json_object_get(ss_part[k], "spans"), json_array_get(spans, s));
-      }
-      for (size_t k = 0; k < n_parts; k++) {
-        if (!ss_part[k]) continue;
-        if (!rs_part[k]) {
-          rs_part[k] = json_copy(rs);
-          json_object_set_new(rs_part[k], "scopeSpans", json_array());
-        }
-        json_array_append_new(json_object_get(rs_part[k], "scopeSpans"), ss_part[k]);
-      }
-      free(ss_part);
-    }
-    for (size_t k = 0; k < n_parts; k++) {
-      if (!rs_part[k]) continue;
-      if (!out[k]) {
-        out[k] = json_copy(root);
-        json_object_set_new(out[k], "resourceSpans", json_array());
-      }
-      json_array_append_new(json_object_get(out[k], "resourceSpans"), rs_part[k]);
-    }
-    free(rs_part);
-  }
-  if (!rc && span != n_owner) rc = PC_EDECODE;
-  for (size_t k = 0; k < n_parts; k++) {
-    if (!rc && out[k]) {
-      char *s = json_dumps(out[k], JSON_COMPACT);
-      if (!s) pc_oom();
-      put_raw(&parts[k], (const uint8_t *)s, strlen(s));
-      free(s);
-    }
-    json_decref(out[k]);
-  }
-  free(out);
-  json_decref(root);
+  jw_t w = {.p = tr->encoded, .end = tr->encoded + tr->encoded_n, .tr = tr, .owner = owner,
+            .n_owner = n_owner, .n_parts = n_parts, .parts = parts,
+            .st = pc_xcalloc(n_parts, sizeof *w.st)};
+  int rc = mark(&w, 0, 0, n_owner);
+  uint32_t count = 0;
+  ws(&w);
+  if (!rc) rc = walk_object(&w, 0, RESOURCE_SPANS, resource_elem, &count);
+  ws(&w);
+  if (!rc && (w.p != w.end || count != tr->n_resources || w.span != n_owner)) rc = PC_EDECODE;
+  free(w.st);
   return rc;
 }
-
 int pc_traces_split(const pc_traces_t *tr, const uint16_t *owner, size_t n_parts,
                     pc_buf_t *parts, pc_err_t *err) {
   uint64_t n_owner = pc_traces_span_count(tr);

@@ -135,7 +135,8 @@ static const pc_opt_t remote_opts[] = {
 static const pc_opt_t file_opts[] = {
     PC_OPT_STR("include", NULL, cfg_t, f_include,
                "glob of pprof files to read, e.g. /tmp/pprof/*.pb.gz (glob(7): *, ?, "
-               "[...]; no **)"),
+               "[...]; a /**/ component matches any depth of directories, links not "
+               "followed)"),
     PC_OPT_DUR("collection_interval", "1m", cfg_t, f_interval, 10, 86400000,
                "how often the glob is matched and files are read"),
     PC_OPT_DUR("initial_delay", "1s", cfg_t, f_delay, 0, 86400000,
@@ -406,10 +407,6 @@ static int check_file(pc__prx_t *rx, const cfg_t *c, const pc_cfg_node_t *file, 
   if (!c->f_include || !c->f_include[0])
     return pc_cfg_error(err, file, PC_EINVAL, "file.include must be specified: a glob of "
                         "pprof files, e.g. /tmp/pprof/*.pb.gz");
-  if (strstr(c->f_include, "**"))
-    return pc_cfg_error(err, pc_cfg_get(file, "include"), PC_EINVAL, "\"%s\": ** (any "
-                        "depth of directories) is not supported; list one level per '*'",
-                        c->f_include);
   pc__prx_file_cfg_t fc = {
       .node = file,
       .include = c->f_include,

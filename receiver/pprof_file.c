@@ -2,12 +2,13 @@
  * glob (include), read on a schedule and handed to conversion jobs
  * (pprof.c), the way `go test -cpuprofile` or a cron'd curl leaves them.
  *
- * A pass: match the glob and stat every match (in libuv's thread pool: a
- * directory on a slow disk must not stall the loop), keep the regular files
- * that are new or changed since they were last read (device, inode, size
- * and mtime; every match with reread_unchanged, as the Collector contrib
- * reads them), then read and convert them one after the other (reading in
- * the thread pool too, bounded by max_file_size), so a pass holds one file
+ * A pass: match the glob (pprof_glob.c: glob(3), and "**") and stat every
+ * match (in libuv's thread pool: a directory on a slow disk must not stall
+ * the loop), keep the regular files that are new or changed since they
+ * were last read (device, inode, size and mtime; every match with
+ * reread_unchanged, as the Collector contrib reads them), then read and
+ * convert them one after the other (reading in the thread pool too,
+ * bounded by max_file_size), so a pass holds one file
  * at a time however many match. The next pass starts at the next interval;
  * a pass still running then makes that one skip (counted). With a timeout,
  * a pass stops starting files once it is over; those wait for the next.
@@ -145,28 +146,26 @@ static void pass_end(pc__prx_files_t *f) {
 /* Thread pool: glob and stat every match. */
 static void glob_run(uv_work_t *w) {
   pc__prx_files_t *f = container_of(w, pc__prx_files_t, glob_work);
-  glob_t g = {0};
-  errno = 0;
-  f->glob_rc = glob(f->include, GLOB_NOSORT, NULL, &g);
-  f->glob_errno = errno;
+  char **paths;
+  size_t n;
+  f->glob_rc = pc__prx_glob(f->include, &paths, &n, &f->glob_errno);
   f->matched = NULL;
   f->n_matched = 0;
-  if (f->glob_rc == 0 && g.gl_pathc) {
-    f->matched = calloc(g.gl_pathc, sizeof *f->matched);
-    if (!f->matched) {
-      f->glob_rc = GLOB_NOSPACE;
-    } else {
-      for (size_t i = 0; i < g.gl_pathc; i++) {
-        entry_t *e = &f->matched[f->n_matched];
-        if (!(e->path = strdup(g.gl_pathv[i]))) continue;
-        struct stat st;
-        if (stat(e->path, &st) == 0) stat_into(&st, e);
-        f->n_matched++;
-      }
-      qsort(f->matched, f->n_matched, sizeof *f->matched, by_path);
-    }
+  if (n) {
+    f->matched = calloc(n, sizeof *f->matched);
+    if (!f->matched) f->glob_rc = GLOB_NOSPACE;
   }
-  globfree(&g);
+  for (size_t i = 0; i < n; i++) {
+    if (!f->matched) {
+      free(paths[i]);
+      continue;
+    }
+    entry_t *e = &f->matched[f->n_matched++];
+    e->path = paths[i]; /* sorted by path: pc__prx_glob sorts */
+    struct stat st;
+    if (stat(e->path, &st) == 0) stat_into(&st, e);
+  }
+  free(paths);
 }
 
 static void glob_done(uv_work_t *w, int status) {

@@ -271,6 +271,13 @@ typedef struct {
   bool reread_unchanged;
 } pc__prx_file_cfg_t;
 
+/* pprof_glob.c: the paths file.include matches, sorted, each once:
+ * glob(3) patterns, and "**" components (any depth of directories). *paths
+ * (malloc'd strings in a malloc'd array, *n of them) holds what matched
+ * even on failure; 0, GLOB_NOSPACE, or GLOB_ABORTED when a directory could
+ * not be read (*err_no says why; the rest was still matched). */
+int pc__prx_glob(const char *pattern, char ***paths, size_t *n, int *err_no);
+
 pc__prx_files_t *pc__prx_files_new(pc__prx_t *rx, const pc__prx_file_cfg_t *cfg, pc_err_t *err);
 int pc__prx_files_start(pc__prx_files_t *f, uv_loop_t *loop, pc_err_t *err);
 void pc__prx_files_close(pc__prx_files_t *f);

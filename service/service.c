@@ -556,7 +556,8 @@ static const pc_opt_t service_opts[] = {
                  "received, decompressed and decoded); a request that would pass it is "
                  "refused with 503 and Retry-After (gRPC UNAVAILABLE). Default: half of "
                  "memory_limiter's soft limit, else a quarter of the memory the process may "
-                 "use"),
+                 "use, at least 64MiB and at most 512MiB (a 64 MiB request fits, a "
+                 "decompression bomb asking 16 times its size is refused with 413)"),
     PC_OPT_INT_RANGE("fd_reserve", "64", service_cfg_t, fd_reserve, 0, 1000000,
                      "file descriptors receivers leave free for health checks, metrics, "
                      "exporters and files: a connection that would take one is closed at once "
@@ -753,7 +754,8 @@ static void check_settings(pc_service_t *s, pc_errlist_t *errs) {
 }
 
 /* The request memory budget's limit: service.max_request_memory, else
- * half of the smallest memory_limiter soft limit, else from the machine. */
+ * half of the smallest memory_limiter soft limit, else from the machine
+ * (pc_budget_default says why it is at most 512 MiB). */
 static void request_memory_limit(pc_service_t *s, uint64_t configured) {
   uint64_t soft = 0;
   for (size_t i = 0; i < s->n_pipelines; i++)
@@ -767,7 +769,8 @@ static void request_memory_limit(pc_service_t *s, uint64_t configured) {
   s->request_memory = configured ? configured : pc_budget_default(soft);
   s->request_memory_from = configured ? PC_REQUEST_BUDGET_KEY
                            : soft     ? "half of memory_limiter's soft limit"
-                                      : "a quarter of the memory the process may use";
+                                      : "default: a quarter of the memory the process may use, "
+                                        "at most 512 MiB; set " PC_REQUEST_BUDGET_KEY;
 }
 
 static void warn_unused(pc_service_t *s) {

@@ -335,6 +335,12 @@ START_TEST(budget_take_give) {
   /* Defaults: half of memory_limiter's soft limit; else from the machine. */
   ck_assert_uint_eq(pc_budget_default(800u << 20), 400u << 20);
   ck_assert_uint_ge(pc_budget_default(0), (uint64_t)64 << 20);
+  /* At most 512 MiB whatever the machine: a 64 MiB decompression bomb
+   * asking for 16 times its size is refused (bench/attacks.sh). */
+  ck_assert_uint_le(pc_budget_default(0), PC_BUDGET_DEFAULT_MAX);
+  ck_assert_uint_eq(PC_BUDGET_DEFAULT_MAX, (uint64_t)512 << 20);
+  if (pc_memory_total() >= (int64_t)2 << 30)
+    ck_assert_uint_eq(pc_budget_default(0), PC_BUDGET_DEFAULT_MAX);
   pc_budget_t *r = pc_request_budget();
   ck_assert_ptr_eq(r, pc_request_budget());
   ck_assert_str_eq(r->key, PC_REQUEST_BUDGET_KEY);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../bench/workload.h"
 #include "../h2client.h"
 #include "../pdata/testdata.h"
 #include "e2e.h"
@@ -170,6 +171,61 @@ START_TEST(protobuf_expansion_bounded) {
     pc_e2e_cleanup(&p);
   }
   pc_buf_free(&z);
+}
+END_TEST
+
+/* Without service.max_request_memory or memory_limiter the budget is a
+ * quarter of the machine's memory but at most 512 MiB (pc_budget_default),
+ * and the log says so and names the key. That refuses the same bomb (its
+ * full allowance, 1 GiB, can never fit: 413 naming the key) on any
+ * machine, where a quarter of 24 GiB took it in (bench/attacks.sh: 200,
+ * 584 MiB); and it still takes legitimate 16 MiB requests of both
+ * workload shapes, one after the other. */
+START_TEST(default_budget_refuses_the_bomb) {
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml, "%sservice:\n  pipelines:\n"
+           "    profiles: {receivers: [otlp], exporters: [nop]}\n", http_nop);
+  pc_e2e_proc_t p;
+  char *log = start_or_fail(&p, yaml);
+  const char *at = strstr(log, "request memory: at most ");
+  ck_assert_msg(at, "%s", log);
+  unsigned long mib = strtoul(at + strlen("request memory: at most "), NULL, 10);
+  ck_assert_msg(mib >= 64 && mib <= 512, "%s", at);
+  ck_assert_msg(strstr(at, "at most 512 MiB; set service.max_request_memory)"), "%s", at);
+  free(log);
+  ck_assert(metric(&p, "profcol_process_request_memory_limit_bytes") == (double)(mib << 20));
+
+  pc_buf_t plain = {0}, z = {0};
+  pc_test_expansion_request(((size_t)64 << 20) - (64 << 10), &plain);
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 19, plain.p, plain.n, &z), 0);
+  pc_buf_free(&plain);
+  pc_e2e_resp_t r;
+  int status = pc_e2e_post(p.port, PROFILES, "application/x-protobuf", "zstd", z.p, z.n, &r);
+  fprintf(stderr, "protobuf expansion, default max_request_memory (%lu MiB): %d\n", mib, status);
+  ck_assert_int_eq(status, 413);
+  assert_refused(&r);
+  pc_buf_free(&r.body);
+  pc_buf_free(&z);
+
+  for (int shape = 0; shape < 2 && mib >= 256; shape++) {
+    pc_arena_t *a = pc_arena_new(0);
+    pc_request_t req;
+    pc_workload_opts_t o = {.seed = 7, .target_bytes = (size_t)16 << 20,
+                            .shape = (pc_workload_shape_t)shape};
+    ck_assert_int_eq(pc_workload_build(a, &o, &req), 0);
+    pc_buf_t body = {0};
+    ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+    ck_assert_uint_gt(body.n, (size_t)15 << 20);
+    status = pc_e2e_post(p.port, PROFILES, "application/x-protobuf", NULL, body.p, body.n, &r);
+    ck_assert_msg(status == 200, "16 MiB request of shape %d: %d: %.*s", shape, status,
+                  (int)r.body.n, (const char *)r.body.p);
+    pc_buf_free(&r.body);
+    pc_buf_free(&body);
+    pc_arena_free(a);
+  }
+  ck_assert(metric(&p, "profcol_process_request_memory_refused_requests") == 1);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
 }
 END_TEST
 
@@ -565,6 +621,7 @@ int main(void) {
   tcase_set_timeout(tc, 240);
   tcase_add_test(tc, max_request_memory_key);
   tcase_add_test(tc, protobuf_expansion_bounded);
+  tcase_add_test(tc, default_budget_refuses_the_bomb);
   tcase_add_test(tc, protobuf_expansion_concurrent);
   tcase_add_test(tc, grpc_prefix_claim);
   tcase_add_test(tc, grpc_window_hold);

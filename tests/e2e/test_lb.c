@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../pdata/testdata.h"
 #include "../spans.h"
 #include "e2e.h"
 
@@ -73,8 +74,9 @@ static void gw_start(fx_t *f, int i, const char *out_name) {
   ck_assert_int_gt(g->query, 0);
 }
 
-/* The balancer: protocol otlp_http or otlp_grpc to the gateways. */
-static void lb_start(fx_t *f, bool grpc) {
+/* The balancer: protocol otlp_http or otlp_grpc to the gateways; service
+ * lines (e.g. max_request_memory) when not NULL. */
+static void lb_start(fx_t *f, bool grpc, const char *service) {
   char hosts[256] = "", yaml[2048];
   for (int i = 0; i < N_GW; i++)
     snprintf(hosts + strlen(hosts), sizeof hosts - strlen(hosts), "%s127.0.0.1:%d",
@@ -97,12 +99,13 @@ static void lb_start(fx_t *f, bool grpc) {
            "    resolver:\n"
            "      static: {hostnames: [%s]}\n"
            "service:\n"
+           "%s"
            "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
            "  pipelines:\n"
            "    traces: {receivers: [otlp], exporters: [load_balancing]}\n"
            "    profiles: {receivers: [otlp], processors: [batch], exporters: [load_balancing]}\n",
            grpc ? "otlp_grpc" : "otlp_http", grpc ? "tls: {insecure: true}" : "compression: zstd",
-           hosts);
+           hosts, service ? service : "");
   bool started = pc_e2e_start(&f->lb, yaml);
   char *log = pc_e2e_log(&f->lb);
   ck_assert_msg(started, "the balancer did not start:\n%s", log);
@@ -131,8 +134,10 @@ static void fx_stop(fx_t *f) {
 /* ---- what is sent --------------------------------------------------------------------- */
 
 /* Traces first..last: a root span "GET /tN" of frontend and a child "work"
- * of checkout, all in one request (so the balancer must cut it). */
-static void post_spans(fx_t *f, uint32_t first, uint32_t last) {
+ * of checkout, all in one request (so the balancer must cut it): protobuf,
+ * or OTLP-JSON with the proto's field names ("resource_spans", as protobuf
+ * JSON writers other than the SDKs' put them). */
+static void spans_request(uint32_t first, uint32_t last, bool json, pc_buf_t *out) {
   size_t n = 2 * (last - first + 1);
   pc_test_span_t *v = calloc(n, sizeof *v);
   char (*names)[32] = calloc(n, sizeof *names);
@@ -148,16 +153,27 @@ static void post_spans(fx_t *f, uint32_t first, uint32_t last) {
     pc_test_span_id(2 * t + 1, v[i + 1].span_id);
     pc_test_span_id(2 * t, v[i + 1].parent_span_id);
   }
+  if (json) {
+    pc_buf_t camel = {0};
+    pc_test_traces_json(v, n, &camel);
+    pc_test_to_proto_names(&camel, false, out);
+    pc_buf_free(&camel);
+  } else {
+    pc_test_traces_proto(v, n, out);
+  }
+  free(names);
+  free(v);
+}
+
+static void post_spans(fx_t *f, uint32_t first, uint32_t last) {
   pc_buf_t b = {0};
-  pc_test_traces_proto(v, n, &b);
+  spans_request(first, last, false, &b);
   pc_e2e_resp_t r;
   int status = pc_e2e_post(f->lb_http, "/v1/traces", PROTO, NULL, b.p, b.n, &r);
   ck_assert_msg(status == 200, "POST traces: %d: %.*s", status, (int)r.body.n,
                 (const char *)r.body.p);
   pc_buf_free(&r.body);
   pc_buf_free(&b);
-  free(names);
-  free(v);
 }
 
 /* One profiles request: per trace t in first..last one sample "main;fT"
@@ -283,7 +299,7 @@ START_TEST(each_trace_lands_on_one_gateway) {
     snprintf(name, sizeof name, "gw%d.binpb", i);
     gw_start(&f, i, name);
   }
-  lb_start(&f, false);
+  lb_start(&f, false, NULL);
   post_spans(&f, 1, N_TRACES);
   usleep(300000); /* spans before samples, so trace_link knows them */
   ck_assert_int_eq(post_profile(&f, 1, N_TRACES / 2, 3), 200);
@@ -341,6 +357,134 @@ START_TEST(each_trace_lands_on_one_gateway) {
 }
 END_TEST
 
+/* Spans the gateways' span stores have taken, together; waits (up to 15 s)
+ * until they are want. */
+static uint64_t wait_spans(fx_t *f, uint64_t want) {
+  uint64_t n = 0;
+  for (int tries = 0; tries < 300 && n < want; tries++) {
+    if (tries) usleep(50000);
+    n = 0;
+    for (int i = 0; i < N_GW; i++) {
+      pc_e2e_resp_t r;
+      ck_assert_int_eq(pc_e2e_get(pc_e2e_port_of(&f->gw[i].p, "service:telemetry"), "/metrics",
+                                  &r), 200);
+      pc_buf_append(&r.body, "", 1);
+      const char *at = strstr((const char *)r.body.p,
+                              "\nprofcol_span_store_added_spans{extension=\"span_store\"} ");
+      if (at) n += strtoull(strchr(at, '}') + 2, NULL, 10);
+      pc_buf_free(&r.body);
+    }
+  }
+  ck_assert_msg(n == want, "the gateways took %" PRIu64 " spans, want %" PRIu64, n, want);
+  return n;
+}
+
+/* The gateways whose span listing names trace t's root ("GET /tN"), as
+ * bits (a trace is listed where its linked samples are, and named from
+ * the spans there); waits (up to 15 s) until the listings name every
+ * trace of first..last somewhere. */
+static void roots_where(fx_t *f, uint32_t first, uint32_t last, uint32_t *where) {
+  for (int tries = 0; tries < 300; tries++) {
+    bool all = true;
+    for (uint32_t t = first; t <= last; t++) where[t] = 0;
+    for (int i = 0; i < N_GW; i++) {
+      pc_e2e_resp_t r;
+      ck_assert_int_eq(pc_e2e_get(f->gw[i].query, "/api/v1/traces?service=frontend&limit=1000",
+                                  &r), 200);
+      pc_buf_append(&r.body, "", 1);
+      for (uint32_t t = first; t <= last; t++) {
+        char root[64];
+        snprintf(root, sizeof root, "\"rootSpanName\":\"GET /t%u\"", t);
+        if (strstr((const char *)r.body.p, root)) where[t] |= 1u << i;
+      }
+      pc_buf_free(&r.body);
+    }
+    for (uint32_t t = first; t <= last; t++) all = all && where[t];
+    if (all) return;
+    usleep(50000);
+  }
+}
+
+/* OTLP-JSON traces with the proto's field names are cut by trace as
+ * protobuf ones are (the cut walks the text the decoder accepted, and
+ * knows both spellings); and a JSON bomb beside a few spans (16 MiB of
+ * {} in an unknown key, from a few KB of zstd) is answered within the
+ * request memory budget: the cut builds no document, so the balancer's
+ * peak resident set grows by about the inflated body, not by the
+ * gigabyte a parsed document of 5.6 million objects takes. */
+static void json_traces_cut(bool grpc, bool bomb) {
+  fx_t f;
+  fx_init(&f);
+  for (int i = 0; i < N_GW; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "gw%d.binpb", i);
+    gw_start(&f, i, name);
+  }
+  lb_start(&f, grpc, "  max_request_memory: 128MiB\n");
+  pc_buf_t b = {0};
+  spans_request(1, N_TRACES, true, &b);
+  ck_assert_ptr_nonnull(strstr((const char *)b.p, "\"resource_spans\""));
+  ck_assert_ptr_null(strstr((const char *)b.p, "resourceSpans"));
+  pc_e2e_resp_t r;
+  int status = pc_e2e_post(f.lb_http, "/v1/traces", "application/json", NULL, b.p, b.n, &r);
+  ck_assert_msg(status == 200, "POST JSON traces: %d: %.*s", status, (int)r.body.n,
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  pc_buf_free(&b);
+  wait_spans(&f, 2 * N_TRACES);
+  ck_assert_int_eq(post_profile(&f, 1, N_TRACES, 0), 200);
+  uint32_t where[N_TRACES + 1], used = 0;
+  roots_where(&f, 1, N_TRACES, where);
+  for (uint32_t t = 1; t <= N_TRACES; t++) used |= 1u << one_gateway(where[t]);
+  ck_assert_msg(__builtin_popcount(used) >= 2, "24 traces on gateways 0x%x: not cut", used);
+  if (!bomb) {
+    fx_stop(&f);
+    return;
+  }
+
+  /* The bomb: 8 more traces, then "x":[{},{},...] to 16 MiB. */
+  spans_request(N_TRACES + 1, N_TRACES + 8, true, &b);
+  ck_assert(b.n > 2 && b.p[b.n - 1] == '}');
+  b.n--;
+  size_t want = (size_t)16 << 20;
+  ck_assert_int_eq(pc_buf_append(&b, ",\"x\":[{}", 8), 0);
+  size_t items = (want - b.n - 2) / 3;
+  ck_assert_int_eq(pc_buf_reserve(&b, items * 3 + 2), 0);
+  for (size_t i = 0; i < items; i++) memcpy(b.p + b.n + 3 * i, ",{}", 3); /* no check per item */
+  b.n += items * 3;
+  ck_assert_int_eq(pc_buf_append(&b, "]}", 2), 0);
+  pc_buf_t z = {0};
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 19, b.p, b.n, &z), 0);
+  ck_assert_uint_lt(z.n, 64 << 10);
+  uint64_t hwm0 = pc_e2e_proc_status(f.lb.pid, "VmHWM");
+  status = pc_e2e_post(f.lb_http, "/v1/traces", "application/json", "zstd", z.p, z.n, &r);
+  uint64_t grew = pc_e2e_proc_status(f.lb.pid, "VmHWM") - hwm0;
+  fprintf(stderr, "JSON bomb of %zu MiB (%zu B of zstd) beside 16 spans, cut for 3 gateways: "
+          "%d, peak RSS +%llu MiB\n", b.n >> 20, z.n, status,
+          (unsigned long long)(grew >> 20));
+  ck_assert_msg(status == 200, "POST the bomb: %d: %.*s", status, (int)r.body.n,
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  ck_assert_msg(!PC_E2E_RSS_MEANINGFUL || grew < ((uint64_t)96 << 20),
+                "peak RSS grew by %llu MiB", (unsigned long long)(grew >> 20));
+  wait_spans(&f, 2 * N_TRACES + 16);
+  ck_assert_int_eq(post_profile(&f, N_TRACES + 1, N_TRACES + 8, 0), 200);
+  uint32_t where2[N_TRACES + 9];
+  roots_where(&f, N_TRACES + 1, N_TRACES + 8, where2);
+  for (uint32_t t = N_TRACES + 1; t <= N_TRACES + 8; t++) one_gateway(where2[t]);
+  pc_buf_free(&z);
+  pc_buf_free(&b);
+  fx_stop(&f);
+}
+
+START_TEST(json_traces_are_cut_as_written) { json_traces_cut(false, true); }
+END_TEST
+
+/* Over gRPC, which carries protobuf only, each part is encoded from its
+ * model (the request's spans, not decoded again): the same routing. */
+START_TEST(json_traces_are_cut_for_grpc) { json_traces_cut(true, false); }
+END_TEST
+
 /* Over gRPC, a gateway stopped mid-run: what the balancer acknowledged
  * while it was down waits in that backend's queue and arrives when it is
  * back (a static backend keeps its keys, as in the contrib); nothing is
@@ -353,7 +497,7 @@ START_TEST(a_stopped_gateway_loses_nothing) {
     snprintf(name, sizeof name, "gw%d.binpb", i);
     gw_start(&f, i, name);
   }
-  lb_start(&f, true);
+  lb_start(&f, true, NULL);
   uint32_t t = 1;
   for (int k = 0; k < 4; k++, t += 4) ck_assert_int_eq(post_profile(&f, t, t + 3, 1), 200);
   wait_for(&f, 4 * 5, NULL, 0);
@@ -431,6 +575,8 @@ static Suite *suite(void) {
   TCase *tc = tcase_create("lb");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, each_trace_lands_on_one_gateway);
+  tcase_add_test(tc, json_traces_are_cut_as_written);
+  tcase_add_test(tc, json_traces_are_cut_for_grpc);
   tcase_add_test(tc, a_stopped_gateway_loses_nothing);
   tcase_add_test(tc, dns_resolver_finds_the_gateway);
   suite_add_tcase(s, tc);

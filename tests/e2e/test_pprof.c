@@ -873,6 +873,75 @@ START_TEST(file_mode_reads_new_and_changed_files) {
 }
 END_TEST
 
+/* include with "**", as the Collector's receivers take it: profiles at any
+ * depth below the directory, the directory itself included, are read;
+ * others ("*.txt", a hidden directory's) are not. */
+START_TEST(file_mode_include_any_depth) {
+  char dir[] = "/tmp/profcol-pprof-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  static const char *const dirs[] = {"in", "in/a", "in/a/b", "in/.cache"};
+  char path[400];
+  for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, dirs[i]);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+  }
+  static const char *const files[][2] = {{"in/cpu.pb.gz", "cpu"},
+                                         {"in/a/b/heap.pb.gz", "heap"},
+                                         {"in/a/b/cpu.txt", "cpu"},
+                                         {"in/.cache/cpu.pb.gz", "cpu"}};
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+    char from[64];
+    snprintf(from, sizeof from, "tests/data/pprof/%s.pb.gz", files[i][1]);
+    snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+    copy_file(from, path);
+  }
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n"
+           "  pprof:\n"
+           "    file:\n"
+           "      include: %s/in/**/*.pb.gz\n"
+           "      collection_interval: 200ms\n"
+           "      initial_delay: 0s\n"
+           OUTPUT_YAML("%s"),
+           dir, dir);
+  pc_e2e_proc_t p;
+  start(&p, yaml);
+  char out[300];
+  snprintf(out, sizeof out, "%s/out.binpb", dir);
+  wait_requests(out, 2, 10000);
+  usleep(600 * 1000); /* three more passes: nothing else is read */
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_mat_t cpu = {0}, heap = {0}, cpu_p = {0}, heap_p = {0};
+  pc_buf_t cpu_b = {0}, heap_b = {0};
+  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_p, &cpu_b);
+  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_p, &heap_b);
+  check_t c = check_new();
+  c.want[0] = &cpu;
+  c.want[1] = &heap;
+  c.want_prof[0] = &cpu_p;
+  c.want_prof[1] = &heap_p;
+  char cpu_path[400], heap_path[400];
+  snprintf(cpu_path, sizeof cpu_path, "file.path=%s/in/cpu.pb.gz", dir);
+  snprintf(heap_path, sizeof heap_path, "file.path=%s/in/a/b/heap.pb.gz", dir);
+  c.want_attr[0] = cpu_path;
+  c.want_attr[1] = heap_path;
+  ck_assert_int_eq(read_output(out, &c), 2);
+  ck_assert_int_eq(c.seen[0], 1);
+  ck_assert_int_eq(c.seen[1], 1);
+  pc_buf_free(&cpu_b);
+  pc_buf_free(&heap_b);
+  pc_mat_free(&cpu);
+  pc_mat_free(&heap);
+  pc_mat_free(&cpu_p);
+  pc_mat_free(&heap_p);
+  pc_e2e_cleanup(&p);
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ---- config errors --------------------------------------------------------------------------- */
 
 START_TEST(invalid_configs_name_their_place) {
@@ -890,7 +959,7 @@ START_TEST(invalid_configs_name_their_place) {
         "    remote:\n"                                                      /* 7 */
         "      collection_interval: 1m\n"                                    /* 8 */
         "    file:\n"                                                        /* 9 */
-        "      include: /var/tmp/**/*.pb.gz\n"                               /* 10 */
+        "      include: \"\"\n"                                           /* 10 */
         "  pprof/self:\n"                                                    /* 11 */
         "    self:\n"                                                        /* 12 */
         "      block_profile_fraction: 1\n"                                  /* 13 */
@@ -933,8 +1002,8 @@ START_TEST(invalid_configs_name_their_place) {
       "8:7: receivers.pprof/nothing.remote: remote.endpoint must be specified: the URL of a "
       "pprof handler, e.g. http://host:6060/debug/pprof/heap (or profcol's endpoints: a list "
       "of them)",
-      "10:16: receivers.pprof/nothing.file.include: \"/var/tmp/**/*.pb.gz\": ** (any depth of "
-      "directories) is not supported; list one level per '*'",
+      "10:7: receivers.pprof/nothing.file: file.include must be specified: a glob of pprof "
+      "files, e.g. /tmp/pprof/*.pb.gz",
       "12:5: receivers.pprof/self.self: self profiles the Collector's own Go runtime; profcol "
       "is not a Go program and has none (scrape Go programs with remote instead)",
       "16:19: receivers.pprof/urls.remote.endpoints[0]: \"ftp://h/x\": the scheme must be "
@@ -979,6 +1048,7 @@ int main(void) {
   TCase *file = tcase_create("file");
   tcase_set_timeout(file, 120);
   tcase_add_test(file, file_mode_reads_new_and_changed_files);
+  tcase_add_test(file, file_mode_include_any_depth);
   suite_add_tcase(s, file);
   TCase *cfg = tcase_create("config");
   tcase_add_test(cfg, invalid_configs_name_their_place);

@@ -35,6 +35,7 @@ struct srv {
   pthread_t thread;
   pthread_mutex_t mu;
   bool stop, down, is_down;
+  bool v6; /* on [::1] */
   int lfd;
   uint16_t port;
   char url[64];
@@ -54,13 +55,17 @@ uint64_t srv_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int listen_on(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+static int listen_on(bool v6, uint16_t port) {
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 64)) {
+  struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(port),
+                            .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  int rc = v6 ? bind(fd, (struct sockaddr *)&a6, sizeof a6)
+              : bind(fd, (struct sockaddr *)&a, sizeof a);
+  if (rc || listen(fd, 64)) {
     close(fd);
     return -1;
   }
@@ -212,7 +217,7 @@ static void turn(srv_t *s) {
       if (s->conns[i].fd >= 0) conn_close(s, &s->conns[i]);
     s->is_down = true;
   } else if (!s->down && s->is_down) {
-    s->lfd = listen_on(s->port);
+    s->lfd = listen_on(s->v6, s->port);
     s->is_down = s->lfd < 0;
   }
   uint64_t now = srv_now_ms();
@@ -256,19 +261,29 @@ static void *srv_main(void *arg) {
   return NULL;
 }
 
-srv_t *srv_start(void) {
+static srv_t *start(bool v6) {
   srv_t *s = calloc(1, sizeof *s);
   pthread_mutex_init(&s->mu, NULL);
   for (int i = 0; i < MAX_CONNS; i++) s->conns[i].fd = -1;
-  s->lfd = listen_on(0);
-  struct sockaddr_in a;
+  s->v6 = v6;
+  s->lfd = listen_on(v6, 0);
+  if (s->lfd < 0) {
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return NULL;
+  }
+  struct sockaddr_storage a;
   socklen_t al = sizeof a;
   getsockname(s->lfd, (struct sockaddr *)&a, &al);
-  s->port = ntohs(a.sin_port);
-  snprintf(s->url, sizeof s->url, "http://127.0.0.1:%u", s->port);
+  s->port = ntohs(v6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                     : ((struct sockaddr_in *)&a)->sin_port);
+  snprintf(s->url, sizeof s->url, v6 ? "http://[::1]:%u" : "http://127.0.0.1:%u", s->port);
   pthread_create(&s->thread, NULL, srv_main, s);
   return s;
 }
+
+srv_t *srv_start(void) { return start(false); }
+srv_t *srv_start6(void) { return start(true); }
 
 uint16_t srv_port(srv_t *s) { return s->port; }
 const char *srv_url(srv_t *s) { return s->url; }

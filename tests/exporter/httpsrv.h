@@ -1,4 +1,4 @@
-/* httpsrv.h - a small real HTTP/1.1 server on 127.0.0.1 for the exporter
+/* httpsrv.h - a small real HTTP/1.1 server on 127.0.0.1 (or [::1]) for the exporter
  * tests: a thread with poll(2) over plain sockets, answering from a script
  * (503 then 200, Retry-After, 400 with a google.rpc.Status, close after the
  * answer, hang, delay) and recording every request it read in full. It can
@@ -38,8 +38,10 @@ typedef struct {
 typedef struct srv srv_t;
 
 srv_t *srv_start(void);
+/* The same on [::1]; NULL when the machine has no IPv6 loopback. */
+srv_t *srv_start6(void);
 uint16_t srv_port(srv_t *s);
-/* "http://127.0.0.1:PORT" */
+/* "http://127.0.0.1:PORT" ("http://[::1]:PORT") */
 const char *srv_url(srv_t *s);
 /* The next n requests get these answers, in order; after that, the default. */
 void srv_script(srv_t *s, const srv_answer_t *answers, size_t n);

@@ -297,22 +297,28 @@ END_TEST
  * it adopts the orphaned queue and routes its batches to the others. */
 /* first_worker/first_count: the worker the first run is (service.workers);
  * the second run is one worker, which takes over every directory. */
-static void orphan_rerouted(uint32_t first_worker, uint32_t first_count) {
-  char *dir = fx_tempdir();
-  void *st = fx_storage("file_storage/q", dir, false);
+/* v6: the backends are listed as [::1]:port (false when the machine has no
+ * IPv6 loopback: nothing to run). */
+static bool orphan_rerouted(uint32_t first_worker, uint32_t first_count, bool v6) {
   srv_t *srv[3];
   char name[3][32];
   for (int i = 0; i < 3; i++) {
-    srv[i] = srv_start();
-    snprintf(name[i], sizeof name[i], "127.0.0.1:%u", srv_port(srv[i]));
+    srv[i] = v6 ? srv_start6() : srv_start();
+    if (!srv[i]) {
+      while (i--) srv_stop(srv[i]);
+      return false;
+    }
+    snprintf(name[i], sizeof name[i], v6 ? "[::1]:%u" : "127.0.0.1:%u", srv_port(srv[i]));
   }
+  char *dir = fx_tempdir();
+  void *st = fx_storage("file_storage/q", dir, false);
   static const char cfg[] =
       "protocol:\n"
       "  otlp_http:\n"
       "    retry_on_failure: {initial_interval: 20ms, max_interval: 50ms, max_elapsed_time: 0s}\n"
       "    sending_queue: {storage: file_storage/q}\n"
       "resolver:\n"
-      "  static: {hostnames: [%s, %s]}\n";
+      "  static: {hostnames: [\"%s\", \"%s\"]}\n"; /* quoted: [::1]:port is not a list */
   lbfx_t l = {0};
   srv_down(srv[1], true);
   pc_worker_set(first_worker, first_count, 1);
@@ -342,15 +348,53 @@ static void orphan_rerouted(uint32_t first_worker, uint32_t first_count) {
   fx_storage_free(st);
   fx_rmtree(dir);
   free(dir);
+  return true;
 }
 
-START_TEST(orphaned_persistent_queue_is_rerouted) { orphan_rerouted(0, 1); }
+START_TEST(orphaned_persistent_queue_is_rerouted) { ck_assert(orphan_rerouted(0, 1, false)); }
+END_TEST
+
+/* The same with backends listed by IPv6 literal: the directory name
+ * ("..._____1__PORT") is read back as [::1]:PORT. */
+START_TEST(orphaned_queue_of_an_ipv6_backend_is_rerouted) {
+  if (!orphan_rerouted(0, 1, true)) fprintf(stderr, "no IPv6 loopback: skipped\n");
+}
+END_TEST
+
+/* Queue directory names read back as the backend names they were made
+ * from (pc__id_to_filename, then pc__lb_backend_of_dir); what no backend
+ * name maps to is not taken. */
+START_TEST(queue_directory_names_round_trip) {
+  static const char *const backends[] = {"10.0.3.7:4317", "gw-1.example.com:4318", "[::1]:4317",
+                                      "[::]:1", "[2001:db8::8a2e:370:7334]:65535",
+                                      "[::ffff:10.0.0.1]:4317", "[FE80::1]:80"};
+  const char *prefix = "exporter_load_balancing_";
+  for (size_t i = 0; i < sizeof backends / sizeof *backends; i++) {
+    char id[128], file[160], back[128];
+    snprintf(id, sizeof id, "load_balancing/%s", backends[i]);
+    pc__id_to_filename(id, file, sizeof file);
+    ck_assert_int_eq(strncmp(file, prefix, strlen(prefix)), 0);
+    ck_assert_msg(pc__lb_backend_of_dir(file + strlen(prefix), back, sizeof back), "%s", file);
+    ck_assert_str_eq(back, backends[i]);
+  }
+  static const char *const not_backends[] = {"x", "host", "host_", "host_0", "host_65536",
+                                             "a_b_4317", "_4317", "__4317", "___1_4317",
+                                             "_fe80__1_eth0__4317", "_1_2_3__4317",
+                                             "otlp_4317x"};
+  for (size_t i = 0; i < sizeof not_backends / sizeof *not_backends; i++) {
+    char back[128] = "";
+    ck_assert_msg(!pc__lb_backend_of_dir(not_backends[i], back, sizeof back), "%s -> %s",
+                  not_backends[i], back);
+  }
+}
 END_TEST
 
 /* With service.workers, worker 1 of 2 keeps its backends' queues in
  * "<dir>@w1": restarted as one worker, a backend gone from the list is
  * still found there and its batches rerouted. */
-START_TEST(orphaned_queue_of_a_former_worker_is_rerouted) { orphan_rerouted(1, 2); }
+START_TEST(orphaned_queue_of_a_former_worker_is_rerouted) {
+  ck_assert(orphan_rerouted(1, 2, false));
+}
 END_TEST
 
 /* Spans: one request of many traces is cut so that each trace's spans
@@ -451,6 +495,8 @@ TCase *pc_test_lb_tcase(void) {
   tcase_add_test(tc, removed_backend_batches_are_rerouted);
   tcase_add_test(tc, orphaned_persistent_queue_is_rerouted);
   tcase_add_test(tc, orphaned_queue_of_a_former_worker_is_rerouted);
+  tcase_add_test(tc, orphaned_queue_of_an_ipv6_backend_is_rerouted);
+  tcase_add_test(tc, queue_directory_names_round_trip);
   tcase_add_test(tc, routes_spans_by_trace);
   tcase_add_test(tc, config_errors);
   return tc;

@@ -380,6 +380,66 @@ START_TEST(split_by_owner) {
 }
 END_TEST
 
+/* OTLP-JSON is split as written (traces_split.c): proto field names and an
+ * escaped key are found as the decoder finds them, each part keeps every
+ * other member of its resources and scopes byte for byte (whitespace, key
+ * spelling, members after the span arrays), an array that holds spans
+ * appears in a part only where it holds some of the part's (once per time
+ * it appears in the request), a null one is dropped, and the request's
+ * unknown members are not copied into the parts. */
+START_TEST(split_json_as_written) {
+#define S(n, t) "{\"trace_id\":\"" t "\",\"span_id\":\"000000000000000" #n "\",\"name\":\"s" #n "\"}"
+#define T1 "01000000000000000000000000000001"
+#define T2 "02000000000000000000000000000002"
+#define RES "\"resource\" : {\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":\"a\"}}]}"
+  static const char js[] =
+      "{ \"resource_spans\" : [\n"
+      "  {" RES ",\n"
+      "   \"scope_spans\":[{\"scope\":{\"name\":\"s\"},\"spans\":[" S(1, T1) "," S(2, T2) "],"
+      "\"x\":1,\"spans\":[" S(3, T1) "]}],\n"
+      "   \"schema_url\":\"u\"},\n"
+      "  {\"sc\\u006fpe_spans\":[{\"spans\":[" S(4, T2) "]}], \"scope_spans\": null}\n"
+      " ], \"extra\": {\"big\":[1,2,3]} }\n";
+  static const char want0[] =
+      "{\"resource_spans\":[{" RES ",\"scope_spans\":[{\"scope\":{\"name\":\"s\"},\"spans\":["
+      S(1, T1) "],\"x\":1,\"spans\":[" S(3, T1) "]}],\"schema_url\":\"u\"}]}";
+  static const char want1[] =
+      "{\"resource_spans\":[{" RES ",\"scope_spans\":[{\"scope\":{\"name\":\"s\"},\"spans\":["
+      S(2, T2) "],\"x\":1}],\"schema_url\":\"u\"},{\"sc\\u006fpe_spans\":[{\"spans\":["
+      S(4, T2) "]}]}]}";
+#undef S
+#undef T1
+#undef T2
+#undef RES
+  pc_traces_t tr;
+  pc_err_t err = {0};
+  ck_assert_msg(pc_traces_json_decode(arena, (const uint8_t *)js, sizeof js - 1, &tr, &err) == 0,
+                "%s", err.msg);
+  ck_assert_uint_eq(pc_traces_span_count(&tr), 4);
+  const uint16_t owner[4] = {0, 1, 0, 1};
+  pc_buf_t parts[3] = {{0}};
+  ck_assert_msg(pc_traces_split(&tr, owner, 3, parts, &err) == 0, "%s", err.msg);
+  ck_assert_uint_eq(parts[2].n, 0);
+  const char *want[2] = {want0, want1};
+  for (int k = 0; k < 2; k++) {
+    ck_assert_int_eq(pc_buf_append(&parts[k], "", 1), 0);
+    ck_assert_str_eq((const char *)parts[k].p, want[k]);
+    pc_traces_t got;
+    ck_assert_msg(pc_traces_json_decode(arena, parts[k].p, parts[k].n - 1, &got, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_uint_eq(pc_traces_span_count(&got), 2);
+    pc_buf_free(&parts[k]);
+  }
+  /* A model that does not match the text is refused, never a crash. */
+  pc_traces_t other;
+  ck_assert_int_eq(pc_traces_json_decode(arena, (const uint8_t *)js, sizeof js - 1, &other, &err),
+                   0);
+  other.resources[0].scopes[0].n_spans = 2;
+  ck_assert_int_eq(pc_traces_split(&other, owner, 3, parts, &err), PC_EDECODE);
+  for (int k = 0; k < 3; k++) pc_buf_free(&parts[k]);
+}
+END_TEST
+
 TCase *pc_test_traces_tcase(void) {
   TCase *tc = tcase_create("traces");
   tcase_add_checked_fixture(tc, setup, teardown);
@@ -393,5 +453,6 @@ TCase *pc_test_traces_tcase(void) {
   tcase_add_test(tc, profiles_are_not_traces);
   tcase_add_test(tc, json_proto_names_and_status);
   tcase_add_test(tc, split_by_owner);
+  tcase_add_test(tc, split_json_as_written);
   return tc;
 }

@@ -6,9 +6,12 @@
  * conversion jobs queued past the thread pool's threads (receiver/pprof.c).
  * The end-to-end behaviour is tests/e2e/test_pprof.c. */
 #include <check.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../config/config.h"
 #include "../../receiver/pprofrx.h"
@@ -388,6 +391,97 @@ START_TEST(jobs_past_the_pool_wait_their_turn) {
 }
 END_TEST
 
+/* ---- file.include (pprof_glob.c) ------------------------------------------------------ */
+
+static void touch(const char *root, const char *rel) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", root, rel);
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fclose(f);
+}
+
+/* What pattern (relative to root) matches, relative to root, joined by ' '. */
+static void matches(const char *root, const char *pattern, char *out, size_t cap, int *rc) {
+  char pat[512];
+  snprintf(pat, sizeof pat, "%s/%s", root, pattern);
+  char **v;
+  size_t n;
+  int err_no;
+  *rc = pc__prx_glob(pat, &v, &n, &err_no);
+  out[0] = '\0';
+  size_t rl = strlen(root) + 1, at = 0;
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_int_eq(strncmp(v[i], root, rl - 1), 0);
+    at += (size_t)snprintf(out + at, cap - at, "%s%s", i ? " " : "", v[i] + rl);
+    free(v[i]);
+  }
+  free(v);
+}
+
+/* "**" matches any depth of directories, zero included, as doublestar
+ * does; not through symbolic links (a loop stays a loop), not into hidden
+ * directories (as '*' skips hidden names); each match once, sorted; a
+ * pattern without "**" is glob(3)'s. */
+START_TEST(include_globstar_matches_any_depth) {
+  char root[] = "/tmp/profcol-glob-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(root));
+  static const char *const dirs[] = {"a", "a/b", "a/b/c", ".hidden"};
+  char path[512];
+  for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+    snprintf(path, sizeof path, "%s/%s", root, dirs[i]);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+  }
+  static const char *const files[] = {"top.pb.gz", "a/x.pb.gz", "a/b/c/y.pb.gz",
+                                      "a/b/c/z.txt", ".hidden/h.pb.gz", ".dot.pb.gz"};
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) touch(root, files[i]);
+  snprintf(path, sizeof path, "%s/link", root);
+  ck_assert_int_eq(symlink("a", path), 0);
+  snprintf(path, sizeof path, "%s/a/loop", root);
+  ck_assert_int_eq(symlink("..", path), 0);
+  static const struct {
+    const char *pattern, *want;
+  } cases[] = {
+      {"**/*.pb.gz", "a/b/c/y.pb.gz a/x.pb.gz top.pb.gz"},
+      {"a/**/c/*.pb.gz", "a/b/c/y.pb.gz"},
+      {"a/**/b", "a/b"},
+      {"**/**/x.pb.gz", "a/x.pb.gz"},
+      {"**/c/*", "a/b/c/y.pb.gz a/b/c/z.txt"},
+      {"**", "a a/b a/b/c a/b/c/y.pb.gz a/b/c/z.txt a/loop a/x.pb.gz link top.pb.gz"},
+      {"a/**", "a/b a/b/c a/b/c/y.pb.gz a/b/c/z.txt a/loop a/x.pb.gz"},
+      {".hidden/**/*.pb.gz", ".hidden/h.pb.gz"},
+      {"link/**/*.txt", "link/b/c/z.txt"}, /* a link named in the pattern is followed */
+      {"**/nothing", ""},
+      {"nothing/**/*", ""},
+      {"*.pb.gz", "top.pb.gz"},       /* glob(3) */
+      {"*/b/*/*.pb.gz", "a/b/c/y.pb.gz link/b/c/y.pb.gz"}, /* links followed */
+      {"a**.pb.gz", ""},              /* "**" inside a component is '*' */
+      {"t**.pb.gz", "top.pb.gz"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char got[1024];
+    int rc;
+    matches(root, cases[i].pattern, got, sizeof got, &rc);
+    ck_assert_msg(rc == 0 && !strcmp(got, cases[i].want), "%s: rc %d, \"%s\", want \"%s\"",
+                  cases[i].pattern, rc, got, cases[i].want);
+  }
+  /* An unreadable directory is said (root reads everything: not there). */
+  if (geteuid() != 0) {
+    snprintf(path, sizeof path, "%s/a/b", root);
+    ck_assert_int_eq(chmod(path, 0), 0);
+    char got[1024];
+    int rc;
+    matches(root, "**/*.pb.gz", got, sizeof got, &rc);
+    ck_assert_int_eq(rc, GLOB_ABORTED);
+    ck_assert_str_eq(got, "a/x.pb.gz top.pb.gz");
+    ck_assert_int_eq(chmod(path, 0700), 0);
+  }
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 void pc_test_pprofrx_tcases(Suite *s) {
   TCase *py = tcase_create("pyroscope");
   tcase_add_test(py, ingest_query_as_the_go_sdk_sends_it);
@@ -402,5 +496,6 @@ void pc_test_pprofrx_tcases(Suite *s) {
   tcase_add_test(pp, config_errors_name_their_place);
   tcase_add_test(pp, urls_from_endpoints_and_paths);
   tcase_add_test(pp, jobs_past_the_pool_wait_their_turn);
+  tcase_add_test(pp, include_globstar_matches_any_depth);
   suite_add_tcase(s, pp);
 }
