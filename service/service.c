@@ -599,24 +599,6 @@ static void check_workers_share(pc_service_t *s, const pc_cfg_node_t *workers,
       add_error(errs, workers, "%u workers cannot share the span_store extension "
                 "(\"%s\"): each would hold a part of every trace; set service.workers: 1 "
                 "where span_store runs", (unsigned)s->workers, ext->items[i].id);
-  /* The pprof receiver's remote and file modes run on a schedule, not on
-   * what the kernel hands a worker: each worker would scrape every target
-   * and read every file, and every profile would arrive N times. Its
-   * server mode listens like any receiver and is shared out by the kernel. */
-  static const char *const scheduled[] = {"remote", "file"};
-  const section_t *rx = &s->sections[PC_RECEIVER];
-  for (size_t i = 0; i < rx->n; i++) {
-    if (!rx->items[i].used || strcmp(rx->items[i].comp->type, "pprof") != 0) continue;
-    for (size_t m = 0; m < sizeof scheduled / sizeof *scheduled; m++) {
-      const pc_cfg_node_t *mode = pc_cfg_get(rx->items[i].cfg, scheduled[m]);
-      if (mode && mode->type != PC_CFG_NULL)
-        add_error(errs, workers, "%u workers would each run the %s mode of receiver \"%s\" "
-                  "and send every profile %u times; set service.workers: 1 where pprof %s "
-                  "runs (its server mode goes with any number of workers)",
-                  (unsigned)s->workers, scheduled[m], rx->items[i].id, (unsigned)s->workers,
-                  scheduled[m]);
-    }
-  }
 }
 
 /* A consumer that takes nothing: what a component is created with when the

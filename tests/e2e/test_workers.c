@@ -147,10 +147,18 @@ START_TEST(workers_refuse_a_span_store) {
 }
 END_TEST
 
-/* The pprof receiver's remote and file modes run on a timer in every
- * worker: with two, each target would be scraped and each file read twice.
- * Both are refused at service.workers; its server mode is not. */
-START_TEST(workers_refuse_scheduled_pprof_modes) {
+static int count_in_log(const pc_e2e_proc_t *p, const char *needle) {
+  char *log = pc_e2e_log(p);
+  int n = 0;
+  for (const char *c = log; (c = strstr(c, needle)); c++) n++;
+  free(log);
+  return n;
+}
+
+/* The pprof receiver's remote and file modes run on a timer: with two
+ * workers they run in worker 0 alone (each target scraped and each file
+ * read once: tests/e2e/test_pprof.c), not refused. */
+START_TEST(workers_take_scheduled_pprof_modes) {
   const char *yaml = "receivers:\n  pprof/scrape:\n    remote:\n"
                      "      endpoint: http://127.0.0.1:1/debug/pprof/profile\n"
                      "  pprof/files:\n    file:\n      include: /nonexistent/*.pprof\n"
@@ -158,16 +166,11 @@ START_TEST(workers_refuse_scheduled_pprof_modes) {
                      "service:\n  workers: 2\n  pipelines:\n    profiles:\n"
                      "      receivers: [pprof/scrape, pprof/files]\n      exporters: [nop]\n";
   pc_e2e_proc_t p;
-  ck_assert(!pc_e2e_start(&p, yaml));
-  pc_e2e_wait_exit(&p, 10);
-  char *log = pc_e2e_log(&p);
-  ck_assert_msg(strstr(log, "11:12: ") &&
-                    strstr(log, "2 workers would each run the remote mode of receiver "
-                                "\"pprof/scrape\" and send every profile 2 times") &&
-                    strstr(log, "2 workers would each run the file mode of receiver "
-                                "\"pprof/files\""),
-                "%s", log);
-  free(log);
+  start_or_fail(&p, yaml, "start 2 workers with pprof's remote and file modes");
+  ck_assert(pc_e2e_wait_log(&p, "2 workers (service.workers)", 5000));
+  ck_assert_int_eq(count_in_log(&p, "scraping http://127.0.0.1:1/debug/pprof/profile every"), 1);
+  ck_assert_int_eq(count_in_log(&p, "reading pprof files matching /nonexistent/*.pprof"), 1);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   pc_e2e_cleanup(&p);
 }
 END_TEST
@@ -302,7 +305,7 @@ int main(void) {
   tcase_add_test(tc, two_workers_take_connections_and_drain_loses_nothing);
   tcase_add_test(tc, workers_value_is_checked);
   tcase_add_test(tc, workers_refuse_a_span_store);
-  tcase_add_test(tc, workers_refuse_scheduled_pprof_modes);
+  tcase_add_test(tc, workers_take_scheduled_pprof_modes);
   tcase_add_test(tc, workers_take_the_pprof_server_mode);
   tcase_add_test(tc, workers_auto_takes_the_usable_cpus);
   tcase_add_test(tc, queue_dir_per_worker_replays_with_as_many_workers);
