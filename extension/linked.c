@@ -86,6 +86,7 @@ struct pc_linked {
   size_t n_pool, pool_bytes;
   uint64_t window_ms, max_bytes, slice_ms;
   size_t chunk_bytes;
+  uint64_t clock_ms; /* the latest now_ms seen (now_at) */
   /* the open chunk */
   pc_builder_t *b;
   chunk_t *open; /* its seq, arrival and entries; pb empty */
@@ -341,6 +342,16 @@ static size_t mem(const pc_linked_t *w) {
          ((size_t)w->set_mask + 1) * sizeof *w->set + w->refs_bytes;
 }
 
+/* now_ms as the window counts it, under mu. Callers on several threads
+ * (every worker's trace_link, the query API) read the clock before they
+ * take the lock: one older than a now_ms seen already counts as that one,
+ * or the newest chunks would look a window old (now - last_ms wrapping
+ * around) and be dropped, and arrival order would go backwards. */
+static uint64_t now_at(pc_linked_t *w, uint64_t now_ms) {
+  if (now_ms < w->clock_ms) return w->clock_ms;
+  return w->clock_ms = now_ms;
+}
+
 static void expire(pc_linked_t *w, uint64_t now_ms) {
   if (!pc_builder_empty(w->b) && now_ms - w->open_first_ms >= w->slice_ms) seal(w);
   while (w->n_sealed && now_ms - w->sealed[0]->last_ms >= w->window_ms) {
@@ -498,6 +509,7 @@ void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
   uint32_t nl = req->dict.n_links;
   if (nl < 2) return; /* only the zero link: nothing linked */
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   pc_arena_reset(w->scratch);
   uint64_t *per_link = pc_arena_calloc(w->scratch, nl, sizeof *per_link);
@@ -551,6 +563,7 @@ int pc_linked_select(pc_linked_t *w, const uint8_t trace_id[16], uint64_t now_ms
                      pc_linked_sel_t *sel, pc_err_t *err) {
   *sel = (pc_linked_sel_t){0};
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   uint32_t id = entry_find(w, trace_id);
   if (!id) {
@@ -581,6 +594,7 @@ int pc_linked_select_all(pc_linked_t *w, uint64_t now_ms, uint64_t max_bytes,
                          pc_linked_sel_t *sel, pc_err_t *err) {
   *sel = (pc_linked_sel_t){0};
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   seal(w); /* a query reads sealed chunks */
   /* The newest chunks that fit in max_bytes (at least one). */
@@ -631,6 +645,7 @@ size_t pc_linked_list(pc_linked_t *w, uint64_t now_ms, size_t limit,
                       pc_linked_trace_t *out) {
   size_t n = 0;
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   for (uint32_t id = w->newest; id && n < limit; id = w->e[id].older) {
     const entry_t *e = &w->e[id];
@@ -684,6 +699,7 @@ void pc_linked_free(pc_linked_t *w) {
 
 void pc_linked_expire(pc_linked_t *w, uint64_t now_ms) {
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   pthread_mutex_unlock(&w->mu);
 }

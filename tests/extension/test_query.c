@@ -509,6 +509,24 @@ START_TEST(evict_by_memory) {
 }
 END_TEST
 
+/* Workers read the clock before they take the window's lock: a call whose
+ * now_ms is older than samples another thread just added must not take
+ * them for a window old (now - last_ms wrapping around), nor list them out
+ * of order. */
+START_TEST(clock_read_before_the_lock) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 5000);
+  ck_assert_int_eq(query(&f, profile_url(1, ""), false, 4999).status, 200);
+  pc_linked_expire(f.linked, 4998);
+  ck_assert_int_eq(query(&f, profile_url(2, ""), false, 4997).status, 200);
+  ck_assert_int_eq(query(&f, profile_url(1, ""), false, 5000 + WINDOW - 1).status, 200);
+  ck_assert_int_eq(query(&f, profile_url(1, ""), false, 5000 + WINDOW).status, 404);
+  fx_close(&f);
+}
+END_TEST
+
 TCase *pc_test_query_tcase(void) {
   TCase *tc = tcase_create("query");
   /* 0: merged, 1: protobuf bytes kept, 2: OTLP-JSON bytes kept */
@@ -520,5 +538,6 @@ TCase *pc_test_query_tcase(void) {
   tcase_add_test(tc, pprof_format);
   tcase_add_loop_test(tc, evict_by_window, 0, 3);
   tcase_add_loop_test(tc, evict_by_memory, 0, 2);
+  tcase_add_loop_test(tc, clock_read_before_the_lock, 0, 3);
   return tc;
 }
