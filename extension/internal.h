@@ -73,10 +73,13 @@ void pc_spans_stats(pc_spans_t *s, pc_spans_stats_t *st);
  * span, merged into chunks (one dictionary each) and sealed into their
  * protobuf encoding, dropped whole and oldest first once older than
  * window_ms or to stay under max_bytes; and an index by trace id. Every
- * call locks the window; queries decode outside the lock, from chunks
- * they hold by reference. Clock: now_ms as for the spans; a now_ms older
- * than the newest one the window has seen counts as that one (threads read
- * the clock before they take the lock). */
+ * call locks the window (one mutex), any thread: pc_linked_add of a
+ * request with its bytes counts and copies them before it takes the lock
+ * (several workers add at once), a tree without bytes is merged under it;
+ * queries decode outside the lock, from chunks they hold by reference.
+ * Clock: now_ms as for the spans; a now_ms older than the newest one the
+ * window has seen counts as that one (threads read the clock before they
+ * take the lock). */
 typedef struct pc_linked pc_linked_t;
 
 typedef struct {
