@@ -331,14 +331,6 @@ static void start(pc_e2e_proc_t *p, const char *yaml) {
   free(log);
 }
 
-static int log_count(const pc_e2e_proc_t *p, const char *needle) {
-  char *log = pc_e2e_log(p);
-  int n = 0;
-  for (const char *c = log; (c = strstr(c, needle)); c++) n++;
-  free(log);
-  return n;
-}
-
 /* The value of one series of the self-telemetry endpoint, -1 when absent. */
 static double metric(int port, const char *series) {
   pc_e2e_resp_t r;
@@ -485,19 +477,19 @@ START_TEST(failing_targets_are_logged_counted_and_retried) {
   char line[256];
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/garbage failed (bad_payload): "
            "the 40 bytes it answered are not a pprof profile", srv.port);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/slow failed (timeout): no whole "
            "answer within timeout 800ms", srv.port);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/fail failed (http_status): "
            "answered 500 Internal Server Error", srv.port);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/bomb failed (too_large): its "
            "gzip'd body inflates past max_body_size (1048576 bytes)", srv.port);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/debug/pprof/heap failed (down): ",
            down);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   /* The good target went on: a heap profile every interval, all whole. */
   pc_mat_t heap = {0}, heap_p = {0};
   pc_buf_t heap_b = {0};
@@ -550,7 +542,7 @@ START_TEST(scrapes_in_flight_stay_under_the_limit) {
   ck_assert_int_ge(server_count(&srv, "/slow"), 6);
   char line[128];
   snprintf(line, sizeof line, "(2 of max_concurrent_scrapes 2 in flight)");
-  ck_assert_int_ge(log_count(&p, line), 1);
+  ck_assert_int_ge(pc_e2e_log_count(&p, line), 1);
   char out[300];
   snprintf(out, sizeof out, "%s/out.binpb", dir);
   unlink(out);
@@ -841,7 +833,7 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   ck_assert_int_eq(c.seen[1], 1);
   char line[512];
   snprintf(line, sizeof line, "%s/junk.pb.gz (14 bytes) is not a pprof profile", in);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   /* A changed file is read again: the heap profile written over cpu. */
   snprintf(path, sizeof path, "%s/cpu.pb.gz", in);
   copy_file("tests/data/pprof/heap.pb.gz", path);
@@ -855,7 +847,7 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   c.want_prof[1] = &heap_p;
   ck_assert_int_eq(read_output(out, &c), 3);
   ck_assert_int_eq(c.seen[1], 2);
-  ck_assert_int_eq(log_count(&p, "is not a pprof profile"), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, "is not a pprof profile"), 1);
   pc_buf_free(&cpu_b);
   pc_buf_free(&heap_b);
   pc_mat_free(&cpu);

@@ -125,14 +125,6 @@ START_TEST(workers_value_is_checked) {
 }
 END_TEST
 
-static int count_in_log(const pc_e2e_proc_t *p, const char *needle) {
-  char *log = pc_e2e_log(p);
-  int n = 0;
-  for (const char *c = log; (c = strstr(c, needle)); c++) n++;
-  free(log);
-  return n;
-}
-
 /* One span_store for the process, whatever service.workers says: created
  * and started once (one query API listener, one line), found by every
  * worker's trace_link (tests/e2e/test_tracelink.c links across workers). */
@@ -151,7 +143,7 @@ START_TEST(workers_share_one_span_store) {
   pc_e2e_proc_t p;
   start_or_fail(&p, yaml, "start 2 workers with a span_store");
   ck_assert(pc_e2e_wait_log(&p, "2 workers (service.workers)", 5000));
-  ck_assert_int_eq(count_in_log(&p, "query API listening on"), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, "query API listening on"), 1);
   int query = pc_e2e_port_of(&p, "extension:span_store");
   ck_assert_int_gt(query, 0);
   pc_e2e_resp_t r;
@@ -161,7 +153,7 @@ START_TEST(workers_share_one_span_store) {
   pc_e2e_signal(&p, SIGHUP);
   ck_assert(pc_e2e_wait_log(&p, "the previous config's pipelines are drained and closed",
                             10000));
-  ck_assert_int_eq(count_in_log(&p, "query API listening on"), 2);
+  ck_assert_int_eq(pc_e2e_log_count(&p, "query API listening on"), 2);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   pc_e2e_cleanup(&p);
 }
@@ -180,8 +172,9 @@ START_TEST(workers_take_scheduled_pprof_modes) {
   pc_e2e_proc_t p;
   start_or_fail(&p, yaml, "start 2 workers with pprof's remote and file modes");
   ck_assert(pc_e2e_wait_log(&p, "2 workers (service.workers)", 5000));
-  ck_assert_int_eq(count_in_log(&p, "scraping http://127.0.0.1:1/debug/pprof/profile every"), 1);
-  ck_assert_int_eq(count_in_log(&p, "reading pprof files matching /nonexistent/*.pprof"), 1);
+  ck_assert_int_eq(
+      pc_e2e_log_count(&p, "scraping http://127.0.0.1:1/debug/pprof/profile every"), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, "reading pprof files matching /nonexistent/*.pprof"), 1);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   pc_e2e_cleanup(&p);
 }
