@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <llhttp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -585,9 +586,12 @@ static void *qw_writer(void *arg) {
 
 static void *qw_reader(void *arg) {
   qw_t *q = arg;
-  for (uint32_t k = 0; k < QW_REQS * 2; k++) {
-    uint32_t done = atomic_load(q->progress);
-    if (!done) continue;
+  /* Until its writer is done, and at least QW_REQS * 2 queries: a slow
+   * writer (a sanitizer, a loaded machine) still meets readers. */
+  for (uint32_t k = 0;; k++) {
+    uint32_t done;
+    while (!(done = atomic_load(q->progress))) sched_yield();
+    if (k >= QW_REQS * 2 && done == QW_REQS) break;
     uint32_t req = done - 1 - (k * 7u) % (done < 20 ? done : 20), i = k % QW_PER_REQ;
     uint8_t id[16];
     char hex[33], url[128], want[64];
