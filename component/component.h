@@ -159,6 +159,14 @@ typedef struct pc_component {
    * fan-out then gives it a copy of its own when others read the same
    * request. Components that only read leave it false. */
   bool mutates;
+  /* Extensions: one instance for the whole process however many workers
+   * run (service.workers), for state that must be shared between them
+   * (the span store). Worker 0's copy of the config creates, resolves,
+   * starts, shuts down and reports (metrics, status) it, on worker 0's
+   * loop; the other workers' copies only find it through the host, so its
+   * role interfaces must be callable from any thread. It is destroyed with
+   * the last copy of the config that holds it, on that copy's thread. */
+  bool per_process;
   const char *stability;
   const pc_opt_t *options; /* its config keys, for --help and docs (may be NULL) */
   /* Allocate an instance from its config; report config errors in err with

@@ -87,9 +87,21 @@ typedef struct pc_storage {
  * answers from. Everything is bounded by the extension's window (by arrival
  * at profcol) and memory caps: the oldest go first.
  *
- * Threads: every call may come from any thread at any time between the
- * extension's create and destroy; the store locks what it touches (striped
- * by trace id) and never blocks on I/O. What a lookup returns is a copy. */
+ * Threads: one store serves the process (the extension is per_process,
+ * component.h): every worker's trace_link calls it from that worker's
+ * loop thread; the query API and the sweep of expired data run on worker
+ * 0's. Every call may come from any thread at any time between the
+ * extension's create and destroy (also after its shutdown: other workers
+ * may still drain once worker 0 closed the query API), never blocks on
+ * I/O, holds no lock when it returns, and returns copies. Locks: the spans
+ * are kept in stripes by trace id (16), each with its own mutex: add_spans
+ * takes the stripes its spans fall in, one at a time; find takes one (a
+ * trace's spans, so a span's parents, are in one stripe); on_thread each in
+ * turn. add_profiles counts and copies a request's bytes first, then takes
+ * the window's one mutex for the index updates (one per distinct link). A
+ * caller looks up each distinct link of a request once, not each sample
+ * (trace_link does). Time is the store's: a call that read the clock
+ * before another thread's later call took the lock counts as that one. */
 
 /* Bytes of a span's name or service kept; longer ones are cut (at a UTF-8
  * character boundary). */

@@ -26,7 +26,9 @@
  *
  * Clock: every call takes now_ms, a monotonic millisecond clock of the
  * caller's (uv_now, pc_now_ms); tests pass their own. Spans are expired by it
- * in the calls that touch a stripe, and by pc_spans_expire. */
+ * in the calls that touch a stripe, and by pc_spans_expire. A now_ms older
+ * than the newest a stripe has seen counts as that one: callers on several
+ * threads read the clock before they take a stripe's lock. */
 typedef struct pc_spans pc_spans_t;
 
 typedef struct {
@@ -71,8 +73,13 @@ void pc_spans_stats(pc_spans_t *s, pc_spans_stats_t *st);
  * span, merged into chunks (one dictionary each) and sealed into their
  * protobuf encoding, dropped whole and oldest first once older than
  * window_ms or to stay under max_bytes; and an index by trace id. Every
- * call locks the window; queries decode outside the lock, from chunks
- * they hold by reference. Clock: now_ms as for the spans. */
+ * call locks the window (one mutex), any thread: pc_linked_add of a
+ * request with its bytes counts and copies them before it takes the lock
+ * (several workers add at once), a tree without bytes is merged under it;
+ * queries decode outside the lock, from chunks they hold by reference.
+ * Clock: now_ms as for the spans; a now_ms older than the newest one the
+ * window has seen counts as that one (threads read the clock before they
+ * take the lock). */
 typedef struct pc_linked pc_linked_t;
 
 typedef struct {

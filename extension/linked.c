@@ -86,6 +86,7 @@ struct pc_linked {
   size_t n_pool, pool_bytes;
   uint64_t window_ms, max_bytes, slice_ms;
   size_t chunk_bytes;
+  uint64_t clock_ms; /* the latest now_ms seen (now_at) */
   /* the open chunk */
   pc_builder_t *b;
   chunk_t *open; /* its seq, arrival and entries; pb empty */
@@ -341,6 +342,16 @@ static size_t mem(const pc_linked_t *w) {
          ((size_t)w->set_mask + 1) * sizeof *w->set + w->refs_bytes;
 }
 
+/* now_ms as the window counts it, under mu. Callers on several threads
+ * (every worker's trace_link, the query API) read the clock before they
+ * take the lock: one older than a now_ms seen already counts as that one,
+ * or the newest chunks would look a window old (now - last_ms wrapping
+ * around) and be dropped, and arrival order would go backwards. */
+static uint64_t now_at(pc_linked_t *w, uint64_t now_ms) {
+  if (now_ms < w->clock_ms) return w->clock_ms;
+  return w->clock_ms = now_ms;
+}
+
 static void expire(pc_linked_t *w, uint64_t now_ms) {
   if (!pc_builder_empty(w->b) && now_ms - w->open_first_ms >= w->slice_ms) seal(w);
   while (w->n_sealed && now_ms - w->sealed[0]->last_ms >= w->window_ms) {
@@ -476,28 +487,62 @@ static void index_add(pc_linked_t *w, const pc_request_t *req, const uint64_t *p
 
 /* A decoded request's own bytes become a chunk of their own: a copy, where
  * merging its linked samples would cost about what merging it into a batch
- * does. Queries decode it whole (its unlinked samples are skipped then). */
-static void add_encoded(pc_linked_t *w, const pc_request_t *req, const uint64_t *per_link,
-                        const pc_str_t *service, uint64_t samples, uint64_t now_ms) {
-  seal(w); /* chunks stay in seq order: the open one goes first */
-  chunk_t *c = w->open;
-  c->pb = pool_take(w, req->encoded_n);
-  if (pc_buf_append(&c->pb, req->encoded, req->encoded_n)) {
-    pc_buf_free(&c->pb);
-    w->st.dropped_samples += samples;
-    return;
+ * does. Queries decode it whole (its unlinked samples are skipped then).
+ *
+ * Several workers add at once (the span store is one per process), so the
+ * work that reads only req is done before the window's lock: counting the
+ * linked samples per link and copying the bytes (the pool has a lock of
+ * its own). Under the lock are only the index updates, one per distinct
+ * link, and the FIFO: what two workers' requests must not do at once. The
+ * copies being made stand outside max_bytes until they are added (at most
+ * one request's bytes per thread adding). */
+static void add_encoded(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
+  uint32_t nl = req->dict.n_links;
+  uint64_t *per_link = calloc(nl, sizeof *per_link);
+  pc_str_t *service = calloc(nl, sizeof *service);
+  uint64_t samples = per_link && service ? count_linked(req, per_link, service) : 0;
+  bool lost = !per_link || !service;
+  pc_buf_t pb = {0};
+  if (samples) {
+    pb = pool_take(w, req->encoded_n);
+    if (pc_buf_append(&pb, req->encoded, req->encoded_n)) {
+      pc_buf_free(&pb);
+      lost = true;
+    }
   }
-  c->json = req->encoded_json;
-  c->last_ms = now_ms;
-  c->samples = samples;
-  index_add(w, req, per_link, service, c, now_ms);
-  push_sealed(w, c);
+  pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
+  expire(w, now_ms);
+  if (lost) {
+    w->st.dropped_samples += samples ? samples : pc_request_sample_count(req);
+  } else if (samples) {
+    seal(w); /* chunks stay in seq order: the open one goes first */
+    chunk_t *c = w->open;
+    c->pb = pb;
+    c->json = req->encoded_json;
+    c->last_ms = now_ms;
+    c->samples = samples;
+    index_add(w, req, per_link, service, c, now_ms);
+    push_sealed(w, c);
+    w->st.added_samples += samples;
+    w->st.samples += samples;
+    enforce_cap(w);
+  }
+  pthread_mutex_unlock(&w->mu);
+  free(per_link);
+  free(service);
 }
 
 void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
   uint32_t nl = req->dict.n_links;
   if (nl < 2) return; /* only the zero link: nothing linked */
+  if (req->encoded_n) {
+    add_encoded(w, req, now_ms);
+    return;
+  }
+  /* Merging into the open chunk's builder: under the lock throughout. */
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   pc_arena_reset(w->scratch);
   uint64_t *per_link = pc_arena_calloc(w->scratch, nl, sizeof *per_link);
@@ -507,16 +552,6 @@ void pc_linked_add(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
   uint64_t samples = 0;
   if (!per_link || !service) {
     w->st.dropped_samples += pc_request_sample_count(req);
-    goto out;
-  }
-  if (req->encoded_n) {
-    samples = count_linked(req, per_link, service);
-    if (samples) {
-      add_encoded(w, req, per_link, service, samples, now_ms);
-      w->st.added_samples += samples;
-      w->st.samples += samples;
-      enforce_cap(w);
-    }
     goto out;
   }
   if (!filtered(w, req, &view, per_link, service)) {
@@ -551,6 +586,7 @@ int pc_linked_select(pc_linked_t *w, const uint8_t trace_id[16], uint64_t now_ms
                      pc_linked_sel_t *sel, pc_err_t *err) {
   *sel = (pc_linked_sel_t){0};
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   uint32_t id = entry_find(w, trace_id);
   if (!id) {
@@ -581,6 +617,7 @@ int pc_linked_select_all(pc_linked_t *w, uint64_t now_ms, uint64_t max_bytes,
                          pc_linked_sel_t *sel, pc_err_t *err) {
   *sel = (pc_linked_sel_t){0};
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   seal(w); /* a query reads sealed chunks */
   /* The newest chunks that fit in max_bytes (at least one). */
@@ -631,6 +668,7 @@ size_t pc_linked_list(pc_linked_t *w, uint64_t now_ms, size_t limit,
                       pc_linked_trace_t *out) {
   size_t n = 0;
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   for (uint32_t id = w->newest; id && n < limit; id = w->e[id].older) {
     const entry_t *e = &w->e[id];
@@ -684,6 +722,7 @@ void pc_linked_free(pc_linked_t *w) {
 
 void pc_linked_expire(pc_linked_t *w, uint64_t now_ms) {
   pthread_mutex_lock(&w->mu);
+  now_ms = now_at(w, now_ms);
   expire(w, now_ms);
   pthread_mutex_unlock(&w->mu);
 }

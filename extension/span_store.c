@@ -23,6 +23,14 @@
  * receivers' auth (bearertokenauth), which the metrics endpoint (Prometheus
  * scrapers send no tokens) could not.
  *
+ * One per process (per_process, component.h): with service.workers: N,
+ * worker 0's copy of the config creates and starts it (one query API
+ * listener, one sweep timer, its metrics once) and every worker's
+ * trace_link finds it through the host, so a trace's spans and samples
+ * meet whichever workers took their connections, and the query API
+ * answers for all of them. The role's calls lock what they touch
+ * (component/host.h says which locks, from which threads).
+ *
  * A reloaded config (SIGHUP) starts with an empty store: the new instance
  * fills from the traffic after the reload. */
 #include <inttypes.h>
@@ -394,6 +402,7 @@ const pc_component_t pc_extension_span_store = {
     .type = "span_store",
     .kind = PC_EXTENSION,
     .signals = PC_SIGNAL_PROFILES | PC_SIGNAL_TRACES,
+    .per_process = true, /* one store for every worker: a trace's spans and samples meet */
     .stability = "development",
     .options = ss_opts,
     .create = ss_create,

@@ -174,6 +174,7 @@ typedef struct {
   uint32_t mask;       /* buckets - 1 (both indices) */
   strtab_t strs;
   size_t budget;
+  uint64_t clock_ms; /* the latest now_ms seen (expire) */
   uint64_t added, skipped, evicted_window, evicted_memory, lookups, found;
 } stripe_t;
 
@@ -277,6 +278,12 @@ static void evict_one(stripe_t *st) {
 }
 
 static void expire(stripe_t *st, uint32_t window_ms, uint64_t now_ms) {
+  /* Callers on several threads (every worker's trace_link, the query API)
+   * read the clock before they take the lock: a now_ms older than one seen
+   * here already counts as that one, or the newest spans would look a
+   * window old (now - arrived wrapping around) and be evicted. */
+  if (now_ms < st->clock_ms) now_ms = st->clock_ms;
+  else st->clock_ms = now_ms;
   while (st->head != st->tail && (uint32_t)((uint32_t)now_ms - at(st, st->tail)->arrived) >= window_ms) {
     evict_one(st);
     st->evicted_window++;

@@ -19,6 +19,9 @@
  * for the next one (SPARE_JOBS of them), as the OTLP receiver keeps its
  * decode arenas.
  *
+ * Workers (service.workers): the remote and file modes run in worker 0
+ * only (pprof_start), the server mode in every worker.
+ *
  * Shutdown: the modes stop taking work (timers stopped, scrapes in flight
  * cancelled, the server closed) and done is called once every mode is
  * closed and every job handed out came back: a job in the thread pool
@@ -504,6 +507,21 @@ static int pprof_resolve(void *self, const pc_host_t *host, pc_err_t *err) {
 static int pprof_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   pc__prx_t *rx = self;
   rx->loop = loop;
+  /* The remote and file modes run on a schedule, not on what the kernel
+   * hands a worker: in every worker each target would be scraped and each
+   * file read service.workers times. They run in worker 0 alone; the
+   * others drop them before they start (and so report no counters for
+   * them: the summed metrics page counts each scrape once). The server
+   * mode listens in every worker (SO_REUSEPORT), like any receiver. */
+  pc_worker_t w = pc_worker_self();
+  if (w.index != 0 && (rx->scrape || rx->files)) {
+    pc__prx_scrape_free(rx->scrape);
+    pc__prx_files_free(rx->files);
+    rx->scrape = NULL;
+    rx->files = NULL;
+    pc_log(rx->log_id, PC_LOG_DEBUG, "worker %" PRIu32 " of %" PRIu32 ": the remote and file "
+           "modes run in worker 0", w.index, w.count);
+  }
   int rc = 0;
   if (rx->server) rc = pc__prx_server_start(rx->server, loop, err);
   if (!rc && rx->scrape) rc = pc__prx_scrape_start(rx->scrape, loop, err);

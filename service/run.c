@@ -333,7 +333,7 @@ int pc_cmd_components(int argc, char **argv) {
 static int add_replicas(pc_cfg_t *cfg, pc_service_t **svc, uint32_t n) {
   for (uint32_t i = 1; i < n; i++) {
     pc_errlist_t errs = {0};
-    svc[i] = pc_service_create_replica(pc_cfg_root(cfg), &errs);
+    svc[i] = pc_service_create_replica(pc_cfg_root(cfg), svc[0], &errs);
     if (errs.n) print_errors(&errs);
     pc_errlist_free(&errs);
     if (!svc[i]) {

@@ -10,11 +10,21 @@
  * taking data, processors flush, exporters drain, each stage within the
  * deadline.
  *
+ * With service.workers: N each worker runs a copy of the service (workers.c)
+ * with instances of its own, except the per_process extensions
+ * (component.h: the span store): worker 0's copy creates and runs those,
+ * and the other copies borrow them (pc_service_create_replica), so their
+ * components find the one instance through the host. A borrowed instance
+ * is not resolved, started, shut down, asked for metrics or told the
+ * status by the borrowing copy; it is destroyed by whichever copy holding
+ * it is destroyed last.
+ *
  * Around them the service keeps its own state for the status hook
  * (STARTING, READY once everything started, DRAINING or REPLACED before the
  * first shutdown) and the self-telemetry endpoint (telemetry.c): up before
  * the first component starts, closed after the last one drained. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +262,29 @@ static void fanout_free(fanout_t *f) {
 
 /* ---- the model --------------------------------------------------------------------- */
 
+/* A per_process extension's instance and how many copies of the config
+ * hold it (any thread drops its copy's hold). */
+typedef struct {
+  void *inst;
+  const pc_component_t *comp;
+  atomic_uint refs;
+} shared_t;
+
+static shared_t *shared_new(const pc_component_t *comp, void *inst) {
+  shared_t *sh = pc_xcalloc(1, sizeof *sh);
+  sh->inst = inst;
+  sh->comp = comp;
+  atomic_init(&sh->refs, 1);
+  return sh;
+}
+
+static void shared_unref(shared_t *sh) {
+  if (sh && atomic_fetch_sub(&sh->refs, 1) == 1) {
+    sh->comp->destroy(sh->inst);
+    free(sh);
+  }
+}
+
 typedef struct {
   const pc_component_t *comp;
   char id[128];
@@ -260,6 +293,8 @@ typedef struct {
   bool used;
   pc_signal_t signals;
   fanout_t out; /* receivers: the pipelines they feed */
+  shared_t *shared; /* per_process extensions: inst, held by every copy */
+  bool borrowed;    /* ... run by worker 0's copy, not this one */
 } instance_t;
 
 typedef struct pipeline {
@@ -586,40 +621,6 @@ static uint32_t parse_workers(const pc_cfg_node_t *n, pc_errlist_t *errs) {
   return (uint32_t)v;
 }
 
-/* What service.workers cannot run yet: the span_store holds one trace
- * window that trace_link and the query API read, and with N workers each
- * would hold a part (a trace's spans in one worker, its samples in
- * another; a query answered from whichever worker took the connection).
- * Until it is shared between workers, the two do not go together. */
-static void check_workers_share(pc_service_t *s, const pc_cfg_node_t *workers,
-                                pc_errlist_t *errs) {
-  if (s->workers < 2) return;
-  const section_t *ext = &s->sections[PC_EXTENSION];
-  for (size_t i = 0; i < ext->n; i++)
-    if (ext->items[i].used && strcmp(ext->items[i].comp->type, "span_store") == 0)
-      add_error(errs, workers, "%u workers cannot share the span_store extension "
-                "(\"%s\"): each would hold a part of every trace; set service.workers: 1 "
-                "where span_store runs", (unsigned)s->workers, ext->items[i].id);
-  /* The pprof receiver's remote and file modes run on a schedule, not on
-   * what the kernel hands a worker: each worker would scrape every target
-   * and read every file, and every profile would arrive N times. Its
-   * server mode listens like any receiver and is shared out by the kernel. */
-  static const char *const scheduled[] = {"remote", "file"};
-  const section_t *rx = &s->sections[PC_RECEIVER];
-  for (size_t i = 0; i < rx->n; i++) {
-    if (!rx->items[i].used || strcmp(rx->items[i].comp->type, "pprof") != 0) continue;
-    for (size_t m = 0; m < sizeof scheduled / sizeof *scheduled; m++) {
-      const pc_cfg_node_t *mode = pc_cfg_get(rx->items[i].cfg, scheduled[m]);
-      if (mode && mode->type != PC_CFG_NULL)
-        add_error(errs, workers, "%u workers would each run the %s mode of receiver \"%s\" "
-                  "and send every profile %u times; set service.workers: 1 where pprof %s "
-                  "runs (its server mode goes with any number of workers)",
-                  (unsigned)s->workers, scheduled[m], rx->items[i].id, (unsigned)s->workers,
-                  scheduled[m]);
-    }
-  }
-}
-
 /* A consumer that takes nothing: what a component is created with when the
  * one after it could not be (only to check its settings), or when the
  * pipelines are broken. */
@@ -678,14 +679,38 @@ static pc_consumer_t *consumer_of(const instance_t *it) {
   return it->inst ? it->comp->consumer(it->inst) : &refuse_all;
 }
 
+/* A per_process extension of a replica: the primary's instance, held
+ * once more. false when the primary has none of that id (it was built from
+ * the same config, so it has). */
+static bool borrow_instance(instance_t *it, const pc_service_t *primary) {
+  const section_t *sec = &primary->sections[PC_EXTENSION];
+  for (size_t i = 0; i < sec->n; i++) {
+    const instance_t *own = &sec->items[i];
+    if (strcmp(own->id, it->id) == 0 && own->shared) {
+      atomic_fetch_add(&own->shared->refs, 1);
+      it->inst = own->inst;
+      it->shared = own->shared;
+      it->borrowed = true;
+      return true;
+    }
+  }
+  return false;
+}
+
 /* Create everything, going on past a component that fails so that every
- * component's problems are reported in one run. */
-static bool create_all(pc_service_t *s, pc_errlist_t *errs) {
+ * component's problems are reported in one run. primary: the copy whose
+ * per_process extensions this one borrows (NULL: create them). */
+static bool create_all(pc_service_t *s, pc_errlist_t *errs, const pc_service_t *primary) {
   bool ok = true;
   /* Extensions first: the others find theirs in the host. */
   section_t *xt = &s->sections[PC_EXTENSION];
-  for (size_t i = 0; i < xt->n; i++)
-    if (xt->items[i].used) ok &= create_instance(&xt->items[i], NULL, errs);
+  for (size_t i = 0; i < xt->n; i++) {
+    instance_t *it = &xt->items[i];
+    if (!it->used) continue;
+    if (it->comp->per_process && primary && borrow_instance(it, primary)) continue;
+    ok &= create_instance(it, NULL, errs);
+    if (it->inst && it->comp->per_process) it->shared = shared_new(it->comp, it->inst);
+  }
   s->host = host_of(xt);
   section_t *ex = &s->sections[PC_EXPORTER];
   for (size_t i = 0; i < ex->n; i++)
@@ -786,7 +811,8 @@ static void warn_unused(pc_service_t *s) {
   }
 }
 
-static pc_service_t *create(const pc_cfg_node_t *root, pc_errlist_t *errs, bool replica) {
+static pc_service_t *create(const pc_cfg_node_t *root, pc_errlist_t *errs,
+                            const pc_service_t *primary) {
   pc_service_t *s = pc_xcalloc(1, sizeof *s);
   if (!root || root->type != PC_CFG_MAP) {
     add_error(errs, root, "the config must be a map with receivers, exporters and service");
@@ -817,24 +843,24 @@ static pc_service_t *create(const pc_cfg_node_t *root, pc_errlist_t *errs, bool 
       else it->used = true;
     }
   }
-  check_workers_share(s, scfg.workers, errs);
-  if (errs->n == 0) create_all(s, errs);
+  if (errs->n == 0) create_all(s, errs, primary);
   else check_settings(s, errs);
   if (errs->n) {
     pc_service_destroy(s);
     return NULL;
   }
-  if (!replica) warn_unused(s);
+  if (!primary) warn_unused(s);
   request_memory_limit(s, scfg.max_request_memory);
   return s;
 }
 
 pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs) {
-  return create(root, errs, false);
+  return create(root, errs, NULL);
 }
 
-pc_service_t *pc_service_create_replica(const pc_cfg_node_t *root, pc_errlist_t *errs) {
-  return create(root, errs, true);
+pc_service_t *pc_service_create_replica(const pc_cfg_node_t *root, const pc_service_t *primary,
+                                        pc_errlist_t *errs) {
+  return create(root, errs, primary);
 }
 
 void pc_service_set_worker(pc_service_t *s, uint32_t index, pc_service_gather_cb gather,
@@ -846,7 +872,8 @@ void pc_service_set_worker(pc_service_t *s, uint32_t index, pc_service_gather_cb
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 /* Calls fn on every created instance of a stage: 0 receivers, 1 processors,
- * 2 exporters, 3 extensions. */
+ * 2 exporters, 3 extensions; not on those borrowed from worker 0's copy,
+ * which that copy resolves, starts, tells and stops. */
 static void each_in_stage(pc_service_t *s, int stage, void (*fn)(void *, instance_t *),
                           void *ctx) {
   static const pc_kind_t order[] = {PC_RECEIVER, PC_PROCESSOR, PC_EXPORTER, PC_EXTENSION};
@@ -858,7 +885,7 @@ static void each_in_stage(pc_service_t *s, int stage, void (*fn)(void *, instanc
   }
   section_t *sec = &s->sections[order[stage]];
   for (size_t i = 0; i < sec->n; i++)
-    if (sec->items[i].inst) fn(ctx, &sec->items[i]);
+    if (sec->items[i].inst && !sec->items[i].borrowed) fn(ctx, &sec->items[i]);
 }
 
 typedef struct {
@@ -892,7 +919,9 @@ static void set_status(pc_service_t *s, pc_status_t status) {
 
 /* The scope that names an instance in the metrics: receiver="otlp", ... */
 static void collect_one(pc_metrics_t *m, const instance_t *it, const char *pipeline) {
-  if (!it->inst || !it->comp->metrics) return;
+  /* A borrowed instance is counted once, by the copy that owns it: the
+   * page sums the workers' metrics. */
+  if (!it->inst || it->borrowed || !it->comp->metrics) return;
   pc_metrics_scope(m, pc_kind_name(it->comp->kind), it->id, pipeline ? "pipeline" : NULL,
                    pipeline, NULL);
   it->comp->metrics(it->inst, m);
@@ -1005,7 +1034,8 @@ void pc_service_destroy(pc_service_t *s) {
   for (int kind = PC_RECEIVER; kind <= PC_EXTENSION; kind++) {
     section_t *sec = &s->sections[kind];
     for (size_t i = 0; i < sec->n; i++) {
-      if (sec->items[i].inst) sec->items[i].comp->destroy(sec->items[i].inst);
+      if (sec->items[i].shared) shared_unref(sec->items[i].shared);
+      else if (sec->items[i].inst) sec->items[i].comp->destroy(sec->items[i].inst);
       fanout_free(&sec->items[i].out);
     }
     free(sec->items);

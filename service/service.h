@@ -26,9 +26,12 @@ typedef struct pc_service pc_service_t;
 /* Validate root and create every component (no I/O yet). NULL with errs
  * filled when the config has problems. */
 pc_service_t *pc_service_create(const pc_cfg_node_t *root, pc_errlist_t *errs);
-/* Another copy of a config pc_service_create took, for another worker:
- * the same, without repeating its warnings. */
-pc_service_t *pc_service_create_replica(const pc_cfg_node_t *root, pc_errlist_t *errs);
+/* Another copy of a config pc_service_create took as primary, for another
+ * worker: the same, without repeating its warnings, with instances of its
+ * own except the per_process extensions (component.h), which it borrows
+ * from primary (worker 0's copy) and holds until it is destroyed. */
+pc_service_t *pc_service_create_replica(const pc_cfg_node_t *root, const pc_service_t *primary,
+                                        pc_errlist_t *errs);
 /* service.workers as resolved (auto: pc_cpus_usable()); 1 by default. */
 uint32_t pc_service_workers(const pc_service_t *s);
 

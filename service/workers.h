@@ -23,7 +23,11 @@
  *     metrics on their own loops at each scrape and sums them
  *     (pc_metrics_merge), so no counter is read across threads;
  *   - this file's mailboxes: one mutex and one uv_async per worker, used
- *     for start, reload, stop and scrapes only.
+ *     for start, reload, stop and scrapes only;
+ *   - the per_process extensions (component.h: the span store): worker 0's
+ *     copy of the config creates and runs them, the others' borrow them
+ *     (pc_service_create_replica), and their role interfaces lock what
+ *     they touch (component/host.h says how, per role).
  *
  * Signals (worker 0's loop): SIGTERM and SIGINT drain every worker within
  * service.shutdown_timeout, each its own pipelines; the process exits once

@@ -49,6 +49,14 @@ char *pc_e2e_log(const pc_e2e_proc_t *p) {
   return (char *)b.p;
 }
 
+int pc_e2e_log_count(const pc_e2e_proc_t *p, const char *needle) {
+  char *log = pc_e2e_log(p);
+  int n = 0;
+  for (const char *c = log; (c = strstr(c, needle)); c++) n++;
+  free(log);
+  return n;
+}
+
 bool pc_e2e_wait_log(const pc_e2e_proc_t *p, const char *needle, int timeout_ms) {
   long until = now_ms() + timeout_ms;
   for (;;) {

@@ -44,6 +44,8 @@ int pc_e2e_wait_exit(pc_e2e_proc_t *p, int timeout_s);
 int pc_e2e_port_of(const pc_e2e_proc_t *p, const char *component);
 /* The whole log so far (malloc'd, NUL-terminated). */
 char *pc_e2e_log(const pc_e2e_proc_t *p);
+/* How many times needle occurs in the log so far. */
+int pc_e2e_log_count(const pc_e2e_proc_t *p, const char *needle);
 /* Wait until the log contains needle (true) or timeout_ms passes (false). */
 bool pc_e2e_wait_log(const pc_e2e_proc_t *p, const char *needle, int timeout_ms);
 /* Remove the temp dir. */

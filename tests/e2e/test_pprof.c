@@ -331,14 +331,6 @@ static void start(pc_e2e_proc_t *p, const char *yaml) {
   free(log);
 }
 
-static int log_count(const pc_e2e_proc_t *p, const char *needle) {
-  char *log = pc_e2e_log(p);
-  int n = 0;
-  for (const char *c = log; (c = strstr(c, needle)); c++) n++;
-  free(log);
-  return n;
-}
-
 /* The value of one series of the self-telemetry endpoint, -1 when absent. */
 static double metric(int port, const char *series) {
   pc_e2e_resp_t r;
@@ -485,19 +477,19 @@ START_TEST(failing_targets_are_logged_counted_and_retried) {
   char line[256];
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/garbage failed (bad_payload): "
            "the 40 bytes it answered are not a pprof profile", srv.port);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/slow failed (timeout): no whole "
            "answer within timeout 800ms", srv.port);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/fail failed (http_status): "
            "answered 500 Internal Server Error", srv.port);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/bomb failed (too_large): its "
            "gzip'd body inflates past max_body_size (1048576 bytes)", srv.port);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   snprintf(line, sizeof line, "scrape of http://127.0.0.1:%d/debug/pprof/heap failed (down): ",
            down);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   /* The good target went on: a heap profile every interval, all whole. */
   pc_mat_t heap = {0}, heap_p = {0};
   pc_buf_t heap_b = {0};
@@ -550,7 +542,7 @@ START_TEST(scrapes_in_flight_stay_under_the_limit) {
   ck_assert_int_ge(server_count(&srv, "/slow"), 6);
   char line[128];
   snprintf(line, sizeof line, "(2 of max_concurrent_scrapes 2 in flight)");
-  ck_assert_int_ge(log_count(&p, line), 1);
+  ck_assert_int_ge(pc_e2e_log_count(&p, line), 1);
   char out[300];
   snprintf(out, sizeof out, "%s/out.binpb", dir);
   unlink(out);
@@ -841,7 +833,7 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   ck_assert_int_eq(c.seen[1], 1);
   char line[512];
   snprintf(line, sizeof line, "%s/junk.pb.gz (14 bytes) is not a pprof profile", in);
-  ck_assert_int_eq(log_count(&p, line), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
   /* A changed file is read again: the heap profile written over cpu. */
   snprintf(path, sizeof path, "%s/cpu.pb.gz", in);
   copy_file("tests/data/pprof/heap.pb.gz", path);
@@ -855,7 +847,7 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   c.want_prof[1] = &heap_p;
   ck_assert_int_eq(read_output(out, &c), 3);
   ck_assert_int_eq(c.seen[1], 2);
-  ck_assert_int_eq(log_count(&p, "is not a pprof profile"), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, "is not a pprof profile"), 1);
   pc_buf_free(&cpu_b);
   pc_buf_free(&heap_b);
   pc_mat_free(&cpu);
@@ -939,6 +931,91 @@ START_TEST(file_mode_include_any_depth) {
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* ---- workers -------------------------------------------------------------------------------- */
+
+static void ignore_request(const pc_request_t *req, void *arg) {
+  (void)req;
+  (void)arg;
+}
+
+/* Requests in path and in worker 1's file beside it (the file exporter's
+ * ".w1" copy). */
+static int requests_of_both_workers(const char *dir, const char *name) {
+  char p0[300], p1[300];
+  snprintf(p0, sizeof p0, "%s/%s.binpb", dir, name);
+  snprintf(p1, sizeof p1, "%s/%s.w1.binpb", dir, name);
+  return pc_e2e_read_proto_file(p0, ignore_request, NULL) +
+         pc_e2e_read_proto_file(p1, ignore_request, NULL);
+}
+
+/* With service.workers: 2 the remote and file modes run in worker 0 alone:
+ * a target is scraped once per interval, not once per worker (two workers
+ * would scrape the slow target at the same moment, from the same phase of
+ * the interval: two requests in flight), and a file is read once. */
+START_TEST(two_workers_scrape_and_read_once) {
+  server_t srv;
+  server_start(&srv);
+  char dir[] = "/tmp/profcol-pprof-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char in[300], path[400];
+  snprintf(in, sizeof in, "%s/in", dir);
+  ck_assert_int_eq(mkdir(in, 0700), 0);
+  snprintf(path, sizeof path, "%s/cpu.pb.gz", in);
+  copy_file("tests/data/pprof/cpu.pb.gz", path);
+  char yaml[4096];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n"
+           "  pprof/remote:\n"
+           "    remote:\n"
+           "      endpoint: http://127.0.0.1:%d/slow?s=1\n"
+           "      collection_interval: 2s\n"
+           "      initial_delay: 0s\n"
+           "      timeout: 1500ms\n"
+           "  pprof/file:\n"
+           "    file:\n"
+           "      include: %s/*.pb.gz\n"
+           "      collection_interval: 200ms\n"
+           "      initial_delay: 0s\n"
+           "exporters:\n"
+           "  file/remote: {path: %s/remote.binpb, format: proto, flush_interval: 100ms}\n"
+           "  file/file: {path: %s/file.binpb, format: proto, flush_interval: 100ms}\n"
+           "service:\n"
+           "  workers: 2\n"
+           "  pipelines:\n"
+           "    profiles/remote: {receivers: [pprof/remote], exporters: [file/remote]}\n"
+           "    profiles/file: {receivers: [pprof/file], exporters: [file/file]}\n",
+           srv.port, in, dir, dir);
+  pc_e2e_proc_t p;
+  start(&p, yaml);
+  ck_assert(pc_e2e_wait_log(&p, "2 workers (service.workers)", 5000));
+  /* Two scrapes: two intervals with one worker, one with two. */
+  for (long until = now_ms() + 20000; server_count(&srv, "/slow") < 2 && now_ms() < until;)
+    usleep(50000);
+  ck_assert_int_ge(server_count(&srv, "/slow"), 2);
+  ck_assert_int_eq(server_count(&srv, "max_inflight"), 1);
+  /* The first file is read (by each worker that reads files), then a
+   * second one: once it is out, every pass over the first is done too. */
+  char out[300];
+  snprintf(out, sizeof out, "%s/file.binpb", dir);
+  wait_requests(out, 1, 10000);
+  snprintf(path, sizeof path, "%s/heap.pb.gz", in);
+  copy_file("tests/data/pprof/heap.pb.gz", path);
+  wait_requests(out, 2, 10000);
+  ck_assert_int_eq(requests_of_both_workers(dir, "file"), 2);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  /* (A scrape cut short by the stop is counted by the server, not out.) */
+  int scraped = server_count(&srv, "/slow"), out_remote = requests_of_both_workers(dir, "remote");
+  ck_assert_msg(out_remote >= 1 && out_remote >= scraped - 1 && out_remote <= scraped,
+                "%d scrapes out of %d", out_remote, scraped);
+  ck_assert_int_eq(requests_of_both_workers(dir, "file"), 2);
+  pc_e2e_cleanup(&p);
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  server_stop(&srv);
 }
 END_TEST
 
@@ -1039,6 +1116,7 @@ int main(void) {
   tcase_add_test(remote, scrapes_go_handlers_sample_by_sample);
   tcase_add_test(remote, failing_targets_are_logged_counted_and_retried);
   tcase_add_test(remote, scrapes_in_flight_stay_under_the_limit);
+  tcase_add_test(remote, two_workers_scrape_and_read_once);
   suite_add_tcase(s, remote);
   TCase *server = tcase_create("server");
   tcase_set_timeout(server, 120);

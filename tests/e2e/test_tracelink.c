@@ -607,6 +607,166 @@ START_TEST(query_api_over_tls) {
 }
 END_TEST
 
+/* ---- two workers, one store ------------------------------------------------------------------ */
+
+#define WT 16 /* traces, each over connections of its own */
+
+/* Trace t: GET /t<t> (frontend) -> work <t> (backend). */
+static void worker_spans(uint32_t t, pc_test_span_t v[2], char names[2][32]) {
+  snprintf(names[0], sizeof names[0], "GET /t%u", t);
+  snprintf(names[1], sizeof names[1], "work %u", t);
+  for (uint32_t i = 0; i < 2; i++) {
+    v[i] = (pc_test_span_t){.service = i ? "backend" : "frontend", .pid = -1, .tid = -1,
+                            .name = names[i], .start = 1000 + 100 * i, .end = 5000 - 100 * i};
+    pc_test_trace_id(t, v[i].trace_id);
+    pc_test_span_id(i + 1, v[i].span_id);
+    if (i) pc_test_span_id(i, v[i].parent_span_id);
+  }
+}
+
+/* What trace_link wrote: per trace, its samples seen and those named
+ * after their span; and anything named wrong. */
+typedef struct {
+  uint32_t seen[WT + 1], named[WT + 1];
+  int wrong;
+} wout_t;
+
+static void worker_collect(const pc_request_t *r, void *arg) {
+  wout_t *o = arg;
+  const pc_profile_t *p = &r->resources[0].scopes[0].profiles[0];
+  for (uint32_t i = 0; i < p->n_samples; i++) {
+    const pc_sample_t *s = &p->samples[i];
+    ck_assert_int_gt(s->link_index, 0);
+    const pc_link_t *l = &r->dict.links[s->link_index];
+    uint32_t t = 0, sp = 0;
+    for (uint32_t k = 1; k <= WT && !t; k++) {
+      uint8_t id[16];
+      pc_test_trace_id(k, id);
+      if (l->trace_id.n == 16 && memcmp(l->trace_id.p, id, 16) == 0) t = k;
+    }
+    ck_assert_uint_gt(t, 0);
+    uint8_t sid[8];
+    pc_test_span_id(2, sid);
+    sp = memcmp(l->span_id.p, sid, 8) == 0 ? 2 : 1;
+    char want[32];
+    if (sp == 2) snprintf(want, sizeof want, "work %u", t);
+    else snprintf(want, sizeof want, "GET /t%u", t);
+    o->seen[t]++;
+    if (strcmp(sattr(r, s, "span.name"), want) == 0) o->named[t]++;
+    else o->wrong++;
+  }
+}
+
+/* service.workers: 2 with one span_store: each trace's spans and its
+ * profile come over connections of their own (the kernel spreads them
+ * over the workers, so for most traces spans and samples reach different
+ * workers: all 16 on one worker each has odds of 2^-16), yet every sample
+ * is named after its span, and the one query API answers every trace. The
+ * file exporter writes a file per worker: both took profiles. */
+START_TEST(two_workers_link_across_connections) {
+  fx_t f = {0};
+  snprintf(f.dir, sizeof f.dir, "/tmp/profcol-tracelink-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(f.dir));
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n"
+           "  otlp:\n"
+           "    protocols:\n"
+           "      http: {endpoint: 127.0.0.1:0}\n"
+           "processors:\n"
+           "  trace_link:\n"
+           "exporters:\n"
+           "  file: {path: %s/out.binpb, format: proto}\n"
+           "  nop:\n"
+           "extensions:\n"
+           "  span_store: {endpoint: 127.0.0.1:0}\n"
+           "service:\n"
+           "  workers: 2\n"
+           "  extensions: [span_store]\n"
+           "  pipelines:\n"
+           "    traces: {receivers: [otlp], processors: [trace_link], exporters: [nop]}\n"
+           "    profiles: {receivers: [otlp], processors: [trace_link], exporters: [file]}\n",
+           f.dir);
+  bool started = pc_e2e_start(&f.p, yaml);
+  char *log = pc_e2e_log(&f.p);
+  ck_assert_msg(started, "profcol did not start:\n%s", log);
+  free(log);
+  ck_assert(pc_e2e_wait_log(&f.p, "2 workers (service.workers)", 5000));
+  f.http = f.p.port;
+  f.query = pc_e2e_port_of(&f.p, "extension:span_store");
+  ck_assert_int_gt(f.query, 0);
+
+  for (uint32_t t = 1; t <= WT; t++) {
+    pc_test_span_t v[2];
+    char names[2][32];
+    worker_spans(t, v, names);
+    pc_buf_t b = {0};
+    pc_test_traces_proto(v, 2, &b);
+    post(&f, "/v1/traces", false, &b, 200);
+    pc_buf_free(&b);
+  }
+  for (uint32_t t = 1; t <= WT; t++) {
+    char work[32], idle[32];
+    snprintf(work, sizeof work, "main;work%u", t);
+    snprintf(idle, sizeof idle, "main;idle%u", t);
+    const pc_test_sample_t smp[] = {
+        {.frames = work, .trace = t, .span = 2, .type = "cpu:nanoseconds", .value = 10 * t},
+        {.frames = idle, .trace = t, .span = 1, .type = "cpu:nanoseconds", .value = t},
+    };
+    pc_arena_t *a = pc_arena_new(0);
+    pc_request_t req;
+    pc_test_profiles(a, "backend", -1, smp, 2, &req);
+    pc_buf_t b = {0};
+    ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+    post(&f, "/v1development/profiles", false, &b, 200);
+    pc_buf_free(&b);
+    pc_arena_free(a);
+  }
+
+  /* The query API: every trace's samples, whichever worker took them. */
+  for (uint32_t t = 1; t <= WT; t++) {
+    pc_e2e_resp_t r;
+    get(&f, profile_url(t, 0, ""), NULL, 200, &r);
+    char want[64];
+    snprintf(want, sizeof want, "main;work%u %u\n", t, 10 * t);
+    ck_assert_msg(strstr((const char *)r.body.p, want), "trace %u: %s", t, (const char *)r.body.p);
+    snprintf(want, sizeof want, "main;idle%u %u\n", t, t);
+    ck_assert_msg(strstr((const char *)r.body.p, want), "trace %u: %s", t, (const char *)r.body.p);
+    pc_buf_free(&r.body);
+  }
+  pc_e2e_resp_t r;
+  get(&f, "/api/v1/traces?limit=100", NULL, 200, &r);
+  for (uint32_t t = 1; t <= WT; t++) {
+    uint8_t id[16];
+    char hex[33], want[64];
+    pc_test_trace_id(t, id);
+    pc_test_hex(id, 16, hex);
+    snprintf(want, sizeof want, "\"traceId\":\"%s\"", hex);
+    ck_assert_msg(strstr((const char *)r.body.p, want), "trace %u not listed: %s", t,
+                  (const char *)r.body.p);
+  }
+  pc_buf_free(&r.body);
+
+  ck_assert_int_eq(pc_e2e_stop(&f.p, 20), 0);
+  wout_t o = {0};
+  char path[128];
+  snprintf(path, sizeof path, "%s/out.binpb", f.dir);
+  int w0 = pc_e2e_read_proto_file(path, worker_collect, &o);
+  snprintf(path, sizeof path, "%s/out.w1.binpb", f.dir);
+  int w1 = pc_e2e_read_proto_file(path, worker_collect, &o);
+  ck_assert_msg(w0 > 0 && w1 > 0, "one worker took every profile: %d and %d", w0, w1);
+  ck_assert_int_eq(o.wrong, 0);
+  for (uint32_t t = 1; t <= WT; t++) {
+    ck_assert_uint_eq(o.seen[t], 2);
+    ck_assert_uint_eq(o.named[t], 2);
+  }
+  pc_e2e_cleanup(&f.p);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", f.dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ---- traces on to exporters, and the store in the self-telemetry -------------------------- */
 
 /* The value of series ("name{labels}" as rendered) at the metrics
@@ -795,6 +955,7 @@ int main(void) {
   tcase_add_test(tc, query_api_over_tls);
   tcase_add_test(tc, traces_pass_through_as_bytes);
   tcase_add_test(tc, json_traces_to_a_grpc_exporter);
+  tcase_add_test(tc, two_workers_link_across_connections);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

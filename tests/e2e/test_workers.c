@@ -125,32 +125,44 @@ START_TEST(workers_value_is_checked) {
 }
 END_TEST
 
-/* The span_store is not shared between workers yet: asking for both is
- * an error at service.workers, not a trace window split in two. */
-START_TEST(workers_refuse_a_span_store) {
+/* One span_store for the process, whatever service.workers says: created
+ * and started once (one query API listener, one line), found by every
+ * worker's trace_link (tests/e2e/test_tracelink.c links across workers). */
+START_TEST(workers_share_one_span_store) {
   const char *yaml = "receivers:\n  otlp:\n    protocols:\n      http:\n"
                      "        endpoint: 127.0.0.1:0\n"
+                     "processors:\n  trace_link:\n"
                      "exporters:\n  nop:\n"
                      "extensions:\n  span_store:\n    endpoint: 127.0.0.1:0\n"
                      "service:\n  workers: 2\n  extensions: [span_store]\n"
-                     "  pipelines:\n    profiles:\n"
-                     "      receivers: [otlp]\n      exporters: [nop]\n";
+                     "  pipelines:\n"
+                     "    traces: {receivers: [otlp], processors: [trace_link], exporters: [nop]}\n"
+                     "    profiles:\n"
+                     "      receivers: [otlp]\n      processors: [trace_link]\n"
+                     "      exporters: [nop]\n";
   pc_e2e_proc_t p;
-  ck_assert(!pc_e2e_start(&p, yaml));
-  pc_e2e_wait_exit(&p, 10);
-  char *log = pc_e2e_log(&p);
-  ck_assert_msg(strstr(log, "12:12: ") &&
-                    strstr(log, "2 workers cannot share the span_store extension (\"span_store\")"),
-                "%s", log);
-  free(log);
+  start_or_fail(&p, yaml, "start 2 workers with a span_store");
+  ck_assert(pc_e2e_wait_log(&p, "2 workers (service.workers)", 5000));
+  ck_assert_int_eq(pc_e2e_log_count(&p, "query API listening on"), 1);
+  int query = pc_e2e_port_of(&p, "extension:span_store");
+  ck_assert_int_gt(query, 0);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_get(query, "/api/v1/traces", &r), 200);
+  pc_buf_free(&r.body);
+  /* A reload builds a new store, once, and drains the old one. */
+  pc_e2e_signal(&p, SIGHUP);
+  ck_assert(pc_e2e_wait_log(&p, "the previous config's pipelines are drained and closed",
+                            10000));
+  ck_assert_int_eq(pc_e2e_log_count(&p, "query API listening on"), 2);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   pc_e2e_cleanup(&p);
 }
 END_TEST
 
-/* The pprof receiver's remote and file modes run on a timer in every
- * worker: with two, each target would be scraped and each file read twice.
- * Both are refused at service.workers; its server mode is not. */
-START_TEST(workers_refuse_scheduled_pprof_modes) {
+/* The pprof receiver's remote and file modes run on a timer: with two
+ * workers they run in worker 0 alone (each target scraped and each file
+ * read once: tests/e2e/test_pprof.c), not refused. */
+START_TEST(workers_take_scheduled_pprof_modes) {
   const char *yaml = "receivers:\n  pprof/scrape:\n    remote:\n"
                      "      endpoint: http://127.0.0.1:1/debug/pprof/profile\n"
                      "  pprof/files:\n    file:\n      include: /nonexistent/*.pprof\n"
@@ -158,16 +170,12 @@ START_TEST(workers_refuse_scheduled_pprof_modes) {
                      "service:\n  workers: 2\n  pipelines:\n    profiles:\n"
                      "      receivers: [pprof/scrape, pprof/files]\n      exporters: [nop]\n";
   pc_e2e_proc_t p;
-  ck_assert(!pc_e2e_start(&p, yaml));
-  pc_e2e_wait_exit(&p, 10);
-  char *log = pc_e2e_log(&p);
-  ck_assert_msg(strstr(log, "11:12: ") &&
-                    strstr(log, "2 workers would each run the remote mode of receiver "
-                                "\"pprof/scrape\" and send every profile 2 times") &&
-                    strstr(log, "2 workers would each run the file mode of receiver "
-                                "\"pprof/files\""),
-                "%s", log);
-  free(log);
+  start_or_fail(&p, yaml, "start 2 workers with pprof's remote and file modes");
+  ck_assert(pc_e2e_wait_log(&p, "2 workers (service.workers)", 5000));
+  ck_assert_int_eq(
+      pc_e2e_log_count(&p, "scraping http://127.0.0.1:1/debug/pprof/profile every"), 1);
+  ck_assert_int_eq(pc_e2e_log_count(&p, "reading pprof files matching /nonexistent/*.pprof"), 1);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   pc_e2e_cleanup(&p);
 }
 END_TEST
@@ -301,8 +309,8 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, two_workers_take_connections_and_drain_loses_nothing);
   tcase_add_test(tc, workers_value_is_checked);
-  tcase_add_test(tc, workers_refuse_a_span_store);
-  tcase_add_test(tc, workers_refuse_scheduled_pprof_modes);
+  tcase_add_test(tc, workers_share_one_span_store);
+  tcase_add_test(tc, workers_take_scheduled_pprof_modes);
   tcase_add_test(tc, workers_take_the_pprof_server_mode);
   tcase_add_test(tc, workers_auto_takes_the_usable_cpus);
   tcase_add_test(tc, queue_dir_per_worker_replays_with_as_many_workers);

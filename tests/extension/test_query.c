@@ -8,6 +8,9 @@
 #include <check.h>
 #include <jansson.h>
 #include <llhttp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -509,6 +512,155 @@ START_TEST(evict_by_memory) {
 }
 END_TEST
 
+/* Workers read the clock before they take the window's lock: a call whose
+ * now_ms is older than samples another thread just added must not take
+ * them for a window old (now - last_ms wrapping around), nor list them out
+ * of order. */
+START_TEST(clock_read_before_the_lock) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_profile(&f, "checkout", P1, sizeof P1 / sizeof P1[0], 5000);
+  ck_assert_int_eq(query(&f, profile_url(1, ""), false, 4999).status, 200);
+  pc_linked_expire(f.linked, 4998);
+  ck_assert_int_eq(query(&f, profile_url(2, ""), false, 4997).status, 200);
+  ck_assert_int_eq(query(&f, profile_url(1, ""), false, 5000 + WINDOW - 1).status, 200);
+  ck_assert_int_eq(query(&f, profile_url(1, ""), false, 5000 + WINDOW).status, 404);
+  fx_close(&f);
+}
+END_TEST
+
+/* ---- many threads at once -------------------------------------------------------------- */
+
+/* The span store is one per process: every worker's trace_link adds to
+ * the window while the query API (worker 0) reads it. Writers add
+ * requests of 8 traces each, alternately as bytes kept and as trees
+ * merged; readers ask for what a writer added last, through the query API
+ * as the extension answers it, and list, count and expire meanwhile. With
+ * room for everything (_i 0) every trace a writer added must be answered
+ * exactly; with a small cap (_i 1) eviction runs all along and a trace may
+ * be gone (404), but what is answered is exact. Run it under
+ * -Db_sanitize=thread as well as address. */
+enum { QW_WRITERS = 4, QW_READERS = 3, QW_REQS = 250, QW_PER_REQ = 8 };
+
+typedef struct {
+  fx_t *f;
+  uint32_t w;
+  _Atomic uint32_t *progress; /* requests writer w has added */
+  bool evicting;
+  int problems, found;
+  char why[400];
+} qw_t;
+
+static uint32_t qw_trace(uint32_t w, uint32_t req, uint32_t i) {
+  return 1 + w * 100000 + req * QW_PER_REQ + i;
+}
+
+static void *qw_writer(void *arg) {
+  qw_t *q = arg;
+  pc_arena_t *a = pc_arena_new(0);
+  char frames[QW_PER_REQ][48];
+  for (uint32_t req = 0; req < QW_REQS; req++) {
+    pc_test_sample_t v[QW_PER_REQ];
+    for (uint32_t i = 0; i < QW_PER_REQ; i++) {
+      snprintf(frames[i], sizeof frames[i], "main;w%ur%us%u", q->w, req, i);
+      v[i] = (pc_test_sample_t){.frames = frames[i], .trace = qw_trace(q->w, req, i), .span = 1,
+                                .type = "cpu:nanoseconds", .value = 1 + i};
+    }
+    pc_request_t r;
+    pc_test_profiles(a, "svc", -1, v, QW_PER_REQ, &r);
+    pc_buf_t b = {0};
+    if (req % 2) { /* as a receiver hands it on: decoded, its bytes kept */
+      if (pc_proto_encode(&r, &b)) q->problems++;
+      pc_err_t err = {0};
+      if (pc_proto_decode(a, b.p, b.n, &r, &err)) q->problems++;
+    }
+    pc_linked_add(q->f->linked, &r, 1000 + req / 50);
+    pc_buf_free(&b);
+    pc_arena_reset(a);
+    atomic_store(q->progress, req + 1);
+  }
+  pc_arena_free(a);
+  return NULL;
+}
+
+static void *qw_reader(void *arg) {
+  qw_t *q = arg;
+  /* Until its writer is done, and at least QW_REQS * 2 queries: a slow
+   * writer (a sanitizer, a loaded machine) still meets readers. */
+  for (uint32_t k = 0;; k++) {
+    uint32_t done;
+    while (!(done = atomic_load(q->progress))) sched_yield();
+    if (k >= QW_REQS * 2 && done == QW_REQS) break;
+    uint32_t req = done - 1 - (k * 7u) % (done < 20 ? done : 20), i = k % QW_PER_REQ;
+    uint8_t id[16];
+    char hex[33], url[128], want[64];
+    pc_test_trace_id(qw_trace(q->w, req, i), id);
+    pc_test_hex(id, 16, hex);
+    snprintf(url, sizeof url, "/api/v1/traces/%s/profile", hex);
+    snprintf(want, sizeof want, "main;w%ur%us%u %u\n", q->w, req, i, i + 1);
+    ans_t a = query(q->f, url, false, 1000 + req / 50);
+    if (a.status == 200) {
+      q->found++;
+      if (strcmp(a.body, want) != 0 && !q->problems++)
+        snprintf(q->why, sizeof q->why, "%s: \"%.60s\", want \"%s\"", url, a.body, want);
+    } else if (a.status != 404 || !q->evicting) {
+      if (!q->problems++) snprintf(q->why, sizeof q->why, "%s: %d", url, a.status);
+    }
+    if (k % 16 == 0) {
+      if (query(q->f, "/api/v1/traces?limit=20", false, 1000).status != 200) q->problems++;
+      pc_linked_stats_t st;
+      pc_linked_stats(q->f->linked, &st);
+      pc_linked_expire(q->f->linked, 1000 + req / 50);
+    }
+  }
+  return NULL;
+}
+
+START_TEST(concurrent_writers_and_readers) {
+  fx_t f;
+  fx_open(&f, _i ? 256 << 10 : 256 << 20);
+  pthread_t th[QW_WRITERS + QW_READERS];
+  qw_t q[QW_WRITERS + QW_READERS];
+  _Atomic uint32_t progress[QW_WRITERS] = {0};
+  for (uint32_t i = 0; i < QW_WRITERS + QW_READERS; i++) {
+    q[i] = (qw_t){.f = &f, .w = i % QW_WRITERS, .progress = &progress[i % QW_WRITERS],
+                  .evicting = _i};
+    ck_assert_int_eq(pthread_create(&th[i], NULL, i < QW_WRITERS ? qw_writer : qw_reader, &q[i]),
+                     0);
+  }
+  int found = 0;
+  for (uint32_t i = 0; i < QW_WRITERS + QW_READERS; i++) {
+    pthread_join(th[i], NULL);
+    ck_assert_msg(q[i].problems == 0, "thread %u: %d problems; first: %s", i, q[i].problems,
+                  q[i].why);
+    found += q[i].found;
+  }
+  pc_linked_stats_t st;
+  pc_linked_stats(f.linked, &st);
+  const uint64_t total = (uint64_t)QW_WRITERS * QW_REQS * QW_PER_REQ;
+  ck_assert_uint_eq(st.added_samples + st.dropped_samples, total);
+  if (!_i) { /* room for all: every sample held, every trace answered */
+    ck_assert_uint_eq(st.dropped_samples, 0);
+    ck_assert_uint_eq(st.samples, total);
+    ck_assert_uint_eq(st.traces, total);
+    ck_assert_int_gt(found, 0);
+    for (uint32_t w = 0; w < QW_WRITERS; w++) {
+      uint8_t id[16];
+      char hex[33], url[128];
+      pc_test_trace_id(qw_trace(w, 0, 0), id);
+      pc_test_hex(id, 16, hex);
+      snprintf(url, sizeof url, "/api/v1/traces/%s/profile", hex);
+      ck_assert_int_eq(query(&f, url, false, 1010).status, 200);
+    }
+  } else {
+    ck_assert_uint_gt(st.evicted_memory, 0);
+    ck_assert_uint_le(st.bytes, 256 << 10);
+  }
+  fx_close(&f);
+}
+END_TEST
+
 TCase *pc_test_query_tcase(void) {
   TCase *tc = tcase_create("query");
   /* 0: merged, 1: protobuf bytes kept, 2: OTLP-JSON bytes kept */
@@ -520,5 +672,7 @@ TCase *pc_test_query_tcase(void) {
   tcase_add_test(tc, pprof_format);
   tcase_add_loop_test(tc, evict_by_window, 0, 3);
   tcase_add_loop_test(tc, evict_by_memory, 0, 2);
+  tcase_add_loop_test(tc, clock_read_before_the_lock, 0, 3);
+  tcase_add_loop_test(tc, concurrent_writers_and_readers, 0, 2);
   return tc;
 }

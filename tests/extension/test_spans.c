@@ -223,6 +223,23 @@ START_TEST(spans_on_a_thread) {
 }
 END_TEST
 
+/* Workers read the clock before they take a stripe's lock: a call whose
+ * now_ms is older than a span another thread just added (now - arrived
+ * wrapping around) must not take that span for a window old. */
+START_TEST(clock_read_before_the_lock) {
+  pc_spans_t *s = table(1000, 1 << 20, 1);
+  pc_test_span_t v[] = {span("svc", 1, 1, 0, "newer")};
+  add(s, v, 1, 5000);
+  pc_span_rec_t r;
+  ck_assert(find(s, 1, 1, 4999, &r, NULL, NULL));
+  assert_name(&r, "newer");
+  pc_spans_expire(s, 4998);
+  ck_assert(find(s, 1, 1, 5999, &r, NULL, NULL));
+  ck_assert(!find(s, 1, 1, 6000, &r, NULL, NULL)); /* the window still ends */
+  pc_spans_free(s);
+}
+END_TEST
+
 /* ---- many threads at once ----------------------------------------------------------- */
 
 typedef struct {
@@ -314,6 +331,7 @@ TCase *pc_test_spans_tcase(void) {
   tcase_add_test(tc, evict_by_memory);
   tcase_add_test(tc, long_names_cut_at_a_character);
   tcase_add_test(tc, spans_on_a_thread);
+  tcase_add_test(tc, clock_read_before_the_lock);
   tcase_add_test(tc, concurrent_writers_and_readers);
   return tc;
 }
