@@ -33,7 +33,9 @@ typedef struct sock {
 
 struct pc_curl {
   uv_loop_t *loop;
-  CURLM *multi;
+  CURLM *multi; /* NULL until the first easy handle (ready) */
+  long max_connects;
+  bool multiplex;
   bool global;  /* curl_global_init succeeded: undo it at the end */
   bool started; /* its timer is on the loop */
   uv_timer_t timer;
@@ -156,28 +158,51 @@ static int curl_on_timer(CURLM *multi, long timeout_ms, void *userp) {
 
 /* ---- the interface ----------------------------------------------------------------------- */
 
-int pc_curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc_curl_t **out,
-                  pc_err_t *err) {
-  pc_curl_t *c = pc_xcalloc(1, sizeof *c);
-  *out = NULL;
-  c->loop = loop;
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    free_curl(c);
-    return pc_err_set(err, PC_EIO, "libcurl failed to initialise");
+/* libcurl's global state and the multi handle, made with the first easy
+ * handle rather than at open: curl_global_init sets up OpenSSL (reads
+ * openssl.cnf, loads its error strings and algorithm names), about a third
+ * of a sidecar's start-up CPU after the dynamic loader and 60 KiB of heap,
+ * which a component that has not sent anything yet does not need. This
+ * libcurl is thread-safe in curl_global_init (curl_version_info's
+ * CURL_VERSION_THREADSAFE), so workers may get here at once. */
+static int ready(pc_curl_t *c, char *why, size_t cap) {
+  if (c->multi) return 0;
+  if (!c->global) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      snprintf(why, cap, "libcurl failed to initialise");
+      return PC_EIO;
+    }
+    c->global = true;
   }
-  c->global = true;
   if (!(c->multi = curl_multi_init())) {
-    free_curl(c);
-    return pc_err_set(err, PC_ENOMEM, "curl_multi_init failed");
+    snprintf(why, cap, "curl_multi_init failed");
+    return PC_ENOMEM;
   }
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, curl_on_socket);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_on_timer);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-  curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, max_connects);
-  if (!multiplex) curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+  curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->max_connects);
+  if (!c->multiplex) curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+  return 0;
+}
+
+int pc_curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc_curl_t **out,
+                  pc_err_t *err) {
+  (void)err;
+  pc_curl_t *c = pc_xcalloc(1, sizeof *c);
+  c->loop = loop;
+  c->max_connects = max_connects;
+  c->multiplex = multiplex;
   *out = c;
   return 0;
+}
+
+CURL *pc_curl_easy(pc_curl_t *c, char *why, size_t cap) {
+  if (ready(c, why, cap)) return NULL;
+  CURL *easy = curl_easy_init();
+  if (!easy) snprintf(why, cap, "curl_easy_init failed");
+  return easy;
 }
 
 void pc_curl_start(pc_curl_t *c) {
@@ -187,6 +212,8 @@ void pc_curl_start(pc_curl_t *c) {
 }
 
 int pc_curl_add(pc_curl_t *c, pc_curl_xfer_t *x, char *why, size_t cap) {
+  int rc = ready(c, why, cap);
+  if (rc) return rc;
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
   CURLMcode mc = curl_multi_add_handle(c->multi, x->easy);
   if (mc != CURLM_OK) { /* out of memory, in practice */
@@ -209,7 +236,7 @@ void pc_curl_close(pc_curl_t *c, void (*closed)(void *arg), void *arg) {
     return;
   }
   if (!c->started) { /* nothing of it is on the loop */
-    curl_multi_cleanup(c->multi);
+    if (c->multi) curl_multi_cleanup(c->multi);
     free_curl(c);
     if (closed) closed(arg);
     return;
@@ -219,7 +246,7 @@ void pc_curl_close(pc_curl_t *c, void (*closed)(void *arg), void *arg) {
   c->closed_arg = arg;
   /* Every transfer was removed by its owner; this closes the cached
    * connections, which may hand sockets back through curl_on_socket. */
-  curl_multi_cleanup(c->multi);
+  if (c->multi) curl_multi_cleanup(c->multi);
   c->multi = NULL;
   while (c->socks) sock_forget(c, c->socks); /* any libcurl did not hand back */
   c->closing++;

@@ -33,15 +33,25 @@ typedef struct pc_curl_xfer {
 
 /* A multi handle for loop keeping at most max_connects idle connections;
  * multiplex: false forbids HTTP/2 multiplexing (see exporter/otlpgrpc.c).
- * PC_EIO (libcurl cannot initialise) or PC_ENOMEM with err. Nothing of it
- * is on the loop until pc_curl_start. */
+ * Cannot fail today (0; err is for the contract): libcurl's global state
+ * (OpenSSL's) and the multi handle itself are made with the first
+ * pc_curl_easy or pc_curl_add, so that an owner that never sends costs
+ * neither start-up time nor memory. Nothing of it is on the loop until
+ * pc_curl_start. */
 int pc_curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc_curl_t **out,
                  pc_err_t *err);
+/* A new easy handle for transfers on c (the owner cleans it up): every
+ * owner makes its handles here, after libcurl's global set-up, never with
+ * curl_easy_init alone (which would set libcurl up behind c's back, with a
+ * reference nobody releases). NULL with why filled: libcurl cannot
+ * initialise, or out of memory. */
+CURL *pc_curl_easy(pc_curl_t *c, char *why, size_t cap);
 /* Put its timer on the loop; cannot fail, and a second call does nothing
  * (an owner may start it lazily, before its first transfer). */
 void pc_curl_start(pc_curl_t *c);
 /* Start x (its easy handle set up; c started). PC_ENOMEM with why filled
- * when libcurl cannot take it (out of memory, in practice). */
+ * when libcurl cannot take it (out of memory, in practice), PC_EIO when
+ * libcurl cannot initialise. */
 int pc_curl_add(pc_curl_t *c, pc_curl_xfer_t *x, char *why, size_t cap);
 /* Stop x if it is running; its done is not called. */
 void pc_curl_remove(pc_curl_t *c, pc_curl_xfer_t *x);

@@ -251,11 +251,12 @@ static size_t call_on_answer(char *p, size_t size, size_t nmemb, void *userdata)
 }
 
 int pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
-                  void (*done)(pc_curl_xfer_t *x, CURLcode rc)) {
+                  void (*done)(pc_curl_xfer_t *x, CURLcode rc), pc_err_t *err) {
   call->slot = slot;
   call->xfer.done = done;
-  CURL *easy = call->xfer.easy = curl_easy_init();
-  if (!easy) return -1;
+  char why[128];
+  CURL *easy = call->xfer.easy = pc_curl_easy(c->curl, why, sizeof why);
+  if (!easy) return pc_err_set(err, PC_ENOMEM, "%s", why);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_POST, 1L);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, call_on_answer);

@@ -217,7 +217,7 @@ typedef struct {
   pc__qitem_t *item; /* NULL: idle */
   uint32_t tries;    /* of item, the current one included */
   uint64_t first_ms; /* loop time of item's first try */
-  void *wire;        /* the wire's state for this slot (slot_new) */
+  void *wire;        /* the wire's state for this slot (slot_new); NULL before its first try */
 } pc__slot_t;
 
 typedef enum { PC__SENT, PC__RETRYABLE, PC__PERMANENT } pc__verdict_t;
@@ -232,8 +232,9 @@ typedef struct {
 
 typedef struct {
   const char *delay_name; /* "Retry-After" or "RetryInfo": what min_delay_ms is, for logs */
-  /* The wire's state of a slot, made at start (NULL with err set fails the
-   * start) and freed when the sender stops. */
+  /* The wire's state of a slot, made before the slot's first try (NULL with
+   * err set makes that try a retryable failure) and freed when the sender
+   * stops; a slot that never tried has none, and gets no cancel. */
   void *(*slot_new)(void *wire, pc__slot_t *slot, pc_err_t *err);
   void (*slot_free)(void *wire, void *state);
   /* One try of slot->item; the outcome comes exactly once through
@@ -419,10 +420,10 @@ typedef struct {
 } pc__call_t;
 
 /* An easy handle for slot with every option that does not change per try
- * (tls, timeout, keep-alive); done ends each try. -1 when curl_easy_init
- * fails. */
+ * (tls, timeout, keep-alive); done ends each try. PC_EIO or PC_ENOMEM with
+ * err when libcurl cannot initialise or make the handle (pc_curl_easy). */
 int pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
-                  void (*done)(pc_curl_xfer_t *x, CURLcode rc));
+                  void (*done)(pc_curl_xfer_t *x, CURLcode rc), pc_err_t *err);
 void pc__call_free(pc__call_t *call);
 /* Start a try of call->slot's item to url: headers, the queued bytes as
  * the body. Ends through the outcome when it cannot start (permanent when

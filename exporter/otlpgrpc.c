@@ -232,9 +232,9 @@ static void call_on_done(pc_curl_xfer_t *xf, CURLcode rc) {
 static void *wire_slot_new(void *wire, pc__slot_t *slot, pc_err_t *err) {
   otlpgrpc_t *x = wire;
   grpc_call_t *g = pc_xcalloc(1, sizeof *g);
-  if (pc__call_init(&x->c, &g->call, slot, call_on_done)) {
+  if (pc__call_init(&x->c, &g->call, slot, call_on_done, err)) {
     free(g);
-    return pc_err_set(err, PC_ENOMEM, "curl_easy_init failed"), NULL;
+    return NULL;
   }
   CURL *easy = g->call.xfer.easy;
   /* h2c with prior knowledge; over TLS, HTTP/2 negotiated by ALPN. */

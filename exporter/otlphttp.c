@@ -189,9 +189,9 @@ static void call_on_done(pc_curl_xfer_t *xf, CURLcode rc) {
 static void *wire_slot_new(void *wire, pc__slot_t *slot, pc_err_t *err) {
   otlphttp_t *x = wire;
   pc__call_t *call = pc_xcalloc(1, sizeof *call);
-  if (pc__call_init(&x->c, call, slot, call_on_done)) {
+  if (pc__call_init(&x->c, call, slot, call_on_done, err)) {
     free(call);
-    return pc_err_set(err, PC_ENOMEM, "curl_easy_init failed"), NULL;
+    return NULL;
   }
   return call;
 }

@@ -250,6 +250,19 @@ static void try_now(pc__slot_t *sl) {
     return;
   }
   sl->tries++;
+  /* The wire's state of a slot (an easy handle, and with the first one
+   * libcurl's and OpenSSL's global set-up) is made at the slot's first try,
+   * not at start: an exporter that has nothing to send yet costs nothing,
+   * which is most of a sidecar's life and of its start-up time. */
+  if (!sl->wire) {
+    pc_err_t err = {0};
+    if (!(sl->wire = s->ops->slot_new(s->wire, sl, &err))) {
+      pc__outcome_t o = {.verdict = PC__RETRYABLE};
+      snprintf(o.why, sizeof o.why, "cannot prepare a request: %s", err.msg);
+      pc__send_outcome(sl, &o);
+      return;
+    }
+  }
   s->ops->start(s->wire, sl);
 }
 
@@ -705,16 +718,7 @@ int pc__send_start(pc__send_t *s, uv_loop_t *loop, bool keep_md, pc_err_t *err) 
   int rc = open_queue(s, err);
   if (rc) return rc;
   s->slots = pc_xcalloc(s->num_consumers, sizeof *s->slots);
-  for (uint32_t i = 0; i < s->num_consumers && !rc; i++) {
-    s->slots[i].send = s;
-    if (!(s->slots[i].wire = s->ops->slot_new(s->wire, &s->slots[i], err))) rc = err->code;
-  }
-  if (rc) {
-    free_slots(s);
-    pc__queue_close(s->q);
-    s->q = NULL;
-    return rc;
-  }
+  for (uint32_t i = 0; i < s->num_consumers; i++) s->slots[i].send = s; /* wire: at first try */
   s->backoff = pc_xcalloc(s->num_consumers, sizeof *s->backoff);
   for (uint32_t i = 0; i < s->num_consumers; i++) uv_timer_init(loop, &s->backoff[i]);
   uv_timer_init(loop, &s->stop_timer);
@@ -762,7 +766,7 @@ static void close_all(pc__send_t *s) {
   for (uint32_t i = 0; i < s->num_consumers; i++) {
     pc__slot_t *sl = &s->slots[i];
     if (!sl->item) continue;
-    s->ops->cancel(s->wire, sl);
+    if (sl->wire) s->ops->cancel(s->wire, sl); /* else it never got to a try */
     uv_timer_stop(&s->backoff[i]);
     left++;
     left_profiles += sl->item->meta.profiles;

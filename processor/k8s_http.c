@@ -123,11 +123,8 @@ int pc__k8s_get_start(pc__k8s_http_t *h, pc__k8s_get_t *g, const char *path, con
     snprintf(why, cap, "%s", terr);
     return PC_EIO;
   }
-  CURL *e = curl_easy_init();
-  if (!e) {
-    snprintf(why, cap, "curl_easy_init failed");
-    return PC_ENOMEM;
-  }
+  CURL *e = pc_curl_easy(h->curl, why, cap);
+  if (!e) return PC_ENOMEM;
   g->xfer.easy = e;
   g->xfer.done = get_finished;
   g->h = h;

@@ -209,7 +209,8 @@ static slot_t *slot_get(pc__prx_scrape_t *s) {
   } else {
     sl = pc_xcalloc(1, sizeof *sl);
     sl->s = s;
-    if (!(sl->xfer.easy = curl_easy_init())) pc_oom();
+    char why[128]; /* fails only out of memory: libcurl's set-up is OpenSSL's allocations */
+    if (!(sl->xfer.easy = pc_curl_easy(s->curl, why, sizeof why))) pc_oom();
     sl->xfer.done = slot_on_done;
     CURL *e = sl->xfer.easy;
     /* What every scrape of this receiver shares, set once per handle. */

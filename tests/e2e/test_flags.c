@@ -2,10 +2,18 @@
  * built-in config serving OTLP/gRPC and OTLP/HTTP on the default ports,
  * --feature-gates, --set, config URIs (file:, env:, yaml:) and "::" keys,
  * and --help for every command. The real binary, over real sockets. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../pdata/testdata.h"
@@ -58,16 +66,72 @@ static const char *write_config(const char *name, const char *yaml) {
   return path;
 }
 
-/* The README's quick start: no --config serves gRPC on 4317 and HTTP on
- * 4318 (the eBPF profiler speaks gRPC only). */
-START_TEST(built_in_config_serves_grpc_and_http) {
+/* ---- the built-in config on the default ports ----------------------------------------- */
+
+static bool write_proc(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = write(fd, text, strlen(text));
+  close(fd);
+  return n == (ssize_t)strlen(text);
+}
+
+/* Move this test (Check runs each in a child of its own) and the profcol it
+ * starts into a network namespace of their own with its loopback up, so that
+ * the default ports are free whatever else listens on 4317 or 4318 on the
+ * machine. Root may make one directly; anyone else through a user namespace
+ * mapping their own ids (files made in the test's directory keep their
+ * owner). false with errno where neither is allowed (some containers). */
+static bool private_loopback(void) {
+  if (unshare(CLONE_NEWNET) != 0) {
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) return false;
+    char map[64];
+    snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+    if (!write_proc("/proc/self/uid_map", map)) return false;
+    (void)write_proc("/proc/self/setgroups", "deny\n"); /* absent on old kernels */
+    snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+    if (!write_proc("/proc/self/gid_map", map)) return false;
+  }
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  struct ifreq ifr = {0};
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  bool up = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags |= IFF_UP, true) &&
+            ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return up;
+}
+
+/* Whether something holds port on 127.0.0.1: a bind with SO_REUSEADDR, as
+ * profcol's own, fails only where a socket is bound or listening there. */
+static bool port_taken(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ck_assert_int_ge(fd, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool taken = bind(fd, (struct sockaddr *)&a, sizeof a) != 0;
+  close(fd);
+  return taken;
+}
+
+/* Start profcol with no --config plus args (NULL-ended), and check that the
+ * built-in config serves OTLP/gRPC and OTLP/HTTP where the log lines
+ * grpc_line and http_line say, on grpc_port and http_port, into the debug
+ * exporter. */
+static void check_built_in(const char *const *args, int grpc_port, const char *grpc_line,
+                           int http_port, const char *http_line) {
   pc_e2e_proc_t p;
-  bool up = pc_e2e_start_args(&p, NULL, (const char *const[]){
-      "--set", "service.telemetry.metrics.address=127.0.0.1:0", NULL});
+  bool up = pc_e2e_start_args(&p, NULL, args);
   char *log = pc_e2e_log(&p);
-  ck_assert_msg(up, "profcol did not start (are 4317 and 4318 free?):\n%s", log);
-  ck_assert_msg(strstr(log, "listening for OTLP/gRPC on localhost:4317 (port 4317)") &&
-                    strstr(log, "listening for OTLP/HTTP on localhost:4318 (port 4318)"), "%s", log);
+  ck_assert_msg(up, "profcol did not start:\n%s", log);
+  ck_assert_msg(strstr(log, grpc_line) && strstr(log, http_line), "want \"%s\" and \"%s\" in:\n%s",
+                grpc_line, http_line, log);
   free(log);
   pc_arena_t *arena = pc_arena_new(0);
   pc_request_t req;
@@ -75,10 +139,10 @@ START_TEST(built_in_config_serves_grpc_and_http) {
   pc_buf_t body = {0};
   ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
   pc_e2e_resp_t r;
-  ck_assert_int_eq(pc_e2e_post(4318, "/v1development/profiles", "application/x-protobuf", NULL,
-                               body.p, body.n, &r), 200);
+  ck_assert_int_eq(pc_e2e_post(http_port, "/v1development/profiles", "application/x-protobuf",
+                               NULL, body.p, body.n, &r), 200);
   pc_buf_free(&r.body);
-  ck_assert_int_eq(pc_e2e_grpc_client(4317, (const char *const[]){"ok", NULL}), 0);
+  ck_assert_int_eq(pc_e2e_grpc_client(grpc_port, (const char *const[]){"ok", NULL}), 0);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   log = pc_e2e_log(&p);
   ck_assert_msg(strstr(log, "no --config given: using the built-in config"), "%s", log);
@@ -90,6 +154,45 @@ START_TEST(built_in_config_serves_grpc_and_http) {
   pc_buf_free(&body);
   pc_arena_free(arena);
   pc_e2e_cleanup(&p);
+}
+
+/* The README's quick start: no --config serves gRPC on 4317 and HTTP on
+ * 4318 (the eBPF profiler speaks gRPC only). Another collector on the
+ * machine may hold those ports, so the test runs in a network namespace of
+ * its own; where it may not make one and a port is taken, it says so and
+ * checks the same built-in config on free ports, leaving out only the
+ * default port numbers. */
+START_TEST(built_in_config_serves_grpc_and_http) {
+  const char *const metrics[] = {"--set", "service.telemetry.metrics.address=127.0.0.1:0", NULL};
+  const char *grpc_line = "listening for OTLP/gRPC on localhost:4317 (port 4317)";
+  const char *http_line = "listening for OTLP/HTTP on localhost:4318 (port 4318)";
+  if (private_loopback()) {
+    check_built_in(metrics, 4317, grpc_line, 4318, http_line);
+    return;
+  }
+  const char *why = strerror(errno);
+  int taken = port_taken(4317) ? 4317 : port_taken(4318) ? 4318 : 0;
+  if (!taken) {
+    check_built_in(metrics, 4317, grpc_line, 4318, http_line);
+    return;
+  }
+  fprintf(stderr,
+          "built_in_config_serves_grpc_and_http: NOT CHECKED: the default ports; port %d on "
+          "127.0.0.1 is taken by another process and this test may not make a network "
+          "namespace of its own (unshare: %s). The built-in config is checked on free ports "
+          "instead.\n",
+          taken, why);
+  int grpc = pc_e2e_free_port(), http = pc_e2e_free_port();
+  char grpc_set[96], http_set[96], grpc_want[96], http_want[96];
+  snprintf(grpc_set, sizeof grpc_set, "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:%d", grpc);
+  snprintf(http_set, sizeof http_set, "receivers.otlp.protocols.http.endpoint=127.0.0.1:%d", http);
+  snprintf(grpc_want, sizeof grpc_want, "listening for OTLP/gRPC on 127.0.0.1:%d (port %d)", grpc,
+           grpc);
+  snprintf(http_want, sizeof http_want, "listening for OTLP/HTTP on 127.0.0.1:%d (port %d)", http,
+           http);
+  check_built_in((const char *const[]){metrics[0], metrics[1], "--set", grpc_set, "--set",
+                                       http_set, NULL},
+                 grpc, grpc_want, http, http_want);
 }
 END_TEST
 
