@@ -131,6 +131,11 @@ static bool ss_find(const pc_span_store_t *self, const uint8_t trace_id[16],
                        top);
 }
 
+static void ss_find_many(const pc_span_store_t *self, const pc_link_t *keys, size_t n,
+                         pc_span_rec_t *spans, pc_span_rec_t *local_roots, bool *found) {
+  pc_spans_find_many(ss_of(self)->spans, keys, n, pc_now_ms(), spans, local_roots, found);
+}
+
 static size_t ss_on_thread(const pc_span_store_t *self, uint32_t pid, uint32_t tid,
                            uint64_t from, uint64_t to, pc_thread_span_t *out, size_t cap) {
   return pc_spans_on_thread(ss_of(self)->spans, pid, tid, from, to, pc_now_ms(), out, cap);
@@ -241,7 +246,7 @@ static void *ss_create(const pc_create_args_t *args, pc_err_t *err) {
     s->linked = pc_linked_new(&lc);
   }
   s->iface = (pc_span_store_t){.add_spans = ss_add_spans, .find = ss_find,
-                               .on_thread = ss_on_thread, .add_profiles = ss_add_profiles};
+                               .find_many = ss_find_many, .on_thread = ss_on_thread, .add_profiles = ss_add_profiles};
   return s;
 }
 
@@ -356,6 +361,8 @@ static void ss_metrics(void *self, pc_metrics_t *m) {
                      NULL);
   pc_metrics_counter(m, "profcol_span_store_skipped_spans", "spans without a usable trace_id "
                      "and span_id, not recorded", (double)sp.skipped, NULL);
+  pc_metrics_counter(m, "profcol_span_store_duplicate_spans", "spans received again, updated "
+                     "in place rather than stored twice", (double)sp.duplicates, NULL);
   static const char ev[] = "spans dropped, by reason: older than window, or early for max_memory";
   pc_metrics_counter(m, "profcol_span_store_evicted_spans", ev, (double)sp.evicted_window,
                      "reason", "window", NULL);
