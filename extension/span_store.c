@@ -357,8 +357,8 @@ static void ss_metrics(void *self, pc_metrics_t *m) {
   pc_metrics_gauge(m, "profcol_span_store_spans", "spans held", (double)sp.spans, NULL);
   pc_metrics_gauge(m, "profcol_span_store_spans_bytes", "memory the spans take (max_memory "
                    "bounds it)", (double)sp.bytes, NULL);
-  pc_metrics_counter(m, "profcol_span_store_added_spans", "spans recorded", (double)sp.added,
-                     NULL);
+  pc_metrics_counter(m, "profcol_span_store_added_spans", "spans recorded (a span received "
+                     "again is not: duplicate_spans)", (double)sp.added, NULL);
   pc_metrics_counter(m, "profcol_span_store_skipped_spans", "spans without a usable trace_id "
                      "and span_id, not recorded", (double)sp.skipped, NULL);
   pc_metrics_counter(m, "profcol_span_store_duplicate_spans", "spans received again, updated "

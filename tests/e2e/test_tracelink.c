@@ -679,10 +679,11 @@ START_TEST(traces_pass_through_as_bytes) {
   post_profile(&f, false);
   check_queries(&f);
 #define SS "{extension=\"span_store\"}"
-  ck_assert_double_eq(metric(&f, "profcol_span_store_added_spans" SS), 9);
-  /* The same spans three times are three records (a lookup finds the
-   * newest): the store does not look for a span before adding it. */
-  ck_assert_double_eq(metric(&f, "profcol_span_store_spans" SS), 9);
+  /* The same spans three times are three spans: the second and third
+   * sending update them in place, and are counted as duplicates. */
+  ck_assert_double_eq(metric(&f, "profcol_span_store_added_spans" SS), 3);
+  ck_assert_double_eq(metric(&f, "profcol_span_store_duplicate_spans" SS), 6);
+  ck_assert_double_eq(metric(&f, "profcol_span_store_spans" SS), 3);
   ck_assert_double_eq(metric(&f, "profcol_span_store_added_linked_samples" SS), 4);
   ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_recorded_spans{processor="
                                  "\"trace_link\",pipeline=\"traces\"}"), 9);
