@@ -273,7 +273,6 @@ static void bench_lookups(const opts_t *o, input_t *in, store_t *st) {
   printf("  lookups of a link's span and local root: find %.0f ns per link, find_many (16 at a "
          "time) %.0f ns per link (%zu links)\n", t_one / (double)done * 1e9,
          t_many / (double)done * 1e9, n);
-  { pc_spans_stats_t ss; pc_spans_stats(st->spans, &ss); printf("DBG lookups %lu found %lu spans %lu dup %lu\n", (unsigned long)ss.lookups, (unsigned long)ss.found, (unsigned long)ss.spans, (unsigned long)ss.duplicates); }
   free(links);
   pc_arena_free(a);
 }
