@@ -16,8 +16,8 @@
  *   base     decode the protobuf bytes, merge into a batch (8 MiB batches:
  *            encoded and gzip-compressed when full, as batch -> otlp_http)
  *   linked   the same with trace_link between decode and merge
- * both alternated run by run (best of --runs runs of --time seconds); the
- * figure to quote is linked / base from the same run. The same without the
+ * all alternated run by run (--runs runs of --time seconds); the figure to
+ * quote is the median over runs of linked / base from the same run. The same without the
  * flush (decode and merge only) is printed too: the stricter ratio.
  *
  * Store: bytes held per span with 1M spans (all of it, and without names).
@@ -46,15 +46,10 @@ typedef struct {
   size_t size;
   double seconds;
   int runs;
+  pc_workload_shape_t shape;
   const char *profile; /* base, window or nowindow: run only that loop (for perf);
                         * query: skip the processor */
 } opts_t;
-
-static double cpu_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double wall_now(void) {
   struct timespec ts;
@@ -80,6 +75,10 @@ static void s_add_spans(const pc_span_store_t *self, const pc_traces_t *tr) {
 static bool s_find(const pc_span_store_t *self, const uint8_t t[16], const uint8_t s[8],
                    pc_span_rec_t *sp, pc_span_rec_t *root, pc_span_rec_t *top) {
   return pc_spans_find(store_of(self)->spans, t, s, store_of(self)->now, sp, root, top);
+}
+static void s_find_many(const pc_span_store_t *self, const pc_link_t *keys, size_t n,
+                        pc_span_rec_t *sp, pc_span_rec_t *roots, bool *found) {
+  pc_spans_find_many(store_of(self)->spans, keys, n, store_of(self)->now, sp, roots, found);
 }
 static size_t s_on_thread(const pc_span_store_t *self, uint32_t pid, uint32_t tid,
                           uint64_t from, uint64_t to, pc_thread_span_t *out, size_t cap) {
@@ -228,6 +227,65 @@ static uint64_t fill_store(store_t *st, input_t *in, uint32_t n, uint32_t total)
   return added;
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double thread_cpu(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- lookups -------------------------------------------------------------------------- */
+
+/* ns per link of find (span and local root) one link at a time, and of
+ * find_many 16 at a time, over the links of the inputs. */
+static void bench_lookups(const opts_t *o, input_t *in, store_t *st) {
+  pc_arena_t *a = pc_arena_new(1 << 20);
+  pc_link_t *links = NULL;
+  size_t n = 0, cap = 0;
+  for (uint32_t r = 0; r < o->requests; r++) {
+    pc_request_t req;
+    pc_err_t err;
+    if (pc_proto_decode(a, in[r].pb.p, in[r].pb.n, &req, &err)) exit(1);
+    for (uint32_t l = 1; l < req.dict.n_links; l++) {
+      if (n == cap) links = pc_xrealloc(links, (cap = cap ? 2 * cap : 1024) * sizeof *links);
+      links[n++] = req.dict.links[l];
+    }
+  }
+  static pc_span_rec_t sp[16], root[16];
+  bool found[16];
+  double t_one = 0, t_many = 0;
+  uint64_t done = 0;
+  /* Each pass starts with the caches emptied of the table (64 MB written
+   * elsewhere): a few thousand links' records would fit, and the second
+   * of two passes would find them there. */
+  size_t flush_n = (size_t)64 << 20;
+  uint8_t *flush = pc_xmalloc(flush_n);
+  for (int run = 0; run < 6; run++) {
+    memset(flush, run, flush_n);
+    double t0 = thread_cpu();
+    if (run % 2 == 0) {
+      for (size_t i = 0; i < n; i++)
+        st->iface.find(&st->iface, links[i].trace_id.p, links[i].span_id.p, sp, root, NULL);
+      t_one += thread_cpu() - t0;
+    } else {
+      for (size_t i = 0; i < n; i += 16)
+        st->iface.find_many(&st->iface, &links[i], n - i < 16 ? n - i : 16, sp, root, found);
+      t_many += thread_cpu() - t0;
+    }
+  }
+  done = 3 * n;
+  free(flush);
+  printf("  lookups of a link's span and local root: find %.0f ns per link, find_many (16 at a "
+         "time) %.0f ns per link (%zu links)\n", t_one / (double)done * 1e9,
+         t_many / (double)done * 1e9, n);
+  free(links);
+  pc_arena_free(a);
+}
+
 /* ---- processor cost ----------------------------------------------------------------------- */
 
 typedef struct {
@@ -238,32 +296,42 @@ typedef struct {
   pc_consumer_t *tl; /* NULL: the base pipeline */
 } run_t;
 
-static void one_pass(run_t *r) {
-  for (uint32_t i = 0; i < r->n; i++) {
-    pc_arena_reset(r->arena);
-    pc_request_t req;
-    pc_err_t err;
-    if (pc_proto_decode(r->arena, r->in[i].pb.p, r->in[i].pb.n, &req, &err)) exit(1);
-    if (r->tl) {
-      if (r->tl->consume_profiles(r->tl, &req, &err)) {
-        fprintf(stderr, "trace_link: %s\n", err.msg);
-        exit(1);
-      }
-    } else {
-      batch_take(r->bt, &req);
+static void one_request(run_t *r, uint32_t i) {
+  pc_arena_reset(r->arena);
+  pc_request_t req;
+  pc_err_t err;
+  if (pc_proto_decode(r->arena, r->in[i].pb.p, r->in[i].pb.n, &req, &err)) exit(1);
+  if (r->tl) {
+    if (r->tl->consume_profiles(r->tl, &req, &err)) {
+      fprintf(stderr, "trace_link: %s\n", err.msg);
+      exit(1);
     }
+  } else {
+    batch_take(r->bt, &req);
   }
 }
 
-/* CPU seconds per request: passes over the inputs for o->seconds. */
-static double per_request(const opts_t *o, run_t *r) {
+static void one_pass(run_t *r) {
+  for (uint32_t i = 0; i < r->n; i++) one_request(r, i);
+}
+
+/* CPU seconds per request of each of n pipelines, interleaved request by
+ * request (in a rotating order) for o->seconds, so that whatever else the
+ * machine does hits them alike. */
+static void per_request(const opts_t *o, run_t **r, int n, double *out) {
+  double acc[3] = {0};
   uint64_t reqs = 0;
-  double start = cpu_now(), wall = wall_now();
+  double wall = wall_now();
   do {
-    one_pass(r);
-    reqs += r->n;
+    for (uint32_t i = 0; i < r[0]->n; i++, reqs++)
+      for (int k = 0; k < n; k++) {
+        int p = (int)((i + (uint32_t)k) % (uint32_t)n);
+        double t0 = thread_cpu();
+        one_request(r[p], i);
+        acc[p] += thread_cpu() - t0;
+      }
   } while (wall_now() - wall < o->seconds);
-  return (cpu_now() - start) / (double)reqs;
+  for (int k = 0; k < n; k++) out[k] = acc[k] / (double)reqs;
 }
 
 static void *make_trace_link(const char *yaml, pc_consumer_t *next, pc_host_t *host,
@@ -281,16 +349,21 @@ static void *make_trace_link(const char *yaml, pc_consumer_t *next, pc_host_t *h
 }
 
 static void bench_processor(const opts_t *o, input_t *in, store_t *st, bool flush) {
-  batch_t bt = {.c.consume_profiles = batch_consume, .b = pc_builder_new(), .flush = flush};
+  /* A batch each: a pipeline's batch holds only what it merged. */
+  batch_t bt[3];
+  for (int k = 0; k < 3; k++)
+    bt[k] = (batch_t){.c.consume_profiles = batch_consume, .b = pc_builder_new(), .flush = flush};
   pc_host_t *host = pc_host_new();
   pc_host_add(host, "span_store", &store_comp, st);
   pc_cfg_t *cfg_w, *cfg_n;
-  void *tl_w = make_trace_link("{}", &bt.c, host, &cfg_w);
-  void *tl_n = make_trace_link(getenv("TLCFG") ? getenv("TLCFG") : "query_window: false", &bt.c, host, &cfg_n);
-  run_t base = {.in = in, .n = o->requests, .arena = pc_arena_new(1 << 20), .bt = &bt};
+  void *tl_w = make_trace_link("{}", &bt[1].c, host, &cfg_w);
+  void *tl_n = make_trace_link(getenv("TLCFG") ? getenv("TLCFG") : "query_window: false",
+                               &bt[2].c, host, &cfg_n);
+  run_t base = {.in = in, .n = o->requests, .arena = pc_arena_new(1 << 20), .bt = &bt[0]};
   run_t linked = base, nowin = base;
   linked.tl = pc_processor_trace_link.consumer(tl_w);
   nowin.tl = pc_processor_trace_link.consumer(tl_n);
+  run_t *runs[3] = {&base, &linked, &nowin};
   /* Warm up, and fill the window to its cap: it then runs as it does for
    * good, dropping a chunk for each one it takes. */
   one_pass(&base);
@@ -303,38 +376,48 @@ static void bench_processor(const opts_t *o, input_t *in, store_t *st, bool flus
   }
   if (o->profile) { /* one loop only, for a profiler */
     run_t *r = !strcmp(o->profile, "base") ? &base : !strcmp(o->profile, "window") ? &linked : &nowin;
-    double t = per_request(o, r);
+    double t;
+    per_request(o, &r, 1, &t);
     printf("  %s only: %.1f us/request\n", o->profile, t * 1e6);
     exit(0);
   }
-  double best_b = 0, best_l = 0, best_n = 0;
-  for (int i = 0; i < o->runs; i++) { /* alternated: drift hits all three */
-    double b = per_request(o, &base), l = per_request(o, &linked), n = per_request(o, &nowin);
-    if (!i || b < best_b) best_b = b;
-    if (!i || l < best_l) best_l = l;
-    if (!i || n < best_n) best_n = n;
+  /* A ratio is taken within a run, and the median of them quoted. */
+  double *rl = pc_xcalloc((size_t)o->runs, sizeof *rl), *rn = pc_xcalloc((size_t)o->runs, sizeof *rn);
+  double *tb = pc_xcalloc((size_t)o->runs, sizeof *tb);
+  for (int i = 0; i < o->runs; i++) {
+    double t[3];
+    per_request(o, runs, 3, t);
+    tb[i] = t[0];
+    rl[i] = t[1] / t[0];
+    rn[i] = t[2] / t[0];
   }
-  printf("  %s:\n    base %.1f us/request; with trace_link %.1f us (x %.3f); without its "
-         "query window %.1f us (x %.3f)\n",
-         flush ? "decode + merge + encode + gzip" : "decode + merge (no flush)", best_b * 1e6,
-         best_l * 1e6, best_l / best_b, best_n * 1e6, best_n / best_b);
+  qsort(rl, (size_t)o->runs, sizeof *rl, cmp_double);
+  qsort(rn, (size_t)o->runs, sizeof *rn, cmp_double);
+  qsort(tb, (size_t)o->runs, sizeof *tb, cmp_double);
+  int m = o->runs / 2;
+  printf("  %s: base %.1f us/request (median)\n"
+         "    with trace_link: x %.3f (median; runs %.3f .. %.3f), %.1f us more per request\n"
+         "    without its query window: x %.3f (%.3f .. %.3f), %.1f us more\n",
+         flush ? "decode + merge + encode + gzip" : "decode + merge (no flush)", tb[m] * 1e6,
+         rl[m], rl[0], rl[o->runs - 1], (rl[m] - 1) * tb[m] * 1e6, rn[m], rn[0],
+         rn[o->runs - 1], (rn[m] - 1) * tb[m] * 1e6);
+  free(rl);
+  free(rn);
+  free(tb);
   pc_processor_trace_link.destroy(tl_w);
   pc_processor_trace_link.destroy(tl_n);
   pc_cfg_free(cfg_w);
   pc_cfg_free(cfg_n);
   pc_host_free(host);
-  pc_builder_free(bt.b);
-  pc_buf_free(&bt.pb);
-  pc_buf_free(&bt.gz);
+  for (int k = 0; k < 3; k++) {
+    pc_builder_free(bt[k].b);
+    pc_buf_free(&bt[k].pb);
+    pc_buf_free(&bt[k].gz);
+  }
   pc_arena_free(base.arena);
 }
 
 /* ---- query latency ----------------------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* n samples linked to trace t (a long request on many threads): requests
  * whose every sample is relinked to one of four spans of t until n are
@@ -436,7 +519,8 @@ static void bench_query(const opts_t *o, store_t *st, input_t *in) {
 
 static void usage(void) {
   fprintf(stderr, "usage: bench_tracelink [--requests N] [--size BYTES] [--spans N] "
-                  "[--time S] [--runs N] [--query-samples N] [--queries N]\n");
+                  "[--time S] [--runs N] [--query-samples N] [--queries N] "
+                  "[--shape dictionary|samples] [--profile base|window|nowindow|query]\n");
   exit(2);
 }
 
@@ -454,6 +538,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--query-samples")) o.query_samples = (uint32_t)atol(v);
     else if (!strcmp(k, "--queries")) o.queries = (uint32_t)atoi(v);
     else if (!strcmp(k, "--profile")) o.profile = v;
+    else if (!strcmp(k, "--shape") && !strcmp(v, "dictionary")) o.shape = PC_WORKLOAD_DICTIONARY;
+    else if (!strcmp(k, "--shape") && !strcmp(v, "samples")) o.shape = PC_WORKLOAD_SAMPLES;
     else usage();
   }
   if (!o.requests || !o.runs || !o.queries) usage();
@@ -464,7 +550,7 @@ int main(int argc, char **argv) {
     pc_arena_t *a = pc_arena_new(1 << 20);
     pc_request_t req;
     pc_workload_opts_t wo = {.seed = 1, .target_bytes = o.size, .hosts = 1, .first_host = r,
-                             .start_time_unix_nano = START_NS};
+                             .start_time_unix_nano = START_NS, .shape = o.shape};
     if (pc_workload_build(a, &wo, &req) || pc_proto_encode(&req, &in[r].pb)) return 1;
     links += req.dict.n_links - 1;
     samples += pc_request_sample_count(&req);
@@ -485,7 +571,8 @@ int main(int argc, char **argv) {
   pc_linked_cfg_t lc = {.window_ms = 3600000, .max_bytes = (uint64_t)128 << 20};
   st.spans = pc_spans_new(&sc);
   st.linked = pc_linked_new(&lc);
-  st.iface = (pc_span_store_t){s_add_spans, s_find, s_on_thread, s_add_profiles};
+  st.iface = (pc_span_store_t){.add_spans = s_add_spans, .find = s_find, .find_many = s_find_many,
+                              .on_thread = s_on_thread, .add_profiles = s_add_profiles};
   double t0 = wall_now();
   uint64_t added = fill_store(&st, in, o.requests, o.spans);
   double fill = wall_now() - t0;
@@ -498,9 +585,10 @@ int main(int argc, char **argv) {
          (double)ss.bytes / (double)ss.spans,
          (double)(ss.bytes - ss.string_bytes) / (double)ss.spans, (double)ss.string_bytes / 1e6);
 
+  bench_lookups(&o, in, &st);
   if (!o.profile || strcmp(o.profile, "query")) {
-    printf("\nprocessor cost per request (CPU time, best of %d runs of %.1f s, same run):\n",
-           o.runs, o.seconds);
+    printf("\nprocessor cost per request (thread CPU time, pipelines interleaved request by "
+           "request, %d runs of %.1f s):\n", o.runs, o.seconds);
     bench_processor(&o, in, &st, true);
     bench_processor(&o, in, &st, false);
   }

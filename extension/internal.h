@@ -23,6 +23,8 @@
  * each of two hash indices (the ring is grown by doubling, up to what the
  * budget allows), plus its name and service, interned per stripe (one copy
  * per distinct string, with a reference count). Lookups are O(1) expected.
+ * A span received again (same trace_id and span_id) is updated in place,
+ * not stored twice.
  *
  * Clock: every call takes now_ms, a monotonic millisecond clock of the
  * caller's (uv_now, pc_now_ms); tests pass their own. Spans are expired by it
@@ -43,6 +45,7 @@ typedef struct {
   uint64_t string_bytes;   /* of which names and services */
   uint64_t added;          /* spans recorded */
   uint64_t skipped;        /* spans without a usable trace_id and span_id */
+  uint64_t duplicates;     /* spans received again: updated in place */
   uint64_t evicted_window; /* dropped for being older than the window */
   uint64_t evicted_memory; /* dropped early, to stay under max_bytes */
   uint64_t lookups, found; /* find calls, and those that found the span */
@@ -56,6 +59,9 @@ void pc_spans_add(pc_spans_t *s, const pc_traces_t *tr, uint64_t now_ms);
 bool pc_spans_find(pc_spans_t *s, const uint8_t trace_id[16], const uint8_t span_id[8],
                    uint64_t now_ms, pc_span_rec_t *span, pc_span_rec_t *local_root,
                    pc_span_rec_t *top);
+/* pc_span_store_t.find_many: keys are links with 16- and 8-byte ids. */
+void pc_spans_find_many(pc_spans_t *s, const pc_link_t *keys, size_t n, uint64_t now_ms,
+                        pc_span_rec_t *spans, pc_span_rec_t *local_roots, bool *found);
 /* pc_span_store_t.on_thread. A thread's spans are looked for among the
  * SPANS_THREAD_WALK most recently received of its index bucket per stripe:
  * enough for a busy thread's last minutes, and a bound on the work. */

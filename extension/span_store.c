@@ -139,6 +139,11 @@ static bool ss_find(const pc_span_store_t *self, const uint8_t trace_id[16],
                        top);
 }
 
+static void ss_find_many(const pc_span_store_t *self, const pc_link_t *keys, size_t n,
+                         pc_span_rec_t *spans, pc_span_rec_t *local_roots, bool *found) {
+  pc_spans_find_many(ss_of(self)->spans, keys, n, pc_now_ms(), spans, local_roots, found);
+}
+
 static size_t ss_on_thread(const pc_span_store_t *self, uint32_t pid, uint32_t tid,
                            uint64_t from, uint64_t to, pc_thread_span_t *out, size_t cap) {
   return pc_spans_on_thread(ss_of(self)->spans, pid, tid, from, to, pc_now_ms(), out, cap);
@@ -249,7 +254,7 @@ static void *ss_create(const pc_create_args_t *args, pc_err_t *err) {
     s->linked = pc_linked_new(&lc);
   }
   s->iface = (pc_span_store_t){.add_spans = ss_add_spans, .find = ss_find,
-                               .on_thread = ss_on_thread, .add_profiles = ss_add_profiles};
+                               .find_many = ss_find_many, .on_thread = ss_on_thread, .add_profiles = ss_add_profiles};
   return s;
 }
 
@@ -360,10 +365,12 @@ static void ss_metrics(void *self, pc_metrics_t *m) {
   pc_metrics_gauge(m, "profcol_span_store_spans", "spans held", (double)sp.spans, NULL);
   pc_metrics_gauge(m, "profcol_span_store_spans_bytes", "memory the spans take (max_memory "
                    "bounds it)", (double)sp.bytes, NULL);
-  pc_metrics_counter(m, "profcol_span_store_added_spans", "spans recorded", (double)sp.added,
-                     NULL);
+  pc_metrics_counter(m, "profcol_span_store_added_spans", "spans recorded (a span received "
+                     "again is not: duplicate_spans)", (double)sp.added, NULL);
   pc_metrics_counter(m, "profcol_span_store_skipped_spans", "spans without a usable trace_id "
                      "and span_id, not recorded", (double)sp.skipped, NULL);
+  pc_metrics_counter(m, "profcol_span_store_duplicate_spans", "spans received again, updated "
+                     "in place rather than stored twice", (double)sp.duplicates, NULL);
   static const char ev[] = "spans dropped, by reason: older than window, or early for max_memory";
   pc_metrics_counter(m, "profcol_span_store_evicted_spans", ev, (double)sp.evicted_window,
                      "reason", "window", NULL);

@@ -21,8 +21,14 @@
  * per span that holds them, and freed with the last one; they count in the
  * stripe's budget. A stripe's budget is max_bytes / stripes: when a span
  * would not fit, the ring grows if the budget allows, else the oldest span
- * goes first. */
+ * goes first.
+ *
+ * A span received again is updated in place (put). Lookups of many links at
+ * once (pc_spans_find_many) prefetch their buckets and records first: in a
+ * table of a million spans each lookup is otherwise a few cache misses in a
+ * row. */
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +36,9 @@
 
 /* ---- one span ------------------------------------------------------------------- */
 
-enum { B_PARENT = 1, B_REMOTE = 2, B_PID = 4, B_TID = 8 };
+/* B_DEAD: a span received again with another thread, whose record stays in
+ * the ring (and its chains) until evicted but matches no lookup. */
+enum { B_PARENT = 1, B_REMOTE = 2, B_PID = 4, B_TID = 8, B_DEAD = 16 };
 
 typedef struct {
   uint8_t trace[16];
@@ -175,7 +183,8 @@ typedef struct {
   strtab_t strs;
   size_t budget;
   uint64_t clock_ms; /* the latest now_ms seen (expire) */
-  uint64_t added, skipped, evicted_window, evicted_memory, lookups, found;
+  uint32_t dead;     /* B_DEAD records in the ring */
+  uint64_t added, skipped, duplicates, evicted_window, evicted_memory, lookups, found;
 } stripe_t;
 
 struct pc_spans {
@@ -228,6 +237,23 @@ static inline bool step(const stripe_t *st, uint32_t from, uint32_t to) {
   return live(st, to) && (uint32_t)(to - st->tail) < (uint32_t)(from - st->tail);
 }
 
+/* The ring and the indices of a big stripe are looked up at random: with
+ * 4 KiB pages nearly every lookup also misses the TLB (a page walk that
+ * misses the cache in its turn). Arrays of 2 MiB and more are therefore
+ * asked of the kernel as huge pages where it allows (transparent huge pages
+ * in madvise mode); a hint only, so nothing depends on it. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static void *table_alloc(size_t n) {
+  if (n < HUGE_PAGE) return pc_xmalloc(n);
+  void *p = NULL;
+  if (posix_memalign(&p, HUGE_PAGE, n)) pc_oom();
+#ifdef MADV_HUGEPAGE
+  madvise(p, n & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
 static size_t buckets_for(uint32_t cap) {
   size_t b = 64;
   while (b < cap) b *= 2;
@@ -262,16 +288,17 @@ static void stripe_init(stripe_t *st, size_t budget) {
   pthread_mutex_init(&st->mu, NULL);
   st->budget = budget;
   st->cap = INITIAL_CAP;
-  st->ring = pc_xcalloc(st->cap, sizeof(rec_t));
+  st->ring = table_alloc(st->cap * sizeof(rec_t));
   size_t nb = buckets_for(st->cap);
   st->mask = (uint32_t)nb - 1;
-  st->ids = pc_xmalloc(nb * sizeof *st->ids);
-  st->threads = pc_xmalloc(nb * sizeof *st->threads);
+  st->ids = table_alloc(nb * sizeof *st->ids);
+  st->threads = table_alloc(nb * sizeof *st->threads);
   index_rebuild(st);
 }
 
 static void evict_one(stripe_t *st) {
   rec_t *r = at(st, st->tail);
+  if (r->bits & B_DEAD) st->dead--;
   str_unref(&st->strs, r->name);
   str_unref(&st->strs, r->service);
   st->tail++;
@@ -302,7 +329,7 @@ static bool grow(stripe_t *st) {
   uint32_t want = st->cap > UINT32_MAX / 2 ? UINT32_MAX : st->cap * 2;
   while (want > st->cap && ring_mem(want) > avail) want = st->cap + (want - st->cap) / 2;
   if (want < st->cap + st->cap / 8 + 1) return false;
-  rec_t *ring = pc_xcalloc(want, sizeof(rec_t));
+  rec_t *ring = table_alloc((size_t)want * sizeof(rec_t)); /* only live slots are read */
   for (uint32_t s = st->tail; s != st->head; s++) ring[s % want] = *at(st, s);
   free(st->ring);
   st->ring = ring;
@@ -311,12 +338,24 @@ static bool grow(stripe_t *st) {
   if (nb != (size_t)st->mask + 1) {
     free(st->ids);
     free(st->threads);
-    st->ids = pc_xmalloc(nb * sizeof *st->ids);
-    st->threads = pc_xmalloc(nb * sizeof *st->threads);
+    st->ids = table_alloc(nb * sizeof *st->ids);
+    st->threads = table_alloc(nb * sizeof *st->threads);
     st->mask = (uint32_t)nb - 1;
   }
   index_rebuild(st); /* the chains follow seqs, but the buckets may have changed */
   return true;
+}
+
+static rec_t *lookup(const stripe_t *st, const uint8_t trace[16], uint64_t th, uint64_t span) {
+  uint32_t seq = st->ids[id_bucket(th, span) & st->mask];
+  uint32_t from = st->head;
+  while (step(st, from, seq)) {
+    rec_t *r = at(st, seq);
+    if (r->span == span && !(r->bits & B_DEAD) && memcmp(r->trace, trace, 16) == 0) return r;
+    from = seq;
+    seq = r->next;
+  }
+  return NULL;
 }
 
 /* ---- reading spans from a request ---------------------------------------------- */
@@ -347,15 +386,10 @@ static pc_str_t attr_str(const pc_kvs_t *kvs, const char *key) {
   return v && v->type == PC_AV_STRING ? v->u.s : (pc_str_t){0};
 }
 
-/* Record one span in its stripe (locked by the caller). */
-static void put(pc_spans_t *s, stripe_t *st, const pc_span_t *sp, pc_str_t service,
-                bool has_rpid, uint32_t rpid, uint64_t now_ms) {
-  expire(st, s->window_ms, now_ms);
-  if ((uint32_t)(st->head - st->tail) == st->cap && !grow(st)) {
-    evict_one(st);
-    st->evicted_memory++;
-  }
-  rec_t *r = at(st, st->head);
+/* The record of sp (everything but the chains and the arrival), with
+ * references to its strings. */
+static void fill(stripe_t *st, rec_t *r, const pc_span_t *sp, pc_str_t service, bool has_rpid,
+                 uint32_t rpid) {
   memset(r, 0, sizeof *r);
   memcpy(r->trace, sp->trace_id.p, 16);
   r->span = load64(sp->span_id.p);
@@ -373,18 +407,66 @@ static void put(pc_spans_t *s, stripe_t *st, const pc_span_t *sp, pc_str_t servi
   if (attr_u32(&sp->attributes, "process.pid", &r->pid)) r->bits |= B_PID;
   else if (has_rpid) r->pid = rpid, r->bits |= B_PID;
   if (attr_u32(&sp->attributes, "thread.id", &r->tid)) r->bits |= B_TID;
-  r->arrived = (uint32_t)now_ms;
   pc_str_t name = cut_utf8(sp->name);
   r->name = str_ref(&st->strs, name.p, name.n);
   r->service = str_ref(&st->strs, service.p, service.n);
-  index_put(st, st->head);
-  st->head++;
-  st->added++;
-  /* Strings may have taken the stripe past its share: the oldest go. */
+}
+
+static bool same_thread(const rec_t *a, const rec_t *b) {
+  return (a->bits & (B_PID | B_TID)) == (b->bits & (B_PID | B_TID)) && a->pid == b->pid &&
+         a->tid == b->tid;
+}
+
+/* Strings may have taken the stripe past its share: the oldest go. */
+static void trim(stripe_t *st) {
   while (stripe_mem(st) > st->budget && (uint32_t)(st->head - st->tail) > 1) {
     evict_one(st);
     st->evicted_memory++;
   }
+}
+
+/* Record one span in its stripe (locked by the caller). A span the stripe
+ * already has (a client's retry, an exporter sending a batch again) is
+ * updated in place: it keeps its place in the ring, so it expires with its
+ * first arrival. When its process or thread changed, its thread chain would
+ * be wrong: the old record is marked dead instead and the span recorded as
+ * new. */
+static void put(pc_spans_t *s, stripe_t *st, const pc_span_t *sp, pc_str_t service,
+                bool has_rpid, uint32_t rpid, uint64_t now_ms) {
+  expire(st, s->window_ms, now_ms);
+  rec_t *old = lookup(st, sp->trace_id.p, trace_hash(sp->trace_id.p), load64(sp->span_id.p));
+  if (old) {
+    rec_t r;
+    fill(st, &r, sp, service, has_rpid, rpid);
+    str_unref(&st->strs, old->name);
+    str_unref(&st->strs, old->service);
+    st->duplicates++;
+    if (same_thread(old, &r)) {
+      r.next = old->next;
+      r.tnext = old->tnext;
+      r.arrived = old->arrived;
+      *old = r;
+      trim(st);
+      return;
+    }
+    /* Its chains still pass through it; a dead record matches nothing. */
+    old->name = old->service = 0;
+    old->bits = B_DEAD;
+    st->dead++;
+    str_unref(&st->strs, r.name);
+    str_unref(&st->strs, r.service);
+  }
+  if ((uint32_t)(st->head - st->tail) == st->cap && !grow(st)) {
+    evict_one(st);
+    st->evicted_memory++;
+  }
+  rec_t *r = at(st, st->head);
+  fill(st, r, sp, service, has_rpid, rpid);
+  r->arrived = (uint32_t)now_ms;
+  index_put(st, st->head);
+  st->head++;
+  st->added++;
+  trim(st);
 }
 
 void pc_spans_add(pc_spans_t *s, const pc_traces_t *tr, uint64_t now_ms) {
@@ -408,19 +490,6 @@ void pc_spans_add(pc_spans_t *s, const pc_traces_t *tr, uint64_t now_ms) {
 }
 
 /* ---- lookups ------------------------------------------------------------------- */
-
-static const rec_t *lookup(const stripe_t *st, const uint8_t trace[16], uint64_t th,
-                           uint64_t span) {
-  uint32_t seq = st->ids[id_bucket(th, span) & st->mask];
-  uint32_t from = st->head;
-  while (step(st, from, seq)) {
-    const rec_t *r = at(st, seq);
-    if (r->span == span && memcmp(r->trace, trace, 16) == 0) return r;
-    from = seq;
-    seq = r->next;
-  }
-  return NULL;
-}
 
 static void copy_str(const strtab_t *t, uint32_t id, char *buf, uint16_t *n) {
   pc_str_t v = str_get(t, id);
@@ -446,39 +515,116 @@ static void copy_out(const stripe_t *st, const rec_t *r, pc_span_rec_t *out) {
   copy_str(&st->strs, r->service, out->service, &out->service_n);
 }
 
+static stripe_t *stripe_of(pc_spans_t *s, uint64_t th) {
+  return &s->stripes[s->n_stripes > 1 ? th >> s->shift : 0];
+}
+
+/* pc_spans_find with st locked and expired. */
+static bool find_locked(stripe_t *st, const uint8_t trace_id[16], uint64_t th, uint64_t span_id,
+                        pc_span_rec_t *span, pc_span_rec_t *local_root, pc_span_rec_t *top) {
+  st->lookups++;
+  const rec_t *r = lookup(st, trace_id, th, span_id);
+  if (!r) return false;
+  st->found++;
+  copy_out(st, r, span);
+  if (local_root) {
+    const rec_t *cur = r;
+    for (int i = 0; i < MAX_WALK && (cur->bits & (B_PARENT | B_REMOTE)) == B_PARENT; i++) {
+      const rec_t *p = lookup(st, trace_id, th, cur->parent);
+      if (!p || p->service != cur->service) break;
+      cur = p;
+    }
+    copy_out(st, cur, local_root);
+  }
+  if (top) {
+    const rec_t *cur = r;
+    for (int i = 0; i < MAX_WALK && (cur->bits & B_PARENT); i++) {
+      const rec_t *p = lookup(st, trace_id, th, cur->parent);
+      if (!p) break;
+      cur = p;
+    }
+    copy_out(st, cur, top);
+  }
+  return true;
+}
+
 bool pc_spans_find(pc_spans_t *s, const uint8_t trace_id[16], const uint8_t span_id[8],
                    uint64_t now_ms, pc_span_rec_t *span, pc_span_rec_t *local_root,
                    pc_span_rec_t *top) {
   uint64_t th = trace_hash(trace_id);
-  stripe_t *st = &s->stripes[s->n_stripes > 1 ? th >> s->shift : 0];
+  stripe_t *st = stripe_of(s, th);
   pthread_mutex_lock(&st->mu);
   expire(st, s->window_ms, now_ms);
-  st->lookups++;
-  const rec_t *r = lookup(st, trace_id, th, load64(span_id));
-  if (r) {
-    st->found++;
-    copy_out(st, r, span);
-    if (local_root) {
-      const rec_t *cur = r;
-      for (int i = 0; i < MAX_WALK && (cur->bits & (B_PARENT | B_REMOTE)) == B_PARENT; i++) {
-        const rec_t *p = lookup(st, trace_id, th, cur->parent);
-        if (!p || p->service != cur->service) break;
-        cur = p;
-      }
-      copy_out(st, cur, local_root);
-    }
-    if (top) {
-      const rec_t *cur = r;
-      for (int i = 0; i < MAX_WALK && (cur->bits & B_PARENT); i++) {
-        const rec_t *p = lookup(st, trace_id, th, cur->parent);
-        if (!p) break;
-        cur = p;
-      }
-      copy_out(st, cur, top);
-    }
-  }
+  bool found = find_locked(st, trace_id, th, load64(span_id), span, local_root, top);
   pthread_mutex_unlock(&st->mu);
-  return r != NULL;
+  return found;
+}
+
+/* In a table of many megabytes a lookup is two cache misses, its bucket and
+ * then its record, and a local root is another two: done one key after the
+ * other they are most of what enriching a request costs. Here, per group of
+ * keys, every bucket is prefetched, then every bucket's newest record,
+ * then the same for the parents, so the misses overlap; the last pass
+ * looks each key up as pc_spans_find does. The group's stripes are locked
+ * together for all the passes: a lock is a full memory barrier on x86,
+ * and taking one per key would wait for the previous key's loads, making
+ * the misses one after the other again. Lock order: ascending stripe
+ * index (nothing else holds two stripes' locks). */
+#define FIND_GROUP 16
+
+/* What a lookup touches first: its bucket, or the newest record of its
+ * bucket's chain. */
+static void prefetch_bucket(const stripe_t *st, uint64_t th, uint64_t span) {
+  __builtin_prefetch(&st->ids[id_bucket(th, span) & st->mask]);
+}
+
+static void prefetch_record(const stripe_t *st, uint64_t th, uint64_t span) {
+  uint32_t seq = st->ids[id_bucket(th, span) & st->mask];
+  if (live(st, seq)) __builtin_prefetch(at(st, seq));
+}
+
+static void find_group(pc_spans_t *s, const pc_link_t *keys, size_t n, uint64_t now_ms,
+                       pc_span_rec_t *spans, pc_span_rec_t *local_roots, bool *found) {
+  uint64_t th[FIND_GROUP], span[FIND_GROUP];
+  unsigned si[FIND_GROUP], order[FIND_GROUP], n_order = 0;
+  for (size_t k = 0; k < n; k++) {
+    th[k] = trace_hash(keys[k].trace_id.p);
+    span[k] = load64(keys[k].span_id.p);
+    si[k] = s->n_stripes > 1 ? (unsigned)(th[k] >> s->shift) : 0;
+    unsigned at = n_order; /* insert into the sorted distinct stripes */
+    while (at && order[at - 1] > si[k]) at--;
+    if (at && order[at - 1] == si[k]) continue;
+    memmove(&order[at + 1], &order[at], (n_order - at) * sizeof *order);
+    order[at] = si[k];
+    n_order++;
+  }
+  for (unsigned i = 0; i < n_order; i++) {
+    pthread_mutex_lock(&s->stripes[order[i]].mu);
+    expire(&s->stripes[order[i]], s->window_ms, now_ms);
+  }
+  for (size_t k = 0; k < n; k++) prefetch_bucket(&s->stripes[si[k]], th[k], span[k]);
+  for (size_t k = 0; k < n; k++) prefetch_record(&s->stripes[si[k]], th[k], span[k]);
+  if (local_roots) {
+    uint64_t parent[FIND_GROUP];
+    for (size_t k = 0; k < n; k++) {
+      const rec_t *r = lookup(&s->stripes[si[k]], keys[k].trace_id.p, th[k], span[k]);
+      parent[k] = r && (r->bits & (B_PARENT | B_REMOTE)) == B_PARENT ? r->parent : 0;
+      if (parent[k]) prefetch_bucket(&s->stripes[si[k]], th[k], parent[k]);
+    }
+    for (size_t k = 0; k < n; k++)
+      if (parent[k]) prefetch_record(&s->stripes[si[k]], th[k], parent[k]);
+  }
+  for (size_t k = 0; k < n; k++)
+    found[k] = find_locked(&s->stripes[si[k]], keys[k].trace_id.p, th[k], span[k], &spans[k],
+                           local_roots ? &local_roots[k] : NULL, NULL);
+  for (unsigned i = n_order; i-- > 0;) pthread_mutex_unlock(&s->stripes[order[i]].mu);
+}
+
+void pc_spans_find_many(pc_spans_t *s, const pc_link_t *keys, size_t n, uint64_t now_ms,
+                        pc_span_rec_t *spans, pc_span_rec_t *local_roots, bool *found) {
+  for (size_t g = 0; g < n; g += FIND_GROUP)
+    find_group(s, keys + g, n - g < FIND_GROUP ? n - g : FIND_GROUP, now_ms, spans + g,
+                  local_roots ? local_roots + g : NULL, found + g);
 }
 
 size_t pc_spans_on_thread(pc_spans_t *s, uint32_t pid, uint32_t tid, uint64_t from_unix_nano,
@@ -553,7 +699,8 @@ void pc_spans_stats(pc_spans_t *s, pc_spans_stats_t *out) {
   for (unsigned i = 0; i < s->n_stripes; i++) {
     stripe_t *st = &s->stripes[i];
     pthread_mutex_lock(&st->mu);
-    out->spans += (uint32_t)(st->head - st->tail);
+    out->spans += (uint32_t)(st->head - st->tail) - st->dead;
+    out->duplicates += st->duplicates;
     out->bytes += stripe_mem(st);
     out->string_bytes += st->strs.bytes;
     out->added += st->added;

@@ -4,7 +4,8 @@
  * real HTTP and gRPC (python3-grpcio): spans before and after the profile
  * (with and without delay), the samples coming out enriched, the query API
  * answering exactly a trace's and a span's samples, the listing, auth,
- * eviction by window, bad traces answered 400. */
+ * eviction by window, bad traces answered 400, link_by_thread and the
+ * span's service over HTTP and gRPC. */
 #include <check.h>
 #include <curl/curl.h>
 #include <signal.h>
@@ -338,6 +339,116 @@ START_TEST(spans_and_profile_over_grpc) {
   ck_assert_int_eq(o.n, (int)N_SAMPLES);
   ck_assert_str_eq(o.line[2], "db.query|POST /pay|");
   check_queries(&f);
+  fx_stop(&f);
+}
+END_TEST
+
+/* link_by_thread and the span's service end to end, over HTTP and over
+ * gRPC: a sample linked to a span of another service than the profile's
+ * gets span.service.name (one of the same service does not); an unlinked
+ * sample of a thread inside a span recorded for its process and thread is
+ * linked to it and enriched, and the query API answers it under that
+ * trace; samples outside the span or of another thread stay unlinked. */
+static const pc_test_sample_t THREAD_SAMPLES[] = {
+    {.frames = "main;frontend_call", .trace = 1, .span = 1, .value = 11},
+    {.frames = "main;db", .trace = 1, .span = 3, .value = 12},
+    {.frames = "main;worker;hash", .n_timestamps = 1, .ts = 15000, .tid = 77},
+    {.frames = "main;worker;late", .n_timestamps = 1, .ts = 30000, .tid = 77},
+    {.frames = "main;other_thread", .n_timestamps = 1, .ts = 15001, .tid = 78},
+};
+#define N_THREAD_SAMPLES (sizeof THREAD_SAMPLES / sizeof THREAD_SAMPLES[0])
+
+typedef struct {
+  char line[N_THREAD_SAMPLES][400]; /* name|root|service|linked trace (1, 3 or 0) */
+  int n;
+} thread_out_t;
+
+static void collect_thread(const pc_request_t *r, void *arg) {
+  thread_out_t *o = arg;
+  for (uint32_t sc = 0; sc < r->resources[0].n_scopes; sc++)
+    for (uint32_t k = 0; k < r->resources[0].scopes[sc].n_profiles; k++) {
+      const pc_profile_t *p = &r->resources[0].scopes[sc].profiles[k];
+      for (uint32_t i = 0; i < p->n_samples; i++) {
+        const pc_sample_t *s = &p->samples[i];
+        size_t j = 0;
+        while (j < N_THREAD_SAMPLES &&
+               (s->n_values ? THREAD_SAMPLES[j].value != s->values[0]
+                            : !s->n_timestamps || THREAD_SAMPLES[j].ts != s->timestamps_unix_nano[0]))
+          j++;
+        ck_assert_uint_lt(j, N_THREAD_SAMPLES);
+        int trace = 0;
+        if (s->link_index > 0) {
+          uint8_t t1[16], t3[16];
+          pc_test_trace_id(1, t1);
+          pc_test_trace_id(3, t3);
+          const pc_link_t *l = &r->dict.links[s->link_index];
+          trace = !memcmp(l->trace_id.p, t1, 16) ? 1 : !memcmp(l->trace_id.p, t3, 16) ? 3 : -1;
+        }
+        char name[128], root[128];
+        snprintf(name, sizeof name, "%s", sattr(r, s, "span.name"));
+        snprintf(root, sizeof root, "%s", sattr(r, s, "span.local_root.name"));
+        snprintf(o->line[j], sizeof o->line[j], "%s|%s|%s|%d", name, root,
+                 sattr(r, s, "span.service.name"), trace);
+        o->n++;
+      }
+    }
+}
+
+START_TEST(thread_and_service_end_to_end) {
+  bool grpc = _i;
+  fx_t f;
+  fx_start(&f, "0s, link_by_thread: true", "5m", "");
+  /* Trace 1 as above, and trace 3: a span on thread 77 of process 4242. */
+  pc_test_span_t v[4];
+  spans(v);
+  v[3] = (pc_test_span_t){.service = "checkout", .pid = 4242, .name = "worker.run", .tid = 77,
+                          .start = 10000, .end = 20000};
+  pc_test_trace_id(3, v[3].trace_id);
+  pc_test_span_id(1, v[3].span_id);
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_profiles(a, "checkout", 4242, THREAD_SAMPLES, N_THREAD_SAMPLES, &req);
+  pc_buf_t spans_pb = {0}, prof_pb = {0};
+  pc_test_traces_proto(v, 4, &spans_pb);
+  ck_assert_int_eq(pc_proto_encode(&req, &prof_pb), 0);
+  pc_arena_free(a);
+  if (grpc) {
+    char traces[128], payloads[128], body[160];
+    snprintf(traces, sizeof traces, "%s/spans.pb", f.dir);
+    snprintf(payloads, sizeof payloads, "%s/payloads", f.dir);
+    snprintf(body, sizeof body, "%s/profile.binpb", payloads);
+    ck_assert_int_eq(mkdir(payloads, 0700), 0);
+    FILE *fp = fopen(traces, "wb");
+    ck_assert_uint_eq(fwrite(spans_pb.p, 1, spans_pb.n, fp), spans_pb.n);
+    fclose(fp);
+    fp = fopen(body, "wb");
+    ck_assert_uint_eq(fwrite(prof_pb.p, 1, prof_pb.n, fp), prof_pb.n);
+    fclose(fp);
+    ck_assert_int_eq(pc_e2e_grpc_client(f.grpc, (const char *const[]){"--traces-file", traces,
+                                                                     "raw_traces", NULL}), 0);
+    ck_assert_int_eq(pc_e2e_grpc_client(f.grpc, (const char *const[]){"--payload-dir", payloads,
+                                                                     "payloads", NULL}), 0);
+  } else {
+    post(&f, "/v1/traces", false, &spans_pb, 200);
+    post(&f, "/v1development/profiles", false, &prof_pb, 200);
+  }
+  pc_buf_free(&spans_pb);
+  pc_buf_free(&prof_pb);
+  char path[128];
+  snprintf(path, sizeof path, "%s/out.binpb", f.dir);
+  thread_out_t o = {0};
+  pc_e2e_read_proto_file(path, collect_thread, &o);
+  ck_assert_int_eq(o.n, (int)N_THREAD_SAMPLES);
+  ck_assert_str_eq(o.line[0], "GET /checkout|GET /checkout|frontend|1");
+  ck_assert_str_eq(o.line[1], "db.query|POST /pay||1");
+  ck_assert_str_eq(o.line[2], "worker.run|worker.run||3");
+  ck_assert_str_eq(o.line[3], "|||0");
+  ck_assert_str_eq(o.line[4], "|||0");
+  pc_e2e_resp_t r;
+  get(&f, profile_url(3, 0, ""), NULL, 200, &r);
+  ck_assert_str_eq((const char *)r.body.p, "main;worker;hash 1\n");
+  pc_buf_free(&r.body);
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_thread_linked_samples{processor=\"trace_link\",pipeline=\"profiles\"}"), 1);
   fx_stop(&f);
 }
 END_TEST
@@ -839,10 +950,11 @@ START_TEST(traces_pass_through_as_bytes) {
   post_profile(&f, false);
   check_queries(&f);
 #define SS "{extension=\"span_store\"}"
-  ck_assert_double_eq(metric(&f, "profcol_span_store_added_spans" SS), 9);
-  /* The same spans three times are three records (a lookup finds the
-   * newest): the store does not look for a span before adding it. */
-  ck_assert_double_eq(metric(&f, "profcol_span_store_spans" SS), 9);
+  /* The same spans three times are three spans: the second and third
+   * sending update them in place, and are counted as duplicates. */
+  ck_assert_double_eq(metric(&f, "profcol_span_store_added_spans" SS), 3);
+  ck_assert_double_eq(metric(&f, "profcol_span_store_duplicate_spans" SS), 6);
+  ck_assert_double_eq(metric(&f, "profcol_span_store_spans" SS), 3);
   ck_assert_double_eq(metric(&f, "profcol_span_store_added_linked_samples" SS), 4);
   ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_recorded_spans{processor="
                                  "\"trace_link\",pipeline=\"traces\"}"), 9);
@@ -948,6 +1060,7 @@ int main(void) {
   tcase_add_test(tc, spans_before_the_profile_http);
   tcase_add_test(tc, spans_after_the_profile);
   tcase_add_test(tc, spans_and_profile_over_grpc);
+  tcase_add_loop_test(tc, thread_and_service_end_to_end, 0, 2);
   tcase_add_test(tc, bad_traces_answered_400);
   tcase_add_test(tc, links_normalized_end_to_end);
   tcase_add_test(tc, evicted_after_the_window);

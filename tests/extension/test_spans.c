@@ -240,6 +240,92 @@ START_TEST(clock_read_before_the_lock) {
 }
 END_TEST
 
+/* A span received again (a client's retry) is one span, updated in place:
+ * counted once, its new fields answered, its strings not leaked; one whose
+ * thread changed is found on its new thread only. */
+START_TEST(duplicate_spans_stored_once) {
+  pc_spans_t *s = table(60000, 1 << 20, 2);
+  pc_test_span_t a = span("svc", 1, 1, 0, "first"), b = span("svc", 1, 2, 1, "child");
+  a.pid = 42, a.tid = 7;
+  add(s, &a, 1, 0);
+  add(s, &b, 1, 0);
+  pc_spans_stats_t st0;
+  pc_spans_stats(s, &st0);
+  a.name = "again";
+  a.end = 3000;
+  add(s, &a, 1, 10);
+  add(s, &a, 1, 20);
+  pc_spans_stats_t st;
+  pc_spans_stats(s, &st);
+  ck_assert_uint_eq(st.spans, 2);
+  ck_assert_uint_eq(st.duplicates, 2);
+  ck_assert_uint_eq(st.string_bytes, st0.string_bytes); /* "first" gone, "again" as long */
+  pc_span_rec_t sp, root;
+  ck_assert(find(s, 1, 2, 30, &sp, &root, NULL));
+  assert_name(&root, "again");
+  ck_assert(find(s, 1, 1, 30, &sp, NULL, NULL));
+  ck_assert_uint_eq(sp.end_unix_nano, 3000);
+  pc_thread_span_t out[8];
+  ck_assert_uint_eq(pc_spans_on_thread(s, 42, 7, 0, 5000, 30, out, 8), 1);
+  /* Now on another thread: gone from the old one, found on the new. */
+  a.tid = 8;
+  add(s, &a, 1, 40);
+  ck_assert_uint_eq(pc_spans_on_thread(s, 42, 7, 0, 5000, 50, out, 8), 0);
+  ck_assert_uint_eq(pc_spans_on_thread(s, 42, 8, 0, 5000, 50, out, 8), 1);
+  ck_assert(find(s, 1, 1, 50, &sp, NULL, NULL));
+  ck_assert(sp.has_thread && sp.thread_id == 8);
+  pc_spans_stats(s, &st);
+  ck_assert_uint_eq(st.spans, 2);
+  /* Expired, everything is given back. */
+  pc_spans_expire(s, 100000);
+  pc_spans_stats(s, &st);
+  ck_assert_uint_eq(st.spans, 0);
+  ck_assert_uint_eq(st.string_bytes, 0);
+  pc_spans_free(s);
+}
+END_TEST
+
+/* find_many answers as find does, key by key, across stripes and groups. */
+START_TEST(find_many_as_find) {
+  pc_spans_t *s = table(60000, 4 << 20, 4);
+  char names[40][16];
+  pc_test_span_t v[40];
+  for (uint32_t i = 0; i < 40; i++) {
+    snprintf(names[i], sizeof names[i], "span %u", i);
+    /* traces of 4 spans: a root in "a", then children alternating services */
+    v[i] = span(i % 4 < 2 ? "a" : "b", 1 + i / 4, 1 + i % 4, i % 4 ? i % 4 : 0, names[i]);
+  }
+  add(s, v, 40, 0);
+  pc_link_t keys[45];
+  uint8_t ids[45][24];
+  for (uint32_t k = 0; k < 45; k++) { /* the last ones are not in the table */
+    pc_test_trace_id(1 + k / 4, ids[k]);
+    pc_test_span_id(1 + k % 4, ids[k] + 16);
+    keys[k] = (pc_link_t){{ids[k], 16}, {ids[k] + 16, 8}};
+  }
+  static pc_span_rec_t sp[45], root[45], want, want_root;
+  bool found[45];
+  pc_spans_find_many(s, keys, 45, 10, sp, root, found);
+  for (uint32_t k = 0; k < 45; k++) {
+    bool f = pc_spans_find(s, ids[k], ids[k] + 16, 10, &want, &want_root, NULL);
+    ck_assert_msg(found[k] == f, "key %u: found %d, find says %d", k, found[k], f);
+    ck_assert_int_eq(f, k < 40);
+    if (!f) continue;
+    ck_assert_mem_eq(sp[k].span_id, want.span_id, 8);
+    ck_assert_mem_eq(sp[k].trace_id, want.trace_id, 16);
+    ck_assert_uint_eq(sp[k].name_n, want.name_n);
+    ck_assert_mem_eq(sp[k].name, want.name, want.name_n);
+    ck_assert_uint_eq(root[k].name_n, want_root.name_n);
+    ck_assert_mem_eq(root[k].name, want_root.name, want_root.name_n);
+  }
+  /* Without local roots. */
+  pc_spans_find_many(s, keys + 3, 5, 10, sp, NULL, found);
+  for (uint32_t k = 0; k < 5; k++) ck_assert(found[k]);
+  assert_name(&sp[0], "span 3");
+  pc_spans_free(s);
+}
+END_TEST
+
 /* ---- many threads at once ----------------------------------------------------------- */
 
 typedef struct {
@@ -332,6 +418,8 @@ TCase *pc_test_spans_tcase(void) {
   tcase_add_test(tc, long_names_cut_at_a_character);
   tcase_add_test(tc, spans_on_a_thread);
   tcase_add_test(tc, clock_read_before_the_lock);
+  tcase_add_test(tc, duplicate_spans_stored_once);
+  tcase_add_test(tc, find_many_as_find);
   tcase_add_test(tc, concurrent_writers_and_readers);
   return tc;
 }

@@ -51,6 +51,13 @@ static bool st_find(const pc_span_store_t *self, const uint8_t trace[16], const 
   return false;
 }
 
+static void st_find_many(const pc_span_store_t *self, const pc_link_t *keys, size_t n,
+                         pc_span_rec_t *out, pc_span_rec_t *roots, bool *found) {
+  for (size_t i = 0; i < n; i++)
+    found[i] = st_find(self, keys[i].trace_id.p, keys[i].span_id.p, &out[i],
+                       roots ? &roots[i] : NULL, NULL);
+}
+
 static size_t st_on_thread(const pc_span_store_t *self, uint32_t pid, uint32_t tid,
                            uint64_t from, uint64_t to, pc_thread_span_t *out, size_t cap) {
   store_t *s = store_of(self);
@@ -85,7 +92,9 @@ static const pc_component_t fake_store_comp = {.type = "span_store", .kind = PC_
 
 static void store_init(store_t *s) {
   memset(s, 0, sizeof *s);
-  s->iface = (pc_span_store_t){st_add_spans, st_find, st_on_thread, st_add_profiles};
+  s->iface = (pc_span_store_t){.add_spans = st_add_spans, .find = st_find,
+                               .find_many = st_find_many, .on_thread = st_on_thread,
+                               .add_profiles = st_add_profiles};
 }
 
 static void store_know(store_t *s, uint32_t trace, uint32_t span, const char *name,
