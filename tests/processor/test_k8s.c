@@ -690,18 +690,24 @@ static const char *CFG =
     "  - sources: [{from: resource_attribute, name: container.id}]\n"
     "  - sources: [{from: connection}]\n";
 
+/* The stand-in with PODS, web-1's replicaset and the shop namespace, and
+ * k8s_attributes (CFG) started against it. */
+static void open_shop(pc_standin_t *s, fx_t *f) {
+  pc_standin_start(s, 0, 60);
+  pc_standin_post(s, "/pods", PODS);
+  pc_standin_post(s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
+                                     " \"uid\": \"rs-web\", \"deployment\": \"web\"}]");
+  pc_standin_post(s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\"}}]");
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml, CFG, s->kubeconfig);
+  pc_err_t err = {0};
+  ck_assert_msg(fx_open(f, yaml, &err) == 0, "start: %s", err.msg);
+}
+
 START_TEST(k8s_attributes_associates_resources_and_samples) {
   pc_standin_t s;
-  pc_standin_start(&s, 0, 60);
-  pc_standin_post(&s, "/pods", PODS);
-  pc_standin_post(&s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
-                                      " \"uid\": \"rs-web\", \"deployment\": \"web\"}]");
-  pc_standin_post(&s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\"}}]");
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, CFG, s.kubeconfig);
   fx_t f;
-  pc_err_t err = {0};
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  open_shop(&s, &f);
 
   /* Before the lists complete, data passes unchanged (and is counted). */
   pt_req_t r;
@@ -821,16 +827,8 @@ static bool run_until_text(fx_t *f, const char *want) {
  * requests, not the attributes built before it. */
 START_TEST(k8s_attributes_sees_pod_namespace_and_replicaset_changes) {
   pc_standin_t s;
-  pc_standin_start(&s, 0, 60);
-  pc_standin_post(&s, "/pods", PODS);
-  pc_standin_post(&s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
-                                      " \"uid\": \"rs-web\", \"deployment\": \"web\"}]");
-  pc_standin_post(&s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\"}}]");
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, CFG, s.kubeconfig);
   fx_t f;
-  pc_err_t err = {0};
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  open_shop(&s, &f);
   ck_assert(run_until_synced(&f));
   ck_assert(run_until_text(&f, "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
                                "k8s.deployment.name=web,service.version=2.1,team=perf,"
