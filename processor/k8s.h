@@ -348,10 +348,17 @@ typedef struct pc__k8s_pod {
   uint64_t deleted_ms; /* when it was deleted (kept for a grace period), 0: alive */
   uint32_t gen;        /* the list it was last seen in */
   size_t bytes;        /* what it takes in memory */
+  /* The user's memo (k8s_attributes: the attributes this pod adds, built on
+   * first use): one malloc'd block set by pc__k8s_pod_set_memo, freed with
+   * the pod. A changed pod is a new pod (a new blob), so a memo never
+   * outlives what it was built from; replicasets and namespaces are
+   * covered by pc__k8s_cache_owner_gen. */
+  void *memo;
+  size_t memo_bytes;
 } pc__k8s_pod_t;
 
 typedef struct {
-  uint64_t pods, pod_bytes, namespaces, replicasets, bytes;
+  uint64_t pods, pod_bytes, memo_bytes, namespaces, replicasets, bytes;
   uint64_t added, updated, deleted, evicted, dropped_fields, bad;
   uint64_t refused; /* new pods not cached: max_pods reached */
 } pc__k8s_cache_stats_t;
@@ -391,6 +398,12 @@ bool pc__k8s_replicaset_deployment(const pc__k8s_cache_t *c, const char *rs_uid,
 /* A namespace's extracted pairs (n 0 when none or unknown). */
 const pc__k8s_kv_t *pc__k8s_namespace_attrs(const pc__k8s_cache_t *c, pc_str_t ns, uint32_t *n);
 pc__k8s_cache_stats_t pc__k8s_cache_stats(const pc__k8s_cache_t *c);
+/* Counts changes of replicasets and namespaces (what a pod's metadata
+ * reads besides the pod): a memo built at another value is stale. */
+uint32_t pc__k8s_cache_owner_gen(const pc__k8s_cache_t *c);
+/* Give pod (found by a lookup) memo, a malloc'd block of bytes, freeing the
+ * one it had; the cache frees it with the pod and counts it in bytes. */
+void pc__k8s_pod_set_memo(pc__k8s_cache_t *c, const pc__k8s_pod_t *pod, void *memo, size_t bytes);
 
 /* The image's parts as the Collector's parser gives them ("nginx:1.25" ->
  * "docker.io/library/nginx", "1.25"; "latest" when neither tag nor digest

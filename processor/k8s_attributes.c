@@ -274,7 +274,11 @@ struct k8sa {
   uint32_t marks_cap;
   bool any_marks;
   tcache_t *tc;
-  uint32_t tc_mask, tc_gen;
+  uint32_t tc_mask, tc_gen, tc_n;
+  struct {
+    uint32_t stamp, group;
+  } *one; /* per attribute table entry: the group of samples it alone marks */
+  uint32_t one_stamp;
   assoc_t *groups;
   uint32_t n_groups, cap_groups;
   uint32_t *gid; /* per sample of a resource: its group */
@@ -283,9 +287,10 @@ struct k8sa {
   uint32_t n_out, cap_out;
   struct {
     const char *k, *v;
-  } pa[512]; /* a pod's attributes being built */
+  } pa[512]; /* a pod's attributes being built (memo_build) */
   uint32_t n_pa;
-  pc_arena_t *arena; /* the request's: text made for its attributes */
+  char txt[4096]; /* text made for them (names cut from owners' names, ...) */
+  size_t n_txt;
   /* counters */
   uint64_t unsynced, associated, unassociated, samples_moved, splits;
 };
@@ -313,26 +318,28 @@ static void pa_set_absent(k8sa_t *p, const char *k, const char *v) {
 }
 
 /* Text made for this pod (cronjob and deployment names, service.instance.id),
- * in the request's arena: the request's attributes point at it. */
+ * in p->txt until memo_build copies it into the memo. NULL (the attribute
+ * left out) when it does not fit, which names of at most 253 bytes do. */
 static const char *pa_text(k8sa_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static const char *pa_text(k8sa_t *p, const char *fmt, ...) {
-  char buf[768];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  size_t room = sizeof p->txt - p->n_txt;
+  int n = vsnprintf(p->txt + p->n_txt, room, fmt, ap);
   va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof buf) return NULL;
-  char *t = pc_arena_alloc(p->arena, (size_t)n + 1);
-  if (!t) return NULL;
-  memcpy(t, buf, (size_t)n + 1);
+  if (n < 0 || (size_t)n >= room) return NULL;
+  const char *t = p->txt + p->n_txt;
+  p->n_txt += (size_t)n + 1;
   return t;
 }
 
+static pc_str_t S(const char *s) { return (pc_str_t){(const uint8_t *)s, s ? strlen(s) : 0}; }
+
 static bool want(const k8sa_t *p, uint32_t bits) { return (p->rules.metadata & bits) != 0; }
 
-/* What the Collector sets for pod (and its container ci), in its order: a
- * later value of a key replaces an earlier one. */
-static void pod_attrs(k8sa_t *p, const pc__k8s_pod_t *pod, int32_t ci) {
+/* What the Collector sets for pod, in its order: a later value of a key
+ * replaces an earlier one. */
+static void pod_attrs(k8sa_t *p, const pc__k8s_pod_t *pod) {
   p->n_pa = 0;
   if (want(p, PC__K8S_M_POD_NAME)) pa_set(p, "k8s.pod.name", pod->name);
   if (want(p, PC__K8S_M_SERVICE_NAME)) pa_set(p, "service.name", pod->name);
@@ -397,7 +404,10 @@ static void pod_attrs(k8sa_t *p, const pc__k8s_pod_t *pod, int32_t ci) {
   const pc__k8s_kv_t *ns = pc__k8s_namespace_attrs(p->cache, (pc_str_t){(const uint8_t *)pod->ns,
                                                                        strlen(pod->ns)}, &n_ns);
   for (uint32_t i = 0; i < n_ns; i++) pa_set(p, ns[i].key, ns[i].value);
-  if (ci < 0 || (uint32_t)ci >= pod->n_containers) return;
+}
+
+/* What container ci adds to its pod's: only keys the pod did not set. */
+static void container_attrs(k8sa_t *p, const pc__k8s_pod_t *pod, uint32_t ci) {
   const pc__k8s_container_t *ct = &pod->containers[ci];
   if (want(p, PC__K8S_M_CONTAINER_NAME)) pa_set_absent(p, "k8s.container.name", ct->name);
   if (want(p, PC__K8S_M_IMAGE_NAME)) pa_set_absent(p, "container.image.name", ct->image_name);
@@ -408,23 +418,108 @@ static void pod_attrs(k8sa_t *p, const pc__k8s_pod_t *pod, int32_t ci) {
   if (want(p, PC__K8S_M_CONTAINER_ID)) pa_set_absent(p, "container.id", ct->id);
 }
 
-/* Merge the pod's attributes into m: the Collector's setResourceAttribute,
- * an attribute the resource has with a non-empty value stays. */
-static void merge(k8sa_t *p) {
+/* ---- the memo: a pod's attributes, built once -------------------------------------------
+ * What a pod adds depends on the pod, its replicaset and its namespace, not
+ * on the request: so it is built on the pod's first use, into one block
+ * the cache keeps with the pod (pc__k8s_pod_set_memo), and used as it is by
+ * every resource and sample of that pod until the pod changes (a changed
+ * pod is a new cache entry, without a memo) or a replicaset or namespace
+ * does (pc__k8s_cache_owner_gen). The pod's own list comes first; each
+ * container's additions follow it, so a resource of container ci merges
+ * the pod's list and then ci's. Keys and values are views with their
+ * lengths: into the pod, the config, static names, or the memo's own text. */
+
+typedef struct {
+  pc_str_t k, v;
+} kv_t;
+
+typedef struct {
+  uint32_t gen;     /* pc__k8s_cache_owner_gen when built */
+  uint32_t n_pod;   /* kv[0, n_pod): the pod's */
+  uint32_t n_slots; /* the pod's containers */
+  struct {
+    uint32_t at, n; /* kv[at, at + n): container i's additions */
+  } *slot;
+  kv_t *kv;
+} memo_t;
+
+/* A value made in p->txt, moved into the memo's text at the same offset. */
+static const char *moved(const k8sa_t *p, const char *txt, const char *v) {
+  uintptr_t at = (uintptr_t)v, base = (uintptr_t)p->txt;
+  return at >= base && at < base + p->n_txt ? txt + (at - base) : v;
+}
+
+static const memo_t *memo_build(k8sa_t *p, const pc__k8s_pod_t *pod) {
+  p->n_txt = 0;
+  pod_attrs(p, pod);
+  uint32_t n_pod = p->n_pa, total = n_pod;
+  uint32_t extra[64], n_ct = pod->n_containers < 64 ? pod->n_containers : 64;
+  struct {
+    const char *k, *v;
+  } more[512];
+  uint32_t n_more = 0;
+  for (uint32_t ci = 0; ci < n_ct; ci++) {
+    p->n_pa = n_pod;
+    container_attrs(p, pod, ci);
+    extra[ci] = 0;
+    for (uint32_t i = n_pod; i < p->n_pa && n_more < 512; i++, extra[ci]++) {
+      more[n_more].k = p->pa[i].k;
+      more[n_more++].v = p->pa[i].v;
+    }
+    total += extra[ci];
+  }
+  memo_t *m;
+  size_t bytes = sizeof *m + n_ct * sizeof *m->slot + total * sizeof(kv_t) + p->n_txt;
+  char *blob = pc_xmalloc(bytes);
+  m = (memo_t *)(void *)blob;
+  m->gen = pc__k8s_cache_owner_gen(p->cache);
+  m->n_pod = n_pod;
+  m->n_slots = n_ct;
+  m->slot = (void *)(blob + sizeof *m);
+  m->kv = (kv_t *)(void *)(blob + sizeof *m + n_ct * sizeof *m->slot);
+  char *txt = (char *)(m->kv + total);
+  if (p->n_txt) memcpy(txt, p->txt, p->n_txt);
+  for (uint32_t i = 0; i < n_pod; i++)
+    m->kv[i] = (kv_t){S(p->pa[i].k), S(moved(p, txt, p->pa[i].v))};
+  uint32_t at = n_pod, mi = 0;
+  for (uint32_t ci = 0; ci < n_ct; ci++) {
+    m->slot[ci].at = at;
+    m->slot[ci].n = extra[ci];
+    for (uint32_t i = 0; i < extra[ci]; i++, mi++)
+      m->kv[at++] = (kv_t){S(more[mi].k), S(moved(p, txt, more[mi].v))};
+  }
+  pc__k8s_pod_set_memo(p->cache, pod, m, bytes);
+  return m;
+}
+
+static const memo_t *memo_of(k8sa_t *p, const pc__k8s_pod_t *pod) {
+  const memo_t *m = pod->memo;
+  if (m && m->gen == pc__k8s_cache_owner_gen(p->cache)) return m;
+  return memo_build(p, pod);
+}
+
+/* Merge kv into p->map: the Collector's setResourceAttribute, an attribute
+ * the resource has with a non-empty value stays. */
+static void merge_kv(k8sa_t *p, const kv_t *kv, uint32_t n) {
   pc__amap_t *m = &p->map;
-  for (uint32_t i = 0; i < p->n_pa; i++) {
-    pc_str_t k = {(const uint8_t *)p->pa[i].k, strlen(p->pa[i].k)};
-    pc_anyvalue_t v = {.type = PC_AV_STRING,
-                       .u.s = {(const uint8_t *)p->pa[i].v, strlen(p->pa[i].v)}};
-    pc__am_entry_t *e = pc__amap_find(m, k);
+  for (uint32_t i = 0; i < n; i++) {
+    pc_anyvalue_t v = {.type = PC_AV_STRING, .u.s = kv[i].v};
+    pc__am_entry_t *e = pc__amap_find(m, kv[i].k);
     if (!e) {
-      pc__amap_push(m, k, v, -1);
+      pc__amap_push(m, kv[i].k, v, -1);
       m->changed = true;
     } else if (e->value.type == PC_AV_STRING && e->value.u.s.n == 0) {
       e->value = v;
       e->set = m->changed = true;
     }
   }
+}
+
+/* The attributes of pod and its container ci (-1: not known) into p->map. */
+static void merge(k8sa_t *p, const pc__k8s_pod_t *pod, int32_t ci) {
+  const memo_t *m = memo_of(p, pod);
+  merge_kv(p, m->kv, m->n_pod);
+  if (ci >= 0 && (uint32_t)ci < m->n_slots) merge_kv(p, m->kv + m->slot[ci].at, m->slot[ci].n);
 }
 
 /* ---- association ------------------------------------------------------------------------------ */
@@ -443,8 +538,6 @@ static bool is_ip(pc_str_t s) {
   buf[s.n] = 0;
   return inet_pton(AF_INET, buf, b) == 1 || inet_pton(AF_INET6, buf, b) == 1;
 }
-
-static pc_str_t S(const char *s) { return (pc_str_t){(const uint8_t *)s, s ? strlen(s) : 0}; }
 
 static pc_str_t src_value(const ids_t *ids, const src_t *s) {
   return s->kind == SRC_CONNECTION ? ids->conn : ids->v[s->key];
@@ -569,8 +662,11 @@ static void mark_table(k8sa_t *p, const pc_request_t *req) {
   if (p->passthrough || !d->n_attrs) return;
   if (d->n_attrs > p->marks_cap) {
     free(p->marks);
+    free(p->one);
     p->marks_cap = d->n_attrs * 2;
     p->marks = pc_xmalloc(p->marks_cap);
+    p->one = pc_xcalloc(p->marks_cap, sizeof *p->one);
+    p->one_stamp = 0;
   }
   for (uint32_t i = 0; i < d->n_attrs; i++) {
     p->marks[i] = -1;
@@ -598,55 +694,100 @@ static uint32_t group_of(k8sa_t *p, assoc_t a) {
   return p->n_groups++;
 }
 
-static void tc_begin(k8sa_t *p, uint64_t samples) {
-  uint64_t want = 64;
-  while (want < samples * 2 && want < (1u << 22)) want *= 2;
-  if (!p->tc || p->tc_mask + 1 < want) {
-    free(p->tc);
-    p->tc = pc_xcalloc(want, sizeof *p->tc);
-    p->tc_mask = (uint32_t)want - 1;
+/* Per resource: the groups found so far are forgotten (group ids are the
+ * resource's). The table starts small and doubles when half full, so it
+ * follows the distinct sets of identifying attributes (a few per pod), not
+ * the samples: sized by samples, every probe missed the CPU's caches. */
+static void tc_begin(k8sa_t *p) {
+  if (!p->tc) {
+    p->tc = pc_xcalloc(64, sizeof *p->tc);
+    p->tc_mask = 63;
     p->tc_gen = 0;
   }
   if (++p->tc_gen == 0) {
     memset(p->tc, 0, (size_t)(p->tc_mask + 1) * sizeof *p->tc);
     p->tc_gen = 1;
   }
+  p->tc_n = 0;
+  if (++p->one_stamp == 0) {
+    memset(p->one, 0, p->marks_cap * sizeof *p->one);
+    p->one_stamp = 1;
+  }
 }
 
-/* The group of one sample: by its marked attributes, over the resource's. */
-static uint32_t sample_group(k8sa_t *p, const pc_request_t *req, const pc_sample_t *s,
-                             const ids_t *res_ids, uint32_t res_group, uint32_t *cached) {
-  int32_t idx[MAX_KEYS];
-  bool any = false;
-  for (int j = 0; j < p->n_keys; j++) idx[j] = -1;
-  for (uint32_t k = 0; k < s->attribute_indices.n; k++) {
-    int32_t a = s->attribute_indices.v[k];
-    if ((uint32_t)a >= req->dict.n_attrs || p->marks[a] < 0) continue;
-    if (idx[p->marks[a]] < 0) idx[p->marks[a]] = a;
-    any = true;
-  }
-  if (!any) return res_group;
-  uint32_t h = (uint32_t)pc_hash64(idx, (size_t)p->n_keys * sizeof idx[0]);
-  uint32_t at = h & p->tc_mask;
-  for (;; at = (at + 1) & p->tc_mask) {
-    tcache_t *e = &p->tc[at];
-    if (e->gen != p->tc_gen) break;
-    if (!memcmp(e->idx, idx, (size_t)p->n_keys * sizeof idx[0])) {
-      (*cached)++;
-      return e->group;
+static uint32_t tc_hash(const k8sa_t *p, const int32_t *idx) {
+  return (uint32_t)pc_hash64(idx, (size_t)p->n_keys * sizeof idx[0]);
+}
+
+static void tc_grow(k8sa_t *p) {
+  tcache_t *old = p->tc;
+  uint32_t cap = p->tc_mask + 1;
+  p->tc = pc_xcalloc((size_t)cap * 2, sizeof *p->tc);
+  p->tc_mask = cap * 2 - 1;
+  for (uint32_t i = 0; i < cap; i++)
+    if (old[i].gen == p->tc_gen) {
+      uint32_t at = tc_hash(p, old[i].idx) & p->tc_mask;
+      while (p->tc[at].gen == p->tc_gen) at = (at + 1) & p->tc_mask;
+      p->tc[at] = old[i];
     }
-  }
+  free(old);
+}
+
+/* The group of samples whose identifying attributes are idx (table
+ * indices per key, -1: none), over the resource's. */
+static uint32_t group_of_ids(k8sa_t *p, const pc_request_t *req, const int32_t *idx,
+                             const ids_t *res_ids, uint32_t res_group) {
   ids_t ids = *res_ids;
   for (int j = 0; j < p->n_keys; j++)
     if (idx[j] >= 0) ids.v[j] = pc__value_resolved(&req->dict, req->dict.attrs[idx[j]].value).u.s;
   bool decided;
   assoc_t a = associate(p, &ids, &decided);
   if (a.pod && a.ci < 0) a.ci = container_of_resource(p, a.pod, &ids);
-  uint32_t g = decided ? group_of(p, a) : res_group;
-  tcache_t *e = &p->tc[at];
+  return decided ? group_of(p, a) : res_group;
+}
+
+/* The group of one sample: by its marked attributes, over the resource's.
+ * Association runs once per distinct set of them in a resource, not per
+ * sample: a sample with one marked attribute (the eBPF profiler's
+ * container.id) finds its group by that entry's index, one with several
+ * by the set, hashed. */
+static uint32_t sample_group(k8sa_t *p, const pc_request_t *req, const pc_sample_t *s,
+                             const ids_t *res_ids, uint32_t res_group) {
+  int32_t first = -1;
+  uint32_t n_marked = 0;
+  for (uint32_t k = 0; k < s->attribute_indices.n; k++) {
+    int32_t a = s->attribute_indices.v[k];
+    if ((uint32_t)a >= req->dict.n_attrs || p->marks[a] < 0) continue;
+    if (!n_marked++) first = a;
+  }
+  if (!n_marked) return res_group;
+  int32_t idx[MAX_KEYS];
+  for (int j = 0; j < p->n_keys; j++) idx[j] = -1;
+  if (n_marked == 1) {
+    if (p->one[first].stamp == p->one_stamp) return p->one[first].group;
+    idx[p->marks[first]] = first;
+    uint32_t g = group_of_ids(p, req, idx, res_ids, res_group);
+    p->one[first].stamp = p->one_stamp;
+    p->one[first].group = g;
+    return g;
+  }
+  for (uint32_t k = 0; k < s->attribute_indices.n; k++) {
+    int32_t a = s->attribute_indices.v[k];
+    if ((uint32_t)a >= req->dict.n_attrs || p->marks[a] < 0) continue;
+    if (idx[p->marks[a]] < 0) idx[p->marks[a]] = a;
+  }
+  uint32_t at = tc_hash(p, idx) & p->tc_mask;
+  for (;; at = (at + 1) & p->tc_mask) {
+    tcache_t *e = &p->tc[at];
+    if (e->gen != p->tc_gen) break;
+    if (!memcmp(e->idx, idx, (size_t)p->n_keys * sizeof idx[0])) return e->group;
+  }
+  uint32_t g = group_of_ids(p, req, idx, res_ids, res_group);
+  tcache_t *e = &p->tc[at]; /* group_of_ids does not touch the table */
   e->gen = p->tc_gen;
   memcpy(e->idx, idx, sizeof idx);
   e->group = g;
+  if (++p->tc_n * 2 > p->tc_mask) tc_grow(p);
   return g;
 }
 
@@ -685,10 +826,7 @@ static pc_str_t part_id(pc_request_t *req, pc_str_t id, const assoc_t *a) {
 static int set_attrs(k8sa_t *p, pc_request_t *req, const pc_resource_profiles_t *orig,
                      pc_resource_profiles_t *rp, const assoc_t *a) {
   pc__resource_load(req, &orig->resource.attributes, &p->map);
-  if (a->pod) {
-    pod_attrs(p, a->pod, a->ci);
-    merge(p);
-  }
+  if (a->pod) merge(p, a->pod, a->ci);
   return p->map.changed ? pc__resource_store(req, rp, &p->map) : 0;
 }
 
@@ -837,7 +975,6 @@ static int k8sa_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
     return p->next->consume_profiles(p->next, req, err);
   }
   mark_table(p, req);
-  p->arena = req->arena;
   p->n_out = 0;
   bool any_split = false;
   int rc = 0;
@@ -861,27 +998,33 @@ static int k8sa_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
         p->gid_cap = n_samples * 2;
         p->gid = pc_xmalloc(p->gid_cap * sizeof *p->gid);
       }
-      tc_begin(p, n_samples);
+      tc_begin(p);
       uint64_t at = 0;
-      uint32_t cached = 0;
       for (uint32_t s = 0; s < rp->n_scopes; s++)
         for (uint32_t k = 0; k < rp->scopes[s].n_profiles; k++) {
           const pc_profile_t *prof = &rp->scopes[s].profiles[k];
           for (uint32_t j = 0; j < prof->n_samples; j++)
-            p->gid[at++] = sample_group(p, req, &prof->samples[j], &ids, res_group, &cached);
+            p->gid[at++] = sample_group(p, req, &prof->samples[j], &ids, res_group);
         }
       for (uint64_t j = 0; j < n_samples; j++) p->samples_moved += p->gid[j] != res_group;
     }
     if (p->n_groups > 1) { /* group 0 is the resource's own (res_group) */
-      any_split = true;
-      rc = split(p, req, rp);
-      continue;
+      /* All samples of one pod (a profiler that sends a resource per
+       * process): that pod's resource, the request's arrays as they are. */
+      uint32_t only = n_samples ? p->gid[0] : 0;
+      for (uint64_t j = 1; j < n_samples && only < p->n_groups; j++)
+        if (p->gid[j] != only) only = p->n_groups;
+      if (!n_samples || only == p->n_groups) {
+        any_split = true;
+        rc = split(p, req, rp);
+        continue;
+      }
+      a = p->groups[only];
     }
     if (want(p, PC__K8S_M_POD_IP)) set_pod_ip(p, &ids);
     if (a.pod) {
       p->associated++;
-      pod_attrs(p, a.pod, a.ci);
-      merge(p);
+      merge(p, a.pod, a.ci);
     } else {
       p->unassociated++;
     }
@@ -1501,6 +1644,7 @@ static void k8sa_destroy(void *self) {
   pc__amap_free(&p->map);
   free(p->marks);
   free(p->tc);
+  free(p->one);
   free(p->groups);
   free(p->gid);
   free(p->out);

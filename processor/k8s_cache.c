@@ -149,6 +149,7 @@ struct pc__k8s_cache {
   kmap_t by_uid, by_ip, by_cid, by_name;
   kmap_t rs, ns;
   uint32_t gen[3]; /* per kind: the list being read */
+  uint32_t owner_gen; /* pc__k8s_cache_owner_gen */
   pc_arena_t *scratch;
   pc__k8s_cache_stats_t st;
   pc_ratelimit_t rl_cut, rl_full;
@@ -168,7 +169,10 @@ static void pod_unindex(pc__k8s_cache_t *c, pc__k8s_pod_t *p);
 void pc__k8s_cache_free(pc__k8s_cache_t *c) {
   if (!c) return;
   for (uint32_t i = 0; i < c->by_uid.cap; i++)
-    if (c->by_uid.v[i].key) free(c->by_uid.v[i].val);
+    if (c->by_uid.v[i].key) {
+      free(((pc__k8s_pod_t *)c->by_uid.v[i].val)->memo);
+      free(c->by_uid.v[i].val);
+    }
   for (uint32_t i = 0; i < c->rs.cap; i++)
     if (c->rs.v[i].key) free(c->rs.v[i].val);
   for (uint32_t i = 0; i < c->ns.cap; i++)
@@ -195,7 +199,21 @@ pc__k8s_cache_stats_t pc__k8s_cache_stats(const pc__k8s_cache_t *c) {
     if (c->rs.v[i].key) st.bytes += sizeof(rs_t) + 3 * 40; /* uids and a name */
   for (uint32_t i = 0; i < c->ns.cap; i++)
     if (c->ns.v[i].key) st.bytes += ((ns_t *)c->ns.v[i].val)->bytes;
+  st.bytes += st.memo_bytes;
   return st;
+}
+
+uint32_t pc__k8s_cache_owner_gen(const pc__k8s_cache_t *c) { return c->owner_gen; }
+
+void pc__k8s_pod_set_memo(pc__k8s_cache_t *c, const pc__k8s_pod_t *pod, void *memo, size_t bytes) {
+  /* Lookups hand out const pods so that users cannot change what the
+   * indexes hold; the memo is the one field that is theirs. */
+  pc__k8s_pod_t *p = (pc__k8s_pod_t *)(uintptr_t)pod;
+  c->st.memo_bytes -= p->memo_bytes;
+  free(p->memo);
+  p->memo = memo;
+  p->memo_bytes = memo ? bytes : 0;
+  c->st.memo_bytes += p->memo_bytes;
 }
 
 /* ---- images and owners ------------------------------------------------------------------- */
@@ -576,6 +594,8 @@ static pc__k8s_pod_t *pack(const draft_t *d) {
   if (!blob) pc_oom();
   pc__k8s_pod_t *q = (pc__k8s_pod_t *)(void *)blob;
   *q = *p;
+  q->memo = NULL;
+  q->memo_bytes = 0;
   q->extracted = (pc__k8s_kv_t *)(void *)(blob + sizeof *p);
   q->n_extracted = d->n_kv;
   q->n_label_kv = d->n_label_kv;
@@ -647,6 +667,8 @@ static void pod_index(pc__k8s_cache_t *c, pc__k8s_pod_t *p) {
 static void pod_drop(pc__k8s_cache_t *c, pc__k8s_pod_t *p) {
   pod_unindex(c, p);
   c->st.pod_bytes -= p->bytes;
+  c->st.memo_bytes -= p->memo_bytes;
+  free(p->memo);
   free(p);
 }
 
@@ -709,6 +731,7 @@ static void on_replicaset(pc__k8s_cache_t *c, pc__k8s_event_t ev, const json_t *
     return;
   }
   rs_t *old = kmap_get(&c->rs, S(uid));
+  c->owner_gen++;
   if (old) {
     kmap_del(&c->rs, S(uid), old);
     free(old);
@@ -744,6 +767,7 @@ static void on_namespace(pc__k8s_cache_t *c, pc__k8s_event_t ev, const json_t *o
     return;
   }
   ns_t *old = kmap_get(&c->ns, S(name));
+  c->owner_gen++;
   if (old) {
     kmap_del(&c->ns, S(name), old);
     free(old);
@@ -807,6 +831,7 @@ void pc__k8s_cache_list_end(pc__k8s_cache_t *c, pc__k8s_kind_t kind, uint64_t no
     /* Deleting shifts a later entry into slot i: look at i again. */
     kmap_del(m, (pc_str_t){(const uint8_t *)m->v[i].key, m->v[i].len}, v);
     free(v);
+    c->owner_gen++;
   }
 }
 

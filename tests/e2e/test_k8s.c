@@ -12,6 +12,11 @@
  *   api_down_at_start    the server is down when profcol starts: data passes
  *                        unchanged (counted), then is enriched once the
  *                        server is back, without a restart
+ *   samples_of_two_pods  one resource whose samples carry container.id (as
+ *                        the eBPF profiler sends them) of two pods: it is
+ *                        split into one resource per pod, each with that
+ *                        pod's metadata and only its samples; a sample
+ *                        without container.id stays on the resource
  *   ten_thousand_pods    10,000 pods listed at start: the cache size and the
  *                        memory per cached pod (printed), and association
  *                        by a k8s.pod.ip resource attribute among them */
@@ -161,8 +166,13 @@ static const char *PODS =
 
 /* The pipeline: k8s_attributes (watching node-1's pods) -> resource_detection
  * (k8s_api: the node) -> batch -> file. extra: more k8s_attributes keys. */
-static void config(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
-                   const char *extra, bool detector) {
+static const char *ASSOC = "    pod_association:\n"
+                           "      - sources: [{from: resource_attribute, name: k8s.pod.uid}]\n"
+                           "      - sources: [{from: resource_attribute, name: k8s.pod.ip}]\n"
+                           "      - sources: [{from: connection}]\n";
+
+static void config_assoc(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
+                         const char *extra, bool detector, const char *assoc) {
   char rd[1024] = "";
   if (detector)
     snprintf(rd, sizeof rd,
@@ -181,11 +191,7 @@ static void config(char *yaml, size_t cap, const pc_standin_t *s, const char *ou
            "      metadata: [k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.deployment.name,"
            " k8s.statefulset.name, k8s.container.name, service.version]\n"
            "      labels: [{tag_name: team, key: team, from: namespace}]\n"
-           "    pod_association:\n"
-           "      - sources: [{from: resource_attribute, name: k8s.pod.uid}]\n"
-           "      - sources: [{from: resource_attribute, name: k8s.pod.ip}]\n"
-           "      - sources: [{from: connection}]\n"
-           "%s%s"
+           "%s%s%s"
            "  batch: {timeout: 50ms}\n"
            "exporters:\n  file: {path: %s, format: proto}\n"
            "service:\n"
@@ -193,7 +199,12 @@ static void config(char *yaml, size_t cap, const pc_standin_t *s, const char *ou
            "  pipelines:\n    profiles:\n      receivers: [otlp]\n"
            "      processors: [k8s_attributes,%s batch]\n"
            "      exporters: [file]\n",
-           s->kubeconfig, extra ? extra : "", rd, out, detector ? " resource_detection," : "");
+           s->kubeconfig, assoc, extra ? extra : "", rd, out, detector ? " resource_detection," : "");
+}
+
+static void config(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
+                   const char *extra, bool detector) {
+  config_assoc(yaml, cap, s, out, extra, detector, ASSOC);
 }
 
 static void setup(pc_standin_t *s) {
@@ -325,6 +336,134 @@ START_TEST(api_down_at_start) {
 }
 END_TEST
 
+/* The rich request with container.id on samples, as the eBPF profiler puts
+ * it: on its first resource (which has none), sample i of every profile gets
+ * cid-web when i % 3 == 0, cid-db when i % 3 == 1, nothing when i % 3 == 2
+ * (one interned attribute entry per id). Counts what it gave each. */
+static void payload_sample_cids(pc_buf_t *out, uint64_t *web, uint64_t *db, uint64_t *none) {
+  pc_arena_t *arena = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(arena, &req);
+  pc_dictionary_t *d = &req.dict;
+  pc_str_t *strings = pc_arena_calloc(arena, d->n_strings + 1, sizeof *strings);
+  memcpy(strings, d->strings, d->n_strings * sizeof *strings);
+  strings[d->n_strings] = S("container.id");
+  int32_t key = (int32_t)d->n_strings;
+  d->strings = strings;
+  d->n_strings++;
+  pc_attr_t *attrs = pc_arena_calloc(arena, d->n_attrs + 2, sizeof *attrs);
+  memcpy(attrs, d->attrs, d->n_attrs * sizeof *attrs);
+  int32_t a_web = (int32_t)d->n_attrs, a_db = a_web + 1;
+  attrs[a_web] = (pc_attr_t){.key_strindex = key, .has_value = true,
+                             .value = {.type = PC_AV_STRING, .u.s = S("cid-web")}};
+  attrs[a_db] = (pc_attr_t){.key_strindex = key, .has_value = true,
+                            .value = {.type = PC_AV_STRING, .u.s = S("cid-db")}};
+  d->attrs = attrs;
+  d->n_attrs += 2;
+  *web = *db = *none = 0;
+  pc_resource_profiles_t *rp = &req.resources[0];
+  for (uint32_t i = 0; i < rp->resource.attributes.n; i++)
+    ck_assert(!pc_str_eq(key_of(&req, &rp->resource.attributes.v[i]), S("container.id")));
+  for (uint32_t sc = 0; sc < rp->n_scopes; sc++)
+    for (uint32_t k = 0; k < rp->scopes[sc].n_profiles; k++) {
+      pc_profile_t *prof = &rp->scopes[sc].profiles[k];
+      for (uint32_t i = 0; i < prof->n_samples; i++) {
+        pc_sample_t *sm = &prof->samples[i];
+        if (i % 3 == 2) {
+          (*none)++;
+          continue;
+        }
+        int32_t *v = pc_arena_calloc(arena, sm->attribute_indices.n + 1, sizeof *v);
+        if (sm->attribute_indices.n)
+          memcpy(v, sm->attribute_indices.v, sm->attribute_indices.n * sizeof *v);
+        v[sm->attribute_indices.n] = i % 3 == 0 ? a_web : a_db;
+        sm->attribute_indices = (pc_i32s_t){v, sm->attribute_indices.n + 1};
+        if (i % 3 == 0) (*web)++;
+        else (*db)++;
+      }
+    }
+  memset(out, 0, sizeof *out);
+  ck_assert_int_eq(pc_proto_encode(&req, out), 0);
+  pc_arena_free(arena);
+}
+
+/* Samples per pod name over the output's resources, and whether every
+ * resource of a pod had that pod's container and namespace and kept the
+ * original resource's own attributes (service.name checkout). */
+typedef struct {
+  uint64_t web, db, unnamed_first, resources_web, resources_db, wrong;
+  char wrong_what[256];
+} by_pod_t;
+
+static void tally_by_pod(const pc_request_t *req, void *arg) {
+  by_pod_t *t = arg;
+  for (uint32_t r = 0; r < req->n_resources; r++) {
+    const pc_resource_profiles_t *rp = &req->resources[r];
+    const pc_kvs_t *a = &rp->resource.attributes;
+    uint64_t n = 0;
+    for (uint32_t k = 0; k < rp->n_scopes; k++)
+      for (uint32_t p = 0; p < rp->scopes[k].n_profiles; p++)
+        n += rp->scopes[k].profiles[p].n_samples;
+    char pod[128], ct[128], ns[128], svc[128];
+    if (!res_get(req, a, "k8s.pod.name", pod, sizeof pod)) {
+      t->unnamed_first += n;
+      continue;
+    }
+    bool web = !strcmp(pod, "web-1");
+    const char *want_ct = web ? "app" : "pg";
+    const char *got_ct = res_get(req, a, "k8s.container.name", ct, sizeof ct);
+    const char *got_ns = res_get(req, a, "k8s.namespace.name", ns, sizeof ns);
+    const char *got_svc = res_get(req, a, "service.name", svc, sizeof svc);
+    if (!got_ct || strcmp(got_ct, want_ct) || !got_ns || strcmp(got_ns, "shop") ||
+        !got_svc || strcmp(got_svc, "checkout")) {
+      t->wrong++;
+      snprintf(t->wrong_what, sizeof t->wrong_what, "%s: container %s, namespace %s, "
+               "service.name %s", pod, got_ct ? got_ct : "none", got_ns ? got_ns : "none",
+               got_svc ? got_svc : "none");
+    }
+    if (web) t->web += n, t->resources_web++;
+    else if (!strcmp(pod, "db-0")) t->db += n, t->resources_db++;
+    else t->wrong++;
+  }
+}
+
+START_TEST(samples_of_two_pods) {
+  pc_standin_t s;
+  setup(&s);
+  char yaml[4096], path[700];
+  snprintf(path, sizeof path, "%s/out.pb", s.dir);
+  /* Only container.id associates: the connection (web-1's IP) must not. */
+  config_assoc(yaml, sizeof yaml, &s, path, "    wait_for_metadata: true\n", false,
+               "    pod_association:\n"
+               "      - sources: [{from: resource_attribute, name: container.id}]\n");
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  pc_buf_t body;
+  uint64_t web, db, none;
+  payload_sample_cids(&body, &web, &db, &none);
+  ck_assert_uint_gt(web, 0);
+  ck_assert_uint_gt(db, 0);
+  ck_assert_uint_gt(none, 0);
+  post(&p, &body);
+  pc_buf_free(&body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  by_pod_t t = {0};
+  pc_e2e_read_proto_file(path, tally_by_pod, &t);
+  ck_assert_msg(t.wrong == 0, "%s", t.wrong_what);
+  /* Each pod's samples went to a resource of that pod, and only they. */
+  ck_assert_uint_eq(t.web, web);
+  ck_assert_uint_eq(t.db, db);
+  ck_assert_uint_eq(t.resources_web, 1);
+  ck_assert_uint_eq(t.resources_db, 1);
+  /* The rest (the first resource's samples without container.id, and the
+   * request's other resource) stayed without pod metadata. */
+  ck_assert_uint_ge(t.unnamed_first, none);
+  pc_e2e_cleanup(&p);
+  pc_standin_free(&s);
+  unsetenv("PC_E2E_NODE");
+}
+END_TEST
+
 START_TEST(ten_thousand_pods) {
   pc_standin_t s;
   setup(&s);
@@ -378,6 +517,7 @@ static Suite *k8s_suite(void) {
   tcase_set_timeout(tc, 240);
   tcase_add_test(tc, from_a_pod_ip);
   tcase_add_test(tc, api_down_at_start);
+  tcase_add_test(tc, samples_of_two_pods);
   tcase_add_test(tc, ten_thousand_pods);
   suite_add_tcase(s, tc);
   return s;

@@ -690,18 +690,24 @@ static const char *CFG =
     "  - sources: [{from: resource_attribute, name: container.id}]\n"
     "  - sources: [{from: connection}]\n";
 
+/* The stand-in with PODS, web-1's replicaset and the shop namespace, and
+ * k8s_attributes (CFG) started against it. */
+static void open_shop(pc_standin_t *s, fx_t *f) {
+  pc_standin_start(s, 0, 60);
+  pc_standin_post(s, "/pods", PODS);
+  pc_standin_post(s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
+                                     " \"uid\": \"rs-web\", \"deployment\": \"web\"}]");
+  pc_standin_post(s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\"}}]");
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml, CFG, s->kubeconfig);
+  pc_err_t err = {0};
+  ck_assert_msg(fx_open(f, yaml, &err) == 0, "start: %s", err.msg);
+}
+
 START_TEST(k8s_attributes_associates_resources_and_samples) {
   pc_standin_t s;
-  pc_standin_start(&s, 0, 60);
-  pc_standin_post(&s, "/pods", PODS);
-  pc_standin_post(&s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
-                                      " \"uid\": \"rs-web\", \"deployment\": \"web\"}]");
-  pc_standin_post(&s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\"}}]");
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, CFG, s.kubeconfig);
   fx_t f;
-  pc_err_t err = {0};
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  open_shop(&s, &f);
 
   /* Before the lists complete, data passes unchanged (and is counted). */
   pt_req_t r;
@@ -794,6 +800,60 @@ START_TEST(k8s_attributes_associates_resources_and_samples) {
   pt_send(f.inst, &pc_processor_k8s_attributes, &r.req);
   ck_assert_str_eq(res_text(&r.req, 0), "");
   pt_req_free(&r);
+  fx_close(&f);
+  pc_standin_free(&s);
+}
+END_TEST
+
+/* Send one request from 127.0.0.1 (web-1) until its resource reads want
+ * (the watch brings a change in its own time), or 20 s pass. */
+static bool run_until_text(fx_t *f, const char *want) {
+  uint64_t end = pc_now_ms() + 20000;
+  while (pc_now_ms() < end) {
+    pt_req_t r;
+    pt_req_init(&r, 1);
+    r.req.client_addr = S("127.0.0.1");
+    pt_send(f->inst, &pc_processor_k8s_attributes, &r.req);
+    bool ok = !strcmp(res_text(&r.req, 0), want);
+    pt_req_free(&r);
+    if (ok) return true;
+    run_for(f, 20);
+  }
+  return false;
+}
+
+/* A pod's attributes are built once and kept with it (the memo): a change
+ * of the pod, of its namespace or of its replicaset must show in the next
+ * requests, not the attributes built before it. */
+START_TEST(k8s_attributes_sees_pod_namespace_and_replicaset_changes) {
+  pc_standin_t s;
+  fx_t f;
+  open_shop(&s, &f);
+  ck_assert(run_until_synced(&f));
+  ck_assert(run_until_text(&f, "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                               "k8s.deployment.name=web,service.version=2.1,team=perf,"
+                               "k8s.container.name=app,container.image.name=docker.io/shop/web"));
+  /* The namespace's label. */
+  pc_standin_post(&s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"speed\"}}]");
+  ck_assert(run_until_text(&f, "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                               "k8s.deployment.name=web,service.version=2.1,team=speed,"
+                               "k8s.container.name=app,container.image.name=docker.io/shop/web"));
+  /* The pod itself: a new version label and image. */
+  pc_standin_post(&s, "/pods",
+                  "[{\"name\": \"web-1\", \"namespace\": \"shop\", \"ip\": \"127.0.0.1\","
+                  "  \"uid\": \"uid-web-1\", \"labels\": {\"app.kubernetes.io/name\": \"web\","
+                  "  \"app.kubernetes.io/version\": \"2.2\"}, \"owner\": {\"kind\": \"ReplicaSet\","
+                  "  \"name\": \"web-7d4f8b9c5c\", \"uid\": \"rs-web\"}, \"containers\": [{\"name\":"
+                  "  \"app\", \"image\": \"shop/web:2.2\", \"id\": \"cid-web\"}]}]");
+  ck_assert(run_until_text(&f, "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                               "k8s.deployment.name=web,service.version=2.2,team=speed,"
+                               "k8s.container.name=app,container.image.name=docker.io/shop/web"));
+  /* The replicaset, now owned by another deployment. */
+  pc_standin_post(&s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
+                                      " \"uid\": \"rs-web\", \"deployment\": \"web-canary\"}]");
+  ck_assert(run_until_text(&f, "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                               "k8s.deployment.name=web-canary,service.version=2.2,team=speed,"
+                               "k8s.container.name=app,container.image.name=docker.io/shop/web"));
   fx_close(&f);
   pc_standin_free(&s);
 }
@@ -1020,6 +1080,7 @@ TCase *pc_test_k8s_tcase(void) {
   tcase_add_test(tc, k8s_api_reads_a_service_account_and_kubeconfigs);
   tcase_add_test(tc, k8s_attributes_config_errors_are_exact);
   tcase_add_test(tc, k8s_attributes_associates_resources_and_samples);
+  tcase_add_test(tc, k8s_attributes_sees_pod_namespace_and_replicaset_changes);
   tcase_add_test(tc, k8s_attributes_follows_churn_gone_cuts_and_a_server_down);
   tcase_add_test(tc, k8s_attributes_waits_for_metadata_when_told);
   tcase_add_test(tc, k8s_attributes_reports_a_wrong_token);
