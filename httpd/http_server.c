@@ -66,8 +66,12 @@
 /* A larger first buffer is rounded up to this (within FIRST_BODY_MAX), so
  * that a spare one fits the next request of about the same size. */
 #define FIRST_BODY_ROUND (64 * 1024)
-/* Larger body buffers are freed, not kept as the server's spares. */
+/* Larger body buffers are freed, not kept as the server's spares; and the
+ * spares hold at most SPARE_BODIES_MAX bytes (enough for a few dozen
+ * connections sending 200 KB each at once: with fewer spares than bodies
+ * in flight, every fresh buffer is a new mapping whose pages all fault). */
 #define SPARE_BODY_MAX (1024 * 1024)
+#define SPARE_BODIES_MAX (4 * 1024 * 1024)
 #define HVAL_MAX 256
 
 typedef enum {
@@ -284,27 +288,28 @@ static bool spare_take(pc_http_server_t *srv, size_t cap, pc_buf_t *b) {
 
 /* The request is over: keep its body buffer for the next one (the
  * connection a small one, the server a few large ones; a full set trades
- * its smallest for a larger one), or free it. */
+ * smaller ones for a larger one), or free it. */
 static void body_free(pc_http_conn_t *c) {
   pc_http_server_t *srv = c->srv;
   pc_buf_t *b = &c->body;
   if (b->cap > KEEP_BODY_CAP && b->cap <= SPARE_BODY_MAX && !srv->closing) {
-    uint32_t i = srv->n_spare_bodies;
-    if (i == PC_HTTP_SPARE_BODIES) {
+    uint64_t held = atomic_load_explicit(&srv->spare_held, memory_order_relaxed);
+    while (srv->n_spare_bodies == PC_HTTP_SPARE_BODIES || held + b->cap > SPARE_BODIES_MAX) {
       uint32_t small = 0;
-      for (uint32_t k = 1; k < i; k++)
+      for (uint32_t k = 1; k < srv->n_spare_bodies; k++)
         if (srv->spare_bodies[k].cap < srv->spare_bodies[small].cap) small = k;
-      i = srv->spare_bodies[small].cap < b->cap ? small : PC_HTTP_SPARE_BODIES;
-      if (i < PC_HTTP_SPARE_BODIES) body_buf_free(srv, &srv->spare_bodies[i]);
-    } else {
-      srv->n_spare_bodies++;
+      if (srv->spare_bodies[small].cap >= b->cap) break; /* keep the larger ones */
+      held -= srv->spare_bodies[small].cap;
+      body_buf_free(srv, &srv->spare_bodies[small]);
+      srv->spare_bodies[small] = srv->spare_bodies[--srv->n_spare_bodies];
     }
-    if (i < PC_HTTP_SPARE_BODIES) {
-      srv->spare_bodies[i] = *b;
+    if (srv->n_spare_bodies < PC_HTTP_SPARE_BODIES && held + b->cap <= SPARE_BODIES_MAX) {
+      srv->spare_bodies[srv->n_spare_bodies++] = *b;
       *b = (pc_buf_t){0};
       spare_set_held(srv);
       return;
     }
+    spare_set_held(srv);
   }
   body_buf_free(srv, b);
 }

@@ -157,8 +157,9 @@ typedef struct pc_tls_ctx pc_tls_ctx_t;
 /* Called once a closed server let go of every handle (pc_done_cb's shape). */
 typedef void (*pc_http_done_cb)(void *arg);
 
-/* Body buffers a server keeps for its next requests (http_server.c). */
-#define PC_HTTP_SPARE_BODIES 4
+/* Body buffers a server keeps for its next requests (http_server.c): at
+ * most this many, and at most 4 MiB of them. */
+#define PC_HTTP_SPARE_BODIES 16
 
 typedef struct {
   uv_tcp_t listener; /* initialised by pc_http_server_listen */
