@@ -62,6 +62,8 @@ typedef struct {
   _Atomic uint64_t connections_total;   /* accepted and served */
   _Atomic uint64_t connections_refused; /* closed at once: max_connections reached */
   _Atomic uint64_t tls_failed;          /* TLS: handshake failed or timed out, bad records */
+  _Atomic uint64_t body_bytes_in_place; /* body bytes read from the socket straight into
+                                         * their buffer (no copy; a part of bytes_in) */
 } pc_http_counters_t;
 
 /* A parsed request. Views are valid until the answer is given. */
@@ -155,6 +157,10 @@ typedef struct pc_tls_ctx pc_tls_ctx_t;
 /* Called once a closed server let go of every handle (pc_done_cb's shape). */
 typedef void (*pc_http_done_cb)(void *arg);
 
+/* Body buffers a server keeps for its next requests (http_server.c): at
+ * most this many, and at most 4 MiB of them. */
+#define PC_HTTP_SPARE_BODIES 16
+
 typedef struct {
   uv_tcp_t listener; /* initialised by pc_http_server_listen */
   uv_timer_t drain_timer;
@@ -165,7 +171,16 @@ typedef struct {
   pc_http_counters_t *counters;
   pc_http_conn_t *conns; /* doubly linked, for shutdown */
   uint32_t n_conns;
-  uint64_t buffered; /* bytes of body buffers held by all connections */
+  uint64_t buffered; /* bytes of body buffers held by all connections, spares included */
+  /* Body buffers of answered requests, for the next ones: a fresh one per
+   * request cost a page fault on most of its pages (perf, 200 KB bodies
+   * under load: about two thirds of the receive path's faults). Still
+   * counted in buffered and the budget; they go when either is short, and
+   * at close. Bounded per server, not per connection: an idle keep-alive
+   * connection holds no large buffer. */
+  pc_buf_t spare_bodies[PC_HTTP_SPARE_BODIES];
+  uint32_t n_spare_bodies;
+  _Atomic uint64_t spare_held; /* their bytes, readable from any thread */
   int port;
   int open_handles; /* listener + drain timer not yet closed */
   bool listening;
@@ -187,6 +202,11 @@ void pc_http_server_init(pc_http_server_t *srv, uv_loop_t *loop, const char *id,
  * srv->port is the bound port afterwards (useful with port 0). */
 int pc_http_server_listen(pc_http_server_t *srv, const struct sockaddr *addr,
                           const char *endpoint, pc_err_t *err);
+/* Bytes of the body buffers the server keeps for its next requests (they
+ * count in the request memory budget). Any thread. */
+uint64_t pc_http_server_spare_held(pc_http_server_t *srv);
+/* Free those buffers now (others need room in the budget). Loop thread. */
+void pc_http_server_drop_spares(pc_http_server_t *srv);
 /* Serve an already connected stream socket (tests, fuzzing: a socketpair). */
 int pc_http_server_adopt(pc_http_server_t *srv, uv_os_sock_t fd);
 /* Stop accepting, let requests in progress finish until deadline_ms

@@ -291,10 +291,12 @@ static void job_on_done(uv_work_t *w, int status) {
   j->done(j, status < 0 ? status : 0); /* cancelled: only when the loop is torn down */
 }
 
-/* Free the spare jobs when the budget may not have room for n more bytes:
- * what they keep counts against it. */
+/* Free the spare jobs, and what make_room frees, when the budget may not
+ * have room for n more bytes: what they keep counts against it. */
 static void pool_make_room(pc__rx_pool_t *p, uint64_t n) {
-  if (p->spare && !pc_budget_fits(p->budget, n)) pc__rx_pool_free(p);
+  if (pc_budget_fits(p->budget, n)) return;
+  pc__rx_pool_free(p);
+  if (p->make_room) p->make_room(p->make_room_ud);
 }
 
 void pc__rx_job_run(pc__rx_job_t *j) {

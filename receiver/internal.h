@@ -65,6 +65,11 @@ typedef struct {
   pc__rx_job_t *spare;
   unsigned n_spare;
   unsigned n_running; /* in the thread pool */
+  /* Optional, on the loop: the budget may be short for the next job; free
+   * what the receiver keeps for reuse besides the spare jobs (the HTTP
+   * server's spare body buffers). */
+  void (*make_room)(void *ud);
+  void *make_room_ud;
 } pc__rx_pool_t;
 
 struct pc__rx_job {

@@ -411,6 +411,7 @@ static void answer_failed_body(rx_t *rx, pc__rx_job_t *j, pc_http_response_t *re
     }
     answer_status(resp, 503, json, "too much request data in memory, retry later: %s", what);
     resp->retry_after_s = rx->next->retry_after_s ? rx->next->retry_after_s : 1;
+    pc_http_server_drop_spares(&rx->http); /* room for the retry */
     return;
   }
   if (j->failed == PC__RX_FAILED_DECOMPRESS) {
@@ -643,6 +644,13 @@ static int encodings_read(const pc_cfg_node_t *n, unsigned *out, pc_err_t *err) 
   return 0;
 }
 
+/* The decode jobs need room in the budget: the HTTP server's spare body
+ * buffers go first. */
+static void rx_make_room(void *ud) {
+  rx_t *rx = ud;
+  pc_http_server_drop_spares(&rx->http);
+}
+
 void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *next,
                    pc_err_t *err) {
   char host[256];
@@ -696,6 +704,8 @@ void *pc__otlp_new(const pc_otlp_settings_t *s, const char *id, pc_consumer_t *n
   rx->http_enabled = true;
   rx->next = next;
   pc__rx_pool_init(&rx->jobs, s->max_request_body_size, pc_request_budget(), rx->log_id);
+  rx->jobs.make_room = rx_make_room;
+  rx->jobs.make_room_ud = rx;
   if (s->grpc) {
     pc_grpc_settings_t gs;
     pc_tls_ctx_t *gtls = NULL;
@@ -714,7 +724,8 @@ pc_http_server_t *pc__otlp_server(void *self) { return &((rx_t *)self)->http; }
 
 uint64_t pc__otlp_spare_held(void *self) {
   rx_t *rx = self;
-  return pc__rx_pool_held(&rx->jobs) + (rx->grpc ? pc__grpc_spare_held(rx->grpc) : 0);
+  return pc__rx_pool_held(&rx->jobs) + pc_http_server_spare_held(&rx->http) +
+         (rx->grpc ? pc__grpc_spare_held(rx->grpc) : 0);
 }
 
 static void *otlp_create(const pc_create_args_t *args, pc_err_t *err) {
@@ -856,7 +867,7 @@ static void otlp_destroy(void *self) {
 }
 
 /* Every field of pc_otlp_stats_t is added below: a new one must be too. */
-_Static_assert(sizeof(pc_otlp_stats_t) == 13 * sizeof(uint64_t), "add every stats field");
+_Static_assert(sizeof(pc_otlp_stats_t) == 14 * sizeof(uint64_t), "add every stats field");
 
 /* Add one transport's counters to out. */
 static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
@@ -869,6 +880,7 @@ static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
   ADD(h, connections_total);
   ADD(h, connections_refused);
   ADD(h, tls_failed);
+  ADD(h, body_bytes_in_place);
   ADD(r, profiles_accepted);
   ADD(r, profiles_refused);
   ADD(r, samples_accepted);

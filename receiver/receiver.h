@@ -25,6 +25,7 @@ extern const pc_component_t pc_receiver_pprof;
   X(samples_refused)                                                            \
   X(bytes_in)            /* bytes read from sockets, headers included */       \
   X(bytes_decompressed)  /* request bodies after decompression */              \
+  X(body_bytes_in_place) /* body bytes read straight into their buffer (no copy) */ \
   X(connections_open)    /* gauge */                                            \
   X(connections_total)   /* accepted and served */                              \
   X(connections_refused) /* closed at once: max_connections reached */       \

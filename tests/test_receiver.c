@@ -2140,6 +2140,159 @@ START_TEST(test_buffered_limit) {
 }
 END_TEST
 
+/* The rich payload padded to about n bytes by an unknown field (100,
+ * length-delimited), which the decoder skips: a large body that decodes to
+ * the rich request. */
+static void padded_payload(pc_buf_t *out, size_t n) {
+  rich_payload(out, false, false);
+  size_t pad = n > out->n + 8 ? n - out->n - 8 : 1;
+  uint8_t head[12] = {0xa2, 0x06}; /* (100 << 3) | 2 */
+  size_t k = 2;
+  for (uint64_t x = pad;; x >>= 7) {
+    head[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+    if (x <= 0x7f) break;
+  }
+  ck_assert_int_eq(pc_buf_append(out, head, k), 0);
+  ck_assert_int_eq(pc_buf_reserve(out, pad), 0);
+  memset(out->p + out->n, 'p', pad);
+  out->n += pad;
+}
+
+/* The last request the pipeline got, re-encoded, is want. */
+static void assert_last_is(tserver_t *t, const pc_buf_t *want) {
+  pthread_mutex_lock(&t->tc.mu);
+  bool same = t->tc.last.n == want->n && memcmp(t->tc.last.p, want->p, want->n) == 0;
+  size_t n = t->tc.last.n;
+  pthread_mutex_unlock(&t->tc.mu);
+  ck_assert_msg(same, "the pipeline got %zu bytes, not the %zu sent", n, want->n);
+}
+
+/* Read one answer on c: 200, and the pipeline got the rich request. */
+static void assert_ok_rich(tserver_t *t, client_t *c, const pc_buf_t *rich) {
+  resp_t r;
+  ck_assert(cli_response(c, &r));
+  assert_answer(&r, 200);
+  ck_assert_uint_eq(r.body.n, 0);
+  resp_free(&r);
+  assert_last_is(t, rich);
+}
+
+/* A body with a Content-Length is read from the socket straight into its
+ * buffer (httpd/http_server.c, conn_direct_room): across many small
+ * segments, past the first buffer's size, on a connection reused for
+ * bodies of other sizes, pipelined (a read never takes the next request's
+ * bytes), after a refused body that is dropped (never read into a buffer),
+ * with the server's spare buffers counted in the budget. And a client that
+ * announces a large body and sends little holds little. */
+START_TEST(test_body_in_place) {
+  pc_budget_t *b = pc_request_budget();
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+  pc_otlp_settings_t s = test_settings();
+  s.max_request_body_size = 1 << 20;
+  tserver_t *t = server_start(&s, false);
+  pc_buf_t rich = {0}, p300 = {0}, p100 = {0}, p150 = {0}, p250 = {0}, req = {0};
+  rich_payload(&rich, false, false);
+  padded_payload(&p300, 300000);
+  padded_payload(&p100, 100000);
+  padded_payload(&p150, 150000);
+  padded_payload(&p250, 250000);
+  client_t c = cli_open(t->port);
+  int one = 1;
+  setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  /* 300 KB in segments of 1 to 3000 bytes: past FIRST_BODY_MAX, so the
+   * buffer grows while being read into. */
+  req_build(&req, "POST", PROFILES, PROTO, NULL, p300.p, p300.n);
+  uint64_t in_place = stats(t).body_bytes_in_place;
+  for (size_t i = 0, k = 0; i < req.n; k++) {
+    size_t m = 1 + (k * 7919) % 3000;
+    if (m > req.n - i) m = req.n - i;
+    cli_send(&c, req.p + i, m);
+    i += m;
+  }
+  assert_ok_rich(t, &c, &rich);
+  uint64_t got = stats(t).body_bytes_in_place - in_place;
+  ck_assert_msg(got + 65536 >= p300.n && got <= p300.n, "%" PRIu64 " of %zu body bytes in place",
+                got, p300.n);
+  /* The same connection: a small body, then 100 KB, then three pipelined
+   * in one write (150 KB, small, 250 KB). */
+  const pc_buf_t *one_by_one[] = {&rich, &p100};
+  for (size_t i = 0; i < 2; i++) {
+    req.n = 0;
+    req_build(&req, "POST", PROFILES, PROTO, NULL, one_by_one[i]->p, one_by_one[i]->n);
+    cli_send(&c, req.p, req.n);
+    assert_ok_rich(t, &c, &rich);
+  }
+  req.n = 0;
+  req_build(&req, "POST", PROFILES, PROTO, NULL, p150.p, p150.n);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, rich.p, rich.n);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, p250.p, p250.n);
+  in_place = stats(t).body_bytes_in_place;
+  cli_send(&c, req.p, req.n);
+  for (int i = 0; i < 3; i++) assert_ok_rich(t, &c, &rich);
+  got = stats(t).body_bytes_in_place - in_place;
+  ck_assert_msg(got + 2 * 65536 >= p150.n + p250.n && got <= p150.n + p250.n,
+                "%" PRIu64 " of %zu body bytes in place", got, p150.n + p250.n);
+  ck_assert_uint_eq(tc_calls(&t->tc), 6);
+  /* A body refused at its headers (415) is dropped, not kept; then the
+   * connection goes on. */
+  req.n = 0;
+  req_build(&req, "POST", PROFILES, "text/plain", NULL, p100.p, p100.n);
+  req_build(&req, "POST", PROFILES, PROTO, NULL, rich.p, rich.n);
+  in_place = stats(t).body_bytes_in_place;
+  cli_send(&c, req.p, req.n);
+  resp_t r;
+  ck_assert(cli_response(&c, &r));
+  assert_answer(&r, 415);
+  resp_free(&r);
+  assert_ok_rich(t, &c, &rich);
+  ck_assert_uint_eq(stats(t).body_bytes_in_place, in_place);
+  cli_close(&c);
+  /* Over max_request_body_size: 413 at the headers, nothing read. */
+  char head[256];
+  snprintf(head, sizeof head, "POST " PROFILES " HTTP/1.1\r\nHost: a\r\nContent-Type: " PROTO
+           "\r\nContent-Length: %d\r\n\r\n", (1 << 20) + 1);
+  c = cli_open(t->port);
+  cli_send_str(&c, head);
+  cli_try_send(&c, p300.p, p300.n);
+  ck_assert(cli_response(&c, &r));
+  assert_status_body(&r, 413, PROTO, "exceeds max_request_body_size");
+  resp_free(&r);
+  cli_close(&c);
+  ck_assert_uint_eq(stats(t).body_bytes_in_place, in_place);
+  /* Announcing 1 MiB and sending 1000 bytes holds a first buffer, no more. */
+  for (int i = 0; i < 500 && stats(t).connections_open != 0; i++) sleep_ms(10);
+  ck_assert_uint_eq(stats(t).connections_open, 0); /* the 413's lingering input is in */
+  for (int i = 0; i < 200 && pc_budget_held(b) != pc__otlp_spare_held(t->rx); i++) sleep_ms(10);
+  uint64_t held0 = pc_budget_held(b);
+  ck_assert_uint_eq(held0, pc__otlp_spare_held(t->rx));
+  snprintf(head, sizeof head, "POST " PROFILES " HTTP/1.1\r\nHost: a\r\nContent-Type: " PROTO
+           "\r\nContent-Length: %d\r\n\r\n", 1 << 20);
+  uint64_t bytes0 = stats(t).bytes_in;
+  c = cli_open(t->port);
+  cli_send_str(&c, head);
+  cli_send(&c, p300.p, 1000);
+  uint64_t want = bytes0 + strlen(head) + 1000;
+  for (int i = 0; i < 500 && stats(t).bytes_in < want; i++) sleep_ms(10);
+  ck_assert_uint_eq(stats(t).bytes_in, want);
+  ck_assert_uint_le(pc_budget_held(b), held0 + (256 << 10));
+  cli_close(&c);
+  for (int i = 0; i < 200 && stats(t).connections_open != 0; i++) sleep_ms(10);
+  ck_assert_uint_eq(stats(t).connections_open, 0);
+  /* What is held now is the spares (decode jobs' and bodies'), exactly. */
+  for (int i = 0; i < 200 && pc_budget_held(b) != pc__otlp_spare_held(t->rx); i++) sleep_ms(10);
+  ck_assert_uint_eq(pc_budget_held(b), pc__otlp_spare_held(t->rx));
+  assert_good(t);
+  pc_buf_free(&req);
+  pc_buf_free(&rich);
+  pc_buf_free(&p300);
+  pc_buf_free(&p100);
+  pc_buf_free(&p150);
+  pc_buf_free(&p250);
+  server_stop(t);
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+}
+END_TEST
+
 /* Issue 14: request bodies count in the process's request memory budget
  * besides max_buffered_bytes. A Content-Length the budget has no room for
  * is refused at the headers (503, Retry-After) before a byte of the body is
@@ -2653,8 +2806,24 @@ START_TEST(test_tls_https) {
   ck_assert_int_eq(https_post(h, t->port, k.ca, NULL, NULL, &body, &cc), 200);
   curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh);
   ck_assert_int_eq(fresh, 0);
+  /* Large bodies on the same connection are decrypted straight into their
+   * buffer (conn_decrypt_in_place): all but what came with the head. */
+  const size_t sizes[] = {300000, 100000, 250000};
+  for (size_t i = 0; i < 3; i++) {
+    pc_buf_t big = {0};
+    padded_payload(&big, sizes[i]);
+    uint64_t in_place = stats(t).body_bytes_in_place;
+    ck_assert_int_eq(https_post(h, t->port, k.ca, NULL, NULL, &big, &cc), 200);
+    uint64_t got = stats(t).body_bytes_in_place - in_place;
+    ck_assert_msg(got + 65536 >= big.n && got <= big.n, "%" PRIu64 " of %zu bytes in place",
+                  got, big.n);
+    assert_last_is(t, &body);
+    pc_buf_free(&big);
+  }
+  curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh);
+  ck_assert_int_eq(fresh, 0);
   curl_easy_cleanup(h);
-  ck_assert_uint_eq(tc_calls(&t->tc), 5);
+  ck_assert_uint_eq(tc_calls(&t->tc), 8);
   for (int i = 0; i < 200 && stats(t).connections_open != 0; i++) sleep_ms(10);
   ck_assert_uint_eq(stats(t).connections_open, 0);
 
@@ -2932,6 +3101,7 @@ static Suite *receiver_suite(void) {
   tcase_add_test(http, test_buffered_limit);
   tcase_add_test(http, test_budget_decode);
   tcase_add_test(http, test_budget_bodies);
+  tcase_add_test(http, test_body_in_place);
   tcase_add_test(http, test_full_at_headers);
   tcase_add_test(http, test_garbage);
   tcase_add_test(http, test_header_q);
