@@ -11,14 +11,15 @@
  *   merge    pc_builder_add into a batch, which is reset when it holds
  *            --batch-samples samples (the batch processor's send_batch_size)
  * and, reported apart because the issue's floor leaves it out:
- *   encode   pc_builder_encode of each full batch, per request (a flush to
- *            an exporter that takes bytes)
+ *   encode   each full batch made into a body as the batch processor's
+ *            flush does (pc_builder_body: encode, then --compress gzip or
+ *            zstd at the exporters' default level, or none), per request
  *
  * Times are CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), the
  * fastest of --runs runs of at least --time seconds each. Output: one line
  * of key=value pairs, microseconds per request, for scripts:
  *
- *   bench_floor [--time S] [--runs N] [--batch-samples N] FILE
+ *   bench_floor [--time S] [--runs N] [--batch-samples N] [--compress none|gzip|zstd] FILE
  *   floor bytes=75284 inflated=199982 inflate_us=..  decode_us=.. merge_us=..
  *         floor_us=.. encode_us=.. samples=.. */
 #include <errno.h>
@@ -35,6 +36,7 @@ typedef struct {
   double seconds;
   int runs;
   uint64_t batch_samples;
+  unsigned encodings; /* of the flush's body: 1 << pc_encoding_t each */
   const char *file;
 } opts_t;
 
@@ -47,7 +49,7 @@ typedef struct {
   size_t n_plain;
   pc_arena_t *arena;
   pc_builder_t *b;
-  pc_buf_t out;
+  unsigned encodings;
   uint64_t samples;
 } ctx_t;
 
@@ -79,8 +81,9 @@ static int step_merge(ctx_t *c, const pc_request_t *req, bool *full) {
 }
 
 static int step_encode(ctx_t *c) {
-  c->out.n = 0;
-  int rc = pc_builder_encode(c->b, &c->out);
+  int rc = 0;
+  pc_body_t *body = pc_builder_body(c->b, c->encodings, NULL, &rc);
+  pc_body_unref(body);
   pc_builder_reset(c->b);
   return rc;
 }
@@ -145,8 +148,10 @@ static bool read_file(const char *path, pc_buf_t *b) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: bench_floor [--time S] [--runs N] [--batch-samples N] FILE\n"
-             "  defaults: --time 1 --runs 3 --batch-samples 8192; FILE: protobuf, plain or gzip\n");
+  fprintf(f, "usage: bench_floor [--time S] [--runs N] [--batch-samples N] "
+             "[--compress none|gzip|zstd] FILE\n"
+             "  defaults: --time 1 --runs 3 --batch-samples 8192 --compress none; FILE: "
+             "protobuf, plain or gzip\n");
 }
 
 static bool parse_args(int argc, char **argv, opts_t *o) {
@@ -163,6 +168,13 @@ static bool parse_args(int argc, char **argv, opts_t *o) {
       o->runs = (int)strtol(v, &end, 10);
     } else if (strcmp(a, "--batch-samples") == 0 && v) {
       o->batch_samples = strtoull(v, &end, 10);
+    } else if (strcmp(a, "--compress") == 0 && v) {
+      pc_encoding_t e;
+      if (strcmp(v, "none") == 0) o->encodings = 0;
+      else if (pc_encoding_parse((pc_str_t){(const uint8_t *)v, strlen(v)}, &e) == 0)
+        o->encodings = 1u << e;
+      else return false;
+      end = "";
     } else if (a[0] != '-' && !o->file) {
       o->file = a;
       continue;
@@ -186,7 +198,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_floor: %s: %s\n", o.file, strerror(errno));
     return 1;
   }
-  ctx_t c = {.in = file.p, .n_in = file.n, .samples = o.batch_samples};
+  ctx_t c = {.in = file.p, .n_in = file.n, .samples = o.batch_samples,
+             .encodings = o.encodings};
   c.gzip = pc_encoding_sniff(file.p, file.n) == PC_ENC_GZIP;
   if (c.gzip) {
     c.n_plain = (size_t)pc_announced_size(PC_ENC_GZIP, file.p, file.n);
@@ -215,7 +228,6 @@ int main(int argc, char **argv) {
          (t.inflate + t.decode + t.merge) * 1e6, t.encode * 1e6, samples);
   pc_builder_free(c.b);
   pc_arena_free(c.arena);
-  pc_buf_free(&c.out);
   if (c.gzip) {
     free(c.plain);
     libdeflate_free_decompressor(c.dz);

@@ -130,6 +130,11 @@ struct pc_builder {
   size_t key_n, key_cap;
   uint64_t *loc_hash;
   uint32_t loc_hash_cap;
+  /* Per sample of the profile being encoded: its body length (low half)
+   * and the bytes of its packed values (high half), from the sizing pass
+   * for the writing pass (samples_encode). */
+  uint64_t *smp_len;
+  uint32_t smp_len_cap;
   jmp_buf oom;
   pc_builder_stats_t st;
   /* Encoded samples: chunks in allocation order, and the profiles that own
@@ -311,16 +316,18 @@ static size_t profile_header_size(const pc_profile_t *p) {
          f_bytes(p->original_payload) + f_packed(p->attribute_indices);
 }
 
-/* The parts of a sample that interning does not change. */
-static size_t sample_payload_size(const pc_sample_t *s) {
-  size_t n = 0;
-  if (s->n_values) {
-    size_t v = 0;
-    for (uint32_t i = 0; i < s->n_values; i++) v += vsz((uint64_t)s->values[i]);
-    n += f_len(v);
-  }
-  if (s->n_timestamps) n += f_len((size_t)s->n_timestamps * 8);
-  return n;
+/* Bytes of a sample's values as packed varints. */
+static size_t values_varint_size(const pc_sample_t *s) {
+  size_t v = 0;
+  for (uint32_t i = 0; i < s->n_values; i++) v += vsz((uint64_t)s->values[i]);
+  return v;
+}
+
+/* The parts of a sample that interning does not change, given
+ * values_varint_size. */
+static size_t sample_payload_size(const pc_sample_t *s, size_t values) {
+  return (s->n_values ? f_len(values) : 0) +
+         (s->n_timestamps ? f_len((size_t)s->n_timestamps * 8) : 0);
 }
 
 static size_t sample_size(const pc_sample_t *s, size_t payload) {
@@ -1304,8 +1311,9 @@ static size_t sample_body(const pc_builder_t *b, const pc_sample_t *s, size_t pa
          f_i32(b->rm[T_LINK][s->link_index]) + payload;
 }
 
+/* body: sample_body; values: values_varint_size. */
 static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t *s,
-                           size_t body) {
+                           size_t body, size_t values) {
   *w++ = TAG_SAMPLE;
   w = put_varint(w, body);
   w = put_i32(w, TAG_STACK, b->rm[T_STACK][s->stack_index]);
@@ -1317,10 +1325,8 @@ static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t 
   }
   w = put_i32(w, TAG_LINK, b->rm[T_LINK][s->link_index]);
   if (s->n_values) {
-    size_t n = 0;
-    for (uint32_t i = 0; i < s->n_values; i++) n += vsz((uint64_t)s->values[i]);
     *w++ = TAG_VALUES;
-    w = put_varint(w, n);
+    w = put_varint(w, values);
     for (uint32_t i = 0; i < s->n_values; i++) w = put_varint(w, (uint64_t)s->values[i]);
   }
   if (s->n_timestamps) {
@@ -1334,12 +1340,15 @@ static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t 
 
 /* Samples lo..hi-1 of p as the encoded samples of output profile o: one
  * pass maps every reference (interning what is new) and sizes the bytes,
- * the second writes them into one chunk allocation of exactly that size. */
+ * keeping each sample's sizes, the second writes them into one chunk
+ * allocation of exactly that size without sizing anything again (that was
+ * a quarter of a sample-heavy merge). */
 static enc_samples_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_profile_t *p,
                                     uint32_t lo, uint32_t hi) {
   o->n_samples = hi - lo;
   if (hi == lo) return (enc_samples_t){0};
-  size_t total = 0, words = 0, attrs = 0;
+  uint64_t *len = b->smp_len = grow(b, b->smp_len, &b->smp_len_cap, hi - lo, sizeof *len);
+  size_t total = 0, words = 0, attrs = 0, in = 0;
   for (uint32_t i = lo; i < hi; i++) {
     const pc_sample_t *s = &p->samples[i];
     words += (size_t)s->n_values + s->n_timestamps;
@@ -1347,16 +1356,18 @@ static enc_samples_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_p
     map_stack(b, s->stack_index);
     map_link(b, s->link_index);
     map_attrs(b, s->attribute_indices);
-    size_t payload = sample_payload_size(s);
-    b->st.in_bytes += sample_size(s, payload);
-    total += f_len(sample_body(b, s, payload));
+    size_t values = values_varint_size(s), payload = sample_payload_size(s, values);
+    in += sample_size(s, payload);
+    size_t body = sample_body(b, s, payload);
+    if (body > UINT32_MAX) oom(b); /* over protobuf's 2 GiB message limit anyway */
+    len[i - lo] = body | (uint64_t)values << 32; /* values <= body */
+    total += f_len(body);
   }
+  b->st.in_bytes += in;
   b->st.out_bytes += total;
   uint8_t *mem = chunk_alloc(b, total), *w = mem;
-  for (uint32_t i = lo; i < hi; i++) {
-    const pc_sample_t *s = &p->samples[i];
-    w = sample_put(b, w, s, sample_body(b, s, sample_payload_size(s)));
-  }
+  for (uint32_t i = lo; i < hi; i++)
+    w = sample_put(b, w, &p->samples[i], (uint32_t)len[i - lo], len[i - lo] >> 32);
   assert((size_t)(w - mem) == total);
   return (enc_samples_t){{mem, total}, words, attrs};
 }
@@ -1661,6 +1672,7 @@ void pc_builder_free(pc_builder_t *b) {
   free(b->undo);
   free(b->key);
   free(b->loc_hash);
+  free(b->smp_len);
   while (b->chunks) chunk_pop(b);
   free(b->order);
   pc_arena_free(b->arena);
@@ -1782,6 +1794,7 @@ void pc_builder_mem_detail(const pc_builder_t *b, pc_builder_mem_t *m) {
     m->maps += (size_t)b->rm_cap[t] * sizeof *b->rm[t];
   }
   m->other = b->key_cap + (size_t)b->loc_hash_cap * sizeof *b->loc_hash +
+             (size_t)b->smp_len_cap * sizeof *b->smp_len +
              (size_t)b->order_cap * sizeof *b->order +
              hset_bytes(&b->res_set) +
              (size_t)b->res_cap * (sizeof *b->res + sizeof *b->res_meta) +

@@ -21,10 +21,18 @@
  * batch is then handed on from the loop. Batches are capped, before
  * encoding, at the smallest body any exporter downstream takes
  * (pc_consumer_t.max_body), so no exporter ever splits or decodes one.
- * While MAX_SEALED sealed batches wait for the pool, new requests are
- * refused with PC_EAGAIN, which bounds the memory held. Both refusals are
- * known before a request comes (the consumer's full hook), so receivers
- * refuse at the headers instead of decoding what would be refused.
+ * While MAX_SEALED sealed batches wait for the pool, sealing waits too: the
+ * open batch keeps taking whole requests past send_batch_size (a trigger,
+ * not a cap) up to its caps, and is sealed when the pool takes the next
+ * one; only a request that does not fit the open batch whole is refused
+ * with PC_EAGAIN. That bounds the memory held at MAX_SEALED + 1 batches of
+ * at most max_bytes each, as before, without refusing while there is room:
+ * the pool runs decodes too, and a sample-heavy flush (a batch every two
+ * requests at the default send_batch_size) queued behind a few of them
+ * made the batch refuse about a third of the requests it had just paid to
+ * decode. Both refusals are known before a request comes (the consumer's
+ * full hook), so receivers refuse at the headers instead of decoding what
+ * would be refused.
  *
  * metadata_keys (the Collector's): the instance becomes a router over
  * shards, one whole batch_t per distinct combination of those keys' values
@@ -101,14 +109,18 @@ typedef struct {
   uint64_t samples_dropped, requests_refused;
 } batch_stats_t;
 /* MAX_SEALED: sealed batches waiting to be encoded (the one in the pool
- * included) before requests are refused: at 8 MiB batches and ~1.9 bytes of
- * builder per encoded byte (bench_merge), about 60 MB. */
+ * included) before sealing waits and the open batch grows instead: with
+ * it, at 8 MiB batches and ~1.9 bytes of builder per encoded byte
+ * (bench_merge), about 75 MB. */
 enum { MAX_SPARE = 2, MIN_RETRY_MS = 50, MAX_RETRY_MS = 1000, MAX_SEALED = 4 };
 enum { BUSY = 1 }; /* drain: waiting for the thread pool */
 /* Batches up to this many protobuf bytes (an upper estimate) are encoded
  * and compressed on the loop, as exporters compress bodies up to it there
  * (core.h says why 128 KiB). */
 #define FLUSH_INLINE_MAX ((uint64_t)PC_BODY_INLINE_MAX)
+/* How far the open batch may grow while sealing waits for the pool when
+ * neither send_batch_max_bytes nor the exporters set a cap. */
+#define WAIT_MAX_BYTES ((uint64_t)8 << 20)
 
 typedef struct batch batch_t;
 
@@ -130,6 +142,13 @@ struct batch {
   bool flushing;
   pc_body_t *ready;        /* the oldest batch, encoded, not yet taken downstream */
   pc_builder_stats_t ready_st; /* ... what it held */
+  /* Sealing waits for the pool (pool_behind): the trigger to count when
+   * the open batch is sealed after all, or NULL; open_full: a request did
+   * not fit it whole, so it takes none until sealed; biggest: the most
+   * protobuf bytes and samples one request added, to tell full early. */
+  uint64_t *deferred;
+  bool open_full;
+  uint64_t biggest_bytes, biggest_samples;
   /* shutdown */
   uint64_t deadline_ms;
   pc_done_cb done;
@@ -179,6 +198,23 @@ static void seal(batch_t *p, uint64_t *trigger) {
   }
   p->pending[p->n_pending++] = p->open;
   p->open = take_builder(p);
+  p->deferred = NULL;
+  p->open_full = false;
+}
+
+/* MAX_SEALED batches wait for the thread pool: sealing one more waits. */
+static bool pool_behind(const batch_t *p) {
+  return p->flushing && p->n_pending >= MAX_SEALED;
+}
+
+/* Seal for a trigger, or while the pool is behind note it for
+ * batch_on_flushed, which seals the open batch as soon as there is room. */
+static void seal_or_defer(batch_t *p, uint64_t *trigger) {
+  if (pool_behind(p) && !pc_builder_empty(p->open)) {
+    if (!p->deferred) p->deferred = trigger;
+    return;
+  }
+  seal(p, trigger);
 }
 
 static void pop_pending(batch_t *p) {
@@ -307,6 +343,49 @@ static void arm(batch_t *p) {
 
 /* ---- consume ----------------------------------------------------------------- */
 
+/* pc_builder_add_range into the open batch, remembering the most one add
+ * grew it by (open_has_room). */
+static int add(batch_t *p, const pc_request_t *req, uint64_t first, uint64_t n, uint64_t cap,
+               pc_err_t *err) {
+  pc_builder_stats_t before = *pc_builder_stats(p->open);
+  int rc = pc_builder_add_range(p->open, req, first, n, cap, err);
+  if (rc) return rc;
+  const pc_builder_stats_t *st = pc_builder_stats(p->open);
+  if (st->out_bytes - before.out_bytes > p->biggest_bytes)
+    p->biggest_bytes = st->out_bytes - before.out_bytes;
+  if (st->samples - before.samples > p->biggest_samples)
+    p->biggest_samples = st->samples - before.samples;
+  return 0;
+}
+
+/* The open batch's caps while sealing waits for the pool. */
+static uint64_t wait_cap(const batch_t *p) {
+  return p->max_bytes ? p->max_bytes : WAIT_MAX_BYTES;
+}
+
+/* While sealing waits: whether a request as big as the biggest so far
+ * would still fit the open batch whole. */
+static bool open_has_room(const batch_t *p) {
+  const pc_builder_stats_t *st = pc_builder_stats(p->open);
+  uint64_t max = (uint64_t)p->cfg.send_batch_max_size;
+  return !p->open_full && st->out_bytes + p->biggest_bytes <= wait_cap(p) &&
+         (!max || st->samples + p->biggest_samples <= max);
+}
+
+/* While sealing waits: all of req into the open batch, or nothing and
+ * PC_ELIMIT (nothing can be sealed to make room). One failed try marks the
+ * open batch full, so that refusing does not roll a big builder back
+ * request after request. */
+static int merge_whole(batch_t *p, const pc_request_t *req, pc_err_t *err) {
+  uint64_t max = (uint64_t)p->cfg.send_batch_max_size;
+  int rc = p->open_full ? PC_ELIMIT : 0;
+  if (!rc && max && pc_builder_stats(p->open)->samples + pc_request_sample_count(req) > max)
+    rc = PC_ELIMIT;
+  if (!rc) rc = add(p, req, 0, UINT64_MAX, wait_cap(p), err);
+  if (rc == PC_ELIMIT) p->open_full = true;
+  return rc;
+}
+
 /* Merge all of req into builders, splitting it where a batch would pass
  * send_batch_max_size samples or send_batch_max_bytes bytes. Each part is
  * merged whole or not at all; when a part does not fit the byte cap in an
@@ -326,7 +405,7 @@ static int merge(batch_t *p, const pc_request_t *req, pc_err_t *err) {
     uint64_t n = total ? total - first : UINT64_MAX;
     if (max && n > max - have) n = max - have;
     if (n > want) n = want;
-    int rc = pc_builder_add_range(p->open, req, first, n, p->max_bytes, err);
+    int rc = add(p, req, first, n, p->max_bytes, err);
     if (rc == PC_ELIMIT && !pc_builder_empty(p->open)) {
       seal(p, &p->st.size_triggers);
       continue;
@@ -355,7 +434,9 @@ static int refused(batch_t *p, int held, pc_err_t *err) {
   p->st.requests_refused++;
   if (held == BUSY)
     return pc_err_set(err, PC_EAGAIN, "%s: %" PRIu32 " batches wait to be encoded and "
-                      "compressed", p->id, p->n_pending);
+                      "compressed, and the open batch is full (%" PRIu64 " samples, ~%" PRIu64
+                      " B)", p->id, p->n_pending, pc_builder_stats(p->open)->samples,
+                      pc_builder_stats(p->open)->out_bytes);
   return pc_err_set(err, PC_EAGAIN, "%s: the next consumer is full (%" PRIu32
                     " batches held)", p->id, p->n_pending + (p->ready != NULL));
 }
@@ -366,12 +447,20 @@ static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err
     return pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
   if (p->keys) return route(p, req, err);
   int held = p->ready || p->n_pending ? drain(p) : 0;
-  if (held == PC_EAGAIN || (held == BUSY && p->n_pending >= MAX_SEALED)) {
+  if (held == PC_EAGAIN) {
     arm(p);
     return refused(p, held, err);
   }
-  int rc = merge(p, req, err);
-  if (due(p)) seal(p, &p->st.size_triggers);
+  int rc;
+  if (pool_behind(p)) {
+    if ((rc = merge_whole(p, req, err)) == PC_ELIMIT) {
+      arm(p);
+      return refused(p, BUSY, err);
+    }
+  } else {
+    rc = merge(p, req, err);
+  }
+  if (due(p)) seal_or_defer(p, &p->st.size_triggers);
   drain(p); /* a refusal here is retried on the timer: req is held either way */
   arm(p);
   if (rc) /* the client hears of it; per request, so debug only */
@@ -393,8 +482,8 @@ static bool batch_full(pc_consumer_t *self, pc_err_t *err) {
   if (p->keys || (!p->ready && !p->n_pending)) return false;
   int held = drain(p);
   arm(p);
-  if (held != PC_EAGAIN && !(held == BUSY && p->n_pending >= MAX_SEALED)) return false;
-  refused(p, held, err);
+  if (held != PC_EAGAIN && !(pool_behind(p) && !open_has_room(p))) return false;
+  refused(p, held == PC_EAGAIN ? held : BUSY, err);
   return true;
 }
 
@@ -440,7 +529,10 @@ static void finish_or_wait(batch_t *p) {
 
 static void batch_on_timer(uv_timer_t *t) {
   batch_t *p = container_of(t, batch_t, timer);
-  seal(p, &p->st.timeout_triggers);
+  if (p->state == B_STOPPING)
+    seal(p, NULL);
+  else
+    seal_or_defer(p, &p->st.timeout_triggers);
   drain(p);
   if (p->state == B_STOPPING)
     finish_or_wait(p);
@@ -457,6 +549,7 @@ static void batch_on_flushed(pc__flush_t *f) {
   p->flushing = false;
   p->ready_st = *pc_builder_stats(p->pending[0]);
   pop_pending(p);
+  if (p->deferred) seal(p, p->deferred); /* room again: what waited for it */
   if (f->body) {
     p->ready = f->body;
   } else {
