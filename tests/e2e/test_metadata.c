@@ -415,7 +415,11 @@ START_TEST(an_8_MiB_batch_is_encoded_and_compressed_off_the_loop) {
             "ms, while it was sealed, encoded, gzipped and sent twice\n", bytes, loop_ms,
             pool_ms);
     ck_assert_double_ge(bytes, 8 * 1024 * 1024);
-    ck_assert_msg(loop_ms * 4 < pool_ms, "the loop spent %.1f ms CPU on the flush, the other "
+    /* The loop's share includes merging the last request, which is the
+     * loop's job; under ASan that alone came to a third of the pool's
+     * share (22 ms against 71 ms), so the bound is half: made on the loop,
+     * the flush puts nearly all of the CPU there. */
+    ck_assert_msg(loop_ms * 2 < pool_ms, "the loop spent %.1f ms CPU on the flush, the other "
                   "threads %.1f ms", loop_ms, pool_ms);
   }
   ck_assert_int_eq((int)series_value(metrics, "profcol_process_compressions"), 1);
