@@ -458,6 +458,66 @@ START_TEST(locations_of_every_shape_decode) {
 }
 END_TEST
 
+/* Samples take a one-pass path when each repeated field comes once,
+ * packed, with at most 16 elements, and no other field; the two-pass one
+ * otherwise. Both give the same data: 16 and 17 packed values, values in
+ * two packed runs, and an unknown field. */
+START_TEST(samples_of_every_shape_decode) {
+  uint8_t smp[4][24];
+  size_t len[4];
+  /* values 1..16, then 1..17 */
+  for (int k = 0; k < 2; k++) {
+    size_t n = 16 + (size_t)k;
+    smp[k][0] = 0x22;
+    smp[k][1] = (uint8_t)n;
+    for (size_t i = 0; i < n; i++) smp[k][2 + i] = (uint8_t)(i + 1);
+    len[k] = 2 + n;
+  }
+  static const uint8_t split[] = {0x22, 2, 1, 2, 0x10, 0x00, 0x22, 1, 3};
+  static const uint8_t unknown[] = {0x08, 0x00, 0x22, 0x01, 0x07, 0x30, 0x01};
+  memcpy(smp[2], split, sizeof split);
+  len[2] = sizeof split;
+  memcpy(smp[3], unknown, sizeof unknown);
+  len[3] = sizeof unknown;
+  size_t prof = 0;
+  for (int k = 0; k < 4; k++) prof += 2 + len[k];
+  uint8_t msg[128];
+  size_t m = 0, scope = prof + 2, rp = scope + 2;
+  msg[m++] = 0x0a; msg[m++] = (uint8_t)rp;
+  msg[m++] = 0x12; msg[m++] = (uint8_t)scope;
+  msg[m++] = 0x12; msg[m++] = (uint8_t)prof;
+  for (int k = 0; k < 4; k++) {
+    msg[m++] = 0x12;
+    msg[m++] = (uint8_t)len[k];
+    memcpy(msg + m, smp[k], len[k]);
+    m += len[k];
+  }
+  pc_request_t req;
+  pc_err_t err;
+  ck_assert_msg(decode_bytes(msg, m, &req, &err) == 0, "%s", err.msg);
+  ck_assert_int_eq(req.resources[0].scopes[0].n_profiles, 1);
+  const pc_profile_t *pr = &req.resources[0].scopes[0].profiles[0];
+  ck_assert_uint_eq(pr->n_samples, 4);
+  for (int k = 0; k < 2; k++) {
+    const pc_sample_t *s = &pr->samples[k];
+    ck_assert_uint_eq(s->n_values, 16 + (uint32_t)k);
+    for (uint32_t i = 0; i < s->n_values; i++) ck_assert_int_eq(s->values[i], i + 1);
+    ck_assert_uint_eq(s->attribute_indices.n, 0);
+    ck_assert_uint_eq(s->n_timestamps, 0);
+  }
+  ck_assert_uint_eq(pr->samples[2].n_values, 3);
+  ck_assert_int_eq(pr->samples[2].values[2], 3);
+  ck_assert_uint_eq(pr->samples[2].attribute_indices.n, 1);
+  ck_assert_uint_eq(pr->samples[3].n_values, 1);
+  ck_assert_int_eq(pr->samples[3].values[0], 7);
+  /* A truncated packed run is refused as before, by the two-pass reader. */
+  msg[m - len[3] + 3] = 0x05; /* values: 5 bytes, 3 left */
+  ck_assert_int_ne(decode_bytes(msg, m, &req, &err), 0);
+  ck_assert_msg(strstr(err.msg, "samples[3]") && strstr(err.msg, "runs past the end"), "%s",
+                err.msg);
+}
+END_TEST
+
 /* Repeated scalars may arrive unpacked; the encoder writes them packed. */
 START_TEST(unpacked_repeated_scalars_are_accepted) {
   /* samples { values: 3 values: 4 timestamps(fixed64): 9 attribute_indices: 0 } */
@@ -638,6 +698,7 @@ TCase *pc_test_proto_tcase(void) {
   tcase_add_test(tc, deep_nesting_is_rejected);
   tcase_add_test(tc, unknown_fields_are_skipped);
   tcase_add_test(tc, unpacked_repeated_scalars_are_accepted);
+  tcase_add_test(tc, samples_of_every_shape_decode);
   tcase_add_test(tc, locations_of_every_shape_decode);
   tcase_add_test(tc, bad_dictionary_index_fails_request);
   tcase_add_test(tc, bad_profile_index_rejects_profile);
