@@ -1612,6 +1612,7 @@ static void log_synced(k8sa_t *p) {
 static void on_sweep(uv_timer_t *t) {
   k8sa_t *p = container_of(t, k8sa_t, sweep);
   pc__k8s_cache_sweep(p->cache, uv_now(p->loop), GRACE_MS);
+  synced(p);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------------ */
@@ -1686,7 +1687,10 @@ static int k8sa_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   for (int i = 0; i < p->n_watches; i++) pc__k8s_watch_start(p->watches[i], loop, p->http);
   uv_timer_init(loop, &p->sweep);
   p->sweep_on = true;
-  uv_timer_start(&p->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+  /* With a node watch its first turn comes when the wait for nodes ends,
+   * so that giving up on them is logged then, not with the next data. */
+  uv_update_time(loop);
+  uv_timer_start(&p->sweep, on_sweep, p->node_watch ? NODE_WAIT_MS + 20 : SWEEP_MS, SWEEP_MS);
   return 0;
 }
 
