@@ -127,6 +127,7 @@ static const pc_opt_t extract_opts[] = {
                "k8s.pod.uid, k8s.pod.start_time, k8s.pod.ip, k8s.pod.hostname, "
                "k8s.deployment.name/uid, k8s.replicaset.name/uid, k8s.statefulset.name/uid, "
                "k8s.daemonset.name/uid, k8s.job.name/uid, k8s.cronjob.name, k8s.node.name, "
+               "k8s.node.uid (watches nodes), "
                "k8s.container.name, container.id, container.image.name, container.image.tag, "
                "service.name, service.version, service.namespace, service.instance.id; default "
                "[k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.pod.start_time, "
