@@ -1041,7 +1041,8 @@ static const char *NODE_CFG =
     "  - sources: [{from: connection}]\n";
 
 /* from: node: the pairs of the node each pod runs on (spec.nodeName), and
- * its uid; a node label change (a MODIFIED event) shows in the next data;
+ * its uid; a node label change (a MODIFIED event) shows in the next data,
+ * and one made while the watch was too old (410 Gone, a new list);
  * a pod whose node is not known gets its own metadata only; a resource of
  * no pod that names its node gets the node's. A config without node rules
  * never lists or watches nodes. */
@@ -1099,6 +1100,18 @@ START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
                               "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone="
                               "eu-west-1b,k8s.node.annotations.team.example.com/owner=infra,"
                               "k8s.node.uid=uid-node-1", got, sizeof got), "%s", got);
+  /* The history compacted: the node watch's resourceVersion is Gone (410),
+   * it lists again, and a change made meanwhile shows. */
+  double gone = metric(f.inst, "profcol_processor_k8s_attributes_api_gone");
+  pc_standin_post(&s, "/compact", NULL);
+  pc_standin_post(&s, "/nodes",
+                  "[{\"name\": \"node-1\", \"uid\": \"uid-node-1\", \"labels\":"
+                  " {\"topology.kubernetes.io/zone\": \"eu-west-1c\"}}]");
+  ck_assert(run_until(&f, "profcol_processor_k8s_attributes_api_gone", gone));
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
+                              "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone="
+                              "eu-west-1c,k8s.node.uid=uid-node-1", got, sizeof got), "%s", got);
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_nodes"), 2);
   /* The node deleted: its pairs go from the next data, the pod's stay. */
   pc_standin_post(&s, "/delete?kind=nodes", "[\"node-1\"]");
   ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, "k8s.pod.name=web-1,k8s.node.name=node-1",
