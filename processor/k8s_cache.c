@@ -697,6 +697,17 @@ static void pod_drop(pc__k8s_cache_t *c, pc__k8s_pod_t *p) {
   free(p);
 }
 
+/* An object whose extracted pairs passed MAX_POD_BYTES: counted, logged. */
+static void count_cut(pc__k8s_cache_t *c, const char *kind, const char *name) {
+  c->st.dropped_fields++;
+  uint64_t skipped;
+  char sup[48];
+  if (pc_ratelimit(&c->rl_cut, 60000, &skipped))
+    pc_log(c->log_id, PC_LOG_WARN, "%s %s: its extracted labels and annotations pass %d bytes; "
+           "the rest are left out (narrow extract.labels / annotations)%s", kind, name,
+           MAX_POD_BYTES, pc_suppressed(skipped, sup));
+}
+
 static void on_pod(pc__k8s_cache_t *c, pc__k8s_event_t ev, const json_t *obj, uint64_t now_ms) {
   static _Thread_local draft_t d; /* 20 KiB: not on the loop's stack */
   pc_arena_reset(c->scratch);
@@ -712,15 +723,7 @@ static void on_pod(pc__k8s_cache_t *c, pc__k8s_event_t ev, const json_t *obj, ui
     }
     return;
   }
-  if (d.cut) {
-    c->st.dropped_fields++;
-    uint64_t skipped;
-    char sup[48];
-    if (pc_ratelimit(&c->rl_cut, 60000, &skipped))
-      pc_log(c->log_id, PC_LOG_WARN, "pod %s/%s: its extracted labels and annotations pass %d "
-             "bytes; the rest are left out (narrow extract.labels / annotations)%s", d.p.ns,
-             d.p.name, MAX_POD_BYTES, pc_suppressed(skipped, sup));
-  }
+  if (d.cut) count_cut(c, "pod", d.p.ns_name);
   if (!old && c->rules->max_pods && c->by_uid.n >= c->rules->max_pods) {
     /* Full: the pods already cached keep their metadata; this one's data
      * goes through without it. Bounded memory beats a complete cache. */
@@ -826,15 +829,7 @@ static void on_named(pc__k8s_cache_t *c, pc__k8s_kind_t kind, pc__k8s_event_t ev
     old->gen = c->gen[kind];
     return;
   }
-  if (d.cut) {
-    c->st.dropped_fields++;
-    uint64_t skipped;
-    char sup[48];
-    if (pc_ratelimit(&c->rl_cut, 60000, &skipped))
-      pc_log(c->log_id, PC_LOG_WARN, "%s %s: its extracted labels and annotations pass %d "
-             "bytes; the rest are left out (narrow extract.labels / annotations)%s",
-             node ? "node" : "namespace", name, MAX_POD_BYTES, pc_suppressed(skipped, sup));
-  }
+  if (d.cut) count_cut(c, node ? "node" : "namespace", name);
   if (node && !old && c->rules->max_nodes && c->nodes.n >= c->rules->max_nodes) {
     c->st.nodes_refused++;
     uint64_t skipped;
