@@ -1,6 +1,7 @@
 /* k8s.h - the Kubernetes API client of the processors: k8s_attributes lists
  * and watches pods (with replicasets and namespaces when its config needs
- * them), resource_detection's k8s_api detector reads its node once.
+ * them, and nodes for `from: node` rules), resource_detection's k8s_api
+ * detector reads its node once.
  *
  * One layer per file, each usable and testable alone:
  *
@@ -15,8 +16,8 @@
  *   k8s_watch.c   list, then watch, one collection (client-go's reflector):
  *                 resourceVersion, bookmarks, 410 Gone -> list again,
  *                 reconnects with backoff
- *   k8s_cache.c   what k8s_attributes keeps of pods, replicasets and
- *                 namespaces: only the fields its config asks for, indexed
+ *   k8s_cache.c   what k8s_attributes keeps of pods, replicasets,
+ *                 namespaces and nodes: only the fields its config asks for, indexed
  *                 for association, deleted pods kept for a grace period
  *
  * Threading: everything here belongs to one loop (the worker's); nothing is
@@ -268,9 +269,11 @@ const char *pc__k8s_watch_last_error(const pc__k8s_watch_t *w);
 /* ---- what k8s_attributes keeps (k8s_cache.c) -------------------------------------------- */
 
 /* A label or annotation extraction rule (extract.labels / .annotations). */
-typedef enum { PC__K8S_FROM_POD, PC__K8S_FROM_NAMESPACE } pc__k8s_from_t;
+typedef enum { PC__K8S_FROM_POD, PC__K8S_FROM_NAMESPACE, PC__K8S_FROM_NODE } pc__k8s_from_t;
 typedef struct {
-  char *tag_name;          /* NULL: k8s.<from>.labels.<key> (or annotations) */
+  char *tag_name;          /* NULL: k8s.<from>.labels.<key> (or annotations); from node:
+                            * k8s.node.labels.<key>, the Collector's name without its
+                            * EmitV1K8sConventions gate, as for pods and namespaces */
   char *key;               /* the exact key, or NULL with */
   pc__regex_t *key_regex;  /* a pattern matched against the whole key */
   pc__k8s_from_t from;
@@ -305,6 +308,7 @@ enum {
   PC__K8S_M_SERVICE_VERSION = 1u << 23,
   PC__K8S_M_SERVICE_NAMESPACE = 1u << 24,
   PC__K8S_M_SERVICE_INSTANCE = 1u << 25, /* service.instance.id */
+  PC__K8S_M_NODE_UID = 1u << 26,       /* k8s.node.uid (from the watched node) */
 };
 
 typedef struct {
@@ -317,6 +321,8 @@ typedef struct {
   size_t n_exclude;
   uint64_t max_pods; /* pods the cache holds at most (deleted ones in their grace
                       * included); a new pod past it is refused; 0: no bound */
+  uint64_t max_nodes; /* nodes the cache holds at most; a new node past it is
+                       * refused (its pods get no node labels); 0: no bound */
 } pc__k8s_rules_t;
 
 /* A name/value pair a pod or namespace gives (an extracted label, ...). */
@@ -334,7 +340,8 @@ typedef struct {
 } pc__k8s_container_t;
 
 typedef struct pc__k8s_pod {
-  const char *uid, *name, *ns, *node, *created, *hostname, *ip, *ip2;
+  const char *uid, *name, *ns, *created, *hostname, *ip, *ip2;
+  const char *node; /* spec.nodeName: kept for k8s.node.name and the node's pairs */
   const char *ns_name; /* "ns/name": the name index's key */
   const char *owner_kind, *owner_name, *owner_uid; /* the controller owner, or NULL */
   const char *svc_name_label;    /* app.kubernetes.io/instance, else /name */
@@ -351,16 +358,17 @@ typedef struct pc__k8s_pod {
   /* The user's memo (k8s_attributes: the attributes this pod adds, built on
    * first use): one malloc'd block set by pc__k8s_pod_set_memo, freed with
    * the pod. A changed pod is a new pod (a new blob), so a memo never
-   * outlives what it was built from; replicasets and namespaces are
+   * outlives what it was built from; replicasets, namespaces and nodes are
    * covered by pc__k8s_cache_owner_gen. */
   void *memo;
   size_t memo_bytes;
 } pc__k8s_pod_t;
 
 typedef struct {
-  uint64_t pods, pod_bytes, memo_bytes, namespaces, replicasets, bytes;
+  uint64_t pods, pod_bytes, memo_bytes, namespaces, replicasets, nodes, node_bytes, bytes;
   uint64_t added, updated, deleted, evicted, dropped_fields, bad;
-  uint64_t refused; /* new pods not cached: max_pods reached */
+  uint64_t refused;       /* new pods not cached: max_pods reached */
+  uint64_t nodes_refused; /* new nodes not cached: max_nodes reached */
 } pc__k8s_cache_stats_t;
 
 typedef struct pc__k8s_cache pc__k8s_cache_t;
@@ -370,7 +378,7 @@ typedef struct pc__k8s_cache pc__k8s_cache_t;
 pc__k8s_cache_t *pc__k8s_cache_new(const pc__k8s_rules_t *rules, const char *log_id);
 void pc__k8s_cache_free(pc__k8s_cache_t *c);
 
-typedef enum { PC__K8S_PODS, PC__K8S_REPLICASETS, PC__K8S_NAMESPACES } pc__k8s_kind_t;
+typedef enum { PC__K8S_PODS, PC__K8S_REPLICASETS, PC__K8S_NAMESPACES, PC__K8S_NODES } pc__k8s_kind_t;
 
 /* An object from the API (a reflector's on_object). now_ms dates deletions.
  * Objects that are not what they should be (no uid, no name) are counted
@@ -397,9 +405,15 @@ bool pc__k8s_replicaset_deployment(const pc__k8s_cache_t *c, const char *rs_uid,
                                    const char **name, const char **uid);
 /* A namespace's extracted pairs (n 0 when none or unknown). */
 const pc__k8s_kv_t *pc__k8s_namespace_attrs(const pc__k8s_cache_t *c, pc_str_t ns, uint32_t *n);
+/* A node's extracted pairs and uid: false (*kv NULL, *n 0, *uid NULL) when
+ * the node is not cached (not listed yet, refused, or never watched). */
+bool pc__k8s_node(const pc__k8s_cache_t *c, pc_str_t name, const pc__k8s_kv_t **kv, uint32_t *n,
+                  const char **uid);
 pc__k8s_cache_stats_t pc__k8s_cache_stats(const pc__k8s_cache_t *c);
-/* Counts changes of replicasets and namespaces (what a pod's metadata
- * reads besides the pod): a memo built at another value is stale. */
+/* Counts changes of replicasets, namespaces and nodes (what a pod's
+ * metadata reads besides the pod): a memo built at another value is stale.
+ * A namespace or node event that leaves its extracted pairs and uid as they
+ * were (a node's status heartbeat) does not count. */
 uint32_t pc__k8s_cache_owner_gen(const pc__k8s_cache_t *c);
 /* Give pod (found by a lookup) memo, a malloc'd block of bytes, freeing the
  * one it had; the cache frees it with the pod and counts it in bytes. */

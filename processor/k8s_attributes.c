@@ -9,7 +9,8 @@
  *       filter: {node_from_env_var: K8S_NODE_NAME}
  *       extract:
  *         metadata: [k8s.namespace.name, k8s.pod.name, k8s.deployment.name, service.name]
- *         labels: [{tag_name: team, key: team, from: namespace}]
+ *         labels: [{tag_name: team, key: team, from: namespace},
+ *                  {tag_name: zone, key: topology.kubernetes.io/zone, from: node}]
  *       pod_association:
  *         - sources: [{from: resource_attribute, name: container.id}]
  *         - sources: [{from: connection}]
@@ -56,7 +57,22 @@
  * for the lists and fail without them, as the Collector's does. That wait
  * runs the client on a loop of its own inside start, then moves it to the
  * worker's loop. passthrough only sets k8s.pod.ip from the connection and
- * never talks to the API (an agent in front of a gateway). */
+ * never talks to the API (an agent in front of a gateway).
+ *
+ * Nodes. A `from: node` rule (or k8s.node.uid) takes the node a pod runs on
+ * (its spec.nodeName) from a watch of nodes, started only then: with
+ * filter.node / node_from_env_var it selects that one node
+ * (fieldSelector=metadata.name=<node>), as the Collector's node informer
+ * does, else every node. The Collector starts pods after the other
+ * informers have synced or 5 s have passed; here the node watch holds the
+ * data's pass-through at most NODE_WAIT_MS after start: past it (no RBAC for
+ * nodes, an API server that is slow with them) pods' metadata is added
+ * without the node's pairs, which follow once the nodes are listed (their
+ * arrival makes the memos stale). A node's pairs never replace what the
+ * pod or namespace set (the Collector's setResourceAttribute, applied in
+ * its order: pod, namespace, node). A resource no pod is found for still
+ * gets its node's pairs when it names the node (k8s.node.name), as in the
+ * Collector. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -73,6 +89,7 @@
 #define MAX_KEYS 8     /* distinct attribute names the rules read */
 #define GRACE_MS 120000 /* deleted pods stay findable (the Collector's 2 minutes) */
 #define SWEEP_MS 30000
+#define NODE_WAIT_MS 5000 /* the Collector's wait for informers pods depend on */
 
 /* ---- config ---------------------------------------------------------------------------------- */
 
@@ -85,7 +102,7 @@ typedef struct {
   const pc_cfg_node_t *f_namespace, *f_fields, *f_labels;
   const pc_cfg_node_t *metadata, *labels, *annotations;
   bool otel_annotations, dep_from_rs;
-  int64_t max_pods;
+  int64_t max_pods, max_nodes;
   const pc_cfg_node_t *pod_association, *exclude;
 } k8sa_cfg_t;
 
@@ -110,14 +127,16 @@ static const pc_opt_t extract_opts[] = {
                "k8s.pod.uid, k8s.pod.start_time, k8s.pod.ip, k8s.pod.hostname, "
                "k8s.deployment.name/uid, k8s.replicaset.name/uid, k8s.statefulset.name/uid, "
                "k8s.daemonset.name/uid, k8s.job.name/uid, k8s.cronjob.name, k8s.node.name, "
+               "k8s.node.uid (watches nodes), "
                "k8s.container.name, container.id, container.image.name, container.image.tag, "
                "service.name, service.version, service.namespace, service.instance.id; default "
                "[k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.pod.start_time, "
                "k8s.deployment.name, k8s.node.name]"),
     PC_OPT_ANY("labels", k8sa_cfg_t, labels,
-               "list of {tag_name, key | key_regex, from: pod | namespace}: labels as attributes "
-               "(default name k8s.pod.labels.<key>; with key_regex, tag_name may use $1, "
-               "${name})"),
+               "list of {tag_name, key | key_regex, from: pod | namespace | node}: labels as "
+               "attributes (default name k8s.pod.labels.<key>, k8s.namespace.labels.<key>, "
+               "k8s.node.labels.<key>; with key_regex, tag_name may use $1, ${name}); from "
+               "node: the node the pod runs on, from a watch of nodes"),
     PC_OPT_ANY("annotations", k8sa_cfg_t, annotations,
                "list of {tag_name, key | key_regex, from}: annotations, as labels (default name "
                "k8s.pod.annotations.<key>)"),
@@ -152,6 +171,10 @@ static const pc_opt_t k8sa_opts[] = {
                      "pods the cache holds at most (about 1 KB each; recently deleted ones "
                      "included); past it new pods are refused and counted (the default is "
                      "above Kubernetes' 150,000 pods per cluster)"),
+    PC_OPT_INT_RANGE("max_nodes", "10000", k8sa_cfg_t, max_nodes, 1, 1000000,
+                     "nodes the cache holds at most when a from: node rule or k8s.node.uid "
+                     "watches them (a few hundred bytes each; the default is above Kubernetes' "
+                     "5,000 nodes per cluster); past it new nodes are refused and counted"),
     PC_OPT_TABLE_END,
 };
 
@@ -186,6 +209,7 @@ static const struct {
     {"service.version", PC__K8S_M_SERVICE_VERSION},
     {"service.namespace", PC__K8S_M_SERVICE_NAMESPACE},
     {"service.instance.id", PC__K8S_M_SERVICE_INSTANCE},
+    {"k8s.node.uid", PC__K8S_M_NODE_UID},
 };
 #define N_MD (sizeof md_names / sizeof md_names[0])
 
@@ -193,7 +217,6 @@ static const struct {
 static const struct {
   const char *name, *why;
 } md_missing[] = {
-    {"k8s.node.uid", "needs watching nodes (resource_detection's k8s_api detector sets it)"},
     {"k8s.cluster.uid", "needs watching the kube-system namespace"},
     {"k8s.cronjob.uid", "needs watching jobs"},
     {"container.image.repo_digests", "is not provided"},
@@ -258,6 +281,10 @@ struct k8sa {
   pc__k8s_watch_t *watches[24];
   wctx_t wctx[24];
   int n_watches, stopping;
+  pc__k8s_watch_t *node_watch; /* one of watches, or NULL */
+  bool node_pairs;             /* a from: node rule or k8s.node.uid */
+  uint64_t start_ms;           /* pc_now_ms at start: NODE_WAIT_MS from here */
+  bool synced_once, node_wait_logged, node_late_logged;
   pc__k8s_api_t api;
   bool api_loaded;
   pc__k8s_http_t *http;
@@ -404,6 +431,15 @@ static void pod_attrs(k8sa_t *p, const pc__k8s_pod_t *pod) {
   const pc__k8s_kv_t *ns = pc__k8s_namespace_attrs(p->cache, (pc_str_t){(const uint8_t *)pod->ns,
                                                                        strlen(pod->ns)}, &n_ns);
   for (uint32_t i = 0; i < n_ns; i++) pa_set(p, ns[i].key, ns[i].value);
+  if (p->node_pairs && pod->node) {
+    const pc__k8s_kv_t *kv;
+    uint32_t n;
+    const char *uid;
+    if (pc__k8s_node(p->cache, S(pod->node), &kv, &n, &uid)) {
+      for (uint32_t i = 0; i < n; i++) pa_set_absent(p, kv[i].key, kv[i].value);
+      if (uid && want(p, PC__K8S_M_NODE_UID)) pa_set_absent(p, "k8s.node.uid", uid);
+    }
+  }
 }
 
 /* What container ci adds to its pod's: only keys the pod did not set. */
@@ -653,6 +689,24 @@ static pc_str_t amap_str(const pc__amap_t *m, const char *key) {
   return e && e->value.type == PC_AV_STRING ? e->value.u.s : (pc_str_t){0};
 }
 
+/* A resource no pod was found for: its node's pairs when it names its node
+ * (k8s.node.name), as the Collector's processResource does without a pod. */
+static void merge_node_of_resource(k8sa_t *p) {
+  if (!p->node_pairs) return;
+  const pc__k8s_kv_t *kv;
+  uint32_t n;
+  const char *uid;
+  if (!pc__k8s_node(p->cache, amap_str(&p->map, "k8s.node.name"), &kv, &n, &uid)) return;
+  for (uint32_t i = 0; i < n; i++) {
+    kv_t one = {S(kv[i].key), S(kv[i].value)};
+    merge_kv(p, &one, 1);
+  }
+  if (uid && want(p, PC__K8S_M_NODE_UID)) {
+    kv_t one = {S("k8s.node.uid"), S(uid)};
+    merge_kv(p, &one, 1);
+  }
+}
+
 /* ---- samples ------------------------------------------------------------------------------------ */
 
 /* Which attribute table entries carry a key the rules read. */
@@ -827,6 +881,7 @@ static int set_attrs(k8sa_t *p, pc_request_t *req, const pc_resource_profiles_t 
                      pc_resource_profiles_t *rp, const assoc_t *a) {
   pc__resource_load(req, &orig->resource.attributes, &p->map);
   if (a->pod) merge(p, a->pod, a->ci);
+  else merge_node_of_resource(p);
   return p->map.changed ? pc__resource_store(req, rp, &p->map) : 0;
 }
 
@@ -914,9 +969,30 @@ static int split(k8sa_t *p, pc_request_t *req, const pc_resource_profiles_t *ori
 
 /* ---- consume ------------------------------------------------------------------------------------- */
 
-static bool synced(const k8sa_t *p) {
-  for (int i = 0; i < p->n_watches; i++)
-    if (!pc__k8s_watch_synced(p->watches[i])) return false;
+static void log_synced(k8sa_t *p);
+
+/* Every list has completed; the node watch's only within NODE_WAIT_MS of
+ * start (past it the nodes' pairs come when they come). */
+static bool synced(k8sa_t *p) {
+  if (p->synced_once) return true; /* a relist later never holds data again */
+  bool nodes_wait = false;
+  for (int i = 0; i < p->n_watches; i++) {
+    if (pc__k8s_watch_synced(p->watches[i])) continue;
+    if (p->watches[i] != p->node_watch) return false;
+    nodes_wait = true;
+  }
+  if (nodes_wait) {
+    if (!p->start_ms || pc_now_ms() - p->start_ms < NODE_WAIT_MS) return false;
+    if (!p->node_wait_logged) {
+      p->node_wait_logged = true;
+      const char *why = pc__k8s_watch_last_error(p->node_watch);
+      pc_log(p->id, PC_LOG_WARN, "nodes not listed within %d ms of start%s%s: adding pod "
+             "metadata without the nodes' labels and annotations until they are", NODE_WAIT_MS,
+             why[0] ? ": " : "", why);
+    }
+  }
+  p->synced_once = true;
+  log_synced(p);
   return true;
 }
 
@@ -1027,6 +1103,7 @@ static int k8sa_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
       merge(p, a.pod, a.ci);
     } else {
       p->unassociated++;
+      merge_node_of_resource(p);
     }
     if (p->map.changed) rc = pc__resource_store(req, rp, &p->map);
     push_out(p, rp);
@@ -1085,7 +1162,7 @@ static const pc_opt_t rule_opts[] = {
     PC_OPT_STR("tag_name", NULL, rule_cfg_t, tag_name, "attribute name"),
     PC_OPT_STR("key", NULL, rule_cfg_t, key, "label or annotation key"),
     PC_OPT_STR("key_regex", NULL, rule_cfg_t, key_regex, "pattern of keys"),
-    PC_OPT_STR("from", NULL, rule_cfg_t, from, "pod or namespace"),
+    PC_OPT_STR("from", NULL, rule_cfg_t, from, "pod, namespace or node"),
     PC_OPT_STR("regex", NULL, rule_cfg_t, regex, "removed from the Collector"),
     PC_OPT_TABLE_END,
 };
@@ -1113,14 +1190,17 @@ static int parse_rules(k8sa_t *p, const pc_cfg_node_t *list, bool annotation, pc
     if (rc.from && strcmp(rc.from, "pod")) {
       if (!strcmp(rc.from, "namespace")) {
         from = PC__K8S_FROM_NAMESPACE;
+      } else if (!strcmp(rc.from, "node")) {
+        from = PC__K8S_FROM_NODE;
       } else {
-        bool collector = !strcmp(rc.from, "node") || !strcmp(rc.from, "deployment") ||
-                         !strcmp(rc.from, "statefulset") || !strcmp(rc.from, "daemonset") ||
-                         !strcmp(rc.from, "job");
+        bool collector = !strcmp(rc.from, "deployment") || !strcmp(rc.from, "statefulset") ||
+                         !strcmp(rc.from, "daemonset") || !strcmp(rc.from, "job");
         return pc_cfg_error(err, pc_cfg_get(it, "from"), PC_EINVAL,
                             collector ? "from: %s is the Collector's but not provided: profcol "
-                                        "reads labels and annotations of pods and namespaces"
-                                      : "%s is not a valid choice for from: want pod or namespace",
+                                        "reads labels and annotations of pods, namespaces and "
+                                        "nodes"
+                                      : "%s is not a valid choice for from: want pod, namespace "
+                                        "or node",
                             rc.from);
       }
     }
@@ -1415,6 +1495,22 @@ static int plan_watches(k8sa_t *p, const k8sa_cfg_t *c, const pc_cfg_node_t *roo
   if (nsw)
     add_watch(p, PC__K8S_NAMESPACES, "/api/v1/namespaces", NULL, true, "namespaces",
               "namespaces: get, list, watch");
+  if (p->node_pairs) {
+    /* One node when the filter names it (an agent: its own), as the
+     * Collector's node informer; metadata only: labels, annotations, uid. */
+    pc_buf_t nq = {0};
+    if (node && *node) {
+      pc_buf_printf(&nq, "fieldSelector=");
+      char one[400];
+      snprintf(one, sizeof one, "metadata.name=%s", node);
+      qappend(&nq, one);
+    }
+    pc_buf_append(&nq, "", 1);
+    add_watch(p, PC__K8S_NODES, "/api/v1/nodes", nq.n > 1 ? (const char *)nq.p : NULL, true,
+              "nodes", "nodes: get, list, watch");
+    p->node_watch = p->watches[p->n_watches - 1];
+    pc_buf_free(&nq);
+  }
 out:
   pc_buf_free(&fsel);
   pc_buf_free(&lsel);
@@ -1440,6 +1536,7 @@ static void *k8sa_create(const pc_create_args_t *args, pc_err_t *err) {
   p->rules.otel_annotations = c.otel_annotations;
   p->rules.deployment_from_replicaset = c.dep_from_rs;
   p->rules.max_pods = (uint64_t)c.max_pods;
+  p->rules.max_nodes = (uint64_t)c.max_nodes;
   const pc_cfg_node_t *root = args->cfg;
   if (pc__k8s_api_parse(&c.api, root, &p->auth, err) ||
       parse_metadata(p, at(root, "extract", "metadata"), err) ||
@@ -1447,6 +1544,9 @@ static void *k8sa_create(const pc_create_args_t *args, pc_err_t *err) {
       parse_rules(p, at(root, "extract", "annotations"), true, err) ||
       parse_association(p, c.pod_association, err) || parse_exclude(p, c.exclude, err))
     goto fail;
+  p->node_pairs = want(p, PC__K8S_M_NODE_UID);
+  for (size_t i = 0; i < p->rules.n_rules; i++)
+    p->node_pairs = p->node_pairs || p->rules.rules[i].from == PC__K8S_FROM_NODE;
   p->context = c.api.context ? pc_xstrdup(c.api.context) : NULL;
   p->kube_config_path = c.api.kube_config_path ? pc_xstrdup(c.api.kube_config_path) : NULL;
   /* Attributes read besides the rules': the default rules' and the container's. */
@@ -1492,18 +1592,28 @@ static void on_synced(void *arg) {
   k8sa_t *p = w->p;
   uint64_t now = p->loop ? uv_now(p->loop) : 1;
   pc__k8s_cache_list_end(p->cache, w->kind, now ? now : 1);
-  if (!p->synced_logged && synced(p)) {
-    p->synced_logged = true;
-    pc__k8s_cache_stats_t st = pc__k8s_cache_stats(p->cache);
-    pc_log(p->id, PC_LOG_INFO, "synced with the Kubernetes API: %" PRIu64 " pods (%" PRIu64
-           " KiB cached), %" PRIu64 " replicasets, %" PRIu64 " namespaces; adding pod metadata "
-           "from now on", st.pods, st.bytes >> 10, st.replicasets, st.namespaces);
+  if (w->kind == PC__K8S_NODES && p->node_wait_logged && !p->node_late_logged) {
+    p->node_late_logged = true;
+    pc_log(p->id, PC_LOG_INFO, "nodes listed at last: %" PRIu64 " nodes; adding their labels "
+           "and annotations from now on", pc__k8s_cache_stats(p->cache).nodes);
   }
+  synced(p);
+}
+
+static void log_synced(k8sa_t *p) {
+  if (p->synced_logged) return;
+  p->synced_logged = true;
+  pc__k8s_cache_stats_t st = pc__k8s_cache_stats(p->cache);
+  pc_log(p->id, PC_LOG_INFO, "synced with the Kubernetes API: %" PRIu64 " pods (%" PRIu64
+         " KiB cached), %" PRIu64 " replicasets, %" PRIu64 " namespaces, %" PRIu64 " nodes; "
+         "adding pod metadata from now on", st.pods, st.bytes >> 10, st.replicasets,
+         st.namespaces, st.nodes);
 }
 
 static void on_sweep(uv_timer_t *t) {
   k8sa_t *p = container_of(t, k8sa_t, sweep);
   pc__k8s_cache_sweep(p->cache, uv_now(p->loop), GRACE_MS);
+  synced(p);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------------ */
@@ -1565,6 +1675,7 @@ static int k8sa_start(void *self, uv_loop_t *loop, pc_err_t *err) {
                        sizeof why))
     return pc_err_set(err, PC_EINVAL, "%s: %s", p->id, why);
   p->api_loaded = true;
+  p->start_ms = pc_now_ms();
   pc_log(p->id, PC_LOG_INFO, "watching %d collections of the Kubernetes API (%s)%s",
          p->n_watches, p->api.where,
          p->wait ? "" : "; data passes unchanged until the pods are listed");
@@ -1577,7 +1688,10 @@ static int k8sa_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   for (int i = 0; i < p->n_watches; i++) pc__k8s_watch_start(p->watches[i], loop, p->http);
   uv_timer_init(loop, &p->sweep);
   p->sweep_on = true;
-  uv_timer_start(&p->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+  /* With a node watch its first turn comes when the wait for nodes ends,
+   * so that giving up on them is logged then, not with the next data. */
+  uv_update_time(loop);
+  uv_timer_start(&p->sweep, on_sweep, p->node_watch ? NODE_WAIT_MS + 20 : SWEEP_MS, SWEEP_MS);
   return 0;
 }
 
@@ -1674,11 +1788,20 @@ static void k8sa_metrics(void *self, pc_metrics_t *m) {
   pc_metrics_gauge(m, "otelcol_otelsvc_k8s_pod_table_size", "pods in the cache",
                    (double)st.pods, NULL);
   pc_metrics_gauge(m, "profcol_processor_k8s_attributes_cache_bytes",
-                   "memory the cached pods, replicasets, namespaces and their indexes take",
+                   "memory the cached pods, replicasets, namespaces, nodes and their indexes take",
                    (double)st.bytes, NULL);
   pc_metrics_counter(m, "profcol_processor_k8s_attributes_pods_refused",
                      "new pods not cached because the cache held max_pods", (double)st.refused,
                      NULL);
+  if (p->node_watch) {
+    pc_metrics_gauge(m, "profcol_processor_k8s_attributes_nodes", "nodes in the cache",
+                     (double)st.nodes, NULL);
+    pc_metrics_gauge(m, "profcol_processor_k8s_attributes_node_bytes",
+                     "memory the cached nodes and their index take", (double)st.node_bytes, NULL);
+    pc_metrics_counter(m, "profcol_processor_k8s_attributes_nodes_refused",
+                       "new nodes not cached because the cache held max_nodes",
+                       (double)st.nodes_refused, NULL);
+  }
   pc_metrics_counter(m, "profcol_processor_k8s_attributes_resources_associated",
                      "resource profiles given a pod's metadata", (double)p->associated, NULL);
   pc_metrics_counter(m, "profcol_processor_k8s_attributes_resources_unassociated",

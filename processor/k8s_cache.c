@@ -1,6 +1,6 @@
 /* k8s_cache.c - what k8s_attributes keeps of the cluster (k8s.h): pods,
- * and when its config needs them replicasets (a pod's deployment) and
- * namespaces (their labels and annotations).
+ * and when its config needs them replicasets (a pod's deployment),
+ * namespaces and nodes (their labels and annotations; a node's uid).
  *
  * The one idea: keep only what the config will write, packed. A Pod object
  * is 5-20 KiB of JSON (managedFields, the whole spec); what association and
@@ -30,7 +30,15 @@
  *
  * Bound: at most rules->max_pods pods (k8s_attributes' max_pods), deleted
  * ones in their grace period included; a new pod past it is refused,
- * counted and logged, and updates of cached ones still apply. */
+ * counted and logged, and updates of cached ones still apply. Nodes alike
+ * (max_nodes); a namespace or node keeps at most MAX_POD_BYTES of pairs.
+ *
+ * Namespaces and nodes are one shape (named_t: a name, the pairs the rules
+ * take, a node's uid), keyed by name: a pod finds its node by spec.nodeName,
+ * as the Collector's does. Their change makes every pod's memo stale
+ * (owner_gen), so an event that changes nothing the rules take (a node's
+ * status heartbeat comes as a MODIFIED event even on a metadata-only watch)
+ * only marks the entry as seen. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -135,24 +143,27 @@ typedef struct {
   uint32_t gen;
 } rs_t;
 
+/* A namespace or a node. */
 typedef struct {
   const char *name;
+  const char *uid; /* nodes with k8s.node.uid wanted, else NULL */
   pc__k8s_kv_t *kv;
   uint32_t n_kv;
   uint32_t gen;
   size_t bytes;
-} ns_t;
+} named_t;
 
 struct pc__k8s_cache {
   const pc__k8s_rules_t *rules;
   char *log_id;
   kmap_t by_uid, by_ip, by_cid, by_name;
-  kmap_t rs, ns;
-  uint32_t gen[3]; /* per kind: the list being read */
+  kmap_t rs, ns, nodes;
+  uint32_t gen[4]; /* per kind: the list being read */
+  bool node_of_pods; /* keep a pod's node name: k8s.node.name, node rules or uid */
   uint32_t owner_gen; /* pc__k8s_cache_owner_gen */
   pc_arena_t *scratch;
   pc__k8s_cache_stats_t st;
-  pc_ratelimit_t rl_cut, rl_full;
+  pc_ratelimit_t rl_cut, rl_full, rl_nodes;
 };
 
 pc__k8s_cache_t *pc__k8s_cache_new(const pc__k8s_rules_t *rules, const char *log_id) {
@@ -161,6 +172,9 @@ pc__k8s_cache_t *pc__k8s_cache_new(const pc__k8s_rules_t *rules, const char *log
   c->log_id = pc_xstrdup(log_id);
   c->scratch = pc_arena_new(16384);
   if (!c->scratch) pc_oom();
+  c->node_of_pods = rules->metadata & (PC__K8S_M_NODE | PC__K8S_M_NODE_UID);
+  for (size_t i = 0; i < rules->n_rules; i++)
+    c->node_of_pods = c->node_of_pods || rules->rules[i].from == PC__K8S_FROM_NODE;
   return c;
 }
 
@@ -177,6 +191,9 @@ void pc__k8s_cache_free(pc__k8s_cache_t *c) {
     if (c->rs.v[i].key) free(c->rs.v[i].val);
   for (uint32_t i = 0; i < c->ns.cap; i++)
     if (c->ns.v[i].key) free(c->ns.v[i].val);
+  for (uint32_t i = 0; i < c->nodes.cap; i++)
+    if (c->nodes.v[i].key) free(c->nodes.v[i].val);
+  kmap_free(&c->nodes);
   kmap_free(&c->by_uid);
   kmap_free(&c->by_ip);
   kmap_free(&c->by_cid);
@@ -193,13 +210,18 @@ pc__k8s_cache_stats_t pc__k8s_cache_stats(const pc__k8s_cache_t *c) {
   st.pods = c->by_uid.n;
   st.replicasets = c->rs.n;
   st.namespaces = c->ns.n;
+  st.nodes = c->nodes.n;
   st.bytes = st.pod_bytes + (uint64_t)(c->by_uid.cap + c->by_ip.cap + c->by_cid.cap +
-                                       c->by_name.cap + c->rs.cap + c->ns.cap) * sizeof(kslot_t);
+                                       c->by_name.cap + c->rs.cap + c->ns.cap + c->nodes.cap) *
+                                sizeof(kslot_t);
   for (uint32_t i = 0; i < c->rs.cap; i++)
     if (c->rs.v[i].key) st.bytes += sizeof(rs_t) + 3 * 40; /* uids and a name */
   for (uint32_t i = 0; i < c->ns.cap; i++)
-    if (c->ns.v[i].key) st.bytes += ((ns_t *)c->ns.v[i].val)->bytes;
-  st.bytes += st.memo_bytes;
+    if (c->ns.v[i].key) st.bytes += ((named_t *)c->ns.v[i].val)->bytes;
+  st.node_bytes = (uint64_t)c->nodes.cap * sizeof(kslot_t);
+  for (uint32_t i = 0; i < c->nodes.cap; i++)
+    if (c->nodes.v[i].key) st.node_bytes += ((named_t *)c->nodes.v[i].val)->bytes;
+  st.bytes += st.node_bytes + st.memo_bytes;
   return st;
 }
 
@@ -387,9 +409,12 @@ static const char *expand(pc__k8s_cache_t *c, const char *tmpl, pc__regex_t *re,
 static void extract(pc__k8s_cache_t *c, draft_t *d, const json_t *map, bool annotation,
                     pc__k8s_from_t from) {
   if (!json_is_object(map)) return;
-  const char *fmt = from == PC__K8S_FROM_POD
-                        ? (annotation ? "k8s.pod.annotations.%s" : "k8s.pod.labels.%s")
-                        : (annotation ? "k8s.namespace.annotations.%s" : "k8s.namespace.labels.%s");
+  static const char *const fmts[][2] = {
+      [PC__K8S_FROM_POD] = {"k8s.pod.labels.%s", "k8s.pod.annotations.%s"},
+      [PC__K8S_FROM_NAMESPACE] = {"k8s.namespace.labels.%s", "k8s.namespace.annotations.%s"},
+      [PC__K8S_FROM_NODE] = {"k8s.node.labels.%s", "k8s.node.annotations.%s"},
+  };
+  const char *fmt = fmts[from][annotation];
   for (size_t r = 0; r < c->rules->n_rules; r++) {
     const pc__k8s_rule_t *rule = &c->rules->rules[r];
     if (rule->annotation != annotation || rule->from != from) continue;
@@ -503,7 +528,7 @@ static bool gather(pc__k8s_cache_t *c, const json_t *obj, draft_t *d) {
   const json_t *spec = pc__k8s_jobj(obj, "spec", NULL), *status = pc__k8s_jobj(obj, "status", NULL);
   /* k8s.pod.start_time, and the order of pods that share an IP. */
   p->created = pc__k8s_jstr(md, "creationTimestamp", NULL);
-  if (want(c, PC__K8S_M_NODE)) p->node = pc__k8s_jstr(spec, "nodeName", NULL);
+  if (c->node_of_pods) p->node = pc__k8s_jstr(spec, "nodeName", NULL);
   if (want(c, PC__K8S_M_POD_HOSTNAME)) p->hostname = pc__k8s_jstr(spec, "hostname", NULL);
   p->host_network = json_is_true(json_object_get(spec, "hostNetwork"));
   const char *ip = pc__k8s_jstr(status, "podIP", NULL);
@@ -672,6 +697,17 @@ static void pod_drop(pc__k8s_cache_t *c, pc__k8s_pod_t *p) {
   free(p);
 }
 
+/* An object whose extracted pairs passed MAX_POD_BYTES: counted, logged. */
+static void count_cut(pc__k8s_cache_t *c, const char *kind, const char *name) {
+  c->st.dropped_fields++;
+  uint64_t skipped;
+  char sup[48];
+  if (pc_ratelimit(&c->rl_cut, 60000, &skipped))
+    pc_log(c->log_id, PC_LOG_WARN, "%s %s: its extracted labels and annotations pass %d bytes; "
+           "the rest are left out (narrow extract.labels / annotations)%s", kind, name,
+           MAX_POD_BYTES, pc_suppressed(skipped, sup));
+}
+
 static void on_pod(pc__k8s_cache_t *c, pc__k8s_event_t ev, const json_t *obj, uint64_t now_ms) {
   static _Thread_local draft_t d; /* 20 KiB: not on the loop's stack */
   pc_arena_reset(c->scratch);
@@ -687,15 +723,7 @@ static void on_pod(pc__k8s_cache_t *c, pc__k8s_event_t ev, const json_t *obj, ui
     }
     return;
   }
-  if (d.cut) {
-    c->st.dropped_fields++;
-    uint64_t skipped;
-    char sup[48];
-    if (pc_ratelimit(&c->rl_cut, 60000, &skipped))
-      pc_log(c->log_id, PC_LOG_WARN, "pod %s/%s: its extracted labels and annotations pass %d "
-             "bytes; the rest are left out (narrow extract.labels / annotations)%s", d.p.ns,
-             d.p.name, MAX_POD_BYTES, pc_suppressed(skipped, sup));
-  }
+  if (d.cut) count_cut(c, "pod", d.p.ns_name);
   if (!old && c->rules->max_pods && c->by_uid.n >= c->rules->max_pods) {
     /* Full: the pods already cached keep their metadata; this one's data
      * goes through without it. Bounded memory beats a complete cache. */
@@ -759,42 +787,81 @@ static void on_replicaset(pc__k8s_cache_t *c, pc__k8s_event_t ev, const json_t *
   kmap_put(&c->rs, S(r->uid), r);
 }
 
-static void on_namespace(pc__k8s_cache_t *c, pc__k8s_event_t ev, const json_t *obj) {
+static bool same_pairs(const named_t *o, const draft_t *d, const char *uid) {
+  if (o->n_kv != d->n_kv || (o->uid == NULL) != (uid == NULL) || (uid && strcmp(o->uid, uid)))
+    return false;
+  for (uint32_t i = 0; i < d->n_kv; i++)
+    if (strcmp(o->kv[i].key, d->kv[i].key) || strcmp(o->kv[i].value, d->kv[i].value)) return false;
+  return true;
+}
+
+/* A namespace or a node (kind), keyed by name. */
+static void on_named(pc__k8s_cache_t *c, pc__k8s_kind_t kind, pc__k8s_event_t ev,
+                     const json_t *obj) {
+  bool node = kind == PC__K8S_NODES;
+  kmap_t *m = node ? &c->nodes : &c->ns;
+  pc__k8s_from_t from = node ? PC__K8S_FROM_NODE : PC__K8S_FROM_NAMESPACE;
   const json_t *md = pc__k8s_jobj(obj, "metadata", NULL);
   const char *name = pc__k8s_jstr(md, "name", NULL);
   if (!name || !*name) {
     c->st.bad++;
     return;
   }
-  ns_t *old = kmap_get(&c->ns, S(name));
-  c->owner_gen++;
-  if (old) {
-    kmap_del(&c->ns, S(name), old);
-    free(old);
+  named_t *old = kmap_get(m, S(name));
+  if (ev == PC__K8S_DELETED) {
+    if (old) {
+      kmap_del(m, S(name), old);
+      free(old);
+      c->owner_gen++;
+    }
+    return;
   }
-  if (ev == PC__K8S_DELETED) return;
   static _Thread_local draft_t d;
   pc_arena_reset(c->scratch);
   d.n_kv = 0;
   d.kv_bytes = 0;
   d.cut = false;
-  extract(c, &d, pc__k8s_jobj(md, "labels", NULL), false, PC__K8S_FROM_NAMESPACE);
-  extract(c, &d, pc__k8s_jobj(md, "annotations", NULL), true, PC__K8S_FROM_NAMESPACE);
-  size_t total = sizeof(ns_t) + d.n_kv * sizeof(pc__k8s_kv_t) + zlen(name);
+  extract(c, &d, pc__k8s_jobj(md, "labels", NULL), false, from);
+  extract(c, &d, pc__k8s_jobj(md, "annotations", NULL), true, from);
+  const char *uid = node && want(c, PC__K8S_M_NODE_UID) ? pc__k8s_jstr(md, "uid", NULL) : NULL;
+  if (uid && !*uid) uid = NULL;
+  if (old && same_pairs(old, &d, uid)) { /* seen in this list; memos stay valid */
+    old->gen = c->gen[kind];
+    return;
+  }
+  if (d.cut) count_cut(c, node ? "node" : "namespace", name);
+  if (node && !old && c->rules->max_nodes && c->nodes.n >= c->rules->max_nodes) {
+    c->st.nodes_refused++;
+    uint64_t skipped;
+    char sup[48];
+    if (pc_ratelimit(&c->rl_nodes, 60000, &skipped))
+      pc_log(c->log_id, PC_LOG_WARN, "the cache holds max_nodes (%" PRIu64 ") nodes; node %s "
+             "is not cached and its pods get no node labels: set filter.node_from_env_var "
+             "(an agent needs only its own node) or raise max_nodes%s", c->rules->max_nodes,
+             name, pc_suppressed(skipped, sup));
+    return;
+  }
+  c->owner_gen++;
+  if (old) {
+    kmap_del(m, S(name), old);
+    free(old);
+  }
+  size_t total = sizeof(named_t) + d.n_kv * sizeof(pc__k8s_kv_t) + zlen(name) + zlen(uid);
   for (uint32_t i = 0; i < d.n_kv; i++) total += zlen(d.kv[i].key) + zlen(d.kv[i].value);
   char *blob = pc_xmalloc(total);
-  ns_t *n = (ns_t *)(void *)blob;
-  n->kv = (pc__k8s_kv_t *)(void *)(blob + sizeof(ns_t));
+  named_t *n = (named_t *)(void *)blob;
+  n->kv = (pc__k8s_kv_t *)(void *)(blob + sizeof(named_t));
   n->n_kv = d.n_kv;
-  char *at = blob + sizeof(ns_t) + d.n_kv * sizeof(pc__k8s_kv_t);
+  char *at = blob + sizeof(named_t) + d.n_kv * sizeof(pc__k8s_kv_t);
   n->name = put(&at, name);
+  n->uid = put(&at, uid);
   for (uint32_t i = 0; i < d.n_kv; i++) {
     n->kv[i].key = put(&at, d.kv[i].key);
     n->kv[i].value = put(&at, d.kv[i].value);
   }
-  n->gen = c->gen[PC__K8S_NAMESPACES];
+  n->gen = c->gen[kind];
   n->bytes = total;
-  kmap_put(&c->ns, S(n->name), n);
+  kmap_put(m, S(n->name), n);
 }
 
 void pc__k8s_cache_object(pc__k8s_cache_t *c, pc__k8s_kind_t kind, pc__k8s_event_t ev,
@@ -802,7 +869,8 @@ void pc__k8s_cache_object(pc__k8s_cache_t *c, pc__k8s_kind_t kind, pc__k8s_event
   switch (kind) {
   case PC__K8S_PODS: on_pod(c, ev, obj, now_ms); break;
   case PC__K8S_REPLICASETS: on_replicaset(c, ev, obj); break;
-  case PC__K8S_NAMESPACES: on_namespace(c, ev, obj); break;
+  case PC__K8S_NAMESPACES:
+  case PC__K8S_NODES: on_named(c, kind, ev, obj); break;
   }
 }
 
@@ -820,10 +888,10 @@ void pc__k8s_cache_list_end(pc__k8s_cache_t *c, pc__k8s_kind_t kind, uint64_t no
     }
     return;
   }
-  kmap_t *m = kind == PC__K8S_REPLICASETS ? &c->rs : &c->ns;
+  kmap_t *m = kind == PC__K8S_REPLICASETS ? &c->rs : kind == PC__K8S_NODES ? &c->nodes : &c->ns;
   for (uint32_t i = 0; i < m->cap;) {
     void *v = m->v[i].key ? m->v[i].val : NULL;
-    uint32_t g = !v ? gen : kind == PC__K8S_REPLICASETS ? ((rs_t *)v)->gen : ((ns_t *)v)->gen;
+    uint32_t g = !v ? gen : kind == PC__K8S_REPLICASETS ? ((rs_t *)v)->gen : ((named_t *)v)->gen;
     if (g == gen) {
       i++;
       continue;
@@ -902,7 +970,16 @@ bool pc__k8s_replicaset_deployment(const pc__k8s_cache_t *c, const char *rs_uid,
 }
 
 const pc__k8s_kv_t *pc__k8s_namespace_attrs(const pc__k8s_cache_t *c, pc_str_t ns, uint32_t *n) {
-  const ns_t *x = kmap_get(&c->ns, ns);
+  const named_t *x = kmap_get(&c->ns, ns);
   *n = x ? x->n_kv : 0;
   return x ? x->kv : NULL;
+}
+
+bool pc__k8s_node(const pc__k8s_cache_t *c, pc_str_t name, const pc__k8s_kv_t **kv, uint32_t *n,
+                  const char **uid) {
+  const named_t *x = name.n ? kmap_get(&c->nodes, name) : NULL;
+  *kv = x ? x->kv : NULL;
+  *n = x ? x->n_kv : 0;
+  *uid = x ? x->uid : NULL;
+  return x != NULL;
 }

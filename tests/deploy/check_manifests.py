@@ -19,8 +19,8 @@ What a cluster would refuse, or accept and then run wrong, found offline:
   * RBAC: roles and bindings are well formed and name what exists, and the
     service account of every profcol pod is granted what its config reads
     from the Kubernetes API (k8s_attributes: pods, and replicasets or
-    namespaces when its extract rules need them; resource_detection's
-    k8s_api detector: nodes), with its token mounted;
+    namespaces, nodes when its extract rules need them; resource_detection's
+    k8s_api detector: get on nodes), with its token mounted;
   * every profcol config in a ConfigMap is found through the container that
     mounts it (args --config -> volumeMount -> volume -> ConfigMap key) and
     passes `profcol validate` with exactly the environment that container
@@ -313,6 +313,10 @@ class Checker:
         and k8s_api detector do (processor/k8s_attributes.c, detectors.c)."""
         cfg = yaml.safe_load(subst_env(text, env)) or {}
         needs = {}
+
+        def need(key, verbs, why):  # what two components read adds up
+            old = needs.get(key)
+            needs[key] = (old[0] | verbs, old[1] + " and " + why) if old else (verbs, why)
         for pid, pc in (cfg.get("processors") or {}).items():
             typ, pc = pid.split("/")[0], pc or {}
             if typ in ("k8s_attributes", "k8sattributes") and not pc.get("passthrough") \
@@ -326,11 +330,14 @@ class Checker:
                 if any((r or {}).get("from") == "namespace" for k in ("labels", "annotations")
                        for r in ex.get(k) or []):
                     needs[("", "namespaces")] = ({"list", "watch"}, pid + " (a rule from: namespace)")
+                if any((r or {}).get("from") == "node" for k in ("labels", "annotations")
+                       for r in ex.get(k) or []) or "k8s.node.uid" in md:
+                    need(("", "nodes"), {"list", "watch"}, pid + " (a rule from: node or k8s.node.uid)")
             if typ in ("resource_detection", "resourcedetection"):
                 dets = pc.get("detectors") or []
                 for d in ("k8s_api", "k8snode"):
                     if d in dets and (pc.get(d) or {}).get("auth_type", "serviceAccount") == "serviceAccount":
-                        needs[("", "nodes")] = ({"get"}, pid + "'s " + d + " detector")
+                        need(("", "nodes"), {"get"}, pid + "'s " + d + " detector")
         return needs
 
     def check_rbac(self, o, objs, cw, texts, env):
@@ -773,6 +780,11 @@ def _mutations():
         ("a namespace label rule and no namespaces in the role", "daemonset.yaml",
          lambda objs: role_rule("pods")(objs).__setitem__("resources", ["pods", "nodes"]),
          "needs list/watch verbs on namespaces;"),
+        ("a node label rule and only get on nodes in the role", "daemonset.yaml",
+         lambda objs: (role_rule("pods")(objs).__setitem__("resources", ["pods", "namespaces"]),
+                       first_kind("ClusterRole")(objs)["rules"].append(
+                           {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]})),
+         "needs list/watch verbs on nodes;"),
         ("the agent running as another service account", "daemonset.yaml",
          lambda objs: ds("profcol-agent")(objs)["spec"]["template"]["spec"]
          .__setitem__("serviceAccountName", "default")),

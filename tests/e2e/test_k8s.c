@@ -19,7 +19,14 @@
  *                        without container.id stays on the resource
  *   ten_thousand_pods    10,000 pods listed at start: the cache size and the
  *                        memory per cached pod (printed), and association
- *                        by a k8s.pod.ip resource attribute among them */
+ *                        by a k8s.pod.ip resource attribute among them
+ *   node_labels          from: node rules: the label and annotation of the
+ *                        pod's node (only that node watched) land on the
+ *                        resources; a change of the node's label (a MODIFIED
+ *                        event) shows in the next data
+ *   nodes_forbidden      the service account may not read nodes (403): after
+ *                        5 s the data gets the pods' metadata without the
+ *                        node's pairs, and the log names the RBAC rule */
 #include <check.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -229,6 +236,45 @@ static seen_t read_until(const char *path, const char *pod, const char *const *w
     usleep(50000);
   }
   return s;
+}
+
+/* A pipeline of k8s_attributes with from: node rules (node-1's pods, and
+ * node-1 only) -> batch -> file. */
+static void config_nodes(char *yaml, size_t cap, const pc_standin_t *s, const char *out) {
+  snprintf(yaml, cap,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "processors:\n"
+           "  k8s_attributes:\n"
+           "    auth_type: kubeConfig\n"
+           "    kube_config_path: %s\n"
+           "    filter: {node_from_env_var: PC_E2E_NODE}\n"
+           "    extract:\n"
+           "      metadata: [k8s.pod.name, k8s.node.name]\n"
+           "      labels:\n"
+           "        - {tag_name: cloud.availability_zone, key: topology.kubernetes.io/zone,"
+           " from: node}\n"
+           "      annotations: [{key: team.example.com/owner, from: node}]\n"
+           "  batch: {timeout: 50ms}\n"
+           "exporters:\n  file: {path: %s, format: proto}\n"
+           "service:\n"
+           "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+           "  pipelines:\n    profiles:\n      receivers: [otlp]\n"
+           "      processors: [k8s_attributes, batch]\n"
+           "      exporters: [file]\n",
+           s->kubeconfig, out);
+}
+
+/* Post body until a resource of pod has want (one "k=v"), or 20 s pass. */
+static bool post_until(const pc_e2e_proc_t *p, const pc_buf_t *body, const char *path,
+                       const char *pod, const char *want) {
+  const char *const w[] = {want, NULL};
+  for (int i = 0; i < 100; i++) {
+    post(p, body);
+    seen_t seen = read_until(path, pod, w, 1);
+    if (seen.of_pod > seen.missing) return true;
+    usleep(200000);
+  }
+  return false;
 }
 
 /* ---- tests --------------------------------------------------------------------------------- */
@@ -511,6 +557,81 @@ START_TEST(ten_thousand_pods) {
 }
 END_TEST
 
+START_TEST(node_labels) {
+  pc_standin_t s;
+  setup(&s);
+  pc_standin_post(&s, "/nodes", "[{\"name\": \"node-1\", \"uid\": \"node-uid-1\", \"labels\":"
+                                " {\"topology.kubernetes.io/zone\": \"eu-west-1a\"}, \"annotations\":"
+                                " {\"team.example.com/owner\": \"infra\"}},"
+                                " {\"name\": \"node-2\", \"labels\":"
+                                " {\"topology.kubernetes.io/zone\": \"eu-west-1c\"}}]");
+  char yaml[4096], path[700];
+  snprintf(path, sizeof path, "%s/out.pb", s.dir);
+  config_nodes(yaml, sizeof yaml, &s, path);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  ck_assert(pc_e2e_wait_log(&p, "synced with the Kubernetes API: 2 pods", 20000));
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "0 namespaces, 1 nodes"), "%s", log); /* node-1 only */
+  free(log);
+  ck_assert_int_ge(pc_standin_stat(&s, "nodes_lists"), 1);
+
+  /* From web-1's IP: the pod's metadata and its node's label and annotation. */
+  pc_buf_t body;
+  payload(&body, NULL, NULL);
+  post(&p, &body);
+  static const char *const web[] = {
+      "k8s.pod.name=web-1", "k8s.node.name=node-1", "cloud.availability_zone=eu-west-1a",
+      "k8s.node.annotations.team.example.com/owner=infra", NULL};
+  seen_t seen = read_until(path, "web-1", web, 2);
+  ck_assert_uint_eq(seen.of_pod, 2);
+  ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
+
+  /* The node moves zone (a MODIFIED event on the node watch): the next
+   * data carries the new value, without a restart. */
+  pc_standin_post(&s, "/nodes", "[{\"name\": \"node-1\", \"uid\": \"node-uid-1\", \"labels\":"
+                                " {\"topology.kubernetes.io/zone\": \"eu-west-1b\"}, \"annotations\":"
+                                " {\"team.example.com/owner\": \"infra\"}}]");
+  ck_assert(post_until(&p, &body, path, "web-1", "cloud.availability_zone=eu-west-1b"));
+  pc_buf_free(&body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_standin_free(&s);
+  unsetenv("PC_E2E_NODE");
+}
+END_TEST
+
+START_TEST(nodes_forbidden) {
+  pc_standin_t s;
+  setup(&s);
+  pc_standin_post(&s, "/nodes", "[{\"name\": \"node-1\", \"labels\":"
+                                " {\"topology.kubernetes.io/zone\": \"eu-west-1a\"}}]");
+  pc_standin_post(&s, "/forbid", "[\"nodes\"]");
+  char yaml[4096], path[700];
+  snprintf(path, sizeof path, "%s/out.pb", s.dir);
+  config_nodes(yaml, sizeof yaml, &s, path);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  ck_assert(pc_e2e_wait_log(&p, "nodes: not allowed to list them (403: nodes is forbidden", 20000));
+  ck_assert(pc_e2e_wait_log(&p, "the service account's ClusterRole needs nodes: get, list, watch",
+                            1000));
+  ck_assert(pc_e2e_wait_log(&p, "nodes not listed within 5000 ms of start", 20000));
+  /* Pod metadata goes on; the node's pairs are missing. */
+  pc_buf_t body;
+  payload(&body, NULL, NULL);
+  ck_assert(post_until(&p, &body, path, "web-1", "k8s.node.name=node-1"));
+  static const char *const zone[] = {"cloud.availability_zone=eu-west-1a", NULL};
+  seen_t seen = read_until(path, "web-1", zone, 1);
+  ck_assert_uint_ge(seen.of_pod, 1);
+  ck_assert_uint_eq(seen.missing, seen.of_pod);
+  pc_buf_free(&body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_standin_free(&s);
+  unsetenv("PC_E2E_NODE");
+}
+END_TEST
+
 static Suite *k8s_suite(void) {
   Suite *s = suite_create("e2e-k8s");
   TCase *tc = tcase_create("k8s");
@@ -519,6 +640,8 @@ static Suite *k8s_suite(void) {
   tcase_add_test(tc, api_down_at_start);
   tcase_add_test(tc, samples_of_two_pods);
   tcase_add_test(tc, ten_thousand_pods);
+  tcase_add_test(tc, node_labels);
+  tcase_add_test(tc, nodes_forbidden);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
 
   static pc__regex_t *re;
-  static pc__k8s_rule_t rules[2];
+  static pc__k8s_rule_t rules[3];
   if (!re) {
     pc_cfg_node_t n = {.type = PC_CFG_SCALAR, .text = "(.*)"};
     pc_err_t err;
@@ -66,9 +66,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rules[0] = (pc__k8s_rule_t){.tag_name = "l.$1", .key_regex = re};
     rules[1] = (pc__k8s_rule_t){.key_regex = re, .annotation = true,
                                 .from = PC__K8S_FROM_NAMESPACE};
+    rules[2] = (pc__k8s_rule_t){.tag_name = "n.$1", .key_regex = re, .from = PC__K8S_FROM_NODE};
   }
-  pc__k8s_rules_t r = {.metadata = ~0u, .rules = rules, .n_rules = 2, .otel_annotations = true,
-                       .max_pods = 64};
+  pc__k8s_rules_t r = {.metadata = ~0u, .rules = rules, .n_rules = 3, .otel_annotations = true,
+                       .max_pods = 64, .max_nodes = 16};
   pc__k8s_cache_t *c = pc__k8s_cache_new(&r, "fuzz");
   const uint8_t *at = whole.all.p;
   for (uint32_t i = 0; i < whole.n; i++) {
@@ -85,11 +86,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pc__k8s_cache_object(c, PC__K8S_PODS, ev, obj, 1000 + i);
     pc__k8s_cache_object(c, PC__K8S_REPLICASETS, ev, obj, 1000 + i);
     pc__k8s_cache_object(c, PC__K8S_NAMESPACES, ev, obj, 1000 + i);
+    pc__k8s_cache_object(c, PC__K8S_NODES, ev, obj, 1000 + i);
     const char *uid = json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
     if (uid) {
       const pc__k8s_pod_t *p = pc__k8s_pod_by_uid(c, (pc_str_t){(const uint8_t *)uid, strlen(uid)});
       if (p && strcmp(p->uid, uid)) abort();
     }
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    const pc__k8s_kv_t *kv;
+    uint32_t nkv;
+    const char *nuid;
+    if (name && pc__k8s_node(c, (pc_str_t){(const uint8_t *)name, strlen(name)}, &kv, &nkv, &nuid))
+      for (uint32_t k = 0; k < nkv; k++)
+        if (!kv[k].key || !kv[k].value) abort();
     json_decref(o);
   }
   pc__k8s_cache_sweep(c, 1u << 30, 1);

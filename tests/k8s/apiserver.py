@@ -24,16 +24,24 @@ protocol that profcol's client uses, as the API documents them
     server sends), and the stream ends after timeoutSeconds.
   * Watches from resourceVersion 0 (or none) start at the newest state, as
     the API server's "start at most recent" does.
-  * GET /api/v1/nodes/NAME -> a Node.
+  * GET /api/v1/nodes/NAME -> a Node; nodes are listed and watched like the
+    rest (/api/v1/nodes, fieldSelector=metadata.name=NAME as an agent's
+    node watch asks).
+  * A kind the control port forbids answers 403 with the Status the API
+    server gives a service account without that RBAC rule.
 
 The tests drive it through a plain-HTTP control port on 127.0.0.1
 (--control-port-file): POST /pods (a JSON list of pod specs in the short
-form of make_pod below, added or modified), POST /delete (a list of
-"ns/name"), POST /bulk?n=N&node=X (N generated pods), POST /compact (forget
+form of make_pod below, added or modified), POST /nodes, /namespaces,
+/replicasets (the same for those kinds), POST /delete[?kind=nodes] (a list
+of "ns/name", or node names), POST /forbid (a list of kinds to answer 403
+from now on; [] forbids none), POST /bulk?n=N&node=X (N generated pods),
+POST /bulk_nodes?n=N (N generated nodes), POST /compact (forget
 the history: every open watch and continue token is now too old), POST
 /drop (cut every open watch mid-stream, no final chunk), POST /down?ms=N
 (close the listener and every connection, refuse for N ms, then listen
-again on the same port), GET /stats (requests served, as JSON).
+again on the same port), GET /stats (requests served, as JSON: with
+<kind>_lists and <kind>_watches per kind, and forbidden).
 
   apiserver.py --cert PEM --key PEM --token TOKEN --port-file F
                --control-port-file F [--port N] [--bookmark-seconds S]
@@ -63,7 +71,11 @@ class State:
         self.compacted = 0  # watches from an RV below this are Gone
         self.generation = 0  # bumped by /drop: open watches end
         self.stats = {"lists": 0, "pages": 0, "watches": 0, "gone": 0, "unauthorized": 0,
-                      "events_sent": 0, "bookmarks": 0, "nodes": 0}
+                      "events_sent": 0, "bookmarks": 0, "nodes": 0, "forbidden": 0}
+        for k in self.objs:
+            self.stats[k + "_lists"] = 0
+            self.stats[k + "_watches"] = 0
+        self.forbidden = set()  # kinds answered 403
 
     def next_rv(self):
         self.rv += 1
@@ -185,11 +197,36 @@ def make_ns(spec):
 
 
 def make_node(spec):
+    """A Node as the API returns it, from a short spec: name, uid, labels
+    (over the kubelet's own), annotations."""
+    name = spec["name"]
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+              "kubernetes.io/arch": "amd64", "node.kubernetes.io/instance-type": "m5.large"}
+    labels.update(spec.get("labels", {}))
+    annotations = {"node.alpha.kubernetes.io/ttl": "0",
+                   "volumes.kubernetes.io/controller-managed-attach-detach": "true"}
+    annotations.update(spec.get("annotations", {}))
     return {"kind": "Node", "apiVersion": "v1",
-            "metadata": {"name": spec["name"], "uid": spec.get("uid") or uid_for("node" + spec["name"]),
-                         "resourceVersion": "0", "labels": {"kubernetes.io/hostname": spec["name"]}},
-            "spec": {"podCIDR": "10.244.0.0/24"},
-            "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}]}}
+            "metadata": {"name": name, "uid": spec.get("uid") or uid_for("node" + name),
+                         "resourceVersion": "0", "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "labels": labels, "annotations": annotations},
+            "spec": {"podCIDR": "10.244.0.0/24", "providerID": "aws:///eu-west-1a/i-0abc"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"},
+                                     {"type": "Hostname", "address": name}],
+                       "conditions": [{"type": "Ready", "status": "True",
+                                       "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+                                       "lastTransitionTime": "2026-01-01T00:00:00Z",
+                                       "reason": "KubeletReady",
+                                       "message": "kubelet is posting ready status"}],
+                       "nodeInfo": {"kubeletVersion": "v1.31.0", "osImage": "Debian GNU/Linux 12",
+                                    "containerRuntimeVersion": "containerd://1.7.20"}}}
+
+
+def forbidden(kind, verb):
+    group = "apps" if kind == "replicasets" else ""
+    return status(403, "Forbidden",
+                  '%s is forbidden: User "system:serviceaccount:profcol:profcol-agent" cannot %s '
+                  'resource "%s" in API group "%s" at the cluster scope' % (kind, verb, kind, group))
 
 
 def status(code, reason, message):
@@ -293,6 +330,10 @@ def main():
             if parts[:2] == ["api", "v1"] and len(parts) == 4 and parts[2] == "nodes":
                 with st.lock:
                     st.stats["nodes"] += 1
+                    if "nodes" in st.forbidden:
+                        st.stats["forbidden"] += 1
+                        self.send_json(403, forbidden("nodes", "get"))
+                        return
                     node = st.objs["nodes"].get("/" + parts[3])
                 if node:
                     self.send_json(200, node)
@@ -306,11 +347,22 @@ def main():
             if parts[:-1] not in (["api", "v1"], ["apis", "apps", "v1"]) or kind not in st.objs:
                 self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
                 return
+            watch = q.get("watch") in ("1", "true")
+            with st.lock:
+                st.stats[kind + ("_watches" if watch else "_lists")] += 1
+                if kind in st.forbidden:
+                    st.stats["forbidden"] += 1
+                    refuse = True
+                else:
+                    refuse = False
+            if refuse:
+                self.send_json(403, forbidden(kind, "watch" if watch else "list"))
+                return
             meta = "as=PartialObjectMetadataList" in (self.headers.get("Accept") or "")
             fsel, lsel = q.get("fieldSelector", ""), q.get("labelSelector", "")
             if ns:
                 fsel = (fsel + "," if fsel else "") + "metadata.namespace=" + ns
-            if q.get("watch") in ("1", "true"):
+            if watch:
                 self.watch(kind, q, fsel, lsel, meta)
             else:
                 self.list(kind, q, fsel, lsel, meta)
@@ -347,7 +399,8 @@ def main():
             if limit and nxt < len(items):
                 md["continue"] = base64.b64encode(json.dumps({"rv": rv, "start": nxt}).encode()).decode()
                 md["remainingItemCount"] = len(items) - nxt
-            kinds = {"pods": "PodList", "replicasets": "ReplicaSetList", "namespaces": "NamespaceList"}
+            kinds = {"pods": "PodList", "replicasets": "ReplicaSetList",
+                     "namespaces": "NamespaceList", "nodes": "NodeList"}
             out = {"kind": "PartialObjectMetadataList" if meta else kinds[kind],
                    "apiVersion": "meta.k8s.io/v1" if meta else "v1", "metadata": md,
                    "items": [metadata_only(o) if meta else o for o in page]}
@@ -418,7 +471,8 @@ def main():
                             st.stats["bookmarks"] += 1
                             rv = max(rv, st.rv)
                         self.chunk({"type": "BOOKMARK", "object": {
-                            "kind": {"pods": "Pod", "replicasets": "ReplicaSet", "namespaces": "Namespace"}[kind],
+                            "kind": {"pods": "Pod", "replicasets": "ReplicaSet", "namespaces": "Namespace",
+                                     "nodes": "Node"}[kind],
                             "apiVersion": "v1", "metadata": {"resourceVersion": str(rv)}}})
                         next_bm = now + a.bookmark_seconds
             except OSError:
@@ -468,12 +522,26 @@ def main():
                                "MODIFIED" if key in st.objs["namespaces"] else "ADDED")
                 elif u.path == "/nodes":
                     for sp in body:
-                        st.objs["nodes"]["/" + sp["name"]] = make_node(sp)
+                        key = "/" + sp["name"]
+                        st.put("nodes", make_node(sp),
+                               "MODIFIED" if key in st.objs["nodes"] else "ADDED")
                 elif u.path == "/delete":
+                    kind = q.get("kind", "pods")
                     for key in body:
-                        obj = st.objs["pods"].get(key)
+                        obj = st.objs[kind].get(key if kind == "pods" else "/" + key)
                         if obj:
-                            st.put("pods", copy.deepcopy(obj), "DELETED")
+                            st.put(kind, copy.deepcopy(obj), "DELETED")
+                elif u.path == "/forbid":
+                    st.forbidden = set(body)
+                elif u.path == "/bulk_nodes":
+                    for i in range(int(q.get("n", "100"))):
+                        st.put("nodes", make_node({
+                            "name": "node-%05d" % i,
+                            "labels": {"topology.kubernetes.io/zone": "eu-west-1%s" % "abc"[i % 3],
+                                       "topology.kubernetes.io/region": "eu-west-1",
+                                       "node.kubernetes.io/pool": "pool-%d" % (i % 4)},
+                            "annotations": {"team.example.com/owner": "infra-%d" % (i % 7)}}),
+                            "ADDED")
                 elif u.path == "/bulk":
                     count, node = int(q.get("n", "1000")), q.get("node", "node-1")
                     for i in range(count):

@@ -337,6 +337,150 @@ START_TEST(k8s_cache_bounds_a_pod_and_keeps_replicasets_and_namespaces) {
 }
 END_TEST
 
+/* A Node as a metadata-only watch gives it. */
+static json_t *node_json(const char *name, const char *uid, const char *zone, const char *owner) {
+  json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s, s:s}}}", "kind",
+                        "PartialObjectMetadata", "metadata", "name", name, "uid", uid,
+                        "resourceVersion", "1", "labels", "kubernetes.io/hostname", name,
+                        "topology.kubernetes.io/zone", zone, "kubernetes.io/arch", "amd64",
+                        "annotations", "team.example.com/owner", owner,
+                        "node.alpha.kubernetes.io/ttl", "0");
+  ck_assert_ptr_nonnull(o);
+  return o;
+}
+
+static const char *node_text(const pc__k8s_cache_t *c, const char *name) {
+  static char out[512];
+  const pc__k8s_kv_t *kv;
+  uint32_t n;
+  const char *uid;
+  if (!pc__k8s_node(c, S(name), &kv, &n, &uid)) return "(none)";
+  snprintf(out, sizeof out, "uid=%s;", uid ? uid : "-");
+  for (uint32_t i = 0; i < n; i++)
+    snprintf(out + strlen(out), sizeof out - strlen(out), "%s=%s;", kv[i].key, kv[i].value);
+  return out;
+}
+
+/* Nodes: the pairs the from: node rules take and the uid, keyed by name; a
+ * change of them makes memos stale (owner_gen), an event that changes
+ * nothing they take (a status heartbeat) does not; bounded in count and in
+ * bytes per node. Prints the memory per cached node. */
+START_TEST(k8s_cache_keeps_nodes_and_counts_their_changes) {
+  pc_cfg_node_t n = {.type = PC_CFG_SCALAR, .text = "node\\.kubernetes\\.io/(.+)"};
+  pc_err_t err;
+  pc__regex_t *re = pc__regex_compile_whole(&n, &err);
+  ck_assert_ptr_nonnull(re);
+  pc__k8s_rule_t r[3] = {
+      {.tag_name = "cloud.availability_zone", .key = "topology.kubernetes.io/zone",
+       .from = PC__K8S_FROM_NODE},
+      {.key = "team.example.com/owner", .annotation = true, .from = PC__K8S_FROM_NODE},
+      {.tag_name = "node.$1", .key_regex = re, .from = PC__K8S_FROM_NODE}};
+  pc__k8s_rules_t rules = {.metadata = PC__K8S_M_POD_NAME | PC__K8S_M_NODE_UID, .rules = r,
+                           .n_rules = 3};
+  pc__k8s_cache_t *c = pc__k8s_cache_new(&rules, "test");
+  ck_assert_str_eq(node_text(c, "node-1"), "(none)");
+  uint32_t g0 = pc__k8s_cache_owner_gen(c);
+  json_t *a = node_json("node-1", "uid-n1", "eu-west-1a", "infra");
+  pc__k8s_cache_object(c, PC__K8S_NODES, PC__K8S_ADDED, a, 1);
+  ck_assert_str_eq(node_text(c, "node-1"),
+                   "uid=uid-n1;cloud.availability_zone=eu-west-1a;"
+                   "k8s.node.annotations.team.example.com/owner=infra;");
+  ck_assert_uint_ne(pc__k8s_cache_owner_gen(c), g0);
+  /* A heartbeat: the object changed, nothing the rules take did. */
+  uint32_t g1 = pc__k8s_cache_owner_gen(c);
+  json_object_set_new(json_object_get(a, "metadata"), "resourceVersion", json_string("2"));
+  json_object_set_new(json_object_get(json_object_get(a, "metadata"), "labels"),
+                      "kubernetes.io/os", json_string("linux"));
+  pc__k8s_cache_object(c, PC__K8S_NODES, PC__K8S_MODIFIED, a, 1);
+  ck_assert_uint_eq(pc__k8s_cache_owner_gen(c), g1);
+  /* A label the rules take changed. */
+  json_object_set_new(json_object_get(json_object_get(a, "metadata"), "labels"),
+                      "topology.kubernetes.io/zone", json_string("eu-west-1b"));
+  pc__k8s_cache_object(c, PC__K8S_NODES, PC__K8S_MODIFIED, a, 1);
+  ck_assert_uint_ne(pc__k8s_cache_owner_gen(c), g1);
+  ck_assert(strstr(node_text(c, "node-1"), "cloud.availability_zone=eu-west-1b;"));
+  /* The regex rule, with $1. */
+  json_object_set_new(json_object_get(json_object_get(a, "metadata"), "labels"),
+                      "node.kubernetes.io/pool", json_string("spot"));
+  pc__k8s_cache_object(c, PC__K8S_NODES, PC__K8S_MODIFIED, a, 1);
+  ck_assert(strstr(node_text(c, "node-1"), "node.pool=spot;"));
+
+  /* A pod keeps its node's name for the lookup though k8s.node.name is not
+   * extracted: a from: node rule needs it. */
+  json_t *pod = pod_json("shop", "web-1", "uid-a", "10.1.0.5", "2026-01-01T00:00:00Z", "c", false);
+  pc__k8s_cache_object(c, PC__K8S_PODS, PC__K8S_ADDED, pod, 1);
+  ck_assert_str_eq(pc__k8s_pod_by_uid(c, S("uid-a"))->node, "node-1");
+  json_decref(pod);
+
+  /* Bounded: max_nodes refuses a new node, an update of a cached one applies. */
+  rules.max_nodes = 1;
+  json_t *b = node_json("node-2", "uid-n2", "eu-west-1c", "infra");
+  pc__k8s_cache_object(c, PC__K8S_NODES, PC__K8S_ADDED, b, 1);
+  ck_assert_str_eq(node_text(c, "node-2"), "(none)");
+  ck_assert_uint_eq(pc__k8s_cache_stats(c).nodes_refused, 1);
+  rules.max_nodes = 0;
+  pc__k8s_cache_object(c, PC__K8S_NODES, PC__K8S_ADDED, b, 1);
+  ck_assert_uint_eq(pc__k8s_cache_stats(c).nodes, 2);
+  /* Deleted, and dropped by a list that lacks it: gone, memos stale. */
+  uint32_t g2 = pc__k8s_cache_owner_gen(c);
+  pc__k8s_cache_object(c, PC__K8S_NODES, PC__K8S_DELETED, b, 1);
+  ck_assert_str_eq(node_text(c, "node-2"), "(none)");
+  ck_assert_uint_ne(pc__k8s_cache_owner_gen(c), g2);
+  uint32_t g3 = pc__k8s_cache_owner_gen(c);
+  pc__k8s_cache_list_begin(c, PC__K8S_NODES);
+  pc__k8s_cache_list_end(c, PC__K8S_NODES, 2);
+  ck_assert_str_eq(node_text(c, "node-1"), "(none)");
+  ck_assert_uint_ne(pc__k8s_cache_owner_gen(c), g3);
+  ck_assert_uint_eq(pc__k8s_cache_stats(c).nodes, 0);
+  json_decref(b);
+
+  /* A node's pairs are bounded like a pod's (a key_regex: .* on annotations). */
+  pc_cfg_node_t alln = {.type = PC_CFG_SCALAR, .text = ".*"};
+  pc__regex_t *all = pc__regex_compile_whole(&alln, &err);
+  r[2] = (pc__k8s_rule_t){.key_regex = all, .annotation = true, .from = PC__K8S_FROM_NODE};
+  char *val = malloc(5000), key[32];
+  memset(val, 'v', 4999);
+  val[4999] = 0;
+  json_t *ann = json_object_get(json_object_get(a, "metadata"), "annotations");
+  for (int i = 0; i < 40; i++) {
+    snprintf(key, sizeof key, "big-%02d", i);
+    json_object_set_new(ann, key, json_string(val));
+  }
+  pc__k8s_cache_object(c, PC__K8S_NODES, PC__K8S_ADDED, a, 1);
+  pc__k8s_cache_stats_t st = pc__k8s_cache_stats(c);
+  ck_assert_uint_eq(st.nodes, 1);
+  ck_assert_uint_lt(st.node_bytes, 70000);
+  ck_assert_uint_eq(st.dropped_fields, 1);
+  free(val);
+  json_decref(a);
+  pc__k8s_cache_free(c);
+
+  /* Memory per cached node: 5,000 nodes (Kubernetes' limit per cluster)
+   * with a kubelet's labels and annotations, the three rules above. */
+  r[2] = (pc__k8s_rule_t){.tag_name = "node.$1", .key_regex = re, .from = PC__K8S_FROM_NODE};
+  c = pc__k8s_cache_new(&rules, "test");
+  for (int i = 0; i < 5000; i++) {
+    char name[64], uid[48];
+    snprintf(name, sizeof name, "ip-10-0-%d-%d.eu-west-1.compute.internal", i / 256, i % 256);
+    snprintf(uid, sizeof uid, "9a3c%04x-1b2c-4d5e-8f90-a1b2c3d4e5f6", i);
+    json_t *x = node_json(name, uid, i % 3 ? "eu-west-1a" : "eu-west-1b", "infra");
+    json_t *l = json_object_get(json_object_get(x, "metadata"), "labels");
+    json_object_set_new(l, "node.kubernetes.io/instance-type", json_string("m5.large"));
+    json_object_set_new(l, "kubernetes.io/os", json_string("linux"));
+    pc__k8s_cache_object(c, PC__K8S_NODES, PC__K8S_LISTED, x, 1);
+    json_decref(x);
+  }
+  st = pc__k8s_cache_stats(c);
+  ck_assert_uint_eq(st.nodes, 5000);
+  printf("5,000 nodes cached: %" PRIu64 " bytes (%" PRIu64 " per node, index included)\n",
+         st.node_bytes, st.node_bytes / 5000);
+  ck_assert_uint_lt(st.node_bytes / 5000, 1024);
+  pc__k8s_cache_free(c);
+  pc__regex_free(re);
+  pc__regex_free(all);
+}
+END_TEST
+
 START_TEST(k8s_image_and_replicaset_names_as_the_collector) {
   static const struct {
     const char *image, *name, *tag, *version;
@@ -504,18 +648,20 @@ START_TEST(k8s_attributes_config_errors_are_exact) {
        "test.yaml:1:36: extract.metadata[1]: \"k8s.pod.nmae\" is not a supported metadata field; did you mean \"k8s.pod.name\"?"},
       {"extract: {metadata: [k8s.cluster.uid]}\n",
        "test.yaml:1:22: extract.metadata[0]: k8s.cluster.uid needs watching the kube-system namespace"},
-      {"extract: {metadata: [k8s.node.uid]}\n",
-       "test.yaml:1:22: extract.metadata[0]: k8s.node.uid needs watching nodes (resource_detection's k8s_api detector sets it)"},
       {"extract: {metadata: k8s.pod.name}\n",
        "test.yaml:1:21: extract.metadata: must be a list of attribute names"},
       {"extract: {labels: [{tag_name: a, key: x, key_regex: y}]}\n",
        "test.yaml:1:53: extract.labels[0].key_regex: give key or key_regex, not both"},
       {"extract: {labels: [{tag_name: a}]}\n",
        "test.yaml:1:20: extract.labels[0]: needs key or key_regex"},
-      {"extract: {labels: [{key: x, from: node}]}\n",
-       "test.yaml:1:35: extract.labels[0].from: from: node is the Collector's but not provided: profcol reads labels and annotations of pods and namespaces"},
+      {"extract: {labels: [{key: x, from: deployment}]}\n",
+       "test.yaml:1:35: extract.labels[0].from: from: deployment is the Collector's but not provided: profcol reads labels and annotations of pods, namespaces and nodes"},
       {"extract: {labels: [{key: x, from: pods}]}\n",
-       "test.yaml:1:35: extract.labels[0].from: pods is not a valid choice for from: want pod or namespace"},
+       "test.yaml:1:35: extract.labels[0].from: pods is not a valid choice for from: want pod, namespace or node"},
+      {"extract: {annotations: [{key: x, from: nodes}]}\n",
+       "test.yaml:1:40: extract.annotations[0].from: nodes is not a valid choice for from: want pod, namespace or node"},
+      {"extract: {labels: [{from: node}]}\n",
+       "test.yaml:1:20: extract.labels[0]: needs key or key_regex"},
       {"extract: {annotations: [{key_regex: \"a(\"}]}\n",
        "test.yaml:1:37: extract.annotations[0].key_regex: invalid regular expression \"a(\": missing closing parenthesis at offset 2"},
       {"extract: {annotations: [{key: a, regex: \"(?P<value>.*)\"}]}\n",
@@ -551,8 +697,10 @@ START_TEST(k8s_attributes_config_errors_are_exact) {
        "test.yaml:1:28: wait_for_metadata_timeout: expected a duration from 1ms to 1h, got \"0s\""},
       {"max_pods: 0\n",
        "test.yaml:1:11: max_pods: expected an integer from 1 to 10000000, got \"0\""},
+      {"max_nodes: 0\n",
+       "test.yaml:1:12: max_nodes: expected an integer from 1 to 1000000, got \"0\""},
       {"passthru: true\n",
-       "test.yaml:1:1: passthru: unknown key \"passthru\"; valid keys: auth_type, context, kube_config_path, passthrough, filter, extract, pod_association, exclude, wait_for_metadata, wait_for_metadata_timeout, max_pods"},
+       "test.yaml:1:1: passthru: unknown key \"passthru\"; valid keys: auth_type, context, kube_config_path, passthrough, filter, extract, pod_association, exclude, wait_for_metadata, wait_for_metadata_timeout, max_pods, ..."},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     pt_refused_exactly(&pc_processor_k8s_attributes, bad[i].yaml, bad[i].want);
@@ -859,6 +1007,181 @@ START_TEST(k8s_attributes_sees_pod_namespace_and_replicaset_changes) {
 }
 END_TEST
 
+/* Send one request whose resource has attrs (a "k=v" list, NULL-ended) from
+ * ip until the resource reads want, or 20 s pass; the last text in got. */
+static bool run_until_res(fx_t *f, const char *ip, const char *attr, const char *want,
+                          char *got, size_t cap) {
+  uint64_t end = pc_now_ms() + 20000;
+  while (pc_now_ms() < end) {
+    pt_req_t r;
+    pt_req_init(&r, 1);
+    r.req.client_addr = S(ip);
+    if (attr) pt_resource(&r, 0, attr, NULL);
+    pt_send(f->inst, &pc_processor_k8s_attributes, &r.req);
+    snprintf(got, cap, "%s", res_text(&r.req, 0));
+    pt_req_free(&r);
+    if (!strcmp(got, want)) return true;
+    run_for(f, 20);
+  }
+  return false;
+}
+
+static const char *NODE_CFG =
+    "auth_type: kubeConfig\n"
+    "kube_config_path: %s\n"
+    "%s"
+    "extract:\n"
+    "  metadata: [k8s.pod.name, k8s.node.name, k8s.node.uid]\n"
+    "  labels:\n"
+    "    - {tag_name: cloud.availability_zone, key: topology.kubernetes.io/zone, from: node}\n"
+    "    - {key: node.kubernetes.io/pool, from: node}\n"
+    "  annotations: [{key: team.example.com/owner, from: node}]\n"
+    "pod_association:\n"
+    "  - sources: [{from: resource_attribute, name: k8s.pod.uid}]\n"
+    "  - sources: [{from: connection}]\n";
+
+/* from: node: the pairs of the node each pod runs on (spec.nodeName), and
+ * its uid; a node label change (a MODIFIED event) shows in the next data,
+ * and one made while the watch was too old (410 Gone, a new list);
+ * a pod whose node is not known gets its own metadata only; a resource of
+ * no pod that names its node gets the node's. A config without node rules
+ * never lists or watches nodes. */
+START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
+  pc_standin_t s;
+  pc_standin_start(&s, 0, 60);
+  pc_standin_post(&s, "/pods", PODS); /* all on node-1 */
+  pc_standin_post(&s, "/pods", "[{\"name\": \"lost-1\", \"namespace\": \"shop\", \"uid\": \"uid-lost\","
+                               " \"node\": \"node-9\"}]"); /* a node the API does not have */
+  pc_standin_post(&s, "/nodes",
+                  "[{\"name\": \"node-1\", \"uid\": \"uid-node-1\", \"labels\":"
+                  " {\"topology.kubernetes.io/zone\": \"eu-west-1a\", \"node.kubernetes.io/pool\": \"spot\"},"
+                  " \"annotations\": {\"team.example.com/owner\": \"infra\"}},"
+                  " {\"name\": \"node-2\", \"uid\": \"uid-node-2\","
+                  " \"labels\": {\"topology.kubernetes.io/zone\": \"eu-west-1c\"}}]");
+  /* Pods only (CFG): no node list, no node watch. */
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml, CFG, s.kubeconfig);
+  fx_t f;
+  pc_err_t err = {0};
+  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  ck_assert(run_until_synced(&f));
+  run_for(&f, 200);
+  fx_close(&f);
+  ck_assert_int_eq(pc_standin_stat(&s, "nodes_lists"), 0);
+  ck_assert_int_eq(pc_standin_stat(&s, "nodes_watches"), 0);
+  ck_assert_int_ge(pc_standin_stat(&s, "pods_watches"), 1);
+
+  /* Every node (no node filter). */
+  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig, "");
+  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  ck_assert(run_until_synced(&f));
+  char got[1024];
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
+                              "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone="
+                              "eu-west-1a,k8s.node.labels.node.kubernetes.io/pool=spot,"
+                              "k8s.node.annotations.team.example.com/owner=infra,"
+                              "k8s.node.uid=uid-node-1", got, sizeof got), "%s", got);
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_nodes"), 2);
+  ck_assert_int_ge(pc_standin_stat(&s, "nodes_lists"), 1);
+  /* A pod on a node the API does not have: its own metadata, no node's. */
+  ck_assert_msg(run_until_res(&f, "10.9.9.9", "k8s.pod.uid=uid-lost",
+                              "k8s.pod.uid=uid-lost,k8s.pod.name=lost-1,k8s.node.name=node-9",
+                              got, sizeof got), "%s", got);
+  /* No pod, but the resource names its node. */
+  ck_assert_msg(run_until_res(&f, "10.9.9.9", "k8s.node.name=node-2",
+                              "k8s.node.name=node-2,cloud.availability_zone=eu-west-1c,"
+                              "k8s.node.uid=uid-node-2", got, sizeof got), "%s", got);
+  /* The zone label changes, the pool label goes: the next data shows it. */
+  pc_standin_post(&s, "/nodes",
+                  "[{\"name\": \"node-1\", \"uid\": \"uid-node-1\", \"labels\":"
+                  " {\"topology.kubernetes.io/zone\": \"eu-west-1b\"},"
+                  " \"annotations\": {\"team.example.com/owner\": \"infra\"}}]");
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
+                              "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone="
+                              "eu-west-1b,k8s.node.annotations.team.example.com/owner=infra,"
+                              "k8s.node.uid=uid-node-1", got, sizeof got), "%s", got);
+  /* The history compacted: the node watch's resourceVersion is Gone (410),
+   * it lists again, and a change made meanwhile shows. */
+  double gone = metric(f.inst, "profcol_processor_k8s_attributes_api_gone");
+  pc_standin_post(&s, "/compact", NULL);
+  pc_standin_post(&s, "/nodes",
+                  "[{\"name\": \"node-1\", \"uid\": \"uid-node-1\", \"labels\":"
+                  " {\"topology.kubernetes.io/zone\": \"eu-west-1c\"}}]");
+  ck_assert(run_until(&f, "profcol_processor_k8s_attributes_api_gone", gone));
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
+                              "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone="
+                              "eu-west-1c,k8s.node.uid=uid-node-1", got, sizeof got), "%s", got);
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_nodes"), 2);
+  /* The node deleted: its pairs go from the next data, the pod's stay. */
+  pc_standin_post(&s, "/delete?kind=nodes", "[\"node-1\"]");
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, "k8s.pod.name=web-1,k8s.node.name=node-1",
+                              got, sizeof got), "%s", got);
+  fx_close(&f);
+
+  /* An agent's filter: only its own node is listed and watched. */
+  setenv("PC_TEST_NODE", "node-2", 1);
+  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig,
+           "filter: {node_from_env_var: PC_TEST_NODE}\n");
+  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  ck_assert(run_until_synced(&f));
+  ck_assert(run_until(&f, "profcol_processor_k8s_attributes_nodes", 0));
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_nodes"), 1);
+  ck_assert_double_eq(metric(f.inst, "otelcol_otelsvc_k8s_pod_table_size"), 0);
+  fx_close(&f);
+  unsetenv("PC_TEST_NODE");
+  pc_standin_free(&s);
+}
+END_TEST
+
+/* Nodes the service account may not read (403): the node watch holds the
+ * data at most 5 s after start (the Collector's wait), then pods' metadata
+ * goes without the nodes' pairs, which come once the RBAC is fixed; with
+ * wait_for_metadata, start waits those 5 s and succeeds. */
+START_TEST(k8s_attributes_goes_on_without_nodes_it_may_not_read) {
+  pc_standin_t s;
+  pc_standin_start(&s, 0, 60);
+  pc_standin_post(&s, "/pods", PODS);
+  pc_standin_post(&s, "/nodes", "[{\"name\": \"node-1\", \"uid\": \"uid-node-1\", \"labels\":"
+                                " {\"topology.kubernetes.io/zone\": \"eu-west-1a\"}}]");
+  pc_standin_post(&s, "/forbid", "[\"nodes\"]");
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig,
+           "wait_for_metadata: true\nwait_for_metadata_timeout: 15s\n");
+  fx_t f;
+  pc_err_t err = {0};
+  uint64_t t0 = pc_now_ms();
+  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  ck_assert_uint_ge(pc_now_ms() - t0, 4900);
+  ck_assert_int_ge(pc_standin_stat(&s, "forbidden"), 1);
+  char got[1024];
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
+                              "k8s.pod.name=web-1,k8s.node.name=node-1", got, sizeof got),
+                "%s", got);
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
+  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_api_errors"), 0);
+  /* The ClusterRole fixed: the retries list the nodes, the pairs follow. */
+  pc_standin_post(&s, "/forbid", "[]");
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
+                              "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone="
+                              "eu-west-1a,k8s.node.uid=uid-node-1", got, sizeof got), "%s", got);
+  fx_close(&f);
+
+  /* Without wait_for_metadata: data passes unchanged for up to 5 s, then
+   * gets the pods' metadata. */
+  pc_standin_post(&s, "/forbid", "[\"nodes\"]");
+  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig, "");
+  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  t0 = pc_now_ms();
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
+                              "k8s.pod.name=web-1,k8s.node.name=node-1", got, sizeof got),
+                "%s", got);
+  ck_assert_uint_ge(pc_now_ms() - t0, 4000);
+  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
+  fx_close(&f);
+  pc_standin_free(&s);
+}
+END_TEST
+
 START_TEST(k8s_attributes_follows_churn_gone_cuts_and_a_server_down) {
   pc_standin_t s;
   pc_standin_start(&s, 0, 0.5);
@@ -1076,11 +1399,14 @@ TCase *pc_test_k8s_tcase(void) {
   tcase_add_test(tc, k8s_stream_refuses_what_is_not_the_shape_it_expects);
   tcase_add_test(tc, k8s_cache_indexes_pods_by_uid_ip_container_and_name);
   tcase_add_test(tc, k8s_cache_bounds_a_pod_and_keeps_replicasets_and_namespaces);
+  tcase_add_test(tc, k8s_cache_keeps_nodes_and_counts_their_changes);
   tcase_add_test(tc, k8s_image_and_replicaset_names_as_the_collector);
   tcase_add_test(tc, k8s_api_reads_a_service_account_and_kubeconfigs);
   tcase_add_test(tc, k8s_attributes_config_errors_are_exact);
   tcase_add_test(tc, k8s_attributes_associates_resources_and_samples);
   tcase_add_test(tc, k8s_attributes_sees_pod_namespace_and_replicaset_changes);
+  tcase_add_test(tc, k8s_attributes_adds_the_node_of_each_pod);
+  tcase_add_test(tc, k8s_attributes_goes_on_without_nodes_it_may_not_read);
   tcase_add_test(tc, k8s_attributes_follows_churn_gone_cuts_and_a_server_down);
   tcase_add_test(tc, k8s_attributes_waits_for_metadata_when_told);
   tcase_add_test(tc, k8s_attributes_reports_a_wrong_token);
