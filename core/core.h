@@ -139,7 +139,9 @@ int pc_decompress(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit,
 /* Memory the decompressor itself may hold while decompressing in with
  * limit (zstd's window, zlib's state), besides its output: for a budget. */
 size_t pc_decompress_scratch(pc_encoding_t enc, const uint8_t *in, size_t n, size_t limit);
-/* Compress in into out (appended). level 0 picks the codec's default. */
+/* Compress in into out (appended). level 0 picks the codec's default. The
+ * calling thread's compressor is made at its first call and reused until
+ * the thread ends (compress.c). */
 int pc_compress(pc_encoding_t enc, int level, const uint8_t *in, size_t n,
                 pc_buf_t *out);
 

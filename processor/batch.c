@@ -23,16 +23,24 @@
  * (pc_consumer_t.max_body), so no exporter ever splits or decodes one.
  * While MAX_SEALED sealed batches wait for the pool, sealing waits too: the
  * open batch keeps taking whole requests past send_batch_size (a trigger,
- * not a cap) up to its caps, and is sealed when the pool takes the next
- * one; only a request that does not fit the open batch whole is refused
- * with PC_EAGAIN. That bounds the memory held at MAX_SEALED + 1 batches of
- * at most max_bytes each, as before, without refusing while there is room:
- * the pool runs decodes too, and a sample-heavy flush (a batch every two
- * requests at the default send_batch_size) queued behind a few of them
- * made the batch refuse about a third of the requests it had just paid to
- * decode. Both refusals are known before a request comes (the consumer's
- * full hook), so receivers refuse at the headers instead of decoding what
- * would be refused.
+ * not a cap) up to WAIT_BATCHES (3) times send_batch_size samples (and its
+ * byte cap), and is sealed when the pool takes the next one; only a
+ * request that does not fit the open batch whole is refused with
+ * PC_EAGAIN. That absorbs a pool that is briefly behind: it runs decodes
+ * too, and a sample-heavy flush (a batch every two requests at the default
+ * send_batch_size) queued behind a few of them made the batch refuse about
+ * a third of the requests it had just paid to decode. It does not let the
+ * open batch grow to its byte cap: when the pool is behind because
+ * compression cannot keep up (gzip at level 6 costs about 6 times the
+ * decode of a sample-heavy request), a batch of 8 MiB is a second of
+ * compression that everything behind it waits for, in about 75 MB held.
+ * Both refusals are known before a request comes (the consumer's full
+ * hook), so receivers refuse at the headers instead of decoding what would
+ * be refused; and as a request passed at its headers is merged only after
+ * its body is read and decoded, while the pool is behind each one passed
+ * reserves room for a request as big as the biggest so far (`admitted`),
+ * so that a burst of requests let in at once does not fill the open batch
+ * behind the hook's back and get refused after being decoded.
  *
  * metadata_keys (the Collector's): the instance becomes a router over
  * shards, one whole batch_t per distinct combination of those keys' values
@@ -121,6 +129,12 @@ enum { BUSY = 1 }; /* drain: waiting for the thread pool */
 /* How far the open batch may grow while sealing waits for the pool when
  * neither send_batch_max_bytes nor the exporters set a cap. */
 #define WAIT_MAX_BYTES ((uint64_t)8 << 20)
+/* ... and in samples: this many times send_batch_size (send_batch_max_size
+ * when smaller): the batch the open one would have been, and two more
+ * batches' worth, so that requests of about half a batch (the sidecar's
+ * sample-heavy shape: 4,661 samples against 8,192) still fit a few at a
+ * time past the trigger. */
+enum { WAIT_BATCHES = 3 };
 
 typedef struct batch batch_t;
 
@@ -149,6 +163,11 @@ struct batch {
   uint64_t *deferred;
   bool open_full;
   uint64_t biggest_bytes, biggest_samples;
+  /* Requests the full hook let in while the pool was behind and consume
+   * has not seen yet: room reserved for them (open_has_room). Forgotten
+   * when the pool is not behind at the hook, so one that never comes (a
+   * client gone, a body that did not decode) holds nothing for long. */
+  uint64_t admitted;
   /* shutdown */
   uint64_t deadline_ms;
   pc_done_cb done;
@@ -358,18 +377,27 @@ static int add(batch_t *p, const pc_request_t *req, uint64_t first, uint64_t n, 
   return 0;
 }
 
-/* The open batch's caps while sealing waits for the pool. */
+/* The open batch's caps while sealing waits for the pool: bytes, and
+ * samples (0: none, when send_batch_size is 0 and send_batch_max_size
+ * unset). */
 static uint64_t wait_cap(const batch_t *p) {
   return p->max_bytes ? p->max_bytes : WAIT_MAX_BYTES;
 }
 
+static uint64_t wait_samples(const batch_t *p) {
+  uint64_t max = (uint64_t)p->cfg.send_batch_max_size;
+  uint64_t grow = WAIT_BATCHES * (uint64_t)p->cfg.send_batch_size;
+  return max && (!grow || grow > max) ? max : grow;
+}
+
 /* While sealing waits: whether a request as big as the biggest so far
- * would still fit the open batch whole. */
+ * would still fit the open batch whole, after the requests already let in
+ * at their headers (admitted). */
 static bool open_has_room(const batch_t *p) {
   const pc_builder_stats_t *st = pc_builder_stats(p->open);
-  uint64_t max = (uint64_t)p->cfg.send_batch_max_size;
-  return !p->open_full && st->out_bytes + p->biggest_bytes <= wait_cap(p) &&
-         (!max || st->samples + p->biggest_samples <= max);
+  uint64_t max = wait_samples(p), n = p->admitted + 1;
+  return !p->open_full && st->out_bytes + n * p->biggest_bytes <= wait_cap(p) &&
+         (!max || st->samples + n * p->biggest_samples <= max);
 }
 
 /* While sealing waits: all of req into the open batch, or nothing and
@@ -377,7 +405,7 @@ static bool open_has_room(const batch_t *p) {
  * open batch full, so that refusing does not roll a big builder back
  * request after request. */
 static int merge_whole(batch_t *p, const pc_request_t *req, pc_err_t *err) {
-  uint64_t max = (uint64_t)p->cfg.send_batch_max_size;
+  uint64_t max = wait_samples(p);
   int rc = p->open_full ? PC_ELIMIT : 0;
   if (!rc && max && pc_builder_stats(p->open)->samples + pc_request_sample_count(req) > max)
     rc = PC_ELIMIT;
@@ -435,8 +463,9 @@ static int refused(batch_t *p, int held, pc_err_t *err) {
   if (held == BUSY)
     return pc_err_set(err, PC_EAGAIN, "%s: %" PRIu32 " batches wait to be encoded and "
                       "compressed, and the open batch is full (%" PRIu64 " samples, ~%" PRIu64
-                      " B)", p->id, p->n_pending, pc_builder_stats(p->open)->samples,
-                      pc_builder_stats(p->open)->out_bytes);
+                      " B, %" PRIu64 " more requests on their way)", p->id, p->n_pending,
+                      pc_builder_stats(p->open)->samples, pc_builder_stats(p->open)->out_bytes,
+                      p->admitted);
   return pc_err_set(err, PC_EAGAIN, "%s: the next consumer is full (%" PRIu32
                     " batches held)", p->id, p->n_pending + (p->ready != NULL));
 }
@@ -446,6 +475,7 @@ static int batch_consume_profiles(pc_consumer_t *self, pc_request_t *req, pc_err
   if (p->state == B_STOPPING || p->state == B_STOPPED)
     return pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
   if (p->keys) return route(p, req, err);
+  if (p->admitted) p->admitted--; /* here now: no longer reserved */
   int held = p->ready || p->n_pending ? drain(p) : 0;
   if (held == PC_EAGAIN) {
     arm(p);
@@ -479,10 +509,20 @@ static bool batch_full(pc_consumer_t *self, pc_err_t *err) {
     pc_err_set(err, PC_EAGAIN, "%s is shutting down", p->id);
     return true;
   }
-  if (p->keys || (!p->ready && !p->n_pending)) return false;
+  if (p->keys || (!p->ready && !p->n_pending)) {
+    p->admitted = 0;
+    return false;
+  }
   int held = drain(p);
   arm(p);
-  if (held != PC_EAGAIN && !(pool_behind(p) && !open_has_room(p))) return false;
+  if (held != PC_EAGAIN && !pool_behind(p)) {
+    p->admitted = 0; /* consume seals for room now: nothing to reserve */
+    return false;
+  }
+  if (held != PC_EAGAIN && open_has_room(p)) {
+    p->admitted++;
+    return false;
+  }
   refused(p, held == PC_EAGAIN ? held : BUSY, err);
   return true;
 }
