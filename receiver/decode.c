@@ -266,15 +266,20 @@ static void job_bodies(pc__rx_job_t *j) {
                                    &j->bodies, &j->n_bodies, &j->bodies_err);
 }
 
-/* Decompress (output bounded by limit), decode, and make the bodies.
- * Touches only the job and the budget. */
-static void job_work(pc__rx_job_t *j, size_t limit) {
+/* No outcome yet: the payload is the input, nothing failed. */
+static void job_begin(pc__rx_job_t *j) {
   j->payload = j->in;
   j->payload_n = j->in_n;
   j->rc = 0;
   j->need = 0;
   j->failed = PC__RX_FAILED_NONE;
   j->err = (pc_err_t){0};
+}
+
+/* Decompress (output bounded by limit), decode, and make the bodies.
+ * Touches only the job and the budget. */
+static void job_work(pc__rx_job_t *j, size_t limit) {
+  job_begin(j);
   if (j->enc != PC_ENC_IDENTITY && job_decompress(j, limit) != 0) return;
   job_decode(j);
   job_bodies(j);
@@ -339,12 +344,7 @@ static uint64_t job_first_need(const pc__rx_job_t *j, size_t limit) {
 /* Take what j's first try needs in one step (admission, above): false, with
  * j failed with PC__RX_FAILED_BUDGET, when the budget has no room for it. */
 static bool job_admit(pc__rx_job_t *j, size_t limit) {
-  j->payload = j->in;
-  j->payload_n = j->in_n;
-  j->rc = 0;
-  j->need = 0;
-  j->failed = PC__RX_FAILED_NONE;
-  j->err = (pc_err_t){0};
+  job_begin(j);
   uint64_t need = job_first_need(j, limit);
   pool_make_room(j->pool, need > j->held ? need - j->held : 0);
   if (!job_hold(j, need)) {
