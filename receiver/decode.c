@@ -217,8 +217,8 @@ static int job_decompress(pc__rx_job_t *j, size_t limit) {
   }
 }
 
-/* Decode payload into the arena: first with ARENA_FIRST_FACTOR times the
- * payload, then, when that was not enough, with the whole allowance. */
+/* The arena a payload of payload_n bytes may take at most (the whole
+ * allowance), and at the first try. */
 static size_t arena_most(size_t payload_n) {
   return payload_n > RX_ARENA_MIN / RX_ARENA_FACTOR ? payload_n * RX_ARENA_FACTOR : RX_ARENA_MIN;
 }
@@ -228,6 +228,8 @@ static size_t arena_first(size_t payload_n) {
   return first < most ? first : most;
 }
 
+/* Decode payload into the arena: first with ARENA_FIRST_FACTOR times the
+ * payload, then, when that was not enough, with the whole allowance. */
 static void job_decode(pc__rx_job_t *j) {
   size_t most = arena_most(j->payload_n);
   for (size_t allow = arena_first(j->payload_n);; allow = most) {
