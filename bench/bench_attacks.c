@@ -30,9 +30,7 @@
  * tests/e2e/e2e.c, tests/pdata/testdata.c): the same bytes as
  * tests/e2e/test_budget.c. Their helpers report through Check, so the
  * attack runs as the one test of a Check runner, in this process. */
-#include <arpa/inet.h>
 #include <check.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -129,21 +127,14 @@ static void *post_bomb(void *arg) {
   double t0 = now_ms();
   b->status = -1;
   pc_buf_t req = {0};
-  pc_buf_printf(&req, "POST " PROFILES " HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                "application/x-protobuf\r\nContent-Encoding: zstd\r\nContent-Length: %zu\r\n"
-                "Connection: close\r\n\r\n", b->body->n);
-  pc_buf_append(&req, b->body->p, b->body->n);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  struct timeval tv = {600, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-      send(fd, req.p, req.n, MSG_NOSIGNAL) == (ssize_t)req.n) {
+  pc_e2e_post_request(&req, b->port, PROFILES, "application/x-protobuf",
+                      "Content-Encoding: zstd\r\n", b->body->p, b->body->n);
+  int fd = pc_e2e_connect(b->port, 600);
+  if (fd >= 0 && send(fd, req.p, req.n, MSG_NOSIGNAL) == (ssize_t)req.n) {
     char head[64] = "";
     if (recv(fd, head, sizeof head - 1, 0) > 12) b->status = atoi(head + 9);
   }
-  close(fd);
+  if (fd >= 0) close(fd);
   pc_buf_free(&req);
   b->ms = now_ms() - t0;
   return NULL;

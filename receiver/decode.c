@@ -27,6 +27,18 @@
  * again with the whole allowance. When the budget cannot give what a step
  * needs, the job fails with PC__RX_FAILED_BUDGET before allocating it.
  *
+ * Admission: a job takes what its first try will need (job_first_need) in
+ * one step, on the loop, before it is queued or worked on, and holds at
+ * least that until it is put back. The budget also holds the bodies that
+ * are waiting for their decode; if each job asked only at each step, in the
+ * thread pool, a burst of bodies that filled the budget would leave room
+ * for no decode, and every job would fail at once before any refused body
+ * was freed: everything refused though a few requests fit. Deciding on the
+ * loop, one job at a time, a job refused there is answered at once and its
+ * body freed before the next job is decided, so room comes back and some
+ * are taken; and a job admitted there decodes, unless its payload needs
+ * more than a first try.
+ *
  * Finished jobs keep their arena and decompression buffer for the next
  * request (at most SPARE_JOBS of them), still counted: mapping them afresh
  * for every large message cost more in page faults than the decode itself
@@ -53,6 +65,7 @@
  * how much more was asked). */
 static bool job_hold(pc__rx_job_t *j, uint64_t want) {
   pc_budget_t *b = j->pool->budget;
+  if (want < j->admitted) want = j->admitted; /* kept until the job is put back */
   if (want > j->held && !pc_budget_take(b, want - j->held)) {
     j->need = want - j->held;
     return false;
@@ -138,6 +151,7 @@ static void job_clear(pc__rx_job_t *j) {
   j->plain.n = 0;
   pc_buf_free(&j->owned);
   j->owned = (pc_buf_t){0};
+  j->admitted = 0;
   job_hold(j, job_resting(j)); /* giving back cannot fail */
   pc_arena_t *arena = j->arena;
   pc_buf_t plain = j->plain;
@@ -203,13 +217,22 @@ static int job_decompress(pc__rx_job_t *j, size_t limit) {
   }
 }
 
+/* The arena a payload of payload_n bytes may take at most (the whole
+ * allowance), and at the first try. */
+static size_t arena_most(size_t payload_n) {
+  return payload_n > RX_ARENA_MIN / RX_ARENA_FACTOR ? payload_n * RX_ARENA_FACTOR : RX_ARENA_MIN;
+}
+
+static size_t arena_first(size_t payload_n) {
+  size_t first = payload_n * ARENA_FIRST_FACTOR + ARENA_FIRST_MIN, most = arena_most(payload_n);
+  return first < most ? first : most;
+}
+
 /* Decode payload into the arena: first with ARENA_FIRST_FACTOR times the
  * payload, then, when that was not enough, with the whole allowance. */
 static void job_decode(pc__rx_job_t *j) {
-  size_t most = j->payload_n > RX_ARENA_MIN / RX_ARENA_FACTOR ? j->payload_n * RX_ARENA_FACTOR
-                                                             : RX_ARENA_MIN;
-  size_t first = j->payload_n * ARENA_FIRST_FACTOR + ARENA_FIRST_MIN;
-  for (size_t allow = first < most ? first : most;; allow = most) {
+  size_t most = arena_most(j->payload_n);
+  for (size_t allow = arena_first(j->payload_n);; allow = most) {
     size_t base = pc_arena_used(j->arena); /* blocks the arena kept */
     if (!job_hold(j, (uint64_t)j->owned.cap + j->plain.cap + base + allow)) {
       job_refused(j, "decoding the body");
@@ -245,15 +268,20 @@ static void job_bodies(pc__rx_job_t *j) {
                                    &j->bodies, &j->n_bodies, &j->bodies_err);
 }
 
-/* Decompress (output bounded by limit), decode, and make the bodies.
- * Touches only the job and the budget. */
-static void job_work(pc__rx_job_t *j, size_t limit) {
+/* No outcome yet: the payload is the input, nothing failed. */
+static void job_begin(pc__rx_job_t *j) {
   j->payload = j->in;
   j->payload_n = j->in_n;
   j->rc = 0;
   j->need = 0;
   j->failed = PC__RX_FAILED_NONE;
   j->err = (pc_err_t){0};
+}
+
+/* Decompress (output bounded by limit), decode, and make the bodies.
+ * Touches only the job and the budget. */
+static void job_work(pc__rx_job_t *j, size_t limit) {
+  job_begin(j);
   if (j->enc != PC_ENC_IDENTITY && job_decompress(j, limit) != 0) return;
   job_decode(j);
   job_bodies(j);
@@ -299,15 +327,47 @@ static void pool_make_room(pc__rx_pool_t *p, uint64_t n) {
   if (p->make_room) p->make_room(p->make_room_ud);
 }
 
+/* What j will hold at the peak of its first try at the work with output
+ * bounded by limit, as job_decompress and job_decode ask for it: the
+ * decompression's buffer and scratch, then the arena's first allowance for
+ * the payload. A compressed body that does not announce its size is
+ * counted as decoding its own size: all that is known of it yet. */
+static uint64_t job_first_need(const pc__rx_job_t *j, size_t limit) {
+  if (j->enc == PC_ENC_IDENTITY) return job_resting(j) + arena_first(j->in_n);
+  uint64_t rest = (uint64_t)j->owned.cap + pc_arena_used(j->arena); /* room replaces plain */
+  uint64_t said = pc_announced_size(j->enc, j->in, j->in_n);
+  size_t want = said && said < limit ? (size_t)said : limit;
+  uint64_t room = want + 1 > j->plain.cap ? want + 1 : j->plain.cap;
+  uint64_t unpack = room + pc_decompress_scratch(j->enc, j->in, j->in_n, want);
+  uint64_t decode = room + arena_first(said && said < limit ? (size_t)said : j->in_n);
+  return rest + (unpack > decode ? unpack : decode);
+}
+
+/* Take what j's first try needs in one step (admission, above): false, with
+ * j failed with PC__RX_FAILED_BUDGET, when the budget has no room for it. */
+static bool job_admit(pc__rx_job_t *j, size_t limit) {
+  job_begin(j);
+  uint64_t need = job_first_need(j, limit);
+  pool_make_room(j->pool, need > j->held ? need - j->held : 0);
+  if (!job_hold(j, need)) {
+    job_refused(j, j->enc == PC_ENC_IDENTITY ? "decoding the body"
+                                             : "decompressing and decoding the body");
+    return false;
+  }
+  j->admitted = need;
+  return true;
+}
+
 void pc__rx_job_run(pc__rx_job_t *j) {
   pc__rx_pool_t *p = j->pool;
-  /* About what the work will take, at least: the payload decompressed and
-   * decoded at the first try. */
-  uint64_t said = pc_announced_size(j->enc, j->in, j->in_n);
-  uint64_t plain = j->enc == PC_ENC_IDENTITY ? 0 : said ? said : j->in_n;
-  pool_make_room(p, plain + ARENA_FIRST_FACTOR * (plain ? plain : j->in_n));
   size_t inline_max = p->max_payload < INLINE_MAX ? (size_t)p->max_payload : INLINE_MAX;
-  if (j->in_n <= inline_max && pc_announced_size(j->enc, j->in, j->in_n) <= inline_max) {
+  bool on_loop =
+      j->in_n <= inline_max && pc_announced_size(j->enc, j->in, j->in_n) <= inline_max;
+  if (!job_admit(j, on_loop ? inline_max : (size_t)p->max_payload)) {
+    j->done(j, 0); /* answered now: its body is freed before the next job is decided */
+    return;
+  }
+  if (on_loop) {
     job_work(j, inline_max);
     bool bigger = j->failed == PC__RX_FAILED_DECOMPRESS && j->rc == PC_ELIMIT &&
                   inline_max < p->max_payload;

@@ -119,7 +119,8 @@ struct pc__rx_job {
   int bodies_rc;
   pc_err_t bodies_err;
   /* the pool's */
-  uint64_t held; /* bytes of the budget this job holds */
+  uint64_t held;     /* bytes of the budget this job holds */
+  uint64_t admitted; /* held at least this until put back (decode.c, admission) */
   bool async; /* done comes from the loop after the thread pool, not from run */
   pc__rx_pool_t *pool;
   pc_arena_t *arena;

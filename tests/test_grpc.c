@@ -429,17 +429,6 @@ static size_t curl_on_header(char *p, size_t size, size_t n, void *ud) {
 
 static size_t curl_on_body(char *p, size_t size, size_t n, void *ud) { return size * n; }
 
-/* The rich test request (pdata/testdata.c), encoded. */
-static pc_buf_t rich_body(void) {
-  pc_arena_t *a = pc_arena_new(0);
-  pc_request_t req;
-  pc_test_rich_request(a, &req);
-  pc_buf_t body = {0};
-  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
-  pc_arena_free(a);
-  return body;
-}
-
 /* One Export call of body over h2c with libcurl, which sends any header
  * value (grpcio silently drops a grpc-timeout in the call's metadata), with
  * one more header line (curl's form; NULL: none). The grpc-status answered,
@@ -504,7 +493,7 @@ static void on_done_count(void *arg);
 START_TEST(test_bearer_auth) {
   void *auth = pc_test_bearer_new("bearertokenauth", "token: s3cret\n");
   tserver_t *t = server_start(YAML_GRPC "    auth: {authenticator: bearertokenauth}\n", false);
-  pc_buf_t body = rich_body();
+  pc_buf_t body = pc_test_rich_body(NULL);
   ck_assert_int_eq(call_with_header(t->port, NULL, &body), 16);
   ck_assert_int_eq(call_with_header(t->port, "Authorization: Bearer wrong", &body), 16);
   ck_assert_int_eq(call_with_header(t->port, "Authorization: Bearer s3cret", &body), 0);
@@ -559,7 +548,7 @@ END_TEST
  * the connection and the server carry on. */
 START_TEST(test_timeout_header) {
   tserver_t *t = server_start(YAML_GRPC, false);
-  pc_buf_t body = rich_body();
+  pc_buf_t body = pc_test_rich_body(NULL);
   ck_assert_int_eq(call_with_timeout(t->port, NULL, &body), 0);
   ck_assert_int_eq(call_with_timeout(t->port, "5S", &body), 0);
   ck_assert_int_eq(call_with_timeout(t->port, "99999999H", &body), 0);
@@ -761,7 +750,7 @@ START_TEST(test_prefix_claim) {
                                  NULL));
   pc_h2_pump(h[0], 100);
   pc_h2_pump(h[1], 100);
-  pc_buf_t body = rich_body();
+  pc_buf_t body = pc_test_rich_body(NULL);
   uint64_t t0 = now_ms();
   ck_assert_int_eq(call_with_header(t->port, NULL, &body), 0);
   ck_assert_uint_lt(now_ms() - t0, 2000);
@@ -862,7 +851,7 @@ START_TEST(test_full_at_headers) {
   ck_assert_uint_eq(st.bytes_decompressed, 0);
   ck_assert_uint_eq(tc_calls_locked(&t->tc), 0);
   t->tc.is_full = false;
-  pc_buf_t body = rich_body();
+  pc_buf_t body = pc_test_rich_body(NULL);
   ck_assert_int_eq(call_with_header(t->port, NULL, &body), 0);
   ck_assert_uint_eq(tc_calls_locked(&t->tc), 1);
   pc_buf_free(&body);

@@ -187,12 +187,19 @@ void pc_e2e_cleanup(pc_e2e_proc_t *p) {
   if (p->dir[0]) nftw(p->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int connect_local(int port) {
+void pc_e2e_start_or_fail(pc_e2e_proc_t *p, const char *yaml, const char *what) {
+  bool started = pc_e2e_start(p, yaml);
+  char *log = pc_e2e_log(p);
+  ck_assert_msg(started, "profcol did not %s:\n%s", what, log);
+  free(log);
+}
+
+int pc_e2e_connect(int port, int timeout_s) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  struct timeval tv = {.tv_sec = 30};
+  struct timeval tv = {.tv_sec = timeout_s};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
     close(fd);
@@ -202,7 +209,7 @@ static int connect_local(int port) {
 }
 
 int pc_e2e_raw(int port, const void *req, size_t n, pc_buf_t *answer) {
-  int fd = connect_local(port);
+  int fd = pc_e2e_connect(port, 30);
   if (fd < 0) return -1;
   const uint8_t *p = req;
   while (n) {
@@ -248,11 +255,16 @@ int pc_e2e_post(int port, const char *path, const char *content_type,
 int pc_e2e_post_headers(int port, const char *path, const char *content_type,
                         const char *headers, const void *body, size_t n, pc_e2e_resp_t *resp) {
   pc_buf_t req = {0};
-  pc_buf_printf(&req, "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n"
+  pc_e2e_post_request(&req, port, path, content_type, headers, body, n);
+  return exchange(port, &req, resp);
+}
+
+void pc_e2e_post_request(pc_buf_t *req, int port, const char *path, const char *content_type,
+                         const char *headers, const void *body, size_t n) {
+  pc_buf_printf(req, "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n"
                 "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", path, port,
                 content_type, n, headers ? headers : "");
-  pc_buf_append(&req, body, n);
-  return exchange(port, &req, resp);
+  pc_buf_append(req, body, n);
 }
 
 int pc_e2e_get(int port, const char *path, pc_e2e_resp_t *resp) {

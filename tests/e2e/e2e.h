@@ -57,6 +57,19 @@ typedef struct {
   pc_buf_t body;
 } pc_e2e_resp_t;
 
+/* pc_e2e_start, failing the test with the log when profcol did not start
+ * ("profcol did not <what>"). */
+void pc_e2e_start_or_fail(pc_e2e_proc_t *p, const char *yaml, const char *what);
+
+/* A loopback connection to port whose reads give up after timeout_s
+ * seconds; -1 when it cannot be made. */
+int pc_e2e_connect(int port, int timeout_s);
+/* Append to req a POST of body to path (Content-Length, Connection: close)
+ * with more header lines ("Name: value\r\n" each; may be NULL), as
+ * pc_e2e_post_headers sends it: for clients that send it their own way. */
+void pc_e2e_post_request(pc_buf_t *req, int port, const char *path, const char *content_type,
+                         const char *headers, const void *body, size_t n);
+
 /* One POST over a fresh connection (Connection: close). content_encoding may
  * be NULL. The caller frees resp->body. */
 int pc_e2e_post(int port, const char *path, const char *content_type,

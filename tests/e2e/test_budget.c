@@ -8,9 +8,7 @@
  * windows full and keeps its connections alive, and many large requests at
  * once (some refused, every accepted one delivered); every refusal carries
  * a google.rpc.Status that names the limit. */
-#include <arpa/inet.h>
 #include <check.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -483,17 +481,11 @@ typedef struct {
 static void *send_one(void *arg) {
   sender_t *s = arg;
   pc_buf_t req = {0};
-  pc_buf_printf(&req, "POST " PROFILES " HTTP/1.1\r\nHost: x\r\n"
-                "Content-Type: application/x-protobuf\r\nContent-Length: %zu\r\n"
-                "Connection: close\r\n\r\n", s->body->n);
-  pc_buf_append(&req, s->body->p, s->body->n);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  struct timeval tv = {30, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  pc_e2e_post_request(&req, s->port, PROFILES, "application/x-protobuf", NULL, s->body->p,
+                      s->body->n);
   s->status = -1;
-  bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+  int fd = pc_e2e_connect(s->port, 30);
+  bool ok = fd >= 0;
   size_t off = 0;
   while (ok && off < req.n - 1) {
     ssize_t w = send(fd, req.p + off, req.n - 1 - off, MSG_NOSIGNAL);
@@ -505,7 +497,7 @@ static void *send_one(void *arg) {
   char head[64] = "";
   ssize_t got = ok ? recv(fd, head, sizeof head - 1, 0) : -1;
   if (got > 12) s->status = atoi(head + 9);
-  close(fd);
+  if (ok) close(fd);
   pc_buf_free(&req);
   return NULL;
 }

@@ -33,25 +33,6 @@ static void queued_yaml(char *yaml, size_t n, int backend_port, const char *comp
            backend_port, compression, qdir, more);
 }
 
-static void start_or_fail(pc_e2e_proc_t *p, const char *yaml, const char *what) {
-  bool started = pc_e2e_start(p, yaml);
-  char *log = pc_e2e_log(p);
-  ck_assert_msg(started, "profcol did not %s:\n%s", what, log);
-  free(log);
-}
-
-/* The rich test request, encoded; *samples gets its sample count. */
-static pc_buf_t rich_body(uint64_t *samples) {
-  pc_arena_t *a = pc_arena_new(0);
-  pc_request_t req;
-  pc_test_rich_request(a, &req);
-  pc_buf_t body = {0};
-  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
-  *samples = pc_request_sample_count(&req);
-  pc_arena_free(a);
-  return body;
-}
-
 static int post_body(int port, const pc_buf_t *body, pc_e2e_resp_t *r) {
   return pc_e2e_post(port, "/v1development/profiles", "application/x-protobuf", NULL, body->p,
                      body->n, r);
@@ -65,11 +46,11 @@ START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
   snprintf(qdir, sizeof qdir, "%s/queue", dir);
   queued_yaml(yaml, sizeof yaml, backend_port, "zstd", qdir, "    create_directory: true\n");
   pc_e2e_proc_t p;
-  start_or_fail(&p, yaml, "start");
+  pc_e2e_start_or_fail(&p, yaml, "start");
 
   /* The backend is down: every request is still acknowledged (queued on disk). */
   uint64_t per_request;
-  pc_buf_t body = rich_body(&per_request);
+  pc_buf_t body = pc_test_rich_body(&per_request);
   const int n = 20;
   for (int i = 0; i < n; i++) {
     pc_e2e_resp_t r;
@@ -89,7 +70,7 @@ START_TEST(acknowledged_data_survives_kill_9_and_backend_outage) {
 
   /* profcol restarts on the same queue and delivers everything. */
   pc_e2e_proc_t again;
-  start_or_fail(&again, yaml, "restart");
+  pc_e2e_start_or_fail(&again, yaml, "restart");
   uint64_t want = per_request * (uint64_t)n, got = pc_e2e_wait_samples(out, want);
   ck_assert_int_eq(pc_e2e_stop(&again, 30), 0);
   ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);
@@ -143,7 +124,7 @@ START_TEST(issue14_queue_serves_again_after_a_full_disk) {
   char yaml[2048];
   queued_yaml(yaml, sizeof yaml, backend_port, "none", qdir, "");
   pc_e2e_proc_t p;
-  start_or_fail(&p, yaml, "start");
+  pc_e2e_start_or_fail(&p, yaml, "start");
   if (fsize) { /* only profcol keeps the limit */
     struct rlimit rl;
     getrlimit(RLIMIT_FSIZE, &rl);
@@ -152,7 +133,7 @@ START_TEST(issue14_queue_serves_again_after_a_full_disk) {
   }
 
   uint64_t per_request;
-  pc_buf_t body = rich_body(&per_request);
+  pc_buf_t body = pc_test_rich_body(&per_request);
   /* The backend is down: batches are acknowledged until the disk is full. */
   uint64_t accepted = 0;
   pc_e2e_resp_t r;

@@ -119,6 +119,15 @@ static void fx_init(fx_t *f) {
   ck_assert_ptr_nonnull(mkdtemp(f->dir));
 }
 
+/* Every gateway, gateway I writing to gwI.binpb. */
+static void fx_start_gateways(fx_t *f) {
+  for (int i = 0; i < N_GW; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "gw%d.binpb", i);
+    gw_start(f, i, name);
+  }
+}
+
 static void fx_stop(fx_t *f) {
   ck_assert_int_eq(pc_e2e_stop(&f->lb, 20), 0);
   pc_e2e_cleanup(&f->lb);
@@ -294,11 +303,7 @@ static const char *profile_url(uint32_t trace) {
 START_TEST(each_trace_lands_on_one_gateway) {
   fx_t f;
   fx_init(&f);
-  for (int i = 0; i < N_GW; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "gw%d.binpb", i);
-    gw_start(&f, i, name);
-  }
+  fx_start_gateways(&f);
   lb_start(&f, false, NULL);
   post_spans(&f, 1, N_TRACES);
   usleep(300000); /* spans before samples, so trace_link knows them */
@@ -415,11 +420,7 @@ static void roots_where(fx_t *f, uint32_t first, uint32_t last, uint32_t *where)
 static void json_traces_cut(bool grpc, bool bomb) {
   fx_t f;
   fx_init(&f);
-  for (int i = 0; i < N_GW; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "gw%d.binpb", i);
-    gw_start(&f, i, name);
-  }
+  fx_start_gateways(&f);
   lb_start(&f, grpc, "  max_request_memory: 128MiB\n");
   pc_buf_t b = {0};
   spans_request(1, N_TRACES, true, &b);
@@ -492,11 +493,7 @@ END_TEST
 START_TEST(a_stopped_gateway_loses_nothing) {
   fx_t f;
   fx_init(&f);
-  for (int i = 0; i < N_GW; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "gw%d.binpb", i);
-    gw_start(&f, i, name);
-  }
+  fx_start_gateways(&f);
   lb_start(&f, true, NULL);
   uint32_t t = 1;
   for (int k = 0; k < 4; k++, t += 4) ck_assert_int_eq(post_profile(&f, t, t + 3, 1), 200);

@@ -303,6 +303,52 @@ static int read_output(const char *path, check_t *c) {
   return pc_e2e_read_proto_file(path, check_request, c);
 }
 
+/* The two test profiles, tests/data/pprof/cpu.pb.gz and heap.pb.gz, with
+ * their oracles (oracle_of_file). */
+typedef struct {
+  pc_mat_t cpu, heap, cpu_p, heap_p;
+  pc_buf_t cpu_b, heap_b;
+} cpu_heap_t;
+
+static void cpu_heap_load(cpu_heap_t *o) {
+  memset(o, 0, sizeof *o);
+  oracle_of_file("tests/data/pprof/cpu.pb.gz", &o->cpu, &o->cpu_p, &o->cpu_b);
+  oracle_of_file("tests/data/pprof/heap.pb.gz", &o->heap, &o->heap_p, &o->heap_b);
+}
+
+static void cpu_heap_free(cpu_heap_t *o) {
+  pc_buf_free(&o->cpu_b);
+  pc_buf_free(&o->heap_b);
+  pc_mat_free(&o->cpu);
+  pc_mat_free(&o->heap);
+  pc_mat_free(&o->cpu_p);
+  pc_mat_free(&o->heap_p);
+}
+
+/* A check whose requests must each equal one of o's profiles: want 0 is
+ * cpu, 1 heap (o must outlive it). */
+static check_t cpu_heap_check(const cpu_heap_t *o) {
+  check_t c = check_new();
+  c.want[0] = &o->cpu;
+  c.want[1] = &o->heap;
+  c.want_prof[0] = &o->cpu_p;
+  c.want_prof[1] = &o->heap_p;
+  return c;
+}
+
+/* out holds o's two profiles, once each, under scope, each resource with
+ * its attribute ("key=value"; NULL: not checked). */
+static void check_cpu_and_heap(const char *out, const cpu_heap_t *o, const char *cpu_attr,
+                               const char *heap_attr, const char *scope) {
+  check_t c = cpu_heap_check(o);
+  c.want_attr[0] = cpu_attr;
+  c.want_attr[1] = heap_attr;
+  c.scope = scope;
+  ck_assert_int_eq(read_output(out, &c), 2);
+  ck_assert_int_eq(c.seen[0], 1);
+  ck_assert_int_eq(c.seen[1], 1);
+}
+
 /* Wait until the output holds at least n requests (the file exporter
  * flushes every 100 ms here). */
 static void wait_requests(const char *path, int n, int timeout_ms) {
@@ -385,19 +431,13 @@ START_TEST(scrapes_go_handlers_sample_by_sample) {
   wait_requests(out, 5, 15000);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
 
-  pc_mat_t cpu = {0}, heap = {0}, cpu_p = {0}, heap_p = {0};
-  pc_buf_t cpu_b = {0}, heap_b = {0};
-  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_p, &cpu_b);
-  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_p, &heap_b);
+  cpu_heap_t o;
+  cpu_heap_load(&o);
   char instance[64], port_attr[64], cpu_url[128];
   snprintf(instance, sizeof instance, "service.instance.id=127.0.0.1:%d", srv.port);
   snprintf(port_attr, sizeof port_attr, "server.port=%d", srv.port);
   snprintf(cpu_url, sizeof cpu_url, "http://127.0.0.1:%d/debug/pprof/", srv.port);
-  check_t c = check_new();
-  c.want[0] = &cpu;
-  c.want[1] = &heap;
-  c.want_prof[0] = &cpu_p;
-  c.want_prof[1] = &heap_p;
+  check_t c = cpu_heap_check(&o);
   c.attrs[0] = instance;
   c.attrs[1] = "server.address=127.0.0.1";
   c.attrs[2] = port_attr;
@@ -409,12 +449,7 @@ START_TEST(scrapes_go_handlers_sample_by_sample) {
   ck_assert_int_ge(c.seen[1], 2);
   ck_assert_int_eq(c.seen[0] + c.seen[1], n);
   ck_assert_int_ge(server_count(&srv, "/debug/pprof/profile"), 2);
-  pc_mat_free(&cpu);
-  pc_mat_free(&heap);
-  pc_mat_free(&cpu_p);
-  pc_mat_free(&heap_p);
-  pc_buf_free(&cpu_b);
-  pc_buf_free(&heap_b);
+  cpu_heap_free(&o);
   unlink(out);
   pc_e2e_cleanup(&p);
   rmdir(dir);
@@ -578,16 +613,15 @@ START_TEST(server_takes_pushed_pprof) {
   start(&p, yaml);
   int port = pc_e2e_port_of(&p, "receiver:pprof");
   ck_assert_int_gt(port, 0);
-  pc_mat_t cpu = {0}, heap = {0}, cpu_p = {0}, heap_p = {0};
-  pc_buf_t cpu_b = {0}, heap_b = {0}, heap_gz = {0};
-  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_p, &cpu_b);
-  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_p, &heap_b);
+  cpu_heap_t o;
+  cpu_heap_load(&o);
+  pc_buf_t heap_gz = {0};
   pc_e2e_resp_t r;
-  ck_assert_int_eq(post(port, "/v1/pprof", "application/octet-stream", NULL, cpu_b.p, cpu_b.n,
-                        &r), 204);
+  ck_assert_int_eq(post(port, "/v1/pprof", "application/octet-stream", NULL, o.cpu_b.p,
+                        o.cpu_b.n, &r), 204);
   pc_buf_free(&r.body);
   /* gzip'd at the HTTP level too: inflated twice */
-  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, heap_b.p, heap_b.n, &heap_gz), 0);
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, o.heap_b.p, o.heap_b.n, &heap_gz), 0);
   ck_assert_int_eq(post(port, "/v1/pprof", "application/octet-stream",
                         "Content-Encoding: gzip\r\n", heap_gz.p, heap_gz.n, &r), 204);
   pc_buf_free(&r.body);
@@ -614,24 +648,11 @@ START_TEST(server_takes_pushed_pprof) {
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   char out[300];
   snprintf(out, sizeof out, "%s/out.binpb", dir);
-  check_t c = check_new();
-  c.want[0] = &cpu;
-  c.want[1] = &heap;
-  c.want_prof[0] = &cpu_p;
-  c.want_prof[1] = &heap_p;
-  c.scope = "profcol/receiver/pprof/server";
-  ck_assert_int_eq(read_output(out, &c), 2);
-  ck_assert_int_eq(c.seen[0], 1);
-  ck_assert_int_eq(c.seen[1], 1);
+  check_cpu_and_heap(out, &o, NULL, NULL, "profcol/receiver/pprof/server");
   pc_buf_free(&zeros);
   pc_buf_free(&bomb);
   pc_buf_free(&heap_gz);
-  pc_buf_free(&cpu_b);
-  pc_buf_free(&heap_b);
-  pc_mat_free(&cpu);
-  pc_mat_free(&heap);
-  pc_mat_free(&cpu_p);
-  pc_mat_free(&heap_p);
+  cpu_heap_free(&o);
   unlink(out);
   pc_e2e_cleanup(&p);
   rmdir(dir);
@@ -813,24 +834,12 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   snprintf(out, sizeof out, "%s/out.binpb", dir);
   wait_requests(out, 2, 10000);
   usleep(1000 * 1000); /* five more passes: unchanged files are not read again */
-  pc_mat_t cpu = {0}, heap = {0}, cpu_p = {0}, heap_p = {0};
-  pc_buf_t cpu_b = {0}, heap_b = {0};
-  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_p, &cpu_b);
-  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_p, &heap_b);
-  check_t c = check_new();
-  c.want[0] = &cpu;
-  c.want[1] = &heap;
-  c.want_prof[0] = &cpu_p;
-  c.want_prof[1] = &heap_p;
-  c.scope = "profcol/receiver/pprof/file";
+  cpu_heap_t o;
+  cpu_heap_load(&o);
   char cpu_path[400], heap_path[400];
   snprintf(cpu_path, sizeof cpu_path, "file.path=%s/cpu.pb.gz", in);
   snprintf(heap_path, sizeof heap_path, "file.path=%s/heap.pb.gz", in);
-  c.want_attr[0] = cpu_path;
-  c.want_attr[1] = heap_path;
-  ck_assert_int_eq(read_output(out, &c), 2);
-  ck_assert_int_eq(c.seen[0], 1);
-  ck_assert_int_eq(c.seen[1], 1);
+  check_cpu_and_heap(out, &o, cpu_path, heap_path, "profcol/receiver/pprof/file");
   char line[512];
   snprintf(line, sizeof line, "%s/junk.pb.gz (14 bytes) is not a pprof profile", in);
   ck_assert_int_eq(pc_e2e_log_count(&p, line), 1);
@@ -840,20 +849,11 @@ START_TEST(file_mode_reads_new_and_changed_files) {
   wait_requests(out, 3, 10000);
   usleep(600 * 1000);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  c = check_new();
-  c.want[0] = &cpu;
-  c.want[1] = &heap;
-  c.want_prof[0] = &cpu_p;
-  c.want_prof[1] = &heap_p;
+  check_t c = cpu_heap_check(&o);
   ck_assert_int_eq(read_output(out, &c), 3);
   ck_assert_int_eq(c.seen[1], 2);
   ck_assert_int_eq(pc_e2e_log_count(&p, "is not a pprof profile"), 1);
-  pc_buf_free(&cpu_b);
-  pc_buf_free(&heap_b);
-  pc_mat_free(&cpu);
-  pc_mat_free(&heap);
-  pc_mat_free(&cpu_p);
-  pc_mat_free(&heap_p);
+  cpu_heap_free(&o);
   static const char *const names[] = {"in/cpu.pb.gz", "in/heap.pb.gz", "in/junk.pb.gz",
                                       "out.binpb", "in"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -904,29 +904,13 @@ START_TEST(file_mode_include_any_depth) {
   wait_requests(out, 2, 10000);
   usleep(600 * 1000); /* three more passes: nothing else is read */
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_mat_t cpu = {0}, heap = {0}, cpu_p = {0}, heap_p = {0};
-  pc_buf_t cpu_b = {0}, heap_b = {0};
-  oracle_of_file("tests/data/pprof/cpu.pb.gz", &cpu, &cpu_p, &cpu_b);
-  oracle_of_file("tests/data/pprof/heap.pb.gz", &heap, &heap_p, &heap_b);
-  check_t c = check_new();
-  c.want[0] = &cpu;
-  c.want[1] = &heap;
-  c.want_prof[0] = &cpu_p;
-  c.want_prof[1] = &heap_p;
+  cpu_heap_t o;
+  cpu_heap_load(&o);
   char cpu_path[400], heap_path[400];
   snprintf(cpu_path, sizeof cpu_path, "file.path=%s/in/cpu.pb.gz", dir);
   snprintf(heap_path, sizeof heap_path, "file.path=%s/in/a/b/heap.pb.gz", dir);
-  c.want_attr[0] = cpu_path;
-  c.want_attr[1] = heap_path;
-  ck_assert_int_eq(read_output(out, &c), 2);
-  ck_assert_int_eq(c.seen[0], 1);
-  ck_assert_int_eq(c.seen[1], 1);
-  pc_buf_free(&cpu_b);
-  pc_buf_free(&heap_b);
-  pc_mat_free(&cpu);
-  pc_mat_free(&heap);
-  pc_mat_free(&cpu_p);
-  pc_mat_free(&heap_p);
+  check_cpu_and_heap(out, &o, cpu_path, heap_path, "profcol/receiver/pprof/file");
+  cpu_heap_free(&o);
   pc_e2e_cleanup(&p);
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

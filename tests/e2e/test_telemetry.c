@@ -26,16 +26,6 @@
 #define PROFILES "/v1development/profiles"
 #define PROTO "application/x-protobuf"
 
-static pc_buf_t rich_payload(void) {
-  pc_arena_t *a = pc_arena_new(0);
-  pc_request_t req;
-  pc_test_rich_request(a, &req);
-  pc_buf_t b = {0};
-  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
-  pc_arena_free(a);
-  return b;
-}
-
 static void start_or_fail(pc_e2e_proc_t *p, const char *yaml) {
   bool started = pc_e2e_start(p, yaml);
   char *log = pc_e2e_log(p);
@@ -268,7 +258,7 @@ START_TEST(health_and_metrics_while_running) {
   ck_assert(value_of(text, "otelcol_process_uptime") > 0);
   free(text);
 
-  pc_buf_t proto = rich_payload();
+  pc_buf_t proto = pc_test_rich_body(NULL);
   ck_assert_int_eq(pc_e2e_post(p.port, PROFILES, PROTO, NULL, proto.p, proto.n, &r), 200);
   pc_buf_free(&r.body);
 
@@ -316,7 +306,7 @@ START_TEST(metrics_sum_over_workers) {
   start_or_fail(&p, yaml);
   int metrics = pc_e2e_port_of(&p, "service:telemetry");
   ck_assert_int_gt(metrics, 0);
-  pc_buf_t proto = rich_payload();
+  pc_buf_t proto = pc_test_rich_body(NULL);
   const int n = 30;
   for (int i = 0; i < n; i++) { /* a fresh connection each: both workers get some */
     pc_e2e_resp_t r;
@@ -389,7 +379,7 @@ START_TEST(health_answers_503_while_draining) {
   start_or_fail(&p, yaml);
   int health = pc_e2e_port_of(&p, "extension:health_check");
   int metrics = pc_e2e_port_of(&p, "service:telemetry");
-  pc_buf_t proto = rich_payload();
+  pc_buf_t proto = pc_test_rich_body(NULL);
   pc_e2e_resp_t r;
   ck_assert_int_eq(pc_e2e_post(p.port, PROFILES, PROTO, NULL, proto.p, proto.n, &r), 200);
   pc_buf_free(&r.body);
@@ -453,7 +443,7 @@ START_TEST(health_stays_200_through_a_reload) {
            dead_port(), port);
   pc_e2e_proc_t p;
   start_or_fail(&p, yaml);
-  pc_buf_t proto = rich_payload();
+  pc_buf_t proto = pc_test_rich_body(NULL);
   pc_e2e_resp_t r;
   ck_assert_int_eq(pc_e2e_post(p.port, PROFILES, PROTO, NULL, proto.p, proto.n, &r), 200);
   pc_buf_free(&r.body);
@@ -748,7 +738,7 @@ START_TEST(issue14_fd_exhaustion_leaves_metrics_served) {
   /* The flood goes; data is taken again. */
   for (int i = 0; i < n; i++) close(fds[i]);
   free(fds);
-  pc_buf_t body = rich_payload();
+  pc_buf_t body = pc_test_rich_body(NULL);
   int status = 0;
   for (int i = 0; i < 100 && status != 200; i++) {
     status = pc_e2e_post(p.port, PROFILES, PROTO, NULL, body.p, body.n, &r);

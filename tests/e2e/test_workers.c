@@ -16,25 +16,6 @@
 #include "../pdata/testdata.h"
 #include "e2e.h"
 
-static void start_or_fail(pc_e2e_proc_t *p, const char *yaml, const char *what) {
-  bool started = pc_e2e_start(p, yaml);
-  char *log = pc_e2e_log(p);
-  ck_assert_msg(started, "profcol did not %s:\n%s", what, log);
-  free(log);
-}
-
-/* The rich test request, encoded; *samples gets its sample count. */
-static pc_buf_t rich_body(uint64_t *samples) {
-  pc_arena_t *a = pc_arena_new(0);
-  pc_request_t req;
-  pc_test_rich_request(a, &req);
-  pc_buf_t body = {0};
-  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
-  *samples = pc_request_sample_count(&req);
-  pc_arena_free(a);
-  return body;
-}
-
 /* n POSTs of body, each over a fresh connection (a new source port, so the
  * kernel's SO_REUSEPORT hash picks a worker anew), all acknowledged. */
 static void post_n(int port, const pc_buf_t *body, int n) {
@@ -71,11 +52,11 @@ START_TEST(two_workers_take_connections_and_drain_loses_nothing) {
   snprintf(out0, sizeof out0, "%s/out.binpb", dir);
   snprintf(out1, sizeof out1, "%s/out.w1.binpb", dir);
   pc_e2e_proc_t p;
-  start_or_fail(&p, yaml, "start with 2 workers");
+  pc_e2e_start_or_fail(&p, yaml, "start with 2 workers");
   ck_assert(pc_e2e_wait_log(&p, "2 workers (service.workers)", 1000));
 
   uint64_t per;
-  pc_buf_t body = rich_body(&per);
+  pc_buf_t body = pc_test_rich_body(&per);
   const int n = 40;
   post_n(p.port, &body, n);
   /* Everything acknowledged sits in the workers' batches. */
@@ -141,7 +122,7 @@ START_TEST(workers_share_one_span_store) {
                      "      receivers: [otlp]\n      processors: [trace_link]\n"
                      "      exporters: [nop]\n";
   pc_e2e_proc_t p;
-  start_or_fail(&p, yaml, "start 2 workers with a span_store");
+  pc_e2e_start_or_fail(&p, yaml, "start 2 workers with a span_store");
   ck_assert(pc_e2e_wait_log(&p, "2 workers (service.workers)", 5000));
   ck_assert_int_eq(pc_e2e_log_count(&p, "query API listening on"), 1);
   int query = pc_e2e_port_of(&p, "extension:span_store");
@@ -170,7 +151,7 @@ START_TEST(workers_take_scheduled_pprof_modes) {
                      "service:\n  workers: 2\n  pipelines:\n    profiles:\n"
                      "      receivers: [pprof/scrape, pprof/files]\n      exporters: [nop]\n";
   pc_e2e_proc_t p;
-  start_or_fail(&p, yaml, "start 2 workers with pprof's remote and file modes");
+  pc_e2e_start_or_fail(&p, yaml, "start 2 workers with pprof's remote and file modes");
   ck_assert(pc_e2e_wait_log(&p, "2 workers (service.workers)", 5000));
   ck_assert_int_eq(
       pc_e2e_log_count(&p, "scraping http://127.0.0.1:1/debug/pprof/profile every"), 1);
@@ -188,7 +169,7 @@ START_TEST(workers_take_the_pprof_server_mode) {
                      "service:\n  workers: 2\n  pipelines:\n    profiles:\n"
                      "      receivers: [otlp, pprof]\n      exporters: [nop]\n";
   pc_e2e_proc_t p;
-  start_or_fail(&p, yaml, "start two workers with a pprof server");
+  pc_e2e_start_or_fail(&p, yaml, "start two workers with a pprof server");
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   pc_e2e_cleanup(&p);
 }
@@ -203,7 +184,7 @@ START_TEST(workers_auto_takes_the_usable_cpus) {
                      "service:\n  workers: auto\n  pipelines:\n    profiles:\n"
                      "      receivers: [otlp]\n      exporters: [nop]\n";
   pc_e2e_proc_t p;
-  start_or_fail(&p, yaml, "start with workers: auto");
+  pc_e2e_start_or_fail(&p, yaml, "start with workers: auto");
   uint32_t cpus = pc_cpus_usable();
   if (cpus > 1) {
     char want[64];
@@ -211,7 +192,7 @@ START_TEST(workers_auto_takes_the_usable_cpus) {
     ck_assert(pc_e2e_wait_log(&p, want, 1000));
   }
   uint64_t per;
-  pc_buf_t body = rich_body(&per);
+  pc_buf_t body = pc_test_rich_body(&per);
   post_n(p.port, &body, 4);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   pc_buf_free(&body);
@@ -262,9 +243,9 @@ static void queue_replays(int restart_workers) {
   int backend_port = pc_e2e_free_port();
   queued_yaml(yaml, sizeof yaml, backend_port, qdir, 2);
   pc_e2e_proc_t p;
-  start_or_fail(&p, yaml, "start with 2 workers");
+  pc_e2e_start_or_fail(&p, yaml, "start with 2 workers");
   uint64_t per;
-  pc_buf_t body = rich_body(&per);
+  pc_buf_t body = pc_test_rich_body(&per);
   const int n = 30;
   post_n(p.port, &body, n);
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
@@ -275,7 +256,7 @@ static void queue_replays(int restart_workers) {
   pc_e2e_start_file_sink(&backend, backend_port, out);
   queued_yaml(yaml, sizeof yaml, backend_port, qdir, restart_workers);
   pc_e2e_proc_t again;
-  start_or_fail(&again, yaml, "restart on the queue");
+  pc_e2e_start_or_fail(&again, yaml, "restart on the queue");
   uint64_t want = per * (uint64_t)n, got = pc_e2e_wait_samples(out, want);
   ck_assert_int_eq(pc_e2e_stop(&again, 30), 0);
   ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);

@@ -167,6 +167,17 @@ void pc_test_rich_request(pc_arena_t *a, pc_request_t *req) {
   rp2->scopes[0].profiles[0].has_sample_type = true; /* present but empty */
 }
 
+pc_buf_t pc_test_rich_body(uint64_t *samples) {
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_rich_request(a, &req);
+  pc_buf_t body = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &body), 0);
+  if (samples) *samples = pc_request_sample_count(&req);
+  pc_arena_free(a);
+  return body;
+}
+
 void pc_test_expansion_request(size_t n, pc_buf_t *out) {
   pc_arena_t *a = pc_arena_new(0);
   pc_request_t req;

@@ -11,6 +11,10 @@
  * valid dictionary. Allocated from a. */
 void pc_test_rich_request(pc_arena_t *a, pc_request_t *req);
 
+/* The rich request, protobuf-encoded (the caller frees it); *samples, when
+ * samples is not NULL, gets its sample count. */
+pc_buf_t pc_test_rich_body(uint64_t *samples);
+
 /* Into out (replaced): the rich request with its first sample's values
  * replaced by n values of 1, protobuf-encoded: n bytes of packed varints
  * that decode into 8n bytes (issue 14's protobuf expansion; compressed,
