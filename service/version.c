@@ -15,6 +15,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "../component/curl_dl.h"
 #include "cli.h"
 #include "version.h"
 
@@ -26,7 +27,11 @@ void pc__print_version(FILE *f) {
   fprintf(f, "profcol %s (commit %s)\n", PROFCOL_VERSION, PROFCOL_COMMIT);
   fprintf(f, "  libuv %s\n", uv_version_string());
   fprintf(f, "  nghttp2 %s\n", nghttp2_version(0)->version_str);
-  fprintf(f, "  libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
+  char why[512];
+  if (pc_curl_load(why, sizeof why) == 0)
+    fprintf(f, "  libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
+  else
+    fprintf(f, "  libcurl: %s\n", why);
   fprintf(f, "  %s\n", OpenSSL_version(OPENSSL_VERSION));
   fprintf(f, "  zstd %s\n", ZSTD_versionString());
   fprintf(f, "  zlib %s\n", zlibVersion());
