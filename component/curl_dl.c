@@ -97,54 +97,36 @@ bool pc_curl_loaded(void) { return pc_dl_loaded(&lib); }
 
 #define need() pc_dl_need(&lib)
 
-#define FORWARD(ret, name, params, args) \
-  ret(name) params {                     \
-    need();                              \
-    return fn.name args;                 \
-  }
-/* The void ones all free or clean up: with the library not loaded there is
- * nothing of it to free (their argument is NULL, as at the shutdown of an
- * exporter that never sent), so they do nothing rather than load it. */
-#define FORWARD_VOID(name, params, args)  \
-  void(name) params {                     \
-    if (pc_dl_loaded(&lib)) fn.name args; \
-  }
+/* The void ones all free or clean up (at the shutdown of an exporter that
+ * never sent, with NULL): nothing to do before the load. */
+#define FORWARD(ret, name, params, args) PC_DL_FORWARD(lib, fn, ret, name, params, args)
+#define FORWARD_VOID(name, params, args) PC_DL_FORWARD_VOID(lib, fn, name, params, args)
 PC_CURL_FUNCTIONS(FORWARD)
 PC_CURL_PROCEDURES(FORWARD_VOID)
 
 /* The option's number says the type of its argument, as in libcurl's own
  * setopt (CURLOPTTYPE_* in curl.h): read it as that type and pass it on as
- * that type. */
+ * that type. The same for the easy and the multi handle. */
 typedef void (*any_fn)(void);
-#define FORWARD_OPTION(call, opt, ap)                                  \
-  do {                                                                 \
-    if ((opt) < CURLOPTTYPE_OBJECTPOINT)                               \
-      return call(va_arg(ap, long));                                   \
-    if ((opt) < CURLOPTTYPE_FUNCTIONPOINT || (opt) >= CURLOPTTYPE_BLOB) \
-      return call(va_arg(ap, void *));                                 \
-    if ((opt) < CURLOPTTYPE_OFF_T) return call(va_arg(ap, any_fn));    \
-    return call(va_arg(ap, curl_off_t));                               \
-  } while (0)
-
-CURLcode(curl_easy_setopt)(CURL *e, CURLoption opt, ...) {
-  need();
-  va_list ap;
-  va_start(ap, opt);
-  CURLcode rc;
-#define CALL(v) (rc = (fn.curl_easy_setopt)(e, opt, v), va_end(ap), rc)
-  FORWARD_OPTION(CALL, opt, ap);
-#undef CALL
-}
-
-CURLMcode(curl_multi_setopt)(CURLM *m, CURLMoption opt, ...) {
-  need();
-  va_list ap;
-  va_start(ap, opt);
-  CURLMcode rc;
-#define CALL(v) (rc = (fn.curl_multi_setopt)(m, opt, v), va_end(ap), rc)
-  FORWARD_OPTION(CALL, opt, ap);
-#undef CALL
-}
+#define FORWARD_SETOPT(ret, name, handle_t, option_t)                           \
+  ret(name)(handle_t * h, option_t opt, ...) {                                \
+    need();                                                                   \
+    va_list ap;                                                               \
+    va_start(ap, opt);                                                        \
+    ret rc;                                                                   \
+    if (opt < CURLOPTTYPE_OBJECTPOINT)                                        \
+      rc = (fn.name)(h, opt, va_arg(ap, long));                               \
+    else if (opt < CURLOPTTYPE_FUNCTIONPOINT || opt >= CURLOPTTYPE_BLOB)      \
+      rc = (fn.name)(h, opt, va_arg(ap, void *));                             \
+    else if (opt < CURLOPTTYPE_OFF_T)                                         \
+      rc = (fn.name)(h, opt, va_arg(ap, any_fn));                             \
+    else                                                                      \
+      rc = (fn.name)(h, opt, va_arg(ap, curl_off_t));                         \
+    va_end(ap);                                                               \
+    return rc;                                                                \
+  }
+FORWARD_SETOPT(CURLcode, curl_easy_setopt, CURL, CURLoption)
+FORWARD_SETOPT(CURLMcode, curl_multi_setopt, CURLM, CURLMoption)
 
 /* Every CURLINFO takes a pointer to where the answer goes. */
 CURLcode(curl_easy_getinfo)(CURL *e, CURLINFO info, ...) {

@@ -52,4 +52,21 @@ bool pc_dl_loaded(pc_dl_t *d);
  * skipped its pc_dl_load: a bug, but one that must not call through NULL. */
 void pc_dl_need(pc_dl_t *d);
 
+/* The forwarding definitions, for a user's X-macro lists: a function with
+ * a result calls through table t after pc_dl_need(&d); a void one only
+ * when d is loaded, because every void function a user lists frees or
+ * sets up an object only the library can have made (or frees NULL), so
+ * before the load there is nothing for it to do. The name is in
+ * parentheses so that a function-like macro of the same name (curl.h's
+ * type checks) does not expand. */
+#define PC_DL_FORWARD(d, t, ret, name, params, args) \
+  ret(name) params {                                  \
+    pc_dl_need(&(d));                                 \
+    return ((t).name) args;                           \
+  }
+#define PC_DL_FORWARD_VOID(d, t, name, params, args) \
+  void(name) params {                                 \
+    if (pc_dl_loaded(&(d))) ((t).name) args;          \
+  }
+
 #endif

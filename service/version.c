@@ -16,6 +16,7 @@
 #include <zstd.h>
 
 #include "../component/curl_dl.h"
+#include "../httpd/openssl_dl.h"
 #include "cli.h"
 #include "version.h"
 
@@ -32,7 +33,10 @@ void pc__print_version(FILE *f) {
     fprintf(f, "  libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
   else
     fprintf(f, "  libcurl: %s\n", why);
-  fprintf(f, "  %s\n", OpenSSL_version(OPENSSL_VERSION));
+  if (pc_openssl_load(why, sizeof why) == 0)
+    fprintf(f, "  %s\n", OpenSSL_version(OPENSSL_VERSION));
+  else
+    fprintf(f, "  OpenSSL: %s\n", why);
   fprintf(f, "  zstd %s\n", ZSTD_versionString());
   fprintf(f, "  zlib %s\n", zlibVersion());
   fprintf(f, "  libdeflate %s (built with)\n", LIBDEFLATE_VERSION_STRING);
