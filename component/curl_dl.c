@@ -93,8 +93,6 @@ static pc_dl_t lib = PC_DL_INIT(PC_CURL_SONAME, "libcurl4", syms, &fn);
 
 int pc_curl_load(char *why, size_t cap) { return pc_dl_load(&lib, why, cap); }
 
-bool pc_curl_loaded(void) { return pc_dl_loaded(&lib); }
-
 #define need() pc_dl_need(&lib)
 
 /* The void ones all free or clean up (at the shutdown of an exporter that

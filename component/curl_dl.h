@@ -15,7 +15,6 @@
 #ifndef PC_COMPONENT_CURL_DL_H
 #define PC_COMPONENT_CURL_DL_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* The library's file name, the ABI profcol is built against. */
@@ -27,7 +26,5 @@
  * or directory (install the libcurl4 package)") on every call after a
  * failure (core/dl.h). */
 int pc_curl_load(char *why, size_t cap);
-/* Whether libcurl is loaded (for tests and --version: never loads it). */
-bool pc_curl_loaded(void);
 
 #endif

@@ -120,8 +120,6 @@ static pc_dl_t lib = PC_DL_INIT(PC_OPENSSL_SONAME, "libssl3", syms, &fn);
 
 int pc_openssl_load(char *why, size_t cap) { return pc_dl_load(&lib, why, cap); }
 
-bool pc_openssl_loaded(void) { return pc_dl_loaded(&lib); }
-
 #define FORWARD(ret, name, params, args) PC_DL_FORWARD(lib, fn, ret, name, params, args)
 #define FORWARD_VOID(name, params, args) PC_DL_FORWARD_VOID(lib, fn, name, params, args)
 PC_OPENSSL_FUNCTIONS(FORWARD)

@@ -14,7 +14,6 @@
 #ifndef PC_HTTPD_OPENSSL_DL_H
 #define PC_HTTPD_OPENSSL_DL_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* The file name, the ABI profcol is built against (OpenSSL 3). */
@@ -24,7 +23,5 @@
  * (thread-safe). 0, or PC_EIO with why filled on every call after a
  * failure. */
 int pc_openssl_load(char *why, size_t cap);
-/* Whether OpenSSL is loaded (tests): never loads it. */
-bool pc_openssl_loaded(void);
 
 #endif
