@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "curl.h"
+#include "curl_dl.h"
 
 #include "../core/log.h"
 
@@ -164,9 +165,13 @@ static int curl_on_timer(CURLM *multi, long timeout_ms, void *userp) {
  * of a sidecar's start-up CPU after the dynamic loader and 60 KiB of heap,
  * which a component that has not sent anything yet does not need. This
  * libcurl is thread-safe in curl_global_init (curl_version_info's
- * CURL_VERSION_THREADSAFE), so workers may get here at once. */
+ * CURL_VERSION_THREADSAFE), so workers may get here at once. The library
+ * itself is loaded here too (curl_dl.h): a missing libcurl.so.4 is then
+ * this send's error, with what to install. */
 static int ready(pc_curl_t *c, char *why, size_t cap) {
   if (c->multi) return 0;
+  int rc = pc_curl_load(why, cap); /* the library itself, at the first use */
+  if (rc) return rc;
   if (!c->global) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
       snprintf(why, cap, "libcurl failed to initialise");

@@ -35,5 +35,7 @@ int pc_server_tls_ctx(const pc_tls_files_t *f, const pc_cfg_node_t *tls_node,
   pc_err_t e = {0};
   *out = pc_tls_ctx_new(&files, alpn, &bad, &e);
   if (*out) return 0;
-  return pc_cfg_error(err, pc_cfg_get(tls_node, bad), e.code, "%s", e.msg);
+  /* No key to blame (OpenSSL cannot be loaded): the tls section itself. */
+  const pc_cfg_node_t *at = bad ? pc_cfg_get(tls_node, bad) : NULL;
+  return pc_cfg_error(err, at ? at : tls_node, e.code, "%s", e.msg);
 }

@@ -254,7 +254,7 @@ int pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
                   void (*done)(pc_curl_xfer_t *x, CURLcode rc), pc_err_t *err) {
   call->slot = slot;
   call->xfer.done = done;
-  char why[128];
+  char why[256]; /* room for dlerror's text when libcurl cannot be loaded */
   CURL *easy = call->xfer.easy = pc_curl_easy(c->curl, why, sizeof why);
   if (!easy) return pc_err_set(err, PC_ENOMEM, "%s", why);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);

@@ -27,6 +27,7 @@
 
 #include "../core/log.h"
 #include "httpd.h"
+#include "openssl_dl.h"
 
 #define LOG_EVERY_MS 10000
 
@@ -199,6 +200,11 @@ pc_tls_ctx_t *pc_tls_ctx_new(const pc_tls_files_t *f, const char *alpn, const ch
   size_t an = strlen(alpn);
   if (an == 0 || an >= sizeof ((pc_tls_ctx_t *)0)->alpn) {
     pc_err_set(err, PC_EINVAL, "bad ALPN protocol \"%s\"", alpn);
+    return NULL;
+  }
+  char why[256]; /* OpenSSL itself, at the first TLS listener (openssl_dl.h) */
+  if (pc_openssl_load(why, sizeof why)) {
+    pc_err_set(err, PC_EIO, "%s", why);
     return NULL;
   }
   pc_tls_ctx_t *ctx = pc_xcalloc(1, sizeof *ctx);

@@ -50,6 +50,7 @@
 #include <time.h>
 
 #include "../core/log.h"
+#include "../httpd/openssl_dl.h"
 #include "internal.h"
 
 typedef enum { A_INSERT, A_UPDATE, A_UPSERT, A_DELETE, A_HASH, A_EXTRACT, A_CONVERT } act_t;
@@ -712,8 +713,12 @@ static int parse_item(pc__actions_t *as, const pc_cfg_node_t *n, action_t *a, pc
     as->n_groups = pc__regex_groups(a->re) + 1;
     as->groups = pc_xrealloc(as->groups, as->n_groups * sizeof *as->groups);
   }
-  if (a->act == A_HASH && !as->sha256 && !(as->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
-    return pc_cfg_error(err, n, PC_EINVAL, "hash: OpenSSL has no SHA-256 here");
+  if (a->act == A_HASH && !as->sha256) {
+    char why[256]; /* OpenSSL is loaded at its first use (httpd/openssl_dl.h) */
+    if (pc_openssl_load(why, sizeof why)) return pc_cfg_error(err, n, PC_EIO, "hash: %s", why);
+    if (!(as->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
+      return pc_cfg_error(err, n, PC_EINVAL, "hash: OpenSSL has no SHA-256 here");
+  }
   return 0;
 }
 

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../component/curl_dl.h"
 #include "internal.h"
 #include "pprofrx.h"
 
@@ -244,6 +245,8 @@ static const char *dur_text(uint64_t ms, char *buf, size_t cap) {
 /* One URL checked with libcurl's own parser: http or https, a host, no
  * fragment. */
 static int url_check(const char *url, const pc_cfg_node_t *at, pc_err_t *err) {
+  char why[512];
+  if (pc_curl_load(why, sizeof why)) return pc_cfg_error(err, at, PC_EIO, "%s", why);
   CURLU *u = curl_url();
   if (!u) pc_oom();
   char *scheme = NULL, *host = NULL;

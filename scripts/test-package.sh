@@ -134,6 +134,28 @@ check "the package holds the systemd unit" grep -qE '^\./(usr/)?lib/systemd/syst
 mkdir "$work/control"
 dpkg-deb -e "$deb" "$work/control"
 check "/etc/profcol/config.yaml is a conffile" grep -qx /etc/profcol/config.yaml "$work/control/conffiles"
+# Dependencies: each library the binary names (NEEDED) through
+# ${shlibs:Depends}, and libcurl and OpenSSL, which profcol loads with dlopen
+# at their first use (component/curl_dl.c, httpd/openssl_dl.c) and
+# dpkg-shlibdeps cannot see, by hand in debian/control.
+dpkg-deb -x "$deb" "$work/unpacked"
+depends=$(sed -n 's/^Depends: //p' "$work/control/control")
+needed=$(objdump -p "$work/unpacked/usr/bin/profcol" | awk '$1 == "NEEDED" {print $2}')
+check "profcol does not link libcurl (it loads it at its first send)" \
+  test -z "$(grep '^libcurl' <<<"$needed")"
+check "profcol does not link OpenSSL (it loads it at its first use)" \
+  test -z "$(grep -E '^lib(ssl|crypto)' <<<"$needed")"
+check "the package depends on libcurl4 ($depends)" grep -qE '(^|, )libcurl4( |,|$)' <<<"$depends"
+check "the package depends on libssl3" grep -qE '(^|, )libssl3( |,|$)' <<<"$depends"
+for lib in $needed; do
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64/ {print $NF; exit}')
+  [[ -n $path ]] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+  # the file the link names, in the link's directory (dpkg knows /lib/... on a
+  # merged /usr, where readlink -f would say /usr/lib/...)
+  real="$(dirname "$path")/$(basename "$(readlink -f "$path")")"
+  pkg=$({ dpkg -S "$real" || dpkg -S "/usr$real"; } 2>/dev/null | head -1 | cut -d: -f1)
+  check "the package depends on $pkg, which has $lib" grep -qE "(^|, )$pkg( |,|\$)" <<<"$depends"
+done
 if command -v lintian >/dev/null 2>&1; then
   lint_rc=0
   lintian --fail-on error,warning "$deb" >"$work/lintian.log" 2>&1 || lint_rc=$?
@@ -168,6 +190,8 @@ check "/etc/profcol/config.yaml is root's, 0644" test "$(stat -c '%U %a' /etc/pr
 installed_version=$(/usr/bin/profcol --version | head -n 1)
 check "the installed profcol is version $version ($installed_version)" \
   test "${installed_version%% (*}" = "profcol $version"
+check "the installed profcol loads libcurl and OpenSSL (--version names them)" \
+  test "$(/usr/bin/profcol --version | grep -cE '^  (libcurl [0-9]|OpenSSL [0-9])')" = 2
 if command -v man >/dev/null 2>&1; then
   check "man finds profcol(1)" test "$(man -w profcol 2>/dev/null)" = /usr/share/man/man1/profcol.1.gz
 fi

@@ -15,6 +15,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "../component/curl_dl.h"
+#include "../httpd/openssl_dl.h"
 #include "cli.h"
 #include "version.h"
 
@@ -26,8 +28,15 @@ void pc__print_version(FILE *f) {
   fprintf(f, "profcol %s (commit %s)\n", PROFCOL_VERSION, PROFCOL_COMMIT);
   fprintf(f, "  libuv %s\n", uv_version_string());
   fprintf(f, "  nghttp2 %s\n", nghttp2_version(0)->version_str);
-  fprintf(f, "  libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
-  fprintf(f, "  %s\n", OpenSSL_version(OPENSSL_VERSION));
+  char why[512];
+  if (pc_curl_load(why, sizeof why) == 0)
+    fprintf(f, "  libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
+  else
+    fprintf(f, "  libcurl: %s\n", why);
+  if (pc_openssl_load(why, sizeof why) == 0)
+    fprintf(f, "  %s\n", OpenSSL_version(OPENSSL_VERSION));
+  else
+    fprintf(f, "  OpenSSL: %s\n", why);
   fprintf(f, "  zstd %s\n", ZSTD_versionString());
   fprintf(f, "  zlib %s\n", zlibVersion());
   fprintf(f, "  libdeflate %s (built with)\n", LIBDEFLATE_VERSION_STRING);

@@ -3,6 +3,9 @@
  * config errors with file:line:col. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -964,6 +968,168 @@ START_TEST(readme_documents_every_component) {
 }
 END_TEST
 
+/* ---- libcurl, loaded at the first send (component/curl_dl.c) ----------------------------- */
+
+/* The path of the first mapping of pid whose file name contains name, or
+ * false when there is none (pid 0: this process). */
+static bool maps_file(pid_t pid, const char *name, char *path, size_t cap) {
+  char maps[64];
+  if (pid) snprintf(maps, sizeof maps, "/proc/%d/maps", (int)pid);
+  else snprintf(maps, sizeof maps, "/proc/self/maps");
+  FILE *f = fopen(maps, "r");
+  ck_assert_ptr_nonnull(f);
+  char line[PATH_MAX + 128];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f)) {
+    char *slash = strchr(line, '/');
+    if (!slash || !strstr(slash, name)) continue;
+    slash[strcspn(slash, "\n")] = 0;
+    if (path) snprintf(path, cap, "%s", slash);
+    found = true;
+  }
+  fclose(f);
+  return found;
+}
+
+/* A sidecar's start: no libcurl (nor the GnuTLS, LDAP, Kerberos it drags
+ * in) until the exporter's first request; then it is loaded and the data
+ * reaches the backend. Before, the dynamic loader mapped all of them at
+ * exec, and this fails at the first check. */
+START_TEST(libcurl_is_loaded_at_the_first_send) {
+  char dir[] = "/tmp/profcol-lazycurl-XXXXXX", out[300], yaml[1024];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(out, sizeof out, "%s/backend.binpb", dir);
+  int backend_port = pc_e2e_free_port();
+  pc_e2e_proc_t backend, p;
+  pc_e2e_start_file_sink(&backend, backend_port, out);
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "exporters:\n  otlp_http: {endpoint: \"http://127.0.0.1:%d\", compression: gzip}\n"
+           "service:\n  pipelines:\n    profiles: {receivers: [otlp], exporters: [otlp_http]}\n",
+           backend_port);
+  ck_assert(pc_e2e_start(&p, yaml));
+  ck_assert_msg(!maps_file(p.pid, "/libcurl.so", NULL, 0), "libcurl is mapped before a send");
+  ck_assert_msg(!maps_file(p.pid, "/libgnutls.so", NULL, 0), "GnuTLS is mapped before a send");
+  /* nor OpenSSL (httpd/openssl_dl.c): no TLS listener, no hash action */
+  ck_assert_msg(!maps_file(p.pid, "/libcrypto.so", NULL, 0), "libcrypto is mapped before a send");
+  ck_assert_msg(!maps_file(p.pid, "/libssl.so", NULL, 0), "libssl is mapped before a send");
+  pc_buf_t proto = rich_payload(false);
+  for (int i = 0; i < 2; i++) {
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf",
+                                 NULL, proto.p, proto.n, &r), 200);
+    pc_buf_free(&r.body);
+    /* the rich request has 3 samples; the second send reuses the library */
+    ck_assert_uint_eq(pc_e2e_wait_samples(out, 3 * (uint64_t)(i + 1)), 3 * (uint64_t)(i + 1));
+  }
+  ck_assert_msg(maps_file(p.pid, "/libcurl.so", NULL, 0), "sent without libcurl mapped?");
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  ck_assert_int_eq(pc_e2e_stop(&backend, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_e2e_cleanup(&backend);
+  pc_buf_free(&proto);
+  remove(out);
+  rmdir(dir);
+}
+END_TEST
+
+/* Make the library of this process whose path contains name an empty file
+ * for every profcol started from now on: /dev/null mounted over it in a
+ * mount namespace of this test's own (Check runs each test in a child).
+ * false, with why on stderr, where mounting is not allowed (not root): the
+ * test then checks nothing. */
+static bool hide_library(const char *name, const char *test) {
+  char lib[PATH_MAX];
+  ck_assert_msg(maps_file(0, name, lib, sizeof lib), "this test maps no %s", name);
+  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+      mount("/dev/null", lib, NULL, MS_BIND, NULL) != 0) {
+    fprintf(stderr, "%s: skipped, cannot hide %s in a mount namespace: %s\n", test, lib,
+            strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+/* `profcol --version` succeeds and its line for what says that the hidden
+ * file soname cannot be loaded and which package to install:
+ * "  libcurl: cannot load /lib/.../libcurl.so.4: file too short (install
+ * the libcurl4 package)". */
+static void assert_version_cannot_load(const char *what, const char *soname, const char *pkg) {
+  pc_buf_t out = {0};
+  const char *args[] = {"--version", NULL};
+  ck_assert_int_eq(pc_e2e_run(args, &out), 0);
+  pc_buf_append(&out, "", 1);
+  char line[128], tail[128];
+  snprintf(line, sizeof line, "  %s: cannot load /", what);
+  snprintf(tail, sizeof tail, "%s: file too short (install the %s package)\n", soname, pkg);
+  ck_assert_msg(strstr((const char *)out.p, line) && strstr((const char *)out.p, tail), "%s",
+                (const char *)out.p);
+  pc_buf_free(&out);
+}
+
+/* Without a loadable libcurl, profcol still starts and receives;
+ * --version and the exporter's first send say what is missing and what to
+ * install, and the process stays up. */
+START_TEST(a_missing_libcurl_is_named_where_it_is_needed) {
+  if (!hide_library("/libcurl.so", "a_missing_libcurl_is_named_where_it_is_needed")) return;
+  assert_version_cannot_load("libcurl", "libcurl.so.4", "libcurl4");
+
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "exporters:\n  otlp_http: {endpoint: \"http://127.0.0.1:%d\", "
+           "retry_on_failure: {enabled: false}}\n"
+           "service:\n  pipelines:\n    profiles: {receivers: [otlp], exporters: [otlp_http]}\n",
+           pc_e2e_free_port());
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  pc_buf_t proto = rich_payload(false);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert(pc_e2e_wait_log(&p, "cannot prepare a request: cannot load ", 10000));
+  ck_assert(pc_e2e_wait_log(&p, "libcurl.so.4: file too short (install the libcurl4 package)",
+                            1000));
+  ck_assert_int_eq(kill(p.pid, 0), 0);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
+/* Without a loadable OpenSSL, a TLS receiver is an error at start that
+ * says what to install, and --version says it too. Without TLS nothing
+ * needs it (libcurl_is_loaded_at_the_first_send). */
+START_TEST(a_missing_openssl_is_named_where_it_is_needed) {
+  char *dir = pc_test_certdir(); /* made before: the openssl command needs libssl */
+  char srv[512], srv_key[512];
+  pc_test_cert(dir, "server", NULL, srv, srv_key, sizeof srv);
+  if (!hide_library("/libssl.so", "a_missing_openssl_is_named_where_it_is_needed")) {
+    pc_test_certdir_rm(dir);
+    return;
+  }
+  assert_version_cannot_load("OpenSSL", "libssl.so.3", "libssl3");
+
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "        tls: {cert_file: %s, key_file: %s}\n"
+           "exporters:\n  debug: {}\n"
+           "service:\n  pipelines:\n    profiles: {receivers: [otlp], exporters: [debug]}\n",
+           srv, srv_key);
+  pc_e2e_proc_t p;
+  ck_assert(!pc_e2e_start(&p, yaml));
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "receivers.otlp.protocols.http.tls") && strstr(log, "cannot load ") &&
+                strstr(log, "libssl.so.3: file too short (install the libssl3 package)"),
+                "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_test_certdir_rm(dir);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("e2e-service");
   TCase *tc = tcase_create("service");
@@ -986,6 +1152,9 @@ int main(void) {
   tcase_add_test(tc, resource_processor_edits_attributes);
   tcase_add_test(tc, readme_documents_every_component);
   tcase_add_test(tc, tls_receiver_end_to_end);
+  tcase_add_test(tc, libcurl_is_loaded_at_the_first_send);
+  tcase_add_test(tc, a_missing_libcurl_is_named_where_it_is_needed);
+  tcase_add_test(tc, a_missing_openssl_is_named_where_it_is_needed);
   suite_add_tcase(s, tc);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   SRunner *sr = srunner_create(s);

@@ -1,0 +1,138 @@
+/* curl_dl.c - libcurl's functions, found with dlopen/dlsym at the first
+ * use (curl_dl.h says why).
+ *
+ * The one idea: one table of the libcurl functions profcol calls, filled
+ * once by pc_curl_load, and a definition of each under libcurl's own name
+ * that calls through the table, so the rest of profcol (and curl's
+ * compile-time type checks of curl_easy_setopt) is unchanged. The
+ * definitions are hidden: the executable does not export them, so libcurl,
+ * once loaded, binds to its own functions and never to these.
+ *
+ * A call that reaches a definition before pc_curl_load succeeded is a
+ * missing pc_curl_load on that path: it loads the library then, or, when
+ * that fails, says why on stderr and aborts rather than go on with a NULL
+ * function (core/dl.h). The cleanup functions are the exception: before
+ * the load there is nothing to clean up. */
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "../core/dl.h"
+
+#pragma GCC visibility push(hidden)
+#include <curl/curl.h>
+#include "curl_dl.h"
+
+/* libcurl 8 made curl_url_get's handle const; component/meson.build says
+ * which one the headers have. */
+#ifndef PC_CURL_URL_GET_CONST
+#define PC_CURL_URL_GET_CONST
+#endif
+
+/* X(return type, name, (parameters), (arguments)): every function of
+ * libcurl that profcol calls with a fixed argument list and a result; the
+ * void ones in the second list (ISO C has no "return f();" for them); the
+ * three variadic ones (setopt and getinfo) are written out below. */
+#define PC_CURL_FUNCTIONS(X)                                                                  \
+  X(CURLcode, curl_global_init, (long flags), (flags))                                        \
+  X(curl_version_info_data *, curl_version_info, (CURLversion v), (v))                        \
+  X(CURL *, curl_easy_init, (void), ())                                                       \
+  X(const char *, curl_easy_strerror, (CURLcode rc), (rc))                                    \
+  X(CURLM *, curl_multi_init, (void), ())                                                     \
+  X(CURLMcode, curl_multi_cleanup, (CURLM * m), (m))                                          \
+  X(CURLMcode, curl_multi_add_handle, (CURLM * m, CURL * e), (m, e))                          \
+  X(CURLMcode, curl_multi_remove_handle, (CURLM * m, CURL * e), (m, e))                       \
+  X(CURLMcode, curl_multi_assign, (CURLM * m, curl_socket_t fd, void *p), (m, fd, p))         \
+  X(CURLMcode, curl_multi_socket_action, (CURLM * m, curl_socket_t fd, int ev, int *running), \
+    (m, fd, ev, running))                                                                     \
+  X(CURLMsg *, curl_multi_info_read, (CURLM * m, int *left), (m, left))                       \
+  X(const char *, curl_multi_strerror, (CURLMcode rc), (rc))                                  \
+  X(struct curl_slist *, curl_slist_append, (struct curl_slist * l, const char *s), (l, s))   \
+  X(CURLU *, curl_url, (void), ())                                                            \
+  X(CURLUcode, curl_url_get, (PC_CURL_URL_GET_CONST CURLU * u, CURLUPart what, char **part,   \
+                              unsigned int flags),                                           \
+    (u, what, part, flags))                                                                   \
+  X(CURLUcode, curl_url_set, (CURLU * u, CURLUPart what, const char *part, unsigned int flags), \
+    (u, what, part, flags))
+
+#define PC_CURL_PROCEDURES(X) \
+  X(curl_global_cleanup, (void), ()) \
+  X(curl_easy_cleanup, (CURL * e), (e)) \
+  X(curl_slist_free_all, (struct curl_slist * l), (l)) \
+  X(curl_free, (void *p), (p)) \
+  X(curl_url_cleanup, (CURLU * u), (u))
+
+#define PC_CURL_VARIADIC(X) X(curl_easy_setopt) X(curl_easy_getinfo) X(curl_multi_setopt)
+
+/* The variadic names are also curl.h's type-checking macros: their calls
+ * through the table are written (fn.name)(...) so that no macro expands. */
+typedef struct {
+#define FIELD(ret, name, params, args) ret(*name) params;
+#define PROC_FIELD(name, params, args) void(*name) params;
+  PC_CURL_FUNCTIONS(FIELD)
+  PC_CURL_PROCEDURES(PROC_FIELD)
+#undef PROC_FIELD
+#undef FIELD
+  CURLcode (*curl_easy_setopt)(CURL *, CURLoption, ...);
+  CURLcode (*curl_easy_getinfo)(CURL *, CURLINFO, ...);
+  CURLMcode (*curl_multi_setopt)(CURLM *, CURLMoption, ...);
+} table_t;
+
+static table_t fn;
+
+static const pc_dl_sym_t syms[] = {
+#define SYM(name) {#name, offsetof(table_t, name)},
+#define SYM_FIXED(ret, name, params, args) SYM(name)
+#define SYM_PROC(name, params, args) SYM(name)
+    PC_CURL_FUNCTIONS(SYM_FIXED) PC_CURL_PROCEDURES(SYM_PROC) PC_CURL_VARIADIC(SYM)
+#undef SYM_PROC
+#undef SYM_FIXED
+#undef SYM
+};
+
+static pc_dl_t lib = PC_DL_INIT(PC_CURL_SONAME, "libcurl4", syms, &fn);
+
+int pc_curl_load(char *why, size_t cap) { return pc_dl_load(&lib, why, cap); }
+
+#define need() pc_dl_need(&lib)
+
+/* The void ones all free or clean up (at the shutdown of an exporter that
+ * never sent, with NULL): nothing to do before the load. */
+#define FORWARD(ret, name, params, args) PC_DL_FORWARD(lib, fn, ret, name, params, args)
+#define FORWARD_VOID(name, params, args) PC_DL_FORWARD_VOID(lib, fn, name, params, args)
+PC_CURL_FUNCTIONS(FORWARD)
+PC_CURL_PROCEDURES(FORWARD_VOID)
+
+/* The option's number says the type of its argument, as in libcurl's own
+ * setopt (CURLOPTTYPE_* in curl.h): read it as that type and pass it on as
+ * that type. The same for the easy and the multi handle. */
+typedef void (*any_fn)(void);
+#define FORWARD_SETOPT(ret, name, handle_t, option_t)                           \
+  ret(name)(handle_t * h, option_t opt, ...) {                                \
+    need();                                                                   \
+    va_list ap;                                                               \
+    va_start(ap, opt);                                                        \
+    ret rc;                                                                   \
+    if (opt < CURLOPTTYPE_OBJECTPOINT)                                        \
+      rc = (fn.name)(h, opt, va_arg(ap, long));                               \
+    else if (opt < CURLOPTTYPE_FUNCTIONPOINT || opt >= CURLOPTTYPE_BLOB)      \
+      rc = (fn.name)(h, opt, va_arg(ap, void *));                             \
+    else if (opt < CURLOPTTYPE_OFF_T)                                         \
+      rc = (fn.name)(h, opt, va_arg(ap, any_fn));                             \
+    else                                                                      \
+      rc = (fn.name)(h, opt, va_arg(ap, curl_off_t));                         \
+    va_end(ap);                                                               \
+    return rc;                                                                \
+  }
+FORWARD_SETOPT(CURLcode, curl_easy_setopt, CURL, CURLoption)
+FORWARD_SETOPT(CURLMcode, curl_multi_setopt, CURLM, CURLMoption)
+
+/* Every CURLINFO takes a pointer to where the answer goes. */
+CURLcode(curl_easy_getinfo)(CURL *e, CURLINFO info, ...) {
+  need();
+  va_list ap;
+  va_start(ap, info);
+  void *out = va_arg(ap, void *);
+  va_end(ap);
+  return (fn.curl_easy_getinfo)(e, info, out);
+}
+#pragma GCC visibility pop
