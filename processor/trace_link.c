@@ -277,6 +277,7 @@ typedef struct {
   uint32_t n_attrs, cap_attrs;
   uint32_t base_strs, base_attrs;
   iset_t str_set, attr_set;
+  int32_t key_str[3]; /* string index of each attribute key, once interned (0: not yet) */
 } grow_t;
 
 static int grow_push(pc_arena_t *a, void **v, uint32_t *n, uint32_t *cap, size_t size) {
@@ -338,9 +339,13 @@ static int grow_string(grow_t *g, pc_str_t s, int32_t *out) {
   return 0;
 }
 
-static int grow_attr(grow_t *g, pc_str_t key, pc_str_t value, int32_t *out) {
-  int32_t k, v;
-  if (grow_string(g, key, &k) || grow_string(g, value, &v)) return PC_ENOMEM;
+/* The attribute keys[q] = value; each key is interned once a request, not
+ * once a link. */
+static int grow_attr(grow_t *g, const pc_str_t *keys, int q, pc_str_t value, int32_t *out) {
+  int32_t k = g->key_str[q], v;
+  if (!k && grow_string(g, keys[q], &k)) return PC_ENOMEM;
+  g->key_str[q] = k;
+  if (grow_string(g, value, &v)) return PC_ENOMEM;
   if (iset_room(g->req->arena, &g->attr_set, g->n_attrs, attr_hash_of, g)) return PC_ENOMEM;
   uint32_t at = attr_hash(k, v) & g->attr_set.mask;
   for (; g->attr_set.slot[at]; at = (at + 1) & g->attr_set.mask) {
@@ -559,12 +564,81 @@ static int link_by_thread(tl_t *p, pc_request_t *req, linkmap_t *lm) {
 
 /* ---- 3. enriching ----------------------------------------------------------------------- */
 
+#define LIST_INLINE 6 /* the longest list before that a link's next sample can share */
+
 typedef struct {
   bool found;
   int32_t attr[2];       /* span name, root name: attribute indices (0: none) */
   pc_str_t service;      /* the span's service (in the request's arena) */
   int32_t service_attr;  /* its attribute, made when first needed */
+  uint32_t service_res;  /* resource + 1 that service_differs was found for (0: none) */
+  bool service_differs;  /* from that resource's service.name */
+  /* The new attribute list of its last sample (lists_get): */
+  pc_i32s_t last;        /* the list (v NULL: none) */
+  int32_t last_old[LIST_INLINE]; /* that sample's list before */
+  uint8_t last_n;
+  bool last_service;     /* whether the service attribute was added */
 } link_info_t;
+
+/* The samples' new attribute lists. */
+typedef struct {
+  pc_request_t *req;
+  uint8_t *kind; /* per attribute of the request, before enriching: 0 not looked at,
+                  * 1 one of ours (dropped from the list), 2 kept */
+} lists_t;
+
+/* Whether attribute a of the request has one of our keys: such an attribute
+ * is replaced (or dropped when this sample gets no value for it). Looked up
+ * once per attribute, not once per sample. */
+static bool attr_ours(const tl_t *p, lists_t *ls, int32_t a) {
+  const pc_dictionary_t *d = &ls->req->dict;
+  if ((uint32_t)a >= d->n_attrs) return false; /* the zero attribute: no key */
+  if (!ls->kind[a]) {
+    pc_str_t key = pc_dict_string(d, d->attrs[a].key_strindex);
+    bool ours = false;
+    for (int q = 0; q < 3 && !ours; q++) ours = p->keys[q].n && pc_str_eq(key, p->keys[q]);
+    ls->kind[a] = ours ? 1 : 2;
+  }
+  return ls->kind[a] == 1;
+}
+
+/* The new list of a sample of link li that had old and gets add (ours
+ * replace any attribute of the same key; add ends with the service attribute
+ * when service). A sample whose link and list before are those of the
+ * link's previous sample shares that sample's new list (lists are never
+ * edited in place; the attributes processor shares them too): samples taken
+ * inside one span mostly ran on one thread, so one list, built once, serves
+ * most of a span's samples. Only the link's last list is kept, inline: a
+ * sample that does not match it costs a compare of a few integers at hand
+ * (a hash set of all the pairs cost more than building the lists). */
+static int lists_get(const tl_t *p, lists_t *ls, link_info_t *li, pc_i32s_t old,
+                     const int32_t *add, uint32_t n_add, bool service, pc_i32s_t *out) {
+  if (li->last.v && li->last_n == old.n && li->last_service == service &&
+      (!old.n || memcmp(li->last_old, old.v, old.n * sizeof *old.v) == 0)) {
+    *out = li->last;
+    return 0;
+  }
+  pc_arena_t *a = ls->req->arena;
+  if (!ls->kind && ls->req->dict.n_attrs &&
+      !(ls->kind = pc_arena_calloc(a, ls->req->dict.n_attrs, sizeof *ls->kind)))
+    return PC_ENOMEM;
+  int32_t *v = pc_arena_alloc(a, ((size_t)old.n + n_add) * sizeof *v);
+  if (!v) return PC_ENOMEM;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < old.n; i++)
+    if (!attr_ours(p, ls, old.v[i])) v[n++] = old.v[i];
+  for (uint32_t i = 0; i < n_add; i++) v[n++] = add[i];
+  *out = (pc_i32s_t){v, n};
+  if (old.n <= LIST_INLINE) {
+    li->last = *out;
+    li->last_n = (uint8_t)old.n;
+    li->last_service = service;
+    if (old.n) memcpy(li->last_old, old.v, old.n * sizeof *old.v);
+  } else {
+    li->last = (pc_i32s_t){0};
+  }
+  return 0;
+}
 
 static int enrich(tl_t *p, pc_request_t *req) {
   pc_dictionary_t *d = &req->dict;
@@ -591,11 +665,11 @@ static int enrich(tl_t *p, pc_request_t *req) {
       link_info_t *li = &info[first + k];
       li->found = any = true;
       if (p->keys[K_SPAN].n &&
-          grow_attr(&g, p->keys[K_SPAN], (pc_str_t){(const uint8_t *)span->name, span->name_n},
+          grow_attr(&g, p->keys, K_SPAN, (pc_str_t){(const uint8_t *)span->name, span->name_n},
                     &li->attr[0]))
         return PC_ENOMEM;
       if (p->keys[K_ROOT].n &&
-          grow_attr(&g, p->keys[K_ROOT], (pc_str_t){(const uint8_t *)root->name, root->name_n},
+          grow_attr(&g, p->keys, K_ROOT, (pc_str_t){(const uint8_t *)root->name, root->name_n},
                     &li->attr[1]))
         return PC_ENOMEM;
       if (pc_arena_dup(req->arena, span->service, span->service_n, &li->service))
@@ -603,7 +677,8 @@ static int enrich(tl_t *p, pc_request_t *req) {
     }
   }
   if (!any) return 0;
-  /* The samples: their new attribute lists come from the arena. */
+  /* The samples: their new attribute lists come from the arena (lists_get). */
+  lists_t ls = {.req = req};
   for (uint32_t r = 0; r < req->n_resources; r++) {
     pc_resource_profiles_t *rp = &req->resources[r];
     pc_str_t prof_service = pc_profiles_kvs_string(req, &rp->resource.attributes,
@@ -620,26 +695,21 @@ static int enrich(tl_t *p, pc_request_t *req) {
           int n_add = 0;
           if (li->attr[0]) add[n_add++] = li->attr[0];
           if (li->attr[1]) add[n_add++] = li->attr[1];
-          if (p->keys[K_SERVICE].n && li->service.n && !pc_str_eq(li->service, prof_service)) {
+          if (p->keys[K_SERVICE].n && li->service_res != r + 1) { /* once per resource */
+            li->service_res = r + 1;
+            li->service_differs = li->service.n && !pc_str_eq(li->service, prof_service);
+          }
+          bool service = p->keys[K_SERVICE].n && li->service_differs;
+          if (service) {
             if (!li->service_attr &&
-                grow_attr(&g, p->keys[K_SERVICE], li->service, &li->service_attr))
+                grow_attr(&g, p->keys, K_SERVICE, li->service, &li->service_attr))
               return PC_ENOMEM;
             add[n_add++] = li->service_attr;
           }
           if (!n_add) continue;
-          /* Keep the sample's other attributes; ours replace any of the same key. */
-          pc_i32s_t old = s->attribute_indices;
-          int32_t *v = pc_arena_alloc(req->arena, ((size_t)old.n + (size_t)n_add) * sizeof *v);
-          if (!v) return PC_ENOMEM;
-          uint32_t n = 0;
-          for (uint32_t a = 0; a < old.n; a++) {
-            pc_str_t key = pc_dict_string(d, pc_dict_attr(d, old.v[a])->key_strindex);
-            bool ours = false;
-            for (int q = 0; q < 3 && !ours; q++) ours = p->keys[q].n && pc_str_eq(key, p->keys[q]);
-            if (!ours) v[n++] = old.v[a];
-          }
-          for (int q = 0; q < n_add; q++) v[n++] = add[q];
-          s->attribute_indices = (pc_i32s_t){v, n};
+          if (lists_get(p, &ls, li, s->attribute_indices, add, (uint32_t)n_add, service,
+                        &s->attribute_indices))
+            return PC_ENOMEM;
           p->st.enriched_samples++;
         }
       }

@@ -122,6 +122,7 @@ typedef struct {
   pc_arena_t *arena;
   pc_request_t got[8]; /* deep copies */
   char md[8][64];      /* x-tenant of each, "-" when none */
+  const int32_t *attr_v[16]; /* the first request's samples' attribute lists, as given */
 } next_t;
 
 static int next_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
@@ -135,6 +136,12 @@ static int next_profiles(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) 
   pc_err_t verr = {0};
   ck_assert_msg(pc_pdata_validate(req, &verr) == 0 && req->rejected_profiles == 0,
                 "the processor's output does not validate: %s %s", verr.msg, req->reject_msg);
+  if (!n->taken && req->n_resources && req->resources[0].n_scopes &&
+      req->resources[0].scopes[0].n_profiles) {
+    const pc_profile_t *p = &req->resources[0].scopes[0].profiles[0];
+    for (uint32_t i = 0; i < p->n_samples && i < 16; i++)
+      n->attr_v[i] = p->samples[i].attribute_indices.v;
+  }
   ck_assert_int_eq(pc_request_clone(req, n->arena, &n->got[n->taken], err), 0);
   pc_str_t v;
   bool has = pc_md_get(req->metadata, PC_STR_LIT("x-tenant"), 0, &v);
@@ -382,6 +389,58 @@ START_TEST(attribute_names_configurable) {
 }
 END_TEST
 
+/* Samples of one link with the same attributes before share one new list (the
+ * batch builder then merges it once); a sample of the same link on another
+ * thread, or of another link, gets its own. */
+START_TEST(shares_attribute_lists_within_a_link) {
+  tl_fx_t f;
+  fx_open(&f, "", PC_SIGNAL_PROFILES);
+  store_know(&f.store, 1, 1, "db.query", "POST /pay", "payment");
+  store_know(&f.store, 1, 2, "render", "GET /", "frontend");
+  pc_arena_t *a = pc_arena_new(0);
+  pc_test_sample_t v[] = {
+      {.frames = "main;pay", .trace = 1, .span = 1, .value = 1, .tid = 7},
+      {.frames = "main;pay;db", .trace = 1, .span = 1, .value = 2, .tid = 7},
+      {.frames = "main;pay;db", .trace = 1, .span = 1, .value = 3, .tid = 8},
+      {.frames = "main;pay", .trace = 1, .span = 1, .value = 4, .tid = 8},
+      {.frames = "main;draw", .trace = 1, .span = 2, .value = 5, .tid = 8},
+      {.frames = "main;pay", .trace = 1, .span = 1, .value = 6},
+      {.frames = "main;pay", .trace = 1, .span = 1, .value = 7},
+  };
+  pc_request_t req;
+  pc_test_profiles(a, "checkout", -1, v, 7, &req);
+  pc_err_t err = {0};
+  ck_assert_int_eq(f.in->consume_profiles(f.in, &req, &err), 0);
+  const int32_t *const *lv = f.next.attr_v;
+  ck_assert_ptr_eq(lv[0], lv[1]);
+  ck_assert_ptr_eq(lv[2], lv[3]);
+  ck_assert_ptr_ne(lv[0], lv[2]); /* thread 7, thread 8 */
+  ck_assert_ptr_ne(lv[3], lv[4]); /* another span */
+  ck_assert_ptr_ne(lv[4], lv[5]);
+  ck_assert_ptr_eq(lv[5], lv[6]); /* no attributes before */
+  /* And each says what it should. */
+  const pc_request_t *out = &f.next.got[0];
+  static const char *const name[] = {"db.query", "db.query", "db.query", "db.query", "render",
+                                     "db.query", "db.query"};
+  static const int64_t tid[] = {7, 7, 8, 8, 8, -1, -1};
+  for (uint32_t i = 0; i < 7; i++) {
+    int n;
+    ck_assert_str_eq(attr(out, sample(out, i), "span.name", &n), name[i]);
+    ck_assert_int_eq(n, 1);
+    ck_assert_str_eq(attr(out, sample(out, i), "span.service.name", &n),
+                     i == 4 ? "frontend" : "payment");
+    const pc_attr_t *t = pc_profiles_attr_find(out, sample(out, i)->attribute_indices,
+                                               PC_STR_LIT("thread.id"));
+    ck_assert_int_eq(t != NULL, tid[i] >= 0);
+    if (t) ck_assert_int_eq(t->value.u.i, tid[i]);
+    ck_assert_uint_eq(sample(out, i)->attribute_indices.n, tid[i] >= 0 ? 4 : 3);
+  }
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_enriched_samples"), 7);
+  pc_arena_free(a);
+  fx_close(&f);
+}
+END_TEST
+
 /* ---- linking by thread ----------------------------------------------------------------- */
 
 START_TEST(links_by_thread) {
@@ -598,6 +657,7 @@ TCase *pc_test_trace_link_tcase(void) {
   TCase *tc = tcase_create("trace_link");
   tcase_add_test(tc, normalizes_every_case);
   tcase_add_test(tc, enriches_linked_samples);
+  tcase_add_test(tc, shares_attribute_lists_within_a_link);
   tcase_add_test(tc, attribute_names_configurable);
   tcase_add_test(tc, links_by_thread);
   tcase_add_test(tc, no_link_across_spans);
