@@ -13,7 +13,10 @@
  * Samples are the bulk of a batch, so a merged profile keeps its samples as
  * their protobuf encoding, indices already rewritten: a flush can copy them
  * out as they are (pc_builder_encode), and they are decoded into pc_sample_t
- * arrays only when a consumer asks for the tree (pc_builder_request).
+ * arrays only when a consumer asks for the tree (pc_builder_request). A
+ * sample attribute list that several samples share (processors that edit
+ * sample attributes hand out one list per distinct set) is encoded once per
+ * add and its bytes copied for the others (list_memo_t).
  *
  * Sets are sized before the walk from the incoming table lengths (at most
  * two thirds full), and the output tables are reserved then too, so nothing
