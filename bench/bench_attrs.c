@@ -18,7 +18,9 @@
  * wall time: the machine is shared), --runs runs (default 5), the fastest
  * of each kept; the figure to quote is attrs / base - 1 of the same run.
  * --no-merge drops each request after the processors instead of merging
- * it: the processors' own cost against decoding alone.
+ * it: the processors' own cost against decoding alone. --only base (or
+ * with) runs one pipeline alone, for `perf record` of what it costs; its
+ * ratios are then meaningless.
  *
  * --k8s KUBECONFIG puts k8s_attributes first in the "with" pipeline, as
  * on a node agent: it lists the pods of the API server the kubeconfig
@@ -55,6 +57,7 @@ typedef struct {
 } sink_t;
 
 static bool no_merge; /* --no-merge: the sink drops requests (processors alone) */
+static int only;      /* --only base|with: 1 runs base alone, 2 with alone (for perf record) */
 
 static int sink_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
   sink_t *s = (sink_t *)self;
@@ -208,8 +211,8 @@ static void run(pc_consumer_t *base, pc_consumer_t *with, const pc_buf_t *pb, pc
   double tb = 0, tw = 0;
   uint64_t n = 0;
   while (tb + tw < seconds) {
-    tb += chunk(base, pb, arena, 8);
-    tw += chunk(with, pb, arena, 8);
+    if (only != 2) tb += chunk(base, pb, arena, 8);
+    if (only != 1) tw += chunk(with, pb, arena, 8);
     n += 8;
   }
   *us_base = tb * 1e6 / (double)n;
@@ -236,6 +239,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--actions") && i + 1 < argc) actions = argv[++i];
     else if (!strcmp(argv[i], "--no-merge")) no_merge = true;
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc && !strcmp(argv[i + 1], "base"))
+      only = 1, i++;
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc && !strcmp(argv[i + 1], "with"))
+      only = 2, i++;
     else if (!strcmp(argv[i], "--k8s") && i + 1 < argc) kubeconfig = argv[++i];
     else if (!strcmp(argv[i], "--k8s-pods") && i + 1 < argc) k8s_pods = (uint32_t)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--k8s-samples")) k8s_samples = true;
@@ -245,7 +252,7 @@ int main(int argc, char **argv) {
       shape = PC_WORKLOAD_SAMPLES, i++;
     else {
       fprintf(stderr, "usage: bench_attrs [--bytes N] [--time S] [--runs N] [--actions YAML] "
-                      "[--no-merge] [--shape dictionary|samples] "
+                      "[--no-merge] [--only base|with] [--shape dictionary|samples] "
                       "[--k8s KUBECONFIG [--k8s-pods N] [--k8s-samples]]\n");
       return 2;
     }

@@ -13,7 +13,10 @@
  * Samples are the bulk of a batch, so a merged profile keeps its samples as
  * their protobuf encoding, indices already rewritten: a flush can copy them
  * out as they are (pc_builder_encode), and they are decoded into pc_sample_t
- * arrays only when a consumer asks for the tree (pc_builder_request).
+ * arrays only when a consumer asks for the tree (pc_builder_request). A
+ * sample attribute list that several samples share (processors that edit
+ * sample attributes hand out one list per distinct set) is encoded once per
+ * add and its bytes copied for the others (list_memo_t).
  *
  * Sets are sized before the walk from the incoming table lengths (at most
  * two thirds full), and the output tables are reserved then too, so nothing
@@ -96,6 +99,22 @@ typedef struct chunk {
 } chunk_t;
 enum { CHUNK_SIZE = 64 * 1024 };
 
+/* A sample attribute list of the current add, known by its address: what
+ * its packed indices take in the input and in the output, and where the
+ * output bytes were first written (NULL: not yet). Processors that edit
+ * sample attributes (attributes, k8s_attributes, trace_link) hand every
+ * sample of one distinct set the same list, so a request of thousands of
+ * samples has tens of lists: each is mapped, sized and encoded once, and
+ * its other samples copy the bytes. An input is read-only during an add,
+ * so an address names one content until the add ends (gen). */
+typedef struct {
+  const int32_t *v;
+  uint32_t n, gen;
+  uint32_t in_size, out_size; /* varint bytes of the indices, input and output */
+  const uint8_t *enc;
+} list_memo_t;
+enum { LIST_MEMO = 256 }; /* direct-mapped by address: a miss costs a recompute */
+
 /* A merged profile with encoded samples: resource, scope, profile. */
 typedef struct {
   uint32_t r, s, k;
@@ -135,6 +154,8 @@ struct pc_builder {
    * for the writing pass (samples_encode). */
   uint64_t *smp_len;
   uint32_t smp_len_cap;
+  /* Sample attribute lists met in the current add (list_memo). */
+  list_memo_t lists[LIST_MEMO];
   jmp_buf oom;
   pc_builder_stats_t st;
   /* Encoded samples: chunks in allocation order, and the profiles that own
@@ -328,11 +349,6 @@ static size_t values_varint_size(const pc_sample_t *s) {
 static size_t sample_payload_size(const pc_sample_t *s, size_t values) {
   return (s->n_values ? f_len(values) : 0) +
          (s->n_timestamps ? f_len((size_t)s->n_timestamps * 8) : 0);
-}
-
-static size_t sample_size(const pc_sample_t *s, size_t payload) {
-  return f_len(f_i32(s->stack_index) + f_packed(s->attribute_indices) +
-               f_i32(s->link_index) + payload);
 }
 
 static size_t function_size(const pc_function_t *f) {
@@ -1301,27 +1317,50 @@ static size_t attrs_varint_size(const pc_builder_t *b, pc_i32s_t l) {
   return n;
 }
 
-static size_t attrs_packed_mapped(const pc_builder_t *b, pc_i32s_t l) {
-  return l.n ? f_len(attrs_varint_size(b, l)) : 0;
+/* The memo of attribute list l (l.n > 0) for this add: mapped, with its
+ * sizes, on the first meeting; a slot another list held is taken over. */
+static list_memo_t *list_memo(pc_builder_t *b, pc_i32s_t l) {
+  list_memo_t *m = &b->lists[((uintptr_t)l.v >> 3) % LIST_MEMO];
+  if (m->v == l.v && m->n == l.n && m->gen == b->gen) return m;
+  map_attrs(b, l);
+  *m = (list_memo_t){.v = l.v, .n = l.n, .gen = b->gen,
+                     .in_size = (uint32_t)i32s_varint_size(l.v, l.n),
+                     .out_size = (uint32_t)attrs_varint_size(b, l)};
+  return m;
 }
 
-/* The Sample message's length, its references already mapped. */
-static size_t sample_body(const pc_builder_t *b, const pc_sample_t *s, size_t payload) {
-  return f_i32(b->rm[T_STACK][s->stack_index]) + attrs_packed_mapped(b, s->attribute_indices) +
-         f_i32(b->rm[T_LINK][s->link_index]) + payload;
+/* The Sample message's length, its references already mapped; attrs: the
+ * varint bytes of its attribute indices. */
+static size_t sample_body(const pc_builder_t *b, const pc_sample_t *s, size_t attrs,
+                          size_t payload) {
+  return f_i32(b->rm[T_STACK][s->stack_index]) +
+         (s->attribute_indices.n ? f_len(attrs) : 0) + f_i32(b->rm[T_LINK][s->link_index]) +
+         payload;
 }
 
-/* body: sample_body; values: values_varint_size. */
-static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t *s,
-                           size_t body, size_t values) {
+/* body: sample_body; values: values_varint_size. A list whose memo holds
+ * its bytes (another sample wrote them this add) is copied. */
+static uint8_t *sample_put(pc_builder_t *b, uint8_t *w, const pc_sample_t *s, size_t body,
+                           size_t values) {
   *w++ = TAG_SAMPLE;
   w = put_varint(w, body);
   w = put_i32(w, TAG_STACK, b->rm[T_STACK][s->stack_index]);
-  if (s->attribute_indices.n) {
+  pc_i32s_t l = s->attribute_indices;
+  if (l.n) {
+    list_memo_t *m = &b->lists[((uintptr_t)l.v >> 3) % LIST_MEMO];
+    bool known = m->v == l.v && m->n == l.n && m->gen == b->gen;
+    size_t size = known ? m->out_size : attrs_varint_size(b, l);
     *w++ = TAG_ATTRS;
-    w = put_varint(w, attrs_varint_size(b, s->attribute_indices));
-    for (uint32_t a = 0; a < s->attribute_indices.n; a++)
-      w = put_varint(w, (uint64_t)(int64_t)b->rm[T_ATTR][s->attribute_indices.v[a]]);
+    w = put_varint(w, size);
+    if (known && m->enc) {
+      memcpy(w, m->enc, size);
+      w += size;
+    } else {
+      if (known) m->enc = w;
+      b->st.attr_lists++;
+      for (uint32_t a = 0; a < l.n; a++)
+        w = put_varint(w, (uint64_t)(int64_t)b->rm[T_ATTR][l.v[a]]);
+    }
   }
   w = put_i32(w, TAG_LINK, b->rm[T_LINK][s->link_index]);
   if (s->n_values) {
@@ -1337,6 +1376,7 @@ static uint8_t *sample_put(const pc_builder_t *b, uint8_t *w, const pc_sample_t 
   }
   return w;
 }
+
 
 /* Samples lo..hi-1 of p as the encoded samples of output profile o: one
  * pass maps every reference (interning what is new) and sizes the bytes,
@@ -1355,10 +1395,15 @@ static enc_samples_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_p
     attrs += s->attribute_indices.n;
     map_stack(b, s->stack_index);
     map_link(b, s->link_index);
-    map_attrs(b, s->attribute_indices);
+    size_t a_in = 0, a_out = 0;
+    if (s->attribute_indices.n) {
+      const list_memo_t *m = list_memo(b, s->attribute_indices);
+      a_in = f_len(m->in_size);
+      a_out = m->out_size;
+    }
     size_t values = values_varint_size(s), payload = sample_payload_size(s, values);
-    in += sample_size(s, payload);
-    size_t body = sample_body(b, s, payload);
+    in += f_len(f_i32(s->stack_index) + a_in + f_i32(s->link_index) + payload);
+    size_t body = sample_body(b, s, a_out, payload);
     if (body > UINT32_MAX) oom(b); /* over protobuf's 2 GiB message limit anyway */
     len[i - lo] = body | (uint64_t)values << 32; /* values <= body */
     total += f_len(body);
@@ -1586,7 +1631,10 @@ static int prepare(pc_builder_t *b, const pc_request_t *req, pc_err_t *err) {
   b->in = in;
   b->old_resources = b->n_res;
   b->n_undo = 0; /* before anything can fail: rollback reads it */
-  b->gen++;
+  if (++b->gen == 0) { /* wrapped: no memo may survive from 2^32 adds ago */
+    memset(b->lists, 0, sizeof b->lists);
+    b->gen = 1;
+  }
   pc_dictionary_t *d = &b->dict;
   for (int t = 0; t < T_COUNT; t++) {
     size_t need = (size_t)*out_len(d, t) + in_len(in, t);

@@ -55,6 +55,10 @@ typedef struct {
   /* Upper bound of the output's protobuf size (pc_proto_encode), kept up to
    * date entry by entry: what a flush will send. */
   uint64_t out_bytes;
+  /* Sample attribute lists encoded index by index. Samples that share one
+   * list (a processor that edits sample attributes hands every sample of a
+   * set the same list) are encoded once per add and copied after that. */
+  uint64_t attr_lists;
 } pc_builder_stats_t;
 
 /* A new, empty builder. Aborts (pc_oom) when memory is exhausted. */

@@ -33,10 +33,14 @@
  * may share them. Unreferenced entries left behind are dropped by the
  * batch processor (or dedup) downstream, as any unused entry is.
  *
- * The content hash set over the existing attribute table is built on the
- * first intern of a request, so a request the actions do not change costs
- * the cache lookups and nothing more; keys are found by a scan of the
- * string table once per distinct key per request (intern_string). Edited lists may be shared by several samples
+ * An entry can only equal one with the same key string index, so the
+ * content hash set holds only the entries whose key an edit has interned
+ * this request: the first intern of a key scans the table's keys once (an
+ * integer compare per entry) and hashes the few entries that have it, so a
+ * request the actions do not change costs the cache lookups and nothing
+ * more, and one they do change does not hash the whole table. Keys are
+ * found by a scan of the attribute table's keys once per distinct key per
+ * request (intern_string). Edited lists may be shared by several samples
  * (read-only, like everything a consumer passes on). New values keep
  * strings inline (string_value); keys go through the string table.
  *
@@ -90,8 +94,10 @@ typedef struct {
   pc_request_t *req;
   cached_t *cache;
   uint32_t cache_mask, cache_n, gen;
-  iset_t attrs; /* built on the first intern of an entry in a request */
+  iset_t attrs; /* the entries with a key in set_keys (intern_attr) */
   bool attrs_built;
+  int32_t *set_keys; /* key string indices whose entries are in attrs */
+  uint32_t n_set_keys, cap_set_keys;
   key_index_t *keys; /* keys interned this request */
   uint32_t n_keys, cap_keys;
   uint32_t base_strings, base_attrs; /* table lengths when the request came */
@@ -260,17 +266,34 @@ static int32_t intern_string(attrs_t *p, pc_str_t s) {
   return idx;
 }
 
+/* Put the entries with key string index key into the attribute set, once
+ * per key per request: an entry with another key can never be equal. */
+static void attrs_add_key(attrs_t *p, int32_t key) {
+  for (uint32_t i = 0; i < p->n_set_keys; i++)
+    if (p->set_keys[i] == key) return;
+  if (p->n_set_keys == p->cap_set_keys) {
+    p->cap_set_keys = p->cap_set_keys ? p->cap_set_keys * 2 : 8;
+    p->set_keys = pc_xrealloc(p->set_keys, (size_t)p->cap_set_keys * sizeof *p->set_keys);
+  }
+  p->set_keys[p->n_set_keys++] = key;
+  uint32_t n = p->base_attrs + p->n_new_attrs;
+  for (uint32_t i = 0; i < n; i++) {
+    const pc_attr_t *a = attr_at(p, i);
+    if (a->key_strindex == key) attr_slot(p, a, attr_hash(p, a), i);
+  }
+}
+
 static int32_t intern_attr(attrs_t *p, pc_attr_t a) {
   if (!p->attrs_built) {
     p->attrs_built = true;
     if (p->base_attrs == 0) push_attr(p, (pc_attr_t){0});
-    uint32_t n = p->base_attrs + p->n_new_attrs;
-    iset_reset(&p->attrs, n + 16);
-    for (uint32_t i = 0; i < n; i++) attr_slot(p, attr_at(p, i), attr_hash_at(p, i), i);
+    iset_reset(&p->attrs, 16);
+    p->n_set_keys = 0;
   }
-  uint32_t next = p->base_attrs + p->n_new_attrs;
   bool scalar = a.value.type != PC_AV_ARRAY && a.value.type != PC_AV_KVLIST &&
                 a.value.type != PC_AV_BYTES;
+  if (scalar) attrs_add_key(p, a.key_strindex);
+  uint32_t next = p->base_attrs + p->n_new_attrs;
   uint32_t at = scalar ? attr_slot(p, &a, attr_hash(p, &a), next) : next;
   if (at == next) {
     push_attr(p, a);
@@ -367,13 +390,14 @@ static int edit_set(attrs_t *p, pc_i32s_t in, uint32_t flags, pc_i32s_t *out) {
 
 /* ---- the per-request cache of sets ------------------------------------------------------ */
 
-static void cache_begin(attrs_t *p, uint64_t samples) {
-  uint64_t want = 64;
-  while (want < samples * 2 && want < (1u << 24)) want *= 2;
-  if (!p->cache || p->cache_mask + 1 < want) {
-    free(p->cache);
-    p->cache = pc_xcalloc(want, sizeof *p->cache);
-    p->cache_mask = (uint32_t)want - 1;
+/* The cache is sized by the distinct sets it meets (it grows at half
+ * full), not by samples: a request of thousands of samples has tens of
+ * sets, and a table that fits in the first-level cache is what keeps the
+ * lookup that every sample pays cheap. */
+static void cache_begin(attrs_t *p) {
+  if (!p->cache) {
+    p->cache = pc_xcalloc(64, sizeof *p->cache);
+    p->cache_mask = 63;
     p->gen = 0;
   }
   if (++p->gen == 0) { /* wrapped: clear for real */
@@ -397,15 +421,28 @@ static void cache_grow(attrs_t *p) {
   free(old);
 }
 
+/* A sample's index list and flags, hashed inline: lists are a few indices
+ * long, and every sample pays this. */
+static inline uint32_t list_hash(pc_i32s_t in, uint32_t flags) {
+  uint64_t h = ((uint64_t)in.n << 1 | flags) * 0x9E3779B97F4A7C15ull;
+  for (uint32_t i = 0; i < in.n; i++) h = (h ^ (uint32_t)in.v[i]) * 0xBF58476D1CE4E5B9ull;
+  return (uint32_t)(h ^ h >> 31);
+}
+
+static inline bool list_eq(pc_i32s_t x, pc_i32s_t y) {
+  if (x.n != y.n) return false;
+  for (uint32_t i = 0; i < x.n; i++)
+    if (x.v[i] != y.v[i]) return false;
+  return true;
+}
+
 static int edit_sample(attrs_t *p, pc_sample_t *s, uint32_t flags) {
   pc_i32s_t in = s->attribute_indices;
-  size_t bytes = (size_t)in.n * sizeof *in.v;
-  uint32_t h = (uint32_t)XXH3_64bits_withSeed(in.n ? (const void *)in.v : "", bytes, flags);
+  uint32_t h = list_hash(in, flags);
   uint32_t at = h & p->cache_mask;
   for (; p->cache[at].gen == p->gen; at = (at + 1) & p->cache_mask) {
     cached_t *c = &p->cache[at];
-    if (c->hash == h && c->flags == flags && c->in.n == in.n &&
-        (!bytes || !memcmp(c->in.v, in.v, bytes))) {
+    if (c->hash == h && c->flags == flags && list_eq(c->in, in)) {
       s->attribute_indices = c->out;
       return 0;
     }
@@ -428,7 +465,7 @@ static int edit_request(attrs_t *p, pc_request_t *req) {
   p->n_new_strings = p->n_new_attrs = 0;
   p->attrs_built = false;
   p->n_keys = 0;
-  cache_begin(p, pc_request_sample_count(req));
+  cache_begin(p);
   for (uint32_t r = 0; r < req->n_resources; r++) {
     pc_resource_profiles_t *rp = &req->resources[r];
     const pc_resource_t *res = rp->has_resource ? &rp->resource : NULL;
@@ -532,6 +569,7 @@ static void attrs_destroy(void *self) {
   free(p->cache);
   free(p->attrs.v);
   free(p->keys);
+  free(p->set_keys);
   free(p->new_strings);
   free(p->new_attrs);
   free(p->list);

@@ -545,6 +545,72 @@ START_TEST(consumers_may_replace_tables) {
 }
 END_TEST
 
+/* Samples that share one attribute list (as the attributes processor
+ * hands every sample of a set the same list) have it encoded once per add
+ * and copied after that; a list whose address comes back in a later add
+ * with other indices (arena memory reused) is encoded again, never taken
+ * from the earlier add. */
+START_TEST(shared_attribute_lists_are_encoded_once_per_add) {
+  pc_rng_t rng = {7};
+  for (int round = 0; round < 50; round++) {
+    pc_arena_t *a = pc_arena_new(0);
+    pc_request_t q;
+    pc_rand_request(&rng, a, &q);
+    if (q.dict.n_attrs < 3) {
+      pc_arena_free(a);
+      continue;
+    }
+    /* Three lists, 32 bytes apart (each in its own memo slot), of valid
+     * attribute indices; every sample takes one of them. */
+    enum { K = 3, STRIDE = 8 };
+    int32_t *lists = pc_arena_alloc(a, K * STRIDE * sizeof *lists);
+    uint32_t n[K];
+    for (uint32_t k = 0; k < K; k++) {
+      n[k] = 1 + k;
+      for (uint32_t i = 0; i < n[k]; i++)
+        lists[k * STRIDE + i] = (int32_t)(1 + pc_rng_below(&rng, q.dict.n_attrs - 1));
+    }
+    uint64_t samples = 0;
+    for (uint32_t r = 0; r < q.n_resources; r++)
+      for (uint32_t s = 0; s < q.resources[r].n_scopes; s++)
+        for (uint32_t p = 0; p < q.resources[r].scopes[s].n_profiles; p++) {
+          pc_profile_t *prof = &q.resources[r].scopes[s].profiles[p];
+          for (uint32_t i = 0; i < prof->n_samples; i++, samples++) {
+            uint32_t k = (uint32_t)(samples % K);
+            prof->samples[i].attribute_indices = (pc_i32s_t){&lists[k * STRIDE], n[k]};
+          }
+        }
+    if (samples < 2 * K) {
+      pc_arena_free(a);
+      continue;
+    }
+    pc_builder_t *b = pc_builder_new();
+    const pc_request_t *one[] = {&q};
+    merge_and_check(b, one, 1, "shared lists");
+    ck_assert_uint_eq(pc_builder_stats(b)->attr_lists, K);
+    /* The same addresses with other indices, added to the same batch. */
+    pc_mat_t want = pc_mat_of(&q);
+    for (uint32_t k = 0; k < K; k++)
+      for (uint32_t i = 0; i < n[k]; i++)
+        lists[k * STRIDE + i] = lists[k * STRIDE + i] + 1 < (int32_t)q.dict.n_attrs
+                                    ? lists[k * STRIDE + i] + 1
+                                    : 1;
+    pc_err_t err = {0};
+    ck_assert_int_eq(pc_builder_add(b, &q, &err), 0);
+    ck_assert_uint_eq(pc_builder_stats(b)->attr_lists, 2 * K);
+    pc_mat_add(&want, &q);
+    pc_mat_sort(&want);
+    pc_mat_t got = pc_mat_of(pc_builder_request(b));
+    assert_mat_eq(&want, &got, "the same addresses, other lists, next add");
+    assert_roundtrip(b, &want, "the same addresses, other lists, next add");
+    pc_mat_free(&got);
+    pc_mat_free(&want);
+    pc_builder_free(b);
+    pc_arena_free(a);
+  }
+}
+END_TEST
+
 TCase *pc_test_intern_tcase(void) {
   TCase *tc = tcase_create("intern");
   tcase_add_test(tc, arena_keeps_blocks_for_reuse);
@@ -558,5 +624,6 @@ TCase *pc_test_intern_tcase(void) {
   tcase_add_test(tc, one_sample_passes_the_cap_when_alone);
   tcase_add_test(tc, reset_reuses_memory);
   tcase_add_test(tc, consumers_may_replace_tables);
+  tcase_add_test(tc, shared_attribute_lists_are_encoded_once_per_add);
   return tc;
 }
