@@ -28,9 +28,17 @@ static pc_bytes_t *bytes_new(void) {
 pc_bytes_t *pc_bytes_from_buf_take(pc_buf_t *buf) {
   pc_bytes_t *b = bytes_new();
   b->alloc = buf->p;
+  b->cap = buf->cap;
   b->p = buf->p;
   b->n = buf->n;
   *buf = (pc_buf_t){0};
+  return b;
+}
+
+pc_bytes_t *pc_bytes_from_buf_part(pc_buf_t *buf, const uint8_t *p, size_t n) {
+  pc_bytes_t *b = pc_bytes_from_buf_take(buf);
+  b->p = p;
+  b->n = n;
   return b;
 }
 

@@ -80,8 +80,10 @@ void pc_spans_stats(pc_spans_t *s, pc_spans_stats_t *st);
  * protobuf encoding, dropped whole and oldest first once older than
  * window_ms or to stay under max_bytes; and an index by trace id. Every
  * call locks the window (one mutex), any thread: pc_linked_add of a
- * request with its bytes counts and copies them before it takes the lock
- * (several workers add at once), a tree without bytes is merged under it;
+ * request with its bytes counts its samples and takes the bytes (by
+ * reference when its receiver lends them, else a copy) before it takes
+ * the lock (several workers add at once), a tree without bytes is merged
+ * under it;
  * queries decode outside the lock, from chunks they hold by reference.
  * Clock: now_ms as for the spans; a now_ms older than the newest one the
  * window has seen counts as that one (threads read the clock before they
@@ -102,6 +104,8 @@ typedef struct {
   uint64_t dropped_samples; /* ... lost for lack of memory while merging */
   uint64_t evicted_window;  /* chunks dropped for age */
   uint64_t evicted_memory;  /* chunks dropped early, for max_bytes */
+  uint64_t kept_bytes;      /* requests' bytes kept by reference (their receiver's buffer) */
+  uint64_t copied_bytes;    /* requests' bytes copied (no buffer lent, or one much larger) */
 } pc_linked_stats_t;
 
 pc_linked_t *pc_linked_new(const pc_linked_cfg_t *cfg);

@@ -10,12 +10,15 @@
  * keeps the chunks it reads alive by reference while the window moves on.
  *
  * A chunk is one of two things. A request a receiver decoded comes with its
- * bytes (pc_request_t.encoded): they are copied as they are, a memcpy, and
- * make a chunk of their own, unlinked samples included (a query skips
- * them). Merging its linked samples instead would cost about what merging
- * the request into a batch costs - as much as the rest of the pipeline
- * (bench/bench_tracelink, bench/README.md) - while the copy makes a window
- * of the same bytes cover 3 to 5 times less time. A request without
+ * bytes (pc_request_t.encoded): they make a chunk of their own as they
+ * are, unlinked samples included (a query skips them), kept by reference
+ * when the receiver lends its buffer (pc_request_t.encoded_lender: the
+ * body as received, or as decompressed; protobuf or OTLP-JSON), else
+ * copied. Copying 200 KB was about half of trace_link's own cost
+ * (bench/bench_tracelink); merging the linked samples instead would cost
+ * about what merging the request into a batch costs - as much as the rest
+ * of the pipeline - while keeping the bytes makes a window of the same
+ * memory cover 3 to 5 times less time. A request without
  * bytes (a batch's output, or one whose links were changed) has its linked
  * samples merged into a batch builder (pdata/intern.h: one dictionary,
  * each entry once) until the builder holds chunk_bytes or has been open
@@ -41,9 +44,9 @@
 
 #define SLICES 32 /* a chunk is open for at most window / SLICES */
 /* Buffers of dropped chunks kept for the next ones (at most POOL_MAX, and
- * a 16th of max_bytes): a request's bytes are copied into memory already
- * touched, rather than into a fresh mmap whose pages fault one by one
- * (bench_tracelink: most of the window's cost on a VM). */
+ * a 16th of max_bytes): bytes that must be copied are copied into memory
+ * already touched, rather than into a fresh mmap whose pages fault one by
+ * one (bench_tracelink: most of the copy's cost on a VM). */
 #define POOL_MAX 8
 #define CHUNK_MIN ((size_t)64 << 10)
 #define CHUNK_MAX ((size_t)4 << 20)
@@ -54,8 +57,12 @@ typedef struct chunk {
   uint64_t seq;
   uint64_t last_ms; /* newest sample's arrival */
   uint64_t samples;
-  bool json;        /* pb holds a request's OTLP-JSON as it came, not protobuf */
-  pc_buf_t pb;      /* an ExportProfilesServiceRequest */
+  bool json;        /* p holds a request's OTLP-JSON as it came, not protobuf */
+  const uint8_t *p; /* an ExportProfilesServiceRequest, n bytes */
+  size_t n;
+  size_t cap;       /* the memory they take */
+  pc_buf_t own;     /* p's buffer when the window made it (a copy, or sealed) */
+  pc_bytes_t *kept; /* else a receiver's buffer, by reference */
   uint32_t *entries; /* index entries it holds samples of */
   uint32_t n_entries, cap_entries;
 } chunk_t;
@@ -89,7 +96,7 @@ struct pc_linked {
   uint64_t clock_ms; /* the latest now_ms seen (now_at) */
   /* the open chunk */
   pc_builder_t *b;
-  chunk_t *open; /* its seq, arrival and entries; pb empty */
+  chunk_t *open; /* its seq, arrival and entries; no bytes yet */
   uint64_t open_first_ms;
   uint64_t next_seq; /* of the next chunk opened */
   /* sealed chunks, oldest first */
@@ -149,7 +156,8 @@ static void pool_give(pc_linked_t *w, pc_buf_t *b) {
 
 static void chunk_unref(chunk_t *c) {
   if (!c || atomic_fetch_sub(&c->refs, 1) != 1) return;
-  pool_give(c->w, &c->pb);
+  pool_give(c->w, &c->own);
+  pc_bytes_unref(c->kept);
   free(c->entries);
   free(c);
 }
@@ -292,27 +300,30 @@ static void push_sealed(pc_linked_t *w, chunk_t *c) {
     w->sealed = pc_xrealloc(w->sealed, w->cap_sealed * sizeof *w->sealed);
   }
   w->sealed[w->n_sealed++] = c;
-  w->sealed_bytes += c->pb.cap;
+  w->sealed_bytes += c->cap;
   w->open = chunk_new(w, w->next_seq++);
 }
 
 static void seal(pc_linked_t *w) {
   if (pc_builder_empty(w->b)) return;
   chunk_t *c = w->open;
-  int rc = pc_builder_encode(w->b, &c->pb);
+  int rc = pc_builder_encode(w->b, &c->own);
   pc_builder_reset(w->b);
   w->open_first_ms = 0;
   if (rc) { /* out of memory: these samples are lost to queries */
-    pc_buf_free(&c->pb);
+    pc_buf_free(&c->own);
     drop_open_refs(w, c);
     w->st.dropped_samples += c->samples;
     c->samples = 0;
     return;
   }
-  if (c->pb.cap > c->pb.n) { /* the encoder reserved an upper bound */
-    uint8_t *p = realloc(c->pb.p, c->pb.n ? c->pb.n : 1);
-    if (p) c->pb.p = p, c->pb.cap = c->pb.n;
+  if (c->own.cap > c->own.n) { /* the encoder reserved an upper bound */
+    uint8_t *p = realloc(c->own.p, c->own.n ? c->own.n : 1);
+    if (p) c->own.p = p, c->own.cap = c->own.n;
   }
+  c->p = c->own.p;
+  c->n = c->own.n;
+  c->cap = c->own.cap;
   push_sealed(w, c);
 }
 
@@ -330,7 +341,7 @@ static chunk_t *sealed_find(const pc_linked_t *w, uint64_t seq) {
 static void drop_oldest(pc_linked_t *w) {
   chunk_t *c = w->sealed[0];
   drop_chunk_refs(w, c);
-  w->sealed_bytes -= c->pb.cap;
+  w->sealed_bytes -= c->cap;
   memmove(w->sealed, w->sealed + 1, (w->n_sealed - 1) * sizeof *w->sealed);
   w->n_sealed--;
   chunk_unref(c);
@@ -485,17 +496,32 @@ static void index_add(pc_linked_t *w, const pc_request_t *req, const uint64_t *p
   }
 }
 
-/* A decoded request's own bytes become a chunk of their own: a copy, where
- * merging its linked samples would cost about what merging it into a batch
- * does. Queries decode it whole (its unlinked samples are skipped then).
+/* req's bytes by reference, when its receiver lends the buffer and the
+ * buffer is not much larger than the bytes (a copy may take up to twice
+ * their size from the pool too); else NULL. */
+static pc_bytes_t *keep_bytes(const pc_request_t *req) {
+  pc_bytes_lender_t *l = req->encoded_lender;
+  if (!l || l->cap > 2 * req->encoded_n + 4096) return NULL;
+  pc_bytes_t *b = l->keep(l);
+  if (b && (b->p != req->encoded || b->n != req->encoded_n)) { /* not req's bytes: a bug */
+    pc_bytes_unref(b);
+    b = NULL;
+  }
+  return b;
+}
+
+/* A decoded request's own bytes become a chunk of their own: kept by
+ * reference, or copied, where merging its linked samples would cost about
+ * what merging it into a batch does. Queries decode it whole (its unlinked
+ * samples are skipped then).
  *
  * Several workers add at once (the span store is one per process), so the
  * work that reads only req is done before the window's lock: counting the
- * linked samples per link and copying the bytes (the pool has a lock of
- * its own). Under the lock are only the index updates, one per distinct
- * link, and the FIFO: what two workers' requests must not do at once. The
- * copies being made stand outside max_bytes until they are added (at most
- * one request's bytes per thread adding). */
+ * linked samples per link and taking or copying the bytes (the pool has a
+ * lock of its own). Under the lock are only the index updates, one per
+ * distinct link, and the FIFO: what two workers' requests must not do at
+ * once. The bytes being added stand outside max_bytes until they are (at
+ * most one request's bytes per thread adding). */
 static void add_encoded(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms) {
   uint32_t nl = req->dict.n_links;
   uint64_t *per_link = calloc(nl, sizeof *per_link);
@@ -503,7 +529,8 @@ static void add_encoded(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms
   uint64_t samples = per_link && service ? count_linked(req, per_link, service) : 0;
   bool lost = !per_link || !service;
   pc_buf_t pb = {0};
-  if (samples) {
+  pc_bytes_t *kept = NULL;
+  if (samples && !(kept = keep_bytes(req))) {
     pb = pool_take(w, req->encoded_n);
     if (pc_buf_append(&pb, req->encoded, req->encoded_n)) {
       pc_buf_free(&pb);
@@ -518,7 +545,19 @@ static void add_encoded(pc_linked_t *w, const pc_request_t *req, uint64_t now_ms
   } else if (samples) {
     seal(w); /* chunks stay in seq order: the open one goes first */
     chunk_t *c = w->open;
-    c->pb = pb;
+    if (kept) {
+      c->kept = kept;
+      c->p = kept->p;
+      c->n = kept->n;
+      c->cap = kept->cap ? kept->cap : kept->n;
+      w->st.kept_bytes += kept->n;
+    } else {
+      c->own = pb;
+      c->p = pb.p;
+      c->n = pb.n;
+      c->cap = pb.cap;
+      w->st.copied_bytes += pb.n;
+    }
     c->json = req->encoded_json;
     c->last_ms = now_ms;
     c->samples = samples;
@@ -622,8 +661,8 @@ int pc_linked_select_all(pc_linked_t *w, uint64_t now_ms, uint64_t max_bytes,
   seal(w); /* a query reads sealed chunks */
   /* The newest chunks that fit in max_bytes (at least one). */
   size_t first = w->n_sealed, bytes = 0;
-  while (first > 0 && (first == w->n_sealed || bytes + w->sealed[first - 1]->pb.n <= max_bytes))
-    bytes += w->sealed[--first]->pb.n;
+  while (first > 0 && (first == w->n_sealed || bytes + w->sealed[first - 1]->n <= max_bytes))
+    bytes += w->sealed[--first]->n;
   sel->skipped_chunks = first;
   sel->chunks = pc_xcalloc(w->n_sealed - first + 1, sizeof *sel->chunks);
   for (size_t i = first; i < w->n_sealed; i++) {
@@ -639,7 +678,7 @@ int pc_linked_select_all(pc_linked_t *w, uint64_t now_ms, uint64_t max_bytes,
 /* Decode the chunks sel holds, outside the lock: they are immutable. */
 static int sel_decode(pc_linked_sel_t *sel, pc_err_t *err) {
   size_t total = 0;
-  for (size_t i = 0; i < sel->n_chunks; i++) total += ((chunk_t *)sel->chunks[i])->pb.n;
+  for (size_t i = 0; i < sel->n_chunks; i++) total += ((chunk_t *)sel->chunks[i])->n;
   sel->arena = pc_arena_new(0);
   pc_arena_set_limit(sel->arena, total * 16 + ((size_t)16 << 20));
   sel->reqs = pc_xcalloc(sel->n_chunks ? sel->n_chunks : 1, sizeof *sel->reqs);
@@ -647,8 +686,8 @@ static int sel_decode(pc_linked_sel_t *sel, pc_err_t *err) {
     const chunk_t *c = sel->chunks[i];
     pc_request_t *r = pc_arena_alloc(sel->arena, sizeof *r);
     if (!r) return pc_err_set(err, PC_ENOMEM, "out of memory reading the window");
-    int rc = c->json ? pc_json_decode(sel->arena, c->pb.p, c->pb.n, r, err)
-                     : pc_proto_decode(sel->arena, c->pb.p, c->pb.n, r, err);
+    int rc = c->json ? pc_json_decode(sel->arena, c->p, c->n, r, err)
+                     : pc_proto_decode(sel->arena, c->p, c->n, r, err);
     if (rc) return rc; /* bytes that decoded before: only for lack of memory */
     sel->reqs[sel->n_reqs++] = r;
   }

@@ -271,6 +271,16 @@ uint64_t pc_http_server_spare_held(pc_http_server_t *srv) {
   return atomic_load_explicit(&srv->spare_held, memory_order_relaxed);
 }
 
+size_t pc_http_conn_body_cap(const pc_http_conn_t *c) { return c->body.cap; }
+
+void pc_http_conn_take_body(pc_http_conn_t *c, pc_buf_t *out) {
+  pc_http_server_t *srv = c->srv;
+  *out = c->body;
+  c->body = (pc_buf_t){0};
+  srv->buffered -= out->cap;
+  pc_budget_give(srv->limits.budget, out->cap);
+}
+
 /* The smallest spare of at least cap bytes into b (empty); false: none. */
 static bool spare_take(pc_http_server_t *srv, size_t cap, pc_buf_t *b) {
   uint32_t best = srv->n_spare_bodies;
