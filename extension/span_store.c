@@ -385,7 +385,8 @@ static void ss_metrics(void *self, pc_metrics_t *m) {
     pc_linked_stats(s->linked, &ls);
     pc_metrics_gauge(m, "profcol_span_store_linked_samples", "linked profile samples held for "
                      "the query API", (double)ls.samples, NULL);
-    pc_metrics_gauge(m, "profcol_span_store_linked_traces", "traces with linked samples held",
+    pc_metrics_gauge(m, "profcol_span_store_linked_traces", "traces with linked samples held "
+                     "(one whose samples came through several workers counts for each)",
                      (double)ls.traces, NULL);
     pc_metrics_gauge(m, "profcol_span_store_linked_bytes", "memory the linked samples take "
                      "(max_profiles_memory bounds it)", (double)ls.bytes, NULL);

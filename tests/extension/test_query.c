@@ -29,7 +29,7 @@ typedef struct {
 
 static void fx_open(fx_t *f, uint64_t max_bytes) {
   pc_spans_cfg_t sc = {.window_ms = WINDOW, .max_bytes = 1 << 20, .stripes = 4};
-  pc_linked_cfg_t lc = {.window_ms = WINDOW, .max_bytes = max_bytes};
+  pc_linked_cfg_t lc = {.window_ms = WINDOW, .max_bytes = max_bytes, .shards = 4};
   f->spans = pc_spans_new(&sc);
   f->linked = pc_linked_new(&lc);
   f->arena = pc_arena_new(0);
@@ -609,6 +609,89 @@ START_TEST(request_bytes_kept_not_copied) {
 }
 END_TEST
 
+/* One trace whose samples came through two workers: the window is one
+ * shard per worker (thread), and the query merges them. Half of P1 from
+ * one thread, half (and trace 3) from another: the trace's profile, its
+ * span's, the listing (once, samples summed, newest first) and the whole
+ * window are as if one thread had added them. */
+typedef struct {
+  fx_t *f;
+  const pc_test_sample_t *v;
+  size_t n;
+  const char *service;
+  uint64_t now;
+} part_t;
+
+static void *add_part(void *arg) {
+  part_t *p = arg;
+  add_profile(p->f, p->service, p->v, p->n, p->now);
+  return NULL;
+}
+
+START_TEST(one_trace_across_shards) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_spans(&f, 50);
+  static const pc_test_sample_t p3[] = {{.frames = "cart;add", .trace = 3, .span = 1,
+                                         .value = 9}};
+  part_t parts[3] = {{&f, P1, 4, "checkout", 100}, {&f, P1 + 4, 4, "checkout", 150},
+                     {&f, p3, 1, "cart", 200}};
+  for (int i = 0; i < 3; i++) { /* one after the other: f's arena is not shared */
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, add_part, &parts[i]), 0);
+    pthread_join(th, NULL);
+  }
+  pc_linked_stats_t st;
+  pc_linked_stats(f.linked, &st);
+  ck_assert_uint_eq(st.traces, 4); /* trace 1 in two shards: counted in each */
+  ck_assert_uint_eq(st.samples, 8);
+  ans_t a = query(&f, profile_url(1, ""), false, 300);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.body, "[unknown] 5\n"
+                           "main;handle;encode;work 125\n"
+                           "main;libc.so.6+0x1f2a3 50\n"
+                           "main;tick 3\n");
+  char params[64];
+  snprintf(params, sizeof params, "?span_id=%s", span_hex(2));
+  a = query(&f, profile_url(1, params), false, 300);
+  ck_assert_str_eq(a.body, "[unknown] 5\nmain;handle;encode;work 100\nmain;tick 3\n");
+  a = query(&f, "/api/v1/traces", false, 300);
+  json_error_t je;
+  json_t *j = json_loads(a.body, 0, &je);
+  ck_assert_msg(j, "%s: %s", je.text, a.body);
+  json_t *t = json_object_get(j, "traces");
+  ck_assert_uint_eq(json_array_size(t), 3);
+  uint8_t id[16];
+  char hex[3][33];
+  for (uint32_t i = 0; i < 3; i++) {
+    pc_test_trace_id(i + 1, id);
+    pc_test_hex(id, 16, hex[i]);
+  }
+  /* Trace 3, then trace 1 (its newest samples came at 150), then trace 2. */
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 0), "traceId")), hex[2]);
+  json_t *t1 = json_array_get(t, 1);
+  ck_assert_str_eq(json_string_value(json_object_get(t1, "traceId")), hex[0]);
+  ck_assert_int_eq(json_integer_value(json_object_get(t1, "sampleCount")), 6);
+  ck_assert_str_eq(json_string_value(json_object_get(t1, "service")), "frontend");
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 2), "traceId")), hex[1]);
+  json_decref(j);
+  a = query(&f, "/api/v1/traces?limit=2", false, 300);
+  j = json_loads(a.body, 0, &je);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "traces")), 2);
+  json_decref(j);
+  /* The whole window: every shard's chunks. */
+  pc_linked_sel_t sel;
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_linked_select_all(f.linked, 300, 64 << 20, &sel, &err), 0);
+  ck_assert_uint_eq(sel.samples, 8); /* the linked ones of both shards */
+  ck_assert_uint_ge(sel.n_reqs, 3);
+  ck_assert_uint_eq(sel.skipped_chunks, 0);
+  pc_linked_sel_free(&sel);
+  fx_close(&f);
+}
+END_TEST
+
 /* ---- many threads at once -------------------------------------------------------------- */
 
 /* The span store is one per process: every worker's trace_link adds to
@@ -758,6 +841,7 @@ TCase *pc_test_query_tcase(void) {
   tcase_add_loop_test(tc, evict_by_memory, 0, 3); /* 2: protobuf kept */
   tcase_add_loop_test(tc, clock_read_before_the_lock, 0, 5);
   tcase_add_test(tc, request_bytes_kept_not_copied);
+  tcase_add_loop_test(tc, one_trace_across_shards, 0, 5);
   tcase_add_loop_test(tc, concurrent_writers_and_readers, 0, 2);
   return tc;
 }
