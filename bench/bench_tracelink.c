@@ -298,8 +298,10 @@ static void bench_lookups(const opts_t *o, input_t *in, store_t *st) {
 /* What a receiver does with each body (httpd/http_server.c, receiver/
  * decode.c): it reads it into its buffer, reused request after request,
  * and lends that buffer to a consumer that keeps the request's bytes (the
- * window); a buffer kept is the keeper's, and the next body gets a fresh
- * one, of the size the HTTP server rounds a body's buffer up to. */
+ * window); a buffer kept is the keeper's, and the next body gets another
+ * one, of the size the HTTP server rounds a body's buffer up to: one the
+ * window let go of (core.h's spares) when there is one, as the HTTP server
+ * does, else a fresh one. */
 #define BODY_ROUND ((size_t)64 << 10)
 
 typedef struct {
@@ -337,7 +339,7 @@ static double one_request(run_t *r, uint32_t i) {
     size_t cap = (pb->n + BODY_ROUND - 1) / BODY_ROUND * BODY_ROUND;
     rx->fresh += rx->body.cap == 0;
     pc_buf_free(&rx->body);
-    if (pc_buf_reserve(&rx->body, cap)) exit(1);
+    if (!pc_spare_take(cap, cap, &rx->body) && pc_buf_reserve(&rx->body, cap)) exit(1);
   }
   memcpy(rx->body.p, pb->p, pb->n); /* as recv(2) would */
   rx->body.n = pb->n;

@@ -177,6 +177,23 @@ pc_bytes_t *pc_bytes_copy(const uint8_t *p, size_t n);
 pc_bytes_t *pc_bytes_view(pc_bytes_t *owner, const uint8_t *p, size_t n);
 pc_bytes_t *pc_bytes_ref(pc_bytes_t *b);
 void pc_bytes_unref(pc_bytes_t *b); /* NULL is fine */
+/* Let go of b: when this was its last reference and b owns its
+ * allocation, *out gets that (n 0) rather than it being freed. */
+bool pc_bytes_unref_keep(pc_bytes_t *b, pc_buf_t *out);
+
+/* Spare buffers, process-wide: large buffers a keeper let go of (the span
+ * store's window drops the receivers' bodies it kept), for the next body
+ * a receiver reads: memory mapped and touched already, where a fresh
+ * allocation of a few hundred KB faults its pages in one by one, which on
+ * a VM costs more than the copy keeping the body saves (bench_tracelink).
+ * At most PC_SPARES of them, PC_SPARES_BYTES in all, the newest kept;
+ * they count in no budget until taken. Any thread. */
+#define PC_SPARES 16
+#define PC_SPARES_BYTES ((size_t)8 << 20)
+void pc_spare_give(pc_buf_t *b); /* b is left empty */
+/* A spare of at least min and at most max bytes into *out (empty): false
+ * when there is none. */
+bool pc_spare_take(size_t min, size_t max, pc_buf_t *out);
 /* The references held now (tests). */
 unsigned pc_bytes_refs(const pc_bytes_t *b);
 

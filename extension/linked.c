@@ -52,11 +52,6 @@
 #include "internal.h"
 
 #define SLICES 32 /* a chunk is open for at most window / SLICES */
-/* Buffers of dropped chunks kept for the next ones (at most POOL_MAX, and
- * a 16th of max_bytes): bytes that must be copied are copied into memory
- * already touched, rather than into a fresh mmap whose pages fault one by
- * one (bench_tracelink: most of the copy's cost on a VM). */
-#define POOL_MAX 8
 #define CHUNK_MIN ((size_t)64 << 10)
 #define CHUNK_MAX ((size_t)4 << 20)
 /* Shards by default: one per usable CPU, up to this many (a worker per
@@ -69,7 +64,6 @@
 
 typedef struct chunk {
   atomic_uint refs; /* the window's, and each query's reading it */
-  struct shard *w; /* where its buffer goes back to */
   uint64_t seq;
   uint64_t last_ms; /* newest sample's arrival */
   uint64_t samples;
@@ -109,9 +103,6 @@ typedef struct shard {
    * (shard_unlock): mem() and the oldest sealed chunk's last_ms. */
   _Atomic uint64_t held;
   _Atomic uint64_t oldest_ms; /* UINT64_MAX: no sealed chunk */
-  pthread_mutex_t pool_mu; /* the pool alone: chunks are released with mu held or not */
-  pc_buf_t pool[POOL_MAX];
-  size_t n_pool, pool_bytes, pool_max;
   uint64_t window_ms, slice_ms;
   size_t chunk_bytes;
   uint64_t clock_ms; /* the latest now_ms seen (now_at) */
@@ -146,45 +137,22 @@ struct pc_linked {
 
 /* ---- chunks ------------------------------------------------------------------ */
 
-static chunk_t *chunk_new(shard_t *w, uint64_t seq) {
+static chunk_t *chunk_new(uint64_t seq) {
   chunk_t *c = pc_xcalloc(1, sizeof *c);
   atomic_init(&c->refs, 1);
-  c->w = w;
   c->seq = seq;
   return c;
 }
 
-/* A buffer of at least n bytes (empty), from the pool when one fits. */
-static pc_buf_t pool_take(shard_t *w, size_t n) {
-  pc_buf_t b = {0};
-  pthread_mutex_lock(&w->pool_mu);
-  for (size_t i = 0; i < w->n_pool; i++)
-    if (w->pool[i].cap >= n && w->pool[i].cap <= 2 * n + 4096) {
-      b = w->pool[i];
-      w->pool_bytes -= b.cap;
-      w->pool[i] = w->pool[--w->n_pool];
-      break;
-    }
-  pthread_mutex_unlock(&w->pool_mu);
-  b.n = 0;
-  return b;
-}
-
-static void pool_give(shard_t *w, pc_buf_t *b) {
-  pthread_mutex_lock(&w->pool_mu);
-  if (b->p && w->n_pool < POOL_MAX && w->pool_bytes + b->cap <= w->pool_max) {
-    w->pool[w->n_pool++] = *b;
-    w->pool_bytes += b->cap;
-    *b = (pc_buf_t){0};
-  }
-  pthread_mutex_unlock(&w->pool_mu);
-  pc_buf_free(b);
-}
-
 static void chunk_unref(chunk_t *c) {
   if (!c || atomic_fetch_sub(&c->refs, 1) != 1) return;
-  pool_give(c->w, &c->own);
-  pc_bytes_unref(c->kept);
+  /* Its buffer goes to the spares (core.h), for the next body a receiver
+   * reads or the next copy: memory already touched, rather than a fresh
+   * allocation whose pages fault one by one (bench_tracelink: on a VM,
+   * more than the copy itself). */
+  pc_spare_give(&c->own);
+  pc_buf_t b;
+  if (pc_bytes_unref_keep(c->kept, &b)) pc_spare_give(&b);
   free(c->entries);
   free(c);
 }
@@ -328,7 +296,7 @@ static void push_sealed(shard_t *w, chunk_t *c) {
   }
   w->sealed[w->n_sealed++] = c;
   w->sealed_bytes += c->cap;
-  w->open = chunk_new(w, w->next_seq++);
+  w->open = chunk_new(w->next_seq++);
 }
 
 static void seal(shard_t *w) {
@@ -374,7 +342,7 @@ static void drop_oldest(shard_t *w) {
   chunk_unref(c);
 }
 
-/* What the window holds, but for the pool (at most max_bytes / 16 more). */
+/* What the window holds (the spares it gave back are core's). */
 static size_t mem(const shard_t *w) {
   return w->sealed_bytes + pc_builder_mem(w->b) + (size_t)w->cap_e * sizeof(entry_t) +
          ((size_t)w->set_mask + 1) * sizeof *w->set + w->refs_bytes;
@@ -561,7 +529,7 @@ static void index_add(shard_t *w, const pc_request_t *req, const uint64_t *per_l
 
 /* req's bytes by reference, when its receiver lends the buffer and the
  * buffer is not much larger than the bytes (a copy may take up to twice
- * their size from the pool too); else NULL. */
+ * their size from the spares too); else NULL. */
 static pc_bytes_t *keep_bytes(const pc_request_t *req) {
   pc_bytes_lender_t *l = req->encoded_lender;
   if (!l || l->cap > 2 * req->encoded_n + 4096) return NULL;
@@ -580,8 +548,8 @@ static pc_bytes_t *keep_bytes(const pc_request_t *req) {
  *
  * Several workers add at once (the span store is one per process), so the
  * work that reads only req is done before the window's lock: counting the
- * linked samples per link and taking or copying the bytes (the pool has a
- * lock of its own). Under the lock are only the index updates, one per
+ * linked samples per link and taking or copying the bytes (the spares have
+ * a lock of their own). Under the lock are only the index updates, one per
  * distinct link, and the FIFO: what two workers' requests must not do at
  * once. The bytes being added stand outside max_bytes until they are (at
  * most one request's bytes per thread adding). */
@@ -594,7 +562,7 @@ static void add_encoded(shard_t *w, const pc_request_t *req, uint64_t now_ms) {
   pc_buf_t pb = {0};
   pc_bytes_t *kept = NULL;
   if (samples && !(kept = keep_bytes(req))) {
-    pb = pool_take(w, req->encoded_n);
+    pc_spare_take(req->encoded_n, 2 * req->encoded_n + 4096, &pb);
     if (pc_buf_append(&pb, req->encoded, req->encoded_n)) {
       pc_buf_free(&pb);
       lost = true;
@@ -870,15 +838,13 @@ pc_linked_t *pc_linked_new(const pc_linked_cfg_t *cfg) {
   for (uint32_t k = 0; k < n; k++) {
     shard_t *w = &L->s[k];
     pthread_mutex_init(&w->mu, NULL);
-    pthread_mutex_init(&w->pool_mu, NULL);
     atomic_init(&w->held, 0);
     atomic_init(&w->oldest_ms, UINT64_MAX);
     w->window_ms = window_ms;
     w->slice_ms = window_ms / SLICES ? window_ms / SLICES : 1;
     w->chunk_bytes = cb < CHUNK_MIN ? CHUNK_MIN : cb > CHUNK_MAX ? CHUNK_MAX : cb;
-    w->pool_max = (size_t)(cfg->max_bytes / 16 / n);
     w->b = pc_builder_new();
-    w->open = chunk_new(w, w->next_seq++);
+    w->open = chunk_new(w->next_seq++);
     w->scratch = pc_arena_new(0);
     publish(w);
   }
@@ -898,8 +864,6 @@ void pc_linked_free(pc_linked_t *L) {
     free(w->free_e);
     free(w->set);
     pc_arena_free(w->scratch);
-    for (size_t i = 0; i < w->n_pool; i++) pc_buf_free(&w->pool[i]);
-    pthread_mutex_destroy(&w->pool_mu);
     pthread_mutex_destroy(&w->mu);
   }
   free(L->s);
