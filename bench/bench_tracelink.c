@@ -308,7 +308,7 @@ typedef struct {
   pc_buf_t body;
   pc_bytes_t *kept;
   pc_bytes_lender_t lender;
-  uint64_t fresh; /* buffers allocated because the window kept the last one */
+  uint64_t fresh; /* bodies read into another buffer because the window kept the last one */
 } rx_t;
 
 static pc_bytes_t *rx_keep(pc_bytes_lender_t *l) {
@@ -464,7 +464,8 @@ static void bench_processor(const opts_t *o, input_t *in, store_t *st, bool flus
          rl[m], rl[0], rl[o->runs - 1], (rl[m] - 1) * tb[m] * 1e6, rn[m], rn[0],
          rn[o->runs - 1], (rn[m] - 1) * tb[m] * 1e6);
   printf("    receiving (not counted in base): %.1f us/request into a reused buffer, %.1f "
-         "with trace_link (%" PRIu64 " fresh buffers: the window kept the last one)\n",
+         "with trace_link (%" PRIu64 " bodies into another buffer, a spare or a new one: the "
+         "window kept the last one)\n",
          rxb[o->runs / 2] * 1e6, rxl[o->runs / 2] * 1e6, linked.rx.fresh - fresh0);
   free(rl);
   free(rn);
