@@ -97,8 +97,10 @@ typedef struct pc_storage {
  * are kept in stripes by trace id (16), each with its own mutex: add_spans
  * takes the stripes its spans fall in, one at a time; find takes one (a
  * trace's spans, so a span's parents, are in one stripe); on_thread each in
- * turn. add_profiles counts and copies a request's bytes first, then takes
- * the window's one mutex for the index updates (one per distinct link). A
+ * turn. add_profiles counts a request's samples and takes its bytes first
+ * (by reference when the receiver lends them, else a copy), then takes the
+ * mutex of the calling thread's shard of the window for the index updates
+ * (one per distinct link); queries take each shard's in turn. A
  * caller looks up each distinct link of a request once, not each sample
  * (trace_link does). Time is the store's: a call that read the clock
  * before another thread's later call took the lock counts as that one. */

@@ -6,6 +6,7 @@
  * bytes. A compressed variant is written behind PC_BODY_HEADROOM bytes that
  * hold its gRPC message prefix, so the gRPC exporter sends it framed
  * without copying and the HTTP one sends it from the prefix's end. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,9 +29,17 @@ static pc_bytes_t *bytes_new(void) {
 pc_bytes_t *pc_bytes_from_buf_take(pc_buf_t *buf) {
   pc_bytes_t *b = bytes_new();
   b->alloc = buf->p;
+  b->cap = buf->cap;
   b->p = buf->p;
   b->n = buf->n;
   *buf = (pc_buf_t){0};
+  return b;
+}
+
+pc_bytes_t *pc_bytes_from_buf_part(pc_buf_t *buf, const uint8_t *p, size_t n) {
+  pc_bytes_t *b = pc_bytes_from_buf_take(buf);
+  b->p = p;
+  b->n = n;
   return b;
 }
 
@@ -60,6 +69,59 @@ void pc_bytes_unref(pc_bytes_t *b) {
   pc_bytes_unref(b->owner);
   free(b->alloc);
   free(b);
+}
+
+bool pc_bytes_unref_keep(pc_bytes_t *b, pc_buf_t *out) {
+  *out = (pc_buf_t){0};
+  if (!b) return false;
+  if (b->owner || !b->alloc ||
+      atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) {
+    if (b->owner || !b->alloc) pc_bytes_unref(b);
+    return false;
+  }
+  *out = (pc_buf_t){.p = b->alloc, .cap = b->cap};
+  free(b);
+  return out->cap > 0;
+}
+
+/* ---- spare buffers ------------------------------------------------------------------ */
+
+static pthread_mutex_t spares_mu = PTHREAD_MUTEX_INITIALIZER;
+static pc_buf_t spares[PC_SPARES]; /* oldest first */
+static size_t n_spares, spares_bytes;
+
+void pc_spare_give(pc_buf_t *b) {
+  if (!b->p) return;
+  pc_buf_t drop[PC_SPARES];
+  size_t n_drop = 0;
+  pthread_mutex_lock(&spares_mu);
+  if (b->cap <= PC_SPARES_BYTES / 4) {
+    while (n_spares && (n_spares == PC_SPARES || spares_bytes + b->cap > PC_SPARES_BYTES)) {
+      drop[n_drop++] = spares[0]; /* the oldest go */
+      spares_bytes -= spares[0].cap;
+      memmove(spares, spares + 1, --n_spares * sizeof *spares);
+    }
+    spares[n_spares++] = (pc_buf_t){.p = b->p, .cap = b->cap};
+    spares_bytes += b->cap;
+    *b = (pc_buf_t){0};
+  }
+  pthread_mutex_unlock(&spares_mu);
+  for (size_t i = 0; i < n_drop; i++) pc_buf_free(&drop[i]);
+  pc_buf_free(b);
+}
+
+bool pc_spare_take(size_t min, size_t max, pc_buf_t *out) {
+  *out = (pc_buf_t){0};
+  pthread_mutex_lock(&spares_mu);
+  for (size_t i = n_spares; i-- > 0;) /* the newest first: likelier in cache */
+    if (spares[i].cap >= min && spares[i].cap <= max) {
+      *out = spares[i];
+      spares_bytes -= out->cap;
+      memmove(spares + i, spares + i + 1, (--n_spares - i) * sizeof *spares);
+      break;
+    }
+  pthread_mutex_unlock(&spares_mu);
+  return out->p != NULL;
 }
 
 unsigned pc_bytes_refs(const pc_bytes_t *b) {

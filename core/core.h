@@ -159,6 +159,7 @@ typedef struct pc_bytes {
   const uint8_t *p;
   struct pc_bytes *owner; /* a view: p lies in owner's bytes (held); else p is owned */
   uint8_t *alloc;         /* owned allocation (p - PC_BODY_HEADROOM or p); NULL for a view */
+  size_t cap;             /* alloc's size (what holding the bytes costs); 0 for a view */
   bool framed;            /* the PC_BODY_HEADROOM bytes before p hold a gRPC message prefix */
 } pc_bytes_t;
 
@@ -169,14 +170,47 @@ typedef struct pc_bytes {
 
 /* Take buf's bytes (buf is left empty); one reference. */
 pc_bytes_t *pc_bytes_from_buf_take(pc_buf_t *buf);
+/* Take buf's allocation, of which p[0..n) is a part, as bytes p[0..n)
+ * (buf is left empty); one reference. */
+pc_bytes_t *pc_bytes_from_buf_part(pc_buf_t *buf, const uint8_t *p, size_t n);
 /* A copy of p[0..n), one reference; NULL when malloc fails. */
 pc_bytes_t *pc_bytes_copy(const uint8_t *p, size_t n);
 /* p[0..n), which lies in owner's bytes, sharing them (owner gets a reference). */
 pc_bytes_t *pc_bytes_view(pc_bytes_t *owner, const uint8_t *p, size_t n);
 pc_bytes_t *pc_bytes_ref(pc_bytes_t *b);
 void pc_bytes_unref(pc_bytes_t *b); /* NULL is fine */
+/* Let go of b: when this was its last reference and b owns its
+ * allocation, *out gets that (n 0) rather than it being freed. */
+bool pc_bytes_unref_keep(pc_bytes_t *b, pc_buf_t *out);
+
+/* Spare buffers, process-wide: large buffers a keeper let go of (the span
+ * store's window drops the receivers' bodies it kept), for the next body
+ * a receiver reads: memory mapped and touched already, where a fresh
+ * allocation of a few hundred KB faults its pages in one by one, which on
+ * a VM costs more than the copy keeping the body saves (bench_tracelink).
+ * At most PC_SPARES of them, PC_SPARES_BYTES in all, the newest kept;
+ * they count in no budget until taken. Any thread. */
+#define PC_SPARES 16
+#define PC_SPARES_BYTES ((size_t)8 << 20)
+void pc_spare_give(pc_buf_t *b); /* b is left empty */
+/* A spare of at least min and at most max bytes into *out (empty): false
+ * when there is none. */
+bool pc_spare_take(size_t min, size_t max, pc_buf_t *out);
 /* The references held now (tests). */
 unsigned pc_bytes_refs(const pc_bytes_t *b);
+
+/* Bytes a consumer may keep instead of copying them: a decoded request's
+ * encoding lies in a buffer its receiver would reuse for the next request
+ * (pc_request_t.encoded_lender). keep() makes that buffer shared bytes and
+ * returns a reference to them (NULL when it cannot, e.g. out of memory:
+ * copy then); the receiver then lets the buffer go instead of reusing it,
+ * and stops counting it in its request memory: the keeper counts cap. Call
+ * it during the consume call, on its thread; a second call gives another
+ * reference to the same bytes. */
+typedef struct pc_bytes_lender {
+  pc_bytes_t *(*keep)(struct pc_bytes_lender *l);
+  size_t cap; /* the buffer's size, what keeping it costs (it may exceed the bytes) */
+} pc_bytes_lender_t;
 
 /* One finished, immutable request: its protobuf encoding (or OTLP-JSON for
  * traces that came so) and a compressed variant per encoding asked for. */

@@ -78,10 +78,13 @@ void pc_spans_stats(pc_spans_t *s, pc_spans_stats_t *st);
  * The window behind pc_span_store_t.add_profiles: the samples linked to a
  * span, merged into chunks (one dictionary each) and sealed into their
  * protobuf encoding, dropped whole and oldest first once older than
- * window_ms or to stay under max_bytes; and an index by trace id. Every
- * call locks the window (one mutex), any thread: pc_linked_add of a
- * request with its bytes counts and copies them before it takes the lock
- * (several workers add at once), a tree without bytes is merged under it;
+ * window_ms or to stay under max_bytes; and an index by trace id. The
+ * window is in shards (one per adding thread, up to cfg.shards), each with
+ * its own mutex: pc_linked_add takes its thread's, any thread; a request
+ * with its bytes has its samples counted and the bytes taken (by reference
+ * when its receiver lends them, else a copy) before the lock, a tree
+ * without bytes is merged under it; queries and expiry take each shard's
+ * in turn (the listing all of them, in order), and merge what they find;
  * queries decode outside the lock, from chunks they hold by reference.
  * Clock: now_ms as for the spans; a now_ms older than the newest one the
  * window has seen counts as that one (threads read the clock before they
@@ -90,11 +93,12 @@ typedef struct pc_linked pc_linked_t;
 
 typedef struct {
   uint64_t window_ms;
-  uint64_t max_bytes; /* chunks, the open chunk's builder, the index */
+  uint64_t max_bytes; /* chunks, the open chunks' builders, the indexes: all shards */
+  uint32_t shards;    /* 0: one per usable CPU; at most 64, and one per 4 MiB of max_bytes */
 } pc_linked_cfg_t;
 
 typedef struct {
-  uint64_t traces;          /* traces with linked samples held now */
+  uint64_t traces;          /* traces with linked samples held now (once per shard) */
   uint64_t samples;         /* linked samples held now */
   uint64_t chunks;          /* chunks held now, the open one included */
   uint64_t bytes;           /* memory held now */
@@ -102,6 +106,8 @@ typedef struct {
   uint64_t dropped_samples; /* ... lost for lack of memory while merging */
   uint64_t evicted_window;  /* chunks dropped for age */
   uint64_t evicted_memory;  /* chunks dropped early, for max_bytes */
+  uint64_t kept_bytes;      /* requests' bytes kept by reference (their receiver's buffer) */
+  uint64_t copied_bytes;    /* requests' bytes copied (no buffer lent, or one much larger) */
 } pc_linked_stats_t;
 
 pc_linked_t *pc_linked_new(const pc_linked_cfg_t *cfg);

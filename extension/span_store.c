@@ -385,7 +385,8 @@ static void ss_metrics(void *self, pc_metrics_t *m) {
     pc_linked_stats(s->linked, &ls);
     pc_metrics_gauge(m, "profcol_span_store_linked_samples", "linked profile samples held for "
                      "the query API", (double)ls.samples, NULL);
-    pc_metrics_gauge(m, "profcol_span_store_linked_traces", "traces with linked samples held",
+    pc_metrics_gauge(m, "profcol_span_store_linked_traces", "traces with linked samples held "
+                     "(one whose samples came through several workers counts for each)",
                      (double)ls.traces, NULL);
     pc_metrics_gauge(m, "profcol_span_store_linked_bytes", "memory the linked samples take "
                      "(max_profiles_memory bounds it)", (double)ls.bytes, NULL);
@@ -393,6 +394,12 @@ static void ss_metrics(void *self, pc_metrics_t *m) {
                        (double)ls.added_samples, NULL);
     pc_metrics_counter(m, "profcol_span_store_dropped_linked_samples", "linked samples not "
                        "kept for lack of memory", (double)ls.dropped_samples, NULL);
+    static const char kb[] = "bytes of received requests the window holds linked samples "
+                             "of, by how: kept (the receiver's buffer, by reference) or copied";
+    pc_metrics_counter(m, "profcol_span_store_linked_request_bytes", kb, (double)ls.kept_bytes,
+                       "how", "kept", NULL);
+    pc_metrics_counter(m, "profcol_span_store_linked_request_bytes", kb,
+                       (double)ls.copied_bytes, "how", "copied", NULL);
     static const char ec[] = "chunks of linked samples dropped, by reason";
     pc_metrics_counter(m, "profcol_span_store_evicted_chunks", ec, (double)ls.evicted_window,
                        "reason", "window", NULL);

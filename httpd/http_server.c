@@ -271,6 +271,16 @@ uint64_t pc_http_server_spare_held(pc_http_server_t *srv) {
   return atomic_load_explicit(&srv->spare_held, memory_order_relaxed);
 }
 
+size_t pc_http_conn_body_cap(const pc_http_conn_t *c) { return c->body.cap; }
+
+void pc_http_conn_take_body(pc_http_conn_t *c, pc_buf_t *out) {
+  pc_http_server_t *srv = c->srv;
+  *out = c->body;
+  c->body = (pc_buf_t){0};
+  srv->buffered -= out->cap;
+  pc_budget_give(srv->limits.budget, out->cap);
+}
+
 /* The smallest spare of at least cap bytes into b (empty); false: none. */
 static bool spare_take(pc_http_server_t *srv, size_t cap, pc_buf_t *b) {
   uint32_t best = srv->n_spare_bodies;
@@ -691,8 +701,8 @@ static int body_take(pc_http_server_t *srv, size_t grow) {
  * announced (or the limit), but for rounding a first buffer up for reuse;
  * within the server's max_buffered (PC_EAGAIN beyond it) and the process's
  * request memory budget (PC_ELIMIT). A first buffer is a spare one when
- * one is large enough. */
-
+ * one is large enough: the server's, or one of core's spares of that
+ * size. */
 static int body_reserve(pc_http_conn_t *c, size_t n) {
   pc_buf_t *b = &c->body;
   if (b->cap - b->n >= n) return 0;
@@ -713,6 +723,13 @@ static int body_reserve(pc_http_conn_t *c, size_t n) {
   if (rc && want > cap) rc = body_take(srv, (want = cap) - b->cap); /* no room to round */
   if (rc) return rc;
   cap = want;
+  pc_buf_t sp; /* a first buffer: one the span store's window let go of, if any (core.h) */
+  if (!b->p && cap > KEEP_BODY_CAP && pc_spare_take(cap, cap, &sp)) {
+    srv->buffered += cap;
+    b->p = sp.p;
+    b->cap = cap;
+    return 0;
+  }
   uint8_t *q = realloc(b->p, cap);
   if (!q) {
     pc_budget_give(srv->limits.budget, cap - b->cap);

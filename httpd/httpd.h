@@ -241,6 +241,14 @@ bool pc_accept_fd_short(const char *id, const uv_tcp_t *tcp, uint32_t n_open);
 
 /* Answer the request handed to on_request; takes resp->body. */
 void pc_http_respond(pc_http_conn_t *conn, pc_http_response_t *resp);
+/* The size of the buffer the body of the request handed to on_request
+ * lies in (req->body is its start), until pc_http_respond. */
+size_t pc_http_conn_body_cap(const pc_http_conn_t *conn);
+/* Give that buffer up to the caller, who keeps the body past the answer
+ * (a consumer keeps the request's bytes): *out takes it, and it no longer
+ * counts in max_buffered nor in the request memory budget, nor is it
+ * reused. req->body stays valid as long as *out. Before pc_http_respond. */
+void pc_http_conn_take_body(pc_http_conn_t *conn, pc_buf_t *out);
 /* "ip:port" of the client, for logs ("?" when unknown). */
 void pc_http_conn_peer(pc_http_conn_t *conn, char *buf, size_t n);
 /* Its IP alone (pc_http_peer_ip). */

@@ -313,6 +313,10 @@ typedef struct {
   const uint8_t *encoded;
   size_t encoded_n;
   bool encoded_json;
+  /* Set by a receiver whose buffer holds encoded (core.h): a consumer that
+   * keeps the bytes past its consume call takes them by reference rather
+   * than copying them; NULL: copy them. Meaningless once encoded_n is 0. */
+  pc_bytes_lender_t *encoded_lender;
 } pc_request_t;
 
 /* ---- limits --------------------------------------------------------------- */

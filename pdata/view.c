@@ -13,6 +13,7 @@ int pc_request_view(const pc_request_t *req, pc_arena_t *scratch, pc_sample_pick
   *out = *req;
   out->encoded = NULL; /* the bytes hold every sample, not these */
   out->encoded_n = 0;
+  out->encoded_lender = NULL;
   out->n_resources = 0;
   *kept = 0;
   out->resources = pc_arena_calloc(scratch, req->n_resources, sizeof *out->resources);

@@ -174,6 +174,8 @@ static void job_bodies_free(pc__rx_job_t *j) {
 void pc__rx_job_put(pc__rx_job_t *j) {
   pc__rx_pool_t *p = j->pool;
   job_bodies_free(j);
+  pc_bytes_unref(j->kept); /* the consumer that kept it holds it now */
+  j->kept = NULL;
   if (p->n_spare >= SPARE_JOBS) {
     job_free(j);
     return;
@@ -295,8 +297,53 @@ void pc__rx_job_bodies_for(pc__rx_job_t *j, const pc_consumer_t *next, const pc_
   j->body_md = pc_md_bytes(md);
 }
 
+/* The job's buffer that holds the payload (decompressed into plain, or
+ * gRPC's message in owned), or NULL: it is the caller's (in), if any. */
+static pc_buf_t *payload_buf(pc__rx_job_t *j) {
+  if (j->plain.p && j->payload == j->plain.p) return &j->plain;
+  if (j->owned.p && j->payload >= j->owned.p &&
+      j->payload + j->payload_n <= j->owned.p + j->owned.n)
+    return &j->owned;
+  return NULL;
+}
+
+/* The buffer holding the payload as shared bytes, for a consumer that
+ * keeps the request's bytes (lender.keep): it leaves the job (or the
+ * caller), and its share of the budget is given back: the keeper counts
+ * it now. */
+static pc_bytes_t *job_keep(pc_bytes_lender_t *l) {
+  pc__rx_job_t *j = container_of(l, pc__rx_job_t, lender);
+  if (j->kept) return pc_bytes_ref(j->kept);
+  pc_buf_t *own = payload_buf(j), buf = {0};
+  uint64_t share = 0;
+  if (own) {
+    buf = *own;
+    *own = (pc_buf_t){0};
+    share = buf.cap;
+  } else if (!(j->payload == j->in && j->take_in && j->take_in(j, &buf))) {
+    return NULL; /* take_in gives the budget back itself */
+  }
+  j->kept = pc_bytes_from_buf_part(&buf, j->payload, j->payload_n);
+  job_hold(j, j->held - share); /* giving back cannot fail */
+  return pc_bytes_ref(j->kept);
+}
+
+/* Let req's consumers keep its bytes by reference (req.encoded_lender)
+ * when they are the payload, in a buffer the job can give up. */
+static void job_lend(pc__rx_job_t *j) {
+  pc_buf_t *own = payload_buf(j);
+  if (j->req.encoded != j->payload || !j->req.encoded_n ||
+      (!own && !(j->payload == j->in && j->take_in)))
+    return;
+  j->lender = (pc_bytes_lender_t){.keep = job_keep, .cap = own ? own->cap : j->in_cap};
+  j->req.encoded_lender = &j->lender;
+}
+
 int pc__rx_job_consume(pc__rx_job_t *j, pc_consumer_t *next, pc_err_t *err) {
-  if (!j->make_bodies) return next->consume_profiles(next, &j->req, err);
+  if (!j->make_bodies) {
+    job_lend(j);
+    return next->consume_profiles(next, &j->req, err);
+  }
   if (j->bodies_rc) {
     *err = j->bodies_err;
     return j->bodies_rc;

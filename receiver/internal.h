@@ -80,6 +80,13 @@ struct pc__rx_job {
   const uint8_t *in;
   size_t in_n;
   pc_buf_t owned; /* a buffer the job frees with itself (pc__rx_job_own) */
+  /* Optional, when in lies in a buffer the caller could give up (the HTTP
+   * server's body buffer): its size, and a call, on the loop during the
+   * consume call, that moves it into *out, out of the caller's and the
+   * budget's counts; false when it cannot. So a consumer that keeps the
+   * request's bytes takes that buffer rather than a copy (kept below). */
+  size_t in_cap;
+  bool (*take_in)(pc__rx_job_t *j, pc_buf_t *out);
   pc_encoding_t enc;
   bool json;   /* OTLP-JSON, else protobuf */
   bool traces; /* an ExportTraceServiceRequest (decoded into spans), else profiles */
@@ -118,6 +125,12 @@ struct pc__rx_job {
   size_t n_bodies;
   int bodies_rc;
   pc_err_t bodies_err;
+  /* req.encoded_lender while req is consumed: the buffer holding payload
+   * (plain, owned or the caller's in) becomes `kept` when a consumer asks
+   * for it; the job lets go of its reference when put back, and does not
+   * reuse that buffer. */
+  pc_bytes_lender_t lender;
+  pc_bytes_t *kept;
   /* the pool's */
   uint64_t held;     /* bytes of the budget this job holds */
   uint64_t admitted; /* held at least this until put back (decode.c, admission) */

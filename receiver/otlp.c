@@ -503,6 +503,12 @@ static void job_done(pc__rx_job_t *j, int status) {
   pc_http_respond(conn, &resp);
 }
 
+/* The request's body buffer, for a consumer that keeps its bytes. */
+static bool take_body(pc__rx_job_t *j, pc_buf_t *out) {
+  pc_http_conn_take_body((pc_http_conn_t *)j->ud, out);
+  return out->p != NULL;
+}
+
 static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_t *r) {
   rx_t *rx = ud;
   route_t route;
@@ -523,6 +529,8 @@ static void rx_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_
   j->enc = route.enc;
   j->in = r->body;
   j->in_n = r->body_n;
+  j->in_cap = pc_http_conn_body_cap(conn);
+  j->take_in = take_body;
   j->md = r->headers; /* empty unless include_metadata: the server keeps them then */
   pc__rx_job_bodies_for(j, rx->next, rx->cfg.include_metadata ? &j->md : NULL);
   j->done = job_done;

@@ -258,6 +258,9 @@ static void check_queries(fx_t *f) {
 }
 
 static double metric(fx_t *f, const char *series);
+/* What the window took of received requests: kept by reference, copied. */
+#define KEPT "profcol_span_store_linked_request_bytes{extension=\"span_store\",how=\"kept\"}"
+#define COPIED "profcol_span_store_linked_request_bytes{extension=\"span_store\",how=\"copied\"}"
 
 /* ---- tests -------------------------------------------------------------------------------------- */
 
@@ -330,6 +333,7 @@ START_TEST(spans_and_profile_over_grpc) {
   ck_assert_uint_eq(fwrite(b.p, 1, b.n, fp), b.n);
   fclose(fp);
   pc_buf_free(&b);
+
   ck_assert_int_eq(pc_e2e_grpc_client(f.grpc, (const char *const[]){"--traces-file", traces,
                                                                    "raw_traces", NULL}), 0);
   ck_assert_int_eq(pc_e2e_grpc_client(f.grpc, (const char *const[]){"--payload-dir", payloads,
@@ -878,6 +882,112 @@ START_TEST(two_workers_link_across_connections) {
 }
 END_TEST
 
+/* ---- the window keeps what the receivers received ------------------------------------- */
+
+/* The window keeps each request's bytes by reference, not a copy: the
+ * body as received (protobuf and OTLP-JSON) and as decompressed (gzip),
+ * over OTLP/HTTP and OTLP/gRPC (large messages: a small one's first
+ * buffer would hold it many times over, and is copied from). Two
+ * requests pipelined on one connection: the first one's buffer, kept,
+ * is not the second's, and the query answers each exactly. */
+START_TEST(window_keeps_the_received_bytes) {
+  fx_t f;
+  fx_start(&f, "0s", "5m", "");
+  post_spans(&f, false);
+  pc_buf_t proto = {0}, json = {0}, gz = {0}, gzjson = {0}, other = {0};
+  profile(false, &proto);
+  profile(true, &json);
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, proto.p, proto.n, &gz), 0);
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 0, json.p, json.n, &gzjson), 0);
+  /* Trace 5, as long as trace 1's request: it would land in the same buffer. */
+  pc_test_sample_t v[N_SAMPLES];
+  char frames[N_SAMPLES][32];
+  for (size_t i = 0; i < N_SAMPLES; i++) {
+    v[i] = SAMPLES[i];
+    snprintf(frames[i], sizeof frames[i], "main;five%zu", i);
+    v[i].frames = frames[i];
+    if (v[i].trace) v[i].trace = 5;
+  }
+  pc_arena_t *a = pc_arena_new(0);
+  pc_request_t req;
+  pc_test_profiles(a, "checkout", -1, v, N_SAMPLES, &req);
+  ck_assert_int_eq(pc_proto_encode(&req, &other), 0);
+  pc_arena_free(a);
+  pc_buf_t raw = {0}, ans = {0};
+  ck_assert_int_eq(pc_buf_printf(&raw, "POST /v1development/profiles HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Type: " PROTO "\r\nContent-Length: %zu\r\n\r\n",
+                                 proto.n), 0);
+  ck_assert_int_eq(pc_buf_append(&raw, proto.p, proto.n), 0);
+  ck_assert_int_eq(pc_buf_printf(&raw, "POST /v1development/profiles HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Type: " PROTO "\r\nConnection: close\r\n"
+                                 "Content-Length: %zu\r\n\r\n", other.n), 0);
+  ck_assert_int_eq(pc_buf_append(&raw, other.p, other.n), 0);
+  ck_assert_int_eq(pc_e2e_raw(f.http, raw.p, raw.n, &ans), 0);
+  ck_assert_int_eq(pc_buf_append(&ans, "", 1), 0);
+  const char *second = strstr((const char *)ans.p + 1, "HTTP/1.1 ");
+  ck_assert_msg(!strncmp((const char *)ans.p, "HTTP/1.1 200", 12) && second &&
+                !strncmp(second, "HTTP/1.1 200", 12), "%s", (const char *)ans.p);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1development/profiles", PROTO, "gzip", gz.p, gz.n, &r),
+                   200);
+  pc_buf_free(&r.body);
+  post(&f, "/v1development/profiles", true, &json, 200);
+  ck_assert_int_eq(pc_e2e_post(f.http, "/v1development/profiles", JSON, "gzip", gzjson.p,
+                               gzjson.n, &r), 200);
+  pc_buf_free(&r.body);
+  /* Over OTLP/gRPC: traces 7 and 8 in large messages, as they are and
+   * gzipped. */
+  char payloads[128], body[160];
+  snprintf(payloads, sizeof payloads, "%s/payloads", f.dir);
+  ck_assert_int_eq(mkdir(payloads, 0700), 0);
+  size_t big_n = 0;
+  for (uint32_t t = 7; t <= 8; t++) {
+    enum { BIG = 3000 };
+    static pc_test_sample_t bv[BIG];
+    static char bframes[BIG][24];
+    for (uint32_t i = 0; i < BIG; i++) {
+      snprintf(bframes[i], sizeof bframes[i], "main;big%u", i);
+      bv[i] = (pc_test_sample_t){.frames = bframes[i], .trace = t, .span = 1, .value = 1};
+    }
+    pc_arena_t *ba = pc_arena_new(0);
+    pc_test_profiles(ba, "checkout", -1, bv, BIG, &req);
+    pc_buf_t big = {0};
+    ck_assert_int_eq(pc_proto_encode(&req, &big), 0);
+    pc_arena_free(ba);
+    snprintf(body, sizeof body, "%s/big%u.binpb", payloads, t);
+    FILE *fp = fopen(body, "wb");
+    ck_assert_uint_eq(fwrite(big.p, 1, big.n, fp), big.n);
+    fclose(fp);
+    big_n += big.n;
+    pc_buf_free(&big);
+  }
+  ck_assert_int_eq(pc_e2e_grpc_client(f.grpc, (const char *const[]){"--payload-dir", payloads,
+                                                                   "payloads", NULL}), 0);
+  get(&f, profile_url(8, 0, ""), NULL, 200, &r);
+  ck_assert_msg(strstr((const char *)r.body.p, "\nmain;big2999 1\n"), "%.200s",
+                (const char *)r.body.p);
+  pc_buf_free(&r.body);
+  /* Trace 1 four times over; trace 5 as sent. */
+  get(&f, profile_url(1, 0, ""), NULL, 200, &r);
+  ck_assert_str_eq((const char *)r.body.p, "main;handle;encode;work 500\nmain;libc.so.6+0x1f2a3 200\n");
+  pc_buf_free(&r.body);
+  get(&f, profile_url(5, 0, ""), NULL, 200, &r);
+  ck_assert_str_eq((const char *)r.body.p, "main;five0 100\nmain;five1 50\nmain;five2 25\n"
+                                           "main;five3 1000\n");
+  pc_buf_free(&r.body);
+  ck_assert_double_eq(metric(&f, KEPT), (double)(2 * proto.n + other.n + 2 * json.n + big_n));
+  ck_assert_double_eq(metric(&f, COPIED), 0);
+  fx_stop(&f);
+  pc_buf_free(&proto);
+  pc_buf_free(&json);
+  pc_buf_free(&gz);
+  pc_buf_free(&gzjson);
+  pc_buf_free(&other);
+  pc_buf_free(&raw);
+  pc_buf_free(&ans);
+}
+END_TEST
+
 /* ---- traces on to exporters, and the store in the self-telemetry -------------------------- */
 
 /* The value of series ("name{labels}" as rendered) at the metrics
@@ -1069,6 +1179,7 @@ int main(void) {
   tcase_add_test(tc, traces_pass_through_as_bytes);
   tcase_add_test(tc, json_traces_to_a_grpc_exporter);
   tcase_add_test(tc, two_workers_link_across_connections);
+  tcase_add_test(tc, window_keeps_the_received_bytes);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

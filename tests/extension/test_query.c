@@ -29,7 +29,7 @@ typedef struct {
 
 static void fx_open(fx_t *f, uint64_t max_bytes) {
   pc_spans_cfg_t sc = {.window_ms = WINDOW, .max_bytes = 1 << 20, .stripes = 4};
-  pc_linked_cfg_t lc = {.window_ms = WINDOW, .max_bytes = max_bytes};
+  pc_linked_cfg_t lc = {.window_ms = WINDOW, .max_bytes = max_bytes, .shards = 4};
   f->spans = pc_spans_new(&sc);
   f->linked = pc_linked_new(&lc);
   f->arena = pc_arena_new(0);
@@ -77,20 +77,48 @@ static const pc_test_sample_t P1[] = {
      .ts = 2600},
 };
 
+/* A receiver lending the buffer its request was decoded from
+ * (pc_request_t.encoded_lender), as receiver/decode.c does: the bytes,
+ * shared. */
+typedef struct {
+  pc_bytes_lender_t l;
+  pc_bytes_t *b;
+  int calls;
+} lender_t;
+
+static pc_bytes_t *lend(pc_bytes_lender_t *l) {
+  lender_t *t = container_of(l, lender_t, l);
+  t->calls++;
+  return pc_bytes_ref(t->b);
+}
+
 /* How a request reaches the window: as a tree without bytes (merged into
- * chunks), or decoded from protobuf or OTLP-JSON (its bytes kept). Set per
- * test run by the loop tests. */
+ * chunks), or decoded from protobuf or OTLP-JSON, its bytes copied (1, 2)
+ * or lent by the receiver and kept (3, 4). Set per test run by the loop
+ * tests. */
 static int mode;
 
 static void add_req(fx_t *f, pc_request_t *req, uint64_t now) {
   if (mode) {
+    bool json = mode % 2 == 0;
     pc_buf_t b = {0};
-    ck_assert_int_eq(mode == 1 ? pc_proto_encode(req, &b) : pc_json_encode(req, &b), 0);
+    ck_assert_int_eq(json ? pc_json_encode(req, &b) : pc_proto_encode(req, &b), 0);
+    pc_bytes_t *bytes = pc_bytes_from_buf_take(&b);
     pc_err_t err = {0};
-    ck_assert_int_eq((mode == 1 ? pc_proto_decode : pc_json_decode)(f->arena, b.p, b.n, req, &err), 0);
-    ck_assert_uint_eq(req->encoded_n, b.n);
+    ck_assert_int_eq((json ? pc_json_decode : pc_proto_decode)(f->arena, bytes->p, bytes->n, req,
+                                                               &err), 0);
+    ck_assert_uint_eq(req->encoded_n, bytes->n);
+    lender_t t = {.l = {.keep = lend, .cap = bytes->cap}, .b = bytes};
+    if (mode >= 3) req->encoded_lender = &t.l;
+    pc_linked_stats_t before, after;
+    pc_linked_stats(f->linked, &before);
     pc_linked_add(f->linked, req, now);
-    pc_buf_free(&b);
+    pc_linked_stats(f->linked, &after);
+    ck_assert_int_eq(t.calls, mode >= 3 && after.added_samples > before.added_samples);
+    ck_assert_uint_eq(after.kept_bytes - before.kept_bytes, t.calls ? bytes->n : 0);
+    if (mode < 3) ck_assert_uint_eq(after.kept_bytes, 0);
+    else ck_assert_uint_eq(after.copied_bytes, 0);
+    pc_bytes_unref(bytes); /* the window holds it alone now, if it kept it */
     return;
   }
   pc_linked_add(f->linked, req, now);
@@ -478,7 +506,7 @@ END_TEST
 
 /* Under the memory cap the oldest chunks go first, with their traces. */
 START_TEST(evict_by_memory) {
-  mode = _i;
+  mode = _i == 2 ? 3 : _i;
   const uint64_t cap = 2 << 20;
   fx_t f;
   fx_open(&f, cap);
@@ -530,6 +558,140 @@ START_TEST(clock_read_before_the_lock) {
 }
 END_TEST
 
+/* A request whose receiver lends its buffer is kept by reference: the
+ * window holds the very bytes (a reference, no copy), counts their
+ * buffer in its memory, answers from them, and lets go of them when they
+ * leave the window. A buffer much larger than its bytes is copied
+ * instead, so that it does not shrink the window. */
+START_TEST(request_bytes_kept_not_copied) {
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  pc_request_t req;
+  pc_test_profiles(f.arena, "checkout", -1, P1, sizeof P1 / sizeof P1[0], &req);
+  pc_buf_t b = {0};
+  ck_assert_int_eq(pc_proto_encode(&req, &b), 0);
+  size_t n = b.n;
+  pc_bytes_t *bytes = pc_bytes_from_buf_take(&b);
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_proto_decode(f.arena, bytes->p, bytes->n, &req, &err), 0);
+  lender_t t = {.l = {.keep = lend, .cap = bytes->cap}, .b = bytes};
+  req.encoded_lender = &t.l;
+  pc_linked_add(f.linked, &req, 1000);
+  ck_assert_int_eq(t.calls, 1);
+  ck_assert_uint_eq(pc_bytes_refs(bytes), 2); /* ours and the window's */
+  pc_linked_stats_t st;
+  pc_linked_stats(f.linked, &st);
+  ck_assert_uint_eq(st.kept_bytes, n);
+  ck_assert_uint_eq(st.copied_bytes, 0);
+  ck_assert_uint_ge(st.bytes, bytes->cap);
+  /* A query decodes those bytes: the chunk's request is in them. */
+  pc_linked_sel_t sel;
+  uint8_t id[16];
+  pc_test_trace_id(1, id);
+  ck_assert_int_eq(pc_linked_select(f.linked, id, 1000, &sel, &err), 0);
+  ck_assert_uint_eq(sel.n_reqs, 1);
+  ck_assert_ptr_eq(sel.reqs[0]->encoded, bytes->p);
+  ck_assert_uint_eq(pc_bytes_refs(bytes), 2); /* the query holds the chunk, not the bytes */
+  pc_linked_sel_free(&sel);
+  ck_assert_str_eq(query(&f, profile_url(2, ""), false, 1000).body, "main;other 1000\n");
+  /* Much larger than its bytes: copied, the buffer left to its owner. */
+  t.l.cap = 2 * n + 4097;
+  pc_linked_add(f.linked, &req, 1001);
+  ck_assert_int_eq(t.calls, 1);
+  pc_linked_stats(f.linked, &st);
+  ck_assert_uint_eq(st.kept_bytes, n);
+  ck_assert_uint_eq(st.copied_bytes, n);
+  /* Out of the window: the window lets go. */
+  ck_assert_int_eq(query(&f, profile_url(2, ""), false, 1001 + WINDOW).status, 404);
+  ck_assert_uint_eq(pc_bytes_refs(bytes), 1);
+  pc_bytes_unref(bytes);
+  fx_close(&f);
+}
+END_TEST
+
+/* One trace whose samples came through two workers: the window is one
+ * shard per worker (thread), and the query merges them. Half of P1 from
+ * one thread, half (and trace 3) from another: the trace's profile, its
+ * span's, the listing (once, samples summed, newest first) and the whole
+ * window are as if one thread had added them. */
+typedef struct {
+  fx_t *f;
+  const pc_test_sample_t *v;
+  size_t n;
+  const char *service;
+  uint64_t now;
+} part_t;
+
+static void *add_part(void *arg) {
+  part_t *p = arg;
+  add_profile(p->f, p->service, p->v, p->n, p->now);
+  return NULL;
+}
+
+START_TEST(one_trace_across_shards) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  add_spans(&f, 50);
+  static const pc_test_sample_t p3[] = {{.frames = "cart;add", .trace = 3, .span = 1,
+                                         .value = 9}};
+  part_t parts[3] = {{&f, P1, 4, "checkout", 100}, {&f, P1 + 4, 4, "checkout", 150},
+                     {&f, p3, 1, "cart", 200}};
+  for (int i = 0; i < 3; i++) { /* one after the other: f's arena is not shared */
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, add_part, &parts[i]), 0);
+    pthread_join(th, NULL);
+  }
+  pc_linked_stats_t st;
+  pc_linked_stats(f.linked, &st);
+  ck_assert_uint_eq(st.traces, 4); /* trace 1 in two shards: counted in each */
+  ck_assert_uint_eq(st.samples, 8);
+  ans_t a = query(&f, profile_url(1, ""), false, 300);
+  ck_assert_int_eq(a.status, 200);
+  ck_assert_str_eq(a.body, "[unknown] 5\n"
+                           "main;handle;encode;work 125\n"
+                           "main;libc.so.6+0x1f2a3 50\n"
+                           "main;tick 3\n");
+  char params[64];
+  snprintf(params, sizeof params, "?span_id=%s", span_hex(2));
+  a = query(&f, profile_url(1, params), false, 300);
+  ck_assert_str_eq(a.body, "[unknown] 5\nmain;handle;encode;work 100\nmain;tick 3\n");
+  a = query(&f, "/api/v1/traces", false, 300);
+  json_error_t je;
+  json_t *j = json_loads(a.body, 0, &je);
+  ck_assert_msg(j, "%s: %s", je.text, a.body);
+  json_t *t = json_object_get(j, "traces");
+  ck_assert_uint_eq(json_array_size(t), 3);
+  uint8_t id[16];
+  char hex[3][33];
+  for (uint32_t i = 0; i < 3; i++) {
+    pc_test_trace_id(i + 1, id);
+    pc_test_hex(id, 16, hex[i]);
+  }
+  /* Trace 3, then trace 1 (its newest samples came at 150), then trace 2. */
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 0), "traceId")), hex[2]);
+  json_t *t1 = json_array_get(t, 1);
+  ck_assert_str_eq(json_string_value(json_object_get(t1, "traceId")), hex[0]);
+  ck_assert_int_eq(json_integer_value(json_object_get(t1, "sampleCount")), 6);
+  ck_assert_str_eq(json_string_value(json_object_get(t1, "service")), "frontend");
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 2), "traceId")), hex[1]);
+  json_decref(j);
+  a = query(&f, "/api/v1/traces?limit=2", false, 300);
+  j = json_loads(a.body, 0, &je);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "traces")), 2);
+  json_decref(j);
+  /* The whole window: every shard's chunks. */
+  pc_linked_sel_t sel;
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_linked_select_all(f.linked, 300, 64 << 20, &sel, &err), 0);
+  ck_assert_uint_eq(sel.samples, 8); /* the linked ones of both shards */
+  ck_assert_uint_ge(sel.n_reqs, 3);
+  ck_assert_uint_eq(sel.skipped_chunks, 0);
+  pc_linked_sel_free(&sel);
+  fx_close(&f);
+}
+END_TEST
+
 /* ---- many threads at once -------------------------------------------------------------- */
 
 /* The span store is one per process: every worker's trace_link adds to
@@ -570,13 +732,18 @@ static void *qw_writer(void *arg) {
     pc_request_t r;
     pc_test_profiles(a, "svc", -1, v, QW_PER_REQ, &r);
     pc_buf_t b = {0};
-    if (req % 2) { /* as a receiver hands it on: decoded, its bytes kept */
+    pc_bytes_t *bytes = NULL;
+    lender_t t = {0};
+    if (req % 3) { /* as a receiver hands it on: decoded, its bytes copied or kept */
       if (pc_proto_encode(&r, &b)) q->problems++;
+      bytes = pc_bytes_from_buf_take(&b);
       pc_err_t err = {0};
-      if (pc_proto_decode(a, b.p, b.n, &r, &err)) q->problems++;
+      if (pc_proto_decode(a, bytes->p, bytes->n, &r, &err)) q->problems++;
+      t = (lender_t){.l = {.keep = lend, .cap = bytes->cap}, .b = bytes};
+      if (req % 3 == 2) r.encoded_lender = &t.l;
     }
     pc_linked_add(q->f->linked, &r, 1000 + req / 50);
-    pc_buf_free(&b);
+    pc_bytes_unref(bytes); /* a kept one is freed by whichever thread lets go last */
     pc_arena_reset(a);
     atomic_store(q->progress, req + 1);
   }
@@ -663,16 +830,18 @@ END_TEST
 
 TCase *pc_test_query_tcase(void) {
   TCase *tc = tcase_create("query");
-  /* 0: merged, 1: protobuf bytes kept, 2: OTLP-JSON bytes kept */
-  tcase_add_loop_test(tc, profile_of_a_trace, 0, 3);
-  tcase_add_loop_test(tc, profile_as_json, 0, 3);
+  /* 0: merged; protobuf (1) and OTLP-JSON (2) bytes copied, or kept (3, 4) */
+  tcase_add_loop_test(tc, profile_of_a_trace, 0, 5);
+  tcase_add_loop_test(tc, profile_as_json, 0, 5);
   tcase_add_test(tc, bad_requests);
-  tcase_add_loop_test(tc, listing, 0, 3);
-  tcase_add_loop_test(tc, service_window, 0, 3);
+  tcase_add_loop_test(tc, listing, 0, 5);
+  tcase_add_loop_test(tc, service_window, 0, 5);
   tcase_add_test(tc, pprof_format);
-  tcase_add_loop_test(tc, evict_by_window, 0, 3);
-  tcase_add_loop_test(tc, evict_by_memory, 0, 2);
-  tcase_add_loop_test(tc, clock_read_before_the_lock, 0, 3);
+  tcase_add_loop_test(tc, evict_by_window, 0, 5);
+  tcase_add_loop_test(tc, evict_by_memory, 0, 3); /* 2: protobuf kept */
+  tcase_add_loop_test(tc, clock_read_before_the_lock, 0, 5);
+  tcase_add_test(tc, request_bytes_kept_not_copied);
+  tcase_add_loop_test(tc, one_trace_across_shards, 0, 5);
   tcase_add_loop_test(tc, concurrent_writers_and_readers, 0, 2);
   return tc;
 }
