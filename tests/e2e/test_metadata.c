@@ -395,8 +395,12 @@ START_TEST(an_8_MiB_batch_is_encoded_and_compressed_off_the_loop) {
   start(&p, yaml);
   int port = pc_e2e_port_of(&p, "receiver:otlp");
   int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  /* Two rounds, measured in the second: the first send of a process loads
+   * libcurl and OpenSSL on the loop (component/curl_dl.c), once, which is
+   * not the flush's cost. */
+  for (int round = 0; round < 2; round++)
   for (int i = 0; i < PARTS; i++) {
-    if (i == PARTS - 1) ck_assert_uint_eq(srv_count(srv), 0);
+    if (i == PARTS - 1) ck_assert_uint_eq(srv_count(srv), 2 * (size_t)round);
     uint64_t loop0 = 0, others0 = 0;
     if (i == PARTS - 1) process_cpu_ns(p.pid, &loop0, &others0);
     pc_e2e_resp_t r;
@@ -404,8 +408,9 @@ START_TEST(an_8_MiB_batch_is_encoded_and_compressed_off_the_loop) {
                                  NULL, bodies[i].p, bodies[i].n, &r), 200);
     pc_buf_free(&r.body);
     if (i < PARTS - 1) continue;
-    for (int k = 0; k < 3000 && srv_count(srv) < 2; k++) usleep(10000);
-    ck_assert_uint_eq(srv_count(srv), 2);
+    size_t sent = 2 * (size_t)(round + 1);
+    for (int k = 0; k < 3000 && srv_count(srv) < sent; k++) usleep(10000);
+    ck_assert_uint_eq(srv_count(srv), sent);
     uint64_t loop1, others1;
     process_cpu_ns(p.pid, &loop1, &others1);
     double loop_ms = (double)(loop1 - loop0) / 1e6, pool_ms = (double)(others1 - others0) / 1e6;
@@ -414,7 +419,8 @@ START_TEST(an_8_MiB_batch_is_encoded_and_compressed_off_the_loop) {
     fprintf(stderr, "an 8 MiB batch (%.0f bytes): loop thread %.1f ms CPU, other threads %.1f "
             "ms, while it was sealed, encoded, gzipped and sent twice\n", bytes, loop_ms,
             pool_ms);
-    ck_assert_double_ge(bytes, 8 * 1024 * 1024);
+    ck_assert_double_ge(bytes, 8.0 * 1024 * 1024 * (round + 1));
+    if (round == 0) continue;
     /* The loop's share includes merging the last request, which is the
      * loop's job; under ASan that alone came to a third of the pool's
      * share (22 ms against 71 ms), so the bound is half: made on the loop,
@@ -422,7 +428,7 @@ START_TEST(an_8_MiB_batch_is_encoded_and_compressed_off_the_loop) {
     ck_assert_msg(loop_ms * 2 < pool_ms, "the loop spent %.1f ms CPU on the flush, the other "
                   "threads %.1f ms", loop_ms, pool_ms);
   }
-  ck_assert_int_eq((int)series_value(metrics, "profcol_process_compressions"), 1);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_process_compressions"), 2);
   for (int i = 0; i < PARTS; i++) pc_buf_free(&bodies[i]);
   ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
   pc_e2e_cleanup(&p);
