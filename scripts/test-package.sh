@@ -68,7 +68,7 @@ if [[ -n "$(status_of)" && "$(status_of)" != "unknown ok not-installed" ]]; then
 fi
 for p in "${ports[@]}"; do
   if [[ -n "$(ss -Htln "sport = :$p")" ]]; then
-    log "port $p is in use (the packaged config listens on it): $(ss -Htlnp "sport = :$p" | head -1)"
+    log "port $p is in use (the packaged config listens on it): $(ss -Htlnp "sport = :$p" | sed -n 1p)"
     failed=1
   fi
 done
@@ -120,7 +120,7 @@ if ((build_rc != 0)); then
   tail -40 "$work/build.log" >&2
 fi
 check "dpkg-buildpackage -us -uc -b builds from a clean tree" test "$build_rc" -eq 0
-version=$(sed -n "s/^ *version: '\([^']*\)'.*/\1/p" "$root/meson.build" | head -1)
+version=$(sed -n "s/^ *version: '\([^']*\)'.*/\1/p" "$root/meson.build" | sed -n 1p)
 deb="$work/profcol_${version}_$(dpkg --print-architecture).deb"
 check "it made $(basename "$deb") (debian/changelog's version is meson's $version)" test -f "$deb"
 if [[ ! -f $deb ]]; then finish; fi
@@ -147,13 +147,16 @@ check "profcol does not link OpenSSL (it loads it at its first use)" \
   test -z "$(grep -E '^lib(ssl|crypto)' <<<"$needed")"
 check "the package depends on libcurl4 ($depends)" grep -qE '(^|, )libcurl4( |,|$)' <<<"$depends"
 check "the package depends on libssl3" grep -qE '(^|, )libssl3( |,|$)' <<<"$depends"
+# (awk reads to the end rather than exit at the first match: an early exit
+# can kill ldconfig with SIGPIPE, which pipefail and set -e turn into this
+# script ending mid-way without a word; seen once in CI.)
 for lib in $needed; do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64/ {print $NF; exit}')
-  [[ -n $path ]] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+  path=$(ldconfig -p | awk -v l="$lib" '!p && $1 == l && /x86-64|x86_64/ {p = $NF} END {print p}')
+  [[ -n $path ]] || path=$(ldconfig -p | awk -v l="$lib" '!p && $1 == l {p = $NF} END {print p}')
   # the file the link names, in the link's directory (dpkg knows /lib/... on a
   # merged /usr, where readlink -f would say /usr/lib/...)
   real="$(dirname "$path")/$(basename "$(readlink -f "$path")")"
-  pkg=$({ dpkg -S "$real" || dpkg -S "/usr$real"; } 2>/dev/null | head -1 | cut -d: -f1)
+  pkg=$({ dpkg -S "$real" || dpkg -S "/usr$real"; } 2>/dev/null | awk -F: 'NR == 1 {print $1}')
   check "the package depends on $pkg, which has $lib" grep -qE "(^|, )$pkg( |,|\$)" <<<"$depends"
 done
 if command -v lintian >/dev/null 2>&1; then
@@ -187,7 +190,7 @@ check "postinst made the system user profcol (uid $uid below 1000, nologin)" \
 check "and its group" test "$(getent group profcol | cut -d: -f3)" = "$gid"
 check "/var/lib/profcol is profcol:profcol 0750" test "$(stat -c '%U:%G %a' /var/lib/profcol 2>/dev/null)" = "profcol:profcol 750"
 check "/etc/profcol/config.yaml is root's, 0644" test "$(stat -c '%U %a' /etc/profcol/config.yaml)" = "root 644"
-installed_version=$(/usr/bin/profcol --version | head -n 1)
+installed_version=$(/usr/bin/profcol --version | sed -n 1p)
 check "the installed profcol is version $version ($installed_version)" \
   test "${installed_version%% (*}" = "profcol $version"
 check "the installed profcol loads libcurl and OpenSSL (--version names them)" \
@@ -195,7 +198,7 @@ check "the installed profcol loads libcurl and OpenSSL (--version names them)" \
 if command -v man >/dev/null 2>&1; then
   check "man finds profcol(1)" test "$(man -w profcol 2>/dev/null)" = /usr/share/man/man1/profcol.1.gz
 fi
-unit=$(ls /lib/systemd/system/profcol.service /usr/lib/systemd/system/profcol.service 2>/dev/null | head -1)
+unit=$(ls /lib/systemd/system/profcol.service /usr/lib/systemd/system/profcol.service 2>/dev/null | sed -n 1p)
 check "the unit is installed" test -n "$unit"
 if command -v systemd-analyze >/dev/null 2>&1; then
   check "systemd-analyze verify accepts the unit" systemd-analyze verify "$unit"
@@ -337,7 +340,7 @@ post() { # content-type file: the HTTP status of a POST to 4318
 check "OTLP/HTTP on 4318 answers 200 to a protobuf POST" test "$(post application/x-protobuf "$work/request.binpb")" = 200
 check "and 200 to the same request in OTLP-JSON" test "$(post application/json "$work/request.json")" = 200
 metrics=$(curl -sS http://127.0.0.1:8888/metrics || true)
-accepted() { sed -n "s/^otelcol_receiver_accepted_profiles{.*transport=\"$1\".*} \([0-9]*\).*/\1/p" <<<"$metrics" | head -1; }
+accepted() { sed -n "s/^otelcol_receiver_accepted_profiles{.*transport=\"$1\".*} \([0-9]*\).*/\1/p" <<<"$metrics" | sed -n 1p; }
 check "the metrics count the profiles taken over gRPC ($(accepted grpc))" test "$(accepted grpc)" -gt 0
 check "and over HTTP ($(accepted http))" test "$(accepted http)" -gt 0
 # The batch processor flushes within its 5 s timeout into the debug exporter.
@@ -385,7 +388,7 @@ check "a POST is taken into the persistent queue (200)" test "$(post application
 # A segment holds an 8-byte header, then a 20-byte header per record.
 queued() { [[ -n "$(find /var/lib/profcol/queue -name '*.seg' -size +100c 2>/dev/null)" ]]; }
 check "the batch reaches the queue on disk, /var/lib/profcol/queue" eventually queued
-seg=$(find /var/lib/profcol/queue -name '*.seg' -size +100c 2>/dev/null | head -1)
+seg=$(find /var/lib/profcol/queue -name '*.seg' -size +100c 2>/dev/null | sed -n 1p)
 check "written by the profcol user" test "$(stat -c %U "${seg:-/nonexistent}" 2>/dev/null)" = profcol
 queue_rc=0
 stop_like_unit || queue_rc=$?
