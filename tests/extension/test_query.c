@@ -301,6 +301,21 @@ START_TEST(bad_requests) {
 }
 END_TEST
 
+/* The /api/v1/traces answer a, parsed (the caller frees it), which must list
+ * three traces; hex gets the ids of test traces 1, 2 and 3 to compare with. */
+static json_t *listing_of_three(const ans_t *a, char hex[3][33]) {
+  json_error_t je;
+  json_t *j = json_loads(a->body, 0, &je);
+  ck_assert_msg(j, "%s: %s", je.text, a->body);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "traces")), 3);
+  uint8_t id[16];
+  for (uint32_t i = 0; i < 3; i++) {
+    pc_test_trace_id(i + 1, id);
+    pc_test_hex(id, 16, hex[i]);
+  }
+  return j;
+}
+
 START_TEST(listing) {
   mode = _i;
   fx_t f;
@@ -313,17 +328,10 @@ START_TEST(listing) {
   ans_t a = query(&f, "/api/v1/traces", false, 300);
   ck_assert_int_eq(a.status, 200);
   ck_assert_str_eq(a.ctype, "application/json");
-  json_error_t je;
-  json_t *j = json_loads(a.body, 0, &je);
-  ck_assert_msg(j, "%s: %s", je.text, a.body);
-  json_t *t = json_object_get(j, "traces");
-  ck_assert_uint_eq(json_array_size(t), 3);
-  uint8_t id[16];
   char hex[3][33];
-  for (uint32_t i = 0; i < 3; i++) {
-    pc_test_trace_id(i + 1, id);
-    pc_test_hex(id, 16, hex[i]);
-  }
+  json_t *j = listing_of_three(&a, hex);
+  json_error_t je;
+  json_t *t = json_object_get(j, "traces");
   /* Newest first: trace 3, then trace 2 and 1 of the same request. */
   ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 0), "traceId")), hex[2]);
   ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 1), "traceId")), hex[1]);
@@ -657,17 +665,10 @@ START_TEST(one_trace_across_shards) {
   a = query(&f, profile_url(1, params), false, 300);
   ck_assert_str_eq(a.body, "[unknown] 5\nmain;handle;encode;work 100\nmain;tick 3\n");
   a = query(&f, "/api/v1/traces", false, 300);
-  json_error_t je;
-  json_t *j = json_loads(a.body, 0, &je);
-  ck_assert_msg(j, "%s: %s", je.text, a.body);
-  json_t *t = json_object_get(j, "traces");
-  ck_assert_uint_eq(json_array_size(t), 3);
-  uint8_t id[16];
   char hex[3][33];
-  for (uint32_t i = 0; i < 3; i++) {
-    pc_test_trace_id(i + 1, id);
-    pc_test_hex(id, 16, hex[i]);
-  }
+  json_t *j = listing_of_three(&a, hex);
+  json_error_t je;
+  json_t *t = json_object_get(j, "traces");
   /* Trace 3, then trace 1 (its newest samples came at 150), then trace 2. */
   ck_assert_str_eq(json_string_value(json_object_get(json_array_get(t, 0), "traceId")), hex[2]);
   json_t *t1 = json_array_get(t, 1);
