@@ -171,15 +171,31 @@ static const char *PODS =
     " {\"name\": \"elsewhere\", \"namespace\": \"shop\", \"ip\": \"10.2.0.9\", \"uid\": \"uid-else\","
     "  \"node\": \"node-2\"}]";
 
-/* The pipeline: k8s_attributes (watching node-1's pods) -> resource_detection
- * (k8s_api: the node) -> batch -> file. extra: more k8s_attributes keys. */
+/* k8s_attributes' extract blocks: pods' metadata and a namespace label;
+ * from: node rules. */
+static const char *EXTRACT =
+    "    extract:\n"
+    "      metadata: [k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.deployment.name,"
+    " k8s.statefulset.name, k8s.container.name, service.version]\n"
+    "      labels: [{tag_name: team, key: team, from: namespace}]\n";
+static const char *EXTRACT_NODES =
+    "    extract:\n"
+    "      metadata: [k8s.pod.name, k8s.node.name]\n"
+    "      labels:\n"
+    "        - {tag_name: cloud.availability_zone, key: topology.kubernetes.io/zone,"
+    " from: node}\n"
+    "      annotations: [{key: team.example.com/owner, from: node}]\n";
+
 static const char *ASSOC = "    pod_association:\n"
                            "      - sources: [{from: resource_attribute, name: k8s.pod.uid}]\n"
                            "      - sources: [{from: resource_attribute, name: k8s.pod.ip}]\n"
                            "      - sources: [{from: connection}]\n";
 
-static void config_assoc(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
-                         const char *extra, bool detector, const char *assoc) {
+/* The pipeline: k8s_attributes (watching node-1's pods; extract: its
+ * extract block; more: further keys, or NULL) -> resource_detection
+ * (k8s_api: the node, when detector) -> batch -> file. */
+static void config_extract(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
+                           const char *extract, const char *more, bool detector) {
   char rd[1024] = "";
   if (detector)
     snprintf(rd, sizeof rd,
@@ -194,10 +210,6 @@ static void config_assoc(char *yaml, size_t cap, const pc_standin_t *s, const ch
            "    auth_type: kubeConfig\n"
            "    kube_config_path: %s\n"
            "    filter: {node_from_env_var: PC_E2E_NODE}\n"
-           "    extract:\n"
-           "      metadata: [k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.deployment.name,"
-           " k8s.statefulset.name, k8s.container.name, service.version]\n"
-           "      labels: [{tag_name: team, key: team, from: namespace}]\n"
            "%s%s%s"
            "  batch: {timeout: 50ms}\n"
            "exporters:\n  file: {path: %s, format: proto}\n"
@@ -206,7 +218,16 @@ static void config_assoc(char *yaml, size_t cap, const pc_standin_t *s, const ch
            "  pipelines:\n    profiles:\n      receivers: [otlp]\n"
            "      processors: [k8s_attributes,%s batch]\n"
            "      exporters: [file]\n",
-           s->kubeconfig, assoc, extra ? extra : "", rd, out, detector ? " resource_detection," : "");
+           s->kubeconfig, extract, more ? more : "", rd, out,
+           detector ? " resource_detection," : "");
+}
+
+/* EXTRACT with assoc (pod_association) and extra keys (or NULL). */
+static void config_assoc(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
+                         const char *extra, bool detector, const char *assoc) {
+  char more[2048];
+  snprintf(more, sizeof more, "%s%s", assoc, extra ? extra : "");
+  config_extract(yaml, cap, s, out, EXTRACT, more, detector);
 }
 
 static void config(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
@@ -236,32 +257,6 @@ static seen_t read_until(const char *path, const char *pod, const char *const *w
     usleep(50000);
   }
   return s;
-}
-
-/* A pipeline of k8s_attributes with from: node rules (node-1's pods, and
- * node-1 only) -> batch -> file. */
-static void config_nodes(char *yaml, size_t cap, const pc_standin_t *s, const char *out) {
-  snprintf(yaml, cap,
-           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
-           "processors:\n"
-           "  k8s_attributes:\n"
-           "    auth_type: kubeConfig\n"
-           "    kube_config_path: %s\n"
-           "    filter: {node_from_env_var: PC_E2E_NODE}\n"
-           "    extract:\n"
-           "      metadata: [k8s.pod.name, k8s.node.name]\n"
-           "      labels:\n"
-           "        - {tag_name: cloud.availability_zone, key: topology.kubernetes.io/zone,"
-           " from: node}\n"
-           "      annotations: [{key: team.example.com/owner, from: node}]\n"
-           "  batch: {timeout: 50ms}\n"
-           "exporters:\n  file: {path: %s, format: proto}\n"
-           "service:\n"
-           "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
-           "  pipelines:\n    profiles:\n      receivers: [otlp]\n"
-           "      processors: [k8s_attributes, batch]\n"
-           "      exporters: [file]\n",
-           s->kubeconfig, out);
 }
 
 /* Post body until a resource of pod has want (one "k=v"), or 20 s pass. */
@@ -567,7 +562,7 @@ START_TEST(node_labels) {
                                 " {\"topology.kubernetes.io/zone\": \"eu-west-1c\"}}]");
   char yaml[4096], path[700];
   snprintf(path, sizeof path, "%s/out.pb", s.dir);
-  config_nodes(yaml, sizeof yaml, &s, path);
+  config_extract(yaml, sizeof yaml, &s, path, EXTRACT_NODES, NULL, false);
   pc_e2e_proc_t p;
   ck_assert(pc_e2e_start(&p, yaml));
   ck_assert(pc_e2e_wait_log(&p, "synced with the Kubernetes API: 2 pods", 20000));
@@ -609,7 +604,7 @@ START_TEST(nodes_forbidden) {
   pc_standin_post(&s, "/forbid", "[\"nodes\"]");
   char yaml[4096], path[700];
   snprintf(path, sizeof path, "%s/out.pb", s.dir);
-  config_nodes(yaml, sizeof yaml, &s, path);
+  config_extract(yaml, sizeof yaml, &s, path, EXTRACT_NODES, NULL, false);
   pc_e2e_proc_t p;
   ck_assert(pc_e2e_start(&p, yaml));
   ck_assert(pc_e2e_wait_log(&p, "nodes: not allowed to list them (403: nodes is forbidden", 20000));

@@ -756,6 +756,16 @@ static void fx_close(fx_t *f) {
   pc_cfg_free(f->cfg);
 }
 
+/* Start k8s_attributes against s with cfg (its one %s: s's kubeconfig)
+ * followed by more top-level keys (NULL: none). */
+static void fx_start(fx_t *f, const pc_standin_t *s, const char *cfg, const char *more) {
+  char fmt[3072], yaml[3584];
+  snprintf(fmt, sizeof fmt, "%s%s", cfg, more ? more : "");
+  snprintf(yaml, sizeof yaml, fmt, s->kubeconfig);
+  pc_err_t err = {0};
+  ck_assert_msg(fx_open(f, yaml, &err) == 0, "start: %s", err.msg);
+}
+
 /* Run the loop until cond (a metric above a floor) or 20 s pass. */
 static bool run_until(fx_t *f, const char *name, double above) {
   uint64_t end = pc_now_ms() + 20000;
@@ -838,18 +848,19 @@ static const char *CFG =
     "  - sources: [{from: resource_attribute, name: container.id}]\n"
     "  - sources: [{from: connection}]\n";
 
-/* The stand-in with PODS, web-1's replicaset and the shop namespace, and
- * k8s_attributes (CFG) started against it. */
-static void open_shop(pc_standin_t *s, fx_t *f) {
+/* The stand-in with PODS, web-1's replicaset and the shop namespace. */
+static void start_shop(pc_standin_t *s) {
   pc_standin_start(s, 0, 60);
   pc_standin_post(s, "/pods", PODS);
   pc_standin_post(s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
                                      " \"uid\": \"rs-web\", \"deployment\": \"web\"}]");
   pc_standin_post(s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\"}}]");
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, CFG, s->kubeconfig);
-  pc_err_t err = {0};
-  ck_assert_msg(fx_open(f, yaml, &err) == 0, "start: %s", err.msg);
+}
+
+/* start_shop, and k8s_attributes (CFG) started against it. */
+static void open_shop(pc_standin_t *s, fx_t *f) {
+  start_shop(s);
+  fx_start(f, s, CFG, NULL);
 }
 
 START_TEST(k8s_attributes_associates_resources_and_samples) {
@@ -1029,7 +1040,6 @@ static bool run_until_res(fx_t *f, const char *ip, const char *attr, const char 
 static const char *NODE_CFG =
     "auth_type: kubeConfig\n"
     "kube_config_path: %s\n"
-    "%s"
     "extract:\n"
     "  metadata: [k8s.pod.name, k8s.node.name, k8s.node.uid]\n"
     "  labels:\n"
@@ -1059,11 +1069,8 @@ START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
                   " {\"name\": \"node-2\", \"uid\": \"uid-node-2\","
                   " \"labels\": {\"topology.kubernetes.io/zone\": \"eu-west-1c\"}}]");
   /* Pods only (CFG): no node list, no node watch. */
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, CFG, s.kubeconfig);
   fx_t f;
-  pc_err_t err = {0};
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, CFG, NULL);
   ck_assert(run_until_synced(&f));
   run_for(&f, 200);
   fx_close(&f);
@@ -1072,8 +1079,7 @@ START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
   ck_assert_int_ge(pc_standin_stat(&s, "pods_watches"), 1);
 
   /* Every node (no node filter). */
-  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig, "");
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, NODE_CFG, NULL);
   ck_assert(run_until_synced(&f));
   char got[1024];
   ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
@@ -1120,9 +1126,7 @@ START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
 
   /* An agent's filter: only its own node is listed and watched. */
   setenv("PC_TEST_NODE", "node-2", 1);
-  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig,
-           "filter: {node_from_env_var: PC_TEST_NODE}\n");
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, NODE_CFG, "filter: {node_from_env_var: PC_TEST_NODE}\n");
   ck_assert(run_until_synced(&f));
   ck_assert(run_until(&f, "profcol_processor_k8s_attributes_nodes", 0));
   ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_nodes"), 1);
@@ -1144,13 +1148,9 @@ START_TEST(k8s_attributes_goes_on_without_nodes_it_may_not_read) {
   pc_standin_post(&s, "/nodes", "[{\"name\": \"node-1\", \"uid\": \"uid-node-1\", \"labels\":"
                                 " {\"topology.kubernetes.io/zone\": \"eu-west-1a\"}}]");
   pc_standin_post(&s, "/forbid", "[\"nodes\"]");
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig,
-           "wait_for_metadata: true\nwait_for_metadata_timeout: 15s\n");
   fx_t f;
-  pc_err_t err = {0};
   uint64_t t0 = pc_now_ms();
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, NODE_CFG, "wait_for_metadata: true\nwait_for_metadata_timeout: 15s\n");
   ck_assert_uint_ge(pc_now_ms() - t0, 4900);
   ck_assert_int_ge(pc_standin_stat(&s, "forbidden"), 1);
   char got[1024];
@@ -1169,8 +1169,7 @@ START_TEST(k8s_attributes_goes_on_without_nodes_it_may_not_read) {
   /* Without wait_for_metadata: data passes unchanged for up to 5 s, then
    * gets the pods' metadata. */
   pc_standin_post(&s, "/forbid", "[\"nodes\"]");
-  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig, "");
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, NODE_CFG, NULL);
   t0 = pc_now_ms();
   ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
                               "k8s.pod.name=web-1,k8s.node.name=node-1", got, sizeof got),
@@ -1186,11 +1185,8 @@ START_TEST(k8s_attributes_follows_churn_gone_cuts_and_a_server_down) {
   pc_standin_t s;
   pc_standin_start(&s, 0, 0.5);
   pc_standin_post(&s, "/pods", PODS);
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, CFG, s.kubeconfig);
   fx_t f;
-  pc_err_t err = {0};
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, CFG, NULL);
   ck_assert(run_until_synced(&f));
   /* A pod added, one modified, one deleted: the watch brings them. */
   pc_standin_post(&s, "/pods", "[{\"name\": \"new-1\", \"namespace\": \"shop\", \"ip\": \"10.1.0.9\","
