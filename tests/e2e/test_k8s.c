@@ -26,7 +26,12 @@
  *                        event) shows in the next data
  *   nodes_forbidden      the service account may not read nodes (403): after
  *                        5 s the data gets the pods' metadata without the
- *                        node's pairs, and the log names the RBAC rule */
+ *                        node's pairs, and the log names the RBAC rule
+ *   replicasets_and_namespaces_forbidden
+ *                        the same rule for replicasets and namespaces: after
+ *                        5 s the pods' metadata without deployment names and
+ *                        namespace labels, a warning naming the ClusterRole
+ *                        rule each needs; once allowed, their values follow */
 #include <check.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -627,6 +632,49 @@ START_TEST(nodes_forbidden) {
 }
 END_TEST
 
+START_TEST(replicasets_and_namespaces_forbidden) {
+  pc_standin_t s;
+  setup(&s);
+  pc_standin_post(&s, "/forbid", "[\"replicasets\", \"namespaces\"]");
+  char yaml[4096], path[700];
+  snprintf(path, sizeof path, "%s/out.pb", s.dir);
+  config(yaml, sizeof yaml, &s, path, NULL, false);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  /* One rule for every watch pods depend on: 5 s, then a warning each that
+   * says why and names the ClusterRole rule. */
+  ck_assert(pc_e2e_wait_log(&p, "replicasets not listed within 5000 ms of start (not allowed to "
+                                "list them (403: replicasets is forbidden", 20000));
+  ck_assert(pc_e2e_wait_log(&p, "the service account's ClusterRole needs replicasets (apiGroup "
+                                "apps): get, list, watch): adding pod metadata without "
+                                "k8s.deployment.name and k8s.deployment.uid until they are", 1000));
+  ck_assert(pc_e2e_wait_log(&p, "namespaces not listed within 5000 ms of start (not allowed to "
+                                "list them (403: namespaces is forbidden", 1000));
+  ck_assert(pc_e2e_wait_log(&p, "the service account's ClusterRole needs namespaces: get, list, "
+                                "watch): adding pod metadata without the namespaces' labels and "
+                                "annotations until they are", 1000));
+  /* Pod metadata goes on, without the deployment and the namespace label. */
+  pc_buf_t body;
+  payload(&body, NULL, NULL);
+  ck_assert(post_until(&p, &body, path, "web-1", "k8s.pod.name=web-1"));
+  static const char *const dep[] = {"k8s.deployment.name=web", "team=perf", NULL};
+  seen_t seen = read_until(path, "web-1", dep, 1);
+  ck_assert_uint_ge(seen.of_pod, 1);
+  ck_assert_uint_eq(seen.missing, 2 * seen.of_pod);
+  /* The ClusterRole fixed: the retries list them, their values follow. */
+  pc_standin_post(&s, "/forbid", "[]");
+  ck_assert(pc_e2e_wait_log(&p, "replicasets listed at last (1): adding k8s.deployment.name "
+                                "and k8s.deployment.uid from now on", 60000));
+  ck_assert(post_until(&p, &body, path, "web-1", "k8s.deployment.name=web"));
+  ck_assert(post_until(&p, &body, path, "web-1", "team=perf"));
+  pc_buf_free(&body);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_standin_free(&s);
+  unsetenv("PC_E2E_NODE");
+}
+END_TEST
+
 static Suite *k8s_suite(void) {
   Suite *s = suite_create("e2e-k8s");
   TCase *tc = tcase_create("k8s");
@@ -637,6 +685,7 @@ static Suite *k8s_suite(void) {
   tcase_add_test(tc, ten_thousand_pods);
   tcase_add_test(tc, node_labels);
   tcase_add_test(tc, nodes_forbidden);
+  tcase_add_test(tc, replicasets_and_namespaces_forbidden);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1181,6 +1181,66 @@ START_TEST(k8s_attributes_goes_on_without_nodes_it_may_not_read) {
 }
 END_TEST
 
+/* Without replicasets and namespaces (403: RBAC without them), pods are
+ * waited for as nodes are: the data's pass-through is held at most 5 s
+ * after start, then pods' metadata goes without deployment names and
+ * namespace labels, which follow once the ClusterRole is fixed; with
+ * wait_for_metadata, start waits those 5 s and succeeds, and a timeout
+ * under them names the collection still missing. */
+START_TEST(k8s_attributes_goes_on_without_replicasets_or_namespaces_it_may_not_read) {
+  static const char *without = "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                               "service.version=2.1,k8s.container.name=app,"
+                               "container.image.name=docker.io/shop/web";
+  static const char *with = "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                            "k8s.deployment.name=web,service.version=2.1,team=perf,"
+                            "k8s.container.name=app,container.image.name=docker.io/shop/web";
+  pc_standin_t s;
+  start_shop(&s);
+  pc_standin_post(&s, "/forbid", "[\"replicasets\", \"namespaces\"]");
+  fx_t f;
+  uint64_t t0 = pc_now_ms();
+  fx_start(&f, &s, CFG, "wait_for_metadata: true\nwait_for_metadata_timeout: 15s\n");
+  ck_assert_uint_ge(pc_now_ms() - t0, 4900);
+  ck_assert_int_ge(pc_standin_stat(&s, "replicasets_lists"), 1);
+  ck_assert_int_ge(pc_standin_stat(&s, "namespaces_lists"), 1);
+  char got[1024];
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, without, got, sizeof got), "%s", got);
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
+  /* The ClusterRole fixed: the retries list them, their values follow. */
+  pc_standin_post(&s, "/forbid", "[]");
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, with, got, sizeof got), "%s", got);
+  fx_close(&f);
+
+  /* Without wait_for_metadata: data passes unchanged for up to 5 s, then
+   * gets the pods' metadata. */
+  pc_standin_post(&s, "/forbid", "[\"replicasets\"]");
+  fx_start(&f, &s, CFG, NULL);
+  t0 = pc_now_ms();
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
+                              "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                              "service.version=2.1,team=perf,k8s.container.name=app,"
+                              "container.image.name=docker.io/shop/web", got, sizeof got),
+                "%s", got);
+  ck_assert_uint_ge(pc_now_ms() - t0, 4000);
+  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
+  fx_close(&f);
+
+  /* wait_for_metadata_timeout under the 5 s: the pods are listed, the
+   * replicasets are not; start fails and says so. */
+  pc_err_t err = {0};
+  char fmt[2048], yaml[2600];
+  snprintf(fmt, sizeof fmt, "%swait_for_metadata: true\nwait_for_metadata_timeout: 2s\n", CFG);
+  snprintf(yaml, sizeof yaml, fmt, s.kubeconfig);
+  ck_assert_int_eq(fx_open(&f, yaml, &err), PC_EIO);
+  ck_assert_msg(strstr(err.msg, "processor:k8s_attributes: failed to wait for caches to sync: "
+                                "no replicasets list within wait_for_metadata_timeout (2000 ms): "
+                                "not allowed to list them (403: replicasets is forbidden"),
+                "%s", err.msg);
+  fx_close(&f);
+  pc_standin_free(&s);
+}
+END_TEST
+
 START_TEST(k8s_attributes_follows_churn_gone_cuts_and_a_server_down) {
   pc_standin_t s;
   pc_standin_start(&s, 0, 0.5);
@@ -1403,6 +1463,7 @@ TCase *pc_test_k8s_tcase(void) {
   tcase_add_test(tc, k8s_attributes_sees_pod_namespace_and_replicaset_changes);
   tcase_add_test(tc, k8s_attributes_adds_the_node_of_each_pod);
   tcase_add_test(tc, k8s_attributes_goes_on_without_nodes_it_may_not_read);
+  tcase_add_test(tc, k8s_attributes_goes_on_without_replicasets_or_namespaces_it_may_not_read);
   tcase_add_test(tc, k8s_attributes_follows_churn_gone_cuts_and_a_server_down);
   tcase_add_test(tc, k8s_attributes_waits_for_metadata_when_told);
   tcase_add_test(tc, k8s_attributes_reports_a_wrong_token);
