@@ -75,10 +75,13 @@
  * (fieldSelector=metadata.name=<node>), as the Collector's node informer
  * does, else every node.
  *
- * A node's pairs never replace what the pod or namespace set (the
- * Collector's setResourceAttribute, applied in its order: pod, namespace,
- * node). A resource no pod is found for still gets its node's pairs when
- * it names the node (k8s.node.name), as in the Collector. */
+ * Order. Pod, then namespace, then node, each with the Collector's
+ * setResourceAttribute: a later source never replaces what an earlier one
+ * set (a namespace label never replaces the pod's label of the same
+ * tag_name). A resource no pod is found for still gets its namespace's
+ * pairs and service.namespace when it names the namespace
+ * (k8s.namespace.name), and its node's when it names the node
+ * (k8s.node.name), as the Collector's processResource does without a pod. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -295,6 +298,7 @@ struct k8sa {
   int n_watches, stopping;
   pc__k8s_watch_t *node_watch; /* one of watches, or NULL */
   bool node_pairs;             /* a from: node rule or k8s.node.uid */
+  bool ns_pairs;               /* a from: namespace rule or service.namespace */
   bool deps;                   /* a watch pods depend on (not pods) */
   uint64_t start_ms;           /* pc_now_ms at start: DEPS_WAIT_MS from here */
   bool synced_once;
@@ -443,7 +447,7 @@ static void pod_attrs(k8sa_t *p, const pc__k8s_pod_t *pod) {
   uint32_t n_ns = 0;
   const pc__k8s_kv_t *ns = pc__k8s_namespace_attrs(p->cache, (pc_str_t){(const uint8_t *)pod->ns,
                                                                        strlen(pod->ns)}, &n_ns);
-  for (uint32_t i = 0; i < n_ns; i++) pa_set(p, ns[i].key, ns[i].value);
+  for (uint32_t i = 0; i < n_ns; i++) pa_set_absent(p, ns[i].key, ns[i].value);
   if (p->node_pairs && pod->node) {
     const pc__k8s_kv_t *kv;
     uint32_t n;
@@ -702,22 +706,34 @@ static pc_str_t amap_str(const pc__amap_t *m, const char *key) {
   return e && e->value.type == PC_AV_STRING ? e->value.u.s : (pc_str_t){0};
 }
 
-/* A resource no pod was found for: its node's pairs when it names its node
- * (k8s.node.name), as the Collector's processResource does without a pod. */
-static void merge_node_of_resource(k8sa_t *p) {
+static void merge_one(k8sa_t *p, const char *k, const char *v) {
+  kv_t one = {S(k), S(v)};
+  merge_kv(p, &one, 1);
+}
+
+/* A resource no pod was found for, as the Collector's processResource does
+ * without a pod: the pairs of the namespace it names (k8s.namespace.name)
+ * and service.namespace, then those of the node it names (k8s.node.name). */
+static void merge_without_pod(k8sa_t *p) {
+  if (p->ns_pairs) {
+    pc_str_t ns = amap_str(&p->map, "k8s.namespace.name");
+    if (ns.n) {
+      uint32_t n = 0;
+      const pc__k8s_kv_t *kv = pc__k8s_namespace_attrs(p->cache, ns, &n);
+      for (uint32_t i = 0; i < n; i++) merge_one(p, kv[i].key, kv[i].value);
+      if (want(p, PC__K8S_M_SERVICE_NAMESPACE)) {
+        kv_t one = {S("service.namespace"), ns};
+        merge_kv(p, &one, 1);
+      }
+    }
+  }
   if (!p->node_pairs) return;
   const pc__k8s_kv_t *kv;
   uint32_t n;
   const char *uid;
   if (!pc__k8s_node(p->cache, amap_str(&p->map, "k8s.node.name"), &kv, &n, &uid)) return;
-  for (uint32_t i = 0; i < n; i++) {
-    kv_t one = {S(kv[i].key), S(kv[i].value)};
-    merge_kv(p, &one, 1);
-  }
-  if (uid && want(p, PC__K8S_M_NODE_UID)) {
-    kv_t one = {S("k8s.node.uid"), S(uid)};
-    merge_kv(p, &one, 1);
-  }
+  for (uint32_t i = 0; i < n; i++) merge_one(p, kv[i].key, kv[i].value);
+  if (uid && want(p, PC__K8S_M_NODE_UID)) merge_one(p, "k8s.node.uid", uid);
 }
 
 /* ---- samples ------------------------------------------------------------------------------------ */
@@ -894,7 +910,7 @@ static int set_attrs(k8sa_t *p, pc_request_t *req, const pc_resource_profiles_t 
                      pc_resource_profiles_t *rp, const assoc_t *a) {
   pc__resource_load(req, &orig->resource.attributes, &p->map);
   if (a->pod) merge(p, a->pod, a->ci);
-  else merge_node_of_resource(p);
+  else merge_without_pod(p);
   return p->map.changed ? pc__resource_store(req, rp, &p->map) : 0;
 }
 
@@ -1120,7 +1136,7 @@ static int k8sa_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
       merge(p, a.pod, a.ci);
     } else {
       p->unassociated++;
-      merge_node_of_resource(p);
+      merge_without_pod(p);
     }
     if (p->map.changed) rc = pc__resource_store(req, rp, &p->map);
     push_out(p, rp);
@@ -1575,8 +1591,11 @@ static void *k8sa_create(const pc_create_args_t *args, pc_err_t *err) {
       parse_association(p, c.pod_association, err) || parse_exclude(p, c.exclude, err))
     goto fail;
   p->node_pairs = want(p, PC__K8S_M_NODE_UID);
-  for (size_t i = 0; i < p->rules.n_rules; i++)
+  p->ns_pairs = want(p, PC__K8S_M_SERVICE_NAMESPACE);
+  for (size_t i = 0; i < p->rules.n_rules; i++) {
     p->node_pairs = p->node_pairs || p->rules.rules[i].from == PC__K8S_FROM_NODE;
+    p->ns_pairs = p->ns_pairs || p->rules.rules[i].from == PC__K8S_FROM_NAMESPACE;
+  }
   p->context = c.api.context ? pc_xstrdup(c.api.context) : NULL;
   p->kube_config_path = c.api.kube_config_path ? pc_xstrdup(c.api.kube_config_path) : NULL;
   /* Attributes read besides the rules': the default rules' and the container's. */

@@ -31,7 +31,10 @@
  *                        the same rule for replicasets and namespaces: after
  *                        5 s the pods' metadata without deployment names and
  *                        namespace labels, a warning naming the ClusterRole
- *                        rule each needs; once allowed, their values follow */
+ *                        rule each needs; once allowed, their values follow
+ *   namespace_without_pod
+ *                        a resource no pod is found for that carries
+ *                        k8s.namespace.name gets that namespace's label */
 #include <check.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -68,7 +71,8 @@ static const char *res_get(const pc_request_t *req, const pc_kvs_t *a, const cha
 /* What came out: per pod name seen on a resource, how many resources; and
  * resources without one. want_* checks every resource of pod want_pod. */
 typedef struct {
-  const char *want_pod;
+  const char *by;       /* the attribute that picks resources (NULL: k8s.pod.name) */
+  const char *want_pod; /* its value */
   const char *const *want; /* "key=value" pairs every resource of want_pod must have */
   uint64_t of_pod, unnamed, other, missing, samples;
   char missing_what[256];
@@ -83,7 +87,7 @@ static void tally(const pc_request_t *req, void *arg) {
       for (uint32_t p = 0; p < rp->scopes[k].n_profiles; p++)
         s->samples += rp->scopes[k].profiles[p].n_samples;
     char pod[128];
-    if (!res_get(req, a, "k8s.pod.name", pod, sizeof pod)) {
+    if (!res_get(req, a, s->by ? s->by : "k8s.pod.name", pod, sizeof pod)) {
       s->unnamed++;
       continue;
     }
@@ -250,11 +254,14 @@ static void setup(pc_standin_t *s) {
   setenv("PC_E2E_NODE", "node-1", 1);
 }
 
-/* Read the output until want_pod's resources reach n (or 20 s pass). */
-static seen_t read_until(const char *path, const char *pod, const char *const *want, uint64_t n) {
+/* Read the output until the resources whose attribute by (NULL:
+ * k8s.pod.name) is pod reach n (or 20 s pass). */
+static seen_t read_until_by(const char *path, const char *by, const char *pod,
+                            const char *const *want, uint64_t n) {
   seen_t s;
   for (int i = 0; i < 400; i++) {
     memset(&s, 0, sizeof s);
+    s.by = by;
     s.want_pod = pod;
     s.want = want;
     pc_e2e_read_proto_file(path, tally, &s);
@@ -262,6 +269,10 @@ static seen_t read_until(const char *path, const char *pod, const char *const *w
     usleep(50000);
   }
   return s;
+}
+
+static seen_t read_until(const char *path, const char *pod, const char *const *want, uint64_t n) {
+  return read_until_by(path, NULL, pod, want, n);
 }
 
 /* Post body until a resource of pod has want (one "k=v"), or 20 s pass. */
@@ -675,6 +686,36 @@ START_TEST(replicasets_and_namespaces_forbidden) {
 }
 END_TEST
 
+START_TEST(namespace_without_pod) {
+  pc_standin_t s;
+  setup(&s);
+  char yaml[4096], path[700];
+  snprintf(path, sizeof path, "%s/out.pb", s.dir);
+  /* Only k8s.pod.uid associates: the connection (web-1's IP) must not. */
+  config_assoc(yaml, sizeof yaml, &s, path, "    wait_for_metadata: true\n", false,
+               "    pod_association:\n"
+               "      - sources: [{from: resource_attribute, name: k8s.pod.uid}]\n");
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  pc_buf_t body;
+  payload(&body, "k8s.namespace.name", "shop");
+  post(&p, &body);
+  pc_buf_free(&body);
+  static const char *const team[] = {"team=perf", NULL};
+  seen_t seen = read_until_by(path, "k8s.namespace.name", "shop", team, 1);
+  ck_assert_uint_eq(seen.of_pod, 1);
+  ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
+  ck_assert_uint_eq(seen.unnamed, 1); /* the request's other resource names none */
+  /* No pod was found for either resource. */
+  seen = read_until(path, "web-1", NULL, 0);
+  ck_assert_uint_eq(seen.of_pod + seen.other, 0);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_standin_free(&s);
+  unsetenv("PC_E2E_NODE");
+}
+END_TEST
+
 static Suite *k8s_suite(void) {
   Suite *s = suite_create("e2e-k8s");
   TCase *tc = tcase_create("k8s");
@@ -686,6 +727,7 @@ static Suite *k8s_suite(void) {
   tcase_add_test(tc, node_labels);
   tcase_add_test(tc, nodes_forbidden);
   tcase_add_test(tc, replicasets_and_namespaces_forbidden);
+  tcase_add_test(tc, namespace_without_pod);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1241,6 +1241,90 @@ START_TEST(k8s_attributes_goes_on_without_replicasets_or_namespaces_it_may_not_r
 }
 END_TEST
 
+static const char *NS_CFG =
+    "auth_type: kubeConfig\n"
+    "kube_config_path: %s\n"
+    "extract:\n"
+    "  metadata: [k8s.pod.name, service.namespace]\n"
+    "  labels:\n"
+    "    - {tag_name: team, key: team, from: pod}\n"
+    "    - {tag_name: team, key: team, from: namespace}\n"
+    "    - {key: tier, from: namespace}\n"
+    "pod_association:\n"
+    "  - sources: [{from: resource_attribute, name: container.id}]\n"
+    "  - sources: [{from: connection}]\n";
+
+/* The namespace's values: after the pod's (a namespace label never replaces
+ * the pod's label of the same tag_name, it fills in), and for a resource
+ * no pod is found for, from the k8s.namespace.name it carries, with
+ * service.namespace, as the Collector's processResource does; also for
+ * the part of a split resource that stays without a pod. */
+START_TEST(k8s_attributes_adds_the_namespace_of_a_resource_without_pod) {
+  pc_standin_t s;
+  start_shop(&s);
+  pc_standin_post(&s, "/namespaces",
+                  "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\", \"tier\": \"gold\"}}]");
+  pc_standin_post(&s, "/pods", "[{\"name\": \"api-1\", \"namespace\": \"shop\", \"ip\": \"10.1.0.8\","
+                               " \"uid\": \"uid-api-1\", \"labels\": {\"team\": \"checkout\"}}]");
+  fx_t f;
+  fx_start(&f, &s, NS_CFG, NULL);
+  ck_assert(run_until_synced(&f));
+  char got[1024];
+  /* The pod's label wins; the namespace fills in for a pod without it. */
+  ck_assert_msg(run_until_res(&f, "10.1.0.8", NULL,
+                              "k8s.pod.name=api-1,service.namespace=shop,team=checkout,"
+                              "k8s.namespace.labels.tier=gold", got, sizeof got), "%s", got);
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
+                              "k8s.pod.name=web-1,service.namespace=shop,team=perf,"
+                              "k8s.namespace.labels.tier=gold", got, sizeof got), "%s", got);
+
+  /* No pod (10.9.9.9 is none's): the namespace the resource names. */
+  double unassociated = metric(f.inst, "profcol_processor_k8s_attributes_resources_unassociated");
+  pt_req_t r;
+  pt_req_init(&r, 4);
+  r.req.client_addr = S("10.9.9.9");
+  pt_resource(&r, 0, "k8s.namespace.name=shop", NULL);
+  pt_resource(&r, 1, "k8s.namespace.name=shop", "service.namespace=mine", "team=", NULL);
+  pt_resource(&r, 2, "k8s.namespace.name=elsewhere", NULL); /* not in the API */
+  pt_resource(&r, 3, "service.name=a", NULL);
+  pt_send(f.inst, &pc_processor_k8s_attributes, &r.req);
+  ck_assert_str_eq(res_text(&r.req, 0), "k8s.namespace.name=shop,team=perf,"
+                                        "k8s.namespace.labels.tier=gold,service.namespace=shop");
+  ck_assert_str_eq(res_text(&r.req, 1), "k8s.namespace.name=shop,service.namespace=mine,"
+                                        "team=perf,k8s.namespace.labels.tier=gold");
+  ck_assert_str_eq(res_text(&r.req, 2), "k8s.namespace.name=elsewhere,service.namespace=elsewhere");
+  ck_assert_str_eq(res_text(&r.req, 3), "service.name=a");
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_resources_unassociated"),
+                      unassociated + 4);
+  pt_req_free(&r);
+
+  /* A resource whose samples are partly web-1's (container.id): the part
+   * that stays without a pod gets the namespace too. */
+  pt_req_init(&r, 1);
+  r.req.client_addr = S("10.9.9.9");
+  pt_resource(&r, 0, "k8s.namespace.name=shop", NULL);
+  int32_t web = pt_attr_s(&r, "container.id", "cid-web");
+  pt_sample(&r, 0, 1, (int32_t[]){web});
+  pt_sample(&r, 0, 0, NULL);
+  pt_send(f.inst, &pc_processor_k8s_attributes, &r.req);
+  ck_assert_uint_eq(r.req.n_resources, 2);
+  ck_assert_str_eq(res_text(&r.req, 0), "k8s.namespace.name=shop,team=perf,"
+                                        "k8s.namespace.labels.tier=gold,service.namespace=shop");
+  ck_assert_str_eq(res_text(&r.req, 1), "k8s.namespace.name=shop,k8s.pod.name=web-1,"
+                                        "service.namespace=shop,team=perf,"
+                                        "k8s.namespace.labels.tier=gold");
+  pt_req_free(&r);
+
+  /* A namespace label change reaches the next data of a resource without pod. */
+  pc_standin_post(&s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"speed\"}}]");
+  ck_assert_msg(run_until_res(&f, "10.9.9.9", "k8s.namespace.name=shop",
+                              "k8s.namespace.name=shop,team=speed,service.namespace=shop", got,
+                              sizeof got), "%s", got);
+  fx_close(&f);
+  pc_standin_free(&s);
+}
+END_TEST
+
 START_TEST(k8s_attributes_follows_churn_gone_cuts_and_a_server_down) {
   pc_standin_t s;
   pc_standin_start(&s, 0, 0.5);
@@ -1464,6 +1548,7 @@ TCase *pc_test_k8s_tcase(void) {
   tcase_add_test(tc, k8s_attributes_adds_the_node_of_each_pod);
   tcase_add_test(tc, k8s_attributes_goes_on_without_nodes_it_may_not_read);
   tcase_add_test(tc, k8s_attributes_goes_on_without_replicasets_or_namespaces_it_may_not_read);
+  tcase_add_test(tc, k8s_attributes_adds_the_namespace_of_a_resource_without_pod);
   tcase_add_test(tc, k8s_attributes_follows_churn_gone_cuts_and_a_server_down);
   tcase_add_test(tc, k8s_attributes_waits_for_metadata_when_told);
   tcase_add_test(tc, k8s_attributes_reports_a_wrong_token);
