@@ -288,6 +288,29 @@ static bool post_until(const pc_e2e_proc_t *p, const pc_buf_t *body, const char 
   return false;
 }
 
+/* Stop profcol (it must exit 0), remove its files, stop the stand-in. */
+static void finish(pc_e2e_proc_t *p, pc_standin_t *s) {
+  ck_assert_int_eq(pc_e2e_stop(p, 30), 0);
+  pc_e2e_cleanup(p);
+  pc_standin_free(s);
+  unsetenv("PC_E2E_NODE");
+}
+
+/* setup(s), and profcol started (waiting for metadata) with pod_association
+ * by the resource attribute name only: the connection (web-1's IP) must
+ * not associate. Its output file's path into path. */
+static void start_associating_by(pc_standin_t *s, pc_e2e_proc_t *p, char *path, size_t cap,
+                                 const char *name) {
+  setup(s);
+  snprintf(path, cap, "%s/out.pb", s->dir);
+  char yaml[4096], assoc[256];
+  snprintf(assoc, sizeof assoc,
+           "    pod_association:\n      - sources: [{from: resource_attribute, name: %s}]\n",
+           name);
+  config_assoc(yaml, sizeof yaml, s, path, "    wait_for_metadata: true\n", false, assoc);
+  ck_assert(pc_e2e_start(p, yaml));
+}
+
 /* ---- tests --------------------------------------------------------------------------------- */
 
 START_TEST(from_a_pod_ip) {
@@ -386,10 +409,7 @@ START_TEST(api_down_at_start) {
   ck_assert_uint_eq(seen.of_pod, 2);
   ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
   pc_buf_free(&body);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
 }
 END_TEST
 
@@ -486,15 +506,9 @@ static void tally_by_pod(const pc_request_t *req, void *arg) {
 
 START_TEST(samples_of_two_pods) {
   pc_standin_t s;
-  setup(&s);
-  char yaml[4096], path[700];
-  snprintf(path, sizeof path, "%s/out.pb", s.dir);
-  /* Only container.id associates: the connection (web-1's IP) must not. */
-  config_assoc(yaml, sizeof yaml, &s, path, "    wait_for_metadata: true\n", false,
-               "    pod_association:\n"
-               "      - sources: [{from: resource_attribute, name: container.id}]\n");
   pc_e2e_proc_t p;
-  ck_assert(pc_e2e_start(&p, yaml));
+  char path[700];
+  start_associating_by(&s, &p, path, sizeof path, "container.id");
   pc_buf_t body;
   uint64_t web, db, none;
   payload_sample_cids(&body, &web, &db, &none);
@@ -561,10 +575,7 @@ START_TEST(ten_thousand_pods) {
   ck_assert_uint_eq(seen.of_pod, 1);
   ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
   pc_buf_free(&body);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
 }
 END_TEST
 
@@ -605,10 +616,7 @@ START_TEST(node_labels) {
                                 " {\"team.example.com/owner\": \"infra\"}}]");
   ck_assert(post_until(&p, &body, path, "web-1", "cloud.availability_zone=eu-west-1b"));
   pc_buf_free(&body);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
 }
 END_TEST
 
@@ -636,10 +644,7 @@ START_TEST(nodes_forbidden) {
   ck_assert_uint_ge(seen.of_pod, 1);
   ck_assert_uint_eq(seen.missing, seen.of_pod);
   pc_buf_free(&body);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
 }
 END_TEST
 
@@ -679,24 +684,15 @@ START_TEST(replicasets_and_namespaces_forbidden) {
   ck_assert(post_until(&p, &body, path, "web-1", "k8s.deployment.name=web"));
   ck_assert(post_until(&p, &body, path, "web-1", "team=perf"));
   pc_buf_free(&body);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
 }
 END_TEST
 
 START_TEST(namespace_without_pod) {
   pc_standin_t s;
-  setup(&s);
-  char yaml[4096], path[700];
-  snprintf(path, sizeof path, "%s/out.pb", s.dir);
-  /* Only k8s.pod.uid associates: the connection (web-1's IP) must not. */
-  config_assoc(yaml, sizeof yaml, &s, path, "    wait_for_metadata: true\n", false,
-               "    pod_association:\n"
-               "      - sources: [{from: resource_attribute, name: k8s.pod.uid}]\n");
   pc_e2e_proc_t p;
-  ck_assert(pc_e2e_start(&p, yaml));
+  char path[700];
+  start_associating_by(&s, &p, path, sizeof path, "k8s.pod.uid");
   pc_buf_t body;
   payload(&body, "k8s.namespace.name", "shop");
   post(&p, &body);
@@ -709,10 +705,7 @@ START_TEST(namespace_without_pod) {
   /* No pod was found for either resource. */
   seen = read_until(path, "web-1", NULL, 0);
   ck_assert_uint_eq(seen.of_pod + seen.other, 0);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
 }
 END_TEST
 

@@ -1137,96 +1137,71 @@ START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
 }
 END_TEST
 
-/* Nodes the service account may not read (403): the node watch holds the
- * data at most 5 s after start (the Collector's wait), then pods' metadata
- * goes without the nodes' pairs, which come once the RBAC is fixed; with
- * wait_for_metadata, start waits those 5 s and succeeds. */
+/* A collection pods' metadata depends on that the service account may not
+ * read (forbid: the stand-in's 403s): it holds the data at most 5 s after
+ * start (the Collector's wait), then pods' metadata goes without its
+ * values (data reads without), which come once the RBAC is fixed (with);
+ * with wait_for_metadata, start waits those 5 s and succeeds. Without
+ * wait_for_metadata, data passes unchanged for up to 5 s, then reads
+ * without. s holds the objects; cfg starts k8s_attributes (fx_start). */
+static void goes_on_without(pc_standin_t *s, const char *cfg, const char *forbid,
+                            const char *without, const char *with) {
+  pc_standin_post(s, "/forbid", forbid);
+  fx_t f;
+  uint64_t t0 = pc_now_ms();
+  fx_start(&f, s, cfg, "wait_for_metadata: true\nwait_for_metadata_timeout: 15s\n");
+  ck_assert_uint_ge(pc_now_ms() - t0, 4900);
+  ck_assert_int_ge(pc_standin_stat(s, "forbidden"), 1);
+  char got[1024];
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, without, got, sizeof got), "%s", got);
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
+  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_api_errors"), 0);
+  /* The ClusterRole fixed: the retries list them, their values follow. */
+  pc_standin_post(s, "/forbid", "[]");
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, with, got, sizeof got), "%s", got);
+  fx_close(&f);
+
+  pc_standin_post(s, "/forbid", forbid);
+  fx_start(&f, s, cfg, NULL);
+  t0 = pc_now_ms();
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, without, got, sizeof got), "%s", got);
+  ck_assert_uint_ge(pc_now_ms() - t0, 4000);
+  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
+  fx_close(&f);
+}
+
 START_TEST(k8s_attributes_goes_on_without_nodes_it_may_not_read) {
   pc_standin_t s;
   pc_standin_start(&s, 0, 60);
   pc_standin_post(&s, "/pods", PODS);
   pc_standin_post(&s, "/nodes", "[{\"name\": \"node-1\", \"uid\": \"uid-node-1\", \"labels\":"
                                 " {\"topology.kubernetes.io/zone\": \"eu-west-1a\"}}]");
-  pc_standin_post(&s, "/forbid", "[\"nodes\"]");
-  fx_t f;
-  uint64_t t0 = pc_now_ms();
-  fx_start(&f, &s, NODE_CFG, "wait_for_metadata: true\nwait_for_metadata_timeout: 15s\n");
-  ck_assert_uint_ge(pc_now_ms() - t0, 4900);
-  ck_assert_int_ge(pc_standin_stat(&s, "forbidden"), 1);
-  char got[1024];
-  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
-                              "k8s.pod.name=web-1,k8s.node.name=node-1", got, sizeof got),
-                "%s", got);
-  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
-  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_api_errors"), 0);
-  /* The ClusterRole fixed: the retries list the nodes, the pairs follow. */
-  pc_standin_post(&s, "/forbid", "[]");
-  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
-                              "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone="
-                              "eu-west-1a,k8s.node.uid=uid-node-1", got, sizeof got), "%s", got);
-  fx_close(&f);
-
-  /* Without wait_for_metadata: data passes unchanged for up to 5 s, then
-   * gets the pods' metadata. */
-  pc_standin_post(&s, "/forbid", "[\"nodes\"]");
-  fx_start(&f, &s, NODE_CFG, NULL);
-  t0 = pc_now_ms();
-  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
-                              "k8s.pod.name=web-1,k8s.node.name=node-1", got, sizeof got),
-                "%s", got);
-  ck_assert_uint_ge(pc_now_ms() - t0, 4000);
-  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
-  fx_close(&f);
+  goes_on_without(&s, NODE_CFG, "[\"nodes\"]", "k8s.pod.name=web-1,k8s.node.name=node-1",
+                  "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone=eu-west-1a,"
+                  "k8s.node.uid=uid-node-1");
   pc_standin_free(&s);
 }
 END_TEST
 
-/* Without replicasets and namespaces (403: RBAC without them), pods are
- * waited for as nodes are: the data's pass-through is held at most 5 s
- * after start, then pods' metadata goes without deployment names and
- * namespace labels, which follow once the ClusterRole is fixed; with
- * wait_for_metadata, start waits those 5 s and succeeds, and a timeout
- * under them names the collection still missing. */
+/* Replicasets and namespaces as nodes: pods' metadata goes on without
+ * deployment names and namespace labels; and a wait_for_metadata_timeout
+ * under the 5 s names the collection still missing. */
 START_TEST(k8s_attributes_goes_on_without_replicasets_or_namespaces_it_may_not_read) {
-  static const char *without = "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
-                               "service.version=2.1,k8s.container.name=app,"
-                               "container.image.name=docker.io/shop/web";
-  static const char *with = "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
-                            "k8s.deployment.name=web,service.version=2.1,team=perf,"
-                            "k8s.container.name=app,container.image.name=docker.io/shop/web";
   pc_standin_t s;
   start_shop(&s);
-  pc_standin_post(&s, "/forbid", "[\"replicasets\", \"namespaces\"]");
-  fx_t f;
-  uint64_t t0 = pc_now_ms();
-  fx_start(&f, &s, CFG, "wait_for_metadata: true\nwait_for_metadata_timeout: 15s\n");
-  ck_assert_uint_ge(pc_now_ms() - t0, 4900);
+  goes_on_without(&s, CFG, "[\"replicasets\", \"namespaces\"]",
+                  "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                  "service.version=2.1,k8s.container.name=app,"
+                  "container.image.name=docker.io/shop/web",
+                  "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                  "k8s.deployment.name=web,service.version=2.1,team=perf,"
+                  "k8s.container.name=app,container.image.name=docker.io/shop/web");
   ck_assert_int_ge(pc_standin_stat(&s, "replicasets_lists"), 1);
   ck_assert_int_ge(pc_standin_stat(&s, "namespaces_lists"), 1);
-  char got[1024];
-  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, without, got, sizeof got), "%s", got);
-  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
-  /* The ClusterRole fixed: the retries list them, their values follow. */
-  pc_standin_post(&s, "/forbid", "[]");
-  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, with, got, sizeof got), "%s", got);
-  fx_close(&f);
 
-  /* Without wait_for_metadata: data passes unchanged for up to 5 s, then
-   * gets the pods' metadata. */
+  /* The pods are listed, the replicasets are not: start fails, says so. */
   pc_standin_post(&s, "/forbid", "[\"replicasets\"]");
-  fx_start(&f, &s, CFG, NULL);
-  t0 = pc_now_ms();
-  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
-                              "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
-                              "service.version=2.1,team=perf,k8s.container.name=app,"
-                              "container.image.name=docker.io/shop/web", got, sizeof got),
-                "%s", got);
-  ck_assert_uint_ge(pc_now_ms() - t0, 4000);
-  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
-  fx_close(&f);
-
-  /* wait_for_metadata_timeout under the 5 s: the pods are listed, the
-   * replicasets are not; start fails and says so. */
+  fx_t f;
   pc_err_t err = {0};
   char fmt[2048], yaml[2600];
   snprintf(fmt, sizeof fmt, "%swait_for_metadata: true\nwait_for_metadata_timeout: 2s\n", CFG);
