@@ -50,8 +50,8 @@
  * id derived from it and the pod (so a backend that dedups by id keeps
  * them apart) and no payload (not duplicated).
  *
- * Until every list has completed (the first seconds after start, or while
- * the API server is down at start) data passes through unchanged and is
+ * Until the pods are listed (the first seconds after start, or while the
+ * API server is down at start) data passes through unchanged and is
  * counted (profcol_processor_k8s_attributes_unsynced_requests), unless
  * wait_for_metadata, which makes start wait (up to wait_for_metadata_timeout)
  * for the lists and fail without them, as the Collector's does. That wait
@@ -59,20 +59,29 @@
  * worker's loop. passthrough only sets k8s.pod.ip from the connection and
  * never talks to the API (an agent in front of a gateway).
  *
+ * What pods' metadata depends on (replicasets for deployments, namespaces,
+ * nodes) is waited for with one rule, the Collector's: it starts its pod
+ * informer once the informers pods depend on have synced or 5 s have
+ * passed (runInformerWithDependencies). Here each such watch holds the
+ * data's pass-through at most DEPS_WAIT_MS after start; past it (no RBAC
+ * for them, an API server slow with them) one warning per watch says what
+ * is missing, why, and the ClusterRole rule it needs, and pods' metadata is
+ * added without those values, which follow once the watch lists (their
+ * arrival makes the memos stale).
+ *
  * Nodes. A `from: node` rule (or k8s.node.uid) takes the node a pod runs on
  * (its spec.nodeName) from a watch of nodes, started only then: with
  * filter.node / node_from_env_var it selects that one node
  * (fieldSelector=metadata.name=<node>), as the Collector's node informer
- * does, else every node. The Collector starts pods after the other
- * informers have synced or 5 s have passed; here the node watch holds the
- * data's pass-through at most NODE_WAIT_MS after start: past it (no RBAC for
- * nodes, an API server that is slow with them) pods' metadata is added
- * without the node's pairs, which follow once the nodes are listed (their
- * arrival makes the memos stale). A node's pairs never replace what the
- * pod or namespace set (the Collector's setResourceAttribute, applied in
- * its order: pod, namespace, node). A resource no pod is found for still
- * gets its node's pairs when it names the node (k8s.node.name), as in the
- * Collector. */
+ * does, else every node.
+ *
+ * Order. Pod, then namespace, then node, each with the Collector's
+ * setResourceAttribute: a later source never replaces what an earlier one
+ * set (a namespace label never replaces the pod's label of the same
+ * tag_name). A resource no pod is found for still gets its namespace's
+ * pairs and service.namespace when it names the namespace
+ * (k8s.namespace.name), and its node's when it names the node
+ * (k8s.node.name), as the Collector's processResource does without a pod. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -89,7 +98,7 @@
 #define MAX_KEYS 8     /* distinct attribute names the rules read */
 #define GRACE_MS 120000 /* deleted pods stay findable (the Collector's 2 minutes) */
 #define SWEEP_MS 30000
-#define NODE_WAIT_MS 5000 /* the Collector's wait for informers pods depend on */
+#define DEPS_WAIT_MS 5000 /* the Collector's wait for the informers pods depend on */
 
 /* ---- config ---------------------------------------------------------------------------------- */
 
@@ -241,11 +250,17 @@ typedef struct {
   int n;
 } rule_t;
 
-/* Each watch's callbacks get one of these: the instance and the kind. */
+/* Each watch's callbacks get one of these: the instance and the kind, and
+ * for a watch pods depend on, what to say when it is not waited for. */
 typedef struct k8sa k8sa_t;
 typedef struct {
   k8sa_t *p;
   pc__k8s_kind_t kind;
+  pc__k8s_watch_t *w;
+  const char *what;    /* "replicasets" */
+  const char *rbac;    /* the ClusterRole rule it needs (a literal) */
+  const char *without; /* what pods' metadata lacks without it (a literal) */
+  bool gave_up;        /* not listed within DEPS_WAIT_MS: pods went on without it */
 } wctx_t;
 
 /* One pod (and container) that samples or a resource belong to. */
@@ -283,8 +298,10 @@ struct k8sa {
   int n_watches, stopping;
   pc__k8s_watch_t *node_watch; /* one of watches, or NULL */
   bool node_pairs;             /* a from: node rule or k8s.node.uid */
-  uint64_t start_ms;           /* pc_now_ms at start: NODE_WAIT_MS from here */
-  bool synced_once, node_wait_logged, node_late_logged;
+  bool ns_pairs;               /* a from: namespace rule or service.namespace */
+  bool deps;                   /* a watch pods depend on (not pods) */
+  uint64_t start_ms;           /* pc_now_ms at start: DEPS_WAIT_MS from here */
+  bool synced_once;
   pc__k8s_api_t api;
   bool api_loaded;
   pc__k8s_http_t *http;
@@ -430,7 +447,7 @@ static void pod_attrs(k8sa_t *p, const pc__k8s_pod_t *pod) {
   uint32_t n_ns = 0;
   const pc__k8s_kv_t *ns = pc__k8s_namespace_attrs(p->cache, (pc_str_t){(const uint8_t *)pod->ns,
                                                                        strlen(pod->ns)}, &n_ns);
-  for (uint32_t i = 0; i < n_ns; i++) pa_set(p, ns[i].key, ns[i].value);
+  for (uint32_t i = 0; i < n_ns; i++) pa_set_absent(p, ns[i].key, ns[i].value);
   if (p->node_pairs && pod->node) {
     const pc__k8s_kv_t *kv;
     uint32_t n;
@@ -689,22 +706,34 @@ static pc_str_t amap_str(const pc__amap_t *m, const char *key) {
   return e && e->value.type == PC_AV_STRING ? e->value.u.s : (pc_str_t){0};
 }
 
-/* A resource no pod was found for: its node's pairs when it names its node
- * (k8s.node.name), as the Collector's processResource does without a pod. */
-static void merge_node_of_resource(k8sa_t *p) {
+static void merge_one(k8sa_t *p, const char *k, const char *v) {
+  kv_t one = {S(k), S(v)};
+  merge_kv(p, &one, 1);
+}
+
+/* A resource no pod was found for, as the Collector's processResource does
+ * without a pod: the pairs of the namespace it names (k8s.namespace.name)
+ * and service.namespace, then those of the node it names (k8s.node.name). */
+static void merge_without_pod(k8sa_t *p) {
+  if (p->ns_pairs) {
+    pc_str_t ns = amap_str(&p->map, "k8s.namespace.name");
+    if (ns.n) {
+      uint32_t n = 0;
+      const pc__k8s_kv_t *kv = pc__k8s_namespace_attrs(p->cache, ns, &n);
+      for (uint32_t i = 0; i < n; i++) merge_one(p, kv[i].key, kv[i].value);
+      if (want(p, PC__K8S_M_SERVICE_NAMESPACE)) {
+        kv_t one = {S("service.namespace"), ns};
+        merge_kv(p, &one, 1);
+      }
+    }
+  }
   if (!p->node_pairs) return;
   const pc__k8s_kv_t *kv;
   uint32_t n;
   const char *uid;
   if (!pc__k8s_node(p->cache, amap_str(&p->map, "k8s.node.name"), &kv, &n, &uid)) return;
-  for (uint32_t i = 0; i < n; i++) {
-    kv_t one = {S(kv[i].key), S(kv[i].value)};
-    merge_kv(p, &one, 1);
-  }
-  if (uid && want(p, PC__K8S_M_NODE_UID)) {
-    kv_t one = {S("k8s.node.uid"), S(uid)};
-    merge_kv(p, &one, 1);
-  }
+  for (uint32_t i = 0; i < n; i++) merge_one(p, kv[i].key, kv[i].value);
+  if (uid && want(p, PC__K8S_M_NODE_UID)) merge_one(p, "k8s.node.uid", uid);
 }
 
 /* ---- samples ------------------------------------------------------------------------------------ */
@@ -881,7 +910,7 @@ static int set_attrs(k8sa_t *p, pc_request_t *req, const pc_resource_profiles_t 
                      pc_resource_profiles_t *rp, const assoc_t *a) {
   pc__resource_load(req, &orig->resource.attributes, &p->map);
   if (a->pod) merge(p, a->pod, a->ci);
-  else merge_node_of_resource(p);
+  else merge_without_pod(p);
   return p->map.changed ? pc__resource_store(req, rp, &p->map) : 0;
 }
 
@@ -971,25 +1000,29 @@ static int split(k8sa_t *p, pc_request_t *req, const pc_resource_profiles_t *ori
 
 static void log_synced(k8sa_t *p);
 
-/* Every list has completed; the node watch's only within NODE_WAIT_MS of
- * start (past it the nodes' pairs come when they come). */
+/* The pods are listed, and every watch they depend on is, or DEPS_WAIT_MS
+ * have passed since start: then each one not listed is given up on, once,
+ * with a warning (its values come when it lists). */
 static bool synced(k8sa_t *p) {
   if (p->synced_once) return true; /* a relist later never holds data again */
-  bool nodes_wait = false;
+  bool deps_wait = false;
   for (int i = 0; i < p->n_watches; i++) {
     if (pc__k8s_watch_synced(p->watches[i])) continue;
-    if (p->watches[i] != p->node_watch) return false;
-    nodes_wait = true;
+    if (p->wctx[i].kind == PC__K8S_PODS) return false;
+    deps_wait = true;
   }
-  if (nodes_wait) {
-    if (!p->start_ms || pc_now_ms() - p->start_ms < NODE_WAIT_MS) return false;
-    if (!p->node_wait_logged) {
-      p->node_wait_logged = true;
-      const char *why = pc__k8s_watch_last_error(p->node_watch);
-      pc_log(p->id, PC_LOG_WARN, "nodes not listed within %d ms of start%s%s: adding pod "
-             "metadata without the nodes' labels and annotations until they are", NODE_WAIT_MS,
-             why[0] ? ": " : "", why);
-    }
+  if (deps_wait && (!p->start_ms || pc_now_ms() - p->start_ms < DEPS_WAIT_MS)) return false;
+  for (int i = 0; i < p->n_watches; i++) {
+    wctx_t *w = &p->wctx[i];
+    if (pc__k8s_watch_synced(w->w)) continue;
+    w->gave_up = true;
+    const char *why = pc__k8s_watch_last_error(w->w);
+    /* A 403's error names the rule already: not twice in one line. */
+    bool named = why[0] && strstr(why, w->rbac);
+    pc_log(p->id, PC_LOG_WARN, "%s not listed within %d ms of start (%s): adding pod metadata "
+           "without %s until they are%s%s", w->what, DEPS_WAIT_MS, why[0] ? why : "no answer yet",
+           w->without, named ? "" : "; the service account's ClusterRole needs ",
+           named ? "" : w->rbac);
   }
   p->synced_once = true;
   log_synced(p);
@@ -1103,7 +1136,7 @@ static int k8sa_consume(pc_consumer_t *self, pc_request_t *req, pc_err_t *err) {
       merge(p, a.pod, a.ci);
     } else {
       p->unassociated++;
-      merge_node_of_resource(p);
+      merge_without_pod(p);
     }
     if (p->map.changed) rc = pc__resource_store(req, rp, &p->map);
     push_out(p, rp);
@@ -1414,15 +1447,28 @@ static void on_object(void *arg, pc__k8s_event_t ev, json_t *obj);
 static void on_list_begin(void *arg);
 static void on_synced(void *arg);
 
+/* What pods' metadata lacks while a watch they depend on has not listed. */
+static const char *without_of(pc__k8s_kind_t kind) {
+  switch (kind) {
+  case PC__K8S_REPLICASETS: return "k8s.deployment.name and k8s.deployment.uid";
+  case PC__K8S_NAMESPACES: return "the namespaces' labels and annotations";
+  case PC__K8S_NODES: return "the nodes' labels, annotations and k8s.node.uid";
+  case PC__K8S_PODS: break;
+  }
+  return "";
+}
+
+/* what and rbac: literals (kept for the warnings). */
 static void add_watch(k8sa_t *p, pc__k8s_kind_t kind, const char *path, const char *sel,
                       bool meta, const char *what, const char *rbac) {
   wctx_t *w = &p->wctx[p->n_watches];
-  *w = (wctx_t){p, kind};
+  *w = (wctx_t){p, kind, .what = what, .rbac = rbac, .without = without_of(kind)};
   pc__k8s_watch_spec_t spec = {.what = what, .path = path, .selectors = sel,
                                .metadata_only = meta, .log_id = p->id, .rbac = rbac,
                                .on_object = on_object, .on_list_begin = on_list_begin,
                                .on_synced = on_synced, .arg = w};
-  p->watches[p->n_watches++] = pc__k8s_watch_new(&spec);
+  w->w = p->watches[p->n_watches++] = pc__k8s_watch_new(&spec);
+  p->deps = p->deps || kind != PC__K8S_PODS;
 }
 
 static int plan_watches(k8sa_t *p, const k8sa_cfg_t *c, const pc_cfg_node_t *root, pc_err_t *err) {
@@ -1545,8 +1591,11 @@ static void *k8sa_create(const pc_create_args_t *args, pc_err_t *err) {
       parse_association(p, c.pod_association, err) || parse_exclude(p, c.exclude, err))
     goto fail;
   p->node_pairs = want(p, PC__K8S_M_NODE_UID);
-  for (size_t i = 0; i < p->rules.n_rules; i++)
+  p->ns_pairs = want(p, PC__K8S_M_SERVICE_NAMESPACE);
+  for (size_t i = 0; i < p->rules.n_rules; i++) {
     p->node_pairs = p->node_pairs || p->rules.rules[i].from == PC__K8S_FROM_NODE;
+    p->ns_pairs = p->ns_pairs || p->rules.rules[i].from == PC__K8S_FROM_NAMESPACE;
+  }
   p->context = c.api.context ? pc_xstrdup(c.api.context) : NULL;
   p->kube_config_path = c.api.kube_config_path ? pc_xstrdup(c.api.kube_config_path) : NULL;
   /* Attributes read besides the rules': the default rules' and the container's. */
@@ -1592,10 +1641,14 @@ static void on_synced(void *arg) {
   k8sa_t *p = w->p;
   uint64_t now = p->loop ? uv_now(p->loop) : 1;
   pc__k8s_cache_list_end(p->cache, w->kind, now ? now : 1);
-  if (w->kind == PC__K8S_NODES && p->node_wait_logged && !p->node_late_logged) {
-    p->node_late_logged = true;
-    pc_log(p->id, PC_LOG_INFO, "nodes listed at last: %" PRIu64 " nodes; adding their labels "
-           "and annotations from now on", pc__k8s_cache_stats(p->cache).nodes);
+  if (w->gave_up) {
+    w->gave_up = false;
+    pc__k8s_cache_stats_t st = pc__k8s_cache_stats(p->cache);
+    uint64_t n = w->kind == PC__K8S_REPLICASETS  ? st.replicasets
+                 : w->kind == PC__K8S_NAMESPACES ? st.namespaces
+                                                 : st.nodes;
+    pc_log(p->id, PC_LOG_INFO, "%s listed at last (%" PRIu64 "): adding %s from now on",
+           w->what, n, w->without);
   }
   synced(p);
 }
@@ -1638,28 +1691,41 @@ static int sync_now(k8sa_t *p, pc_err_t *err) {
     return rc;
   }
   for (int i = 0; i < p->n_watches; i++) pc__k8s_watch_start(p->watches[i], &tmp, h);
-  bool expired = false;
-  uv_timer_t deadline;
+  bool expired = false, deps_over = false;
+  uv_timer_t deadline, deps;
   uv_timer_init(&tmp, &deadline);
   deadline.data = &expired;
   uv_timer_start(&deadline, deadline_fired, p->wait_ms, 0);
+  /* Wake when the wait for the watches pods depend on ends (a watch that
+   * fails may back off past it). */
+  uv_timer_init(&tmp, &deps);
+  deps.data = &deps_over;
+  uv_timer_start(&deps, deadline_fired, DEPS_WAIT_MS + 1, 0);
   while (!expired && !synced(p)) uv_run(&tmp, UV_RUN_ONCE);
   bool ok = synced(p);
-  char why[300] = "";
-  for (int i = 0; !ok && i < p->n_watches && !why[0]; i++)
-    if (!pc__k8s_watch_synced(p->watches[i]))
-      snprintf(why, sizeof why, "%s", pc__k8s_watch_last_error(p->watches[i]));
+  /* Why: the pods' error first; else (a timeout under DEPS_WAIT_MS) that of
+   * the first watch pods still wait for. */
+  int miss = -1;
+  for (int i = 0; !ok && i < p->n_watches; i++)
+    if (!pc__k8s_watch_synced(p->watches[i]) &&
+        (miss < 0 || (p->wctx[i].kind == PC__K8S_PODS && p->wctx[miss].kind != PC__K8S_PODS)))
+      miss = i;
+  char why[400] = "";
+  if (miss >= 0) {
+    const char *e = pc__k8s_watch_last_error(p->watches[miss]);
+    bool pods = p->wctx[miss].kind == PC__K8S_PODS;
+    snprintf(why, sizeof why, "no %s list within wait_for_metadata_timeout (%" PRIu64 " ms)%s%s",
+             pods ? "pod" : p->wctx[miss].what, p->wait_ms, e[0] ? ": " : "", e);
+  }
   countdown_t cd = {.left = (unsigned)p->n_watches + 1};
   for (int i = 0; i < p->n_watches; i++) pc__k8s_watch_stop(p->watches[i], count_down, &cd);
   pc__k8s_http_close(h, count_down, &cd);
   uv_close((uv_handle_t *)&deadline, tmp_closed);
+  uv_close((uv_handle_t *)&deps, tmp_closed);
   while (cd.left) uv_run(&tmp, UV_RUN_ONCE);
   uv_run(&tmp, UV_RUN_DEFAULT);
   uv_loop_close(&tmp);
-  if (!ok)
-    return pc_err_set(err, PC_EIO, "%s: failed to wait for caches to sync: no pod list "
-                      "within wait_for_metadata_timeout (%" PRIu64 " ms)%s%s", p->id,
-                      p->wait_ms, why[0] ? ": " : "", why);
+  if (!ok) return pc_err_set(err, PC_EIO, "%s: failed to wait for caches to sync: %s", p->id, why);
   return 0;
 }
 
@@ -1688,10 +1754,10 @@ static int k8sa_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   for (int i = 0; i < p->n_watches; i++) pc__k8s_watch_start(p->watches[i], loop, p->http);
   uv_timer_init(loop, &p->sweep);
   p->sweep_on = true;
-  /* With a node watch its first turn comes when the wait for nodes ends,
-   * so that giving up on them is logged then, not with the next data. */
+  /* With watches pods depend on, its first turn comes when their wait
+   * ends, so that giving up on them is logged then, not with the next data. */
   uv_update_time(loop);
-  uv_timer_start(&p->sweep, on_sweep, p->node_watch ? NODE_WAIT_MS + 20 : SWEEP_MS, SWEEP_MS);
+  uv_timer_start(&p->sweep, on_sweep, p->deps ? DEPS_WAIT_MS + 20 : SWEEP_MS, SWEEP_MS);
   return 0;
 }
 

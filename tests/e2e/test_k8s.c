@@ -26,7 +26,15 @@
  *                        event) shows in the next data
  *   nodes_forbidden      the service account may not read nodes (403): after
  *                        5 s the data gets the pods' metadata without the
- *                        node's pairs, and the log names the RBAC rule */
+ *                        node's pairs, and the log names the RBAC rule
+ *   replicasets_and_namespaces_forbidden
+ *                        the same rule for replicasets and namespaces: after
+ *                        5 s the pods' metadata without deployment names and
+ *                        namespace labels, a warning naming the ClusterRole
+ *                        rule each needs; once allowed, their values follow
+ *   namespace_without_pod
+ *                        a resource no pod is found for that carries
+ *                        k8s.namespace.name gets that namespace's label */
 #include <check.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -63,7 +71,8 @@ static const char *res_get(const pc_request_t *req, const pc_kvs_t *a, const cha
 /* What came out: per pod name seen on a resource, how many resources; and
  * resources without one. want_* checks every resource of pod want_pod. */
 typedef struct {
-  const char *want_pod;
+  const char *by;       /* the attribute that picks resources (NULL: k8s.pod.name) */
+  const char *want_pod; /* its value */
   const char *const *want; /* "key=value" pairs every resource of want_pod must have */
   uint64_t of_pod, unnamed, other, missing, samples;
   char missing_what[256];
@@ -78,7 +87,7 @@ static void tally(const pc_request_t *req, void *arg) {
       for (uint32_t p = 0; p < rp->scopes[k].n_profiles; p++)
         s->samples += rp->scopes[k].profiles[p].n_samples;
     char pod[128];
-    if (!res_get(req, a, "k8s.pod.name", pod, sizeof pod)) {
+    if (!res_get(req, a, s->by ? s->by : "k8s.pod.name", pod, sizeof pod)) {
       s->unnamed++;
       continue;
     }
@@ -171,15 +180,31 @@ static const char *PODS =
     " {\"name\": \"elsewhere\", \"namespace\": \"shop\", \"ip\": \"10.2.0.9\", \"uid\": \"uid-else\","
     "  \"node\": \"node-2\"}]";
 
-/* The pipeline: k8s_attributes (watching node-1's pods) -> resource_detection
- * (k8s_api: the node) -> batch -> file. extra: more k8s_attributes keys. */
+/* k8s_attributes' extract blocks: pods' metadata and a namespace label;
+ * from: node rules. */
+static const char *EXTRACT =
+    "    extract:\n"
+    "      metadata: [k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.deployment.name,"
+    " k8s.statefulset.name, k8s.container.name, service.version]\n"
+    "      labels: [{tag_name: team, key: team, from: namespace}]\n";
+static const char *EXTRACT_NODES =
+    "    extract:\n"
+    "      metadata: [k8s.pod.name, k8s.node.name]\n"
+    "      labels:\n"
+    "        - {tag_name: cloud.availability_zone, key: topology.kubernetes.io/zone,"
+    " from: node}\n"
+    "      annotations: [{key: team.example.com/owner, from: node}]\n";
+
 static const char *ASSOC = "    pod_association:\n"
                            "      - sources: [{from: resource_attribute, name: k8s.pod.uid}]\n"
                            "      - sources: [{from: resource_attribute, name: k8s.pod.ip}]\n"
                            "      - sources: [{from: connection}]\n";
 
-static void config_assoc(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
-                         const char *extra, bool detector, const char *assoc) {
+/* The pipeline: k8s_attributes (watching node-1's pods; extract: its
+ * extract block; more: further keys, or NULL) -> resource_detection
+ * (k8s_api: the node, when detector) -> batch -> file. */
+static void config_extract(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
+                           const char *extract, const char *more, bool detector) {
   char rd[1024] = "";
   if (detector)
     snprintf(rd, sizeof rd,
@@ -194,10 +219,6 @@ static void config_assoc(char *yaml, size_t cap, const pc_standin_t *s, const ch
            "    auth_type: kubeConfig\n"
            "    kube_config_path: %s\n"
            "    filter: {node_from_env_var: PC_E2E_NODE}\n"
-           "    extract:\n"
-           "      metadata: [k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.deployment.name,"
-           " k8s.statefulset.name, k8s.container.name, service.version]\n"
-           "      labels: [{tag_name: team, key: team, from: namespace}]\n"
            "%s%s%s"
            "  batch: {timeout: 50ms}\n"
            "exporters:\n  file: {path: %s, format: proto}\n"
@@ -206,7 +227,16 @@ static void config_assoc(char *yaml, size_t cap, const pc_standin_t *s, const ch
            "  pipelines:\n    profiles:\n      receivers: [otlp]\n"
            "      processors: [k8s_attributes,%s batch]\n"
            "      exporters: [file]\n",
-           s->kubeconfig, assoc, extra ? extra : "", rd, out, detector ? " resource_detection," : "");
+           s->kubeconfig, extract, more ? more : "", rd, out,
+           detector ? " resource_detection," : "");
+}
+
+/* EXTRACT with assoc (pod_association) and extra keys (or NULL). */
+static void config_assoc(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
+                         const char *extra, bool detector, const char *assoc) {
+  char more[2048];
+  snprintf(more, sizeof more, "%s%s", assoc, extra ? extra : "");
+  config_extract(yaml, cap, s, out, EXTRACT, more, detector);
 }
 
 static void config(char *yaml, size_t cap, const pc_standin_t *s, const char *out,
@@ -224,11 +254,14 @@ static void setup(pc_standin_t *s) {
   setenv("PC_E2E_NODE", "node-1", 1);
 }
 
-/* Read the output until want_pod's resources reach n (or 20 s pass). */
-static seen_t read_until(const char *path, const char *pod, const char *const *want, uint64_t n) {
+/* Read the output until the resources whose attribute by (NULL:
+ * k8s.pod.name) is pod reach n (or 20 s pass). */
+static seen_t read_until_by(const char *path, const char *by, const char *pod,
+                            const char *const *want, uint64_t n) {
   seen_t s;
   for (int i = 0; i < 400; i++) {
     memset(&s, 0, sizeof s);
+    s.by = by;
     s.want_pod = pod;
     s.want = want;
     pc_e2e_read_proto_file(path, tally, &s);
@@ -238,30 +271,8 @@ static seen_t read_until(const char *path, const char *pod, const char *const *w
   return s;
 }
 
-/* A pipeline of k8s_attributes with from: node rules (node-1's pods, and
- * node-1 only) -> batch -> file. */
-static void config_nodes(char *yaml, size_t cap, const pc_standin_t *s, const char *out) {
-  snprintf(yaml, cap,
-           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
-           "processors:\n"
-           "  k8s_attributes:\n"
-           "    auth_type: kubeConfig\n"
-           "    kube_config_path: %s\n"
-           "    filter: {node_from_env_var: PC_E2E_NODE}\n"
-           "    extract:\n"
-           "      metadata: [k8s.pod.name, k8s.node.name]\n"
-           "      labels:\n"
-           "        - {tag_name: cloud.availability_zone, key: topology.kubernetes.io/zone,"
-           " from: node}\n"
-           "      annotations: [{key: team.example.com/owner, from: node}]\n"
-           "  batch: {timeout: 50ms}\n"
-           "exporters:\n  file: {path: %s, format: proto}\n"
-           "service:\n"
-           "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
-           "  pipelines:\n    profiles:\n      receivers: [otlp]\n"
-           "      processors: [k8s_attributes, batch]\n"
-           "      exporters: [file]\n",
-           s->kubeconfig, out);
+static seen_t read_until(const char *path, const char *pod, const char *const *want, uint64_t n) {
+  return read_until_by(path, NULL, pod, want, n);
 }
 
 /* Post body until a resource of pod has want (one "k=v"), or 20 s pass. */
@@ -275,6 +286,29 @@ static bool post_until(const pc_e2e_proc_t *p, const pc_buf_t *body, const char 
     usleep(200000);
   }
   return false;
+}
+
+/* Stop profcol (it must exit 0), remove its files, stop the stand-in. */
+static void finish(pc_e2e_proc_t *p, pc_standin_t *s) {
+  ck_assert_int_eq(pc_e2e_stop(p, 30), 0);
+  pc_e2e_cleanup(p);
+  pc_standin_free(s);
+  unsetenv("PC_E2E_NODE");
+}
+
+/* setup(s), and profcol started (waiting for metadata) with pod_association
+ * by the resource attribute name only: the connection (web-1's IP) must
+ * not associate. Its output file's path into path. */
+static void start_associating_by(pc_standin_t *s, pc_e2e_proc_t *p, char *path, size_t cap,
+                                 const char *name) {
+  setup(s);
+  snprintf(path, cap, "%s/out.pb", s->dir);
+  char yaml[4096], assoc[256];
+  snprintf(assoc, sizeof assoc,
+           "    pod_association:\n      - sources: [{from: resource_attribute, name: %s}]\n",
+           name);
+  config_assoc(yaml, sizeof yaml, s, path, "    wait_for_metadata: true\n", false, assoc);
+  ck_assert(pc_e2e_start(p, yaml));
 }
 
 /* ---- tests --------------------------------------------------------------------------------- */
@@ -375,10 +409,7 @@ START_TEST(api_down_at_start) {
   ck_assert_uint_eq(seen.of_pod, 2);
   ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
   pc_buf_free(&body);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
 }
 END_TEST
 
@@ -475,15 +506,9 @@ static void tally_by_pod(const pc_request_t *req, void *arg) {
 
 START_TEST(samples_of_two_pods) {
   pc_standin_t s;
-  setup(&s);
-  char yaml[4096], path[700];
-  snprintf(path, sizeof path, "%s/out.pb", s.dir);
-  /* Only container.id associates: the connection (web-1's IP) must not. */
-  config_assoc(yaml, sizeof yaml, &s, path, "    wait_for_metadata: true\n", false,
-               "    pod_association:\n"
-               "      - sources: [{from: resource_attribute, name: container.id}]\n");
   pc_e2e_proc_t p;
-  ck_assert(pc_e2e_start(&p, yaml));
+  char path[700];
+  start_associating_by(&s, &p, path, sizeof path, "container.id");
   pc_buf_t body;
   uint64_t web, db, none;
   payload_sample_cids(&body, &web, &db, &none);
@@ -550,10 +575,7 @@ START_TEST(ten_thousand_pods) {
   ck_assert_uint_eq(seen.of_pod, 1);
   ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
   pc_buf_free(&body);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
 }
 END_TEST
 
@@ -567,7 +589,7 @@ START_TEST(node_labels) {
                                 " {\"topology.kubernetes.io/zone\": \"eu-west-1c\"}}]");
   char yaml[4096], path[700];
   snprintf(path, sizeof path, "%s/out.pb", s.dir);
-  config_nodes(yaml, sizeof yaml, &s, path);
+  config_extract(yaml, sizeof yaml, &s, path, EXTRACT_NODES, NULL, false);
   pc_e2e_proc_t p;
   ck_assert(pc_e2e_start(&p, yaml));
   ck_assert(pc_e2e_wait_log(&p, "synced with the Kubernetes API: 2 pods", 20000));
@@ -594,10 +616,7 @@ START_TEST(node_labels) {
                                 " {\"team.example.com/owner\": \"infra\"}}]");
   ck_assert(post_until(&p, &body, path, "web-1", "cloud.availability_zone=eu-west-1b"));
   pc_buf_free(&body);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
 }
 END_TEST
 
@@ -609,7 +628,7 @@ START_TEST(nodes_forbidden) {
   pc_standin_post(&s, "/forbid", "[\"nodes\"]");
   char yaml[4096], path[700];
   snprintf(path, sizeof path, "%s/out.pb", s.dir);
-  config_nodes(yaml, sizeof yaml, &s, path);
+  config_extract(yaml, sizeof yaml, &s, path, EXTRACT_NODES, NULL, false);
   pc_e2e_proc_t p;
   ck_assert(pc_e2e_start(&p, yaml));
   ck_assert(pc_e2e_wait_log(&p, "nodes: not allowed to list them (403: nodes is forbidden", 20000));
@@ -625,10 +644,68 @@ START_TEST(nodes_forbidden) {
   ck_assert_uint_ge(seen.of_pod, 1);
   ck_assert_uint_eq(seen.missing, seen.of_pod);
   pc_buf_free(&body);
-  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
-  pc_e2e_cleanup(&p);
-  pc_standin_free(&s);
-  unsetenv("PC_E2E_NODE");
+  finish(&p, &s);
+}
+END_TEST
+
+START_TEST(replicasets_and_namespaces_forbidden) {
+  pc_standin_t s;
+  setup(&s);
+  pc_standin_post(&s, "/forbid", "[\"replicasets\", \"namespaces\"]");
+  char yaml[4096], path[700];
+  snprintf(path, sizeof path, "%s/out.pb", s.dir);
+  config(yaml, sizeof yaml, &s, path, NULL, false);
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p, yaml));
+  /* One rule for every watch pods depend on: 5 s, then a warning each that
+   * says why and names the ClusterRole rule. */
+  ck_assert(pc_e2e_wait_log(&p, "replicasets not listed within 5000 ms of start (not allowed to "
+                                "list them (403: replicasets is forbidden", 20000));
+  ck_assert(pc_e2e_wait_log(&p, "the service account's ClusterRole needs replicasets (apiGroup "
+                                "apps): get, list, watch): adding pod metadata without "
+                                "k8s.deployment.name and k8s.deployment.uid until they are", 1000));
+  ck_assert(pc_e2e_wait_log(&p, "namespaces not listed within 5000 ms of start (not allowed to "
+                                "list them (403: namespaces is forbidden", 1000));
+  ck_assert(pc_e2e_wait_log(&p, "the service account's ClusterRole needs namespaces: get, list, "
+                                "watch): adding pod metadata without the namespaces' labels and "
+                                "annotations until they are", 1000));
+  /* Pod metadata goes on, without the deployment and the namespace label. */
+  pc_buf_t body;
+  payload(&body, NULL, NULL);
+  ck_assert(post_until(&p, &body, path, "web-1", "k8s.pod.name=web-1"));
+  static const char *const dep[] = {"k8s.deployment.name=web", "team=perf", NULL};
+  seen_t seen = read_until(path, "web-1", dep, 1);
+  ck_assert_uint_ge(seen.of_pod, 1);
+  ck_assert_uint_eq(seen.missing, 2 * seen.of_pod);
+  /* The ClusterRole fixed: the retries list them, their values follow. */
+  pc_standin_post(&s, "/forbid", "[]");
+  ck_assert(pc_e2e_wait_log(&p, "replicasets listed at last (1): adding k8s.deployment.name "
+                                "and k8s.deployment.uid from now on", 60000));
+  ck_assert(post_until(&p, &body, path, "web-1", "k8s.deployment.name=web"));
+  ck_assert(post_until(&p, &body, path, "web-1", "team=perf"));
+  pc_buf_free(&body);
+  finish(&p, &s);
+}
+END_TEST
+
+START_TEST(namespace_without_pod) {
+  pc_standin_t s;
+  pc_e2e_proc_t p;
+  char path[700];
+  start_associating_by(&s, &p, path, sizeof path, "k8s.pod.uid");
+  pc_buf_t body;
+  payload(&body, "k8s.namespace.name", "shop");
+  post(&p, &body);
+  pc_buf_free(&body);
+  static const char *const team[] = {"team=perf", NULL};
+  seen_t seen = read_until_by(path, "k8s.namespace.name", "shop", team, 1);
+  ck_assert_uint_eq(seen.of_pod, 1);
+  ck_assert_msg(seen.missing == 0, "missing %s", seen.missing_what);
+  ck_assert_uint_eq(seen.unnamed, 1); /* the request's other resource names none */
+  /* No pod was found for either resource. */
+  seen = read_until(path, "web-1", NULL, 0);
+  ck_assert_uint_eq(seen.of_pod + seen.other, 0);
+  finish(&p, &s);
 }
 END_TEST
 
@@ -642,6 +719,8 @@ static Suite *k8s_suite(void) {
   tcase_add_test(tc, ten_thousand_pods);
   tcase_add_test(tc, node_labels);
   tcase_add_test(tc, nodes_forbidden);
+  tcase_add_test(tc, replicasets_and_namespaces_forbidden);
+  tcase_add_test(tc, namespace_without_pod);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -756,6 +756,16 @@ static void fx_close(fx_t *f) {
   pc_cfg_free(f->cfg);
 }
 
+/* Start k8s_attributes against s with cfg (its one %s: s's kubeconfig)
+ * followed by more top-level keys (NULL: none). */
+static void fx_start(fx_t *f, const pc_standin_t *s, const char *cfg, const char *more) {
+  char fmt[3072], yaml[3584];
+  snprintf(fmt, sizeof fmt, "%s%s", cfg, more ? more : "");
+  snprintf(yaml, sizeof yaml, fmt, s->kubeconfig);
+  pc_err_t err = {0};
+  ck_assert_msg(fx_open(f, yaml, &err) == 0, "start: %s", err.msg);
+}
+
 /* Run the loop until cond (a metric above a floor) or 20 s pass. */
 static bool run_until(fx_t *f, const char *name, double above) {
   uint64_t end = pc_now_ms() + 20000;
@@ -838,18 +848,19 @@ static const char *CFG =
     "  - sources: [{from: resource_attribute, name: container.id}]\n"
     "  - sources: [{from: connection}]\n";
 
-/* The stand-in with PODS, web-1's replicaset and the shop namespace, and
- * k8s_attributes (CFG) started against it. */
-static void open_shop(pc_standin_t *s, fx_t *f) {
+/* The stand-in with PODS, web-1's replicaset and the shop namespace. */
+static void start_shop(pc_standin_t *s) {
   pc_standin_start(s, 0, 60);
   pc_standin_post(s, "/pods", PODS);
   pc_standin_post(s, "/replicasets", "[{\"name\": \"web-7d4f8b9c5c\", \"namespace\": \"shop\","
                                      " \"uid\": \"rs-web\", \"deployment\": \"web\"}]");
   pc_standin_post(s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\"}}]");
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, CFG, s->kubeconfig);
-  pc_err_t err = {0};
-  ck_assert_msg(fx_open(f, yaml, &err) == 0, "start: %s", err.msg);
+}
+
+/* start_shop, and k8s_attributes (CFG) started against it. */
+static void open_shop(pc_standin_t *s, fx_t *f) {
+  start_shop(s);
+  fx_start(f, s, CFG, NULL);
 }
 
 START_TEST(k8s_attributes_associates_resources_and_samples) {
@@ -1029,7 +1040,6 @@ static bool run_until_res(fx_t *f, const char *ip, const char *attr, const char 
 static const char *NODE_CFG =
     "auth_type: kubeConfig\n"
     "kube_config_path: %s\n"
-    "%s"
     "extract:\n"
     "  metadata: [k8s.pod.name, k8s.node.name, k8s.node.uid]\n"
     "  labels:\n"
@@ -1059,11 +1069,8 @@ START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
                   " {\"name\": \"node-2\", \"uid\": \"uid-node-2\","
                   " \"labels\": {\"topology.kubernetes.io/zone\": \"eu-west-1c\"}}]");
   /* Pods only (CFG): no node list, no node watch. */
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, CFG, s.kubeconfig);
   fx_t f;
-  pc_err_t err = {0};
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, CFG, NULL);
   ck_assert(run_until_synced(&f));
   run_for(&f, 200);
   fx_close(&f);
@@ -1072,8 +1079,7 @@ START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
   ck_assert_int_ge(pc_standin_stat(&s, "pods_watches"), 1);
 
   /* Every node (no node filter). */
-  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig, "");
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, NODE_CFG, NULL);
   ck_assert(run_until_synced(&f));
   char got[1024];
   ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
@@ -1120,9 +1126,7 @@ START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
 
   /* An agent's filter: only its own node is listed and watched. */
   setenv("PC_TEST_NODE", "node-2", 1);
-  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig,
-           "filter: {node_from_env_var: PC_TEST_NODE}\n");
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, NODE_CFG, "filter: {node_from_env_var: PC_TEST_NODE}\n");
   ck_assert(run_until_synced(&f));
   ck_assert(run_until(&f, "profcol_processor_k8s_attributes_nodes", 0));
   ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_nodes"), 1);
@@ -1133,50 +1137,164 @@ START_TEST(k8s_attributes_adds_the_node_of_each_pod) {
 }
 END_TEST
 
-/* Nodes the service account may not read (403): the node watch holds the
- * data at most 5 s after start (the Collector's wait), then pods' metadata
- * goes without the nodes' pairs, which come once the RBAC is fixed; with
- * wait_for_metadata, start waits those 5 s and succeeds. */
+/* A collection pods' metadata depends on that the service account may not
+ * read (forbid: the stand-in's 403s): it holds the data at most 5 s after
+ * start (the Collector's wait), then pods' metadata goes without its
+ * values (data reads without), which come once the RBAC is fixed (with);
+ * with wait_for_metadata, start waits those 5 s and succeeds. Without
+ * wait_for_metadata, data passes unchanged for up to 5 s, then reads
+ * without. s holds the objects; cfg starts k8s_attributes (fx_start). */
+static void goes_on_without(pc_standin_t *s, const char *cfg, const char *forbid,
+                            const char *without, const char *with) {
+  pc_standin_post(s, "/forbid", forbid);
+  fx_t f;
+  uint64_t t0 = pc_now_ms();
+  fx_start(&f, s, cfg, "wait_for_metadata: true\nwait_for_metadata_timeout: 15s\n");
+  ck_assert_uint_ge(pc_now_ms() - t0, 4900);
+  ck_assert_int_ge(pc_standin_stat(s, "forbidden"), 1);
+  char got[1024];
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, without, got, sizeof got), "%s", got);
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
+  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_api_errors"), 0);
+  /* The ClusterRole fixed: the retries list them, their values follow. */
+  pc_standin_post(s, "/forbid", "[]");
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, with, got, sizeof got), "%s", got);
+  fx_close(&f);
+
+  pc_standin_post(s, "/forbid", forbid);
+  fx_start(&f, s, cfg, NULL);
+  t0 = pc_now_ms();
+  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL, without, got, sizeof got), "%s", got);
+  ck_assert_uint_ge(pc_now_ms() - t0, 4000);
+  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
+  fx_close(&f);
+}
+
 START_TEST(k8s_attributes_goes_on_without_nodes_it_may_not_read) {
   pc_standin_t s;
   pc_standin_start(&s, 0, 60);
   pc_standin_post(&s, "/pods", PODS);
   pc_standin_post(&s, "/nodes", "[{\"name\": \"node-1\", \"uid\": \"uid-node-1\", \"labels\":"
                                 " {\"topology.kubernetes.io/zone\": \"eu-west-1a\"}}]");
-  pc_standin_post(&s, "/forbid", "[\"nodes\"]");
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig,
-           "wait_for_metadata: true\nwait_for_metadata_timeout: 15s\n");
+  goes_on_without(&s, NODE_CFG, "[\"nodes\"]", "k8s.pod.name=web-1,k8s.node.name=node-1",
+                  "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone=eu-west-1a,"
+                  "k8s.node.uid=uid-node-1");
+  pc_standin_free(&s);
+}
+END_TEST
+
+/* Replicasets and namespaces as nodes: pods' metadata goes on without
+ * deployment names and namespace labels; and a wait_for_metadata_timeout
+ * under the 5 s names the collection still missing. */
+START_TEST(k8s_attributes_goes_on_without_replicasets_or_namespaces_it_may_not_read) {
+  pc_standin_t s;
+  start_shop(&s);
+  goes_on_without(&s, CFG, "[\"replicasets\", \"namespaces\"]",
+                  "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                  "service.version=2.1,k8s.container.name=app,"
+                  "container.image.name=docker.io/shop/web",
+                  "k8s.pod.name=web-1,service.name=web,k8s.namespace.name=shop,"
+                  "k8s.deployment.name=web,service.version=2.1,team=perf,"
+                  "k8s.container.name=app,container.image.name=docker.io/shop/web");
+  ck_assert_int_ge(pc_standin_stat(&s, "replicasets_lists"), 1);
+  ck_assert_int_ge(pc_standin_stat(&s, "namespaces_lists"), 1);
+
+  /* The pods are listed, the replicasets are not: start fails, says so. */
+  pc_standin_post(&s, "/forbid", "[\"replicasets\"]");
   fx_t f;
   pc_err_t err = {0};
-  uint64_t t0 = pc_now_ms();
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
-  ck_assert_uint_ge(pc_now_ms() - t0, 4900);
-  ck_assert_int_ge(pc_standin_stat(&s, "forbidden"), 1);
-  char got[1024];
-  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
-                              "k8s.pod.name=web-1,k8s.node.name=node-1", got, sizeof got),
-                "%s", got);
-  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
-  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_api_errors"), 0);
-  /* The ClusterRole fixed: the retries list the nodes, the pairs follow. */
-  pc_standin_post(&s, "/forbid", "[]");
-  ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
-                              "k8s.pod.name=web-1,k8s.node.name=node-1,cloud.availability_zone="
-                              "eu-west-1a,k8s.node.uid=uid-node-1", got, sizeof got), "%s", got);
+  char fmt[2048], yaml[2600];
+  snprintf(fmt, sizeof fmt, "%swait_for_metadata: true\nwait_for_metadata_timeout: 2s\n", CFG);
+  snprintf(yaml, sizeof yaml, fmt, s.kubeconfig);
+  ck_assert_int_eq(fx_open(&f, yaml, &err), PC_EIO);
+  ck_assert_msg(strstr(err.msg, "processor:k8s_attributes: failed to wait for caches to sync: "
+                                "no replicasets list within wait_for_metadata_timeout (2000 ms): "
+                                "not allowed to list them (403: replicasets is forbidden"),
+                "%s", err.msg);
   fx_close(&f);
+  pc_standin_free(&s);
+}
+END_TEST
 
-  /* Without wait_for_metadata: data passes unchanged for up to 5 s, then
-   * gets the pods' metadata. */
-  pc_standin_post(&s, "/forbid", "[\"nodes\"]");
-  snprintf(yaml, sizeof yaml, NODE_CFG, s.kubeconfig, "");
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
-  t0 = pc_now_ms();
+static const char *NS_CFG =
+    "auth_type: kubeConfig\n"
+    "kube_config_path: %s\n"
+    "extract:\n"
+    "  metadata: [k8s.pod.name, service.namespace]\n"
+    "  labels:\n"
+    "    - {tag_name: team, key: team, from: pod}\n"
+    "    - {tag_name: team, key: team, from: namespace}\n"
+    "    - {key: tier, from: namespace}\n"
+    "pod_association:\n"
+    "  - sources: [{from: resource_attribute, name: container.id}]\n"
+    "  - sources: [{from: connection}]\n";
+
+/* The namespace's values: after the pod's (a namespace label never replaces
+ * the pod's label of the same tag_name, it fills in), and for a resource
+ * no pod is found for, from the k8s.namespace.name it carries, with
+ * service.namespace, as the Collector's processResource does; also for
+ * the part of a split resource that stays without a pod. */
+START_TEST(k8s_attributes_adds_the_namespace_of_a_resource_without_pod) {
+  pc_standin_t s;
+  start_shop(&s);
+  pc_standin_post(&s, "/namespaces",
+                  "[{\"name\": \"shop\", \"labels\": {\"team\": \"perf\", \"tier\": \"gold\"}}]");
+  pc_standin_post(&s, "/pods", "[{\"name\": \"api-1\", \"namespace\": \"shop\", \"ip\": \"10.1.0.8\","
+                               " \"uid\": \"uid-api-1\", \"labels\": {\"team\": \"checkout\"}}]");
+  fx_t f;
+  fx_start(&f, &s, NS_CFG, NULL);
+  ck_assert(run_until_synced(&f));
+  char got[1024];
+  /* The pod's label wins; the namespace fills in for a pod without it. */
+  ck_assert_msg(run_until_res(&f, "10.1.0.8", NULL,
+                              "k8s.pod.name=api-1,service.namespace=shop,team=checkout,"
+                              "k8s.namespace.labels.tier=gold", got, sizeof got), "%s", got);
   ck_assert_msg(run_until_res(&f, "127.0.0.1", NULL,
-                              "k8s.pod.name=web-1,k8s.node.name=node-1", got, sizeof got),
-                "%s", got);
-  ck_assert_uint_ge(pc_now_ms() - t0, 4000);
-  ck_assert_double_gt(metric(f.inst, "profcol_processor_k8s_attributes_unsynced_requests"), 0);
+                              "k8s.pod.name=web-1,service.namespace=shop,team=perf,"
+                              "k8s.namespace.labels.tier=gold", got, sizeof got), "%s", got);
+
+  /* No pod (10.9.9.9 is none's): the namespace the resource names. */
+  double unassociated = metric(f.inst, "profcol_processor_k8s_attributes_resources_unassociated");
+  pt_req_t r;
+  pt_req_init(&r, 4);
+  r.req.client_addr = S("10.9.9.9");
+  pt_resource(&r, 0, "k8s.namespace.name=shop", NULL);
+  pt_resource(&r, 1, "k8s.namespace.name=shop", "service.namespace=mine", "team=", NULL);
+  pt_resource(&r, 2, "k8s.namespace.name=elsewhere", NULL); /* not in the API */
+  pt_resource(&r, 3, "service.name=a", NULL);
+  pt_send(f.inst, &pc_processor_k8s_attributes, &r.req);
+  ck_assert_str_eq(res_text(&r.req, 0), "k8s.namespace.name=shop,team=perf,"
+                                        "k8s.namespace.labels.tier=gold,service.namespace=shop");
+  ck_assert_str_eq(res_text(&r.req, 1), "k8s.namespace.name=shop,service.namespace=mine,"
+                                        "team=perf,k8s.namespace.labels.tier=gold");
+  ck_assert_str_eq(res_text(&r.req, 2), "k8s.namespace.name=elsewhere,service.namespace=elsewhere");
+  ck_assert_str_eq(res_text(&r.req, 3), "service.name=a");
+  ck_assert_double_eq(metric(f.inst, "profcol_processor_k8s_attributes_resources_unassociated"),
+                      unassociated + 4);
+  pt_req_free(&r);
+
+  /* A resource whose samples are partly web-1's (container.id): the part
+   * that stays without a pod gets the namespace too. */
+  pt_req_init(&r, 1);
+  r.req.client_addr = S("10.9.9.9");
+  pt_resource(&r, 0, "k8s.namespace.name=shop", NULL);
+  int32_t web = pt_attr_s(&r, "container.id", "cid-web");
+  pt_sample(&r, 0, 1, (int32_t[]){web});
+  pt_sample(&r, 0, 0, NULL);
+  pt_send(f.inst, &pc_processor_k8s_attributes, &r.req);
+  ck_assert_uint_eq(r.req.n_resources, 2);
+  ck_assert_str_eq(res_text(&r.req, 0), "k8s.namespace.name=shop,team=perf,"
+                                        "k8s.namespace.labels.tier=gold,service.namespace=shop");
+  ck_assert_str_eq(res_text(&r.req, 1), "k8s.namespace.name=shop,k8s.pod.name=web-1,"
+                                        "service.namespace=shop,team=perf,"
+                                        "k8s.namespace.labels.tier=gold");
+  pt_req_free(&r);
+
+  /* A namespace label change reaches the next data of a resource without pod. */
+  pc_standin_post(&s, "/namespaces", "[{\"name\": \"shop\", \"labels\": {\"team\": \"speed\"}}]");
+  ck_assert_msg(run_until_res(&f, "10.9.9.9", "k8s.namespace.name=shop",
+                              "k8s.namespace.name=shop,team=speed,service.namespace=shop", got,
+                              sizeof got), "%s", got);
   fx_close(&f);
   pc_standin_free(&s);
 }
@@ -1186,11 +1304,8 @@ START_TEST(k8s_attributes_follows_churn_gone_cuts_and_a_server_down) {
   pc_standin_t s;
   pc_standin_start(&s, 0, 0.5);
   pc_standin_post(&s, "/pods", PODS);
-  char yaml[2048];
-  snprintf(yaml, sizeof yaml, CFG, s.kubeconfig);
   fx_t f;
-  pc_err_t err = {0};
-  ck_assert_msg(fx_open(&f, yaml, &err) == 0, "start: %s", err.msg);
+  fx_start(&f, &s, CFG, NULL);
   ck_assert(run_until_synced(&f));
   /* A pod added, one modified, one deleted: the watch brings them. */
   pc_standin_post(&s, "/pods", "[{\"name\": \"new-1\", \"namespace\": \"shop\", \"ip\": \"10.1.0.9\","
@@ -1407,6 +1522,8 @@ TCase *pc_test_k8s_tcase(void) {
   tcase_add_test(tc, k8s_attributes_sees_pod_namespace_and_replicaset_changes);
   tcase_add_test(tc, k8s_attributes_adds_the_node_of_each_pod);
   tcase_add_test(tc, k8s_attributes_goes_on_without_nodes_it_may_not_read);
+  tcase_add_test(tc, k8s_attributes_goes_on_without_replicasets_or_namespaces_it_may_not_read);
+  tcase_add_test(tc, k8s_attributes_adds_the_namespace_of_a_resource_without_pod);
   tcase_add_test(tc, k8s_attributes_follows_churn_gone_cuts_and_a_server_down);
   tcase_add_test(tc, k8s_attributes_waits_for_metadata_when_told);
   tcase_add_test(tc, k8s_attributes_reports_a_wrong_token);
