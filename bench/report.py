@@ -507,6 +507,9 @@ def load_phases(d):
 # (kind, server, case, goal, reference). reference "floor": bench_floor's
 # parts; "nginx" or "receive": that server's own profile, same run.
 FLOOR_PARTS = {"inflate": "inflate_us", "decode": "decode_us", "merge": "merge_us"}
+# A profile with fewer samples gets a word of caution: a share's standard
+# error is sqrt(p (1 - p) / n), about 2 points at 500 samples.
+MIN_SAMPLES = 500
 
 
 def cpu_targets(t):
@@ -589,6 +592,7 @@ def breakdowns(t, w, profiles, perf_note):
     w("while recorded; us/req: that share of the CPU per request measured above. The reference is what")
     w("the target compares with: bench_floor's parts (its decode includes validate), or nginx's (or the")
     w("one-worker receive's) CPU per request split by the same rules; excess = us/req - reference.")
+    w("Start-up, memory and flood targets are not CPU per request and have no breakdown.")
     unknown = collections.Counter()
     for name, server, case, v, goal, ref in todo:
         w("")
@@ -601,10 +605,14 @@ def breakdowns(t, w, profiles, perf_note):
         if prof is None:
             w(f"No profile of {server} for this payload.")
             continue
+        if prof["total"] <= 0:
+            w(f"The profile of {server} holds no samples (did it get no CPU while recorded?).")
+            continue
         us, cpu = phase_us(t, prof, server, case)
         if cpu is None:
             w(f"No CPU per request measured for {server}.")
             continue
+        rough = "" if prof["samples"] >= MIN_SAMPLES else f"; under {MIN_SAMPLES}, the shares are rough"
         refus, reftotal, budget = {}, None, None
         if ref == "floor":
             refus = {k: t.get(case, "floor", part) for k, part in FLOOR_PARTS.items()}
@@ -613,21 +621,22 @@ def breakdowns(t, w, profiles, perf_note):
             refname = "floor"
         elif ref in ("nginx", "receive"):
             rprof = profiles.get((ref, case))
-            if rprof:
+            if rprof and rprof["total"] > 0:
                 refus, reftotal = phase_us(t, rprof, ref, case)
-            else:
+            if reftotal is None:
                 rc = t.per_run(lambda r: t.cpu_per_req(case, ref, r))
                 reftotal = rc * 1e6 if rc is not None else None
+                rough += f"; no profile of {ref}: its CPU is not split by phase"
             budget = reftotal / goal if reftotal else None
             refname = ref
         if ref is None:
-            w(f"{server}: {fmt(cpu, 1)} us of CPU per request at half load ({prof['samples']} samples); "
-              "a p99 over the goal is requests waiting behind this work on the one CPU.")
+            w(f"{server}: {fmt(cpu, 1)} us of CPU per request at half load ({prof['samples']} samples"
+              f"{rough}); a p99 over the goal is requests waiting behind this work on the one CPU.")
         else:
             over = cpu - budget if budget is not None else None
             w(f"{server}: {fmt(cpu, 1)} us of CPU per request; {refname}: {fmt(reftotal, 1)} us; the "
               f"target allows {fmt(budget, 1)} us, so {fmt(over, 1)} us per request must go "
-              f"({prof['samples']} samples).")
+              f"({prof['samples']} samples{rough}).")
         w("")
         if ref is None:
             w("| phase | share | us/req |")
@@ -636,6 +645,7 @@ def breakdowns(t, w, profiles, perf_note):
             w(f"| phase | share | us/req | {refname} us/req | excess us/req | share of the excess |")
             w("| --- | ---: | ---: | ---: | ---: | ---: |")
         excess_total = cpu - reftotal if reftotal is not None and ref is not None else None
+        shared_out = excess_total if excess_total and excess_total > 0 else None
         for k, label in PHASES:
             share = prof["phases"].get(k, 0) / prof["total"]
             r = refus.get(k) or 0.0
@@ -645,10 +655,11 @@ def breakdowns(t, w, profiles, perf_note):
             if ref is not None:
                 ex = us[k] - r
                 row += [fmt(r, 1), fmt(ex, 1),
-                        fmt(100 * ex / excess_total, 0, "%") if excess_total else "-"]
+                        fmt(100 * ex / shared_out, 0, "%") if shared_out else "-"]
             w("| " + " | ".join(row) + " |")
         if ref is not None:
-            w(f"| total | 100% | {fmt(cpu, 1)} | {fmt(reftotal, 1)} | {fmt(excess_total, 1)} | 100% |")
+            w(f"| total | 100% | {fmt(cpu, 1)} | {fmt(reftotal, 1)} | {fmt(excess_total, 1)} | "
+              f"{'100%' if shared_out else '-'} |")
         for leaf, wt in prof.get("other_top", []):
             unknown[leaf] += wt / prof["total"]
     if unknown:

@@ -491,7 +491,7 @@ fi
 # ---- profiles of the missed targets ----------------------------------------------------------------
 # After every figure is taken, so perf touches none of them. Each server
 # runs as it did when measured (saturated; the sidecar at its half-load
-# pace); the CPU per request while recorded is kept too (perf_cpu_us).
+# pace); its CPU per request under that load is kept too (perf_cpu_us).
 pdir=$tmp/phases
 mkdir -p "$pdir"
 prof_started=$(date +%s)
@@ -509,30 +509,34 @@ if [[ -z $perf_note ]]; then
     [[ -n $perf_dir ]] && data=$perf_dir/perf-$s-$c.data
     start_server "$s"
     url=http://127.0.0.1:$srv_port/v1development/profiles
-    bl_wrk "$tmp/warm" "$warmup" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$conns" "" "${bl_cli_pin[@]}" || true
     pconns=$conns pdelay=""
     if [[ $mode == half ]]; then
       pconns=4
       pdelay=$(awk -F'\t' -v c="$c" -v s="$s" '$2 == c && $3 == s && $4 == "half_delay_ms" {v = $5} END {print v}' "$raw")
       [[ -n $pdelay ]] || pdelay=1
     fi
-    "${bl_cli_pin[@]}" perf record -q -F 999 --call-graph dwarf,8192 -o "$data" \
-      -p "$(bl_tree "$srv_pid" | tr ' ' ',')" -- sleep "$psecs" >/dev/null 2>&1 &
-    pp=$!
+    # wrk runs a second before and after the recording: its first second
+    # warms the server up, and perf (which may take a while to attach on a
+    # busy machine) records under load throughout.
     t0=$(bl_cpu_ticks "$srv_pid")
-    bl_wrk "$tmp/sat" "$psecs" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$pconns" "$pdelay" "${bl_cli_pin[@]}" || true
+    bl_wrk "$tmp/sat" "$((psecs + 2))" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$pconns" "$pdelay" "${bl_cli_pin[@]}" &
+    wrk_pid=$!
+    sleep 1
+    "${bl_cli_pin[@]}" perf record -q -F 999 --call-graph dwarf,8192 -o "$data" \
+      -p "$(bl_tree "$srv_pid" | tr ' ' ',')" -- sleep "$psecs" >/dev/null 2>&1 || true
+    wait "$wrk_pid" || true
     t1=$(bl_cpu_ticks "$srv_pid")
-    wait "$pp" || true
     stop_server
     all=$(awk '/requests in/ {print $1}' "$tmp/sat")
-    ok=$((${all:-0} - ${bl_non2xx:-0}))
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$tmp/sat")
+    ok=$((${all:-0} - ${non2xx:-0}))
     ((ok > 0)) && rec 0 "$c" "$s" perf_cpu_us "$(awk -v t=$((t1 - t0)) -v hz="$bl_hz" -v n="$ok" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')"
     # the call chains into phases (bench/report.py, PHASE_RULES)
     "${bl_cli_pin[@]}" perf script -F comm,tid,period,ip,sym,dso -i "$data" 2>/dev/null |
       "$bl_python" "$here/report.py" phases --server "$s" --case "$c" --out "$pdir/phases-$s-$c.json" ||
       log "perf: no phases for $s $c"
     if [[ -n $perf_dir ]]; then
-      cp "$pdir/phases-$s-$c.json" "$perf_dir/"
+      cp "$pdir/phases-$s-$c.json" "$perf_dir/" 2>/dev/null || true
       perf report -i "$data" --stdio --no-children --sort dso,symbol -g none \
         --percent-limit 0.5 2>/dev/null | grep -v '^$' >"$perf_dir/perf-$s-$c.txt" || true
       log "perf: $perf_dir/perf-$s-$c.txt"

@@ -174,6 +174,24 @@ class Breakdown(unittest.TestCase):
         self.assertIn("| socket read/write and HTTP parse | 10.0% | 50.0 | 40.0 | 10.0 | 2% |", head)
         self.assertIn("| other kernel | 0.0% | 0.0 | 10.0 | -10.0 | -2% |", head)
 
+    def test_a_reference_without_a_profile_is_taken_whole(self):
+        os.remove(os.path.join(self.phases, "phases-nginx-dict.json"))
+        s = self.section()
+        head = s[s.index("### receive path per CPU-second vs nginx"):]
+        head = head[:head.index("\n### ")]
+        self.assertIn("(100 samples; under 500, the shares are rough; no profile of nginx: its CPU "
+                      "is not split by phase)", head)
+        self.assertIn("| total | 100% | 500.0 | 50.0 | 450.0 | 100% |", head)
+
+    def test_an_empty_profile_says_so(self):
+        self.write_phases("receive", {}, [])
+        with open(os.path.join(self.phases, "phases-receive-dict.json")) as f:
+            p = json.load(f)
+        p.update(samples=0, total=0)
+        with open(os.path.join(self.phases, "phases-receive-dict.json"), "w") as f:
+            json.dump(p, f)
+        self.assertIn("The profile of receive holds no samples", self.section())
+
     def test_unknown_symbols_are_listed(self):
         self.assertIn("- `mystery_fn (profcol)`: 20.0%", self.section())
 
