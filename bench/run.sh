@@ -53,7 +53,7 @@
 # are changed, with --set and the configs' own ${env:...}.
 #
 # Default: about 9 minutes on 2 cores, plus about 6 s per profile (none
-# when every CPU target is met, 10 when all are missed). --quick: one run
+# when every CPU target is met, 12 when all are missed). --quick: one run
 # of 1 s per cell, the plain payloads only, a 5 s flood, about a minute: a smoke run (its figures
 # are not worth quoting). Loopback only; every server is stopped by its PID;
 # the temp dir is removed on exit. Not part of `meson test`.
@@ -515,16 +515,19 @@ if [[ -z $perf_note ]]; then
       pdelay=$(awk -F'\t' -v c="$c" -v s="$s" '$2 == c && $3 == s && $4 == "half_delay_ms" {v = $5} END {print v}' "$raw")
       [[ -n $pdelay ]] || pdelay=1
     fi
-    # wrk runs a second before and after the recording: its first second
-    # warms the server up, and perf (which may take a while to attach on a
-    # busy machine) records under load throughout.
+    # wrk runs from a second before the recording (the warm-up) until it
+    # ends, then is stopped (SIGINT: it prints its figures): perf, which
+    # may take seconds to attach on a busy machine, records under load
+    # throughout.
     t0=$(bl_cpu_ticks "$srv_pid")
-    bl_wrk "$tmp/sat" "$((psecs + 2))" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$pconns" "$pdelay" "${bl_cli_pin[@]}" &
-    wrk_pid=$!
+    bl_wrk "$tmp/sat" "$((psecs + 60))" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$pconns" "$pdelay" "${bl_cli_pin[@]}" &
+    wrk_sub=$!
     sleep 1
     "${bl_cli_pin[@]}" perf record -q -F 999 --call-graph dwarf,8192 -o "$data" \
       -p "$(bl_tree "$srv_pid" | tr ' ' ',')" -- sleep "$psecs" >/dev/null 2>&1 || true
-    wait "$wrk_pid" || true
+    wrk_pid=$(pgrep -P "$wrk_sub" -x wrk || true)
+    [[ -z $wrk_pid ]] || kill -INT "$wrk_pid" 2>/dev/null || true
+    wait "$wrk_sub" || true
     t1=$(bl_cpu_ticks "$srv_pid")
     stop_server
     all=$(awk '/requests in/ {print $1}' "$tmp/sat")
