@@ -3,7 +3,8 @@
 # target of issue 18 as a ratio measured in the same run, one table.
 #
 #   bench/run.sh [--quick] [--runs N] [--duration S] [--flood-seconds S]
-#                [--no-flood] [--build-dir DIR] [--perf DIR] [--no-results]
+#                [--no-flood] [--build-dir DIR] [--perf DIR | --no-perf]
+#                [--no-results]
 #
 # What it does, from a clean clone (scripts/install-deps.sh --bench installs
 # nginx-light, wrk and h2load; the script runs it):
@@ -24,8 +25,18 @@
 #      connections sending as fast as wrk can for --flood-seconds (60), into
 #      a profcol sink; RSS sampled throughout; then everything acknowledged
 #      must reach the sink (samples counted at both ends);
-#   5. prints the table and the targets (bench/report.py) and writes them to
-#      bench/RESULTS.md with the date, the commit and the machine.
+#   5. where perf may record (root, or perf_event_paranoid <= 1; --no-perf
+#      skips it), after all the measuring: perf record of the server of
+#      every CPU-per-request target the run missed, and of its reference
+#      (nginx, or the one-worker receive), with the same load (the sidecar
+#      at its half-load pace); report.py puts each sample into a phase of
+#      the request's work by its call chain; --perf DIR also keeps the
+#      perf.data and top symbols there, and records receive and e2e for
+#      every payload whether missed or not;
+#   6. prints the table, the targets and, for each missed one, where the
+#      CPU goes by phase against the floor's parts or nginx's
+#      (bench/report.py), and writes them to bench/RESULTS.md with the
+#      date, the commit and the machine.
 #
 # The servers (each a row per payload):
 #   nginx    nginx reading every body (echo_read_request_body): the baseline
@@ -41,8 +52,9 @@
 # Only the listen addresses (free loopback ports) and the backend's address
 # are changed, with --set and the configs' own ${env:...}.
 #
-# Default: about 9 minutes on 2 cores. --quick: one run of 1 s per cell, the
-# plain payloads only, a 5 s flood, about a minute: a smoke run (its figures
+# Default: about 9 minutes on 2 cores, plus about 6 s per profile (none
+# when every CPU target is met, 12 when all are missed). --quick: one run
+# of 1 s per cell, the plain payloads only, a 5 s flood, about a minute: a smoke run (its figures
 # are not worth quoting). Loopback only; every server is stopped by its PID;
 # the temp dir is removed on exit. Not part of `meson test`.
 set -euo pipefail
@@ -60,6 +72,7 @@ flood_secs=60
 flood=1
 quick=""
 perf_dir=""
+perf_mode=auto
 write_results=1
 conns=10
 
@@ -75,7 +88,8 @@ while (($#)); do
     --flood-seconds) flood_secs=$2; shift 2 ;;
     --no-flood) flood=""; shift ;;
     --build-dir) build=$2; shift 2 ;;
-    --perf) perf_dir=$2; shift 2 ;;
+    --perf) perf_dir=$2; perf_mode=all; shift 2 ;;
+    --no-perf) perf_mode=off; shift ;;
     --no-results) write_results=""; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -94,7 +108,7 @@ for cmd in nginx wrk taskset curl gzip meson ninja python3; do
   command -v "$cmd" >/dev/null || die "$cmd not found (scripts/install-deps.sh --bench)"
 done
 [[ -f $bl_echo_module ]] || die "$bl_echo_module missing (Debian's nginx-light depends on libnginx-mod-http-echo)"
-if [[ -n $perf_dir ]]; then command -v perf >/dev/null || die "--perf needs perf"; fi
+if [[ $perf_mode == all ]]; then command -v perf >/dev/null || die "--perf needs perf"; fi
 # Lock counters for the workers row (futex calls per request): where perf
 # may read tracepoints.
 have_perf=""
@@ -130,6 +144,18 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Whether perf may record this user's processes with call graphs (root, or
+# kernel.perf_event_paranoid <= 1): the profiles of the missed targets.
+perf_note=""
+if [[ $perf_mode == off ]]; then
+  perf_note="--no-perf"
+elif ! command -v perf >/dev/null; then
+  perf_note="perf is not installed (linux-perf)"
+elif ! perf record -q -F 99 -g -o "$tmp/perf-check.data" -- true >/dev/null 2>&1; then
+  perf_note="perf record is not allowed here (kernel.perf_event_paranoid is $(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null || echo '?'); 1 or root needed)"
+  [[ $perf_mode == all ]] && die "--perf: $perf_note"
+fi
 
 # rec RUN CASE SERVER KEY VALUE: one raw figure for report.py.
 rec() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$raw"; }
@@ -352,6 +378,7 @@ measure() {
     local delay
     delay=$(awk -v p="$peak" 'BEGIN {d = 7000 / p; printf "%d", d < 1 ? 1 : d + 0.5}')
     half_load "$r" "$c" "$s" "$url" "$delay"
+    rec "$r" "$c" "$s" half_delay_ms "$delay"
     [[ $s == sidecar ]] && sidecar_delay=$delay
   fi
   stop_server
@@ -461,24 +488,64 @@ EOF
   bl_stop "$fsink"
 fi
 
-# ---- optional profile -----------------------------------------------------------------------------------
-if [[ -n $perf_dir ]]; then
-  mkdir -p "$perf_dir"
-  for c in "${cases[@]}"; do
-    for s in receive e2e; do
-      start_server "$s"
-      url=http://127.0.0.1:$srv_port/v1development/profiles
-      bl_wrk "$tmp/warm" "$warmup" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$conns" "" "${bl_cli_pin[@]}" || true
-      "${bl_cli_pin[@]}" perf record -q -F 999 --call-graph dwarf,8192 -o "$perf_dir/perf-$s-$c.data" \
-        -p "$srv_pid" -- sleep "$duration" >/dev/null 2>&1 &
-      pp=$!
-      bl_wrk "$tmp/sat" "$duration" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$conns" "" "${bl_cli_pin[@]}" || true
-      wait "$pp" || true
-      stop_server
-      perf report -i "$perf_dir/perf-$s-$c.data" --stdio --no-children --sort dso,symbol -g none \
+# ---- profiles of the missed targets ----------------------------------------------------------------
+# After every figure is taken, so perf touches none of them. Each server
+# runs as it did when measured (saturated; the sidecar at its half-load
+# pace); its CPU per request under that load is kept too (perf_cpu_us).
+pdir=$tmp/phases
+mkdir -p "$pdir"
+prof_started=$(date +%s)
+if [[ -z $perf_note ]]; then
+  [[ -n $perf_dir ]] && mkdir -p "$perf_dir"
+  # 2 s at 999 Hz is about 2,000 samples of a busy server, enough for a
+  # share to +-1 point; --perf DIR records for --duration.
+  pflags=() psecs=$((duration < 2 ? duration : 2))
+  [[ $perf_mode == all ]] && pflags=(--all) psecs=$duration
+  mapfile -t wanted < <("$bl_python" "$here/report.py" profiles "$raw" "${pflags[@]}")
+  ((${#wanted[@]})) && log "perf: ${#wanted[@]} profiles (${wanted[*]})"
+  for w in "${wanted[@]}"; do
+    read -r s c mode <<<"$w"
+    data=$tmp/perf-$s-$c.data
+    [[ -n $perf_dir ]] && data=$perf_dir/perf-$s-$c.data
+    start_server "$s"
+    url=http://127.0.0.1:$srv_port/v1development/profiles
+    pconns=$conns pdelay=""
+    if [[ $mode == half ]]; then
+      pconns=4
+      pdelay=$(awk -F'\t' -v c="$c" -v s="$s" '$2 == c && $3 == s && $4 == "half_delay_ms" {v = $5} END {print v}' "$raw")
+      [[ -n $pdelay ]] || pdelay=1
+    fi
+    # wrk runs from a second before the recording (the warm-up) until it
+    # ends, then is stopped (SIGINT: it prints its figures): perf, which
+    # may take seconds to attach on a busy machine, records under load
+    # throughout.
+    t0=$(bl_cpu_ticks "$srv_pid")
+    bl_wrk "$tmp/sat" "$((psecs + 60))" "$url" "${c_file[$c]}" "${c_enc[$c]}" "$pconns" "$pdelay" "${bl_cli_pin[@]}" &
+    wrk_sub=$!
+    sleep 1
+    "${bl_cli_pin[@]}" perf record -q -F 999 --call-graph dwarf,8192 -o "$data" \
+      -p "$(bl_tree "$srv_pid" | tr ' ' ',')" -- sleep "$psecs" >/dev/null 2>&1 || true
+    wrk_pid=$(pgrep -P "$wrk_sub" -x wrk || true)
+    [[ -z $wrk_pid ]] || kill -INT "$wrk_pid" 2>/dev/null || true
+    wait "$wrk_sub" || true
+    t1=$(bl_cpu_ticks "$srv_pid")
+    stop_server
+    all=$(awk '/requests in/ {print $1}' "$tmp/sat")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$tmp/sat")
+    ok=$((${all:-0} - ${non2xx:-0}))
+    ((ok > 0)) && rec 0 "$c" "$s" perf_cpu_us "$(awk -v t=$((t1 - t0)) -v hz="$bl_hz" -v n="$ok" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')"
+    # the call chains into phases (bench/report.py, PHASE_RULES)
+    "${bl_cli_pin[@]}" perf script -F comm,tid,period,ip,sym,dso -i "$data" 2>/dev/null |
+      "$bl_python" "$here/report.py" phases --server "$s" --case "$c" --out "$pdir/phases-$s-$c.json" ||
+      log "perf: no phases for $s $c"
+    if [[ -n $perf_dir ]]; then
+      cp "$pdir/phases-$s-$c.json" "$perf_dir/" 2>/dev/null || true
+      perf report -i "$data" --stdio --no-children --sort dso,symbol -g none \
         --percent-limit 0.5 2>/dev/null | grep -v '^$' >"$perf_dir/perf-$s-$c.txt" || true
       log "perf: $perf_dir/perf-$s-$c.txt"
-    done
+    else
+      rm -f "$data"
+    fi
   done
 fi
 
@@ -488,8 +555,8 @@ git -C "$root" diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
 meta=(--date "$(date -u +%Y-%m-%dT%H:%MZ)" --commit "$commit"
   --machine "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
   --tools "$(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $($profcol --version 2>/dev/null | head -1)"
-  --setup "runs $runs, wrk -t1 -c$conns -d${duration}s after ${warmup} s; $bl_pin_note; took $(($(date +%s) - started)) s"
-  --libs "$tmp/libs.txt")
+  --setup "runs $runs, wrk -t1 -c$conns -d${duration}s after ${warmup} s; $bl_pin_note; took $(($(date +%s) - started)) s, of which $(($(date +%s) - prof_started)) s the profiles"
+  --libs "$tmp/libs.txt" --phases "$pdir" --perf-note "$perf_note")
 [[ -n $quick ]] && meta+=(--quick)
 "$bl_python" "$here/report.py" table "$raw" "${meta[@]}" >"$tmp/table.md"
 cat "$tmp/table.md"
