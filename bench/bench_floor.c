@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "../pdata/intern.h"
+#include "warm_malloc.h"
 
 typedef struct {
   double seconds;
@@ -188,6 +189,10 @@ static bool parse_args(int argc, char **argv, opts_t *o) {
 }
 
 int main(int argc, char **argv) {
+  /* A warm server's malloc thresholds: without, every buffer above 128
+   * KiB here is mapped and faulted in afresh, which the server does not do
+   * (warm_malloc.c). */
+  pc_warm_malloc();
   opts_t o;
   if (!parse_args(argc, argv, &o)) {
     usage(stderr);

@@ -42,6 +42,7 @@
 #include "../extension/internal.h"
 #include "../pdata/intern.h"
 #include "../processor/processor.h"
+#include "warm_malloc.h"
 #include "workload.h"
 
 #define START_NS 1795176000000000000ull
@@ -595,6 +596,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+  pc_warm_malloc(); /* a warm server's malloc thresholds (warm_malloc.c) */
   opts_t o = {.requests = 20, .size = 200000, .spans = 1000000, .seconds = 1.0, .runs = 3,
               .query_samples = 10000, .queries = 50};
   for (int i = 1; i < argc; i++) {

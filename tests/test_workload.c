@@ -6,9 +6,13 @@
  * was, and the samples shape is what it claims (thousands of samples over a
  * few hundred stacks, linked, with thread attributes). */
 #include <check.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
+#include "../bench/warm_malloc.h"
 #include "../bench/workload.h"
 #include "../core/core.h"
 
@@ -157,6 +161,31 @@ START_TEST(bad_options) {
 }
 END_TEST
 
+/* The benchmarks' malloc starts where a warm server's is (warm_malloc.c):
+ * a block of 512 KiB comes from the heap, where glibc's start threshold of
+ * 128 KiB would map it (and fault it in afresh at every use); a 64 MiB one
+ * is still mapped. Under AddressSanitizer malloc is ASan's: nothing to
+ * check. */
+START_TEST(warm_malloc_keeps_mid_sized_blocks_in_the_heap) {
+  pc_warm_malloc();
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+  const char *tunables = getenv("GLIBC_TUNABLES");
+  if (getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_") ||
+      (tunables && strstr(tunables, "glibc.malloc.")))
+    return; /* the environment's thresholds win, as intended */
+  int mapped = mallinfo2().hblks; /* blocks mapped on their own */
+  void *mid = malloc((size_t)512 << 10);
+  ck_assert_ptr_nonnull(mid);
+  ck_assert_int_eq(mallinfo2().hblks, mapped);
+  void *big = malloc((size_t)64 << 20);
+  ck_assert_ptr_nonnull(big);
+  ck_assert_int_eq(mallinfo2().hblks, mapped + 1);
+  free(big);
+  free(mid);
+#endif
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("workload");
   TCase *tc = tcase_create("workload");
@@ -166,6 +195,7 @@ int main(void) {
   tcase_add_test(tc, dictionary_shape_is_pinned);
   tcase_add_test(tc, samples_shape);
   tcase_add_test(tc, bad_options);
+  tcase_add_test(tc, warm_malloc_keeps_mid_sized_blocks_in_the_heap);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
