@@ -427,7 +427,9 @@ static void expire(stripe_t *st, uint32_t window_ms, uint64_t now_ms) {
 static bool grow(stripe_t *st) {
   size_t others = stripe_mem(st) - ring_mem(st->cap);
   size_t avail = st->budget > others ? st->budget - others : 0;
-  uint32_t want = st->cap > UINT32_MAX / 2 ? UINT32_MAX : st->cap * 2;
+  /* At most what leaves the id index a free entry (ids_for). */
+  const uint32_t most = UINT32_MAX / 5 * 4;
+  uint32_t want = st->cap > most / 2 ? most : st->cap * 2;
   while (want > st->cap && ring_mem(want) > avail) want = st->cap + (want - st->cap) / 2;
   if (want < st->cap + st->cap / 8 + 1) return false;
   stripe_t old = *st;
