@@ -19,10 +19,13 @@
  * wait for each other, and every span of a trace is in one stripe (a walk
  * up its parents takes one lock).
  *
- * Memory per span: 80 bytes in its stripe's ring plus a 4-byte bucket in
- * each of two hash indices (the ring is grown by doubling, up to what the
- * budget allows), plus its name and service, interned per stripe (one copy
- * per distinct string, with a reference count). Lookups are O(1) expected.
+ * Memory per span: 76 bytes in its stripe's ring (a 64-byte record and 12
+ * bytes of process, thread and thread chain), 10 bytes of id index (8-byte
+ * entries, open addressing at a load of at most 0.8) and a 4-byte thread
+ * bucket (the ring is grown by doubling, up to what the budget allows),
+ * plus its name and service, interned per stripe (one copy per distinct
+ * string, with a reference count). Lookups are O(1) expected: one probe
+ * run of the id index and one record.
  * A span received again (same trace_id and span_id) is updated in place,
  * not stored twice.
  *

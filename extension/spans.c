@@ -2,20 +2,36 @@
  * by (trace_id, span_id) and by (process, thread), bounded by a window and
  * a memory cap.
  *
- * The one idea: a stripe keeps its spans in a ring in arrival order, and
- * every index refers to a span by its sequence number, not its slot.
- * Evicting the oldest span is advancing the ring's tail, and nothing has to
- * be unlinked: a sequence number outside [tail, head) is an end of chain
- * wherever it is met. Expiry by window and by memory is therefore O(1) per
- * span, and the indices are plain chained hash tables whose chains run from
- * the newest span of a bucket to older ones (each link points strictly
- * further back, which a walk checks, so even a number that wrapped around
- * 2^32 and looks live again cannot make a walk loop; keys are compared on
- * every step, so it cannot make a wrong answer either).
+ * A stripe keeps its spans in a ring in arrival order, numbered by a
+ * sequence number (seq); a span's slot is seq % cap. Evicting the oldest
+ * span is advancing the ring's tail: expiry by window and by memory is O(1)
+ * per span, oldest first.
  *
- * A slot is seq % cap: growing the ring copies each live span to its new
- * slot and, when the bucket count changes, rebuilds the chains, both O(n)
- * and amortized by doubling.
+ * The id index is an open-addressing table (linear probing) of 8-byte
+ * entries, the span's seq and a 32-bit tag of its (trace_id, span_id) hash;
+ * the tag also gives the entry's home slot, so nothing else is read to
+ * move entries. A lookup reads the probe run from the home slot, about one
+ * cache line at the load kept here (at most 0.8), and then only the record
+ * whose tag matches: two cache misses, not a chain of them, and both can be
+ * prefetched for many keys at once (pc_spans_find_many). The table holds
+ * exactly the live, undead spans: an evicted span's entry is removed
+ * (backward-shift deletion, no tombstones), so it never fills (it has more
+ * slots than the ring) and a probe always ends at an empty slot. The table's
+ * size is not a power of two (slots = cap + cap/4 + 16): the home slot is
+ * the tag scaled to the size (a multiply, no modulo), and probes wrap at
+ * the end.
+ *
+ * The record a lookup reads is one aligned cache line (64 bytes: ids,
+ * times, string ids, flags, arrival); process and thread ids and the
+ * thread chain are in a parallel array of 12 bytes per span, read for
+ * spans that have them and by the thread index. The thread index is a
+ * chained hash table whose chains run from the newest span of a bucket to
+ * older ones by seq (each link points strictly further back, which a walk
+ * checks, so a number that wrapped around 2^32 cannot make a walk loop; a
+ * seq outside [tail, head) ends a chain).
+ *
+ * Growing the ring copies each live span to its new slot and rebuilds both
+ * indices, O(n) and amortized by doubling.
  *
  * Strings (names, services) are interned per stripe with a reference count
  * per span that holds them, and freed with the last one; they count in the
@@ -23,10 +39,7 @@
  * would not fit, the ring grows if the budget allows, else the oldest span
  * goes first.
  *
- * A span received again is updated in place (put). Lookups of many links at
- * once (pc_spans_find_many) prefetch their buckets and records first: in a
- * table of a million spans each lookup is otherwise a few cache misses in a
- * row. */
+ * A span received again is updated in place (put). */
 #include <pthread.h>
 #include <sys/mman.h>
 #include <stdlib.h>
@@ -37,7 +50,7 @@
 /* ---- one span ------------------------------------------------------------------- */
 
 /* B_DEAD: a span received again with another thread, whose record stays in
- * the ring (and its chains) until evicted but matches no lookup. */
+ * the ring (and its thread chain) until evicted but is out of the id index. */
 enum { B_PARENT = 1, B_REMOTE = 2, B_PID = 4, B_TID = 8, B_DEAD = 16 };
 
 typedef struct {
@@ -45,15 +58,23 @@ typedef struct {
   uint64_t span, parent; /* the 8-byte ids as loaded by memcpy (compared, never shown) */
   uint64_t start, end;
   uint32_t name, service; /* string ids; 0: "" */
-  uint32_t pid, tid;
-  uint32_t next;    /* the next older span of this span's id bucket (a seq) */
-  uint32_t tnext;   /* ... of its thread bucket (B_TID only) */
-  uint32_t arrived; /* now_ms when recorded, modulo 2^32 (the window is < 2^31 ms) */
+  uint32_t arrived;       /* now_ms when recorded, modulo 2^32 (the window is < 2^31 ms) */
   uint8_t kind, status, bits;
   uint8_t pad;
 } rec_t;
 
-_Static_assert(sizeof(rec_t) == 80, "a span is 80 bytes in the ring");
+_Static_assert(sizeof(rec_t) == 64, "a span's record is one cache line");
+
+/* What lookups by id do not read. */
+typedef struct {
+  uint32_t pid, tid; /* B_PID, B_TID */
+  uint32_t tnext;    /* the next older span of its thread bucket (B_TID only) */
+} cold_t;
+
+/* An id index entry; tag 0: empty. */
+typedef struct {
+  uint32_t seq, tag;
+} slot_t;
 
 /* ---- interned strings ---------------------------------------------------------- */
 
@@ -175,11 +196,15 @@ static void strtab_free(strtab_t *t) {
 typedef struct {
   _Alignas(64) pthread_mutex_t mu;
   rec_t *ring;
+  cold_t *cold;        /* parallel to ring */
   uint32_t cap;        /* slots */
   uint32_t head, tail; /* next seq to write; oldest live seq */
-  uint32_t *ids;       /* id index: bucket -> newest seq */
-  uint32_t *threads;   /* thread index */
-  uint32_t mask;       /* buckets - 1 (both indices) */
+  uint32_t tail_slot;  /* the tail's slot (slots follow seqs modulo cap, but seqs wrap
+                        * around 2^32, which cap need not divide) */
+  slot_t *ids;         /* id index: n_ids entries */
+  uint32_t n_ids;
+  uint32_t *threads;   /* thread index: bucket -> newest seq */
+  uint32_t tmask;      /* thread buckets - 1 */
   strtab_t strs;
   size_t budget;
   uint64_t clock_ms; /* the latest now_ms seen (expire) */
@@ -217,8 +242,19 @@ static inline uint64_t trace_hash(const uint8_t t[16]) {
   return mix(load64(t) ^ mix(load64(t + 8)));
 }
 
-static inline uint32_t id_bucket(uint64_t th, uint64_t span) {
-  return (uint32_t)mix(th ^ span);
+/* The id index tag of a span: never 0 (an empty slot). The stripe is chosen
+ * by th's top bits; mixing again spreads the spans of a stripe. */
+static inline uint32_t id_tag(uint64_t th, uint64_t span) {
+  return (uint32_t)(mix(th ^ span) >> 32) | 1;
+}
+
+/* The home slot of a tag: the tag scaled to [0, n_ids). */
+static inline uint32_t id_home(const stripe_t *st, uint32_t tag) {
+  return (uint32_t)(((uint64_t)tag * st->n_ids) >> 32);
+}
+
+static inline uint32_t id_next(const stripe_t *st, uint32_t i) {
+  return ++i == st->n_ids ? 0 : i;
 }
 
 static inline uint32_t thread_bucket(uint32_t pid, uint32_t tid) {
@@ -229,10 +265,25 @@ static inline bool live(const stripe_t *st, uint32_t seq) {
   return (uint32_t)(seq - st->tail) < (uint32_t)(st->head - st->tail);
 }
 
-static inline rec_t *at(const stripe_t *st, uint32_t seq) { return &st->ring[seq % st->cap]; }
+/* The slot of seq, live or the head. */
+static inline size_t slot_of(const stripe_t *st, uint32_t seq) {
+  size_t i = (size_t)st->tail_slot + (uint32_t)(seq - st->tail);
+  return i >= st->cap ? i - st->cap : i;
+}
 
-/* Next link of a walk, or false at the end: the link must be live and
- * strictly older than where the walk is. */
+static inline rec_t *at(const stripe_t *st, uint32_t seq) { return &st->ring[slot_of(st, seq)]; }
+static inline cold_t *cold_at(const stripe_t *st, uint32_t seq) {
+  return &st->cold[slot_of(st, seq)];
+}
+
+/* The seq of a live record. */
+static inline uint32_t seq_of(const stripe_t *st, const rec_t *r) {
+  size_t i = (size_t)(r - st->ring);
+  return st->tail + (uint32_t)(i >= st->tail_slot ? i - st->tail_slot : i + st->cap - st->tail_slot);
+}
+
+/* Next link of a thread walk, or false at the end: the link must be live
+ * and strictly older than where the walk is. */
 static inline bool step(const stripe_t *st, uint32_t from, uint32_t to) {
   return live(st, to) && (uint32_t)(to - st->tail) < (uint32_t)(from - st->tail);
 }
@@ -241,15 +292,15 @@ static inline bool step(const stripe_t *st, uint32_t from, uint32_t to) {
  * 4 KiB pages nearly every lookup also misses the TLB (a page walk that
  * misses the cache in its turn). Arrays of 2 MiB and more are therefore
  * asked of the kernel as huge pages where it allows (transparent huge pages
- * in madvise mode); a hint only, so nothing depends on it. */
+ * in madvise mode); a hint only, so nothing depends on it. Smaller arrays
+ * are aligned to a cache line, so a record is one line. */
 #define HUGE_PAGE ((size_t)2 << 20)
 
 static void *table_alloc(size_t n) {
-  if (n < HUGE_PAGE) return pc_xmalloc(n);
   void *p = NULL;
-  if (posix_memalign(&p, HUGE_PAGE, n)) pc_oom();
+  if (posix_memalign(&p, n < HUGE_PAGE ? 64 : HUGE_PAGE, n ? n : 64)) pc_oom();
 #ifdef MADV_HUGEPAGE
-  madvise(p, n & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+  if (n >= HUGE_PAGE) madvise(p, n & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
 #endif
   return p;
 }
@@ -260,48 +311,102 @@ static size_t buckets_for(uint32_t cap) {
   return b;
 }
 
-static size_t stripe_mem(const stripe_t *st) {
-  return (size_t)st->cap * sizeof(rec_t) + 2 * ((size_t)st->mask + 1) * sizeof(uint32_t) +
-         strtab_mem(&st->strs);
+/* Id index entries for a ring of cap spans: a load of at most 0.8, and
+ * always more entries than spans, so a probe ends at an empty one. */
+static uint32_t ids_for(uint32_t cap) {
+  uint64_t n = (uint64_t)cap + cap / 4 + 16;
+  return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
+
+static size_t ring_mem(uint32_t cap) {
+  return (size_t)cap * (sizeof(rec_t) + sizeof(cold_t)) + (size_t)ids_for(cap) * sizeof(slot_t) +
+         buckets_for(cap) * sizeof(uint32_t);
+}
+
+static size_t stripe_mem(const stripe_t *st) { return ring_mem(st->cap) + strtab_mem(&st->strs); }
+
+static void ids_put(stripe_t *st, uint32_t tag, uint32_t seq) {
+  uint32_t i = id_home(st, tag);
+  while (st->ids[i].tag) i = id_next(st, i);
+  st->ids[i] = (slot_t){seq, tag};
+}
+
+/* Remove seq's entry: backward-shift deletion pulls each later entry of
+ * the probe run into the hole when the hole is not before its home slot
+ * (distances taken around the end of the table). */
+static void ids_del(stripe_t *st, uint32_t tag, uint32_t seq) {
+  uint32_t n = st->n_ids, i = id_home(st, tag);
+  while (st->ids[i].seq != seq || st->ids[i].tag != tag) {
+    if (!st->ids[i].tag) return; /* not there (cannot happen: every live span is) */
+    i = id_next(st, i);
+  }
+  for (uint32_t j = id_next(st, i); st->ids[j].tag; j = id_next(st, j)) {
+    uint32_t home = id_home(st, st->ids[j].tag);
+    uint32_t from_home = j >= home ? j - home : j + n - home;
+    uint32_t from_hole = j >= i ? j - i : j + n - i;
+    if (from_home >= from_hole) {
+      st->ids[i] = st->ids[j];
+      i = j;
+    }
+  }
+  st->ids[i] = (slot_t){0, 0};
+}
+
+static uint32_t rec_tag(const rec_t *r) { return id_tag(trace_hash(r->trace), r->span); }
 
 static void index_put(stripe_t *st, uint32_t seq) {
   rec_t *r = at(st, seq);
-  uint32_t b = id_bucket(trace_hash(r->trace), r->span) & st->mask;
-  r->next = st->ids[b];
-  st->ids[b] = seq;
+  if (r->bits & B_DEAD) return; /* in no index */
+  ids_put(st, rec_tag(r), seq);
   if (r->bits & B_TID) {
-    uint32_t t = thread_bucket(r->pid, r->tid) & st->mask;
-    r->tnext = st->threads[t];
+    cold_t *c = cold_at(st, seq);
+    uint32_t t = thread_bucket(c->pid, c->tid) & st->tmask;
+    c->tnext = st->threads[t];
     st->threads[t] = seq;
   }
 }
 
-/* Empty buckets hold tail - 1: not live until 2^32 more spans came. */
+/* Empty thread buckets hold tail - 1: not live until 2^32 more spans came. */
 static void index_rebuild(stripe_t *st) {
-  for (uint32_t i = 0; i <= st->mask; i++) st->ids[i] = st->threads[i] = st->tail - 1;
+  memset(st->ids, 0, (size_t)st->n_ids * sizeof *st->ids);
+  for (uint32_t i = 0; i <= st->tmask; i++) st->threads[i] = st->tail - 1;
   for (uint32_t s = st->tail; s != st->head; s++) index_put(st, s);
+}
+
+static void alloc_tables(stripe_t *st, uint32_t cap) {
+  st->cap = cap;
+  st->ring = table_alloc((size_t)cap * sizeof(rec_t)); /* only live slots are read */
+  st->cold = table_alloc((size_t)cap * sizeof(cold_t));
+  st->n_ids = ids_for(cap);
+  st->ids = table_alloc((size_t)st->n_ids * sizeof *st->ids);
+  size_t nb = buckets_for(cap);
+  st->tmask = (uint32_t)nb - 1;
+  st->threads = table_alloc(nb * sizeof *st->threads);
+}
+
+static void free_tables(stripe_t *st) {
+  free(st->ring);
+  free(st->cold);
+  free(st->ids);
+  free(st->threads);
 }
 
 static void stripe_init(stripe_t *st, size_t budget) {
   memset(st, 0, sizeof *st);
   pthread_mutex_init(&st->mu, NULL);
   st->budget = budget;
-  st->cap = INITIAL_CAP;
-  st->ring = table_alloc(st->cap * sizeof(rec_t));
-  size_t nb = buckets_for(st->cap);
-  st->mask = (uint32_t)nb - 1;
-  st->ids = table_alloc(nb * sizeof *st->ids);
-  st->threads = table_alloc(nb * sizeof *st->threads);
+  alloc_tables(st, INITIAL_CAP);
   index_rebuild(st);
 }
 
 static void evict_one(stripe_t *st) {
   rec_t *r = at(st, st->tail);
   if (r->bits & B_DEAD) st->dead--;
+  else ids_del(st, rec_tag(r), st->tail);
   str_unref(&st->strs, r->name);
   str_unref(&st->strs, r->service);
   st->tail++;
+  if (++st->tail_slot == st->cap) st->tail_slot = 0;
 }
 
 static void expire(stripe_t *st, uint32_t window_ms, uint64_t now_ms) {
@@ -317,43 +422,34 @@ static void expire(stripe_t *st, uint32_t window_ms, uint64_t now_ms) {
   }
 }
 
-static size_t ring_mem(uint32_t cap) {
-  return (size_t)cap * sizeof(rec_t) + 2 * buckets_for(cap) * sizeof(uint32_t);
-}
-
 /* Grow the ring, within the budget: false when it cannot by at least an
  * eighth (growing by less would copy the ring for a few spans each time). */
 static bool grow(stripe_t *st) {
   size_t others = stripe_mem(st) - ring_mem(st->cap);
   size_t avail = st->budget > others ? st->budget - others : 0;
-  uint32_t want = st->cap > UINT32_MAX / 2 ? UINT32_MAX : st->cap * 2;
+  /* At most what leaves the id index a free entry (ids_for). */
+  const uint32_t most = UINT32_MAX / 5 * 4;
+  uint32_t want = st->cap > most / 2 ? most : st->cap * 2;
   while (want > st->cap && ring_mem(want) > avail) want = st->cap + (want - st->cap) / 2;
   if (want < st->cap + st->cap / 8 + 1) return false;
-  rec_t *ring = table_alloc((size_t)want * sizeof(rec_t)); /* only live slots are read */
-  for (uint32_t s = st->tail; s != st->head; s++) ring[s % want] = *at(st, s);
-  free(st->ring);
-  st->ring = ring;
-  st->cap = want;
-  size_t nb = buckets_for(want);
-  if (nb != (size_t)st->mask + 1) {
-    free(st->ids);
-    free(st->threads);
-    st->ids = table_alloc(nb * sizeof *st->ids);
-    st->threads = table_alloc(nb * sizeof *st->threads);
-    st->mask = (uint32_t)nb - 1;
+  stripe_t old = *st;
+  alloc_tables(st, want);
+  st->tail_slot = 0;
+  for (uint32_t s = st->tail; s != st->head; s++) {
+    *at(st, s) = *at(&old, s);
+    *cold_at(st, s) = *cold_at(&old, s);
   }
-  index_rebuild(st); /* the chains follow seqs, but the buckets may have changed */
+  free_tables(&old);
+  index_rebuild(st); /* slots and buckets depend on the sizes */
   return true;
 }
 
 static rec_t *lookup(const stripe_t *st, const uint8_t trace[16], uint64_t th, uint64_t span) {
-  uint32_t seq = st->ids[id_bucket(th, span) & st->mask];
-  uint32_t from = st->head;
-  while (step(st, from, seq)) {
-    rec_t *r = at(st, seq);
-    if (r->span == span && !(r->bits & B_DEAD) && memcmp(r->trace, trace, 16) == 0) return r;
-    from = seq;
-    seq = r->next;
+  uint32_t tag = id_tag(th, span);
+  for (uint32_t i = id_home(st, tag); st->ids[i].tag; i = id_next(st, i)) {
+    if (st->ids[i].tag != tag) continue;
+    rec_t *r = at(st, st->ids[i].seq);
+    if (r->span == span && memcmp(r->trace, trace, 16) == 0) return r;
   }
   return NULL;
 }
@@ -386,11 +482,12 @@ static pc_str_t attr_str(const pc_kvs_t *kvs, const char *key) {
   return v && v->type == PC_AV_STRING ? v->u.s : (pc_str_t){0};
 }
 
-/* The record of sp (everything but the chains and the arrival), with
- * references to its strings. */
-static void fill(stripe_t *st, rec_t *r, const pc_span_t *sp, pc_str_t service, bool has_rpid,
-                 uint32_t rpid) {
+/* The record of sp (everything but the thread chain and the arrival),
+ * with references to its strings. */
+static void fill(stripe_t *st, rec_t *r, cold_t *c, const pc_span_t *sp, pc_str_t service,
+                 bool has_rpid, uint32_t rpid) {
   memset(r, 0, sizeof *r);
+  memset(c, 0, sizeof *c);
   memcpy(r->trace, sp->trace_id.p, 16);
   r->span = load64(sp->span_id.p);
   if (sp->parent_span_id.n == 8 && load64(sp->parent_span_id.p)) {
@@ -404,17 +501,17 @@ static void fill(stripe_t *st, rec_t *r, const pc_span_t *sp, pc_str_t service, 
   r->kind = (uint8_t)(sp->kind >= 0 && sp->kind <= 5 ? sp->kind : 0);
   r->status = (uint8_t)(sp->has_status && sp->status_code >= 0 && sp->status_code <= 2
                             ? sp->status_code : 0);
-  if (attr_u32(&sp->attributes, "process.pid", &r->pid)) r->bits |= B_PID;
-  else if (has_rpid) r->pid = rpid, r->bits |= B_PID;
-  if (attr_u32(&sp->attributes, "thread.id", &r->tid)) r->bits |= B_TID;
+  if (attr_u32(&sp->attributes, "process.pid", &c->pid)) r->bits |= B_PID;
+  else if (has_rpid) c->pid = rpid, r->bits |= B_PID;
+  if (attr_u32(&sp->attributes, "thread.id", &c->tid)) r->bits |= B_TID;
   pc_str_t name = cut_utf8(sp->name);
   r->name = str_ref(&st->strs, name.p, name.n);
   r->service = str_ref(&st->strs, service.p, service.n);
 }
 
-static bool same_thread(const rec_t *a, const rec_t *b) {
-  return (a->bits & (B_PID | B_TID)) == (b->bits & (B_PID | B_TID)) && a->pid == b->pid &&
-         a->tid == b->tid;
+static bool same_thread(const rec_t *a, const cold_t *ac, const rec_t *b, const cold_t *bc) {
+  return (a->bits & (B_PID | B_TID)) == (b->bits & (B_PID | B_TID)) && ac->pid == bc->pid &&
+         ac->tid == bc->tid;
 }
 
 /* Strings may have taken the stripe past its share: the oldest go. */
@@ -429,27 +526,31 @@ static void trim(stripe_t *st) {
  * already has (a client's retry, an exporter sending a batch again) is
  * updated in place: it keeps its place in the ring, so it expires with its
  * first arrival. When its process or thread changed, its thread chain would
- * be wrong: the old record is marked dead instead and the span recorded as
- * new. */
+ * be wrong: the old record is marked dead (and leaves the id index) instead
+ * and the span recorded as new. */
 static void put(pc_spans_t *s, stripe_t *st, const pc_span_t *sp, pc_str_t service,
                 bool has_rpid, uint32_t rpid, uint64_t now_ms) {
   expire(st, s->window_ms, now_ms);
   rec_t *old = lookup(st, sp->trace_id.p, trace_hash(sp->trace_id.p), load64(sp->span_id.p));
   if (old) {
     rec_t r;
-    fill(st, &r, sp, service, has_rpid, rpid);
+    cold_t c;
+    fill(st, &r, &c, sp, service, has_rpid, rpid);
     str_unref(&st->strs, old->name);
     str_unref(&st->strs, old->service);
     st->duplicates++;
-    if (same_thread(old, &r)) {
-      r.next = old->next;
-      r.tnext = old->tnext;
+    cold_t *oc = &st->cold[old - st->ring];
+    if (same_thread(old, oc, &r, &c)) {
       r.arrived = old->arrived;
+      c.tnext = oc->tnext;
       *old = r;
+      *oc = c;
       trim(st);
       return;
     }
-    /* Its chains still pass through it; a dead record matches nothing. */
+    /* Its thread chain still passes through it; a dead record matches
+     * nothing. */
+    ids_del(st, rec_tag(old), seq_of(st, old));
     old->name = old->service = 0;
     old->bits = B_DEAD;
     st->dead++;
@@ -460,10 +561,10 @@ static void put(pc_spans_t *s, stripe_t *st, const pc_span_t *sp, pc_str_t servi
     evict_one(st);
     st->evicted_memory++;
   }
-  rec_t *r = at(st, st->head);
-  fill(st, r, sp, service, has_rpid, rpid);
-  r->arrived = (uint32_t)now_ms;
-  index_put(st, st->head);
+  uint32_t seq = st->head;
+  fill(st, at(st, seq), cold_at(st, seq), sp, service, has_rpid, rpid);
+  at(st, seq)->arrived = (uint32_t)now_ms;
+  index_put(st, seq);
   st->head++;
   st->added++;
   trim(st);
@@ -509,8 +610,12 @@ static void copy_out(const stripe_t *st, const rec_t *r, pc_span_rec_t *out) {
   out->end_unix_nano = r->end;
   out->has_process = r->bits & B_PID;
   out->has_thread = r->bits & B_TID;
-  out->process_id = r->pid;
-  out->thread_id = r->tid;
+  out->process_id = out->thread_id = 0;
+  if (r->bits & (B_PID | B_TID)) { /* the other array: read only when there is something */
+    const cold_t *c = &st->cold[r - st->ring];
+    out->process_id = c->pid;
+    out->thread_id = c->tid;
+  }
   copy_str(&st->strs, r->name, out->name, &out->name_n);
   copy_str(&st->strs, r->service, out->service, &out->service_n);
 }
@@ -560,27 +665,28 @@ bool pc_spans_find(pc_spans_t *s, const uint8_t trace_id[16], const uint8_t span
   return found;
 }
 
-/* In a table of many megabytes a lookup is two cache misses, its bucket and
- * then its record, and a local root is another two: done one key after the
- * other they are most of what enriching a request costs. Here, per group of
- * keys, every bucket is prefetched, then every bucket's newest record,
- * then the same for the parents, so the misses overlap; the last pass
- * looks each key up as pc_spans_find does. The group's stripes are locked
- * together for all the passes: a lock is a full memory barrier on x86,
- * and taking one per key would wait for the previous key's loads, making
- * the misses one after the other again. Lock order: ascending stripe
- * index (nothing else holds two stripes' locks). */
+/* In a table of many megabytes a lookup is two cache misses, its index
+ * entries and then its record, and a local root is another two: done one
+ * key after the other they are most of what enriching a request costs.
+ * Here, per group of keys, every key's home slot is prefetched, then every
+ * matching record, then the same for the parents, so the misses overlap;
+ * the last pass looks each key up as pc_spans_find does. The group's
+ * stripes are locked together for all the passes: a lock is a full memory
+ * barrier on x86, and taking one per key would wait for the previous key's
+ * loads, making the misses one after the other again. Lock order:
+ * ascending stripe index (nothing else holds two stripes' locks). */
 #define FIND_GROUP 16
 
-/* What a lookup touches first: its bucket, or the newest record of its
- * bucket's chain. */
-static void prefetch_bucket(const stripe_t *st, uint64_t th, uint64_t span) {
-  __builtin_prefetch(&st->ids[id_bucket(th, span) & st->mask]);
+static void prefetch_home(const stripe_t *st, uint64_t th, uint64_t span) {
+  __builtin_prefetch(&st->ids[id_home(st, id_tag(th, span))]);
 }
 
-static void prefetch_record(const stripe_t *st, uint64_t th, uint64_t span) {
-  uint32_t seq = st->ids[id_bucket(th, span) & st->mask];
-  if (live(st, seq)) __builtin_prefetch(at(st, seq));
+/* Prefetch the records whose tag matches (the home slot's line is there,
+ * or on its way: this waits for it). */
+static void prefetch_records(const stripe_t *st, uint64_t th, uint64_t span) {
+  uint32_t tag = id_tag(th, span);
+  for (uint32_t i = id_home(st, tag); st->ids[i].tag; i = id_next(st, i))
+    if (st->ids[i].tag == tag) __builtin_prefetch(at(st, st->ids[i].seq));
 }
 
 static void find_group(pc_spans_t *s, const pc_link_t *keys, size_t n, uint64_t now_ms,
@@ -602,18 +708,22 @@ static void find_group(pc_spans_t *s, const pc_link_t *keys, size_t n, uint64_t 
     pthread_mutex_lock(&s->stripes[order[i]].mu);
     expire(&s->stripes[order[i]], s->window_ms, now_ms);
   }
-  for (size_t k = 0; k < n; k++) prefetch_bucket(&s->stripes[si[k]], th[k], span[k]);
-  for (size_t k = 0; k < n; k++) prefetch_record(&s->stripes[si[k]], th[k], span[k]);
-  if (local_roots) {
-    uint64_t parent[FIND_GROUP];
-    for (size_t k = 0; k < n; k++) {
-      const rec_t *r = lookup(&s->stripes[si[k]], keys[k].trace_id.p, th[k], span[k]);
-      parent[k] = r && (r->bits & (B_PARENT | B_REMOTE)) == B_PARENT ? r->parent : 0;
-      if (parent[k]) prefetch_bucket(&s->stripes[si[k]], th[k], parent[k]);
+  for (size_t k = 0; k < n; k++) prefetch_home(&s->stripes[si[k]], th[k], span[k]);
+  for (size_t k = 0; k < n; k++) prefetch_records(&s->stripes[si[k]], th[k], span[k]);
+  uint64_t parent[FIND_GROUP];
+  for (size_t k = 0; k < n; k++) {
+    const stripe_t *st = &s->stripes[si[k]];
+    const rec_t *r = lookup(st, keys[k].trace_id.p, th[k], span[k]);
+    parent[k] = 0;
+    if (!r) continue;
+    if (r->bits & (B_PID | B_TID)) __builtin_prefetch(&st->cold[r - st->ring]);
+    if (local_roots && (r->bits & (B_PARENT | B_REMOTE)) == B_PARENT) {
+      parent[k] = r->parent;
+      prefetch_home(st, th[k], parent[k]);
     }
-    for (size_t k = 0; k < n; k++)
-      if (parent[k]) prefetch_record(&s->stripes[si[k]], th[k], parent[k]);
   }
+  for (size_t k = 0; k < n; k++)
+    if (parent[k]) prefetch_records(&s->stripes[si[k]], th[k], parent[k]);
   for (size_t k = 0; k < n; k++)
     found[k] = find_locked(&s->stripes[si[k]], keys[k].trace_id.p, th[k], span[k], &spans[k],
                            local_roots ? &local_roots[k] : NULL, NULL);
@@ -636,10 +746,11 @@ size_t pc_spans_on_thread(pc_spans_t *s, uint32_t pid, uint32_t tid, uint64_t fr
     stripe_t *st = &s->stripes[i];
     pthread_mutex_lock(&st->mu);
     expire(st, s->window_ms, now_ms);
-    uint32_t seq = st->threads[b & st->mask], from = st->head;
+    uint32_t seq = st->threads[b & st->tmask], from = st->head;
     for (int walked = 0; walked < SPANS_THREAD_WALK && n < cap && step(st, from, seq); walked++) {
       const rec_t *r = at(st, seq);
-      if ((r->bits & (B_PID | B_TID)) == (B_PID | B_TID) && r->pid == pid && r->tid == tid &&
+      const cold_t *c = cold_at(st, seq);
+      if ((r->bits & (B_PID | B_TID)) == (B_PID | B_TID) && c->pid == pid && c->tid == tid &&
           r->start <= to_unix_nano && r->end >= from_unix_nano) {
         pc_thread_span_t *o = &out[n++];
         memcpy(o->trace_id, r->trace, 16);
@@ -648,7 +759,7 @@ size_t pc_spans_on_thread(pc_spans_t *s, uint32_t pid, uint32_t tid, uint64_t fr
         o->end_unix_nano = r->end;
       }
       from = seq;
-      seq = r->tnext;
+      seq = c->tnext;
     }
     pthread_mutex_unlock(&st->mu);
   }
@@ -677,9 +788,7 @@ void pc_spans_free(pc_spans_t *s) {
   for (unsigned i = 0; i < s->n_stripes; i++) {
     stripe_t *st = &s->stripes[i];
     pthread_mutex_destroy(&st->mu);
-    free(st->ring);
-    free(st->ids);
-    free(st->threads);
+    free_tables(st);
     strtab_free(&st->strs);
   }
   free(s->stripes);

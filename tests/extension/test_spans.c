@@ -285,6 +285,85 @@ START_TEST(duplicate_spans_stored_once) {
 }
 END_TEST
 
+/* The id index against a model of the ring, over many adds to one small
+ * stripe: new spans, spans received again on the same thread (updated in
+ * place) and on another (the old record dead, out of the index), eviction
+ * by memory (the ring grows to a size that is not a power of two) and then
+ * by window. The index is open addressing, sized so probe runs wrap around
+ * its end and entries are removed (backward shift) on every eviction;
+ * after each add the evicted count says which of the model's records are
+ * gone, and every span ever added must be found exactly when its newest
+ * record is held, with its newest name and thread. */
+#define MODEL_STEPS 12000
+START_TEST(id_index_matches_a_model) {
+  pc_spans_t *s = table(3000, 48 << 10, 1);
+  typedef struct {
+    uint32_t id, name;
+    int64_t tid;
+    bool dead;
+  } mrec_t;
+  mrec_t *ring = calloc(MODEL_STEPS, sizeof *ring);
+  uint32_t *newest = calloc(MODEL_STEPS + 1, sizeof *newest); /* id -> ring index + 1 */
+  uint32_t n_ring = 0, next_id = 1, dups = 0;
+  uint64_t rng = 88172645463325252ull, now = 0, front = 0;
+  char name[32];
+  for (uint32_t step = 0; step < MODEL_STEPS; step++) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    if (step >= MODEL_STEPS / 2) now += rng % 24; /* window eviction in the second half */
+    uint32_t id = next_id;
+    if (next_id > 1 && rng % 5 == 0) id = next_id - 1 - (uint32_t)(rng >> 8) % (next_id - 1 < 600 ? next_id - 1 : 600);
+    else next_id++;
+    int64_t tid = (int64_t)((rng >> 20) % 4) - 1; /* -1: none */
+    uint32_t nm = (uint32_t)(rng >> 32) % 97;
+    snprintf(name, sizeof name, "op-%u", nm);
+    pc_test_span_t v = span("svc", id, id, 0, name);
+    v.tid = tid;
+    pc_spans_stats_t st;
+    pc_spans_expire(s, now); /* what the add's expiry drops before it looks the span up */
+    pc_spans_stats(s, &st);
+    front = st.evicted_memory + st.evicted_window;
+    add(s, &v, 1, now);
+    uint32_t k = newest[id];
+    if (k && k - 1 >= front && ring[k - 1].tid == tid) {
+      ring[k - 1].name = nm; /* in place */
+      dups++;
+    } else {
+      if (k && k - 1 >= front) ring[k - 1].dead = true, dups++;
+      ring[n_ring] = (mrec_t){.id = id, .name = nm, .tid = tid};
+      newest[id] = ++n_ring;
+    }
+    pc_spans_stats(s, &st);
+    front = st.evicted_memory + st.evicted_window;
+    ck_assert_uint_le(front, n_ring);
+    uint64_t held = 0;
+    for (uint64_t i = front; i < n_ring; i++) held += !ring[i].dead;
+    ck_assert_uint_eq(st.spans, held);
+    ck_assert_uint_eq(st.duplicates, dups);
+    ck_assert_uint_le(st.bytes, 48 << 10);
+    if (step % 1000 != 999) continue;
+    for (uint32_t i = 1; i < next_id; i++) {
+      pc_span_rec_t sp;
+      bool want = newest[i] && newest[i] - 1 >= front;
+      bool got = find(s, i, i, now, &sp, NULL, NULL);
+      ck_assert_msg(got == want, "step %u: span %u found %d, want %d", step, i, got, want);
+      if (!got) continue;
+      const mrec_t *m = &ring[newest[i] - 1];
+      snprintf(name, sizeof name, "op-%u", m->name);
+      assert_name(&sp, name);
+      ck_assert(sp.has_thread == (m->tid >= 0));
+      if (m->tid >= 0) ck_assert_uint_eq(sp.thread_id, (uint64_t)m->tid);
+    }
+  }
+  pc_spans_stats_t st;
+  pc_spans_stats(s, &st);
+  ck_assert_uint_gt(st.evicted_memory, 1000);
+  ck_assert_uint_gt(st.evicted_window, 1000);
+  free(ring);
+  free(newest);
+  pc_spans_free(s);
+}
+END_TEST
+
 /* find_many answers as find does, key by key, across stripes and groups. */
 START_TEST(find_many_as_find) {
   pc_spans_t *s = table(60000, 4 << 20, 4);
@@ -419,6 +498,7 @@ TCase *pc_test_spans_tcase(void) {
   tcase_add_test(tc, spans_on_a_thread);
   tcase_add_test(tc, clock_read_before_the_lock);
   tcase_add_test(tc, duplicate_spans_stored_once);
+  tcase_add_test(tc, id_index_matches_a_model);
   tcase_add_test(tc, find_many_as_find);
   tcase_add_test(tc, concurrent_writers_and_readers);
   return tc;
