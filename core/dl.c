@@ -31,6 +31,9 @@ static void load(pc_dl_t *d) {
     /* memcpy: ISO C has no cast from an object pointer to a function one. */
     memcpy((char *)d->table + d->syms[i].offset, &sym, sizeof sym);
   }
+  /* A failed set-up leaves the library mapped: it may have registered
+   * handlers (atexit, thread keys) that closing it would leave dangling. */
+  if (d->init && d->init(d->failure, sizeof d->failure)) return;
   __atomic_store_n(&d->handle, h, __ATOMIC_RELEASE);
 }
 
