@@ -48,6 +48,7 @@ struct pc_curl {
   bool ended; /* the load ended (wake may still be closing): ask pc_curl_load */
   uv_async_t wake;
   bool wake_open;
+  bool wake_held; /* closing waits for it: counted in closing already */
   uv_timer_t timer;
   sock_t *socks;
   unsigned closing; /* close callbacks still to come */
@@ -87,7 +88,8 @@ static void stop_waiting(pc_curl_t *c) {
   c->listed = false;
   if (!c->wake_open) return;
   c->wake_open = false;
-  c->closing++;
+  if (!c->wake_held) c->closing++;
+  c->wake_held = false;
   uv_close((uv_handle_t *)&c->wake, wake_on_close);
 }
 
@@ -318,7 +320,16 @@ void pc_curl_close(pc_curl_t *c, void (*closed)(void *arg), void *arg) {
   c->ending = true;
   c->closed = closed;
   c->closed_arg = arg;
-  stop_waiting(c); /* every wait was unwaited by its owner */
+  /* Every wait was unwaited by its owner. A load still under way keeps
+   * the wake-up open, and so the loop running, until it ends: a process
+   * that went on to exit would run OpenSSL's atexit handlers beside the
+   * loading thread. on_loaded then closes it. */
+  if (!c->listed) {
+    stop_waiting(c);
+  } else if (c->wake_open && !c->wake_held) {
+    c->wake_held = true;
+    c->closing++;
+  }
   /* Every transfer was removed by its owner; this closes the cached
    * connections, which may hand sockets back through curl_on_socket. */
   if (c->multi) curl_multi_cleanup(c->multi);

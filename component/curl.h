@@ -78,7 +78,8 @@ int pc_curl_add(pc_curl_t *c, pc_curl_xfer_t *x, char *why, size_t cap);
 /* Stop x if it is running; its done is not called. */
 void pc_curl_remove(pc_curl_t *c, pc_curl_xfer_t *x);
 /* Close: every transfer must have been removed and every wait unwaited
- * (and its easy handle may be cleaned up already). The cached connections close, every handle is
+ * (and its easy handle may be cleaned up already). While libcurl is still
+ * loading for c, closed waits for the load to end. The cached connections close, every handle is
  * closed and c is freed; closed(arg) follows from the last close callback
  * (at once, from this call, when c was never started or is NULL). */
 void pc_curl_close(pc_curl_t *c, void (*closed)(void *arg), void *arg);
