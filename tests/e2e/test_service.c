@@ -1069,13 +1069,9 @@ static void assert_version_cannot_load(const char *what, const char *soname, con
   pc_buf_free(&out);
 }
 
-/* Without a loadable libcurl, profcol still starts and receives;
- * --version and the exporter's first send say what is missing and what to
- * install, and the process stays up. */
-START_TEST(a_missing_libcurl_is_named_where_it_is_needed) {
-  if (!hide_library("/libcurl.so", "a_missing_libcurl_is_named_where_it_is_needed")) return;
-  assert_version_cannot_load("libcurl", "libcurl.so.4", "libcurl4");
-
+/* profcol with an otlp receiver and an otlp_http exporter to a closed
+ * port that does not retry: one failed try is logged once. */
+static void start_unretried_exporter(pc_e2e_proc_t *p) {
   char yaml[1024];
   snprintf(yaml, sizeof yaml,
            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
@@ -1083,8 +1079,18 @@ START_TEST(a_missing_libcurl_is_named_where_it_is_needed) {
            "retry_on_failure: {enabled: false}}\n"
            "service:\n  pipelines:\n    profiles: {receivers: [otlp], exporters: [otlp_http]}\n",
            pc_e2e_free_port());
+  ck_assert(pc_e2e_start(p, yaml));
+}
+
+/* Without a loadable libcurl, profcol still starts and receives;
+ * --version and the exporter's first send say what is missing and what to
+ * install, and the process stays up. */
+START_TEST(a_missing_libcurl_is_named_where_it_is_needed) {
+  if (!hide_library("/libcurl.so", "a_missing_libcurl_is_named_where_it_is_needed")) return;
+  assert_version_cannot_load("libcurl", "libcurl.so.4", "libcurl4");
+
   pc_e2e_proc_t p;
-  ck_assert(pc_e2e_start(&p, yaml));
+  start_unretried_exporter(&p);
   pc_buf_t proto = rich_payload(false);
   pc_e2e_resp_t r;
   ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
@@ -1125,15 +1131,8 @@ START_TEST(the_first_sends_load_leaves_the_loop_serving) {
     rmdir(dir);
     return;
   }
-  char yaml[1024];
-  snprintf(yaml, sizeof yaml,
-           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
-           "exporters:\n  otlp_http: {endpoint: \"http://127.0.0.1:%d\", "
-           "retry_on_failure: {enabled: false}}\n"
-           "service:\n  pipelines:\n    profiles: {receivers: [otlp], exporters: [otlp_http]}\n",
-           pc_e2e_free_port());
   pc_e2e_proc_t p;
-  ck_assert(pc_e2e_start(&p, yaml));
+  start_unretried_exporter(&p);
   /* The first request, its answer read later: with the load on the loop,
    * even it is not answered until the load ends. */
   pc_buf_t proto = rich_payload(false), req = {0};
