@@ -7,9 +7,11 @@
  * The one idea: libcurl says which sockets to watch and when to wake it
  * (CURLMOPT_SOCKETFUNCTION -> one uv_poll_t per socket,
  * CURLMOPT_TIMERFUNCTION -> one uv_timer_t), and the loop calls
- * curl_multi_socket_action when either fires. Nothing blocks the loop and
- * there is no thread. Connections stay alive in the multi handle's cache,
- * so every transfer of one component reuses them.
+ * curl_multi_socket_action when either fires. Nothing blocks the loop:
+ * libcurl itself is loaded in a thread of its own at the first use,
+ * and owners wait for it with pc_curl_wait (curl_dl.c). Connections stay
+ * alive in the multi handle's cache, so every transfer of one component
+ * reuses them.
  *
  * A transfer is a pc_curl_xfer_t embedded in its owner (the send
  * module's slot, a scrape slot, a Kubernetes GET); its done callback runs on the loop once the transfer
@@ -37,8 +39,16 @@ struct pc_curl {
   CURLM *multi; /* NULL until the first easy handle (ready) */
   long max_connects;
   bool multiplex;
-  bool global;  /* curl_global_init succeeded: undo it at the end */
   bool started; /* its timer is on the loop */
+  /* While libcurl loads off the loop (curl_dl.h): its owners'
+   * waits, in order, and the loader's wake-up on this loop. */
+  pc_curl_wait_t *waits, **waits_tail;
+  pc_curl_waiter_t loading; /* listed with the loader */
+  bool listed;
+  bool ended; /* the load ended (wake may still be closing): ask pc_curl_load */
+  uv_async_t wake;
+  bool wake_open;
+  bool wake_held; /* closing waits for it: counted in closing already */
   uv_timer_t timer;
   sock_t *socks;
   unsigned closing; /* close callbacks still to come */
@@ -49,10 +59,9 @@ struct pc_curl {
 
 /* ---- closing ------------------------------------------------------------------------ */
 
-static void free_curl(pc_curl_t *c) {
-  if (c->global) curl_global_cleanup();
-  free(c);
-}
+/* libcurl's global set-up is the loader's, once for the process
+ * (curl_dl.c): nothing of it to undo per handle. */
+static void free_curl(pc_curl_t *c) { free(c); }
 
 static void one_closed(pc_curl_t *c) {
   if (--c->closing || !c->ending) return; /* a socket libcurl was done with, while running */
@@ -70,6 +79,19 @@ static void sock_on_close(uv_handle_t *h) {
 }
 
 static void timer_on_close(uv_handle_t *h) { one_closed(container_of(h, pc_curl_t, timer)); }
+
+static void wake_on_close(uv_handle_t *h) { one_closed(container_of(h, pc_curl_t, wake)); }
+
+/* Off the loader's list and its wake-up closed: the load ended, or c goes. */
+static void stop_waiting(pc_curl_t *c) {
+  if (c->listed) pc_curl_load_forget(&c->loading);
+  c->listed = false;
+  if (!c->wake_open) return;
+  c->wake_open = false;
+  if (!c->wake_held) c->closing++;
+  c->wake_held = false;
+  uv_close((uv_handle_t *)&c->wake, wake_on_close);
+}
 
 static void sock_forget(pc_curl_t *c, sock_t *sk) {
   for (sock_t **pp = &c->socks; *pp; pp = &(*pp)->next)
@@ -159,26 +181,15 @@ static int curl_on_timer(CURLM *multi, long timeout_ms, void *userp) {
 
 /* ---- the interface ----------------------------------------------------------------------- */
 
-/* libcurl's global state and the multi handle, made with the first easy
- * handle rather than at open: curl_global_init sets up OpenSSL (reads
- * openssl.cnf, loads its error strings and algorithm names), about a third
- * of a sidecar's start-up CPU after the dynamic loader and 60 KiB of heap,
- * which a component that has not sent anything yet does not need. This
- * libcurl is thread-safe in curl_global_init (curl_version_info's
- * CURL_VERSION_THREADSAFE), so workers may get here at once. The library
- * itself is loaded here too (curl_dl.h): a missing libcurl.so.4 is then
- * this send's error, with what to install. */
+/* The multi handle, made with the first easy handle rather than at open:
+ * a component that has not sent anything yet needs none. libcurl itself
+ * is loaded by then: every owner waits for it with pc_curl_wait first, or
+ * knows it loaded (the pprof receiver's config check loads it). Loading it
+ * here is the fallback of a path that did neither, on the loop. */
 static int ready(pc_curl_t *c, char *why, size_t cap) {
   if (c->multi) return 0;
-  int rc = pc_curl_load(why, cap); /* the library itself, at the first use */
+  int rc = pc_curl_load(why, cap);
   if (rc) return rc;
-  if (!c->global) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      snprintf(why, cap, "libcurl failed to initialise");
-      return PC_EIO;
-    }
-    c->global = true;
-  }
   if (!(c->multi = curl_multi_init())) {
     snprintf(why, cap, "curl_multi_init failed");
     return PC_ENOMEM;
@@ -192,6 +203,65 @@ static int ready(pc_curl_t *c, char *why, size_t cap) {
   return 0;
 }
 
+/* ---- waiting for the load ------------------------------------------------------------- */
+
+/* The loader's wake-up: the load ended. Each wait in order, each told the
+ * result; one may start transfers (libcurl is there) or, having failed,
+ * wait again, which then answers at once. */
+static void on_loaded(uv_async_t *a) {
+  pc_curl_t *c = container_of(a, pc_curl_t, wake);
+  stop_waiting(c);
+  c->ended = true;
+  char why[256];
+  int rc = pc_curl_load(why, sizeof why); /* the load has ended: its result, at once */
+  while (c->waits) {
+    pc_curl_wait_t *w = c->waits;
+    if (!(c->waits = w->next)) c->waits_tail = &c->waits;
+    w->waiting = false;
+    w->ready(w, rc, why);
+  }
+}
+
+int pc_curl_wait(pc_curl_t *c, pc_curl_wait_t *w, char *why, size_t cap) {
+  if (w->waiting) return PC_EAGAIN;
+  if (c->ended) return pc_curl_load(why, cap); /* its result, at once */
+  if (!c->listed) {
+    if (pc_curl_loaded()) return 0;
+    pc_curl_start(c); /* its close then waits for the wake-up's */
+    if (!c->wake_open) { /* before the listing: the loader may wake it at once */
+      uv_async_init(c->loop, &c->wake, on_loaded);
+      c->wake_open = true;
+    }
+    c->loading.wake = &c->wake;
+    int rc = pc_curl_load_start(&c->loading, why, cap);
+    if (rc != PC_EAGAIN) { /* ended before: nothing to wait for */
+      stop_waiting(c);
+      c->ended = true;
+      return rc;
+    }
+    c->listed = true;
+  }
+  w->waiting = true;
+  w->next = NULL;
+  if (!c->waits) c->waits_tail = &c->waits;
+  *c->waits_tail = w;
+  c->waits_tail = &w->next;
+  return PC_EAGAIN;
+}
+
+void pc_curl_unwait(pc_curl_t *c, pc_curl_wait_t *w) {
+  if (!w->waiting) return;
+  for (pc_curl_wait_t **pp = &c->waits; *pp; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      if (c->waits_tail == &w->next) c->waits_tail = pp;
+      break;
+    }
+  w->waiting = false;
+}
+
+/* ---- the interface ----------------------------------------------------------------------- */
+
 int pc_curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc_curl_t **out,
                   pc_err_t *err) {
   (void)err;
@@ -199,6 +269,7 @@ int pc_curl_open(uv_loop_t *loop, long max_connects, bool multiplex, pc_curl_t *
   c->loop = loop;
   c->max_connects = max_connects;
   c->multiplex = multiplex;
+  c->waits_tail = &c->waits;
   *out = c;
   return 0;
 }
@@ -240,7 +311,7 @@ void pc_curl_close(pc_curl_t *c, void (*closed)(void *arg), void *arg) {
     if (closed) closed(arg);
     return;
   }
-  if (!c->started) { /* nothing of it is on the loop */
+  if (!c->started) { /* nothing of it is on the loop (a wake-up starts it) */
     if (c->multi) curl_multi_cleanup(c->multi);
     free_curl(c);
     if (closed) closed(arg);
@@ -249,6 +320,16 @@ void pc_curl_close(pc_curl_t *c, void (*closed)(void *arg), void *arg) {
   c->ending = true;
   c->closed = closed;
   c->closed_arg = arg;
+  /* Every wait was unwaited by its owner. A load still under way keeps
+   * the wake-up open, and so the loop running, until it ends: a process
+   * that went on to exit would run OpenSSL's atexit handlers beside the
+   * loading thread. on_loaded then closes it. */
+  if (!c->listed) {
+    stop_waiting(c);
+  } else if (c->wake_open && !c->wake_held) {
+    c->wake_held = true;
+    c->closing++;
+  }
   /* Every transfer was removed by its owner; this closes the cached
    * connections, which may hand sockets back through curl_on_socket. */
   if (c->multi) curl_multi_cleanup(c->multi);

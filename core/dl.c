@@ -17,6 +17,10 @@ static void load(pc_dl_t *d) {
     const char *e = dlerror();
     snprintf(d->failure, sizeof d->failure, "cannot load %s (install the %s package)",
              e ? e : d->soname, d->package);
+    /* glibc keeps the message in a per-thread buffer until the next
+     * dlerror(): free it now, since the loader may be a thread that ends
+     * after the load (component/curl_dl.c). */
+    (void)dlerror();
     return;
   }
   for (size_t i = 0; i < d->n_syms; i++) {
@@ -25,12 +29,17 @@ static void load(pc_dl_t *d) {
       snprintf(d->failure, sizeof d->failure,
                "%s has no %s: it is older than the one profcol was built with", d->soname,
                d->syms[i].name);
+      (void)dlerror(); /* the message; the next call frees it (above) */
+      (void)dlerror();
       dlclose(h);
       return;
     }
     /* memcpy: ISO C has no cast from an object pointer to a function one. */
     memcpy((char *)d->table + d->syms[i].offset, &sym, sizeof sym);
   }
+  /* A failed set-up leaves the library mapped: it may have registered
+   * handlers (atexit, thread keys) that closing it would leave dangling. */
+  if (d->init && d->init(d->failure, sizeof d->failure)) return;
   __atomic_store_n(&d->handle, h, __ATOMIC_RELEASE);
 }
 

@@ -28,6 +28,11 @@ typedef struct {
   const pc_dl_sym_t *syms;
   size_t n_syms;
   void *table; /* receives each function's address at syms[i].offset */
+  /* Run once the table is filled, before any other thread may call through
+   * it (the library's global set-up); NULL for none. It must call through
+   * the table itself, never the forwarders, whose guard waits for this
+   * very load. Non-zero with why filled: the load fails with that why. */
+  int (*init)(char *why, size_t cap);
   /* state: */
   pthread_mutex_t lock;
   bool tried;
@@ -35,10 +40,10 @@ typedef struct {
   char failure[256];  /* why the load failed */
 } pc_dl_t;
 
-#define PC_DL_INIT(soname_, package_, syms_, table_)                              \
+#define PC_DL_INIT(soname_, package_, syms_, table_, init_)                       \
   {.soname = (soname_), .package = (package_), .syms = (syms_),                  \
    .n_syms = sizeof(syms_) / sizeof((syms_)[0]), .table = (table_),              \
-   .lock = PTHREAD_MUTEX_INITIALIZER}
+   .init = (init_), .lock = PTHREAD_MUTEX_INITIALIZER}
 
 /* Load d's library and fill its table, once per process (thread-safe).
  * 0, or PC_EIO with why filled ("cannot load libcurl: libcurl.so.4: cannot

@@ -250,13 +250,19 @@ static size_t call_on_answer(char *p, size_t size, size_t nmemb, void *userdata)
   return n;
 }
 
-int pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
-                  void (*done)(pc_curl_xfer_t *x, CURLcode rc), pc_err_t *err) {
+void pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
+                   void (*done)(pc_curl_xfer_t *x, CURLcode rc),
+                   void (*setup)(pc__call_t *call, CURL *easy)) {
   call->slot = slot;
+  call->client = c;
   call->xfer.done = done;
-  char why[256]; /* room for dlerror's text when libcurl cannot be loaded */
-  CURL *easy = call->xfer.easy = pc_curl_easy(c->curl, why, sizeof why);
-  if (!easy) return pc_err_set(err, PC_ENOMEM, "%s", why);
+  call->setup = setup;
+}
+
+/* The call's easy handle, at its first try, libcurl loaded. */
+static int call_easy(pc__client_t *c, pc__call_t *call, char *why, size_t cap) {
+  CURL *easy = call->xfer.easy = pc_curl_easy(c->curl, why, cap);
+  if (!easy) return PC_ENOMEM;
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_POST, 1L);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, call_on_answer);
@@ -267,10 +273,12 @@ int pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   client_easy(c, easy);
+  if (call->setup) call->setup(call, easy);
   return 0;
 }
 
 void pc__call_free(pc__call_t *call) {
+  if (call->wait.waiting) pc_curl_unwait(call->client->curl, &call->wait);
   if (call->xfer.easy) curl_easy_cleanup(call->xfer.easy);
   call->xfer.easy = NULL;
   curl_slist_free_all(call->try_list);
@@ -278,10 +286,41 @@ void pc__call_free(pc__call_t *call) {
   pc_buf_free(&call->answer);
 }
 
+/* A first try that libcurl's load ended: libcurl failed to load, or the
+ * try goes on where it waited. */
+static void call_on_loaded(pc_curl_wait_t *w, int rc, const char *why) {
+  pc__call_t *call = container_of(w, pc__call_t, wait);
+  if (!rc) {
+    pc__call_start(call->client, call, call->url);
+    return;
+  }
+  pc__outcome_t o = {.verdict = PC__RETRYABLE};
+  snprintf(o.why, sizeof o.why, "cannot prepare a request: %s", why);
+  pc__send_outcome(call->slot, &o);
+}
+
 void pc__call_start(pc__client_t *c, pc__call_t *call, const char *url) {
   pc__slot_t *sl = call->slot;
-  const pc__qitem_t *it = sl->item;
   pc__outcome_t o = {.verdict = PC__PERMANENT};
+  if (!call->xfer.easy) {
+    /* The slot's first try: libcurl is loaded in a thread of its own at the
+     * process's first one (component/curl.h), and the try goes on from
+     * call_on_loaded; a batch waits in its slot as it would on a slow
+     * connect, and the loop serves every connection meanwhile. */
+    char why[256]; /* room for dlerror's text when libcurl cannot be loaded */
+    call->wait.ready = call_on_loaded;
+    call->url = url;
+    int rc = pc_curl_wait(c->curl, &call->wait, why, sizeof why);
+    if (rc == PC_EAGAIN) return;
+    if (!rc) rc = call_easy(c, call, why, sizeof why);
+    if (rc) {
+      o.verdict = PC__RETRYABLE;
+      snprintf(o.why, sizeof o.why, "cannot prepare a request: %s", why);
+      pc__send_outcome(sl, &o);
+      return;
+    }
+  }
+  const pc__qitem_t *it = sl->item;
   call->answer.n = 0;
   call->errbuf[0] = 0;
   if (!set_headers(c, call, &it->meta, o.why, sizeof o.why)) {
@@ -304,7 +343,10 @@ void pc__call_start(pc__client_t *c, pc__call_t *call, const char *url) {
   }
 }
 
-void pc__call_cancel(pc__client_t *c, pc__call_t *call) { pc_curl_remove(c->curl, &call->xfer); }
+void pc__call_cancel(pc__client_t *c, pc__call_t *call) {
+  pc_curl_unwait(c->curl, &call->wait);
+  pc_curl_remove(c->curl, &call->xfer);
+}
 
 bool pc__call_answer_json(const pc__call_t *call) {
   char *ct = NULL;

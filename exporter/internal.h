@@ -411,23 +411,31 @@ void pc__client_metrics(void *self, pc_metrics_t *m);
   }
 
 /* One slot's call: its easy handle and what one try's answer left. */
-typedef struct {
+typedef struct pc__call {
   pc_curl_xfer_t xfer;
   pc__slot_t *slot;
+  pc__client_t *client;
+  /* The wire's own options on each new easy handle (NULL: none). */
+  void (*setup)(struct pc__call *call, CURL *easy);
+  pc_curl_wait_t wait; /* the first try, while libcurl loads */
+  const char *url;     /* that try's */
   pc_buf_t answer; /* the body, up to PC__MAX_ANSWER_BYTES */
   char errbuf[CURL_ERROR_SIZE];
   struct curl_slist *try_list; /* per-batch headers: curl reads them until the next try */
 } pc__call_t;
 
-/* An easy handle for slot with every option that does not change per try
- * (tls, timeout, keep-alive); done ends each try. PC_EIO or PC_ENOMEM with
- * err when libcurl cannot initialise or make the handle (pc_curl_easy). */
-int pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
-                  void (*done)(pc_curl_xfer_t *x, CURLcode rc), pc_err_t *err);
+/* A call for slot; done ends each try. Its easy handle, with every option
+ * that does not change per try (tls, timeout, keep-alive) and setup's, is
+ * made at its first try, once libcurl is loaded (component/curl.h). */
+void pc__call_init(pc__client_t *c, pc__call_t *call, pc__slot_t *slot,
+                   void (*done)(pc_curl_xfer_t *x, CURLcode rc),
+                   void (*setup)(pc__call_t *call, CURL *easy));
 void pc__call_free(pc__call_t *call);
 /* Start a try of call->slot's item to url: headers, the queued bytes as
- * the body. Ends through the outcome when it cannot start (permanent when
- * the headers cannot be made, retryable when libcurl refuses). */
+ * the body. The slot's first try waits for libcurl's load in the thread
+ * pool when it is not loaded yet. Ends through the outcome when it cannot
+ * start (permanent when the headers cannot be made, retryable when libcurl
+ * cannot be loaded or refuses). */
 void pc__call_start(pc__client_t *c, pc__call_t *call, const char *url);
 void pc__call_cancel(pc__client_t *c, pc__call_t *call);
 /* The answer's content type says JSON (else protobuf; neither: as sent). */

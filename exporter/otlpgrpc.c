@@ -229,20 +229,22 @@ static void call_on_done(pc_curl_xfer_t *xf, CURLcode rc) {
   pc__send_outcome(g->call.slot, &o);
 }
 
-static void *wire_slot_new(void *wire, pc__slot_t *slot, pc_err_t *err) {
-  otlpgrpc_t *x = wire;
-  grpc_call_t *g = pc_xcalloc(1, sizeof *g);
-  if (pc__call_init(&x->c, &g->call, slot, call_on_done, err)) {
-    free(g);
-    return NULL;
-  }
-  CURL *easy = g->call.xfer.easy;
-  /* h2c with prior knowledge; over TLS, HTTP/2 negotiated by ALPN. */
+/* h2c with prior knowledge; over TLS, HTTP/2 negotiated by ALPN. */
+static void call_setup(pc__call_t *call, CURL *easy) {
+  const otlpgrpc_t *x = container_of(call->client, otlpgrpc_t, c);
+  grpc_call_t *g = container_of(call, grpc_call_t, call);
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
                    (long)(x->tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
   if (!x->tls) curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L); /* see the top of the file */
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, call_on_header);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, g);
+}
+
+static void *wire_slot_new(void *wire, pc__slot_t *slot, pc_err_t *err) {
+  (void)err;
+  otlpgrpc_t *x = wire;
+  grpc_call_t *g = pc_xcalloc(1, sizeof *g);
+  pc__call_init(&x->c, &g->call, slot, call_on_done, call_setup);
   return g;
 }
 

@@ -250,10 +250,10 @@ static void try_now(pc__slot_t *sl) {
     return;
   }
   sl->tries++;
-  /* The wire's state of a slot (an easy handle, and with the first one
-   * libcurl's and OpenSSL's global set-up) is made at the slot's first try,
-   * not at start: an exporter that has nothing to send yet costs nothing,
-   * which is most of a sidecar's life and of its start-up time. */
+  /* The wire's state of a slot is made at the slot's first try, not at
+   * start, and the OTLP wires load libcurl (and OpenSSL) only then, in the
+   * thread of its own (client.c): an exporter that has nothing to send yet costs
+   * nothing, which is most of a sidecar's life and of its start-up time. */
   if (!sl->wire) {
     pc_err_t err = {0};
     if (!(sl->wire = s->ops->slot_new(s->wire, sl, &err))) {

@@ -116,7 +116,7 @@ static const pc_dl_sym_t syms[] = {
 #undef SYM
 };
 
-static pc_dl_t lib = PC_DL_INIT(PC_OPENSSL_SONAME, "libssl3", syms, &fn);
+static pc_dl_t lib = PC_DL_INIT(PC_OPENSSL_SONAME, "libssl3", syms, &fn, NULL);
 
 int pc_openssl_load(char *why, size_t cap) { return pc_dl_load(&lib, why, cap); }
 

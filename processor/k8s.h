@@ -148,15 +148,23 @@ struct pc__k8s_get {
   long status;
   uint32_t retry_after_s;
   char errbuf[256];
+  /* While libcurl loads off the loop (component/curl.h): the GET
+   * asked for, started once it has. */
+  pc_curl_wait_t wait;
+  char *path;
+  const char *accept; /* a string constant */
+  uint64_t timeout_ms;
 };
 
 /* A transport for api on loop; nothing of it is on the loop until a GET
  * starts. PC_EIO with err when libcurl cannot start. */
 int pc__k8s_http_open(uv_loop_t *loop, pc__k8s_api_t *api, pc__k8s_http_t **out, pc_err_t *err);
 /* Start g: GET server + path (path holds the query, escaped). accept: the
- * Accept header (NULL: application/json). timeout_ms bounds the whole
- * transfer (0: none; a list instead stops when nothing came for a minute).
- * 0, or PC_EIO with why (the token file, libcurl). */
+ * Accept header (NULL: application/json), a string constant. timeout_ms
+ * bounds the whole transfer (0: none; a list instead stops when nothing
+ * came for a minute). 0, or PC_EIO with why (the token file, libcurl). The
+ * process's first GET waits for libcurl's load off the loop, and a
+ * failed load then ends it through on_done. */
 int pc__k8s_get_start(pc__k8s_http_t *h, pc__k8s_get_t *g, const char *path, const char *accept,
                       uint64_t timeout_ms, char *why, size_t cap);
 /* Stop g if it runs; on_done is not called. Safe on a GET never started. */

@@ -5,9 +5,9 @@
  *
  * The one idea: each GET is an easy handle set up here and run by the
  * client's multi handle; body bytes go to the GET's owner from libcurl's
- * write callback, chunked transfer already undone. No thread, no blocking
- * call: a watch that waits ten minutes for an event costs a socket and a
- * poll handle. Connections are cached in the multi handle; over HTTP/2 (the
+ * write callback, chunked transfer already undone. No blocking call (the
+ * process's first GET waits for libcurl's load off the loop): a watch
+ * that waits ten minutes for an event costs a socket and a poll handle. Connections are cached in the multi handle; over HTTP/2 (the
  * API server offers it) every watch of one client shares one connection.
  *
  * This file is the only one of processor/ that knows libcurl.
@@ -114,8 +114,8 @@ static void get_finished(pc_curl_xfer_t *x, CURLcode rc) {
   g->on_done(g, code, status, why);
 }
 
-int pc__k8s_get_start(pc__k8s_http_t *h, pc__k8s_get_t *g, const char *path, const char *accept,
-                      uint64_t timeout_ms, char *why, size_t cap) {
+static int get_begin(pc__k8s_http_t *h, pc__k8s_get_t *g, const char *path, const char *accept,
+                     uint64_t timeout_ms, char *why, size_t cap) {
   pc__k8s_api_t *api = h->api;
   char terr[300] = "";
   const char *token = pc__k8s_api_token(api, pc_now_ms(), terr, sizeof terr);
@@ -195,7 +195,38 @@ int pc__k8s_get_start(pc__k8s_http_t *h, pc__k8s_get_t *g, const char *path, con
   return rc;
 }
 
+/* libcurl's load ended: the GET starts, or ends with why it cannot. */
+static void get_on_loaded(pc_curl_wait_t *w, int rc, const char *why) {
+  pc__k8s_get_t *g = container_of(w, pc__k8s_get_t, wait);
+  char *path = g->path;
+  g->path = NULL;
+  char text[320];
+  snprintf(text, sizeof text, "%s", rc ? why : "");
+  if (!rc) rc = get_begin(g->h, g, path, g->accept, g->timeout_ms, text, sizeof text);
+  free(path);
+  if (rc) g->on_done(g, rc, 0, text);
+}
+
+int pc__k8s_get_start(pc__k8s_http_t *h, pc__k8s_get_t *g, const char *path, const char *accept,
+                      uint64_t timeout_ms, char *why, size_t cap) {
+  g->h = h;
+  g->wait.ready = get_on_loaded;
+  int rc = pc_curl_wait(h->curl, &g->wait, why, cap);
+  if (rc != PC_EAGAIN)
+    return rc ? rc : get_begin(h, g, path, accept, timeout_ms, why, cap);
+  g->path = pc_xstrdup(path);
+  g->accept = accept;
+  g->timeout_ms = timeout_ms;
+  return 0;
+}
+
 void pc__k8s_get_cancel(pc__k8s_get_t *g) {
+  if (g->wait.waiting) {
+    pc_curl_unwait(g->h->curl, &g->wait);
+    free(g->path);
+    g->path = NULL;
+    return;
+  }
   if (!g->xfer.added) return;
   pc_curl_remove(g->h->curl, &g->xfer);
   get_release(g);

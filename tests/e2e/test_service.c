@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <curl/curl.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../certs.h"
@@ -1067,13 +1069,9 @@ static void assert_version_cannot_load(const char *what, const char *soname, con
   pc_buf_free(&out);
 }
 
-/* Without a loadable libcurl, profcol still starts and receives;
- * --version and the exporter's first send say what is missing and what to
- * install, and the process stays up. */
-START_TEST(a_missing_libcurl_is_named_where_it_is_needed) {
-  if (!hide_library("/libcurl.so", "a_missing_libcurl_is_named_where_it_is_needed")) return;
-  assert_version_cannot_load("libcurl", "libcurl.so.4", "libcurl4");
-
+/* profcol with an otlp receiver and an otlp_http exporter to a closed
+ * port that does not retry: one failed try is logged once. */
+static void start_unretried_exporter(pc_e2e_proc_t *p) {
   char yaml[1024];
   snprintf(yaml, sizeof yaml,
            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
@@ -1081,8 +1079,18 @@ START_TEST(a_missing_libcurl_is_named_where_it_is_needed) {
            "retry_on_failure: {enabled: false}}\n"
            "service:\n  pipelines:\n    profiles: {receivers: [otlp], exporters: [otlp_http]}\n",
            pc_e2e_free_port());
+  ck_assert(pc_e2e_start(p, yaml));
+}
+
+/* Without a loadable libcurl, profcol still starts and receives;
+ * --version and the exporter's first send say what is missing and what to
+ * install, and the process stays up. */
+START_TEST(a_missing_libcurl_is_named_where_it_is_needed) {
+  if (!hide_library("/libcurl.so", "a_missing_libcurl_is_named_where_it_is_needed")) return;
+  assert_version_cannot_load("libcurl", "libcurl.so.4", "libcurl4");
+
   pc_e2e_proc_t p;
-  ck_assert(pc_e2e_start(&p, yaml));
+  start_unretried_exporter(&p);
   pc_buf_t proto = rich_payload(false);
   pc_e2e_resp_t r;
   ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
@@ -1095,6 +1103,76 @@ START_TEST(a_missing_libcurl_is_named_where_it_is_needed) {
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   pc_e2e_cleanup(&p);
   pc_buf_free(&proto);
+}
+END_TEST
+
+/* The first send loads libcurl in the thread pool, and the loop serves
+ * every connection meanwhile. The load is held by an event, not timed:
+ * libcurl's file is a FIFO (mounted over it in a mount namespace of this
+ * test's own, as hide_library does), so the dynamic loader's open() waits
+ * for a writer and its read() for bytes. Once this test can open the FIFO's
+ * writing end (only possible while a reader has it open: the load is under
+ * way and held), a request on another connection must be answered; with
+ * the load on the loop it is not (the post gives up after its 30 s). Then
+ * the FIFO closes empty, the load fails as for a missing libcurl, and the
+ * exporter says so while the process keeps receiving. */
+START_TEST(the_first_sends_load_leaves_the_loop_serving) {
+  const char *test = "the_first_sends_load_leaves_the_loop_serving";
+  char lib[PATH_MAX], dir[] = "/tmp/profcol-curlfifo-XXXXXX", fifo[300];
+  ck_assert_msg(maps_file(0, "/libcurl.so", lib, sizeof lib), "this test maps no libcurl");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(fifo, sizeof fifo, "%s/libcurl.so.4", dir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+      mount(fifo, lib, NULL, MS_BIND, NULL) != 0) {
+    fprintf(stderr, "%s: skipped, cannot put a FIFO over %s in a mount namespace: %s\n", test,
+            lib, strerror(errno));
+    remove(fifo);
+    rmdir(dir);
+    return;
+  }
+  pc_e2e_proc_t p;
+  start_unretried_exporter(&p);
+  /* The first request, its answer read later: with the load on the loop,
+   * even it is not answered until the load ends. */
+  pc_buf_t proto = rich_payload(false), req = {0};
+  pc_e2e_post_request(&req, p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                      proto.p, proto.n);
+  int first = pc_e2e_connect(p.port, 60);
+  ck_assert_int_ge(first, 0);
+  ck_assert_int_eq(send(first, req.p, req.n, MSG_NOSIGNAL), (ssize_t)req.n);
+  pc_buf_free(&req);
+  /* The event: the load has the FIFO open (ENXIO until then). */
+  int w = -1;
+  for (int i = 0; i < 6000 && w < 0; i++) /* 60 s: only a broken build waits that long */
+    if ((w = open(fifo, O_WRONLY | O_NONBLOCK)) < 0) usleep(10000);
+  ck_assert_msg(w >= 0, "the first send did not start loading libcurl: %s", strerror(errno));
+  /* Held: the loop answers another connection (and queues its batch). */
+  pc_e2e_resp_t r;
+  int status = pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                           proto.p, proto.n, &r);
+  pc_buf_free(&r.body);
+  int w2 = open(fifo, O_WRONLY | O_NONBLOCK); /* a reader still: the load still waits */
+  bool still_held = w2 >= 0;
+  if (w2 >= 0) close(w2);
+  close(w); /* the last writer: the load reads an empty file */
+  char ans[13] = "";
+  ssize_t got = recv(first, ans, sizeof ans - 1, MSG_WAITALL);
+  close(first);
+  ck_assert_msg(status == 200, "no answer while libcurl loads: the loop is stalled (%d)", status);
+  ck_assert_msg(still_held, "the load was not held while the request was answered");
+  ck_assert_msg(got == 12 && !strcmp(ans, "HTTP/1.1 200"), "first request: \"%s\"", ans);
+  ck_assert(pc_e2e_wait_log(&p, "cannot prepare a request: cannot load ", 30000));
+  ck_assert(pc_e2e_wait_log(&p, "file too short (install the libcurl4 package)", 1000));
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", "application/x-protobuf", NULL,
+                               proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert_int_eq(kill(p.pid, 0), 0);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+  remove(fifo);
+  rmdir(dir);
 }
 END_TEST
 
@@ -1154,6 +1232,7 @@ int main(void) {
   tcase_add_test(tc, tls_receiver_end_to_end);
   tcase_add_test(tc, libcurl_is_loaded_at_the_first_send);
   tcase_add_test(tc, a_missing_libcurl_is_named_where_it_is_needed);
+  tcase_add_test(tc, the_first_sends_load_leaves_the_loop_serving);
   tcase_add_test(tc, a_missing_openssl_is_named_where_it_is_needed);
   suite_add_tcase(s, tc);
   curl_global_init(CURL_GLOBAL_DEFAULT);
