@@ -62,9 +62,16 @@ typedef struct {
   uint64_t max_payload; /* decompressed bytes */
   pc_budget_t *budget;  /* what jobs hold counts here (NULL: nowhere) */
   const char *log_id;   /* for the budget's refusal warnings */
-  pc__rx_job_t *spare;
+  pc__rx_job_t *spare; /* the most recently put back first: the warmest */
   unsigned n_spare;
-  unsigned n_running; /* in the thread pool */
+  unsigned n_running; /* sent to the thread pool and not done: working or waiting */
+  /* At most max_running jobs are in the thread pool at once (the usable
+   * CPUs: pc_cpus_usable; 0 is no cap); the others wait, admitted, first in
+   * first out, and each takes the warmest spare's memory when it starts
+   * (decode.c). n_working <= max_running are in the pool. */
+  unsigned max_running;
+  unsigned n_working;
+  pc__rx_job_t *wait_head, *wait_tail;
   /* Optional, on the loop: the budget may be short for the next job; free
    * what the receiver keeps for reuse besides the spare jobs (the HTTP
    * server's spare body buffers). */
@@ -138,7 +145,7 @@ struct pc__rx_job {
   pc__rx_pool_t *pool;
   pc_arena_t *arena;
   pc_buf_t plain;
-  pc__rx_job_t *next_spare;
+  pc__rx_job_t *next_spare; /* also the next waiting for the pool */
 };
 
 void pc__rx_pool_init(pc__rx_pool_t *p, uint64_t max_payload, pc_budget_t *budget,
