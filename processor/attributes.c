@@ -476,8 +476,8 @@ static inline uint32_t list_hash(pc_i32s_t in, uint32_t flags) {
 #define NO_KEY UINT64_MAX
 
 static inline uint64_t list_key(pc_i32s_t in, uint32_t flags) {
-  if (in.n > LIST_KEY_MAX) return NO_KEY;
-  uint64_t k = (uint64_t)in.n << 1 | (flags & 1);
+  if (in.n > LIST_KEY_MAX || flags > 1) return NO_KEY; /* one flag bit has room */
+  uint64_t k = (uint64_t)in.n << 1 | flags;
   for (uint32_t i = 0; i < in.n; i++) {
     if ((uint32_t)in.v[i] >= 1u << LIST_KEY_BITS) return NO_KEY; /* also negative */
     k |= (uint64_t)(uint32_t)in.v[i] << (4 + LIST_KEY_BITS * i);
