@@ -327,12 +327,16 @@ static int32_t intern_attr_set(attrs_t *p, pc_attr_t a) {
   bool scalar = a.value.type != PC_AV_ARRAY && a.value.type != PC_AV_KVLIST &&
                 a.value.type != PC_AV_BYTES;
   if (scalar) attrs_add_key(p, a.key_strindex);
+  /* Pushed before it goes into the set: a set that grows on its insert
+   * rehashes every index in it, this one too. Taken back if an equal
+   * entry is there. */
   uint32_t next = p->base_attrs + p->n_new_attrs;
+  push_attr(p, a);
   uint32_t at = scalar ? attr_slot(p, &a, attr_hash(p, &a), next) : next;
-  if (at == next) {
-    push_attr(p, a);
+  if (at == next)
     p->entries_added++;
-  }
+  else
+    p->n_new_attrs--;
   return (int32_t)at;
 }
 
