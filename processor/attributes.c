@@ -18,6 +18,8 @@
  *
  *   1. A sample's index list is looked up by content in a per-request cache;
  *      samples with the same list get the same answer, the same edited list.
+ *      Every sample pays this lookup, so a short list of small indices (the
+ *      usual one) is packed into one word and compared as one.
  *   2. A new list is loaded into a pc__amap_t, matched against include and
  *      exclude, and edited by the actions.
  *   3. Storing it back: an entry left alone keeps its table index; a set or
@@ -38,7 +40,9 @@
  * this request: the first intern of a key scans the table's keys once (an
  * integer compare per entry) and hashes the few entries that have it, so a
  * request the actions do not change costs the cache lookups and nothing
- * more, and one they do change does not hash the whole table. Keys are
+ * more, and one they do change does not hash the whole table. An entry
+ * with a string value is first looked for by where its value is (the sets
+ * of a request mostly add the same values), then by content. Keys are
  * found by a scan of the attribute table's keys once per distinct key per
  * request (intern_string). Edited lists may be shared by several samples
  * (read-only, like everything a consumer passes on). New values keep
@@ -62,11 +66,14 @@
 #include "internal.h"
 #include "processor.h"
 
-/* A cached answer: an input list (a view into the request) and its output. */
+/* A cached answer: an input list (a view into the request) and its output.
+ * A short list of small indices is also packed into key (list_key), which
+ * the lookup compares instead of the list. */
 typedef struct {
   uint32_t gen; /* == the processor's gen: in use this request */
   uint32_t hash;
   uint32_t flags; /* what the match depended on (exclude's scope part) */
+  uint64_t key;   /* list_key of in and flags; NO_KEY: compare in itself */
   pc_i32s_t in, out;
 } cached_t;
 
@@ -75,6 +82,17 @@ typedef struct {
   pc_str_t s;
   int32_t idx;
 } key_index_t;
+
+/* An entry interned this request, by where its string value is: the
+ * distinct sets of a request mostly add the same values (an upsert's
+ * constant, a pool extracted from a shared thread.name), and an entry
+ * with the same key, unit and value bytes is the same entry. */
+typedef struct {
+  uint32_t gen; /* == the processor's gen: valid this request */
+  int32_t key, unit, idx;
+  pc_str_t value;
+} interned_t;
+#define INTERNED_SLOTS 32
 
 /* An open-addressing set of table indices (index + 1; 0 is empty). */
 typedef struct {
@@ -95,6 +113,7 @@ typedef struct {
   cached_t *cache;
   uint32_t cache_mask, cache_n, gen;
   iset_t attrs; /* the entries with a key in set_keys (intern_attr) */
+  interned_t interned[INTERNED_SLOTS]; /* string entries interned this request */
   bool attrs_built;
   int32_t *set_keys; /* key string indices whose entries are in attrs */
   uint32_t n_set_keys, cap_set_keys;
@@ -140,18 +159,17 @@ static const pc_attr_t *attr_at(const attrs_t *p, uint32_t i) {
  * are compared as never equal, so they are simply appended). */
 static uint32_t attr_hash(const attrs_t *p, const pc_attr_t *a) {
   pc_anyvalue_t v = a->has_value ? pc__value_resolved(&p->req->dict, a->value) : (pc_anyvalue_t){0};
-  XXH3_state_t st;
-  XXH3_64bits_reset(&st);
-  int32_t head[3] = {a->key_strindex, a->unit_strindex, (int32_t)v.type};
-  XXH3_64bits_update(&st, head, sizeof head);
+  /* One-shot: the key, unit and type are the seed, the value the input
+   * (the streaming state cost more than the few bytes it hashed). */
+  uint64_t seed = ((uint64_t)(uint32_t)a->key_strindex << 32 | (uint32_t)a->unit_strindex) ^
+                  (uint64_t)v.type * 0x9E3779B97F4A7C15ull;
   switch (v.type) {
-  case PC_AV_STRING: XXH3_64bits_update(&st, v.u.s.n ? v.u.s.p : (const uint8_t *)"", v.u.s.n); break;
-  case PC_AV_BOOL: XXH3_64bits_update(&st, &v.u.b, sizeof v.u.b); break;
-  case PC_AV_INT: XXH3_64bits_update(&st, &v.u.i, sizeof v.u.i); break;
-  case PC_AV_DOUBLE: XXH3_64bits_update(&st, &v.u.d, sizeof v.u.d); break;
-  default: break;
+  case PC_AV_STRING: return (uint32_t)XXH3_64bits_withSeed(v.u.s.p, v.u.s.n, seed);
+  case PC_AV_BOOL: return (uint32_t)XXH3_64bits_withSeed(&v.u.b, sizeof v.u.b, seed);
+  case PC_AV_INT: return (uint32_t)XXH3_64bits_withSeed(&v.u.i, sizeof v.u.i, seed);
+  case PC_AV_DOUBLE: return (uint32_t)XXH3_64bits_withSeed(&v.u.d, sizeof v.u.d, seed);
+  default: return (uint32_t)XXH3_64bits_withSeed(NULL, 0, seed);
   }
-  return (uint32_t)XXH3_64bits_digest(&st);
 }
 
 static bool attr_eq(const attrs_t *p, const pc_attr_t *a, const pc_attr_t *b) {
@@ -283,7 +301,23 @@ static void attrs_add_key(attrs_t *p, int32_t key) {
   }
 }
 
+static int32_t intern_attr_set(attrs_t *p, pc_attr_t a);
+
+/* intern_attr_set, remembered by the string value's address. */
 static int32_t intern_attr(attrs_t *p, pc_attr_t a) {
+  if (a.value.type != PC_AV_STRING || !a.value.u.s.p) return intern_attr_set(p, a);
+  uintptr_t h = ((uintptr_t)a.value.u.s.p >> 3) ^ ((uintptr_t)(uint32_t)a.key_strindex * 0x9E3779B1u);
+  interned_t *m = &p->interned[(h ^ h >> 7) % INTERNED_SLOTS];
+  if (m->gen == p->gen && m->key == a.key_strindex && m->unit == a.unit_strindex &&
+      m->value.p == a.value.u.s.p && m->value.n == a.value.u.s.n)
+    return m->idx;
+  int32_t idx = intern_attr_set(p, a);
+  *m = (interned_t){.gen = p->gen, .key = a.key_strindex, .unit = a.unit_strindex, .idx = idx,
+                    .value = a.value.u.s};
+  return idx;
+}
+
+static int32_t intern_attr_set(attrs_t *p, pc_attr_t a) {
   if (!p->attrs_built) {
     p->attrs_built = true;
     if (p->base_attrs == 0) push_attr(p, (pc_attr_t){0});
@@ -293,12 +327,16 @@ static int32_t intern_attr(attrs_t *p, pc_attr_t a) {
   bool scalar = a.value.type != PC_AV_ARRAY && a.value.type != PC_AV_KVLIST &&
                 a.value.type != PC_AV_BYTES;
   if (scalar) attrs_add_key(p, a.key_strindex);
+  /* Pushed before it goes into the set: a set that grows on its insert
+   * rehashes every index in it, this one too. Taken back if an equal
+   * entry is there. */
   uint32_t next = p->base_attrs + p->n_new_attrs;
+  push_attr(p, a);
   uint32_t at = scalar ? attr_slot(p, &a, attr_hash(p, &a), next) : next;
-  if (at == next) {
-    push_attr(p, a);
+  if (at == next)
     p->entries_added++;
-  }
+  else
+    p->n_new_attrs--;
   return (int32_t)at;
 }
 
@@ -402,6 +440,7 @@ static void cache_begin(attrs_t *p) {
   }
   if (++p->gen == 0) { /* wrapped: clear for real */
     memset(p->cache, 0, (size_t)(p->cache_mask + 1) * sizeof *p->cache);
+    memset(p->interned, 0, sizeof p->interned);
     p->gen = 1;
   }
   p->cache_n = 0;
@@ -429,6 +468,32 @@ static inline uint32_t list_hash(pc_i32s_t in, uint32_t flags) {
   return (uint32_t)(h ^ h >> 31);
 }
 
+/* Most sample lists are short and index a small table (the eBPF
+ * profiler's: thread.name, thread.id, container.id). Such a list and its
+ * flags pack into one word: up to LIST_KEY_MAX indices of LIST_KEY_BITS
+ * bits each, the length and the flag bit, so the per-sample lookup is one
+ * multiply and one compare, not a hash loop and a walk of the cached list.
+ * The packing is exact (a list maps to one word and back), so equal words
+ * are equal lists. Anything else is NO_KEY and goes the general way. */
+#define LIST_KEY_MAX 4
+#define LIST_KEY_BITS 14
+#define NO_KEY UINT64_MAX
+
+static inline uint64_t list_key(pc_i32s_t in, uint32_t flags) {
+  if (in.n > LIST_KEY_MAX || flags > 1) return NO_KEY; /* one flag bit has room */
+  uint64_t k = (uint64_t)in.n << 1 | flags;
+  for (uint32_t i = 0; i < in.n; i++) {
+    if ((uint32_t)in.v[i] >= 1u << LIST_KEY_BITS) return NO_KEY; /* also negative */
+    k |= (uint64_t)(uint32_t)in.v[i] << (4 + LIST_KEY_BITS * i);
+  }
+  return k;
+}
+
+static inline uint32_t key_hash(uint64_t k) {
+  k *= 0x9E3779B97F4A7C15ull;
+  return (uint32_t)(k >> 32);
+}
+
 static inline bool list_eq(pc_i32s_t x, pc_i32s_t y) {
   if (x.n != y.n) return false;
   for (uint32_t i = 0; i < x.n; i++)
@@ -438,20 +503,31 @@ static inline bool list_eq(pc_i32s_t x, pc_i32s_t y) {
 
 static int edit_sample(attrs_t *p, pc_sample_t *s, uint32_t flags) {
   pc_i32s_t in = s->attribute_indices;
-  uint32_t h = list_hash(in, flags);
-  uint32_t at = h & p->cache_mask;
-  for (; p->cache[at].gen == p->gen; at = (at + 1) & p->cache_mask) {
-    cached_t *c = &p->cache[at];
-    if (c->hash == h && c->flags == flags && list_eq(c->in, in)) {
-      s->attribute_indices = c->out;
-      return 0;
+  uint64_t key = list_key(in, flags);
+  uint32_t h, at;
+  if (key != NO_KEY) {
+    h = key_hash(key);
+    for (at = h & p->cache_mask; p->cache[at].gen == p->gen; at = (at + 1) & p->cache_mask)
+      if (p->cache[at].key == key) {
+        s->attribute_indices = p->cache[at].out;
+        return 0;
+      }
+  } else {
+    h = list_hash(in, flags);
+    for (at = h & p->cache_mask; p->cache[at].gen == p->gen; at = (at + 1) & p->cache_mask) {
+      cached_t *c = &p->cache[at];
+      if (c->key == NO_KEY && c->hash == h && c->flags == flags && list_eq(c->in, in)) {
+        s->attribute_indices = c->out;
+        return 0;
+      }
     }
   }
   pc_i32s_t out;
   int rc = edit_set(p, in, flags, &out);
   if (rc) return rc;
   /* edit_set never touches the cache, so the slot found is still free. */
-  p->cache[at] = (cached_t){.gen = p->gen, .hash = h, .flags = flags, .in = in, .out = out};
+  p->cache[at] =
+      (cached_t){.gen = p->gen, .hash = h, .flags = flags, .key = key, .in = in, .out = out};
   if (++p->cache_n * 2 > p->cache_mask) cache_grow(p);
   s->attribute_indices = out;
   return 0;

@@ -257,6 +257,118 @@ START_TEST(attributes_keep_random_requests_valid) {
 }
 END_TEST
 
+/* Short lists are looked up by a packed word (attributes.c list_key): lists
+ * that would pack alike if an index past the packing's bits or a fifth
+ * index were let in, each get their own answer. The table is grown to
+ * 16,400 entries so that 16390 = 16384 + 6: packed without its bound,
+ * [16390, 8] and [6, 9] are the same word. */
+START_TEST(attributes_tell_short_lists_apart) {
+  ap_t p;
+  ap_open(&p, "actions: [{key: e, value: \"1\", action: insert}]\n");
+  pt_req_t r;
+  pt_req_init(&r, 1);
+  int32_t ka = pt_str(&r, "a"), kb = pt_str(&r, "b"), kf = pt_str(&r, "fill");
+  uint32_t n = 16400;
+  pc_attr_t *t = pc_arena_calloc(r.arena, n, sizeof *t);
+  ck_assert_ptr_nonnull(t);
+#define ENTRY(k, v) ((pc_attr_t){.key_strindex = (k), .has_value = true, \
+                                 .value = {.type = PC_AV_STRING, .u.s = PC_STR_LIT(v)}})
+  for (uint32_t i = 1; i < n; i++) t[i] = ENTRY(kf, "x");
+  t[6] = ENTRY(ka, "lo");
+  t[16390] = ENTRY(ka, "hi");
+  t[8] = ENTRY(kb, "even");
+  t[9] = ENTRY(kb, "odd");
+#undef ENTRY
+  r.req.dict.attrs = t;
+  r.req.dict.n_attrs = n;
+  int32_t l0[] = {16390, 8}, l1[] = {6, 9}, l2[] = {6, 8, 9, 6}, l3[] = {6, 8, 9, 6, 8};
+  pt_sample(&r, 0, 2, l0);
+  pt_sample(&r, 0, 2, l1);
+  pt_sample(&r, 0, 4, l2);
+  pt_sample(&r, 0, 5, l3);
+  pt_sample(&r, 0, 2, l1);
+  pt_sample(&r, 0, 2, l0);
+  pt_send(p.inst, &pc_processor_attributes, &r.req);
+  ck_assert_str_eq(txt(&r, 0, 0), "a=hi,b=even,e=1");
+  ck_assert_str_eq(txt(&r, 0, 1), "a=lo,b=odd,e=1");
+  ck_assert_str_eq(txt(&r, 0, 2), "a=lo,b=even,b=odd,a=lo,e=1");
+  ck_assert_str_eq(txt(&r, 0, 3), "a=lo,b=even,b=odd,a=lo,b=even,e=1");
+  ck_assert_str_eq(txt(&r, 0, 4), "a=lo,b=odd,e=1");
+  ck_assert_str_eq(txt(&r, 0, 5), "a=hi,b=even,e=1");
+  ck_assert_ptr_eq(r.prof[0].samples[1].attribute_indices.v, r.prof[0].samples[4].attribute_indices.v);
+  ck_assert_ptr_eq(r.prof[0].samples[0].attribute_indices.v, r.prof[0].samples[5].attribute_indices.v);
+  ap_close(&p);
+  pt_req_free(&r);
+}
+END_TEST
+
+/* One list in a scope whose exclude's scope part matches (its attributes
+ * then decide) and in one where it does not: the same list, two answers. */
+START_TEST(attributes_answer_one_list_per_exclude_scope) {
+  ap_t p;
+  ap_open(&p, "exclude: {match_type: strict, services: [a], attributes: [{key: t, value: x}]}\n"
+              "actions: [{key: edited, value: yes, action: insert}]\n");
+  pt_req_t r;
+  pt_req_init(&r, 2);
+  pt_resource(&r, 0, "service.name=a", NULL);
+  pt_resource(&r, 1, "service.name=b", NULL);
+  int32_t tx = pt_attr_s(&r, "t", "x");
+  pt_sample(&r, 0, 1, &tx);
+  pt_sample(&r, 1, 1, &tx);
+  pt_send(p.inst, &pc_processor_attributes, &r.req);
+  ck_assert_str_eq(txt(&r, 0, 0), "t=x");
+  ck_assert_str_eq(txt(&r, 1, 0), "t=x,edited=yes");
+  ap_close(&p);
+  pt_req_free(&r);
+}
+END_TEST
+
+/* Edited entries are remembered by where their value is (intern_attr): one
+ * value under many keys (40 copy a's, more than the memo's slots, so some
+ * share a slot) or under one key with two units (update keeps each entry's
+ * unit) is one entry per key and unit; one value in two sets is one. */
+START_TEST(attributes_intern_one_value_by_key_and_unit) {
+  ap_t p;
+  char yaml[4096];
+  int at = snprintf(yaml, sizeof yaml, "actions:\n"
+                                       "  - {key: x, value: \"5\", action: update}\n"
+                                       "  - {key: a, value: prod, action: upsert}\n");
+  for (int i = 0; i < 40; i++)
+    at += snprintf(yaml + at, sizeof yaml - (size_t)at,
+                   "  - {key: b%d, from_attribute: a, action: upsert}\n", i);
+  ap_open(&p, yaml);
+  pt_req_t r;
+  pt_req_init(&r, 1);
+  int32_t ms = pt_str(&r, "ms"), sec = pt_str(&r, "s");
+  int32_t x1 = pt_attr_s(&r, "x", "1"), x2 = pt_attr_s(&r, "x", "2");
+  r.attrs[x1].unit_strindex = ms;
+  r.attrs[x2].unit_strindex = sec;
+  pt_sample(&r, 0, 1, &x1);
+  pt_sample(&r, 0, 1, &x2);
+  uint32_t before = r.req.dict.n_attrs;
+  pt_send(p.inst, &pc_processor_attributes, &r.req);
+  const pc_i32s_t l0 = r.prof[0].samples[0].attribute_indices;
+  const pc_i32s_t l1 = r.prof[0].samples[1].attribute_indices;
+  ck_assert_uint_eq(l0.n, 42);
+  ck_assert_uint_eq(l1.n, 42);
+  for (uint32_t i = 1; i < 42; i++) {
+    char want[16];
+    snprintf(want, sizeof want, i == 1 ? "a" : "b%u", i - 2);
+    const pc_attr_t *e = &r.req.dict.attrs[l0.v[i]];
+    pc_str_t k = pc_dict_string(&r.req.dict, e->key_strindex);
+    ck_assert_msg(pc_str_eq(k, (pc_str_t){(const uint8_t *)want, strlen(want)}),
+                  "entry %u has key %.*s, not %s", i, (int)k.n, (const char *)k.p, want);
+    ck_assert_int_eq(l0.v[i], l1.v[i]); /* one entry per key in both sets */
+  }
+  ck_assert_int_ne(l0.v[0], l1.v[0]); /* x=5 in ms and in s: two entries */
+  ck_assert_int_eq(r.req.dict.attrs[l0.v[0]].unit_strindex, ms);
+  ck_assert_int_eq(r.req.dict.attrs[l1.v[0]].unit_strindex, sec);
+  ck_assert_uint_eq(r.req.dict.n_attrs, before + 43);
+  ap_close(&p);
+  pt_req_free(&r);
+}
+END_TEST
+
 START_TEST(attributes_config_errors_are_exact) {
   static const struct {
     const char *yaml, *want;
@@ -285,6 +397,9 @@ TCase *pc_test_attributes_tcase(void) {
   tcase_add_test(tc, attributes_build_a_dictionary_when_there_is_none);
   tcase_add_test(tc, attributes_include_and_exclude);
   tcase_add_test(tc, attributes_keep_random_requests_valid);
+  tcase_add_test(tc, attributes_tell_short_lists_apart);
+  tcase_add_test(tc, attributes_answer_one_list_per_exclude_scope);
+  tcase_add_test(tc, attributes_intern_one_value_by_key_and_unit);
   tcase_add_test(tc, attributes_config_errors_are_exact);
   return tc;
 }
