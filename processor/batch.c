@@ -23,7 +23,7 @@
  * (pc_consumer_t.max_body), so no exporter ever splits or decodes one.
  * While MAX_SEALED sealed batches wait for the pool, sealing waits too: the
  * open batch keeps taking whole requests past send_batch_size (a trigger,
- * not a cap) up to WAIT_BATCHES (6) times send_batch_size samples (and its
+ * not a cap) up to WAIT_BATCHES (3) times send_batch_size samples (and its
  * byte cap), and is sealed when the pool takes the next one; only a
  * request that does not fit the open batch whole is refused with
  * PC_EAGAIN. That absorbs a pool that is briefly behind: it runs decodes
@@ -41,25 +41,6 @@
  * reserves room for a request as big as the biggest so far (`admitted`),
  * so that a burst of requests let in at once does not fill the open batch
  * behind the hook's back and get refused after being decoded.
- *
- * Why 6 batches, not 3 (measured, bench/sidecar_bench.sh --server, 10
- * connections without pause, 200 KB sample-heavy requests of about half a
- * batch): the pool is behind for a moment in every config, not only when
- * compression cannot keep up, because a batch's encode queues in libuv's
- * one FIFO behind the decodes of the requests that came just before it. At
- * 3 batches (about 5 such requests) with each request let in reserving
- * room, half of a 10-connection client set was refused at the headers
- * whenever that happened, and as a refused client sends again at once, the
- * receive config refused 68 % of its answers (e2e 81 %, quiet run) to save
- * about 5 MiB of peak RSS. 6 batches hold what 10 such clients have in flight:
- * the receive config refused 0.5 % instead of 7.6 % on the same loaded
- * machine, e2e 13 % instead of 37 %, for 29 against 24 MiB peak RSS; the
- * sidecar, behind slow gzip for real, still refuses as much (78 %) and
- * peaks at 38.5 MiB (31.6 at 3 batches; 90 MiB when the open batch could
- * grow to its byte cap). Giving the encode priority over queued decodes in
- * the pool (a two-class queue over uv_queue_work) was tried and did not
- * lower the refusals measurably (12 and 23 % against 8 and 17 %), so the
- * pool keeps its one FIFO.
  *
  * metadata_keys (the Collector's): the instance becomes a router over
  * shards, one whole batch_t per distinct combination of those keys' values
@@ -149,12 +130,11 @@ enum { BUSY = 1 }; /* drain: waiting for the thread pool */
  * neither send_batch_max_bytes nor the exporters set a cap. */
 #define WAIT_MAX_BYTES ((uint64_t)8 << 20)
 /* ... and in samples: this many times send_batch_size (send_batch_max_size
- * when smaller): the batch the open one would have been, and five more
- * batches' worth, so that the requests a client set of 10 connections has
- * in flight, of about half a batch each (the 200 KB sample-heavy shape:
- * 4,661 samples against 8,192), all fit while the pool catches up (the top
- * comment has the figures). */
-enum { WAIT_BATCHES = 6 };
+ * when smaller): the batch the open one would have been, and two more
+ * batches' worth, so that requests of about half a batch (the sidecar's
+ * sample-heavy shape: 4,661 samples against 8,192) still fit a few at a
+ * time past the trigger. */
+enum { WAIT_BATCHES = 3 };
 
 typedef struct batch batch_t;
 
