@@ -2393,6 +2393,21 @@ typedef struct {
   uint64_t profiles;
 } admit_out_t;
 
+/* A decode job for a plain body already received: the body's memory taken
+ * from the budget, as the receivers take it, then given to the job. */
+static pc__rx_job_t *received_job(pc__rx_pool_t *pool, pc_budget_t *b, pc_buf_t *body,
+                                  void *ud, void (*done)(pc__rx_job_t *, int)) {
+  ck_assert(pc_budget_take(b, body->cap));
+  pc__rx_job_t *j = pc__rx_job_get(pool);
+  pc__rx_job_own(j, body);
+  j->in = j->owned.p;
+  j->in_n = j->owned.n;
+  j->enc = PC_ENC_IDENTITY;
+  j->ud = ud;
+  j->done = done;
+  return j;
+}
+
 static void admit_done(pc__rx_job_t *j, int status) {
   admit_out_t *o = j->ud;
   o->calls++;
@@ -2471,16 +2486,8 @@ START_TEST(test_budget_admission) {
   pool.loop = &loop;
   admit_out_t out[N] = {0};
   pc__rx_job_t *jobs[N];
-  for (int i = 0; i < N; i++) { /* every body is received first, as gRPC holds them */
-    ck_assert(pc_budget_take(&b, bodies[i].cap));
-    jobs[i] = pc__rx_job_get(&pool);
-    pc__rx_job_own(jobs[i], &bodies[i]);
-    jobs[i]->in = jobs[i]->owned.p;
-    jobs[i]->in_n = jobs[i]->owned.n;
-    jobs[i]->enc = PC_ENC_IDENTITY;
-    jobs[i]->ud = &out[i];
-    jobs[i]->done = admit_done;
-  }
+  for (int i = 0; i < N; i++) /* every body is received first, as gRPC holds them */
+    jobs[i] = received_job(&pool, &b, &bodies[i], &out[i], admit_done);
   for (int i = 0; i < N; i++) pc__rx_job_run(jobs[i]);
   pool_drain(&loop);
   int taken = 0, refused = 0;
@@ -2548,14 +2555,7 @@ START_TEST(test_jobs_wait_for_cpus) {
   for (int i = 0; i < N; i++) {
     pc_buf_t body = {0};
     ck_assert_int_eq(pc_buf_append(&body, payload.p, payload.n), 0);
-    ck_assert(pc_budget_take(&b, body.cap));
-    jobs[i] = pc__rx_job_get(&pool);
-    pc__rx_job_own(jobs[i], &body);
-    jobs[i]->in = jobs[i]->owned.p;
-    jobs[i]->in_n = jobs[i]->owned.n;
-    jobs[i]->enc = PC_ENC_IDENTITY;
-    jobs[i]->ud = &out[i];
-    jobs[i]->done = warm_done;
+    jobs[i] = received_job(&pool, &b, &body, &out[i], warm_done);
   }
   for (int i = 0; i < N; i++) pc__rx_job_run(jobs[i]);
   ck_assert_uint_eq(pool.n_running, N); /* all admitted, none answered yet */
