@@ -2393,6 +2393,15 @@ typedef struct {
   uint64_t profiles;
 } admit_out_t;
 
+/* After every job is done: the budget holds only the pool's spares, and
+ * nothing once the pool is freed; the loop has nothing left open. */
+static void pool_free_to_zero(pc__rx_pool_t *pool, pc_budget_t *b, uv_loop_t *loop) {
+  ck_assert_uint_eq(pc_budget_held(b), pc__rx_pool_held(pool));
+  pc__rx_pool_free(pool);
+  ck_assert_uint_eq(pc_budget_held(b), 0);
+  ck_assert_int_eq(uv_loop_close(loop), 0);
+}
+
 /* A decode job for a plain body already received: the body's memory taken
  * from the budget, as the receivers take it, then given to the job. */
 static pc__rx_job_t *received_job(pc__rx_pool_t *pool, pc_budget_t *b, pc_buf_t *body,
@@ -2509,10 +2518,7 @@ START_TEST(test_budget_admission) {
   ck_assert_int_ge(taken, 1);
   ck_assert_int_ge(refused, 1);
   ck_assert_uint_eq(atomic_load(&b.refusals), (uint64_t)refused);
-  ck_assert_uint_eq(pc_budget_held(&b), pc__rx_pool_held(&pool)); /* the spares only */
-  pc__rx_pool_free(&pool);
-  ck_assert_uint_eq(pc_budget_held(&b), 0);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  pool_free_to_zero(&pool, &b, &loop);
   pc_buf_free(&payload);
 }
 END_TEST
@@ -2569,10 +2575,7 @@ START_TEST(test_jobs_wait_for_cpus) {
     ck_assert_uint_gt(out[i].out.profiles, 0);
     ck_assert_ptr_eq(out[i].arena, out[0].arena); /* each on the last one's arena */
   }
-  ck_assert_uint_eq(pc_budget_held(&b), pc__rx_pool_held(&pool)); /* the spares only */
-  pc__rx_pool_free(&pool);
-  ck_assert_uint_eq(pc_budget_held(&b), 0);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  pool_free_to_zero(&pool, &b, &loop);
   pc_buf_free(&payload);
 }
 END_TEST
