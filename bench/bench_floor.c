@@ -15,11 +15,16 @@
  *            flush does (pc_builder_body: encode, then --compress gzip or
  *            zstd at the exporters' default level, or none), per request
  *
+ * --dump OUT writes the first full batch's plain body (the bytes the
+ * exporters compress) to OUT, to hold a compressor against its own CLI on
+ * the same bytes (bench/README.md, "zstd").
+ *
  * Times are CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), the
  * fastest of --runs runs of at least --time seconds each. Output: one line
  * of key=value pairs, microseconds per request, for scripts:
  *
- *   bench_floor [--time S] [--runs N] [--batch-samples N] [--compress none|gzip|zstd] FILE
+ *   bench_floor [--time S] [--runs N] [--batch-samples N] [--compress none|gzip|zstd]
+ *               [--dump OUT] FILE
  *   floor bytes=75284 inflated=199982 inflate_us=..  decode_us=.. merge_us=..
  *         floor_us=.. encode_us=.. samples=.. */
 #include <errno.h>
@@ -39,6 +44,7 @@ typedef struct {
   uint64_t batch_samples;
   unsigned encodings; /* of the flush's body: 1 << pc_encoding_t each */
   const char *file;
+  const char *dump; /* --dump: where the first full batch's plain body goes */
 } opts_t;
 
 typedef struct {
@@ -52,6 +58,7 @@ typedef struct {
   pc_builder_t *b;
   unsigned encodings;
   uint64_t samples;
+  const char *dump; /* until written */
 } ctx_t;
 
 static double cpu_now(void) {
@@ -81,9 +88,24 @@ static int step_merge(ctx_t *c, const pc_request_t *req, bool *full) {
   return rc;
 }
 
+/* The body's plain bytes to c->dump, once. */
+static int dump_body(ctx_t *c, const pc_body_t *body) {
+  const pc_bytes_t *plain = body->v[PC_ENC_IDENTITY];
+  FILE *f = fopen(c->dump, "wb");
+  bool ok = f && fwrite(plain->p, 1, plain->n, f) == plain->n;
+  if (f && fclose(f) != 0) ok = false;
+  if (!ok) {
+    fprintf(stderr, "bench_floor: %s: %s\n", c->dump, strerror(errno));
+    return PC_EIO;
+  }
+  c->dump = NULL;
+  return 0;
+}
+
 static int step_encode(ctx_t *c) {
   int rc = 0;
   pc_body_t *body = pc_builder_body(c->b, c->encodings, NULL, &rc);
+  if (!rc && c->dump) rc = dump_body(c, body);
   pc_body_unref(body);
   pc_builder_reset(c->b);
   return rc;
@@ -150,7 +172,7 @@ static bool read_file(const char *path, pc_buf_t *b) {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: bench_floor [--time S] [--runs N] [--batch-samples N] "
-             "[--compress none|gzip|zstd] FILE\n"
+             "[--compress none|gzip|zstd] [--dump OUT] FILE\n"
              "  defaults: --time 1 --runs 3 --batch-samples 8192 --compress none; FILE: "
              "protobuf, plain or gzip\n");
 }
@@ -175,6 +197,9 @@ static bool parse_args(int argc, char **argv, opts_t *o) {
       else if (pc_encoding_parse((pc_str_t){(const uint8_t *)v, strlen(v)}, &e) == 0)
         o->encodings = 1u << e;
       else return false;
+      end = "";
+    } else if (strcmp(a, "--dump") == 0 && v) {
+      o->dump = v;
       end = "";
     } else if (a[0] != '-' && !o->file) {
       o->file = a;
@@ -204,7 +229,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   ctx_t c = {.in = file.p, .n_in = file.n, .samples = o.batch_samples,
-             .encodings = o.encodings};
+             .encodings = o.encodings, .dump = o.dump};
   c.gzip = pc_encoding_sniff(file.p, file.n) == PC_ENC_GZIP;
   if (c.gzip) {
     c.n_plain = (size_t)pc_announced_size(PC_ENC_GZIP, file.p, file.n);

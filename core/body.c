@@ -177,7 +177,7 @@ int pc_body_compress(pc_body_t *b, unsigned encodings) {
     int rc = pc_buf_reserve(&z, PC_BODY_HEADROOM);
     if (!rc) {
       z.n = PC_BODY_HEADROOM;
-      rc = pc_compress(e, 0, plain->p, plain->n, &z);
+      rc = pc_compress(e, e == PC_ENC_ZSTD ? PC_BODY_ZSTD_LEVEL : 0, plain->p, plain->n, &z);
     }
     size_t n = z.n - (z.n >= PC_BODY_HEADROOM ? PC_BODY_HEADROOM : z.n);
     if (!rc && n > UINT32_MAX) rc = PC_ELIMIT; /* a gRPC message says its length in 32 bits */

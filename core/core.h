@@ -244,9 +244,19 @@ void pc_body_unref(pc_body_t *b); /* NULL is fine */
  * its compressed variants: for a consumer that must compress now while
  * another compression of b runs in the thread pool. */
 pc_body_t *pc_body_fork(const pc_body_t *b);
-/* Make the variants of encodings (1 << pc_encoding_t each) not made yet,
- * at the codec's default level. Until the body is shared this may run on
- * any thread (the thread pool). PC_ENOMEM / PC_ELIMIT from the codec. */
+/* The zstd level of the exporters' bodies: the Collector's. Its
+ * confighttp sets an unset compression_params.level to -1
+ * (configcompression.DefaultCompressionLevel, zlib's "default") and hands
+ * it to klauspost's zstd.EncoderLevelFromZstd, which maps every level
+ * below 3 to SpeedFastest, that library's equivalent of zstd's level 1. On
+ * a samples-heavy batch level 1 takes about 0.6 of level 3's CPU for a
+ * 6 % larger output (bench/README.md, "zstd"). gzip stays at the codec's
+ * default, 6, which is also Go's compress/gzip default. */
+#define PC_BODY_ZSTD_LEVEL 1
+/* Make the variants of encodings (1 << pc_encoding_t each) not made yet:
+ * zstd at PC_BODY_ZSTD_LEVEL, gzip at the codec's default level. Until the
+ * body is shared this may run on any thread (the thread pool). PC_ENOMEM /
+ * PC_ELIMIT from the codec. */
 int pc_body_compress(pc_body_t *b, unsigned encodings);
 /* Variants made by pc_body_compress in this process: one per encoding per
  * body, however many exporters send it (self-telemetry). */

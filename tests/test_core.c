@@ -390,6 +390,32 @@ START_TEST(decompress_scratch) {
 }
 END_TEST
 
+/* An exporter's zstd body is made at the Collector's default level (1, see
+ * PC_BODY_ZSTD_LEVEL), not zstd's own (3): the same bytes as a level-1
+ * frame of the same input, on input where the two levels differ. */
+START_TEST(body_zstd_at_the_collectors_level) {
+  pc_buf_t plain = {0};
+  uint32_t x = 12345;
+  for (int i = 0; i < 20000; i++) { /* varints of skewed values, as profiles' samples */
+    x = x * 1103515245u + 12345u;
+    uint8_t rec[3] = {0x08, (uint8_t)(x >> 27), (uint8_t)(i % 7)};
+    pc_buf_append(&plain, rec, sizeof rec);
+  }
+  pc_buf_t l1 = {0}, l3 = {0};
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 1, plain.p, plain.n, &l1), 0);
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 3, plain.p, plain.n, &l3), 0);
+  ck_assert(l1.n != l3.n || memcmp(l1.p, l3.p, l1.n) != 0);
+  pc_body_t *b = pc_body_new(&plain, false, false, 1, 1, NULL);
+  ck_assert_int_eq(pc_body_compress(b, 1u << PC_ENC_ZSTD), 0);
+  const pc_bytes_t *z = b->v[PC_ENC_ZSTD];
+  ck_assert_uint_eq(z->n, l1.n);
+  ck_assert_mem_eq(z->p, l1.p, l1.n);
+  pc_body_unref(b);
+  pc_buf_free(&l1);
+  pc_buf_free(&l3);
+}
+END_TEST
+
 /* ---- redact.c ---------------------------------------------------------------- */
 
 START_TEST(redact_urls) {
@@ -451,6 +477,7 @@ int main(void) {
   tcase_add_test(tc, corrupt_input);
   tcase_add_test(tc, encoding_names);
   tcase_add_test(tc, decompress_scratch);
+  tcase_add_test(tc, body_zstd_at_the_collectors_level);
   suite_add_tcase(s, tc);
   tc = tcase_create("budget");
   tcase_add_test(tc, budget_take_give);
