@@ -344,8 +344,8 @@ int pc_telemetry_start(pc_telemetry_t *t, uv_loop_t *loop, pc_telemetry_collect_
   int rc = pc_http_endpoint_addr(loop, "service.telemetry.metrics", t->endpoint, &ss, err);
   if (!rc) rc = pc_http_server_listen(&t->http, (struct sockaddr *)&ss, t->endpoint, err);
   if (rc && !t->explicit_address) {
-    pc_log(LOG, PC_LOG_WARN, "%s; self-telemetry is not served (set "
-           "service.telemetry.metrics.address for another address, or level: none)", err->msg);
+    pc_log(LOG, PC_LOG_WARN, "%s; self-telemetry is not served (set another port in "
+           "service.telemetry.metrics.readers, or level: none)", err->msg);
     *err = (pc_err_t){0};
     return 0;
   }
