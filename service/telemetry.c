@@ -349,7 +349,13 @@ int pc_telemetry_start(pc_telemetry_t *t, uv_loop_t *loop, pc_telemetry_collect_
     *err = (pc_err_t){0};
     return 0;
   }
-  if (rc) return rc;
+  if (rc) {
+    /* Say which listener: "cannot start: cannot listen on 0.0.0.0:8888"
+     * alone left the reader to guess it was the metrics endpoint. */
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return pc_err_set(err, rc, "service.telemetry.metrics: %s", msg);
+  }
   pc_log(LOG, PC_LOG_INFO, "serving Prometheus metrics at http://%s%s (port %d)", t->endpoint,
          METRICS_PATH, t->http.port);
   return 0;

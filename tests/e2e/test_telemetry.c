@@ -496,8 +496,9 @@ START_TEST(metrics_address_in_use_fails_start) {
   pc_e2e_proc_t p;
   ck_assert(!pc_e2e_start(&p, yaml));
   char *log = pc_e2e_log(&p);
-  char want[64];
-  snprintf(want, sizeof want, "cannot listen on 127.0.0.1:%d", ntohs(a.sin_port));
+  char want[96]; /* names the listener, as a receiver's "otlp: cannot listen ..." does */
+  snprintf(want, sizeof want, "service.telemetry.metrics: cannot listen on 127.0.0.1:%d",
+           ntohs(a.sin_port));
   ck_assert_msg(strstr(log, want) && strstr(log, "address already in use"), "%s", log);
   free(log);
   pc_e2e_cleanup(&p);
