@@ -1082,11 +1082,22 @@ static void dns_on_answer(uv_getaddrinfo_t *req, int status, struct addrinfo *re
     lb->resolution_failures++;
     uint64_t skipped;
     char sup[48];
+    /* With no backend yet, say what that means for the data: "keeping the
+     * 0 backends there are" left the reader to guess. */
+    char kept[224];
+    if (lb->n_live)
+      snprintf(kept, sizeof kept, "routing over the %zu backends it resolved to before",
+               lb->n_live);
+    else
+      snprintf(kept, sizeof kept, "no backend yet: nothing is sent and data is refused with "
+               "retry-later (HTTP 503, gRPC UNAVAILABLE) until it resolves; asking again every "
+               "%" PRIu64 " ms",
+               lb->interval_ms);
     if (pc__ratelimit(&lb->rl_dns, 5000, &skipped))
       pc_log(lb->id, n ? PC_LOG_WARN : lb->n_live ? PC_LOG_WARN : PC_LOG_ERROR,
-             "dns: %s %s%s; keeping the %zu backends there are%s", lb->dns_host,
+             "dns: %s %s%s; %s%s", lb->dns_host,
              status ? "did not resolve: " : n ? "answered late, after the timeout" :
-             "has no address", status ? uv_strerror(status) : "", lb->n_live,
+             "has no address", status ? uv_strerror(status) : "", kept,
              pc__suppressed(skipped, sup));
   } else {
     qsort(names, n, sizeof *names, name_cmp);

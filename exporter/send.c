@@ -760,36 +760,61 @@ void pc__send_describe(const pc__send_t *s, char *out, size_t cap) {
  * disk by a persistent queue, lost and counted otherwise), the wire lets go
  * of its slots and every handle is closed; done is called once the last
  * close callback and the last compression in flight have come back. */
+/* What close_all leaves behind, for its log line. */
+typedef struct {
+  uint64_t batches, profiles, traces; /* traces: batches of spans, which carry no count */
+} left_t;
+
+static void count_left(left_t *l, const pc__item_meta_t *m) {
+  l->batches++;
+  if (m->signal == PC_SIGNAL_TRACES) l->traces++;
+  else l->profiles += m->profiles;
+}
+
+/* "3 batches (2 profiles)", "3 traces batches", "2 batches (5 profiles) and
+ * 1 traces batch": a traces exporter's batches are not "0 profiles". */
+static const char *left_text(const left_t *l, char *buf, size_t n) {
+  uint64_t pb = l->batches - l->traces;
+  int k = 0;
+  if (pb)
+    k = snprintf(buf, n, "%" PRIu64 " batch%s (%" PRIu64 " profiles)", pb, pb == 1 ? "" : "es",
+                 l->profiles);
+  if (l->traces)
+    snprintf(buf + k, n - (size_t)k, "%s%" PRIu64 " traces batch%s", pb ? " and " : "", l->traces,
+             l->traces == 1 ? "" : "es");
+  return buf;
+}
+
 static void close_all(pc__send_t *s) {
   s->state = ST_CLOSING;
-  uint64_t left = 0, left_profiles = 0;
+  left_t left = {0};
   for (uint32_t i = 0; i < s->num_consumers; i++) {
     pc__slot_t *sl = &s->slots[i];
     if (!sl->item) continue;
     if (sl->wire) s->ops->cancel(s->wire, sl); /* else it never got to a try */
     uv_timer_stop(&s->backoff[i]);
-    left++;
-    left_profiles += sl->item->meta.profiles;
+    count_left(&left, &sl->item->meta);
     pc__queue_release(s->q, sl->item);
     sl->item = NULL;
     s->busy--;
   }
-  for (pc__qitem_t *it; (it = pc__queue_pop(s->q)); left++) {
-    left_profiles += it->meta.profiles;
+  for (pc__qitem_t *it; (it = pc__queue_pop(s->q));) {
+    count_left(&left, &it->meta);
     pc__queue_release(s->q, it);
   }
   /* Staged bodies (never with a persistent queue) are lost too; their
    * compressions cannot be stopped, so they are freed as they come back. */
-  for (stage_t *e = s->staged; e; e = e->next, left++) left_profiles += e->meta.profiles;
-  if (left && s->persistent)
-    pc_log(s->id, PC_LOG_INFO, "%" PRIu64 " unsent batches (%" PRIu64 " profiles) stay in the "
-           "persistent queue and go out first at the next start", left, left_profiles);
-  else if (left) {
-    s->st.lost_batches += left;
-    s->st.lost_profiles += left_profiles;
-    pc_log(s->id, PC_LOG_ERROR, "shutdown deadline reached with %" PRIu64 " batches (%" PRIu64
-           " profiles) not delivered; they are lost (set sending_queue.storage to keep them "
-           "across restarts)", left, left_profiles);
+  for (stage_t *e = s->staged; e; e = e->next) count_left(&left, &e->meta);
+  char what[128];
+  if (left.batches && s->persistent)
+    pc_log(s->id, PC_LOG_INFO, "unsent: %s; they stay in the persistent queue and go out first "
+           "at the next start", left_text(&left, what, sizeof what));
+  else if (left.batches) {
+    s->st.lost_batches += left.batches;
+    s->st.lost_profiles += left.profiles;
+    pc_log(s->id, PC_LOG_ERROR, "shutdown deadline reached with %s not delivered; they are lost "
+           "(set sending_queue.storage to keep them across restarts)",
+           left_text(&left, what, sizeof what));
   }
   pc__queue_stats_t qs;
   pc__queue_stats(s->q, &qs);

@@ -36,6 +36,9 @@ bool pc__ui_available(void) { return pc_ui_n_assets > 0; }
 size_t pc__ui_bytes(void) { return pc_ui_bytes; }
 
 bool pc__ui_path(pc_str_t path) {
+  /* "/" too: a browser opened on the endpoint itself is sent to the page
+   * rather than given the query API's 404. */
+  if (path.n == 1 && path.p[0] == '/') return true;
   return path.n >= sizeof UI - 1 && memcmp(path.p, UI, sizeof UI - 1) == 0 &&
          (path.n == sizeof UI - 1 || path.p[sizeof UI - 1] == '/');
 }
@@ -62,7 +65,8 @@ void pc__ui_answer(const pc_http_request_t *r, pc_http_response_t *resp) {
     resp->allow = "GET, HEAD";
     return;
   }
-  if (r->path.n == sizeof UI - 1) { /* "/ui": relative links need the slash */
+  if (r->path.n == sizeof UI - 1 || r->path.n == 1) { /* "/ui" (relative links need the
+                                                         * slash) or "/" */
     resp->status = 308;
     resp->content_type = "text/plain; charset=utf-8";
     if (pc_buf_printf(&resp->headers, "Location: " UI "/\r\n") ||

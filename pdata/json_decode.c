@@ -1609,9 +1609,11 @@ __attribute__((noinline, cold)) static int unknown_keys_error(dec_t *d, const ch
 
 /* Decode the object in buf[0..n) as message m into obj (zeroed). *out is
  * the decoder, for its unknown top-level keys (decode_done frees it);
- * *profiles_keys says whether those include a profiles request's. */
+ * *other_keys says whether those include the other signal's request's (a
+ * profiles request's when m is the traces one, and the reverse): the
+ * client sent to the wrong path, which the error can then say. */
 static int decode_root(pc_arena_t *arena, const uint8_t *buf, size_t n, const msg_t *m,
-                       void *obj, pc_err_t *err, bool *profiles_keys, dec_t **out) {
+                       void *obj, pc_err_t *err, bool *other_keys, dec_t **out) {
   if (!buf) buf = (const uint8_t *)"", n = 0;
   dec_t *d = malloc(sizeof *d);
   if (!d) return pc_err_set(err, PC_ENOMEM, "out of memory");
@@ -1622,14 +1624,14 @@ static int decode_root(pc_arena_t *arena, const uint8_t *buf, size_t n, const ms
   else if (c < 0) rc = bad_value(d);
   else rc = type_error(d, "an object");
   if (!rc && peek(d) >= 0) rc = unexpected(d, "end of file expected");
-  /* Whether the unknown keys are a profiles request's (for traces). */
-  *profiles_keys = false;
+  const msg_t *other = m == &REQUEST ? &TRACES_REQUEST : &REQUEST;
+  *other_keys = false;
   for (unsigned i = 0; i < d->n_unknown_kept; i++)
-    for (const field_t *f = REQUEST.f; f < REQUEST.f + REQUEST.n; f++)
+    for (const field_t *f = other->f; f < other->f + other->n; f++)
       for (int v = 0; v < 2; v++)
         if (f->name[v] &&
             pc_str_eq(d->unknown[i], (pc_str_t){(const uint8_t *)f->name[v], f->len[v]}))
-          *profiles_keys = true;
+          *other_keys = true;
   return rc;
 }
 
@@ -1648,11 +1650,15 @@ int pc_json_decode(pc_arena_t *arena, const uint8_t *buf, size_t n, pc_request_t
   req->encoded_n = n;
   req->encoded_json = true;
   dec_t *d = NULL;
-  bool profiles_keys;
-  int rc = decode_root(arena, buf, n, &REQUEST, req, err, &profiles_keys, &d);
+  bool traces_keys;
+  int rc = decode_root(arena, buf, n, &REQUEST, req, err, &traces_keys, &d);
+  /* A traces request (or a misspelled key) where profiles belong. */
   if (!rc && d->n_unknown && pc_request_profile_count(req) == 0)
     rc = unknown_keys_error(d, "profiles",
-                            "an OTLP profiles request has \"resourceProfiles\" and \"dictionary\"");
+                            traces_keys
+                                ? "this is an ExportTraceServiceRequest, for the traces path"
+                                : "an OTLP profiles request has \"resourceProfiles\" and "
+                                  "\"dictionary\"");
   decode_done(arena, d);
   if (rc) return rc;
   return pc_pdata_validate(req, err);

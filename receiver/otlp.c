@@ -303,8 +303,14 @@ static int rx_route(rx_t *rx, const pc_http_request_t *r, route_t *out,
   }
   if (!traces && !path_is(r->path, rx->cfg.profiles_url_path)) {
     printable(shown, sizeof shown, r->path);
-    answer_status(resp, 404, json, "no OTLP endpoint at \"%s\"; profiles are taken at POST %s",
-                  shown, rx->cfg.profiles_url_path);
+    /* An SDK with OTEL_EXPORTER_OTLP_ENDPOINT set for every signal sends
+     * metrics and logs here too: say what is taken, traces included. */
+    bool takes_traces = rx->next->consume_traces;
+    answer_status(resp, 404, json,
+                  "no OTLP endpoint at \"%s\"; profiles are taken at POST %s%s%s (profcol "
+                  "takes no metrics or logs)",
+                  shown, rx->cfg.profiles_url_path, takes_traces ? ", traces at POST " : "",
+                  takes_traces ? rx->cfg.traces_url_path : "");
     return 404;
   }
   if (pc_cors_is_preflight(&rx->cors, r)) { /* headers added by rx_decorate */

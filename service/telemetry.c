@@ -344,12 +344,18 @@ int pc_telemetry_start(pc_telemetry_t *t, uv_loop_t *loop, pc_telemetry_collect_
   int rc = pc_http_endpoint_addr(loop, "service.telemetry.metrics", t->endpoint, &ss, err);
   if (!rc) rc = pc_http_server_listen(&t->http, (struct sockaddr *)&ss, t->endpoint, err);
   if (rc && !t->explicit_address) {
-    pc_log(LOG, PC_LOG_WARN, "%s; self-telemetry is not served (set "
-           "service.telemetry.metrics.address for another address, or level: none)", err->msg);
+    pc_log(LOG, PC_LOG_WARN, "%s; self-telemetry is not served (set another port in "
+           "service.telemetry.metrics.readers, or level: none)", err->msg);
     *err = (pc_err_t){0};
     return 0;
   }
-  if (rc) return rc;
+  if (rc) {
+    /* Say which listener: "cannot start: cannot listen on 0.0.0.0:8888"
+     * alone left the reader to guess it was the metrics endpoint. */
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return pc_err_set(err, rc, "service.telemetry.metrics: %s", msg);
+  }
   pc_log(LOG, PC_LOG_INFO, "serving Prometheus metrics at http://%s%s (port %d)", t->endpoint,
          METRICS_PATH, t->http.port);
   return 0;

@@ -579,6 +579,7 @@ START_TEST(test_404_405) {
   resp_t r;
   ck_assert(cli_response(&c, &r));
   assert_status_body(&r, 404, PROTO, "no OTLP endpoint at \"/v1/metrics\"");
+  assert_status_body(&r, 404, PROTO, "(profcol takes no metrics or logs)");
   ck_assert_str_eq(r.connection, "");
   resp_free(&r);
 

@@ -567,6 +567,39 @@ START_TEST(dns_resolver_finds_the_gateway) {
 }
 END_TEST
 
+/* A dns name that does not resolve, and no backend before it: the log line
+ * says what that means for the data (it used to say "keeping the 0
+ * backends there are"), and a request is indeed refused with retry-later. */
+START_TEST(dns_without_backends_says_data_is_refused) {
+  pc_e2e_proc_t p;
+  ck_assert(pc_e2e_start(&p,
+                         "receivers:\n"
+                         "  otlp: {protocols: {http: {endpoint: 127.0.0.1:0}}}\n"
+                         "exporters:\n"
+                         "  load_balancing:\n"
+                         "    protocol: {otlp_grpc: {tls: {insecure: true}}}\n"
+                         "    resolver: {dns: {hostname: no-such-gateway.invalid, interval: 1s}}\n"
+                         "service:\n"
+                         "  telemetry: {metrics: {level: none}}\n"
+                         "  pipelines:\n"
+                         "    profiles: {receivers: [otlp], exporters: [load_balancing]}\n"));
+  bool said = pc_e2e_wait_log(&p, "no backend yet: nothing is sent and data is refused with "
+                                  "retry-later (HTTP 503, gRPC UNAVAILABLE) until it resolves; "
+                                  "asking again every 1000 ms", 30000);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(said && !strstr(log, "keeping the 0 backends"), "%s", log);
+  free(log);
+  pc_buf_t proto = pc_test_rich_body(NULL);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1development/profiles", PROTO, NULL, proto.p, proto.n,
+                               &r), 503);
+  pc_buf_free(&r.body);
+  pc_buf_free(&proto);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("e2e-lb");
   TCase *tc = tcase_create("lb");
@@ -576,6 +609,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, json_traces_are_cut_for_grpc);
   tcase_add_test(tc, a_stopped_gateway_loses_nothing);
   tcase_add_test(tc, dns_resolver_finds_the_gateway);
+  tcase_add_test(tc, dns_without_backends_says_data_is_refused);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -411,6 +411,62 @@ START_TEST(health_answers_503_while_draining) {
 }
 END_TEST
 
+/* An exporter in a traces pipeline and a profiles one, its backend down, at
+ * the shutdown deadline: the line that says what is lost names the traces
+ * batch as such. It used to count every batch as profiles ("2 batches (1
+ * profiles)", or a traces-only exporter's "5 batches (0 profiles)"). */
+START_TEST(lost_batches_name_traces_as_traces) {
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n"
+           "  otlp:\n"
+           "    protocols:\n"
+           "      http:\n"
+           "        endpoint: 127.0.0.1:0\n"
+           "exporters:\n"
+           "  otlp_http:\n"
+           "    endpoint: http://127.0.0.1:%d\n"
+           "    retry_on_failure:\n"
+           "      initial_interval: 100ms\n"
+           "service:\n"
+           "  shutdown_timeout: 1s\n"
+           "  telemetry:\n"
+           "    metrics:\n"
+           "      level: none\n"
+           "  pipelines:\n"
+           "    profiles:\n"
+           "      receivers: [otlp]\n"
+           "      exporters: [otlp_http]\n"
+           "    traces:\n"
+           "      receivers: [otlp]\n"
+           "      exporters: [otlp_http]\n",
+           dead_port());
+  pc_e2e_proc_t p;
+  start_or_fail(&p, yaml);
+  pc_buf_t proto = pc_test_rich_body(NULL);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, PROFILES, PROTO, NULL, proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+  static const char spans[] =
+      "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+      "\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"a1b2c3d4e5f60718\",\"name\":\"q\","
+      "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\"}]}]}]}";
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1/traces", "application/json", NULL, spans,
+                               sizeof spans - 1, &r), 200);
+  pc_buf_free(&r.body);
+  /* Both are queued once answered 200: the backend's refusals keep them. */
+  pc_e2e_signal(&p, SIGTERM);
+  ck_assert_int_eq(pc_e2e_wait_exit(&p, 30), 0);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, " and 1 traces batch not delivered; they are lost") &&
+                    !strstr(log, "(0 profiles)"),
+                "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 /* On SIGHUP the old config drains behind the new one, both on the same
  * health port (a shared socket). The old one must stop answering at once:
  * otherwise a checker would see its 503 for as long as its drain lasts
@@ -496,8 +552,9 @@ START_TEST(metrics_address_in_use_fails_start) {
   pc_e2e_proc_t p;
   ck_assert(!pc_e2e_start(&p, yaml));
   char *log = pc_e2e_log(&p);
-  char want[64];
-  snprintf(want, sizeof want, "cannot listen on 127.0.0.1:%d", ntohs(a.sin_port));
+  char want[96]; /* names the listener, as a receiver's "otlp: cannot listen ..." does */
+  snprintf(want, sizeof want, "service.telemetry.metrics: cannot listen on 127.0.0.1:%d",
+           ntohs(a.sin_port));
   ck_assert_msg(strstr(log, want) && strstr(log, "address already in use"), "%s", log);
   free(log);
   pc_e2e_cleanup(&p);
@@ -760,6 +817,7 @@ int main(void) {
   tcase_add_test(tc, health_and_metrics_while_running);
   tcase_add_test(tc, metrics_sum_over_workers);
   tcase_add_test(tc, health_answers_503_while_draining);
+  tcase_add_test(tc, lost_batches_name_traces_as_traces);
   tcase_add_test(tc, health_stays_200_through_a_reload);
   tcase_add_test(tc, level_none_serves_no_metrics);
   tcase_add_test(tc, metrics_address_in_use_fails_start);

@@ -216,6 +216,10 @@ START_TEST(page_files_are_embedded_and_served) {
   ck_assert_msg(strncmp(r.headers, "HTTP/1.1 308 Permanent Redirect\r\n", 33) == 0, "%s",
                 r.headers);
   pc_buf_free(&r.body);
+  /* so does the endpoint's root, where a browser pointed at it lands */
+  ck_assert_int_eq(pc_e2e_get(f.query, "/", &r), 308);
+  ck_assert(has_header(&r, "Location: /ui/"));
+  pc_buf_free(&r.body);
   ck_assert_int_eq(pc_e2e_get(f.query, "/ui/nope.js", &r), 404);
   pc_buf_free(&r.body);
   ck_assert_int_eq(pc_e2e_post(f.query, "/ui/", "text/plain", NULL, "x", 1, &r), 405);

@@ -1011,6 +1011,19 @@ START_TEST(no_profiles_and_unknown_top_level_keys_are_refused) {
 }
 END_TEST
 
+/* A traces request sent to the profiles path says so, as the traces path
+ * says it of a profiles request, rather than only "unknown key". */
+START_TEST(traces_request_on_the_profiles_path_is_named) {
+  decode_err("{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"GET /\"}]}]}]}",
+             PC_EDECODE,
+             "top level: no profiles, and unknown key \"resourceSpans\": this is an "
+             "ExportTraceServiceRequest, for the traces path");
+  decode_err("{\"resource_spans\":[],\"x\":1}", PC_EDECODE,
+             "top level: no profiles, and unknown keys \"resource_spans\", \"x\": this is an "
+             "ExportTraceServiceRequest, for the traces path");
+}
+END_TEST
+
 /* A field met twice, under one name or both: the repeated one appends, the
  * message merges, the scalar's last value wins (the Collector's reader). */
 START_TEST(field_given_twice) {
@@ -1201,6 +1214,7 @@ TCase *pc_test_json_names_tcase(void) {
   tcase_add_test(tc, proto_names_roundtrip_every_field);
   tcase_add_test(tc, proto_names_body_of_issue_12);
   tcase_add_test(tc, no_profiles_and_unknown_top_level_keys_are_refused);
+  tcase_add_test(tc, traces_request_on_the_profiles_path_is_named);
   tcase_add_test(tc, field_given_twice);
   return tc;
 }
