@@ -762,7 +762,7 @@ void pc__send_describe(const pc__send_t *s, char *out, size_t cap) {
  * close callback and the last compression in flight have come back. */
 static void close_all(pc__send_t *s) {
   s->state = ST_CLOSING;
-  uint64_t left = 0, left_profiles = 0;
+  uint64_t left = 0, left_profiles = 0, left_traces = 0;
   for (uint32_t i = 0; i < s->num_consumers; i++) {
     pc__slot_t *sl = &s->slots[i];
     if (!sl->item) continue;
@@ -770,26 +770,38 @@ static void close_all(pc__send_t *s) {
     uv_timer_stop(&s->backoff[i]);
     left++;
     left_profiles += sl->item->meta.profiles;
+    left_traces += sl->item->meta.signal == PC_SIGNAL_TRACES;
     pc__queue_release(s->q, sl->item);
     sl->item = NULL;
     s->busy--;
   }
   for (pc__qitem_t *it; (it = pc__queue_pop(s->q)); left++) {
     left_profiles += it->meta.profiles;
+    left_traces += it->meta.signal == PC_SIGNAL_TRACES;
     pc__queue_release(s->q, it);
   }
   /* Staged bodies (never with a persistent queue) are lost too; their
    * compressions cannot be stopped, so they are freed as they come back. */
-  for (stage_t *e = s->staged; e; e = e->next, left++) left_profiles += e->meta.profiles;
+  for (stage_t *e = s->staged; e; e = e->next, left++) {
+    left_profiles += e->meta.profiles;
+    left_traces += e->meta.signal == PC_SIGNAL_TRACES;
+  }
+  /* "3 batches (12 profiles)", "1 batches (traces)", "3 batches (12 profiles,
+   * 1 of traces)": a traces batch's spans are bytes, uncounted (batch_text). */
+  char what[96];
+  if (!left_traces) snprintf(what, sizeof what, "%" PRIu64 " profiles", left_profiles);
+  else if (left_traces == left) snprintf(what, sizeof what, "traces");
+  else snprintf(what, sizeof what, "%" PRIu64 " profiles, %" PRIu64 " of traces", left_profiles,
+                left_traces);
   if (left && s->persistent)
-    pc_log(s->id, PC_LOG_INFO, "%" PRIu64 " unsent batches (%" PRIu64 " profiles) stay in the "
-           "persistent queue and go out first at the next start", left, left_profiles);
+    pc_log(s->id, PC_LOG_INFO, "%" PRIu64 " unsent batches (%s) stay in the "
+           "persistent queue and go out first at the next start", left, what);
   else if (left) {
     s->st.lost_batches += left;
     s->st.lost_profiles += left_profiles;
-    pc_log(s->id, PC_LOG_ERROR, "shutdown deadline reached with %" PRIu64 " batches (%" PRIu64
-           " profiles) not delivered; they are lost (set sending_queue.storage to keep them "
-           "across restarts)", left, left_profiles);
+    pc_log(s->id, PC_LOG_ERROR, "shutdown deadline reached with %" PRIu64 " batches (%s) not "
+           "delivered; they are lost (set sending_queue.storage to keep them across restarts)",
+           left, what);
   }
   pc__queue_stats_t qs;
   pc__queue_stats(s->q, &qs);

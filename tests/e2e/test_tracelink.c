@@ -1088,6 +1088,48 @@ START_TEST(traces_pass_through_as_bytes) {
 }
 END_TEST
 
+/* Spans a traces exporter could not deliver by the shutdown deadline are
+ * named as traces in the log line that says they are lost, not as "0
+ * profiles" (a traces batch's spans are forwarded as bytes, uncounted). */
+START_TEST(lost_traces_named_as_traces) {
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n"
+           "  otlp: {protocols: {http: {endpoint: 127.0.0.1:0}}}\n"
+           "exporters:\n"
+           "  otlp_http: {endpoint: \"http://127.0.0.1:%d\", "
+           "retry_on_failure: {initial_interval: 50ms}}\n"
+           "service:\n"
+           "  shutdown_timeout: 1s\n"
+           "  telemetry: {metrics: {level: none}}\n"
+           "  pipelines:\n"
+           "    traces: {receivers: [otlp], exporters: [otlp_http]}\n",
+           pc_e2e_free_port()); /* nothing listens there */
+  pc_e2e_proc_t p;
+  bool started = pc_e2e_start(&p, yaml);
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(started, "profcol did not start:\n%s", log);
+  free(log);
+  pc_test_span_t v[3];
+  spans(v);
+  pc_buf_t proto = {0};
+  pc_test_traces_proto(v, 3, &proto);
+  pc_e2e_resp_t r;
+  ck_assert_int_eq(pc_e2e_post(p.port, "/v1/traces", PROTO, NULL, proto.p, proto.n, &r), 200);
+  pc_buf_free(&r.body);
+  ck_assert(pc_e2e_wait_log(&p, "sending a traces batch (", 10000));
+  pc_e2e_signal(&p, SIGTERM);
+  ck_assert_int_eq(pc_e2e_wait_exit(&p, 30), 0);
+  log = pc_e2e_log(&p);
+  ck_assert_msg(strstr(log, "shutdown deadline reached with 1 batches (traces) not delivered"),
+                "%s", log);
+  ck_assert_msg(!strstr(log, "0 profiles"), "%s", log);
+  free(log);
+  pc_e2e_cleanup(&p);
+  pc_buf_free(&proto);
+}
+END_TEST
+
 extern char **environ;
 
 /* tests/grpc/grpc_server.py (python3-grpcio) recording every call in dir;
@@ -1190,6 +1232,7 @@ int main(void) {
   tcase_add_test(tc, json_traces_to_a_grpc_exporter);
   tcase_add_test(tc, two_workers_link_across_connections);
   tcase_add_test(tc, window_keeps_the_received_bytes);
+  tcase_add_test(tc, lost_traces_named_as_traces);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
