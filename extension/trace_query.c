@@ -69,10 +69,12 @@ static void hex(const uint8_t *p, size_t n, char *out) {
 }
 
 /* The query string's value of key, percent-decoded ('+' is a space) into
- * buf; false when absent or not decodable. */
-static bool query_param(pc_str_t url, const char *key, char *buf, size_t cap, size_t *n) {
+ * buf: 1, or 0 when absent, or -1 when it is malformed or does not fit (a
+ * caller must refuse that, not take the parameter as absent: a span_id
+ * ignored would answer for the whole trace). */
+static int query_param(pc_str_t url, const char *key, char *buf, size_t cap, size_t *n) {
   const uint8_t *q = memchr(url.p, '?', url.n);
-  if (!q) return false;
+  if (!q) return 0;
   const uint8_t *p = q + 1, *end = url.p + url.n;
   size_t kn = strlen(key);
   while (p < end) {
@@ -82,9 +84,9 @@ static bool query_param(pc_str_t url, const char *key, char *buf, size_t cap, si
     if ((size_t)((eq ? eq : pe) - p) == kn && memcmp(p, key, kn) == 0) {
       size_t o = 0;
       for (const uint8_t *v = eq ? eq + 1 : pe; v < pe; v++) {
-        if (o + 1 >= cap) return false;
+        if (o + 1 >= cap) return -1;
         if (*v == '%') {
-          if (pe - v < 3 || hexval(v[1]) < 0 || hexval(v[2]) < 0) return false;
+          if (pe - v < 3 || hexval(v[1]) < 0 || hexval(v[2]) < 0) return -1;
           buf[o++] = (char)(hexval(v[1]) << 4 | hexval(v[2]));
           v += 2;
         } else {
@@ -93,11 +95,11 @@ static bool query_param(pc_str_t url, const char *key, char *buf, size_t cap, si
       }
       buf[o] = 0;
       *n = o;
-      return true;
+      return 1;
     }
     p = pe + 1;
   }
-  return false;
+  return 0;
 }
 
 /* Whether the client accepts a media type: it is among its Accept header's
@@ -137,6 +139,16 @@ static void answer(pc_http_response_t *resp, int status, bool json, const char *
     resp->content_type = "text/plain; charset=utf-8";
     if (pc_buf_printf(&resp->body, "%s\n", msg)) pc_oom();
   }
+}
+
+/* query_param, answering 400 for a malformed or too long value: -1 then. */
+static int param(const pc_http_request_t *r, const char *key, char *buf, size_t cap, size_t *n,
+                 bool json, pc_http_response_t *resp) {
+  int got = query_param(r->url, key, buf, cap, n);
+  if (got < 0)
+    answer(resp, 400, json, "parameter %s: malformed percent-encoding, or longer than %zu bytes",
+           key, cap - 1);
+  return got;
 }
 
 static void window_text(uint64_t ms, char *buf, size_t n) {
@@ -245,7 +257,9 @@ static void get_profile(const pc__query_t *qy, const pc_http_request_t *r, pc_st
            (int)(id.n > 64 ? 64 : id.n), (const char *)id.p);
     return;
   }
-  if (query_param(r->url, "span_id", buf, sizeof buf, &n)) {
+  int got = param(r, "span_id", buf, sizeof buf, &n, json, resp);
+  if (got < 0) return;
+  if (got) {
     if (!parse_hex((pc_str_t){(const uint8_t *)buf, n}, f.span_id, 8)) {
       answer(resp, 400, json, "span_id must be 16 hex digits, got \"%.64s\"", buf);
       return;
@@ -253,8 +267,8 @@ static void get_profile(const pc__query_t *qy, const pc_http_request_t *r, pc_st
     f.has_span_id = true;
   }
   char type[256];
-  if (query_param(r->url, "sample_type", type, sizeof type, &n))
-    f.sample_type = (pc_str_t){(const uint8_t *)type, n};
+  if ((got = param(r, "sample_type", type, sizeof type, &n, json, resp)) < 0) return;
+  if (got) f.sample_type = (pc_str_t){(const uint8_t *)type, n};
   hex(f.trace_id, 16, idhex);
   hex(f.span_id, 8, spanhex);
   window_text(qy->window_ms, win, sizeof win);
@@ -329,14 +343,17 @@ static void get_service_profile(const pc__query_t *qy, const pc_http_request_t *
   /* The window's chunks of requests kept as they came hold their unlinked
    * samples too: the view is of linked samples, as the window promises. */
   pc_stacks_filter_t f = {.service = {(const uint8_t *)service, n}, .linked_only = true};
-  if (query_param(r->url, "trace_id", buf, sizeof buf, &n)) {
+  int got = param(r, "trace_id", buf, sizeof buf, &n, json, resp);
+  if (got < 0) return;
+  if (got) {
     if (!parse_hex((pc_str_t){(const uint8_t *)buf, n}, f.mark_trace_id, 16)) {
       answer(resp, 400, json, "trace_id must be 32 hex digits, got \"%.64s\"", buf);
       return;
     }
     f.has_mark_trace_id = true;
   }
-  if (query_param(r->url, "span_id", buf, sizeof buf, &n)) {
+  if ((got = param(r, "span_id", buf, sizeof buf, &n, json, resp)) < 0) return;
+  if (got) {
     if (!f.has_mark_trace_id) {
       answer(resp, 400, json, "span_id marks a span of the trace given by trace_id: give both");
       return;
@@ -348,8 +365,8 @@ static void get_service_profile(const pc__query_t *qy, const pc_http_request_t *
     f.has_mark_span_id = true;
   }
   char type[256];
-  if (query_param(r->url, "sample_type", type, sizeof type, &n))
-    f.sample_type = (pc_str_t){(const uint8_t *)type, n};
+  if ((got = param(r, "sample_type", type, sizeof type, &n, json, resp)) < 0) return;
+  if (got) f.sample_type = (pc_str_t){(const uint8_t *)type, n};
   hex(f.mark_trace_id, 16, idhex);
   hex(f.mark_span_id, 8, spanhex);
   char win[32];
@@ -392,7 +409,9 @@ static void get_service_profile(const pc__query_t *qy, const pc_http_request_t *
 static bool profile_format(const pc_http_request_t *r, fmt_t *fmt, pc_http_response_t *resp) {
   char buf[32];
   size_t n;
-  if (query_param(r->url, "format", buf, sizeof buf, &n)) {
+  int got = param(r, "format", buf, sizeof buf, &n, wants_json(r), resp);
+  if (got < 0) return false;
+  if (got) {
     if (!strcmp(buf, "folded")) *fmt = FMT_FOLDED;
     else if (!strcmp(buf, "json")) *fmt = FMT_JSON;
     else if (!strcmp(buf, "pprof")) *fmt = FMT_PPROF;
@@ -433,7 +452,9 @@ static void list_traces(const pc__query_t *qy, const pc_http_request_t *r, bool 
   char buf[256];
   size_t n;
   size_t limit = DEFAULT_LIMIT;
-  if (query_param(r->url, "limit", buf, sizeof buf, &n)) {
+  int has = param(r, "limit", buf, sizeof buf, &n, json, resp);
+  if (has < 0) return;
+  if (has) {
     char *end;
     long v = strtol(buf, &end, 10);
     if (!n || *end || v < 1 || v > MAX_LIMIT) {
@@ -445,8 +466,8 @@ static void list_traces(const pc__query_t *qy, const pc_http_request_t *r, bool 
   }
   list_ctx_t ctx = {.qy = qy};
   char service[256];
-  if (query_param(r->url, "service", service, sizeof service, &n))
-    ctx.service = (pc_str_t){(const uint8_t *)service, n};
+  if ((has = param(r, "service", service, sizeof service, &n, json, resp)) < 0) return;
+  if (has) ctx.service = (pc_str_t){(const uint8_t *)service, n};
   pc_linked_trace_t *t = pc_xcalloc(limit, sizeof *t);
   size_t got = pc_linked_list(qy->linked, qy->now_ms, limit, keep_trace, &ctx, t);
   pc_buf_t *b = &resp->body;

@@ -506,9 +506,12 @@ static void serve_traces(stream_t *st, pc_traces_t *tr) {
   pc_err_t err = {0};
   pc_metadata_t md = {0}; /* views into st->md, which outlives the call */
   if (st->md.n && pc_md_decode(st->md.p, st->md.n, &md) == 0) tr->metadata = &md;
-  int rc = pc_traces_span_count(tr) ? g->next->consume_traces(g->next, tr, &err) : 0;
+  uint64_t spans = pc_traces_span_count(tr);
+  int rc = spans ? g->next->consume_traces(g->next, tr, &err) : 0;
   tr->metadata = NULL;
   free((void *)md.v);
+  if (rc) PC__CNT_ADD(g->rxc, spans_refused, spans);
+  else PC__CNT_ADD(g->rxc, spans_accepted, spans);
   if (rc) {
     answer_refused(st, rc, &err);
     return;

@@ -21,6 +21,7 @@
 typedef struct {
   _Atomic uint64_t profiles_accepted, profiles_refused;
   _Atomic uint64_t samples_accepted, samples_refused;
+  _Atomic uint64_t spans_accepted, spans_refused; /* traces, after decode */
   _Atomic uint64_t bytes_decompressed;
   _Atomic uint64_t requests_refused_early; /* at the headers: the pipeline was full */
 } pc__rx_counters_t;

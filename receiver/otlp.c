@@ -478,8 +478,10 @@ static void job_finish(rx_t *rx, pc__rx_job_t *j, pc_http_response_t *resp) {
   pc_err_t err = {0};
   if (j->traces) {
     j->spans.metadata = rx->cfg.include_metadata ? &j->md : NULL;
-    int rc = pc_traces_span_count(&j->spans) ? rx->next->consume_traces(rx->next, &j->spans, &err)
-                                             : 0;
+    uint64_t spans = pc_traces_span_count(&j->spans);
+    int rc = spans ? rx->next->consume_traces(rx->next, &j->spans, &err) : 0;
+    if (rc) PC__CNT_ADD(&rx->counters, spans_refused, spans);
+    else PC__CNT_ADD(&rx->counters, spans_accepted, spans);
     route_t route = {.traces = true, .json = j->json, .enc = j->enc};
     if (rc == 0)
       answer_ok(&route, 0, NULL, resp);
@@ -881,7 +883,7 @@ static void otlp_destroy(void *self) {
 }
 
 /* Every field of pc_otlp_stats_t is added below: a new one must be too. */
-_Static_assert(sizeof(pc_otlp_stats_t) == 14 * sizeof(uint64_t), "add every stats field");
+_Static_assert(sizeof(pc_otlp_stats_t) == 16 * sizeof(uint64_t), "add every stats field");
 
 /* Add one transport's counters to out. */
 static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
@@ -899,6 +901,8 @@ static void add_stats(const pc_http_counters_t *h, const pc__rx_counters_t *r,
   ADD(r, profiles_refused);
   ADD(r, samples_accepted);
   ADD(r, samples_refused);
+  ADD(r, spans_accepted);
+  ADD(r, spans_refused);
   ADD(r, bytes_decompressed);
   ADD(r, requests_refused_early);
 #undef ADD
@@ -924,6 +928,10 @@ static void transport_metrics(const pc_otlp_stats_t *st, const char *transport,
     st->samples_accepted);
   C("profcol_receiver_refused_samples", "Samples of the refused profiles.",
     st->samples_refused);
+  C("otelcol_receiver_accepted_spans",
+    "Number of spans successfully pushed into the pipeline.", st->spans_accepted);
+  C("otelcol_receiver_refused_spans",
+    "Number of spans that could not be pushed into the pipeline.", st->spans_refused);
   C("profcol_receiver_requests", "Requests (gRPC: calls) answered, any path and status.",
     st->requests);
   C("profcol_receiver_failed_requests",

@@ -23,6 +23,8 @@ extern const pc_component_t pc_receiver_pprof;
   X(profiles_refused)    /* profiles refused: partial success, 4xx/5xx after decode */ \
   X(samples_accepted)                                                           \
   X(samples_refused)                                                            \
+  X(spans_accepted)      /* spans taken by the traces pipeline (200) */         \
+  X(spans_refused)       /* spans of decoded traces requests it refused */      \
   X(bytes_in)            /* bytes read from sockets, headers included */       \
   X(bytes_decompressed)  /* request bodies after decompression */              \
   X(body_bytes_in_place) /* body bytes read straight into their buffer (no copy) */ \

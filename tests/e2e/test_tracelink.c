@@ -311,6 +311,8 @@ START_TEST(spans_after_the_profile) {
 }
 END_TEST
 
+static double metric(fx_t *f, const char *series);
+
 /* The same over OTLP/gRPC: TraceService and ProfilesService. */
 START_TEST(spans_and_profile_over_grpc) {
   fx_t f;
@@ -343,6 +345,12 @@ START_TEST(spans_and_profile_over_grpc) {
   ck_assert_int_eq(o.n, (int)N_SAMPLES);
   ck_assert_str_eq(o.line[2], "db.query|POST /pay|");
   check_queries(&f);
+  /* The receiver counts the spans it took as the Collector's does; the
+   * invalid request, refused at decode, has none to count. */
+  ck_assert_double_eq(metric(&f, "otelcol_receiver_accepted_spans{receiver=\"otlp\","
+                                 "transport=\"grpc\"}"), 3);
+  ck_assert_double_eq(metric(&f, "otelcol_receiver_refused_spans{receiver=\"otlp\","
+                                 "transport=\"grpc\"}"), 0);
   fx_stop(&f);
 }
 END_TEST
@@ -1068,6 +1076,8 @@ START_TEST(traces_pass_through_as_bytes) {
   ck_assert_double_eq(metric(&f, "profcol_span_store_added_linked_samples" SS), 4);
   ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_recorded_spans{processor="
                                  "\"trace_link\",pipeline=\"traces\"}"), 9);
+  ck_assert_double_eq(metric(&f, "otelcol_receiver_accepted_spans{receiver=\"otlp\","
+                                 "transport=\"http\"}"), 9);
   ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_enriched_samples{processor="
                                  "\"trace_link\",pipeline=\"profiles\"}"), 3);
   fx_stop(&f);

@@ -278,6 +278,23 @@ START_TEST(bad_requests) {
   ck_assert_int_eq(a.status, 400);
   a = query(&f, "/api/v1/traces?limit=0", false, 0);
   ck_assert_int_eq(a.status, 400);
+  /* A parameter that does not decode or fit is refused, not taken as
+   * absent: a span_id ignored would answer for the whole trace. */
+  const char *undecodable[] = {"?span_id=%zz", "?sample_type=cpu%4", "?format=%zz"};
+  for (size_t i = 0; i < sizeof undecodable / sizeof *undecodable; i++) {
+    a = query(&f, profile_url(1, undecodable[i]), false, 100);
+    ck_assert_msg(a.status == 400, "%s: %d %s", undecodable[i], a.status, a.body);
+    ck_assert_msg(strstr(a.body, "malformed percent-encoding"), "%s", a.body);
+  }
+  char long_span[512];
+  snprintf(long_span, sizeof long_span, "%s?span_id=%0300d", profile_url(1, ""), 0);
+  a = query(&f, long_span, false, 100);
+  ck_assert_int_eq(a.status, 400);
+  a = query(&f, "/api/v1/traces?limit=%zz", true, 100);
+  ck_assert_int_eq(a.status, 400);
+  ck_assert_str_eq(a.ctype, "application/json");
+  a = query(&f, "/api/v1/traces?service=%zz", false, 100);
+  ck_assert_int_eq(a.status, 400);
   a = query(&f, "/api/v1/nope", false, 0);
   ck_assert_int_eq(a.status, 404);
   a = query(&f, "/api/v1/traces/x/y/profile", false, 0);

@@ -4,6 +4,7 @@
  * under ASan and UBSan by the asan build). */
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,6 +443,10 @@ static void *reader(void *arg) {
   worker_t *w = arg;
   char want[32];
   pc_thread_span_t ts[16];
+  /* Start once the writer has: on a loaded machine the scheduler may run a
+   * reader's whole loop before its writer adds a span, and then it finds
+   * nothing (found == 0 below, seen under ASan). */
+  while (atomic_load(w->progress) < 200) sched_yield();
   for (uint32_t i = 0; i < PER_WRITER * 2; i++) {
     uint32_t done = atomic_load(w->progress);
     uint32_t back = i % 2 ? 3000 : 200;
