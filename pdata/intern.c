@@ -115,6 +115,14 @@ typedef struct {
 } list_memo_t;
 enum { LIST_MEMO = 256 }; /* direct-mapped by address: a miss costs a recompute */
 
+/* A sample's sizes from samples_encode's sizing pass: its body, and of
+ * that the bytes of its packed values and of its packed attribute indices
+ * (so the writing pass need not size a list whose memo slot another list
+ * took meanwhile: with one list per sample, as trace_link makes, most). */
+typedef struct {
+  uint32_t body, values, attrs;
+} smp_size_t;
+
 /* A merged profile with encoded samples: resource, scope, profile. */
 typedef struct {
   uint32_t r, s, k;
@@ -149,10 +157,9 @@ struct pc_builder {
   size_t key_n, key_cap;
   uint64_t *loc_hash;
   uint32_t loc_hash_cap;
-  /* Per sample of the profile being encoded: its body length (low half)
-   * and the bytes of its packed values (high half), from the sizing pass
-   * for the writing pass (samples_encode). */
-  uint64_t *smp_len;
+  /* Per sample of the profile being encoded, from the sizing pass for the
+   * writing pass (samples_encode). */
+  smp_size_t *smp_len;
   uint32_t smp_len_cap;
   /* Sample attribute lists met in the current add (list_memo). */
   list_memo_t lists[LIST_MEMO];
@@ -1310,22 +1317,19 @@ static inline uint8_t *put_i32(uint8_t *p, uint8_t tag, int32_t v) {
   return put_varint(p, (uint64_t)(int64_t)v);
 }
 
-/* Bytes of the builder's indices of attribute list l, as packed varints. */
-static size_t attrs_varint_size(const pc_builder_t *b, pc_i32s_t l) {
-  size_t n = 0;
-  for (uint32_t i = 0; i < l.n; i++) n += vsz((uint64_t)(int64_t)b->rm[T_ATTR][l.v[i]]);
-  return n;
-}
-
 /* The memo of attribute list l (l.n > 0) for this add: mapped, with its
- * sizes, on the first meeting; a slot another list held is taken over. */
+ * sizes, on the first meeting (one pass over the list); a slot another list
+ * held is taken over. */
 static list_memo_t *list_memo(pc_builder_t *b, pc_i32s_t l) {
   list_memo_t *m = &b->lists[((uintptr_t)l.v >> 3) % LIST_MEMO];
   if (m->v == l.v && m->n == l.n && m->gen == b->gen) return m;
-  map_attrs(b, l);
-  *m = (list_memo_t){.v = l.v, .n = l.n, .gen = b->gen,
-                     .in_size = (uint32_t)i32s_varint_size(l.v, l.n),
-                     .out_size = (uint32_t)attrs_varint_size(b, l)};
+  size_t in = 0, out = 0;
+  for (uint32_t i = 0; i < l.n; i++) {
+    in += vsz((uint64_t)(int64_t)l.v[i]);
+    out += vsz((uint64_t)(int64_t)map_attr(b, l.v[i]));
+  }
+  *m = (list_memo_t){.v = l.v, .n = l.n, .gen = b->gen, .in_size = (uint32_t)in,
+                     .out_size = (uint32_t)out};
   return m;
 }
 
@@ -1338,18 +1342,18 @@ static size_t sample_body(const pc_builder_t *b, const pc_sample_t *s, size_t at
          payload;
 }
 
-/* body: sample_body; values: values_varint_size. A list whose memo holds
- * its bytes (another sample wrote them this add) is copied. */
-static uint8_t *sample_put(pc_builder_t *b, uint8_t *w, const pc_sample_t *s, size_t body,
-                           size_t values) {
+/* sz: the sizing pass's (sample_body, values_varint_size, the list's
+ * out_size). A list whose memo holds its bytes (another sample wrote them
+ * this add) is copied. */
+static uint8_t *sample_put(pc_builder_t *b, uint8_t *w, const pc_sample_t *s, smp_size_t sz) {
   *w++ = TAG_SAMPLE;
-  w = put_varint(w, body);
+  w = put_varint(w, sz.body);
   w = put_i32(w, TAG_STACK, b->rm[T_STACK][s->stack_index]);
   pc_i32s_t l = s->attribute_indices;
   if (l.n) {
     list_memo_t *m = &b->lists[((uintptr_t)l.v >> 3) % LIST_MEMO];
     bool known = m->v == l.v && m->n == l.n && m->gen == b->gen;
-    size_t size = known ? m->out_size : attrs_varint_size(b, l);
+    size_t size = sz.attrs;
     *w++ = TAG_ATTRS;
     w = put_varint(w, size);
     if (known && m->enc) {
@@ -1365,7 +1369,7 @@ static uint8_t *sample_put(pc_builder_t *b, uint8_t *w, const pc_sample_t *s, si
   w = put_i32(w, TAG_LINK, b->rm[T_LINK][s->link_index]);
   if (s->n_values) {
     *w++ = TAG_VALUES;
-    w = put_varint(w, values);
+    w = put_varint(w, sz.values);
     for (uint32_t i = 0; i < s->n_values; i++) w = put_varint(w, (uint64_t)s->values[i]);
   }
   if (s->n_timestamps) {
@@ -1387,7 +1391,7 @@ static enc_samples_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_p
                                     uint32_t lo, uint32_t hi) {
   o->n_samples = hi - lo;
   if (hi == lo) return (enc_samples_t){0};
-  uint64_t *len = b->smp_len = grow(b, b->smp_len, &b->smp_len_cap, hi - lo, sizeof *len);
+  smp_size_t *len = b->smp_len = grow(b, b->smp_len, &b->smp_len_cap, hi - lo, sizeof *len);
   size_t total = 0, words = 0, attrs = 0, in = 0;
   for (uint32_t i = lo; i < hi; i++) {
     const pc_sample_t *s = &p->samples[i];
@@ -1405,14 +1409,14 @@ static enc_samples_t samples_encode(pc_builder_t *b, pc_profile_t *o, const pc_p
     in += f_len(f_i32(s->stack_index) + a_in + f_i32(s->link_index) + payload);
     size_t body = sample_body(b, s, a_out, payload);
     if (body > UINT32_MAX) oom(b); /* over protobuf's 2 GiB message limit anyway */
-    len[i - lo] = body | (uint64_t)values << 32; /* values <= body */
+    len[i - lo] = (smp_size_t){(uint32_t)body, (uint32_t)values, (uint32_t)a_out}; /* <= body */
     total += f_len(body);
   }
   b->st.in_bytes += in;
   b->st.out_bytes += total;
   uint8_t *mem = chunk_alloc(b, total), *w = mem;
   for (uint32_t i = lo; i < hi; i++)
-    w = sample_put(b, w, &p->samples[i], (uint32_t)len[i - lo], len[i - lo] >> 32);
+    w = sample_put(b, w, &p->samples[i], len[i - lo]);
   assert((size_t)(w - mem) == total);
   return (enc_samples_t){{mem, total}, words, attrs};
 }

@@ -571,8 +571,13 @@ typedef struct {
   int32_t attr[2];       /* span name, root name: attribute indices (0: none) */
   pc_str_t service;      /* the span's service (in the request's arena) */
   int32_t service_attr;  /* its attribute, made when first needed */
-  uint32_t service_res;  /* resource + 1 that service_differs was found for (0: none) */
+  uint32_t service_res;  /* resource + 1 that add was resolved for (0: none) */
   bool service_differs;  /* from that resource's service.name */
+  /* What a sample of this link in that resource gets, resolved once per
+   * (link, resource) rather than once per sample: attribute indices of the
+   * request's grown dictionary, the service's last when service_differs. */
+  int32_t add[3];
+  uint8_t n_add;
   /* The new attribute list of its last sample (lists_get): */
   pc_i32s_t last;        /* the list (v NULL: none) */
   int32_t last_old[LIST_INLINE]; /* that sample's list before */
@@ -628,15 +633,37 @@ static int lists_get(const tl_t *p, lists_t *ls, link_info_t *li, pc_i32s_t old,
   for (uint32_t i = 0; i < old.n; i++)
     if (!attr_ours(p, ls, old.v[i])) v[n++] = old.v[i];
   for (uint32_t i = 0; i < n_add; i++) v[n++] = add[i];
-  *out = (pc_i32s_t){v, n};
+  /* Kept from the locals: *out may be old's own field, and reading it back
+   * right after storing it halves stalls on store forwarding. */
+  pc_i32s_t list = {v, n};
+  *out = list;
   if (old.n <= LIST_INLINE) {
-    li->last = *out;
+    li->last = list;
     li->last_n = (uint8_t)old.n;
     li->last_service = service;
     if (old.n) memcpy(li->last_old, old.v, old.n * sizeof *old.v);
   } else {
     li->last = (pc_i32s_t){0};
   }
+  return 0;
+}
+
+/* li's add for the samples of resource r (whose service.name is
+ * prof_service): the span and root name attributes, and the service's when
+ * it differs from the profile's (interned when first needed). */
+static int resolve_add(const tl_t *p, grow_t *g, link_info_t *li, uint32_t r,
+                       pc_str_t prof_service) {
+  li->service_res = r + 1;
+  li->service_differs =
+      p->keys[K_SERVICE].n && li->service.n && !pc_str_eq(li->service, prof_service);
+  if (li->service_differs && !li->service_attr &&
+      grow_attr(g, p->keys, K_SERVICE, li->service, &li->service_attr))
+    return PC_ENOMEM;
+  uint8_t n = 0;
+  if (li->attr[0]) li->add[n++] = li->attr[0];
+  if (li->attr[1]) li->add[n++] = li->attr[1];
+  if (li->service_differs) li->add[n++] = li->service_attr;
+  li->n_add = n;
   return 0;
 }
 
@@ -691,24 +718,11 @@ static int enrich(tl_t *p, pc_request_t *req) {
           if (s->link_index <= 0) continue;
           link_info_t *li = &info[s->link_index];
           if (!li->found) continue;
-          int32_t add[3];
-          int n_add = 0;
-          if (li->attr[0]) add[n_add++] = li->attr[0];
-          if (li->attr[1]) add[n_add++] = li->attr[1];
-          if (p->keys[K_SERVICE].n && li->service_res != r + 1) { /* once per resource */
-            li->service_res = r + 1;
-            li->service_differs = li->service.n && !pc_str_eq(li->service, prof_service);
-          }
-          bool service = p->keys[K_SERVICE].n && li->service_differs;
-          if (service) {
-            if (!li->service_attr &&
-                grow_attr(&g, p->keys, K_SERVICE, li->service, &li->service_attr))
-              return PC_ENOMEM;
-            add[n_add++] = li->service_attr;
-          }
-          if (!n_add) continue;
-          if (lists_get(p, &ls, li, s->attribute_indices, add, (uint32_t)n_add, service,
-                        &s->attribute_indices))
+          if (li->service_res != r + 1 && resolve_add(p, &g, li, r, prof_service))
+            return PC_ENOMEM;
+          if (!li->n_add) continue;
+          if (lists_get(p, &ls, li, s->attribute_indices, li->add, li->n_add,
+                        li->service_differs, &s->attribute_indices))
             return PC_ENOMEM;
           p->st.enriched_samples++;
         }

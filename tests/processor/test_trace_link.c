@@ -441,6 +441,73 @@ START_TEST(shares_attribute_lists_within_a_link) {
 }
 END_TEST
 
+/* Resource r of req as a copy of resource 0 whose service.name is service,
+ * with samples of its own (the processor edits them in place). */
+static void resource_like_first(pc_arena_t *a, pc_request_t *req, uint32_t r, const char *service) {
+  pc_resource_profiles_t *rp = &req->resources[r];
+  *rp = req->resources[0];
+  pc_keyvalue_t *kv = pc_arena_calloc(a, 1, sizeof *kv);
+  *kv = (pc_keyvalue_t){.key = PC_STR_LIT("service.name"), .has_value = true,
+                        .value = {.type = PC_AV_STRING,
+                                  .u.s = {(const uint8_t *)service, strlen(service)}}};
+  rp->resource.attributes = (pc_kvs_t){kv, 1};
+  rp->scopes = pc_arena_alloc(a, sizeof *rp->scopes);
+  rp->scopes[0] = req->resources[0].scopes[0];
+  pc_scope_profiles_t *sp = &rp->scopes[0];
+  pc_profile_t *profs = pc_arena_alloc(a, sp->n_profiles * sizeof *profs);
+  memcpy(profs, sp->profiles, sp->n_profiles * sizeof *profs);
+  for (uint32_t k = 0; k < sp->n_profiles; k++) {
+    pc_sample_t *smp = pc_arena_alloc(a, profs[k].n_samples * sizeof *smp);
+    memcpy(smp, profs[k].samples, profs[k].n_samples * sizeof *smp);
+    profs[k].samples = smp;
+  }
+  sp->profiles = profs;
+}
+
+/* What a link's samples get is resolved once per link and resource, not
+ * once per link: the same span's samples in three resources whose services
+ * are checkout, payment, checkout get the span's service (payment) in the
+ * first and third only, and the same names in all. */
+START_TEST(resolves_a_link_per_resource) {
+  tl_fx_t f;
+  fx_open(&f, "", PC_SIGNAL_PROFILES);
+  store_know(&f.store, 1, 1, "db.query", "POST /pay", "payment");
+  store_know(&f.store, 1, 2, "render", "GET /", "payment");
+  pc_arena_t *a = pc_arena_new(0);
+  pc_test_sample_t v[] = {
+      {.frames = "main;pay", .trace = 1, .span = 1, .value = 1, .tid = 7},
+      {.frames = "main;draw", .trace = 1, .span = 2, .value = 2},
+      {.frames = "main;pay", .trace = 1, .span = 1, .value = 3},
+  };
+  pc_request_t req;
+  pc_test_profiles(a, "checkout", -1, v, 3, &req);
+  pc_resource_profiles_t *res = pc_arena_calloc(a, 3, sizeof *res);
+  res[0] = req.resources[0];
+  req.resources = res;
+  req.n_resources = 3;
+  resource_like_first(a, &req, 1, "payment");
+  resource_like_first(a, &req, 2, "checkout");
+  pc_err_t err = {0};
+  ck_assert_int_eq(f.in->consume_profiles(f.in, &req, &err), 0);
+  const pc_request_t *out = &f.next.got[0];
+  ck_assert_uint_eq(out->n_resources, 3);
+  for (uint32_t r = 0; r < 3; r++)
+    for (uint32_t i = 0; i < 3; i++) {
+      const pc_sample_t *s = &out->resources[r].scopes[0].profiles[0].samples[i];
+      int n;
+      ck_assert_str_eq(attr(out, s, "span.name", &n), i == 1 ? "render" : "db.query");
+      ck_assert_int_eq(n, 1);
+      ck_assert_str_eq(attr(out, s, "span.local_root.name", &n), i == 1 ? "GET /" : "POST /pay");
+      ck_assert_str_eq(attr(out, s, "span.service.name", &n), r == 1 ? "" : "payment");
+      ck_assert_int_eq(n, r == 1 ? 0 : 1);
+      ck_assert_uint_eq(s->attribute_indices.n, (i == 0) + 2 + (r != 1));
+    }
+  ck_assert_double_eq(metric(&f, "profcol_processor_trace_link_enriched_samples"), 9);
+  pc_arena_free(a);
+  fx_close(&f);
+}
+END_TEST
+
 /* ---- linking by thread ----------------------------------------------------------------- */
 
 START_TEST(links_by_thread) {
@@ -658,6 +725,7 @@ TCase *pc_test_trace_link_tcase(void) {
   tcase_add_test(tc, normalizes_every_case);
   tcase_add_test(tc, enriches_linked_samples);
   tcase_add_test(tc, shares_attribute_lists_within_a_link);
+  tcase_add_test(tc, resolves_a_link_per_resource);
   tcase_add_test(tc, attribute_names_configurable);
   tcase_add_test(tc, links_by_thread);
   tcase_add_test(tc, no_link_across_spans);
