@@ -82,18 +82,23 @@ typedef struct {
   uint64_t samples;
 } ref_t;
 
+/* What adding touches comes first (the first two cache lines, which
+ * index_add prefetches); the listing's fields last. */
 typedef struct {
   uint8_t trace[16];
-  uint8_t span[8];
-  bool used;
-  uint8_t service_n;
-  char service[PC_LINKED_SERVICE_MAX];
   uint32_t hash;
   uint32_t newer, older; /* by last arrival (entry ids; 0: none) */
-  uint64_t first_ms, last_ms;
+  uint32_t n_refs;       /* refs[r0 .. r0 + n_refs), oldest first */
+  uint64_t last_seq;     /* the newest ref's seq: read here, not at the end of refs */
+  uint64_t last_ms;
   uint64_t samples;
-  ref_t *refs; /* oldest first */
-  uint32_t n_refs, cap_refs;
+  ref_t *refs;
+  uint32_t r0, cap_refs; /* dropping the oldest ref moves r0, not the others */
+  bool used;
+  uint8_t service_n;
+  uint8_t span[8];
+  uint64_t first_ms;
+  char service[PC_LINKED_SERVICE_MAX];
 } entry_t;
 
 /* One shard of the window (see the top): what one mutex guards. */
@@ -184,14 +189,17 @@ static void set_grow(shard_t *w) {
     if (w->e[id].used) set_put(w, id);
 }
 
-static uint32_t entry_find(const shard_t *w, const uint8_t trace[16]) {
+static uint32_t entry_find_h(const shard_t *w, const uint8_t trace[16], uint32_t h) {
   if (!w->set_mask) return 0;
-  uint32_t h = trace_hash(trace);
   for (uint32_t i = h & w->set_mask; w->set[i]; i = (i + 1) & w->set_mask) {
     const entry_t *e = &w->e[w->set[i]];
     if (e->hash == h && memcmp(e->trace, trace, 16) == 0) return w->set[i];
   }
   return 0;
+}
+
+static uint32_t entry_find(const shard_t *w, const uint8_t trace[16]) {
+  return entry_find_h(w, trace, trace_hash(trace));
 }
 
 static void list_unlink(shard_t *w, uint32_t id) {
@@ -212,8 +220,9 @@ static void list_push_newest(shard_t *w, uint32_t id) {
   w->newest = id;
 }
 
-static uint32_t entry_get(shard_t *w, const uint8_t trace[16], uint64_t now_ms) {
-  uint32_t id = entry_find(w, trace);
+/* trace's entry (h: its trace_hash), made if there is none. */
+static uint32_t entry_get(shard_t *w, const uint8_t trace[16], uint32_t h, uint64_t now_ms) {
+  uint32_t id = entry_find_h(w, trace, h);
   if (id) return id;
   if (!w->set_mask || (w->live + 1) * 3 > (w->set_mask + 1) * 2) set_grow(w);
   if (w->n_free) {
@@ -227,7 +236,7 @@ static uint32_t entry_get(shard_t *w, const uint8_t trace[16], uint64_t now_ms) 
     id = w->n_e++;
   }
   entry_t *e = &w->e[id];
-  *e = (entry_t){.used = true, .hash = trace_hash(trace), .first_ms = now_ms};
+  *e = (entry_t){.used = true, .hash = h, .first_ms = now_ms};
   memcpy(e->trace, trace, 16);
   set_put(w, id);
   w->live++;
@@ -264,10 +273,10 @@ static void drop_chunk_refs(shard_t *w, const chunk_t *c) {
   for (uint32_t i = 0; i < c->n_entries; i++) {
     uint32_t id = c->entries[i];
     entry_t *e = &w->e[id];
-    if (!e->used || !e->n_refs || e->refs[0].seq != c->seq) continue; /* cannot happen */
-    e->samples -= e->refs[0].samples;
-    w->st.samples -= e->refs[0].samples;
-    memmove(e->refs, e->refs + 1, (e->n_refs - 1) * sizeof *e->refs);
+    if (!e->used || !e->n_refs || e->refs[e->r0].seq != c->seq) continue; /* cannot happen */
+    e->samples -= e->refs[e->r0].samples;
+    w->st.samples -= e->refs[e->r0].samples;
+    e->r0++;
     if (--e->n_refs == 0) entry_delete(w, id);
   }
 }
@@ -280,10 +289,12 @@ static void drop_open_refs(shard_t *w, chunk_t *c) {
   for (uint32_t i = 0; i < c->n_entries; i++) {
     uint32_t id = c->entries[i];
     entry_t *e = &w->e[id];
-    if (!e->used || !e->n_refs || e->refs[e->n_refs - 1].seq != c->seq) continue;
-    e->samples -= e->refs[e->n_refs - 1].samples;
-    w->st.samples -= e->refs[e->n_refs - 1].samples;
+    if (!e->used || !e->n_refs || e->last_seq != c->seq) continue;
+    const ref_t *last = &e->refs[e->r0 + e->n_refs - 1];
+    e->samples -= last->samples;
+    w->st.samples -= last->samples;
     if (--e->n_refs == 0) entry_delete(w, id);
+    else e->last_seq = last[-1].seq;
   }
   c->n_entries = 0;
 }
@@ -493,36 +504,77 @@ static uint64_t count_linked(const pc_request_t *req, uint64_t *per_link, pc_str
   return total;
 }
 
+/* Room at the end of e's refs for one more. */
+static void refs_room(shard_t *w, entry_t *e) {
+  if (e->r0 + e->n_refs < e->cap_refs) return;
+  if (e->r0 && e->r0 >= e->n_refs) { /* half or more of refs is dropped ones: move down */
+    memmove(e->refs, e->refs + e->r0, e->n_refs * sizeof *e->refs);
+    e->r0 = 0;
+    return;
+  }
+  w->refs_bytes -= (size_t)e->cap_refs * sizeof *e->refs;
+  e->cap_refs = e->cap_refs ? 2 * e->cap_refs : 2;
+  e->refs = pc_xrealloc(e->refs, e->cap_refs * sizeof *e->refs);
+  w->refs_bytes += (size_t)e->cap_refs * sizeof *e->refs;
+}
+
+/* Links index_add looks up at a time: each stage's cache misses (the
+ * set's slot, the entry, the end of its refs) are started for all of
+ * them before the next stage needs any, rather than taken one after the
+ * other per link (in bench_tracelink's samples shape, ~450 links a
+ * request, the misses were most of the window's cost). */
+#define INDEX_BATCH 16
+
 /* Note in the index that chunk c holds per_link[l] samples of link l's trace. */
 static void index_add(shard_t *w, const pc_request_t *req, const uint64_t *per_link,
                       const pc_str_t *service, chunk_t *c, uint64_t now_ms) {
-  for (uint32_t l = 1; l < req->dict.n_links; l++) {
-    if (!per_link[l]) continue;
-    const pc_link_t *lk = &req->dict.links[l];
-    uint32_t id = entry_get(w, lk->trace_id.p, now_ms);
-    entry_t *e = &w->e[id];
-    if (e->n_refs == 0) memcpy(e->span, lk->span_id.p, 8);
-    if (!e->service_n && service[l].n) {
-      size_t n = service[l].n < sizeof e->service ? service[l].n : sizeof e->service;
-      memcpy(e->service, service[l].p, n);
-      e->service_n = (uint8_t)n;
+  uint32_t nl = req->dict.n_links;
+  for (uint32_t l = 1; l < nl;) {
+    uint32_t ls[INDEX_BATCH], hs[INDEX_BATCH], ids[INDEX_BATCH], n = 0;
+    for (; l < nl && n < INDEX_BATCH; l++) {
+      if (!per_link[l]) continue;
+      ls[n] = l;
+      hs[n] = trace_hash(req->dict.links[l].trace_id.p);
+      if (w->set_mask) __builtin_prefetch(&w->set[hs[n] & w->set_mask]);
+      n++;
     }
-    if (!e->n_refs || e->refs[e->n_refs - 1].seq != c->seq) {
-      if (e->n_refs == e->cap_refs) {
-        w->refs_bytes -= (size_t)e->cap_refs * sizeof *e->refs;
-        e->cap_refs = e->cap_refs ? 2 * e->cap_refs : 2;
-        e->refs = pc_xrealloc(e->refs, e->cap_refs * sizeof *e->refs);
-        w->refs_bytes += (size_t)e->cap_refs * sizeof *e->refs;
+    for (uint32_t k = 0; k < n && w->set_mask; k++) { /* the home slot's entry: most often it */
+      uint32_t id = w->set[hs[k] & w->set_mask];
+      if (id) __builtin_prefetch(&w->e[id]), __builtin_prefetch((char *)&w->e[id] + 64);
+    }
+    for (uint32_t k = 0; k < n; k++) {
+      ids[k] = entry_find_h(w, req->dict.links[ls[k]].trace_id.p, hs[k]);
+      if (!ids[k]) continue;
+      const entry_t *e = &w->e[ids[k]];
+      if (e->last_seq != c->seq && e->r0 + e->n_refs < e->cap_refs)
+        __builtin_prefetch(&e->refs[e->r0 + e->n_refs], 1);
+    }
+    for (uint32_t k = 0; k < n; k++) {
+      const pc_link_t *lk = &req->dict.links[ls[k]];
+      /* Not found above: made now, unless an earlier link of this batch
+       * (another span of the same trace) made it. */
+      uint32_t id = ids[k] ? ids[k] : entry_get(w, lk->trace_id.p, hs[k], now_ms);
+      entry_t *e = &w->e[id];
+      if (e->n_refs == 0) memcpy(e->span, lk->span_id.p, 8);
+      const pc_str_t *svc = &service[ls[k]];
+      if (!e->service_n && svc->n) {
+        size_t sn = svc->n < sizeof e->service ? svc->n : sizeof e->service;
+        memcpy(e->service, svc->p, sn);
+        e->service_n = (uint8_t)sn;
       }
-      e->refs[e->n_refs++] = (ref_t){c->seq, 0};
-      chunk_note(c, id);
-    }
-    e->refs[e->n_refs - 1].samples += per_link[l];
-    e->samples += per_link[l];
-    e->last_ms = now_ms;
-    if (w->newest != id) {
-      list_unlink(w, id);
-      list_push_newest(w, id);
+      if (!e->n_refs || e->last_seq != c->seq) {
+        refs_room(w, e);
+        e->refs[e->r0 + e->n_refs++] = (ref_t){c->seq, 0};
+        e->last_seq = c->seq;
+        chunk_note(c, id);
+      }
+      e->refs[e->r0 + e->n_refs - 1].samples += per_link[ls[k]];
+      e->samples += per_link[ls[k]];
+      e->last_ms = now_ms;
+      if (w->newest != id) {
+        list_unlink(w, id);
+        list_push_newest(w, id);
+      }
     }
   }
 }
@@ -691,14 +743,14 @@ int pc_linked_select(pc_linked_t *L, const uint8_t trace_id[16], uint64_t now_ms
     pthread_mutex_lock(&w->mu);
     expire(w, now_at(w, now_ms));
     uint32_t id = entry_find(w, trace_id);
-    if (id && w->e[id].refs[w->e[id].n_refs - 1].seq == w->open->seq) {
+    if (id && w->e[id].last_seq == w->open->seq) {
       seal(w); /* a query reads sealed chunks */
       id = entry_find(w, trace_id); /* sealing may have failed and dropped it */
     }
     if (id) {
       const entry_t *e = &w->e[id];
       sel->samples += e->samples;
-      for (uint32_t i = 0; i < e->n_refs; i++) {
+      for (uint32_t i = e->r0; i < e->r0 + e->n_refs; i++) {
         chunk_t *c = sealed_find(w, e->refs[i].seq);
         if (c) sel_take(sel, &cap, c); /* else cannot happen: refs go with their chunk */
       }

@@ -565,6 +565,64 @@ START_TEST(evict_by_memory) {
 }
 END_TEST
 
+/* A trace in many chunks, which leave the window one at a time while new
+ * ones come (the index keeps a trace's chunks oldest first, dropping the
+ * oldest by moving its start, and moves them down or grows when full):
+ * its profile is exactly the samples of the chunks still held, and its
+ * count in the listing theirs. Each request also links one new trace
+ * from more spans than the index looks up at a time (INDEX_BATCH), which
+ * must make one entry of them, not one per batch. */
+START_TEST(trace_chunks_come_and_go) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  const uint64_t step = WINDOW / 25; /* a request's chunk stays for 25 requests */
+  char frames[100][32];
+  for (uint32_t i = 0; i < 100; i++) {
+    pc_test_sample_t v[41];
+    snprintf(frames[i], sizeof frames[i], "main;f%u", i);
+    v[0] = (pc_test_sample_t){.frames = frames[i], .trace = 7, .span = 1 + i % 3, .value = 1};
+    for (uint32_t k = 1; k < 41; k++)
+      v[k] = (pc_test_sample_t){.frames = "main;other", .trace = 1000 + i, .span = k,
+                                .value = 1};
+    uint64_t now = 1000 + i * step;
+    add_profile(&f, "svc", v, 41, now);
+    pc_arena_reset(f.arena);
+    uint32_t oldest = i < 24 ? 0 : i - 24; /* the requests held: oldest..i */
+    ans_t a = query(&f, profile_url(7, ""), false, now);
+    ck_assert_int_eq(a.status, 200);
+    char want[4096] = "", line[64];
+    uint32_t held[100], n = 0;
+    for (uint32_t j = oldest; j <= i; j++) held[n++] = j;
+    /* folded stacks sort by name: f10 before f9 */
+    for (uint32_t x = 0; x < n; x++)
+      for (uint32_t y = x + 1; y < n; y++) {
+        char bx[16], by[16];
+        snprintf(bx, sizeof bx, "f%u", held[x]);
+        snprintf(by, sizeof by, "f%u", held[y]);
+        if (strcmp(bx, by) > 0) {
+          uint32_t t = held[x];
+          held[x] = held[y], held[y] = t;
+        }
+      }
+    for (uint32_t x = 0; x < n; x++) {
+      snprintf(line, sizeof line, "main;f%u 1\n", held[x]);
+      strcat(want, line);
+    }
+    ck_assert_str_eq(a.body, want);
+    pc_linked_trace_t out[64];
+    size_t listed = pc_linked_list(f.linked, now, 64, NULL, NULL, out);
+    ck_assert_uint_eq(listed, 1 + (i - oldest + 1)); /* trace 7, and one per request */
+    for (size_t k = 0; k < listed; k++) {
+      uint8_t t7[16];
+      pc_test_trace_id(7, t7);
+      ck_assert_uint_eq(out[k].samples, memcmp(out[k].trace_id, t7, 16) ? 40 : i - oldest + 1);
+    }
+  }
+  fx_close(&f);
+}
+END_TEST
+
 /* Workers read the clock before they take the window's lock: a call whose
  * now_ms is older than samples another thread just added must not take
  * them for a window old (now - last_ms wrapping around), nor list them out
@@ -858,6 +916,7 @@ TCase *pc_test_query_tcase(void) {
   tcase_add_loop_test(tc, evict_by_window, 0, 5);
   tcase_add_loop_test(tc, evict_by_memory, 0, 3); /* 2: protobuf kept */
   tcase_add_loop_test(tc, clock_read_before_the_lock, 0, 5);
+  tcase_add_loop_test(tc, trace_chunks_come_and_go, 0, 5);
   tcase_add_test(tc, request_bytes_kept_not_copied);
   tcase_add_loop_test(tc, one_trace_across_shards, 0, 5);
   tcase_add_loop_test(tc, concurrent_writers_and_readers, 0, 2);
