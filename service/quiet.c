@@ -9,13 +9,14 @@
  *   given back only by malloc_trim;
  * - about 5 MiB were the spares kept on purpose so that the next requests
  *   cost no malloc and no page faults (decode jobs with their arenas, body
- *   buffers, batch builders), sized by the burst's largest requests.
+ *   buffers, batch builders), sized by the burst's largest requests, and
+ *   the compressors each thread keeps (core/compress.c).
  *
  * The one idea: every QUIET_TICK_MS the process's CPU time (all threads)
  * is read. A tick that used at least QUIET_CPU_MS is busy; the first tick
  * below it after a busy one is the end of a burst: every component's trim
- * hook (component.h) frees its spares, then malloc_trim(0) hands what is
- * free back to the system. Under load no tick is quiet, so nothing changes
+ * hook (component.h) frees its spares, the threads' idle compressors are
+ * freed, then malloc_trim(0) hands what is free back to the system. Under load no tick is quiet, so nothing changes
  * there (the rejected alternative, lowering malloc's thresholds at start,
  * raised the flood's peak by 5-12 MiB); a light steady load never makes a
  * busy tick, and its memory is what one request at a time needs. A load
@@ -62,6 +63,7 @@ static void quiet_on_tick(uv_timer_t *t) {
   if (!q->busy) return;
   q->busy = false;
   q->trim(q->arg); /* the spares first: malloc_trim gives back what they held */
+  pc_compress_trim();
   malloc_trim(0);
   q->cpu_ns = cpu_ns(); /* the trim's own work does not make the next tick busy */
 }
