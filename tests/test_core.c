@@ -98,14 +98,13 @@ END_TEST
  * kept compressors (the process went quiet, service/quiet.c): the trim
  * never frees one in use (ASan would see it), and every output still
  * inflates to its input. */
-static atomic_bool trim_stop;
+static atomic_int trim_rounds; /* compressions done by compress_again */
 
 static void *compress_again(void *arg) {
   (void)arg;
   uint8_t in[50000];
   for (size_t i = 0; i < sizeof in; i++) in[i] = (uint8_t)(i * 7 % 251);
-  int rounds = 0;
-  while (!atomic_load(&trim_stop) || rounds < 50) {
+  for (int rounds = 0; rounds < 100; rounds++) {
     pc_encoding_t enc = rounds % 2 ? PC_ENC_ZSTD : PC_ENC_GZIP;
     pc_buf_t z = {0}, out = {0};
     pc_err_t err = {0};
@@ -114,17 +113,16 @@ static void *compress_again(void *arg) {
     ck_assert(out.n == sizeof in && memcmp(out.p, in, sizeof in) == 0);
     pc_buf_free(&z);
     pc_buf_free(&out);
-    rounds++;
+    atomic_fetch_add(&trim_rounds, 1);
   }
   return NULL;
 }
 
 START_TEST(compressors_trimmed_while_in_use) {
-  atomic_store(&trim_stop, false);
+  atomic_store(&trim_rounds, 0);
   pthread_t th;
   ck_assert_int_eq(pthread_create(&th, NULL, compress_again, NULL), 0);
-  for (int i = 0; i < 2000; i++) pc_compress_trim();
-  atomic_store(&trim_stop, true);
+  while (atomic_load(&trim_rounds) < 100) pc_compress_trim(); /* all the while */
   ck_assert_int_eq(pthread_join(th, NULL), 0);
   compress_again(NULL); /* this thread's, made again after the trims */
   pc_compress_trim();
