@@ -76,14 +76,7 @@ for ((r = 1; r <= runs; r++)); do
     sleep 1
     idle=$(mem "$srv")
     rm -f "$tmp/max"
-    (
-      max=0
-      while kill -0 "$srv" 2>/dev/null; do
-        m=$(awk '$1 == "Rss:" {print $2}' "/proc/$srv/smaps_rollup" 2>/dev/null || echo 0)
-        ((m > max)) && max=$m && echo "$max" >"$tmp/max"
-        sleep 0.1
-      done
-    ) &
+    bl_sample_rss "$srv" "$tmp/max" &
     sampler=$!
     bl_wrk "$tmp/wrk" "$secs" "http://127.0.0.1:$port/v1development/profiles" "$tmp/body.pb" "" 64 \
       "" "${bl_cli_pin[@]}" || die "wrk failed: $(cat "$tmp/wrk")"

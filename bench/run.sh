@@ -449,14 +449,7 @@ EOF
     </dev/null >"$d/profcol.log" 2>&1 &
   srv_pid=$!
   bl_wait_port "$srv_pid" "$metrics" || { cat "$d/profcol.log" >&2; die "flooded sidecar did not start"; }
-  (
-    max=0
-    while kill -0 "$srv_pid" 2>/dev/null; do
-      m=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$srv_pid/status" 2>/dev/null || echo 0)
-      ((m > max)) && max=$m && echo "$max" >"$d/rss_max"
-      sleep 0.1
-    done
-  ) &
+  bl_sample_rss "$srv_pid" "$d/rss_max" &
   rss_sampler=$!
   url=http://127.0.0.1:$port/v1development/profiles
   bl_wrk "$d/wrk" "$flood_secs" "$url" "${c_file[dict]}" "" 64 "" "${bl_cli_pin[@]}" || true
