@@ -181,6 +181,18 @@ bl_sample_pss() {
   echo "$max" >"$out"
 }
 
+# bl_sample_rss PID OUT: the largest RSS (kB, VmRSS) of PID seen every 0.1 s,
+# written to OUT each time it grows, until PID ends (run it in the background
+# beside a flood, kill it when done).
+bl_sample_rss() {
+  local pid=$1 out=$2 max=0 m
+  while kill -0 "$pid" 2>/dev/null; do
+    m=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    ((m > max)) && max=$m && echo "$max" >"$out"
+    sleep 0.1
+  done
+}
+
 # bl_wrk OUT SECONDS URL BODY ENC CONNS [DELAY_MS] [PIN...]: one wrk run with
 # --latency, output in OUT. Sets bl_rps (answered per second, all statuses),
 # bl_non2xx (count), bl_sockerr ("" or wrk's line), bl_p50_ms, bl_p99_ms.

@@ -282,6 +282,11 @@ def targets(t, w):
           f"{'met' if up else 'MISSED'} |")
         w(f"| flood: everything acknowledged delivered (samples) | | {fmt(got, 0)} of {fmt(acked, 0)} "
           f"| all | {'met' if acked and got == acked else 'MISSED'} |")
+        after = t.get("flood", "sidecar", "rss_after_kb", 0)
+        if after:
+            dirty = (t.get("flood", "sidecar", "dirty_after_kb", 0) or 0) / MIB
+            w(f"| flood: RSS once quiet after it (everything delivered; private dirty {fmt(dirty, 1)} "
+              f"MiB) | | {fmt(after / MIB, 1)} MiB | (a figure) | - |")
         ratio = offered / cap if offered and cap else None
         w(f"| flood: offered load over capacity (answers/s incl. 503 over the saturated req/s) | | "
           f"{fmt(ratio, 1)}x | >= 10x | {verdict(ratio, 10)} |")

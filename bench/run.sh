@@ -449,14 +449,7 @@ EOF
     </dev/null >"$d/profcol.log" 2>&1 &
   srv_pid=$!
   bl_wait_port "$srv_pid" "$metrics" || { cat "$d/profcol.log" >&2; die "flooded sidecar did not start"; }
-  (
-    max=0
-    while kill -0 "$srv_pid" 2>/dev/null; do
-      m=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$srv_pid/status" 2>/dev/null || echo 0)
-      ((m > max)) && max=$m && echo "$max" >"$d/rss_max"
-      sleep 0.1
-    done
-  ) &
+  bl_sample_rss "$srv_pid" "$d/rss_max" &
   rss_sampler=$!
   url=http://127.0.0.1:$port/v1development/profiles
   bl_wrk "$d/wrk" "$flood_secs" "$url" "${c_file[dict]}" "" 64 "" "${bl_cli_pin[@]}" || true
@@ -482,6 +475,21 @@ EOF
   rec 0 flood sidecar delivered_samples "${got:-0}"
   rec 0 flood sidecar failed_samples "$(bl_metric "http://127.0.0.1:$metrics/metrics" otelcol_exporter_send_failed_profiles)"
   rec 0 flood sidecar refused_mem "$(bl_metric "http://127.0.0.1:$metrics/metrics" profcol_processor_memory_limiter_refused_requests)"
+  # What the sidecar holds once quiet after the flood (service/quiet.c gives
+  # back the burst's spares and malloc's free memory): RSS and private dirty
+  # from smaps_rollup once they have not fallen for 3 s (at most 20 s).
+  after_rss=0 after_dirty=0 same=0
+  for _ in $(seq 40); do
+    ((up)) || break
+    read -r r pd < <(awk '$1 == "Rss:" {r = $2} $1 == "Private_Dirty:" {p = $2} END {print r + 0, p + 0}' \
+      "/proc/$srv_pid/smaps_rollup" 2>/dev/null || echo "0 0")
+    if ((r < after_rss || after_rss == 0)); then after_rss=$r after_dirty=$pd same=0
+    elif ((++same >= 6)); then break
+    fi
+    sleep 0.5
+  done
+  rec 0 flood sidecar rss_after_kb "$after_rss"
+  rec 0 flood sidecar dirty_after_kb "$after_dirty"
   stop_server
   wait "$rss_sampler" 2>/dev/null || true
   rec 0 flood sidecar rss_max_kb "$(cat "$d/rss_max" 2>/dev/null || echo 0)"

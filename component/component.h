@@ -196,6 +196,12 @@ typedef struct pc_component {
    * destroy (possibly before start: report zeros). Use the Collector's
    * metric names (otelcol_*) where one means the same, profcol_* else. */
   void (*metrics)(void *self, pc_metrics_t *m);
+  /* Optional. The process went quiet after a burst (service/quiet.c): free
+   * what is kept only to spare the next requests a malloc (spare buffers,
+   * jobs, builders), which the burst sized to its largest requests. Nothing
+   * held for data still in flight. On the loop thread, between start and
+   * shutdown. */
+  void (*trim)(void *self);
   /* Extensions, optional: the interface this instance offers in role
    * (host.h), or NULL. Valid from create to destroy. */
   const void *(*role)(void *self, pc_role_t role);

@@ -14,7 +14,11 @@
  * MB at level 6 (9 MB at 10 to 12) and a zstd context at level 3 1.3 MB for
  * a 400 KB input, each otherwise allocated (mmap'd: past malloc's
  * threshold) and page-faulted in afresh for every batch and body. They are made at a thread's first compression, so an idle
- * process holds none, and freed when the thread ends. */
+ * process holds none, and freed when the thread ends, or by
+ * pc_compress_trim when the process goes quiet after a burst (a flooded
+ * sidecar kept four of them, 1.7 MiB resident): each thread's are
+ * listed, and locked while it compresses, so a trim from another thread
+ * frees only those not in use. */
 #include "core.h"
 
 #include <pthread.h>
@@ -273,7 +277,9 @@ size_t pc_decompress_scratch(pc_encoding_t enc, const uint8_t *in, size_t n, siz
 
 /* ---- per-thread compressors -------------------------------------------------- */
 
-typedef struct {
+typedef struct compressors {
+  pthread_mutex_t mu; /* held while its thread compresses, or a trim frees */
+  struct compressors *prev, *next; /* every thread's, under all_mu */
   struct libdeflate_compressor *deflate; /* at deflate_level */
   int deflate_level;
   ZSTD_CCtx *zstd;
@@ -282,13 +288,34 @@ typedef struct {
 static pthread_key_t comp_key;
 static pthread_once_t comp_once = PTHREAD_ONCE_INIT;
 static bool comp_key_ok;
+static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
+static compressors_t *all;
 
 static void compressors_free(void *p) {
   compressors_t *c = p;
   if (!c) return;
+  pthread_mutex_lock(&all_mu);
+  if (c->prev) c->prev->next = c->next;
+  else all = c->next;
+  if (c->next) c->next->prev = c->prev;
+  pthread_mutex_unlock(&all_mu);
   libdeflate_free_compressor(c->deflate);
   ZSTD_freeCCtx(c->zstd);
+  pthread_mutex_destroy(&c->mu);
   free(c);
+}
+
+void pc_compress_trim(void) {
+  pthread_mutex_lock(&all_mu);
+  for (compressors_t *c = all; c; c = c->next) {
+    if (pthread_mutex_trylock(&c->mu)) continue; /* compressing now: kept */
+    libdeflate_free_compressor(c->deflate);
+    c->deflate = NULL;
+    ZSTD_freeCCtx(c->zstd);
+    c->zstd = NULL;
+    pthread_mutex_unlock(&c->mu);
+  }
+  pthread_mutex_unlock(&all_mu);
 }
 
 static void comp_key_init(void) {
@@ -307,14 +334,18 @@ static compressors_t *thread_compressors(void) {
     free(c);
     return NULL;
   }
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_mutex_lock(&all_mu);
+  c->next = all;
+  if (all) all->prev = c;
+  all = c;
+  pthread_mutex_unlock(&all_mu);
   return c;
 }
 
-/* A libdeflate compressor at level for this thread, kept for the next
- * call (*owned false), or one of the caller's to free (*owned true). */
-static struct libdeflate_compressor *deflate_compressor(int level, bool *owned) {
-  compressors_t *t = thread_compressors();
-  *owned = t == NULL;
+/* A libdeflate compressor at level: t's (locked), kept for the next call,
+ * or without t one for the caller to free. */
+static struct libdeflate_compressor *deflate_compressor(compressors_t *t, int level) {
   if (!t) return libdeflate_alloc_compressor(level);
   if (t->deflate && t->deflate_level != level) {
     libdeflate_free_compressor(t->deflate);
@@ -334,10 +365,14 @@ static struct libdeflate_compressor *deflate_compressor(int level, bool *owned) 
  * 0.17 against 3.3 ms, zlib's per-stream set-up dominating). */
 static int compress_deflate(pc_encoding_t enc, int level, const uint8_t *in, size_t n,
                             pc_buf_t *out) {
-  bool owned;
+  compressors_t *t = thread_compressors();
+  if (t) pthread_mutex_lock(&t->mu); /* against a trim from another thread */
   struct libdeflate_compressor *c =
-      deflate_compressor(level <= 0 ? 6 : level > 12 ? 12 : level, &owned);
-  if (!c) return PC_ENOMEM;
+      deflate_compressor(t, level <= 0 ? 6 : level > 12 ? 12 : level);
+  if (!c) {
+    if (t) pthread_mutex_unlock(&t->mu);
+    return PC_ENOMEM;
+  }
   bool gzip = enc == PC_ENC_GZIP;
   size_t bound = gzip ? libdeflate_gzip_compress_bound(c, n) : libdeflate_zlib_compress_bound(c, n);
   int rc = pc_buf_reserve(out, bound);
@@ -347,7 +382,8 @@ static int compress_deflate(pc_encoding_t enc, int level, const uint8_t *in, siz
     if (got) out->n += got;
     else rc = PC_ENOMEM; /* cannot happen with the bound's room */
   }
-  if (owned) libdeflate_free_compressor(c);
+  if (t) pthread_mutex_unlock(&t->mu);
+  else libdeflate_free_compressor(c);
   return rc;
 }
 
@@ -358,11 +394,16 @@ static int compress_zstd(int level, const uint8_t *in, size_t n, pc_buf_t *out) 
   int rc = pc_buf_reserve(out, bound);
   if (rc) return rc;
   compressors_t *t = thread_compressors();
+  if (t) pthread_mutex_lock(&t->mu); /* against a trim from another thread */
   ZSTD_CCtx *cctx = t ? t->zstd : NULL;
-  if (!cctx && !(cctx = ZSTD_createCCtx())) return PC_ENOMEM;
+  if (!cctx && !(cctx = ZSTD_createCCtx())) {
+    if (t) pthread_mutex_unlock(&t->mu);
+    return PC_ENOMEM;
+  }
   if (t) t->zstd = cctx;
   size_t got = ZSTD_compressCCtx(cctx, out->p + out->n, bound, in, n, level ? level : 3);
-  if (!t) ZSTD_freeCCtx(cctx);
+  if (t) pthread_mutex_unlock(&t->mu);
+  else ZSTD_freeCCtx(cctx);
   if (ZSTD_isError(got)) return PC_ENOMEM;
   out->n += got;
   return 0;

@@ -144,6 +144,10 @@ size_t pc_decompress_scratch(pc_encoding_t enc, const uint8_t *in, size_t n, siz
  * the thread ends (compress.c). */
 int pc_compress(pc_encoding_t enc, int level, const uint8_t *in, size_t n,
                 pc_buf_t *out);
+/* Free every thread's kept compressors that are not compressing now (the
+ * process went quiet: service/quiet.c); each is made again at its
+ * thread's next compression. Any thread. */
+void pc_compress_trim(void);
 
 /* ---- shared bytes and finished bodies (body.c) -------------------------------
  * A finished request body is encoded once and compressed once per encoding

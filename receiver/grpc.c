@@ -1334,6 +1334,8 @@ int pc__grpc_adopt(pc_grpc_server_t *g, uv_loop_t *loop, uv_os_sock_t fd) {
   return 0;
 }
 
+void pc__grpc_drop_spares(pc_grpc_server_t *g) { pc__rx_pool_free(&g->jobs); }
+
 uint64_t pc__grpc_spare_held(const pc_grpc_server_t *g) { return pc__rx_pool_held(&g->jobs); }
 
 int pc__grpc_port(const pc_grpc_server_t *g) {

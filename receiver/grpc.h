@@ -66,6 +66,8 @@ int pc__grpc_resolve(pc_grpc_server_t *g, const pc_host_t *host, pc_err_t *err);
 int pc__grpc_listen(pc_grpc_server_t *g, uv_loop_t *loop, pc_err_t *err);
 /* Serve an already connected stream socket on loop (tests, fuzzing). */
 int pc__grpc_adopt(pc_grpc_server_t *g, uv_loop_t *loop, uv_os_sock_t fd);
+/* Free the spare decode jobs (the receiver's trim, on the loop). */
+void pc__grpc_drop_spares(pc_grpc_server_t *g);
 /* Request memory its spare decode jobs hold (tests, fuzzing). */
 uint64_t pc__grpc_spare_held(const pc_grpc_server_t *g);
 /* The bound port, or 0 when not listening. */

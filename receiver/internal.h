@@ -151,7 +151,8 @@ struct pc__rx_job {
 
 void pc__rx_pool_init(pc__rx_pool_t *p, uint64_t max_payload, pc_budget_t *budget,
                       const char *log_id);
-/* Free the spare jobs (none may be running). */
+/* Free the spare jobs: at destroy, and when the process goes quiet (jobs
+ * in flight are not spares; on the loop). */
 void pc__rx_pool_free(pc__rx_pool_t *p);
 /* Bytes of the budget the spare jobs hold (tests, fuzzing: with no request
  * in progress, all that a receiver side holds). */

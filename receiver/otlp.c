@@ -977,6 +977,16 @@ int pc_otlp_receiver_port(void *self) {
   return rx->http.listening ? rx->http.port : 0;
 }
 
+/* The end of a burst (component.h): the spare decode jobs and body buffers,
+ * sized by the burst's largest requests, go; the next request makes its
+ * own. */
+static void otlp_trim(void *self) {
+  rx_t *rx = self;
+  pc__rx_pool_free(&rx->jobs);
+  pc_http_server_drop_spares(&rx->http);
+  if (rx->grpc) pc__grpc_drop_spares(rx->grpc);
+}
+
 const pc_component_t pc_receiver_otlp = {
     .type = "otlp",
     .kind = PC_RECEIVER,
@@ -989,4 +999,5 @@ const pc_component_t pc_receiver_otlp = {
     .shutdown = otlp_shutdown,
     .destroy = otlp_destroy,
     .metrics = otlp_metrics,
+    .trim = otlp_trim,
 };

@@ -343,6 +343,7 @@ struct pc_service {
   pc_telemetry_t *telemetry;
   pc_host_t *host; /* the extensions, for the components' resolve */
   pc_status_t status;
+  pc_quiet_t *quiet; /* running: the spares' trim at the end of a burst */
   /* shutdown state */
   int stage;
   size_t pending;
@@ -941,6 +942,21 @@ void pc_service_collect(pc_service_t *s, pc_metrics_t *m) {
 
 static void collect_metrics(void *arg, pc_metrics_t *m) { pc_service_collect(arg, m); }
 
+static void trim_one(void *ctx, instance_t *it) {
+  (void)ctx;
+  if (it->comp->trim) it->comp->trim(it->inst);
+}
+
+/* The end of a burst (quiet.c): every instance frees its spares. */
+static void service_trim(void *arg) {
+  for (int stage = 0; stage < 4; stage++) each_in_stage(arg, stage, trim_one, NULL);
+}
+
+static void quiet_stop(pc_service_t *s) {
+  pc_quiet_stop(s->quiet);
+  s->quiet = NULL;
+}
+
 int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   pc_fd_set_reserve(s->fd_reserve);
   /* One metrics endpoint per process: worker 0's, which gathers the rest. */
@@ -956,11 +972,13 @@ int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
     pc_log(LOG, PC_LOG_INFO, "request memory: at most %llu MiB (%s)",
            (unsigned long long)(s->request_memory >> 20), s->request_memory_from);
   set_status(s, PC_STATUS_READY);
+  s->quiet = pc_quiet_start(loop, service_trim, s);
   return 0;
 }
 
 void pc_service_replaced(pc_service_t *s) {
   set_status(s, PC_STATUS_REPLACED);
+  quiet_stop(s); /* the new config's trims its own */
   /* The new config's endpoint shares the port: stop answering for the old. */
   pc_telemetry_close(s->telemetry, 0, NULL, NULL);
 }
@@ -1015,12 +1033,14 @@ void pc_service_shutdown(pc_service_t *s, uint64_t deadline_ms, pc_done_cb done,
   s->done = done;
   s->done_arg = arg;
   s->stage = 0;
+  quiet_stop(s); /* components stop; nothing is trimmed under them */
   if (s->status != PC_STATUS_REPLACED) set_status(s, PC_STATUS_DRAINING);
   shutdown_stage(s);
 }
 
 void pc_service_destroy(pc_service_t *s) {
   if (!s) return;
+  quiet_stop(s); /* started, never shut down */
   for (size_t i = 0; i < s->n_pipelines; i++) {
     pipeline_t *p = &s->pipelines[i];
     for (size_t k = 0; k < p->n_processors; k++)

@@ -60,6 +60,14 @@ void pc_service_destroy(pc_service_t *s);
 /* service.shutdown_timeout in ms (default 30 s). */
 uint64_t pc_service_shutdown_timeout_ms(const pc_service_t *s);
 
+/* Memory given back when the process goes quiet after a burst (quiet.c):
+ * on loop, trim(arg) is called at the end of each burst, then
+ * malloc_trim(0). Stop (on the loop) closes and frees it. */
+typedef struct pc_quiet pc_quiet_t;
+typedef void (*pc_quiet_cb)(void *arg);
+pc_quiet_t *pc_quiet_start(uv_loop_t *loop, pc_quiet_cb trim, void *arg);
+void pc_quiet_stop(pc_quiet_t *q);
+
 /* The built-in config used when no --config is given. */
 extern const char pc_default_config[];
 

@@ -2,6 +2,7 @@
  * Prometheus text writer, the request memory budget. */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,6 +91,41 @@ START_TEST(output_buffer_of_exact_size) {
   ck_assert(memcmp(out.p, in, sizeof in) == 0);
   pc_buf_free(&z);
   pc_buf_free(&out);
+}
+END_TEST
+
+/* A thread compressing again and again while another trims every thread's
+ * kept compressors (the process went quiet, service/quiet.c): the trim
+ * never frees one in use (ASan would see it), and every output still
+ * inflates to its input. */
+static atomic_int trim_rounds; /* compressions done by compress_again */
+
+static void *compress_again(void *arg) {
+  (void)arg;
+  uint8_t in[50000];
+  for (size_t i = 0; i < sizeof in; i++) in[i] = (uint8_t)(i * 7 % 251);
+  for (int rounds = 0; rounds < 100; rounds++) {
+    pc_encoding_t enc = rounds % 2 ? PC_ENC_ZSTD : PC_ENC_GZIP;
+    pc_buf_t z = {0}, out = {0};
+    pc_err_t err = {0};
+    ck_assert_int_eq(pc_compress(enc, 0, in, sizeof in, &z), 0);
+    ck_assert_int_eq(pc_decompress(enc, z.p, z.n, sizeof in, &out, &err), 0);
+    ck_assert(out.n == sizeof in && memcmp(out.p, in, sizeof in) == 0);
+    pc_buf_free(&z);
+    pc_buf_free(&out);
+    atomic_fetch_add(&trim_rounds, 1);
+  }
+  return NULL;
+}
+
+START_TEST(compressors_trimmed_while_in_use) {
+  atomic_store(&trim_rounds, 0);
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, compress_again, NULL), 0);
+  while (atomic_load(&trim_rounds) < 100) pc_compress_trim(); /* all the while */
+  ck_assert_int_eq(pthread_join(th, NULL), 0);
+  compress_again(NULL); /* this thread's, made again after the trims */
+  pc_compress_trim();
 }
 END_TEST
 
@@ -471,6 +507,7 @@ int main(void) {
   tc = tcase_create("compress");
   tcase_set_timeout(tc, 120);
   tcase_add_loop_test(tc, compress_roundtrip, 0, 4);
+  tcase_add_test(tc, compressors_trimmed_while_in_use);
   tcase_add_loop_test(tc, decompression_bomb_stops_at_limit, 0, 3);
   tcase_add_loop_test(tc, output_buffer_of_exact_size, 0, 4);
   tcase_add_test(tc, gzip_trailer_is_only_a_hint);
