@@ -449,6 +449,17 @@ static int check_key(loader_t *l, const yaml_event_t *ev, const char *path) {
   if (memchr(ev->data.scalar.value, 0, n))
     return fail_at(l, ev->start_mark, path, PC_EINVAL,
                    "a key contains a NUL character (\\0), which cannot be used");
+  /* "::" nests (merge.c cuts the key at each one, left to right): a part
+   * it leaves empty ("::a", "a::", "a::::b") would become an empty key
+   * that the check above never saw. Found by the yaml_config fuzz target. */
+  for (const char *k = (const char *)ev->data.scalar.value;;) {
+    const char *sep = strstr(k, "::");
+    if (sep == k || (!sep && !*k))
+      return fail_at(l, ev->start_mark, path, PC_EINVAL,
+                     "a key cannot have an empty part between \"::\" (which nests keys)");
+    if (!sep) break;
+    k = sep + 2;
+  }
   return 0;
 }
 

@@ -377,10 +377,13 @@ static void conn_error_reply(pc_http_conn_t *c, int status, pc_http_response_t *
 }
 
 /* From a parser callback: answer with status and close; the callback then
- * returns an error so llhttp stops. */
+ * returns an error so llhttp stops. The answer replaces one the handler may
+ * have prepared at the headers (a 401 being discarded to, say, a trailer
+ * over the header budget): free its body and header lines, or they leak. */
 #define conn_abort(c, status, ...)                                 \
   do {                                                             \
     pc_buf_free(&(c)->reply.body);                                 \
+    pc_buf_free(&(c)->reply.headers);                              \
     conn_error_reply((c), (status), &(c)->reply, __VA_ARGS__);     \
     (c)->reply.close = true;                                       \
     (c)->abort = true;                                             \

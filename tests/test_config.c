@@ -180,6 +180,11 @@ static const struct {
     {"a: !!set {b: 1}\n", "t.yaml:1:4: a: unsupported tag \"!!set\" on a map"},
     {"a:\n  [1]: 2\n", "t.yaml:2:3: a: a key must be text, not a list"},
     {"a:\n  \"\": 2\n", "t.yaml:2:3: a: a key cannot be empty"},
+    /* fuzz finding: "::" leaving an empty part made an empty key */
+    {"a:\n  b::::c: 2\n",
+     "t.yaml:2:3: a: a key cannot have an empty part between \"::\" (which nests keys)"},
+    {"\"::b\": 1\n", "t.yaml:1:1: a key cannot have an empty part between \"::\" (which nests keys)"},
+    {"b::: 1\n", "t.yaml:1:1: a key cannot have an empty part between \"::\" (which nests keys)"},
     {"a: \"x\\0y\"\n",
      "t.yaml:1:4: a: the value contains a NUL character (\\0), which cannot be used"},
     /* substitution */
