@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "../core/log.h"
+#include "../extension/extension.h"
 #include "../processor/processor.h"
 #include "service.h"
 #include "telemetry.h"
@@ -941,6 +942,22 @@ void pc_service_collect(pc_service_t *s, pc_metrics_t *m) {
 
 static void collect_metrics(void *arg, pc_metrics_t *m) { pc_service_collect(arg, m); }
 
+/* The metrics endpoint redirects the trace query API's paths to the first
+ * span_store's endpoint (worker 0's copy runs it). */
+static void point_to_query_api(pc_service_t *s) {
+  const section_t *xt = &s->sections[PC_EXTENSION];
+  for (size_t i = 0; i < xt->n; i++) {
+    const instance_t *it = &xt->items[i];
+    if (!it->inst || it->borrowed || it->comp != &pc_extension_span_store) continue;
+    bool tls;
+    char host[256];
+    int port;
+    pc_span_store_query_endpoint(it->inst, &tls, host, sizeof host, &port);
+    pc_telemetry_set_query_api(s->telemetry, tls, host, port);
+    return;
+  }
+}
+
 int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   pc_fd_set_reserve(s->fd_reserve);
   /* One metrics endpoint per process: worker 0's, which gathers the rest. */
@@ -949,6 +966,7 @@ int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   start_ctx_t c = {.loop = loop, .err = err};
   for (int stage = 3; stage >= 0 && !c.rc; stage--) each_in_stage(s, stage, start_one, &c);
   if (c.rc) return c.rc;
+  if (!s->worker) point_to_query_api(s);
   /* Process-wide: a reloaded config's limit replaces the running one's
    * once it runs (one that fails to start changes nothing). */
   pc_budget_set_limit(pc_request_budget(), s->request_memory);
