@@ -651,15 +651,21 @@ static bool create_instance(instance_t *it, pc_consumer_t *next, pc_errlist_t *e
  * are created, the others are named but not there) as a host. */
 static pc_host_t *host_of(section_t *xt) {
   pc_host_t *h = pc_host_new();
-  for (size_t i = 0; i < xt->n; i++)
-    pc_host_add(h, xt->items[i].id, xt->items[i].comp, xt->items[i].inst);
+  for (size_t i = 0; i < xt->n; i++) {
+    const instance_t *it = &xt->items[i];
+    if (it->used && !it->inst) /* listed, and its create reported why it is not there */
+      pc_host_add_failed(h, it->id, it->comp);
+    else
+      pc_host_add(h, it->id, it->comp, it->inst);
+  }
   return h;
 }
 
 /* Let inst find the extensions its config names; errors go to errs. */
 static void resolve_instance(const instance_t *it, const pc_host_t *host, pc_errlist_t *errs) {
   pc_err_t err = {0};
-  if (it->inst && it->comp->resolve && it->comp->resolve(it->inst, host, &err))
+  if (it->inst && it->comp->resolve && it->comp->resolve(it->inst, host, &err) &&
+      err.code != PC_EREPORTED) /* an extension that failed its own check: said already */
     pc_errlist_add(errs, err.msg[0] ? err.msg : "component could not find its extensions");
 }
 
@@ -758,7 +764,7 @@ static void check_settings(pc_service_t *s, pc_errlist_t *errs) {
     ext[i] = xt.items[i];
     if (!create_instance(&ext[i], NULL, errs) || !ext[i].used) {
       if (ext[i].inst) ext[i].comp->destroy(ext[i].inst);
-      ext[i].inst = NULL; /* not listed in service.extensions: not there */
+      ext[i].inst = NULL; /* failed (host_of says so when listed), or not listed: not there */
     }
   }
   xt.items = ext;
