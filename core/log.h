@@ -55,6 +55,14 @@ int pc_log_check_path(const char *path, char *why, size_t why_size);
  * filled ("cannot open /var/log/x: Permission denied"). */
 int pc_log_apply(const pc_log_settings_t *s, char *why, size_t why_size);
 
+/* The calling thread's scope, for lines that would otherwise repeat with
+ * nothing to tell them apart. Quiet drops its debug and info lines (a
+ * worker > 0 starting what worker 0's lines already described). A
+ * pipeline (NULL: none) is named in its lines (a processor: one instance
+ * per pipeline). Set before and cleared after the calls, on that thread. */
+void pc_log_quiet(bool quiet);
+void pc_log_pipeline(const char *pipeline);
+
 void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

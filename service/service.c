@@ -885,9 +885,14 @@ static void each_in_stage(pc_service_t *s, int stage, void (*fn)(void *, instanc
                           void *ctx) {
   static const pc_kind_t order[] = {PC_RECEIVER, PC_PROCESSOR, PC_EXPORTER, PC_EXTENSION};
   if (order[stage] == PC_PROCESSOR) {
+    /* One instance per pipeline: its lines say which. */
     for (size_t i = 0; i < s->n_pipelines; i++)
       for (size_t k = 0; k < s->pipelines[i].n_processors; k++)
-        if (s->pipelines[i].processors[k].inst) fn(ctx, &s->pipelines[i].processors[k]);
+        if (s->pipelines[i].processors[k].inst) {
+          pc_log_pipeline(s->pipelines[i].name);
+          fn(ctx, &s->pipelines[i].processors[k]);
+          pc_log_pipeline(NULL);
+        }
     return;
   }
   section_t *sec = &s->sections[order[stage]];
