@@ -311,3 +311,33 @@ const char *pc_suppressed(uint64_t n, char *buf) {
   snprintf(buf, 48, " (%llu similar suppressed)", (unsigned long long)n);
   return buf;
 }
+
+const char *pc_fmt_bytes(uint64_t n, char *buf) {
+  static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (n < 1024) {
+    snprintf(buf, 24, "%llu bytes", (unsigned long long)n);
+    return buf;
+  }
+  int u = 0;
+  while (u < 5 && n >= (uint64_t)1024 << (10 * (u + 1))) u++;
+  uint64_t unit = (uint64_t)1 << (10 * (u + 1));
+  if (n % unit == 0)
+    snprintf(buf, 24, "%llu %s", (unsigned long long)(n / unit), units[u]);
+  else
+    snprintf(buf, 24, "%.1f %s", (double)n / (double)unit, units[u]);
+  return buf;
+}
+
+const char *pc_fmt_ms(uint64_t ms, char *buf) {
+  static const struct {
+    uint64_t ms;
+    const char *name;
+  } units[] = {{3600000, "h"}, {60000, "min"}, {1000, "s"}};
+  for (size_t i = 0; i < 3; i++)
+    if (ms && ms % units[i].ms == 0) {
+      snprintf(buf, 24, "%llu %s", (unsigned long long)(ms / units[i].ms), units[i].name);
+      return buf;
+    }
+  snprintf(buf, 24, "%llu ms", (unsigned long long)ms);
+  return buf;
+}

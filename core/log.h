@@ -89,4 +89,12 @@ bool pc_ratelimit(pc_ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped);
  * line. buf needs 48 bytes. */
 const char *pc_suppressed(uint64_t n, char *buf);
 
+/* A size for people, in buf (24 bytes): "64 MiB" when a whole number of
+ * the largest binary unit it reaches, else one decimal ("1.5 GiB"), and
+ * "512 bytes" below 1 KiB. Returns buf. */
+const char *pc_fmt_bytes(uint64_t n, char *buf);
+/* A duration for people, in buf (24 bytes): "30 s", "5 min", "2 h" when
+ * whole, else "1500 ms". Returns buf. */
+const char *pc_fmt_ms(uint64_t ms, char *buf);
+
 #endif

@@ -472,9 +472,10 @@ static void workers_on_signal(uv_signal_t *sig, int signum) {
            "deadline", signum == SIGINT ? "SIGINT" : "SIGTERM");
     return;
   }
-  pc_log(LOG, PC_LOG_INFO, "%s received: stopping receivers and draining%s (deadline %llu ms)",
+  char deadline[24];
+  pc_log(LOG, PC_LOG_INFO, "%s received: stopping receivers and draining%s (deadline %s)",
          signum == SIGINT ? "SIGINT" : "SIGTERM", ws->n > 1 ? " every worker" : "",
-         (unsigned long long)shutdown_timeout(&ws->w[0]));
+         pc_fmt_ms(shutdown_timeout(&ws->w[0]), deadline));
   workers_stop(ws);
 }
 
