@@ -83,6 +83,7 @@ typedef struct {
   const char *id;
   const pc_component_t *comp;
   void *inst;
+  bool failed; /* pc_host_add_failed */
 } ext_t;
 
 struct pc_host {
@@ -96,8 +97,10 @@ pc_host_t *pc_host_new(void) { return pc_xcalloc(1, sizeof(pc_host_t)); }
 pc_host_t *pc_host_copy(const pc_host_t *h) {
   pc_host_t *c = pc_host_new();
   c->own_ids = true;
-  for (size_t i = 0; h && i < h->n; i++)
+  for (size_t i = 0; h && i < h->n; i++) {
     pc_host_add(c, pc_xstrdup(h->v[i].id), h->v[i].comp, h->v[i].inst);
+    c->v[c->n - 1].failed = h->v[i].failed;
+  }
   return c;
 }
 
@@ -110,7 +113,12 @@ void pc_host_free(pc_host_t *h) {
 
 void pc_host_add(pc_host_t *h, const char *id, const pc_component_t *comp, void *inst) {
   h->v = pc_xrealloc(h->v, (h->n + 1) * sizeof *h->v);
-  h->v[h->n++] = (ext_t){id, comp, inst};
+  h->v[h->n++] = (ext_t){id, comp, inst, false};
+}
+
+void pc_host_add_failed(pc_host_t *h, const char *id, const struct pc_component *comp) {
+  pc_host_add(h, id, comp, NULL);
+  h->v[h->n - 1].failed = true;
 }
 
 __attribute__((format(printf, 4, 5))) static const void *fail(const pc_ref_t *r, pc_err_t *err,
@@ -131,6 +139,10 @@ const void *pc_host_find(const pc_host_t *h, const pc_ref_t *r, pc_role_t role, 
   if (!e)
     return fail(r, err, PC_EINVAL, "\"%s\" is not defined in extensions and listed in "
                 "service.extensions", r->id);
+  if (e->failed) { /* its own error says what is wrong: "not listed" would mislead */
+    pc_err_set(err, PC_EREPORTED, "%s", "");
+    return NULL;
+  }
   if (!e->inst)
     return fail(r, err, PC_EINVAL, "\"%s\" is defined in extensions but not listed in "
                 "service.extensions, so it does not run", r->id);

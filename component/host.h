@@ -194,9 +194,13 @@ pc_host_t *pc_host_copy(const pc_host_t *h);
  * was not created (not listed in service.extensions). comp and id must
  * outlive the host. */
 void pc_host_add(pc_host_t *h, const char *id, const struct pc_component *comp, void *inst);
+/* An extension listed in service.extensions that failed its own config
+ * check, which was reported: whoever names it is told nothing more. */
+void pc_host_add_failed(pc_host_t *h, const char *id, const struct pc_component *comp);
 /* The interface the extension r names offers for role. NULL with err set
  * (PC_EINVAL, "<place>: ...") when no extension has that id, when it is not
- * listed in service.extensions, or when it does not offer the role. */
+ * listed in service.extensions, or when it does not offer the role; NULL
+ * with err->code PC_EREPORTED (no message) for one added failed. */
 const void *pc_host_find(const pc_host_t *h, const pc_ref_t *r, pc_role_t role, pc_err_t *err);
 
 #endif

@@ -44,7 +44,8 @@ static inline bool pc_str_eq(pc_str_t a, pc_str_t b) {
   X(ELIMIT, -4001, "limit exceeded")                                      \
   X(EDECODE, -4002, "bad payload")                                        \
   X(EENCODING, -4003, "unsupported encoding")                             \
-  X(ECORRUPT, -4004, "corrupt compressed data")
+  X(ECORRUPT, -4004, "corrupt compressed data")                          \
+  X(EREPORTED, -4005, "failed, and already reported")
 
 enum {
 #define PC_ERR_ENUM(name, val, text) PC_##name = (val),

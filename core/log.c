@@ -223,7 +223,16 @@ static void write_line(output_t *o, const char *line, size_t n) {
               "a write there works again)\n", o->path, strerror(e));
 }
 
+static _Thread_local struct {
+  bool quiet;
+  const char *pipeline;
+} scope;
+
+void pc_log_quiet(bool quiet) { scope.quiet = quiet; }
+void pc_log_pipeline(const char *pipeline) { scope.pipeline = pipeline; }
+
 void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...) {
+  if (scope.quiet && level < PC_LOG_WARN) return;
   /* A line is never cut: most fit the stack buffer, a longer one (a deep
    * C++ frame name) gets the heap. */
   char small[1024], *msg = small;
@@ -256,11 +265,16 @@ void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...) 
   }
   pc_buf_t b = {0};
   if (!sink.json) {
-    pc_buf_printf(&b, "%s %-5s [%s] %s%s\n", when, level_names[level], comp, msg,
-                  sink.console_fields);
+    pc_buf_printf(&b, "%s %-5s [%s%s%s] %s%s\n", when, level_names[level], comp,
+                  scope.pipeline ? " in pipeline " : "", scope.pipeline ? scope.pipeline : "",
+                  msg, sink.console_fields);
   } else {
     pc_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":", when, level_names[level]);
     pc_buf_json_string(&b, (const uint8_t *)comp, strlen(comp));
+    if (scope.pipeline) {
+      pc_buf_append(&b, ",\"pipeline\":", 12);
+      pc_buf_json_string(&b, (const uint8_t *)scope.pipeline, strlen(scope.pipeline));
+    }
     pc_buf_append(&b, ",\"msg\":", 7);
     pc_buf_json_string(&b, (const uint8_t *)msg, strlen(msg));
     pc_buf_printf(&b, "%s}\n", sink.json_fields);
@@ -295,5 +309,35 @@ bool pc_ratelimit(pc_ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped) {
 const char *pc_suppressed(uint64_t n, char *buf) {
   if (!n) return "";
   snprintf(buf, 48, " (%llu similar suppressed)", (unsigned long long)n);
+  return buf;
+}
+
+const char *pc_fmt_bytes(uint64_t n, char *buf) {
+  static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (n < 1024) {
+    snprintf(buf, 24, "%llu bytes", (unsigned long long)n);
+    return buf;
+  }
+  int u = 0;
+  while (u < 5 && n >= (uint64_t)1024 << (10 * (u + 1))) u++;
+  uint64_t unit = (uint64_t)1 << (10 * (u + 1));
+  if (n % unit == 0)
+    snprintf(buf, 24, "%llu %s", (unsigned long long)(n / unit), units[u]);
+  else
+    snprintf(buf, 24, "%.1f %s", (double)n / (double)unit, units[u]);
+  return buf;
+}
+
+const char *pc_fmt_ms(uint64_t ms, char *buf) {
+  static const struct {
+    uint64_t ms;
+    const char *name;
+  } units[] = {{3600000, "h"}, {60000, "min"}, {1000, "s"}};
+  for (size_t i = 0; i < 3; i++)
+    if (ms && ms % units[i].ms == 0) {
+      snprintf(buf, 24, "%llu %s", (unsigned long long)(ms / units[i].ms), units[i].name);
+      return buf;
+    }
+  snprintf(buf, 24, "%llu ms", (unsigned long long)ms);
   return buf;
 }

@@ -55,6 +55,14 @@ int pc_log_check_path(const char *path, char *why, size_t why_size);
  * filled ("cannot open /var/log/x: Permission denied"). */
 int pc_log_apply(const pc_log_settings_t *s, char *why, size_t why_size);
 
+/* The calling thread's scope, for lines that would otherwise repeat with
+ * nothing to tell them apart. Quiet drops its debug and info lines (a
+ * worker > 0 starting what worker 0's lines already described). A
+ * pipeline (NULL: none) is named in its lines (a processor: one instance
+ * per pipeline). Set before and cleared after the calls, on that thread. */
+void pc_log_quiet(bool quiet);
+void pc_log_pipeline(const char *pipeline);
+
 void pc__log(const char *component, pc_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -80,5 +88,13 @@ bool pc_ratelimit(pc_ratelimit_t *rl, uint64_t interval_ms, uint64_t *skipped);
 /* " (N similar suppressed)" when n > 0, else "": the tail of a rate-limited
  * line. buf needs 48 bytes. */
 const char *pc_suppressed(uint64_t n, char *buf);
+
+/* A size for people, in buf (24 bytes): "64 MiB" when a whole number of
+ * the largest binary unit it reaches, else one decimal ("1.5 GiB"), and
+ * "512 bytes" below 1 KiB. Returns buf. */
+const char *pc_fmt_bytes(uint64_t n, char *buf);
+/* A duration for people, in buf (24 bytes): "30 s", "5 min", "2 h" when
+ * whole, else "1500 ms". Returns buf. */
+const char *pc_fmt_ms(uint64_t ms, char *buf);
 
 #endif

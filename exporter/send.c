@@ -749,8 +749,9 @@ void pc__send_retire(pc__send_t *s, pc__handback_cb cb, void *arg) {
 }
 
 void pc__send_describe(const pc__send_t *s, char *out, size_t cap) {
-  snprintf(out, cap, "up to %u requests in flight, queue of %" PRIu64 " batches / %" PRIu64
-           " bytes%s", s->num_consumers, s->queue_items, s->queue_bytes,
+  char bytes[24];
+  snprintf(out, cap, "up to %u requests in flight, queue of %" PRIu64 " batches / %s%s",
+           s->num_consumers, s->queue_items, pc_fmt_bytes(s->queue_bytes, bytes),
            s->persistent ? ", persistent" : ", in memory");
 }
 

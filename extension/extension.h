@@ -33,4 +33,11 @@ extern const pc_component_t pc_extension_headers_setter;
 extern const pc_component_t pc_extension_file_storage;
 extern const pc_component_t pc_extension_span_store;
 
+/* Where a started span_store instance serves its query API: whether over
+ * TLS, the host as configured (empty for every interface; no brackets) and
+ * the port it bound. For the metrics endpoint's redirect to it
+ * (service/telemetry.c). */
+void pc_span_store_query_endpoint(const void *self, bool *tls, char *host, size_t host_n,
+                                  int *port);
+
 #endif

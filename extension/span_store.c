@@ -309,6 +309,16 @@ static int ss_start(void *self, uv_loop_t *loop, pc_err_t *err) {
   return 0;
 }
 
+void pc_span_store_query_endpoint(const void *self, bool *tls, char *host, size_t host_n,
+                                  int *port) {
+  const ss_t *s = self;
+  int configured;
+  *tls = s->tls != NULL;
+  *port = s->http.port;
+  if (pc_http_split_endpoint(s->endpoint, host, host_n, &configured) != 0 && host_n)
+    host[0] = 0; /* start checked it: cannot happen */
+}
+
 static void ss_on_closed(void *arg) {
   ss_t *s = arg;
   if (--s->closing) return;

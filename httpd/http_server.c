@@ -174,6 +174,7 @@ const char *pc_http_reason(int status) {
   case 100: return "Continue";
   case 200: return "OK";
   case 204: return "No Content";
+  case 307: return "Temporary Redirect";
   case 308: return "Permanent Redirect";
   case 400: return "Bad Request";
   case 401: return "Unauthorized";

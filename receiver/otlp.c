@@ -826,14 +826,14 @@ static int otlp_start(void *self, uv_loop_t *loop, pc_err_t *err) {
     pc_log(rx->log_id, PC_LOG_ERROR, "%s", err->msg);
     return rc;
   }
+  char body[24];
   pc_log(rx->log_id, PC_LOG_INFO,
          "listening for OTLP/HTTP on %s (port %d)%s: profiles at POST %s%s%s, "
-         "max_request_body_size %llu bytes, max_connections %lld",
+         "max_request_body_size %s, max_connections %lld",
          rx->cfg.endpoint, rx->http.port, rx->http_tls ? " over TLS" : "", rx->cfg.profiles_url_path,
          rx->next->consume_traces ? ", traces at POST " : "",
          rx->next->consume_traces ? rx->cfg.traces_url_path : "",
-         (unsigned long long)rx->cfg.max_request_body_size,
-         (long long)rx->cfg.max_connections);
+         pc_fmt_bytes(rx->cfg.max_request_body_size, body), (long long)rx->cfg.max_connections);
   return 0;
 }
 

@@ -377,10 +377,11 @@ int pc__prx_server_start(pc__prx_server_t *s, uv_loop_t *loop, pc_err_t *err) {
   int rc = pc_http_endpoint_addr(loop, s->rx->id, s->endpoint, &ss, err);
   if (!rc) rc = pc_http_server_listen(&s->http, (struct sockaddr *)&ss, s->endpoint, err);
   if (rc) return rc;
+  char body[24];
   pc_log(s->rx->log_id, PC_LOG_INFO, "listening for pprof on %s (port %d)%s: POST %s%s, "
-         "max_request_body_size %" PRIu64 " bytes", s->endpoint, s->http.port,
-         s->tls ? " over TLS" : "", PC__PRX_PUSH_PATH,
-         s->pyroscope ? " and Pyroscope's POST /ingest" : "", s->max_body);
+         "max_request_body_size %s", s->endpoint, s->http.port, s->tls ? " over TLS" : "",
+         PC__PRX_PUSH_PATH, s->pyroscope ? " and Pyroscope's POST /ingest" : "",
+         pc_fmt_bytes(s->max_body, body));
   return 0;
 }
 

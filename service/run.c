@@ -45,6 +45,10 @@ static const struct {
 };
 #define N_GATES (sizeof known_gates / sizeof known_gates[0])
 
+/* The prefix of a usage error after "profcol: ": "validate: ", or nothing
+ * for the service (run is no command the user types). */
+static const char *who(const char *cmd) { return strcmp(cmd, "run") == 0 ? "" : "validate: "; }
+
 /* One --feature-gates value: "gate", "+gate", "-gate", comma-separated, as
  * the Collector's featuregate flag. A known gate may be enabled (it is on
  * anyway); turning one off, or naming an unknown one, is an error. */
@@ -59,11 +63,11 @@ static int check_feature_gates(const char *list, const char *cmd) {
     while (k < N_GATES && strcmp(known_gates[k].id, id) != 0) k++;
     if (k < N_GATES && !off) continue;
     if (k < N_GATES) {
-      fprintf(stderr, "profcol: %s: feature gate \"%s\" cannot be turned off: %s\n", cmd, id,
+      fprintf(stderr, "profcol: %sfeature gate \"%s\" cannot be turned off: %s\n", who(cmd), id,
               known_gates[k].what);
       return -1;
     }
-    fprintf(stderr, "profcol: %s: unknown feature gate \"%s\"%s; profcol knows:", cmd, id,
+    fprintf(stderr, "profcol: %sunknown feature gate \"%s\"%s; profcol knows:", who(cmd), id,
             id[0] ? "" : " (an empty name)");
     for (size_t g = 0; g < N_GATES; g++)
       fprintf(stderr, "%s %s (always on: %s)", g ? "," : "", known_gates[g].id,
@@ -72,7 +76,7 @@ static int check_feature_gates(const char *list, const char *cmd) {
     return -1;
   }
   if (list[0] && (list[0] == ',' || list[strlen(list) - 1] == ',' || strstr(list, ",,"))) {
-    fprintf(stderr, "profcol: %s: empty feature gate name in \"%s\"\n", cmd, list);
+    fprintf(stderr, "profcol: %sempty feature gate name in \"%s\"\n", who(cmd), list);
     return -1;
   }
   return 0;
@@ -102,7 +106,7 @@ static char *own(sources_t *s, char *str) {
 
 static bool sources_full(const sources_t *s, const char *cmd) {
   if (s->n < 63) return false;
-  fprintf(stderr, "profcol: %s: at most 63 --config and --set options\n", cmd);
+  fprintf(stderr, "profcol: %sat most 63 --config and --set options\n", who(cmd));
   return true;
 }
 
@@ -110,7 +114,8 @@ static bool sources_full(const sources_t *s, const char *cmd) {
 static int add_set(sources_t *s, const char *arg, const char *cmd) {
   const char *eq = strchr(arg, '=');
   if (!eq) {
-    fprintf(stderr, "profcol: %s: --set %s: missing equal sign (--set key.path=value)\n", cmd, arg);
+    fprintf(stderr, "profcol: %s--set %s: missing equal sign (--set key.path=value)\n", who(cmd),
+            arg);
     return -1;
   }
   while (*arg == ' ') arg++;
@@ -119,7 +124,7 @@ static int add_set(sources_t *s, const char *arg, const char *cmd) {
   const char *value = eq + 1;
   while (*value == ' ') value++;
   if (klen == 0) {
-    fprintf(stderr, "profcol: %s: --set %s: missing key before '='\n", cmd, eq);
+    fprintf(stderr, "profcol: %s--set %s: missing key before '='\n", who(cmd), eq);
     return -1;
   }
   pc_buf_t uri = {0};
@@ -162,7 +167,7 @@ static int parse_run_args(int argc, char **argv, sources_t *s, const char *cmd) 
       size_t n = strlen(opts[k]);
       if (strcmp(a, opts[k]) == 0) {
         if (i + 1 >= argc) {
-          fprintf(stderr, "profcol: %s: %s needs a value\n", cmd, a);
+          fprintf(stderr, "profcol: %s%s needs a value\n", who(cmd), a);
           sources_free(&sets);
           return -1;
         }
@@ -175,8 +180,14 @@ static int parse_run_args(int argc, char **argv, sources_t *s, const char *cmd) 
     }
     int rc = 0;
     if (!opt) {
-      fprintf(stderr, "profcol: %s: unexpected argument \"%s\" (try profcol %s--help)\n", cmd, a,
-              strcmp(cmd, "run") == 0 ? "" : "validate ");
+      /* As the Collector's CLI (cobra) says it; "run" is no command the
+       * user typed, so it is not named. */
+      const char *help = strcmp(cmd, "run") == 0 ? "" : "validate ";
+      if (a[0] == '-')
+        fprintf(stderr, "profcol: %sunknown flag: %s (see profcol %s--help)\n", who(cmd), a, help);
+      else
+        fprintf(stderr, "profcol: %sunexpected argument \"%s\" (see profcol %s--help)\n", who(cmd),
+                a, help);
       rc = -1;
     } else if (opt[2] == 'f') {
       rc = check_feature_gates(value, cmd);

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "../core/log.h"
+#include "../extension/extension.h"
 #include "../processor/processor.h"
 #include "service.h"
 #include "telemetry.h"
@@ -651,15 +652,21 @@ static bool create_instance(instance_t *it, pc_consumer_t *next, pc_errlist_t *e
  * are created, the others are named but not there) as a host. */
 static pc_host_t *host_of(section_t *xt) {
   pc_host_t *h = pc_host_new();
-  for (size_t i = 0; i < xt->n; i++)
-    pc_host_add(h, xt->items[i].id, xt->items[i].comp, xt->items[i].inst);
+  for (size_t i = 0; i < xt->n; i++) {
+    const instance_t *it = &xt->items[i];
+    if (it->used && !it->inst) /* listed, and its create reported why it is not there */
+      pc_host_add_failed(h, it->id, it->comp);
+    else
+      pc_host_add(h, it->id, it->comp, it->inst);
+  }
   return h;
 }
 
 /* Let inst find the extensions its config names; errors go to errs. */
 static void resolve_instance(const instance_t *it, const pc_host_t *host, pc_errlist_t *errs) {
   pc_err_t err = {0};
-  if (it->inst && it->comp->resolve && it->comp->resolve(it->inst, host, &err))
+  if (it->inst && it->comp->resolve && it->comp->resolve(it->inst, host, &err) &&
+      err.code != PC_EREPORTED) /* an extension that failed its own check: said already */
     pc_errlist_add(errs, err.msg[0] ? err.msg : "component could not find its extensions");
 }
 
@@ -758,7 +765,7 @@ static void check_settings(pc_service_t *s, pc_errlist_t *errs) {
     ext[i] = xt.items[i];
     if (!create_instance(&ext[i], NULL, errs) || !ext[i].used) {
       if (ext[i].inst) ext[i].comp->destroy(ext[i].inst);
-      ext[i].inst = NULL; /* not listed in service.extensions: not there */
+      ext[i].inst = NULL; /* failed (host_of says so when listed), or not listed: not there */
     }
   }
   xt.items = ext;
@@ -879,9 +886,14 @@ static void each_in_stage(pc_service_t *s, int stage, void (*fn)(void *, instanc
                           void *ctx) {
   static const pc_kind_t order[] = {PC_RECEIVER, PC_PROCESSOR, PC_EXPORTER, PC_EXTENSION};
   if (order[stage] == PC_PROCESSOR) {
+    /* One instance per pipeline: its lines say which. */
     for (size_t i = 0; i < s->n_pipelines; i++)
       for (size_t k = 0; k < s->pipelines[i].n_processors; k++)
-        if (s->pipelines[i].processors[k].inst) fn(ctx, &s->pipelines[i].processors[k]);
+        if (s->pipelines[i].processors[k].inst) {
+          pc_log_pipeline(s->pipelines[i].name);
+          fn(ctx, &s->pipelines[i].processors[k]);
+          pc_log_pipeline(NULL);
+        }
     return;
   }
   section_t *sec = &s->sections[order[stage]];
@@ -957,6 +969,22 @@ static void quiet_stop(pc_service_t *s) {
   s->quiet = NULL;
 }
 
+/* The metrics endpoint redirects the trace query API's paths to the first
+ * span_store's endpoint (worker 0's copy runs it). */
+static void point_to_query_api(pc_service_t *s) {
+  const section_t *xt = &s->sections[PC_EXTENSION];
+  for (size_t i = 0; i < xt->n; i++) {
+    const instance_t *it = &xt->items[i];
+    if (!it->inst || it->borrowed || it->comp != &pc_extension_span_store) continue;
+    bool tls;
+    char host[256];
+    int port;
+    pc_span_store_query_endpoint(it->inst, &tls, host, sizeof host, &port);
+    pc_telemetry_set_query_api(s->telemetry, tls, host, port);
+    return;
+  }
+}
+
 int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   pc_fd_set_reserve(s->fd_reserve);
   /* One metrics endpoint per process: worker 0's, which gathers the rest. */
@@ -965,6 +993,7 @@ int pc_service_start(pc_service_t *s, uv_loop_t *loop, pc_err_t *err) {
   start_ctx_t c = {.loop = loop, .err = err};
   for (int stage = 3; stage >= 0 && !c.rc; stage--) each_in_stage(s, stage, start_one, &c);
   if (c.rc) return c.rc;
+  if (!s->worker) point_to_query_api(s);
   /* Process-wide: a reloaded config's limit replaces the running one's
    * once it runs (one that fails to start changes nothing). */
   pc_budget_set_limit(pc_request_budget(), s->request_memory);

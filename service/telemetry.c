@@ -9,7 +9,13 @@
  * does not send its metrics anywhere.
  *
  * Each scrape builds the page from scratch on the loop: a few hundred
- * lines, no state kept between scrapes. */
+ * lines, no state kept between scrapes.
+ *
+ * The spec (OTLP-PROFILES.md section 6) puts the trace query API on this
+ * server; profcol serves it from the span_store extension's own endpoint,
+ * which has TLS and bearer-token auth this one lacks. So its paths are
+ * answered here with a redirect there (or a 404 that says where it is),
+ * never with the data. */
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +30,9 @@
 #define LOG "service:telemetry"
 #define DEF_ADDRESS "localhost:8888"
 #define METRICS_PATH "/metrics"
+#define QUERY_API_HELP                                                                    \
+  "the trace query API is served by span_store's endpoint (extensions.span_store.endpoint, " \
+  "default localhost:13134), not by this metrics endpoint"
 
 typedef struct {
   char *level;
@@ -64,6 +73,11 @@ struct pc_telemetry {
   void (*gather)(void *arg, pc_metrics_t *m, pc_done_cb done, void *ctx);
   void *gather_arg;
   struct scrape *scrapes; /* waiting for gather, answered at close at the latest */
+  struct {
+    bool set, tls;
+    char host[256]; /* as configured, no brackets */
+    int port;       /* as bound */
+  } query;          /* pc_telemetry_set_query_api */
   bool destroyed;         /* freed when the last scrape is done */
 };
 
@@ -270,8 +284,73 @@ static void scrape_on_gathered(void *ctx) {
   if (t->destroyed && !t->scrapes) free(t);
 }
 
+/* Whether path is one of the query API's: /api/v1/traces[/...] or
+ * /api/v1/services[/...] (trace_query.c). */
+static bool is_query_path(pc_str_t path) {
+  static const char *const prefixes[] = {"/api/v1/traces", "/api/v1/services"};
+  for (size_t i = 0; i < 2; i++) {
+    size_t n = strlen(prefixes[i]);
+    if (path.n >= n && memcmp(path.p, prefixes[i], n) == 0 && (path.n == n || path.p[n] == '/'))
+      return true;
+  }
+  return false;
+}
+
+/* The host a client reached this server by (the Host header without its
+ * port), into out; "localhost" when there is none or it holds anything
+ * but a name or an address (it goes into a Location header). */
+static void request_host(const pc_http_request_t *r, char *out, size_t n) {
+  pc_str_t v = {0};
+  snprintf(out, n, "localhost");
+  if (!pc_md_get(&r->headers, PC_STR_LIT("host"), 0, &v) || v.n == 0 || v.n >= n) return;
+  size_t end = v.n;
+  if (v.p[0] == '[') { /* [v6]:port */
+    const uint8_t *close = memchr(v.p, ']', v.n);
+    if (!close) return;
+    end = (size_t)(close - v.p) + 1;
+  } else {
+    const uint8_t *colon = memchr(v.p, ':', v.n);
+    if (colon) end = (size_t)(colon - v.p);
+  }
+  for (size_t i = 0; i < end; i++)
+    if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]", v.p[i]) ||
+        !v.p[i])
+      return;
+  if (end) snprintf(out, n, "%.*s", (int)end, (const char *)v.p);
+}
+
+/* A query API request: 307 to the same path and query on span_store's
+ * endpoint (a wildcard bind becomes the host the client used here), or
+ * 404 when the config has no span_store. */
+static int route_query(const pc_telemetry_t *t, const pc_http_request_t *r,
+                       pc_http_response_t *resp) {
+  if (!t->query.set) {
+    answer_text(resp, 404, "not found: no span_store extension in this config: " QUERY_API_HELP
+                           "\n");
+    return 404;
+  }
+  if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+    answer_text(resp, 405, "method not allowed: the trace query API takes GET\n");
+    resp->allow = "GET, HEAD";
+    return 405;
+  }
+  const char *h = t->query.host;
+  char seen[256];
+  if (!h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) {
+    request_host(r, seen, sizeof seen);
+    h = seen;
+  }
+  bool v6 = strchr(h, ':') && h[0] != '[';
+  answer_text(resp, 307, "the trace query API is served by span_store's endpoint: see Location\n");
+  if (pc_buf_printf(&resp->headers, "Location: http%s://%s%s%s:%d%.*s\r\n", t->query.tls ? "s" : "",
+                    v6 ? "[" : "", h, v6 ? "]" : "", t->query.port, PC_STR_FMT(r->url)))
+    pc_oom();
+  return 307;
+}
+
 /* 0 for GET or HEAD /metrics, else the status with resp filled. */
-static int route(const pc_http_request_t *r, pc_http_response_t *resp) {
+static int route(const pc_telemetry_t *t, const pc_http_request_t *r, pc_http_response_t *resp) {
+  if (is_query_path(r->path)) return route_query(t, r, resp);
   if (!pc_str_eq(r->path, PC_STR_LIT(METRICS_PATH))) {
     answer_text(resp, 404, "not found: profcol's metrics are at GET " METRICS_PATH "\n");
     return 404;
@@ -285,14 +364,13 @@ static int route(const pc_http_request_t *r, pc_http_response_t *resp) {
 }
 
 static int tel_on_headers(void *ud, const pc_http_request_t *r, pc_http_response_t *resp) {
-  (void)ud;
-  return route(r, resp);
+  return route(ud, r, resp);
 }
 
 static void tel_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request_t *r) {
   pc_telemetry_t *t = ud;
   pc_http_response_t resp = {0};
-  if (route(r, &resp) != 0) {
+  if (route(t, r, &resp) != 0) {
     pc_http_respond(conn, &resp);
     return;
   }
@@ -309,6 +387,13 @@ static void tel_on_request(void *ud, pc_http_conn_t *conn, const pc_http_request
   *sc = (scrape_t){.next = t->scrapes, .t = t, .conn = conn, .m = m};
   t->scrapes = sc;
   t->gather(t->gather_arg, m, scrape_on_gathered, sc);
+}
+
+void pc_telemetry_set_query_api(pc_telemetry_t *t, bool tls, const char *host, int port) {
+  t->query.set = true;
+  t->query.tls = tls;
+  t->query.port = port;
+  snprintf(t->query.host, sizeof t->query.host, "%s", host);
 }
 
 void pc_telemetry_set_gather(pc_telemetry_t *t,
@@ -338,7 +423,8 @@ int pc_telemetry_start(pc_telemetry_t *t, uv_loop_t *loop, pc_telemetry_collect_
   pc_http_limits_t limits = pc_http_admin_limits(32, "the metrics endpoint's body limit",
                                                  "the metrics endpoint's buffer limit");
   pc_http_handler_t handler = {.ud = t, .on_headers = tel_on_headers,
-                               .on_request = tel_on_request, .error_body = tel_error_body};
+                               .on_request = tel_on_request, .error_body = tel_error_body,
+                               .keep_headers = true}; /* Host, for the query API's redirect */
   pc_http_server_init(&t->http, loop, LOG, &limits, &handler, &t->counters);
   struct sockaddr_storage ss;
   int rc = pc_http_endpoint_addr(loop, "service.telemetry.metrics", t->endpoint, &ss, err);

@@ -31,6 +31,13 @@ int pc_telemetry_start(pc_telemetry_t *t, uv_loop_t *loop, pc_telemetry_collect_
 void pc_telemetry_set_gather(pc_telemetry_t *t,
                              void (*gather)(void *arg, pc_metrics_t *m, pc_done_cb done, void *ctx),
                              void *arg);
+/* The running config's span_store serves the trace query API at
+ * http(s)://host:port (host as configured: empty, 0.0.0.0 or :: for every
+ * interface; port as bound): GET /api/v1/traces... here is redirected
+ * there (307), as the spec places that API on this server. Without a call
+ * such requests get a 404 that says where the API lives. The data is never
+ * served here: this port has no auth. */
+void pc_telemetry_set_query_api(pc_telemetry_t *t, bool tls, const char *host, int port);
 /* Stop serving; done(arg) once the listener and connections are closed.
  * Safe before start and safe twice. */
 void pc_telemetry_close(pc_telemetry_t *t, uint64_t deadline_ms, pc_done_cb done, void *arg);

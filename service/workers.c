@@ -158,7 +158,13 @@ static void gather(void *arg, pc_metrics_t *m, pc_done_cb done, void *ctx);
 static int worker_start_service(worker_t *w, pc_service_t *svc, gen_t *g, pc_err_t *err) {
   pc_worker_set(w->index, w->all->n, g->id);
   pc_service_set_worker(svc, w->index, w->index == 0 && w->all->n > 1 ? gather : NULL, w->all);
-  return pc_service_start(svc, w->loop, err);
+  /* The components' startup lines are worker 0's: the others start the
+   * same ones on the same ports (one line below says so); their warnings
+   * and errors still show. */
+  pc_log_quiet(w->index > 0);
+  int rc = pc_service_start(svc, w->loop, err);
+  pc_log_quiet(false);
+  return rc;
 }
 
 static void worker_on_reap(uv_timer_t *t) {
@@ -466,9 +472,10 @@ static void workers_on_signal(uv_signal_t *sig, int signum) {
            "deadline", signum == SIGINT ? "SIGINT" : "SIGTERM");
     return;
   }
-  pc_log(LOG, PC_LOG_INFO, "%s received: stopping receivers and draining%s (deadline %llu ms)",
+  char deadline[24];
+  pc_log(LOG, PC_LOG_INFO, "%s received: stopping receivers and draining%s (deadline %s)",
          signum == SIGINT ? "SIGINT" : "SIGTERM", ws->n > 1 ? " every worker" : "",
-         (unsigned long long)shutdown_timeout(&ws->w[0]));
+         pc_fmt_ms(shutdown_timeout(&ws->w[0]), deadline));
   workers_stop(ws);
 }
 
@@ -552,7 +559,8 @@ int pc_workers_run(uv_loop_t *loop, pc_cfg_t *cfg, pc_service_t **svc, uint32_t 
     pc_log(LOG, PC_LOG_INFO, "everything is ready; processing data%s",
            n > 1 ? " on every worker" : "");
     if (n > 1) pc_log(LOG, PC_LOG_INFO, "%" PRIu32 " workers (service.workers), each with its "
-                      "own loop, listeners, pipelines and queues", n);
+                      "own loop, listeners, pipelines and queues; the lines above are worker "
+                      "0's: the other workers run the same components on the same ports", n);
   }
   workers_finish(&ws);
   return rc ? 1 : 0;

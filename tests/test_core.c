@@ -337,6 +337,20 @@ START_TEST(ratelimit_counts_what_it_holds_back) {
   char buf[48];
   ck_assert_str_eq(pc_suppressed(2, buf), " (2 similar suppressed)");
   ck_assert_str_eq(pc_suppressed(0, buf), "");
+  ck_assert_str_eq(pc_fmt_bytes(0, buf), "0 bytes");
+  ck_assert_str_eq(pc_fmt_bytes(1023, buf), "1023 bytes");
+  ck_assert_str_eq(pc_fmt_bytes(1024, buf), "1 KiB");
+  ck_assert_str_eq(pc_fmt_bytes(67108864, buf), "64 MiB");
+  ck_assert_str_eq(pc_fmt_bytes(268435456, buf), "256 MiB");
+  ck_assert_str_eq(pc_fmt_bytes(3ull << 29, buf), "1.5 GiB");
+  ck_assert_str_eq(pc_fmt_bytes(1ull << 40, buf), "1 TiB");
+  ck_assert_str_eq(pc_fmt_bytes(UINT64_MAX, buf), "16.0 EiB");
+  ck_assert_str_eq(pc_fmt_ms(0, buf), "0 ms");
+  ck_assert_str_eq(pc_fmt_ms(1500, buf), "1500 ms");
+  ck_assert_str_eq(pc_fmt_ms(30000, buf), "30 s");
+  ck_assert_str_eq(pc_fmt_ms(300000, buf), "5 min");
+  ck_assert_str_eq(pc_fmt_ms(90000, buf), "90 s");
+  ck_assert_str_eq(pc_fmt_ms(7200000, buf), "2 h");
   ck_assert_uint_eq(pc_hash64("abc", 3), pc_hash64("abc", 3));
   ck_assert_uint_ne(pc_hash64("abc", 3), pc_hash64("abd", 3));
 }

@@ -1000,7 +1000,17 @@ START_TEST(help_version_and_no_command) {
   /* No command runs the service; a bad option is a usage error (2). */
   r = RUN(NULL, "--bogus");
   assert_status(&r, 2);
-  ck_assert_ptr_nonnull(strstr((char *)r.err.p, "unexpected argument \"--bogus\""));
+  ck_assert_str_eq((char *)r.err.p, "profcol: unknown flag: --bogus (see profcol --help)\n");
+  run_free(&r);
+  /* Options of validate are named as validate's. */
+  r = RUN(NULL, "validate", "--bogus");
+  assert_status(&r, 2);
+  ck_assert_str_eq((char *)r.err.p,
+                   "profcol: validate: unknown flag: --bogus (see profcol validate --help)\n");
+  run_free(&r);
+  r = RUN(NULL, "--config");
+  assert_status(&r, 2);
+  ck_assert_str_eq((char *)r.err.p, "profcol: --config needs a value\n");
   run_free(&r);
 }
 END_TEST

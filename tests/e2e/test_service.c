@@ -392,6 +392,42 @@ START_TEST(validate_reports_bad_extension_references) {
 }
 END_TEST
 
+/* An extension that fails its own config check is reported once, at its
+ * key: the components naming it used to add that it "is defined in
+ * extensions but not listed in service.extensions", which it was. Both
+ * when everything else builds and when the pipelines are broken too
+ * (settings checked apart). */
+START_TEST(failed_extension_reported_once) {
+  pc_e2e_proc_t p = {0};
+  snprintf(p.dir, sizeof p.dir, "/tmp/profcol-e2e-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(p.dir));
+  char path[300];
+  snprintf(path, sizeof path, "%s/failed.yaml", p.dir);
+  static const char *const tails[] = {"[nop]", "[nop, nope]"};
+  for (size_t t = 0; t < 2; t++) {
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "receivers:\n  otlp: {protocols: {http: {endpoint: 127.0.0.1:0}}}\n"
+            "processors:\n  trace_link:\n"
+            "exporters:\n  nop:\n"
+            "extensions:\n  span_store: {endpoint: 127.0.0.1:0, no_such_key: 1}\n"
+            "service:\n  extensions: [span_store]\n  pipelines:\n"
+            "    profiles: {receivers: [otlp], processors: [trace_link], exporters: %s}\n",
+            tails[t]);
+    fclose(f);
+    pc_buf_t out = {0};
+    const char *args[] = {"validate", "--config", path, NULL};
+    ck_assert_int_eq(pc_e2e_run(args, &out), 1);
+    const char *text = (const char *)out.p;
+    ck_assert_msg(strstr(text, "no_such_key"), "span_store's own error missing:\n%s", text);
+    ck_assert_msg(!strstr(text, "not listed"), "misleading second error:\n%s", text);
+    ck_assert_msg(!strstr(text, "could not find"), "second error:\n%s", text);
+    pc_buf_free(&out);
+  }
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 /* Issue 12: validate runs what start would find, short of binding: a file
  * exporter path that cannot be written and a file_storage directory that
  * does not exist are reported, at their keys, and nothing is created. */
@@ -1216,6 +1252,7 @@ int main(void) {
   tcase_add_test(tc, validate_reports_every_error_with_its_place);
   tcase_add_test(tc, validate_reports_every_key_of_every_component);
   tcase_add_test(tc, validate_reports_bad_extension_references);
+  tcase_add_test(tc, failed_extension_reported_once);
   tcase_add_test(tc, validate_checks_paths_start_would_use);
   tcase_add_test(tc, file_exporter_writes_to_dev_stdout);
   tcase_add_test(tc, refused_requests_are_logged_with_a_hint);

@@ -140,6 +140,38 @@ START_TEST(workers_share_one_span_store) {
 }
 END_TEST
 
+/* Startup lines: each once (worker 0's), with one line saying the other
+ * workers run the same; a processor in two pipelines says which pipeline
+ * each of its lines is about. */
+START_TEST(startup_lines_once_and_name_the_pipeline) {
+  const char *yaml = "receivers:\n  otlp:\n    protocols:\n      http:\n"
+                     "        endpoint: 127.0.0.1:0\n"
+                     "processors:\n  memory_limiter: {check_interval: 1s, limit_mib: 100000}\n"
+                     "exporters:\n  nop:\n"
+                     "service:\n  workers: 3\n"
+                     "  pipelines:\n"
+                     "    profiles: {receivers: [otlp], processors: [memory_limiter], "
+                     "exporters: [nop]}\n"
+                     "    profiles/b: {receivers: [otlp], processors: [memory_limiter], "
+                     "exporters: [nop]}\n";
+  pc_e2e_proc_t p;
+  pc_e2e_start_or_fail(&p, yaml, "start 3 workers");
+  ck_assert(pc_e2e_wait_log(&p, "3 workers (service.workers)", 5000));
+  char *log = pc_e2e_log(&p);
+  ck_assert_msg(pc_e2e_log_count(&p, "listening for OTLP/HTTP") == 1, "%s", log);
+  ck_assert_msg(pc_e2e_log_count(&p, "the other workers run the same components on the "
+                                     "same ports") == 1, "%s", log);
+  ck_assert_msg(pc_e2e_log_count(&p, "refusing data at") == 2, "%s", log);
+  ck_assert_msg(pc_e2e_log_count(&p, "[processor:memory_limiter in pipeline profiles] "
+                                     "refusing data at") == 1, "%s", log);
+  ck_assert_msg(pc_e2e_log_count(&p, "[processor:memory_limiter in pipeline profiles/b] "
+                                     "refusing data at") == 1, "%s", log);
+  free(log);
+  ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
+  pc_e2e_cleanup(&p);
+}
+END_TEST
+
 /* The pprof receiver's remote and file modes run on a timer: with two
  * workers they run in worker 0 alone (each target scraped and each file
  * read once: tests/e2e/test_pprof.c), not refused. */
@@ -291,6 +323,7 @@ int main(void) {
   tcase_add_test(tc, two_workers_take_connections_and_drain_loses_nothing);
   tcase_add_test(tc, workers_value_is_checked);
   tcase_add_test(tc, workers_share_one_span_store);
+  tcase_add_test(tc, startup_lines_once_and_name_the_pipeline);
   tcase_add_test(tc, workers_take_scheduled_pprof_modes);
   tcase_add_test(tc, workers_take_the_pprof_server_mode);
   tcase_add_test(tc, workers_auto_takes_the_usable_cpus);
