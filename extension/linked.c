@@ -779,13 +779,15 @@ int pc_linked_select_all(pc_linked_t *L, uint64_t now_ms, uint64_t max_bytes,
     sealed += w->n_sealed;
     shard_unlock(w);
   }
-  qsort(sel->chunks, sel->n_chunks, sizeof *sel->chunks, chunk_cmp);
+  /* An empty window leaves chunks NULL: qsort and memmove must not see it. */
+  if (sel->n_chunks > 1) qsort(sel->chunks, sel->n_chunks, sizeof *sel->chunks, chunk_cmp);
   size_t first = sel->n_chunks, bytes = 0;
   while (first > 0 &&
          (first == sel->n_chunks || bytes + ((chunk_t *)sel->chunks[first - 1])->n <= max_bytes))
     bytes += ((chunk_t *)sel->chunks[--first])->n;
   for (size_t i = 0; i < first; i++) chunk_unref(sel->chunks[i]);
-  memmove(sel->chunks, sel->chunks + first, (sel->n_chunks - first) * sizeof *sel->chunks);
+  if (first)
+    memmove(sel->chunks, sel->chunks + first, (sel->n_chunks - first) * sizeof *sel->chunks);
   sel->n_chunks -= first;
   sel->skipped_chunks = sealed - sel->n_chunks;
   for (size_t i = 0; i < sel->n_chunks; i++) sel->samples += ((chunk_t *)sel->chunks[i])->samples;

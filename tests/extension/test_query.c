@@ -385,6 +385,19 @@ START_TEST(listing) {
 }
 END_TEST
 
+/* A service's profile asked of an empty window (nothing received yet, or
+ * all of it expired): a 404, not a sort of no chunks (qsort and memmove on
+ * a NULL array are undefined behaviour, which UBSan stops on). */
+START_TEST(service_window_empty) {
+  mode = _i;
+  fx_t f;
+  fx_open(&f, 64 << 20);
+  ans_t a = query(&f, "/api/v1/services/checkout/profile", false, 100);
+  ck_assert_int_eq(a.status, 404);
+  fx_close(&f);
+}
+END_TEST
+
 /* GET /api/v1/services/{service}/profile: every linked sample of one
  * service (by the profiles' resource; linked samples only, however the
  * request was kept), a trace's share marked; reading only the newest
@@ -912,6 +925,7 @@ TCase *pc_test_query_tcase(void) {
   tcase_add_test(tc, bad_requests);
   tcase_add_loop_test(tc, listing, 0, 5);
   tcase_add_loop_test(tc, service_window, 0, 5);
+  tcase_add_loop_test(tc, service_window_empty, 0, 5);
   tcase_add_test(tc, pprof_format);
   tcase_add_loop_test(tc, evict_by_window, 0, 5);
   tcase_add_loop_test(tc, evict_by_memory, 0, 3); /* 2: protobuf kept */
