@@ -274,8 +274,11 @@ size_t pc_decompress_scratch(pc_encoding_t enc, const uint8_t *in, size_t n, siz
 /* ---- per-thread compressors -------------------------------------------------- */
 
 typedef struct {
-  struct libdeflate_compressor *deflate; /* at deflate_level */
-  int deflate_level;
+  /* By level (1 to 12): exporters at different gzip levels
+   * (compression_params.level) take turns on one thread, and making a
+   * compressor afresh per body would cost what keeping it saves. A thread
+   * holds one per level it has used: as a rule one. */
+  struct libdeflate_compressor *deflate[13];
   ZSTD_CCtx *zstd;
 } compressors_t;
 
@@ -286,7 +289,8 @@ static bool comp_key_ok;
 static void compressors_free(void *p) {
   compressors_t *c = p;
   if (!c) return;
-  libdeflate_free_compressor(c->deflate);
+  for (size_t i = 0; i < sizeof c->deflate / sizeof c->deflate[0]; i++)
+    libdeflate_free_compressor(c->deflate[i]);
   ZSTD_freeCCtx(c->zstd);
   free(c);
 }
@@ -316,15 +320,8 @@ static struct libdeflate_compressor *deflate_compressor(int level, bool *owned) 
   compressors_t *t = thread_compressors();
   *owned = t == NULL;
   if (!t) return libdeflate_alloc_compressor(level);
-  if (t->deflate && t->deflate_level != level) {
-    libdeflate_free_compressor(t->deflate);
-    t->deflate = NULL;
-  }
-  if (!t->deflate) {
-    t->deflate = libdeflate_alloc_compressor(level);
-    t->deflate_level = level;
-  }
-  return t->deflate;
+  if (!t->deflate[level]) t->deflate[level] = libdeflate_alloc_compressor(level);
+  return t->deflate[level];
 }
 
 /* gzip and zlib-wrapped deflate by libdeflate: whole buffers are all we
