@@ -218,10 +218,11 @@ typedef struct pc_bytes_lender {
  * PC_ENC_ZSTD are the encodings at their default levels (gzip and deflate
  * 6, zstd PC_BODY_ZSTD_LEVEL), so a mask of 1 << pc_encoding_t still names
  * them; others are numbered by pc_body_variant, process-wide, as
- * configurations ask for them. 8: what a mask's consumers and a body can
- * hold cheaply (two pointers each per body); distinct levels beyond that
- * are a config error. */
-#define PC_BODY_VARIANTS 8
+ * configurations ask for them. 16: every pair an exporter's config
+ * can ask for (gzip's eight other levels, zstd's three other speeds, see
+ * exporter/client.c) with room to spare, at two pointers per variant per
+ * body; past it pc_body_variant refuses (a config error). */
+#define PC_BODY_VARIANTS 16
 
 /* One finished, immutable request: its protobuf encoding (or OTLP-JSON for
  * traces that came so) and a compressed variant per encoding asked for. */

@@ -193,7 +193,7 @@ static int compression_variant(pc__client_t *c, const pc__wire_t *w, int64_t lev
                                                                 : collector_level(c->enc, level);
   if (codec < 0)
     return pc_cfg_error(err, at, PC_EINVAL,
-                        "compression_params.level %" PRId64 " is not a %s level: -2 "
+                        "%" PRId64 " is not a %s level: -2 "
                         "(HuffmanOnly), -1 (default), 0 (unset: default) or 1 (BestSpeed) "
                         "to 9 (BestCompression), as the Collector's configcompression takes",
                         level, pc_encoding_name(c->enc));
