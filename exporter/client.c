@@ -31,7 +31,7 @@ const pc_opt_t pc__client_auth_opts[] = {
 /* confighttp's compression_params (config/confighttp/client.go,
  * ClientConfig.CompressionParams; config/configcompression's
  * CompressionParams {level}). Its bounds depend on compression: checked in
- * compression_level. */
+ * compression_variant. */
 const pc_opt_t pc__client_compression_params_opts[] = {
     PC_OPT_INT_RANGE("level", "0", pc__client_cfg_t, level, 0, 0,
                      "as the Collector's: gzip -2 (HuffmanOnly; profcol: 1, libdeflate has "
@@ -169,7 +169,7 @@ static int resolve_auth(pc__client_t *c, const pc__client_cfg_t *cfg, const pc_c
  * klauspost's EncoderLevelFromZstd (config/confighttp/compressor.go),
  * which has four speeds, roughly zstd's 1, 3, 7-8 and 11 by that
  * library's docs: a Collector config asking for 19 gets about 11's cost,
- * and so does profcol, rather than zstd's own 19 at some 20 times that. */
+ * and so does profcol, rather than zstd's own 19, many times slower. */
 static int collector_level(pc_encoding_t enc, int64_t level) {
   switch (enc) {
   case PC_ENC_GZIP:
