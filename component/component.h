@@ -99,8 +99,9 @@ struct pc_consumer {
   int (*consume_traces_encoded)(pc_consumer_t *self, pc_body_t *body, pc_err_t *err);
   /* Seconds a refused client should wait (Retry-After) after PC_EAGAIN. */
   uint32_t retry_after_s;
-  /* For producers of bodies: the encodings this consumer sends (1 <<
-   * pc_encoding_t each; the body must carry those variants), and the
+  /* For producers of bodies: the variants this consumer sends (1 <<
+   * pc_body_variant each, 1 << pc_encoding_t at the default levels; the
+   * body must carry those), and the
    * largest body it takes, protobuf bytes before compression (0: no
    * limit). A fan-out states the union and the smallest limit of its
    * consumers, so the batch is split before it is encoded. */

@@ -169,15 +169,67 @@ void pc_body_unref(pc_body_t *b) {
   free(b);
 }
 
-int pc_body_compress(pc_body_t *b, unsigned encodings) {
+/* ---- variants ------------------------------------------------------------------------
+ * (encoding, level) per variant number. Written under variants_mu, and a
+ * number is published (n_variants, release) only after its entry, so
+ * pc_body_compress reads an entry with no lock: it only ever sees numbers
+ * handed out before, by a config load that happened before any body of
+ * that exporter existed. */
+
+typedef struct {
+  pc_encoding_t enc;
+  int level; /* the codec's; 0: its default */
+} variant_t;
+
+static pthread_mutex_t variants_mu = PTHREAD_MUTEX_INITIALIZER;
+static variant_t variants[PC_BODY_VARIANTS] = {
+    [PC_ENC_IDENTITY] = {PC_ENC_IDENTITY, 0},
+    [PC_ENC_GZIP] = {PC_ENC_GZIP, 0},
+    [PC_ENC_DEFLATE] = {PC_ENC_DEFLATE, 0},
+    [PC_ENC_ZSTD] = {PC_ENC_ZSTD, PC_BODY_ZSTD_LEVEL},
+};
+static atomic_uint n_variants = PC_ENC_ZSTD + 1;
+
+/* What level 0 means for enc's bodies (pc_compress's default for gzip and
+ * deflate, 6; zstd's is the Collector's, not zstd's own). */
+static int default_level(pc_encoding_t enc) {
+  return enc == PC_ENC_ZSTD ? PC_BODY_ZSTD_LEVEL : enc == PC_ENC_IDENTITY ? 0 : 6;
+}
+
+int pc_body_variant(pc_encoding_t enc, int level, unsigned *variant) {
+  if (enc == PC_ENC_IDENTITY || !level || level == default_level(enc)) {
+    *variant = enc;
+    return 0;
+  }
+  int rc = PC_ELIMIT;
+  pthread_mutex_lock(&variants_mu);
+  unsigned n = atomic_load_explicit(&n_variants, memory_order_relaxed);
+  for (unsigned i = 0; i < n && rc; i++)
+    if (variants[i].enc == enc && variants[i].level == level) *variant = i, rc = 0;
+  if (rc && n < PC_BODY_VARIANTS) {
+    variants[n] = (variant_t){enc, level};
+    atomic_store_explicit(&n_variants, n + 1, memory_order_release);
+    *variant = n, rc = 0;
+  }
+  pthread_mutex_unlock(&variants_mu);
+  return rc;
+}
+
+pc_encoding_t pc_body_variant_encoding(unsigned variant) {
+  return variant < PC_BODY_VARIANTS ? variants[variant].enc : PC_ENC_IDENTITY;
+}
+
+int pc_body_compress(pc_body_t *b, unsigned mask) {
   const pc_bytes_t *plain = b->v[PC_ENC_IDENTITY];
-  for (pc_encoding_t e = PC_ENC_GZIP; e <= PC_ENC_ZSTD; e++) {
-    if (!(encodings & 1u << e) || b->v[e]) continue;
+  unsigned n_known = atomic_load_explicit(&n_variants, memory_order_acquire);
+  for (unsigned i = PC_ENC_GZIP; i < n_known; i++) {
+    if (!(mask & 1u << i) || b->v[i]) continue;
+    pc_encoding_t e = variants[i].enc;
     pc_buf_t z = {0};
     int rc = pc_buf_reserve(&z, PC_BODY_HEADROOM);
     if (!rc) {
       z.n = PC_BODY_HEADROOM;
-      rc = pc_compress(e, e == PC_ENC_ZSTD ? PC_BODY_ZSTD_LEVEL : 0, plain->p, plain->n, &z);
+      rc = pc_compress(e, variants[i].level, plain->p, plain->n, &z);
     }
     size_t n = z.n - (z.n >= PC_BODY_HEADROOM ? PC_BODY_HEADROOM : z.n);
     if (!rc && n > UINT32_MAX) rc = PC_ELIMIT; /* a gRPC message says its length in 32 bits */
@@ -192,7 +244,7 @@ int pc_body_compress(pc_body_t *b, unsigned encodings) {
     v->p += PC_BODY_HEADROOM;
     v->n = n;
     v->framed = true;
-    b->v[e] = v;
+    b->v[i] = v;
     atomic_fetch_add_explicit(&compressions, 1, memory_order_relaxed);
   }
   return 0;

@@ -280,8 +280,11 @@ size_t pc_decompress_scratch(pc_encoding_t enc, const uint8_t *in, size_t n, siz
 typedef struct compressors {
   pthread_mutex_t mu; /* held while its thread compresses, or a trim frees */
   struct compressors *prev, *next; /* every thread's, under all_mu */
-  struct libdeflate_compressor *deflate; /* at deflate_level */
-  int deflate_level;
+  /* By level (1 to 12): exporters at different gzip levels
+   * (compression_params.level) take turns on one thread, and making a
+   * compressor afresh per body would cost what keeping it saves. A thread
+   * holds one per level it has used: as a rule one. */
+  struct libdeflate_compressor *deflate[13];
   ZSTD_CCtx *zstd;
 } compressors_t;
 
@@ -299,7 +302,8 @@ static void compressors_free(void *p) {
   else all = c->next;
   if (c->next) c->next->prev = c->prev;
   pthread_mutex_unlock(&all_mu);
-  libdeflate_free_compressor(c->deflate);
+  for (size_t i = 0; i < sizeof c->deflate / sizeof c->deflate[0]; i++)
+    libdeflate_free_compressor(c->deflate[i]);
   ZSTD_freeCCtx(c->zstd);
   pthread_mutex_destroy(&c->mu);
   free(c);
@@ -309,8 +313,10 @@ void pc_compress_trim(void) {
   pthread_mutex_lock(&all_mu);
   for (compressors_t *c = all; c; c = c->next) {
     if (pthread_mutex_trylock(&c->mu)) continue; /* compressing now: kept */
-    libdeflate_free_compressor(c->deflate);
-    c->deflate = NULL;
+    for (size_t i = 0; i < sizeof c->deflate / sizeof c->deflate[0]; i++) {
+      libdeflate_free_compressor(c->deflate[i]);
+      c->deflate[i] = NULL;
+    }
     ZSTD_freeCCtx(c->zstd);
     c->zstd = NULL;
     pthread_mutex_unlock(&c->mu);
@@ -347,15 +353,8 @@ static compressors_t *thread_compressors(void) {
  * or without t one for the caller to free. */
 static struct libdeflate_compressor *deflate_compressor(compressors_t *t, int level) {
   if (!t) return libdeflate_alloc_compressor(level);
-  if (t->deflate && t->deflate_level != level) {
-    libdeflate_free_compressor(t->deflate);
-    t->deflate = NULL;
-  }
-  if (!t->deflate) {
-    t->deflate = libdeflate_alloc_compressor(level);
-    t->deflate_level = level;
-  }
-  return t->deflate;
+  if (!t->deflate[level]) t->deflate[level] = libdeflate_alloc_compressor(level);
+  return t->deflate[level];
 }
 
 /* gzip and zlib-wrapped deflate by libdeflate: whole buffers are all we

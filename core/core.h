@@ -217,6 +217,18 @@ typedef struct pc_bytes_lender {
   size_t cap; /* the buffer's size, what keeping it costs (it may exceed the bytes) */
 } pc_bytes_lender_t;
 
+/* A body's variants: its encoding and its compressions, each one
+ * (encoding, level), so that two exporters sending at different levels
+ * get their own and two at the same level share one. Variants 0 to
+ * PC_ENC_ZSTD are the encodings at their default levels (gzip and deflate
+ * 6, zstd PC_BODY_ZSTD_LEVEL), so a mask of 1 << pc_encoding_t still names
+ * them; others are numbered by pc_body_variant, process-wide, as
+ * configurations ask for them. 16: every pair an exporter's config
+ * can ask for (gzip's eight other levels, zstd's three other speeds, see
+ * exporter/client.c) with room to spare, at two pointers per variant per
+ * body; past it pc_body_variant refuses (a config error). */
+#define PC_BODY_VARIANTS 16
+
 /* One finished, immutable request: its protobuf encoding (or OTLP-JSON for
  * traces that came so) and a compressed variant per encoding asked for. */
 typedef struct pc_body {
@@ -226,11 +238,13 @@ typedef struct pc_body {
   uint64_t profiles, samples;      /* what it holds (0 for traces) */
   size_t plain_n;                  /* bytes before compression */
   pc_bytes_t *md;                  /* client metadata (pc_md_encode form), or NULL */
-  pc_bytes_t *v[4];                /* by pc_encoding_t: v[PC_ENC_IDENTITY] is the encoding */
-  /* The loop's compression of v[e] in the thread pool while it runs, else
+  /* By variant (pc_body_variant): v[PC_ENC_IDENTITY] is the encoding; v[e]
+   * for a pc_encoding_t e its default level's compression. */
+  pc_bytes_t *v[PC_BODY_VARIANTS];
+  /* The loop's compression of v[i] in the thread pool while it runs, else
    * NULL (exporter/bodyjob.c): only the loop thread reads or writes it, and
-   * v[e] is read only once it is NULL again. */
-  void *job[4];
+   * v[i] is read only once it is NULL again. */
+  void *job[PC_BODY_VARIANTS];
 } pc_body_t;
 
 /* Bodies up to this many bytes are compressed on the loop; larger ones in
@@ -258,12 +272,20 @@ pc_body_t *pc_body_fork(const pc_body_t *b);
  * 6 % larger output (bench/README.md, "zstd"). gzip stays at the codec's
  * default, 6, which is also Go's compress/gzip default. */
 #define PC_BODY_ZSTD_LEVEL 1
-/* Make the variants of encodings (1 << pc_encoding_t each) not made yet:
- * zstd at PC_BODY_ZSTD_LEVEL, gzip at the codec's default level. Until the
- * body is shared this may run on any thread (the thread pool). PC_ENOMEM /
- * PC_ELIMIT from the codec. */
-int pc_body_compress(pc_body_t *b, unsigned encodings);
-/* Variants made by pc_body_compress in this process: one per encoding per
+/* The variant of bodies compressed with enc at level (the codec's own
+ * level: libdeflate 1-12, zstd's; 0: the default, as variant enc), made
+ * known the first time it is asked for: *variant gets its number. The
+ * same (enc, level) always gets the same number, and level equal to the
+ * default gets enc. PC_ELIMIT when PC_BODY_VARIANTS are taken. Any thread
+ * (config load); a number, once given, never changes. */
+int pc_body_variant(pc_encoding_t enc, int level, unsigned *variant);
+/* The encoding of a variant (pc_body_variant's number). */
+pc_encoding_t pc_body_variant_encoding(unsigned variant);
+/* Make the variants of the mask (1 << variant each) not made yet. Until
+ * the body is shared this may run on any thread (the thread pool).
+ * PC_ENOMEM / PC_ELIMIT from the codec. */
+int pc_body_compress(pc_body_t *b, unsigned variants);
+/* Variants made by pc_body_compress in this process: one per variant per
  * body, however many exporters send it (self-telemetry). */
 uint64_t pc_body_compressions(void);
 

@@ -12,6 +12,7 @@
  * same for every batch of an encoding and is built once; with one, each
  * try gets its own, from the metadata queued with its batch. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,19 @@ const pc_opt_t pc__client_auth_opts[] = {
                "id of a headers_setter extension (headers set per batch from its client "
                "metadata, e.g. X-Scope-OrgID per tenant) or of a bearertokenauth (its token "
                "on every request)"),
+    PC_OPT_TABLE_END,
+};
+
+/* confighttp's compression_params (config/confighttp/client.go,
+ * ClientConfig.CompressionParams; config/configcompression's
+ * CompressionParams {level}). Its bounds depend on compression: checked in
+ * compression_variant. */
+const pc_opt_t pc__client_compression_params_opts[] = {
+    PC_OPT_INT_RANGE("level", "0", pc__client_cfg_t, level, 0, 0,
+                     "as the Collector's: gzip -2 (HuffmanOnly; profcol: 1, libdeflate has "
+                     "none), -1 (default, 6), 1 (BestSpeed) to 9 (BestCompression); zstd any, "
+                     "as the Collector maps it: below 3 level 1, 3-5 level 3, 6-9 level 7, "
+                     "10 and up level 11; 0 or unset: the default (gzip 6, zstd 1)"),
     PC_OPT_TABLE_END,
 };
 
@@ -143,6 +157,55 @@ static int resolve_auth(pc__client_t *c, const pc__client_cfg_t *cfg, const pc_c
   return 0;
 }
 
+/* The codec level the Collector would compress at for compression_params
+ * level (0: unset), or -1 when it refuses the level. Validation as
+ * configcompression's Type.ValidateParams (config/configcompression/
+ * compressiontype.go): gzip, zlib and deflate take zlib.DefaultCompression
+ * (-1), HuffmanOnly (-2), NoCompression (0) and BestSpeed..BestCompression
+ * (1..9); zstd any level; an uncompressed client is not checked. Then
+ * confighttp's ToClient turns 0 into -1 (client.go: "If the compression
+ * level is not set, use the default level"), so NoCompression is never
+ * used; gzip.NewWriterLevel makes -1 Go's 6; and its zstd writer takes
+ * klauspost's EncoderLevelFromZstd (config/confighttp/compressor.go),
+ * which has four speeds, roughly zstd's 1, 3, 7-8 and 11 by that
+ * library's docs: a Collector config asking for 19 gets about 11's cost,
+ * and so does profcol, rather than zstd's own 19, many times slower. */
+static int collector_level(pc_encoding_t enc, int64_t level) {
+  switch (enc) {
+  case PC_ENC_GZIP:
+  case PC_ENC_DEFLATE:
+    if (level < -2 || level > 9) return -1;
+    return level == -2 ? 1 : level <= 0 ? 6 : (int)level; /* libdeflate has no Huffman-only mode */
+  case PC_ENC_ZSTD:
+    return level == 0 ? PC_BODY_ZSTD_LEVEL : level < 3 ? 1 : level < 6 ? 3 : level < 10 ? 7 : 11;
+  case PC_ENC_IDENTITY:
+    break;
+  }
+  return 0;
+}
+
+/* c->variant: the body variant of c->enc at level (compression_params.level;
+ * 0: the wire's default), checked as the Collector checks it. */
+static int compression_variant(pc__client_t *c, const pc__wire_t *w, int64_t level,
+                               const pc_cfg_node_t *node, pc_err_t *err) {
+  const pc_cfg_node_t *at = node_at(node, "compression_params", "level");
+  int codec = !level && c->enc == PC_ENC_ZSTD && w->zstd_level ? w->zstd_level
+                                                                : collector_level(c->enc, level);
+  if (codec < 0)
+    return pc_cfg_error(err, at, PC_EINVAL,
+                        "%" PRId64 " is not a %s level: -2 "
+                        "(HuffmanOnly), -1 (default), 0 (unset: default) or 1 (BestSpeed) "
+                        "to 9 (BestCompression), as the Collector's configcompression takes",
+                        level, pc_encoding_name(c->enc));
+  int rc = pc_body_variant(c->enc, codec, &c->variant);
+  if (rc)
+    return pc_cfg_error(err, at, rc,
+                        "compression_params.level: more than %d different compressions "
+                        "(encoding and level) across exporters; use fewer distinct levels",
+                        PC_BODY_VARIANTS - 1);
+  return 0;
+}
+
 int pc__client_init(pc__client_t *c, const pc__wire_t *w, const pc__client_cfg_t *cfg,
                     const pc__send_cfg_t *send_cfg, const pc_create_args_t *args,
                     pc_err_t *err) {
@@ -158,11 +221,12 @@ int pc__client_init(pc__client_t *c, const pc__wire_t *w, const pc__client_cfg_t
   else
     return pc_cfg_error(err, node_at(node, NULL, "compression"), PC_EINVAL,
                         "expected gzip, zstd or none, got \"%s\"", cfg->compression);
+  if ((rc = compression_variant(c, w, cfg->level, node, err))) return rc;
   if ((rc = parse_headers(c, cfg->headers, w->reserved, w->reserved_why, err)) ||
       (rc = resolve_auth(c, cfg, node, err)))
     return rc;
   pc__send_args_t sa = {.comp_id = args->id, .ops = w->ops, .wire = c, .enc = c->enc,
-                        .json = w->json, .max_body = c->max_body};
+                        .variant = c->variant, .json = w->json, .max_body = c->max_body};
   return (c->send = pc__send_new(send_cfg, node, &sa, err)) ? 0 : err->code;
 }
 

@@ -247,8 +247,8 @@ typedef struct {
   /* Optional: PC_EINVAL with err when a batch's client metadata (kept with
    * it) cannot make its headers, so it is refused rather than dropped. */
   int (*check_md)(void *wire, const pc_bytes_t *md, pc_err_t *err);
-  /* What goes on the wire of body, whose variant for the sender's enc
-   * exists: a new reference (gRPC frames it), or NULL with err. */
+  /* What goes on the wire of body, whose variant for the sender
+   * (pc__send_args_t.variant) exists: a new reference (gRPC frames it), or NULL with err. */
   pc_bytes_t *(*bytes)(void *wire, pc_body_t *body, pc_err_t *err);
 } pc__wire_ops_t;
 
@@ -257,6 +257,7 @@ typedef struct {
   const pc__wire_ops_t *ops;
   void *wire;
   pc_encoding_t enc; /* what bodies are sent compressed with */
+  unsigned variant;  /* ... at the exporter's level: the body's v[variant] (pc_body_variant) */
   bool json;         /* profiles as OTLP-JSON: takes trees only, never protobuf bodies */
   uint64_t max_body; /* max_request_body_size, before compression */
 } pc__send_args_t;
@@ -318,6 +319,7 @@ void pc__send_retire(pc__send_t *s, pc__handback_cb cb, void *arg);
 typedef struct {
   const pc_cfg_node_t *headers;
   char *compression;
+  int64_t level;     /* compression_params.level (otlp_http); 0: unset */
   uint64_t max_body;
   bool tls_insecure; /* otlp_grpc only: h2c */
   bool tls_skip_verify;
@@ -325,8 +327,10 @@ typedef struct {
   char *authenticator;
 } pc__client_cfg_t;
 
-/* tls and auth, over pc__client_cfg_t (PC_OPT_SECTION_IN). */
+/* tls and auth, over pc__client_cfg_t (PC_OPT_SECTION_IN); compression_params,
+ * confighttp's only (configgrpc has no such key). */
 extern const pc_opt_t pc__client_tls_opts[];
+extern const pc_opt_t pc__client_compression_params_opts[];
 extern const pc_opt_t pc__client_auth_opts[];
 
 /* The protocol's own header lines after the configured ones, for a batch of
@@ -348,12 +352,16 @@ typedef struct {
   const char *format; /* "protobuf", "json", "gRPC": for the start line */
   bool json;          /* profiles as OTLP-JSON */
   bool multiplex;     /* HTTP/2 streams may share a connection (pc_curl_open) */
+  /* zstd's codec level when compression_params.level is unset; 0:
+   * confighttp's, PC_BODY_ZSTD_LEVEL. */
+  int zstd_level;
 } pc__wire_t;
 
 typedef struct pc__client {
   pc__send_t *send; /* first: pc_otlphttp_stats reads it */
   pc_headers_t headers; /* "Name: value" (with a static authenticator's applied at start) */
   pc_encoding_t enc;
+  unsigned variant; /* the body's variant sent: enc at compression_params.level */
   uint64_t max_body;
   char *ca_file, *cert_file, *key_file; /* NULL or copies */
   bool skip_verify;
@@ -456,13 +464,14 @@ bool pc__curl_permanent(CURLcode rc);
 
 typedef struct pc__zwait {
   struct pc__zwait *next;
-  /* On the loop: body->v[enc] exists (rc 0), or could not be made. */
+  /* On the loop: body->v[variant] exists (rc 0), or could not be made. */
   void (*done)(struct pc__zwait *w, int rc);
 } pc__zwait_t;
 
-/* Have body's variant enc made in the thread pool (joining the job in
- * flight for it, if any); w->done follows on loop, never from this call. */
-void pc__zwait(uv_loop_t *loop, pc_body_t *body, pc_encoding_t enc, pc__zwait_t *w);
+/* Have body's variant (pc_body_variant) made in the thread pool (joining
+ * the job in flight for it, if any); w->done follows on loop, never from
+ * this call. */
+void pc__zwait(uv_loop_t *loop, pc_body_t *body, unsigned variant, pc__zwait_t *w);
 
 /* ---- the load_balancing exporter's ring (ring.c) ------------------------------------- */
 

@@ -35,6 +35,14 @@ typedef struct {
   char *endpoint;
 } otlpgrpc_cfg_t;
 
+/* The Collector's otlp_grpc compresses zstd with configgrpc's own codec
+ * (config/configgrpc/internal/grpccompression/zstd/zstd.go): klauspost's
+ * encoder with its default level, SpeedDefault, "roughly zstd level 3", and
+ * a 512 KiB window (a zstd level-3 frame of an OTLP batch asks no more).
+ * configgrpc has no compression_params, so neither has otlp_grpc. gzip is
+ * grpc-go's encoding/gzip at gzip.DefaultCompression, 6, as profcol's. */
+#define GRPC_ZSTD_LEVEL 3
+
 static const pc_opt_t otlpgrpc_opts[] = {
     PC_OPT_STR("endpoint", NULL, otlpgrpc_cfg_t, endpoint,
                "host:port or http://host:port of the gRPC backend"),
@@ -43,7 +51,7 @@ static const pc_opt_t otlpgrpc_opts[] = {
     PC_OPT_SECTION_IN("auth", pc__client_auth_opts, otlpgrpc_cfg_t, client,
                       "client authentication: metadata from an extension"),
     PC_OPT_STR("compression", "gzip", otlpgrpc_cfg_t, client.compression,
-               "gzip (level 6), zstd (level 1, as the Collector's otlphttp) or none"),
+               "gzip (level 6) or zstd (level 3), as the Collector's configgrpc, or none"),
     PC_OPT_DUR("timeout", "5s", otlpgrpc_cfg_t, send.timeout_ms, 0, 3600000,
                "per call, connect to trailers (sent as grpc-timeout); 0: none"),
     PC_OPT_BYTES("max_request_body_size", "64MiB", otlpgrpc_cfg_t, client.max_body, 256,
@@ -290,7 +298,7 @@ static int wire_check_md(void *wire, const pc_bytes_t *md, pc_err_t *err) {
  * every compressed variant; the identity one (compression: none, rare) is
  * copied behind one. */
 static pc_bytes_t *wire_bytes(void *wire, pc_body_t *body, pc_err_t *err) {
-  pc_bytes_t *v = body->v[((otlpgrpc_t *)wire)->c.enc];
+  pc_bytes_t *v = body->v[((otlpgrpc_t *)wire)->c.variant];
   if (v->framed) return pc_bytes_view(v, v->p - PC_BODY_HEADROOM, v->n + PC_BODY_HEADROOM);
   if (v->n > UINT32_MAX)
     return pc_err_set(err, PC_ELIMIT, "a %zu-byte message is above gRPC's 4 GiB", v->n), NULL;
@@ -319,7 +327,8 @@ static void *otlpgrpc_create(const pc_create_args_t *args, pc_err_t *err) {
   static const char *const reserved[] = {"te", "grpc-", NULL};
   static const pc__wire_t wire = {.ops = &grpc_ops, .own = own_headers, .reserved = reserved,
                                   .reserved_why = "is reserved by gRPC and set by the exporter",
-                                  .format = "gRPC", .multiplex = false /* see the top */};
+                                  .format = "gRPC", .multiplex = false /* see the top */,
+                                  .zstd_level = GRPC_ZSTD_LEVEL};
   otlpgrpc_cfg_t cfg = {0};
   if (pc_cfg_apply(otlpgrpc_opts, args->cfg, &cfg, err)) return NULL;
   otlpgrpc_t *x = pc_xcalloc(1, sizeof *x);

@@ -41,6 +41,8 @@ static const pc_opt_t otlphttp_opts[] = {
                       "client authentication: headers from an extension"),
     PC_OPT_STR("compression", "gzip", otlphttp_cfg_t, client.compression,
                "gzip (level 6), zstd (level 1, as the Collector's otlphttp) or none"),
+    PC_OPT_SECTION_IN("compression_params", pc__client_compression_params_opts, otlphttp_cfg_t,
+                      client, "confighttp's: the compression's level"),
     PC_OPT_STR("encoding", "proto", otlphttp_cfg_t, encoding, "proto or json"),
     PC_OPT_DUR("timeout", "30s", otlphttp_cfg_t, send.timeout_ms, 0, 3600000,
                "per request, connect to last byte; 0: none"),
@@ -238,7 +240,7 @@ static int wire_check_md(void *wire, const pc_bytes_t *md, pc_err_t *err) {
 
 static pc_bytes_t *wire_bytes(void *wire, pc_body_t *body, pc_err_t *err) {
   (void)err;
-  return pc_bytes_ref(body->v[((otlphttp_t *)wire)->c.enc]);
+  return pc_bytes_ref(body->v[((otlphttp_t *)wire)->c.variant]);
 }
 
 static const pc__wire_ops_t http_ops = {

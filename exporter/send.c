@@ -88,6 +88,7 @@ struct pc__send {
   void *wire;
   /* settings */
   pc_encoding_t enc;
+  unsigned variant; /* the body's variant sent: enc at the exporter's level */
   bool json;
   uint64_t max_body, timeout_ms;
   bool retry_enabled;
@@ -148,6 +149,7 @@ pc__send_t *pc__send_new(const pc__send_cfg_t *c, const pc_cfg_node_t *node,
   s->ops = a->ops;
   s->wire = a->wire;
   s->enc = a->enc;
+  s->variant = a->variant;
   s->json = a->json;
   s->max_body = a->max_body;
   if (parse_fraction(node, "multiplier", c->multiplier, 1.0, 1000.0, &s->multiplier, err) ||
@@ -180,7 +182,7 @@ pc__send_t *pc__send_new(const pc__send_cfg_t *c, const pc_cfg_node_t *node,
   s->consumer.consume_traces = send_consume_traces;
   s->consumer.consume_traces_encoded = send_consume_traces_encoded;
   if (!s->json) s->consumer.consume_encoded = send_consume_encoded;
-  s->consumer.encodings = 1u << s->enc; /* what a producer of bodies should make */
+  s->consumer.encodings = 1u << s->variant; /* what a producer of bodies should make */
   s->consumer.max_body = s->max_body;
   uint64_t ra = s->initial_ms / 1000;
   s->consumer.retry_after_s = ra < 1 ? 1 : ra > 30 ? 30 : (uint32_t)ra;
@@ -461,7 +463,7 @@ static pc__item_meta_t meta_of(const pc__send_t *s, const pc_body_t *b) {
 }
 
 static bool variant_ready(const pc__send_t *s, const pc_body_t *b) {
-  return !b->job[s->enc] && b->v[s->enc];
+  return !b->job[s->variant] && b->v[s->variant];
 }
 
 /* Queue bodies whose variants exist (all or none), each as the wire sends
@@ -551,11 +553,11 @@ static void stage(pc__send_t *s, pc_body_t *const *bodies, size_t n) {
     const pc_body_t *b = bodies[i];
     if (variant_ready(s, b)) {
       e->ready = true;
-    } else if (!b->job[s->enc] && b->plain_n <= PC_BODY_INLINE_MAX) { /* small, behind a big one */
-      e->rc = pc_body_compress(bodies[i], 1u << s->enc);
+    } else if (!b->job[s->variant] && b->plain_n <= PC_BODY_INLINE_MAX) { /* small, behind a big one */
+      e->rc = pc_body_compress(bodies[i], 1u << s->variant);
       e->ready = true;
     } else {
-      pc__zwait(s->loop, bodies[i], s->enc, &e->wait);
+      pc__zwait(s->loop, bodies[i], s->variant, &e->wait);
     }
   }
   stage_drain(s); /* ready ones at the head go now */
@@ -566,7 +568,7 @@ static void stage(pc__send_t *s, pc_body_t *const *bodies, size_t n) {
  * cap by its plain size: the queue judges it by its compressed size. */
 static bool compress_later(const pc__send_t *s, const pc_body_t *b) {
   return !s->persistent && !variant_ready(s, b) &&
-         (b->job[s->enc] || b->plain_n > PC_BODY_INLINE_MAX) &&
+         (b->job[s->variant] || b->plain_n > PC_BODY_INLINE_MAX) &&
          (!s->queue_bytes || reserve_for(b->plain_n) <= s->queue_bytes);
 }
 
@@ -601,9 +603,9 @@ static int push_bodies(pc__send_t *s, pc_body_t *const *bodies, size_t n, pc_err
   pc_body_t **own = pc_xcalloc(n, sizeof *own);
   int rc = 0;
   for (size_t i = 0; i < n && !rc; i++) {
-    own[i] = bodies[i]->job[s->enc] ? pc_body_fork(bodies[i]) : pc_body_ref(bodies[i]);
+    own[i] = bodies[i]->job[s->variant] ? pc_body_fork(bodies[i]) : pc_body_ref(bodies[i]);
     if (variant_ready(s, own[i])) continue;
-    if ((rc = pc_body_compress(own[i], 1u << s->enc)))
+    if ((rc = pc_body_compress(own[i], 1u << s->variant)))
       pc_err_set(err, rc, "cannot compress a %zu-byte batch with %s: %s", own[i]->plain_n,
                  pc_encoding_name(s->enc), pc_strerror(rc));
   }

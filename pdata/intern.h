@@ -104,7 +104,7 @@ pc_request_t *pc_builder_request(pc_builder_t *b);
 int pc_builder_encode(pc_builder_t *b, pc_buf_t *out);
 
 /* The merged request as a finished body (core.h): pc_builder_encode, then
- * compressed for encodings (1 << pc_encoding_t), with md (pc_md_encode
+ * compressed for encodings (variants: 1 << pc_body_variant), with md (pc_md_encode
  * form, or NULL; the body takes a reference). NULL with *rc set when
  * encoding or compressing fails. What a batch flush and the load_balancing
  * exporter hand on (bodies.c). */

@@ -410,7 +410,7 @@ uint64_t pc_request_sample_count(const pc_request_t *req);
  * max_body bytes before compression (0: no limit), split before encoding
  * by resource, then scope, then profile (each part keeps the whole
  * dictionary: unused entries are allowed on the wire), compressed for
- * encodings (1 << pc_encoding_t), with md (pc_md_encode form, or NULL).
+ * encodings (variants: 1 << pc_body_variant), with md (pc_md_encode form, or NULL).
  * Parts without profiles are left out. On 0, *out is a malloc'd array of
  * *n bodies, one reference each. PC_ELIMIT when one profile with the
  * dictionary is above max_body; the codec's error when compressing fails. */

@@ -466,6 +466,76 @@ START_TEST(body_zstd_at_the_collectors_level) {
 }
 END_TEST
 
+/* A body's compressed variants are keyed by (encoding, level): two
+ * exporters at different gzip levels get a frame each, made at its own
+ * level; the same level asked for twice (or by its number, or 0 for the
+ * default) is one variant, compressed once. */
+START_TEST(body_variants_keyed_by_level) {
+  unsigned g6, g0, g9, g9b, z1, z3;
+  ck_assert_int_eq(pc_body_variant(PC_ENC_GZIP, 6, &g6), 0);
+  ck_assert_int_eq(pc_body_variant(PC_ENC_GZIP, 0, &g0), 0);
+  ck_assert_int_eq(pc_body_variant(PC_ENC_ZSTD, PC_BODY_ZSTD_LEVEL, &z1), 0);
+  ck_assert_uint_eq(g6, PC_ENC_GZIP); /* the defaults are the encodings' own variants */
+  ck_assert_uint_eq(g0, PC_ENC_GZIP);
+  ck_assert_uint_eq(z1, PC_ENC_ZSTD);
+  ck_assert_int_eq(pc_body_variant(PC_ENC_GZIP, 9, &g9), 0);
+  ck_assert_int_eq(pc_body_variant(PC_ENC_ZSTD, 3, &z3), 0);
+  ck_assert_int_eq(pc_body_variant(PC_ENC_GZIP, 9, &g9b), 0);
+  ck_assert_uint_eq(g9, g9b);
+  ck_assert_uint_gt(g9, PC_ENC_ZSTD);
+  ck_assert_uint_lt(g9, PC_BODY_VARIANTS);
+  ck_assert_uint_ne(g9, z3);
+  ck_assert_int_eq(pc_body_variant_encoding(g9), PC_ENC_GZIP);
+  ck_assert_int_eq(pc_body_variant_encoding(z3), PC_ENC_ZSTD);
+
+  pc_buf_t plain = {0}, want9 = {0}, want6 = {0}, back = {0};
+  uint32_t x = 777;
+  for (int i = 0; i < 30000; i++) { /* compressible, but not trivially: the levels differ */
+    x = x * 1103515245u + 12345u;
+    uint8_t rec[4] = {0x08, (uint8_t)(x >> 28), (uint8_t)(i % 13), (uint8_t)(i / 256)};
+    pc_buf_append(&plain, rec, sizeof rec);
+  }
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 9, plain.p, plain.n, &want9), 0);
+  ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 6, plain.p, plain.n, &want6), 0);
+  ck_assert(want9.n != want6.n || memcmp(want9.p, want6.p, want6.n) != 0);
+  size_t plain_n = plain.n;
+  pc_buf_t copy = {0};
+  pc_buf_append(&copy, plain.p, plain.n);
+  pc_body_t *b = pc_body_new(&plain, false, false, 1, 1, NULL);
+  uint64_t made = pc_body_compressions();
+  /* Two exporters at 6 and one at 9 asking together: two compressions. */
+  ck_assert_int_eq(pc_body_compress(b, 1u << g6 | 1u << g0 | 1u << g9), 0);
+  ck_assert_uint_eq(pc_body_compressions(), made + 2);
+  const pc_bytes_t *v6 = b->v[PC_ENC_GZIP], *v9 = b->v[g9];
+  ck_assert_ptr_nonnull(v6);
+  ck_assert_ptr_nonnull(v9);
+  ck_assert_uint_eq(v6->n, want6.n);
+  ck_assert_mem_eq(v6->p, want6.p, want6.n);
+  ck_assert_uint_eq(v9->n, want9.n);
+  ck_assert_mem_eq(v9->p, want9.p, want9.n);
+  ck_assert(v9->framed && v9->p[-5] == 1); /* framed for gRPC like every variant */
+  pc_err_t err = {0};
+  ck_assert_int_eq(pc_decompress(PC_ENC_GZIP, v9->p, v9->n, plain_n, &back, &err), 0);
+  ck_assert_uint_eq(back.n, copy.n);
+  ck_assert_mem_eq(back.p, copy.p, copy.n);
+  /* Asked again by the second level-9 exporter, or its queue's retry: nothing new. */
+  ck_assert_int_eq(pc_body_compress(b, 1u << g9b), 0);
+  ck_assert_uint_eq(pc_body_compressions(), made + 2);
+  ck_assert_ptr_eq(b->v[g9], v9);
+  ck_assert_ptr_null(b->v[z3]);
+  pc_body_unref(b);
+  /* The variants are few: past PC_BODY_VARIANTS, a clear PC_ELIMIT. */
+  int rc = 0;
+  unsigned got = 0;
+  for (int level = 1; level <= 12 && !rc; level++) rc = pc_body_variant(PC_ENC_DEFLATE, level, &got);
+  ck_assert_int_eq(rc, PC_ELIMIT);
+  pc_buf_free(&want9);
+  pc_buf_free(&want6);
+  pc_buf_free(&back);
+  pc_buf_free(&copy);
+}
+END_TEST
+
 /* ---- redact.c ---------------------------------------------------------------- */
 
 START_TEST(redact_urls) {
@@ -529,6 +599,7 @@ int main(void) {
   tcase_add_test(tc, encoding_names);
   tcase_add_test(tc, decompress_scratch);
   tcase_add_test(tc, body_zstd_at_the_collectors_level);
+  tcase_add_test(tc, body_variants_keyed_by_level);
   suite_add_tcase(s, tc);
   tc = tcase_create("budget");
   tcase_add_test(tc, budget_take_give);

@@ -329,6 +329,90 @@ START_TEST(without_batch_two_exporters_cost_one_compression) {
 }
 END_TEST
 
+/* The Collector's confighttp compression_params.level: two otlp_http
+ * exporters at gzip levels 1 and 9 send each request as its own frame at
+ * their level (the same bytes once inflated, different bytes on the wire:
+ * exactly libdeflate's frame at that level), and a third at level 9 sends
+ * the second one's bytes: one compression per request and level, as
+ * profcol_process_compressions counts. */
+START_TEST(exporters_at_two_gzip_levels_each_get_their_own) {
+  srv_t *srv = srv_start();
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n"
+           "exporters:\n"
+           "  otlp_http/l1: {endpoint: %s, compression: gzip, compression_params: {level: 1},"
+           " headers: {X-Exp: l1}}\n"
+           "  otlp_http/l9:\n    endpoint: %s\n    compression: gzip\n"
+           "    compression_params:\n      level: 9\n    headers: {X-Exp: l9}\n"
+           "  otlp_http/l9b: {endpoint: %s, compression_params: {level: 9}, headers: {X-Exp: l9b}}\n"
+           "service:\n  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+           "  pipelines:\n"
+           "    profiles: {receivers: [otlp], exporters: [otlp_http/l1, otlp_http/l9, otlp_http/l9b]}\n",
+           srv_url(srv), srv_url(srv), srv_url(srv));
+  pc_e2e_proc_t p = {0};
+  start(&p, yaml);
+  int port = pc_e2e_port_of(&p, "receiver:otlp");
+  int metrics = pc_e2e_port_of(&p, "service:telemetry");
+  pc_rng_t rng = {4242};
+  pc_arena_t *a = pc_arena_new(0);
+  enum { REQUESTS = 2 };
+  for (int i = 0; i < REQUESTS; i++) { /* one compressed in the thread pool, one on the loop */
+    pc_buf_t body = {0};
+    big_request(&rng, a, i == 0 ? 200000 : 20000, &body);
+    pc_e2e_resp_t r;
+    ck_assert_int_eq(pc_e2e_post(port, "/v1development/profiles", "application/x-protobuf",
+                                 NULL, body.p, body.n, &r), 200);
+    pc_buf_free(&r.body);
+    pc_buf_free(&body);
+    pc_arena_reset(a);
+  }
+  ck_assert_uint_eq(wait_srv_count(srv, 3 * REQUESTS), 3 * REQUESTS);
+  /* By exporter: the inflated body and the bytes as sent. */
+  pc_buf_t plain[3][REQUESTS] = {{{0}}};
+  srv_request_t sent[3][REQUESTS];
+  size_t n[3] = {0};
+  for (size_t i = 0; i < 3 * REQUESTS; i++) {
+    srv_request_t r = srv_request(srv, i);
+    ck_assert_str_eq(r.content_encoding, "gzip");
+    int e = strstr(r.headers, "X-Exp: l1\r\n") ? 0 : strstr(r.headers, "X-Exp: l9\r\n") ? 1 : 2;
+    ck_assert_msg(e < 2 || strstr(r.headers, "X-Exp: l9b\r\n"), "%s", r.headers);
+    ck_assert_uint_lt(n[e], REQUESTS);
+    pc_err_t err = {0};
+    ck_assert_int_eq(pc_decompress(PC_ENC_GZIP, r.body, r.n, 64 << 20, &plain[e][n[e]], &err), 0);
+    sent[e][n[e]++] = r;
+  }
+  for (size_t i = 0; i < REQUESTS; i++) {
+    const pc_buf_t *pl = &plain[1][i];
+    size_t j = 0, k = 0; /* l1's and l9b's send of the same request */
+    while (j < REQUESTS && (plain[0][j].n != pl->n || memcmp(plain[0][j].p, pl->p, pl->n))) j++;
+    while (k < REQUESTS && (plain[2][k].n != pl->n || memcmp(plain[2][k].p, pl->p, pl->n))) k++;
+    ck_assert_msg(j < REQUESTS && k < REQUESTS, "every exporter sends the same bytes inflated");
+    pc_buf_t l1 = {0}, l9 = {0};
+    ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 1, pl->p, pl->n, &l1), 0);
+    ck_assert_int_eq(pc_compress(PC_ENC_GZIP, 9, pl->p, pl->n, &l9), 0);
+    ck_assert(l1.n != l9.n || memcmp(l1.p, l9.p, l1.n) != 0); /* the levels differ here */
+    ck_assert_uint_eq(sent[0][j].n, l1.n);
+    ck_assert_mem_eq(sent[0][j].body, l1.p, l1.n);
+    ck_assert_uint_eq(sent[1][i].n, l9.n);
+    ck_assert_mem_eq(sent[1][i].body, l9.p, l9.n);
+    ck_assert_uint_eq(sent[2][k].n, l9.n);
+    ck_assert_mem_eq(sent[2][k].body, l9.p, l9.n);
+    pc_buf_free(&l1);
+    pc_buf_free(&l9);
+  }
+  for (int e = 0; e < 3; e++)
+    for (int i = 0; i < REQUESTS; i++) pc_buf_free(&plain[e][i]);
+  ck_assert_int_eq((int)wait_series(metrics, "profcol_exporter_sent_batches{exporter=\"otlp_http/l9b\"}",
+                                    REQUESTS), REQUESTS);
+  ck_assert_int_eq((int)series_value(metrics, "profcol_process_compressions"), 2 * REQUESTS);
+  pc_arena_free(a);
+  ck_assert_int_eq(pc_e2e_stop(&p, 10), 0);
+  pc_e2e_cleanup(&p);
+  srv_stop(srv);
+}
+END_TEST
+
 /* CPU time a thread of pid has run, in ns (/proc/PID/task/TID/schedstat:
  * the scheduler's own count, finer than utime's ticks). */
 static uint64_t thread_cpu_ns(pid_t pid, pid_t tid) {
@@ -838,6 +922,7 @@ int main(void) {
   tcase_add_test(tc, grpc_in_and_out_each_call_carries_one_tenant);
   tcase_add_test(tc, two_exporters_cost_one_compression);
   tcase_add_test(tc, without_batch_two_exporters_cost_one_compression);
+  tcase_add_test(tc, exporters_at_two_gzip_levels_each_get_their_own);
   tcase_add_test(tc, an_8_MiB_batch_is_encoded_and_compressed_off_the_loop);
   tcase_add_test(tc, without_batch_a_persistent_queue_gets_bodies_made_off_the_loop);
   suite_add_tcase(s, tc);

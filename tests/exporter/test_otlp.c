@@ -180,6 +180,37 @@ END_TEST
 START_TEST(delivers_zstd_multiplexed) { delivers_with("zstd", 4); }
 END_TEST
 
+/* The Collector's otlp_grpc compresses zstd with configgrpc's codec,
+ * klauspost's default speed (about zstd level 3), not confighttp's level
+ * 1: the exporter asks bodies for that variant, its own, and gzip's
+ * default is the shared one. */
+START_TEST(zstd_at_configgrpcs_level) {
+  fx_t fx;
+  fx_open(&fx, &pc_exporter_otlp, "otlp/t", "endpoint: 127.0.0.1:1\ntls:\n  insecure: true\n"
+          "compression: zstd\n");
+  unsigned z3;
+  ck_assert_int_eq(pc_body_variant(PC_ENC_ZSTD, 3, &z3), 0);
+  ck_assert_uint_ne(z3, PC_ENC_ZSTD);
+  ck_assert_uint_eq(fx.c->encodings, 1u << z3);
+  pc_buf_t plain = {0}, want = {0};
+  for (int i = 0; i < 20000; i++) {
+    uint8_t rec[3] = {0x08, (uint8_t)(i * 2654435761u >> 27), (uint8_t)(i % 7)};
+    pc_buf_append(&plain, rec, sizeof rec);
+  }
+  ck_assert_int_eq(pc_compress(PC_ENC_ZSTD, 3, plain.p, plain.n, &want), 0);
+  pc_body_t *b = pc_body_new(&plain, false, false, 1, 1, NULL);
+  ck_assert_int_eq(pc_body_compress(b, fx.c->encodings), 0);
+  ck_assert_uint_eq(b->v[z3]->n, want.n);
+  ck_assert_mem_eq(b->v[z3]->p, want.p, want.n);
+  pc_body_unref(b);
+  pc_buf_free(&want);
+  fx_close(&fx, 1000);
+  fx_open(&fx, &pc_exporter_otlp, "otlp/g", "endpoint: 127.0.0.1:1\ntls:\n  insecure: true\n");
+  ck_assert_uint_eq(fx.c->encodings, 1u << PC_ENC_GZIP);
+  fx_close(&fx, 1000);
+}
+END_TEST
+
 START_TEST(delivers_uncompressed) { delivers_with("none", 2); }
 END_TEST
 
@@ -266,6 +297,9 @@ START_TEST(config_errors) {
           "tls.ca_file: cannot read /nonexistent/ca.pem");
   refused("tls:\n  insecure: true\n", "set endpoint");
   refused("endpoint: http://b:1\ncompression: br\n", "gzip, zstd or none");
+  /* configgrpc has no compression_params (confighttp has): an unknown key */
+  refused("endpoint: http://b:1\ncompression: gzip\ncompression_params:\n  level: 9\n",
+          "test.yaml:3:1: compression_params: unknown key \"compression_params\"");
   refused("endpoint: http://b:1\nheaders:\n  grpc-timeout: 1S\n", "reserved by gRPC");
   pc_err_t err = {0};
   void *x = fx_create(&pc_exporter_otlp, "otlp/ok", PC_SIGNAL_PROFILES, &err,
@@ -627,6 +661,7 @@ TCase *pc_test_otlp_tcase(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, delivers_gzip_same_data);
   tcase_add_test(tc, delivers_zstd_multiplexed);
+  tcase_add_test(tc, zstd_at_configgrpcs_level);
   tcase_add_test(tc, delivers_uncompressed);
   tcase_add_test(tc, unavailable_retried_after_retry_info);
   tcase_add_test(tc, invalid_argument_not_retried);

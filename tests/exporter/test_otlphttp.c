@@ -355,6 +355,14 @@ static const bad_cfg_t bad_cfgs[] = {
     {"endpoint: http://x:4318\nsending_queue:\n  enabled: false\n  storage: file_storage\n",
      "sending_queue.enabled"},
     {"endpoint: http://x:4318\nretry_on_failur:\n  enabled: false\n", "retry_on_failure"},
+    /* configcompression's ValidateParams: gzip takes -2..9, nothing else */
+    {"endpoint: http://x:4318\ncompression_params:\n  level: 10\n",
+     "test.yaml:3:10: compression_params.level: 10 is not a gzip level: -2 "
+     "(HuffmanOnly), -1 (default), 0 (unset: default) or 1 (BestSpeed) to 9 (BestCompression)"},
+    {"endpoint: http://x:4318\ncompression: gzip\ncompression_params: {level: -3}\n",
+     "test.yaml:3:29: compression_params.level: -3 is not a gzip level"},
+    {"endpoint: http://x:4318\ncompression_params: {levle: 1}\n", "did you mean \"level\""},
+    {"endpoint: http://x:4318\ncompression_params: {level: fast}\n", "integer"},
 };
 
 START_TEST(config_errors_name_the_key) {
@@ -365,6 +373,41 @@ START_TEST(config_errors_name_the_key) {
   ck_assert_msg(strstr(err.msg, bad_cfgs[_i].expect) != NULL, "\"%s\" does not say \"%s\"",
                 err.msg, bad_cfgs[_i].expect);
   ck_assert_msg(strstr(err.msg, "test.yaml:") != NULL, "\"%s\" has no location", err.msg);
+}
+END_TEST
+
+/* compression_params.level where the Collector's confighttp takes it: each
+ * accepted level picks the body variant of its codec level, the default
+ * ones the encoding's own, so exporters at the default level share one
+ * compression and one at another level gets its own. */
+START_TEST(compression_params_level_accepted) {
+  static const struct {
+    const char *compression;
+    int level;
+    int codec; /* 0: the encoding's default variant */
+  } cases[] = {
+      {"gzip", 0, 0},  {"gzip", -1, 0}, {"gzip", 6, 0},   {"gzip", 9, 9},   {"gzip", 1, 1},
+      {"gzip", -2, 1}, {"zstd", 0, 0},  {"zstd", -7, 0},  {"zstd", 2, 0},   {"zstd", 5, 3},
+      {"zstd", 9, 7},  {"zstd", 22, 11}, {"none", 99, 0}, /* an uncompressed client: unchecked */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    pc_err_t err = {0};
+    fx_t fx;
+    int rc = fx_try_open(&fx, &pc_exporter_otlphttp, "otlphttp", &err,
+                         "endpoint: http://127.0.0.1:1\ncompression: %s\n"
+                         "compression_params:\n  level: %d\n",
+                         cases[i].compression, cases[i].level);
+    ck_assert_msg(rc == 0, "%s level %d: %s", cases[i].compression, cases[i].level, err.msg);
+    pc_encoding_t enc = !strcmp(cases[i].compression, "gzip")   ? PC_ENC_GZIP
+                        : !strcmp(cases[i].compression, "zstd") ? PC_ENC_ZSTD
+                                                                : PC_ENC_IDENTITY;
+    unsigned want = enc;
+    if (cases[i].codec) ck_assert_int_eq(pc_body_variant(enc, cases[i].codec, &want), 0);
+    ck_assert_msg(fx.c->encodings == 1u << want, "%s level %d: variants 0x%x, want 0x%x",
+                  cases[i].compression, cases[i].level, fx.c->encodings, 1u << want);
+    if (cases[i].codec) ck_assert_uint_gt(want, PC_ENC_ZSTD);
+    fx_close(&fx, 1000);
+  }
 }
 END_TEST
 
@@ -384,6 +427,7 @@ TCase *pc_test_otlphttp_tcase(void) {
   tcase_add_test(tc, bearer_token_on_every_request);
   tcase_add_test(tc, traces_go_to_their_endpoint);
   tcase_add_test(tc, https_with_ca_file);
+  tcase_add_test(tc, compression_params_level_accepted);
   tcase_add_loop_test(tc, config_errors_name_the_key, 0,
                       (int)(sizeof bad_cfgs / sizeof bad_cfgs[0]));
   return tc;
