@@ -109,8 +109,10 @@ static void print_samples(const debug_exporter_t *d, const pc_request_t *req,
     for (uint32_t k = 0; k < s->n_values; k++)
       pc_buf_printf(&line, "%s%" PRId64, k ? "," : "", s->values[k]);
     pc_buf_printf(&line, "] timestamps=%u", s->n_timestamps);
+    /* link_table[0] means "no link", whatever ids a sender wrote there
+     * (often 16 zero bytes): an unlinked sample shows no ids. */
     const pc_link_t *link = pc_dict_link(dict, s->link_index);
-    if (link->trace_id.n) {
+    if (s->link_index && link->trace_id.n) {
       pc_buf_append(&line, " trace_id=", 10);
       for (size_t k = 0; k < link->trace_id.n; k++) pc_buf_printf(&line, "%02x", link->trace_id.p[k]);
       pc_buf_append(&line, " span_id=", 9);

@@ -262,7 +262,8 @@ END_TEST
 
 /* Issue 12: debug's detailed verbosity prints a whole stack, leaf first,
  * a frame per line (inlined callee first), and never cuts a line: a
- * 3000-character function name comes out whole. */
+ * 3000-character function name comes out whole. A sample's trace and span
+ * ids are printed when it has a link, and not for link_table[0]. */
 START_TEST(debug_detailed_prints_whole_stacks_leaf_first) {
   char long_name[3001];
   memset(long_name, 'x', 3000);
@@ -272,7 +273,8 @@ START_TEST(debug_detailed_prints_whole_stacks_leaf_first) {
   snprintf(body, sizeof body,
            "{\"resourceProfiles\":[{\"scopeProfiles\":[{\"profiles\":[{"
            "\"sampleType\":{\"typeStrindex\":1,\"unitStrindex\":2},"
-           "\"samples\":[{\"stackIndex\":1,\"values\":[\"5\"]}]}]}]}],"
+           "\"samples\":[{\"stackIndex\":1,\"values\":[\"5\"]},"
+           "{\"stackIndex\":1,\"values\":[\"7\"],\"linkIndex\":1}]}]}]}],"
            "\"dictionary\":{\"stringTable\":[\"\",\"cpu\",\"nanoseconds\",\"leaf_fn\","
            "\"mid_fn\",\"main\",\"a.c\",\"%s\"],"
            "\"functionTable\":[{},{\"nameStrindex\":3,\"filenameStrindex\":6},"
@@ -281,7 +283,10 @@ START_TEST(debug_detailed_prints_whole_stacks_leaf_first) {
            "\"locationTable\":[{},{\"lines\":[{\"functionIndex\":1,\"line\":\"10\"},"
            "{\"functionIndex\":2,\"line\":\"20\"}]},{\"lines\":[{\"functionIndex\":4}]},"
            "{\"lines\":[{\"functionIndex\":3,\"line\":\"30\"}]}],"
-           "\"stackTable\":[{},{\"locationIndices\":[1,2,3]}]}}",
+           "\"stackTable\":[{},{\"locationIndices\":[1,2,3]}],"
+           "\"linkTable\":[{\"traceId\":\"00000000000000000000000000000000\","
+           "\"spanId\":\"0000000000000000\"},{\"traceId\":"
+           "\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"a1b2c3d4e5f60718\"}]}}",
            long_name);
   pc_e2e_proc_t p;
   ck_assert(pc_e2e_start(&p, "receivers:\n  otlp:\n    protocols:\n      http:\n"
@@ -296,8 +301,12 @@ START_TEST(debug_detailed_prints_whole_stacks_leaf_first) {
   ck_assert_int_eq(pc_e2e_stop(&p, 30), 0);
   char *log = pc_e2e_log(&p);
   char want[3200];
+  /* link_table[0] is "no link" however its ids are written: not printed */
+  ck_assert_msg(strstr(log, "sample[1] values=[7] timestamps=0 trace_id="
+                            "5b8efff798038103d269b633813fc60c span_id=a1b2c3d4e5f60718\n"),
+                "%.2000s", log); /* Check's message limit: the 3000-character name */
   const char *at = strstr(log, "sample[0] values=[5] timestamps=0\n");
-  ck_assert_msg(at, "%s", log);
+  ck_assert_msg(at, "%.2000s", log);
   const char *frames[] = {"#0 leaf_fn (a.c:10) [inlined]\n", "#1 mid_fn (a.c:20)\n", NULL,
                           "#3 main (a.c:30)\n"};
   for (int i = 0; i < 4; i++) {
