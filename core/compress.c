@@ -9,16 +9,16 @@
  * buffer of known size: a gzip member states its size in its trailer.
  * Compression, always of a whole buffer, is libdeflate's too.
  *
- * Compressors are kept per thread (the loop's and each thread-pool
- * thread's) and reused, not made per call: a libdeflate compressor is 0.66
- * MB at level 6 (9 MB at 10 to 12) and a zstd context at level 3 1.3 MB for
- * a 400 KB input, each otherwise allocated (mmap'd: past malloc's
- * threshold) and page-faulted in afresh for every batch and body. They are made at a thread's first compression, so an idle
- * process holds none, and freed when the thread ends, or by
- * pc_compress_trim when the process goes quiet after a burst (a flooded
- * sidecar kept four of them, 1.7 MiB resident): each thread's are
- * listed, and locked while it compresses, so a trim from another thread
- * frees only those not in use. */
+ * Compressors are kept per thread (the loop's and each thread-pool thread's)
+ * and reused, not made per call: a libdeflate compressor is 0.66 MB at level 6
+ * (9 MB at 10 to 12) and a zstd context at level 3 1.3 MB for a 400 KB input,
+ * each otherwise allocated (mmap'd: past malloc's threshold) and page-faulted
+ * in afresh for every batch and body. They are made at a thread's first
+ * compression, so an idle process holds none, and freed when the thread ends,
+ * or by pc_compress_trim when the process goes quiet after a burst (a flooded
+ * sidecar kept four of them, 1.7 MiB resident): each thread's are listed, and
+ * locked while it compresses, so a trim from another thread frees only those
+ * not in use. */
 #include "core.h"
 
 #include <pthread.h>

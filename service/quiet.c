@@ -12,16 +12,17 @@
  *   buffers, batch builders), sized by the burst's largest requests, and
  *   the compressors each thread keeps (core/compress.c).
  *
- * The one idea: every QUIET_TICK_MS the process's CPU time (all threads)
- * is read. A tick that used at least QUIET_CPU_MS is busy; the first tick
- * below it after a busy one is the end of a burst: every component's trim
- * hook (component.h) frees its spares, the threads' idle compressors are
- * freed, then malloc_trim(0) hands what is free back to the system. Under load no tick is quiet, so nothing changes
- * there (the rejected alternative, lowering malloc's thresholds at start,
- * raised the flood's peak by 5-12 MiB); a light steady load never makes a
- * busy tick, and its memory is what one request at a time needs. A load
- * that hovers around the threshold trims every few seconds: a spare job and
- * builder made again and their pages faulted in, well under a millisecond.
+ * The one idea: every QUIET_TICK_MS the process's CPU time (all threads) is
+ * read. A tick that used at least QUIET_CPU_MS is busy; the first tick below it
+ * after a busy one is the end of a burst: every component's trim hook
+ * (component.h) frees its spares, the threads' idle compressors are freed, then
+ * malloc_trim(0) hands what is free back to the system. Under load no tick is
+ * quiet, so nothing changes there (the rejected alternative, lowering malloc's
+ * thresholds at start, raised the flood's peak by 5-12 MiB); a light steady
+ * load never makes a busy tick, and its memory is what one request at a time
+ * needs. A load that hovers around the threshold trims every few seconds: a
+ * spare job and builder made again and their pages faulted in, well under a
+ * millisecond.
  *
  * The timer is unreferenced: it never keeps a loop alive. */
 #include <malloc.h>
